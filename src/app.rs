@@ -1,0 +1,128 @@
+//! Wiring: the store, the ingest writer, the HTTP server, the delivery worker and the
+//! redelivery scanner, started together and stopped together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dispatch::{Dispatcher, EventLog};
+use crate::github::retry::RetryPolicy;
+use crate::github::{GitHub, OctocrabGitHub};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::redelivery::Redelivery;
+use crate::server::{self, AppState};
+use crate::store::{self, Store};
+use crate::worker::DeliveryWorker;
+
+/// A running bosun.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets the worker finish its delivery, and waits for everything to end.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts every part of bosun with the given GitHub client and dispatcher.
+pub async fn start(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    github: Arc<dyn GitHub>,
+    dispatcher: Arc<dyn Dispatcher>,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let store = store::open(&settings.database_url).await.context("opening the store")?;
+    let requeued = store.requeue_interrupted().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "deliveries interrupted by the last shutdown are queued again");
+    }
+
+    let cancel = CancellationToken::new();
+    let stored = Arc::new(Notify::new());
+    let ingest = Ingest::start(store.clone(), stored.clone());
+    let state = Arc::new(AppState {
+        ingest,
+        store: store.clone(),
+        metrics: metrics.clone(),
+        webhook_secrets: settings.github.webhook_secrets.clone(),
+        allowlist: settings.repo_allowlist.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let app = server::router(state);
+    let server_cancel = cancel.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app).with_graceful_shutdown(server_cancel.cancelled_owned()).await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+
+    let worker = DeliveryWorker {
+        store: store.clone(),
+        dispatcher,
+        metrics: metrics.clone(),
+        stored,
+        max_attempts: settings.delivery_max_attempts,
+        retry_base: settings.delivery_retry_base,
+    };
+    let worker = tokio::spawn(worker.run(cancel.clone()));
+
+    let mut tasks = vec![server, worker];
+    if !settings.redelivery_interval.is_zero() {
+        let redelivery = Redelivery { github, store: store.clone(), metrics: metrics.clone(), lookback: settings.redelivery_lookback };
+        tasks.push(tokio::spawn(redelivery.run(settings.redelivery_interval, cancel.clone())));
+    }
+    tracing::info!(%addr, allowlist = ?settings.repo_allowlist.patterns(), "bosun is serving");
+    Ok(Running { addr, store, metrics, cancel, tasks })
+}
+
+/// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let github = Arc::new(OctocrabGitHub::new(&settings.github, RetryPolicy::default(), metrics.clone())?);
+    let running = start(&settings, metrics, github, Arc::new(EventLog)).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,34 @@
+//! Configuration: server settings (flags, environment, TOML file) and, in later issues,
+//! the repo config a pull request carries.
+
+mod allowlist;
+mod flags;
+mod secret;
+mod settings;
+
+use std::path::PathBuf;
+
+pub use allowlist::RepoAllowlist;
+pub use flags::Flags;
+pub use secret::Secret;
+pub use settings::{
+    GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat, SETTINGS, SettingDef, Settings,
+    SettingsError, Sources,
+};
+
+/// Loads the three layers: `flags`, the process environment, and the TOML file given with
+/// `--config` (if any), then resolves them.
+pub fn load(flags: Flags, config_file: Option<&PathBuf>) -> Result<Settings, SettingsError> {
+    let file = match config_file {
+        None => Layer::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
+                path: path.clone(),
+                problem: format!("cannot read: {e}"),
+            })?;
+            Layer::from_toml(path, &text)?
+        }
+    };
+    let env = Layer::from_env(|name| std::env::var(name).ok());
+    Settings::resolve(&Sources { flags: flags.0, env, file })
+}

@@ -1,0 +1,342 @@
+//! Server settings: one table of every setting, three layers (flag, environment, TOML file),
+//! and resolution into typed [`Settings`]. A flag beats the environment, which beats the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::allowlist::RepoAllowlist;
+use super::secret::Secret;
+
+/// One setting: its TOML key, environment variable, flag, default and help.
+#[derive(Debug)]
+pub struct SettingDef {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub flag: &'static str,
+    /// The default as users read it, or `None` when there is none.
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+macro_rules! setting {
+    ($key:literal, $env:literal, $flag:literal, $default:expr, $help:literal) => {
+        SettingDef { key: $key, env: $env, flag: $flag, default: $default, help: $help }
+    };
+}
+
+/// Every server setting. The README's table, `config/bosun.example.toml` and `--help`
+/// are checked against this list by tests.
+pub const SETTINGS: &[SettingDef] = &[
+    setting!("listen", "BOSUN_LISTEN", "listen", Some("127.0.0.1:4141"), "Address and port the HTTP server listens on"),
+    setting!("data_dir", "BOSUN_DATA_DIR", "data-dir", Some("./bosun-data"), "Directory for the SQLite store, mirrors and checkouts"),
+    setting!("database_url", "BOSUN_DATABASE_URL", "database-url", None, "Store URL; default: sqlite://<data_dir>/bosun.db"),
+    setting!("github_api_url", "BOSUN_GITHUB_API_URL", "github-api-url", Some("https://api.github.com"), "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)"),
+    setting!("github_app_id", "BOSUN_GITHUB_APP_ID", "github-app-id", None, "The GitHub App's numeric id (required by serve)"),
+    setting!("github_app_key_file", "BOSUN_GITHUB_APP_KEY_FILE", "github-app-key-file", None, "The App's RSA private key, PEM (required by serve)"),
+    setting!("github_webhook_secret", "BOSUN_GITHUB_WEBHOOK_SECRET", "github-webhook-secret", None, "Webhook secret; a comma-separated list accepts any of them, for rotation (this or the _FILE form is required by serve)"),
+    setting!("github_webhook_secret_file", "BOSUN_GITHUB_WEBHOOK_SECRET_FILE", "github-webhook-secret-file", None, "File holding the webhook secret(s), one per line"),
+    setting!("repo_allowlist", "BOSUN_REPO_ALLOWLIST", "repo-allowlist", Some(""), "Comma-separated globs over owner/name (acme/*); empty refuses every repo"),
+    setting!("terraform_bin", "BOSUN_TERRAFORM_BIN", "terraform-bin", Some("terraform"), "Terraform or OpenTofu executable"),
+    setting!("command_names", "BOSUN_COMMAND_NAMES", "command-names", Some("bosun"), "Comment command names, comma-separated (bosun,atlantis eases migration)"),
+    setting!("parallelism", "BOSUN_PARALLELISM", "parallelism", None, "Jobs run at once; default: number of CPUs"),
+    setting!("log_format", "BOSUN_LOG_FORMAT", "log-format", Some("text"), "Log format: text or json"),
+    setting!("log_filter", "BOSUN_LOG", "log", Some("info"), "Log filter (tracing EnvFilter syntax, e.g. info,bosun=debug)"),
+    setting!("redelivery_interval", "BOSUN_REDELIVERY_INTERVAL", "redelivery-interval", Some("5m"), "How often to ask GitHub to redeliver webhooks that failed; 0 turns it off"),
+    setting!("redelivery_lookback", "BOSUN_REDELIVERY_LOOKBACK", "redelivery-lookback", Some("24h"), "On the first scan, how far back to look for failed deliveries (GitHub keeps 3 days)"),
+    setting!("delivery_max_attempts", "BOSUN_DELIVERY_MAX_ATTEMPTS", "delivery-max-attempts", Some("6"), "Attempts at processing a delivery before it is marked failed"),
+    setting!("delivery_retry_base", "BOSUN_DELIVERY_RETRY_BASE", "delivery-retry-base", Some("2s"), "First retry delay of a failing delivery; doubles each attempt, capped at 5m"),
+];
+
+/// The longest time GitHub lets an App ask for a redelivery.
+pub const GITHUB_REDELIVERY_WINDOW: Duration = Duration::from_secs(3 * 24 * 3600);
+
+fn def(key: &str) -> &'static SettingDef {
+    SETTINGS
+        .iter()
+        .find(|d| d.key == key)
+        .unwrap_or_else(|| panic!("setting `{key}` is not in SETTINGS")) // a typo in this file, caught by tests
+}
+
+/// A setting that could not be used, named the way the user gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsError {
+    Setting { env: &'static str, flag: &'static str, problem: String },
+    File { path: PathBuf, problem: String },
+}
+
+impl SettingsError {
+    fn of(key: &str, problem: impl Into<String>) -> Self {
+        let d = def(key);
+        Self::Setting { env: d.env, flag: d.flag, problem: problem.into() }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Setting { env, flag, problem } => write!(f, "{env} (--{flag}): {problem}"),
+            Self::File { path, problem } => write!(f, "--config {}: {problem}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// Values of one layer, by setting key.
+#[derive(Debug, Default, Clone)]
+pub struct Layer(BTreeMap<&'static str, String>);
+
+impl Layer {
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.0.insert(def(key).key, value.into());
+    }
+
+    /// Reads every setting's environment variable through `lookup`.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut layer = Self::default();
+        for d in SETTINGS {
+            if let Some(v) = lookup(d.env) {
+                layer.0.insert(d.key, v);
+            }
+        }
+        layer
+    }
+
+    /// Parses a TOML settings file. Unknown keys and values of the wrong shape are errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, SettingsError> {
+        let file_err = |problem: String| SettingsError::File { path: path.to_owned(), problem };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            file_err(format!("not valid TOML: {}", e.message()))
+        })?;
+        let mut layer = Self::default();
+        for (key, value) in table {
+            let Some(d) = SETTINGS.iter().find(|d| d.key == key) else {
+                return Err(file_err(format!("unknown key `{key}`")));
+            };
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => {
+                    let mut parts = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            toml::Value::String(s) => parts.push(s),
+                            _ => return Err(file_err(format!("`{key}`: list items must be strings"))),
+                        }
+                    }
+                    parts.join(",")
+                }
+                _ => return Err(file_err(format!("`{key}`: expected a string, a number or a list of strings"))),
+            };
+            layer.0.insert(d.key, text);
+        }
+        Ok(layer)
+    }
+}
+
+/// The three layers, highest precedence first.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub flags: Layer,
+    pub env: Layer,
+    pub file: Layer,
+}
+
+impl Sources {
+    /// The winning value of a setting and the rank of its layer (0 = flag).
+    fn pick(&self, key: &str) -> Option<(usize, &str)> {
+        [&self.flags, &self.env, &self.file]
+            .into_iter()
+            .enumerate()
+            .find_map(|(rank, layer)| layer.0.get(key).map(|v| (rank, v.as_str())))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pick(key).map(|(_, v)| v)
+    }
+
+    fn get_or_default(&self, key: &str) -> &str {
+        self.get(key).or(def(key).default).unwrap_or("")
+    }
+
+    fn required(&self, key: &str) -> Result<&str, SettingsError> {
+        match self.get(key) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(SettingsError::of(key, "required setting is missing")),
+        }
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<T, SettingsError> {
+        let raw = self.get_or_default(key).trim();
+        raw.parse().map_err(|_| SettingsError::of(key, format!("`{raw}` is not {what}")))
+    }
+
+    fn duration(&self, key: &str) -> Result<Duration, SettingsError> {
+        let raw = self.get_or_default(key).trim();
+        humantime::parse_duration(raw)
+            .map_err(|_| SettingsError::of(key, format!("`{raw}` is not a duration (like 30s, 5m, 24h)")))
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        split_list(self.get_or_default(key))
+    }
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How bosun authenticates to GitHub and checks what GitHub sends.
+#[derive(Debug, Clone)]
+pub struct GitHubSettings {
+    pub api_url: String,
+    pub app_id: u64,
+    /// The App's private key, PEM. Checked to be an RSA key when settings are resolved.
+    pub app_key_pem: Secret,
+    /// Any of these verifies a webhook signature (more than one while rotating).
+    pub webhook_secrets: Vec<Secret>,
+}
+
+/// Everything `bosun serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub github: GitHubSettings,
+    pub repo_allowlist: RepoAllowlist,
+    pub terraform_bin: String,
+    pub command_names: Vec<String>,
+    pub parallelism: usize,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub redelivery_interval: Duration,
+    pub redelivery_lookback: Duration,
+    pub delivery_max_attempts: u32,
+    pub delivery_retry_base: Duration,
+}
+
+impl Settings {
+    /// Resolves and checks every setting; the first problem is returned, naming its setting.
+    pub fn resolve(sources: &Sources) -> Result<Self, SettingsError> {
+        let listen = sources.parsed("listen", "an address like 127.0.0.1:4141")?;
+        let data_dir = PathBuf::from(sources.get_or_default("data_dir"));
+        let database_url = match sources.get("database_url").map(str::trim) {
+            Some(url) if !url.is_empty() => check_database_url(url)?,
+            _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
+        };
+        let api_url = sources.get_or_default("github_api_url").trim().trim_end_matches('/').to_owned();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(SettingsError::of("github_api_url", format!("`{api_url}` is not an http(s) URL")));
+        }
+        let app_id_raw = sources.required("github_app_id")?.trim();
+        let app_id = app_id_raw
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| SettingsError::of("github_app_id", format!("`{app_id_raw}` is not a GitHub App id (a positive number)")))?;
+        let app_key_pem = read_app_key(sources.required("github_app_key_file")?)?;
+        let webhook_secrets = webhook_secrets(sources)?;
+        let repo_allowlist = RepoAllowlist::parse(sources.get_or_default("repo_allowlist"))
+            .map_err(|e| SettingsError::of("repo_allowlist", e))?;
+        let terraform_bin = sources.get_or_default("terraform_bin").trim().to_owned();
+        if terraform_bin.is_empty() {
+            return Err(SettingsError::of("terraform_bin", "must not be empty"));
+        }
+        let command_names = sources.list("command_names");
+        if command_names.is_empty() {
+            return Err(SettingsError::of("command_names", "needs at least one name"));
+        }
+        if let Some(bad) = command_names.iter().find(|n| !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+            return Err(SettingsError::of("command_names", format!("`{bad}` may hold only letters, digits, - and _")));
+        }
+        let parallelism = match sources.get("parallelism") {
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            Some(_) => sources.parsed::<usize>("parallelism", "a positive number")?,
+        };
+        if parallelism == 0 {
+            return Err(SettingsError::of("parallelism", "must be at least 1"));
+        }
+        let log_format = match sources.get_or_default("log_format").trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(SettingsError::of("log_format", format!("`{other}` is not text or json"))),
+        };
+        let delivery_max_attempts: u32 = sources.parsed("delivery_max_attempts", "a positive number")?;
+        if delivery_max_attempts == 0 {
+            return Err(SettingsError::of("delivery_max_attempts", "must be at least 1"));
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            github: GitHubSettings { api_url, app_id, app_key_pem, webhook_secrets },
+            repo_allowlist,
+            terraform_bin,
+            command_names,
+            parallelism,
+            log_format,
+            log_filter: sources.get_or_default("log_filter").to_owned(),
+            redelivery_interval: sources.duration("redelivery_interval")?,
+            redelivery_lookback: sources.duration("redelivery_lookback")?.min(GITHUB_REDELIVERY_WINDOW),
+            delivery_max_attempts,
+            delivery_retry_base: sources.duration("delivery_retry_base")?,
+        })
+    }
+}
+
+fn check_database_url(url: &str) -> Result<String, SettingsError> {
+    if url.starts_with("sqlite:") {
+        Ok(url.to_owned())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(SettingsError::of("database_url", "PostgreSQL is not supported yet; use a sqlite: URL"))
+    } else {
+        Err(SettingsError::of("database_url", "expected a sqlite: URL"))
+    }
+}
+
+fn read_app_key(path: &str) -> Result<Secret, SettingsError> {
+    let pem = std::fs::read_to_string(path.trim())
+        .map_err(|e| SettingsError::of("github_app_key_file", format!("cannot read {}: {e}", path.trim())))?;
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+        SettingsError::of("github_app_key_file", format!("{} is not an RSA private key in PEM form", path.trim()))
+    })?;
+    Ok(Secret::new(pem))
+}
+
+/// The webhook secret comes from the value or the file, whichever sits in the higher layer.
+fn webhook_secrets(sources: &Sources) -> Result<Vec<Secret>, SettingsError> {
+    let value = sources.pick("github_webhook_secret");
+    let file = sources.pick("github_webhook_secret_file");
+    let secrets = match (value, file) {
+        (None, None) => return Err(SettingsError::of("github_webhook_secret", "required setting is missing (or set BOSUN_GITHUB_WEBHOOK_SECRET_FILE)")),
+        (Some((rv, _)), Some((rf, _))) if rv == rf => {
+            return Err(SettingsError::of("github_webhook_secret", "set either the secret or its _FILE form, not both"));
+        }
+        (Some((rv, v)), Some((rf, _))) if rv < rf => split_list(v),
+        (Some((_, v)), None) => split_list(v),
+        (_, Some((_, path))) => {
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                SettingsError::of("github_webhook_secret_file", format!("cannot read {}: {e}", path.trim()))
+            })?;
+            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        }
+    };
+    if secrets.is_empty() {
+        return Err(SettingsError::of("github_webhook_secret", "is empty"));
+    }
+    Ok(secrets.into_iter().map(Secret::new).collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The real [`GitHub`]: octocrab as the HTTP client against `BOSUN_GITHUB_API_URL`, our own
+//! App authentication and token cache, and one retry policy for every call.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::app::{AppAuth, InstallationToken, TokenCache};
+use super::retry::{Decision, RetryPolicy};
+use super::{GitHub, GitHubError, HookDelivery, HookDeliveryPage};
+use crate::config::{GitHubSettings, Secret};
+use crate::metrics::Metrics;
+
+/// No single request waits longer than this for GitHub's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const USER_AGENT: &str = concat!("bosun/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Clone, Copy)]
+enum Auth {
+    App,
+    Installation(u64),
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+pub struct OctocrabGitHub {
+    octo: Octocrab,
+    api_url: String,
+    app: AppAuth,
+    tokens: TokenCache,
+    retry: RetryPolicy,
+    metrics: Arc<Metrics>,
+}
+
+impl OctocrabGitHub {
+    pub fn new(settings: &GitHubSettings, retry: RetryPolicy, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let octo = Octocrab::builder()
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
+        Ok(Self {
+            octo,
+            api_url: settings.api_url.trim_end_matches('/').to_owned(),
+            app: AppAuth::new(settings.app_id, &settings.app_key_pem)?,
+            tokens: TokenCache::default(),
+            retry,
+            metrics,
+        })
+    }
+
+    /// Sends one API call with retries. `path` starts with `/` and is joined to the API URL.
+    async fn call(&self, what: &str, method: Method, path: &str, auth: Auth, body: Option<&Value>) -> Result<Answer, GitHubError> {
+        let url = format!("{}{}", self.api_url, path);
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let credential = match auth {
+                Auth::App => self.app.jwt().map_err(|e| GitHubError::Transport { what: what.into(), message: e.to_string() })?,
+                Auth::Installation(id) => self.installation_token(id).await?.token,
+            };
+            let outcome = self.send_once(&method, &url, &credential, body).await;
+            self.metrics.github_status(outcome.as_ref().ok().map(|a| a.status.as_u16()));
+            if let (Ok(answer), Auth::Installation(id)) = (&outcome, auth)
+                && answer.status == StatusCode::UNAUTHORIZED
+                && !refreshed
+            {
+                // The cached token was revoked or expired early: get a new one, once.
+                self.tokens.forget(id);
+                refreshed = true;
+                continue;
+            }
+            let decision = self.retry.decide(
+                attempt,
+                outcome.as_ref().ok().map(|a| (a.status, &a.headers)),
+                SystemTime::now(),
+            );
+            match (decision, outcome) {
+                (Decision::RetryAfter(wait), outcome) => {
+                    let status = outcome.as_ref().map(|a| a.status.as_u16()).ok();
+                    tracing::warn!(what, ?status, attempt, wait_ms = wait.as_millis() as u64, "GitHub call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                (Decision::GiveUpRateLimited(retry_in), _) => {
+                    return Err(GitHubError::RateLimited { what: what.into(), retry_in });
+                }
+                (_, Err(message)) => return Err(GitHubError::Transport { what: what.into(), message }),
+                (_, Ok(answer)) if answer.status.is_success() => return Ok(answer),
+                (_, Ok(answer)) => {
+                    return Err(GitHubError::Status {
+                        status: answer.status.as_u16(),
+                        what: what.into(),
+                        message: error_message(&answer.body),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, method: &Method, url: &str, credential: &Secret, body: Option<&Value>) -> Result<Answer, String> {
+        let mut auth = header::HeaderValue::from_str(&format!("Bearer {}", credential.expose()))
+            .map_err(|_| "credential is not a valid header value".to_owned())?;
+        auth.set_sensitive(true);
+        let builder = http::Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header(header::USER_AGENT, USER_AGENT)
+            .header("x-github-api-version", "2022-11-28");
+        let request = self.octo.build_request(builder, body).map_err(|e| format!("building the request: {e}"))?;
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.octo.execute(request))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| transport_message(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(REQUEST_TIMEOUT, body.collect())
+            .await
+            .map_err(|_| "timed out reading the answer".to_owned())?
+            .map_err(|e| transport_message(&e))?
+            .to_bytes();
+        Ok(Answer { status: parts.status, headers: parts.headers, body })
+    }
+
+    async fn fetch_installation_token(&self, installation_id: u64) -> Result<InstallationToken, GitHubError> {
+        #[derive(Deserialize)]
+        struct TokenAnswer {
+            token: String,
+            expires_at: String,
+        }
+        let what = "creating an installation token";
+        let path = format!("/app/installations/{installation_id}/access_tokens");
+        let answer = self.call(what, Method::POST, &path, Auth::App, None).await?;
+        let parsed: TokenAnswer = decode(what, &answer.body)?;
+        let expires_at = humantime::parse_rfc3339_weak(&parsed.expires_at)
+            .map_err(|e| GitHubError::Decode { what: what.into(), message: format!("expires_at: {e}") })?;
+        Ok(InstallationToken { token: Secret::new(parsed.token), expires_at })
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, GitHubError> {
+    serde_json::from_slice(body).map_err(|e| GitHubError::Decode { what: what.into(), message: e.to_string() })
+}
+
+/// GitHub's `message`, cut short; never the whole body.
+fn error_message(body: &[u8]) -> String {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| "no message".into());
+    message.chars().take(300).collect()
+}
+
+fn transport_message(e: &dyn std::fmt::Display) -> String {
+    e.to_string().chars().take(300).collect()
+}
+
+/// The `cursor` of the `rel="next"` link, if any.
+fn next_cursor(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(header::LINK)?.to_str().ok()?;
+    link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
+        let url = part.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>');
+        let query = url.split_once('?')?.1;
+        query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).map(str::to_owned)
+    })
+}
+
+#[async_trait]
+impl GitHub for OctocrabGitHub {
+    async fn installation_token(&self, installation_id: u64) -> Result<InstallationToken, GitHubError> {
+        self.tokens.get(installation_id, || self.fetch_installation_token(installation_id)).await
+    }
+
+    async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
+        let what = "listing the App's webhook deliveries";
+        let mut path = "/app/hook/deliveries?per_page=100".to_owned();
+        if let Some(cursor) = cursor {
+            let cursor: String = cursor.chars().filter(|c| c.is_ascii_alphanumeric() || "_-=".contains(*c)).collect();
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let answer = self.call(what, Method::GET, &path, Auth::App, None).await?;
+        let deliveries: Vec<HookDelivery> = decode(what, &answer.body)?;
+        Ok(HookDeliveryPage { deliveries, next_cursor: next_cursor(&answer.headers) })
+    }
+
+    async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError> {
+        let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
+        self.call("asking for a redelivery", Method::POST, &path, Auth::App, None).await?;
+        Ok(())
+    }
+
+    async fn create_comment(&self, installation_id: u64, repo: &str, number: u64, body: &str) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let what = "creating a comment";
+        let path = format!("/repos/{repo}/issues/{number}/comments");
+        let answer = self
+            .call(what, Method::POST, &path, Auth::Installation(installation_id), Some(&json!({ "body": body })))
+            .await?;
+        Ok(decode::<Created>(what, &answer.body)?.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_cursor_from_link_header() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LINK,
+            "<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_12077215967>; rel=\"next\"".parse().unwrap(),
+        );
+        assert_eq!(next_cursor(&h).as_deref(), Some("v1_12077215967"));
+        h.insert(header::LINK, "<https://x/y?page=1>; rel=\"prev\"".parse().unwrap());
+        assert_eq!(next_cursor(&h), None);
+        assert_eq!(next_cursor(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn error_messages_are_short_and_only_the_message() {
+        assert_eq!(error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#), "Bad credentials");
+        assert_eq!(error_message(b"<html>"), "no message");
+        assert_eq!(error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(), 300);
+    }
+}

@@ -1,0 +1,431 @@
+//! Webhook payloads → [`Event`]s. GitHub's JSON shapes live here and nowhere else.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::event::{
+    Branch, CheckRun, CheckRunAction, Comment, Event, EventKind, InstallationAction,
+    InstallationReposAction, PullRequest, PullRequestAction, Repo, Review, ReviewAction,
+    ReviewState, User,
+};
+
+/// The events bosun subscribes to (and `ping`).
+pub const HANDLED_EVENTS: &[&str] = &[
+    "pull_request",
+    "issue_comment",
+    "pull_request_review",
+    "push",
+    "check_run",
+    "installation",
+    "installation_repositories",
+];
+
+/// What a payload means to bosun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Event(Box<Event>),
+    /// A valid payload bosun has nothing to do with (an action it does not use, a comment on
+    /// an issue, …), with the reason.
+    Ignored(String),
+}
+
+/// A payload that is not what GitHub sends for its event: says where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {event} payload: {message}")]
+pub struct ParseError {
+    pub event: String,
+    pub message: String,
+}
+
+/// Parses the payload of event `event` (the `X-GitHub-Event` header).
+pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    let action = read::<ActionOnly>(event, payload)?.action;
+    let action = action.as_deref().unwrap_or("");
+    let ignored = || Ok(Parsed::Ignored(format!("bosun does not act on {event}.{action}")));
+    let event_of = |kind, envelope: Envelope| {
+        Ok(Parsed::Event(Box::new(Event {
+            installation_id: envelope.installation.map(|i| i.id),
+            repo: envelope.repository.map(RawRepo::into_repo),
+            sender: envelope.sender.into_user(),
+            kind,
+        })))
+    };
+    match event {
+        "pull_request" => {
+            if !matches!(action, "opened" | "reopened" | "synchronize" | "ready_for_review" | "closed") {
+                return ignored();
+            }
+            let p: PullRequestPayload = read(event, payload)?;
+            let pr = p.pull_request.into_pr();
+            let action = match action {
+                "opened" => PullRequestAction::Opened,
+                "reopened" => PullRequestAction::Reopened,
+                "synchronize" => PullRequestAction::Synchronize {
+                    before: p.before.unwrap_or_default(),
+                    after: p.after.unwrap_or_else(|| pr.head.sha.clone()),
+                },
+                "ready_for_review" => PullRequestAction::ReadyForReview,
+                _ => PullRequestAction::Closed { merged: pr.merged },
+            };
+            event_of(EventKind::PullRequest { action, pr }, p.envelope)
+        }
+        "issue_comment" => {
+            if action != "created" {
+                return ignored();
+            }
+            let p: IssueCommentPayload = read(event, payload)?;
+            if p.issue.pull_request.is_none() {
+                return Ok(Parsed::Ignored("comment on an issue, not a pull request".into()));
+            }
+            let comment = Comment {
+                id: p.comment.id,
+                body: p.comment.body.unwrap_or_default(),
+                author: p.comment.user.into_user(),
+                html_url: p.comment.html_url,
+            };
+            event_of(EventKind::PullRequestComment { pr_number: p.issue.number, comment }, p.envelope)
+        }
+        "pull_request_review" => {
+            let action = match action {
+                "submitted" => ReviewAction::Submitted,
+                "dismissed" => ReviewAction::Dismissed,
+                _ => return ignored(),
+            };
+            let p: ReviewPayload = read(event, payload)?;
+            let state = match p.review.state.to_ascii_lowercase().as_str() {
+                "approved" => ReviewState::Approved,
+                "changes_requested" => ReviewState::ChangesRequested,
+                "dismissed" => ReviewState::Dismissed,
+                _ => ReviewState::Commented,
+            };
+            let review = Review {
+                id: p.review.id,
+                state,
+                author: p.review.user.map(RawUser::into_user).unwrap_or_else(ghost),
+                commit_sha: p.review.commit_id,
+            };
+            let pr = p.pull_request.into_pr();
+            event_of(EventKind::PullRequestReview { action, pr, review }, p.envelope)
+        }
+        "push" => {
+            let p: PushPayload = read(event, payload)?;
+            let kind = EventKind::Push {
+                git_ref: p.git_ref,
+                before: p.before,
+                after: p.after,
+                created: p.created,
+                deleted: p.deleted,
+                forced: p.forced,
+            };
+            event_of(kind, p.envelope)
+        }
+        "check_run" => {
+            let p: CheckRunPayload = read(event, payload)?;
+            let action = match (action, p.requested_action) {
+                ("rerequested", _) => CheckRunAction::Rerequested,
+                ("requested_action", Some(r)) => CheckRunAction::RequestedAction { identifier: r.identifier },
+                ("requested_action", None) => {
+                    return Err(ParseError { event: event.into(), message: "requested_action: missing field".into() });
+                }
+                _ => return ignored(),
+            };
+            let c = p.check_run;
+            let check_run = CheckRun {
+                id: c.id,
+                name: c.name,
+                head_sha: c.head_sha,
+                external_id: c.external_id.filter(|s| !s.is_empty()),
+                pull_requests: c.pull_requests.into_iter().map(|p| p.number).collect(),
+            };
+            event_of(EventKind::CheckRun { action, check_run }, p.envelope)
+        }
+        "installation" => {
+            let action = match action {
+                "created" => InstallationAction::Created,
+                "deleted" => InstallationAction::Deleted,
+                "suspend" => InstallationAction::Suspended,
+                "unsuspend" => InstallationAction::Unsuspended,
+                "new_permissions_accepted" => InstallationAction::NewPermissionsAccepted,
+                _ => return ignored(),
+            };
+            let p: InstallationPayload = read(event, payload)?;
+            let kind = EventKind::Installation {
+                action,
+                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
+                repos: p.repositories.unwrap_or_default().into_iter().map(|r| r.full_name).collect(),
+            };
+            event_of(kind, p.installation.id.into_envelope(p.sender))
+        }
+        "installation_repositories" => {
+            let action = match action {
+                "added" => InstallationReposAction::Added,
+                "removed" => InstallationReposAction::Removed,
+                _ => return ignored(),
+            };
+            let p: InstallationReposPayload = read(event, payload)?;
+            let kind = EventKind::InstallationRepositories {
+                action,
+                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
+                added: p.repositories_added.into_iter().map(|r| r.full_name).collect(),
+                removed: p.repositories_removed.into_iter().map(|r| r.full_name).collect(),
+            };
+            event_of(kind, p.installation.id.into_envelope(p.sender))
+        }
+        _ => Ok(Parsed::Ignored(format!("bosun does not subscribe to {event} events"))),
+    }
+}
+
+fn read<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ParseError> {
+    let de = &mut serde_json::Deserializer::from_slice(payload);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        ParseError { event: event.to_owned(), message }
+    })
+}
+
+fn ghost() -> User {
+    User { id: 0, login: "ghost".into(), is_bot: false }
+}
+
+#[derive(Deserialize)]
+struct ActionOnly {
+    action: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
+}
+
+#[derive(Deserialize)]
+struct RawInstallationRef {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct RawUser {
+    id: u64,
+    login: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl RawUser {
+    fn into_user(self) -> User {
+        User { id: self.id, is_bot: self.kind.as_deref() == Some("Bot"), login: self.login }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawOwner {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct RawRepo {
+    id: u64,
+    name: String,
+    full_name: String,
+    owner: RawOwner,
+    clone_url: String,
+    default_branch: Option<String>,
+    #[serde(default)]
+    private: bool,
+}
+
+impl RawRepo {
+    fn into_repo(self) -> Repo {
+        Repo {
+            id: self.id,
+            owner: self.owner.login,
+            name: self.name,
+            full_name: self.full_name,
+            clone_url: self.clone_url,
+            default_branch: self.default_branch.unwrap_or_else(|| "main".into()),
+            private: self.private,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRepoName {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct RawBranch {
+    #[serde(rename = "ref")]
+    name: String,
+    sha: String,
+    repo: Option<RawRepoName>,
+}
+
+impl RawBranch {
+    fn into_branch(self) -> Branch {
+        Branch { name: self.name, sha: self.sha, repo_full_name: self.repo.map(|r| r.full_name) }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawPullRequest {
+    number: u64,
+    title: String,
+    user: Option<RawUser>,
+    head: RawBranch,
+    base: RawBranch,
+    #[serde(default)]
+    draft: Option<bool>,
+    state: String,
+    merged: Option<bool>,
+    merged_at: Option<String>,
+    merge_commit_sha: Option<String>,
+    html_url: String,
+}
+
+impl RawPullRequest {
+    fn into_pr(self) -> PullRequest {
+        PullRequest {
+            number: self.number,
+            title: self.title,
+            author: self.user.map(RawUser::into_user).unwrap_or_else(ghost),
+            head: self.head.into_branch(),
+            base: self.base.into_branch(),
+            draft: self.draft.unwrap_or(false),
+            open: self.state == "open",
+            merged: self.merged.unwrap_or(self.merged_at.is_some()),
+            merge_commit_sha: self.merge_commit_sha,
+            html_url: self.html_url,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PullRequestPayload {
+    pull_request: RawPullRequest,
+    before: Option<String>,
+    after: Option<String>,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct RawIssue {
+    number: u64,
+    pull_request: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawComment {
+    id: u64,
+    body: Option<String>,
+    user: RawUser,
+    html_url: String,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentPayload {
+    issue: RawIssue,
+    comment: RawComment,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct RawReview {
+    id: u64,
+    user: Option<RawUser>,
+    state: String,
+    commit_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReviewPayload {
+    review: RawReview,
+    pull_request: RawPullRequest,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    before: String,
+    after: String,
+    #[serde(default)]
+    created: bool,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    forced: bool,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct RawPrNumber {
+    number: u64,
+}
+
+#[derive(Deserialize)]
+struct RawCheckRun {
+    id: u64,
+    name: String,
+    head_sha: String,
+    external_id: Option<String>,
+    #[serde(default)]
+    pull_requests: Vec<RawPrNumber>,
+}
+
+#[derive(Deserialize)]
+struct RawRequestedAction {
+    identifier: String,
+}
+
+#[derive(Deserialize)]
+struct CheckRunPayload {
+    check_run: RawCheckRun,
+    requested_action: Option<RawRequestedAction>,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+struct RawInstallation {
+    id: InstallationId,
+    account: Option<RawOwner>,
+}
+
+/// An installation event's own id, which is also its envelope's installation.
+#[derive(Deserialize)]
+struct InstallationId(u64);
+
+impl InstallationId {
+    fn into_envelope(self, sender: RawUser) -> Envelope {
+        Envelope { installation: Some(RawInstallationRef { id: self.0 }), repository: None, sender }
+    }
+}
+
+#[derive(Deserialize)]
+struct InstallationPayload {
+    installation: RawInstallation,
+    repositories: Option<Vec<RawRepoName>>,
+    sender: RawUser,
+}
+
+#[derive(Deserialize)]
+struct InstallationReposPayload {
+    installation: RawInstallation,
+    #[serde(default)]
+    repositories_added: Vec<RawRepoName>,
+    #[serde(default)]
+    repositories_removed: Vec<RawRepoName>,
+    sender: RawUser,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! bosun: a GitHub App that automates Terraform and OpenTofu on pull requests.
+//!
+//! Data flows one way: HTTP (`server`) → stored delivery (`ingest`, `store`) → typed event
+//! (`github::webhook` → `event`) → `dispatch` (jobs, in later issues) → GitHub feedback.
+
+pub mod app;
+pub mod config;
+pub mod dispatch;
+pub mod event;
+pub mod github;
+pub mod ingest;
+pub mod metrics;
+pub mod redelivery;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

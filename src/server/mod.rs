@@ -1,0 +1,67 @@
+//! The HTTP server: `/events` (GitHub's webhooks), `/healthz` and `/metrics`.
+
+mod events;
+pub mod signature;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use events::MAX_BODY;
+
+use crate::config::{RepoAllowlist, Secret};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A request (a slow 25 MiB upload included) gets this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct AppState {
+    pub ingest: Ingest,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub webhook_secrets: Vec<Secret>,
+    pub allowlist: RepoAllowlist,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/events", post(events::receive).layer(DefaultBodyLimit::disable()))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = format!("{e:#}"), "health check: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store did not answer in time\n").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    if let Ok(Ok(depth)) = tokio::time::timeout(Duration::from_secs(2), state.store.queue_depth()).await {
+        state.metrics.queue_depth.set(depth);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,148 @@
+//! The store: everything bosun must not forget, behind intent-named methods.
+//! SQLite is the default backend; the trait is what a PostgreSQL backend for several
+//! replicas implements next to it, with its own migrations folder.
+
+mod sqlite;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+/// Unix time in milliseconds: the store's clock unit.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A webhook delivery accepted at the edge, to be stored before it is acknowledged.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repository: Option<String>,
+    pub installation_id: Option<i64>,
+    pub received_at: Millis,
+    pub payload: bytes::Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New { seq: i64 },
+    /// A delivery with this id is already stored: it is not processed again.
+    Duplicate,
+}
+
+/// A delivery claimed by a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub seq: i64,
+    pub id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repository: Option<String>,
+    pub received_at: Millis,
+    pub payload: Vec<u8>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Processing,
+    Done,
+    Failed,
+}
+
+/// What the store knows of one delivery, for inspection.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub seq: i64,
+    pub id: String,
+    pub event: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// The record that a delivery was processed, written with its completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedEvent {
+    pub kind: String,
+    pub repository: Option<String>,
+    pub pr: Option<u64>,
+    pub handled: bool,
+    pub summary: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers while the store is usable.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Stores a batch of deliveries in one durable transaction (group commit).
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>>;
+
+    /// Puts deliveries a crashed process was working on back in the queue. Only for a single
+    /// process owning the store; replicas rely on lease expiry instead.
+    async fn requeue_interrupted(&self) -> anyhow::Result<u64>;
+
+    /// Claims the oldest delivery that is due (or whose lease expired), for `lease`.
+    async fn claim_delivery(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<ClaimedDelivery>>;
+
+    /// When the next pending delivery becomes due, if any is pending.
+    async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>>;
+
+    /// Marks a claimed delivery done and records what it was, in one transaction.
+    async fn finish_delivery(&self, seq: i64, event: &ProcessedEvent, now: Millis) -> anyhow::Result<()>;
+
+    /// Puts a claimed delivery back, to be tried again at `next_attempt_at`.
+    async fn retry_delivery(&self, seq: i64, error: &str, next_attempt_at: Millis) -> anyhow::Result<()>;
+
+    /// Marks a claimed delivery failed for good; it stays for inspection.
+    async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()>;
+
+    /// Deliveries waiting or being processed.
+    async fn queue_depth(&self) -> anyhow::Result<i64>;
+
+    async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>>;
+
+    /// The processed-event record of a delivery.
+    async fn processed_event(&self, id: &str) -> anyhow::Result<Option<ProcessedEvent>>;
+
+    /// Which of these delivery ids (GUIDs) are stored.
+    async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>>;
+
+    /// Records that bosun asked GitHub to redeliver the attempt `github_delivery_id`.
+    /// Returns false if it had asked already.
+    async fn note_redelivery_request(&self, github_delivery_id: i64, guid: &str, outcome: &str, now: Millis) -> anyhow::Result<bool>;
+
+    /// Whether bosun already asked GitHub to redeliver the attempt `github_delivery_id`.
+    async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool>;
+
+    /// How many redeliveries of `guid` bosun has asked for.
+    async fn redelivery_requests(&self, guid: &str) -> anyhow::Result<u32>;
+
+    async fn state(&self, key: &str) -> anyhow::Result<Option<String>>;
+    async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()>;
+}
+
+/// Opens the store a database URL names, running its migrations.
+pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL scheme (expected sqlite:)")
+    }
+}
+
+#[cfg(test)]
+mod tests;

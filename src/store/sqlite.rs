@@ -1,0 +1,301 @@
+//! The SQLite backend: one file in WAL mode with `synchronous=FULL`, so a delivery that was
+//! acknowledged survives a crash of the process and of the machine.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, ProcessedEvent,
+    Store,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("parsing the sqlite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the store's directory {}", dir.display()))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("opening the SQLite store")?;
+        MIGRATOR.run(&pool).await.context("applying SQLite migrations")?;
+        Ok(Self { pool })
+    }
+}
+
+fn status_of(s: &str) -> DeliveryStatus {
+    match s {
+        "pending" => DeliveryStatus::Pending,
+        "processing" => DeliveryStatus::Processing,
+        "done" => DeliveryStatus::Done,
+        _ => DeliveryStatus::Failed,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging the store")?;
+        Ok(())
+    }
+
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>> {
+        let mut tx = self.pool.begin().await.context("starting the delivery batch")?;
+        let mut results = Vec::with_capacity(batch.len());
+        for d in batch {
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO deliveries (id, event, action, repository, installation_id, received_at, payload, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING seq",
+            )
+            .bind(&d.id)
+            .bind(&d.event)
+            .bind(&d.action)
+            .bind(&d.repository)
+            .bind(d.installation_id)
+            .bind(d.received_at)
+            .bind(d.payload.as_ref())
+            .fetch_optional(&mut *tx)
+            .await
+            .with_context(|| format!("storing delivery {}", d.id))?;
+            results.push(match seq {
+                Some(seq) => Inserted::New { seq },
+                None => Inserted::Duplicate,
+            });
+        }
+        tx.commit().await.context("committing the delivery batch")?;
+        Ok(results)
+    }
+
+    async fn requeue_interrupted(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query("UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'")
+            .execute(&self.pool)
+            .await
+            .context("requeueing interrupted deliveries")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_delivery(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<ClaimedDelivery>> {
+        let row = sqlx::query(
+            "UPDATE deliveries
+             SET status = 'processing', attempts = attempts + 1, lease_until = ?1 + ?2
+             WHERE seq = (
+                 SELECT seq FROM deliveries
+                 WHERE (status = 'pending' AND next_attempt_at <= ?1)
+                    OR (status = 'processing' AND lease_until < ?1)
+                 ORDER BY seq LIMIT 1)
+             RETURNING seq, id, event, action, repository, received_at, payload, attempts",
+        )
+        .bind(now)
+        .bind(lease.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .context("claiming a delivery")?;
+        Ok(row.map(|r| ClaimedDelivery {
+            seq: r.get("seq"),
+            id: r.get("id"),
+            event: r.get("event"),
+            action: r.get("action"),
+            repository: r.get("repository"),
+            received_at: r.get("received_at"),
+            payload: r.get("payload"),
+            attempts: r.get::<i64, _>("attempts") as u32,
+        }))
+    }
+
+    async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
+             FROM deliveries WHERE status IN ('pending', 'processing')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("finding the next due delivery")?;
+        Ok(due)
+    }
+
+    async fn finish_delivery(&self, seq: i64, event: &ProcessedEvent, now: Millis) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("starting to finish a delivery")?;
+        let id: Option<String> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = 'done', processed_at = ?2, lease_until = NULL, last_error = NULL
+             WHERE seq = ?1 AND status = 'processing' RETURNING id",
+        )
+        .bind(seq)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("marking the delivery done")?;
+        let id = id.context("the delivery is no longer claimed by this worker")?;
+        sqlx::query(
+            "INSERT INTO processed_events (delivery_id, kind, repository, pr, disposition, summary, processed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&id)
+        .bind(&event.kind)
+        .bind(&event.repository)
+        .bind(event.pr.map(|n| n as i64))
+        .bind(if event.handled { "handled" } else { "ignored" })
+        .bind(&event.summary)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("recording the processed event")?;
+        tx.commit().await.context("committing the finished delivery")?;
+        Ok(())
+    }
+
+    async fn retry_delivery(&self, seq: i64, error: &str, next_attempt_at: Millis) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = ?2, next_attempt_at = ?3
+             WHERE seq = ?1 AND status = 'processing'",
+        )
+        .bind(seq)
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await
+        .context("scheduling a delivery retry")?;
+        Ok(())
+    }
+
+    async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = ?2, processed_at = ?3
+             WHERE seq = ?1 AND status = 'processing'",
+        )
+        .bind(seq)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("marking a delivery failed")?;
+        Ok(())
+    }
+
+    async fn queue_depth(&self) -> anyhow::Result<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')")
+            .fetch_one(&self.pool)
+            .await
+            .context("counting queued deliveries")?;
+        Ok(n)
+    }
+
+    async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
+        let row = sqlx::query("SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a delivery")?;
+        Ok(row.map(|r| DeliveryRecord {
+            seq: r.get("seq"),
+            id: r.get("id"),
+            event: r.get("event"),
+            status: status_of(r.get::<&str, _>("status")),
+            attempts: r.get::<i64, _>("attempts") as u32,
+            last_error: r.get("last_error"),
+        }))
+    }
+
+    async fn processed_event(&self, id: &str) -> anyhow::Result<Option<ProcessedEvent>> {
+        let row = sqlx::query("SELECT kind, repository, pr, disposition, summary FROM processed_events WHERE delivery_id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a processed event")?;
+        Ok(row.map(|r| ProcessedEvent {
+            kind: r.get("kind"),
+            repository: r.get("repository"),
+            pr: r.get::<Option<i64>, _>("pr").map(|n| n as u64),
+            handled: r.get::<&str, _>("disposition") == "handled",
+            summary: r.get("summary"),
+        }))
+    }
+
+    async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {
+        // One bound JSON array instead of a statement built per call.
+        let list = serde_json::to_string(ids).context("encoding delivery ids")?;
+        let known: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .context("looking up known deliveries")?;
+        Ok(known.into_iter().collect())
+    }
+
+    async fn note_redelivery_request(&self, github_delivery_id: i64, guid: &str, outcome: &str, now: Millis) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO redelivery_requests (github_delivery_id, guid, requested_at, outcome) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (github_delivery_id) DO NOTHING",
+        )
+        .bind(github_delivery_id)
+        .bind(guid)
+        .bind(now)
+        .bind(outcome)
+        .execute(&self.pool)
+        .await
+        .context("recording a redelivery request")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = ?1")
+            .bind(github_delivery_id)
+            .fetch_one(&self.pool)
+            .await
+            .context("looking up a redelivery request")?;
+        Ok(n > 0)
+    }
+
+    async fn redelivery_requests(&self, guid: &str) -> anyhow::Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE guid = ?1")
+            .bind(guid)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting redelivery requests")?;
+        Ok(n as u32)
+    }
+
+    async fn state(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let v = sqlx::query_scalar("SELECT value FROM server_state WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading server state")?;
+        Ok(v)
+    }
+
+    async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO server_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .context("writing server state")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+use super::*;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/bosun.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    (dir, store)
+}
+
+fn delivery(id: &str, at: Millis) -> NewDelivery {
+    NewDelivery {
+        id: id.into(),
+        event: "push".into(),
+        action: None,
+        repository: Some("acme/infra".into()),
+        installation_id: Some(1),
+        received_at: at,
+        payload: bytes::Bytes::from_static(b"{}"),
+    }
+}
+
+fn processed(kind: &str) -> ProcessedEvent {
+    ProcessedEvent { kind: kind.into(), repository: None, pr: None, handled: true, summary: "ok".into() }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn migrations_apply_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let s = SqliteStore::open(&url).await.unwrap();
+    s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
+    drop(s);
+    let s = SqliteStore::open(&url).await.unwrap();
+    assert!(s.delivery("a").await.unwrap().is_some(), "data survives reopening");
+    s.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn duplicates_are_detected_in_and_across_batches() {
+    let (_d, s) = store().await;
+    let r = s.insert_deliveries(&[delivery("a", 1), delivery("b", 2), delivery("a", 3)]).await.unwrap();
+    assert!(matches!(r[0], Inserted::New { .. }));
+    assert!(matches!(r[1], Inserted::New { .. }));
+    assert_eq!(r[2], Inserted::Duplicate);
+    let r = s.insert_deliveries(&[delivery("b", 4)]).await.unwrap();
+    assert_eq!(r, vec![Inserted::Duplicate]);
+    assert_eq!(s.queue_depth().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn claims_in_order_of_receipt_and_finishes_once() {
+    let (_d, s) = store().await;
+    s.insert_deliveries(&[delivery("first", 10), delivery("second", 5)]).await.unwrap();
+    let a = s.claim_delivery(100, LEASE).await.unwrap().unwrap();
+    assert_eq!(a.id, "first", "order of receipt is insertion order");
+    assert_eq!(a.attempts, 1);
+    let b = s.claim_delivery(100, LEASE).await.unwrap().unwrap();
+    assert_eq!(b.id, "second");
+    assert!(s.claim_delivery(100, LEASE).await.unwrap().is_none());
+
+    s.finish_delivery(a.seq, &processed("push"), 200).await.unwrap();
+    assert!(s.finish_delivery(a.seq, &processed("push"), 201).await.is_err(), "a second finish is refused");
+    assert_eq!(s.delivery("first").await.unwrap().unwrap().status, DeliveryStatus::Done);
+    assert_eq!(s.processed_event("first").await.unwrap(), Some(processed("push")));
+    assert_eq!(s.queue_depth().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn expired_leases_are_reclaimed_and_interrupted_work_requeued() {
+    let (_d, s) = store().await;
+    s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
+    let first = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
+    assert!(s.claim_delivery(1000 + 59_000, LEASE).await.unwrap().is_none(), "lease still held");
+    let again = s.claim_delivery(1000 + 61_000, LEASE).await.unwrap().unwrap();
+    assert_eq!(again.seq, first.seq);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(s.requeue_interrupted().await.unwrap(), 1);
+    let third = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
+    assert_eq!(third.attempts, 3);
+}
+
+#[tokio::test]
+async fn retries_wait_for_their_time_and_failures_are_kept() {
+    let (_d, s) = store().await;
+    s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
+    let c = s.claim_delivery(10, LEASE).await.unwrap().unwrap();
+    s.retry_delivery(c.seq, "boom", 5_000).await.unwrap();
+    assert_eq!(s.next_delivery_due().await.unwrap(), Some(5_000));
+    assert!(s.claim_delivery(4_999, LEASE).await.unwrap().is_none());
+    let c = s.claim_delivery(5_000, LEASE).await.unwrap().unwrap();
+    s.fail_delivery(c.seq, "boom again", 6_000).await.unwrap();
+    let r = s.delivery("a").await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.last_error.as_deref(), Some("boom again"));
+    assert_eq!(s.queue_depth().await.unwrap(), 0);
+    assert_eq!(s.next_delivery_due().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn known_deliveries_redelivery_notes_and_state() {
+    let (_d, s) = store().await;
+    s.insert_deliveries(&[delivery("a", 1), delivery("b", 1)]).await.unwrap();
+    let ids: Vec<String> = (0..1200).map(|i| format!("x{i}")).chain(["a".to_string()]).collect();
+    let known = s.known_deliveries(&ids).await.unwrap();
+    assert_eq!(known, HashSet::from(["a".to_string()]));
+
+    assert!(s.note_redelivery_request(7, "g", "requested", 1).await.unwrap());
+    assert!(!s.note_redelivery_request(7, "g", "requested", 2).await.unwrap());
+    assert!(s.note_redelivery_request(8, "g", "requested", 2).await.unwrap());
+    assert_eq!(s.redelivery_requests("g").await.unwrap(), 2);
+
+    assert_eq!(s.state("k").await.unwrap(), None);
+    s.set_state("k", "1").await.unwrap();
+    s.set_state("k", "2").await.unwrap();
+    assert_eq!(s.state("k").await.unwrap().as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_share_a_delivery() {
+    let (_d, s) = store().await;
+    let batch: Vec<_> = (0..40).map(|i| delivery(&format!("d{i}"), i)).collect();
+    s.insert_deliveries(&batch).await.unwrap();
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(c) = s.claim_delivery(100, LEASE).await.unwrap() {
+                got.push(c.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 40);
+    assert_eq!(all.len(), 40);
+}
