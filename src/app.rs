@@ -46,12 +46,21 @@ pub async fn start(
     github: Arc<dyn GitHub>,
     dispatcher: Arc<dyn Dispatcher>,
 ) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-    let store = store::open(&settings.database_url).await.context("opening the store")?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = store::open(&settings.database_url)
+        .await
+        .context("opening the store")?;
     let requeued = store.requeue_interrupted().await?;
     if requeued > 0 {
-        tracing::info!(requeued, "deliveries interrupted by the last shutdown are queued again");
+        tracing::info!(
+            requeued,
+            "deliveries interrupted by the last shutdown are queued again"
+        );
     }
 
     let cancel = CancellationToken::new();
@@ -71,7 +80,9 @@ pub async fn start(
     let app = server::router(state);
     let server_cancel = cancel.clone();
     let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app).with_graceful_shutdown(server_cancel.cancelled_owned()).await;
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(server_cancel.cancelled_owned())
+            .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "HTTP server stopped");
         }
@@ -89,17 +100,34 @@ pub async fn start(
 
     let mut tasks = vec![server, worker];
     if !settings.redelivery_interval.is_zero() {
-        let redelivery = Redelivery { github, store: store.clone(), metrics: metrics.clone(), lookback: settings.redelivery_lookback };
-        tasks.push(tokio::spawn(redelivery.run(settings.redelivery_interval, cancel.clone())));
+        let redelivery = Redelivery {
+            github,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            lookback: settings.redelivery_lookback,
+        };
+        tasks.push(tokio::spawn(
+            redelivery.run(settings.redelivery_interval, cancel.clone()),
+        ));
     }
     tracing::info!(%addr, allowlist = ?settings.repo_allowlist.patterns(), "bosun is serving");
-    Ok(Running { addr, store, metrics, cancel, tasks })
+    Ok(Running {
+        addr,
+        store,
+        metrics,
+        cancel,
+        tasks,
+    })
 }
 
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let github = Arc::new(OctocrabGitHub::new(&settings.github, RetryPolicy::default(), metrics.clone())?);
+    let github = Arc::new(OctocrabGitHub::new(
+        &settings.github,
+        RetryPolicy::default(),
+        metrics.clone(),
+    )?);
     let running = start(&settings, metrics, github, Arc::new(EventLog)).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -111,13 +139,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

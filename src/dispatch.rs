@@ -39,7 +39,11 @@ impl Dispatcher for EventLog {
 
 /// A one-line description of an event, for logs and the event log.
 pub fn summarise(event: &Event) -> String {
-    let repo = event.repo.as_ref().map(|r| r.full_name.as_str()).unwrap_or("-");
+    let repo = event
+        .repo
+        .as_ref()
+        .map(|r| r.full_name.as_str())
+        .unwrap_or("-");
     let who = &event.sender.login;
     match &event.kind {
         EventKind::PullRequest { action, pr } => {
@@ -51,21 +55,44 @@ pub fn summarise(event: &Event) -> String {
                 PullRequestAction::Closed { merged: true } => "merged",
                 PullRequestAction::Closed { merged: false } => "closed",
             };
-            format!("{repo}#{} {what} at {} by {who}", pr.number, short(&pr.head.sha))
+            format!(
+                "{repo}#{} {what} at {} by {who}",
+                pr.number,
+                short(&pr.head.sha)
+            )
         }
         EventKind::PullRequestComment { pr_number, comment } => {
-            format!("{repo}#{pr_number} comment {} by {}", comment.id, comment.author.login)
+            format!(
+                "{repo}#{pr_number} comment {} by {}",
+                comment.id, comment.author.login
+            )
         }
         EventKind::PullRequestReview { pr, review, .. } => {
-            format!("{repo}#{} review {:?} by {}", pr.number, review.state, review.author.login)
+            format!(
+                "{repo}#{} review {:?} by {}",
+                pr.number, review.state, review.author.login
+            )
         }
-        EventKind::Push { git_ref, after, .. } => format!("{repo} push to {git_ref} at {} by {who}", short(after)),
+        EventKind::Push { git_ref, after, .. } => {
+            format!("{repo} push to {git_ref} at {} by {who}", short(after))
+        }
         EventKind::CheckRun { action, check_run } => {
             format!("{repo} check run `{}` {action:?} by {who}", check_run.name)
         }
-        EventKind::Installation { action, account, .. } => format!("installation for {account} {action:?}"),
-        EventKind::InstallationRepositories { account, added, removed, .. } => {
-            format!("installation for {account}: {} repos added, {} removed", added.len(), removed.len())
+        EventKind::Installation {
+            action, account, ..
+        } => format!("installation for {account} {action:?}"),
+        EventKind::InstallationRepositories {
+            account,
+            added,
+            removed,
+            ..
+        } => {
+            format!(
+                "installation for {account}: {} repos added, {} removed",
+                added.len(),
+                removed.len()
+            )
         }
     }
 }

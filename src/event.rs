@@ -60,9 +60,14 @@ pub enum PullRequestAction {
     Opened,
     Reopened,
     /// New commits on the head branch.
-    Synchronize { before: String, after: String },
+    Synchronize {
+        before: String,
+        after: String,
+    },
     ReadyForReview,
-    Closed { merged: bool },
+    Closed {
+        merged: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,14 +135,40 @@ pub enum InstallationReposAction {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
-    PullRequest { action: PullRequestAction, pr: PullRequest },
+    PullRequest {
+        action: PullRequestAction,
+        pr: PullRequest,
+    },
     /// A new comment on a pull request (comments on plain issues are not events for bosun).
     PullRequestComment { pr_number: u64, comment: Comment },
-    PullRequestReview { action: ReviewAction, pr: PullRequest, review: Review },
-    Push { git_ref: String, before: String, after: String, created: bool, deleted: bool, forced: bool },
-    CheckRun { action: CheckRunAction, check_run: CheckRun },
-    Installation { action: InstallationAction, account: String, repos: Vec<String> },
-    InstallationRepositories { action: InstallationReposAction, account: String, added: Vec<String>, removed: Vec<String> },
+    PullRequestReview {
+        action: ReviewAction,
+        pr: PullRequest,
+        review: Review,
+    },
+    Push {
+        git_ref: String,
+        before: String,
+        after: String,
+        created: bool,
+        deleted: bool,
+        forced: bool,
+    },
+    CheckRun {
+        action: CheckRunAction,
+        check_run: CheckRun,
+    },
+    Installation {
+        action: InstallationAction,
+        account: String,
+        repos: Vec<String>,
+    },
+    InstallationRepositories {
+        action: InstallationReposAction,
+        account: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
 }
 
 /// An event with what every event carries: who, where, under which installation.
@@ -183,7 +214,9 @@ impl Event {
     /// The pull request the event concerns, if any.
     pub fn pr_number(&self) -> Option<u64> {
         match &self.kind {
-            EventKind::PullRequest { pr, .. } | EventKind::PullRequestReview { pr, .. } => Some(pr.number),
+            EventKind::PullRequest { pr, .. } | EventKind::PullRequestReview { pr, .. } => {
+                Some(pr.number)
+            }
             EventKind::PullRequestComment { pr_number, .. } => Some(*pr_number),
             EventKind::CheckRun { check_run, .. } => check_run.pull_requests.first().copied(),
             _ => None,

@@ -33,12 +33,21 @@ impl Ingest {
     /// Stores a delivery durably; returns once it is committed (or was a duplicate).
     pub async fn store(&self, delivery: NewDelivery) -> Result<Inserted, String> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send((delivery, reply)).await.map_err(|_| "the store writer has stopped".to_owned())?;
-        answer.await.map_err(|_| "the store writer has stopped".to_owned())?
+        self.tx
+            .send((delivery, reply))
+            .await
+            .map_err(|_| "the store writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the store writer has stopped".to_owned())?
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(NewDelivery, Reply)>, stored: Arc<Notify>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(NewDelivery, Reply)>,
+    stored: Arc<Notify>,
+) {
     let mut deliveries = Vec::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     while let Some((first, reply)) = rx.recv().await {
@@ -63,7 +72,11 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(NewDelivery, Repl
                 stored.notify_one();
             }
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), batch = deliveries.len(), "storing deliveries failed");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    batch = deliveries.len(),
+                    "storing deliveries failed"
+                );
                 for reply in replies.drain(..) {
                     let _ = reply.send(Err("the store is unavailable".to_owned()));
                 }

@@ -29,7 +29,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config: file, flags } => {
+        Command::Serve {
+            config: file,
+            flags,
+        } => {
             let settings = match config::load(flags, file.as_ref()) {
                 Ok(s) => s,
                 Err(e) => {

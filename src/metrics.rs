@@ -41,33 +41,69 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("bosun");
         let deliveries = Family::<DeliveryLabels, Counter>::default();
-        registry.register("webhook_deliveries", "Webhook deliveries received, by outcome and rejection reason", deliveries.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries received, by outcome and rejection reason",
+            deliveries.clone(),
+        );
         let processed = Family::<ProcessedLabels, Counter>::default();
-        registry.register("deliveries_processed", "Delivery processing attempts, by result", processed.clone());
+        registry.register(
+            "deliveries_processed",
+            "Delivery processing attempts, by result",
+            processed.clone(),
+        );
         let queue_depth = Gauge::default();
-        registry.register("delivery_queue_depth", "Deliveries stored and not yet processed", queue_depth.clone());
-        let processing_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]);
+        registry.register(
+            "delivery_queue_depth",
+            "Deliveries stored and not yet processed",
+            queue_depth.clone(),
+        );
+        let processing_seconds = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ]);
         registry.register(
             "delivery_processing_seconds",
             "Time from a delivery's receipt to the end of its processing",
             processing_seconds.clone(),
         );
         let github_requests = Family::<ApiLabels, Counter>::default();
-        registry.register("github_api_requests", "GitHub API calls, by response status", github_requests.clone());
+        registry.register(
+            "github_api_requests",
+            "GitHub API calls, by response status",
+            github_requests.clone(),
+        );
         let redeliveries_requested = Counter::default();
-        registry.register("redeliveries_requested", "Redeliveries of failed webhooks bosun asked GitHub for", redeliveries_requested.clone());
-        Self { registry, deliveries, processed, queue_depth, processing_seconds, github_requests, redeliveries_requested }
+        registry.register(
+            "redeliveries_requested",
+            "Redeliveries of failed webhooks bosun asked GitHub for",
+            redeliveries_requested.clone(),
+        );
+        Self {
+            registry,
+            deliveries,
+            processed,
+            queue_depth,
+            processing_seconds,
+            github_requests,
+            redeliveries_requested,
+        }
     }
 }
 
 impl Metrics {
     pub fn delivery(&self, outcome: &'static str, reason: &'static str) {
-        self.deliveries.get_or_create(&DeliveryLabels { outcome, reason }).inc();
+        self.deliveries
+            .get_or_create(&DeliveryLabels { outcome, reason })
+            .inc();
     }
 
     pub fn github_status(&self, status: Option<u16>) {
-        let status = status.map(|s| s.to_string()).unwrap_or_else(|| "error".into());
-        self.github_requests.get_or_create(&ApiLabels { status }).inc();
+        let status = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "error".into());
+        self.github_requests
+            .get_or_create(&ApiLabels { status })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -46,8 +46,14 @@ impl Redelivery {
                 Ok(report) if !report.requested.is_empty() => {
                     tracing::info!(examined = report.examined, requested = ?report.requested, "asked GitHub to redeliver failed webhooks");
                 }
-                Ok(report) => tracing::debug!(examined = report.examined, "redelivery scan: nothing to redeliver"),
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "redelivery scan failed; will try again"),
+                Ok(report) => tracing::debug!(
+                    examined = report.examined,
+                    "redelivery scan: nothing to redeliver"
+                ),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "redelivery scan failed; will try again"
+                ),
             }
             if interval.is_zero() {
                 return;
@@ -73,7 +79,11 @@ impl Redelivery {
         let mut attempts: Vec<HookDelivery> = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let page = self.github.hook_deliveries(cursor.as_deref()).await.context("listing deliveries")?;
+            let page = self
+                .github
+                .hook_deliveries(cursor.as_deref())
+                .await
+                .context("listing deliveries")?;
             let mut reached_older = false;
             for d in page.deliveries {
                 match delivered_at(&d.delivered_at) {
@@ -106,7 +116,10 @@ impl Redelivery {
         let guids: Vec<String> = failed.iter().map(|(g, _)| g.clone()).collect();
         let known: HashSet<String> = self.store.known_deliveries(&guids).await?;
 
-        let mut report = ScanReport { examined: report_examined, requested: Vec::new() };
+        let mut report = ScanReport {
+            examined: report_examined,
+            requested: Vec::new(),
+        };
         for (guid, latest) in failed {
             if known.contains(&guid) {
                 continue;
@@ -121,7 +134,9 @@ impl Redelivery {
             }
             match self.github.redeliver(latest.id).await {
                 Ok(()) => {
-                    self.store.note_redelivery_request(latest.id, &guid, "requested", now_millis()).await?;
+                    self.store
+                        .note_redelivery_request(latest.id, &guid, "requested", now_millis())
+                        .await?;
                     self.metrics.redeliveries_requested.inc();
                     report.requested.push(guid);
                 }
@@ -131,7 +146,9 @@ impl Redelivery {
                 }
             }
         }
-        self.store.set_state(SCANNED_UNTIL, &started.to_string()).await?;
+        self.store
+            .set_state(SCANNED_UNTIL, &started.to_string())
+            .await?;
         Ok(report)
     }
 }
@@ -153,8 +170,14 @@ mod tests {
     #[test]
     fn parses_github_times() {
         assert_eq!(delivered_at("1970-01-01T00:00:01Z"), Some(1000));
-        assert_eq!(delivered_at("2019-06-03T00:57:16Z"), Some(1_559_523_436_000));
+        assert_eq!(
+            delivered_at("2019-06-03T00:57:16Z"),
+            Some(1_559_523_436_000)
+        );
         assert_eq!(delivered_at("nonsense"), None);
-        assert_eq!(github_time(UNIX_EPOCH + Duration::from_secs(1)), "1970-01-01T00:00:01Z");
+        assert_eq!(
+            github_time(UNIX_EPOCH + Duration::from_secs(1)),
+            "1970-01-01T00:00:01Z"
+        );
     }
 }

@@ -60,7 +60,9 @@ impl DeliveryWorker {
 
     async fn idle_wait(&self) -> Duration {
         match self.store.next_delivery_due().await {
-            Ok(Some(due)) => Duration::from_millis((due - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
+            Ok(Some(due)) => Duration::from_millis(
+                (due - now_millis()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
+            ),
             _ => IDLE_POLL,
         }
     }
@@ -92,7 +94,9 @@ impl DeliveryWorker {
                 summary: reason,
             }),
             Ok(Parsed::Event(event)) => {
-                let dispatched = AssertUnwindSafe(self.dispatcher.dispatch(&d.id, &event)).catch_unwind().await;
+                let dispatched = AssertUnwindSafe(self.dispatcher.dispatch(&d.id, &event))
+                    .catch_unwind()
+                    .await;
                 match dispatched {
                     Ok(Ok(summary)) => Ok(ProcessedEvent {
                         kind: event.name(),
@@ -102,7 +106,9 @@ impl DeliveryWorker {
                         summary,
                     }),
                     Ok(Err(e)) => Err(e),
-                    Err(_) => Err(DispatchError::Permanent(anyhow::anyhow!("the dispatcher panicked"))),
+                    Err(_) => Err(DispatchError::Permanent(anyhow::anyhow!(
+                        "the dispatcher panicked"
+                    ))),
                 }
             }
         };
@@ -112,37 +118,67 @@ impl DeliveryWorker {
                 let result = if event.handled { "handled" } else { "ignored" };
                 let r = self.store.finish_delivery(d.seq, &event, now).await;
                 if r.is_ok() {
-                    self.metrics.processed.get_or_create(&ProcessedLabels { result }).inc();
-                    self.metrics.processing_seconds.observe((now - d.received_at).max(0) as f64 / 1000.0);
+                    self.metrics
+                        .processed
+                        .get_or_create(&ProcessedLabels { result })
+                        .inc();
+                    self.metrics
+                        .processing_seconds
+                        .observe((now - d.received_at).max(0) as f64 / 1000.0);
                     tracing::debug!(result, "delivery processed");
                 }
                 r
             }
             Err(DispatchError::Transient(e)) if d.attempts < self.max_attempts => {
                 let wait = self.backoff(d.attempts);
-                tracing::warn!(error = format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
-                self.metrics.processed.get_or_create(&ProcessedLabels { result: "retried" }).inc();
-                self.store.retry_delivery(d.seq, &format!("{e:#}"), now + wait.as_millis() as i64).await
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "delivery failed; will retry"
+                );
+                self.metrics
+                    .processed
+                    .get_or_create(&ProcessedLabels { result: "retried" })
+                    .inc();
+                self.store
+                    .retry_delivery(d.seq, &format!("{e:#}"), now + wait.as_millis() as i64)
+                    .await
             }
             Err(e) => {
                 let e = match e {
-                    DispatchError::Transient(e) => e.context(format!("gave up after {} attempts", d.attempts)),
+                    DispatchError::Transient(e) => {
+                        e.context(format!("gave up after {} attempts", d.attempts))
+                    }
                     DispatchError::Permanent(e) => e,
                 };
-                tracing::error!(error = format!("{e:#}"), "delivery failed; kept for inspection");
-                self.metrics.processed.get_or_create(&ProcessedLabels { result: "failed" }).inc();
-                self.store.fail_delivery(d.seq, &format!("{e:#}"), now).await
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "delivery failed; kept for inspection"
+                );
+                self.metrics
+                    .processed
+                    .get_or_create(&ProcessedLabels { result: "failed" })
+                    .inc();
+                self.store
+                    .fail_delivery(d.seq, &format!("{e:#}"), now)
+                    .await
             }
         };
         if let Err(e) = recorded {
             // The lease runs out and the delivery is taken again: nothing is lost.
-            tracing::error!(error = format!("{e:#}"), "recording the delivery's outcome failed");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "recording the delivery's outcome failed"
+            );
         }
     }
 
     /// `retry_base` doubled per attempt, capped, with up to 10% jitter.
     fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(MAX_BACKOFF);
+        let exp = self
+            .retry_base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+            .min(MAX_BACKOFF);
         exp + exp.mul_f64(fastrand::f64() * 0.1)
     }
 }

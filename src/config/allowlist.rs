@@ -21,7 +21,9 @@ impl RepoAllowlist {
         let mut builder = GlobSetBuilder::new();
         for pattern in &patterns {
             if !pattern.contains('/') {
-                return Err(format!("`{pattern}` is not of the form owner/name (globs allowed, like acme/*)"));
+                return Err(format!(
+                    "`{pattern}` is not of the form owner/name (globs allowed, like acme/*)"
+                ));
             }
             let glob = GlobBuilder::new(pattern)
                 .case_insensitive(true)

@@ -28,7 +28,10 @@ impl FromArgMatches for Flags {
 impl Args for Flags {
     fn augment_args(cmd: Command) -> Command {
         SETTINGS.iter().fold(cmd, |cmd, d| {
-            let default = d.default.map(|v| format!(" [default: {v:?}]")).unwrap_or_default();
+            let default = d
+                .default
+                .map(|v| format!(" [default: {v:?}]"))
+                .unwrap_or_default();
             cmd.arg(
                 Arg::new(d.key)
                     .long(d.flag)

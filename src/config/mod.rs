@@ -30,5 +30,9 @@ pub fn load(flags: Flags, config_file: Option<&PathBuf>) -> Result<Settings, Set
         }
     };
     let env = Layer::from_env(|name| std::env::var(name).ok());
-    Settings::resolve(&Sources { flags: flags.0, env, file })
+    Settings::resolve(&Sources {
+        flags: flags.0,
+        env,
+        file,
+    })
 }

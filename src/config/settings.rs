@@ -23,31 +23,145 @@ pub struct SettingDef {
 
 macro_rules! setting {
     ($key:literal, $env:literal, $flag:literal, $default:expr, $help:literal) => {
-        SettingDef { key: $key, env: $env, flag: $flag, default: $default, help: $help }
+        SettingDef {
+            key: $key,
+            env: $env,
+            flag: $flag,
+            default: $default,
+            help: $help,
+        }
     };
 }
 
 /// Every server setting. The README's table, `config/bosun.example.toml` and `--help`
 /// are checked against this list by tests.
 pub const SETTINGS: &[SettingDef] = &[
-    setting!("listen", "BOSUN_LISTEN", "listen", Some("127.0.0.1:4141"), "Address and port the HTTP server listens on"),
-    setting!("data_dir", "BOSUN_DATA_DIR", "data-dir", Some("./bosun-data"), "Directory for the SQLite store, mirrors and checkouts"),
-    setting!("database_url", "BOSUN_DATABASE_URL", "database-url", None, "Store URL; default: sqlite://<data_dir>/bosun.db"),
-    setting!("github_api_url", "BOSUN_GITHUB_API_URL", "github-api-url", Some("https://api.github.com"), "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)"),
-    setting!("github_app_id", "BOSUN_GITHUB_APP_ID", "github-app-id", None, "The GitHub App's numeric id (required by serve)"),
-    setting!("github_app_key_file", "BOSUN_GITHUB_APP_KEY_FILE", "github-app-key-file", None, "The App's RSA private key, PEM (required by serve)"),
-    setting!("github_webhook_secret", "BOSUN_GITHUB_WEBHOOK_SECRET", "github-webhook-secret", None, "Webhook secret; a comma-separated list accepts any of them, for rotation (this or the _FILE form is required by serve)"),
-    setting!("github_webhook_secret_file", "BOSUN_GITHUB_WEBHOOK_SECRET_FILE", "github-webhook-secret-file", None, "File holding the webhook secret(s), one per line"),
-    setting!("repo_allowlist", "BOSUN_REPO_ALLOWLIST", "repo-allowlist", Some(""), "Comma-separated globs over owner/name (acme/*); empty refuses every repo"),
-    setting!("terraform_bin", "BOSUN_TERRAFORM_BIN", "terraform-bin", Some("terraform"), "Terraform or OpenTofu executable"),
-    setting!("command_names", "BOSUN_COMMAND_NAMES", "command-names", Some("bosun"), "Comment command names, comma-separated (bosun,atlantis eases migration)"),
-    setting!("parallelism", "BOSUN_PARALLELISM", "parallelism", None, "Jobs run at once; default: number of CPUs"),
-    setting!("log_format", "BOSUN_LOG_FORMAT", "log-format", Some("text"), "Log format: text or json"),
-    setting!("log_filter", "BOSUN_LOG", "log", Some("info"), "Log filter (tracing EnvFilter syntax, e.g. info,bosun=debug)"),
-    setting!("redelivery_interval", "BOSUN_REDELIVERY_INTERVAL", "redelivery-interval", Some("5m"), "How often to ask GitHub to redeliver webhooks that failed; 0 turns it off"),
-    setting!("redelivery_lookback", "BOSUN_REDELIVERY_LOOKBACK", "redelivery-lookback", Some("24h"), "On the first scan, how far back to look for failed deliveries (GitHub keeps 3 days)"),
-    setting!("delivery_max_attempts", "BOSUN_DELIVERY_MAX_ATTEMPTS", "delivery-max-attempts", Some("6"), "Attempts at processing a delivery before it is marked failed"),
-    setting!("delivery_retry_base", "BOSUN_DELIVERY_RETRY_BASE", "delivery-retry-base", Some("2s"), "First retry delay of a failing delivery; doubles each attempt, capped at 5m"),
+    setting!(
+        "listen",
+        "BOSUN_LISTEN",
+        "listen",
+        Some("127.0.0.1:4141"),
+        "Address and port the HTTP server listens on"
+    ),
+    setting!(
+        "data_dir",
+        "BOSUN_DATA_DIR",
+        "data-dir",
+        Some("./bosun-data"),
+        "Directory for the SQLite store, mirrors and checkouts"
+    ),
+    setting!(
+        "database_url",
+        "BOSUN_DATABASE_URL",
+        "database-url",
+        None,
+        "Store URL; default: sqlite://<data_dir>/bosun.db"
+    ),
+    setting!(
+        "github_api_url",
+        "BOSUN_GITHUB_API_URL",
+        "github-api-url",
+        Some("https://api.github.com"),
+        "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)"
+    ),
+    setting!(
+        "github_app_id",
+        "BOSUN_GITHUB_APP_ID",
+        "github-app-id",
+        None,
+        "The GitHub App's numeric id (required by serve)"
+    ),
+    setting!(
+        "github_app_key_file",
+        "BOSUN_GITHUB_APP_KEY_FILE",
+        "github-app-key-file",
+        None,
+        "The App's RSA private key, PEM (required by serve)"
+    ),
+    setting!(
+        "github_webhook_secret",
+        "BOSUN_GITHUB_WEBHOOK_SECRET",
+        "github-webhook-secret",
+        None,
+        "Webhook secret; a comma-separated list accepts any of them, for rotation (this or the _FILE form is required by serve)"
+    ),
+    setting!(
+        "github_webhook_secret_file",
+        "BOSUN_GITHUB_WEBHOOK_SECRET_FILE",
+        "github-webhook-secret-file",
+        None,
+        "File holding the webhook secret(s), one per line"
+    ),
+    setting!(
+        "repo_allowlist",
+        "BOSUN_REPO_ALLOWLIST",
+        "repo-allowlist",
+        Some(""),
+        "Comma-separated globs over owner/name (acme/*); empty refuses every repo"
+    ),
+    setting!(
+        "terraform_bin",
+        "BOSUN_TERRAFORM_BIN",
+        "terraform-bin",
+        Some("terraform"),
+        "Terraform or OpenTofu executable"
+    ),
+    setting!(
+        "command_names",
+        "BOSUN_COMMAND_NAMES",
+        "command-names",
+        Some("bosun"),
+        "Comment command names, comma-separated (bosun,atlantis eases migration)"
+    ),
+    setting!(
+        "parallelism",
+        "BOSUN_PARALLELISM",
+        "parallelism",
+        None,
+        "Jobs run at once; default: number of CPUs"
+    ),
+    setting!(
+        "log_format",
+        "BOSUN_LOG_FORMAT",
+        "log-format",
+        Some("text"),
+        "Log format: text or json"
+    ),
+    setting!(
+        "log_filter",
+        "BOSUN_LOG",
+        "log",
+        Some("info"),
+        "Log filter (tracing EnvFilter syntax, e.g. info,bosun=debug)"
+    ),
+    setting!(
+        "redelivery_interval",
+        "BOSUN_REDELIVERY_INTERVAL",
+        "redelivery-interval",
+        Some("5m"),
+        "How often to ask GitHub to redeliver webhooks that failed; 0 turns it off"
+    ),
+    setting!(
+        "redelivery_lookback",
+        "BOSUN_REDELIVERY_LOOKBACK",
+        "redelivery-lookback",
+        Some("24h"),
+        "On the first scan, how far back to look for failed deliveries (GitHub keeps 3 days)"
+    ),
+    setting!(
+        "delivery_max_attempts",
+        "BOSUN_DELIVERY_MAX_ATTEMPTS",
+        "delivery-max-attempts",
+        Some("6"),
+        "Attempts at processing a delivery before it is marked failed"
+    ),
+    setting!(
+        "delivery_retry_base",
+        "BOSUN_DELIVERY_RETRY_BASE",
+        "delivery-retry-base",
+        Some("2s"),
+        "First retry delay of a failing delivery; doubles each attempt, capped at 5m"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -63,14 +177,25 @@ fn def(key: &str) -> &'static SettingDef {
 /// A setting that could not be used, named the way the user gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsError {
-    Setting { env: &'static str, flag: &'static str, problem: String },
-    File { path: PathBuf, problem: String },
+    Setting {
+        env: &'static str,
+        flag: &'static str,
+        problem: String,
+    },
+    File {
+        path: PathBuf,
+        problem: String,
+    },
 }
 
 impl SettingsError {
     fn of(key: &str, problem: impl Into<String>) -> Self {
         let d = def(key);
-        Self::Setting { env: d.env, flag: d.flag, problem: problem.into() }
+        Self::Setting {
+            env: d.env,
+            flag: d.flag,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -107,10 +232,13 @@ impl Layer {
 
     /// Parses a TOML settings file. Unknown keys and values of the wrong shape are errors.
     pub fn from_toml(path: &Path, text: &str) -> Result<Self, SettingsError> {
-        let file_err = |problem: String| SettingsError::File { path: path.to_owned(), problem };
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            file_err(format!("not valid TOML: {}", e.message()))
-        })?;
+        let file_err = |problem: String| SettingsError::File {
+            path: path.to_owned(),
+            problem,
+        };
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_err(format!("not valid TOML: {}", e.message())))?;
         let mut layer = Self::default();
         for (key, value) in table {
             let Some(d) = SETTINGS.iter().find(|d| d.key == key) else {
@@ -125,12 +253,20 @@ impl Layer {
                     for item in items {
                         match item {
                             toml::Value::String(s) => parts.push(s),
-                            _ => return Err(file_err(format!("`{key}`: list items must be strings"))),
+                            _ => {
+                                return Err(file_err(format!(
+                                    "`{key}`: list items must be strings"
+                                )));
+                            }
                         }
                     }
                     parts.join(",")
                 }
-                _ => return Err(file_err(format!("`{key}`: expected a string, a number or a list of strings"))),
+                _ => {
+                    return Err(file_err(format!(
+                        "`{key}`: expected a string, a number or a list of strings"
+                    )));
+                }
             };
             layer.0.insert(d.key, text);
         }
@@ -172,13 +308,18 @@ impl Sources {
 
     fn parsed<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<T, SettingsError> {
         let raw = self.get_or_default(key).trim();
-        raw.parse().map_err(|_| SettingsError::of(key, format!("`{raw}` is not {what}")))
+        raw.parse()
+            .map_err(|_| SettingsError::of(key, format!("`{raw}` is not {what}")))
     }
 
     fn duration(&self, key: &str) -> Result<Duration, SettingsError> {
         let raw = self.get_or_default(key).trim();
-        humantime::parse_duration(raw)
-            .map_err(|_| SettingsError::of(key, format!("`{raw}` is not a duration (like 30s, 5m, 24h)")))
+        humantime::parse_duration(raw).map_err(|_| {
+            SettingsError::of(
+                key,
+                format!("`{raw}` is not a duration (like 30s, 5m, 24h)"),
+            )
+        })
     }
 
     fn list(&self, key: &str) -> Vec<String> {
@@ -187,7 +328,11 @@ impl Sources {
 }
 
 fn split_list(raw: &str) -> Vec<String> {
-    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,16 +380,28 @@ impl Settings {
             Some(url) if !url.is_empty() => check_database_url(url)?,
             _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
         };
-        let api_url = sources.get_or_default("github_api_url").trim().trim_end_matches('/').to_owned();
+        let api_url = sources
+            .get_or_default("github_api_url")
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
         if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(SettingsError::of("github_api_url", format!("`{api_url}` is not an http(s) URL")));
+            return Err(SettingsError::of(
+                "github_api_url",
+                format!("`{api_url}` is not an http(s) URL"),
+            ));
         }
         let app_id_raw = sources.required("github_app_id")?.trim();
         let app_id = app_id_raw
             .parse::<u64>()
             .ok()
             .filter(|id| *id > 0)
-            .ok_or_else(|| SettingsError::of("github_app_id", format!("`{app_id_raw}` is not a GitHub App id (a positive number)")))?;
+            .ok_or_else(|| {
+                SettingsError::of(
+                    "github_app_id",
+                    format!("`{app_id_raw}` is not a GitHub App id (a positive number)"),
+                )
+            })?;
         let app_key_pem = read_app_key(sources.required("github_app_key_file")?)?;
         let webhook_secrets = webhook_secrets(sources)?;
         let repo_allowlist = RepoAllowlist::parse(sources.get_or_default("repo_allowlist"))
@@ -255,13 +412,24 @@ impl Settings {
         }
         let command_names = sources.list("command_names");
         if command_names.is_empty() {
-            return Err(SettingsError::of("command_names", "needs at least one name"));
+            return Err(SettingsError::of(
+                "command_names",
+                "needs at least one name",
+            ));
         }
-        if let Some(bad) = command_names.iter().find(|n| !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
-            return Err(SettingsError::of("command_names", format!("`{bad}` may hold only letters, digits, - and _")));
+        if let Some(bad) = command_names.iter().find(|n| {
+            !n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            return Err(SettingsError::of(
+                "command_names",
+                format!("`{bad}` may hold only letters, digits, - and _"),
+            ));
         }
         let parallelism = match sources.get("parallelism") {
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             Some(_) => sources.parsed::<usize>("parallelism", "a positive number")?,
         };
         if parallelism == 0 {
@@ -270,17 +438,31 @@ impl Settings {
         let log_format = match sources.get_or_default("log_format").trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(SettingsError::of("log_format", format!("`{other}` is not text or json"))),
+            other => {
+                return Err(SettingsError::of(
+                    "log_format",
+                    format!("`{other}` is not text or json"),
+                ));
+            }
         };
-        let delivery_max_attempts: u32 = sources.parsed("delivery_max_attempts", "a positive number")?;
+        let delivery_max_attempts: u32 =
+            sources.parsed("delivery_max_attempts", "a positive number")?;
         if delivery_max_attempts == 0 {
-            return Err(SettingsError::of("delivery_max_attempts", "must be at least 1"));
+            return Err(SettingsError::of(
+                "delivery_max_attempts",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             listen,
             data_dir,
             database_url,
-            github: GitHubSettings { api_url, app_id, app_key_pem, webhook_secrets },
+            github: GitHubSettings {
+                api_url,
+                app_id,
+                app_key_pem,
+                webhook_secrets,
+            },
             repo_allowlist,
             terraform_bin,
             command_names,
@@ -288,7 +470,9 @@ impl Settings {
             log_format,
             log_filter: sources.get_or_default("log_filter").to_owned(),
             redelivery_interval: sources.duration("redelivery_interval")?,
-            redelivery_lookback: sources.duration("redelivery_lookback")?.min(GITHUB_REDELIVERY_WINDOW),
+            redelivery_lookback: sources
+                .duration("redelivery_lookback")?
+                .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
         })
@@ -299,17 +483,27 @@ fn check_database_url(url: &str) -> Result<String, SettingsError> {
     if url.starts_with("sqlite:") {
         Ok(url.to_owned())
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(SettingsError::of("database_url", "PostgreSQL is not supported yet; use a sqlite: URL"))
+        Err(SettingsError::of(
+            "database_url",
+            "PostgreSQL is not supported yet; use a sqlite: URL",
+        ))
     } else {
         Err(SettingsError::of("database_url", "expected a sqlite: URL"))
     }
 }
 
 fn read_app_key(path: &str) -> Result<Secret, SettingsError> {
-    let pem = std::fs::read_to_string(path.trim())
-        .map_err(|e| SettingsError::of("github_app_key_file", format!("cannot read {}: {e}", path.trim())))?;
+    let pem = std::fs::read_to_string(path.trim()).map_err(|e| {
+        SettingsError::of(
+            "github_app_key_file",
+            format!("cannot read {}: {e}", path.trim()),
+        )
+    })?;
     jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
-        SettingsError::of("github_app_key_file", format!("{} is not an RSA private key in PEM form", path.trim()))
+        SettingsError::of(
+            "github_app_key_file",
+            format!("{} is not an RSA private key in PEM form", path.trim()),
+        )
     })?;
     Ok(Secret::new(pem))
 }
@@ -319,17 +513,32 @@ fn webhook_secrets(sources: &Sources) -> Result<Vec<Secret>, SettingsError> {
     let value = sources.pick("github_webhook_secret");
     let file = sources.pick("github_webhook_secret_file");
     let secrets = match (value, file) {
-        (None, None) => return Err(SettingsError::of("github_webhook_secret", "required setting is missing (or set BOSUN_GITHUB_WEBHOOK_SECRET_FILE)")),
+        (None, None) => {
+            return Err(SettingsError::of(
+                "github_webhook_secret",
+                "required setting is missing (or set BOSUN_GITHUB_WEBHOOK_SECRET_FILE)",
+            ));
+        }
         (Some((rv, _)), Some((rf, _))) if rv == rf => {
-            return Err(SettingsError::of("github_webhook_secret", "set either the secret or its _FILE form, not both"));
+            return Err(SettingsError::of(
+                "github_webhook_secret",
+                "set either the secret or its _FILE form, not both",
+            ));
         }
         (Some((rv, v)), Some((rf, _))) if rv < rf => split_list(v),
         (Some((_, v)), None) => split_list(v),
         (_, Some((_, path))) => {
             let text = std::fs::read_to_string(path.trim()).map_err(|e| {
-                SettingsError::of("github_webhook_secret_file", format!("cannot read {}: {e}", path.trim()))
+                SettingsError::of(
+                    "github_webhook_secret_file",
+                    format!("cannot read {}: {e}", path.trim()),
+                )
             })?;
-            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
         }
     };
     if secrets.is_empty() {

@@ -33,9 +33,14 @@ pub struct AppAuth {
 
 impl AppAuth {
     pub fn new(app_id: u64, key_pem: &Secret) -> anyhow::Result<Self> {
-        let key = EncodingKey::from_rsa_pem(key_pem.expose().as_bytes())
-            .map_err(|_| anyhow::anyhow!("the GitHub App key is not an RSA private key in PEM form"))?;
-        Ok(Self { app_id, key, cached: Mutex::new(None) })
+        let key = EncodingKey::from_rsa_pem(key_pem.expose().as_bytes()).map_err(|_| {
+            anyhow::anyhow!("the GitHub App key is not an RSA private key in PEM form")
+        })?;
+        Ok(Self {
+            app_id,
+            key,
+            cached: Mutex::new(None),
+        })
     }
 
     pub fn app_id(&self) -> u64 {
@@ -58,7 +63,11 @@ impl AppAuth {
 
     /// A fresh JWT for time `now` (seconds since the epoch).
     pub fn sign(&self, now: u64) -> anyhow::Result<Secret> {
-        let claims = Claims { iat: now - JWT_BACKDATE, exp: now + JWT_LIFETIME, iss: self.app_id.to_string() };
+        let claims = Claims {
+            iat: now - JWT_BACKDATE,
+            exp: now + JWT_LIFETIME,
+            iss: self.app_id.to_string(),
+        };
         let jwt = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
             .map_err(|e| anyhow::anyhow!("signing the App JWT: {e}"))?;
         Ok(Secret::new(jwt))
@@ -66,7 +75,10 @@ impl AppAuth {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// An installation access token and when GitHub says it expires.
@@ -115,7 +127,10 @@ impl TokenCache {
 
     /// Forgets an installation's token (after GitHub refused it, or the App was uninstalled).
     pub fn forget(&self, installation: u64) {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(&installation);
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&installation);
     }
 }
 
@@ -125,14 +140,24 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn key() -> Secret {
-        Secret::new(std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/app.pem")).unwrap())
+        Secret::new(
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/keys/app.pem"
+            ))
+            .unwrap(),
+        )
     }
 
     #[test]
     fn jwt_claims_follow_github_rules() {
         let auth = AppAuth::new(1234, &key()).unwrap();
         let jwt = auth.sign(1_700_000_000).unwrap();
-        let public = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/app.pub.pem")).unwrap();
+        let public = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/app.pub.pem"
+        ))
+        .unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
@@ -156,7 +181,10 @@ mod tests {
 
     #[test]
     fn bad_key_is_refused_without_echoing_it() {
-        let err = AppAuth::new(1, &Secret::new("-----BEGIN nonsense")).err().unwrap().to_string();
+        let err = AppAuth::new(1, &Secret::new("-----BEGIN nonsense"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(!err.contains("nonsense"));
     }
 
@@ -185,29 +213,56 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap().token.expose(), "t1");
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1, "20 concurrent callers, one fetch");
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "20 concurrent callers, one fetch"
+        );
 
         // A token within 5 minutes of expiry is replaced.
         let cache = TokenCache::default();
         let soon = || async {
-            Ok::<_, ()>(InstallationToken { token: Secret::new("old"), expires_at: SystemTime::now() + Duration::from_secs(299) })
+            Ok::<_, ()>(InstallationToken {
+                token: Secret::new("old"),
+                expires_at: SystemTime::now() + Duration::from_secs(299),
+            })
         };
         cache.get(1, soon).await.unwrap();
         let t = cache
-            .get(1, || async { Ok::<_, ()>(InstallationToken { token: Secret::new("new"), expires_at: SystemTime::now() + Duration::from_secs(3600) }) })
+            .get(1, || async {
+                Ok::<_, ()>(InstallationToken {
+                    token: Secret::new("new"),
+                    expires_at: SystemTime::now() + Duration::from_secs(3600),
+                })
+            })
             .await
             .unwrap();
         assert_eq!(t.token.expose(), "new");
-        let t = cache.get(1, || async { Err::<InstallationToken, _>("must not fetch") }).await.unwrap();
+        let t = cache
+            .get(1, || async {
+                Err::<InstallationToken, _>("must not fetch")
+            })
+            .await
+            .unwrap();
         assert_eq!(t.token.expose(), "new");
     }
 
     #[tokio::test]
     async fn a_failed_fetch_is_not_cached() {
         let cache = TokenCache::default();
-        assert!(cache.get(1, || async { Err::<InstallationToken, _>("down") }).await.is_err());
+        assert!(
+            cache
+                .get(1, || async { Err::<InstallationToken, _>("down") })
+                .await
+                .is_err()
+        );
         let t = cache
-            .get(1, || async { Ok::<_, ()>(InstallationToken { token: Secret::new("ok"), expires_at: SystemTime::now() + Duration::from_secs(3600) }) })
+            .get(1, || async {
+                Ok::<_, ()>(InstallationToken {
+                    token: Secret::new("ok"),
+                    expires_at: SystemTime::now() + Duration::from_secs(3600),
+                })
+            })
             .await
             .unwrap();
         assert_eq!(t.token.expose(), "ok");

@@ -44,7 +44,11 @@ pub struct OctocrabGitHub {
 }
 
 impl OctocrabGitHub {
-    pub fn new(settings: &GitHubSettings, retry: RetryPolicy, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &GitHubSettings,
+        retry: RetryPolicy,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let octo = Octocrab::builder()
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(REQUEST_TIMEOUT))
@@ -61,18 +65,29 @@ impl OctocrabGitHub {
     }
 
     /// Sends one API call with retries. `path` starts with `/` and is joined to the API URL.
-    async fn call(&self, what: &str, method: Method, path: &str, auth: Auth, body: Option<&Value>) -> Result<Answer, GitHubError> {
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        auth: Auth,
+        body: Option<&Value>,
+    ) -> Result<Answer, GitHubError> {
         let url = format!("{}{}", self.api_url, path);
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let credential = match auth {
-                Auth::App => self.app.jwt().map_err(|e| GitHubError::Transport { what: what.into(), message: e.to_string() })?,
+                Auth::App => self.app.jwt().map_err(|e| GitHubError::Transport {
+                    what: what.into(),
+                    message: e.to_string(),
+                })?,
                 Auth::Installation(id) => self.installation_token(id).await?.token,
             };
             let outcome = self.send_once(&method, &url, &credential, body).await;
-            self.metrics.github_status(outcome.as_ref().ok().map(|a| a.status.as_u16()));
+            self.metrics
+                .github_status(outcome.as_ref().ok().map(|a| a.status.as_u16()));
             if let (Ok(answer), Auth::Installation(id)) = (&outcome, auth)
                 && answer.status == StatusCode::UNAUTHORIZED
                 && !refreshed
@@ -90,13 +105,27 @@ impl OctocrabGitHub {
             match (decision, outcome) {
                 (Decision::RetryAfter(wait), outcome) => {
                     let status = outcome.as_ref().map(|a| a.status.as_u16()).ok();
-                    tracing::warn!(what, ?status, attempt, wait_ms = wait.as_millis() as u64, "GitHub call failed; retrying");
+                    tracing::warn!(
+                        what,
+                        ?status,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "GitHub call failed; retrying"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 (Decision::GiveUpRateLimited(retry_in), _) => {
-                    return Err(GitHubError::RateLimited { what: what.into(), retry_in });
+                    return Err(GitHubError::RateLimited {
+                        what: what.into(),
+                        retry_in,
+                    });
                 }
-                (_, Err(message)) => return Err(GitHubError::Transport { what: what.into(), message }),
+                (_, Err(message)) => {
+                    return Err(GitHubError::Transport {
+                        what: what.into(),
+                        message,
+                    });
+                }
                 (_, Ok(answer)) if answer.status.is_success() => return Ok(answer),
                 (_, Ok(answer)) => {
                     return Err(GitHubError::Status {
@@ -109,7 +138,13 @@ impl OctocrabGitHub {
         }
     }
 
-    async fn send_once(&self, method: &Method, url: &str, credential: &Secret, body: Option<&Value>) -> Result<Answer, String> {
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        credential: &Secret,
+        body: Option<&Value>,
+    ) -> Result<Answer, String> {
         let mut auth = header::HeaderValue::from_str(&format!("Bearer {}", credential.expose()))
             .map_err(|_| "credential is not a valid header value".to_owned())?;
         auth.set_sensitive(true);
@@ -120,7 +155,10 @@ impl OctocrabGitHub {
             .header(header::ACCEPT, "application/vnd.github+json")
             .header(header::USER_AGENT, USER_AGENT)
             .header("x-github-api-version", "2022-11-28");
-        let request = self.octo.build_request(builder, body).map_err(|e| format!("building the request: {e}"))?;
+        let request = self
+            .octo
+            .build_request(builder, body)
+            .map_err(|e| format!("building the request: {e}"))?;
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.octo.execute(request))
             .await
             .map_err(|_| "timed out".to_owned())?
@@ -131,10 +169,17 @@ impl OctocrabGitHub {
             .map_err(|_| "timed out reading the answer".to_owned())?
             .map_err(|e| transport_message(&e))?
             .to_bytes();
-        Ok(Answer { status: parts.status, headers: parts.headers, body })
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
-    async fn fetch_installation_token(&self, installation_id: u64) -> Result<InstallationToken, GitHubError> {
+    async fn fetch_installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<InstallationToken, GitHubError> {
         #[derive(Deserialize)]
         struct TokenAnswer {
             token: String,
@@ -142,16 +187,27 @@ impl OctocrabGitHub {
         }
         let what = "creating an installation token";
         let path = format!("/app/installations/{installation_id}/access_tokens");
-        let answer = self.call(what, Method::POST, &path, Auth::App, None).await?;
+        let answer = self
+            .call(what, Method::POST, &path, Auth::App, None)
+            .await?;
         let parsed: TokenAnswer = decode(what, &answer.body)?;
-        let expires_at = humantime::parse_rfc3339_weak(&parsed.expires_at)
-            .map_err(|e| GitHubError::Decode { what: what.into(), message: format!("expires_at: {e}") })?;
-        Ok(InstallationToken { token: Secret::new(parsed.token), expires_at })
+        let expires_at =
+            humantime::parse_rfc3339_weak(&parsed.expires_at).map_err(|e| GitHubError::Decode {
+                what: what.into(),
+                message: format!("expires_at: {e}"),
+            })?;
+        Ok(InstallationToken {
+            token: Secret::new(parsed.token),
+            expires_at,
+        })
     }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, GitHubError> {
-    serde_json::from_slice(body).map_err(|e| GitHubError::Decode { what: what.into(), message: e.to_string() })
+    serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
+        what: what.into(),
+        message: e.to_string(),
+    })
 }
 
 /// GitHub's `message`, cut short; never the whole body.
@@ -170,38 +226,74 @@ fn transport_message(e: &dyn std::fmt::Display) -> String {
 /// The `cursor` of the `rel="next"` link, if any.
 fn next_cursor(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(header::LINK)?.to_str().ok()?;
-    link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
-        let url = part.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>');
-        let query = url.split_once('?')?.1;
-        query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).map(str::to_owned)
-    })
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let url = part
+                .split(';')
+                .next()?
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            let query = url.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("cursor="))
+                .map(str::to_owned)
+        })
 }
 
 #[async_trait]
 impl GitHub for OctocrabGitHub {
-    async fn installation_token(&self, installation_id: u64) -> Result<InstallationToken, GitHubError> {
-        self.tokens.get(installation_id, || self.fetch_installation_token(installation_id)).await
+    async fn installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<InstallationToken, GitHubError> {
+        self.tokens
+            .get(installation_id, || {
+                self.fetch_installation_token(installation_id)
+            })
+            .await
     }
 
     async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         let what = "listing the App's webhook deliveries";
         let mut path = "/app/hook/deliveries?per_page=100".to_owned();
         if let Some(cursor) = cursor {
-            let cursor: String = cursor.chars().filter(|c| c.is_ascii_alphanumeric() || "_-=".contains(*c)).collect();
+            let cursor: String = cursor
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "_-=".contains(*c))
+                .collect();
             path.push_str(&format!("&cursor={cursor}"));
         }
         let answer = self.call(what, Method::GET, &path, Auth::App, None).await?;
         let deliveries: Vec<HookDelivery> = decode(what, &answer.body)?;
-        Ok(HookDeliveryPage { deliveries, next_cursor: next_cursor(&answer.headers) })
+        Ok(HookDeliveryPage {
+            deliveries,
+            next_cursor: next_cursor(&answer.headers),
+        })
     }
 
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError> {
         let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
-        self.call("asking for a redelivery", Method::POST, &path, Auth::App, None).await?;
+        self.call(
+            "asking for a redelivery",
+            Method::POST,
+            &path,
+            Auth::App,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn create_comment(&self, installation_id: u64, repo: &str, number: u64, body: &str) -> Result<u64, GitHubError> {
+    async fn create_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<u64, GitHubError> {
         #[derive(Deserialize)]
         struct Created {
             id: u64,
@@ -209,7 +301,13 @@ impl GitHub for OctocrabGitHub {
         let what = "creating a comment";
         let path = format!("/repos/{repo}/issues/{number}/comments");
         let answer = self
-            .call(what, Method::POST, &path, Auth::Installation(installation_id), Some(&json!({ "body": body })))
+            .call(
+                what,
+                Method::POST,
+                &path,
+                Auth::Installation(installation_id),
+                Some(&json!({ "body": body })),
+            )
             .await?;
         Ok(decode::<Created>(what, &answer.body)?.id)
     }
@@ -227,15 +325,24 @@ mod tests {
             "<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_12077215967>; rel=\"next\"".parse().unwrap(),
         );
         assert_eq!(next_cursor(&h).as_deref(), Some("v1_12077215967"));
-        h.insert(header::LINK, "<https://x/y?page=1>; rel=\"prev\"".parse().unwrap());
+        h.insert(
+            header::LINK,
+            "<https://x/y?page=1>; rel=\"prev\"".parse().unwrap(),
+        );
         assert_eq!(next_cursor(&h), None);
         assert_eq!(next_cursor(&HeaderMap::new()), None);
     }
 
     #[test]
     fn error_messages_are_short_and_only_the_message() {
-        assert_eq!(error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#), "Bad credentials");
+        assert_eq!(
+            error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#),
+            "Bad credentials"
+        );
         assert_eq!(error_message(b"<html>"), "no message");
-        assert_eq!(error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(), 300);
+        assert_eq!(
+            error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(),
+            300
+        );
     }
 }

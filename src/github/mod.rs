@@ -15,9 +15,16 @@ pub use client::OctocrabGitHub;
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
     #[error("GitHub answered {status} to {what}: {message}")]
-    Status { status: u16, what: String, message: String },
+    Status {
+        status: u16,
+        what: String,
+        message: String,
+    },
     #[error("GitHub rate limit for {what}: retry in {}s", retry_in.as_secs())]
-    RateLimited { what: String, retry_in: std::time::Duration },
+    RateLimited {
+        what: String,
+        retry_in: std::time::Duration,
+    },
     #[error("could not reach GitHub for {what}: {message}")]
     Transport { what: String, message: String },
     #[error("unexpected answer from GitHub to {what}: {message}")]
@@ -61,7 +68,10 @@ pub struct HookDeliveryPage {
 #[async_trait]
 pub trait GitHub: Send + Sync + 'static {
     /// A token for acting in one installation, cached until 5 minutes before it expires.
-    async fn installation_token(&self, installation_id: u64) -> Result<InstallationToken, GitHubError>;
+    async fn installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<InstallationToken, GitHubError>;
 
     /// One page of the App's recent webhook deliveries (`cursor` from the previous page).
     async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError>;
@@ -70,5 +80,11 @@ pub trait GitHub: Send + Sync + 'static {
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError>;
 
     /// Posts a comment on an issue or pull request; returns the comment's id.
-    async fn create_comment(&self, installation_id: u64, repo: &str, number: u64, body: &str) -> Result<u64, GitHubError>;
+    async fn create_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<u64, GitHubError>;
 }

@@ -17,7 +17,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 4, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(60) }
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
     }
 }
 
@@ -33,17 +37,30 @@ pub enum Decision {
 impl RetryPolicy {
     /// What to do after attempt number `attempt` (1-based) got `outcome`: a status and its
     /// headers, or `None` for a transport error (connection refused, timeout, …).
-    pub fn decide(&self, attempt: u32, outcome: Option<(StatusCode, &HeaderMap)>, now: SystemTime) -> Decision {
+    pub fn decide(
+        &self,
+        attempt: u32,
+        outcome: Option<(StatusCode, &HeaderMap)>,
+        now: SystemTime,
+    ) -> Decision {
         let backoff = || {
-            let exp = self.base_delay.saturating_mul(1u32 << (attempt - 1).min(16));
+            let exp = self
+                .base_delay
+                .saturating_mul(1u32 << (attempt - 1).min(16));
             exp.min(self.max_delay)
         };
         let wait = match outcome {
             None => backoff(),
-            Some((status, _)) if status.is_success() || status.is_redirection() => return Decision::Done,
-            Some((status, headers)) if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::FORBIDDEN => {
+            Some((status, _)) if status.is_success() || status.is_redirection() => {
+                return Decision::Done;
+            }
+            Some((status, headers))
+                if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::FORBIDDEN =>
+            {
                 match rate_limit_wait(headers, now) {
-                    Some(wait) if wait > self.max_delay => return Decision::GiveUpRateLimited(wait),
+                    Some(wait) if wait > self.max_delay => {
+                        return Decision::GiveUpRateLimited(wait);
+                    }
                     Some(wait) => wait,
                     None if status == StatusCode::TOO_MANY_REQUESTS => backoff(),
                     // A plain 403 is a permission answer, not a rate limit.
@@ -53,14 +70,23 @@ impl RetryPolicy {
             Some((status, _)) if status.is_server_error() => backoff(),
             Some(_) => return Decision::Done,
         };
-        if attempt >= self.max_attempts { Decision::GiveUp } else { Decision::RetryAfter(wait) }
+        if attempt >= self.max_attempts {
+            Decision::GiveUp
+        } else {
+            Decision::RetryAfter(wait)
+        }
     }
 }
 
 /// How long GitHub asks us to wait: `retry-after` (seconds), else `x-ratelimit-reset` (epoch
 /// seconds) when `x-ratelimit-remaining` is 0.
 fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_secs(secs));
     }
@@ -94,27 +120,80 @@ mod tests {
         let p = RetryPolicy::default();
         let none = HeaderMap::new();
         let now = at(1000);
-        assert_eq!(p.decide(1, Some((StatusCode::OK, &none)), now), Decision::Done);
-        assert_eq!(p.decide(1, Some((StatusCode::NOT_FOUND, &none)), now), Decision::Done);
-        assert_eq!(p.decide(1, Some((StatusCode::FORBIDDEN, &none)), now), Decision::Done, "permission denied");
-        assert_eq!(p.decide(1, Some((StatusCode::BAD_GATEWAY, &none)), now), Decision::RetryAfter(Duration::from_millis(500)));
-        assert_eq!(p.decide(3, Some((StatusCode::BAD_GATEWAY, &none)), now), Decision::RetryAfter(Duration::from_secs(2)));
-        assert_eq!(p.decide(4, Some((StatusCode::BAD_GATEWAY, &none)), now), Decision::GiveUp);
-        assert_eq!(p.decide(1, None, now), Decision::RetryAfter(Duration::from_millis(500)));
+        assert_eq!(
+            p.decide(1, Some((StatusCode::OK, &none)), now),
+            Decision::Done
+        );
+        assert_eq!(
+            p.decide(1, Some((StatusCode::NOT_FOUND, &none)), now),
+            Decision::Done
+        );
+        assert_eq!(
+            p.decide(1, Some((StatusCode::FORBIDDEN, &none)), now),
+            Decision::Done,
+            "permission denied"
+        );
+        assert_eq!(
+            p.decide(1, Some((StatusCode::BAD_GATEWAY, &none)), now),
+            Decision::RetryAfter(Duration::from_millis(500))
+        );
+        assert_eq!(
+            p.decide(3, Some((StatusCode::BAD_GATEWAY, &none)), now),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
+        assert_eq!(
+            p.decide(4, Some((StatusCode::BAD_GATEWAY, &none)), now),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(1, None, now),
+            Decision::RetryAfter(Duration::from_millis(500))
+        );
         let ra = headers(&[("retry-after", "7")]);
-        assert_eq!(p.decide(1, Some((StatusCode::FORBIDDEN, &ra)), now), Decision::RetryAfter(Duration::from_secs(7)));
-        assert_eq!(p.decide(1, Some((StatusCode::TOO_MANY_REQUESTS, &ra)), now), Decision::RetryAfter(Duration::from_secs(7)));
-        let reset = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1010")]);
-        assert_eq!(p.decide(1, Some((StatusCode::FORBIDDEN, &reset)), now), Decision::RetryAfter(Duration::from_secs(11)));
-        let far = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "5000")]);
-        assert_eq!(p.decide(1, Some((StatusCode::FORBIDDEN, &far)), now), Decision::GiveUpRateLimited(Duration::from_secs(4001)));
-        let left = headers(&[("x-ratelimit-remaining", "10"), ("x-ratelimit-reset", "1010")]);
-        assert_eq!(p.decide(1, Some((StatusCode::FORBIDDEN, &left)), now), Decision::Done);
+        assert_eq!(
+            p.decide(1, Some((StatusCode::FORBIDDEN, &ra)), now),
+            Decision::RetryAfter(Duration::from_secs(7))
+        );
+        assert_eq!(
+            p.decide(1, Some((StatusCode::TOO_MANY_REQUESTS, &ra)), now),
+            Decision::RetryAfter(Duration::from_secs(7))
+        );
+        let reset = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1010"),
+        ]);
+        assert_eq!(
+            p.decide(1, Some((StatusCode::FORBIDDEN, &reset)), now),
+            Decision::RetryAfter(Duration::from_secs(11))
+        );
+        let far = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "5000"),
+        ]);
+        assert_eq!(
+            p.decide(1, Some((StatusCode::FORBIDDEN, &far)), now),
+            Decision::GiveUpRateLimited(Duration::from_secs(4001))
+        );
+        let left = headers(&[
+            ("x-ratelimit-remaining", "10"),
+            ("x-ratelimit-reset", "1010"),
+        ]);
+        assert_eq!(
+            p.decide(1, Some((StatusCode::FORBIDDEN, &left)), now),
+            Decision::Done
+        );
     }
 
     #[test]
     fn backoff_is_capped() {
-        let p = RetryPolicy { max_attempts: 100, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(10) };
-        assert_eq!(p.decide(50, None, at(0)), Decision::RetryAfter(Duration::from_secs(10)));
+        let p = RetryPolicy {
+            max_attempts: 100,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+        };
+        assert_eq!(
+            p.decide(50, None, at(0)),
+            Decision::RetryAfter(Duration::from_secs(10))
+        );
     }
 }

@@ -41,7 +41,11 @@ pub struct ParseError {
 pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
     let action = read::<ActionOnly>(event, payload)?.action;
     let action = action.as_deref().unwrap_or("");
-    let ignored = || Ok(Parsed::Ignored(format!("bosun does not act on {event}.{action}")));
+    let ignored = || {
+        Ok(Parsed::Ignored(format!(
+            "bosun does not act on {event}.{action}"
+        )))
+    };
     let event_of = |kind, envelope: Envelope| {
         Ok(Parsed::Event(Box::new(Event {
             installation_id: envelope.installation.map(|i| i.id),
@@ -52,7 +56,10 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
     };
     match event {
         "pull_request" => {
-            if !matches!(action, "opened" | "reopened" | "synchronize" | "ready_for_review" | "closed") {
+            if !matches!(
+                action,
+                "opened" | "reopened" | "synchronize" | "ready_for_review" | "closed"
+            ) {
                 return ignored();
             }
             let p: PullRequestPayload = read(event, payload)?;
@@ -75,7 +82,9 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             }
             let p: IssueCommentPayload = read(event, payload)?;
             if p.issue.pull_request.is_none() {
-                return Ok(Parsed::Ignored("comment on an issue, not a pull request".into()));
+                return Ok(Parsed::Ignored(
+                    "comment on an issue, not a pull request".into(),
+                ));
             }
             let comment = Comment {
                 id: p.comment.id,
@@ -83,7 +92,13 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 author: p.comment.user.into_user(),
                 html_url: p.comment.html_url,
             };
-            event_of(EventKind::PullRequestComment { pr_number: p.issue.number, comment }, p.envelope)
+            event_of(
+                EventKind::PullRequestComment {
+                    pr_number: p.issue.number,
+                    comment,
+                },
+                p.envelope,
+            )
         }
         "pull_request_review" => {
             let action = match action {
@@ -105,7 +120,10 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 commit_sha: p.review.commit_id,
             };
             let pr = p.pull_request.into_pr();
-            event_of(EventKind::PullRequestReview { action, pr, review }, p.envelope)
+            event_of(
+                EventKind::PullRequestReview { action, pr, review },
+                p.envelope,
+            )
         }
         "push" => {
             let p: PushPayload = read(event, payload)?;
@@ -123,9 +141,14 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             let p: CheckRunPayload = read(event, payload)?;
             let action = match (action, p.requested_action) {
                 ("rerequested", _) => CheckRunAction::Rerequested,
-                ("requested_action", Some(r)) => CheckRunAction::RequestedAction { identifier: r.identifier },
+                ("requested_action", Some(r)) => CheckRunAction::RequestedAction {
+                    identifier: r.identifier,
+                },
                 ("requested_action", None) => {
-                    return Err(ParseError { event: event.into(), message: "requested_action: missing field".into() });
+                    return Err(ParseError {
+                        event: event.into(),
+                        message: "requested_action: missing field".into(),
+                    });
                 }
                 _ => return ignored(),
             };
@@ -152,7 +175,12 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             let kind = EventKind::Installation {
                 action,
                 account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-                repos: p.repositories.unwrap_or_default().into_iter().map(|r| r.full_name).collect(),
+                repos: p
+                    .repositories
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.full_name)
+                    .collect(),
             };
             event_of(kind, p.installation.id.into_envelope(p.sender))
         }
@@ -166,12 +194,22 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             let kind = EventKind::InstallationRepositories {
                 action,
                 account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-                added: p.repositories_added.into_iter().map(|r| r.full_name).collect(),
-                removed: p.repositories_removed.into_iter().map(|r| r.full_name).collect(),
+                added: p
+                    .repositories_added
+                    .into_iter()
+                    .map(|r| r.full_name)
+                    .collect(),
+                removed: p
+                    .repositories_removed
+                    .into_iter()
+                    .map(|r| r.full_name)
+                    .collect(),
             };
             event_of(kind, p.installation.id.into_envelope(p.sender))
         }
-        _ => Ok(Parsed::Ignored(format!("bosun does not subscribe to {event} events"))),
+        _ => Ok(Parsed::Ignored(format!(
+            "bosun does not subscribe to {event} events"
+        ))),
     }
 }
 
@@ -180,13 +218,24 @@ fn read<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ParseErro
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
-        ParseError { event: event.to_owned(), message }
+        let message = if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        ParseError {
+            event: event.to_owned(),
+            message,
+        }
     })
 }
 
 fn ghost() -> User {
-    User { id: 0, login: "ghost".into(), is_bot: false }
+    User {
+        id: 0,
+        login: "ghost".into(),
+        is_bot: false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,7 +265,11 @@ struct RawUser {
 
 impl RawUser {
     fn into_user(self) -> User {
-        User { id: self.id, is_bot: self.kind.as_deref() == Some("Bot"), login: self.login }
+        User {
+            id: self.id,
+            is_bot: self.kind.as_deref() == Some("Bot"),
+            login: self.login,
+        }
     }
 }
 
@@ -266,7 +319,11 @@ struct RawBranch {
 
 impl RawBranch {
     fn into_branch(self) -> Branch {
-        Branch { name: self.name, sha: self.sha, repo_full_name: self.repo.map(|r| r.full_name) }
+        Branch {
+            name: self.name,
+            sha: self.sha,
+            repo_full_name: self.repo.map(|r| r.full_name),
+        }
     }
 }
 
@@ -406,7 +463,11 @@ struct InstallationId(u64);
 
 impl InstallationId {
     fn into_envelope(self, sender: RawUser) -> Envelope {
-        Envelope { installation: Some(RawInstallationRef { id: self.0 }), repository: None, sender }
+        Envelope {
+            installation: Some(RawInstallationRef { id: self.0 }),
+            repository: None,
+            sender,
+        }
     }
 }
 

@@ -28,13 +28,30 @@ struct Answer {
 
 impl Answer {
     fn reject(status: StatusCode, label: &'static str, reason: impl Into<String>) -> Self {
-        Self { status, outcome: "rejected", label, reason: reason.into() }
+        Self {
+            status,
+            outcome: "rejected",
+            label,
+            reason: reason.into(),
+        }
     }
 }
 
-pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let delivery = header_str(&headers, "x-github-delivery").unwrap_or("").chars().take(100).collect::<String>();
-    let event = header_str(&headers, "x-github-event").unwrap_or("").chars().take(64).collect::<String>();
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let delivery = header_str(&headers, "x-github-delivery")
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let event = header_str(&headers, "x-github-event")
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
     let answer = match handle(&state, &headers, body).await {
         Ok(answer) | Err(answer) => answer,
     };
@@ -53,31 +70,67 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Answer, Answer> {
     let raw = read_body(headers, body).await?;
 
     // Nothing is parsed before the signature checks out.
-    signature::verify(&state.webhook_secrets, &raw, headers.get("x-hub-signature-256").map(|v| v.as_bytes()))
-        .map_err(|e| Answer::reject(StatusCode::UNAUTHORIZED, e.label(), e.reason()))?;
+    signature::verify(
+        &state.webhook_secrets,
+        &raw,
+        headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
+    )
+    .map_err(|e| Answer::reject(StatusCode::UNAUTHORIZED, e.label(), e.reason()))?;
 
     let event = header_str(headers, "x-github-event")
-        .filter(|e| !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        .ok_or_else(|| Answer::reject(StatusCode::BAD_REQUEST, "bad_event_header", "missing or invalid X-GitHub-Event header"))?
+        .filter(|e| {
+            !e.is_empty() && e.len() <= 64 && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .ok_or_else(|| {
+            Answer::reject(
+                StatusCode::BAD_REQUEST,
+                "bad_event_header",
+                "missing or invalid X-GitHub-Event header",
+            )
+        })?
         .to_owned();
     let delivery_id = header_str(headers, "x-github-delivery")
-        .filter(|d| !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
-        .ok_or_else(|| Answer::reject(StatusCode::BAD_REQUEST, "bad_delivery_header", "missing or invalid X-GitHub-Delivery header"))?
+        .filter(|d| {
+            !d.is_empty()
+                && d.len() <= 100
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .ok_or_else(|| {
+            Answer::reject(
+                StatusCode::BAD_REQUEST,
+                "bad_delivery_header",
+                "missing or invalid X-GitHub-Delivery header",
+            )
+        })?
         .to_owned();
 
     let payload = decode_payload(headers, raw)?;
 
     if event == "ping" {
-        serde_json::from_slice::<serde_json::Value>(&payload)
-            .map_err(|e| Answer::reject(StatusCode::BAD_REQUEST, "invalid_json", format!("ping payload is not JSON: {e}")))?;
-        return Ok(Answer { status: StatusCode::OK, outcome: "pong", label: "", reason: String::new() });
+        serde_json::from_slice::<serde_json::Value>(&payload).map_err(|e| {
+            Answer::reject(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("ping payload is not JSON: {e}"),
+            )
+        })?;
+        return Ok(Answer {
+            status: StatusCode::OK,
+            outcome: "pong",
+            label: "",
+            reason: String::new(),
+        });
     }
     if !HANDLED_EVENTS.contains(&event.as_str()) {
         return Ok(Answer {
@@ -91,7 +144,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
         .map_err(|e| Answer::reject(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     let event_data = match parsed {
         Parsed::Ignored(reason) => {
-            return Ok(Answer { status: StatusCode::OK, outcome: "ignored", label: "unused_action", reason });
+            return Ok(Answer {
+                status: StatusCode::OK,
+                outcome: "ignored",
+                label: "unused_action",
+                reason,
+            });
         }
         Parsed::Event(e) => e,
     };
@@ -106,7 +164,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
         });
     }
 
-    let action = serde_json::from_slice::<ActionOnly>(&payload).ok().and_then(|a| a.action);
+    let action = serde_json::from_slice::<ActionOnly>(&payload)
+        .ok()
+        .and_then(|a| a.action);
     let new = NewDelivery {
         id: delivery_id,
         event,
@@ -117,14 +177,23 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
         payload,
     };
     match state.ingest.store(new).await {
-        Ok(Inserted::New { .. }) => Ok(Answer { status: StatusCode::ACCEPTED, outcome: "accepted", label: "", reason: String::new() }),
+        Ok(Inserted::New { .. }) => Ok(Answer {
+            status: StatusCode::ACCEPTED,
+            outcome: "accepted",
+            label: "",
+            reason: String::new(),
+        }),
         Ok(Inserted::Duplicate) => Ok(Answer {
             status: StatusCode::OK,
             outcome: "duplicate",
             label: "duplicate_delivery",
             reason: "this delivery was already received; it is not processed again".into(),
         }),
-        Err(e) => Err(Answer::reject(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e)),
+        Err(e) => Err(Answer::reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e,
+        )),
     }
 }
 
@@ -135,8 +204,15 @@ struct ActionOnly {
 
 /// Reads the body, refusing more than [`MAX_BODY`] bytes without reading them all.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
-    let too_large = || Answer::reject(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body over {MAX_BODY} bytes"));
-    if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
+    let too_large = || {
+        Answer::reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body over {MAX_BODY} bytes"),
+        )
+    };
+    if let Some(len) =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
         && len > MAX_BODY as u64
     {
         return Err(too_large());
@@ -147,7 +223,11 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
         if over {
             too_large()
         } else {
-            Answer::reject(StatusCode::BAD_REQUEST, "unreadable_body", format!("could not read the body: {e}"))
+            Answer::reject(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("could not read the body: {e}"),
+            )
         }
     })
 }
@@ -155,18 +235,34 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
 /// The JSON payload: the body itself, or the `payload` field of GitHub's form encoding.
 fn decode_payload(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, Answer> {
     let content_type = header_str(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => Ok(raw),
         "application/x-www-form-urlencoded" => {
-            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw).map_err(|e| {
-                Answer::reject(StatusCode::BAD_REQUEST, "invalid_form", format!("form body is not valid: {e}"))
-            })?;
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&raw).map_err(|e| {
+                    Answer::reject(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_form",
+                        format!("form body is not valid: {e}"),
+                    )
+                })?;
             fields
                 .into_iter()
                 .find(|(k, _)| k == "payload")
                 .map(|(_, v)| Bytes::from(v))
-                .ok_or_else(|| Answer::reject(StatusCode::BAD_REQUEST, "invalid_form", "form body has no payload field"))
+                .ok_or_else(|| {
+                    Answer::reject(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_form",
+                        "form body has no payload field",
+                    )
+                })
         }
         _ => Err(Answer::reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -35,11 +35,17 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/events", post(events::receive).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/events",
+            post(events::receive).layer(DefaultBodyLimit::disable()),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
 }
@@ -51,16 +57,25 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             tracing::warn!(error = format!("{e:#}"), "health check: store unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store did not answer in time\n").into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store did not answer in time\n",
+        )
+            .into_response(),
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    if let Ok(Ok(depth)) = tokio::time::timeout(Duration::from_secs(2), state.store.queue_depth()).await {
+    if let Ok(Ok(depth)) =
+        tokio::time::timeout(Duration::from_secs(2), state.store.queue_depth()).await
+    {
         state.metrics.queue_depth.set(depth);
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -20,7 +20,9 @@ impl SignatureError {
         match self {
             Self::Missing => "missing X-Hub-Signature-256 header",
             Self::Malformed => "X-Hub-Signature-256 is not of the form sha256=<64 hex digits>",
-            Self::Mismatch => "X-Hub-Signature-256 does not match the body (check the webhook secret)",
+            Self::Mismatch => {
+                "X-Hub-Signature-256 does not match the body (check the webhook secret)"
+            }
         }
     }
 
@@ -35,9 +37,15 @@ impl SignatureError {
 }
 
 /// Checks `header` against `body` with each secret in turn (several while rotating).
-pub fn verify(secrets: &[Secret], body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
+pub fn verify(
+    secrets: &[Secret],
+    body: &[u8],
+    header: Option<&[u8]>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_part = header.strip_prefix(b"sha256=").ok_or(SignatureError::Malformed)?;
+    let hex_part = header
+        .strip_prefix(b"sha256=")
+        .ok_or(SignatureError::Malformed)?;
     if hex_part.len() != 64 {
         return Err(SignatureError::Malformed);
     }
@@ -52,7 +60,11 @@ pub fn verify(secrets: &[Secret], body: &[u8], header: Option<&[u8]>) -> Result<
         mac.update(body);
         ok |= mac.verify_slice(&expected).is_ok();
     }
-    if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// The header value GitHub would send for `body` under `secret`.
@@ -77,28 +89,56 @@ mod tests {
         let header = b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         let s = secrets(&["It's a Secret to Everybody"]);
         assert_eq!(verify(&s, b"Hello, World!", Some(header)), Ok(()));
-        assert_eq!(sign("It's a Secret to Everybody", b"Hello, World!").as_bytes(), header);
-        assert_eq!(verify(&s, b"Hello, World?", Some(header)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            sign("It's a Secret to Everybody", b"Hello, World!").as_bytes(),
+            header
+        );
+        assert_eq!(
+            verify(&s, b"Hello, World?", Some(header)),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn missing_and_malformed() {
         let s = secrets(&["k"]);
         assert_eq!(verify(&s, b"x", None), Err(SignatureError::Missing));
-        assert_eq!(verify(&s, b"x", Some(b"sha1=abc")), Err(SignatureError::Malformed));
-        assert_eq!(verify(&s, b"x", Some(b"sha256=zz")), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&s, b"x", Some(b"sha1=abc")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&s, b"x", Some(b"sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
         let not_hex = format!("sha256={}", "g".repeat(64));
-        assert_eq!(verify(&s, b"x", Some(not_hex.as_bytes())), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&s, b"x", Some(not_hex.as_bytes())),
+            Err(SignatureError::Malformed)
+        );
         let upper = sign("k", b"x").to_uppercase().replace("SHA256=", "sha256=");
-        assert_eq!(verify(&s, b"x", Some(upper.as_bytes())), Ok(()), "hex case does not matter");
+        assert_eq!(
+            verify(&s, b"x", Some(upper.as_bytes())),
+            Ok(()),
+            "hex case does not matter"
+        );
     }
 
     #[test]
     fn any_rotated_secret_verifies() {
         let s = secrets(&["new", "old"]);
-        assert_eq!(verify(&s, b"body", Some(sign("old", b"body").as_bytes())), Ok(()));
-        assert_eq!(verify(&s, b"body", Some(sign("other", b"body").as_bytes())), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&[], b"body", Some(sign("new", b"body").as_bytes())), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&s, b"body", Some(sign("old", b"body").as_bytes())),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&s, b"body", Some(sign("other", b"body").as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&[], b"body", Some(sign("new", b"body").as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     proptest! {

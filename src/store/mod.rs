@@ -35,7 +35,9 @@ pub struct NewDelivery {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    New { seq: i64 },
+    New {
+        seq: i64,
+    },
     /// A delivery with this id is already stored: it is not processed again.
     Duplicate,
 }
@@ -96,16 +98,30 @@ pub trait Store: Send + Sync + 'static {
     async fn requeue_interrupted(&self) -> anyhow::Result<u64>;
 
     /// Claims the oldest delivery that is due (or whose lease expired), for `lease`.
-    async fn claim_delivery(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<ClaimedDelivery>>;
+    async fn claim_delivery(
+        &self,
+        now: Millis,
+        lease: Duration,
+    ) -> anyhow::Result<Option<ClaimedDelivery>>;
 
     /// When the next pending delivery becomes due, if any is pending.
     async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>>;
 
     /// Marks a claimed delivery done and records what it was, in one transaction.
-    async fn finish_delivery(&self, seq: i64, event: &ProcessedEvent, now: Millis) -> anyhow::Result<()>;
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        event: &ProcessedEvent,
+        now: Millis,
+    ) -> anyhow::Result<()>;
 
     /// Puts a claimed delivery back, to be tried again at `next_attempt_at`.
-    async fn retry_delivery(&self, seq: i64, error: &str, next_attempt_at: Millis) -> anyhow::Result<()>;
+    async fn retry_delivery(
+        &self,
+        seq: i64,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> anyhow::Result<()>;
 
     /// Marks a claimed delivery failed for good; it stays for inspection.
     async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()>;
@@ -123,7 +139,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that bosun asked GitHub to redeliver the attempt `github_delivery_id`.
     /// Returns false if it had asked already.
-    async fn note_redelivery_request(&self, github_delivery_id: i64, guid: &str, outcome: &str, now: Millis) -> anyhow::Result<bool>;
+    async fn note_redelivery_request(
+        &self,
+        github_delivery_id: i64,
+        guid: &str,
+        outcome: &str,
+        now: Millis,
+    ) -> anyhow::Result<bool>;
 
     /// Whether bosun already asked GitHub to redeliver the attempt `github_delivery_id`.
     async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool>;

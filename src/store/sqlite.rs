@@ -32,7 +32,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the store's directory {}", dir.display()))?;
         }
@@ -42,7 +46,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("opening the SQLite store")?;
-        MIGRATOR.run(&pool).await.context("applying SQLite migrations")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying SQLite migrations")?;
         Ok(Self { pool })
     }
 }
@@ -59,12 +66,19 @@ fn status_of(s: &str) -> DeliveryStatus {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.context("pinging the store")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("pinging the store")?;
         Ok(())
     }
 
     async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>> {
-        let mut tx = self.pool.begin().await.context("starting the delivery batch")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting the delivery batch")?;
         let mut results = Vec::with_capacity(batch.len());
         for d in batch {
             let seq: Option<i64> = sqlx::query_scalar(
@@ -100,7 +114,11 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn claim_delivery(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<ClaimedDelivery>> {
+    async fn claim_delivery(
+        &self,
+        now: Millis,
+        lease: Duration,
+    ) -> anyhow::Result<Option<ClaimedDelivery>> {
         let row = sqlx::query(
             "UPDATE deliveries
              SET status = 'processing', attempts = attempts + 1, lease_until = ?1 + ?2
@@ -139,8 +157,17 @@ impl Store for SqliteStore {
         Ok(due)
     }
 
-    async fn finish_delivery(&self, seq: i64, event: &ProcessedEvent, now: Millis) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await.context("starting to finish a delivery")?;
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        event: &ProcessedEvent,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting to finish a delivery")?;
         let id: Option<String> = sqlx::query_scalar(
             "UPDATE deliveries SET status = 'done', processed_at = ?2, lease_until = NULL, last_error = NULL
              WHERE seq = ?1 AND status = 'processing' RETURNING id",
@@ -165,11 +192,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .context("recording the processed event")?;
-        tx.commit().await.context("committing the finished delivery")?;
+        tx.commit()
+            .await
+            .context("committing the finished delivery")?;
         Ok(())
     }
 
-    async fn retry_delivery(&self, seq: i64, error: &str, next_attempt_at: Millis) -> anyhow::Result<()> {
+    async fn retry_delivery(
+        &self,
+        seq: i64,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = ?2, next_attempt_at = ?3
              WHERE seq = ?1 AND status = 'processing'",
@@ -198,19 +232,23 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> anyhow::Result<i64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')")
-            .fetch_one(&self.pool)
-            .await
-            .context("counting queued deliveries")?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting queued deliveries")?;
         Ok(n)
     }
 
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
-        let row = sqlx::query("SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("reading a delivery")?;
+        let row = sqlx::query(
+            "SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a delivery")?;
         Ok(row.map(|r| DeliveryRecord {
             seq: r.get("seq"),
             id: r.get("id"),
@@ -239,15 +277,23 @@ impl Store for SqliteStore {
     async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {
         // One bound JSON array instead of a statement built per call.
         let list = serde_json::to_string(ids).context("encoding delivery ids")?;
-        let known: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))")
-            .bind(list)
-            .fetch_all(&self.pool)
-            .await
-            .context("looking up known deliveries")?;
+        let known: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await
+        .context("looking up known deliveries")?;
         Ok(known.into_iter().collect())
     }
 
-    async fn note_redelivery_request(&self, github_delivery_id: i64, guid: &str, outcome: &str, now: Millis) -> anyhow::Result<bool> {
+    async fn note_redelivery_request(
+        &self,
+        github_delivery_id: i64,
+        guid: &str,
+        outcome: &str,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
         let done = sqlx::query(
             "INSERT INTO redelivery_requests (github_delivery_id, guid, requested_at, outcome) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (github_delivery_id) DO NOTHING",
@@ -263,11 +309,13 @@ impl Store for SqliteStore {
     }
 
     async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = ?1")
-            .bind(github_delivery_id)
-            .fetch_one(&self.pool)
-            .await
-            .context("looking up a redelivery request")?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = ?1",
+        )
+        .bind(github_delivery_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("looking up a redelivery request")?;
         Ok(n > 0)
     }
 

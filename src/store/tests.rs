@@ -20,7 +20,13 @@ fn delivery(id: &str, at: Millis) -> NewDelivery {
 }
 
 fn processed(kind: &str) -> ProcessedEvent {
-    ProcessedEvent { kind: kind.into(), repository: None, pr: None, handled: true, summary: "ok".into() }
+    ProcessedEvent {
+        kind: kind.into(),
+        repository: None,
+        pr: None,
+        handled: true,
+        summary: "ok".into(),
+    }
 }
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -33,14 +39,20 @@ async fn migrations_apply_and_reopen() {
     s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
     drop(s);
     let s = SqliteStore::open(&url).await.unwrap();
-    assert!(s.delivery("a").await.unwrap().is_some(), "data survives reopening");
+    assert!(
+        s.delivery("a").await.unwrap().is_some(),
+        "data survives reopening"
+    );
     s.ping().await.unwrap();
 }
 
 #[tokio::test]
 async fn duplicates_are_detected_in_and_across_batches() {
     let (_d, s) = store().await;
-    let r = s.insert_deliveries(&[delivery("a", 1), delivery("b", 2), delivery("a", 3)]).await.unwrap();
+    let r = s
+        .insert_deliveries(&[delivery("a", 1), delivery("b", 2), delivery("a", 3)])
+        .await
+        .unwrap();
     assert!(matches!(r[0], Inserted::New { .. }));
     assert!(matches!(r[1], Inserted::New { .. }));
     assert_eq!(r[2], Inserted::Duplicate);
@@ -52,7 +64,9 @@ async fn duplicates_are_detected_in_and_across_batches() {
 #[tokio::test]
 async fn claims_in_order_of_receipt_and_finishes_once() {
     let (_d, s) = store().await;
-    s.insert_deliveries(&[delivery("first", 10), delivery("second", 5)]).await.unwrap();
+    s.insert_deliveries(&[delivery("first", 10), delivery("second", 5)])
+        .await
+        .unwrap();
     let a = s.claim_delivery(100, LEASE).await.unwrap().unwrap();
     assert_eq!(a.id, "first", "order of receipt is insertion order");
     assert_eq!(a.attempts, 1);
@@ -60,10 +74,23 @@ async fn claims_in_order_of_receipt_and_finishes_once() {
     assert_eq!(b.id, "second");
     assert!(s.claim_delivery(100, LEASE).await.unwrap().is_none());
 
-    s.finish_delivery(a.seq, &processed("push"), 200).await.unwrap();
-    assert!(s.finish_delivery(a.seq, &processed("push"), 201).await.is_err(), "a second finish is refused");
-    assert_eq!(s.delivery("first").await.unwrap().unwrap().status, DeliveryStatus::Done);
-    assert_eq!(s.processed_event("first").await.unwrap(), Some(processed("push")));
+    s.finish_delivery(a.seq, &processed("push"), 200)
+        .await
+        .unwrap();
+    assert!(
+        s.finish_delivery(a.seq, &processed("push"), 201)
+            .await
+            .is_err(),
+        "a second finish is refused"
+    );
+    assert_eq!(
+        s.delivery("first").await.unwrap().unwrap().status,
+        DeliveryStatus::Done
+    );
+    assert_eq!(
+        s.processed_event("first").await.unwrap(),
+        Some(processed("push"))
+    );
     assert_eq!(s.queue_depth().await.unwrap(), 1);
 }
 
@@ -72,8 +99,18 @@ async fn expired_leases_are_reclaimed_and_interrupted_work_requeued() {
     let (_d, s) = store().await;
     s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
     let first = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
-    assert!(s.claim_delivery(1000 + 59_000, LEASE).await.unwrap().is_none(), "lease still held");
-    let again = s.claim_delivery(1000 + 61_000, LEASE).await.unwrap().unwrap();
+    assert!(
+        s.claim_delivery(1000 + 59_000, LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "lease still held"
+    );
+    let again = s
+        .claim_delivery(1000 + 61_000, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.seq, first.seq);
     assert_eq!(again.attempts, 2);
     assert_eq!(s.requeue_interrupted().await.unwrap(), 1);
@@ -102,14 +139,31 @@ async fn retries_wait_for_their_time_and_failures_are_kept() {
 #[tokio::test]
 async fn known_deliveries_redelivery_notes_and_state() {
     let (_d, s) = store().await;
-    s.insert_deliveries(&[delivery("a", 1), delivery("b", 1)]).await.unwrap();
-    let ids: Vec<String> = (0..1200).map(|i| format!("x{i}")).chain(["a".to_string()]).collect();
+    s.insert_deliveries(&[delivery("a", 1), delivery("b", 1)])
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..1200)
+        .map(|i| format!("x{i}"))
+        .chain(["a".to_string()])
+        .collect();
     let known = s.known_deliveries(&ids).await.unwrap();
     assert_eq!(known, HashSet::from(["a".to_string()]));
 
-    assert!(s.note_redelivery_request(7, "g", "requested", 1).await.unwrap());
-    assert!(!s.note_redelivery_request(7, "g", "requested", 2).await.unwrap());
-    assert!(s.note_redelivery_request(8, "g", "requested", 2).await.unwrap());
+    assert!(
+        s.note_redelivery_request(7, "g", "requested", 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.note_redelivery_request(7, "g", "requested", 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.note_redelivery_request(8, "g", "requested", 2)
+            .await
+            .unwrap()
+    );
     assert_eq!(s.redelivery_requests("g").await.unwrap(), 2);
 
     assert_eq!(s.state("k").await.unwrap(), None);

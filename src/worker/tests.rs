@@ -29,15 +29,27 @@ impl Dispatcher for Scripted {
 }
 
 fn push_payload() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks/examples/push.json");
-    let all: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks/examples/push.json"
+    );
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     serde_json::to_vec(&all[1]).unwrap()
 }
 
-async fn setup(failures: &[&'static str], max_attempts: u32) -> (tempfile::TempDir, DeliveryWorker, Arc<Scripted>) {
+async fn setup(
+    failures: &[&'static str],
+    max_attempts: u32,
+) -> (tempfile::TempDir, DeliveryWorker, Arc<Scripted>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("b.db").display())).await.unwrap();
-    let dispatcher = Arc::new(Scripted { failures: Mutex::new(failures.iter().rev().copied().collect()), ..Default::default() });
+    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .unwrap();
+    let dispatcher = Arc::new(Scripted {
+        failures: Mutex::new(failures.iter().rev().copied().collect()),
+        ..Default::default()
+    });
     let worker = DeliveryWorker {
         store: Arc::new(store),
         dispatcher: dispatcher.clone(),
@@ -68,7 +80,12 @@ async fn add(worker: &DeliveryWorker, id: &str, event: &str, payload: Vec<u8>) {
 /// Processes whatever is due until nothing is left or `rounds` run out.
 async fn drain(worker: &DeliveryWorker, rounds: usize) {
     for _ in 0..rounds {
-        match worker.store.claim_delivery(now_millis() + 10_000_000, LEASE).await.unwrap() {
+        match worker
+            .store
+            .claim_delivery(now_millis() + 10_000_000, LEASE)
+            .await
+            .unwrap()
+        {
             Some(d) => worker.process(d).await,
             None => return,
         }
@@ -104,9 +121,22 @@ async fn retries_wait_for_the_backoff() {
     let (_d, mut worker, _) = setup(&["down"], 5).await;
     worker.retry_base = Duration::from_secs(60);
     add(&worker, "d1", "push", push_payload()).await;
-    let d = worker.store.claim_delivery(now_millis(), LEASE).await.unwrap().unwrap();
+    let d = worker
+        .store
+        .claim_delivery(now_millis(), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     worker.process(d).await;
-    assert!(worker.store.claim_delivery(now_millis(), LEASE).await.unwrap().is_none(), "not due yet");
+    assert!(
+        worker
+            .store
+            .claim_delivery(now_millis(), LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
     let due = worker.store.next_delivery_due().await.unwrap().unwrap();
     assert!(due >= now_millis() + 50_000, "due in about a minute");
 }
@@ -141,13 +171,24 @@ async fn permanent_errors_and_panics_fail_at_once() {
 async fn unparseable_stored_payloads_fail_and_ignored_actions_are_recorded() {
     let (_d, worker, dispatcher) = setup(&[], 5).await;
     add(&worker, "bad", "push", b"{not json".to_vec()).await;
-    add(&worker, "label", "pull_request", br#"{"action":"labeled"}"#.to_vec()).await;
+    add(
+        &worker,
+        "label",
+        "pull_request",
+        br#"{"action":"labeled"}"#.to_vec(),
+    )
+    .await;
     drain(&worker, 10).await;
     assert_eq!(dispatcher.calls.load(Ordering::SeqCst), 0);
     let bad = worker.store.delivery("bad").await.unwrap().unwrap();
     assert_eq!(bad.status, DeliveryStatus::Failed);
     assert!(bad.last_error.unwrap().starts_with("invalid push payload"));
-    let label = worker.store.processed_event("label").await.unwrap().unwrap();
+    let label = worker
+        .store
+        .processed_event("label")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!label.handled);
     assert_eq!(label.kind, "pull_request");
 }
@@ -167,5 +208,8 @@ async fn the_run_loop_wakes_on_new_deliveries_and_stops_when_cancelled() {
     }
     assert_eq!(dispatcher.calls.load(Ordering::SeqCst), 1);
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
 }

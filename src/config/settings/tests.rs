@@ -31,7 +31,11 @@ fn defaults_apply() {
 #[test]
 fn flag_beats_env_beats_file() {
     let mut s = base();
-    s.file = Layer::from_toml(Path::new("b.toml"), "listen = \"127.0.0.1:1\"\nterraform_bin = \"tofu\"\nparallelism = 3\n").unwrap();
+    s.file = Layer::from_toml(
+        Path::new("b.toml"),
+        "listen = \"127.0.0.1:1\"\nterraform_bin = \"tofu\"\nparallelism = 3\n",
+    )
+    .unwrap();
     s.env.set("listen", "127.0.0.1:2");
     s.env.set("parallelism", "5");
     s.flags.set("listen", "127.0.0.1:3");
@@ -45,9 +49,15 @@ fn flag_beats_env_beats_file() {
 fn missing_required_settings_are_named() {
     let mut s = base();
     s.env = Layer::default();
-    assert_eq!(err(&s), "BOSUN_GITHUB_APP_ID (--github-app-id): required setting is missing");
+    assert_eq!(
+        err(&s),
+        "BOSUN_GITHUB_APP_ID (--github-app-id): required setting is missing"
+    );
     s.env.set("github_app_id", "42");
-    assert_eq!(err(&s), "BOSUN_GITHUB_APP_KEY_FILE (--github-app-key-file): required setting is missing");
+    assert_eq!(
+        err(&s),
+        "BOSUN_GITHUB_APP_KEY_FILE (--github-app-key-file): required setting is missing"
+    );
     s.env.set("github_app_key_file", KEY);
     assert!(err(&s).starts_with("BOSUN_GITHUB_WEBHOOK_SECRET (--github-webhook-secret): required"));
 }
@@ -57,20 +67,29 @@ fn unreadable_or_bad_files_are_named() {
     let mut s = base();
     s.env.set("github_app_key_file", "/nonexistent/key.pem");
     let e = err(&s);
-    assert!(e.starts_with("BOSUN_GITHUB_APP_KEY_FILE (--github-app-key-file): cannot read /nonexistent/key.pem"), "{e}");
+    assert!(
+        e.starts_with(
+            "BOSUN_GITHUB_APP_KEY_FILE (--github-app-key-file): cannot read /nonexistent/key.pem"
+        ),
+        "{e}"
+    );
     assert!(!e.contains('\n'));
 
     let not_a_key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_a_key.path(), "hello").unwrap();
-    s.env.set("github_app_key_file", not_a_key.path().to_str().unwrap());
+    s.env
+        .set("github_app_key_file", not_a_key.path().to_str().unwrap());
     assert!(err(&s).contains("is not an RSA private key in PEM form"));
 
     let mut s = base();
     s.env = Layer::default();
     s.env.set("github_app_id", "42");
     s.env.set("github_app_key_file", KEY);
-    s.env.set("github_webhook_secret_file", "/nonexistent/secret");
-    assert!(err(&s).starts_with("BOSUN_GITHUB_WEBHOOK_SECRET_FILE (--github-webhook-secret-file): cannot read"));
+    s.env
+        .set("github_webhook_secret_file", "/nonexistent/secret");
+    assert!(err(&s).starts_with(
+        "BOSUN_GITHUB_WEBHOOK_SECRET_FILE (--github-webhook-secret-file): cannot read"
+    ));
 }
 
 #[test]
@@ -81,9 +100,15 @@ fn webhook_secret_from_file_one_per_line() {
     s.env = Layer::default();
     s.env.set("github_app_id", "42");
     s.env.set("github_app_key_file", KEY);
-    s.flags.set("github_webhook_secret_file", file.path().to_str().unwrap());
+    s.flags
+        .set("github_webhook_secret_file", file.path().to_str().unwrap());
     let r = Settings::resolve(&s).unwrap();
-    let got: Vec<_> = r.github.webhook_secrets.iter().map(|s| s.expose().to_owned()).collect();
+    let got: Vec<_> = r
+        .github
+        .webhook_secrets
+        .iter()
+        .map(|s| s.expose().to_owned())
+        .collect();
     assert_eq!(got, vec!["new-secret", "old-secret"]);
 
     // The flag's file beats the environment's value.
@@ -99,15 +124,51 @@ fn webhook_secret_from_file_one_per_line() {
 #[test]
 fn bad_values_are_named() {
     let cases = [
-        ("listen", "nope", "BOSUN_LISTEN (--listen): `nope` is not an address"),
-        ("github_app_id", "abc", "BOSUN_GITHUB_APP_ID (--github-app-id): `abc` is not a GitHub App id"),
-        ("parallelism", "0", "BOSUN_PARALLELISM (--parallelism): must be at least 1"),
-        ("log_format", "xml", "BOSUN_LOG_FORMAT (--log-format): `xml` is not text or json"),
-        ("redelivery_interval", "soon", "BOSUN_REDELIVERY_INTERVAL (--redelivery-interval): `soon` is not a duration"),
-        ("repo_allowlist", "acme", "BOSUN_REPO_ALLOWLIST (--repo-allowlist): `acme` is not of the form owner/name"),
-        ("database_url", "mysql://x", "BOSUN_DATABASE_URL (--database-url): expected a sqlite: URL"),
-        ("command_names", "bo sun", "BOSUN_COMMAND_NAMES (--command-names): `bo sun` may hold only"),
-        ("github_api_url", "ftp://x", "BOSUN_GITHUB_API_URL (--github-api-url): `ftp://x` is not an http(s) URL"),
+        (
+            "listen",
+            "nope",
+            "BOSUN_LISTEN (--listen): `nope` is not an address",
+        ),
+        (
+            "github_app_id",
+            "abc",
+            "BOSUN_GITHUB_APP_ID (--github-app-id): `abc` is not a GitHub App id",
+        ),
+        (
+            "parallelism",
+            "0",
+            "BOSUN_PARALLELISM (--parallelism): must be at least 1",
+        ),
+        (
+            "log_format",
+            "xml",
+            "BOSUN_LOG_FORMAT (--log-format): `xml` is not text or json",
+        ),
+        (
+            "redelivery_interval",
+            "soon",
+            "BOSUN_REDELIVERY_INTERVAL (--redelivery-interval): `soon` is not a duration",
+        ),
+        (
+            "repo_allowlist",
+            "acme",
+            "BOSUN_REPO_ALLOWLIST (--repo-allowlist): `acme` is not of the form owner/name",
+        ),
+        (
+            "database_url",
+            "mysql://x",
+            "BOSUN_DATABASE_URL (--database-url): expected a sqlite: URL",
+        ),
+        (
+            "command_names",
+            "bo sun",
+            "BOSUN_COMMAND_NAMES (--command-names): `bo sun` may hold only",
+        ),
+        (
+            "github_api_url",
+            "ftp://x",
+            "BOSUN_GITHUB_API_URL (--github-api-url): `ftp://x` is not an http(s) URL",
+        ),
     ];
     for (key, value, want) in cases {
         let mut s = base();
@@ -120,7 +181,9 @@ fn bad_values_are_named() {
 #[test]
 fn toml_file_rejects_unknown_keys_and_bad_shapes() {
     let p = Path::new("bosun.toml");
-    let e = Layer::from_toml(p, "lisen = \"x\"").unwrap_err().to_string();
+    let e = Layer::from_toml(p, "lisen = \"x\"")
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "--config bosun.toml: unknown key `lisen`");
     let e = Layer::from_toml(p, "listen = [1]").unwrap_err().to_string();
     assert!(e.contains("list items must be strings"), "{e}");
@@ -129,7 +192,10 @@ fn toml_file_rejects_unknown_keys_and_bad_shapes() {
     let l = Layer::from_toml(p, "command_names = [\"bosun\", \"atlantis\"]").unwrap();
     let mut s = base();
     s.file = l;
-    assert_eq!(Settings::resolve(&s).unwrap().command_names, vec!["bosun", "atlantis"]);
+    assert_eq!(
+        Settings::resolve(&s).unwrap().command_names,
+        vec!["bosun", "atlantis"]
+    );
 }
 
 #[test]
@@ -154,13 +220,24 @@ fn example_file_and_readme_document_every_setting() {
     let example = std::fs::read_to_string(root.join("config/bosun.example.toml")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     for d in SETTINGS {
-        assert!(example.contains(&format!("# {} =", d.key)) || example.contains(&format!("{} =", d.key)), "example lacks {}", d.key);
+        assert!(
+            example.contains(&format!("# {} =", d.key))
+                || example.contains(&format!("{} =", d.key)),
+            "example lacks {}",
+            d.key
+        );
         assert!(readme.contains(d.env), "README lacks {}", d.env);
     }
     // The example, uncommented, is a valid settings file.
     let uncommented: String = example
         .lines()
-        .filter_map(|l| l.strip_prefix("# ").filter(|l| SETTINGS.iter().any(|d| l.starts_with(&format!("{} =", d.key)))))
+        .filter_map(|l| {
+            l.strip_prefix("# ").filter(|l| {
+                SETTINGS
+                    .iter()
+                    .any(|d| l.starts_with(&format!("{} =", d.key)))
+            })
+        })
         .collect::<Vec<_>>()
         .join("\n");
     Layer::from_toml(Path::new("example"), &uncommented).unwrap();

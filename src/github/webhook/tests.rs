@@ -2,7 +2,10 @@ use super::*;
 use std::path::Path;
 
 fn fixture_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks"))
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks"
+    ))
 }
 
 fn examples(event: &str) -> Vec<serde_json::Value> {
@@ -34,7 +37,10 @@ fn every_recorded_example_parses() {
             let bytes = serde_json::to_vec(example).unwrap();
             match parse(name, &bytes) {
                 Ok(_) => parsed += 1,
-                Err(e) => panic!("{name} example {i} (action {:?}): {e}", example.get("action")),
+                Err(e) => panic!(
+                    "{name} example {i} (action {:?}): {e}",
+                    example.get("action")
+                ),
             }
         }
     }
@@ -44,7 +50,16 @@ fn every_recorded_example_parses() {
 #[test]
 fn handled_actions_of_examples_become_events() {
     let wanted = [
-        ("pull_request", &["opened", "reopened", "synchronize", "ready_for_review", "closed"][..]),
+        (
+            "pull_request",
+            &[
+                "opened",
+                "reopened",
+                "synchronize",
+                "ready_for_review",
+                "closed",
+            ][..],
+        ),
         ("pull_request_review", &["submitted", "dismissed"][..]),
         ("push", &[][..]),
         ("installation", &["created", "deleted"][..]),
@@ -55,7 +70,11 @@ fn handled_actions_of_examples_become_events() {
             let action = example.get("action").and_then(|a| a.as_str()).unwrap_or("");
             if actions.is_empty() || actions.contains(&action) {
                 let e = event(name, &serde_json::to_vec(&example).unwrap());
-                assert!(e.name().starts_with(name), "{} from {name}.{action}", e.name());
+                assert!(
+                    e.name().starts_with(name),
+                    "{} from {name}.{action}",
+                    e.name()
+                );
             }
         }
     }
@@ -63,8 +82,13 @@ fn handled_actions_of_examples_become_events() {
 
 #[test]
 fn comment_on_a_pull_request() {
-    let e = event("issue_comment", &derived("issue_comment.created.pull_request.json"));
-    let EventKind::PullRequestComment { pr_number, comment } = &e.kind else { panic!("{e:?}") };
+    let e = event(
+        "issue_comment",
+        &derived("issue_comment.created.pull_request.json"),
+    );
+    let EventKind::PullRequestComment { pr_number, comment } = &e.kind else {
+        panic!("{e:?}")
+    };
     assert!(*pr_number > 0);
     assert!(comment.body.starts_with("bosun plan"), "{}", comment.body);
     assert_eq!(e.pr_number(), Some(*pr_number));
@@ -84,20 +108,32 @@ fn comment_on_an_issue_is_ignored() {
 #[test]
 fn merged_and_unmerged_close() {
     let e = event("pull_request", &derived("pull_request.closed.merged.json"));
-    let EventKind::PullRequest { action, pr } = &e.kind else { panic!() };
+    let EventKind::PullRequest { action, pr } = &e.kind else {
+        panic!()
+    };
     assert_eq!(*action, PullRequestAction::Closed { merged: true });
     assert!(pr.merged && !pr.open && pr.merge_commit_sha.is_some());
     assert_eq!(e.name(), "pull_request.merged");
 
-    let e = event("pull_request", &derived("pull_request.closed.unmerged.json"));
-    let EventKind::PullRequest { action, .. } = &e.kind else { panic!() };
+    let e = event(
+        "pull_request",
+        &derived("pull_request.closed.unmerged.json"),
+    );
+    let EventKind::PullRequest { action, .. } = &e.kind else {
+        panic!()
+    };
     assert_eq!(*action, PullRequestAction::Closed { merged: false });
 }
 
 #[test]
 fn approving_review() {
-    let e = event("pull_request_review", &derived("pull_request_review.submitted.approved.json"));
-    let EventKind::PullRequestReview { action, review, .. } = &e.kind else { panic!() };
+    let e = event(
+        "pull_request_review",
+        &derived("pull_request_review.submitted.approved.json"),
+    );
+    let EventKind::PullRequestReview { action, review, .. } = &e.kind else {
+        panic!()
+    };
     assert_eq!(*action, ReviewAction::Submitted);
     assert_eq!(review.state, ReviewState::Approved);
 }
@@ -107,7 +143,8 @@ fn derived_fixtures_match_github_schemas() {
     let schema: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture_dir().join("schema.json")).unwrap()).unwrap();
     let index: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(fixture_dir().join("schema-index.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture_dir().join("schema-index.json")).unwrap())
+            .unwrap();
     assert!(index.len() >= 3);
     for (file, definition) in index {
         let definition = definition.as_str().unwrap();
@@ -116,10 +153,17 @@ fn derived_fixtures_match_github_schemas() {
             "$ref": format!("#/definitions/{definition}"),
             "definitions": schema["definitions"],
         });
-        let validator = jsonschema::draft7::new(&root).unwrap_or_else(|e| panic!("{definition}: {e}"));
+        let validator =
+            jsonschema::draft7::new(&root).unwrap_or_else(|e| panic!("{definition}: {e}"));
         let instance: serde_json::Value = serde_json::from_slice(&derived(&file)).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-        assert!(errors.is_empty(), "{file} against {definition}: {errors:#?}");
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{file} against {definition}: {errors:#?}"
+        );
         // And bosun parses it.
         let event = file.split('.').next().unwrap();
         parse(event, &derived(&file)).unwrap();
@@ -132,7 +176,10 @@ fn bad_payloads_say_where() {
     assert!(e.to_string().contains("pull_request"), "{e}");
     let e = parse("pull_request", b"[1,2]").unwrap_err();
     assert!(e.message.contains("invalid type"), "{e}");
-    let mut example = examples("pull_request").into_iter().find(|e| e["action"] == "opened").unwrap();
+    let mut example = examples("pull_request")
+        .into_iter()
+        .find(|e| e["action"] == "opened")
+        .unwrap();
     example["pull_request"]["head"]["sha"] = serde_json::json!(12);
     let e = parse("pull_request", &serde_json::to_vec(&example).unwrap()).unwrap_err();
     assert!(e.message.starts_with("pull_request.head.sha"), "{e}");

@@ -1,0 +1,253 @@
+//! The real GitHub client against the fake: App JWT, installation tokens cached and refreshed,
+//! retries on server errors and rate limits, typed errors otherwise.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bosun::github::{GitHub, GitHubError, OctocrabGitHub};
+use bosun::metrics::Metrics;
+
+use crate::support::{INSTALLATION, REPO, TestContext, fast_retry};
+
+async fn client(ctx: &TestContext) -> (Arc<OctocrabGitHub>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    (
+        Arc::new(
+            OctocrabGitHub::new(&ctx.settings().github, fast_retry(), metrics.clone()).unwrap(),
+        ),
+        metrics,
+    )
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_installation_token() {
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, metrics) = client(&ctx).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let gh = gh.clone();
+        tasks.push(tokio::spawn(async move {
+            gh.create_comment(INSTALLATION, REPO, number, &format!("hello {i}"))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(ctx.fake.model().tokens_issued, 1);
+    let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();
+    assert_eq!(comments.len(), 20);
+    assert!(
+        comments
+            .iter()
+            .all(|c| c.author == "bosun-test[bot]" && c.issue == number)
+    );
+    assert!(
+        metrics
+            .render()
+            .contains(r#"bosun_github_api_requests_total{status="201"} 21"#)
+    );
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn tokens_close_to_expiry_are_replaced() {
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    // Tokens that expire in 4 minutes are inside the 5-minute margin: each call needs a new one.
+    ctx.fake.model().token_lifetime = Duration::from_secs(240);
+    let (gh, _) = client(&ctx).await;
+    gh.create_comment(INSTALLATION, REPO, number, "a")
+        .await
+        .unwrap();
+    gh.create_comment(INSTALLATION, REPO, number, "b")
+        .await
+        .unwrap();
+    assert_eq!(ctx.fake.model().tokens_issued, 2);
+    ctx.fake.model().token_lifetime = Duration::from_secs(3600);
+    gh.create_comment(INSTALLATION, REPO, number, "c")
+        .await
+        .unwrap();
+    gh.create_comment(INSTALLATION, REPO, number, "d")
+        .await
+        .unwrap();
+    assert_eq!(ctx.fake.model().tokens_issued, 3);
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_replaced_once() {
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    gh.create_comment(INSTALLATION, REPO, number, "a")
+        .await
+        .unwrap();
+    ctx.fake.model().tokens.clear();
+    gh.create_comment(INSTALLATION, REPO, number, "b")
+        .await
+        .unwrap();
+    assert_eq!(ctx.fake.model().tokens_issued, 2);
+}
+
+#[tokio::test]
+async fn server_errors_and_rate_limits_are_retried() {
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    ctx.fake.fail_next("/comments", 502, &[], 2);
+    gh.create_comment(INSTALLATION, REPO, number, "after 502s")
+        .await
+        .unwrap();
+    ctx.fake
+        .fail_next("/comments", 429, &[("retry-after", "1")], 1);
+    let started = Instant::now();
+    gh.create_comment(INSTALLATION, REPO, number, "after 429")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited as told"
+    );
+    let reset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs())
+    .to_string();
+    ctx.fake.fail_next(
+        "/comments",
+        403,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ],
+        1,
+    );
+    gh.create_comment(INSTALLATION, REPO, number, "after 403 rate limit")
+        .await
+        .unwrap();
+    assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 3);
+
+    // Too many server errors: given up, typed.
+    ctx.fake.fail_next("/comments", 503, &[], 10);
+    let err = gh
+        .create_comment(INSTALLATION, REPO, number, "never")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(
+        ctx.fake
+            .requests("POST", "/comments")
+            .iter()
+            .filter(|r| r.status == 503)
+            .count(),
+        4,
+        "max_attempts"
+    );
+    // A rate limit longer than the policy waits is returned at once.
+    ctx.fake.model().failures.clear();
+    let far = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    ctx.fake.fail_next(
+        "/comments",
+        403,
+        &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &far)],
+        1,
+    );
+    let err = gh
+        .create_comment(INSTALLATION, REPO, number, "never")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::RateLimited { .. }), "{err}");
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn errors_are_typed_and_hold_no_secrets() {
+    let ctx = TestContext::without_bosun().await;
+    let (gh, _) = client(&ctx).await;
+    // No such pull request.
+    let err = gh
+        .create_comment(INSTALLATION, REPO, 999_999, "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    // A repository of another installation is invisible.
+    ctx.fake.add_repo(2, "other/repo");
+    let err = gh
+        .create_comment(INSTALLATION, "other/repo", 1, "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    // No such installation.
+    let err = gh.installation_token(77).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let tokens: Vec<String> = ctx.fake.model().tokens.keys().cloned().collect();
+    for e in [err.to_string(), format!("{err:?}")] {
+        assert!(tokens.iter().all(|t| !e.contains(t)), "{e}");
+        assert!(!e.contains("eyJ"), "no JWT in errors: {e}");
+    }
+    // Unreachable GitHub: a transport error after bounded retries.
+    let mut settings = ctx.settings().github;
+    settings.api_url = "http://127.0.0.1:9".into();
+    let gh = OctocrabGitHub::new(&settings, fast_retry(), Arc::new(Metrics::default())).unwrap();
+    let err = gh.hook_deliveries(None).await.unwrap_err();
+    assert!(matches!(err, GitHubError::Transport { .. }), "{err}");
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn the_fake_refuses_bad_jwts_like_github() {
+    let ctx = TestContext::without_bosun().await;
+    let auth = bosun::github::AppAuth::new(
+        crate::support::fake::APP_ID,
+        &ctx.settings().github.app_key_pem,
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let http = crate::support::client::Http::default();
+    let get = |jwt: String| {
+        let url = format!("{}/app", ctx.fake.url);
+        let http = http.clone();
+        async move {
+            http.send(
+                http::Method::GET,
+                &url,
+                &[
+                    ("authorization", format!("Bearer {jwt}")),
+                    ("user-agent", "t".into()),
+                ],
+                bytes::Bytes::new(),
+            )
+            .await
+            .unwrap()
+            .status
+        }
+    };
+    assert_eq!(get(auth.sign(now).unwrap().expose().to_owned()).await, 200);
+    assert_eq!(
+        get(auth.sign(now - 3600).unwrap().expose().to_owned()).await,
+        401,
+        "expired"
+    );
+    assert_eq!(
+        get(auth.sign(now + 3600).unwrap().expose().to_owned()).await,
+        401,
+        "issued in the future"
+    );
+    assert_eq!(get("a.b.c".into()).await, 401);
+    let other = bosun::github::AppAuth::new(1, &ctx.settings().github.app_key_pem).unwrap();
+    assert_eq!(
+        get(other.sign(now).unwrap().expose().to_owned()).await,
+        401,
+        "another App's id"
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real bosun against a fake GitHub on loopback.
+
+mod support;
+
+mod durability;
+mod github_client;
+mod redelivery;
+mod serve_cli;
+mod webhooks;

@@ -1,0 +1,135 @@
+//! `bosun serve` as a user runs it: settings errors are one line naming the setting, and a
+//! flag beats the environment, which beats the file.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bosun");
+
+fn serve(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").args(args).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_line(stderr: &str) -> &str {
+    assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
+    stderr.trim_end()
+}
+
+#[test]
+fn missing_required_settings_are_named_in_one_line() {
+    let (code, err) = serve(&[], &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        one_line(&err),
+        "bosun: BOSUN_GITHUB_APP_ID (--github-app-id): required setting is missing"
+    );
+
+    let (code, err) = serve(
+        &[
+            "--github-app-id",
+            "1",
+            "--github-app-key-file",
+            "/nonexistent.pem",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        one_line(&err).starts_with(
+            "bosun: BOSUN_GITHUB_APP_KEY_FILE (--github-app-key-file): cannot read /nonexistent.pem"
+        ),
+        "{err}"
+    );
+
+    let (code, err) = serve(
+        &[
+            "--github-app-id",
+            "1",
+            "--github-app-key-file",
+            crate::support::KEY_FILE,
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        one_line(&err).starts_with("bosun: BOSUN_GITHUB_WEBHOOK_SECRET"),
+        "{err}"
+    );
+
+    let (code, err) = serve(&["--config", "/nonexistent.toml"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        one_line(&err).starts_with("bosun: --config /nonexistent.toml: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flag_beats_env_beats_file_in_the_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bosun.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"from-file\"\ngithub_app_id = 1\ngithub_app_key_file = \"{}\"\ngithub_webhook_secret = \"s\"\n",
+            crate::support::KEY_FILE
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let (_, err) = serve(
+        &["--config", file, "--listen", "from-flag"],
+        &[("BOSUN_LISTEN", "from-env")],
+    );
+    assert!(err.contains("`from-flag`"), "{err}");
+    let (_, err) = serve(&["--config", file], &[("BOSUN_LISTEN", "from-env")]);
+    assert!(err.contains("`from-env`"), "{err}");
+    let (_, err) = serve(&["--config", file], &[]);
+    assert_eq!(
+        one_line(&err),
+        "bosun: BOSUN_LISTEN (--listen): `from-file` is not an address like 127.0.0.1:4141"
+    );
+    let (_, err) = serve(&[], &[("BOSUN_CONFIG", file)]);
+    assert!(
+        err.contains("`from-file`"),
+        "BOSUN_CONFIG names the file: {err}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bosun.toml");
+    std::fs::write(&file, "github_app_idd = 1\n").unwrap();
+    let (code, err) = serve(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        one_line(&err).ends_with("unknown key `github_app_idd`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for d in bosun::config::SETTINGS {
+        assert!(
+            help.contains(&format!("--{}", d.flag)),
+            "help lacks --{}",
+            d.flag
+        );
+        assert!(help.contains(d.env), "help lacks {}", d.env);
+    }
+}

@@ -1,0 +1,524 @@
+//! A fake GitHub that behaves like the real one, on loopback: it checks the App's JWT and
+//! installation tokens, checks every request against GitHub's OpenAPI description, answers
+//! from (and changes) its model, and delivers signed webhooks to bosun, recording each attempt
+//! so `GET /app/hook/deliveries` and redelivery work for real.
+
+// Handlers return `Result<_, Response>` so `?` answers with GitHub's error; size does not matter here.
+#![allow(clippy::result_large_err)]
+
+pub mod model;
+pub mod payloads;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use self::model::{Failure, HookAttempt, Model, Recorded};
+use super::client::Http;
+use super::openapi::OpenApi;
+
+pub const APP_ID: u64 = 4242;
+pub const WEBHOOK_SECRET: &str = "test webhook secret";
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    inner: Arc<Inner>,
+    pub url: String,
+}
+
+struct Inner {
+    model: Mutex<Model>,
+    openapi: OpenApi,
+    public_key: jsonwebtoken::DecodingKey,
+    http: Http,
+    root: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    App,
+    Installation(u64),
+}
+
+impl FakeGitHub {
+    pub async fn start() -> Self {
+        let public = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/app.pub.pem"
+        ))
+        .unwrap();
+        let inner = Arc::new(Inner {
+            model: Mutex::new(Model::new(APP_ID, WEBHOOK_SECRET)),
+            openapi: OpenApi::load(),
+            public_key: jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap(),
+            http: Http::default(),
+            root: tempfile::tempdir().unwrap(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { inner, url }
+    }
+
+    pub fn model(&self) -> MutexGuard<'_, Model> {
+        self.inner.model.lock().unwrap()
+    }
+
+    pub fn add_repo(&self, installation: u64, full_name: &str) {
+        let root = self.inner.root.path().to_owned();
+        self.model().add_repo(&root, installation, full_name);
+    }
+
+    /// The next `times` requests whose path contains `path_contains` get `status`.
+    pub fn fail_next(
+        &self,
+        path_contains: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        times: u32,
+    ) {
+        self.model().failures.push_back(Failure {
+            path_contains: path_contains.into(),
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            times,
+        });
+    }
+
+    pub fn requests(&self, method: &str, path_contains: &str) -> Vec<Recorded> {
+        self.model()
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(path_contains))
+            .cloned()
+            .collect()
+    }
+
+    /// Delivers a new webhook (a fresh GUID) to the hook URL, as GitHub does.
+    pub async fn send_webhook(&self, event: &str, payload: Value) -> HookAttempt {
+        let guid = new_guid();
+        let body = serde_json::to_vec(&payload).unwrap();
+        self.attempt(guid, event, body, false).await
+    }
+
+    async fn attempt(
+        &self,
+        guid: String,
+        event: &str,
+        body: Vec<u8>,
+        redelivery: bool,
+    ) -> HookAttempt {
+        deliver(&self.inner, guid, event.to_owned(), body, redelivery).await
+    }
+
+    /// Every request bosun made was one GitHub knows and the fake models.
+    #[track_caller]
+    pub fn assert_no_violations(&self) {
+        let v = self.model().violations.clone();
+        assert!(
+            v.is_empty(),
+            "requests GitHub would refuse or the fake does not model:\n{}",
+            v.join("\n")
+        );
+    }
+}
+
+fn new_guid() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+async fn deliver(
+    inner: &Arc<Inner>,
+    guid: String,
+    event: String,
+    body: Vec<u8>,
+    redelivery: bool,
+) -> HookAttempt {
+    let (url, secret, id) = {
+        let mut m = inner.model.lock().unwrap();
+        (
+            m.hook_url.clone(),
+            m.webhook_secret.clone(),
+            m.next_id() as i64,
+        )
+    };
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("user-agent", "GitHub-Hookshot/044aadd".to_string()),
+        ("x-github-event", event.clone()),
+        ("x-github-delivery", guid.clone()),
+        ("x-github-hook-id", "1".to_string()),
+        (
+            "x-github-hook-installation-target-type",
+            "integration".to_string(),
+        ),
+        ("x-github-hook-installation-target-id", APP_ID.to_string()),
+        (
+            "x-hub-signature-256",
+            bosun::server::signature::sign(&secret, &body),
+        ),
+    ];
+    let (status_code, response) = match url {
+        None => (0, "no hook URL".to_string()),
+        Some(url) => {
+            // GitHub gives up on a delivery after 10 seconds.
+            match tokio::time::timeout(
+                Duration::from_secs(10),
+                inner
+                    .http
+                    .send(Method::POST, &url, &headers, Bytes::from(body.clone())),
+            )
+            .await
+            {
+                Ok(Ok(reply)) => (reply.status.as_u16(), reply.text()),
+                Ok(Err(e)) => (0, format!("failed to connect: {e}")),
+                Err(_) => (0, "timed out".into()),
+            }
+        }
+    };
+    let attempt = HookAttempt {
+        id,
+        guid,
+        event,
+        action: payload
+            .get("action")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        delivered_at: SystemTime::now(),
+        redelivery,
+        status_code,
+        installation_id: payload.pointer("/installation/id").and_then(Value::as_u64),
+        repository_id: payload.pointer("/repository/id").and_then(Value::as_u64),
+        payload: body,
+        response,
+    };
+    inner.model.lock().unwrap().attempts.push(attempt.clone());
+    attempt
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(
+            json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
+        ),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let response = route(&inner, &method, &uri, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r);
+    let mut m = inner.model.lock().unwrap();
+    m.requests.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn route(
+    inner: &Arc<Inner>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Response> {
+    let path = uri.path();
+    if let Err(v) = inner
+        .openapi
+        .check(method.as_str(), path, uri.query(), body)
+    {
+        inner.model.lock().unwrap().violations.push(v.clone());
+        return Ok(error(StatusCode::NOT_FOUND, &v));
+    }
+    if headers.get("user-agent").is_none() {
+        let v = format!("{method} {path}: no User-Agent (GitHub refuses such requests)");
+        inner.model.lock().unwrap().violations.push(v.clone());
+        return Ok(error(StatusCode::FORBIDDEN, &v));
+    }
+    let caller = match authenticate(inner, headers) {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    if let Some(f) = inner.model.lock().unwrap().take_failure(path) {
+        let mut r = error(StatusCode::from_u16(f.status).unwrap(), "planted failure");
+        for (k, v) in f.headers {
+            r.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        return Ok(r);
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let json_body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    };
+    Ok(match (method.as_str(), segments.as_slice()) {
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            require_app(caller)?;
+            let id: u64 = id.parse().unwrap_or(0);
+            let mut m = inner.model.lock().unwrap();
+            if !m.installations.contains_key(&id) {
+                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
+            }
+            let token = format!("ghs_{}", new_guid().replace('-', ""));
+            let expires_at = SystemTime::now() + m.token_lifetime;
+            m.tokens.insert(
+                token.clone(),
+                model::IssuedToken {
+                    installation: id,
+                    expires_at,
+                },
+            );
+            m.tokens_issued += 1;
+            let body = json!({
+                "token": token,
+                "expires_at": humantime::format_rfc3339_seconds(expires_at).to_string(),
+                "permissions": { "checks": "write", "contents": "read", "issues": "write", "pull_requests": "write", "statuses": "write", "metadata": "read" },
+                "repository_selection": "selected",
+            });
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+        ("GET", ["app"]) => {
+            require_app(caller)?;
+            let m = inner.model.lock().unwrap();
+            axum::Json(json!({ "id": m.app_id, "slug": m.app_slug, "name": "bosun test" }))
+                .into_response()
+        }
+        ("GET", ["app", "hook", "deliveries"]) => {
+            require_app(caller)?;
+            list_deliveries(inner, uri)
+        }
+        ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
+            require_app(caller)?;
+            let id: i64 = id.parse().unwrap_or(0);
+            let found = inner
+                .model
+                .lock()
+                .unwrap()
+                .attempts
+                .iter()
+                .find(|a| a.id == id)
+                .cloned();
+            let Some(a) = found else {
+                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
+            };
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                deliver(&inner, a.guid, a.event, a.payload, true).await;
+            });
+            (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response()
+        }
+        ("GET", ["repos", owner, repo]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            axum::Json(json!({
+                "id": r.id, "name": r.name, "full_name": r.full_name(), "private": r.private,
+                "owner": { "login": r.owner }, "default_branch": r.default_branch,
+            }))
+            .into_response()
+        }
+        ("POST", ["repos", owner, repo, "issues", number, "comments"]) => {
+            let full = format!("{owner}/{repo}");
+            let mut m = inner.model.lock().unwrap();
+            visible_repo(&m, caller, &full)?;
+            let id = m.next_id();
+            let slug = m.app_slug.clone();
+            let number: u64 = number.parse().unwrap_or(0);
+            let r = m.repo_mut(&full).unwrap();
+            if !r.prs.contains_key(&number) {
+                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
+            }
+            let body = json_body["body"].as_str().unwrap_or("").to_owned();
+            let author = format!("{slug}[bot]");
+            r.comments.push(model::Comment {
+                id,
+                issue: number,
+                body: body.clone(),
+                author: author.clone(),
+                author_is_bot: true,
+            });
+            (
+                StatusCode::CREATED,
+                axum::Json(
+                    json!({ "id": id, "body": body, "user": { "login": author, "type": "Bot" } }),
+                ),
+            )
+                .into_response()
+        }
+        ("GET", ["repos", owner, repo, "collaborators", user, "permission"]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let permission = r
+                .permissions
+                .get(*user)
+                .cloned()
+                .unwrap_or_else(|| "none".into());
+            axum::Json(json!({ "permission": permission, "role_name": permission, "user": { "login": user } })).into_response()
+        }
+        _ => {
+            let v = format!("{method} {path}: in GitHub's API but not modelled by the fake");
+            inner.model.lock().unwrap().violations.push(v.clone());
+            error(StatusCode::NOT_IMPLEMENTED, &v)
+        }
+    })
+}
+
+fn require_app(caller: Caller) -> Result<(), Response> {
+    match caller {
+        Caller::App => Ok(()),
+        Caller::Installation(_) => Err(error(
+            StatusCode::FORBIDDEN,
+            "A JSON web token is required to access this endpoint (installation tokens are refused)",
+        )),
+    }
+}
+
+fn visible_repo<'m>(
+    m: &'m Model,
+    caller: Caller,
+    full_name: &str,
+) -> Result<&'m model::Repo, Response> {
+    let Caller::Installation(id) = caller else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "An installation token is required for this endpoint",
+        ));
+    };
+    match (m.repo(full_name), m.installation_of(full_name)) {
+        (Some(r), Some(i)) if i == id => Ok(r),
+        // GitHub hides what a token cannot see.
+        _ => Err(error(StatusCode::NOT_FOUND, "Not Found")),
+    }
+}
+
+/// Checks `Authorization` the way GitHub does: an RS256 JWT of the App, or an unexpired
+/// installation token.
+fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Caller, Response> {
+    let unauthorized = |m: &str| Err(error(StatusCode::UNAUTHORIZED, m));
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return unauthorized("Requires authentication");
+    };
+    let Some((scheme, credential)) = value.split_once(' ') else {
+        return unauthorized("Bad credentials");
+    };
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) {
+        return unauthorized("Bad credentials");
+    }
+    if credential.matches('.').count() == 2 {
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.required_spec_claims = ["exp", "iat", "iss"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.leeway = 0;
+        let claims = match jsonwebtoken::decode::<Value>(credential, &inner.public_key, &v) {
+            Ok(d) => d.claims,
+            Err(_) => return unauthorized("A JSON web token could not be decoded"),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let iat = claims["iat"].as_i64().unwrap_or(i64::MAX);
+        let exp = claims["exp"].as_i64().unwrap_or(0);
+        let iss = claims["iss"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| claims["iss"].as_u64().map(|n| n.to_string()));
+        if iat > now + 60 {
+            return unauthorized(
+                "'Issued at' claim ('iat') must be an Integer representing a time in the past.",
+            );
+        }
+        if exp > now + 600 || exp - iat > 600 {
+            return unauthorized("'Expiration time' claim ('exp') is too far in the future");
+        }
+        if iss.as_deref() != Some(&APP_ID.to_string()) {
+            return unauthorized("'Issuer' claim ('iss') must be an Integer");
+        }
+        return Ok(Caller::App);
+    }
+    let m = inner.model.lock().unwrap();
+    match m.tokens.get(credential) {
+        Some(t) if t.expires_at > SystemTime::now() => Ok(Caller::Installation(t.installation)),
+        _ => unauthorized("Bad credentials"),
+    }
+}
+
+/// `GET /app/hook/deliveries`: newest first, `per_page`, cursor pagination with a Link header.
+fn list_deliveries(inner: &Inner, uri: &Uri) -> Response {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.clone());
+    let per_page: usize = get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let before: i64 = get("cursor")
+        .and_then(|c| c.strip_prefix("v1_").and_then(|n| n.parse().ok()))
+        .unwrap_or(i64::MAX);
+    let m = inner.model.lock().unwrap();
+    let mut newest_first: Vec<&HookAttempt> = m.attempts.iter().filter(|a| a.id < before).collect();
+    newest_first.sort_by_key(|a| std::cmp::Reverse(a.id));
+    let page: Vec<Value> = newest_first
+        .iter()
+        .take(per_page)
+        .map(|a| {
+            json!({
+                "id": a.id, "guid": a.guid,
+                "delivered_at": humantime::format_rfc3339_seconds(a.delivered_at).to_string(),
+                "redelivery": a.redelivery, "duration": 0.01,
+                "status": if a.status_code == 0 { "failed to connect".to_string() } else { format!("{}", a.status_code) },
+                "status_code": a.status_code, "event": a.event, "action": a.action,
+                "installation_id": a.installation_id, "repository_id": a.repository_id,
+            })
+        })
+        .collect();
+    let mut response = axum::Json(Value::Array(page.clone())).into_response();
+    if newest_first.len() > per_page {
+        let last = page.last().and_then(|p| p["id"].as_i64()).unwrap_or(0);
+        let link = format!(
+            "<{}?per_page={per_page}&cursor=v1_{last}>; rel=\"next\"",
+            uri.path()
+        );
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}

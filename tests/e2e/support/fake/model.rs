@@ -1,0 +1,265 @@
+//! The fake GitHub's model: installations, repositories (real git repositories on disk), pull
+//! requests, comments, permissions, issued tokens and webhook delivery attempts. Requests
+//! change it the way they change GitHub.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone)]
+pub struct Installation {
+    pub id: u64,
+    pub account: String,
+    pub repos: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pr {
+    pub number: u64,
+    pub title: String,
+    pub author: String,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    pub base_sha: String,
+    pub draft: bool,
+    pub open: bool,
+    pub merged: bool,
+    pub merge_commit_sha: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub issue: u64,
+    pub body: String,
+    pub author: String,
+    pub author_is_bot: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub id: u64,
+    pub owner: String,
+    pub name: String,
+    pub default_branch: String,
+    pub private: bool,
+    /// A bare git repository on disk.
+    pub git_dir: PathBuf,
+    pub prs: BTreeMap<u64, Pr>,
+    pub comments: Vec<Comment>,
+    /// login → admin | maintain | write | triage | read
+    pub permissions: HashMap<String, String>,
+}
+
+impl Repo {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+}
+
+/// One attempt to deliver a webhook, as `GET /app/hook/deliveries` lists it.
+#[derive(Debug, Clone)]
+pub struct HookAttempt {
+    pub id: i64,
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub delivered_at: SystemTime,
+    pub redelivery: bool,
+    /// 0 when bosun gave no answer.
+    pub status_code: u16,
+    pub installation_id: Option<u64>,
+    pub repository_id: Option<u64>,
+    pub payload: Vec<u8>,
+    pub response: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub installation: u64,
+    pub expires_at: SystemTime,
+}
+
+/// A failure the next matching requests get instead of their answer.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub path_contains: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub times: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+pub struct Model {
+    pub app_id: u64,
+    pub app_slug: String,
+    pub webhook_secret: String,
+    /// Where webhooks go; `None` until bosun runs.
+    pub hook_url: Option<String>,
+    pub installations: BTreeMap<u64, Installation>,
+    /// By lower-cased `owner/name`.
+    pub repos: BTreeMap<String, Repo>,
+    pub tokens: HashMap<String, IssuedToken>,
+    pub token_lifetime: Duration,
+    pub tokens_issued: u32,
+    pub attempts: Vec<HookAttempt>,
+    pub requests: Vec<Recorded>,
+    /// Requests GitHub would have refused (OpenAPI), or the fake does not model.
+    pub violations: Vec<String>,
+    pub failures: VecDeque<Failure>,
+    next_id: u64,
+}
+
+impl Model {
+    pub fn new(app_id: u64, webhook_secret: &str) -> Self {
+        Self {
+            app_id,
+            app_slug: "bosun-test".into(),
+            webhook_secret: webhook_secret.into(),
+            hook_url: None,
+            installations: BTreeMap::new(),
+            repos: BTreeMap::new(),
+            tokens: HashMap::new(),
+            token_lifetime: Duration::from_secs(3600),
+            tokens_issued: 0,
+            attempts: Vec::new(),
+            requests: Vec::new(),
+            violations: Vec::new(),
+            failures: VecDeque::new(),
+            next_id: 1000,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn repo(&self, full_name: &str) -> Option<&Repo> {
+        self.repos.get(&full_name.to_ascii_lowercase())
+    }
+
+    pub fn repo_mut(&mut self, full_name: &str) -> Option<&mut Repo> {
+        self.repos.get_mut(&full_name.to_ascii_lowercase())
+    }
+
+    /// The installation a repository belongs to.
+    pub fn installation_of(&self, full_name: &str) -> Option<u64> {
+        let key = full_name.to_ascii_lowercase();
+        self.installations
+            .values()
+            .find(|i| i.repos.contains(&key))
+            .map(|i| i.id)
+    }
+
+    /// Adds a repository (creating its git repository with one commit on the default branch)
+    /// to an installation, creating the installation if needed.
+    pub fn add_repo(&mut self, root: &Path, installation: u64, full_name: &str) -> &mut Repo {
+        let (owner, name) = full_name.split_once('/').expect("owner/name");
+        let id = self.next_id();
+        let git_dir = root.join(format!("{owner}+{name}.git"));
+        let default_branch = "main".to_string();
+        init_git(&git_dir, &default_branch);
+        let key = full_name.to_ascii_lowercase();
+        self.installations
+            .entry(installation)
+            .or_insert_with(|| Installation {
+                id: installation,
+                account: owner.into(),
+                repos: BTreeSet::new(),
+            })
+            .repos
+            .insert(key.clone());
+        self.repos.insert(
+            key.clone(),
+            Repo {
+                id,
+                owner: owner.into(),
+                name: name.into(),
+                default_branch,
+                private: true,
+                git_dir,
+                prs: BTreeMap::new(),
+                comments: Vec::new(),
+                permissions: HashMap::new(),
+            },
+        );
+        self.repos.get_mut(&key).unwrap()
+    }
+
+    /// The answer a request gets instead of its own, if a failure was planted for it.
+    pub fn take_failure(&mut self, path: &str) -> Option<Failure> {
+        let i = self
+            .failures
+            .iter()
+            .position(|f| path.contains(&f.path_contains))?;
+        let f = self.failures[i].clone();
+        if f.times <= 1 {
+            self.failures.remove(i);
+        } else {
+            self.failures[i].times -= 1;
+        }
+        Some(f)
+    }
+}
+
+/// A bare repository whose default branch holds one commit.
+fn init_git(dir: &Path, branch: &str) {
+    let repo = git2::Repository::init_bare(dir).expect("git init");
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    let blob = repo.blob(b"# infra\n").unwrap();
+    let mut tb = repo.treebuilder(None).unwrap();
+    tb.insert("README.md", blob, 0o100644).unwrap();
+    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let refname = format!("refs/heads/{branch}");
+    repo.commit(Some(&refname), &sig, &sig, "initial", &tree, &[])
+        .unwrap();
+    repo.set_head(&refname).unwrap();
+}
+
+/// Commits `files` on top of `branch` (created from the default branch if missing); returns
+/// the new commit's sha.
+pub fn commit(git_dir: &Path, base: &str, branch: &str, files: &[(&str, &str)]) -> String {
+    let repo = git2::Repository::open_bare(git_dir).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    let parent_ref = repo
+        .find_reference(&format!("refs/heads/{branch}"))
+        .or_else(|_| repo.find_reference(&format!("refs/heads/{base}")))
+        .unwrap();
+    let parent = parent_ref.peel_to_commit().unwrap();
+    let mut tb = repo.treebuilder(Some(&parent.tree().unwrap())).unwrap();
+    for (path, content) in files {
+        assert!(!path.contains('/'), "the fake commits top-level files only");
+        let blob = repo.blob(content.as_bytes()).unwrap();
+        tb.insert(path, blob, 0o100644).unwrap();
+    }
+    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let oid = repo
+        .commit(
+            Some(&format!("refs/heads/{branch}")),
+            &sig,
+            &sig,
+            "change",
+            &tree,
+            &[&parent],
+        )
+        .unwrap();
+    oid.to_string()
+}
+
+pub fn branch_sha(git_dir: &Path, branch: &str) -> String {
+    let repo = git2::Repository::open_bare(git_dir).unwrap();
+    repo.find_reference(&format!("refs/heads/{branch}"))
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string()
+}

@@ -1,0 +1,225 @@
+//! The test context: the fake GitHub, and the real bosun (router, ingest, store, worker,
+//! redelivery) running in-process against it.
+
+#![allow(dead_code)]
+
+pub mod client;
+pub mod fake;
+pub mod openapi;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bosun::app::Running;
+use bosun::config::{Settings, Sources};
+use bosun::dispatch::EventLog;
+use bosun::github::OctocrabGitHub;
+use bosun::github::retry::RetryPolicy;
+use bosun::metrics::Metrics;
+use bosun::store::{DeliveryStatus, ProcessedEvent, Store};
+use bytes::Bytes;
+use client::{Http, Reply};
+
+use self::fake::FakeGitHub;
+use self::fake::model::{HookAttempt, Pr, commit};
+
+pub const REPO: &str = "acme/infra";
+pub const INSTALLATION: u64 = 1;
+pub const KEY_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/app.pem");
+
+/// A retry policy fast enough for tests.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(3),
+    }
+}
+
+pub struct TestContext {
+    pub fake: FakeGitHub,
+    pub http: Http,
+    pub data_dir: tempfile::TempDir,
+    pub sources: Sources,
+    bosun: Option<Running>,
+}
+
+impl TestContext {
+    /// The fake GitHub with `acme/infra` installed, and bosun serving it.
+    pub async fn start() -> Self {
+        let mut ctx = Self::without_bosun().await;
+        ctx.start_bosun().await;
+        ctx
+    }
+
+    /// The fake GitHub and settings, bosun not started yet (see `start_bosun`).
+    pub async fn without_bosun() -> Self {
+        let fake = FakeGitHub::start().await;
+        fake.add_repo(INSTALLATION, REPO);
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut sources = Sources::default();
+        for (k, v) in [
+            ("listen", "127.0.0.1:0".to_string()),
+            ("data_dir", data_dir.path().display().to_string()),
+            ("github_api_url", fake.url.clone()),
+            ("github_app_id", fake::APP_ID.to_string()),
+            ("github_app_key_file", KEY_FILE.to_string()),
+            ("github_webhook_secret", fake::WEBHOOK_SECRET.to_string()),
+            ("repo_allowlist", "acme/*".to_string()),
+            ("redelivery_interval", "0".to_string()),
+            ("delivery_retry_base", "10ms".to_string()),
+        ] {
+            sources.flags.set(k, v);
+        }
+        Self {
+            fake,
+            http: Http::default(),
+            data_dir,
+            sources,
+            bosun: None,
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.sources.flags.set(key, value);
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::resolve(&self.sources).unwrap()
+    }
+
+    pub async fn start_bosun(&mut self) {
+        assert!(self.bosun.is_none());
+        let settings = self.settings();
+        let metrics = Arc::new(Metrics::default());
+        let github =
+            Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
+        let running = bosun::app::start(&settings, metrics, github, Arc::new(EventLog))
+            .await
+            .unwrap();
+        self.fake.model().hook_url = Some(format!("http://{}/events", running.addr));
+        self.bosun = Some(running);
+    }
+
+    pub async fn stop_bosun(&mut self) {
+        if let Some(b) = self.bosun.take() {
+            b.shutdown().await;
+        }
+    }
+
+    pub fn bosun(&self) -> &Running {
+        self.bosun.as_ref().expect("bosun is running")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.bosun().store.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.bosun().addr)
+    }
+
+    /// Opens a pull request changing `files` and has GitHub deliver `pull_request.opened`.
+    pub async fn open_pr(&self, title: &str, files: &[(&str, &str)]) -> (u64, HookAttempt) {
+        let (pr, payload) = {
+            let mut m = self.fake.model();
+            let number = m.next_id();
+            let base_url = self.fake.url.clone();
+            let repo = m.repo_mut(REPO).unwrap();
+            let head_ref = format!("change-{number}");
+            let base_sha = fake::model::branch_sha(&repo.git_dir, &repo.default_branch);
+            let head_sha = commit(
+                &repo.git_dir,
+                &repo.default_branch.clone(),
+                &head_ref,
+                files,
+            );
+            let pr = Pr {
+                number,
+                title: title.into(),
+                author: "alice".into(),
+                head_ref,
+                head_sha,
+                base_ref: repo.default_branch.clone(),
+                base_sha,
+                draft: false,
+                open: true,
+                merged: false,
+                merge_commit_sha: None,
+            };
+            repo.prs.insert(number, pr.clone());
+            let payload =
+                fake::payloads::pull_request("opened", repo, &pr, &base_url, INSTALLATION, "alice");
+            (pr, payload)
+        };
+        let attempt = self.fake.send_webhook("pull_request", payload).await;
+        (pr.number, attempt)
+    }
+
+    /// Sends a signed request to bosun's `/events` directly.
+    pub async fn post_event(&self, event: &str, delivery: &str, body: &[u8]) -> Reply {
+        let headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("x-github-event", event.to_string()),
+            ("x-github-delivery", delivery.to_string()),
+            (
+                "x-hub-signature-256",
+                bosun::server::signature::sign(fake::WEBHOOK_SECRET, body),
+            ),
+        ];
+        self.http
+            .send(
+                http_method_post(),
+                &self.url("/events"),
+                &headers,
+                Bytes::copy_from_slice(body),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the delivery is processed, and returns its event record.
+    pub async fn processed(&self, delivery: &str) -> ProcessedEvent {
+        let store = self.store();
+        for _ in 0..500 {
+            if let Some(e) = store.processed_event(delivery).await.unwrap() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let record = store.delivery(delivery).await.unwrap();
+        panic!("delivery {delivery} not processed within 10 s: {record:?}");
+    }
+
+    /// Ends the test: every request bosun made was valid and modelled, no delivery failed.
+    pub async fn finish(mut self) {
+        self.fake.assert_no_violations();
+        let failed: Vec<String> = {
+            let m = self.fake.model();
+            m.attempts.iter().map(|a| a.guid.clone()).collect()
+        };
+        if self.bosun.is_some() {
+            let store = self.store();
+            for guid in failed {
+                if let Some(d) = store.delivery(&guid).await.unwrap() {
+                    assert_ne!(
+                        d.status,
+                        DeliveryStatus::Failed,
+                        "delivery {guid} failed: {:?}",
+                        d.last_error
+                    );
+                }
+            }
+        }
+        self.stop_bosun().await;
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_owned()
+    }
+}
+
+fn http_method_post() -> http::Method {
+    http::Method::POST
+}
