@@ -14,8 +14,12 @@ use serde_json::{Value, json};
 
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
-use super::{GitHub, GitHubError, HookDelivery, HookDeliveryPage};
+use super::{
+    CheckRunSpec, CheckStatus, Conclusion, GitHub, GitHubError, HookDelivery, HookDeliveryPage,
+    Permission, ReviewInfo,
+};
 use crate::config::{GitHubSettings, Secret};
+use crate::event::ReviewState;
 use crate::metrics::Metrics;
 
 /// No single request waits longer than this for GitHub's answer.
@@ -223,6 +227,59 @@ fn transport_message(e: &dyn std::fmt::Display) -> String {
     e.to_string().chars().take(300).collect()
 }
 
+/// GitHub's limit on a check run's summary and text.
+const CHECK_OUTPUT_MAX: usize = 65_535;
+
+/// Pages of a paginated list read at most.
+const MAX_PAGES: u32 = 20;
+
+fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
+    let cut = |s: &str| -> String {
+        if s.len() <= CHECK_OUTPUT_MAX {
+            return s.to_owned();
+        }
+        let mut end = CHECK_OUTPUT_MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_owned()
+    };
+    let mut output = json!({ "title": cut(&check.title), "summary": cut(&check.summary) });
+    if let Some(text) = &check.text {
+        output["text"] = json!(cut(text));
+    }
+    let mut body = json!({ "name": check.name, "output": output });
+    if create {
+        body["head_sha"] = json!(check.head_sha);
+    }
+    if let Some(id) = &check.external_id {
+        body["external_id"] = json!(id);
+    }
+    match check.status {
+        CheckStatus::Queued => body["status"] = json!("queued"),
+        CheckStatus::InProgress => body["status"] = json!("in_progress"),
+        CheckStatus::Completed(c) => {
+            body["status"] = json!("completed");
+            body["conclusion"] = json!(match c {
+                Conclusion::Success => "success",
+                Conclusion::Failure => "failure",
+                Conclusion::Neutral => "neutral",
+                Conclusion::Cancelled => "cancelled",
+                Conclusion::ActionRequired => "action_required",
+            });
+        }
+    }
+    body
+}
+
+/// Whether a `Link` header has a `rel="next"` page.
+fn has_next(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::LINK)
+        .and_then(|l| l.to_str().ok())
+        .is_some_and(|l| l.split(',').any(|part| part.contains("rel=\"next\"")))
+}
+
 /// The `cursor` of the `rel="next"` link, if any.
 fn next_cursor(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(header::LINK)?.to_str().ok()?;
@@ -310,6 +367,148 @@ impl GitHub for OctocrabGitHub {
             )
             .await?;
         Ok(decode::<Created>(what, &answer.body)?.id)
+    }
+
+    async fn create_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let what = "creating a check run";
+        let path = format!("/repos/{repo}/check-runs");
+        let body = check_run_body(check, true);
+        let answer = self
+            .call(
+                what,
+                Method::POST,
+                &path,
+                Auth::Installation(installation_id),
+                Some(&body),
+            )
+            .await?;
+        Ok(decode::<Created>(what, &answer.body)?.id)
+    }
+
+    async fn update_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        id: u64,
+        check: &CheckRunSpec,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/check-runs/{id}");
+        let body = check_run_body(check, false);
+        self.call(
+            "updating a check run",
+            Method::PATCH,
+            &path,
+            Auth::Installation(installation_id),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn reviews(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        pr: u64,
+    ) -> Result<Vec<ReviewInfo>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Login {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Review {
+            id: u64,
+            user: Option<Login>,
+            state: String,
+            commit_id: Option<String>,
+        }
+        let what = "listing reviews";
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let path = format!("/repos/{repo}/pulls/{pr}/reviews?per_page=100&page={page}");
+            let answer = self
+                .call(
+                    what,
+                    Method::GET,
+                    &path,
+                    Auth::Installation(installation_id),
+                    None,
+                )
+                .await?;
+            let reviews: Vec<Review> = decode(what, &answer.body)?;
+            all.extend(reviews.into_iter().map(|r| ReviewInfo {
+                id: r.id,
+                user: r.user.map(|u| u.login).unwrap_or_else(|| "ghost".into()),
+                state: match r.state.as_str() {
+                    "APPROVED" => ReviewState::Approved,
+                    "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
+                    "DISMISSED" => ReviewState::Dismissed,
+                    _ => ReviewState::Commented,
+                },
+                commit_id: r.commit_id,
+            }));
+            if !has_next(&answer.headers) {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn permission(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        user: &str,
+    ) -> Result<Permission, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            role_name: Option<String>,
+        }
+        let what = "reading a collaborator's permission";
+        if !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '[' || c == ']')
+        {
+            return Err(GitHubError::Status {
+                status: 404,
+                what: what.into(),
+                message: "not a GitHub login".into(),
+            });
+        }
+        let path = format!("/repos/{repo}/collaborators/{user}/permission");
+        let answer = match self
+            .call(
+                what,
+                Method::GET,
+                &path,
+                Auth::Installation(installation_id),
+                None,
+            )
+            .await
+        {
+            Err(e) if e.status() == Some(404) => return Ok(Permission::None),
+            other => other?,
+        };
+        let a: Answer = decode(what, &answer.body)?;
+        // `role_name` knows maintain and triage; `permission` is the legacy admin/write/read/none.
+        Ok(match a.role_name.as_deref().unwrap_or(&a.permission) {
+            "admin" => Permission::Admin,
+            "maintain" => Permission::Maintain,
+            "write" => Permission::Write,
+            "triage" => Permission::Triage,
+            "read" => Permission::Read,
+            _ => Permission::None,
+        })
     }
 }
 

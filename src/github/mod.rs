@@ -63,6 +63,56 @@ pub struct HookDeliveryPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a check run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed(Conclusion),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+    ActionRequired,
+}
+
+/// A check run as bosun writes it: its name, commit, state and output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRunSpec {
+    pub name: String,
+    pub head_sha: String,
+    pub status: CheckStatus,
+    pub title: String,
+    pub summary: String,
+    pub text: Option<String>,
+    /// bosun's own reference (a job id), returned in check-run events.
+    pub external_id: Option<String>,
+}
+
+/// A submitted review of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewInfo {
+    pub id: u64,
+    pub user: String,
+    pub state: crate::event::ReviewState,
+    pub commit_id: Option<String>,
+}
+
+/// A user's permission on a repository, lowest first, as GitHub's roles rank them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
 /// The GitHub API as bosun uses it. Later issues add comments, check runs, PR files,
 /// reviews, permissions and issues here.
 #[async_trait]
@@ -87,4 +137,38 @@ pub trait GitHub: Send + Sync + 'static {
         number: u64,
         body: &str,
     ) -> Result<u64, GitHubError>;
+
+    /// Creates a check run; returns its id.
+    async fn create_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError>;
+
+    /// Brings an existing check run to `check`'s state and output.
+    async fn update_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        id: u64,
+        check: &CheckRunSpec,
+    ) -> Result<(), GitHubError>;
+
+    /// Every review of a pull request, oldest first.
+    async fn reviews(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        pr: u64,
+    ) -> Result<Vec<ReviewInfo>, GitHubError>;
+
+    /// A user's permission on a repository (the collaborator permission API); `None` for
+    /// someone who is not a collaborator.
+    async fn permission(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        user: &str,
+    ) -> Result<Permission, GitHubError>;
 }

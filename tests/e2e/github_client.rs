@@ -251,3 +251,93 @@ async fn the_fake_refuses_bad_jwts_like_github() {
         "another App's id"
     );
 }
+
+#[tokio::test]
+async fn check_runs_go_through_their_states() {
+    use bosun::github::{CheckRunSpec, CheckStatus, Conclusion};
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let sha = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    let (gh, _) = client(&ctx).await;
+    let mut spec = CheckRunSpec {
+        name: "bosun/plan: envs/prod".into(),
+        head_sha: sha.clone(),
+        status: CheckStatus::Queued,
+        title: "queued".into(),
+        summary: "waiting for a runner".into(),
+        text: None,
+        external_id: Some("job-1".into()),
+    };
+    let id = gh
+        .create_check_run(INSTALLATION, REPO, &spec)
+        .await
+        .unwrap();
+    spec.status = CheckStatus::InProgress;
+    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+        .await
+        .unwrap();
+    spec.status = CheckStatus::Completed(Conclusion::Success);
+    spec.title = "1 to add".into();
+    spec.text = Some("x".repeat(70_000));
+    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+        .await
+        .unwrap();
+    let run = ctx.fake.model().repo(REPO).unwrap().check_runs[0].clone();
+    assert_eq!(
+        run.history,
+        vec!["queued", "in_progress", "completed:success"]
+    );
+    assert_eq!(run.head_sha, sha);
+    assert_eq!(run.external_id.as_deref(), Some("job-1"));
+    assert_eq!(run.text.unwrap().len(), 65_535, "cut to GitHub's limit");
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn reviews_and_permissions() {
+    use bosun::event::ReviewState;
+    use bosun::github::Permission;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    for i in 0..120 {
+        ctx.fake
+            .add_review(REPO, number, &format!("user{i}"), "COMMENTED");
+    }
+    ctx.fake.add_review(REPO, number, "bob", "APPROVED");
+    let (gh, _) = client(&ctx).await;
+    let reviews = gh.reviews(INSTALLATION, REPO, number).await.unwrap();
+    assert_eq!(reviews.len(), 121, "all pages read");
+    assert_eq!(reviews[120].user, "bob");
+    assert_eq!(reviews[120].state, ReviewState::Approved);
+
+    ctx.fake.set_permission(REPO, "wanda", "write");
+    ctx.fake.set_permission(REPO, "mary", "maintain");
+    ctx.fake.set_permission(REPO, "rita", "read");
+    assert_eq!(
+        gh.permission(INSTALLATION, REPO, "wanda").await.unwrap(),
+        Permission::Write
+    );
+    assert_eq!(
+        gh.permission(INSTALLATION, REPO, "mary").await.unwrap(),
+        Permission::Maintain
+    );
+    assert_eq!(
+        gh.permission(INSTALLATION, REPO, "rita").await.unwrap(),
+        Permission::Read
+    );
+    assert_eq!(
+        gh.permission(INSTALLATION, REPO, "nobody").await.unwrap(),
+        Permission::None
+    );
+    assert!(Permission::Maintain >= Permission::Write && Permission::Read < Permission::Write);
+    assert_eq!(
+        gh.permission(INSTALLATION, REPO, "../../etc")
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+    ctx.fake.assert_no_violations();
+}

@@ -105,6 +105,30 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// A review of pull request `pr` by `user` (APPROVED, CHANGES_REQUESTED, …) on its head.
+    pub fn add_review(&self, repo: &str, pr: u64, user: &str, state: &str) -> u64 {
+        let mut m = self.model();
+        let id = m.next_id();
+        let r = m.repo_mut(repo).unwrap();
+        let commit_id = r.prs[&pr].head_sha.clone();
+        r.reviews.push(model::Review {
+            id,
+            pr,
+            user: user.into(),
+            state: state.into(),
+            commit_id,
+        });
+        id
+    }
+
+    pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
+        self.model()
+            .repo_mut(repo)
+            .unwrap()
+            .permissions
+            .insert(user.into(), permission.into());
+    }
+
     /// Delivers a new webhook (a fresh GUID) to the hook URL, as GitHub does.
     pub async fn send_webhook(&self, event: &str, payload: Value) -> HookAttempt {
         let guid = new_guid();
@@ -381,6 +405,101 @@ async fn route(
             )
                 .into_response()
         }
+        ("GET", ["repos", owner, repo, "issues", number, "comments"]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let number: u64 = number.parse().unwrap_or(0);
+            let list: Vec<Value> = r
+                .comments
+                .iter()
+                .filter(|c| c.issue == number)
+                .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author, "type": if c.author_is_bot { "Bot" } else { "User" } } }))
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("GET", ["repos", owner, repo, "pulls", number]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let Some(pr) = number.parse().ok().and_then(|n: u64| r.prs.get(&n)) else {
+                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
+            };
+            let mut value =
+                payloads::example("pull_request", Some("opened"))["pull_request"].clone();
+            payloads::write_pr(&mut value, r, pr, "https://github.com");
+            value["merged"] = json!(pr.merged);
+            value["mergeable"] = json!(true);
+            axum::Json(value).into_response()
+        }
+        ("GET", ["repos", owner, repo, "pulls", number, "reviews"]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let number: u64 = number.parse().unwrap_or(0);
+            let all: Vec<Value> = r
+                .reviews
+                .iter()
+                .filter(|v| v.pr == number)
+                .map(|v| json!({ "id": v.id, "user": { "login": v.user }, "state": v.state, "commit_id": v.commit_id }))
+                .collect();
+            paginate(uri, all)
+        }
+        ("POST", ["repos", owner, repo, "check-runs"]) => {
+            let full = format!("{owner}/{repo}");
+            let mut m = inner.model.lock().unwrap();
+            visible_repo(&m, caller, &full)?;
+            let id = m.next_id();
+            let mut run = model::CheckRun {
+                id,
+                name: json_body["name"].as_str().unwrap_or("").into(),
+                head_sha: json_body["head_sha"].as_str().unwrap_or("").into(),
+                status: "queued".into(),
+                conclusion: None,
+                external_id: None,
+                title: None,
+                summary: None,
+                text: None,
+                history: Vec::new(),
+            };
+            if let Err(e) = apply_check_run(&mut run, &json_body) {
+                return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
+            }
+            let value = check_run_json(&run);
+            m.repo_mut(&full).unwrap().check_runs.push(run);
+            (StatusCode::CREATED, axum::Json(value)).into_response()
+        }
+        ("PATCH", ["repos", owner, repo, "check-runs", id]) => {
+            let full = format!("{owner}/{repo}");
+            let mut m = inner.model.lock().unwrap();
+            visible_repo(&m, caller, &full)?;
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(run) = m
+                .repo_mut(&full)
+                .unwrap()
+                .check_runs
+                .iter_mut()
+                .find(|c| c.id == id)
+            else {
+                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
+            };
+            if let Err(e) = apply_check_run(run, &json_body) {
+                return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &e));
+            }
+            axum::Json(check_run_json(run)).into_response()
+        }
+        ("GET", ["repos", owner, repo, "commits", git_ref, "check-runs"]) => {
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let runs: Vec<Value> = r
+                .check_runs
+                .iter()
+                .filter(|c| c.head_sha == *git_ref)
+                .map(check_run_json)
+                .collect();
+            axum::Json(json!({ "total_count": runs.len(), "check_runs": runs })).into_response()
+        }
         ("GET", ["repos", owner, repo, "collaborators", user, "permission"]) => {
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
@@ -517,6 +636,93 @@ fn list_deliveries(inner: &Inner, uri: &Uri) -> Response {
         let link = format!(
             "<{}?per_page={per_page}&cursor=v1_{last}>; rel=\"next\"",
             uri.path()
+        );
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}
+
+/// Applies a check-run create/update body the way GitHub does, refusing what GitHub refuses.
+fn apply_check_run(run: &mut model::CheckRun, body: &Value) -> Result<(), String> {
+    if let Some(name) = body["name"].as_str() {
+        run.name = name.into();
+    }
+    if let Some(id) = body["external_id"].as_str() {
+        run.external_id = Some(id.into());
+    }
+    let conclusion = body["conclusion"].as_str().map(str::to_owned);
+    let status = body["status"]
+        .as_str()
+        .map(str::to_owned)
+        .or(conclusion.as_ref().map(|_| "completed".to_string()));
+    if let Some(status) = status {
+        if status == "completed" && conclusion.is_none() {
+            return Err("Invalid request: conclusion is required when status is completed".into());
+        }
+        if status != "completed" && conclusion.is_some() {
+            return Err("Invalid request: conclusion is only allowed with status completed".into());
+        }
+        run.status = status;
+        run.conclusion = conclusion;
+    }
+    if let Some(output) = body.get("output").filter(|o| o.is_object()) {
+        for (key, limit) in [("summary", 65_535), ("text", 65_535)] {
+            if output[key]
+                .as_str()
+                .is_some_and(|s| s.chars().count() > limit)
+            {
+                return Err(format!(
+                    "Invalid request: output.{key} is longer than {limit} characters"
+                ));
+            }
+        }
+        if output["title"].as_str().is_none() || output["summary"].as_str().is_none() {
+            return Err("Invalid request: output needs title and summary".into());
+        }
+        run.title = output["title"].as_str().map(str::to_owned);
+        run.summary = output["summary"].as_str().map(str::to_owned);
+        run.text = output["text"].as_str().map(str::to_owned);
+    }
+    let state = match &run.conclusion {
+        Some(c) => format!("{}:{c}", run.status),
+        None => run.status.clone(),
+    };
+    run.history.push(state);
+    Ok(())
+}
+
+fn check_run_json(run: &model::CheckRun) -> Value {
+    json!({
+        "id": run.id, "name": run.name, "head_sha": run.head_sha, "status": run.status,
+        "conclusion": run.conclusion, "external_id": run.external_id,
+        "output": { "title": run.title, "summary": run.summary, "text": run.text },
+    })
+}
+
+/// `page`/`per_page` pagination with a `Link` header, as GitHub's list endpoints do.
+fn paginate(uri: &Uri, all: Vec<Value>) -> Response {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(q, _)| q == k)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    let per_page = get("per_page").unwrap_or(30).clamp(1, 100);
+    let page = get("page").unwrap_or(1).max(1);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    let mut response = axum::Json(Value::Array(items)).into_response();
+    if all.len() > page * per_page {
+        let link = format!(
+            "<{}?per_page={per_page}&page={}>; rel=\"next\"",
+            uri.path(),
+            page + 1
         );
         response.headers_mut().insert("link", link.parse().unwrap());
     }

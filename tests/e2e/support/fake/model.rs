@@ -38,6 +38,32 @@ pub struct Comment {
 }
 
 #[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    /// queued | in_progress | completed
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub external_id: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub text: Option<String>,
+    /// Every state it went through, in order.
+    pub history: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub id: u64,
+    pub pr: u64,
+    pub user: String,
+    /// APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED
+    pub state: String,
+    pub commit_id: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct Repo {
     pub id: u64,
     pub owner: String,
@@ -48,6 +74,8 @@ pub struct Repo {
     pub git_dir: PathBuf,
     pub prs: BTreeMap<u64, Pr>,
     pub comments: Vec<Comment>,
+    pub check_runs: Vec<CheckRun>,
+    pub reviews: Vec<Review>,
     /// login → admin | maintain | write | triage | read
     pub permissions: HashMap<String, String>,
 }
@@ -188,6 +216,8 @@ impl Model {
                 git_dir,
                 prs: BTreeMap::new(),
                 comments: Vec::new(),
+                check_runs: Vec::new(),
+                reviews: Vec::new(),
                 permissions: HashMap::new(),
             },
         );
