@@ -236,3 +236,26 @@ mod properties {
         }
     }
 }
+
+/// What bosun makes of the payloads it lives on, in full.
+#[test]
+fn typed_events_snapshot() {
+    insta::assert_debug_snapshot!(
+        "comment_on_pr",
+        event(
+            "issue_comment",
+            &derived("issue_comment.created.pull_request.json")
+        )
+    );
+    insta::assert_debug_snapshot!(
+        "merged_pr",
+        event("pull_request", &derived("pull_request.closed.merged.json"))
+    );
+    insta::assert_debug_snapshot!(
+        "approved_review",
+        event(
+            "pull_request_review",
+            &derived("pull_request_review.submitted.approved.json")
+        )
+    );
+}

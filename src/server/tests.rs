@@ -1,0 +1,147 @@
+//! The router in-process: arbitrary requests to `/events` never panic and always get an
+//! answer with a status and, when refused, a reason.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+use tower::ServiceExt;
+
+use super::*;
+use crate::config::RepoAllowlist;
+use crate::store::SqliteStore;
+
+fn app(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::open(&url)).unwrap());
+    let ingest =
+        rt.block_on(async { Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())) });
+    let state = Arc::new(AppState {
+        ingest,
+        store,
+        metrics: Arc::new(Metrics::default()),
+        webhook_secrets: vec![Secret::new("k")],
+        allowlist: RepoAllowlist::parse("*/*").unwrap(),
+    });
+    (dir, router(state))
+}
+
+fn examples() -> Vec<(String, Vec<u8>)> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks/examples"
+    );
+    let mut out = Vec::new();
+    for event in [
+        "pull_request",
+        "issue_comment",
+        "push",
+        "check_run",
+        "installation",
+        "ping",
+    ] {
+        let all: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{event}.json")).unwrap())
+                .unwrap();
+        for e in all.into_iter().take(3) {
+            out.push((event.to_owned(), serde_json::to_vec(&e).unwrap()));
+        }
+    }
+    out
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (u16, serde_json::Value) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Signed examples, damaged in arbitrary ways, under arbitrary event names and content types.
+    #[test]
+    fn any_request_gets_a_reasoned_answer(
+        pick in 0usize..18,
+        cut in 0usize..40_000,
+        flip in proptest::option::of((0usize..40_000, any::<u8>())),
+        event in prop_oneof![Just(None), Just(Some("pull_request".to_string())), "[a-z_]{0,20}".prop_map(Some), ".{0,10}".prop_map(Some)],
+        delivery in prop_oneof![Just(Some("d-1".to_string())), "[ -~]{0,120}".prop_map(Some), Just(None)],
+        content_type in prop::sample::select(vec!["application/json", "application/x-www-form-urlencoded", "text/plain", "", "application/json; charset=utf-8"]),
+        sign in any::<bool>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (_dir, app) = app(&rt);
+        let all = examples();
+        let (real_event, mut body) = all[pick % all.len()].clone();
+        if let Some((at, byte)) = flip && !body.is_empty() {
+            let i = at % body.len();
+            body[i] = byte;
+        }
+        body.truncate(cut.max(1));
+        let mut req = Request::post("/events");
+        if let Some(e) = event.clone().or(Some(real_event)) && let Ok(v) = axum::http::HeaderValue::from_str(&e) {
+            req = req.header("x-github-event", v);
+        }
+        if let Some(d) = &delivery && let Ok(v) = axum::http::HeaderValue::from_str(d) {
+            req = req.header("x-github-delivery", v);
+        }
+        if !content_type.is_empty() {
+            req = req.header("content-type", content_type);
+        }
+        if sign {
+            req = req.header("x-hub-signature-256", signature::sign("k", &body));
+        }
+        let (status, answer) = rt.block_on(send(&app, req.body(Body::from(body)).unwrap()));
+        prop_assert!([200, 202, 400, 401, 413, 415].contains(&status), "status {}", status);
+        prop_assert!(answer["status"].is_string(), "{}", answer);
+        if status >= 400 {
+            prop_assert!(answer["reason"].as_str().is_some_and(|r| !r.is_empty()), "{}", answer);
+        }
+        if !sign {
+            prop_assert_eq!(status, 401);
+        }
+    }
+}
+
+#[tokio::test]
+async fn accepted_then_duplicate() {
+    let rt_free = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", rt_free.path().join("b.db").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let state = Arc::new(AppState {
+        ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        webhook_secrets: vec![Secret::new("k")],
+        allowlist: RepoAllowlist::parse("*/*").unwrap(),
+    });
+    let app = router(state);
+    let (_, body) = examples().into_iter().find(|(e, _)| e == "push").unwrap();
+    let req = || {
+        Request::post("/events")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", "abc-1")
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature::sign("k", &body))
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&app, req()).await,
+        (202, serde_json::json!({ "status": "accepted" }))
+    );
+    let (status, answer) = send(&app, req()).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
