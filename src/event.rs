@@ -70,6 +70,20 @@ pub enum PullRequestAction {
     },
 }
 
+impl PullRequestAction {
+    /// GitHub's name of the action; a merged close is `merged`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Reopened => "reopened",
+            Self::Synchronize { .. } => "synchronize",
+            Self::ReadyForReview => "ready_for_review",
+            Self::Closed { merged: true } => "merged",
+            Self::Closed { merged: false } => "closed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
     pub id: u64,
@@ -185,17 +199,7 @@ impl Event {
     /// A short name for logs and the event log: `pull_request.opened`, `push`, …
     pub fn name(&self) -> String {
         match &self.kind {
-            EventKind::PullRequest { action, .. } => format!(
-                "pull_request.{}",
-                match action {
-                    PullRequestAction::Opened => "opened",
-                    PullRequestAction::Reopened => "reopened",
-                    PullRequestAction::Synchronize { .. } => "synchronize",
-                    PullRequestAction::ReadyForReview => "ready_for_review",
-                    PullRequestAction::Closed { merged: true } => "merged",
-                    PullRequestAction::Closed { merged: false } => "closed",
-                }
-            ),
+            EventKind::PullRequest { action, .. } => format!("pull_request.{}", action.as_str()),
             EventKind::PullRequestComment { .. } => "issue_comment.created".into(),
             EventKind::PullRequestReview { action, .. } => match action {
                 ReviewAction::Submitted => "pull_request_review.submitted".into(),

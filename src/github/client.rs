@@ -180,6 +180,30 @@ impl OctocrabGitHub {
         })
     }
 
+    /// POSTs `body` as the installation and returns the `id` of what GitHub created.
+    async fn create(
+        &self,
+        what: &str,
+        path: &str,
+        installation_id: u64,
+        body: &Value,
+    ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let answer = self
+            .call(
+                what,
+                Method::POST,
+                path,
+                Auth::Installation(installation_id),
+                Some(body),
+            )
+            .await?;
+        Ok(decode::<Created>(what, &answer.body)?.id)
+    }
+
     async fn fetch_installation_token(
         &self,
         installation_id: u64,
@@ -351,22 +375,14 @@ impl GitHub for OctocrabGitHub {
         number: u64,
         body: &str,
     ) -> Result<u64, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-        }
-        let what = "creating a comment";
         let path = format!("/repos/{repo}/issues/{number}/comments");
-        let answer = self
-            .call(
-                what,
-                Method::POST,
-                &path,
-                Auth::Installation(installation_id),
-                Some(&json!({ "body": body })),
-            )
-            .await?;
-        Ok(decode::<Created>(what, &answer.body)?.id)
+        self.create(
+            "creating a comment",
+            &path,
+            installation_id,
+            &json!({ "body": body }),
+        )
+        .await
     }
 
     async fn create_check_run(
@@ -375,23 +391,14 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-        }
-        let what = "creating a check run";
         let path = format!("/repos/{repo}/check-runs");
-        let body = check_run_body(check, true);
-        let answer = self
-            .call(
-                what,
-                Method::POST,
-                &path,
-                Auth::Installation(installation_id),
-                Some(&body),
-            )
-            .await?;
-        Ok(decode::<Created>(what, &answer.body)?.id)
+        self.create(
+            "creating a check run",
+            &path,
+            installation_id,
+            &check_run_body(check, true),
+        )
+        .await
     }
 
     async fn update_check_run(

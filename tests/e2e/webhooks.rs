@@ -65,18 +65,7 @@ async fn a_comment_and_a_push_become_typed_events() {
     );
     assert_eq!(e.summary, format!("acme/infra#{number} comment 77 by bob"));
 
-    let payload = {
-        let m = ctx.fake.model();
-        payloads::push(
-            m.repo("acme/infra").unwrap(),
-            "main",
-            &"0".repeat(40),
-            &"a".repeat(40),
-            &ctx.fake.url,
-            1,
-            "carol",
-        )
-    };
+    let payload = ctx.push_payload("acme/infra", &"a".repeat(40), "carol");
     let a = ctx.fake.send_webhook("push", payload).await;
     let e = ctx.processed(&a.guid).await;
     assert_eq!(
@@ -105,18 +94,7 @@ async fn a_repeated_delivery_is_answered_and_not_processed_again() {
 async fn repositories_outside_the_allowlist_are_dropped() {
     let ctx = TestContext::start().await;
     ctx.fake.add_repo(2, "evil/infra");
-    let payload = {
-        let m = ctx.fake.model();
-        payloads::push(
-            m.repo("evil/infra").unwrap(),
-            "main",
-            &"0".repeat(40),
-            &"b".repeat(40),
-            &ctx.fake.url,
-            2,
-            "mallory",
-        )
-    };
+    let payload = ctx.push_payload("evil/infra", &"b".repeat(40), "mallory");
     let a = ctx.fake.send_webhook("push", payload).await;
     assert_eq!(a.status_code, 200);
     let reply: serde_json::Value = serde_json::from_str(&a.response).unwrap();
@@ -271,18 +249,7 @@ async fn invalid_payloads_and_headers_are_refused_with_reasons() {
 #[tokio::test]
 async fn form_encoded_deliveries_are_accepted() {
     let ctx = TestContext::start().await;
-    let payload = {
-        let m = ctx.fake.model();
-        payloads::push(
-            m.repo("acme/infra").unwrap(),
-            "main",
-            &"0".repeat(40),
-            &"c".repeat(40),
-            &ctx.fake.url,
-            1,
-            "dave",
-        )
-    };
+    let payload = ctx.push_payload("acme/infra", &"c".repeat(40), "dave");
     let json = serde_json::to_string(&payload).unwrap();
     let body = serde_urlencoded::to_string([("payload", json.as_str())]).unwrap();
     let headers = vec![

@@ -157,6 +157,22 @@ impl TestContext {
         (pr.number, attempt)
     }
 
+    /// A push payload of `repo`'s `branch` moving to `after`, as GitHub would send it.
+    pub fn push_payload(&self, repo: &str, after: &str, pusher: &str) -> serde_json::Value {
+        let m = self.fake.model();
+        let installation = m.installation_of(repo).expect("installed");
+        let r = m.repo(repo).expect("repo");
+        fake::payloads::push(
+            r,
+            "main",
+            &"0".repeat(40),
+            after,
+            &self.fake.url,
+            installation,
+            pusher,
+        )
+    }
+
     /// Sends a signed request to bosun's `/events` directly.
     pub async fn post_event(&self, event: &str, delivery: &str, body: &[u8]) -> Reply {
         let headers = vec![
