@@ -42,7 +42,9 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::routing::post;
 use bosun::config::{Layer, Settings, Sources};
 use bosun::github::webhook::{self, Parsed};
-use bosun::github::{GitHub, GitHubError, HookDeliveryPage, InstallationToken};
+use bosun::github::{
+    CheckRunSpec, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission, ReviewInfo,
+};
 use bosun::metrics::Metrics;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
@@ -559,6 +561,43 @@ impl GitHub for NoGitHub {
         _body: &str,
     ) -> Result<u64, GitHubError> {
         Err(not_here("a comment"))
+    }
+
+    async fn create_check_run(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError> {
+        Err(not_here("a check run"))
+    }
+
+    async fn update_check_run(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _id: u64,
+        _check: &CheckRunSpec,
+    ) -> Result<(), GitHubError> {
+        Err(not_here("a check run"))
+    }
+
+    async fn reviews(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _pr: u64,
+    ) -> Result<Vec<ReviewInfo>, GitHubError> {
+        Err(not_here("reviews"))
+    }
+
+    async fn permission(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _user: &str,
+    ) -> Result<Permission, GitHubError> {
+        Err(not_here("a permission"))
     }
 }
 

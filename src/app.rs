@@ -98,7 +98,8 @@ pub async fn start(
     };
     let worker = tokio::spawn(worker.run(cancel.clone()));
 
-    let mut tasks = vec![server, worker];
+    let maintenance = tokio::spawn(maintain(store.clone(), cancel.clone()));
+    let mut tasks = vec![server, worker, maintenance];
     if !settings.redelivery_interval.is_zero() {
         let redelivery = Redelivery {
             github,
@@ -118,6 +119,20 @@ pub async fn start(
         cancel,
         tasks,
     })
+}
+
+/// Store housekeeping every 5 seconds until cancelled (fewer, larger WAL checkpoints cost
+/// the 202 path less than frequent small ones).
+async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = cancel.cancelled() => return,
+        }
+        if let Err(e) = store.maintain().await {
+            tracing::warn!(error = format!("{e:#}"), "store maintenance failed");
+        }
+    }
 }
 
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.

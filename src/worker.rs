@@ -81,8 +81,12 @@ impl DeliveryWorker {
     }
 
     async fn process_inner(&self, d: ClaimedDelivery) {
-        let outcome = match webhook::parse(&d.event, &d.payload) {
-            Err(e) => Err(DispatchError::Permanent(e.into())),
+        let parsed = match &d.payload {
+            Ok(payload) => webhook::parse(&d.event, payload).map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        let outcome = match parsed {
+            Err(e) => Err(DispatchError::Permanent(e)),
             Ok(Parsed::Ignored(reason)) => Ok(ProcessedEvent {
                 kind: match &d.action {
                     Some(action) => format!("{}.{action}", d.event),

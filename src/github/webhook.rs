@@ -9,6 +9,18 @@ use crate::event::{
     ReviewState, User,
 };
 
+/// Payloads carry their envelope fields directly (not `#[serde(flatten)]`, which buffers
+/// every unknown field of the payload first).
+macro_rules! envelope {
+    ($p:ident) => {
+        Envelope {
+            installation: $p.installation,
+            repository: $p.repository,
+            sender: $p.sender,
+        }
+    };
+}
+
 /// The events bosun subscribes to (and `ping`).
 pub const HANDLED_EVENTS: &[&str] = &[
     "pull_request",
@@ -39,8 +51,20 @@ pub struct ParseError {
 
 /// Parses the payload of event `event` (the `X-GitHub-Event` header).
 pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    parse_with_action(event, payload).map(|(_, parsed)| parsed)
+}
+
+/// [`parse`], also returning the payload's `action`.
+pub fn parse_with_action(
+    event: &str,
+    payload: &[u8],
+) -> Result<(Option<String>, Parsed), ParseError> {
     let action = read::<ActionOnly>(event, payload)?.action;
-    let action = action.as_deref().unwrap_or("");
+    let parsed = parse_typed(event, action.as_deref().unwrap_or(""), payload)?;
+    Ok((action, parsed))
+}
+
+fn parse_typed(event: &str, action: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
     let ignored = || {
         Ok(Parsed::Ignored(format!(
             "bosun does not act on {event}.{action}"
@@ -74,7 +98,7 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 "ready_for_review" => PullRequestAction::ReadyForReview,
                 _ => PullRequestAction::Closed { merged: pr.merged },
             };
-            event_of(EventKind::PullRequest { action, pr }, p.envelope)
+            event_of(EventKind::PullRequest { action, pr }, envelope!(p))
         }
         "issue_comment" => {
             if action != "created" {
@@ -97,7 +121,7 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                     pr_number: p.issue.number,
                     comment,
                 },
-                p.envelope,
+                envelope!(p),
             )
         }
         "pull_request_review" => {
@@ -122,7 +146,7 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
             let pr = p.pull_request.into_pr();
             event_of(
                 EventKind::PullRequestReview { action, pr, review },
-                p.envelope,
+                envelope!(p),
             )
         }
         "push" => {
@@ -135,7 +159,7 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 deleted: p.deleted,
                 forced: p.forced,
             };
-            event_of(kind, p.envelope)
+            event_of(kind, envelope!(p))
         }
         "check_run" => {
             let p: CheckRunPayload = read(event, payload)?;
@@ -160,7 +184,7 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
                 external_id: c.external_id.filter(|s| !s.is_empty()),
                 pull_requests: c.pull_requests.into_iter().map(|p| p.number).collect(),
             };
-            event_of(EventKind::CheckRun { action, check_run }, p.envelope)
+            event_of(EventKind::CheckRun { action, check_run }, envelope!(p))
         }
         "installation" => {
             let action = match action {
@@ -214,6 +238,10 @@ pub fn parse(event: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
 }
 
 fn read<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ParseError> {
+    // The fast path; on failure, parse again to say where.
+    if let Ok(value) = serde_json::from_slice(payload) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(payload);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -243,7 +271,6 @@ struct ActionOnly {
     action: Option<String>,
 }
 
-#[derive(Deserialize)]
 struct Envelope {
     installation: Option<RawInstallationRef>,
     repository: Option<RawRepo>,
@@ -365,8 +392,9 @@ struct PullRequestPayload {
     pull_request: RawPullRequest,
     before: Option<String>,
     after: Option<String>,
-    #[serde(flatten)]
-    envelope: Envelope,
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
 }
 
 #[derive(Deserialize)]
@@ -387,8 +415,9 @@ struct RawComment {
 struct IssueCommentPayload {
     issue: RawIssue,
     comment: RawComment,
-    #[serde(flatten)]
-    envelope: Envelope,
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
 }
 
 #[derive(Deserialize)]
@@ -403,8 +432,9 @@ struct RawReview {
 struct ReviewPayload {
     review: RawReview,
     pull_request: RawPullRequest,
-    #[serde(flatten)]
-    envelope: Envelope,
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
 }
 
 #[derive(Deserialize)]
@@ -419,8 +449,9 @@ struct PushPayload {
     deleted: bool,
     #[serde(default)]
     forced: bool,
-    #[serde(flatten)]
-    envelope: Envelope,
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
 }
 
 #[derive(Deserialize)]
@@ -447,8 +478,9 @@ struct RawRequestedAction {
 struct CheckRunPayload {
     check_run: RawCheckRun,
     requested_action: Option<RawRequestedAction>,
-    #[serde(flatten)]
-    envelope: Envelope,
+    installation: Option<RawInstallationRef>,
+    repository: Option<RawRepo>,
+    sender: RawUser,
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::signature;
 use crate::github::webhook::{self, HANDLED_EVENTS, Parsed};
-use crate::store::{Inserted, NewDelivery, now_millis};
+use crate::store::{Inserted, NewDelivery, Payload, now_millis};
 
 /// GitHub caps webhook payloads at 25 MiB.
 pub const MAX_BODY: usize = 25 << 20;
@@ -140,7 +140,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
             reason: format!("bosun does not subscribe to {event} events"),
         });
     }
-    let parsed = webhook::parse(&event, &payload)
+    let (action, parsed) = webhook::parse_with_action(&event, &payload)
         .map_err(|e| Answer::reject(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     let event_data = match parsed {
         Parsed::Ignored(reason) => {
@@ -164,9 +164,6 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
         });
     }
 
-    let action = serde_json::from_slice::<ActionOnly>(&payload)
-        .ok()
-        .and_then(|a| a.action);
     let new = NewDelivery {
         id: delivery_id,
         event,
@@ -174,7 +171,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
         repository: event_data.repo.as_ref().map(|r| r.full_name.clone()),
         installation_id: event_data.installation_id.map(|i| i as i64),
         received_at: now_millis(),
-        payload,
+        payload: Payload::pack(&payload),
     };
     match state.ingest.store(new).await {
         Ok(Inserted::New { .. }) => Ok(Answer {
@@ -195,11 +192,6 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
             e,
         )),
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ActionOnly {
-    action: Option<String>,
 }
 
 /// Reads the body, refusing more than [`MAX_BODY`] bytes without reading them all.

@@ -15,7 +15,7 @@ fn delivery(id: &str, at: Millis) -> NewDelivery {
         repository: Some("acme/infra".into()),
         installation_id: Some(1),
         received_at: at,
-        payload: bytes::Bytes::from_static(b"{}"),
+        payload: Payload::pack(b"{}"),
     }
 }
 

@@ -71,7 +71,7 @@ async fn add(worker: &DeliveryWorker, id: &str, event: &str, payload: Vec<u8>) {
             repository: None,
             installation_id: None,
             received_at: now_millis(),
-            payload: payload.into(),
+            payload: crate::store::Payload::pack(&payload),
         }])
         .await
         .unwrap();

@@ -7,7 +7,6 @@ CREATE TABLE deliveries (
     repository      TEXT,                              -- owner/name
     installation_id INTEGER,
     received_at     INTEGER NOT NULL,                  -- unix milliseconds
-    payload         BLOB    NOT NULL,                  -- the raw body, as signed
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'processing', 'done', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -18,6 +17,12 @@ CREATE TABLE deliveries (
 );
 
 CREATE INDEX deliveries_open ON deliveries (seq) WHERE status IN ('pending', 'processing');
+
+-- Payloads apart from the rows the worker updates, so an update never rewrites them.
+CREATE TABLE delivery_payloads (
+    seq     INTEGER PRIMARY KEY REFERENCES deliveries (seq),
+    payload BLOB    NOT NULL                           -- the JSON payload as GitHub sent it
+);
 
 -- One row per processed delivery, written in the same transaction that marks it done:
 -- the proof that it was processed, and exactly once.
