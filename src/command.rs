@@ -1,0 +1,379 @@
+//! The comment grammar (Atlantis's, extended): `<name> plan|apply|unlock|help|version
+//! [-d DIR]… [-w WORKSPACE] [-p PROJECT]… [--verbose] [-- EXTRA TERRAFORM ARGS]`.
+//! Pure: text in, a typed [`Command`] (or a reasoned error) out.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Plan,
+    Apply,
+    Unlock,
+    Help,
+    Version,
+}
+
+impl CommandKind {
+    const ALL: [(&'static str, CommandKind); 5] = [
+        ("plan", CommandKind::Plan),
+        ("apply", CommandKind::Apply),
+        ("unlock", CommandKind::Unlock),
+        ("help", CommandKind::Help),
+        ("version", CommandKind::Version),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// A command a comment asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub kind: CommandKind,
+    /// Project directories (`-d`), normalised, relative to the repository root (`.` for it).
+    pub dirs: Vec<String>,
+    pub workspace: Option<String>,
+    /// Project names (`-p`).
+    pub projects: Vec<String>,
+    pub verbose: bool,
+    /// Everything after `--`, passed to Terraform.
+    pub extra_args: Vec<String>,
+}
+
+/// What was wrong with a comment addressed to bosun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    pub message: String,
+    /// e.g. "did you mean `plan`?"
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, " ({s})")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not addressed to bosun: ignored.
+    NotACommand,
+    Command(Command),
+    Error(CommandError),
+}
+
+/// The usage text `help` shows and errors end with; `name` is the first command name.
+pub fn usage(name: &str) -> String {
+    format!(
+        "Usage: {name} <command> [flags] [-- extra terraform args]\n\n\
+         Commands:\n\
+         \x20 plan      plan the affected projects (or those named)\n\
+         \x20 apply     apply the plans of this pull request's head (or those named)\n\
+         \x20 unlock    release this pull request's locks (or those named)\n\
+         \x20 help      show this help\n\
+         \x20 version   show bosun's and Terraform's versions\n\n\
+         Flags (plan, apply, unlock):\n\
+         \x20 -d, --dir DIR              project directory, relative to the repository root (repeatable)\n\
+         \x20 -w, --workspace WORKSPACE  Terraform workspace (default: default)\n\
+         \x20 -p, --project NAME         project name from the repo config (repeatable)\n\
+         \x20 --verbose                  show Terraform's full output\n\n\
+         Example: {name} plan -d envs/prod -- -var image=v2\n"
+    )
+}
+
+fn error(message: impl Into<String>) -> Parsed {
+    Parsed::Error(CommandError {
+        message: message.into(),
+        suggestion: None,
+    })
+}
+
+/// Parses a comment. `names` are the command names (BOSUN_COMMAND_NAMES); `@app_slug` is
+/// accepted too. Only the first non-empty line counts; a comment that does not start with a
+/// name is not a command.
+pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
+    let Some(line) = comment.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return Parsed::NotACommand;
+    };
+    let first = line.split_whitespace().next().unwrap_or("");
+    let addressed = names.iter().any(|n| n.eq_ignore_ascii_case(first))
+        || (!app_slug.is_empty()
+            && first
+                .strip_prefix('@')
+                .is_some_and(|s| s.eq_ignore_ascii_case(app_slug)));
+    if !addressed {
+        return Parsed::NotACommand;
+    }
+    let words = match split_words(line) {
+        Ok(w) => w,
+        Err(e) => return error(e),
+    };
+    let mut words = words.into_iter().skip(1);
+    let Some(verb) = words.next() else {
+        return error("no command given");
+    };
+    let Some(kind) = CommandKind::ALL
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&verb))
+        .map(|(_, k)| *k)
+    else {
+        let suggestion = closest(&verb, CommandKind::ALL.iter().map(|(n, _)| *n))
+            .map(|n| format!("did you mean `{n}`?"));
+        return Parsed::Error(CommandError {
+            message: format!("unknown command `{verb}`"),
+            suggestion,
+        });
+    };
+    let mut cmd = Command {
+        kind,
+        dirs: vec![],
+        workspace: None,
+        projects: vec![],
+        verbose: false,
+        extra_args: vec![],
+    };
+    if kind == CommandKind::Help {
+        return Parsed::Command(cmd); // `help anything` is help
+    }
+    let rest: Vec<String> = words.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let word = &rest[i];
+        i += 1;
+        if word == "--" {
+            cmd.extra_args = rest[i..].to_vec();
+            break;
+        }
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with('-') => (f, Some(v.to_owned())),
+            _ => (word.as_str(), None),
+        };
+        let takes_value = matches!(
+            flag,
+            "-d" | "--dir" | "-w" | "--workspace" | "-p" | "--project"
+        );
+        let value = if takes_value {
+            match inline {
+                Some(v) => v,
+                None if i < rest.len() && rest[i] != "--" => {
+                    i += 1;
+                    rest[i - 1].clone()
+                }
+                None => return error(format!("flag `{flag}` needs a value")),
+            }
+        } else {
+            if inline.is_some() {
+                return error(format!("flag `{flag}` takes no value"));
+            }
+            String::new()
+        };
+        match flag {
+            "-d" | "--dir" => match clean_dir(&value) {
+                Ok(d) => cmd.dirs.push(d),
+                Err(e) => return error(e),
+            },
+            "-w" | "--workspace" => {
+                if cmd.workspace.is_some() {
+                    return error("`-w` may be given once");
+                }
+                if let Err(e) = check_workspace(&value) {
+                    return error(e);
+                }
+                cmd.workspace = Some(value);
+            }
+            "-p" | "--project" => {
+                if value.is_empty() || value.chars().any(|c| c.is_control()) {
+                    return error("`-p` needs a project name");
+                }
+                cmd.projects.push(value);
+            }
+            "--verbose" => cmd.verbose = true,
+            other if other.starts_with('-') => {
+                let known = ["--dir", "--workspace", "--project", "--verbose"];
+                let suggestion =
+                    closest(other, known.into_iter()).map(|n| format!("did you mean `{n}`?"));
+                return Parsed::Error(CommandError {
+                    message: format!("unknown flag `{other}`"),
+                    suggestion,
+                });
+            }
+            other => {
+                return error(format!(
+                    "unexpected argument `{other}` (extra Terraform arguments go after `--`)"
+                ));
+            }
+        }
+    }
+    match kind {
+        CommandKind::Version if has_flags(&cmd) => return error("`version` takes no flags"),
+        CommandKind::Unlock if !cmd.extra_args.is_empty() => {
+            return error("`unlock` takes no Terraform arguments");
+        }
+        _ => {}
+    }
+    if !cmd.projects.is_empty() && (!cmd.dirs.is_empty() || cmd.workspace.is_some()) {
+        return error(
+            "use either `-p` or `-d`/`-w`, not both (a project already names its dir and workspace)",
+        );
+    }
+    Parsed::Command(cmd)
+}
+
+fn has_flags(c: &Command) -> bool {
+    !c.dirs.is_empty()
+        || c.workspace.is_some()
+        || !c.projects.is_empty()
+        || c.verbose
+        || !c.extra_args.is_empty()
+}
+
+/// Splits a line into words as a POSIX shell would: 'single' and "double" quotes, and
+/// backslash escapes (outside single quotes).
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("a trailing backslash escapes nothing".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// A directory inside the repository, normalised (`./a/../b/` → `b`, the root is `.`).
+fn clean_dir(dir: &str) -> Result<String, String> {
+    if dir.is_empty() {
+        return Err("`-d` needs a directory".into());
+    }
+    if dir.starts_with('/')
+        || dir.starts_with('\\')
+        || dir.contains('\0')
+        || dir.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "`-d {dir}` must be a relative directory inside the repository"
+        ));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in dir.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("`-d {dir}` leaves the repository"));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+/// A Terraform workspace name: letters, digits, `-`, `_` and `.`; no path or shell characters.
+fn check_workspace(ws: &str) -> Result<(), String> {
+    let ok = !ws.is_empty()
+        && ws.len() <= 90
+        && ws != "."
+        && ws != ".."
+        && !ws.starts_with('-')
+        && ws
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`-w {ws}` is not a workspace name (letters, digits, `-`, `_`, `.`)"
+        ))
+    }
+}
+
+/// The candidate within edit distance 2 of `word`, if any.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .map(|c| (distance(&word, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(64).collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

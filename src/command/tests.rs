@@ -1,0 +1,350 @@
+use super::*;
+use proptest::prelude::*;
+
+fn names() -> Vec<String> {
+    vec!["bosun".into(), "atlantis".into()]
+}
+
+fn p(comment: &str) -> Parsed {
+    parse(comment, &names(), "bosun-app")
+}
+
+fn cmd(comment: &str) -> Command {
+    match p(comment) {
+        Parsed::Command(c) => c,
+        other => panic!("{comment:?}: {other:?}"),
+    }
+}
+
+fn err(comment: &str) -> String {
+    match p(comment) {
+        Parsed::Error(e) => e.to_string(),
+        other => panic!("{comment:?}: {other:?}"),
+    }
+}
+
+fn plan() -> Command {
+    Command {
+        kind: CommandKind::Plan,
+        dirs: vec![],
+        workspace: None,
+        projects: vec![],
+        verbose: false,
+        extra_args: vec![],
+    }
+}
+
+#[test]
+fn commands() {
+    let cases: Vec<(&str, Command)> = vec![
+        ("bosun plan", plan()),
+        ("  bosun   plan  ", plan()),
+        ("Bosun PLAN", plan()),
+        ("atlantis plan", plan()),
+        ("@bosun-app plan", plan()),
+        ("@BOSUN-APP plan", plan()),
+        ("bosun plan\nthanks!", plan()),
+        ("\n\nbosun plan", plan()),
+        (
+            "bosun plan -d envs/prod",
+            Command {
+                dirs: vec!["envs/prod".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d ./envs/prod/",
+            Command {
+                dirs: vec!["envs/prod".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d envs/../modules",
+            Command {
+                dirs: vec!["modules".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d .",
+            Command {
+                dirs: vec![".".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan --dir=a -d=b",
+            Command {
+                dirs: vec!["a".into(), "b".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d a -d b -d a",
+            Command {
+                dirs: vec!["a".into(), "b".into(), "a".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d 'my dir'",
+            Command {
+                dirs: vec!["my dir".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d \"my dir\"",
+            Command {
+                dirs: vec!["my dir".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d my\\ dir",
+            Command {
+                dirs: vec!["my dir".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -w staging",
+            Command {
+                workspace: Some("staging".into()),
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d a -w prod-eu.1",
+            Command {
+                dirs: vec!["a".into()],
+                workspace: Some("prod-eu.1".into()),
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -p app -p db",
+            Command {
+                projects: vec!["app".into(), "db".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan --verbose",
+            Command {
+                verbose: true,
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -- -var x=y",
+            Command {
+                extra_args: vec!["-var".into(), "x=y".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d a -- -var 'msg=hello world' -target=x",
+            Command {
+                dirs: vec!["a".into()],
+                extra_args: vec!["-var".into(), "msg=hello world".into(), "-target=x".into()],
+                ..plan()
+            },
+        ),
+        ("bosun plan --", plan()),
+        (
+            "bosun apply",
+            Command {
+                kind: CommandKind::Apply,
+                ..plan()
+            },
+        ),
+        (
+            "bosun apply -p app",
+            Command {
+                kind: CommandKind::Apply,
+                projects: vec!["app".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun unlock -d a",
+            Command {
+                kind: CommandKind::Unlock,
+                dirs: vec!["a".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun help",
+            Command {
+                kind: CommandKind::Help,
+                ..plan()
+            },
+        ),
+        (
+            "bosun help plan -x",
+            Command {
+                kind: CommandKind::Help,
+                ..plan()
+            },
+        ),
+        (
+            "bosun version",
+            Command {
+                kind: CommandKind::Version,
+                ..plan()
+            },
+        ),
+    ];
+    for (comment, want) in cases {
+        assert_eq!(cmd(comment), want, "{comment:?}");
+    }
+}
+
+#[test]
+fn not_commands() {
+    for comment in [
+        "",
+        "   ",
+        "LGTM",
+        "please bosun plan",
+        "bosunplan",
+        "> bosun plan",
+        "```\nbosun plan\n```",
+        "`bosun plan`",
+        "@someone-else plan",
+        "@bosun plan",
+        "terraform plan",
+    ] {
+        assert_eq!(p(comment), Parsed::NotACommand, "{comment:?}");
+    }
+}
+
+#[test]
+fn errors_say_what_was_wrong() {
+    let cases = [
+        ("bosun", "no command given"),
+        (
+            "bosun plna",
+            "unknown command `plna` (did you mean `plan`?)",
+        ),
+        (
+            "bosun aply",
+            "unknown command `aply` (did you mean `apply`?)",
+        ),
+        ("bosun destroy", "unknown command `destroy`"),
+        (
+            "bosun plan --dri a",
+            "unknown flag `--dri` (did you mean `--dir`?)",
+        ),
+        ("bosun plan -x", "unknown flag `-x`"),
+        ("bosun plan -d", "flag `-d` needs a value"),
+        ("bosun plan -d -- -var x=1", "flag `-d` needs a value"),
+        (
+            "bosun plan --verbose=yes",
+            "flag `--verbose` takes no value",
+        ),
+        (
+            "bosun plan -d ../other",
+            "`-d ../other` leaves the repository",
+        ),
+        (
+            "bosun plan -d a/../../x",
+            "`-d a/../../x` leaves the repository",
+        ),
+        (
+            "bosun plan -d /etc",
+            "`-d /etc` must be a relative directory inside the repository",
+        ),
+        ("bosun plan -w ../x", "`-w ../x` is not a workspace name"),
+        (
+            "bosun plan -w 'a;rm -rf /'",
+            "`-w a;rm -rf /` is not a workspace name",
+        ),
+        ("bosun plan -w a/b", "`-w a/b` is not a workspace name"),
+        ("bosun plan -w $(id)", "`-w $(id)` is not a workspace name"),
+        ("bosun plan -w a -w b", "`-w` may be given once"),
+        (
+            "bosun plan -p app -d a",
+            "use either `-p` or `-d`/`-w`, not both",
+        ),
+        (
+            "bosun plan envs/prod",
+            "unexpected argument `envs/prod` (extra Terraform arguments go after `--`)",
+        ),
+        ("bosun plan -d 'unterminated", "unterminated single quote"),
+        ("bosun plan -d \"unterminated", "unterminated double quote"),
+        ("bosun plan \\", "a trailing backslash escapes nothing"),
+        ("bosun version -d a", "`version` takes no flags"),
+        (
+            "bosun unlock -- -var x=1",
+            "`unlock` takes no Terraform arguments",
+        ),
+    ];
+    for (comment, want) in cases {
+        let got = err(comment);
+        assert!(
+            got.starts_with(want),
+            "{comment:?}: got {got:?}, want {want:?}"
+        );
+    }
+}
+
+#[test]
+fn usage_names_every_command_and_flag() {
+    let u = usage("bosun");
+    for word in [
+        "plan",
+        "apply",
+        "unlock",
+        "help",
+        "version",
+        "--dir",
+        "--workspace",
+        "--project",
+        "--verbose",
+        "-- ",
+    ] {
+        assert!(u.contains(word), "{word}");
+    }
+}
+
+#[test]
+fn quoting_like_a_shell() {
+    assert_eq!(
+        split_words(r#"a 'b c' "d \"e\"" f\ g "\$x" 'it''s'"#).unwrap(),
+        vec!["a", "b c", "d \"e\"", "f g", "$x", "its"]
+    );
+    assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
+    assert_eq!(split_words("''").unwrap(), vec![""]);
+}
+
+proptest! {
+    #[test]
+    fn no_input_panics(comment in ".{0,200}") {
+        let _ = p(&comment);
+        let _ = p(&format!("bosun {comment}"));
+        let _ = p(&format!("bosun plan {comment}"));
+    }
+
+    #[test]
+    fn accepted_dirs_never_leave_the_repo(parts in proptest::collection::vec(prop_oneof![Just("..".to_string()), Just(".".to_string()), "[a-z]{1,4}"], 0..8)) {
+        let dir = parts.join("/");
+        if let Parsed::Command(c) = p(&format!("bosun plan -d '{dir}'")) {
+            for d in c.dirs {
+                prop_assert!(!d.starts_with('/') && !d.split('/').any(|s| s == ".."), "{}", d);
+            }
+        }
+    }
+
+    #[test]
+    fn accepted_workspaces_are_plain_names(ws in ".{0,20}") {
+        if let Parsed::Command(c) = p(&format!("bosun plan -w '{}'", ws.replace('\'', ""))) {
+            let w = c.workspace.unwrap();
+            prop_assert!(w.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+            prop_assert!(w != ".." && w != ".");
+        }
+    }
+}
