@@ -121,12 +121,11 @@ pub async fn start(
     })
 }
 
-/// Store housekeeping every 5 seconds until cancelled (fewer, larger WAL checkpoints cost
-/// the 202 path less than frequent small ones).
+/// Store housekeeping every second until cancelled.
 async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             _ = cancel.cancelled() => return,
         }
         if let Err(e) = store.maintain().await {

@@ -59,9 +59,31 @@ pub fn parse_with_action(
     event: &str,
     payload: &[u8],
 ) -> Result<(Option<String>, Parsed), ParseError> {
-    let action = read::<ActionOnly>(event, payload)?.action;
+    let action = match leading_action(payload) {
+        Some(action) => Some(action),
+        None if event == "push" => None, // push payloads have no action
+        None => read::<ActionOnly>(event, payload)?.action,
+    };
     let parsed = parse_typed(event, action.as_deref().unwrap_or(""), payload)?;
     Ok((action, parsed))
+}
+
+/// The `action` when it is the payload's first key, as in every payload GitHub sends: read
+/// without scanning the rest (the typed parse that follows does). `None` sends the caller to a
+/// full parse.
+fn leading_action(payload: &[u8]) -> Option<String> {
+    let rest = payload.trim_ascii_start().strip_prefix(b"{")?;
+    let rest = rest.trim_ascii_start().strip_prefix(b"\"action\"")?;
+    let rest = rest.trim_ascii_start().strip_prefix(b":")?;
+    let rest = rest.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = rest
+        .iter()
+        .take(64)
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
 }
 
 fn parse_typed(event: &str, action: &str, payload: &[u8]) -> Result<Parsed, ParseError> {

@@ -138,7 +138,8 @@ pub struct ProcessedEvent {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Housekeeping, called every few seconds (SQLite: checkpoints the WAL).
+    /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
+    /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;
 
     /// Answers while the store is usable.

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -25,7 +27,15 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     checkpointer: SqlitePool,
+    path: std::path::PathBuf,
+    /// Delivery batches committed, for `maintain` to tell a busy store from an idle one.
+    batches: Arc<AtomicU64>,
+    batches_at_last_maintain: Arc<AtomicU64>,
 }
+
+/// `maintain` checkpoints a WAL this large even while deliveries keep arriving. (SQLite's own
+/// automatic checkpoint, at 65,536 pages, is the backstop.)
+const WAL_CHECKPOINT_BYTES: u64 = 128 << 20;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
@@ -47,7 +57,8 @@ impl SqliteStore {
         }
         // WAL checkpoints run from `maintain`, off the path of the 202; the automatic one
         // stays as a backstop for a WAL that grows past ~80 MB.
-        let options = options.pragma("wal_autocheckpoint", "20000");
+        let options = options.pragma("wal_autocheckpoint", "65536");
+        let path = options.get_filename().to_owned();
         // The writer commits with synchronous=NORMAL (no fsync) except for a batch of new
         // deliveries, which commits with FULL: its fsync also makes every earlier commit in the
         // WAL durable. So what was acknowledged survives power loss, and the worker's
@@ -78,6 +89,9 @@ impl SqliteStore {
             writer,
             reader,
             checkpointer,
+            path,
+            batches: Arc::new(AtomicU64::new(0)),
+            batches_at_last_maintain: Arc::new(AtomicU64::new(0)),
         })
     }
 }
@@ -94,6 +108,20 @@ fn status_of(s: &str) -> DeliveryStatus {
 #[async_trait]
 impl Store for SqliteStore {
     async fn maintain(&self) -> anyhow::Result<()> {
+        // Checkpoint when deliveries stopped arriving since the last call (webhooks come in
+        // bursts), or when the WAL has grown large anyway; a checkpoint copies every page once
+        // more and its I/O would otherwise compete with the fsyncs of the 202 path.
+        let batches = self.batches.load(Ordering::Relaxed);
+        let idle = self
+            .batches_at_last_maintain
+            .swap(batches, Ordering::Relaxed)
+            == batches;
+        let wal_bytes = std::fs::metadata(format!("{}-wal", self.path.display()))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if !idle && wal_bytes < WAL_CHECKPOINT_BYTES {
+            return Ok(());
+        }
         // PASSIVE: copies what it can without waiting for, or blocking, the writer.
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&self.checkpointer)
@@ -178,6 +206,7 @@ impl Store for SqliteStore {
                 .context("storing delivery payloads")?;
         }
         tx.commit().await.context("committing the delivery batch")?;
+        self.batches.fetch_add(1, Ordering::Relaxed);
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *conn)
             .await

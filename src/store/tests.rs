@@ -199,3 +199,37 @@ async fn concurrent_claims_never_share_a_delivery() {
     assert_eq!(before, 40);
     assert_eq!(all.len(), 40);
 }
+
+#[tokio::test]
+async fn maintenance_checkpoints_once_ingest_is_quiet() {
+    let (dir, s) = store().await;
+    let db = dir.path().join("nested/bosun.db");
+    let size = || std::fs::metadata(&db).unwrap().len();
+    s.maintain().await.unwrap();
+    s.maintain().await.unwrap();
+    let start = size();
+    let batch: Vec<_> = (0..50)
+        .map(|i| NewDelivery {
+            payload: Payload::pack(
+                &vec![i as u8; 20_000]
+                    .iter()
+                    .map(|b| b.wrapping_add(fastrand::u8(..)))
+                    .collect::<Vec<_>>(),
+            ),
+            ..delivery(&format!("d{i}"), i)
+        })
+        .collect();
+    s.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(size(), start, "new pages sit in the WAL");
+    s.maintain().await.unwrap();
+    assert_eq!(
+        size(),
+        start,
+        "a batch came since the last call: no checkpoint yet"
+    );
+    s.maintain().await.unwrap();
+    assert!(
+        size() > start + 500_000,
+        "quiet: the WAL was checkpointed into the database"
+    );
+}

@@ -259,3 +259,31 @@ fn typed_events_snapshot() {
         )
     );
 }
+
+#[test]
+fn the_leading_action_is_read_without_a_full_parse() {
+    assert_eq!(
+        leading_action(br#"{"action":"opened","x":1}"#).as_deref(),
+        Some("opened")
+    );
+    assert_eq!(
+        leading_action(b" {\n  \"action\" : \"closed\" ").as_deref(),
+        Some("closed")
+    );
+    assert_eq!(leading_action(br#"{"ref":"x","action":"opened"}"#), None);
+    assert_eq!(
+        leading_action(br#"{"action":"a\"b"}"#),
+        None,
+        "escapes go the slow way"
+    );
+    assert_eq!(leading_action(br#"{"action":null}"#), None);
+    assert_eq!(leading_action(br#"{"action":"unterminated"#), None);
+    // Either way, the same answer.
+    for name in HANDLED_EVENTS {
+        for example in examples(name) {
+            let compact = serde_json::to_vec(&example).unwrap();
+            let pretty = serde_json::to_vec_pretty(&example).unwrap();
+            assert_eq!(parse(name, &compact), parse(name, &pretty));
+        }
+    }
+}
