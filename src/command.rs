@@ -126,7 +126,7 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
         .find(|(n, _)| n.eq_ignore_ascii_case(&verb))
         .map(|(_, k)| *k)
     else {
-        let suggestion = closest(&verb, CommandKind::ALL.iter().map(|(n, _)| *n))
+        let suggestion = crate::names::closest(&verb, CommandKind::ALL.iter().map(|(n, _)| *n))
             .map(|n| format!("did you mean `{n}`?"));
         return Parsed::Error(CommandError {
             message: format!("unknown command `{verb}`"),
@@ -200,7 +200,7 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
             other if other.starts_with('-') => {
                 let known = ["--dir", "--workspace", "--project", "--verbose"];
                 let suggestion =
-                    closest(other, known.into_iter()).map(|n| format!("did you mean `{n}`?"));
+                    crate::names::closest(other, known).map(|n| format!("did you mean `{n}`?"));
                 return Parsed::Error(CommandError {
                     message: format!("unknown flag `{other}`"),
                     suggestion,
@@ -303,32 +303,7 @@ fn clean_dir(dir: &str) -> Result<String, String> {
     if dir.is_empty() {
         return Err("`-d` needs a directory".into());
     }
-    if dir.starts_with('/')
-        || dir.starts_with('\\')
-        || dir.contains('\0')
-        || dir.chars().any(char::is_control)
-    {
-        return Err(format!(
-            "`-d {dir}` must be a relative directory inside the repository"
-        ));
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in dir.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(format!("`-d {dir}` leaves the repository"));
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    })
+    crate::names::repo_dir(dir).map_err(|why| format!("`-d {dir}` {why}"))
 }
 
 /// A Terraform workspace name: letters, digits, `-`, `_` and `.`; no path or shell characters.
@@ -348,31 +323,6 @@ fn check_workspace(ws: &str) -> Result<(), String> {
             "`-w {ws}` is not a workspace name (letters, digits, `-`, `_`, `.`)"
         ))
     }
-}
-
-/// The candidate within edit distance 2 of `word`, if any.
-fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let word = word.to_ascii_lowercase();
-    candidates
-        .map(|c| (distance(&word, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(64).collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

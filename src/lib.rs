@@ -11,6 +11,7 @@ pub mod event;
 pub mod github;
 pub mod ingest;
 pub mod metrics;
+pub mod names;
 pub mod redelivery;
 pub mod server;
 pub mod store;

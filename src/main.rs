@@ -24,11 +24,17 @@ enum Command {
         #[command(flatten)]
         flags: Flags,
     },
+    /// Check a repo config (default: bosun.yaml, else atlantis.yaml, in this directory).
+    Validate {
+        /// The file to check
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Validate { file } => validate(file),
         Command::Serve {
             config: file,
             flags,
@@ -57,6 +63,45 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn validate(file: Option<PathBuf>) -> ExitCode {
+    let file = file.or_else(|| {
+        bosun::config::repo::FILE_NAMES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+    });
+    let Some(file) = file else {
+        eprintln!("bosun: no bosun.yaml or atlantis.yaml here (give the file to check)");
+        return ExitCode::from(2);
+    };
+    let name = file.display().to_string();
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bosun: {name}: cannot read: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match bosun::config::repo::parse(&name, &text) {
+        Ok(config) => {
+            println!("{name}: ok, {} project(s)", config.projects.len());
+            for p in &config.projects {
+                println!(
+                    "  {} (dir {}, workspace {})",
+                    p.display_name(),
+                    p.dir,
+                    p.workspace
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }

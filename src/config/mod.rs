@@ -3,8 +3,10 @@
 
 mod allowlist;
 mod flags;
+pub mod repo;
 mod secret;
 mod settings;
+pub mod yaml;
 
 use std::path::PathBuf;
 

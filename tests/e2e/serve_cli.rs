@@ -133,3 +133,51 @@ fn help_lists_every_setting_with_its_variable() {
         assert!(help.contains(d.env), "help lacks {}", d.env);
     }
 }
+
+#[test]
+fn validate_prints_the_error_with_its_place_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("atlantis.yaml"),
+        "version: 3\nprojects:\n- dri: envs/prod\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("validate")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "atlantis.yaml:3:3: projects[0].dri: unknown key (did you mean `dir`?)"
+    );
+
+    // bosun.yaml wins over atlantis.yaml.
+    std::fs::write(
+        dir.path().join("bosun.yaml"),
+        "version: 3\nprojects:\n- name: prod\n  dir: envs/prod\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("validate")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("bosun.yaml: ok, 1 project(s)"), "{text}");
+
+    let out = Command::new(BIN)
+        .args(["validate", "atlantis.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,502 @@
+//! The repo config a pull request carries: `bosun.yaml`, else `atlantis.yaml` (Atlantis's
+//! version 3 schema, plus bosun's `apply_on_merge`). Strict: unknown keys and bad values are
+//! errors naming the key, with `file:line:column`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::yaml::{self, Node, Value};
+
+/// The file names bosun reads, in order of preference.
+pub const FILE_NAMES: [&str; 2] = ["bosun.yaml", "atlantis.yaml"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfig {
+    pub automerge: bool,
+    pub parallel_plan: bool,
+    pub parallel_apply: bool,
+    pub delete_source_branch_on_merge: bool,
+    pub apply_on_merge: bool,
+    pub projects: Vec<Project>,
+    /// Names of the workflows the file defines (their steps are checked by the sandbox issue).
+    pub workflows: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyRequirement {
+    Approved,
+    Mergeable,
+    Undiverged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub name: Option<String>,
+    /// Relative to the repository root, normalised (`.` for the root).
+    pub dir: String,
+    pub workspace: String,
+    /// A regex on the base branch (Atlantis writes it between slashes: `/main/`).
+    pub branch: Option<String>,
+    pub autoplan_enabled: bool,
+    /// Globs relative to the project dir.
+    pub when_modified: Vec<String>,
+    pub terraform_version: Option<String>,
+    pub apply_requirements: Vec<ApplyRequirement>,
+    pub workflow: Option<String>,
+    pub execution_order_group: i64,
+    pub depends_on: Vec<String>,
+    /// `None`: the top level's.
+    pub apply_on_merge: Option<bool>,
+    pub delete_source_branch_on_merge: Option<bool>,
+}
+
+impl Project {
+    /// `bosun/plan: <this>`: the name, else the dir, with `:<workspace>` unless default.
+    pub fn display_name(&self) -> String {
+        let base = self.name.clone().unwrap_or_else(|| self.dir.clone());
+        if self.workspace == "default" {
+            base
+        } else {
+            format!("{base}:{}", self.workspace)
+        }
+    }
+}
+
+/// A problem in the file, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The key's path, like `projects[1].dir`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.col)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, node: &Node, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.into(),
+            line: node.line,
+            col: node.col,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn map<'n>(&self, node: &'n Node, key: &str) -> Result<&'n [(Node, Node)], ConfigError> {
+        match &node.value {
+            Value::Map(entries) => Ok(entries),
+            _ => Err(self.err(node, key, "expected a mapping of keys to values")),
+        }
+    }
+
+    fn seq<'n>(&self, node: &'n Node, key: &str) -> Result<&'n [Node], ConfigError> {
+        match &node.value {
+            Value::Seq(items) => Ok(items),
+            _ => Err(self.err(node, key, "expected a list")),
+        }
+    }
+
+    fn string(&self, node: &Node, key: &str) -> Result<String, ConfigError> {
+        match &node.value {
+            Value::Scalar(s, _) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(self.err(node, key, "expected a non-empty string")),
+        }
+    }
+
+    fn bool(&self, node: &Node, key: &str) -> Result<bool, ConfigError> {
+        match &node.value {
+            Value::Scalar(s, false) if s == "true" => Ok(true),
+            Value::Scalar(s, false) if s == "false" => Ok(false),
+            _ => Err(self.err(node, key, "expected true or false")),
+        }
+    }
+
+    fn int(&self, node: &Node, key: &str) -> Result<i64, ConfigError> {
+        match &node.value {
+            Value::Scalar(s, false) => s
+                .parse()
+                .map_err(|_| self.err(node, key, "expected a whole number")),
+            _ => Err(self.err(node, key, "expected a whole number")),
+        }
+    }
+
+    fn strings(&self, node: &Node, key: &str) -> Result<Vec<String>, ConfigError> {
+        self.seq(node, key)?
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.string(n, &format!("{key}[{i}]")))
+            .collect()
+    }
+
+    /// The entries of a mapping, refusing unknown and repeated keys.
+    fn entries<'n>(
+        &self,
+        node: &'n Node,
+        key: &str,
+        known: &[&str],
+    ) -> Result<Vec<(String, &'n Node, &'n Node)>, ConfigError> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (k, v) in self.map(node, key)? {
+            let name = match &k.value {
+                Value::Scalar(s, _) => s.clone(),
+                _ => return Err(self.err(k, key, "keys must be plain words")),
+            };
+            let path = if key.is_empty() {
+                name.clone()
+            } else {
+                format!("{key}.{name}")
+            };
+            if !known.contains(&name.as_str()) {
+                let hint = crate::names::closest(&name, known.iter().copied())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                return Err(self.err(k, &path, format!("unknown key{hint}")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.err(k, &path, "key given twice"));
+            }
+            out.push((name, k, v));
+        }
+        Ok(out)
+    }
+}
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "automerge",
+    "parallel_plan",
+    "parallel_apply",
+    "delete_source_branch_on_merge",
+    "apply_on_merge",
+    "projects",
+    "workflows",
+    "allowed_regexp_prefixes",
+];
+
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "dir",
+    "workspace",
+    "branch",
+    "autoplan",
+    "terraform_version",
+    "apply_requirements",
+    "workflow",
+    "execution_order_group",
+    "depends_on",
+    "apply_on_merge",
+    "delete_source_branch_on_merge",
+];
+
+/// Parses and checks a repo config; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
+    let ctx = Ctx { file };
+    let root = yaml::parse(text)
+        .map_err(|e| ConfigError {
+            file: file.into(),
+            line: e.line,
+            col: e.col,
+            key: String::new(),
+            message: e.message,
+        })?
+        .ok_or_else(|| ConfigError {
+            file: file.into(),
+            line: 1,
+            col: 1,
+            key: String::new(),
+            message: "the file is empty (it needs at least `version: 3`)".into(),
+        })?;
+    let mut config = RepoConfig {
+        automerge: false,
+        parallel_plan: false,
+        parallel_apply: false,
+        delete_source_branch_on_merge: false,
+        apply_on_merge: false,
+        projects: vec![],
+        workflows: vec![],
+    };
+    let mut version = None;
+    for (name, k, v) in ctx.entries(&root, "", TOP_KEYS)? {
+        match name.as_str() {
+            "version" => {
+                let n = ctx.int(v, "version")?;
+                if n != 3 {
+                    return Err(ctx.err(
+                        v,
+                        "version",
+                        format!("only version 3 is supported, not {n}"),
+                    ));
+                }
+                version = Some(n);
+            }
+            "automerge" => config.automerge = ctx.bool(v, &name)?,
+            "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
+            "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
+            "delete_source_branch_on_merge" => {
+                config.delete_source_branch_on_merge = ctx.bool(v, &name)?
+            }
+            "apply_on_merge" => config.apply_on_merge = ctx.bool(v, &name)?,
+            "allowed_regexp_prefixes" => {
+                ctx.strings(v, &name)?;
+            }
+            "workflows" => {
+                for (wk, wv) in ctx.map(v, "workflows")? {
+                    let wname = ctx.string(wk, "workflows")?;
+                    let path = format!("workflows.{wname}");
+                    for (stage, _, sv) in ctx.entries(
+                        wv,
+                        &path,
+                        &["plan", "apply", "policy_check", "import", "state_rm"],
+                    )? {
+                        ctx.entries(sv, &format!("{path}.{stage}"), &["steps"])?;
+                    }
+                    config.workflows.push(wname);
+                }
+            }
+            "projects" => {
+                for (i, p) in ctx.seq(v, "projects")?.iter().enumerate() {
+                    config
+                        .projects
+                        .push(project(&ctx, p, &format!("projects[{i}]"))?);
+                }
+            }
+            _ => return Err(ctx.err(k, &name, "unknown key")),
+        }
+    }
+    if version.is_none() {
+        return Err(ctx.err(&root, "version", "missing (add `version: 3`)"));
+    }
+    check_projects(&ctx, &root, &config)?;
+    Ok(config)
+}
+
+fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
+    let mut p = Project {
+        name: None,
+        dir: String::new(),
+        workspace: "default".into(),
+        branch: None,
+        autoplan_enabled: true,
+        when_modified: vec![
+            "**/*.tf*".into(),
+            "**/terragrunt.hcl".into(),
+            "**/.terraform.lock.hcl".into(),
+        ],
+        terraform_version: None,
+        apply_requirements: vec![],
+        workflow: None,
+        execution_order_group: 0,
+        depends_on: vec![],
+        apply_on_merge: None,
+        delete_source_branch_on_merge: None,
+    };
+    let mut has_dir = false;
+    for (name, _, v) in ctx.entries(node, key, PROJECT_KEYS)? {
+        let path = format!("{key}.{name}");
+        match name.as_str() {
+            "name" => {
+                let n = ctx.string(v, &path)?;
+                if n.chars().any(char::is_control) {
+                    return Err(ctx.err(v, &path, "not a usable project name"));
+                }
+                p.name = Some(n);
+            }
+            "dir" => {
+                p.dir = crate::names::repo_dir(&ctx.string(v, &path)?)
+                    .map_err(|e| ctx.err(v, &path, e))?;
+                has_dir = true;
+            }
+            "workspace" => {
+                let ws = ctx.string(v, &path)?;
+                let ok = ws
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    && ws != "."
+                    && ws != "..";
+                if !ok {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        "a workspace name holds letters, digits, `-`, `_` and `.`",
+                    ));
+                }
+                p.workspace = ws;
+            }
+            "branch" => {
+                let b = ctx.string(v, &path)?;
+                let pattern = b
+                    .strip_prefix('/')
+                    .and_then(|b| b.strip_suffix('/'))
+                    .unwrap_or(&b);
+                regex::Regex::new(pattern)
+                    .map_err(|e| ctx.err(v, &path, format!("not a valid regex: {e}")))?;
+                p.branch = Some(pattern.to_owned());
+            }
+            "autoplan" => {
+                for (an, _, av) in ctx.entries(v, &path, &["enabled", "when_modified"])? {
+                    let apath = format!("{path}.{an}");
+                    if an == "enabled" {
+                        p.autoplan_enabled = ctx.bool(av, &apath)?;
+                    } else {
+                        let globs = ctx.strings(av, &apath)?;
+                        for (i, g) in globs.iter().enumerate() {
+                            globset::Glob::new(g.trim_start_matches('!')).map_err(|e| {
+                                ctx.err(
+                                    av,
+                                    &format!("{apath}[{i}]"),
+                                    format!("not a valid glob: {e}"),
+                                )
+                            })?;
+                        }
+                        p.when_modified = globs;
+                    }
+                }
+            }
+            "terraform_version" => p.terraform_version = Some(ctx.string(v, &path)?),
+            "apply_requirements" => {
+                for (i, item) in ctx.seq(v, &path)?.iter().enumerate() {
+                    let r = match ctx.string(item, &path)?.as_str() {
+                        "approved" => ApplyRequirement::Approved,
+                        "mergeable" => ApplyRequirement::Mergeable,
+                        "undiverged" => ApplyRequirement::Undiverged,
+                        other => {
+                            return Err(ctx.err(
+                                item,
+                                &format!("{path}[{i}]"),
+                                format!("`{other}` is not one of approved, mergeable, undiverged"),
+                            ));
+                        }
+                    };
+                    p.apply_requirements.push(r);
+                }
+            }
+            "workflow" => p.workflow = Some(ctx.string(v, &path)?),
+            "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
+            "depends_on" => p.depends_on = ctx.strings(v, &path)?,
+            "apply_on_merge" => p.apply_on_merge = Some(ctx.bool(v, &path)?),
+            "delete_source_branch_on_merge" => {
+                p.delete_source_branch_on_merge = Some(ctx.bool(v, &path)?)
+            }
+            _ => {}
+        }
+    }
+    if !has_dir {
+        return Err(ctx.err(
+            node,
+            &format!("{key}.dir"),
+            "missing (every project needs a dir)",
+        ));
+    }
+    Ok(p)
+}
+
+/// Checks across projects: unique names, no two unnamed projects on one dir and workspace,
+/// `depends_on` and `workflow` naming what exists.
+fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), ConfigError> {
+    let Value::Map(entries) = &root.value else {
+        return Ok(());
+    };
+    let items: &[Node] = entries
+        .iter()
+        .find(|(k, _)| matches!(&k.value, Value::Scalar(s, _) if s == "projects"))
+        .and_then(|(_, v)| {
+            if let Value::Seq(items) = &v.value {
+                Some(items.as_slice())
+            } else {
+                None
+            }
+        })
+        .unwrap_or(&[]);
+    let names: Vec<&str> = config
+        .projects
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    let mut seen_names = BTreeSet::new();
+    for (i, (p, node)) in config.projects.iter().zip(items).enumerate() {
+        let key = format!("projects[{i}]");
+        if let Some(name) = &p.name
+            && !seen_names.insert(name.clone())
+        {
+            return Err(ctx.err(
+                value_of(node, "name"),
+                &format!("{key}.name"),
+                format!("`{name}` names two projects"),
+            ));
+        }
+        let clash = config.projects.iter().enumerate().any(|(j, q)| {
+            j != i
+                && q.dir == p.dir
+                && q.workspace == p.workspace
+                && (p.name.is_none() || q.name.is_none())
+        });
+        if clash {
+            return Err(ctx.err(
+                node,
+                &key,
+                format!(
+                    "two projects on dir `{}` and workspace `{}`: give each a `name`",
+                    p.dir, p.workspace
+                ),
+            ));
+        }
+        for (j, dep) in p.depends_on.iter().enumerate() {
+            if !names.contains(&dep.as_str()) {
+                let at = match &value_of(node, "depends_on").value {
+                    Value::Seq(items) => items.get(j).unwrap_or(node),
+                    _ => node,
+                };
+                return Err(ctx.err(
+                    at,
+                    &format!("{key}.depends_on[{j}]"),
+                    format!("no project is named `{dep}`"),
+                ));
+            }
+        }
+        if let Some(w) = &p.workflow
+            && w != "default"
+            && !config.workflows.contains(w)
+        {
+            return Err(ctx.err(
+                value_of(node, "workflow"),
+                &format!("{key}.workflow"),
+                format!("no workflow is named `{w}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value of `key` in a mapping node, else the node itself (for error positions).
+fn value_of<'n>(node: &'n Node, key: &str) -> &'n Node {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| matches!(&k.value, Value::Scalar(s, _) if s == key))
+            .map(|(_, v)| v)
+            .unwrap_or(node),
+        _ => node,
+    }
+}
+
+#[cfg(test)]
+mod tests;

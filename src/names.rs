@@ -1,0 +1,82 @@
+//! Small rules about names shared by the comment grammar and the repo config: directories
+//! inside a repository, and "did you mean" suggestions.
+
+/// A directory inside the repository, normalised (`./a/../b/` → `b`; the root is `.`).
+pub fn repo_dir(dir: &str) -> Result<String, &'static str> {
+    if dir.is_empty() {
+        return Err("is empty");
+    }
+    if dir.starts_with('/') || dir.starts_with('\\') || dir.chars().any(char::is_control) {
+        return Err("must be a relative directory inside the repository");
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in dir.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err("leaves the repository");
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+/// The candidate within edit distance 2 of `word` (case-insensitive), if any.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (distance(&word, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance (the first 64 characters of `a`).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(64).collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirs() {
+        assert_eq!(repo_dir("./a/../b/").unwrap(), "b");
+        assert_eq!(repo_dir(".").unwrap(), ".");
+        assert_eq!(repo_dir("a//b").unwrap(), "a/b");
+        assert_eq!(repo_dir("a\\b").unwrap(), "a/b");
+        assert_eq!(repo_dir("a/../..").unwrap_err(), "leaves the repository");
+        assert!(repo_dir("/etc").is_err());
+        assert!(repo_dir("").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("plna", ["plan", "apply"]), Some("plan"));
+        assert_eq!(closest("PLAN", ["plan"]), Some("plan"));
+        assert_eq!(closest("destroy", ["plan", "apply"]), None);
+    }
+}
