@@ -13,20 +13,19 @@ use super::*;
 use crate::config::RepoAllowlist;
 use crate::store::SqliteStore;
 
-fn app(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Router) {
+/// The router over a fresh SQLite store, secret `k`, every repository allowed.
+async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::open(&url)).unwrap());
-    let ingest =
-        rt.block_on(async { Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())) });
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
     let state = Arc::new(AppState {
-        ingest,
-        store,
+        ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
+        store: store.clone(),
         metrics: Arc::new(Metrics::default()),
         webhook_secrets: vec![Secret::new("k")],
         allowlist: RepoAllowlist::parse("*/*").unwrap(),
     });
-    (dir, router(state))
+    (dir, router(state), store)
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {
@@ -78,7 +77,7 @@ proptest! {
         sign in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (_dir, app) = app(&rt);
+        let (_dir, app, _) = rt.block_on(test_app());
         let all = examples();
         let (real_event, mut body) = all[pick % all.len()].clone();
         if let Some((at, byte)) = flip && !body.is_empty() {
@@ -113,17 +112,7 @@ proptest! {
 
 #[tokio::test]
 async fn accepted_then_duplicate() {
-    let rt_free = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", rt_free.path().join("b.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-    let state = Arc::new(AppState {
-        ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
-        store: store.clone(),
-        metrics: Arc::new(Metrics::default()),
-        webhook_secrets: vec![Secret::new("k")],
-        allowlist: RepoAllowlist::parse("*/*").unwrap(),
-    });
-    let app = router(state);
+    let (_dir, app, store) = test_app().await;
     let (_, body) = examples().into_iter().find(|(e, _)| e == "push").unwrap();
     let req = || {
         Request::post("/events")

@@ -81,15 +81,8 @@ async fn kill_9_loses_nothing_and_repeats_nothing() {
                     break;
                 }
                 let id = format!("kill9-{sender}-{i}");
-                let headers = vec![
-                    ("content-type", "application/json".to_string()),
-                    ("x-github-event", "push".to_string()),
-                    ("x-github-delivery", id.clone()),
-                    (
-                        "x-hub-signature-256",
-                        bosun::server::signature::sign(fake::WEBHOOK_SECRET, &payload),
-                    ),
-                ];
+                let headers =
+                    crate::support::signed_headers("push", &id, "application/json", &payload);
                 match http
                     .send(
                         Method::POST,

@@ -222,25 +222,7 @@ async fn invalid_payloads_and_headers_are_refused_with_reasons() {
         (400, json!("missing or invalid X-GitHub-Delivery header"))
     );
 
-    let headers = vec![
-        ("content-type", "text/plain".to_string()),
-        ("x-github-event", "push".to_string()),
-        ("x-github-delivery", "ct-1".to_string()),
-        (
-            "x-hub-signature-256",
-            bosun::server::signature::sign(crate::support::fake::WEBHOOK_SECRET, body),
-        ),
-    ];
-    let r = ctx
-        .http
-        .send(
-            Method::POST,
-            &ctx.url("/events"),
-            &headers,
-            Bytes::from_static(body),
-        )
-        .await
-        .unwrap();
+    let r = ctx.post_signed("push", "ct-1", "text/plain", body).await;
     assert_eq!(r.status, 415);
     assert!(r.json()["reason"].as_str().unwrap().contains("text/plain"));
     ctx.finish().await;
@@ -252,28 +234,14 @@ async fn form_encoded_deliveries_are_accepted() {
     let payload = ctx.push_payload("acme/infra", &"c".repeat(40), "dave");
     let json = serde_json::to_string(&payload).unwrap();
     let body = serde_urlencoded::to_string([("payload", json.as_str())]).unwrap();
-    let headers = vec![
-        (
-            "content-type",
-            "application/x-www-form-urlencoded".to_string(),
-        ),
-        ("x-github-event", "push".to_string()),
-        ("x-github-delivery", "form-1".to_string()),
-        (
-            "x-hub-signature-256",
-            bosun::server::signature::sign(crate::support::fake::WEBHOOK_SECRET, body.as_bytes()),
-        ),
-    ];
     let r = ctx
-        .http
-        .send(
-            Method::POST,
-            &ctx.url("/events"),
-            &headers,
-            Bytes::from(body),
+        .post_signed(
+            "push",
+            "form-1",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(ctx.processed("form-1").await.kind, "push");
     ctx.finish().await;

@@ -173,20 +173,24 @@ impl TestContext {
         )
     }
 
-    /// Sends a signed request to bosun's `/events` directly.
+    /// Sends a signed JSON request to bosun's `/events` directly.
     pub async fn post_event(&self, event: &str, delivery: &str, body: &[u8]) -> Reply {
-        let headers = vec![
-            ("content-type", "application/json".to_string()),
-            ("x-github-event", event.to_string()),
-            ("x-github-delivery", delivery.to_string()),
-            (
-                "x-hub-signature-256",
-                bosun::server::signature::sign(fake::WEBHOOK_SECRET, body),
-            ),
-        ];
+        self.post_signed(event, delivery, "application/json", body)
+            .await
+    }
+
+    /// Sends a signed request with the given content type to bosun's `/events`.
+    pub async fn post_signed(
+        &self,
+        event: &str,
+        delivery: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let headers = signed_headers(event, delivery, content_type, body);
         self.http
             .send(
-                http_method_post(),
+                http::Method::POST,
                 &self.url("/events"),
                 &headers,
                 Bytes::copy_from_slice(body),
@@ -236,6 +240,20 @@ impl TestContext {
     }
 }
 
-fn http_method_post() -> http::Method {
-    http::Method::POST
+/// The headers GitHub sends with a webhook, signed with the fake's secret.
+pub fn signed_headers(
+    event: &str,
+    delivery: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", content_type.to_string()),
+        ("x-github-event", event.to_string()),
+        ("x-github-delivery", delivery.to_string()),
+        (
+            "x-hub-signature-256",
+            bosun::server::signature::sign(fake::WEBHOOK_SECRET, body),
+        ),
+    ]
 }
