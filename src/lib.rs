@@ -12,6 +12,7 @@ pub mod github;
 pub mod ingest;
 pub mod metrics;
 pub mod names;
+pub mod plan;
 pub mod projects;
 pub mod redelivery;
 pub mod server;

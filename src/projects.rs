@@ -9,7 +9,7 @@ use globset::{GlobBuilder, GlobSetBuilder};
 use crate::config::repo::{Project, RepoConfig};
 
 /// A project to plan: where, in which workspace, and its name if the config gives one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     pub dir: String,
     pub workspace: String,
