@@ -2,6 +2,7 @@
 //! SQLite is the default backend; the trait is what a PostgreSQL backend for several
 //! replicas implements next to it, with its own migrations folder.
 
+pub mod jobs;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.
@@ -137,7 +139,7 @@ pub struct ProcessedEvent {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JobStore + Send + Sync + 'static {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;

@@ -233,3 +233,144 @@ async fn maintenance_checkpoints_once_ingest_is_quiet() {
         "quiet: the WAL was checkpointed into the database"
     );
 }
+
+fn job(source: &str, pr: u64, kind: &str) -> NewJob {
+    NewJob {
+        source: source.into(),
+        kind: kind.into(),
+        repository: "acme/infra".into(),
+        installation_id: 1,
+        pr,
+        priority: 0,
+        spec: "{}".into(),
+        created_at: 1,
+        supersedes_kind: None,
+    }
+}
+
+#[tokio::test]
+async fn enqueueing_a_source_twice_makes_one_job() {
+    let (_d, s) = store().await;
+    let first = s.enqueue_jobs(&[job("d1", 1, "autoplan")]).await.unwrap();
+    let again = s.enqueue_jobs(&[job("d1", 1, "autoplan")]).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(again.is_empty());
+    assert_eq!(s.jobs_of_pr("acme/infra", 1).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[
+        job("a", 1, "autoplan"),
+        job("b", 1, "comment"),
+        job("c", 2, "autoplan"),
+    ])
+    .await
+    .unwrap();
+    let first = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert_eq!((first.pr, first.kind.as_str()), (1, "autoplan"));
+    let second = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert_eq!(second.pr, 2, "PR 1's next job waits for its first");
+    assert!(s.claim_job(10, LEASE).await.unwrap().is_none());
+    s.finish_job(first.id, JobStatus::Done, "ok", 11)
+        .await
+        .unwrap();
+    let third = s.claim_job(12, LEASE).await.unwrap().unwrap();
+    assert_eq!((third.pr, third.kind.as_str()), (1, "comment"));
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("a", 1, "autoplan")]).await.unwrap();
+    let j = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert!(s.claim_job(11, LEASE).await.unwrap().is_none());
+    let again = s
+        .claim_job(10 + LEASE.as_millis() as i64 + 1, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (j.id, 2));
+    assert_eq!(s.requeue_running_jobs().await.unwrap(), 1);
+    assert_eq!(
+        s.job(j.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+}
+
+#[tokio::test]
+async fn a_newer_autoplan_supersedes_queued_ones_of_the_same_pr_only() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("a", 1, "autoplan"), job("x", 2, "autoplan")])
+        .await
+        .unwrap();
+    let mut newer = job("b", 1, "autoplan");
+    newer.supersedes_kind = Some("autoplan".into());
+    s.enqueue_jobs(&[newer]).await.unwrap();
+    let jobs = s.jobs_of_pr("acme/infra", 1).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
+        [JobStatus::Superseded, JobStatus::Queued]
+    );
+    assert_eq!(
+        s.jobs_of_pr("acme/infra", 2).await.unwrap()[0].status,
+        JobStatus::Queued
+    );
+}
+
+#[tokio::test]
+async fn a_plan_replaces_the_previous_plan_of_its_project() {
+    use crate::plan::{Outcome, PlanSummary, Step, Target};
+    let (_d, s) = store().await;
+    let target = Target {
+        dir: "envs/prod".into(),
+        workspace: "default".into(),
+        name: Some("prod".into()),
+    };
+    let mut plan = StoredPlan {
+        repository: "acme/infra".into(),
+        pr: 3,
+        target: target.clone(),
+        head_sha: "a".repeat(40),
+        outcome: Outcome::Failed {
+            step: Step::Init,
+            output: "Error: bad".into(),
+        },
+        planfile: None,
+        job_id: 1,
+        created_at: 1,
+    };
+    s.record_plan(&plan).await.unwrap();
+    plan.head_sha = "b".repeat(40);
+    plan.outcome = Outcome::Planned {
+        summary: PlanSummary {
+            add: 1,
+            line: "Plan: 1 to add, 0 to change, 0 to destroy.".into(),
+            ..Default::default()
+        },
+        text: "+ resource".into(),
+    };
+    plan.planfile = Some(vec![1, 2, 3]);
+    s.record_plan(&plan).await.unwrap();
+    assert_eq!(s.plans_of_pr("acme/infra", 3).await.unwrap(), vec![plan]);
+    assert_eq!(s.delete_plans("acme/infra", 3).await.unwrap(), 1);
+    assert!(s.plans_of_pr("acme/infra", 3).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn summary_comments_are_replaced_as_a_whole() {
+    let (_d, s) = store().await;
+    let c = |part, id| PrComment {
+        part,
+        comment_id: id,
+        node_id: format!("IC_{id}"),
+    };
+    s.set_pr_comments("acme/infra", 1, &[c(1, 10), c(2, 11)])
+        .await
+        .unwrap();
+    s.set_pr_comments("acme/infra", 1, &[c(1, 10)])
+        .await
+        .unwrap();
+    assert_eq!(s.pr_comments("acme/infra", 1).await.unwrap(), vec![c(1, 10)]);
+}

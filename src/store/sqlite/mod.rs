@@ -17,6 +17,8 @@ use super::{
     ProcessedEvent, Store,
 };
 
+mod jobs;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
 /// Two pools over one file: every write goes through a single connection, so writers queue in

@@ -1,0 +1,146 @@
+//! The store's job queue, plans and summary comments: what the dispatcher writes and the job
+//! worker and workflows read and write.
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+use super::Millis;
+use crate::plan::{Outcome, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    /// A newer job for the same pull request made it pointless before it ran.
+    Superseded,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "superseded" => Self::Superseded,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// A job to enqueue. `source` makes enqueueing idempotent: a delivery processed twice makes
+/// its jobs once.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub source: String,
+    pub kind: String,
+    pub repository: String,
+    pub installation_id: u64,
+    pub pr: u64,
+    pub priority: i64,
+    /// JSON: the workflow's own description of the job.
+    pub spec: String,
+    pub created_at: Millis,
+    /// Queued jobs of this kind for the same pull request become superseded by this one.
+    pub supersedes_kind: Option<String>,
+}
+
+/// A job as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub repository: String,
+    pub installation_id: u64,
+    pub pr: u64,
+    pub spec: String,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub summary: Option<String>,
+}
+
+/// The latest plan of one project of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPlan {
+    pub repository: String,
+    pub pr: u64,
+    pub target: Target,
+    pub head_sha: String,
+    pub outcome: Outcome,
+    /// Terraform's planfile, for apply; `None` when the plan failed.
+    pub planfile: Option<Vec<u8>>,
+    pub job_id: i64,
+    pub created_at: Millis,
+}
+
+/// One of bosun's summary comments on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrComment {
+    pub part: u32,
+    pub comment_id: u64,
+    pub node_id: String,
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Enqueues jobs (those whose `source` is already known are skipped, so a delivery
+    /// processed again makes no new jobs). Returns the ids of the new jobs.
+    async fn enqueue_jobs(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<i64>>;
+
+    /// Claims the highest-priority, oldest queued job (or one whose lease ran out) of a pull
+    /// request with no other job running: jobs of one pull request run one at a time, in order.
+    async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>>;
+
+    /// Extends a running job's lease.
+    async fn renew_job(&self, id: i64, until: Millis) -> anyhow::Result<()>;
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        status: JobStatus,
+        summary: &str,
+        now: Millis,
+    ) -> anyhow::Result<()>;
+
+    /// Puts jobs a crashed process was running back in the queue (single process only).
+    async fn requeue_running_jobs(&self) -> anyhow::Result<u64>;
+
+    async fn job(&self, id: i64) -> anyhow::Result<Option<Job>>;
+
+    /// Every job of a pull request, oldest first.
+    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>>;
+
+    /// Jobs queued or running.
+    async fn open_jobs(&self) -> anyhow::Result<i64>;
+
+    /// Records a project's latest plan, replacing the previous one.
+    async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()>;
+
+    /// The latest plan of every project of a pull request, by dir then workspace.
+    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
+
+    /// Deletes a pull request's plans; returns how many there were.
+    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
+
+    /// bosun's summary comments on a pull request, by part.
+    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<PrComment>>;
+
+    /// Replaces the record of bosun's summary comments on a pull request.
+    async fn set_pr_comments(
+        &self,
+        repository: &str,
+        pr: u64,
+        comments: &[PrComment],
+    ) -> anyhow::Result<()>;
+}

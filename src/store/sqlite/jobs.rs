@@ -1,0 +1,297 @@
+//! The SQLite backend of the job queue, plans and summary comments.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::plan::{Outcome, Target};
+use crate::store::Millis;
+use crate::store::jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+
+macro_rules! job_columns {
+    () => {
+        "id, kind, repository, installation_id, pr, spec, status, attempts, summary"
+    };
+}
+
+fn job_of(row: &SqliteRow) -> anyhow::Result<Job> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        repository: row.try_get("repository")?,
+        installation_id: row.try_get::<i64, _>("installation_id")? as u64,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        spec: row.try_get("spec")?,
+        status: JobStatus::parse(row.try_get::<&str, _>("status")?),
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        summary: row.try_get("summary")?,
+    })
+}
+
+fn plan_of(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
+    let outcome: &str = row.try_get("outcome")?;
+    let outcome: Outcome =
+        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
+    Ok(StoredPlan {
+        repository: row.try_get("repository")?,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        target: Target {
+            dir: row.try_get("dir")?,
+            workspace: row.try_get("workspace")?,
+            name: row.try_get("project")?,
+        },
+        head_sha: row.try_get("head_sha")?,
+        outcome,
+        planfile: row.try_get("planfile")?,
+        job_id: row.try_get("job_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn enqueue_jobs(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<i64>> {
+        let mut tx = self.writer.begin().await.context("enqueueing jobs")?;
+        let mut ids = Vec::new();
+        for job in jobs {
+            let inserted = sqlx::query(
+                "INSERT INTO jobs (source, kind, repository, installation_id, pr, priority, spec, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (source) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&job.source)
+            .bind(&job.kind)
+            .bind(&job.repository)
+            .bind(job.installation_id as i64)
+            .bind(job.pr as i64)
+            .bind(job.priority)
+            .bind(&job.spec)
+            .bind(job.created_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("inserting a job")?;
+            let Some(row) = inserted else { continue };
+            let id: i64 = row.try_get("id")?;
+            if let Some(kind) = &job.supersedes_kind {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'superseded', finished_at = ?, summary = ?
+                     WHERE repository = ? AND pr = ? AND kind = ? AND status = 'queued' AND id < ?",
+                )
+                .bind(job.created_at)
+                .bind(format!("superseded by job {id}"))
+                .bind(&job.repository)
+                .bind(job.pr as i64)
+                .bind(kind)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("superseding older jobs")?;
+            }
+            ids.push(id);
+        }
+        tx.commit().await.context("committing jobs")?;
+        Ok(ids)
+    }
+
+    async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>> {
+        let row = sqlx::query(concat!(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?1
+             WHERE id = (
+                 SELECT j.id FROM jobs j
+                 WHERE (j.status = 'queued' OR (j.status = 'running' AND j.lease_until < ?2))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM jobs o
+                       WHERE o.repository = j.repository AND o.pr = j.pr AND o.id != j.id
+                         AND ((o.status = 'running' AND o.lease_until >= ?2)
+                              OR (o.status = 'queued' AND o.id < j.id)))
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT 1)
+             RETURNING ",
+            job_columns!()
+        ))
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await
+        .context("claiming a job")?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    async fn renew_job(&self, id: i64, until: Millis) -> anyhow::Result<()> {
+        sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running'")
+            .bind(until)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .context("renewing a job's lease")?;
+        Ok(())
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        status: JobStatus,
+        summary: &str,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = ?, summary = ?, finished_at = ?, lease_until = NULL
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(summary)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .context("finishing a job")?;
+        Ok(())
+    }
+
+    async fn requeue_running_jobs(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        )
+        .execute(&self.writer)
+        .await
+        .context("requeueing interrupted jobs")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job(&self, id: i64) -> anyhow::Result<Option<Job>> {
+        let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .context("reading a job")?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE repository = ? AND pr = ? ORDER BY id"
+        ))
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading a pull request's jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
+    async fn open_jobs(&self) -> anyhow::Result<i64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_one(&self.reader)
+                .await
+                .context("counting open jobs")?;
+        Ok(n)
+    }
+
+    async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()> {
+        let outcome = serde_json::to_string(&plan.outcome).context("encoding a plan")?;
+        sqlx::query(
+            "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (repository, pr, dir, workspace) DO UPDATE SET
+                 project = excluded.project, head_sha = excluded.head_sha,
+                 outcome = excluded.outcome, planfile = excluded.planfile,
+                 job_id = excluded.job_id, created_at = excluded.created_at",
+        )
+        .bind(&plan.repository)
+        .bind(plan.pr as i64)
+        .bind(&plan.target.dir)
+        .bind(&plan.target.workspace)
+        .bind(&plan.target.name)
+        .bind(&plan.head_sha)
+        .bind(outcome)
+        .bind(&plan.planfile)
+        .bind(plan.job_id)
+        .bind(plan.created_at)
+        .execute(&self.writer)
+        .await
+        .context("recording a plan")?;
+        Ok(())
+    }
+
+    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+        let rows = sqlx::query(
+            "SELECT * FROM plans WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading a pull request's plans")?;
+        rows.iter().map(plan_of).collect()
+    }
+
+    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM plans WHERE repository = ? AND pr = ?")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&self.writer)
+            .await
+            .context("deleting a pull request's plans")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<PrComment>> {
+        let rows = sqlx::query(
+            "SELECT part, comment_id, node_id FROM pr_comments
+             WHERE repository = ? AND pr = ? ORDER BY part",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading bosun's comments on a pull request")?;
+        rows.iter()
+            .map(|r| {
+                Ok(PrComment {
+                    part: r.try_get::<i64, _>("part")? as u32,
+                    comment_id: r.try_get::<i64, _>("comment_id")? as u64,
+                    node_id: r.try_get("node_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_pr_comments(
+        &self,
+        repository: &str,
+        pr: u64,
+        comments: &[PrComment],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM pr_comments WHERE repository = ? AND pr = ?")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&mut *tx)
+            .await
+            .context("replacing bosun's comments")?;
+        for c in comments {
+            sqlx::query(
+                "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(repository)
+            .bind(pr as i64)
+            .bind(c.part as i64)
+            .bind(c.comment_id as i64)
+            .bind(&c.node_id)
+            .execute(&mut *tx)
+            .await
+            .context("recording bosun's comments")?;
+        }
+        tx.commit().await.context("committing bosun's comments")?;
+        Ok(())
+    }
+}
