@@ -14,7 +14,8 @@ pub use allowlist::RepoAllowlist;
 pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
-    GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat, SETTINGS, SettingDef, Settings,
+    CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
+    SETTINGS, SettingDef, Settings,
     SettingsError, Sources,
 };
 

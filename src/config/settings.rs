@@ -121,6 +121,55 @@ pub const SETTINGS: &[SettingDef] = &[
         "Jobs run at once; default: number of CPUs"
     ),
     setting!(
+        "checkout_strategy",
+        "BOSUN_CHECKOUT_STRATEGY",
+        "checkout-strategy",
+        Some("branch"),
+        "What a plan runs on: branch (the PR's head) or merge (the head merged into the current base)"
+    ),
+    setting!(
+        "comment_mode",
+        "BOSUN_COMMENT_MODE",
+        "comment-mode",
+        Some("edit"),
+        "edit: one summary comment per PR, edited in place; new: a new comment per run, older ones minimised"
+    ),
+    setting!(
+        "plan_drafts",
+        "BOSUN_PLAN_DRAFTS",
+        "plan-drafts",
+        Some("true"),
+        "Whether draft pull requests are planned automatically"
+    ),
+    setting!(
+        "terraform_timeout",
+        "BOSUN_TERRAFORM_TIMEOUT",
+        "terraform-timeout",
+        Some("30m"),
+        "Longest run of one Terraform step (init, plan, show) before it is stopped"
+    ),
+    setting!(
+        "plugin_cache_dir",
+        "BOSUN_PLUGIN_CACHE_DIR",
+        "plugin-cache-dir",
+        None,
+        "Provider plugin cache shared by all jobs; default: <data_dir>/plugin-cache"
+    ),
+    setting!(
+        "github_writes_per_minute",
+        "BOSUN_GITHUB_WRITES_PER_MINUTE",
+        "github-writes-per-minute",
+        Some("80"),
+        "Comments and check-run writes per minute, under GitHub's secondary rate limits"
+    ),
+    setting!(
+        "github_app_slug",
+        "BOSUN_GITHUB_APP_SLUG",
+        "github-app-slug",
+        None,
+        "The App's slug, for @slug commands; default: asked of GitHub at start"
+    ),
+    setting!(
         "log_format",
         "BOSUN_LOG_FORMAT",
         "log-format",
@@ -335,6 +384,24 @@ fn split_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a plan runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutStrategy {
+    /// The pull request's head commit.
+    Branch,
+    /// The head merged into the base branch's current head, as merging would make it.
+    Merge,
+}
+
+/// How the plan summary comment is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentMode {
+    /// One comment per pull request, edited in place.
+    Edit,
+    /// A new comment per run; the older ones are minimised as outdated.
+    New,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -363,6 +430,13 @@ pub struct Settings {
     pub terraform_bin: String,
     pub command_names: Vec<String>,
     pub parallelism: usize,
+    pub checkout_strategy: CheckoutStrategy,
+    pub comment_mode: CommentMode,
+    pub plan_drafts: bool,
+    pub terraform_timeout: Duration,
+    pub plugin_cache_dir: PathBuf,
+    pub github_writes_per_minute: u32,
+    pub github_app_slug: Option<String>,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub redelivery_interval: Duration,
@@ -435,6 +509,47 @@ impl Settings {
         if parallelism == 0 {
             return Err(SettingsError::of("parallelism", "must be at least 1"));
         }
+        let checkout_strategy = match sources.get_or_default("checkout_strategy").trim() {
+            "branch" => CheckoutStrategy::Branch,
+            "merge" => CheckoutStrategy::Merge,
+            other => {
+                return Err(SettingsError::of(
+                    "checkout_strategy",
+                    format!("`{other}` is not branch or merge"),
+                ));
+            }
+        };
+        let comment_mode = match sources.get_or_default("comment_mode").trim() {
+            "edit" => CommentMode::Edit,
+            "new" => CommentMode::New,
+            other => {
+                return Err(SettingsError::of(
+                    "comment_mode",
+                    format!("`{other}` is not edit or new"),
+                ));
+            }
+        };
+        let plan_drafts = sources.parsed::<bool>("plan_drafts", "true or false")?;
+        let terraform_timeout = sources.duration("terraform_timeout")?;
+        if terraform_timeout.is_zero() {
+            return Err(SettingsError::of("terraform_timeout", "must be more than 0"));
+        }
+        let plugin_cache_dir = match sources.get("plugin_cache_dir").map(str::trim) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => data_dir.join("plugin-cache"),
+        };
+        let github_writes_per_minute: u32 =
+            sources.parsed("github_writes_per_minute", "a positive number")?;
+        if github_writes_per_minute == 0 {
+            return Err(SettingsError::of(
+                "github_writes_per_minute",
+                "must be at least 1",
+            ));
+        }
+        let github_app_slug = sources
+            .get("github_app_slug")
+            .map(|s| s.trim().trim_start_matches('@').to_owned())
+            .filter(|s| !s.is_empty());
         let log_format = match sources.get_or_default("log_format").trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -467,6 +582,13 @@ impl Settings {
             terraform_bin,
             command_names,
             parallelism,
+            checkout_strategy,
+            comment_mode,
+            plan_drafts,
+            terraform_timeout,
+            plugin_cache_dir,
+            github_writes_per_minute,
+            github_app_slug,
             log_format,
             log_filter: sources.get_or_default("log_filter").to_owned(),
             redelivery_interval: sources.duration("redelivery_interval")?,
