@@ -10,15 +10,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::dispatch::{Dispatcher, EventLog};
+use crate::dispatch::JobDispatcher;
+use crate::github::pace::{PacedGitHub, Pacer};
 use crate::github::retry::RetryPolicy;
 use crate::github::{GitHub, OctocrabGitHub};
 use crate::ingest::Ingest;
+use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
 use crate::redelivery::Redelivery;
 use crate::server::{self, AppState};
 use crate::store::{self, Store};
+use crate::terraform::{Direct, Terraform, Timeouts};
 use crate::worker::DeliveryWorker;
+use crate::workflow::{self, WorkflowSettings};
+use crate::workspace::Workspaces;
 
 /// A running bosun.
 pub struct Running {
@@ -39,12 +44,11 @@ impl Running {
     }
 }
 
-/// Starts every part of bosun with the given GitHub client and dispatcher.
+/// Starts every part of bosun with the given GitHub client.
 pub async fn start(
     settings: &Settings,
     metrics: Arc<Metrics>,
     github: Arc<dyn GitHub>,
-    dispatcher: Arc<dyn Dispatcher>,
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
@@ -62,6 +66,57 @@ pub async fn start(
             "deliveries interrupted by the last shutdown are queued again"
         );
     }
+    let requeued = store.requeue_running_jobs().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "jobs interrupted by the last shutdown are queued again");
+    }
+    let app_slug = match &settings.github_app_slug {
+        Some(slug) => slug.clone(),
+        None => match github.app_slug().await {
+            Ok(slug) => slug,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not learn the App's slug; @slug commands are off until restart (or set BOSUN_GITHUB_APP_SLUG)");
+                String::new()
+            }
+        },
+    };
+    let paced: Arc<dyn GitHub> = Arc::new(PacedGitHub::new(
+        github.clone(),
+        Pacer::new(settings.github_writes_per_minute, 20),
+    ));
+    let enqueued = Arc::new(Notify::new());
+    let dispatcher = Arc::new(JobDispatcher {
+        store: store.clone(),
+        enqueued: enqueued.clone(),
+        command_names: settings.command_names.clone(),
+        app_slug: app_slug.clone(),
+        plan_drafts: settings.plan_drafts,
+    });
+    let mut terraform = Terraform::new(
+        &settings.terraform_bin,
+        Arc::new(Direct),
+        settings.plugin_cache_dir.clone(),
+    );
+    terraform.timeouts = Timeouts {
+        init: settings.terraform_timeout,
+        plan: settings.terraform_timeout,
+        show: settings.terraform_timeout,
+        apply: settings.terraform_timeout,
+    };
+    let ctx = Arc::new(workflow::Context {
+        store: store.clone(),
+        github: paced,
+        workspaces: Workspaces::new(&settings.data_dir),
+        terraform,
+        settings: WorkflowSettings {
+            command_names: settings.command_names.clone(),
+            app_slug,
+            checkout_strategy: settings.checkout_strategy,
+            comment_mode: settings.comment_mode,
+        },
+        slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
+        project_locks: Default::default(),
+    });
 
     let cancel = CancellationToken::new();
     let stored = Arc::new(Notify::new());
@@ -98,8 +153,16 @@ pub async fn start(
     };
     let worker = tokio::spawn(worker.run(cancel.clone()));
 
+    let jobs = JobWorker {
+        ctx,
+        enqueued,
+        // Jobs wait on Terraform slots; more jobs than slots keeps every slot busy.
+        concurrency: settings.parallelism * 2,
+    };
+    let jobs = tokio::spawn(jobs.run(cancel.clone()));
+
     let maintenance = tokio::spawn(maintain(store.clone(), cancel.clone()));
-    let mut tasks = vec![server, worker, maintenance];
+    let mut tasks = vec![server, worker, jobs, maintenance];
     if !settings.redelivery_interval.is_zero() {
         let redelivery = Redelivery {
             github,
@@ -142,7 +205,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         RetryPolicy::default(),
         metrics.clone(),
     )?);
-    let running = start(&settings, metrics, github, Arc::new(EventLog)).await?;
+    let running = start(&settings, metrics, github).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

@@ -1,9 +1,16 @@
-//! The dispatcher: what bosun does with an event. The worker hands it every typed event of a
-//! stored delivery; later issues turn events into plan, apply and unlock jobs here.
+//! The dispatcher: what bosun does with an event. The delivery worker hands it every typed
+//! event of a stored delivery; it turns pull request events and comment commands into jobs in
+//! the store (exactly once per delivery) and wakes the job worker.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
+use crate::command::{self, Parsed};
 use crate::event::{Event, EventKind, PullRequestAction};
+use crate::store::{NewJob, Store, now_millis};
+use crate::workflow::job::{JobSpec, PrRef, RepoRef};
 
 /// How a dispatch went wrong: worth another try later, or never.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +41,105 @@ impl Dispatcher for EventLog {
         let summary = summarise(event);
         tracing::info!(event = event.name(), %summary, "event received");
         Ok(summary)
+    }
+}
+
+/// The dispatcher `bosun serve` runs: events become jobs.
+pub struct JobDispatcher {
+    pub store: Arc<dyn Store>,
+    /// Woken when jobs are enqueued.
+    pub enqueued: Arc<Notify>,
+    pub command_names: Vec<String>,
+    pub app_slug: String,
+    pub plan_drafts: bool,
+}
+
+impl JobDispatcher {
+    /// The job an event asks for, or why there is none.
+    fn job_for(&self, event: &Event) -> Result<JobSpec, String> {
+        let Some(repo) = &event.repo else {
+            return Err("not about a repository".into());
+        };
+        let repo_ref = RepoRef::from(repo);
+        match &event.kind {
+            EventKind::PullRequest { action, pr } => match action {
+                PullRequestAction::Closed { merged } => Ok(JobSpec::Closed {
+                    repo: repo_ref,
+                    pr_number: pr.number,
+                    merged: *merged,
+                }),
+                _ if pr.draft && !self.plan_drafts => {
+                    Err("draft pull request: not planned (BOSUN_PLAN_DRAFTS=false)".into())
+                }
+                _ if pr.is_from_fork() => {
+                    Err("pull request from a fork: not planned automatically".into())
+                }
+                _ => Ok(JobSpec::Autoplan {
+                    repo: repo_ref,
+                    pr: PrRef::from(pr),
+                }),
+            },
+            EventKind::PullRequestComment { pr_number, comment } => {
+                if comment.author.is_bot {
+                    return Err("comment by a bot".into());
+                }
+                match command::parse(&comment.body, &self.command_names, &self.app_slug) {
+                    Parsed::NotACommand => Err("not a command".into()),
+                    Parsed::Command(_) | Parsed::Error(_) => Ok(JobSpec::Comment {
+                        repo: repo_ref,
+                        pr_number: *pr_number,
+                        comment_id: comment.id,
+                        author: comment.author.login.clone(),
+                        body: comment.body.clone(),
+                    }),
+                }
+            }
+            _ => Err("nothing to do".into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Dispatcher for JobDispatcher {
+    async fn dispatch(&self, delivery_id: &str, event: &Event) -> Result<String, DispatchError> {
+        let summary = summarise(event);
+        let spec = match self.job_for(event) {
+            Ok(spec) => spec,
+            Err(why) => {
+                tracing::debug!(event = event.name(), %why, "no job");
+                return Ok(format!("{summary}: {why}"));
+            }
+        };
+        let Some(installation_id) = event.installation_id else {
+            return Err(DispatchError::Permanent(anyhow::anyhow!(
+                "the event names no installation"
+            )));
+        };
+        let kind = spec.kind();
+        let job = NewJob {
+            source: delivery_id.to_owned(),
+            kind: kind.to_owned(),
+            repository: spec.repo().full_name.clone(),
+            installation_id,
+            pr: spec.pr_number(),
+            priority: 0,
+            spec: serde_json::to_string(&spec)
+                .map_err(|e| DispatchError::Permanent(e.into()))?,
+            created_at: now_millis(),
+            // A push makes the plans of the previous head pointless.
+            supersedes_kind: (kind == "autoplan").then(|| "autoplan".to_owned()),
+        };
+        let ids = self
+            .store
+            .enqueue_jobs(std::slice::from_ref(&job))
+            .await
+            .map_err(DispatchError::Transient)?;
+        self.enqueued.notify_waiters();
+        tracing::info!(event = event.name(), %summary, kind, "job enqueued");
+        Ok(match ids.first() {
+            Some(id) => format!("{summary}: {kind} job {id}"),
+            None => format!("{summary}: {kind} job already enqueued"),
+        })
     }
 }
 

@@ -1,0 +1,124 @@
+//! Comment commands: parse the comment again (parsing is pure), acknowledge it with 👀, and
+//! run the command, or reply with what was wrong. An error on bosun's side gets a short reply
+//! of its own, with details only in the logs.
+
+use super::Context;
+use super::feedback;
+use super::job::{PrRef, RepoRef};
+use super::plan::{self, Selection};
+use crate::command::{self, CommandKind, Parsed};
+use crate::github::Reaction;
+use crate::render;
+
+/// A comment addressed to bosun.
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub repo: RepoRef,
+    pub installation_id: u64,
+    pub pr_number: u64,
+    pub comment_id: u64,
+    pub author: String,
+    pub body: String,
+}
+
+pub async fn run(ctx: &Context, job_id: i64, c: Comment) -> anyhow::Result<String> {
+    let repo = c.repo.full_name.as_str();
+    if let Err(e) = ctx
+        .github
+        .add_reaction(c.installation_id, repo, c.comment_id, Reaction::Eyes)
+        .await
+    {
+        tracing::warn!(error = %e, "reacting to the comment failed");
+    }
+    let result = handle(ctx, job_id, &c).await;
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "the command failed");
+        let body = render::reply::internal_error(&format!("job {job_id}"));
+        if let Err(e) = feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await {
+            tracing::error!(error = format!("{e:#}"), "replying with the error failed");
+        }
+    }
+    result
+}
+
+async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<String> {
+    let repo = c.repo.full_name.as_str();
+    let name = ctx.settings.command_name();
+    let say = |body: String| async move {
+        feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await
+    };
+    let cmd = match command::parse(&c.body, &ctx.settings.command_names, &ctx.settings.app_slug)
+    {
+        Parsed::NotACommand => return Ok("not a command".into()),
+        Parsed::Error(e) => {
+            say(render::reply::command_error(name, &e)).await?;
+            return Ok(format!("bad command: {e}"));
+        }
+        Parsed::Command(cmd) => cmd,
+    };
+    match cmd.kind {
+        CommandKind::Help => {
+            say(render::reply::help(name)).await?;
+            Ok("help".into())
+        }
+        CommandKind::Version => {
+            let terraform = match ctx.terraform.version().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "terraform version failed");
+                    "unknown".into()
+                }
+            };
+            say(render::reply::version(env!("CARGO_PKG_VERSION"), &terraform)).await?;
+            Ok("version".into())
+        }
+        CommandKind::Apply | CommandKind::Unlock => {
+            say(render::reply::not_yet(name, cmd.kind.as_str())).await?;
+            Ok(format!("{} is not available yet", cmd.kind.as_str()))
+        }
+        CommandKind::Plan => {
+            let info = ctx
+                .github
+                .pull_request(c.installation_id, repo, c.pr_number)
+                .await?;
+            if !info.open {
+                say(render::reply::pr_closed(name)).await?;
+                return Ok("plan refused: the pull request is closed".into());
+            }
+            let selection = if cmd.dirs.is_empty() && cmd.projects.is_empty() && cmd.workspace.is_none() {
+                Selection::Affected { autoplan: false }
+            } else {
+                Selection::Named {
+                    dirs: cmd.dirs.clone(),
+                    projects: cmd.projects.clone(),
+                    workspace: cmd.workspace.clone(),
+                }
+            };
+            let request = plan::Request {
+                repo: c.repo.clone(),
+                installation_id: c.installation_id,
+                pr: PrRef {
+                    number: c.pr_number,
+                    head_sha: info.head_sha,
+                    head_ref: info.head_ref,
+                    base_sha: info.base_sha,
+                    base_ref: info.base_ref,
+                    author: info.author,
+                },
+                selection,
+                extra_args: cmd.extra_args.clone(),
+                note: Some(format!("Planned by @{} with `{}`.", c.author, first_line(&c.body))),
+            };
+            plan::run(ctx, job_id, request).await
+        }
+    }
+}
+
+fn first_line(body: &str) -> String {
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().take(200).collect::<String>().replace('`', "'")
+}

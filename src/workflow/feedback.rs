@@ -1,0 +1,234 @@
+//! Everything a workflow writes to GitHub: check runs per project, the summary comment (edited
+//! in place, or new with the older ones minimised), and replies. Text comes from `render`;
+//! pacing and coalescing come from the paced GitHub client underneath.
+
+use anyhow::Context as _;
+
+use super::Context;
+use super::plan::{Request, short};
+use crate::config::CommentMode;
+use crate::config::repo::ConfigError;
+use crate::github::{CheckRunSpec, CheckStatus, Conclusion};
+use crate::plan::{Outcome, ProjectPlan, Target};
+use crate::render;
+use crate::store::PrComment;
+
+/// The check run `bosun/plan: <project>` of one project on the head commit. Failures to
+/// write it are logged, never fatal: the plan itself matters more than its check.
+pub struct CheckRun {
+    installation_id: u64,
+    repo: String,
+    spec: CheckRunSpec,
+    id: Option<u64>,
+}
+
+/// `bosun/plan: <project>`
+pub fn plan_check_name(target: &Target) -> String {
+    format!("bosun/plan: {}", target.display_name())
+}
+
+impl CheckRun {
+    /// Creates the check run, queued.
+    pub async fn queued(
+        ctx: &Context,
+        installation_id: u64,
+        repo: &str,
+        head_sha: &str,
+        target: &Target,
+        job_id: i64,
+    ) -> Self {
+        let spec = CheckRunSpec {
+            name: plan_check_name(target),
+            head_sha: head_sha.to_owned(),
+            status: CheckStatus::Queued,
+            title: "Queued".into(),
+            summary: "Waiting for a free runner.".into(),
+            text: None,
+            external_id: Some(format!("job-{job_id}")),
+        };
+        let id = match ctx
+            .github
+            .create_check_run(installation_id, repo, &spec)
+            .await
+        {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, check = %spec.name, "creating a check run failed");
+                None
+            }
+        };
+        Self {
+            installation_id,
+            repo: repo.to_owned(),
+            spec,
+            id,
+        }
+    }
+
+    pub async fn in_progress(&mut self, ctx: &Context) {
+        self.spec.status = CheckStatus::InProgress;
+        self.spec.title = "Planning".into();
+        self.spec.summary = "Terraform is planning.".into();
+        self.write(ctx).await;
+    }
+
+    pub async fn completed(&mut self, ctx: &Context, plan: &ProjectPlan) {
+        let output = render::check::plan_check(plan);
+        let conclusion = match plan.outcome {
+            Outcome::Planned { .. } => Conclusion::Success,
+            Outcome::Failed { .. } => Conclusion::Failure,
+        };
+        self.spec.status = CheckStatus::Completed(conclusion);
+        self.spec.title = output.title;
+        self.spec.summary = output.summary;
+        self.spec.text = output.text;
+        self.write(ctx).await;
+    }
+
+    async fn write(&mut self, ctx: &Context) {
+        let result = match self.id {
+            Some(id) => {
+                ctx.github
+                    .update_check_run(self.installation_id, &self.repo, id, &self.spec)
+                    .await
+            }
+            None => ctx
+                .github
+                .create_check_run(self.installation_id, &self.repo, &self.spec)
+                .await
+                .map(|id| self.id = Some(id)),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, check = %self.spec.name, "writing a check run failed");
+        }
+    }
+}
+
+/// A reply comment of its own.
+pub async fn reply(
+    ctx: &Context,
+    installation_id: u64,
+    repo: &str,
+    pr: u64,
+    body: &str,
+) -> anyhow::Result<()> {
+    ctx.github
+        .create_comment(installation_id, repo, pr, body)
+        .await
+        .context("replying on the pull request")?;
+    Ok(())
+}
+
+/// A repo config that does not parse: a comment naming file, line and key, and a failed
+/// `bosun/plan` check on the head.
+pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyhow::Result<()> {
+    let repo = req.repo.full_name.as_str();
+    let spec = CheckRunSpec {
+        name: "bosun/plan".into(),
+        head_sha: req.pr.head_sha.clone(),
+        status: CheckStatus::Completed(Conclusion::Failure),
+        title: format!("{} is invalid", e.file),
+        summary: format!("`{e}`"),
+        text: None,
+        external_id: None,
+    };
+    if let Err(err) = ctx
+        .github
+        .create_check_run(req.installation_id, repo, &spec)
+        .await
+    {
+        tracing::warn!(error = %err, "writing the config check run failed");
+    }
+    reply(
+        ctx,
+        req.installation_id,
+        repo,
+        req.pr.number,
+        &render::reply::config_error(e),
+    )
+    .await
+}
+
+/// Writes the summary comment: the latest plan of every project of the pull request at its
+/// head. `edit` mode edits bosun's comments in place (creating parts as needed and
+/// minimising parts no longer needed); `new` mode posts new comments and minimises the old.
+pub async fn publish_summary(
+    ctx: &Context,
+    req: &Request,
+    _just_planned: &[ProjectPlan],
+) -> anyhow::Result<()> {
+    let repo = req.repo.full_name.as_str();
+    let head = req.pr.head_sha.as_str();
+    let plans: Vec<ProjectPlan> = ctx
+        .store
+        .plans_of_pr(repo, req.pr.number)
+        .await?
+        .into_iter()
+        .filter(|p| p.head_sha == head)
+        .map(|p| ProjectPlan {
+            target: p.target,
+            outcome: p.outcome,
+        })
+        .collect();
+    let bodies = render::plan::plan_comment(&render::plan::PlanComment {
+        command_name: ctx.settings.command_name(),
+        pr: req.pr.number,
+        head_sha: head,
+        projects: &plans,
+        note: req.note.as_deref(),
+    });
+    let old = ctx.store.pr_comments(repo, req.pr.number).await?;
+    let installation = req.installation_id;
+    let mut kept = Vec::with_capacity(bodies.len());
+    let mut reuse = match ctx.settings.comment_mode {
+        CommentMode::Edit => old.clone(),
+        CommentMode::New => Vec::new(),
+    }
+    .into_iter();
+    for (i, body) in bodies.iter().enumerate() {
+        let part = i as u32 + 1;
+        let mut written = None;
+        if let Some(existing) = reuse.next() {
+            match ctx
+                .github
+                .update_comment(installation, repo, existing.comment_id, body)
+                .await
+            {
+                Ok(()) => written = Some(existing),
+                // Deleted by someone: post it again.
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e).context("editing the summary comment"),
+            }
+        }
+        let comment = match written {
+            Some(c) => PrComment { part, ..c },
+            None => {
+                let c = ctx
+                    .github
+                    .create_comment(installation, repo, req.pr.number, body)
+                    .await
+                    .context("posting the summary comment")?;
+                PrComment {
+                    part,
+                    comment_id: c.id,
+                    node_id: c.node_id,
+                }
+            }
+        };
+        kept.push(comment);
+    }
+    // Comments of earlier runs no longer in use are minimised as outdated.
+    for stale in old
+        .iter()
+        .filter(|o| !kept.iter().any(|k| k.comment_id == o.comment_id))
+    {
+        if let Err(e) = ctx.github.minimize_comment(installation, &stale.node_id).await {
+            tracing::warn!(error = %e, comment = stale.comment_id, "minimising an outdated comment failed");
+        }
+    }
+    ctx.store
+        .set_pr_comments(repo, req.pr.number, &kept)
+        .await?;
+    tracing::info!(parts = kept.len(), head = short(head), "summary comment written");
+    Ok(())
+}

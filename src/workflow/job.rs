@@ -1,0 +1,97 @@
+//! What a job is: the part of an event a workflow needs, stored as JSON in the job queue so a
+//! job runs the same after a restart as it would have before.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{PullRequest, Repo};
+
+/// The repository a job works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRef {
+    /// `owner/name`
+    pub full_name: String,
+    pub clone_url: String,
+    pub default_branch: String,
+}
+
+impl From<&Repo> for RepoRef {
+    fn from(r: &Repo) -> Self {
+        Self {
+            full_name: r.full_name.clone(),
+            clone_url: r.clone_url.clone(),
+            default_branch: r.default_branch.clone(),
+        }
+    }
+}
+
+/// A pull request as a job sees it: the commits to plan, and who opened it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrRef {
+    pub number: u64,
+    pub head_sha: String,
+    pub head_ref: String,
+    pub base_sha: String,
+    pub base_ref: String,
+    pub author: String,
+}
+
+impl From<&PullRequest> for PrRef {
+    fn from(pr: &PullRequest) -> Self {
+        Self {
+            number: pr.number,
+            head_sha: pr.head.sha.clone(),
+            head_ref: pr.head.name.clone(),
+            base_sha: pr.base.sha.clone(),
+            base_ref: pr.base.name.clone(),
+            author: pr.author.login.clone(),
+        }
+    }
+}
+
+/// The work a job does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// Plan every affected project of a pull request at its head.
+    Autoplan { repo: RepoRef, pr: PrRef },
+    /// A comment addressed to bosun (parsed again when the job runs: parsing is pure).
+    Comment {
+        repo: RepoRef,
+        pr_number: u64,
+        comment_id: u64,
+        author: String,
+        body: String,
+    },
+    /// A pull request was closed (merged or not): its checkouts go, and its plans if unmerged.
+    Closed {
+        repo: RepoRef,
+        pr_number: u64,
+        merged: bool,
+    },
+}
+
+impl JobSpec {
+    /// The queue's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Autoplan { .. } => "autoplan",
+            Self::Comment { .. } => "comment",
+            Self::Closed { .. } => "closed",
+        }
+    }
+
+    pub fn repo(&self) -> &RepoRef {
+        match self {
+            Self::Autoplan { repo, .. } | Self::Comment { repo, .. } | Self::Closed { repo, .. } => {
+                repo
+            }
+        }
+    }
+
+    pub fn pr_number(&self) -> u64 {
+        match self {
+            Self::Autoplan { pr, .. } => pr.number,
+            Self::Comment { pr_number, .. } | Self::Closed { pr_number, .. } => *pr_number,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Workflows: what one job does, from its spec to GitHub feedback. Each reads what the step
+//! before wrote and writes for the next: workspace → Terraform → store → check runs and
+//! comments. One module per family: `plan`, `command` (comment commands), `close`, and
+//! `feedback` (everything written to GitHub).
+
+pub mod close;
+pub mod command;
+pub mod feedback;
+pub mod job;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedMutexGuard, Semaphore};
+
+use crate::config::{CheckoutStrategy, CommentMode};
+use crate::github::GitHub;
+use crate::store::{Job, Store};
+use crate::terraform::Terraform;
+use crate::workspace::Workspaces;
+
+use self::job::JobSpec;
+
+/// The settings workflows read.
+#[derive(Debug, Clone)]
+pub struct WorkflowSettings {
+    /// BOSUN_COMMAND_NAMES; the first is the one shown in comments.
+    pub command_names: Vec<String>,
+    pub app_slug: String,
+    pub checkout_strategy: CheckoutStrategy,
+    pub comment_mode: CommentMode,
+}
+
+impl WorkflowSettings {
+    pub fn command_name(&self) -> &str {
+        self.command_names.first().map_or("bosun", String::as_str)
+    }
+}
+
+/// Everything a workflow uses: one struct, not ten arguments.
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub github: Arc<dyn GitHub>,
+    pub workspaces: Workspaces,
+    pub terraform: Terraform,
+    pub settings: WorkflowSettings,
+    /// Terraform runs at once (BOSUN_PARALLELISM), across every job.
+    pub slots: Arc<Semaphore>,
+    /// One run at a time per (repo, dir, workspace): Terraform's state is one per project.
+    pub project_locks: KeyedLocks,
+}
+
+/// Async mutexes by key, made on first use.
+#[derive(Default)]
+pub struct KeyedLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl KeyedLocks {
+    pub async fn lock(&self, key: String) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// Runs one claimed job; returns a one-line summary for the queue.
+pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
+    let spec: JobSpec = serde_json::from_str(&job.spec)
+        .map_err(|e| anyhow::anyhow!("job {} has an unreadable spec: {e}", job.id))?;
+    match spec {
+        JobSpec::Autoplan { repo, pr } => {
+            let request = plan::Request {
+                repo,
+                installation_id: job.installation_id,
+                pr,
+                selection: plan::Selection::Affected { autoplan: true },
+                extra_args: Vec::new(),
+                note: None,
+            };
+            plan::run(ctx, job.id, request).await
+        }
+        JobSpec::Comment {
+            repo,
+            pr_number,
+            comment_id,
+            author,
+            body,
+        } => {
+            let comment = command::Comment {
+                repo,
+                installation_id: job.installation_id,
+                pr_number,
+                comment_id,
+                author,
+                body,
+            };
+            command::run(ctx, job.id, comment).await
+        }
+        JobSpec::Closed {
+            repo,
+            pr_number,
+            merged,
+        } => close::run(ctx, &repo, pr_number, merged).await,
+    }
+}

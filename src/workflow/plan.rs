@@ -1,0 +1,326 @@
+//! The plan workflow: fetch the pull request into the repo's mirror, read its repo config,
+//! decide which projects to plan, plan each in its own checkout (in parallel, one run per
+//! project at a time), keep every plan in the store, and report on GitHub.
+
+use anyhow::Context as _;
+use futures::future::join_all;
+
+use super::Context;
+use super::feedback::{self, CheckRun};
+use super::job::{PrRef, RepoRef};
+use crate::config::CheckoutStrategy;
+use crate::config::repo::{self, RepoConfig};
+use crate::plan::{Outcome, ProjectPlan, Step, Target};
+use crate::store::{StoredPlan, now_millis};
+use crate::workspace::{CheckoutError, CheckoutKey, Strategy};
+
+/// Which projects a plan covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every project the pull request's changes touch. `autoplan` leaves out projects whose
+    /// config turns autoplan off (a `plan` comment includes them).
+    Affected { autoplan: bool },
+    /// The projects a comment names (`-d`, `-p`, `-w`).
+    Named {
+        dirs: Vec<String>,
+        projects: Vec<String>,
+        workspace: Option<String>,
+    },
+}
+
+/// A plan to make.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub repo: RepoRef,
+    pub installation_id: u64,
+    pub pr: PrRef,
+    pub selection: Selection,
+    pub extra_args: Vec<String>,
+    /// Shown in the summary comment: who asked, and how.
+    pub note: Option<String>,
+}
+
+/// The repo config at a commit: `bosun.yaml`, else `atlantis.yaml`, else none.
+pub(super) async fn read_config(
+    ctx: &Context,
+    repo: &str,
+    sha: &str,
+) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
+    for file in repo::FILE_NAMES {
+        if let Some(text) = ctx.workspaces.read_file(repo, sha, file).await? {
+            return Ok(Some(repo::parse(file, &text)));
+        }
+    }
+    Ok(None)
+}
+
+/// Brings the pull request's head and base into the repo's mirror.
+pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
+    let token = ctx
+        .github
+        .installation_token(req.installation_id)
+        .await
+        .context("getting an installation token to fetch the repository")?;
+    let refspecs = vec![
+        format!("+refs/heads/{0}:refs/heads/{0}", req.pr.base_ref),
+        format!(
+            "+refs/pull/{0}/head:refs/pull/{0}/head",
+            req.pr.number
+        ),
+    ];
+    ctx.workspaces
+        .fetch(
+            &req.repo.full_name,
+            &req.repo.clone_url,
+            token.expose(),
+            &refspecs,
+        )
+        .await
+        .context("fetching the pull request")
+}
+
+/// Runs a plan request; returns a one-line summary.
+pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<String> {
+    let repo = req.repo.full_name.as_str();
+    fetch(ctx, &req).await?;
+    let head = req.pr.head_sha.as_str();
+    let config = match read_config(ctx, repo, head).await? {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            feedback::config_error(ctx, &req, &e).await?;
+            return Ok(format!("repo config error: {e}"));
+        }
+        None => None,
+    };
+    let targets = match select(ctx, &req, config.as_ref()).await? {
+        Ok(targets) => targets,
+        Err(reply) => {
+            feedback::reply(ctx, req.installation_id, repo, req.pr.number, &reply).await?;
+            return Ok("no such project".into());
+        }
+    };
+    if targets.is_empty() {
+        return Ok("no project affected".into());
+    }
+    let checks = join_all(
+        targets
+            .iter()
+            .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id)),
+    )
+    .await;
+    let results = join_all(
+        targets
+            .iter()
+            .zip(checks)
+            .map(|(target, check)| plan_project(ctx, job_id, &req, target, check)),
+    )
+    .await;
+    feedback::publish_summary(ctx, &req, &results).await?;
+    let failed = results
+        .iter()
+        .filter(|p| matches!(p.outcome, Outcome::Failed { .. }))
+        .count();
+    Ok(format!(
+        "planned {} project(s) at {}, {failed} failed",
+        results.len(),
+        short(head)
+    ))
+}
+
+/// The projects to plan, or a reply saying why a named one does not exist.
+async fn select(
+    ctx: &Context,
+    req: &Request,
+    config: Option<&RepoConfig>,
+) -> anyhow::Result<Result<Vec<Target>, String>> {
+    let repo = req.repo.full_name.as_str();
+    let affected = |autoplan: bool| async move {
+        let changed = ctx
+            .workspaces
+            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
+            .await?;
+        Ok::<_, anyhow::Error>(match config {
+            Some(config) if autoplan => {
+                crate::projects::from_config(config, &req.pr.base_ref, &changed)
+            }
+            Some(config) => {
+                let mut all = config.clone();
+                for p in &mut all.projects {
+                    p.autoplan_enabled = true;
+                }
+                crate::projects::from_config(&all, &req.pr.base_ref, &changed)
+            }
+            None => {
+                let tf = ctx
+                    .workspaces
+                    .terraform_files(repo, &req.pr.head_sha)
+                    .await?;
+                crate::projects::without_config(&changed, &tf)
+            }
+        })
+    };
+    let (dirs, projects, workspace) = match &req.selection {
+        Selection::Affected { autoplan } => return Ok(Ok(affected(*autoplan).await?)),
+        Selection::Named {
+            dirs,
+            projects,
+            workspace,
+        } => (dirs, projects, workspace),
+    };
+    let configured: &[repo::Project] = config.map_or(&[], |c| c.projects.as_slice());
+    let mut targets = Vec::new();
+    for name in projects {
+        match configured.iter().find(|p| p.name.as_deref() == Some(name)) {
+            Some(p) => targets.push(Target::from(p)),
+            None => {
+                let names: Vec<&str> = configured.iter().filter_map(|p| p.name.as_deref()).collect();
+                return Ok(Err(crate::render::reply::no_projects(
+                    ctx.settings.command_name(),
+                    &format!("-p {name}"),
+                    &names,
+                )));
+            }
+        }
+    }
+    let ws = workspace.clone().unwrap_or_else(|| "default".into());
+    for dir in dirs {
+        let matching: Vec<Target> = configured
+            .iter()
+            .filter(|p| &p.dir == dir && p.workspace == ws)
+            .map(Target::from)
+            .collect();
+        if matching.is_empty() {
+            targets.push(Target {
+                dir: dir.clone(),
+                workspace: ws.clone(),
+                name: None,
+            });
+        } else {
+            targets.extend(matching);
+        }
+    }
+    if dirs.is_empty() && projects.is_empty() {
+        // `-w` alone: the affected projects in that workspace.
+        targets = affected(false)
+            .await?
+            .into_iter()
+            .filter(|t| t.workspace == ws)
+            .collect();
+    }
+    targets.sort();
+    targets.dedup();
+    Ok(Ok(targets))
+}
+
+/// Plans one project in its checkout; never fails: a failure is the project's outcome.
+async fn plan_project(
+    ctx: &Context,
+    job_id: i64,
+    req: &Request,
+    target: &Target,
+    mut check: CheckRun,
+) -> ProjectPlan {
+    let repo = req.repo.full_name.as_str();
+    let _slot = ctx.slots.acquire().await;
+    let _project = ctx
+        .project_locks
+        .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
+        .await;
+    check.in_progress(ctx).await;
+    let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
+    let (outcome, planfile) = {
+        let _enter = span.enter();
+        tracing::info!("planning");
+        drop(_enter);
+        plan_in_checkout(ctx, req, target).await
+    };
+    let plan = ProjectPlan {
+        target: target.clone(),
+        outcome,
+    };
+    let stored = StoredPlan {
+        repository: repo.to_owned(),
+        pr: req.pr.number,
+        target: target.clone(),
+        head_sha: req.pr.head_sha.clone(),
+        outcome: plan.outcome.clone(),
+        planfile,
+        job_id,
+        created_at: now_millis(),
+    };
+    if let Err(e) = ctx.store.record_plan(&stored).await {
+        tracing::error!(error = format!("{e:#}"), "recording a plan failed");
+    }
+    check.completed(ctx, &plan).await;
+    plan
+}
+
+async fn plan_in_checkout(
+    ctx: &Context,
+    req: &Request,
+    target: &Target,
+) -> (Outcome, Option<Vec<u8>>) {
+    let repo = req.repo.full_name.as_str();
+    let strategy = match ctx.settings.checkout_strategy {
+        CheckoutStrategy::Branch => Strategy::Branch,
+        CheckoutStrategy::Merge => Strategy::Merge {
+            base_sha: req.pr.base_sha.clone(),
+        },
+    };
+    let key = CheckoutKey {
+        pr: req.pr.number,
+        dir: target.dir.clone(),
+        workspace: target.workspace.clone(),
+    };
+    let checkout = match ctx
+        .workspaces
+        .checkout(repo, &key, &req.pr.head_sha, &strategy)
+        .await
+    {
+        Ok(c) => c,
+        Err(CheckoutError::Conflict { files }) => {
+            let output = crate::render::reply::merge_conflict(&files);
+            return (
+                Outcome::Failed {
+                    step: Step::Checkout,
+                    output,
+                },
+                None,
+            );
+        }
+        Err(CheckoutError::Other(e)) => {
+            tracing::error!(error = format!("{e:#}"), "checkout failed");
+            return (
+                Outcome::Failed {
+                    step: Step::Checkout,
+                    output: "bosun could not prepare the checkout; the operator's logs say why."
+                        .into(),
+                },
+                None,
+            );
+        }
+    };
+    let dir = checkout.root.join(&target.dir);
+    if !dir.is_dir() {
+        return (
+            Outcome::Failed {
+                step: Step::Checkout,
+                output: format!(
+                    "The directory `{}` does not exist at {}.",
+                    target.dir,
+                    short(&req.pr.head_sha)
+                ),
+            },
+            None,
+        );
+    }
+    let run = ctx
+        .terraform
+        .plan_project(&dir, &target.workspace, &req.extra_args)
+        .await;
+    (run.outcome, run.planfile)
+}
+
+pub(super) fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
