@@ -18,4 +18,5 @@ pub mod redelivery;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod terraform;
 pub mod worker;
