@@ -19,5 +19,6 @@ pub mod redelivery;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod terraform;
 pub mod worker;
 pub mod workflow;

@@ -1,0 +1,403 @@
+//! Terraform for one project directory: init, workspace, plan, show -json, apply — each one
+//! [`Invocation`] through a [`Runner`] — and the reading of what they print.
+//!
+//! **Environment policy.** bosun's own environment holds secrets (the App key path, database
+//! URL, tokens), so no command inherits it. Terraform gets exactly [`Terraform::env`]: a fixed
+//! minimal `PATH`, a `HOME` of its own inside the project directory (so `~/.terraformrc` and
+//! `~/.terraform.d` are per job and empty, never bosun's), `TF_IN_AUTOMATION=1`,
+//! `TF_INPUT=0`, `CHECKPOINT_DISABLE=1` (no calls home), `TF_PLUGIN_CACHE_DIR`, and the
+//! operator's `extra_env` (cloud credentials and the like, chosen explicitly).
+//!
+//! **Plugin cache.** One provider cache is shared by every job on the host; `init` holds an
+//! exclusive lock on it (see [`cache`]) because Terraform's cache is unsafe under parallel
+//! `init`.
+
+pub mod cache;
+mod parse;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+pub use parse::{fallback_line, plan_line, plan_text, summarise};
+pub use run::{Direct, Exit, Finished, Invocation, Runner};
+
+use crate::plan::{Outcome, PlanSummary, Step};
+
+/// The `PATH` every Terraform run gets.
+pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The planfile `plan_project` writes, inside the project directory.
+pub const PLANFILE: &str = ".bosun.tfplan";
+/// The `HOME` of every run, inside the project directory.
+pub const HOME_DIR: &str = ".bosun-home";
+/// Default output cap per command.
+pub const DEFAULT_OUTPUT_CAP: usize = 4 << 20;
+/// Cap for `show -json`, whose output is data rather than a log and must not be cut.
+pub const SHOW_JSON_CAP: usize = 256 << 20;
+
+/// How long each Terraform command may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Includes waiting for the plugin cache lock.
+    pub init: Duration,
+    pub plan: Duration,
+    pub show: Duration,
+    pub apply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            init: Duration::from_secs(10 * 60),
+            plan: Duration::from_secs(30 * 60),
+            show: Duration::from_secs(5 * 60),
+            apply: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// How to run Terraform (or OpenTofu): the binary, the runner all commands go through, the
+/// shared plugin cache, limits and the extra environment.
+#[derive(Clone)]
+pub struct Terraform {
+    pub bin: PathBuf,
+    pub runner: Arc<dyn Runner>,
+    pub plugin_cache: PathBuf,
+    pub timeouts: Timeouts,
+    pub output_cap: usize,
+    /// Added to every run's environment after bosun's own variables (and overriding them).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Terraform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // extra_env may hold credentials: names only.
+        let names: Vec<&str> = self.extra_env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Terraform")
+            .field("bin", &self.bin)
+            .field("plugin_cache", &self.plugin_cache)
+            .field("timeouts", &self.timeouts)
+            .field("output_cap", &self.output_cap)
+            .field("extra_env", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of planning one project: its outcome, the planfile when there is one, and
+/// the output of every step that ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRun {
+    pub outcome: Outcome,
+    pub planfile: Option<Vec<u8>>,
+    pub log: String,
+}
+
+/// Whether `name` is a workspace name bosun passes to Terraform: `[A-Za-z0-9_.-]+`.
+pub fn valid_workspace(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl Terraform {
+    /// Terraform at `bin`, run through `runner`, with default timeouts and cap and no extra
+    /// environment.
+    pub fn new(bin: impl Into<PathBuf>, runner: Arc<dyn Runner>, plugin_cache: PathBuf) -> Self {
+        Self {
+            bin: bin.into(),
+            runner,
+            plugin_cache,
+            timeouts: Timeouts::default(),
+            output_cap: DEFAULT_OUTPUT_CAP,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// The whole environment of a run in `dir` (see the module docs for the policy).
+    pub fn env(&self, dir: &Path) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PATH".to_owned(), PATH.to_owned()),
+            (
+                "HOME".to_owned(),
+                dir.join(HOME_DIR).to_string_lossy().into_owned(),
+            ),
+            ("TF_IN_AUTOMATION".to_owned(), "1".to_owned()),
+            ("TF_INPUT".to_owned(), "0".to_owned()),
+            ("CHECKPOINT_DISABLE".to_owned(), "1".to_owned()),
+            (
+                "TF_PLUGIN_CACHE_DIR".to_owned(),
+                self.plugin_cache.to_string_lossy().into_owned(),
+            ),
+        ];
+        for (key, value) in &self.extra_env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        env
+    }
+
+    /// Runs `terraform ARGS` in `dir` through the runner.
+    async fn run(&self, dir: &Path, args: Vec<String>, timeout: Duration) -> Result<Finished> {
+        self.run_capped(dir, args, timeout, self.output_cap).await
+    }
+
+    async fn run_capped(
+        &self,
+        dir: &Path,
+        args: Vec<String>,
+        timeout: Duration,
+        output_cap: usize,
+    ) -> Result<Finished> {
+        let home = dir.join(HOME_DIR);
+        tokio::fs::create_dir_all(&home)
+            .await
+            .with_context(|| format!("creating {}", home.display()))?;
+        let inv = Invocation {
+            program: self.bin.clone(),
+            args,
+            cwd: dir.to_owned(),
+            env: self.env(dir),
+            timeout,
+            output_cap,
+        };
+        self.runner.run(inv).await
+    }
+
+    /// `terraform init -input=false -no-color`, holding the plugin cache lock throughout.
+    pub async fn init(&self, dir: &Path) -> Result<Finished> {
+        let started = tokio::time::Instant::now();
+        let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
+        let left = self.timeouts.init.saturating_sub(started.elapsed());
+        let args = ["init", "-input=false", "-no-color"]
+            .map(String::from)
+            .to_vec();
+        self.run(dir, args, left).await
+    }
+
+    /// `terraform workspace select -or-create=true NAME`; the name must be
+    /// [valid](valid_workspace).
+    pub async fn select_workspace(&self, dir: &Path, workspace: &str) -> Result<Finished> {
+        if !valid_workspace(workspace) {
+            bail!("invalid workspace name {workspace:?}: use letters, digits, `_`, `.` and `-`");
+        }
+        let args = [
+            "workspace",
+            "select",
+            "-or-create=true",
+            "-no-color",
+            workspace,
+        ]
+        .map(String::from)
+        .to_vec();
+        self.run(dir, args, self.timeouts.init).await
+    }
+
+    /// `terraform plan [EXTRA] -input=false -no-color -out=PLANFILE`. `extra_args` (from a
+    /// comment's `-- -var x=y`) are separate argv entries, never seen by a shell; they come
+    /// first so bosun's own flags win over a repeated one (Go's flags keep the last value).
+    pub async fn plan(
+        &self,
+        dir: &Path,
+        extra_args: &[String],
+        planfile: &Path,
+    ) -> Result<Finished> {
+        let mut args = vec!["plan".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
+        args.push(format!("-out={}", planfile.display()));
+        self.run(dir, args, self.timeouts.plan).await
+    }
+
+    /// `terraform show -json PLANFILE` and, when it succeeded, the plan's summary (without
+    /// its `line`, which only the plan's text has).
+    pub async fn show_json(
+        &self,
+        dir: &Path,
+        planfile: &Path,
+    ) -> Result<(Finished, Option<PlanSummary>)> {
+        let args = vec![
+            "show".to_owned(),
+            "-json".to_owned(),
+            "-no-color".to_owned(),
+            planfile.display().to_string(),
+        ];
+        let cap = self.output_cap.max(SHOW_JSON_CAP);
+        let done = self.run_capped(dir, args, self.timeouts.show, cap).await?;
+        if !done.exit.success() {
+            return Ok((done, None));
+        }
+        if done.truncated {
+            bail!("plan JSON longer than {cap} bytes");
+        }
+        // stderr is interleaved: the JSON is the one line that is an object.
+        let json = done
+            .output
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or(&done.output);
+        let summary = summarise(json.as_bytes())?;
+        Ok((done, Some(summary)))
+    }
+
+    /// `terraform apply -input=false -no-color PLANFILE`.
+    pub async fn apply(&self, dir: &Path, planfile: &Path) -> Result<Finished> {
+        let args = vec![
+            "apply".to_owned(),
+            "-input=false".to_owned(),
+            "-no-color".to_owned(),
+            planfile.display().to_string(),
+        ];
+        self.run(dir, args, self.timeouts.apply).await
+    }
+
+    /// Terraform's version (`terraform version -json`), e.g. `1.15.5`.
+    pub async fn version(&self) -> Result<String> {
+        let dir = std::env::temp_dir();
+        let args = ["version", "-json"].map(String::from).to_vec();
+        let inv = Invocation {
+            program: self.bin.clone(),
+            args,
+            env: self.env(&dir),
+            cwd: dir,
+            timeout: self.timeouts.show,
+            output_cap: self.output_cap,
+        };
+        let done = self.runner.run(inv).await?;
+        if !done.exit.success() {
+            bail!("terraform version: {}: {}", done.exit, done.output.trim());
+        }
+        let json = match (done.output.find('{'), done.output.rfind('}')) {
+            (Some(a), Some(b)) => done.output.get(a..=b).unwrap_or_default(),
+            _ => "",
+        };
+        #[derive(serde::Deserialize)]
+        struct Version {
+            terraform_version: String,
+        }
+        let version: Version = serde_json::from_str(json)
+            .with_context(|| format!("reading `terraform version -json`: {}", done.output))?;
+        Ok(version.terraform_version)
+    }
+
+    /// Plans the project in `dir`: init, workspace (unless `default`), plan into
+    /// `<dir>/`[`PLANFILE`], show -json. Never fails: a failing step is
+    /// [`Outcome::Failed`] with its output (or why it could not run).
+    pub async fn plan_project(
+        &self,
+        dir: &Path,
+        workspace: &str,
+        extra_args: &[String],
+    ) -> PlanRun {
+        let mut log = String::new();
+        match self.plan_steps(dir, workspace, extra_args, &mut log).await {
+            Ok((summary, text, planfile)) => PlanRun {
+                outcome: Outcome::Planned { summary, text },
+                planfile: Some(planfile),
+                log,
+            },
+            Err((step, output)) => PlanRun {
+                outcome: Outcome::Failed { step, output },
+                planfile: None,
+                log,
+            },
+        }
+    }
+
+    async fn plan_steps(
+        &self,
+        dir: &Path,
+        workspace: &str,
+        extra_args: &[String],
+        log: &mut String,
+    ) -> Result<(PlanSummary, String, Vec<u8>), (Step, String)> {
+        let t = self.timeouts;
+        let done = self.init(dir).await;
+        step((Step::Init, "init", t.init), done, log)?;
+        if workspace != "default" {
+            let done = self.select_workspace(dir, workspace).await;
+            step((Step::Workspace, "workspace select", t.init), done, log)?;
+        }
+        let planfile = dir.join(PLANFILE);
+        if let Err(e) = tokio::fs::remove_file(&planfile).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err((Step::Plan, format!("removing the old planfile: {e}")));
+        }
+        // With `-detailed-exitcode` (from the comment) exit code 2 means "planned, with changes".
+        let detailed = extra_args.iter().any(|a| a == "-detailed-exitcode");
+        let plan = self.plan(dir, extra_args, &planfile).await.map(|mut done| {
+            if detailed && done.exit == Exit::Code(2) {
+                done.exit = Exit::Code(0);
+            }
+            done
+        });
+        let plan_output = step((Step::Plan, "plan", t.plan), plan, log)?;
+        let bytes = tokio::fs::read(&planfile)
+            .await
+            .map_err(|e| (Step::Plan, format!("reading the planfile: {e}")))?;
+        let (done, summary) = match self.show_json(dir, &planfile).await {
+            Ok(shown) => shown,
+            Err(e) => {
+                log.push_str(&format!("$ terraform show -json\n{e:#}\n"));
+                return Err((Step::Show, format!("{e:#}")));
+            }
+        };
+        let Some(mut summary) = summary else {
+            return Err(failure((Step::Show, "show -json", t.show), &done, log));
+        };
+        log.push_str(&format!(
+            "$ terraform show -json\n({} bytes of JSON)\n",
+            done.output.len()
+        ));
+        summary.line = plan_line(&plan_output).unwrap_or_else(|| fallback_line(&summary));
+        Ok((summary, plan_text(&plan_output), bytes))
+    }
+}
+
+/// A step of `plan_project`: which, its name in logs, its timeout.
+type StepInfo = (Step, &'static str, Duration);
+
+/// Logs a step's output; its output when it succeeded, else the failure for the outcome.
+fn step(
+    info: StepInfo,
+    done: Result<Finished>,
+    log: &mut String,
+) -> Result<String, (Step, String)> {
+    let (step, name, _) = info;
+    match done {
+        Ok(done) if done.exit.success() => {
+            log.push_str(&format!("$ terraform {name}\n{}", done.output));
+            Ok(done.output)
+        }
+        Ok(done) => Err(failure(info, &done, log)),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            log.push_str(&format!("$ terraform {name}\n{msg}\n"));
+            Err((step, msg))
+        }
+    }
+}
+
+/// The failure of a step that ran but did not succeed, logged.
+fn failure((step, name, timeout): StepInfo, done: &Finished, log: &mut String) -> (Step, String) {
+    let mut output = done.output.clone();
+    if !output.is_empty() && !output.ends_with('\n') {
+        output.push('\n');
+    }
+    match done.exit {
+        Exit::TimedOut => output.push_str(&format!(
+            "terraform {name} timed out after {}",
+            humantime::format_duration(timeout)
+        )),
+        exit => output.push_str(&format!("terraform {name} failed: {exit}")),
+    }
+    log.push_str(&format!("$ terraform {name}\n{output}\n"));
+    (step, output)
+}
+
+#[cfg(test)]
+mod tests;

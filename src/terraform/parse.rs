@@ -1,0 +1,172 @@
+//! Reading Terraform's output: the structured summary from `show -json`, and from `plan`'s
+//! text the part a reviewer reads and Terraform's own one-line summary. All pure.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::plan::{Action, PlanSummary, ResourceChange};
+
+#[derive(Deserialize)]
+struct ShowJson {
+    #[serde(default)]
+    resource_changes: Vec<RawResourceChange>,
+    #[serde(default)]
+    output_changes: BTreeMap<String, RawChange>,
+}
+
+#[derive(Deserialize)]
+struct RawResourceChange {
+    address: String,
+    change: RawChange,
+}
+
+#[derive(Deserialize)]
+struct RawChange {
+    #[serde(default)]
+    actions: Vec<String>,
+    /// Present (an object) when the resource is imported by this plan.
+    #[serde(default)]
+    importing: Option<serde_json::Value>,
+}
+
+/// The action of a `change.actions` list; `None` for lists bosun has no action for
+/// (`["forget"]`, which drops an object from state without destroying it).
+fn action(actions: &[String]) -> Option<Action> {
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+    match actions.as_slice() {
+        ["create"] | ["create", "forget"] => Some(Action::Create),
+        ["update"] => Some(Action::Update),
+        ["delete"] => Some(Action::Delete),
+        ["delete", "create"] | ["create", "delete"] => Some(Action::Replace),
+        ["read"] => Some(Action::Read),
+        ["no-op"] => Some(Action::NoOp),
+        _ => None,
+    }
+}
+
+/// The summary of a plan from `terraform show -json PLANFILE`'s output. Counts as Terraform
+/// does (a replace is one add and one destroy; an import counts whatever else happens to
+/// the resource too); `line` is left empty for the caller to fill from the plan's text.
+pub fn summarise(show_json: &[u8]) -> Result<PlanSummary> {
+    let show: ShowJson = serde_json::from_slice(show_json).context("reading the plan JSON")?;
+    let mut summary = PlanSummary::default();
+    for rc in show.resource_changes {
+        if rc.change.importing.as_ref().is_some_and(|v| !v.is_null()) {
+            summary.import += 1;
+        }
+        let Some(action) = action(&rc.change.actions) else {
+            tracing::debug!(address = %rc.address, actions = ?rc.change.actions, "unknown plan actions");
+            continue;
+        };
+        match action {
+            Action::Create => summary.add += 1,
+            Action::Update => summary.change += 1,
+            Action::Delete => summary.destroy += 1,
+            Action::Replace => {
+                summary.add += 1;
+                summary.destroy += 1;
+            }
+            Action::Read | Action::NoOp => continue,
+        }
+        summary.changes.push(ResourceChange {
+            address: rc.address,
+            action,
+        });
+    }
+    summary.changes.sort();
+    summary.output_changes = show
+        .output_changes
+        .values()
+        .any(|c| c.actions.iter().any(|a| a != "no-op"));
+    Ok(summary)
+}
+
+/// A summary line in Terraform's words, for when its output has none (a plan that only
+/// changes outputs prints no `Plan:` line).
+pub fn fallback_line(summary: &PlanSummary) -> String {
+    if summary.changes.is_empty() && summary.import == 0 {
+        return if summary.output_changes {
+            "Plan: 0 to add, 0 to change, 0 to destroy. Changes to Outputs only.".into()
+        } else {
+            "No changes. Your infrastructure matches the configuration.".into()
+        };
+    }
+    let import = if summary.import > 0 {
+        format!("{} to import, ", summary.import)
+    } else {
+        String::new()
+    };
+    format!(
+        "Plan: {import}{} to add, {} to change, {} to destroy.",
+        summary.add, summary.change, summary.destroy
+    )
+}
+
+/// Terraform's own summary line from `plan` output: `Plan: 1 to add, 0 to change, 0 to
+/// destroy.` or `No changes. Your infrastructure matches the configuration.`. Only
+/// unindented lines count, so an attribute value in the diff cannot pose as one.
+pub fn plan_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .map(|l| l.trim_end())
+        .find(|l| l.starts_with("Plan: ") || l.starts_with("No changes."))
+        .map(str::to_owned)
+}
+
+/// Where the part of `plan` output worth reading starts: drift, the proposed changes, no
+/// changes, or output changes only.
+const START: &[&str] = &[
+    "Note: Objects have changed outside of Terraform",
+    "Terraform used the selected providers",
+    "Terraform will perform the following actions:",
+    "No changes.",
+    "Changes to Outputs:",
+];
+
+/// Progress lines that say nothing about the plan.
+fn is_noise(line: &str) -> bool {
+    const PROGRESS: &[&str] = &[
+        ": Refreshing state...",
+        ": Reading...",
+        ": Read complete after ",
+        ": Preparing import...",
+    ];
+    line.starts_with("Acquiring state lock")
+        || line.starts_with("Releasing state lock")
+        || (!line.starts_with(' ') && PROGRESS.iter().any(|p| line.contains(p)))
+}
+
+fn is_rule(line: &str) -> bool {
+    !line.is_empty() && line.chars().all(|c| c == '─')
+}
+
+/// The part of `plan` output a reviewer wants: from the proposed changes (or the drift
+/// note, or "No changes.") through the `Plan:` line, output changes and any `Warning:`
+/// blocks — without refresh progress, state-lock messages, runs of blank lines and the
+/// `Saved the plan to: …` footer.
+pub fn plan_text(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().map(str::trim_end).collect();
+    let start = lines
+        .iter()
+        .position(|l| START.iter().any(|s| l.starts_with(s)))
+        .unwrap_or(0);
+    let mut kept: Vec<&str> = Vec::new();
+    for line in lines.iter().skip(start) {
+        if line.starts_with("Saved the plan to:") {
+            break;
+        }
+        if is_noise(line) || (line.is_empty() && kept.last().is_none_or(|l| l.is_empty())) {
+            continue;
+        }
+        kept.push(line);
+    }
+    while kept.last().is_some_and(|l| l.is_empty() || is_rule(l)) {
+        kept.pop();
+    }
+    kept.join("\n")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+use super::*;
+
+fn change(address: &str, actions: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "address": address,
+        "mode": "managed",
+        "change": { "actions": actions, "before": null, "after": {} }
+    })
+}
+
+fn show(resource_changes: Vec<serde_json::Value>, outputs: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "format_version": "1.2",
+        "resource_changes": resource_changes,
+        "output_changes": outputs,
+    }))
+    .unwrap()
+}
+
+fn rc(address: &str, action: Action) -> ResourceChange {
+    ResourceChange {
+        address: address.into(),
+        action,
+    }
+}
+
+#[test]
+fn summarise_counts_each_action_like_terraform() {
+    let mut imported = change("terraform_data.i", &["update"]);
+    imported["change"]["importing"] = serde_json::json!({ "id": "abc" });
+    let json = show(
+        vec![
+            change("terraform_data.z", &["create"]),
+            change("terraform_data.r1", &["delete", "create"]),
+            change("terraform_data.r2", &["create", "delete"]),
+            change("terraform_data.d", &["delete"]),
+            change("terraform_data.u", &["update"]),
+            change("data.external.x", &["read"]),
+            change("terraform_data.same", &["no-op"]),
+            imported,
+        ],
+        serde_json::json!({ "o": { "actions": ["no-op"] } }),
+    );
+    let summary = summarise(&json).unwrap();
+    assert_eq!(
+        summary,
+        PlanSummary {
+            add: 3,
+            change: 2,
+            destroy: 3,
+            import: 1,
+            changes: vec![
+                rc("terraform_data.d", Action::Delete),
+                rc("terraform_data.i", Action::Update),
+                rc("terraform_data.r1", Action::Replace),
+                rc("terraform_data.r2", Action::Replace),
+                rc("terraform_data.u", Action::Update),
+                rc("terraform_data.z", Action::Create),
+            ],
+            line: String::new(),
+            output_changes: false,
+        }
+    );
+    assert_eq!(
+        summary.replaces().collect::<Vec<_>>(),
+        ["terraform_data.r1", "terraform_data.r2"]
+    );
+    assert_eq!(summary.deletes().collect::<Vec<_>>(), ["terraform_data.d"]);
+}
+
+#[test]
+fn an_import_without_other_change_counts_as_an_import_only() {
+    let mut imported = change("terraform_data.i", &["no-op"]);
+    imported["change"]["importing"] = serde_json::json!({ "id": "abc" });
+    let summary = summarise(&show(vec![imported], serde_json::json!({}))).unwrap();
+    assert_eq!((summary.import, summary.add, summary.change), (1, 0, 0));
+    assert!(summary.changes.is_empty());
+    assert_eq!(
+        fallback_line(&summary),
+        "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy."
+    );
+}
+
+#[test]
+fn importing_null_is_not_an_import() {
+    let mut c = change("terraform_data.a", &["create"]);
+    c["change"]["importing"] = serde_json::Value::Null;
+    assert_eq!(
+        summarise(&show(vec![c], serde_json::json!({})))
+            .unwrap()
+            .import,
+        0
+    );
+}
+
+#[test]
+fn output_changes_count_unless_no_op() {
+    let json = show(
+        vec![change("terraform_data.a", &["no-op"])],
+        serde_json::json!({ "a": { "actions": ["no-op"] }, "b": { "actions": ["create"] } }),
+    );
+    let summary = summarise(&json).unwrap();
+    assert!(summary.output_changes);
+    assert!(summary.changes.is_empty());
+    assert!(summary.has_changes());
+    assert_eq!(
+        fallback_line(&summary),
+        "Plan: 0 to add, 0 to change, 0 to destroy. Changes to Outputs only."
+    );
+}
+
+#[test]
+fn an_empty_plan_has_no_changes() {
+    let summary = summarise(br#"{"format_version":"1.2"}"#).unwrap();
+    assert_eq!(summary, PlanSummary::default());
+    assert_eq!(
+        fallback_line(&summary),
+        "No changes. Your infrastructure matches the configuration."
+    );
+}
+
+#[test]
+fn unknown_actions_are_skipped_not_fatal() {
+    let json = show(
+        vec![
+            change("terraform_data.f", &["forget"]),
+            change("terraform_data.n", &["teleport"]),
+            change("terraform_data.c", &["create", "forget"]),
+        ],
+        serde_json::json!({}),
+    );
+    let summary = summarise(&json).unwrap();
+    assert_eq!(summary.changes, [rc("terraform_data.c", Action::Create)]);
+    assert_eq!((summary.add, summary.destroy), (1, 0));
+}
+
+#[test]
+fn garbage_is_an_error() {
+    let err = summarise(b"Error: no plan").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("reading the plan JSON"),
+        "{err:#}"
+    );
+    assert!(summarise(b"{\"resource_changes\": [{\"address\": 1}]}").is_err());
+}
+
+const UPDATE_WITH_WARNING: &str = "\
+terraform_data.b: Refreshing state... [id=33cd]
+terraform_data.a: Refreshing state... [id=8d52]
+
+Terraform used the selected providers to generate the following execution
+plan. Resource actions are indicated with the following symbols:
+  ~ update in-place
+
+Terraform will perform the following actions:
+
+  # terraform_data.b will be updated in-place
+  ~ resource \"terraform_data\" \"b\" {
+        id     = \"33cd\"
+      ~ input  = <<-EOT
+            Plan: 9 to add, 0 to change, 0 to destroy.
+        EOT
+    }
+
+Plan: 0 to add, 1 to change, 0 to destroy.
+
+Warning: Value for undeclared variable
+
+The root module does not declare a variable named \"nope\" but a value was
+found in file \"terraform.tfvars\".
+
+─────────────────────────────────────────────────────────────────────────────
+
+Saved the plan to: /tmp/x/.bosun.tfplan
+
+To perform exactly these actions, run the following command to apply:
+    terraform apply \"/tmp/x/.bosun.tfplan\"
+";
+
+#[test]
+fn plan_text_keeps_changes_and_warnings_and_drops_noise_and_footer() {
+    assert_eq!(
+        plan_text(UPDATE_WITH_WARNING),
+        "\
+Terraform used the selected providers to generate the following execution
+plan. Resource actions are indicated with the following symbols:
+  ~ update in-place
+
+Terraform will perform the following actions:
+
+  # terraform_data.b will be updated in-place
+  ~ resource \"terraform_data\" \"b\" {
+        id     = \"33cd\"
+      ~ input  = <<-EOT
+            Plan: 9 to add, 0 to change, 0 to destroy.
+        EOT
+    }
+
+Plan: 0 to add, 1 to change, 0 to destroy.
+
+Warning: Value for undeclared variable
+
+The root module does not declare a variable named \"nope\" but a value was
+found in file \"terraform.tfvars\"."
+    );
+}
+
+#[test]
+fn plan_line_ignores_indented_lookalikes() {
+    assert_eq!(
+        plan_line(UPDATE_WITH_WARNING).as_deref(),
+        Some("Plan: 0 to add, 1 to change, 0 to destroy.")
+    );
+}
+
+const NO_CHANGES: &str = "\
+Acquiring state lock. This may take a few moments...
+data.external.x: Reading...
+data.external.x: Read complete after 0s [id=1]
+terraform_data.a: Refreshing state... [id=8d52]
+
+
+
+No changes. Your infrastructure matches the configuration.
+
+Terraform has compared your real infrastructure against your configuration
+and found no differences, so no changes are needed.
+Releasing state lock. This may take a few moments...
+";
+
+#[test]
+fn plan_text_of_no_changes_is_the_no_changes_paragraph() {
+    assert_eq!(
+        plan_text(NO_CHANGES),
+        "\
+No changes. Your infrastructure matches the configuration.
+
+Terraform has compared your real infrastructure against your configuration
+and found no differences, so no changes are needed."
+    );
+    assert_eq!(
+        plan_line(NO_CHANGES).as_deref(),
+        Some("No changes. Your infrastructure matches the configuration.")
+    );
+}
+
+#[test]
+fn plan_text_keeps_drift_and_output_only_changes() {
+    let drift = "\
+terraform_data.a: Refreshing state... [id=1]
+
+Note: Objects have changed outside of Terraform
+
+Terraform detected the following changes made outside of Terraform since the
+last \"terraform apply\" which may have affected this plan:
+
+  # terraform_data.a has been deleted
+  - resource \"terraform_data\" \"a\" {
+    }
+
+─────────────────────────────────────────────────────────────────────────────
+
+Changes to Outputs:
+  + p = 1
+
+You can apply this plan to save these new output values to the Terraform
+state, without changing any real infrastructure.
+
+─────────────────────────────────────────────────────────────────────────────
+
+Saved the plan to: p.tfplan
+";
+    let text = plan_text(drift);
+    assert!(text.starts_with("Note: Objects have changed outside of Terraform\n"));
+    assert!(
+        text.contains("\n─────"),
+        "the drift separator stays: {text}"
+    );
+    assert!(text.ends_with("without changing any real infrastructure."));
+    assert_eq!(plan_line(drift), None);
+}
+
+#[test]
+fn plan_text_without_a_known_start_keeps_everything_but_noise() {
+    assert_eq!(
+        plan_text("x: Refreshing state...\nsomething new\n\n\n  detail\n"),
+        "something new\n\n  detail"
+    );
+    assert_eq!(plan_text(""), "");
+}
