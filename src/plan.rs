@@ -70,7 +70,7 @@ pub struct PlanSummary {
 
 impl PlanSummary {
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty() || self.output_changes
+        !self.changes.is_empty() || self.output_changes || self.import > 0
     }
 
     /// Addresses destroyed outright.
