@@ -317,7 +317,7 @@ fn heads(parts: &[String], n: usize) -> String {
         }
         if lines.len() > n {
             out.push_str("[…]\n");
-            for line in lines.iter().skip(lines.len().saturating_sub(6).max(n)) {
+            for line in lines.iter().skip(lines.len().saturating_sub(12).max(n)) {
                 out.push_str(line);
                 out.push('\n');
             }
