@@ -16,6 +16,7 @@ pub mod names;
 pub mod plan;
 pub mod projects;
 pub mod redelivery;
+pub mod render;
 pub mod server;
 pub mod store;
 pub mod telemetry;
