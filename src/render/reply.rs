@@ -109,6 +109,24 @@ pub fn merge_conflict(files: &[String]) -> String {
 
 /// The reply when something failed on bosun's side. `what` is what the operator can look
 /// up in bosun's logs (e.g. a job id); no error details, which might hold secrets.
+/// A command this version of bosun does not run yet.
+pub fn not_yet(command_name: &str, verb: &str) -> String {
+    format!(
+        "{}\n`{verb}` is not available in this version of bosun yet. \
+         `{command_name} plan` and `{command_name} help` work.\n",
+        marker("not-yet")
+    )
+}
+
+/// A plan asked for on a closed pull request.
+pub fn pr_closed(command_name: &str) -> String {
+    format!(
+        "{}\nThis pull request is closed, so bosun does not plan it. \
+         Reopen it and comment `{command_name} plan` again.\n",
+        marker("pr-closed")
+    )
+}
+
 pub fn internal_error(what: &str) -> String {
     format!(
         "{}\n**Something went wrong on bosun's side**, not in this pull request. \

@@ -4,6 +4,7 @@
 
 use anyhow::Context as _;
 use futures::future::join_all;
+use tracing::Instrument;
 
 use super::Context;
 use super::feedback::{self, CheckRun};
@@ -72,7 +73,7 @@ pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
         .fetch(
             &req.repo.full_name,
             &req.repo.clone_url,
-            token.expose(),
+            token.token.expose(),
             &refspecs,
         )
         .await
@@ -173,11 +174,19 @@ async fn select(
         match configured.iter().find(|p| p.name.as_deref() == Some(name)) {
             Some(p) => targets.push(Target::from(p)),
             None => {
-                let names: Vec<&str> = configured.iter().filter_map(|p| p.name.as_deref()).collect();
+                let asked = crate::command::Command {
+                    kind: crate::command::CommandKind::Plan,
+                    dirs: dirs.clone(),
+                    workspace: workspace.clone(),
+                    projects: projects.clone(),
+                    verbose: false,
+                    extra_args: req.extra_args.clone(),
+                };
+                let known: Vec<Target> = configured.iter().map(Target::from).collect();
                 return Ok(Err(crate::render::reply::no_projects(
                     ctx.settings.command_name(),
-                    &format!("-p {name}"),
-                    &names,
+                    &asked,
+                    &known,
                 )));
             }
         }
@@ -228,12 +237,7 @@ async fn plan_project(
         .await;
     check.in_progress(ctx).await;
     let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
-    let (outcome, planfile) = {
-        let _enter = span.enter();
-        tracing::info!("planning");
-        drop(_enter);
-        plan_in_checkout(ctx, req, target).await
-    };
+    let (outcome, planfile) = plan_in_checkout(ctx, req, target).instrument(span).await;
     let plan = ProjectPlan {
         target: target.clone(),
         outcome,
