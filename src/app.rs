@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, EventLog};
 use crate::github::retry::RetryPolicy;
-use crate::github::{GitHub, OctocrabGitHub};
+use crate::github::{GitHub, OctocrabGitHub, PacedGitHub, Pacer};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::redelivery::Redelivery;
@@ -137,11 +137,14 @@ async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let github = Arc::new(OctocrabGitHub::new(
-        &settings.github,
-        RetryPolicy::default(),
-        metrics.clone(),
-    )?);
+    let github = Arc::new(PacedGitHub::new(
+        Arc::new(OctocrabGitHub::new(
+            &settings.github,
+            RetryPolicy::default(),
+            metrics.clone(),
+        )?),
+        Pacer::default(),
+    ));
     let running = start(&settings, metrics, github, Arc::new(EventLog)).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");

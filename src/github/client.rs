@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
 use super::{
-    CheckRunSpec, CheckStatus, Conclusion, GitHub, GitHubError, HookDelivery, HookDeliveryPage,
-    Permission, ReviewInfo,
+    CheckRunSpec, CheckStatus, CommentRef, Conclusion, GitHub, GitHubError, HookDelivery,
+    HookDeliveryPage, MergeableState, Permission, PrState, PullRequestInfo, Reaction, ReviewInfo,
 };
 use crate::config::{GitHubSettings, Secret};
 use crate::event::ReviewState;
@@ -38,9 +38,11 @@ struct Answer {
     body: Bytes,
 }
 
+/// The real [`GitHub`] client.
 pub struct OctocrabGitHub {
     octo: Octocrab,
     api_url: String,
+    graphql_url: String,
     app: AppAuth,
     tokens: TokenCache,
     retry: RetryPolicy,
@@ -58,9 +60,11 @@ impl OctocrabGitHub {
             .set_read_timeout(Some(REQUEST_TIMEOUT))
             .build()
             .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
+        let api_url = settings.api_url.trim_end_matches('/').to_owned();
         Ok(Self {
             octo,
-            api_url: settings.api_url.trim_end_matches('/').to_owned(),
+            graphql_url: graphql_url(&api_url),
+            api_url,
             app: AppAuth::new(settings.app_id, &settings.app_key_pem)?,
             tokens: TokenCache::default(),
             retry,
@@ -78,6 +82,18 @@ impl OctocrabGitHub {
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
         let url = format!("{}{}", self.api_url, path);
+        self.call_url(what, method, &url, auth, body).await
+    }
+
+    /// Sends one request to `url` with retries and token refresh.
+    async fn call_url(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        auth: Auth,
+        body: Option<&Value>,
+    ) -> Result<Answer, GitHubError> {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
@@ -89,7 +105,7 @@ impl OctocrabGitHub {
                 })?,
                 Auth::Installation(id) => self.installation_token(id).await?.token,
             };
-            let outcome = self.send_once(&method, &url, &credential, body).await;
+            let outcome = self.send_once(&method, url, &credential, body).await;
             self.metrics
                 .github_status(outcome.as_ref().ok().map(|a| a.status.as_u16()));
             if let (Ok(answer), Auth::Installation(id)) = (&outcome, auth)
@@ -180,18 +196,14 @@ impl OctocrabGitHub {
         })
     }
 
-    /// POSTs `body` as the installation and returns the `id` of what GitHub created.
-    async fn create(
+    /// POSTs `body` as the installation and decodes what GitHub created.
+    async fn create<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
         path: &str,
         installation_id: u64,
         body: &Value,
-    ) -> Result<u64, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-        }
+    ) -> Result<T, GitHubError> {
         let answer = self
             .call(
                 what,
@@ -201,7 +213,51 @@ impl OctocrabGitHub {
                 Some(body),
             )
             .await?;
-        Ok(decode::<Created>(what, &answer.body)?.id)
+        decode(what, &answer.body)
+    }
+
+    /// Runs a GraphQL query or mutation as the installation and returns its `data`. GitHub
+    /// answers GraphQL errors with status 200 and an `errors` list: those are failures too.
+    async fn graphql(
+        &self,
+        what: &str,
+        installation_id: u64,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, GitHubError> {
+        #[derive(Deserialize)]
+        struct Problem {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            #[serde(default)]
+            message: String,
+        }
+        #[derive(Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            data: Value,
+            #[serde(default)]
+            errors: Vec<Problem>,
+        }
+        let body = json!({ "query": query, "variables": variables });
+        let answer = self
+            .call_url(
+                what,
+                Method::POST,
+                &self.graphql_url,
+                Auth::Installation(installation_id),
+                Some(&body),
+            )
+            .await?;
+        let reply: Reply = decode(what, &answer.body)?;
+        if let Some(first) = reply.errors.into_iter().next() {
+            return Err(GitHubError::GraphQl {
+                what: what.into(),
+                kind: first.kind,
+                message: first.message.chars().take(300).collect(),
+            });
+        }
+        Ok(reply.data)
     }
 
     async fn fetch_installation_token(
@@ -231,6 +287,15 @@ impl OctocrabGitHub {
     }
 }
 
+/// Where GitHub's GraphQL API is: `/graphql` on github.com's API host, `/api/graphql` on GitHub
+/// Enterprise Server (whose REST API is under `/api/v3`).
+fn graphql_url(api_url: &str) -> String {
+    match api_url.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{api_url}/graphql"),
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, GitHubError> {
     serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
         what: what.into(),
@@ -250,6 +315,9 @@ fn error_message(body: &[u8]) -> String {
 fn transport_message(e: &dyn std::fmt::Display) -> String {
     e.to_string().chars().take(300).collect()
 }
+
+/// Hides a comment (by GraphQL node id) as outdated.
+const MINIMIZE_COMMENT: &str = "mutation($id: ID!) { minimizeComment(input: {subjectId: $id, classifier: OUTDATED}) { minimizedComment { isMinimized } } }";
 
 /// GitHub's limit on a check run's summary and text.
 const CHECK_OUTPUT_MAX: usize = 65_535;
@@ -374,15 +442,139 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         number: u64,
         body: &str,
-    ) -> Result<u64, GitHubError> {
+    ) -> Result<CommentRef, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+            node_id: String,
+        }
         let path = format!("/repos/{repo}/issues/{number}/comments");
-        self.create(
-            "creating a comment",
+        let created: Created = self
+            .create(
+                "creating a comment",
+                &path,
+                installation_id,
+                &json!({ "body": body }),
+            )
+            .await?;
+        Ok(CommentRef {
+            id: created.id,
+            node_id: created.node_id,
+        })
+    }
+
+    async fn update_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/comments/{comment_id}");
+        self.call(
+            "updating a comment",
+            Method::PATCH,
             &path,
-            installation_id,
-            &json!({ "body": body }),
+            Auth::Installation(installation_id),
+            Some(&json!({ "body": body })),
         )
-        .await
+        .await?;
+        Ok(())
+    }
+
+    async fn minimize_comment(
+        &self,
+        installation_id: u64,
+        node_id: &str,
+    ) -> Result<(), GitHubError> {
+        let what = "minimizing a comment";
+        let data = self
+            .graphql(what, installation_id, MINIMIZE_COMMENT, json!({ "id": node_id }))
+            .await?;
+        let minimized = data
+            .pointer("/minimizeComment/minimizedComment/isMinimized")
+            .and_then(Value::as_bool);
+        match minimized {
+            Some(true) => Ok(()),
+            _ => Err(GitHubError::Decode {
+                what: what.into(),
+                message: "the answer does not say the comment is minimized".into(),
+            }),
+        }
+    }
+
+    async fn add_reaction(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        content: Reaction,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/comments/{comment_id}/reactions");
+        // 201 for a new reaction, 200 when this App had already reacted so.
+        self.call(
+            "reacting to a comment",
+            Method::POST,
+            &path,
+            Auth::Installation(installation_id),
+            Some(&json!({ "content": content.as_str() })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        #[derive(Deserialize)]
+        struct Branch {
+            sha: String,
+            #[serde(rename = "ref")]
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Pull {
+            number: u64,
+            state: String,
+            #[serde(default)]
+            merged: bool,
+            #[serde(default)]
+            draft: bool,
+            mergeable: Option<bool>,
+            mergeable_state: Option<String>,
+            head: Branch,
+            base: Branch,
+        }
+        let what = "reading a pull request";
+        let path = format!("/repos/{repo}/pulls/{number}");
+        let answer = self
+            .call(
+                what,
+                Method::GET,
+                &path,
+                Auth::Installation(installation_id),
+                None,
+            )
+            .await?;
+        let pull: Pull = decode(what, &answer.body)?;
+        Ok(PullRequestInfo {
+            number: pull.number,
+            state: match (pull.state.as_str(), pull.merged) {
+                (_, true) => PrState::Merged,
+                ("open", false) => PrState::Open,
+                _ => PrState::Closed,
+            },
+            draft: pull.draft,
+            mergeable: pull.mergeable,
+            mergeable_state: MergeableState::parse(pull.mergeable_state.as_deref().unwrap_or("")),
+            head_sha: pull.head.sha,
+            head_ref: pull.head.name,
+            base_sha: pull.base.sha,
+            base_ref: pull.base.name,
+        })
     }
 
     async fn create_check_run(
@@ -391,14 +583,20 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
         let path = format!("/repos/{repo}/check-runs");
-        self.create(
-            "creating a check run",
-            &path,
-            installation_id,
-            &check_run_body(check, true),
-        )
-        .await
+        let created: Created = self
+            .create(
+                "creating a check run",
+                &path,
+                installation_id,
+                &check_run_body(check, true),
+            )
+            .await?;
+        Ok(created.id)
     }
 
     async fn update_check_run(
@@ -537,6 +735,22 @@ mod tests {
         );
         assert_eq!(next_cursor(&h), None);
         assert_eq!(next_cursor(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn graphql_lives_next_to_the_rest_api() {
+        assert_eq!(
+            graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            graphql_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api/graphql"
+        );
+        assert_eq!(
+            graphql_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/graphql"
+        );
     }
 
     #[test]
