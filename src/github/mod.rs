@@ -249,8 +249,11 @@ pub trait GitHub: Send + Sync + 'static {
 
     /// Hides a comment as outdated (GraphQL `minimizeComment`, classifier `OUTDATED`);
     /// `node_id` is [`CommentRef::node_id`].
-    async fn minimize_comment(&self, installation_id: u64, node_id: &str)
-    -> Result<(), GitHubError>;
+    async fn minimize_comment(
+        &self,
+        installation_id: u64,
+        node_id: &str,
+    ) -> Result<(), GitHubError>;
 
     /// Reacts to an issue or pull-request comment; reacting twice the same way is not an error.
     async fn add_reaction(

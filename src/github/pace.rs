@@ -381,7 +381,9 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         check: &CheckRunSpec,
     ) -> Result<(), GitHubError> {
         let key = format!("check:{id}");
-        let update = self.inner.update_check_run(installation_id, repo, id, check);
+        let update = self
+            .inner
+            .update_check_run(installation_id, repo, id, check);
         self.keyed(&key, update).await
     }
 

@@ -57,7 +57,11 @@ async fn waiting_writes_of_one_key_are_superseded_by_the_newest() {
     let mut expected = vec![Paced::Superseded; 9];
     expected.push(Paced::Ran(9));
     assert_eq!(outcomes, expected);
-    assert_eq!(start.elapsed(), Duration::from_secs(1), "one token for all ten");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "one token for all ten"
+    );
     assert_eq!(pacer.waiting(), 0);
 }
 
@@ -66,7 +70,13 @@ async fn different_keys_never_supersede_each_other_and_run_in_order() {
     let pacer = Pacer::new(60, 1);
     drain(&pacer).await;
     let log = Mutex::new(Vec::new());
-    let keys = [Some("check:1"), None, Some("check:2"), Some("comment:1"), None];
+    let keys = [
+        Some("check:1"),
+        None,
+        Some("check:2"),
+        Some("comment:1"),
+        None,
+    ];
     let writes = keys.iter().enumerate().map(|(i, key)| {
         let log = &log;
         pacer.write(*key, move || async move { log.lock().unwrap().push(i) })
@@ -84,11 +94,21 @@ async fn a_replacement_keeps_its_predecessors_place() {
     let keys = ["a", "b", "a"];
     let writes = keys.iter().enumerate().map(|(i, key)| {
         let log = &log;
-        pacer.write(Some(key), move || async move { log.lock().unwrap().push(i) })
+        pacer.write(
+            Some(key),
+            move || async move { log.lock().unwrap().push(i) },
+        )
     });
     let outcomes = join_all(writes).await;
-    assert_eq!(outcomes, vec![Paced::Superseded, Paced::Ran(()), Paced::Ran(())]);
-    assert_eq!(*log.lock().unwrap(), vec![2, 1], "the newest `a` ran in the first `a`'s place");
+    assert_eq!(
+        outcomes,
+        vec![Paced::Superseded, Paced::Ran(()), Paced::Ran(())]
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![2, 1],
+        "the newest `a` ran in the first `a`'s place"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -114,16 +134,25 @@ async fn writes_of_one_key_run_one_at_a_time() {
         let (pacer, log) = (pacer.clone(), log.clone());
         async move {
             pacer
-                .write(Some("k"), || async move { log.lock().unwrap().push("second") })
+                .write(
+                    Some("k"),
+                    || async move { log.lock().unwrap().push("second") },
+                )
                 .await
         }
     });
     until_waiting(&pacer, 1).await;
     // Another key is not held up, tokens are plenty.
     pacer
-        .write(Some("other"), || async { log.lock().unwrap().push("other") })
+        .write(Some("other"), || async {
+            log.lock().unwrap().push("other")
+        })
         .await;
-    assert_eq!(pacer.waiting(), 1, "the second `k` still waits for the first");
+    assert_eq!(
+        pacer.waiting(),
+        1,
+        "the second `k` still waits for the first"
+    );
     release.send(()).unwrap();
     assert_eq!(first.await.unwrap(), Paced::Ran(()));
     assert_eq!(second.await.unwrap(), Paced::Ran(()));
@@ -145,7 +174,7 @@ async fn a_caller_that_gives_up_frees_its_place_and_its_key() {
     // Gives up while running: the key is free again.
     let ran = tokio::time::timeout(
         Duration::from_secs(5),
-        pacer.write(Some("k"), || std::future::pending::<()>()),
+        pacer.write(Some("k"), std::future::pending::<()>),
     )
     .await;
     assert!(ran.is_err());
@@ -211,7 +240,13 @@ impl GitHub for Recorder {
             node_id: "IC_1".into(),
         })
     }
-    async fn update_comment(&self, _: u64, _: &str, id: u64, body: &str) -> Result<(), GitHubError> {
+    async fn update_comment(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
         self.record(format!("update_comment {id} {body}"));
         Ok(())
     }
@@ -275,11 +310,16 @@ fn check(summary: &str) -> CheckRunSpec {
 async fn paced_github_coalesces_updates_and_passes_reads_through() {
     let recorder = Arc::new(Recorder::default());
     let gh = PacedGitHub::new(recorder.clone(), Pacer::new(60, 1));
-    gh.create_comment(1, "acme/infra", 5, "hello").await.unwrap();
+    gh.create_comment(1, "acme/infra", 5, "hello")
+        .await
+        .unwrap();
     let start = Instant::now();
     // The bucket is empty, yet reads do not wait.
     assert!(gh.reviews(1, "acme/infra", 5).await.unwrap().is_empty());
-    assert_eq!(gh.permission(1, "acme/infra", "x").await.unwrap(), Permission::Write);
+    assert_eq!(
+        gh.permission(1, "acme/infra", "x").await.unwrap(),
+        Permission::Write
+    );
     assert_eq!(start.elapsed(), Duration::ZERO);
 
     let specs: Vec<CheckRunSpec> = (0..5).map(|i| check(&format!("step {i}"))).collect();
@@ -292,11 +332,16 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         gh.update_comment(1, "acme/infra", 1, "edited"),
         gh.update_comment(1, "acme/infra", 1, "edited again"),
     );
-    assert!(updates.iter().all(Result::is_ok), "superseded updates are Ok");
+    assert!(
+        updates.iter().all(Result::is_ok),
+        "superseded updates are Ok"
+    );
     other.unwrap();
     comment.unwrap();
     again.unwrap();
-    gh.add_reaction(1, "acme/infra", 1, Reaction::Eyes).await.unwrap();
+    gh.add_reaction(1, "acme/infra", 1, Reaction::Eyes)
+        .await
+        .unwrap();
     gh.minimize_comment(1, "IC_1").await.unwrap();
     assert_eq!(
         *recorder.calls.lock().unwrap(),
@@ -309,5 +354,9 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
             "minimize_comment IC_1",
         ]
     );
-    assert_eq!(start.elapsed(), Duration::from_secs(5), "five writes ran, one a second");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(5),
+        "five writes ran, one a second"
+    );
 }
