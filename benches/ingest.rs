@@ -43,7 +43,8 @@ use axum::routing::post;
 use bosun::config::{Layer, Settings, Sources};
 use bosun::github::webhook::{self, Parsed};
 use bosun::github::{
-    CheckRunSpec, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission,
+    PullRequestInfo, Reaction, ReviewInfo,
 };
 use bosun::metrics::Metrics;
 use http_body_util::{BodyExt as _, Full};
@@ -559,8 +560,45 @@ impl GitHub for NoGitHub {
         _repo: &str,
         _number: u64,
         _body: &str,
-    ) -> Result<u64, GitHubError> {
+    ) -> Result<CommentRef, GitHubError> {
         Err(not_here("a comment"))
+    }
+
+    async fn update_comment(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _comment_id: u64,
+        _body: &str,
+    ) -> Result<(), GitHubError> {
+        Err(not_here("a comment"))
+    }
+
+    async fn minimize_comment(
+        &self,
+        _installation_id: u64,
+        _node_id: &str,
+    ) -> Result<(), GitHubError> {
+        Err(not_here("a comment"))
+    }
+
+    async fn add_reaction(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _comment_id: u64,
+        _content: Reaction,
+    ) -> Result<(), GitHubError> {
+        Err(not_here("a reaction"))
+    }
+
+    async fn pull_request(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _number: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        Err(not_here("a pull request"))
     }
 
     async fn create_check_run(

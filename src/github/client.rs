@@ -12,15 +12,21 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use self::wire::{
+    MAX_PAGES, MINIMIZE_COMMENT, Pull, check_run_body, decode, error_message, graphql_url,
+    has_next, next_cursor, transport_message,
+};
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
 use super::{
-    CheckRunSpec, CheckStatus, Conclusion, GitHub, GitHubError, HookDelivery, HookDeliveryPage,
-    Permission, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDelivery, HookDeliveryPage, Permission,
+    PullRequestInfo, Reaction, ReviewInfo,
 };
 use crate::config::{GitHubSettings, Secret};
 use crate::event::ReviewState;
 use crate::metrics::Metrics;
+
+mod wire;
 
 /// No single request waits longer than this for GitHub's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,9 +44,11 @@ struct Answer {
     body: Bytes,
 }
 
+/// The real [`GitHub`] client.
 pub struct OctocrabGitHub {
     octo: Octocrab,
     api_url: String,
+    graphql_url: String,
     app: AppAuth,
     tokens: TokenCache,
     retry: RetryPolicy,
@@ -58,9 +66,11 @@ impl OctocrabGitHub {
             .set_read_timeout(Some(REQUEST_TIMEOUT))
             .build()
             .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
+        let api_url = settings.api_url.trim_end_matches('/').to_owned();
         Ok(Self {
             octo,
-            api_url: settings.api_url.trim_end_matches('/').to_owned(),
+            graphql_url: graphql_url(&api_url),
+            api_url,
             app: AppAuth::new(settings.app_id, &settings.app_key_pem)?,
             tokens: TokenCache::default(),
             retry,
@@ -78,6 +88,18 @@ impl OctocrabGitHub {
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
         let url = format!("{}{}", self.api_url, path);
+        self.call_url(what, method, &url, auth, body).await
+    }
+
+    /// Sends one request to `url` with retries and token refresh.
+    async fn call_url(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        auth: Auth,
+        body: Option<&Value>,
+    ) -> Result<Answer, GitHubError> {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
@@ -89,7 +111,7 @@ impl OctocrabGitHub {
                 })?,
                 Auth::Installation(id) => self.installation_token(id).await?.token,
             };
-            let outcome = self.send_once(&method, &url, &credential, body).await;
+            let outcome = self.send_once(&method, url, &credential, body).await;
             self.metrics
                 .github_status(outcome.as_ref().ok().map(|a| a.status.as_u16()));
             if let (Ok(answer), Auth::Installation(id)) = (&outcome, auth)
@@ -180,18 +202,14 @@ impl OctocrabGitHub {
         })
     }
 
-    /// POSTs `body` as the installation and returns the `id` of what GitHub created.
-    async fn create(
+    /// POSTs `body` as the installation and decodes what GitHub created.
+    async fn create<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
         path: &str,
         installation_id: u64,
         body: &Value,
-    ) -> Result<u64, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-        }
+    ) -> Result<T, GitHubError> {
         let answer = self
             .call(
                 what,
@@ -201,7 +219,51 @@ impl OctocrabGitHub {
                 Some(body),
             )
             .await?;
-        Ok(decode::<Created>(what, &answer.body)?.id)
+        decode(what, &answer.body)
+    }
+
+    /// Runs a GraphQL query or mutation as the installation and returns its `data`. GitHub
+    /// answers GraphQL errors with status 200 and an `errors` list: those are failures too.
+    async fn graphql(
+        &self,
+        what: &str,
+        installation_id: u64,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, GitHubError> {
+        #[derive(Deserialize)]
+        struct Problem {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            #[serde(default)]
+            message: String,
+        }
+        #[derive(Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            data: Value,
+            #[serde(default)]
+            errors: Vec<Problem>,
+        }
+        let body = json!({ "query": query, "variables": variables });
+        let answer = self
+            .call_url(
+                what,
+                Method::POST,
+                &self.graphql_url,
+                Auth::Installation(installation_id),
+                Some(&body),
+            )
+            .await?;
+        let reply: Reply = decode(what, &answer.body)?;
+        if let Some(first) = reply.errors.into_iter().next() {
+            return Err(GitHubError::GraphQl {
+                what: what.into(),
+                kind: first.kind,
+                message: first.message.chars().take(300).collect(),
+            });
+        }
+        Ok(reply.data)
     }
 
     async fn fetch_installation_token(
@@ -229,99 +291,6 @@ impl OctocrabGitHub {
             expires_at,
         })
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, GitHubError> {
-    serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
-        what: what.into(),
-        message: e.to_string(),
-    })
-}
-
-/// GitHub's `message`, cut short; never the whole body.
-fn error_message(body: &[u8]) -> String {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| "no message".into());
-    message.chars().take(300).collect()
-}
-
-fn transport_message(e: &dyn std::fmt::Display) -> String {
-    e.to_string().chars().take(300).collect()
-}
-
-/// GitHub's limit on a check run's summary and text.
-const CHECK_OUTPUT_MAX: usize = 65_535;
-
-/// Pages of a paginated list read at most.
-const MAX_PAGES: u32 = 20;
-
-fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
-    let cut = |s: &str| -> String {
-        if s.len() <= CHECK_OUTPUT_MAX {
-            return s.to_owned();
-        }
-        let mut end = CHECK_OUTPUT_MAX;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s[..end].to_owned()
-    };
-    let mut output = json!({ "title": cut(&check.title), "summary": cut(&check.summary) });
-    if let Some(text) = &check.text {
-        output["text"] = json!(cut(text));
-    }
-    let mut body = json!({ "name": check.name, "output": output });
-    if create {
-        body["head_sha"] = json!(check.head_sha);
-    }
-    if let Some(id) = &check.external_id {
-        body["external_id"] = json!(id);
-    }
-    match check.status {
-        CheckStatus::Queued => body["status"] = json!("queued"),
-        CheckStatus::InProgress => body["status"] = json!("in_progress"),
-        CheckStatus::Completed(c) => {
-            body["status"] = json!("completed");
-            body["conclusion"] = json!(match c {
-                Conclusion::Success => "success",
-                Conclusion::Failure => "failure",
-                Conclusion::Neutral => "neutral",
-                Conclusion::Cancelled => "cancelled",
-                Conclusion::ActionRequired => "action_required",
-            });
-        }
-    }
-    body
-}
-
-/// Whether a `Link` header has a `rel="next"` page.
-fn has_next(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::LINK)
-        .and_then(|l| l.to_str().ok())
-        .is_some_and(|l| l.split(',').any(|part| part.contains("rel=\"next\"")))
-}
-
-/// The `cursor` of the `rel="next"` link, if any.
-fn next_cursor(headers: &HeaderMap) -> Option<String> {
-    let link = headers.get(header::LINK)?.to_str().ok()?;
-    link.split(',')
-        .find(|part| part.contains("rel=\"next\""))
-        .and_then(|part| {
-            let url = part
-                .split(';')
-                .next()?
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>');
-            let query = url.split_once('?')?.1;
-            query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("cursor="))
-                .map(str::to_owned)
-        })
 }
 
 #[async_trait]
@@ -374,15 +343,110 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         number: u64,
         body: &str,
-    ) -> Result<u64, GitHubError> {
+    ) -> Result<CommentRef, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+            node_id: String,
+        }
         let path = format!("/repos/{repo}/issues/{number}/comments");
-        self.create(
-            "creating a comment",
+        let created: Created = self
+            .create(
+                "creating a comment",
+                &path,
+                installation_id,
+                &json!({ "body": body }),
+            )
+            .await?;
+        Ok(CommentRef {
+            id: created.id,
+            node_id: created.node_id,
+        })
+    }
+
+    async fn update_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/comments/{comment_id}");
+        self.call(
+            "updating a comment",
+            Method::PATCH,
             &path,
-            installation_id,
-            &json!({ "body": body }),
+            Auth::Installation(installation_id),
+            Some(&json!({ "body": body })),
         )
-        .await
+        .await?;
+        Ok(())
+    }
+
+    async fn minimize_comment(
+        &self,
+        installation_id: u64,
+        node_id: &str,
+    ) -> Result<(), GitHubError> {
+        let what = "minimizing a comment";
+        let data = self
+            .graphql(
+                what,
+                installation_id,
+                MINIMIZE_COMMENT,
+                json!({ "id": node_id }),
+            )
+            .await?;
+        let minimized = data
+            .pointer("/minimizeComment/minimizedComment/isMinimized")
+            .and_then(Value::as_bool);
+        match minimized {
+            Some(true) => Ok(()),
+            _ => Err(GitHubError::Decode {
+                what: what.into(),
+                message: "the answer does not say the comment is minimized".into(),
+            }),
+        }
+    }
+
+    async fn add_reaction(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        content: Reaction,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/comments/{comment_id}/reactions");
+        // 201 for a new reaction, 200 when this App had already reacted so.
+        self.call(
+            "reacting to a comment",
+            Method::POST,
+            &path,
+            Auth::Installation(installation_id),
+            Some(&json!({ "content": content.as_str() })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        let what = "reading a pull request";
+        let path = format!("/repos/{repo}/pulls/{number}");
+        let answer = self
+            .call(
+                what,
+                Method::GET,
+                &path,
+                Auth::Installation(installation_id),
+                None,
+            )
+            .await?;
+        Ok(decode::<Pull>(what, &answer.body)?.into_info())
     }
 
     async fn create_check_run(
@@ -391,14 +455,20 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
         let path = format!("/repos/{repo}/check-runs");
-        self.create(
-            "creating a check run",
-            &path,
-            installation_id,
-            &check_run_body(check, true),
-        )
-        .await
+        let created: Created = self
+            .create(
+                "creating a check run",
+                &path,
+                installation_id,
+                &check_run_body(check, true),
+            )
+            .await?;
+        Ok(created.id)
     }
 
     async fn update_check_run(
@@ -516,39 +586,5 @@ impl GitHub for OctocrabGitHub {
             "read" => Permission::Read,
             _ => Permission::None,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_cursor_from_link_header() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::LINK,
-            "<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_12077215967>; rel=\"next\"".parse().unwrap(),
-        );
-        assert_eq!(next_cursor(&h).as_deref(), Some("v1_12077215967"));
-        h.insert(
-            header::LINK,
-            "<https://x/y?page=1>; rel=\"prev\"".parse().unwrap(),
-        );
-        assert_eq!(next_cursor(&h), None);
-        assert_eq!(next_cursor(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn error_messages_are_short_and_only_the_message() {
-        assert_eq!(
-            error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#),
-            "Bad credentials"
-        );
-        assert_eq!(error_message(b"<html>"), "no message");
-        assert_eq!(
-            error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(),
-            300
-        );
     }
 }

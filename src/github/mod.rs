@@ -3,6 +3,7 @@
 
 pub mod app;
 mod client;
+pub mod pace;
 pub mod retry;
 pub mod webhook;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 
 pub use app::{AppAuth, InstallationToken, TokenCache};
 pub use client::OctocrabGitHub;
+pub use pace::{PacedGitHub, Pacer};
 
 /// A failed GitHub call. Messages never hold a token.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,14 @@ pub enum GitHubError {
     Transport { what: String, message: String },
     #[error("unexpected answer from GitHub to {what}: {message}")]
     Decode { what: String, message: String },
+    /// GitHub's GraphQL API answered with `errors` (it does so with status 200).
+    #[error("GitHub's GraphQL API refused {what}: {message}")]
+    GraphQl {
+        what: String,
+        /// The first error's `type` (`NOT_FOUND`, `FORBIDDEN`, …), when GitHub gave one.
+        kind: Option<String>,
+        message: String,
+    },
 }
 
 impl GitHubError {
@@ -61,6 +71,96 @@ pub struct HookDelivery {
 pub struct HookDeliveryPage {
     pub deliveries: Vec<HookDelivery>,
     pub next_cursor: Option<String>,
+}
+
+/// A comment bosun created: its REST id (to edit it) and its GraphQL node id (to minimize it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRef {
+    pub id: u64,
+    pub node_id: String,
+}
+
+/// A reaction bosun puts on a comment: `Eyes` when it starts on a command, `PlusOne` when done,
+/// `Confused` when it could not understand it, `Rocket` after an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Eyes,
+    PlusOne,
+    Confused,
+    Rocket,
+}
+
+impl Reaction {
+    /// The `content` GitHub's reactions API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eyes => "eyes",
+            Self::PlusOne => "+1",
+            Self::Confused => "confused",
+            Self::Rocket => "rocket",
+        }
+    }
+}
+
+/// Whether a pull request is open, closed without merging, or merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrState {
+    Open,
+    Closed,
+    Merged,
+}
+
+/// GitHub's `mergeable_state`: why a pull request can or cannot be merged now. GitHub computes
+/// it in the background, so `Unknown` is common right after a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeableState {
+    /// Mergeable and every required check passed.
+    Clean,
+    /// Mergeable; non-required checks failed or are pending.
+    Unstable,
+    /// Mergeable; pending commit status hooks.
+    HasHooks,
+    /// The head branch is behind the base and branch protection requires it to be up to date.
+    Behind,
+    /// Branch protection blocks the merge (reviews, required checks).
+    Blocked,
+    /// Merge conflicts.
+    Dirty,
+    /// A draft pull request.
+    Draft,
+    /// Not computed yet, or a value bosun does not know.
+    Unknown,
+}
+
+impl MergeableState {
+    /// Parses GitHub's `mergeable_state`; anything unrecognised is `Unknown`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "clean" => Self::Clean,
+            "unstable" => Self::Unstable,
+            "has_hooks" => Self::HasHooks,
+            "behind" => Self::Behind,
+            "blocked" => Self::Blocked,
+            "dirty" => Self::Dirty,
+            "draft" => Self::Draft,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// A pull request as apply requirements need it (`GET /repos/{o}/{r}/pulls/{n}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestInfo {
+    pub number: u64,
+    pub head_sha: String,
+    pub head_ref: String,
+    pub base_sha: String,
+    pub base_ref: String,
+    pub state: PrState,
+    pub draft: bool,
+    /// `None` while GitHub is still computing it.
+    pub mergeable: Option<bool>,
+    pub mergeable_state: MergeableState,
 }
 
 /// Where a check run stands.
@@ -113,8 +213,8 @@ pub enum Permission {
     Admin,
 }
 
-/// The GitHub API as bosun uses it. Later issues add comments, check runs, PR files,
-/// reviews, permissions and issues here.
+/// The GitHub API as bosun uses it. Wrap it in [`PacedGitHub`] so writes respect GitHub's
+/// secondary rate limits.
 #[async_trait]
 pub trait GitHub: Send + Sync + 'static {
     /// A token for acting in one installation, cached until 5 minutes before it expires.
@@ -129,14 +229,48 @@ pub trait GitHub: Send + Sync + 'static {
     /// Asks GitHub to deliver a webhook again.
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError>;
 
-    /// Posts a comment on an issue or pull request; returns the comment's id.
+    /// Posts a comment on an issue or pull request; returns its ids.
     async fn create_comment(
         &self,
         installation_id: u64,
         repo: &str,
         number: u64,
         body: &str,
-    ) -> Result<u64, GitHubError>;
+    ) -> Result<CommentRef, GitHubError>;
+
+    /// Replaces the body of an existing issue or pull-request comment.
+    async fn update_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError>;
+
+    /// Hides a comment as outdated (GraphQL `minimizeComment`, classifier `OUTDATED`);
+    /// `node_id` is [`CommentRef::node_id`].
+    async fn minimize_comment(
+        &self,
+        installation_id: u64,
+        node_id: &str,
+    ) -> Result<(), GitHubError>;
+
+    /// Reacts to an issue or pull-request comment; reacting twice the same way is not an error.
+    async fn add_reaction(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        content: Reaction,
+    ) -> Result<(), GitHubError>;
+
+    /// A pull request's head, base, state and mergeability.
+    async fn pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullRequestInfo, GitHubError>;
 
     /// Creates a check run; returns its id.
     async fn create_check_run(

@@ -341,3 +341,204 @@ async fn reviews_and_permissions() {
     );
     ctx.fake.assert_no_violations();
 }
+
+#[tokio::test]
+async fn comments_are_edited_minimized_and_reacted_to() {
+    use bosun::github::Reaction;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    let created = gh
+        .create_comment(INSTALLATION, REPO, number, "planning…")
+        .await
+        .unwrap();
+    let comment = |id: u64| ctx.fake.model().comment(id).unwrap().1.clone();
+    assert_eq!(comment(created.id).node_id, created.node_id);
+
+    gh.update_comment(INSTALLATION, REPO, created.id, "1 to add")
+        .await
+        .unwrap();
+    let c = comment(created.id);
+    assert_eq!(c.body, "1 to add");
+    assert_eq!(c.edits, vec!["planning…"]);
+
+    assert_eq!(c.minimized, None);
+    gh.minimize_comment(INSTALLATION, &created.node_id)
+        .await
+        .unwrap();
+    assert_eq!(comment(created.id).minimized.as_deref(), Some("OUTDATED"));
+
+    let command = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
+    for reaction in [Reaction::Eyes, Reaction::Eyes, Reaction::PlusOne] {
+        gh.add_reaction(INSTALLATION, REPO, command, reaction)
+            .await
+            .unwrap();
+    }
+    let reactions: Vec<(String, String)> = comment(command)
+        .reactions
+        .into_iter()
+        .map(|r| (r.user, r.content))
+        .collect();
+    assert_eq!(
+        reactions,
+        vec![
+            ("bosun-test[bot]".to_string(), "eyes".to_string()),
+            ("bosun-test[bot]".to_string(), "+1".to_string()),
+        ],
+        "one reaction per user and content"
+    );
+    let statuses: Vec<u16> = ctx
+        .fake
+        .requests("POST", "/reactions")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![201, 200, 201]);
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
+    use bosun::github::Reaction;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    let err = gh
+        .update_comment(INSTALLATION, REPO, 999_999, "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GitHubError::Status { status: 404, .. }),
+        "{err}"
+    );
+    let err = gh
+        .add_reaction(INSTALLATION, REPO, 999_999, Reaction::Eyes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    // Someone else's comment cannot be edited.
+    let theirs = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
+    let err = gh
+        .update_comment(INSTALLATION, REPO, theirs, "x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    assert_eq!(
+        ctx.fake.model().comment(theirs).unwrap().1.body,
+        "bosun plan"
+    );
+
+    // GraphQL answers errors with status 200; the client still fails.
+    let err = gh
+        .minimize_comment(INSTALLATION, "IC_nope")
+        .await
+        .unwrap_err();
+    match &err {
+        GitHubError::GraphQl { kind, message, .. } => {
+            assert_eq!(kind.as_deref(), Some("NOT_FOUND"));
+            assert!(message.contains("IC_nope"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    // A comment in another installation's repository does not resolve either.
+    ctx.fake.add_repo(2, "other/repo");
+    let elsewhere = ctx.fake.add_comment("other/repo", 1, "bob", "hi");
+    let node_id = ctx
+        .fake
+        .model()
+        .comment(elsewhere)
+        .unwrap()
+        .1
+        .node_id
+        .clone();
+    let err = gh
+        .minimize_comment(INSTALLATION, &node_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitHubError::GraphQl { .. }), "{err}");
+    assert_eq!(
+        ctx.fake.model().comment(elsewhere).unwrap().1.minimized,
+        None
+    );
+    assert!(
+        ctx.fake
+            .requests("POST", "/graphql")
+            .iter()
+            .all(|r| r.status == 200)
+    );
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn pull_request_info_follows_the_model() {
+    use bosun::github::{MergeableState, PrState};
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    let pr = ctx.fake.model().repo(REPO).unwrap().prs[&number].clone();
+    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    assert_eq!(info.number, number);
+    assert_eq!(info.head_sha, pr.head_sha);
+    assert_eq!(info.head_ref, pr.head_ref);
+    assert_eq!(info.base_sha, pr.base_sha);
+    assert_eq!(info.base_ref, "main");
+    assert_eq!(info.state, PrState::Open);
+    assert!(!info.draft);
+    assert_eq!(info.mergeable, Some(true));
+    assert_eq!(info.mergeable_state, MergeableState::Clean);
+
+    let set = |f: &dyn Fn(&mut crate::support::fake::model::Pr)| {
+        f(ctx
+            .fake
+            .model()
+            .repo_mut(REPO)
+            .unwrap()
+            .prs
+            .get_mut(&number)
+            .unwrap())
+    };
+    set(&|pr| {
+        pr.draft = true;
+        pr.mergeable = None;
+        pr.mergeable_state = "blocked".into();
+    });
+    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    assert!(info.draft);
+    assert_eq!(info.mergeable, None);
+    assert_eq!(info.mergeable_state, MergeableState::Blocked);
+    set(&|pr| pr.open = false);
+    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    assert_eq!(info.state, PrState::Closed);
+    set(&|pr| pr.merged = true);
+    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    assert_eq!(info.state, PrState::Merged);
+
+    let err = gh
+        .pull_request(INSTALLATION, REPO, 999_999)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn paced_writes_of_one_comment_reach_github_in_order() {
+    use bosun::github::{PacedGitHub, Pacer};
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    let gh = PacedGitHub::new(gh, Pacer::default());
+    let c = gh
+        .create_comment(INSTALLATION, REPO, number, "a")
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        gh.update_comment(INSTALLATION, REPO, c.id, "b"),
+        gh.update_comment(INSTALLATION, REPO, c.id, "c"),
+    );
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(ctx.fake.model().comment(c.id).unwrap().1.body, "c");
+    assert_eq!(gh.pacer().waiting(), 0);
+    ctx.fake.assert_no_violations();
+}

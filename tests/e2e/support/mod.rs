@@ -147,6 +147,8 @@ impl TestContext {
                 open: true,
                 merged: false,
                 merge_commit_sha: None,
+                mergeable: Some(true),
+                mergeable_state: "clean".into(),
             };
             repo.prs.insert(number, pr.clone());
             let payload =

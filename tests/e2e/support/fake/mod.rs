@@ -6,6 +6,8 @@
 // Handlers return `Result<_, Response>` so `?` answers with GitHub's error; size does not matter here.
 #![allow(clippy::result_large_err)]
 
+mod comments;
+mod graphql;
 pub mod model;
 pub mod payloads;
 
@@ -118,6 +120,17 @@ impl FakeGitHub {
             state: state.into(),
             commit_id,
         });
+        id
+    }
+
+    /// A comment by `user` on pull request `pr`, added without a webhook; returns its id.
+    pub fn add_comment(&self, repo: &str, pr: u64, user: &str, body: &str) -> u64 {
+        let mut m = self.model();
+        let id = m.next_id();
+        m.repo_mut(repo)
+            .unwrap()
+            .comments
+            .push(model::Comment::new(id, pr, user, body));
         id
     }
 
@@ -279,10 +292,14 @@ async fn route(
     body: &Bytes,
 ) -> Result<Response, Response> {
     let path = uri.path();
-    if let Err(v) = inner
-        .openapi
-        .check(method.as_str(), path, uri.query(), body)
-    {
+    // GraphQL is not in the REST description; `graphql::handle` checks its requests.
+    let graphql = method == Method::POST && path == "/graphql";
+    if let (false, Err(v)) = (
+        graphql,
+        inner
+            .openapi
+            .check(method.as_str(), path, uri.query(), body),
+    ) {
         inner.model.lock().unwrap().violations.push(v.clone());
         return Ok(error(StatusCode::NOT_FOUND, &v));
     }
@@ -377,46 +394,31 @@ async fn route(
             }))
             .into_response()
         }
-        ("POST", ["repos", owner, repo, "issues", number, "comments"]) => {
-            let full = format!("{owner}/{repo}");
+        ("POST", ["graphql"]) => {
             let mut m = inner.model.lock().unwrap();
-            visible_repo(&m, caller, &full)?;
-            let id = m.next_id();
-            let slug = m.app_slug.clone();
-            let number: u64 = number.parse().unwrap_or(0);
-            let r = m.repo_mut(&full).unwrap();
-            if !r.prs.contains_key(&number) {
-                return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
-            }
-            let body = json_body["body"].as_str().unwrap_or("").to_owned();
-            let author = format!("{slug}[bot]");
-            r.comments.push(model::Comment {
-                id,
-                issue: number,
-                body: body.clone(),
-                author: author.clone(),
-                author_is_bot: true,
-            });
-            (
-                StatusCode::CREATED,
-                axum::Json(
-                    json!({ "id": id, "body": body, "user": { "login": author, "type": "Bot" } }),
-                ),
-            )
-                .into_response()
+            graphql::handle(&mut m, caller, body)
+        }
+        ("POST", ["repos", owner, repo, "issues", number, "comments"]) => {
+            let mut m = inner.model.lock().unwrap();
+            comments::create(
+                &mut m,
+                caller,
+                &format!("{owner}/{repo}"),
+                number,
+                &json_body,
+            )?
         }
         ("GET", ["repos", owner, repo, "issues", number, "comments"]) => {
-            let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
-            let r = visible_repo(&m, caller, &full)?;
-            let number: u64 = number.parse().unwrap_or(0);
-            let list: Vec<Value> = r
-                .comments
-                .iter()
-                .filter(|c| c.issue == number)
-                .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author, "type": if c.author_is_bot { "Bot" } else { "User" } } }))
-                .collect();
-            axum::Json(Value::Array(list)).into_response()
+            comments::list(&m, caller, &format!("{owner}/{repo}"), number)?
+        }
+        ("PATCH", ["repos", owner, repo, "issues", "comments", id]) => {
+            let mut m = inner.model.lock().unwrap();
+            comments::update(&mut m, caller, &format!("{owner}/{repo}"), id, &json_body)?
+        }
+        ("POST", ["repos", owner, repo, "issues", "comments", id, "reactions"]) => {
+            let mut m = inner.model.lock().unwrap();
+            comments::react(&mut m, caller, &format!("{owner}/{repo}"), id, &json_body)?
         }
         ("GET", ["repos", owner, repo, "pulls", number]) => {
             let full = format!("{owner}/{repo}");
@@ -429,7 +431,8 @@ async fn route(
                 payloads::example("pull_request", Some("opened"))["pull_request"].clone();
             payloads::write_pr(&mut value, r, pr, "https://github.com");
             value["merged"] = json!(pr.merged);
-            value["mergeable"] = json!(true);
+            value["mergeable"] = json!(pr.mergeable);
+            value["mergeable_state"] = json!(pr.mergeable_state);
             axum::Json(value).into_response()
         }
         ("GET", ["repos", owner, repo, "pulls", number, "reviews"]) => {

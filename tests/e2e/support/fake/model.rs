@@ -26,15 +26,52 @@ pub struct Pr {
     pub open: bool,
     pub merged: bool,
     pub merge_commit_sha: Option<String>,
+    /// `None` while "GitHub" is still computing it.
+    pub mergeable: Option<bool>,
+    /// clean | unstable | has_hooks | behind | blocked | dirty | draft | unknown
+    pub mergeable_state: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Comment {
     pub id: u64,
+    /// The GraphQL global id.
+    pub node_id: String,
     pub issue: u64,
     pub body: String,
     pub author: String,
     pub author_is_bot: bool,
+    /// The classifier it was minimized with (`OUTDATED`, …); `None` while shown.
+    pub minimized: Option<String>,
+    pub reactions: Vec<Reaction>,
+    /// Every body it had before the current one, oldest first.
+    pub edits: Vec<String>,
+}
+
+impl Comment {
+    /// A new, unminimized comment without reactions.
+    pub fn new(id: u64, issue: u64, author: &str, body: &str) -> Self {
+        Self {
+            id,
+            node_id: format!("IC_kwDOfake{id}"),
+            issue,
+            body: body.into(),
+            author: author.into(),
+            author_is_bot: author.ends_with("[bot]"),
+            minimized: None,
+            reactions: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+}
+
+/// A reaction on a comment; GitHub keeps one per user and content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub id: u64,
+    pub user: String,
+    /// +1 | -1 | laugh | confused | heart | hooray | rocket | eyes
+    pub content: String,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +213,16 @@ impl Model {
 
     pub fn repo_mut(&mut self, full_name: &str) -> Option<&mut Repo> {
         self.repos.get_mut(&full_name.to_ascii_lowercase())
+    }
+
+    /// A comment (by REST id) in any repository, with the repository's name.
+    pub fn comment(&self, id: u64) -> Option<(String, &Comment)> {
+        self.repos.values().find_map(|r| {
+            r.comments
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| (r.full_name(), c))
+        })
     }
 
     /// The installation a repository belongs to.

@@ -1,0 +1,362 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::Instant;
+
+use super::*;
+use crate::github::{CheckStatus, HookDeliveryPage};
+
+/// Uses up the bucket's only token, so the next writes have to wait.
+async fn drain(pacer: &Pacer) {
+    pacer.write_unkeyed(|| async {}).await;
+}
+
+/// Yields until `pacer` has `n` writes waiting; bounded.
+async fn until_waiting(pacer: &Pacer, n: usize) {
+    for _ in 0..1000 {
+        if pacer.waiting() == n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("expected {n} waiting writes, have {}", pacer.waiting());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_writes_at_80_a_minute_with_a_burst_of_20_take_a_minute() {
+    let pacer = Arc::new(Pacer::default());
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let pacer = pacer.clone();
+            tokio::spawn(async move { pacer.write_unkeyed(|| async { Instant::now() }).await })
+        })
+        .collect();
+    let mut ran_at = Vec::new();
+    for t in tasks {
+        ran_at.push(t.await.unwrap() - start);
+    }
+    ran_at.sort();
+    assert_eq!(ran_at[19], Duration::ZERO, "the burst runs at once");
+    assert!(ran_at[20] > Duration::ZERO);
+    let last = ran_at[99];
+    assert!(
+        last >= Duration::from_millis(59_900) && last <= Duration::from_millis(60_500),
+        "{last:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_writes_of_one_key_are_superseded_by_the_newest() {
+    let pacer = Pacer::new(60, 1);
+    drain(&pacer).await;
+    let start = Instant::now();
+    let writes = (0..10).map(|i| pacer.write(Some("check:1"), move || async move { i }));
+    let outcomes = join_all(writes).await;
+    let mut expected = vec![Paced::Superseded; 9];
+    expected.push(Paced::Ran(9));
+    assert_eq!(outcomes, expected);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "one token for all ten"
+    );
+    assert_eq!(pacer.waiting(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn different_keys_never_supersede_each_other_and_run_in_order() {
+    let pacer = Pacer::new(60, 1);
+    drain(&pacer).await;
+    let log = Mutex::new(Vec::new());
+    let keys = [
+        Some("check:1"),
+        None,
+        Some("check:2"),
+        Some("comment:1"),
+        None,
+    ];
+    let writes = keys.iter().enumerate().map(|(i, key)| {
+        let log = &log;
+        pacer.write(*key, move || async move { log.lock().unwrap().push(i) })
+    });
+    let outcomes = join_all(writes).await;
+    assert!(outcomes.iter().all(|o| *o == Paced::Ran(())));
+    assert_eq!(*log.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replacement_keeps_its_predecessors_place() {
+    let pacer = Pacer::new(60, 1);
+    drain(&pacer).await;
+    let log = Mutex::new(Vec::new());
+    let keys = ["a", "b", "a"];
+    let writes = keys.iter().enumerate().map(|(i, key)| {
+        let log = &log;
+        pacer.write(
+            Some(key),
+            move || async move { log.lock().unwrap().push(i) },
+        )
+    });
+    let outcomes = join_all(writes).await;
+    assert_eq!(
+        outcomes,
+        vec![Paced::Superseded, Paced::Ran(()), Paced::Ran(())]
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![2, 1],
+        "the newest `a` ran in the first `a`'s place"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_of_one_key_run_one_at_a_time() {
+    let pacer = Arc::new(Pacer::new(6000, 10));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+    let first = tokio::spawn({
+        let (pacer, log) = (pacer.clone(), log.clone());
+        async move {
+            pacer
+                .write(Some("k"), || async move {
+                    let _ = started.send(());
+                    let _ = released.await;
+                    log.lock().unwrap().push("first");
+                })
+                .await
+        }
+    });
+    has_started.await.unwrap();
+    let second = tokio::spawn({
+        let (pacer, log) = (pacer.clone(), log.clone());
+        async move {
+            pacer
+                .write(
+                    Some("k"),
+                    || async move { log.lock().unwrap().push("second") },
+                )
+                .await
+        }
+    });
+    until_waiting(&pacer, 1).await;
+    // Another key is not held up, tokens are plenty.
+    pacer
+        .write(Some("other"), || async {
+            log.lock().unwrap().push("other")
+        })
+        .await;
+    assert_eq!(
+        pacer.waiting(),
+        1,
+        "the second `k` still waits for the first"
+    );
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), Paced::Ran(()));
+    assert_eq!(second.await.unwrap(), Paced::Ran(()));
+    assert_eq!(*log.lock().unwrap(), vec!["other", "first", "second"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_frees_its_place_and_its_key() {
+    let pacer = Pacer::new(60, 1);
+    drain(&pacer).await;
+    // Gives up while waiting.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(100),
+        pacer.write(Some("k"), || async {}),
+    )
+    .await;
+    assert!(waited.is_err());
+    assert_eq!(pacer.waiting(), 0);
+    // Gives up while running: the key is free again.
+    let ran = tokio::time::timeout(
+        Duration::from_secs(5),
+        pacer.write(Some("k"), std::future::pending::<()>),
+    )
+    .await;
+    assert!(ran.is_err());
+    let start = Instant::now();
+    assert_eq!(pacer.write(Some("k"), || async { 1 }).await, Paced::Ran(1));
+    assert!(start.elapsed() <= Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_write_waits_longer_than_max_wait() {
+    let pacer = Pacer::new(1, 1).with_max_wait(Duration::from_secs(10));
+    drain(&pacer).await;
+    let start = Instant::now();
+    pacer.write_unkeyed(|| async {}).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    // The write ran on credit: the next one waits for the debt to be paid, or max_wait.
+    let start = Instant::now();
+    pacer.write_unkeyed(|| async {}).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+}
+
+/// A GitHub that records the writes it gets.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+fn not_here() -> GitHubError {
+    GitHubError::Status {
+        status: 501,
+        what: "the recorder".into(),
+        message: "not recorded".into(),
+    }
+}
+
+#[async_trait]
+impl GitHub for Recorder {
+    async fn installation_token(&self, _: u64) -> Result<InstallationToken, GitHubError> {
+        Err(not_here())
+    }
+    async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
+        Ok(HookDeliveryPage::default())
+    }
+    async fn redeliver(&self, _: i64) -> Result<(), GitHubError> {
+        Err(not_here())
+    }
+    async fn create_comment(
+        &self,
+        _: u64,
+        _: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<CommentRef, GitHubError> {
+        self.record(format!("create_comment {number} {body}"));
+        Ok(CommentRef {
+            id: 1,
+            node_id: "IC_1".into(),
+        })
+    }
+    async fn update_comment(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        self.record(format!("update_comment {id} {body}"));
+        Ok(())
+    }
+    async fn minimize_comment(&self, _: u64, node_id: &str) -> Result<(), GitHubError> {
+        self.record(format!("minimize_comment {node_id}"));
+        Ok(())
+    }
+    async fn add_reaction(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        content: Reaction,
+    ) -> Result<(), GitHubError> {
+        self.record(format!("add_reaction {id} {}", content.as_str()));
+        Ok(())
+    }
+    async fn pull_request(&self, _: u64, _: &str, _: u64) -> Result<PullRequestInfo, GitHubError> {
+        Err(not_here())
+    }
+    async fn create_check_run(
+        &self,
+        _: u64,
+        _: &str,
+        check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError> {
+        self.record(format!("create_check_run {}", check.name));
+        Ok(7)
+    }
+    async fn update_check_run(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        check: &CheckRunSpec,
+    ) -> Result<(), GitHubError> {
+        self.record(format!("update_check_run {id} {}", check.summary));
+        Ok(())
+    }
+    async fn reviews(&self, _: u64, _: &str, _: u64) -> Result<Vec<ReviewInfo>, GitHubError> {
+        Ok(Vec::new())
+    }
+    async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
+        Ok(Permission::Write)
+    }
+}
+
+fn check(summary: &str) -> CheckRunSpec {
+    CheckRunSpec {
+        name: "bosun/plan: envs/prod".into(),
+        head_sha: "abc".into(),
+        status: CheckStatus::InProgress,
+        title: "planning".into(),
+        summary: summary.into(),
+        text: None,
+        external_id: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn paced_github_coalesces_updates_and_passes_reads_through() {
+    let recorder = Arc::new(Recorder::default());
+    let gh = PacedGitHub::new(recorder.clone(), Pacer::new(60, 1));
+    gh.create_comment(1, "acme/infra", 5, "hello")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    // The bucket is empty, yet reads do not wait.
+    assert!(gh.reviews(1, "acme/infra", 5).await.unwrap().is_empty());
+    assert_eq!(
+        gh.permission(1, "acme/infra", "x").await.unwrap(),
+        Permission::Write
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    let specs: Vec<CheckRunSpec> = (0..5).map(|i| check(&format!("step {i}"))).collect();
+    let updates = specs
+        .iter()
+        .map(|spec| gh.update_check_run(1, "acme/infra", 7, spec));
+    let (updates, other, comment, again) = tokio::join!(
+        join_all(updates),
+        gh.update_check_run(1, "acme/infra", 8, &specs[0]),
+        gh.update_comment(1, "acme/infra", 1, "edited"),
+        gh.update_comment(1, "acme/infra", 1, "edited again"),
+    );
+    assert!(
+        updates.iter().all(Result::is_ok),
+        "superseded updates are Ok"
+    );
+    other.unwrap();
+    comment.unwrap();
+    again.unwrap();
+    gh.add_reaction(1, "acme/infra", 1, Reaction::Eyes)
+        .await
+        .unwrap();
+    gh.minimize_comment(1, "IC_1").await.unwrap();
+    assert_eq!(
+        *recorder.calls.lock().unwrap(),
+        vec![
+            "create_comment 5 hello",
+            "update_check_run 7 step 4",
+            "update_check_run 8 step 0",
+            "update_comment 1 edited again",
+            "add_reaction 1 eyes",
+            "minimize_comment IC_1",
+        ]
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(5),
+        "five writes ran, one a second"
+    );
+}
