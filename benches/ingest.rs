@@ -550,6 +550,10 @@ impl GitHub for NoGitHub {
         Err(not_here("the App's deliveries"))
     }
 
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        Err(not_here("the App"))
+    }
+
     async fn redeliver(&self, _delivery_id: i64) -> Result<(), GitHubError> {
         Err(not_here("a redelivery"))
     }

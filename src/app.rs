@@ -94,7 +94,7 @@ pub async fn start(
     });
     let mut terraform = Terraform::new(
         &settings.terraform_bin,
-        Arc::new(Direct),
+        Arc::new(Direct::default()),
         settings.plugin_cache_dir.clone(),
     );
     terraform.timeouts = Timeouts {

@@ -324,6 +324,16 @@ impl GitHub for OctocrabGitHub {
         })
     }
 
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct App {
+            slug: String,
+        }
+        let what = "reading the App";
+        let answer = self.call(what, Method::GET, "/app", Auth::App, None).await?;
+        Ok(decode::<App>(what, &answer.body)?.slug)
+    }
+
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError> {
         let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
         self.call(

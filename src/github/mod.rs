@@ -161,6 +161,8 @@ pub struct PullRequestInfo {
     /// `None` while GitHub is still computing it.
     pub mergeable: Option<bool>,
     pub mergeable_state: MergeableState,
+    /// The login of who opened it.
+    pub author: String,
 }
 
 /// Where a check run stands.
@@ -225,6 +227,9 @@ pub trait GitHub: Send + Sync + 'static {
 
     /// One page of the App's recent webhook deliveries (`cursor` from the previous page).
     async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError>;
+
+    /// The App's slug (`GET /app`), so `@slug plan` comments are recognised.
+    async fn app_slug(&self) -> Result<String, GitHubError>;
 
     /// Asks GitHub to deliver a webhook again.
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError>;

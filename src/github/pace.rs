@@ -294,6 +294,10 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         self.inner.hook_deliveries(cursor).await
     }
 
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        self.inner.app_slug().await
+    }
+
     async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError> {
         // Not content: GitHub's App endpoints are outside the content-creation limit.
         self.inner.redeliver(delivery_id).await

@@ -81,7 +81,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 .github
                 .pull_request(c.installation_id, repo, c.pr_number)
                 .await?;
-            if !info.open {
+            if info.state != crate::github::PrState::Open {
                 say(render::reply::pr_closed(name)).await?;
                 return Ok("plan refused: the pull request is closed".into());
             }

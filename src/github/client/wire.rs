@@ -136,6 +136,12 @@ pub(super) struct Pull {
     mergeable_state: Option<String>,
     head: Branch,
     base: Branch,
+    user: Option<Login>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Login {
+    login: String,
 }
 
 impl Pull {
@@ -154,6 +160,7 @@ impl Pull {
             head_ref: self.head.name,
             base_sha: self.base.sha,
             base_ref: self.base.name,
+            author: self.user.map(|u| u.login).unwrap_or_default(),
         }
     }
 }

@@ -224,6 +224,9 @@ impl GitHub for Recorder {
     async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         Ok(HookDeliveryPage::default())
     }
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        Err(not_here())
+    }
     async fn redeliver(&self, _: i64) -> Result<(), GitHubError> {
         Err(not_here())
     }
