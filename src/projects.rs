@@ -9,7 +9,9 @@ use globset::{GlobBuilder, GlobSetBuilder};
 use crate::config::repo::{Project, RepoConfig};
 
 /// A project to plan: where, in which workspace, and its name if the config gives one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Target {
     pub dir: String,
     pub workspace: String,
