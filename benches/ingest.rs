@@ -385,11 +385,11 @@ impl Server {
                     ..Sources::default()
                 })?;
                 let database = settings.data_dir.join("bosun.db");
-                let running = bosun::app::start(
+                let running = bosun::app::start_with(
                     &settings,
                     Arc::new(Metrics::default()),
                     Arc::new(NoGitHub),
-                    Arc::new(bosun::dispatch::EventLog),
+                    Some(Arc::new(bosun::dispatch::EventLog)),
                 )
                 .await?;
                 Ok(Server::Bosun {

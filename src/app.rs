@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::dispatch::JobDispatcher;
+use crate::dispatch::{Dispatcher, JobDispatcher};
 use crate::github::pace::{PacedGitHub, Pacer};
 use crate::github::retry::RetryPolicy;
 use crate::github::{GitHub, OctocrabGitHub};
@@ -50,6 +50,17 @@ pub async fn start(
     metrics: Arc<Metrics>,
     github: Arc<dyn GitHub>,
 ) -> anyhow::Result<Running> {
+    start_with(settings, metrics, github, None).await
+}
+
+/// Starts bosun with `dispatcher` in place of the job dispatcher, if given (the ingest
+/// benchmark measures the way in with the event log).
+pub async fn start_with(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    github: Arc<dyn GitHub>,
+    dispatcher: Option<Arc<dyn Dispatcher>>,
+) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "creating the data directory {}",
@@ -85,12 +96,14 @@ pub async fn start(
         Pacer::new(settings.github_writes_per_minute, 20),
     ));
     let enqueued = Arc::new(Notify::new());
-    let dispatcher = Arc::new(JobDispatcher {
-        store: store.clone(),
-        enqueued: enqueued.clone(),
-        command_names: settings.command_names.clone(),
-        app_slug: app_slug.clone(),
-        plan_drafts: settings.plan_drafts,
+    let dispatcher = dispatcher.unwrap_or_else(|| {
+        Arc::new(JobDispatcher {
+            store: store.clone(),
+            enqueued: enqueued.clone(),
+            command_names: settings.command_names.clone(),
+            app_slug: app_slug.clone(),
+            plan_drafts: settings.plan_drafts,
+        })
     });
     let mut terraform = Terraform::new(
         &settings.terraform_bin,

@@ -23,3 +23,4 @@ pub mod telemetry;
 pub mod terraform;
 pub mod worker;
 pub mod workflow;
+pub mod workspace;

@@ -7,3 +7,4 @@ mod github_client;
 mod redelivery;
 mod serve_cli;
 mod webhooks;
+mod workspace;

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bosun::app::Running;
 use bosun::config::{Settings, Sources};
-use bosun::dispatch::EventLog;
 use bosun::github::OctocrabGitHub;
 use bosun::github::retry::RetryPolicy;
 use bosun::metrics::Metrics;
@@ -22,7 +21,7 @@ use bytes::Bytes;
 use client::{Http, Reply};
 
 use self::fake::FakeGitHub;
-use self::fake::model::{HookAttempt, Pr, commit};
+use self::fake::model::{HookAttempt, Pr, commit, commit_changes, publish_pr_head};
 
 pub const REPO: &str = "acme/infra";
 pub const INSTALLATION: u64 = 1;
@@ -95,7 +94,7 @@ impl TestContext {
         let metrics = Arc::new(Metrics::default());
         let github =
             Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
-        let running = bosun::app::start(&settings, metrics, github, Arc::new(EventLog))
+        let running = bosun::app::start(&settings, metrics, github)
             .await
             .unwrap();
         self.fake.model().hook_url = Some(format!("http://{}/events", running.addr));
@@ -135,6 +134,7 @@ impl TestContext {
                 &head_ref,
                 files,
             );
+            publish_pr_head(&repo.git_dir, number, &head_sha);
             let pr = Pr {
                 number,
                 title: title.into(),
@@ -157,6 +157,32 @@ impl TestContext {
         };
         let attempt = self.fake.send_webhook("pull_request", payload).await;
         (pr.number, attempt)
+    }
+
+    /// Pushes a commit with `changes` (`None` deletes) to pull request `number`'s branch:
+    /// its head and `refs/pull/<number>/head` move. No webhook is sent. Returns the new sha.
+    pub fn push_to_pr(&self, number: u64, changes: &[(&str, Option<&str>)]) -> String {
+        let mut m = self.fake.model();
+        let repo = m.repo_mut(REPO).unwrap();
+        let pr = repo.prs.get(&number).expect("pull request").clone();
+        let sha = commit_changes(&repo.git_dir, &pr.base_ref, &pr.head_ref, changes);
+        publish_pr_head(&repo.git_dir, number, &sha);
+        if let Some(pr) = repo.prs.get_mut(&number) {
+            pr.head_sha = sha.clone();
+        }
+        sha
+    }
+
+    /// Pushes a commit with `changes` (`None` deletes) to the default branch; returns its sha.
+    pub fn push_base(&self, changes: &[(&str, Option<&str>)]) -> String {
+        let m = self.fake.model();
+        let repo = m.repo(REPO).unwrap();
+        commit_changes(
+            &repo.git_dir,
+            &repo.default_branch,
+            &repo.default_branch,
+            changes,
+        )
     }
 
     /// A push payload of `repo`'s `branch` moving to `after`, as GitHub would send it.

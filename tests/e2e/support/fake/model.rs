@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,36 @@ pub struct Recorded {
     pub status: u16,
 }
 
+/// One request to the git HTTP endpoint that reached `git http-backend`.
+#[derive(Debug, Clone)]
+pub struct GitRequest {
+    /// `git-upload-pack` or `git-receive-pack`.
+    pub service: String,
+    /// `info/refs` (the advertisement) or the service itself (the pack exchange).
+    pub path: String,
+    /// `owner/name`
+    pub repo: String,
+    sent: Arc<AtomicU64>,
+}
+
+impl GitRequest {
+    pub fn new(service: &str, path: &str, repo: &str) -> (Self, Arc<AtomicU64>) {
+        let sent = Arc::new(AtomicU64::new(0));
+        let r = Self {
+            service: service.into(),
+            path: path.into(),
+            repo: repo.into(),
+            sent: sent.clone(),
+        };
+        (r, sent)
+    }
+
+    /// The response body bytes sent so far (all of them once the client has finished).
+    pub fn bytes(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
 pub struct Model {
     pub app_id: u64,
     pub app_slug: String,
@@ -176,6 +208,8 @@ pub struct Model {
     pub tokens_issued: u32,
     pub attempts: Vec<HookAttempt>,
     pub requests: Vec<Recorded>,
+    /// Requests to the git HTTP endpoint (`/git/<owner>/<name>.git/...`) that were served.
+    pub git_requests: Vec<GitRequest>,
     /// Requests GitHub would have refused (OpenAPI), or the fake does not model.
     pub violations: Vec<String>,
     pub failures: VecDeque<Failure>,
@@ -196,6 +230,7 @@ impl Model {
             tokens_issued: 0,
             attempts: Vec::new(),
             requests: Vec::new(),
+            git_requests: Vec::new(),
             violations: Vec::new(),
             failures: VecDeque::new(),
             next_id: 1000,
@@ -304,6 +339,19 @@ fn init_git(dir: &Path, branch: &str) {
 /// Commits `files` on top of `branch` (created from the default branch if missing); returns
 /// the new commit's sha.
 pub fn commit(git_dir: &Path, base: &str, branch: &str, files: &[(&str, &str)]) -> String {
+    let changes: Vec<(&str, Option<&str>)> = files.iter().map(|(p, c)| (*p, Some(*c))).collect();
+    commit_changes(git_dir, base, branch, &changes)
+}
+
+/// Commits `changes` on top of `branch` (created from `base` if missing): a path (nested
+/// paths like `envs/prod/main.tf` create their directories) with `Some(content)` is written,
+/// with `None` deleted. Returns the new commit's sha.
+pub fn commit_changes(
+    git_dir: &Path,
+    base: &str,
+    branch: &str,
+    changes: &[(&str, Option<&str>)],
+) -> String {
     let repo = git2::Repository::open_bare(git_dir).unwrap();
     let sig = git2::Signature::now("Test", "test@example.com").unwrap();
     let parent_ref = repo
@@ -311,13 +359,33 @@ pub fn commit(git_dir: &Path, base: &str, branch: &str, files: &[(&str, &str)]) 
         .or_else(|_| repo.find_reference(&format!("refs/heads/{base}")))
         .unwrap();
     let parent = parent_ref.peel_to_commit().unwrap();
-    let mut tb = repo.treebuilder(Some(&parent.tree().unwrap())).unwrap();
-    for (path, content) in files {
-        assert!(!path.contains('/'), "the fake commits top-level files only");
-        let blob = repo.blob(content.as_bytes()).unwrap();
-        tb.insert(path, blob, 0o100644).unwrap();
+    let mut index = git2::Index::new().unwrap();
+    index.read_tree(&parent.tree().unwrap()).unwrap();
+    for (path, content) in changes {
+        match content {
+            Some(content) => {
+                let blob = repo.blob(content.as_bytes()).unwrap();
+                index
+                    .add(&git2::IndexEntry {
+                        ctime: git2::IndexTime::new(0, 0),
+                        mtime: git2::IndexTime::new(0, 0),
+                        dev: 0,
+                        ino: 0,
+                        mode: 0o100644,
+                        uid: 0,
+                        gid: 0,
+                        file_size: content.len() as u32,
+                        id: blob,
+                        flags: path.len().min(0xfff) as u16,
+                        flags_extended: 0,
+                        path: path.as_bytes().to_vec(),
+                    })
+                    .unwrap();
+            }
+            None => index.remove_path(Path::new(path)).unwrap(),
+        }
     }
-    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let tree = repo.find_tree(index.write_tree_to(&repo).unwrap()).unwrap();
     let oid = repo
         .commit(
             Some(&format!("refs/heads/{branch}")),
@@ -329,6 +397,19 @@ pub fn commit(git_dir: &Path, base: &str, branch: &str, files: &[(&str, &str)]) 
         )
         .unwrap();
     oid.to_string()
+}
+
+/// Points `refs/pull/<number>/head` at `sha`, as GitHub does when a PR is opened or updated.
+pub fn publish_pr_head(git_dir: &Path, number: u64, sha: &str) {
+    let repo = git2::Repository::open_bare(git_dir).unwrap();
+    let oid = git2::Oid::from_str(sha).unwrap();
+    repo.reference(
+        &format!("refs/pull/{number}/head"),
+        oid,
+        true,
+        "pull request",
+    )
+    .unwrap();
 }
 
 pub fn branch_sha(git_dir: &Path, branch: &str) -> String {

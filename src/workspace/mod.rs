@@ -1,0 +1,293 @@
+//! Workspaces: one bare mirror per repository, fetched incrementally over HTTPS with the
+//! installation token, and checkouts of exact commits made from the mirror's objects.
+//!
+//! Layout under the data dir:
+//!
+//! - `mirrors/<owner>+<name>.git`: the bare mirror (names lower-cased; GitHub allows neither
+//!   `+` nor `/` in owners and names, so the joined name is unambiguous);
+//! - `checkouts/<owner>+<name>/pr-<N>/<dir>@<workspace>/`: one checkout per (PR, project dir,
+//!   workspace). It holds the repository's files only, never a `.git`: the PR's code runs
+//!   there later and must not reach the mirror;
+//! - `checkouts/<owner>+<name>/pr-<N>/.index/<dir>@<workspace>`: that checkout's git index,
+//!   kept outside the checkout.
+//!
+//! `<dir>` and `<workspace>` are escaped so the name is one path component and no two keys
+//! share it: every byte outside `[A-Za-z0-9._-]` becomes `%XX` (so `/` is `%2F` and `@`,
+//! the separator, is `%40`). The repository root `.` gives `.@default`, which is never `.` or
+//! `..` since it always holds the `@`. A name longer than 200 bytes keeps its first 120 bytes
+//! then `~` and the SHA-256 of the whole escaped name (`~` is itself always escaped, so such a
+//! name cannot equal a short one).
+//!
+//! One async lock per repository serialises fetches, checkouts and clean-ups of its mirror;
+//! different repositories proceed in parallel. Reads (`has_commit`, `changed_files`, …) take no
+//! lock: git readers are safe alongside a fetch.
+
+mod checkout;
+mod git;
+mod read;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sha2::Digest as _;
+
+pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
+use self::git::{Git, check_oid};
+
+/// The mirrors and checkouts of every repository bosun works on, under one data dir.
+#[derive(Debug)]
+pub struct Workspaces {
+    root: PathBuf,
+    git: PathBuf,
+    timeout: Duration,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Workspaces {
+    /// Workspaces under `data_dir`, running `git` from `PATH` with a 10-minute limit per command.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            root: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned()),
+            git: PathBuf::from("git"),
+            timeout: Duration::from_secs(600),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses another git binary.
+    pub fn with_git(mut self, git: impl Into<PathBuf>) -> Self {
+        self.git = git.into();
+        self
+    }
+
+    /// Limits each git command to `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where the bare mirror of `repo` (`owner/name`) lives.
+    pub fn mirror_path(&self, repo: &str) -> anyhow::Result<PathBuf> {
+        let slug = repo_slug(repo)?;
+        Ok(self.root.join("mirrors").join(format!("{slug}.git")))
+    }
+
+    /// The directory holding every checkout of pull request `pr` of `repo`.
+    pub fn pr_path(&self, repo: &str, pr: u64) -> anyhow::Result<PathBuf> {
+        let slug = repo_slug(repo)?;
+        Ok(self
+            .root
+            .join("checkouts")
+            .join(slug)
+            .join(format!("pr-{pr}")))
+    }
+
+    /// Fetches `refspecs` (e.g. `+refs/pull/7/head:refs/pull/7/head`) from `clone_url` into the
+    /// mirror of `repo`, creating the mirror on first use. Only objects the mirror lacks are
+    /// transferred. The token authenticates as `x-access-token` and never appears in argv,
+    /// the URL, logs or errors.
+    pub async fn fetch(
+        &self,
+        repo: &str,
+        clone_url: &str,
+        token: &str,
+        refspecs: &[String],
+    ) -> anyhow::Result<()> {
+        let mirror = self.mirror_path(repo)?;
+        check_url(clone_url)?;
+        if refspecs.is_empty() {
+            bail!("nothing to fetch: no refspecs");
+        }
+        for r in refspecs {
+            if r.is_empty() || r.starts_with('-') || r.chars().any(|c| c.is_control() || c == ' ') {
+                bail!("`{}` is not a refspec", r.escape_debug());
+            }
+        }
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        let git = self.git()?;
+        if !mirror.join("HEAD").is_file() {
+            let parent = mirror.parent().context("mirror path has no parent")?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .with_context(|| format!("creating {}", parent.display()))?;
+            git.bare()
+                .args(["init", "--bare", "--quiet", "--template="])
+                .args([mirror.display().to_string()])
+                .run()
+                .await
+                .with_context(|| format!("creating the mirror of {repo}"))?;
+        }
+        let out = git
+            .at(&mirror)
+            .args([
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-recurse-submodules",
+                "--quiet",
+                "--",
+                clone_url,
+            ])
+            .args(refspecs.iter().cloned())
+            .token(token)
+            .output()
+            .await
+            .with_context(|| format!("fetching {repo} from {clone_url}"))?;
+        if out.success() {
+            return Ok(());
+        }
+        let err = git::failure("git fetch", &out);
+        // Git asks for a username when the server refuses the header's credentials.
+        let err = if out.stderr.contains("could not read Username") {
+            err.context("the installation token was refused")
+        } else {
+            err
+        };
+        Err(err.context(format!("fetching {repo} from {clone_url}")))
+    }
+
+    /// Whether the mirror of `repo` holds commit `sha` (false when there is no mirror yet).
+    pub async fn has_commit(&self, repo: &str, sha: &str) -> anyhow::Result<bool> {
+        check_oid(sha)?;
+        let mirror = self.mirror_path(repo)?;
+        if !mirror.join("HEAD").is_file() {
+            return Ok(false);
+        }
+        let out = self
+            .git()?
+            .at(&mirror)
+            .args(["rev-parse", "--verify", "--quiet"])
+            .args([format!("{sha}^{{commit}}")])
+            .output()
+            .await?;
+        match out.code {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(git::failure("git rev-parse", &out)),
+        }
+    }
+
+    /// The per-repository lock.
+    fn lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(repo.to_ascii_lowercase()).or_default().clone()
+    }
+
+    /// The git runner, with a private HOME (created on first use) instead of the user's.
+    fn git(&self) -> anyhow::Result<Git> {
+        let home = self.root.join("git-home");
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        Ok(Git {
+            program: self.git.clone(),
+            home,
+            timeout: self.timeout,
+        })
+    }
+
+    /// The mirror of `repo`, which must exist already.
+    fn existing_mirror(&self, repo: &str) -> anyhow::Result<PathBuf> {
+        let mirror = self.mirror_path(repo)?;
+        if !mirror.join("HEAD").is_file() {
+            bail!("no mirror of {repo} yet: fetch it first");
+        }
+        Ok(mirror)
+    }
+}
+
+/// `owner+name`, lower-cased, from `owner/name`; refuses anything GitHub would not name so.
+fn repo_slug(repo: &str) -> anyhow::Result<String> {
+    let valid = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || extra.contains(&c))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if valid(owner, &[]) && valid(name, &['.', '_']) => {
+            Ok(format!("{owner}+{name}").to_ascii_lowercase())
+        }
+        _ => bail!("`{}` is not an owner/name repository", repo.escape_debug()),
+    }
+}
+
+/// A clone URL over HTTP(S), with nothing git could read as an option or a helper.
+fn check_url(url: &str) -> anyhow::Result<()> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if !ok {
+        bail!("`{}` is not an http(s) clone URL", url.escape_debug());
+    }
+    Ok(())
+}
+
+/// The checkout directory's name for `dir` (already normalised) and `workspace`; see the
+/// module documentation for the escaping.
+fn checkout_name(dir: &str, workspace: &str) -> String {
+    let name = format!("{}@{}", escape(dir), escape(workspace));
+    if name.len() <= 200 {
+        return name;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    format!("{}~{digest}", name.get(..120).unwrap_or(&name))
+}
+
+/// Every byte outside `[A-Za-z0-9._-]` as `%XX`.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_slugs() {
+        assert_eq!(repo_slug("Acme/Infra.live").unwrap(), "acme+infra.live");
+        for bad in [
+            "acme", "acme/", "/x", "a/b/c", "a/..", "a+b/c", "a/b c", "-a/b?",
+        ] {
+            assert!(repo_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checkout_names_are_one_component_and_distinct() {
+        assert_eq!(checkout_name(".", "default"), ".@default");
+        assert_eq!(checkout_name("envs/prod", "default"), "envs%2Fprod@default");
+        assert_eq!(checkout_name("a@b", "c"), "a%40b@c");
+        assert_ne!(checkout_name("a@b", "c"), checkout_name("a", "b@c"));
+        assert_ne!(checkout_name("a/b", "c"), checkout_name("a%2Fb", "c"));
+        let long = "d/".repeat(150);
+        let name = checkout_name(&long, "default");
+        assert!(name.len() < 255 && name.contains('~'), "{name}");
+        assert_ne!(name, checkout_name(&format!("{long}x"), "default"));
+        for name in [name, checkout_name("..", ".."), checkout_name(".", ".")] {
+            assert!(!name.contains('/') && name != "." && name != "..");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://github.com/a/b.git").is_ok());
+        assert!(check_url("ext::sh -c touch% /tmp/x").is_err());
+        assert!(check_url("--upload-pack=x").is_err());
+        assert!(check_url("https://x/a b").is_err());
+    }
+}

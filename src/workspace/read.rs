@@ -1,0 +1,204 @@
+//! Reading from the mirror without a checkout: the files a pull request changes, one file
+//! (the repo config), and every Terraform file of a commit (for local-module detection).
+
+use anyhow::{Context, anyhow, bail};
+
+use super::Workspaces;
+use super::git::check_oid;
+
+/// The largest file `read_file` returns.
+const MAX_FILE: u64 = 1024 * 1024;
+/// The most bytes of Terraform files `terraform_files` reads at one commit.
+const MAX_TERRAFORM_TOTAL: u64 = 64 * 1024 * 1024;
+/// The most Terraform files `terraform_files` reads at one commit.
+const MAX_TERRAFORM_FILES: usize = 50_000;
+
+impl Workspaces {
+    /// The paths a pull request changes, as GitHub's "Files changed" shows them: from the
+    /// merge base of `base_sha` and `head_sha` to `head_sha` (changes made on the base since
+    /// the branch started are not the PR's). Deleted files are included; a rename counts as
+    /// its old and its new path.
+    pub async fn changed_files(
+        &self,
+        repo: &str,
+        base_sha: &str,
+        head_sha: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        check_oid(base_sha)?;
+        check_oid(head_sha)?;
+        let mirror = self.existing_mirror(repo)?;
+        let out = self
+            .git()?
+            .at(&mirror)
+            .args(["diff", "--name-only", "-z", "--no-renames", "--no-ext-diff"])
+            .args([format!("{base_sha}...{head_sha}"), "--".into()])
+            .run()
+            .await
+            .with_context(|| format!("listing the files changed in {repo}"))?;
+        Ok(split_z(&out))
+    }
+
+    /// The text of `path` at commit `sha`, `None` if the commit has no such file. Files over
+    /// 1 MiB, directories and non-UTF-8 content are errors.
+    pub async fn read_file(
+        &self,
+        repo: &str,
+        sha: &str,
+        path: &str,
+    ) -> anyhow::Result<Option<String>> {
+        check_oid(sha)?;
+        if path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) {
+            bail!("`{}` is not a path in the repository", path.escape_debug());
+        }
+        let mirror = self.existing_mirror(repo)?;
+        let git = self.git()?;
+        let spec = format!("{sha}:{path}");
+        let check = git
+            .at(&mirror)
+            .args(["cat-file", "--batch-check"])
+            .stdin(format!("{spec}\n").into_bytes())
+            .run()
+            .await?;
+        let check = String::from_utf8_lossy(&check);
+        let mut fields = check.trim_end().rsplitn(3, ' ');
+        let (size, kind, oid) = (fields.next(), fields.next(), fields.next());
+        if size == Some("missing") || kind == Some("missing") || oid.is_none() {
+            if !self.has_commit(repo, sha).await? {
+                bail!("commit {sha} is not in the mirror of {repo}: fetch it first");
+            }
+            return Ok(None);
+        }
+        let (Some(size), Some(kind), Some(oid)) = (size, kind, oid) else {
+            bail!("unexpected answer from git cat-file: {check}");
+        };
+        if kind != "blob" {
+            bail!("{path} is a {kind} at {sha}, not a file");
+        }
+        let size: u64 = size.parse().context("git cat-file's size")?;
+        if size > MAX_FILE {
+            bail!("{path} at {sha} is {size} bytes, more than the {MAX_FILE} allowed");
+        }
+        let content = git
+            .at(&mirror)
+            .args(["cat-file", "blob", oid])
+            .stdout_cap(MAX_FILE as usize)
+            .run()
+            .await?;
+        String::from_utf8(content)
+            .map(Some)
+            .map_err(|_| anyhow!("{path} at {sha} is not UTF-8 text"))
+    }
+
+    /// Every `*.tf` file (path, content) in the tree of commit `sha`, read straight from the
+    /// mirror. Symlinks and submodules are skipped; more than 50,000 files or 64 MiB in all is
+    /// an error. Content that is not UTF-8 is read lossily.
+    pub async fn terraform_files(
+        &self,
+        repo: &str,
+        sha: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        check_oid(sha)?;
+        let mirror = self.existing_mirror(repo)?;
+        let git = self.git()?;
+        let listing = git
+            .at(&mirror)
+            .args(["ls-tree", "-r", "-z", "-l", "--full-tree", sha])
+            .run()
+            .await
+            .with_context(|| format!("listing the files of {sha}"))?;
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        let mut total: u64 = 0;
+        for entry in split_z(&listing) {
+            // <mode> SP <type> SP <oid> SP+ <size> TAB <path>
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let mut meta = meta.split_whitespace();
+            let (Some(mode), Some("blob"), Some(oid), Some(size)) =
+                (meta.next(), meta.next(), meta.next(), meta.next())
+            else {
+                continue;
+            };
+            if !path.ends_with(".tf") || !(mode == "100644" || mode == "100755") {
+                continue;
+            }
+            total += size.parse::<u64>().context("git ls-tree's size")?;
+            if total > MAX_TERRAFORM_TOTAL || wanted.len() >= MAX_TERRAFORM_FILES {
+                bail!(
+                    "{repo} at {sha} has more Terraform files than bosun reads \
+                     ({MAX_TERRAFORM_FILES} files or {MAX_TERRAFORM_TOTAL} bytes)"
+                );
+            }
+            wanted.push((path.to_owned(), oid.to_owned()));
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: String = wanted.iter().map(|(_, oid)| format!("{oid}\n")).collect();
+        let batch = git
+            .at(&mirror)
+            .args(["cat-file", "--batch"])
+            .stdin(input.into_bytes())
+            .stdout_cap((total + 128 * wanted.len() as u64) as usize)
+            .run()
+            .await?;
+        let contents = parse_batch(&batch, wanted.len())?;
+        Ok(wanted
+            .into_iter()
+            .zip(contents)
+            .map(|((path, _), content)| (path, String::from_utf8_lossy(content).into_owned()))
+            .collect())
+    }
+}
+
+/// NUL-separated fields, empty ones dropped.
+fn split_z(out: &[u8]) -> Vec<String> {
+    out.split(|b| *b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
+}
+
+/// The contents in `git cat-file --batch` output: `<oid> <type> <size>\n<content>\n`, repeated.
+fn parse_batch(mut out: &[u8], expected: usize) -> anyhow::Result<Vec<&[u8]>> {
+    let mut contents = Vec::with_capacity(expected);
+    while !out.is_empty() {
+        let eol = out
+            .iter()
+            .position(|b| *b == b'\n')
+            .context("truncated git cat-file output")?;
+        let header = String::from_utf8_lossy(out.get(..eol).unwrap_or_default());
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("unexpected git cat-file header: {header}"))?;
+        let start = eol + 1;
+        let content = out
+            .get(start..start + size)
+            .context("truncated git cat-file output")?;
+        contents.push(content);
+        out = out.get(start + size + 1..).unwrap_or_default();
+    }
+    if contents.len() != expected {
+        bail!(
+            "git cat-file returned {} objects, not {expected}",
+            contents.len()
+        );
+    }
+    Ok(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_output() {
+        let out = b"aaa blob 3\nabc\nbbb blob 0\n\nccc blob 2\nx\n\n";
+        let parsed = parse_batch(out, 3).unwrap();
+        assert_eq!(parsed, vec![&b"abc"[..], b"", b"x\n"]);
+        assert!(parse_batch(b"aaa blob 9\nabc\n", 1).is_err());
+        assert!(parse_batch(b"aaa missing\n", 1).is_err());
+    }
+}
