@@ -3,6 +3,7 @@
 mod support;
 
 mod durability;
+mod plans;
 mod github_client;
 mod redelivery;
 mod serve_cli;

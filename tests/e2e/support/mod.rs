@@ -6,6 +6,7 @@
 pub mod client;
 pub mod fake;
 pub mod openapi;
+pub mod prs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,17 @@ use self::fake::model::{HookAttempt, Pr, commit, commit_changes, publish_pr_head
 pub const REPO: &str = "acme/infra";
 pub const INSTALLATION: u64 = 1;
 pub const KEY_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/app.pem");
+
+/// The real Terraform the tests run: BOSUN_TEST_TERRAFORM, else the one `.ci/run` installs.
+pub fn terraform_bin() -> String {
+    let bin = std::env::var("BOSUN_TEST_TERRAFORM")
+        .unwrap_or_else(|_| "/usr/local/bin/terraform".to_string());
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "Terraform is missing at {bin}: run tests/tools/install-terraform.sh (or set BOSUN_TEST_TERRAFORM)"
+    );
+    bin
+}
 
 /// A retry policy fast enough for tests.
 pub fn fast_retry() -> RetryPolicy {
@@ -68,6 +80,8 @@ impl TestContext {
             ("repo_allowlist", "acme/*".to_string()),
             ("redelivery_interval", "0".to_string()),
             ("delivery_retry_base", "10ms".to_string()),
+            ("terraform_bin", terraform_bin()),
+            ("parallelism", "2".to_string()),
         ] {
             sources.flags.set(k, v);
         }
