@@ -79,7 +79,10 @@ pub async fn start_with(
     }
     let requeued = store.requeue_running_jobs().await?;
     if requeued > 0 {
-        tracing::info!(requeued, "jobs interrupted by the last shutdown are queued again");
+        tracing::info!(
+            requeued,
+            "jobs interrupted by the last shutdown are queued again"
+        );
     }
     let app_slug = match &settings.github_app_slug {
         Some(slug) => slug.clone(),

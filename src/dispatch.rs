@@ -123,8 +123,7 @@ impl Dispatcher for JobDispatcher {
             installation_id,
             pr: spec.pr_number(),
             priority: 0,
-            spec: serde_json::to_string(&spec)
-                .map_err(|e| DispatchError::Permanent(e.into()))?,
+            spec: serde_json::to_string(&spec).map_err(|e| DispatchError::Permanent(e.into()))?,
             created_at: now_millis(),
             // A push makes the plans of the previous head pointless.
             supersedes_kind: (kind == "autoplan").then(|| "autoplan".to_owned()),

@@ -532,7 +532,10 @@ impl Settings {
         let plan_drafts = sources.parsed::<bool>("plan_drafts", "true or false")?;
         let terraform_timeout = sources.duration("terraform_timeout")?;
         if terraform_timeout.is_zero() {
-            return Err(SettingsError::of("terraform_timeout", "must be more than 0"));
+            return Err(SettingsError::of(
+                "terraform_timeout",
+                "must be more than 0",
+            ));
         }
         let plugin_cache_dir = match sources.get("plugin_cache_dir").map(str::trim) {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),

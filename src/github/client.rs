@@ -330,7 +330,9 @@ impl GitHub for OctocrabGitHub {
             slug: String,
         }
         let what = "reading the App";
-        let answer = self.call(what, Method::GET, "/app", Auth::App, None).await?;
+        let answer = self
+            .call(what, Method::GET, "/app", Auth::App, None)
+            .await?;
         Ok(decode::<App>(what, &answer.body)?.slug)
     }
 

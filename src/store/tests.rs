@@ -372,5 +372,8 @@ async fn summary_comments_are_replaced_as_a_whole() {
     s.set_pr_comments("acme/infra", 1, &[c(1, 10)])
         .await
         .unwrap();
-    assert_eq!(s.pr_comments("acme/infra", 1).await.unwrap(), vec![c(1, 10)]);
+    assert_eq!(
+        s.pr_comments("acme/infra", 1).await.unwrap(),
+        vec![c(1, 10)]
+    );
 }

@@ -47,8 +47,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
     let say = |body: String| async move {
         feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await
     };
-    let cmd = match command::parse(&c.body, &ctx.settings.command_names, &ctx.settings.app_slug)
-    {
+    let cmd = match command::parse(&c.body, &ctx.settings.command_names, &ctx.settings.app_slug) {
         Parsed::NotACommand => return Ok("not a command".into()),
         Parsed::Error(e) => {
             say(render::reply::command_error(name, &e)).await?;
@@ -69,7 +68,11 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                     "unknown".into()
                 }
             };
-            say(render::reply::version(env!("CARGO_PKG_VERSION"), &terraform)).await?;
+            say(render::reply::version(
+                env!("CARGO_PKG_VERSION"),
+                &terraform,
+            ))
+            .await?;
             Ok("version".into())
         }
         CommandKind::Apply | CommandKind::Unlock => {
@@ -85,15 +88,16 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 say(render::reply::pr_closed(name)).await?;
                 return Ok("plan refused: the pull request is closed".into());
             }
-            let selection = if cmd.dirs.is_empty() && cmd.projects.is_empty() && cmd.workspace.is_none() {
-                Selection::Affected { autoplan: false }
-            } else {
-                Selection::Named {
-                    dirs: cmd.dirs.clone(),
-                    projects: cmd.projects.clone(),
-                    workspace: cmd.workspace.clone(),
-                }
-            };
+            let selection =
+                if cmd.dirs.is_empty() && cmd.projects.is_empty() && cmd.workspace.is_none() {
+                    Selection::Affected { autoplan: false }
+                } else {
+                    Selection::Named {
+                        dirs: cmd.dirs.clone(),
+                        projects: cmd.projects.clone(),
+                        workspace: cmd.workspace.clone(),
+                    }
+                };
             let request = plan::Request {
                 repo: c.repo.clone(),
                 installation_id: c.installation_id,
@@ -107,7 +111,11 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 },
                 selection,
                 extra_args: cmd.extra_args.clone(),
-                note: Some(format!("Planned by @{} with `{}`.", c.author, first_line(&c.body))),
+                note: Some(format!(
+                    "Planned by @{} with `{}`.",
+                    c.author,
+                    first_line(&c.body)
+                )),
             };
             plan::run(ctx, job_id, request).await
         }

@@ -222,13 +222,21 @@ pub async fn publish_summary(
         .iter()
         .filter(|o| !kept.iter().any(|k| k.comment_id == o.comment_id))
     {
-        if let Err(e) = ctx.github.minimize_comment(installation, &stale.node_id).await {
+        if let Err(e) = ctx
+            .github
+            .minimize_comment(installation, &stale.node_id)
+            .await
+        {
             tracing::warn!(error = %e, comment = stale.comment_id, "minimising an outdated comment failed");
         }
     }
     ctx.store
         .set_pr_comments(repo, req.pr.number, &kept)
         .await?;
-    tracing::info!(parts = kept.len(), head = short(head), "summary comment written");
+    tracing::info!(
+        parts = kept.len(),
+        head = short(head),
+        "summary comment written"
+    );
     Ok(())
 }

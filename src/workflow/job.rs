@@ -82,9 +82,9 @@ impl JobSpec {
 
     pub fn repo(&self) -> &RepoRef {
         match self {
-            Self::Autoplan { repo, .. } | Self::Comment { repo, .. } | Self::Closed { repo, .. } => {
-                repo
-            }
+            Self::Autoplan { repo, .. }
+            | Self::Comment { repo, .. }
+            | Self::Closed { repo, .. } => repo,
         }
     }
 

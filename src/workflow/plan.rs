@@ -64,10 +64,7 @@ pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
         .context("getting an installation token to fetch the repository")?;
     let refspecs = vec![
         format!("+refs/heads/{0}:refs/heads/{0}", req.pr.base_ref),
-        format!(
-            "+refs/pull/{0}/head:refs/pull/{0}/head",
-            req.pr.number
-        ),
+        format!("+refs/pull/{0}/head:refs/pull/{0}/head", req.pr.number),
     ];
     ctx.workspaces
         .fetch(

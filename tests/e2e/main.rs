@@ -3,8 +3,8 @@
 mod support;
 
 mod durability;
-mod plans;
 mod github_client;
+mod plans;
 mod redelivery;
 mod serve_cli;
 mod webhooks;

@@ -29,7 +29,10 @@ async fn an_opened_pr_gets_a_plan_comment_a_check_run_and_a_stored_plan() {
         Some("2 to add, 0 to change, 0 to destroy")
     );
     let body = ctx.bot_comment(pr).body;
-    assert!(body.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{body}");
+    assert!(
+        body.contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{body}"
+    );
     assert!(
         body.lines()
             .any(|l| l.starts_with('+') && l.contains("resource \"terraform_data\" \"app\"")),
@@ -40,7 +43,9 @@ async fn an_opened_pr_gets_a_plan_comment_a_check_run_and_a_stored_plan() {
 
     let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
     assert_eq!(plans.len(), 1);
-    let head = ctx.fake.model().repo(REPO).unwrap().prs[&pr].head_sha.clone();
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&pr]
+        .head_sha
+        .clone();
     assert_eq!(plans[0].head_sha, head);
     assert!(plans[0].planfile.as_ref().is_some_and(|p| p.len() > 100));
     assert!(matches!(&plans[0].outcome, Outcome::Planned { summary, .. } if summary.add == 2));
@@ -88,7 +93,10 @@ async fn invalid_hcl_fails_the_check_with_terraforms_error_in_the_comment() {
     let (pr, _) = ctx
         .open_pr(
             "broken",
-            &[("envs/bad/main.tf", "resource \"terraform_data\" \"x\" {\n  input = \n}\n")],
+            &[(
+                "envs/bad/main.tf",
+                "resource \"terraform_data\" \"x\" {\n  input = \n}\n",
+            )],
         )
         .await;
     ctx.settle().await;
@@ -96,8 +104,11 @@ async fn invalid_hcl_fails_the_check_with_terraforms_error_in_the_comment() {
     let check = ctx.check(pr, "bosun/plan: envs/bad");
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
     let body = ctx.bot_comment(pr).body;
-    assert!(body.contains("main.tf line 3"), "{body}");
-    assert!(body.contains("bosun plan -d envs/bad"), "how to re-plan: {body}");
+    assert!(body.contains("on main.tf line 2"), "{body}");
+    assert!(
+        body.contains("bosun plan -d envs/bad"),
+        "how to re-plan: {body}"
+    );
     ctx.finish().await;
 }
 
@@ -122,13 +133,11 @@ async fn a_plan_comment_passes_extra_args_to_terraform_and_edits_the_summary_in_
     assert_eq!(comment.id, first.id, "edited in place");
     assert!(comment.body.contains("\"extra large\""), "{}", comment.body);
     assert!(comment.body.contains("@bob"), "{}", comment.body);
-    let m = ctx.fake.model();
-    let (_, reacted) = m.comment(asked).unwrap();
+    let reacted = ctx.fake.model().comment(asked).unwrap().1.clone();
     assert!(
         reacted.reactions.iter().any(|r| r.content == "eyes"),
         "{reacted:#?}"
     );
-    drop(m);
     ctx.finish().await;
 }
 
@@ -141,7 +150,13 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
         .open_pr("x", &[("a/main.tf", &module(&state(&ctx, "a"), &["one"]))])
         .await;
     ctx.settle().await;
-    ctx.push_to_pr(pr, &[("a/main.tf", Some(&module(&state(&ctx, "a"), &["one", "two"])))]);
+    ctx.push_to_pr(
+        pr,
+        &[(
+            "a/main.tf",
+            Some(&module(&state(&ctx, "a"), &["one", "two"])),
+        )],
+    );
     ctx.pr_event(pr, "synchronize").await;
     ctx.settle().await;
 
@@ -149,7 +164,11 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
     assert_eq!(comments.len(), 2, "{comments:#?}");
     assert_eq!(comments[0].minimized.as_deref(), Some("OUTDATED"));
     assert_eq!(comments[1].minimized, None);
-    assert!(comments[1].body.contains("Plan: 2 to add"), "{}", comments[1].body);
+    assert!(
+        comments[1].body.contains("Plan: 2 to add"),
+        "{}",
+        comments[1].body
+    );
     ctx.finish().await;
 }
 
@@ -177,7 +196,10 @@ async fn the_merge_strategy_plans_the_head_merged_into_the_base() {
     ctx.comment(pr, "bob", "bosun plan").await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;
-    assert!(body.contains("Plan: 2 to add"), "the base's resource too: {body}");
+    assert!(
+        body.contains("Plan: 2 to add"),
+        "the base's resource too: {body}"
+    );
     assert!(body.contains("from_base"), "{body}");
     ctx.finish().await;
 }
@@ -188,10 +210,16 @@ async fn a_merge_conflict_is_reported_clearly() {
     ctx.set("checkout_strategy", "merge");
     ctx.start_bosun().await;
     let (pr, _) = ctx
-        .open_pr("head", &[("net/main.tf", "resource \"terraform_data\" \"a\" {}\n")])
+        .open_pr(
+            "head",
+            &[("net/main.tf", "resource \"terraform_data\" \"a\" {}\n")],
+        )
         .await;
     ctx.settle().await;
-    let base = ctx.push_base(&[("net/main.tf", Some("resource \"terraform_data\" \"b\" {}\n"))]);
+    let base = ctx.push_base(&[(
+        "net/main.tf",
+        Some("resource \"terraform_data\" \"b\" {}\n"),
+    )]);
     {
         let mut m = ctx.fake.model();
         m.repo_mut(REPO).unwrap().prs.get_mut(&pr).unwrap().base_sha = base;
@@ -221,7 +249,10 @@ async fn a_change_in_a_local_module_plans_the_projects_using_it() {
         .open_pr(
             "module",
             &[
-                ("modules/svc/main.tf", "resource \"terraform_data\" \"svc\" {\n  input = \"v2\"\n}\n"),
+                (
+                    "modules/svc/main.tf",
+                    "resource \"terraform_data\" \"svc\" {\n  input = \"v2\"\n}\n",
+                ),
                 ("envs/a/main.tf", &user("a")),
                 ("envs/b/main.tf", &user("b")),
             ],
@@ -236,11 +267,17 @@ async fn a_change_in_a_local_module_plans_the_projects_using_it() {
     // A later change to the module only.
     ctx.push_to_pr(
         pr,
-        &[("modules/svc/main.tf", Some("resource \"terraform_data\" \"svc\" {\n  input = \"v3\"\n}\n"))],
+        &[(
+            "modules/svc/main.tf",
+            Some("resource \"terraform_data\" \"svc\" {\n  input = \"v3\"\n}\n"),
+        )],
     );
     ctx.pr_event(pr, "synchronize").await;
     ctx.settle().await;
-    assert_eq!(ctx.check_names(pr), ["bosun/plan: envs/a", "bosun/plan: envs/b"]);
+    assert_eq!(
+        ctx.check_names(pr),
+        ["bosun/plan: envs/a", "bosun/plan: envs/b"]
+    );
     ctx.finish().await;
 }
 
@@ -254,12 +291,19 @@ async fn atlantis_yaml_is_honoured_without_bosun_yaml() {
             &[
                 ("atlantis.yaml", config),
                 ("infra/core/main.tf", &module(&state(&ctx, "core"), &["c"])),
-                ("infra/other/main.tf", "resource \"terraform_data\" \"o\" {}\n"),
+                (
+                    "infra/other/main.tf",
+                    "resource \"terraform_data\" \"o\" {}\n",
+                ),
             ],
         )
         .await;
     ctx.settle().await;
-    assert_eq!(ctx.check_names(pr), ["bosun/plan: core"], "only the configured project");
+    assert_eq!(
+        ctx.check_names(pr),
+        ["bosun/plan: core"],
+        "only the configured project"
+    );
     ctx.finish().await;
 }
 
@@ -279,7 +323,10 @@ async fn a_bad_repo_config_gets_a_comment_naming_file_line_and_key_and_a_failed_
     let body = ctx.bot_comment(pr).body;
     assert!(body.contains("bosun.yaml:3:"), "{body}");
     assert!(body.contains("dri"), "{body}");
-    assert_eq!(ctx.check(pr, "bosun/plan").conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        ctx.check(pr, "bosun/plan").conclusion.as_deref(),
+        Some("failure")
+    );
     ctx.finish().await;
 }
 
@@ -299,7 +346,7 @@ async fn help_bad_commands_and_bots_get_what_they_deserve() {
     let bodies: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
     assert_eq!(bodies.len(), 2, "{bodies:#?}");
     assert!(bodies[0].contains("Usage:"), "{}", bodies[0]);
-    assert!(bodies[1].contains("did you mean `plan`"), "{}", bodies[1]);
+    assert!(bodies[1].contains("Did you mean `plan`"), "{}", bodies[1]);
     ctx.finish().await;
 }
 
@@ -322,7 +369,10 @@ async fn plan_naming_an_unknown_project_says_so() {
 async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     let ctx = TestContext::start().await;
     let (pr, _) = ctx
-        .open_pr("x", &[("a/main.tf", &module(&state(&ctx, "close"), &["one"]))])
+        .open_pr(
+            "x",
+            &[("a/main.tf", &module(&state(&ctx, "close"), &["one"]))],
+        )
         .await;
     ctx.settle().await;
     let checkouts = ctx.data_path().join("checkouts");

@@ -164,11 +164,15 @@ impl JobStore for SqliteStore {
     }
 
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>> {
-        let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .context("reading a job")?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .context("reading a job")?;
         row.as_ref().map(job_of).transpose()
     }
 

@@ -108,9 +108,7 @@ impl TestContext {
         let metrics = Arc::new(Metrics::default());
         let github =
             Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
-        let running = bosun::app::start(&settings, metrics, github)
-            .await
-            .unwrap();
+        let running = bosun::app::start(&settings, metrics, github).await.unwrap();
         self.fake.model().hook_url = Some(format!("http://{}/events", running.addr));
         self.bosun = Some(running);
     }

@@ -151,4 +151,3 @@ pub fn module(state: &std::path::Path, names: &[&str]) -> String {
     }
     tf
 }
-
