@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod names;
 pub mod plan;
+pub mod preview;
 pub mod projects;
 pub mod redelivery;
 pub mod render;

@@ -24,6 +24,25 @@ enum Command {
         #[command(flatten)]
         flags: Flags,
     },
+    /// Plan a local checkout as bosun would plan a pull request, and print the comment's
+    /// markdown: for trying bosun and a repo config before installing the App.
+    Preview {
+        /// The repository (a git checkout; with --all, any directory)
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The branch the change would merge into (default: origin/HEAD, main or master)
+        #[arg(long)]
+        base: Option<String>,
+        /// The change to plan
+        #[arg(long, default_value = "HEAD")]
+        head: String,
+        /// Plan every project of the working tree as it is (no git history needed)
+        #[arg(long)]
+        all: bool,
+        /// Terraform or OpenTofu (default: terraform on PATH, else /usr/local/bin/terraform)
+        #[arg(long, env = "BOSUN_TERRAFORM_BIN")]
+        terraform_bin: Option<String>,
+    },
     /// Check a repo config (default: bosun.yaml, else atlantis.yaml, in this directory).
     Validate {
         /// The file to check
@@ -35,6 +54,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file } => validate(file),
+        Command::Preview {
+            repo,
+            base,
+            head,
+            all,
+            terraform_bin,
+        } => preview(bosun::preview::Options {
+            repo,
+            base,
+            head,
+            all,
+            terraform_bin: terraform_bin.unwrap_or_else(default_terraform),
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }),
         Command::Serve {
             config: file,
             flags,
@@ -64,6 +97,39 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn preview(options: bosun::preview::Options) -> ExitCode {
+    bosun::telemetry::init(bosun::config::LogFormat::Text, "warn");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bosun: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bosun::preview::run(&options)) {
+        Ok(markdown) => {
+            println!("{markdown}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bosun: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `terraform` when it is on PATH, else the one the test set-up installs.
+fn default_terraform() -> String {
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("terraform").is_file())
+    });
+    if on_path {
+        "terraform".into()
+    } else {
+        "/usr/local/bin/terraform".into()
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod app;
 mod client;
+pub mod local;
 pub mod pace;
 pub mod retry;
 pub mod webhook;

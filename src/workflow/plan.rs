@@ -21,6 +21,8 @@ pub enum Selection {
     /// Every project the pull request's changes touch. `autoplan` leaves out projects whose
     /// config turns autoplan off (a `plan` comment includes them).
     Affected { autoplan: bool },
+    /// Every project: the config's, or without one every root module (`bosun preview --all`).
+    All,
     /// The projects a comment names (`-d`, `-p`, `-w`).
     Named {
         dirs: Vec<String>,
@@ -159,6 +161,19 @@ async fn select(
     };
     let (dirs, projects, workspace) = match &req.selection {
         Selection::Affected { autoplan } => return Ok(Ok(affected(*autoplan).await?)),
+        Selection::All => {
+            return Ok(Ok(match config {
+                Some(config) => config.projects.iter().map(Target::from).collect(),
+                None => {
+                    let tf = ctx
+                        .workspaces
+                        .terraform_files(repo, &req.pr.head_sha)
+                        .await?;
+                    let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
+                    crate::projects::without_config(&every, &tf)
+                }
+            }));
+        }
         Selection::Named {
             dirs,
             projects,

@@ -44,6 +44,8 @@ pub struct Workspaces {
     git: PathBuf,
     timeout: Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Whether clone URLs may be local paths (only `bosun preview`, never a webhook's).
+    local_remotes: bool,
 }
 
 impl Workspaces {
@@ -54,7 +56,14 @@ impl Workspaces {
             git: PathBuf::from("git"),
             timeout: Duration::from_secs(600),
             locks: Mutex::new(HashMap::new()),
+            local_remotes: false,
         }
+    }
+
+    /// Accepts absolute local paths as clone URLs too (`bosun preview` fetches a local repo).
+    pub fn with_local_remotes(mut self) -> Self {
+        self.local_remotes = true;
+        self
     }
 
     /// Uses another git binary.
@@ -97,7 +106,9 @@ impl Workspaces {
         refspecs: &[String],
     ) -> anyhow::Result<()> {
         let mirror = self.mirror_path(repo)?;
-        check_url(clone_url)?;
+        if !(self.local_remotes && clone_url.starts_with('/')) {
+            check_url(clone_url)?;
+        }
         if refspecs.is_empty() {
             bail!("nothing to fetch: no refspecs");
         }
@@ -121,8 +132,13 @@ impl Workspaces {
                 .await
                 .with_context(|| format!("creating the mirror of {repo}"))?;
         }
+        let local = self.local_remotes && clone_url.starts_with('/');
         let out = git
             .at(&mirror)
+            .env(
+                "protocol.file.allow",
+                if local { "always" } else { "never" },
+            )
             .args([
                 "fetch",
                 "--no-tags",

@@ -5,6 +5,7 @@ mod support;
 mod durability;
 mod github_client;
 mod plans;
+mod preview_cli;
 mod redelivery;
 mod serve_cli;
 mod webhooks;

@@ -1,0 +1,145 @@
+//! A GitHub that lives in memory, for `bosun preview`: comments are kept to be printed, check
+//! runs are kept, and the token is a placeholder (the preview's git remote is a local path).
+//! Everything else answers that it is not there.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::{
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
+    Permission, PullRequestInfo, Reaction, ReviewInfo,
+};
+use crate::config::Secret;
+
+/// What `bosun preview` would have posted.
+#[derive(Debug, Default)]
+pub struct LocalGitHub {
+    comments: Mutex<Vec<(u64, String)>>,
+    checks: Mutex<Vec<CheckRunSpec>>,
+}
+
+impl LocalGitHub {
+    /// The comments' bodies, in posting order, with edits applied.
+    pub fn comments(&self) -> Vec<String> {
+        lock(&self.comments).iter().map(|(_, b)| b.clone()).collect()
+    }
+
+    /// Every check run as last written.
+    pub fn checks(&self) -> Vec<CheckRunSpec> {
+        lock(&self.checks).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn absent(what: &str) -> GitHubError {
+    GitHubError::Transport {
+        what: what.to_owned(),
+        message: "bosun preview runs without GitHub".to_owned(),
+    }
+}
+
+#[async_trait]
+impl GitHub for LocalGitHub {
+    async fn installation_token(&self, _: u64) -> Result<InstallationToken, GitHubError> {
+        Ok(InstallationToken {
+            token: Secret::new("preview"),
+            expires_at: SystemTime::now() + Duration::from_secs(3600),
+        })
+    }
+
+    async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
+        Ok(HookDeliveryPage::default())
+    }
+
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        Ok("bosun".into())
+    }
+
+    async fn redeliver(&self, _: i64) -> Result<(), GitHubError> {
+        Err(absent("a redelivery"))
+    }
+
+    async fn create_comment(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+        body: &str,
+    ) -> Result<CommentRef, GitHubError> {
+        let mut comments = lock(&self.comments);
+        let id = comments.len() as u64 + 1;
+        comments.push((id, body.to_owned()));
+        Ok(CommentRef {
+            id,
+            node_id: format!("local-{id}"),
+        })
+    }
+
+    async fn update_comment(&self, _: u64, _: &str, id: u64, body: &str) -> Result<(), GitHubError> {
+        match lock(&self.comments).iter_mut().find(|(i, _)| *i == id) {
+            Some(c) => {
+                c.1 = body.to_owned();
+                Ok(())
+            }
+            None => Err(GitHubError::Status {
+                status: 404,
+                what: "editing a comment".into(),
+                message: "Not Found".into(),
+            }),
+        }
+    }
+
+    async fn minimize_comment(&self, _: u64, _: &str) -> Result<(), GitHubError> {
+        Ok(())
+    }
+
+    async fn add_reaction(&self, _: u64, _: &str, _: u64, _: Reaction) -> Result<(), GitHubError> {
+        Ok(())
+    }
+
+    async fn pull_request(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        Err(absent("a pull request"))
+    }
+
+    async fn create_check_run(
+        &self,
+        _: u64,
+        _: &str,
+        check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError> {
+        let mut checks = lock(&self.checks);
+        checks.push(check.clone());
+        Ok(checks.len() as u64)
+    }
+
+    async fn update_check_run(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        check: &CheckRunSpec,
+    ) -> Result<(), GitHubError> {
+        if let Some(c) = lock(&self.checks).get_mut(id.saturating_sub(1) as usize) {
+            *c = check.clone();
+        }
+        Ok(())
+    }
+
+    async fn reviews(&self, _: u64, _: &str, _: u64) -> Result<Vec<ReviewInfo>, GitHubError> {
+        Ok(Vec::new())
+    }
+
+    async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
+        Ok(Permission::Admin)
+    }
+}
