@@ -11,6 +11,24 @@ use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+/// The only variables git gets from bosun's environment: where programs are, and how to reach
+/// GitHub (proxies, CA certificates).
+const PASSED_THROUGH: &[&str] = &[
+    "PATH",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+];
+
 /// The most stderr kept for error messages.
 const STDERR_CAP: usize = 16 * 1024;
 
@@ -125,8 +143,10 @@ impl<'a> Invocation<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
+        for key in PASSED_THROUGH {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
+            }
         }
         // Plain variables (GIT_INDEX_FILE…) go as they are; dotted keys are git config.
         let mut config: Vec<(&str, &str)> = vec![
