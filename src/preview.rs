@@ -63,7 +63,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         ],
     )
     .await
-    .with_context(|| format!("reading {head_src} and {base_src} from {}", opts.repo.display()))?;
+    .with_context(|| {
+        format!(
+            "reading {head_src} and {base_src} from {}",
+            opts.repo.display()
+        )
+    })?;
     let sha = |r: &'static str| {
         let source = source.clone();
         let scratch = scratch.0.clone();
@@ -72,10 +77,16 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             Ok::<_, anyhow::Error>(out.trim().to_owned())
         }
     };
-    let (head_sha, base_sha) = (sha("refs/pull/1/head").await?, sha("refs/heads/preview-base").await?);
+    let (head_sha, base_sha) = (
+        sha("refs/pull/1/head").await?,
+        sha("refs/heads/preview-base").await?,
+    );
 
-    let store = SqliteStore::open(&format!("sqlite://{}", scratch.0.join("bosun.db").display()))
-        .await?;
+    let store = SqliteStore::open(&format!(
+        "sqlite://{}",
+        scratch.0.join("bosun.db").display()
+    ))
+    .await?;
     let github = Arc::new(LocalGitHub::default());
     let ctx = Context {
         store: Arc::new(store),
@@ -186,7 +197,16 @@ async fn git(cwd: &Path, args: &[&str]) -> anyhow::Result<String> {
 /// The first of `origin/HEAD`, `main`, `master` that the repository has.
 async fn default_base(repo: &Path) -> anyhow::Result<String> {
     for candidate in ["origin/HEAD", "main", "master"] {
-        let r = git(repo, &["rev-parse", "--verify", "--quiet", &format!("{candidate}^{{commit}}")]).await;
+        let r = git(
+            repo,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{candidate}^{{commit}}"),
+            ],
+        )
+        .await;
         if r.is_ok() {
             return Ok(candidate.to_owned());
         }

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
-    Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission,
+    PullRequestInfo, Reaction, ReviewInfo,
 };
 use crate::config::Secret;
 
@@ -23,7 +23,10 @@ pub struct LocalGitHub {
 impl LocalGitHub {
     /// The comments' bodies, in posting order, with edits applied.
     pub fn comments(&self) -> Vec<String> {
-        lock(&self.comments).iter().map(|(_, b)| b.clone()).collect()
+        lock(&self.comments)
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Every check run as last written.
@@ -80,7 +83,13 @@ impl GitHub for LocalGitHub {
         })
     }
 
-    async fn update_comment(&self, _: u64, _: &str, id: u64, body: &str) -> Result<(), GitHubError> {
+    async fn update_comment(
+        &self,
+        _: u64,
+        _: &str,
+        id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
         match lock(&self.comments).iter_mut().find(|(i, _)| *i == id) {
             Some(c) => {
                 c.1 = body.to_owned();
@@ -102,12 +111,7 @@ impl GitHub for LocalGitHub {
         Ok(())
     }
 
-    async fn pull_request(
-        &self,
-        _: u64,
-        _: &str,
-        _: u64,
-    ) -> Result<PullRequestInfo, GitHubError> {
+    async fn pull_request(&self, _: u64, _: &str, _: u64) -> Result<PullRequestInfo, GitHubError> {
         Err(absent("a pull request"))
     }
 

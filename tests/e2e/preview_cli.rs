@@ -28,7 +28,11 @@ fn git(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -40,7 +44,10 @@ fn preview_all_plans_every_project_of_the_example() {
     for row in ["| `prod` |", "| `staging` |", "| `network` |"] {
         assert!(out.contains(row), "{row} in {out}");
     }
-    assert!(out.contains("Plan: 4 to add, 0 to change, 0 to destroy."), "{out}");
+    assert!(
+        out.contains("Plan: 4 to add, 0 to change, 0 to destroy."),
+        "{out}"
+    );
     assert!(
         !Path::new(example).join("envs/prod/.terraform").exists()
             && !Path::new(example).join("envs/prod/.bosun.tfplan").exists(),
