@@ -205,3 +205,129 @@ pub fn summarise(event: &Event) -> String {
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Branch, Comment, PullRequest, Repo, User};
+
+    fn user(login: &str, is_bot: bool) -> User {
+        User {
+            id: 1,
+            login: login.into(),
+            is_bot,
+        }
+    }
+
+    fn pr(draft: bool, head_repo: &str) -> PullRequest {
+        PullRequest {
+            number: 7,
+            title: "t".into(),
+            author: user("alice", false),
+            head: Branch {
+                name: "change".into(),
+                sha: "a".repeat(40),
+                repo_full_name: Some(head_repo.into()),
+            },
+            base: Branch {
+                name: "main".into(),
+                sha: "b".repeat(40),
+                repo_full_name: Some("acme/infra".into()),
+            },
+            draft,
+            open: true,
+            merged: false,
+            merge_commit_sha: None,
+            html_url: String::new(),
+        }
+    }
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            installation_id: Some(1),
+            repo: Some(Repo {
+                id: 1,
+                owner: "acme".into(),
+                name: "infra".into(),
+                full_name: "acme/infra".into(),
+                clone_url: "https://github.com/acme/infra.git".into(),
+                default_branch: "main".into(),
+                private: true,
+            }),
+            sender: user("alice", false),
+            kind,
+        }
+    }
+
+    async fn dispatcher(plan_drafts: bool) -> (tempfile::TempDir, JobDispatcher) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+            .await
+            .unwrap();
+        let d = JobDispatcher {
+            store,
+            enqueued: Arc::new(Notify::new()),
+            command_names: vec!["bosun".into(), "atlantis".into()],
+            app_slug: "bosun-app".into(),
+            plan_drafts,
+        };
+        (dir, d)
+    }
+
+    fn opened(draft: bool, head_repo: &str) -> Event {
+        event(EventKind::PullRequest {
+            action: PullRequestAction::Opened,
+            pr: pr(draft, head_repo),
+        })
+    }
+
+    fn comment(body: &str, bot: bool) -> Event {
+        event(EventKind::PullRequestComment {
+            pr_number: 7,
+            comment: Comment {
+                id: 9,
+                body: body.into(),
+                author: user("bob", bot),
+                html_url: String::new(),
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn which_events_become_jobs() {
+        let (_d, d) = dispatcher(true).await;
+        let kind = |e: &Event| d.job_for(e).map(|j| j.kind());
+        assert_eq!(kind(&opened(false, "acme/infra")), Ok("autoplan"));
+        assert_eq!(kind(&opened(true, "acme/infra")), Ok("autoplan"));
+        assert!(kind(&opened(false, "mallory/infra")).is_err(), "forks");
+        assert_eq!(kind(&comment("bosun plan", false)), Ok("comment"));
+        assert_eq!(kind(&comment("atlantis plan -d x", false)), Ok("comment"));
+        assert_eq!(kind(&comment("@bosun-app help", false)), Ok("comment"));
+        assert_eq!(
+            kind(&comment("bosun plna", false)),
+            Ok("comment"),
+            "replied to"
+        );
+        assert!(kind(&comment("lgtm", false)).is_err());
+        assert!(kind(&comment("bosun plan", true)).is_err(), "bots");
+        let closed = event(EventKind::PullRequest {
+            action: PullRequestAction::Closed { merged: true },
+            pr: pr(false, "acme/infra"),
+        });
+        assert_eq!(kind(&closed), Ok("closed"));
+
+        let (_d, no_drafts) = dispatcher(false).await;
+        assert!(no_drafts.job_for(&opened(true, "acme/infra")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_delivery_dispatched_twice_makes_one_job() {
+        let (_d, d) = dispatcher(true).await;
+        let e = opened(false, "acme/infra");
+        let first = d.dispatch("guid-1", &e).await.unwrap();
+        let again = d.dispatch("guid-1", &e).await.unwrap();
+        assert!(first.ends_with("autoplan job 1"), "{first}");
+        assert!(again.ends_with("already enqueued"), "{again}");
+        assert_eq!(d.store.jobs_of_pr("acme/infra", 7).await.unwrap().len(), 1);
+    }
+}

@@ -158,6 +158,9 @@ impl<'a> Invocation<'a> {
             ("protocol.https.allow", "always"),
             ("protocol.http.allow", "always"),
             ("advice.detachedHead", "false"),
+            // Write a checkout's files with one worker per core: most of a new checkout's
+            // time is creating files.
+            ("checkout.workers", "0"),
         ];
         for (k, v) in &self.env {
             if k.contains('.') {
