@@ -105,3 +105,34 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
         } => close::run(ctx, &repo, pr_number, merged).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeyedLocks;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_holder_per_key_and_keys_apart() {
+        let locks = KeyedLocks::default();
+        let a = locks.lock("acme/infra\nenvs/prod\ndefault".into()).await;
+        let same = tokio::time::timeout(
+            Duration::from_millis(50),
+            locks.lock("acme/infra\nenvs/prod\ndefault".into()),
+        )
+        .await;
+        assert!(same.is_err(), "the same project waits");
+        let other = tokio::time::timeout(
+            Duration::from_millis(50),
+            locks.lock("acme/infra\nenvs/prod\nblue".into()),
+        )
+        .await;
+        assert!(other.is_ok(), "another workspace does not");
+        drop(a);
+        let again = tokio::time::timeout(
+            Duration::from_secs(5),
+            locks.lock("acme/infra\nenvs/prod\ndefault".into()),
+        )
+        .await;
+        assert!(again.is_ok());
+    }
+}
