@@ -133,6 +133,14 @@ impl TestContext {
 
     /// Opens a pull request changing `files` and has GitHub deliver `pull_request.opened`.
     pub async fn open_pr(&self, title: &str, files: &[(&str, &str)]) -> (u64, HookAttempt) {
+        let (number, payload) = self.prepare_pr(title, files);
+        let attempt = self.fake.send_webhook("pull_request", payload).await;
+        (number, attempt)
+    }
+
+    /// Opens a pull request changing `files` in the model, without a webhook: returns its
+    /// number and the `pull_request.opened` payload GitHub would deliver (see `open_pr`).
+    pub fn prepare_pr(&self, title: &str, files: &[(&str, &str)]) -> (u64, serde_json::Value) {
         let (pr, payload) = {
             let mut m = self.fake.model();
             let number = m.next_id();
@@ -167,8 +175,7 @@ impl TestContext {
                 fake::payloads::pull_request("opened", repo, &pr, &base_url, INSTALLATION, "alice");
             (pr, payload)
         };
-        let attempt = self.fake.send_webhook("pull_request", payload).await;
-        (pr.number, attempt)
+        (pr.number, payload)
     }
 
     /// Pushes a commit with `changes` (`None` deletes) to pull request `number`'s branch:

@@ -1,0 +1,197 @@
+//! The baselines: Terraform run by hand with bosun's environment, and bosun's git steps
+//! repeated by hand through its `Workspaces`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bosun::terraform::{Direct, Terraform};
+
+use crate::module_of;
+use crate::support::{self, REPO, TestContext};
+
+/// Terraform run by hand, with the environment bosun gives it, in fresh directories.
+pub struct ByHand {
+    terraform: Terraform,
+    root: tempfile::TempDir,
+}
+
+/// One by-hand plan: init + plan, and the `show -json` bosun also runs.
+#[derive(Clone, Copy)]
+pub struct HandTimes {
+    pub init_plan: Duration,
+    pub show: Duration,
+}
+
+impl ByHand {
+    pub fn new(bin: &str) -> anyhow::Result<Self> {
+        let root = tempfile::tempdir().context("a directory for the by-hand runs")?;
+        let cache = root.path().join("plugin-cache");
+        std::fs::create_dir_all(&cache).context("creating the plugin cache")?;
+        let terraform = Terraform::new(bin, Arc::new(Direct::default()), cache);
+        Ok(Self { terraform, root })
+    }
+
+    /// Plans a module with `resources` in a fresh directory.
+    pub async fn once(&self, resources: &[String]) -> anyhow::Result<HandTimes> {
+        let dir = tempfile::tempdir_in(self.root.path()).context("a fresh directory")?;
+        let state = dir.path().with_extension("tfstate");
+        std::fs::write(dir.path().join("main.tf"), module_of(&state, resources))?;
+        let t0 = Instant::now();
+        self.terraform_cmd(dir.path(), &["init", "-input=false", "-no-color"])
+            .await?;
+        self.terraform_cmd(dir.path(), &["plan", "-input=false", "-no-color", "-out=x"])
+            .await?;
+        let init_plan = t0.elapsed();
+        let t1 = Instant::now();
+        self.terraform_cmd(dir.path(), &["show", "-json", "-no-color", "x"])
+            .await?;
+        Ok(HandTimes {
+            init_plan,
+            show: t1.elapsed(),
+        })
+    }
+
+    pub async fn rounds(&self, resources: &[String], n: usize) -> anyhow::Result<Vec<HandTimes>> {
+        let mut all = Vec::with_capacity(n);
+        for _ in 0..n {
+            all.push(self.once(resources).await?);
+        }
+        Ok(all)
+    }
+
+    /// Plans `projects` modules by hand (init, plan, show -json), `parallelism` at a time;
+    /// with `init_lock`, every `init` holds one shared lock, as bosun's plugin cache lock does.
+    /// Returns the wall time.
+    pub async fn parallel(
+        &self,
+        resources: &[String],
+        projects: usize,
+        parallelism: usize,
+        init_lock: bool,
+    ) -> anyhow::Result<Duration> {
+        let this = Arc::new(Self {
+            terraform: self.terraform.clone(),
+            root: tempfile::tempdir_in(self.root.path()).context("a directory")?,
+        });
+        let slots = Arc::new(tokio::sync::Semaphore::new(parallelism));
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..projects {
+            let (this, slots, lock) = (this.clone(), slots.clone(), lock.clone());
+            let resources = resources.to_vec();
+            tasks.spawn(async move {
+                let _slot = slots.acquire().await?;
+                let dir = tempfile::tempdir_in(this.root.path())?;
+                let state = dir.path().with_extension("tfstate");
+                std::fs::write(dir.path().join("main.tf"), module_of(&state, &resources))?;
+                {
+                    let _init = if init_lock {
+                        Some(lock.lock().await)
+                    } else {
+                        None
+                    };
+                    this.terraform_cmd(dir.path(), &["init", "-input=false", "-no-color"])
+                        .await?;
+                }
+                let plan = ["plan", "-input=false", "-no-color", "-out=x"];
+                this.terraform_cmd(dir.path(), &plan).await?;
+                this.terraform_cmd(dir.path(), &["show", "-json", "-no-color", "x"])
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.context("a by-hand task")??;
+        }
+        Ok(t0.elapsed())
+    }
+
+    async fn terraform_cmd(&self, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+        let home = dir.join(bosun::terraform::HOME_DIR);
+        std::fs::create_dir_all(&home)?;
+        let out = tokio::process::Command::new(&self.terraform.bin)
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .envs(self.terraform.env(dir))
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), out)
+            .await
+            .context("terraform by hand timed out")??;
+        if !out.status.success() {
+            bail!(
+                "terraform {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+}
+/// bosun's git work for one pull request, done again through its `Workspaces` by hand.
+#[derive(Clone, Copy)]
+pub struct GitTimes {
+    /// `git fetch` of base and head into the mirror.
+    pub fetch: Duration,
+    /// `bosun.yaml` and `atlantis.yaml` looked up, changed files, Terraform files listed.
+    pub select: Duration,
+    /// The project's checkout.
+    pub checkout: Duration,
+}
+
+/// Repeats the git steps of planning `prs` (the first only warms the mirror up) in a fresh
+/// data directory, timing each.
+pub async fn git_steps(ctx: &TestContext, prs: &[(u64, String)]) -> anyhow::Result<Vec<GitTimes>> {
+    use bosun::workspace::{CheckoutKey, Strategy, Workspaces};
+    let dir = tempfile::tempdir().context("a data directory")?;
+    let ws = Workspaces::new(dir.path());
+    let url = ctx.fake.clone_url(REPO);
+    let mut times = Vec::new();
+    for (i, (pr, project)) in prs.iter().enumerate() {
+        let (base_ref, base, head) = {
+            let m = ctx.fake.model();
+            let p = m.repo(REPO).and_then(|r| r.prs.get(pr)).context("the PR")?;
+            (p.base_ref.clone(), p.base_sha.clone(), p.head_sha.clone())
+        };
+        let t0 = Instant::now();
+        // bosun caches installation tokens, so a fetch rarely asks for one.
+        let token = ctx
+            .fake
+            .issue_token(support::INSTALLATION, Duration::from_secs(600));
+        let refspecs = [
+            format!("+refs/heads/{base_ref}:refs/heads/{base_ref}"),
+            format!("+refs/pull/{pr}/head:refs/pull/{pr}/head"),
+        ];
+        ws.fetch(REPO, &url, &token, &refspecs).await?;
+        let fetch = t0.elapsed();
+        let t1 = Instant::now();
+        for file in ["bosun.yaml", "atlantis.yaml"] {
+            ws.read_file(REPO, &head, file).await?;
+        }
+        ws.changed_files(REPO, &base, &head).await?;
+        ws.terraform_files(REPO, &head).await?;
+        let select = t1.elapsed();
+        let key = CheckoutKey {
+            pr: *pr,
+            dir: project.clone(),
+            workspace: "default".into(),
+        };
+        let t2 = Instant::now();
+        ws.checkout(REPO, &key, &head, &Strategy::Branch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let checkout = t2.elapsed();
+        if i > 0 {
+            times.push(GitTimes {
+                fetch,
+                select,
+                checkout,
+            });
+        }
+    }
+    Ok(times)
+}
