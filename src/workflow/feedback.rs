@@ -3,6 +3,8 @@
 //! pacing and coalescing come from the paced GitHub client underneath.
 
 use anyhow::Context as _;
+use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::Context;
 use super::plan::{Request, short};
@@ -13,13 +15,14 @@ use crate::plan::{Outcome, ProjectPlan, Target};
 use crate::render;
 use crate::store::PrComment;
 
-/// The check run `bosun/plan: <project>` of one project on the head commit. Failures to
-/// write it are logged, never fatal: the plan itself matters more than its check.
+/// The check run `bosun/plan: <project>` of one project on the head commit, written by a
+/// task of its own so planning never waits on GitHub's write pacing: a state set while an
+/// earlier write is still waiting replaces it (queued → completed, skipping in progress, when
+/// the project finished first). Failures to write are logged, never fatal: the plan matters
+/// more than its check.
 pub struct CheckRun {
-    installation_id: u64,
-    repo: String,
-    spec: CheckRunSpec,
-    id: Option<u64>,
+    state: watch::Sender<CheckRunSpec>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 /// `bosun/plan: <project>`
@@ -27,9 +30,12 @@ pub fn plan_check_name(target: &Target) -> String {
     format!("bosun/plan: {}", target.display_name())
 }
 
+/// How long a job waits at the end for its check runs to be written.
+const CHECK_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 impl CheckRun {
-    /// Creates the check run, queued.
-    pub async fn queued(
+    /// Starts the check run, queued.
+    pub fn queued(
         ctx: &Context,
         installation_id: u64,
         repo: &str,
@@ -46,60 +52,73 @@ impl CheckRun {
             text: None,
             external_id: Some(format!("job-{job_id}")),
         };
-        let id = match ctx
-            .github
-            .create_check_run(installation_id, repo, &spec)
-            .await
-        {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::warn!(error = %e, check = %spec.name, "creating a check run failed");
-                None
+        let (state, mut latest) = watch::channel(spec);
+        let github = ctx.github.clone();
+        let repo = repo.to_owned();
+        let writer = tokio::spawn(
+            async move {
+                let mut id = None;
+                loop {
+                    let spec = latest.borrow_and_update().clone();
+                    let result = match id {
+                        Some(id) => {
+                            github
+                                .update_check_run(installation_id, &repo, id, &spec)
+                                .await
+                        }
+                        None => github
+                            .create_check_run(installation_id, &repo, &spec)
+                            .await
+                            .map(|new| id = Some(new)),
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, check = %spec.name, "writing a check run failed");
+                    }
+                    let done = matches!(spec.status, CheckStatus::Completed(_));
+                    if done && !latest.has_changed().unwrap_or(false) {
+                        return;
+                    }
+                    if !done && latest.changed().await.is_err() {
+                        return;
+                    }
+                }
             }
-        };
-        Self {
-            installation_id,
-            repo: repo.to_owned(),
-            spec,
-            id,
-        }
+            .in_current_span(),
+        );
+        Self { state, writer }
     }
 
-    pub async fn in_progress(&mut self, ctx: &Context) {
-        self.spec.status = CheckStatus::InProgress;
-        self.spec.title = "Planning".into();
-        self.spec.summary = "Terraform is planning.".into();
-        self.write(ctx).await;
+    pub fn in_progress(&self) {
+        self.state.send_modify(|spec| {
+            spec.status = CheckStatus::InProgress;
+            spec.title = "Planning".into();
+            spec.summary = "Terraform is planning.".into();
+        });
     }
 
-    pub async fn completed(&mut self, ctx: &Context, plan: &ProjectPlan) {
+    pub fn completed(&self, plan: &ProjectPlan) {
         let output = render::check::plan_check(plan);
         let conclusion = match plan.outcome {
             Outcome::Planned { .. } => Conclusion::Success,
             Outcome::Failed { .. } => Conclusion::Failure,
         };
-        self.spec.status = CheckStatus::Completed(conclusion);
-        self.spec.title = output.title;
-        self.spec.summary = output.summary;
-        self.spec.text = output.text;
-        self.write(ctx).await;
+        self.state.send_modify(|spec| {
+            spec.status = CheckStatus::Completed(conclusion);
+            spec.title = output.title;
+            spec.summary = output.summary;
+            spec.text = output.text;
+        });
     }
 
-    async fn write(&mut self, ctx: &Context) {
-        let result = match self.id {
-            Some(id) => {
-                ctx.github
-                    .update_check_run(self.installation_id, &self.repo, id, &self.spec)
-                    .await
-            }
-            None => ctx
-                .github
-                .create_check_run(self.installation_id, &self.repo, &self.spec)
-                .await
-                .map(|id| self.id = Some(id)),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, check = %self.spec.name, "writing a check run failed");
+    /// Waits (bounded) until the last state is written.
+    pub async fn written(self) {
+        let Self { state, writer } = self;
+        drop(state);
+        if tokio::time::timeout(CHECK_WRITES_WAIT, writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("check run writes still pending; left to finish in the background");
         }
     }
 }

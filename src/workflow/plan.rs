@@ -102,20 +102,20 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     if targets.is_empty() {
         return Ok("no project affected".into());
     }
-    let checks = join_all(
-        targets
-            .iter()
-            .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id)),
-    )
-    .await;
+    let checks: Vec<CheckRun> = targets
+        .iter()
+        .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id))
+        .collect();
     let results = join_all(
         targets
             .iter()
-            .zip(checks)
+            .zip(&checks)
             .map(|(target, check)| plan_project(ctx, job_id, &req, target, check)),
     )
     .await;
-    feedback::publish_summary(ctx, &req, &results).await?;
+    let summary = feedback::publish_summary(ctx, &req, &results).await;
+    join_all(checks.into_iter().map(CheckRun::written)).await;
+    summary?;
     let failed = results
         .iter()
         .filter(|p| matches!(p.outcome, Outcome::Failed { .. }))
@@ -239,17 +239,19 @@ async fn plan_project(
     job_id: i64,
     req: &Request,
     target: &Target,
-    mut check: CheckRun,
+    check: &CheckRun,
 ) -> ProjectPlan {
     let repo = req.repo.full_name.as_str();
-    let _slot = ctx.slots.acquire().await;
-    let _project = ctx
-        .project_locks
-        .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
-        .await;
-    check.in_progress(ctx).await;
-    let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
-    let (outcome, planfile) = plan_in_checkout(ctx, req, target).instrument(span).await;
+    let (outcome, planfile) = {
+        let _slot = ctx.slots.acquire().await;
+        let _project = ctx
+            .project_locks
+            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
+            .await;
+        check.in_progress();
+        let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
+        plan_in_checkout(ctx, req, target).instrument(span).await
+    };
     let plan = ProjectPlan {
         target: target.clone(),
         outcome,
@@ -267,7 +269,7 @@ async fn plan_project(
     if let Err(e) = ctx.store.record_plan(&stored).await {
         tracing::error!(error = format!("{e:#}"), "recording a plan failed");
     }
-    check.completed(ctx, &plan).await;
+    check.completed(&plan);
     plan
 }
 
