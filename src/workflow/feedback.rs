@@ -171,11 +171,7 @@ pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyh
 /// Writes the summary comment: the latest plan of every project of the pull request at its
 /// head. `edit` mode edits bosun's comments in place (creating parts as needed and
 /// minimising parts no longer needed); `new` mode posts new comments and minimises the old.
-pub async fn publish_summary(
-    ctx: &Context,
-    req: &Request,
-    _just_planned: &[ProjectPlan],
-) -> anyhow::Result<()> {
+pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
     let plans: Vec<ProjectPlan> = ctx

@@ -113,7 +113,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
             .map(|(target, check)| plan_project(ctx, job_id, &req, target, check)),
     )
     .await;
-    let summary = feedback::publish_summary(ctx, &req, &results).await;
+    let summary = feedback::publish_summary(ctx, &req).await;
     join_all(checks.into_iter().map(CheckRun::written)).await;
     summary?;
     let failed = results
