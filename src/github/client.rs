@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use self::wire::{
-    MAX_PAGES, MINIMIZE_COMMENT, Pull, check_run_body, decode, error_message, graphql_url,
+    Login, MAX_PAGES, MINIMIZE_COMMENT, Pull, check_run_body, decode, error_message, graphql_url,
     has_next, next_cursor, transport_message,
 };
 use super::app::{AppAuth, InstallationToken, TokenCache};
@@ -509,10 +509,6 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         pr: u64,
     ) -> Result<Vec<ReviewInfo>, GitHubError> {
-        #[derive(Deserialize)]
-        struct Login {
-            login: String,
-        }
         #[derive(Deserialize)]
         struct Review {
             id: u64,

@@ -139,9 +139,10 @@ pub(super) struct Pull {
     user: Option<Login>,
 }
 
+/// A user as GitHub's answers name one.
 #[derive(Deserialize)]
 pub(super) struct Login {
-    login: String,
+    pub(super) login: String,
 }
 
 impl Pull {
