@@ -194,14 +194,13 @@ async fn the_merge_strategy_plans_the_head_merged_into_the_base() {
     assert!(ctx.bot_comment(pr).body.contains("Plan: 1 to add"));
 
     // The base moves on: a new file in the same project.
-    let base = ctx.push_base(&[(
-        "net/base.tf",
-        Some("resource \"terraform_data\" \"from_base\" {\n  input = \"b\"\n}\n"),
-    )]);
-    {
-        let mut m = ctx.fake.model();
-        m.repo_mut(REPO).unwrap().prs.get_mut(&pr).unwrap().base_sha = base;
-    }
+    ctx.move_base(
+        pr,
+        &[(
+            "net/base.tf",
+            Some("resource \"terraform_data\" \"from_base\" {\n  input = \"b\"\n}\n"),
+        )],
+    );
     ctx.comment(pr, "bob", "bosun plan").await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;
@@ -225,14 +224,13 @@ async fn a_merge_conflict_is_reported_clearly() {
         )
         .await;
     ctx.settle().await;
-    let base = ctx.push_base(&[(
-        "net/main.tf",
-        Some("resource \"terraform_data\" \"b\" {}\n"),
-    )]);
-    {
-        let mut m = ctx.fake.model();
-        m.repo_mut(REPO).unwrap().prs.get_mut(&pr).unwrap().base_sha = base;
-    }
+    ctx.move_base(
+        pr,
+        &[(
+            "net/main.tf",
+            Some("resource \"terraform_data\" \"b\" {}\n"),
+        )],
+    );
     ctx.comment(pr, "bob", "bosun plan -d net").await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;

@@ -50,6 +50,14 @@ impl TestContext {
         self.fake.send_webhook("pull_request", payload).await;
     }
 
+    /// Pushes `changes` to the default branch and records the new base head on pull request
+    /// `pr`, as GitHub reports a base that moved on.
+    pub fn move_base(&self, pr: u64, changes: &[(&str, Option<&str>)]) {
+        let base = self.push_base(changes);
+        let mut m = self.fake.model();
+        m.repo_mut(REPO).unwrap().prs.get_mut(&pr).unwrap().base_sha = base;
+    }
+
     /// Closes pull request `pr` (merged or not) and sends `pull_request.closed`.
     pub async fn close_pr(&self, pr: u64, merged: bool) {
         {
