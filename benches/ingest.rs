@@ -43,8 +43,8 @@ use axum::routing::post;
 use bosun::config::{Layer, Settings, Sources};
 use bosun::github::webhook::{self, Parsed};
 use bosun::github::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission,
-    PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
+    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
 };
 use bosun::metrics::Metrics;
 use http_body_util::{BodyExt as _, Full};
@@ -640,6 +640,26 @@ impl GitHub for NoGitHub {
         _user: &str,
     ) -> Result<Permission, GitHubError> {
         Err(not_here("a permission"))
+    }
+
+    async fn merge_pull_request(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _number: u64,
+        _sha: &str,
+        _method: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        Err(not_here("a merge"))
+    }
+
+    async fn merge_requirements(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _number: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        Err(not_here("merge requirements"))
     }
 }
 

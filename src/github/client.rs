@@ -13,14 +13,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use self::wire::{
-    Login, MAX_PAGES, MINIMIZE_COMMENT, Pull, check_run_body, decode, error_message, graphql_url,
-    has_next, next_cursor, transport_message,
+    Login, MAX_PAGES, MERGE_REQUIREMENTS, MINIMIZE_COMMENT, Merged, Pull, check_run_body, decode,
+    error_message, graphql_url, has_next, merge_requirements, next_cursor, transport_message,
 };
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDelivery, HookDeliveryPage, Permission,
-    PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDelivery, HookDeliveryPage, MergeMethod,
+    MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
 };
 use crate::config::{GitHubSettings, Secret};
 use crate::event::ReviewState;
@@ -594,5 +594,60 @@ impl GitHub for OctocrabGitHub {
             "read" => Permission::Read,
             _ => Permission::None,
         })
+    }
+
+    async fn merge_pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        sha: &str,
+        method: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        let what = "merging a pull request";
+        let path = format!("/repos/{repo}/pulls/{number}/merge");
+        // `sha` makes GitHub refuse (409) a head that moved since bosun looked at it.
+        let body = json!({ "sha": sha, "merge_method": method.as_str() });
+        let answer = self
+            .call(
+                what,
+                Method::PUT,
+                &path,
+                Auth::Installation(installation_id),
+                Some(&body),
+            )
+            .await?;
+        let merged: Merged = decode(what, &answer.body)?;
+        if !merged.merged {
+            return Err(GitHubError::Decode {
+                what: what.into(),
+                message: format!(
+                    "GitHub did not merge: {}",
+                    merged.message.chars().take(300).collect::<String>()
+                ),
+            });
+        }
+        Ok(merged.sha)
+    }
+
+    async fn merge_requirements(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        let what = "reading a pull request's merge requirements";
+        let Some((owner, name)) = repo.split_once('/') else {
+            return Err(GitHubError::Status {
+                status: 404,
+                what: what.into(),
+                message: "not an owner/name repository".into(),
+            });
+        };
+        let variables = json!({ "owner": owner, "name": name, "number": number });
+        let data = self
+            .graphql(what, installation_id, MERGE_REQUIREMENTS, variables)
+            .await?;
+        merge_requirements(what, data)
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission,
-    PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
+    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
 };
 use crate::config::Secret;
 
@@ -145,5 +145,28 @@ impl GitHub for LocalGitHub {
 
     async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
         Ok(Permission::Admin)
+    }
+
+    async fn merge_pull_request(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        Err(GitHubError::Transport {
+            what: "merging a pull request".into(),
+            message: "bosun preview does not merge pull requests".into(),
+        })
+    }
+
+    async fn merge_requirements(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        Ok(MergeRequirements::default())
     }
 }

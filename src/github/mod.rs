@@ -164,6 +164,61 @@ pub struct PullRequestInfo {
     pub mergeable_state: MergeableState,
     /// The login of who opened it.
     pub author: String,
+    /// The commit the merge made (GitHub's `merge_commit_sha`); set only when merged.
+    pub merge_commit_sha: Option<String>,
+}
+
+/// How bosun merges a pull request (automerge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MergeMethod {
+    /// A merge commit with the base and the head as parents.
+    #[default]
+    Merge,
+    /// One commit on the base with the pull request's changes.
+    Squash,
+    /// The head's commits replayed onto the base.
+    Rebase,
+}
+
+impl MergeMethod {
+    /// The `merge_method` GitHub's merge API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Merge => "merge",
+            Self::Squash => "squash",
+            Self::Rebase => "rebase",
+        }
+    }
+}
+
+/// GitHub's review decision on a pull request under branch protection (GraphQL
+/// `reviewDecision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewDecision {
+    /// Enough approvals and no changes requested.
+    Approved,
+    /// A reviewer's latest review requests changes.
+    ChangesRequested,
+    /// More approvals are needed.
+    ReviewRequired,
+}
+
+/// A check (check run or commit status) branch protection requires on the head commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredCheck {
+    /// The check run's name or the commit status's context.
+    pub name: String,
+    /// success, neutral or skipped
+    pub passed: bool,
+}
+
+/// What branch protection asks of a pull request before it can merge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeRequirements {
+    /// `None` when branch protection does not require reviews.
+    pub review_decision: Option<ReviewDecision>,
+    /// The required checks reported on the head, in GitHub's order.
+    pub required_checks: Vec<RequiredCheck>,
 }
 
 /// Where a check run stands.
@@ -311,4 +366,25 @@ pub trait GitHub: Send + Sync + 'static {
         repo: &str,
         user: &str,
     ) -> Result<Permission, GitHubError>;
+
+    /// Merges a pull request whose head is still `sha`; returns the merge commit's sha.
+    /// GitHub answers 405 when it cannot be merged, 409 when the head moved.
+    async fn merge_pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        sha: &str,
+        method: MergeMethod,
+    ) -> Result<String, GitHubError>;
+
+    /// Branch protection's view of a pull request: its review decision and the required checks
+    /// of its head with whether each passed (one GraphQL query: `reviewDecision` and the head
+    /// commit's `statusCheckRollup` contexts with `isRequired(pullRequestNumber:)`).
+    async fn merge_requirements(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<MergeRequirements, GitHubError>;
 }

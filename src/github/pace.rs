@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, Permission,
-    PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
+    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
 };
 
 /// What became of a paced write.
@@ -250,7 +250,7 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// A [`GitHub`] whose writes (comments, check runs, reactions, minimizing) wait on a
+/// A [`GitHub`] whose writes (comments, check runs, reactions, minimizing, merges) wait on a
 /// [`Pacer`]; reads pass straight through. Updates of one check run or one comment are
 /// coalesced: a superseded update returns `Ok(())`, as the newer one carries its content.
 pub struct PacedGitHub<G: ?Sized> {
@@ -407,6 +407,34 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         user: &str,
     ) -> Result<Permission, GitHubError> {
         self.inner.permission(installation_id, repo, user).await
+    }
+
+    async fn merge_pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        sha: &str,
+        method: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        // A write, never coalesced: every merge asked for is tried.
+        self.pacer
+            .write_unkeyed(|| {
+                self.inner
+                    .merge_pull_request(installation_id, repo, number, sha, method)
+            })
+            .await
+    }
+
+    async fn merge_requirements(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        self.inner
+            .merge_requirements(installation_id, repo, number)
+            .await
     }
 }
 

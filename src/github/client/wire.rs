@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, GitHubError, MergeableState, PrState, PullRequestInfo,
+    CheckRunSpec, CheckStatus, Conclusion, GitHubError, MergeRequirements, MergeableState, PrState,
+    PullRequestInfo, RequiredCheck, ReviewDecision,
 };
 
 /// Where GitHub's GraphQL API is: `/graphql` on github.com's API host, `/api/graphql` on GitHub
@@ -137,6 +138,7 @@ pub(super) struct Pull {
     head: Branch,
     base: Branch,
     user: Option<Login>,
+    merge_commit_sha: Option<String>,
 }
 
 /// A user as GitHub's answers name one.
@@ -147,13 +149,16 @@ pub(super) struct Login {
 
 impl Pull {
     pub(super) fn into_info(self) -> PullRequestInfo {
+        let state = match (self.state.as_str(), self.merged) {
+            (_, true) => PrState::Merged,
+            ("open", false) => PrState::Open,
+            _ => PrState::Closed,
+        };
         PullRequestInfo {
             number: self.number,
-            state: match (self.state.as_str(), self.merged) {
-                (_, true) => PrState::Merged,
-                ("open", false) => PrState::Open,
-                _ => PrState::Closed,
-            },
+            state,
+            // Before a merge GitHub fills it with a test merge commit; bosun has no use for that.
+            merge_commit_sha: self.merge_commit_sha.filter(|_| state == PrState::Merged),
             draft: self.draft,
             mergeable: self.mergeable,
             mergeable_state: MergeableState::parse(self.mergeable_state.as_deref().unwrap_or("")),
@@ -164,6 +169,141 @@ impl Pull {
             author: self.user.map(|u| u.login).unwrap_or_default(),
         }
     }
+}
+
+/// The answer to `PUT /repos/{o}/{r}/pulls/{n}/merge`.
+#[derive(Deserialize)]
+pub(super) struct Merged {
+    pub(super) sha: String,
+    pub(super) merged: bool,
+    #[serde(default)]
+    pub(super) message: String,
+}
+
+/// A pull request's review decision and its head's check contexts, with whether branch
+/// protection requires each. Only the first 100 contexts of the last commit are read: branch
+/// protection rarely requires more, and a required check past them is not reported.
+pub(super) const MERGE_REQUIREMENTS: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { reviewDecision commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 100) { nodes { __typename ... on CheckRun { name conclusion status isRequired(pullRequestNumber: $number) } ... on StatusContext { context state isRequired(pullRequestNumber: $number) } } } } } } } } } }";
+
+/// GraphQL connections may hold `null` nodes (items the token cannot see).
+#[derive(Deserialize)]
+struct Nodes<T> {
+    #[serde(default = "Vec::new")]
+    nodes: Vec<Option<T>>,
+}
+
+#[derive(Deserialize)]
+struct RequirementsRepo {
+    #[serde(rename = "pullRequest")]
+    pull_request: Option<RequirementsPull>,
+}
+
+#[derive(Deserialize)]
+struct RequirementsPull {
+    #[serde(rename = "reviewDecision")]
+    review_decision: Option<String>,
+    commits: Nodes<PullCommit>,
+}
+
+#[derive(Deserialize)]
+struct PullCommit {
+    commit: RollupCommit,
+}
+
+#[derive(Deserialize)]
+struct RollupCommit {
+    #[serde(rename = "statusCheckRollup")]
+    rollup: Option<Rollup>,
+}
+
+#[derive(Deserialize)]
+struct Rollup {
+    contexts: Nodes<Context>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "__typename")]
+enum Context {
+    CheckRun {
+        name: String,
+        conclusion: Option<String>,
+        #[serde(rename = "isRequired")]
+        is_required: bool,
+    },
+    StatusContext {
+        context: String,
+        state: String,
+        #[serde(rename = "isRequired")]
+        is_required: bool,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// Reads [`MERGE_REQUIREMENTS`]'s `data`.
+pub(super) fn merge_requirements(
+    what: &str,
+    data: Value,
+) -> Result<MergeRequirements, GitHubError> {
+    #[derive(Deserialize)]
+    struct Data {
+        repository: Option<RequirementsRepo>,
+    }
+    let data: Data = serde_json::from_value(data).map_err(|e| GitHubError::Decode {
+        what: what.into(),
+        message: e.to_string(),
+    })?;
+    let Some(pull) = data.repository.and_then(|r| r.pull_request) else {
+        return Err(GitHubError::Decode {
+            what: what.into(),
+            message: "no such pull request in the answer".into(),
+        });
+    };
+    let review_decision = match pull.review_decision.as_deref() {
+        Some("APPROVED") => Some(ReviewDecision::Approved),
+        Some("CHANGES_REQUESTED") => Some(ReviewDecision::ChangesRequested),
+        Some("REVIEW_REQUIRED") => Some(ReviewDecision::ReviewRequired),
+        _ => None,
+    };
+    let contexts = pull
+        .commits
+        .nodes
+        .into_iter()
+        .flatten()
+        .last()
+        .and_then(|c| c.commit.rollup)
+        .map(|r| r.contexts.nodes)
+        .unwrap_or_default();
+    let required_checks = contexts
+        .into_iter()
+        .flatten()
+        .filter_map(|c| match c {
+            Context::CheckRun {
+                name,
+                conclusion,
+                is_required: true,
+            } => Some(RequiredCheck {
+                name,
+                passed: matches!(
+                    conclusion.as_deref(),
+                    Some("SUCCESS" | "NEUTRAL" | "SKIPPED")
+                ),
+            }),
+            Context::StatusContext {
+                context,
+                state,
+                is_required: true,
+            } => Some(RequiredCheck {
+                name: context,
+                passed: state == "SUCCESS",
+            }),
+            _ => None,
+        })
+        .collect();
+    Ok(MergeRequirements {
+        review_decision,
+        required_checks,
+    })
 }
 
 #[cfg(test)]
@@ -213,5 +353,39 @@ mod tests {
             error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(),
             300
         );
+    }
+
+    #[test]
+    fn merge_requirements_keep_only_required_contexts() {
+        let data = json!({ "repository": { "pullRequest": {
+            "reviewDecision": "CHANGES_REQUESTED",
+            "commits": { "nodes": [{ "commit": { "statusCheckRollup": { "contexts": { "nodes": [
+                { "__typename": "CheckRun", "name": "ci", "conclusion": "SUCCESS", "status": "COMPLETED", "isRequired": true },
+                { "__typename": "CheckRun", "name": "lint", "conclusion": null, "status": "IN_PROGRESS", "isRequired": true },
+                { "__typename": "CheckRun", "name": "docs", "conclusion": "FAILURE", "status": "COMPLETED", "isRequired": false },
+                { "__typename": "StatusContext", "context": "legacy", "state": "PENDING", "isRequired": true },
+                null,
+            ] } } } }] },
+        } } });
+        let r = merge_requirements("t", data).unwrap();
+        assert_eq!(r.review_decision, Some(ReviewDecision::ChangesRequested));
+        let checks: Vec<(&str, bool)> = r
+            .required_checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.passed))
+            .collect();
+        assert_eq!(
+            checks,
+            vec![("ci", true), ("lint", false), ("legacy", false)]
+        );
+
+        let none = json!({ "repository": { "pullRequest": {
+            "reviewDecision": null, "commits": { "nodes": [{ "commit": { "statusCheckRollup": null } }] },
+        } } });
+        assert_eq!(
+            merge_requirements("t", none).unwrap(),
+            MergeRequirements::default()
+        );
+        assert!(merge_requirements("t", json!({ "repository": null })).is_err());
     }
 }

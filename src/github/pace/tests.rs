@@ -295,6 +295,28 @@ impl GitHub for Recorder {
     async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
         Ok(Permission::Write)
     }
+    async fn merge_pull_request(
+        &self,
+        _: u64,
+        _: &str,
+        number: u64,
+        sha: &str,
+        method: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        self.record(format!(
+            "merge_pull_request {number} {sha} {}",
+            method.as_str()
+        ));
+        Ok("m3rg3".into())
+    }
+    async fn merge_requirements(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        Ok(MergeRequirements::default())
+    }
 }
 
 fn check(summary: &str) -> CheckRunSpec {
@@ -323,6 +345,10 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         gh.permission(1, "acme/infra", "x").await.unwrap(),
         Permission::Write
     );
+    assert_eq!(
+        gh.merge_requirements(1, "acme/infra", 5).await.unwrap(),
+        MergeRequirements::default()
+    );
     assert_eq!(start.elapsed(), Duration::ZERO);
 
     let specs: Vec<CheckRunSpec> = (0..5).map(|i| check(&format!("step {i}"))).collect();
@@ -346,6 +372,11 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         .await
         .unwrap();
     gh.minimize_comment(1, "IC_1").await.unwrap();
+    let merged = gh
+        .merge_pull_request(1, "acme/infra", 5, "abc", MergeMethod::Squash)
+        .await
+        .unwrap();
+    assert_eq!(merged, "m3rg3");
     assert_eq!(
         *recorder.calls.lock().unwrap(),
         vec![
@@ -355,11 +386,12 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
             "update_comment 1 edited again",
             "add_reaction 1 eyes",
             "minimize_comment IC_1",
+            "merge_pull_request 5 abc squash",
         ]
     );
     assert_eq!(
         start.elapsed(),
-        Duration::from_secs(5),
-        "five writes ran, one a second"
+        Duration::from_secs(6),
+        "six writes ran, one a second"
     );
 }
