@@ -500,7 +500,7 @@ async fn pull_request_info_follows_the_model() {
     set(&|pr| {
         pr.draft = true;
         pr.mergeable = None;
-        pr.mergeable_state = "blocked".into();
+        pr.mergeable_state = Some("blocked".into());
     });
     let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
     assert!(info.draft);

@@ -168,7 +168,7 @@ impl TestContext {
                 merged: false,
                 merge_commit_sha: None,
                 mergeable: Some(true),
-                mergeable_state: "clean".into(),
+                mergeable_state: None,
             };
             repo.prs.insert(number, pr.clone());
             let payload =

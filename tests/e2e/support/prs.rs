@@ -69,6 +69,17 @@ impl TestContext {
         self.pr_event(pr, "closed").await;
     }
 
+    /// Merges pull request `pr` as a user clicking "Merge" would (a merge commit; GitHub's
+    /// refusals panic) and sends `pull_request.closed` (merged); returns the merge sha.
+    pub async fn merge_pr(&self, pr: u64) -> String {
+        let sha = self
+            .fake
+            .merge(REPO, pr, "merge")
+            .unwrap_or_else(|(status, message)| panic!("merging #{pr}: {status} {message}"));
+        self.pr_event(pr, "closed").await;
+        sha
+    }
+
     /// Waits (bounded) until every delivery is processed and every job has ended.
     pub async fn settle(&self) {
         let store = self.store();

@@ -11,6 +11,7 @@ mod comments;
 mod git;
 pub mod git_http;
 mod graphql;
+mod merge;
 pub mod model;
 pub mod payloads;
 
@@ -42,6 +43,8 @@ struct Inner {
     public_key: jsonwebtoken::DecodingKey,
     http: Http,
     root: tempfile::TempDir,
+    /// Where the fake listens, as payloads' URLs name it.
+    url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,15 +60,16 @@ impl FakeGitHub {
             "/tests/fixtures/keys/app.pub.pem"
         ))
         .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Inner {
             model: Mutex::new(Model::new(APP_ID, WEBHOOK_SECRET)),
             openapi: OpenApi::load(),
             public_key: jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap(),
             http: Http::default(),
             root: tempfile::tempdir().unwrap(),
+            url: url.clone(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
@@ -165,6 +169,22 @@ impl FakeGitHub {
             .comments
             .push(model::Comment::new(id, pr, user, body));
         id
+    }
+
+    /// Protects `repo`'s branches: `required_checks` must pass on a pull request's head and
+    /// `required_approvals` approving reviews are needed (0: reviews are not required).
+    pub fn protect(&self, repo: &str, required_checks: &[&str], required_approvals: u32) {
+        self.model().repo_mut(repo).unwrap().protection = Some(model::Protection {
+            required_checks: required_checks.iter().map(|c| c.to_string()).collect(),
+            required_approvals,
+        });
+    }
+
+    /// Merges pull request `pr` of `repo` (`method`: merge | squash | rebase) as a user
+    /// clicking "Merge" would, with GitHub's refusals (see `Model::merge`); returns the merge
+    /// commit's sha. No webhook is sent.
+    pub fn merge(&self, repo: &str, pr: u64, method: &str) -> Result<String, (u16, String)> {
+        self.model().merge(repo, pr, None, method)
     }
 
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
@@ -468,9 +488,16 @@ async fn route(
             payloads::write_pr(&mut value, r, pr, "https://github.com");
             value["merged"] = json!(pr.merged);
             value["mergeable"] = json!(pr.mergeable);
-            value["mergeable_state"] = json!(pr.mergeable_state);
+            value["mergeable_state"] = json!(r.mergeable_state(pr));
             axum::Json(value).into_response()
         }
+        ("PUT", ["repos", owner, repo, "pulls", number, "merge"]) => merge::endpoint(
+            inner,
+            caller,
+            &format!("{owner}/{repo}"),
+            number,
+            &json_body,
+        )?,
         ("GET", ["repos", owner, repo, "pulls", number, "reviews"]) => {
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();

@@ -1,6 +1,6 @@
 //! The fake GitHub's model: installations, repositories (real git repositories on disk), pull
-//! requests, comments, permissions, issued tokens and webhook delivery attempts. Requests
-//! change it the way they change GitHub.
+//! requests, comments, permissions, branch protection, issued tokens and webhook delivery
+//! attempts. Requests change it the way they change GitHub.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,8 +30,18 @@ pub struct Pr {
     pub merge_commit_sha: Option<String>,
     /// `None` while "GitHub" is still computing it.
     pub mergeable: Option<bool>,
-    /// clean | unstable | has_hooks | behind | blocked | dirty | draft | unknown
-    pub mergeable_state: String,
+    /// A `mergeable_state` a test forces (clean | unstable | has_hooks | behind | blocked |
+    /// dirty | draft | unknown); `None` computes it as GitHub does (see `Repo::mergeable_state`).
+    pub mergeable_state: Option<String>,
+}
+
+/// Branch protection of a repository (modelled for every branch alike).
+#[derive(Debug, Clone, Default)]
+pub struct Protection {
+    /// Check-run names that must pass (success, neutral or skipped) on the head.
+    pub required_checks: Vec<String>,
+    /// Approving reviews required; 0 does not require reviews.
+    pub required_approvals: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +127,7 @@ pub struct Repo {
     pub reviews: Vec<Review>,
     /// login → admin | maintain | write | triage | read
     pub permissions: HashMap<String, String>,
+    pub protection: Option<Protection>,
 }
 
 impl Repo {
@@ -301,6 +312,7 @@ impl Model {
                 check_runs: Vec::new(),
                 reviews: Vec::new(),
                 permissions: HashMap::new(),
+                protection: None,
             },
         );
         self.repos.get_mut(&key).unwrap()

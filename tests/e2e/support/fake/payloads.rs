@@ -101,6 +101,14 @@ pub fn pull_request(
     envelope(&mut p, repo, base_url, installation, sender);
     p["number"] = json!(pr.number);
     write_pr(&mut p["pull_request"], repo, pr, base_url);
+    if pr.merged && p["pull_request"]["merged_by"].is_object() {
+        for (k, v) in user(sender, 9000 + sender.len() as u64)
+            .as_object()
+            .unwrap()
+        {
+            p["pull_request"]["merged_by"][k] = v.clone();
+        }
+    }
     p
 }
 
