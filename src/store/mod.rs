@@ -3,6 +3,7 @@
 //! replicas implements next to it, with its own migrations folder.
 
 pub mod jobs;
+pub mod locks;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -11,6 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+pub use locks::{
+    ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
+};
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.
@@ -139,7 +143,7 @@ pub struct ProcessedEvent {
 }
 
 #[async_trait]
-pub trait Store: JobStore + Send + Sync + 'static {
+pub trait Store: JobStore + LockStore + Send + Sync + 'static {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;

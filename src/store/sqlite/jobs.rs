@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use super::SqliteStore;
 use crate::plan::{Outcome, Target};
@@ -52,47 +52,61 @@ fn plan_of(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
     })
 }
 
+/// Inserts one job in the caller's transaction, unless its `source` is already known, and
+/// supersedes the queued jobs it replaces; returns the new job's id. Shared by `enqueue_jobs`
+/// and the lock release, which enqueues its wake-ups in its own transaction.
+pub(super) async fn insert_job(
+    conn: &mut SqliteConnection,
+    job: &NewJob,
+) -> anyhow::Result<Option<i64>> {
+    let inserted = sqlx::query(
+        "INSERT INTO jobs (source, kind, repository, installation_id, pr, priority, spec, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (source) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&job.source)
+    .bind(&job.kind)
+    .bind(&job.repository)
+    .bind(job.installation_id as i64)
+    .bind(job.pr as i64)
+    .bind(job.priority)
+    .bind(&job.spec)
+    .bind(job.created_at)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("inserting a job")?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("id")?;
+    if let Some(kind) = &job.supersedes_kind {
+        sqlx::query(
+            "UPDATE jobs SET status = 'superseded', finished_at = ?, summary = ?
+             WHERE repository = ? AND pr = ? AND kind = ? AND status = 'queued' AND id < ?",
+        )
+        .bind(job.created_at)
+        .bind(format!("superseded by job {id}"))
+        .bind(&job.repository)
+        .bind(job.pr as i64)
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("superseding older jobs")?;
+    }
+    Ok(Some(id))
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<i64>> {
         let mut tx = self.writer.begin().await.context("enqueueing jobs")?;
         let mut ids = Vec::new();
         for job in jobs {
-            let inserted = sqlx::query(
-                "INSERT INTO jobs (source, kind, repository, installation_id, pr, priority, spec, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (source) DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&job.source)
-            .bind(&job.kind)
-            .bind(&job.repository)
-            .bind(job.installation_id as i64)
-            .bind(job.pr as i64)
-            .bind(job.priority)
-            .bind(&job.spec)
-            .bind(job.created_at)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("inserting a job")?;
-            let Some(row) = inserted else { continue };
-            let id: i64 = row.try_get("id")?;
-            if let Some(kind) = &job.supersedes_kind {
-                sqlx::query(
-                    "UPDATE jobs SET status = 'superseded', finished_at = ?, summary = ?
-                     WHERE repository = ? AND pr = ? AND kind = ? AND status = 'queued' AND id < ?",
-                )
-                .bind(job.created_at)
-                .bind(format!("superseded by job {id}"))
-                .bind(&job.repository)
-                .bind(job.pr as i64)
-                .bind(kind)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("superseding older jobs")?;
+            if let Some(id) = insert_job(&mut tx, job).await? {
+                ids.push(id);
             }
-            ids.push(id);
         }
         tx.commit().await.context("committing jobs")?;
         Ok(ids)

@@ -18,6 +18,7 @@ use super::{
 };
 
 mod jobs;
+mod locks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 

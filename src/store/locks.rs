@@ -1,0 +1,163 @@
+//! The store's project locks, the pull requests waiting for them, and the record of applies:
+//! what keeps two pull requests from planning one project at once, wakes the one that waited,
+//! and makes an apply interrupted by a crash visible instead of silently run again.
+
+use async_trait::async_trait;
+
+use super::Millis;
+use super::jobs::NewJob;
+use crate::plan::Target;
+
+/// A project's lock: which pull request holds it, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectLock {
+    pub repository: String,
+    pub target: Target,
+    pub pr: u64,
+    pub created_at: Millis,
+}
+
+/// The answer to a lock attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    /// The pull request holds every lock asked for (some may have been its own already).
+    Locked,
+    /// Other pull requests hold some: none was taken. `held` lists each such project and its
+    /// holder, by dir then workspace.
+    Held { held: Vec<(Target, u64)> },
+}
+
+/// A pull request that waits for locks, and every project its blocked run asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiter {
+    pub repository: String,
+    pub pr: u64,
+    pub targets: Vec<Target>,
+}
+
+/// What a release did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Released {
+    /// The projects whose lock was released, by dir then workspace.
+    pub released: Vec<Target>,
+    /// The pull requests that stopped waiting, by number; a wake-up job was enqueued for each.
+    pub woken: Vec<Waiter>,
+}
+
+/// How an apply stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyStatus {
+    /// Started and not finished: Terraform runs, or the process died while it ran.
+    Running,
+    Succeeded,
+    Failed,
+    /// Found running after a crash or restart: it may have changed infrastructure partly.
+    Interrupted,
+}
+
+impl ApplyStatus {
+    /// The status as the store writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// The status the store wrote, if it is one.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            "interrupted" => Some(Self::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+/// One apply of one project, recorded before Terraform starts so a crash is noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyRecord {
+    pub id: i64,
+    pub repository: String,
+    pub pr: u64,
+    pub target: Target,
+    pub sha: String,
+    pub job_id: i64,
+    pub status: ApplyStatus,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+}
+
+#[async_trait]
+pub trait LockStore: Send + Sync {
+    /// Takes the locks of `targets` (keyed by repository, dir, workspace; `name` is kept for
+    /// display) for `pr`, all or none, atomically: under any concurrency no two pull requests
+    /// ever hold one lock. Locks `pr` already holds count as taken. When another PR holds any:
+    /// takes none, and if `wait` is true records `pr` as waiting on every one of `targets`
+    /// (replacing its earlier waits in this repository). A success leaves `pr`'s waits alone.
+    async fn lock_projects(
+        &self,
+        repository: &str,
+        pr: u64,
+        targets: &[Target],
+        wait: bool,
+        now: Millis,
+    ) -> anyhow::Result<LockAttempt>;
+
+    /// Every lock of a repository, by dir then workspace.
+    async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>>;
+
+    /// The locks a pull request holds, by dir then workspace.
+    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>>;
+
+    /// Releases `pr`'s locks on `targets` (all its locks when `None`) and drops its own waits
+    /// when `targets` is None. In the same transaction: every other pull request waiting on a
+    /// released project stops waiting (all its wait rows in the repository go) and the job
+    /// `wake(&waiter)` returns is enqueued exactly as `enqueue_jobs` would (same `source`
+    /// idempotency, same supersede rule), so a crash can never lose a wake-up. Returns what
+    /// was released and who was woken. (`for<'w>` is spelled out because `async_trait` would
+    /// otherwise tie the waiter's borrow to the call; any `|w: &Waiter| …` closure fits.)
+    async fn release_locks(
+        &self,
+        repository: &str,
+        pr: u64,
+        targets: Option<&[Target]>,
+        wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
+    ) -> anyhow::Result<Released>;
+
+    /// Pull requests waiting in a repository, by number (for status and tests).
+    async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>>;
+
+    /// Records an apply as running, before Terraform starts; returns its id.
+    async fn start_apply(
+        &self,
+        repository: &str,
+        pr: u64,
+        target: &Target,
+        sha: &str,
+        job_id: i64,
+        now: Millis,
+    ) -> anyhow::Result<i64>;
+
+    /// Records how an apply ended (`status` is not `Running`); fails for an unknown id.
+    async fn finish_apply(&self, id: i64, status: ApplyStatus, now: Millis) -> anyhow::Result<()>;
+
+    /// Every apply of a pull request, oldest first.
+    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>>;
+
+    /// Deletes the stored plans of some projects of a pull request (after `unlock`); returns
+    /// how many.
+    async fn delete_plans_of(
+        &self,
+        repository: &str,
+        pr: u64,
+        targets: &[Target],
+    ) -> anyhow::Result<u64>;
+}
+
+#[cfg(test)]
+mod tests;
