@@ -119,7 +119,8 @@ pub trait LockStore: Send + Sync {
     /// released project stops waiting (all its wait rows in the repository go) and the job
     /// `wake(&waiter)` returns is enqueued exactly as `enqueue_jobs` would (same `source`
     /// idempotency, same supersede rule), so a crash can never lose a wake-up. Returns what
-    /// was released and who was woken. (`for<'w>` is spelled out because `async_trait` would
+    /// was released and who was woken. `wake` runs inside the transaction, which holds the
+    /// database's write lock: it should only build the job. (`for<'w>` is spelled out because `async_trait` would
     /// otherwise tie the waiter's borrow to the call; any `|w: &Waiter| …` closure fits.)
     async fn release_locks(
         &self,

@@ -12,9 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
-pub use locks::{
-    ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
-};
+pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.

@@ -275,7 +275,10 @@ impl LockStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .context("ending a pull request's wait")?;
-            let mut targets = rows.iter().map(target_of).collect::<anyhow::Result<Vec<_>>>()?;
+            let mut targets = rows
+                .iter()
+                .map(target_of)
+                .collect::<anyhow::Result<Vec<_>>>()?;
             sort_targets(&mut targets);
             let waiter = Waiter {
                 repository: repository.to_owned(),
