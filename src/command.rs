@@ -45,6 +45,30 @@ pub struct Command {
     pub extra_args: Vec<String>,
 }
 
+impl Command {
+    /// Whether the command's flags select `target`: no flags select every project; `-p`
+    /// selects by name; `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone
+    /// every project in that workspace.
+    pub fn selects(&self, target: &crate::plan::Target) -> bool {
+        if !self.projects.is_empty() {
+            return target
+                .name
+                .as_ref()
+                .is_some_and(|n| self.projects.contains(n));
+        }
+        let workspace_ok = match &self.workspace {
+            Some(ws) => &target.workspace == ws,
+            None => self.dirs.is_empty() || target.workspace == "default",
+        };
+        workspace_ok && (self.dirs.is_empty() || self.dirs.contains(&target.dir))
+    }
+
+    /// Whether the command names no project (no `-d`, `-w` or `-p`).
+    pub fn names_none(&self) -> bool {
+        self.dirs.is_empty() && self.projects.is_empty() && self.workspace.is_none()
+    }
+}
+
 /// What was wrong with a comment addressed to bosun.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {

@@ -4,6 +4,7 @@
 //! (`github::webhook` → `event`) → `dispatch` (jobs, in later issues) → GitHub feedback.
 
 pub mod app;
+pub mod apply;
 pub mod command;
 pub mod config;
 pub mod dispatch;

@@ -132,6 +132,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         } else {
             format!("Preview of `{}` against `{base_src}`.", opts.head)
         }),
+        merged: false,
     };
     let summary = plan::run(&ctx, 0, request).await?;
     let comments = github.comments();

@@ -105,7 +105,7 @@ fn notice(n: usize) -> String {
 }
 
 /// A fenced block of `lines`, cut between lines to fit `budget`.
-fn block(lang: &str, lines: &[String], budget: usize) -> String {
+pub(crate) fn block(lang: &str, lines: &[String], budget: usize) -> String {
     let lines: Vec<String> = lines.iter().map(|l| cap_line(l)).collect();
     let fence = fence_for(&lines);
     // The notice line sits inside the block, indented like an unmarked diff line.
@@ -118,7 +118,7 @@ fn block(lang: &str, lines: &[String], budget: usize) -> String {
 }
 
 /// Markdown text cut between lines to fit `budget`.
-fn fit(text: String, budget: usize) -> String {
+pub(crate) fn fit(text: String, budget: usize) -> String {
     if len(&text) <= budget {
         return text;
     }

@@ -200,3 +200,103 @@ pub fn no_projects(command_name: &str, cmd: &Command, known: &[Target]) -> Strin
     out.push('\n');
     no_mentions(&out)
 }
+
+/// The reply when a plan waits for locks other pull requests hold: which projects, held by
+/// which pull request, and that bosun plans by itself once they are released.
+pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, u64)]) -> String {
+    let name = one_line(command_name);
+    let mut out = format!(
+        "{}\n**Waiting for locks.** bosun plans a project for one pull request at a time, \
+         and these are `locked`:\n\n",
+        marker("locked")
+    );
+    out.push_str(&list(held.iter().map(|(t, pr)| {
+        format!("{} is `locked` by #{pr}", code_span(&t.display_name()))
+    })));
+    let others: Vec<&Target> = asked
+        .iter()
+        .filter(|t| {
+            !held
+                .iter()
+                .any(|(h, _)| h.dir == t.dir && h.workspace == t.workspace)
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push_str("\n\nA run takes all its locks or none, so these wait too: ");
+        out.push_str(
+            &others
+                .iter()
+                .take(MAX_LISTED)
+                .map(|t| code_span(&t.display_name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        out.push('.');
+    }
+    out.push_str(&format!(
+        "\n\n**Nothing to do:** this pull request is queued, and bosun plans it by itself as \
+         soon as the locks are released (when the other pull request is merged and applied, \
+         or closed). Its author can release them sooner with {} on that pull request.\n",
+        code_span(&format!("{name} unlock"))
+    ));
+    out
+}
+
+/// The reply after `unlock`: what was released (and whose plans went with it).
+pub fn unlocked(command_name: &str, released: &[Target]) -> String {
+    let name = one_line(command_name);
+    if released.is_empty() {
+        return format!(
+            "{}\nThis pull request holds no lock{}, so there was nothing to unlock.\n",
+            marker("unlocked"),
+            if name.is_empty() {
+                ""
+            } else {
+                " bosun knows of"
+            }
+        );
+    }
+    format!(
+        "{}\n**Unlocked**; the plans of these projects were discarded:\n\n{}\n\n\
+         Another pull request waiting for them is planned now. To plan this one again, \
+         comment {}.\n",
+        marker("unlocked"),
+        list(released.iter().map(|t| code_span(&t.display_name()))),
+        code_span(&format!("{name} plan"))
+    )
+}
+
+/// The reply when someone without the right may not run `verb`.
+pub fn not_allowed(verb: &str, user: &str, has: &str, needs: &str) -> String {
+    format!(
+        "{}\n**@{} may not {verb} here:** it takes {needs} on this repository, and they have \
+         {has}. Ask someone with {needs} to comment instead.\n",
+        marker("not-allowed"),
+        one_line(user).replace('@', ""),
+    )
+}
+
+/// The reply when an apply was cut off (bosun stopped while Terraform ran): it is never run
+/// again by itself.
+pub fn apply_interrupted(command_name: &str, targets: &[Target]) -> String {
+    let name = one_line(command_name);
+    format!(
+        "{}\n**An apply was interrupted:** bosun stopped while Terraform was applying\n\n{}\n\n\
+         bosun does not run an apply again by itself. Look at the state (resources may be \
+         partly changed, and Terraform's state lock may still be held), then plan again with \
+         {} and apply the new plan.\n",
+        marker("apply-interrupted"),
+        list(targets.iter().map(|t| code_span(&t.display_name()))),
+        code_span(&format!("{name} plan"))
+    )
+}
+
+/// The reply when `automerge` could not merge after every project was applied.
+pub fn automerge_failed(why: &str) -> String {
+    format!(
+        "{}\n**Every project is applied, but bosun could not merge this pull request** \
+         (`automerge`): {}. Merge it yourself once that is sorted out.\n",
+        marker("automerge-failed"),
+        no_mentions(&one_line(why))
+    )
+}

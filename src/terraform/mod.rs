@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
 
+use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::plan::{Outcome, PlanSummary, Step};
 
 /// The `PATH` every Terraform run gets.
@@ -303,6 +304,62 @@ impl Terraform {
                 outcome: Outcome::Failed { step, output },
                 planfile: None,
                 log,
+            },
+        }
+    }
+
+    /// Applies a saved plan in `dir`: init, workspace (unless `default`), the planfile's
+    /// bytes written to `<dir>/`[`PLANFILE`], then `apply` of exactly that file. Never fails:
+    /// a failing step is [`ApplyOutcome::Failed`] with its output, marked `stale` when
+    /// Terraform refused the plan because the state changed since it was made.
+    pub async fn apply_project(
+        &self,
+        dir: &Path,
+        workspace: &str,
+        planfile: &[u8],
+    ) -> ApplyOutcome {
+        let mut log = String::new();
+        let t = self.timeouts;
+        let prepared = async {
+            step((Step::Init, "init", t.init), self.init(dir).await, &mut log)?;
+            if workspace != "default" {
+                let done = self.select_workspace(dir, workspace).await;
+                step(
+                    (Step::Workspace, "workspace select", t.init),
+                    done,
+                    &mut log,
+                )?;
+            }
+            Ok::<(), (Step, String)>(())
+        }
+        .await;
+        if let Err((_, output)) = prepared {
+            return ApplyOutcome::Failed {
+                output,
+                stale: false,
+            };
+        }
+        let path = dir.join(PLANFILE);
+        if let Err(e) = tokio::fs::write(&path, planfile).await {
+            return ApplyOutcome::Failed {
+                output: format!("writing the saved plan: {e}"),
+                stale: false,
+            };
+        }
+        match self.apply(dir, &path).await {
+            Ok(done) if done.exit.success() => ApplyOutcome::Applied {
+                output: done.output,
+            },
+            Ok(done) => {
+                let (_, output) = failure((Step::Plan, "apply", t.apply), &done, &mut log);
+                ApplyOutcome::Failed {
+                    stale: is_stale_refusal(&output),
+                    output,
+                }
+            }
+            Err(e) => ApplyOutcome::Failed {
+                output: format!("{e:#}"),
+                stale: false,
             },
         }
     }

@@ -1,14 +1,186 @@
-//! A closed pull request: its checkouts are deleted, and, unless it was merged (apply on
-//! merge needs them), its plans too.
+//! A closed pull request. Unmerged: its locks are released (waking whoever waited), its plans
+//! and checkouts deleted. Merged: the projects with `apply_on_merge` are planned again at the
+//! merge commit and applied when that plan changes the same resources as the plan reviewed on
+//! the pull request; when the base moved and it does not, the new plan is posted and waits
+//! for `bosun apply` on the merged pull request. Everything else is released.
 
 use super::Context;
-use super::job::RepoRef;
+use super::apply::{self as applying, ApplySet};
+use super::feedback;
+use super::job::{PrRef, RepoRef};
+use super::{locks, plan};
+use crate::apply::{self, same_changes};
+use crate::config::CommentMode;
+use crate::github::PrState;
+use crate::plan::{Outcome, Target};
+use crate::store::StoredPlan;
 
-pub async fn run(ctx: &Context, repo: &RepoRef, pr: u64, merged: bool) -> anyhow::Result<String> {
-    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
+pub async fn run(
+    ctx: &Context,
+    job_id: i64,
+    repo: &RepoRef,
+    installation_id: u64,
+    pr: u64,
+    merged: bool,
+) -> anyhow::Result<String> {
     if merged {
-        return Ok("merged: checkouts deleted".into());
+        return run_merged(ctx, job_id, repo, installation_id, pr).await;
     }
+    let released = locks::release(ctx, repo, installation_id, pr, None).await?;
+    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
-    Ok(format!("closed: checkouts and {plans} plan(s) deleted"))
+    Ok(format!(
+        "closed: {} lock(s) released, {} waiting pull request(s) woken, checkouts and {plans} \
+         plan(s) deleted",
+        released.released.len(),
+        released.woken.len()
+    ))
+}
+
+/// Releases everything a merged pull request holds.
+async fn forget(
+    ctx: &Context,
+    repo: &RepoRef,
+    installation_id: u64,
+    pr: u64,
+) -> anyhow::Result<()> {
+    locks::release(ctx, repo, installation_id, pr, None).await?;
+    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
+    ctx.store.delete_plans(&repo.full_name, pr).await?;
+    Ok(())
+}
+
+async fn run_merged(
+    ctx: &Context,
+    job_id: i64,
+    repo: &RepoRef,
+    installation_id: u64,
+    pr: u64,
+) -> anyhow::Result<String> {
+    let name = repo.full_name.as_str();
+    let info = ctx.github.pull_request(installation_id, name, pr).await?;
+    let merge_sha = match (info.state, info.merge_commit_sha.clone()) {
+        (PrState::Merged, Some(sha)) => sha,
+        _ => {
+            forget(ctx, repo, installation_id, pr).await?;
+            return Ok("merged, but GitHub names no merge commit: released".into());
+        }
+    };
+    let plans = ctx.store.plans_of_pr(name, pr).await?;
+    let applies = ctx.store.applies_of_pr(name, pr).await?;
+    let req = plan::Request {
+        repo: repo.clone(),
+        installation_id,
+        pr: PrRef {
+            number: pr,
+            head_sha: merge_sha.clone(),
+            head_ref: info.head_ref.clone(),
+            base_sha: merge_sha.clone(),
+            base_ref: info.base_ref.clone(),
+            author: info.author.clone(),
+        },
+        selection: plan::Selection::All,
+        extra_args: Vec::new(),
+        note: None,
+        merged: true,
+    };
+    plan::fetch(ctx, &req).await?;
+    let config = match plan::read_config(ctx, name, &merge_sha).await? {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            feedback::config_error(ctx, &req, &e).await?;
+            forget(ctx, repo, installation_id, pr).await?;
+            return Ok(format!(
+                "merged with a bad repo config, nothing applied: {e}"
+            ));
+        }
+        None => None,
+    };
+    // The projects planned on the pull request and not applied since, with apply_on_merge.
+    let due: Vec<&StoredPlan> = plans
+        .iter()
+        .filter(|p| !applying::applied(p, &applies))
+        .filter(|p| apply::policy(config.as_ref(), &p.target).apply_on_merge)
+        .collect();
+    if due.is_empty() {
+        forget(ctx, repo, installation_id, pr).await?;
+        return Ok("merged: nothing to apply on merge; locks, plans and checkouts released".into());
+    }
+    let due_targets: Vec<Target> = due.iter().map(|p| p.target.clone()).collect();
+    let rest: Vec<Target> = ctx
+        .store
+        .locks_of_pr(name, pr)
+        .await?
+        .into_iter()
+        .map(|l| l.target)
+        .chain(plans.iter().map(|p| p.target.clone()))
+        .filter(|t| !due_targets.contains(t))
+        .collect();
+    if !rest.is_empty() {
+        locks::release(ctx, repo, installation_id, pr, Some(&rest)).await?;
+        ctx.store.delete_plans_of(name, pr, &rest).await?;
+    }
+
+    let (merge_plans, checks) = plan::plan_targets(ctx, job_id, &req, &due_targets).await;
+    futures::future::join_all(checks.into_iter().map(super::feedback::CheckRun::written)).await;
+    let (mut same, mut moved) = (Vec::new(), Vec::new());
+    for reviewed in &due {
+        let now = merge_plans.iter().find(|m| m.target == reviewed.target);
+        let unchanged = match (&reviewed.outcome, now.map(|m| &m.outcome)) {
+            (Outcome::Planned { summary: a, .. }, Some(Outcome::Planned { summary: b, .. })) => {
+                same_changes(a, b)
+            }
+            _ => false,
+        };
+        if unchanged {
+            same.push(reviewed.target.clone());
+        } else {
+            moved.push(reviewed.target.clone());
+        }
+    }
+
+    let mut summary = format!("merged as {}", plan::short(&merge_sha));
+    if !same.is_empty() {
+        let stored: Vec<StoredPlan> = ctx
+            .store
+            .plans_of_pr(name, pr)
+            .await?
+            .into_iter()
+            .filter(|p| p.head_sha == merge_sha && same.contains(&p.target))
+            .collect();
+        let set = ApplySet {
+            repo,
+            installation_id,
+            pr: &req.pr,
+            merged: true,
+        };
+        let results = applying::apply_plans(ctx, job_id, &set, stored, config.as_ref()).await;
+        let note = format!(
+            "Applied on merge (`apply_on_merge`): the plan of the merge commit changes the \
+             same resources as the plan reviewed on #{pr}."
+        );
+        applying::publish(ctx, &set, &results, &note).await?;
+        applying::settle_merged(ctx, &set, &results).await?;
+        let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
+        summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
+    }
+    if !moved.is_empty() {
+        let note = format!(
+            "**Not applied on merge.** The base branch moved after the plan was reviewed: this \
+             plan of the merge commit `{}` differs from it. Review it, then comment `{} apply` \
+             here to apply it.",
+            plan::short(&merge_sha),
+            ctx.settings.command_name()
+        );
+        let new_req = plan::Request {
+            note: Some(note),
+            ..req.clone()
+        };
+        feedback::publish_summary_as(ctx, &new_req, CommentMode::New).await?;
+        summary.push_str(&format!(
+            "; {} project(s) wait for `apply`: the plan changed",
+            moved.len()
+        ));
+    }
+    Ok(summary)
 }

@@ -7,7 +7,8 @@ use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::plan::{self, Selection};
 use crate::command::{self, CommandKind, Parsed};
-use crate::github::Reaction;
+use crate::github::{PrState, Reaction};
+use crate::plan::Target;
 use crate::render;
 
 /// A comment addressed to bosun.
@@ -75,37 +76,76 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
             .await?;
             Ok("version".into())
         }
-        CommandKind::Apply | CommandKind::Unlock => {
-            say(render::reply::not_yet(name, cmd.kind.as_str())).await?;
-            Ok(format!("{} is not available yet", cmd.kind.as_str()))
+        CommandKind::Apply => {
+            let apply = super::apply::ApplyCommand {
+                repo: c.repo.clone(),
+                installation_id: c.installation_id,
+                pr_number: c.pr_number,
+                author: c.author.clone(),
+                command: cmd.clone(),
+                note: format!("Applied by @{} with `{}`.", c.author, first_line(&c.body)),
+            };
+            super::apply::run(ctx, job_id, apply).await
+        }
+        CommandKind::Unlock => {
+            super::unlock::run(
+                ctx,
+                &c.repo,
+                c.installation_id,
+                c.pr_number,
+                &c.author,
+                &cmd,
+            )
+            .await
         }
         CommandKind::Plan => {
             let info = ctx
                 .github
                 .pull_request(c.installation_id, repo, c.pr_number)
                 .await?;
-            if info.state != crate::github::PrState::Open {
-                say(render::reply::pr_closed(name)).await?;
-                return Ok("plan refused: the pull request is closed".into());
-            }
-            let selection =
-                if cmd.dirs.is_empty() && cmd.projects.is_empty() && cmd.workspace.is_none() {
-                    Selection::Affected { autoplan: false }
-                } else {
-                    Selection::Named {
-                        dirs: cmd.dirs.clone(),
-                        projects: cmd.projects.clone(),
-                        workspace: cmd.workspace.clone(),
+            let mut merged = false;
+            let mut head_sha = info.head_sha;
+            let mut base_sha = info.base_sha;
+            let selection = match (info.state, info.merge_commit_sha) {
+                (PrState::Open, _) if cmd.names_none() => Selection::Affected { autoplan: false },
+                (PrState::Open, _) => Selection::Named {
+                    dirs: cmd.dirs.clone(),
+                    projects: cmd.projects.clone(),
+                    workspace: cmd.workspace.clone(),
+                },
+                // Merged with projects still to apply (their plan changed at the merge
+                // commit): plan them again there.
+                (PrState::Merged, Some(merge)) => {
+                    let held: Vec<Target> = ctx
+                        .store
+                        .locks_of_pr(repo, c.pr_number)
+                        .await?
+                        .into_iter()
+                        .map(|l| l.target)
+                        .filter(|t| cmd.selects(t))
+                        .collect();
+                    if held.is_empty() {
+                        say(render::reply::pr_closed(name)).await?;
+                        return Ok("plan refused: merged, nothing left to apply".into());
                     }
-                };
+                    merged = true;
+                    head_sha = merge.clone();
+                    base_sha = merge;
+                    Selection::Targets(held)
+                }
+                _ => {
+                    say(render::reply::pr_closed(name)).await?;
+                    return Ok("plan refused: the pull request is closed".into());
+                }
+            };
             let request = plan::Request {
                 repo: c.repo.clone(),
                 installation_id: c.installation_id,
                 pr: PrRef {
                     number: c.pr_number,
-                    head_sha: info.head_sha,
+                    head_sha,
                     head_ref: info.head_ref,
-                    base_sha: info.base_sha,
+                    base_sha,
                     base_ref: info.base_ref,
                     author: info.author,
                 },
@@ -116,6 +156,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                     c.author,
                     first_line(&c.body)
                 )),
+                merged,
             };
             plan::run(ctx, job_id, request).await
         }

@@ -30,11 +30,20 @@ pub fn plan_check_name(target: &Target) -> String {
     format!("bosun/plan: {}", target.display_name())
 }
 
+/// `bosun/apply: <project>`
+pub fn apply_check_name(target: &Target) -> String {
+    format!(
+        "{}: {}",
+        crate::apply::APPLY_CHECK_PREFIX,
+        target.display_name()
+    )
+}
+
 /// How long a job waits at the end for its check runs to be written.
 const CHECK_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
 
 impl CheckRun {
-    /// Starts the check run, queued.
+    /// Starts the plan check run of `target`, queued.
     pub fn queued(
         ctx: &Context,
         installation_id: u64,
@@ -43,15 +52,24 @@ impl CheckRun {
         target: &Target,
         job_id: i64,
     ) -> Self {
-        let spec = CheckRunSpec {
-            name: plan_check_name(target),
-            head_sha: head_sha.to_owned(),
-            status: CheckStatus::Queued,
-            title: "Queued".into(),
-            summary: "Waiting for a free runner.".into(),
-            text: None,
-            external_id: Some(format!("job-{job_id}")),
-        };
+        Self::start(
+            ctx,
+            installation_id,
+            repo,
+            CheckRunSpec {
+                name: plan_check_name(target),
+                head_sha: head_sha.to_owned(),
+                status: CheckStatus::Queued,
+                title: "Queued".into(),
+                summary: "Waiting for a free runner.".into(),
+                text: None,
+                external_id: Some(format!("job-{job_id}")),
+            },
+        )
+    }
+
+    /// Starts a check run in the state `spec` says; later states replace it.
+    pub fn start(ctx: &Context, installation_id: u64, repo: &str, spec: CheckRunSpec) -> Self {
         let (state, mut latest) = watch::channel(spec);
         let github = ctx.github.clone();
         let repo = repo.to_owned();
@@ -89,25 +107,34 @@ impl CheckRun {
     }
 
     pub fn in_progress(&self) {
+        self.running("Planning", "Terraform is planning.");
+    }
+
+    /// Moves the check run to in progress, saying what runs.
+    pub fn running(&self, title: &str, summary: &str) {
         self.state.send_modify(|spec| {
             spec.status = CheckStatus::InProgress;
-            spec.title = "Planning".into();
-            spec.summary = "Terraform is planning.".into();
+            spec.title = title.to_owned();
+            spec.summary = summary.to_owned();
         });
     }
 
-    pub fn completed(&self, plan: &ProjectPlan) {
-        let output = render::check::plan_check(plan);
-        let conclusion = match plan.outcome {
-            Outcome::Planned { .. } => Conclusion::Success,
-            Outcome::Failed { .. } => Conclusion::Failure,
-        };
+    /// Completes the check run with `output`.
+    pub fn finish(&self, conclusion: Conclusion, output: render::CheckOutput) {
         self.state.send_modify(|spec| {
             spec.status = CheckStatus::Completed(conclusion);
             spec.title = output.title;
             spec.summary = output.summary;
             spec.text = output.text;
         });
+    }
+
+    pub fn completed(&self, plan: &ProjectPlan) {
+        let conclusion = match plan.outcome {
+            Outcome::Planned { .. } => Conclusion::Success,
+            Outcome::Failed { .. } => Conclusion::Failure,
+        };
+        self.finish(conclusion, render::check::plan_check(plan));
     }
 
     /// Waits (bounded) until the last state is written.
@@ -172,6 +199,15 @@ pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyh
 /// head. `edit` mode edits bosun's comments in place (creating parts as needed and
 /// minimising parts no longer needed); `new` mode posts new comments and minimises the old.
 pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()> {
+    publish_summary_as(ctx, req, ctx.settings.comment_mode).await
+}
+
+/// [`publish_summary`] in the mode given rather than the configured one.
+pub async fn publish_summary_as(
+    ctx: &Context,
+    req: &Request,
+    mode: CommentMode,
+) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
     let plans: Vec<ProjectPlan> = ctx
@@ -195,7 +231,7 @@ pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()>
     let old = ctx.store.pr_comments(repo, req.pr.number).await?;
     let installation = req.installation_id;
     let mut kept = Vec::with_capacity(bodies.len());
-    let mut reuse = match ctx.settings.comment_mode {
+    let mut reuse = match mode {
         CommentMode::Edit => old.clone(),
         CommentMode::New => Vec::new(),
     }
@@ -254,4 +290,61 @@ pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()>
         "summary comment written"
     );
     Ok(())
+}
+
+/// A plan that waits for locks: each project's `bosun/plan` check stays queued saying who
+/// holds what, and one reply says the pull request is queued and will be planned by itself.
+pub async fn waiting(
+    ctx: &Context,
+    req: &Request,
+    targets: &[Target],
+    held: &[(Target, u64)],
+    job_id: i64,
+) -> anyhow::Result<()> {
+    let repo = req.repo.full_name.as_str();
+    let holder = |t: &Target| {
+        held.iter()
+            .find(|(h, _)| h.dir == t.dir && h.workspace == t.workspace)
+            .map(|(_, pr)| *pr)
+    };
+    let checks: Vec<CheckRun> = targets
+        .iter()
+        .map(|t| {
+            let (title, summary) = match holder(t) {
+                Some(pr) => (
+                    format!("Locked by #{pr}"),
+                    format!(
+                        "`{}` is locked by #{pr}. bosun plans this pull request by itself \
+                         when the lock is released.",
+                        t.display_name().replace('`', "'")
+                    ),
+                ),
+                None => (
+                    "Waiting for locks".to_owned(),
+                    "Another project of this run is locked by another pull request; a run \
+                     takes all its locks or none. bosun plans it by itself when they are \
+                     released."
+                        .to_owned(),
+                ),
+            };
+            CheckRun::start(
+                ctx,
+                req.installation_id,
+                repo,
+                CheckRunSpec {
+                    name: plan_check_name(t),
+                    head_sha: req.pr.head_sha.clone(),
+                    status: CheckStatus::Queued,
+                    title,
+                    summary,
+                    text: None,
+                    external_id: Some(format!("job-{job_id}")),
+                },
+            )
+        })
+        .collect();
+    let body = render::reply::locked(ctx.settings.command_name(), targets, held);
+    let replied = reply(ctx, req.installation_id, repo, req.pr.number, &body).await;
+    futures::future::join_all(checks.into_iter().map(CheckRun::written)).await;
+    replied
 }

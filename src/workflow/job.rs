@@ -62,7 +62,16 @@ pub enum JobSpec {
         author: String,
         body: String,
     },
-    /// A pull request was closed (merged or not): its checkouts go, and its plans if unmerged.
+    /// Plan these projects of a pull request at its head: it waited for their locks, and
+    /// they were released. `note` says so in the summary comment.
+    Replan {
+        repo: RepoRef,
+        pr_number: u64,
+        targets: Vec<crate::plan::Target>,
+        note: String,
+    },
+    /// A pull request was closed: unmerged, its locks, plans and checkouts go; merged, its
+    /// projects with `apply_on_merge` are applied first.
     Closed {
         repo: RepoRef,
         pr_number: u64,
@@ -76,6 +85,7 @@ impl JobSpec {
         match self {
             Self::Autoplan { .. } => "autoplan",
             Self::Comment { .. } => "comment",
+            Self::Replan { .. } => "replan",
             Self::Closed { .. } => "closed",
         }
     }
@@ -84,6 +94,7 @@ impl JobSpec {
         match self {
             Self::Autoplan { repo, .. }
             | Self::Comment { repo, .. }
+            | Self::Replan { repo, .. }
             | Self::Closed { repo, .. } => repo,
         }
     }
@@ -91,7 +102,9 @@ impl JobSpec {
     pub fn pr_number(&self) -> u64 {
         match self {
             Self::Autoplan { pr, .. } => pr.number,
-            Self::Comment { pr_number, .. } | Self::Closed { pr_number, .. } => *pr_number,
+            Self::Comment { pr_number, .. }
+            | Self::Replan { pr_number, .. }
+            | Self::Closed { pr_number, .. } => *pr_number,
         }
     }
 }

@@ -3,11 +3,14 @@
 //! comments. One module per family: `plan`, `command` (comment commands), `close`, and
 //! `feedback` (everything written to GitHub).
 
+pub mod apply;
 pub mod close;
 pub mod command;
 pub mod feedback;
 pub mod job;
+pub mod locks;
 pub mod plan;
+pub mod unlock;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,6 +72,10 @@ impl KeyedLocks {
 pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
     let spec: JobSpec = serde_json::from_str(&job.spec)
         .map_err(|e| anyhow::anyhow!("job {} has an unreadable spec: {e}", job.id))?;
+    // A job that was applying when bosun stopped is never run again by itself.
+    if apply::interrupted(ctx, job).await? {
+        return Ok("interrupted by a restart while applying: reported, not run again".into());
+    }
     match spec {
         JobSpec::Autoplan { repo, pr } => {
             let request = plan::Request {
@@ -78,9 +85,16 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
                 selection: plan::Selection::Affected { autoplan: true },
                 extra_args: Vec::new(),
                 note: None,
+                merged: false,
             };
             plan::run(ctx, job.id, request).await
         }
+        JobSpec::Replan {
+            repo,
+            pr_number,
+            targets,
+            note,
+        } => plan::replan(ctx, job, repo, pr_number, targets, note).await,
         JobSpec::Comment {
             repo,
             pr_number,
@@ -102,7 +116,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             repo,
             pr_number,
             merged,
-        } => close::run(ctx, &repo, pr_number, merged).await,
+        } => close::run(ctx, job.id, &repo, job.installation_id, pr_number, merged).await,
     }
 }
 

@@ -12,7 +12,7 @@ use super::job::{PrRef, RepoRef};
 use crate::config::CheckoutStrategy;
 use crate::config::repo::{self, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
-use crate::store::{StoredPlan, now_millis};
+use crate::store::{LockAttempt, StoredPlan, now_millis};
 use crate::workspace::{CheckoutError, CheckoutKey, Strategy};
 
 /// Which projects a plan covers.
@@ -23,6 +23,9 @@ pub enum Selection {
     Affected { autoplan: bool },
     /// Every project: the config's, or without one every root module (`bosun preview --all`).
     All,
+    /// Exactly these projects (a pull request woken when the locks it waited for were
+    /// released, or the projects a merge commit applies).
+    Targets(Vec<Target>),
     /// The projects a comment names (`-d`, `-p`, `-w`).
     Named {
         dirs: Vec<String>,
@@ -41,6 +44,9 @@ pub struct Request {
     pub extra_args: Vec<String>,
     /// Shown in the summary comment: who asked, and how.
     pub note: Option<String>,
+    /// The pull request is merged and `pr.head_sha` is its merge commit: plan that commit as
+    /// it is, whatever the checkout strategy.
+    pub merged: bool,
 }
 
 /// The repo config at a commit: `bosun.yaml`, else `atlantis.yaml`, else none.
@@ -102,17 +108,17 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     if targets.is_empty() {
         return Ok("no project affected".into());
     }
-    let checks: Vec<CheckRun> = targets
-        .iter()
-        .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id))
-        .collect();
-    let results = join_all(
-        targets
-            .iter()
-            .zip(&checks)
-            .map(|(target, check)| plan_project(ctx, job_id, &req, target, check)),
-    )
-    .await;
+    let attempt = ctx
+        .store
+        .lock_projects(repo, req.pr.number, &targets, true, now_millis())
+        .await
+        .context("taking the projects' locks")?;
+    if let LockAttempt::Held { held } = attempt {
+        feedback::waiting(ctx, &req, &targets, &held, job_id).await?;
+        let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();
+        return Ok(format!("waiting for locks held by {}", by.join(", ")));
+    }
+    let (results, checks) = plan_targets(ctx, job_id, &req, &targets).await;
     let summary = feedback::publish_summary(ctx, &req).await;
     join_all(checks.into_iter().map(CheckRun::written)).await;
     summary?;
@@ -125,6 +131,66 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         results.len(),
         short(head)
     ))
+}
+
+/// Plans `targets` (their locks held) with a check run each, keeping every plan in the store.
+/// The check runs may still be being written: wait for them with [`CheckRun::written`].
+pub(super) async fn plan_targets(
+    ctx: &Context,
+    job_id: i64,
+    req: &Request,
+    targets: &[Target],
+) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
+    let repo = req.repo.full_name.as_str();
+    let head = req.pr.head_sha.as_str();
+    let checks: Vec<CheckRun> = targets
+        .iter()
+        .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id))
+        .collect();
+    let results = join_all(
+        targets
+            .iter()
+            .zip(&checks)
+            .map(|(target, check)| plan_project(ctx, job_id, req, target, check)),
+    )
+    .await;
+    (results, checks)
+}
+
+/// Plans the projects a pull request waited for, now that their locks were released; nothing
+/// when it was closed meanwhile.
+pub async fn replan(
+    ctx: &Context,
+    job: &crate::store::Job,
+    repo: RepoRef,
+    pr_number: u64,
+    targets: Vec<Target>,
+    note: String,
+) -> anyhow::Result<String> {
+    let info = ctx
+        .github
+        .pull_request(job.installation_id, &repo.full_name, pr_number)
+        .await?;
+    if info.state != crate::github::PrState::Open {
+        return Ok("woken, but the pull request is no longer open".into());
+    }
+    let request = Request {
+        repo,
+        installation_id: job.installation_id,
+        pr: PrRef {
+            number: pr_number,
+            head_sha: info.head_sha,
+            head_ref: info.head_ref,
+            base_sha: info.base_sha,
+            base_ref: info.base_ref,
+            author: info.author,
+        },
+        selection: Selection::Targets(targets),
+        extra_args: Vec::new(),
+        note: Some(note),
+        merged: false,
+    };
+    run(ctx, job.id, request).await
 }
 
 /// The projects to plan, or a reply saying why a named one does not exist.
@@ -161,6 +227,7 @@ async fn select(
     };
     let (dirs, projects, workspace) = match &req.selection {
         Selection::Affected { autoplan } => return Ok(Ok(affected(*autoplan).await?)),
+        Selection::Targets(targets) => return Ok(Ok(targets.clone())),
         Selection::All => {
             return Ok(Ok(match config {
                 Some(config) => config.projects.iter().map(Target::from).collect(),
@@ -280,6 +347,7 @@ async fn plan_in_checkout(
 ) -> (Outcome, Option<Vec<u8>>) {
     let repo = req.repo.full_name.as_str();
     let strategy = match ctx.settings.checkout_strategy {
+        _ if req.merged => Strategy::Branch,
         CheckoutStrategy::Branch => Strategy::Branch,
         CheckoutStrategy::Merge => Strategy::Merge {
             base_sha: req.pr.base_sha.clone(),

@@ -187,6 +187,51 @@ impl Workspaces {
         }
     }
 
+    /// Whether `ancestor` is `descendant` or one of its ancestors, in the mirror of `repo`
+    /// (for `undiverged`: the pull request's head contains the base branch's head).
+    pub async fn is_ancestor(
+        &self,
+        repo: &str,
+        ancestor: &str,
+        descendant: &str,
+    ) -> anyhow::Result<bool> {
+        check_oid(ancestor)?;
+        check_oid(descendant)?;
+        let mirror = self.existing_mirror(repo)?;
+        let out = self
+            .git()?
+            .at(&mirror)
+            .args(["merge-base", "--is-ancestor", ancestor, descendant])
+            .output()
+            .await?;
+        match out.code {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(git::failure("git merge-base --is-ancestor", &out)),
+        }
+    }
+
+    /// The commit a branch of the mirror of `repo` points at (after a fetch of it).
+    pub async fn branch_head(&self, repo: &str, branch: &str) -> anyhow::Result<String> {
+        let mirror = self.existing_mirror(repo)?;
+        if branch.starts_with('-') || branch.contains("..") || branch.is_empty() {
+            bail!("`{}` is not a branch name", branch.escape_debug());
+        }
+        let out = self
+            .git()?
+            .at(&mirror)
+            .args(["rev-parse", "--verify", "--quiet"])
+            .args([format!("refs/heads/{branch}^{{commit}}")])
+            .output()
+            .await?;
+        if out.code != Some(0) {
+            return Err(git::failure("git rev-parse", &out));
+        }
+        let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        check_oid(&sha)?;
+        Ok(sha)
+    }
+
     /// The per-repository lock.
     fn lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self

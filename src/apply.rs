@@ -1,0 +1,253 @@
+//! What an apply decides, free of I/O: a project's apply policy from the repo config, whether
+//! a pull request meets its apply requirements, whether two plans propose the same changes,
+//! the order projects apply in, and how one project's apply ended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::event::ReviewState;
+use crate::github::{
+    MergeRequirements, MergeableState, Permission, PullRequestInfo, ReviewDecision, ReviewInfo,
+};
+use crate::plan::{PlanSummary, Target};
+
+/// The prefix of bosun's own apply check runs, which `mergeable` looks past.
+pub const APPLY_CHECK_PREFIX: &str = "bosun/apply";
+
+/// What the repo config says about applying one project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyPolicy {
+    pub requirements: Vec<ApplyRequirement>,
+    /// Lower groups apply first; a failing group stops the later ones.
+    pub order_group: i64,
+    pub apply_on_merge: bool,
+}
+
+/// The policy of `target` under `config` (no config: no requirements, one group, no apply on
+/// merge). A project is matched by dir and workspace.
+pub fn policy(config: Option<&RepoConfig>, target: &Target) -> ApplyPolicy {
+    let Some(config) = config else {
+        return ApplyPolicy::default();
+    };
+    let project = config
+        .projects
+        .iter()
+        .find(|p| p.dir == target.dir && p.workspace == target.workspace);
+    match project {
+        Some(p) => ApplyPolicy {
+            requirements: p.apply_requirements.clone(),
+            order_group: p.execution_order_group,
+            apply_on_merge: p.apply_on_merge.unwrap_or(config.apply_on_merge),
+        },
+        None => ApplyPolicy {
+            apply_on_merge: config.apply_on_merge,
+            ..ApplyPolicy::default()
+        },
+    }
+}
+
+/// Whether a pull request is approved: some reviewer's latest review (approvals, change
+/// requests and dismissals count; comments do not) is an approval. A dismissed approval, or
+/// one followed by "changes requested" from the same reviewer, does not count.
+pub fn approved(reviews: &[ReviewInfo]) -> bool {
+    let mut latest: Vec<(&str, ReviewState)> = Vec::new();
+    for r in reviews {
+        if !matches!(
+            r.state,
+            ReviewState::Approved | ReviewState::ChangesRequested | ReviewState::Dismissed
+        ) {
+            continue;
+        }
+        match latest
+            .iter_mut()
+            .find(|(u, _)| u.eq_ignore_ascii_case(&r.user))
+        {
+            Some(entry) => entry.1 = r.state,
+            None => latest.push((&r.user, r.state)),
+        }
+    }
+    latest.iter().any(|(_, s)| *s == ReviewState::Approved)
+}
+
+/// Whether GitHub would merge the pull request, not counting bosun's own `bosun/apply`
+/// checks (they cannot pass before the apply they wait for). `Err` says why not.
+/// `requirements` is branch protection's view, needed only when GitHub says `blocked`.
+pub fn mergeable(
+    pr: &PullRequestInfo,
+    requirements: Option<&MergeRequirements>,
+) -> Result<(), String> {
+    if pr.mergeable == Some(false) || pr.mergeable_state == MergeableState::Dirty {
+        return Err("it has conflicts with the base branch".into());
+    }
+    match pr.mergeable_state {
+        MergeableState::Clean | MergeableState::Unstable | MergeableState::HasHooks => Ok(()),
+        MergeableState::Draft => Err("it is a draft".into()),
+        MergeableState::Behind => {
+            Err("branch protection requires it to be up to date with the base branch".into())
+        }
+        MergeableState::Unknown | MergeableState::Dirty => Err(
+            "GitHub has not worked out yet whether it can be merged; try again in a minute".into(),
+        ),
+        MergeableState::Blocked => {
+            let Some(req) = requirements else {
+                return Err("branch protection blocks it".into());
+            };
+            match req.review_decision {
+                Some(ReviewDecision::ChangesRequested) => {
+                    return Err("a reviewer requested changes".into());
+                }
+                Some(ReviewDecision::ReviewRequired) => {
+                    return Err("branch protection requires an approving review".into());
+                }
+                Some(ReviewDecision::Approved) | None => {}
+            }
+            let failing: Vec<&str> = req
+                .required_checks
+                .iter()
+                .filter(|c| !c.passed && !c.name.starts_with(APPLY_CHECK_PREFIX))
+                .map(|c| c.name.as_str())
+                .collect();
+            if failing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "required checks have not passed: {}",
+                    failing
+                        .iter()
+                        .map(|n| format!("`{}`", n.replace('`', "'")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// What is known about a pull request for its apply requirements; each is checked only when
+/// some project requires it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrFacts {
+    pub approved: bool,
+    /// `Err` says why it cannot be merged.
+    pub mergeable: Result<(), String>,
+    /// The pull request's branch contains the base branch's head.
+    pub undiverged: bool,
+}
+
+/// An apply requirement a pull request does not meet, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    NotApproved,
+    NotMergeable(String),
+    Diverged,
+}
+
+/// The requirements in `required` that `facts` do not meet, in the order required.
+pub fn unmet(required: &[ApplyRequirement], facts: &PrFacts) -> Vec<Unmet> {
+    let mut out = Vec::new();
+    for r in required {
+        let miss = match r {
+            ApplyRequirement::Approved if !facts.approved => Some(Unmet::NotApproved),
+            ApplyRequirement::Mergeable => facts.mergeable.clone().err().map(Unmet::NotMergeable),
+            ApplyRequirement::Undiverged if !facts.undiverged => Some(Unmet::Diverged),
+            _ => None,
+        };
+        if let Some(m) = miss
+            && !out.contains(&m)
+        {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Why an apply command was refused; one per problem, each rendered with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The commenter may not apply: `has` is their permission on the repository.
+    Permission { user: String, has: Permission },
+    /// The pull request was closed without merging.
+    Closed,
+    /// No plan of this pull request (or none of the projects named) to apply.
+    NoPlan,
+    /// The project's latest plan is of another commit than `head`.
+    Stale {
+        target: Target,
+        planned: String,
+        head: String,
+    },
+    /// The project's latest plan failed.
+    PlanFailed { target: Target },
+    /// Already applied at this commit.
+    Applied { target: Target },
+    /// Another pull request holds the project's lock.
+    Locked { target: Target, by: u64 },
+    /// Apply requirements the pull request does not meet.
+    Requirements { target: Target, unmet: Vec<Unmet> },
+}
+
+/// Whether two plans propose the same resource changes (addresses and actions). Output-only
+/// changes and Terraform's wording do not count.
+pub fn same_changes(a: &PlanSummary, b: &PlanSummary) -> bool {
+    let mut x = a.changes.clone();
+    let mut y = b.changes.clone();
+    x.sort();
+    y.sort();
+    x == y
+}
+
+/// Projects in apply order: groups by ascending `execution_order_group`, each group's
+/// projects by dir and workspace.
+pub fn groups(mut projects: Vec<(Target, i64)>) -> Vec<Vec<Target>> {
+    projects.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out: Vec<(i64, Vec<Target>)> = Vec::new();
+    for (target, group) in projects {
+        match out.last_mut() {
+            Some((g, members)) if *g == group => members.push(target),
+            _ => out.push((group, vec![target])),
+        }
+    }
+    out.into_iter().map(|(_, members)| members).collect()
+}
+
+/// How one project's apply ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ApplyOutcome {
+    /// Terraform applied the saved plan: its output, with the `Apply complete!` line.
+    Applied { output: String },
+    /// Terraform failed; `stale` when it refused the saved plan because the state changed
+    /// since it was made.
+    Failed { output: String, stale: bool },
+    /// Not attempted, and why (an earlier execution order group failed).
+    Skipped { why: String },
+}
+
+impl ApplyOutcome {
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Self::Applied { .. })
+    }
+}
+
+/// One project's apply result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectApply {
+    pub target: Target,
+    pub outcome: ApplyOutcome,
+}
+
+/// Whether Terraform's output is its refusal of a saved plan made against an older state.
+pub fn is_stale_refusal(output: &str) -> bool {
+    output.contains("Saved plan is stale")
+}
+
+/// Terraform's `Apply complete! Resources: …` line, if the output has one.
+pub fn apply_line(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("Apply complete!"))
+}
+
+#[cfg(test)]
+mod tests;

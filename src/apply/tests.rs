@@ -1,0 +1,194 @@
+use super::*;
+use crate::config::repo;
+use crate::github::{PrState, RequiredCheck};
+use crate::plan::{Action, ResourceChange};
+
+fn review(user: &str, state: ReviewState) -> ReviewInfo {
+    ReviewInfo {
+        id: 0,
+        user: user.into(),
+        state,
+        commit_id: None,
+    }
+}
+
+#[test]
+fn approval_is_each_reviewers_latest_verdict() {
+    use ReviewState::*;
+    assert!(!approved(&[]));
+    assert!(approved(&[review("ann", Approved)]));
+    assert!(approved(&[
+        review("ann", Approved),
+        review("ann", Commented)
+    ]));
+    assert!(!approved(&[
+        review("ann", Approved),
+        review("ann", ChangesRequested)
+    ]));
+    assert!(!approved(&[
+        review("ann", Approved),
+        review("ann", Dismissed)
+    ]));
+    assert!(approved(&[
+        review("ann", ChangesRequested),
+        review("Ann", Approved)
+    ]));
+    // Another reviewer's request for changes is theirs; ann's approval stands.
+    assert!(approved(&[
+        review("ann", Approved),
+        review("bob", ChangesRequested)
+    ]));
+    assert!(!approved(&[review("bob", Commented)]));
+}
+
+fn pr(state: MergeableState, mergeable: Option<bool>) -> PullRequestInfo {
+    PullRequestInfo {
+        number: 1,
+        head_sha: "h".into(),
+        head_ref: "f".into(),
+        base_sha: "b".into(),
+        base_ref: "main".into(),
+        state: PrState::Open,
+        draft: false,
+        mergeable,
+        mergeable_state: state,
+        author: "alice".into(),
+        merge_commit_sha: None,
+    }
+}
+
+fn check(name: &str, passed: bool) -> RequiredCheck {
+    RequiredCheck {
+        name: name.into(),
+        passed,
+    }
+}
+
+#[test]
+fn mergeable_looks_past_bosuns_own_apply_checks_only() {
+    use MergeableState::*;
+    assert!(mergeable(&pr(Clean, Some(true)), None).is_ok());
+    assert!(mergeable(&pr(Unstable, Some(true)), None).is_ok());
+    assert!(
+        mergeable(&pr(Dirty, Some(false)), None)
+            .unwrap_err()
+            .contains("conflicts")
+    );
+    assert!(mergeable(&pr(Unknown, None), None).is_err());
+    assert!(mergeable(&pr(Blocked, Some(true)), None).is_err());
+    let only_apply = MergeRequirements {
+        review_decision: Some(ReviewDecision::Approved),
+        required_checks: vec![check("ci", true), check("bosun/apply: envs/prod", false)],
+    };
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&only_apply)).is_ok());
+    let ci_failing = MergeRequirements {
+        review_decision: None,
+        required_checks: vec![check("ci", false), check("bosun/apply: envs/prod", false)],
+    };
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&ci_failing)).unwrap_err();
+    assert!(
+        why.contains("`ci`") && !why.contains("bosun/apply"),
+        "{why}"
+    );
+    let review_missing = MergeRequirements {
+        review_decision: Some(ReviewDecision::ReviewRequired),
+        required_checks: vec![],
+    };
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&review_missing)).is_err());
+}
+
+#[test]
+fn unmet_lists_each_missing_requirement_once_in_order() {
+    use repo::ApplyRequirement::*;
+    let facts = PrFacts {
+        approved: false,
+        mergeable: Err("it is a draft".into()),
+        undiverged: true,
+    };
+    assert_eq!(
+        unmet(&[Mergeable, Approved, Undiverged, Approved], &facts),
+        vec![
+            Unmet::NotMergeable("it is a draft".into()),
+            Unmet::NotApproved
+        ]
+    );
+    assert!(unmet(&[], &facts).is_empty());
+    let fine = PrFacts {
+        approved: true,
+        mergeable: Ok(()),
+        undiverged: false,
+    };
+    assert_eq!(
+        unmet(&[Approved, Mergeable, Undiverged], &fine),
+        vec![Unmet::Diverged]
+    );
+}
+
+fn summary(changes: &[(&str, Action)]) -> PlanSummary {
+    PlanSummary {
+        changes: changes
+            .iter()
+            .map(|(a, action)| ResourceChange {
+                address: (*a).into(),
+                action: *action,
+            })
+            .collect(),
+        ..PlanSummary::default()
+    }
+}
+
+#[test]
+fn same_changes_compares_addresses_and_actions_only() {
+    let a = summary(&[("x.a", Action::Create), ("x.b", Action::Update)]);
+    let mut b = summary(&[("x.b", Action::Update), ("x.a", Action::Create)]);
+    b.line = "Plan: different words".into();
+    b.output_changes = true;
+    assert!(same_changes(&a, &b));
+    assert!(!same_changes(&a, &summary(&[("x.a", Action::Create)])));
+    assert!(!same_changes(
+        &a,
+        &summary(&[("x.a", Action::Replace), ("x.b", Action::Update)])
+    ));
+}
+
+fn t(dir: &str) -> Target {
+    Target {
+        dir: dir.into(),
+        workspace: "default".into(),
+        name: None,
+    }
+}
+
+#[test]
+fn groups_run_in_ascending_order() {
+    let g = groups(vec![(t("c"), 2), (t("b"), 0), (t("a"), 2), (t("d"), -1)]);
+    assert_eq!(g, vec![vec![t("d")], vec![t("b")], vec![t("a"), t("c")]]);
+    assert!(groups(vec![]).is_empty());
+}
+
+#[test]
+fn policy_reads_the_project_then_the_top_level() {
+    let text = "version: 3\napply_on_merge: true\nprojects:\n  - dir: a\n    apply_requirements: [approved]\n    execution_order_group: 3\n    apply_on_merge: false\n  - dir: b\n";
+    let config = repo::parse("bosun.yaml", text).unwrap();
+    let a = policy(Some(&config), &t("a"));
+    assert_eq!(a.requirements, vec![repo::ApplyRequirement::Approved]);
+    assert_eq!(a.order_group, 3);
+    assert!(!a.apply_on_merge);
+    assert!(policy(Some(&config), &t("b")).apply_on_merge);
+    assert!(policy(Some(&config), &t("elsewhere")).apply_on_merge);
+    assert_eq!(policy(None, &t("a")), ApplyPolicy::default());
+}
+
+#[test]
+fn terraform_output_is_read_for_staleness_and_the_apply_line() {
+    assert!(is_stale_refusal(
+        "Error: Saved plan is stale\n\nThe given plan file can no longer be applied"
+    ));
+    assert!(!is_stale_refusal("Error: something else"));
+    let out = "terraform_data.a: Creating...\n\nApply complete! Resources: 1 added, 0 changed, 0 destroyed.\n";
+    assert_eq!(
+        apply_line(out),
+        Some("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.")
+    );
+    assert_eq!(apply_line("nothing"), None);
+}

@@ -1,0 +1,268 @@
+//! What an apply shows: one comment per apply command (every project's result, with
+//! Terraform's output and its `Apply complete!` line) and a check run per project.
+
+use super::check::{CHECK_BUDGET, CheckOutput, block, fit};
+use super::{cell, code_span, escape, marker, one_line};
+use crate::apply::{ApplyOutcome, ProjectApply, Refusal, Unmet, apply_line};
+use crate::github::Permission;
+use crate::plan::Target;
+
+/// How much of a comment the projects' outputs share.
+const OUTPUT_BUDGET: usize = 56_000;
+
+/// The comment of one apply run.
+#[derive(Debug, Clone)]
+pub struct ApplyComment<'a> {
+    pub command_name: &'a str,
+    /// The commit whose plans were applied (the head, or the merge commit).
+    pub sha: &'a str,
+    pub results: &'a [ProjectApply],
+    /// Who asked, and how (or that the merge did).
+    pub note: Option<&'a str>,
+}
+
+fn icon(o: &ApplyOutcome) -> &'static str {
+    match o {
+        ApplyOutcome::Applied { .. } => "✅",
+        ApplyOutcome::Failed { .. } => "❌",
+        ApplyOutcome::Skipped { .. } => "⏭️",
+    }
+}
+
+/// One line saying how a project's apply ended.
+fn headline(o: &ApplyOutcome) -> String {
+    match o {
+        ApplyOutcome::Applied { output } => apply_line(output)
+            .map(one_line)
+            .unwrap_or_else(|| "Applied.".into()),
+        ApplyOutcome::Failed { stale: true, .. } => {
+            "Terraform refused the saved plan: it is stale (the state changed since it was planned)."
+                .into()
+        }
+        ApplyOutcome::Failed { .. } => "Apply failed.".into(),
+        ApplyOutcome::Skipped { why } => format!("Not applied: {}", one_line(why)),
+    }
+}
+
+/// The comment after an apply run.
+pub fn apply_comment(c: &ApplyComment) -> String {
+    let name = one_line(c.command_name);
+    let short = c.sha.get(..7).unwrap_or(c.sha);
+    let applied = c.results.iter().filter(|r| r.outcome.succeeded()).count();
+    let failed = c
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, ApplyOutcome::Failed { .. }))
+        .count();
+    let mut out = format!(
+        "{}\n### Apply of {}: {applied} applied",
+        marker("apply"),
+        code_span(short)
+    );
+    if failed > 0 {
+        out.push_str(&format!(", {failed} failed"));
+    }
+    let skipped = c.results.len() - applied - failed;
+    if skipped > 0 {
+        out.push_str(&format!(", {skipped} not applied"));
+    }
+    out.push('\n');
+    if let Some(note) = c.note {
+        out.push_str(&format!("\n{}\n", one_line(note)));
+    }
+    if c.results.len() > 1 {
+        out.push_str("\n| Project | Result |\n|---|---|\n");
+        for r in c.results {
+            out.push_str(&format!(
+                "| {} | {} {} |\n",
+                cell(&r.target.display_name()),
+                icon(&r.outcome),
+                escape(&headline(&r.outcome))
+            ));
+        }
+    }
+    let budget = OUTPUT_BUDGET / c.results.len().max(1);
+    for r in c.results {
+        out.push_str(&format!(
+            "\n#### {} {} {}\n\n",
+            icon(&r.outcome),
+            code_span(&r.target.display_name()),
+            escape(&headline(&r.outcome))
+        ));
+        match &r.outcome {
+            ApplyOutcome::Applied { output } => {
+                let lines: Vec<String> = output.lines().map(str::to_owned).collect();
+                out.push_str(&format!(
+                    "<details><summary>Output</summary>\n\n{}\n\n</details>\n",
+                    block("text", &lines, budget)
+                ));
+            }
+            ApplyOutcome::Failed { output, stale } => {
+                let lines: Vec<String> = output.lines().map(str::to_owned).collect();
+                out.push_str(&block("text", &lines, budget));
+                out.push('\n');
+                let again = r.target.command(&name, "plan");
+                if *stale {
+                    out.push_str(&format!(
+                        "\nSomething changed the state after this plan was made. Plan again \
+                         with {} and review the new plan before applying it.\n",
+                        code_span(&again)
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "\nThe state may be partly changed: look at it, fix the cause, then \
+                         plan again with {} before applying.\n",
+                        code_span(&again)
+                    ));
+                }
+            }
+            ApplyOutcome::Skipped { .. } => {}
+        }
+    }
+    out
+}
+
+/// The check-run output of one project's apply.
+pub fn apply_check(r: &ProjectApply) -> CheckOutput {
+    let title = match &r.outcome {
+        ApplyOutcome::Applied { .. } => "Applied".to_owned(),
+        ApplyOutcome::Failed { stale: true, .. } => "Stale plan refused".to_owned(),
+        ApplyOutcome::Failed { .. } => "Apply failed".to_owned(),
+        ApplyOutcome::Skipped { .. } => "Not applied".to_owned(),
+    };
+    let text = match &r.outcome {
+        ApplyOutcome::Applied { output } | ApplyOutcome::Failed { output, .. } => {
+            let lines: Vec<String> = output.lines().map(str::to_owned).collect();
+            (!lines.is_empty()).then(|| block("text", &lines, CHECK_BUDGET))
+        }
+        ApplyOutcome::Skipped { .. } => None,
+    };
+    CheckOutput {
+        title,
+        summary: fit(
+            format!("**{}**", escape(&headline(&r.outcome))),
+            CHECK_BUDGET,
+        ),
+        text,
+    }
+}
+
+/// The reply to an apply command bosun refused: every reason, each with what to do.
+pub fn refused(command_name: &str, refusals: &[Refusal]) -> String {
+    let name = one_line(command_name);
+    let mut out = format!(
+        "{}\n**bosun did not apply anything.** ",
+        marker("apply-refused")
+    );
+    out.push_str(if refusals.len() == 1 {
+        "Here is why, and what to do:\n"
+    } else {
+        "An apply goes ahead only when every project can; here is what stops it:\n"
+    });
+    for r in refusals.iter().take(MAX_REFUSALS) {
+        out.push_str("\n- ");
+        out.push_str(&refusal(&name, r));
+    }
+    if refusals.len() > MAX_REFUSALS {
+        out.push_str(&format!("\n- … and {} more", refusals.len() - MAX_REFUSALS));
+    }
+    out.push('\n');
+    out
+}
+
+/// The most reasons a refusal lists.
+const MAX_REFUSALS: usize = 50;
+
+fn refusal(name: &str, r: &Refusal) -> String {
+    let plan = |t: &Target| code_span(&t.command(name, "plan"));
+    let apply = |t: &Target| code_span(&t.command(name, "apply"));
+    match r {
+        Refusal::Permission { user, has } => format!(
+            "**@{} has {} access**; applying takes write access to this repository. Ask \
+             someone with write access to review the plan and comment {}.",
+            one_line(user).replace('@', ""),
+            permission_name(*has),
+            code_span(&format!("{name} apply"))
+        ),
+        Refusal::Closed => format!(
+            "**This pull request is closed** without merging; its plans are gone. Reopen it \
+             and comment {}.",
+            code_span(&format!("{name} plan"))
+        ),
+        Refusal::NoPlan => format!(
+            "**There is no plan to apply** for the current head. Comment {} first, review \
+             the plan, then {}.",
+            code_span(&format!("{name} plan")),
+            code_span(&format!("{name} apply"))
+        ),
+        Refusal::Stale {
+            target,
+            planned,
+            head,
+        } => format!(
+            "{}: **the plan is stale**: it was made at {}, and the head is now {} (a push \
+             after the plan). Plan again with {}, review it, then apply.",
+            code_span(&target.display_name()),
+            code_span(short(planned)),
+            code_span(short(head)),
+            plan(target)
+        ),
+        Refusal::PlanFailed { target } => format!(
+            "{}: **the plan failed**, so there is nothing to apply. Fix the error shown in the \
+             plan comment, push, and plan again with {}.",
+            code_span(&target.display_name()),
+            plan(target)
+        ),
+        Refusal::Applied { target } => format!(
+            "{}: **already applied** at this commit. Plan again with {} to make a new plan.",
+            code_span(&target.display_name()),
+            plan(target)
+        ),
+        Refusal::Locked { target, by } => format!(
+            "{}: **`locked` by #{by}**, which planned it first. Wait until #{by} is merged or \
+             closed (bosun then plans this pull request by itself), or ask its author to \
+             comment {} there.",
+            code_span(&target.display_name()),
+            code_span(&format!("{name} unlock"))
+        ),
+        Refusal::Requirements { target, unmet } => {
+            let reasons: Vec<String> = unmet
+                .iter()
+                .map(|u| match u {
+                    Unmet::NotApproved => "it needs an approving review (`approved`): ask a \
+                        reviewer to approve the pull request"
+                        .to_owned(),
+                    Unmet::NotMergeable(why) => format!(
+                        "it must be mergeable (`mergeable`), and {}: fix that first",
+                        one_line(why)
+                    ),
+                    Unmet::Diverged => "its branch must contain the base branch's head \
+                        (`undiverged`): merge or rebase the base branch into it, then plan \
+                        again"
+                        .to_owned(),
+                })
+                .collect();
+            format!(
+                "{}: **apply requirements not met**: {}. Then comment {}.",
+                code_span(&target.display_name()),
+                reasons.join("; "),
+                apply(target)
+            )
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+fn permission_name(p: Permission) -> &'static str {
+    match p {
+        Permission::None => "no",
+        Permission::Read => "read",
+        Permission::Triage => "triage",
+        Permission::Write => "write",
+        Permission::Maintain => "maintain",
+        Permission::Admin => "admin",
+    }
+}

@@ -1,0 +1,605 @@
+//! The apply workflow: `bosun apply` checks who asks, which saved plans to apply and whether
+//! the pull request meets each project's apply requirements and holds its lock; then it
+//! applies exactly those planfiles, in execution order groups, with a `bosun/apply` check run
+//! per project and one comment with Terraform's output. Every apply is recorded before
+//! Terraform starts, so one cut off by a crash is reported, never run again by itself.
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use tracing::Instrument as _;
+
+use super::Context;
+use super::feedback::{self, CheckRun, apply_check_name};
+use super::job::{PrRef, RepoRef};
+use super::{locks, plan};
+use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
+use crate::command::Command;
+use crate::config::CheckoutStrategy;
+use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::github::{
+    CheckRunSpec, CheckStatus, Conclusion, MergeMethod, MergeableState, Permission, PrState,
+    PullRequestInfo,
+};
+use crate::plan::{Outcome, Target};
+use crate::render;
+use crate::store::{ApplyRecord, ApplyStatus, LockAttempt, StoredPlan, now_millis};
+use crate::workspace::{CheckoutError, CheckoutKey, Strategy};
+
+/// An apply comment.
+#[derive(Debug, Clone)]
+pub struct ApplyCommand {
+    pub repo: RepoRef,
+    pub installation_id: u64,
+    pub pr_number: u64,
+    /// Who commented.
+    pub author: String,
+    /// The parsed comment: its flags select the projects.
+    pub command: Command,
+    /// Shown in the apply comment: who asked, and how.
+    pub note: String,
+}
+
+/// Runs an apply command; returns a one-line summary.
+pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Result<String> {
+    let repo = cmd.repo.full_name.as_str();
+    let installation = cmd.installation_id;
+    let has = ctx
+        .github
+        .permission(installation, repo, &cmd.author)
+        .await
+        .context("reading the commenter's permission")?;
+    if has < Permission::Write {
+        let refusal = Refusal::Permission {
+            user: cmd.author.clone(),
+            has,
+        };
+        return refuse(ctx, &cmd, &[refusal]).await;
+    }
+    let info = ctx
+        .github
+        .pull_request(installation, repo, cmd.pr_number)
+        .await?;
+    let sha = match (info.state, &info.merge_commit_sha) {
+        (PrState::Closed, _) => return refuse(ctx, &cmd, &[Refusal::Closed]).await,
+        (PrState::Merged, Some(merge)) => merge.clone(),
+        _ => info.head_sha.clone(),
+    };
+    let chosen: Vec<StoredPlan> = ctx
+        .store
+        .plans_of_pr(repo, cmd.pr_number)
+        .await?
+        .into_iter()
+        .filter(|p| cmd.command.selects(&p.target))
+        .collect();
+    if chosen.is_empty() {
+        return refuse(ctx, &cmd, &[Refusal::NoPlan]).await;
+    }
+    let applies = ctx.store.applies_of_pr(repo, cmd.pr_number).await?;
+    let mut refusals: Vec<Refusal> = chosen
+        .iter()
+        .filter_map(|p| plan_refusal(p, &sha, &applies))
+        .collect();
+    if !refusals.is_empty() {
+        return refuse(ctx, &cmd, &refusals).await;
+    }
+    let pr = pr_ref(cmd.pr_number, &info, &sha);
+    let request = plan::Request {
+        repo: cmd.repo.clone(),
+        installation_id: installation,
+        pr: pr.clone(),
+        selection: plan::Selection::All,
+        extra_args: Vec::new(),
+        note: None,
+        merged: info.state == PrState::Merged,
+    };
+    plan::fetch(ctx, &request).await?;
+    let config = match plan::read_config(ctx, repo, &sha).await? {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            feedback::config_error(ctx, &request, &e).await?;
+            return Ok(format!("apply refused: repo config error: {e}"));
+        }
+        None => None,
+    };
+    let facts = facts(ctx, &cmd, &info, config.as_ref(), &chosen).await?;
+    refusals.extend(chosen.iter().filter_map(|p| {
+        let policy = apply::policy(config.as_ref(), &p.target);
+        let unmet = apply::unmet(&policy.requirements, &facts);
+        (!unmet.is_empty()).then(|| Refusal::Requirements {
+            target: p.target.clone(),
+            unmet,
+        })
+    }));
+    if !refusals.is_empty() {
+        return refuse(ctx, &cmd, &refusals).await;
+    }
+    let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
+    let attempt = ctx
+        .store
+        .lock_projects(repo, cmd.pr_number, &targets, false, now_millis())
+        .await
+        .context("taking the projects' locks")?;
+    if let LockAttempt::Held { held } = attempt {
+        let refusals: Vec<Refusal> = held
+            .into_iter()
+            .map(|(target, by)| Refusal::Locked { target, by })
+            .collect();
+        return refuse(ctx, &cmd, &refusals).await;
+    }
+    let set = ApplySet {
+        repo: &cmd.repo,
+        installation_id: installation,
+        pr: &pr,
+        merged: info.state == PrState::Merged,
+    };
+    let results = apply_plans(ctx, job_id, &set, chosen, config.as_ref()).await;
+    publish(ctx, &set, &results, &cmd.note).await?;
+    let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
+    let mut summary = format!(
+        "applied {applied} of {} project(s) at {}",
+        results.len(),
+        plan::short(&sha)
+    );
+    if set.merged {
+        settle_merged(ctx, &set, &results).await?;
+    } else if config.as_ref().is_some_and(|c| c.automerge) {
+        summary.push_str(&automerge(ctx, &cmd, &info).await?);
+    }
+    Ok(summary)
+}
+
+/// Why a saved plan cannot be applied at `sha`, if it cannot.
+fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Refusal> {
+    let target = p.target.clone();
+    if p.head_sha != sha {
+        return Some(Refusal::Stale {
+            target,
+            planned: p.head_sha.clone(),
+            head: sha.to_owned(),
+        });
+    }
+    if matches!(p.outcome, Outcome::Failed { .. }) || p.planfile.is_none() {
+        return Some(Refusal::PlanFailed { target });
+    }
+    applied(p, applies).then_some(Refusal::Applied { target })
+}
+
+/// Whether this very plan was applied (an apply of its project at its commit since it was
+/// made succeeded).
+pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
+    applies.iter().any(|a| {
+        a.status == ApplyStatus::Succeeded
+            && a.target.dir == p.target.dir
+            && a.target.workspace == p.target.workspace
+            && a.sha == p.head_sha
+            && a.started_at >= p.created_at
+    })
+}
+
+/// The pull request as a job sees it, at `sha` (its head, or its merge commit once merged).
+fn pr_ref(number: u64, info: &PullRequestInfo, sha: &str) -> PrRef {
+    PrRef {
+        number,
+        head_sha: sha.to_owned(),
+        head_ref: info.head_ref.clone(),
+        base_sha: if info.state == PrState::Merged {
+            sha.to_owned()
+        } else {
+            info.base_sha.clone()
+        },
+        base_ref: info.base_ref.clone(),
+        author: info.author.clone(),
+    }
+}
+
+/// What the apply requirements of the chosen projects need to know, looked up only when some
+/// project requires it. A merged pull request is past `mergeable` and `undiverged`.
+async fn facts(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    info: &PullRequestInfo,
+    config: Option<&RepoConfig>,
+    chosen: &[StoredPlan],
+) -> anyhow::Result<PrFacts> {
+    let repo = cmd.repo.full_name.as_str();
+    let needs = |r: ApplyRequirement| {
+        chosen
+            .iter()
+            .any(|p| apply::policy(config, &p.target).requirements.contains(&r))
+    };
+    let open = info.state == PrState::Open;
+    let approved = if needs(ApplyRequirement::Approved) {
+        let reviews = ctx
+            .github
+            .reviews(cmd.installation_id, repo, cmd.pr_number)
+            .await
+            .context("reading the pull request's reviews")?;
+        apply::approved(&reviews)
+    } else {
+        true
+    };
+    let mergeable = if open && needs(ApplyRequirement::Mergeable) {
+        let requirements = if info.mergeable_state == MergeableState::Blocked {
+            Some(
+                ctx.github
+                    .merge_requirements(cmd.installation_id, repo, cmd.pr_number)
+                    .await
+                    .context("reading branch protection's requirements")?,
+            )
+        } else {
+            None
+        };
+        apply::mergeable(info, requirements.as_ref())
+    } else {
+        Ok(())
+    };
+    let undiverged = if open && needs(ApplyRequirement::Undiverged) {
+        let base = ctx.workspaces.branch_head(repo, &info.base_ref).await?;
+        ctx.workspaces
+            .is_ancestor(repo, &base, &info.head_sha)
+            .await?
+    } else {
+        true
+    };
+    Ok(PrFacts {
+        approved,
+        mergeable,
+        undiverged,
+    })
+}
+
+async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyhow::Result<String> {
+    let body = render::apply::refused(ctx.settings.command_name(), refusals);
+    feedback::reply(
+        ctx,
+        cmd.installation_id,
+        &cmd.repo.full_name,
+        cmd.pr_number,
+        &body,
+    )
+    .await?;
+    Ok(format!("apply refused: {} reason(s)", refusals.len()))
+}
+
+/// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
+pub(super) struct ApplySet<'a> {
+    pub repo: &'a RepoRef,
+    pub installation_id: u64,
+    pub pr: &'a PrRef,
+    pub merged: bool,
+}
+
+/// Applies saved plans (their locks held) in execution order groups: a group's projects in
+/// parallel when `parallel_apply` allows, and once a group fails the later ones are skipped.
+/// Never fails: each project's failure is its outcome.
+pub(super) async fn apply_plans(
+    ctx: &Context,
+    job_id: i64,
+    set: &ApplySet<'_>,
+    plans: Vec<StoredPlan>,
+    config: Option<&RepoConfig>,
+) -> Vec<ProjectApply> {
+    let repo = set.repo.full_name.as_str();
+    let parallel = config.is_some_and(|c| c.parallel_apply);
+    let groups = apply::groups(
+        plans
+            .iter()
+            .map(|p| {
+                let group = apply::policy(config, &p.target).order_group;
+                (p.target.clone(), group)
+            })
+            .collect(),
+    );
+    let checks: Vec<(Target, CheckRun)> = plans
+        .iter()
+        .map(|p| {
+            let spec = CheckRunSpec {
+                name: apply_check_name(&p.target),
+                head_sha: set.pr.head_sha.clone(),
+                status: CheckStatus::Queued,
+                title: "Queued".into(),
+                summary: "Waiting for a free runner.".into(),
+                text: None,
+                external_id: Some(format!("job-{job_id}")),
+            };
+            (
+                p.target.clone(),
+                CheckRun::start(ctx, set.installation_id, repo, spec),
+            )
+        })
+        .collect();
+    let find = |t: &Target| {
+        let plan = plans.iter().find(|p| &p.target == t);
+        let check = checks.iter().find(|(c, _)| c == t).map(|(_, c)| c);
+        plan.zip(check)
+    };
+    let mut results = Vec::with_capacity(plans.len());
+    let mut failed = false;
+    for group in groups {
+        let members: Vec<(&StoredPlan, &CheckRun)> = group.iter().filter_map(find).collect();
+        if failed {
+            for (p, check) in members {
+                let r = ProjectApply {
+                    target: p.target.clone(),
+                    outcome: ApplyOutcome::Skipped {
+                        why: "a project of an earlier execution order group failed".into(),
+                    },
+                };
+                check.finish(Conclusion::Cancelled, render::apply::apply_check(&r));
+                results.push(r);
+            }
+            continue;
+        }
+        let outcomes = if parallel {
+            join_all(
+                members
+                    .iter()
+                    .map(|(p, check)| apply_one(ctx, job_id, set, p, check)),
+            )
+            .await
+        } else {
+            let mut out = Vec::with_capacity(members.len());
+            for (p, check) in &members {
+                out.push(apply_one(ctx, job_id, set, p, check).await);
+            }
+            out
+        };
+        failed = outcomes.iter().any(|r| !r.outcome.succeeded());
+        results.extend(outcomes);
+    }
+    join_all(checks.into_iter().map(|(_, c)| c.written())).await;
+    results
+}
+
+/// Applies one saved plan: recorded as running first, then Terraform, then recorded as ended.
+async fn apply_one(
+    ctx: &Context,
+    job_id: i64,
+    set: &ApplySet<'_>,
+    plan: &StoredPlan,
+    check: &CheckRun,
+) -> ProjectApply {
+    let repo = set.repo.full_name.as_str();
+    let target = &plan.target;
+    let span = tracing::info_span!("apply", dir = %target.dir, workspace = %target.workspace);
+    let outcome = async {
+        let _slot = ctx.slots.acquire().await;
+        let _project = ctx
+            .project_locks
+            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
+            .await;
+        check.running("Applying", "Terraform is applying the saved plan.");
+        let record = ctx
+            .store
+            .start_apply(
+                repo,
+                set.pr.number,
+                target,
+                &plan.head_sha,
+                job_id,
+                now_millis(),
+            )
+            .await;
+        let id = match record {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "recording an apply failed");
+                return ApplyOutcome::Failed {
+                    output: "bosun could not record the apply, so it did not start it.".into(),
+                    stale: false,
+                };
+            }
+        };
+        let outcome = apply_in_checkout(ctx, set, plan).await;
+        let status = if outcome.succeeded() {
+            ApplyStatus::Succeeded
+        } else {
+            ApplyStatus::Failed
+        };
+        if let Err(e) = ctx.store.finish_apply(id, status, now_millis()).await {
+            tracing::error!(error = format!("{e:#}"), "recording an apply's end failed");
+        }
+        outcome
+    }
+    .instrument(span)
+    .await;
+    let result = ProjectApply {
+        target: target.clone(),
+        outcome,
+    };
+    let conclusion = if result.outcome.succeeded() {
+        Conclusion::Success
+    } else {
+        Conclusion::Failure
+    };
+    check.finish(conclusion, render::apply::apply_check(&result));
+    result
+}
+
+async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan) -> ApplyOutcome {
+    let failed = |output: String| ApplyOutcome::Failed {
+        output,
+        stale: false,
+    };
+    let Some(planfile) = plan.planfile.as_deref() else {
+        return failed("The plan has no planfile to apply.".into());
+    };
+    let strategy = match ctx.settings.checkout_strategy {
+        _ if set.merged => Strategy::Branch,
+        CheckoutStrategy::Branch => Strategy::Branch,
+        CheckoutStrategy::Merge => Strategy::Merge {
+            base_sha: set.pr.base_sha.clone(),
+        },
+    };
+    let key = CheckoutKey {
+        pr: set.pr.number,
+        dir: plan.target.dir.clone(),
+        workspace: plan.target.workspace.clone(),
+    };
+    let repo = set.repo.full_name.as_str();
+    let checkout = match ctx
+        .workspaces
+        .checkout(repo, &key, &plan.head_sha, &strategy)
+        .await
+    {
+        Ok(c) => c,
+        Err(CheckoutError::Conflict { files }) => {
+            return failed(render::reply::merge_conflict(&files));
+        }
+        Err(CheckoutError::Other(e)) => {
+            tracing::error!(error = format!("{e:#}"), "checkout failed");
+            return failed(
+                "bosun could not prepare the checkout; the operator's logs say why.".into(),
+            );
+        }
+    };
+    let dir = checkout.root.join(&plan.target.dir);
+    if !dir.is_dir() {
+        return failed(format!(
+            "The directory `{}` does not exist at {}.",
+            plan.target.dir,
+            plan::short(&plan.head_sha)
+        ));
+    }
+    ctx.terraform
+        .apply_project(&dir, &plan.target.workspace, planfile)
+        .await
+}
+
+/// Posts the apply comment.
+pub(super) async fn publish(
+    ctx: &Context,
+    set: &ApplySet<'_>,
+    results: &[ProjectApply],
+    note: &str,
+) -> anyhow::Result<()> {
+    let body = render::apply::apply_comment(&render::apply::ApplyComment {
+        command_name: ctx.settings.command_name(),
+        sha: &set.pr.head_sha,
+        results,
+        note: Some(note),
+    });
+    feedback::reply(
+        ctx,
+        set.installation_id,
+        &set.repo.full_name,
+        set.pr.number,
+        &body,
+    )
+    .await
+}
+
+/// After applies on a merged pull request: the projects applied are done, so their locks are
+/// released and their plans deleted; once none is left, the checkouts go too.
+pub(super) async fn settle_merged(
+    ctx: &Context,
+    set: &ApplySet<'_>,
+    results: &[ProjectApply],
+) -> anyhow::Result<()> {
+    let repo = set.repo.full_name.as_str();
+    let done: Vec<Target> = results
+        .iter()
+        .filter(|r| r.outcome.succeeded())
+        .map(|r| r.target.clone())
+        .collect();
+    if done.is_empty() {
+        return Ok(());
+    }
+    locks::release(
+        ctx,
+        set.repo,
+        set.installation_id,
+        set.pr.number,
+        Some(&done),
+    )
+    .await?;
+    ctx.store
+        .delete_plans_of(repo, set.pr.number, &done)
+        .await?;
+    if ctx.store.plans_of_pr(repo, set.pr.number).await?.is_empty() {
+        locks::release(ctx, set.repo, set.installation_id, set.pr.number, None).await?;
+        ctx.workspaces.remove_pr(repo, set.pr.number).await?;
+    }
+    Ok(())
+}
+
+/// With `automerge`: merges the pull request once every project planned at its head is
+/// applied. Returns what happened, for the job's summary.
+async fn automerge(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    info: &PullRequestInfo,
+) -> anyhow::Result<String> {
+    let repo = cmd.repo.full_name.as_str();
+    let plans = ctx.store.plans_of_pr(repo, cmd.pr_number).await?;
+    let applies = ctx.store.applies_of_pr(repo, cmd.pr_number).await?;
+    let pending = plans
+        .iter()
+        .filter(|p| !(p.head_sha == info.head_sha && applied(p, &applies)))
+        .count();
+    if pending > 0 {
+        return Ok(format!("; automerge waits for {pending} project(s)"));
+    }
+    let merged = ctx
+        .github
+        .merge_pull_request(
+            cmd.installation_id,
+            repo,
+            cmd.pr_number,
+            &info.head_sha,
+            MergeMethod::Merge,
+        )
+        .await;
+    match merged {
+        Ok(sha) => Ok(format!("; automerged as {}", plan::short(&sha))),
+        Err(e) => {
+            tracing::warn!(error = %e, "automerge failed");
+            let body = render::reply::automerge_failed(&e.to_string());
+            feedback::reply(ctx, cmd.installation_id, repo, cmd.pr_number, &body).await?;
+            Ok("; automerge failed".into())
+        }
+    }
+}
+
+/// Applies this job started and never finished: bosun stopped while Terraform ran. They are
+/// marked interrupted, their check runs fail, and the pull request is told to look at the
+/// state and plan again. Returns whether there were any (the job then does nothing else).
+pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
+    let cut: Vec<ApplyRecord> = ctx
+        .store
+        .applies_of_pr(&job.repository, job.pr)
+        .await?
+        .into_iter()
+        .filter(|a| a.job_id == job.id && a.status == ApplyStatus::Running)
+        .collect();
+    if cut.is_empty() {
+        return Ok(false);
+    }
+    for a in &cut {
+        ctx.store
+            .finish_apply(a.id, ApplyStatus::Interrupted, now_millis())
+            .await?;
+        let spec = CheckRunSpec {
+            name: apply_check_name(&a.target),
+            head_sha: a.sha.clone(),
+            status: CheckStatus::Completed(Conclusion::Failure),
+            title: "Interrupted".into(),
+            summary: "bosun stopped while Terraform was applying. It does not run an apply \
+                      again by itself: look at the state, then plan again."
+                .into(),
+            text: None,
+            external_id: Some(format!("job-{}", job.id)),
+        };
+        if let Err(e) = ctx
+            .github
+            .create_check_run(job.installation_id, &job.repository, &spec)
+            .await
+        {
+            tracing::warn!(error = %e, "writing the interrupted check run failed");
+        }
+    }
+    let targets: Vec<Target> = cut.iter().map(|a| a.target.clone()).collect();
+    let body = render::reply::apply_interrupted(ctx.settings.command_name(), &targets);
+    feedback::reply(ctx, job.installation_id, &job.repository, job.pr, &body).await?;
+    Ok(true)
+}
