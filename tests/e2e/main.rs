@@ -2,6 +2,7 @@
 
 mod support;
 
+mod applies;
 mod durability;
 mod github_client;
 mod plans;

@@ -1,0 +1,538 @@
+//! Locks, applies and merges, end to end: the real bosun, the fake GitHub (reviews,
+//! permissions, real merge commits) and the real Terraform, with state kept outside the
+//! checkout so what an apply did can be read back.
+
+use bosun::store::{ApplyStatus, NewJob, now_millis};
+
+use crate::support::prs::module;
+use crate::support::{INSTALLATION, REPO, TestContext};
+
+/// A state file of this test's own, outside every checkout (as a remote backend would be).
+fn state(ctx: &TestContext, name: &str) -> std::path::PathBuf {
+    let dir = ctx.data_path().join("states");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.tfstate"))
+}
+
+/// The `terraform_data` resources in a state file (empty when there is none).
+fn resources(state: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(state) else {
+        return Vec::new();
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut names: Vec<String> = json["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The newest comment by bosun on `pr` whose body starts with marker `kind`.
+#[track_caller]
+fn reply(ctx: &TestContext, pr: u64, kind: &str) -> String {
+    let marker = format!("<!-- bosun:{kind} ");
+    ctx.bot_comments(pr)
+        .into_iter()
+        .rev()
+        .find(|c| c.body.starts_with(&marker))
+        .map(|c| c.body)
+        .unwrap_or_else(|| {
+            let all: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
+            panic!("no `{kind}` comment on #{pr}; bosun said:\n{all:#?}")
+        })
+}
+
+fn approve(ctx: &TestContext, pr: u64) {
+    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
+}
+
+const APPROVED_DEV: &str =
+    "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [approved]\n";
+
+#[tokio::test]
+async fn plan_approve_apply_puts_the_resources_in_the_state() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = state(&ctx, "dev");
+    let tf = module(&state, &["app", "db"]);
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("bosun.yaml", APPROVED_DEV), ("envs/dev/main.tf", &tf)],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        1,
+        "planning took the project's lock"
+    );
+    approve(&ctx, pr);
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+
+    assert_eq!(resources(&state), ["app", "db"]);
+    let body = reply(&ctx, pr, "apply");
+    assert!(
+        body.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."),
+        "{body}"
+    );
+    assert!(body.contains("Applied by @alice"), "{body}");
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(applies.len(), 1);
+    assert_eq!(applies[0].status, ApplyStatus::Succeeded);
+
+    // The same plan is not applied twice.
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(reply(&ctx, pr, "apply-refused").contains("already applied"));
+    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    ctx.fake.set_permission(REPO, "rita", "read");
+    let state = state(&ctx, "dev");
+    let tf = module(&state, &["app"]);
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("bosun.yaml", APPROVED_DEV), ("envs/dev/main.tf", &tf)],
+        )
+        .await;
+    ctx.settle().await;
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = reply(&ctx, pr, "apply-refused");
+    assert!(body.contains("approving review"), "{body}");
+    assert!(body.contains("`approved`"), "{body}");
+
+    // A review that asks for changes after the approval withdraws it.
+    approve(&ctx, pr);
+    ctx.fake.add_review(REPO, pr, "bob", "CHANGES_REQUESTED");
+    ctx.comment(pr, "alice", "bosun apply -d envs/dev").await;
+    ctx.settle().await;
+    assert!(reply(&ctx, pr, "apply-refused").contains("approving review"));
+
+    approve(&ctx, pr);
+    ctx.comment(pr, "rita", "bosun apply").await;
+    ctx.settle().await;
+    let body = reply(&ctx, pr, "apply-refused");
+    assert!(body.contains("has read access"), "{body}");
+
+    // A push after the plan makes it stale (no webhook: the plan stays at the old head).
+    let old_head = ctx.fake.model().repo(REPO).unwrap().prs[&pr]
+        .head_sha
+        .clone();
+    let new_head = ctx.push_to_pr(pr, &[("envs/dev/notes.txt", Some("later"))]);
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = reply(&ctx, pr, "apply-refused");
+    assert!(body.contains("the plan is stale"), "{body}");
+    assert!(
+        body.contains(&old_head[..7]) && body.contains(&new_head[..7]),
+        "{body}"
+    );
+    assert!(body.contains("bosun plan -d envs/dev"), "{body}");
+
+    assert!(resources(&state).is_empty(), "nothing was applied");
+    assert!(
+        ctx.store()
+            .applies_of_pr(REPO, pr)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges() {
+    let ctx = TestContext::start().await;
+    let state = state(&ctx, "shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+
+    let check = ctx.check(second, "bosun/plan: envs/shared");
+    assert_eq!(check.status, "queued");
+    assert_eq!(
+        check.title.as_deref(),
+        Some(&*format!("Locked by #{first}"))
+    );
+    let body = reply(&ctx, second, "locked");
+    assert!(body.contains(&format!("is `locked` by #{first}")), "{body}");
+    assert!(body.contains("plans it by itself"), "{body}");
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, second)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    ctx.merge_pr(first).await;
+    ctx.settle().await;
+    let check = ctx.check(second, "bosun/plan: envs/shared");
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
+    let summary = reply(&ctx, second, "plan");
+    assert!(
+        summary.contains(&format!("#{first} released the locks")),
+        "{summary}"
+    );
+    let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].pr, second);
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "rita", "read");
+    let state = state(&ctx, "shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    reply(&ctx, second, "locked");
+
+    // Neither the author nor a writer: refused.
+    ctx.comment(first, "rita", "bosun unlock").await;
+    ctx.settle().await;
+    assert!(reply(&ctx, first, "not-allowed").contains("may not unlock"));
+    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+
+    // The author of the pull request may.
+    ctx.comment(first, "alice", "bosun unlock -d envs/shared")
+        .await;
+    ctx.settle().await;
+    let body = reply(&ctx, first, "unlocked");
+    assert!(body.contains("`envs/shared`"), "{body}");
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, first)
+            .await
+            .unwrap()
+            .is_empty(),
+        "its plan is discarded"
+    );
+    assert_eq!(
+        ctx.check(second, "bosun/plan: envs/shared")
+            .conclusion
+            .as_deref(),
+        Some("success")
+    );
+    let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
+    assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
+    let ctx = TestContext::start().await;
+    let state = state(&ctx, "shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    reply(&ctx, second, "locked");
+
+    ctx.close_pr(first, false).await;
+    ctx.settle().await;
+    assert!(
+        ctx.store()
+            .locks_of_pr(REPO, first)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, first)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ctx.store().plans_of_pr(REPO, second).await.unwrap().len(),
+        1
+    );
+    assert!(resources(&state).is_empty(), "closing applies nothing");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
+    let ctx = TestContext::start().await;
+    let state = state(&ctx, "dev");
+    let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[
+                ("bosun.yaml", config),
+                ("envs/dev/main.tf", &module(&state, &["app"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let merge = ctx.merge_pr(pr).await;
+    ctx.settle().await;
+
+    assert_eq!(resources(&state), ["app"]);
+    let body = reply(&ctx, pr, "apply");
+    assert!(body.contains("Applied on merge"), "{body}");
+    assert!(
+        body.contains("Apply complete! Resources: 1 added"),
+        "{body}"
+    );
+    let m = ctx.fake.model();
+    let run = m
+        .repo(REPO)
+        .unwrap()
+        .check_runs
+        .iter()
+        .rev()
+        .find(|c| c.name == "bosun/apply: envs/dev")
+        .cloned()
+        .expect("an apply check run");
+    drop(m);
+    assert_eq!(run.head_sha, merge, "on the merge commit");
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_merged_pr() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = state(&ctx, "dev");
+    let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[
+                ("bosun.yaml", config),
+                ("envs/dev/main.tf", &module(&state, &["app"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    // Someone adds a resource to the same project on the base branch meanwhile.
+    ctx.move_base(
+        pr,
+        &[(
+            "envs/dev/extra.tf",
+            Some("resource \"terraform_data\" \"extra\" {\n  input = \"x\"\n}\n"),
+        )],
+    );
+    let merge = ctx.merge_pr(pr).await;
+    ctx.settle().await;
+
+    assert!(resources(&state).is_empty(), "not applied on merge");
+    let body = reply(&ctx, pr, "plan");
+    assert!(body.contains("Not applied on merge"), "{body}");
+    assert!(body.contains(&merge[..7]), "{body}");
+    assert!(body.contains("terraform_data.extra"), "{body}");
+    assert_eq!(
+        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        1,
+        "still locked"
+    );
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert_eq!(resources(&state), ["app", "extra"]);
+    let body = reply(&ctx, pr, "apply");
+    assert!(
+        body.contains("Apply complete! Resources: 2 added"),
+        "{body}"
+    );
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_failing_execution_order_group_stops_the_later_ones_and_automerge_waits() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let (first, second) = (state(&ctx, "first"), state(&ctx, "second"));
+    let config = "version: 3\nautomerge: true\nprojects:\n  - dir: first\n    execution_order_group: 1\n  - dir: second\n    execution_order_group: 2\n";
+    let failing = format!(
+        "{}\nresource \"terraform_data\" \"boom\" {{\n  provisioner \"local-exec\" {{\n    command = \"exit 3\"\n  }}\n}}\n",
+        module(&first, &[])
+    );
+    let (pr, _) = ctx
+        .open_pr(
+            "two groups",
+            &[
+                ("bosun.yaml", config),
+                ("first/main.tf", &failing),
+                ("second/main.tf", &module(&second, &["web"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+
+    let body = reply(&ctx, pr, "apply");
+    assert!(
+        body.contains("0 applied, 1 failed, 1 not applied"),
+        "{body}"
+    );
+    assert!(
+        body.contains("earlier execution order group failed"),
+        "{body}"
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/apply: first").conclusion.as_deref(),
+        Some("failure")
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/apply: second").conclusion.as_deref(),
+        Some("cancelled")
+    );
+    assert!(resources(&second).is_empty());
+    let open = ctx.fake.model().repo(REPO).unwrap().prs[&pr].open;
+    assert!(open, "automerge waits for every project");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn automerge_merges_once_every_project_is_applied() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = state(&ctx, "dev");
+    let config = "version: 3\nautomerge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[
+                ("bosun.yaml", config),
+                ("envs/dev/main.tf", &module(&state, &["app"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    // GitHub's `pull_request.closed` for the merge reaches bosun too.
+    ctx.settle().await;
+
+    assert_eq!(resources(&state), ["app"]);
+    let merged = ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged;
+    assert!(merged, "bosun merged the pull request");
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
+    let mut ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = state(&ctx, "dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("envs/dev/main.tf", &module(&state, &["app"]))],
+        )
+        .await;
+    ctx.settle().await;
+    let plan = ctx.store().plans_of_pr(REPO, pr).await.unwrap().remove(0);
+    ctx.stop_bosun().await;
+
+    // What a crash mid-apply leaves in the store: the apply job claimed (running) and its
+    // apply recorded as running, with Terraform never seen to finish.
+    {
+        let store = bosun::store::open(&format!(
+            "sqlite://{}",
+            ctx.data_path().join("bosun.db").display()
+        ))
+        .await
+        .unwrap();
+        let comment = ctx.fake.add_comment(REPO, pr, "alice", "bosun apply");
+        let spec = serde_json::json!({
+            "kind": "comment",
+            "repo": { "full_name": REPO, "clone_url": ctx.fake.clone_url(REPO), "default_branch": "main" },
+            "pr_number": pr, "comment_id": comment, "author": "alice", "body": "bosun apply",
+        });
+        store
+            .enqueue_jobs(&[NewJob {
+                source: "crash-test".into(),
+                kind: "comment".into(),
+                repository: REPO.into(),
+                installation_id: INSTALLATION,
+                pr,
+                priority: 0,
+                spec: spec.to_string(),
+                created_at: now_millis(),
+                supersedes_kind: None,
+            }])
+            .await
+            .unwrap();
+        let job = store
+            .claim_job(now_millis(), std::time::Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .expect("the apply job");
+        store
+            .start_apply(REPO, pr, &plan.target, &plan.head_sha, job.id, now_millis())
+            .await
+            .unwrap();
+    }
+    ctx.start_bosun().await;
+    ctx.settle().await;
+
+    assert!(resources(&state).is_empty(), "the apply was not run again");
+    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(applies.len(), 1);
+    assert_eq!(applies[0].status, ApplyStatus::Interrupted);
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(check.title.as_deref(), Some("Interrupted"));
+    let body = reply(&ctx, pr, "apply-interrupted");
+    assert!(body.contains("Look at the state"), "{body}");
+    assert!(body.contains("bosun plan"), "{body}");
+    ctx.finish().await;
+}
