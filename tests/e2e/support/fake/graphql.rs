@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::model::Model;
 use super::{Caller, error};
 
+mod execute;
 mod query;
 
 /// The classifiers `minimizeComment` takes (`ReportedContentClassifiers`).
