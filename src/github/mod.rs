@@ -217,7 +217,8 @@ pub struct RequiredCheck {
 pub struct MergeRequirements {
     /// `None` when branch protection does not require reviews.
     pub review_decision: Option<ReviewDecision>,
-    /// The required checks reported on the head, in GitHub's order.
+    /// The required checks reported on the head, in GitHub's order (checks that have not
+    /// reported yet are absent).
     pub required_checks: Vec<RequiredCheck>,
 }
 
@@ -381,6 +382,10 @@ pub trait GitHub: Send + Sync + 'static {
     /// Branch protection's view of a pull request: its review decision and the required checks
     /// of its head with whether each passed (one GraphQL query: `reviewDecision` and the head
     /// commit's `statusCheckRollup` contexts with `isRequired(pullRequestNumber:)`).
+    ///
+    /// Only the first 100 contexts of the last commit are read. A required check that has not
+    /// reported on the head yet is not in GitHub's rollup, so it is not listed: a missing check
+    /// shows in [`PullRequestInfo::mergeable_state`] (`Blocked`), not here.
     async fn merge_requirements(
         &self,
         installation_id: u64,

@@ -542,3 +542,276 @@ async fn paced_writes_of_one_comment_reach_github_in_order() {
     assert_eq!(gh.pacer().waiting(), 0);
     ctx.fake.assert_no_violations();
 }
+
+/// The parents and tree entries of commit `sha` in the fake's repository.
+fn commit_of(ctx: &TestContext, sha: &str) -> (Vec<String>, Vec<String>) {
+    let git_dir = ctx.fake.model().repo(REPO).unwrap().git_dir.clone();
+    let repo = git2::Repository::open_bare(git_dir).unwrap();
+    let commit = repo.find_commit(git2::Oid::from_str(sha).unwrap()).unwrap();
+    let parents = commit.parent_ids().map(|p| p.to_string()).collect();
+    let files = commit
+        .tree()
+        .unwrap()
+        .iter()
+        .map(|e| e.name().unwrap().to_owned())
+        .collect();
+    (parents, files)
+}
+
+/// Waits (bounded) for a `pull_request` delivery attempt of `action` about `pr`.
+async fn delivery(ctx: &TestContext, action: &str, pr: u64) -> serde_json::Value {
+    for _ in 0..500 {
+        let found = ctx.fake.model().attempts.iter().find_map(|a| {
+            let p: serde_json::Value = serde_json::from_slice(&a.payload).ok()?;
+            (a.event == "pull_request" && a.action.as_deref() == Some(action) && p["number"] == pr)
+                .then_some(p)
+        });
+        if let Some(p) = found {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no pull_request.{action} delivery for #{pr}");
+}
+
+#[tokio::test]
+async fn a_merge_makes_a_real_merge_commit_and_tells_bosun() {
+    use crate::support::fake::model::branch_sha;
+    use bosun::github::{MergeMethod, PrState};
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    // The base moved on since the pull request was opened: a true merge.
+    let base = ctx.push_base(&[("b.tf", Some(""))]);
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    let (gh, _) = client(&ctx).await;
+    let sha = gh
+        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .await
+        .unwrap();
+    let (parents, files) = commit_of(&ctx, &sha);
+    assert_eq!(parents, vec![base, head.clone()]);
+    assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
+    let git_dir = ctx.fake.model().repo(REPO).unwrap().git_dir.clone();
+    assert_eq!(branch_sha(&git_dir, "main"), sha, "the base branch moved");
+
+    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    assert_eq!(info.state, PrState::Merged);
+    assert_eq!(info.merge_commit_sha.as_deref(), Some(sha.as_str()));
+    let closed = delivery(&ctx, "closed", number).await;
+    assert_eq!(closed["pull_request"]["merged"], true);
+    assert_eq!(closed["pull_request"]["merge_commit_sha"], sha);
+    assert_eq!(
+        closed["pull_request"]["merged_by"]["login"],
+        "bosun-test[bot]"
+    );
+
+    // Merged once: a second merge is refused.
+    let err = gh
+        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(405));
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_squash_has_one_parent_and_a_user_can_merge_too() {
+    use bosun::github::MergeMethod;
+    let ctx = TestContext::without_bosun().await;
+    let (first, _) = ctx.open_pr("first", &[("a.tf", "")]).await;
+    let (second, _) = ctx.open_pr("second", &[("c.tf", "")]).await;
+    let (gh, _) = client(&ctx).await;
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&first]
+        .head_sha
+        .clone();
+    let base = ctx.push_base(&[("b.tf", Some(""))]);
+    let sha = gh
+        .merge_pull_request(INSTALLATION, REPO, first, &head, MergeMethod::Squash)
+        .await
+        .unwrap();
+    let (parents, files) = commit_of(&ctx, &sha);
+    assert_eq!(parents, vec![base]);
+    assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
+
+    // Someone clicks "Merge" on the other one.
+    let by_user = ctx.merge_pr(second).await;
+    let (parents, files) = commit_of(&ctx, &by_user);
+    assert_eq!(parents.first(), Some(&sha), "merged into the new base");
+    assert_eq!(files, vec!["README.md", "a.tf", "b.tf", "c.tf"]);
+    let closed = delivery(&ctx, "closed", second).await;
+    assert_eq!(closed["pull_request"]["merged"], true);
+    assert_eq!(closed["pull_request"]["merge_commit_sha"], by_user);
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn merges_are_refused_on_a_moved_head_or_under_protection() {
+    use bosun::github::MergeMethod;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let old = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    let new = ctx.push_to_pr(number, &[("a.tf", Some("# changed"))]);
+    let (gh, _) = client(&ctx).await;
+    let err = gh
+        .merge_pull_request(INSTALLATION, REPO, number, &old, MergeMethod::Merge)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+
+    ctx.fake.protect(REPO, &["ci"], 1);
+    let err = gh
+        .merge_pull_request(INSTALLATION, REPO, number, &new, MergeMethod::Merge)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(405), "{err}");
+    assert!(err.to_string().contains("not mergeable"), "{err}");
+    assert_eq!(ctx.fake.merge(REPO, number, "merge").unwrap_err().0, 405);
+    let m = ctx.fake.model();
+    let pr = &m.repo(REPO).unwrap().prs[&number];
+    assert!(pr.open && !pr.merged && pr.merge_commit_sha.is_none());
+    drop(m);
+    assert!(
+        ctx.fake
+            .model()
+            .attempts
+            .iter()
+            .all(|a| a.action.as_deref() == Some("opened")),
+        "no webhook for a refused merge"
+    );
+    ctx.fake.assert_no_violations();
+}
+
+/// Completes a check run named `name` on `sha` with `conclusion`, as another App would.
+fn complete_check(ctx: &TestContext, sha: &str, name: &str, conclusion: &str) {
+    let mut m = ctx.fake.model();
+    let id = m.next_id();
+    m.repo_mut(REPO)
+        .unwrap()
+        .check_runs
+        .push(crate::support::fake::model::CheckRun {
+            id,
+            name: name.into(),
+            head_sha: sha.into(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+            external_id: None,
+            title: None,
+            summary: None,
+            text: None,
+            history: vec![format!("completed:{conclusion}")],
+        });
+}
+
+#[tokio::test]
+async fn mergeable_state_follows_branch_protection() {
+    use bosun::github::MergeableState;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    let (gh, _) = client(&ctx).await;
+    let state = || async {
+        gh.pull_request(INSTALLATION, REPO, number)
+            .await
+            .unwrap()
+            .mergeable_state
+    };
+    assert_eq!(state().await, MergeableState::Clean);
+    ctx.fake.protect(REPO, &["ci"], 1);
+    assert_eq!(state().await, MergeableState::Blocked);
+    ctx.fake.add_review(REPO, number, "bob", "APPROVED");
+    assert_eq!(state().await, MergeableState::Blocked, "ci has not run");
+    complete_check(&ctx, &head, "ci", "failure");
+    assert_eq!(state().await, MergeableState::Blocked, "ci failed");
+    complete_check(&ctx, &head, "ci", "success");
+    assert_eq!(
+        state().await,
+        MergeableState::Clean,
+        "the newest ci run passed"
+    );
+    ctx.fake
+        .add_review(REPO, number, "carol", "CHANGES_REQUESTED");
+    assert_eq!(state().await, MergeableState::Blocked);
+    ctx.fake.add_review(REPO, number, "carol", "DISMISSED");
+    assert_eq!(state().await, MergeableState::Clean);
+    let set_pr = |f: &dyn Fn(&mut crate::support::fake::model::Pr)| {
+        f(ctx
+            .fake
+            .model()
+            .repo_mut(REPO)
+            .unwrap()
+            .prs
+            .get_mut(&number)
+            .unwrap())
+    };
+    set_pr(&|pr| pr.draft = true);
+    assert_eq!(state().await, MergeableState::Draft);
+    set_pr(&|pr| pr.mergeable = Some(false));
+    assert_eq!(state().await, MergeableState::Dirty);
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn merge_requirements_read_reviews_and_required_checks() {
+    use bosun::github::{MergeRequirements, RequiredCheck, ReviewDecision};
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    let (gh, _) = client(&ctx).await;
+    let requirements = || async {
+        gh.merge_requirements(INSTALLATION, REPO, number)
+            .await
+            .unwrap()
+    };
+    assert_eq!(requirements().await, MergeRequirements::default());
+
+    ctx.fake.protect(REPO, &["ci", "lint"], 2);
+    complete_check(&ctx, &head, "ci", "success");
+    complete_check(&ctx, &head, "lint", "failure");
+    complete_check(&ctx, &head, "docs", "failure");
+    ctx.fake.add_review(REPO, number, "bob", "APPROVED");
+    let check = |name: &str, passed| RequiredCheck {
+        name: name.into(),
+        passed,
+    };
+    assert_eq!(
+        requirements().await,
+        MergeRequirements {
+            review_decision: Some(ReviewDecision::ReviewRequired),
+            required_checks: vec![check("ci", true), check("lint", false)],
+        }
+    );
+    ctx.fake.add_review(REPO, number, "carol", "APPROVED");
+    complete_check(&ctx, &head, "lint", "skipped");
+    assert_eq!(
+        requirements().await,
+        MergeRequirements {
+            review_decision: Some(ReviewDecision::Approved),
+            required_checks: vec![check("ci", true), check("lint", true)],
+        }
+    );
+    ctx.fake
+        .add_review(REPO, number, "bob", "CHANGES_REQUESTED");
+    assert_eq!(
+        requirements().await.review_decision,
+        Some(ReviewDecision::ChangesRequested)
+    );
+
+    // A pull request that is not there: GitHub's NOT_FOUND.
+    let err = gh
+        .merge_requirements(INSTALLATION, REPO, 999_999)
+        .await
+        .unwrap_err();
+    match &err {
+        GitHubError::GraphQl { kind, .. } => assert_eq!(kind.as_deref(), Some("NOT_FOUND")),
+        other => panic!("{other}"),
+    }
+    ctx.fake.assert_no_violations();
+}

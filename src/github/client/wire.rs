@@ -218,12 +218,12 @@ struct RollupCommit {
 
 #[derive(Deserialize)]
 struct Rollup {
-    contexts: Nodes<Context>,
+    contexts: Nodes<RollupContext>,
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "__typename")]
-enum Context {
+enum RollupContext {
     CheckRun {
         name: String,
         conclusion: Option<String>,
@@ -278,7 +278,7 @@ pub(super) fn merge_requirements(
         .into_iter()
         .flatten()
         .filter_map(|c| match c {
-            Context::CheckRun {
+            RollupContext::CheckRun {
                 name,
                 conclusion,
                 is_required: true,
@@ -289,7 +289,7 @@ pub(super) fn merge_requirements(
                     Some("SUCCESS" | "NEUTRAL" | "SKIPPED")
                 ),
             }),
-            Context::StatusContext {
+            RollupContext::StatusContext {
                 context,
                 state,
                 is_required: true,

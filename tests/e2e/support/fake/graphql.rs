@@ -1,6 +1,7 @@
-//! The fake's `POST /graphql`: GraphQL is not in GitHub's REST description, so requests are
-//! read loosely (the `query` text and its `variables`) and only the mutations bosun sends are
-//! modelled. Like GitHub, errors in the query come back with status 200 and an `errors` list.
+//! The fake's `POST /graphql`: GraphQL is not in GitHub's REST description, so mutations are
+//! read loosely (the `query` text and its `variables`) and only the one bosun sends is
+//! modelled; queries are parsed and checked against the modelled part of GitHub's schema (see
+//! `query`). Like GitHub, errors in the query come back with status 200 and an `errors` list.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,9 @@ use serde_json::{Value, json};
 
 use super::model::Model;
 use super::{Caller, error};
+
+mod execute;
+mod query;
 
 /// The classifiers `minimizeComment` takes (`ReportedContentClassifiers`).
 const CLASSIFIERS: [&str; 6] = [
@@ -47,6 +51,9 @@ pub fn handle(m: &mut Model, caller: Caller, body: &[u8]) -> Response {
         );
     };
     let variables = request.get("variables").cloned().unwrap_or(Value::Null);
+    if !query.trim_start().starts_with("mutation") {
+        return answer_query(m, installation, query, &variables);
+    }
     if !query.contains("minimizeComment") {
         let v = format!("not modelled by the fake: {query}");
         violation(m, v.clone());
@@ -103,6 +110,32 @@ pub fn handle(m: &mut Model, caller: Caller, body: &[u8]) -> Response {
         } } }
     }))
     .into_response()
+}
+
+/// Answers a query (not a mutation). A query that does not parse, asks for what the fake does
+/// not model, or that the model cannot answer as asked is also a violation; a pull request or
+/// repository that is not there is not (GitHub answers it with a `NOT_FOUND` error too).
+fn answer_query(m: &mut Model, installation: u64, text: &str, variables: &Value) -> Response {
+    let parsed = query::parse(text).and_then(|q| q.validate().map(|()| q));
+    let q = match parsed {
+        Ok(q) => q,
+        Err(e) => {
+            violation(m, format!("{e}: {text}"));
+            return errors(json!([{ "message": e, "locations": [{ "line": 1, "column": 1 }] }]));
+        }
+    };
+    let answer = query::execute(m, installation, &q, variables);
+    let refused: Vec<String> = answer["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] != "NOT_FOUND")
+        .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for r in refused {
+        violation(m, r);
+    }
+    axum::Json(answer).into_response()
 }
 
 /// The value of argument `name` in `query`: a `$variable` looked up in `variables`, a string
