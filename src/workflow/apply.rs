@@ -192,6 +192,11 @@ fn pr_ref(number: u64, info: &PullRequestInfo, sha: &str) -> PrRef {
     }
 }
 
+/// How often, and how far apart, `mergeable` asks GitHub again while it is still working out
+/// whether the pull request can merge.
+const MERGEABLE_POLLS: u32 = 5;
+const MERGEABLE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the apply requirements of the chosen projects need to know, looked up only when some
 /// project requires it. A merged pull request is past `mergeable` and `undiverged`.
 async fn facts(
@@ -219,6 +224,19 @@ async fn facts(
         true
     };
     let mergeable = if open && needs(ApplyRequirement::Mergeable) {
+        // GitHub works mergeability out in the background: ask again, briefly, while it has
+        // not.
+        let mut info = info.clone();
+        for _ in 0..MERGEABLE_POLLS {
+            if info.mergeable.is_some() && info.mergeable_state != MergeableState::Unknown {
+                break;
+            }
+            tokio::time::sleep(MERGEABLE_POLL_EVERY).await;
+            info = ctx
+                .github
+                .pull_request(cmd.installation_id, repo, cmd.pr_number)
+                .await?;
+        }
         let requirements = if info.mergeable_state == MergeableState::Blocked {
             Some(
                 ctx.github
@@ -229,7 +247,7 @@ async fn facts(
         } else {
             None
         };
-        apply::mergeable(info, requirements.as_ref())
+        apply::mergeable(&info, requirements.as_ref())
     } else {
         Ok(())
     };
@@ -552,6 +570,17 @@ async fn automerge(
         .await;
     match merged {
         Ok(sha) => Ok(format!("; automerged as {}", plan::short(&sha))),
+        // A retried merge that had gone through is refused the second time: look.
+        Err(e)
+            if e.status() == Some(405)
+                && ctx
+                    .github
+                    .pull_request(cmd.installation_id, repo, cmd.pr_number)
+                    .await
+                    .is_ok_and(|now| now.state == PrState::Merged) =>
+        {
+            Ok("; automerged".into())
+        }
         Err(e) => {
             tracing::warn!(error = %e, "automerge failed");
             let body = render::reply::automerge_failed(&e.to_string());

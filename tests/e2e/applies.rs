@@ -7,11 +7,8 @@ use bosun::store::{ApplyStatus, NewJob, now_millis};
 use crate::support::prs::module;
 use crate::support::{INSTALLATION, REPO, TestContext};
 
-/// A state file of this test's own, outside every checkout (as a remote backend would be).
 fn state(ctx: &TestContext, name: &str) -> std::path::PathBuf {
-    let dir = ctx.data_path().join("states");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.tfstate"))
+    ctx.state_file(name)
 }
 
 /// The `terraform_data` resources in a state file (empty when there is none).
@@ -534,5 +531,69 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let body = reply(&ctx, pr, "apply-interrupted");
     assert!(body.contains("Look at the state"), "{body}");
     assert!(body.contains("bosun plan"), "{body}");
+    ctx.finish().await;
+}
+
+/// Adds a completed check run `name` on the head of `pr`, as a CI system would.
+fn ci_check(ctx: &TestContext, pr: u64, name: &str, conclusion: &str) {
+    let mut m = ctx.fake.model();
+    let id = m.next_id();
+    let repo = m.repo_mut(REPO).unwrap();
+    let head_sha = repo.prs[&pr].head_sha.clone();
+    repo.check_runs.push(crate::support::fake::model::CheckRun {
+        id,
+        name: name.into(),
+        head_sha,
+        status: "completed".into(),
+        conclusion: Some(conclusion.into()),
+        external_id: None,
+        title: None,
+        summary: None,
+        text: None,
+        history: vec![format!("completed:{conclusion}")],
+    });
+}
+
+#[tokio::test]
+async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_head() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    ctx.fake.protect(REPO, &["ci", "bosun/apply: envs/dev"], 0);
+    let state = state(&ctx, "dev");
+    let config = "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [mergeable, undiverged]\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[
+                ("bosun.yaml", config),
+                ("envs/dev/main.tf", &module(&state, &["app"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+
+    ci_check(&ctx, pr, "ci", "failure");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = reply(&ctx, pr, "apply-refused");
+    assert!(
+        body.contains("required checks have not passed: `ci`"),
+        "{body}"
+    );
+    assert!(!body.contains("bosun/apply"), "{body}");
+
+    // CI passes; the base moves on, so the branch no longer contains its head.
+    ci_check(&ctx, pr, "ci", "success");
+    ctx.push_base(&[("README.md", Some("moved on"))]);
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = reply(&ctx, pr, "apply-refused");
+    assert!(body.contains("`undiverged`"), "{body}");
+    assert!(
+        !body.contains("`mergeable`"),
+        "only its own checks block it: {body}"
+    );
+    assert!(resources(&state).is_empty());
+    ctx.fake.assert_no_violations();
     ctx.finish().await;
 }

@@ -7,7 +7,7 @@ use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
 
 fn state(ctx: &TestContext, name: &str) -> std::path::PathBuf {
-    ctx.data_path().join(format!("../{name}.tfstate"))
+    ctx.state_file(name)
 }
 
 #[tokio::test]
