@@ -318,17 +318,17 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
         body.contains("Apply complete! Resources: 1 added"),
         "{body}"
     );
-    let m = ctx.fake.model();
-    let run = m
-        .repo(REPO)
-        .unwrap()
-        .check_runs
-        .iter()
-        .rev()
-        .find(|c| c.name == "bosun/apply: envs/dev")
-        .cloned()
-        .expect("an apply check run");
-    drop(m);
+    let run = {
+        let m = ctx.fake.model();
+        m.repo(REPO)
+            .unwrap()
+            .check_runs
+            .iter()
+            .rev()
+            .find(|c| c.name == "bosun/apply: envs/dev")
+            .cloned()
+            .expect("an apply check run")
+    };
     assert_eq!(run.head_sha, merge, "on the merge commit");
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
