@@ -597,3 +597,56 @@ async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = state(&ctx, "dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("envs/dev/main.tf", &module(&state, &["app"]))],
+        )
+        .await;
+    ctx.settle().await;
+
+    // Someone changes the state behind bosun's back (a run by hand from another directory).
+    let by_hand = ctx.data_path().join("by-hand");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    std::fs::write(by_hand.join("main.tf"), module(&state, &["manual"])).unwrap();
+    for args in [
+        &["init", "-input=false"][..],
+        &["apply", "-auto-approve", "-input=false"],
+    ] {
+        let out = std::process::Command::new(crate::support::terraform_bin())
+            .args(args)
+            .current_dir(&by_hand)
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+
+    let body = reply(&ctx, pr, "apply");
+    assert!(
+        body.contains("Terraform refused the saved plan: it is stale"),
+        "{body}"
+    );
+    assert!(body.contains("bosun plan -d envs/dev"), "{body}");
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(check.title.as_deref(), Some("Stale plan refused"));
+    assert_eq!(
+        resources(&state),
+        ["manual"],
+        "the saved plan was not applied"
+    );
+    ctx.finish().await;
+}
