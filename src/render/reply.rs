@@ -107,17 +107,6 @@ pub fn merge_conflict(files: &[String]) -> String {
     out
 }
 
-/// The reply when something failed on bosun's side. `what` is what the operator can look
-/// up in bosun's logs (e.g. a job id); no error details, which might hold secrets.
-/// A command this version of bosun does not run yet.
-pub fn not_yet(command_name: &str, verb: &str) -> String {
-    format!(
-        "{}\n`{verb}` is not available in this version of bosun yet. \
-         `{command_name} plan` and `{command_name} help` work.\n",
-        marker("not-yet")
-    )
-}
-
 /// A plan asked for on a closed pull request.
 pub fn pr_closed(command_name: &str) -> String {
     format!(
@@ -127,6 +116,8 @@ pub fn pr_closed(command_name: &str) -> String {
     )
 }
 
+/// The reply when something failed on bosun's side. `what` is what the operator can look
+/// up in bosun's logs (e.g. a job id); no error details, which might hold secrets.
 pub fn internal_error(what: &str) -> String {
     format!(
         "{}\n**Something went wrong on bosun's side**, not in this pull request. \
