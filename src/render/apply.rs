@@ -2,7 +2,9 @@
 //! Terraform's output and its `Apply complete!` line) and a check run per project.
 
 use super::check::{CHECK_BUDGET, CheckOutput, block, fit};
+use super::split::cap_line;
 use super::{cell, code_span, escape, marker, one_line};
+use super::{fence_for, len};
 use crate::apply::{ApplyOutcome, ProjectApply, Refusal, Unmet, apply_line};
 use crate::github::Permission;
 use crate::plan::Target;
@@ -94,12 +96,12 @@ pub fn apply_comment(c: &ApplyComment) -> String {
                 let lines: Vec<String> = output.lines().map(str::to_owned).collect();
                 out.push_str(&format!(
                     "<details><summary>Output</summary>\n\n{}\n\n</details>\n",
-                    block("text", &lines, budget)
+                    tail_block(&lines, budget)
                 ));
             }
             ApplyOutcome::Failed { output, stale } => {
                 let lines: Vec<String> = output.lines().map(str::to_owned).collect();
-                out.push_str(&block("text", &lines, budget));
+                out.push_str(&tail_block(&lines, budget));
                 out.push('\n');
                 let again = r.target.command(&name, "plan");
                 if *stale {
@@ -120,6 +122,30 @@ pub fn apply_comment(c: &ApplyComment) -> String {
         }
     }
     out
+}
+
+/// A `text` block of the last `lines` that fit `budget`: Terraform ends with what matters
+/// (the errors, the `Apply complete!` line), so a long output loses its beginning.
+fn tail_block(lines: &[String], budget: usize) -> String {
+    let lines: Vec<String> = lines.iter().map(|l| cap_line(l)).collect();
+    let fence = fence_for(&lines);
+    let mut used = 2 * len(&fence) + 8;
+    let mut kept = 0;
+    for line in lines.iter().rev() {
+        let cost = len(line) + 1;
+        if used + cost > budget.saturating_sub(80) {
+            break;
+        }
+        used += cost;
+        kept += 1;
+    }
+    let skipped = lines.len() - kept;
+    let mut body = Vec::with_capacity(kept + 1);
+    if skipped > 0 {
+        body.push(format!("… {skipped} earlier lines not shown"));
+    }
+    body.extend(lines.iter().skip(skipped).cloned());
+    format!("{fence}text\n{}\n{fence}", body.join("\n"))
 }
 
 /// The check-run output of one project's apply.
@@ -266,3 +292,6 @@ fn permission_name(p: Permission) -> &'static str {
         Permission::Admin => "admin",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -238,18 +238,13 @@ pub fn unlocked(command_name: &str, released: &[Target]) -> String {
     let name = one_line(command_name);
     if released.is_empty() {
         return format!(
-            "{}\nThis pull request holds no lock{}, so there was nothing to unlock.\n",
-            marker("unlocked"),
-            if name.is_empty() {
-                ""
-            } else {
-                " bosun knows of"
-            }
+            "{}\nThis pull request holds no lock, so there was nothing to unlock.\n",
+            marker("unlocked")
         );
     }
     format!(
         "{}\n**Unlocked**; the plans of these projects were discarded:\n\n{}\n\n\
-         Another pull request waiting for them is planned now. To plan this one again, \
+         Any pull request waiting for them is planned now. To plan this one again, \
          comment {}.\n",
         marker("unlocked"),
         list(released.iter().map(|t| code_span(&t.display_name()))),
