@@ -242,6 +242,12 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
         CommandKind::Unlock if !cmd.extra_args.is_empty() => {
             return error("`unlock` takes no Terraform arguments");
         }
+        CommandKind::Apply if !cmd.extra_args.is_empty() => {
+            return error(
+                "`apply` takes no Terraform arguments: it applies the saved plan as it was \
+                 reviewed (give them to `plan`)",
+            );
+        }
         _ => {}
     }
     if !cmd.projects.is_empty() && (!cmd.dirs.is_empty() || cmd.workspace.is_some()) {

@@ -282,6 +282,10 @@ fn errors_say_what_was_wrong() {
             "bosun unlock -- -var x=1",
             "`unlock` takes no Terraform arguments",
         ),
+        (
+            "bosun apply -- -auto-approve",
+            "`apply` takes no Terraform arguments",
+        ),
     ];
     for (comment, want) in cases {
         let got = err(comment);
@@ -347,4 +351,31 @@ proptest! {
             prop_assert!(w != ".." && w != ".");
         }
     }
+}
+
+#[test]
+fn flags_select_projects() {
+    let t = |dir: &str, ws: &str, name: Option<&str>| crate::plan::Target {
+        dir: dir.into(),
+        workspace: ws.into(),
+        name: name.map(str::to_owned),
+    };
+    let cmd = |text: &str| match parse(text, &["bosun".to_owned()], "") {
+        Parsed::Command(c) => c,
+        other => panic!("{text}: {other:?}"),
+    };
+    let prod = t("envs/prod", "default", Some("prod"));
+    let blue = t("envs/prod", "blue", None);
+    let dev = t("envs/dev", "default", None);
+    let all = cmd("bosun apply");
+    assert!(all.names_none());
+    assert!([&prod, &blue, &dev].iter().all(|t| all.selects(t)));
+    let by_dir = cmd("bosun apply -d envs/prod");
+    assert!(by_dir.selects(&prod) && !by_dir.selects(&blue) && !by_dir.selects(&dev));
+    let by_ws = cmd("bosun apply -d envs/prod -w blue");
+    assert!(!by_ws.selects(&prod) && by_ws.selects(&blue));
+    let ws_only = cmd("bosun unlock -w blue");
+    assert!(ws_only.selects(&blue) && !ws_only.selects(&dev) && !ws_only.names_none());
+    let by_name = cmd("bosun apply -p prod");
+    assert!(by_name.selects(&prod) && !by_name.selects(&blue));
 }
