@@ -14,7 +14,6 @@ use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::command::Command;
-use crate::config::CheckoutStrategy;
 use crate::config::repo::{ApplyRequirement, RepoConfig};
 use crate::github::{
     CheckRunSpec, CheckStatus, Conclusion, MergeMethod, MergeableState, Permission, PrState,
@@ -23,7 +22,6 @@ use crate::github::{
 use crate::plan::{Outcome, Target};
 use crate::render;
 use crate::store::{ApplyRecord, ApplyStatus, LockAttempt, StoredPlan, now_millis};
-use crate::workspace::{CheckoutError, CheckoutKey, Strategy};
 
 /// An apply comment.
 #[derive(Debug, Clone)]
@@ -382,10 +380,7 @@ async fn apply_one(
     let span = tracing::info_span!("apply", dir = %target.dir, workspace = %target.workspace);
     let outcome = async {
         let _slot = ctx.slots.acquire().await;
-        let _project = ctx
-            .project_locks
-            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
-            .await;
+        let _project = ctx.lock_project(repo, target).await;
         check.running("Applying", "Terraform is applying the saved plan.");
         let record = ctx
             .store
@@ -442,46 +437,24 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
     let Some(planfile) = plan.planfile.as_deref() else {
         return failed("The plan has no planfile to apply.".into());
     };
-    let strategy = match ctx.settings.checkout_strategy {
-        _ if set.merged => Strategy::Branch,
-        CheckoutStrategy::Branch => Strategy::Branch,
-        CheckoutStrategy::Merge => Strategy::Merge {
-            base_sha: set.pr.base_sha.clone(),
-        },
-    };
-    let key = CheckoutKey {
-        pr: set.pr.number,
-        dir: plan.target.dir.clone(),
-        workspace: plan.target.workspace.clone(),
-    };
-    let repo = set.repo.full_name.as_str();
-    let checkout = match ctx
-        .workspaces
-        .checkout(repo, &key, &plan.head_sha, &strategy)
-        .await
-    {
-        Ok(c) => c,
-        Err(CheckoutError::Conflict { files }) => {
-            return failed(render::reply::merge_conflict(&files));
+    let dir = ctx
+        .project_dir(
+            &set.repo.full_name,
+            set.pr.number,
+            &plan.target,
+            &plan.head_sha,
+            &set.pr.base_sha,
+            set.merged,
+        )
+        .await;
+    match dir {
+        Ok(dir) => {
+            ctx.terraform
+                .apply_project(&dir, &plan.target.workspace, planfile)
+                .await
         }
-        Err(CheckoutError::Other(e)) => {
-            tracing::error!(error = format!("{e:#}"), "checkout failed");
-            return failed(
-                "bosun could not prepare the checkout; the operator's logs say why.".into(),
-            );
-        }
-    };
-    let dir = checkout.root.join(&plan.target.dir);
-    if !dir.is_dir() {
-        return failed(format!(
-            "The directory `{}` does not exist at {}.",
-            plan.target.dir,
-            plan::short(&plan.head_sha)
-        ));
+        Err(output) => failed(output),
     }
-    ctx.terraform
-        .apply_project(&dir, &plan.target.workspace, planfile)
-        .await
 }
 
 /// Posts the apply comment.

@@ -8,7 +8,6 @@ use super::job::{PrRef, RepoRef};
 use super::plan::{self, Selection};
 use crate::command::{self, CommandKind, Parsed};
 use crate::github::{PrState, Reaction};
-use crate::plan::Target;
 use crate::render;
 
 /// A comment addressed to bosun.
@@ -116,14 +115,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 // Merged with projects still to apply (their plan changed at the merge
                 // commit): plan them again there.
                 (PrState::Merged, Some(merge)) => {
-                    let held: Vec<Target> = ctx
-                        .store
-                        .locks_of_pr(repo, c.pr_number)
-                        .await?
-                        .into_iter()
-                        .map(|l| l.target)
-                        .filter(|t| cmd.selects(t))
-                        .collect();
+                    let held = super::locks::held(ctx, repo, c.pr_number, &cmd).await?;
                     if held.is_empty() {
                         say(render::reply::pr_closed(name)).await?;
                         return Ok("plan refused: merged, nothing left to apply".into());

@@ -47,3 +47,20 @@ pub async fn release(
     }
     Ok(released)
 }
+
+/// The projects whose locks `pr` holds that `cmd`'s flags select (every one without flags).
+pub async fn held(
+    ctx: &Context,
+    repo: &str,
+    pr: u64,
+    cmd: &crate::command::Command,
+) -> anyhow::Result<Vec<Target>> {
+    Ok(ctx
+        .store
+        .locks_of_pr(repo, pr)
+        .await?
+        .into_iter()
+        .map(|l| l.target)
+        .filter(|t| cmd.selects(t))
+        .collect())
+}

@@ -13,15 +13,17 @@ pub mod plan;
 pub mod unlock;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
+use crate::plan::Target;
 use crate::store::{Job, Store};
 use crate::terraform::Terraform;
-use crate::workspace::Workspaces;
+use crate::workspace::{CheckoutError, CheckoutKey, Strategy, Workspaces};
 
 use self::job::JobSpec;
 
@@ -65,6 +67,62 @@ impl KeyedLocks {
             map.entry(key).or_default().clone()
         };
         lock.lock_owned().await
+    }
+}
+
+impl Context {
+    /// Holds one run of `target` at a time in this process (its key in `project_locks`).
+    pub async fn lock_project(&self, repo: &str, target: &Target) -> OwnedMutexGuard<()> {
+        self.project_locks
+            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
+            .await
+    }
+
+    /// The directory of `target` in pull request `pr`'s checkout of it at `sha` (merged into
+    /// `base_sha` under the merge strategy, unless `exact`), or what to tell users when it
+    /// cannot be made.
+    pub async fn project_dir(
+        &self,
+        repo: &str,
+        pr: u64,
+        target: &Target,
+        sha: &str,
+        base_sha: &str,
+        exact: bool,
+    ) -> Result<PathBuf, String> {
+        let strategy = match self.settings.checkout_strategy {
+            _ if exact => Strategy::Branch,
+            CheckoutStrategy::Branch => Strategy::Branch,
+            CheckoutStrategy::Merge => Strategy::Merge {
+                base_sha: base_sha.to_owned(),
+            },
+        };
+        let key = CheckoutKey {
+            pr,
+            dir: target.dir.clone(),
+            workspace: target.workspace.clone(),
+        };
+        let checkout = match self.workspaces.checkout(repo, &key, sha, &strategy).await {
+            Ok(c) => c,
+            Err(CheckoutError::Conflict { files }) => {
+                return Err(crate::render::reply::merge_conflict(&files));
+            }
+            Err(CheckoutError::Other(e)) => {
+                tracing::error!(error = format!("{e:#}"), "checkout failed");
+                return Err(
+                    "bosun could not prepare the checkout; the operator's logs say why.".into(),
+                );
+            }
+        };
+        let dir = checkout.root.join(&target.dir);
+        if !dir.is_dir() {
+            return Err(format!(
+                "The directory `{}` does not exist at {}.",
+                target.dir,
+                plan::short(sha)
+            ));
+        }
+        Ok(dir)
     }
 }
 

@@ -9,11 +9,9 @@ use tracing::Instrument;
 use super::Context;
 use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
-use crate::config::CheckoutStrategy;
 use crate::config::repo::{self, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
-use crate::workspace::{CheckoutError, CheckoutKey, Strategy};
 
 /// Which projects a plan covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,10 +309,7 @@ async fn plan_project(
     let repo = req.repo.full_name.as_str();
     let (outcome, planfile) = {
         let _slot = ctx.slots.acquire().await;
-        let _project = ctx
-            .project_locks
-            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
-            .await;
+        let _project = ctx.lock_project(repo, target).await;
         check.in_progress();
         let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
         plan_in_checkout(ctx, req, target).instrument(span).await
@@ -345,61 +340,23 @@ async fn plan_in_checkout(
     req: &Request,
     target: &Target,
 ) -> (Outcome, Option<Vec<u8>>) {
-    let repo = req.repo.full_name.as_str();
-    let strategy = match ctx.settings.checkout_strategy {
-        _ if req.merged => Strategy::Branch,
-        CheckoutStrategy::Branch => Strategy::Branch,
-        CheckoutStrategy::Merge => Strategy::Merge {
-            base_sha: req.pr.base_sha.clone(),
-        },
-    };
-    let key = CheckoutKey {
-        pr: req.pr.number,
-        dir: target.dir.clone(),
-        workspace: target.workspace.clone(),
-    };
-    let checkout = match ctx
-        .workspaces
-        .checkout(repo, &key, &req.pr.head_sha, &strategy)
-        .await
-    {
-        Ok(c) => c,
-        Err(CheckoutError::Conflict { files }) => {
-            let output = crate::render::reply::merge_conflict(&files);
-            return (
-                Outcome::Failed {
-                    step: Step::Checkout,
-                    output,
-                },
-                None,
-            );
-        }
-        Err(CheckoutError::Other(e)) => {
-            tracing::error!(error = format!("{e:#}"), "checkout failed");
-            return (
-                Outcome::Failed {
-                    step: Step::Checkout,
-                    output: "bosun could not prepare the checkout; the operator's logs say why."
-                        .into(),
-                },
-                None,
-            );
+    let dir = ctx
+        .project_dir(
+            &req.repo.full_name,
+            req.pr.number,
+            target,
+            &req.pr.head_sha,
+            &req.pr.base_sha,
+            req.merged,
+        )
+        .await;
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(output) => {
+            let step = Step::Checkout;
+            return (Outcome::Failed { step, output }, None);
         }
     };
-    let dir = checkout.root.join(&target.dir);
-    if !dir.is_dir() {
-        return (
-            Outcome::Failed {
-                step: Step::Checkout,
-                output: format!(
-                    "The directory `{}` does not exist at {}.",
-                    target.dir,
-                    short(&req.pr.head_sha)
-                ),
-            },
-            None,
-        );
-    }
     let run = ctx
         .terraform
         .plan_project(&dir, &target.workspace, &req.extra_args)

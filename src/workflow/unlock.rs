@@ -11,7 +11,6 @@ use super::job::RepoRef;
 use super::locks;
 use crate::command::Command;
 use crate::github::Permission;
-use crate::plan::Target;
 use crate::render;
 
 /// Runs an unlock command by `author`; returns a one-line summary.
@@ -44,14 +43,7 @@ pub async fn run(
             return Ok(format!("unlock refused: {author} has {has:?}"));
         }
     }
-    let held: Vec<Target> = ctx
-        .store
-        .locks_of_pr(name, pr)
-        .await?
-        .into_iter()
-        .map(|l| l.target)
-        .filter(|t| cmd.selects(t))
-        .collect();
+    let held = super::locks::held(ctx, name, pr, cmd).await?;
     if held.is_empty() {
         say(render::reply::unlocked(ctx.settings.command_name(), &[])).await?;
         return Ok("nothing to unlock".into());

@@ -42,6 +42,41 @@ fn reply(ctx: &TestContext, pr: u64, kind: &str) -> String {
         })
 }
 
+/// Opens a pull request adding project `envs/dev` with `terraform_data` resources `names`
+/// (state in the test's `dev` state file), and `config` as `bosun.yaml`; waits for its plan.
+async fn open_dev(
+    ctx: &TestContext,
+    config: Option<&str>,
+    names: &[&str],
+) -> (u64, std::path::PathBuf) {
+    let state = state(ctx, "dev");
+    let tf = module(&state, names);
+    let mut files = vec![("envs/dev/main.tf", tf.as_str())];
+    if let Some(config) = config {
+        files.push(("bosun.yaml", config));
+    }
+    let (pr, _) = ctx.open_pr("add dev", &files).await;
+    ctx.settle().await;
+    (pr, state)
+}
+
+/// Two pull requests changing `envs/shared`: the first holds its lock, the second waits.
+async fn two_on_shared(ctx: &TestContext) -> (u64, u64, std::path::PathBuf) {
+    let state = state(ctx, "shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    (first, second, state)
+}
+
 fn approve(ctx: &TestContext, pr: u64) {
     ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
 }
@@ -53,15 +88,7 @@ const APPROVED_DEV: &str =
 async fn plan_approve_apply_puts_the_resources_in_the_state() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let state = state(&ctx, "dev");
-    let tf = module(&state, &["app", "db"]);
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[("bosun.yaml", APPROVED_DEV), ("envs/dev/main.tf", &tf)],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
         ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
         1,
@@ -98,15 +125,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     ctx.fake.set_permission(REPO, "rita", "read");
-    let state = state(&ctx, "dev");
-    let tf = module(&state, &["app"]);
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[("bosun.yaml", APPROVED_DEV), ("envs/dev/main.tf", &tf)],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app"]).await;
 
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
@@ -157,18 +176,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
 #[tokio::test]
 async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges() {
     let ctx = TestContext::start().await;
-    let state = state(&ctx, "shared");
-    let (first, _) = ctx
-        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
-        .await;
-    ctx.settle().await;
-    let (second, _) = ctx
-        .open_pr(
-            "second",
-            &[("envs/shared/main.tf", &module(&state, &["b"]))],
-        )
-        .await;
-    ctx.settle().await;
+    let (first, second, _) = two_on_shared(&ctx).await;
 
     let check = ctx.check(second, "bosun/plan: envs/shared");
     assert_eq!(check.status, "queued");
@@ -207,18 +215,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
 async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "rita", "read");
-    let state = state(&ctx, "shared");
-    let (first, _) = ctx
-        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
-        .await;
-    ctx.settle().await;
-    let (second, _) = ctx
-        .open_pr(
-            "second",
-            &[("envs/shared/main.tf", &module(&state, &["b"]))],
-        )
-        .await;
-    ctx.settle().await;
+    let (first, second, _) = two_on_shared(&ctx).await;
     reply(&ctx, second, "locked");
 
     // Neither the author nor a writer: refused.
@@ -255,18 +252,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
 #[tokio::test]
 async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
     let ctx = TestContext::start().await;
-    let state = state(&ctx, "shared");
-    let (first, _) = ctx
-        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
-        .await;
-    ctx.settle().await;
-    let (second, _) = ctx
-        .open_pr(
-            "second",
-            &[("envs/shared/main.tf", &module(&state, &["b"]))],
-        )
-        .await;
-    ctx.settle().await;
+    let (first, second, state) = two_on_shared(&ctx).await;
     reply(&ctx, second, "locked");
 
     ctx.close_pr(first, false).await;
@@ -296,18 +282,8 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
 #[tokio::test]
 async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     let ctx = TestContext::start().await;
-    let state = state(&ctx, "dev");
     let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[
-                ("bosun.yaml", config),
-                ("envs/dev/main.tf", &module(&state, &["app"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(config), &["app"]).await;
     let merge = ctx.merge_pr(pr).await;
     ctx.settle().await;
 
@@ -341,18 +317,8 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
 async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_merged_pr() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let state = state(&ctx, "dev");
     let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[
-                ("bosun.yaml", config),
-                ("envs/dev/main.tf", &module(&state, &["app"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(config), &["app"]).await;
     // Someone adds a resource to the same project on the base branch meanwhile.
     ctx.move_base(
         pr,
@@ -439,18 +405,8 @@ async fn a_failing_execution_order_group_stops_the_later_ones_and_automerge_wait
 async fn automerge_merges_once_every_project_is_applied() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let state = state(&ctx, "dev");
     let config = "version: 3\nautomerge: true\nprojects:\n  - dir: envs/dev\n";
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[
-                ("bosun.yaml", config),
-                ("envs/dev/main.tf", &module(&state, &["app"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(config), &["app"]).await;
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     // GitHub's `pull_request.closed` for the merge reaches bosun too.
@@ -468,14 +424,7 @@ async fn automerge_merges_once_every_project_is_applied() {
 async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let mut ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let state = state(&ctx, "dev");
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[("envs/dev/main.tf", &module(&state, &["app"]))],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, None, &["app"]).await;
     let plan = ctx.store().plans_of_pr(REPO, pr).await.unwrap().remove(0);
     ctx.stop_bosun().await;
 
@@ -534,24 +483,12 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.finish().await;
 }
 
-/// Adds a completed check run `name` on the head of `pr`, as a CI system would.
+/// CI reports `name` on the head of `pr`.
 fn ci_check(ctx: &TestContext, pr: u64, name: &str, conclusion: &str) {
-    let mut m = ctx.fake.model();
-    let id = m.next_id();
-    let repo = m.repo_mut(REPO).unwrap();
-    let head_sha = repo.prs[&pr].head_sha.clone();
-    repo.check_runs.push(crate::support::fake::model::CheckRun {
-        id,
-        name: name.into(),
-        head_sha,
-        status: "completed".into(),
-        conclusion: Some(conclusion.into()),
-        external_id: None,
-        title: None,
-        summary: None,
-        text: None,
-        history: vec![format!("completed:{conclusion}")],
-    });
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&pr]
+        .head_sha
+        .clone();
+    ctx.fake.complete_check(REPO, &head, name, conclusion);
 }
 
 #[tokio::test]
@@ -559,18 +496,8 @@ async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     ctx.fake.protect(REPO, &["ci", "bosun/apply: envs/dev"], 0);
-    let state = state(&ctx, "dev");
     let config = "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [mergeable, undiverged]\n";
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[
-                ("bosun.yaml", config),
-                ("envs/dev/main.tf", &module(&state, &["app"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, Some(config), &["app"]).await;
 
     ci_check(&ctx, pr, "ci", "failure");
     ctx.comment(pr, "alice", "bosun apply").await;
@@ -602,14 +529,7 @@ async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_
 async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let state = state(&ctx, "dev");
-    let (pr, _) = ctx
-        .open_pr(
-            "add dev",
-            &[("envs/dev/main.tf", &module(&state, &["app"]))],
-        )
-        .await;
-    ctx.settle().await;
+    let (pr, state) = open_dev(&ctx, None, &["app"]).await;
 
     // Someone changes the state behind bosun's back (a run by hand from another directory).
     let by_hand = ctx.data_path().join("by-hand");

@@ -685,27 +685,6 @@ async fn merges_are_refused_on_a_moved_head_or_under_protection() {
     ctx.fake.assert_no_violations();
 }
 
-/// Completes a check run named `name` on `sha` with `conclusion`, as another App would.
-fn complete_check(ctx: &TestContext, sha: &str, name: &str, conclusion: &str) {
-    let mut m = ctx.fake.model();
-    let id = m.next_id();
-    m.repo_mut(REPO)
-        .unwrap()
-        .check_runs
-        .push(crate::support::fake::model::CheckRun {
-            id,
-            name: name.into(),
-            head_sha: sha.into(),
-            status: "completed".into(),
-            conclusion: Some(conclusion.into()),
-            external_id: None,
-            title: None,
-            summary: None,
-            text: None,
-            history: vec![format!("completed:{conclusion}")],
-        });
-}
-
 #[tokio::test]
 async fn mergeable_state_follows_branch_protection() {
     use bosun::github::MergeableState;
@@ -726,9 +705,9 @@ async fn mergeable_state_follows_branch_protection() {
     assert_eq!(state().await, MergeableState::Blocked);
     ctx.fake.add_review(REPO, number, "bob", "APPROVED");
     assert_eq!(state().await, MergeableState::Blocked, "ci has not run");
-    complete_check(&ctx, &head, "ci", "failure");
+    ctx.fake.complete_check(REPO, &head, "ci", "failure");
     assert_eq!(state().await, MergeableState::Blocked, "ci failed");
-    complete_check(&ctx, &head, "ci", "success");
+    ctx.fake.complete_check(REPO, &head, "ci", "success");
     assert_eq!(
         state().await,
         MergeableState::Clean,
@@ -773,9 +752,9 @@ async fn merge_requirements_read_reviews_and_required_checks() {
     assert_eq!(requirements().await, MergeRequirements::default());
 
     ctx.fake.protect(REPO, &["ci", "lint"], 2);
-    complete_check(&ctx, &head, "ci", "success");
-    complete_check(&ctx, &head, "lint", "failure");
-    complete_check(&ctx, &head, "docs", "failure");
+    ctx.fake.complete_check(REPO, &head, "ci", "success");
+    ctx.fake.complete_check(REPO, &head, "lint", "failure");
+    ctx.fake.complete_check(REPO, &head, "docs", "failure");
     ctx.fake.add_review(REPO, number, "bob", "APPROVED");
     let check = |name: &str, passed| RequiredCheck {
         name: name.into(),
@@ -789,7 +768,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
         }
     );
     ctx.fake.add_review(REPO, number, "carol", "APPROVED");
-    complete_check(&ctx, &head, "lint", "skipped");
+    ctx.fake.complete_check(REPO, &head, "lint", "skipped");
     assert_eq!(
         requirements().await,
         MergeRequirements {

@@ -187,6 +187,25 @@ impl FakeGitHub {
         self.model().merge(repo, pr, None, method)
     }
 
+    /// Completes a check run named `name` on `sha` with `conclusion`, as another App (CI)
+    /// would.
+    pub fn complete_check(&self, repo: &str, sha: &str, name: &str, conclusion: &str) {
+        let mut m = self.model();
+        let id = m.next_id();
+        m.repo_mut(repo).unwrap().check_runs.push(model::CheckRun {
+            id,
+            name: name.into(),
+            head_sha: sha.into(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+            external_id: None,
+            title: None,
+            summary: None,
+            text: None,
+            history: vec![format!("completed:{conclusion}")],
+        });
+    }
+
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
         self.model()
             .repo_mut(repo)
