@@ -57,11 +57,11 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         .github
         .pull_request(installation, repo, cmd.pr_number)
         .await?;
-    let sha = match (info.state, &info.merge_commit_sha) {
-        (PrState::Closed, _) => return refuse(ctx, &cmd, &[Refusal::Closed]).await,
-        (PrState::Merged, Some(merge)) => merge.clone(),
-        _ => info.head_sha.clone(),
-    };
+    if info.state == PrState::Closed {
+        return refuse(ctx, &cmd, &[Refusal::Closed]).await;
+    }
+    let pr = PrRef::of(&info);
+    let sha = pr.head_sha.clone();
     let chosen: Vec<StoredPlan> = ctx
         .store
         .plans_of_pr(repo, cmd.pr_number)
@@ -80,7 +80,6 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
     if !refusals.is_empty() {
         return refuse(ctx, &cmd, &refusals).await;
     }
-    let pr = pr_ref(cmd.pr_number, &info, &sha);
     let request = plan::Request {
         repo: cmd.repo.clone(),
         installation_id: installation,
@@ -172,22 +171,6 @@ pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
             && a.sha == p.head_sha
             && a.started_at >= p.created_at
     })
-}
-
-/// The pull request as a job sees it, at `sha` (its head, or its merge commit once merged).
-fn pr_ref(number: u64, info: &PullRequestInfo, sha: &str) -> PrRef {
-    PrRef {
-        number,
-        head_sha: sha.to_owned(),
-        head_ref: info.head_ref.clone(),
-        base_sha: if info.state == PrState::Merged {
-            sha.to_owned()
-        } else {
-            info.base_sha.clone()
-        },
-        base_ref: info.base_ref.clone(),
-        author: info.author.clone(),
-    }
 }
 
 /// How often, and how far apart, `mergeable` asks GitHub again while it is still working out

@@ -71,14 +71,7 @@ async fn run_merged(
     let req = plan::Request {
         repo: repo.clone(),
         installation_id,
-        pr: PrRef {
-            number: pr,
-            head_sha: merge_sha.clone(),
-            head_ref: info.head_ref.clone(),
-            base_sha: merge_sha.clone(),
-            base_ref: info.base_ref.clone(),
-            author: info.author.clone(),
-        },
+        pr: PrRef::of(&info),
         selection: plan::Selection::All,
         extra_args: Vec::new(),
         note: None,

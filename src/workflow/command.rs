@@ -102,10 +102,8 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 .github
                 .pull_request(c.installation_id, repo, c.pr_number)
                 .await?;
-            let mut merged = false;
-            let mut head_sha = info.head_sha;
-            let mut base_sha = info.base_sha;
-            let selection = match (info.state, info.merge_commit_sha) {
+            let merged = info.state == PrState::Merged;
+            let selection = match (info.state, &info.merge_commit_sha) {
                 (PrState::Open, _) if cmd.names_none() => Selection::Affected { autoplan: false },
                 (PrState::Open, _) => Selection::Named {
                     dirs: cmd.dirs.clone(),
@@ -114,15 +112,12 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 },
                 // Merged with projects still to apply (their plan changed at the merge
                 // commit): plan them again there.
-                (PrState::Merged, Some(merge)) => {
+                (PrState::Merged, Some(_)) => {
                     let held = super::locks::held(ctx, repo, c.pr_number, &cmd).await?;
                     if held.is_empty() {
                         say(render::reply::pr_closed(name)).await?;
                         return Ok("plan refused: merged, nothing left to apply".into());
                     }
-                    merged = true;
-                    head_sha = merge.clone();
-                    base_sha = merge;
                     Selection::Targets(held)
                 }
                 _ => {
@@ -133,14 +128,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
             let request = plan::Request {
                 repo: c.repo.clone(),
                 installation_id: c.installation_id,
-                pr: PrRef {
-                    number: c.pr_number,
-                    head_sha,
-                    head_ref: info.head_ref,
-                    base_sha,
-                    base_ref: info.base_ref,
-                    author: info.author,
-                },
+                pr: PrRef::of(&info),
                 selection,
                 extra_args: cmd.extra_args.clone(),
                 note: Some(format!(

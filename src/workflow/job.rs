@@ -48,6 +48,25 @@ impl From<&PullRequest> for PrRef {
     }
 }
 
+impl PrRef {
+    /// The pull request as GitHub describes it now: at its head while open; once merged, at
+    /// its merge commit (as head and base: the commit is planned and applied as it is).
+    pub fn of(info: &crate::github::PullRequestInfo) -> Self {
+        let merge = match (info.state, &info.merge_commit_sha) {
+            (crate::github::PrState::Merged, Some(sha)) => Some(sha),
+            _ => None,
+        };
+        Self {
+            number: info.number,
+            head_sha: merge.unwrap_or(&info.head_sha).clone(),
+            head_ref: info.head_ref.clone(),
+            base_sha: merge.unwrap_or(&info.base_sha).clone(),
+            base_ref: info.base_ref.clone(),
+            author: info.author.clone(),
+        }
+    }
+}
+
 /// The work a job does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

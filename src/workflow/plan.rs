@@ -175,14 +175,7 @@ pub async fn replan(
     let request = Request {
         repo,
         installation_id: job.installation_id,
-        pr: PrRef {
-            number: pr_number,
-            head_sha: info.head_sha,
-            head_ref: info.head_ref,
-            base_sha: info.base_sha,
-            base_ref: info.base_ref,
-            author: info.author,
-        },
+        pr: PrRef::of(&info),
         selection: Selection::Targets(targets),
         extra_args: Vec::new(),
         note: Some(note),
