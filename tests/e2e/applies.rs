@@ -570,3 +570,78 @@ async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
+    use crate::durability::{free_port, spawn_with, wait_healthy};
+    use bosun::store::{JobStore, LockStore, SqliteStore};
+    use std::time::{Duration, Instant};
+
+    let ctx = TestContext::without_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let data = ctx.data_path();
+    let (runs, started) = (data.join("runs.log"), data.join("started"));
+    let state = state(&ctx, "dev");
+    let tf = format!(
+        "{}\nresource \"terraform_data\" \"slow\" {{\n  provisioner \"local-exec\" {{\n    command = \"echo run >> {} && touch {} && sleep 3\"\n  }}\n}}\n",
+        module(&state, &[]),
+        runs.display(),
+        started.display()
+    );
+    let port = free_port();
+    let http = crate::support::client::Http::default();
+    let terraform = crate::support::terraform_bin();
+    let flags = [
+        ("--terraform-bin", terraform.as_str()),
+        ("--delivery-retry-base", "10ms"),
+    ];
+    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+    wait_healthy(&http, port).await;
+    ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
+    let store = SqliteStore::open(&format!("sqlite://{}", data.join("bosun.db").display()))
+        .await
+        .unwrap();
+    let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
+    let t = Instant::now();
+    while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no plan");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ctx.comment(pr, "alice", "bosun apply").await;
+    let t = Instant::now();
+    while !started.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the apply did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bosun.kill().unwrap(); // SIGKILL, mid-apply
+    bosun.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await; // the orphaned provisioner ends
+
+    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+    wait_healthy(&http, port).await;
+    let t = Instant::now();
+    loop {
+        let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+        if applies.iter().all(|a| a.status != ApplyStatus::Running)
+            && store.open_jobs().await.unwrap() == 0
+        {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "{applies:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bosun.kill().unwrap();
+    bosun.wait().unwrap();
+
+    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(applies.len(), 1, "{applies:?}");
+    assert_eq!(applies[0].status, ApplyStatus::Interrupted);
+    let lines = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(lines.lines().count(), 1, "the apply ran once: {lines}");
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert!(reply(&ctx, pr, "apply-interrupted").contains("Look at the state"));
+}

@@ -12,7 +12,7 @@ use http::Method;
 use crate::support::client::Http;
 use crate::support::fake::{self, payloads};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,9 +21,22 @@ fn free_port() -> u16 {
 }
 
 fn spawn(port: u16, data: &std::path::Path, github: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bosun"))
-        .arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+    spawn_with(port, data, github, &[])
+}
+
+/// `bosun serve` as a process of its own, on `port`, with `extra` flags.
+pub(crate) fn spawn_with(
+    port: u16,
+    data: &std::path::Path,
+    github: &str,
+    extra: &[(&str, &str)],
+) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun"));
+    cmd.arg("serve");
+    for (flag, value) in extra {
+        cmd.args([*flag, *value]);
+    }
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--data-dir", data.to_str().unwrap()])
         .args(["--github-api-url", github])
         .args(["--github-app-id", &fake::APP_ID.to_string()])
@@ -39,7 +52,7 @@ fn spawn(port: u16, data: &std::path::Path, github: &str) -> Child {
         .unwrap()
 }
 
-async fn wait_healthy(http: &Http, port: u16) {
+pub(crate) async fn wait_healthy(http: &Http, port: u16) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
         if let Ok(r) = http
