@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{Sandbox, Settings};
 use crate::dispatch::{Dispatcher, JobDispatcher};
 use crate::github::pace::{PacedGitHub, Pacer};
 use crate::github::retry::RetryPolicy;
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::redelivery::Redelivery;
 use crate::server::{self, AppState};
 use crate::store::{self, Store};
-use crate::terraform::{Direct, Terraform, Timeouts};
+use crate::terraform::{Bwrap, Direct, Runner, Terraform, Timeouts};
 use crate::worker::DeliveryWorker;
 use crate::workflow::{self, WorkflowSettings};
 use crate::workspace::Workspaces;
@@ -67,6 +67,7 @@ pub async fn start_with(
             settings.data_dir.display()
         )
     })?;
+    let runner = runner(&settings.sandbox).await?;
     let store = store::open(&settings.database_url)
         .await
         .context("opening the store")?;
@@ -108,11 +109,9 @@ pub async fn start_with(
             plan_drafts: settings.plan_drafts,
         })
     });
-    let mut terraform = Terraform::new(
-        &settings.terraform_bin,
-        Arc::new(Direct::default()),
-        settings.plugin_cache_dir.clone(),
-    );
+    let plugin_cache = std::path::absolute(&settings.plugin_cache_dir)
+        .unwrap_or_else(|_| settings.plugin_cache_dir.clone());
+    let mut terraform = Terraform::new(&settings.terraform_bin, runner, plugin_cache);
     terraform.timeouts = Timeouts {
         init: settings.terraform_timeout,
         plan: settings.terraform_timeout,
@@ -198,6 +197,27 @@ pub async fn start_with(
         cancel,
         tasks,
     })
+}
+
+/// The runner every Terraform command goes through: bubblewrap, checked to work (else bosun
+/// does not start), or, when BOSUN_SANDBOX=none, the host itself with a warning.
+async fn runner(sandbox: &Sandbox) -> anyhow::Result<Arc<dyn Runner>> {
+    match sandbox {
+        Sandbox::Bwrap(config) => {
+            let bwrap = Bwrap::ready(config.clone())
+                .await
+                .context("BOSUN_SANDBOX=bwrap")?;
+            tracing::info!(network = config.network, "Terraform runs under bubblewrap");
+            Ok(Arc::new(bwrap))
+        }
+        Sandbox::None => {
+            tracing::warn!(
+                "BOSUN_SANDBOX=none: Terraform runs unsandboxed, so a pull request's code can \
+                 read bosun's secrets and anything else on this host"
+            );
+            Ok(Arc::new(Direct::default()))
+        }
+    }
 }
 
 /// Store housekeeping every second until cancelled.

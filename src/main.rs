@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -60,14 +60,29 @@ fn main() -> ExitCode {
             head,
             all,
             terraform_bin,
-        } => preview(bosun::preview::Options {
-            repo,
-            base,
-            head,
-            all,
-            terraform_bin: terraform_bin.unwrap_or_else(default_terraform),
-            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        }),
+        } => {
+            // The sandbox settings come from the environment, as for serve.
+            let sources = config::Sources {
+                env: config::Layer::from_env(|name| std::env::var(name).ok()),
+                ..Default::default()
+            };
+            let sandbox = match config::Sandbox::from_sources(&sources, Path::new(".")) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bosun: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            preview(bosun::preview::Options {
+                repo,
+                base,
+                head,
+                all,
+                terraform_bin: terraform_bin.unwrap_or_else(default_terraform),
+                parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                sandbox,
+            })
+        }
         Command::Serve {
             config: file,
             flags,

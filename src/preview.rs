@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{CheckoutStrategy, CommentMode};
+use crate::config::{CheckoutStrategy, CommentMode, Sandbox};
 use crate::github::local::LocalGitHub;
 use crate::store::SqliteStore;
-use crate::terraform::{Direct, Terraform};
+use crate::terraform::{Bwrap, Direct, Runner, Terraform};
 use crate::workflow::job::{PrRef, RepoRef};
 use crate::workflow::plan::{self, Selection};
 use crate::workflow::{Context, WorkflowSettings};
@@ -31,6 +31,10 @@ pub struct Options {
     pub all: bool,
     pub terraform_bin: String,
     pub parallelism: usize,
+    /// How Terraform runs (BOSUN_SANDBOX*). Unlike `serve`, a sandbox that does not work
+    /// here falls back to running Terraform directly, with a warning: a preview runs the
+    /// operator's own checkout on their own machine.
+    pub sandbox: Sandbox,
 }
 
 /// The result: the summary comment's markdown (its parts, in order) and the other replies.
@@ -94,7 +98,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         workspaces: Workspaces::new(&scratch.0).with_local_remotes(),
         terraform: Terraform::new(
             &opts.terraform_bin,
-            Arc::new(Direct::default()),
+            runner(&opts.sandbox, &scratch.0).await,
             scratch.0.join("plugin-cache"),
         ),
         settings: WorkflowSettings {
@@ -140,6 +144,25 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         return Ok(format!("bosun preview: {summary}.\n"));
     }
     Ok(comments.join("\n\n"))
+}
+
+/// The sandbox, hiding the scratch directory, or (with a warning) the host itself.
+async fn runner(sandbox: &Sandbox, scratch: &Path) -> Arc<dyn Runner> {
+    let Sandbox::Bwrap(config) = sandbox else {
+        return Arc::new(Direct::default());
+    };
+    let mut config = config.clone();
+    config.hidden = vec![scratch.to_owned()];
+    match Bwrap::ready(config).await {
+        Ok(bwrap) => Arc::new(bwrap),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "Terraform runs unsandboxed in this preview"
+            );
+            Arc::new(Direct::default())
+        }
+    }
 }
 
 /// A scratch directory, deleted when dropped.

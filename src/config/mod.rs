@@ -15,7 +15,7 @@ pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
     CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
-    SETTINGS, SettingDef, Settings, SettingsError, Sources,
+    SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
 };
 
 /// Loads the three layers: `flags`, the process environment, and the TOML file given with

@@ -10,6 +10,10 @@ use std::time::Duration;
 use super::allowlist::RepoAllowlist;
 use super::secret::Secret;
 
+mod sandbox;
+
+pub use sandbox::{Sandbox, parse_bytes};
+
 /// One setting: its TOML key, environment variable, flag, default and help.
 #[derive(Debug)]
 pub struct SettingDef {
@@ -210,6 +214,76 @@ pub const SETTINGS: &[SettingDef] = &[
         "delivery-retry-base",
         Some("2s"),
         "First retry delay of a failing delivery; doubles each attempt, capped at 5m"
+    ),
+    setting!(
+        "sandbox",
+        "BOSUN_SANDBOX",
+        "sandbox",
+        Some("bwrap"),
+        "How Terraform runs: bwrap (under bubblewrap; serve refuses to start when it does not work) or none (unsandboxed, warned about at start)"
+    ),
+    setting!(
+        "sandbox_bwrap",
+        "BOSUN_SANDBOX_BWRAP",
+        "sandbox-bwrap",
+        Some("bwrap"),
+        "The bubblewrap program"
+    ),
+    setting!(
+        "sandbox_network",
+        "BOSUN_SANDBOX_NETWORK",
+        "sandbox-network",
+        Some("true"),
+        "Whether sandboxed commands share the host's network (providers need their APIs)"
+    ),
+    setting!(
+        "sandbox_writable_paths",
+        "BOSUN_SANDBOX_WRITABLE_PATHS",
+        "sandbox-writable-paths",
+        Some(""),
+        "Comma-separated absolute host paths every sandboxed command may write (e.g. a local state directory); chowned to sandbox_uid when bosun is root"
+    ),
+    setting!(
+        "sandbox_readable_paths",
+        "BOSUN_SANDBOX_READABLE_PATHS",
+        "sandbox-readable-paths",
+        Some(""),
+        "Comma-separated absolute host paths every sandboxed command may read (e.g. what a Terraform wrapper needs beyond its own directory)"
+    ),
+    setting!(
+        "sandbox_uid",
+        "BOSUN_SANDBOX_UID",
+        "sandbox-uid",
+        Some("65534"),
+        "When bosun runs as root: the uid (or uid:gid) sandboxed commands run as; their writable paths are chowned to it"
+    ),
+    setting!(
+        "sandbox_memory",
+        "BOSUN_SANDBOX_MEMORY",
+        "sandbox-memory",
+        Some("4GiB"),
+        "Address space of each sandboxed process (0: no limit)"
+    ),
+    setting!(
+        "sandbox_cpu_time",
+        "BOSUN_SANDBOX_CPU_TIME",
+        "sandbox-cpu-time",
+        Some("1h"),
+        "CPU time of each sandboxed process (0: no limit)"
+    ),
+    setting!(
+        "sandbox_max_processes",
+        "BOSUN_SANDBOX_MAX_PROCESSES",
+        "sandbox-max-processes",
+        Some("512"),
+        "Processes and threads of the sandbox's user (0: no limit); when bosun is not root, bosun's own count too"
+    ),
+    setting!(
+        "sandbox_max_file_size",
+        "BOSUN_SANDBOX_MAX_FILE_SIZE",
+        "sandbox-max-file-size",
+        Some("2GiB"),
+        "Largest file a sandboxed process may write (0: no limit)"
     ),
 ];
 
@@ -443,6 +517,8 @@ pub struct Settings {
     pub redelivery_lookback: Duration,
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
+    /// How Terraform commands run (the `sandbox*` settings).
+    pub sandbox: Sandbox,
 }
 
 impl Settings {
@@ -571,6 +647,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let sandbox = sandbox::resolve(sources, &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -600,6 +677,7 @@ impl Settings {
                 .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
+            sandbox,
         })
     }
 }

@@ -11,10 +11,16 @@
 //! **Plugin cache.** One provider cache is shared by every job on the host; `init` holds an
 //! exclusive lock on it (see [`cache`]) because Terraform's cache is unsafe under parallel
 //! `init`.
+//!
+//! **What a run may touch.** Every [`Invocation`] names the checkout root (the whole
+//! repository tree, because a project may use `../modules`) as writable, and the plugin cache
+//! as writable during `init` and read-only otherwise; a sandboxing runner ([`sandbox`])
+//! shows the command nothing else of bosun's data directory.
 
 pub mod cache;
 mod parse;
 pub mod run;
+pub mod sandbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use anyhow::{Context, Result, bail};
 
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
+pub use sandbox::{Bwrap, BwrapConfig, Limits};
 
 use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::plan::{Outcome, PlanSummary, Step};
@@ -141,22 +148,39 @@ impl Terraform {
         env
     }
 
-    /// Runs `terraform ARGS` in `dir` through the runner.
-    async fn run(&self, dir: &Path, args: Vec<String>, timeout: Duration) -> Result<Finished> {
-        self.run_capped(dir, args, timeout, self.output_cap).await
+    /// Runs `terraform ARGS` in `dir` (inside the checkout `root`) through the runner.
+    async fn run(
+        &self,
+        at: (&Path, &Path),
+        args: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Finished> {
+        self.run_capped(at, args, timeout, self.output_cap, false)
+            .await
     }
 
+    /// Runs `terraform ARGS` in `dir`, writable `root`, with the plugin cache writable only
+    /// when `cache_writable` (during `init`, under the cache lock).
     async fn run_capped(
         &self,
-        dir: &Path,
+        (root, dir): (&Path, &Path),
         args: Vec<String>,
         timeout: Duration,
         output_cap: usize,
+        cache_writable: bool,
     ) -> Result<Finished> {
         let home = dir.join(HOME_DIR);
         tokio::fs::create_dir_all(&home)
             .await
             .with_context(|| format!("creating {}", home.display()))?;
+        tokio::fs::create_dir_all(&self.plugin_cache)
+            .await
+            .with_context(|| format!("creating {}", self.plugin_cache.display()))?;
+        let (writable, readable) = if cache_writable {
+            (vec![root.to_owned(), self.plugin_cache.clone()], Vec::new())
+        } else {
+            (vec![root.to_owned()], vec![self.plugin_cache.clone()])
+        };
         let inv = Invocation {
             program: self.bin.clone(),
             args,
@@ -164,24 +188,33 @@ impl Terraform {
             env: self.env(dir),
             timeout,
             output_cap,
+            writable,
+            readable,
         };
         self.runner.run(inv).await
     }
 
-    /// `terraform init -input=false -no-color`, holding the plugin cache lock throughout.
-    pub async fn init(&self, dir: &Path) -> Result<Finished> {
+    /// `terraform init -input=false -no-color` in `dir` of the checkout `root`, holding the
+    /// plugin cache lock throughout (the only run that may write the cache).
+    pub async fn init(&self, root: &Path, dir: &Path) -> Result<Finished> {
         let started = tokio::time::Instant::now();
         let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
         let left = self.timeouts.init.saturating_sub(started.elapsed());
         let args = ["init", "-input=false", "-no-color"]
             .map(String::from)
             .to_vec();
-        self.run(dir, args, left).await
+        self.run_capped((root, dir), args, left, self.output_cap, true)
+            .await
     }
 
     /// `terraform workspace select -or-create=true NAME`; the name must be
     /// [valid](valid_workspace).
-    pub async fn select_workspace(&self, dir: &Path, workspace: &str) -> Result<Finished> {
+    pub async fn select_workspace(
+        &self,
+        root: &Path,
+        dir: &Path,
+        workspace: &str,
+    ) -> Result<Finished> {
         if !valid_workspace(workspace) {
             bail!("invalid workspace name {workspace:?}: use letters, digits, `_`, `.` and `-`");
         }
@@ -194,7 +227,7 @@ impl Terraform {
         ]
         .map(String::from)
         .to_vec();
-        self.run(dir, args, self.timeouts.init).await
+        self.run((root, dir), args, self.timeouts.init).await
     }
 
     /// `terraform plan [EXTRA] -input=false -no-color -out=PLANFILE`. `extra_args` (from a
@@ -202,6 +235,7 @@ impl Terraform {
     /// first so bosun's own flags win over a repeated one (Go's flags keep the last value).
     pub async fn plan(
         &self,
+        root: &Path,
         dir: &Path,
         extra_args: &[String],
         planfile: &Path,
@@ -210,13 +244,14 @@ impl Terraform {
         args.extend(extra_args.iter().cloned());
         args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
         args.push(format!("-out={}", planfile.display()));
-        self.run(dir, args, self.timeouts.plan).await
+        self.run((root, dir), args, self.timeouts.plan).await
     }
 
     /// `terraform show -json PLANFILE` and, when it succeeded, the plan's summary (without
     /// its `line`, which only the plan's text has).
     pub async fn show_json(
         &self,
+        root: &Path,
         dir: &Path,
         planfile: &Path,
     ) -> Result<(Finished, Option<PlanSummary>)> {
@@ -227,7 +262,9 @@ impl Terraform {
             planfile.display().to_string(),
         ];
         let cap = self.output_cap.max(SHOW_JSON_CAP);
-        let done = self.run_capped(dir, args, self.timeouts.show, cap).await?;
+        let done = self
+            .run_capped((root, dir), args, self.timeouts.show, cap, false)
+            .await?;
         if !done.exit.success() {
             return Ok((done, None));
         }
@@ -245,14 +282,14 @@ impl Terraform {
     }
 
     /// `terraform apply -input=false -no-color PLANFILE`.
-    pub async fn apply(&self, dir: &Path, planfile: &Path) -> Result<Finished> {
+    pub async fn apply(&self, root: &Path, dir: &Path, planfile: &Path) -> Result<Finished> {
         let args = vec![
             "apply".to_owned(),
             "-input=false".to_owned(),
             "-no-color".to_owned(),
             planfile.display().to_string(),
         ];
-        self.run(dir, args, self.timeouts.apply).await
+        self.run((root, dir), args, self.timeouts.apply).await
     }
 
     /// Terraform's version (`terraform version -json`), e.g. `1.15.5`.
@@ -266,6 +303,8 @@ impl Terraform {
             cwd: dir,
             timeout: self.timeouts.show,
             output_cap: self.output_cap,
+            writable: Vec::new(),
+            readable: Vec::new(),
         };
         let done = self.runner.run(inv).await?;
         if !done.exit.success() {
@@ -284,17 +323,22 @@ impl Terraform {
         Ok(version.terraform_version)
     }
 
-    /// Plans the project in `dir`: init, workspace (unless `default`), plan into
+    /// Plans the project in `dir` of the checkout `root` (the whole tree, writable by the
+    /// run): init, workspace (unless `default`), plan into
     /// `<dir>/`[`PLANFILE`], show -json. Never fails: a failing step is
     /// [`Outcome::Failed`] with its output (or why it could not run).
     pub async fn plan_project(
         &self,
+        root: &Path,
         dir: &Path,
         workspace: &str,
         extra_args: &[String],
     ) -> PlanRun {
         let mut log = String::new();
-        match self.plan_steps(dir, workspace, extra_args, &mut log).await {
+        match self
+            .plan_steps((root, dir), workspace, extra_args, &mut log)
+            .await
+        {
             Ok((summary, text, planfile)) => PlanRun {
                 outcome: Outcome::Planned { summary, text },
                 planfile: Some(planfile),
@@ -308,12 +352,13 @@ impl Terraform {
         }
     }
 
-    /// Applies a saved plan in `dir`: init, workspace (unless `default`), the planfile's
+    /// Applies a saved plan in `dir` of the checkout `root`: init, workspace (unless `default`), the planfile's
     /// bytes written to `<dir>/`[`PLANFILE`], then `apply` of exactly that file. Never fails:
     /// a failing step is [`ApplyOutcome::Failed`] with its output, marked `stale` when
     /// Terraform refused the plan because the state changed since it was made.
     pub async fn apply_project(
         &self,
+        root: &Path,
         dir: &Path,
         workspace: &str,
         planfile: &[u8],
@@ -321,9 +366,10 @@ impl Terraform {
         let mut log = String::new();
         let t = self.timeouts;
         let prepared = async {
-            step((Step::Init, "init", t.init), self.init(dir).await, &mut log)?;
+            let done = self.init(root, dir).await;
+            step((Step::Init, "init", t.init), done, &mut log)?;
             if workspace != "default" {
-                let done = self.select_workspace(dir, workspace).await;
+                let done = self.select_workspace(root, dir, workspace).await;
                 step(
                     (Step::Workspace, "workspace select", t.init),
                     done,
@@ -346,7 +392,7 @@ impl Terraform {
                 stale: false,
             };
         }
-        match self.apply(dir, &path).await {
+        match self.apply(root, dir, &path).await {
             Ok(done) if done.exit.success() => ApplyOutcome::Applied {
                 output: done.output,
             },
@@ -366,16 +412,16 @@ impl Terraform {
 
     async fn plan_steps(
         &self,
-        dir: &Path,
+        (root, dir): (&Path, &Path),
         workspace: &str,
         extra_args: &[String],
         log: &mut String,
     ) -> Result<(PlanSummary, String, Vec<u8>), (Step, String)> {
         let t = self.timeouts;
-        let done = self.init(dir).await;
+        let done = self.init(root, dir).await;
         step((Step::Init, "init", t.init), done, log)?;
         if workspace != "default" {
-            let done = self.select_workspace(dir, workspace).await;
+            let done = self.select_workspace(root, dir, workspace).await;
             step((Step::Workspace, "workspace select", t.init), done, log)?;
         }
         let planfile = dir.join(PLANFILE);
@@ -386,7 +432,9 @@ impl Terraform {
         }
         // With `-detailed-exitcode` (from the comment) exit code 2 means "planned, with changes".
         let detailed = extra_args.iter().any(|a| a == "-detailed-exitcode");
-        let plan = self.plan(dir, extra_args, &planfile).await.map(|mut done| {
+        let plan = self
+            .plan(root, dir, extra_args, &planfile)
+            .await.map(|mut done| {
             if detailed && done.exit == Exit::Code(2) {
                 done.exit = Exit::Code(0);
             }
@@ -396,7 +444,7 @@ impl Terraform {
         let bytes = tokio::fs::read(&planfile)
             .await
             .map_err(|e| (Step::Plan, format!("reading the planfile: {e}")))?;
-        let (done, summary) = match self.show_json(dir, &planfile).await {
+        let (done, summary) = match self.show_json(root, dir, &planfile).await {
             Ok(shown) => shown,
             Err(e) => {
                 log.push_str(&format!("$ terraform show -json\n{e:#}\n"));

@@ -30,6 +30,12 @@ pub struct Invocation {
     pub timeout: Duration,
     /// Bytes of output kept; the rest is read and dropped.
     pub output_cap: usize,
+    /// Host paths the command may write (the checkout root; the plugin cache during
+    /// `init`). Only a sandbox reads this: [`Direct`] ignores it.
+    pub writable: Vec<PathBuf>,
+    /// Host paths the command may read but not write (the plugin cache outside `init`).
+    /// Only a sandbox reads this: [`Direct`] ignores it.
+    pub readable: Vec<PathBuf>,
 }
 
 /// How a run ended.

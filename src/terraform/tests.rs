@@ -72,7 +72,7 @@ fn failed(run: &PlanRun) -> (Step, &str) {
 async fn two_resources_plan_as_two_adds() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (summary, text) = planned(&run);
     assert_eq!(summary.line, "Plan: 2 to add, 0 to change, 0 to destroy.");
     assert_eq!((summary.add, summary.change, summary.destroy), (2, 0, 0));
@@ -111,14 +111,14 @@ async fn two_resources_plan_as_two_adds() {
 async fn a_second_plan_sees_the_changed_config() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let first = fx.tf.plan_project(&dir, "default", &[]).await;
+    let first = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     assert_eq!(planned(&first).0.add, 2);
     std::fs::write(
         dir.join("main.tf"),
         format!("{TWO}\nresource \"terraform_data\" \"c\" {{ input = \"c\" }}\n"),
     )
     .unwrap();
-    let second = fx.tf.plan_project(&dir, "default", &[]).await;
+    let second = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (summary, text) = planned(&second);
     assert_eq!(summary.line, "Plan: 3 to add, 0 to change, 0 to destroy.");
     assert!(text.contains("terraform_data.c will be created"), "{text}");
@@ -129,10 +129,10 @@ async fn a_second_plan_sees_the_changed_config() {
 async fn an_applied_plan_leaves_no_changes() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    planned(&fx.tf.plan_project(&dir, "default", &[]).await);
-    let applied = fx.tf.apply(&dir, &dir.join(PLANFILE)).await.unwrap();
+    planned(&fx.tf.plan_project(&dir, &dir, "default", &[]).await);
+    let applied = fx.tf.apply(&dir, &dir, &dir.join(PLANFILE)).await.unwrap();
     assert!(applied.exit.success(), "{}", applied.output);
-    let again = fx.tf.plan_project(&dir, "default", &[]).await;
+    let again = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (summary, text) = planned(&again);
     assert!(!summary.has_changes());
     assert_eq!(
@@ -147,7 +147,7 @@ async fn an_applied_plan_leaves_no_changes() {
 async fn invalid_hcl_fails_with_the_file_and_line() {
     let fx = Fixture::new();
     let dir = fx.project("p", "resource \"terraform_data\" \"a\" {\n  input = \n");
-    let run = fx.tf.plan_project(&dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (step, output) = failed(&run);
     assert!(matches!(step, Step::Init | Step::Plan), "{step:?}");
     assert!(output.contains("main.tf line 2"), "{output}");
@@ -166,7 +166,7 @@ async fn var_args_reach_terraform() {
         "-var".to_owned(),
         "x=from the comment; echo $HOME".to_owned(),
     ];
-    let run = fx.tf.plan_project(&dir, "default", &extra).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &extra).await;
     let (_, text) = planned(&run);
     assert!(
         text.contains(r#"+ input  = "from the comment; echo $HOME""#),
@@ -181,11 +181,11 @@ async fn a_non_default_workspace_is_created_and_used() {
         "p",
         "resource \"terraform_data\" \"a\" { input = terraform.workspace }\n",
     );
-    let run = fx.tf.plan_project(&dir, "staging", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "staging", &[]).await;
     let (_, text) = planned(&run);
     assert!(text.contains(r#"+ input  = "staging""#), "{text}");
     // Selecting it again (the workspace exists now) works too.
-    let run = fx.tf.plan_project(&dir, "staging", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "staging", &[]).await;
     planned(&run);
 }
 
@@ -193,7 +193,7 @@ async fn a_non_default_workspace_is_created_and_used() {
 async fn an_invalid_workspace_name_fails_the_workspace_step() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, "a/../b", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "a/../b", &[]).await;
     let (step, output) = failed(&run);
     assert_eq!(step, Step::Workspace);
     assert!(output.contains("invalid workspace name"), "{output}");
@@ -203,7 +203,7 @@ async fn an_invalid_workspace_name_fails_the_workspace_step() {
 async fn parallel_inits_share_one_plugin_cache() {
     let fx = Fixture::new();
     let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
-    let runs = futures::future::join_all(dirs.iter().map(|d| fx.tf.init(d))).await;
+    let runs = futures::future::join_all(dirs.iter().map(|d| fx.tf.init(d, d))).await;
     for run in runs {
         let run = run.unwrap();
         assert!(run.exit.success(), "{}", run.output);
@@ -227,7 +227,7 @@ async fn version_is_terraforms() {
 async fn a_missing_binary_fails_init_naming_it() {
     let fx = Fixture::with_runner(Arc::new(Direct::default()), "/nonexistent/tf".into());
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     assert_eq!(
         failed(&run),
         (Step::Init, "program not found: /nonexistent/tf")
@@ -303,7 +303,7 @@ async fn argv_and_environment_are_exactly_bosuns() {
         "x=y z".to_owned(),
         "-out=/etc/evil".to_owned(),
     ];
-    let run = fx.tf.plan_project(&dir, "dev", &extra).await;
+    let run = fx.tf.plan_project(&dir, &dir, "dev", &extra).await;
     let (summary, _) = planned(&run);
     assert_eq!(summary.add, 1);
     assert_eq!(summary.line, "Plan: 1 to add, 0 to change, 0 to destroy.");
@@ -348,7 +348,7 @@ async fn a_timed_out_plan_says_so() {
     let mut fx = Fixture::with_runner(fake, "/opt/tf".into());
     fx.tf.timeouts.plan = Duration::from_secs(90);
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (step, output) = failed(&run);
     assert_eq!(step, Step::Plan);
     assert!(
@@ -363,11 +363,11 @@ async fn detailed_exitcode_2_is_a_successful_plan() {
     let fake = Fake::new(Exit::Code(2), |_| {});
     let fx = Fixture::with_runner(fake, "/opt/tf".into());
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     assert_eq!(failed(&run).0, Step::Plan);
     let run = fx
         .tf
-        .plan_project(&dir, "default", &["-detailed-exitcode".to_owned()])
+        .plan_project(&dir, &dir, "default", &["-detailed-exitcode".to_owned()])
         .await;
     planned(&run);
 }
@@ -392,7 +392,7 @@ async fn init_holds_the_plugin_cache_lock_and_inits_run_one_at_a_time() {
     let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
     let tasks = dirs.into_iter().map(|dir| {
         let tf = fx.tf.clone();
-        tokio::spawn(async move { tf.init(&dir).await })
+        tokio::spawn(async move { tf.init(&dir, &dir).await })
     });
     for done in futures::future::join_all(tasks).await {
         assert!(done.unwrap().unwrap().exit.success());

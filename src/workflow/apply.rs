@@ -431,9 +431,9 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
         )
         .await;
     match dir {
-        Ok(dir) => {
+        Ok((root, dir)) => {
             ctx.terraform
-                .apply_project(&dir, &plan.target.workspace, planfile)
+                .apply_project(&root, &dir, &plan.target.workspace, planfile)
                 .await
         }
         Err(output) => failed(output),

@@ -78,9 +78,10 @@ impl Context {
             .await
     }
 
-    /// The directory of `target` in pull request `pr`'s checkout of it at `sha` (merged into
-    /// `base_sha` under the merge strategy, unless `exact`), or what to tell users when it
-    /// cannot be made.
+    /// The checkout root and the directory of `target` in it, for pull request `pr`'s
+    /// checkout of it at `sha` (merged into `base_sha` under the merge strategy, unless
+    /// `exact`), or what to tell users when it cannot be made. The root is what a Terraform
+    /// run may write (the whole tree: a project may use `../modules`).
     pub async fn project_dir(
         &self,
         repo: &str,
@@ -89,7 +90,7 @@ impl Context {
         sha: &str,
         base_sha: &str,
         exact: bool,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<(PathBuf, PathBuf), String> {
         let strategy = match self.settings.checkout_strategy {
             _ if exact => Strategy::Branch,
             CheckoutStrategy::Branch => Strategy::Branch,
@@ -122,7 +123,7 @@ impl Context {
                 plan::short(sha)
             ));
         }
-        Ok(dir)
+        Ok((checkout.root, dir))
     }
 }
 

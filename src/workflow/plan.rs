@@ -343,8 +343,8 @@ async fn plan_in_checkout(
             req.merged,
         )
         .await;
-    let dir = match dir {
-        Ok(dir) => dir,
+    let (root, dir) = match dir {
+        Ok(at) => at,
         Err(output) => {
             let step = Step::Checkout;
             return (Outcome::Failed { step, output }, None);
@@ -352,7 +352,7 @@ async fn plan_in_checkout(
     };
     let run = ctx
         .terraform
-        .plan_project(&dir, &target.workspace, &req.extra_args)
+        .plan_project(&root, &dir, &target.workspace, &req.extra_args)
         .await;
     (run.outcome, run.planfile)
 }

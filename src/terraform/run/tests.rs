@@ -8,6 +8,8 @@ fn sh(script: &str) -> Invocation {
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         timeout: Duration::from_secs(30),
         output_cap: 1024 * 1024,
+        writable: Vec::new(),
+        readable: Vec::new(),
     }
 }
 
