@@ -580,7 +580,9 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     let ctx = TestContext::without_bosun().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     let data = ctx.data_path();
-    let (runs, started) = (data.join("runs.log"), data.join("started"));
+    // Where the sandboxed provisioner may write: next to the state.
+    let states = ctx.state_dir.path().to_owned();
+    let (runs, started) = (states.join("runs.log"), states.join("started"));
     let state = state(&ctx, "dev");
     let tf = format!(
         "{}\nresource \"terraform_data\" \"slow\" {{\n  provisioner \"local-exec\" {{\n    command = \"echo run >> {} && touch {} && sleep 3\"\n  }}\n}}\n",
@@ -591,9 +593,12 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     let port = free_port();
     let http = crate::support::client::Http::default();
     let terraform = crate::support::terraform_bin();
+    let readable = crate::support::terraform_readable_paths().join(",");
     let flags = [
         ("--terraform-bin", terraform.as_str()),
         ("--delivery-retry-base", "10ms"),
+        ("--sandbox-writable-paths", states.to_str().unwrap()),
+        ("--sandbox-readable-paths", readable.as_str()),
     ];
     let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
     wait_healthy(&http, port).await;
@@ -618,7 +623,8 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     }
     bosun.kill().unwrap(); // SIGKILL, mid-apply
     bosun.wait().unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await; // the orphaned provisioner ends
+    // The sandbox dies with bosun; were a provisioner orphaned, it would end by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
 
     let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
     wait_healthy(&http, port).await;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::terraform_bin;
+use crate::support::{terraform_bin, terraform_readable_paths};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bosun");
 
@@ -12,6 +12,10 @@ fn preview(args: &[&str]) -> (bool, String, String) {
         .arg("preview")
         .args(args)
         .env("BOSUN_TERRAFORM_BIN", terraform_bin())
+        .env(
+            "BOSUN_SANDBOX_READABLE_PATHS",
+            terraform_readable_paths().join(","),
+        )
         .output()
         .unwrap();
     (

@@ -181,3 +181,44 @@ fn validate_prints_the_error_with_its_place_and_fails() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn serve_refuses_to_start_when_the_sandbox_does_not_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        "--github-app-id",
+        "1",
+        "--github-app-key-file",
+        crate::support::KEY_FILE,
+        "--github-webhook-secret",
+        "s",
+        "--github-app-slug",
+        "bosun",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--sandbox",
+        "bwrap",
+        "--sandbox-bwrap",
+        "/nonexistent/bwrap",
+    ];
+    let (code, err) = serve(&args, &[]);
+    assert_eq!(code, 1, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("bosun: "))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    for part in [
+        "BOSUN_SANDBOX=bwrap",
+        "apt-get install bubblewrap",
+        "user namespaces",
+        "BOSUN_SANDBOX=none",
+        "/nonexistent/bwrap",
+    ] {
+        assert!(line.contains(part), "{part} in: {line}");
+    }
+    // Nothing was started: no store was made.
+    assert!(!data.join("bosun.db").exists());
+}

@@ -141,6 +141,36 @@ mod tests {
     }
 
     #[test]
+    fn bwrap_by_default_none_on_request_and_errors_named() {
+        let mut sources = Sources::default();
+        let Ok(Sandbox::Bwrap(config)) = resolve(&sources, Path::new("/srv/bosun")) else {
+            panic!("bwrap is the default");
+        };
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!((config.uid, config.gid), (65534, 65534));
+        assert!(config.network);
+        assert_eq!(config.hidden, vec![PathBuf::from("/srv/bosun")]);
+        sources.env.set("sandbox_network", "false");
+        sources.env.set("sandbox_writable_paths", "/srv/state, /var/tf");
+        sources.env.set("sandbox_memory", "0");
+        let Ok(Sandbox::Bwrap(config)) = resolve(&sources, Path::new("/d")) else {
+            panic!("bwrap");
+        };
+        assert!(!config.network);
+        assert_eq!(config.writable_paths, ["/srv/state", "/var/tf"].map(PathBuf::from));
+        assert_eq!(config.limits.memory, 0);
+        sources.flags.set("sandbox", "none");
+        assert_eq!(resolve(&sources, Path::new("/d")), Ok(Sandbox::None));
+        sources.flags.set("sandbox", "docker");
+        let err = resolve(&sources, Path::new("/d")).unwrap_err().to_string();
+        assert_eq!(err, "BOSUN_SANDBOX (--sandbox): `docker` is not bwrap or none");
+        sources.flags.set("sandbox", "bwrap");
+        sources.flags.set("sandbox_readable_paths", "relative/dir");
+        let err = resolve(&sources, Path::new("/d")).unwrap_err().to_string();
+        assert!(err.starts_with("BOSUN_SANDBOX_READABLE_PATHS"), "{err}");
+    }
+
+    #[test]
     fn uid_and_gid() {
         assert_eq!(uid_gid("65534"), Ok((65534, 65534)));
         assert_eq!(uid_gid("1000:100"), Ok((1000, 100)));

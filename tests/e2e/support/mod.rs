@@ -39,6 +39,30 @@ pub fn terraform_bin() -> String {
     bin
 }
 
+/// What the sandbox must show for the test Terraform to run, beyond its own directory: the
+/// shim's venv (the parent of its `bin`) and the Python installation the venv names.
+pub fn terraform_readable_paths() -> Vec<String> {
+    let Ok(real) = std::fs::canonicalize(terraform_bin()) else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    let Some(prefix) = real.parent().and_then(|bin| bin.parent()) else {
+        return paths;
+    };
+    if let Ok(cfg) = std::fs::read_to_string(prefix.join("pyvenv.cfg")) {
+        paths.push(prefix.display().to_string());
+        let home = cfg
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == "home")
+            .map(|(_, v)| std::path::PathBuf::from(v.trim()));
+        if let Some(python) = home.as_deref().and_then(|bin| bin.parent()) {
+            paths.push(python.display().to_string());
+        }
+    }
+    paths
+}
+
 /// A retry policy fast enough for tests.
 pub fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -52,6 +76,8 @@ pub struct TestContext {
     pub fake: FakeGitHub,
     pub http: Http,
     pub data_dir: tempfile::TempDir,
+    /// Terraform states (`state_file`): outside the data dir, writable in the sandbox.
+    pub state_dir: tempfile::TempDir,
     pub sources: Sources,
     bosun: Option<Running>,
 }
@@ -69,6 +95,7 @@ impl TestContext {
         let fake = FakeGitHub::start().await;
         fake.add_repo(INSTALLATION, REPO);
         let data_dir = tempfile::tempdir().unwrap();
+        let state_dir = tempfile::tempdir().unwrap();
         let mut sources = Sources::default();
         for (k, v) in [
             ("listen", "127.0.0.1:0".to_string()),
@@ -82,6 +109,8 @@ impl TestContext {
             ("delivery_retry_base", "10ms".to_string()),
             ("terraform_bin", terraform_bin()),
             ("parallelism", "2".to_string()),
+            ("sandbox_writable_paths", state_dir.path().display().to_string()),
+            ("sandbox_readable_paths", terraform_readable_paths().join(",")),
         ] {
             sources.flags.set(k, v);
         }
@@ -89,6 +118,7 @@ impl TestContext {
             fake,
             http: Http::default(),
             data_dir,
+            state_dir,
             sources,
             bosun: None,
         }

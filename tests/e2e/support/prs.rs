@@ -80,12 +80,11 @@ impl TestContext {
         sha
     }
 
-    /// A state file of this test's own, outside every checkout (as a remote backend would
-    /// be): where `module` keeps project `name`'s state.
+    /// A state file of this test's own, outside every checkout and the data dir (as a remote
+    /// backend would be), in the directory the sandbox may write: where `module` keeps project
+    /// `name`'s state.
     pub fn state_file(&self, name: &str) -> std::path::PathBuf {
-        let dir = self.data_path().join("states");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(format!("{name}.tfstate"))
+        self.state_dir.path().join(format!("{name}.tfstate"))
     }
 
     /// Waits (bounded) until every delivery is processed and every job has ended.
