@@ -434,12 +434,13 @@ impl Terraform {
         let detailed = extra_args.iter().any(|a| a == "-detailed-exitcode");
         let plan = self
             .plan(root, dir, extra_args, &planfile)
-            .await.map(|mut done| {
-            if detailed && done.exit == Exit::Code(2) {
-                done.exit = Exit::Code(0);
-            }
-            done
-        });
+            .await
+            .map(|mut done| {
+                if detailed && done.exit == Exit::Code(2) {
+                    done.exit = Exit::Code(0);
+                }
+                done
+            });
         let plan_output = step((Step::Plan, "plan", t.plan), plan, log)?;
         let bytes = tokio::fs::read(&planfile)
             .await

@@ -54,7 +54,9 @@ mod own;
 pub use own::own_tree;
 
 /// The system directories bound read-only (or recreated as the symlinks they are).
-pub const SYSTEM: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+pub const SYSTEM: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
 
 /// What of `/etc` the command sees (read-only, when the host has it).
 pub const ETC: &[&str] = &[
@@ -144,7 +146,11 @@ impl Default for BwrapConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Identity {
     /// bosun is root: bwrap runs as root, and `setpriv` (at this path) drops to uid:gid.
-    Drop { uid: u32, gid: u32, setpriv: PathBuf },
+    Drop {
+        uid: u32,
+        gid: u32,
+        setpriv: PathBuf,
+    },
     /// bosun is not root: bwrap runs as bosun's user, in a user namespace when `userns`.
     Own { userns: bool },
 }
@@ -233,11 +239,13 @@ impl Bwrap {
             Identity::Own { userns: true }
         };
         let l = config.limits;
-        let limited = l.memory > 0
-            || !l.cpu_time.is_zero()
-            || l.max_processes > 0
-            || l.max_file_size > 0;
-        let prlimit = if limited { Some(tool("prlimit")?) } else { None };
+        let limited =
+            l.memory > 0 || !l.cpu_time.is_zero() || l.max_processes > 0 || l.max_file_size > 0;
+        let prlimit = if limited {
+            Some(tool("prlimit")?)
+        } else {
+            None
+        };
         Ok(Self {
             config,
             direct: Direct::default(),
@@ -261,7 +269,11 @@ impl Bwrap {
         };
         let done = self.run(inv).await?;
         if !done.exit.success() {
-            bail!("a sandboxed `true` failed ({}): {}", done.exit, done.output.trim());
+            bail!(
+                "a sandboxed `true` failed ({}): {}",
+                done.exit,
+                done.output.trim()
+            );
         }
         Ok(())
     }
@@ -490,7 +502,9 @@ impl Args {
 
     /// Whether a system directory bound from the host holds `path`.
     fn in_bound(&self, path: &Path) -> bool {
-        self.mounts.iter().any(|(m, bound)| *bound && path.starts_with(m))
+        self.mounts
+            .iter()
+            .any(|(m, bound)| *bound && path.starts_with(m))
     }
 
     /// Whether `dir` exists inside: made, a mount point, or under a bind (and not under a

@@ -404,6 +404,28 @@ async fn init_holds_the_plugin_cache_lock_and_inits_run_one_at_a_time() {
     file.try_lock().unwrap();
 }
 
+#[tokio::test]
+async fn the_checkout_root_is_writable_and_the_cache_only_during_init() {
+    let fake = Fake::new(Exit::Code(0), |_| {});
+    let fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
+    let root = fx.tmp.path().join("checkout");
+    let dir = fx.project("checkout/envs/dev", TWO);
+    planned(&fx.tf.plan_project(&root, &dir, "dev", &[]).await);
+    let cache = fx.tf.plugin_cache.clone();
+    let calls = fake.calls.lock().unwrap();
+    assert_eq!(calls.len(), 4);
+    for call in calls.iter() {
+        let init = call.args.first().map(String::as_str) == Some("init");
+        if init {
+            assert_eq!(call.writable, [root.clone(), cache.clone()]);
+            assert!(call.readable.is_empty());
+        } else {
+            assert_eq!(call.writable, vec![root.clone()], "{:?}", call.args);
+            assert_eq!(call.readable, vec![cache.clone()], "{:?}", call.args);
+        }
+    }
+}
+
 #[test]
 fn workspace_names() {
     for ok in ["default", "staging", "eu-west-1", "a_b.c"] {

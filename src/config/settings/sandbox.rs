@@ -55,7 +55,10 @@ pub(super) fn resolve(sources: &Sources, data_dir: &Path) -> Result<Sandbox, Set
                 if path.is_absolute() {
                     Ok(path)
                 } else {
-                    Err(SettingsError::of(key, format!("`{p}` is not an absolute path")))
+                    Err(SettingsError::of(
+                        key,
+                        format!("`{p}` is not an absolute path"),
+                    ))
                 }
             })
             .collect()
@@ -108,9 +111,7 @@ fn bytes(sources: &Sources, key: &str) -> Result<u64, SettingsError> {
 
 /// Parses a size in bytes with an optional binary unit (K, M, G, T, with or without `iB`).
 pub fn parse_bytes(raw: &str) -> Option<u64> {
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
     let number: u64 = number.parse().ok()?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
@@ -151,19 +152,27 @@ mod tests {
         assert!(config.network);
         assert_eq!(config.hidden, vec![PathBuf::from("/srv/bosun")]);
         sources.env.set("sandbox_network", "false");
-        sources.env.set("sandbox_writable_paths", "/srv/state, /var/tf");
+        sources
+            .env
+            .set("sandbox_writable_paths", "/srv/state, /var/tf");
         sources.env.set("sandbox_memory", "0");
         let Ok(Sandbox::Bwrap(config)) = resolve(&sources, Path::new("/d")) else {
             panic!("bwrap");
         };
         assert!(!config.network);
-        assert_eq!(config.writable_paths, ["/srv/state", "/var/tf"].map(PathBuf::from));
+        assert_eq!(
+            config.writable_paths,
+            ["/srv/state", "/var/tf"].map(PathBuf::from)
+        );
         assert_eq!(config.limits.memory, 0);
         sources.flags.set("sandbox", "none");
         assert_eq!(resolve(&sources, Path::new("/d")), Ok(Sandbox::None));
         sources.flags.set("sandbox", "docker");
         let err = resolve(&sources, Path::new("/d")).unwrap_err().to_string();
-        assert_eq!(err, "BOSUN_SANDBOX (--sandbox): `docker` is not bwrap or none");
+        assert_eq!(
+            err,
+            "BOSUN_SANDBOX (--sandbox): `docker` is not bwrap or none"
+        );
         sources.flags.set("sandbox", "bwrap");
         sources.flags.set("sandbox_readable_paths", "relative/dir");
         let err = resolve(&sources, Path::new("/d")).unwrap_err().to_string();

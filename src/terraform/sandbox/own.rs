@@ -22,16 +22,14 @@ pub fn own_tree(path: &Path, uid: u32, gid: u32) -> Result<()> {
     let mut budget = MAX_ENTRIES;
     match open_dir(CWD, path) {
         Ok(dir) => own_dir(dir, owner, 0, &mut budget),
-        Err(Errno::NOTDIR | Errno::LOOP) => {
-            rustix::fs::chownat(
-                CWD,
-                path,
-                Some(owner.0),
-                Some(owner.1),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .with_context(|| format!("chown {}", path.display()))
-        }
+        Err(Errno::NOTDIR | Errno::LOOP) => rustix::fs::chownat(
+            CWD,
+            path,
+            Some(owner.0),
+            Some(owner.1),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("chown {}", path.display())),
         Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
     }
     .with_context(|| format!("handing {} to uid {uid}", path.display()))

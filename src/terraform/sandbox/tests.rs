@@ -134,7 +134,10 @@ fn not_root_uses_a_user_namespace_and_no_setpriv() {
     let bwrap = fixed(Identity::Own { userns: true }, config);
     let text = argv(&bwrap.wrap(&inv("/usr/bin/env", &[])).unwrap());
     assert!(text.contains("\n--unshare-net\n--unshare-user\n"), "{text}");
-    assert!(!text.contains("setpriv") && !text.contains("--cap-"), "{text}");
+    assert!(
+        !text.contains("setpriv") && !text.contains("--cap-"),
+        "{text}"
+    );
     assert!(
         text.ends_with("-- /usr/bin/prlimit\n--cpu=2\n-- /usr/bin/env"),
         "{text}"
@@ -371,7 +374,10 @@ async fn a_command_past_its_timeout_dies_with_its_children() {
     inv.timeout = Duration::from_millis(500);
     let done = bwrap.run(inv).await.unwrap();
     assert_eq!(done.exit, Exit::TimedOut);
-    assert!(all_gone("4242.1").await, "a sleeping child outlived the run");
+    assert!(
+        all_gone("4242.1").await,
+        "a sleeping child outlived the run"
+    );
 }
 
 #[tokio::test]
@@ -392,7 +398,10 @@ async fn a_fork_bomb_is_contained_and_ended_by_the_timeout() {
     let done = bwrap.run(inv).await.unwrap();
     assert_eq!(done.exit, Exit::TimedOut);
     assert!(done.output.contains("Cannot fork"), "the limit held");
-    assert!(all_gone("bosun-fork-bomb-marker").await, "the bomb outlived the run");
+    assert!(
+        all_gone("bosun-fork-bomb-marker").await,
+        "the bomb outlived the run"
+    );
     // The host still forks.
     let out = std::process::Command::new("true").status().unwrap();
     assert!(out.success());

@@ -109,8 +109,14 @@ impl TestContext {
             ("delivery_retry_base", "10ms".to_string()),
             ("terraform_bin", terraform_bin()),
             ("parallelism", "2".to_string()),
-            ("sandbox_writable_paths", state_dir.path().display().to_string()),
-            ("sandbox_readable_paths", terraform_readable_paths().join(",")),
+            (
+                "sandbox_writable_paths",
+                state_dir.path().display().to_string(),
+            ),
+            (
+                "sandbox_readable_paths",
+                terraform_readable_paths().join(","),
+            ),
         ] {
             sources.flags.set(k, v);
         }
