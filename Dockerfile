@@ -1,5 +1,7 @@
 # bosun: multi-stage build. The runtime image carries Terraform-compatible tooling only if you
-# add it (see BOSUN_TERRAFORM_BIN); bubblewrap is installed for the sandbox of later releases.
+# add it (see BOSUN_TERRAFORM_BIN). Terraform runs under bubblewrap (BOSUN_SANDBOX=bwrap), which
+# needs user namespaces in the container (e.g. a seccomp profile that allows them); without them
+# `bosun serve` refuses to start and says so.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -15,6 +15,14 @@ fi
 if ! command -v terraform >/dev/null && [ ! -x /usr/local/bin/terraform ]; then
   BOSUN_TF_SMOKE=0 bash tests/tools/install-terraform.sh
 fi
+# Terraform runs in the sandbox, which shows only its own directory: the test Terraform is a
+# Python shim, so the sandbox must also show its venv and the Python the venv is made from.
+tf=$(readlink -f "$(command -v terraform || echo /usr/local/bin/terraform)")
+venv=$(dirname "$(dirname "$tf")")
+if [ -f "$venv/pyvenv.cfg" ] && [ -z "${BOSUN_SANDBOX_READABLE_PATHS:-}" ]; then
+  python_home=$(sed -n 's/^home *= *//p' "$venv/pyvenv.cfg")
+  export BOSUN_SANDBOX_READABLE_PATHS="$venv,$(dirname "$python_home")"
+fi
 if [ $# -eq 0 ]; then
   set -- --repo examples/multi-project --all
 fi
