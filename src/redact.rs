@@ -15,7 +15,6 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use aho_corasick::AhoCorasick;
-use base64::Engine as _;
 
 /// What a secret becomes.
 pub const REDACTED: &str = "[redacted]";

@@ -211,6 +211,27 @@ pub const SETTINGS: &[SettingDef] = &[
         Some("2s"),
         "First retry delay of a failing delivery; doubles each attempt, capped at 5m"
     ),
+    setting!(
+        "planfile_key_file",
+        "BOSUN_PLANFILE_KEY_FILE",
+        "planfile-key-file",
+        None,
+        "File holding the key planfiles are sealed with in the store (32 bytes: 64 hex digits or base64); default: <data_dir>/planfile.key, made at first start"
+    ),
+    setting!(
+        "planfile_key",
+        "BOSUN_PLANFILE_KEY",
+        "planfile-key",
+        None,
+        "The planfile key itself, instead of the _FILE form"
+    ),
+    setting!(
+        "terraform_pass_env",
+        "BOSUN_TERRAFORM_PASS_ENV",
+        "terraform-pass-env",
+        Some(""),
+        "Names of variables of bosun's environment passed to Terraform (comma-separated, e.g. AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY); their values are secrets, redacted everywhere"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -323,15 +344,26 @@ impl Layer {
     }
 }
 
-/// The three layers, highest precedence first.
+/// The three layers, highest precedence first, and the values of the variables
+/// `terraform_pass_env` names.
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
     pub flags: Layer,
     pub env: Layer,
     pub file: Layer,
+    /// bosun's environment variables passed through to Terraform, by name ([`load`] reads
+    /// those [`Sources::pass_env_names`] lists from the process environment).
+    ///
+    /// [`load`]: super::load
+    pub pass_env: BTreeMap<String, String>,
 }
 
 impl Sources {
+    /// The names `terraform_pass_env` lists.
+    pub fn pass_env_names(&self) -> Vec<String> {
+        self.list("terraform_pass_env")
+    }
+
     /// The winning value of a setting and the rank of its layer (0 = flag).
     fn pick(&self, key: &str) -> Option<(usize, &str)> {
         [&self.flags, &self.env, &self.file]
@@ -419,6 +451,15 @@ pub struct GitHubSettings {
     pub webhook_secrets: Vec<Secret>,
 }
 
+/// Where the key planfiles are sealed with comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanfileKey {
+    /// Given in the settings (the value or its file): checked to be a 32-byte key.
+    Given(Secret),
+    /// Neither was set: a key file bosun makes next to the store at first start.
+    File(PathBuf),
+}
+
 /// Everything `bosun serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -443,9 +484,38 @@ pub struct Settings {
     pub redelivery_lookback: Duration,
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
+    pub planfile_key: PlanfileKey,
+    /// Variables passed to Terraform from bosun's environment (BOSUN_TERRAFORM_PASS_ENV).
+    pub terraform_env: Vec<(String, Secret)>,
 }
 
 impl Settings {
+    /// Every secret value the settings hold, with what it is (for a warning when one is too
+    /// short to redact): webhook secrets, the App key, the database password, the planfile
+    /// key, and the environment passed through to Terraform.
+    pub fn secrets(&self) -> Vec<(String, Secret)> {
+        let mut out: Vec<(String, Secret)> = self
+            .github
+            .webhook_secrets
+            .iter()
+            .map(|s| ("the webhook secret".to_owned(), s.clone()))
+            .collect();
+        out.push((
+            "the GitHub App key".to_owned(),
+            self.github.app_key_pem.clone(),
+        ));
+        if let Some(password) = url_password(&self.database_url) {
+            out.push(("the database password".to_owned(), Secret::new(password)));
+        }
+        if let PlanfileKey::Given(key) = &self.planfile_key {
+            out.push(("the planfile key".to_owned(), key.clone()));
+        }
+        for (name, value) in &self.terraform_env {
+            out.push((format!("passed-through variable {name}"), value.clone()));
+        }
+        out
+    }
+
     /// Resolves and checks every setting; the first problem is returned, naming its setting.
     pub fn resolve(sources: &Sources) -> Result<Self, SettingsError> {
         let listen = sources.parsed("listen", "an address like 127.0.0.1:4141")?;
@@ -571,6 +641,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let planfile_key = planfile_key(sources, &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -600,8 +671,82 @@ impl Settings {
                 .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
+            planfile_key,
+            terraform_env: pass_env(sources)?,
         })
     }
+}
+
+/// The password in a URL's user info (`scheme://user:password@host/…`), if any.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password).filter(|p| !p.is_empty())
+}
+
+/// The planfile key from the value or the file, whichever sits in the higher layer; else the
+/// key file in the data directory.
+fn planfile_key(sources: &Sources, data_dir: &Path) -> Result<PlanfileKey, SettingsError> {
+    let value = sources.pick("planfile_key").filter(|(_, v)| !v.trim().is_empty());
+    let file = sources
+        .pick("planfile_key_file")
+        .filter(|(_, v)| !v.trim().is_empty());
+    let (key, text) = match (value, file) {
+        (None, None) => return Ok(PlanfileKey::File(data_dir.join("planfile.key"))),
+        (Some((rv, _)), Some((rf, _))) if rv == rf => {
+            return Err(SettingsError::of(
+                "planfile_key",
+                "set either the key or its _FILE form, not both",
+            ));
+        }
+        (Some((rv, v)), Some((rf, _))) if rv < rf => ("planfile_key", v.to_owned()),
+        (Some((_, v)), None) => ("planfile_key", v.to_owned()),
+        (_, Some((_, path))) => {
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                SettingsError::of(
+                    "planfile_key_file",
+                    format!("cannot read {}: {e}", path.trim()),
+                )
+            })?;
+            ("planfile_key_file", text)
+        }
+    };
+    crate::store::seal::decode_key(&text).map_err(|e| SettingsError::of(key, e))?;
+    Ok(PlanfileKey::Given(Secret::new(text.trim())))
+}
+
+/// The variables `terraform_pass_env` names, with their values from bosun's environment.
+fn pass_env(sources: &Sources) -> Result<Vec<(String, Secret)>, SettingsError> {
+    let mut out = Vec::new();
+    for name in sources.pass_env_names() {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(SettingsError::of(
+                "terraform_pass_env",
+                format!("`{name}` is not an environment variable name"),
+            ));
+        }
+        if name.starts_with("BOSUN_") {
+            return Err(SettingsError::of(
+                "terraform_pass_env",
+                format!("`{name}`: bosun's own settings are never passed to Terraform"),
+            ));
+        }
+        let Some(value) = sources.pass_env.get(&name) else {
+            return Err(SettingsError::of(
+                "terraform_pass_env",
+                format!("`{name}` is not set in bosun's environment"),
+            ));
+        };
+        out.push((name, Secret::new(value.clone())));
+    }
+    Ok(out)
 }
 
 fn check_database_url(url: &str) -> Result<String, SettingsError> {

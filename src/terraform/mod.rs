@@ -14,6 +14,7 @@
 
 pub mod cache;
 mod parse;
+mod redacting;
 pub mod run;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
+pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
 
 use crate::apply::{ApplyOutcome, is_stale_refusal};
