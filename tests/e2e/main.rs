@@ -8,6 +8,7 @@ mod github_client;
 mod plans;
 mod preview_cli;
 mod redelivery;
+mod secrets;
 mod serve_cli;
 mod webhooks;
 mod workspace;
