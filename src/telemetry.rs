@@ -119,7 +119,10 @@ mod tests {
             let writer = RedactingWriter::new(move || sink.clone(), redactor.clone());
             let builder = tracing_subscriber::fmt().with_writer(writer);
             let log = || {
-                tracing::error!(error = "token hunter2hunter2 refused", "it said hunter2hunter2");
+                tracing::error!(
+                    error = "token hunter2hunter2 refused",
+                    "it said hunter2hunter2"
+                );
                 tracing::warn!(debug = ?"a \"hunter2hunter2\"", "quoted");
             };
             if json {

@@ -222,7 +222,9 @@ pub trait Store: JobStore + LockStore + Send + Sync + 'static {
 /// `sealer`.
 pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open_with(url, sealer).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open_with(url, sealer).await?,
+        ))
     } else {
         anyhow::bail!("unsupported database URL scheme (expected sqlite:)")
     }

@@ -34,7 +34,13 @@ impl Binding<'_> {
     fn bytes(&self) -> Vec<u8> {
         let pr = self.pr.to_string();
         let mut out = b"bosun planfile v1".to_vec();
-        for field in [self.repository, &pr, self.dir, self.workspace, self.head_sha] {
+        for field in [
+            self.repository,
+            &pr,
+            self.dir,
+            self.workspace,
+            self.head_sha,
+        ] {
             out.extend_from_slice(&(field.len() as u64).to_le_bytes());
             out.extend_from_slice(field.as_bytes());
         }
@@ -86,7 +92,9 @@ impl Sealer {
                 write_key_file(path, &key)?;
                 Ok((Self::new(&key)?, true))
             }
-            Err(e) => Err(e).with_context(|| format!("reading the planfile key {}", path.display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("reading the planfile key {}", path.display()))
+            }
         }
     }
 
@@ -195,9 +203,20 @@ mod tests {
         let sealer = Sealer::new(&[7; KEY_LEN]).unwrap();
         let sealed = sealer.seal(b"planfile bytes", &binding("a")).unwrap();
         assert!(!sealed.windows(8).any(|w| w == b"planfile"));
-        assert_eq!(sealer.open(&sealed, &binding("a")).unwrap(), b"planfile bytes");
-        assert!(sealer.open(&sealed, &binding("b")).is_err(), "another commit");
-        assert!(Sealer::new(&[8; KEY_LEN]).unwrap().open(&sealed, &binding("a")).is_err());
+        assert_eq!(
+            sealer.open(&sealed, &binding("a")).unwrap(),
+            b"planfile bytes"
+        );
+        assert!(
+            sealer.open(&sealed, &binding("b")).is_err(),
+            "another commit"
+        );
+        assert!(
+            Sealer::new(&[8; KEY_LEN])
+                .unwrap()
+                .open(&sealed, &binding("a"))
+                .is_err()
+        );
         let again = sealer.seal(b"planfile bytes", &binding("a")).unwrap();
         assert_ne!(sealed, again, "a fresh nonce each time");
         for bad in [&[][..], &[1][..], &[2; 40][..], &sealed[..sealed.len() - 1]] {

@@ -422,11 +422,15 @@ async fn planfiles_are_sealed_at_rest_and_bound_to_their_row() {
     let raw = raw_planfiles(&url).await;
     let stored = raw[0].clone().unwrap();
     assert!(
-        !stored.windows(8).any(|w| w == b"hunter2h" || w == b"PLANFILE"),
+        !stored
+            .windows(8)
+            .any(|w| w == b"hunter2h" || w == b"PLANFILE"),
         "the raw row holds the planfile in plain"
     );
     assert_eq!(
-        s.plans_of_pr("acme/infra", 1).await.unwrap()[0].planfile.as_deref(),
+        s.plans_of_pr("acme/infra", 1).await.unwrap()[0]
+            .planfile
+            .as_deref(),
         Some(&secret[..])
     );
 

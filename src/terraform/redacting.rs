@@ -62,19 +62,29 @@ mod tests {
         let done = runner
             .run(inv(
                 "/bin/sh",
-                &["-c", "echo plain $SECRET; printf %s \"$SECRET\" | base64 >&2"],
+                &[
+                    "-c",
+                    "echo plain $SECRET; printf %s \"$SECRET\" | base64 >&2",
+                ],
             ))
             .await
             .unwrap();
         assert_eq!(done.exit, Exit::Code(0));
         assert!(!done.output.contains("hunter2"), "{}", done.output);
-        assert!(!done.output.contains("aHVudGVyMmh1bnRlcjI"), "{}", done.output);
+        assert!(
+            !done.output.contains("aHVudGVyMmh1bnRlcjI"),
+            "{}",
+            done.output
+        );
         assert!(done.output.contains("plain [redacted]"), "{}", done.output);
         let err = runner
             .run(inv("/nonexistent/hunter2hunter2", &[]))
             .await
             .unwrap_err()
             .to_string();
-        assert!(!err.contains("hunter2hunter2") && err.contains("[redacted]"), "{err}");
+        assert!(
+            !err.contains("hunter2hunter2") && err.contains("[redacted]"),
+            "{err}"
+        );
     }
 }

@@ -404,7 +404,10 @@ async fn apply_one(
                 .forget_planfile(repo, set.pr.number, target, &plan.head_sha)
                 .await
         {
-            tracing::error!(error = format!("{e:#}"), "dropping an applied planfile failed");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "dropping an applied planfile failed"
+            );
         }
         outcome
     }

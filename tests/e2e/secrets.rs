@@ -118,7 +118,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     let Outcome::Failed { output, .. } = &bad_plan.outcome else {
         panic!("envs/bad should fail: {bad_plan:#?}");
     };
-    assert!(output.contains("the token [redacted] is too long"), "{output}");
+    assert!(
+        output.contains("the token [redacted] is too long"),
+        "{output}"
+    );
     let Outcome::Planned { text, .. } = &dev_plan.outcome else {
         panic!("envs/dev should plan: {dev_plan:#?}");
     };
@@ -137,7 +140,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     assert!(planfile.starts_with(b"PK"), "a planfile is a zip");
     assert!(!raw.starts_with(b"PK"));
     let chunk = &planfile[planfile.len() / 2..][..32];
-    assert!(!raw.windows(32).any(|w| w == chunk), "the stored planfile is in plain");
+    assert!(
+        !raw.windows(32).any(|w| w == chunk),
+        "the stored planfile is in plain"
+    );
 
     ctx.comment(pr, "alice", "bosun apply -d envs/dev").await;
     ctx.settle().await;
@@ -169,18 +175,25 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     assert!(last.body.contains("**already applied**"), "{}", last.body);
 
     // Nowhere: what bosun sent GitHub, what GitHub shows, what the store keeps, the logs.
-    let m = ctx.fake.model();
-    for r in &m.requests {
-        assert_eq!(leaks(&r.body), Vec::<&str>::new(), "{} {}", r.method, r.path);
+    {
+        let m = ctx.fake.model();
+        for r in &m.requests {
+            assert_eq!(
+                leaks(&r.body),
+                Vec::<&str>::new(),
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+        let repo = m.repo(REPO).unwrap();
+        for c in &repo.comments {
+            assert_eq!(leaks(&c.body), Vec::<&str>::new(), "{}", c.body);
+        }
+        for c in &repo.check_runs {
+            assert_eq!(leaks(&format!("{c:?}")), Vec::<&str>::new(), "{c:?}");
+        }
     }
-    let repo = m.repo(REPO).unwrap();
-    for c in &repo.comments {
-        assert_eq!(leaks(&c.body), Vec::<&str>::new(), "{}", c.body);
-    }
-    for c in &repo.check_runs {
-        assert_eq!(leaks(&format!("{c:?}")), Vec::<&str>::new(), "{c:?}");
-    }
-    drop(m);
     for p in store.plans_of_pr(REPO, pr).await.unwrap() {
         assert_eq!(leaks(&format!("{:?}", p.outcome)), Vec::<&str>::new());
     }

@@ -44,8 +44,13 @@ pub(super) fn url_password(url: &str) -> Option<&str> {
 
 /// The planfile key from the value or the file, whichever sits in the higher layer; else the
 /// key file in the data directory.
-pub(super) fn planfile_key(sources: &Sources, data_dir: &Path) -> Result<PlanfileKey, SettingsError> {
-    let value = sources.pick("planfile_key").filter(|(_, v)| !v.trim().is_empty());
+pub(super) fn planfile_key(
+    sources: &Sources,
+    data_dir: &Path,
+) -> Result<PlanfileKey, SettingsError> {
+    let value = sources
+        .pick("planfile_key")
+        .filter(|(_, v)| !v.trim().is_empty());
     let file = sources
         .pick("planfile_key_file")
         .filter(|(_, v)| !v.trim().is_empty());

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::seal::{Binding, Sealer};
 use crate::store::jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+use crate::store::seal::{Binding, Sealer};
 
 macro_rules! job_columns {
     () => {
