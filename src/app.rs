@@ -9,18 +9,19 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Sandbox, Settings};
+use crate::config::{PlanfileKey, Sandbox, Settings};
 use crate::dispatch::{Dispatcher, JobDispatcher};
 use crate::github::pace::{PacedGitHub, Pacer};
 use crate::github::retry::RetryPolicy;
-use crate::github::{GitHub, OctocrabGitHub};
+use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
+use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
 use crate::server::{self, AppState};
-use crate::store::{self, Store};
-use crate::terraform::{Bwrap, Direct, Runner, Terraform, Timeouts};
+use crate::store::{self, Sealer, Store};
+use crate::terraform::{Bwrap, Direct, Redacting, Runner, Terraform, Timeouts};
 use crate::worker::DeliveryWorker;
 use crate::workflow::{self, WorkflowSettings};
 use crate::workspace::Workspaces;
@@ -67,8 +68,17 @@ pub async fn start_with(
             settings.data_dir.display()
         )
     })?;
+    let redactor = Redactor::process();
+    for (what, secret) in settings.secrets() {
+        if !redactor.add(secret.expose()) {
+            tracing::warn!(
+                "{what} is shorter than {MIN_LEN} characters: bosun cannot redact it from what it writes"
+            );
+        }
+    }
+    let sealer = planfile_sealer(settings, &redactor)?;
     let runner = runner(&settings.sandbox).await?;
-    let store = store::open(&settings.database_url)
+    let store = store::open(&settings.database_url, sealer)
         .await
         .context("opening the store")?;
     let requeued = store.requeue_interrupted().await?;
@@ -95,9 +105,13 @@ pub async fn start_with(
             }
         },
     };
-    let paced: Arc<dyn GitHub> = Arc::new(PacedGitHub::new(
-        github.clone(),
-        Pacer::new(settings.github_writes_per_minute, 20),
+    // Everything workflows write is redacted first, then paced.
+    let paced: Arc<dyn GitHub> = Arc::new(RedactingGitHub::new(
+        Arc::new(PacedGitHub::new(
+            github.clone(),
+            Pacer::new(settings.github_writes_per_minute, 20),
+        )),
+        redactor.clone(),
     ));
     let enqueued = Arc::new(Notify::new());
     let dispatcher = dispatcher.unwrap_or_else(|| {
@@ -111,7 +125,16 @@ pub async fn start_with(
     });
     let plugin_cache = std::path::absolute(&settings.plugin_cache_dir)
         .unwrap_or_else(|_| settings.plugin_cache_dir.clone());
-    let mut terraform = Terraform::new(&settings.terraform_bin, runner, plugin_cache);
+    let mut terraform = Terraform::new(
+        &settings.terraform_bin,
+        Arc::new(Redacting::new(runner, redactor.clone())),
+        plugin_cache,
+    );
+    terraform.extra_env = settings
+        .terraform_env
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
+        .collect();
     terraform.timeouts = Timeouts {
         init: settings.terraform_timeout,
         plan: settings.terraform_timeout,
@@ -131,6 +154,7 @@ pub async fn start_with(
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),
+        redactor,
     });
 
     let cancel = CancellationToken::new();
@@ -216,6 +240,29 @@ async fn runner(sandbox: &Sandbox) -> anyhow::Result<Arc<dyn Runner>> {
                  read bosun's secrets and anything else on this host"
             );
             Ok(Arc::new(Direct::default()))
+        }
+    }
+}
+
+/// The sealer of planfiles: the configured key, else the key file next to the store (made at
+/// first start), whose key is then a secret too.
+fn planfile_sealer(settings: &Settings, redactor: &Redactor) -> anyhow::Result<Sealer> {
+    match &settings.planfile_key {
+        PlanfileKey::Given(key) => {
+            let key = store::seal::decode_key(key.expose()).map_err(anyhow::Error::msg)?;
+            Sealer::new(&key)
+        }
+        PlanfileKey::File(path) => {
+            let (sealer, created) = Sealer::from_key_file(path)?;
+            if let Ok(text) = std::fs::read_to_string(path) {
+                redactor.add(text.trim());
+            }
+            tracing::warn!(
+                path = %path.display(),
+                created,
+                "planfiles are sealed with a key kept next to the store; set BOSUN_PLANFILE_KEY_FILE to keep it elsewhere"
+            );
+            Ok(sealer)
         }
     }
 }

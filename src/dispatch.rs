@@ -261,9 +261,12 @@ mod tests {
 
     async fn dispatcher(plan_drafts: bool) -> (tempfile::TempDir, JobDispatcher) {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
-            .await
-            .unwrap();
+        let store = crate::store::open(
+            &format!("sqlite://{}", dir.path().join("b.db").display()),
+            crate::store::Sealer::ephemeral().unwrap(),
+        )
+        .await
+        .unwrap();
         let d = JobDispatcher {
             store,
             enqueued: Arc::new(Notify::new()),

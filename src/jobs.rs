@@ -96,6 +96,8 @@ pub async fn run_job(ctx: &Context, job: Job) {
             Ok(Err(e)) => (JobStatus::Failed, format!("{e:#}")),
             Err(_) => (JobStatus::Failed, "the workflow panicked".to_owned()),
         };
+        // Stored and logged: an error may quote anything, a secret included.
+        let summary = ctx.redactor.redact_owned(summary);
         match status {
             JobStatus::Done => tracing::info!(%summary, "job done"),
             _ => tracing::error!(error = %summary, "job failed"),

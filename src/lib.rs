@@ -17,6 +17,7 @@ pub mod names;
 pub mod plan;
 pub mod preview;
 pub mod projects;
+pub mod redact;
 pub mod redelivery;
 pub mod render;
 pub mod server;

@@ -109,6 +109,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),
+        // A preview holds no configured secret: it prints what the user's own Terraform did.
+        redactor: crate::redact::Redactor::default(),
     };
     let request = plan::Request {
         repo: RepoRef {

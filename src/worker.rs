@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::github::webhook::{self, Parsed};
 use crate::metrics::{Metrics, ProcessedLabels};
+use crate::redact::Redactor;
 use crate::store::{ClaimedDelivery, ProcessedEvent, Store, now_millis};
 
 /// How long a claim holds before another worker may take the delivery over.
@@ -144,8 +145,9 @@ impl DeliveryWorker {
                     .processed
                     .get_or_create(&ProcessedLabels { result: "retried" })
                     .inc();
+                let error = Redactor::process().redact_owned(format!("{e:#}"));
                 self.store
-                    .retry_delivery(d.seq, &format!("{e:#}"), now + wait.as_millis() as i64)
+                    .retry_delivery(d.seq, &error, now + wait.as_millis() as i64)
                     .await
             }
             Err(e) => {
@@ -163,9 +165,8 @@ impl DeliveryWorker {
                     .processed
                     .get_or_create(&ProcessedLabels { result: "failed" })
                     .inc();
-                self.store
-                    .fail_delivery(d.seq, &format!("{e:#}"), now)
-                    .await
+                let error = Redactor::process().redact_owned(format!("{e:#}"));
+                self.store.fail_delivery(d.seq, &error, now).await
             }
         };
         if let Err(e) = recorded {

@@ -15,7 +15,7 @@ pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
     CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
-    SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
+    PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
 };
 
 /// Loads the three layers: `flags`, the process environment, and the TOML file given with
@@ -32,9 +32,16 @@ pub fn load(flags: Flags, config_file: Option<&PathBuf>) -> Result<Settings, Set
         }
     };
     let env = Layer::from_env(|name| std::env::var(name).ok());
-    Settings::resolve(&Sources {
+    let mut sources = Sources {
         flags: flags.0,
         env,
         file,
-    })
+        pass_env: Default::default(),
+    };
+    for name in sources.pass_env_names() {
+        if let Ok(value) = std::env::var(&name) {
+            sources.pass_env.insert(name, value);
+        }
+    }
+    Settings::resolve(&sources)
 }

@@ -13,6 +13,7 @@ use super::secret::Secret;
 mod sandbox;
 
 pub use sandbox::{Sandbox, parse_bytes};
+mod secrets;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
 #[derive(Debug)]
@@ -285,6 +286,27 @@ pub const SETTINGS: &[SettingDef] = &[
         Some("2GiB"),
         "Largest file a sandboxed process may write (0: no limit)"
     ),
+    setting!(
+        "planfile_key_file",
+        "BOSUN_PLANFILE_KEY_FILE",
+        "planfile-key-file",
+        None,
+        "File holding the key planfiles are sealed with in the store (32 bytes: 64 hex digits or base64); default: <data_dir>/planfile.key, made at first start"
+    ),
+    setting!(
+        "planfile_key",
+        "BOSUN_PLANFILE_KEY",
+        "planfile-key",
+        None,
+        "The planfile key itself, instead of the _FILE form"
+    ),
+    setting!(
+        "terraform_pass_env",
+        "BOSUN_TERRAFORM_PASS_ENV",
+        "terraform-pass-env",
+        Some(""),
+        "Names of variables of bosun's environment passed to Terraform (comma-separated, e.g. AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY); their values are secrets, redacted everywhere"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -397,15 +419,26 @@ impl Layer {
     }
 }
 
-/// The three layers, highest precedence first.
+/// The three layers, highest precedence first, and the values of the variables
+/// `terraform_pass_env` names.
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
     pub flags: Layer,
     pub env: Layer,
     pub file: Layer,
+    /// bosun's environment variables passed through to Terraform, by name ([`load`] reads
+    /// those [`Sources::pass_env_names`] lists from the process environment).
+    ///
+    /// [`load`]: super::load
+    pub pass_env: BTreeMap<String, String>,
 }
 
 impl Sources {
+    /// The names `terraform_pass_env` lists.
+    pub fn pass_env_names(&self) -> Vec<String> {
+        self.list("terraform_pass_env")
+    }
+
     /// The winning value of a setting and the rank of its layer (0 = flag).
     fn pick(&self, key: &str) -> Option<(usize, &str)> {
         [&self.flags, &self.env, &self.file]
@@ -493,6 +526,15 @@ pub struct GitHubSettings {
     pub webhook_secrets: Vec<Secret>,
 }
 
+/// Where the key planfiles are sealed with comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanfileKey {
+    /// Given in the settings (the value or its file): checked to be a 32-byte key.
+    Given(Secret),
+    /// Neither was set: a key file bosun makes next to the store at first start.
+    File(PathBuf),
+}
+
 /// Everything `bosun serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -519,6 +561,9 @@ pub struct Settings {
     pub delivery_retry_base: Duration,
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
+    pub planfile_key: PlanfileKey,
+    /// Variables passed to Terraform from bosun's environment (BOSUN_TERRAFORM_PASS_ENV).
+    pub terraform_env: Vec<(String, Secret)>,
 }
 
 impl Settings {
@@ -648,6 +693,7 @@ impl Settings {
             ));
         }
         let sandbox = sandbox::resolve(sources, &data_dir)?;
+        let planfile_key = secrets::planfile_key(sources, &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -678,6 +724,8 @@ impl Settings {
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
             sandbox,
+            planfile_key,
+            terraform_env: secrets::pass_env(sources)?,
         })
     }
 }

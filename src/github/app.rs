@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::config::Secret;
+use crate::redact::Redactor;
 
 /// How long before its expiry a cached installation token is replaced.
 pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -29,6 +30,8 @@ pub struct AppAuth {
     app_id: u64,
     key: EncodingKey,
     cached: Mutex<Option<(Secret, u64)>>,
+    /// Each JWT signed is redacted from everything bosun writes until it expires.
+    redactor: Redactor,
 }
 
 impl AppAuth {
@@ -40,6 +43,7 @@ impl AppAuth {
             app_id,
             key,
             cached: Mutex::new(None),
+            redactor: Redactor::process(),
         })
     }
 
@@ -57,6 +61,10 @@ impl AppAuth {
             return Ok(jwt.clone());
         }
         let jwt = self.sign(now)?;
+        self.redactor.add_until(
+            jwt.expose(),
+            UNIX_EPOCH + Duration::from_secs(now + JWT_LIFETIME),
+        );
         *cached = Some((jwt.clone(), now + JWT_LIFETIME));
         Ok(jwt)
     }
@@ -98,12 +106,28 @@ type Slot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
 
 /// Installation tokens, cached per installation until 5 minutes before they expire. Concurrent
 /// callers for one installation wait for a single refresh instead of each fetching a token.
-#[derive(Default)]
+/// Every token fetched is registered with a [`Redactor`] (by default the process's), so it is
+/// redacted from everything bosun writes.
 pub struct TokenCache {
     slots: Mutex<HashMap<u64, Slot>>,
+    redactor: Redactor,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::with_redactor(Redactor::process())
+    }
 }
 
 impl TokenCache {
+    /// An empty cache registering its tokens with `redactor`.
+    pub fn with_redactor(redactor: Redactor) -> Self {
+        Self {
+            slots: Mutex::default(),
+            redactor,
+        }
+    }
+
     /// The cached token of `installation`, or the one `fetch` gets (run by one caller at a time).
     pub async fn get<F, Fut, E>(&self, installation: u64, fetch: F) -> Result<InstallationToken, E>
     where
@@ -121,6 +145,8 @@ impl TokenCache {
             return Ok(token.clone());
         }
         let token = fetch().await?;
+        self.redactor
+            .add_until(token.token.expose(), token.expires_at);
         *guard = Some(token.clone());
         Ok(token)
     }
@@ -245,6 +271,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(t.token.expose(), "new");
+    }
+
+    #[tokio::test]
+    async fn fetched_tokens_are_redacted() {
+        let redactor = Redactor::default();
+        let cache = TokenCache::with_redactor(redactor.clone());
+        cache
+            .get(1, || async {
+                Ok::<_, ()>(InstallationToken {
+                    token: Secret::new("ghs_0123456789abcdef"),
+                    expires_at: SystemTime::now() + Duration::from_secs(3600),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            redactor.redact("git: ghs_0123456789abcdef"),
+            "git: [redacted]"
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ pub mod app;
 mod client;
 pub mod local;
 pub mod pace;
+mod redact;
 pub mod retry;
 pub mod webhook;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 pub use app::{AppAuth, InstallationToken, TokenCache};
 pub use client::OctocrabGitHub;
 pub use pace::{PacedGitHub, Pacer};
+pub use redact::RedactingGitHub;
 
 /// A failed GitHub call. Messages never hold a token.
 #[derive(Debug, thiserror::Error)]

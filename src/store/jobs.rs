@@ -78,7 +78,8 @@ pub struct StoredPlan {
     pub target: Target,
     pub head_sha: String,
     pub outcome: Outcome,
-    /// Terraform's planfile, for apply; `None` when the plan failed.
+    /// Terraform's planfile, for apply; `None` when the plan failed, once it was applied, or
+    /// when the stored one does not open. Sealed at rest (see [`crate::store::seal`]).
     pub planfile: Option<Vec<u8>>,
     pub job_id: i64,
     pub created_at: Millis,
@@ -129,6 +130,16 @@ pub trait JobStore: Send + Sync {
 
     /// The latest plan of every project of a pull request, by dir then workspace.
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
+
+    /// Drops the planfile of a project's plan made at `head_sha` (after it was applied): the
+    /// plan's outcome stays for feedback. Returns whether there was one.
+    async fn forget_planfile(
+        &self,
+        repository: &str,
+        pr: u64,
+        target: &Target,
+        head_sha: &str,
+    ) -> anyhow::Result<bool>;
 
     /// Deletes a pull request's plans; returns how many there were.
     async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;

@@ -4,6 +4,7 @@
 
 pub mod jobs;
 pub mod locks;
+pub mod seal;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 
 pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.
@@ -216,10 +218,13 @@ pub trait Store: JobStore + LockStore + Send + Sync + 'static {
     async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()>;
 }
 
-/// Opens the store a database URL names, running its migrations.
-pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+/// Opens the store a database URL names, running its migrations; planfiles are sealed with
+/// `sealer`.
+pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open_with(url, sealer).await?,
+        ))
     } else {
         anyhow::bail!("unsupported database URL scheme (expected sqlite:)")
     }

@@ -377,3 +377,106 @@ async fn summary_comments_are_replaced_as_a_whole() {
         vec![c(1, 10)]
     );
 }
+
+fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {
+    use crate::plan::{Outcome, PlanSummary, Target};
+    StoredPlan {
+        repository: "acme/infra".into(),
+        pr,
+        target: Target {
+            dir: "envs/prod".into(),
+            workspace: "default".into(),
+            name: None,
+        },
+        head_sha: sha.into(),
+        outcome: Outcome::Planned {
+            summary: PlanSummary::default(),
+            text: String::new(),
+        },
+        planfile: Some(planfile.to_vec()),
+        job_id: 1,
+        created_at: 1,
+    }
+}
+
+async fn raw_planfiles(url: &str) -> Vec<Option<Vec<u8>>> {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    sqlx::query_scalar("SELECT planfile FROM plans ORDER BY pr")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn planfiles_are_sealed_at_rest_and_bound_to_their_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let sealer = Sealer::new(&[3; seal::KEY_LEN]).unwrap();
+    let s = SqliteStore::open_with(&url, sealer.clone()).await.unwrap();
+    let secret = b"PLANFILE with TF_VAR_password=hunter2hunter2";
+    s.record_plan(&planned(1, "a", secret)).await.unwrap();
+    s.record_plan(&planned(2, "a", b"another planfile"))
+        .await
+        .unwrap();
+
+    let raw = raw_planfiles(&url).await;
+    let stored = raw[0].clone().unwrap();
+    assert!(
+        !stored
+            .windows(8)
+            .any(|w| w == b"hunter2h" || w == b"PLANFILE"),
+        "the raw row holds the planfile in plain"
+    );
+    assert_eq!(
+        s.plans_of_pr("acme/infra", 1).await.unwrap()[0]
+            .planfile
+            .as_deref(),
+        Some(&secret[..])
+    );
+
+    // The same database under another key: the plan reads back without its planfile.
+    let other = SqliteStore::open_with(&url, Sealer::new(&[4; seal::KEY_LEN]).unwrap())
+        .await
+        .unwrap();
+    let plans = other.plans_of_pr("acme/infra", 1).await.unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].planfile, None);
+
+    // A sealed planfile copied into another pull request's row does not open there.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE plans SET planfile = ?1 WHERE pr = 2")
+        .bind(&stored)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.plans_of_pr("acme/infra", 2).await.unwrap()[0].planfile,
+        None
+    );
+}
+
+#[tokio::test]
+async fn an_applied_planfile_is_forgotten_but_its_plan_stays() {
+    let (_d, s) = store().await;
+    let plan = planned(1, "a", b"planfile");
+    s.record_plan(&plan).await.unwrap();
+    assert!(
+        !s.forget_planfile("acme/infra", 1, &plan.target, "b")
+            .await
+            .unwrap(),
+        "another commit's plan is not touched"
+    );
+    assert!(
+        s.forget_planfile("acme/infra", 1, &plan.target, "a")
+            .await
+            .unwrap()
+    );
+    let plans = s.plans_of_pr("acme/infra", 1).await.unwrap();
+    assert_eq!(plans[0].planfile, None);
+    assert_eq!(plans[0].outcome, plan.outcome);
+    assert!(
+        !s.forget_planfile("acme/infra", 1, &plan.target, "a")
+            .await
+            .unwrap()
+    );
+}

@@ -19,6 +19,7 @@
 
 pub mod cache;
 mod parse;
+mod redacting;
 pub mod run;
 pub mod sandbox;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
+pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
 pub use sandbox::{Bwrap, BwrapConfig, Limits};
 

@@ -155,10 +155,12 @@ fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Re
             head: sha.to_owned(),
         });
     }
-    if matches!(p.outcome, Outcome::Failed { .. }) || p.planfile.is_none() {
-        return Some(Refusal::PlanFailed { target });
+    // Before the planfile: an applied plan's planfile is dropped.
+    if applied(p, applies) {
+        return Some(Refusal::Applied { target });
     }
-    applied(p, applies).then_some(Refusal::Applied { target })
+    (matches!(p.outcome, Outcome::Failed { .. }) || p.planfile.is_none())
+        .then_some(Refusal::PlanFailed { target })
 }
 
 /// Whether this very plan was applied (an apply of its project at its commit since it was
@@ -394,6 +396,18 @@ async fn apply_one(
         };
         if let Err(e) = ctx.store.finish_apply(id, status, now_millis()).await {
             tracing::error!(error = format!("{e:#}"), "recording an apply's end failed");
+        }
+        // An applied planfile is of no more use, and it holds the plan's secrets.
+        if status == ApplyStatus::Succeeded
+            && let Err(e) = ctx
+                .store
+                .forget_planfile(repo, set.pr.number, target, &plan.head_sha)
+                .await
+        {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "dropping an applied planfile failed"
+            );
         }
         outcome
     }

@@ -21,6 +21,7 @@ use tokio::sync::{OwnedMutexGuard, Semaphore};
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::plan::Target;
+use crate::redact::Redactor;
 use crate::store::{Job, Store};
 use crate::terraform::Terraform;
 use crate::workspace::{CheckoutError, CheckoutKey, Strategy, Workspaces};
@@ -54,6 +55,8 @@ pub struct Context {
     pub slots: Arc<Semaphore>,
     /// One run at a time per (repo, dir, workspace): Terraform's state is one per project.
     pub project_locks: KeyedLocks,
+    /// Secrets to keep out of what jobs record (their summaries).
+    pub redactor: Redactor,
 }
 
 /// Async mutexes by key, made on first use.

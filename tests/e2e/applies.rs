@@ -431,10 +431,10 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     // What a crash mid-apply leaves in the store: the apply job claimed (running) and its
     // apply recorded as running, with Terraform never seen to finish.
     {
-        let store = bosun::store::open(&format!(
-            "sqlite://{}",
-            ctx.data_path().join("bosun.db").display()
-        ))
+        let store = bosun::store::open(
+            &format!("sqlite://{}", ctx.data_path().join("bosun.db").display()),
+            bosun::store::Sealer::ephemeral().unwrap(),
+        )
         .await
         .unwrap();
         let comment = ctx.fake.add_comment(REPO, pr, "alice", "bosun apply");

@@ -9,6 +9,7 @@ mod plans;
 mod preview_cli;
 mod redelivery;
 mod sandbox;
+mod secrets;
 mod serve_cli;
 mod webhooks;
 mod workspace;

@@ -242,3 +242,92 @@ fn example_file_and_readme_document_every_setting() {
         .join("\n");
     Layer::from_toml(Path::new("example"), &uncommented).unwrap();
 }
+
+#[test]
+fn planfile_key_comes_from_the_value_the_file_or_the_data_dir() {
+    let s = Settings::resolve(&base()).unwrap();
+    assert_eq!(
+        s.planfile_key,
+        PlanfileKey::File(PathBuf::from("./bosun-data/planfile.key"))
+    );
+    let key = "ab".repeat(32);
+    let mut src = base();
+    src.env.set("planfile_key", key.as_str());
+    assert_eq!(
+        Settings::resolve(&src).unwrap().planfile_key,
+        PlanfileKey::Given(Secret::new(key.clone()))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k");
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    src.env.set("planfile_key_file", file.display().to_string());
+    assert_eq!(
+        err(&src),
+        "BOSUN_PLANFILE_KEY (--planfile-key): set either the key or its _FILE form, not both"
+    );
+    src.flags
+        .set("planfile_key_file", file.display().to_string());
+    assert_eq!(
+        Settings::resolve(&src).unwrap().planfile_key,
+        PlanfileKey::Given(Secret::new(key)),
+        "the flag's file beats the environment's value"
+    );
+    let mut src = base();
+    src.env.set("planfile_key", "too short");
+    let e = err(&src);
+    assert!(
+        e.starts_with("BOSUN_PLANFILE_KEY (--planfile-key): expected 32 bytes"),
+        "{e}"
+    );
+    assert!(!e.contains("too short"), "the key is not echoed: {e}");
+}
+
+#[test]
+fn pass_env_takes_named_variables_as_secrets() {
+    let mut src = base();
+    src.env
+        .set("terraform_pass_env", "AWS_SECRET_ACCESS_KEY, TF_VAR_token");
+    assert_eq!(
+        err(&src),
+        "BOSUN_TERRAFORM_PASS_ENV (--terraform-pass-env): `AWS_SECRET_ACCESS_KEY` is not set in bosun's environment"
+    );
+    src.pass_env
+        .insert("AWS_SECRET_ACCESS_KEY".into(), "aws-secret-value".into());
+    src.pass_env
+        .insert("TF_VAR_token".into(), "tf-token-value".into());
+    let s = Settings::resolve(&src).unwrap();
+    assert_eq!(
+        s.terraform_env,
+        vec![
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                Secret::new("aws-secret-value")
+            ),
+            ("TF_VAR_token".into(), Secret::new("tf-token-value")),
+        ]
+    );
+    let secrets: Vec<String> = s
+        .secrets()
+        .iter()
+        .map(|(_, v)| v.expose().to_owned())
+        .collect();
+    assert!(secrets.contains(&"aws-secret-value".to_owned()));
+    assert!(secrets.contains(&"tf-token-value".to_owned()));
+    assert!(secrets.contains(&"s3cret".to_owned()));
+    assert!(secrets.iter().any(|s| s.contains("PRIVATE KEY")));
+    for bad in ["BOSUN_GITHUB_WEBHOOK_SECRET", "1X", "A-B"] {
+        src.env.set("terraform_pass_env", bad);
+        assert!(err(&src).contains(&format!("`{bad}`")), "{bad}");
+    }
+}
+
+#[test]
+fn the_database_password_is_a_secret() {
+    assert_eq!(
+        secrets::url_password("postgres://bosun:pa%40ss@db:5432/bosun"),
+        Some("pa%40ss")
+    );
+    assert_eq!(secrets::url_password("postgres://bosun@db/bosun"), None);
+    assert_eq!(secrets::url_password("sqlite:///var/lib/bosun.db"), None);
+    assert_eq!(secrets::url_password("sqlite://./x@y:z/b.db"), None);
+}

@@ -11,6 +11,7 @@ use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
 use crate::store::jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+use crate::store::seal::{Binding, Sealer};
 
 macro_rules! job_columns {
     () => {
@@ -32,11 +33,14 @@ fn job_of(row: &SqliteRow) -> anyhow::Result<Job> {
     })
 }
 
-fn plan_of(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
+/// A stored plan from its row, its planfile opened. A planfile that does not open (another
+/// key, a row copied from elsewhere, damage) is logged and read as none: the plan then cannot
+/// be applied and must be made again.
+fn plan_of(row: &SqliteRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
     let outcome: &str = row.try_get("outcome")?;
     let outcome: Outcome =
         serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
-    Ok(StoredPlan {
+    let mut plan = StoredPlan {
         repository: row.try_get("repository")?,
         pr: row.try_get::<i64, _>("pr")? as u64,
         target: Target {
@@ -46,10 +50,36 @@ fn plan_of(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
         },
         head_sha: row.try_get("head_sha")?,
         outcome,
-        planfile: row.try_get("planfile")?,
+        planfile: None,
         job_id: row.try_get("job_id")?,
         created_at: row.try_get("created_at")?,
-    })
+    };
+    let sealed: Option<Vec<u8>> = row.try_get("planfile")?;
+    if let Some(sealed) = sealed {
+        match sealer.open(&sealed, &binding(&plan)) {
+            Ok(planfile) => plan.planfile = Some(planfile),
+            Err(e) => tracing::warn!(
+                repo = %plan.repository,
+                pr = plan.pr,
+                dir = %plan.target.dir,
+                workspace = %plan.target.workspace,
+                error = format!("{e:#}"),
+                "a stored planfile does not open: the plan must be made again to apply it"
+            ),
+        }
+    }
+    Ok(plan)
+}
+
+/// What a plan's planfile is sealed to.
+fn binding(plan: &StoredPlan) -> Binding<'_> {
+    Binding {
+        repository: &plan.repository,
+        pr: plan.pr,
+        dir: &plan.target.dir,
+        workspace: &plan.target.workspace,
+        head_sha: &plan.head_sha,
+    }
 }
 
 /// Inserts one job in the caller's transaction, unless its `source` is already known, and
@@ -215,6 +245,12 @@ impl JobStore for SqliteStore {
 
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()> {
         let outcome = serde_json::to_string(&plan.outcome).context("encoding a plan")?;
+        let planfile = plan
+            .planfile
+            .as_deref()
+            .map(|p| self.sealer.seal(p, &binding(plan)))
+            .transpose()
+            .context("sealing a planfile")?;
         sqlx::query(
             "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -230,7 +266,7 @@ impl JobStore for SqliteStore {
         .bind(&plan.target.name)
         .bind(&plan.head_sha)
         .bind(outcome)
-        .bind(&plan.planfile)
+        .bind(planfile)
         .bind(plan.job_id)
         .bind(plan.created_at)
         .execute(&self.writer)
@@ -248,7 +284,30 @@ impl JobStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("reading a pull request's plans")?;
-        rows.iter().map(plan_of).collect()
+        rows.iter().map(|r| plan_of(r, &self.sealer)).collect()
+    }
+
+    async fn forget_planfile(
+        &self,
+        repository: &str,
+        pr: u64,
+        target: &Target,
+        head_sha: &str,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE plans SET planfile = NULL
+             WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND head_sha = ?
+               AND planfile IS NOT NULL",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(&target.dir)
+        .bind(&target.workspace)
+        .bind(head_sha)
+        .execute(&self.writer)
+        .await
+        .context("forgetting an applied planfile")?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {

@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
-    ProcessedEvent, Store,
+    ProcessedEvent, Sealer, Store,
 };
 
 mod jobs;
@@ -31,6 +31,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     checkpointer: SqlitePool,
     path: std::path::PathBuf,
+    /// Seals planfiles before they are written and opens them when read.
+    sealer: Sealer,
     /// Delivery batches committed, for `maintain` to tell a busy store from an idle one.
     batches: Arc<AtomicU64>,
     batches_at_last_maintain: Arc<AtomicU64>,
@@ -42,7 +44,15 @@ const WAL_CHECKPOINT_BYTES: u64 = 128 << 20;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// Planfiles are sealed with a key of this process only ([`Sealer::ephemeral`]): for
+    /// previews and tests; a server opens its store with [`SqliteStore::open_with`].
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, Sealer::ephemeral()?).await
+    }
+
+    /// Opens (creating if needed) the database at `url`, applies pending migrations, and
+    /// seals planfiles with `sealer`.
+    pub async fn open_with(url: &str, sealer: Sealer) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .context("parsing the sqlite URL")?
             .create_if_missing(true)
@@ -93,6 +103,7 @@ impl SqliteStore {
             reader,
             checkpointer,
             path,
+            sealer,
             batches: Arc::new(AtomicU64::new(0)),
             batches_at_last_maintain: Arc::new(AtomicU64::new(0)),
         })

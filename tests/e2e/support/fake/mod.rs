@@ -352,6 +352,7 @@ async fn handle(
         method: method.to_string(),
         path: path.clone(),
         status: response.status().as_u16(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     });
     response
 }

@@ -173,6 +173,8 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The request's body, as text (lossy).
+    pub body: String,
 }
 
 /// One request to the git HTTP endpoint that reached `git http-backend`.

@@ -1,0 +1,228 @@
+//! The last stop before GitHub: a [`GitHub`] whose comment bodies and check-run outputs are
+//! redacted with a [`Redactor`], so no secret reaches a pull request whatever text produced
+//! it. Reads and every other call pass straight through.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
+    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+};
+use crate::redact::Redactor;
+
+/// `inner` with every body it writes redacted.
+pub struct RedactingGitHub<G: ?Sized> {
+    inner: Arc<G>,
+    redactor: Redactor,
+}
+
+impl<G: GitHub + ?Sized> RedactingGitHub<G> {
+    /// Redacts what `inner` writes with `redactor`.
+    pub fn new(inner: Arc<G>, redactor: Redactor) -> Self {
+        Self { inner, redactor }
+    }
+
+    /// `check` with its title, summary and text redacted (borrowed when nothing was).
+    fn check<'c>(&self, check: &'c CheckRunSpec) -> Cow<'c, CheckRunSpec> {
+        let title = self.redactor.redact(&check.title);
+        let summary = self.redactor.redact(&check.summary);
+        let text = check.text.as_deref().map(|t| self.redactor.redact(t));
+        let changed = matches!(title, Cow::Owned(_))
+            || matches!(summary, Cow::Owned(_))
+            || matches!(text, Some(Cow::Owned(_)));
+        if !changed {
+            return Cow::Borrowed(check);
+        }
+        Cow::Owned(CheckRunSpec {
+            title: title.into_owned(),
+            summary: summary.into_owned(),
+            text: text.map(Cow::into_owned),
+            ..check.clone()
+        })
+    }
+}
+
+#[async_trait]
+impl<G: GitHub + ?Sized> GitHub for RedactingGitHub<G> {
+    async fn installation_token(
+        &self,
+        installation_id: u64,
+    ) -> Result<InstallationToken, GitHubError> {
+        self.inner.installation_token(installation_id).await
+    }
+
+    async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
+        self.inner.hook_deliveries(cursor).await
+    }
+
+    async fn app_slug(&self) -> Result<String, GitHubError> {
+        self.inner.app_slug().await
+    }
+
+    async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError> {
+        self.inner.redeliver(delivery_id).await
+    }
+
+    async fn create_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<CommentRef, GitHubError> {
+        let body = self.redactor.redact(body);
+        self.inner
+            .create_comment(installation_id, repo, number, &body)
+            .await
+    }
+
+    async fn update_comment(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let body = self.redactor.redact(body);
+        self.inner
+            .update_comment(installation_id, repo, comment_id, &body)
+            .await
+    }
+
+    async fn minimize_comment(
+        &self,
+        installation_id: u64,
+        node_id: &str,
+    ) -> Result<(), GitHubError> {
+        self.inner.minimize_comment(installation_id, node_id).await
+    }
+
+    async fn add_reaction(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        comment_id: u64,
+        content: Reaction,
+    ) -> Result<(), GitHubError> {
+        self.inner
+            .add_reaction(installation_id, repo, comment_id, content)
+            .await
+    }
+
+    async fn pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        self.inner.pull_request(installation_id, repo, number).await
+    }
+
+    async fn create_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        check: &CheckRunSpec,
+    ) -> Result<u64, GitHubError> {
+        let check = self.check(check);
+        self.inner
+            .create_check_run(installation_id, repo, &check)
+            .await
+    }
+
+    async fn update_check_run(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        id: u64,
+        check: &CheckRunSpec,
+    ) -> Result<(), GitHubError> {
+        let check = self.check(check);
+        self.inner
+            .update_check_run(installation_id, repo, id, &check)
+            .await
+    }
+
+    async fn reviews(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        pr: u64,
+    ) -> Result<Vec<ReviewInfo>, GitHubError> {
+        self.inner.reviews(installation_id, repo, pr).await
+    }
+
+    async fn permission(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        user: &str,
+    ) -> Result<Permission, GitHubError> {
+        self.inner.permission(installation_id, repo, user).await
+    }
+
+    async fn merge_pull_request(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        sha: &str,
+        method: MergeMethod,
+    ) -> Result<String, GitHubError> {
+        self.inner
+            .merge_pull_request(installation_id, repo, number, sha, method)
+            .await
+    }
+
+    async fn merge_requirements(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+    ) -> Result<MergeRequirements, GitHubError> {
+        self.inner
+            .merge_requirements(installation_id, repo, number)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::{CheckStatus, local::LocalGitHub};
+
+    #[tokio::test]
+    async fn bodies_and_check_runs_are_written_redacted() {
+        let local = Arc::new(LocalGitHub::default());
+        let redactor = Redactor::default();
+        redactor.add("hunter2hunter2");
+        let gh = RedactingGitHub::new(local.clone(), redactor);
+        let c = gh
+            .create_comment(1, "acme/infra", 1, "token: hunter2hunter2")
+            .await
+            .unwrap();
+        gh.update_comment(1, "acme/infra", c.id, "still hunter2hunter2")
+            .await
+            .unwrap();
+        let check = CheckRunSpec {
+            name: "bosun/plan: dev".into(),
+            head_sha: "a".repeat(40),
+            status: CheckStatus::Queued,
+            title: "hunter2hunter2".into(),
+            summary: "s hunter2hunter2".into(),
+            text: Some("t hunter2hunter2".into()),
+            external_id: None,
+        };
+        let id = gh.create_check_run(1, "acme/infra", &check).await.unwrap();
+        gh.update_check_run(1, "acme/infra", id, &check)
+            .await
+            .unwrap();
+        let seen = format!("{:?} {:?}", local.comments(), local.checks());
+        assert!(!seen.contains("hunter2hunter2"), "{seen}");
+        assert!(seen.contains("still [redacted]"), "{seen}");
+        assert!(seen.contains("t [redacted]"), "{seen}");
+    }
+}
