@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::allowlist::RepoAllowlist;
 use super::secret::Secret;
+use crate::access::AccessPolicy;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
 #[derive(Debug)]
@@ -210,6 +211,34 @@ pub const SETTINGS: &[SettingDef] = &[
         "delivery-retry-base",
         Some("2s"),
         "First retry delay of a failing delivery; doubles each attempt, capped at 5m"
+    ),
+    setting!(
+        "command_permission",
+        "BOSUN_COMMAND_PERMISSION",
+        "command-permission",
+        Some("write"),
+        "Least permission on the repo a commenter needs to run commands: read, triage, write, maintain or admin (help is open to all)"
+    ),
+    setting!(
+        "apply_users",
+        "BOSUN_APPLY_USERS",
+        "apply-users",
+        Some(""),
+        "Comma-separated logins; when this or apply_teams is set, only they (or the teams' members) may apply"
+    ),
+    setting!(
+        "apply_teams",
+        "BOSUN_APPLY_TEAMS",
+        "apply-teams",
+        Some(""),
+        "Comma-separated teams as org/team-slug whose active members may apply (see apply_users)"
+    ),
+    setting!(
+        "allow_fork_prs",
+        "BOSUN_ALLOW_FORK_PRS",
+        "allow-fork-prs",
+        Some("false"),
+        "Whether pull requests from forks are planned automatically and take commands"
     ),
 ];
 
@@ -443,6 +472,8 @@ pub struct Settings {
     pub redelivery_lookback: Duration,
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
+    /// Who may do what: command permission, apply users and teams, fork pull requests.
+    pub access: AccessPolicy,
 }
 
 impl Settings {
@@ -600,6 +631,7 @@ impl Settings {
                 .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
+            access: access::policy(sources)?,
         })
     }
 }
@@ -672,5 +704,6 @@ fn webhook_secrets(sources: &Sources) -> Result<Vec<Secret>, SettingsError> {
     Ok(secrets.into_iter().map(Secret::new).collect())
 }
 
+mod access;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! GitHub App authentication: the App's JWT and installation tokens, cached.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -96,23 +97,31 @@ impl InstallationToken {
 
 type Slot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
 
-/// Installation tokens, cached per installation until 5 minutes before they expire. Concurrent
-/// callers for one installation wait for a single refresh instead of each fetching a token.
-#[derive(Default)]
-pub struct TokenCache {
-    slots: Mutex<HashMap<u64, Slot>>,
+/// Installation tokens, cached per key (an installation, or an installation and a repository
+/// for narrowed tokens) until 5 minutes before they expire. Concurrent callers for one key wait
+/// for a single refresh instead of each fetching a token.
+pub struct TokenCache<K = u64> {
+    slots: Mutex<HashMap<K, Slot>>,
 }
 
-impl TokenCache {
-    /// The cached token of `installation`, or the one `fetch` gets (run by one caller at a time).
-    pub async fn get<F, Fut, E>(&self, installation: u64, fetch: F) -> Result<InstallationToken, E>
+impl<K> Default for TokenCache<K> {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq> TokenCache<K> {
+    /// The cached token of `key`, or the one `fetch` gets (run by one caller at a time).
+    pub async fn get<F, Fut, E>(&self, key: K, fetch: F) -> Result<InstallationToken, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<InstallationToken, E>>,
     {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(installation).or_default().clone()
+            slots.entry(key).or_default().clone()
         };
         let mut guard = slot.lock().await;
         if let Some(token) = guard.as_ref()
@@ -125,12 +134,12 @@ impl TokenCache {
         Ok(token)
     }
 
-    /// Forgets an installation's token (after GitHub refused it, or the App was uninstalled).
-    pub fn forget(&self, installation: u64) {
+    /// Forgets a key's token (after GitHub refused it, or the App was uninstalled).
+    pub fn forget(&self, key: &K) {
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&installation);
+            .remove(key);
     }
 }
 
