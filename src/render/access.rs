@@ -49,9 +49,8 @@ pub fn command_not_allowed(
 /// The reply to a command on a pull request from a fork, when forks are not served.
 pub fn fork_refused(command_name: &str) -> String {
     format!(
-        "{}\n**bosun does not run commands on pull requests from forks here:** their code \
-         would run inside bosun, with its network and credentials at reach. To plan this \
-         change, push its branch to this repository and open a pull request from there \
+        "{}\n**bosun does not run commands on pull requests from forks here:** anyone can \
+         open one, and its code would run inside bosun. To plan this change, push its branch to this repository and open a pull request from there \
          (bosun's operator can also allow forks with `BOSUN_ALLOW_FORK_PRS`). {} still works.\n",
         marker("fork-refused"),
         code_span(&format!("{} help", one_line(command_name))),
