@@ -257,6 +257,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn narrowed_tokens_are_cached_per_installation_and_repository() {
+        let cache: TokenCache<(u64, String)> = TokenCache::default();
+        let token = |t: &'static str| {
+            move || async move {
+                Ok::<_, ()>(InstallationToken {
+                    token: Secret::new(t),
+                    expires_at: SystemTime::now() + Duration::from_secs(3600),
+                })
+            }
+        };
+        let infra = (1, "acme/infra".to_string());
+        let other = (1, "acme/other".to_string());
+        cache.get(infra.clone(), token("infra")).await.unwrap();
+        let t = cache.get(other.clone(), token("other")).await.unwrap();
+        assert_eq!(
+            t.token.expose(),
+            "other",
+            "another repository, another token"
+        );
+        let t = cache.get(infra.clone(), token("new")).await.unwrap();
+        assert_eq!(t.token.expose(), "infra", "cached");
+        cache.forget(&infra);
+        let t = cache.get(infra, token("new")).await.unwrap();
+        assert_eq!(t.token.expose(), "new");
+    }
+
+    #[tokio::test]
     async fn a_failed_fetch_is_not_cached() {
         let cache = TokenCache::default();
         assert!(

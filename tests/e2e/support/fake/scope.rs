@@ -56,11 +56,10 @@ pub fn requested(installation: &Installation, body: &Value) -> Result<TokenScope
             let mut out = BTreeMap::new();
             for (name, level) in asked {
                 let level = level.as_str().unwrap_or("");
-                let ok = match (granted.get(name).map(String::as_str), level) {
-                    (Some("write"), "read" | "write") => true,
-                    (Some("read"), "read") => true,
-                    _ => false,
-                };
+                let ok = matches!(
+                    (granted.get(name).map(String::as_str), level),
+                    (Some("write"), "read" | "write") | (Some("read"), "read")
+                );
                 if !ok {
                     return Err(
                         "The permissions requested are not granted to this installation.".into(),
