@@ -543,6 +543,14 @@ impl GitHub for NoGitHub {
         Err(not_here("an installation token"))
     }
 
+    async fn repo_read_token(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+    ) -> Result<InstallationToken, GitHubError> {
+        Err(not_here("a repository read token"))
+    }
+
     async fn hook_deliveries(
         &self,
         _cursor: Option<&str>,
@@ -640,6 +648,16 @@ impl GitHub for NoGitHub {
         _user: &str,
     ) -> Result<Permission, GitHubError> {
         Err(not_here("a permission"))
+    }
+
+    async fn team_member(
+        &self,
+        _installation_id: u64,
+        _org: &str,
+        _team_slug: &str,
+        _user: &str,
+    ) -> Result<bool, GitHubError> {
+        Err(not_here("a team membership"))
     }
 
     async fn merge_pull_request(

@@ -121,6 +121,7 @@ pub async fn start_with(
             command_names: settings.command_names.clone(),
             app_slug: app_slug.clone(),
             plan_drafts: settings.plan_drafts,
+            allow_fork_prs: settings.access.allow_fork_prs,
         })
     });
     let plugin_cache = std::path::absolute(&settings.plugin_cache_dir)
@@ -151,6 +152,7 @@ pub async fn start_with(
             app_slug,
             checkout_strategy: settings.checkout_strategy,
             comment_mode: settings.comment_mode,
+            access: settings.access.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

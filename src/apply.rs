@@ -164,8 +164,20 @@ pub fn unmet(required: &[ApplyRequirement], facts: &PrFacts) -> Vec<Unmet> {
 /// Why an apply command was refused; one per problem, each rendered with what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The commenter may not apply: `has` is their permission on the repository.
-    Permission { user: String, has: Permission },
+    /// The commenter may not apply: `has` is their permission on the repository, below
+    /// `needs` (BOSUN_COMMAND_PERMISSION).
+    Permission {
+        user: String,
+        has: Permission,
+        needs: Permission,
+    },
+    /// Apply is limited to listed users and teams (BOSUN_APPLY_USERS, BOSUN_APPLY_TEAMS), and
+    /// the commenter is none of them.
+    NotListed {
+        user: String,
+        users: Vec<String>,
+        teams: Vec<String>,
+    },
     /// The pull request was closed without merging.
     Closed,
     /// No plan of this pull request (or none of the projects named) to apply.

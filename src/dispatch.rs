@@ -52,6 +52,8 @@ pub struct JobDispatcher {
     pub command_names: Vec<String>,
     pub app_slug: String,
     pub plan_drafts: bool,
+    /// BOSUN_ALLOW_FORK_PRS: plan pull requests from forks automatically.
+    pub allow_fork_prs: bool,
 }
 
 impl JobDispatcher {
@@ -71,8 +73,8 @@ impl JobDispatcher {
                 _ if pr.draft && !self.plan_drafts => {
                     Err("draft pull request: not planned (BOSUN_PLAN_DRAFTS=false)".into())
                 }
-                _ if pr.is_from_fork() => {
-                    Err("pull request from a fork: not planned automatically".into())
+                _ if pr.is_from_fork() && !self.allow_fork_prs => {
+                    Err("pull request from a fork: not planned (BOSUN_ALLOW_FORK_PRS=false)".into())
                 }
                 _ => Ok(JobSpec::Autoplan {
                     repo: repo_ref,
@@ -260,6 +262,13 @@ mod tests {
     }
 
     async fn dispatcher(plan_drafts: bool) -> (tempfile::TempDir, JobDispatcher) {
+        dispatcher_with(plan_drafts, false).await
+    }
+
+    async fn dispatcher_with(
+        plan_drafts: bool,
+        allow_fork_prs: bool,
+    ) -> (tempfile::TempDir, JobDispatcher) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::open(
             &format!("sqlite://{}", dir.path().join("b.db").display()),
@@ -273,6 +282,7 @@ mod tests {
             command_names: vec!["bosun".into(), "atlantis".into()],
             app_slug: "bosun-app".into(),
             plan_drafts,
+            allow_fork_prs,
         };
         (dir, d)
     }
@@ -321,6 +331,20 @@ mod tests {
 
         let (_d, no_drafts) = dispatcher(false).await;
         assert!(no_drafts.job_for(&opened(true, "acme/infra")).is_err());
+    }
+
+    #[tokio::test]
+    async fn forks_are_planned_when_allowed() {
+        let (_d, d) = dispatcher_with(true, true).await;
+        let kind = |e: &Event| d.job_for(e).map(|j| j.kind());
+        assert_eq!(kind(&opened(false, "mallory/infra")), Ok("autoplan"));
+        let mut deleted = opened(false, "acme/infra");
+        if let EventKind::PullRequest { pr, .. } = &mut deleted.kind {
+            pr.head.repo_full_name = None;
+        }
+        assert_eq!(kind(&deleted), Ok("autoplan"), "a deleted fork is a fork");
+        let (_d, closed) = dispatcher(true).await;
+        assert!(closed.job_for(&deleted).is_err(), "and refused by default");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP (`server`) → stored delivery (`ingest`, `store`) → typed event
 //! (`github::webhook` → `event`) → `dispatch` (jobs, in later issues) → GitHub feedback.
 
+pub mod access;
 pub mod app;
 pub mod apply;
 pub mod command;

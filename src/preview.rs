@@ -106,6 +106,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             app_slug: "bosun".into(),
             checkout_strategy: CheckoutStrategy::Branch,
             comment_mode: CommentMode::Edit,
+            access: Default::default(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),

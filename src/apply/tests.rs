@@ -44,6 +44,7 @@ fn approval_is_each_reviewers_latest_verdict() {
 fn pr(state: MergeableState, mergeable: Option<bool>) -> PullRequestInfo {
     PullRequestInfo {
         number: 1,
+        from_fork: false,
         head_sha: "h".into(),
         head_ref: "f".into(),
         base_sha: "b".into(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::allowlist::RepoAllowlist;
 use super::secret::Secret;
+use crate::access::AccessPolicy;
 
 mod sandbox;
 
@@ -307,6 +308,34 @@ pub const SETTINGS: &[SettingDef] = &[
         Some(""),
         "Names of variables of bosun's environment passed to Terraform (comma-separated, e.g. AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY); their values are secrets, redacted everywhere"
     ),
+    setting!(
+        "command_permission",
+        "BOSUN_COMMAND_PERMISSION",
+        "command-permission",
+        Some("write"),
+        "Least permission on the repo a commenter needs to run commands: read, triage, write, maintain or admin (help is open to all)"
+    ),
+    setting!(
+        "apply_users",
+        "BOSUN_APPLY_USERS",
+        "apply-users",
+        Some(""),
+        "Comma-separated logins; when this or apply_teams is set, only they (or the teams' members) may apply"
+    ),
+    setting!(
+        "apply_teams",
+        "BOSUN_APPLY_TEAMS",
+        "apply-teams",
+        Some(""),
+        "Comma-separated teams as org/team-slug whose active members may apply (see apply_users)"
+    ),
+    setting!(
+        "allow_fork_prs",
+        "BOSUN_ALLOW_FORK_PRS",
+        "allow-fork-prs",
+        Some("false"),
+        "Whether pull requests from forks are planned automatically and take commands"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -564,6 +593,8 @@ pub struct Settings {
     pub planfile_key: PlanfileKey,
     /// Variables passed to Terraform from bosun's environment (BOSUN_TERRAFORM_PASS_ENV).
     pub terraform_env: Vec<(String, Secret)>,
+    /// Who may do what: command permission, apply users and teams, fork pull requests.
+    pub access: AccessPolicy,
 }
 
 impl Settings {
@@ -726,6 +757,7 @@ impl Settings {
             sandbox,
             planfile_key,
             terraform_env: secrets::pass_env(sources)?,
+            access: access::policy(sources)?,
         })
     }
 }
@@ -798,5 +830,6 @@ fn webhook_secrets(sources: &Sources) -> Result<Vec<Secret>, SettingsError> {
     Ok(secrets.into_iter().map(Secret::new).collect())
 }
 
+mod access;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! GitHub App authentication: the App's JWT and installation tokens, cached.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -104,39 +105,42 @@ impl InstallationToken {
 
 type Slot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
 
-/// Installation tokens, cached per installation until 5 minutes before they expire. Concurrent
-/// callers for one installation wait for a single refresh instead of each fetching a token.
-/// Every token fetched is registered with a [`Redactor`] (by default the process's), so it is
-/// redacted from everything bosun writes.
-pub struct TokenCache {
-    slots: Mutex<HashMap<u64, Slot>>,
+/// Installation tokens, cached per key (an installation, or an installation and a repository
+/// for narrowed tokens) until 5 minutes before they expire. Concurrent callers for one key wait
+/// for a single refresh instead of each fetching a token. Every token fetched is registered
+/// with a [`Redactor`] (by default the process's), so it is redacted from everything bosun
+/// writes.
+pub struct TokenCache<K = u64> {
+    slots: Mutex<HashMap<K, Slot>>,
     redactor: Redactor,
 }
 
-impl Default for TokenCache {
+impl<K> Default for TokenCache<K> {
     fn default() -> Self {
         Self::with_redactor(Redactor::process())
     }
 }
 
-impl TokenCache {
+impl<K> TokenCache<K> {
     /// An empty cache registering its tokens with `redactor`.
     pub fn with_redactor(redactor: Redactor) -> Self {
         Self {
-            slots: Mutex::default(),
+            slots: Mutex::new(HashMap::new()),
             redactor,
         }
     }
+}
 
-    /// The cached token of `installation`, or the one `fetch` gets (run by one caller at a time).
-    pub async fn get<F, Fut, E>(&self, installation: u64, fetch: F) -> Result<InstallationToken, E>
+impl<K: Hash + Eq> TokenCache<K> {
+    /// The cached token of `key`, or the one `fetch` gets (run by one caller at a time).
+    pub async fn get<F, Fut, E>(&self, key: K, fetch: F) -> Result<InstallationToken, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<InstallationToken, E>>,
     {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(installation).or_default().clone()
+            slots.entry(key).or_default().clone()
         };
         let mut guard = slot.lock().await;
         if let Some(token) = guard.as_ref()
@@ -151,12 +155,12 @@ impl TokenCache {
         Ok(token)
     }
 
-    /// Forgets an installation's token (after GitHub refused it, or the App was uninstalled).
-    pub fn forget(&self, installation: u64) {
+    /// Forgets a key's token (after GitHub refused it, or the App was uninstalled).
+    pub fn forget(&self, key: &K) {
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&installation);
+            .remove(key);
     }
 }
 
@@ -290,6 +294,33 @@ mod tests {
             redactor.redact("git: ghs_0123456789abcdef"),
             "git: [redacted]"
         );
+    }
+
+    #[tokio::test]
+    async fn narrowed_tokens_are_cached_per_installation_and_repository() {
+        let cache: TokenCache<(u64, String)> = TokenCache::default();
+        let token = |t: &'static str| {
+            move || async move {
+                Ok::<_, ()>(InstallationToken {
+                    token: Secret::new(t),
+                    expires_at: SystemTime::now() + Duration::from_secs(3600),
+                })
+            }
+        };
+        let infra = (1, "acme/infra".to_string());
+        let other = (1, "acme/other".to_string());
+        cache.get(infra.clone(), token("infra")).await.unwrap();
+        let t = cache.get(other.clone(), token("other")).await.unwrap();
+        assert_eq!(
+            t.token.expose(),
+            "other",
+            "another repository, another token"
+        );
+        let t = cache.get(infra.clone(), token("new")).await.unwrap();
+        assert_eq!(t.token.expose(), "infra", "cached");
+        cache.forget(&infra);
+        let t = cache.get(infra, token("new")).await.unwrap();
+        assert_eq!(t.token.expose(), "new");
     }
 
     #[tokio::test]

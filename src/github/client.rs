@@ -51,6 +51,8 @@ pub struct OctocrabGitHub {
     graphql_url: String,
     app: AppAuth,
     tokens: TokenCache,
+    /// Read-only tokens narrowed to one repository, by (installation, lower-cased `owner/name`).
+    repo_tokens: TokenCache<(u64, String)>,
     retry: RetryPolicy,
     metrics: Arc<Metrics>,
 }
@@ -73,6 +75,7 @@ impl OctocrabGitHub {
             api_url,
             app: AppAuth::new(settings.app_id, &settings.app_key_pem)?,
             tokens: TokenCache::default(),
+            repo_tokens: TokenCache::default(),
             retry,
             metrics,
         })
@@ -119,7 +122,7 @@ impl OctocrabGitHub {
                 && !refreshed
             {
                 // The cached token was revoked or expired early: get a new one, once.
-                self.tokens.forget(id);
+                self.tokens.forget(&id);
                 refreshed = true;
                 continue;
             }
@@ -266,19 +269,27 @@ impl OctocrabGitHub {
         Ok(reply.data)
     }
 
+    /// Asks GitHub for an installation token; `scope` (a body with `repositories` and
+    /// `permissions`) narrows it, `None` gives every repository and permission of the
+    /// installation.
     async fn fetch_installation_token(
         &self,
         installation_id: u64,
+        scope: Option<&Value>,
     ) -> Result<InstallationToken, GitHubError> {
         #[derive(Deserialize)]
         struct TokenAnswer {
             token: String,
             expires_at: String,
         }
-        let what = "creating an installation token";
+        let what = if scope.is_some() {
+            "creating a repository read token"
+        } else {
+            "creating an installation token"
+        };
         let path = format!("/app/installations/{installation_id}/access_tokens");
         let answer = self
-            .call(what, Method::POST, &path, Auth::App, None)
+            .call(what, Method::POST, &path, Auth::App, scope)
             .await?;
         let parsed: TokenAnswer = decode(what, &answer.body)?;
         let expires_at =
@@ -301,7 +312,28 @@ impl GitHub for OctocrabGitHub {
     ) -> Result<InstallationToken, GitHubError> {
         self.tokens
             .get(installation_id, || {
-                self.fetch_installation_token(installation_id)
+                self.fetch_installation_token(installation_id, None)
+            })
+            .await
+    }
+
+    async fn repo_read_token(
+        &self,
+        installation_id: u64,
+        repo: &str,
+    ) -> Result<InstallationToken, GitHubError> {
+        let Some((_, name)) = repo.split_once('/') else {
+            return Err(GitHubError::Status {
+                status: 404,
+                what: "creating a repository read token".into(),
+                message: "not an owner/name repository".into(),
+            });
+        };
+        // GitHub takes the names of repositories of the installation's account.
+        let scope = json!({ "repositories": [name], "permissions": { "contents": "read" } });
+        self.repo_tokens
+            .get((installation_id, repo.to_ascii_lowercase()), || {
+                self.fetch_installation_token(installation_id, Some(&scope))
             })
             .await
     }
@@ -594,6 +626,45 @@ impl GitHub for OctocrabGitHub {
             "read" => Permission::Read,
             _ => Permission::None,
         })
+    }
+
+    async fn team_member(
+        &self,
+        installation_id: u64,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<bool, GitHubError> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        let what = "reading a team membership";
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        };
+        if !(name_ok(org) && name_ok(team_slug) && name_ok(user)) {
+            // Nothing GitHub could answer about: not a member.
+            return Ok(false);
+        }
+        let path = format!("/orgs/{org}/teams/{team_slug}/memberships/{user}");
+        let answer = match self
+            .call(
+                what,
+                Method::GET,
+                &path,
+                Auth::Installation(installation_id),
+                None,
+            )
+            .await
+        {
+            // Not a member (or no such team).
+            Err(e) if e.status() == Some(404) => return Ok(false),
+            other => other?,
+        };
+        Ok(decode::<Membership>(what, &answer.body)?.state == "active")
     }
 
     async fn merge_pull_request(

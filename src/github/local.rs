@@ -55,6 +55,13 @@ impl GitHub for LocalGitHub {
         })
     }
 
+    async fn repo_read_token(&self, _: u64, _: &str) -> Result<InstallationToken, GitHubError> {
+        Ok(InstallationToken {
+            token: Secret::new("preview"),
+            expires_at: SystemTime::now() + Duration::from_secs(3600),
+        })
+    }
+
     async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         Ok(HookDeliveryPage::default())
     }
@@ -145,6 +152,10 @@ impl GitHub for LocalGitHub {
 
     async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
         Ok(Permission::Admin)
+    }
+
+    async fn team_member(&self, _: u64, _: &str, _: &str, _: &str) -> Result<bool, GitHubError> {
+        Ok(true)
     }
 
     async fn merge_pull_request(

@@ -168,6 +168,9 @@ pub struct PullRequestInfo {
     pub author: String,
     /// The commit the merge made (GitHub's `merge_commit_sha`); set only when merged.
     pub merge_commit_sha: Option<String>,
+    /// Whether the head lives in another repository than the base (a fork). A fork that was
+    /// deleted leaves no head repository: that counts as a fork too.
+    pub from_fork: bool,
 }
 
 /// How bosun merges a pull request (automerge).
@@ -274,6 +277,39 @@ pub enum Permission {
     Admin,
 }
 
+impl Permission {
+    /// Every level a setting may name, lowest first.
+    pub const LEVELS: [Permission; 5] = [
+        Self::Read,
+        Self::Triage,
+        Self::Write,
+        Self::Maintain,
+        Self::Admin,
+    ];
+
+    /// GitHub's name of the level (`none` for no access).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Triage => "triage",
+            Self::Write => "write",
+            Self::Maintain => "maintain",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses GitHub's name of a level (`read`, `triage`, `write`, `maintain`, `admin`;
+    /// `none`), ignoring case.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        [Self::None]
+            .into_iter()
+            .chain(Self::LEVELS)
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
 /// The GitHub API as bosun uses it. Wrap it in [`PacedGitHub`] so writes respect GitHub's
 /// secondary rate limits.
 #[async_trait]
@@ -282,6 +318,15 @@ pub trait GitHub: Send + Sync + 'static {
     async fn installation_token(
         &self,
         installation_id: u64,
+    ) -> Result<InstallationToken, GitHubError>;
+
+    /// A token that can only read the contents of one repository of the installation (`repo`
+    /// is `owner/name`): what a job's git fetch uses. Cached per (installation, repository)
+    /// until 5 minutes before it expires.
+    async fn repo_read_token(
+        &self,
+        installation_id: u64,
+        repo: &str,
     ) -> Result<InstallationToken, GitHubError>;
 
     /// One page of the App's recent webhook deliveries (`cursor` from the previous page).
@@ -369,6 +414,16 @@ pub trait GitHub: Send + Sync + 'static {
         repo: &str,
         user: &str,
     ) -> Result<Permission, GitHubError>;
+
+    /// Whether `user` is an active member of the organisation's team `team_slug` (GitHub's
+    /// team membership API: a pending invitation is not membership).
+    async fn team_member(
+        &self,
+        installation_id: u64,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<bool, GitHubError>;
 
     /// Merges a pull request whose head is still `sha`; returns the merge commit's sha.
     /// GitHub answers 405 when it cannot be merged, 409 when the head moved.

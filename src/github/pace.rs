@@ -290,6 +290,14 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         self.inner.installation_token(installation_id).await
     }
 
+    async fn repo_read_token(
+        &self,
+        installation_id: u64,
+        repo: &str,
+    ) -> Result<InstallationToken, GitHubError> {
+        self.inner.repo_read_token(installation_id, repo).await
+    }
+
     async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         self.inner.hook_deliveries(cursor).await
     }
@@ -407,6 +415,19 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         user: &str,
     ) -> Result<Permission, GitHubError> {
         self.inner.permission(installation_id, repo, user).await
+    }
+
+    async fn team_member(
+        &self,
+        installation_id: u64,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<bool, GitHubError> {
+        // A read: not paced.
+        self.inner
+            .team_member(installation_id, org, team_slug, user)
+            .await
     }
 
     async fn merge_pull_request(

@@ -1,12 +1,12 @@
 //! What an apply shows: one comment per apply command (every project's result, with
 //! Terraform's output and its `Apply complete!` line) and a check run per project.
 
+use super::access::{access_name, levels_from};
 use super::check::{CHECK_BUDGET, CheckOutput, block, fit};
 use super::split::cap_line;
 use super::{cell, code_span, escape, marker, one_line};
 use super::{fence_for, len};
 use crate::apply::{ApplyOutcome, ProjectApply, Refusal, Unmet, apply_line};
-use crate::github::Permission;
 use crate::plan::Target;
 
 /// How much of a comment the projects' outputs share.
@@ -203,13 +203,36 @@ fn refusal(name: &str, r: &Refusal) -> String {
     let plan = |t: &Target| code_span(&t.command(name, "plan"));
     let apply = |t: &Target| code_span(&t.command(name, "apply"));
     match r {
-        Refusal::Permission { user, has } => format!(
-            "**@{} has {} access**; applying takes write access to this repository. Ask \
-             someone with write access to review the plan and comment {}.",
+        Refusal::Permission { user, has, needs } => format!(
+            "**@{} has {}**; applying takes {} or more ({}) to this repository. Ask someone \
+             with {} to review the plan and comment {}.",
             one_line(user).replace('@', ""),
-            permission_name(*has),
+            access_name(*has),
+            access_name(*needs),
+            levels_from(*needs),
+            access_name(*needs),
             code_span(&format!("{name} apply"))
         ),
+        Refusal::NotListed { user, users, teams } => {
+            let mut who: Vec<String> = users
+                .iter()
+                .take(MAX_LISTED)
+                .map(|u| code_span(&one_line(u).replace('@', "")))
+                .collect();
+            who.extend(
+                teams
+                    .iter()
+                    .take(MAX_LISTED)
+                    .map(|t| format!("members of {}", code_span(&one_line(t).replace('@', "")))),
+            );
+            format!(
+                "**@{} may not apply here:** applying is limited to {}. Ask one of them to \
+                 review the plan and comment {}.",
+                one_line(user).replace('@', ""),
+                who.join(", "),
+                code_span(&format!("{name} apply"))
+            )
+        }
         Refusal::Closed => format!(
             "**This pull request is closed** without merging; its plans are gone. Reopen it \
              and comment {}.",
@@ -282,16 +305,8 @@ fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
-fn permission_name(p: Permission) -> &'static str {
-    match p {
-        Permission::None => "no",
-        Permission::Read => "read",
-        Permission::Triage => "triage",
-        Permission::Write => "write",
-        Permission::Maintain => "maintain",
-        Permission::Admin => "admin",
-    }
-}
+/// The most users, and separately teams, an apply refusal names.
+const MAX_LISTED: usize = 20;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 //! 65,536 characters and check-run summary and text at 65,535 each; bosun measures text in
 //! UTF-16 code units (never fewer than characters) and keeps a margin below those caps.
 
+pub mod access;
 pub mod apply;
 pub mod check;
 pub mod diff;

@@ -31,6 +31,8 @@ pub struct ApplyCommand {
     pub pr_number: u64,
     /// Who commented.
     pub author: String,
+    /// Their permission on the repository, as the command gate read it.
+    pub permission: Permission,
     /// The parsed comment: its flags select the projects.
     pub command: Command,
     /// Shown in the apply comment: who asked, and how.
@@ -41,16 +43,9 @@ pub struct ApplyCommand {
 pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Result<String> {
     let repo = cmd.repo.full_name.as_str();
     let installation = cmd.installation_id;
-    let has = ctx
-        .github
-        .permission(installation, repo, &cmd.author)
-        .await
-        .context("reading the commenter's permission")?;
-    if has < Permission::Write {
-        let refusal = Refusal::Permission {
-            user: cmd.author.clone(),
-            has,
-        };
+    if let Some(refusal) =
+        super::access::apply_refusal(ctx, installation, &cmd.author, cmd.permission).await?
+    {
         return refuse(ctx, &cmd, &[refusal]).await;
     }
     let info = ctx

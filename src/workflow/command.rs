@@ -1,8 +1,10 @@
-//! Comment commands: parse the comment again (parsing is pure), acknowledge it with 👀, and
-//! run the command, or reply with what was wrong. An error on bosun's side gets a short reply
+//! Comment commands: parse the comment again (parsing is pure), check who asks and on which
+//! pull request (`access`: 😕 and a reply when refused), acknowledge it with 👀, and run the
+//! command, or reply with what was wrong. An error on bosun's side gets a short reply
 //! of its own, with details only in the logs.
 
 use super::Context;
+use super::access;
 use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::plan::{self, Selection};
@@ -21,15 +23,9 @@ pub struct Comment {
     pub body: String,
 }
 
+/// Runs a comment command; returns a one-line summary.
 pub async fn run(ctx: &Context, job_id: i64, c: Comment) -> anyhow::Result<String> {
     let repo = c.repo.full_name.as_str();
-    if let Err(e) = ctx
-        .github
-        .add_reaction(c.installation_id, repo, c.comment_id, Reaction::Eyes)
-        .await
-    {
-        tracing::warn!(error = %e, "reacting to the comment failed");
-    }
     let result = handle(ctx, job_id, &c).await;
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "the command failed");
@@ -41,6 +37,18 @@ pub async fn run(ctx: &Context, job_id: i64, c: Comment) -> anyhow::Result<Strin
     result
 }
 
+/// Reacts to the comment; a failed reaction is only logged.
+async fn react(ctx: &Context, c: &Comment, content: Reaction) {
+    let repo = c.repo.full_name.as_str();
+    if let Err(e) = ctx
+        .github
+        .add_reaction(c.installation_id, repo, c.comment_id, content)
+        .await
+    {
+        tracing::warn!(error = %e, "reacting to the comment failed");
+    }
+}
+
 async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<String> {
     let repo = c.repo.full_name.as_str();
     let name = ctx.settings.command_name();
@@ -50,17 +58,34 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
     let cmd = match command::parse(&c.body, &ctx.settings.command_names, &ctx.settings.app_slug) {
         Parsed::NotACommand => return Ok("not a command".into()),
         Parsed::Error(e) => {
+            react(ctx, c, Reaction::Eyes).await;
             say(render::reply::command_error(name, &e)).await?;
             return Ok(format!("bad command: {e}"));
         }
         Parsed::Command(cmd) => cmd,
     };
-    match cmd.kind {
-        CommandKind::Help => {
+    // `help` and `version` run nothing and are open to all; every other command passes the
+    // gate first. A stopped command gets 😕 and one reply saying who may run it.
+    let pass = match cmd.kind {
+        CommandKind::Help | CommandKind::Version => None,
+        _ => {
+            match access::gate(ctx, c.installation_id, repo, c.pr_number, &c.author, &cmd).await? {
+                Ok(pass) => Some(pass),
+                Err(stopped) => {
+                    react(ctx, c, Reaction::Confused).await;
+                    say(stopped.reply).await?;
+                    return Ok(stopped.summary);
+                }
+            }
+        }
+    };
+    react(ctx, c, Reaction::Eyes).await;
+    match (cmd.kind, pass) {
+        (CommandKind::Help, _) => {
             say(render::reply::help(name)).await?;
             Ok("help".into())
         }
-        CommandKind::Version => {
+        (CommandKind::Version, _) => {
             let terraform = match ctx.terraform.version().await {
                 Ok(v) => v,
                 Err(e) => {
@@ -75,33 +100,28 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
             .await?;
             Ok("version".into())
         }
-        CommandKind::Apply => {
+        (_, None) => anyhow::bail!("{} ran without the access check", cmd.kind.as_str()),
+        (CommandKind::Apply, Some(pass)) => {
             let apply = super::apply::ApplyCommand {
                 repo: c.repo.clone(),
                 installation_id: c.installation_id,
                 pr_number: c.pr_number,
                 author: c.author.clone(),
+                permission: pass.has,
                 command: cmd.clone(),
                 note: format!("Applied by @{} with `{}`.", c.author, first_line(&c.body)),
             };
             super::apply::run(ctx, job_id, apply).await
         }
-        CommandKind::Unlock => {
-            super::unlock::run(
-                ctx,
-                &c.repo,
-                c.installation_id,
-                c.pr_number,
-                &c.author,
-                &cmd,
-            )
-            .await
+        (CommandKind::Unlock, Some(pass)) => {
+            let who = super::unlock::Commenter {
+                login: &c.author,
+                has: pass.has,
+            };
+            super::unlock::run(ctx, &c.repo, c.installation_id, &pass.info, who, &cmd).await
         }
-        CommandKind::Plan => {
-            let info = ctx
-                .github
-                .pull_request(c.installation_id, repo, c.pr_number)
-                .await?;
+        (CommandKind::Plan, Some(pass)) => {
+            let info = pass.info;
             let merged = info.state == PrState::Merged;
             let selection = match (info.state, &info.merge_commit_sha) {
                 (PrState::Open, _) if cmd.names_none() => Selection::Affected { autoplan: false },

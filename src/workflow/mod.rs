@@ -3,6 +3,7 @@
 //! comments. One module per family: `plan`, `command` (comment commands), `close`, and
 //! `feedback` (everything written to GitHub).
 
+pub mod access;
 pub mod apply;
 pub mod close;
 pub mod command;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
+use crate::access::AccessPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::plan::Target;
@@ -36,6 +38,8 @@ pub struct WorkflowSettings {
     pub app_slug: String,
     pub checkout_strategy: CheckoutStrategy,
     pub comment_mode: CommentMode,
+    /// Who may run commands and apply, and whether forks are served.
+    pub access: AccessPolicy,
 }
 
 impl WorkflowSettings {

@@ -63,11 +63,12 @@ pub(super) async fn read_config(
 
 /// Brings the pull request's head and base into the repo's mirror.
 pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
+    // Least privilege: a token that reads this one repository's contents and nothing else.
     let token = ctx
         .github
-        .installation_token(req.installation_id)
+        .repo_read_token(req.installation_id, &req.repo.full_name)
         .await
-        .context("getting an installation token to fetch the repository")?;
+        .context("getting a read token to fetch the repository")?;
     let refspecs = vec![
         format!("+refs/heads/{0}:refs/heads/{0}", req.pr.base_ref),
         format!("+refs/pull/{0}/head:refs/pull/{0}/head", req.pr.number),

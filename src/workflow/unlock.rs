@@ -1,47 +1,50 @@
 //! `bosun unlock [-d DIR] [-w WS] [-p PROJECT]`: the pull request's author, or anyone with
-//! write access, releases its locks (all, or those named). The plans of released projects are
+//! the command permission (BOSUN_COMMAND_PERMISSION, write by default), releases its locks (all, or those named). The plans of released projects are
 //! discarded (applying needs the lock, and a plan made under a lock given up is not to be
 //! trusted); pull requests waiting for the locks are planned.
-
-use anyhow::Context as _;
 
 use super::Context;
 use super::feedback;
 use super::job::RepoRef;
 use super::locks;
 use crate::command::Command;
-use crate::github::Permission;
+use crate::github::{Permission, PullRequestInfo};
 use crate::render;
 
-/// Runs an unlock command by `author`; returns a one-line summary.
+/// Who comments the unlock: their login and permission on the repository.
+#[derive(Debug, Clone, Copy)]
+pub struct Commenter<'a> {
+    pub login: &'a str,
+    pub has: Permission,
+}
+
+/// Runs an unlock command on pull request `info` by `who`; returns a one-line summary.
 pub async fn run(
     ctx: &Context,
     repo: &RepoRef,
     installation_id: u64,
-    pr: u64,
-    author: &str,
+    info: &PullRequestInfo,
+    who: Commenter<'_>,
     cmd: &Command,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
+    let pr = info.number;
     let say =
         |body: String| async move { feedback::reply(ctx, installation_id, name, pr, &body).await };
-    let info = ctx.github.pull_request(installation_id, name, pr).await?;
-    if !info.author.eq_ignore_ascii_case(author) {
-        let has = ctx
-            .github
-            .permission(installation_id, name, author)
-            .await
-            .context("reading the commenter's permission")?;
-        if has < Permission::Write {
-            say(render::reply::not_allowed(
-                "unlock",
-                author,
-                &format!("{has:?}").to_lowercase(),
-                "write access (or authorship of the pull request)",
-            ))
-            .await?;
-            return Ok(format!("unlock refused: {author} has {has:?}"));
-        }
+    let author = who.login;
+    let needs = ctx.settings.access.command_permission;
+    if !info.author.eq_ignore_ascii_case(author) && !ctx.settings.access.may_command(who.has) {
+        say(render::reply::not_allowed(
+            "unlock",
+            author,
+            &render::access::access_name(who.has),
+            &format!(
+                "{} or more (or authorship of the pull request)",
+                render::access::access_name(needs)
+            ),
+        ))
+        .await?;
+        return Ok(format!("unlock refused: {author} has {}", who.has.as_str()));
     }
     let held = super::locks::held(ctx, name, pr, cmd).await?;
     if held.is_empty() {

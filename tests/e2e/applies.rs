@@ -143,8 +143,8 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     approve(&ctx, pr);
     ctx.comment(pr, "rita", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "apply-refused");
-    assert!(body.contains("has read access"), "{body}");
+    let body = reply(&ctx, pr, "not-allowed");
+    assert!(body.contains("they have read access"), "{body}");
 
     // A push after the plan makes it stale (no webhook: the plan stays at the old head).
     let old_head = ctx.fake.model().repo(REPO).unwrap().prs[&pr]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod access;
 mod applies;
 mod durability;
 mod github_client;

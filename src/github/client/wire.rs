@@ -122,6 +122,13 @@ struct Branch {
     sha: String,
     #[serde(rename = "ref")]
     name: String,
+    /// `null` when the repository (a fork) was deleted.
+    repo: Option<FullName>,
+}
+
+#[derive(Deserialize)]
+struct FullName {
+    full_name: String,
 }
 
 /// A pull request as `GET /repos/{o}/{r}/pulls/{n}` answers it, the fields bosun reads.
@@ -154,7 +161,12 @@ impl Pull {
             ("open", false) => PrState::Open,
             _ => PrState::Closed,
         };
+        let from_fork = match (&self.head.repo, &self.base.repo) {
+            (Some(head), Some(base)) => !head.full_name.eq_ignore_ascii_case(&base.full_name),
+            _ => true,
+        };
         PullRequestInfo {
+            from_fork,
             number: self.number,
             state,
             // Before a merge GitHub fills it with a test merge commit; bosun has no use for that.

@@ -221,6 +221,9 @@ impl GitHub for Recorder {
     async fn installation_token(&self, _: u64) -> Result<InstallationToken, GitHubError> {
         Err(not_here())
     }
+    async fn repo_read_token(&self, _: u64, _: &str) -> Result<InstallationToken, GitHubError> {
+        Err(not_here())
+    }
     async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
         Ok(HookDeliveryPage::default())
     }
@@ -295,6 +298,9 @@ impl GitHub for Recorder {
     async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
         Ok(Permission::Write)
     }
+    async fn team_member(&self, _: u64, _: &str, _: &str, _: &str) -> Result<bool, GitHubError> {
+        Ok(true)
+    }
     async fn merge_pull_request(
         &self,
         _: u64,
@@ -345,6 +351,7 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         gh.permission(1, "acme/infra", "x").await.unwrap(),
         Permission::Write
     );
+    assert!(gh.team_member(1, "acme", "ops", "x").await.unwrap());
     assert_eq!(
         gh.merge_requirements(1, "acme/infra", 5).await.unwrap(),
         MergeRequirements::default()

@@ -1,5 +1,6 @@
 use super::*;
 use crate::apply::Unmet;
+use crate::github::Permission;
 use crate::render::{CHECK_LIMIT, COMMENT_LIMIT, len, marker_kind, reply};
 
 fn t(name: Option<&str>, dir: &str) -> Target {
@@ -93,6 +94,12 @@ fn refusals_say_why_and_what_to_do() {
         Refusal::Permission {
             user: "rita".into(),
             has: Permission::Read,
+            needs: Permission::Write,
+        },
+        Refusal::NotListed {
+            user: "walt".into(),
+            users: vec!["alice".into(), "@bob".into()],
+            teams: vec!["acme/infra-admins".into()],
         },
         Refusal::Closed,
         Refusal::NoPlan,

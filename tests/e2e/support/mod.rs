@@ -94,6 +94,10 @@ impl TestContext {
     pub async fn without_bosun() -> Self {
         let fake = FakeGitHub::start().await;
         fake.add_repo(INSTALLATION, REPO);
+        // The usual commenters may run commands (BOSUN_COMMAND_PERMISSION is write).
+        for user in ["alice", "bob"] {
+            fake.set_permission(REPO, user, "write");
+        }
         let data_dir = tempfile::tempdir().unwrap();
         let state_dir = tempfile::tempdir().unwrap();
         let mut sources = Sources::default();
@@ -205,6 +209,7 @@ impl TestContext {
                 merge_commit_sha: None,
                 mergeable: Some(true),
                 mergeable_state: None,
+                head_repo: fake::model::HeadRepo::Base,
             };
             repo.prs.insert(number, pr.clone());
             let payload =

@@ -13,7 +13,9 @@ use super::{Inner, git_http, model};
 
 /// `/git/<owner>/<name>.git/<path>`: git's smart HTTP protocol, read-only, authenticated like
 /// GitHub: HTTP Basic with user `x-access-token` and a live installation token. No or bad
-/// credentials get 401 with a Basic challenge; a repository the token cannot see, 404.
+/// credentials get 401 with a Basic challenge; a repository the token cannot see (another
+/// installation's, or outside the token's `repositories`), 404; a token without `contents`,
+/// 403.
 pub(super) async fn serve(
     inner: &Arc<Inner>,
     method: &Method,
@@ -56,23 +58,28 @@ pub(super) async fn serve(
     };
     let (git_dir, sent) = {
         let mut m = inner.model.lock().unwrap();
-        let installation = match m.tokens.get(token) {
+        let (installation, scope) = match m.tokens.get(token) {
             Some(t) if user == "x-access-token" && t.expires_at > SystemTime::now() => {
-                t.installation
+                (t.installation, t.scope.clone())
             }
             _ => return challenge(),
         };
         let Some(repo) = m.repo(&full) else {
             return not_found();
         };
-        if m.installation_of(&full) != Some(installation) {
+        // A token narrowed to other repositories does not see this one; one without
+        // `contents` may not read it.
+        if m.installation_of(&full) != Some(installation) || !scope.covers(&full) {
             return not_found();
+        }
+        if !scope.grants("contents", "read") {
+            return git_http::plain(StatusCode::FORBIDDEN, "Permission to read denied.");
         }
         let git_dir = repo.git_dir.clone();
         if service != "git-upload-pack" {
             return git_http::plain(StatusCode::FORBIDDEN, "Write access is not granted.");
         }
-        let (request, sent) = model::GitRequest::new(&service, tail, &full);
+        let (request, sent) = model::GitRequest::new(&service, tail, &full, token, &scope);
         m.git_requests.push(request);
         (git_dir, sent)
     };

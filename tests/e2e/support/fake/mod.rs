@@ -14,6 +14,7 @@ mod graphql;
 mod merge;
 pub mod model;
 pub mod payloads;
+mod scope;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -96,9 +97,20 @@ impl FakeGitHub {
             model::IssuedToken {
                 installation,
                 expires_at,
+                scope: model::TokenScope::default(),
             },
         );
         token
+    }
+
+    /// Makes `user` a member of the organisation's team `org/slug` (`state`: active |
+    /// pending).
+    pub fn add_team_member(&self, org: &str, slug: &str, user: &str, state: &str) {
+        self.model()
+            .teams
+            .entry(format!("{org}/{slug}").to_ascii_lowercase())
+            .or_default()
+            .insert(user.to_ascii_lowercase(), state.into());
     }
 
     /// The clone URL of `repo` (`owner/name`), as payloads give it.
@@ -384,10 +396,12 @@ async fn route(
         inner.model.lock().unwrap().violations.push(v.clone());
         return Ok(error(StatusCode::FORBIDDEN, &v));
     }
-    let caller = match authenticate(inner, headers) {
+    let (caller, scope) = match authenticate(inner, headers) {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
+    // A narrowed token reaches only its repositories, with only its permissions.
+    scope::check(&scope, method.as_str(), path)?;
     if let Some(f) = inner.model.lock().unwrap().take_failure(path) {
         let mut r = error(StatusCode::from_u16(f.status).unwrap(), "planted failure");
         for (k, v) in f.headers {
@@ -409,25 +423,30 @@ async fn route(
             require_app(caller)?;
             let id: u64 = id.parse().unwrap_or(0);
             let mut m = inner.model.lock().unwrap();
-            if !m.installations.contains_key(&id) {
+            let Some(installation) = m.installations.get(&id) else {
                 return Ok(error(StatusCode::NOT_FOUND, "Not Found"));
-            }
+            };
+            let scope = match scope::requested(installation, &json_body) {
+                Ok(scope) => scope,
+                Err(message) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, &message)),
+            };
             let token = format!("ghs_{}", new_guid().replace('-', ""));
             let expires_at = SystemTime::now() + m.token_lifetime;
-            m.tokens.insert(
-                token.clone(),
-                model::IssuedToken {
-                    installation: id,
-                    expires_at,
-                },
-            );
-            m.tokens_issued += 1;
             let body = json!({
                 "token": token,
                 "expires_at": humantime::format_rfc3339_seconds(expires_at).to_string(),
-                "permissions": { "checks": "write", "contents": "read", "issues": "write", "pull_requests": "write", "statuses": "write", "metadata": "read" },
+                "permissions": scope.permissions.clone().unwrap_or_else(scope::app_permissions),
                 "repository_selection": "selected",
             });
+            m.tokens.insert(
+                token,
+                model::IssuedToken {
+                    installation: id,
+                    expires_at,
+                    scope,
+                },
+            );
+            m.tokens_issued += 1;
             (StatusCode::CREATED, axum::Json(body)).into_response()
         }
         ("GET", ["app"]) => {
@@ -586,6 +605,10 @@ async fn route(
                 .collect();
             axum::Json(json!({ "total_count": runs.len(), "check_runs": runs })).into_response()
         }
+        ("GET", ["orgs", org, "teams", slug, "memberships", user]) => {
+            let m = inner.model.lock().unwrap();
+            scope::membership(&m, caller, org, slug, user)?
+        }
         ("GET", ["repos", owner, repo, "collaborators", user, "permission"]) => {
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
@@ -634,8 +657,11 @@ fn visible_repo<'m>(
 }
 
 /// Checks `Authorization` the way GitHub does: an RS256 JWT of the App, or an unexpired
-/// installation token.
-fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Caller, Response> {
+/// installation token (with what it may reach).
+fn authenticate(
+    inner: &Inner,
+    headers: &HeaderMap,
+) -> Result<(Caller, model::TokenScope), Response> {
     let unauthorized = |m: &str| Err(error(StatusCode::UNAUTHORIZED, m));
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return unauthorized("Requires authentication");
@@ -678,11 +704,13 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Caller, Response> 
         if iss.as_deref() != Some(&APP_ID.to_string()) {
             return unauthorized("'Issuer' claim ('iss') must be an Integer");
         }
-        return Ok(Caller::App);
+        return Ok((Caller::App, model::TokenScope::default()));
     }
     let m = inner.model.lock().unwrap();
     match m.tokens.get(credential) {
-        Some(t) if t.expires_at > SystemTime::now() => Ok(Caller::Installation(t.installation)),
+        Some(t) if t.expires_at > SystemTime::now() => {
+            Ok((Caller::Installation(t.installation), t.scope.clone()))
+        }
         _ => unauthorized("Bad credentials"),
     }
 }

@@ -1,6 +1,6 @@
 //! The fake GitHub's model: installations, repositories (real git repositories on disk), pull
-//! requests, comments, permissions, branch protection, issued tokens and webhook delivery
-//! attempts. Requests change it the way they change GitHub.
+//! requests, comments, permissions, teams, branch protection, issued tokens (with their scope)
+//! and webhook delivery attempts. Requests change it the way they change GitHub.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -33,6 +33,19 @@ pub struct Pr {
     /// A `mergeable_state` a test forces (clean | unstable | has_hooks | behind | blocked |
     /// dirty | draft | unknown); `None` computes it as GitHub does (see `Repo::mergeable_state`).
     pub mergeable_state: Option<String>,
+    /// Where the head branch lives.
+    pub head_repo: HeadRepo,
+}
+
+/// The repository of a pull request's head branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadRepo {
+    /// The base repository itself.
+    Base,
+    /// A fork, `owner/name`.
+    Fork(String),
+    /// A fork that was deleted: GitHub answers `head.repo: null`.
+    Deleted,
 }
 
 /// Branch protection of a repository (modelled for every branch alike).
@@ -157,6 +170,43 @@ pub struct HookAttempt {
 pub struct IssuedToken {
     pub installation: u64,
     pub expires_at: SystemTime,
+    pub scope: TokenScope,
+}
+
+/// What an installation token may reach: `None` is everything the installation has;
+/// `Some` narrows it, as `POST /app/installations/{id}/access_tokens` with `repositories`
+/// and `permissions` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenScope {
+    /// Lower-cased `owner/name`s.
+    pub repositories: Option<BTreeSet<String>>,
+    /// permission → read | write
+    pub permissions: Option<BTreeMap<String, String>>,
+}
+
+impl TokenScope {
+    /// Whether the token reaches repository `full_name`.
+    pub fn covers(&self, full_name: &str) -> bool {
+        self.repositories
+            .as_ref()
+            .is_none_or(|r| r.contains(&full_name.to_ascii_lowercase()))
+    }
+
+    /// Whether the token holds `permission` at `level` (read | write) or more. Every token
+    /// reads metadata.
+    pub fn grants(&self, permission: &str, level: &str) -> bool {
+        let Some(granted) = &self.permissions else {
+            return true;
+        };
+        if permission == "metadata" && level == "read" {
+            return true;
+        }
+        match granted.get(permission).map(String::as_str) {
+            Some("write") => true,
+            Some("read") => level == "read",
+            _ => false,
+        }
+    }
 }
 
 /// A failure the next matching requests get instead of their answer.
@@ -186,16 +236,27 @@ pub struct GitRequest {
     pub path: String,
     /// `owner/name`
     pub repo: String,
+    /// The token git sent, and what it may reach.
+    pub token: String,
+    pub scope: TokenScope,
     sent: Arc<AtomicU64>,
 }
 
 impl GitRequest {
-    pub fn new(service: &str, path: &str, repo: &str) -> (Self, Arc<AtomicU64>) {
+    pub fn new(
+        service: &str,
+        path: &str,
+        repo: &str,
+        token: &str,
+        scope: &TokenScope,
+    ) -> (Self, Arc<AtomicU64>) {
         let sent = Arc::new(AtomicU64::new(0));
         let r = Self {
             service: service.into(),
             path: path.into(),
             repo: repo.into(),
+            token: token.into(),
+            scope: scope.clone(),
             sent: sent.clone(),
         };
         (r, sent)
@@ -226,6 +287,9 @@ pub struct Model {
     /// Requests GitHub would have refused (OpenAPI), or the fake does not model.
     pub violations: Vec<String>,
     pub failures: VecDeque<Failure>,
+    /// Organisation teams by lower-cased `org/slug`: lower-cased login → membership state
+    /// (active | pending).
+    pub teams: BTreeMap<String, BTreeMap<String, String>>,
     next_id: u64,
 }
 
@@ -246,6 +310,7 @@ impl Model {
             git_requests: Vec::new(),
             violations: Vec::new(),
             failures: VecDeque::new(),
+            teams: BTreeMap::new(),
             next_id: 1000,
         }
     }

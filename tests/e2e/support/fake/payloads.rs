@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{Pr, Repo};
+use super::model::{HeadRepo, Pr, Repo};
 
 fn fixture(rel: &str) -> Value {
     let path = format!(
@@ -73,7 +73,18 @@ pub fn write_pr(target: &mut Value, repo: &Repo, pr: &Pr, base_url: &str) {
     target["html_url"] = json!(format!("{base_url}/{full_name}/pull/{}", pr.number));
     target["head"]["ref"] = json!(pr.head_ref);
     target["head"]["sha"] = json!(pr.head_sha);
-    target["head"]["repo"]["full_name"] = json!(full_name);
+    match &pr.head_repo {
+        HeadRepo::Base => target["head"]["repo"]["full_name"] = json!(full_name),
+        HeadRepo::Fork(fork) => {
+            let (owner, name) = fork.split_once('/').unwrap_or((fork, fork));
+            let head = &mut target["head"]["repo"];
+            head["full_name"] = json!(fork);
+            head["name"] = json!(name);
+            head["owner"]["login"] = json!(owner);
+            head["fork"] = json!(true);
+        }
+        HeadRepo::Deleted => target["head"]["repo"] = Value::Null,
+    }
     target["base"]["ref"] = json!(pr.base_ref);
     target["base"]["sha"] = json!(pr.base_sha);
     target["base"]["repo"]["full_name"] = json!(full_name);
