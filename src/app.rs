@@ -129,6 +129,7 @@ pub async fn start_with(
             app_slug,
             checkout_strategy: settings.checkout_strategy,
             comment_mode: settings.comment_mode,
+            repo_powers: settings.repo_powers.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

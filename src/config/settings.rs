@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::allowlist::RepoAllowlist;
+use super::powers::{self, AllowedOverrides, ServerPolicy};
 use super::secret::Secret;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
@@ -210,6 +211,27 @@ pub const SETTINGS: &[SettingDef] = &[
         "delivery-retry-base",
         Some("2s"),
         "First retry delay of a failing delivery; doubles each attempt, capped at 5m"
+    ),
+    setting!(
+        "allow_custom_workflows",
+        "BOSUN_ALLOW_CUSTOM_WORKFLOWS",
+        "allow-custom-workflows",
+        Some(""),
+        "Globs over owner/name whose repo config may define workflows; empty allows none"
+    ),
+    setting!(
+        "allowed_overrides",
+        "BOSUN_ALLOWED_OVERRIDES",
+        "allowed-overrides",
+        Some(""),
+        "Repo-config keys a repo may set that change its powers: apply_requirements, workflow, delete_source_branch_on_merge; KEY for every repo, GLOB:KEY for some (acme/*:workflow)"
+    ),
+    setting!(
+        "apply_requirements",
+        "BOSUN_APPLY_REQUIREMENTS",
+        "apply-requirements",
+        Some(""),
+        "Apply requirements every project has at least: approved, mergeable, undiverged (comma-separated)"
     ),
 ];
 
@@ -443,6 +465,9 @@ pub struct Settings {
     pub redelivery_lookback: Duration,
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
+    /// What a repo config may set (allow_custom_workflows, allowed_overrides,
+    /// apply_requirements).
+    pub repo_powers: ServerPolicy,
 }
 
 impl Settings {
@@ -571,6 +596,18 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let repo_powers = ServerPolicy {
+            allow_custom_workflows: RepoAllowlist::parse(
+                sources.get_or_default("allow_custom_workflows"),
+            )
+            .map_err(|e| SettingsError::of("allow_custom_workflows", e))?,
+            allowed_overrides: AllowedOverrides::parse(sources.get_or_default("allowed_overrides"))
+                .map_err(|e| SettingsError::of("allowed_overrides", e))?,
+            apply_requirements: powers::parse_requirements(
+                sources.get_or_default("apply_requirements"),
+            )
+            .map_err(|e| SettingsError::of("apply_requirements", e))?,
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -600,6 +637,7 @@ impl Settings {
                 .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
+            repo_powers,
         })
     }
 }

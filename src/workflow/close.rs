@@ -9,7 +9,7 @@ use super::apply::{self as applying, ApplySet};
 use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
-use crate::apply::{self, same_changes};
+use crate::apply::same_changes;
 use crate::config::CommentMode;
 use crate::github::PrState;
 use crate::plan::{Outcome, Target};
@@ -93,7 +93,7 @@ async fn run_merged(
     let due: Vec<&StoredPlan> = plans
         .iter()
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| apply::policy(config.as_ref(), &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, name, config.as_ref(), &p.target).apply_on_merge)
         .collect();
     if due.is_empty() {
         forget(ctx, repo, installation_id, pr).await?;

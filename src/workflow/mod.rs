@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
+use crate::config::powers::ServerPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::plan::Target;
@@ -35,6 +36,8 @@ pub struct WorkflowSettings {
     pub app_slug: String,
     pub checkout_strategy: CheckoutStrategy,
     pub comment_mode: CommentMode,
+    /// What a pull request's repo config may set.
+    pub repo_powers: ServerPolicy,
 }
 
 impl WorkflowSettings {
