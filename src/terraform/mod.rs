@@ -392,6 +392,11 @@ impl Terraform {
             }
             done
         });
+        if let Ok(done) = &plan
+            && done.truncated
+        {
+            return Err(cut_off(done, log));
+        }
         let plan_output = step((Step::Plan, "plan", t.plan), plan, log)?;
         let bytes = tokio::fs::read(&planfile)
             .await
@@ -437,6 +442,22 @@ fn step(
             Err((step, msg))
         }
     }
+}
+
+/// A plan that printed more than the output cap: nobody can review it in full, so it fails
+/// (its planfile is not kept), whatever Terraform's exit.
+fn cut_off(done: &Finished, log: &mut String) -> (Step, String) {
+    let mut output = done.output.clone();
+    if !output.is_empty() && !output.ends_with('\n') {
+        output.push('\n');
+    }
+    output.push_str(&format!(
+        "terraform plan ({}) printed more than bosun keeps; a plan that cannot be shown in \
+         full is not kept, so it cannot be applied",
+        done.exit
+    ));
+    log.push_str(&format!("$ terraform plan\n{output}\n"));
+    (Step::Plan, output)
 }
 
 /// The failure of a step that ran but did not succeed, logged.
