@@ -3,11 +3,13 @@
 mod support;
 
 mod applies;
+mod bad_input;
 mod durability;
 mod github_client;
 mod plans;
 mod preview_cli;
 mod redelivery;
+mod repo_powers;
 mod serve_cli;
 mod webhooks;
 mod workspace;
