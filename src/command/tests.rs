@@ -431,18 +431,20 @@ fn any_command() -> impl Strategy<Value = Command> {
         any::<bool>(),
         proptest::collection::vec("[^\\p{Cc}]{0,12}", 0..4),
     )
-        .prop_map(|(kind, (dirs, workspace, projects), verbose, extra)| Command {
-            kind,
-            dirs,
-            workspace,
-            projects,
-            verbose,
-            extra_args: if kind == CommandKind::Plan {
-                extra
-            } else {
-                Vec::new()
+        .prop_map(
+            |(kind, (dirs, workspace, projects), verbose, extra)| Command {
+                kind,
+                dirs,
+                workspace,
+                projects,
+                verbose,
+                extra_args: if kind == CommandKind::Plan {
+                    extra
+                } else {
+                    Vec::new()
+                },
             },
-        })
+        )
 }
 
 proptest! {

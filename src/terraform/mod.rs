@@ -456,7 +456,9 @@ fn cut_off(done: &Finished, cap: usize, log: &mut String) -> (Step, String) {
         end -= 1;
     }
     let head = done.output.get(..end).unwrap_or_default();
-    let head = head.rfind('\n').map_or(head, |i| head.get(..=i).unwrap_or(head));
+    let head = head
+        .rfind('\n')
+        .map_or(head, |i| head.get(..=i).unwrap_or(head));
     let output = format!(
         "{head}… output cut: terraform plan ({}) printed more than the {cap} bytes bosun keeps; \
          a plan that cannot be shown in full is not kept, so it cannot be applied",

@@ -204,9 +204,11 @@ async fn facts(
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
     let needs = |r: ApplyRequirement| {
-        chosen
-            .iter()
-            .any(|p| policy(ctx, repo, config, &p.target).requirements.contains(&r))
+        chosen.iter().any(|p| {
+            policy(ctx, repo, config, &p.target)
+                .requirements
+                .contains(&r)
+        })
     };
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {

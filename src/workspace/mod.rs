@@ -35,8 +35,8 @@ use anyhow::{Context, bail};
 use sha2::Digest as _;
 
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
-pub use self::read::UnusableFile;
 use self::git::{Git, check_oid};
+pub use self::read::UnusableFile;
 
 /// The mirrors and checkouts of every repository bosun works on, under one data dir.
 #[derive(Debug)]

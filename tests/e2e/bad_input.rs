@@ -46,7 +46,10 @@ async fn bad_and_hostile_repo_configs_get_a_clear_comment() {
     }
     let body = refused(&ctx, &bomb).await;
     assert!(body.contains("`bosun.yaml:2:"), "{body}");
-    assert!(body.contains("anchors and aliases are not supported"), "{body}");
+    assert!(
+        body.contains("anchors and aliases are not supported"),
+        "{body}"
+    );
 
     let deep = |n: usize| format!("version: 3\nx: {}{}\n", "[".repeat(n), "]".repeat(n));
     let body = refused(&ctx, &deep(40)).await;
@@ -57,7 +60,10 @@ async fn bad_and_hostile_repo_configs_get_a_clear_comment() {
 
     let huge = format!("version: 3\n{}", "# padding\n".repeat(200_000));
     let body = refused(&ctx, &huge).await;
-    assert!(body.contains("bosun cannot read it: it is 2000011 bytes"), "{body}");
+    assert!(
+        body.contains("bosun cannot read it: it is 2000011 bytes"),
+        "{body}"
+    );
 
     let many = format!("version: 3\nx: [{}]\n", "a,".repeat(150_000));
     let body = refused(&ctx, &many).await;
@@ -93,7 +99,10 @@ async fn a_plan_printing_gigabytes_is_cut_off_and_bosun_goes_on() {
         check.text.unwrap_or_default(),
         ctx.bot_comment(pr).body
     );
-    assert!(shown.contains("bytes bosun keeps; a plan that cannot be shown"), "{shown}");
+    assert!(
+        shown.contains("bytes bosun keeps; a plan that cannot be shown"),
+        "{shown}"
+    );
     let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert!(plans[0].planfile.is_none(), "no planfile kept");

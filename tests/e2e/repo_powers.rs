@@ -14,7 +14,6 @@ const TF: &str = "resource \"terraform_data\" \"x\" {}\n";
 const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: sneaky\nworkflows:\n  sneaky:\n    plan:\n      steps:\n        - run: cat /etc/passwd\n";
 
 /// Every job of `pr` ended without an error (a refusal is an answer, not a failure).
-#[track_caller]
 async fn jobs_all_done(ctx: &TestContext, pr: u64) {
     let jobs = ctx.store().jobs_of_pr(REPO, pr).await.unwrap();
     assert!(!jobs.is_empty());
@@ -53,7 +52,10 @@ async fn selecting_a_workflow_needs_its_own_permission() {
     let body = ctx.bot_comment(pr).body;
     assert!(body.contains("`bosun.yaml:4:5`"), "{body}");
     assert!(body.contains("key `projects[0].workflow`"), "{body}");
-    assert!(body.contains("adding `workflow` to the allowed_overrides"), "{body}");
+    assert!(
+        body.contains("adding `workflow` to the allowed_overrides"),
+        "{body}"
+    );
     ctx.finish().await;
 }
 
@@ -104,12 +106,21 @@ async fn the_servers_apply_requirements_hold_for_every_project() {
     // A config that leaves the approval out is refused, naming the key.
     let weaker = "version: 3\nprojects:\n  - dir: envs/other\n    apply_requirements: []\n";
     let (pr, _) = ctx
-        .open_pr("weaker", &[("bosun.yaml", weaker), ("envs/other/main.tf", TF)])
+        .open_pr(
+            "weaker",
+            &[("bosun.yaml", weaker), ("envs/other/main.tf", TF)],
+        )
         .await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;
-    assert!(body.contains("key `projects[0].apply_requirements`"), "{body}");
-    assert!(body.contains("every project must require `approved`"), "{body}");
+    assert!(
+        body.contains("key `projects[0].apply_requirements`"),
+        "{body}"
+    );
+    assert!(
+        body.contains("every project must require `approved`"),
+        "{body}"
+    );
     assert_eq!(ctx.check_names(pr), ["bosun/plan"]);
     ctx.finish().await;
 }

@@ -44,7 +44,10 @@ fn custom_workflows_are_refused_unless_the_repo_is_allowed() {
         ),
         "{err}"
     );
-    assert!(err.contains("adding `workflow` to the allowed_overrides"), "{err}");
+    assert!(
+        err.contains("adding `workflow` to the allowed_overrides"),
+        "{err}"
+    );
     let ok = policy("acme/*", "acme/infra:workflow", "");
     assert_eq!(check(&config(WORKFLOW), REPO, &ok), Ok(()));
     let other_repo = policy("other/*", "workflow", "");
@@ -89,7 +92,10 @@ fn the_minimum_is_the_servers_unless_an_allowed_project_sets_its_own() {
     let allowed = policy("", "acme/*:apply_requirements", "approved");
     assert!(allowed.minimum(REPO, Some(&c), "a", "default").is_empty());
     assert_eq!(allowed.minimum(REPO, Some(&c), "b", "default"), approved);
-    assert_eq!(allowed.minimum("other/x", Some(&c), "a", "default"), approved);
+    assert_eq!(
+        allowed.minimum("other/x", Some(&c), "a", "default"),
+        approved
+    );
 }
 
 #[test]
@@ -125,11 +131,19 @@ fn the_settings_parse_and_name_what_is_wrong() {
     let err = AllowedOverrides::parse("repo_locking").unwrap_err();
     assert!(err.contains("`repo_locking`") && err.contains("apply_requirements, workflow"));
     assert!(AllowedOverrides::parse(":workflow").is_err());
-    assert!(AllowedOverrides::parse("acme:workflow").unwrap_err().contains("owner/name"));
+    assert!(
+        AllowedOverrides::parse("acme:workflow")
+            .unwrap_err()
+            .contains("owner/name")
+    );
     assert!(AllowedOverrides::parse("").unwrap().entries.is_empty());
     assert_eq!(
         parse_requirements("approved, approved ,undiverged").unwrap(),
         vec![ApplyRequirement::Approved, ApplyRequirement::Undiverged]
     );
-    assert!(parse_requirements("aproved").unwrap_err().contains("`aproved`"));
+    assert!(
+        parse_requirements("aproved")
+            .unwrap_err()
+            .contains("`aproved`")
+    );
 }
