@@ -124,3 +124,44 @@ async fn the_servers_apply_requirements_hold_for_every_project() {
     assert_eq!(ctx.check_names(pr), ["bosun/plan"]);
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn apply_on_merge_needs_the_servers_approval_too() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("apply_requirements", "approved");
+    ctx.start_bosun().await;
+    let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    let state = ctx.state_file("dev");
+    let tf = module(&state, &["app"]);
+    let (pr, _) = ctx
+        .open_pr("dev", &[("bosun.yaml", config), ("envs/dev/main.tf", &tf)])
+        .await;
+    ctx.settle().await;
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    assert!(!state.exists(), "merged without approval: nothing applied");
+    let body = ctx.bot_comments(pr).pop().unwrap().body;
+    assert!(body.starts_with("<!-- bosun:merged-unapproved"), "{body}");
+    assert!(body.contains("- `envs/dev`"), "{body}");
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+
+    // Approved before merging, it is applied.
+    let state = ctx.state_file("ok");
+    let tf = module(&state, &["db"]);
+    let (pr, _) = ctx
+        .open_pr(
+            "ok",
+            &[
+                ("bosun.yaml", config.replace("dev", "ok").as_str()),
+                ("envs/ok/main.tf", &tf),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    let body = ctx.bot_comments(pr).pop().unwrap().body;
+    assert!(body.contains("Applied on merge"), "{body}");
+    ctx.finish().await;
+}
