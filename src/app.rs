@@ -153,6 +153,7 @@ pub async fn start_with(
             checkout_strategy: settings.checkout_strategy,
             comment_mode: settings.comment_mode,
             access: settings.access.clone(),
+            repo_powers: settings.repo_powers.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

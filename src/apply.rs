@@ -23,26 +23,32 @@ pub struct ApplyPolicy {
     pub apply_on_merge: bool,
 }
 
-/// The policy of `target` under `config` (no config: no requirements, one group, no apply on
-/// merge). A project is matched by dir and workspace.
-pub fn policy(config: Option<&RepoConfig>, target: &Target) -> ApplyPolicy {
-    let Some(config) = config else {
-        return ApplyPolicy::default();
-    };
-    let project = config
-        .projects
-        .iter()
-        .find(|p| p.dir == target.dir && p.workspace == target.workspace);
-    match project {
-        Some(p) => ApplyPolicy {
-            requirements: p.apply_requirements.clone(),
-            order_group: p.execution_order_group,
-            apply_on_merge: p.apply_on_merge.unwrap_or(config.apply_on_merge),
-        },
-        None => ApplyPolicy {
-            apply_on_merge: config.apply_on_merge,
-            ..ApplyPolicy::default()
-        },
+/// The policy of `target` under `config` (no config: one group, no apply on merge). Its
+/// requirements are `minimum` (what the server demands of every project) and the project's
+/// own, in that order, each once. A project is matched by dir and workspace.
+pub fn policy(
+    config: Option<&RepoConfig>,
+    target: &Target,
+    minimum: &[ApplyRequirement],
+) -> ApplyPolicy {
+    let project = config.and_then(|c| {
+        c.projects
+            .iter()
+            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
+    });
+    let mut requirements = minimum.to_vec();
+    for r in project.map_or(&[][..], |p| p.apply_requirements.as_slice()) {
+        if !requirements.contains(r) {
+            requirements.push(*r);
+        }
+    }
+    let default_on_merge = config.is_some_and(|c| c.apply_on_merge);
+    ApplyPolicy {
+        requirements,
+        order_group: project.map_or(0, |p| p.execution_order_group),
+        apply_on_merge: project
+            .and_then(|p| p.apply_on_merge)
+            .unwrap_or(default_on_merge),
     }
 }
 

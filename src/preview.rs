@@ -107,6 +107,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             checkout_strategy: CheckoutStrategy::Branch,
             comment_mode: CommentMode::Edit,
             access: Default::default(),
+            // The repo is the user's own, and a preview applies nothing.
+            repo_powers: crate::config::powers::ServerPolicy::permissive(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),

@@ -171,13 +171,31 @@ fn groups_run_in_ascending_order() {
 fn policy_reads_the_project_then_the_top_level() {
     let text = "version: 3\napply_on_merge: true\nprojects:\n  - dir: a\n    apply_requirements: [approved]\n    execution_order_group: 3\n    apply_on_merge: false\n  - dir: b\n";
     let config = repo::parse("bosun.yaml", text).unwrap();
-    let a = policy(Some(&config), &t("a"));
+    let a = policy(Some(&config), &t("a"), &[]);
     assert_eq!(a.requirements, vec![repo::ApplyRequirement::Approved]);
     assert_eq!(a.order_group, 3);
     assert!(!a.apply_on_merge);
-    assert!(policy(Some(&config), &t("b")).apply_on_merge);
-    assert!(policy(Some(&config), &t("elsewhere")).apply_on_merge);
-    assert_eq!(policy(None, &t("a")), ApplyPolicy::default());
+    assert!(policy(Some(&config), &t("b"), &[]).apply_on_merge);
+    assert!(policy(Some(&config), &t("elsewhere"), &[]).apply_on_merge);
+    assert_eq!(policy(None, &t("a"), &[]), ApplyPolicy::default());
+}
+
+#[test]
+fn policy_requires_the_servers_minimum_and_the_projects_own() {
+    use repo::ApplyRequirement::{Approved, Mergeable, Undiverged};
+    let text = "version: 3
+projects:
+  - dir: a
+    apply_requirements: [undiverged, approved]
+  - dir: b
+";
+    let config = repo::parse("bosun.yaml", text).unwrap();
+    let minimum = [Mergeable, Approved];
+    let a = policy(Some(&config), &t("a"), &minimum);
+    assert_eq!(a.requirements, vec![Mergeable, Approved, Undiverged]);
+    let b = policy(Some(&config), &t("b"), &minimum);
+    assert_eq!(b.requirements, minimum);
+    assert_eq!(policy(None, &t("x"), &minimum).requirements, minimum);
 }
 
 #[test]

@@ -379,3 +379,78 @@ fn flags_select_projects() {
     let by_name = cmd("bosun apply -p prod");
     assert!(by_name.selects(&prod) && !by_name.selects(&blue));
 }
+
+/// A word as a POSIX shell would quote it, so that it splits back into itself.
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// A command as a comment would write it.
+fn comment_of(c: &Command) -> String {
+    let mut out = format!("bosun {}", c.kind.as_str());
+    for d in &c.dirs {
+        out.push_str(&format!(" -d {}", quoted(d)));
+    }
+    if let Some(w) = &c.workspace {
+        out.push_str(&format!(" --workspace={}", quoted(w)));
+    }
+    for p in &c.projects {
+        out.push_str(&format!(" -p {}", quoted(p)));
+    }
+    if c.verbose {
+        out.push_str(" --verbose");
+    }
+    if !c.extra_args.is_empty() {
+        out.push_str(" --");
+        for a in &c.extra_args {
+            out.push(' ');
+            out.push_str(&quoted(a));
+        }
+    }
+    out
+}
+
+fn any_command() -> impl Strategy<Value = Command> {
+    let kind = prop_oneof![
+        Just(CommandKind::Plan),
+        Just(CommandKind::Apply),
+        Just(CommandKind::Unlock)
+    ];
+    let dir = "[a-z0-9][a-z0-9_-]{0,5}(/[a-z0-9][a-z0-9_-]{0,5}){0,2}";
+    let by_dir = (
+        proptest::collection::vec(dir, 0..3),
+        proptest::option::of("[a-z0-9][a-z0-9_.-]{0,8}"),
+    )
+        .prop_map(|(dirs, workspace)| (dirs, workspace, Vec::new()));
+    let by_name = proptest::collection::vec("[^\\p{Cc}]{1,12}", 1..3)
+        .prop_filter("`--` ends the flags", |ps| ps.iter().all(|p| p != "--"))
+        .prop_map(|projects| (Vec::new(), None, projects));
+    (
+        kind,
+        prop_oneof![by_dir, by_name],
+        any::<bool>(),
+        proptest::collection::vec("[^\\p{Cc}]{0,12}", 0..4),
+    )
+        .prop_map(
+            |(kind, (dirs, workspace, projects), verbose, extra)| Command {
+                kind,
+                dirs,
+                workspace,
+                projects,
+                verbose,
+                extra_args: if kind == CommandKind::Plan {
+                    extra
+                } else {
+                    Vec::new()
+                },
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn a_command_written_out_parses_back_the_same(c in any_command()) {
+        let text = comment_of(&c);
+        prop_assert_eq!(p(&text), Parsed::Command(c), "{}", text);
+    }
+}

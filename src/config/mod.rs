@@ -3,6 +3,7 @@
 
 mod allowlist;
 mod flags;
+pub mod powers;
 pub mod repo;
 mod secret;
 mod settings;

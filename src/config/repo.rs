@@ -2,7 +2,8 @@
 //! version 3 schema, plus bosun's `apply_on_merge`). Strict: unknown keys and bad values are
 //! errors naming the key, with `file:line:column`.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::yaml::{self, Node, Value};
@@ -20,6 +21,30 @@ pub struct RepoConfig {
     pub projects: Vec<Project>,
     /// Names of the workflows the file defines (their steps are checked by the sandbox issue).
     pub workflows: Vec<String>,
+    /// The file it was read from, for errors found after parsing (see [`RepoConfig::error_at`]).
+    pub file: String,
+    /// Where each key the file sets sits, by its path (`projects[0].workflow`,
+    /// `workflows.custom`): line and column, 1-based.
+    pub keys: BTreeMap<String, (usize, usize)>,
+}
+
+impl RepoConfig {
+    /// Whether the file sets the key at `path` (like `projects[0].apply_requirements`).
+    pub fn sets(&self, path: &str) -> bool {
+        self.keys.contains_key(path)
+    }
+
+    /// An error about the key at `path`, placed where the file sets it (else at its start).
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        let (line, col) = self.keys.get(path).copied().unwrap_or((1, 1));
+        ConfigError {
+            file: self.file.clone(),
+            line,
+            col,
+            key: path.into(),
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +112,17 @@ impl std::error::Error for ConfigError {}
 
 struct Ctx<'a> {
     file: &'a str,
+    /// Every key seen, by path, and where.
+    keys: RefCell<BTreeMap<String, (usize, usize)>>,
 }
 
 impl Ctx<'_> {
+    fn record(&self, path: &str, node: &Node) {
+        self.keys
+            .borrow_mut()
+            .insert(path.to_owned(), (node.line, node.col));
+    }
+
     fn err(&self, node: &Node, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.into(),
@@ -174,6 +207,7 @@ impl Ctx<'_> {
             if !seen.insert(name.clone()) {
                 return Err(self.err(k, &path, "key given twice"));
             }
+            self.record(&path, k);
             out.push((name, k, v));
         }
         Ok(out)
@@ -209,7 +243,10 @@ const PROJECT_KEYS: &[&str] = &[
 
 /// Parses and checks a repo config; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
-    let ctx = Ctx { file };
+    let ctx = Ctx {
+        file,
+        keys: RefCell::default(),
+    };
     let root = yaml::parse(text)
         .map_err(|e| ConfigError {
             file: file.into(),
@@ -233,6 +270,8 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         apply_on_merge: false,
         projects: vec![],
         workflows: vec![],
+        file: file.into(),
+        keys: BTreeMap::new(),
     };
     let mut version = None;
     for (name, k, v) in ctx.entries(&root, "", TOP_KEYS)? {
@@ -262,6 +301,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 for (wk, wv) in ctx.map(v, "workflows")? {
                     let wname = ctx.string(wk, "workflows")?;
                     let path = format!("workflows.{wname}");
+                    ctx.record(&path, wk);
                     for (stage, _, sv) in ctx.entries(
                         wv,
                         &path,
@@ -286,6 +326,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         return Err(ctx.err(&root, "version", "missing (add `version: 3`)"));
     }
     check_projects(&ctx, &root, &config)?;
+    config.keys = ctx.keys.into_inner();
     Ok(config)
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::allowlist::RepoAllowlist;
+use super::powers::{self, AllowedOverrides, ServerPolicy};
 use super::secret::Secret;
 use crate::access::AccessPolicy;
 
@@ -336,6 +337,27 @@ pub const SETTINGS: &[SettingDef] = &[
         Some("false"),
         "Whether pull requests from forks are planned automatically and take commands"
     ),
+    setting!(
+        "allow_custom_workflows",
+        "BOSUN_ALLOW_CUSTOM_WORKFLOWS",
+        "allow-custom-workflows",
+        Some(""),
+        "Globs over owner/name whose repo config may define workflows; empty allows none"
+    ),
+    setting!(
+        "allowed_overrides",
+        "BOSUN_ALLOWED_OVERRIDES",
+        "allowed-overrides",
+        Some(""),
+        "Repo-config keys a repo may set that change its powers: apply_requirements, workflow, delete_source_branch_on_merge; KEY for every repo, GLOB:KEY for some (acme/*:workflow)"
+    ),
+    setting!(
+        "apply_requirements",
+        "BOSUN_APPLY_REQUIREMENTS",
+        "apply-requirements",
+        Some(""),
+        "Apply requirements every project has at least: approved, mergeable, undiverged (comma-separated)"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -595,6 +617,9 @@ pub struct Settings {
     pub terraform_env: Vec<(String, Secret)>,
     /// Who may do what: command permission, apply users and teams, fork pull requests.
     pub access: AccessPolicy,
+    /// What a repo config may set (allow_custom_workflows, allowed_overrides,
+    /// apply_requirements).
+    pub repo_powers: ServerPolicy,
 }
 
 impl Settings {
@@ -725,6 +750,18 @@ impl Settings {
         }
         let sandbox = sandbox::resolve(sources, &data_dir)?;
         let planfile_key = secrets::planfile_key(sources, &data_dir)?;
+        let repo_powers = ServerPolicy {
+            allow_custom_workflows: RepoAllowlist::parse(
+                sources.get_or_default("allow_custom_workflows"),
+            )
+            .map_err(|e| SettingsError::of("allow_custom_workflows", e))?,
+            allowed_overrides: AllowedOverrides::parse(sources.get_or_default("allowed_overrides"))
+                .map_err(|e| SettingsError::of("allowed_overrides", e))?,
+            apply_requirements: powers::parse_requirements(
+                sources.get_or_default("apply_requirements"),
+            )
+            .map_err(|e| SettingsError::of("apply_requirements", e))?,
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -758,6 +795,7 @@ impl Settings {
             planfile_key,
             terraform_env: secrets::pass_env(sources)?,
             access: access::policy(sources)?,
+            repo_powers,
         })
     }
 }

@@ -286,3 +286,15 @@ pub fn automerge_failed(why: &str) -> String {
         no_mentions(&one_line(why))
     )
 }
+
+/// The reply when projects with `apply_on_merge` were not applied because they require an
+/// approval the merged pull request never had.
+pub fn merged_unapproved(targets: &[Target]) -> String {
+    format!(
+        "{}\n**Not applied on merge:** these projects require an approval, and this pull \
+         request was merged without one\n\n{}\n\nApply them from a pull request that is \
+         approved.\n",
+        marker("merged-unapproved"),
+        list(targets.iter().map(|t| code_span(&t.display_name())))
+    )
+}

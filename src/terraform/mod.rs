@@ -443,6 +443,11 @@ impl Terraform {
                 }
                 done
             });
+        if let Ok(done) = &plan
+            && done.truncated
+        {
+            return Err(cut_off(done, self.output_cap, log));
+        }
         let plan_output = step((Step::Plan, "plan", t.plan), plan, log)?;
         let bytes = tokio::fs::read(&planfile)
             .await
@@ -488,6 +493,30 @@ fn step(
             Err((step, msg))
         }
     }
+}
+
+/// How much of a cut-off plan's output its failure keeps: enough to see what it was printing,
+/// little enough for one comment.
+const CUT_PLAN_KEEP: usize = 32 * 1024;
+
+/// A plan that printed more than the output cap (`cap`): nobody can review it in full, so it
+/// fails whatever Terraform's exit, keeping only the start of its output (and no planfile).
+fn cut_off(done: &Finished, cap: usize, log: &mut String) -> (Step, String) {
+    let mut end = CUT_PLAN_KEEP.min(done.output.len());
+    while !done.output.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = done.output.get(..end).unwrap_or_default();
+    let head = head
+        .rfind('\n')
+        .map_or(head, |i| head.get(..=i).unwrap_or(head));
+    let output = format!(
+        "{head}… output cut: terraform plan ({}) printed more than the {cap} bytes bosun keeps; \
+         a plan that cannot be shown in full is not kept, so it cannot be applied",
+        done.exit
+    );
+    log.push_str(&format!("$ terraform plan\n{output}\n"));
+    (Step::Plan, output)
 }
 
 /// The failure of a step that ran but did not succeed, logged.

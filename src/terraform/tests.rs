@@ -444,3 +444,44 @@ fn debug_does_not_print_extra_env_values() {
     assert!(debug.contains("AWS_SECRET_ACCESS_KEY"));
     assert!(!debug.contains("hunter2"));
 }
+
+/// A `terraform` whose `plan` prints `bytes` bytes of plausible plan text and succeeds; every
+/// other command succeeds silently.
+fn chatty_terraform(dir: &Path, bytes: u64) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("chatty-terraform");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  plan) yes '  # terraform_data.x will be created' | head -c {bytes}; touch .bosun.tfplan;;\nesac\nexit 0\n"
+    );
+    std::fs::write(&bin, script).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[tokio::test]
+async fn a_plan_printing_gigabytes_is_cut_off_and_fails() {
+    let bins = TempDir::new().unwrap();
+    let bin = chatty_terraform(bins.path(), 2 << 30);
+    let fx = Fixture::with_runner(Arc::new(Direct::default()), bin);
+    let dir = fx.project("p", TWO);
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let (step, output) = failed(&run);
+    assert_eq!(step, Step::Plan);
+    assert!(
+        output.starts_with("  # terraform_data.x will be created\n"),
+        "{}",
+        &output[..100]
+    );
+    let tail = &output[output.len().saturating_sub(300)..];
+    assert!(
+        tail.ends_with(&format!(
+            "created\n… output cut: terraform plan (exit code 0) printed more than the \
+             {DEFAULT_OUTPUT_CAP} bytes bosun keeps; a plan that cannot be shown in full is not \
+             kept, so it cannot be applied"
+        )),
+        "{tail}"
+    );
+    // Kept: the start, to see what it was printing, not gigabytes.
+    assert!(output.len() < 33 * 1024, "{}", output.len());
+    assert!(run.planfile.is_none());
+}

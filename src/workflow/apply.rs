@@ -95,7 +95,7 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
     };
     let facts = facts(ctx, &cmd, &info, config.as_ref(), &chosen).await?;
     refusals.extend(chosen.iter().filter_map(|p| {
-        let policy = apply::policy(config.as_ref(), &p.target);
+        let policy = policy(ctx, repo, config.as_ref(), &p.target);
         let unmet = apply::unmet(&policy.requirements, &facts);
         (!unmet.is_empty()).then(|| Refusal::Requirements {
             target: p.target.clone(),
@@ -138,6 +138,21 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         summary.push_str(&automerge(ctx, &cmd, &info).await?);
     }
     Ok(summary)
+}
+
+/// The apply policy of `target` in `repo`: its config's, with the requirements the server
+/// demands of it.
+pub(super) fn policy(
+    ctx: &Context,
+    repo: &str,
+    config: Option<&RepoConfig>,
+    target: &Target,
+) -> apply::ApplyPolicy {
+    let minimum = ctx
+        .settings
+        .repo_powers
+        .minimum(repo, config, &target.dir, &target.workspace);
+    apply::policy(config, target, minimum)
 }
 
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
@@ -186,9 +201,11 @@ async fn facts(
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
     let needs = |r: ApplyRequirement| {
-        chosen
-            .iter()
-            .any(|p| apply::policy(config, &p.target).requirements.contains(&r))
+        chosen.iter().any(|p| {
+            policy(ctx, repo, config, &p.target)
+                .requirements
+                .contains(&r)
+        })
     };
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
@@ -281,7 +298,7 @@ pub(super) async fn apply_plans(
         plans
             .iter()
             .map(|p| {
-                let group = apply::policy(config, &p.target).order_group;
+                let group = policy(ctx, repo, config, &p.target).order_group;
                 (p.target.clone(), group)
             })
             .collect(),

@@ -9,8 +9,11 @@ use super::apply::{self as applying, ApplySet};
 use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
-use crate::apply::{self, same_changes};
+use anyhow::Context as _;
+
+use crate::apply::same_changes;
 use crate::config::CommentMode;
+use crate::config::repo::ApplyRequirement;
 use crate::github::PrState;
 use crate::plan::{Outcome, Target};
 use crate::store::StoredPlan;
@@ -90,11 +93,32 @@ async fn run_merged(
         None => None,
     };
     // The projects planned on the pull request and not applied since, with apply_on_merge.
-    let due: Vec<&StoredPlan> = plans
+    let mut due: Vec<&StoredPlan> = plans
         .iter()
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| apply::policy(config.as_ref(), &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, name, config.as_ref(), &p.target).apply_on_merge)
         .collect();
+    // Merging proves `mergeable` and `undiverged`, not `approved`.
+    let needs_approval = |p: &&StoredPlan| {
+        applying::policy(ctx, name, config.as_ref(), &p.target)
+            .requirements
+            .contains(&ApplyRequirement::Approved)
+    };
+    if due.iter().any(needs_approval) {
+        let reviews = ctx
+            .github
+            .reviews(installation_id, name, pr)
+            .await
+            .context("reading the pull request's reviews")?;
+        if !crate::apply::approved(&reviews) {
+            let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
+                due.into_iter().partition(needs_approval);
+            due = rest;
+            let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
+            let body = crate::render::reply::merged_unapproved(&targets);
+            feedback::reply(ctx, installation_id, name, pr, &body).await?;
+        }
+    }
     if due.is_empty() {
         forget(ctx, repo, installation_id, pr).await?;
         return Ok("merged: nothing to apply on merge; locks, plans and checkouts released".into());

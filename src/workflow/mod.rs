@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::access::AccessPolicy;
+use crate::config::powers::ServerPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::plan::Target;
@@ -40,6 +41,8 @@ pub struct WorkflowSettings {
     pub comment_mode: CommentMode,
     /// Who may run commands and apply, and whether forks are served.
     pub access: AccessPolicy,
+    /// What a pull request's repo config may set.
+    pub repo_powers: ServerPolicy,
 }
 
 impl WorkflowSettings {

@@ -9,9 +9,11 @@ use tracing::Instrument;
 use super::Context;
 use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
+use crate::config::powers;
 use crate::config::repo::{self, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
+use crate::workspace::UnusableFile;
 
 /// Which projects a plan covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +49,35 @@ pub struct Request {
     pub merged: bool,
 }
 
-/// The repo config at a commit: `bosun.yaml`, else `atlantis.yaml`, else none.
+/// The repo config at a commit: `bosun.yaml`, else `atlantis.yaml`, else none. A config that
+/// sets what the server's settings do not allow this repo is an error like a parse error.
 pub(super) async fn read_config(
     ctx: &Context,
     repo: &str,
     sha: &str,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
     for file in repo::FILE_NAMES {
-        if let Some(text) = ctx.workspaces.read_file(repo, sha, file).await? {
-            return Ok(Some(repo::parse(file, &text)));
+        let text = match ctx.workspaces.read_file(repo, sha, file).await {
+            Ok(text) => text,
+            Err(e) => match e.downcast_ref::<UnusableFile>() {
+                Some(UnusableFile(why)) => {
+                    return Ok(Some(Err(repo::ConfigError {
+                        file: file.into(),
+                        line: 1,
+                        col: 1,
+                        key: String::new(),
+                        message: format!("bosun cannot read it: {why}"),
+                    })));
+                }
+                None => return Err(e),
+            },
+        };
+        if let Some(text) = text {
+            let checked = repo::parse(file, &text).and_then(|config| {
+                powers::check(&config, repo, &ctx.settings.repo_powers)?;
+                Ok(config)
+            });
+            return Ok(Some(checked));
         }
     }
     Ok(None)

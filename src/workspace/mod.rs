@@ -36,6 +36,7 @@ use sha2::Digest as _;
 
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
 use self::git::{Git, check_oid};
+pub use self::read::UnusableFile;
 
 /// The mirrors and checkouts of every repository bosun works on, under one data dir.
 #[derive(Debug)]

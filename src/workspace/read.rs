@@ -1,13 +1,19 @@
 //! Reading from the mirror without a checkout: the files a pull request changes, one file
 //! (the repo config), and every Terraform file of a commit (for local-module detection).
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 
 use super::Workspaces;
 use super::git::check_oid;
 
 /// The largest file `read_file` returns.
 const MAX_FILE: u64 = 1024 * 1024;
+/// Why a file the pull request holds cannot be read as text (too big, not a file, not UTF-8):
+/// the pull request's doing, so callers tell its author rather than fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnusableFile(pub String);
+
 /// The most bytes of Terraform files `terraform_files` reads at one commit.
 const MAX_TERRAFORM_TOTAL: u64 = 64 * 1024 * 1024;
 /// The most Terraform files `terraform_files` reads at one commit.
@@ -39,7 +45,7 @@ impl Workspaces {
     }
 
     /// The text of `path` at commit `sha`, `None` if the commit has no such file. Files over
-    /// 1 MiB, directories and non-UTF-8 content are errors.
+    /// 1 MiB, directories and non-UTF-8 content are [`UnusableFile`] errors.
     pub async fn read_file(
         &self,
         repo: &str,
@@ -72,11 +78,12 @@ impl Workspaces {
             bail!("unexpected answer from git cat-file: {check}");
         };
         if kind != "blob" {
-            bail!("{path} is a {kind} at {sha}, not a file");
+            return Err(UnusableFile(format!("it is a {kind}, not a file")).into());
         }
         let size: u64 = size.parse().context("git cat-file's size")?;
         if size > MAX_FILE {
-            bail!("{path} at {sha} is {size} bytes, more than the {MAX_FILE} allowed");
+            let why = format!("it is {size} bytes, more than the {MAX_FILE} allowed");
+            return Err(UnusableFile(why).into());
         }
         let content = git
             .at(&mirror)
@@ -86,7 +93,7 @@ impl Workspaces {
             .await?;
         String::from_utf8(content)
             .map(Some)
-            .map_err(|_| anyhow!("{path} at {sha} is not UTF-8 text"))
+            .map_err(|_| UnusableFile("it is not UTF-8 text".into()).into())
     }
 
     /// Every `*.tf` file (path, content) in the tree of commit `sha`, read straight from the

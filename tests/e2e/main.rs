@@ -4,11 +4,13 @@ mod support;
 
 mod access;
 mod applies;
+mod bad_input;
 mod durability;
 mod github_client;
 mod plans;
 mod preview_cli;
 mod redelivery;
+mod repo_powers;
 mod sandbox;
 mod secrets;
 mod serve_cli;

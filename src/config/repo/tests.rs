@@ -184,3 +184,57 @@ proptest! {
         let _ = parse("bosun.yaml", &format!("version: 3\nprojects:\n- dir: a\n  {text}"));
     }
 }
+
+/// A YAML value of the shapes a config holds, right or wrong for its key.
+fn any_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("true".to_owned()),
+        Just("3".to_owned()),
+        Just("''".to_owned()),
+        "[a-z./*]{1,8}",
+        "\\[[a-z, ]{0,12}\\]",
+        Just("[approved, mergeable]".to_owned()),
+        Just("{enabled: false}".to_owned()),
+        Just("{x: {y: [1, {z: 2}]}}".to_owned()),
+    ]
+}
+
+fn any_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(TOP_KEYS).prop_map(str::to_owned),
+        prop::sample::select(PROJECT_KEYS).prop_map(str::to_owned),
+        "[a-z_]{1,6}",
+    ]
+}
+
+proptest! {
+    /// Configs built from real keys and plausible values reach deeper than random text: any
+    /// of them parses or fails, and one that parses passes or fails the powers check, without
+    /// a panic.
+    #[test]
+    fn configs_of_real_keys_never_panic(
+        top in proptest::collection::vec((any_key(), any_value()), 0..6),
+        projects in proptest::collection::vec(proptest::collection::vec((any_key(), any_value()), 0..6), 0..3),
+    ) {
+        let mut text = String::from("version: 3\n");
+        for (k, v) in &top {
+            if k != "version" && k != "projects" {
+                text.push_str(&format!("{k}: {v}\n"));
+            }
+        }
+        text.push_str("projects:\n");
+        for (i, p) in projects.iter().enumerate() {
+            text.push_str(&format!("- dir: d{i}\n"));
+            for (k, v) in p {
+                if k != "dir" {
+                    text.push_str(&format!("  {k}: {v}\n"));
+                }
+            }
+        }
+        if let Ok(config) = parse("bosun.yaml", &text) {
+            use crate::config::powers::{ServerPolicy, check};
+            let _ = check(&config, "acme/infra", &ServerPolicy::strict());
+            prop_assert_eq!(check(&config, "acme/infra", &ServerPolicy::permissive()), Ok(()));
+        }
+    }
+}

@@ -169,6 +169,21 @@ fn bad_values_are_named() {
             "ftp://x",
             "BOSUN_GITHUB_API_URL (--github-api-url): `ftp://x` is not an http(s) URL",
         ),
+        (
+            "allow_custom_workflows",
+            "acme",
+            "BOSUN_ALLOW_CUSTOM_WORKFLOWS (--allow-custom-workflows): `acme` is not of the form",
+        ),
+        (
+            "allowed_overrides",
+            "acme/*:repo_locking",
+            "BOSUN_ALLOWED_OVERRIDES (--allowed-overrides): `repo_locking` is not a key",
+        ),
+        (
+            "apply_requirements",
+            "approved,reviewed",
+            "BOSUN_APPLY_REQUIREMENTS (--apply-requirements): `reviewed` is not one of",
+        ),
     ];
     for (key, value, want) in cases {
         let mut s = base();
