@@ -3,12 +3,8 @@
 //! prints it (plain, base64, in an error, from a provisioner); planfiles are sealed at rest
 //! and dropped once applied.
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use bosun::plan::Outcome;
-use bosun::redact::Redactor;
-use bosun::telemetry::RedactingWriter;
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
@@ -53,32 +49,6 @@ resource "terraform_data" "bad" {
 }
 "#;
 
-/// Every log line of this test binary from now on, written the way `bosun serve` writes them.
-fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buf.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(RedactingWriter::new(
-            move || sink.clone(),
-            Redactor::process(),
-        ))
-        .try_init()
-        .expect("no other test of this binary installs a subscriber");
-    buf
-}
-
 /// The forms of the secret that must appear nowhere.
 fn leaks(text: &str) -> Vec<&'static str> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
@@ -92,7 +62,7 @@ fn leaks(text: &str) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
-    let logs = capture_logs();
+    let logs = crate::support::logs::captured();
     let mut ctx = TestContext::without_bosun().await;
     ctx.sources
         .pass_env

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod fake;
+pub mod logs;
 pub mod openapi;
 pub mod prs;
 
