@@ -80,6 +80,9 @@ pub struct Terraform {
     pub output_cap: usize,
     /// Added to every run's environment after bosun's own variables (and overriding them).
     pub extra_env: Vec<(String, String)>,
+    /// Whether runs may use the network (a custom workflow's `network: false` turns it off
+    /// for its project; see [`Invocation::network`]).
+    pub network: bool,
 }
 
 impl std::fmt::Debug for Terraform {
@@ -92,6 +95,7 @@ impl std::fmt::Debug for Terraform {
             .field("timeouts", &self.timeouts)
             .field("output_cap", &self.output_cap)
             .field("extra_env", &names)
+            .field("network", &self.network)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +128,7 @@ impl Terraform {
             timeouts: Timeouts::default(),
             output_cap: DEFAULT_OUTPUT_CAP,
             extra_env: Vec::new(),
+            network: true,
         }
     }
 
@@ -192,6 +197,7 @@ impl Terraform {
             output_cap,
             writable,
             readable,
+            network: self.network,
         };
         self.runner.run(inv).await
     }
@@ -307,6 +313,7 @@ impl Terraform {
             output_cap: self.output_cap,
             writable: Vec::new(),
             readable: Vec::new(),
+            network: true,
         };
         let done = self.runner.run(inv).await?;
         if !done.exit.success() {
