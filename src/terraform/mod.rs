@@ -18,6 +18,7 @@
 //! shows the command nothing else of bosun's data directory.
 
 pub mod cache;
+mod custom;
 mod parse;
 mod redacting;
 pub mod run;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub use custom::{SHELL, StepVars};
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
@@ -205,12 +207,23 @@ impl Terraform {
     /// `terraform init -input=false -no-color` in `dir` of the checkout `root`, holding the
     /// plugin cache lock throughout (the only run that may write the cache).
     pub async fn init(&self, root: &Path, dir: &Path) -> Result<Finished> {
+        self.init_with(root, dir, &[]).await
+    }
+
+    /// `terraform init [EXTRA] -input=false -no-color` (a workflow's `init` step), like
+    /// [`Terraform::init`].
+    pub async fn init_with(
+        &self,
+        root: &Path,
+        dir: &Path,
+        extra_args: &[String],
+    ) -> Result<Finished> {
         let started = tokio::time::Instant::now();
         let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
         let left = self.timeouts.init.saturating_sub(started.elapsed());
-        let args = ["init", "-input=false", "-no-color"]
-            .map(String::from)
-            .to_vec();
+        let mut args = vec!["init".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
         self.run_capped((root, dir), args, left, self.output_cap, true)
             .await
     }
@@ -291,12 +304,24 @@ impl Terraform {
 
     /// `terraform apply -input=false -no-color PLANFILE`.
     pub async fn apply(&self, root: &Path, dir: &Path, planfile: &Path) -> Result<Finished> {
-        let args = vec![
-            "apply".to_owned(),
+        self.apply_with(root, dir, &[], planfile).await
+    }
+
+    /// `terraform apply [EXTRA] -input=false -no-color PLANFILE` (a workflow's `apply` step).
+    pub async fn apply_with(
+        &self,
+        root: &Path,
+        dir: &Path,
+        extra_args: &[String],
+        planfile: &Path,
+    ) -> Result<Finished> {
+        let mut args = vec!["apply".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.extend([
             "-input=false".to_owned(),
             "-no-color".to_owned(),
             planfile.display().to_string(),
-        ];
+        ]);
         self.run((root, dir), args, self.timeouts.apply).await
     }
 
