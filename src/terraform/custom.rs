@@ -107,6 +107,9 @@ impl<'a> Steps<'a> {
         tokio::fs::create_dir_all(&home)
             .await
             .with_context(|| format!("creating {}", home.display()))?;
+        tokio::fs::create_dir_all(&self.tf.plugin_cache)
+            .await
+            .with_context(|| format!("creating {}", self.tf.plugin_cache.display()))?;
         let inv = Invocation {
             program: SHELL.into(),
             args: vec!["-c".to_owned(), command.to_owned()],
