@@ -382,3 +382,6 @@ async fn apply_steps(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
