@@ -312,6 +312,20 @@ fn workflows_parse_into_steps() {
 }
 
 #[test]
+fn a_step_key_with_nothing_after_it_is_the_bare_step() {
+    let c =
+        ok("version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - init:\n      - plan\n");
+    assert_eq!(
+        c.workflows[0].plan.as_ref().map(|s| s[0].clone()),
+        Some(WorkflowStep::Init { extra_args: vec![] })
+    );
+    assert!(
+        err("version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - run:\n")
+            .contains("a `run` step needs a command")
+    );
+}
+
+#[test]
 fn a_workflow_named_default_is_every_other_projects() {
     let c = ok(
         "version: 3\nprojects:\n- dir: a\nworkflows:\n  default:\n    plan:\n      steps: [init, plan]\n",

@@ -121,7 +121,9 @@ fn step(ctx: &Ctx, node: &Node, path: &str, stage: Stage) -> Result<WorkflowStep
                     "a step is one key: init, plan, apply, run or env",
                 ));
             };
-            (kind, k, Some(v))
+            // `- init:` with nothing after it is the bare step.
+            let empty = matches!(&v.value, Value::Scalar(s, false) if s.is_empty());
+            (kind, k, (!empty).then_some(v))
         }
         Value::Seq(_) => {
             return Err(ctx.err(node, path, "expected a step: init, plan, apply, run or env"));
