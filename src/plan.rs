@@ -102,6 +102,8 @@ pub enum Step {
     Workspace,
     Plan,
     Show,
+    /// A custom workflow's `run` step (or an `env` step's command).
+    Run,
 }
 
 impl Step {
@@ -113,6 +115,7 @@ impl Step {
             Self::Workspace => "workspace",
             Self::Plan => "plan",
             Self::Show => "show",
+            Self::Run => "run",
         }
     }
 }

@@ -183,7 +183,11 @@ fn requirement_name(r: ApplyRequirement) -> &'static str {
 pub fn check(config: &RepoConfig, repo: &str, policy: &ServerPolicy) -> Result<(), ConfigError> {
     let allowed = |o: Override| policy.allowed_overrides.allows(repo, o);
     if !config.workflows.is_empty() && !policy.allow_custom_workflows.allows(repo) {
-        let name = config.workflows.first().map(String::as_str).unwrap_or("");
+        let name = config
+            .workflows
+            .first()
+            .map(|w| w.name.as_str())
+            .unwrap_or("");
         return Err(config.error_at(
             &format!("workflows.{name}"),
             format!(

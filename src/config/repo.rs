@@ -8,6 +8,9 @@ use std::fmt;
 
 use super::yaml::{self, Node, Value};
 
+mod workflow;
+pub use workflow::{EnvValue, Workflow, WorkflowStep};
+
 /// The file names bosun reads, in order of preference.
 pub const FILE_NAMES: [&str; 2] = ["bosun.yaml", "atlantis.yaml"];
 
@@ -19,8 +22,8 @@ pub struct RepoConfig {
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
-    /// Names of the workflows the file defines (their steps are checked by the sandbox issue).
-    pub workflows: Vec<String>,
+    /// The workflows the file defines, in its order.
+    pub workflows: Vec<Workflow>,
     /// The file it was read from, for errors found after parsing (see [`RepoConfig::error_at`]).
     pub file: String,
     /// Where each key the file sets sits, by its path (`projects[0].workflow`,
@@ -29,6 +32,19 @@ pub struct RepoConfig {
 }
 
 impl RepoConfig {
+    /// The custom workflow `project` runs: the one it names, else a workflow the file names
+    /// `default` (as in Atlantis); `None`: bosun's own.
+    pub fn workflow_of(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Workflow> {
+        let project = self
+            .projects
+            .iter()
+            .find(|p| p.dir == dir && p.workspace == workspace && p.name.as_deref() == name);
+        let wanted = project
+            .and_then(|p| p.workflow.as_deref())
+            .unwrap_or("default");
+        self.workflows.iter().find(|w| w.name == wanted)
+    }
+
     /// Whether the file sets the key at `path` (like `projects[0].apply_requirements`).
     pub fn sets(&self, path: &str) -> bool {
         self.keys.contains_key(path)
@@ -301,15 +317,13 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 for (wk, wv) in ctx.map(v, "workflows")? {
                     let wname = ctx.string(wk, "workflows")?;
                     let path = format!("workflows.{wname}");
-                    ctx.record(&path, wk);
-                    for (stage, _, sv) in ctx.entries(
-                        wv,
-                        &path,
-                        &["plan", "apply", "policy_check", "import", "state_rm"],
-                    )? {
-                        ctx.entries(sv, &format!("{path}.{stage}"), &["steps"])?;
+                    if config.workflows.iter().any(|w| w.name == wname) {
+                        return Err(ctx.err(wk, &path, "key given twice"));
                     }
-                    config.workflows.push(wname);
+                    ctx.record(&path, wk);
+                    config
+                        .workflows
+                        .push(workflow::workflow(&ctx, wname, wv, &path)?);
                 }
             }
             "projects" => {
@@ -515,7 +529,7 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
         }
         if let Some(w) = &p.workflow
             && w != "default"
-            && !config.workflows.contains(w)
+            && !config.workflows.iter().any(|x| &x.name == w)
         {
             return Err(ctx.err(
                 value_of(node, "workflow"),

@@ -18,6 +18,7 @@
 //! shows the command nothing else of bosun's data directory.
 
 pub mod cache;
+mod custom;
 mod parse;
 mod redacting;
 pub mod run;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub use custom::{SHELL, StepVars};
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
@@ -80,6 +82,9 @@ pub struct Terraform {
     pub output_cap: usize,
     /// Added to every run's environment after bosun's own variables (and overriding them).
     pub extra_env: Vec<(String, String)>,
+    /// Whether runs may use the network (a custom workflow's `network: false` turns it off
+    /// for its project; see [`Invocation::network`]).
+    pub network: bool,
 }
 
 impl std::fmt::Debug for Terraform {
@@ -92,6 +97,7 @@ impl std::fmt::Debug for Terraform {
             .field("timeouts", &self.timeouts)
             .field("output_cap", &self.output_cap)
             .field("extra_env", &names)
+            .field("network", &self.network)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +130,7 @@ impl Terraform {
             timeouts: Timeouts::default(),
             output_cap: DEFAULT_OUTPUT_CAP,
             extra_env: Vec::new(),
+            network: true,
         }
     }
 
@@ -192,6 +199,7 @@ impl Terraform {
             output_cap,
             writable,
             readable,
+            network: self.network,
         };
         self.runner.run(inv).await
     }
@@ -199,12 +207,23 @@ impl Terraform {
     /// `terraform init -input=false -no-color` in `dir` of the checkout `root`, holding the
     /// plugin cache lock throughout (the only run that may write the cache).
     pub async fn init(&self, root: &Path, dir: &Path) -> Result<Finished> {
+        self.init_with(root, dir, &[]).await
+    }
+
+    /// `terraform init [EXTRA] -input=false -no-color` (a workflow's `init` step), like
+    /// [`Terraform::init`].
+    pub async fn init_with(
+        &self,
+        root: &Path,
+        dir: &Path,
+        extra_args: &[String],
+    ) -> Result<Finished> {
         let started = tokio::time::Instant::now();
         let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
         let left = self.timeouts.init.saturating_sub(started.elapsed());
-        let args = ["init", "-input=false", "-no-color"]
-            .map(String::from)
-            .to_vec();
+        let mut args = vec!["init".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
         self.run_capped((root, dir), args, left, self.output_cap, true)
             .await
     }
@@ -285,12 +304,24 @@ impl Terraform {
 
     /// `terraform apply -input=false -no-color PLANFILE`.
     pub async fn apply(&self, root: &Path, dir: &Path, planfile: &Path) -> Result<Finished> {
-        let args = vec![
-            "apply".to_owned(),
+        self.apply_with(root, dir, &[], planfile).await
+    }
+
+    /// `terraform apply [EXTRA] -input=false -no-color PLANFILE` (a workflow's `apply` step).
+    pub async fn apply_with(
+        &self,
+        root: &Path,
+        dir: &Path,
+        extra_args: &[String],
+        planfile: &Path,
+    ) -> Result<Finished> {
+        let mut args = vec!["apply".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.extend([
             "-input=false".to_owned(),
             "-no-color".to_owned(),
             planfile.display().to_string(),
-        ];
+        ]);
         self.run((root, dir), args, self.timeouts.apply).await
     }
 
@@ -307,6 +338,7 @@ impl Terraform {
             output_cap: self.output_cap,
             writable: Vec::new(),
             readable: Vec::new(),
+            network: true,
         };
         let done = self.runner.run(inv).await?;
         if !done.exit.success() {

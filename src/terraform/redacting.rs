@@ -60,6 +60,7 @@ mod tests {
             output_cap: 1 << 20,
             writable: Vec::new(),
             readable: Vec::new(),
+            network: true,
         };
         let done = runner
             .run(inv(

@@ -36,6 +36,9 @@ pub struct Invocation {
     /// Host paths the command may read but not write (the plugin cache outside `init`).
     /// Only a sandbox reads this: [`Direct`] ignores it.
     pub readable: Vec<PathBuf>,
+    /// Whether the command may use the host's network. Only a sandbox reads this (it cuts
+    /// the network off when either this or its own setting says so): [`Direct`] ignores it.
+    pub network: bool,
 }
 
 /// How a run ended.

@@ -18,7 +18,8 @@
 //! bind would show is covered with an empty tmpfs).
 //!
 //! **Namespaces and lifetime.** PID, IPC, UTS and (when the kernel has it) cgroup namespaces,
-//! the network namespace too when [`network`](BwrapConfig::network) is off, a new session (no
+//! the network namespace too when [`network`](BwrapConfig::network) is off or the
+//! [`Invocation`] asks for no network (a workflow's `network: false`), a new session (no
 //! way back to bosun's terminal), and `--die-with-parent`. bwrap is the leader of the process
 //! group [`Direct`] signals on timeout; when it dies, the kernel kills the sandbox's PID 1 and
 //! with it every process in the namespace, so nothing outlives a run. (Terraform then gets no
@@ -266,6 +267,7 @@ impl Bwrap {
             output_cap: 64 * 1024,
             writable: Vec::new(),
             readable: Vec::new(),
+            network: true,
         };
         let done = self.run(inv).await?;
         if !done.exit.success() {
@@ -287,7 +289,7 @@ impl Bwrap {
         a.flags(["--die-with-parent", "--new-session"]);
         a.flags(["--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
         a.flags(["--unshare-cgroup-try", "--hostname", "bosun-sandbox"]);
-        if !self.config.network {
+        if !self.config.network || !inv.network {
             a.flags(["--unshare-net"]);
         }
         match &self.identity {
@@ -354,6 +356,7 @@ impl Bwrap {
             output_cap: inv.output_cap,
             writable: Vec::new(),
             readable: Vec::new(),
+            network: true,
         })
     }
 

@@ -123,6 +123,7 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         installation_id: installation,
         pr: &pr,
         merged: info.state == PrState::Merged,
+        user: &cmd.author,
     };
     let results = apply_plans(ctx, job_id, &set, chosen, config.as_ref()).await;
     publish(ctx, &set, &results, &cmd.note).await?;
@@ -280,6 +281,8 @@ pub(super) struct ApplySet<'a> {
     pub installation_id: u64,
     pub pr: &'a PrRef,
     pub merged: bool,
+    /// Who asked for the apply (`USER_NAME` of custom workflows).
+    pub user: &'a str,
 }
 
 /// Applies saved plans (their locks held) in execution order groups: a group's projects in
@@ -458,9 +461,15 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
         .await;
     match dir {
         Ok((root, dir)) => {
-            ctx.terraform
-                .apply_project(&root, &dir, &plan.target.workspace, planfile)
-                .await
+            let project = super::custom::ProjectRun {
+                repo: &set.repo.full_name,
+                pr: set.pr,
+                sha: &plan.head_sha,
+                target: &plan.target,
+                user: set.user,
+                extra_args: &[],
+            };
+            super::custom::apply(ctx, &project, (&root, &dir), planfile).await
         }
         Err(output) => failed(output),
     }

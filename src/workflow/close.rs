@@ -170,6 +170,7 @@ async fn run_merged(
             installation_id,
             pr: &req.pr,
             merged: true,
+            user: &req.pr.author,
         };
         let results = applying::apply_plans(ctx, job_id, &set, stored, config.as_ref()).await;
         let note = format!(

@@ -7,6 +7,7 @@ pub mod access;
 pub mod apply;
 pub mod close;
 pub mod command;
+mod custom;
 pub mod feedback;
 pub mod job;
 pub mod locks;

@@ -373,10 +373,15 @@ async fn plan_in_checkout(
             return (Outcome::Failed { step, output }, None);
         }
     };
-    let run = ctx
-        .terraform
-        .plan_project(&root, &dir, &target.workspace, &req.extra_args)
-        .await;
+    let project = super::custom::ProjectRun {
+        repo: &req.repo.full_name,
+        pr: &req.pr,
+        sha: &req.pr.head_sha,
+        target,
+        user: &req.pr.author,
+        extra_args: &req.extra_args,
+    };
+    let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)
 }
 

@@ -16,4 +16,5 @@ mod sandbox;
 mod secrets;
 mod serve_cli;
 mod webhooks;
+mod workflows;
 mod workspace;

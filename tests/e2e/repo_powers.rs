@@ -11,7 +11,7 @@ use crate::support::{REPO, TestContext};
 const TF: &str = "resource \"terraform_data\" \"x\" {}\n";
 
 /// A config defining a workflow that would run a command, and selecting it.
-const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: sneaky\nworkflows:\n  sneaky:\n    plan:\n      steps:\n        - run: cat /etc/passwd\n";
+const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: sneaky\nworkflows:\n  sneaky:\n    plan:\n      steps:\n        - init\n        - run: cat /etc/passwd\n        - plan\n";
 
 /// Every job of `pr` ended without an error (a refusal is an answer, not a failure).
 async fn jobs_all_done(ctx: &TestContext, pr: u64) {

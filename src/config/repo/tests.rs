@@ -47,7 +47,7 @@ workflows:
             && c.delete_source_branch_on_merge
             && c.apply_on_merge
     );
-    assert_eq!(c.workflows, vec!["custom"]);
+    assert_eq!(c.workflows[0].name, "custom");
     let prod = &c.projects[0];
     assert_eq!(prod.dir, "envs/prod");
     assert_eq!(prod.branch.as_deref(), Some("^main$"));
@@ -237,4 +237,170 @@ proptest! {
             prop_assert_eq!(check(&config, "acme/infra", &ServerPolicy::permissive()), Ok(()));
         }
     }
+}
+
+const WORKFLOWS: &str = r#"version: 3
+projects:
+- dir: a
+  workflow: custom
+workflows:
+  custom:
+    network: false
+    plan:
+      steps:
+      - init
+      - env: {name: REGION, value: eu}
+      - env: {name: WHO, command: whoami}
+      - run: echo custom-step $PULL_NUM
+      - plan: {extra_args: ["-lock=false"]}
+    apply:
+      steps: [{run: echo before}, {apply: {extra_args: [-parallelism=1]}}]
+  other:
+    plan:
+      steps: [{init: {extra_args: [-upgrade]}}, plan]
+"#;
+
+#[test]
+fn workflows_parse_into_steps() {
+    let c = ok(WORKFLOWS);
+    let custom = &c.workflows[0];
+    assert!(!custom.network);
+    assert_eq!(
+        custom.plan.as_deref(),
+        Some(
+            &[
+                WorkflowStep::Init { extra_args: vec![] },
+                WorkflowStep::Env {
+                    name: "REGION".into(),
+                    value: EnvValue::Value("eu".into())
+                },
+                WorkflowStep::Env {
+                    name: "WHO".into(),
+                    value: EnvValue::Command("whoami".into())
+                },
+                WorkflowStep::Run("echo custom-step $PULL_NUM".into()),
+                WorkflowStep::Plan {
+                    extra_args: vec!["-lock=false".into()]
+                },
+            ][..]
+        )
+    );
+    assert_eq!(
+        custom.apply.as_deref(),
+        Some(
+            &[
+                WorkflowStep::Run("echo before".into()),
+                WorkflowStep::Apply {
+                    extra_args: vec!["-parallelism=1".into()]
+                },
+            ][..]
+        )
+    );
+    let other = &c.workflows[1];
+    assert!(other.network && other.apply.is_none());
+    assert_eq!(
+        other.plan.as_ref().map(|s| s[0].clone()),
+        Some(WorkflowStep::Init {
+            extra_args: vec!["-upgrade".into()]
+        })
+    );
+    assert_eq!(
+        c.workflow_of("a", "default", None).map(|w| w.name.as_str()),
+        Some("custom")
+    );
+    assert_eq!(c.workflow_of("b", "default", None), None);
+}
+
+#[test]
+fn a_step_key_with_nothing_after_it_is_the_bare_step() {
+    let c =
+        ok("version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - init:\n      - plan\n");
+    assert_eq!(
+        c.workflows[0].plan.as_ref().map(|s| s[0].clone()),
+        Some(WorkflowStep::Init { extra_args: vec![] })
+    );
+    assert!(
+        err("version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - run:\n")
+            .contains("a `run` step needs a command")
+    );
+}
+
+#[test]
+fn a_workflow_named_default_is_every_other_projects() {
+    let c = ok(
+        "version: 3\nprojects:\n- dir: a\nworkflows:\n  default:\n    plan:\n      steps: [init, plan]\n",
+    );
+    assert_eq!(
+        c.workflow_of("a", "default", None).map(|w| w.name.as_str()),
+        Some("default")
+    );
+}
+
+#[test]
+fn bad_workflows_are_errors_with_positions() {
+    let head = "version: 3\nworkflows:\n  w:\n";
+    let cases = [
+        (
+            "    plan:\n      steps: [init, terraform]\n",
+            "bosun.yaml:5:21: workflows.w.plan.steps[1]: `terraform` is not a step: use init, plan, apply, run or env",
+        ),
+        (
+            "    plan:\n      steps: [apply]\n",
+            "bosun.yaml:5:15: workflows.w.plan.steps[0]: an `apply` step belongs in the apply steps, not the plan steps",
+        ),
+        (
+            "    apply:\n      steps: [plan]\n",
+            "bosun.yaml:5:15: workflows.w.apply.steps[0]: a `plan` step belongs in the plan steps, not the apply steps",
+        ),
+        (
+            "    plan:\n      steps: [{run: echo, init: }]\n",
+            "bosun.yaml:5:16: workflows.w.plan.steps[0]: a step is one key: init, plan, apply, run or env",
+        ),
+        (
+            "    plan:\n      steps: [{rnu: echo}]\n",
+            "bosun.yaml:5:16: workflows.w.plan.steps[0].rnu: unknown key (did you mean `run`?)",
+        ),
+        (
+            "    plan:\n      steps: [{run: [a]}]\n",
+            "bosun.yaml:5:21: workflows.w.plan.steps[0].run: expected a non-empty string",
+        ),
+        (
+            "    plan:\n      steps: [{env: {name: A, value: b, command: c}}]\n",
+            "bosun.yaml:5:50: workflows.w.plan.steps[0].env.command: give either `value` or `command`, not both",
+        ),
+        (
+            "    plan:\n      steps: [{env: {name: A}}]\n",
+            "bosun.yaml:5:22: workflows.w.plan.steps[0].env: missing `value` or `command`",
+        ),
+        (
+            "    plan:\n      steps: [{env: {name: 'A B', value: x}}]\n",
+            "bosun.yaml:5:28: workflows.w.plan.steps[0].env.name: not a usable variable name",
+        ),
+        (
+            "    plan:\n      steps: [{init: {extra_args: -upgrade}}]\n",
+            "bosun.yaml:5:35: workflows.w.plan.steps[0].init.extra_args: expected a list",
+        ),
+        (
+            "    network: no\n",
+            "bosun.yaml:4:14: workflows.w.network: expected true or false",
+        ),
+        (
+            "    plan:\n      stpes: []\n",
+            "bosun.yaml:5:7: workflows.w.plan.stpes: unknown key (did you mean `steps`?)",
+        ),
+    ];
+    let got: Vec<String> = cases
+        .iter()
+        .map(|(body, _)| err(&format!("{head}{body}")))
+        .collect();
+    let want: Vec<&str> = cases.iter().map(|(_, want)| *want).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_project_naming_an_unknown_workflow_is_an_error() {
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: a\n  workflow: nope\nworkflows:\n  w: {}\n"),
+        "bosun.yaml:4:13: projects[0].workflow: no workflow is named `nope`"
+    );
 }

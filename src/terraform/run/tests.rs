@@ -10,6 +10,7 @@ fn sh(script: &str) -> Invocation {
         output_cap: 1024 * 1024,
         writable: Vec::new(),
         readable: Vec::new(),
+        network: true,
     }
 }
 

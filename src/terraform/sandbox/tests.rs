@@ -18,6 +18,7 @@ fn inv(program: &str, args: &[&str]) -> Invocation {
         output_cap: 1 << 20,
         writable: vec!["/data/checkouts/acme/pr-1/envs-prod".into()],
         readable: vec!["/data/plugin-cache".into()],
+        network: true,
     }
 }
 
@@ -117,6 +118,17 @@ fn as_root_binds_the_checkout_and_drops_to_the_sandbox_user() {
 --fsize=2147483648
 -- /usr/bin/env -0"
     );
+}
+
+#[test]
+fn an_invocation_without_network_is_cut_off_whatever_the_setting() {
+    let bwrap = fixed(Identity::Own { userns: true }, BwrapConfig::default());
+    let with = argv(&bwrap.wrap(&inv("/usr/bin/env", &[])).unwrap());
+    assert!(!with.contains("--unshare-net"), "{with}");
+    let mut off = inv("/usr/bin/env", &[]);
+    off.network = false;
+    let without = argv(&bwrap.wrap(&off).unwrap());
+    assert!(without.contains("\n--unshare-net\n"), "{without}");
 }
 
 #[test]
@@ -258,6 +270,7 @@ fn sh(host: &Host, script: &str) -> Invocation {
         output_cap: 1 << 20,
         writable: vec![host.job.clone()],
         readable: vec![host.cache.clone()],
+        network: true,
     }
 }
 

@@ -1,0 +1,387 @@
+//! Custom workflows: a repo config's plan and apply steps run instead of bosun's default
+//! sequence. `run` steps are `/bin/sh -c <command>` through the same [`Runner`] as
+//! Terraform, so a sandbox confines them exactly as it confines Terraform; they see
+//! [`Terraform::env`] plus Atlantis's variables ([`StepVars`]) and the `env` steps' values.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{
+    Exit, Finished, HOME_DIR, Invocation, PLANFILE, PlanRun, Terraform, cut_off, failure,
+    fallback_line, plan_line, plan_text, step,
+};
+use crate::apply::{ApplyOutcome, is_stale_refusal};
+use crate::config::repo::{EnvValue, WorkflowStep};
+use crate::plan::{Outcome, Step};
+
+/// The shell `run` steps go through.
+pub const SHELL: &str = "/bin/sh";
+
+/// What a custom workflow's steps are told about the run (Atlantis's variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepVars {
+    /// `WORKSPACE`.
+    pub workspace: String,
+    /// `DIR` (and `REPO_REL_DIR`): the project dir relative to the repository root.
+    pub dir: String,
+    /// `PROJECT_NAME` (empty when the project has none).
+    pub project_name: Option<String>,
+    /// `PULL_NUM`.
+    pub pull_num: u64,
+    /// `HEAD_COMMIT`.
+    pub head_commit: String,
+    /// `BASE_BRANCH_NAME`.
+    pub base_branch: String,
+    /// `HEAD_BRANCH_NAME`.
+    pub head_branch: String,
+    /// `USER_NAME`: who asked (the commenter, else the pull request's author).
+    pub user_name: String,
+    /// `COMMENT_ARGS`, comma-joined: the extra arguments of the comment (`-- -var x=y`).
+    pub comment_args: Vec<String>,
+}
+
+impl StepVars {
+    fn env(&self, dir: &Path) -> Vec<(String, String)> {
+        [
+            ("WORKSPACE", self.workspace.clone()),
+            ("DIR", self.dir.clone()),
+            ("REPO_REL_DIR", self.dir.clone()),
+            (
+                "PLANFILE",
+                dir.join(PLANFILE).to_string_lossy().into_owned(),
+            ),
+            (
+                "PROJECT_NAME",
+                self.project_name.clone().unwrap_or_default(),
+            ),
+            ("PULL_NUM", self.pull_num.to_string()),
+            ("HEAD_COMMIT", self.head_commit.clone()),
+            ("BASE_BRANCH_NAME", self.base_branch.clone()),
+            ("HEAD_BRANCH_NAME", self.head_branch.clone()),
+            ("USER_NAME", self.user_name.clone()),
+            ("COMMENT_ARGS", self.comment_args.join(",")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// A custom run in progress: Terraform with the steps' environment so far, and what was
+/// printed.
+struct Steps<'a> {
+    tf: Terraform,
+    root: &'a Path,
+    dir: &'a Path,
+    workspace: &'a str,
+    /// Every step's output, for the logs.
+    log: String,
+    /// The `run` steps' output, for users (plan comment, apply output).
+    shown: String,
+    timeout: Duration,
+}
+
+impl<'a> Steps<'a> {
+    fn new(tf: &Terraform, (root, dir): (&'a Path, &'a Path), vars: &'a StepVars) -> Self {
+        let mut tf = tf.clone();
+        for (k, v) in vars.env(dir) {
+            tf.extra_env.retain(|(key, _)| *key != k);
+            tf.extra_env.push((k, v));
+        }
+        Self {
+            timeout: tf.timeouts.plan,
+            tf,
+            root,
+            dir,
+            workspace: &vars.workspace,
+            log: String::new(),
+            shown: String::new(),
+        }
+    }
+
+    /// `/bin/sh -c COMMAND` in the project dir, through the runner, writable root only.
+    async fn shell(&self, command: &str) -> Result<Finished> {
+        let home = self.dir.join(HOME_DIR);
+        tokio::fs::create_dir_all(&home)
+            .await
+            .with_context(|| format!("creating {}", home.display()))?;
+        tokio::fs::create_dir_all(&self.tf.plugin_cache)
+            .await
+            .with_context(|| format!("creating {}", self.tf.plugin_cache.display()))?;
+        let inv = Invocation {
+            program: SHELL.into(),
+            args: vec!["-c".to_owned(), command.to_owned()],
+            cwd: self.dir.to_owned(),
+            env: self.tf.env(self.dir),
+            timeout: self.timeout,
+            output_cap: self.tf.output_cap,
+            writable: vec![self.root.to_owned()],
+            readable: vec![self.tf.plugin_cache.clone()],
+            network: self.tf.network,
+        };
+        self.tf.runner.run(inv).await
+    }
+
+    /// A `run` step: its output shown, a failure naming it.
+    async fn run(&mut self, index: usize, command: &str) -> Result<(), (Step, String)> {
+        let done = self.shell(command).await;
+        let name = format!("step {} (`run: {command}`)", index + 1);
+        self.log.push_str(&format!("$ {command}\n"));
+        match done {
+            Ok(done) if done.exit.success() => {
+                self.log.push_str(&done.output);
+                self.show(command, &done.output);
+                Ok(())
+            }
+            Ok(done) => Err((Step::Run, self.failed(&name, &done))),
+            Err(e) => Err((Step::Run, format!("{name} could not run: {e:#}"))),
+        }
+    }
+
+    /// An `env` step: the value, or the trimmed output of its command (run like `run`).
+    async fn env(
+        &mut self,
+        index: usize,
+        name: &str,
+        value: &EnvValue,
+    ) -> Result<(), (Step, String)> {
+        let value = match value {
+            EnvValue::Value(v) => v.clone(),
+            EnvValue::Command(command) => {
+                let what = format!("step {} (`env: {name}`, command `{command}`)", index + 1);
+                match self.shell(command).await {
+                    Ok(done) if done.exit.success() => done.output.trim().to_owned(),
+                    Ok(done) => return Err((Step::Run, self.failed(&what, &done))),
+                    Err(e) => return Err((Step::Run, format!("{what} could not run: {e:#}"))),
+                }
+            }
+        };
+        self.tf.extra_env.retain(|(k, _)| k != name);
+        self.tf.extra_env.push((name.to_owned(), value));
+        Ok(())
+    }
+
+    /// `init` with its extra arguments, then the workspace unless `default`.
+    async fn init(&mut self, extra_args: &[String]) -> Result<(), (Step, String)> {
+        let t = self.tf.timeouts;
+        let done = self.tf.init_with(self.root, self.dir, extra_args).await;
+        step((Step::Init, "init", t.init), done, &mut self.log)?;
+        if self.workspace != "default" {
+            let done = self
+                .tf
+                .select_workspace(self.root, self.dir, self.workspace)
+                .await;
+            step(
+                (Step::Workspace, "workspace select", t.init),
+                done,
+                &mut self.log,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a `run` step's output for users, within the output cap.
+    fn show(&mut self, command: &str, output: &str) {
+        if self.shown.len() >= self.tf.output_cap {
+            return;
+        }
+        self.shown.push_str(&format!("$ {command}\n{output}"));
+        if !self.shown.ends_with('\n') {
+            self.shown.push('\n');
+        }
+        if self.shown.len() > self.tf.output_cap {
+            let mut end = self.tf.output_cap;
+            while !self.shown.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.shown.truncate(end);
+            self.shown.push_str("\n… output cut\n");
+        }
+    }
+
+    /// The failure of a step that ran: what it printed and how it ended, logged.
+    fn failed(&mut self, name: &str, done: &Finished) -> String {
+        let mut output = format!("{}{}", self.shown, done.output);
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        match done.exit {
+            Exit::TimedOut => output.push_str(&format!(
+                "{name} timed out after {}",
+                humantime::format_duration(self.timeout)
+            )),
+            exit => output.push_str(&format!("{name} failed: {exit}")),
+        }
+        self.log.push_str(&format!("{output}\n"));
+        output
+    }
+}
+
+impl Terraform {
+    /// This Terraform with the network on or off for every run (a workflow's `network`).
+    pub fn with_network(&self, network: bool) -> Self {
+        Self {
+            network: self.network && network,
+            ..self.clone()
+        }
+    }
+
+    /// Plans the project in `dir` of the checkout `root` with a custom workflow's plan
+    /// `steps`; `extra_args` are the comment's (added to each `plan` step). The planfile, if
+    /// a step made one at `<dir>/`[`PLANFILE`], is summarised with `show -json`; none is a
+    /// failure (nothing to apply). Never fails: a failing step is [`Outcome::Failed`].
+    pub async fn plan_custom(
+        &self,
+        at: (&Path, &Path),
+        steps: &[WorkflowStep],
+        vars: &StepVars,
+    ) -> PlanRun {
+        let mut run = Steps::new(self, at, vars);
+        let result = plan_steps(&mut run, steps, &vars.comment_args).await;
+        let log = std::mem::take(&mut run.log);
+        match result {
+            Ok((outcome, planfile)) => PlanRun {
+                outcome,
+                planfile: Some(planfile),
+                log,
+            },
+            Err((step, output)) => PlanRun {
+                outcome: Outcome::Failed { step, output },
+                planfile: None,
+                log,
+            },
+        }
+    }
+
+    /// Applies a saved plan with a custom workflow's apply `steps`: the planfile's bytes are
+    /// written to `<dir>/`[`PLANFILE`] first, then each step runs. Never fails.
+    pub async fn apply_custom(
+        &self,
+        at: (&Path, &Path),
+        steps: &[WorkflowStep],
+        vars: &StepVars,
+        planfile: &[u8],
+    ) -> ApplyOutcome {
+        let mut run = Steps::new(self, at, vars);
+        run.timeout = self.timeouts.apply;
+        let path = at.1.join(PLANFILE);
+        if let Err(e) = tokio::fs::write(&path, planfile).await {
+            return ApplyOutcome::Failed {
+                output: format!("writing the saved plan: {e}"),
+                stale: false,
+            };
+        }
+        match apply_steps(&mut run, steps, &path).await {
+            Ok(()) => ApplyOutcome::Applied { output: run.shown },
+            Err((_, output)) => ApplyOutcome::Failed {
+                stale: is_stale_refusal(&output),
+                output,
+            },
+        }
+    }
+}
+
+async fn plan_steps(
+    run: &mut Steps<'_>,
+    steps: &[WorkflowStep],
+    comment_args: &[String],
+) -> Result<(Outcome, Vec<u8>), (Step, String)> {
+    let planfile = run.dir.join(PLANFILE);
+    if let Err(e) = tokio::fs::remove_file(&planfile).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err((Step::Plan, format!("removing the old planfile: {e}")));
+    }
+    let mut plan_output = None;
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            WorkflowStep::Init { extra_args } => run.init(extra_args).await?,
+            WorkflowStep::Plan { extra_args } => {
+                let mut args = extra_args.clone();
+                args.extend(comment_args.iter().cloned());
+                let detailed = args.iter().any(|a| a == "-detailed-exitcode");
+                let plan =
+                    run.tf
+                        .plan(run.root, run.dir, &args, &planfile)
+                        .await
+                        .map(|mut done| {
+                            if detailed && done.exit == Exit::Code(2) {
+                                done.exit = Exit::Code(0);
+                            }
+                            done
+                        });
+                if let Ok(done) = &plan
+                    && done.truncated
+                {
+                    return Err(cut_off(done, run.tf.output_cap, &mut run.log));
+                }
+                let t = run.tf.timeouts.plan;
+                plan_output = Some(step((Step::Plan, "plan", t), plan, &mut run.log)?);
+            }
+            WorkflowStep::Run(command) => run.run(i, command).await?,
+            WorkflowStep::Env { name, value } => run.env(i, name, value).await?,
+            // The parser keeps `apply` out of plan steps.
+            WorkflowStep::Apply { .. } => {}
+        }
+    }
+    let bytes = match tokio::fs::read(&planfile).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut output = run.shown.clone();
+            output.push_str(
+                "The workflow made no plan (no `plan` step, and no step wrote $PLANFILE): \
+                 nothing to apply.",
+            );
+            return Err((Step::Plan, output));
+        }
+        Err(e) => return Err((Step::Plan, format!("reading the planfile: {e}"))),
+    };
+    let (done, summary) = match run.tf.show_json(run.root, run.dir, &planfile).await {
+        Ok(shown) => shown,
+        Err(e) => {
+            run.log
+                .push_str(&format!("$ terraform show -json\n{e:#}\n"));
+            return Err((Step::Show, format!("{e:#}")));
+        }
+    };
+    let Some(mut summary) = summary else {
+        let t = run.tf.timeouts.show;
+        return Err(failure((Step::Show, "show -json", t), &done, &mut run.log));
+    };
+    let plan_output = plan_output.unwrap_or_default();
+    summary.line = plan_line(&plan_output).unwrap_or_else(|| fallback_line(&summary));
+    let text = format!("{}{}", run.shown, plan_text(&plan_output));
+    Ok((Outcome::Planned { summary, text }, bytes))
+}
+
+async fn apply_steps(
+    run: &mut Steps<'_>,
+    steps: &[WorkflowStep],
+    planfile: &Path,
+) -> Result<(), (Step, String)> {
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            WorkflowStep::Init { extra_args } => run.init(extra_args).await?,
+            WorkflowStep::Apply { extra_args } => {
+                let done = run
+                    .tf
+                    .apply_with(run.root, run.dir, extra_args, planfile)
+                    .await;
+                let t = run.tf.timeouts.apply;
+                let output = step((Step::Plan, "apply", t), done, &mut run.log)
+                    .map_err(|(s, out)| (s, format!("{}{out}", run.shown)))?;
+                run.shown.push_str(&output);
+            }
+            WorkflowStep::Run(command) => run.run(i, command).await?,
+            WorkflowStep::Env { name, value } => run.env(i, name, value).await?,
+            // The parser keeps `plan` out of apply steps.
+            WorkflowStep::Plan { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! Which steps a project runs: bosun's own, or the custom workflow its repo config gives it
+//! (read again from the config at the commit being planned or applied, so a plan and its
+//! apply use the steps of the same commit), with the workflow's `network` switch.
+
+use std::path::Path;
+
+use super::Context;
+use super::job::PrRef;
+use crate::apply::ApplyOutcome;
+use crate::config::repo::Workflow;
+use crate::plan::{Outcome, Step, Target};
+use crate::terraform::{PlanRun, StepVars};
+
+/// One project's run: where, for whom, at which commit.
+pub(super) struct ProjectRun<'a> {
+    pub repo: &'a str,
+    pub pr: &'a PrRef,
+    /// The commit whose config (and checkout) is used.
+    pub sha: &'a str,
+    pub target: &'a Target,
+    /// Who asked: `USER_NAME`.
+    pub user: &'a str,
+    /// The comment's extra arguments.
+    pub extra_args: &'a [String],
+}
+
+impl ProjectRun<'_> {
+    fn vars(&self) -> StepVars {
+        StepVars {
+            workspace: self.target.workspace.clone(),
+            dir: self.target.dir.clone(),
+            project_name: self.target.name.clone(),
+            pull_num: self.pr.number,
+            head_commit: self.sha.to_owned(),
+            base_branch: self.pr.base_ref.clone(),
+            head_branch: self.pr.head_ref.clone(),
+            user_name: self.user.to_owned(),
+            comment_args: self.extra_args.to_vec(),
+        }
+    }
+
+    /// The project's custom workflow, if any; `Err`: why the config cannot be read now.
+    async fn workflow(&self, ctx: &Context) -> Result<Option<Workflow>, String> {
+        match super::plan::read_config(ctx, self.repo, self.sha).await {
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(config))) => Ok(config
+                .workflow_of(
+                    &self.target.dir,
+                    &self.target.workspace,
+                    self.target.name.as_deref(),
+                )
+                .cloned()),
+            Ok(Some(Err(e))) => Err(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
+                Err("bosun could not read the repo config; the operator's logs say why.".into())
+            }
+        }
+    }
+}
+
+/// Plans the project in `dir` of the checkout `root`: its workflow's plan steps, else
+/// bosun's own sequence.
+pub(super) async fn plan(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    (root, dir): (&Path, &Path),
+) -> PlanRun {
+    let workflow = match run.workflow(ctx).await {
+        Ok(w) => w,
+        Err(output) => {
+            return PlanRun {
+                outcome: Outcome::Failed {
+                    step: Step::Config,
+                    output,
+                },
+                planfile: None,
+                log: String::new(),
+            };
+        }
+    };
+    let tf = match &workflow {
+        Some(w) => ctx.terraform.with_network(w.network),
+        None => ctx.terraform.clone(),
+    };
+    match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
+        Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
+        None => {
+            tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
+                .await
+        }
+    }
+}
+
+/// Applies `planfile` to the project in `dir` of the checkout `root`: its workflow's apply
+/// steps, else bosun's own.
+pub(super) async fn apply(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    (root, dir): (&Path, &Path),
+    planfile: &[u8],
+) -> ApplyOutcome {
+    let workflow = match run.workflow(ctx).await {
+        Ok(w) => w,
+        Err(output) => {
+            return ApplyOutcome::Failed {
+                output,
+                stale: false,
+            };
+        }
+    };
+    let tf = match &workflow {
+        Some(w) => ctx.terraform.with_network(w.network),
+        None => ctx.terraform.clone(),
+    };
+    match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
+        Some(steps) => {
+            tf.apply_custom((root, dir), steps, &run.vars(), planfile)
+                .await
+        }
+        None => {
+            tf.apply_project(root, dir, &run.target.workspace, planfile)
+                .await
+        }
+    }
+}
