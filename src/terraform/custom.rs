@@ -240,19 +240,7 @@ impl Terraform {
     ) -> PlanRun {
         let mut run = Steps::new(self, at, vars);
         let result = plan_steps(&mut run, steps, &vars.comment_args).await;
-        let log = std::mem::take(&mut run.log);
-        match result {
-            Ok((outcome, planfile)) => PlanRun {
-                outcome,
-                planfile: Some(planfile),
-                log,
-            },
-            Err((step, output)) => PlanRun {
-                outcome: Outcome::Failed { step, output },
-                planfile: None,
-                log,
-            },
-        }
+        PlanRun::of(result, std::mem::take(&mut run.log))
     }
 
     /// Applies a saved plan with a custom workflow's apply `steps`: the planfile's bytes are

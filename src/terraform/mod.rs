@@ -111,6 +111,24 @@ pub struct PlanRun {
     pub log: String,
 }
 
+impl PlanRun {
+    /// A run that planned (its outcome and planfile) or failed at a step (with its output).
+    pub(crate) fn of(result: Result<(Outcome, Vec<u8>), (Step, String)>, log: String) -> Self {
+        match result {
+            Ok((outcome, planfile)) => Self {
+                outcome,
+                planfile: Some(planfile),
+                log,
+            },
+            Err((step, output)) => Self {
+                outcome: Outcome::Failed { step, output },
+                planfile: None,
+                log,
+            },
+        }
+    }
+}
+
 /// Whether `name` is a workspace name bosun passes to Terraform: `[A-Za-z0-9_.-]+`.
 pub fn valid_workspace(name: &str) -> bool {
     !name.is_empty()
@@ -369,21 +387,11 @@ impl Terraform {
         extra_args: &[String],
     ) -> PlanRun {
         let mut log = String::new();
-        match self
+        let result = self
             .plan_steps((root, dir), workspace, extra_args, &mut log)
             .await
-        {
-            Ok((summary, text, planfile)) => PlanRun {
-                outcome: Outcome::Planned { summary, text },
-                planfile: Some(planfile),
-                log,
-            },
-            Err((step, output)) => PlanRun {
-                outcome: Outcome::Failed { step, output },
-                planfile: None,
-                log,
-            },
-        }
+            .map(|(summary, text, planfile)| (Outcome::Planned { summary, text }, planfile));
+        PlanRun::of(result, log)
     }
 
     /// Applies a saved plan in `dir` of the checkout `root`: init, workspace (unless `default`), the planfile's

@@ -10,21 +10,6 @@ use crate::support::fake::payloads;
 use crate::support::prs::module;
 use crate::support::{INSTALLATION, REPO, TestContext};
 
-/// The newest comment by bosun on `pr` whose body starts with marker `kind`.
-#[track_caller]
-fn reply(ctx: &TestContext, pr: u64, kind: &str) -> String {
-    let marker = format!("<!-- bosun:{kind} ");
-    ctx.bot_comments(pr)
-        .into_iter()
-        .rev()
-        .find(|c| c.body.starts_with(&marker))
-        .map(|c| c.body)
-        .unwrap_or_else(|| {
-            let all: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
-            panic!("no `{kind}` comment on #{pr}; bosun said:\n{all:#?}")
-        })
-}
-
 /// The reactions bosun put on comment `id`.
 fn reactions(ctx: &TestContext, id: u64) -> Vec<String> {
     let m = ctx.fake.model();
@@ -66,7 +51,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
 
     let asked = ctx.comment(pr, "rita", "bosun plan").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "not-allowed");
+    let body = ctx.reply(pr, "not-allowed");
     assert!(body.contains("@rita may not run `bosun plan`"), "{body}");
     assert!(body.contains("write access or more"), "{body}");
     assert!(body.contains("they have read access"), "{body}");
@@ -81,7 +66,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     ctx.comment(pr, "rita", "bosun apply").await;
     ctx.settle().await;
     assert_eq!(ctx.bot_comments(pr).len(), before + 1, "one reply");
-    assert!(reply(&ctx, pr, "not-allowed").contains("`bosun apply`"));
+    assert!(ctx.reply(pr, "not-allowed").contains("`bosun apply`"));
     assert!(
         ctx.store()
             .applies_of_pr(REPO, pr)
@@ -93,7 +78,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     // `help` is open to everyone.
     ctx.comment(pr, "rita", "bosun help").await;
     ctx.settle().await;
-    reply(&ctx, pr, "help");
+    ctx.reply(pr, "help");
     ctx.finish().await;
 }
 
@@ -108,12 +93,12 @@ async fn the_command_permission_setting_is_the_threshold() {
 
     ctx.comment(pr, "tracy", "bosun plan").await;
     ctx.settle().await;
-    let summary = reply(&ctx, pr, "plan");
+    let summary = ctx.reply(pr, "plan");
     assert!(summary.contains("Planned by @tracy"), "{summary}");
 
     ctx.comment(pr, "rita", "bosun plan").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "not-allowed");
+    let body = ctx.reply(pr, "not-allowed");
     assert!(
         body.contains("triage access or more (triage, write, maintain, admin)"),
         "{body}"
@@ -139,7 +124,7 @@ async fn apply_is_limited_to_the_listed_users_and_active_team_members() {
     for user in ["alice", "erin"] {
         ctx.comment(dev, user, "bosun apply").await;
         ctx.settle().await;
-        let body = reply(&ctx, dev, "apply-refused");
+        let body = ctx.reply(dev, "apply-refused");
         assert!(
             body.contains(&format!("@{user} may not apply here")),
             "{body}"
@@ -162,7 +147,7 @@ async fn apply_is_limited_to_the_listed_users_and_active_team_members() {
     ctx.comment(web, "dave", "bosun apply").await;
     ctx.settle().await;
     for pr in [dev, web] {
-        let body = reply(&ctx, pr, "apply");
+        let body = ctx.reply(pr, "apply");
         assert!(body.contains("Apply complete!"), "{body}");
     }
     ctx.finish().await;
@@ -177,7 +162,7 @@ async fn fork_prs_are_not_planned_and_their_commands_are_refused() {
 
     let asked = ctx.comment(fork, "bob", "bosun plan").await;
     ctx.settle().await;
-    let body = reply(&ctx, fork, "fork-refused");
+    let body = ctx.reply(fork, "fork-refused");
     assert!(body.contains("BOSUN_ALLOW_FORK_PRS"), "{body}");
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert!(
@@ -197,7 +182,7 @@ async fn fork_prs_are_not_planned_and_their_commands_are_refused() {
     assert!(ctx.bot_comments(gone).is_empty());
     ctx.comment(gone, "bob", "bosun apply").await;
     ctx.settle().await;
-    reply(&ctx, gone, "fork-refused");
+    ctx.reply(gone, "fork-refused");
     ctx.finish().await;
 }
 
@@ -207,7 +192,7 @@ async fn with_allow_fork_prs_a_fork_is_planned_and_applied() {
     ctx.set("allow_fork_prs", "true");
     ctx.start_bosun().await;
     let fork = open_from(&ctx, HeadRepo::Fork("mallory/infra".into()), "envs/dev").await;
-    reply(&ctx, fork, "plan");
+    ctx.reply(fork, "plan");
     assert_eq!(
         ctx.check(fork, "bosun/plan: envs/dev")
             .conclusion
@@ -217,7 +202,7 @@ async fn with_allow_fork_prs_a_fork_is_planned_and_applied() {
     ctx.comment(fork, "bob", "bosun plan").await;
     ctx.comment(fork, "bob", "bosun apply").await;
     ctx.settle().await;
-    assert!(reply(&ctx, fork, "apply").contains("Apply complete!"));
+    assert!(ctx.reply(fork, "apply").contains("Apply complete!"));
     ctx.finish().await;
 }
 
@@ -226,7 +211,7 @@ async fn the_fetch_uses_a_token_that_reads_one_repository_and_writes_nothing() {
     let ctx = TestContext::start().await;
     ctx.fake.add_repo(INSTALLATION, "acme/other");
     let pr = open_from(&ctx, HeadRepo::Base, "envs/dev").await;
-    reply(&ctx, pr, "plan");
+    ctx.reply(pr, "plan");
 
     let git = ctx.fake.git_requests(REPO);
     assert!(!git.is_empty(), "the PR was fetched");

@@ -27,21 +27,6 @@ fn resources(state: &std::path::Path) -> Vec<String> {
     names
 }
 
-/// The newest comment by bosun on `pr` whose body starts with marker `kind`.
-#[track_caller]
-fn reply(ctx: &TestContext, pr: u64, kind: &str) -> String {
-    let marker = format!("<!-- bosun:{kind} ");
-    ctx.bot_comments(pr)
-        .into_iter()
-        .rev()
-        .find(|c| c.body.starts_with(&marker))
-        .map(|c| c.body)
-        .unwrap_or_else(|| {
-            let all: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
-            panic!("no `{kind}` comment on #{pr}; bosun said:\n{all:#?}")
-        })
-}
-
 /// Opens a pull request adding project `envs/dev` with `terraform_data` resources `names`
 /// (state in the test's `dev` state file), and `config` as `bosun.yaml`; waits for its plan.
 async fn open_dev(
@@ -99,7 +84,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.settle().await;
 
     assert_eq!(resources(&state), ["app", "db"]);
-    let body = reply(&ctx, pr, "apply");
+    let body = ctx.reply(pr, "apply");
     assert!(
         body.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."),
         "{body}"
@@ -114,7 +99,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     // The same plan is not applied twice.
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
-    assert!(reply(&ctx, pr, "apply-refused").contains("already applied"));
+    assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
     assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
     ctx.fake.assert_no_violations();
     ctx.finish().await;
@@ -129,7 +114,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
 
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "apply-refused");
+    let body = ctx.reply(pr, "apply-refused");
     assert!(body.contains("approving review"), "{body}");
     assert!(body.contains("`approved`"), "{body}");
 
@@ -138,12 +123,12 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     ctx.fake.add_review(REPO, pr, "bob", "CHANGES_REQUESTED");
     ctx.comment(pr, "alice", "bosun apply -d envs/dev").await;
     ctx.settle().await;
-    assert!(reply(&ctx, pr, "apply-refused").contains("approving review"));
+    assert!(ctx.reply(pr, "apply-refused").contains("approving review"));
 
     approve(&ctx, pr);
     ctx.comment(pr, "rita", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "not-allowed");
+    let body = ctx.reply(pr, "not-allowed");
     assert!(body.contains("they have read access"), "{body}");
 
     // A push after the plan makes it stale (no webhook: the plan stays at the old head).
@@ -153,7 +138,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     let new_head = ctx.push_to_pr(pr, &[("envs/dev/notes.txt", Some("later"))]);
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "apply-refused");
+    let body = ctx.reply(pr, "apply-refused");
     assert!(body.contains("the plan is stale"), "{body}");
     assert!(
         body.contains(&old_head[..7]) && body.contains(&new_head[..7]),
@@ -184,7 +169,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
         check.title.as_deref(),
         Some(&*format!("Locked by #{first}"))
     );
-    let body = reply(&ctx, second, "locked");
+    let body = ctx.reply(second, "locked");
     assert!(body.contains(&format!("is `locked` by #{first}")), "{body}");
     assert!(body.contains("plans it by itself"), "{body}");
     assert!(
@@ -199,7 +184,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     ctx.settle().await;
     let check = ctx.check(second, "bosun/plan: envs/shared");
     assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
-    let summary = reply(&ctx, second, "plan");
+    let summary = ctx.reply(second, "plan");
     assert!(
         summary.contains(&format!("#{first} released the locks")),
         "{summary}"
@@ -216,19 +201,19 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "rita", "read");
     let (first, second, _) = two_on_shared(&ctx).await;
-    reply(&ctx, second, "locked");
+    ctx.reply(second, "locked");
 
     // Neither the author nor a writer: refused.
     ctx.comment(first, "rita", "bosun unlock").await;
     ctx.settle().await;
-    assert!(reply(&ctx, first, "not-allowed").contains("may not unlock"));
+    assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
     assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
 
     // The author of the pull request may.
     ctx.comment(first, "alice", "bosun unlock -d envs/shared")
         .await;
     ctx.settle().await;
-    let body = reply(&ctx, first, "unlocked");
+    let body = ctx.reply(first, "unlocked");
     assert!(body.contains("`envs/shared`"), "{body}");
     assert!(
         ctx.store()
@@ -253,7 +238,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
 async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
     let ctx = TestContext::start().await;
     let (first, second, state) = two_on_shared(&ctx).await;
-    reply(&ctx, second, "locked");
+    ctx.reply(second, "locked");
 
     ctx.close_pr(first, false).await;
     ctx.settle().await;
@@ -288,7 +273,7 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     ctx.settle().await;
 
     assert_eq!(resources(&state), ["app"]);
-    let body = reply(&ctx, pr, "apply");
+    let body = ctx.reply(pr, "apply");
     assert!(body.contains("Applied on merge"), "{body}");
     assert!(
         body.contains("Apply complete! Resources: 1 added"),
@@ -331,7 +316,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     ctx.settle().await;
 
     assert!(resources(&state).is_empty(), "not applied on merge");
-    let body = reply(&ctx, pr, "plan");
+    let body = ctx.reply(pr, "plan");
     assert!(body.contains("Not applied on merge"), "{body}");
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("terraform_data.extra"), "{body}");
@@ -344,7 +329,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert_eq!(resources(&state), ["app", "extra"]);
-    let body = reply(&ctx, pr, "apply");
+    let body = ctx.reply(pr, "apply");
     assert!(
         body.contains("Apply complete! Resources: 2 added"),
         "{body}"
@@ -378,7 +363,7 @@ async fn a_failing_execution_order_group_stops_the_later_ones_and_automerge_wait
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
 
-    let body = reply(&ctx, pr, "apply");
+    let body = ctx.reply(pr, "apply");
     assert!(
         body.contains("0 applied, 1 failed, 1 not applied"),
         "{body}"
@@ -477,7 +462,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let check = ctx.check(pr, "bosun/apply: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
     assert_eq!(check.title.as_deref(), Some("Interrupted"));
-    let body = reply(&ctx, pr, "apply-interrupted");
+    let body = ctx.reply(pr, "apply-interrupted");
     assert!(body.contains("Look at the state"), "{body}");
     assert!(body.contains("bosun plan"), "{body}");
     ctx.finish().await;
@@ -502,7 +487,7 @@ async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_
     ci_check(&ctx, pr, "ci", "failure");
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "apply-refused");
+    let body = ctx.reply(pr, "apply-refused");
     assert!(
         body.contains("required checks have not passed: `ci`"),
         "{body}"
@@ -514,7 +499,7 @@ async fn mergeable_looks_past_bosuns_apply_checks_and_undiverged_wants_the_base_
     ctx.push_base(&[("README.md", Some("moved on"))]);
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
-    let body = reply(&ctx, pr, "apply-refused");
+    let body = ctx.reply(pr, "apply-refused");
     assert!(body.contains("`undiverged`"), "{body}");
     assert!(
         !body.contains("`mergeable`"),
@@ -554,7 +539,7 @@ async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
 
-    let body = reply(&ctx, pr, "apply");
+    let body = ctx.reply(pr, "apply");
     assert!(
         body.contains("Terraform refused the saved plan: it is stale"),
         "{body}"
@@ -649,5 +634,8 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     assert_eq!(lines.lines().count(), 1, "the apply ran once: {lines}");
     let check = ctx.check(pr, "bosun/apply: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
-    assert!(reply(&ctx, pr, "apply-interrupted").contains("Look at the state"));
+    assert!(
+        ctx.reply(pr, "apply-interrupted")
+            .contains("Look at the state")
+    );
 }

@@ -129,6 +129,22 @@ impl TestContext {
         all.into_iter().next().unwrap()
     }
 
+    /// The newest comment by bosun on `pr` whose body starts with marker `kind` (panics,
+    /// listing what bosun said, when there is none).
+    #[track_caller]
+    pub fn reply(&self, pr: u64, kind: &str) -> String {
+        let marker = format!("<!-- bosun:{kind} ");
+        self.bot_comments(pr)
+            .into_iter()
+            .rev()
+            .find(|c| c.body.starts_with(&marker))
+            .map(|c| c.body)
+            .unwrap_or_else(|| {
+                let all: Vec<String> = self.bot_comments(pr).into_iter().map(|c| c.body).collect();
+                panic!("no `{kind}` comment on #{pr}; bosun said:\n{all:#?}")
+            })
+    }
+
     /// The check run named `name` on the head of `pr` (the newest, if several).
     #[track_caller]
     pub fn check(&self, pr: u64, name: &str) -> CheckRun {
