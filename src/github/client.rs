@@ -225,6 +225,25 @@ impl OctocrabGitHub {
         decode(what, &answer.body)
     }
 
+    /// GETs `path` as the installation and decodes the answer.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        installation_id: u64,
+    ) -> Result<T, GitHubError> {
+        let answer = self
+            .call(
+                what,
+                Method::GET,
+                path,
+                Auth::Installation(installation_id),
+                None,
+            )
+            .await?;
+        decode(what, &answer.body)
+    }
+
     /// Runs a GraphQL query or mutation as the installation and returns its `data`. GitHub
     /// answers GraphQL errors with status 200 and an `errors` list: those are failures too.
     async fn graphql(
@@ -481,16 +500,10 @@ impl GitHub for OctocrabGitHub {
     ) -> Result<PullRequestInfo, GitHubError> {
         let what = "reading a pull request";
         let path = format!("/repos/{repo}/pulls/{number}");
-        let answer = self
-            .call(
-                what,
-                Method::GET,
-                &path,
-                Auth::Installation(installation_id),
-                None,
-            )
-            .await?;
-        Ok(decode::<Pull>(what, &answer.body)?.into_info())
+        Ok(self
+            .read::<Pull>(what, &path, installation_id)
+            .await?
+            .into_info())
     }
 
     async fn create_check_run(
@@ -603,20 +616,10 @@ impl GitHub for OctocrabGitHub {
             });
         }
         let path = format!("/repos/{repo}/collaborators/{user}/permission");
-        let answer = match self
-            .call(
-                what,
-                Method::GET,
-                &path,
-                Auth::Installation(installation_id),
-                None,
-            )
-            .await
-        {
+        let a: Answer = match self.read(what, &path, installation_id).await {
             Err(e) if e.status() == Some(404) => return Ok(Permission::None),
             other => other?,
         };
-        let a: Answer = decode(what, &answer.body)?;
         // `role_name` knows maintain and triage; `permission` is the legacy admin/write/read/none.
         Ok(match a.role_name.as_deref().unwrap_or(&a.permission) {
             "admin" => Permission::Admin,
@@ -650,21 +653,12 @@ impl GitHub for OctocrabGitHub {
             return Ok(false);
         }
         let path = format!("/orgs/{org}/teams/{team_slug}/memberships/{user}");
-        let answer = match self
-            .call(
-                what,
-                Method::GET,
-                &path,
-                Auth::Installation(installation_id),
-                None,
-            )
-            .await
-        {
+        match self.read::<Membership>(what, &path, installation_id).await {
+            Ok(m) => Ok(m.state == "active"),
             // Not a member (or no such team).
-            Err(e) if e.status() == Some(404) => return Ok(false),
-            other => other?,
-        };
-        Ok(decode::<Membership>(what, &answer.body)?.state == "active")
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn merge_pull_request(
