@@ -9,6 +9,7 @@ pub mod apply;
 pub mod command;
 pub mod config;
 pub mod dispatch;
+pub mod drift;
 pub mod event;
 pub mod github;
 pub mod ingest;
