@@ -10,6 +10,7 @@ pub mod access;
 pub mod apply;
 pub mod check;
 pub mod diff;
+pub mod drift;
 pub mod plan;
 pub mod reply;
 mod split;
