@@ -11,12 +11,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{PlanfileKey, Sandbox, Settings};
 use crate::dispatch::{Dispatcher, JobDispatcher};
+use crate::drift_sweep::DriftSweep;
 use crate::github::pace::{PacedGitHub, Pacer};
 use crate::github::retry::RetryPolicy;
 use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::schedule;
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
 use crate::server::{self, AppState};
@@ -142,9 +145,21 @@ pub async fn start_with(
         show: settings.terraform_timeout,
         apply: settings.terraform_timeout,
     };
+    let notifier = match &settings.drift_notify_url {
+        Some(url) => Some(Arc::new(
+            Notifier::new(url).context("BOSUN_DRIFT_NOTIFY_URL")?,
+        )),
+        None => None,
+    };
+    // The drift gauges say what the store knows from the start, not only after the next run.
+    for (repo, target, status) in store.known_drift_all().await? {
+        if let Some(value) = status.metric() {
+            metrics.drift_status(&repo, &target.display_name(), value);
+        }
+    }
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),
-        github: paced,
+        github: paced.clone(),
         workspaces: Workspaces::new(&settings.data_dir),
         terraform,
         settings: WorkflowSettings {
@@ -158,6 +173,8 @@ pub async fn start_with(
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),
         redactor,
+        metrics: metrics.clone(),
+        notifier,
     });
 
     let cancel = CancellationToken::new();
@@ -169,6 +186,9 @@ pub async fn start_with(
         metrics: metrics.clone(),
         webhook_secrets: settings.github.webhook_secrets.clone(),
         allowlist: settings.repo_allowlist.clone(),
+        api_token: settings.api_token.clone(),
+        github: paced.clone(),
+        enqueued: enqueued.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -215,6 +235,27 @@ pub async fn start_with(
         tasks.push(tokio::spawn(
             redelivery.run(settings.redelivery_interval, cancel.clone()),
         ));
+    }
+    if let Some(schedule) = &settings.drift_schedule {
+        let sweep = Arc::new(DriftSweep {
+            github: paced.clone(),
+            store: store.clone(),
+            allowlist: settings.repo_allowlist.clone(),
+            enqueued: enqueued.clone(),
+        });
+        tracing::info!(%schedule, "drift runs are scheduled");
+        tasks.push(tokio::spawn(schedule::run(
+            schedule.clone(),
+            cancel.clone(),
+            move |at| {
+                let sweep = sweep.clone();
+                Box::pin(async move {
+                    if let Err(e) = sweep.sweep(at).await {
+                        tracing::error!(error = format!("{e:#}"), "the drift sweep failed");
+                    }
+                })
+            },
+        )));
     }
     tracing::info!(%addr, allowlist = ?settings.repo_allowlist.patterns(), "bosun is serving");
     Ok(Running {

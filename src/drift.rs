@@ -110,6 +110,24 @@ impl ProjectDrift {
     }
 }
 
+/// A finished run's status in one word: `drifted` when a project drifted, else `error` when
+/// one failed, else `incomplete` when one was skipped, else `in_sync` (`not_checked` for a
+/// run with no project, e.g. a broken repo config).
+pub fn overall(results: &[ProjectDrift]) -> &'static str {
+    let any = |s: DriftStatus| results.iter().any(|p| p.status == s);
+    if results.is_empty() {
+        "not_checked"
+    } else if any(DriftStatus::Drifted) {
+        "drifted"
+    } else if any(DriftStatus::Error) {
+        "error"
+    } else if any(DriftStatus::Skipped) {
+        "incomplete"
+    } else {
+        "in_sync"
+    }
+}
+
 /// What started a drift run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

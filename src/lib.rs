@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod dispatch;
 pub mod drift;
+pub mod drift_sweep;
 pub mod event;
 pub mod github;
 pub mod ingest;

@@ -27,6 +27,20 @@ pub struct ApiLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    /// `owner/name`
+    pub repo: String,
+    /// The project's name in check runs: its name, else its dir, with `:<workspace>`.
+    pub project: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepoLabels {
+    /// `owner/name`
+    pub repo: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub deliveries: Family<DeliveryLabels, Counter>,
@@ -35,6 +49,8 @@ pub struct Metrics {
     pub processing_seconds: Histogram,
     pub github_requests: Family<ApiLabels, Counter>,
     pub redeliveries_requested: Counter,
+    pub drift_status: Family<DriftLabels, Gauge>,
+    pub drift_last_run: Family<RepoLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -78,6 +94,18 @@ impl Default for Metrics {
             "Redeliveries of failed webhooks bosun asked GitHub for",
             redeliveries_requested.clone(),
         );
+        let drift_status = Family::<DriftLabels, Gauge>::default();
+        registry.register(
+            "drift_status",
+            "Each default-branch project's last drift status: 0 in sync, 1 drifted, 2 error",
+            drift_status.clone(),
+        );
+        let drift_last_run = Family::<RepoLabels, Gauge>::default();
+        registry.register(
+            "drift_last_run_timestamp_seconds",
+            "When the repo's last drift run started (Unix time)",
+            drift_last_run.clone(),
+        );
         Self {
             registry,
             deliveries,
@@ -86,6 +114,8 @@ impl Default for Metrics {
             processing_seconds,
             github_requests,
             redeliveries_requested,
+            drift_status,
+            drift_last_run,
         }
     }
 }
@@ -104,6 +134,23 @@ impl Metrics {
         self.github_requests
             .get_or_create(&ApiLabels { status })
             .inc();
+    }
+
+    /// A project's drift status (see [`crate::drift::DriftStatus::metric`]).
+    pub fn drift_status(&self, repo: &str, project: &str, value: i64) {
+        let labels = DriftLabels {
+            repo: repo.to_owned(),
+            project: project.to_owned(),
+        };
+        self.drift_status.get_or_create(&labels).set(value);
+    }
+
+    /// A drift run of `repo` started at `started` (Unix milliseconds).
+    pub fn drift_ran(&self, repo: &str, started: i64) {
+        let labels = RepoLabels {
+            repo: repo.to_owned(),
+        };
+        self.drift_last_run.get_or_create(&labels).set(started / 1000);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -114,6 +114,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         project_locks: Default::default(),
         // A preview holds no configured secret: it prints what the user's own Terraform did.
         redactor: crate::redact::Redactor::default(),
+        metrics: Default::default(),
+        notifier: None,
     };
     let request = plan::Request {
         repo: RepoRef {

@@ -134,3 +134,13 @@ fn only_changed_statuses_are_news() {
     let back = vec![result("b", InSync)];
     assert_eq!(changes(&known, &back).len(), 1, "recovery is news");
 }
+
+#[test]
+fn a_run_in_one_word() {
+    use DriftStatus::*;
+    assert_eq!(overall(&[]), "not_checked");
+    assert_eq!(overall(&[result("a", InSync)]), "in_sync");
+    assert_eq!(overall(&[result("a", InSync), result("b", Skipped)]), "incomplete");
+    assert_eq!(overall(&[result("a", Error), result("b", Skipped)]), "error");
+    assert_eq!(overall(&[result("a", Error), result("b", Drifted)]), "drifted");
+}

@@ -242,6 +242,7 @@ pub enum Conclusion {
     Neutral,
     Cancelled,
     ActionRequired,
+    Skipped,
 }
 
 /// A check run as bosun writes it: its name, commit, state and output.

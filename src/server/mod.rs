@@ -1,5 +1,7 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/healthz` and `/metrics`.
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz` and
+//! `/metrics`.
 
+mod api;
 mod events;
 pub mod signature;
 
@@ -18,6 +20,8 @@ use tower_http::trace::TraceLayer;
 pub use events::MAX_BODY;
 
 use crate::config::{RepoAllowlist, Secret};
+use crate::github::GitHub;
+use tokio::sync::Notify;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -31,6 +35,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub webhook_secrets: Vec<Secret>,
     pub allowlist: RepoAllowlist,
+    /// BOSUN_API_TOKEN: the API answers 403 without one.
+    pub api_token: Option<Secret>,
+    /// What the API asks GitHub (which installation has a repo).
+    pub github: Arc<dyn GitHub>,
+    /// Woken when the API queues a job.
+    pub enqueued: Arc<Notify>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -38,6 +48,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/events",
             post(events::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/drift/{owner}/{repo}",
+            post(api::run_now).get(api::history),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

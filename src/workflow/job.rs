@@ -67,6 +67,35 @@ impl PrRef {
     }
 }
 
+/// The queue's `kind` of drift jobs.
+pub const DRIFT_KIND: &str = "drift";
+/// Drift jobs wait for pull requests' work: the queue claims higher priorities first.
+pub const DRIFT_PRIORITY: i64 = -10;
+
+/// The job that checks `repo` for drift; `source` makes enqueueing it idempotent (a
+/// schedule's tick enqueues each repo once, however many replicas see the tick).
+pub fn drift_job(
+    repo: RepoRef,
+    installation_id: u64,
+    trigger: crate::drift::Trigger,
+    source: String,
+) -> crate::store::NewJob {
+    let spec = JobSpec::Drift { repo, trigger };
+    crate::store::NewJob {
+        source,
+        kind: DRIFT_KIND.to_owned(),
+        repository: spec.repo().full_name.clone(),
+        installation_id,
+        pr: 0,
+        priority: DRIFT_PRIORITY,
+        // A spec of plain strings always serialises.
+        spec: serde_json::to_string(&spec).unwrap_or_default(),
+        created_at: crate::store::now_millis(),
+        // A queued drift run of the repo is pointless once a newer one is queued.
+        supersedes_kind: Some(DRIFT_KIND.to_owned()),
+    }
+}
+
 /// The work a job does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -96,6 +125,12 @@ pub enum JobSpec {
         pr_number: u64,
         merged: bool,
     },
+    /// Check the default branch's projects for drift (pull request 0: the repo's drift runs
+    /// go one at a time, beside its pull requests' jobs).
+    Drift {
+        repo: RepoRef,
+        trigger: crate::drift::Trigger,
+    },
 }
 
 impl JobSpec {
@@ -106,6 +141,7 @@ impl JobSpec {
             Self::Comment { .. } => "comment",
             Self::Replan { .. } => "replan",
             Self::Closed { .. } => "closed",
+            Self::Drift { .. } => DRIFT_KIND,
         }
     }
 
@@ -114,7 +150,8 @@ impl JobSpec {
             Self::Autoplan { repo, .. }
             | Self::Comment { repo, .. }
             | Self::Replan { repo, .. }
-            | Self::Closed { repo, .. } => repo,
+            | Self::Closed { repo, .. }
+            | Self::Drift { repo, .. } => repo,
         }
     }
 
@@ -124,6 +161,7 @@ impl JobSpec {
             Self::Comment { pr_number, .. }
             | Self::Replan { pr_number, .. }
             | Self::Closed { pr_number, .. } => *pr_number,
+            Self::Drift { .. } => 0,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod close;
 pub mod command;
 mod custom;
+pub mod drift;
 pub mod feedback;
 pub mod job;
 pub mod locks;
@@ -24,6 +25,8 @@ use crate::access::AccessPolicy;
 use crate::config::powers::ServerPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::plan::Target;
 use crate::redact::Redactor;
 use crate::store::{Job, Store};
@@ -65,6 +68,10 @@ pub struct Context {
     pub project_locks: KeyedLocks,
     /// Secrets to keep out of what jobs record (their summaries).
     pub redactor: Redactor,
+    /// Where drift statuses are counted.
+    pub metrics: Arc<Metrics>,
+    /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL).
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// Async mutexes by key, made on first use.
@@ -187,6 +194,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             pr_number,
             merged,
         } => close::run(ctx, job.id, &repo, job.installation_id, pr_number, merged).await,
+        JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
     }
 }
 

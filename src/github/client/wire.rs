@@ -83,6 +83,7 @@ pub(super) fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
                 Conclusion::Neutral => "neutral",
                 Conclusion::Cancelled => "cancelled",
                 Conclusion::ActionRequired => "action_required",
+                Conclusion::Skipped => "skipped",
             });
         }
     }

@@ -1,0 +1,68 @@
+//! The scheduled drift sweep: at each time BOSUN_DRIFT_SCHEDULE fires, a drift job for every
+//! allowlisted repository of every installation of the App, queued behind pull requests' work.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+
+use crate::config::RepoAllowlist;
+use crate::drift::Trigger;
+use crate::github::GitHub;
+use crate::store::Store;
+use crate::workflow::job::{RepoRef, drift_job};
+
+/// What a sweep needs.
+pub struct DriftSweep {
+    pub github: Arc<dyn GitHub>,
+    pub store: Arc<dyn Store>,
+    pub allowlist: RepoAllowlist,
+    /// Woken when jobs are queued.
+    pub enqueued: Arc<Notify>,
+}
+
+impl DriftSweep {
+    /// Queues the drift jobs of the tick at `at`; returns how many were new. Each job's
+    /// source names the repo and the tick, so a tick queues each repo once however often it
+    /// is swept (by one replica retrying, or by several).
+    pub async fn sweep(&self, at: SystemTime) -> anyhow::Result<usize> {
+        let tick = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let installations = self
+            .github
+            .installations()
+            .await
+            .context("listing the App's installations")?;
+        let mut jobs = Vec::new();
+        for installation in installations {
+            let repos = match self.github.installation_repos(installation).await {
+                Ok(repos) => repos,
+                Err(e) => {
+                    // One suspended or broken installation does not stop the others.
+                    tracing::warn!(installation, error = %e, "listing an installation's repositories failed");
+                    continue;
+                }
+            };
+            for r in repos {
+                if !self.allowlist.allows(&r.full_name) {
+                    continue;
+                }
+                let source = format!("drift:{}:{tick}", r.full_name);
+                let repo = RepoRef {
+                    full_name: r.full_name,
+                    clone_url: r.clone_url,
+                    default_branch: r.default_branch,
+                };
+                jobs.push(drift_job(repo, installation, Trigger::Schedule, source));
+            }
+        }
+        let ids = self
+            .store
+            .enqueue_jobs(&jobs)
+            .await
+            .context("queueing drift jobs")?;
+        self.enqueued.notify_waiters();
+        tracing::info!(repos = jobs.len(), queued = ids.len(), "drift sweep");
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,242 @@
+//! bosun's HTTP API for operators, behind `Authorization: Bearer <BOSUN_API_TOKEN>`:
+//! `POST /api/drift/{owner}/{repo}` queues a drift run now, `GET /api/drift/{owner}/{repo}`
+//! serves the repo's drift history as JSON. Every refusal is a status with a reason.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::drift::{self, ProjectDrift, Trigger};
+use crate::store::{DriftRun, now_millis};
+use crate::workflow::job::{RepoRef, drift_job};
+
+/// The most runs one history answer holds.
+const MAX_RUNS: u32 = 100;
+
+/// A refusal: the status and why, as JSON.
+fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
+    let mut response = (status, Json(json!({ "error": why.into() }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+/// Whether the request carries the API token; else the refusal.
+fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &state.api_token else {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "bosun's API is off: set BOSUN_API_TOKEN to turn it on",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        None => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing `Authorization: Bearer <BOSUN_API_TOKEN>`",
+        )),
+        Some(given) if same(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
+        Some(_) => Err(refuse(StatusCode::UNAUTHORIZED, "the API token is not valid")),
+    }
+}
+
+/// Compares the digests of `a` and `b` in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `owner/repo` from the path, if both are plausible GitHub names and the allowlist has it.
+fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Response> {
+    let plausible = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s != "."
+            && s != ".."
+    };
+    if !plausible(owner) || !plausible(repo) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "expected /api/drift/{owner}/{repo} with GitHub names",
+        ));
+    }
+    let full = format!("{owner}/{repo}");
+    if !state.allowlist.allows(&full) {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            format!("{full} is not on the repo allowlist (BOSUN_REPO_ALLOWLIST)"),
+        ));
+    }
+    Ok(full)
+}
+
+/// `POST /api/drift/{owner}/{repo}`: queues a drift run of the repo; 202 with the job's id.
+pub async fn run_now(
+    State(state): State<Arc<AppState>>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorise(&state, &headers) {
+        return refusal;
+    }
+    let full = match repo_of(&state, &owner, &repo) {
+        Ok(full) => full,
+        Err(refusal) => return refusal,
+    };
+    let installation = match state.github.repo_installation(&full).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("the App is not installed on {full}"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, repo = %full, "looking up the installation failed");
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                "GitHub did not say whether the App is installed on the repo; try again",
+            );
+        }
+    };
+    let info = match state.github.repository(installation, &full).await {
+        Ok(info) => info,
+        Err(e) if e.status() == Some(404) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("the installation cannot see {full}"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, repo = %full, "reading the repository failed");
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                "GitHub did not answer for the repository; try again",
+            );
+        }
+    };
+    let repo = RepoRef {
+        full_name: full.clone(),
+        clone_url: info.clone_url,
+        default_branch: info.default_branch,
+    };
+    let source = format!("api:{full}:{}:{}", now_millis(), fastrand::u64(..));
+    let job = drift_job(repo, installation, Trigger::Api, source);
+    match state.store.enqueue_jobs(std::slice::from_ref(&job)).await {
+        Ok(ids) => {
+            state.enqueued.notify_waiters();
+            tracing::info!(repo = %full, "drift run queued through the API");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "repo": full, "job": ids.first(), "status": "queued" })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "queueing a drift run failed");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store could not queue the run; try again",
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+/// One project of a run, as the history shows it.
+#[derive(Debug, Serialize)]
+struct ProjectJson<'a> {
+    project: String,
+    dir: &'a str,
+    workspace: &'a str,
+    status: &'static str,
+    locked_by: Option<u64>,
+    summary: &'a str,
+}
+
+impl<'a> From<&'a ProjectDrift> for ProjectJson<'a> {
+    fn from(p: &'a ProjectDrift) -> Self {
+        Self {
+            project: p.target.display_name(),
+            dir: &p.target.dir,
+            workspace: &p.target.workspace,
+            status: p.status.as_str(),
+            locked_by: p.locked_by,
+            summary: &p.summary,
+        }
+    }
+}
+
+fn run_json(run: &DriftRun) -> serde_json::Value {
+    let time = |ms: i64| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        humantime::format_rfc3339_millis(at).to_string()
+    };
+    let status = match run.finished_at {
+        None => "running",
+        Some(_) => drift::overall(&run.projects),
+    };
+    let projects: Vec<ProjectJson> = run.projects.iter().map(ProjectJson::from).collect();
+    json!({
+        "id": run.id,
+        "sha": run.sha,
+        "trigger": run.trigger.as_str(),
+        "started_at": time(run.started_at),
+        "finished_at": run.finished_at.map(time),
+        "status": status,
+        "summary": run.summary,
+        "projects": projects,
+    })
+}
+
+/// `GET /api/drift/{owner}/{repo}?limit=N`: the repo's latest drift runs, newest first.
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<HistoryQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authorise(&state, &headers) {
+        return refusal;
+    }
+    let full = match repo_of(&state, &owner, &repo) {
+        Ok(full) => full,
+        Err(refusal) => return refusal,
+    };
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_RUNS);
+    match state.store.drift_runs(&full, limit).await {
+        Ok(runs) => {
+            let runs: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
+            Json(json!({ "repo": full, "runs": runs })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "reading the drift history failed");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store could not read the history; try again",
+            )
+        }
+    }
+}

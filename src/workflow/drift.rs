@@ -1,0 +1,353 @@
+//! The drift workflow: fetch the default branch's head, plan each project of its repo config
+//! with `-detailed-exitcode` in its own sandboxed checkout (skipping projects an open pull
+//! request holds), keep the run in the store, and report: a `bosun/drift` check run per
+//! project, the repo's drift issue (opened, updated in place, closed when all is in sync), the
+//! metrics, and a notification when a project's status changed.
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use tracing::Instrument;
+
+use super::Context;
+use super::job::PrRef;
+use crate::drift::{self, DriftStatus, ProjectDrift, Trigger};
+use crate::github::{CheckRunSpec, CheckStatus, Conclusion, IssueUpdate};
+use crate::plan::{Outcome, Step, Target};
+use crate::render::drift::{self as render, RunInfo};
+use crate::store::{Job, now_millis};
+
+/// Runs a drift check of `repo`; returns a one-line summary.
+pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyhow::Result<String> {
+    let installation = job.installation_id;
+    let info = ctx
+        .github
+        .repository(installation, repo)
+        .await
+        .context("reading the repository")?;
+    let branch = info.default_branch.as_str();
+    // Least privilege: a token that reads this one repository's contents and nothing else.
+    let token = ctx
+        .github
+        .repo_read_token(installation, repo)
+        .await
+        .context("getting a read token to fetch the repository")?;
+    ctx.workspaces
+        .fetch(
+            repo,
+            &info.clone_url,
+            token.token.expose(),
+            &[format!("+refs/heads/{branch}:refs/heads/{branch}")],
+        )
+        .await
+        .context("fetching the default branch")?;
+    let sha = ctx.workspaces.branch_head(repo, branch).await?;
+    let started = now_millis();
+    let run_id = ctx
+        .store
+        .start_drift_run(repo, &sha, trigger, started)
+        .await
+        .context("recording the drift run")?;
+    let targets = match targets(ctx, repo, &sha).await? {
+        Ok(targets) => targets,
+        Err(why) => {
+            let summary = format!("not checked: {why}");
+            ctx.store
+                .finish_drift_run(run_id, &[], &summary, now_millis())
+                .await
+                .context("recording the drift run's end")?;
+            return Ok(summary);
+        }
+    };
+    let head = PrRef {
+        number: 0,
+        head_sha: sha.clone(),
+        head_ref: branch.to_owned(),
+        base_sha: sha.clone(),
+        base_ref: branch.to_owned(),
+        author: format!("{}[bot]", ctx.settings.app_slug),
+    };
+    let results = join_all(
+        targets
+            .iter()
+            .map(|t| check_project(ctx, installation, repo, &head, t, job.id)),
+    )
+    .await;
+    // The statuses known before this run, to tell what changed.
+    let known = ctx
+        .store
+        .known_drift(repo)
+        .await
+        .context("reading the last drift statuses")?;
+    let summary = summarise(&results);
+    ctx.store
+        .finish_drift_run(run_id, &results, &summary, now_millis())
+        .await
+        .context("recording the drift run's end")?;
+    for p in &results {
+        if let Some(value) = p.status.metric() {
+            ctx.metrics.drift_status(repo, &p.target.display_name(), value);
+        }
+    }
+    ctx.metrics.drift_ran(repo, started);
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let run = RunInfo {
+        repo,
+        branch,
+        sha: &sha,
+        at: &at,
+        command_name: ctx.settings.command_name(),
+        results: &results,
+    };
+    let changes = drift::changes(&known, &results);
+    if !changes.is_empty()
+        && let Some(notifier) = &ctx.notifier
+    {
+        let text = render::notification(repo, branch, &sha, &changes);
+        if let Err(e) = notifier.send(&text).await {
+            tracing::warn!(error = format!("{e:#}"), "the drift notification failed");
+        }
+    }
+    let issue = report_issue(ctx, installation, &run)
+        .await
+        .context("updating the drift issue")?;
+    Ok(format!("drift at {}: {summary}; {issue}", super::plan::short(&sha)))
+}
+
+/// Every project of the repo config at `sha` (without one, every root module); `Err`: why
+/// none can be checked.
+async fn targets(
+    ctx: &Context,
+    repo: &str,
+    sha: &str,
+) -> anyhow::Result<Result<Vec<Target>, String>> {
+    match super::plan::read_config(ctx, repo, sha).await? {
+        Some(Ok(config)) => Ok(Ok(config.projects.iter().map(Target::from).collect())),
+        Some(Err(e)) => Ok(Err(format!("repo config error: {e}"))),
+        None => {
+            let tf = ctx.workspaces.terraform_files(repo, sha).await?;
+            let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
+            Ok(Ok(crate::projects::without_config(&every, &tf)))
+        }
+    }
+}
+
+/// One project's drift: skipped while a pull request holds its lock, else planned with
+/// `-detailed-exitcode`; its check run written. Never fails: a failure is its status.
+async fn check_project(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+    head: &PrRef,
+    target: &Target,
+    job_id: i64,
+) -> ProjectDrift {
+    let result = {
+        let _slot = ctx.slots.acquire().await;
+        // One run per project at a time; a pull request's plan or apply of it waits, and this
+        // waits for them.
+        let _project = ctx.lock_project(repo, target).await;
+        let span = tracing::info_span!("drift", dir = %target.dir, workspace = %target.workspace);
+        async {
+            match locked_by(ctx, repo, target).await {
+                Ok(Some(pr)) => ProjectDrift::skipped(target.clone(), pr),
+                Ok(None) => plan(ctx, repo, head, target).await,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "reading the locks failed");
+                    ProjectDrift::of_plan(
+                        target.clone(),
+                        &Outcome::Failed {
+                            step: Step::Checkout,
+                            output: "bosun could not read the project's lock; the operator's \
+                                     logs say why."
+                                .into(),
+                        },
+                    )
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    };
+    let output = render::check(&result);
+    let conclusion = match result.status {
+        DriftStatus::InSync => Conclusion::Success,
+        DriftStatus::Drifted | DriftStatus::Error => Conclusion::Failure,
+        DriftStatus::Skipped => Conclusion::Skipped,
+    };
+    let check = CheckRunSpec {
+        name: format!("{}{}", render::CHECK_PREFIX, target.display_name()),
+        head_sha: head.head_sha.clone(),
+        status: CheckStatus::Completed(conclusion),
+        title: output.title,
+        summary: output.summary,
+        text: output.text,
+        external_id: Some(job_id.to_string()),
+    };
+    if let Err(e) = ctx.github.create_check_run(installation, repo, &check).await {
+        tracing::error!(error = %e, "writing the drift check run failed");
+    }
+    result
+}
+
+/// The pull request holding `target`'s lock, if one does.
+async fn locked_by(ctx: &Context, repo: &str, target: &Target) -> anyhow::Result<Option<u64>> {
+    let locks = ctx.store.locks_of_repo(repo).await?;
+    Ok(locks
+        .iter()
+        .find(|l| l.target.dir == target.dir && l.target.workspace == target.workspace)
+        .map(|l| l.pr))
+}
+
+/// Plans `target` at the default branch's head in its own checkout, with the project's
+/// workflow and `-detailed-exitcode`.
+async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> ProjectDrift {
+    let sha = head.head_sha.as_str();
+    let (root, dir) = match ctx.project_dir(repo, 0, target, sha, sha, true).await {
+        Ok(at) => at,
+        Err(output) => {
+            let outcome = Outcome::Failed {
+                step: Step::Checkout,
+                output,
+            };
+            return ProjectDrift::of_plan(target.clone(), &outcome);
+        }
+    };
+    let args = vec!["-detailed-exitcode".to_owned()];
+    let project = super::custom::ProjectRun {
+        repo,
+        pr: head,
+        sha,
+        target,
+        user: &head.author,
+        extra_args: &args,
+    };
+    let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
+    ProjectDrift::of_plan(target.clone(), &run.outcome)
+}
+
+/// "1 drifted, 2 in sync, 1 skipped": the counts that are not zero.
+fn summarise(results: &[ProjectDrift]) -> String {
+    let count = |s: DriftStatus| results.iter().filter(|p| p.status == s).count();
+    let parts: Vec<String> = [
+        (DriftStatus::Drifted, "drifted"),
+        (DriftStatus::InSync, "in sync"),
+        (DriftStatus::Error, "failed"),
+        (DriftStatus::Skipped, "skipped"),
+    ]
+    .into_iter()
+    .filter(|(s, _)| count(*s) > 0)
+    .map(|(s, word)| format!("{} {word}", count(s)))
+    .collect();
+    if parts.is_empty() {
+        "no project".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Brings the repo's drift issue up to date: opened (or reopened) and updated in place while
+/// a project drifts, updated while some cannot be checked, closed with a comment once every
+/// project is in sync. Returns what it did.
+async fn report_issue(ctx: &Context, installation: u64, run: &RunInfo<'_>) -> anyhow::Result<String> {
+    let repo = run.repo;
+    let drifted = run.results.iter().any(|p| p.status == DriftStatus::Drifted);
+    let all_in_sync = run.results.iter().all(|p| p.status == DriftStatus::InSync);
+    let found = ctx
+        .github
+        .find_issue(
+            installation,
+            repo,
+            render::ISSUE_LABEL,
+            render::ISSUE_TITLE,
+        )
+        .await
+        .context("looking for the drift issue")?;
+    if let Some(issue) = &found
+        && ctx.store.drift_issue(repo).await? != Some(issue.number)
+    {
+        ctx.store.set_drift_issue(repo, issue.number).await?;
+    }
+    let body = render::issue_body(run);
+    match found {
+        None if drifted => {
+            let labels = vec![render::ISSUE_LABEL.to_owned()];
+            let number = ctx
+                .github
+                .create_issue(installation, repo, render::ISSUE_TITLE, &body, &labels)
+                .await?;
+            ctx.store.set_drift_issue(repo, number).await?;
+            Ok(format!("opened issue #{number}"))
+        }
+        None => Ok("no drift issue".into()),
+        Some(issue) if drifted => {
+            let update = IssueUpdate {
+                body: Some(body),
+                open: (!issue.open).then_some(true),
+            };
+            ctx.github
+                .update_issue(installation, repo, issue.number, &update)
+                .await?;
+            Ok(if issue.open {
+                format!("updated issue #{}", issue.number)
+            } else {
+                format!("reopened issue #{}", issue.number)
+            })
+        }
+        Some(issue) if !issue.open => Ok(format!("issue #{} stays closed", issue.number)),
+        Some(issue) if all_in_sync => {
+            ctx.github
+                .create_comment(installation, repo, issue.number, &render::closing_comment(run))
+                .await?;
+            let update = IssueUpdate {
+                body: Some(body),
+                open: Some(false),
+            };
+            ctx.github
+                .update_issue(installation, repo, issue.number, &update)
+                .await?;
+            Ok(format!("closed issue #{}", issue.number))
+        }
+        Some(issue) => {
+            let update = IssueUpdate {
+                body: Some(body),
+                open: None,
+            };
+            ctx.github
+                .update_issue(installation, repo, issue.number, &update)
+                .await?;
+            Ok(format!(
+                "updated issue #{}: no drift, but not every project was checked",
+                issue.number
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_what_is_there() {
+        let t = |d: &str| Target {
+            dir: d.into(),
+            workspace: "default".into(),
+            name: None,
+        };
+        let p = |d: &str, status| ProjectDrift {
+            target: t(d),
+            status,
+            locked_by: None,
+            summary: String::new(),
+            detail: String::new(),
+        };
+        assert_eq!(summarise(&[]), "no project");
+        let all = [
+            p("a", DriftStatus::Drifted),
+            p("b", DriftStatus::InSync),
+            p("c", DriftStatus::InSync),
+            ProjectDrift::skipped(t("d"), 3),
+        ];
+        assert_eq!(summarise(&all), "1 drifted, 2 in sync, 1 skipped");
+    }
+}
