@@ -22,6 +22,7 @@ pub mod projects;
 pub mod redact;
 pub mod redelivery;
 pub mod render;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod telemetry;
