@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod plan;
 pub mod preview;
 pub mod projects;
