@@ -111,13 +111,12 @@ impl Notifier {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|_| Failure::Final("the request could not be built".into()))?;
-        let response = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(request))
-            .await
-        {
-            Err(_) => return Err(Failure::Retry("no answer within 10 s".into())),
-            Ok(Err(e)) => return Err(Failure::Retry(self.scrub(&e))),
-            Ok(Ok(r)) => r,
-        };
+        let response =
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(request)).await {
+                Err(_) => return Err(Failure::Retry("no answer within 10 s".into())),
+                Ok(Err(e)) => return Err(Failure::Retry(self.scrub(&e))),
+                Ok(Ok(r)) => r,
+            };
         let status = response.status();
         if status.is_success() {
             return Ok(());

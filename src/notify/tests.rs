@@ -113,8 +113,14 @@ async fn a_refused_connection_is_retried_then_reported_without_the_url() {
 #[test]
 fn only_http_urls_are_accepted_and_errors_never_quote_them() {
     for (url, why) in [
-        ("ftp://hooks.example/s3cr3t", "must start with http:// or https://"),
-        ("hooks.example/s3cr3t", "must start with http:// or https://"),
+        (
+            "ftp://hooks.example/s3cr3t",
+            "must start with http:// or https://",
+        ),
+        (
+            "hooks.example/s3cr3t",
+            "must start with http:// or https://",
+        ),
         ("http://exa mple/s3cr3t", "not a valid URL"),
         ("", "must start with http:// or https://"),
         ("https:///s3cr3t", "not a valid URL"),

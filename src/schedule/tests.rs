@@ -81,8 +81,14 @@ fn each_kind_of_error_names_its_field() {
     assert_eq!(err(""), err("   "));
     assert_eq!(err("60 * * * *"), "minute field: 60 is out of range 0-59");
     assert_eq!(err("* 24 * * *"), "hour field: 24 is out of range 0-23");
-    assert_eq!(err("* * 0 * *"), "day-of-month field: 0 is out of range 1-31");
-    assert_eq!(err("* * 32 * *"), "day-of-month field: 32 is out of range 1-31");
+    assert_eq!(
+        err("* * 0 * *"),
+        "day-of-month field: 0 is out of range 1-31"
+    );
+    assert_eq!(
+        err("* * 32 * *"),
+        "day-of-month field: 32 is out of range 1-31"
+    );
     assert_eq!(err("* * * 13 *"), "month field: 13 is out of range 1-12");
     assert_eq!(err("* * * * 8"), "day-of-week field: 8 is out of range 0-7");
     assert_eq!(
@@ -93,9 +99,18 @@ fn each_kind_of_error_names_its_field() {
     assert!(err("* * * * funday").starts_with("day-of-week field: \"funday\" is neither"));
     assert_eq!(err("x * * * *"), "minute field: \"x\" is not a number");
     assert_eq!(err("* mon * * *"), "hour field: \"mon\" is not a number");
-    assert_eq!(err("*/0 * * * *"), "minute field: a step of 0 never advances");
-    assert_eq!(err("*/x * * * *"), "minute field: step \"x\" is not a number");
-    assert_eq!(err("* 5-2 * * *"), "hour field: range \"5-2\" runs backwards");
+    assert_eq!(
+        err("*/0 * * * *"),
+        "minute field: a step of 0 never advances"
+    );
+    assert_eq!(
+        err("*/x * * * *"),
+        "minute field: step \"x\" is not a number"
+    );
+    assert_eq!(
+        err("* 5-2 * * *"),
+        "hour field: range \"5-2\" runs backwards"
+    );
     assert_eq!(err("1,,2 * * * *"), "minute field: empty item in \"1,,2\"");
     assert_eq!(err("-1 * * * *"), "minute field: \"\" is not a number");
     assert_eq!(
@@ -196,12 +211,7 @@ async fn run_ticks_at_each_time_until_cancelled() {
     cancel.cancel();
     task.await.unwrap();
     let fired = fired.lock().unwrap().clone();
-    assert_eq!(
-        fired,
-        [2, 4, 6, 8]
-            .map(|m| at(2024, 6, 1, 12, m))
-            .to_vec()
-    );
+    assert_eq!(fired, [2, 4, 6, 8].map(|m| at(2024, 6, 1, 12, m)).to_vec());
 }
 
 #[tokio::test(start_paused = true)]

@@ -76,9 +76,14 @@ async fn a_run_round_trips_with_its_projects_in_order() {
         result("envs/dev", DriftStatus::InSync),
         ProjectDrift::skipped(t("envs/stage"), 12),
     ];
-    s.finish_drift_run(id, &projects, "1 drifted, 1 in sync, 1 error, 1 skipped", 20)
-        .await
-        .unwrap();
+    s.finish_drift_run(
+        id,
+        &projects,
+        "1 drifted, 1 in sync, 1 error, 1 skipped",
+        20,
+    )
+    .await
+    .unwrap();
     let runs = s.drift_runs(REPO, 5).await.unwrap();
     let mut sorted = projects.clone();
     sorted.sort_by(|a, b| a.target.cmp(&b.target));
@@ -119,15 +124,32 @@ async fn runs_come_newest_first_up_to_the_limit_per_repository() {
     let (_d, s) = store().await;
     let mut ids = Vec::new();
     for i in 0..4 {
-        ids.push(run(&s, REPO, i * 10, &[result(&format!("d{i}"), DriftStatus::InSync)]).await);
-        run(&s, "acme/other", i * 10, &[result("x", DriftStatus::Drifted)]).await;
+        ids.push(
+            run(
+                &s,
+                REPO,
+                i * 10,
+                &[result(&format!("d{i}"), DriftStatus::InSync)],
+            )
+            .await,
+        );
+        run(
+            &s,
+            "acme/other",
+            i * 10,
+            &[result("x", DriftStatus::Drifted)],
+        )
+        .await;
     }
     let runs = s.drift_runs(REPO, 3).await.unwrap();
     let got: Vec<i64> = runs.iter().map(|r| r.id).collect();
     assert_eq!(got, vec![ids[3], ids[2], ids[1]]);
     for (r, i) in runs.iter().zip([3, 2, 1]) {
         assert_eq!(r.repository, REPO);
-        assert_eq!(r.projects, vec![result(&format!("d{i}"), DriftStatus::InSync)]);
+        assert_eq!(
+            r.projects,
+            vec![result(&format!("d{i}"), DriftStatus::InSync)]
+        );
     }
     assert!(s.drift_runs("acme/none", 3).await.unwrap().is_empty());
     assert!(s.drift_runs(REPO, 0).await.unwrap().is_empty());

@@ -39,7 +39,9 @@ fn result_of(row: &SqliteRow) -> anyhow::Result<ProjectDrift> {
     Ok(ProjectDrift {
         target: target_of(row)?,
         status: status_of(row)?,
-        locked_by: row.try_get::<Option<i64>, _>("locked_by")?.map(|n| n as u64),
+        locked_by: row
+            .try_get::<Option<i64>, _>("locked_by")?
+            .map(|n| n as u64),
         summary: row.try_get("summary")?,
         detail: row.try_get("detail")?,
     })
@@ -110,14 +112,15 @@ impl DriftStore for SqliteStore {
             .begin()
             .await
             .context("starting to record a drift run's end")?;
-        let updated = sqlx::query("UPDATE drift_runs SET finished_at = ?, summary = ? WHERE id = ?")
-            .bind(now)
-            .bind(summary)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .context("recording a drift run's end")?
-            .rows_affected();
+        let updated =
+            sqlx::query("UPDATE drift_runs SET finished_at = ?, summary = ? WHERE id = ?")
+                .bind(now)
+                .bind(summary)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("recording a drift run's end")?
+                .rows_affected();
         anyhow::ensure!(updated == 1, "no drift run {id} to finish");
         sqlx::query("DELETE FROM drift_results WHERE run_id = ?")
             .bind(id)
@@ -160,7 +163,10 @@ impl DriftStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .context("reading drift runs")?;
-        let mut runs = rows.iter().map(run_of).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut runs = rows
+            .iter()
+            .map(run_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let (Some(newest), Some(oldest)) = (runs.first(), runs.last()) else {
             return Ok(runs);
         };
