@@ -224,13 +224,14 @@ impl Schedule {
         for _ in 0..5 * 366 {
             let (_, month, dom) = civil_from_days(day);
             let weekday = (day + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday.
-            if self.months & (1 << month) != 0 && self.day_matches(dom, weekday) {
-                if let Some(m) = (first_minute..1440).find(|m| {
+            if self.months & (1 << month) != 0
+                && self.day_matches(dom, weekday)
+                && let Some(m) = (first_minute..1440).find(|m| {
                     self.hours & (1 << (m / 60)) != 0 && self.minutes & (1 << (m % 60)) != 0
-                }) {
-                    let at = (day * 1440 + m) * 60;
-                    return Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(at).ok()?));
-                }
+                })
+            {
+                let at = (day * 1440 + m) * 60;
+                return Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(at).ok()?));
             }
             day += 1;
             first_minute = 0;
