@@ -15,6 +15,7 @@ use crate::access::AccessPolicy;
 mod sandbox;
 
 pub use sandbox::{Sandbox, parse_bytes};
+mod drift;
 mod secrets;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
@@ -358,6 +359,27 @@ pub const SETTINGS: &[SettingDef] = &[
         Some(""),
         "Apply requirements every project has at least: approved, mergeable, undiverged (comma-separated)"
     ),
+    setting!(
+        "drift_schedule",
+        "BOSUN_DRIFT_SCHEDULE",
+        "drift-schedule",
+        None,
+        "When to check every allowed repo's default branch for drift: a cron expression in UTC (5 fields or @daily, @hourly...); unset: never on a schedule"
+    ),
+    setting!(
+        "api_token",
+        "BOSUN_API_TOKEN",
+        "api-token",
+        None,
+        "Bearer token of bosun's HTTP API (/api/...), at least 16 characters; unset: the API answers 403"
+    ),
+    setting!(
+        "drift_notify_url",
+        "BOSUN_DRIFT_NOTIFY_URL",
+        "drift-notify-url",
+        None,
+        "Slack-compatible incoming webhook (http or https) told when a project's drift status changes; a secret; unset: none"
+    ),
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -620,6 +642,13 @@ pub struct Settings {
     /// What a repo config may set (allow_custom_workflows, allowed_overrides,
     /// apply_requirements).
     pub repo_powers: ServerPolicy,
+    /// When drift runs start by themselves (BOSUN_DRIFT_SCHEDULE); `None`: never.
+    pub drift_schedule: Option<crate::schedule::Schedule>,
+    /// The bearer token of the HTTP API (BOSUN_API_TOKEN); `None`: the API answers 403.
+    pub api_token: Option<Secret>,
+    /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL), checked to be an
+    /// http(s) URL.
+    pub drift_notify_url: Option<Secret>,
 }
 
 impl Settings {
@@ -796,6 +825,9 @@ impl Settings {
             terraform_env: secrets::pass_env(sources)?,
             access: access::policy(sources)?,
             repo_powers,
+            drift_schedule: drift::schedule(sources)?,
+            api_token: drift::api_token(sources)?,
+            drift_notify_url: drift::notify_url(sources)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! SQLite is the default backend; the trait is what a PostgreSQL backend for several
 //! replicas implements next to it, with its own migrations folder.
 
+pub mod drift;
 pub mod jobs;
 pub mod locks;
 pub mod seal;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use seal::Sealer;
@@ -143,7 +145,7 @@ pub struct ProcessedEvent {
 }
 
 #[async_trait]
-pub trait Store: JobStore + LockStore + Send + Sync + 'static {
+pub trait Store: JobStore + LockStore + DriftStore + Send + Sync + 'static {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;

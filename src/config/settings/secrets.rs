@@ -8,7 +8,8 @@ use super::{PlanfileKey, Secret, Settings, SettingsError, Sources};
 impl Settings {
     /// Every secret value the settings hold, with what it is (for a warning when one is too
     /// short to redact): webhook secrets, the App key, the database password, the planfile
-    /// key, and the environment passed through to Terraform.
+    /// key, the API token, the drift notification URL, and the environment passed through
+    /// to Terraform.
     pub fn secrets(&self) -> Vec<(String, Secret)> {
         let mut out: Vec<(String, Secret)> = self
             .github
@@ -25,6 +26,12 @@ impl Settings {
         }
         if let PlanfileKey::Given(key) = &self.planfile_key {
             out.push(("the planfile key".to_owned(), key.clone()));
+        }
+        if let Some(token) = &self.api_token {
+            out.push(("the API token".to_owned(), token.clone()));
+        }
+        if let Some(url) = &self.drift_notify_url {
+            out.push(("the drift notification URL".to_owned(), url.clone()));
         }
         for (name, value) in &self.terraform_env {
             out.push((format!("passed-through variable {name}"), value.clone()));

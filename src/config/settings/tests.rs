@@ -346,3 +346,72 @@ fn the_database_password_is_a_secret() {
     assert_eq!(secrets::url_password("sqlite:///var/lib/bosun.db"), None);
     assert_eq!(secrets::url_password("sqlite://./x@y:z/b.db"), None);
 }
+
+#[test]
+fn drift_settings_are_unset_by_default() {
+    let s = Settings::resolve(&base()).unwrap();
+    assert!(s.drift_schedule.is_none());
+    assert!(s.api_token.is_none());
+    assert!(s.drift_notify_url.is_none());
+}
+
+#[test]
+fn drift_schedule_is_parsed_and_a_bad_one_names_the_field() {
+    let mut s = base();
+    s.env.set("drift_schedule", " 0 6 * * mon-fri ");
+    let r = Settings::resolve(&s).unwrap();
+    assert_eq!(r.drift_schedule.unwrap().to_string(), "0 6 * * mon-fri");
+    s.env.set("drift_schedule", "0 25 * * *");
+    assert_eq!(
+        err(&s),
+        "BOSUN_DRIFT_SCHEDULE (--drift-schedule): hour field: 25 is out of range 0-23"
+    );
+    s.env.set("drift_schedule", "   ");
+    assert!(Settings::resolve(&s).unwrap().drift_schedule.is_none());
+}
+
+#[test]
+fn api_token_is_a_long_enough_secret() {
+    let mut s = base();
+    s.env.set("api_token", "short-t0ken");
+    let e = err(&s);
+    assert!(
+        e.starts_with("BOSUN_API_TOKEN (--api-token): must be at least 16 characters"),
+        "{e}"
+    );
+    assert!(!e.contains("short-t0ken"), "{e}");
+    s.env.set("api_token", "a-long-enough-api-t0ken");
+    let r = Settings::resolve(&s).unwrap();
+    assert_eq!(
+        r.api_token.as_ref().unwrap().expose(),
+        "a-long-enough-api-t0ken"
+    );
+    assert!(!format!("{r:?}").contains("api-t0ken"));
+    assert!(
+        r.secrets()
+            .iter()
+            .any(|(what, v)| what == "the API token" && v.expose() == "a-long-enough-api-t0ken")
+    );
+}
+
+#[test]
+fn drift_notify_url_is_a_checked_secret() {
+    let mut s = base();
+    s.env
+        .set("drift_notify_url", "ftp://hooks.example/services/s3cr3t");
+    let e = err(&s);
+    assert_eq!(
+        e,
+        "BOSUN_DRIFT_NOTIFY_URL (--drift-notify-url): the notification URL must start with http:// or https://"
+    );
+    let url = "https://hooks.example/services/T0/B0/s3cr3t";
+    s.env.set("drift_notify_url", url);
+    let r = Settings::resolve(&s).unwrap();
+    assert_eq!(r.drift_notify_url.as_ref().unwrap().expose(), url);
+    assert!(!format!("{r:?}").contains("s3cr3t"));
+    assert!(
+        r.secrets()
+            .iter()
+            .any(|(what, v)| what == "the drift notification URL" && v.expose() == url)
+    );
+}

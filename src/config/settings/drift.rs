@@ -1,0 +1,47 @@
+//! The settings of drift detection and of bosun's HTTP API: the schedule, the API's token and
+//! the notification URL.
+
+use super::{Secret, SettingsError, Sources};
+use crate::schedule::Schedule;
+
+/// The API token's least length: a shorter one is guessable, and too short to redact.
+const MIN_API_TOKEN: usize = 16;
+
+/// A setting's value, trimmed; `None` when unset or blank.
+fn value<'a>(sources: &'a Sources, key: &str) -> Option<&'a str> {
+    sources.get(key).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// BOSUN_DRIFT_SCHEDULE, parsed; an error names the setting and the field at fault.
+pub(super) fn schedule(sources: &Sources) -> Result<Option<Schedule>, SettingsError> {
+    value(sources, "drift_schedule")
+        .map(|expr| {
+            Schedule::parse(expr).map_err(|e| SettingsError::of("drift_schedule", e.to_string()))
+        })
+        .transpose()
+}
+
+/// BOSUN_API_TOKEN, at least [`MIN_API_TOKEN`] characters (never quoted in an error).
+pub(super) fn api_token(sources: &Sources) -> Result<Option<Secret>, SettingsError> {
+    let Some(token) = value(sources, "api_token") else {
+        return Ok(None);
+    };
+    if token.chars().count() < MIN_API_TOKEN {
+        return Err(SettingsError::of(
+            "api_token",
+            format!("must be at least {MIN_API_TOKEN} characters (a short token is guessable)"),
+        ));
+    }
+    Ok(Some(Secret::new(token)))
+}
+
+/// BOSUN_DRIFT_NOTIFY_URL, checked to be an http(s) URL (never quoted in an error).
+pub(super) fn notify_url(sources: &Sources) -> Result<Option<Secret>, SettingsError> {
+    let Some(url) = value(sources, "drift_notify_url") else {
+        return Ok(None);
+    };
+    let url = Secret::new(url);
+    crate::notify::check_url(&url)
+        .map_err(|e| SettingsError::of("drift_notify_url", format!("{e:#}")))?;
+    Ok(Some(url))
+}
