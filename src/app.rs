@@ -217,7 +217,7 @@ pub async fn start_with(
 
     let jobs = JobWorker {
         ctx,
-        enqueued,
+        enqueued: enqueued.clone(),
         // Jobs wait on Terraform slots; more jobs than slots keeps every slot busy.
         concurrency: settings.parallelism * 2,
     };

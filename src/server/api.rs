@@ -196,6 +196,7 @@ fn run_json(run: &DriftRun) -> serde_json::Value {
     };
     let status = match run.finished_at {
         None => "running",
+        Some(_) if run.summary == crate::store::drift::INTERRUPTED => "interrupted",
         Some(_) => drift::overall(&run.projects),
     };
     let projects: Vec<ProjectJson> = run.projects.iter().map(ProjectJson::from).collect();

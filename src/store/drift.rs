@@ -46,9 +46,13 @@ pub fn stored_detail(detail: &str) -> std::borrow::Cow<'_, str> {
     format!("[bosun: the first {start} bytes are cut]\n{tail}").into()
 }
 
+/// The summary of a drift run cut off by a stop.
+pub const INTERRUPTED: &str = "interrupted: bosun stopped during this run";
+
 #[async_trait]
 pub trait DriftStore: Send + Sync {
-    /// Records that a drift run of `repository` at `sha` started; returns its id.
+    /// Records that a drift run of `repository` at `sha` started; returns its id. A run of the
+    /// repo still open (bosun stopped during it) is closed, its summary [`INTERRUPTED`].
     async fn start_drift_run(
         &self,
         repository: &str,

@@ -240,3 +240,25 @@ fn a_small_detail_is_kept_whole() {
     assert!(kept.len() <= MAX_DETAIL_BYTES);
     assert!(kept.ends_with("xxxx"));
 }
+
+#[tokio::test]
+async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next() {
+    let (_d, s) = store().await;
+    let cut = s
+        .start_drift_run(REPO, "abc123", Trigger::Schedule, 10)
+        .await
+        .unwrap();
+    let other = s
+        .start_drift_run("acme/other", "abc123", Trigger::Schedule, 11)
+        .await
+        .unwrap();
+    let next = run(&s, REPO, 20, &[result("a", DriftStatus::InSync)]).await;
+    let runs = s.drift_runs(REPO, 5).await.unwrap();
+    assert_eq!(runs[0].id, next);
+    assert_eq!(runs[1].id, cut);
+    assert_eq!(runs[1].finished_at, Some(20));
+    assert_eq!(runs[1].summary, crate::store::drift::INTERRUPTED);
+    let others = s.drift_runs("acme/other", 5).await.unwrap();
+    assert_eq!(others[0].id, other);
+    assert_eq!(others[0].finished_at, None, "another repo's run is left alone");
+}

@@ -13,7 +13,7 @@ use super::SqliteStore;
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::drift::{DriftRun, DriftStore, stored_detail};
+use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
     [Trigger::Schedule, Trigger::Api]
@@ -87,7 +87,19 @@ impl DriftStore for SqliteStore {
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
-        sqlx::query_scalar(
+        let mut tx = self.writer.begin().await.context("starting a drift run")?;
+        // A repo's drift runs go one at a time: one still open was cut off by a stop.
+        sqlx::query(
+            "UPDATE drift_runs SET finished_at = ?, summary = ?
+             WHERE repository = ? AND finished_at IS NULL",
+        )
+        .bind(now)
+        .bind(INTERRUPTED)
+        .bind(repository)
+        .execute(&mut *tx)
+        .await
+        .context("closing interrupted drift runs")?;
+        let id = sqlx::query_scalar(
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES (?, ?, ?, ?)
              RETURNING id",
         )
@@ -95,9 +107,11 @@ impl DriftStore for SqliteStore {
         .bind(sha)
         .bind(trigger.as_str())
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
-        .context("recording a drift run's start")
+        .context("recording a drift run's start")?;
+        tx.commit().await.context("committing a drift run's start")?;
+        Ok(id)
     }
 
     async fn finish_drift_run(
