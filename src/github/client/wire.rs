@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, GitHubError, MergeRequirements, MergeableState, PrState,
-    PullRequestInfo, RequiredCheck, ReviewDecision,
+    CheckRunSpec, CheckStatus, Conclusion, GitHubError, IssueInfo, IssueUpdate, MergeRequirements,
+    MergeableState, PrState, PullRequestInfo, RepoInfo, RequiredCheck, ReviewDecision,
 };
 
 /// Where GitHub's GraphQL API is: `/graphql` on github.com's API host, `/api/graphql` on GitHub
@@ -115,6 +115,224 @@ pub(super) fn next_cursor(headers: &HeaderMap) -> Option<String> {
                 .find_map(|kv| kv.strip_prefix("cursor="))
                 .map(str::to_owned)
         })
+}
+
+/// Pages of the App's installations, or of an installation's repositories, read at most.
+pub(super) const MAX_LISTING_PAGES: u32 = 100;
+
+/// Pages of issues read at most when looking for one.
+pub(super) const MAX_ISSUE_PAGES: u32 = 10;
+
+/// GitHub's limit on an issue's body, in characters.
+pub(super) const ISSUE_BODY_MAX: usize = 65_536;
+
+/// Refuses (as GitHub's 404 would) a repository that is not `owner/name` made of the characters
+/// GitHub allows in names, so nothing else ends up in a request's path.
+pub(super) fn check_repo(what: &str, repo: &str) -> Result<(), GitHubError> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.len() <= 100
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
+        _ => Err(GitHubError::Status {
+            status: 404,
+            what: what.into(),
+            message: "not an owner/name repository".into(),
+        }),
+    }
+}
+
+/// `path` with `per_page` and `page` added to its query.
+pub(super) fn page_path(path: &str, per_page: u32, page: u32) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}per_page={per_page}&page={page}")
+}
+
+/// One page of a list endpoint: a bare array, or an object that wraps one.
+pub(super) trait Page: serde::de::DeserializeOwned {
+    type Item;
+    fn items(self) -> Vec<Self::Item>;
+}
+
+impl<T: serde::de::DeserializeOwned> Page for Vec<T> {
+    type Item = T;
+    fn items(self) -> Vec<T> {
+        self
+    }
+}
+
+/// Anything GitHub names by its numeric `id` (an installation).
+#[derive(Deserialize)]
+pub(super) struct Id {
+    pub(super) id: u64,
+}
+
+/// A repository as GitHub's answers describe one, the fields bosun reads.
+#[derive(Deserialize)]
+pub(super) struct Repository {
+    full_name: String,
+    clone_url: String,
+    default_branch: String,
+}
+
+impl From<Repository> for RepoInfo {
+    fn from(r: Repository) -> Self {
+        Self {
+            full_name: r.full_name,
+            clone_url: r.clone_url,
+            default_branch: r.default_branch,
+        }
+    }
+}
+
+/// A page of `GET /installation/repositories`.
+#[derive(Deserialize)]
+pub(super) struct InstallationRepos {
+    #[serde(default)]
+    repositories: Vec<Repository>,
+}
+
+impl Page for InstallationRepos {
+    type Item = Repository;
+    fn items(self) -> Vec<Repository> {
+        self.repositories
+    }
+}
+
+/// An issue (or a pull request: the issues API lists both) as `GET /repos/{o}/{r}/issues`
+/// answers it, the fields bosun reads.
+#[derive(Deserialize)]
+pub(super) struct Issue {
+    number: u64,
+    #[serde(default)]
+    title: String,
+    body: Option<String>,
+    state: String,
+    #[serde(default)]
+    labels: Vec<IssueLabel>,
+    user: Option<IssueUser>,
+    updated_at: Option<String>,
+    /// Present only on pull requests.
+    pull_request: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IssueLabel {
+    Named { name: String },
+    Bare(String),
+}
+
+impl IssueLabel {
+    fn name(&self) -> &str {
+        match self {
+            Self::Named { name } | Self::Bare(name) => name,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct IssueUser {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl Issue {
+    fn into_info(self) -> IssueInfo {
+        IssueInfo {
+            number: self.number,
+            open: self.state == "open",
+            title: self.title,
+            body: self.body.unwrap_or_default(),
+        }
+    }
+}
+
+/// Looks for bosun's issue page by page: an issue (not a pull request) opened by a Bot, titled
+/// exactly `title`, with `label` (labels are case-insensitive on GitHub). The open one wins;
+/// else the most recently updated closed one.
+pub(super) struct IssueSearch<'a> {
+    label: &'a str,
+    title: &'a str,
+    /// The best closed match so far, with its `updated_at`.
+    closed: Option<(String, IssueInfo)>,
+}
+
+impl<'a> IssueSearch<'a> {
+    pub(super) fn new(label: &'a str, title: &'a str) -> Self {
+        Self {
+            label,
+            title,
+            closed: None,
+        }
+    }
+
+    /// Reads one page; returns the open match if it holds one.
+    pub(super) fn page(&mut self, issues: Vec<Issue>) -> Option<IssueInfo> {
+        for issue in issues {
+            let ours = issue.pull_request.is_none()
+                && issue.user.as_ref().is_some_and(|u| u.kind == "Bot")
+                && issue.title == self.title
+                && issue
+                    .labels
+                    .iter()
+                    .any(|l| l.name().eq_ignore_ascii_case(self.label));
+            if !ours {
+                continue;
+            }
+            if issue.state == "open" {
+                return Some(issue.into_info());
+            }
+            let updated = issue.updated_at.clone().unwrap_or_default();
+            // RFC 3339 times in GitHub's one format (`…Z`) order as strings do.
+            if self.closed.as_ref().is_none_or(|(best, _)| updated > *best) {
+                self.closed = Some((updated, issue.into_info()));
+            }
+        }
+        None
+    }
+
+    /// The most recently updated closed match, once no open one was found.
+    pub(super) fn closed(self) -> Option<IssueInfo> {
+        self.closed.map(|(_, issue)| issue)
+    }
+}
+
+/// `body` cut to GitHub's limit on an issue's body.
+pub(super) fn issue_body(body: &str) -> String {
+    match body.char_indices().nth(ISSUE_BODY_MAX) {
+        Some((end, _)) => body.get(..end).unwrap_or(body).to_owned(),
+        None => body.to_owned(),
+    }
+}
+
+/// The `POST /repos/{o}/{r}/issues` body.
+pub(super) fn new_issue_body(title: &str, body: &str, labels: &[String]) -> Value {
+    json!({ "title": title, "body": issue_body(body), "labels": labels })
+}
+
+/// The `PATCH /repos/{o}/{r}/issues/{n}` body; `None` when there is nothing to change.
+pub(super) fn issue_update_body(update: &IssueUpdate) -> Option<Value> {
+    let mut body = serde_json::Map::new();
+    if let Some(text) = &update.body {
+        body.insert("body".into(), json!(issue_body(text)));
+    }
+    match update.open {
+        Some(true) => {
+            body.insert("state".into(), json!("open"));
+        }
+        Some(false) => {
+            body.insert("state".into(), json!("closed"));
+            body.insert("state_reason".into(), json!("completed"));
+        }
+        None => {}
+    }
+    (!body.is_empty()).then_some(Value::Object(body))
 }
 
 #[derive(Deserialize)]
@@ -399,5 +617,154 @@ mod tests {
             MergeRequirements::default()
         );
         assert!(merge_requirements("t", json!({ "repository": null })).is_err());
+    }
+
+    #[test]
+    fn repositories_must_be_owner_slash_name() {
+        for ok in ["acme/infra", "a-b/c_d.e", "A1/.github"] {
+            assert!(check_repo("t", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "acme",
+            "acme/",
+            "/infra",
+            "acme/infra/x",
+            "acme/..",
+            "../infra",
+            "acme/in fra",
+            "acme/infra?x=1",
+            "acme/infra#1",
+        ] {
+            let e = check_repo("t", bad).unwrap_err();
+            assert_eq!(e.status(), Some(404), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_are_added_to_the_query() {
+        assert_eq!(page_path("/a", 100, 2), "/a?per_page=100&page=2");
+        assert_eq!(page_path("/a?x=1", 10, 1), "/a?x=1&per_page=10&page=1");
+    }
+
+    #[test]
+    fn installation_repos_read_the_wrapped_list() {
+        let page: InstallationRepos = serde_json::from_value(json!({
+            "total_count": 1,
+            "repositories": [{ "id": 1, "full_name": "acme/infra", "private": true,
+                "clone_url": "https://github.com/acme/infra.git", "default_branch": "trunk" }],
+        }))
+        .unwrap();
+        let repos: Vec<RepoInfo> = page.items().into_iter().map(Into::into).collect();
+        assert_eq!(
+            repos,
+            vec![RepoInfo {
+                full_name: "acme/infra".into(),
+                clone_url: "https://github.com/acme/infra.git".into(),
+                default_branch: "trunk".into(),
+            }]
+        );
+        let ids: Vec<Id> =
+            serde_json::from_value(json!([{ "id": 7, "account": { "login": "acme" } }])).unwrap();
+        assert_eq!(
+            ids.items().iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![7]
+        );
+    }
+
+    fn issue(number: u64, state: &str, title: &str, kind: &str, updated: &str) -> Value {
+        json!({
+            "number": number, "title": title, "body": format!("body {number}"), "state": state,
+            "labels": [{ "id": 1, "name": "Drift" }], "user": { "login": "x", "type": kind },
+            "updated_at": updated,
+        })
+    }
+
+    fn issues(values: Vec<Value>) -> Vec<Issue> {
+        serde_json::from_value(Value::Array(values)).unwrap()
+    }
+
+    #[test]
+    fn the_search_prefers_the_open_issue() {
+        let mut search = IssueSearch::new("drift", "Drift report");
+        let mut pr = issue(1, "open", "Drift report", "Bot", "2024-01-05T00:00:00Z");
+        pr["pull_request"] = json!({ "url": "x" });
+        let mut unlabelled = issue(2, "open", "Drift report", "Bot", "2024-01-05T00:00:00Z");
+        unlabelled["labels"] = json!(["other"]);
+        let first = issues(vec![
+            pr,
+            unlabelled,
+            issue(3, "open", "Drift report", "User", "2024-01-04T00:00:00Z"),
+            issue(
+                4,
+                "open",
+                "Drift report (old)",
+                "Bot",
+                "2024-01-03T00:00:00Z",
+            ),
+            issue(5, "closed", "Drift report", "Bot", "2024-01-02T00:00:00Z"),
+        ]);
+        assert_eq!(search.page(first), None);
+        let open = search.page(issues(vec![issue(
+            6,
+            "open",
+            "Drift report",
+            "Bot",
+            "2024-01-01T00:00:00Z",
+        )]));
+        assert_eq!(
+            open,
+            Some(IssueInfo {
+                number: 6,
+                open: true,
+                title: "Drift report".into(),
+                body: "body 6".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn without_an_open_issue_the_latest_closed_one_is_found() {
+        let mut search = IssueSearch::new("drift", "Drift report");
+        let mut no_body = issue(9, "closed", "Drift report", "Bot", "2024-01-01T00:00:00Z");
+        no_body["body"] = Value::Null;
+        let page = issues(vec![
+            issue(7, "closed", "Drift report", "Bot", "2024-01-02T00:00:00Z"),
+            issue(8, "closed", "Drift report", "Bot", "2024-03-01T00:00:00Z"),
+            no_body,
+        ]);
+        assert_eq!(search.page(page), None);
+        let found = search.closed().unwrap();
+        assert_eq!((found.number, found.open), (8, false));
+        assert_eq!(IssueSearch::new("drift", "x").closed(), None);
+    }
+
+    #[test]
+    fn issue_bodies_are_cut_to_githubs_limit() {
+        assert_eq!(issue_body("short"), "short");
+        let long = "é".repeat(ISSUE_BODY_MAX + 10);
+        assert_eq!(issue_body(&long).chars().count(), ISSUE_BODY_MAX);
+        let created = new_issue_body("t", "b", &["drift".to_owned()]);
+        assert_eq!(
+            created,
+            json!({ "title": "t", "body": "b", "labels": ["drift"] })
+        );
+    }
+
+    #[test]
+    fn issue_updates_send_only_what_changes() {
+        assert_eq!(issue_update_body(&IssueUpdate::default()), None);
+        let close = IssueUpdate {
+            body: Some("done".into()),
+            open: Some(false),
+        };
+        assert_eq!(
+            issue_update_body(&close),
+            Some(json!({ "body": "done", "state": "closed", "state_reason": "completed" }))
+        );
+        let reopen = IssueUpdate {
+            body: None,
+            open: Some(true),
+        };
+        assert_eq!(issue_update_body(&reopen), Some(json!({ "state": "open" })));
     }
 }
