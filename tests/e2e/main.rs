@@ -7,6 +7,7 @@ mod applies;
 mod bad_input;
 mod durability;
 mod github_client;
+mod github_issues;
 mod malicious;
 mod plans;
 mod preview_cli;

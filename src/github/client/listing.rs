@@ -89,7 +89,10 @@ impl OctocrabGitHub {
         repo: &str,
     ) -> Result<Option<u64>, GitHubError> {
         let what = "reading a repository's installation";
-        check_repo(what, repo)?;
+        if check_repo(what, repo).is_err() {
+            // No repository of that name can have the App.
+            return Ok(None);
+        }
         let path = format!("/repos/{repo}/installation");
         match self.call(what, Method::GET, &path, Auth::App, None).await {
             Ok(answer) => Ok(Some(decode::<Id>(what, &answer.body)?.id)),

@@ -11,6 +11,8 @@ mod comments;
 mod git;
 pub mod git_http;
 mod graphql;
+mod installations;
+mod issues;
 mod merge;
 pub mod model;
 pub mod payloads;
@@ -85,6 +87,65 @@ impl FakeGitHub {
     pub fn add_repo(&self, installation: u64, full_name: &str) {
         let root = self.inner.root.path().to_owned();
         self.model().add_repo(&root, installation, full_name);
+    }
+
+    /// Adds installation `id` on `account` (without repositories) if it is not there yet.
+    pub fn add_installation(&self, id: u64, account: &str) {
+        self.model()
+            .installations
+            .entry(id)
+            .or_insert_with(|| model::Installation {
+                id,
+                account: account.into(),
+                repos: Default::default(),
+            });
+    }
+
+    /// Opens an issue by `author` (a user, or `…[bot]`) with `labels`, without a webhook;
+    /// returns its number.
+    pub fn add_issue(&self, repo: &str, author: &str, title: &str, labels: &[&str]) -> u64 {
+        let mut m = self.model();
+        let updated = m.next_id();
+        let r = m.repo_mut(repo).unwrap();
+        let number = r.next_number();
+        r.labels.extend(labels.iter().map(|l| l.to_string()));
+        r.issues.insert(
+            number,
+            model::Issue {
+                number,
+                title: title.into(),
+                body: String::new(),
+                author: author.into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                open: true,
+                state_reason: None,
+                edits: Vec::new(),
+                updated,
+            },
+        );
+        number
+    }
+
+    /// `repo`'s issues (not pull requests), by number.
+    pub fn issues(&self, repo: &str) -> Vec<model::Issue> {
+        self.model()
+            .repo(repo)
+            .map(|r| r.issues.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The bodies of the comments on issue or pull request `number`, oldest first.
+    pub fn issue_comments(&self, repo: &str, number: u64) -> Vec<String> {
+        self.model()
+            .repo(repo)
+            .map(|r| {
+                r.comments
+                    .iter()
+                    .filter(|c| c.issue == number)
+                    .map(|c| c.body.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// An installation token the fake accepts until `lifetime` from now (a zero lifetime
@@ -483,11 +544,33 @@ async fn route(
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
             let r = visible_repo(&m, caller, &full)?;
-            axum::Json(json!({
-                "id": r.id, "name": r.name, "full_name": r.full_name(), "private": r.private,
-                "owner": { "login": r.owner }, "default_branch": r.default_branch,
-            }))
-            .into_response()
+            axum::Json(installations::repo_json(&inner.url, r)).into_response()
+        }
+        ("GET", ["repos", owner, repo, "installation"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::of_repo(&m, caller, &format!("{owner}/{repo}"))?
+        }
+        ("GET", ["app", "installations"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::list(&m, caller, uri)?
+        }
+        ("GET", ["installation", "repositories"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::repositories(&m, caller, &scope, uri, &inner.url)?
+        }
+        ("GET", ["repos", owner, repo, "issues"]) => {
+            let m = inner.model.lock().unwrap();
+            issues::list(&m, caller, &format!("{owner}/{repo}"), uri, &inner.url)?
+        }
+        ("POST", ["repos", owner, repo, "issues"]) => {
+            let mut m = inner.model.lock().unwrap();
+            let full = format!("{owner}/{repo}");
+            issues::create(&mut m, caller, &full, &json_body, &inner.url)?
+        }
+        ("PATCH", ["repos", owner, repo, "issues", number]) => {
+            let mut m = inner.model.lock().unwrap();
+            let full = format!("{owner}/{repo}");
+            issues::update(&mut m, caller, &full, number, &json_body, &inner.url)?
         }
         ("POST", ["graphql"]) => {
             let mut m = inner.model.lock().unwrap();
@@ -815,6 +898,17 @@ fn check_run_json(run: &model::CheckRun) -> Value {
 
 /// `page`/`per_page` pagination with a `Link` header, as GitHub's list endpoints do.
 fn paginate(uri: &Uri, all: Vec<Value>) -> Response {
+    let (items, link) = page_of(uri, &all);
+    let mut response = axum::Json(Value::Array(items)).into_response();
+    if let Some(link) = link {
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}
+
+/// The page of `all` that `page`/`per_page` ask for, and the `Link` header to the next page if
+/// there is one.
+fn page_of(uri: &Uri, all: &[Value]) -> (Vec<Value>, Option<String>) {
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let get = |k: &str| {
@@ -831,14 +925,17 @@ fn paginate(uri: &Uri, all: Vec<Value>) -> Response {
         .take(per_page)
         .cloned()
         .collect();
-    let mut response = axum::Json(Value::Array(items)).into_response();
-    if all.len() > page * per_page {
-        let link = format!(
-            "<{}?per_page={per_page}&page={}>; rel=\"next\"",
-            uri.path(),
-            page + 1
-        );
-        response.headers_mut().insert("link", link.parse().unwrap());
-    }
-    response
+    // The next page's link keeps the other parameters (filters), as GitHub's does.
+    let link = (all.len() > page * per_page).then(|| {
+        let mut next: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "per_page")
+            .cloned()
+            .collect();
+        next.push(("per_page".into(), per_page.to_string()));
+        next.push(("page".into(), (page + 1).to_string()));
+        let next = serde_urlencoded::to_string(&next).unwrap_or_default();
+        format!("<{}?{next}>; rel=\"next\"", uri.path())
+    });
+    (items, link)
 }
