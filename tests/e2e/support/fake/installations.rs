@@ -5,8 +5,8 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::model::{Installation, Model, Repo, TokenScope};
-use super::{Caller, error, page_of, require_app, scope};
+use super::model::{self, Installation, Model, Repo, TokenScope};
+use super::{Caller, FakeGitHub, error, page_of, require_app, scope};
 
 /// A repository as `GET /repos/{o}/{r}` and the listings show it; `clone_url` is where the
 /// fake's git server serves it.
@@ -85,4 +85,18 @@ pub fn of_repo(m: &Model, caller: Caller, full: &str) -> Result<Response, Respon
         .and_then(|id| m.installations.get(&id))
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "Not Found"))?;
     Ok(axum::Json(installation_json(m, installation)).into_response())
+}
+
+impl FakeGitHub {
+    /// Adds installation `id` on `account` (without repositories) if it is not there yet.
+    pub fn add_installation(&self, id: u64, account: &str) {
+        self.model()
+            .installations
+            .entry(id)
+            .or_insert_with(|| model::Installation {
+                id,
+                account: account.into(),
+                repos: Default::default(),
+            });
+    }
 }

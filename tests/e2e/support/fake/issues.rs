@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::comments::{bot, user_json};
 use super::model::{self, Model};
-use super::{Caller, error, paginate, visible_repo};
+use super::{Caller, FakeGitHub, error, paginate, visible_repo};
 
 /// GitHub's limit on an issue's body, in characters.
 const BODY_MAX: usize = 65_536;
@@ -258,4 +258,53 @@ pub fn update(
     }
     issue.updated = updated;
     Ok(axum::Json(issue_json(base_url, full, issue)).into_response())
+}
+
+impl FakeGitHub {
+    /// Opens an issue by `author` (a user, or `…[bot]`) with `labels`, without a webhook;
+    /// returns its number.
+    pub fn add_issue(&self, repo: &str, author: &str, title: &str, labels: &[&str]) -> u64 {
+        let mut m = self.model();
+        let updated = m.next_id();
+        let r = m.repo_mut(repo).unwrap();
+        let number = r.next_number();
+        r.labels.extend(labels.iter().map(|l| l.to_string()));
+        r.issues.insert(
+            number,
+            model::Issue {
+                number,
+                title: title.into(),
+                body: String::new(),
+                author: author.into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                open: true,
+                state_reason: None,
+                edits: Vec::new(),
+                updated,
+            },
+        );
+        number
+    }
+
+    /// `repo`'s issues (not pull requests), by number.
+    pub fn issues(&self, repo: &str) -> Vec<model::Issue> {
+        self.model()
+            .repo(repo)
+            .map(|r| r.issues.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The bodies of the comments on issue or pull request `number`, oldest first.
+    pub fn issue_comments(&self, repo: &str, number: u64) -> Vec<String> {
+        self.model()
+            .repo(repo)
+            .map(|r| {
+                r.comments
+                    .iter()
+                    .filter(|c| c.issue == number)
+                    .map(|c| c.body.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

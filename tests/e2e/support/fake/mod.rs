@@ -89,65 +89,6 @@ impl FakeGitHub {
         self.model().add_repo(&root, installation, full_name);
     }
 
-    /// Adds installation `id` on `account` (without repositories) if it is not there yet.
-    pub fn add_installation(&self, id: u64, account: &str) {
-        self.model()
-            .installations
-            .entry(id)
-            .or_insert_with(|| model::Installation {
-                id,
-                account: account.into(),
-                repos: Default::default(),
-            });
-    }
-
-    /// Opens an issue by `author` (a user, or `…[bot]`) with `labels`, without a webhook;
-    /// returns its number.
-    pub fn add_issue(&self, repo: &str, author: &str, title: &str, labels: &[&str]) -> u64 {
-        let mut m = self.model();
-        let updated = m.next_id();
-        let r = m.repo_mut(repo).unwrap();
-        let number = r.next_number();
-        r.labels.extend(labels.iter().map(|l| l.to_string()));
-        r.issues.insert(
-            number,
-            model::Issue {
-                number,
-                title: title.into(),
-                body: String::new(),
-                author: author.into(),
-                labels: labels.iter().map(|l| l.to_string()).collect(),
-                open: true,
-                state_reason: None,
-                edits: Vec::new(),
-                updated,
-            },
-        );
-        number
-    }
-
-    /// `repo`'s issues (not pull requests), by number.
-    pub fn issues(&self, repo: &str) -> Vec<model::Issue> {
-        self.model()
-            .repo(repo)
-            .map(|r| r.issues.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// The bodies of the comments on issue or pull request `number`, oldest first.
-    pub fn issue_comments(&self, repo: &str, number: u64) -> Vec<String> {
-        self.model()
-            .repo(repo)
-            .map(|r| {
-                r.comments
-                    .iter()
-                    .filter(|c| c.issue == number)
-                    .map(|c| c.body.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// An installation token the fake accepts until `lifetime` from now (a zero lifetime
     /// gives an expired one), as if bosun had asked for it.
     pub fn issue_token(&self, installation: u64, lifetime: Duration) -> String {
