@@ -43,8 +43,9 @@ use axum::routing::post;
 use bosun::config::{Layer, Settings, Sources};
 use bosun::github::webhook::{self, Parsed};
 use bosun::github::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
-    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
+    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
+    ReviewInfo,
 };
 use bosun::metrics::Metrics;
 use http_body_util::{BodyExt as _, Full};
@@ -678,6 +679,60 @@ impl GitHub for NoGitHub {
         _number: u64,
     ) -> Result<MergeRequirements, GitHubError> {
         Err(not_here("merge requirements"))
+    }
+
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        Err(not_here("the App's installations"))
+    }
+
+    async fn installation_repos(
+        &self,
+        _installation_id: u64,
+    ) -> Result<Vec<RepoInfo>, GitHubError> {
+        Err(not_here("an installation's repositories"))
+    }
+
+    async fn repo_installation(&self, _repo: &str) -> Result<Option<u64>, GitHubError> {
+        Err(not_here("a repository's installation"))
+    }
+
+    async fn repository(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+    ) -> Result<RepoInfo, GitHubError> {
+        Err(not_here("a repository"))
+    }
+
+    async fn find_issue(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _label: &str,
+        _title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        Err(not_here("an issue"))
+    }
+
+    async fn create_issue(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _title: &str,
+        _body: &str,
+        _labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        Err(not_here("an issue"))
+    }
+
+    async fn update_issue(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _number: u64,
+        _update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        Err(not_here("an issue"))
     }
 }
 

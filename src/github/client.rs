@@ -19,13 +19,15 @@ use self::wire::{
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDelivery, HookDeliveryPage, MergeMethod,
-    MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDelivery, HookDeliveryPage, IssueInfo,
+    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
+    ReviewInfo,
 };
 use crate::config::{GitHubSettings, Secret};
 use crate::event::ReviewState;
 use crate::metrics::Metrics;
 
+mod listing;
 mod wire;
 
 /// No single request waits longer than this for GitHub's answer.
@@ -714,5 +716,54 @@ impl GitHub for OctocrabGitHub {
             .graphql(what, installation_id, MERGE_REQUIREMENTS, variables)
             .await?;
         merge_requirements(what, data)
+    }
+
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        self.list_installations().await
+    }
+
+    async fn installation_repos(&self, installation_id: u64) -> Result<Vec<RepoInfo>, GitHubError> {
+        self.list_installation_repos(installation_id).await
+    }
+
+    async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError> {
+        self.read_repo_installation(repo).await
+    }
+
+    async fn repository(&self, installation_id: u64, repo: &str) -> Result<RepoInfo, GitHubError> {
+        self.read_repository(installation_id, repo).await
+    }
+
+    async fn find_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        label: &str,
+        title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        self.search_issue(installation_id, repo, label, title).await
+    }
+
+    async fn create_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        self.open_issue(installation_id, repo, title, body, labels)
+            .await
+    }
+
+    async fn update_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        self.change_issue(installation_id, repo, number, update)
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! A GitHub that lives in memory, for `bosun preview`: comments are kept to be printed, check
-//! runs are kept, and the token is a placeholder (the preview's git remote is a local path).
-//! Everything else answers that it is not there.
+//! runs and issues are kept, and the token is a placeholder (the preview's git remote is a
+//! local path). It has no installations; everything else answers that it is not there.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
-    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
+    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
+    ReviewInfo,
 };
 use crate::config::Secret;
 
@@ -18,6 +19,8 @@ use crate::config::Secret;
 pub struct LocalGitHub {
     comments: Mutex<Vec<(u64, String)>>,
     checks: Mutex<Vec<CheckRunSpec>>,
+    /// Issues with their labels, numbered from 1 in order.
+    issues: Mutex<Vec<(IssueInfo, Vec<String>)>>,
 }
 
 impl LocalGitHub {
@@ -32,6 +35,11 @@ impl LocalGitHub {
     /// Every check run as last written.
     pub fn checks(&self) -> Vec<CheckRunSpec> {
         lock(&self.checks).clone()
+    }
+
+    /// Every issue as last written, by number.
+    pub fn issues(&self) -> Vec<IssueInfo> {
+        lock(&self.issues).iter().map(|(i, _)| i.clone()).collect()
     }
 }
 
@@ -179,5 +187,86 @@ impl GitHub for LocalGitHub {
         _: u64,
     ) -> Result<MergeRequirements, GitHubError> {
         Ok(MergeRequirements::default())
+    }
+
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        Ok(Vec::new())
+    }
+
+    async fn installation_repos(&self, _: u64) -> Result<Vec<RepoInfo>, GitHubError> {
+        Ok(Vec::new())
+    }
+
+    async fn repo_installation(&self, _: &str) -> Result<Option<u64>, GitHubError> {
+        Ok(None)
+    }
+
+    async fn repository(&self, _: u64, _: &str) -> Result<RepoInfo, GitHubError> {
+        Err(absent("a repository"))
+    }
+
+    async fn find_issue(
+        &self,
+        _: u64,
+        _: &str,
+        label: &str,
+        title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        let issues = lock(&self.issues);
+        let ours: Vec<&IssueInfo> = issues
+            .iter()
+            .filter(|(i, labels)| i.title == title && labels.iter().any(|l| l == label))
+            .map(|(i, _)| i)
+            .collect();
+        // The open one, else the last one opened (closed).
+        Ok(ours
+            .iter()
+            .find(|i| i.open)
+            .or(ours.last())
+            .map(|i| (*i).clone()))
+    }
+
+    async fn create_issue(
+        &self,
+        _: u64,
+        _: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        let mut issues = lock(&self.issues);
+        let number = issues.len() as u64 + 1;
+        let issue = IssueInfo {
+            number,
+            open: true,
+            title: title.to_owned(),
+            body: body.to_owned(),
+        };
+        issues.push((issue, labels.to_vec()));
+        Ok(number)
+    }
+
+    async fn update_issue(
+        &self,
+        _: u64,
+        _: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        let mut issues = lock(&self.issues);
+        let Some((issue, _)) = issues.iter_mut().find(|(i, _)| i.number == number) else {
+            return Err(GitHubError::Status {
+                status: 404,
+                what: "updating an issue".into(),
+                message: "Not Found".into(),
+            });
+        };
+        if let Some(body) = &update.body {
+            issue.body = body.clone();
+        }
+        if let Some(open) = update.open {
+            issue.open = open;
+        }
+        Ok(())
     }
 }

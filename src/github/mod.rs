@@ -311,6 +311,34 @@ impl Permission {
     }
 }
 
+/// A repository as bosun needs it to fetch and report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoInfo {
+    /// `owner/name`
+    pub full_name: String,
+    /// Where git fetches it from (HTTPS).
+    pub clone_url: String,
+    pub default_branch: String,
+}
+
+/// An issue bosun keeps (the drift report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueInfo {
+    pub number: u64,
+    pub open: bool,
+    pub title: String,
+    pub body: String,
+}
+
+/// A change to an issue: only the fields that are `Some` are sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueUpdate {
+    /// The new body.
+    pub body: Option<String>,
+    /// `Some(false)` closes the issue (as completed), `Some(true)` reopens it.
+    pub open: Option<bool>,
+}
+
 /// The GitHub API as bosun uses it. Wrap it in [`PacedGitHub`] so writes respect GitHub's
 /// secondary rate limits.
 #[async_trait]
@@ -450,4 +478,51 @@ pub trait GitHub: Send + Sync + 'static {
         repo: &str,
         number: u64,
     ) -> Result<MergeRequirements, GitHubError>;
+
+    /// Every installation of the App (GET /app/installations with the App's JWT, all pages;
+    /// at most 100 pages of 100).
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError>;
+
+    /// Every repository an installation can see (GET /installation/repositories with the
+    /// installation token, all pages; at most 100 pages of 100).
+    async fn installation_repos(&self, installation_id: u64) -> Result<Vec<RepoInfo>, GitHubError>;
+
+    /// The installation that has `repo` (`owner/name`), or `None` when the App is not
+    /// installed on it (GET /repos/{o}/{r}/installation with the JWT; GitHub's 404 is `None`).
+    async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError>;
+
+    /// A repository's clone URL and default branch (GET /repos/{o}/{r}).
+    async fn repository(&self, installation_id: u64, repo: &str) -> Result<RepoInfo, GitHubError>;
+
+    /// The issue titled exactly `title` with `label` that the App's bot opened: the open one
+    /// if any, else the most recently updated closed one (GET /repos/{o}/{r}/issues?labels=…&
+    /// state=all, skipping pull requests (they carry `pull_request`) and issues not by a Bot
+    /// user; at most 10 pages of 100).
+    async fn find_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        label: &str,
+        title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError>;
+
+    /// Opens an issue with these labels; returns its number (POST /repos/{o}/{r}/issues).
+    async fn create_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError>;
+
+    /// Changes an issue's body and/or state (PATCH /repos/{o}/{r}/issues/{n}; `open:
+    /// Some(false)` closes it with state_reason "completed", `Some(true)` reopens it).
+    async fn update_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError>;
 }

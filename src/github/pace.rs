@@ -17,8 +17,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
-    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
+    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
+    ReviewInfo,
 };
 
 /// What became of a paced write.
@@ -250,7 +251,7 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// A [`GitHub`] whose writes (comments, check runs, reactions, minimizing, merges) wait on a
+/// A [`GitHub`] whose writes (comments, check runs, reactions, minimizing, merges, issues) wait on a
 /// [`Pacer`]; reads pass straight through. Updates of one check run or one comment are
 /// coalesced: a superseded update returns `Ok(())`, as the newer one carries its content.
 pub struct PacedGitHub<G: ?Sized> {
@@ -455,6 +456,67 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
     ) -> Result<MergeRequirements, GitHubError> {
         self.inner
             .merge_requirements(installation_id, repo, number)
+            .await
+    }
+
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        self.inner.installations().await
+    }
+
+    async fn installation_repos(&self, installation_id: u64) -> Result<Vec<RepoInfo>, GitHubError> {
+        self.inner.installation_repos(installation_id).await
+    }
+
+    async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError> {
+        self.inner.repo_installation(repo).await
+    }
+
+    async fn repository(&self, installation_id: u64, repo: &str) -> Result<RepoInfo, GitHubError> {
+        self.inner.repository(installation_id, repo).await
+    }
+
+    async fn find_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        label: &str,
+        title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        self.inner
+            .find_issue(installation_id, repo, label, title)
+            .await
+    }
+
+    async fn create_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        self.pacer
+            .write_unkeyed(|| {
+                self.inner
+                    .create_issue(installation_id, repo, title, body, labels)
+            })
+            .await
+    }
+
+    async fn update_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        // Never coalesced: an update carries only some fields, so a newer one may not hold an
+        // older one's change.
+        self.pacer
+            .write_unkeyed(|| {
+                self.inner
+                    .update_issue(installation_id, repo, number, update)
+            })
             .await
     }
 }

@@ -1,6 +1,6 @@
-//! The last stop before GitHub: a [`GitHub`] whose comment bodies and check-run outputs are
-//! redacted with a [`Redactor`], so no secret reaches a pull request whatever text produced
-//! it. Reads and every other call pass straight through.
+//! The last stop before GitHub: a [`GitHub`] whose comment bodies, check-run outputs and issue
+//! titles and bodies are redacted with a [`Redactor`], so no secret reaches a pull request or an
+//! issue whatever text produced it. Reads and every other call pass straight through.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -8,8 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken,
-    MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, ReviewInfo,
+    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
+    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
+    ReviewInfo,
 };
 use crate::redact::Redactor;
 
@@ -207,6 +208,68 @@ impl<G: GitHub + ?Sized> GitHub for RedactingGitHub<G> {
             .merge_requirements(installation_id, repo, number)
             .await
     }
+
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        self.inner.installations().await
+    }
+
+    async fn installation_repos(&self, installation_id: u64) -> Result<Vec<RepoInfo>, GitHubError> {
+        self.inner.installation_repos(installation_id).await
+    }
+
+    async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError> {
+        self.inner.repo_installation(repo).await
+    }
+
+    async fn repository(&self, installation_id: u64, repo: &str) -> Result<RepoInfo, GitHubError> {
+        self.inner.repository(installation_id, repo).await
+    }
+
+    async fn find_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        label: &str,
+        title: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        self.inner
+            .find_issue(installation_id, repo, label, title)
+            .await
+    }
+
+    async fn create_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        let title = self.redactor.redact(title);
+        let body = self.redactor.redact(body);
+        self.inner
+            .create_issue(installation_id, repo, &title, &body, labels)
+            .await
+    }
+
+    async fn update_issue(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        let update = IssueUpdate {
+            body: update
+                .body
+                .as_deref()
+                .map(|b| self.redactor.redact(b).into_owned()),
+            open: update.open,
+        };
+        self.inner
+            .update_issue(installation_id, repo, number, &update)
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -244,5 +307,41 @@ mod tests {
         assert!(!seen.contains("hunter2hunter2"), "{seen}");
         assert!(seen.contains("still [redacted]"), "{seen}");
         assert!(seen.contains("t [redacted]"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn issue_titles_and_bodies_are_written_redacted() {
+        let local = Arc::new(LocalGitHub::default());
+        let redactor = Redactor::default();
+        redactor.add("hunter2hunter2");
+        let gh = RedactingGitHub::new(local.clone(), redactor);
+        let labels = vec!["drift".to_owned()];
+        let n = gh
+            .create_issue(
+                1,
+                "acme/infra",
+                "t hunter2hunter2",
+                "b hunter2hunter2",
+                &labels,
+            )
+            .await
+            .unwrap();
+        let seen = format!("{:?}", local.issues());
+        assert!(!seen.contains("hunter2hunter2"), "{seen}");
+        assert!(seen.contains("t [redacted]"), "{seen}");
+        let update = IssueUpdate {
+            body: Some("again hunter2hunter2".into()),
+            open: Some(false),
+        };
+        gh.update_issue(1, "acme/infra", n, &update).await.unwrap();
+        let issue = gh
+            .find_issue(1, "acme/infra", "drift", "t [redacted]")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (issue.body.as_str(), issue.open),
+            ("again [redacted]", false)
+        );
     }
 }

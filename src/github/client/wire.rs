@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, GitHubError, MergeRequirements, MergeableState, PrState,
-    PullRequestInfo, RequiredCheck, ReviewDecision,
+    CheckRunSpec, CheckStatus, Conclusion, GitHubError, IssueInfo, IssueUpdate, MergeRequirements,
+    MergeableState, PrState, PullRequestInfo, RepoInfo, RequiredCheck, ReviewDecision,
 };
 
 /// Where GitHub's GraphQL API is: `/graphql` on github.com's API host, `/api/graphql` on GitHub
@@ -116,6 +116,224 @@ pub(super) fn next_cursor(headers: &HeaderMap) -> Option<String> {
                 .find_map(|kv| kv.strip_prefix("cursor="))
                 .map(str::to_owned)
         })
+}
+
+/// Pages of the App's installations, or of an installation's repositories, read at most.
+pub(super) const MAX_LISTING_PAGES: u32 = 100;
+
+/// Pages of issues read at most when looking for one.
+pub(super) const MAX_ISSUE_PAGES: u32 = 10;
+
+/// GitHub's limit on an issue's body, in characters.
+pub(super) const ISSUE_BODY_MAX: usize = 65_536;
+
+/// Refuses (as GitHub's 404 would) a repository that is not `owner/name` made of the characters
+/// GitHub allows in names, so nothing else ends up in a request's path.
+pub(super) fn check_repo(what: &str, repo: &str) -> Result<(), GitHubError> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.len() <= 100
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
+        _ => Err(GitHubError::Status {
+            status: 404,
+            what: what.into(),
+            message: "not an owner/name repository".into(),
+        }),
+    }
+}
+
+/// `path` with `per_page` and `page` added to its query.
+pub(super) fn page_path(path: &str, per_page: u32, page: u32) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}per_page={per_page}&page={page}")
+}
+
+/// One page of a list endpoint: a bare array, or an object that wraps one.
+pub(super) trait Page: serde::de::DeserializeOwned {
+    type Item;
+    fn items(self) -> Vec<Self::Item>;
+}
+
+impl<T: serde::de::DeserializeOwned> Page for Vec<T> {
+    type Item = T;
+    fn items(self) -> Vec<T> {
+        self
+    }
+}
+
+/// Anything GitHub names by its numeric `id` (an installation).
+#[derive(Deserialize)]
+pub(super) struct Id {
+    pub(super) id: u64,
+}
+
+/// A repository as GitHub's answers describe one, the fields bosun reads.
+#[derive(Deserialize)]
+pub(super) struct Repository {
+    full_name: String,
+    clone_url: String,
+    default_branch: String,
+}
+
+impl From<Repository> for RepoInfo {
+    fn from(r: Repository) -> Self {
+        Self {
+            full_name: r.full_name,
+            clone_url: r.clone_url,
+            default_branch: r.default_branch,
+        }
+    }
+}
+
+/// A page of `GET /installation/repositories`.
+#[derive(Deserialize)]
+pub(super) struct InstallationRepos {
+    #[serde(default)]
+    repositories: Vec<Repository>,
+}
+
+impl Page for InstallationRepos {
+    type Item = Repository;
+    fn items(self) -> Vec<Repository> {
+        self.repositories
+    }
+}
+
+/// An issue (or a pull request: the issues API lists both) as `GET /repos/{o}/{r}/issues`
+/// answers it, the fields bosun reads.
+#[derive(Deserialize)]
+pub(super) struct Issue {
+    number: u64,
+    #[serde(default)]
+    title: String,
+    body: Option<String>,
+    state: String,
+    #[serde(default)]
+    labels: Vec<IssueLabel>,
+    user: Option<IssueUser>,
+    updated_at: Option<String>,
+    /// Present only on pull requests.
+    pull_request: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IssueLabel {
+    Named { name: String },
+    Bare(String),
+}
+
+impl IssueLabel {
+    fn name(&self) -> &str {
+        match self {
+            Self::Named { name } | Self::Bare(name) => name,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct IssueUser {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl Issue {
+    fn into_info(self) -> IssueInfo {
+        IssueInfo {
+            number: self.number,
+            open: self.state == "open",
+            title: self.title,
+            body: self.body.unwrap_or_default(),
+        }
+    }
+}
+
+/// Looks for bosun's issue page by page: an issue (not a pull request) opened by a Bot, titled
+/// exactly `title`, with `label` (labels are case-insensitive on GitHub). The open one wins;
+/// else the most recently updated closed one.
+pub(super) struct IssueSearch<'a> {
+    label: &'a str,
+    title: &'a str,
+    /// The best closed match so far, with its `updated_at`.
+    closed: Option<(String, IssueInfo)>,
+}
+
+impl<'a> IssueSearch<'a> {
+    pub(super) fn new(label: &'a str, title: &'a str) -> Self {
+        Self {
+            label,
+            title,
+            closed: None,
+        }
+    }
+
+    /// Reads one page; returns the open match if it holds one.
+    pub(super) fn page(&mut self, issues: Vec<Issue>) -> Option<IssueInfo> {
+        for issue in issues {
+            let ours = issue.pull_request.is_none()
+                && issue.user.as_ref().is_some_and(|u| u.kind == "Bot")
+                && issue.title == self.title
+                && issue
+                    .labels
+                    .iter()
+                    .any(|l| l.name().eq_ignore_ascii_case(self.label));
+            if !ours {
+                continue;
+            }
+            if issue.state == "open" {
+                return Some(issue.into_info());
+            }
+            let updated = issue.updated_at.clone().unwrap_or_default();
+            // RFC 3339 times in GitHub's one format (`…Z`) order as strings do.
+            if self.closed.as_ref().is_none_or(|(best, _)| updated > *best) {
+                self.closed = Some((updated, issue.into_info()));
+            }
+        }
+        None
+    }
+
+    /// The most recently updated closed match, once no open one was found.
+    pub(super) fn closed(self) -> Option<IssueInfo> {
+        self.closed.map(|(_, issue)| issue)
+    }
+}
+
+/// `body` cut to GitHub's limit on an issue's body.
+pub(super) fn issue_body(body: &str) -> String {
+    match body.char_indices().nth(ISSUE_BODY_MAX) {
+        Some((end, _)) => body.get(..end).unwrap_or(body).to_owned(),
+        None => body.to_owned(),
+    }
+}
+
+/// The `POST /repos/{o}/{r}/issues` body.
+pub(super) fn new_issue_body(title: &str, body: &str, labels: &[String]) -> Value {
+    json!({ "title": title, "body": issue_body(body), "labels": labels })
+}
+
+/// The `PATCH /repos/{o}/{r}/issues/{n}` body; `None` when there is nothing to change.
+pub(super) fn issue_update_body(update: &IssueUpdate) -> Option<Value> {
+    let mut body = serde_json::Map::new();
+    if let Some(text) = &update.body {
+        body.insert("body".into(), json!(issue_body(text)));
+    }
+    match update.open {
+        Some(true) => {
+            body.insert("state".into(), json!("open"));
+        }
+        Some(false) => {
+            body.insert("state".into(), json!("closed"));
+            body.insert("state_reason".into(), json!("completed"));
+        }
+        None => {}
+    }
+    (!body.is_empty()).then_some(Value::Object(body))
 }
 
 #[derive(Deserialize)]
@@ -320,85 +538,4 @@ pub(super) fn merge_requirements(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_cursor_from_link_header() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::LINK,
-            "<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_12077215967>; rel=\"next\"".parse().unwrap(),
-        );
-        assert_eq!(next_cursor(&h).as_deref(), Some("v1_12077215967"));
-        h.insert(
-            header::LINK,
-            "<https://x/y?page=1>; rel=\"prev\"".parse().unwrap(),
-        );
-        assert_eq!(next_cursor(&h), None);
-        assert_eq!(next_cursor(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn graphql_lives_next_to_the_rest_api() {
-        assert_eq!(
-            graphql_url("https://api.github.com"),
-            "https://api.github.com/graphql"
-        );
-        assert_eq!(
-            graphql_url("https://ghe.example.com/api/v3"),
-            "https://ghe.example.com/api/graphql"
-        );
-        assert_eq!(
-            graphql_url("http://127.0.0.1:8080"),
-            "http://127.0.0.1:8080/graphql"
-        );
-    }
-
-    #[test]
-    fn error_messages_are_short_and_only_the_message() {
-        assert_eq!(
-            error_message(br#"{"message":"Bad credentials","documentation_url":"x"}"#),
-            "Bad credentials"
-        );
-        assert_eq!(error_message(b"<html>"), "no message");
-        assert_eq!(
-            error_message(format!(r#"{{"message":"{}"}}"#, "a".repeat(1000)).as_bytes()).len(),
-            300
-        );
-    }
-
-    #[test]
-    fn merge_requirements_keep_only_required_contexts() {
-        let data = json!({ "repository": { "pullRequest": {
-            "reviewDecision": "CHANGES_REQUESTED",
-            "commits": { "nodes": [{ "commit": { "statusCheckRollup": { "contexts": { "nodes": [
-                { "__typename": "CheckRun", "name": "ci", "conclusion": "SUCCESS", "status": "COMPLETED", "isRequired": true },
-                { "__typename": "CheckRun", "name": "lint", "conclusion": null, "status": "IN_PROGRESS", "isRequired": true },
-                { "__typename": "CheckRun", "name": "docs", "conclusion": "FAILURE", "status": "COMPLETED", "isRequired": false },
-                { "__typename": "StatusContext", "context": "legacy", "state": "PENDING", "isRequired": true },
-                null,
-            ] } } } }] },
-        } } });
-        let r = merge_requirements("t", data).unwrap();
-        assert_eq!(r.review_decision, Some(ReviewDecision::ChangesRequested));
-        let checks: Vec<(&str, bool)> = r
-            .required_checks
-            .iter()
-            .map(|c| (c.name.as_str(), c.passed))
-            .collect();
-        assert_eq!(
-            checks,
-            vec![("ci", true), ("lint", false), ("legacy", false)]
-        );
-
-        let none = json!({ "repository": { "pullRequest": {
-            "reviewDecision": null, "commits": { "nodes": [{ "commit": { "statusCheckRollup": null } }] },
-        } } });
-        assert_eq!(
-            merge_requirements("t", none).unwrap(),
-            MergeRequirements::default()
-        );
-        assert!(merge_requirements("t", json!({ "repository": null })).is_err());
-    }
-}
+mod tests;

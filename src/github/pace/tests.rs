@@ -5,7 +5,7 @@ use futures::future::join_all;
 use tokio::time::Instant;
 
 use super::*;
-use crate::github::{CheckStatus, HookDeliveryPage};
+use crate::github::{CheckStatus, HookDeliveryPage, IssueInfo, IssueUpdate, RepoInfo};
 
 /// Uses up the bucket's only token, so the next writes have to wait.
 async fn drain(pacer: &Pacer) {
@@ -323,6 +323,51 @@ impl GitHub for Recorder {
     ) -> Result<MergeRequirements, GitHubError> {
         Ok(MergeRequirements::default())
     }
+    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+        Ok(vec![1])
+    }
+    async fn installation_repos(&self, _: u64) -> Result<Vec<RepoInfo>, GitHubError> {
+        Ok(Vec::new())
+    }
+    async fn repo_installation(&self, _: &str) -> Result<Option<u64>, GitHubError> {
+        Ok(Some(1))
+    }
+    async fn repository(&self, _: u64, _: &str) -> Result<RepoInfo, GitHubError> {
+        Err(not_here())
+    }
+    async fn find_issue(
+        &self,
+        _: u64,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<IssueInfo>, GitHubError> {
+        Ok(None)
+    }
+    async fn create_issue(
+        &self,
+        _: u64,
+        _: &str,
+        title: &str,
+        _: &str,
+        labels: &[String],
+    ) -> Result<u64, GitHubError> {
+        self.record(format!("create_issue {title} {}", labels.join(",")));
+        Ok(9)
+    }
+    async fn update_issue(
+        &self,
+        _: u64,
+        _: &str,
+        number: u64,
+        update: &IssueUpdate,
+    ) -> Result<(), GitHubError> {
+        self.record(format!(
+            "update_issue {number} {:?} {:?}",
+            update.body, update.open
+        ));
+        Ok(())
+    }
 }
 
 fn check(summary: &str) -> CheckRunSpec {
@@ -400,5 +445,55 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         start.elapsed(),
         Duration::from_secs(6),
         "six writes ran, one a second"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn issue_writes_are_paced_and_never_coalesced() {
+    let recorder = Arc::new(Recorder::default());
+    let gh = PacedGitHub::new(recorder.clone(), Pacer::new(60, 1));
+    let labels = vec!["drift".to_owned()];
+    let number = gh
+        .create_issue(1, "acme/infra", "Drift", "b", &labels)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    // The bucket is empty, yet reads do not wait.
+    assert_eq!(gh.installations().await.unwrap(), vec![1]);
+    assert!(gh.installation_repos(1).await.unwrap().is_empty());
+    assert_eq!(gh.repo_installation("acme/infra").await.unwrap(), Some(1));
+    assert_eq!(
+        gh.find_issue(1, "acme/infra", "drift", "Drift")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    let body = IssueUpdate {
+        body: Some("new".into()),
+        open: None,
+    };
+    let close = IssueUpdate {
+        body: None,
+        open: Some(false),
+    };
+    let (a, b) = tokio::join!(
+        gh.update_issue(1, "acme/infra", number, &body),
+        gh.update_issue(1, "acme/infra", number, &close),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(
+        *recorder.calls.lock().unwrap(),
+        vec![
+            "create_issue Drift drift",
+            "update_issue 9 Some(\"new\") None",
+            "update_issue 9 None Some(false)",
+        ]
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "two writes, one a second"
     );
 }

@@ -184,9 +184,9 @@ impl TestContext {
     pub fn prepare_pr(&self, title: &str, files: &[(&str, &str)]) -> (u64, serde_json::Value) {
         let (pr, payload) = {
             let mut m = self.fake.model();
-            let number = m.next_id();
             let base_url = self.fake.url.clone();
             let repo = m.repo_mut(REPO).unwrap();
+            let number = repo.next_number();
             let head_ref = format!("change-{number}");
             let base_sha = fake::model::branch_sha(&repo.git_dir, &repo.default_branch);
             let head_sha = commit(

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::model::{self, Model};
 use super::{Caller, error, visible_repo};
 
-fn user_json(login: &str) -> Value {
+/// A user as GitHub's answers show one (`Bot` for `…[bot]` logins).
+pub fn user_json(login: &str) -> Value {
     let kind = if login.ends_with("[bot]") {
         "Bot"
     } else {
@@ -24,11 +25,11 @@ fn comment_json(c: &model::Comment) -> Value {
 }
 
 /// The App's bot user, who writes everything an installation token writes.
-fn bot(m: &Model) -> String {
+pub fn bot(m: &Model) -> String {
     format!("{}[bot]", m.app_slug)
 }
 
-/// `POST /repos/{o}/{r}/issues/{n}/comments`.
+/// `POST /repos/{o}/{r}/issues/{n}/comments`, on an issue or a pull request.
 pub fn create(
     m: &mut Model,
     caller: Caller,
@@ -41,7 +42,7 @@ pub fn create(
     let author = bot(m);
     let number: u64 = number.parse().unwrap_or(0);
     let r = m.repo_mut(full).unwrap();
-    if !r.prs.contains_key(&number) {
+    if !r.prs.contains_key(&number) && !r.issues.contains_key(&number) {
         return Err(error(StatusCode::NOT_FOUND, "Not Found"));
     }
     let comment = model::Comment::new(id, number, &author, body["body"].as_str().unwrap_or(""));

@@ -11,6 +11,8 @@ mod comments;
 mod git;
 pub mod git_http;
 mod graphql;
+mod installations;
+mod issues;
 mod merge;
 pub mod model;
 pub mod payloads;
@@ -483,11 +485,33 @@ async fn route(
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
             let r = visible_repo(&m, caller, &full)?;
-            axum::Json(json!({
-                "id": r.id, "name": r.name, "full_name": r.full_name(), "private": r.private,
-                "owner": { "login": r.owner }, "default_branch": r.default_branch,
-            }))
-            .into_response()
+            axum::Json(installations::repo_json(&inner.url, r)).into_response()
+        }
+        ("GET", ["repos", owner, repo, "installation"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::of_repo(&m, caller, &format!("{owner}/{repo}"))?
+        }
+        ("GET", ["app", "installations"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::list(&m, caller, uri)?
+        }
+        ("GET", ["installation", "repositories"]) => {
+            let m = inner.model.lock().unwrap();
+            installations::repositories(&m, caller, &scope, uri, &inner.url)?
+        }
+        ("GET", ["repos", owner, repo, "issues"]) => {
+            let m = inner.model.lock().unwrap();
+            issues::list(&m, caller, &format!("{owner}/{repo}"), uri, &inner.url)?
+        }
+        ("POST", ["repos", owner, repo, "issues"]) => {
+            let mut m = inner.model.lock().unwrap();
+            let full = format!("{owner}/{repo}");
+            issues::create(&mut m, caller, &full, &json_body, &inner.url)?
+        }
+        ("PATCH", ["repos", owner, repo, "issues", number]) => {
+            let mut m = inner.model.lock().unwrap();
+            let full = format!("{owner}/{repo}");
+            issues::update(&mut m, caller, &full, number, &json_body, &inner.url)?
         }
         ("POST", ["graphql"]) => {
             let mut m = inner.model.lock().unwrap();
@@ -815,6 +839,17 @@ fn check_run_json(run: &model::CheckRun) -> Value {
 
 /// `page`/`per_page` pagination with a `Link` header, as GitHub's list endpoints do.
 fn paginate(uri: &Uri, all: Vec<Value>) -> Response {
+    let (items, link) = page_of(uri, &all);
+    let mut response = axum::Json(Value::Array(items)).into_response();
+    if let Some(link) = link {
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}
+
+/// The page of `all` that `page`/`per_page` ask for, and the `Link` header to the next page if
+/// there is one.
+fn page_of(uri: &Uri, all: &[Value]) -> (Vec<Value>, Option<String>) {
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let get = |k: &str| {
@@ -831,14 +866,17 @@ fn paginate(uri: &Uri, all: Vec<Value>) -> Response {
         .take(per_page)
         .cloned()
         .collect();
-    let mut response = axum::Json(Value::Array(items)).into_response();
-    if all.len() > page * per_page {
-        let link = format!(
-            "<{}?per_page={per_page}&page={}>; rel=\"next\"",
-            uri.path(),
-            page + 1
-        );
-        response.headers_mut().insert("link", link.parse().unwrap());
-    }
-    response
+    // The next page's link keeps the other parameters (filters), as GitHub's does.
+    let link = (all.len() > page * per_page).then(|| {
+        let mut next: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "per_page")
+            .cloned()
+            .collect();
+        next.push(("per_page".into(), per_page.to_string()));
+        next.push(("page".into(), (page + 1).to_string()));
+        let next = serde_urlencoded::to_string(&next).unwrap_or_default();
+        format!("<{}?{next}>; rel=\"next\"", uri.path())
+    });
+    (items, link)
 }

@@ -1,5 +1,5 @@
 //! The fake GitHub's model: installations, repositories (real git repositories on disk), pull
-//! requests, comments, permissions, teams, branch protection, issued tokens (with their scope)
+//! requests, issues, comments, permissions, teams, branch protection, issued tokens (with their scope)
 //! and webhook delivery attempts. Requests change it the way they change GitHub.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -115,6 +115,24 @@ pub struct CheckRun {
     pub history: Vec<String>,
 }
 
+/// An issue (not a pull request; both share one number sequence per repository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    /// The login of who opened it (`<slug>[bot]` for the App).
+    pub author: String,
+    pub labels: Vec<String>,
+    pub open: bool,
+    /// completed | not_planned | reopened; `None` for an issue never closed.
+    pub state_reason: Option<String>,
+    /// Every body it had before the current one, oldest first.
+    pub edits: Vec<String>,
+    /// When it last changed, as a counter: a higher one changed later.
+    pub updated: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Review {
     pub id: u64,
@@ -135,17 +153,28 @@ pub struct Repo {
     /// A bare git repository on disk.
     pub git_dir: PathBuf,
     pub prs: BTreeMap<u64, Pr>,
+    pub issues: BTreeMap<u64, Issue>,
+    /// The repository's labels (created when an issue first uses one).
+    pub labels: BTreeSet<String>,
     pub comments: Vec<Comment>,
     pub check_runs: Vec<CheckRun>,
     pub reviews: Vec<Review>,
     /// login → admin | maintain | write | triage | read
     pub permissions: HashMap<String, String>,
     pub protection: Option<Protection>,
+    /// The last issue or pull-request number given.
+    last_number: u64,
 }
 
 impl Repo {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The number of a new issue or pull request: one sequence for both, from 1, as on GitHub.
+    pub fn next_number(&mut self) -> u64 {
+        self.last_number += 1;
+        self.last_number
     }
 }
 
@@ -375,11 +404,14 @@ impl Model {
                 private: true,
                 git_dir,
                 prs: BTreeMap::new(),
+                issues: BTreeMap::new(),
+                labels: BTreeSet::new(),
                 comments: Vec::new(),
                 check_runs: Vec::new(),
                 reviews: Vec::new(),
                 permissions: HashMap::new(),
                 protection: None,
+                last_number: 0,
             },
         );
         self.repos.get_mut(&key).unwrap()
