@@ -150,7 +150,9 @@ impl Metrics {
         let labels = RepoLabels {
             repo: repo.to_owned(),
         };
-        self.drift_last_run.get_or_create(&labels).set(started / 1000);
+        self.drift_last_run
+            .get_or_create(&labels)
+            .set(started / 1000);
     }
 
     /// The Prometheus text exposition of every metric.

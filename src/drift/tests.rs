@@ -140,7 +140,16 @@ fn a_run_in_one_word() {
     use DriftStatus::*;
     assert_eq!(overall(&[]), "not_checked");
     assert_eq!(overall(&[result("a", InSync)]), "in_sync");
-    assert_eq!(overall(&[result("a", InSync), result("b", Skipped)]), "incomplete");
-    assert_eq!(overall(&[result("a", Error), result("b", Skipped)]), "error");
-    assert_eq!(overall(&[result("a", Error), result("b", Drifted)]), "drifted");
+    assert_eq!(
+        overall(&[result("a", InSync), result("b", Skipped)]),
+        "incomplete"
+    );
+    assert_eq!(
+        overall(&[result("a", Error), result("b", Skipped)]),
+        "error"
+    );
+    assert_eq!(
+        overall(&[result("a", Error), result("b", Drifted)]),
+        "drifted"
+    );
 }

@@ -51,14 +51,20 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
             "missing `Authorization: Bearer <BOSUN_API_TOKEN>`",
         )),
         Some(given) if same(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(refuse(StatusCode::UNAUTHORIZED, "the API token is not valid")),
+        Some(_) => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "the API token is not valid",
+        )),
     }
 }
 
 /// Compares the digests of `a` and `b` in time independent of where they differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// `owner/repo` from the path, if both are plausible GitHub names and the allowlist has it.
@@ -66,8 +72,7 @@ fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Response
     let plausible = |s: &str| {
         !s.is_empty()
             && s.len() <= 100
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && s != "."
             && s != ".."

@@ -21,10 +21,10 @@ pub use events::MAX_BODY;
 
 use crate::config::{RepoAllowlist, Secret};
 use crate::github::GitHub;
-use tokio::sync::Notify;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use tokio::sync::Notify;
 
 /// A request (a slow 25 MiB upload included) gets this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -24,6 +24,9 @@ async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
         metrics: Arc::new(Metrics::default()),
         webhook_secrets: vec![Secret::new("k")],
         allowlist: RepoAllowlist::parse("*/*").unwrap(),
+        api_token: None,
+        github: Arc::new(crate::github::local::LocalGitHub::default()),
+        enqueued: Arc::new(tokio::sync::Notify::new()),
     });
     (dir, router(state), store)
 }

@@ -85,7 +85,8 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         .context("recording the drift run's end")?;
     for p in &results {
         if let Some(value) = p.status.metric() {
-            ctx.metrics.drift_status(repo, &p.target.display_name(), value);
+            ctx.metrics
+                .drift_status(repo, &p.target.display_name(), value);
         }
     }
     ctx.metrics.drift_ran(repo, started);
@@ -110,7 +111,10 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     let issue = report_issue(ctx, installation, &run)
         .await
         .context("updating the drift issue")?;
-    Ok(format!("drift at {}: {summary}; {issue}", super::plan::short(&sha)))
+    Ok(format!(
+        "drift at {}: {summary}; {issue}",
+        super::plan::short(&sha)
+    ))
 }
 
 /// Every project of the repo config at `sha` (without one, every root module); `Err`: why
@@ -183,7 +187,11 @@ async fn check_project(
         text: output.text,
         external_id: Some(job_id.to_string()),
     };
-    if let Err(e) = ctx.github.create_check_run(installation, repo, &check).await {
+    if let Err(e) = ctx
+        .github
+        .create_check_run(installation, repo, &check)
+        .await
+    {
         tracing::error!(error = %e, "writing the drift check run failed");
     }
     result
@@ -248,18 +256,17 @@ fn summarise(results: &[ProjectDrift]) -> String {
 /// Brings the repo's drift issue up to date: opened (or reopened) and updated in place while
 /// a project drifts, updated while some cannot be checked, closed with a comment once every
 /// project is in sync. Returns what it did.
-async fn report_issue(ctx: &Context, installation: u64, run: &RunInfo<'_>) -> anyhow::Result<String> {
+async fn report_issue(
+    ctx: &Context,
+    installation: u64,
+    run: &RunInfo<'_>,
+) -> anyhow::Result<String> {
     let repo = run.repo;
     let drifted = run.results.iter().any(|p| p.status == DriftStatus::Drifted);
     let all_in_sync = run.results.iter().all(|p| p.status == DriftStatus::InSync);
     let found = ctx
         .github
-        .find_issue(
-            installation,
-            repo,
-            render::ISSUE_LABEL,
-            render::ISSUE_TITLE,
-        )
+        .find_issue(installation, repo, render::ISSUE_LABEL, render::ISSUE_TITLE)
         .await
         .context("looking for the drift issue")?;
     if let Some(issue) = &found
@@ -296,7 +303,12 @@ async fn report_issue(ctx: &Context, installation: u64, run: &RunInfo<'_>) -> an
         Some(issue) if !issue.open => Ok(format!("issue #{} stays closed", issue.number)),
         Some(issue) if all_in_sync => {
             ctx.github
-                .create_comment(installation, repo, issue.number, &render::closing_comment(run))
+                .create_comment(
+                    installation,
+                    repo,
+                    issue.number,
+                    &render::closing_comment(run),
+                )
                 .await?;
             let update = IssueUpdate {
                 body: Some(body),

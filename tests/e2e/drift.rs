@@ -17,7 +17,8 @@ const CONFIG: &str = "version: 3\nprojects:\n  - name: prod\n    dir: envs/prod\
 
 /// A root module with one `terraform_data.app` whose input is `input`, its state in `state`.
 fn app_module(state: &std::path::Path, input: &str) -> String {
-    module(state, &[]) + &format!("\nresource \"terraform_data\" \"app\" {{\n  input = \"{input}\"\n}}\n")
+    module(state, &[])
+        + &format!("\nresource \"terraform_data\" \"app\" {{\n  input = \"{input}\"\n}}\n")
 }
 
 /// Applies `tf` by hand, from a directory of its own (as someone's laptop would).
@@ -84,7 +85,12 @@ impl Sink {
     }
 }
 
-async fn api(ctx: &TestContext, method: Method, path: &str, token: Option<&str>) -> crate::support::client::Reply {
+async fn api(
+    ctx: &TestContext,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> crate::support::client::Reply {
     let headers: Vec<(&str, String)> = token
         .map(|t| vec![("authorization", format!("Bearer {t}"))])
         .unwrap_or_default();
@@ -109,7 +115,11 @@ async fn metric(ctx: &TestContext, series: &str) -> Option<f64> {
         .and_then(|rest| rest.trim().parse().ok())
 }
 
-fn drift_check(ctx: &TestContext, sha: &str, project: &str) -> crate::support::fake::model::CheckRun {
+fn drift_check(
+    ctx: &TestContext,
+    sha: &str,
+    project: &str,
+) -> crate::support::fake::model::CheckRun {
     let m = ctx.fake.model();
     let name = format!("bosun/drift: {project}");
     m.repo(REPO)
@@ -126,6 +136,8 @@ fn drift_check(ctx: &TestContext, sha: &str, project: &str) -> crate::support::f
 /// default branch and applies them by hand, as a merge would have. Returns the sink, the
 /// default branch's head and the prod project's module text.
 async fn set_up() -> (TestContext, Sink, String, String) {
+    // Capture the logs from before bosun starts.
+    crate::support::logs::captured();
     let mut ctx = TestContext::without_bosun().await;
     let sink = Sink::start().await;
     ctx.set("api_token", TOKEN);
@@ -160,25 +172,60 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert!(issue.open);
     assert_eq!(issue.title, "bosun: drift detected");
     assert_eq!(issue.labels, ["drift"]);
-    assert!(issue.body.contains("## Environment `envs/prod`"), "{}", issue.body);
+    assert!(
+        issue.body.contains("## Environment `envs/prod`"),
+        "{}",
+        issue.body
+    );
     assert!(issue.body.contains("### `prod`"), "{}", issue.body);
     assert!(issue.body.contains("```diff"), "{}", issue.body);
-    assert!(issue.body.contains("\"by-hand\" -> \"declared\""), "{}", issue.body);
-    assert!(issue.body.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", issue.body);
-    assert!(issue.body.contains("`bosun apply -p prod`"), "{}", issue.body);
-    assert!(!issue.body.contains("### `staging`"), "staging is in sync: {}", issue.body);
-    assert_eq!(drift_check(&ctx, &head, "prod").conclusion.as_deref(), Some("failure"));
-    assert_eq!(drift_check(&ctx, &head, "staging").conclusion.as_deref(), Some("success"));
+    assert!(
+        issue.body.contains("\"by-hand\" -> \"declared\""),
+        "{}",
+        issue.body
+    );
+    assert!(
+        issue
+            .body
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        issue.body
+    );
+    assert!(
+        issue.body.contains("`bosun apply -p prod`"),
+        "{}",
+        issue.body
+    );
+    assert!(
+        !issue.body.contains("### `staging`"),
+        "staging is in sync: {}",
+        issue.body
+    );
+    assert_eq!(
+        drift_check(&ctx, &head, "prod").conclusion.as_deref(),
+        Some("failure")
+    );
+    assert_eq!(
+        drift_check(&ctx, &head, "staging").conclusion.as_deref(),
+        Some("success")
+    );
     assert_eq!(metric(&ctx, prod_status).await, Some(1.0));
     assert_eq!(metric(&ctx, staging_status).await, Some(0.0));
     assert!(
-        metric(&ctx, "bosun_drift_last_run_timestamp_seconds{repo=\"acme/infra\"}")
-            .await
-            .is_some_and(|t| t > 1.7e9)
+        metric(
+            &ctx,
+            "bosun_drift_last_run_timestamp_seconds{repo=\"acme/infra\"}"
+        )
+        .await
+        .is_some_and(|t| t > 1.7e9)
     );
     let texts = sink.texts();
     assert_eq!(texts.len(), 1, "{texts:?}");
-    assert!(texts[0].contains("prod (envs/prod, workspace default): unchecked → drifted"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("prod (envs/prod, workspace default): unchecked → drifted"),
+        "{}",
+        texts[0]
+    );
     assert!(!texts[0].contains("staging"), "{}", texts[0]);
 
     // Still drifted: the same issue, updated in place; nothing new to announce.
@@ -203,7 +250,11 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert_eq!(metric(&ctx, prod_status).await, Some(0.0));
     let texts = sink.texts();
     assert_eq!(texts.len(), 2, "the recovery is announced: {texts:?}");
-    assert!(texts[1].contains("prod (envs/prod, workspace default): drifted → in sync"), "{}", texts[1]);
+    assert!(
+        texts[1].contains("prod (envs/prod, workspace default): drifted → in sync"),
+        "{}",
+        texts[1]
+    );
 
     // The history, newest first.
     let reply = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN)).await;
@@ -222,15 +273,25 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert_eq!(first[0]["dir"], "envs/prod");
     assert_eq!(first[0]["workspace"], "default");
     assert_eq!(first[0]["status"], "drifted");
-    assert_eq!(first[0]["summary"], "Plan: 0 to add, 1 to change, 0 to destroy.");
+    assert_eq!(
+        first[0]["summary"],
+        "Plan: 0 to add, 1 to change, 0 to destroy."
+    );
     assert_eq!(first[1]["status"], "in_sync");
-    let one = api(&ctx, Method::GET, "/api/drift/acme/infra?limit=1", Some(TOKEN)).await;
+    let one = api(
+        &ctx,
+        Method::GET,
+        "/api/drift/acme/infra?limit=1",
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(one.json()["runs"].as_array().unwrap().len(), 1);
 
     // The notification URL holds a secret: it is in no comment, issue or log line.
     let everything = format!("{:?}", ctx.fake.issues(REPO));
     assert!(!everything.contains("secretpart"));
-    assert!(!crate::support::logs::captured().contains("secretpart"));
+    let logs = crate::support::logs::captured();
+    assert!(!String::from_utf8_lossy(&logs.lock().unwrap()).contains("secretpart"));
     ctx.finish().await;
 }
 
@@ -240,23 +301,48 @@ async fn a_project_locked_by_an_open_pull_request_is_skipped_and_said_so() {
     // A pull request changing prod takes its lock when it is planned.
     let state = ctx.state_file("prod");
     let (pr, _) = ctx
-        .open_pr("change prod", &[("envs/prod/main.tf", &app_module(&state, "next"))])
+        .open_pr(
+            "change prod",
+            &[("envs/prod/main.tf", &app_module(&state, "next"))],
+        )
         .await;
     ctx.settle().await;
     // And prod drifts meanwhile; staging too.
     apply_by_hand(&ctx, "prod-drift", &app_module(&state, "by-hand"));
-    apply_by_hand(&ctx, "staging-drift", &app_module(&ctx.state_file("staging"), "by-hand"));
+    apply_by_hand(
+        &ctx,
+        "staging-drift",
+        &app_module(&ctx.state_file("staging"), "by-hand"),
+    );
     drift_now(&ctx).await;
 
     let check = drift_check(&ctx, &head, "prod");
     assert_eq!(check.conclusion.as_deref(), Some("skipped"));
-    assert_eq!(check.title.as_deref(), Some(format!("skipped: locked by #{pr}").as_str()));
-    assert_eq!(drift_check(&ctx, &head, "staging").conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        check.title.as_deref(),
+        Some(format!("skipped: locked by #{pr}").as_str())
+    );
+    assert_eq!(
+        drift_check(&ctx, &head, "staging").conclusion.as_deref(),
+        Some("failure")
+    );
     let issues = ctx.fake.issues(REPO);
     assert_eq!(issues.len(), 1);
-    assert!(issues[0].body.contains("### `staging`"), "{}", issues[0].body);
-    assert!(issues[0].body.contains(&format!("skipped: locked by #{pr}")), "{}", issues[0].body);
-    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN)).await.json();
+    assert!(
+        issues[0].body.contains("### `staging`"),
+        "{}",
+        issues[0].body
+    );
+    assert!(
+        issues[0]
+            .body
+            .contains(&format!("skipped: locked by #{pr}")),
+        "{}",
+        issues[0].body
+    );
+    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN))
+        .await
+        .json();
     let projects = &history["runs"][0]["projects"];
     assert_eq!(projects[0]["status"], "skipped");
     assert_eq!(projects[0]["locked_by"], pr);
@@ -264,7 +350,11 @@ async fn a_project_locked_by_an_open_pull_request_is_skipped_and_said_so() {
     // Only staging is news: a skipped project announces nothing.
     let texts = sink.texts();
     assert_eq!(texts.len(), 1);
-    assert!(texts[0].contains("staging") && !texts[0].contains("prod"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("staging") && !texts[0].contains("prod"),
+        "{}",
+        texts[0]
+    );
     ctx.finish().await;
 }
 
@@ -278,7 +368,13 @@ async fn the_api_refuses_without_the_token_and_for_repos_it_does_not_serve() {
         let none = api(&ctx, method.clone(), "/api/drift/acme/infra", None).await;
         assert_eq!(none.status, 401, "{}", none.text());
         assert_eq!(none.headers["www-authenticate"], "Bearer");
-        let wrong = api(&ctx, method.clone(), "/api/drift/acme/infra", Some("not-the-token-at-all")).await;
+        let wrong = api(
+            &ctx,
+            method.clone(),
+            "/api/drift/acme/infra",
+            Some("not-the-token-at-all"),
+        )
+        .await;
         assert_eq!(wrong.status, 401);
         assert!(wrong.text().contains("not valid"), "{}", wrong.text());
         // Installed, but not on the allowlist (acme/*).
@@ -327,7 +423,11 @@ async fn a_scheduled_sweep_queues_every_allowlisted_repo_of_every_installation_o
     };
     let tick = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
     assert_eq!(sweep.sweep(tick).await.unwrap(), 3);
-    assert_eq!(sweep.sweep(tick).await.unwrap(), 0, "a tick queues each repo once");
+    assert_eq!(
+        sweep.sweep(tick).await.unwrap(),
+        0,
+        "a tick queues each repo once"
+    );
     ctx.settle().await;
     let mut repos = Vec::new();
     for repo in ["acme/infra", "acme/second", "acme/third", "other/infra"] {

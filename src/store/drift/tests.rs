@@ -260,5 +260,8 @@ async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next() {
     assert_eq!(runs[1].summary, crate::store::drift::INTERRUPTED);
     let others = s.drift_runs("acme/other", 5).await.unwrap();
     assert_eq!(others[0].id, other);
-    assert_eq!(others[0].finished_at, None, "another repo's run is left alone");
+    assert_eq!(
+        others[0].finished_at, None,
+        "another repo's run is left alone"
+    );
 }

@@ -110,7 +110,9 @@ impl DriftStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .context("recording a drift run's start")?;
-        tx.commit().await.context("committing a drift run's start")?;
+        tx.commit()
+            .await
+            .context("committing a drift run's start")?;
         Ok(id)
     }
 
