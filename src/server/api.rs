@@ -20,20 +20,35 @@ use crate::workflow::job::{RepoRef, drift_job};
 /// The most runs one history answer holds.
 const MAX_RUNS: u32 = 100;
 
-/// A refusal: the status and why, as JSON.
-fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
-    let mut response = (status, Json(json!({ "error": why.into() }))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Bearer"),
-        );
+/// A refusal: the status and why, answered as JSON `{"error": why}`.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    why: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.why }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
-    response
+}
+
+fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        why: why.into(),
+    }
 }
 
 /// Whether the request carries the API token; else the refusal.
-fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(token) = &state.api_token else {
         return Err(refuse(
             StatusCode::FORBIDDEN,
@@ -68,7 +83,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `owner/repo` from the path, if both are plausible GitHub names and the allowlist has it.
-fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Response> {
+fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Refusal> {
     let plausible = |s: &str| {
         !s.is_empty()
             && s.len() <= 100
@@ -98,44 +113,39 @@ pub async fn run_now(
     State(state): State<Arc<AppState>>,
     Path((owner, repo)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(refusal) = authorise(&state, &headers) {
-        return refusal;
-    }
-    let full = match repo_of(&state, &owner, &repo) {
-        Ok(full) => full,
-        Err(refusal) => return refusal,
-    };
+) -> Result<Response, Refusal> {
+    authorise(&state, &headers)?;
+    let full = repo_of(&state, &owner, &repo)?;
     let installation = match state.github.repo_installation(&full).await {
         Ok(Some(id)) => id,
         Ok(None) => {
-            return refuse(
+            return Err(refuse(
                 StatusCode::NOT_FOUND,
                 format!("the App is not installed on {full}"),
-            );
+            ));
         }
         Err(e) => {
             tracing::warn!(error = %e, repo = %full, "looking up the installation failed");
-            return refuse(
+            return Err(refuse(
                 StatusCode::BAD_GATEWAY,
                 "GitHub did not say whether the App is installed on the repo; try again",
-            );
+            ));
         }
     };
     let info = match state.github.repository(installation, &full).await {
         Ok(info) => info,
         Err(e) if e.status() == Some(404) => {
-            return refuse(
+            return Err(refuse(
                 StatusCode::NOT_FOUND,
                 format!("the installation cannot see {full}"),
-            );
+            ));
         }
         Err(e) => {
             tracing::warn!(error = %e, repo = %full, "reading the repository failed");
-            return refuse(
+            return Err(refuse(
                 StatusCode::BAD_GATEWAY,
                 "GitHub did not answer for the repository; try again",
-            );
+            ));
         }
     };
     let repo = RepoRef {
@@ -149,18 +159,18 @@ pub async fn run_now(
         Ok(ids) => {
             state.enqueued.notify_waiters();
             tracing::info!(repo = %full, "drift run queued through the API");
-            (
+            Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "repo": full, "job": ids.first(), "status": "queued" })),
             )
-                .into_response()
+                .into_response())
         }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "queueing a drift run failed");
-            refuse(
+            Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store could not queue the run; try again",
-            )
+            ))
         }
     }
 }
@@ -223,26 +233,21 @@ pub async fn history(
     Path((owner, repo)): Path<(String, String)>,
     Query(query): Query<HistoryQuery>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(refusal) = authorise(&state, &headers) {
-        return refusal;
-    }
-    let full = match repo_of(&state, &owner, &repo) {
-        Ok(full) => full,
-        Err(refusal) => return refusal,
-    };
+) -> Result<Response, Refusal> {
+    authorise(&state, &headers)?;
+    let full = repo_of(&state, &owner, &repo)?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_RUNS);
     match state.store.drift_runs(&full, limit).await {
         Ok(runs) => {
             let runs: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
-            Json(json!({ "repo": full, "runs": runs })).into_response()
+            Ok(Json(json!({ "repo": full, "runs": runs })).into_response())
         }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "reading the drift history failed");
-            refuse(
+            Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store could not read the history; try again",
-            )
+            ))
         }
     }
 }
