@@ -517,25 +517,7 @@ async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
     let (pr, state) = open_dev(&ctx, None, &["app"]).await;
 
     // Someone changes the state behind bosun's back (a run by hand from another directory).
-    let by_hand = ctx.data_path().join("by-hand");
-    std::fs::create_dir_all(&by_hand).unwrap();
-    std::fs::write(by_hand.join("main.tf"), module(&state, &["manual"])).unwrap();
-    for args in [
-        &["init", "-input=false"][..],
-        &["apply", "-auto-approve", "-input=false"],
-    ] {
-        let out = std::process::Command::new(crate::support::terraform_bin())
-            .args(args)
-            .current_dir(&by_hand)
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    ctx.apply_by_hand("manual", &module(&state, &["manual"]));
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
 

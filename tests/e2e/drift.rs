@@ -21,29 +21,6 @@ fn app_module(state: &std::path::Path, input: &str) -> String {
         + &format!("\nresource \"terraform_data\" \"app\" {{\n  input = \"{input}\"\n}}\n")
 }
 
-/// Applies `tf` by hand, from a directory of its own (as someone's laptop would).
-fn apply_by_hand(ctx: &TestContext, name: &str, tf: &str) {
-    let dir = ctx.data_path().join("by-hand").join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("main.tf"), tf).unwrap();
-    for args in [
-        &["init", "-input=false"][..],
-        &["apply", "-auto-approve", "-input=false"],
-    ] {
-        let out = std::process::Command::new(crate::support::terraform_bin())
-            .args(args)
-            .current_dir(&dir)
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
 /// A loopback endpoint standing in for a Slack incoming webhook: it keeps every JSON body.
 struct Sink {
     url: String,
@@ -150,8 +127,8 @@ async fn set_up() -> (TestContext, Sink, String, String) {
         ("envs/prod/main.tf", Some(&prod)),
         ("envs/staging/main.tf", Some(&staging)),
     ]);
-    apply_by_hand(&ctx, "prod", &prod);
-    apply_by_hand(&ctx, "staging", &staging);
+    ctx.apply_by_hand("prod", &prod);
+    ctx.apply_by_hand("staging", &staging);
     (ctx, sink, head, prod)
 }
 
@@ -163,7 +140,7 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
 
     // Someone changes prod by hand.
     let by_hand = app_module(&ctx.state_file("prod"), "by-hand");
-    apply_by_hand(&ctx, "prod-drift", &by_hand);
+    ctx.apply_by_hand("prod-drift", &by_hand);
     drift_now(&ctx).await;
 
     let issues = ctx.fake.issues(REPO);
@@ -239,7 +216,7 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert_eq!(metric(&ctx, prod_status).await, Some(1.0));
 
     // Put back as Git declares it: the issue closes with a comment, the metric is back to 0.
-    apply_by_hand(&ctx, "prod-restore", &prod);
+    ctx.apply_by_hand("prod-restore", &prod);
     drift_now(&ctx).await;
     let issues = ctx.fake.issues(REPO);
     assert_eq!(issues.len(), 1);
@@ -308,9 +285,8 @@ async fn a_project_locked_by_an_open_pull_request_is_skipped_and_said_so() {
         .await;
     ctx.settle().await;
     // And prod drifts meanwhile; staging too.
-    apply_by_hand(&ctx, "prod-drift", &app_module(&state, "by-hand"));
-    apply_by_hand(
-        &ctx,
+    ctx.apply_by_hand("prod-drift", &app_module(&state, "by-hand"));
+    ctx.apply_by_hand(
         "staging-drift",
         &app_module(&ctx.state_file("staging"), "by-hand"),
     );

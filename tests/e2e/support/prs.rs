@@ -87,6 +87,32 @@ impl TestContext {
         self.state_dir.path().join(format!("{name}.tfstate"))
     }
 
+    /// Applies the root module `tf` by hand, with `terraform init` and `apply -auto-approve`
+    /// from a directory of its own (`by-hand/<name>` in the data dir): someone changing the
+    /// state behind bosun's back.
+    #[track_caller]
+    pub fn apply_by_hand(&self, name: &str, tf: &str) {
+        let dir = self.data_path().join("by-hand").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.tf"), tf).unwrap();
+        for args in [
+            &["init", "-input=false"][..],
+            &["apply", "-auto-approve", "-input=false"],
+        ] {
+            let out = std::process::Command::new(super::terraform_bin())
+                .args(args)
+                .current_dir(&dir)
+                .env("CHECKPOINT_DISABLE", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// Waits (bounded) until every delivery is processed and every job has ended.
     pub async fn settle(&self) {
         let store = self.store();
