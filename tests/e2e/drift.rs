@@ -416,3 +416,50 @@ async fn a_scheduled_sweep_queues_every_allowlisted_repo_of_every_installation_o
     assert_eq!(repos, ["acme/infra", "acme/second", "acme/third"]);
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn the_schedule_runs_drift_by_itself() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    // Every minute: the first tick comes within 60 s.
+    ctx.set("drift_schedule", "* * * * *");
+    ctx.start_bosun().await;
+    let head = ctx.push_base(&[
+        ("bosun.yaml", Some(CONFIG)),
+        (
+            "envs/prod/main.tf",
+            Some(&app_module(&ctx.state_file("prod"), "declared")),
+        ),
+        (
+            "envs/staging/main.tf",
+            Some(&app_module(&ctx.state_file("staging"), "declared")),
+        ),
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let run = loop {
+        let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN))
+            .await
+            .json();
+        let done = history["runs"]
+            .as_array()
+            .and_then(|runs| runs.iter().find(|r| r["finished_at"].is_string()).cloned());
+        if let Some(run) = done {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled drift run within 90 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(run["trigger"], "schedule");
+    assert_eq!(run["sha"], head);
+    // Nothing was applied: both projects would create their resource.
+    assert_eq!(run["status"], "drifted");
+    assert_eq!(
+        drift_check(&ctx, &head, "prod").conclusion.as_deref(),
+        Some("failure")
+    );
+    ctx.settle().await;
+    ctx.finish().await;
+}
