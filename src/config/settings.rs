@@ -374,6 +374,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "Bearer token of bosun's HTTP API (/api/...), at least 16 characters; unset: the API answers 403"
     ),
     setting!(
+        "api_token_file",
+        "BOSUN_API_TOKEN_FILE",
+        "api-token-file",
+        None,
+        "File holding the API token (instead of BOSUN_API_TOKEN)"
+    ),
+    setting!(
         "drift_notify_url",
         "BOSUN_DRIFT_NOTIFY_URL",
         "drift-notify-url",
@@ -861,38 +868,50 @@ fn read_app_key(path: &str) -> Result<Secret, SettingsError> {
     Ok(Secret::new(pem))
 }
 
-/// The webhook secret comes from the value or the file, whichever sits in the higher layer.
+/// A secret given as its value (`key`) or as a file holding it (`<key>_file`), whichever sits
+/// in the higher layer (both in one layer is an error): `(from_file, text)`, or `None`.
+fn value_or_file(
+    sources: &Sources,
+    key: &str,
+    file_key: &str,
+) -> Result<Option<(bool, String)>, SettingsError> {
+    match (sources.pick(key), sources.pick(file_key)) {
+        (None, None) => Ok(None),
+        (Some((rv, _)), Some((rf, _))) if rv == rf => Err(SettingsError::of(
+            key,
+            "set either the secret or its _FILE form, not both",
+        )),
+        (Some((rv, v)), Some((rf, _))) if rv < rf => Ok(Some((false, v.to_owned()))),
+        (Some((_, v)), None) => Ok(Some((false, v.to_owned()))),
+        (_, Some((_, path))) => {
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                SettingsError::of(file_key, format!("cannot read {}: {e}", path.trim()))
+            })?;
+            Ok(Some((true, text)))
+        }
+    }
+}
+
+/// The webhook secrets: a comma-separated value, or a file with one per line.
 fn webhook_secrets(sources: &Sources) -> Result<Vec<Secret>, SettingsError> {
-    let value = sources.pick("github_webhook_secret");
-    let file = sources.pick("github_webhook_secret_file");
-    let secrets = match (value, file) {
-        (None, None) => {
+    let secrets = match value_or_file(
+        sources,
+        "github_webhook_secret",
+        "github_webhook_secret_file",
+    )? {
+        None => {
             return Err(SettingsError::of(
                 "github_webhook_secret",
                 "required setting is missing (or set BOSUN_GITHUB_WEBHOOK_SECRET_FILE)",
             ));
         }
-        (Some((rv, _)), Some((rf, _))) if rv == rf => {
-            return Err(SettingsError::of(
-                "github_webhook_secret",
-                "set either the secret or its _FILE form, not both",
-            ));
-        }
-        (Some((rv, v)), Some((rf, _))) if rv < rf => split_list(v),
-        (Some((_, v)), None) => split_list(v),
-        (_, Some((_, path))) => {
-            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
-                SettingsError::of(
-                    "github_webhook_secret_file",
-                    format!("cannot read {}: {e}", path.trim()),
-                )
-            })?;
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }
+        Some((false, v)) => split_list(&v),
+        Some((true, text)) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     if secrets.is_empty() {
         return Err(SettingsError::of("github_webhook_secret", "is empty"));

@@ -21,9 +21,15 @@ pub(super) fn schedule(sources: &Sources) -> Result<Option<Schedule>, SettingsEr
         .transpose()
 }
 
-/// BOSUN_API_TOKEN, at least [`MIN_API_TOKEN`] characters (never quoted in an error).
+/// BOSUN_API_TOKEN or the file BOSUN_API_TOKEN_FILE names, at least [`MIN_API_TOKEN`]
+/// characters (never quoted in an error).
 pub(super) fn api_token(sources: &Sources) -> Result<Option<Secret>, SettingsError> {
-    let Some(token) = value(sources, "api_token") else {
+    let given = super::value_or_file(sources, "api_token", "api_token_file")?;
+    let Some(token) = given
+        .as_ref()
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+    else {
         return Ok(None);
     };
     if token.chars().count() < MIN_API_TOKEN {

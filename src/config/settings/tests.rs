@@ -415,3 +415,24 @@ fn drift_notify_url_is_a_checked_secret() {
             .any(|(what, v)| what == "the drift notification URL" && v.expose() == url)
     );
 }
+
+#[test]
+fn api_token_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "a-long-enough-api-t0ken-from-a-file\n").unwrap();
+    let mut s = base();
+    s.env.set("api_token_file", &path.display().to_string());
+    let r = Settings::resolve(&s).unwrap();
+    assert_eq!(
+        r.api_token.as_ref().unwrap().expose(),
+        "a-long-enough-api-t0ken-from-a-file"
+    );
+    s.env.set("api_token", "a-long-enough-api-t0ken");
+    let e = err(&s);
+    assert!(e.contains("not both"), "{e}");
+    s.env.0.remove("api_token");
+    s.env.set("api_token_file", "/nonexistent/token");
+    let e = err(&s);
+    assert!(e.starts_with("BOSUN_API_TOKEN_FILE"), "{e}");
+}
