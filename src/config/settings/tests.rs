@@ -422,7 +422,7 @@ fn api_token_can_come_from_a_file() {
     let path = dir.path().join("token");
     std::fs::write(&path, "a-long-enough-api-t0ken-from-a-file\n").unwrap();
     let mut s = base();
-    s.env.set("api_token_file", &path.display().to_string());
+    s.env.set("api_token_file", path.display().to_string());
     let r = Settings::resolve(&s).unwrap();
     assert_eq!(
         r.api_token.as_ref().unwrap().expose(),
