@@ -1,0 +1,110 @@
+//! The printed report: the cold round and the median of the warm ones, ratios and the
+//! overhead per project.
+
+use std::time::Duration;
+
+use crate::by_hand::HandRound;
+use crate::common::{median, ms};
+use crate::{BosunRound, PARALLELISM, RESOURCES, UNPACED};
+
+/// Cold (the first round) and warm (the median of the others, if any) of one measure.
+struct Split {
+    cold: Duration,
+    warm: Option<Duration>,
+}
+
+impl Split {
+    fn of<T>(rounds: &[T], f: impl Fn(&T) -> Duration) -> Self {
+        Self {
+            cold: rounds.first().map(&f).unwrap_or_default(),
+            warm: (rounds.len() > 1).then(|| median(rounds.iter().skip(1).map(&f))),
+        }
+    }
+}
+
+pub fn print(n: usize, hand: &[HandRound], bosun: &[BosunRound], setup: Duration) {
+    let warm_rounds = hand.len().saturating_sub(1);
+    println!(
+        "\nDrift run of {n} projects ({} terraform_data resources each, 1 drifted), parallelism {PARALLELISM}, GitHub write pacing lifted ({UNPACED}/min)",
+        RESOURCES.len()
+    );
+    println!(
+        "   set-up, not timed below (push, {n} applies by hand, the drift): {:.1} s",
+        setup.as_secs_f64()
+    );
+    println!(
+        "   {:<52} {:>9} {:>9}",
+        "",
+        "cold",
+        format!("warm ({warm_rounds})")
+    );
+    let by_hand = Split::of(hand, |h| h.wall);
+    let total = Split::of(bosun, |b| b.done);
+    row(
+        &format!("by hand: init + plan -detailed-exitcode, {PARALLELISM} at a time"),
+        &by_hand,
+    );
+    row(
+        &format!("  sum of the projects' init + plan / {PARALLELISM}"),
+        &Split::of(hand, |h| h.busy / PARALLELISM as u32),
+    );
+    row("bosun: POST /api/drift -> job done", &total);
+    row("  POST -> 202 (job queued)", &Split::of(bosun, |b| b.accepted));
+    row(
+        "  202 -> run recorded (claim, fetch default branch)",
+        &Split::of(bosun, |b| b.recorded.saturating_sub(b.accepted)),
+    );
+    row(
+        &format!("  -> run finished ({n} checkouts, plans, check runs)"),
+        &Split::of(bosun, |b| b.finished.saturating_sub(b.recorded)),
+    );
+    row(
+        "  -> job done (the drift issue)",
+        &Split::of(bosun, |b| b.done.saturating_sub(b.finished)),
+    );
+    let ratio = |b: Duration, h: Duration| ms(b) / ms(h).max(f64::MIN_POSITIVE);
+    let per_project = |b: Duration, h: Duration| (ms(b) - ms(h)) / n as f64;
+    let cols = |f: &dyn Fn(Duration, Duration) -> f64, fmt: &dyn Fn(f64) -> String| {
+        let cold = fmt(f(total.cold, by_hand.cold));
+        let warm = match (total.warm, by_hand.warm) {
+            (Some(b), Some(h)) => fmt(f(b, h)),
+            _ => "-".into(),
+        };
+        (cold, warm)
+    };
+    let (cold, warm) = cols(&ratio, &|r| format!("{r:.2}"));
+    println!("   {:<52} {cold:>9} {warm:>9}", "ratio bosun / by hand");
+    let (cold, warm) = cols(&per_project, &|v| format!("{v:+.0} ms"));
+    println!(
+        "   {:<52} {cold:>9} {warm:>9}",
+        "overhead per project: (bosun - by hand) / N"
+    );
+    let (cold, warm) = cols(&|b, h| per_project(b, h) * PARALLELISM as f64, &|v| {
+        format!("{v:+.0} ms")
+    });
+    println!(
+        "   {:<52} {cold:>9} {warm:>9}",
+        format!("  the same, in each of the {PARALLELISM} slots (x {PARALLELISM})")
+    );
+    let list = |v: Vec<Duration>| {
+        v.iter()
+            .map(|d| format!("{:.0}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "   every round (ms): by hand [{}], bosun [{}]",
+        list(hand.iter().map(|h| h.wall).collect()),
+        list(bosun.iter().map(|b| b.done).collect())
+    );
+}
+
+fn row(label: &str, split: &Split) {
+    let warm = split
+        .warm
+        .map_or_else(|| "-".to_owned(), |w| format!("{:.0} ms", ms(w)));
+    println!(
+        "   {label:<52} {:>9} {warm:>9}",
+        format!("{:.0} ms", ms(split.cold))
+    );
+}
