@@ -20,6 +20,8 @@ pub struct ByHand {
     root: tempfile::TempDir,
     /// One directory per project, in the projects' order.
     dirs: Vec<PathBuf>,
+    /// Plan as bosun does: `-out` a planfile, then `show -json` it.
+    as_bosun: bool,
 }
 
 /// One by-hand round over every project.
@@ -33,8 +35,9 @@ pub struct HandRound {
 }
 
 impl ByHand {
-    /// Writes each `(dir, module)` into a plain directory of its own, not initialised yet.
-    pub fn new(bin: &str, modules: &[(String, String)]) -> anyhow::Result<Self> {
+    /// Writes each `(dir, module)` into a plain directory of its own, not initialised yet;
+    /// `as_bosun`: plans also write a planfile and `show -json` it, as bosun does.
+    pub fn new(bin: &str, modules: &[(String, String)], as_bosun: bool) -> anyhow::Result<Self> {
         let root = tempfile::tempdir().context("a directory for the by-hand runs")?;
         let terraform = tool(bin, &root.path().join("plugin-cache"))?;
         let applier = tool(bin, &root.path().join("apply-plugin-cache"))?;
@@ -49,6 +52,7 @@ impl ByHand {
             applier,
             root,
             dirs,
+            as_bosun,
         })
     }
 
@@ -78,17 +82,26 @@ impl ByHand {
         apply(&self.applier, &self.root.path().join("apply-drift"), tf).await
     }
 
-    /// Plans every project (`init`, then `plan -detailed-exitcode`), `parallelism` at a time.
+    /// Plans every project (`init`, then `plan -detailed-exitcode`, and as bosun does,
+    /// `-out` and `show -json`), `parallelism` at a time.
     pub async fn plan_all(&self, parallelism: usize) -> anyhow::Result<HandRound> {
         let tf = Arc::new(self.terraform.clone());
+        let as_bosun = self.as_bosun;
         let t0 = Instant::now();
         let done = at_most(parallelism, self.dirs.clone(), |dir| {
             let tf = tf.clone();
             async move {
                 let t = Instant::now();
                 terraform(&tf, &dir, &["init", "-input=false", "-no-color"], &[0]).await?;
-                let plan = ["plan", "-input=false", "-no-color", "-detailed-exitcode"];
+                let mut plan = vec!["plan", "-input=false", "-no-color", "-detailed-exitcode"];
+                if as_bosun {
+                    plan.push("-out=drift.tfplan");
+                }
                 let code = terraform(&tf, &dir, &plan, &[0, 2]).await?;
+                if as_bosun {
+                    let show = ["show", "-json", "-no-color", "drift.tfplan"];
+                    terraform(&tf, &dir, &show, &[0]).await?;
+                }
                 Ok((t.elapsed(), code))
             }
         })

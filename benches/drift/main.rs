@@ -11,9 +11,11 @@
 //!   The report splits it with the store's drift run: queued → run recorded (claim and git
 //!   fetch), → run finished (checkouts and plans, check runs), → job done (the drift issue).
 //! - **By hand**: the same N modules in plain directories, `terraform init` + `terraform plan
-//!   -detailed-exitcode`, 2 at a time, with the environment bosun gives Terraform.
+//!   -detailed-exitcode`, 2 at a time, with the environment bosun gives Terraform. A second
+//!   set of directories runs what bosun runs per project, to show where the difference goes:
+//!   the same with `plan -out`, then `show -json` of the planfile.
 //!
-//! Rounds interleave (by hand, bosun, by hand, …). The first round is cold: bosun has just
+//! Rounds interleave (by hand, by hand as bosun, bosun, by hand, …). The first round is cold: bosun has just
 //! started (no mirror, no checkouts, empty plugin cache) and the by-hand directories are new;
 //! later rounds are warm (bosun keeps its checkouts and their `.terraform/`; by hand plans
 //! again in the same directories). Every round is checked: by hand, exactly the drifted
@@ -89,21 +91,30 @@ async fn run() -> anyhow::Result<()> {
 
     let ctx = start_bosun().await;
     let projects = Projects::new(&ctx, n);
-    ctx.push_base(&projects.files());
-    let hand = ByHand::new(&bin, &projects.modules)?;
+    let files = projects.files();
+    let refs: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(path, tf)| (path.as_str(), Some(tf.as_str())))
+        .collect();
+    ctx.push_base(&refs);
+    let hand = ByHand::new(&bin, &projects.modules, false)?;
+    let as_bosun = ByHand::new(&bin, &projects.modules, true)?;
     hand.apply_all(&projects.modules, PARALLELISM).await?;
     hand.apply_drift(&projects.drifted_module()).await?;
     let setup = started.elapsed();
 
     let mut by_hand = Vec::with_capacity(rounds);
+    let mut with_show = Vec::with_capacity(rounds);
     let mut bosun = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let round = hand.plan_all(PARALLELISM).await?;
-        projects.verify_hand(&round)?;
-        by_hand.push(round);
+        for (hand, all) in [(&hand, &mut by_hand), (&as_bosun, &mut with_show)] {
+            let round = hand.plan_all(PARALLELISM).await?;
+            projects.verify_hand(&round)?;
+            all.push(round);
+        }
         bosun.push(drift_run(&ctx, &projects).await?);
     }
-    report::print(n, &by_hand, &bosun, setup);
+    report::print(n, [&by_hand, &with_show], &bosun, setup);
     ctx.finish().await;
     println!(
         "\ntotal benchmark time {:.0} s",
@@ -140,10 +151,10 @@ impl Projects {
     }
 
     /// The files to push: one `main.tf` per project.
-    fn files(&self) -> Vec<(&str, Option<&str>)> {
+    fn files(&self) -> Vec<(String, String)> {
         self.modules
             .iter()
-            .map(|(dir, tf)| (dir.as_str(), Some(tf.as_str())))
+            .map(|(dir, tf)| (format!("{dir}/main.tf"), tf.clone()))
             .collect()
     }
 
@@ -260,7 +271,11 @@ async fn drift_run(ctx: &TestContext, projects: &Projects) -> anyhow::Result<Bos
     );
     let checks = drift_checks(ctx);
     let new = checks.get(checks_before..).unwrap_or_default();
-    ensure!(new.len() == n, "{} new drift check runs, not {n}", new.len());
+    ensure!(
+        new.len() == n,
+        "{} new drift check runs, not {n}",
+        new.len()
+    );
     let failed = new
         .iter()
         .filter(|c| c.1.as_deref() == Some("failure"))

@@ -22,7 +22,14 @@ impl Split {
     }
 }
 
-pub fn print(n: usize, hand: &[HandRound], bosun: &[BosunRound], setup: Duration) {
+/// Prints the report; `hand` is the baseline, then the baseline with bosun's `-out` and
+/// `show -json`.
+pub fn print(
+    n: usize,
+    [hand, with_show]: [&[HandRound]; 2],
+    bosun: &[BosunRound],
+    setup: Duration,
+) {
     let warm_rounds = hand.len().saturating_sub(1);
     println!(
         "\nDrift run of {n} projects ({} terraform_data resources each, 1 drifted), parallelism {PARALLELISM}, GitHub write pacing lifted ({UNPACED}/min)",
@@ -48,8 +55,16 @@ pub fn print(n: usize, hand: &[HandRound], bosun: &[BosunRound], setup: Duration
         &format!("  sum of the projects' init + plan / {PARALLELISM}"),
         &Split::of(hand, |h| h.busy / PARALLELISM as u32),
     );
+    let as_bosun = Split::of(with_show, |h| h.wall);
+    row(
+        "  the same with plan -out and show -json, as bosun",
+        &as_bosun,
+    );
     row("bosun: POST /api/drift -> job done", &total);
-    row("  POST -> 202 (job queued)", &Split::of(bosun, |b| b.accepted));
+    row(
+        "  POST -> 202 (job queued)",
+        &Split::of(bosun, |b| b.accepted),
+    );
     row(
         "  202 -> run recorded (claim, fetch default branch)",
         &Split::of(bosun, |b| b.recorded.saturating_sub(b.accepted)),
@@ -62,29 +77,30 @@ pub fn print(n: usize, hand: &[HandRound], bosun: &[BosunRound], setup: Duration
         "  -> job done (the drift issue)",
         &Split::of(bosun, |b| b.done.saturating_sub(b.finished)),
     );
-    let ratio = |b: Duration, h: Duration| ms(b) / ms(h).max(f64::MIN_POSITIVE);
-    let per_project = |b: Duration, h: Duration| (ms(b) - ms(h)) / n as f64;
-    let cols = |f: &dyn Fn(Duration, Duration) -> f64, fmt: &dyn Fn(f64) -> String| {
-        let cold = fmt(f(total.cold, by_hand.cold));
-        let warm = match (total.warm, by_hand.warm) {
-            (Some(b), Some(h)) => fmt(f(b, h)),
-            _ => "-".into(),
-        };
-        (cold, warm)
+    let ratio = |b: Duration, h: Duration| format!("{:.2}", ms(b) / ms(h).max(1.0));
+    let per_project = |slots: usize| {
+        move |b: Duration, h: Duration| {
+            format!("{:+.0} ms", (ms(b) - ms(h)) / n as f64 * slots as f64)
+        }
     };
-    let (cold, warm) = cols(&ratio, &|r| format!("{r:.2}"));
-    println!("   {:<52} {cold:>9} {warm:>9}", "ratio bosun / by hand");
-    let (cold, warm) = cols(&per_project, &|v| format!("{v:+.0} ms"));
-    println!(
-        "   {:<52} {cold:>9} {warm:>9}",
-        "overhead per project: (bosun - by hand) / N"
+    compare("ratio bosun / by hand", &total, &by_hand, ratio);
+    compare(
+        "  against by hand with -out and show -json",
+        &total,
+        &as_bosun,
+        ratio,
     );
-    let (cold, warm) = cols(&|b, h| per_project(b, h) * PARALLELISM as f64, &|v| {
-        format!("{v:+.0} ms")
-    });
-    println!(
-        "   {:<52} {cold:>9} {warm:>9}",
-        format!("  the same, in each of the {PARALLELISM} slots (x {PARALLELISM})")
+    compare(
+        "overhead per project: (bosun - by hand) / N",
+        &total,
+        &by_hand,
+        per_project(1),
+    );
+    compare(
+        &format!("  the same, in each of the {PARALLELISM} slots (x {PARALLELISM})"),
+        &total,
+        &by_hand,
+        per_project(PARALLELISM),
     );
     let list = |v: Vec<Duration>| {
         v.iter()
@@ -93,10 +109,21 @@ pub fn print(n: usize, hand: &[HandRound], bosun: &[BosunRound], setup: Duration
             .join(", ")
     };
     println!(
-        "   every round (ms): by hand [{}], bosun [{}]",
+        "   every round (ms): by hand [{}], with show -json [{}], bosun [{}]",
         list(hand.iter().map(|h| h.wall).collect()),
+        list(with_show.iter().map(|h| h.wall).collect()),
         list(bosun.iter().map(|b| b.done).collect())
     );
+}
+
+/// Prints `f(bosun, baseline)` for the cold round and the warm median.
+fn compare(label: &str, bosun: &Split, base: &Split, f: impl Fn(Duration, Duration) -> String) {
+    let cold = f(bosun.cold, base.cold);
+    let warm = match (bosun.warm, base.warm) {
+        (Some(b), Some(h)) => f(b, h),
+        _ => "-".into(),
+    };
+    println!("   {label:<52} {cold:>9} {warm:>9}");
 }
 
 fn row(label: &str, split: &Split) {
