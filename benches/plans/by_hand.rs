@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bosun::terraform::{Direct, Terraform};
 
+use crate::common::{at_most, terraform};
 use crate::module_of;
 use crate::support::{self, REPO, TestContext};
 
@@ -75,15 +76,12 @@ impl ByHand {
             terraform: self.terraform.clone(),
             root: tempfile::tempdir_in(self.root.path()).context("a directory")?,
         });
-        let slots = Arc::new(tokio::sync::Semaphore::new(parallelism));
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         let t0 = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..projects {
-            let (this, slots, lock) = (this.clone(), slots.clone(), lock.clone());
+        at_most(parallelism, vec![(); projects], |()| {
+            let (this, lock) = (this.clone(), lock.clone());
             let resources = resources.to_vec();
-            tasks.spawn(async move {
-                let _slot = slots.acquire().await?;
+            async move {
                 let dir = tempfile::tempdir_in(this.root.path())?;
                 let state = dir.path().with_extension("tfstate");
                 std::fs::write(dir.path().join("main.tf"), module_of(&state, &resources))?;
@@ -99,37 +97,15 @@ impl ByHand {
                 let plan = ["plan", "-input=false", "-no-color", "-out=x"];
                 this.terraform_cmd(dir.path(), &plan).await?;
                 this.terraform_cmd(dir.path(), &["show", "-json", "-no-color", "x"])
-                    .await?;
-                Ok::<_, anyhow::Error>(())
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.context("a by-hand task")??;
-        }
+                    .await
+            }
+        })
+        .await?;
         Ok(t0.elapsed())
     }
 
     async fn terraform_cmd(&self, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-        let home = dir.join(bosun::terraform::HOME_DIR);
-        std::fs::create_dir_all(&home)?;
-        let out = tokio::process::Command::new(&self.terraform.bin)
-            .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.terraform.env(dir))
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(120), out)
-            .await
-            .context("terraform by hand timed out")??;
-        if !out.status.success() {
-            bail!(
-                "terraform {args:?} failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        terraform(&self.terraform, dir, args, &[0]).await.map(drop)
     }
 }
 /// bosun's git work for one pull request, done again through its `Workspaces` by hand.

@@ -31,6 +31,9 @@
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod by_hand;
 mod report;
 
@@ -45,7 +48,8 @@ use support::prs::module;
 use support::{REPO, TestContext, terraform_bin};
 
 use by_hand::{ByHand, GitTimes, HandTimes, git_steps};
-use report::{median, print_big};
+use common::{env_number, log_to, median};
+use report::print_big;
 
 /// Projects in the big pull request of part 2.
 const BIG: usize = 40;
@@ -108,25 +112,6 @@ async fn run() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// bosun's debug log, with the time each span was busy, into `path`.
-fn log_to(path: &str) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("bosun=debug"))
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("installing the log: {e}"))
-}
-
-fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v.trim().parse().with_context(|| format!("{name}={v}")),
-        Err(_) => Ok(default),
-    }
 }
 
 /// `r0`, `r1`, …: resource names.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::by_hand::{GitTimes, HandTimes};
+use crate::common::{median, ms};
 use crate::{
     BIG, DEFAULT_WRITES_PER_MINUTE, ManyProjects, OneProject, Seen, TARGET_MS, TARGET_SHARE,
     UNPACED,
@@ -143,20 +144,6 @@ pub fn print_big(
             ms(p) / ms(u)
         );
     }
-}
-
-pub fn median(values: impl Iterator<Item = Duration>) -> Duration {
-    let mut v: Vec<Duration> = values.collect();
-    v.sort();
-    match v.len() {
-        0 => Duration::ZERO,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2,
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn row(label: &str, d: Duration) {
