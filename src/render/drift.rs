@@ -203,6 +203,19 @@ pub fn check(p: &ProjectDrift) -> CheckOutput {
     }
 }
 
+/// The check run of a drift run that could check no project (`why`: the repo config's error,
+/// naming its file, line and key).
+pub fn not_checked(why: &str) -> CheckOutput {
+    CheckOutput {
+        title: "Drift not checked".into(),
+        summary: format!(
+            "bosun could not read which projects to check, so none was planned:\n\n{}",
+            super::fenced("text", why)
+        ),
+        text: None,
+    }
+}
+
 /// The notification of status changes (Slack-compatible `text`): one line per project.
 pub fn notification(repo: &str, branch: &str, sha: &str, changes: &[Change]) -> String {
     let mut out = format!("bosun drift: {repo} ({branch} at {})", short(sha));

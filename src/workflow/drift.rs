@@ -51,6 +51,24 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         Ok(targets) => targets,
         Err(why) => {
             let summary = format!("not checked: {why}");
+            // Said where the drift checks would be, on the branch's head.
+            let output = render::not_checked(&why);
+            let check = CheckRunSpec {
+                name: render::CHECK_PREFIX.trim_end_matches([':', ' ']).to_owned(),
+                head_sha: sha.clone(),
+                status: CheckStatus::Completed(Conclusion::Failure),
+                title: output.title,
+                summary: output.summary,
+                text: output.text,
+                external_id: Some(job.id.to_string()),
+            };
+            if let Err(e) = ctx
+                .github
+                .create_check_run(installation, repo, &check)
+                .await
+            {
+                tracing::error!(error = %e, "writing the drift check run failed");
+            }
             ctx.store
                 .finish_drift_run(run_id, &[], &summary, now_millis())
                 .await

@@ -463,3 +463,53 @@ async fn the_schedule_runs_drift_by_itself() {
     ctx.settle().await;
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_broken_repo_config_on_the_default_branch_is_said_where_the_checks_would_be() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.start_bosun().await;
+    let head = ctx.push_base(&[
+        (
+            "bosun.yaml",
+            Some("version: 3\nprojects:\n  - dir: envs/prod\n    workspcae: x\n"),
+        ),
+        (
+            "envs/prod/main.tf",
+            Some(&app_module(&ctx.state_file("prod"), "declared")),
+        ),
+    ]);
+    drift_now(&ctx).await;
+    let m = ctx.fake.model();
+    let check = m
+        .repo(REPO)
+        .unwrap()
+        .check_runs
+        .iter()
+        .find(|c| c.head_sha == head && c.name == "bosun/drift")
+        .cloned()
+        .expect("a bosun/drift check run");
+    drop(m);
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(check.title.as_deref(), Some("Drift not checked"));
+    let summary = check.summary.unwrap_or_default();
+    assert!(summary.contains("bosun.yaml:4"), "{summary}");
+    assert!(summary.contains("workspcae"), "{summary}");
+    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN))
+        .await
+        .json();
+    let run = &history["runs"][0];
+    assert_eq!(run["status"], "not_checked");
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("not checked: repo config error"),
+        "{run}"
+    );
+    assert!(
+        ctx.fake.issues(REPO).is_empty(),
+        "an error alone opens no issue"
+    );
+    ctx.finish().await;
+}
