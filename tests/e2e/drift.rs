@@ -480,8 +480,9 @@ async fn a_broken_repo_config_on_the_default_branch_is_said_where_the_checks_wou
         ),
     ]);
     drift_now(&ctx).await;
-    let m = ctx.fake.model();
-    let check = m
+    let check = ctx
+        .fake
+        .model()
         .repo(REPO)
         .unwrap()
         .check_runs
@@ -489,7 +490,6 @@ async fn a_broken_repo_config_on_the_default_branch_is_said_where_the_checks_wou
         .find(|c| c.head_sha == head && c.name == "bosun/drift")
         .cloned()
         .expect("a bosun/drift check run");
-    drop(m);
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
     assert_eq!(check.title.as_deref(), Some("Drift not checked"));
     let summary = check.summary.unwrap_or_default();
