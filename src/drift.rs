@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Outcome, Target};
+use crate::plan::{Outcome, Step, Target};
 
 /// How one project of the default branch compares with the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -77,35 +77,52 @@ impl ProjectDrift {
         }
     }
 
-    /// A project's status from its `-detailed-exitcode` plan.
-    pub fn of_plan(target: Target, outcome: &Outcome) -> Self {
-        let (status, summary, detail) = match outcome {
-            Outcome::Planned { summary, text } if summary.has_changes() => {
-                (DriftStatus::Drifted, summary.line.clone(), text.clone())
-            }
-            Outcome::Planned { summary, .. } => {
-                (DriftStatus::InSync, summary.line.clone(), String::new())
-            }
-            Outcome::Failed { step, output } => {
-                let first = output
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty() && l.chars().any(char::is_alphanumeric))
-                    .unwrap_or("no output");
-                let first: String = first.chars().take(200).collect();
-                (
-                    DriftStatus::Error,
-                    format!("{} failed: {first}", step.as_str()),
-                    output.clone(),
-                )
-            }
+    /// A project's status from Terraform's `-detailed-exitcode` verdict: `changes` (exit 2)
+    /// is drift, with `line` (its `Plan:` line) and the plan's `text`.
+    pub fn of_exit(target: Target, changes: bool, line: String, text: String) -> Self {
+        let (status, detail) = if changes {
+            (DriftStatus::Drifted, text)
+        } else {
+            (DriftStatus::InSync, String::new())
         };
         Self {
             target,
             status,
             locked_by: None,
-            summary,
+            summary: line,
             detail,
+        }
+    }
+
+    /// A project's status from a plan with its JSON summary (a custom workflow's plan steps):
+    /// changes there are drift, as they make Terraform exit 2.
+    pub fn of_plan(target: Target, outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Planned { summary, text } => Self::of_exit(
+                target,
+                summary.has_changes(),
+                summary.line.clone(),
+                text.clone(),
+            ),
+            Outcome::Failed { step, output } => Self::failed(target, *step, output.clone()),
+        }
+    }
+
+    /// A project whose plan failed at `step`: its summary names the step and the output's
+    /// first line that says something.
+    pub fn failed(target: Target, step: Step, output: String) -> Self {
+        let first = output
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && l.chars().any(char::is_alphanumeric))
+            .unwrap_or("no output");
+        let first: String = first.chars().take(200).collect();
+        Self {
+            target,
+            status: DriftStatus::Error,
+            locked_by: None,
+            summary: format!("{} failed: {first}", step.as_str()),
+            detail: output,
         }
     }
 }

@@ -153,3 +153,15 @@ fn a_run_in_one_word() {
         "drifted"
     );
 }
+
+#[test]
+fn the_exit_code_decides_and_a_failure_names_its_step() {
+    let drifted = ProjectDrift::of_exit(t("a"), true, "Plan: 1 to add".into(), "+ x".into());
+    assert_eq!(drifted.status, DriftStatus::Drifted);
+    assert_eq!(drifted.detail, "+ x");
+    let in_sync = ProjectDrift::of_exit(t("a"), false, "No changes.".into(), "No changes.".into());
+    assert_eq!(in_sync.status, DriftStatus::InSync);
+    assert!(in_sync.detail.is_empty());
+    let failed = ProjectDrift::failed(t("a"), Step::Checkout, "".into());
+    assert_eq!(failed.summary, "checkout failed: no output");
+}

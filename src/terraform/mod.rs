@@ -19,6 +19,7 @@
 
 pub mod cache;
 mod custom;
+mod detailed;
 mod parse;
 mod redacting;
 pub mod run;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use custom::{SHELL, StepVars};
+pub use detailed::DetailedPlan;
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
@@ -407,21 +409,7 @@ impl Terraform {
     ) -> ApplyOutcome {
         let mut log = String::new();
         let t = self.timeouts;
-        let prepared = async {
-            let done = self.init(root, dir).await;
-            step((Step::Init, "init", t.init), done, &mut log)?;
-            if workspace != "default" {
-                let done = self.select_workspace(root, dir, workspace).await;
-                step(
-                    (Step::Workspace, "workspace select", t.init),
-                    done,
-                    &mut log,
-                )?;
-            }
-            Ok::<(), (Step, String)>(())
-        }
-        .await;
-        if let Err((_, output)) = prepared {
+        if let Err((_, output)) = self.prepare(root, dir, workspace, &mut log).await {
             return ApplyOutcome::Failed {
                 output,
                 stale: false,
@@ -452,6 +440,25 @@ impl Terraform {
         }
     }
 
+    /// `init`, then `workspace select` unless the workspace is `default`: how every plan and
+    /// apply of a project begins.
+    async fn prepare(
+        &self,
+        root: &Path,
+        dir: &Path,
+        workspace: &str,
+        log: &mut String,
+    ) -> Result<(), (Step, String)> {
+        let init = self.timeouts.init;
+        let done = self.init(root, dir).await;
+        step((Step::Init, "init", init), done, log)?;
+        if workspace != "default" {
+            let done = self.select_workspace(root, dir, workspace).await;
+            step((Step::Workspace, "workspace select", init), done, log)?;
+        }
+        Ok(())
+    }
+
     async fn plan_steps(
         &self,
         (root, dir): (&Path, &Path),
@@ -460,12 +467,7 @@ impl Terraform {
         log: &mut String,
     ) -> Result<(PlanSummary, String, Vec<u8>), (Step, String)> {
         let t = self.timeouts;
-        let done = self.init(root, dir).await;
-        step((Step::Init, "init", t.init), done, log)?;
-        if workspace != "default" {
-            let done = self.select_workspace(root, dir, workspace).await;
-            step((Step::Workspace, "workspace select", t.init), done, log)?;
-        }
+        self.prepare(root, dir, workspace, log).await?;
         let planfile = dir.join(PLANFILE);
         if let Err(e) = tokio::fs::remove_file(&planfile).await
             && e.kind() != std::io::ErrorKind::NotFound

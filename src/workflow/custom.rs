@@ -8,6 +8,7 @@ use super::Context;
 use super::job::PrRef;
 use crate::apply::ApplyOutcome;
 use crate::config::repo::Workflow;
+use crate::drift::ProjectDrift;
 use crate::plan::{Outcome, Step, Target};
 use crate::terraform::{PlanRun, StepVars};
 
@@ -79,16 +80,47 @@ pub(super) async fn plan(
             };
         }
     };
-    let tf = match &workflow {
-        Some(w) => ctx.terraform.with_network(w.network),
-        None => ctx.terraform.clone(),
-    };
+    let tf = terraform(ctx, workflow.as_ref());
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
         None => {
             tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
                 .await
         }
+    }
+}
+
+/// Checks the project in `dir` of the checkout `root` for drift: its workflow's plan steps
+/// (with the run's `-detailed-exitcode` among their arguments; the plan's JSON says whether
+/// anything changes), else bosun's `plan -detailed-exitcode`, whose exit code says it.
+pub(super) async fn drift(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    (root, dir): (&Path, &Path),
+) -> ProjectDrift {
+    let target = run.target.clone();
+    let workflow = match run.workflow(ctx).await {
+        Ok(w) => w,
+        Err(output) => return ProjectDrift::failed(target, Step::Config, output),
+    };
+    let tf = terraform(ctx, workflow.as_ref());
+    match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
+        Some(steps) => {
+            let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
+            ProjectDrift::of_plan(target, &planned.outcome)
+        }
+        None => match tf.plan_detailed(root, dir, &run.target.workspace).await {
+            Ok(p) => ProjectDrift::of_exit(target, p.changes, p.line, p.text),
+            Err((step, output)) => ProjectDrift::failed(target, step, output),
+        },
+    }
+}
+
+/// The Terraform a project's runs use: with its workflow's network switch.
+fn terraform(ctx: &Context, workflow: Option<&Workflow>) -> crate::terraform::Terraform {
+    match workflow {
+        Some(w) => ctx.terraform.with_network(w.network),
+        None => ctx.terraform.clone(),
     }
 }
 
@@ -109,10 +141,7 @@ pub(super) async fn apply(
             };
         }
     };
-    let tf = match &workflow {
-        Some(w) => ctx.terraform.with_network(w.network),
-        None => ctx.terraform.clone(),
-    };
+    let tf = terraform(ctx, workflow.as_ref());
     match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
         Some(steps) => {
             tf.apply_custom((root, dir), steps, &run.vars(), planfile)

@@ -12,7 +12,7 @@ use super::Context;
 use super::job::PrRef;
 use crate::drift::{self, DriftStatus, ProjectDrift, Trigger};
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion, IssueUpdate};
-use crate::plan::{Outcome, Step, Target};
+use crate::plan::{Step, Target};
 use crate::render::drift::{self as render, RunInfo};
 use crate::store::{Job, now_millis};
 
@@ -175,15 +175,9 @@ async fn check_project(
                 Ok(None) => plan(ctx, repo, head, target).await,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "reading the locks failed");
-                    ProjectDrift::of_plan(
-                        target.clone(),
-                        &Outcome::Failed {
-                            step: Step::Checkout,
-                            output: "bosun could not read the project's lock; the operator's \
-                                     logs say why."
-                                .into(),
-                        },
-                    )
+                    let why =
+                        "bosun could not read the project's lock; the operator's logs say why.";
+                    ProjectDrift::failed(target.clone(), Step::Checkout, why.into())
                 }
             }
         }
@@ -230,13 +224,7 @@ async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> Proje
     let sha = head.head_sha.as_str();
     let (root, dir) = match ctx.project_dir(repo, 0, target, sha, sha, true).await {
         Ok(at) => at,
-        Err(output) => {
-            let outcome = Outcome::Failed {
-                step: Step::Checkout,
-                output,
-            };
-            return ProjectDrift::of_plan(target.clone(), &outcome);
-        }
+        Err(output) => return ProjectDrift::failed(target.clone(), Step::Checkout, output),
     };
     let args = vec!["-detailed-exitcode".to_owned()];
     let project = super::custom::ProjectRun {
@@ -247,8 +235,7 @@ async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> Proje
         user: &head.author,
         extra_args: &args,
     };
-    let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
-    ProjectDrift::of_plan(target.clone(), &run.outcome)
+    super::custom::drift(ctx, &project, (&root, &dir)).await
 }
 
 /// "1 drifted, 2 in sync, 1 skipped": the counts that are not zero.

@@ -513,3 +513,48 @@ async fn a_broken_repo_config_on_the_default_branch_is_said_where_the_checks_wou
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_project_with_a_custom_workflow_is_checked_with_its_own_plan_steps() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.set("allow_custom_workflows", "acme/*");
+    ctx.set("allowed_overrides", "workflow");
+    ctx.start_bosun().await;
+    let marker = ctx.state_file("custom-step-ran");
+    let config = format!(
+        "version: 3\nprojects:\n  - name: prod\n    dir: envs/prod\n    workflow: custom\n  \
+         - name: staging\n    dir: envs/staging\nworkflows:\n  custom:\n    plan:\n      steps:\n        \
+         - init\n        - run: echo $PULL_NUM > {}\n        - plan\n",
+        marker.display()
+    );
+    let prod = app_module(&ctx.state_file("prod"), "declared");
+    let staging = app_module(&ctx.state_file("staging"), "declared");
+    let head = ctx.push_base(&[
+        ("bosun.yaml", Some(&config)),
+        ("envs/prod/main.tf", Some(&prod)),
+        ("envs/staging/main.tf", Some(&staging)),
+    ]);
+    ctx.apply_by_hand("prod", &prod);
+    ctx.apply_by_hand("staging", &staging);
+    ctx.apply_by_hand(
+        "prod-drift",
+        &app_module(&ctx.state_file("prod"), "by-hand"),
+    );
+    drift_now(&ctx).await;
+    // The workflow's own steps ran (the drift check is pull request 0) and found the drift.
+    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN)).await.json();
+    assert_eq!(history["runs"][0]["projects"][0]["status"], "drifted", "{history}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "0");
+    let check = drift_check(&ctx, &head, "prod");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        check.title.as_deref(),
+        Some("Drifted: Plan: 0 to add, 1 to change, 0 to destroy.")
+    );
+    assert_eq!(
+        drift_check(&ctx, &head, "staging").conclusion.as_deref(),
+        Some("success")
+    );
+    ctx.finish().await;
+}
