@@ -20,7 +20,7 @@ pub struct ByHand {
     root: tempfile::TempDir,
     /// One directory per project, in the projects' order.
     dirs: Vec<PathBuf>,
-    /// Plan as bosun does: `-out` a planfile, then `show -json` it.
+    /// Plan as a pull request is planned: `-out` a planfile, then `show -json` it.
     as_bosun: bool,
 }
 
@@ -36,7 +36,7 @@ pub struct HandRound {
 
 impl ByHand {
     /// Writes each `(dir, module)` into a plain directory of its own, not initialised yet;
-    /// `as_bosun`: plans also write a planfile and `show -json` it, as bosun does.
+    /// `as_bosun`: plans also write a planfile and `show -json` it, as a PR plan does (drift checks no longer do).
     pub fn new(bin: &str, modules: &[(String, String)], as_bosun: bool) -> anyhow::Result<Self> {
         let root = tempfile::tempdir().context("a directory for the by-hand runs")?;
         let terraform = tool(bin, &root.path().join("plugin-cache"))?;
@@ -82,7 +82,7 @@ impl ByHand {
         apply(&self.applier, &self.root.path().join("apply-drift"), tf).await
     }
 
-    /// Plans every project (`init`, then `plan -detailed-exitcode`, and as bosun does,
+    /// Plans every project (`init`, then `plan -detailed-exitcode`, and as a PR plan does,
     /// `-out` and `show -json`), `parallelism` at a time.
     pub async fn plan_all(&self, parallelism: usize) -> anyhow::Result<HandRound> {
         let tf = Arc::new(self.terraform.clone());

@@ -15,7 +15,7 @@
 //!   set of directories runs what bosun runs per project, to show where the difference goes:
 //!   the same with `plan -out`, then `show -json` of the planfile.
 //!
-//! Rounds interleave (by hand, by hand as bosun, bosun, by hand, …). The first round is cold: bosun has just
+//! Rounds interleave (by hand, by hand as a PR plan, bosun, by hand, …). The first round is cold: bosun has just
 //! started (no mirror, no checkouts, empty plugin cache) and the by-hand directories are new;
 //! later rounds are warm (bosun keeps its checkouts and their `.terraform/`; by hand plans
 //! again in the same directories). Every round is checked: by hand, exactly the drifted

@@ -57,7 +57,7 @@ pub fn print(
     );
     let as_bosun = Split::of(with_show, |h| h.wall);
     row(
-        "  the same with plan -out and show -json, as bosun",
+        "  the same with plan -out and show -json (a PR plan)",
         &as_bosun,
     );
     row("bosun: POST /api/drift -> job done", &total);

@@ -543,8 +543,13 @@ async fn a_project_with_a_custom_workflow_is_checked_with_its_own_plan_steps() {
     );
     drift_now(&ctx).await;
     // The workflow's own steps ran (the drift check is pull request 0) and found the drift.
-    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN)).await.json();
-    assert_eq!(history["runs"][0]["projects"][0]["status"], "drifted", "{history}");
+    let history = api(&ctx, Method::GET, "/api/drift/acme/infra", Some(TOKEN))
+        .await
+        .json();
+    assert_eq!(
+        history["runs"][0]["projects"][0]["status"], "drifted",
+        "{history}"
+    );
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "0");
     let check = drift_check(&ctx, &head, "prod");
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
