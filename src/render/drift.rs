@@ -23,6 +23,8 @@ pub struct RunInfo<'a> {
     pub sha: &'a str,
     /// When it ran, as text (UTC).
     pub at: &'a str,
+    /// The run's id in the store (and in `GET /api/drift/…`): each run's body differs.
+    pub run_id: i64,
     pub command_name: &'a str,
     pub results: &'a [ProjectDrift],
 }
@@ -57,10 +59,11 @@ pub fn issue_body(run: &RunInfo) -> String {
         n => format!("**{n} projects** differ from what Git declares"),
     };
     out.push_str(&format!(
-        "bosun planned every project of {} at {} on {}: {what}.\n",
+        "bosun planned every project of {} at {} on {} (drift run {}): {what}.\n",
         code_span(run.branch),
         code_span(short(run.sha)),
         run.at,
+        run.run_id,
     ));
     if !unchecked.is_empty() && drifted.is_empty() {
         out.push_str(

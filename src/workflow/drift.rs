@@ -114,6 +114,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         branch,
         sha: &sha,
         at: &at,
+        run_id,
         command_name: ctx.settings.command_name(),
         results: &results,
     };

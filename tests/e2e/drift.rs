@@ -212,6 +212,11 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert!(issues[0].open);
     assert_eq!(issues[0].number, issue.number);
     assert_eq!(issues[0].edits.len(), 1, "updated once, in place");
+    assert!(
+        issues[0].body.contains("(drift run 2)"),
+        "{}",
+        issues[0].body
+    );
     assert_eq!(sink.texts().len(), 1, "no second notification");
     assert_eq!(metric(&ctx, prod_status).await, Some(1.0));
 

@@ -39,6 +39,7 @@ fn run(results: &[ProjectDrift]) -> RunInfo<'_> {
         branch: "main",
         sha: "0123456789abcdef0123456789abcdef01234567",
         at: "2026-11-22 04:30 UTC",
+        run_id: 12,
         command_name: "bosun",
         results,
     }
