@@ -53,22 +53,9 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
             let summary = format!("not checked: {why}");
             // Said where the drift checks would be, on the branch's head.
             let output = render::not_checked(&why);
-            let check = CheckRunSpec {
-                name: render::CHECK_PREFIX.trim_end_matches([':', ' ']).to_owned(),
-                head_sha: sha.clone(),
-                status: CheckStatus::Completed(Conclusion::Failure),
-                title: output.title,
-                summary: output.summary,
-                text: output.text,
-                external_id: Some(job.id.to_string()),
-            };
-            if let Err(e) = ctx
-                .github
-                .create_check_run(installation, repo, &check)
-                .await
-            {
-                tracing::error!(error = %e, "writing the drift check run failed");
-            }
+            let name = render::CHECK_PREFIX.trim_end_matches([':', ' ']);
+            let at = (installation, repo, sha.as_str(), job.id);
+            write_check(ctx, at, name, Conclusion::Failure, output).await;
             ctx.store
                 .finish_drift_run(run_id, &[], &summary, now_millis())
                 .await
@@ -191,9 +178,24 @@ async fn check_project(
         DriftStatus::Drifted | DriftStatus::Error => Conclusion::Failure,
         DriftStatus::Skipped => Conclusion::Skipped,
     };
+    let name = format!("{}{}", render::CHECK_PREFIX, target.display_name());
+    let at = (installation, repo, head.head_sha.as_str(), job_id);
+    write_check(ctx, at, &name, conclusion, output).await;
+    result
+}
+
+/// Writes a completed drift check run `name` at `(installation, repo, sha, job id)`; a failure
+/// to write it is logged (the run's result is in the store either way).
+async fn write_check(
+    ctx: &Context,
+    (installation, repo, sha, job_id): (u64, &str, &str, i64),
+    name: &str,
+    conclusion: Conclusion,
+    output: crate::render::check::CheckOutput,
+) {
     let check = CheckRunSpec {
-        name: format!("{}{}", render::CHECK_PREFIX, target.display_name()),
-        head_sha: head.head_sha.clone(),
+        name: name.to_owned(),
+        head_sha: sha.to_owned(),
         status: CheckStatus::Completed(conclusion),
         title: output.title,
         summary: output.summary,
@@ -207,7 +209,6 @@ async fn check_project(
     {
         tracing::error!(error = %e, "writing the drift check run failed");
     }
-    result
 }
 
 /// The pull request holding `target`'s lock, if one does.
