@@ -189,6 +189,7 @@ pub async fn start_with(
         api_token: settings.api_token.clone(),
         github: paced.clone(),
         enqueued: enqueued.clone(),
+        intake: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::intake::{ReadError, Shed, Ticket};
 use super::signature;
 use crate::github::webhook::{self, HANDLED_EVENTS, Parsed};
 use crate::store::{Inserted, NewDelivery, Payload, now_millis};
@@ -52,8 +53,11 @@ pub async fn receive(
         .chars()
         .take(64)
         .collect::<String>();
-    let answer = match handle(&state, &headers, body).await {
-        Ok(answer) | Err(answer) => answer,
+    let answer = match state.intake.enter() {
+        Ok(mut ticket) => match handle(&state, &mut ticket, &headers, body).await {
+            Ok(answer) | Err(answer) => answer,
+        },
+        Err(shed) => shed_answer(shed),
     };
     state.metrics.delivery(answer.outcome, answer.label);
     if answer.outcome == "rejected" {
@@ -66,7 +70,13 @@ pub async fn receive(
     } else {
         json!({ "status": answer.outcome, "reason": answer.reason })
     };
-    (answer.status, axum::Json(body)).into_response()
+    let mut response = (answer.status, axum::Json(body)).into_response();
+    if answer.label.starts_with("shed_") {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    response
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -76,8 +86,13 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Answer, Answer> {
-    let raw = read_body(headers, body).await?;
+async fn handle(
+    state: &AppState,
+    ticket: &mut Ticket,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Answer, Answer> {
+    let raw = read_body(state, ticket, headers, body).await?;
 
     // Nothing is parsed before the signature checks out.
     signature::verify(
@@ -194,8 +209,14 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
     }
 }
 
-/// Reads the body, refusing more than [`MAX_BODY`] bytes without reading them all.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
+/// Reads the body within the [`Intake`](super::intake::Intake)'s bounds, refusing more than
+/// [`MAX_BODY`] bytes without reading them all.
+async fn read_body(
+    state: &AppState,
+    ticket: &mut Ticket,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Answer> {
     let too_large = || {
         Answer::reject(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -209,19 +230,32 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
     {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
-        let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-            .any(|e| e.is::<http_body_util::LengthLimitError>());
-        if over {
-            too_large()
-        } else {
-            Answer::reject(
+    state
+        .intake
+        .read(ticket, body, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => too_large(),
+            ReadError::Shed(shed) => shed_answer(shed),
+            ReadError::Unreadable(e) => Answer::reject(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 format!("could not read the body: {e}"),
-            )
-        }
-    })
+            ),
+        })
+}
+
+/// `503` for a request over the intake's bounds.
+fn shed_answer(shed: Shed) -> Answer {
+    Answer {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        outcome: "rejected",
+        label: match shed {
+            Shed::Requests(_) => "shed_requests",
+            Shed::Bytes(_) => "shed_bytes",
+        },
+        reason: shed.reason(),
+    }
 }
 
 /// The JSON payload: the body itself, or the `payload` field of GitHub's form encoding.

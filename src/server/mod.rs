@@ -3,6 +3,7 @@
 
 mod api;
 mod events;
+pub mod intake;
 pub mod signature;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub github: Arc<dyn GitHub>,
     /// Woken when the API queues a job.
     pub enqueued: Arc<Notify>,
+    /// How many `/events` requests, and bytes of their bodies, are held at once.
+    pub intake: intake::Intake,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -15,6 +15,11 @@ use crate::store::SqliteStore;
 
 /// The router over a fresh SQLite store, secret `k`, every repository allowed.
 async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
+    test_app_with(Default::default()).await
+}
+
+/// [`test_app`] with the given `/events` bounds.
+async fn test_app_with(intake: intake::Intake) -> (tempfile::TempDir, Router, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
@@ -27,6 +32,7 @@ async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
         api_token: None,
         github: Arc::new(crate::github::local::LocalGitHub::default()),
         enqueued: Arc::new(tokio::sync::Notify::new()),
+        intake,
     });
     (dir, router(state), store)
 }
@@ -136,4 +142,105 @@ async fn accepted_then_duplicate() {
         (200, Some("duplicate"))
     );
     assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
+
+/// A body whose bytes arrive when the test sends them, held open until the sender drops.
+fn held_body() -> (tokio::sync::mpsc::Sender<&'static [u8]>, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<&'static [u8]>(4);
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| {
+            (
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b)),
+                rx,
+            )
+        })
+    });
+    (tx, Body::from_stream(stream))
+}
+
+fn unsigned(body: Body) -> Request<Body> {
+    Request::post("/events")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "flood")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_unsigned_bodies_is_shed_with_503_and_bosun_goes_on() {
+    const CHUNK: &[u8] = &[b'x'; 30_000];
+    let (_dir, app, store) = test_app_with(intake::Intake::new(4, 100_000)).await;
+    // Three unsigned bodies, 30 kB each so far, held open by a slow sender.
+    let mut senders = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (tx, body) = held_body();
+        tx.send(CHUNK).await.unwrap();
+        senders.push(tx);
+        held.push(tokio::spawn(send_owned(app.clone(), unsigned(body))));
+    }
+    // Wait (bounded) until the three are being read.
+    let mut shed = None;
+    for _ in 0..200 {
+        let res = app
+            .clone()
+            .oneshot(unsigned(Body::from(vec![b'y'; 20_000])))
+            .await
+            .unwrap();
+        if res.status() == 503 {
+            shed = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = shed.expect("a body past the byte budget is shed");
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["status"], "rejected");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("100000 bytes"),
+        "{answer}"
+    );
+    // A fourth held request fills the request bound: the fifth is shed too.
+    let (tx, body) = held_body();
+    senders.push(tx);
+    held.push(tokio::spawn(send_owned(app.clone(), unsigned(body))));
+    let mut refused = false;
+    for _ in 0..200 {
+        let (status, answer) = send(&app, unsigned(Body::from("{}"))).await;
+        if status == 503 {
+            assert!(answer["reason"].as_str().unwrap().contains("4 deliveries"));
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the request bound held");
+    // The senders finish; the held requests are refused for their signature, and bosun
+    // takes a signed delivery again.
+    drop(senders);
+    for h in held {
+        assert_eq!(h.await.unwrap(), 401);
+    }
+    let (_, body) = examples().into_iter().find(|(e, _)| e == "push").unwrap();
+    let req = Request::post("/events")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "after-flood")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature::sign("k", &body))
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(send(&app, req).await.0, 202);
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
+
+async fn send_owned(app: Router, req: Request<Body>) -> u16 {
+    send(&app, req).await.0
 }
