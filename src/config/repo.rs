@@ -498,18 +498,24 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
                 format!("`{name}` names two projects"),
             ));
         }
-        let clash = config.projects.iter().enumerate().any(|(j, q)| {
-            j != i
-                && q.dir == p.dir
-                && q.workspace == p.workspace
-                && (p.name.is_none() || q.name.is_none())
-        });
-        if clash {
+        // bosun keeps one plan, one lock and one apply policy per (dir, workspace): two
+        // projects there, named or not, would overwrite each other's.
+        let clash = config
+            .projects
+            .iter()
+            .enumerate()
+            .find(|(j, q)| *j != i && q.dir == p.dir && q.workspace == p.workspace);
+        if let Some((_, other)) = clash {
+            let names = match (&p.name, &other.name) {
+                (Some(a), Some(b)) => format!("projects `{a}` and `{b}` are both"),
+                _ => "two projects are".to_owned(),
+            };
             return Err(ctx.err(
                 node,
                 &key,
                 format!(
-                    "two projects on dir `{}` and workspace `{}`: give each a `name`",
+                    "{names} on dir `{}` and workspace `{}`: bosun keeps one plan, lock and \
+                     apply policy per dir and workspace, so give each project its own workspace",
                     p.dir, p.workspace
                 ),
             ));

@@ -71,6 +71,31 @@ async fn bad_and_hostile_repo_configs_get_a_clear_comment() {
     ctx.finish().await;
 }
 
+#[tokio::test]
+async fn two_named_projects_on_one_dir_and_workspace_are_refused_by_name() {
+    let ctx = TestContext::start().await;
+    let config = "version: 3\nprojects:\n  - name: x-vars\n    dir: envs/x\n  - name: y-vars\n    dir: envs/x\n";
+    let (pr, _) = ctx
+        .open_pr("config", &[("bosun.yaml", config), ("envs/x/main.tf", TF)])
+        .await;
+    ctx.settle().await;
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains(
+            "At `bosun.yaml:3:5`, key `projects[0]`: projects `x-vars` and `y-vars` are both on \
+             dir `envs/x` and workspace `default`"
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/plan").conclusion.as_deref(),
+        Some("failure")
+    );
+    // Nothing was planned, so nothing holds the dir's lock.
+    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
+    ctx.finish().await;
+}
+
 /// A `terraform` that prints `bytes` bytes on `plan` in a dir named `huge`, and is the real
 /// Terraform otherwise.
 fn chatty_terraform(dir: &std::path::Path, bytes: u64) -> String {

@@ -139,7 +139,15 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "version: 3\nprojects:\n- dir: a\n- dir: a\n",
-            "bosun.yaml:3:3: projects[0]: two projects on dir `a` and workspace `default`",
+            "bosun.yaml:3:3: projects[0]: two projects are on dir `a` and workspace `default`",
+        ),
+        (
+            "version: 3\nprojects:\n- {dir: a, name: x}\n- {dir: a, name: y}\n",
+            "bosun.yaml:3:4: projects[0]: projects `x` and `y` are both on dir `a` and workspace `default`: bosun keeps one plan, lock and apply policy per dir and workspace, so give each project its own workspace",
+        ),
+        (
+            "version: 3\nprojects:\n- {dir: a, name: x, workspace: blue}\n- {dir: a, name: y, workspace: blue}\n",
+            "bosun.yaml:3:4: projects[0]: projects `x` and `y` are both on dir `a` and workspace `blue`",
         ),
         (
             "version: 3\nprojects:\n- {dir: a, name: x}\n- {dir: b, name: x}\n",
@@ -170,9 +178,9 @@ fn errors_name_the_file_line_column_and_key() {
 }
 
 #[test]
-fn two_named_projects_may_share_a_dir() {
+fn projects_may_share_a_dir_in_different_workspaces() {
     let c = ok(
-        "version: 3\nprojects:\n- {name: blue, dir: a, workspace: blue}\n- {name: a2, dir: a}\n- {name: a3, dir: a}\n",
+        "version: 3\nprojects:\n- {name: blue, dir: a, workspace: blue}\n- {name: a2, dir: a}\n- {name: a3, dir: a, workspace: green}\n",
     );
     assert_eq!(c.projects.len(), 3);
 }
