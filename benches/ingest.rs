@@ -672,6 +672,10 @@ impl GitHub for NoGitHub {
         Err(not_here("a merge"))
     }
 
+    async fn delete_branch(&self, _: u64, _: &str, _: &str) -> Result<(), GitHubError> {
+        Err(not_here("a branch deletion"))
+    }
+
     async fn merge_requirements(
         &self,
         _installation_id: u64,

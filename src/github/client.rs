@@ -697,6 +697,31 @@ impl GitHub for OctocrabGitHub {
         Ok(merged.sha)
     }
 
+    async fn delete_branch(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        branch: &str,
+    ) -> Result<(), GitHubError> {
+        let what = "deleting a branch";
+        // Each segment of the name is percent-encoded; its `/`s stay path separators.
+        let encoded: Vec<String> = branch
+            .split('/')
+            .map(|s| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            })
+            .collect();
+        let path = format!("/repos/{repo}/git/refs/heads/{}", encoded.join("/"));
+        let auth = Auth::Installation(installation_id);
+        match self.call(what, Method::DELETE, &path, auth, None).await {
+            Ok(_) => Ok(()),
+            // "Reference does not exist": someone deleted it first.
+            Err(e) if e.status() == Some(422) || e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn merge_requirements(
         &self,
         installation_id: u64,

@@ -180,6 +180,13 @@ impl GitHub for LocalGitHub {
         })
     }
 
+    async fn delete_branch(&self, _: u64, _: &str, _: &str) -> Result<(), GitHubError> {
+        Err(GitHubError::Transport {
+            what: "deleting a branch".into(),
+            message: "bosun preview does not delete branches".into(),
+        })
+    }
+
     async fn merge_requirements(
         &self,
         _: u64,

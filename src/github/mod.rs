@@ -465,6 +465,16 @@ pub trait GitHub: Send + Sync + 'static {
         method: MergeMethod,
     ) -> Result<String, GitHubError>;
 
+    /// Deletes the branch `branch` of `repo` (`DELETE /repos/{repo}/git/refs/heads/{branch}`),
+    /// for `delete_source_branch_on_merge` after an automerge. A branch that is already gone
+    /// is not an error.
+    async fn delete_branch(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        branch: &str,
+    ) -> Result<(), GitHubError>;
+
     /// Branch protection's view of a pull request: its review decision and the required checks
     /// of its head with whether each passed (one GraphQL query: `reviewDecision` and the head
     /// commit's `statusCheckRollup` contexts with `isRequired(pullRequestNumber:)`).

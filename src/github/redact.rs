@@ -198,6 +198,17 @@ impl<G: GitHub + ?Sized> GitHub for RedactingGitHub<G> {
             .await
     }
 
+    async fn delete_branch(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        branch: &str,
+    ) -> Result<(), GitHubError> {
+        self.inner
+            .delete_branch(installation_id, repo, branch)
+            .await
+    }
+
     async fn merge_requirements(
         &self,
         installation_id: u64,

@@ -135,8 +135,8 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
     );
     if set.merged {
         settle_merged(ctx, &set, &results).await?;
-    } else if config.as_ref().is_some_and(|c| c.automerge) {
-        summary.push_str(&automerge(ctx, &cmd, &info).await?);
+    } else if let Some(config) = config.as_ref().filter(|c| c.automerge) {
+        summary.push_str(&automerge(ctx, &cmd, &info, config).await?);
     }
     Ok(summary)
 }
@@ -538,6 +538,7 @@ async fn automerge(
     ctx: &Context,
     cmd: &ApplyCommand,
     info: &PullRequestInfo,
+    config: &RepoConfig,
 ) -> anyhow::Result<String> {
     let repo = cmd.repo.full_name.as_str();
     let plans = ctx.store.plans_of_pr(repo, cmd.pr_number).await?;
@@ -560,7 +561,11 @@ async fn automerge(
         )
         .await;
     match merged {
-        Ok(sha) => Ok(format!("; automerged as {}", plan::short(&sha))),
+        Ok(sha) => Ok(format!(
+            "; automerged as {}{}",
+            plan::short(&sha),
+            delete_source_branch(ctx, cmd, info, config).await
+        )),
         // A retried merge that had gone through is refused the second time: look.
         Err(e)
             if e.status() == Some(405)
@@ -570,13 +575,47 @@ async fn automerge(
                     .await
                     .is_ok_and(|now| now.state == PrState::Merged) =>
         {
-            Ok("; automerged".into())
+            Ok(format!(
+                "; automerged{}",
+                delete_source_branch(ctx, cmd, info, config).await
+            ))
         }
         Err(e) => {
             tracing::warn!(error = %e, "automerge failed");
             let body = render::reply::automerge_failed(&e.to_string());
             feedback::reply(ctx, cmd.installation_id, repo, cmd.pr_number, &body).await?;
             Ok("; automerge failed".into())
+        }
+    }
+}
+
+/// After an automerge, with `delete_source_branch_on_merge` (the top level's, or a project's
+/// own): deletes the pull request's branch, unless it lives in a fork (not bosun's to
+/// delete). Returns what happened, for the job's summary; a failure is logged, never fatal.
+async fn delete_source_branch(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    info: &PullRequestInfo,
+    config: &RepoConfig,
+) -> String {
+    let wanted = config.delete_source_branch_on_merge
+        || config
+            .projects
+            .iter()
+            .any(|p| p.delete_source_branch_on_merge == Some(true));
+    if !wanted || info.from_fork {
+        return String::new();
+    }
+    let repo = cmd.repo.full_name.as_str();
+    match ctx
+        .github
+        .delete_branch(cmd.installation_id, repo, &info.head_ref)
+        .await
+    {
+        Ok(()) => format!("; deleted branch {}", info.head_ref),
+        Err(e) => {
+            tracing::warn!(error = %e, branch = %info.head_ref, "deleting the source branch failed");
+            format!("; deleting branch {} failed", info.head_ref)
         }
     }
 }

@@ -401,6 +401,47 @@ async fn automerge_merges_once_every_project_is_applied() {
     let merged = ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged;
     assert!(merged, "bosun merged the pull request");
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(
+        branch_exists(&ctx, pr),
+        "the branch is kept without the key"
+    );
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+/// Whether the head branch of `pr` is still in the repository.
+fn branch_exists(ctx: &TestContext, pr: u64) -> bool {
+    let model = ctx.fake.model();
+    let repo = model.repo(REPO).unwrap();
+    let git = git2::Repository::open_bare(&repo.git_dir).unwrap();
+    git.find_reference(&format!("refs/heads/{}", repo.prs[&pr].head_ref))
+        .is_ok()
+}
+
+#[tokio::test]
+async fn automerge_deletes_the_source_branch_when_the_config_asks_and_the_server_allows() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("allowed_overrides", "delete_source_branch_on_merge");
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let config = "version: 3\nautomerge: true\ndelete_source_branch_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, state) = open_dev(&ctx, Some(config), &["app"]).await;
+    assert!(branch_exists(&ctx, pr));
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    ctx.settle().await;
+
+    assert_eq!(resources(&state), ["app"]);
+    assert!(ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged);
+    assert!(!branch_exists(&ctx, pr), "bosun deleted the merged branch");
+    let deletes = ctx
+        .fake
+        .model()
+        .requests
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/git/refs/heads/"))
+        .count();
+    assert_eq!(deletes, 1);
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }

@@ -315,6 +315,10 @@ impl GitHub for Recorder {
         ));
         Ok("m3rg3".into())
     }
+    async fn delete_branch(&self, _: u64, _: &str, branch: &str) -> Result<(), GitHubError> {
+        self.record(format!("delete_branch {branch}"));
+        Ok(())
+    }
     async fn merge_requirements(
         &self,
         _: u64,

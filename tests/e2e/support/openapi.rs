@@ -99,8 +99,9 @@ impl OpenApi {
 fn template_matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.trim_matches('/').split('/').collect();
     let p: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // `{path}` in the contents API may span several segments.
-    if t.last() == Some(&"{path}") && p.len() >= t.len() {
+    // `{path}` in the contents API, and a ref (`heads/feature/x`) at the end of the git refs
+    // API, may span several segments.
+    if matches!(t.last(), Some(&"{path}") | Some(&"{ref}")) && p.len() >= t.len() {
         return t[..t.len() - 1]
             .iter()
             .zip(&p)

@@ -215,3 +215,18 @@ pub(super) fn endpoint(
     }))
     .into_response())
 }
+
+/// `DELETE /repos/{owner}/{repo}/git/refs/heads/{branch}`: deletes the branch from the
+/// repository's git (204), or 422 `Reference does not exist` as GitHub answers.
+pub fn delete_branch(r: &Repo, branch: &str) -> Response {
+    let name = format!("refs/heads/{branch}");
+    let deleted = git2::Repository::open_bare(&r.git_dir)
+        .and_then(|repo| repo.find_reference(&name).and_then(|mut re| re.delete()));
+    match deleted {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, "Reference does not exist")
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("git: {e}")),
+    }
+}

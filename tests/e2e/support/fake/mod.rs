@@ -554,6 +554,19 @@ async fn route(
             value["mergeable_state"] = json!(r.mergeable_state(pr));
             axum::Json(value).into_response()
         }
+        ("DELETE", ["repos", owner, repo, "git", "refs", "heads", branch @ ..]) => {
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &format!("{owner}/{repo}"))?;
+            let branch: Vec<String> = branch
+                .iter()
+                .map(|s| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .collect();
+            merge::delete_branch(r, &branch.join("/"))
+        }
         ("PUT", ["repos", owner, repo, "pulls", number, "merge"]) => merge::endpoint(
             inner,
             caller,
