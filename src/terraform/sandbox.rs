@@ -19,11 +19,18 @@
 //!
 //! **Namespaces and lifetime.** PID, IPC, UTS and (when the kernel has it) cgroup namespaces,
 //! the network namespace too when [`network`](BwrapConfig::network) is off or the
-//! [`Invocation`] asks for no network (a workflow's `network: false`), a new session (no
-//! way back to bosun's terminal), and `--die-with-parent`. bwrap is the leader of the process
-//! group [`Direct`] signals on timeout; when it dies, the kernel kills the sandbox's PID 1 and
-//! with it every process in the namespace, so nothing outlives a run. (Terraform then gets no
-//! graceful SIGINT of its own: bwrap does not forward signals.)
+//! [`Invocation`] asks for no network (a workflow's `network: false`), and
+//! `--die-with-parent`. [`Direct`] starts bwrap in a session of its own (no way back to
+//! bosun's terminal) whose process group the command inside stays in (a process group spans
+//! PID namespaces). bwrap starts with SIGINT ignored and `env --default-signal=INT` puts it
+//! back for the command, so at the timeout the group's SIGINT reaches Terraform (and what it
+//! runs), which stops gracefully and releases its state lock, while bwrap waits; the SIGKILL
+//! after the grace period kills bwrap, and with it the kernel kills the sandbox's PID 1 and
+//! every process in the namespace, so nothing outlives a run.
+//!
+//! **System calls.** A seccomp filter ([`seccomp`]) refuses new namespaces, mounts, `ptrace`,
+//! `bpf`, the kernel keyring, kernel modules and the like. When bwrap runs in a user
+//! namespace (bosun not root), `--disable-userns` also keeps the command from making another.
 //!
 //! **Who runs it.** When bosun runs as root, `bwrap` runs as root (it can then bind paths
 //! under directories only root may enter) and `setpriv` inside drops to the unprivileged
