@@ -377,7 +377,10 @@ impl Bwrap {
         }
         if program.to_string_lossy().contains('=') {
             // `env` would take it for a variable.
-            bail!("cannot sandbox a program whose path holds `=`: {}", program.display());
+            bail!(
+                "cannot sandbox a program whose path holds `=`: {}",
+                program.display()
+            );
         }
         a.path(&program)?;
         a.args.extend(inv.args.iter().cloned());

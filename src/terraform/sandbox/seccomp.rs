@@ -43,13 +43,8 @@ const ARG0_LO: u32 = 16;
 /// `CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
 /// CLONE_NEWPID | CLONE_NEWNET` (`CLONE_NEWTIME` shares its bit with `clone`'s exit signal and
 /// only `clone3` and `unshare` take it).
-const CLONE_NEW_ANY: u32 = 0x0002_0000
-    | 0x0200_0000
-    | 0x0400_0000
-    | 0x0800_0000
-    | 0x1000_0000
-    | 0x2000_0000
-    | 0x4000_0000;
+const CLONE_NEW_ANY: u32 =
+    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000;
 
 /// The syscall numbers the filter names, for one architecture.
 struct Arch {
@@ -85,8 +80,8 @@ const NATIVE: Arch = Arch {
     clone: 220,
     clone3: 435,
     denied: &[
-        97, 268, 40, 39, 41, 428, 429, 430, 431, 432, 433, 442, 117, 270, 271, 280, 241, 282,
-        219, 217, 218, 105, 273, 106, 104, 294,
+        97, 268, 40, 39, 41, 428, 429, 430, 431, 432, 433, 442, 117, 270, 271, 280, 241, 282, 219,
+        217, 218, 105, 273, 106, 104, 294,
     ],
 };
 

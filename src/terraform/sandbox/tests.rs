@@ -412,7 +412,11 @@ async fn the_timeout_interrupts_the_command_before_killing_it() {
     let done = bwrap.run(inv).await.unwrap();
     assert_eq!(done.exit, Exit::TimedOut);
     let marker = std::fs::read_to_string(host.job.join("marker")).unwrap_or_default();
-    assert_eq!(marker, "interrupted\n", "SIGINT reached the command: {}", done.output);
+    assert_eq!(
+        marker, "interrupted\n",
+        "SIGINT reached the command: {}",
+        done.output
+    );
     assert!(all_gone("4242.21").await, "a child outlived the run");
 }
 
