@@ -436,7 +436,6 @@ def probe(name, nr, *args):
 buf = ctypes.create_string_buffer(8)
 local = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8)
 probe("keyctl", 250, 0, -3, 0)
-probe("ptrace", 101, 0, 0, 0, 0)
 probe("process_vm_readv", 310, os.getpid(), ctypes.addressof(local), 1, ctypes.addressof(local), 1, 0)
 probe("unshare_user", 272, 0x10000000)
 probe("clone_newuser", 56, 0x10000000 | 17, 0, 0, 0, 0)
@@ -445,6 +444,8 @@ probe("mount", 165, 0, 0, 0, 0, 0)
 probe("bpf", 321, 999, 0, 0)
 probe("clone3", 435, 0, 0)
 probe("getpid", 39)
+# Last: untraced, a traced process stops at its next signal.
+probe("ptrace", 101, 0, 0, 0, 0)
 "#;
 
 #[tokio::test]
