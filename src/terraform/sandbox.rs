@@ -212,9 +212,10 @@ impl Bwrap {
         }
         Err(first.context(
             "bubblewrap cannot run a sandboxed command here; install it (Debian: \
-             apt-get install bubblewrap), or allow unprivileged user namespaces (sysctl \
-             kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or set \
-             BOSUN_SANDBOX=none to run Terraform unsandboxed, knowingly",
+             apt-get install bubblewrap; 0.8 or later, with a kernel that has seccomp, and \
+             coreutils 8.31 or later for env --default-signal), or allow unprivileged user \
+             namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces \
+             > 0), or set BOSUN_SANDBOX=none to run Terraform unsandboxed, knowingly",
         ))
     }
 
