@@ -3,8 +3,9 @@
 //!
 //! A command run for a pull request is hostile: it may print without end, ignore signals,
 //! fork children that outlive it, or read bosun's secrets from the environment. So every run
-//! gets a cleared environment holding exactly [`Invocation::env`], no stdin, its own process
-//! group (so the whole tree can be signalled), a timeout, and an output cap.
+//! gets a cleared environment holding exactly [`Invocation::env`], no stdin, its own session
+//! and process group (so the whole tree can be signalled, and no terminal reached), a
+//! timeout, and an output cap.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
