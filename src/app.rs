@@ -134,11 +134,6 @@ pub async fn start_with(
         Arc::new(Redacting::new(runner, redactor.clone())),
         plugin_cache,
     );
-    terraform.extra_env = settings
-        .terraform_env
-        .iter()
-        .map(|(name, value)| (name.clone(), value.expose().to_owned()))
-        .collect();
     terraform.timeouts = Timeouts {
         init: settings.terraform_timeout,
         plan: settings.terraform_timeout,
@@ -169,6 +164,7 @@ pub async fn start_with(
             comment_mode: settings.comment_mode,
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),
+            pass_env: settings.terraform_env.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

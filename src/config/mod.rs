@@ -3,6 +3,7 @@
 
 mod allowlist;
 mod flags;
+pub mod pass_env;
 pub mod powers;
 pub mod repo;
 mod secret;

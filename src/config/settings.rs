@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::allowlist::RepoAllowlist;
+use super::pass_env::{Entry, PassEnv};
 use super::powers::{self, AllowedOverrides, ServerPolicy};
 use super::secret::Secret;
 use crate::access::AccessPolicy;
@@ -308,7 +309,21 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_TERRAFORM_PASS_ENV",
         "terraform-pass-env",
         Some(""),
-        "Names of variables of bosun's environment passed to Terraform (comma-separated, e.g. AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY); their values are secrets, redacted everywhere"
+        "Variables of bosun's environment passed to Terraform, plans and applies alike unless the two below are set: comma-separated NAME (e.g. AWS_ACCESS_KEY_ID), NAME=FROM (NAME set to bosun's FROM), GLOB:NAME[=FROM] for some repos (acme/*:TF_VAR_token); their values are secrets, redacted everywhere"
+    ),
+    setting!(
+        "terraform_plan_pass_env",
+        "BOSUN_TERRAFORM_PLAN_PASS_ENV",
+        "terraform-plan-pass-env",
+        Some(""),
+        "When set, replaces terraform_pass_env for plans and drift checks (unreviewed code: give them read-only credentials), same form"
+    ),
+    setting!(
+        "terraform_apply_pass_env",
+        "BOSUN_TERRAFORM_APPLY_PASS_ENV",
+        "terraform-apply-pass-env",
+        Some(""),
+        "When set, replaces terraform_pass_env for applies of reviewed plans (and the init before them), same form"
     ),
     setting!(
         "command_permission",
@@ -387,6 +402,13 @@ pub const SETTINGS: &[SettingDef] = &[
         None,
         "Slack-compatible incoming webhook (http or https) told when a project's drift status changes; a secret; unset: none"
     ),
+];
+
+/// The settings that pass bosun's variables to Terraform.
+const PASS_ENV_KEYS: [&str; 3] = [
+    "terraform_pass_env",
+    "terraform_plan_pass_env",
+    "terraform_apply_pass_env",
 ];
 
 /// The longest time GitHub lets an App ask for a redelivery.
@@ -514,9 +536,16 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The names `terraform_pass_env` lists.
+    /// bosun's variables the `terraform_*pass_env` settings read.
     pub fn pass_env_names(&self) -> Vec<String> {
-        self.list("terraform_pass_env")
+        let mut names: Vec<String> = PASS_ENV_KEYS
+            .iter()
+            .flat_map(|key| self.list(key))
+            .filter_map(|item| Entry::source_of(&item).map(str::to_owned))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// The winning value of a setting and the rank of its layer (0 = flag).
@@ -642,8 +671,9 @@ pub struct Settings {
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
     pub planfile_key: PlanfileKey,
-    /// Variables passed to Terraform from bosun's environment (BOSUN_TERRAFORM_PASS_ENV).
-    pub terraform_env: Vec<(String, Secret)>,
+    /// Variables passed to Terraform from bosun's environment, per stage and repo
+    /// (BOSUN_TERRAFORM_PASS_ENV, BOSUN_TERRAFORM_PLAN_PASS_ENV, BOSUN_TERRAFORM_APPLY_PASS_ENV).
+    pub terraform_env: PassEnv,
     /// Who may do what: command permission, apply users and teams, fork pull requests.
     pub access: AccessPolicy,
     /// What a repo config may set (allow_custom_workflows, allowed_overrides,

@@ -3,9 +3,11 @@
 //!
 //! A command run for a pull request is hostile: it may print without end, ignore signals,
 //! fork children that outlive it, or read bosun's secrets from the environment. So every run
-//! gets a cleared environment holding exactly [`Invocation::env`], no stdin, its own process
-//! group (so the whole tree can be signalled), a timeout, and an output cap.
+//! gets a cleared environment holding exactly [`Invocation::env`], no stdin, its own session
+//! and process group (so the whole tree can be signalled, and no terminal reached), a
+//! timeout, and an output cap.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -110,8 +112,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// Runs commands directly on this host with `tokio::process`.
 ///
-/// On timeout the process group gets SIGINT, then after [`Direct::grace`] SIGKILL. Whatever
-/// the leader leaves behind in its group when it exits (background children) is killed too.
+/// Every command starts a new session (so also a new process group, and no controlling
+/// terminal: nothing it runs can reach bosun's terminal). On timeout the process group gets
+/// SIGINT, then after [`Direct::grace`] SIGKILL. Whatever the leader leaves behind in its
+/// group when it exits (background children) is killed too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Direct {
     /// Time between SIGINT and SIGKILL on timeout.
@@ -146,9 +150,27 @@ impl Drop for Group {
     }
 }
 
+/// What a wrapping runner asks of the process [`Direct`] starts, beyond its [`Invocation`].
+#[derive(Debug, Default)]
+pub struct Spawn {
+    /// Inherited by the program as fd 3 (a sandbox's seccomp program).
+    pub fd3: Option<OwnedFd>,
+    /// The program starts with SIGINT ignored (a sandbox that puts it back to its default
+    /// for the command it runs, so the timeout's SIGINT reaches the command and not the
+    /// sandbox around it).
+    pub ignore_sigint: bool,
+}
+
 #[async_trait]
 impl Runner for Direct {
     async fn run(&self, inv: Invocation) -> Result<Finished> {
+        self.run_with(inv, Spawn::default()).await
+    }
+}
+
+impl Direct {
+    /// Runs `inv` like [`Runner::run`], started as `spawn` says.
+    pub async fn run_with(&self, inv: Invocation, spawn: Spawn) -> Result<Finished> {
         if !inv.cwd.is_dir() {
             bail!("working directory {} does not exist", inv.cwd.display());
         }
@@ -160,8 +182,14 @@ impl Runner for Direct {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        let fd3 = spawn.fd3.as_ref().map(|fd| fd.as_raw_fd());
+        let ignore_sigint = spawn.ignore_sigint;
+        // SAFETY: between fork and exec only async-signal-safe calls (setsid, signal, dup2,
+        // fcntl) on values copied in before the fork.
+        unsafe {
+            cmd.pre_exec(move || before_exec(fd3, ignore_sigint));
+        }
         tracing::debug!(program = %inv.program.display(), cwd = %inv.cwd.display(), "running");
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
@@ -212,6 +240,31 @@ impl Runner for Direct {
             elapsed,
         })
     }
+}
+
+/// In the child, before exec: a new session, SIGINT ignored when asked, `fd3` at fd 3.
+fn before_exec(fd3: Option<i32>, ignore_sigint: bool) -> std::io::Result<()> {
+    let check = |r: libc::c_int| {
+        if r == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: plain syscalls on integers; see the caller.
+    unsafe {
+        check(libc::setsid())?;
+        if ignore_sigint && libc::signal(libc::SIGINT, libc::SIG_IGN) == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+        match fd3 {
+            // dup2 onto itself keeps close-on-exec: clear it.
+            Some(3) => check(libc::fcntl(3, libc::F_SETFD, 0))?,
+            Some(fd) => check(libc::dup2(fd, 3))?,
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Output kept up to a cap, with a count of everything read.

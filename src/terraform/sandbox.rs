@@ -19,11 +19,18 @@
 //!
 //! **Namespaces and lifetime.** PID, IPC, UTS and (when the kernel has it) cgroup namespaces,
 //! the network namespace too when [`network`](BwrapConfig::network) is off or the
-//! [`Invocation`] asks for no network (a workflow's `network: false`), a new session (no
-//! way back to bosun's terminal), and `--die-with-parent`. bwrap is the leader of the process
-//! group [`Direct`] signals on timeout; when it dies, the kernel kills the sandbox's PID 1 and
-//! with it every process in the namespace, so nothing outlives a run. (Terraform then gets no
-//! graceful SIGINT of its own: bwrap does not forward signals.)
+//! [`Invocation`] asks for no network (a workflow's `network: false`), and
+//! `--die-with-parent`. [`Direct`] starts bwrap in a session of its own (no way back to
+//! bosun's terminal) whose process group the command inside stays in (a process group spans
+//! PID namespaces). bwrap starts with SIGINT ignored and `env --default-signal=INT` puts it
+//! back for the command, so at the timeout the group's SIGINT reaches Terraform (and what it
+//! runs), which stops gracefully and releases its state lock, while bwrap waits; the SIGKILL
+//! after the grace period kills bwrap, and with it the kernel kills the sandbox's PID 1 and
+//! every process in the namespace, so nothing outlives a run.
+//!
+//! **System calls.** A seccomp filter ([`seccomp`]) refuses new namespaces, mounts, `ptrace`,
+//! `bpf`, the kernel keyring, kernel modules and the like. When bwrap runs in a user
+//! namespace (bosun not root), `--disable-userns` also keeps the command from making another.
 //!
 //! **Who runs it.** When bosun runs as root, `bwrap` runs as root (it can then bind paths
 //! under directories only root may enter) and `setpriv` inside drops to the unprivileged
@@ -48,9 +55,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 
-use super::run::{Direct, Finished, Invocation, Runner};
+use super::run::{Direct, Finished, Invocation, Runner, Spawn};
 
 mod own;
+mod seccomp;
 
 pub use own::own_tree;
 
@@ -81,7 +89,8 @@ pub const ETC: &[&str] = &[
     "/etc/ssl",
 ];
 
-/// Where `setpriv` and `prlimit` (util-linux) are looked for; all inside [`SYSTEM`].
+/// Where `setpriv`, `prlimit` (util-linux) and `env` (coreutils) are looked for; all inside
+/// [`SYSTEM`].
 const TOOL_DIRS: &[&str] = &["/usr/bin", "/usr/sbin", "/bin", "/sbin"];
 
 /// Resource limits inside the sandbox, per process; 0 means no limit.
@@ -174,6 +183,10 @@ pub struct Bwrap {
     system: Vec<System>,
     /// `prlimit`, or `None` when no limit is set.
     prlimit: Option<PathBuf>,
+    /// `env`, which puts SIGINT back to its default for the command (see [`Bwrap::run`]).
+    env: PathBuf,
+    /// The seccomp program (see [`seccomp`]); `None` on an architecture it does not know.
+    seccomp: Option<Vec<u8>>,
 }
 
 impl Bwrap {
@@ -199,9 +212,10 @@ impl Bwrap {
         }
         Err(first.context(
             "bubblewrap cannot run a sandboxed command here; install it (Debian: \
-             apt-get install bubblewrap), or allow unprivileged user namespaces (sysctl \
-             kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or set \
-             BOSUN_SANDBOX=none to run Terraform unsandboxed, knowingly",
+             apt-get install bubblewrap; 0.8 or later, with a kernel that has seccomp, and \
+             coreutils 8.31 or later for env --default-signal), or allow unprivileged user \
+             namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces \
+             > 0), or set BOSUN_SANDBOX=none to run Terraform unsandboxed, knowingly",
         ))
     }
 
@@ -234,7 +248,7 @@ impl Bwrap {
             Identity::Drop {
                 uid: config.uid,
                 gid: config.gid,
-                setpriv: tool("setpriv")?,
+                setpriv: tool("setpriv", "util-linux")?,
             }
         } else {
             Identity::Own { userns: true }
@@ -243,16 +257,25 @@ impl Bwrap {
         let limited =
             l.memory > 0 || !l.cpu_time.is_zero() || l.max_processes > 0 || l.max_file_size > 0;
         let prlimit = if limited {
-            Some(tool("prlimit")?)
+            Some(tool("prlimit", "util-linux")?)
         } else {
             None
         };
+        let seccomp = seccomp::program();
+        if seccomp.is_none() {
+            tracing::warn!(
+                arch = std::env::consts::ARCH,
+                "no seccomp filter for this architecture: sandboxed commands may make any syscall"
+            );
+        }
         Ok(Self {
             config,
             direct: Direct::default(),
             identity,
             system,
             prlimit,
+            env: tool("env", "coreutils")?,
+            seccomp,
         })
     }
 
@@ -286,14 +309,17 @@ impl Bwrap {
         let cwd = std::path::absolute(&inv.cwd)
             .with_context(|| format!("resolving {}", inv.cwd.display()))?;
         let mut a = Args::default();
-        a.flags(["--die-with-parent", "--new-session"]);
+        // No `--new-session`: [`Direct`] starts bwrap in a session of its own already (no
+        // terminal to reach), and the command must stay in bwrap's process group, which the
+        // timeout signals.
+        a.flags(["--die-with-parent"]);
         a.flags(["--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
         a.flags(["--unshare-cgroup-try", "--hostname", "bosun-sandbox"]);
         if !self.config.network || !inv.network {
             a.flags(["--unshare-net"]);
         }
         match &self.identity {
-            Identity::Own { userns: true } => a.flags(["--unshare-user"]),
+            Identity::Own { userns: true } => a.flags(["--unshare-user", "--disable-userns"]),
             Identity::Own { userns: false } => {}
             // Only what `setpriv` needs to drop to the sandbox's user; it loses them then.
             Identity::Drop { .. } => a.flags([
@@ -331,9 +357,14 @@ impl Bwrap {
             a.parents(&path)?;
             a.bind(if writable { "--bind" } else { "--ro-bind" }, &path)?;
         }
+        if self.seccomp.is_some() {
+            a.flags(["--seccomp", SECCOMP_FD]);
+        }
         a.flags(["--chdir"]);
         a.path(&cwd)?;
         a.flags(["--"]);
+        a.path(&self.env)?;
+        a.flags(["--default-signal=INT"]);
         if let Identity::Drop { uid, gid, setpriv } = &self.identity {
             a.path(setpriv)?;
             a.args.push(format!("--reuid={uid}"));
@@ -344,6 +375,13 @@ impl Bwrap {
             a.path(prlimit)?;
             a.args.extend(limit_args(&self.config.limits));
             a.flags(["--"]);
+        }
+        if program.to_string_lossy().contains('=') {
+            // `env` would take it for a variable.
+            bail!(
+                "cannot sandbox a program whose path holds `=`: {}",
+                program.display()
+            );
         }
         a.path(&program)?;
         a.args.extend(inv.args.iter().cloned());
@@ -406,8 +444,29 @@ impl Runner for Bwrap {
             .context("chown task")??;
         }
         let wrapped = self.wrap(&inv)?;
-        self.direct.run(wrapped).await
+        let fd3 = match &self.seccomp {
+            Some(program) => Some(memfd(program).context("passing the seccomp filter")?),
+            None => None,
+        };
+        let spawn = Spawn {
+            fd3,
+            ignore_sigint: true,
+        };
+        self.direct.run_with(wrapped, spawn).await
     }
+}
+
+/// The fd bwrap reads the seccomp program from (see [`Spawn::fd3`]).
+const SECCOMP_FD: &str = "3";
+
+/// A memory file holding `bytes`, read from its start.
+fn memfd(bytes: &[u8]) -> Result<std::os::fd::OwnedFd> {
+    use std::io::{Seek, Write};
+    let fd = rustix::fs::memfd_create("bosun-seccomp", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(file.into())
 }
 
 /// `prlimit`'s options for `limits` (soft and hard alike; a zero is left out).
@@ -450,13 +509,13 @@ fn resolve(program: &Path, env: &[(String, String)]) -> Result<PathBuf> {
         .with_context(|| format!("program not found: {}", found.display()))
 }
 
-/// A util-linux tool in the system directories.
-fn tool(name: &str) -> Result<PathBuf> {
+/// A tool of `package` in the system directories.
+fn tool(name: &str, package: &str) -> Result<PathBuf> {
     TOOL_DIRS
         .iter()
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file())
-        .with_context(|| format!("`{name}` is missing: install util-linux"))
+        .with_context(|| format!("`{name}` is missing: install {package}"))
 }
 
 /// bwrap's argv as it is built, with what exists inside so far.

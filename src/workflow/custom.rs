@@ -1,12 +1,20 @@
 //! Which steps a project runs: bosun's own, or the custom workflow its repo config gives it
 //! (read again from the config at the commit being planned or applied, so a plan and its
-//! apply use the steps of the same commit), with the workflow's `network` switch.
+//! apply use the steps of the same commit), with the workflow's `network` switch and the
+//! operator's variables for the run's stage.
+//!
+//! **Stages.** Plans (by comment, autoplan, and of the merge commit before an apply on merge)
+//! and drift checks get the plan stage's variables: they run code nobody may have reviewed.
+//! Only [`apply`] gets the apply stage's, for every step of it: the `init` and
+//! `workspace select` before `terraform apply` run the reviewed commit's code too, and a
+//! backend may need the apply's credentials (e.g. a role allowed to write the state).
 
 use std::path::Path;
 
 use super::Context;
 use super::job::PrRef;
 use crate::apply::ApplyOutcome;
+use crate::config::pass_env::Stage;
 use crate::config::repo::Workflow;
 use crate::drift::ProjectDrift;
 use crate::plan::{Outcome, Step, Target};
@@ -80,7 +88,7 @@ pub(super) async fn plan(
             };
         }
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Plan);
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
         None => {
@@ -103,7 +111,7 @@ pub(super) async fn drift(
         Ok(w) => w,
         Err(output) => return ProjectDrift::failed(target, Step::Config, output),
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Plan);
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => {
             let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
@@ -116,12 +124,20 @@ pub(super) async fn drift(
     }
 }
 
-/// The Terraform a project's runs use: with its workflow's network switch.
-fn terraform(ctx: &Context, workflow: Option<&Workflow>) -> crate::terraform::Terraform {
-    match workflow {
+/// The Terraform a project's runs of `stage` in `repo` use: with the stage's variables for
+/// the repo and its workflow's network switch.
+fn terraform(
+    ctx: &Context,
+    repo: &str,
+    workflow: Option<&Workflow>,
+    stage: Stage,
+) -> crate::terraform::Terraform {
+    let mut tf = match workflow {
         Some(w) => ctx.terraform.with_network(w.network),
         None => ctx.terraform.clone(),
-    }
+    };
+    tf.extra_env = ctx.settings.pass_env.of(repo, stage);
+    tf
 }
 
 /// Applies `planfile` to the project in `dir` of the checkout `root`: its workflow's apply
@@ -141,7 +157,7 @@ pub(super) async fn apply(
             };
         }
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Apply);
     match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
         Some(steps) => {
             tf.apply_custom((root, dir), steps, &run.vars(), planfile)

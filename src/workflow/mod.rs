@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::access::AccessPolicy;
+use crate::config::pass_env::PassEnv;
 use crate::config::powers::ServerPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
@@ -47,6 +48,8 @@ pub struct WorkflowSettings {
     pub access: AccessPolicy,
     /// What a pull request's repo config may set.
     pub repo_powers: ServerPolicy,
+    /// bosun's variables each stage's Terraform runs get (see [`custom`]).
+    pub pass_env: PassEnv,
 }
 
 impl WorkflowSettings {

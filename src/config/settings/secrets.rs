@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{PlanfileKey, Secret, Settings, SettingsError, Sources};
+use super::{Entry, PassEnv, PlanfileKey, Secret, Settings, SettingsError, Sources};
 
 impl Settings {
     /// Every secret value the settings hold, with what it is (for a warning when one is too
@@ -33,7 +33,7 @@ impl Settings {
         if let Some(url) = &self.drift_notify_url {
             out.push(("the drift notification URL".to_owned(), url.clone()));
         }
-        for (name, value) in &self.terraform_env {
+        for (name, value) in self.terraform_env.secrets() {
             out.push((format!("passed-through variable {name}"), value.clone()));
         }
         out
@@ -85,34 +85,27 @@ pub(super) fn planfile_key(
     Ok(PlanfileKey::Given(Secret::new(text.trim())))
 }
 
-/// The variables `terraform_pass_env` names, with their values from bosun's environment.
-pub(super) fn pass_env(sources: &Sources) -> Result<Vec<(String, Secret)>, SettingsError> {
-    let mut out = Vec::new();
-    for name in sources.pass_env_names() {
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(SettingsError::of(
-                "terraform_pass_env",
-                format!("`{name}` is not an environment variable name"),
-            ));
-        }
-        if name.starts_with("BOSUN_") {
-            return Err(SettingsError::of(
-                "terraform_pass_env",
-                format!("`{name}`: bosun's own settings are never passed to Terraform"),
-            ));
-        }
-        let Some(value) = sources.pass_env.get(&name) else {
-            return Err(SettingsError::of(
-                "terraform_pass_env",
-                format!("`{name}` is not set in bosun's environment"),
-            ));
-        };
-        out.push((name, Secret::new(value.clone())));
+/// The variables the `terraform_*pass_env` settings name, with their values from bosun's
+/// environment: the plan and apply lists, each `terraform_pass_env` when not set.
+pub(super) fn pass_env(sources: &Sources) -> Result<PassEnv, SettingsError> {
+    let entries = |key: &str| {
+        Entry::parse_list(sources.get_or_default(key)).map_err(|e| SettingsError::of(key, e))
+    };
+    let shared = entries("terraform_pass_env")?;
+    let (plan, apply) = (
+        entries("terraform_plan_pass_env")?,
+        entries("terraform_apply_pass_env")?,
+    );
+    let value = |name: &str| sources.pass_env.get(name).cloned();
+    // Each list's missing variable is named with its own setting.
+    for (key, list) in [
+        ("terraform_pass_env", &shared),
+        ("terraform_plan_pass_env", &plan),
+        ("terraform_apply_pass_env", &apply),
+    ] {
+        PassEnv::resolve(list, &[], value).map_err(|e| SettingsError::of(key, e))?;
     }
-    Ok(out)
+    let pick = |own: Vec<Entry>| if own.is_empty() { shared.clone() } else { own };
+    PassEnv::resolve(&pick(plan), &pick(apply), value)
+        .map_err(|e| SettingsError::of("terraform_pass_env", e))
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::pass_env::Stage;
 
 const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/app.pem");
 
@@ -311,16 +312,12 @@ fn pass_env_takes_named_variables_as_secrets() {
     src.pass_env
         .insert("TF_VAR_token".into(), "tf-token-value".into());
     let s = Settings::resolve(&src).unwrap();
-    assert_eq!(
-        s.terraform_env,
-        vec![
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                Secret::new("aws-secret-value")
-            ),
-            ("TF_VAR_token".into(), Secret::new("tf-token-value")),
-        ]
-    );
+    let both = vec![
+        ("AWS_SECRET_ACCESS_KEY".into(), "aws-secret-value".into()),
+        ("TF_VAR_token".into(), "tf-token-value".into()),
+    ];
+    assert_eq!(s.terraform_env.of("acme/infra", Stage::Plan), both);
+    assert_eq!(s.terraform_env.of("acme/infra", Stage::Apply), both);
     let secrets: Vec<String> = s
         .secrets()
         .iter()
@@ -334,6 +331,58 @@ fn pass_env_takes_named_variables_as_secrets() {
         src.env.set("terraform_pass_env", bad);
         assert!(err(&src).contains(&format!("`{bad}`")), "{bad}");
     }
+}
+
+#[test]
+fn plans_and_applies_get_their_own_variables_when_set() {
+    let mut src = base();
+    for (name, value) in [
+        ("SHARED", "shared-value-1"),
+        ("RO_KEY", "read-only-key-1"),
+        ("RW_KEY", "read-write-key-1"),
+    ] {
+        src.pass_env.insert(name.into(), value.into());
+    }
+    src.env.set("terraform_pass_env", "SHARED");
+    src.env
+        .set("terraform_plan_pass_env", "acme/*:AWS_ACCESS_KEY_ID=RO_KEY");
+    let s = Settings::resolve(&src).unwrap();
+    let plan = s.terraform_env.of("acme/infra", Stage::Plan);
+    assert_eq!(
+        plan,
+        [("AWS_ACCESS_KEY_ID".into(), "read-only-key-1".into())]
+    );
+    assert!(s.terraform_env.of("other/infra", Stage::Plan).is_empty());
+    let apply = s.terraform_env.of("acme/infra", Stage::Apply);
+    assert_eq!(apply, [("SHARED".into(), "shared-value-1".into())]);
+
+    src.env
+        .set("terraform_apply_pass_env", "AWS_ACCESS_KEY_ID=RW_KEY");
+    let s = Settings::resolve(&src).unwrap();
+    let apply = s.terraform_env.of("acme/infra", Stage::Apply);
+    assert_eq!(
+        apply,
+        [("AWS_ACCESS_KEY_ID".into(), "read-write-key-1".into())]
+    );
+    let secrets: Vec<String> = s
+        .secrets()
+        .iter()
+        .map(|(_, v)| v.expose().to_owned())
+        .collect();
+    assert!(secrets.contains(&"read-only-key-1".to_owned()));
+    assert!(secrets.contains(&"read-write-key-1".to_owned()));
+    let mut names = src.pass_env_names();
+    names.sort();
+    assert_eq!(names, ["RO_KEY", "RW_KEY", "SHARED"]);
+
+    src.env
+        .set("terraform_apply_pass_env", "AWS_ACCESS_KEY_ID=MISSING");
+    assert_eq!(
+        err(&src),
+        "BOSUN_TERRAFORM_APPLY_PASS_ENV (--terraform-apply-pass-env): `MISSING` is not set in bosun's environment"
+    );
+    src.env.set("terraform_apply_pass_env", "acme:X");
+    assert!(err(&src).contains("owner/name"), "{}", err(&src));
 }
 
 #[test]

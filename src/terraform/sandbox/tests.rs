@@ -36,6 +36,8 @@ fn fixed(identity: Identity, config: BwrapConfig) -> Bwrap {
             System::Ro("/etc/ssl".into()),
         ],
         prlimit: Some("/usr/bin/prlimit".into()),
+        env: "/usr/bin/env".into(),
+        seccomp: seccomp::program(),
     }
 }
 
@@ -74,7 +76,6 @@ fn as_root_binds_the_checkout_and_drops_to_the_sandbox_user() {
     assert_eq!(
         argv(&wrapped),
         "--die-with-parent
---new-session
 --unshare-pid
 --unshare-ipc
 --unshare-uts
@@ -105,8 +106,10 @@ fn as_root_binds_the_checkout_and_drops_to_the_sandbox_user() {
 --perms 0755
 --dir /data/checkouts/acme/pr-1
 --bind /data/checkouts/acme/pr-1/envs-prod /data/checkouts/acme/pr-1/envs-prod
+--seccomp 3
 --chdir /data/checkouts/acme/pr-1/envs-prod/envs/prod
--- /usr/bin/setpriv
+-- /usr/bin/env
+--default-signal=INT /usr/bin/setpriv
 --reuid=65534
 --regid=65534
 --clear-groups
@@ -145,18 +148,24 @@ fn not_root_uses_a_user_namespace_and_no_setpriv() {
     };
     let bwrap = fixed(Identity::Own { userns: true }, config);
     let text = argv(&bwrap.wrap(&inv("/usr/bin/env", &[])).unwrap());
-    assert!(text.contains("\n--unshare-net\n--unshare-user\n"), "{text}");
+    assert!(
+        text.contains("\n--unshare-net\n--unshare-user\n--disable-userns\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n--seccomp 3\n"), "{text}");
     assert!(
         !text.contains("setpriv") && !text.contains("--cap-"),
         "{text}"
     );
     assert!(
-        text.ends_with("-- /usr/bin/prlimit\n--cpu=2\n-- /usr/bin/env"),
+        text.ends_with("--default-signal=INT /usr/bin/prlimit\n--cpu=2\n-- /usr/bin/env"),
         "{text}"
     );
     let setuid = fixed(Identity::Own { userns: false }, BwrapConfig::default());
     let text = argv(&setuid.wrap(&inv("/usr/bin/env", &[])).unwrap());
     assert!(!text.contains("--unshare-user"), "{text}");
+    assert!(!text.contains("--disable-userns"), "{text}");
+    assert!(text.contains("\n--seccomp 3\n"), "{text}");
 }
 
 #[test]
@@ -391,6 +400,108 @@ async fn a_command_past_its_timeout_dies_with_its_children() {
         all_gone("4242.1").await,
         "a sleeping child outlived the run"
     );
+}
+
+#[tokio::test]
+async fn the_timeout_interrupts_the_command_before_killing_it() {
+    let host = host();
+    let bwrap = sandbox(&host, Limits::default()).await;
+    let script = "trap 'echo interrupted > marker; exit 130' INT; sleep 4242.21 & wait";
+    let mut inv = sh(&host, script);
+    inv.timeout = Duration::from_millis(700);
+    let done = bwrap.run(inv).await.unwrap();
+    assert_eq!(done.exit, Exit::TimedOut);
+    let marker = std::fs::read_to_string(host.job.join("marker")).unwrap_or_default();
+    assert_eq!(
+        marker, "interrupted\n",
+        "SIGINT reached the command: {}",
+        done.output
+    );
+    assert!(all_gone("4242.21").await, "a child outlived the run");
+}
+
+/// Asks the kernel, from Python's ctypes, for what the seccomp filter refuses; prints
+/// `name=ok` or `name=<errno name>`.
+const PROBES: &str = r#"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def probe(name, nr, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])
+    if r == 0 and name == "clone_newuser":
+        os._exit(0)
+    e = ctypes.get_errno()
+    print(name + "=" + ("ok" if r >= 0 else errno.errorcode.get(e, str(e))), flush=True)
+buf = ctypes.create_string_buffer(8)
+local = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8)
+probe("keyctl", 250, 0, -3, 0)
+probe("process_vm_readv", 310, os.getpid(), ctypes.addressof(local), 1, ctypes.addressof(local), 1, 0)
+probe("unshare_user", 272, 0x10000000)
+probe("clone_newuser", 56, 0x10000000 | 17, 0, 0, 0, 0)
+probe("setns", 308, 0, 0)
+probe("mount", 165, 0, 0, 0, 0, 0)
+probe("bpf", 321, 999, 0, 0)
+probe("clone3", 435, 0, 0)
+probe("getpid", 39)
+# Last: untraced, a traced process stops at its next signal.
+probe("ptrace", 101, 0, 0, 0, 0)
+"#;
+
+#[tokio::test]
+async fn syscalls_that_escape_or_spy_are_refused() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the probes use x86-64 syscall numbers");
+        return;
+    }
+    let host = host();
+    let bwrap = sandbox(&host, Limits::default()).await;
+    let mut inv = sh(&host, "");
+    inv.program = "/usr/bin/python3".into();
+    inv.args = vec!["-c".into(), PROBES.into()];
+    let done = bwrap.run(inv).await.unwrap();
+    let mut seen: Vec<&str> = done.output.lines().collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            "bpf=EPERM",
+            "clone3=ENOSYS",
+            "clone_newuser=EPERM",
+            "getpid=ok",
+            "keyctl=EPERM",
+            "mount=EPERM",
+            "process_vm_readv=EPERM",
+            "ptrace=EPERM",
+            "setns=EPERM",
+            "unshare_user=EPERM",
+        ],
+        "{}",
+        done.output
+    );
+    // util-linux's unshare too, and threads and processes still start.
+    let script = "unshare -Ur true; echo unshare=$?; unshare -Urn true; echo unshare_net=$?; \
+                  (sleep 0.1 & wait) && echo fork=ok";
+    let done = bwrap.run(sh(&host, script)).await.unwrap();
+    for want in ["unshare=1", "unshare_net=1", "fork=ok"] {
+        assert!(done.output.contains(want), "{want}: {}", done.output);
+    }
+}
+
+#[tokio::test]
+async fn in_a_user_namespace_no_further_one_can_be_made() {
+    let host = host();
+    let mut bwrap = sandbox(&host, Limits::default()).await;
+    // The flag alone, without the filter that would refuse it as well.
+    bwrap.identity = Identity::Own { userns: true };
+    bwrap.seccomp = None;
+    let done = bwrap
+        .run(sh(&host, "unshare -Ur true && echo LEAK-userns; echo done"))
+        .await
+        .unwrap();
+    assert!(done.exit.success(), "{}", done.output);
+    assert!(!done.output.contains("LEAK"), "{}", done.output);
+    assert!(done.output.contains("done"), "{}", done.output);
 }
 
 #[tokio::test]
