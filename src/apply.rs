@@ -204,14 +204,12 @@ pub enum Refusal {
     Requirements { target: Target, unmet: Vec<Unmet> },
 }
 
-/// Whether two plans propose the same resource changes (addresses and actions). Output-only
-/// changes and Terraform's wording do not count.
+/// Whether two plans propose exactly the same changes: every resource change (its actions and
+/// its values before and after, known, unknown and sensitive), every import and every output
+/// change, by the plans' digests. A plan without a digest matches none. Terraform's wording
+/// does not count.
 pub fn same_changes(a: &PlanSummary, b: &PlanSummary) -> bool {
-    let mut x = a.changes.clone();
-    let mut y = b.changes.clone();
-    x.sort();
-    y.sort();
-    x == y
+    !a.digest.is_empty() && a.digest == b.digest
 }
 
 /// Projects in apply order: groups by ascending `execution_order_group`, each group's

@@ -528,6 +528,7 @@ pub(super) async fn settle_merged(
     if ctx.store.plans_of_pr(repo, set.pr.number).await?.is_empty() {
         locks::release(ctx, set.repo, set.installation_id, set.pr.number, None).await?;
         ctx.workspaces.remove_pr(repo, set.pr.number).await?;
+        ctx.store.delete_reviewed_plans(repo, set.pr.number).await?;
     }
     Ok(())
 }
