@@ -52,10 +52,10 @@ pub fn policy(
     }
 }
 
-/// Whether a pull request is approved: some reviewer's latest review (approvals, change
-/// requests and dismissals count; comments do not) is an approval. A dismissed approval, or
-/// one followed by "changes requested" from the same reviewer, does not count.
-pub fn approved(reviews: &[ReviewInfo]) -> bool {
+/// The reviewers whose latest deciding review (approvals, change requests and dismissals
+/// count; comments do not) is an approval, in the order they first reviewed. A dismissed
+/// approval, or one followed by "changes requested" from the same reviewer, does not count.
+pub fn approvers(reviews: &[ReviewInfo]) -> Vec<&str> {
     let mut latest: Vec<(&str, ReviewState)> = Vec::new();
     for r in reviews {
         if !matches!(
@@ -72,7 +72,27 @@ pub fn approved(reviews: &[ReviewInfo]) -> bool {
             None => latest.push((&r.user, r.state)),
         }
     }
-    latest.iter().any(|(_, s)| *s == ReviewState::Approved)
+    latest
+        .into_iter()
+        .filter(|(_, s)| *s == ReviewState::Approved)
+        .map(|(u, _)| u)
+        .collect()
+}
+
+/// The least permission on the repository whose approval counts (as on GitHub, where only
+/// approvals of users with write access satisfy branch protection).
+pub const APPROVER_PERMISSION: Permission = Permission::Write;
+
+/// Whether a pull request is approved, from its approvers (see [`approvers`]) with their
+/// permission on the repository, and GitHub's review decision when branch protection requires
+/// reviews (`None` when it does not, or when bosun cannot see it): some approver has write
+/// permission or more, and a review decision, when there is one, is `APPROVED` (so approvals
+/// branch protection dismissed as stale, or that it does not count, do not count here).
+pub fn approved(approvers: &[(&str, Permission)], decision: Option<ReviewDecision>) -> bool {
+    if decision.is_some_and(|d| d != ReviewDecision::Approved) {
+        return false;
+    }
+    approvers.iter().any(|(_, p)| *p >= APPROVER_PERMISSION)
 }
 
 /// Whether GitHub would merge the pull request, not counting bosun's own `bosun/apply`

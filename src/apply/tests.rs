@@ -13,32 +13,52 @@ fn review(user: &str, state: ReviewState) -> ReviewInfo {
 }
 
 #[test]
-fn approval_is_each_reviewers_latest_verdict() {
+fn approvers_are_each_reviewers_latest_verdict() {
     use ReviewState::*;
-    assert!(!approved(&[]));
-    assert!(approved(&[review("ann", Approved)]));
-    assert!(approved(&[
-        review("ann", Approved),
-        review("ann", Commented)
-    ]));
-    assert!(!approved(&[
-        review("ann", Approved),
-        review("ann", ChangesRequested)
-    ]));
-    assert!(!approved(&[
-        review("ann", Approved),
-        review("ann", Dismissed)
-    ]));
-    assert!(approved(&[
-        review("ann", ChangesRequested),
-        review("Ann", Approved)
-    ]));
+    assert!(approvers(&[]).is_empty());
+    assert_eq!(approvers(&[review("ann", Approved)]), ["ann"]);
+    assert_eq!(
+        approvers(&[review("ann", Approved), review("ann", Commented)]),
+        ["ann"]
+    );
+    assert!(approvers(&[review("ann", Approved), review("ann", ChangesRequested)]).is_empty());
+    assert!(approvers(&[review("ann", Approved), review("ann", Dismissed)]).is_empty());
+    assert_eq!(
+        approvers(&[review("ann", ChangesRequested), review("Ann", Approved)]),
+        ["ann"]
+    );
     // Another reviewer's request for changes is theirs; ann's approval stands.
-    assert!(approved(&[
-        review("ann", Approved),
-        review("bob", ChangesRequested)
-    ]));
-    assert!(!approved(&[review("bob", Commented)]));
+    assert_eq!(
+        approvers(&[review("ann", Approved), review("bob", ChangesRequested)]),
+        ["ann"]
+    );
+    assert!(approvers(&[review("bob", Commented)]).is_empty());
+}
+
+#[test]
+fn only_writers_approvals_count_and_a_required_review_decision_must_be_approved() {
+    use Permission::*;
+    assert!(!approved(&[], None));
+    assert!(!approved(&[("rita", Read)], None), "a reader's approval");
+    assert!(!approved(&[("tom", Triage)], None));
+    assert!(!approved(&[("gone", None)], None));
+    assert!(approved(&[("rita", Read), ("wes", Write)], None));
+    assert!(approved(&[("max", Maintain)], None));
+    assert!(approved(&[("ada", Admin)], None));
+    // Branch protection requires reviews: its decision rules.
+    assert!(approved(&[("wes", Write)], Some(ReviewDecision::Approved)));
+    assert!(!approved(
+        &[("wes", Write)],
+        Some(ReviewDecision::ReviewRequired)
+    ));
+    assert!(!approved(
+        &[("wes", Write)],
+        Some(ReviewDecision::ChangesRequested)
+    ));
+    assert!(
+        !approved(&[], Some(ReviewDecision::Approved)),
+        "no approver of bosun's own"
+    );
 }
 
 fn pr(state: MergeableState, mergeable: Option<bool>) -> PullRequestInfo {

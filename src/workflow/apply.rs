@@ -210,12 +210,7 @@ async fn facts(
     };
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
-        let reviews = ctx
-            .github
-            .reviews(cmd.installation_id, repo, cmd.pr_number)
-            .await
-            .context("reading the pull request's reviews")?;
-        apply::approved(&reviews)
+        is_approved(ctx, cmd.installation_id, repo, cmd.pr_number).await?
     } else {
         true
     };
@@ -260,6 +255,41 @@ async fn facts(
         mergeable,
         undiverged,
     })
+}
+
+/// Whether pull request `pr` is approved (see [`apply::approved`]): its reviews, the
+/// permission of each reviewer whose latest verdict approves, and GitHub's review decision.
+pub(super) async fn is_approved(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+    pr: u64,
+) -> anyhow::Result<bool> {
+    let reviews = ctx
+        .github
+        .reviews(installation, repo, pr)
+        .await
+        .context("reading the pull request's reviews")?;
+    let approvers = apply::approvers(&reviews);
+    if approvers.is_empty() {
+        return Ok(false);
+    }
+    let mut ranked = Vec::with_capacity(approvers.len());
+    for user in approvers {
+        let permission = ctx
+            .github
+            .permission(installation, repo, user)
+            .await
+            .context("reading a reviewer's permission")?;
+        ranked.push((user, permission));
+    }
+    let decision = ctx
+        .github
+        .merge_requirements(installation, repo, pr)
+        .await
+        .context("reading GitHub's review decision")?
+        .review_decision;
+    Ok(apply::approved(&ranked, decision))
 }
 
 async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyhow::Result<String> {

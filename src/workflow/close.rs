@@ -115,12 +115,7 @@ async fn run_merged(
             .contains(&ApplyRequirement::Approved)
     };
     if due.iter().any(needs_approval) {
-        let reviews = ctx
-            .github
-            .reviews(installation_id, name, pr)
-            .await
-            .context("reading the pull request's reviews")?;
-        if !crate::apply::approved(&reviews) {
+        if !applying::is_approved(ctx, installation_id, name, pr).await? {
             let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
                 due.into_iter().partition(needs_approval);
             due = rest;

@@ -66,3 +66,46 @@ async fn a_base_that_changes_only_a_value_is_not_applied_on_merge() {
     );
     ctx.finish().await;
 }
+
+const APPROVED_DEV: &str =
+    "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [approved]\n";
+
+/// Opens a pull request adding `terraform_data.app` to `envs/dev` (the base branch holds
+/// `base_config`; the pull request changes it to `pr_config` when given); waits for its plan.
+async fn open_dev(
+    ctx: &TestContext,
+    base_config: &str,
+    pr_config: Option<&str>,
+) -> (u64, std::path::PathBuf) {
+    ctx.push_base(&[("bosun.yaml", Some(base_config))]);
+    let state = ctx.state_file("dev");
+    let tf = module(&state, &["app"]);
+    let mut files = vec![("envs/dev/main.tf", tf.as_str())];
+    if let Some(config) = pr_config {
+        files.push(("bosun.yaml", config));
+    }
+    let (pr, _) = ctx.open_pr("add dev", &files).await;
+    ctx.settle().await;
+    (pr, state)
+}
+
+#[tokio::test]
+async fn an_approval_by_a_reader_does_not_count_and_one_by_a_writer_does() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "rita", "read");
+    let (pr, state) = open_dev(&ctx, APPROVED_DEV, None).await;
+
+    ctx.fake.add_review(REPO, pr, "rita", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply-refused");
+    assert!(body.contains("approving review"), "{body}");
+    assert_eq!(input_in_state(&state, "app"), None);
+
+    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "apply").contains("Apply complete!"));
+    assert_eq!(input_in_state(&state, "app").as_deref(), Some("app"));
+    ctx.finish().await;
+}
