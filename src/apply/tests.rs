@@ -37,11 +37,11 @@ fn approvers_are_each_reviewers_latest_verdict() {
 
 #[test]
 fn only_writers_approvals_count_and_a_required_review_decision_must_be_approved() {
-    use Permission::*;
+    use Permission::{Admin, Maintain, Read, Triage, Write};
     assert!(!approved(&[], None));
     assert!(!approved(&[("rita", Read)], None), "a reader's approval");
     assert!(!approved(&[("tom", Triage)], None));
-    assert!(!approved(&[("gone", None)], None));
+    assert!(!approved(&[("gone", Permission::None)], None));
     assert!(approved(&[("rita", Read), ("wes", Write)], None));
     assert!(approved(&[("max", Maintain)], None));
     assert!(approved(&[("ada", Admin)], None));
