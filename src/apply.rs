@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::config::repo::{ApplyRequirement, Project, RepoConfig};
 use crate::event::ReviewState;
 use crate::github::{
     MergeRequirements, MergeableState, Permission, PullRequestInfo, ReviewDecision, ReviewInfo,
@@ -14,42 +14,100 @@ use crate::plan::{PlanSummary, Target};
 /// The prefix of bosun's own apply check runs, which `mergeable` looks past.
 pub const APPLY_CHECK_PREFIX: &str = "bosun/apply";
 
-/// What the repo config says about applying one project.
+/// What the repo config says about applying one project: its policy, which comes from the
+/// base branch's config (see [`policy`]), never from the pull request's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyPolicy {
     pub requirements: Vec<ApplyRequirement>,
-    /// Lower groups apply first; a failing group stops the later ones.
-    pub order_group: i64,
     pub apply_on_merge: bool,
 }
 
-/// The policy of `target` under `config` (no config: one group, no apply on merge). Its
-/// requirements are `minimum` (what the server demands of every project) and the project's
-/// own, in that order, each once. A project is matched by dir and workspace.
+/// The project of `config` that `target` is: the one of its name, else the one on its dir
+/// and workspace.
+pub fn project_of<'c>(config: &'c RepoConfig, target: &Target) -> Option<&'c Project> {
+    let named = target.name.as_deref().and_then(|name| {
+        config
+            .projects
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+    });
+    named.or_else(|| {
+        config
+            .projects
+            .iter()
+            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
+    })
+}
+
+/// The policy of `target` under `base`, the base branch's config (none: no requirements of
+/// its own, no apply on merge). Its requirements are `minimum` (what the server demands of
+/// every project) and the base project's own, in that order, each once. A project the base
+/// does not have (new, renamed or moved by the pull request) gets every requirement any
+/// project of the base has, so a pull request cannot shed a requirement by moving a project,
+/// and the base's top-level `apply_on_merge`.
 pub fn policy(
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     target: &Target,
     minimum: &[ApplyRequirement],
 ) -> ApplyPolicy {
-    let project = config.and_then(|c| {
-        c.projects
-            .iter()
-            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
-    });
+    let project = base.and_then(|c| project_of(c, target));
     let mut requirements = minimum.to_vec();
-    for r in project.map_or(&[][..], |p| p.apply_requirements.as_slice()) {
-        if !requirements.contains(r) {
-            requirements.push(*r);
+    let own: Vec<ApplyRequirement> = match (base, project) {
+        (_, Some(p)) => p.apply_requirements.clone(),
+        (Some(c), None) => c
+            .projects
+            .iter()
+            .flat_map(|p| p.apply_requirements.iter().copied())
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    for r in own {
+        if !requirements.contains(&r) {
+            requirements.push(r);
         }
     }
-    let default_on_merge = config.is_some_and(|c| c.apply_on_merge);
+    let default_on_merge = base.is_some_and(|c| c.apply_on_merge);
     ApplyPolicy {
         requirements,
-        order_group: project.map_or(0, |p| p.execution_order_group),
         apply_on_merge: project
             .and_then(|p| p.apply_on_merge)
             .unwrap_or(default_on_merge),
     }
+}
+
+/// The execution order group of `target`: layout, so from the pull request's own config
+/// (none, or no such project: 0).
+pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
+    head.and_then(|c| project_of(c, target))
+        .map_or(0, |p| p.execution_order_group)
+}
+
+/// Whether the pull request's config (`head`) sets policy keys otherwise than the base
+/// branch's (`base`): `automerge`, `apply_on_merge`, the workflows, or a project's
+/// `apply_requirements`, `apply_on_merge` or `workflow`. Such changes take effect only once
+/// merged.
+pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> bool {
+    let top = |c: Option<&RepoConfig>| {
+        c.map(|c| (c.automerge, c.apply_on_merge, c.workflows.clone()))
+            .unwrap_or_default()
+    };
+    if top(base) != top(head) {
+        return true;
+    }
+    let keys = |p: Option<&Project>| {
+        p.map(|p| {
+            (
+                p.apply_requirements.clone(),
+                p.apply_on_merge,
+                p.workflow.clone(),
+            )
+        })
+        .unwrap_or_default()
+    };
+    head.into_iter().flat_map(|c| &c.projects).any(|p| {
+        let target = Target::from(p);
+        keys(base.and_then(|b| project_of(b, &target))) != keys(Some(p))
+    })
 }
 
 /// The reviewers whose latest deciding review (approvals, change requests and dismissals

@@ -197,7 +197,9 @@ fn policy_reads_the_project_then_the_top_level() {
     let config = repo::parse("bosun.yaml", text).unwrap();
     let a = policy(Some(&config), &t("a"), &[]);
     assert_eq!(a.requirements, vec![repo::ApplyRequirement::Approved]);
-    assert_eq!(a.order_group, 3);
+    assert_eq!(order_group(Some(&config), &t("a")), 3);
+    assert_eq!(order_group(Some(&config), &t("b")), 0);
+    assert_eq!(order_group(None, &t("a")), 0);
     assert!(!a.apply_on_merge);
     assert!(policy(Some(&config), &t("b"), &[]).apply_on_merge);
     assert!(policy(Some(&config), &t("elsewhere"), &[]).apply_on_merge);
@@ -220,6 +222,95 @@ projects:
     let b = policy(Some(&config), &t("b"), &minimum);
     assert_eq!(b.requirements, minimum);
     assert_eq!(policy(None, &t("x"), &minimum).requirements, minimum);
+}
+
+#[test]
+fn a_project_the_base_does_not_have_gets_every_requirement_of_the_base() {
+    use repo::ApplyRequirement::{Approved, Mergeable, Undiverged};
+    let base = "version: 3
+apply_on_merge: true
+projects:
+  - name: prod
+    dir: envs/prod
+    apply_requirements: [approved]
+  - dir: envs/dev
+    apply_requirements: [undiverged]
+    apply_on_merge: false
+";
+    let base = repo::parse("bosun.yaml", base).unwrap();
+    // Moved or renamed by the pull request: not weaker than any project of the base.
+    let moved = policy(Some(&base), &t("envs/prod2"), &[Mergeable]);
+    assert_eq!(moved.requirements, vec![Mergeable, Approved, Undiverged]);
+    assert!(moved.apply_on_merge, "the base's top level");
+    // Matched by name, wherever the pull request puts it.
+    let named = Target {
+        dir: "elsewhere".into(),
+        workspace: "default".into(),
+        name: Some("prod".into()),
+    };
+    assert_eq!(
+        policy(Some(&base), &named, &[]).requirements,
+        vec![Approved]
+    );
+    // Else by dir and workspace.
+    let dev = policy(Some(&base), &t("envs/dev"), &[]);
+    assert_eq!(dev.requirements, vec![Undiverged]);
+    assert!(!dev.apply_on_merge);
+}
+
+#[test]
+fn policy_changes_are_the_policy_keys_the_head_sets_otherwise() {
+    let parse = |text: &str| repo::parse("bosun.yaml", text).unwrap();
+    let base = parse(
+        "version: 3
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(!policy_changed(Some(&base), Some(&base)));
+    assert!(!policy_changed(None, None));
+    // Layout is not policy.
+    let layout = parse(
+        "version: 3
+parallel_plan: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+    execution_order_group: 2
+  - dir: b
+",
+    );
+    assert!(!policy_changed(Some(&base), Some(&layout)));
+    let dropped = parse(
+        "version: 3
+projects:
+  - dir: a
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&dropped)));
+    let on_merge = parse(
+        "version: 3
+apply_on_merge: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&on_merge)));
+    let automerge = parse(
+        "version: 3
+automerge: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&automerge)));
+    assert!(
+        policy_changed(None, Some(&base)),
+        "a config added with requirements"
+    );
 }
 
 #[test]

@@ -93,9 +93,19 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         }
         None => None,
     };
-    let facts = facts(ctx, &cmd, &info, config.as_ref(), &chosen).await?;
+    // Policy is the base branch's: a pull request cannot drop its own requirements.
+    let base = super::policy::read(ctx, repo, &pr, info.state == PrState::Merged).await?;
+    if let Err(e) = &base.config {
+        let body = render::reply::base_config_error(e);
+        feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
+        return Ok(format!(
+            "apply refused: the base branch's repo config is not valid: {e}"
+        ));
+    }
+    let base = base.valid();
+    let facts = facts(ctx, &cmd, &info, base, &chosen).await?;
     refusals.extend(chosen.iter().filter_map(|p| {
-        let policy = policy(ctx, repo, config.as_ref(), &p.target);
+        let policy = policy(ctx, repo, base, &p.target);
         let unmet = apply::unmet(&policy.requirements, &facts);
         (!unmet.is_empty()).then(|| Refusal::Requirements {
             target: p.target.clone(),
@@ -135,25 +145,25 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
     );
     if set.merged {
         settle_merged(ctx, &set, &results).await?;
-    } else if config.as_ref().is_some_and(|c| c.automerge) {
+    } else if base.is_some_and(|c| c.automerge) {
         summary.push_str(&automerge(ctx, &cmd, &info).await?);
     }
     Ok(summary)
 }
 
-/// The apply policy of `target` in `repo`: its config's, with the requirements the server
-/// demands of it.
+/// The apply policy of `target` in `repo`: the base branch's config's (`base`; see
+/// `policy`), with the requirements the server demands of it.
 pub(super) fn policy(
     ctx: &Context,
     repo: &str,
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     target: &Target,
 ) -> apply::ApplyPolicy {
     let minimum = ctx
         .settings
         .repo_powers
-        .minimum(repo, config, &target.dir, &target.workspace);
-    apply::policy(config, target, minimum)
+        .minimum(repo, base, &target.dir, &target.workspace);
+    apply::policy(base, target, minimum)
 }
 
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
@@ -191,22 +201,21 @@ pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
 const MERGEABLE_POLLS: u32 = 5;
 const MERGEABLE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// What the apply requirements of the chosen projects need to know, looked up only when some
-/// project requires it. A merged pull request is past `mergeable` and `undiverged`.
+/// What the apply requirements of the chosen projects (under the base branch's config
+/// `base`) need to know, looked up only when some project requires it. A merged pull request
+/// is past `mergeable` and `undiverged`.
 async fn facts(
     ctx: &Context,
     cmd: &ApplyCommand,
     info: &PullRequestInfo,
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     chosen: &[StoredPlan],
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
     let needs = |r: ApplyRequirement| {
-        chosen.iter().any(|p| {
-            policy(ctx, repo, config, &p.target)
-                .requirements
-                .contains(&r)
-        })
+        chosen
+            .iter()
+            .any(|p| policy(ctx, repo, base, &p.target).requirements.contains(&r))
     };
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
@@ -331,7 +340,7 @@ pub(super) async fn apply_plans(
         plans
             .iter()
             .map(|p| {
-                let group = policy(ctx, repo, config, &p.target).order_group;
+                let group = apply::order_group(config, &p.target);
                 (p.target.clone(), group)
             })
             .collect(),
@@ -491,10 +500,22 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
         .await;
     match dir {
         Ok((root, dir)) => {
+            let policy_sha =
+                match super::policy::base_sha(ctx, &set.repo.full_name, set.pr, set.merged).await {
+                    Ok(sha) => sha,
+                    Err(e) => {
+                        tracing::error!(error = format!("{e:#}"), "finding the base's head failed");
+                        return failed(
+                            "bosun could not find the base branch's head, so it did not apply."
+                                .into(),
+                        );
+                    }
+                };
             let project = super::custom::ProjectRun {
                 repo: &set.repo.full_name,
                 pr: set.pr,
                 sha: &plan.head_sha,
+                policy_sha: &policy_sha,
                 target: &plan.target,
                 user: set.user,
                 extra_args: &[],

@@ -101,16 +101,28 @@ async fn run_merged(
         }
         None => None,
     };
+    // Policy is the base branch's before the merge: a pull request cannot turn on its own
+    // apply on merge, nor drop the approval its base requires.
+    let base = super::policy::read(ctx, name, &req.pr, true).await?;
+    if let Err(e) = &base.config {
+        let body = crate::render::reply::base_config_error(e);
+        feedback::reply(ctx, installation_id, name, pr, &body).await?;
+        forget(ctx, repo, installation_id, pr).await?;
+        return Ok(format!(
+            "merged, but the base branch's repo config is not valid, nothing applied: {e}"
+        ));
+    }
+    let base = base.valid();
     // The projects planned at the pull request's final head and not applied since, with
     // apply_on_merge.
     let mut due: Vec<&StoredPlan> = reviewed
         .iter()
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, name, config.as_ref(), &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, name, base, &p.target).apply_on_merge)
         .collect();
     // Merging proves `mergeable` and `undiverged`, not `approved`.
     let needs_approval = |p: &&StoredPlan| {
-        applying::policy(ctx, name, config.as_ref(), &p.target)
+        applying::policy(ctx, name, base, &p.target)
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
