@@ -109,3 +109,51 @@ async fn an_approval_by_a_reader_does_not_count_and_one_by_a_writer_does() {
     assert_eq!(input_in_state(&state, "app").as_deref(), Some("app"));
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_pr_that_drops_its_bases_apply_requirements_is_still_held_to_them() {
+    let ctx = TestContext::start().await;
+    let weaker = "version: 3\nprojects:\n  - dir: envs/dev\n";
+    let (pr, state) = open_dev(&ctx, APPROVED_DEV, Some(weaker)).await;
+    let plan = ctx.reply(pr, "plan");
+    assert!(
+        plan.contains("policy changes in this PR take effect after merge"),
+        "{plan}"
+    );
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply-refused");
+    assert!(body.contains("approving review"), "{body}");
+    assert_eq!(input_in_state(&state, "app"), None, "nothing applied");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_pr_that_turns_on_apply_on_merge_and_automerge_gets_neither() {
+    let ctx = TestContext::start().await;
+    let base = "version: 3\nprojects:\n  - dir: envs/dev\n";
+    let bolder =
+        "version: 3\napply_on_merge: true\nautomerge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, state) = open_dev(&ctx, base, Some(bolder)).await;
+    assert!(ctx.reply(pr, "plan").contains("take effect after merge"));
+
+    // automerge: applying does not merge.
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "apply").contains("Apply complete!"));
+    assert!(
+        ctx.fake.model().repo(REPO).unwrap().prs[&pr].open,
+        "not automerged"
+    );
+
+    // apply_on_merge: a change pushed after the apply is planned, but not applied on merge.
+    let tf = module(&state, &["app", "more"]);
+    ctx.push_to_pr(pr, &[("envs/dev/main.tf", Some(tf.as_str()))]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    assert_eq!(input_in_state(&state, "more"), None, "not applied on merge");
+    ctx.finish().await;
+}
