@@ -114,7 +114,14 @@ fn output_changes_count_unless_no_op() {
 #[test]
 fn an_empty_plan_has_no_changes() {
     let summary = summarise(br#"{"format_version":"1.2"}"#).unwrap();
-    assert_eq!(summary, PlanSummary::default());
+    assert_eq!(
+        summary,
+        PlanSummary {
+            digest: summary.digest.clone(),
+            ..PlanSummary::default()
+        }
+    );
+    assert!(!summary.digest.is_empty(), "an empty plan has a digest too");
     assert_eq!(
         fallback_line(&summary),
         "No changes. Your infrastructure matches the configuration."
