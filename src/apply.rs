@@ -155,7 +155,9 @@ pub fn approved(approvers: &[(&str, Permission)], decision: Option<ReviewDecisio
 
 /// Whether GitHub would merge the pull request, not counting bosun's own `bosun/apply`
 /// checks (they cannot pass before the apply they wait for). `Err` says why not.
-/// `requirements` is branch protection's view, needed only when GitHub says `blocked`.
+/// `requirements` is branch protection's view (every page of the head's checks, and the
+/// required checks that have not reported, as not passing), needed only when GitHub says
+/// `blocked`; `blocked` passes only when bosun's own checks are all that block it.
 pub fn mergeable(
     pr: &PullRequestInfo,
     requirements: Option<&MergeRequirements>,
@@ -191,8 +193,16 @@ pub fn mergeable(
                 .filter(|c| !c.passed && !c.name.starts_with(APPLY_CHECK_PREFIX))
                 .map(|c| c.name.as_str())
                 .collect();
-            if failing.is_empty() {
+            let own_checks_block = req
+                .required_checks
+                .iter()
+                .any(|c| !c.passed && c.name.starts_with(APPLY_CHECK_PREFIX));
+            if failing.is_empty() && own_checks_block {
                 Ok(())
+            } else if failing.is_empty() {
+                // Blocked for a reason bosun cannot see (a ruleset, signed commits, …): not
+                // mergeable, as GitHub says.
+                Err("branch protection blocks it for a reason bosun cannot see".into())
             } else {
                 Err(format!(
                     "required checks have not passed: {}",

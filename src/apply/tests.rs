@@ -119,6 +119,35 @@ fn mergeable_looks_past_bosuns_own_apply_checks_only() {
 }
 
 #[test]
+fn blocked_passes_only_when_bosuns_own_checks_are_what_block_it() {
+    use MergeableState::Blocked;
+    // Nothing bosun can see blocks it: GitHub's word stands.
+    let nothing_visible = MergeRequirements {
+        review_decision: Some(ReviewDecision::Approved),
+        required_checks: vec![check("ci", true)],
+    };
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&nothing_visible)).unwrap_err();
+    assert!(why.contains("cannot see"), "{why}");
+    assert!(
+        mergeable(
+            &pr(Blocked, Some(true)),
+            Some(&MergeRequirements::default())
+        )
+        .is_err()
+    );
+    // A required check that never reported is not passing (the client lists it so).
+    let unreported = MergeRequirements {
+        review_decision: None,
+        required_checks: vec![
+            check("bosun/apply: a", false),
+            check("security-scan", false),
+        ],
+    };
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&unreported)).unwrap_err();
+    assert!(why.contains("`security-scan`"), "{why}");
+}
+
+#[test]
 fn unmet_lists_each_missing_requirement_once_in_order() {
     use repo::ApplyRequirement::*;
     let facts = PrFacts {
