@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::config::repo::{ApplyRequirement, Project, RepoConfig};
 use crate::event::ReviewState;
 use crate::github::{
     MergeRequirements, MergeableState, Permission, PullRequestInfo, ReviewDecision, ReviewInfo,
@@ -14,48 +14,106 @@ use crate::plan::{PlanSummary, Target};
 /// The prefix of bosun's own apply check runs, which `mergeable` looks past.
 pub const APPLY_CHECK_PREFIX: &str = "bosun/apply";
 
-/// What the repo config says about applying one project.
+/// What the repo config says about applying one project: its policy, which comes from the
+/// base branch's config (see [`policy`]), never from the pull request's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyPolicy {
     pub requirements: Vec<ApplyRequirement>,
-    /// Lower groups apply first; a failing group stops the later ones.
-    pub order_group: i64,
     pub apply_on_merge: bool,
 }
 
-/// The policy of `target` under `config` (no config: one group, no apply on merge). Its
-/// requirements are `minimum` (what the server demands of every project) and the project's
-/// own, in that order, each once. A project is matched by dir and workspace.
+/// The project of `config` that `target` is: the one of its name, else the one on its dir
+/// and workspace.
+pub fn project_of<'c>(config: &'c RepoConfig, target: &Target) -> Option<&'c Project> {
+    let named = target.name.as_deref().and_then(|name| {
+        config
+            .projects
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+    });
+    named.or_else(|| {
+        config
+            .projects
+            .iter()
+            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
+    })
+}
+
+/// The policy of `target` under `base`, the base branch's config (none: no requirements of
+/// its own, no apply on merge). Its requirements are `minimum` (what the server demands of
+/// every project) and the base project's own, in that order, each once. A project the base
+/// does not have (new, renamed or moved by the pull request) gets every requirement any
+/// project of the base has, so a pull request cannot shed a requirement by moving a project,
+/// and the base's top-level `apply_on_merge`.
 pub fn policy(
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     target: &Target,
     minimum: &[ApplyRequirement],
 ) -> ApplyPolicy {
-    let project = config.and_then(|c| {
-        c.projects
-            .iter()
-            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
-    });
+    let project = base.and_then(|c| project_of(c, target));
     let mut requirements = minimum.to_vec();
-    for r in project.map_or(&[][..], |p| p.apply_requirements.as_slice()) {
-        if !requirements.contains(r) {
-            requirements.push(*r);
+    let own: Vec<ApplyRequirement> = match (base, project) {
+        (_, Some(p)) => p.apply_requirements.clone(),
+        (Some(c), None) => c
+            .projects
+            .iter()
+            .flat_map(|p| p.apply_requirements.iter().copied())
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    for r in own {
+        if !requirements.contains(&r) {
+            requirements.push(r);
         }
     }
-    let default_on_merge = config.is_some_and(|c| c.apply_on_merge);
+    let default_on_merge = base.is_some_and(|c| c.apply_on_merge);
     ApplyPolicy {
         requirements,
-        order_group: project.map_or(0, |p| p.execution_order_group),
         apply_on_merge: project
             .and_then(|p| p.apply_on_merge)
             .unwrap_or(default_on_merge),
     }
 }
 
-/// Whether a pull request is approved: some reviewer's latest review (approvals, change
-/// requests and dismissals count; comments do not) is an approval. A dismissed approval, or
-/// one followed by "changes requested" from the same reviewer, does not count.
-pub fn approved(reviews: &[ReviewInfo]) -> bool {
+/// The execution order group of `target`: layout, so from the pull request's own config
+/// (none, or no such project: 0).
+pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
+    head.and_then(|c| project_of(c, target))
+        .map_or(0, |p| p.execution_order_group)
+}
+
+/// Whether the pull request's config (`head`) sets policy keys otherwise than the base
+/// branch's (`base`): `automerge`, `apply_on_merge`, the workflows, or a project's
+/// `apply_requirements`, `apply_on_merge` or `workflow`. Such changes take effect only once
+/// merged.
+pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> bool {
+    let top = |c: Option<&RepoConfig>| {
+        c.map(|c| (c.automerge, c.apply_on_merge, c.workflows.clone()))
+            .unwrap_or_default()
+    };
+    if top(base) != top(head) {
+        return true;
+    }
+    let keys = |p: Option<&Project>| {
+        p.map(|p| {
+            (
+                p.apply_requirements.clone(),
+                p.apply_on_merge,
+                p.workflow.clone(),
+            )
+        })
+        .unwrap_or_default()
+    };
+    head.into_iter().flat_map(|c| &c.projects).any(|p| {
+        let target = Target::from(p);
+        keys(base.and_then(|b| project_of(b, &target))) != keys(Some(p))
+    })
+}
+
+/// The reviewers whose latest deciding review (approvals, change requests and dismissals
+/// count; comments do not) is an approval, in the order they first reviewed. A dismissed
+/// approval, or one followed by "changes requested" from the same reviewer, does not count.
+pub fn approvers(reviews: &[ReviewInfo]) -> Vec<&str> {
     let mut latest: Vec<(&str, ReviewState)> = Vec::new();
     for r in reviews {
         if !matches!(
@@ -72,12 +130,34 @@ pub fn approved(reviews: &[ReviewInfo]) -> bool {
             None => latest.push((&r.user, r.state)),
         }
     }
-    latest.iter().any(|(_, s)| *s == ReviewState::Approved)
+    latest
+        .into_iter()
+        .filter(|(_, s)| *s == ReviewState::Approved)
+        .map(|(u, _)| u)
+        .collect()
+}
+
+/// The least permission on the repository whose approval counts (as on GitHub, where only
+/// approvals of users with write access satisfy branch protection).
+pub const APPROVER_PERMISSION: Permission = Permission::Write;
+
+/// Whether a pull request is approved, from its approvers (see [`approvers`]) with their
+/// permission on the repository, and GitHub's review decision when branch protection requires
+/// reviews (`None` when it does not, or when bosun cannot see it): some approver has write
+/// permission or more, and a review decision, when there is one, is `APPROVED` (so approvals
+/// branch protection dismissed as stale, or that it does not count, do not count here).
+pub fn approved(approvers: &[(&str, Permission)], decision: Option<ReviewDecision>) -> bool {
+    if decision.is_some_and(|d| d != ReviewDecision::Approved) {
+        return false;
+    }
+    approvers.iter().any(|(_, p)| *p >= APPROVER_PERMISSION)
 }
 
 /// Whether GitHub would merge the pull request, not counting bosun's own `bosun/apply`
 /// checks (they cannot pass before the apply they wait for). `Err` says why not.
-/// `requirements` is branch protection's view, needed only when GitHub says `blocked`.
+/// `requirements` is branch protection's view (every page of the head's checks, and the
+/// required checks that have not reported, as not passing), needed only when GitHub says
+/// `blocked`; `blocked` passes only when bosun's own checks are all that block it.
 pub fn mergeable(
     pr: &PullRequestInfo,
     requirements: Option<&MergeRequirements>,
@@ -113,8 +193,16 @@ pub fn mergeable(
                 .filter(|c| !c.passed && !c.name.starts_with(APPLY_CHECK_PREFIX))
                 .map(|c| c.name.as_str())
                 .collect();
-            if failing.is_empty() {
+            let own_checks_block = req
+                .required_checks
+                .iter()
+                .any(|c| !c.passed && c.name.starts_with(APPLY_CHECK_PREFIX));
+            if failing.is_empty() && own_checks_block {
                 Ok(())
+            } else if failing.is_empty() {
+                // Blocked for a reason bosun cannot see (a ruleset, signed commits, …): not
+                // mergeable, as GitHub says.
+                Err("branch protection blocks it for a reason bosun cannot see".into())
             } else {
                 Err(format!(
                     "required checks have not passed: {}",
@@ -204,14 +292,12 @@ pub enum Refusal {
     Requirements { target: Target, unmet: Vec<Unmet> },
 }
 
-/// Whether two plans propose the same resource changes (addresses and actions). Output-only
-/// changes and Terraform's wording do not count.
+/// Whether two plans propose exactly the same changes: every resource change (its actions and
+/// its values before and after, known, unknown and sensitive), every import and every output
+/// change, by the plans' digests. A plan without a digest matches none. Terraform's wording
+/// does not count.
 pub fn same_changes(a: &PlanSummary, b: &PlanSummary) -> bool {
-    let mut x = a.changes.clone();
-    let mut y = b.changes.clone();
-    x.sort();
-    y.sort();
-    x == y
+    !a.digest.is_empty() && a.digest == b.digest
 }
 
 /// Projects in apply order: groups by ascending `execution_order_group`, each group's

@@ -66,6 +66,11 @@ pub struct PlanSummary {
     pub line: String,
     /// Output values change even when no resource does.
     pub output_changes: bool,
+    /// The SHA-256 of everything the plan would do, values included (see
+    /// `terraform::parse`): two plans propose the same changes when their digests are equal.
+    /// Empty for plans stored before bosun kept it, which therefore match no other plan.
+    #[serde(default)]
+    pub digest: String,
 }
 
 impl PlanSummary {

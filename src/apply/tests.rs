@@ -13,32 +13,52 @@ fn review(user: &str, state: ReviewState) -> ReviewInfo {
 }
 
 #[test]
-fn approval_is_each_reviewers_latest_verdict() {
+fn approvers_are_each_reviewers_latest_verdict() {
     use ReviewState::*;
-    assert!(!approved(&[]));
-    assert!(approved(&[review("ann", Approved)]));
-    assert!(approved(&[
-        review("ann", Approved),
-        review("ann", Commented)
-    ]));
-    assert!(!approved(&[
-        review("ann", Approved),
-        review("ann", ChangesRequested)
-    ]));
-    assert!(!approved(&[
-        review("ann", Approved),
-        review("ann", Dismissed)
-    ]));
-    assert!(approved(&[
-        review("ann", ChangesRequested),
-        review("Ann", Approved)
-    ]));
+    assert!(approvers(&[]).is_empty());
+    assert_eq!(approvers(&[review("ann", Approved)]), ["ann"]);
+    assert_eq!(
+        approvers(&[review("ann", Approved), review("ann", Commented)]),
+        ["ann"]
+    );
+    assert!(approvers(&[review("ann", Approved), review("ann", ChangesRequested)]).is_empty());
+    assert!(approvers(&[review("ann", Approved), review("ann", Dismissed)]).is_empty());
+    assert_eq!(
+        approvers(&[review("ann", ChangesRequested), review("Ann", Approved)]),
+        ["ann"]
+    );
     // Another reviewer's request for changes is theirs; ann's approval stands.
-    assert!(approved(&[
-        review("ann", Approved),
-        review("bob", ChangesRequested)
-    ]));
-    assert!(!approved(&[review("bob", Commented)]));
+    assert_eq!(
+        approvers(&[review("ann", Approved), review("bob", ChangesRequested)]),
+        ["ann"]
+    );
+    assert!(approvers(&[review("bob", Commented)]).is_empty());
+}
+
+#[test]
+fn only_writers_approvals_count_and_a_required_review_decision_must_be_approved() {
+    use Permission::{Admin, Maintain, Read, Triage, Write};
+    assert!(!approved(&[], None));
+    assert!(!approved(&[("rita", Read)], None), "a reader's approval");
+    assert!(!approved(&[("tom", Triage)], None));
+    assert!(!approved(&[("gone", Permission::None)], None));
+    assert!(approved(&[("rita", Read), ("wes", Write)], None));
+    assert!(approved(&[("max", Maintain)], None));
+    assert!(approved(&[("ada", Admin)], None));
+    // Branch protection requires reviews: its decision rules.
+    assert!(approved(&[("wes", Write)], Some(ReviewDecision::Approved)));
+    assert!(!approved(
+        &[("wes", Write)],
+        Some(ReviewDecision::ReviewRequired)
+    ));
+    assert!(!approved(
+        &[("wes", Write)],
+        Some(ReviewDecision::ChangesRequested)
+    ));
+    assert!(
+        !approved(&[], Some(ReviewDecision::Approved)),
+        "no approver of bosun's own"
+    );
 }
 
 fn pr(state: MergeableState, mergeable: Option<bool>) -> PullRequestInfo {
@@ -99,6 +119,35 @@ fn mergeable_looks_past_bosuns_own_apply_checks_only() {
 }
 
 #[test]
+fn blocked_passes_only_when_bosuns_own_checks_are_what_block_it() {
+    use MergeableState::Blocked;
+    // Nothing bosun can see blocks it: GitHub's word stands.
+    let nothing_visible = MergeRequirements {
+        review_decision: Some(ReviewDecision::Approved),
+        required_checks: vec![check("ci", true)],
+    };
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&nothing_visible)).unwrap_err();
+    assert!(why.contains("cannot see"), "{why}");
+    assert!(
+        mergeable(
+            &pr(Blocked, Some(true)),
+            Some(&MergeRequirements::default())
+        )
+        .is_err()
+    );
+    // A required check that never reported is not passing (the client lists it so).
+    let unreported = MergeRequirements {
+        review_decision: None,
+        required_checks: vec![
+            check("bosun/apply: a", false),
+            check("security-scan", false),
+        ],
+    };
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&unreported)).unwrap_err();
+    assert!(why.contains("`security-scan`"), "{why}");
+}
+
+#[test]
 fn unmet_lists_each_missing_requirement_once_in_order() {
     use repo::ApplyRequirement::*;
     let facts = PrFacts {
@@ -139,17 +188,21 @@ fn summary(changes: &[(&str, Action)]) -> PlanSummary {
 }
 
 #[test]
-fn same_changes_compares_addresses_and_actions_only() {
-    let a = summary(&[("x.a", Action::Create), ("x.b", Action::Update)]);
-    let mut b = summary(&[("x.b", Action::Update), ("x.a", Action::Create)]);
+fn same_changes_compares_digests_only() {
+    let mut a = summary(&[("x.a", Action::Create)]);
+    a.digest = "d1".into();
+    let mut b = summary(&[("x.a", Action::Create)]);
+    b.digest = "d2".into();
+    assert!(
+        !same_changes(&a, &b),
+        "same addresses and actions, other values"
+    );
+    b.digest = "d1".into();
     b.line = "Plan: different words".into();
-    b.output_changes = true;
     assert!(same_changes(&a, &b));
-    assert!(!same_changes(&a, &summary(&[("x.a", Action::Create)])));
-    assert!(!same_changes(
-        &a,
-        &summary(&[("x.a", Action::Replace), ("x.b", Action::Update)])
-    ));
+    // Plans stored before digests were kept match nothing, not even each other.
+    let (x, y) = (summary(&[]), summary(&[]));
+    assert!(!same_changes(&x, &y));
 }
 
 fn t(dir: &str) -> Target {
@@ -173,7 +226,9 @@ fn policy_reads_the_project_then_the_top_level() {
     let config = repo::parse("bosun.yaml", text).unwrap();
     let a = policy(Some(&config), &t("a"), &[]);
     assert_eq!(a.requirements, vec![repo::ApplyRequirement::Approved]);
-    assert_eq!(a.order_group, 3);
+    assert_eq!(order_group(Some(&config), &t("a")), 3);
+    assert_eq!(order_group(Some(&config), &t("b")), 0);
+    assert_eq!(order_group(None, &t("a")), 0);
     assert!(!a.apply_on_merge);
     assert!(policy(Some(&config), &t("b"), &[]).apply_on_merge);
     assert!(policy(Some(&config), &t("elsewhere"), &[]).apply_on_merge);
@@ -196,6 +251,95 @@ projects:
     let b = policy(Some(&config), &t("b"), &minimum);
     assert_eq!(b.requirements, minimum);
     assert_eq!(policy(None, &t("x"), &minimum).requirements, minimum);
+}
+
+#[test]
+fn a_project_the_base_does_not_have_gets_every_requirement_of_the_base() {
+    use repo::ApplyRequirement::{Approved, Mergeable, Undiverged};
+    let base = "version: 3
+apply_on_merge: true
+projects:
+  - name: prod
+    dir: envs/prod
+    apply_requirements: [approved]
+  - dir: envs/dev
+    apply_requirements: [undiverged]
+    apply_on_merge: false
+";
+    let base = repo::parse("bosun.yaml", base).unwrap();
+    // Moved or renamed by the pull request: not weaker than any project of the base.
+    let moved = policy(Some(&base), &t("envs/prod2"), &[Mergeable]);
+    assert_eq!(moved.requirements, vec![Mergeable, Approved, Undiverged]);
+    assert!(moved.apply_on_merge, "the base's top level");
+    // Matched by name, wherever the pull request puts it.
+    let named = Target {
+        dir: "elsewhere".into(),
+        workspace: "default".into(),
+        name: Some("prod".into()),
+    };
+    assert_eq!(
+        policy(Some(&base), &named, &[]).requirements,
+        vec![Approved]
+    );
+    // Else by dir and workspace.
+    let dev = policy(Some(&base), &t("envs/dev"), &[]);
+    assert_eq!(dev.requirements, vec![Undiverged]);
+    assert!(!dev.apply_on_merge);
+}
+
+#[test]
+fn policy_changes_are_the_policy_keys_the_head_sets_otherwise() {
+    let parse = |text: &str| repo::parse("bosun.yaml", text).unwrap();
+    let base = parse(
+        "version: 3
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(!policy_changed(Some(&base), Some(&base)));
+    assert!(!policy_changed(None, None));
+    // Layout is not policy.
+    let layout = parse(
+        "version: 3
+parallel_plan: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+    execution_order_group: 2
+  - dir: b
+",
+    );
+    assert!(!policy_changed(Some(&base), Some(&layout)));
+    let dropped = parse(
+        "version: 3
+projects:
+  - dir: a
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&dropped)));
+    let on_merge = parse(
+        "version: 3
+apply_on_merge: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&on_merge)));
+    let automerge = parse(
+        "version: 3
+automerge: true
+projects:
+  - dir: a
+    apply_requirements: [approved]
+",
+    );
+    assert!(policy_changed(Some(&base), Some(&automerge)));
+    assert!(
+        policy_changed(None, Some(&base)),
+        "a config added with requirements"
+    );
 }
 
 #[test]

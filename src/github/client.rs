@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use self::wire::{
     Login, MAX_PAGES, MERGE_REQUIREMENTS, MINIMIZE_COMMENT, Merged, Pull, check_run_body, decode,
-    error_message, graphql_url, has_next, merge_requirements, next_cursor, transport_message,
+    error_message, graphql_url, has_next, merge_requirements, next_cursor, requirements_page,
+    transport_message,
 };
 use super::app::{AppAuth, InstallationToken, TokenCache};
 use super::retry::{Decision, RetryPolicy};
@@ -736,11 +737,24 @@ impl GitHub for OctocrabGitHub {
                 message: "not an owner/name repository".into(),
             });
         };
-        let variables = json!({ "owner": owner, "name": name, "number": number });
-        let data = self
-            .graphql(what, installation_id, MERGE_REQUIREMENTS, variables)
-            .await?;
-        merge_requirements(what, data)
+        // Every page of the head's check contexts: a failing required check on page two
+        // blocks the merge as much as one on page one.
+        let mut pages = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let variables =
+                json!({ "owner": owner, "name": name, "number": number, "after": after });
+            let data = self
+                .graphql(what, installation_id, MERGE_REQUIREMENTS, variables)
+                .await?;
+            let page = requirements_page(what, data)?;
+            after = page.next.clone();
+            pages.push(page);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(merge_requirements(pages))
     }
 
     async fn installations(&self) -> Result<Vec<u64>, GitHubError> {

@@ -87,6 +87,27 @@ pub fn config_error(e: &ConfigError) -> String {
     )
 }
 
+/// The reply when the base branch's repo config, which supplies the apply policy, is invalid:
+/// nothing is applied until it is fixed there.
+pub fn base_config_error(e: &ConfigError) -> String {
+    let place = format!("{}:{}:{}", e.file, e.line, e.col);
+    format!(
+        "{}\n**The base branch's {} is not valid**, so bosun did not apply: the apply policy \
+         (requirements, `apply_on_merge`, `automerge`, workflows) comes from the base branch.\n\n\
+         At {}: {}\n\n\
+         Fix the file on the base branch, then comment again.\n",
+        marker("base-config-error"),
+        code_span(&e.file),
+        code_span(&place),
+        no_mentions(&one_line(&e.message))
+    )
+}
+
+/// The plan comment's note when the pull request changes policy keys of the repo config.
+pub const POLICY_AFTER_MERGE: &str = "This pull request changes the repo config's policy keys \
+    (`apply_requirements`, `apply_on_merge`, `automerge`, workflows): policy changes in this PR \
+    take effect after merge; until then the base branch's policy applies.";
+
 /// The reply when merging the pull request into its base (checkout strategy `merge`)
 /// failed: which files conflict and what to do.
 pub fn merge_conflict(files: &[String]) -> String {

@@ -43,6 +43,7 @@ fn planned(target: Target, changes: &[(&str, Action)], text: &str) -> ProjectPla
                     .collect(),
                 line,
                 output_changes: false,
+                digest: String::new(),
             },
             text: text.into(),
         },

@@ -5,6 +5,7 @@
 pub mod drift;
 pub mod jobs;
 pub mod locks;
+pub mod reviewed;
 pub mod seal;
 mod sqlite;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use reviewed::ReviewStore;
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 
@@ -145,7 +147,7 @@ pub struct ProcessedEvent {
 }
 
 #[async_trait]
-pub trait Store: JobStore + LockStore + DriftStore + Send + Sync + 'static {
+pub trait Store: JobStore + LockStore + DriftStore + ReviewStore + Send + Sync + 'static {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;

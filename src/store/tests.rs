@@ -480,3 +480,67 @@ async fn an_applied_planfile_is_forgotten_but_its_plan_stays() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_plan() {
+    use crate::plan::{Outcome, PlanSummary, Target};
+    let (_d, s) = store().await;
+    let planned = |sha: &str, digest: &str| StoredPlan {
+        repository: "acme/infra".into(),
+        pr: 4,
+        target: Target {
+            dir: "envs/dev".into(),
+            workspace: "default".into(),
+            name: None,
+        },
+        head_sha: sha.repeat(40),
+        outcome: Outcome::Planned {
+            summary: PlanSummary {
+                digest: digest.into(),
+                ..Default::default()
+            },
+            text: String::new(),
+        },
+        planfile: Some(vec![1]),
+        job_id: 1,
+        created_at: 1,
+    };
+    let head = planned("h", "reviewed");
+    s.record_plan(&head).await.unwrap();
+    // Only plans at the final head are reviewed ones.
+    assert_eq!(
+        s.keep_reviewed_plans("acme/infra", 4, &"x".repeat(40))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.keep_reviewed_plans("acme/infra", 4, &head.head_sha)
+            .await
+            .unwrap(),
+        1
+    );
+    // The merge commit's plan replaces the project's plan...
+    s.record_plan(&planned("m", "merged")).await.unwrap();
+    // ...and a restart handling the merge again keeps the reviewed plan as it was.
+    assert_eq!(
+        s.keep_reviewed_plans("acme/infra", 4, &head.head_sha)
+            .await
+            .unwrap(),
+        0
+    );
+    let reviewed = s.reviewed_plans("acme/infra", 4).await.unwrap();
+    assert_eq!(
+        reviewed,
+        vec![StoredPlan {
+            planfile: None,
+            ..head.clone()
+        }]
+    );
+    assert_eq!(
+        s.plans_of_pr("acme/infra", 4).await.unwrap()[0].head_sha,
+        "m".repeat(40)
+    );
+    assert_eq!(s.delete_reviewed_plans("acme/infra", 4).await.unwrap(), 1);
+    assert!(s.reviewed_plans("acme/infra", 4).await.unwrap().is_empty());
+}

@@ -19,6 +19,10 @@ struct ShowJson {
 #[derive(Deserialize)]
 struct RawResourceChange {
     address: String,
+    #[serde(default)]
+    previous_address: Option<String>,
+    #[serde(default)]
+    deposed: Option<String>,
     change: RawChange,
 }
 
@@ -29,6 +33,113 @@ struct RawChange {
     /// Present (an object) when the resource is imported by this plan.
     #[serde(default)]
     importing: Option<serde_json::Value>,
+    /// The values the digest covers (`null` when absent).
+    #[serde(default)]
+    before: serde_json::Value,
+    #[serde(default)]
+    after: serde_json::Value,
+    #[serde(default)]
+    after_unknown: serde_json::Value,
+    #[serde(default)]
+    before_sensitive: serde_json::Value,
+    #[serde(default)]
+    after_sensitive: serde_json::Value,
+    #[serde(default)]
+    replace_paths: serde_json::Value,
+}
+
+impl RawChange {
+    fn is_no_op(&self) -> bool {
+        self.actions.iter().all(|a| a == "no-op")
+    }
+
+    /// What the digest covers of a change: what Terraform would do and every value it
+    /// would write, as one JSON value.
+    fn digested(&self) -> serde_json::Value {
+        serde_json::json!({
+            "actions": self.actions,
+            "before": self.before,
+            "after": self.after,
+            "after_unknown": self.after_unknown,
+            "before_sensitive": self.before_sensitive,
+            "after_sensitive": self.after_sensitive,
+            "importing": self.importing,
+            "replace_paths": self.replace_paths,
+        })
+    }
+}
+
+/// The SHA-256 (hex) of the canonical JSON of everything a plan would do: every resource
+/// change that is not a no-op (or that imports), with its address, previous address, deposed
+/// key, actions and values before and after (known, unknown and sensitive), and every output
+/// that changes. Canonical: object keys sorted, no whitespace, resources by address, so two
+/// plans that propose the very same changes have the same digest however Terraform ordered
+/// or spaced its JSON, and a single changed value gives another.
+fn digest(show: &ShowJson) -> String {
+    use sha2::Digest as _;
+    let mut resources: Vec<(String, serde_json::Value)> = show
+        .resource_changes
+        .iter()
+        .filter(|rc| !rc.change.is_no_op() || rc.change.importing.is_some())
+        .map(|rc| {
+            let key = format!("{}\u{0}{}", rc.address, rc.deposed.as_deref().unwrap_or(""));
+            let value = serde_json::json!({
+                "address": rc.address,
+                "previous_address": rc.previous_address,
+                "deposed": rc.deposed,
+                "change": rc.change.digested(),
+            });
+            (key, value)
+        })
+        .collect();
+    resources.sort_by(|a, b| a.0.cmp(&b.0));
+    let outputs: BTreeMap<&str, serde_json::Value> = show
+        .output_changes
+        .iter()
+        .filter(|(_, c)| !c.is_no_op())
+        .map(|(name, c)| (name.as_str(), c.digested()))
+        .collect();
+    let whole = serde_json::json!({
+        "resource_changes": resources.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "output_changes": outputs,
+    });
+    let mut text = String::new();
+    canonical(&whole, &mut text);
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// `value` as JSON with object keys sorted and no whitespace.
+fn canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 /// The action of a `change.actions` list; `None` for lists bosun has no action for
@@ -51,7 +162,10 @@ fn action(actions: &[String]) -> Option<Action> {
 /// the resource too); `line` is left empty for the caller to fill from the plan's text.
 pub fn summarise(show_json: &[u8]) -> Result<PlanSummary> {
     let show: ShowJson = serde_json::from_slice(show_json).context("reading the plan JSON")?;
-    let mut summary = PlanSummary::default();
+    let mut summary = PlanSummary {
+        digest: digest(&show),
+        ..PlanSummary::default()
+    };
     for rc in show.resource_changes {
         if rc.change.importing.as_ref().is_some_and(|v| !v.is_null()) {
             summary.import += 1;

@@ -93,9 +93,19 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         }
         None => None,
     };
-    let facts = facts(ctx, &cmd, &info, config.as_ref(), &chosen).await?;
+    // Policy is the base branch's: a pull request cannot drop its own requirements.
+    let base = super::policy::read(ctx, repo, &pr, info.state == PrState::Merged).await?;
+    if let Err(e) = &base.config {
+        let body = render::reply::base_config_error(e);
+        feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
+        return Ok(format!(
+            "apply refused: the base branch's repo config is not valid: {e}"
+        ));
+    }
+    let base = base.valid();
+    let facts = facts(ctx, &cmd, &info, base, &chosen).await?;
     refusals.extend(chosen.iter().filter_map(|p| {
-        let policy = policy(ctx, repo, config.as_ref(), &p.target);
+        let policy = policy(ctx, repo, base, &p.target);
         let unmet = apply::unmet(&policy.requirements, &facts);
         (!unmet.is_empty()).then(|| Refusal::Requirements {
             target: p.target.clone(),
@@ -135,25 +145,25 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
     );
     if set.merged {
         settle_merged(ctx, &set, &results).await?;
-    } else if let Some(config) = config.as_ref().filter(|c| c.automerge) {
-        summary.push_str(&automerge(ctx, &cmd, &info, config).await?);
+    } else if let Some(base) = base.filter(|c| c.automerge) {
+        summary.push_str(&automerge(ctx, &cmd, &info, base).await?);
     }
     Ok(summary)
 }
 
-/// The apply policy of `target` in `repo`: its config's, with the requirements the server
-/// demands of it.
+/// The apply policy of `target` in `repo`: the base branch's config's (`base`; see
+/// `policy`), with the requirements the server demands of it.
 pub(super) fn policy(
     ctx: &Context,
     repo: &str,
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     target: &Target,
 ) -> apply::ApplyPolicy {
     let minimum = ctx
         .settings
         .repo_powers
-        .minimum(repo, config, &target.dir, &target.workspace);
-    apply::policy(config, target, minimum)
+        .minimum(repo, base, &target.dir, &target.workspace);
+    apply::policy(base, target, minimum)
 }
 
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
@@ -191,31 +201,25 @@ pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
 const MERGEABLE_POLLS: u32 = 5;
 const MERGEABLE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// What the apply requirements of the chosen projects need to know, looked up only when some
-/// project requires it. A merged pull request is past `mergeable` and `undiverged`.
+/// What the apply requirements of the chosen projects (under the base branch's config
+/// `base`) need to know, looked up only when some project requires it. A merged pull request
+/// is past `mergeable` and `undiverged`.
 async fn facts(
     ctx: &Context,
     cmd: &ApplyCommand,
     info: &PullRequestInfo,
-    config: Option<&RepoConfig>,
+    base: Option<&RepoConfig>,
     chosen: &[StoredPlan],
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
     let needs = |r: ApplyRequirement| {
-        chosen.iter().any(|p| {
-            policy(ctx, repo, config, &p.target)
-                .requirements
-                .contains(&r)
-        })
+        chosen
+            .iter()
+            .any(|p| policy(ctx, repo, base, &p.target).requirements.contains(&r))
     };
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
-        let reviews = ctx
-            .github
-            .reviews(cmd.installation_id, repo, cmd.pr_number)
-            .await
-            .context("reading the pull request's reviews")?;
-        apply::approved(&reviews)
+        is_approved(ctx, cmd.installation_id, repo, cmd.pr_number).await?
     } else {
         true
     };
@@ -262,6 +266,41 @@ async fn facts(
     })
 }
 
+/// Whether pull request `pr` is approved (see [`apply::approved`]): its reviews, the
+/// permission of each reviewer whose latest verdict approves, and GitHub's review decision.
+pub(super) async fn is_approved(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+    pr: u64,
+) -> anyhow::Result<bool> {
+    let reviews = ctx
+        .github
+        .reviews(installation, repo, pr)
+        .await
+        .context("reading the pull request's reviews")?;
+    let approvers = apply::approvers(&reviews);
+    if approvers.is_empty() {
+        return Ok(false);
+    }
+    let mut ranked = Vec::with_capacity(approvers.len());
+    for user in approvers {
+        let permission = ctx
+            .github
+            .permission(installation, repo, user)
+            .await
+            .context("reading a reviewer's permission")?;
+        ranked.push((user, permission));
+    }
+    let decision = ctx
+        .github
+        .merge_requirements(installation, repo, pr)
+        .await
+        .context("reading GitHub's review decision")?
+        .review_decision;
+    Ok(apply::approved(&ranked, decision))
+}
+
 async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyhow::Result<String> {
     let body = render::apply::refused(ctx.settings.command_name(), refusals);
     feedback::reply(
@@ -301,7 +340,7 @@ pub(super) async fn apply_plans(
         plans
             .iter()
             .map(|p| {
-                let group = policy(ctx, repo, config, &p.target).order_group;
+                let group = apply::order_group(config, &p.target);
                 (p.target.clone(), group)
             })
             .collect(),
@@ -461,10 +500,22 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
         .await;
     match dir {
         Ok((root, dir)) => {
+            let policy_sha =
+                match super::policy::base_sha(ctx, &set.repo.full_name, set.pr, set.merged).await {
+                    Ok(sha) => sha,
+                    Err(e) => {
+                        tracing::error!(error = format!("{e:#}"), "finding the base's head failed");
+                        return failed(
+                            "bosun could not find the base branch's head, so it did not apply."
+                                .into(),
+                        );
+                    }
+                };
             let project = super::custom::ProjectRun {
                 repo: &set.repo.full_name,
                 pr: set.pr,
                 sha: &plan.head_sha,
+                policy_sha: &policy_sha,
                 target: &plan.target,
                 user: set.user,
                 extra_args: &[],
@@ -528,6 +579,7 @@ pub(super) async fn settle_merged(
     if ctx.store.plans_of_pr(repo, set.pr.number).await?.is_empty() {
         locks::release(ctx, set.repo, set.installation_id, set.pr.number, None).await?;
         ctx.workspaces.remove_pr(repo, set.pr.number).await?;
+        ctx.store.delete_reviewed_plans(repo, set.pr.number).await?;
     }
     Ok(())
 }

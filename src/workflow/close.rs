@@ -32,6 +32,7 @@ pub async fn run(
     let released = locks::release(ctx, repo, installation_id, pr, None).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
+    ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
     Ok(format!(
         "closed: {} lock(s) released, {} waiting pull request(s) woken, checkouts and {plans} \
          plan(s) deleted",
@@ -50,6 +51,7 @@ async fn forget(
     locks::release(ctx, repo, installation_id, pr, None).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     ctx.store.delete_plans(&repo.full_name, pr).await?;
+    ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
     Ok(())
 }
 
@@ -69,6 +71,13 @@ async fn run_merged(
             return Ok("merged, but GitHub names no merge commit: released".into());
         }
     };
+    // What was reviewed: the plans made at the pull request's final head, copied apart once
+    // (never overwritten by the merge commit's plans, also when this job runs again).
+    ctx.store
+        .keep_reviewed_plans(name, pr, &info.head_sha)
+        .await
+        .context("keeping the reviewed plans")?;
+    let reviewed = ctx.store.reviewed_plans(name, pr).await?;
     let plans = ctx.store.plans_of_pr(name, pr).await?;
     let applies = ctx.store.applies_of_pr(name, pr).await?;
     let req = plan::Request {
@@ -92,25 +101,33 @@ async fn run_merged(
         }
         None => None,
     };
-    // The projects planned on the pull request and not applied since, with apply_on_merge.
-    let mut due: Vec<&StoredPlan> = plans
+    // Policy is the base branch's before the merge: a pull request cannot turn on its own
+    // apply on merge, nor drop the approval its base requires.
+    let base = super::policy::read(ctx, name, &req.pr, true).await?;
+    if let Err(e) = &base.config {
+        let body = crate::render::reply::base_config_error(e);
+        feedback::reply(ctx, installation_id, name, pr, &body).await?;
+        forget(ctx, repo, installation_id, pr).await?;
+        return Ok(format!(
+            "merged, but the base branch's repo config is not valid, nothing applied: {e}"
+        ));
+    }
+    let base = base.valid();
+    // The projects planned at the pull request's final head and not applied since, with
+    // apply_on_merge.
+    let mut due: Vec<&StoredPlan> = reviewed
         .iter()
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, name, config.as_ref(), &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, name, base, &p.target).apply_on_merge)
         .collect();
     // Merging proves `mergeable` and `undiverged`, not `approved`.
     let needs_approval = |p: &&StoredPlan| {
-        applying::policy(ctx, name, config.as_ref(), &p.target)
+        applying::policy(ctx, name, base, &p.target)
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
     if due.iter().any(needs_approval) {
-        let reviews = ctx
-            .github
-            .reviews(installation_id, name, pr)
-            .await
-            .context("reading the pull request's reviews")?;
-        if !crate::apply::approved(&reviews) {
+        if !applying::is_approved(ctx, installation_id, name, pr).await? {
             let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
                 due.into_iter().partition(needs_approval);
             due = rest;

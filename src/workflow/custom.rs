@@ -1,7 +1,7 @@
-//! Which steps a project runs: bosun's own, or the custom workflow its repo config gives it
-//! (read again from the config at the commit being planned or applied, so a plan and its
-//! apply use the steps of the same commit), with the workflow's `network` switch and the
-//! operator's variables for the run's stage.
+//! Which steps a project runs: bosun's own, or the custom workflow the base branch's repo
+//! config gives it (workflows are policy: a pull request's own workflows and `workflow:`
+//! choices take effect once merged; see `policy`), with the workflow's `network` switch and
+//! the operator's variables for the run's stage.
 //!
 //! **Stages.** Plans (by comment, autoplan, and of the merge commit before an apply on merge)
 //! and drift checks get the plan stage's variables: they run code nobody may have reviewed.
@@ -24,8 +24,10 @@ use crate::terraform::{PlanRun, StepVars};
 pub(super) struct ProjectRun<'a> {
     pub repo: &'a str,
     pub pr: &'a PrRef,
-    /// The commit whose config (and checkout) is used.
+    /// The commit checked out.
     pub sha: &'a str,
+    /// The commit whose config chooses the workflow: the base branch's (see `policy`).
+    pub policy_sha: &'a str,
     pub target: &'a Target,
     /// Who asked: `USER_NAME`.
     pub user: &'a str,
@@ -50,16 +52,15 @@ impl ProjectRun<'_> {
 
     /// The project's custom workflow, if any; `Err`: why the config cannot be read now.
     async fn workflow(&self, ctx: &Context) -> Result<Option<Workflow>, String> {
-        match super::plan::read_config(ctx, self.repo, self.sha).await {
+        match super::plan::read_config(ctx, self.repo, self.policy_sha).await {
             Ok(None) => Ok(None),
-            Ok(Some(Ok(config))) => Ok(config
-                .workflow_of(
-                    &self.target.dir,
-                    &self.target.workspace,
-                    self.target.name.as_deref(),
-                )
-                .cloned()),
-            Ok(Some(Err(e))) => Err(e.to_string()),
+            Ok(Some(Ok(config))) => {
+                let wanted = crate::apply::project_of(&config, self.target)
+                    .and_then(|p| p.workflow.as_deref())
+                    .unwrap_or("default");
+                Ok(config.workflows.iter().find(|w| w.name == wanted).cloned())
+            }
+            Ok(Some(Err(e))) => Err(format!("The base branch's repo config is not valid: {e}")),
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
                 Err("bosun could not read the repo config; the operator's logs say why.".into())

@@ -233,6 +233,7 @@ async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> Proje
         repo,
         pr: head,
         sha,
+        policy_sha: sha,
         target,
         user: &head.author,
         extra_args: &args,

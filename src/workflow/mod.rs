@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod job;
 pub mod locks;
 pub mod plan;
+mod policy;
 pub mod unlock;
 
 use std::collections::HashMap;

@@ -119,6 +119,16 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         }
         None => None,
     };
+    let base = super::policy::read(ctx, repo, &req.pr, req.merged).await?;
+    let mut req = req.clone();
+    if crate::apply::policy_changed(base.valid(), config.as_ref()) {
+        let said = crate::render::reply::POLICY_AFTER_MERGE;
+        req.note = Some(match req.note.take() {
+            Some(note) => format!("{note} {said}"),
+            None => said.to_owned(),
+        });
+    }
+    let req = &req;
     let targets = match select(ctx, &req, config.as_ref()).await? {
         Ok(targets) => targets,
         Err(reply) => {
@@ -373,10 +383,31 @@ async fn plan_in_checkout(
             return (Outcome::Failed { step, output }, None);
         }
     };
+    let policy_sha =
+        match super::policy::base_sha(ctx, &req.repo.full_name, &req.pr, req.merged).await {
+            Ok(sha) => sha,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "finding the base branch's head failed"
+                );
+                let output = "bosun could not find the base branch's head; the operator's logs \
+                              say why."
+                    .into();
+                return (
+                    Outcome::Failed {
+                        step: Step::Config,
+                        output,
+                    },
+                    None,
+                );
+            }
+        };
     let project = super::custom::ProjectRun {
         repo: &req.repo.full_name,
         pr: &req.pr,
         sha: &req.pr.head_sha,
+        policy_sha: &policy_sha,
         target,
         user: &req.pr.author,
         extra_args: &req.extra_args,

@@ -96,6 +96,24 @@ impl Workspaces {
             .map_err(|_| UnusableFile("it is not UTF-8 text".into()).into())
     }
 
+    /// The first parent of commit `sha` (for a merge commit: the branch merged into, as it
+    /// was before the merge).
+    pub async fn first_parent(&self, repo: &str, sha: &str) -> anyhow::Result<String> {
+        check_oid(sha)?;
+        let mirror = self.existing_mirror(repo)?;
+        let out = self
+            .git()?
+            .at(&mirror)
+            .args(["rev-parse", "--verify", "--quiet"])
+            .args([format!("{sha}^1^{{commit}}")])
+            .run()
+            .await
+            .with_context(|| format!("finding the parent of {sha}"))?;
+        let parent = String::from_utf8_lossy(&out).trim().to_owned();
+        check_oid(&parent)?;
+        Ok(parent)
+    }
+
     /// Every `*.tf` file (path, content) in the tree of commit `sha`, read straight from the
     /// mirror. Symlinks and submodules are skipped; more than 50,000 files or 64 MiB in all is
     /// an error. Content that is not UTF-8 is read lossily.

@@ -28,7 +28,8 @@ fn resources(state: &std::path::Path) -> Vec<String> {
 }
 
 /// Opens a pull request adding project `envs/dev` with `terraform_data` resources `names`
-/// (state in the test's `dev` state file), and `config` as `bosun.yaml`; waits for its plan.
+/// (state in the test's `dev` state file), `config` being the base branch's `bosun.yaml`
+/// (policy comes from the base branch); waits for its plan.
 async fn open_dev(
     ctx: &TestContext,
     config: Option<&str>,
@@ -36,11 +37,12 @@ async fn open_dev(
 ) -> (u64, std::path::PathBuf) {
     let state = state(ctx, "dev");
     let tf = module(&state, names);
-    let mut files = vec![("envs/dev/main.tf", tf.as_str())];
     if let Some(config) = config {
-        files.push(("bosun.yaml", config));
+        ctx.push_base(&[("bosun.yaml", Some(config))]);
     }
-    let (pr, _) = ctx.open_pr("add dev", &files).await;
+    let (pr, _) = ctx
+        .open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
+        .await;
     ctx.settle().await;
     (pr, state)
 }
@@ -349,11 +351,11 @@ async fn a_failing_execution_order_group_stops_the_later_ones_and_automerge_wait
         "{}\nresource \"terraform_data\" \"boom\" {{\n  provisioner \"local-exec\" {{\n    command = \"exit 3\"\n  }}\n}}\n",
         module(&first, &[])
     );
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
     let (pr, _) = ctx
         .open_pr(
             "two groups",
             &[
-                ("bosun.yaml", config),
                 ("first/main.tf", &failing),
                 ("second/main.tf", &module(&second, &["web"])),
             ],

@@ -767,6 +767,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
             required_checks: vec![check("ci", true), check("lint", false)],
         }
     );
+    ctx.fake.set_permission(REPO, "carol", "write");
     ctx.fake.add_review(REPO, number, "carol", "APPROVED");
     ctx.fake.complete_check(REPO, &head, "lint", "skipped");
     assert_eq!(
@@ -792,5 +793,36 @@ async fn merge_requirements_read_reviews_and_required_checks() {
         GitHubError::GraphQl { kind, .. } => assert_eq!(kind.as_deref(), Some("NOT_FOUND")),
         other => panic!("{other}"),
     }
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn merge_requirements_page_through_the_checks_and_count_the_unreported() {
+    use bosun::github::RequiredCheck;
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let head = ctx.fake.model().repo(REPO).unwrap().prs[&number]
+        .head_sha
+        .clone();
+    ctx.fake.protect(REPO, &["late", "never"], 0);
+    // 150 checks: the required one that fails is on the second page.
+    for i in 0..149 {
+        ctx.fake
+            .complete_check(REPO, &head, &format!("c{i}"), "success");
+    }
+    ctx.fake.complete_check(REPO, &head, "late", "failure");
+    let (gh, _) = client(&ctx).await;
+    let r = gh
+        .merge_requirements(INSTALLATION, REPO, number)
+        .await
+        .unwrap();
+    let check = |name: &str, passed| RequiredCheck {
+        name: name.into(),
+        passed,
+    };
+    assert_eq!(
+        r.required_checks,
+        vec![check("late", false), check("never", false)]
+    );
     ctx.fake.assert_no_violations();
 }

@@ -14,6 +14,7 @@ mod plans;
 mod preview_cli;
 mod redelivery;
 mod repo_powers;
+mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;

@@ -133,9 +133,8 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
     let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
     let state = ctx.state_file("dev");
     let tf = module(&state, &["app"]);
-    let (pr, _) = ctx
-        .open_pr("dev", &[("bosun.yaml", config), ("envs/dev/main.tf", &tf)])
-        .await;
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let (pr, _) = ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
     ctx.merge_pr(pr).await;
     ctx.settle().await;
@@ -148,15 +147,8 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
     // Approved before merging, it is applied.
     let state = ctx.state_file("ok");
     let tf = module(&state, &["db"]);
-    let (pr, _) = ctx
-        .open_pr(
-            "ok",
-            &[
-                ("bosun.yaml", config.replace("dev", "ok").as_str()),
-                ("envs/ok/main.tf", &tf),
-            ],
-        )
-        .await;
+    ctx.push_base(&[("bosun.yaml", Some(config.replace("dev", "ok").as_str()))]);
+    let (pr, _) = ctx.open_pr("ok", &[("envs/ok/main.tf", &tf)]).await;
     ctx.settle().await;
     ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
     ctx.merge_pr(pr).await;

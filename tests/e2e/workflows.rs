@@ -30,14 +30,10 @@ async fn a_custom_workflow_plans_shows_its_run_steps_and_applies() {
     let workflows = "  custom:\n    plan:\n      steps:\n        - init\n        - run: echo custom-step $PULL_NUM $WORKSPACE\n        - plan\n    apply:\n      steps: [{run: echo before-apply}, apply]\n";
     let yaml = config(&[("dev", "custom")], workflows);
     let state = ctx.state_file("dev");
+    // Workflows are policy: the base branch's config chooses them.
+    ctx.push_base(&[("bosun.yaml", Some(yaml.as_str()))]);
     let (pr, _) = ctx
-        .open_pr(
-            "custom",
-            &[
-                ("bosun.yaml", &yaml),
-                ("envs/dev/main.tf", &module(&state, &["a"])),
-            ],
-        )
+        .open_pr("custom", &[("envs/dev/main.tf", &module(&state, &["a"]))])
         .await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;
@@ -73,9 +69,8 @@ async fn a_run_step_sees_nothing_of_the_data_dir_and_its_failure_names_it() {
     );
     let yaml = config(&[("dev", "peek")], &workflows);
     let tf = module(&ctx.state_file("dev"), &["a"]);
-    let (pr, _) = ctx
-        .open_pr("peek", &[("bosun.yaml", &yaml), ("envs/dev/main.tf", &tf)])
-        .await;
+    ctx.push_base(&[("bosun.yaml", Some(yaml.as_str()))]);
+    let (pr, _) = ctx.open_pr("peek", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
     let body = ctx.bot_comment(pr).body;
     assert!(body.contains("Failed at `run`"), "{body}");
@@ -108,11 +103,11 @@ async fn a_workflow_without_network_cannot_connect_where_a_default_one_can() {
     );
     let yaml = config(&[("on", "open"), ("off", "closed")], &workflows);
     let (on, off) = (ctx.state_file("on"), ctx.state_file("off"));
+    ctx.push_base(&[("bosun.yaml", Some(yaml.as_str()))]);
     let (pr, _) = ctx
         .open_pr(
             "network",
             &[
-                ("bosun.yaml", &yaml),
                 ("envs/on/main.tf", &module(&on, &["a"])),
                 ("envs/off/main.tf", &module(&off, &["a"])),
             ],

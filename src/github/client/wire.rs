@@ -411,10 +411,10 @@ pub(super) struct Merged {
     pub(super) message: String,
 }
 
-/// A pull request's review decision and its head's check contexts, with whether branch
-/// protection requires each. Only the first 100 contexts of the last commit are read: branch
-/// protection rarely requires more, and a required check past them is not reported.
-pub(super) const MERGE_REQUIREMENTS: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { reviewDecision commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 100) { nodes { __typename ... on CheckRun { name conclusion status isRequired(pullRequestNumber: $number) } ... on StatusContext { context state isRequired(pullRequestNumber: $number) } } } } } } } } } }";
+/// A pull request's review decision, the checks its base branch's protection requires (as
+/// non-admins see it: `refUpdateRule`), and one page of its head's check contexts with
+/// whether branch protection requires each; `$after` pages through the contexts.
+pub(super) const MERGE_REQUIREMENTS: &str = "query($owner: String!, $name: String!, $number: Int!, $after: String) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { reviewDecision baseRef { refUpdateRule { requiredStatusCheckContexts } } commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename ... on CheckRun { name conclusion status isRequired(pullRequestNumber: $number) } ... on StatusContext { context state isRequired(pullRequestNumber: $number) } } } } } } } } } }";
 
 /// GraphQL connections may hold `null` nodes (items the token cannot see).
 #[derive(Deserialize)]
@@ -433,7 +433,21 @@ struct RequirementsRepo {
 struct RequirementsPull {
     #[serde(rename = "reviewDecision")]
     review_decision: Option<String>,
+    #[serde(rename = "baseRef", default)]
+    base_ref: Option<BaseRef>,
     commits: Nodes<PullCommit>,
+}
+
+#[derive(Deserialize)]
+struct BaseRef {
+    #[serde(rename = "refUpdateRule", default)]
+    rule: Option<RefUpdateRule>,
+}
+
+#[derive(Deserialize)]
+struct RefUpdateRule {
+    #[serde(rename = "requiredStatusCheckContexts", default)]
+    required: Option<Vec<Option<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -449,7 +463,23 @@ struct RollupCommit {
 
 #[derive(Deserialize)]
 struct Rollup {
-    contexts: Nodes<RollupContext>,
+    contexts: Contexts,
+}
+
+#[derive(Deserialize)]
+struct Contexts {
+    #[serde(rename = "pageInfo", default)]
+    page_info: Option<PageInfo>,
+    #[serde(default = "Vec::new")]
+    nodes: Vec<Option<RollupContext>>,
+}
+
+#[derive(Deserialize)]
+struct PageInfo {
+    #[serde(rename = "hasNextPage")]
+    has_next_page: bool,
+    #[serde(rename = "endCursor")]
+    end_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -471,11 +501,20 @@ enum RollupContext {
     Other,
 }
 
-/// Reads [`MERGE_REQUIREMENTS`]'s `data`.
-pub(super) fn merge_requirements(
-    what: &str,
-    data: Value,
-) -> Result<MergeRequirements, GitHubError> {
+/// One page of [`MERGE_REQUIREMENTS`]'s answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct RequirementsPage {
+    pub(super) review_decision: Option<ReviewDecision>,
+    /// The check names the base branch's protection requires, reported or not.
+    pub(super) required: Vec<String>,
+    /// The required contexts reported on this page.
+    pub(super) reported: Vec<RequiredCheck>,
+    /// The cursor of the next page of contexts, if there is one.
+    pub(super) next: Option<String>,
+}
+
+/// Reads one page of [`MERGE_REQUIREMENTS`]'s `data`.
+pub(super) fn requirements_page(what: &str, data: Value) -> Result<RequirementsPage, GitHubError> {
     #[derive(Deserialize)]
     struct Data {
         repository: Option<RequirementsRepo>,
@@ -496,6 +535,14 @@ pub(super) fn merge_requirements(
         Some("REVIEW_REQUIRED") => Some(ReviewDecision::ReviewRequired),
         _ => None,
     };
+    let required: Vec<String> = pull
+        .base_ref
+        .and_then(|b| b.rule)
+        .and_then(|r| r.required)
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     let contexts = pull
         .commits
         .nodes
@@ -503,9 +550,15 @@ pub(super) fn merge_requirements(
         .flatten()
         .last()
         .and_then(|c| c.commit.rollup)
-        .map(|r| r.contexts.nodes)
-        .unwrap_or_default();
-    let required_checks = contexts
+        .map(|r| r.contexts);
+    let next = contexts
+        .as_ref()
+        .and_then(|c| c.page_info.as_ref())
+        .filter(|p| p.has_next_page)
+        .and_then(|p| p.end_cursor.clone());
+    let reported = contexts
+        .map(|c| c.nodes)
+        .unwrap_or_default()
         .into_iter()
         .flatten()
         .filter_map(|c| match c {
@@ -531,10 +584,36 @@ pub(super) fn merge_requirements(
             _ => None,
         })
         .collect();
-    Ok(MergeRequirements {
+    Ok(RequirementsPage {
+        review_decision,
+        required,
+        reported,
+        next,
+    })
+}
+
+/// The merge requirements from every page read: the required contexts reported, in GitHub's
+/// order, then each check branch protection requires that has not reported, as not passing.
+pub(super) fn merge_requirements(pages: Vec<RequirementsPage>) -> MergeRequirements {
+    let review_decision = pages.first().and_then(|p| p.review_decision);
+    let required: Vec<String> = pages
+        .first()
+        .map(|p| p.required.clone())
+        .unwrap_or_default();
+    let mut required_checks: Vec<RequiredCheck> =
+        pages.into_iter().flat_map(|p| p.reported).collect();
+    for name in required {
+        if !required_checks.iter().any(|c| c.name == name) {
+            required_checks.push(RequiredCheck {
+                name,
+                passed: false,
+            });
+        }
+    }
+    MergeRequirements {
         review_decision,
         required_checks,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::{
 mod drift;
 mod jobs;
 mod locks;
+mod reviewed;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 

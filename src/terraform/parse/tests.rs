@@ -59,8 +59,10 @@ fn summarise_counts_each_action_like_terraform() {
             ],
             line: String::new(),
             output_changes: false,
+            digest: summary.digest.clone(),
         }
     );
+    assert_eq!(summary.digest.len(), 64, "a SHA-256 in hex");
     assert_eq!(
         summary.replaces().collect::<Vec<_>>(),
         ["terraform_data.r1", "terraform_data.r2"]
@@ -112,7 +114,14 @@ fn output_changes_count_unless_no_op() {
 #[test]
 fn an_empty_plan_has_no_changes() {
     let summary = summarise(br#"{"format_version":"1.2"}"#).unwrap();
-    assert_eq!(summary, PlanSummary::default());
+    assert_eq!(
+        summary,
+        PlanSummary {
+            digest: summary.digest.clone(),
+            ..PlanSummary::default()
+        }
+    );
+    assert!(!summary.digest.is_empty(), "an empty plan has a digest too");
     assert_eq!(
         fallback_line(&summary),
         "No changes. Your infrastructure matches the configuration."
@@ -287,4 +296,84 @@ fn plan_text_without_a_known_start_keeps_everything_but_noise() {
         "something new\n\n  detail"
     );
     assert_eq!(plan_text(""), "");
+}
+
+/// A plan that changes one `terraform_data`'s input from `from` to `to`, and an output.
+fn input_change(from: &str, to: &str) -> String {
+    format!(
+        r#"{{"format_version":"1.2","resource_changes":[{{"address":"terraform_data.rule","mode":"managed","change":{{"actions":["update"],"before":{{"input":"{from}","id":"1"}},"after":{{"input":"{to}"}},"after_unknown":{{"id":false,"output":true}},"before_sensitive":{{}},"after_sensitive":{{}}}}}},{{"address":"terraform_data.same","change":{{"actions":["no-op"],"before":{{"input":"x"}},"after":{{"input":"x"}}}}}}],"output_changes":{{"cidr":{{"actions":["update"],"before":"{from}","after":"{to}","after_unknown":false}}}}}}"#
+    )
+}
+
+#[test]
+fn the_digest_covers_values_not_only_addresses_and_actions() {
+    let reviewed = summarise(input_change("10.0.0.0/8", "10.1.0.0/16").as_bytes()).unwrap();
+    let merged = summarise(input_change("10.0.0.0/8", "0.0.0.0/0").as_bytes()).unwrap();
+    assert_eq!(
+        reviewed.changes, merged.changes,
+        "same addresses and actions"
+    );
+    assert_ne!(
+        reviewed.digest, merged.digest,
+        "another value: another digest"
+    );
+
+    // An output's value alone.
+    let a = show(
+        vec![],
+        serde_json::json!({ "o": { "actions": ["update"], "after": "1" } }),
+    );
+    let b = show(
+        vec![],
+        serde_json::json!({ "o": { "actions": ["update"], "after": "2" } }),
+    );
+    assert_ne!(summarise(&a).unwrap().digest, summarise(&b).unwrap().digest);
+
+    // An import of the same address with another id.
+    let mut x = change("terraform_data.i", &["no-op"]);
+    x["change"]["importing"] = serde_json::json!({ "id": "abc" });
+    let mut y = x.clone();
+    y["change"]["importing"] = serde_json::json!({ "id": "xyz" });
+    let (x, y) = (
+        show(vec![x], serde_json::json!({})),
+        show(vec![y], serde_json::json!({})),
+    );
+    assert_ne!(summarise(&x).unwrap().digest, summarise(&y).unwrap().digest);
+    let nothing = summarise(&show(vec![], serde_json::json!({}))).unwrap();
+    assert_ne!(
+        summarise(&x).unwrap().digest,
+        nothing.digest,
+        "an import counts"
+    );
+}
+
+#[test]
+fn the_digest_ignores_key_order_whitespace_resource_order_and_no_ops() {
+    let text = input_change("10.0.0.0/8", "0.0.0.0/0");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Pretty-printed, top-level keys and resources in another order.
+    let mut resources = value["resource_changes"].as_array().unwrap().clone();
+    resources.reverse();
+    let spaced = format!(
+        "{{\n  \"output_changes\" : {} ,\n  \"resource_changes\": {},\n  \"format_version\": \"1.2\"\n}}",
+        serde_json::to_string_pretty(&value["output_changes"]).unwrap(),
+        serde_json::to_string_pretty(&resources).unwrap()
+    );
+    // Keys inside a change reordered by hand, as text.
+    let reordered = text.replace(
+        r#""before_sensitive":{},"after_sensitive":{}"#,
+        r#""after_sensitive":{},"before_sensitive":{}"#,
+    );
+    assert_ne!(reordered, text);
+    let digest = summarise(text.as_bytes()).unwrap().digest;
+    assert_eq!(summarise(spaced.as_bytes()).unwrap().digest, digest);
+    assert_eq!(summarise(reordered.as_bytes()).unwrap().digest, digest);
+    // A no-op resource more or less is no change.
+    let without_no_op: serde_json::Value = {
+        let mut v = value.clone();
+        v["resource_changes"].as_array_mut().unwrap().pop();
+        v
+    };
+    let v = serde_json::to_vec(&without_no_op).unwrap();
+    assert_eq!(summarise(&v).unwrap().digest, digest);
 }

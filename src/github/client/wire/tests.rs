@@ -46,10 +46,13 @@ fn error_messages_are_short_and_only_the_message() {
 }
 
 #[test]
-fn merge_requirements_keep_only_required_contexts() {
+fn merge_requirements_keep_only_required_contexts_and_add_the_unreported() {
     let data = json!({ "repository": { "pullRequest": {
         "reviewDecision": "CHANGES_REQUESTED",
-        "commits": { "nodes": [{ "commit": { "statusCheckRollup": { "contexts": { "nodes": [
+        "baseRef": { "refUpdateRule": { "requiredStatusCheckContexts": ["ci", "lint", "late", "later"] } },
+        "commits": { "nodes": [{ "commit": { "statusCheckRollup": { "contexts": {
+            "pageInfo": { "hasNextPage": true, "endCursor": "c2" },
+            "nodes": [
             { "__typename": "CheckRun", "name": "ci", "conclusion": "SUCCESS", "status": "COMPLETED", "isRequired": true },
             { "__typename": "CheckRun", "name": "lint", "conclusion": null, "status": "IN_PROGRESS", "isRequired": true },
             { "__typename": "CheckRun", "name": "docs", "conclusion": "FAILURE", "status": "COMPLETED", "isRequired": false },
@@ -57,7 +60,19 @@ fn merge_requirements_keep_only_required_contexts() {
             null,
         ] } } } }] },
     } } });
-    let r = merge_requirements("t", data).unwrap();
+    let first = requirements_page("t", data).unwrap();
+    assert_eq!(first.next.as_deref(), Some("c2"));
+    let second = json!({ "repository": { "pullRequest": {
+        "reviewDecision": "CHANGES_REQUESTED",
+        "commits": { "nodes": [{ "commit": { "statusCheckRollup": { "contexts": {
+            "pageInfo": { "hasNextPage": false, "endCursor": "c3" },
+            "nodes": [
+            { "__typename": "CheckRun", "name": "late", "conclusion": "SUCCESS", "status": "COMPLETED", "isRequired": true },
+        ] } } } }] },
+    } } });
+    let second = requirements_page("t", second).unwrap();
+    assert_eq!(second.next, None);
+    let r = merge_requirements(vec![first, second]);
     assert_eq!(r.review_decision, Some(ReviewDecision::ChangesRequested));
     let checks: Vec<(&str, bool)> = r
         .required_checks
@@ -66,17 +81,24 @@ fn merge_requirements_keep_only_required_contexts() {
         .collect();
     assert_eq!(
         checks,
-        vec![("ci", true), ("lint", false), ("legacy", false)]
+        vec![
+            ("ci", true),
+            ("lint", false),
+            ("legacy", false),
+            ("late", true),
+            // Required, never reported: not passing.
+            ("later", false)
+        ]
     );
 
     let none = json!({ "repository": { "pullRequest": {
         "reviewDecision": null, "commits": { "nodes": [{ "commit": { "statusCheckRollup": null } }] },
     } } });
     assert_eq!(
-        merge_requirements("t", none).unwrap(),
+        merge_requirements(vec![requirements_page("t", none).unwrap()]),
         MergeRequirements::default()
     );
-    assert!(merge_requirements("t", json!({ "repository": null })).is_err());
+    assert!(requirements_page("t", json!({ "repository": null })).is_err());
 }
 
 #[test]

@@ -17,8 +17,8 @@ const PASSING: [&str; 3] = ["success", "neutral", "skipped"];
 impl Repo {
     /// GitHub's `reviewDecision`: `None` when branch protection requires no reviews, else
     /// `CHANGES_REQUESTED` when a reviewer's latest deciding review (approved, changes
-    /// requested or dismissed) requests changes, `APPROVED` with enough approvals, else
-    /// `REVIEW_REQUIRED`.
+    /// requested or dismissed) requests changes, `APPROVED` with enough approvals (of users
+    /// with write access or more, as GitHub counts them), else `REVIEW_REQUIRED`.
     pub fn review_decision(&self, pr: &Pr) -> Option<&'static str> {
         let required = self.protection.as_ref()?.required_approvals;
         if required == 0 {
@@ -37,7 +37,15 @@ impl Repo {
         if latest.iter().any(|(_, s)| *s == "CHANGES_REQUESTED") {
             return Some("CHANGES_REQUESTED");
         }
-        let approvals = latest.iter().filter(|(_, s)| *s == "APPROVED").count();
+        let writer = |user: &str| {
+            self.permissions
+                .get(user)
+                .is_some_and(|p| ["write", "maintain", "admin"].contains(&p.as_str()))
+        };
+        let approvals = latest
+            .iter()
+            .filter(|(user, s)| *s == "APPROVED" && writer(user))
+            .count();
         if approvals >= required as usize {
             Some("APPROVED")
         } else {

@@ -16,7 +16,12 @@ enum Obj<'m> {
     PrCommit(&'m Repo, &'m Pr, usize),
     Commit(&'m Repo, &'m Pr, usize),
     Rollup(&'m Repo, &'m Pr),
-    Contexts(&'m Repo, &'m Pr, usize),
+    /// The contexts from an offset, at most so many.
+    Contexts(&'m Repo, &'m Pr, usize, usize),
+    PageInfo(&'m Repo, &'m Pr, usize, usize),
+    /// The base branch of a pull request.
+    Ref(&'m Repo, &'m Pr),
+    RefUpdateRule(&'m Repo),
     CheckRun(&'m Repo, &'m CheckRun),
 }
 
@@ -31,6 +36,9 @@ impl Obj<'_> {
             Obj::Commit(..) => "Commit",
             Obj::Rollup(..) => "StatusCheckRollup",
             Obj::Contexts(..) => "StatusCheckRollupContextConnection",
+            Obj::PageInfo(..) => "PageInfo",
+            Obj::Ref(..) => "Ref",
+            Obj::RefUpdateRule(..) => "RefUpdateRule",
             Obj::CheckRun(..) => "CheckRun",
         }
     }
@@ -168,6 +176,19 @@ impl<'m> Exec<'m, '_> {
                 }
             }
             (Obj::Pr(_, pr), "number") => scalar(json!(pr.number)),
+            (Obj::Pr(r, pr), "baseRef") => Ok(Out::One(Obj::Ref(r, pr))),
+            (Obj::Ref(_, pr), "name") => scalar(json!(pr.base_ref)),
+            // Branch protection as non-admins see it (modelled for every branch alike).
+            (Obj::Ref(r, _), "refUpdateRule") => match &r.protection {
+                Some(_) => Ok(Out::One(Obj::RefUpdateRule(r))),
+                None => scalar(Value::Null),
+            },
+            (Obj::RefUpdateRule(r), "requiredStatusCheckContexts") => scalar(json!(
+                r.protection.as_ref().map(|p| p.required_checks.clone())
+            )),
+            (Obj::RefUpdateRule(r), "requiredApprovingReviewCount") => scalar(json!(
+                r.protection.as_ref().map(|p| p.required_approvals)
+            )),
             (Obj::Pr(r, pr), "reviewDecision") => scalar(json!(r.review_decision(pr))),
             (Obj::Pr(r, pr), "commits") => {
                 let total = pr_commits(r, pr).len();
@@ -204,18 +225,39 @@ impl<'m> Exec<'m, '_> {
                 scalar(json!(state))
             }
             (Obj::Rollup(r, pr), "contexts") => match count("first") {
-                Some(n) => Ok(Out::One(Obj::Contexts(r, pr, n))),
+                Some(n) => {
+                    // The fake's cursors are offsets: `ctx:<offset of the next item>`.
+                    let after = self.arg(args, "after");
+                    let from = match after.as_ref().map(|a| a.as_str()) {
+                        None => 0,
+                        Some(Some(c)) => match c.strip_prefix("ctx:").and_then(|n| n.parse().ok()) {
+                            Some(from) => from,
+                            None => return Err(("INVALID", format!("`{c}` does not appear to be a valid cursor."))),
+                        },
+                        Some(None) => return Err(("INVALID", "after must be a String".into())),
+                    };
+                    Ok(Out::One(Obj::Contexts(r, pr, from, n)))
+                }
                 None => Err((
                     "INVALID",
                     "You must provide a `first` or `last` value to properly paginate the `contexts` connection.".into(),
                 )),
             },
-            (Obj::Contexts(r, pr, _), "totalCount") => {
+            (Obj::Contexts(r, pr, ..), "totalCount") => {
                 scalar(json!(latest_runs(r, &pr.head_sha).len()))
             }
-            (Obj::Contexts(r, pr, n), "nodes") => Ok(Out::Many(
+            (Obj::Contexts(r, pr, from, n), "pageInfo") => Ok(Out::One(Obj::PageInfo(r, pr, from, n))),
+            (Obj::PageInfo(r, pr, from, n), "hasNextPage") => {
+                scalar(json!(latest_runs(r, &pr.head_sha).len() > from + n))
+            }
+            (Obj::PageInfo(r, pr, from, n), "endCursor") => {
+                let end = (from + n).min(latest_runs(r, &pr.head_sha).len());
+                scalar(json!((end > from).then(|| format!("ctx:{end}"))))
+            }
+            (Obj::Contexts(r, pr, from, n), "nodes") => Ok(Out::Many(
                 latest_runs(r, &pr.head_sha)
                     .into_iter()
+                    .skip(from)
                     .take(n)
                     .map(|c| Obj::CheckRun(r, c))
                     .collect(),

@@ -1,0 +1,77 @@
+//! The SQLite backend of reviewed plans.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqliteStore;
+use crate::plan::{Outcome, Target};
+use crate::store::StoredPlan;
+use crate::store::reviewed::ReviewStore;
+
+#[async_trait]
+impl ReviewStore for SqliteStore {
+    async fn keep_reviewed_plans(
+        &self,
+        repository: &str,
+        pr: u64,
+        head_sha: &str,
+    ) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "INSERT INTO reviewed_plans
+                 (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at)
+             SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at
+             FROM plans WHERE repository = ? AND pr = ? AND head_sha = ?
+             ON CONFLICT (repository, pr, dir, workspace) DO NOTHING",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .execute(&self.writer)
+        .await
+        .context("keeping the reviewed plans")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+        let rows = sqlx::query(
+            "SELECT * FROM reviewed_plans WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading a pull request's reviewed plans")?;
+        rows.iter()
+            .map(|row| {
+                let outcome: &str = row.try_get("outcome")?;
+                let outcome: Outcome =
+                    serde_json::from_str(outcome).context("reading a reviewed plan's outcome")?;
+                Ok(StoredPlan {
+                    repository: row.try_get("repository")?,
+                    pr: row.try_get::<i64, _>("pr")? as u64,
+                    target: Target {
+                        dir: row.try_get("dir")?,
+                        workspace: row.try_get("workspace")?,
+                        name: row.try_get("project")?,
+                    },
+                    head_sha: row.try_get("head_sha")?,
+                    outcome,
+                    planfile: None,
+                    job_id: row.try_get("job_id")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM reviewed_plans WHERE repository = ? AND pr = ?")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&self.writer)
+            .await
+            .context("deleting a pull request's reviewed plans")?;
+        Ok(done.rows_affected())
+    }
+}
