@@ -134,6 +134,10 @@ pub async fn start_with(
         Arc::new(Redacting::new(runner, redactor.clone())),
         plugin_cache,
     );
+    terraform.runs_dir = std::path::absolute(settings.data_dir.join("runs"))
+        .unwrap_or_else(|_| settings.data_dir.join("runs"));
+    terraform.cli_config = settings.terraform_cli_config.clone();
+    terraform.git_ssh = settings.terraform_git_ssh;
     terraform.extra_env = settings
         .terraform_env
         .iter()

@@ -1,6 +1,7 @@
 //! Which steps a project runs: bosun's own, or the custom workflow its repo config gives it
 //! (read again from the config at the commit being planned or applied, so a plan and its
-//! apply use the steps of the same commit), with the workflow's `network` switch.
+//! apply use the steps of the same commit), with the workflow's `network` switch and the
+//! plugin cache of the run's scope (the pull request's, or the default branch's for drift).
 
 use std::path::Path;
 
@@ -80,7 +81,7 @@ pub(super) async fn plan(
             };
         }
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run, workflow.as_ref());
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
         None => {
@@ -103,7 +104,7 @@ pub(super) async fn drift(
         Ok(w) => w,
         Err(output) => return ProjectDrift::failed(target, Step::Config, output),
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run, workflow.as_ref());
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => {
             let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
@@ -116,11 +117,20 @@ pub(super) async fn drift(
     }
 }
 
-/// The Terraform a project's runs use: with its workflow's network switch.
-fn terraform(ctx: &Context, workflow: Option<&Workflow>) -> crate::terraform::Terraform {
+/// The Terraform a project's runs use: the plugin cache of the run's scope (its pull
+/// request's, or its repository's default branch's), its workflow's network switch.
+fn terraform(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    workflow: Option<&Workflow>,
+) -> crate::terraform::Terraform {
+    let scope = crate::terraform::cache::scope(run.repo, run.pr.number);
+    let tf = ctx
+        .terraform
+        .with_plugin_cache(ctx.terraform.plugin_cache.join(scope));
     match workflow {
-        Some(w) => ctx.terraform.with_network(w.network),
-        None => ctx.terraform.clone(),
+        Some(w) => tf.with_network(w.network),
+        None => tf,
     }
 }
 
@@ -141,7 +151,7 @@ pub(super) async fn apply(
             };
         }
     };
-    let tf = terraform(ctx, workflow.as_ref());
+    let tf = terraform(ctx, run, workflow.as_ref());
     match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
         Some(steps) => {
             tf.apply_custom((root, dir), steps, &run.vars(), planfile)
