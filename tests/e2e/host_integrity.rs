@@ -1,0 +1,183 @@
+//! Nothing bosun does on the host follows a pull request's files: a PR that commits symlinks
+//! where bosun keeps its own files, project dirs that are links out of the checkout, a
+//! committed `.terraform/environment` or a committed HOME changes no host file and is not
+//! used.
+
+use crate::support::fake::model::symlink;
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+
+/// A host directory outside everything the sandbox may write, holding `file` and an empty
+/// `dir`; returns it and a listing to compare with later.
+fn victim() -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("file"), "host file\n").unwrap();
+    std::fs::create_dir(tmp.path().join("dir")).unwrap();
+    std::fs::write(tmp.path().join("main.tf"), "# a host directory\n").unwrap();
+    let seen = listing(tmp.path());
+    (tmp, seen)
+}
+
+/// Every path under `dir` (relative) with its content (empty for directories).
+fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                stack.push(path);
+                out.push((rel, Vec::new()));
+            } else {
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every comment bosun wrote on `pr`, joined.
+fn said(ctx: &TestContext, pr: u64) -> String {
+    ctx.bot_comments(pr)
+        .into_iter()
+        .map(|c| c.body)
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_under_bosuns_names_are_planned_and_applied_and_no_host_file_changes() {
+    let ctx = TestContext::start().await;
+    let (host, before) = victim();
+    let file = host.path().join("file").display().to_string();
+    let dir = host.path().join("dir").display().to_string();
+    let state = ctx.state_file("evil");
+    let tf = module(&state, &["a"]);
+    let files = [
+        ("envs/evil/main.tf", tf),
+        ("envs/evil/.bosun.tfplan", symlink(&file)),
+        ("envs/evil/plan.tfplan", symlink(&file)),
+        ("envs/evil/.bosun-home", symlink(&dir)),
+        ("envs/evil/.terraform", symlink(&dir)),
+        ("envs/evil/terraformrc", symlink(&file)),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let (pr, _) = ctx.open_pr("links", &files).await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: envs/evil").conclusion.as_deref(),
+        Some("success"),
+        "{}",
+        said(&ctx, pr)
+    );
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let applied = ctx.reply(pr, "apply");
+    assert!(
+        applied.contains("Apply complete! Resources: 1 added"),
+        "{applied}"
+    );
+    assert!(std::fs::read_to_string(&state).unwrap().contains("terraform_data"));
+    assert_eq!(listing(host.path()), before, "a host file changed");
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_dir_linking_out_of_the_checkout_is_refused_by_name() {
+    let ctx = TestContext::start().await;
+    let (host, before) = victim();
+    let target = host.path().display().to_string();
+
+    // `-d` on a committed link.
+    let link = symlink(&target);
+    let (pr, _) = ctx
+        .open_pr("dir link", &[("envs/link", link.as_str())])
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun plan -d envs/link").await;
+    ctx.settle().await;
+    let text = said(&ctx, pr);
+    assert!(
+        text.contains("`envs/link` is a symbolic link") && text.contains("outside the repository"),
+        "{text}"
+    );
+
+    // A config's `dir:` that is a link.
+    let config = "version: 3\nprojects:\n  - name: linked\n    dir: envs/cfglink\n";
+    let link = symlink(&target);
+    let (pr2, _) = ctx
+        .open_pr(
+            "config link",
+            &[("bosun.yaml", config), ("envs/cfglink", link.as_str())],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr2, "alice", "bosun plan -p linked").await;
+    ctx.settle().await;
+    let text = said(&ctx, pr2);
+    assert!(
+        text.contains("`envs/cfglink` is a symbolic link")
+            && text.contains("outside the repository"),
+        "{text}"
+    );
+    assert_eq!(listing(host.path()), before, "written outside the checkout");
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_terraform_dir_and_home_are_not_used() {
+    let ctx = TestContext::start().await;
+    let state = ctx.state_file("ws");
+    let mut tf = module(&state, &[]);
+    tf.push_str(
+        "\nresource \"terraform_data\" \"ws\" {\n  input = \"workspace=${terraform.workspace}\"\n}\n\
+         \nresource \"terraform_data\" \"rc\" {\n  input = fileexists(pathexpand(\"~/.terraformrc\")) ? file(pathexpand(\"~/.terraformrc\")) : \"no rc\"\n}\n",
+    );
+    let rc = "# committed-rc\nprovider_installation {\n  dev_overrides {\n    \"hashicorp/null\" = \"/nonexistent\"\n  }\n  direct {}\n}\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "committed state",
+            &[
+                ("envs/ws/main.tf", tf.as_str()),
+                ("envs/ws/.terraform/environment", "prod"),
+                ("envs/ws/.bosun-home/.terraformrc", rc),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let plan = ctx.reply(pr, "plan");
+    assert!(plan.contains("workspace=default"), "{plan}");
+    assert!(!plan.contains("workspace=prod"), "{plan}");
+    assert!(plan.contains("\"no rc\""), "{plan}");
+    assert!(!plan.contains("committed-rc"), "{plan}");
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prs_plugin_cache_is_its_own_and_goes_when_it_closes() {
+    let ctx = TestContext::start().await;
+    let state = ctx.state_file("c");
+    let (pr, _) = ctx
+        .open_pr("cache", &[("envs/c/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let caches = ctx.data_path().join("plugin-cache");
+    let own = caches.join(format!("pr/{}/pr-{pr}", REPO.replace('/', "+")));
+    assert!(own.is_dir(), "no cache of its own at {}", own.display());
+    // Nothing of it is where other pull requests or drift checks look.
+    let top: Vec<String> = std::fs::read_dir(&caches)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top, ["pr"], "{top:?}");
+    ctx.close_pr(pr, false).await;
+    ctx.settle().await;
+    assert!(!own.exists());
+    ctx.finish().await;
+}
