@@ -9,7 +9,7 @@ use crate::support::{REPO, TestContext};
 
 /// A host directory outside everything the sandbox may write, holding `file` and an empty
 /// `dir`; returns it and a listing to compare with later.
-fn victim() -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
+fn victim() -> (tempfile::TempDir, Vec<(String, String)>) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("file"), "host file\n").unwrap();
     std::fs::create_dir(tmp.path().join("dir")).unwrap();
@@ -18,8 +18,9 @@ fn victim() -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
     (tmp, seen)
 }
 
-/// Every path under `dir` (relative) with its content (empty for directories).
-fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+/// Every path under `dir` (relative) with its length and the start of its content (empty for
+/// directories).
+fn listing(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -28,9 +29,11 @@ fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
             let rel = path.strip_prefix(dir).unwrap().display().to_string();
             if path.is_dir() {
                 stack.push(path);
-                out.push((rel, Vec::new()));
+                out.push((rel, String::new()));
             } else {
-                out.push((rel, std::fs::read(&path).unwrap()));
+                let bytes = std::fs::read(&path).unwrap();
+                let start = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+                out.push((rel, format!("{} bytes: {start}", bytes.len())));
             }
         }
     }
@@ -53,6 +56,31 @@ async fn symlinks_under_bosuns_names_are_planned_and_applied_and_no_host_file_ch
     let (host, before) = victim();
     let file = host.path().join("file").display().to_string();
     let dir = host.path().join("dir").display().to_string();
+
+    // The planfile's old name alone: bosun used to write the saved plan through it at apply.
+    let state = ctx.state_file("plan-link");
+    let tf = module(&state, &["a"]);
+    let link = symlink(&file);
+    let (pr, _) = ctx
+        .open_pr(
+            "planfile link",
+            &[
+                ("envs/plan-link/main.tf", tf.as_str()),
+                ("envs/plan-link/.bosun.tfplan", link.as_str()),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert_eq!(listing(host.path()), before, "a host file changed");
+    let applied = ctx.reply(pr, "apply");
+    assert!(
+        applied.contains("Apply complete! Resources: 1 added"),
+        "{applied}"
+    );
+
+    // Every name bosun has used in a project dir, at once.
     let state = ctx.state_file("evil");
     let tf = module(&state, &["a"]);
     let files = [
