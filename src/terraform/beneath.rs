@@ -70,7 +70,9 @@ fn components(rel: &Path) -> Result<Vec<&std::ffi::OsStr>, Unsafe> {
 fn open_beneath(dir: &Path, rel: &Path, flags: OFlags, mode: Mode) -> Result<OwnedFd, Unsafe> {
     let parts = components(rel)?;
     let mut at = open_root(dir)?;
-    let (last, above) = parts.split_last().ok_or_else(|| Unsafe::Path(String::new()))?;
+    let (last, above) = parts
+        .split_last()
+        .ok_or_else(|| Unsafe::Path(String::new()))?;
     for part in above {
         at = rustix::fs::openat(
             &at,
@@ -199,7 +201,7 @@ mod tests {
         std::fs::create_dir(tmp.path().join("d")).unwrap();
         rustix::fs::mknodat(
             CWD,
-            &tmp.path().join("fifo"),
+            tmp.path().join("fifo"),
             FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{
-    At, Exit, Finished, PlanRun, RESERVED_ENV, RunDir, Terraform, cut_off, failure,
-    fallback_line, plan_line, plan_text, step,
+    At, Exit, Finished, PlanRun, RESERVED_ENV, RunDir, Terraform, cut_off, failure, fallback_line,
+    plan_line, plan_text, step,
 };
 use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::config::repo::{EnvValue, WorkflowStep};

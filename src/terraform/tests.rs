@@ -328,7 +328,11 @@ async fn argv_and_environment_are_exactly_bosuns() {
     let calls = fake.calls.lock().unwrap();
     let argv: Vec<String> = calls.iter().map(|c| c.args.join(" ")).collect();
     let run_dir = calls[0].writable[1].clone();
-    assert!(run_dir.starts_with(&fx.tf.runs_dir), "{}", run_dir.display());
+    assert!(
+        run_dir.starts_with(&fx.tf.runs_dir),
+        "{}",
+        run_dir.display()
+    );
     assert!(!run_dir.exists(), "removed after the run");
     let planfile = run_dir.join("plan.tfplan").display().to_string();
     assert_eq!(
@@ -491,7 +495,10 @@ async fn the_checkout_root_and_run_dir_are_writable_and_the_cache_only_during_in
     for call in calls.iter() {
         let init = call.args.first().map(String::as_str) == Some("init");
         if init {
-            assert_eq!(call.writable, [root.clone(), run_dir.clone(), cache.clone()]);
+            assert_eq!(
+                call.writable,
+                [root.clone(), run_dir.clone(), cache.clone()]
+            );
             assert!(call.readable.is_empty());
         } else {
             let rw = vec![root.clone(), run_dir.clone()];

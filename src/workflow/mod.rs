@@ -246,7 +246,10 @@ mod tests {
             ("envs/file", "does not exist"),
         ] {
             let got = inside(&root, dir);
-            assert!(got.as_ref().is_err_and(|e| e.contains(why)), "{dir}: {got:?}");
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains(why)),
+                "{dir}: {got:?}"
+            );
         }
     }
     use std::time::Duration;

@@ -107,7 +107,11 @@ async fn symlinks_under_bosuns_names_are_planned_and_applied_and_no_host_file_ch
         applied.contains("Apply complete! Resources: 1 added"),
         "{applied}"
     );
-    assert!(std::fs::read_to_string(&state).unwrap().contains("terraform_data"));
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .contains("terraform_data")
+    );
     assert_eq!(listing(host.path()), before, "a host file changed");
     ctx.fake.assert_no_violations();
     ctx.finish().await;

@@ -156,7 +156,12 @@ fn comment_args_are_comma_joined_and_the_planfile_is_absolute() {
 #[tokio::test]
 async fn env_steps_may_not_set_what_bosun_owns() {
     let (_tmp, tf, dir) = fixture();
-    for name in ["TF_DATA_DIR", "HOME", "TF_CLI_CONFIG_FILE", "GIT_ALLOW_PROTOCOL"] {
+    for name in [
+        "TF_DATA_DIR",
+        "HOME",
+        "TF_CLI_CONFIG_FILE",
+        "GIT_ALLOW_PROTOCOL",
+    ] {
         let steps = [
             WorkflowStep::Env {
                 name: name.into(),
