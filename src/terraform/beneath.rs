@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path};
 
-use rustix::fs::{CWD, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// Why a path beneath a directory was not used.
@@ -80,9 +80,15 @@ fn open_beneath(dir: &Path, rel: &Path, flags: OFlags, mode: Mode) -> Result<Own
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| match e {
-            Errno::NOTDIR => Unsafe::Symlink(rel.display().to_string()),
-            e => Unsafe::of(rel, e),
+        .map_err(|e| {
+            // O_DIRECTORY on a link may fail as "not a directory" rather than as a loop.
+            let link = rustix::fs::statat(&at, *part, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+            if link {
+                Unsafe::Symlink(rel.display().to_string())
+            } else {
+                Unsafe::of(rel, e)
+            }
         })?;
     }
     rustix::fs::openat(
@@ -180,6 +186,14 @@ mod tests {
         let made = create_beneath(tmp.path(), Path::new("dirlink/new"), b"x");
         assert!(matches!(made, Err(Unsafe::Symlink(_))), "{made:?}");
         assert!(!outside.path().join("new").exists());
+    }
+
+    #[test]
+    fn a_file_on_the_way_is_not_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), "x").unwrap();
+        let got = read_beneath(tmp.path(), Path::new("f/g"), CAP);
+        assert!(matches!(got, Err(Unsafe::Io(..))), "{got:?}");
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! repository tree, because a project may use `../modules`) and the run directory as
 //! writable, the plugin cache as writable during `init` and read-only otherwise, and the
 //! operator's CLI config read-only; a sandboxing runner ([`sandbox`]) shows the command
-//! nothing else of bosun's data directory. The host itself never writes in the checkout.
+//! nothing else of bosun's data directory. Terraform code here never writes in the checkout
+//! from the host.
 
 pub mod beneath;
 pub mod cache;
