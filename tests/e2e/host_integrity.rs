@@ -1,7 +1,8 @@
 //! Nothing bosun does on the host follows a pull request's files: a PR that commits symlinks
 //! where bosun keeps its own files, project dirs that are links out of the checkout, a
 //! committed `.terraform/environment` or a committed HOME changes no host file and is not
-//! used.
+//! used; a step that links the planfile to a host file does not get it read; git in a run
+//! takes only https; a PR's plugin cache is its own.
 
 use crate::support::fake::model::symlink;
 use crate::support::prs::module;
@@ -211,5 +212,82 @@ async fn a_prs_plugin_cache_is_its_own_and_goes_when_it_closes() {
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
     assert!(!own.exists());
+    ctx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_in_a_run_uses_https_only() {
+    let ctx = TestContext::start().await;
+    // A module in a local repository the sandbox can read: `file://` is not https.
+    let repo = ctx.state_dir.path().join("module-repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("main.tf"),
+        "resource \"terraform_data\" \"from_git\" {}\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "main.tf"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@x",
+            "commit",
+            "-qm",
+            "m",
+        ],
+    ] {
+        let done = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .status()
+            .unwrap();
+        assert!(done.success(), "git {args:?}");
+    }
+    let mut tf = module(&ctx.state_file("git"), &[]);
+    tf.push_str(&format!(
+        "\nmodule \"m\" {{\n  source = \"git::file://{}\"\n}}\n",
+        repo.display()
+    ));
+    let (pr, _) = ctx
+        .open_pr("git module", &[("envs/git/main.tf", &tf)])
+        .await;
+    ctx.settle().await;
+    let plan = ctx.reply(pr, "plan");
+    assert!(plan.contains("Failed at `init`"), "{plan}");
+    assert!(plan.contains("transport 'file' not allowed"), "{plan}");
+    ctx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planfile_a_step_links_to_a_host_file_is_not_read() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("allow_custom_workflows", "acme/*");
+    ctx.start_bosun().await;
+    let (host, before) = victim();
+    let file = host.path().join("file").display().to_string();
+    let config = format!(
+        "version: 3\nprojects:\n  - dir: envs/dev\nworkflows:\n  default:\n    plan:\n      steps:\n        - init\n        - plan\n        - run: ln -sf {file} \"$PLANFILE\"\n"
+    );
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "linked planfile",
+            &[
+                ("bosun.yaml", &config),
+                ("envs/dev/main.tf", &module(&state, &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let plan = ctx.reply(pr, "plan");
+    assert!(
+        plan.contains("`plan.tfplan` is or goes through a symbolic link"),
+        "{plan}"
+    );
+    assert_eq!(listing(host.path()), before);
     ctx.finish().await;
 }
