@@ -134,6 +134,17 @@ pub async fn start_with(
         Arc::new(Redacting::new(runner, redactor.clone())),
         plugin_cache,
     );
+    terraform.runs_dir = std::path::absolute(settings.data_dir.join("runs"))
+        .unwrap_or_else(|_| settings.data_dir.join("runs"));
+    // No run is under way before start: what is there was left by a crash.
+    match std::fs::remove_dir_all(&terraform.runs_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(error = %e, "removing run directories left by the last process");
+        }
+        _ => {}
+    }
+    terraform.cli_config = settings.terraform_cli_config.clone();
+    terraform.git_ssh = settings.terraform_git_ssh;
     terraform.timeouts = Timeouts {
         init: settings.terraform_timeout,
         plan: settings.terraform_timeout,

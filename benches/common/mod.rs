@@ -41,13 +41,15 @@ pub async fn terraform(
     args: &[&str],
     ok: &[i32],
 ) -> anyhow::Result<i32> {
-    let home = dir.join(bosun::terraform::HOME_DIR);
-    std::fs::create_dir_all(&home).context("creating Terraform's home")?;
+    // bosun's environment, but with `.terraform` kept in `dir` between commands, as by hand.
+    let run = tf.run_dir()?;
+    let mut env = tf.env(&bosun::terraform::At::new(dir, dir, &run, "default"));
+    env.retain(|(k, _)| k != "TF_DATA_DIR" && k != "TF_WORKSPACE");
     let out = tokio::process::Command::new(&tf.bin)
         .args(args)
         .current_dir(dir)
         .env_clear()
-        .envs(tf.env(dir))
+        .envs(env)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(TERRAFORM_TIMEOUT, out)

@@ -165,6 +165,20 @@ pub const SETTINGS: &[SettingDef] = &[
         "Provider plugin cache shared by all jobs; default: <data_dir>/plugin-cache"
     ),
     setting!(
+        "terraform_cli_config_file",
+        "BOSUN_TERRAFORM_CLI_CONFIG_FILE",
+        "terraform-cli-config-file",
+        None,
+        "Terraform CLI config every run uses (TF_CLI_CONFIG_FILE; bound read-only into the sandbox); default: an empty one, never one from the repository"
+    ),
+    setting!(
+        "terraform_git_ssh",
+        "BOSUN_TERRAFORM_GIT_SSH",
+        "terraform-git-ssh",
+        Some("false"),
+        "Whether git inside runs may use ssh for module sources; git there only ever uses https otherwise"
+    ),
+    setting!(
         "github_writes_per_minute",
         "BOSUN_GITHUB_WRITES_PER_MINUTE",
         "github-writes-per-minute",
@@ -660,6 +674,11 @@ pub struct Settings {
     pub plan_drafts: bool,
     pub terraform_timeout: Duration,
     pub plugin_cache_dir: PathBuf,
+    /// The operator's Terraform CLI config (BOSUN_TERRAFORM_CLI_CONFIG_FILE), absolute and
+    /// checked to be a file; `None`: runs get an empty one.
+    pub terraform_cli_config: Option<PathBuf>,
+    /// Whether git in runs may use ssh (BOSUN_TERRAFORM_GIT_SSH).
+    pub terraform_git_ssh: bool,
     pub github_writes_per_minute: u32,
     pub github_app_slug: Option<String>,
     pub log_format: LogFormat,
@@ -784,6 +803,20 @@ impl Settings {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => data_dir.join("plugin-cache"),
         };
+        let terraform_cli_config = match sources.get("terraform_cli_config_file").map(str::trim) {
+            Some(file) if !file.is_empty() => {
+                let path = PathBuf::from(file);
+                if !path.is_absolute() || !path.is_file() {
+                    return Err(SettingsError::of(
+                        "terraform_cli_config_file",
+                        format!("`{file}` is not an absolute path to a file"),
+                    ));
+                }
+                Some(path)
+            }
+            _ => None,
+        };
+        let terraform_git_ssh = sources.parsed::<bool>("terraform_git_ssh", "true or false")?;
         let github_writes_per_minute: u32 =
             sources.parsed("github_writes_per_minute", "a positive number")?;
         if github_writes_per_minute == 0 {
@@ -847,6 +880,8 @@ impl Settings {
             plan_drafts,
             terraform_timeout,
             plugin_cache_dir,
+            terraform_cli_config,
+            terraform_git_ssh,
             github_writes_per_minute,
             github_app_slug,
             log_format,

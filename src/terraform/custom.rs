@@ -2,15 +2,19 @@
 //! sequence. `run` steps are `/bin/sh -c <command>` through the same [`Runner`] as
 //! Terraform, so a sandbox confines them exactly as it confines Terraform; they see
 //! [`Terraform::env`] plus Atlantis's variables ([`StepVars`]) and the `env` steps' values.
+//! Every run has its own [`RunDir`]: `$PLANFILE` is in it, not in the checkout. An `env`
+//! step may not set the variables bosun owns ([`RESERVED_ENV`]); `run` steps get no
+//! `TF_WORKSPACE` (so their own `terraform workspace select $WORKSPACE` works), but the
+//! run's `TF_DATA_DIR` has the workspace bosun's `init` step selected.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{
-    Exit, Finished, HOME_DIR, Invocation, PLANFILE, PlanRun, Terraform, cut_off, failure,
-    fallback_line, plan_line, plan_text, step,
+    At, Exit, Finished, PlanRun, RESERVED_ENV, RunDir, Terraform, cut_off, failure, fallback_line,
+    plan_line, plan_text, step,
 };
 use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::config::repo::{EnvValue, WorkflowStep};
@@ -43,15 +47,12 @@ pub struct StepVars {
 }
 
 impl StepVars {
-    fn env(&self, dir: &Path) -> Vec<(String, String)> {
+    fn env(&self, planfile: &Path) -> Vec<(String, String)> {
         [
             ("WORKSPACE", self.workspace.clone()),
             ("DIR", self.dir.clone()),
             ("REPO_REL_DIR", self.dir.clone()),
-            (
-                "PLANFILE",
-                dir.join(PLANFILE).to_string_lossy().into_owned(),
-            ),
+            ("PLANFILE", planfile.to_string_lossy().into_owned()),
             (
                 "PROJECT_NAME",
                 self.project_name.clone().unwrap_or_default(),
@@ -75,6 +76,7 @@ struct Steps<'a> {
     tf: Terraform,
     root: &'a Path,
     dir: &'a Path,
+    run: RunDir,
     workspace: &'a str,
     /// Every step's output, for the logs.
     log: String,
@@ -84,43 +86,43 @@ struct Steps<'a> {
 }
 
 impl<'a> Steps<'a> {
-    fn new(tf: &Terraform, (root, dir): (&'a Path, &'a Path), vars: &'a StepVars) -> Self {
+    /// The steps' run in a fresh run directory; `Err`: why it could not be made.
+    fn new(
+        tf: &Terraform,
+        (root, dir): (&'a Path, &'a Path),
+        vars: &'a StepVars,
+    ) -> Result<Self, String> {
+        let run = tf.run_dir().map_err(|e| format!("{e:#}"))?;
         let mut tf = tf.clone();
-        for (k, v) in vars.env(dir) {
+        for (k, v) in vars.env(&run.planfile()) {
             tf.extra_env.retain(|(key, _)| *key != k);
             tf.extra_env.push((k, v));
         }
-        Self {
+        Ok(Self {
             timeout: tf.timeouts.plan,
             tf,
             root,
             dir,
+            run,
             workspace: &vars.workspace,
             log: String::new(),
             shown: String::new(),
-        }
+        })
     }
 
-    /// `/bin/sh -c COMMAND` in the project dir, through the runner, writable root only.
+    /// Where bosun's own commands run: the workspace pinned.
+    fn at(&self) -> At<'_> {
+        At::new(self.root, self.dir, &self.run, self.workspace)
+    }
+
+    /// `/bin/sh -c COMMAND` in the project dir, through the runner: the checkout and the run
+    /// directory writable, the plugin cache read-only.
     async fn shell(&self, command: &str) -> Result<Finished> {
-        let home = self.dir.join(HOME_DIR);
-        tokio::fs::create_dir_all(&home)
-            .await
-            .with_context(|| format!("creating {}", home.display()))?;
-        tokio::fs::create_dir_all(&self.tf.plugin_cache)
-            .await
-            .with_context(|| format!("creating {}", self.tf.plugin_cache.display()))?;
-        let inv = Invocation {
-            program: SHELL.into(),
-            args: vec!["-c".to_owned(), command.to_owned()],
-            cwd: self.dir.to_owned(),
-            env: self.tf.env(self.dir),
-            timeout: self.timeout,
-            output_cap: self.tf.output_cap,
-            writable: vec![self.root.to_owned()],
-            readable: vec![self.tf.plugin_cache.clone()],
-            network: self.tf.network,
-        };
+        let program = (SHELL.into(), vec!["-c".to_owned(), command.to_owned()]);
+        let at = self.at().unpinned();
+        let inv = self
+            .tf
+            .invocation(&at, program, self.timeout, self.tf.output_cap, false)?;
         self.tf.runner.run(inv).await
     }
 
@@ -147,6 +149,15 @@ impl<'a> Steps<'a> {
         name: &str,
         value: &EnvValue,
     ) -> Result<(), (Step, String)> {
+        if RESERVED_ENV.contains(&name) {
+            return Err((
+                Step::Run,
+                format!(
+                    "step {} (`env: {name}`) may not set {name}: bosun sets it for every run",
+                    index + 1
+                ),
+            ));
+        }
         let value = match value {
             EnvValue::Value(v) => v.clone(),
             EnvValue::Command(command) => {
@@ -166,13 +177,10 @@ impl<'a> Steps<'a> {
     /// `init` with its extra arguments, then the workspace unless `default`.
     async fn init(&mut self, extra_args: &[String]) -> Result<(), (Step, String)> {
         let t = self.tf.timeouts;
-        let done = self.tf.init_with(self.root, self.dir, extra_args).await;
+        let done = self.tf.init_with(self.at(), extra_args).await;
         step((Step::Init, "init", t.init), done, &mut self.log)?;
         if self.workspace != "default" {
-            let done = self
-                .tf
-                .select_workspace(self.root, self.dir, self.workspace)
-                .await;
+            let done = self.tf.select_workspace(self.at(), self.workspace).await;
             step(
                 (Step::Workspace, "workspace select", t.init),
                 done,
@@ -230,21 +238,26 @@ impl Terraform {
 
     /// Plans the project in `dir` of the checkout `root` with a custom workflow's plan
     /// `steps`; `extra_args` are the comment's (added to each `plan` step). The planfile, if
-    /// a step made one at `<dir>/`[`PLANFILE`], is summarised with `show -json`; none is a
-    /// failure (nothing to apply). Never fails: a failing step is [`Outcome::Failed`].
+    /// a step made one at `$PLANFILE` (in the run directory), is summarised with `show
+    /// -json`; none is a failure (nothing to apply). Never fails: a failing step is
+    /// [`Outcome::Failed`].
     pub async fn plan_custom(
         &self,
         at: (&Path, &Path),
         steps: &[WorkflowStep],
         vars: &StepVars,
     ) -> PlanRun {
-        let mut run = Steps::new(self, at, vars);
+        let mut run = match Steps::new(self, at, vars) {
+            Ok(run) => run,
+            Err(output) => return PlanRun::of(Err((Step::Init, output)), String::new()),
+        };
         let result = plan_steps(&mut run, steps, &vars.comment_args).await;
         PlanRun::of(result, std::mem::take(&mut run.log))
     }
 
     /// Applies a saved plan with a custom workflow's apply `steps`: the planfile's bytes are
-    /// written to `<dir>/`[`PLANFILE`] first, then each step runs. Never fails.
+    /// written to `$PLANFILE` (in a fresh run directory) first, then each step runs. Never
+    /// fails.
     pub async fn apply_custom(
         &self,
         at: (&Path, &Path),
@@ -252,16 +265,23 @@ impl Terraform {
         vars: &StepVars,
         planfile: &[u8],
     ) -> ApplyOutcome {
-        let mut run = Steps::new(self, at, vars);
+        let mut run = match Steps::new(self, at, vars) {
+            Ok(run) => run,
+            Err(output) => {
+                return ApplyOutcome::Failed {
+                    output,
+                    stale: false,
+                };
+            }
+        };
         run.timeout = self.timeouts.apply;
-        let path = at.1.join(PLANFILE);
-        if let Err(e) = tokio::fs::write(&path, planfile).await {
+        if let Err(e) = run.run.write_planfile(planfile) {
             return ApplyOutcome::Failed {
                 output: format!("writing the saved plan: {e}"),
                 stale: false,
             };
         }
-        match apply_steps(&mut run, steps, &path).await {
+        match apply_steps(&mut run, steps).await {
             Ok(()) => ApplyOutcome::Applied { output: run.shown },
             Err((_, output)) => ApplyOutcome::Failed {
                 stale: is_stale_refusal(&output),
@@ -276,12 +296,6 @@ async fn plan_steps(
     steps: &[WorkflowStep],
     comment_args: &[String],
 ) -> Result<(Outcome, Vec<u8>), (Step, String)> {
-    let planfile = run.dir.join(PLANFILE);
-    if let Err(e) = tokio::fs::remove_file(&planfile).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err((Step::Plan, format!("removing the old planfile: {e}")));
-    }
     let mut plan_output = None;
     for (i, s) in steps.iter().enumerate() {
         match s {
@@ -290,16 +304,12 @@ async fn plan_steps(
                 let mut args = extra_args.clone();
                 args.extend(comment_args.iter().cloned());
                 let detailed = args.iter().any(|a| a == "-detailed-exitcode");
-                let plan =
-                    run.tf
-                        .plan(run.root, run.dir, &args, &planfile)
-                        .await
-                        .map(|mut done| {
-                            if detailed && done.exit == Exit::Code(2) {
-                                done.exit = Exit::Code(0);
-                            }
-                            done
-                        });
+                let plan = run.tf.plan(run.at(), &args).await.map(|mut done| {
+                    if detailed && done.exit == Exit::Code(2) {
+                        done.exit = Exit::Code(0);
+                    }
+                    done
+                });
                 if let Ok(done) = &plan
                     && done.truncated
                 {
@@ -314,9 +324,9 @@ async fn plan_steps(
             WorkflowStep::Apply { .. } => {}
         }
     }
-    let bytes = match tokio::fs::read(&planfile).await {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match run.run.read_planfile() {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
             let mut output = run.shown.clone();
             output.push_str(
                 "The workflow made no plan (no `plan` step, and no step wrote $PLANFILE): \
@@ -326,7 +336,7 @@ async fn plan_steps(
         }
         Err(e) => return Err((Step::Plan, format!("reading the planfile: {e}"))),
     };
-    let (done, summary) = match run.tf.show_json(run.root, run.dir, &planfile).await {
+    let (done, summary) = match run.tf.show_json(run.at()).await {
         Ok(shown) => shown,
         Err(e) => {
             run.log
@@ -344,19 +354,12 @@ async fn plan_steps(
     Ok((Outcome::Planned { summary, text }, bytes))
 }
 
-async fn apply_steps(
-    run: &mut Steps<'_>,
-    steps: &[WorkflowStep],
-    planfile: &Path,
-) -> Result<(), (Step, String)> {
+async fn apply_steps(run: &mut Steps<'_>, steps: &[WorkflowStep]) -> Result<(), (Step, String)> {
     for (i, s) in steps.iter().enumerate() {
         match s {
             WorkflowStep::Init { extra_args } => run.init(extra_args).await?,
             WorkflowStep::Apply { extra_args } => {
-                let done = run
-                    .tf
-                    .apply_with(run.root, run.dir, extra_args, planfile)
-                    .await;
+                let done = run.tf.apply_with(run.at(), extra_args).await;
                 let t = run.tf.timeouts.apply;
                 let output = step((Step::Plan, "apply", t), done, &mut run.log)
                     .map_err(|(s, out)| (s, format!("{}{out}", run.shown)))?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Exit, Terraform, cut_off, failure, plan_line, plan_text};
+use super::{At, Exit, Terraform, cut_off, failure, plan_line, plan_text};
 use crate::plan::Step;
 
 /// What a `-detailed-exitcode` plan said.
@@ -19,8 +19,9 @@ pub struct DetailedPlan {
 }
 
 impl Terraform {
-    /// Plans the project in `dir` of the checkout `root` with `-detailed-exitcode`: init,
-    /// workspace (unless `default`), plan. `Err`: the step that failed and its output.
+    /// Plans the project in `dir` of the checkout `root` with `-detailed-exitcode`, in a fresh
+    /// run directory: init, workspace (unless `default`), plan. `Err`: the step that failed
+    /// and its output.
     pub async fn plan_detailed(
         &self,
         root: &Path,
@@ -28,12 +29,14 @@ impl Terraform {
         workspace: &str,
     ) -> Result<DetailedPlan, (Step, String)> {
         let mut log = String::new();
-        self.prepare(root, dir, workspace, &mut log).await?;
+        let run = self.run_dir().map_err(|e| (Step::Init, format!("{e:#}")))?;
+        let at = At::new(root, dir, &run, workspace);
+        self.prepare(at, &mut log).await?;
         let args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"]
             .map(String::from)
             .to_vec();
         let done = self
-            .run((root, dir), args, self.timeouts.plan)
+            .run(at, args, self.timeouts.plan)
             .await
             .map_err(|e| (Step::Plan, format!("{e:#}")))?;
         if done.truncated {

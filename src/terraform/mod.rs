@@ -3,26 +3,36 @@
 //!
 //! **Environment policy.** bosun's own environment holds secrets (the App key path, database
 //! URL, tokens), so no command inherits it. Terraform gets exactly [`Terraform::env`]: a fixed
-//! minimal `PATH`, a `HOME` of its own inside the project directory (so `~/.terraformrc` and
-//! `~/.terraform.d` are per job and empty, never bosun's), `TF_IN_AUTOMATION=1`,
-//! `TF_INPUT=0`, `CHECKPOINT_DISABLE=1` (no calls home), `TF_PLUGIN_CACHE_DIR`, and the
-//! operator's `extra_env` (cloud credentials and the like, chosen explicitly).
+//! minimal `PATH`; a `HOME` and a `TF_DATA_DIR` of the run's own ([`RunDir`], outside the
+//! checkout: a committed `.bosun-home/.terraformrc` or `.terraform/environment` is never
+//! read); `TF_CLI_CONFIG_FILE`, the operator's file or an empty one; `TF_WORKSPACE` for every
+//! command after `init` and `workspace select`; `TF_IN_AUTOMATION=1`, `TF_INPUT=0`,
+//! `CHECKPOINT_DISABLE=1` (no calls home), `TF_PLUGIN_CACHE_DIR`; git (for `git::` module
+//! sources) without global or system config, without prompts, and with only `https` (and
+//! `ssh` when the operator allows it) as protocols; and the operator's `extra_env` (cloud
+//! credentials and the like, chosen explicitly).
 //!
-//! **Plugin cache.** One provider cache is shared by every job on the host; `init` holds an
-//! exclusive lock on it (see [`cache`]) because Terraform's cache is unsafe under parallel
-//! `init`.
+//! **Plugin cache.** `plugin_cache` is the cache of this run's scope (see
+//! [`cache::scope`]: one per pull request, one per repository's default branch), so a pull
+//! request never writes providers another pull request, another repository or a drift check
+//! runs. `init` holds an exclusive lock on it (see [`cache`]) because Terraform's cache is
+//! unsafe under parallel `init`.
 //!
 //! **What a run may touch.** Every [`Invocation`] names the checkout root (the whole
-//! repository tree, because a project may use `../modules`) as writable, and the plugin cache
-//! as writable during `init` and read-only otherwise; a sandboxing runner ([`sandbox`])
-//! shows the command nothing else of bosun's data directory.
+//! repository tree, because a project may use `../modules`) and the run directory as
+//! writable, the plugin cache as writable during `init` and read-only otherwise, and the
+//! operator's CLI config read-only; a sandboxing runner ([`sandbox`]) shows the command
+//! nothing else of bosun's data directory. Terraform code here never writes in the checkout
+//! from the host.
 
+pub mod beneath;
 pub mod cache;
 mod custom;
 mod detailed;
 mod parse;
 mod redacting;
 pub mod run;
+pub mod rundir;
 pub mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +46,7 @@ pub use detailed::DetailedPlan;
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
+pub use rundir::RunDir;
 pub use sandbox::{Bwrap, BwrapConfig, Limits};
 
 use crate::apply::{ApplyOutcome, is_stale_refusal};
@@ -43,10 +54,18 @@ use crate::plan::{Outcome, PlanSummary, Step};
 
 /// The `PATH` every Terraform run gets.
 pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-/// The planfile `plan_project` writes, inside the project directory.
-pub const PLANFILE: &str = ".bosun.tfplan";
-/// The `HOME` of every run, inside the project directory.
-pub const HOME_DIR: &str = ".bosun-home";
+/// Variables bosun sets for every run that a workflow's `env` step may not change.
+pub const RESERVED_ENV: &[&str] = &[
+    "HOME",
+    "TF_DATA_DIR",
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    "TF_WORKSPACE",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_ALLOW_PROTOCOL",
+    "GIT_TERMINAL_PROMPT",
+];
 /// Default output cap per command.
 pub const DEFAULT_OUTPUT_CAP: usize = 4 << 20;
 /// Cap for `show -json`, whose output is data rather than a log and must not be cut.
@@ -79,7 +98,15 @@ impl Default for Timeouts {
 pub struct Terraform {
     pub bin: PathBuf,
     pub runner: Arc<dyn Runner>,
+    /// The plugin cache of this run's scope (see the module docs).
     pub plugin_cache: PathBuf,
+    /// Where run directories are made ([`RunDir`]); `new` puts it next to the plugin cache,
+    /// `serve` at `<data_dir>/runs`.
+    pub runs_dir: PathBuf,
+    /// The operator's Terraform CLI config (`TF_CLI_CONFIG_FILE`); `None`: an empty one.
+    pub cli_config: Option<PathBuf>,
+    /// Whether git may use `ssh` for module sources (else `https` only).
+    pub git_ssh: bool,
     pub timeouts: Timeouts,
     pub output_cap: usize,
     /// Added to every run's environment after bosun's own variables (and overriding them).
@@ -96,6 +123,9 @@ impl std::fmt::Debug for Terraform {
         f.debug_struct("Terraform")
             .field("bin", &self.bin)
             .field("plugin_cache", &self.plugin_cache)
+            .field("runs_dir", &self.runs_dir)
+            .field("cli_config", &self.cli_config)
+            .field("git_ssh", &self.git_ssh)
             .field("timeouts", &self.timeouts)
             .field("output_cap", &self.output_cap)
             .field("extra_env", &names)
@@ -139,14 +169,49 @@ pub fn valid_workspace(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Where a command runs: the checkout root (writable by the run), the project dir in it, the
+/// run's own directory, and the workspace pinned with `TF_WORKSPACE` (none for `init` and
+/// `workspace select`, which choose it).
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub root: &'a Path,
+    pub dir: &'a Path,
+    pub run: &'a RunDir,
+    pub workspace: Option<&'a str>,
+}
+
+impl<'a> At<'a> {
+    /// `dir` of the checkout `root`, with the run directory `run`, for `workspace`.
+    pub fn new(root: &'a Path, dir: &'a Path, run: &'a RunDir, workspace: &'a str) -> Self {
+        Self {
+            root,
+            dir,
+            run,
+            workspace: Some(workspace),
+        }
+    }
+
+    /// The same place, with no workspace pinned.
+    fn unpinned(self) -> Self {
+        Self {
+            workspace: None,
+            ..self
+        }
+    }
+}
+
 impl Terraform {
-    /// Terraform at `bin`, run through `runner`, with default timeouts and cap and no extra
-    /// environment.
+    /// Terraform at `bin`, run through `runner`, with default timeouts and cap, no extra
+    /// environment, and run directories next to the plugin cache (`<cache>/../runs`).
     pub fn new(bin: impl Into<PathBuf>, runner: Arc<dyn Runner>, plugin_cache: PathBuf) -> Self {
+        let runs_dir = plugin_cache.with_file_name("runs");
         Self {
             bin: bin.into(),
             runner,
             plugin_cache,
+            runs_dir,
+            cli_config: None,
+            git_ssh: false,
             timeouts: Timeouts::default(),
             output_cap: DEFAULT_OUTPUT_CAP,
             extra_env: Vec::new(),
@@ -154,22 +219,44 @@ impl Terraform {
         }
     }
 
-    /// The whole environment of a run in `dir` (see the module docs for the policy).
-    pub fn env(&self, dir: &Path) -> Vec<(String, String)> {
+    /// This Terraform with the plugin cache `dir` (a scope's; see [`cache::scope`]).
+    pub fn with_plugin_cache(&self, dir: PathBuf) -> Self {
+        Self {
+            plugin_cache: dir,
+            ..self.clone()
+        }
+    }
+
+    /// A fresh run directory for one plan, apply or drift check.
+    pub fn run_dir(&self) -> Result<RunDir> {
+        RunDir::create(&self.runs_dir)
+    }
+
+    /// The whole environment of a run at `at` (see the module docs for the policy).
+    pub fn env(&self, at: &At<'_>) -> Vec<(String, String)> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let cli_config = self
+            .cli_config
+            .clone()
+            .unwrap_or_else(|| at.run.empty_cli_config());
+        let protocols = if self.git_ssh { "https:ssh" } else { "https" };
         let mut env = vec![
             ("PATH".to_owned(), PATH.to_owned()),
-            (
-                "HOME".to_owned(),
-                dir.join(HOME_DIR).to_string_lossy().into_owned(),
-            ),
+            ("HOME".to_owned(), path(&at.run.home())),
+            ("TF_DATA_DIR".to_owned(), path(&at.run.data_dir())),
+            ("TF_CLI_CONFIG_FILE".to_owned(), path(&cli_config)),
             ("TF_IN_AUTOMATION".to_owned(), "1".to_owned()),
             ("TF_INPUT".to_owned(), "0".to_owned()),
             ("CHECKPOINT_DISABLE".to_owned(), "1".to_owned()),
-            (
-                "TF_PLUGIN_CACHE_DIR".to_owned(),
-                self.plugin_cache.to_string_lossy().into_owned(),
-            ),
+            ("TF_PLUGIN_CACHE_DIR".to_owned(), path(&self.plugin_cache)),
+            ("GIT_CONFIG_NOSYSTEM".to_owned(), "1".to_owned()),
+            ("GIT_CONFIG_GLOBAL".to_owned(), "/dev/null".to_owned()),
+            ("GIT_ALLOW_PROTOCOL".to_owned(), protocols.to_owned()),
+            ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
         ];
+        if let Some(workspace) = at.workspace {
+            env.push(("TF_WORKSPACE".to_owned(), workspace.to_owned()));
+        }
         for (key, value) in &self.extra_env {
             env.retain(|(k, _)| k != key);
             env.push((key.clone(), value.clone()));
@@ -177,85 +264,82 @@ impl Terraform {
         env
     }
 
-    /// Runs `terraform ARGS` in `dir` (inside the checkout `root`) through the runner.
-    async fn run(
-        &self,
-        at: (&Path, &Path),
-        args: Vec<String>,
-        timeout: Duration,
-    ) -> Result<Finished> {
+    /// Runs `terraform ARGS` at `at` through the runner.
+    async fn run(&self, at: At<'_>, args: Vec<String>, timeout: Duration) -> Result<Finished> {
         self.run_capped(at, args, timeout, self.output_cap, false)
             .await
     }
 
-    /// Runs `terraform ARGS` in `dir`, writable `root`, with the plugin cache writable only
-    /// when `cache_writable` (during `init`, under the cache lock).
-    async fn run_capped(
+    /// The invocation of `program ARGS` at `at`: the checkout root and the run directory
+    /// writable, the plugin cache writable only when `cache_writable` (during `init`, under
+    /// the cache lock), the operator's CLI config readable.
+    fn invocation(
         &self,
-        (root, dir): (&Path, &Path),
-        args: Vec<String>,
+        at: &At<'_>,
+        (program, args): (PathBuf, Vec<String>),
         timeout: Duration,
         output_cap: usize,
         cache_writable: bool,
-    ) -> Result<Finished> {
-        let home = dir.join(HOME_DIR);
-        tokio::fs::create_dir_all(&home)
-            .await
-            .with_context(|| format!("creating {}", home.display()))?;
-        tokio::fs::create_dir_all(&self.plugin_cache)
-            .await
+    ) -> Result<Invocation> {
+        std::fs::create_dir_all(&self.plugin_cache)
             .with_context(|| format!("creating {}", self.plugin_cache.display()))?;
-        let (writable, readable) = if cache_writable {
-            (vec![root.to_owned(), self.plugin_cache.clone()], Vec::new())
+        let mut writable = vec![at.root.to_owned(), at.run.path().to_owned()];
+        let mut readable: Vec<PathBuf> = self.cli_config.iter().cloned().collect();
+        if cache_writable {
+            writable.push(self.plugin_cache.clone());
         } else {
-            (vec![root.to_owned()], vec![self.plugin_cache.clone()])
-        };
-        let inv = Invocation {
-            program: self.bin.clone(),
+            readable.push(self.plugin_cache.clone());
+        }
+        Ok(Invocation {
+            program,
             args,
-            cwd: dir.to_owned(),
-            env: self.env(dir),
+            cwd: at.dir.to_owned(),
+            env: self.env(at),
             timeout,
             output_cap,
             writable,
             readable,
             network: self.network,
-        };
+        })
+    }
+
+    /// Runs `terraform ARGS` at `at`, the plugin cache writable only when `cache_writable`.
+    async fn run_capped(
+        &self,
+        at: At<'_>,
+        args: Vec<String>,
+        timeout: Duration,
+        output_cap: usize,
+        cache_writable: bool,
+    ) -> Result<Finished> {
+        let program = (self.bin.clone(), args);
+        let inv = self.invocation(&at, program, timeout, output_cap, cache_writable)?;
         self.runner.run(inv).await
     }
 
-    /// `terraform init -input=false -no-color` in `dir` of the checkout `root`, holding the
-    /// plugin cache lock throughout (the only run that may write the cache).
-    pub async fn init(&self, root: &Path, dir: &Path) -> Result<Finished> {
-        self.init_with(root, dir, &[]).await
+    /// `terraform init -input=false -no-color` at `at`, holding the plugin cache lock
+    /// throughout (the only run that may write the cache).
+    pub async fn init(&self, at: At<'_>) -> Result<Finished> {
+        self.init_with(at, &[]).await
     }
 
     /// `terraform init [EXTRA] -input=false -no-color` (a workflow's `init` step), like
-    /// [`Terraform::init`].
-    pub async fn init_with(
-        &self,
-        root: &Path,
-        dir: &Path,
-        extra_args: &[String],
-    ) -> Result<Finished> {
+    /// [`Terraform::init`]. No workspace is pinned: the run's fresh `TF_DATA_DIR` starts at
+    /// `default`.
+    pub async fn init_with(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
         let started = tokio::time::Instant::now();
         let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
         let left = self.timeouts.init.saturating_sub(started.elapsed());
         let mut args = vec!["init".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
-        self.run_capped((root, dir), args, left, self.output_cap, true)
+        self.run_capped(at.unpinned(), args, left, self.output_cap, true)
             .await
     }
 
     /// `terraform workspace select -or-create=true NAME`; the name must be
     /// [valid](valid_workspace).
-    pub async fn select_workspace(
-        &self,
-        root: &Path,
-        dir: &Path,
-        workspace: &str,
-    ) -> Result<Finished> {
+    pub async fn select_workspace(&self, at: At<'_>, workspace: &str) -> Result<Finished> {
         if !valid_workspace(workspace) {
             bail!("invalid workspace name {workspace:?}: use letters, digits, `_`, `.` and `-`");
         }
@@ -268,43 +352,33 @@ impl Terraform {
         ]
         .map(String::from)
         .to_vec();
-        self.run((root, dir), args, self.timeouts.init).await
+        self.run(at.unpinned(), args, self.timeouts.init).await
     }
 
-    /// `terraform plan [EXTRA] -input=false -no-color -out=PLANFILE`. `extra_args` (from a
-    /// comment's `-- -var x=y`) are separate argv entries, never seen by a shell; they come
-    /// first so bosun's own flags win over a repeated one (Go's flags keep the last value).
-    pub async fn plan(
-        &self,
-        root: &Path,
-        dir: &Path,
-        extra_args: &[String],
-        planfile: &Path,
-    ) -> Result<Finished> {
+    /// `terraform plan [EXTRA] -input=false -no-color -out=PLANFILE`, the planfile in the run
+    /// directory. `extra_args` (from a comment's `-- -var x=y`) are separate argv entries,
+    /// never seen by a shell; they come first so bosun's own flags win over a repeated one
+    /// (Go's flags keep the last value).
+    pub async fn plan(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
         let mut args = vec!["plan".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
-        args.push(format!("-out={}", planfile.display()));
-        self.run((root, dir), args, self.timeouts.plan).await
+        args.push(format!("-out={}", at.run.planfile().display()));
+        self.run(at, args, self.timeouts.plan).await
     }
 
-    /// `terraform show -json PLANFILE` and, when it succeeded, the plan's summary (without
-    /// its `line`, which only the plan's text has).
-    pub async fn show_json(
-        &self,
-        root: &Path,
-        dir: &Path,
-        planfile: &Path,
-    ) -> Result<(Finished, Option<PlanSummary>)> {
+    /// `terraform show -json PLANFILE` (the run directory's) and, when it succeeded, the
+    /// plan's summary (without its `line`, which only the plan's text has).
+    pub async fn show_json(&self, at: At<'_>) -> Result<(Finished, Option<PlanSummary>)> {
         let args = vec![
             "show".to_owned(),
             "-json".to_owned(),
             "-no-color".to_owned(),
-            planfile.display().to_string(),
+            at.run.planfile().display().to_string(),
         ];
         let cap = self.output_cap.max(SHOW_JSON_CAP);
         let done = self
-            .run_capped((root, dir), args, self.timeouts.show, cap, false)
+            .run_capped(at, args, self.timeouts.show, cap, false)
             .await?;
         if !done.exit.success() {
             return Ok((done, None));
@@ -322,43 +396,43 @@ impl Terraform {
         Ok((done, Some(summary)))
     }
 
-    /// `terraform apply -input=false -no-color PLANFILE`.
-    pub async fn apply(&self, root: &Path, dir: &Path, planfile: &Path) -> Result<Finished> {
-        self.apply_with(root, dir, &[], planfile).await
+    /// `terraform apply -input=false -no-color PLANFILE` (the run directory's).
+    pub async fn apply(&self, at: At<'_>) -> Result<Finished> {
+        self.apply_with(at, &[]).await
     }
 
     /// `terraform apply [EXTRA] -input=false -no-color PLANFILE` (a workflow's `apply` step).
-    pub async fn apply_with(
-        &self,
-        root: &Path,
-        dir: &Path,
-        extra_args: &[String],
-        planfile: &Path,
-    ) -> Result<Finished> {
+    pub async fn apply_with(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
         let mut args = vec!["apply".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.extend([
             "-input=false".to_owned(),
             "-no-color".to_owned(),
-            planfile.display().to_string(),
+            at.run.planfile().display().to_string(),
         ]);
-        self.run((root, dir), args, self.timeouts.apply).await
+        self.run(at, args, self.timeouts.apply).await
     }
 
     /// Terraform's version (`terraform version -json`), e.g. `1.15.5`.
     pub async fn version(&self) -> Result<String> {
-        let dir = std::env::temp_dir();
+        let run = self.run_dir()?;
+        let dir = run.path().to_owned();
+        let at = At {
+            root: &dir,
+            dir: &dir,
+            run: &run,
+            workspace: None,
+        };
         let args = ["version", "-json"].map(String::from).to_vec();
         let inv = Invocation {
-            program: self.bin.clone(),
-            args,
-            env: self.env(&dir),
-            cwd: dir,
-            timeout: self.timeouts.show,
-            output_cap: self.output_cap,
-            writable: Vec::new(),
-            readable: Vec::new(),
             network: true,
+            ..self.invocation(
+                &at,
+                (self.bin.clone(), args),
+                self.timeouts.show,
+                self.output_cap,
+                false,
+            )?
         };
         let done = self.runner.run(inv).await?;
         if !done.exit.success() {
@@ -378,9 +452,9 @@ impl Terraform {
     }
 
     /// Plans the project in `dir` of the checkout `root` (the whole tree, writable by the
-    /// run): init, workspace (unless `default`), plan into
-    /// `<dir>/`[`PLANFILE`], show -json. Never fails: a failing step is
-    /// [`Outcome::Failed`] with its output (or why it could not run).
+    /// run) in a fresh [`RunDir`]: init, workspace (unless `default`), plan into the run's
+    /// planfile, show -json. Never fails: a failing step is [`Outcome::Failed`] with its
+    /// output (or why it could not run).
     pub async fn plan_project(
         &self,
         root: &Path,
@@ -389,17 +463,23 @@ impl Terraform {
         extra_args: &[String],
     ) -> PlanRun {
         let mut log = String::new();
+        let run = match self.run_dir() {
+            Ok(run) => run,
+            Err(e) => return PlanRun::of(Err((Step::Init, format!("{e:#}"))), log),
+        };
+        let at = At::new(root, dir, &run, workspace);
         let result = self
-            .plan_steps((root, dir), workspace, extra_args, &mut log)
+            .plan_steps(at, extra_args, &mut log)
             .await
             .map(|(summary, text, planfile)| (Outcome::Planned { summary, text }, planfile));
         PlanRun::of(result, log)
     }
 
-    /// Applies a saved plan in `dir` of the checkout `root`: init, workspace (unless `default`), the planfile's
-    /// bytes written to `<dir>/`[`PLANFILE`], then `apply` of exactly that file. Never fails:
-    /// a failing step is [`ApplyOutcome::Failed`] with its output, marked `stale` when
-    /// Terraform refused the plan because the state changed since it was made.
+    /// Applies a saved plan in `dir` of the checkout `root` in a fresh [`RunDir`]: the
+    /// planfile's bytes written to the run's planfile, init, workspace (unless `default`),
+    /// then `apply` of exactly that file. Never fails: a failing step is
+    /// [`ApplyOutcome::Failed`] with its output, marked `stale` when Terraform refused the
+    /// plan because the state changed since it was made.
     pub async fn apply_project(
         &self,
         root: &Path,
@@ -409,20 +489,29 @@ impl Terraform {
     ) -> ApplyOutcome {
         let mut log = String::new();
         let t = self.timeouts;
-        if let Err((_, output)) = self.prepare(root, dir, workspace, &mut log).await {
-            return ApplyOutcome::Failed {
-                output,
-                stale: false,
-            };
-        }
-        let path = dir.join(PLANFILE);
-        if let Err(e) = tokio::fs::write(&path, planfile).await {
+        let run = match self.run_dir() {
+            Ok(run) => run,
+            Err(e) => {
+                return ApplyOutcome::Failed {
+                    output: format!("{e:#}"),
+                    stale: false,
+                };
+            }
+        };
+        if let Err(e) = run.write_planfile(planfile) {
             return ApplyOutcome::Failed {
                 output: format!("writing the saved plan: {e}"),
                 stale: false,
             };
         }
-        match self.apply(root, dir, &path).await {
+        let at = At::new(root, dir, &run, workspace);
+        if let Err((_, output)) = self.prepare(at, &mut log).await {
+            return ApplyOutcome::Failed {
+                output,
+                stale: false,
+            };
+        }
+        match self.apply(at).await {
             Ok(done) if done.exit.success() => ApplyOutcome::Applied {
                 output: done.output,
             },
@@ -442,18 +531,12 @@ impl Terraform {
 
     /// `init`, then `workspace select` unless the workspace is `default`: how every plan and
     /// apply of a project begins.
-    async fn prepare(
-        &self,
-        root: &Path,
-        dir: &Path,
-        workspace: &str,
-        log: &mut String,
-    ) -> Result<(), (Step, String)> {
+    async fn prepare(&self, at: At<'_>, log: &mut String) -> Result<(), (Step, String)> {
         let init = self.timeouts.init;
-        let done = self.init(root, dir).await;
+        let done = self.init(at).await;
         step((Step::Init, "init", init), done, log)?;
-        if workspace != "default" {
-            let done = self.select_workspace(root, dir, workspace).await;
+        if let Some(workspace) = at.workspace.filter(|w| *w != "default") {
+            let done = self.select_workspace(at, workspace).await;
             step((Step::Workspace, "workspace select", init), done, log)?;
         }
         Ok(())
@@ -461,40 +544,32 @@ impl Terraform {
 
     async fn plan_steps(
         &self,
-        (root, dir): (&Path, &Path),
-        workspace: &str,
+        at: At<'_>,
         extra_args: &[String],
         log: &mut String,
     ) -> Result<(PlanSummary, String, Vec<u8>), (Step, String)> {
         let t = self.timeouts;
-        self.prepare(root, dir, workspace, log).await?;
-        let planfile = dir.join(PLANFILE);
-        if let Err(e) = tokio::fs::remove_file(&planfile).await
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err((Step::Plan, format!("removing the old planfile: {e}")));
-        }
+        self.prepare(at, log).await?;
         // With `-detailed-exitcode` (from the comment) exit code 2 means "planned, with changes".
         let detailed = extra_args.iter().any(|a| a == "-detailed-exitcode");
-        let plan = self
-            .plan(root, dir, extra_args, &planfile)
-            .await
-            .map(|mut done| {
-                if detailed && done.exit == Exit::Code(2) {
-                    done.exit = Exit::Code(0);
-                }
-                done
-            });
+        let plan = self.plan(at, extra_args).await.map(|mut done| {
+            if detailed && done.exit == Exit::Code(2) {
+                done.exit = Exit::Code(0);
+            }
+            done
+        });
         if let Ok(done) = &plan
             && done.truncated
         {
             return Err(cut_off(done, self.output_cap, log));
         }
         let plan_output = step((Step::Plan, "plan", t.plan), plan, log)?;
-        let bytes = tokio::fs::read(&planfile)
-            .await
-            .map_err(|e| (Step::Plan, format!("reading the planfile: {e}")))?;
-        let (done, summary) = match self.show_json(root, dir, &planfile).await {
+        let bytes = match at.run.read_planfile() {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err((Step::Plan, "terraform plan wrote no planfile".into())),
+            Err(e) => return Err((Step::Plan, format!("reading the planfile: {e}"))),
+        };
+        let (done, summary) = match self.show_json(at).await {
             Ok(shown) => shown,
             Err(e) => {
                 log.push_str(&format!("$ terraform show -json\n{e:#}\n"));

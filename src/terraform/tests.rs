@@ -101,8 +101,12 @@ async fn two_resources_plan_as_two_adds() {
         text.ends_with("Plan: 2 to add, 0 to change, 0 to destroy."),
         "{text}"
     );
-    let planfile = run.planfile.as_deref().unwrap();
-    assert_eq!(planfile, std::fs::read(dir.join(PLANFILE)).unwrap());
+    assert!(run.planfile.as_deref().is_some_and(|p| !p.is_empty()));
+    // bosun's own files are not in the project dir, and the run directory is gone.
+    for name in [".terraform", ".bosun.tfplan", ".bosun-home"] {
+        assert!(!dir.join(name).exists(), "{name}");
+    }
+    assert_eq!(std::fs::read_dir(&fx.tf.runs_dir).unwrap().count(), 0);
     assert!(run.log.contains("$ terraform init\n"), "{}", run.log);
     assert!(run.log.contains("$ terraform show -json\n("), "{}", run.log);
 }
@@ -129,9 +133,16 @@ async fn a_second_plan_sees_the_changed_config() {
 async fn an_applied_plan_leaves_no_changes() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    planned(&fx.tf.plan_project(&dir, &dir, "default", &[]).await);
-    let applied = fx.tf.apply(&dir, &dir, &dir.join(PLANFILE)).await.unwrap();
-    assert!(applied.exit.success(), "{}", applied.output);
+    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    planned(&run);
+    let applied = fx
+        .tf
+        .apply_project(&dir, &dir, "default", run.planfile.as_deref().unwrap())
+        .await;
+    assert!(
+        matches!(applied, ApplyOutcome::Applied { .. }),
+        "{applied:?}"
+    );
     let again = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
     let (summary, text) = planned(&again);
     assert!(!summary.has_changes());
@@ -203,7 +214,12 @@ async fn an_invalid_workspace_name_fails_the_workspace_step() {
 async fn parallel_inits_share_one_plugin_cache() {
     let fx = Fixture::new();
     let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
-    let runs = futures::future::join_all(dirs.iter().map(|d| fx.tf.init(d, d))).await;
+    let run_dirs: Vec<RunDir> = dirs.iter().map(|_| fx.tf.run_dir().unwrap()).collect();
+    let inits = dirs
+        .iter()
+        .zip(&run_dirs)
+        .map(|(d, r)| fx.tf.init(At::new(d, d, r, "default")));
+    let runs = futures::future::join_all(inits).await;
     for run in runs {
         let run = run.unwrap();
         assert!(run.exit.success(), "{}", run.output);
@@ -311,7 +327,14 @@ async fn argv_and_environment_are_exactly_bosuns() {
 
     let calls = fake.calls.lock().unwrap();
     let argv: Vec<String> = calls.iter().map(|c| c.args.join(" ")).collect();
-    let planfile = dir.join(PLANFILE).display().to_string();
+    let run_dir = calls[0].writable[1].clone();
+    assert!(
+        run_dir.starts_with(&fx.tf.runs_dir),
+        "{}",
+        run_dir.display()
+    );
+    assert!(!run_dir.exists(), "removed after the run");
+    let planfile = run_dir.join("plan.tfplan").display().to_string();
     assert_eq!(
         argv,
         [
@@ -325,21 +348,70 @@ async fn argv_and_environment_are_exactly_bosuns() {
     assert_eq!(plan.program, PathBuf::from("/opt/tf"));
     assert_eq!(plan.cwd, dir);
     assert_eq!(plan.args[1..3], ["-var", "x=y z"]);
-    let home = dir.join(HOME_DIR).display().to_string();
+    let path = |p: &str| run_dir.join(p).display().to_string();
+    let (home, data, rc) = (path("home"), path("tf-data"), path("terraformrc"));
     let cache = fx.tf.plugin_cache.display().to_string();
-    let expected: Vec<(String, String)> = [
-        ("HOME", home.as_str()),
-        ("TF_IN_AUTOMATION", "1"),
-        ("TF_INPUT", "0"),
-        ("CHECKPOINT_DISABLE", "1"),
-        ("TF_PLUGIN_CACHE_DIR", cache.as_str()),
-        ("AWS_REGION", "eu-west-1"),
-        ("PATH", "/opt/bin"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .to_vec();
-    assert_eq!(plan.env, expected);
-    assert!(dir.join(HOME_DIR).is_dir());
+    let expected = |workspace: Option<&str>| {
+        let mut env: Vec<(String, String)> = [
+            ("HOME", home.as_str()),
+            ("TF_DATA_DIR", data.as_str()),
+            ("TF_CLI_CONFIG_FILE", rc.as_str()),
+            ("TF_IN_AUTOMATION", "1"),
+            ("TF_INPUT", "0"),
+            ("CHECKPOINT_DISABLE", "1"),
+            ("TF_PLUGIN_CACHE_DIR", cache.as_str()),
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+            ("GIT_CONFIG_GLOBAL", "/dev/null"),
+            ("GIT_ALLOW_PROTOCOL", "https"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        env.extend(workspace.map(|w| ("TF_WORKSPACE".to_owned(), w.to_owned())));
+        env.push(("AWS_REGION".into(), "eu-west-1".into()));
+        env.push(("PATH".into(), "/opt/bin".into()));
+        env
+    };
+    // init and workspace select choose the workspace; every later command has it pinned.
+    assert_eq!(calls[0].env, expected(None));
+    assert_eq!(calls[1].env, expected(None));
+    assert_eq!(plan.env, expected(Some("dev")));
+    assert_eq!(calls[3].env, expected(Some("dev")));
+    assert!(!dir.join(".bosun-home").exists());
+}
+
+#[tokio::test]
+async fn the_operators_cli_config_and_git_ssh_are_used_when_set() {
+    let fake = Fake::new(Exit::Code(0), |_| {});
+    let mut fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
+    fx.tf.cli_config = Some("/etc/bosun/terraformrc".into());
+    fx.tf.git_ssh = true;
+    let dir = fx.project("p", TWO);
+    planned(&fx.tf.plan_project(&dir, &dir, "default", &[]).await);
+    let calls = fake.calls.lock().unwrap();
+    for call in calls.iter() {
+        let get = |key: &str| {
+            call.env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("TF_CLI_CONFIG_FILE"), Some("/etc/bosun/terraformrc"));
+        assert_eq!(get("GIT_ALLOW_PROTOCOL"), Some("https:ssh"));
+        assert!(
+            call.readable
+                .contains(&PathBuf::from("/etc/bosun/terraformrc"))
+        );
+    }
+    // `default` is pinned too, after init.
+    assert_eq!(
+        calls[1]
+            .env
+            .iter()
+            .find(|(k, _)| k == "TF_WORKSPACE")
+            .map(|(_, v)| v.as_str()),
+        Some("default")
+    );
 }
 
 #[tokio::test]
@@ -392,7 +464,10 @@ async fn init_holds_the_plugin_cache_lock_and_inits_run_one_at_a_time() {
     let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
     let tasks = dirs.into_iter().map(|dir| {
         let tf = fx.tf.clone();
-        tokio::spawn(async move { tf.init(&dir, &dir).await })
+        tokio::spawn(async move {
+            let run = tf.run_dir().unwrap();
+            tf.init(At::new(&dir, &dir, &run, "default")).await
+        })
     });
     for done in futures::future::join_all(tasks).await {
         assert!(done.unwrap().unwrap().exit.success());
@@ -405,7 +480,7 @@ async fn init_holds_the_plugin_cache_lock_and_inits_run_one_at_a_time() {
 }
 
 #[tokio::test]
-async fn the_checkout_root_is_writable_and_the_cache_only_during_init() {
+async fn the_checkout_root_and_run_dir_are_writable_and_the_cache_only_during_init() {
     let fake = Fake::new(Exit::Code(0), |_| {});
     let fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
     let root = fx.tmp.path().join("checkout");
@@ -414,13 +489,20 @@ async fn the_checkout_root_is_writable_and_the_cache_only_during_init() {
     let cache = fx.tf.plugin_cache.clone();
     let calls = fake.calls.lock().unwrap();
     assert_eq!(calls.len(), 4);
+    let run_dir = calls[0].writable[1].clone();
+    assert!(run_dir.starts_with(&fx.tf.runs_dir));
+    assert!(!run_dir.starts_with(&root));
     for call in calls.iter() {
         let init = call.args.first().map(String::as_str) == Some("init");
         if init {
-            assert_eq!(call.writable, [root.clone(), cache.clone()]);
+            assert_eq!(
+                call.writable,
+                [root.clone(), run_dir.clone(), cache.clone()]
+            );
             assert!(call.readable.is_empty());
         } else {
-            assert_eq!(call.writable, vec![root.clone()], "{:?}", call.args);
+            let rw = vec![root.clone(), run_dir.clone()];
+            assert_eq!(call.writable, rw, "{:?}", call.args);
             assert_eq!(call.readable, vec![cache.clone()], "{:?}", call.args);
         }
     }
@@ -451,7 +533,7 @@ fn chatty_terraform(dir: &Path, bytes: u64) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("chatty-terraform");
     let script = format!(
-        "#!/bin/sh\ncase \"$1\" in\n  plan) yes '  # terraform_data.x will be created' | head -c {bytes}; touch .bosun.tfplan;;\nesac\nexit 0\n"
+        "#!/bin/sh\ncase \"$1\" in\n  plan) yes '  # terraform_data.x will be created' | head -c {bytes}; touch \"${{TF_DATA_DIR%/*}}/plan.tfplan\";;\nesac\nexit 0\n"
     );
     std::fs::write(&bin, script).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -31,6 +31,7 @@ pub async fn run(
     }
     let released = locks::release(ctx, repo, installation_id, pr, None).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
+    remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
     ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
     Ok(format!(
@@ -50,9 +51,27 @@ async fn forget(
 ) -> anyhow::Result<()> {
     locks::release(ctx, repo, installation_id, pr, None).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
+    remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     ctx.store.delete_plans(&repo.full_name, pr).await?;
     ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
     Ok(())
+}
+
+/// Deletes pull request `pr`'s own plugin cache (see `terraform::cache::scope`).
+async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: u64) -> anyhow::Result<()> {
+    if pr == 0 {
+        return Ok(());
+    }
+    let dir = ctx
+        .terraform
+        .plugin_cache
+        .join(crate::terraform::cache::scope(repo, pr));
+    match tokio::fs::remove_dir_all(&dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("deleting {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn run_merged(

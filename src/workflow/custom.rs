@@ -1,7 +1,8 @@
 //! Which steps a project runs: bosun's own, or the custom workflow the base branch's repo
 //! config gives it (workflows are policy: a pull request's own workflows and `workflow:`
 //! choices take effect once merged; see `policy`), with the workflow's `network` switch and
-//! the operator's variables for the run's stage.
+//! the operator's variables for the run's stage, and the plugin cache of the run's scope (the
+//! pull request's, or the default branch's for drift).
 //!
 //! **Stages.** Plans (by comment, autoplan, and of the merge commit before an apply on merge)
 //! and drift checks get the plan stage's variables: they run code nobody may have reviewed.
@@ -89,7 +90,7 @@ pub(super) async fn plan(
             };
         }
     };
-    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Plan);
+    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan);
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
         None => {
@@ -112,7 +113,7 @@ pub(super) async fn drift(
         Ok(w) => w,
         Err(output) => return ProjectDrift::failed(target, Step::Config, output),
     };
-    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Plan);
+    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan);
     match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
         Some(steps) => {
             let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
@@ -125,19 +126,23 @@ pub(super) async fn drift(
     }
 }
 
-/// The Terraform a project's runs of `stage` in `repo` use: with the stage's variables for
-/// the repo and its workflow's network switch.
+/// The Terraform a project's runs of `stage` use: the plugin cache of the run's scope (its
+/// pull request's, or its repository's default branch's), the stage's variables for the
+/// repo, and its workflow's network switch.
 fn terraform(
     ctx: &Context,
-    repo: &str,
+    run: &ProjectRun<'_>,
     workflow: Option<&Workflow>,
     stage: Stage,
 ) -> crate::terraform::Terraform {
-    let mut tf = match workflow {
-        Some(w) => ctx.terraform.with_network(w.network),
-        None => ctx.terraform.clone(),
-    };
-    tf.extra_env = ctx.settings.pass_env.of(repo, stage);
+    let scope = crate::terraform::cache::scope(run.repo, run.pr.number);
+    let mut tf = ctx
+        .terraform
+        .with_plugin_cache(ctx.terraform.plugin_cache.join(scope));
+    if let Some(w) = workflow {
+        tf = tf.with_network(w.network);
+    }
+    tf.extra_env = ctx.settings.pass_env.of(run.repo, stage);
     tf
 }
 
@@ -158,7 +163,7 @@ pub(super) async fn apply(
             };
         }
     };
-    let tf = terraform(ctx, run.repo, workflow.as_ref(), Stage::Apply);
+    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply);
     match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
         Some(steps) => {
             tf.apply_custom((root, dir), steps, &run.vars(), planfile)

@@ -17,7 +17,7 @@ mod policy;
 pub mod unlock;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
@@ -137,16 +137,40 @@ impl Context {
                 );
             }
         };
-        let dir = checkout.root.join(&target.dir);
-        if !dir.is_dir() {
-            return Err(format!(
-                "The directory `{}` does not exist at {}.",
+        let dir = inside(&checkout.root, &target.dir).map_err(|why| {
+            format!(
+                "The directory `{}` {why} at {}.",
                 target.dir,
                 plan::short(sha)
-            ));
-        }
+            )
+        })?;
         Ok((checkout.root, dir))
     }
+}
+
+/// The project directory `dir` of the checkout `root`, resolved: symlinks followed (read
+/// only, on the host) and the result required to be a directory inside the checkout, so a
+/// committed link to another checkout or a host directory is never run in. `Err`: why not.
+fn inside(given: &Path, dir: &str) -> Result<PathBuf, &'static str> {
+    let root = given
+        .canonicalize()
+        .map_err(|_| "cannot be resolved in the checkout")?;
+    let resolved = match root.join(dir).canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist"),
+        Err(_) => return Err("cannot be resolved in the checkout"),
+    };
+    let Ok(rel) = resolved.strip_prefix(&root) else {
+        return Err(
+            "is a symbolic link (or goes through one) that leads outside the repository, so \
+             bosun does not run in it",
+        );
+    };
+    if !resolved.is_dir() {
+        return Err("does not exist");
+    }
+    // Under the root as given: that is the path the sandbox binds.
+    Ok(given.join(rel))
 }
 
 /// Runs one claimed job; returns a one-line summary for the queue.
@@ -204,7 +228,34 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::KeyedLocks;
+    use super::{KeyedLocks, inside};
+
+    #[test]
+    fn project_dirs_resolve_inside_the_checkout_only() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("checkout");
+        std::fs::create_dir_all(root.join("envs/prod")).unwrap();
+        std::fs::write(root.join("envs/file"), "x").unwrap();
+        symlink("prod", root.join("envs/alias")).unwrap();
+        symlink(tmp.path(), root.join("envs/out")).unwrap();
+        symlink("../../..", root.join("envs/up")).unwrap();
+        assert_eq!(inside(&root, "envs/prod"), Ok(root.join("envs/prod")));
+        assert_eq!(inside(&root, "envs/alias"), Ok(root.join("envs/prod")));
+        assert_eq!(inside(&root, "."), Ok(root.clone()));
+        for (dir, why) in [
+            ("envs/out", "leads outside"),
+            ("envs/up", "leads outside"),
+            ("envs/missing", "does not exist"),
+            ("envs/file", "does not exist"),
+        ] {
+            let got = inside(&root, dir);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains(why)),
+                "{dir}: {got:?}"
+            );
+        }
+    }
     use std::time::Duration;
 
     #[tokio::test]

@@ -9,6 +9,7 @@ mod drift;
 mod durability;
 mod github_client;
 mod github_issues;
+mod host_integrity;
 mod malicious;
 mod plans;
 mod preview_cli;

@@ -69,7 +69,7 @@ async fn run_steps_see_the_variables_and_env_steps_and_show_before_the_plan() {
     assert_eq!(summary.add, 1);
     assert!(text.starts_with("$ echo $GREETING",), "{text}");
     assert!(
-        text.contains("\nhi computed 7 default p web abc123 main feature alice .bosun.tfplan\n"),
+        text.contains("\nhi computed 7 default p web abc123 main feature alice plan.tfplan\n"),
         "{text}"
     );
     assert!(out.planfile.is_some());
@@ -146,9 +146,57 @@ fn with_network_only_narrows() {
 
 #[test]
 fn comment_args_are_comma_joined_and_the_planfile_is_absolute() {
-    let env = vars().env(Path::new("/work/p"));
+    let env = vars().env(Path::new("/runs/1/plan.tfplan"));
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("COMMENT_ARGS"), Some("-var,x=1"));
-    assert_eq!(get("PLANFILE"), Some("/work/p/.bosun.tfplan"));
+    assert_eq!(get("PLANFILE"), Some("/runs/1/plan.tfplan"));
     assert_eq!(get("REPO_REL_DIR"), Some("p"));
+}
+
+#[tokio::test]
+async fn env_steps_may_not_set_what_bosun_owns() {
+    let (_tmp, tf, dir) = fixture();
+    for name in [
+        "TF_DATA_DIR",
+        "HOME",
+        "TF_CLI_CONFIG_FILE",
+        "GIT_ALLOW_PROTOCOL",
+    ] {
+        let steps = [
+            WorkflowStep::Env {
+                name: name.into(),
+                value: EnvValue::Value("./.terraform".into()),
+            },
+            WorkflowStep::Plan { extra_args: vec![] },
+        ];
+        let out = tf.plan_custom((&dir, &dir), &steps, &vars()).await;
+        let Outcome::Failed { step, output } = &out.outcome else {
+            panic!("{name}: {:?}", out.outcome);
+        };
+        assert_eq!(*step, Step::Run);
+        assert!(output.contains(&format!("may not set {name}")), "{output}");
+    }
+}
+
+#[tokio::test]
+async fn run_steps_get_the_runs_home_and_data_dir_not_the_checkouts() {
+    let (_tmp, tf, dir) = fixture();
+    let steps = [
+        WorkflowStep::Init { extra_args: vec![] },
+        run("echo \"home=$HOME data=$TF_DATA_DIR\"; ls -a"),
+        WorkflowStep::Plan { extra_args: vec![] },
+    ];
+    let vars = StepVars {
+        comment_args: Vec::new(),
+        ..vars()
+    };
+    let out = tf.plan_custom((&dir, &dir), &steps, &vars).await;
+    let Outcome::Planned { text, .. } = &out.outcome else {
+        panic!("{:?}", out.outcome);
+    };
+    let runs = tf.runs_dir.display().to_string();
+    assert!(text.contains(&format!("home={runs}/")), "{text}");
+    assert!(text.contains(&format!("data={runs}/")), "{text}");
+    assert!(!text.contains(".terraform\n"), "{text}");
+    assert!(!dir.join(".terraform").exists());
 }

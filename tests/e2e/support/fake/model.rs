@@ -449,6 +449,14 @@ fn init_git(dir: &Path, branch: &str) {
 
 /// Commits `files` on top of `branch` (created from the default branch if missing); returns
 /// the new commit's sha.
+/// File content that commits a symbolic link instead (see [`symlink`]).
+pub const SYMLINK_PREFIX: &str = "\0symlink\0";
+
+/// Content for `commit`/`commit_changes` that makes the path a symbolic link to `target`.
+pub fn symlink(target: &str) -> String {
+    format!("{SYMLINK_PREFIX}{target}")
+}
+
 pub fn commit(git_dir: &Path, base: &str, branch: &str, files: &[(&str, &str)]) -> String {
     let changes: Vec<(&str, Option<&str>)> = files.iter().map(|(p, c)| (*p, Some(*c))).collect();
     commit_changes(git_dir, base, branch, &changes)
@@ -475,6 +483,10 @@ pub fn commit_changes(
     for (path, content) in changes {
         match content {
             Some(content) => {
+                let (content, mode) = match content.strip_prefix(SYMLINK_PREFIX) {
+                    Some(target) => (target, 0o120000),
+                    None => (*content, 0o100644),
+                };
                 let blob = repo.blob(content.as_bytes()).unwrap();
                 index
                     .add(&git2::IndexEntry {
@@ -482,7 +494,7 @@ pub fn commit_changes(
                         mtime: git2::IndexTime::new(0, 0),
                         dev: 0,
                         ino: 0,
-                        mode: 0o100644,
+                        mode,
                         uid: 0,
                         gid: 0,
                         file_size: content.len() as u32,
