@@ -273,13 +273,12 @@ async fn a_planfile_a_step_links_to_a_host_file_is_not_read() {
         "version: 3\nprojects:\n  - dir: envs/dev\nworkflows:\n  default:\n    plan:\n      steps:\n        - init\n        - plan\n        - run: ln -sf {file} \"$PLANFILE\"\n"
     );
     let state = ctx.state_file("dev");
+    // Workflows are policy: they come from the base branch.
+    ctx.push_base(&[("bosun.yaml", Some(&config))]);
     let (pr, _) = ctx
         .open_pr(
             "linked planfile",
-            &[
-                ("bosun.yaml", &config),
-                ("envs/dev/main.tf", &module(&state, &["a"])),
-            ],
+            &[("envs/dev/main.tf", &module(&state, &["a"]))],
         )
         .await;
     ctx.settle().await;
