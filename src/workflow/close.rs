@@ -126,15 +126,15 @@ async fn run_merged(
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
-    if due.iter().any(needs_approval) {
-        if !applying::is_approved(ctx, installation_id, name, pr).await? {
-            let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
-                due.into_iter().partition(needs_approval);
-            due = rest;
-            let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
-            let body = crate::render::reply::merged_unapproved(&targets);
-            feedback::reply(ctx, installation_id, name, pr, &body).await?;
-        }
+    if due.iter().any(needs_approval)
+        && !applying::is_approved(ctx, installation_id, name, pr).await?
+    {
+        let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
+            due.into_iter().partition(needs_approval);
+        due = rest;
+        let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
+        let body = crate::render::reply::merged_unapproved(&targets);
+        feedback::reply(ctx, installation_id, name, pr, &body).await?;
     }
     if due.is_empty() {
         forget(ctx, repo, installation_id, pr).await?;
