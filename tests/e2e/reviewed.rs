@@ -173,3 +173,24 @@ async fn a_head_that_was_never_planned_is_not_applied_on_merge() {
     assert!(body.contains(&merge[..7]), "{body}");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn branch_protections_review_decision_must_be_approved_when_it_requires_reviews() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "carol", "write");
+    // Two approving reviews required: one writer's approval is not enough for GitHub.
+    ctx.fake.protect(REPO, &[], 2);
+    let (pr, state) = open_dev(&ctx, APPROVED_DEV, None).await;
+    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply-refused");
+    assert!(body.contains("review decision"), "{body}");
+    assert_eq!(input_in_state(&state, "app"), None);
+
+    ctx.fake.add_review(REPO, pr, "carol", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "apply").contains("Apply complete!"));
+    ctx.finish().await;
+}
