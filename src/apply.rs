@@ -25,18 +25,7 @@ pub struct ApplyPolicy {
 /// The project of `config` that `target` is: the one of its name, else the one on its dir
 /// and workspace.
 pub fn project_of<'c>(config: &'c RepoConfig, target: &Target) -> Option<&'c Project> {
-    let named = target.name.as_deref().and_then(|name| {
-        config
-            .projects
-            .iter()
-            .find(|p| p.name.as_deref() == Some(name))
-    });
-    named.or_else(|| {
-        config
-            .projects
-            .iter()
-            .find(|p| p.dir == target.dir && p.workspace == target.workspace)
-    })
+    config.project(&target.dir, &target.workspace, target.name.as_deref())
 }
 
 /// The policy of `target` under `base`, the base branch's config (none: no requirements of

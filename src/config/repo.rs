@@ -32,14 +32,23 @@ pub struct RepoConfig {
 }
 
 impl RepoConfig {
-    /// The custom workflow `project` runs: the one it names, else a workflow the file names
-    /// `default` (as in Atlantis); `None`: bosun's own.
+    /// The project on `dir` and `workspace` named `name`: the one of that name when the file
+    /// has one, else the one on that dir and workspace (how a project of one commit is found
+    /// in another commit's config).
+    pub fn project(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Project> {
+        let named = name.and_then(|n| self.projects.iter().find(|p| p.name.as_deref() == Some(n)));
+        named.or_else(|| {
+            self.projects
+                .iter()
+                .find(|p| p.dir == dir && p.workspace == workspace)
+        })
+    }
+
+    /// The custom workflow a project runs (see [`RepoConfig::project`]): the one it names,
+    /// else a workflow the file names `default` (as in Atlantis); `None`: bosun's own.
     pub fn workflow_of(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Workflow> {
-        let project = self
-            .projects
-            .iter()
-            .find(|p| p.dir == dir && p.workspace == workspace && p.name.as_deref() == name);
-        let wanted = project
+        let wanted = self
+            .project(dir, workspace, name)
             .and_then(|p| p.workflow.as_deref())
             .unwrap_or("default");
         self.workflows.iter().find(|w| w.name == wanted)

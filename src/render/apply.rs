@@ -279,7 +279,9 @@ fn refusal(name: &str, r: &Refusal) -> String {
                 .iter()
                 .map(|u| match u {
                     Unmet::NotApproved => "it needs an approving review (`approved`): ask a \
-                        reviewer to approve the pull request"
+                        reviewer with write access to approve the pull request (approvals of \
+                        readers do not count, and branch protection's review decision must be \
+                        approved when it requires reviews)"
                         .to_owned(),
                     Unmet::NotMergeable(why) => format!(
                         "it must be mergeable (`mergeable`), and {}: fix that first",

@@ -1,8 +1,10 @@
 //! A closed pull request. Unmerged: its locks are released (waking whoever waited), its plans
-//! and checkouts deleted. Merged: the projects with `apply_on_merge` are planned again at the
-//! merge commit and applied when that plan changes the same resources as the plan reviewed on
-//! the pull request; when the base moved and it does not, the new plan is posted and waits
-//! for `bosun apply` on the merged pull request. Everything else is released.
+//! and checkouts deleted. Merged: the projects with `apply_on_merge` (by the base branch's
+//! policy) are planned again at the merge commit and applied when that plan proposes exactly
+//! the changes of the plan reviewed at the pull request's final head (kept in its own record,
+//! so a re-run after a restart compares with the same); when the base moved, or the final head
+//! was not planned, the new plan is posted and waits for `bosun apply` on the merged pull
+//! request. Everything else is released.
 
 use super::Context;
 use super::apply::{self as applying, ApplySet};
@@ -145,21 +147,36 @@ async fn run_merged(
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
-    if due.iter().any(needs_approval) {
-        if !applying::is_approved(ctx, installation_id, name, pr).await? {
-            let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
-                due.into_iter().partition(needs_approval);
-            due = rest;
-            let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
-            let body = crate::render::reply::merged_unapproved(&targets);
-            feedback::reply(ctx, installation_id, name, pr, &body).await?;
-        }
+    if due.iter().any(needs_approval)
+        && !applying::is_approved(ctx, installation_id, name, pr).await?
+    {
+        let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
+            due.into_iter().partition(needs_approval);
+        due = rest;
+        let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
+        let body = crate::render::reply::merged_unapproved(&targets);
+        feedback::reply(ctx, installation_id, name, pr, &body).await?;
     }
-    if due.is_empty() {
+    // Projects with apply_on_merge whose latest plan is not of the final head: nothing was
+    // reviewed to compare with, so they are never applied on merge; the merge commit's plan is
+    // posted and waits for `apply`.
+    let unreviewed: Vec<Target> = plans
+        .iter()
+        .filter(|p| p.head_sha != info.head_sha)
+        .filter(|p| !reviewed.iter().any(|r| r.target == p.target))
+        .filter(|p| !applying::applied(p, &applies))
+        .filter(|p| applying::policy(ctx, name, base, &p.target).apply_on_merge)
+        .map(|p| p.target.clone())
+        .collect();
+    if due.is_empty() && unreviewed.is_empty() {
         forget(ctx, repo, installation_id, pr).await?;
         return Ok("merged: nothing to apply on merge; locks, plans and checkouts released".into());
     }
-    let due_targets: Vec<Target> = due.iter().map(|p| p.target.clone()).collect();
+    let due_targets: Vec<Target> = due
+        .iter()
+        .map(|p| p.target.clone())
+        .chain(unreviewed.iter().cloned())
+        .collect();
     let rest: Vec<Target> = ctx
         .store
         .locks_of_pr(name, pr)
@@ -176,7 +193,7 @@ async fn run_merged(
 
     let (merge_plans, checks) = plan::plan_targets(ctx, job_id, &req, &due_targets).await;
     futures::future::join_all(checks.into_iter().map(super::feedback::CheckRun::written)).await;
-    let (mut same, mut moved) = (Vec::new(), Vec::new());
+    let (mut same, mut moved) = (Vec::new(), unreviewed.clone());
     for reviewed in &due {
         let now = merge_plans.iter().find(|m| m.target == reviewed.target);
         let unchanged = match (&reviewed.outcome, now.map(|m| &m.outcome)) {
@@ -210,8 +227,8 @@ async fn run_merged(
         };
         let results = applying::apply_plans(ctx, job_id, &set, stored, config.as_ref()).await;
         let note = format!(
-            "Applied on merge (`apply_on_merge`): the plan of the merge commit changes the \
-             same resources as the plan reviewed on #{pr}."
+            "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
+             exactly the changes of the plan reviewed on #{pr}."
         );
         applying::publish(ctx, &set, &results, &note).await?;
         applying::settle_merged(ctx, &set, &results).await?;
@@ -220,9 +237,9 @@ async fn run_merged(
     }
     if !moved.is_empty() {
         let note = format!(
-            "**Not applied on merge.** The base branch moved after the plan was reviewed: this \
-             plan of the merge commit `{}` differs from it. Review it, then comment `{} apply` \
-             here to apply it.",
+            "**Not applied on merge.** This plan of the merge commit `{}` is not the plan \
+             reviewed at the pull request's last commit (the base branch moved since, or that \
+             commit was not planned). Review it, then comment `{} apply` here to apply it.",
             plan::short(&merge_sha),
             ctx.settings.command_name()
         );

@@ -55,12 +55,13 @@ impl ProjectRun<'_> {
     async fn workflow(&self, ctx: &Context) -> Result<Option<Workflow>, String> {
         match super::plan::read_config(ctx, self.repo, self.policy_sha).await {
             Ok(None) => Ok(None),
-            Ok(Some(Ok(config))) => {
-                let wanted = crate::apply::project_of(&config, self.target)
-                    .and_then(|p| p.workflow.as_deref())
-                    .unwrap_or("default");
-                Ok(config.workflows.iter().find(|w| w.name == wanted).cloned())
-            }
+            Ok(Some(Ok(config))) => Ok(config
+                .workflow_of(
+                    &self.target.dir,
+                    &self.target.workspace,
+                    self.target.name.as_deref(),
+                )
+                .cloned()),
             Ok(Some(Err(e))) => Err(format!("The base branch's repo config is not valid: {e}")),
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "reading the repo config failed");

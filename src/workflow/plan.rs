@@ -128,7 +128,6 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
             None => said.to_owned(),
         });
     }
-    let req = &req;
     let targets = match select(ctx, &req, config.as_ref()).await? {
         Ok(targets) => targets,
         Err(reply) => {

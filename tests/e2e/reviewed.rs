@@ -157,3 +157,40 @@ async fn a_pr_that_turns_on_apply_on_merge_and_automerge_gets_neither() {
     assert_eq!(input_in_state(&state, "more"), None, "not applied on merge");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_head_that_was_never_planned_is_not_applied_on_merge() {
+    let ctx = TestContext::start().await;
+    let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    let (pr, state) = open_dev(&ctx, config, None).await;
+    // A push nobody saw planned (no webhook): the reviewed plan is not of the final head.
+    ctx.push_to_pr(pr, &[("envs/dev/notes.txt", Some("later"))]);
+    let merge = ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    assert_eq!(input_in_state(&state, "app"), None, "not applied on merge");
+    let body = ctx.reply(pr, "plan");
+    assert!(body.contains("Not applied on merge"), "{body}");
+    assert!(body.contains(&merge[..7]), "{body}");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn branch_protections_review_decision_must_be_approved_when_it_requires_reviews() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "carol", "write");
+    // Two approving reviews required: one writer's approval is not enough for GitHub.
+    ctx.fake.protect(REPO, &[], 2);
+    let (pr, state) = open_dev(&ctx, APPROVED_DEV, None).await;
+    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply-refused");
+    assert!(body.contains("review decision"), "{body}");
+    assert_eq!(input_in_state(&state, "app"), None);
+
+    ctx.fake.add_review(REPO, pr, "carol", "APPROVED");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "apply").contains("Apply complete!"));
+    ctx.finish().await;
+}

@@ -412,3 +412,28 @@ fn a_project_naming_an_unknown_workflow_is_an_error() {
         "bosun.yaml:4:13: projects[0].workflow: no workflow is named `nope`"
     );
 }
+
+#[test]
+fn a_project_is_found_by_name_else_by_dir_and_workspace() {
+    let c = ok(
+        "version: 3\nprojects:\n- name: prod\n  dir: envs/prod\n  workflow: w\n- dir: envs/dev\nworkflows:\n  w:\n    plan:\n      steps: [init, plan]\n",
+    );
+    // Moved by another commit, found by its name.
+    assert_eq!(
+        c.project("elsewhere", "default", Some("prod"))
+            .map(|p| p.dir.as_str()),
+        Some("envs/prod")
+    );
+    assert_eq!(
+        c.workflow_of("elsewhere", "default", Some("prod"))
+            .map(|w| w.name.as_str()),
+        Some("w")
+    );
+    // A name the file does not have: by dir and workspace.
+    assert_eq!(
+        c.project("envs/dev", "default", Some("dev"))
+            .map(|p| p.dir.as_str()),
+        Some("envs/dev")
+    );
+    assert!(c.project("envs/dev", "staging", None).is_none());
+}

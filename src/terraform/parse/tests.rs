@@ -377,3 +377,51 @@ fn the_digest_ignores_key_order_whitespace_resource_order_and_no_ops() {
     let v = serde_json::to_vec(&without_no_op).unwrap();
     assert_eq!(summarise(&v).unwrap().digest, digest);
 }
+
+mod digest_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON values a few levels deep.
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i32>().prop_map(|n| serde_json::json!(n)),
+            "[a-z0-9./ ]{0,12}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// However the JSON is spaced, the digest is the same; another `after` value gives
+        /// another digest.
+        #[test]
+        fn the_digest_follows_values_not_formatting(before in value(), after in value(), other in value()) {
+            let plan = |after: &serde_json::Value| serde_json::json!({
+                "resource_changes": [{
+                    "address": "terraform_data.x",
+                    "change": { "actions": ["update"], "before": before, "after": after },
+                }],
+            });
+            let compact = serde_json::to_vec(&plan(&after)).unwrap();
+            let pretty = serde_json::to_vec_pretty(&plan(&after)).unwrap();
+            let a = summarise(&compact).unwrap().digest;
+            prop_assert_eq!(&a, &summarise(&pretty).unwrap().digest);
+            let b = summarise(&serde_json::to_vec(&plan(&other)).unwrap()).unwrap().digest;
+            prop_assert_eq!(a == b, after == other);
+        }
+
+        /// Whatever the bytes, `summarise` answers without panicking.
+        #[test]
+        fn arbitrary_plan_json_never_panics(v in value()) {
+            let _ = summarise(&serde_json::to_vec(&v).unwrap());
+        }
+    }
+}
