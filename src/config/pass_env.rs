@@ -220,4 +220,51 @@ mod tests {
         assert_eq!(Entry::source_of("acme/*:A=B"), Some("B"));
         assert_eq!(Entry::source_of("A"), Some("A"));
     }
+
+    proptest::proptest! {
+        /// Any list parses or is refused with a reason, never a panic; what parses names
+        /// only valid variables, never one of bosun's own, and `source_of` agrees on where
+        /// each value comes from.
+        #[test]
+        fn any_list_parses_or_is_refused(list in "[ -~]{0,80}") {
+            match Entry::parse_list(&list) {
+                Ok(entries) => {
+                    let items: Vec<&str> =
+                        list.split(',').map(str::trim).filter(|i| !i.is_empty()).collect();
+                    proptest::prop_assert_eq!(entries.len(), items.len());
+                    for (e, item) in entries.iter().zip(items) {
+                        proptest::prop_assert!(valid_name(&e.name) && valid_name(&e.from));
+                        proptest::prop_assert!(!e.from.starts_with("BOSUN_"));
+                        proptest::prop_assert_eq!(Entry::source_of(item), Some(e.from.as_str()));
+                    }
+                }
+                Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            }
+        }
+
+        /// Lists made of valid parts always parse, to those parts.
+        #[test]
+        fn well_formed_entries_parse_to_their_parts(
+            parts in proptest::collection::vec(
+                ("(acme/[a-z*]{1,5}:)?", "[A-Z_][A-Z0-9_]{0,6}", "(=[A-Z_][A-Z0-9_]{0,6})?"),
+                1..5,
+            ),
+        ) {
+            let parts: Vec<_> = parts
+                .into_iter()
+                .filter(|(_, n, f)| !n.starts_with("BOSUN_") && !f.starts_with("=BOSUN_"))
+                .collect();
+            let list = parts
+                .iter()
+                .map(|(g, n, f)| format!("{g}{n}{f}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let entries = Entry::parse_list(&list).unwrap();
+            for (e, (_, name, from)) in entries.iter().zip(&parts) {
+                proptest::prop_assert_eq!(&e.name, name);
+                let from = from.strip_prefix('=').unwrap_or(name);
+                proptest::prop_assert_eq!(&e.from, from);
+            }
+        }
+    }
 }

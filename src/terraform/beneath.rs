@@ -245,4 +245,43 @@ mod tests {
         assert!(create_beneath(tmp.path(), Path::new("f"), b"two").is_err());
         assert_eq!(std::fs::read(tmp.path().join("f")).unwrap(), b"one");
     }
+
+    proptest::proptest! {
+        /// Whatever path is asked for, in a tree that holds links out of it at every level,
+        /// only files inside the tree are ever read, and a write never lands outside.
+        #[test]
+        fn no_path_reads_or_writes_outside_the_tree(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "out", "up", "f", "..", ".", "/", "new"]),
+                1..6,
+            ),
+        ) {
+            let outside = tempfile::tempdir().unwrap();
+            std::fs::write(outside.path().join("f"), "OUTSIDE").unwrap();
+            let tree = tempfile::tempdir().unwrap();
+            let root = tree.path().join("root");
+            for dir in ["", "a", "a/b"] {
+                let d = root.join(dir);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("f"), "inside").unwrap();
+                symlink(outside.path(), d.join("out")).unwrap();
+                symlink("..", d.join("up")).unwrap();
+            }
+            let rel: std::path::PathBuf = parts.iter().collect();
+            if let Ok(Some(bytes)) = read_beneath(&root, &rel, CAP) {
+                proptest::prop_assert_eq!(bytes, b"inside".to_vec(), "{}", rel.display());
+            }
+            let _ = create_beneath(&root, &rel, b"written");
+            let outside_now: Vec<_> = std::fs::read_dir(outside.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            proptest::prop_assert_eq!(outside_now, vec![std::ffi::OsString::from("f")]);
+            proptest::prop_assert_eq!(
+                std::fs::read_to_string(outside.path().join("f")).unwrap(),
+                "OUTSIDE"
+            );
+            proptest::prop_assert!(!tree.path().join("new").exists());
+        }
+    }
 }
