@@ -91,10 +91,12 @@ pub async fn start_with(
             "deliveries interrupted by the last shutdown are queued again"
         );
     }
-    let requeued = store.requeue_running_jobs().await?;
-    if requeued > 0 {
+    let jobs_back = store
+        .requeue_running_jobs(settings.job_max_attempts)
+        .await?;
+    if jobs_back.requeued > 0 {
         tracing::info!(
-            requeued,
+            requeued = jobs_back.requeued,
             "jobs interrupted by the last shutdown are queued again"
         );
     }
@@ -176,6 +178,17 @@ pub async fn start_with(
         metrics: metrics.clone(),
         notifier,
     });
+
+    // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.
+    for job in jobs_back.failed {
+        tracing::error!(id = job.id, repo = %job.repository, pr = job.pr, attempts = job.attempts,
+            "a job bosun stopped during each of its attempts is failed");
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let reason = job.summary.clone().unwrap_or_default();
+            workflow::failure::report(&ctx, &job, &reason).await;
+        });
+    }
 
     let cancel = CancellationToken::new();
     let stored = Arc::new(Notify::new());

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::store::{Job, JobStatus, Store, now_millis};
+use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
 
 /// A claim holds this long without renewal; a running job renews it every third of it.
@@ -73,7 +73,9 @@ impl JobWorker {
     }
 }
 
-/// Runs one job in its span, renewing its lease, and records its end.
+/// Runs one job in its span, renewing its lease, and records its end. A job whose lease
+/// another worker took over (this one stalled past it) is stopped, unless it has started an
+/// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
 pub async fn run_job(ctx: &Context, job: Job) {
     let span = tracing::info_span!(
         "job",
@@ -85,16 +87,28 @@ pub async fn run_job(ctx: &Context, job: Job) {
     );
     async {
         tracing::info!("job started");
-        let renew = renew_lease(ctx.store.clone(), job.id);
-        let work = AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind();
+        let claim = job.claim();
+        let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
-            outcome = work => outcome,
-            _ = renew => unreachable_renewal(),
+            outcome = &mut work => Some(outcome),
+            () = renew_lease(ctx.store.clone(), claim) => None,
         };
-        let (status, summary) = match outcome {
-            Ok(Ok(summary)) => (JobStatus::Done, summary),
-            Ok(Err(e)) => (JobStatus::Failed, format!("{e:#}")),
-            Err(_) => (JobStatus::Failed, "the workflow panicked".to_owned()),
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None if applying(ctx, &job).await => {
+                tracing::warn!("the job's lease was taken over during an apply: finishing it");
+                work.await
+            }
+            None => {
+                tracing::warn!("the job's lease was taken over: stopped");
+                return;
+            }
+        };
+        // A failed command replied itself; any other failure is reported here.
+        let (status, summary, report) = match outcome {
+            Ok(Ok(summary)) => (JobStatus::Done, summary, false),
+            Ok(Err(e)) => (JobStatus::Failed, format!("{e:#}"), job.kind != "comment"),
+            Err(_) => (JobStatus::Failed, "the workflow panicked".to_owned(), true),
         };
         // Stored and logged: an error may quote anything, a secret included.
         let summary = ctx.redactor.redact_owned(summary);
@@ -102,29 +116,46 @@ pub async fn run_job(ctx: &Context, job: Job) {
             JobStatus::Done => tracing::info!(%summary, "job done"),
             _ => tracing::error!(error = %summary, "job failed"),
         }
-        if let Err(e) = ctx
+        if report {
+            workflow::failure::report(ctx, &job, &summary).await;
+        }
+        match ctx
             .store
-            .finish_job(job.id, status, &summary, now_millis())
+            .finish_job(claim, status, &summary, now_millis())
             .await
         {
-            tracing::error!(error = format!("{e:#}"), "recording the job's end failed");
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the job was taken over by another worker: its end is not recorded"),
+            Err(e) => tracing::error!(error = format!("{e:#}"), "recording the job's end failed"),
         }
     }
     .instrument(span)
     .await
 }
 
-/// Renews a job's lease forever (until dropped).
-async fn renew_lease(store: Arc<dyn Store>, id: i64) {
-    loop {
-        tokio::time::sleep(LEASE / 3).await;
-        let until = now_millis() + LEASE.as_millis() as i64;
-        if let Err(e) = store.renew_job(id, until).await {
-            tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed");
-        }
+/// Whether the job started an apply under its current claim (its lease is gone: no new one
+/// can start).
+async fn applying(ctx: &Context, job: &Job) -> bool {
+    match ctx.store.applies_of_pr(&job.repository, job.pr).await {
+        Ok(applies) => applies
+            .iter()
+            .any(|a| a.job_id == job.id && a.claim == job.claim),
+        // Unknown: let it run, its writes are fenced.
+        Err(_) => true,
     }
 }
 
-fn unreachable_renewal() -> std::thread::Result<anyhow::Result<String>> {
-    Ok(Err(anyhow::anyhow!("lease renewal stopped")))
+/// Renews a job's lease until the store says another worker holds the job; returns then.
+/// A renewal that fails (the store is unreachable) is retried at the next tick: the claim is
+/// lost only when another worker took it.
+async fn renew_lease(store: Arc<dyn Store>, claim: Claim) {
+    loop {
+        tokio::time::sleep(LEASE / 3).await;
+        let until = now_millis() + LEASE.as_millis() as i64;
+        match store.renew_job(claim, until).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed"),
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod close;
 pub mod command;
 mod custom;
 pub mod drift;
+pub mod failure;
 pub mod feedback;
 pub mod job;
 pub mod locks;
@@ -187,13 +188,13 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
                 author,
                 body,
             };
-            command::run(ctx, job.id, comment).await
+            command::run(ctx, job.claim(), comment).await
         }
         JobSpec::Closed {
             repo,
             pr_number,
             merged,
-        } => close::run(ctx, job.id, &repo, job.installation_id, pr_number, merged).await,
+        } => close::run(ctx, job.claim(), &repo, job.installation_id, pr_number, merged).await,
         JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
     }
 }
