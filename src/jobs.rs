@@ -125,7 +125,9 @@ pub async fn run_job(ctx: &Context, job: Job) {
             .await
         {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("the job was taken over by another worker: its end is not recorded"),
+            Ok(false) => {
+                tracing::warn!("the job was taken over by another worker: its end is not recorded")
+            }
             Err(e) => tracing::error!(error = format!("{e:#}"), "recording the job's end failed"),
         }
     }

@@ -409,7 +409,11 @@ async fn apply_one(
         } else {
             ApplyStatus::Failed
         };
-        if let Err(e) = ctx.store.finish_apply(id, claim, status, now_millis()).await {
+        if let Err(e) = ctx
+            .store
+            .finish_apply(id, claim, status, now_millis())
+            .await
+        {
             tracing::error!(error = format!("{e:#}"), "recording an apply's end failed");
         }
         // An applied planfile is of no more use, and it holds the plan's secrets.

@@ -194,7 +194,17 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             repo,
             pr_number,
             merged,
-        } => close::run(ctx, job.claim(), &repo, job.installation_id, pr_number, merged).await,
+        } => {
+            close::run(
+                ctx,
+                job.claim(),
+                &repo,
+                job.installation_id,
+                pr_number,
+                merged,
+            )
+            .await
+        }
         JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
     }
 }

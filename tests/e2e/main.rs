@@ -8,6 +8,7 @@ mod bad_input;
 mod drift;
 mod durability;
 mod github_client;
+mod github_faults;
 mod github_issues;
 mod malicious;
 mod plans;

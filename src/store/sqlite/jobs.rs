@@ -206,7 +206,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued> {
-        let mut tx = self.writer.begin().await.context("requeueing interrupted jobs")?;
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("requeueing interrupted jobs")?;
         let rows = sqlx::query(concat!(
             "UPDATE jobs SET status = 'failed', lease_until = NULL,
                  summary = 'failed: bosun stopped during each of its ' || attempts || ' attempts'
@@ -218,7 +222,10 @@ impl JobStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .context("failing jobs past their attempts")?;
-        let failed = rows.iter().map(job_of).collect::<anyhow::Result<Vec<_>>>()?;
+        let failed = rows
+            .iter()
+            .map(job_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
         )
