@@ -19,6 +19,7 @@ use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::reconcile::Reconciler;
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
 use crate::schedule;
@@ -247,6 +248,15 @@ pub async fn start_with(
         };
         tasks.push(tokio::spawn(
             redelivery.run(settings.redelivery_interval, cancel.clone()),
+        ));
+    }
+    if !settings.reconcile_interval.is_zero() {
+        let reconciler = Reconciler {
+            store: store.clone(),
+            enqueued: enqueued.clone(),
+        };
+        tasks.push(tokio::spawn(
+            reconciler.run(settings.reconcile_interval, cancel.clone()),
         ));
     }
     if let Some(schedule) = &settings.drift_schedule {

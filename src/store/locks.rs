@@ -132,6 +132,10 @@ pub trait LockStore: Send + Sync {
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released>;
 
+    /// Every pull request (repository, number) that holds a lock or has a plan, in order: the
+    /// ones the reconciler checks against GitHub.
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>>;
+
     /// Pull requests waiting in a repository, by number (for status and tests).
     async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>>;
 

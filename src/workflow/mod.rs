@@ -14,9 +14,12 @@ pub mod feedback;
 pub mod job;
 pub mod locks;
 pub mod plan;
+pub mod reconcile;
 pub mod unlock;
 
 use std::collections::HashMap;
+
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -156,6 +159,21 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
     }
     match spec {
         JobSpec::Autoplan { repo, pr } => {
+            // The event may be late (redelivered after `closed`) or overtaken by a push:
+            // plan the pull request as it is now, and a closed one not at all.
+            let info = ctx
+                .github
+                .pull_request(job.installation_id, &repo.full_name, pr.number)
+                .await
+                .context("reading the pull request before planning it")?;
+            if info.state != crate::github::PrState::Open {
+                return Ok("not planned: the pull request is closed".into());
+            }
+            let pr = if info.head_sha == pr.head_sha {
+                pr
+            } else {
+                job::PrRef::of(&info)
+            };
             let request = plan::Request {
                 repo,
                 installation_id: job.installation_id,
@@ -205,6 +223,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             )
             .await
         }
+        JobSpec::Reconcile { repo, pr_number } => reconcile::run(ctx, job, repo, pr_number).await,
         JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
     }
 }

@@ -11,6 +11,7 @@ mod github_client;
 mod github_faults;
 mod github_issues;
 mod malicious;
+mod missed_webhooks;
 mod plans;
 mod preview_cli;
 mod redelivery;

@@ -320,6 +320,19 @@ impl LockStore for SqliteStore {
         Ok(waiters)
     }
 
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT repository, pr FROM locks UNION SELECT repository, pr FROM plans
+             ORDER BY repository, pr",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .context("reading the pull requests that hold locks or plans")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("repository")?, r.try_get::<i64, _>("pr")? as u64)))
+            .collect()
+    }
+
     async fn start_apply(
         &self,
         repository: &str,

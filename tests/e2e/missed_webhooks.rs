@@ -1,0 +1,135 @@
+//! Webhooks that come late or never: GitHub does not retry them, and redelivers them out of
+//! order. bosun plans a pull request as it is on GitHub, and a periodic reconciler repairs
+//! what it missed.
+
+use std::sync::Arc;
+
+use bosun::reconcile::Reconciler;
+use bosun::store::now_millis;
+
+use crate::support::fake::payloads;
+use crate::support::prs::module;
+use crate::support::{INSTALLATION, REPO, TestContext};
+
+/// `pull_request.synchronize` for `pr` as the model has it now (sent later, it is late).
+fn synchronize(ctx: &TestContext, pr: u64) -> serde_json::Value {
+    let m = ctx.fake.model();
+    let repo = m.repo(REPO).unwrap();
+    let mut p = payloads::pull_request(
+        "synchronize",
+        repo,
+        &repo.prs[&pr],
+        &ctx.fake.url,
+        INSTALLATION,
+        "alice",
+    );
+    p["before"] = serde_json::json!("0".repeat(40));
+    p["after"] = serde_json::json!(repo.prs[&pr].head_sha);
+    p
+}
+
+/// Runs one reconcile tick as the timer would, then waits for its jobs.
+async fn reconcile(ctx: &TestContext) -> usize {
+    let reconciler = Reconciler {
+        store: ctx.store(),
+        enqueued: Arc::new(tokio::sync::Notify::new()),
+    };
+    let n = reconciler.tick(now_millis()).await.unwrap();
+    ctx.settle().await;
+    n
+}
+
+#[tokio::test]
+async fn a_synchronize_delivered_after_closed_takes_no_lock() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+    let late = synchronize(&ctx, pr);
+    ctx.close_pr(pr, false).await;
+    ctx.settle().await;
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+
+    ctx.fake.send_webhook("pull_request", late).await;
+    ctx.settle().await;
+    assert!(
+        ctx.store().locks_of_repo(REPO).await.unwrap().is_empty(),
+        "the closed pull request holds no lock"
+    );
+    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert_eq!(
+        ctx.bot_comments(pr).len(),
+        1,
+        "only the plan of the open PR"
+    );
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+    assert_eq!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(), 1);
+    // Closed on GitHub; the webhook never reached bosun.
+    ctx.fake
+        .model()
+        .repo_mut(REPO)
+        .unwrap()
+        .prs
+        .get_mut(&pr)
+        .unwrap()
+        .open = false;
+
+    assert_eq!(reconcile(&ctx).await, 1);
+    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert_eq!(reconcile(&ctx).await, 0, "nothing left to check");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn the_reconciler_plans_an_open_pr_whose_head_has_no_plan() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+    assert_eq!(reconcile(&ctx).await, 1);
+    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let first = plans[0].created_at;
+    assert_eq!(plans.len(), 1);
+
+    // A push whose `synchronize` never came.
+    let tf2 = module(&ctx.state_file("dev"), &["app", "db"]);
+    let head = ctx.push_to_pr(pr, &[("envs/dev/main.tf", Some(&tf2))]);
+    assert_eq!(reconcile(&ctx).await, 1);
+    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].head_sha, head);
+    assert!(plans[0].created_at > first);
+    let body = ctx.bot_comments(pr).last().unwrap().body.clone();
+    assert!(body.contains("Plan: 2 to add"), "{body}");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn an_autoplan_that_fails_for_good_leaves_a_failed_plan_check_and_a_reply() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    // GitHub answers 502 to every read of the pull request while bosun plans it.
+    ctx.fake.fail_next("/pulls/1", 502, &[], 100);
+    let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+    ctx.fake.model().failures.clear();
+
+    let check = ctx.check(pr, "bosun/plan");
+    assert_eq!(check.status, "completed");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let summary = check.summary.unwrap_or_default();
+    assert!(summary.contains("502"), "the reason: {summary}");
+    let body = ctx.bot_comment(pr).body;
+    assert!(body.starts_with("<!-- bosun:job-failed -->"), "{body}");
+    assert!(body.contains("502"), "{body}");
+    ctx.finish().await;
+}
