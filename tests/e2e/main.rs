@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod applies;
 mod bad_input;
+mod crashes;
 mod drift;
 mod durability;
 mod github_client;

@@ -151,6 +151,14 @@ impl FakeGitHub {
         });
     }
 
+    /// The next `times` `method` requests whose path contains `path_contains` get no answer
+    /// for two minutes (GitHub hanging); `model().stalled` counts them as they arrive.
+    pub fn stall_next(&self, method: &str, path_contains: &str, times: u32) {
+        self.model()
+            .stalls
+            .push((method.into(), path_contains.into(), times));
+    }
+
     /// The next `times` `method` requests whose path contains `path_contains` are carried
     /// out, and then answered with `status` (GitHub acted; the answer was lost on the way).
     pub fn fail_next_after_acting(
@@ -379,6 +387,23 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let stall = {
+        let mut m = inner.model.lock().unwrap();
+        let hit = m.stalls.iter_mut().find(|(mth, part, left)| {
+            *left > 0 && mth == method.as_str() && path.contains(part.as_str())
+        });
+        match hit {
+            Some(s) => {
+                s.2 -= 1;
+                m.stalled += 1;
+                true
+            }
+            None => false,
+        }
+    };
+    if stall {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
     let after = inner
         .model
         .lock()

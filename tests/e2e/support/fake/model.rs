@@ -321,6 +321,10 @@ pub struct Model {
     /// Requests GitHub would have refused (OpenAPI), or the fake does not model.
     pub violations: Vec<String>,
     pub failures: VecDeque<Failure>,
+    /// Requests (method, path part, times left) the fake holds unanswered for two minutes,
+    /// as a GitHub that hangs; `stalled` counts those held so far.
+    pub stalls: Vec<(String, String, u32)>,
+    pub stalled: u32,
     /// Organisation teams by lower-cased `org/slug`: lower-cased login → membership state
     /// (active | pending).
     pub teams: BTreeMap<String, BTreeMap<String, String>>,
@@ -344,6 +348,8 @@ impl Model {
             git_requests: Vec::new(),
             violations: Vec::new(),
             failures: VecDeque::new(),
+            stalls: Vec::new(),
+            stalled: 0,
             teams: BTreeMap::new(),
             next_id: 1000,
         }

@@ -1,0 +1,78 @@
+//! A job that takes bosun down with it, again and again: after BOSUN_JOB_MAX_ATTEMPTS starts
+//! it is failed and said so on the pull request, instead of crashing every start.
+
+use std::time::{Duration, Instant};
+
+use bosun::store::{JobStatus, JobStore, SqliteStore};
+
+use crate::durability::{free_port, spawn_with, wait_healthy};
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_stops_bosun_at_every_attempt_is_failed_after_the_cap_with_a_reply() {
+    let ctx = TestContext::without_bosun().await;
+    let data = ctx.data_path();
+    let port = free_port();
+    let http = crate::support::client::Http::default();
+    let terraform = crate::support::terraform_bin();
+    let flags = [
+        ("--terraform-bin", terraform.as_str()),
+        ("--delivery-retry-base", "10ms"),
+        ("--job-max-attempts", "2"),
+    ];
+    let store = SqliteStore::open(&format!("sqlite://{}", data.join("bosun.db").display()))
+        .await
+        .unwrap();
+    // Each time the plan reads the pull request, GitHub hangs and bosun is killed meanwhile.
+    ctx.fake.stall_next("GET", "/pulls/1", 2);
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let mut pr = None;
+    for attempt in 1..=2 {
+        let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+        wait_healthy(&http, port).await;
+        ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
+        if pr.is_none() {
+            pr = Some(ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await.0);
+        }
+        let t = Instant::now();
+        while ctx.fake.model().stalled < attempt {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "attempt {attempt} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bosun.kill().unwrap(); // SIGKILL, mid-job
+        bosun.wait().unwrap();
+    }
+    let pr = pr.unwrap();
+
+    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+    wait_healthy(&http, port).await;
+    let t = Instant::now();
+    while !ctx
+        .bot_comments(pr)
+        .iter()
+        .any(|c| c.body.starts_with("<!-- bosun:job-failed -->"))
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "no reply");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The check is written beside the reply; give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bosun.kill().unwrap();
+    bosun.wait().unwrap();
+
+    let jobs = store.jobs_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!((jobs[0].status, jobs[0].attempts), (JobStatus::Failed, 2));
+    assert_eq!(ctx.fake.model().stalled, 2, "not run a third time");
+    let body = ctx.reply(pr, "job-failed");
+    assert!(
+        body.contains("bosun stopped during each of its 2 attempts"),
+        "{body}"
+    );
+    let check = ctx.check(pr, "bosun/plan");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+}
