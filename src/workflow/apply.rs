@@ -585,19 +585,28 @@ async fn automerge(
     }
 }
 
-/// Applies this job started and never finished: bosun stopped while Terraform ran. They are
-/// marked interrupted, their check runs fail, and the pull request is told to look at the
-/// state and plan again. Returns whether there were any (the job then does nothing else).
+/// Applies this job started under an earlier claim: bosun stopped (or the worker lost the
+/// job) after they began. Those still running are marked interrupted, their check runs fail,
+/// and the pull request is told to look at the state and plan again. Returns whether there
+/// were any applies at all (the job then does nothing else: an apply never runs again by
+/// itself).
 pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
-    let cut: Vec<ApplyRecord> = ctx
+    let earlier: Vec<ApplyRecord> = ctx
         .store
         .applies_of_pr(&job.repository, job.pr)
         .await?
         .into_iter()
-        .filter(|a| a.job_id == job.id && a.status == ApplyStatus::Running)
+        .filter(|a| a.job_id == job.id && a.claim != job.claim)
+        .collect();
+    if earlier.is_empty() {
+        return Ok(false);
+    }
+    let cut: Vec<&ApplyRecord> = earlier
+        .iter()
+        .filter(|a| a.status == ApplyStatus::Running)
         .collect();
     if cut.is_empty() {
-        return Ok(false);
+        return Ok(true);
     }
     for a in &cut {
         ctx.store
