@@ -82,18 +82,19 @@ async fn a_502_on_check_run_creation_during_autoplan_still_ends_in_one_completed
     let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
 
-    let m = ctx.fake.model();
-    let repo = m.repo(REPO).unwrap();
-    let head = &repo.prs[&pr].head_sha;
-    let runs: Vec<_> = repo
-        .check_runs
-        .iter()
-        .filter(|c| &c.head_sha == head && c.name == "bosun/plan: envs/dev")
-        .collect();
+    let runs: Vec<_> = {
+        let m = ctx.fake.model();
+        let repo = m.repo(REPO).unwrap();
+        let head = repo.prs[&pr].head_sha.clone();
+        repo.check_runs
+            .iter()
+            .filter(|c| c.head_sha == head && c.name == "bosun/plan: envs/dev")
+            .cloned()
+            .collect()
+    };
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0].status, "completed");
     assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
-    drop(m);
     ctx.bot_comment(pr);
     ctx.finish().await;
 }
