@@ -234,6 +234,7 @@ pub async fn start_with(
         enqueued: enqueued.clone(),
         // Jobs wait on Terraform slots; more jobs than slots keeps every slot busy.
         concurrency: settings.parallelism * 2,
+        max_attempts: settings.job_max_attempts,
     };
     let jobs = tokio::spawn(jobs.run(cancel.clone()));
 

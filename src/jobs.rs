@@ -16,6 +16,10 @@ use crate::workflow::{self, Context};
 
 /// A claim holds this long without renewal; a running job renews it every third of it.
 const LEASE: Duration = Duration::from_secs(120);
+/// A plan that failed on a transient GitHub error waits this long before its second
+/// attempt, doubling each time, at most `MAX_RETRY_WAIT`.
+const RETRY_BASE: Duration = Duration::from_secs(2);
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
 /// The worker looks at the queue at least this often even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -25,6 +29,9 @@ pub struct JobWorker {
     pub enqueued: Arc<Notify>,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Times a job may be started (BOSUN_JOB_MAX_ATTEMPTS): a plan that failed on a transient
+    /// GitHub error is tried again until then.
+    pub max_attempts: u32,
 }
 
 impl JobWorker {
@@ -42,8 +49,9 @@ impl JobWorker {
                 Ok(Some(job)) => {
                     let ctx = self.ctx.clone();
                     let finished = finished.clone();
+                    let max_attempts = self.max_attempts;
                     running.spawn(async move {
-                        run_job(&ctx, job).await;
+                        run_job(&ctx, job, max_attempts).await;
                         drop(permit);
                         // The pull request's next job may now be claimed.
                         finished.notify_one();
@@ -76,7 +84,7 @@ impl JobWorker {
 /// Runs one job in its span, renewing its lease, and records its end. A job whose lease
 /// another worker took over (this one stalled past it) is stopped, unless it has started an
 /// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
-pub async fn run_job(ctx: &Context, job: Job) {
+pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
     let span = tracing::info_span!(
         "job",
         id = job.id,
@@ -104,6 +112,17 @@ pub async fn run_job(ctx: &Context, job: Job) {
                 return;
             }
         };
+        if let Ok(Err(e)) = &outcome
+            && let Some(wait) = retry_wait(&job, e, max_attempts)
+        {
+            let summary = ctx.redactor.redact_owned(format!("{e:#}"));
+            tracing::warn!(error = %summary, retry_in_ms = wait.as_millis() as u64, "job failed on GitHub; will retry");
+            let at = now_millis() + wait.as_millis() as i64;
+            match ctx.store.retry_job(claim, &summary, at).await {
+                Ok(_) => return,
+                Err(e) => tracing::error!(error = format!("{e:#}"), "putting the job back failed"),
+            }
+        }
         // A failed command replied itself; any other failure is reported here.
         let (status, summary, report) = match outcome {
             Ok(Ok(summary)) => (JobStatus::Done, summary, false),
@@ -133,6 +152,21 @@ pub async fn run_job(ctx: &Context, job: Job) {
     }
     .instrument(span)
     .await
+}
+
+/// Plans (safe to repeat) that failed on a transient GitHub error are tried again after a
+/// backoff, while attempts are left; this says how long to wait, if so.
+fn retry_wait(job: &Job, e: &anyhow::Error, max_attempts: u32) -> Option<Duration> {
+    let repeatable = matches!(job.kind.as_str(), "autoplan" | "replan" | "reconcile");
+    let transient = e.chain().any(|c| {
+        c.downcast_ref::<crate::github::GitHubError>()
+            .is_some_and(crate::github::GitHubError::is_transient)
+    });
+    (repeatable && transient && job.attempts < max_attempts).then(|| {
+        RETRY_BASE
+            .saturating_mul(1 << job.attempts.saturating_sub(1).min(10))
+            .min(MAX_RETRY_WAIT)
+    })
 }
 
 /// Whether the job started an apply under its current claim (its lease is gone: no new one

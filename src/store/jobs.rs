@@ -130,6 +130,8 @@ pub trait JobStore: Send + Sync {
 
     /// Claims the highest-priority, oldest queued job (or one whose lease ran out) of a pull
     /// request with no other job running: jobs of one pull request run one at a time, in order.
+    /// A job put back by `retry_job` waits for its time, and the later jobs of its pull
+    /// request wait with it.
     async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>>;
 
     /// Extends a running job's lease. Returns false when `claim` is no longer the job's
@@ -144,6 +146,16 @@ pub trait JobStore: Send + Sync {
         status: JobStatus,
         summary: &str,
         now: Millis,
+    ) -> anyhow::Result<bool>;
+
+    /// Puts a running job back in the queue after a transient failure, to be claimed again
+    /// from `not_before` on, with `summary` saying why. Returns false (and writes nothing)
+    /// when `claim` is no longer the job's current claim.
+    async fn retry_job(
+        &self,
+        claim: Claim,
+        summary: &str,
+        not_before: Millis,
     ) -> anyhow::Result<bool>;
 
     /// Puts jobs a crashed process was running back in the queue (single process only),

@@ -133,3 +133,26 @@ async fn an_autoplan_that_fails_for_good_leaves_a_failed_plan_check_and_a_reply(
     assert!(body.contains("502"), "{body}");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn an_autoplan_that_fails_on_a_github_outage_is_tried_again_and_plans() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    // More 502s than one attempt's retries: the job fails once, then plans.
+    ctx.fake.fail_next("/pulls/1", 502, &[], 5);
+    let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+
+    let check = ctx.check(pr, "bosun/plan: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    let body = ctx.bot_comment(pr).body;
+    assert!(body.contains("Plan: 1 to add"), "{body}");
+    let jobs = ctx.store().jobs_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(
+        jobs.iter()
+            .map(|j| (j.status, j.attempts))
+            .collect::<Vec<_>>(),
+        [(bosun::store::JobStatus::Done, 2)]
+    );
+    ctx.finish().await;
+}

@@ -103,3 +103,27 @@ async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start() 
     let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
     assert_eq!(next.pr, 2, "the other pull request's job runs");
 }
+
+#[tokio::test]
+async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("a", 1), job("b", 1), job("c", 2)])
+        .await
+        .unwrap();
+    let a = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert!(
+        s.retry_job(a.claim(), "GitHub answered 502", 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retry_job(a.claim(), "again", 1_000).await.unwrap(),
+        "only a running job under its claim"
+    );
+    let next = s.claim_job(20, LEASE).await.unwrap().unwrap();
+    assert_eq!(next.pr, 2, "PR 1's jobs wait for the put-back one");
+    assert!(s.claim_job(20, LEASE).await.unwrap().is_none());
+    let again = s.claim_job(1_000, LEASE).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (a.id, 2));
+    assert_eq!(again.summary.as_deref(), Some("GitHub answered 502"));
+}

@@ -151,7 +151,8 @@ impl JobStore for SqliteStore {
                  lease_until = ?1
              WHERE id = (
                  SELECT j.id FROM jobs j
-                 WHERE (j.status = 'queued' OR (j.status = 'running' AND j.lease_until < ?2))
+                 WHERE ((j.status = 'queued' AND coalesce(j.not_before, 0) <= ?2)
+                        OR (j.status = 'running' AND j.lease_until < ?2))
                    AND NOT EXISTS (
                        SELECT 1 FROM jobs o
                        WHERE o.repository = j.repository AND o.pr = j.pr AND o.id != j.id
@@ -202,6 +203,26 @@ impl JobStore for SqliteStore {
         .execute(&self.writer)
         .await
         .context("finishing a job")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retry_job(
+        &self,
+        claim: Claim,
+        summary: &str,
+        not_before: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', summary = ?, not_before = ?, lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(summary)
+        .bind(not_before)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("putting a job back in the queue")?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -5,3 +5,6 @@ ALTER TABLE jobs ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
 
 -- The claim of its job an apply was started under.
 ALTER TABLE applies ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+
+-- A job put back in the queue after a transient failure waits until then (unix ms).
+ALTER TABLE jobs ADD COLUMN not_before INTEGER;
