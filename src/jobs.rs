@@ -99,7 +99,7 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
         let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
             outcome = &mut work => Some(outcome),
-            () = renew_lease(ctx.store.clone(), claim) => None,
+            () = renew_lease(ctx.store.clone(), claim, LEASE / 3) => None,
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -181,17 +181,66 @@ async fn applying(ctx: &Context, job: &Job) -> bool {
     }
 }
 
-/// Renews a job's lease until the store says another worker holds the job; returns then.
-/// A renewal that fails (the store is unreachable) is retried at the next tick: the claim is
-/// lost only when another worker took it.
-async fn renew_lease(store: Arc<dyn Store>, claim: Claim) {
+/// Renews a job's lease every `every` until the store says another worker holds the job;
+/// returns then. A renewal that fails (the store is unreachable) is retried at the next tick:
+/// the claim is lost only when another worker took it.
+async fn renew_lease(store: Arc<dyn Store>, claim: Claim, every: Duration) {
     loop {
-        tokio::time::sleep(LEASE / 3).await;
+        tokio::time::sleep(every).await;
         let until = now_millis() + LEASE.as_millis() as i64;
         match store.renew_job(claim, until).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewJob, SqliteStore};
+
+    #[tokio::test]
+    async fn renewal_ends_when_another_worker_takes_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        store
+            .enqueue_jobs(&[NewJob {
+                source: "a".into(),
+                kind: "autoplan".into(),
+                repository: "acme/infra".into(),
+                installation_id: 1,
+                pr: 1,
+                priority: 0,
+                spec: "{}".into(),
+                created_at: 1,
+                supersedes_kind: None,
+            }])
+            .await
+            .unwrap();
+        let mine = store
+            .claim_job(now_millis(), LEASE)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim();
+        let every = Duration::from_millis(10);
+        let held = tokio::time::timeout(
+            Duration::from_millis(200),
+            renew_lease(store.clone(), mine, every),
+        )
+        .await;
+        assert!(held.is_err(), "renewed while the job is this worker's");
+        // The lease runs out unseen (a stall) and another worker claims the job.
+        store
+            .claim_job(now_millis() + 2 * LEASE.as_millis() as i64, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, every))
+            .await
+            .expect("the renewal learns the job was taken over");
     }
 }
