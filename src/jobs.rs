@@ -135,14 +135,13 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
             JobStatus::Done => tracing::info!(%summary, "job done"),
             _ => tracing::error!(error = %summary, "job failed"),
         }
-        if report {
-            workflow::failure::report(ctx, &job, &summary).await;
-        }
-        match ctx
+        let recorded = ctx
             .store
             .finish_job(claim, status, &summary, now_millis())
-            .await
-        {
+            .await;
+        match recorded {
+            // The job's end is this worker's to tell.
+            Ok(true) if report => workflow::failure::report(ctx, &job, &summary).await,
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("the job was taken over by another worker: its end is not recorded")
