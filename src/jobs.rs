@@ -180,16 +180,25 @@ async fn applying(ctx: &Context, job: &Job) -> bool {
     }
 }
 
-/// Renews a job's lease every `every` until the store says another worker holds the job;
-/// returns then. A renewal that fails (the store is unreachable) is retried at the next tick:
-/// the claim is lost only when another worker took it.
+/// Renews a job's lease every `every` until the store says another worker holds the job, or
+/// renewals failed (the store unreachable) until the lease ran out, so another worker may hold
+/// it; returns then.
 async fn renew_lease(store: Arc<dyn Store>, claim: Claim, every: Duration) {
+    let mut held_until = tokio::time::Instant::now() + LEASE;
     loop {
         tokio::time::sleep(every).await;
+        let asked = tokio::time::Instant::now();
         let until = now_millis() + LEASE.as_millis() as i64;
         match store.renew_job(claim, until).await {
-            Ok(true) => {}
+            Ok(true) => held_until = asked + LEASE,
             Ok(false) => return,
+            Err(e) if tokio::time::Instant::now() >= held_until => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the job's lease ran out unrenewed"
+                );
+                return;
+            }
             Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed"),
         }
     }
