@@ -217,7 +217,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_JOB_MAX_ATTEMPTS",
         "job-max-attempts",
         Some("3"),
-        "Times a job may be started; a job bosun stopped during each of them is failed at the next start, with a reply on the pull request; a plan failing on a transient GitHub error is retried until then"
+        "Times a job may be started: a job bosun stopped (crash, kill) is started again at the next start until then, and failed after, with a reply on the pull request; a plan failing on a transient GitHub error is retried until then"
     ),
     setting!(
         "reconcile_interval",

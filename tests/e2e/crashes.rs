@@ -70,7 +70,7 @@ async fn a_job_that_stops_bosun_at_every_attempt_is_failed_after_the_cap_with_a_
     assert_eq!(ctx.fake.model().stalled, 2, "not run a third time");
     let body = ctx.reply(pr, "job-failed");
     assert!(
-        body.contains("bosun stopped during each of its 2 attempts"),
+        body.contains("bosun stopped during its attempt 2, the last allowed"),
         "{body}"
     );
     let check = ctx.check(pr, "bosun/plan");

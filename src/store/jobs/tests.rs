@@ -98,7 +98,9 @@ async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start() 
     assert_eq!(stored.status, JobStatus::Failed);
     assert_eq!(
         stored.summary.as_deref(),
-        Some("failed: bosun stopped during each of its 3 attempts")
+        Some(
+            "failed: bosun stopped during its attempt 3, the last allowed (BOSUN_JOB_MAX_ATTEMPTS)"
+        )
     );
     let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
     assert_eq!(next.pr, 2, "the other pull request's job runs");

@@ -234,7 +234,8 @@ impl JobStore for SqliteStore {
             .context("requeueing interrupted jobs")?;
         let rows = sqlx::query(concat!(
             "UPDATE jobs SET status = 'failed', lease_until = NULL,
-                 summary = 'failed: bosun stopped during each of its ' || attempts || ' attempts'
+                 summary = 'failed: bosun stopped during its attempt ' || attempts
+                     || ', the last allowed (BOSUN_JOB_MAX_ATTEMPTS)'
              WHERE status = 'running' AND attempts >= ?
              RETURNING ",
             job_columns!()
