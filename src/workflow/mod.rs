@@ -172,6 +172,15 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             let pr = if info.head_sha == pr.head_sha {
                 pr
             } else {
+                // A newer push's autoplan is queued: it plans the head.
+                let newer = ctx.store.jobs_of_pr(&job.repository, job.pr).await?;
+                if newer.iter().any(|j| {
+                    j.id > job.id
+                        && j.kind == "autoplan"
+                        && j.status == crate::store::JobStatus::Queued
+                }) {
+                    return Ok("not planned: a newer push's plan is queued".into());
+                }
                 job::PrRef::of(&info)
             };
             let request = plan::Request {

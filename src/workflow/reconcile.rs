@@ -36,7 +36,9 @@ pub async fn run(
         }
         PrState::Open => {
             let plans = ctx.store.plans_of_pr(name, pr_number).await?;
-            if !plans.is_empty() && plans.iter().all(|p| p.head_sha == info.head_sha) {
+            // A project the head no longer changes keeps its older plan: one plan at the
+            // head is enough.
+            if plans.iter().any(|p| p.head_sha == info.head_sha) {
                 return Ok("reconciled: planned at its head".into());
             }
             let request = plan::Request {

@@ -156,3 +156,29 @@ async fn an_autoplan_that_fails_on_a_github_outage_is_tried_again_and_plans() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn the_reconciler_leaves_a_pr_planned_at_its_head_alone() {
+    let ctx = TestContext::start().await;
+    let a = module(&ctx.state_file("a"), &["app"]);
+    let b = module(&ctx.state_file("b"), &["app"]);
+    let (pr, _) = ctx
+        .open_pr("a and b", &[("envs/a/main.tf", &a), ("envs/b/main.tf", &b)])
+        .await;
+    ctx.settle().await;
+    // The PR stops changing envs/b: its plan there stays at the older head.
+    ctx.push_to_pr(pr, &[("envs/b/main.tf", None)]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    let before = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(before.len(), 2);
+    assert_ne!(before[0].head_sha, before[1].head_sha);
+
+    assert_eq!(reconcile(&ctx).await, 1);
+    assert_eq!(
+        ctx.store().plans_of_pr(REPO, pr).await.unwrap(),
+        before,
+        "not planned again"
+    );
+    ctx.finish().await;
+}
