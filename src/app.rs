@@ -19,6 +19,7 @@ use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::reconcile::Reconciler;
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
 use crate::schedule;
@@ -91,10 +92,12 @@ pub async fn start_with(
             "deliveries interrupted by the last shutdown are queued again"
         );
     }
-    let requeued = store.requeue_running_jobs().await?;
-    if requeued > 0 {
+    let jobs_back = store
+        .requeue_running_jobs(settings.job_max_attempts)
+        .await?;
+    if jobs_back.requeued > 0 {
         tracing::info!(
-            requeued,
+            requeued = jobs_back.requeued,
             "jobs interrupted by the last shutdown are queued again"
         );
     }
@@ -184,6 +187,17 @@ pub async fn start_with(
         notifier,
     });
 
+    // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.
+    for job in jobs_back.failed {
+        tracing::error!(id = job.id, repo = %job.repository, pr = job.pr, attempts = job.attempts,
+            "a job bosun stopped during its last allowed attempt is failed");
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let reason = job.summary.clone().unwrap_or_default();
+            workflow::failure::report(&ctx, &job, &reason).await;
+        });
+    }
+
     let cancel = CancellationToken::new();
     let stored = Arc::new(Notify::new());
     let ingest = Ingest::start(store.clone(), stored.clone());
@@ -228,6 +242,7 @@ pub async fn start_with(
         enqueued: enqueued.clone(),
         // Jobs wait on Terraform slots; more jobs than slots keeps every slot busy.
         concurrency: settings.parallelism * 2,
+        max_attempts: settings.job_max_attempts,
     };
     let jobs = tokio::spawn(jobs.run(cancel.clone()));
 
@@ -242,6 +257,15 @@ pub async fn start_with(
         };
         tasks.push(tokio::spawn(
             redelivery.run(settings.redelivery_interval, cancel.clone()),
+        ));
+    }
+    if !settings.reconcile_interval.is_zero() {
+        let reconciler = Reconciler {
+            store: store.clone(),
+            enqueued: enqueued.clone(),
+        };
+        tasks.push(tokio::spawn(
+            reconciler.run(settings.reconcile_interval, cancel.clone()),
         ));
     }
     if let Some(schedule) = &settings.drift_schedule {

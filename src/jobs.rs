@@ -11,11 +11,15 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::store::{Job, JobStatus, Store, now_millis};
+use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
 
 /// A claim holds this long without renewal; a running job renews it every third of it.
 const LEASE: Duration = Duration::from_secs(120);
+/// A plan that failed on a transient GitHub error waits this long before its second
+/// attempt, doubling each time, at most `MAX_RETRY_WAIT`.
+const RETRY_BASE: Duration = Duration::from_secs(2);
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
 /// The worker looks at the queue at least this often even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -25,6 +29,9 @@ pub struct JobWorker {
     pub enqueued: Arc<Notify>,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Times a job may be started (BOSUN_JOB_MAX_ATTEMPTS): a plan that failed on a transient
+    /// GitHub error is tried again until then.
+    pub max_attempts: u32,
 }
 
 impl JobWorker {
@@ -42,8 +49,9 @@ impl JobWorker {
                 Ok(Some(job)) => {
                     let ctx = self.ctx.clone();
                     let finished = finished.clone();
+                    let max_attempts = self.max_attempts;
                     running.spawn(async move {
-                        run_job(&ctx, job).await;
+                        run_job(&ctx, job, max_attempts).await;
                         drop(permit);
                         // The pull request's next job may now be claimed.
                         finished.notify_one();
@@ -73,8 +81,10 @@ impl JobWorker {
     }
 }
 
-/// Runs one job in its span, renewing its lease, and records its end.
-pub async fn run_job(ctx: &Context, job: Job) {
+/// Runs one job in its span, renewing its lease, and records its end. A job whose lease
+/// another worker took over (this one stalled past it) is stopped, unless it has started an
+/// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
+pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
     let span = tracing::info_span!(
         "job",
         id = job.id,
@@ -85,16 +95,39 @@ pub async fn run_job(ctx: &Context, job: Job) {
     );
     async {
         tracing::info!("job started");
-        let renew = renew_lease(ctx.store.clone(), job.id);
-        let work = AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind();
+        let claim = job.claim();
+        let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
-            outcome = work => outcome,
-            _ = renew => unreachable_renewal(),
+            outcome = &mut work => Some(outcome),
+            () = renew_lease(ctx.store.clone(), claim, LEASE / 3) => None,
         };
-        let (status, summary) = match outcome {
-            Ok(Ok(summary)) => (JobStatus::Done, summary),
-            Ok(Err(e)) => (JobStatus::Failed, format!("{e:#}")),
-            Err(_) => (JobStatus::Failed, "the workflow panicked".to_owned()),
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None if applying(ctx, &job).await => {
+                tracing::warn!("the job's lease was taken over during an apply: finishing it");
+                work.await
+            }
+            None => {
+                tracing::warn!("the job's lease was taken over: stopped");
+                return;
+            }
+        };
+        if let Ok(Err(e)) = &outcome
+            && let Some(wait) = retry_wait(&job, e, max_attempts)
+        {
+            let summary = ctx.redactor.redact_owned(format!("{e:#}"));
+            tracing::warn!(error = %summary, retry_in_ms = wait.as_millis() as u64, "job failed on GitHub; will retry");
+            let at = now_millis() + wait.as_millis() as i64;
+            match ctx.store.retry_job(claim, &summary, at).await {
+                Ok(_) => return,
+                Err(e) => tracing::error!(error = format!("{e:#}"), "putting the job back failed"),
+            }
+        }
+        // A failed command replied itself; any other failure is reported here.
+        let (status, summary, report) = match outcome {
+            Ok(Ok(summary)) => (JobStatus::Done, summary, false),
+            Ok(Err(e)) => (JobStatus::Failed, format!("{e:#}"), job.kind != "comment"),
+            Err(_) => (JobStatus::Failed, "the workflow panicked".to_owned(), true),
         };
         // Stored and logged: an error may quote anything, a secret included.
         let summary = ctx.redactor.redact_owned(summary);
@@ -102,29 +135,120 @@ pub async fn run_job(ctx: &Context, job: Job) {
             JobStatus::Done => tracing::info!(%summary, "job done"),
             _ => tracing::error!(error = %summary, "job failed"),
         }
-        if let Err(e) = ctx
+        let recorded = ctx
             .store
-            .finish_job(job.id, status, &summary, now_millis())
-            .await
-        {
-            tracing::error!(error = format!("{e:#}"), "recording the job's end failed");
+            .finish_job(claim, status, &summary, now_millis())
+            .await;
+        match recorded {
+            // The job's end is this worker's to tell.
+            Ok(true) if report => workflow::failure::report(ctx, &job, &summary).await,
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("the job was taken over by another worker: its end is not recorded")
+            }
+            Err(e) => tracing::error!(error = format!("{e:#}"), "recording the job's end failed"),
         }
     }
     .instrument(span)
     .await
 }
 
-/// Renews a job's lease forever (until dropped).
-async fn renew_lease(store: Arc<dyn Store>, id: i64) {
+/// Plans (safe to repeat) that failed on a transient GitHub error are tried again after a
+/// backoff, while attempts are left; this says how long to wait, if so.
+fn retry_wait(job: &Job, e: &anyhow::Error, max_attempts: u32) -> Option<Duration> {
+    let repeatable = matches!(job.kind.as_str(), "autoplan" | "replan" | "reconcile");
+    let transient = e.chain().any(|c| {
+        c.downcast_ref::<crate::github::GitHubError>()
+            .is_some_and(crate::github::GitHubError::is_transient)
+    });
+    (repeatable && transient && job.attempts < max_attempts).then(|| {
+        RETRY_BASE
+            .saturating_mul(1 << job.attempts.saturating_sub(1).min(10))
+            .min(MAX_RETRY_WAIT)
+    })
+}
+
+/// Whether the job started an apply under its current claim (its lease is gone: no new one
+/// can start).
+async fn applying(ctx: &Context, job: &Job) -> bool {
+    match ctx.store.applies_of_pr(&job.repository, job.pr).await {
+        Ok(applies) => applies
+            .iter()
+            .any(|a| a.job_id == job.id && a.claim == job.claim),
+        // Unknown: let it run, its writes are fenced.
+        Err(_) => true,
+    }
+}
+
+/// Renews a job's lease every `every` until the store says another worker holds the job, or
+/// renewals failed (the store unreachable) until the lease ran out, so another worker may hold
+/// it; returns then.
+async fn renew_lease(store: Arc<dyn Store>, claim: Claim, every: Duration) {
+    let mut held_until = tokio::time::Instant::now() + LEASE;
     loop {
-        tokio::time::sleep(LEASE / 3).await;
+        tokio::time::sleep(every).await;
+        let asked = tokio::time::Instant::now();
         let until = now_millis() + LEASE.as_millis() as i64;
-        if let Err(e) = store.renew_job(id, until).await {
-            tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed");
+        match store.renew_job(claim, until).await {
+            Ok(true) => held_until = asked + LEASE,
+            Ok(false) => return,
+            Err(e) if tokio::time::Instant::now() >= held_until => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the job's lease ran out unrenewed"
+                );
+                return;
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "renewing the job's lease failed"),
         }
     }
 }
 
-fn unreachable_renewal() -> std::thread::Result<anyhow::Result<String>> {
-    Ok(Err(anyhow::anyhow!("lease renewal stopped")))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewJob, SqliteStore};
+
+    #[tokio::test]
+    async fn renewal_ends_when_another_worker_takes_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        store
+            .enqueue_jobs(&[NewJob {
+                source: "a".into(),
+                kind: "autoplan".into(),
+                repository: "acme/infra".into(),
+                installation_id: 1,
+                pr: 1,
+                priority: 0,
+                spec: "{}".into(),
+                created_at: 1,
+                supersedes_kind: None,
+            }])
+            .await
+            .unwrap();
+        let mine = store
+            .claim_job(now_millis(), LEASE)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim();
+        let every = Duration::from_millis(10);
+        let held = tokio::time::timeout(
+            Duration::from_millis(200),
+            renew_lease(store.clone(), mine, every),
+        )
+        .await;
+        assert!(held.is_err(), "renewed while the job is this worker's");
+        // The lease runs out unseen (a stall) and another worker claims the job.
+        store
+            .claim_job(now_millis() + 2 * LEASE.as_millis() as i64, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, every))
+            .await
+            .expect("the renewal learns the job was taken over");
+    }
 }

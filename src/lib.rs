@@ -21,6 +21,7 @@ pub mod notify;
 pub mod plan;
 pub mod preview;
 pub mod projects;
+pub mod reconcile;
 pub mod redact;
 pub mod redelivery;
 pub mod render;

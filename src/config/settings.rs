@@ -228,6 +228,20 @@ pub const SETTINGS: &[SettingDef] = &[
         "Attempts at processing a delivery before it is marked failed"
     ),
     setting!(
+        "job_max_attempts",
+        "BOSUN_JOB_MAX_ATTEMPTS",
+        "job-max-attempts",
+        Some("3"),
+        "Times a job may be started: a job bosun stopped (crash, kill) is started again at the next start until then, and failed after, with a reply on the pull request; a plan failing on a transient GitHub error is retried until then"
+    ),
+    setting!(
+        "reconcile_interval",
+        "BOSUN_RECONCILE_INTERVAL",
+        "reconcile-interval",
+        Some("10m"),
+        "How often bosun checks the pull requests it holds locks or plans for against GitHub (releases closed ones' locks, plans new heads); 0 turns it off"
+    ),
+    setting!(
         "delivery_retry_base",
         "BOSUN_DELIVERY_RETRY_BASE",
         "delivery-retry-base",
@@ -687,6 +701,8 @@ pub struct Settings {
     pub redelivery_lookback: Duration,
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
+    pub job_max_attempts: u32,
+    pub reconcile_interval: Duration,
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
     pub planfile_key: PlanfileKey,
@@ -847,6 +863,10 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let job_max_attempts: u32 = sources.parsed("job_max_attempts", "a positive number")?;
+        if job_max_attempts == 0 {
+            return Err(SettingsError::of("job_max_attempts", "must be at least 1"));
+        }
         let sandbox = sandbox::resolve(sources, &data_dir)?;
         let planfile_key = secrets::planfile_key(sources, &data_dir)?;
         let repo_powers = ServerPolicy {
@@ -892,6 +912,8 @@ impl Settings {
                 .min(GITHUB_REDELIVERY_WINDOW),
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
+            job_max_attempts,
+            reconcile_interval: sources.duration("reconcile_interval")?,
             sandbox,
             planfile_key,
             terraform_env: secrets::pass_env(sources)?,

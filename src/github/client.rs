@@ -29,16 +29,47 @@ use crate::event::ReviewState;
 use crate::metrics::Metrics;
 
 mod listing;
+mod unique;
 mod wire;
 
 /// No single request waits longer than this for GitHub's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const USER_AGENT: &str = concat!("bosun/", env!("CARGO_PKG_VERSION"));
 
+/// Whether a request may be sent again after a failure. Whether it may is part of the
+/// request: a read or an edit may be sent any number of times; a create only when GitHub
+/// certainly did not get it (the connection was never made, or a rate limit refused it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    Always,
+    IfNotReceived,
+}
+
 #[derive(Clone, Copy)]
 enum Auth {
     App,
     Installation(u64),
+}
+
+/// A request that got no answer: why, and whether GitHub may have received it anyway.
+struct SendFailure {
+    message: String,
+    maybe_sent: bool,
+}
+
+/// Whether a transport error happened before any byte of the request left: the connection
+/// was never made (refused, unresolvable, TLS refused).
+fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(h) = c.downcast_ref::<hyper_util::client::legacy::Error>()
+            && h.is_connect()
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 struct Answer {
@@ -94,10 +125,13 @@ impl OctocrabGitHub {
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
         let url = format!("{}{}", self.api_url, path);
-        self.call_url(what, method, &url, auth, body).await
+        self.call_url(what, method, &url, auth, body, Resend::Always)
+            .await
     }
 
-    /// Sends one request to `url` with retries and token refresh.
+    /// Sends one request to `url` with retries and token refresh. With `Resend::IfNotReceived`
+    /// an answer that leaves open whether GitHub acted (a server error, a timeout, a dropped
+    /// connection) is returned at once as an error, for the caller to look before resending.
     async fn call_url(
         &self,
         what: &str,
@@ -105,6 +139,7 @@ impl OctocrabGitHub {
         url: &str,
         auth: Auth,
         body: Option<&Value>,
+        resend: Resend,
     ) -> Result<Answer, GitHubError> {
         let mut refreshed = false;
         let mut attempt = 0;
@@ -134,6 +169,17 @@ impl OctocrabGitHub {
                 outcome.as_ref().ok().map(|a| (a.status, &a.headers)),
                 SystemTime::now(),
             );
+            let maybe_received = match &outcome {
+                Ok(answer) => answer.status.is_server_error(),
+                Err(failure) => failure.maybe_sent,
+            };
+            let decision = match decision {
+                Decision::RetryAfter(_) if resend == Resend::IfNotReceived && maybe_received => {
+                    Decision::GiveUp
+                }
+                decision => decision,
+            };
+            let outcome = outcome.map_err(|f| f.message);
             match (decision, outcome) {
                 (Decision::RetryAfter(wait), outcome) => {
                     let status = outcome.as_ref().map(|a| a.status.as_u16()).ok();
@@ -176,9 +222,13 @@ impl OctocrabGitHub {
         url: &str,
         credential: &Secret,
         body: Option<&Value>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, SendFailure> {
+        let unsent = |message: String| SendFailure {
+            message,
+            maybe_sent: false,
+        };
         let mut auth = header::HeaderValue::from_str(&format!("Bearer {}", credential.expose()))
-            .map_err(|_| "credential is not a valid header value".to_owned())?;
+            .map_err(|_| unsent("credential is not a valid header value".to_owned()))?;
         auth.set_sensitive(true);
         let builder = http::Request::builder()
             .method(method.clone())
@@ -190,42 +240,29 @@ impl OctocrabGitHub {
         let request = self
             .octo
             .build_request(builder, body)
-            .map_err(|e| format!("building the request: {e}"))?;
+            .map_err(|e| unsent(format!("building the request: {e}")))?;
+        let sent = |message: String| SendFailure {
+            message,
+            maybe_sent: true,
+        };
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.octo.execute(request))
             .await
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| transport_message(&e))?;
+            .map_err(|_| sent("timed out".to_owned()))?
+            .map_err(|e| SendFailure {
+                message: transport_message(&e),
+                maybe_sent: !never_connected(&e),
+            })?;
         let (parts, body) = response.into_parts();
         let body = tokio::time::timeout(REQUEST_TIMEOUT, body.collect())
             .await
-            .map_err(|_| "timed out reading the answer".to_owned())?
-            .map_err(|e| transport_message(&e))?
+            .map_err(|_| sent("timed out reading the answer".to_owned()))?
+            .map_err(|e| sent(transport_message(&e)))?
             .to_bytes();
         Ok(Answer {
             status: parts.status,
             headers: parts.headers,
             body,
         })
-    }
-
-    /// POSTs `body` as the installation and decodes what GitHub created.
-    async fn create<T: serde::de::DeserializeOwned>(
-        &self,
-        what: &str,
-        path: &str,
-        installation_id: u64,
-        body: &Value,
-    ) -> Result<T, GitHubError> {
-        let answer = self
-            .call(
-                what,
-                Method::POST,
-                path,
-                Auth::Installation(installation_id),
-                Some(body),
-            )
-            .await?;
-        decode(what, &answer.body)
     }
 
     /// GETs `path` as the installation and decodes the answer.
@@ -278,6 +315,7 @@ impl OctocrabGitHub {
                 &self.graphql_url,
                 Auth::Installation(installation_id),
                 Some(&body),
+                Resend::Always,
             )
             .await?;
         let reply: Reply = decode(what, &answer.body)?;
@@ -410,24 +448,8 @@ impl GitHub for OctocrabGitHub {
         number: u64,
         body: &str,
     ) -> Result<CommentRef, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-            node_id: String,
-        }
-        let path = format!("/repos/{repo}/issues/{number}/comments");
-        let created: Created = self
-            .create(
-                "creating a comment",
-                &path,
-                installation_id,
-                &json!({ "body": body }),
-            )
-            .await?;
-        Ok(CommentRef {
-            id: created.id,
-            node_id: created.node_id,
-        })
+        self.create_comment_once(installation_id, repo, number, body)
+            .await
     }
 
     async fn update_comment(
@@ -515,20 +537,8 @@ impl GitHub for OctocrabGitHub {
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
-        #[derive(Deserialize)]
-        struct Created {
-            id: u64,
-        }
-        let path = format!("/repos/{repo}/check-runs");
-        let created: Created = self
-            .create(
-                "creating a check run",
-                &path,
-                installation_id,
-                &check_run_body(check, true),
-            )
-            .await?;
-        Ok(created.id)
+        self.create_check_run_once(installation_id, repo, check)
+            .await
     }
 
     async fn update_check_run(

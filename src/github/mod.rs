@@ -45,6 +45,16 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
+    /// Whether trying again later may succeed: GitHub erring (5xx), unreachable, or rate
+    /// limiting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status >= 500,
+            Self::Transport { .. } | Self::RateLimited { .. } => true,
+            Self::Decode { .. } | Self::GraphQl { .. } => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),

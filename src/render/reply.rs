@@ -137,6 +137,27 @@ pub fn pr_closed(command_name: &str) -> String {
     )
 }
 
+/// The reply when a job of a pull request failed for good: `what` it was doing, `reason`
+/// (already redacted, shortened here) and the job to quote.
+pub fn job_failed(what: &str, job_id: i64, reason: &str) -> String {
+    format!(
+        "{}\n**bosun could not {what}**, for a reason on bosun's side (or GitHub's), not in this \
+         pull request:\n\n{}\nPush a commit or comment to try again; if it keeps failing, ask the \
+         people who run bosun and quote {}.\n",
+        marker("job-failed"),
+        fenced("text", &shorten(reason, 1000)),
+        code_span(&format!("job {job_id}"))
+    )
+}
+
+/// At most `max` characters of `text`, marked when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The reply when something failed on bosun's side. `what` is what the operator can look
 /// up in bosun's logs (e.g. a job id); no error details, which might hold secrets.
 pub fn internal_error(what: &str) -> String {

@@ -56,6 +56,15 @@ pub struct NewJob {
     pub supersedes_kind: Option<String>,
 }
 
+/// One claim of a job: the fencing token its worker shows with every write. A job claimed
+/// again (its lease ran out, or bosun restarted) gets a new token, and writes under the old
+/// one are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub job_id: i64,
+    pub token: i64,
+}
+
 /// A job as the store keeps it.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -68,6 +77,26 @@ pub struct Job {
     pub status: JobStatus,
     pub attempts: u32,
     pub summary: Option<String>,
+    /// The token of its latest claim (0 before any).
+    pub claim: i64,
+}
+
+impl Job {
+    /// The claim this copy of the job was taken under.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            job_id: self.id,
+            token: self.claim,
+        }
+    }
+}
+
+/// What a restart did with the jobs the last process was running.
+#[derive(Debug, Clone, Default)]
+pub struct Requeued {
+    pub requeued: u64,
+    /// Jobs past their attempts, now failed.
+    pub failed: Vec<Job>,
 }
 
 /// The latest plan of one project of a pull request.
@@ -101,21 +130,39 @@ pub trait JobStore: Send + Sync {
 
     /// Claims the highest-priority, oldest queued job (or one whose lease ran out) of a pull
     /// request with no other job running: jobs of one pull request run one at a time, in order.
+    /// A job put back by `retry_job` waits for its time, and the later jobs of its pull
+    /// request wait with it.
     async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>>;
 
-    /// Extends a running job's lease.
-    async fn renew_job(&self, id: i64, until: Millis) -> anyhow::Result<()>;
+    /// Extends a running job's lease. Returns false when `claim` is no longer the job's
+    /// current claim (another worker took it over): the caller lost the job.
+    async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool>;
 
+    /// Records how a job ended. Returns false (and writes nothing) when `claim` is no longer
+    /// the job's current claim.
     async fn finish_job(
         &self,
-        id: i64,
+        claim: Claim,
         status: JobStatus,
         summary: &str,
         now: Millis,
-    ) -> anyhow::Result<()>;
+    ) -> anyhow::Result<bool>;
 
-    /// Puts jobs a crashed process was running back in the queue (single process only).
-    async fn requeue_running_jobs(&self) -> anyhow::Result<u64>;
+    /// Puts a running job back in the queue after a transient failure, to be claimed again
+    /// from `not_before` on, with `summary` saying why. Returns false (and writes nothing)
+    /// when `claim` is no longer the job's current claim.
+    async fn retry_job(
+        &self,
+        claim: Claim,
+        summary: &str,
+        not_before: Millis,
+    ) -> anyhow::Result<bool>;
+
+    /// Puts jobs a crashed process was running back in the queue (single process only),
+    /// except those already claimed `max_attempts` times: each of those claims ended with
+    /// bosun stopping, so the job is failed instead of crashing it again. Returns how many
+    /// were requeued and the jobs failed so.
+    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued>;
 
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>>;
 
@@ -155,3 +202,6 @@ pub trait JobStore: Send + Sync {
         comments: &[PrComment],
     ) -> anyhow::Result<()>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::Millis;
-use super::jobs::NewJob;
+use super::jobs::{Claim, NewJob};
 use crate::plan::Target;
 
 /// A project's lock: which pull request holds it, since when.
@@ -87,6 +87,8 @@ pub struct ApplyRecord {
     pub target: Target,
     pub sha: String,
     pub job_id: i64,
+    /// The claim of the job it was started under.
+    pub claim: i64,
     pub status: ApplyStatus,
     pub started_at: Millis,
     pub finished_at: Option<Millis>,
@@ -130,22 +132,37 @@ pub trait LockStore: Send + Sync {
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released>;
 
+    /// Every pull request (repository, number) that holds a lock or has a plan, in order: the
+    /// ones the reconciler checks against GitHub.
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>>;
+
     /// Pull requests waiting in a repository, by number (for status and tests).
     async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>>;
 
-    /// Records an apply as running, before Terraform starts; returns its id.
+    /// Records an apply as running, before Terraform starts; returns its id. Fails (records
+    /// nothing) unless `claim` is its job's current claim: a worker that lost its job starts
+    /// no apply.
     async fn start_apply(
         &self,
         repository: &str,
         pr: u64,
         target: &Target,
         sha: &str,
-        job_id: i64,
+        claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64>;
 
-    /// Records how an apply ended (`status` is not `Running`); fails for an unknown id.
-    async fn finish_apply(&self, id: i64, status: ApplyStatus, now: Millis) -> anyhow::Result<()>;
+    /// Records how an apply ended (`status` is not `Running`), once: fails when the apply is
+    /// unknown, has already ended, or `claim` is not the current claim of the apply's job
+    /// (the worker that started it lost the job, and the new holder has reported it
+    /// interrupted).
+    async fn finish_apply(
+        &self,
+        id: i64,
+        claim: Claim,
+        status: ApplyStatus,
+        now: Millis,
+    ) -> anyhow::Result<()>;
 
     /// Every apply of a pull request, oldest first.
     async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>>;

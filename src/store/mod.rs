@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use drift::{DriftRun, DriftStore};
-pub use jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use reviewed::ReviewStore;
 pub use seal::Sealer;

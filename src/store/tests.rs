@@ -273,9 +273,11 @@ async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside() {
     let second = s.claim_job(10, LEASE).await.unwrap().unwrap();
     assert_eq!(second.pr, 2, "PR 1's next job waits for its first");
     assert!(s.claim_job(10, LEASE).await.unwrap().is_none());
-    s.finish_job(first.id, JobStatus::Done, "ok", 11)
-        .await
-        .unwrap();
+    assert!(
+        s.finish_job(first.claim(), JobStatus::Done, "ok", 11)
+            .await
+            .unwrap()
+    );
     let third = s.claim_job(12, LEASE).await.unwrap().unwrap();
     assert_eq!((third.pr, third.kind.as_str()), (1, "comment"));
 }
@@ -292,7 +294,7 @@ async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs()
         .unwrap()
         .unwrap();
     assert_eq!((again.id, again.attempts), (j.id, 2));
-    assert_eq!(s.requeue_running_jobs().await.unwrap(), 1);
+    assert_eq!(s.requeue_running_jobs(3).await.unwrap().requeued, 1);
     assert_eq!(
         s.job(j.id).await.unwrap().unwrap().status,
         JobStatus::Queued

@@ -21,7 +21,7 @@ use crate::github::{
 };
 use crate::plan::{Outcome, Target};
 use crate::render;
-use crate::store::{ApplyRecord, ApplyStatus, LockAttempt, StoredPlan, now_millis};
+use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, StoredPlan, now_millis};
 
 /// An apply comment.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct ApplyCommand {
 }
 
 /// Runs an apply command; returns a one-line summary.
-pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Result<String> {
+pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Result<String> {
     let repo = cmd.repo.full_name.as_str();
     let installation = cmd.installation_id;
     if let Some(refusal) =
@@ -135,7 +135,7 @@ pub async fn run(ctx: &Context, job_id: i64, cmd: ApplyCommand) -> anyhow::Resul
         merged: info.state == PrState::Merged,
         user: &cmd.author,
     };
-    let results = apply_plans(ctx, job_id, &set, chosen, config.as_ref()).await;
+    let results = apply_plans(ctx, claim, &set, chosen, config.as_ref()).await;
     publish(ctx, &set, &results, &cmd.note).await?;
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
     let mut summary = format!(
@@ -329,7 +329,7 @@ pub(super) struct ApplySet<'a> {
 /// Never fails: each project's failure is its outcome.
 pub(super) async fn apply_plans(
     ctx: &Context,
-    job_id: i64,
+    claim: Claim,
     set: &ApplySet<'_>,
     plans: Vec<StoredPlan>,
     config: Option<&RepoConfig>,
@@ -355,7 +355,7 @@ pub(super) async fn apply_plans(
                 title: "Queued".into(),
                 summary: "Waiting for a free runner.".into(),
                 text: None,
-                external_id: Some(format!("job-{job_id}")),
+                external_id: Some(format!("job-{}", claim.job_id)),
             };
             (
                 p.target.clone(),
@@ -389,13 +389,13 @@ pub(super) async fn apply_plans(
             join_all(
                 members
                     .iter()
-                    .map(|(p, check)| apply_one(ctx, job_id, set, p, check)),
+                    .map(|(p, check)| apply_one(ctx, claim, set, p, check)),
             )
             .await
         } else {
             let mut out = Vec::with_capacity(members.len());
             for (p, check) in &members {
-                out.push(apply_one(ctx, job_id, set, p, check).await);
+                out.push(apply_one(ctx, claim, set, p, check).await);
             }
             out
         };
@@ -409,7 +409,7 @@ pub(super) async fn apply_plans(
 /// Applies one saved plan: recorded as running first, then Terraform, then recorded as ended.
 async fn apply_one(
     ctx: &Context,
-    job_id: i64,
+    claim: Claim,
     set: &ApplySet<'_>,
     plan: &StoredPlan,
     check: &CheckRun,
@@ -428,7 +428,7 @@ async fn apply_one(
                 set.pr.number,
                 target,
                 &plan.head_sha,
-                job_id,
+                claim,
                 now_millis(),
             )
             .await;
@@ -448,7 +448,11 @@ async fn apply_one(
         } else {
             ApplyStatus::Failed
         };
-        if let Err(e) = ctx.store.finish_apply(id, status, now_millis()).await {
+        if let Err(e) = ctx
+            .store
+            .finish_apply(id, claim, status, now_millis())
+            .await
+        {
             tracing::error!(error = format!("{e:#}"), "recording an apply's end failed");
         }
         // An applied planfile is of no more use, and it holds the plan's secrets.
@@ -672,23 +676,32 @@ async fn delete_source_branch(
     }
 }
 
-/// Applies this job started and never finished: bosun stopped while Terraform ran. They are
-/// marked interrupted, their check runs fail, and the pull request is told to look at the
-/// state and plan again. Returns whether there were any (the job then does nothing else).
+/// Applies this job started under an earlier claim: bosun stopped (or the worker lost the
+/// job) after they began. Those still running are marked interrupted, their check runs fail,
+/// and the pull request is told to look at the state and plan again. Returns whether there
+/// were any applies at all (the job then does nothing else: an apply never runs again by
+/// itself).
 pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
-    let cut: Vec<ApplyRecord> = ctx
+    let earlier: Vec<ApplyRecord> = ctx
         .store
         .applies_of_pr(&job.repository, job.pr)
         .await?
         .into_iter()
-        .filter(|a| a.job_id == job.id && a.status == ApplyStatus::Running)
+        .filter(|a| a.job_id == job.id && a.claim != job.claim)
+        .collect();
+    if earlier.is_empty() {
+        return Ok(false);
+    }
+    let cut: Vec<&ApplyRecord> = earlier
+        .iter()
+        .filter(|a| a.status == ApplyStatus::Running)
         .collect();
     if cut.is_empty() {
-        return Ok(false);
+        return Ok(true);
     }
     for a in &cut {
         ctx.store
-            .finish_apply(a.id, ApplyStatus::Interrupted, now_millis())
+            .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())
             .await?;
         let spec = CheckRunSpec {
             name: apply_check_name(&a.target),

@@ -18,18 +18,18 @@ use crate::config::CommentMode;
 use crate::config::repo::ApplyRequirement;
 use crate::github::PrState;
 use crate::plan::{Outcome, Target};
-use crate::store::StoredPlan;
+use crate::store::{Claim, StoredPlan};
 
 pub async fn run(
     ctx: &Context,
-    job_id: i64,
+    claim: Claim,
     repo: &RepoRef,
     installation_id: u64,
     pr: u64,
     merged: bool,
 ) -> anyhow::Result<String> {
     if merged {
-        return run_merged(ctx, job_id, repo, installation_id, pr).await;
+        return run_merged(ctx, claim, repo, installation_id, pr).await;
     }
     let released = locks::release(ctx, repo, installation_id, pr, None).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
@@ -78,7 +78,7 @@ async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: u64) -> anyhow::Resu
 
 async fn run_merged(
     ctx: &Context,
-    job_id: i64,
+    claim: Claim,
     repo: &RepoRef,
     installation_id: u64,
     pr: u64,
@@ -191,7 +191,7 @@ async fn run_merged(
         ctx.store.delete_plans_of(name, pr, &rest).await?;
     }
 
-    let (merge_plans, checks) = plan::plan_targets(ctx, job_id, &req, &due_targets).await;
+    let (merge_plans, checks) = plan::plan_targets(ctx, claim.job_id, &req, &due_targets).await;
     futures::future::join_all(checks.into_iter().map(super::feedback::CheckRun::written)).await;
     let (mut same, mut moved) = (Vec::new(), unreviewed.clone());
     for reviewed in &due {
@@ -225,7 +225,7 @@ async fn run_merged(
             merged: true,
             user: &req.pr.author,
         };
-        let results = applying::apply_plans(ctx, job_id, &set, stored, config.as_ref()).await;
+        let results = applying::apply_plans(ctx, claim, &set, stored, config.as_ref()).await;
         let note = format!(
             "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
              exactly the changes of the plan reviewed on #{pr}."

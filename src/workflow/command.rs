@@ -11,6 +11,7 @@ use super::plan::{self, Selection};
 use crate::command::{self, CommandKind, Parsed};
 use crate::github::{PrState, Reaction};
 use crate::render;
+use crate::store::Claim;
 
 /// A comment addressed to bosun.
 #[derive(Debug, Clone)]
@@ -24,12 +25,12 @@ pub struct Comment {
 }
 
 /// Runs a comment command; returns a one-line summary.
-pub async fn run(ctx: &Context, job_id: i64, c: Comment) -> anyhow::Result<String> {
+pub async fn run(ctx: &Context, claim: Claim, c: Comment) -> anyhow::Result<String> {
     let repo = c.repo.full_name.as_str();
-    let result = handle(ctx, job_id, &c).await;
+    let result = handle(ctx, claim, &c).await;
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "the command failed");
-        let body = render::reply::internal_error(&format!("job {job_id}"));
+        let body = render::reply::internal_error(&format!("job {}", claim.job_id));
         if let Err(e) = feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await {
             tracing::error!(error = format!("{e:#}"), "replying with the error failed");
         }
@@ -49,7 +50,7 @@ async fn react(ctx: &Context, c: &Comment, content: Reaction) {
     }
 }
 
-async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<String> {
+async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<String> {
     let repo = c.repo.full_name.as_str();
     let name = ctx.settings.command_name();
     let say = |body: String| async move {
@@ -111,7 +112,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 command: cmd.clone(),
                 note: format!("Applied by @{} with `{}`.", c.author, first_line(&c.body)),
             };
-            super::apply::run(ctx, job_id, apply).await
+            super::apply::run(ctx, claim, apply).await
         }
         (CommandKind::Unlock, Some(pass)) => {
             let who = super::unlock::Commenter {
@@ -158,7 +159,7 @@ async fn handle(ctx: &Context, job_id: i64, c: &Comment) -> anyhow::Result<Strin
                 )),
                 merged,
             };
-            plan::run(ctx, job_id, request).await
+            plan::run(ctx, claim.job_id, request).await
         }
     }
 }

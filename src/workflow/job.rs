@@ -67,6 +67,9 @@ impl PrRef {
     }
 }
 
+/// The queue's `kind` of reconcile jobs.
+pub const RECONCILE_KIND: &str = "reconcile";
+
 /// The queue's `kind` of drift jobs.
 pub const DRIFT_KIND: &str = "drift";
 /// Drift jobs wait for pull requests' work: the queue claims higher priorities first.
@@ -125,6 +128,10 @@ pub enum JobSpec {
         pr_number: u64,
         merged: bool,
     },
+    /// Check a pull request bosun holds locks or plans for against GitHub, for webhooks it
+    /// missed: closed, it is closed as the webhook would have; open at a head with no plan,
+    /// it is planned.
+    Reconcile { repo: RepoRef, pr_number: u64 },
     /// Check the default branch's projects for drift (pull request 0: the repo's drift runs
     /// go one at a time, beside its pull requests' jobs).
     Drift {
@@ -141,6 +148,7 @@ impl JobSpec {
             Self::Comment { .. } => "comment",
             Self::Replan { .. } => "replan",
             Self::Closed { .. } => "closed",
+            Self::Reconcile { .. } => RECONCILE_KIND,
             Self::Drift { .. } => DRIFT_KIND,
         }
     }
@@ -151,6 +159,7 @@ impl JobSpec {
             | Self::Comment { repo, .. }
             | Self::Replan { repo, .. }
             | Self::Closed { repo, .. }
+            | Self::Reconcile { repo, .. }
             | Self::Drift { repo, .. } => repo,
         }
     }
@@ -160,7 +169,8 @@ impl JobSpec {
             Self::Autoplan { pr, .. } => pr.number,
             Self::Comment { pr_number, .. }
             | Self::Replan { pr_number, .. }
-            | Self::Closed { pr_number, .. } => *pr_number,
+            | Self::Closed { pr_number, .. }
+            | Self::Reconcile { pr_number, .. } => *pr_number,
             Self::Drift { .. } => 0,
         }
     }

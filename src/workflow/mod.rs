@@ -9,15 +9,19 @@ pub mod close;
 pub mod command;
 mod custom;
 pub mod drift;
+pub mod failure;
 pub mod feedback;
 pub mod job;
 pub mod locks;
 pub mod plan;
 mod policy;
+pub mod reconcile;
 pub mod unlock;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
@@ -183,6 +187,30 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
     }
     match spec {
         JobSpec::Autoplan { repo, pr } => {
+            // The event may be late (redelivered after `closed`) or overtaken by a push:
+            // plan the pull request as it is now, and a closed one not at all.
+            let info = ctx
+                .github
+                .pull_request(job.installation_id, &repo.full_name, pr.number)
+                .await
+                .context("reading the pull request before planning it")?;
+            if info.state != crate::github::PrState::Open {
+                return Ok("not planned: the pull request is closed".into());
+            }
+            let pr = if info.head_sha == pr.head_sha {
+                pr
+            } else {
+                // A newer push's autoplan is queued: it plans the head.
+                let newer = ctx.store.jobs_of_pr(&job.repository, job.pr).await?;
+                if newer.iter().any(|j| {
+                    j.id > job.id
+                        && j.kind == "autoplan"
+                        && j.status == crate::store::JobStatus::Queued
+                }) {
+                    return Ok("not planned: a newer push's plan is queued".into());
+                }
+                job::PrRef::of(&info)
+            };
             let request = plan::Request {
                 repo,
                 installation_id: job.installation_id,
@@ -215,13 +243,24 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
                 author,
                 body,
             };
-            command::run(ctx, job.id, comment).await
+            command::run(ctx, job.claim(), comment).await
         }
         JobSpec::Closed {
             repo,
             pr_number,
             merged,
-        } => close::run(ctx, job.id, &repo, job.installation_id, pr_number, merged).await,
+        } => {
+            close::run(
+                ctx,
+                job.claim(),
+                &repo,
+                job.installation_id,
+                pr_number,
+                merged,
+            )
+            .await
+        }
+        JobSpec::Reconcile { repo, pr_number } => reconcile::run(ctx, job, repo, pr_number).await,
         JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
     }
 }

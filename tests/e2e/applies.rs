@@ -491,7 +491,14 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
             .unwrap()
             .expect("the apply job");
         store
-            .start_apply(REPO, pr, &plan.target, &plan.head_sha, job.id, now_millis())
+            .start_apply(
+                REPO,
+                pr,
+                &plan.target,
+                &plan.head_sha,
+                job.claim(),
+                now_millis(),
+            )
             .await
             .unwrap();
     }

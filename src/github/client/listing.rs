@@ -7,7 +7,7 @@ use http::Method;
 
 use super::wire::{
     Id, InstallationRepos, Issue, IssueSearch, MAX_ISSUE_PAGES, MAX_LISTING_PAGES, Page,
-    Repository, check_repo, decode, has_next, issue_update_body, new_issue_body, page_path,
+    Repository, check_repo, decode, has_next, issue_update_body, page_path,
 };
 use super::{Auth, OctocrabGitHub};
 use crate::github::{GitHubError, IssueInfo, IssueUpdate, RepoInfo};
@@ -18,7 +18,7 @@ const PER_PAGE: u32 = 100;
 impl OctocrabGitHub {
     /// GETs `path` page by page (at most `max_pages`), handing each page's items to `take`
     /// until it breaks or there is no next page.
-    async fn each_page<P: Page>(
+    pub(super) async fn each_page<P: Page>(
         &self,
         what: &str,
         path: &str,
@@ -163,22 +163,9 @@ impl OctocrabGitHub {
         body: &str,
         labels: &[String],
     ) -> Result<u64, GitHubError> {
-        #[derive(serde::Deserialize)]
-        struct Created {
-            number: u64,
-        }
-        let what = "creating an issue";
-        check_repo(what, repo)?;
-        let path = format!("/repos/{repo}/issues");
-        let created: Created = self
-            .create(
-                what,
-                &path,
-                installation_id,
-                &new_issue_body(title, body, labels),
-            )
-            .await?;
-        Ok(created.number)
+        check_repo("creating an issue", repo)?;
+        self.create_issue_once(installation_id, repo, title, body, labels)
+            .await
     }
 
     pub(super) async fn change_issue(

@@ -287,28 +287,70 @@ async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_one_holder() {
     }
 }
 
+/// Enqueues and claims a job of `pr`; returns its claim.
+async fn claimed(s: &SqliteStore, source: &str, pr: u64) -> crate::store::Claim {
+    s.enqueue_jobs(&[NewJob {
+        source: source.into(),
+        kind: "comment".into(),
+        repository: REPO.into(),
+        installation_id: 1,
+        pr,
+        priority: 0,
+        spec: "{}".into(),
+        created_at: 1,
+        supersedes_kind: None,
+    }])
+    .await
+    .unwrap();
+    s.claim_job(10, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap()
+        .claim()
+}
+
 #[tokio::test]
 async fn applies_are_recorded_from_start_to_end() {
     let (_d, s) = store().await;
+    let job = claimed(&s, "j7", 7).await;
+    let other = claimed(&s, "j8", 8).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), &"a".repeat(40), 11, 100)
+        .start_apply(REPO, 7, &t("a"), &"a".repeat(40), job, 100)
         .await
         .unwrap();
     let b = s
-        .start_apply(REPO, 7, &t("b"), &"a".repeat(40), 11, 101)
+        .start_apply(REPO, 7, &t("b"), &"a".repeat(40), job, 101)
         .await
         .unwrap();
     let c = s
-        .start_apply(REPO, 7, &t("c"), &"a".repeat(40), 11, 102)
+        .start_apply(REPO, 7, &t("c"), &"a".repeat(40), job, 102)
         .await
         .unwrap();
-    s.start_apply(REPO, 8, &t("a"), "b", 12, 103).await.unwrap();
-    s.finish_apply(a, ApplyStatus::Succeeded, 200)
+    s.start_apply(REPO, 8, &t("a"), "b", other, 103)
         .await
         .unwrap();
-    s.finish_apply(b, ApplyStatus::Failed, 201).await.unwrap();
-    assert!(s.finish_apply(c, ApplyStatus::Running, 202).await.is_err());
-    assert!(s.finish_apply(999, ApplyStatus::Failed, 202).await.is_err());
+    s.finish_apply(a, job, ApplyStatus::Succeeded, 200)
+        .await
+        .unwrap();
+    s.finish_apply(b, job, ApplyStatus::Failed, 201)
+        .await
+        .unwrap();
+    assert!(
+        s.finish_apply(c, job, ApplyStatus::Running, 202)
+            .await
+            .is_err()
+    );
+    assert!(
+        s.finish_apply(999, job, ApplyStatus::Failed, 202)
+            .await
+            .is_err()
+    );
+    assert!(
+        s.finish_apply(c, other, ApplyStatus::Failed, 202)
+            .await
+            .is_err(),
+        "another job's claim does not end this job's apply"
+    );
     let applies = s.applies_of_pr(REPO, 7).await.unwrap();
     assert_eq!(
         applies
@@ -325,11 +367,12 @@ async fn applies_are_recorded_from_start_to_end() {
         (
             applies[0].sha.len(),
             applies[0].job_id,
+            applies[0].claim,
             applies[0].started_at
         ),
-        (40, 11, 100)
+        (40, job.job_id, job.token, 100)
     );
-    s.finish_apply(c, ApplyStatus::Interrupted, 300)
+    s.finish_apply(c, job, ApplyStatus::Interrupted, 300)
         .await
         .unwrap();
     assert_eq!(
@@ -345,6 +388,73 @@ async fn applies_are_recorded_from_start_to_end() {
         assert_eq!(ApplyStatus::parse(status.as_str()), Some(status));
     }
     assert_eq!(ApplyStatus::parse("done"), None);
+}
+
+#[tokio::test]
+async fn an_apply_ends_once() {
+    let (_d, s) = store().await;
+    let job = claimed(&s, "j7", 7).await;
+    let a = s
+        .start_apply(REPO, 7, &t("a"), "sha", job, 100)
+        .await
+        .unwrap();
+    s.finish_apply(a, job, ApplyStatus::Interrupted, 200)
+        .await
+        .unwrap();
+    assert!(
+        s.finish_apply(a, job, ApplyStatus::Succeeded, 300)
+            .await
+            .is_err(),
+        "an interrupted apply is never flipped to succeeded"
+    );
+    let record = &s.applies_of_pr(REPO, 7).await.unwrap()[0];
+    assert_eq!(
+        (record.status, record.finished_at),
+        (ApplyStatus::Interrupted, Some(200))
+    );
+}
+
+#[tokio::test]
+async fn a_stolen_lease_fences_the_old_holders_apply_records() {
+    let (_d, s) = store().await;
+    let old = claimed(&s, "j7", 7).await;
+    let a = s
+        .start_apply(REPO, 7, &t("a"), "sha", old, 100)
+        .await
+        .unwrap();
+    // The old holder stalls past its lease; another worker claims the job.
+    let new = s
+        .claim_job(10 + 61_000, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap()
+        .claim();
+    assert_eq!(new.job_id, old.job_id);
+    assert_ne!(new.token, old.token);
+    assert!(
+        s.start_apply(REPO, 7, &t("b"), "sha", old, 150)
+            .await
+            .is_err(),
+        "the old holder starts no apply"
+    );
+    // The new holder finds the apply running and reports it interrupted.
+    s.finish_apply(a, new, ApplyStatus::Interrupted, 200)
+        .await
+        .unwrap();
+    // The old holder's apply ends: its record is refused.
+    assert!(
+        s.finish_apply(a, old, ApplyStatus::Succeeded, 300)
+            .await
+            .is_err()
+    );
+    let applies = s.applies_of_pr(REPO, 7).await.unwrap();
+    assert_eq!(
+        applies
+            .iter()
+            .map(|r| (r.status, r.finished_at))
+            .collect::<Vec<_>>(),
+        [(ApplyStatus::Interrupted, Some(200))]
+    );
 }
 
 #[tokio::test]

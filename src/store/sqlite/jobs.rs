@@ -10,12 +10,14 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::jobs::{Job, JobStatus, JobStore, NewJob, PrComment, StoredPlan};
+use crate::store::jobs::{
+    Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan,
+};
 use crate::store::seal::{Binding, Sealer};
 
 macro_rules! job_columns {
     () => {
-        "id, kind, repository, installation_id, pr, spec, status, attempts, summary"
+        "id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim"
     };
 }
 
@@ -30,6 +32,7 @@ fn job_of(row: &SqliteRow) -> anyhow::Result<Job> {
         status: JobStatus::parse(row.try_get::<&str, _>("status")?),
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         summary: row.try_get("summary")?,
+        claim: row.try_get("claim")?,
     })
 }
 
@@ -144,10 +147,12 @@ impl JobStore for SqliteStore {
 
     async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>> {
         let row = sqlx::query(concat!(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?1
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, claim = claim + 1,
+                 lease_until = ?1
              WHERE id = (
                  SELECT j.id FROM jobs j
-                 WHERE (j.status = 'queued' OR (j.status = 'running' AND j.lease_until < ?2))
+                 WHERE ((j.status = 'queued' AND coalesce(j.not_before, 0) <= ?2)
+                        OR (j.status = 'running' AND j.lease_until < ?2))
                    AND NOT EXISTS (
                        SELECT 1 FROM jobs o
                        WHERE o.repository = j.repository AND o.pr = j.pr AND o.id != j.id
@@ -166,45 +171,94 @@ impl JobStore for SqliteStore {
         row.as_ref().map(job_of).transpose()
     }
 
-    async fn renew_job(&self, id: i64, until: Millis) -> anyhow::Result<()> {
-        sqlx::query("UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running'")
-            .bind(until)
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .context("renewing a job's lease")?;
-        Ok(())
+    async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(until)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("renewing a job's lease")?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn finish_job(
         &self,
-        id: i64,
+        claim: Claim,
         status: JobStatus,
         summary: &str,
         now: Millis,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
             "UPDATE jobs SET status = ?, summary = ?, finished_at = ?, lease_until = NULL
-             WHERE id = ?",
+             WHERE id = ? AND claim = ? AND status = 'running'",
         )
         .bind(status.as_str())
         .bind(summary)
         .bind(now)
-        .bind(id)
+        .bind(claim.job_id)
+        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("finishing a job")?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn requeue_running_jobs(&self) -> anyhow::Result<u64> {
+    async fn retry_job(
+        &self,
+        claim: Claim,
+        summary: &str,
+        not_before: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', summary = ?, not_before = ?, lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(summary)
+        .bind(not_before)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("putting a job back in the queue")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("requeueing interrupted jobs")?;
+        let rows = sqlx::query(concat!(
+            "UPDATE jobs SET status = 'failed', lease_until = NULL,
+                 summary = 'failed: bosun stopped during its attempt ' || attempts
+                     || ', the last allowed (BOSUN_JOB_MAX_ATTEMPTS)'
+             WHERE status = 'running' AND attempts >= ?
+             RETURNING ",
+            job_columns!()
+        ))
+        .bind(i64::from(max_attempts.max(1)))
+        .fetch_all(&mut *tx)
+        .await
+        .context("failing jobs past their attempts")?;
+        let failed = rows
+            .iter()
+            .map(job_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
         )
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .context("requeueing interrupted jobs")?;
-        Ok(done.rows_affected())
+        tx.commit().await.context("committing requeued jobs")?;
+        Ok(Requeued {
+            requeued: done.rows_affected(),
+            failed,
+        })
     }
 
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>> {

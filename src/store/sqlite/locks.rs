@@ -14,7 +14,7 @@ use super::SqliteStore;
 use super::jobs::insert_job;
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::jobs::NewJob;
+use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
 };
@@ -63,6 +63,7 @@ fn apply_of(row: &SqliteRow) -> anyhow::Result<ApplyRecord> {
         target: target_of(row)?,
         sha: row.try_get("sha")?,
         job_id: row.try_get("job_id")?,
+        claim: row.try_get("claim")?,
         status: ApplyStatus::parse(status)
             .with_context(|| format!("unknown apply status {status:?}"))?,
         started_at: row.try_get("started_at")?,
@@ -319,18 +320,33 @@ impl LockStore for SqliteStore {
         Ok(waiters)
     }
 
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT repository, pr FROM locks UNION SELECT repository, pr FROM plans
+             ORDER BY repository, pr",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .context("reading the pull requests that hold locks or plans")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("repository")?, r.try_get::<i64, _>("pr")? as u64)))
+            .collect()
+    }
+
     async fn start_apply(
         &self,
         repository: &str,
         pr: u64,
         target: &Target,
         sha: &str,
-        job_id: i64,
+        claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO applies (repository, pr, dir, workspace, project, sha, job_id, status, started_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO applies (repository, pr, dir, workspace, project, sha, job_id, claim,
+                                  status, started_at)
+             SELECT ?, ?, ?, ?, ?, ?, id, claim, 'running', ?
+             FROM jobs WHERE id = ? AND claim = ? AND status = 'running'
              RETURNING id",
         )
         .bind(repository)
@@ -339,33 +355,57 @@ impl LockStore for SqliteStore {
         .bind(&target.workspace)
         .bind(&target.name)
         .bind(sha)
-        .bind(job_id)
         .bind(now)
-        .fetch_one(&self.writer)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .fetch_optional(&self.writer)
         .await
         .context("recording an apply's start")?;
-        Ok(id)
+        id.with_context(|| {
+            format!(
+                "job {} is no longer held by this worker: another took it over",
+                claim.job_id
+            )
+        })
     }
 
-    async fn finish_apply(&self, id: i64, status: ApplyStatus, now: Millis) -> anyhow::Result<()> {
+    async fn finish_apply(
+        &self,
+        id: i64,
+        claim: Claim,
+        status: ApplyStatus,
+        now: Millis,
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(
             status != ApplyStatus::Running,
             "an apply cannot finish as running"
         );
-        let done = sqlx::query("UPDATE applies SET status = ?, finished_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .context("recording how an apply ended")?;
-        anyhow::ensure!(done.rows_affected() == 1, "no apply {id} is recorded");
+        let done = sqlx::query(
+            "UPDATE applies SET status = ?, finished_at = ?
+             WHERE id = ? AND status = 'running' AND job_id = ?
+               AND EXISTS (SELECT 1 FROM jobs
+                           WHERE jobs.id = applies.job_id AND jobs.claim = ?
+                             AND jobs.status = 'running')",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("recording how an apply ended")?;
+        anyhow::ensure!(
+            done.rows_affected() == 1,
+            "apply {id} is not running under job {}'s current claim: its end is not recorded",
+            claim.job_id
+        );
         Ok(())
     }
 
     async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = sqlx::query(
-            "SELECT id, repository, pr, dir, workspace, project, sha, job_id, status,
+            "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = ? AND pr = ? ORDER BY id",
         )

@@ -146,6 +146,35 @@ impl FakeGitHub {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             times,
+            method: None,
+            after_acting: false,
+        });
+    }
+
+    /// The next `times` `method` requests whose path contains `path_contains` get no answer
+    /// for two minutes (GitHub hanging); `model().stalled` counts them as they arrive.
+    pub fn stall_next(&self, method: &str, path_contains: &str, times: u32) {
+        self.model()
+            .stalls
+            .push((method.into(), path_contains.into(), times));
+    }
+
+    /// The next `times` `method` requests whose path contains `path_contains` are carried
+    /// out, and then answered with `status` (GitHub acted; the answer was lost on the way).
+    pub fn fail_next_after_acting(
+        &self,
+        method: &str,
+        path_contains: &str,
+        status: u16,
+        times: u32,
+    ) {
+        self.model().failures.push_back(Failure {
+            path_contains: path_contains.into(),
+            status,
+            headers: Vec::new(),
+            times,
+            method: Some(method.into()),
+            after_acting: true,
         });
     }
 
@@ -358,9 +387,37 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let stall = {
+        let mut m = inner.model.lock().unwrap();
+        let hit = m.stalls.iter_mut().find(|(mth, part, left)| {
+            *left > 0 && mth == method.as_str() && path.contains(part.as_str())
+        });
+        match hit {
+            Some(s) => {
+                s.2 -= 1;
+                m.stalled += 1;
+                true
+            }
+            None => false,
+        }
+    };
+    if stall {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
+    let after = inner
+        .model
+        .lock()
+        .unwrap()
+        .take_failure(method.as_str(), &path, true);
     let response = route(&inner, &method, &uri, &headers, &body)
         .await
         .unwrap_or_else(|r| r);
+    let response = match after {
+        Some(f) if response.status().is_success() => {
+            error(StatusCode::from_u16(f.status).unwrap(), "planted failure")
+        }
+        _ => response,
+    };
     let mut m = inner.model.lock().unwrap();
     m.requests.push(Recorded {
         method: method.to_string(),
@@ -404,7 +461,12 @@ async fn route(
     };
     // A narrowed token reaches only its repositories, with only its permissions.
     scope::check(&scope, method.as_str(), path)?;
-    if let Some(f) = inner.model.lock().unwrap().take_failure(path) {
+    if let Some(f) = inner
+        .model
+        .lock()
+        .unwrap()
+        .take_failure(method.as_str(), path, false)
+    {
         let mut r = error(StatusCode::from_u16(f.status).unwrap(), "planted failure");
         for (k, v) in f.headers {
             r.headers_mut().insert(

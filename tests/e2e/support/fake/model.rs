@@ -245,6 +245,11 @@ pub struct Failure {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub times: u32,
+    /// Only requests of this method (any when `None`).
+    pub method: Option<String>,
+    /// The request is carried out first, then answered with the failure (a proxy that lost
+    /// GitHub's answer): the model changed, the client cannot know it.
+    pub after_acting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -316,6 +321,10 @@ pub struct Model {
     /// Requests GitHub would have refused (OpenAPI), or the fake does not model.
     pub violations: Vec<String>,
     pub failures: VecDeque<Failure>,
+    /// Requests (method, path part, times left) the fake holds unanswered for two minutes,
+    /// as a GitHub that hangs; `stalled` counts those held so far.
+    pub stalls: Vec<(String, String, u32)>,
+    pub stalled: u32,
     /// Organisation teams by lower-cased `org/slug`: lower-cased login → membership state
     /// (active | pending).
     pub teams: BTreeMap<String, BTreeMap<String, String>>,
@@ -339,6 +348,8 @@ impl Model {
             git_requests: Vec::new(),
             violations: Vec::new(),
             failures: VecDeque::new(),
+            stalls: Vec::new(),
+            stalled: 0,
             teams: BTreeMap::new(),
             next_id: 1000,
         }
@@ -417,12 +428,19 @@ impl Model {
         self.repos.get_mut(&key).unwrap()
     }
 
-    /// The answer a request gets instead of its own, if a failure was planted for it.
-    pub fn take_failure(&mut self, path: &str) -> Option<Failure> {
-        let i = self
-            .failures
-            .iter()
-            .position(|f| path.contains(&f.path_contains))?;
+    /// The answer a request gets instead of its own, if a failure was planted for it:
+    /// before it acts (`after_acting` false) or after.
+    pub fn take_failure(
+        &mut self,
+        method: &str,
+        path: &str,
+        after_acting: bool,
+    ) -> Option<Failure> {
+        let i = self.failures.iter().position(|f| {
+            path.contains(&f.path_contains)
+                && f.after_acting == after_acting
+                && f.method.as_deref().is_none_or(|m| m == method)
+        })?;
         let f = self.failures[i].clone();
         if f.times <= 1 {
             self.failures.remove(i);

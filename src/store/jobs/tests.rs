@@ -1,0 +1,131 @@
+//! Claims of jobs: fencing tokens and the cap on attempts.
+
+use std::time::Duration;
+
+use crate::store::{JobStatus, JobStore, NewJob, SqliteStore};
+
+const LEASE: Duration = Duration::from_secs(60);
+const LEASE_MS: i64 = 60_000;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bosun.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    (dir, store)
+}
+
+fn job(source: &str, pr: u64) -> NewJob {
+    NewJob {
+        source: source.into(),
+        kind: "autoplan".into(),
+        repository: "acme/infra".into(),
+        installation_id: 1,
+        pr,
+        priority: 0,
+        spec: "{}".into(),
+        created_at: 1,
+        supersedes_kind: None,
+    }
+}
+
+#[tokio::test]
+async fn a_stolen_lease_refuses_the_old_holders_renewal_and_finish() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("a", 1)]).await.unwrap();
+    let old = s.claim_job(10, LEASE).await.unwrap().unwrap().claim();
+    assert!(s.renew_job(old, 20 + LEASE_MS).await.unwrap());
+    // The old holder's renewals stop reaching the store; its lease runs out and another
+    // worker claims the job.
+    let new = s
+        .claim_job(21 + LEASE_MS, LEASE)
+        .await
+        .unwrap()
+        .unwrap()
+        .claim();
+    assert_eq!(new.job_id, old.job_id);
+    assert!(new.token > old.token, "each claim has a new token");
+    assert!(
+        !s.renew_job(old, 30 + LEASE_MS).await.unwrap(),
+        "the old holder learns it lost the job"
+    );
+    assert!(
+        !s.finish_job(old, JobStatus::Failed, "old", 40 + LEASE_MS)
+            .await
+            .unwrap(),
+        "the old holder's end is refused"
+    );
+    assert!(s.renew_job(new, 50 + LEASE_MS).await.unwrap());
+    assert!(
+        s.finish_job(new, JobStatus::Done, "new", 60 + LEASE_MS)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.finish_job(old, JobStatus::Failed, "old", 70 + LEASE_MS)
+            .await
+            .unwrap(),
+        "nor is it recorded after the new holder's"
+    );
+    let stored = s.job(new.job_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.summary.as_deref(), stored.attempts),
+        (JobStatus::Done, Some("new"), 2)
+    );
+}
+
+#[tokio::test]
+async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("crashy", 1), job("fine", 2)])
+        .await
+        .unwrap();
+    let crashy = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    // Each start requeues the job bosun was running when it died, until the cap.
+    for attempt in 1..3 {
+        let back = s.requeue_running_jobs(3).await.unwrap();
+        assert_eq!(back.requeued, 1);
+        assert!(back.failed.is_empty(), "attempt {attempt} is not the last");
+        let again = s.claim_job(10, LEASE).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (crashy.id, attempt + 1));
+    }
+    let back = s.requeue_running_jobs(3).await.unwrap();
+    assert_eq!(back.requeued, 0);
+    assert_eq!(
+        back.failed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [crashy.id]
+    );
+    let stored = s.job(crashy.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Failed);
+    assert_eq!(
+        stored.summary.as_deref(),
+        Some(
+            "failed: bosun stopped during its attempt 3, the last allowed (BOSUN_JOB_MAX_ATTEMPTS)"
+        )
+    );
+    let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert_eq!(next.pr, 2, "the other pull request's job runs");
+}
+
+#[tokio::test]
+async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs() {
+    let (_d, s) = store().await;
+    s.enqueue_jobs(&[job("a", 1), job("b", 1), job("c", 2)])
+        .await
+        .unwrap();
+    let a = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert!(
+        s.retry_job(a.claim(), "GitHub answered 502", 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retry_job(a.claim(), "again", 1_000).await.unwrap(),
+        "only a running job under its claim"
+    );
+    let next = s.claim_job(20, LEASE).await.unwrap().unwrap();
+    assert_eq!(next.pr, 2, "PR 1's jobs wait for the put-back one");
+    assert!(s.claim_job(20, LEASE).await.unwrap().is_none());
+    let again = s.claim_job(1_000, LEASE).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (a.id, 2));
+    assert_eq!(again.summary.as_deref(), Some("GitHub answered 502"));
+}
