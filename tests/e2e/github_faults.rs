@@ -42,6 +42,21 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 2);
+    // A person's comment with the very text (marker and all) does not count as bosun's.
+    let copied = "<!-- bosun:test -->\ncopied";
+    ctx.fake.add_comment(REPO, number, "mallory", copied);
+    ctx.fake.fail_next("/issues/1/comments", 502, &[], 1);
+    let made = gh
+        .create_comment(INSTALLATION, REPO, number, copied)
+        .await
+        .unwrap();
+    let model = ctx.fake.model();
+    let comments = &model.repo(REPO).unwrap().comments;
+    assert_eq!(comments.len(), 4);
+    let last = comments.last().unwrap();
+    assert_eq!(last.id, made.id);
+    assert!(last.author_is_bot, "{}", last.author);
+    drop(model);
     ctx.fake.assert_no_violations();
 }
 

@@ -39,6 +39,22 @@ struct CreatedComment {
     node_id: String,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<Author>,
+}
+
+#[derive(Deserialize)]
+struct Author {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+impl CreatedComment {
+    /// Whether a bot wrote it: a person who copied bosun's text (marker and all) into a
+    /// comment of their own must not stand in for the one bosun makes.
+    fn by_a_bot(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.kind == "Bot")
+    }
 }
 
 #[derive(Deserialize)]
@@ -141,7 +157,7 @@ impl OctocrabGitHub {
         })
     }
 
-    /// The newest comment of the last minutes on issue `number` whose body is `body`.
+    /// The newest comment of the last minutes on issue `number` by a bot whose body is `body`.
     async fn find_comment(
         &self,
         installation_id: u64,
@@ -163,7 +179,10 @@ impl OctocrabGitHub {
             Auth::Installation(installation_id),
             MAX_PAGES,
             |page| {
-                if let Some(c) = page.into_iter().rfind(|c| c.body.as_deref() == Some(body)) {
+                if let Some(c) = page
+                    .into_iter()
+                    .rfind(|c| c.by_a_bot() && c.body.as_deref() == Some(body))
+                {
                     found = Some(c);
                 }
                 ControlFlow::Continue(())
