@@ -89,6 +89,8 @@ pub struct OctocrabGitHub {
     repo_tokens: TokenCache<(u64, String)>,
     retry: RetryPolicy,
     metrics: Arc<Metrics>,
+    /// How long one request (sending it, then reading its answer) may take.
+    request_timeout: Duration,
 }
 
 impl OctocrabGitHub {
@@ -112,7 +114,15 @@ impl OctocrabGitHub {
             repo_tokens: TokenCache::default(),
             retry,
             metrics,
+            request_timeout: REQUEST_TIMEOUT,
         })
+    }
+
+    /// The client with requests cut off after `timeout` instead of 30 s (for tests of
+    /// GitHub hanging).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.min(REQUEST_TIMEOUT);
+        self
     }
 
     /// Sends one API call with retries. `path` starts with `/` and is joined to the API URL.
@@ -245,7 +255,7 @@ impl OctocrabGitHub {
             message,
             maybe_sent: true,
         };
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.octo.execute(request))
+        let response = tokio::time::timeout(self.request_timeout, self.octo.execute(request))
             .await
             .map_err(|_| sent("timed out".to_owned()))?
             .map_err(|e| SendFailure {
@@ -253,7 +263,7 @@ impl OctocrabGitHub {
                 maybe_sent: !never_connected(&e),
             })?;
         let (parts, body) = response.into_parts();
-        let body = tokio::time::timeout(REQUEST_TIMEOUT, body.collect())
+        let body = tokio::time::timeout(self.request_timeout, body.collect())
             .await
             .map_err(|_| sent("timed out reading the answer".to_owned()))?
             .map_err(|e| sent(transport_message(&e)))?

@@ -61,6 +61,31 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
 }
 
 #[tokio::test]
+async fn a_comment_whose_creation_timed_out_after_it_was_made_is_posted_once() {
+    let ctx = TestContext::without_bosun().await;
+    let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
+    let gh = client(&ctx).with_request_timeout(std::time::Duration::from_secs(1));
+    ctx.fake
+        .hang_next_after_acting("POST", "/issues/1/comments", 1);
+    let made = gh
+        .create_comment(INSTALLATION, REPO, number, "<!-- bosun:test -->\nslow")
+        .await
+        .unwrap();
+    let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();
+    assert_eq!(
+        comments.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [made.id],
+        "one comment, and the one returned"
+    );
+    assert_eq!(
+        ctx.fake.requests("POST", "/issues/1/comments").len(),
+        0,
+        "the hung POST never got an answer recorded"
+    );
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
 async fn a_check_run_answered_502_after_it_was_made_is_created_once() {
     let ctx = TestContext::without_bosun().await;
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;

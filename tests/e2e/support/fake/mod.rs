@@ -178,6 +178,19 @@ impl FakeGitHub {
         });
     }
 
+    /// The next `times` `method` requests whose path contains `path_contains` are carried
+    /// out, and then get no answer for two minutes (GitHub acted, then hung).
+    pub fn hang_next_after_acting(&self, method: &str, path_contains: &str, times: u32) {
+        self.model().failures.push_back(Failure {
+            path_contains: path_contains.into(),
+            status: HANG,
+            headers: Vec::new(),
+            times,
+            method: Some(method.into()),
+            after_acting: true,
+        });
+    }
+
     pub fn requests(&self, method: &str, path_contains: &str) -> Vec<Recorded> {
         self.model()
             .requests
@@ -379,6 +392,9 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A planted failure's status meaning "no answer for two minutes".
+const HANG: u16 = 0;
+
 async fn handle(
     State(inner): State<Arc<Inner>>,
     method: Method,
@@ -413,6 +429,10 @@ async fn handle(
         .await
         .unwrap_or_else(|r| r);
     let response = match after {
+        Some(f) if f.status == HANG && response.status().is_success() => {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            response
+        }
         Some(f) if response.status().is_success() => {
             error(StatusCode::from_u16(f.status).unwrap(), "planted failure")
         }
