@@ -162,7 +162,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PLUGIN_CACHE_DIR",
         "plugin-cache-dir",
         None,
-        "Provider plugin cache shared by all jobs; default: <data_dir>/plugin-cache"
+        "Where the provider plugin caches live: one per pull request (deleted when it closes) and one per repository's default branch (drift checks); default: <data_dir>/plugin-cache"
     ),
     setting!(
         "terraform_cli_config_file",
