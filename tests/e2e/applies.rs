@@ -590,13 +590,12 @@ async fn terraforms_refusal_of_a_stale_plan_is_reported_as_such() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
-    use crate::durability::{free_port, spawn_with, wait_healthy};
-    use bosun::store::{JobStore, LockStore, SqliteStore};
+    use crate::binary::Binary;
+    use bosun::store::{JobStore, LockStore};
     use std::time::{Duration, Instant};
 
     let ctx = TestContext::without_bosun().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let data = ctx.data_path();
     // Where the sandboxed provisioner may write: next to the state.
     let states = ctx.state_dir.path().to_owned();
     let (runs, started) = (states.join("runs.log"), states.join("started"));
@@ -607,44 +606,15 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
         runs.display(),
         started.display()
     );
-    let port = free_port();
-    let http = crate::support::client::Http::default();
-    let terraform = crate::support::terraform_bin();
-    let readable = crate::support::terraform_readable_paths().join(",");
-    let flags = [
-        ("--terraform-bin", terraform.as_str()),
-        ("--delivery-retry-base", "10ms"),
-        ("--sandbox-writable-paths", states.to_str().unwrap()),
-        ("--sandbox-readable-paths", readable.as_str()),
-    ];
-    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
-    wait_healthy(&http, port).await;
-    ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
-    let store = SqliteStore::open(&format!("sqlite://{}", data.join("bosun.db").display()))
-        .await
-        .unwrap();
+    let mut bosun = Binary::start(&ctx, &states, &[]).await;
+    let store = bosun.store().await;
     let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
-    let t = Instant::now();
-    while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(120), "no plan");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    ctx.comment(pr, "alice", "bosun apply").await;
-    let t = Instant::now();
-    while !started.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "the apply did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bosun.kill().unwrap(); // SIGKILL, mid-apply
-    bosun.wait().unwrap();
+    bosun.apply_until_started(&ctx, &store, pr, &started).await;
+    bosun.kill(); // SIGKILL, mid-apply
     // The sandbox dies with bosun; were a provisioner orphaned, it would end by now.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
-    wait_healthy(&http, port).await;
+    bosun.restart().await;
     let t = Instant::now();
     loop {
         let applies = store.applies_of_pr(REPO, pr).await.unwrap();
@@ -656,8 +626,7 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
         assert!(t.elapsed() < Duration::from_secs(120), "{applies:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bosun.kill().unwrap();
-    bosun.wait().unwrap();
+    bosun.kill();
 
     let applies = store.applies_of_pr(REPO, pr).await.unwrap();
     assert_eq!(applies.len(), 1, "{applies:?}");

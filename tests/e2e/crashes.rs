@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bosun::store::{JobStatus, JobStore, SqliteStore};
 
+use crate::binary::Binary;
 use crate::durability::{free_port, spawn_with, wait_healthy};
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
@@ -83,7 +84,6 @@ async fn an_apply_whose_lease_was_stolen_records_exactly_one_outcome_through_kil
 
     let ctx = TestContext::without_bosun().await;
     ctx.fake.set_permission(REPO, "alice", "write");
-    let data = ctx.data_path();
     let states = ctx.state_dir.path().to_owned();
     let (runs, started, done) = (
         states.join("runs.log"),
@@ -97,34 +97,10 @@ async fn an_apply_whose_lease_was_stolen_records_exactly_one_outcome_through_kil
         started.display(),
         done.display()
     );
-    let port = free_port();
-    let http = crate::support::client::Http::default();
-    let terraform = crate::support::terraform_bin();
-    let readable = crate::support::terraform_readable_paths().join(",");
-    let flags = [
-        ("--terraform-bin", terraform.as_str()),
-        ("--delivery-retry-base", "10ms"),
-        ("--sandbox-writable-paths", states.to_str().unwrap()),
-        ("--sandbox-readable-paths", readable.as_str()),
-    ];
-    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
-    wait_healthy(&http, port).await;
-    ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
-    let store = SqliteStore::open(&format!("sqlite://{}", data.join("bosun.db").display()))
-        .await
-        .unwrap();
+    let mut bosun = Binary::start(&ctx, &states, &[]).await;
+    let store = bosun.store().await;
     let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
-    let t = Instant::now();
-    while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(120), "no plan");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    ctx.comment(pr, "alice", "bosun apply").await;
-    let t = Instant::now();
-    while !started.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "no apply");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bosun.apply_until_started(&ctx, &store, pr, &started).await;
     // bosun stalls past its lease (as seen from the store): another worker takes the job over
     // and, finding its apply running, reports it interrupted.
     let thief = store
@@ -154,19 +130,16 @@ async fn an_apply_whose_lease_was_stolen_records_exactly_one_outcome_through_kil
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    bosun.kill().unwrap(); // SIGKILL
-    bosun.wait().unwrap();
+    bosun.kill(); // SIGKILL
 
     // Restarted, bosun takes the job again and never runs the apply a second time.
-    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
-    wait_healthy(&http, port).await;
+    bosun.restart().await;
     let t = Instant::now();
     while store.open_jobs().await.unwrap() > 0 {
         assert!(t.elapsed() < Duration::from_secs(60), "the job did not end");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bosun.kill().unwrap();
-    bosun.wait().unwrap();
+    bosun.kill();
 
     let applies = store.applies_of_pr(REPO, pr).await.unwrap();
     assert_eq!(

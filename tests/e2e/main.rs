@@ -5,6 +5,7 @@ mod support;
 mod access;
 mod applies;
 mod bad_input;
+mod binary;
 mod crashes;
 mod drift;
 mod durability;
