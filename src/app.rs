@@ -174,6 +174,7 @@ pub async fn start_with(
         settings: WorkflowSettings {
             command_names: settings.command_names.clone(),
             app_slug,
+            blocked_extra_args: settings.blocked_extra_args.clone(),
             checkout_strategy: settings.checkout_strategy,
             comment_mode: settings.comment_mode,
             access: settings.access.clone(),

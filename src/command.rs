@@ -46,6 +46,17 @@ pub struct Command {
 }
 
 impl Command {
+    fn new(kind: CommandKind) -> Self {
+        Command {
+            kind,
+            dirs: vec![],
+            workspace: None,
+            projects: vec![],
+            verbose: false,
+            extra_args: vec![],
+        }
+    }
+
     /// Whether the command's flags select `target`: no flags select every project; `-p`
     /// selects by name; `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone
     /// every project in that workspace.
@@ -60,13 +71,31 @@ impl Command {
             Some(ws) => &target.workspace == ws,
             None => self.dirs.is_empty() || target.workspace == "default",
         };
-        workspace_ok && (self.dirs.is_empty() || self.dirs.contains(&target.dir))
+        workspace_ok
+            && (self.dirs.is_empty() || self.dirs.iter().any(|d| dir_matches(d, &target.dir)))
     }
 
     /// Whether the command names no project (no `-d`, `-w` or `-p`).
     pub fn names_none(&self) -> bool {
         self.dirs.is_empty() && self.projects.is_empty() && self.workspace.is_none()
     }
+}
+
+/// Whether a `-d` value names a glob pattern (`*`, `?`, `[`) rather than one directory.
+pub fn is_glob(dir: &str) -> bool {
+    dir.contains(['*', '?', '['])
+}
+
+/// Whether `-d pattern` selects the project directory `dir`: the same directory, or, for a
+/// glob, a match as Atlantis matches (`*` within one path segment, `**` across them).
+pub fn dir_matches(pattern: &str, dir: &str) -> bool {
+    if !is_glob(pattern) {
+        return pattern == dir;
+    }
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .is_ok_and(|g| g.compile_matcher().is_match(dir))
 }
 
 /// What was wrong with a comment addressed to bosun.
@@ -92,6 +121,10 @@ pub enum Parsed {
     /// Not addressed to bosun: ignored.
     NotACommand,
     Command(Command),
+    /// `<name> <command> --help`: answered with the usage.
+    Usage(CommandKind),
+    /// `terraform plan`, `atlantsi plan`: answered "did you mean `name`?".
+    WrongName { given: String, name: String },
     Error(CommandError),
 }
 
@@ -121,20 +154,59 @@ fn error(message: impl Into<String>) -> Parsed {
     })
 }
 
-/// Parses a comment. `names` are the command names (BOSUN_COMMAND_NAMES); `@app_slug` is
-/// accepted too. Only the first non-empty line counts; a comment that does not start with a
-/// name is not a command.
+/// Terraform flags refused after `--` by default (Atlantis's list): they would run Terraform in
+/// another directory or load providers from elsewhere. BOSUN_BLOCKED_EXTRA_ARGS replaces it.
+pub const DEFAULT_BLOCKED_EXTRA_ARGS: [&str; 4] = ["-chdir", "--chdir", "-plugin-dir", "--plugin-dir"];
+
+/// Parses a comment with the default blocked extra arguments; see [`parse_with`].
 pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
-    let Some(line) = comment.lines().map(str::trim).find(|l| !l.is_empty()) else {
+    let blocked: Vec<String> = DEFAULT_BLOCKED_EXTRA_ARGS.map(str::to_owned).to_vec();
+    parse_with(comment, names, app_slug, &blocked)
+}
+
+/// Parses a comment as Atlantis does. `names` are the command names (BOSUN_COMMAND_NAMES);
+/// `run` and `@app_slug` address bosun too. The comment is trimmed of whitespace and backticks
+/// and must be one line (blank lines after it aside). `terraform …`, and near misses of the
+/// name `atlantis`, get a did-you-mean; anything else not starting with a name is ignored.
+/// `blocked` are Terraform flags refused after `--` (a flag, or the flag `=` a value).
+pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[String]) -> Parsed {
+    let line = comment.trim().trim_matches('`');
+    if line
+        .split('\n')
+        .skip(1)
+        .any(|l| l.chars().any(|c| c != '\r'))
+    {
+        return Parsed::NotACommand;
+    }
+    let Some(first) = line.split_whitespace().next() else {
         return Parsed::NotACommand;
     };
-    let first = line.split_whitespace().next().unwrap_or("");
-    let addressed = names.iter().any(|n| n.eq_ignore_ascii_case(first))
+    let first = first.to_lowercase();
+    let named = |n: &str| n.eq_ignore_ascii_case(&first);
+    let addressed = first == "run"
+        || names.iter().any(|n| named(n))
         || (!app_slug.is_empty()
             && first
                 .strip_prefix('@')
                 .is_some_and(|s| s.eq_ignore_ascii_case(app_slug)));
     if !addressed {
+        let name = names.first().map_or("bosun", String::as_str);
+        if first == "terraform" {
+            return Parsed::WrongName {
+                given: first,
+                name: name.to_owned(),
+            };
+        }
+        // Like Atlantis, near misses are guessed at only for the name `atlantis`: a custom
+        // name (bosun's own included) would draw replies to ordinary words close to it.
+        if let Some(atlantis) = names.iter().find(|n| n.eq_ignore_ascii_case("atlantis"))
+            && crate::names::closest(&first, [atlantis.as_str()]).is_some()
+        {
+            return Parsed::WrongName {
+                given: first,
+                name: atlantis.clone(),
+            };
+        }
         return Parsed::NotACommand;
     }
     let words = match split_words(line) {
@@ -143,8 +215,11 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
     };
     let mut words = words.into_iter().skip(1);
     let Some(verb) = words.next() else {
-        return error("no command given");
+        return Parsed::Command(Command::new(CommandKind::Help));
     };
+    if verb == "-h" || verb == "--help" {
+        return Parsed::Command(Command::new(CommandKind::Help));
+    }
     let Some(kind) = CommandKind::ALL
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(&verb))
@@ -157,18 +232,12 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
             suggestion,
         });
     };
-    let mut cmd = Command {
-        kind,
-        dirs: vec![],
-        workspace: None,
-        projects: vec![],
-        verbose: false,
-        extra_args: vec![],
-    };
+    let mut cmd = Command::new(kind);
     if kind == CommandKind::Help {
         return Parsed::Command(cmd); // `help anything` is help
     }
     let rest: Vec<String> = words.collect();
+    let mut positional = Vec::new();
     let mut i = 0;
     while i < rest.len() {
         let word = &rest[i];
@@ -176,6 +245,9 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
         if word == "--" {
             cmd.extra_args = rest[i..].to_vec();
             break;
+        }
+        if word == "-h" || word == "--help" {
+            return Parsed::Usage(kind);
         }
         let (flag, inline) = match word.split_once('=') {
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_owned())),
@@ -209,8 +281,8 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
                 if cmd.workspace.is_some() {
                     return error("`-w` may be given once");
                 }
-                if let Err(e) = check_workspace(&value) {
-                    return error(e);
+                if let Err(why) = crate::names::workspace_name(&value) {
+                    return error(format!("`-w {value}` is not a workspace name: it {why}"));
                 }
                 cmd.workspace = Some(value);
             }
@@ -221,7 +293,7 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
                 cmd.projects.push(value);
             }
             "--verbose" => cmd.verbose = true,
-            other if other.starts_with('-') => {
+            other if other.starts_with('-') && other.len() > 1 => {
                 let known = ["--dir", "--workspace", "--project", "--verbose"];
                 let suggestion =
                     crate::names::closest(other, known).map(|n| format!("did you mean `{n}`?"));
@@ -230,12 +302,21 @@ pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
                     suggestion,
                 });
             }
-            other => {
-                return error(format!(
-                    "unexpected argument `{other}` (extra Terraform arguments go after `--`)"
-                ));
-            }
+            other => positional.push(other.to_owned()),
         }
+    }
+    if !positional.is_empty() {
+        return error(format!(
+            "unknown argument(s) `{}` (extra Terraform arguments go after `--`)",
+            positional.join(" ")
+        ));
+    }
+    if let Some(arg) = cmd.extra_args.iter().find(|a| {
+        blocked
+            .iter()
+            .any(|b| *a == b || a.strip_prefix(b.as_str()).is_some_and(|r| r.starts_with('=')))
+    }) {
+        return error(format!("flag `{arg}` is not allowed in extra arguments"));
     }
     match kind {
         CommandKind::Version if has_flags(&cmd) => return error("`version` takes no flags"),
@@ -328,32 +409,36 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// A directory inside the repository, normalised (`./a/../b/` → `b`, the root is `.`).
+/// A directory inside the repository, cleaned as Atlantis cleans it (`./a/../b/` → `b`,
+/// `/` → `.`, `/adir` → `adir`). A glob (`*`, `?`, `[`) is kept as it is, a leading `./` or `/`
+/// aside, once checked: no `..`, and well formed.
 fn clean_dir(dir: &str) -> Result<String, String> {
     if dir.is_empty() {
         return Err("`-d` needs a directory".into());
     }
-    crate::names::repo_dir(dir).map_err(|why| format!("`-d {dir}` {why}"))
-}
-
-/// A Terraform workspace name: letters, digits, `-`, `_` and `.`; no path or shell characters.
-fn check_workspace(ws: &str) -> Result<(), String> {
-    let ok = !ws.is_empty()
-        && ws.len() <= 90
-        && ws != "."
-        && ws != ".."
-        && !ws.starts_with('-')
-        && ws
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`-w {ws}` is not a workspace name (letters, digits, `-`, `_`, `.`)"
-        ))
+    if is_glob(dir) {
+        if dir.contains("..") {
+            return Err(format!("`-d {dir}`: `..` in a glob pattern is not allowed"));
+        }
+        if dir.chars().any(char::is_control) {
+            return Err(format!("`-d {dir}` is not a directory pattern"));
+        }
+        if let Err(e) = globset::GlobBuilder::new(dir).literal_separator(true).build() {
+            return Err(format!("`-d {dir}` is not a valid glob pattern: {}", e.kind()));
+        }
+        let trimmed = dir.strip_prefix("./").unwrap_or(dir);
+        let trimmed = trimmed.strip_prefix('/').unwrap_or(trimmed);
+        return Ok(if trimmed.is_empty() { ".".into() } else { trimmed.into() });
     }
+    // Atlantis joins the dir to the root, so `/` is the root and `/adir` is `adir`.
+    let relative = dir.trim_start_matches('/');
+    if relative.is_empty() {
+        return Ok(".".into());
+    }
+    crate::names::repo_dir(relative).map_err(|why| format!("`-d {dir}` {why}"))
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod atlantis_compat;

@@ -87,7 +87,10 @@ impl JobDispatcher {
                 }
                 match command::parse(&comment.body, &self.command_names, &self.app_slug) {
                     Parsed::NotACommand => Err("not a command".into()),
-                    Parsed::Command(_) | Parsed::Error(_) => Ok(JobSpec::Comment {
+                    Parsed::Command(_)
+                    | Parsed::Usage(_)
+                    | Parsed::WrongName { .. }
+                    | Parsed::Error(_) => Ok(JobSpec::Comment {
                         repo: repo_ref,
                         pr_number: *pr_number,
                         comment_id: comment.id,

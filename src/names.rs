@@ -28,6 +28,34 @@ pub fn repo_dir(dir: &str) -> Result<String, &'static str> {
     })
 }
 
+/// A Terraform workspace name as Atlantis allows it (its `ValidateWorkspaceName`): no `/` or
+/// `\\`, no `..`, not `.` alone, no leading `-` or `~`, no `$`, no whitespace or control
+/// characters. Other characters (`&`, `;`, `@`…) are allowed: bosun passes the name to
+/// Terraform in its environment, never through a shell. The error says what the name does.
+pub fn workspace_name(ws: &str) -> Result<(), &'static str> {
+    if ws.is_empty() {
+        Err("is empty")
+    } else if ws.contains(['/', '\\']) {
+        Err("contains `/` or `\\`")
+    } else if ws.contains("..") {
+        Err("contains `..`")
+    } else if ws == "." {
+        Err("is `.`")
+    } else if ws.starts_with('-') {
+        Err("starts with `-`")
+    } else if ws.starts_with('~') {
+        Err("starts with `~`")
+    } else if ws.contains('$') {
+        Err("contains `$`")
+    } else if ws.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("contains whitespace or a control character")
+    } else if ws.len() > 90 {
+        Err("is longer than 90 bytes")
+    } else {
+        Ok(())
+    }
+}
+
 /// The candidate within edit distance 2 of `word` (case-insensitive), if any.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();

@@ -104,6 +104,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         settings: WorkflowSettings {
             command_names: vec!["bosun".into()],
             app_slug: "bosun".into(),
+            blocked_extra_args: crate::command::DEFAULT_BLOCKED_EXTRA_ARGS
+                .map(str::to_owned)
+                .to_vec(),
             checkout_strategy: CheckoutStrategy::Branch,
             comment_mode: CommentMode::Edit,
             access: Default::default(),

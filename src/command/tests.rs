@@ -43,8 +43,62 @@ fn commands() {
         ("atlantis plan", plan()),
         ("@bosun-app plan", plan()),
         ("@BOSUN-APP plan", plan()),
-        ("bosun plan\nthanks!", plan()),
         ("\n\nbosun plan", plan()),
+        ("bosun plan\n\n", plan()),
+        ("bosun plan\r\n", plan()),
+        ("`bosun plan`", plan()),
+        ("  `  bosun plan  `", plan()),
+        ("run plan", plan()),
+        ("RUN plan", plan()),
+        (
+            "bosun plan -d /",
+            Command {
+                dirs: vec![".".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d /etc",
+            Command {
+                dirs: vec!["etc".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d './modules/*'",
+            Command {
+                dirs: vec!["modules/*".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -d 'env[0-9]/**'",
+            Command {
+                dirs: vec!["env[0-9]/**".into()],
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -w a&&b",
+            Command {
+                workspace: Some("a&&b".into()),
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -w .hidden",
+            Command {
+                workspace: Some(".hidden".into()),
+                ..plan()
+            },
+        ),
+        (
+            "bosun plan -- -chdir-like=1 -plugin-directory",
+            Command {
+                extra_args: vec!["-chdir-like=1".into(), "-plugin-directory".into()],
+                ..plan()
+            },
+        ),
         (
             "bosun plan -d envs/prod",
             Command {
@@ -184,6 +238,27 @@ fn commands() {
             },
         ),
         (
+            "bosun",
+            Command {
+                kind: CommandKind::Help,
+                ..plan()
+            },
+        ),
+        (
+            "@bosun-app --help",
+            Command {
+                kind: CommandKind::Help,
+                ..plan()
+            },
+        ),
+        (
+            "bosun -h",
+            Command {
+                kind: CommandKind::Help,
+                ..plan()
+            },
+        ),
+        (
             "bosun help plan -x",
             Command {
                 kind: CommandKind::Help,
@@ -213,19 +288,77 @@ fn not_commands() {
         "bosunplan",
         "> bosun plan",
         "```\nbosun plan\n```",
-        "`bosun plan`",
+        "bosun plan\nthanks!",
+        "bosun plan\r\n\r\nthanks!",
         "@someone-else plan",
         "@bosun plan",
-        "terraform plan",
+        "running late",
+        // Near misses are guessed at only for the name `atlantis`.
+        "bosn plan",
+        "bonus: tests pass",
     ] {
         assert_eq!(p(comment), Parsed::NotACommand, "{comment:?}");
     }
 }
 
 #[test]
+fn usage_and_wrong_names() {
+    assert_eq!(p("bosun plan -h"), Parsed::Usage(CommandKind::Plan));
+    assert_eq!(p("bosun apply -d a --help"), Parsed::Usage(CommandKind::Apply));
+    for (comment, given, name) in [
+        ("terraform plan", "terraform", "bosun"),
+        ("Terraform", "terraform", "bosun"),
+        ("atlantsi plan", "atlantsi", "atlantis"),
+        ("Atlantis: please plan", "atlantis:", "atlantis"),
+    ] {
+        assert_eq!(
+            p(comment),
+            Parsed::WrongName {
+                given: given.into(),
+                name: name.into()
+            },
+            "{comment:?}"
+        );
+    }
+    // A name of its own gets no guesses, and `terraform` as a name is a name.
+    let custom = ["atlantis-sec".to_owned()];
+    assert_eq!(parse("atlantis-dev plan", &custom, ""), Parsed::NotACommand);
+    let terraform = ["terraform".to_owned()];
+    assert!(matches!(
+        parse("terraform plan", &terraform, ""),
+        Parsed::Command(_)
+    ));
+}
+
+#[test]
+fn blocked_extra_args() {
+    for comment in [
+        "bosun plan -- -chdir=../other",
+        "bosun plan -- --chdir",
+        "bosun plan -- -var x=1 -plugin-dir=/tmp/evil",
+    ] {
+        assert_eq!(
+            err(comment).split(" (").next(),
+            Some(format!("flag `{}` is not allowed in extra arguments", comment.rsplit(' ').next().unwrap()).as_str()),
+            "{comment:?}"
+        );
+    }
+    // The setting replaces the list.
+    let names = names();
+    let own = ["-no-color".to_owned()];
+    assert!(matches!(
+        parse_with("bosun plan -- -chdir=x", &names, "", &own),
+        Parsed::Command(_)
+    ));
+    assert!(matches!(
+        parse_with("bosun plan -- -no-color", &names, "", &own),
+        Parsed::Error(_)
+    ));
+}
+
+#[test]
 fn errors_say_what_was_wrong() {
     let cases = [
-        ("bosun", "no command given"),
         (
             "bosun plna",
             "unknown command `plna` (did you mean `plan`?)",
@@ -255,10 +388,20 @@ fn errors_say_what_was_wrong() {
             "`-d a/../../x` leaves the repository",
         ),
         (
-            "bosun plan -d /etc",
-            "`-d /etc` must be a relative directory inside the repository",
+            "bosun plan -d '../*'",
+            "`-d ../*`: `..` in a glob pattern is not allowed",
+        ),
+        (
+            "bosun plan -d 'modules/[invalid'",
+            "`-d modules/[invalid` is not a valid glob pattern",
         ),
         ("bosun plan -w ../x", "`-w ../x` is not a workspace name"),
+        ("bosun plan -w ~root", "`-w ~root` is not a workspace name: it starts with `~`"),
+        ("bosun plan -w -x", "`-w -x` is not a workspace name: it starts with `-`"),
+        ("bosun plan -w=-x", "`-w -x` is not a workspace name: it starts with `-`"),
+        ("bosun plan -w a$HOME", "`-w a$HOME` is not a workspace name: it contains `$`"),
+        ("bosun plan -w abc..", "`-w abc..` is not a workspace name: it contains `..`"),
+        ("bosun plan -w .", "`-w .` is not a workspace name: it is `.`"),
         (
             "bosun plan -w 'a;rm -rf /'",
             "`-w a;rm -rf /` is not a workspace name",
@@ -272,7 +415,11 @@ fn errors_say_what_was_wrong() {
         ),
         (
             "bosun plan envs/prod",
-            "unexpected argument `envs/prod` (extra Terraform arguments go after `--`)",
+            "unknown argument(s) `envs/prod` (extra Terraform arguments go after `--`)",
+        ),
+        (
+            "bosun plan -d . arg -w kjj arg2",
+            "unknown argument(s) `arg arg2`",
         ),
         ("bosun plan -d 'unterminated", "unterminated single quote"),
         ("bosun plan -d \"unterminated", "unterminated double quote"),
@@ -344,11 +491,12 @@ proptest! {
     }
 
     #[test]
-    fn accepted_workspaces_are_plain_names(ws in ".{0,20}") {
+    fn accepted_workspaces_are_safe_names(ws in ".{0,20}") {
         if let Parsed::Command(c) = p(&format!("bosun plan -w '{}'", ws.replace('\'', ""))) {
             let w = c.workspace.unwrap();
-            prop_assert!(w.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
-            prop_assert!(w != ".." && w != ".");
+            prop_assert!(!w.contains(['/', '\\', '$']) && !w.contains(".."), "{}", w);
+            prop_assert!(!w.starts_with(['-', '~']) && w != ".", "{}", w);
+            prop_assert!(!w.chars().any(|c| c.is_whitespace() || c.is_control()), "{}", w);
         }
     }
 }
@@ -378,6 +526,25 @@ fn flags_select_projects() {
     assert!(ws_only.selects(&blue) && !ws_only.selects(&dev) && !ws_only.names_none());
     let by_name = cmd("bosun apply -p prod");
     assert!(by_name.selects(&prod) && !by_name.selects(&blue));
+    let by_glob = cmd("bosun apply -d 'envs/*'");
+    assert!(by_glob.selects(&prod) && by_glob.selects(&dev) && !by_glob.selects(&blue));
+}
+
+#[test]
+fn dir_globs_match_as_atlantis_matches() {
+    for (pattern, dir, want) in [
+        ("modules/*", "modules/vpc", true),
+        ("modules/*", "modules/vpc/sub", false),
+        ("modules/**", "modules/vpc/sub", true),
+        ("environments/*/apps", "environments/prod/apps", true),
+        ("env[0-9]/*", "env1/db", true),
+        ("env[0-9]/*", "envx/db", false),
+        ("stacks/prod-?-*", "stacks/prod-a-web", true),
+        ("modules/vpc", "modules/vpc", true),
+        ("modules/vpc", "modules/vpc2", false),
+    ] {
+        assert_eq!(dir_matches(pattern, dir), want, "{pattern} {dir}");
+    }
 }
 
 /// A word as a POSIX shell would quote it, so that it splits back into itself.
@@ -419,7 +586,7 @@ fn any_command() -> impl Strategy<Value = Command> {
     let dir = "[a-z0-9][a-z0-9_-]{0,5}(/[a-z0-9][a-z0-9_-]{0,5}){0,2}";
     let by_dir = (
         proptest::collection::vec(dir, 0..3),
-        proptest::option::of("[a-z0-9][a-z0-9_.-]{0,8}"),
+        proptest::option::of("[a-z0-9][a-z0-9_.-]{0,8}".prop_filter("no `..`", |w| !w.contains(".."))),
     )
         .prop_map(|(dirs, workspace)| (dirs, workspace, Vec::new()));
     let by_name = proptest::collection::vec("[^\\p{Cc}]{1,12}", 1..3)

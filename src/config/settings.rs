@@ -123,6 +123,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "Comment command names, comma-separated (bosun,atlantis eases migration)"
     ),
     setting!(
+        "blocked_extra_args",
+        "BOSUN_BLOCKED_EXTRA_ARGS",
+        "blocked-extra-args",
+        Some("-chdir,--chdir,-plugin-dir,--plugin-dir"),
+        "Terraform flags a comment may not pass after -- (the flag alone or FLAG=value), comma-separated; replaces the list (empty: none blocked)"
+    ),
+    setting!(
         "parallelism",
         "BOSUN_PARALLELISM",
         "parallelism",
@@ -682,6 +689,8 @@ pub struct Settings {
     pub repo_allowlist: RepoAllowlist,
     pub terraform_bin: String,
     pub command_names: Vec<String>,
+    /// Terraform flags refused after `--` in comments (BOSUN_BLOCKED_EXTRA_ARGS).
+    pub blocked_extra_args: Vec<String>,
     pub parallelism: usize,
     pub checkout_strategy: CheckoutStrategy,
     pub comment_mode: CommentMode,
@@ -776,6 +785,13 @@ impl Settings {
             return Err(SettingsError::of(
                 "command_names",
                 format!("`{bad}` may hold only letters, digits, - and _"),
+            ));
+        }
+        let blocked_extra_args = sources.list("blocked_extra_args");
+        if let Some(bad) = blocked_extra_args.iter().find(|a| !a.starts_with('-')) {
+            return Err(SettingsError::of(
+                "blocked_extra_args",
+                format!("`{bad}` is not a flag (it must start with -)"),
             ));
         }
         let parallelism = match sources.get("parallelism") {
@@ -894,6 +910,7 @@ impl Settings {
             repo_allowlist,
             terraform_bin,
             command_names,
+            blocked_extra_args,
             parallelism,
             checkout_strategy,
             comment_mode,

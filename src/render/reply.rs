@@ -58,6 +58,17 @@ pub fn help(command_name: &str) -> String {
     )
 }
 
+/// The reply to a comment that starts with `terraform` (or a near miss of the name `atlantis`)
+/// instead of a command name.
+pub fn wrong_name(command_name: &str, given: &str) -> String {
+    format!(
+        "{}\nDid you mean to use {} instead of {}?\n",
+        marker("wrong-name"),
+        code_span(&one_line(command_name)),
+        code_span(&no_mentions(&one_line(given)))
+    )
+}
+
 /// The reply to `<name> version`.
 pub fn version(bosun: &str, terraform: &str) -> String {
     format!(

@@ -56,8 +56,23 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
     let say = |body: String| async move {
         feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await
     };
-    let cmd = match command::parse(&c.body, &ctx.settings.command_names, &ctx.settings.app_slug) {
+    let cmd = match command::parse_with(
+        &c.body,
+        &ctx.settings.command_names,
+        &ctx.settings.app_slug,
+        &ctx.settings.blocked_extra_args,
+    ) {
         Parsed::NotACommand => return Ok("not a command".into()),
+        Parsed::Usage(kind) => {
+            react(ctx, c, Reaction::Eyes).await;
+            say(render::reply::help(name)).await?;
+            return Ok(format!("usage of {}", kind.as_str()));
+        }
+        Parsed::WrongName { given, name } => {
+            react(ctx, c, Reaction::Confused).await;
+            say(render::reply::wrong_name(&name, &given)).await?;
+            return Ok(format!("did you mean {name} instead of {given}"));
+        }
         Parsed::Error(e) => {
             react(ctx, c, Reaction::Eyes).await;
             say(render::reply::command_error(name, &e)).await?;

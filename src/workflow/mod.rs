@@ -47,6 +47,8 @@ pub struct WorkflowSettings {
     /// BOSUN_COMMAND_NAMES; the first is the one shown in comments.
     pub command_names: Vec<String>,
     pub app_slug: String,
+    /// BOSUN_BLOCKED_EXTRA_ARGS: Terraform flags refused after `--` in a comment.
+    pub blocked_extra_args: Vec<String>,
     pub checkout_strategy: CheckoutStrategy,
     pub comment_mode: CommentMode,
     /// Who may run commands and apply, and whether forks are served.

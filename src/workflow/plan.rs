@@ -294,7 +294,49 @@ async fn select(
         }
     }
     let ws = workspace.clone().unwrap_or_else(|| "default".into());
-    for dir in dirs {
+    for dir in dirs.iter().filter(|d| crate::command::is_glob(d)) {
+        // A glob: the configured projects it matches or, with none configured, the
+        // directories holding Terraform files at the head.
+        let mut matching: Vec<Target> = configured
+            .iter()
+            .filter(|p| p.workspace == ws && crate::command::dir_matches(dir, &p.dir))
+            .map(Target::from)
+            .collect();
+        if configured.is_empty() {
+            let tf = ctx
+                .workspaces
+                .terraform_files(repo, &req.pr.head_sha)
+                .await?;
+            matching = tf
+                .iter()
+                .map(|(path, _)| path.rsplit_once('/').map_or(".", |(d, _)| d))
+                .filter(|d| crate::command::dir_matches(dir, d))
+                .map(|d| Target {
+                    dir: d.to_owned(),
+                    workspace: ws.clone(),
+                    name: None,
+                })
+                .collect();
+        }
+        if matching.is_empty() {
+            let asked = crate::command::Command {
+                kind: crate::command::CommandKind::Plan,
+                dirs: dirs.clone(),
+                workspace: workspace.clone(),
+                projects: projects.clone(),
+                verbose: false,
+                extra_args: req.extra_args.clone(),
+            };
+            let known: Vec<Target> = configured.iter().map(Target::from).collect();
+            return Ok(Err(crate::render::reply::no_projects(
+                ctx.settings.command_name(),
+                &asked,
+                &known,
+            )));
+        }
+        targets.extend(matching);
+    }
+    for dir in dirs.iter().filter(|d| !crate::command::is_glob(d)) {
         let matching: Vec<Target> = configured
             .iter()
             .filter(|p| &p.dir == dir && p.workspace == ws)

@@ -485,3 +485,27 @@ fn api_token_can_come_from_a_file() {
     let e = err(&s);
     assert!(e.starts_with("BOSUN_API_TOKEN_FILE"), "{e}");
 }
+
+#[test]
+fn blocked_extra_args_replace_atlantis_list() {
+    let s = Settings::resolve(&base()).unwrap();
+    assert_eq!(
+        s.blocked_extra_args,
+        vec!["-chdir", "--chdir", "-plugin-dir", "--plugin-dir"]
+    );
+    let mut s = base();
+    s.env.set("blocked_extra_args", "-no-color, --no-color");
+    assert_eq!(
+        Settings::resolve(&s).unwrap().blocked_extra_args,
+        vec!["-no-color", "--no-color"]
+    );
+    let mut s = base();
+    s.env.set("blocked_extra_args", "");
+    assert!(Settings::resolve(&s).unwrap().blocked_extra_args.is_empty());
+    let mut s = base();
+    s.env.set("blocked_extra_args", "-chdir,chdir");
+    assert_eq!(
+        err(&s),
+        "BOSUN_BLOCKED_EXTRA_ARGS (--blocked-extra-args): `chdir` is not a flag (it must start with -)"
+    );
+}
