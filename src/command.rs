@@ -124,7 +124,10 @@ pub enum Parsed {
     /// `<name> <command> --help`: answered with the usage.
     Usage(CommandKind),
     /// `terraform plan`, `atlantsi plan`: answered "did you mean `name`?".
-    WrongName { given: String, name: String },
+    WrongName {
+        given: String,
+        name: String,
+    },
     Error(CommandError),
 }
 
@@ -156,7 +159,8 @@ fn error(message: impl Into<String>) -> Parsed {
 
 /// Terraform flags refused after `--` by default (Atlantis's list): they would run Terraform in
 /// another directory or load providers from elsewhere. BOSUN_BLOCKED_EXTRA_ARGS replaces it.
-pub const DEFAULT_BLOCKED_EXTRA_ARGS: [&str; 4] = ["-chdir", "--chdir", "-plugin-dir", "--plugin-dir"];
+pub const DEFAULT_BLOCKED_EXTRA_ARGS: [&str; 4] =
+    ["-chdir", "--chdir", "-plugin-dir", "--plugin-dir"];
 
 /// Parses a comment with the default blocked extra arguments; see [`parse_with`].
 pub fn parse(comment: &str, names: &[String], app_slug: &str) -> Parsed {
@@ -312,9 +316,11 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
         ));
     }
     if let Some(arg) = cmd.extra_args.iter().find(|a| {
-        blocked
-            .iter()
-            .any(|b| *a == b || a.strip_prefix(b.as_str()).is_some_and(|r| r.starts_with('=')))
+        blocked.iter().any(|b| {
+            *a == b
+                || a.strip_prefix(b.as_str())
+                    .is_some_and(|r| r.starts_with('='))
+        })
     }) {
         return error(format!("flag `{arg}` is not allowed in extra arguments"));
     }
@@ -423,12 +429,22 @@ fn clean_dir(dir: &str) -> Result<String, String> {
         if dir.chars().any(char::is_control) {
             return Err(format!("`-d {dir}` is not a directory pattern"));
         }
-        if let Err(e) = globset::GlobBuilder::new(dir).literal_separator(true).build() {
-            return Err(format!("`-d {dir}` is not a valid glob pattern: {}", e.kind()));
+        if let Err(e) = globset::GlobBuilder::new(dir)
+            .literal_separator(true)
+            .build()
+        {
+            return Err(format!(
+                "`-d {dir}` is not a valid glob pattern: {}",
+                e.kind()
+            ));
         }
         let trimmed = dir.strip_prefix("./").unwrap_or(dir);
         let trimmed = trimmed.strip_prefix('/').unwrap_or(trimmed);
-        return Ok(if trimmed.is_empty() { ".".into() } else { trimmed.into() });
+        return Ok(if trimmed.is_empty() {
+            ".".into()
+        } else {
+            trimmed.into()
+        });
     }
     // Atlantis joins the dir to the root, so `/` is the root and `/adir` is `adir`.
     let relative = dir.trim_start_matches('/');
@@ -439,6 +455,6 @@ fn clean_dir(dir: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod atlantis_compat;
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,10 @@ const DEVIATIONS: &[(Which, &str)] = &[
     (Which::Case("TestParse_Parsing#066"), APPLY_EXTRA_ARGS),
     (Which::Case("TestParse_Parsing#070"), APPLY_EXTRA_ARGS),
     (Which::Case("TestParse_Parsing#074"), APPLY_EXTRA_ARGS),
-    (Which::Case("TestParse_UnknownShorthandFlag#001"), UNLOCK_FLAGS),
+    (
+        Which::Case("TestParse_UnknownShorthandFlag#001"),
+        UNLOCK_FLAGS,
+    ),
 ];
 
 #[derive(Deserialize)]
@@ -156,13 +159,19 @@ fn data_dir() -> std::path::PathBuf {
 fn atlantis_comment_cases() {
     let path = data_dir().join("comment-cases.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("{} is not there: Atlantis's comment cases skipped", path.display());
+        println!(
+            "{} is not there: Atlantis's comment cases skipped",
+            path.display()
+        );
         return;
     };
     let cases: Vec<Case> = serde_json::from_str(&text).expect("comment-cases.json reads");
     for (which, _) in DEVIATIONS {
         if let Which::Case(id) = which {
-            assert!(cases.iter().any(|c| c.id == *id), "deviation {id} names no case");
+            assert!(
+                cases.iter().any(|c| c.id == *id),
+                "deviation {id} names no case"
+            );
         }
     }
     let mut passed = 0;
@@ -172,7 +181,9 @@ fn atlantis_comment_cases() {
     for case in &cases {
         match (case.check(), case.deviation()) {
             (Ok(()), None) => passed += 1,
-            (Ok(()), Some(reason)) => stale.push(format!("{} {:?} ({reason})", case.id, case.comment)),
+            (Ok(()), Some(reason)) => {
+                stale.push(format!("{} {:?} ({reason})", case.id, case.comment))
+            }
             (Err(_), Some(reason)) => *deviations.entry(reason).or_default() += 1,
             (Err(why), None) => unexplained.push(format!("{} {:?}: {why}", case.id, case.comment)),
         }
@@ -201,6 +212,9 @@ fn atlantis_comment_cases() {
 fn every_deviation_reason_is_in_the_readme() {
     let readme = include_str!("../../README.md");
     for (_, reason) in DEVIATIONS {
-        assert!(readme.contains(reason), "README lacks the deviation {reason:?}");
+        assert!(
+            readme.contains(reason),
+            "README lacks the deviation {reason:?}"
+        );
     }
 }

@@ -304,7 +304,10 @@ fn not_commands() {
 #[test]
 fn usage_and_wrong_names() {
     assert_eq!(p("bosun plan -h"), Parsed::Usage(CommandKind::Plan));
-    assert_eq!(p("bosun apply -d a --help"), Parsed::Usage(CommandKind::Apply));
+    assert_eq!(
+        p("bosun apply -d a --help"),
+        Parsed::Usage(CommandKind::Apply)
+    );
     for (comment, given, name) in [
         ("terraform plan", "terraform", "bosun"),
         ("Terraform", "terraform", "bosun"),
@@ -339,7 +342,13 @@ fn blocked_extra_args() {
     ] {
         assert_eq!(
             err(comment).split(" (").next(),
-            Some(format!("flag `{}` is not allowed in extra arguments", comment.rsplit(' ').next().unwrap()).as_str()),
+            Some(
+                format!(
+                    "flag `{}` is not allowed in extra arguments",
+                    comment.rsplit(' ').next().unwrap()
+                )
+                .as_str()
+            ),
             "{comment:?}"
         );
     }
@@ -396,12 +405,30 @@ fn errors_say_what_was_wrong() {
             "`-d modules/[invalid` is not a valid glob pattern",
         ),
         ("bosun plan -w ../x", "`-w ../x` is not a workspace name"),
-        ("bosun plan -w ~root", "`-w ~root` is not a workspace name: it starts with `~`"),
-        ("bosun plan -w -x", "`-w -x` is not a workspace name: it starts with `-`"),
-        ("bosun plan -w=-x", "`-w -x` is not a workspace name: it starts with `-`"),
-        ("bosun plan -w a$HOME", "`-w a$HOME` is not a workspace name: it contains `$`"),
-        ("bosun plan -w abc..", "`-w abc..` is not a workspace name: it contains `..`"),
-        ("bosun plan -w .", "`-w .` is not a workspace name: it is `.`"),
+        (
+            "bosun plan -w ~root",
+            "`-w ~root` is not a workspace name: it starts with `~`",
+        ),
+        (
+            "bosun plan -w -x",
+            "`-w -x` is not a workspace name: it starts with `-`",
+        ),
+        (
+            "bosun plan -w=-x",
+            "`-w -x` is not a workspace name: it starts with `-`",
+        ),
+        (
+            "bosun plan -w a$HOME",
+            "`-w a$HOME` is not a workspace name: it contains `$`",
+        ),
+        (
+            "bosun plan -w abc..",
+            "`-w abc..` is not a workspace name: it contains `..`",
+        ),
+        (
+            "bosun plan -w .",
+            "`-w .` is not a workspace name: it is `.`",
+        ),
         (
             "bosun plan -w 'a;rm -rf /'",
             "`-w a;rm -rf /` is not a workspace name",
@@ -586,7 +613,9 @@ fn any_command() -> impl Strategy<Value = Command> {
     let dir = "[a-z0-9][a-z0-9_-]{0,5}(/[a-z0-9][a-z0-9_-]{0,5}){0,2}";
     let by_dir = (
         proptest::collection::vec(dir, 0..3),
-        proptest::option::of("[a-z0-9][a-z0-9_.-]{0,8}".prop_filter("no `..`", |w| !w.contains(".."))),
+        proptest::option::of(
+            "[a-z0-9][a-z0-9_.-]{0,8}".prop_filter("no `..`", |w| !w.contains("..")),
+        ),
     )
         .prop_map(|(dirs, workspace)| (dirs, workspace, Vec::new()));
     let by_name = proptest::collection::vec("[^\\p{Cc}]{1,12}", 1..3)

@@ -1,0 +1,78 @@
+//! Comments written as Atlantis users write them get Atlantis's kind of answer.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn atlantis_habits_get_atlantis_answers() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("command_names", "bosun,atlantis");
+    ctx.set("blocked_extra_args", "-no-color");
+    ctx.start_bosun().await;
+    let (pr, _) = ctx.open_pr("docs", &[("README.md", "# hi\n")]).await;
+    ctx.settle().await;
+
+    ctx.comment(pr, "bob", "terraform plan").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "wrong-name");
+    assert!(
+        body.contains("Did you mean to use `bosun` instead of `terraform`?"),
+        "{body}"
+    );
+
+    ctx.comment(pr, "bob", "`atlantis plan --help`").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "help").contains("Usage:"));
+
+    // BOSUN_BLOCKED_EXTRA_ARGS replaced the list: `-chdir` passes, `-no-color` does not.
+    ctx.comment(pr, "bob", "atlantis plan -- -no-color").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "command-error");
+    assert!(
+        body.contains("flag `-no-color` is not allowed in extra arguments"),
+        "{body}"
+    );
+
+    // Only a one-line comment is a command.
+    ctx.comment(pr, "bob", "atlantis plan\nonce the tests pass")
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.bot_comments(pr).len(), 3);
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_dir_glob_plans_the_projects_it_matches() {
+    let ctx = TestContext::start().await;
+    let off = "  autoplan:\n    enabled: false\n";
+    let config = format!(
+        "version: 3\nprojects:\n- dir: envs/a\n{off}- dir: envs/b\n{off}- dir: modules/x\n{off}"
+    );
+    let tf = "resource \"terraform_data\" \"r\" {}\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "glob",
+            &[
+                ("bosun.yaml", &config),
+                ("envs/a/main.tf", tf),
+                ("envs/b/main.tf", tf),
+                ("modules/x/main.tf", tf),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "bob", "bosun plan -d 'envs/*'").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check_names(pr),
+        ["bosun/plan: envs/a", "bosun/plan: envs/b"]
+    );
+    for dir in ["envs/a", "envs/b"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{dir}");
+    }
+    ctx.comment(pr, "bob", "bosun plan -d 'nothing/*'").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "no-projects");
+    assert!(body.contains("nothing/*"), "{body}");
+    ctx.finish().await;
+}
