@@ -43,10 +43,15 @@ pub struct Command {
     pub verbose: bool,
     /// Everything after `--`, passed to Terraform.
     pub extra_args: Vec<String>,
+    /// `apply --auto-merge-disabled`: no automerge after this apply.
+    pub auto_merge_disabled: bool,
+    /// `apply --auto-merge-method METHOD`: how the automerge after this apply merges.
+    pub auto_merge_method: Option<crate::github::MergeMethod>,
 }
 
 impl Command {
-    fn new(kind: CommandKind) -> Self {
+    /// The command with no flags.
+    pub fn new(kind: CommandKind) -> Self {
         Command {
             kind,
             dirs: vec![],
@@ -54,6 +59,8 @@ impl Command {
             projects: vec![],
             verbose: false,
             extra_args: vec![],
+            auto_merge_disabled: false,
+            auto_merge_method: None,
         }
     }
 
@@ -145,7 +152,9 @@ pub fn usage(name: &str) -> String {
          \x20 -d, --dir DIR              project directory, relative to the repository root (repeatable)\n\
          \x20 -w, --workspace WORKSPACE  Terraform workspace (default: default)\n\
          \x20 -p, --project NAME         project name from the repo config (repeatable)\n\
-         \x20 --verbose                  show Terraform's full output\n\n\
+         \x20 --verbose                  show Terraform's full output\n\
+         \x20 --auto-merge-disabled      (apply) do not automerge after this apply\n\
+         \x20 --auto-merge-method M      (apply) automerge with merge, squash or rebase\n\n\
          Example: {name} plan -d envs/prod -- -var image=v2\n"
     )
 }
@@ -257,9 +266,13 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_owned())),
             _ => (word.as_str(), None),
         };
+        let apply_only = matches!(flag, "--auto-merge-disabled" | "--auto-merge-method");
+        if apply_only && kind != CommandKind::Apply {
+            return error(format!("unknown flag `{flag}` (only `apply` takes it)"));
+        }
         let takes_value = matches!(
             flag,
-            "-d" | "--dir" | "-w" | "--workspace" | "-p" | "--project"
+            "-d" | "--dir" | "-w" | "--workspace" | "-p" | "--project" | "--auto-merge-method"
         );
         let value = if takes_value {
             match inline {
@@ -297,8 +310,29 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                 cmd.projects.push(value);
             }
             "--verbose" => cmd.verbose = true,
+            "--auto-merge-disabled" => cmd.auto_merge_disabled = true,
+            "--auto-merge-method" => {
+                use crate::github::MergeMethod;
+                cmd.auto_merge_method = Some(match value.as_str() {
+                    "merge" => MergeMethod::Merge,
+                    "squash" => MergeMethod::Squash,
+                    "rebase" => MergeMethod::Rebase,
+                    _ => {
+                        return error(format!(
+                            "`--auto-merge-method {value}` is not merge, squash or rebase"
+                        ));
+                    }
+                });
+            }
             other if other.starts_with('-') && other.len() > 1 => {
-                let known = ["--dir", "--workspace", "--project", "--verbose"];
+                let known = [
+                    "--dir",
+                    "--workspace",
+                    "--project",
+                    "--verbose",
+                    "--auto-merge-disabled",
+                    "--auto-merge-method",
+                ];
                 let suggestion =
                     crate::names::closest(other, known).map(|n| format!("did you mean `{n}`?"));
                 return Parsed::Error(CommandError {
@@ -336,6 +370,9 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
             );
         }
         _ => {}
+    }
+    if cmd.auto_merge_disabled && cmd.auto_merge_method.is_some() {
+        return error("use either `--auto-merge-disabled` or `--auto-merge-method`, not both");
     }
     if !cmd.projects.is_empty() && (!cmd.dirs.is_empty() || cmd.workspace.is_some()) {
         return error(

@@ -24,14 +24,7 @@ fn err(comment: &str) -> String {
 }
 
 fn plan() -> Command {
-    Command {
-        kind: CommandKind::Plan,
-        dirs: vec![],
-        workspace: None,
-        projects: vec![],
-        verbose: false,
-        extra_args: vec![],
-    }
+    Command::new(CommandKind::Plan)
 }
 
 #[test]
@@ -334,6 +327,52 @@ fn usage_and_wrong_names() {
 }
 
 #[test]
+fn apply_takes_the_auto_merge_flags() {
+    use crate::github::MergeMethod;
+    assert_eq!(
+        cmd("bosun apply --auto-merge-disabled"),
+        Command {
+            kind: CommandKind::Apply,
+            auto_merge_disabled: true,
+            ..plan()
+        }
+    );
+    assert_eq!(
+        cmd("bosun apply -d a --auto-merge-method squash"),
+        Command {
+            kind: CommandKind::Apply,
+            dirs: vec!["a".into()],
+            auto_merge_method: Some(MergeMethod::Squash),
+            ..plan()
+        }
+    );
+    assert_eq!(
+        cmd("bosun apply --auto-merge-method=rebase").auto_merge_method,
+        Some(MergeMethod::Rebase)
+    );
+    for (comment, want) in [
+        (
+            "bosun plan --auto-merge-disabled",
+            "unknown flag `--auto-merge-disabled` (only `apply` takes it)",
+        ),
+        (
+            "bosun apply --auto-merge-method fast-forward",
+            "`--auto-merge-method fast-forward` is not merge, squash or rebase",
+        ),
+        (
+            "bosun apply --auto-merge-disabled --auto-merge-method squash",
+            "use either `--auto-merge-disabled` or `--auto-merge-method`, not both",
+        ),
+        (
+            "bosun apply --auto-merge-method",
+            "flag `--auto-merge-method` needs a value",
+        ),
+    ] {
+        assert_eq!(err(comment), want, "{comment:?}");
+    }
+}
+
+#[test]
 fn blocked_extra_args() {
     for comment in [
         "bosun plan -- -chdir=../other",
@@ -483,6 +522,8 @@ fn usage_names_every_command_and_flag() {
         "--workspace",
         "--project",
         "--verbose",
+        "--auto-merge-disabled",
+        "--auto-merge-method",
         "-- ",
     ] {
         assert!(u.contains(word), "{word}");
@@ -594,6 +635,9 @@ fn comment_of(c: &Command) -> String {
     if c.verbose {
         out.push_str(" --verbose");
     }
+    if c.auto_merge_disabled {
+        out.push_str(" --auto-merge-disabled");
+    }
     if !c.extra_args.is_empty() {
         out.push_str(" --");
         for a in &c.extra_args {
@@ -639,6 +683,8 @@ fn any_command() -> impl Strategy<Value = Command> {
                 } else {
                     Vec::new()
                 },
+                auto_merge_disabled: kind == CommandKind::Apply && verbose,
+                auto_merge_method: None,
             },
         )
 }

@@ -456,12 +456,9 @@ fn replies() {
         message: "unknown key (did you mean `dir`?)".into(),
     };
     let cmd = Command {
-        kind: CommandKind::Plan,
         dirs: vec!["envs/prdo".into()],
-        workspace: None,
         projects: vec!["wbe".into()],
-        verbose: false,
-        extra_args: vec![],
+        ..Command::new(CommandKind::Plan)
     };
     let known = [
         target(Some("web"), "envs/web", "default"),
@@ -470,6 +467,7 @@ fn replies() {
     let all = [
         reply::command_error("bosun", &error),
         reply::help("bosun"),
+        reply::wrong_name("bosun", "terraform"),
         reply::version("0.1.0", "1.15.5"),
         reply::config_error(&config),
         reply::merge_conflict(&["envs/prod/main.tf".into(), "modules/net/vpc.tf".into()]),

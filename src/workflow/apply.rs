@@ -16,8 +16,7 @@ use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::command::Command;
 use crate::config::repo::{ApplyRequirement, RepoConfig};
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, MergeMethod, MergeableState, Permission, PrState,
-    PullRequestInfo,
+    CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
 };
 use crate::plan::{Outcome, Target};
 use crate::render;
@@ -145,6 +144,8 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     );
     if set.merged {
         settle_merged(ctx, &set, &results).await?;
+    } else if cmd.command.auto_merge_disabled {
+        summary.push_str("; automerge disabled by --auto-merge-disabled");
     } else if let Some(base) = base.filter(|c| c.automerge) {
         summary.push_str(&automerge(ctx, &cmd, &info, base).await?);
     }
@@ -613,7 +614,7 @@ async fn automerge(
             repo,
             cmd.pr_number,
             &info.head_sha,
-            MergeMethod::Merge,
+            cmd.command.auto_merge_method.unwrap_or_default(),
         )
         .await;
     match merged {

@@ -277,12 +277,11 @@ async fn select(
             Some(p) => targets.push(Target::from(p)),
             None => {
                 let asked = crate::command::Command {
-                    kind: crate::command::CommandKind::Plan,
                     dirs: dirs.clone(),
                     workspace: workspace.clone(),
                     projects: projects.clone(),
-                    verbose: false,
                     extra_args: req.extra_args.clone(),
+                    ..crate::command::Command::new(crate::command::CommandKind::Plan)
                 };
                 let known: Vec<Target> = configured.iter().map(Target::from).collect();
                 return Ok(Err(crate::render::reply::no_projects(
@@ -320,12 +319,11 @@ async fn select(
         }
         if matching.is_empty() {
             let asked = crate::command::Command {
-                kind: crate::command::CommandKind::Plan,
                 dirs: dirs.clone(),
                 workspace: workspace.clone(),
                 projects: projects.clone(),
-                verbose: false,
                 extra_args: req.extra_args.clone(),
+                ..crate::command::Command::new(crate::command::CommandKind::Plan)
             };
             let known: Vec<Target> = configured.iter().map(Target::from).collect();
             return Ok(Err(crate::render::reply::no_projects(

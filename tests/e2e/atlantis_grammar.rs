@@ -76,3 +76,51 @@ async fn a_dir_glob_plans_the_projects_it_matches() {
     assert!(body.contains("nothing/*"), "{body}");
     ctx.finish().await;
 }
+
+/// A PR adding `envs/dev` (one `terraform_data`) to a base whose config automerges.
+async fn open_automerged(ctx: &TestContext) -> u64 {
+    let state = ctx.state_file("dev");
+    let config = "version: 3\nautomerge: true\nprojects:\n  - dir: envs/dev\n";
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let tf = crate::support::prs::module(&state, &["app"]);
+    let (pr, _) = ctx
+        .open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
+        .await;
+    ctx.settle().await;
+    pr
+}
+
+#[tokio::test]
+async fn apply_auto_merge_flags_act_on_the_automerge() {
+    let ctx = TestContext::start().await;
+    let pr = open_automerged(&ctx).await;
+    ctx.comment(pr, "alice", "bosun apply --auto-merge-disabled")
+        .await;
+    ctx.settle().await;
+    let merged = ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged;
+    assert!(!merged, "--auto-merge-disabled: not merged");
+    assert_eq!(
+        ctx.check(pr, "bosun/apply: envs/dev").conclusion.as_deref(),
+        Some("success")
+    );
+    ctx.finish().await;
+
+    let ctx = TestContext::start().await;
+    let pr = open_automerged(&ctx).await;
+    ctx.comment(pr, "alice", "bosun apply --auto-merge-method squash")
+        .await;
+    ctx.settle().await;
+    ctx.settle().await;
+    let parents = {
+        let model = ctx.fake.model();
+        let repo = model.repo(REPO).unwrap();
+        let merged = &repo.prs[&pr];
+        assert!(merged.merged, "merged after the last apply");
+        let git = git2::Repository::open_bare(&repo.git_dir).unwrap();
+        let sha = merged.merge_commit_sha.clone().unwrap();
+        let commit = git.find_commit(git2::Oid::from_str(&sha).unwrap()).unwrap();
+        commit.parent_count()
+    };
+    assert_eq!(parents, 1, "squashed, not a merge commit");
+    ctx.finish().await;
+}
