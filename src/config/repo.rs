@@ -9,13 +9,19 @@ use std::fmt;
 use super::yaml::{self, Node, Value};
 
 mod workflow;
-pub use workflow::{EnvValue, Workflow, WorkflowStep};
+pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
+use workflow::is_null;
+
+#[cfg(test)]
+mod atlantis_compat;
 
 /// The file names bosun reads, in order of preference.
 pub const FILE_NAMES: [&str; 2] = ["bosun.yaml", "atlantis.yaml"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
+    /// 2 or 3 (Atlantis's schema versions; 2 shell-splits `run` commands).
+    pub version: i64,
     pub automerge: bool,
     pub parallel_plan: bool,
     pub parallel_apply: bool,
@@ -264,6 +270,16 @@ const PROJECT_KEYS: &[&str] = &[
     "depends_on",
     "apply_on_merge",
     "delete_source_branch_on_merge",
+    "terraform_distribution",
+];
+
+/// Which files a project's autoplan watches unless it says (Atlantis's default).
+pub const DEFAULT_WHEN_MODIFIED: [&str; 5] = [
+    "**/*.tf*",
+    "**/*.tofu",
+    "**/*.tofu.json",
+    "**/terragrunt.hcl",
+    "**/.terraform.lock.hcl",
 ];
 
 /// Parses and checks a repo config; `file` names it in errors.
@@ -288,6 +304,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             message: "the file is empty (it needs at least `version: 3`)".into(),
         })?;
     let mut config = RepoConfig {
+        version: 3,
         automerge: false,
         parallel_plan: false,
         parallel_apply: false,
@@ -298,20 +315,25 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         file: file.into(),
         keys: BTreeMap::new(),
     };
-    let mut version = None;
-    for (name, k, v) in ctx.entries(&root, "", TOP_KEYS)? {
-        match name.as_str() {
-            "version" => {
-                let n = ctx.int(v, "version")?;
-                if n != 3 {
-                    return Err(ctx.err(
-                        v,
-                        "version",
-                        format!("only version 3 is supported, not {n}"),
-                    ));
-                }
-                version = Some(n);
+    let entries = ctx.entries(&root, "", TOP_KEYS)?;
+    // The version first: it decides how `run` steps read.
+    match entries.iter().find(|(name, _, _)| name == "version") {
+        Some((_, _, v)) if !is_null(v) => {
+            let n = ctx.int(v, "version")?;
+            if n != 2 && n != 3 {
+                return Err(ctx.err(
+                    v,
+                    "version",
+                    format!("only versions 2 and 3 are supported, not {n}"),
+                ));
             }
+            config.version = n;
+        }
+        _ => return Err(ctx.err(&root, "version", "missing (add `version: 3`)")),
+    }
+    for (name, k, v) in entries {
+        match name.as_str() {
+            "version" => {}
             "automerge" => config.automerge = ctx.bool(v, &name)?,
             "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
             "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
@@ -322,6 +344,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "allowed_regexp_prefixes" => {
                 ctx.strings(v, &name)?;
             }
+            "workflows" if is_null(v) => {}
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {
                     let wname = ctx.string(wk, "workflows")?;
@@ -332,9 +355,10 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                     ctx.record(&path, wk);
                     config
                         .workflows
-                        .push(workflow::workflow(&ctx, wname, wv, &path)?);
+                        .push(workflow::workflow(&ctx, wname, wv, &path, config.version)?);
                 }
             }
+            "projects" if is_null(v) => {}
             "projects" => {
                 for (i, p) in ctx.seq(v, "projects")?.iter().enumerate() {
                     config
@@ -344,9 +368,6 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             }
             _ => return Err(ctx.err(k, &name, "unknown key")),
         }
-    }
-    if version.is_none() {
-        return Err(ctx.err(&root, "version", "missing (add `version: 3`)"));
     }
     check_projects(&ctx, &root, &config)?;
     config.keys = ctx.keys.into_inner();
@@ -360,11 +381,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         workspace: "default".into(),
         branch: None,
         autoplan_enabled: true,
-        when_modified: vec![
-            "**/*.tf*".into(),
-            "**/terragrunt.hcl".into(),
-            "**/.terraform.lock.hcl".into(),
-        ],
+        when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
         terraform_version: None,
         apply_requirements: vec![],
         workflow: None,
@@ -385,9 +402,27 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 p.name = Some(n);
             }
             "dir" => {
-                p.dir = crate::names::repo_dir(&ctx.string(v, &path)?)
-                    .map_err(|e| ctx.err(v, &path, e))?;
+                let dir = ctx.string(v, &path)?;
+                if dir.contains(['*', '?', '[']) {
+                    let message = match globset::Glob::new(&dir) {
+                        Err(e) => format!("not a valid glob pattern: {}", e.kind()),
+                        Ok(_) => "a glob dir (one project per matching directory) is not \
+                                  supported yet: list each directory as its own project"
+                            .to_owned(),
+                    };
+                    return Err(ctx.err(v, &path, message));
+                }
+                p.dir = crate::names::repo_dir(&dir).map_err(|e| ctx.err(v, &path, e))?;
                 has_dir = true;
+            }
+            "terraform_distribution" => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    "bosun runs the one Terraform binary its server is configured with and \
+                     cannot pick a distribution per project: remove this key (the operator \
+                     chooses the binary with the terraform_bin setting)",
+                ));
             }
             "workspace" => {
                 let ws = ctx.string(v, &path)?;
@@ -435,7 +470,10 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                     }
                 }
             }
-            "terraform_version" => p.terraform_version = Some(ctx.string(v, &path)?),
+            "terraform_version" => {
+                let version = ctx.string(v, &path)?;
+                p.terraform_version = Some(version.trim_start_matches('v').to_owned());
+            }
             "apply_requirements" => {
                 for (i, item) in ctx.seq(v, &path)?.iter().enumerate() {
                     let r = match ctx.string(item, &path)?.as_str() {

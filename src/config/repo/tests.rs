@@ -86,8 +86,12 @@ fn errors_name_the_file_line_column_and_key() {
         ("", "bosun.yaml:1:1: the file is empty"),
         ("projects: []\n", "bosun.yaml:1:1: version: missing"),
         (
-            "version: 2\n",
-            "bosun.yaml:1:10: version: only version 3 is supported, not 2",
+            "version: 4\n",
+            "bosun.yaml:1:10: version: only versions 2 and 3 are supported, not 4",
+        ),
+        (
+            "version:\nprojects: []\n",
+            "bosun.yaml:1:1: version: missing",
         ),
         (
             "version: 3\nautomerj: true\n",

@@ -1,0 +1,291 @@
+//! Atlantis's own repo-config test cases (`../shared/atlantis-compat/repo-config-cases.json`,
+//! transcribed from its Go tests) run through bosun's reader: a case passes when bosun accepts
+//! what Atlantis accepts, refuses what it refuses, and reads the values both have the same way.
+//! Where bosun differs on purpose the case is listed in [`DEVIATIONS`] with the reason (the
+//! README's "Atlantis compatibility" section has the same table). Skipped, with a notice, when
+//! the data is not there.
+
+use serde_json::{Value as Json, json};
+
+use super::{ApplyRequirement, OtherStep, RepoConfig, Workflow, WorkflowStep};
+use crate::config::powers::{self, ServerPolicy};
+
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/atlantis-compat/repo-config-cases.json"
+);
+
+/// Every case where bosun deliberately reads a file differently from Atlantis: id, reason.
+const DEVIATIONS: &[(&str, &str)] = &[
+    (
+        "TestParseRepoCfg#022",
+        "`terraform_distribution` is refused: bosun runs the one Terraform binary the server \
+         configures and cannot switch to OpenTofu per project",
+    ),
+    (
+        "TestParseRepoCfg#031",
+        "two projects on one dir and workspace are refused even when named: bosun keeps one \
+         plan, lock and apply policy per dir and workspace (issue 12)",
+    ),
+    (
+        "TestParseRepoCfg#032",
+        "a `plan` step among the apply steps is refused: an apply applies the plan that was \
+         reviewed, never a new one",
+    ),
+    (
+        "TestParseRepoCfg#033",
+        "a `plan` step among the apply steps is refused: an apply applies the plan that was \
+         reviewed, never a new one",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansion#001",
+        "glob project dirs (`modules/*`) are refused with a clear error: their expansion \
+         against the checkout is not built yet; list each directory as a project",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansion#002",
+        "glob project dirs are refused (expansion not built yet)",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansion#003",
+        "glob project dirs are refused (expansion not built yet)",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansion#004",
+        "glob project dirs are refused (expansion not built yet)",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansionPreservesSettings#001",
+        "glob project dirs are refused (expansion not built yet)",
+    ),
+    (
+        "TestParseRepoCfg_GlobExpansionNoNameCopy#001",
+        "glob project dirs are refused (expansion not built yet)",
+    ),
+];
+
+/// The levels of the data this test runs.
+const COVERED: &[&str] = &["full_parse"];
+
+#[test]
+fn atlantis_repo_config_cases() {
+    let Ok(text) = std::fs::read_to_string(DATA) else {
+        println!("notice: {DATA} is not there; Atlantis's repo-config cases were not run");
+        return;
+    };
+    let cases: Vec<Json> = serde_json::from_str(&text).expect("the cases are JSON");
+    let mut failures = Vec::new();
+    for level in COVERED {
+        let (mut passed, mut deviations, mut unexplained) = (0, 0, 0);
+        for case in cases.iter().filter(|c| c["level"] == *level) {
+            let id = case["id"].as_str().unwrap_or_default();
+            let listed = DEVIATIONS.iter().find(|(d, _)| *d == id);
+            match (run_case(case), listed) {
+                (None, None) => passed += 1,
+                (None, Some(_)) => failures.push(format!("{id}: listed as a deviation but passes")),
+                (Some(_), Some(_)) => deviations += 1,
+                (Some(why), None) => {
+                    deviations += 1;
+                    unexplained += 1;
+                    failures.push(format!("{id} ({}): {why}", case["name"]));
+                }
+            }
+        }
+        println!(
+            "repo-config-cases.json ({level}): {passed} passed, {deviations} deviations \
+             ({unexplained} unexplained)"
+        );
+    }
+    for (id, _) in DEVIATIONS {
+        if !cases.iter().any(|c| c["id"] == *id) {
+            failures.push(format!("{id}: listed as a deviation but not in the data"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// How bosun differs from Atlantis on one case; `None`: it does not.
+fn run_case(case: &Json) -> Option<String> {
+    let yaml = case["yaml"].as_str().unwrap_or_default();
+    let valid = case["valid"].as_bool().unwrap_or(false);
+    let mut read = super::parse("atlantis.yaml", yaml);
+    // The one case read with Atlantis's default server config, which allows no overrides.
+    let server = case["server_config"].as_str().unwrap_or_default();
+    if server.contains("DEFAULT server config")
+        && let Ok(config) = &read
+        && let Err(e) = powers::check(config, "owner/repo", &ServerPolicy::strict())
+    {
+        read = Err(e);
+    }
+    match (read, valid) {
+        (Ok(config), true) => compare(&as_atlantis(&config), &case["expect"]),
+        (Err(_), false) => None,
+        (Ok(_), false) => Some(format!(
+            "Atlantis refuses it ({}); bosun accepts it",
+            case["atlantis_error"]
+        )),
+        (Err(e), true) => Some(format!("Atlantis accepts it; bosun refuses it: {e}")),
+    }
+}
+
+/// Whether bosun's reading has what `expect` says Atlantis reads (keys `expect` leaves out
+/// are not checked); the difference, if any.
+fn compare(actual: &Json, expect: &Json) -> Option<String> {
+    let Json::Object(expect) = expect else {
+        return None;
+    };
+    for (key, want) in expect {
+        let got = match key.as_str() {
+            "project_dirs_unordered" => {
+                let mut dirs: Vec<Json> = projects(actual).iter().map(|p| p["dir"].clone()).collect();
+                let mut want = want.as_array().cloned().unwrap_or_default();
+                dirs.sort_by_key(Json::to_string);
+                want.sort_by_key(Json::to_string);
+                if dirs != want {
+                    return Some(format!("project dirs: want {want:?}, got {dirs:?}"));
+                }
+                continue;
+            }
+            "project_count" => json!(projects(actual).len()),
+            "every_project" => {
+                for p in projects(actual) {
+                    if let Some(d) = differs(p, want) {
+                        return Some(format!("a project: {d}"));
+                    }
+                }
+                continue;
+            }
+            path => at_path(actual, path),
+        };
+        if let Some(d) = differs(&got, want) {
+            return Some(format!("{key}: {d}"));
+        }
+    }
+    None
+}
+
+fn projects(actual: &Json) -> &[Json] {
+    actual["projects"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// The value at a path like `workflows.custom.plan.steps[0].run_command`.
+fn at_path(value: &Json, path: &str) -> Json {
+    let mut at = value;
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        at = &at[name];
+        if let Some(i) = index {
+            at = &at[i];
+        }
+    }
+    at.clone()
+}
+
+/// How `got` differs from `want`: maps compare only the keys `want` has, and a null stands
+/// for an empty list or map (Go's nil).
+fn differs(got: &Json, want: &Json) -> Option<String> {
+    let empty = |v: &Json| {
+        v.is_null()
+            || v.as_array().is_some_and(Vec::is_empty)
+            || v.as_object().is_some_and(|m| m.is_empty())
+    };
+    match (got, want) {
+        _ if empty(got) && empty(want) => None,
+        (Json::Object(g), Json::Object(w)) => w.iter().find_map(|(k, wv)| {
+            differs(g.get(k).unwrap_or(&Json::Null), wv).map(|d| format!("{k}: {d}"))
+        }),
+        (Json::Array(g), Json::Array(w)) if g.len() == w.len() => g
+            .iter()
+            .zip(w)
+            .enumerate()
+            .find_map(|(i, (gv, wv))| differs(gv, wv).map(|d| format!("[{i}]: {d}"))),
+        _ if got == want => None,
+        _ => Some(format!("want {want}, got {got}")),
+    }
+}
+
+/// bosun's reading in the shape of Atlantis's parsed config (yaml-style keys), with
+/// Atlantis's default steps where bosun runs its own defaults.
+fn as_atlantis(config: &RepoConfig) -> Json {
+    let projects: Vec<Json> = config
+        .projects
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "dir": p.dir,
+                "workspace": p.workspace,
+                "workflow": p.workflow,
+                "terraform_version": p.terraform_version,
+                "autoplan": { "enabled": p.autoplan_enabled, "when_modified": p.when_modified },
+                "apply_requirements": p.apply_requirements.iter().map(|r| match r {
+                    ApplyRequirement::Approved => "approved",
+                    ApplyRequirement::Mergeable => "mergeable",
+                    ApplyRequirement::Undiverged => "undiverged",
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let workflows: serde_json::Map<String, Json> = config
+        .workflows
+        .iter()
+        .map(|w| (w.name.clone(), workflow(w)))
+        .collect();
+    json!({ "version": config.version, "projects": projects, "workflows": workflows })
+}
+
+fn workflow(w: &Workflow) -> Json {
+    let stage = |steps: Vec<Json>| json!({ "steps": steps });
+    let common = |steps: &Option<Vec<WorkflowStep>>, default: &[&str]| match steps {
+        Some(steps) => stage(steps.iter().map(step).collect()),
+        None => stage(default.iter().map(|s| json!({ "step": s })).collect()),
+    };
+    let other = |name: &str, default: &[&str]| {
+        match w.other_stages.iter().find(|(n, _)| n == name) {
+            Some((_, steps)) => stage(steps.iter().map(other_step).collect()),
+            None => stage(default.iter().map(|s| json!({ "step": s })).collect()),
+        }
+    };
+    json!({
+        "name": w.name,
+        "plan": common(&w.plan, &["init", "plan"]),
+        "apply": common(&w.apply, &["apply"]),
+        "policy_check": other("policy_check", &["show", "policy_check"]),
+        "import": other("import", &["init", "import"]),
+        "state_rm": other("state_rm", &["init", "state_rm"]),
+    })
+}
+
+fn step(s: &WorkflowStep) -> Json {
+    match s {
+        WorkflowStep::Init { extra_args } => json!({ "step": "init", "extra_args": extra_args }),
+        WorkflowStep::Plan { extra_args } => json!({ "step": "plan", "extra_args": extra_args }),
+        WorkflowStep::Apply { extra_args } => json!({ "step": "apply", "extra_args": extra_args }),
+        WorkflowStep::Run(command) => json!({ "step": "run", "run_command": command }),
+        WorkflowStep::Env { name, value } => match value {
+            super::EnvValue::Value(v) => {
+                json!({ "step": "env", "env_var_name": name, "env_var_value": v })
+            }
+            super::EnvValue::Command(c) => {
+                json!({ "step": "env", "env_var_name": name, "run_command": c })
+            }
+        },
+    }
+}
+
+fn other_step(s: &OtherStep) -> Json {
+    match s {
+        OtherStep::Common(s) => step(s),
+        OtherStep::Show => json!({ "step": "show" }),
+        OtherStep::PolicyCheck { extra_args } => {
+            json!({ "step": "policy_check", "extra_args": extra_args })
+        }
+        OtherStep::Import { extra_args } => json!({ "step": "import", "extra_args": extra_args }),
+        OtherStep::StateRm { extra_args } => {
+            json!({ "step": "state_rm", "extra_args": extra_args })
+        }
+    }
+}
