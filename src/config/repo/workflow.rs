@@ -239,7 +239,7 @@ fn step(
                 "an `apply` step belongs in the apply steps, not the plan steps".to_owned()
             }
             _ => format!(
-                "a `{kind}` step does not belong in this stage (it takes init, {}, run or env)",
+                "`{kind}` steps do not belong in this stage (it takes init, {}, run or env)",
                 own.join(", ")
             ),
         };
