@@ -8,7 +8,9 @@ use std::fmt;
 
 use super::yaml::{self, Node, Value};
 
+mod dir_globs;
 mod workflow;
+pub use dir_globs::{is_project_file, terraform_dirs};
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 use workflow::is_null;
 
@@ -88,8 +90,12 @@ pub enum ApplyRequirement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub name: Option<String>,
-    /// Relative to the repository root, normalised (`.` for the root).
+    /// Relative to the repository root, normalised (`.` for the root); a glob pattern when
+    /// `dir_glob`.
     pub dir: String,
+    /// `dir` is a pattern (`modules/*`) for [`RepoConfig::expand_dir_globs`] to replace by
+    /// one project per Terraform directory it matches; never planned as it is.
+    pub dir_glob: bool,
     pub workspace: String,
     /// A regex on the base branch (Atlantis writes it between slashes: `/main/`).
     pub branch: Option<String>,
@@ -378,6 +384,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     let mut p = Project {
         name: None,
         dir: String::new(),
+        dir_glob: false,
         workspace: "default".into(),
         branch: None,
         autoplan_enabled: true,
@@ -403,16 +410,12 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "dir" => {
                 let dir = ctx.string(v, &path)?;
-                if dir.contains(['*', '?', '[']) {
-                    let message = match globset::Glob::new(&dir) {
-                        Err(e) => format!("not a valid glob pattern: {}", e.kind()),
-                        Ok(_) => "a glob dir (one project per matching directory) is not \
-                                  supported yet: list each directory as its own project"
-                            .to_owned(),
-                    };
-                    return Err(ctx.err(v, &path, message));
+                if dir_globs::is_glob(&dir) {
+                    p.dir = dir_globs::pattern(&dir).map_err(|e| ctx.err(v, &path, e))?;
+                    p.dir_glob = true;
+                } else {
+                    p.dir = crate::names::repo_dir(&dir).map_err(|e| ctx.err(v, &path, e))?;
                 }
-                p.dir = crate::names::repo_dir(&dir).map_err(|e| ctx.err(v, &path, e))?;
                 has_dir = true;
             }
             "terraform_distribution" => {

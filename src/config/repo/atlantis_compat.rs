@@ -37,31 +37,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
         "a `plan` step among the apply steps is refused: an apply applies the plan that was \
          reviewed, never a new one",
     ),
-    (
-        "TestParseRepoCfg_GlobExpansion#001",
-        "glob project dirs (`modules/*`) are refused with a clear error: their expansion \
-         against the checkout is not built yet; list each directory as a project",
-    ),
-    (
-        "TestParseRepoCfg_GlobExpansion#002",
-        "glob project dirs are refused (expansion not built yet)",
-    ),
-    (
-        "TestParseRepoCfg_GlobExpansion#003",
-        "glob project dirs are refused (expansion not built yet)",
-    ),
-    (
-        "TestParseRepoCfg_GlobExpansion#004",
-        "glob project dirs are refused (expansion not built yet)",
-    ),
-    (
-        "TestParseRepoCfg_GlobExpansionPreservesSettings#001",
-        "glob project dirs are refused (expansion not built yet)",
-    ),
-    (
-        "TestParseRepoCfg_GlobExpansionNoNameCopy#001",
-        "glob project dirs are refused (expansion not built yet)",
-    ),
 ];
 
 /// The levels of the data this test runs.
@@ -116,6 +91,13 @@ fn run_case(case: &Json) -> Option<String> {
         && let Err(e) = powers::check(config, "owner/repo", &ServerPolicy::strict())
     {
         read = Err(e);
+    }
+    // Glob dirs expand against the files the test creates beside the config.
+    if let (Ok(config), Some(files)) = (&mut read, case["fixture_files"].as_object()) {
+        let dirs = super::terraform_dirs(files.keys().map(String::as_str));
+        if let Err(e) = config.expand_dir_globs(&dirs) {
+            read = Err(e);
+        }
     }
     match (read, valid) {
         (Ok(config), true) => compare(&as_atlantis(&config), &case["expect"]),

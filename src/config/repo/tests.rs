@@ -535,10 +535,6 @@ fn keys_bosun_cannot_act_on_are_refused_with_their_place() {
         err("version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n"),
         "bosun.yaml:4:27: projects[0].terraform_distribution: bosun runs the one Terraform binary its server is configured with and cannot pick a distribution per project: remove this key (the operator chooses the binary with the terraform_bin setting)"
     );
-    assert_eq!(
-        err("version: 3\nprojects:\n- dir: modules/*\n"),
-        "bosun.yaml:3:8: projects[0].dir: a glob dir (one project per matching directory) is not supported yet: list each directory as its own project"
-    );
     assert!(
         err("version: 3\nprojects:\n- dir: \"[invalid\"\n")
             .starts_with("bosun.yaml:3:8: projects[0].dir: not a valid glob pattern: ")
