@@ -19,6 +19,7 @@ mod plans;
 mod preview_cli;
 mod redelivery;
 mod repo_powers;
+mod repo_config;
 mod reviewed;
 mod sandbox;
 mod secrets;
