@@ -11,8 +11,8 @@ use super::yaml::{self, Node, Value};
 mod dir_globs;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
-pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 use workflow::is_null;
+pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 
 #[cfg(test)]
 mod atlantis_compat;
@@ -235,6 +235,14 @@ impl Ctx<'_> {
             } else {
                 format!("{key}.{name}")
             };
+            if !known.contains(&name.as_str()) && ATLANTIS_ONLY.contains(&name.as_str()) {
+                return Err(self.err(
+                    k,
+                    &path,
+                    "Atlantis's key, which bosun cannot act on yet: it is refused rather than \
+                     ignored (remove it)",
+                ));
+            }
             if !known.contains(&name.as_str()) {
                 let hint = crate::names::closest(&name, known.iter().copied())
                     .map(|c| format!(" (did you mean `{c}`?)"))
@@ -250,6 +258,23 @@ impl Ctx<'_> {
         Ok(out)
     }
 }
+
+/// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
+/// saying so rather than as unknown.
+const ATLANTIS_ONLY: &[&str] = &[
+    "autodiscover",
+    "repo_locks",
+    "plan_requirements",
+    "import_requirements",
+    "abort_on_execution_order_fail",
+    "silence_pr_comments",
+    "policy_check",
+    "custom_policy_check",
+    "multienv",
+    "shell",
+    "shellArgs",
+    "output",
+];
 
 const TOP_KEYS: &[&str] = &[
     "version",
@@ -359,9 +384,13 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                         return Err(ctx.err(wk, &path, "key given twice"));
                     }
                     ctx.record(&path, wk);
-                    config
-                        .workflows
-                        .push(workflow::workflow(&ctx, wname, wv, &path, config.version)?);
+                    config.workflows.push(workflow::workflow(
+                        &ctx,
+                        wname,
+                        wv,
+                        &path,
+                        config.version,
+                    )?);
                 }
             }
             "projects" if is_null(v) => {}
@@ -403,8 +432,18 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         match name.as_str() {
             "name" => {
                 let n = ctx.string(v, &path)?;
-                if n.chars().any(char::is_control) {
-                    return Err(ctx.err(v, &path, "not a usable project name"));
+                if !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+                {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        format!(
+                            "`{n}` is not allowed: a project name holds only letters, digits, \
+                             `-`, `_`, `.` and `/` (URL-safe, as in Atlantis)"
+                        ),
+                    ));
                 }
                 p.name = Some(n);
             }
@@ -414,7 +453,12 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                     p.dir = dir_globs::pattern(&dir).map_err(|e| ctx.err(v, &path, e))?;
                     p.dir_glob = true;
                 } else {
-                    p.dir = crate::names::repo_dir(&dir).map_err(|e| ctx.err(v, &path, e))?;
+                    // As in Atlantis, `/` is the repository's root, and `/a` is `a`.
+                    let rooted = match dir.trim_start_matches('/') {
+                        "" => ".",
+                        rest => rest,
+                    };
+                    p.dir = crate::names::repo_dir(rooted).map_err(|e| ctx.err(v, &path, e))?;
                 }
                 has_dir = true;
             }
@@ -428,17 +472,23 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 ));
             }
             "workspace" => {
-                let ws = ctx.string(v, &path)?;
+                // `workspace: ""` is the default one, as in Atlantis.
+                let ws = scalar_or_empty(ctx, v, &path)?;
+                if ws.is_empty() {
+                    continue;
+                }
                 let ok = ws
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                     && ws != "."
-                    && ws != "..";
+                    && !ws.contains("..")
+                    && !ws.starts_with('-');
                 if !ok {
                     return Err(ctx.err(
                         v,
                         &path,
-                        "a workspace name holds letters, digits, `-`, `_` and `.`",
+                        "a workspace name holds letters, digits, `-`, `_` and `.`, not `..` \
+                         and not a leading `-`",
                     ));
                 }
                 p.workspace = ws;
@@ -453,6 +503,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                     .map_err(|e| ctx.err(v, &path, format!("not a valid regex: {e}")))?;
                 p.branch = Some(pattern.to_owned());
             }
+            // `autoplan: ~`: the defaults.
+            "autoplan" if is_null(v) => {}
             "autoplan" => {
                 for (an, _, av) in ctx.entries(v, &path, &["enabled", "when_modified"])? {
                     let apath = format!("{path}.{an}");
@@ -595,6 +647,14 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
         }
     }
     Ok(())
+}
+
+/// A quoted or plain scalar, the empty string included.
+fn scalar_or_empty(ctx: &Ctx, node: &Node, key: &str) -> Result<String, ConfigError> {
+    match &node.value {
+        Value::Scalar(s, _) => Ok(s.clone()),
+        _ => Err(ctx.err(node, key, "expected a string")),
+    }
 }
 
 /// The value of `key` in a mapping node, else the node itself (for error positions).

@@ -142,7 +142,10 @@ mod tests {
             dirs("version: 3\nprojects:\n- dir: envs/**\n"),
             ["envs/dev", "envs/dev/deep/prod"]
         );
-        assert_eq!(dirs("version: 3\nprojects:\n- dir: none/*\n"), [] as [&str; 0]);
+        assert_eq!(
+            dirs("version: 3\nprojects:\n- dir: none/*\n"),
+            [] as [&str; 0]
+        );
         assert!(
             expanded("version: 3\nprojects:\n- dir: modules/*\n  name: m\n")
                 .unwrap()

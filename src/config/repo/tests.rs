@@ -114,7 +114,7 @@ fn errors_name_the_file_line_column_and_key() {
             "bosun.yaml:3:8: projects[0].dir: leaves the repository",
         ),
         (
-            "version: 3\nprojects:\n- dir: /etc\n",
+            "version: 3\nprojects:\n- dir: \"/a\\u0007\"\n",
             "bosun.yaml:3:8: projects[0].dir: must be a relative directory",
         ),
         (
@@ -469,7 +469,10 @@ fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
         Some([WorkflowStep::Run(command)]) => command.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(run(&file(2, "echo  'a b'  \"c\\\"d\" e\\ f")), "echo a b c\"d e f");
+    assert_eq!(
+        run(&file(2, "echo  'a b'  \"c\\\"d\" e\\ f")),
+        "echo a b c\"d e f"
+    );
     assert_eq!(run(&file(3, "echo  'a b'")), "echo  'a b'");
     // Only the plan and apply stages, as in Atlantis.
     let c = ok(&file(2, "echo  'a b'"));
@@ -549,4 +552,34 @@ fn terraform_version_reads_as_atlantis_reads_it() {
         c.projects[0].when_modified,
         DEFAULT_WHEN_MODIFIED.map(String::from).to_vec()
     );
+}
+
+#[test]
+fn names_workspaces_and_rooted_dirs_follow_atlantis() {
+    let c =
+        ok("version: 3\nprojects:\n- {dir: /, name: a/b.c_d-e}\n- {dir: /x/y/, workspace: \"\"}\n");
+    let got: Vec<_> = c
+        .projects
+        .iter()
+        .map(|p| (p.dir.as_str(), p.workspace.as_str()))
+        .collect();
+    assert_eq!(got, [(".", "default"), ("x/y", "default")]);
+    for name in ["a b", "a+b", "a*", "p[1]", "😀"] {
+        let e = err(&format!(
+            "version: 3\nprojects:\n- {{dir: ., name: \"{name}\"}}\n"
+        ));
+        assert!(e.contains("a project name holds only"), "{name}: {e}");
+    }
+    for ws in ["-chdir", "a..b", "a b", "a$HOME"] {
+        let e = err(&format!(
+            "version: 3\nprojects:\n- {{dir: ., workspace: \"{ws}\"}}\n"
+        ));
+        assert!(e.contains("a workspace name holds"), "{ws}: {e}");
+    }
+    assert_eq!(
+        err("version: 3\nrepo_locks: {mode: on_apply}\n"),
+        "bosun.yaml:2:1: repo_locks: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+    );
+    let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
+    assert!(c.projects[0].autoplan_enabled);
 }

@@ -29,11 +29,17 @@ pub enum OtherStep {
     /// `show` (policy_check stage).
     Show,
     /// `policy_check` (policy_check stage).
-    PolicyCheck { extra_args: Vec<String> },
+    PolicyCheck {
+        extra_args: Vec<String>,
+    },
     /// `import` (import stage).
-    Import { extra_args: Vec<String> },
+    Import {
+        extra_args: Vec<String>,
+    },
     /// `state_rm` (state_rm stage).
-    StateRm { extra_args: Vec<String> },
+    StateRm {
+        extra_args: Vec<String>,
+    },
 }
 
 /// One step of a workflow stage.
@@ -229,8 +235,7 @@ fn step(
     };
     let own = stage.own_steps();
     let known = STEP_KEYS.contains(&kind.as_str());
-    if known && !["init", "run", "env"].contains(&kind.as_str()) && !own.contains(&kind.as_str())
-    {
+    if known && !["init", "run", "env"].contains(&kind.as_str()) && !own.contains(&kind.as_str()) {
         let message = match (kind.as_str(), stage) {
             ("plan", Stage::Apply) => {
                 "a `plan` step belongs in the plan steps, not the apply steps".to_owned()
@@ -270,11 +275,19 @@ fn step(
             extra_args: extra_args(body)?,
         }),
         "run" => match body {
+            Some(b) if matches!(b.value, Value::Map(_)) => Err(ctx.err(
+                b,
+                &kpath,
+                "Atlantis's `run` with `command`, `shell` or `output`, which bosun cannot act \
+                 on yet: write `run: <command>`",
+            )),
             Some(b) => {
                 let command = ctx.string(b, &kpath)?;
                 let command = if version == 2 && matches!(stage, Stage::Plan | Stage::Apply) {
                     shell_words(&command)
-                        .map_err(|e| ctx.err(b, &kpath, format!("unable to parse `{command}`: {e}")))?
+                        .map_err(|e| {
+                            ctx.err(b, &kpath, format!("unable to parse `{command}`: {e}"))
+                        })?
                         .join(" ")
                 } else {
                     command
