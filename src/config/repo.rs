@@ -9,6 +9,7 @@ use std::fmt;
 use super::yaml::{self, Node, Value};
 
 mod dir_globs;
+mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
 use workflow::is_null;
@@ -527,6 +528,13 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "terraform_version" => {
                 let version = ctx.string(v, &path)?;
+                if !terraform_version::is_version(&version) {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        format!("`{version}` is not a version (like `1.9.0`)"),
+                    ));
+                }
                 p.terraform_version = Some(version.trim_start_matches('v').to_owned());
             }
             "apply_requirements" => {
