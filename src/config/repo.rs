@@ -269,12 +269,9 @@ const ATLANTIS_ONLY: &[&str] = &[
     "import_requirements",
     "abort_on_execution_order_fail",
     "silence_pr_comments",
-    "policy_check",
-    "custom_policy_check",
     "multienv",
     "shell",
     "shellArgs",
-    "output",
 ];
 
 const TOP_KEYS: &[&str] = &[
