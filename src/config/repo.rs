@@ -264,7 +264,6 @@ impl Ctx<'_> {
 /// saying so rather than as unknown.
 const ATLANTIS_ONLY: &[&str] = &[
     "autodiscover",
-    "repo_locks",
     "plan_requirements",
     "import_requirements",
     "abort_on_execution_order_fail",
@@ -284,6 +283,7 @@ const TOP_KEYS: &[&str] = &[
     "projects",
     "workflows",
     "allowed_regexp_prefixes",
+    "repo_locks",
 ];
 
 const PROJECT_KEYS: &[&str] = &[
@@ -300,6 +300,7 @@ const PROJECT_KEYS: &[&str] = &[
     "apply_on_merge",
     "delete_source_branch_on_merge",
     "terraform_distribution",
+    "repo_locks",
 ];
 
 /// Which files a project's autoplan watches unless it says (Atlantis's default).
@@ -373,6 +374,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "allowed_regexp_prefixes" => {
                 ctx.strings(v, &name)?;
             }
+            "repo_locks" => repo_locks(&ctx, v, &name)?,
             "workflows" if is_null(v) => {}
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {
@@ -553,6 +555,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
+            "repo_locks" => repo_locks(ctx, v, &path)?,
             "depends_on" => p.depends_on = ctx.strings(v, &path)?,
             "apply_on_merge" => p.apply_on_merge = Some(ctx.bool(v, &path)?),
             "delete_source_branch_on_merge" => {
@@ -649,6 +652,41 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
                 &format!("{key}.workflow"),
                 format!("no workflow is named `{w}`"),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Atlantis's `repo_locks`: bosun always locks a project when it plans it, which is
+/// Atlantis's `on_plan` (its default); the other modes are refused, not ignored.
+fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
+    if is_null(node) {
+        return Ok(());
+    }
+    for (_, _, v) in ctx.entries(node, key, &["mode"])? {
+        let path = format!("{key}.mode");
+        if is_null(v) {
+            continue;
+        }
+        match ctx.string(v, &path)?.as_str() {
+            "on_plan" => {}
+            mode @ ("on_apply" | "disabled") => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    format!(
+                        "bosun always locks a project's dir and workspace when it plans it \
+                         (`on_plan`); `{mode}` is not supported yet"
+                    ),
+                ));
+            }
+            other => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    format!("`{other}` is not one of on_plan, on_apply, disabled"),
+                ));
+            }
         }
     }
     Ok(())

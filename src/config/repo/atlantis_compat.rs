@@ -59,8 +59,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ("TestProject_UnmarshalYAML#002", NOT_YET),
     ("TestAutoDiscover_UnmarshalYAML#001", NOT_YET),
     ("TestAutoDiscover_UnmarshalYAML#002", NOT_YET),
-    ("TestRepoLocks_UnmarshalYAML#001", NOT_YET),
-    ("TestRepoLocks_UnmarshalYAML#002", NOT_YET),
     ("TestProject_Validate#007", NOT_YET),
     ("TestProject_Validate#008", NOT_YET),
     ("TestProject_Validate#009", NOT_YET),
@@ -72,10 +70,8 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ("TestAutoDiscover_Validate#004", NOT_YET),
     ("TestAutoDiscover_Validate#009", NOT_YET),
     ("TestAutoDiscover_Validate#010", NOT_YET),
-    ("TestRepoLocks_Validate#001", NOT_YET),
-    ("TestRepoLocks_Validate#002", NOT_YET),
-    ("TestRepoLocks_Validate#003", NOT_YET),
-    ("TestRepoLocks_Validate#004", NOT_YET),
+    ("TestRepoLocks_Validate#002", REPO_LOCKS),
+    ("TestRepoLocks_Validate#004", REPO_LOCKS),
     ("TestStep_Validate#007", NOT_YET),
     ("TestStep_Validate#008", NOT_YET),
     ("TestStep_Validate#009", NOT_YET),
@@ -83,13 +79,12 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ("TestConfig_ToValid#004", NOT_YET),
     ("TestConfig_ToValid#005", NOT_YET),
     ("TestConfig_ToValid#007", NOT_YET),
-    ("TestConfig_ToValid#009", NOT_YET),
+    ("TestConfig_ToValid#009", REPO_LOCKS),
     ("TestConfig_ToValid#011", NOT_YET),
-    ("TestProject_ToValid#002", NOT_YET),
+    ("TestProject_ToValid#002", REPO_LOCKS),
     ("TestAutoDiscover_ToValid#001", NOT_YET),
     ("TestAutoDiscover_ToValid#002", NOT_YET),
-    ("TestRepoLocks_ToValid#001", NOT_YET),
-    ("TestRepoLocks_ToValid#002", NOT_YET),
+    ("TestRepoLocks_ToValid#002", REPO_LOCKS),
     ("TestStep_ToValid#013", NOT_YET),
     ("TestStep_ToValid#016", NOT_YET),
     ("TestStep_ToValid#017", NOT_YET),
@@ -118,7 +113,10 @@ const DEVIATIONS: &[(&str, &str)] = &[
 
 const ONLY_DECODED: &str = "the Go test only decodes this part of a file; Atlantis's \
                             whole-file parse refuses it too (no version, no dir, or not a step)";
-const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, repo_locks, \
+const REPO_LOCKS: &str = "`repo_locks` modes `on_apply` and `disabled` are refused: bosun \
+                          always locks a project's dir and workspace when it plans it \
+                          (Atlantis's `on_plan`, which bosun accepts)";
+const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
                        plan_requirements, import_requirements, abort_on_execution_order_fail, \
                        env `shell`, `run` with options, multienv): refused with a clear error \
                        rather than ignored";

@@ -577,8 +577,13 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
         assert!(e.contains("a workspace name holds"), "{ws}: {e}");
     }
     assert_eq!(
-        err("version: 3\nrepo_locks: {mode: on_apply}\n"),
-        "bosun.yaml:2:1: repo_locks: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+        err("version: 3\nautodiscover: {mode: auto}\n"),
+        "bosun.yaml:2:1: autodiscover: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+    );
+    ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n"),
+        "bosun.yaml:4:22: projects[0].repo_locks.mode: bosun always locks a project's dir and workspace when it plans it (`on_plan`); `on_apply` is not supported yet"
     );
     let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
     assert!(c.projects[0].autoplan_enabled);
