@@ -266,7 +266,6 @@ const ATLANTIS_ONLY: &[&str] = &[
     "autodiscover",
     "plan_requirements",
     "import_requirements",
-    "abort_on_execution_order_fail",
     "silence_pr_comments",
     "multienv",
     "shell",
@@ -284,6 +283,7 @@ const TOP_KEYS: &[&str] = &[
     "workflows",
     "allowed_regexp_prefixes",
     "repo_locks",
+    "abort_on_execution_order_fail",
 ];
 
 const PROJECT_KEYS: &[&str] = &[
@@ -375,6 +375,17 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 ctx.strings(v, &name)?;
             }
             "repo_locks" => repo_locks(&ctx, v, &name)?,
+            // bosun skips the later execution order groups once one fails: Atlantis's `true`.
+            "abort_on_execution_order_fail" => {
+                if !ctx.bool(v, &name)? {
+                    return Err(ctx.err(
+                        v,
+                        &name,
+                        "bosun always stops applying at a failing execution order group \
+                         (`true`); `false` is not supported yet",
+                    ));
+                }
+            }
             "workflows" if is_null(v) => {}
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {

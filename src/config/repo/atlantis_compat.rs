@@ -76,8 +76,11 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ("TestStep_Validate#008", NOT_YET),
     ("TestStep_Validate#009", NOT_YET),
     ("TestConfig_ToValid#002", NOT_YET),
-    ("TestConfig_ToValid#004", NOT_YET),
-    ("TestConfig_ToValid#005", NOT_YET),
+    (
+        "TestConfig_ToValid#005",
+        "`abort_on_execution_order_fail: false` is refused: bosun always stops applying at a \
+         failing execution order group (`true`, accepted)",
+    ),
     ("TestConfig_ToValid#007", NOT_YET),
     ("TestConfig_ToValid#009", REPO_LOCKS),
     ("TestConfig_ToValid#011", NOT_YET),
@@ -117,7 +120,7 @@ const REPO_LOCKS: &str = "`repo_locks` modes `on_apply` and `disabled` are refus
                           always locks a project's dir and workspace when it plans it \
                           (Atlantis's `on_plan`, which bosun accepts)";
 const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
-                       plan_requirements, import_requirements, abort_on_execution_order_fail, \
+                       plan_requirements, import_requirements, \
                        env `shell`, `run` with options, multienv): refused with a clear error \
                        rather than ignored";
 const WORKSPACE_CHARS: &str = "a workspace name holds only letters, digits, `-`, `_` and `.`: \

@@ -581,6 +581,11 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
         "bosun.yaml:2:1: autodiscover: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
     );
     ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
+    ok("version: 3\nabort_on_execution_order_fail: true\n");
+    assert!(
+        err("version: 3\nabort_on_execution_order_fail: false\n")
+            .starts_with("bosun.yaml:2:32: abort_on_execution_order_fail: bosun always stops")
+    );
     assert_eq!(
         err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n"),
         "bosun.yaml:4:22: projects[0].repo_locks.mode: bosun always locks a project's dir and workspace when it plans it (`on_plan`); `on_apply` is not supported yet"
