@@ -263,7 +263,6 @@ impl Ctx<'_> {
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
 /// saying so rather than as unknown.
 const ATLANTIS_ONLY: &[&str] = &[
-    "autodiscover",
     "plan_requirements",
     "import_requirements",
     "silence_pr_comments",
@@ -284,6 +283,7 @@ const TOP_KEYS: &[&str] = &[
     "allowed_regexp_prefixes",
     "repo_locks",
     "abort_on_execution_order_fail",
+    "autodiscover",
 ];
 
 const PROJECT_KEYS: &[&str] = &[
@@ -375,6 +375,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 ctx.strings(v, &name)?;
             }
             "repo_locks" => repo_locks(&ctx, v, &name)?,
+            "autodiscover" => autodiscover(&ctx, v, &name)?,
             // bosun skips the later execution order groups once one fails: Atlantis's `true`.
             "abort_on_execution_order_fail" => {
                 if !ctx.bool(v, &name)? {
@@ -701,6 +702,54 @@ fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Atlantis's `autodiscover`: with a repo config bosun plans only the projects it lists, which
+/// is Atlantis's `mode: disabled`; discovering more (`auto`, `enabled`, `ignore_paths`) is
+/// refused, not ignored.
+fn autodiscover(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
+    let mut disabled = false;
+    for (name, k, v) in ctx.entries(node, key, &["mode", "ignore_paths"])? {
+        let path = format!("{key}.{name}");
+        if name == "ignore_paths" {
+            return Err(ctx.err(
+                k,
+                &path,
+                "bosun does not discover projects beyond the config yet, so there is nothing \
+                 to ignore",
+            ));
+        }
+        match ctx.string(v, &path)?.as_str() {
+            "disabled" => disabled = true,
+            mode @ ("auto" | "enabled") => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    format!(
+                        "with a repo config bosun plans only the projects it lists \
+                         (`disabled`); `{mode}` is not supported yet"
+                    ),
+                ));
+            }
+            other => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    format!("`{other}` is not one of auto, enabled, disabled"),
+                ));
+            }
+        }
+    }
+    if disabled {
+        Ok(())
+    } else {
+        Err(ctx.err(
+            node,
+            key,
+            "give `mode: disabled` (what bosun does with a repo config: it plans only the \
+             projects listed); Atlantis's default `auto` is not supported yet",
+        ))
+    }
 }
 
 /// A quoted or plain scalar, the empty string included.

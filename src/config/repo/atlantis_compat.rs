@@ -57,19 +57,18 @@ const DEVIATIONS: &[(&str, &str)] = &[
     // Atlantis's keys bosun cannot act on yet: refused with a clear error, not ignored.
     ("TestConfig_UnmarshalYAML#012", NOT_YET),
     ("TestProject_UnmarshalYAML#002", NOT_YET),
-    ("TestAutoDiscover_UnmarshalYAML#001", NOT_YET),
-    ("TestAutoDiscover_UnmarshalYAML#002", NOT_YET),
+    ("TestAutoDiscover_UnmarshalYAML#001", AUTODISCOVER),
+    ("TestAutoDiscover_UnmarshalYAML#002", AUTODISCOVER),
     ("TestProject_Validate#007", NOT_YET),
     ("TestProject_Validate#008", NOT_YET),
     ("TestProject_Validate#009", NOT_YET),
     ("TestProject_Validate#010", NOT_YET),
     ("TestProject_Validate#020", NOT_YET),
-    ("TestAutoDiscover_Validate#001", NOT_YET),
-    ("TestAutoDiscover_Validate#002", NOT_YET),
-    ("TestAutoDiscover_Validate#003", NOT_YET),
-    ("TestAutoDiscover_Validate#004", NOT_YET),
-    ("TestAutoDiscover_Validate#009", NOT_YET),
-    ("TestAutoDiscover_Validate#010", NOT_YET),
+    ("TestAutoDiscover_Validate#001", AUTODISCOVER),
+    ("TestAutoDiscover_Validate#002", AUTODISCOVER),
+    ("TestAutoDiscover_Validate#004", AUTODISCOVER),
+    ("TestAutoDiscover_Validate#009", AUTODISCOVER),
+    ("TestAutoDiscover_Validate#010", AUTODISCOVER),
     ("TestRepoLocks_Validate#002", REPO_LOCKS),
     ("TestRepoLocks_Validate#004", REPO_LOCKS),
     ("TestStep_Validate#007", NOT_YET),
@@ -81,12 +80,12 @@ const DEVIATIONS: &[(&str, &str)] = &[
         "`abort_on_execution_order_fail: false` is refused: bosun always stops applying at a \
          failing execution order group (`true`, accepted)",
     ),
-    ("TestConfig_ToValid#007", NOT_YET),
+    ("TestConfig_ToValid#007", AUTODISCOVER),
     ("TestConfig_ToValid#009", REPO_LOCKS),
     ("TestConfig_ToValid#011", NOT_YET),
     ("TestProject_ToValid#002", REPO_LOCKS),
-    ("TestAutoDiscover_ToValid#001", NOT_YET),
-    ("TestAutoDiscover_ToValid#002", NOT_YET),
+    ("TestAutoDiscover_ToValid#001", AUTODISCOVER),
+    ("TestAutoDiscover_ToValid#002", AUTODISCOVER),
     ("TestRepoLocks_ToValid#002", REPO_LOCKS),
     ("TestStep_ToValid#013", NOT_YET),
     ("TestStep_ToValid#016", NOT_YET),
@@ -119,6 +118,9 @@ const ONLY_DECODED: &str = "the Go test only decodes this part of a file; Atlant
 const REPO_LOCKS: &str = "`repo_locks` modes `on_apply` and `disabled` are refused: bosun \
                           always locks a project's dir and workspace when it plans it \
                           (Atlantis's `on_plan`, which bosun accepts)";
+const AUTODISCOVER: &str = "`autodiscover` other than `mode: disabled` is refused: with a \
+                            repo config bosun plans only the projects it lists (Atlantis's \
+                            `disabled`, which bosun accepts)";
 const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
                        plan_requirements, import_requirements, \
                        env `shell`, `run` with options, multienv): refused with a clear error \

@@ -577,8 +577,13 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
         assert!(e.contains("a workspace name holds"), "{ws}: {e}");
     }
     assert_eq!(
-        err("version: 3\nautodiscover: {mode: auto}\n"),
-        "bosun.yaml:2:1: autodiscover: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+        err("version: 3\nprojects:\n- {dir: ., plan_requirements: [approved]}\n"),
+        "bosun.yaml:3:12: projects[0].plan_requirements: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+    );
+    ok("version: 3\nautodiscover: {mode: disabled}\n");
+    assert!(
+        err("version: 3\nautodiscover: {mode: auto}\n")
+            .starts_with("bosun.yaml:2:22: autodiscover.mode: with a repo config bosun plans only")
     );
     ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
     ok("version: 3\nabort_on_execution_order_fail: true\n");
