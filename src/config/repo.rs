@@ -9,6 +9,7 @@ use std::fmt;
 use super::yaml::{self, Node, Value};
 
 mod dir_globs;
+mod modes;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
@@ -374,8 +375,8 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "allowed_regexp_prefixes" => {
                 ctx.strings(v, &name)?;
             }
-            "repo_locks" => repo_locks(&ctx, v, &name)?,
-            "autodiscover" => autodiscover(&ctx, v, &name)?,
+            "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
+            "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
             // bosun skips the later execution order groups once one fails: Atlantis's `true`.
             "abort_on_execution_order_fail" => {
                 if !ctx.bool(v, &name)? {
@@ -567,7 +568,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
-            "repo_locks" => repo_locks(ctx, v, &path)?,
+            "repo_locks" => modes::repo_locks(ctx, v, &path)?,
             "depends_on" => p.depends_on = ctx.strings(v, &path)?,
             "apply_on_merge" => p.apply_on_merge = Some(ctx.bool(v, &path)?),
             "delete_source_branch_on_merge" => {
@@ -667,89 +668,6 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
         }
     }
     Ok(())
-}
-
-/// Atlantis's `repo_locks`: bosun always locks a project when it plans it, which is
-/// Atlantis's `on_plan` (its default); the other modes are refused, not ignored.
-fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
-    if is_null(node) {
-        return Ok(());
-    }
-    for (_, _, v) in ctx.entries(node, key, &["mode"])? {
-        let path = format!("{key}.mode");
-        if is_null(v) {
-            continue;
-        }
-        match ctx.string(v, &path)?.as_str() {
-            "on_plan" => {}
-            mode @ ("on_apply" | "disabled") => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    format!(
-                        "bosun always locks a project's dir and workspace when it plans it \
-                         (`on_plan`); `{mode}` is not supported yet"
-                    ),
-                ));
-            }
-            other => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    format!("`{other}` is not one of on_plan, on_apply, disabled"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Atlantis's `autodiscover`: with a repo config bosun plans only the projects it lists, which
-/// is Atlantis's `mode: disabled`; discovering more (`auto`, `enabled`, `ignore_paths`) is
-/// refused, not ignored.
-fn autodiscover(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
-    let mut disabled = false;
-    for (name, k, v) in ctx.entries(node, key, &["mode", "ignore_paths"])? {
-        let path = format!("{key}.{name}");
-        if name == "ignore_paths" {
-            return Err(ctx.err(
-                k,
-                &path,
-                "bosun does not discover projects beyond the config yet, so there is nothing \
-                 to ignore",
-            ));
-        }
-        match ctx.string(v, &path)?.as_str() {
-            "disabled" => disabled = true,
-            mode @ ("auto" | "enabled") => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    format!(
-                        "with a repo config bosun plans only the projects it lists \
-                         (`disabled`); `{mode}` is not supported yet"
-                    ),
-                ));
-            }
-            other => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    format!("`{other}` is not one of auto, enabled, disabled"),
-                ));
-            }
-        }
-    }
-    if disabled {
-        Ok(())
-    } else {
-        Err(ctx.err(
-            node,
-            key,
-            "give `mode: disabled` (what bosun does with a repo config: it plans only the \
-             projects listed); Atlantis's default `auto` is not supported yet",
-        ))
-    }
 }
 
 /// A quoted or plain scalar, the empty string included.
