@@ -171,6 +171,14 @@ fn validate(file: Option<PathBuf>) -> ExitCode {
         Ok(config) => {
             println!("{name}: ok, {} project(s)", config.projects.len());
             for p in &config.projects {
+                if p.dir_glob {
+                    println!(
+                        "  dir {} (a glob: one project per directory it matches that holds \
+                         Terraform files, at each commit; workspace {})",
+                        p.dir, p.workspace
+                    );
+                    continue;
+                }
                 println!(
                     "  {} (dir {}, workspace {})",
                     p.display_name(),

@@ -8,14 +8,24 @@ use std::fmt;
 
 use super::yaml::{self, Node, Value};
 
+mod dir_globs;
+mod modes;
+mod terraform_version;
 mod workflow;
-pub use workflow::{EnvValue, Workflow, WorkflowStep};
+pub use dir_globs::{is_project_file, terraform_dirs};
+use workflow::is_null;
+pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
+
+#[cfg(test)]
+mod atlantis_compat;
 
 /// The file names bosun reads, in order of preference.
 pub const FILE_NAMES: [&str; 2] = ["bosun.yaml", "atlantis.yaml"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
+    /// 2 or 3 (Atlantis's schema versions; 2 shell-splits `run` commands).
+    pub version: i64,
     pub automerge: bool,
     pub parallel_plan: bool,
     pub parallel_apply: bool,
@@ -82,8 +92,12 @@ pub enum ApplyRequirement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub name: Option<String>,
-    /// Relative to the repository root, normalised (`.` for the root).
+    /// Relative to the repository root, normalised (`.` for the root); a glob pattern when
+    /// `dir_glob`.
     pub dir: String,
+    /// `dir` is a pattern (`modules/*`) for [`RepoConfig::expand_dir_globs`] to replace by
+    /// one project per Terraform directory it matches; never planned as it is.
+    pub dir_glob: bool,
     pub workspace: String,
     /// A regex on the base branch (Atlantis writes it between slashes: `/main/`).
     pub branch: Option<String>,
@@ -223,6 +237,14 @@ impl Ctx<'_> {
             } else {
                 format!("{key}.{name}")
             };
+            if !known.contains(&name.as_str()) && ATLANTIS_ONLY.contains(&name.as_str()) {
+                return Err(self.err(
+                    k,
+                    &path,
+                    "Atlantis's key, which bosun cannot act on yet: it is refused rather than \
+                     ignored (remove it)",
+                ));
+            }
             if !known.contains(&name.as_str()) {
                 let hint = crate::names::closest(&name, known.iter().copied())
                     .map(|c| format!(" (did you mean `{c}`?)"))
@@ -239,6 +261,17 @@ impl Ctx<'_> {
     }
 }
 
+/// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
+/// saying so rather than as unknown.
+const ATLANTIS_ONLY: &[&str] = &[
+    "plan_requirements",
+    "import_requirements",
+    "silence_pr_comments",
+    "multienv",
+    "shell",
+    "shellArgs",
+];
+
 const TOP_KEYS: &[&str] = &[
     "version",
     "automerge",
@@ -249,6 +282,9 @@ const TOP_KEYS: &[&str] = &[
     "projects",
     "workflows",
     "allowed_regexp_prefixes",
+    "repo_locks",
+    "abort_on_execution_order_fail",
+    "autodiscover",
 ];
 
 const PROJECT_KEYS: &[&str] = &[
@@ -264,6 +300,17 @@ const PROJECT_KEYS: &[&str] = &[
     "depends_on",
     "apply_on_merge",
     "delete_source_branch_on_merge",
+    "terraform_distribution",
+    "repo_locks",
+];
+
+/// Which files a project's autoplan watches unless it says (Atlantis's default).
+pub const DEFAULT_WHEN_MODIFIED: [&str; 5] = [
+    "**/*.tf*",
+    "**/*.tofu",
+    "**/*.tofu.json",
+    "**/terragrunt.hcl",
+    "**/.terraform.lock.hcl",
 ];
 
 /// Parses and checks a repo config; `file` names it in errors.
@@ -288,6 +335,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             message: "the file is empty (it needs at least `version: 3`)".into(),
         })?;
     let mut config = RepoConfig {
+        version: 3,
         automerge: false,
         parallel_plan: false,
         parallel_apply: false,
@@ -298,20 +346,25 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         file: file.into(),
         keys: BTreeMap::new(),
     };
-    let mut version = None;
-    for (name, k, v) in ctx.entries(&root, "", TOP_KEYS)? {
-        match name.as_str() {
-            "version" => {
-                let n = ctx.int(v, "version")?;
-                if n != 3 {
-                    return Err(ctx.err(
-                        v,
-                        "version",
-                        format!("only version 3 is supported, not {n}"),
-                    ));
-                }
-                version = Some(n);
+    let entries = ctx.entries(&root, "", TOP_KEYS)?;
+    // The version first: it decides how `run` steps read.
+    match entries.iter().find(|(name, _, _)| name == "version") {
+        Some((_, _, v)) if !is_null(v) => {
+            let n = ctx.int(v, "version")?;
+            if n != 2 && n != 3 {
+                return Err(ctx.err(
+                    v,
+                    "version",
+                    format!("only versions 2 and 3 are supported, not {n}"),
+                ));
             }
+            config.version = n;
+        }
+        _ => return Err(ctx.err(&root, "version", "missing (add `version: 3`)")),
+    }
+    for (name, k, v) in entries {
+        match name.as_str() {
+            "version" => {}
             "automerge" => config.automerge = ctx.bool(v, &name)?,
             "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
             "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
@@ -322,6 +375,20 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "allowed_regexp_prefixes" => {
                 ctx.strings(v, &name)?;
             }
+            "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
+            "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
+            // bosun skips the later execution order groups once one fails: Atlantis's `true`.
+            "abort_on_execution_order_fail" => {
+                if !ctx.bool(v, &name)? {
+                    return Err(ctx.err(
+                        v,
+                        &name,
+                        "bosun always stops applying at a failing execution order group \
+                         (`true`); `false` is not supported yet",
+                    ));
+                }
+            }
+            "workflows" if is_null(v) => {}
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {
                     let wname = ctx.string(wk, "workflows")?;
@@ -330,11 +397,16 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                         return Err(ctx.err(wk, &path, "key given twice"));
                     }
                     ctx.record(&path, wk);
-                    config
-                        .workflows
-                        .push(workflow::workflow(&ctx, wname, wv, &path)?);
+                    config.workflows.push(workflow::workflow(
+                        &ctx,
+                        wname,
+                        wv,
+                        &path,
+                        config.version,
+                    )?);
                 }
             }
+            "projects" if is_null(v) => {}
             "projects" => {
                 for (i, p) in ctx.seq(v, "projects")?.iter().enumerate() {
                     config
@@ -345,9 +417,6 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             _ => return Err(ctx.err(k, &name, "unknown key")),
         }
     }
-    if version.is_none() {
-        return Err(ctx.err(&root, "version", "missing (add `version: 3`)"));
-    }
     check_projects(&ctx, &root, &config)?;
     config.keys = ctx.keys.into_inner();
     Ok(config)
@@ -357,14 +426,11 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     let mut p = Project {
         name: None,
         dir: String::new(),
+        dir_glob: false,
         workspace: "default".into(),
         branch: None,
         autoplan_enabled: true,
-        when_modified: vec![
-            "**/*.tf*".into(),
-            "**/terragrunt.hcl".into(),
-            "**/.terraform.lock.hcl".into(),
-        ],
+        when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
         terraform_version: None,
         apply_requirements: vec![],
         workflow: None,
@@ -379,28 +445,63 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         match name.as_str() {
             "name" => {
                 let n = ctx.string(v, &path)?;
-                if n.chars().any(char::is_control) {
-                    return Err(ctx.err(v, &path, "not a usable project name"));
+                if !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+                {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        format!(
+                            "`{n}` is not allowed: a project name holds only letters, digits, \
+                             `-`, `_`, `.` and `/` (URL-safe, as in Atlantis)"
+                        ),
+                    ));
                 }
                 p.name = Some(n);
             }
             "dir" => {
-                p.dir = crate::names::repo_dir(&ctx.string(v, &path)?)
-                    .map_err(|e| ctx.err(v, &path, e))?;
+                let dir = ctx.string(v, &path)?;
+                if dir_globs::is_glob(&dir) {
+                    p.dir = dir_globs::pattern(&dir).map_err(|e| ctx.err(v, &path, e))?;
+                    p.dir_glob = true;
+                } else {
+                    // As in Atlantis, `/` is the repository's root, and `/a` is `a`.
+                    let rooted = match dir.trim_start_matches('/') {
+                        "" => ".",
+                        rest => rest,
+                    };
+                    p.dir = crate::names::repo_dir(rooted).map_err(|e| ctx.err(v, &path, e))?;
+                }
                 has_dir = true;
             }
+            "terraform_distribution" => {
+                return Err(ctx.err(
+                    v,
+                    &path,
+                    "bosun runs the one Terraform binary its server is configured with and \
+                     cannot pick a distribution per project: remove this key (the operator \
+                     chooses the binary with the terraform_bin setting)",
+                ));
+            }
             "workspace" => {
-                let ws = ctx.string(v, &path)?;
+                // `workspace: ""` is the default one, as in Atlantis.
+                let ws = scalar_or_empty(ctx, v, &path)?;
+                if ws.is_empty() {
+                    continue;
+                }
                 let ok = ws
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                     && ws != "."
-                    && ws != "..";
+                    && !ws.contains("..")
+                    && !ws.starts_with('-');
                 if !ok {
                     return Err(ctx.err(
                         v,
                         &path,
-                        "a workspace name holds letters, digits, `-`, `_` and `.`",
+                        "a workspace name holds letters, digits, `-`, `_` and `.`, not `..` \
+                         and not a leading `-`",
                     ));
                 }
                 p.workspace = ws;
@@ -415,6 +516,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                     .map_err(|e| ctx.err(v, &path, format!("not a valid regex: {e}")))?;
                 p.branch = Some(pattern.to_owned());
             }
+            // `autoplan: ~`: the defaults.
+            "autoplan" if is_null(v) => {}
             "autoplan" => {
                 for (an, _, av) in ctx.entries(v, &path, &["enabled", "when_modified"])? {
                     let apath = format!("{path}.{an}");
@@ -435,7 +538,17 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                     }
                 }
             }
-            "terraform_version" => p.terraform_version = Some(ctx.string(v, &path)?),
+            "terraform_version" => {
+                let version = ctx.string(v, &path)?;
+                if !terraform_version::is_version(&version) {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        format!("`{version}` is not a version (like `1.9.0`)"),
+                    ));
+                }
+                p.terraform_version = Some(version.trim_start_matches('v').to_owned());
+            }
             "apply_requirements" => {
                 for (i, item) in ctx.seq(v, &path)?.iter().enumerate() {
                     let r = match ctx.string(item, &path)?.as_str() {
@@ -455,6 +568,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
+            "repo_locks" => modes::repo_locks(ctx, v, &path)?,
             "depends_on" => p.depends_on = ctx.strings(v, &path)?,
             "apply_on_merge" => p.apply_on_merge = Some(ctx.bool(v, &path)?),
             "delete_source_branch_on_merge" => {
@@ -554,6 +668,14 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
         }
     }
     Ok(())
+}
+
+/// A quoted or plain scalar, the empty string included.
+fn scalar_or_empty(ctx: &Ctx, node: &Node, key: &str) -> Result<String, ConfigError> {
+    match &node.value {
+        Value::Scalar(s, _) => Ok(s.clone()),
+        _ => Err(ctx.err(node, key, "expected a string")),
+    }
 }
 
 /// The value of `key` in a mapping node, else the node itself (for error positions).

@@ -73,10 +73,19 @@ pub(super) async fn read_config(
             },
         };
         if let Some(text) = text {
-            let checked = repo::parse(file, &text).and_then(|config| {
+            let mut checked = repo::parse(file, &text).and_then(|config| {
                 powers::check(&config, repo, &ctx.settings.repo_powers)?;
                 Ok(config)
             });
+            // Glob dirs (`modules/*`) become one project per Terraform dir of this commit.
+            if let Ok(config) = &mut checked
+                && config.has_dir_globs()
+            {
+                let dirs = ctx.workspaces.terraform_dirs(repo, sha).await?;
+                if let Err(e) = config.expand_dir_globs(&dirs) {
+                    checked = Err(e);
+                }
+            }
             return Ok(Some(checked));
         }
     }

@@ -1,5 +1,6 @@
 //! Reading from the mirror without a checkout: the files a pull request changes, one file
-//! (the repo config), and every Terraform file of a commit (for local-module detection).
+//! (the repo config), every Terraform file of a commit (for local-module detection) and the
+//! directories holding them (for a repo config's glob dirs).
 
 use anyhow::{Context, bail};
 
@@ -112,6 +113,33 @@ impl Workspaces {
         let parent = String::from_utf8_lossy(&out).trim().to_owned();
         check_oid(&parent)?;
         Ok(parent)
+    }
+
+    /// The directories of commit `sha` that directly hold a file making a Terraform project
+    /// (see [`crate::config::repo::terraform_dirs`]), from its tree in the mirror: what a
+    /// repo config's glob dirs are expanded against. Symlinks and submodules are skipped.
+    pub async fn terraform_dirs(&self, repo: &str, sha: &str) -> anyhow::Result<Vec<String>> {
+        check_oid(sha)?;
+        let mirror = self.existing_mirror(repo)?;
+        let listing = self
+            .git()?
+            .at(&mirror)
+            .args(["ls-tree", "-r", "-z", "--full-tree", sha])
+            .run()
+            .await
+            .with_context(|| format!("listing the files of {sha}"))?;
+        // <mode> SP <type> SP <oid> TAB <path>
+        let files: Vec<String> = split_z(&listing)
+            .into_iter()
+            .filter_map(|entry| {
+                let (meta, path) = entry.split_once('\t')?;
+                let mode = meta.split_whitespace().next()?;
+                (mode == "100644" || mode == "100755").then(|| path.to_owned())
+            })
+            .collect();
+        Ok(crate::config::repo::terraform_dirs(
+            files.iter().map(String::as_str),
+        ))
     }
 
     /// Every `*.tf` file (path, content) in the tree of commit `sha`, read straight from the

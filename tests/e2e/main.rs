@@ -19,6 +19,7 @@ mod missed_webhooks;
 mod plans;
 mod preview_cli;
 mod redelivery;
+mod repo_config;
 mod repo_powers;
 mod reviewed;
 mod sandbox;

@@ -86,8 +86,12 @@ fn errors_name_the_file_line_column_and_key() {
         ("", "bosun.yaml:1:1: the file is empty"),
         ("projects: []\n", "bosun.yaml:1:1: version: missing"),
         (
-            "version: 2\n",
-            "bosun.yaml:1:10: version: only version 3 is supported, not 2",
+            "version: 4\n",
+            "bosun.yaml:1:10: version: only versions 2 and 3 are supported, not 4",
+        ),
+        (
+            "version:\nprojects: []\n",
+            "bosun.yaml:1:1: version: missing",
         ),
         (
             "version: 3\nautomerj: true\n",
@@ -110,7 +114,7 @@ fn errors_name_the_file_line_column_and_key() {
             "bosun.yaml:3:8: projects[0].dir: leaves the repository",
         ),
         (
-            "version: 3\nprojects:\n- dir: /etc\n",
+            "version: 3\nprojects:\n- dir: \"/a\\u0007\"\n",
             "bosun.yaml:3:8: projects[0].dir: must be a relative directory",
         ),
         (
@@ -436,4 +440,161 @@ fn a_project_is_found_by_name_else_by_dir_and_workspace() {
         Some("envs/dev")
     );
     assert!(c.project("envs/dev", "staging", None).is_none());
+}
+
+#[test]
+fn null_and_empty_values_are_absent_as_in_atlantis() {
+    let c = ok("version: 3\nprojects:\nworkflows: ~\n");
+    assert!(c.projects.is_empty() && c.workflows.is_empty());
+    let c = ok(
+        "version: 3\nworkflows:\n  w: ~\n  x:\n    plan:\n      steps:\n    apply: ~\n    import:\n      steps:\n",
+    );
+    let (w, x) = (&c.workflows[0], &c.workflows[1]);
+    assert_eq!((w.name.as_str(), &w.plan, &w.apply), ("w", &None, &None));
+    assert_eq!((&x.plan, &x.apply), (&None, &None));
+    assert!(x.other_stages.is_empty());
+    // An empty list is no steps, not the default ones.
+    let c = ok("version: 3\nworkflows:\n  w:\n    plan:\n      steps: []\n");
+    assert_eq!(c.workflows[0].plan, Some(vec![]));
+}
+
+#[test]
+fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
+    let file = |v: u8, run: &str| {
+        format!(
+            "version: {v}\nworkflows:\n  w:\n    plan:\n      steps:\n      - run: {run}\n    policy_check:\n      steps:\n      - run: {run}\n"
+        )
+    };
+    let run = |text: &str| match &ok(text).workflows[0].plan.as_deref() {
+        Some([WorkflowStep::Run(command)]) => command.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        run(&file(2, "echo  'a b'  \"c\\\"d\" e\\ f")),
+        "echo a b c\"d e f"
+    );
+    assert_eq!(run(&file(3, "echo  'a b'")), "echo  'a b'");
+    // Only the plan and apply stages, as in Atlantis.
+    let c = ok(&file(2, "echo  'a b'"));
+    assert_eq!(
+        c.workflows[0].other_stages[0].1,
+        vec![OtherStep::Common(WorkflowStep::Run("echo  'a b'".into()))]
+    );
+    assert_eq!(
+        err(&file(2, "echo 'a b")),
+        "bosun.yaml:6:14: workflows.w.plan.steps[0].run: unable to parse `echo 'a b`: EOF found when expecting closing quote"
+    );
+}
+
+#[test]
+fn atlantis_stages_bosun_does_not_run_are_read_strictly() {
+    let c = ok(r#"
+version: 3
+workflows:
+  w:
+    policy_check:
+      steps: [show, {policy_check: {extra_args: [a]}}]
+    import:
+      steps: [init, {import: {extra_args: [b]}}]
+    state_rm:
+      steps: [state_rm]
+"#);
+    assert_eq!(
+        c.workflows[0].other_stages,
+        vec![
+            (
+                "policy_check".to_owned(),
+                vec![
+                    OtherStep::Show,
+                    OtherStep::PolicyCheck {
+                        extra_args: vec!["a".into()]
+                    }
+                ]
+            ),
+            (
+                "import".to_owned(),
+                vec![
+                    OtherStep::Common(WorkflowStep::Init { extra_args: vec![] }),
+                    OtherStep::Import {
+                        extra_args: vec!["b".into()]
+                    }
+                ]
+            ),
+            (
+                "state_rm".to_owned(),
+                vec![OtherStep::StateRm { extra_args: vec![] }]
+            ),
+        ]
+    );
+    assert_eq!(
+        err("version: 3\nworkflows:\n  w:\n    plan:\n      steps: [import]\n"),
+        "bosun.yaml:5:15: workflows.w.plan.steps[0]: `import` steps do not belong in this stage (it takes init, plan, run or env)"
+    );
+}
+
+#[test]
+fn keys_bosun_cannot_act_on_are_refused_with_their_place() {
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n"),
+        "bosun.yaml:4:27: projects[0].terraform_distribution: bosun runs the one Terraform binary its server is configured with and cannot pick a distribution per project: remove this key (the operator chooses the binary with the terraform_bin setting)"
+    );
+    assert!(
+        err("version: 3\nprojects:\n- dir: \"[invalid\"\n")
+            .starts_with("bosun.yaml:3:8: projects[0].dir: not a valid glob pattern: ")
+    );
+}
+
+#[test]
+fn terraform_version_reads_as_atlantis_reads_it() {
+    let c = ok("version: 3\nprojects:\n- dir: .\n  terraform_version: v1.9.0\n");
+    assert_eq!(c.projects[0].terraform_version.as_deref(), Some("1.9.0"));
+    assert_eq!(
+        c.projects[0].when_modified,
+        DEFAULT_WHEN_MODIFIED.map(String::from).to_vec()
+    );
+}
+
+#[test]
+fn names_workspaces_and_rooted_dirs_follow_atlantis() {
+    let c =
+        ok("version: 3\nprojects:\n- {dir: /, name: a/b.c_d-e}\n- {dir: /x/y/, workspace: \"\"}\n");
+    let got: Vec<_> = c
+        .projects
+        .iter()
+        .map(|p| (p.dir.as_str(), p.workspace.as_str()))
+        .collect();
+    assert_eq!(got, [(".", "default"), ("x/y", "default")]);
+    for name in ["a b", "a+b", "a*", "p[1]", "😀"] {
+        let e = err(&format!(
+            "version: 3\nprojects:\n- {{dir: ., name: \"{name}\"}}\n"
+        ));
+        assert!(e.contains("a project name holds only"), "{name}: {e}");
+    }
+    for ws in ["-chdir", "a..b", "a b", "a$HOME"] {
+        let e = err(&format!(
+            "version: 3\nprojects:\n- {{dir: ., workspace: \"{ws}\"}}\n"
+        ));
+        assert!(e.contains("a workspace name holds"), "{ws}: {e}");
+    }
+    assert_eq!(
+        err("version: 3\nprojects:\n- {dir: ., plan_requirements: [approved]}\n"),
+        "bosun.yaml:3:12: projects[0].plan_requirements: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+    );
+    ok("version: 3\nautodiscover: {mode: disabled}\n");
+    assert!(
+        err("version: 3\nautodiscover: {mode: auto}\n")
+            .starts_with("bosun.yaml:2:22: autodiscover.mode: with a repo config bosun plans only")
+    );
+    ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
+    ok("version: 3\nabort_on_execution_order_fail: true\n");
+    assert!(
+        err("version: 3\nabort_on_execution_order_fail: false\n")
+            .starts_with("bosun.yaml:2:32: abort_on_execution_order_fail: bosun always stops")
+    );
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n"),
+        "bosun.yaml:4:22: projects[0].repo_locks.mode: bosun always locks a project's dir and workspace when it plans it (`on_plan`); `on_apply` is not supported yet"
+    );
+    let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
+    assert!(c.projects[0].autoplan_enabled);
 }

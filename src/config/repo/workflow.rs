@@ -15,6 +15,31 @@ pub struct Workflow {
     /// Whether the project's commands may use the network (bosun's own key, default `true`;
     /// `false` only narrows what the server allows).
     pub network: bool,
+    /// Atlantis's other stages (`policy_check`, `import`, `state_rm`) as the file gives them,
+    /// in its order: parsed strictly, kept for the commands that will run them, never run
+    /// by bosun today (it has no policy checks, import or state rm).
+    pub other_stages: Vec<(String, Vec<OtherStep>)>,
+}
+
+/// A step of a stage bosun does not run: one of the plan and apply steps, or a step only
+/// those stages have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OtherStep {
+    Common(WorkflowStep),
+    /// `show` (policy_check stage).
+    Show,
+    /// `policy_check` (policy_check stage).
+    PolicyCheck {
+        extra_args: Vec<String>,
+    },
+    /// `import` (import stage).
+    Import {
+        extra_args: Vec<String>,
+    },
+    /// `state_rm` (state_rm stage).
+    StateRm {
+        extra_args: Vec<String>,
+    },
 }
 
 /// One step of a workflow stage.
@@ -47,7 +72,22 @@ enum Stage {
     Plan,
     Apply,
     /// Atlantis's other stages: parsed strictly, never run by bosun.
-    Other,
+    PolicyCheck,
+    Import,
+    StateRm,
+}
+
+impl Stage {
+    /// The step kinds the stage takes besides `init`, `run` and `env`.
+    fn own_steps(self) -> &'static [&'static str] {
+        match self {
+            Self::Plan => &["plan"],
+            Self::Apply => &["apply"],
+            Self::PolicyCheck => &["plan", "show", "policy_check"],
+            Self::Import => &["import"],
+            Self::StateRm => &["state_rm"],
+        }
+    }
 }
 
 const STAGES: &[&str] = &[
@@ -59,21 +99,44 @@ const STAGES: &[&str] = &[
     "network",
 ];
 
-const STEP_KEYS: &[&str] = &["init", "plan", "apply", "run", "env"];
+const STEP_KEYS: &[&str] = &[
+    "init",
+    "plan",
+    "apply",
+    "run",
+    "env",
+    "show",
+    "policy_check",
+    "import",
+    "state_rm",
+];
 
-/// Parses the workflow `name` at `path` (`workflows.<name>`).
+/// Whether a node is YAML's null (`~`, `null` or nothing): Atlantis reads it as absent.
+pub(super) fn is_null(node: &Node) -> bool {
+    matches!(&node.value, super::yaml::Value::Scalar(s, false)
+        if s.is_empty() || s == "~" || s.eq_ignore_ascii_case("null"))
+}
+
+/// Parses the workflow `name` at `path` (`workflows.<name>`); `version` 2 shell-splits and
+/// rejoins the plan and apply stages' `run` commands, as Atlantis's version 2 does.
 pub(super) fn workflow(
     ctx: &Ctx,
     name: String,
     node: &Node,
     path: &str,
+    version: i64,
 ) -> Result<Workflow, ConfigError> {
     let mut w = Workflow {
         name,
         plan: None,
         apply: None,
         network: true,
+        other_stages: Vec::new(),
     };
+    // `name: ~` is a workflow of Atlantis's default stages.
+    if is_null(node) {
+        return Ok(w);
+    }
     for (key, _, v) in ctx.entries(node, path, STAGES)? {
         let kpath = format!("{path}.{key}");
         if key == "network" {
@@ -83,25 +146,55 @@ pub(super) fn workflow(
         let stage = match key.as_str() {
             "plan" => Stage::Plan,
             "apply" => Stage::Apply,
-            _ => Stage::Other,
+            "policy_check" => Stage::PolicyCheck,
+            "import" => Stage::Import,
+            _ => Stage::StateRm,
         };
-        let mut steps = Vec::new();
-        for (_, _, sv) in ctx.entries(v, &kpath, &["steps"])? {
-            let spath = format!("{kpath}.steps");
-            for (i, item) in ctx.seq(sv, &spath)?.iter().enumerate() {
-                steps.push(step(ctx, item, &format!("{spath}[{i}]"), stage)?);
+        // A stage, or its `steps`, given as null or nothing: the stage's default steps.
+        let mut steps = None;
+        if !is_null(v) {
+            for (_, _, sv) in ctx.entries(v, &kpath, &["steps"])? {
+                if is_null(sv) {
+                    continue;
+                }
+                let spath = format!("{kpath}.steps");
+                let mut list = Vec::new();
+                for (i, item) in ctx.seq(sv, &spath)?.iter().enumerate() {
+                    list.push(step(ctx, item, &format!("{spath}[{i}]"), stage, version)?);
+                }
+                steps = Some(list);
             }
         }
+        let common = |steps: Option<Vec<OtherStep>>| {
+            steps.map(|s| {
+                s.into_iter()
+                    .filter_map(|s| match s {
+                        OtherStep::Common(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        };
         match stage {
-            Stage::Plan => w.plan = Some(steps),
-            Stage::Apply => w.apply = Some(steps),
-            Stage::Other => {}
+            Stage::Plan => w.plan = common(steps),
+            Stage::Apply => w.apply = common(steps),
+            _ => {
+                if let Some(steps) = steps {
+                    w.other_stages.push((key, steps));
+                }
+            }
         }
     }
     Ok(w)
 }
 
-fn step(ctx: &Ctx, node: &Node, path: &str, stage: Stage) -> Result<WorkflowStep, ConfigError> {
+fn step(
+    ctx: &Ctx,
+    node: &Node,
+    path: &str,
+    stage: Stage,
+    version: i64,
+) -> Result<OtherStep, ConfigError> {
     use super::yaml::Value;
     let (kind, at, body) = match &node.value {
         Value::Scalar(s, _) => (s.clone(), node, None),
@@ -140,32 +233,71 @@ fn step(ctx: &Ctx, node: &Node, path: &str, stage: Stage) -> Result<WorkflowStep
             Ok(args)
         }
     };
+    let own = stage.own_steps();
+    let known = STEP_KEYS.contains(&kind.as_str());
+    if known && !["init", "run", "env"].contains(&kind.as_str()) && !own.contains(&kind.as_str()) {
+        let message = match (kind.as_str(), stage) {
+            ("plan", Stage::Apply) => {
+                "a `plan` step belongs in the plan steps, not the apply steps".to_owned()
+            }
+            ("apply", Stage::Plan) => {
+                "an `apply` step belongs in the apply steps, not the plan steps".to_owned()
+            }
+            _ => format!(
+                "`{kind}` steps do not belong in this stage (it takes init, {}, run or env)",
+                own.join(", ")
+            ),
+        };
+        return Err(ctx.err(at, path, message));
+    }
+    let common = |s| Ok(OtherStep::Common(s));
     match kind.as_str() {
-        "init" => Ok(WorkflowStep::Init {
+        "init" => common(WorkflowStep::Init {
             extra_args: extra_args(body)?,
         }),
-        "plan" if stage == Stage::Apply => Err(ctx.err(
-            at,
-            path,
-            "a `plan` step belongs in the plan steps, not the apply steps",
-        )),
-        "plan" => Ok(WorkflowStep::Plan {
+        "plan" => common(WorkflowStep::Plan {
             extra_args: extra_args(body)?,
         }),
-        "apply" if stage == Stage::Plan => Err(ctx.err(
-            at,
-            path,
-            "an `apply` step belongs in the apply steps, not the plan steps",
-        )),
-        "apply" => Ok(WorkflowStep::Apply {
+        "apply" => common(WorkflowStep::Apply {
+            extra_args: extra_args(body)?,
+        }),
+        "show" => {
+            extra_args(body)?;
+            Ok(OtherStep::Show)
+        }
+        "policy_check" => Ok(OtherStep::PolicyCheck {
+            extra_args: extra_args(body)?,
+        }),
+        "import" => Ok(OtherStep::Import {
+            extra_args: extra_args(body)?,
+        }),
+        "state_rm" => Ok(OtherStep::StateRm {
             extra_args: extra_args(body)?,
         }),
         "run" => match body {
-            Some(b) => Ok(WorkflowStep::Run(ctx.string(b, &kpath)?)),
+            Some(b) if matches!(b.value, Value::Map(_)) => Err(ctx.err(
+                b,
+                &kpath,
+                "Atlantis's `run` with `command`, `shell` or `output`, which bosun cannot act \
+                 on yet: write `run: <command>`",
+            )),
+            Some(b) => {
+                let command = ctx.string(b, &kpath)?;
+                let command = if version == 2 && matches!(stage, Stage::Plan | Stage::Apply) {
+                    shell_words(&command)
+                        .map_err(|e| {
+                            ctx.err(b, &kpath, format!("unable to parse `{command}`: {e}"))
+                        })?
+                        .join(" ")
+                } else {
+                    command
+                };
+                common(WorkflowStep::Run(command))
+            }
             None => Err(ctx.err(at, path, "a `run` step needs a command: `run: <command>`")),
         },
         "env" => match body {
-            Some(b) => env(ctx, b, &kpath),
+            Some(b) => env(ctx, b, &kpath).map(OtherStep::Common),
             None => Err(ctx.err(
                 at,
                 path,
@@ -182,6 +314,52 @@ fn step(ctx: &Ctx, node: &Node, path: &str, stage: Stage) -> Result<WorkflowStep
                 format!("`{other}` is not a step: use init, plan, apply, run or env{hint}"),
             ))
         }
+    }
+}
+
+/// Splits a command into words as Atlantis's version 2 does (Go's `google/shlex`): blanks
+/// separate words; `'…'` is literal; `"…"` is literal but for `\`, which keeps the next
+/// character; outside quotes `\` keeps the next character; `#` at a word's start comments
+/// out the rest of the line.
+fn shell_words(text: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&first) = chars.peek() else {
+            return Ok(words);
+        };
+        if first == '#' {
+            while chars.next_if(|&c| c != '\n').is_some() {}
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+            match c {
+                '\\' => word.push(chars.next().ok_or("EOF found after escape character")?),
+                '\'' => loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("EOF found when expecting closing quote"),
+                    }
+                },
+                '"' => loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => word.push(
+                            chars
+                                .next()
+                                .ok_or("EOF found when expecting closing quote")?,
+                        ),
+                        Some(c) => word.push(c),
+                        None => return Err("EOF found when expecting closing quote"),
+                    }
+                },
+                c => word.push(c),
+            }
+        }
+        words.push(word);
     }
 }
 
