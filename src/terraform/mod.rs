@@ -426,6 +426,9 @@ impl Terraform {
         let args = ["version", "-json"].map(String::from).to_vec();
         let inv = Invocation {
             network: true,
+            // Not the run dir: as root, bwrap enters the working directory before dropping
+            // to the sandbox's user, without the capability to enter that user's 0700 dir.
+            cwd: PathBuf::from("/"),
             ..self.invocation(
                 &at,
                 (self.bin.clone(), args),

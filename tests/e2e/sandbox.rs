@@ -214,3 +214,23 @@ async fn at_the_timeout_terraform_and_its_children_are_interrupted_before_being_
     assert_eq!(seen, "interrupted\n", "the provisioner got SIGINT");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn version_names_the_sandboxed_terraforms_version() {
+    let ctx = TestContext::start().await;
+    let (pr, _) = ctx.open_pr("docs", &[("README.md", "hi\n")]).await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun version").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "version");
+    let terraform = body
+        .lines()
+        .find(|l| l.starts_with("| Terraform |"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        terraform.starts_with("| Terraform | `1."),
+        "the sandboxed `terraform version` answered: {body}"
+    );
+    ctx.finish().await;
+}
