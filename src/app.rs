@@ -176,6 +176,7 @@ pub async fn start_with(
             app_slug,
             blocked_extra_args: settings.blocked_extra_args.clone(),
             checkout_strategy: settings.checkout_strategy,
+            repo_config_file: settings.repo_config_file.clone(),
             comment_mode: settings.comment_mode,
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),

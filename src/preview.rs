@@ -108,6 +108,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
                 .map(str::to_owned)
                 .to_vec(),
             checkout_strategy: CheckoutStrategy::Branch,
+            repo_config_file: None,
             comment_mode: CommentMode::Edit,
             access: Default::default(),
             // The repo is the user's own, and a preview applies nothing.

@@ -144,6 +144,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "What a plan runs on: branch (the PR's head) or merge (the head merged into the current base)"
     ),
     setting!(
+        "repo_config_file",
+        "BOSUN_REPO_CONFIG_FILE",
+        "repo-config-file",
+        None,
+        "The repo config's path in each repository (Atlantis's --repo-config-file); default: bosun.yaml, else atlantis.yaml"
+    ),
+    setting!(
         "comment_mode",
         "BOSUN_COMMENT_MODE",
         "comment-mode",
@@ -693,6 +700,9 @@ pub struct Settings {
     pub blocked_extra_args: Vec<String>,
     pub parallelism: usize,
     pub checkout_strategy: CheckoutStrategy,
+    /// BOSUN_REPO_CONFIG_FILE: the one repo config path read; `None`: bosun.yaml, else
+    /// atlantis.yaml.
+    pub repo_config_file: Option<String>,
     pub comment_mode: CommentMode,
     pub plan_drafts: bool,
     pub terraform_timeout: Duration,
@@ -813,6 +823,20 @@ impl Settings {
                 ));
             }
         };
+        let repo_config_file = match sources.get("repo_config_file").map(str::trim) {
+            None | Some("") => None,
+            Some(path) => {
+                let inside = !path.starts_with('/')
+                    && path.split('/').all(|part| !part.is_empty() && part != "..");
+                if !inside {
+                    return Err(SettingsError::of(
+                        "repo_config_file",
+                        format!("`{path}` is not a relative path inside the repository"),
+                    ));
+                }
+                Some(path.to_owned())
+            }
+        };
         let comment_mode = match sources.get_or_default("comment_mode").trim() {
             "edit" => CommentMode::Edit,
             "new" => CommentMode::New,
@@ -913,6 +937,7 @@ impl Settings {
             blocked_extra_args,
             parallelism,
             checkout_strategy,
+            repo_config_file,
             comment_mode,
             plan_drafts,
             terraform_timeout,

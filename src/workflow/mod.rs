@@ -50,6 +50,8 @@ pub struct WorkflowSettings {
     /// BOSUN_BLOCKED_EXTRA_ARGS: Terraform flags refused after `--` in a comment.
     pub blocked_extra_args: Vec<String>,
     pub checkout_strategy: CheckoutStrategy,
+    /// BOSUN_REPO_CONFIG_FILE; `None`: bosun.yaml, else atlantis.yaml.
+    pub repo_config_file: Option<String>,
     pub comment_mode: CommentMode,
     /// Who may run commands and apply, and whether forks are served.
     pub access: AccessPolicy,

@@ -49,14 +49,44 @@ pub struct Request {
     pub merged: bool,
 }
 
-/// The repo config at a commit: `bosun.yaml`, else `atlantis.yaml`, else none. A config that
-/// sets what the server's settings do not allow this repo is an error like a parse error.
+/// The repo config at a commit: the file BOSUN_REPO_CONFIG_FILE names, else `bosun.yaml`,
+/// else `atlantis.yaml`, else none. A config that sets what the server's settings do not allow
+/// this repo is an error like a parse error, and so is a `.yml` file where bosun reads
+/// `.yaml` (as Atlantis refuses `atlantis.yml`).
 pub(super) async fn read_config(
     ctx: &Context,
     repo: &str,
     sha: &str,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
-    for file in repo::FILE_NAMES {
+    let files: Vec<&str> = match &ctx.settings.repo_config_file {
+        Some(file) => vec![file.as_str()],
+        None => repo::FILE_NAMES.to_vec(),
+    };
+    for file in &files {
+        let Some(stem) = file.strip_suffix(".yaml") else {
+            continue;
+        };
+        let yml = format!("{stem}.yml");
+        if ctx
+            .workspaces
+            .read_file(repo, sha, &yml)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return Ok(Some(Err(repo::ConfigError {
+                file: yml.clone(),
+                line: 1,
+                col: 1,
+                key: String::new(),
+                message: format!(
+                    "found {yml} as config file; rename using the .yaml extension: {file}"
+                ),
+            })));
+        }
+    }
+    for file in files {
         let text = match ctx.workspaces.read_file(repo, sha, file).await {
             Ok(text) => text,
             Err(e) => match e.downcast_ref::<UnusableFile>() {

@@ -26,3 +26,53 @@ async fn a_glob_dir_plans_one_project_per_terraform_dir_it_matches() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn atlantis_yml_is_refused_with_a_comment_saying_to_rename_it() {
+    let ctx = TestContext::start().await;
+    let (pr, _) = ctx
+        .open_pr(
+            "yml",
+            &[
+                ("atlantis.yml", "version: 3\nprojects:\n- dir: a\n"),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains("found atlantis.yml as config file; rename using the .yaml extension"),
+        "{body}"
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/plan").conclusion.as_deref(),
+        Some("failure")
+    );
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn the_repo_config_file_setting_names_the_one_file_read() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("repo_config_file", "ci/terraform.yaml");
+    ctx.start_bosun().await;
+    let (pr, _) = ctx
+        .open_pr(
+            "config-file",
+            &[
+                ("ci/terraform.yaml", "version: 3\nprojects:\n- dir: a\n"),
+                ("atlantis.yaml", "version: 3\nprojects:\n- dir: b\n"),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+                ("b/main.tf", &module(&ctx.state_file("b"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check_names(pr),
+        ["bosun/plan: a"],
+        "the projects of the file the setting names, not of atlantis.yaml"
+    );
+    ctx.finish().await;
+}
