@@ -108,7 +108,6 @@ pub struct Project {
     pub apply_requirements: Vec<ApplyRequirement>,
     pub workflow: Option<String>,
     pub execution_order_group: i64,
-    pub depends_on: Vec<String>,
     /// `None`: the top level's.
     pub apply_on_merge: Option<bool>,
     pub delete_source_branch_on_merge: Option<bool>,
@@ -366,14 +365,31 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         match name.as_str() {
             "version" => {}
             "automerge" => config.automerge = ctx.bool(v, &name)?,
-            "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
+            // bosun always plans a pull request's projects in parallel: Atlantis's `true`.
+            "parallel_plan" => {
+                if !ctx.bool(v, &name)? {
+                    return Err(ctx.err(
+                        v,
+                        &name,
+                        "bosun always plans a pull request's projects in parallel (up to \
+                         BOSUN_PARALLELISM at once); planning them one at a time is not \
+                         supported yet (remove the key or set it to true)",
+                    ));
+                }
+                config.parallel_plan = true;
+            }
             "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
             "delete_source_branch_on_merge" => {
                 config.delete_source_branch_on_merge = ctx.bool(v, &name)?
             }
             "apply_on_merge" => config.apply_on_merge = ctx.bool(v, &name)?,
             "allowed_regexp_prefixes" => {
-                ctx.strings(v, &name)?;
+                return Err(ctx.err(
+                    k,
+                    &name,
+                    "bosun's `-p` names one project exactly; project patterns and their \
+                     allowed prefixes are not supported yet (remove it)",
+                ));
             }
             "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
             "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
@@ -435,7 +451,6 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         apply_requirements: vec![],
         workflow: None,
         execution_order_group: 0,
-        depends_on: vec![],
         apply_on_merge: None,
         delete_source_branch_on_merge: None,
     };
@@ -569,7 +584,17 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
             "repo_locks" => modes::repo_locks(ctx, v, &path)?,
-            "depends_on" => p.depends_on = ctx.strings(v, &path)?,
+            "depends_on" => {
+                if !ctx.strings(v, &path)?.is_empty() {
+                    return Err(ctx.err(
+                        v,
+                        &path,
+                        "bosun orders applies by `execution_order_group` only; `depends_on` \
+                         is not supported yet (give the project a later \
+                         execution_order_group instead)",
+                    ));
+                }
+            }
             "apply_on_merge" => p.apply_on_merge = Some(ctx.bool(v, &path)?),
             "delete_source_branch_on_merge" => {
                 p.delete_source_branch_on_merge = Some(ctx.bool(v, &path)?)
@@ -588,7 +613,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
 }
 
 /// Checks across projects: unique names, no two unnamed projects on one dir and workspace,
-/// `depends_on` and `workflow` naming what exists.
+/// `workflow` naming what exists.
 fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), ConfigError> {
     let Value::Map(entries) = &root.value else {
         return Ok(());
@@ -642,19 +667,6 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
                     p.dir, p.workspace
                 ),
             ));
-        }
-        for (j, dep) in p.depends_on.iter().enumerate() {
-            if !names.contains(&dep.as_str()) {
-                let at = match &value_of(node, "depends_on").value {
-                    Value::Seq(items) => items.get(j).unwrap_or(node),
-                    _ => node,
-                };
-                return Err(ctx.err(
-                    at,
-                    &format!("{key}.depends_on[{j}]"),
-                    format!("no project is named `{dep}`"),
-                ));
-            }
         }
         if let Some(w) = &p.workflow
             && w != "default"

@@ -30,7 +30,6 @@ projects:
   apply_requirements: [mergeable, approved, undiverged]
   workflow: custom
   execution_order_group: 2
-  depends_on: [network]
   apply_on_merge: false
 - name: network
   dir: envs/network
@@ -135,7 +134,15 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  depends_on: [b]\n",
-            "bosun.yaml:4:16: projects[0].depends_on[0]: no project is named `b`",
+            "bosun.yaml:4:15: projects[0].depends_on: bosun orders applies by `execution_order_group` only; `depends_on` is not supported yet (give the project a later execution_order_group instead)",
+        ),
+        (
+            "version: 3\nparallel_plan: false\n",
+            "bosun.yaml:2:16: parallel_plan: bosun always plans a pull request's projects in parallel (up to BOSUN_PARALLELISM at once); planning them one at a time is not supported yet (remove the key or set it to true)",
+        ),
+        (
+            "version: 3\nallowed_regexp_prefixes: [dev/]\n",
+            "bosun.yaml:2:1: allowed_regexp_prefixes: bosun's `-p` names one project exactly; project patterns and their allowed prefixes are not supported yet (remove it)",
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  workflow: w\n",
