@@ -585,7 +585,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
             "repo_locks" => modes::repo_locks(ctx, v, &path)?,
             "depends_on" => {
-                if !ctx.strings(v, &path)?.is_empty() {
+                let deps = ctx.strings(v, &path)?;
+                if !deps.is_empty() {
                     return Err(ctx.err(
                         v,
                         &path,
@@ -629,11 +630,6 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
             }
         })
         .unwrap_or(&[]);
-    let names: Vec<&str> = config
-        .projects
-        .iter()
-        .filter_map(|p| p.name.as_deref())
-        .collect();
     let mut seen_names = BTreeSet::new();
     for (i, (p, node)) in config.projects.iter().zip(items).enumerate() {
         let key = format!("projects[{i}]");
