@@ -13,6 +13,7 @@ mod modes;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
+pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 

@@ -481,6 +481,9 @@ async fn plan_in_checkout(
                 );
             }
         };
+    if let Some(failed) = version_mismatch(ctx, req, target).await {
+        return (failed, None);
+    }
     let project = super::custom::ProjectRun {
         repo: &req.repo.full_name,
         pr: &req.pr,
@@ -492,6 +495,44 @@ async fn plan_in_checkout(
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)
+}
+
+/// A failed plan when the project's `terraform_version` (in the head's repo config) is not
+/// the version of the one Terraform bosun runs; `None`: no version set, or it matches.
+async fn version_mismatch(ctx: &Context, req: &Request, target: &Target) -> Option<Outcome> {
+    let failed = |output: String| Outcome::Failed {
+        step: Step::Config,
+        output,
+    };
+    let want = match read_config(ctx, &req.repo.full_name, &req.pr.head_sha).await {
+        Ok(Some(Ok(config))) => config
+            .project(&target.dir, &target.workspace, target.name.as_deref())
+            .and_then(|p| p.terraform_version.clone())?,
+        // No config, or one that does not read: the run reports that itself.
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
+            return Some(failed(
+                "bosun could not read the repo config; the operator's logs say why.".into(),
+            ));
+        }
+    };
+    match ctx.terraform.version().await {
+        Ok(have) if repo::terraform_version_matches(&want, &have) => None,
+        Ok(have) => Some(failed(format!(
+            "The project's terraform_version is {want}, but bosun runs one Terraform \
+             (BOSUN_TERRAFORM_BIN), version {have}: per-project versions are not supported \
+             yet, so this project is not planned (set terraform_version to {have} or remove it)."
+        ))),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "terraform version failed");
+            Some(failed(
+                "bosun could not learn its Terraform's version to check the project's \
+                 terraform_version; the operator's logs say why."
+                    .into(),
+            ))
+        }
+    }
 }
 
 pub(super) fn short(sha: &str) -> &str {

@@ -76,3 +76,36 @@ async fn the_repo_config_file_setting_names_the_one_file_read() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_terraform_version_the_servers_terraform_is_not_fails_that_projects_plan() {
+    let ctx = TestContext::start().await;
+    let config = "version: 3\nprojects:\n- dir: a\n  terraform_version: v1\n\
+                  - dir: b\n  terraform_version: 0.11.0\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "tf-version",
+            &[
+                ("atlantis.yaml", config),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+                ("b/main.tf", &module(&ctx.state_file("b"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: a").conclusion.as_deref(),
+        Some("success"),
+        "v1 is the test Terraform's major version"
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: b").conclusion.as_deref(),
+        Some("failure")
+    );
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains("The project's terraform_version is 0.11.0, but bosun runs one Terraform"),
+        "{body}"
+    );
+    ctx.finish().await;
+}
