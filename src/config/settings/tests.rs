@@ -509,3 +509,25 @@ fn blocked_extra_args_replace_atlantis_list() {
         "BOSUN_BLOCKED_EXTRA_ARGS (--blocked-extra-args): `chdir` is not a flag (it must start with -)"
     );
 }
+
+#[test]
+fn the_repo_config_file_is_a_relative_path_inside_the_repository() {
+    assert_eq!(Settings::resolve(&base()).unwrap().repo_config_file, None);
+    let mut s = base();
+    s.env.set("repo_config_file", "ci/atlantis.yaml");
+    assert_eq!(
+        Settings::resolve(&s).unwrap().repo_config_file.as_deref(),
+        Some("ci/atlantis.yaml")
+    );
+    for bad in ["/etc/passwd", "../other/atlantis.yaml", "ci//a.yaml"] {
+        let mut s = base();
+        s.env.set("repo_config_file", bad);
+        assert_eq!(
+            err(&s),
+            format!(
+                "BOSUN_REPO_CONFIG_FILE (--repo-config-file): `{bad}` is not a relative path \
+                 inside the repository"
+            )
+        );
+    }
+}
