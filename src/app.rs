@@ -177,6 +177,7 @@ pub async fn start_with(
             blocked_extra_args: settings.blocked_extra_args.clone(),
             checkout_strategy: settings.checkout_strategy,
             comment_mode: settings.comment_mode,
+            status_name: settings.status_name.clone(),
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),
             pass_env: settings.terraform_env.clone(),

@@ -109,6 +109,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
                 .to_vec(),
             checkout_strategy: CheckoutStrategy::Branch,
             comment_mode: CommentMode::Edit,
+            status_name: "bosun".into(),
             access: Default::default(),
             // The repo is the user's own, and a preview applies nothing.
             repo_powers: crate::config::powers::ServerPolicy::permissive(),
