@@ -178,6 +178,7 @@ pub async fn start_with(
             checkout_strategy: settings.checkout_strategy,
             repo_config_file: settings.repo_config_file.clone(),
             comment_mode: settings.comment_mode,
+            status_name: settings.status_name.clone(),
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),
             pass_env: settings.terraform_env.clone(),

@@ -143,14 +143,18 @@ pub fn approved(approvers: &[(&str, Permission)], decision: Option<ReviewDecisio
 }
 
 /// Whether GitHub would merge the pull request, not counting bosun's own `bosun/apply`
-/// checks (they cannot pass before the apply they wait for). `Err` says why not.
+/// checks (they cannot pass before the apply they wait for), nor its apply summary check
+/// `summary_apply` (`bosun/apply`, or `atlantis/apply` under BOSUN_STATUS_NAME=atlantis).
+/// `Err` says why not.
 /// `requirements` is branch protection's view (every page of the head's checks, and the
 /// required checks that have not reported, as not passing), needed only when GitHub says
 /// `blocked`; `blocked` passes only when bosun's own checks are all that block it.
 pub fn mergeable(
     pr: &PullRequestInfo,
     requirements: Option<&MergeRequirements>,
+    summary_apply: &str,
 ) -> Result<(), String> {
+    let own = |name: &str| name.starts_with(APPLY_CHECK_PREFIX) || name == summary_apply;
     if pr.mergeable == Some(false) || pr.mergeable_state == MergeableState::Dirty {
         return Err("it has conflicts with the base branch".into());
     }
@@ -179,13 +183,13 @@ pub fn mergeable(
             let failing: Vec<&str> = req
                 .required_checks
                 .iter()
-                .filter(|c| !c.passed && !c.name.starts_with(APPLY_CHECK_PREFIX))
+                .filter(|c| !c.passed && !own(&c.name))
                 .map(|c| c.name.as_str())
                 .collect();
             let own_checks_block = req
                 .required_checks
                 .iter()
-                .any(|c| !c.passed && c.name.starts_with(APPLY_CHECK_PREFIX));
+                .any(|c| !c.passed && own(&c.name));
             if failing.is_empty() && own_checks_block {
                 Ok(())
             } else if failing.is_empty() {

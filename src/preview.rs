@@ -110,6 +110,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             checkout_strategy: CheckoutStrategy::Branch,
             repo_config_file: None,
             comment_mode: CommentMode::Edit,
+            status_name: "bosun".into(),
             access: Default::default(),
             // The repo is the user's own, and a preview applies nothing.
             repo_powers: crate::config::powers::ServerPolicy::permissive(),

@@ -88,25 +88,25 @@ fn check(name: &str, passed: bool) -> RequiredCheck {
 #[test]
 fn mergeable_looks_past_bosuns_own_apply_checks_only() {
     use MergeableState::*;
-    assert!(mergeable(&pr(Clean, Some(true)), None).is_ok());
-    assert!(mergeable(&pr(Unstable, Some(true)), None).is_ok());
+    assert!(mergeable(&pr(Clean, Some(true)), None, "bosun/apply").is_ok());
+    assert!(mergeable(&pr(Unstable, Some(true)), None, "bosun/apply").is_ok());
     assert!(
-        mergeable(&pr(Dirty, Some(false)), None)
+        mergeable(&pr(Dirty, Some(false)), None, "bosun/apply")
             .unwrap_err()
             .contains("conflicts")
     );
-    assert!(mergeable(&pr(Unknown, None), None).is_err());
-    assert!(mergeable(&pr(Blocked, Some(true)), None).is_err());
+    assert!(mergeable(&pr(Unknown, None), None, "bosun/apply").is_err());
+    assert!(mergeable(&pr(Blocked, Some(true)), None, "bosun/apply").is_err());
     let only_apply = MergeRequirements {
         review_decision: Some(ReviewDecision::Approved),
         required_checks: vec![check("ci", true), check("bosun/apply: envs/prod", false)],
     };
-    assert!(mergeable(&pr(Blocked, Some(true)), Some(&only_apply)).is_ok());
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&only_apply), "bosun/apply").is_ok());
     let ci_failing = MergeRequirements {
         review_decision: None,
         required_checks: vec![check("ci", false), check("bosun/apply: envs/prod", false)],
     };
-    let why = mergeable(&pr(Blocked, Some(true)), Some(&ci_failing)).unwrap_err();
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&ci_failing), "bosun/apply").unwrap_err();
     assert!(
         why.contains("`ci`") && !why.contains("bosun/apply"),
         "{why}"
@@ -115,7 +115,33 @@ fn mergeable_looks_past_bosuns_own_apply_checks_only() {
         review_decision: Some(ReviewDecision::ReviewRequired),
         required_checks: vec![],
     };
-    assert!(mergeable(&pr(Blocked, Some(true)), Some(&review_missing)).is_err());
+    assert!(
+        mergeable(
+            &pr(Blocked, Some(true)),
+            Some(&review_missing),
+            "bosun/apply"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn mergeable_looks_past_the_apply_summary_check_under_its_configured_name() {
+    use MergeableState::Blocked;
+    let summary_pending = |name: &str| MergeRequirements {
+        review_decision: Some(ReviewDecision::Approved),
+        required_checks: vec![check("ci", true), check(name, false)],
+    };
+    let bosun = summary_pending("bosun/apply");
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&bosun), "bosun/apply").is_ok());
+    let atlantis = summary_pending("atlantis/apply");
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&atlantis), "atlantis/apply").is_ok());
+    // Another tool's `atlantis/apply` is not bosun's when bosun's summary is `bosun/apply`.
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&atlantis), "bosun/apply").unwrap_err();
+    assert!(why.contains("`atlantis/apply`"), "{why}");
+    // Nor is `atlantis/plan`.
+    let plan = summary_pending("atlantis/plan");
+    assert!(mergeable(&pr(Blocked, Some(true)), Some(&plan), "atlantis/apply").is_err());
 }
 
 #[test]
@@ -126,12 +152,18 @@ fn blocked_passes_only_when_bosuns_own_checks_are_what_block_it() {
         review_decision: Some(ReviewDecision::Approved),
         required_checks: vec![check("ci", true)],
     };
-    let why = mergeable(&pr(Blocked, Some(true)), Some(&nothing_visible)).unwrap_err();
+    let why = mergeable(
+        &pr(Blocked, Some(true)),
+        Some(&nothing_visible),
+        "bosun/apply",
+    )
+    .unwrap_err();
     assert!(why.contains("cannot see"), "{why}");
     assert!(
         mergeable(
             &pr(Blocked, Some(true)),
-            Some(&MergeRequirements::default())
+            Some(&MergeRequirements::default()),
+            "bosun/apply"
         )
         .is_err()
     );
@@ -143,7 +175,7 @@ fn blocked_passes_only_when_bosuns_own_checks_are_what_block_it() {
             check("security-scan", false),
         ],
     };
-    let why = mergeable(&pr(Blocked, Some(true)), Some(&unreported)).unwrap_err();
+    let why = mergeable(&pr(Blocked, Some(true)), Some(&unreported), "bosun/apply").unwrap_err();
     assert!(why.contains("`security-scan`"), "{why}");
 }
 

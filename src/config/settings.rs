@@ -123,6 +123,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "Comment command names, comma-separated (bosun,atlantis eases migration)"
     ),
     setting!(
+        "status_name",
+        "BOSUN_STATUS_NAME",
+        "status-name",
+        Some("bosun"),
+        "Prefix of the summary check runs NAME/plan and NAME/apply (atlantis gives Atlantis's names)"
+    ),
+    setting!(
         "blocked_extra_args",
         "BOSUN_BLOCKED_EXTRA_ARGS",
         "blocked-extra-args",
@@ -696,6 +703,8 @@ pub struct Settings {
     pub repo_allowlist: RepoAllowlist,
     pub terraform_bin: String,
     pub command_names: Vec<String>,
+    /// The prefix of the summary check runs `<it>/plan` and `<it>/apply` (BOSUN_STATUS_NAME).
+    pub status_name: String,
     /// Terraform flags refused after `--` in comments (BOSUN_BLOCKED_EXTRA_ARGS).
     pub blocked_extra_args: Vec<String>,
     pub parallelism: usize,
@@ -795,6 +804,17 @@ impl Settings {
             return Err(SettingsError::of(
                 "command_names",
                 format!("`{bad}` may hold only letters, digits, - and _"),
+            ));
+        }
+        let status_name = sources.get_or_default("status_name").trim().to_owned();
+        if status_name.is_empty()
+            || !status_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(SettingsError::of(
+                "status_name",
+                format!("`{status_name}` must be a non-empty name of letters, digits, -, _ and ."),
             ));
         }
         let blocked_extra_args = sources.list("blocked_extra_args");
@@ -939,6 +959,7 @@ impl Settings {
             checkout_strategy,
             repo_config_file,
             comment_mode,
+            status_name,
             plan_drafts,
             terraform_timeout,
             plugin_cache_dir,

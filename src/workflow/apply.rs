@@ -248,7 +248,11 @@ async fn facts(
         } else {
             None
         };
-        apply::mergeable(&info, requirements.as_ref())
+        apply::mergeable(
+            &info,
+            requirements.as_ref(),
+            &ctx.settings.summary_check_name("apply"),
+        )
     } else {
         Ok(())
     };
@@ -364,6 +368,14 @@ pub(super) async fn apply_plans(
             )
         })
         .collect();
+    let overall = feedback::summary_check(
+        ctx,
+        set.installation_id,
+        repo,
+        &set.pr.head_sha,
+        "apply",
+        claim.job_id,
+    );
     let find = |t: &Target| {
         let plan = plans.iter().find(|p| &p.target == t);
         let check = checks.iter().find(|(c, _)| c == t).map(|(_, c)| c);
@@ -403,7 +415,16 @@ pub(super) async fn apply_plans(
         failed = outcomes.iter().any(|r| !r.outcome.succeeded());
         results.extend(outcomes);
     }
-    join_all(checks.into_iter().map(|(_, c)| c.written())).await;
+    let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
+    feedback::finish_summary(&overall, applied, results.len(), "applied");
+    join_all(
+        checks
+            .into_iter()
+            .map(|(_, c)| c)
+            .chain([overall])
+            .map(CheckRun::written),
+    )
+    .await;
     results
 }
 

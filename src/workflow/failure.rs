@@ -25,7 +25,7 @@ pub async fn report(ctx: &Context, job: &Job, reason: &str) {
     let repo = job.repository.as_str();
     if let Some(head_sha) = head {
         let check = CheckRunSpec {
-            name: "bosun/plan".into(),
+            name: ctx.settings.summary_check_name("plan"),
             head_sha,
             status: CheckStatus::Completed(Conclusion::Failure),
             title: "bosun could not plan".into(),

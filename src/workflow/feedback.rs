@@ -150,6 +150,53 @@ impl CheckRun {
     }
 }
 
+/// The summary check run of a command on `head_sha`, `bosun/plan` or `bosun/apply` (named
+/// by BOSUN_STATUS_NAME), beside the projects' own: one stable name branch protection can
+/// require. Started in progress; [`finish_summary`] completes it.
+pub fn summary_check(
+    ctx: &Context,
+    installation_id: u64,
+    repo: &str,
+    head_sha: &str,
+    command: &str,
+    job_id: i64,
+) -> CheckRun {
+    CheckRun::start(
+        ctx,
+        installation_id,
+        repo,
+        CheckRunSpec {
+            name: ctx.settings.summary_check_name(command),
+            head_sha: head_sha.to_owned(),
+            status: CheckStatus::InProgress,
+            title: "Running".into(),
+            summary: format!("bosun is running `{command}`."),
+            text: None,
+            external_id: Some(format!("job-{job_id}")),
+        },
+    )
+}
+
+/// Completes a summary check as Atlantis's summary status reads: success when every one of
+/// `total` projects succeeded (`2/2 projects planned successfully`), failure otherwise.
+/// `done` is the past tense of the command (`planned`, `applied`).
+pub fn finish_summary(check: &CheckRun, succeeded: usize, total: usize, done: &str) {
+    let conclusion = if succeeded == total {
+        Conclusion::Success
+    } else {
+        Conclusion::Failure
+    };
+    let title = format!("{succeeded}/{total} projects {done} successfully");
+    check.finish(
+        conclusion,
+        render::CheckOutput {
+            summary: format!("{title}; each project has a check run of its own."),
+            title,
+            text: None,
+        },
+    );
+}
+
 /// A reply comment of its own.
 pub async fn reply(
     ctx: &Context,
@@ -170,7 +217,7 @@ pub async fn reply(
 pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let spec = CheckRunSpec {
-        name: "bosun/plan".into(),
+        name: ctx.settings.summary_check_name("plan"),
         head_sha: req.pr.head_sha.clone(),
         status: CheckStatus::Completed(Conclusion::Failure),
         title: format!("{} is invalid", e.file),

@@ -53,6 +53,8 @@ pub struct WorkflowSettings {
     /// BOSUN_REPO_CONFIG_FILE; `None`: bosun.yaml, else atlantis.yaml.
     pub repo_config_file: Option<String>,
     pub comment_mode: CommentMode,
+    /// BOSUN_STATUS_NAME: the summary check runs are `<it>/plan` and `<it>/apply`.
+    pub status_name: String,
     /// Who may run commands and apply, and whether forks are served.
     pub access: AccessPolicy,
     /// What a pull request's repo config may set.
@@ -64,6 +66,12 @@ pub struct WorkflowSettings {
 impl WorkflowSettings {
     pub fn command_name(&self) -> &str {
         self.command_names.first().map_or("bosun", String::as_str)
+    }
+
+    /// The summary check run of `command` (`plan` or `apply`): `bosun/plan`, or with
+    /// BOSUN_STATUS_NAME=atlantis Atlantis's `atlantis/plan`.
+    pub fn summary_check_name(&self, command: &str) -> String {
+        format!("{}/{command}", self.status_name)
     }
 }
 

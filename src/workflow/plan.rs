@@ -175,6 +175,10 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         }
     };
     if targets.is_empty() {
+        // As Atlantis: a required `bosun/plan` does not block a pull request with no project.
+        let summary = feedback::summary_check(ctx, req.installation_id, repo, head, "plan", job_id);
+        feedback::finish_summary(&summary, 0, 0, "planned");
+        summary.written().await;
         return Ok("no project affected".into());
     }
     let attempt = ctx
@@ -187,9 +191,11 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();
         return Ok(format!("waiting for locks held by {}", by.join(", ")));
     }
+    let overall = feedback::summary_check(ctx, req.installation_id, repo, head, "plan", job_id);
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets).await;
     let summary = feedback::publish_summary(ctx, &req).await;
-    join_all(checks.into_iter().map(CheckRun::written)).await;
+    finish_plan_summary(ctx, &req, &overall).await;
+    join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
     summary?;
     let failed = results
         .iter()
@@ -200,6 +206,37 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         results.len(),
         short(head)
     ))
+}
+
+/// Completes the `bosun/plan` summary check from every project's latest plan at the head
+/// (those of earlier runs count too, as Atlantis counts them); a store error fails it.
+async fn finish_plan_summary(ctx: &Context, req: &Request, check: &CheckRun) {
+    let head = req.pr.head_sha.as_str();
+    match ctx
+        .store
+        .plans_of_pr(&req.repo.full_name, req.pr.number)
+        .await
+    {
+        Ok(plans) => {
+            let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == head).collect();
+            let planned = at_head
+                .iter()
+                .filter(|p| matches!(p.outcome, Outcome::Planned { .. }))
+                .count();
+            feedback::finish_summary(check, planned, at_head.len(), "planned");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the plans for the summary check failed");
+            check.finish(
+                crate::github::Conclusion::Failure,
+                crate::render::CheckOutput {
+                    title: "bosun could not count the plans".into(),
+                    summary: "Reading the plans of this pull request failed.".into(),
+                    text: None,
+                },
+            );
+        }
+    }
 }
 
 /// Plans `targets` (their locks held) with a check run each, keeping every plan in the store.

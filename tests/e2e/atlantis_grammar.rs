@@ -64,7 +64,7 @@ async fn a_dir_glob_plans_the_projects_it_matches() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: envs/a", "bosun/plan: envs/b"]
+        ["bosun/plan", "bosun/plan: envs/a", "bosun/plan: envs/b"]
     );
     for dir in ["envs/a", "envs/b"] {
         let check = ctx.check(pr, &format!("bosun/plan: {dir}"));

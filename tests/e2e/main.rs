@@ -25,6 +25,7 @@ mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod summary_checks;
 mod webhooks;
 mod workflows;
 mod workspace;

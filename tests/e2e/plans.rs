@@ -83,7 +83,7 @@ async fn a_pr_touching_two_configured_projects_plans_both_with_a_summary_table()
 
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: prod:blue", "bosun/plan: staging"]
+        ["bosun/plan", "bosun/plan: prod:blue", "bosun/plan: staging"]
     );
     for name in ["bosun/plan: prod:blue", "bosun/plan: staging"] {
         assert_eq!(ctx.check(pr, name).conclusion.as_deref(), Some("success"));
@@ -268,7 +268,7 @@ async fn a_change_in_a_local_module_plans_the_projects_using_it() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: envs/a", "bosun/plan: envs/b"],
+        ["bosun/plan", "bosun/plan: envs/a", "bosun/plan: envs/b"],
         "the module itself is not a project"
     );
     // A later change to the module only.
@@ -283,7 +283,7 @@ async fn a_change_in_a_local_module_plans_the_projects_using_it() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: envs/a", "bosun/plan: envs/b"]
+        ["bosun/plan", "bosun/plan: envs/a", "bosun/plan: envs/b"]
     );
     ctx.finish().await;
 }
@@ -308,7 +308,7 @@ async fn atlantis_yaml_is_honoured_without_bosun_yaml() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: core"],
+        ["bosun/plan", "bosun/plan: core"],
         "only the configured project"
     );
     ctx.finish().await;

@@ -21,7 +21,11 @@ async fn a_glob_dir_plans_one_project_per_terraform_dir_it_matches() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: modules/a", "bosun/plan: modules/b"],
+        [
+            "bosun/plan",
+            "bosun/plan: modules/a",
+            "bosun/plan: modules/b"
+        ],
         "one unnamed project per Terraform dir the glob matches"
     );
     ctx.finish().await;

@@ -69,7 +69,7 @@ async fn a_repo_the_settings_allow_may_define_and_select_workflows() {
         .open_pr("allowed", &[("bosun.yaml", CUSTOM), ("envs/x/main.tf", TF)])
         .await;
     ctx.settle().await;
-    assert_eq!(ctx.check_names(pr), ["bosun/plan: envs/x"]);
+    assert_eq!(ctx.check_names(pr), ["bosun/plan", "bosun/plan: envs/x"]);
     assert_eq!(
         ctx.check(pr, "bosun/plan: envs/x").conclusion.as_deref(),
         Some("success")

@@ -24,6 +24,7 @@ fn defaults_apply() {
     assert_eq!(s.github.api_url, "https://api.github.com");
     assert_eq!(s.terraform_bin, "terraform");
     assert_eq!(s.command_names, vec!["bosun"]);
+    assert_eq!(s.status_name, "bosun");
     assert!(s.parallelism >= 1);
     assert!(!s.repo_allowlist.allows("acme/infra"));
     assert_eq!(s.github.webhook_secrets.len(), 1);
@@ -164,6 +165,11 @@ fn bad_values_are_named() {
             "command_names",
             "bo sun",
             "BOSUN_COMMAND_NAMES (--command-names): `bo sun` may hold only",
+        ),
+        (
+            "status_name",
+            "atlantis/plan",
+            "BOSUN_STATUS_NAME (--status-name): `atlantis/plan` must be a non-empty name",
         ),
         (
             "github_api_url",
