@@ -49,6 +49,8 @@ pub struct WorkflowSettings {
     pub app_slug: String,
     /// BOSUN_BLOCKED_EXTRA_ARGS: Terraform flags refused after `--` in a comment.
     pub blocked_extra_args: Vec<String>,
+    /// BOSUN_ALLOW_COMMANDS: the comment commands allowed (`help` always is).
+    pub allow_commands: Vec<crate::command::CommandKind>,
     pub checkout_strategy: CheckoutStrategy,
     pub comment_mode: CommentMode,
     /// Who may run commands and apply, and whether forks are served.
