@@ -245,7 +245,7 @@ async fn run_merged(
     }
     if let Some(lock) = lock.filter(|_| !held.is_empty()) {
         let note = crate::render::reply::apply_locked_on_merge(
-            &plan::short(&merge_sha),
+            plan::short(&merge_sha),
             ctx.settings.command_name(),
             lock.locked_at,
         );
