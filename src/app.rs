@@ -127,6 +127,7 @@ pub async fn start_with(
             command_names: settings.command_names.clone(),
             app_slug: app_slug.clone(),
             plan_drafts: settings.plan_drafts,
+            disable_autoplan: settings.disable_autoplan,
             allow_fork_prs: settings.access.allow_fork_prs,
         })
     });
@@ -175,6 +176,7 @@ pub async fn start_with(
             command_names: settings.command_names.clone(),
             app_slug,
             blocked_extra_args: settings.blocked_extra_args.clone(),
+            allow_commands: settings.allow_commands.clone(),
             checkout_strategy: settings.checkout_strategy,
             repo_config_file: settings.repo_config_file.clone(),
             comment_mode: settings.comment_mode,

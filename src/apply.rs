@@ -265,6 +265,8 @@ pub enum Refusal {
         users: Vec<String>,
         teams: Vec<String>,
     },
+    /// Applies are locked (`POST /api/apply-lock`) since `locked_at`.
+    ApplyLocked { locked_at: crate::store::Millis },
     /// The pull request was closed without merging.
     Closed,
     /// No plan of this pull request (or none of the projects named) to apply.

@@ -166,6 +166,53 @@ fn error(message: impl Into<String>) -> Parsed {
     })
 }
 
+/// The commands BOSUN_ALLOW_COMMANDS may name, as Atlantis's `--allow-commands` does; `all`
+/// names every one. `approve_policies`, `import` and `state` are accepted for Atlantis's sake
+/// but are not bosun commands yet.
+pub const ALLOWABLE_COMMANDS: [&str; 7] = [
+    "plan",
+    "apply",
+    "unlock",
+    "version",
+    "approve_policies",
+    "import",
+    "state",
+];
+
+/// Atlantis's default `--allow-commands`.
+pub const DEFAULT_ALLOW_COMMANDS: &str = "version,plan,apply,unlock,approve_policies";
+
+/// The bosun commands a BOSUN_ALLOW_COMMANDS list allows (`help` is always allowed), or the
+/// first name it does not know.
+pub fn allowed_kinds(names: &[String]) -> Result<Vec<CommandKind>, String> {
+    let mut kinds = Vec::new();
+    for name in names {
+        let name = name.to_lowercase();
+        if name == "all" {
+            kinds.extend(CommandKind::ALL.iter().map(|(_, k)| *k));
+        } else if !ALLOWABLE_COMMANDS.contains(&name.as_str()) {
+            return Err(name);
+        } else if let Some((_, k)) = CommandKind::ALL.iter().find(|(n, _)| *n == name) {
+            kinds.push(*k);
+        }
+    }
+    Ok(kinds)
+}
+
+/// A parsed comment under BOSUN_ALLOW_COMMANDS: a command (or a command's `--help`) it does not
+/// allow is answered as Atlantis answers it, as an unknown command. `help` is always allowed.
+pub fn restrict(parsed: Parsed, allowed: &[CommandKind]) -> Parsed {
+    let kind = match &parsed {
+        Parsed::Command(c) => c.kind,
+        Parsed::Usage(k) => *k,
+        _ => return parsed,
+    };
+    if kind == CommandKind::Help || allowed.contains(&kind) {
+        return parsed;
+    }
+    error(format!("unknown command `{}`", kind.as_str()))
+}
+
 /// Terraform flags refused after `--` by default (Atlantis's list): they would run Terraform in
 /// another directory or load providers from elsewhere. BOSUN_BLOCKED_EXTRA_ARGS replaces it.
 pub const DEFAULT_BLOCKED_EXTRA_ARGS: [&str; 4] =

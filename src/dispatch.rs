@@ -52,6 +52,8 @@ pub struct JobDispatcher {
     pub command_names: Vec<String>,
     pub app_slug: String,
     pub plan_drafts: bool,
+    /// BOSUN_DISABLE_AUTOPLAN: no plan on open or push.
+    pub disable_autoplan: bool,
     /// BOSUN_ALLOW_FORK_PRS: plan pull requests from forks automatically.
     pub allow_fork_prs: bool,
 }
@@ -70,6 +72,9 @@ impl JobDispatcher {
                     pr_number: pr.number,
                     merged: *merged,
                 }),
+                _ if self.disable_autoplan => {
+                    Err("not planned automatically (BOSUN_DISABLE_AUTOPLAN=true)".into())
+                }
                 _ if pr.draft && !self.plan_drafts => {
                     Err("draft pull request: not planned (BOSUN_PLAN_DRAFTS=false)".into())
                 }
@@ -285,6 +290,7 @@ mod tests {
             command_names: vec!["bosun".into(), "atlantis".into()],
             app_slug: "bosun-app".into(),
             plan_drafts,
+            disable_autoplan: false,
             allow_fork_prs,
         };
         (dir, d)

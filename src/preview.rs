@@ -107,6 +107,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             blocked_extra_args: crate::command::DEFAULT_BLOCKED_EXTRA_ARGS
                 .map(str::to_owned)
                 .to_vec(),
+            allow_commands: crate::command::allowed_kinds(&["all".into()]).unwrap_or_default(),
             checkout_strategy: CheckoutStrategy::Branch,
             repo_config_file: None,
             comment_mode: CommentMode::Edit,

@@ -52,6 +52,8 @@ struct Case {
     vcs_bot_user: Option<String>,
     /// `"default"`, `null` (none) or a list.
     blocked_extra_args: serde_json::Value,
+    /// `"all"` or a list (Atlantis's `--allow-commands`).
+    allow_commands: serde_json::Value,
 }
 
 impl Case {
@@ -83,11 +85,25 @@ impl Case {
         }
     }
 
+    /// The commands the case allows, as BOSUN_ALLOW_COMMANDS would.
+    fn allowed(&self) -> Vec<CommandKind> {
+        let names: Vec<String> = match &self.allow_commands {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        allowed_kinds(&names).unwrap_or_default()
+    }
+
     /// What bosun answers, or why it is not what Atlantis answers.
     fn check(&self) -> Result<(), String> {
         let names = vec![self.executable_name.clone()];
         let slug = self.vcs_bot_user.clone().unwrap_or_default();
-        let got = parse_with(&self.comment, &names, &slug, &self.blocked());
+        let parsed = parse_with(&self.comment, &names, &slug, &self.blocked());
+        let got = restrict(parsed, &self.allowed());
         let kind = match &got {
             Parsed::NotACommand => "ignore",
             Parsed::Command(c) if c.kind == CommandKind::Help => "help",

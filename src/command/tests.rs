@@ -696,3 +696,38 @@ proptest! {
         prop_assert_eq!(p(&text), Parsed::Command(c), "{}", text);
     }
 }
+
+#[test]
+fn allow_commands_turns_a_command_not_allowed_into_an_unknown_command() {
+    let default: Vec<String> = split(DEFAULT_ALLOW_COMMANDS);
+    let allowed = allowed_kinds(&default).expect("the default reads");
+    assert_eq!(
+        allowed,
+        vec![
+            CommandKind::Version,
+            CommandKind::Plan,
+            CommandKind::Apply,
+            CommandKind::Unlock
+        ]
+    );
+    let only_plan = allowed_kinds(&split("plan")).expect("plan reads");
+    match restrict(p("bosun apply"), &only_plan) {
+        Parsed::Error(e) => assert_eq!(e.message, "unknown command `apply`"),
+        other => panic!("{other:?}"),
+    }
+    match restrict(p("bosun apply --help"), &only_plan) {
+        Parsed::Error(e) => assert_eq!(e.message, "unknown command `apply`"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(restrict(p("bosun plan"), &only_plan), p("bosun plan"));
+    assert_eq!(restrict(p("bosun help"), &[]), p("bosun help"));
+    assert_eq!(
+        allowed_kinds(&split("all")).expect("all reads").len(),
+        CommandKind::ALL.len()
+    );
+    assert_eq!(allowed_kinds(&split("plan,destroy")), Err("destroy".into()));
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',').map(str::to_owned).collect()
+}

@@ -137,6 +137,20 @@ pub const SETTINGS: &[SettingDef] = &[
         "Terraform flags a comment may not pass after -- (the flag alone or FLAG=value), comma-separated; replaces the list (empty: none blocked)"
     ),
     setting!(
+        "allow_commands",
+        "BOSUN_ALLOW_COMMANDS",
+        "allow-commands",
+        Some("version,plan,apply,unlock,approve_policies"),
+        "Comment commands allowed (Atlantis's --allow-commands), comma-separated, from plan, apply, unlock, version, approve_policies, import, state, or all; others are answered as unknown commands (help always works)"
+    ),
+    setting!(
+        "disable_autoplan",
+        "BOSUN_DISABLE_AUTOPLAN",
+        "disable-autoplan",
+        Some("false"),
+        "No plan when a pull request opens or is pushed to (Atlantis's --disable-autoplan); comment commands still run"
+    ),
+    setting!(
         "parallelism",
         "BOSUN_PARALLELISM",
         "parallelism",
@@ -707,6 +721,10 @@ pub struct Settings {
     pub status_name: String,
     /// Terraform flags refused after `--` in comments (BOSUN_BLOCKED_EXTRA_ARGS).
     pub blocked_extra_args: Vec<String>,
+    /// Comment commands BOSUN_ALLOW_COMMANDS allows (`help` always is).
+    pub allow_commands: Vec<crate::command::CommandKind>,
+    /// BOSUN_DISABLE_AUTOPLAN: no plan on open or push.
+    pub disable_autoplan: bool,
     pub parallelism: usize,
     pub checkout_strategy: CheckoutStrategy,
     /// BOSUN_REPO_CONFIG_FILE: the one repo config path read; `None`: bosun.yaml, else
@@ -824,6 +842,17 @@ impl Settings {
                 format!("`{bad}` is not a flag (it must start with -)"),
             ));
         }
+        let allow_commands = crate::command::allowed_kinds(&sources.list("allow_commands"))
+            .map_err(|bad| {
+                SettingsError::of(
+                    "allow_commands",
+                    format!(
+                        "`{bad}` is not all or one of {}",
+                        crate::command::ALLOWABLE_COMMANDS.join(", ")
+                    ),
+                )
+            })?;
+        let disable_autoplan = sources.parsed::<bool>("disable_autoplan", "true or false")?;
         let parallelism = match sources.get("parallelism") {
             None => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -955,6 +984,8 @@ impl Settings {
             terraform_bin,
             command_names,
             blocked_extra_args,
+            allow_commands,
+            disable_autoplan,
             parallelism,
             checkout_strategy,
             repo_config_file,

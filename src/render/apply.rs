@@ -233,6 +233,13 @@ fn refusal(name: &str, r: &Refusal) -> String {
                 code_span(&format!("{name} apply"))
             )
         }
+        Refusal::ApplyLocked { locked_at } => format!(
+            "**Applies are disabled:** an operator locked every apply ({}) at {}. Wait \
+             until it is unlocked (`DELETE /api/apply-lock`), then comment {}.",
+            code_span("POST /api/apply-lock"),
+            apply_lock_time(*locked_at),
+            code_span(&format!("{name} apply"))
+        ),
         Refusal::Closed => format!(
             "**This pull request is closed** without merging; its plans are gone. Reopen it \
              and comment {}.",
@@ -309,6 +316,12 @@ fn short(sha: &str) -> &str {
 
 /// The most users, and separately teams, an apply refusal names.
 const MAX_LISTED: usize = 20;
+
+/// A store time as RFC 3339, to the second.
+pub fn apply_lock_time(ms: crate::store::Millis) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
 
 #[cfg(test)]
 mod tests;

@@ -119,6 +119,30 @@ pub const POLICY_AFTER_MERGE: &str = "This pull request changes the repo config'
     (`apply_requirements`, `apply_on_merge`, `automerge`, workflows): policy changes in this PR \
     take effect after merge; until then the base branch's policy applies.";
 
+/// The plan comment's note while applies are locked (`POST /api/apply-lock`).
+pub fn apply_locked(locked_at: crate::store::Millis) -> String {
+    format!(
+        "**Applies are disabled:** an operator locked every apply (`POST /api/apply-lock`) at \
+         {}; `apply` is refused until it is unlocked.",
+        crate::render::apply::apply_lock_time(locked_at)
+    )
+}
+
+/// The plan comment's note when a merge found applies locked: nothing applied on merge.
+pub fn apply_locked_on_merge(
+    merge_sha: &str,
+    command_name: &str,
+    locked_at: crate::store::Millis,
+) -> String {
+    format!(
+        "**Not applied on merge.** {} Once it is unlocked, comment `{} apply` here to apply \
+         this plan of the merge commit `{}`.",
+        apply_locked(locked_at),
+        one_line(command_name),
+        one_line(merge_sha)
+    )
+}
+
 /// The reply when merging the pull request into its base (checkout strategy `merge`)
 /// failed: which files conflict and what to do.
 pub fn merge_conflict(files: &[String]) -> String {

@@ -1,6 +1,7 @@
 //! bosun's HTTP API for operators, behind `Authorization: Bearer <BOSUN_API_TOKEN>`:
 //! `POST /api/drift/{owner}/{repo}` queues a drift run now, `GET /api/drift/{owner}/{repo}`
-//! serves the repo's drift history as JSON. Every refusal is a status with a reason.
+//! serves the repo's drift history as JSON; `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
+//! and shows the global apply lock. Every refusal is a status with a reason.
 
 use std::sync::Arc;
 
@@ -250,4 +251,66 @@ pub async fn history(
             ))
         }
     }
+}
+
+/// The apply lock as the API shows it.
+fn apply_lock_json(lock: Option<crate::store::ApplyLock>) -> Response {
+    let at = lock.map(|l| {
+        let ms = std::time::Duration::from_millis(l.locked_at.max(0) as u64);
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + ms).to_string()
+    });
+    Json(json!({ "locked": lock.is_some(), "locked_at": at })).into_response()
+}
+
+fn store_failed(e: anyhow::Error, doing: &str) -> Refusal {
+    tracing::error!(error = format!("{e:#}"), "{doing} failed");
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the store failed {doing}; try again"),
+    )
+}
+
+/// `POST /api/apply-lock`: disables every apply (Atlantis's "Disable apply commands") until
+/// `DELETE /api/apply-lock`; answers the lock.
+pub async fn lock_applies(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    authorise(&state, &headers)?;
+    let lock = state
+        .store
+        .lock_applies(now_millis())
+        .await
+        .map_err(|e| store_failed(e, "locking applies"))?;
+    tracing::info!("applies locked through the API");
+    Ok(apply_lock_json(Some(lock)))
+}
+
+/// `DELETE /api/apply-lock`: applies run again; answers the (lifted) lock.
+pub async fn unlock_applies(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    authorise(&state, &headers)?;
+    state
+        .store
+        .unlock_applies()
+        .await
+        .map_err(|e| store_failed(e, "unlocking applies"))?;
+    tracing::info!("applies unlocked through the API");
+    Ok(apply_lock_json(None))
+}
+
+/// `GET /api/apply-lock`: whether applies are locked, and since when.
+pub async fn apply_lock(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    authorise(&state, &headers)?;
+    let lock = state
+        .store
+        .apply_lock()
+        .await
+        .map_err(|e| store_failed(e, "reading the apply lock"))?;
+    Ok(apply_lock_json(lock))
 }

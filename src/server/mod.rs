@@ -56,6 +56,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/drift/{owner}/{repo}",
             post(api::run_now).get(api::history),
         )
+        .route(
+            "/api/apply-lock",
+            post(api::lock_applies)
+                .delete(api::unlock_applies)
+                .get(api::apply_lock),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

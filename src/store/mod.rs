@@ -2,6 +2,7 @@
 //! SQLite is the default backend; the trait is what a PostgreSQL backend for several
 //! replicas implements next to it, with its own migrations folder.
 
+pub mod apply_lock;
 pub mod drift;
 pub mod jobs;
 pub mod locks;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
@@ -147,7 +149,9 @@ pub struct ProcessedEvent {
 }
 
 #[async_trait]
-pub trait Store: JobStore + LockStore + DriftStore + ReviewStore + Send + Sync + 'static {
+pub trait Store:
+    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + Send + Sync + 'static
+{
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;

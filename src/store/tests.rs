@@ -546,3 +546,26 @@ async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_plan() {
     assert_eq!(s.delete_reviewed_plans("acme/infra", 4).await.unwrap(), 1);
     assert!(s.reviewed_plans("acme/infra", 4).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_apply_lock_keeps_its_first_time_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let s = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(s.apply_lock().await.unwrap(), None);
+    assert_eq!(s.lock_applies(10).await.unwrap().locked_at, 10);
+    assert_eq!(
+        s.lock_applies(20).await.unwrap().locked_at,
+        10,
+        "kept as it was"
+    );
+    drop(s);
+    let s = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(
+        s.apply_lock().await.unwrap(),
+        Some(ApplyLock { locked_at: 10 })
+    );
+    assert!(s.unlock_applies().await.unwrap());
+    assert!(!s.unlock_applies().await.unwrap(), "nothing left to lift");
+    assert_eq!(s.apply_lock().await.unwrap(), None);
+}

@@ -42,6 +42,12 @@ pub struct ApplyCommand {
 pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Result<String> {
     let repo = cmd.repo.full_name.as_str();
     let installation = cmd.installation_id;
+    if let Some(lock) = ctx.store.apply_lock().await? {
+        let refusal = Refusal::ApplyLocked {
+            locked_at: lock.locked_at,
+        };
+        return refuse(ctx, &cmd, &[refusal]).await;
+    }
     if let Some(refusal) =
         super::access::apply_refusal(ctx, installation, &cmd.author, cmd.permission).await?
     {

@@ -210,6 +210,14 @@ async fn run_merged(
     }
 
     let mut summary = format!("merged as {}", plan::short(&merge_sha));
+    // While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either:
+    // the merge commit's plan is posted and waits for `apply`.
+    let lock = ctx.store.apply_lock().await?;
+    let held = if lock.is_some() {
+        std::mem::take(&mut same)
+    } else {
+        Vec::new()
+    };
     if !same.is_empty() {
         let stored: Vec<StoredPlan> = ctx
             .store
@@ -234,6 +242,22 @@ async fn run_merged(
         applying::settle_merged(ctx, &set, &results).await?;
         let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
         summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
+    }
+    if let Some(lock) = lock.filter(|_| !held.is_empty()) {
+        let note = crate::render::reply::apply_locked_on_merge(
+            plan::short(&merge_sha),
+            ctx.settings.command_name(),
+            lock.locked_at,
+        );
+        let new_req = plan::Request {
+            note: Some(note),
+            ..req.clone()
+        };
+        feedback::publish_summary_as(ctx, &new_req, CommentMode::New).await?;
+        summary.push_str(&format!(
+            "; {} project(s) wait for `apply`: applies are locked",
+            held.len()
+        ));
     }
     if !moved.is_empty() {
         let note = format!(

@@ -56,12 +56,13 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
     let say = |body: String| async move {
         feedback::reply(ctx, c.installation_id, repo, c.pr_number, &body).await
     };
-    let cmd = match command::parse_with(
+    let parsed = command::parse_with(
         &c.body,
         &ctx.settings.command_names,
         &ctx.settings.app_slug,
         &ctx.settings.blocked_extra_args,
-    ) {
+    );
+    let cmd = match command::restrict(parsed, &ctx.settings.allow_commands) {
         Parsed::NotACommand => return Ok("not a command".into()),
         Parsed::Usage(kind) => {
             react(ctx, c, Reaction::Eyes).await;

@@ -49,6 +49,8 @@ pub struct WorkflowSettings {
     pub app_slug: String,
     /// BOSUN_BLOCKED_EXTRA_ARGS: Terraform flags refused after `--` in a comment.
     pub blocked_extra_args: Vec<String>,
+    /// BOSUN_ALLOW_COMMANDS: the comment commands allowed (`help` always is).
+    pub allow_commands: Vec<crate::command::CommandKind>,
     pub checkout_strategy: CheckoutStrategy,
     /// BOSUN_REPO_CONFIG_FILE; `None`: bosun.yaml, else atlantis.yaml.
     pub repo_config_file: Option<String>,

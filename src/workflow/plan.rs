@@ -167,6 +167,13 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
             None => said.to_owned(),
         });
     }
+    if let Some(lock) = ctx.store.apply_lock().await? {
+        let said = crate::render::reply::apply_locked(lock.locked_at);
+        req.note = Some(match req.note.take() {
+            Some(note) => format!("{note} {said}"),
+            None => said,
+        });
+    }
     let targets = match select(ctx, &req, config.as_ref()).await? {
         Ok(targets) => targets,
         Err(reply) => {

@@ -124,3 +124,59 @@ async fn apply_auto_merge_flags_act_on_the_automerge() {
     assert_eq!(parents, 1, "squashed, not a merge commit");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_command_outside_allow_commands_is_an_unknown_command_and_does_nothing() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("allow_commands", "plan,version");
+    ctx.set("disable_autoplan", "true");
+    ctx.start_bosun().await;
+    let state = ctx.state_file("dev");
+    let tf = crate::support::prs::module(&state, &["app"]);
+    let (pr, _) = ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+
+    ctx.comment(pr, "bob", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "command-error");
+    assert!(body.contains("unknown command `apply`"), "{body}");
+    assert!(!state.exists(), "nothing was applied");
+    assert!(
+        ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        "nothing was planned either"
+    );
+
+    // An allowed command still runs.
+    ctx.comment(pr, "bob", "bosun plan").await;
+    ctx.settle().await;
+    assert_eq!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().len(), 1);
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("disable_autoplan", "true");
+    ctx.start_bosun().await;
+    let state = ctx.state_file("dev");
+    let tf = crate::support::prs::module(&state, &["app"]);
+    let (pr, _) = ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+    let tf2 = crate::support::prs::module(&state, &["app", "db"]);
+    ctx.push_to_pr(pr, &[("envs/dev/main.tf", Some(&tf2))]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(
+        ctx.bot_comments(pr).is_empty(),
+        "{:#?}",
+        ctx.bot_comments(pr)
+    );
+
+    ctx.comment(pr, "bob", "bosun plan").await;
+    ctx.settle().await;
+    assert_eq!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().len(), 1);
+    let body = ctx.bot_comment(pr).body;
+    assert!(body.contains("Plan: 2 to add"), "{body}");
+    ctx.finish().await;
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod access;
 mod applies;
+mod apply_lock;
 mod atlantis_grammar;
 mod bad_input;
 mod binary;

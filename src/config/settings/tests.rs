@@ -537,3 +537,32 @@ fn the_repo_config_file_is_a_relative_path_inside_the_repository() {
         );
     }
 }
+
+#[test]
+fn allow_commands_and_disable_autoplan_read_as_atlantis_flags() {
+    use crate::command::CommandKind;
+    let s = Settings::resolve(&base()).unwrap();
+    assert_eq!(
+        s.allow_commands,
+        vec![
+            CommandKind::Version,
+            CommandKind::Plan,
+            CommandKind::Apply,
+            CommandKind::Unlock
+        ]
+    );
+    assert!(!s.disable_autoplan);
+    let mut src = base();
+    src.env.set("allow_commands", "plan, Import");
+    src.env.set("disable_autoplan", "true");
+    let s = Settings::resolve(&src).unwrap();
+    assert_eq!(s.allow_commands, vec![CommandKind::Plan]);
+    assert!(s.disable_autoplan);
+    src.env.set("allow_commands", "plan,destroy");
+    let e = err(&src);
+    assert!(e.starts_with("BOSUN_ALLOW_COMMANDS"), "{e}");
+    assert!(
+        e.contains("`destroy` is not all or one of plan, apply"),
+        "{e}"
+    );
+}

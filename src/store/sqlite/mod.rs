@@ -17,6 +17,7 @@ use super::{
     ProcessedEvent, Sealer, Store,
 };
 
+mod apply_lock;
 mod drift;
 mod jobs;
 mod locks;
