@@ -75,8 +75,8 @@ async fn the_repo_config_file_setting_names_the_one_file_read() {
     ctx.settle().await;
     assert_eq!(
         ctx.check_names(pr),
-        ["bosun/plan: a"],
-        "the projects of the file the setting names, not of atlantis.yaml"
+        ["bosun/plan", "bosun/plan: a"],
+        "the summary and the projects of the file the setting names, not of atlantis.yaml"
     );
     ctx.finish().await;
 }
