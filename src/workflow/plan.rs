@@ -354,24 +354,24 @@ async fn select(
         } => (dirs, projects, workspace),
     };
     let configured: &[repo::Project] = config.map_or(&[], |c| c.projects.as_slice());
+    // The reply when what was asked for names no project.
+    let no_projects = || {
+        let asked = crate::command::Command {
+            dirs: dirs.clone(),
+            workspace: workspace.clone(),
+            projects: projects.clone(),
+            extra_args: req.extra_args.clone(),
+            ..crate::command::Command::new(crate::command::CommandKind::Plan)
+        };
+        let known: Vec<Target> = configured.iter().map(Target::from).collect();
+        crate::render::reply::no_projects(ctx.settings.command_name(), &asked, &known)
+    };
     let mut targets = Vec::new();
     for name in projects {
         match configured.iter().find(|p| p.name.as_deref() == Some(name)) {
             Some(p) => targets.push(Target::from(p)),
             None => {
-                let asked = crate::command::Command {
-                    dirs: dirs.clone(),
-                    workspace: workspace.clone(),
-                    projects: projects.clone(),
-                    extra_args: req.extra_args.clone(),
-                    ..crate::command::Command::new(crate::command::CommandKind::Plan)
-                };
-                let known: Vec<Target> = configured.iter().map(Target::from).collect();
-                return Ok(Err(crate::render::reply::no_projects(
-                    ctx.settings.command_name(),
-                    &asked,
-                    &known,
-                )));
+                return Ok(Err(no_projects()));
             }
         }
     }
@@ -401,19 +401,7 @@ async fn select(
                 .collect();
         }
         if matching.is_empty() {
-            let asked = crate::command::Command {
-                dirs: dirs.clone(),
-                workspace: workspace.clone(),
-                projects: projects.clone(),
-                extra_args: req.extra_args.clone(),
-                ..crate::command::Command::new(crate::command::CommandKind::Plan)
-            };
-            let known: Vec<Target> = configured.iter().map(Target::from).collect();
-            return Ok(Err(crate::render::reply::no_projects(
-                ctx.settings.command_name(),
-                &asked,
-                &known,
-            )));
+            return Ok(Err(no_projects()));
         }
         targets.extend(matching);
     }
