@@ -40,23 +40,7 @@ fn job_of(row: &SqliteRow) -> anyhow::Result<Job> {
 /// key, a row copied from elsewhere, damage) is logged and read as none: the plan then cannot
 /// be applied and must be made again.
 fn plan_of(row: &SqliteRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
-    let outcome: &str = row.try_get("outcome")?;
-    let outcome: Outcome =
-        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
-    let mut plan = StoredPlan {
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        target: Target {
-            dir: row.try_get("dir")?,
-            workspace: row.try_get("workspace")?,
-            name: row.try_get("project")?,
-        },
-        head_sha: row.try_get("head_sha")?,
-        outcome,
-        planfile: None,
-        job_id: row.try_get("job_id")?,
-        created_at: row.try_get("created_at")?,
-    };
+    let mut plan = plan_without_planfile(row)?;
     let sealed: Option<Vec<u8>> = row.try_get("planfile")?;
     if let Some(sealed) = sealed {
         match sealer.open(&sealed, &binding(&plan)) {
@@ -72,6 +56,27 @@ fn plan_of(row: &SqliteRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
         }
     }
     Ok(plan)
+}
+
+/// A row of `plans` or `reviewed_plans` (the same columns) as a plan, without its planfile.
+pub(super) fn plan_without_planfile(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
+    let outcome: &str = row.try_get("outcome")?;
+    let outcome: Outcome =
+        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
+    Ok(StoredPlan {
+        repository: row.try_get("repository")?,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        target: Target {
+            dir: row.try_get("dir")?,
+            workspace: row.try_get("workspace")?,
+            name: row.try_get("project")?,
+        },
+        head_sha: row.try_get("head_sha")?,
+        outcome,
+        planfile: None,
+        job_id: row.try_get("job_id")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// What a plan's planfile is sealed to.

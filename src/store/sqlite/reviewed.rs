@@ -2,10 +2,8 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::SqliteStore;
-use crate::plan::{Outcome, Target};
 use crate::store::StoredPlan;
 use crate::store::reviewed::ReviewStore;
 
@@ -43,25 +41,7 @@ impl ReviewStore for SqliteStore {
         .await
         .context("reading a pull request's reviewed plans")?;
         rows.iter()
-            .map(|row| {
-                let outcome: &str = row.try_get("outcome")?;
-                let outcome: Outcome =
-                    serde_json::from_str(outcome).context("reading a reviewed plan's outcome")?;
-                Ok(StoredPlan {
-                    repository: row.try_get("repository")?,
-                    pr: row.try_get::<i64, _>("pr")? as u64,
-                    target: Target {
-                        dir: row.try_get("dir")?,
-                        workspace: row.try_get("workspace")?,
-                        name: row.try_get("project")?,
-                    },
-                    head_sha: row.try_get("head_sha")?,
-                    outcome,
-                    planfile: None,
-                    job_id: row.try_get("job_id")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
+            .map(super::jobs::plan_without_planfile)
             .collect()
     }
 
