@@ -13,6 +13,7 @@ pub mod diff;
 pub mod drift;
 pub mod plan;
 pub mod reply;
+pub mod state;
 mod split;
 
 #[cfg(test)]
