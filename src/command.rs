@@ -476,9 +476,9 @@ fn command_args(kind: CommandKind, positional: Vec<String>) -> Result<Vec<String
         CommandKind::Import => Err(unknown(&positional, "`import` takes ADDRESS ID")),
         CommandKind::StateRm => match positional.split_first() {
             None => Err("`state` needs a subcommand: `state rm ADDRESS...`".into()),
-            Some((sub, _)) if sub != "rm" => Err(format!(
-                "invalid subcommand `{sub}` of `state` (not rm)"
-            )),
+            Some((sub, _)) if sub != "rm" => {
+                Err(format!("invalid subcommand `{sub}` of `state` (not rm)"))
+            }
             Some((_, [])) => Err("`state rm` needs at least one ADDRESS".into()),
             Some((_, addresses)) => Ok(addresses.to_vec()),
         },

@@ -754,7 +754,12 @@ fn import_takes_an_address_and_an_id_among_its_flags() {
     assert_eq!(c.extra_args, ["-var", "x=1"]);
     assert!(c.verbose);
     assert_eq!(cmd("bosun import a b -p app").projects, ["app"]);
-    for wrong in ["bosun import", "bosun import a", "bosun import a b c", "bosun import a -- b"] {
+    for wrong in [
+        "bosun import",
+        "bosun import a",
+        "bosun import a b c",
+        "bosun import a -- b",
+    ] {
         assert!(err(wrong).starts_with("unknown argument(s)"), "{wrong}");
     }
     assert!(err("bosun import a b -- -chdir=..").contains("not allowed"));
@@ -768,7 +773,10 @@ fn state_rm_takes_addresses_after_its_subcommand() {
         with_args(CommandKind::StateRm, &["a.b", "c[\"d\"]"])
     );
     let c = cmd("bosun state -d dir rm a.b -w ws");
-    assert_eq!((c.args.as_slice(), c.dirs.as_slice()), (&["a.b".to_owned()][..], &["dir".to_owned()][..]));
+    assert_eq!(
+        (c.args.as_slice(), c.dirs.as_slice()),
+        (&["a.b".to_owned()][..], &["dir".to_owned()][..])
+    );
     assert_eq!(c.workspace.as_deref(), Some("ws"));
     assert!(err("bosun state").contains("needs a subcommand"));
     assert!(err("bosun state mv a b").contains("invalid subcommand `mv`"));
@@ -786,7 +794,10 @@ fn approve_policies_is_a_command_with_atlantis_flags() {
     assert_eq!(c.kind, CommandKind::ApprovePolicies);
     assert!(err("bosun approve_policies a b").starts_with("unknown argument(s)"));
     assert!(err("bosun plan --policy-set p").contains("only `approve_policies`"));
-    assert_eq!(p("bosun approve_policies --help"), Parsed::Usage(CommandKind::ApprovePolicies));
+    assert_eq!(
+        p("bosun approve_policies --help"),
+        Parsed::Usage(CommandKind::ApprovePolicies)
+    );
     assert!(usage("bosun").contains("import ADDRESS ID"));
     assert!(usage("bosun").contains("state rm ADDRESS..."));
     assert!(usage("bosun").contains("approve_policies"));

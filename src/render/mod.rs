@@ -13,8 +13,8 @@ pub mod diff;
 pub mod drift;
 pub mod plan;
 pub mod reply;
-pub mod state;
 mod split;
+pub mod state;
 
 #[cfg(test)]
 mod tests;

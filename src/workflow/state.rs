@@ -52,7 +52,9 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     let refusal = super::access::apply_refusal(ctx, installation, &req.author, req.permission)
         .await?
         .map(|r| match r {
-            ApplyRefusal::Permission { user, has, needs } => Refusal::Permission { user, has, needs },
+            ApplyRefusal::Permission { user, has, needs } => {
+                Refusal::Permission { user, has, needs }
+            }
             _ => Refusal::NotListed {
                 user: req.author.clone(),
             },

@@ -78,7 +78,8 @@ async fn state_rm_after_an_apply_forgets_the_resource_and_plans_it_again() {
     assert_eq!(plans.len(), 1);
     assert!(plans[0].planfile.is_some(), "a fresh plan to apply");
     assert!(
-        ctx.reply(pr, "plan").contains("`state rm` by @alice changed the state"),
+        ctx.reply(pr, "plan")
+            .contains("`state rm` by @alice changed the state"),
         "the re-plan says why it ran"
     );
     ctx.finish().await;
@@ -98,8 +99,12 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
     let (pr, state) = open_dev(&ctx, &["app"]).await;
 
     // An address the configuration lacks: Terraform refuses, the project fails.
-    ctx.comment(pr, "alice", "bosun import -d envs/dev terraform_data.nope id-1")
-        .await;
+    ctx.comment(
+        pr,
+        "alice",
+        "bosun import -d envs/dev terraform_data.nope id-1",
+    )
+    .await;
     ctx.settle().await;
     let body = ctx.reply(pr, "import");
     assert!(body.contains("0 succeeded, 1 failed"), "{body}");
@@ -111,8 +116,12 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
         "a failed import keeps the plan"
     );
 
-    ctx.comment(pr, "alice", "bosun import terraform_data.app id-2 -d envs/dev")
-        .await;
+    ctx.comment(
+        pr,
+        "alice",
+        "bosun import terraform_data.app id-2 -d envs/dev",
+    )
+    .await;
     ctx.settle().await;
     let body = ctx.reply(pr, "import");
     assert!(body.contains("1 succeeded"), "{body}");
@@ -124,7 +133,10 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
     assert_eq!(resources(&state), [("app".into(), "id-2".into())]);
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert!(
-        check.title.as_deref().is_some_and(|t| t.starts_with("0 to add")),
+        check
+            .title
+            .as_deref()
+            .is_some_and(|t| t.starts_with("0 to add")),
         "re-planned once imported: {check:#?}"
     );
     ctx.finish().await;
@@ -146,8 +158,12 @@ async fn a_project_locked_by_another_pull_request_is_refused_naming_it() {
         .await;
     ctx.settle().await;
 
-    ctx.comment(second, "bob", "bosun import -d envs/shared terraform_data.b x")
-        .await;
+    ctx.comment(
+        second,
+        "bob",
+        "bosun import -d envs/shared terraform_data.b x",
+    )
+    .await;
     ctx.settle().await;
     let body = ctx.reply(second, "import-refused");
     assert!(
@@ -166,8 +182,12 @@ async fn import_requirements_approved_refuses_an_unapproved_import() {
     ctx.push_base(&[("bosun.yaml", Some(config))]);
     let (pr, state) = open_dev(&ctx, &["app"]).await;
 
-    ctx.comment(pr, "alice", "bosun import -d envs/dev terraform_data.app id-1")
-        .await;
+    ctx.comment(
+        pr,
+        "alice",
+        "bosun import -d envs/dev terraform_data.app id-1",
+    )
+    .await;
     ctx.settle().await;
     let body = ctx.reply(pr, "import-refused");
     assert!(body.contains("import requirements not met"), "{body}");
@@ -175,8 +195,12 @@ async fn import_requirements_approved_refuses_an_unapproved_import() {
     assert!(resources(&state).is_empty(), "nothing was imported");
 
     ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
-    ctx.comment(pr, "alice", "bosun import -d envs/dev terraform_data.app id-1")
-        .await;
+    ctx.comment(
+        pr,
+        "alice",
+        "bosun import -d envs/dev terraform_data.app id-1",
+    )
+    .await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "import").contains("1 succeeded"));
     assert_eq!(resources(&state), [("app".into(), "id-1".into())]);
