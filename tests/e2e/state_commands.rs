@@ -92,10 +92,16 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
         ("allowed_overrides", "acme/infra:workflow"),
     ])
     .await;
-    let config = "version: 3\nprojects:\n  - dir: envs/dev\n    workflow: custom\n\
-                  workflows:\n  custom:\n    import:\n      steps:\n        - init\n\
-                  \x20       - run: echo import-step $COMMENT_ARGS in $DIR\n        - import\n";
-    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    // The steps run sandboxed: bosun's own database is not there to see.
+    let db = ctx.data_path().join("bosun.db");
+    let config = format!(
+        "version: 3\nprojects:\n  - dir: envs/dev\n    workflow: custom\nworkflows:\n  \
+         custom:\n    import:\n      steps:\n        - init\n        - run: echo import-step \
+         $COMMENT_ARGS in $DIR\n        - run: test ! -e {} && echo no-bosun-db\n        \
+         - import\n",
+        db.display()
+    );
+    ctx.push_base(&[("bosun.yaml", Some(config.as_str()))]);
     let (pr, state) = open_dev(&ctx, &["app"]).await;
 
     // An address the configuration lacks: Terraform refuses, the project fails.
@@ -129,6 +135,7 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
         body.contains("import-step terraform_data.app,id-2 in envs/dev"),
         "the stage's run step ran, with Atlantis's variables: {body}"
     );
+    assert!(body.contains("no-bosun-db"), "{body}");
     assert!(body.contains("Import successful!"), "{body}");
     assert_eq!(resources(&state), [("app".into(), "id-2".into())]);
     let check = ctx.check(pr, "bosun/plan: envs/dev");
