@@ -64,6 +64,29 @@ pub fn policy(
     }
 }
 
+/// What `import` and `state rm` in `target` require under `base`, the base branch's config
+/// (Atlantis's `import_requirements`, read as [`policy`] reads `apply_requirements`): the base
+/// project's own; a project the base does not have gets every one any project of the base
+/// has, so a pull request cannot shed one by moving a project; no config, none.
+pub fn import_requirements(base: Option<&RepoConfig>, target: &Target) -> Vec<ApplyRequirement> {
+    let own: Vec<ApplyRequirement> = match (base, base.and_then(|c| project_of(c, target))) {
+        (_, Some(p)) => p.import_requirements.clone(),
+        (Some(c), None) => c
+            .projects
+            .iter()
+            .flat_map(|p| p.import_requirements.iter().copied())
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for r in own {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// The execution order group of `target`: layout, so from the pull request's own config
 /// (none, or no such project: 0).
 pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
@@ -87,6 +110,7 @@ pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> b
         p.map(|p| {
             (
                 p.apply_requirements.clone(),
+                p.import_requirements.clone(),
                 p.apply_on_merge,
                 p.workflow.clone(),
             )

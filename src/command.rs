@@ -1,5 +1,7 @@
-//! The comment grammar (Atlantis's, extended): `<name> plan|apply|unlock|help|version
-//! [-d DIR]… [-w WORKSPACE] [-p PROJECT]… [--verbose] [-- EXTRA TERRAFORM ARGS]`.
+//! The comment grammar (Atlantis's, extended): `<name> plan|apply|unlock|help|version|
+//! approve_policies [-d DIR]… [-w WORKSPACE] [-p PROJECT]… [--verbose] [-- EXTRA TERRAFORM
+//! ARGS]`, and `<name> import [flags] ADDRESS ID` and `<name> state [flags] rm ADDRESS…` (their
+//! addresses anywhere among the flags, before `--`).
 //! Pure: text in, a typed [`Command`] (or a reasoned error) out.
 
 use std::fmt;
@@ -11,15 +13,24 @@ pub enum CommandKind {
     Unlock,
     Help,
     Version,
+    /// `import ADDRESS ID`: `terraform import` in the selected projects.
+    Import,
+    /// `state rm ADDRESS...`: `terraform state rm` in the selected projects.
+    StateRm,
+    /// `approve_policies`: answered that policy checks are not configured.
+    ApprovePolicies,
 }
 
 impl CommandKind {
-    const ALL: [(&'static str, CommandKind); 5] = [
+    const ALL: [(&'static str, CommandKind); 8] = [
         ("plan", CommandKind::Plan),
         ("apply", CommandKind::Apply),
         ("unlock", CommandKind::Unlock),
         ("help", CommandKind::Help),
         ("version", CommandKind::Version),
+        ("import", CommandKind::Import),
+        ("state", CommandKind::StateRm),
+        ("approve_policies", CommandKind::ApprovePolicies),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +54,9 @@ pub struct Command {
     pub verbose: bool,
     /// Everything after `--`, passed to Terraform.
     pub extra_args: Vec<String>,
+    /// `import`'s `ADDRESS ID`, `state rm`'s `ADDRESS...`: the words among the flags before
+    /// `--` (Atlantis passes them to Terraform after the extra arguments).
+    pub args: Vec<String>,
     /// `apply --auto-merge-disabled`: no automerge after this apply.
     pub auto_merge_disabled: bool,
     /// `apply --auto-merge-method METHOD`: how the automerge after this apply merges.
@@ -59,6 +73,7 @@ impl Command {
             projects: vec![],
             verbose: false,
             extra_args: vec![],
+            args: vec![],
             auto_merge_disabled: false,
             auto_merge_method: None,
         }
@@ -147,8 +162,14 @@ pub fn usage(name: &str) -> String {
          \x20 apply     apply the plans of this pull request's head (or those named)\n\
          \x20 unlock    release this pull request's locks (or those named)\n\
          \x20 help      show this help\n\
-         \x20 version   show bosun's and Terraform's versions\n\n\
-         Flags (plan, apply, unlock):\n\
+         \x20 version   show bosun's and Terraform's versions\n\
+         \x20 import ADDRESS ID\n\
+         \x20           run `terraform import` in the projects named (or affected)\n\
+         \x20 state rm ADDRESS...\n\
+         \x20           run `terraform state rm` in the projects named (or affected)\n\
+         \x20 approve_policies\n\
+         \x20           answered only: policy checks are not configured on this server\n\n\
+         Flags (plan, apply, unlock, import, state rm):\n\
          \x20 -d, --dir DIR              project directory, relative to the repository root (repeatable)\n\
          \x20 -w, --workspace WORKSPACE  Terraform workspace (default: default)\n\
          \x20 -p, --project NAME         project name from the repo config (repeatable)\n\
@@ -167,8 +188,7 @@ fn error(message: impl Into<String>) -> Parsed {
 }
 
 /// The commands BOSUN_ALLOW_COMMANDS may name, as Atlantis's `--allow-commands` does; `all`
-/// names every one. `approve_policies`, `import` and `state` are accepted for Atlantis's sake
-/// but are not bosun commands yet.
+/// names every one.
 pub const ALLOWABLE_COMMANDS: [&str; 7] = [
     "plan",
     "apply",
@@ -317,9 +337,21 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
         if apply_only && kind != CommandKind::Apply {
             return error(format!("unknown flag `{flag}` (only `apply` takes it)"));
         }
+        let policies_only = matches!(flag, "--policy-set" | "--clear-policy-approval");
+        if policies_only && kind != CommandKind::ApprovePolicies {
+            return error(format!(
+                "unknown flag `{flag}` (only `approve_policies` takes it)"
+            ));
+        }
         let takes_value = matches!(
             flag,
-            "-d" | "--dir" | "-w" | "--workspace" | "-p" | "--project" | "--auto-merge-method"
+            "-d" | "--dir"
+                | "-w"
+                | "--workspace"
+                | "-p"
+                | "--project"
+                | "--auto-merge-method"
+                | "--policy-set"
         );
         let value = if takes_value {
             match inline {
@@ -357,6 +389,9 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                 cmd.projects.push(value);
             }
             "--verbose" => cmd.verbose = true,
+            // Atlantis's flags of `approve_policies`: read, and answered like the command
+            // itself (this server has no policy checks).
+            "--policy-set" | "--clear-policy-approval" => {}
             "--auto-merge-disabled" => cmd.auto_merge_disabled = true,
             "--auto-merge-method" => {
                 use crate::github::MergeMethod;
@@ -379,6 +414,8 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                     "--verbose",
                     "--auto-merge-disabled",
                     "--auto-merge-method",
+                    "--policy-set",
+                    "--clear-policy-approval",
                 ];
                 let suggestion =
                     crate::names::closest(other, known).map(|n| format!("did you mean `{n}`?"));
@@ -390,13 +427,11 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
             other => positional.push(other.to_owned()),
         }
     }
-    if !positional.is_empty() {
-        return error(format!(
-            "unknown argument(s) `{}` (extra Terraform arguments go after `--`)",
-            positional.join(" ")
-        ));
+    match command_args(kind, positional) {
+        Ok(args) => cmd.args = args,
+        Err(e) => return error(e),
     }
-    if let Some(arg) = cmd.extra_args.iter().find(|a| {
+    if let Some(arg) = cmd.extra_args.iter().chain(&cmd.args).find(|a| {
         blocked.iter().any(|b| {
             *a == b
                 || a.strip_prefix(b.as_str())
@@ -427,6 +462,32 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
         );
     }
     Parsed::Command(cmd)
+}
+
+/// The words among the flags a command takes, as Atlantis counts them: `import` exactly an
+/// address and an id, `state` the subcommand `rm` and at least one address, every other
+/// command none. `Err`: what is wrong.
+fn command_args(kind: CommandKind, positional: Vec<String>) -> Result<Vec<String>, String> {
+    let unknown = |words: &[String], hint: &str| {
+        format!("unknown argument(s) `{}` ({hint})", words.join(" "))
+    };
+    match kind {
+        CommandKind::Import if positional.len() == 2 => Ok(positional),
+        CommandKind::Import => Err(unknown(&positional, "`import` takes ADDRESS ID")),
+        CommandKind::StateRm => match positional.split_first() {
+            None => Err("`state` needs a subcommand: `state rm ADDRESS...`".into()),
+            Some((sub, _)) if sub != "rm" => {
+                Err(format!("invalid subcommand `{sub}` of `state` (not rm)"))
+            }
+            Some((_, [])) => Err("`state rm` needs at least one ADDRESS".into()),
+            Some((_, addresses)) => Ok(addresses.to_vec()),
+        },
+        _ if positional.is_empty() => Ok(positional),
+        _ => Err(unknown(
+            &positional,
+            "extra Terraform arguments go after `--`",
+        )),
+    }
 }
 
 fn has_flags(c: &Command) -> bool {

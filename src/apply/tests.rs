@@ -387,3 +387,33 @@ fn terraform_output_is_read_for_staleness_and_the_apply_line() {
     );
     assert_eq!(apply_line("nothing"), None);
 }
+
+#[test]
+fn import_requirements_are_the_base_projects_own() {
+    let base = repo::parse(
+        "bosun.yaml",
+        "version: 3\nprojects:\n- dir: a\n  import_requirements: [approved, approved]\n\
+         - dir: b\n  import_requirements: [undiverged]\n  apply_requirements: [mergeable]\n",
+    )
+    .unwrap();
+    let target = |dir: &str| Target {
+        dir: dir.into(),
+        workspace: "default".into(),
+        name: None,
+    };
+    assert_eq!(
+        import_requirements(Some(&base), &target("a")),
+        [ApplyRequirement::Approved]
+    );
+    assert_eq!(
+        import_requirements(Some(&base), &target("b")),
+        [ApplyRequirement::Undiverged],
+        "apply_requirements are not import's"
+    );
+    assert_eq!(
+        import_requirements(Some(&base), &target("new")),
+        [ApplyRequirement::Approved, ApplyRequirement::Undiverged],
+        "a project the base lacks gets every one"
+    );
+    assert!(import_requirements(None, &target("a")).is_empty());
+}

@@ -683,6 +683,7 @@ fn any_command() -> impl Strategy<Value = Command> {
                 } else {
                     Vec::new()
                 },
+                args: Vec::new(),
                 auto_merge_disabled: kind == CommandKind::Apply && verbose,
                 auto_merge_method: None,
             },
@@ -707,7 +708,8 @@ fn allow_commands_turns_a_command_not_allowed_into_an_unknown_command() {
             CommandKind::Version,
             CommandKind::Plan,
             CommandKind::Apply,
-            CommandKind::Unlock
+            CommandKind::Unlock,
+            CommandKind::ApprovePolicies
         ]
     );
     let only_plan = allowed_kinds(&split("plan")).expect("plan reads");
@@ -730,4 +732,91 @@ fn allow_commands_turns_a_command_not_allowed_into_an_unknown_command() {
 
 fn split(s: &str) -> Vec<String> {
     s.split(',').map(str::to_owned).collect()
+}
+
+fn with_args(kind: CommandKind, args: &[&str]) -> Command {
+    Command {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        ..Command::new(kind)
+    }
+}
+
+#[test]
+fn import_takes_an_address_and_an_id_among_its_flags() {
+    assert_eq!(
+        cmd("bosun import 'aws_instance.web[\"a\"]' i-123"),
+        with_args(CommandKind::Import, &["aws_instance.web[\"a\"]", "i-123"])
+    );
+    let c = cmd("bosun import -d envs/prod addr id -w blue --verbose -- -var x=1");
+    assert_eq!(c.args, ["addr", "id"]);
+    assert_eq!(c.dirs, ["envs/prod"]);
+    assert_eq!(c.workspace.as_deref(), Some("blue"));
+    assert_eq!(c.extra_args, ["-var", "x=1"]);
+    assert!(c.verbose);
+    assert_eq!(cmd("bosun import a b -p app").projects, ["app"]);
+    for wrong in [
+        "bosun import",
+        "bosun import a",
+        "bosun import a b c",
+        "bosun import a -- b",
+    ] {
+        assert!(err(wrong).starts_with("unknown argument(s)"), "{wrong}");
+    }
+    assert!(err("bosun import a b -- -chdir=..").contains("not allowed"));
+    assert!(err("bosun import a b -p x -d y").contains("either `-p`"));
+}
+
+#[test]
+fn state_rm_takes_addresses_after_its_subcommand() {
+    assert_eq!(
+        cmd("bosun state rm a.b 'c[\"d\"]'"),
+        with_args(CommandKind::StateRm, &["a.b", "c[\"d\"]"])
+    );
+    let c = cmd("bosun state -d dir rm a.b -w ws");
+    assert_eq!(
+        (c.args.as_slice(), c.dirs.as_slice()),
+        (&["a.b".to_owned()][..], &["dir".to_owned()][..])
+    );
+    assert_eq!(c.workspace.as_deref(), Some("ws"));
+    assert!(err("bosun state").contains("needs a subcommand"));
+    assert!(err("bosun state mv a b").contains("invalid subcommand `mv`"));
+    assert!(err("bosun state rm").contains("at least one ADDRESS"));
+    assert!(err("bosun state rm --abc").starts_with("unknown flag"));
+}
+
+#[test]
+fn approve_policies_is_a_command_with_atlantis_flags() {
+    assert_eq!(
+        cmd("bosun approve_policies"),
+        Command::new(CommandKind::ApprovePolicies)
+    );
+    let c = cmd("bosun approve_policies -d a --policy-set p --clear-policy-approval");
+    assert_eq!(c.kind, CommandKind::ApprovePolicies);
+    assert!(err("bosun approve_policies a b").starts_with("unknown argument(s)"));
+    assert!(err("bosun plan --policy-set p").contains("only `approve_policies`"));
+    assert_eq!(
+        p("bosun approve_policies --help"),
+        Parsed::Usage(CommandKind::ApprovePolicies)
+    );
+    assert!(usage("bosun").contains("import ADDRESS ID"));
+    assert!(usage("bosun").contains("state rm ADDRESS..."));
+    assert!(usage("bosun").contains("approve_policies"));
+}
+
+#[test]
+fn allow_commands_name_import_state_and_approve_policies() {
+    let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        allowed_kinds(&names(&["import", "state", "approve_policies"])),
+        Ok(vec![
+            CommandKind::Import,
+            CommandKind::StateRm,
+            CommandKind::ApprovePolicies
+        ])
+    );
+    let only_plan = allowed_kinds(&names(&["plan"])).unwrap();
+    assert_eq!(
+        restrict(p("bosun import a b"), &only_plan),
+        error("unknown command `state`".replace("state", "import"))
+    );
 }

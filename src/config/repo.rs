@@ -107,6 +107,8 @@ pub struct Project {
     pub when_modified: Vec<String>,
     pub terraform_version: Option<String>,
     pub apply_requirements: Vec<ApplyRequirement>,
+    /// What `import` and `state rm` require (Atlantis's `import_requirements`).
+    pub import_requirements: Vec<ApplyRequirement>,
     pub workflow: Option<String>,
     pub execution_order_group: i64,
     /// `None`: the top level's.
@@ -265,7 +267,6 @@ impl Ctx<'_> {
 /// saying so rather than as unknown.
 const ATLANTIS_ONLY: &[&str] = &[
     "plan_requirements",
-    "import_requirements",
     "silence_pr_comments",
     "multienv",
     "shell",
@@ -295,6 +296,7 @@ const PROJECT_KEYS: &[&str] = &[
     "autoplan",
     "terraform_version",
     "apply_requirements",
+    "import_requirements",
     "workflow",
     "execution_order_group",
     "depends_on",
@@ -439,6 +441,27 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
     Ok(config)
 }
 
+/// A list of requirements (`apply_requirements`, `import_requirements`) at `path`.
+fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequirement>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, item) in ctx.seq(node, path)?.iter().enumerate() {
+        let r = match ctx.string(item, path)?.as_str() {
+            "approved" => ApplyRequirement::Approved,
+            "mergeable" => ApplyRequirement::Mergeable,
+            "undiverged" => ApplyRequirement::Undiverged,
+            other => {
+                return Err(ctx.err(
+                    item,
+                    &format!("{path}[{i}]"),
+                    format!("`{other}` is not one of approved, mergeable, undiverged"),
+                ));
+            }
+        };
+        out.push(r);
+    }
+    Ok(out)
+}
+
 fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     let mut p = Project {
         name: None,
@@ -450,6 +473,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
         terraform_version: None,
         apply_requirements: vec![],
+        import_requirements: vec![],
         workflow: None,
         execution_order_group: 0,
         apply_on_merge: None,
@@ -565,23 +589,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 }
                 p.terraform_version = Some(version.trim_start_matches('v').to_owned());
             }
-            "apply_requirements" => {
-                for (i, item) in ctx.seq(v, &path)?.iter().enumerate() {
-                    let r = match ctx.string(item, &path)?.as_str() {
-                        "approved" => ApplyRequirement::Approved,
-                        "mergeable" => ApplyRequirement::Mergeable,
-                        "undiverged" => ApplyRequirement::Undiverged,
-                        other => {
-                            return Err(ctx.err(
-                                item,
-                                &format!("{path}[{i}]"),
-                                format!("`{other}` is not one of approved, mergeable, undiverged"),
-                            ));
-                        }
-                    };
-                    p.apply_requirements.push(r);
-                }
-            }
+            "apply_requirements" => p.apply_requirements = requirements(ctx, v, &path)?,
+            "import_requirements" => p.import_requirements = requirements(ctx, v, &path)?,
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
             "repo_locks" => modes::repo_locks(ctx, v, &path)?,

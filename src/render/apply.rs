@@ -126,7 +126,7 @@ pub fn apply_comment(c: &ApplyComment) -> String {
 
 /// A `text` block of the last `lines` that fit `budget`: Terraform ends with what matters
 /// (the errors, the `Apply complete!` line), so a long output loses its beginning.
-fn tail_block(lines: &[String], budget: usize) -> String {
+pub(super) fn tail_block(lines: &[String], budget: usize) -> String {
     let lines: Vec<String> = lines.iter().map(|l| cap_line(l)).collect();
     let fence = fence_for(&lines);
     let mut used = 2 * len(&fence) + 8;
@@ -282,24 +282,7 @@ fn refusal(name: &str, r: &Refusal) -> String {
             code_span(&format!("{name} unlock"))
         ),
         Refusal::Requirements { target, unmet } => {
-            let reasons: Vec<String> = unmet
-                .iter()
-                .map(|u| match u {
-                    Unmet::NotApproved => "it needs an approving review (`approved`): ask a \
-                        reviewer with write access to approve the pull request (approvals of \
-                        readers do not count, and branch protection's review decision must be \
-                        approved when it requires reviews)"
-                        .to_owned(),
-                    Unmet::NotMergeable(why) => format!(
-                        "it must be mergeable (`mergeable`), and {}: fix that first",
-                        one_line(why)
-                    ),
-                    Unmet::Diverged => "its branch must contain the base branch's head \
-                        (`undiverged`): merge or rebase the base branch into it, then plan \
-                        again"
-                        .to_owned(),
-                })
-                .collect();
+            let reasons: Vec<String> = unmet.iter().map(unmet_reason).collect();
             format!(
                 "{}: **apply requirements not met**: {}. Then comment {}.",
                 code_span(&target.display_name()),
@@ -307,6 +290,23 @@ fn refusal(name: &str, r: &Refusal) -> String {
                 apply(target)
             )
         }
+    }
+}
+
+/// What a requirement the pull request does not meet asks of it.
+pub(super) fn unmet_reason(u: &Unmet) -> String {
+    match u {
+        Unmet::NotApproved => "it needs an approving review (`approved`): ask a reviewer with \
+            write access to approve the pull request (approvals of readers do not count, and \
+            branch protection's review decision must be approved when it requires reviews)"
+            .to_owned(),
+        Unmet::NotMergeable(why) => format!(
+            "it must be mergeable (`mergeable`), and {}: fix that first",
+            one_line(why)
+        ),
+        Unmet::Diverged => "its branch must contain the base branch's head (`undiverged`): \
+            merge or rebase the base branch into it, then plan again"
+            .to_owned(),
     }
 }
 

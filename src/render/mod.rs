@@ -14,6 +14,7 @@ pub mod drift;
 pub mod plan;
 pub mod reply;
 mod split;
+pub mod state;
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use super::{
     plan_line, plan_text, step,
 };
 use crate::apply::{ApplyOutcome, is_stale_refusal};
-use crate::config::repo::{EnvValue, WorkflowStep};
+use crate::config::repo::{EnvValue, OtherStep, WorkflowStep};
 use crate::plan::{Outcome, Step};
 
 /// The shell `run` steps go through.
@@ -289,6 +289,129 @@ impl Terraform {
             },
         }
     }
+}
+
+/// Which state command a comment asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateOp {
+    /// `terraform import ADDRESS ID`.
+    Import,
+    /// `terraform state rm ADDRESS...`.
+    Rm,
+}
+
+impl StateOp {
+    /// The command as users write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Import => "import",
+            Self::Rm => "state rm",
+        }
+    }
+}
+
+/// An `import` or `state rm` to run: the comment's extra arguments (after `--`) and its
+/// addresses (`ADDRESS ID`, or `ADDRESS...`), passed in that order after a step's own, as
+/// Atlantis passes them.
+#[derive(Debug, Clone, Copy)]
+pub struct StateCommand<'a> {
+    pub op: StateOp,
+    pub extra_args: &'a [String],
+    pub args: &'a [String],
+}
+
+/// How an `import` or `state rm` in one project ended: what it printed (the `run` steps' and
+/// Terraform's output; on failure, why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRun {
+    pub succeeded: bool,
+    pub output: String,
+}
+
+impl Terraform {
+    /// Runs `cmd` in the project in `dir` of the checkout `root`: a workflow's `import` or
+    /// `state_rm` stage `steps` when it has one (`init`, `import`/`state_rm`, `run`, `env`),
+    /// else Atlantis's default, `init` then the command. Each in a fresh run directory, the
+    /// workspace selected as for a plan. Never fails: a failing step is a failed [`StateRun`].
+    pub async fn state_custom(
+        &self,
+        at: (&Path, &Path),
+        steps: Option<&[OtherStep]>,
+        vars: &StepVars,
+        cmd: StateCommand<'_>,
+    ) -> StateRun {
+        let default = [
+            OtherStep::Common(WorkflowStep::Init { extra_args: vec![] }),
+            match cmd.op {
+                StateOp::Import => OtherStep::Import { extra_args: vec![] },
+                StateOp::Rm => OtherStep::StateRm { extra_args: vec![] },
+            },
+        ];
+        let mut run = match Steps::new(self, at, vars) {
+            Ok(run) => run,
+            Err(output) => {
+                return StateRun {
+                    succeeded: false,
+                    output,
+                };
+            }
+        };
+        run.timeout = self.timeouts.apply;
+        match state_steps(&mut run, steps.unwrap_or(&default), cmd).await {
+            Ok(()) => StateRun {
+                succeeded: true,
+                output: run.shown,
+            },
+            Err((_, output)) => StateRun {
+                succeeded: false,
+                output,
+            },
+        }
+    }
+}
+
+async fn state_steps(
+    run: &mut Steps<'_>,
+    steps: &[OtherStep],
+    cmd: StateCommand<'_>,
+) -> Result<(), (Step, String)> {
+    for (i, s) in steps.iter().enumerate() {
+        let own = match (s, cmd.op) {
+            (OtherStep::Common(WorkflowStep::Init { extra_args }), _) => {
+                run.init(extra_args).await?;
+                continue;
+            }
+            (OtherStep::Common(WorkflowStep::Run(command)), _) => {
+                run.run(i, command).await?;
+                continue;
+            }
+            (OtherStep::Common(WorkflowStep::Env { name, value }), _) => {
+                run.env(i, name, value).await?;
+                continue;
+            }
+            (OtherStep::Import { extra_args }, StateOp::Import)
+            | (OtherStep::StateRm { extra_args }, StateOp::Rm) => extra_args,
+            // The parser keeps other steps out of these stages.
+            _ => continue,
+        };
+        let mut args: Vec<String> = match cmd.op {
+            StateOp::Import => vec!["import".into()],
+            StateOp::Rm => vec!["state".into(), "rm".into()],
+        };
+        args.extend(own.iter().cloned());
+        args.extend(cmd.extra_args.iter().cloned());
+        if cmd.op == StateOp::Import {
+            args.push("-input=false".into());
+        }
+        args.push("-no-color".into());
+        args.extend(cmd.args.iter().cloned());
+        let t = run.tf.timeouts.apply;
+        let done = run.tf.run(run.at(), args, t).await;
+        let output = step((Step::Plan, cmd.op.as_str(), t), done, &mut run.log)
+            .map_err(|(s, out)| (s, format!("{}{out}", run.shown)))?;
+        run.shown.push_str(&output);
+    }
+    Ok(())
 }
 
 async fn plan_steps(

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-pub use custom::{SHELL, StepVars};
+pub use custom::{SHELL, StateCommand, StateOp, StateRun, StepVars};
 pub use detailed::DetailedPlan;
 pub use parse::{fallback_line, plan_line, plan_text, summarise};
 pub use redacting::Redacting;

@@ -224,9 +224,21 @@ async fn facts(
             .iter()
             .any(|p| policy(ctx, repo, base, &p.target).requirements.contains(&r))
     };
+    pr_facts(ctx, cmd.installation_id, repo, info, needs).await
+}
+
+/// What requirements need to know of pull request `info`, looked up only for those `needs`
+/// says some project requires. A merged pull request is past `mergeable` and `undiverged`.
+pub(super) async fn pr_facts(
+    ctx: &Context,
+    installation_id: u64,
+    repo: &str,
+    info: &PullRequestInfo,
+    needs: impl Fn(ApplyRequirement) -> bool,
+) -> anyhow::Result<PrFacts> {
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
-        is_approved(ctx, cmd.installation_id, repo, cmd.pr_number).await?
+        is_approved(ctx, installation_id, repo, info.number).await?
     } else {
         true
     };
@@ -241,13 +253,13 @@ async fn facts(
             tokio::time::sleep(MERGEABLE_POLL_EVERY).await;
             info = ctx
                 .github
-                .pull_request(cmd.installation_id, repo, cmd.pr_number)
+                .pull_request(installation_id, repo, info.number)
                 .await?;
         }
         let requirements = if info.mergeable_state == MergeableState::Blocked {
             Some(
                 ctx.github
-                    .merge_requirements(cmd.installation_id, repo, cmd.pr_number)
+                    .merge_requirements(installation_id, repo, info.number)
                     .await
                     .context("reading branch protection's requirements")?,
             )

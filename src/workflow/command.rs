@@ -81,10 +81,10 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
         }
         Parsed::Command(cmd) => cmd,
     };
-    // `help` and `version` run nothing and are open to all; every other command passes the
+    // `help`, `version` and `approve_policies` run nothing and are open to all; every other command passes the
     // gate first. A stopped command gets 😕 and one reply saying who may run it.
     let pass = match cmd.kind {
-        CommandKind::Help | CommandKind::Version => None,
+        CommandKind::Help | CommandKind::Version | CommandKind::ApprovePolicies => None,
         _ => {
             match access::gate(ctx, c.installation_id, repo, c.pr_number, &c.author, &cmd).await? {
                 Ok(pass) => Some(pass),
@@ -117,7 +117,23 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
             .await?;
             Ok("version".into())
         }
+        (CommandKind::ApprovePolicies, _) => {
+            say(render::state::approve_policies()).await?;
+            Ok("approve_policies: policy checks are not configured".into())
+        }
         (_, None) => anyhow::bail!("{} ran without the access check", cmd.kind.as_str()),
+        (CommandKind::Import | CommandKind::StateRm, Some(pass)) => {
+            let request = super::state::StateRequest {
+                repo: c.repo.clone(),
+                installation_id: c.installation_id,
+                pr_number: c.pr_number,
+                author: c.author.clone(),
+                permission: pass.has,
+                command: cmd.clone(),
+                note: format!("Run by @{} with `{}`.", c.author, first_line(&c.body)),
+            };
+            super::state::run(ctx, claim, request).await
+        }
         (CommandKind::Apply, Some(pass)) => {
             let apply = super::apply::ApplyCommand {
                 repo: c.repo.clone(),

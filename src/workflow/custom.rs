@@ -9,6 +9,7 @@
 //! Only [`apply`] gets the apply stage's, for every step of it: the `init` and
 //! `workspace select` before `terraform apply` run the reviewed commit's code too, and a
 //! backend may need the apply's credentials (e.g. a role allowed to write the state).
+//! [`state`] (`import`, `state rm`) gets them too: it writes the state.
 
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use crate::config::pass_env::Stage;
 use crate::config::repo::Workflow;
 use crate::drift::ProjectDrift;
 use crate::plan::{Outcome, Step, Target};
-use crate::terraform::{PlanRun, StepVars};
+use crate::terraform::{PlanRun, StateCommand, StateOp, StateRun, StepVars};
 
 /// One project's run: where, for whom, at which commit.
 pub(super) struct ProjectRun<'a> {
@@ -175,4 +176,36 @@ pub(super) async fn apply(
                 .await
         }
     }
+}
+
+/// Runs an `import` or `state rm` in the project in `dir` of the checkout `root`: its
+/// workflow's `import` or `state_rm` stage when it defines one, else `init` and the command.
+/// It writes the state, so every step gets the apply stage's variables.
+pub(super) async fn state(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    (root, dir): (&Path, &Path),
+    cmd: StateCommand<'_>,
+) -> StateRun {
+    let workflow = match run.workflow(ctx).await {
+        Ok(w) => w,
+        Err(output) => {
+            return StateRun {
+                succeeded: false,
+                output,
+            };
+        }
+    };
+    let stage = match cmd.op {
+        StateOp::Import => "import",
+        StateOp::Rm => "state_rm",
+    };
+    let steps = workflow.as_ref().and_then(|w| {
+        w.other_stages
+            .iter()
+            .find(|(name, _)| name == stage)
+            .map(|(_, steps)| steps.as_slice())
+    });
+    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply);
+    tf.state_custom((root, dir), steps, &run.vars(), cmd).await
 }

@@ -16,6 +16,7 @@ pub mod locks;
 pub mod plan;
 mod policy;
 pub mod reconcile;
+pub mod state;
 pub mod unlock;
 
 use std::collections::HashMap;

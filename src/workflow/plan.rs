@@ -300,7 +300,7 @@ pub async fn replan(
 }
 
 /// The projects to plan, or a reply saying why a named one does not exist.
-async fn select(
+pub(super) async fn select(
     ctx: &Context,
     req: &Request,
     config: Option<&RepoConfig>,

@@ -26,6 +26,7 @@ mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod state_commands;
 mod summary_checks;
 mod webhooks;
 mod workflows;

@@ -63,7 +63,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
     ("TestProject_Validate#008", NOT_YET),
     ("TestProject_Validate#009", NOT_YET),
     ("TestProject_Validate#010", NOT_YET),
-    ("TestProject_Validate#020", NOT_YET),
     ("TestAutoDiscover_Validate#001", AUTODISCOVER),
     ("TestAutoDiscover_Validate#002", AUTODISCOVER),
     ("TestAutoDiscover_Validate#004", AUTODISCOVER),
@@ -122,7 +121,7 @@ const AUTODISCOVER: &str = "`autodiscover` other than `mode: disabled` is refuse
                             repo config bosun plans only the projects it lists (Atlantis's \
                             `disabled`, which bosun accepts)";
 const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
-                       plan_requirements, import_requirements, \
+                       plan_requirements, \
                        env `shell`, `run` with options, multienv, allowed_regexp_prefixes, \
                        `parallel_plan: false`): refused with a clear error \
                        rather than ignored";

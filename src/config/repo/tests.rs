@@ -605,3 +605,29 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
     let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
     assert!(c.projects[0].autoplan_enabled);
 }
+
+#[test]
+fn import_requirements_are_read_per_project() {
+    let c = parse(
+        "bosun.yaml",
+        "version: 3\nprojects:\n- dir: a\n  import_requirements: [approved, undiverged]\n- dir: b\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.projects[0].import_requirements,
+        [ApplyRequirement::Approved, ApplyRequirement::Undiverged]
+    );
+    assert!(c.projects[1].import_requirements.is_empty());
+    assert!(
+        c.projects[0].apply_requirements.is_empty(),
+        "a key of its own"
+    );
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: a\n  import_requirements: [signed]\n"),
+        "bosun.yaml:4:25: projects[0].import_requirements[0]: `signed` is not one of approved, mergeable, undiverged"
+    );
+    assert!(
+        err("version: 3\nimport_requirements: [approved]\n").contains("unknown key"),
+        "a project's key, as in Atlantis"
+    );
+}

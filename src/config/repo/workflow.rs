@@ -16,12 +16,12 @@ pub struct Workflow {
     /// `false` only narrows what the server allows).
     pub network: bool,
     /// Atlantis's other stages (`policy_check`, `import`, `state_rm`) as the file gives them,
-    /// in its order: parsed strictly, kept for the commands that will run them, never run
-    /// by bosun today (it has no policy checks, import or state rm).
+    /// in its order, parsed strictly: `import` and `state_rm` are what the `import` and
+    /// `state rm` commands run; `policy_check` is never run (bosun has no policy checks).
     pub other_stages: Vec<(String, Vec<OtherStep>)>,
 }
 
-/// A step of a stage bosun does not run: one of the plan and apply steps, or a step only
+/// A step of a stage other than plan and apply: one of the plan and apply steps, or a step only
 /// those stages have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OtherStep {
@@ -71,7 +71,8 @@ pub enum EnvValue {
 enum Stage {
     Plan,
     Apply,
-    /// Atlantis's other stages: parsed strictly, never run by bosun.
+    /// Atlantis's other stages: `import` and `state_rm` run by their commands, `policy_check`
+    /// parsed strictly and never run.
     PolicyCheck,
     Import,
     StateRm,

@@ -548,7 +548,8 @@ fn allow_commands_and_disable_autoplan_read_as_atlantis_flags() {
             CommandKind::Version,
             CommandKind::Plan,
             CommandKind::Apply,
-            CommandKind::Unlock
+            CommandKind::Unlock,
+            CommandKind::ApprovePolicies
         ]
     );
     assert!(!s.disable_autoplan);
@@ -556,7 +557,10 @@ fn allow_commands_and_disable_autoplan_read_as_atlantis_flags() {
     src.env.set("allow_commands", "plan, Import");
     src.env.set("disable_autoplan", "true");
     let s = Settings::resolve(&src).unwrap();
-    assert_eq!(s.allow_commands, vec![CommandKind::Plan]);
+    assert_eq!(
+        s.allow_commands,
+        vec![CommandKind::Plan, CommandKind::Import]
+    );
     assert!(s.disable_autoplan);
     src.env.set("allow_commands", "plan,destroy");
     let e = err(&src);

@@ -1,0 +1,290 @@
+//! `import ADDRESS ID` and `state rm ADDRESS...`: Terraform commands that write a project's
+//! state without a plan. Who may run them is who may apply; the projects are those a `plan`
+//! with the same flags selects, at the pull request's head; each project's
+//! `import_requirements` (the base branch's config, as `apply_requirements` are read) must be
+//! met and the pull request takes each project's lock, as a plan does (another pull request
+//! holding one refuses the command, naming it). Each project runs in its checkout, sandboxed,
+//! with the apply stage's variables and one Terraform run per project at a time; its
+//! workflow's `import` or `state_rm` stage when it has one. A project whose state changed has
+//! its plan discarded and is planned again by a re-plan job. One comment tells it all.
+
+use anyhow::Context as _;
+
+use super::Context;
+use super::feedback;
+use super::job::{JobSpec, PrRef, RepoRef};
+use super::plan::{self, Selection};
+use crate::apply::{self, Refusal as ApplyRefusal};
+use crate::command::{Command, CommandKind};
+use crate::config::repo::ApplyRequirement;
+use crate::github::{Permission, PrState};
+use crate::plan::Target;
+use crate::render;
+use crate::render::state::{ProjectState, Refusal};
+use crate::store::{Claim, LockAttempt, NewJob, now_millis};
+use crate::terraform::{StateCommand, StateOp, StateRun};
+
+/// An `import` or `state rm` comment.
+#[derive(Debug, Clone)]
+pub struct StateRequest {
+    pub repo: RepoRef,
+    pub installation_id: u64,
+    pub pr_number: u64,
+    /// Who commented.
+    pub author: String,
+    /// Their permission on the repository, as the command gate read it.
+    pub permission: Permission,
+    /// The parsed comment: its flags select the projects, its words are the addresses.
+    pub command: Command,
+    /// Shown in the comment: who asked, and how.
+    pub note: String,
+}
+
+/// Runs an `import` or `state rm` command; returns a one-line summary.
+pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Result<String> {
+    let op = match req.command.kind {
+        CommandKind::Import => StateOp::Import,
+        CommandKind::StateRm => StateOp::Rm,
+        other => anyhow::bail!("`{}` is not a state command", other.as_str()),
+    };
+    let repo = req.repo.full_name.as_str();
+    let installation = req.installation_id;
+    let refusal = super::access::apply_refusal(ctx, installation, &req.author, req.permission)
+        .await?
+        .map(|r| match r {
+            ApplyRefusal::Permission { user, has, needs } => {
+                Refusal::Permission { user, has, needs }
+            }
+            _ => Refusal::NotListed {
+                user: req.author.clone(),
+            },
+        });
+    if let Some(r) = refusal {
+        return refuse(ctx, &req, op, vec![r]).await;
+    }
+    let info = ctx
+        .github
+        .pull_request(installation, repo, req.pr_number)
+        .await?;
+    if info.state != PrState::Open {
+        return refuse(ctx, &req, op, vec![Refusal::NotOpen]).await;
+    }
+    let pr = PrRef::of(&info);
+    let cmd = &req.command;
+    let request = plan::Request {
+        repo: req.repo.clone(),
+        installation_id: installation,
+        pr: pr.clone(),
+        selection: if cmd.names_none() {
+            Selection::Affected { autoplan: false }
+        } else {
+            Selection::Named {
+                dirs: cmd.dirs.clone(),
+                projects: cmd.projects.clone(),
+                workspace: cmd.workspace.clone(),
+            }
+        },
+        extra_args: cmd.extra_args.clone(),
+        note: None,
+        merged: false,
+    };
+    plan::fetch(ctx, &request).await?;
+    let config = match plan::read_config(ctx, repo, &pr.head_sha).await? {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            feedback::config_error(ctx, &request, &e).await?;
+            return Ok(format!("{} refused: repo config error: {e}", op.as_str()));
+        }
+        None => None,
+    };
+    // Requirements are the base branch's: a pull request cannot drop its own.
+    let base = super::policy::read(ctx, repo, &pr, false).await?;
+    if let Err(e) = &base.config {
+        let body = render::reply::base_config_error(e);
+        feedback::reply(ctx, installation, repo, req.pr_number, &body).await?;
+        return Ok(format!(
+            "{} refused: the base branch's repo config is not valid: {e}",
+            op.as_str()
+        ));
+    }
+    let targets = match plan::select(ctx, &request, config.as_ref()).await? {
+        Ok(targets) if targets.is_empty() => {
+            let body = render::state::no_project(ctx.settings.command_name(), op);
+            feedback::reply(ctx, installation, repo, req.pr_number, &body).await?;
+            return Ok(format!("{}: no project", op.as_str()));
+        }
+        Ok(targets) => targets,
+        Err(reply) => {
+            feedback::reply(ctx, installation, repo, req.pr_number, &reply).await?;
+            return Ok("no such project".into());
+        }
+    };
+    let required: Vec<(Target, Vec<ApplyRequirement>)> = targets
+        .iter()
+        .map(|t| (t.clone(), apply::import_requirements(base.valid(), t)))
+        .collect();
+    let needs = |r: ApplyRequirement| required.iter().any(|(_, rs)| rs.contains(&r));
+    let facts = super::apply::pr_facts(ctx, installation, repo, &info, needs).await?;
+    let unmet: Vec<Refusal> = required
+        .iter()
+        .filter_map(|(target, rs)| {
+            let unmet = apply::unmet(rs, &facts);
+            (!unmet.is_empty()).then(|| Refusal::Requirements {
+                target: target.clone(),
+                unmet,
+            })
+        })
+        .collect();
+    if !unmet.is_empty() {
+        return refuse(ctx, &req, op, unmet).await;
+    }
+    let attempt = ctx
+        .store
+        .lock_projects(repo, req.pr_number, &targets, false, now_millis())
+        .await
+        .context("taking the projects' locks")?;
+    if let LockAttempt::Held { held } = attempt {
+        let locked = held
+            .into_iter()
+            .map(|(target, by)| Refusal::Locked { target, by })
+            .collect();
+        return refuse(ctx, &req, op, locked).await;
+    }
+    let policy_sha = super::policy::base_sha(ctx, repo, &pr, false).await?;
+    let mut results = Vec::with_capacity(targets.len());
+    for target in targets {
+        let run = run_one(ctx, &req, op, &pr, &policy_sha, &target).await;
+        results.push(ProjectState { target, run });
+    }
+    let changed: Vec<Target> = results
+        .iter()
+        .filter(|r| r.run.succeeded)
+        .map(|r| r.target.clone())
+        .collect();
+    if !changed.is_empty() {
+        // The state changed under the plans: they are stale. Plan those projects again.
+        ctx.store
+            .delete_plans_of(repo, req.pr_number, &changed)
+            .await?;
+        enqueue_replan(ctx, claim, &req, op, changed.clone()).await?;
+    }
+    let body = render::state::result_comment(
+        ctx.settings.command_name(),
+        op,
+        &pr.head_sha,
+        &results,
+        &req.note,
+    );
+    feedback::reply(ctx, installation, repo, req.pr_number, &body).await?;
+    Ok(format!(
+        "{}: {} of {} project(s) at {}",
+        op.as_str(),
+        changed.len(),
+        results.len(),
+        plan::short(&pr.head_sha)
+    ))
+}
+
+/// Runs the command in one project (its lock held): a checkout of the head, one Terraform
+/// run of the project at a time. Never fails: a failure is the project's result.
+async fn run_one(
+    ctx: &Context,
+    req: &StateRequest,
+    op: StateOp,
+    pr: &PrRef,
+    policy_sha: &str,
+    target: &Target,
+) -> StateRun {
+    let repo = req.repo.full_name.as_str();
+    let _slot = ctx.slots.acquire().await;
+    let _project = ctx.lock_project(repo, target).await;
+    let dir = ctx
+        .project_dir(repo, pr.number, target, &pr.head_sha, &pr.base_sha, false)
+        .await;
+    let (root, dir) = match dir {
+        Ok(at) => at,
+        Err(output) => {
+            return StateRun {
+                succeeded: false,
+                output,
+            };
+        }
+    };
+    // `COMMENT_ARGS` as Atlantis has them: the extra arguments, then the addresses.
+    let comment_args = [req.command.extra_args.clone(), req.command.args.clone()].concat();
+    let project = super::custom::ProjectRun {
+        repo,
+        pr,
+        sha: &pr.head_sha,
+        policy_sha,
+        target,
+        user: &req.author,
+        extra_args: &comment_args,
+    };
+    let cmd = StateCommand {
+        op,
+        extra_args: &req.command.extra_args,
+        args: &req.command.args,
+    };
+    let span = tracing::info_span!("state", op = op.as_str(), dir = %target.dir, workspace = %target.workspace);
+    tracing::Instrument::instrument(
+        super::custom::state(ctx, &project, (&root, &dir), cmd),
+        span,
+    )
+    .await
+}
+
+/// Enqueues the re-plan of the projects whose state changed; it runs after this job (a pull
+/// request's jobs run in order).
+async fn enqueue_replan(
+    ctx: &Context,
+    claim: Claim,
+    req: &StateRequest,
+    op: StateOp,
+    targets: Vec<Target>,
+) -> anyhow::Result<()> {
+    let spec = JobSpec::Replan {
+        repo: req.repo.clone(),
+        pr_number: req.pr_number,
+        targets,
+        note: render::state::replan_note(op, &req.author),
+    };
+    let job = NewJob {
+        source: format!("replan after {} job {}", op.as_str(), claim.job_id),
+        kind: spec.kind().to_owned(),
+        repository: req.repo.full_name.clone(),
+        installation_id: req.installation_id,
+        pr: req.pr_number,
+        priority: 0,
+        spec: serde_json::to_string(&spec).context("writing the re-plan job")?,
+        created_at: now_millis(),
+        supersedes_kind: None,
+    };
+    ctx.store
+        .enqueue_jobs(&[job])
+        .await
+        .context("enqueueing the re-plan")?;
+    Ok(())
+}
+
+async fn refuse(
+    ctx: &Context,
+    req: &StateRequest,
+    op: StateOp,
+    refusals: Vec<Refusal>,
+) -> anyhow::Result<String> {
+    let body = render::state::refused(ctx.settings.command_name(), op, &refusals);
+    feedback::reply(
+        ctx,
+        req.installation_id,
+        &req.repo.full_name,
+        req.pr_number,
+        &body,
+    )
+    .await?;
+    Ok(format!(
+        "{} refused: {} reason(s)",
+        op.as_str(),
+        refusals.len()
+    ))
+}
