@@ -172,17 +172,20 @@ pub fn without_config(
     }
     let mut dirs = BTreeSet::new();
     for file in changed.iter().filter(|f| triggers_autoplan(f)) {
-        let start = match project_dir(file, |d| projects.contains(d)) {
+        let mut queue: Vec<String> = match project_dir(file, |d| projects.contains(d)) {
             Some(dir) if !modules => {
                 dirs.insert(dir);
                 continue;
             }
-            Some(dir) => dir,
-            None if modules => parent(file),
+            Some(dir) => vec![dir],
+            // Under a `modules/` that is no project's: only the projects using the module.
+            None if modules => users
+                .get(parent(file).as_str())
+                .map(|us| us.iter().map(|u| u.to_string()).collect())
+                .unwrap_or_default(),
             None => continue,
         };
         // Walk up from the changed dir through the modules that use it, to the roots.
-        let mut queue = vec![start];
         let mut seen = BTreeSet::new();
         while let Some(dir) = queue.pop() {
             if !seen.insert(dir.clone()) || seen.len() > 10_000 {
@@ -313,6 +316,9 @@ mod tests {
             )),
             vec!["staging"]
         );
+        // And an unused module there is no project either.
+        let unused = tf(&["modules/unused/main.tf"]);
+        assert!(without_config(&changed(&["modules/unused/main.tf"]), &unused, true).is_empty());
         // The root a project: a change in its modules/ plans it.
         let rooted = tf(&["main.tf", "modules/null/main.tf"]);
         assert_eq!(

@@ -22,16 +22,16 @@ const DATA: &str = concat!(
 );
 
 /// Why a case may differ. The README's table gives each reason.
-pub(super) const NO_DIRECTORY: &str = "bosun reads the repo config from the commit's git \
+const NO_DIRECTORY: &str = "bosun reads the repo config from the commit's git \
      objects, not from a directory on disk: there is no directory or file mode to fail on (a \
      missing file is no config)";
-pub(super) const REGEXP_OPT_IN: &str = "`-p` is a pattern only when it starts with a prefix \
+const REGEXP_OPT_IN: &str = "`-p` is a pattern only when it starts with a prefix \
      the repo config's `allowed_regexp_prefixes` lists, else an exact name: bosun has no \
      `--enable-regexp-cmd`, the repo config opts in (Atlantis also reads a pattern without \
      an allowed prefix when it matches one project, or any when the list is empty)";
-pub(super) const NO_AUTODISCOVER: &str = "with a repo config bosun plans only the projects it \
+const NO_AUTODISCOVER: &str = "with a repo config bosun plans only the projects it \
      lists (Atlantis's autodiscover `disabled`); other modes and `ignore_paths` are refused";
-pub(super) const SERVER_WORKFLOWS: &str = "server-side repos.yaml is issue 16: bosun has no \
+const SERVER_WORKFLOWS: &str = "server-side repos.yaml is issue 16: bosun has no \
      server-defined workflows nor `allowed_workflows`, so a project may name only a workflow \
      its repo config defines";
 
