@@ -246,6 +246,16 @@ async fn p_is_a_pattern_only_under_an_allowed_regexp_prefix() {
     ctx.settle().await;
     let body = ctx.reply(pr, "bad-project-pattern");
     assert!(body.contains("unclosed group"), "{body}");
+    let replies = ctx.bot_comments(pr).len();
+    ctx.comment(pr, "alice", "atlantis apply -p 'staging-[b'")
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.bot_comments(pr).len(), replies + 1);
+    let body = ctx.reply(pr, "bad-project-pattern");
+    assert!(
+        body.contains("staging-[b"),
+        "apply reads the pattern too: {body}"
+    );
 
     // Without allowed_regexp_prefixes, `-p` is an exact name.
     let plain = format!("version: 3\nprojects:\n{projects}");
