@@ -179,6 +179,7 @@ pub async fn start_with(
             allow_commands: settings.allow_commands.clone(),
             checkout_strategy: settings.checkout_strategy,
             repo_config_file: settings.repo_config_file.clone(),
+            autoplan_modules: settings.autoplan_modules,
             comment_mode: settings.comment_mode,
             status_name: settings.status_name.clone(),
             access: settings.access.clone(),

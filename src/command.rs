@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+pub mod pattern;
+pub use pattern::{BadPattern, NameMatcher};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandKind {
     Plan,
@@ -79,15 +82,27 @@ impl Command {
         }
     }
 
-    /// Whether the command's flags select `target`: no flags select every project; `-p`
-    /// selects by name; `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone
-    /// every project in that workspace.
+    /// Whether the command's flags select `target`, each `-p` an exact name; see
+    /// [`Command::selects_with`].
     pub fn selects(&self, target: &crate::plan::Target) -> bool {
+        let exact: Vec<NameMatcher> = self
+            .projects
+            .iter()
+            .map(|p| NameMatcher::Exact(p.clone()))
+            .collect();
+        self.selects_with(target, &exact)
+    }
+
+    /// Whether the command's flags select `target`: no flags select every project; `-p`
+    /// selects by name, as `names` (the `-p` values read by [`NameMatcher::all`]) match it;
+    /// `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone every project in
+    /// that workspace.
+    pub fn selects_with(&self, target: &crate::plan::Target, names: &[NameMatcher]) -> bool {
         if !self.projects.is_empty() {
             return target
                 .name
                 .as_ref()
-                .is_some_and(|n| self.projects.contains(n));
+                .is_some_and(|n| names.iter().any(|m| m.matches(n)));
         }
         let workspace_ok = match &self.workspace {
             Some(ws) => &target.workspace == ws,
@@ -280,7 +295,7 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
         // Like Atlantis, near misses are guessed at only for the name `atlantis`: a custom
         // name (bosun's own included) would draw replies to ordinary words close to it.
         if let Some(atlantis) = names.iter().find(|n| n.eq_ignore_ascii_case("atlantis"))
-            && crate::names::closest(&first, [atlantis.as_str()]).is_some()
+            && crate::names::similar(&first, atlantis)
         {
             return Parsed::WrongName {
                 given: first,
@@ -380,7 +395,10 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                 if let Err(why) = crate::names::workspace_name(&value) {
                     return error(format!("`-w {value}` is not a workspace name: it {why}"));
                 }
-                cmd.workspace = Some(value);
+                // `-w ''` gives no workspace, as in Atlantis: `default`.
+                if !value.is_empty() {
+                    cmd.workspace = Some(value);
+                }
             }
             "-p" | "--project" => {
                 if value.is_empty() || value.chars().any(|c| c.is_control()) {

@@ -31,11 +31,10 @@ pub fn repo_dir(dir: &str) -> Result<String, &'static str> {
 /// A Terraform workspace name as Atlantis allows it (its `ValidateWorkspaceName`): no `/` or
 /// `\\`, no `..`, not `.` alone, no leading `-` or `~`, no `$`, no whitespace or control
 /// characters. Other characters (`&`, `;`, `@`…) are allowed: bosun passes the name to
-/// Terraform in its environment, never through a shell. The error says what the name does.
+/// Terraform in its environment, never through a shell. Empty is allowed: no workspace given,
+/// so `default`. The error says what the name does.
 pub fn workspace_name(ws: &str) -> Result<(), &'static str> {
-    if ws.is_empty() {
-        Err("is empty")
-    } else if ws.contains(['/', '\\']) {
+    if ws.contains(['/', '\\']) {
         Err("contains `/` or `\\`")
     } else if ws.contains("..") {
         Err("contains `..`")
@@ -65,6 +64,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Whether `given` is a near miss of `word`: edit distance 1 or 2, case aside (Atlantis's
+/// `IsSimilarWord`, for its did-you-mean on the executable name).
+pub fn similar(given: &str, word: &str) -> bool {
+    matches!(
+        distance(&given.to_ascii_lowercase(), &word.to_ascii_lowercase()),
+        1 | 2
+    )
 }
 
 /// Levenshtein distance (the first 64 characters of `a`).
@@ -99,6 +107,16 @@ mod tests {
         assert_eq!(repo_dir("a/../..").unwrap_err(), "leaves the repository");
         assert!(repo_dir("/etc").is_err());
         assert!(repo_dir("").is_err());
+    }
+
+    #[test]
+    fn near_misses_are_one_or_two_edits_away() {
+        assert!(similar("altantis", "atlantis") && similar("Atlants", "atlantis"));
+        assert!(
+            !similar("atlantis", "atlantis"),
+            "the word itself is no near miss"
+        );
+        assert!(!similar("maybe", "atlantis"));
     }
 
     #[test]

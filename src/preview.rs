@@ -110,6 +110,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             allow_commands: crate::command::allowed_kinds(&["all".into()]).unwrap_or_default(),
             checkout_strategy: CheckoutStrategy::Branch,
             repo_config_file: None,
+            // What `bosun serve` plans by default (Atlantis's rules).
+            autoplan_modules: false,
             comment_mode: CommentMode::Edit,
             status_name: "bosun".into(),
             access: Default::default(),

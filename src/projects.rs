@@ -1,6 +1,11 @@
 //! Which projects a change touches: from the repo config's `when_modified` globs and `branch`
-//! regexes, or, without a config, every directory holding a changed `*.tf`, `*.tf.json` or
-//! `*.tfvars` file, with a change inside a local module planning the projects that use it.
+//! regexes, or, without a config, by Atlantis's rules: the directory of each changed file of
+//! Atlantis's autoplan list (`*.tf`, `*.tf.json`, `*.tfvars`, `*.tfvars.json`, `*.tofu`,
+//! `*.tofu.json`, `terragrunt.hcl`, `.terraform.lock.hcl`), the one above for a file in an
+//! `env/` directory, and for a file under a `modules/` directory the directory holding that
+//! `modules/` if it is a project itself (else none). With `modules` (BOSUN_AUTOPLAN_MODULES,
+//! Atlantis's `--autoplan-modules`), a change inside a local module used by other directories
+//! plans the projects that use it instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,8 +33,47 @@ impl From<&Project> for Target {
     }
 }
 
-fn is_terraform_file(path: &str) -> bool {
-    path.ends_with(".tf") || path.ends_with(".tf.json") || path.ends_with(".tfvars")
+/// Whether a changed file can make its project plan without a repo config: Atlantis's default
+/// `--autoplan-file-list`, less the state and tflint files Atlantis always ignores.
+fn triggers_autoplan(path: &str) -> bool {
+    if ["terraform.tfstate", "tflint.hcl"]
+        .iter()
+        .any(|s| path.contains(s))
+    {
+        return false;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    [
+        ".tf",
+        ".tf.json",
+        ".tfvars",
+        ".tfvars.json",
+        ".tofu",
+        ".tofu.json",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
+        || name == "terragrunt.hcl"
+        || name == ".terraform.lock.hcl"
+}
+
+/// The project a changed file belongs to without a repo config (Atlantis's `getProjectDir`):
+/// its directory; the one above an `env/` directory; for a directory under `modules/`, the
+/// directory holding `modules/` when `is_project` says it is one, else none.
+fn project_dir(file: &str, is_project: impl Fn(&str) -> bool) -> Option<String> {
+    let dir = parent(file);
+    if dir == "env" || dir.ends_with("/env") {
+        return Some(parent(&dir));
+    }
+    let parts: Vec<&str> = dir.split('/').collect();
+    match parts.iter().position(|p| *p == "modules") {
+        None => Some(dir),
+        Some(0) => is_project(".").then(|| ".".to_owned()),
+        Some(i) => {
+            let above = parts[..i].join("/");
+            is_project(&above).then_some(above)
+        }
+    }
 }
 
 fn parent(path: &str) -> String {
@@ -107,8 +151,15 @@ fn module_uses(tf_files: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// Without a repo config: project directories (workspace `default`) a change touches.
-/// `tf_files` are the repository's `.tf` files with their text, for module references.
-pub fn without_config(changed: &[String], tf_files: &[(String, String)]) -> Vec<Target> {
+/// `tf_files` are the repository's `.tf` files with their text, for module references; a
+/// directory directly holding one is a project (for the `modules/` rule). With `modules`, a
+/// changed local module plans the projects whose `module` blocks use it, not itself.
+pub fn without_config(
+    changed: &[String],
+    tf_files: &[(String, String)],
+    modules: bool,
+) -> Vec<Target> {
+    let projects: BTreeSet<String> = tf_files.iter().map(|(path, _)| parent(path)).collect();
     let uses = module_uses(tf_files);
     let mut users: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (user, module) in &uses {
@@ -120,9 +171,21 @@ pub fn without_config(changed: &[String], tf_files: &[(String, String)]) -> Vec<
         }
     }
     let mut dirs = BTreeSet::new();
-    for file in changed.iter().filter(|f| is_terraform_file(f)) {
+    for file in changed.iter().filter(|f| triggers_autoplan(f)) {
+        let mut queue: Vec<String> = match project_dir(file, |d| projects.contains(d)) {
+            Some(dir) if !modules => {
+                dirs.insert(dir);
+                continue;
+            }
+            Some(dir) => vec![dir],
+            // Under a `modules/` that is no project's: only the projects using the module.
+            None if modules => users
+                .get(parent(file).as_str())
+                .map(|us| us.iter().map(|u| u.to_string()).collect())
+                .unwrap_or_default(),
+            None => continue,
+        };
         // Walk up from the changed dir through the modules that use it, to the roots.
-        let mut queue = vec![parent(file)];
         let mut seen = BTreeSet::new();
         while let Some(dir) = queue.pop() {
             if !seen.insert(dir.clone()) || seen.len() > 10_000 {
@@ -164,12 +227,108 @@ mod tests {
                 "envs/prod/main.tf",
                 "envs/dev/x.tf.json",
                 "envs/qa/qa.tfvars",
+                "envs/uat/uat.tfvars.json",
+                "envs/tofu/main.tofu",
+                "envs/tofu-json/main.tofu.json",
+                "envs/tg/terragrunt.hcl",
+                "envs/state/terraform.tfstate",
+                "envs/state/terraform.tfstate.backup",
+                "envs/lint/.tflint.hcl",
                 "README.md",
                 "main.tf",
             ]),
             &[],
+            false,
         );
-        assert_eq!(dirs(got), vec![".", "envs/dev", "envs/prod", "envs/qa"]);
+        assert_eq!(
+            dirs(got),
+            vec![
+                ".",
+                "envs/dev",
+                "envs/prod",
+                "envs/qa",
+                "envs/tg",
+                "envs/tofu",
+                "envs/tofu-json",
+                "envs/uat"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lock_file_at_the_root_plans_the_root() {
+        assert_eq!(
+            dirs(without_config(
+                &changed(&[".terraform.lock.hcl"]),
+                &[],
+                false
+            )),
+            vec!["."]
+        );
+    }
+
+    #[test]
+    fn a_file_in_an_env_dir_plans_the_dir_above() {
+        assert_eq!(
+            dirs(without_config(
+                &changed(&["env/dev.tfvars", "app/env/staging.tfvars"]),
+                &[],
+                false
+            )),
+            vec![".", "app"]
+        );
+    }
+
+    #[test]
+    fn a_file_under_modules_plans_the_dir_above_modules_only_if_it_is_a_project() {
+        let tf = |paths: &[&str]| -> Vec<(String, String)> {
+            paths
+                .iter()
+                .map(|p| (p.to_string(), String::new()))
+                .collect()
+        };
+        // A project with its own modules/ folder: the project.
+        let inside = tf(&["app/main.tf", "app/modules/net/main.tf"]);
+        assert_eq!(
+            dirs(without_config(
+                &changed(&["app/modules/net/main.tf"]),
+                &inside,
+                false
+            )),
+            vec!["app"]
+        );
+        // A shared top-level modules/ folder: no project (the root holds no .tf file), even
+        // when projects use it, as in Atlantis.
+        let shared = vec![
+            (
+                "staging/main.tf".to_string(),
+                "module \"m\" {\n  source = \"../modules/null\"\n}\n".to_string(),
+            ),
+            ("modules/null/main.tf".to_string(), String::new()),
+        ];
+        assert!(without_config(&changed(&["modules/null/main.tf"]), &shared, false).is_empty());
+        // With BOSUN_AUTOPLAN_MODULES, the projects using it.
+        assert_eq!(
+            dirs(without_config(
+                &changed(&["modules/null/main.tf"]),
+                &shared,
+                true
+            )),
+            vec!["staging"]
+        );
+        // And an unused module there is no project either.
+        let unused = tf(&["modules/unused/main.tf"]);
+        assert!(without_config(&changed(&["modules/unused/main.tf"]), &unused, true).is_empty());
+        // The root a project: a change in its modules/ plans it.
+        let rooted = tf(&["main.tf", "modules/null/main.tf"]);
+        assert_eq!(
+            dirs(without_config(
+                &changed(&["modules/null/main.tf"]),
+                &rooted,
+                false
+            )),
+            vec!["."]
+        );
     }
 
     #[test]
@@ -177,14 +336,14 @@ mod tests {
         let tf = vec![
             (
                 "envs/prod/main.tf".to_string(),
-                "module \"net\" {\n  source = \"../../modules/net\"\n}\n".to_string(),
+                "module \"net\" {\n  source = \"../../lib/net\"\n}\n".to_string(),
             ),
             (
                 "envs/dev/main.tf".to_string(),
-                "module \"app\" {\n  source = \"../../modules/app\"\n}\n".to_string(),
+                "module \"app\" {\n  source = \"../../lib/app\"\n}\n".to_string(),
             ),
             (
-                "modules/app/main.tf".to_string(),
+                "lib/app/main.tf".to_string(),
                 "module \"net\" {\n  source = \"../net\"\n}\n".to_string(),
             ),
             (
@@ -193,16 +352,21 @@ mod tests {
             ),
         ];
         assert_eq!(
-            dirs(without_config(&changed(&["modules/net/vpc.tf"]), &tf)),
+            dirs(without_config(&changed(&["lib/net/vpc.tf"]), &tf, true)),
             vec!["envs/dev", "envs/prod"]
         );
         assert_eq!(
-            dirs(without_config(&changed(&["modules/app/main.tf"]), &tf)),
+            dirs(without_config(&changed(&["lib/app/main.tf"]), &tf, true)),
             vec!["envs/dev"]
         );
         assert_eq!(
-            dirs(without_config(&changed(&["envs/qa/main.tf"]), &tf)),
+            dirs(without_config(&changed(&["envs/qa/main.tf"]), &tf, true)),
             vec!["envs/qa"]
+        );
+        // Without BOSUN_AUTOPLAN_MODULES, a changed module is a project like any directory.
+        assert_eq!(
+            dirs(without_config(&changed(&["lib/net/vpc.tf"]), &tf, false)),
+            vec!["lib/net"]
         );
     }
 
@@ -212,7 +376,7 @@ mod tests {
             ("a/main.tf".to_string(), "source = \"../b\"\n".to_string()),
             ("b/main.tf".to_string(), "source = \"../a\"\n".to_string()),
         ];
-        assert!(without_config(&changed(&["a/main.tf"]), &tf).is_empty());
+        assert!(without_config(&changed(&["a/main.tf"]), &tf, true).is_empty());
     }
 
     #[test]

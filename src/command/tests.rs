@@ -560,8 +560,9 @@ proptest! {
 
     #[test]
     fn accepted_workspaces_are_safe_names(ws in ".{0,20}") {
-        if let Parsed::Command(c) = p(&format!("bosun plan -w '{}'", ws.replace('\'', ""))) {
-            let w = c.workspace.unwrap();
+        if let Parsed::Command(Command { workspace: Some(w), .. }) =
+            p(&format!("bosun plan -w '{}'", ws.replace('\'', "")))
+        {
             prop_assert!(!w.contains(['/', '\\', '$']) && !w.contains(".."), "{}", w);
             prop_assert!(!w.starts_with(['-', '~']) && w != ".", "{}", w);
             prop_assert!(!w.chars().any(|c| c.is_whitespace() || c.is_control()), "{}", w);
@@ -596,6 +597,30 @@ fn flags_select_projects() {
     assert!(by_name.selects(&prod) && !by_name.selects(&blue));
     let by_glob = cmd("bosun apply -d 'envs/*'");
     assert!(by_glob.selects(&prod) && by_glob.selects(&dev) && !by_glob.selects(&blue));
+}
+
+#[test]
+fn an_empty_workspace_is_no_workspace_as_in_atlantis() {
+    assert_eq!(cmd("atlantis plan -w ''"), plan());
+    assert_eq!(cmd("atlantis plan -w \"\" -d a").dirs, ["a"]);
+    assert!(cmd("atlantis plan -p app -w ''").workspace.is_none());
+}
+
+#[test]
+fn p_patterns_select_by_the_allowed_prefixes() {
+    let t = |name: &str| crate::plan::Target {
+        dir: name.into(),
+        workspace: "default".into(),
+        name: Some(name.into()),
+    };
+    let c = cmd("atlantis apply -p 'staging-.*'");
+    let allowed = NameMatcher::all(&c.projects, &["staging-".to_owned()]).unwrap();
+    assert!(c.selects_with(&t("staging-a"), &allowed));
+    assert!(!c.selects_with(&t("prod"), &allowed));
+    // Without the prefix (and in `selects`), an exact name.
+    let exact = NameMatcher::all(&c.projects, &[]).unwrap();
+    assert!(!c.selects_with(&t("staging-a"), &exact) && !c.selects(&t("staging-a")));
+    assert!(c.selects(&t("staging-.*")));
 }
 
 #[test]

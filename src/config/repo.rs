@@ -18,10 +18,36 @@ use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 
 #[cfg(test)]
+mod atlantis_aux_compat;
+#[cfg(test)]
 mod atlantis_compat;
 
 /// The file names bosun reads, in order of preference.
 pub const FILE_NAMES: [&str; 2] = ["bosun.yaml", "atlantis.yaml"];
+
+/// The `.yml` spelling of a repo config file name (`atlantis.yaml` → `atlantis.yml`).
+pub fn yml_twin(file: &str) -> Option<String> {
+    file.strip_suffix(".yaml").map(|stem| format!("{stem}.yml"))
+}
+
+/// Refuses a commit holding the `.yml` twin of one of `files` (the names bosun reads; `has`
+/// says which paths the commit holds), as Atlantis refuses `atlantis.yml`.
+pub fn refuse_yml_twins(files: &[&str], has: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+    for file in files {
+        if let Some(yml) = yml_twin(file).filter(|yml| has(yml)) {
+            return Err(ConfigError {
+                message: format!(
+                    "found {yml} as config file; rename using the .yaml extension: {file}"
+                ),
+                file: yml,
+                line: 1,
+                col: 1,
+                key: String::new(),
+            });
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
@@ -33,6 +59,9 @@ pub struct RepoConfig {
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
+    /// A `-p` value starting with one of these is a pattern over project names, not a name
+    /// (see [`crate::command::NameMatcher`]).
+    pub allowed_regexp_prefixes: Vec<String>,
     /// The workflows the file defines, in its order.
     pub workflows: Vec<Workflow>,
     /// The file it was read from, for errors found after parsing (see [`RepoConfig::error_at`]).
@@ -344,6 +373,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         delete_source_branch_on_merge: false,
         apply_on_merge: false,
         projects: vec![],
+        allowed_regexp_prefixes: vec![],
         workflows: vec![],
         file: file.into(),
         keys: BTreeMap::new(),
@@ -386,14 +416,8 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 config.delete_source_branch_on_merge = ctx.bool(v, &name)?
             }
             "apply_on_merge" => config.apply_on_merge = ctx.bool(v, &name)?,
-            "allowed_regexp_prefixes" => {
-                return Err(ctx.err(
-                    k,
-                    &name,
-                    "bosun's `-p` names one project exactly; project patterns and their \
-                     allowed prefixes are not supported yet (remove it)",
-                ));
-            }
+            "allowed_regexp_prefixes" if is_null(v) => {}
+            "allowed_regexp_prefixes" => config.allowed_regexp_prefixes = ctx.strings(v, &name)?,
             "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
             "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
             // bosun skips the later execution order groups once one fails: Atlantis's `true`.

@@ -151,6 +151,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "No plan when a pull request opens or is pushed to (Atlantis's --disable-autoplan); comment commands still run"
     ),
     setting!(
+        "autoplan_modules",
+        "BOSUN_AUTOPLAN_MODULES",
+        "autoplan-modules",
+        Some("false"),
+        "Without a repo config, a change in a local module also plans the projects whose `module` blocks use it (`source = \"../modules/x\"`), as Atlantis's --autoplan-modules"
+    ),
+    setting!(
         "parallelism",
         "BOSUN_PARALLELISM",
         "parallelism",
@@ -725,6 +732,8 @@ pub struct Settings {
     pub allow_commands: Vec<crate::command::CommandKind>,
     /// BOSUN_DISABLE_AUTOPLAN: no plan on open or push.
     pub disable_autoplan: bool,
+    /// BOSUN_AUTOPLAN_MODULES: without a repo config, a changed local module plans its users.
+    pub autoplan_modules: bool,
     pub parallelism: usize,
     pub checkout_strategy: CheckoutStrategy,
     /// BOSUN_REPO_CONFIG_FILE: the one repo config path read; `None`: bosun.yaml, else
@@ -853,6 +862,7 @@ impl Settings {
                 )
             })?;
         let disable_autoplan = sources.parsed::<bool>("disable_autoplan", "true or false")?;
+        let autoplan_modules = sources.parsed::<bool>("autoplan_modules", "true or false")?;
         let parallelism = match sources.get("parallelism") {
             None => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -986,6 +996,7 @@ impl Settings {
             blocked_extra_args,
             allow_commands,
             disable_autoplan,
+            autoplan_modules,
             parallelism,
             checkout_strategy,
             repo_config_file,

@@ -204,6 +204,18 @@ pub fn internal_error(what: &str) -> String {
     )
 }
 
+/// The reply to a `-p` pattern that cannot be used (see [`crate::command::NameMatcher`]).
+pub fn bad_project_pattern(bad: &crate::command::BadPattern) -> String {
+    format!(
+        "{}\n**{} is not a usable pattern:** {}.\n\nIt starts with a prefix the repo \
+         config's `allowed_regexp_prefixes` lists, so it is read as a regular expression \
+         matched against whole project names (Rust `regex` syntax).\n",
+        marker("bad-project-pattern"),
+        code_span(&format!("-p {}", bad.value)),
+        no_mentions(&one_line(&bad.why))
+    )
+}
+
 /// The reply to a command that matched no project: what was asked, the projects the config
 /// knows (`known`), and the closest name to each unknown one.
 pub fn no_projects(command_name: &str, cmd: &Command, known: &[Target]) -> String {

@@ -62,12 +62,41 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     }
     let pr = PrRef::of(&info);
     let sha = pr.head_sha.clone();
+    let request = plan::Request {
+        repo: cmd.repo.clone(),
+        installation_id: installation,
+        pr: pr.clone(),
+        selection: plan::Selection::All,
+        extra_args: Vec::new(),
+        note: None,
+        merged: info.state == PrState::Merged,
+    };
+    // A `-p` may be a pattern the repo config allows (`allowed_regexp_prefixes`): read the
+    // config before choosing the plans; otherwise only once there are plans to apply.
+    let mut read = None;
+    let mut prefixes = Vec::new();
+    if !cmd.command.projects.is_empty() {
+        plan::fetch(ctx, &request).await?;
+        let config = plan::read_config(ctx, repo, &sha).await?;
+        if let Some(Ok(c)) = &config {
+            prefixes = c.allowed_regexp_prefixes.clone();
+        }
+        read = Some(config);
+    }
+    let names = match crate::command::NameMatcher::all(&cmd.command.projects, &prefixes) {
+        Ok(names) => names,
+        Err(bad) => {
+            let body = render::reply::bad_project_pattern(&bad);
+            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
+            return Ok(format!("apply refused: {bad}"));
+        }
+    };
     let chosen: Vec<StoredPlan> = ctx
         .store
         .plans_of_pr(repo, cmd.pr_number)
         .await?
         .into_iter()
-        .filter(|p| cmd.command.selects(&p.target))
+        .filter(|p| cmd.command.selects_with(&p.target, &names))
         .collect();
     if chosen.is_empty() {
         return refuse(ctx, &cmd, &[Refusal::NoPlan]).await;
@@ -80,17 +109,14 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     if !refusals.is_empty() {
         return refuse(ctx, &cmd, &refusals).await;
     }
-    let request = plan::Request {
-        repo: cmd.repo.clone(),
-        installation_id: installation,
-        pr: pr.clone(),
-        selection: plan::Selection::All,
-        extra_args: Vec::new(),
-        note: None,
-        merged: info.state == PrState::Merged,
+    let read = match read {
+        Some(read) => read,
+        None => {
+            plan::fetch(ctx, &request).await?;
+            plan::read_config(ctx, repo, &sha).await?
+        }
     };
-    plan::fetch(ctx, &request).await?;
-    let config = match plan::read_config(ctx, repo, &sha).await? {
+    let config = match read {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
             feedback::config_error(ctx, &request, &e).await?;

@@ -136,7 +136,8 @@ async fn targets(
         None => {
             let tf = ctx.workspaces.terraform_files(repo, sha).await?;
             let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
-            Ok(Ok(crate::projects::without_config(&every, &tf)))
+            // Root modules only: a directory others use as a module is not one.
+            Ok(Ok(crate::projects::without_config(&every, &tf, true)))
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct WorkflowSettings {
     pub checkout_strategy: CheckoutStrategy,
     /// BOSUN_REPO_CONFIG_FILE; `None`: bosun.yaml, else atlantis.yaml.
     pub repo_config_file: Option<String>,
+    /// BOSUN_AUTOPLAN_MODULES: without a repo config, a changed local module plans its users.
+    pub autoplan_modules: bool,
     pub comment_mode: CommentMode,
     /// BOSUN_STATUS_NAME: the summary check runs are `<it>/plan` and `<it>/apply`.
     pub status_name: String,

@@ -62,29 +62,15 @@ pub(super) async fn read_config(
         Some(file) => vec![file.as_str()],
         None => repo::FILE_NAMES.to_vec(),
     };
-    for file in &files {
-        let Some(stem) = file.strip_suffix(".yaml") else {
-            continue;
-        };
-        let yml = format!("{stem}.yml");
-        if ctx
-            .workspaces
-            .read_file(repo, sha, &yml)
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-        {
-            return Ok(Some(Err(repo::ConfigError {
-                file: yml.clone(),
-                line: 1,
-                col: 1,
-                key: String::new(),
-                message: format!(
-                    "found {yml} as config file; rename using the .yaml extension: {file}"
-                ),
-            })));
+    let mut twins = Vec::new();
+    for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
+        let there = ctx.workspaces.read_file(repo, sha, &yml).await;
+        if there.ok().flatten().is_some() {
+            twins.push(yml);
         }
+    }
+    if let Err(e) = repo::refuse_yml_twins(&files, |f| twins.iter().any(|t| t == f)) {
+        return Ok(Some(Err(e)));
     }
     for file in files {
         let text = match ctx.workspaces.read_file(repo, sha, file).await {
@@ -327,7 +313,7 @@ pub(super) async fn select(
                     .workspaces
                     .terraform_files(repo, &req.pr.head_sha)
                     .await?;
-                crate::projects::without_config(&changed, &tf)
+                crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
         })
     };
@@ -343,7 +329,8 @@ pub(super) async fn select(
                         .terraform_files(repo, &req.pr.head_sha)
                         .await?;
                     let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
-                    crate::projects::without_config(&every, &tf)
+                    // Root modules only: a directory others use as a module is not one.
+                    crate::projects::without_config(&every, &tf, true)
                 }
             }));
         }
@@ -367,12 +354,20 @@ pub(super) async fn select(
         crate::render::reply::no_projects(ctx.settings.command_name(), &asked, &known)
     };
     let mut targets = Vec::new();
-    for name in projects {
-        match configured.iter().find(|p| p.name.as_deref() == Some(name)) {
-            Some(p) => targets.push(Target::from(p)),
-            None => {
-                return Ok(Err(no_projects()));
-            }
+    // `-p`: a name, or a pattern where the config's allowed_regexp_prefixes allow one.
+    let prefixes = config.map_or(&[][..], |c| c.allowed_regexp_prefixes.as_slice());
+    let names = match crate::command::NameMatcher::all(projects, prefixes) {
+        Ok(names) => names,
+        Err(bad) => return Ok(Err(crate::render::reply::bad_project_pattern(&bad))),
+    };
+    for name in &names {
+        let matching = configured
+            .iter()
+            .filter(|p| p.name.as_deref().is_some_and(|n| name.matches(n)));
+        let before = targets.len();
+        targets.extend(matching.map(Target::from));
+        if targets.len() == before {
+            return Ok(Err(no_projects()));
         }
     }
     let ws = workspace.clone().unwrap_or_else(|| "default".into());

@@ -180,3 +180,97 @@ async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
     assert!(body.contains("Plan: 2 to add"), "{body}");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn p_is_a_pattern_only_under_an_allowed_regexp_prefix() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("command_names", "bosun,atlantis");
+    ctx.start_bosun().await;
+    let project = |name: &str, dir: &str| {
+        format!("- name: {name}\n  dir: {dir}\n  autoplan:\n    enabled: false\n")
+    };
+    let projects = [
+        project("staging-a", "envs/sa"),
+        project("staging-b", "envs/sb"),
+        project("prod", "envs/prod"),
+    ]
+    .concat();
+    let config = format!("version: 3\nallowed_regexp_prefixes: [staging-]\nprojects:\n{projects}");
+    let states = ["sa", "sb", "prod"].map(|d| ctx.state_file(d));
+    let tf = states
+        .each_ref()
+        .map(|s| crate::support::prs::module(s, &["r"]));
+    let (pr, _) = ctx
+        .open_pr(
+            "three",
+            &[
+                ("atlantis.yaml", config.as_str()),
+                ("envs/sa/main.tf", &tf[0]),
+                ("envs/sb/main.tf", &tf[1]),
+                ("envs/prod/main.tf", &tf[2]),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let planned = |ctx: &TestContext| {
+        let store = ctx.store();
+        async move {
+            let mut names: Vec<String> = store
+                .plans_of_pr(REPO, pr)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|p| p.target.name)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+
+    ctx.comment(pr, "bob", "atlantis plan -p 'staging-.*'")
+        .await;
+    ctx.settle().await;
+    assert_eq!(planned(&ctx).await, ["staging-a", "staging-b"]);
+    ctx.comment(pr, "alice", "atlantis apply -p 'staging-.*'")
+        .await;
+    ctx.settle().await;
+    let applied = states.each_ref().map(|s| s.exists());
+    assert_eq!(applied, [true, true, false], "the staging projects only");
+
+    // Not under an allowed prefix: an exact name, which no project has.
+    ctx.comment(pr, "bob", "atlantis plan -p 'prod.*'").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "no-projects").contains("prod.*"));
+    // A pattern that does not compile gets a reply saying why.
+    ctx.comment(pr, "bob", "atlantis plan -p 'staging-('").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "bad-project-pattern");
+    assert!(body.contains("unclosed group"), "{body}");
+    let replies = ctx.bot_comments(pr).len();
+    ctx.comment(pr, "alice", "atlantis apply -p 'staging-[b'")
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.bot_comments(pr).len(), replies + 1);
+    let body = ctx.reply(pr, "bad-project-pattern");
+    assert!(
+        body.contains("staging-[b"),
+        "apply reads the pattern too: {body}"
+    );
+
+    // Without allowed_regexp_prefixes, `-p` is an exact name.
+    let plain = format!("version: 3\nprojects:\n{projects}");
+    ctx.push_to_pr(pr, &[("atlantis.yaml", Some(plain.as_str()))]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    ctx.comment(pr, "bob", "atlantis plan -p 'staging-.*'")
+        .await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "no-projects").contains("staging-.*"));
+    ctx.comment(pr, "bob", "atlantis plan -p staging-b").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: staging-b").conclusion.as_deref(),
+        Some("success")
+    );
+    ctx.finish().await;
+}

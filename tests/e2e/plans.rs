@@ -245,7 +245,9 @@ async fn a_merge_conflict_is_reported_clearly() {
 
 #[tokio::test]
 async fn a_change_in_a_local_module_plans_the_projects_using_it() {
-    let ctx = TestContext::start().await;
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("autoplan_modules", "true");
+    ctx.start_bosun().await;
     let user = |name: &str| {
         format!(
             "{}\nmodule \"svc\" {{\n  source = \"../../modules/svc\"\n}}\n",
@@ -285,6 +287,42 @@ async fn a_change_in_a_local_module_plans_the_projects_using_it() {
         ctx.check_names(pr),
         ["bosun/plan", "bosun/plan: envs/a", "bosun/plan: envs/b"]
     );
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atlantis() {
+    let ctx = TestContext::start().await;
+    let user = format!(
+        "{}\nmodule \"svc\" {{\n  source = \"../modules/svc\"\n}}\n",
+        module(&state(&ctx, "staging"), &[])
+    );
+    let svc = |v: &str| format!("resource \"terraform_data\" \"svc\" {{\n  input = \"{v}\"\n}}\n");
+    ctx.push_base(&[
+        ("staging/main.tf", Some(user.as_str())),
+        ("modules/svc/main.tf", Some(svc("v1").as_str())),
+    ]);
+    let (pr, _) = ctx
+        .open_pr("module", &[("modules/svc/main.tf", &svc("v2"))])
+        .await;
+    ctx.settle().await;
+    assert!(
+        ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        "modules/ under a directory that is no project: nothing to plan"
+    );
+    // A file in an env/ folder plans the project above it.
+    ctx.push_to_pr(pr, &[("staging/env/dev.tfvars", Some("x = 1\n"))]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    let planned: Vec<String> = ctx
+        .store()
+        .plans_of_pr(REPO, pr)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.target.dir)
+        .collect();
+    assert_eq!(planned, ["staging"]);
     ctx.finish().await;
 }
 

@@ -122,7 +122,7 @@ const AUTODISCOVER: &str = "`autodiscover` other than `mode: disabled` is refuse
                             `disabled`, which bosun accepts)";
 const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
                        plan_requirements, \
-                       env `shell`, `run` with options, multienv, allowed_regexp_prefixes, \
+                       env `shell`, `run` with options, multienv, \
                        `parallel_plan: false`): refused with a clear error \
                        rather than ignored";
 const WORKSPACE_CHARS: &str = "a workspace name holds only letters, digits, `-`, `_` and `.`: \

@@ -141,8 +141,12 @@ fn errors_name_the_file_line_column_and_key() {
             "bosun.yaml:2:16: parallel_plan: bosun always plans a pull request's projects in parallel (up to BOSUN_PARALLELISM at once); planning them one at a time is not supported yet (remove the key or set it to true)",
         ),
         (
-            "version: 3\nallowed_regexp_prefixes: [dev/]\n",
-            "bosun.yaml:2:1: allowed_regexp_prefixes: bosun's `-p` names one project exactly; project patterns and their allowed prefixes are not supported yet (remove it)",
+            "version: 3\nallowed_regexp_prefixes: [dev/, \"\"]\n",
+            "bosun.yaml:2:33: allowed_regexp_prefixes[1]: expected a non-empty string",
+        ),
+        (
+            "version: 3\nallowed_regexp_prefixes: dev/\n",
+            "bosun.yaml:2:26: allowed_regexp_prefixes: expected a list",
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  workflow: w\n",
@@ -630,4 +634,16 @@ fn import_requirements_are_read_per_project() {
         err("version: 3\nimport_requirements: [approved]\n").contains("unknown key"),
         "a project's key, as in Atlantis"
     );
+}
+
+#[test]
+fn allowed_regexp_prefixes_are_read() {
+    let c = ok("version: 3\nallowed_regexp_prefixes: [dev/, staging-]\n");
+    assert_eq!(c.allowed_regexp_prefixes, ["dev/", "staging-"]);
+    assert!(
+        ok("version: 3\nallowed_regexp_prefixes: ~\n")
+            .allowed_regexp_prefixes
+            .is_empty()
+    );
+    assert!(ok("version: 3\n").allowed_regexp_prefixes.is_empty());
 }

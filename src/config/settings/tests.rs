@@ -553,15 +553,18 @@ fn allow_commands_and_disable_autoplan_read_as_atlantis_flags() {
         ]
     );
     assert!(!s.disable_autoplan);
+    assert!(!s.autoplan_modules);
     let mut src = base();
     src.env.set("allow_commands", "plan, Import");
     src.env.set("disable_autoplan", "true");
+    src.env.set("autoplan_modules", "true");
     let s = Settings::resolve(&src).unwrap();
     assert_eq!(
         s.allow_commands,
         vec![CommandKind::Plan, CommandKind::Import]
     );
     assert!(s.disable_autoplan);
+    assert!(s.autoplan_modules);
     src.env.set("allow_commands", "plan,destroy");
     let e = err(&src);
     assert!(e.starts_with("BOSUN_ALLOW_COMMANDS"), "{e}");
