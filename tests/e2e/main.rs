@@ -16,6 +16,7 @@ mod github_faults;
 mod github_issues;
 mod host_integrity;
 mod malicious;
+mod named_projects;
 mod missed_webhooks;
 mod plans;
 mod preview_cli;
