@@ -60,11 +60,15 @@ pub async fn run(
     let released = locks::release(ctx, repo, installation_id, pr, which).await?;
     let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
     ctx.store.delete_plans_of(name, pr, &discarded).await?;
-    say(render::reply::unlocked(
-        ctx.settings.command_name(),
-        &released.released,
-    ))
-    .await?;
+    // Every project unlocked: those whose plans went, and a released lock with no plan.
+    let mut shown = discarded;
+    for lock in &released.released {
+        if !shown.iter().any(|t| locks::same_lock(t, lock)) {
+            shown.push(lock.clone());
+        }
+    }
+    shown.sort();
+    say(render::reply::unlocked(ctx.settings.command_name(), &shown)).await?;
     Ok(format!(
         "unlocked {} project(s), woke {} pull request(s)",
         released.released.len(),

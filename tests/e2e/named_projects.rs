@@ -54,6 +54,10 @@ workflows:
 /// config and each environment's var file and backend config (its state in the test's state
 /// dir).
 async fn two_on_one_dir() -> TestContext {
+    two_on_one_dir_with(CONFIG).await
+}
+
+async fn two_on_one_dir_with(config: &str) -> TestContext {
     let mut ctx = TestContext::without_bosun().await;
     ctx.set("allow_custom_workflows", "acme/*");
     ctx.set("allowed_overrides", "acme/infra:workflow");
@@ -61,7 +65,7 @@ async fn two_on_one_dir() -> TestContext {
     let backend = |env: &str| format!("path = \"{}\"\n", ctx.state_file(env).display());
     let (default_backend, staging_backend) = (backend("default"), backend("staging"));
     ctx.push_base(&[
-        ("atlantis.yaml", Some(CONFIG)),
+        ("atlantis.yaml", Some(config)),
         ("default.tfvars", Some("var = \"default\"\n")),
         ("staging.tfvars", Some("var = \"staging\"\n")),
         ("default.backend.tfvars", Some(default_backend.as_str())),
@@ -142,5 +146,51 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
     assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
     ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
+    let ctx = two_on_one_dir().await;
+    let (pr, _) = ctx.open_pr("shared dir", &[("main.tf", MAIN_TF)]).await;
+    ctx.settle().await;
+    let locks = ctx.store().locks_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(locks[0].target.name.as_deref(), Some("default"));
+    // The lock carries one name; the other one's still reaches it.
+    ctx.comment(pr, "alice", "bosun unlock -p staging").await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "unlocked");
+    assert!(
+        reply.contains("- `default`\n- `staging`"),
+        "both projects' plans are discarded: {reply}"
+    );
+    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(
+        ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        "a plan made under a lock given up goes with it"
+    );
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn on_merge_the_project_not_applied_yet_is_applied_and_then_the_lock_released() {
+    let config = CONFIG.replace("version: 3\n", "version: 3\napply_on_merge: true\n");
+    let ctx = two_on_one_dir_with(&config).await;
+    let (pr, _) = ctx.open_pr("shared dir", &[("main.tf", MAIN_TF)]).await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply -p staging").await;
+    ctx.settle().await;
+    assert_eq!(applied_var(&ctx, "staging").as_deref(), Some("staging"));
+    assert_eq!(applied_var(&ctx, "default"), None);
+
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    // Its own reviewed plan, not the other's, is compared and applied.
+    assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
+    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let names: Vec<Option<&str>> = applies.iter().map(|a| a.target.name.as_deref()).collect();
+    assert_eq!(names, [Some("staging"), Some("default")], "each once");
+    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
     ctx.finish().await;
 }
