@@ -45,13 +45,19 @@ pub struct RepoConfig {
 impl RepoConfig {
     /// The project on `dir` and `workspace` named `name`: the one of that name when the file
     /// has one, else the one on that dir and workspace (how a project of one commit is found
-    /// in another commit's config).
+    /// in another commit's config) when it is the only one there: of several named projects
+    /// sharing them, none is taken for another.
     pub fn project(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Project> {
         let named = name.and_then(|n| self.projects.iter().find(|p| p.name.as_deref() == Some(n)));
         named.or_else(|| {
-            self.projects
+            let mut there = self
+                .projects
                 .iter()
-                .find(|p| p.dir == dir && p.workspace == workspace)
+                .filter(|p| p.dir == dir && p.workspace == workspace);
+            match (there.next(), there.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
         })
     }
 

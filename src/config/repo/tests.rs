@@ -612,6 +612,9 @@ fn named_projects_may_share_a_dir_and_workspace() {
             .and_then(|p| p.name.as_deref()),
         Some("staging")
     );
+    // A name the file does not have is not taken for either of them.
+    assert!(c.project(".", "default", Some("prod")).is_none());
+    assert!(c.project(".", "default", None).is_none());
     // One of them unnamed: `-p` could not tell them apart.
     assert!(
         err("version: 3\nprojects:\n- {dir: ., name: default}\n- {dir: .}\n")
