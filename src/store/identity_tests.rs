@@ -142,8 +142,7 @@ async fn named_projects_share_their_lock_and_each_is_woken() {
     );
     assert_eq!(s.locks_of_pr(REPO, 1).await.unwrap().len(), 1, "one lock");
     // Another pull request waits for both projects, and gets both when woken.
-    let LockAttempt::Held { held } = s.lock_projects(REPO, 2, &both, true, 2).await.unwrap()
-    else {
+    let LockAttempt::Held { held } = s.lock_projects(REPO, 2, &both, true, 2).await.unwrap() else {
         panic!("#1 holds the lock");
     };
     assert_eq!(held.len(), 1);

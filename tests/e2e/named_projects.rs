@@ -106,10 +106,14 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
 
     // `-d .` cannot choose: it names both and says to use `-p`; nothing runs.
     for verb in ["apply", "plan"] {
-        ctx.comment(pr, "alice", &format!("bosun {verb} -d .")).await;
+        ctx.comment(pr, "alice", &format!("bosun {verb} -d ."))
+            .await;
         ctx.settle().await;
         let reply = ctx.reply(pr, "ambiguous");
-        assert!(reply.contains(&format!("did not {verb} anything")), "{reply}");
+        assert!(
+            reply.contains(&format!("did not {verb} anything")),
+            "{reply}"
+        );
         assert!(
             reply.contains(&format!("`bosun {verb} -p default`"))
                 && reply.contains(&format!("`bosun {verb} -p staging`")),
@@ -124,7 +128,11 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     let applied = ctx.reply(pr, "apply");
     assert!(applied.contains(r#"var = "staging""#), "{applied}");
     assert_eq!(applied_var(&ctx, "staging").as_deref(), Some("staging"));
-    assert_eq!(applied_var(&ctx, "default"), None, "the other is not applied");
+    assert_eq!(
+        applied_var(&ctx, "default"),
+        None,
+        "the other is not applied"
+    );
     assert_eq!(
         ctx.check(pr, "bosun/apply: staging").conclusion.as_deref(),
         Some("success")
