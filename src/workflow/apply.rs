@@ -180,10 +180,11 @@ pub(super) fn policy(
     base: Option<&RepoConfig>,
     target: &Target,
 ) -> apply::ApplyPolicy {
-    let minimum = ctx
-        .settings
-        .repo_powers
-        .minimum(repo, base, &target.dir, &target.workspace);
+    let minimum = ctx.settings.repo_powers.minimum(
+        repo,
+        base,
+        (&target.dir, &target.workspace, target.name.as_deref()),
+    );
     apply::policy(base, target, minimum)
 }
 
