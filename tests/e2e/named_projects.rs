@@ -202,3 +202,29 @@ async fn on_merge_the_project_not_applied_yet_is_applied_and_then_the_lock_relea
     assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
+    let config = CONFIG.replace("version: 3\n", "version: 3\napply_on_merge: true\n")
+        + "    apply:\n      steps:\n      - run: exit 3\n";
+    let ctx = two_on_one_dir_with(&config).await;
+    let (pr, _) = ctx.open_pr("shared dir", &[("main.tf", MAIN_TF)]).await;
+    ctx.settle().await;
+
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
+    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let left: Vec<Option<&str>> = plans.iter().map(|p| p.target.name.as_deref()).collect();
+    assert_eq!(
+        left,
+        [Some("staging")],
+        "staging's failed apply keeps its plan"
+    );
+    assert_eq!(
+        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        1,
+        "and the lock it shares with the applied project"
+    );
+    ctx.finish().await;
+}
