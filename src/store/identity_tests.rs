@@ -176,23 +176,22 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     sqlite::MIGRATOR.run_to(7, &pool).await.unwrap();
     let sha = "c".repeat(40);
-    let sealed = sealer()
-        .seal(
-            b"old planfile",
-            &Binding {
-                repository: REPO,
-                pr: 5,
-                dir: "envs/dev",
-                workspace: "default",
-                project: None,
-                head_sha: &sha,
-            },
-        )
-        .unwrap();
+    // Sealed as before names were bound into planfiles.
+    let sealed = |dir| {
+        let binding = Binding {
+            repository: REPO,
+            pr: 5,
+            dir,
+            workspace: "default",
+            project: None,
+            head_sha: &sha,
+        };
+        sealer().seal(b"old planfile", &binding).unwrap()
+    };
     let outcome = serde_json::to_string(&plan(None, "c", b"").outcome).unwrap();
     for (dir, project, planfile) in [
-        ("envs/dev", None, Some(sealed)),
-        ("envs/prod", Some("prod"), None),
+        ("envs/dev", None, sealed("envs/dev")),
+        ("envs/prod", Some("prod"), sealed("envs/prod")),
     ] {
         for table in ["plans", "reviewed_plans"] {
             let planfile_column = if table == "plans" { ", planfile" } else { "" };
@@ -209,7 +208,7 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
                 .bind(&sha)
                 .bind(&outcome);
             if table == "plans" {
-                q = q.bind(planfile.clone());
+                q = q.bind(&planfile);
             }
             q.execute(&pool).await.unwrap();
         }
@@ -243,7 +242,7 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
             (target("envs/dev", None), Some(&b"old planfile"[..])),
             (target("envs/prod", Some("prod")), None),
         ],
-        "rows kept, an unnamed project's planfile still opens"
+        "rows kept; an unnamed project's planfile still opens, a named one's is planned again"
     );
     let reviewed: Vec<Target> = s
         .reviewed_plans(REPO, 5)
