@@ -455,7 +455,12 @@ async fn plan_project(
         let _slot = ctx.slots.acquire().await;
         let _project = ctx.lock_project(repo, target).await;
         check.in_progress();
-        let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
+        let span = tracing::info_span!(
+            "project",
+            dir = %target.dir,
+            workspace = %target.workspace,
+            name = target.name.as_deref().unwrap_or("")
+        );
         plan_in_checkout(ctx, req, target).instrument(span).await
     };
     let plan = ProjectPlan {
