@@ -93,6 +93,36 @@ fn join(dir: &str, rel: &str) -> Option<String> {
     crate::names::repo_dir(&format!("{base}{rel}")).ok()
 }
 
+/// Several named projects on one dir and workspace that a `-d` selection reached: `-d` cannot
+/// tell them apart, only `-p` can (Atlantis refuses such a command as ambiguous too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub dir: String,
+    pub workspace: String,
+    /// Their names, sorted.
+    pub names: Vec<String>,
+}
+
+/// The first dir and workspace (by dir, then workspace) where `targets` holds more than one
+/// project, if any.
+pub fn ambiguous(targets: &[Target]) -> Option<Ambiguous> {
+    let mut by_place: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for t in targets {
+        by_place
+            .entry((&t.dir, &t.workspace))
+            .or_default()
+            .insert(t.name.as_deref().unwrap_or(""));
+    }
+    by_place
+        .into_iter()
+        .find(|(_, names)| names.len() > 1)
+        .map(|((dir, workspace), names)| Ambiguous {
+            dir: dir.to_owned(),
+            workspace: workspace.to_owned(),
+            names: names.into_iter().map(str::to_owned).collect(),
+        })
+}
+
 /// The projects of `config` that the change touches, for a pull request into `base_branch`.
 pub fn from_config(config: &RepoConfig, base_branch: &str, changed: &[String]) -> Vec<Target> {
     config
@@ -218,6 +248,35 @@ mod tests {
 
     fn dirs(targets: Vec<Target>) -> Vec<String> {
         targets.into_iter().map(|t| t.dir).collect()
+    }
+
+    fn target(dir: &str, workspace: &str, name: Option<&str>) -> Target {
+        Target {
+            dir: dir.into(),
+            workspace: workspace.into(),
+            name: name.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn two_projects_on_one_dir_and_workspace_are_ambiguous() {
+        let targets = [
+            target("a", "default", None),
+            target(".", "default", Some("staging")),
+            target(".", "other", Some("x")),
+            target(".", "default", Some("default")),
+            target(".", "default", Some("staging")),
+        ];
+        assert_eq!(
+            ambiguous(&targets),
+            Some(Ambiguous {
+                dir: ".".into(),
+                workspace: "default".into(),
+                names: vec!["default".into(), "staging".into()],
+            })
+        );
+        assert_eq!(ambiguous(&targets[..3]), None, "one project per place");
+        assert_eq!(ambiguous(&[]), None);
     }
 
     #[test]

@@ -123,21 +123,20 @@ impl ServerPolicy {
     }
 
     /// The requirements the server imposes on the project of `config` on `dir` and
-    /// `workspace` in `repo`: the `apply_requirements` setting, unless the repo may override
-    /// it and that project sets its own.
+    /// `workspace` named `name` (found as [`RepoConfig::project`] finds it) in `repo`: the
+    /// `apply_requirements` setting, unless the repo may override it and that project sets
+    /// its own.
     pub fn minimum(
         &self,
         repo: &str,
         config: Option<&RepoConfig>,
-        dir: &str,
-        workspace: &str,
+        (dir, workspace, name): (&str, &str, Option<&str>),
     ) -> &[ApplyRequirement] {
         let overridden = config.is_some_and(|c| {
             self.allowed_overrides
                 .allows(repo, Override::ApplyRequirements)
-                && c.projects
-                    .iter()
-                    .position(|p| p.dir == dir && p.workspace == workspace)
+                && c.project(dir, workspace, name)
+                    .and_then(|found| c.projects.iter().position(|p| std::ptr::eq(p, found)))
                     .is_some_and(|i| c.sets(&format!("projects[{i}].apply_requirements")))
         });
         if overridden {

@@ -74,13 +74,19 @@ pub struct RepoConfig {
 impl RepoConfig {
     /// The project on `dir` and `workspace` named `name`: the one of that name when the file
     /// has one, else the one on that dir and workspace (how a project of one commit is found
-    /// in another commit's config).
+    /// in another commit's config) when it is the only one there: of several named projects
+    /// sharing them, none is taken for another.
     pub fn project(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Project> {
         let named = name.and_then(|n| self.projects.iter().find(|p| p.name.as_deref() == Some(n)));
         named.or_else(|| {
-            self.projects
+            let mut there = self
+                .projects
                 .iter()
-                .find(|p| p.dir == dir && p.workspace == workspace)
+                .filter(|p| p.dir == dir && p.workspace == workspace);
+            match (there.next(), there.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
         })
     }
 
@@ -647,7 +653,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     Ok(p)
 }
 
-/// Checks across projects: unique names, no two unnamed projects on one dir and workspace,
+/// Checks across projects: unique names, every project named where several share a dir and
+/// workspace,
 /// `workflow` naming what exists.
 fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), ConfigError> {
     let Value::Map(entries) = &root.value else {
@@ -676,24 +683,21 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
                 format!("`{name}` names two projects"),
             ));
         }
-        // bosun keeps one plan, one lock and one apply policy per (dir, workspace): two
-        // projects there, named or not, would overwrite each other's.
-        let clash = config
-            .projects
-            .iter()
-            .enumerate()
-            .find(|(j, q)| *j != i && q.dir == p.dir && q.workspace == p.workspace);
-        if let Some((_, other)) = clash {
-            let names = match (&p.name, &other.name) {
-                (Some(a), Some(b)) => format!("projects `{a}` and `{b}` are both"),
-                _ => "two projects are".to_owned(),
-            };
+        // Projects sharing a dir and workspace are told apart by name (`-p`), as in Atlantis:
+        // each must have one.
+        let clash = config.projects.iter().enumerate().find(|(j, q)| {
+            *j != i
+                && q.dir == p.dir
+                && q.workspace == p.workspace
+                && (p.name.is_none() || q.name.is_none())
+        });
+        if clash.is_some() {
             return Err(ctx.err(
                 node,
                 &key,
                 format!(
-                    "{names} on dir `{}` and workspace `{}`: bosun keeps one plan, lock and \
-                     apply policy per dir and workspace, so give each project its own workspace",
+                    "two or more projects are on dir `{}` and workspace `{}` and not all are \
+                     named: give each a `name`, so that `-p` can plan and apply them apart",
                     p.dir, p.workspace
                 ),
             ));

@@ -281,6 +281,30 @@ pub fn no_projects(command_name: &str, cmd: &Command, known: &[Target]) -> Strin
     no_mentions(&out)
 }
 
+/// The reply to a `plan` or `apply` (`verb`) whose `-d` reaches several named projects on
+/// one dir and workspace: it names them and says to pick one with `-p`.
+pub fn ambiguous(command_name: &str, verb: &str, found: &crate::projects::Ambiguous) -> String {
+    let name = one_line(command_name);
+    let mut out = format!(
+        "{}
+**Which project?** {} projects are on dir {} and workspace {}: `-d` cannot tell          them apart, so bosun did not {verb} anything. Name one with `-p`:
+
+",
+        marker("ambiguous"),
+        found.names.len(),
+        code_span(&found.dir),
+        code_span(&found.workspace),
+    );
+    out.push_str(&list(
+        found
+            .names
+            .iter()
+            .map(|n| code_span(&format!("{name} {verb} -p {n}"))),
+    ));
+    out.push('\n');
+    no_mentions(&out)
+}
+
 /// The reply when a plan waits for locks other pull requests hold: which projects, held by
 /// which pull request, and that bosun plans by itself once they are released.
 pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, u64)]) -> String {

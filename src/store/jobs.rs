@@ -172,14 +172,16 @@ pub trait JobStore: Send + Sync {
     /// Jobs queued or running.
     async fn open_jobs(&self) -> anyhow::Result<i64>;
 
-    /// Records a project's latest plan, replacing the previous one.
+    /// Records a project's latest plan, replacing the previous one of the same project: its
+    /// dir, workspace and name (two named projects on one dir and workspace have a plan each).
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()>;
 
-    /// The latest plan of every project of a pull request, by dir then workspace.
+    /// The latest plan of every project of a pull request, by dir, workspace, then name.
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
 
-    /// Drops the planfile of a project's plan made at `head_sha` (after it was applied): the
-    /// plan's outcome stays for feedback. Returns whether there was one.
+    /// Drops the planfile of a project's plan (`target`: dir, workspace and name) made at
+    /// `head_sha` (after it was applied): the plan's outcome stays for feedback. Returns
+    /// whether there was one.
     async fn forget_planfile(
         &self,
         repository: &str,

@@ -27,7 +27,8 @@ pub enum LockAttempt {
     Held { held: Vec<(Target, u64)> },
 }
 
-/// A pull request that waits for locks, and every project its blocked run asked for.
+/// A pull request that waits for locks, and every project its blocked run asked for (by
+/// dir, workspace, then name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiter {
     pub repository: String,
@@ -99,8 +100,9 @@ pub trait LockStore: Send + Sync {
     /// Takes the locks of `targets` (keyed by repository, dir, workspace; `name` is kept for
     /// display) for `pr`, all or none, atomically: under any concurrency no two pull requests
     /// ever hold one lock. Locks `pr` already holds count as taken. When another PR holds any:
-    /// takes none, and if `wait` is true records `pr` as waiting on every one of `targets`
-    /// (replacing its earlier waits in this repository). A success leaves `pr`'s waits alone.
+    /// takes none, and if `wait` is true records `pr` as waiting on every one of `targets`,
+    /// each project by its name too (replacing its earlier waits in this repository). A
+    /// success leaves `pr`'s waits alone.
     async fn lock_projects(
         &self,
         repository: &str,
@@ -167,8 +169,8 @@ pub trait LockStore: Send + Sync {
     /// Every apply of a pull request, oldest first.
     async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>>;
 
-    /// Deletes the stored plans of some projects of a pull request (after `unlock`); returns
-    /// how many.
+    /// Deletes the stored plans of some projects of a pull request, each by its dir,
+    /// workspace and name; returns how many.
     async fn delete_plans_of(
         &self,
         repository: &str,

@@ -242,6 +242,9 @@ pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dy
 mod tests;
 
 #[cfg(test)]
+mod identity_tests;
+
+#[cfg(test)]
 mod payload_tests {
     use super::Payload;
     use proptest::prelude::*;

@@ -18,7 +18,7 @@ pub trait ReviewStore: Send + Sync {
         head_sha: &str,
     ) -> anyhow::Result<u64>;
 
-    /// The reviewed plans of a pull request (without planfiles), by dir then workspace.
+    /// The reviewed plans of a pull request (without planfiles), by dir, workspace, then name.
     async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Forgets a pull request's reviewed plans; returns how many there were.

@@ -1,7 +1,7 @@
 //! Planfiles at rest: a planfile holds every input of the plan, secrets included, so the store
 //! keeps it sealed with an AEAD (ChaCha20-Poly1305, a random nonce per planfile). The
-//! associated data binds it to its repository, pull request, project and commit: a sealed
-//! planfile copied into another row does not open.
+//! associated data binds it to its repository, pull request, project (dir, workspace and
+//! name) and commit: a sealed planfile copied into another row does not open.
 //!
 //! Sealed form: `0x01 ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`.
 
@@ -26,6 +26,9 @@ pub struct Binding<'a> {
     pub pr: u64,
     pub dir: &'a str,
     pub workspace: &'a str,
+    /// The project's name; `None` for an unnamed project, whose binding is the same as
+    /// before projects had names in it (its planfiles sealed then still open).
+    pub project: Option<&'a str>,
     pub head_sha: &'a str,
 }
 
@@ -40,7 +43,10 @@ impl Binding<'_> {
             self.dir,
             self.workspace,
             self.head_sha,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.project)
+        {
             out.extend_from_slice(&(field.len() as u64).to_le_bytes());
             out.extend_from_slice(field.as_bytes());
         }
@@ -194,6 +200,7 @@ mod tests {
             pr: 7,
             dir: "envs/prod",
             workspace: "default",
+            project: None,
             head_sha: sha,
         }
     }
@@ -237,6 +244,21 @@ mod tests {
             ..binding("s")
         };
         assert_ne!(a.bytes(), b.bytes());
+    }
+
+    #[test]
+    fn a_named_projects_planfile_opens_only_under_its_name() {
+        let sealer = Sealer::new(&[7; KEY_LEN]).unwrap();
+        let named = |name| Binding {
+            project: Some(name),
+            ..binding("s")
+        };
+        let sealed = sealer.seal(b"plan", &named("staging")).unwrap();
+        assert_eq!(sealer.open(&sealed, &named("staging")).unwrap(), b"plan");
+        assert!(sealer.open(&sealed, &named("default")).is_err());
+        assert!(sealer.open(&sealed, &binding("s")).is_err(), "unnamed");
+        let unnamed = sealer.seal(b"plan", &binding("s")).unwrap();
+        assert!(sealer.open(&unnamed, &named("")).is_err(), "named ''");
     }
 
     #[test]

@@ -101,6 +101,20 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     if chosen.is_empty() {
         return refuse(ctx, &cmd, &[Refusal::NoPlan]).await;
     }
+    // `-d` that reaches the plans of several named projects on one dir and workspace cannot
+    // choose between them: `-p` does.
+    if !cmd.command.dirs.is_empty() {
+        let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
+        if let Some(found) = crate::projects::ambiguous(&targets) {
+            let body = render::reply::ambiguous(ctx.settings.command_name(), "apply", &found);
+            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
+            return Ok(format!(
+                "apply refused: -d {} reaches {} projects",
+                found.dir,
+                found.names.len()
+            ));
+        }
+    }
     let applies = ctx.store.applies_of_pr(repo, cmd.pr_number).await?;
     let mut refusals: Vec<Refusal> = chosen
         .iter()
@@ -192,10 +206,11 @@ pub(super) fn policy(
     base: Option<&RepoConfig>,
     target: &Target,
 ) -> apply::ApplyPolicy {
-    let minimum = ctx
-        .settings
-        .repo_powers
-        .minimum(repo, base, &target.dir, &target.workspace);
+    let minimum = ctx.settings.repo_powers.minimum(
+        repo,
+        base,
+        (&target.dir, &target.workspace, target.name.as_deref()),
+    );
     apply::policy(base, target, minimum)
 }
 
@@ -217,13 +232,12 @@ fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Re
         .then_some(Refusal::PlanFailed { target })
 }
 
-/// Whether this very plan was applied (an apply of its project at its commit since it was
-/// made succeeded).
+/// Whether this very plan was applied (an apply of its project, by dir, workspace and name,
+/// at its commit since it was made succeeded).
 pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
     applies.iter().any(|a| {
         a.status == ApplyStatus::Succeeded
-            && a.target.dir == p.target.dir
-            && a.target.workspace == p.target.workspace
+            && a.target == p.target
             && a.sha == p.head_sha
             && a.started_at >= p.created_at
     })
@@ -482,7 +496,12 @@ async fn apply_one(
 ) -> ProjectApply {
     let repo = set.repo.full_name.as_str();
     let target = &plan.target;
-    let span = tracing::info_span!("apply", dir = %target.dir, workspace = %target.workspace);
+    let span = tracing::info_span!(
+        "apply",
+        dir = %target.dir,
+        workspace = %target.workspace,
+        project = target.name.as_deref().unwrap_or("")
+    );
     let outcome = async {
         let _slot = ctx.slots.acquire().await;
         let _project = ctx.lock_project(repo, target).await;
@@ -619,8 +638,9 @@ pub(super) async fn publish(
     .await
 }
 
-/// After applies on a merged pull request: the projects applied are done, so their locks are
-/// released and their plans deleted; once none is left, the checkouts go too.
+/// After applies on a merged pull request: the projects applied are done, so their plans are
+/// deleted, and their locks released unless another project of the pull request on the same
+/// dir and workspace still has a plan; once none is left, the checkouts go too.
 pub(super) async fn settle_merged(
     ctx: &Context,
     set: &ApplySet<'_>,
@@ -635,18 +655,25 @@ pub(super) async fn settle_merged(
     if done.is_empty() {
         return Ok(());
     }
-    locks::release(
-        ctx,
-        set.repo,
-        set.installation_id,
-        set.pr.number,
-        Some(&done),
-    )
-    .await?;
     ctx.store
         .delete_plans_of(repo, set.pr.number, &done)
         .await?;
-    if ctx.store.plans_of_pr(repo, set.pr.number).await?.is_empty() {
+    let left = ctx.store.plans_of_pr(repo, set.pr.number).await?;
+    let free: Vec<Target> = done
+        .into_iter()
+        .filter(|t| !left.iter().any(|p| locks::same_lock(&p.target, t)))
+        .collect();
+    if !free.is_empty() {
+        locks::release(
+            ctx,
+            set.repo,
+            set.installation_id,
+            set.pr.number,
+            Some(&free),
+        )
+        .await?;
+    }
+    if left.is_empty() {
         locks::release(ctx, set.repo, set.installation_id, set.pr.number, None).await?;
         ctx.workspaces.remove_pr(repo, set.pr.number).await?;
         ctx.store.delete_reviewed_plans(repo, set.pr.number).await?;

@@ -177,18 +177,26 @@ async fn run_merged(
         .map(|p| p.target.clone())
         .chain(unreviewed.iter().cloned())
         .collect();
-    let rest: Vec<Target> = ctx
+    // Everything else goes: the other projects' plans, and the locks no due project is under
+    // (two named projects on one dir and workspace share a lock).
+    let rest_plans: Vec<Target> = plans
+        .iter()
+        .map(|p| p.target.clone())
+        .filter(|t| !due_targets.contains(t))
+        .collect();
+    let rest_locks: Vec<Target> = ctx
         .store
         .locks_of_pr(name, pr)
         .await?
         .into_iter()
         .map(|l| l.target)
-        .chain(plans.iter().map(|p| p.target.clone()))
-        .filter(|t| !due_targets.contains(t))
+        .filter(|l| !due_targets.iter().any(|t| locks::same_lock(l, t)))
         .collect();
-    if !rest.is_empty() {
-        locks::release(ctx, repo, installation_id, pr, Some(&rest)).await?;
-        ctx.store.delete_plans_of(name, pr, &rest).await?;
+    if !rest_locks.is_empty() {
+        locks::release(ctx, repo, installation_id, pr, Some(&rest_locks)).await?;
+    }
+    if !rest_plans.is_empty() {
+        ctx.store.delete_plans_of(name, pr, &rest_plans).await?;
     }
 
     let (merge_plans, checks) = plan::plan_targets(ctx, claim.job_id, &req, &due_targets).await;

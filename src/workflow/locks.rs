@@ -48,19 +48,51 @@ pub async fn release(
     Ok(released)
 }
 
-/// The projects whose locks `pr` holds that `cmd`'s flags select (every one without flags).
+/// Whether two projects are under one lock: locks are per dir and workspace, so named
+/// projects sharing them share it.
+pub fn same_lock(a: &Target, b: &Target) -> bool {
+    a.dir == b.dir && a.workspace == b.workspace
+}
+
+/// The locks `pr` holds that `cmd`'s flags select (every one without flags): a lock is
+/// selected when its project is, or any project of the pull request's plans under it (a lock
+/// shared by two named projects carries one name).
 pub async fn held(
     ctx: &Context,
     repo: &str,
     pr: u64,
     cmd: &crate::command::Command,
 ) -> anyhow::Result<Vec<Target>> {
+    let plans = ctx.store.plans_of_pr(repo, pr).await?;
     Ok(ctx
         .store
         .locks_of_pr(repo, pr)
         .await?
         .into_iter()
         .map(|l| l.target)
-        .filter(|t| cmd.selects(t))
+        .filter(|t| {
+            cmd.selects(t)
+                || plans
+                    .iter()
+                    .any(|p| same_lock(&p.target, t) && cmd.selects(&p.target))
+        })
+        .collect())
+}
+
+/// The projects of `pr`'s plans under the locks `released`: a plan made under a lock given
+/// up goes with it, whichever of the lock's projects it is.
+pub async fn plans_under(
+    ctx: &Context,
+    repo: &str,
+    pr: u64,
+    released: &[Target],
+) -> anyhow::Result<Vec<Target>> {
+    Ok(ctx
+        .store
+        .plans_of_pr(repo, pr)
+        .await?
+        .into_iter()
+        .map(|p| p.target)
+        .filter(|t| released.iter().any(|l| same_lock(l, t)))
         .collect())
 }

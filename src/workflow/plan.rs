@@ -164,7 +164,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         Ok(targets) => targets,
         Err(reply) => {
             feedback::reply(ctx, req.installation_id, repo, req.pr.number, &reply).await?;
-            return Ok("no such project".into());
+            return Ok("no such project, or an ambiguous one".into());
         }
     };
     if targets.is_empty() {
@@ -285,7 +285,8 @@ pub async fn replan(
     run(ctx, job.id, request).await
 }
 
-/// The projects to plan, or a reply saying why a named one does not exist.
+/// The projects to plan, or a reply saying why a named one does not exist (or why `-d`
+/// cannot choose between the named projects on one dir and workspace).
 pub(super) async fn select(
     ctx: &Context,
     req: &Request,
@@ -371,6 +372,8 @@ pub(super) async fn select(
         }
     }
     let ws = workspace.clone().unwrap_or_else(|| "default".into());
+    // What `-d` reaches: several named projects on one dir and workspace are ambiguous.
+    let mut by_dir = Vec::new();
     for dir in dirs.iter().filter(|d| crate::command::is_glob(d)) {
         // A glob: the configured projects it matches or, with none configured, the
         // directories holding Terraform files at the head.
@@ -398,7 +401,7 @@ pub(super) async fn select(
         if matching.is_empty() {
             return Ok(Err(no_projects()));
         }
-        targets.extend(matching);
+        by_dir.extend(matching);
     }
     for dir in dirs.iter().filter(|d| !crate::command::is_glob(d)) {
         let matching: Vec<Target> = configured
@@ -407,15 +410,20 @@ pub(super) async fn select(
             .map(Target::from)
             .collect();
         if matching.is_empty() {
-            targets.push(Target {
+            by_dir.push(Target {
                 dir: dir.clone(),
                 workspace: ws.clone(),
                 name: None,
             });
         } else {
-            targets.extend(matching);
+            by_dir.extend(matching);
         }
     }
+    if let Some(found) = crate::projects::ambiguous(&by_dir) {
+        let name = ctx.settings.command_name();
+        return Ok(Err(crate::render::reply::ambiguous(name, "plan", &found)));
+    }
+    targets.extend(by_dir);
     if dirs.is_empty() && projects.is_empty() {
         // `-w` alone: the affected projects in that workspace.
         targets = affected(false)
@@ -442,7 +450,12 @@ async fn plan_project(
         let _slot = ctx.slots.acquire().await;
         let _project = ctx.lock_project(repo, target).await;
         check.in_progress();
-        let span = tracing::info_span!("project", dir = %target.dir, workspace = %target.workspace);
+        let span = tracing::info_span!(
+            "project",
+            dir = %target.dir,
+            workspace = %target.workspace,
+            name = target.name.as_deref().unwrap_or("")
+        );
         plan_in_checkout(ctx, req, target).instrument(span).await
     };
     let plan = ProjectPlan {

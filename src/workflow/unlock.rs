@@ -1,7 +1,8 @@
 //! `bosun unlock [-d DIR] [-w WS] [-p PROJECT]`: the pull request's author, or anyone with
 //! the command permission (BOSUN_COMMAND_PERMISSION, write by default), releases its locks (all, or those named). The plans of released projects are
 //! discarded (applying needs the lock, and a plan made under a lock given up is not to be
-//! trusted); pull requests waiting for the locks are planned.
+//! trusted), the plans of every named project sharing a released lock included; pull
+//! requests waiting for the locks are planned.
 
 use super::Context;
 use super::feedback;
@@ -57,14 +58,17 @@ pub async fn run(
         Some(held.as_slice())
     };
     let released = locks::release(ctx, repo, installation_id, pr, which).await?;
-    ctx.store
-        .delete_plans_of(name, pr, &released.released)
-        .await?;
-    say(render::reply::unlocked(
-        ctx.settings.command_name(),
-        &released.released,
-    ))
-    .await?;
+    let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
+    ctx.store.delete_plans_of(name, pr, &discarded).await?;
+    // Every project unlocked: those whose plans went, and a released lock with no plan.
+    let mut shown = discarded;
+    for lock in &released.released {
+        if !shown.iter().any(|t| locks::same_lock(t, lock)) {
+            shown.push(lock.clone());
+        }
+    }
+    shown.sort();
+    say(render::reply::unlocked(ctx.settings.command_name(), &shown)).await?;
     Ok(format!(
         "unlocked {} project(s), woke {} pull request(s)",
         released.released.len(),

@@ -72,9 +72,9 @@ async fn bad_and_hostile_repo_configs_get_a_clear_comment() {
 }
 
 #[tokio::test]
-async fn two_named_projects_on_one_dir_and_workspace_are_refused_by_name() {
+async fn projects_sharing_a_dir_and_workspace_without_names_are_refused() {
     let ctx = TestContext::start().await;
-    let config = "version: 3\nprojects:\n  - name: x-vars\n    dir: envs/x\n  - name: y-vars\n    dir: envs/x\n";
+    let config = "version: 3\nprojects:\n  - dir: envs/x\n  - name: y-vars\n    dir: envs/x\n";
     let (pr, _) = ctx
         .open_pr("config", &[("bosun.yaml", config), ("envs/x/main.tf", TF)])
         .await;
@@ -82,8 +82,8 @@ async fn two_named_projects_on_one_dir_and_workspace_are_refused_by_name() {
     let body = ctx.bot_comment(pr).body;
     assert!(
         body.contains(
-            "At `bosun.yaml:3:5`, key `projects[0]`: projects `x-vars` and `y-vars` are both on \
-             dir `envs/x` and workspace `default`"
+            "At `bosun.yaml:3:5`, key `projects[0]`: two or more projects are on dir `envs/x` \
+             and workspace `default` and not all are named"
         ),
         "{body}"
     );

@@ -17,6 +17,7 @@ mod github_issues;
 mod host_integrity;
 mod malicious;
 mod missed_webhooks;
+mod named_projects;
 mod plans;
 mod preview_cli;
 mod redelivery;

@@ -86,15 +86,35 @@ fn the_minimum_is_the_servers_unless_an_allowed_project_sets_its_own() {
     let c = config(text);
     let strict = policy("", "", "approved");
     let approved = [ApplyRequirement::Approved];
-    assert_eq!(strict.minimum(REPO, Some(&c), "a", "default"), approved);
-    assert_eq!(strict.minimum(REPO, Some(&c), "b", "default"), approved);
-    assert_eq!(strict.minimum(REPO, None, "x", "default"), approved);
+    let at = |dir| (dir, "default", None);
+    assert_eq!(strict.minimum(REPO, Some(&c), at("a")), approved);
+    assert_eq!(strict.minimum(REPO, Some(&c), at("b")), approved);
+    assert_eq!(strict.minimum(REPO, None, at("x")), approved);
     let allowed = policy("", "acme/*:apply_requirements", "approved");
-    assert!(allowed.minimum(REPO, Some(&c), "a", "default").is_empty());
-    assert_eq!(allowed.minimum(REPO, Some(&c), "b", "default"), approved);
+    assert!(allowed.minimum(REPO, Some(&c), at("a")).is_empty());
+    assert_eq!(allowed.minimum(REPO, Some(&c), at("b")), approved);
+    assert_eq!(allowed.minimum("other/x", Some(&c), at("a")), approved);
+}
+
+#[test]
+fn a_named_project_is_not_let_off_by_another_on_its_dir() {
+    let text = "version: 3\nprojects:\n- {dir: ., name: dev, apply_requirements: []}\n- {dir: ., name: prod}\n";
+    let c = config(text);
+    let allowed = policy("", "acme/*:apply_requirements", "approved");
+    let approved = [ApplyRequirement::Approved];
+    assert!(
+        allowed
+            .minimum(REPO, Some(&c), (".", "default", Some("dev")))
+            .is_empty()
+    );
     assert_eq!(
-        allowed.minimum("other/x", Some(&c), "a", "default"),
+        allowed.minimum(REPO, Some(&c), (".", "default", Some("prod"))),
         approved
+    );
+    assert_eq!(
+        allowed.minimum(REPO, Some(&c), (".", "default", Some("new"))),
+        approved,
+        "a name the config does not have stands for neither"
     );
 }
 

@@ -23,11 +23,6 @@ const DEVIATIONS: &[(&str, &str)] = &[
          configures and cannot switch to OpenTofu per project",
     ),
     (
-        "TestParseRepoCfg#031",
-        "two projects on one dir and workspace are refused even when named: bosun keeps one \
-         plan, lock and apply policy per dir and workspace (issue 12)",
-    ),
-    (
         "TestParseRepoCfg#032",
         "a `plan` step among the apply steps is refused: an apply applies the plan that was \
          reviewed, never a new one",

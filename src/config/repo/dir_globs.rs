@@ -93,8 +93,8 @@ impl RepoConfig {
                     &format!("projects[{at}].dir"),
                     format!(
                         "two projects are on dir `{}` and workspace `{}` once the glob is \
-                         expanded: bosun keeps one plan, lock and apply policy per dir and \
-                         workspace",
+                         expanded: projects sharing a dir and workspace must each have a \
+                         name, and one expanded from a glob has none",
                         p.dir, p.workspace
                     ),
                 ));
@@ -159,8 +159,8 @@ mod tests {
         assert_eq!(
             expanded("version: 3\nprojects:\n- dir: modules/a\n- dir: modules/*\n").unwrap_err(),
             "bosun.yaml:4:3: projects[1].dir: two projects are on dir `modules/a` and \
-             workspace `default` once the glob is expanded: bosun keeps one plan, lock and \
-             apply policy per dir and workspace"
+             workspace `default` once the glob is expanded: projects sharing a dir and \
+             workspace must each have a name, and one expanded from a glob has none"
         );
     }
 

@@ -154,15 +154,11 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "version: 3\nprojects:\n- dir: a\n- dir: a\n",
-            "bosun.yaml:3:3: projects[0]: two projects are on dir `a` and workspace `default`",
+            "bosun.yaml:3:3: projects[0]: two or more projects are on dir `a` and workspace `default` and not all are named: give each a `name`, so that `-p` can plan and apply them apart",
         ),
         (
-            "version: 3\nprojects:\n- {dir: a, name: x}\n- {dir: a, name: y}\n",
-            "bosun.yaml:3:4: projects[0]: projects `x` and `y` are both on dir `a` and workspace `default`: bosun keeps one plan, lock and apply policy per dir and workspace, so give each project its own workspace",
-        ),
-        (
-            "version: 3\nprojects:\n- {dir: a, name: x, workspace: blue}\n- {dir: a, name: y, workspace: blue}\n",
-            "bosun.yaml:3:4: projects[0]: projects `x` and `y` are both on dir `a` and workspace `blue`",
+            "version: 3\nprojects:\n- {dir: a, name: x, workspace: blue}\n- {dir: a, workspace: blue}\n",
+            "bosun.yaml:3:4: projects[0]: two or more projects are on dir `a` and workspace `blue` and not all are named",
         ),
         (
             "version: 3\nprojects:\n- {dir: a, name: x}\n- {dir: b, name: x}\n",
@@ -646,4 +642,24 @@ fn allowed_regexp_prefixes_are_read() {
             .is_empty()
     );
     assert!(ok("version: 3\n").allowed_regexp_prefixes.is_empty());
+}
+
+#[test]
+fn named_projects_may_share_a_dir_and_workspace() {
+    let c = ok("version: 3\nprojects:\n- {dir: ., name: default}\n- {dir: ., name: staging}\n");
+    let names: Vec<_> = c.projects.iter().map(|p| p.name.as_deref()).collect();
+    assert_eq!(names, [Some("default"), Some("staging")]);
+    assert_eq!(
+        c.project(".", "default", Some("staging"))
+            .and_then(|p| p.name.as_deref()),
+        Some("staging")
+    );
+    // A name the file does not have is not taken for either of them.
+    assert!(c.project(".", "default", Some("prod")).is_none());
+    assert!(c.project(".", "default", None).is_none());
+    // One of them unnamed: `-p` could not tell them apart.
+    assert!(
+        err("version: 3\nprojects:\n- {dir: ., name: default}\n- {dir: .}\n")
+            .contains("not all are named")
+    );
 }

@@ -50,6 +50,7 @@ fn plan_of(row: &SqliteRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
                 pr = plan.pr,
                 dir = %plan.target.dir,
                 workspace = %plan.target.workspace,
+                project = plan.target.name.as_deref().unwrap_or(""),
                 error = format!("{e:#}"),
                 "a stored planfile does not open: the plan must be made again to apply it"
             ),
@@ -69,7 +70,7 @@ pub(super) fn plan_without_planfile(row: &SqliteRow) -> anyhow::Result<StoredPla
         target: Target {
             dir: row.try_get("dir")?,
             workspace: row.try_get("workspace")?,
-            name: row.try_get("project")?,
+            name: name_of(row.try_get("project")?),
         },
         head_sha: row.try_get("head_sha")?,
         outcome,
@@ -79,6 +80,16 @@ pub(super) fn plan_without_planfile(row: &SqliteRow) -> anyhow::Result<StoredPla
     })
 }
 
+/// A project's name as a key column holds it: '' for an unnamed project.
+pub(super) fn project_key(target: &Target) -> &str {
+    target.name.as_deref().unwrap_or("")
+}
+
+/// A project's name from a `project` column: '' (or NULL, in tables that allow it) is none.
+pub(super) fn name_of(column: Option<String>) -> Option<String> {
+    column.filter(|n| !n.is_empty())
+}
+
 /// What a plan's planfile is sealed to.
 fn binding(plan: &StoredPlan) -> Binding<'_> {
     Binding {
@@ -86,6 +97,7 @@ fn binding(plan: &StoredPlan) -> Binding<'_> {
         pr: plan.pr,
         dir: &plan.target.dir,
         workspace: &plan.target.workspace,
+        project: plan.target.name.as_deref(),
         head_sha: &plan.head_sha,
     }
 }
@@ -313,8 +325,8 @@ impl JobStore for SqliteStore {
         sqlx::query(
             "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (repository, pr, dir, workspace) DO UPDATE SET
-                 project = excluded.project, head_sha = excluded.head_sha,
+             ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
+                 head_sha = excluded.head_sha,
                  outcome = excluded.outcome, planfile = excluded.planfile,
                  job_id = excluded.job_id, created_at = excluded.created_at",
         )
@@ -322,7 +334,7 @@ impl JobStore for SqliteStore {
         .bind(plan.pr as i64)
         .bind(&plan.target.dir)
         .bind(&plan.target.workspace)
-        .bind(&plan.target.name)
+        .bind(project_key(&plan.target))
         .bind(&plan.head_sha)
         .bind(outcome)
         .bind(planfile)
@@ -336,7 +348,8 @@ impl JobStore for SqliteStore {
 
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlx::query(
-            "SELECT * FROM plans WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
+            "SELECT * FROM plans WHERE repository = ? AND pr = ?
+             ORDER BY dir, workspace, project",
         )
         .bind(repository)
         .bind(pr as i64)
@@ -355,13 +368,14 @@ impl JobStore for SqliteStore {
     ) -> anyhow::Result<bool> {
         let done = sqlx::query(
             "UPDATE plans SET planfile = NULL
-             WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND head_sha = ?
-               AND planfile IS NOT NULL",
+             WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?
+               AND head_sha = ? AND planfile IS NOT NULL",
         )
         .bind(repository)
         .bind(pr as i64)
         .bind(&target.dir)
         .bind(&target.workspace)
+        .bind(project_key(target))
         .bind(head_sha)
         .execute(&self.writer)
         .await

@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::jobs::insert_job;
+use super::jobs::{insert_job, name_of, project_key};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::jobs::{Claim, NewJob};
@@ -33,15 +33,22 @@ fn distinct(targets: &[Target]) -> Vec<&Target> {
     by_key.into_values().collect()
 }
 
+/// The targets each once, by dir, workspace, then name: two named projects on one dir and
+/// workspace are two projects (under one lock).
+fn projects(targets: &[Target]) -> BTreeSet<&Target> {
+    targets.iter().collect()
+}
+
+/// By dir, workspace, then name.
 fn sort_targets(targets: &mut [Target]) {
-    targets.sort_by(|a, b| (&a.dir, &a.workspace).cmp(&(&b.dir, &b.workspace)));
+    targets.sort();
 }
 
 fn target_of(row: &SqliteRow) -> anyhow::Result<Target> {
     Ok(Target {
         dir: row.try_get("dir")?,
         workspace: row.try_get("workspace")?,
-        name: row.try_get("project")?,
+        name: name_of(row.try_get("project")?),
     })
 }
 
@@ -149,7 +156,7 @@ impl LockStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .context("replacing a pull request's lock waits")?;
-            for t in &wanted {
+            for t in projects(targets) {
                 sqlx::query(
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES (?, ?, ?, ?, ?, ?)",
@@ -158,7 +165,7 @@ impl LockStore for SqliteStore {
                 .bind(&t.dir)
                 .bind(&t.workspace)
                 .bind(pr as i64)
-                .bind(&t.name)
+                .bind(project_key(t))
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -298,7 +305,7 @@ impl LockStore for SqliteStore {
     async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>> {
         let rows = sqlx::query(
             "SELECT pr, dir, workspace, project FROM lock_waits
-             WHERE repository = ? ORDER BY pr, dir, workspace",
+             WHERE repository = ? ORDER BY pr, dir, workspace, project",
         )
         .bind(repository)
         .fetch_all(&self.reader)
@@ -429,14 +436,16 @@ impl LockStore for SqliteStore {
             .await
             .context("starting to delete plans")?;
         let mut deleted = 0;
-        for t in distinct(targets) {
+        for t in projects(targets) {
             let done = sqlx::query(
-                "DELETE FROM plans WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ?",
+                "DELETE FROM plans
+                 WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
             )
             .bind(repository)
             .bind(pr as i64)
             .bind(&t.dir)
             .bind(&t.workspace)
+            .bind(project_key(t))
             .execute(&mut *tx)
             .await
             .context("deleting a project's plan")?;

@@ -23,7 +23,7 @@ mod jobs;
 mod locks;
 mod reviewed;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
 /// Two pools over one file: every write goes through a single connection, so writers queue in
 /// the pool (fairly, without blocking a thread) instead of colliding on SQLite's lock and

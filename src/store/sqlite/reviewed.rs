@@ -20,7 +20,7 @@ impl ReviewStore for SqliteStore {
                  (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at)
              SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at
              FROM plans WHERE repository = ? AND pr = ? AND head_sha = ?
-             ON CONFLICT (repository, pr, dir, workspace) DO NOTHING",
+             ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
         )
         .bind(repository)
         .bind(pr as i64)
@@ -33,7 +33,8 @@ impl ReviewStore for SqliteStore {
 
     async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlx::query(
-            "SELECT * FROM reviewed_plans WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
+            "SELECT * FROM reviewed_plans WHERE repository = ? AND pr = ?
+             ORDER BY dir, workspace, project",
         )
         .bind(repository)
         .bind(pr as i64)
