@@ -324,6 +324,30 @@ async fn settle_after_merge(ctx: &TestContext, pr: u64) {
     }
 }
 
+/// The projects of `among` in the order bosun's plan comment lists them: its table rows
+/// (`| name or — | dir | workspace | result |`) when it has one, else its `#### ` headings.
+fn comment_order(body: &str, among: &[Project]) -> Vec<Project> {
+    let cell = |c: &str| c.trim().trim_matches('`').to_owned();
+    let mut rows: Vec<Project> = body
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.strip_prefix('|')?.split('|').collect();
+            if cells.len() < 4 {
+                return None;
+            }
+            let name = cell(cells[0]);
+            let name = (name != "—").then_some(name);
+            Some((cell(cells[1]), cell(cells[2]), name))
+        })
+        .filter(|p| among.contains(p))
+        .collect();
+    if rows.is_empty() {
+        // One project: its heading is its display name.
+        rows = among.to_vec();
+    }
+    rows
+}
+
 /// Why `seen` is not what Atlantis does at `step`; empty when it matches.
 fn compare(case: &Value, step: &Expected, seen: &Seen, merges_expected: usize) -> Vec<String> {
     let mut why = Vec::new();
@@ -344,6 +368,13 @@ fn compare(case: &Value, step: &Expected, seen: &Seen, merges_expected: usize) -
                     "planned {:?}, Atlantis {want:?}",
                     sorted(&seen.planned)
                 ));
+            } else if !parallel {
+                // Planned in parallel; the order users read is the plan comment's.
+                let body = seen.replies.iter().find(|(k, _)| k == "plan");
+                let order = body.map(|(_, b)| comment_order(b, &want));
+                if order.as_ref().is_some_and(|o| *o != expected) {
+                    why.push(format!("listed {order:?}, Atlantis {expected:?}"));
+                }
             }
             if seen.planned.iter().any(|(_, ok)| *ok != step.succeeded) {
                 why.push(format!("plan outcomes {:?}", seen.planned));
