@@ -144,7 +144,10 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
     // Then, as Atlantis, which locks the close released.
     let body = ctx.bot_comments(pr).pop().unwrap().body;
     assert!(body.starts_with("<!-- bosun:closed"), "{body}");
-    assert!(body.contains("- dir: `envs/dev` workspace: `default`"), "{body}");
+    assert!(
+        body.contains("- dir: `envs/dev` workspace: `default`"),
+        "{body}"
+    );
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
 
     // Approved before merging, it is applied.
