@@ -391,6 +391,45 @@ pub fn apply_interrupted(command_name: &str, targets: &[Target]) -> String {
 }
 
 /// The reply when `automerge` could not merge after every project was applied.
+/// The reply when every project is applied and `automerge` is about to merge (Atlantis's).
+pub fn automerging() -> String {
+    format!(
+        "{}\nAutomatically merging because all plans have been successfully applied.\n",
+        marker("automerge")
+    )
+}
+
+/// The reply when a closed pull request's locks are released (Atlantis's closing comment):
+/// each dir with its workspaces; `released` is sorted by dir then workspace.
+pub fn closed(released: &[Target]) -> String {
+    let mut dirs: Vec<(&str, Vec<&str>)> = Vec::new();
+    for t in released {
+        match dirs.last_mut() {
+            Some((dir, workspaces)) if *dir == t.dir => {
+                if !workspaces.contains(&t.workspace.as_str()) {
+                    workspaces.push(&t.workspace);
+                }
+            }
+            _ => dirs.push((&t.dir, vec![&t.workspace])),
+        }
+    }
+    let lines = dirs.iter().map(|(dir, workspaces)| {
+        let noun = if workspaces.len() == 1 {
+            "workspace"
+        } else {
+            "workspaces"
+        };
+        let names: Vec<String> = workspaces.iter().map(|w| code_span(w)).collect();
+        format!("dir: {} {noun}: {}", code_span(dir), names.join(", "))
+    });
+    format!(
+        "{}\nLocks and plans deleted for the projects and workspaces modified in this pull \
+         request:\n\n{}\n",
+        marker("closed"),
+        list(lines)
+    )
+}
+
 pub fn automerge_failed(why: &str) -> String {
     format!(
         "{}\n**Every project is applied, but bosun could not merge this pull request** \

@@ -491,6 +491,26 @@ fn replies() {
 }
 
 #[test]
+fn the_closing_reply_lists_each_dir_with_its_workspaces_as_atlantis_does() {
+    let released = [
+        target(None, ".", "default"),
+        target(None, ".", "new_workspace"),
+        target(Some("app"), "envs/app", "default"),
+        target(Some("app-2"), "envs/app", "default"),
+    ];
+    let body = reply::closed(&released);
+    assert_eq!(marker_kind(&body), Some("closed"));
+    insta::assert_snapshot!(body, @r"
+    <!-- bosun:closed -->
+    Locks and plans deleted for the projects and workspaces modified in this pull request:
+
+    - dir: `.` workspaces: `default`, `new_workspace`
+    - dir: `envs/app` workspace: `default`
+    ");
+    assert_eq!(marker_kind(&reply::automerging()), Some("automerge"));
+}
+
+#[test]
 fn mentions_in_echoed_text_do_not_notify() {
     let error = CommandError {
         message: "unknown command `@org/admins`".into(),

@@ -699,6 +699,8 @@ async fn automerge(
     if pending > 0 {
         return Ok(format!("; automerge waits for {pending} project(s)"));
     }
+    let body = render::reply::automerging();
+    feedback::reply(ctx, cmd.installation_id, repo, cmd.pr_number, &body).await?;
     let merged = ctx
         .github
         .merge_pull_request(

@@ -32,6 +32,7 @@ pub async fn run(
         return run_merged(ctx, claim, repo, installation_id, pr).await;
     }
     let released = locks::release(ctx, repo, installation_id, pr, None).await?;
+    say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
@@ -44,6 +45,22 @@ pub async fn run(
     ))
 }
 
+/// Says which locks closing the pull request released, as Atlantis does; nothing when it
+/// held none.
+async fn say_released(
+    ctx: &Context,
+    repo: &RepoRef,
+    installation_id: u64,
+    pr: u64,
+    released: &[Target],
+) -> anyhow::Result<()> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    let body = crate::render::reply::closed(released);
+    feedback::reply(ctx, installation_id, &repo.full_name, pr, &body).await
+}
+
 /// Releases everything a merged pull request holds.
 async fn forget(
     ctx: &Context,
@@ -51,7 +68,8 @@ async fn forget(
     installation_id: u64,
     pr: u64,
 ) -> anyhow::Result<()> {
-    locks::release(ctx, repo, installation_id, pr, None).await?;
+    let released = locks::release(ctx, repo, installation_id, pr, None).await?;
+    say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     ctx.store.delete_plans(&repo.full_name, pr).await?;

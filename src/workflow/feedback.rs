@@ -257,7 +257,7 @@ pub async fn publish_summary_as(
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
-    let plans: Vec<ProjectPlan> = ctx
+    let mut plans: Vec<ProjectPlan> = ctx
         .store
         .plans_of_pr(repo, req.pr.number)
         .await?
@@ -268,6 +268,17 @@ pub async fn publish_summary_as(
             outcome: p.outcome,
         })
         .collect();
+    // Listed as Atlantis lists them: in the repo config's order, projects it does not name
+    // after them by dir and workspace (the store's order; the sort is stable).
+    if let Ok(Some(Ok(config))) = super::plan::read_config(ctx, repo, head).await {
+        plans.sort_by_key(|p| {
+            config
+                .projects
+                .iter()
+                .position(|c| Target::from(c) == p.target)
+                .unwrap_or(usize::MAX)
+        });
+    }
     let bodies = render::plan::plan_comment(&render::plan::PlanComment {
         command_name: ctx.settings.command_name(),
         pr: req.pr.number,

@@ -341,11 +341,18 @@ pub(super) async fn select(
             workspace,
         } => (dirs, projects, workspace),
     };
+    // `-w` alone is `-d . -w`, as in Atlantis.
+    let root = [".".to_owned()];
+    let dirs: &[String] = if dirs.is_empty() && projects.is_empty() {
+        &root
+    } else {
+        dirs
+    };
     let configured: &[repo::Project] = config.map_or(&[], |c| c.projects.as_slice());
     // The reply when what was asked for names no project.
     let no_projects = || {
         let asked = crate::command::Command {
-            dirs: dirs.clone(),
+            dirs: dirs.to_vec(),
             workspace: workspace.clone(),
             projects: projects.clone(),
             extra_args: req.extra_args.clone(),
@@ -424,14 +431,6 @@ pub(super) async fn select(
         return Ok(Err(crate::render::reply::ambiguous(name, "plan", &found)));
     }
     targets.extend(by_dir);
-    if dirs.is_empty() && projects.is_empty() {
-        // `-w` alone: the affected projects in that workspace.
-        targets = affected(false)
-            .await?
-            .into_iter()
-            .filter(|t| t.workspace == ws)
-            .collect();
-    }
     targets.sort();
     targets.dedup();
     Ok(Ok(targets))

@@ -6,6 +6,7 @@ mod access;
 mod applies;
 mod apply_lock;
 mod atlantis_grammar;
+mod atlantis_workflows;
 mod bad_input;
 mod binary;
 mod crashes;

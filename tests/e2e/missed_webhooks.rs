@@ -57,10 +57,15 @@ async fn a_synchronize_delivered_after_closed_takes_no_lock() {
         "the closed pull request holds no lock"
     );
     assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    let kinds: Vec<String> = ctx
+        .bot_comments(pr)
+        .iter()
+        .filter_map(|c| bosun::render::marker_kind(&c.body).map(str::to_owned))
+        .collect();
     assert_eq!(
-        ctx.bot_comments(pr).len(),
-        1,
-        "only the plan of the open PR"
+        kinds,
+        ["plan", "closed"],
+        "only the plan of the open PR and the locks its close released"
     );
     ctx.finish().await;
 }

@@ -139,9 +139,15 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
     ctx.merge_pr(pr).await;
     ctx.settle().await;
     assert!(!state.exists(), "merged without approval: nothing applied");
-    let body = ctx.bot_comments(pr).pop().unwrap().body;
-    assert!(body.starts_with("<!-- bosun:merged-unapproved"), "{body}");
+    let body = ctx.reply(pr, "merged-unapproved");
     assert!(body.contains("- `envs/dev`"), "{body}");
+    // Then, as Atlantis, which locks the close released.
+    let body = ctx.bot_comments(pr).pop().unwrap().body;
+    assert!(body.starts_with("<!-- bosun:closed"), "{body}");
+    assert!(
+        body.contains("- dir: `envs/dev` workspace: `default`"),
+        "{body}"
+    );
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
 
     // Approved before merging, it is applied.
