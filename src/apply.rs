@@ -73,7 +73,7 @@ pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
 
 /// Whether the pull request's config (`head`) sets policy keys otherwise than the base
 /// branch's (`base`): `automerge`, `apply_on_merge`, the workflows, or a project's
-/// `apply_requirements`, `apply_on_merge` or `workflow`. Such changes take effect only once
+/// `apply_requirements`, `plan_requirements`, `apply_on_merge` or `workflow`. Such changes take effect only once
 /// merged.
 pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> bool {
     let top = |c: Option<&RepoConfig>| {
@@ -87,6 +87,7 @@ pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> b
         p.map(|p| {
             (
                 p.apply_requirements.clone(),
+                p.plan_requirements.clone(),
                 p.apply_on_merge,
                 p.workflow.clone(),
             )

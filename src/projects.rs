@@ -86,6 +86,21 @@ pub fn from_config(config: &RepoConfig, base_branch: &str, changed: &[String]) -
         .collect()
 }
 
+/// The projects `found` as without a repo config that `config` adds to its own (see
+/// [`RepoConfig::discovers`], Atlantis's `autodiscover`): none when it does not discover, and
+/// never one on a listed project's dir (listed or not planned by its `when_modified`, the
+/// listed project wins) nor on a dir its `ignore_paths` match.
+pub fn discovered(config: &RepoConfig, found: Vec<Target>) -> Vec<Target> {
+    if !config.discovers() {
+        return Vec::new();
+    }
+    found
+        .into_iter()
+        .filter(|t| !config.projects.iter().any(|p| p.dir == t.dir))
+        .filter(|t| !config.autodiscover.ignores(&t.dir))
+        .collect()
+}
+
 /// The local module directories each `.tf` file's `module` blocks use: `(dir of the file,
 /// module dir)` pairs from `source = "./…"` or `"../…"`.
 fn module_uses(tf_files: &[(String, String)]) -> Vec<(String, String)> {

@@ -9,10 +9,13 @@ use std::fmt;
 use super::yaml::{self, Node, Value};
 
 mod dir_globs;
+mod distribution;
 mod modes;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
+pub use distribution::Distribution;
+pub use modes::{AutoDiscover, DiscoverMode};
 pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
@@ -28,8 +31,15 @@ pub struct RepoConfig {
     /// 2 or 3 (Atlantis's schema versions; 2 shell-splits `run` commands).
     pub version: i64,
     pub automerge: bool,
+    /// `false`: a pull request's projects plan one at a time, in the config's order (absent:
+    /// `true`, bosun's default, up to BOSUN_PARALLELISM at once).
     pub parallel_plan: bool,
     pub parallel_apply: bool,
+    /// Once an execution order group fails to apply, skip the later groups (absent: `true`,
+    /// bosun's default; `false` applies them anyway).
+    pub abort_on_execution_order_fail: bool,
+    /// Which projects bosun finds beyond the listed ones.
+    pub autodiscover: AutoDiscover,
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
@@ -63,6 +73,16 @@ impl RepoConfig {
             .and_then(|p| p.workflow.as_deref())
             .unwrap_or("default");
         self.workflows.iter().find(|w| w.name == wanted)
+    }
+
+    /// Whether bosun discovers projects (as without a repo config) beside the listed ones:
+    /// `autodiscover.mode` `enabled`, or `auto` (the default) with no project listed.
+    pub fn discovers(&self) -> bool {
+        match self.autodiscover.mode {
+            DiscoverMode::Auto => self.projects.is_empty(),
+            DiscoverMode::Enabled => true,
+            DiscoverMode::Disabled => false,
+        }
     }
 
     /// Whether the file sets the key at `path` (like `projects[0].apply_requirements`).
@@ -106,6 +126,10 @@ pub struct Project {
     /// Globs relative to the project dir.
     pub when_modified: Vec<String>,
     pub terraform_version: Option<String>,
+    /// The program the project expects; its plan fails when the server runs the other one.
+    pub terraform_distribution: Option<Distribution>,
+    /// What a pull request must meet before the project plans (autoplan and `plan` alike).
+    pub plan_requirements: Vec<ApplyRequirement>,
     pub apply_requirements: Vec<ApplyRequirement>,
     pub workflow: Option<String>,
     pub execution_order_group: i64,
@@ -264,7 +288,6 @@ impl Ctx<'_> {
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
 /// saying so rather than as unknown.
 const ATLANTIS_ONLY: &[&str] = &[
-    "plan_requirements",
     "import_requirements",
     "silence_pr_comments",
     "multienv",
@@ -302,6 +325,7 @@ const PROJECT_KEYS: &[&str] = &[
     "delete_source_branch_on_merge",
     "terraform_distribution",
     "repo_locks",
+    "plan_requirements",
 ];
 
 /// Which files a project's autoplan watches unless it says (Atlantis's default).
@@ -337,8 +361,10 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
     let mut config = RepoConfig {
         version: 3,
         automerge: false,
-        parallel_plan: false,
+        parallel_plan: true,
         parallel_apply: false,
+        abort_on_execution_order_fail: true,
+        autodiscover: AutoDiscover::default(),
         delete_source_branch_on_merge: false,
         apply_on_merge: false,
         projects: vec![],
@@ -366,19 +392,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         match name.as_str() {
             "version" => {}
             "automerge" => config.automerge = ctx.bool(v, &name)?,
-            // bosun always plans a pull request's projects in parallel: Atlantis's `true`.
-            "parallel_plan" => {
-                if !ctx.bool(v, &name)? {
-                    return Err(ctx.err(
-                        v,
-                        &name,
-                        "bosun always plans a pull request's projects in parallel (up to \
-                         BOSUN_PARALLELISM at once); planning them one at a time is not \
-                         supported yet (remove the key or set it to true)",
-                    ));
-                }
-                config.parallel_plan = true;
-            }
+            "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
             "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
             "delete_source_branch_on_merge" => {
                 config.delete_source_branch_on_merge = ctx.bool(v, &name)?
@@ -393,17 +407,9 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                 ));
             }
             "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
-            "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
-            // bosun skips the later execution order groups once one fails: Atlantis's `true`.
+            "autodiscover" => config.autodiscover = modes::autodiscover(&ctx, v, &name)?,
             "abort_on_execution_order_fail" => {
-                if !ctx.bool(v, &name)? {
-                    return Err(ctx.err(
-                        v,
-                        &name,
-                        "bosun always stops applying at a failing execution order group \
-                         (`true`); `false` is not supported yet",
-                    ));
-                }
+                config.abort_on_execution_order_fail = ctx.bool(v, &name)?
             }
             "workflows" if is_null(v) => {}
             "workflows" => {
@@ -449,6 +455,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         autoplan_enabled: true,
         when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
         terraform_version: None,
+        terraform_distribution: None,
+        plan_requirements: vec![],
         apply_requirements: vec![],
         workflow: None,
         execution_order_group: 0,
@@ -491,14 +499,19 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 }
                 has_dir = true;
             }
+            "terraform_distribution" if is_null(v) => {}
             "terraform_distribution" => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    "bosun runs the one Terraform binary its server is configured with and \
-                     cannot pick a distribution per project: remove this key (the operator \
-                     chooses the binary with the terraform_bin setting)",
-                ));
+                let text = ctx.string(v, &path)?;
+                p.terraform_distribution = Some(Distribution::parse(&text).ok_or_else(|| {
+                    ctx.err(
+                        v,
+                        &path,
+                        format!(
+                            "'{text}' is not a valid terraform_distribution, only 'terraform' \
+                             and 'opentofu' are supported"
+                        ),
+                    )
+                })?);
             }
             "workspace" => {
                 // `workspace: ""` is the default one, as in Atlantis.
@@ -565,23 +578,9 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 }
                 p.terraform_version = Some(version.trim_start_matches('v').to_owned());
             }
-            "apply_requirements" => {
-                for (i, item) in ctx.seq(v, &path)?.iter().enumerate() {
-                    let r = match ctx.string(item, &path)?.as_str() {
-                        "approved" => ApplyRequirement::Approved,
-                        "mergeable" => ApplyRequirement::Mergeable,
-                        "undiverged" => ApplyRequirement::Undiverged,
-                        other => {
-                            return Err(ctx.err(
-                                item,
-                                &format!("{path}[{i}]"),
-                                format!("`{other}` is not one of approved, mergeable, undiverged"),
-                            ));
-                        }
-                    };
-                    p.apply_requirements.push(r);
-                }
-            }
+            "apply_requirements" => p.apply_requirements = requirements(ctx, v, &path)?,
+            "plan_requirements" if is_null(v) => {}
+            "plan_requirements" => p.plan_requirements = requirements(ctx, v, &path)?,
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
             "repo_locks" => modes::repo_locks(ctx, v, &path)?,
@@ -612,6 +611,27 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         ));
     }
     Ok(p)
+}
+
+/// A list of requirements (`apply_requirements`, `plan_requirements`).
+fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequirement>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, item) in ctx.seq(node, path)?.iter().enumerate() {
+        let r = match ctx.string(item, path)?.as_str() {
+            "approved" => ApplyRequirement::Approved,
+            "mergeable" => ApplyRequirement::Mergeable,
+            "undiverged" => ApplyRequirement::Undiverged,
+            other => {
+                return Err(ctx.err(
+                    item,
+                    &format!("{path}[{i}]"),
+                    format!("`{other}` is not one of approved, mergeable, undiverged"),
+                ));
+            }
+        };
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Checks across projects: unique names, no two unnamed projects on one dir and workspace,

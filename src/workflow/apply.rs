@@ -78,7 +78,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         .filter_map(|p| plan_refusal(p, &sha, &applies))
         .collect();
     if !refusals.is_empty() {
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let request = plan::Request {
         repo: cmd.repo.clone(),
@@ -118,7 +118,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         })
     }));
     if !refusals.is_empty() {
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
     let attempt = ctx
@@ -131,7 +131,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
             .into_iter()
             .map(|(target, by)| Refusal::Locked { target, by })
             .collect();
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let set = ApplySet {
         repo: &cmd.repo,
@@ -209,8 +209,7 @@ const MERGEABLE_POLLS: u32 = 5;
 const MERGEABLE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the apply requirements of the chosen projects (under the base branch's config
-/// `base`) need to know, looked up only when some project requires it. A merged pull request
-/// is past `mergeable` and `undiverged`.
+/// `base`) need to know, looked up only when some project requires it.
 async fn facts(
     ctx: &Context,
     cmd: &ApplyCommand,
@@ -219,14 +218,28 @@ async fn facts(
     chosen: &[StoredPlan],
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
-    let needs = |r: ApplyRequirement| {
-        chosen
-            .iter()
-            .any(|p| policy(ctx, repo, base, &p.target).requirements.contains(&r))
-    };
+    let needed: Vec<ApplyRequirement> = chosen
+        .iter()
+        .flat_map(|p| policy(ctx, repo, base, &p.target).requirements)
+        .collect();
+    pr_facts(ctx, cmd.installation_id, repo, info, &needed, "apply").await
+}
+
+/// What the requirements in `needed` need to know of pull request `info`, each looked up only
+/// when needed, for `command` (`plan`, `apply`: its summary check does not count against
+/// `mergeable`). A merged pull request is past `mergeable` and `undiverged`.
+pub(super) async fn pr_facts(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+    info: &PullRequestInfo,
+    needed: &[ApplyRequirement],
+    command: &str,
+) -> anyhow::Result<PrFacts> {
+    let needs = |r: ApplyRequirement| needed.contains(&r);
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
-        is_approved(ctx, cmd.installation_id, repo, cmd.pr_number).await?
+        is_approved(ctx, installation, repo, info.number).await?
     } else {
         true
     };
@@ -241,13 +254,13 @@ async fn facts(
             tokio::time::sleep(MERGEABLE_POLL_EVERY).await;
             info = ctx
                 .github
-                .pull_request(cmd.installation_id, repo, cmd.pr_number)
+                .pull_request(installation, repo, info.number)
                 .await?;
         }
         let requirements = if info.mergeable_state == MergeableState::Blocked {
             Some(
                 ctx.github
-                    .merge_requirements(cmd.installation_id, repo, cmd.pr_number)
+                    .merge_requirements(installation, repo, info.number)
                     .await
                     .context("reading branch protection's requirements")?,
             )
@@ -257,7 +270,7 @@ async fn facts(
         apply::mergeable(
             &info,
             requirements.as_ref(),
-            &ctx.settings.summary_check_name("apply"),
+            &ctx.settings.summary_check_name(command),
         )
     } else {
         Ok(())
@@ -325,6 +338,30 @@ async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyh
     Ok(format!("apply refused: {} reason(s)", refusals.len()))
 }
 
+/// [`refuse`], and the apply summary check (`bosun/apply`) on `head` fails with the reasons
+/// (for refusals about this pull request's plans and requirements, once it is read).
+async fn refuse_at(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    head: &str,
+    job_id: i64,
+    refusals: &[Refusal],
+) -> anyhow::Result<String> {
+    let output = render::apply::refused_check(ctx.settings.command_name(), refusals);
+    let check = feedback::summary_check(
+        ctx,
+        cmd.installation_id,
+        &cmd.repo.full_name,
+        head,
+        "apply",
+        job_id,
+    );
+    check.finish(Conclusion::Failure, output);
+    let replied = refuse(ctx, cmd, refusals).await;
+    check.written().await;
+    replied
+}
+
 /// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
 pub(super) struct ApplySet<'a> {
     pub repo: &'a RepoRef,
@@ -336,7 +373,8 @@ pub(super) struct ApplySet<'a> {
 }
 
 /// Applies saved plans (their locks held) in execution order groups: a group's projects in
-/// parallel when `parallel_apply` allows, and once a group fails the later ones are skipped.
+/// parallel when `parallel_apply` allows, and once a group fails the later ones are skipped
+/// (unless `abort_on_execution_order_fail` is `false`).
 /// Never fails: each project's failure is its outcome.
 pub(super) async fn apply_plans(
     ctx: &Context,
@@ -347,6 +385,8 @@ pub(super) async fn apply_plans(
 ) -> Vec<ProjectApply> {
     let repo = set.repo.full_name.as_str();
     let parallel = config.is_some_and(|c| c.parallel_apply);
+    // `abort_on_execution_order_fail: false` applies the later groups after a failure.
+    let abort = config.is_none_or(|c| c.abort_on_execution_order_fail);
     let groups = apply::groups(
         plans
             .iter()
@@ -418,7 +458,7 @@ pub(super) async fn apply_plans(
             }
             out
         };
-        failed = outcomes.iter().any(|r| !r.outcome.succeeded());
+        failed = abort && outcomes.iter().any(|r| !r.outcome.succeeded());
         results.extend(outcomes);
     }
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();

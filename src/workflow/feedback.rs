@@ -339,8 +339,9 @@ pub async fn publish_summary_as(
     Ok(())
 }
 
-/// A plan that waits for locks: each project's `bosun/plan` check stays queued saying who
-/// holds what, and one reply says the pull request is queued and will be planned by itself.
+/// A plan that waits for locks: each project's `bosun/plan` check and the plan summary check
+/// stay queued saying who holds what, and one reply says the pull request is queued and will
+/// be planned by itself.
 pub async fn waiting(
     ctx: &Context,
     req: &Request,
@@ -354,6 +355,32 @@ pub async fn waiting(
             .find(|(h, _)| h.dir == t.dir && h.workspace == t.workspace)
             .map(|(_, pr)| *pr)
     };
+    let mut holders: Vec<u64> = held.iter().map(|(_, pr)| *pr).collect();
+    holders.sort_unstable();
+    holders.dedup();
+    let by: Vec<String> = holders.iter().map(|pr| format!("#{pr}")).collect();
+    let locked: Vec<String> = held
+        .iter()
+        .map(|(t, pr)| format!("- `{}`: #{pr}", t.display_name().replace('`', "'")))
+        .collect();
+    let overall = CheckRun::start(
+        ctx,
+        req.installation_id,
+        repo,
+        CheckRunSpec {
+            name: ctx.settings.summary_check_name("plan"),
+            head_sha: req.pr.head_sha.clone(),
+            status: CheckStatus::Queued,
+            title: format!("Waiting for locks held by {}", by.join(", ")),
+            summary: format!(
+                "Projects of this pull request are locked by other pull requests:\n\n{}\n\n\
+                 bosun plans this pull request by itself when the locks are released.",
+                locked.join("\n")
+            ),
+            text: None,
+            external_id: Some(format!("job-{job_id}")),
+        },
+    );
     let checks: Vec<CheckRun> = targets
         .iter()
         .map(|t| {
@@ -392,6 +419,6 @@ pub async fn waiting(
         .collect();
     let body = render::reply::locked(ctx.settings.command_name(), targets, held);
     let replied = reply(ctx, req.installation_id, repo, req.pr.number, &body).await;
-    futures::future::join_all(checks.into_iter().map(CheckRun::written)).await;
+    futures::future::join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
     replied
 }

@@ -14,6 +14,7 @@ pub mod feedback;
 pub mod job;
 pub mod locks;
 pub mod plan;
+pub mod plan_requirements;
 mod policy;
 pub mod reconcile;
 pub mod unlock;

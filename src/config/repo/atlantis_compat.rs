@@ -18,11 +18,6 @@ const DATA: &str = concat!(
 /// Every case where bosun deliberately reads a file differently from Atlantis: id, reason.
 const DEVIATIONS: &[(&str, &str)] = &[
     (
-        "TestParseRepoCfg#022",
-        "`terraform_distribution` is refused: bosun runs the one Terraform binary the server \
-         configures and cannot switch to OpenTofu per project",
-    ),
-    (
         "TestParseRepoCfg#031",
         "two projects on one dir and workspace are refused even when named: bosun keeps one \
          plan, lock and apply policy per dir and workspace (issue 12)",
@@ -57,35 +52,15 @@ const DEVIATIONS: &[(&str, &str)] = &[
     // Atlantis's keys bosun cannot act on yet: refused with a clear error, not ignored.
     ("TestConfig_UnmarshalYAML#012", NOT_YET),
     ("TestProject_UnmarshalYAML#002", NOT_YET),
-    ("TestAutoDiscover_UnmarshalYAML#001", AUTODISCOVER),
-    ("TestAutoDiscover_UnmarshalYAML#002", AUTODISCOVER),
-    ("TestProject_Validate#007", NOT_YET),
-    ("TestProject_Validate#008", NOT_YET),
-    ("TestProject_Validate#009", NOT_YET),
-    ("TestProject_Validate#010", NOT_YET),
     ("TestProject_Validate#020", NOT_YET),
-    ("TestAutoDiscover_Validate#001", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#002", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#004", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#009", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#010", AUTODISCOVER),
     ("TestRepoLocks_Validate#002", REPO_LOCKS),
     ("TestRepoLocks_Validate#004", REPO_LOCKS),
     ("TestStep_Validate#007", NOT_YET),
     ("TestStep_Validate#008", NOT_YET),
     ("TestStep_Validate#009", NOT_YET),
-    ("TestConfig_ToValid#002", NOT_YET),
-    (
-        "TestConfig_ToValid#005",
-        "`abort_on_execution_order_fail: false` is refused: bosun always stops applying at a \
-         failing execution order group (`true`, accepted)",
-    ),
-    ("TestConfig_ToValid#007", AUTODISCOVER),
     ("TestConfig_ToValid#009", REPO_LOCKS),
     ("TestConfig_ToValid#011", NOT_YET),
     ("TestProject_ToValid#002", REPO_LOCKS),
-    ("TestAutoDiscover_ToValid#001", AUTODISCOVER),
-    ("TestAutoDiscover_ToValid#002", AUTODISCOVER),
     ("TestRepoLocks_ToValid#002", REPO_LOCKS),
     ("TestStep_ToValid#013", NOT_YET),
     ("TestStep_ToValid#016", NOT_YET),
@@ -118,13 +93,9 @@ const ONLY_DECODED: &str = "the Go test only decodes this part of a file; Atlant
 const REPO_LOCKS: &str = "`repo_locks` modes `on_apply` and `disabled` are refused: bosun \
                           always locks a project's dir and workspace when it plans it \
                           (Atlantis's `on_plan`, which bosun accepts)";
-const AUTODISCOVER: &str = "`autodiscover` other than `mode: disabled` is refused: with a \
-                            repo config bosun plans only the projects it lists (Atlantis's \
-                            `disabled`, which bosun accepts)";
-const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
-                       plan_requirements, import_requirements, \
+const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (import_requirements, \
                        env `shell`, `run` with options, multienv, allowed_regexp_prefixes, \
-                       `parallel_plan: false`): refused with a clear error \
+                       `repo_locks` other than `on_plan`): refused with a clear error \
                        rather than ignored";
 const WORKSPACE_CHARS: &str = "a workspace name holds only letters, digits, `-`, `_` and `.`: \
                                shell characters (`;`, `&`, `|`, backticks) in a name that \
@@ -348,12 +319,10 @@ fn as_atlantis(config: &RepoConfig) -> Json {
                 "workspace": p.workspace,
                 "workflow": p.workflow,
                 "terraform_version": p.terraform_version,
+                "terraform_distribution": p.terraform_distribution.map(|d| d.to_string()),
+                "plan_requirements": requirements(&p.plan_requirements),
                 "autoplan": { "enabled": p.autoplan_enabled, "when_modified": p.when_modified },
-                "apply_requirements": p.apply_requirements.iter().map(|r| match r {
-                    ApplyRequirement::Approved => "approved",
-                    ApplyRequirement::Mergeable => "mergeable",
-                    ApplyRequirement::Undiverged => "undiverged",
-                }).collect::<Vec<_>>(),
+                "apply_requirements": requirements(&p.apply_requirements),
             })
         })
         .collect();
@@ -363,6 +332,16 @@ fn as_atlantis(config: &RepoConfig) -> Json {
         .map(|w| (w.name.clone(), workflow(w)))
         .collect();
     json!({ "version": config.version, "projects": projects, "workflows": workflows })
+}
+
+fn requirements(list: &[ApplyRequirement]) -> Vec<&'static str> {
+    list.iter()
+        .map(|r| match r {
+            ApplyRequirement::Approved => "approved",
+            ApplyRequirement::Mergeable => "mergeable",
+            ApplyRequirement::Undiverged => "undiverged",
+        })
+        .collect()
 }
 
 fn workflow(w: &Workflow) -> Json {
