@@ -10,9 +10,9 @@ use tracing::Instrument;
 use super::Context;
 use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
+use crate::apply::Unmet;
 use crate::config::powers;
 use crate::config::repo::{self, RepoConfig};
-use crate::apply::Unmet;
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
 use crate::workspace::UnusableFile;
@@ -308,9 +308,10 @@ pub(super) async fn plan_targets(
             .find(|(r, _)| r == t)
             .map(|(_, unmet)| unmet.as_slice())
     };
-    let each = targets.iter().zip(&checks).map(|(target, check)| {
-        plan_project(ctx, job_id, req, target, check, refusal(target))
-    });
+    let each = targets
+        .iter()
+        .zip(&checks)
+        .map(|(target, check)| plan_project(ctx, job_id, req, target, check, refusal(target)));
     let results = if how.parallel {
         join_all(each).await
     } else {

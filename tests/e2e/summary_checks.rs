@@ -148,7 +148,10 @@ async fn a_plan_waiting_on_another_prs_lock_leaves_the_plan_summary_queued_sayin
         .await;
     ctx.settle().await;
     let (second, _) = ctx
-        .open_pr("second", &[("envs/shared/main.tf", &module(&state, &["b"]))])
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
         .await;
     ctx.settle().await;
     ctx.reply(second, "locked");
@@ -161,7 +164,10 @@ async fn a_plan_waiting_on_another_prs_lock_leaves_the_plan_summary_queued_sayin
         Some(&*format!("Waiting for locks held by #{first}"))
     );
     let summary = check.summary.unwrap_or_default();
-    assert!(summary.contains(&format!("`envs/shared`: #{first}")), "{summary}");
+    assert!(
+        summary.contains(&format!("`envs/shared`: #{first}")),
+        "{summary}"
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }

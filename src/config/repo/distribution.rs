@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn the_key_takes_terraform_or_opentofu() {
-        assert_eq!(Distribution::parse("opentofu"), Some(Distribution::OpenTofu));
-        assert_eq!(Distribution::parse("terraform"), Some(Distribution::Terraform));
+        assert_eq!(
+            Distribution::parse("opentofu"),
+            Some(Distribution::OpenTofu)
+        );
+        assert_eq!(
+            Distribution::parse("terraform"),
+            Some(Distribution::Terraform)
+        );
         assert_eq!(Distribution::parse("tofu"), None);
     }
 }

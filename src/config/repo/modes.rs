@@ -65,9 +65,9 @@ pub struct AutoDiscover {
 impl AutoDiscover {
     /// Whether discovered `dir` (relative to the repository's root) is left out.
     pub fn ignores(&self, dir: &str) -> bool {
-        self.ignore_paths.iter().any(|p| {
-            glob(p).is_ok_and(|g| g.compile_matcher().is_match(dir))
-        })
+        self.ignore_paths
+            .iter()
+            .any(|p| glob(p).is_ok_and(|g| g.compile_matcher().is_match(dir)))
     }
 }
 

@@ -553,7 +553,9 @@ workflows:
 
 #[test]
 fn atlantis_keys_that_act_read_as_atlantis_reads_them() {
-    let c = ok("version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n  plan_requirements: [approved, undiverged]\n");
+    let c = ok(
+        "version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n  plan_requirements: [approved, undiverged]\n",
+    );
     assert_eq!(
         c.projects[0].terraform_distribution,
         Some(Distribution::OpenTofu)
@@ -568,14 +570,18 @@ fn atlantis_keys_that_act_read_as_atlantis_reads_them() {
     assert_eq!(c.autodiscover, AutoDiscover::default());
     assert!(c.discovers());
     assert!(!ok("version: 3\nprojects:\n- dir: a\n").discovers());
-    let c = ok("version: 3\nparallel_plan: false\nabort_on_execution_order_fail: false\nautodiscover:\n  mode: enabled\n  ignore_paths: [\"modules/**\"]\nprojects:\n- dir: a\n");
+    let c = ok(
+        "version: 3\nparallel_plan: false\nabort_on_execution_order_fail: false\nautodiscover:\n  mode: enabled\n  ignore_paths: [\"modules/**\"]\nprojects:\n- dir: a\n",
+    );
     assert!(!c.parallel_plan && !c.abort_on_execution_order_fail);
     assert_eq!(c.autodiscover.mode, DiscoverMode::Enabled);
     assert_eq!(c.autodiscover.ignore_paths, ["modules/**"]);
     assert!(c.discovers());
     assert!(!ok("version: 3\nautodiscover: {mode: disabled}\n").discovers());
     assert!(ok("version: 3\nautodiscover: {}\n").discovers());
-    assert!(err("version: 3\nautodiscover: {ignore_paths: [\"a[\"]}\n").contains("invalid pattern"));
+    assert!(
+        err("version: 3\nautodiscover: {ignore_paths: [\"a[\"]}\n").contains("invalid pattern")
+    );
 }
 
 #[test]
