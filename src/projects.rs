@@ -317,4 +317,21 @@ projects:
             "excluded"
         );
     }
+
+    #[test]
+    fn discovered_projects_skip_listed_and_ignored_dirs_and_follow_the_mode() {
+        let found = || without_config(&changed(&["a/main.tf", "b/main.tf", "old/x/main.tf"]), &[]);
+        let parse = |text: &str| crate::config::repo::parse("bosun.yaml", text).unwrap();
+        let enabled = parse(
+            "version: 3\nautodiscover: {mode: enabled, ignore_paths: [\"old/*\"]}\n\
+             projects:\n- dir: a\n  autoplan: {enabled: false}\n",
+        );
+        assert_eq!(dirs(discovered(&enabled, found())), ["b"]);
+        let auto = parse("version: 3\n");
+        assert_eq!(dirs(discovered(&auto, found())), ["a", "b", "old/x"]);
+        let listed = parse("version: 3\nprojects:\n- dir: a\n");
+        assert!(discovered(&listed, found()).is_empty(), "auto with projects");
+        let disabled = parse("version: 3\nautodiscover: {mode: disabled}\n");
+        assert!(discovered(&disabled, found()).is_empty());
+    }
 }
