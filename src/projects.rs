@@ -330,7 +330,10 @@ projects:
         let auto = parse("version: 3\n");
         assert_eq!(dirs(discovered(&auto, found())), ["a", "b", "old/x"]);
         let listed = parse("version: 3\nprojects:\n- dir: a\n");
-        assert!(discovered(&listed, found()).is_empty(), "auto with projects");
+        assert!(
+            discovered(&listed, found()).is_empty(),
+            "auto with projects"
+        );
         let disabled = parse("version: 3\nautodiscover: {mode: disabled}\n");
         assert!(discovered(&disabled, found()).is_empty());
     }
