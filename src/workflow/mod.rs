@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apply;
+mod binary_check;
 pub mod close;
 pub mod command;
 mod custom;

@@ -482,6 +482,12 @@ async fn select(
             .filter(|p| &p.dir == dir && p.workspace == ws)
             .map(Target::from)
             .collect();
+        // As Atlantis: a dir no project lists, that the config's autodiscover ignores, is
+        // not a project even when named.
+        let ignored = config.is_some_and(|c| c.discovers() && c.autodiscover.ignores(dir));
+        if matching.is_empty() && ignored {
+            continue;
+        }
         if matching.is_empty() {
             targets.push(Target {
                 dir: dir.clone(),
@@ -589,7 +595,7 @@ async fn plan_in_checkout(
                 );
             }
         };
-    if let Some(failed) = version_mismatch(ctx, req, target).await {
+    if let Some(failed) = super::binary_check::mismatch(ctx, req, target).await {
         return (failed, None);
     }
     let project = super::custom::ProjectRun {
@@ -603,66 +609,6 @@ async fn plan_in_checkout(
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)
-}
-
-/// A failed plan when the project's `terraform_version` or `terraform_distribution` (in the
-/// head's repo config) is not the one Terraform bosun runs; `None`: neither set, or they match.
-async fn version_mismatch(ctx: &Context, req: &Request, target: &Target) -> Option<Outcome> {
-    let failed = |output: String| Outcome::Failed {
-        step: Step::Config,
-        output,
-    };
-    let (want, want_distribution) =
-        match read_config(ctx, &req.repo.full_name, &req.pr.head_sha).await {
-            Ok(Some(Ok(config))) => config
-                .project(&target.dir, &target.workspace, target.name.as_deref())
-                .map(|p| (p.terraform_version.clone(), p.terraform_distribution))?,
-            // No config, or one that does not read: the run reports that itself.
-            Ok(_) => return None,
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
-                return Some(failed(
-                    "bosun could not read the repo config; the operator's logs say why.".into(),
-                ));
-            }
-        };
-    if let Some(want) = want_distribution {
-        match ctx.terraform.distribution().await {
-            Ok(have) if have == want => {}
-            Ok(have) => {
-                return Some(failed(format!(
-                    "The project's terraform_distribution is {want}, but bosun runs one \
-                     binary (BOSUN_TERRAFORM_BIN), which is {have}: this project is not \
-                     planned (set terraform_distribution to {have} or remove it)."
-                )));
-            }
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "terraform version failed");
-                return Some(failed(
-                    "bosun could not learn which program its Terraform binary is to check the \
-                     project's terraform_distribution; the operator's logs say why."
-                        .into(),
-                ));
-            }
-        }
-    }
-    let want = want?;
-    match ctx.terraform.version().await {
-        Ok(have) if repo::terraform_version_matches(&want, &have) => None,
-        Ok(have) => Some(failed(format!(
-            "The project's terraform_version is {want}, but bosun runs one Terraform \
-             (BOSUN_TERRAFORM_BIN), version {have}: per-project versions are not supported \
-             yet, so this project is not planned (set terraform_version to {have} or remove it)."
-        ))),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "terraform version failed");
-            Some(failed(
-                "bosun could not learn its Terraform's version to check the project's \
-                 terraform_version; the operator's logs say why."
-                    .into(),
-            ))
-        }
-    }
 }
 
 pub(super) fn short(sha: &str) -> &str {

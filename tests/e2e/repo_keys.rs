@@ -53,6 +53,17 @@ async fn autodiscover_enabled_plans_discovered_dirs_beside_the_listed_projects()
         "the listed project by its name (not also discovered), the discovered dir, not the \
          ignored one"
     );
+    // Named with `-d`, an ignored dir is still not a project (as in Atlantis).
+    ctx.fake.set_permission(REPO, "alice", "write");
+    ctx.comment(pr, "alice", "bosun plan -d legacy/old").await;
+    ctx.settle().await;
+    assert!(
+        !ctx.check_names(pr)
+            .iter()
+            .any(|n| n == "bosun/plan: legacy/old"),
+        "{:?}",
+        ctx.check_names(pr)
+    );
     ctx.finish().await;
 }
 
