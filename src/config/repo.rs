@@ -15,7 +15,7 @@ mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
 pub use distribution::Distribution;
-pub use modes::{AutoDiscover, DiscoverMode};
+pub use modes::{AutoDiscover, DiscoverMode, LockMode};
 pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
@@ -40,6 +40,8 @@ pub struct RepoConfig {
     pub abort_on_execution_order_fail: bool,
     /// Which projects bosun finds beyond the listed ones.
     pub autodiscover: AutoDiscover,
+    /// When a project's lock is taken, unless the project says (`repo_locks.mode`).
+    pub repo_locks: LockMode,
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
@@ -133,6 +135,8 @@ pub struct Project {
     pub apply_requirements: Vec<ApplyRequirement>,
     pub workflow: Option<String>,
     pub execution_order_group: i64,
+    /// `None`: the top level's.
+    pub repo_locks: Option<LockMode>,
     /// `None`: the top level's.
     pub apply_on_merge: Option<bool>,
     pub delete_source_branch_on_merge: Option<bool>,
@@ -365,6 +369,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         parallel_apply: false,
         abort_on_execution_order_fail: true,
         autodiscover: AutoDiscover::default(),
+        repo_locks: LockMode::OnPlan,
         delete_source_branch_on_merge: false,
         apply_on_merge: false,
         projects: vec![],
@@ -406,7 +411,9 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
                      allowed prefixes are not supported yet (remove it)",
                 ));
             }
-            "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
+            "repo_locks" => {
+                config.repo_locks = modes::repo_locks(&ctx, v, &name)?.unwrap_or_default()
+            }
             "autodiscover" => config.autodiscover = modes::autodiscover(&ctx, v, &name)?,
             "abort_on_execution_order_fail" => {
                 config.abort_on_execution_order_fail = ctx.bool(v, &name)?
@@ -441,6 +448,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         }
     }
     check_projects(&ctx, &root, &config)?;
+    check_lock_modes(&ctx, &config)?;
     config.keys = ctx.keys.into_inner();
     Ok(config)
 }
@@ -460,6 +468,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         apply_requirements: vec![],
         workflow: None,
         execution_order_group: 0,
+        repo_locks: None,
         apply_on_merge: None,
         delete_source_branch_on_merge: None,
     };
@@ -583,7 +592,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             "plan_requirements" => p.plan_requirements = requirements(ctx, v, &path)?,
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
-            "repo_locks" => modes::repo_locks(ctx, v, &path)?,
+            "repo_locks" => p.repo_locks = modes::repo_locks(ctx, v, &path)?,
             "depends_on" => {
                 let deps = ctx.strings(v, &path)?;
                 if !deps.is_empty() {
@@ -611,6 +620,40 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         ));
     }
     Ok(p)
+}
+
+/// `apply_on_merge` applies under the lock the project's plan took; with `repo_locks: {mode:
+/// on_apply}` a merged pull request holds none, so a project with both is refused (so is the
+/// top level's pair when discovered projects would have it).
+fn check_lock_modes(ctx: &Ctx, config: &RepoConfig) -> Result<(), ConfigError> {
+    let refuse = |path: &str| {
+        let (line, col) = ctx.keys.borrow().get(path).copied().unwrap_or((1, 1));
+        ConfigError {
+            file: ctx.file.into(),
+            line,
+            col,
+            key: path.into(),
+            message: "`mode: on_apply` cannot go with `apply_on_merge`: an apply on merge \
+                      applies under the lock the project's plan took, and with on_apply a pull \
+                      request holds none (use on_plan or disabled)"
+                .into(),
+        }
+    };
+    let top = config.repo_locks == LockMode::OnApply;
+    if top && config.apply_on_merge && config.discovers() {
+        return Err(refuse("repo_locks"));
+    }
+    for (i, p) in config.projects.iter().enumerate() {
+        let on_apply = p.repo_locks.unwrap_or(config.repo_locks) == LockMode::OnApply;
+        if on_apply && p.apply_on_merge.unwrap_or(config.apply_on_merge) {
+            let path = match p.repo_locks {
+                Some(_) => format!("projects[{i}].repo_locks"),
+                None => "repo_locks".to_owned(),
+            };
+            return Err(refuse(&path));
+        }
+    }
+    Ok(())
 }
 
 /// A list of requirements (`apply_requirements`, `plan_requirements`).

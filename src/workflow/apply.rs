@@ -14,7 +14,7 @@ use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::command::Command;
-use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
 use crate::github::{
     CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
 };
@@ -120,7 +120,12 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     if !refusals.is_empty() {
         return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
-    let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
+    // The locks are taken (or confirmed) now, but under `repo_locks: {mode: disabled}`.
+    let targets: Vec<Target> = chosen
+        .iter()
+        .map(|p| p.target.clone())
+        .filter(|t| policy(ctx, repo, base, t).locks != LockMode::Disabled)
+        .collect();
     let attempt = ctx
         .store
         .lock_projects(repo, cmd.pr_number, &targets, false, now_millis())

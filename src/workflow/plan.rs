@@ -12,7 +12,7 @@ use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
 use crate::apply::Unmet;
 use crate::config::powers;
-use crate::config::repo::{self, RepoConfig};
+use crate::config::repo::{self, LockMode, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
 use crate::workspace::UnusableFile;
@@ -191,10 +191,12 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         return Ok("no project affected".into());
     }
     let refused = super::plan_requirements::refused(ctx, &req, base.valid(), &targets).await?;
-    // Projects refused by their plan requirements are neither locked nor planned.
+    // Projects refused by their plan requirements are neither locked nor planned; those whose
+    // `repo_locks` (policy: the base's) is not `on_plan` are planned without their lock.
     let to_lock: Vec<Target> = targets
         .iter()
         .filter(|t| !refused.iter().any(|(r, _)| r == *t))
+        .filter(|t| super::apply::policy(ctx, repo, base.valid(), t).locks == LockMode::OnPlan)
         .cloned()
         .collect();
     let attempt = ctx

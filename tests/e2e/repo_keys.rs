@@ -219,3 +219,71 @@ async fn abort_on_execution_order_fail_false_applies_the_later_groups_after_a_fa
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("allowed_overrides", "repo_locks");
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let config = "version: 3\nprojects:\n- dir: a\n  repo_locks: {mode: on_apply}\n\
+                  - dir: b\n  repo_locks: {mode: disabled}\n";
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let (a, b) = (ctx.state_file("a"), ctx.state_file("b"));
+    let (first, _) = ctx
+        .open_pr(
+            "first",
+            &[("a/main.tf", &module(&a, &["one"])), ("b/main.tf", &module(&b, &["one"]))],
+        )
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("a/main.tf", &module(&a, &["two"])), ("b/main.tf", &module(&b, &["two"]))],
+        )
+        .await;
+    ctx.settle().await;
+    for pr in [first, second] {
+        for dir in ["a", "b"] {
+            let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+            assert_eq!(check.conclusion.as_deref(), Some("success"), "#{pr} {dir}");
+        }
+        assert!(
+            ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty(),
+            "planning took no lock"
+        );
+    }
+
+    ctx.comment(first, "alice", "bosun apply -d a").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(first, "bosun/apply: a").conclusion.as_deref(),
+        Some("success")
+    );
+    let held: Vec<String> = ctx
+        .store()
+        .locks_of_pr(REPO, first)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.target.dir)
+        .collect();
+    assert_eq!(held, ["a"], "the apply took the lock");
+
+    ctx.comment(second, "alice", "bosun apply -d b").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(second, "bosun/apply: b").conclusion.as_deref(),
+        Some("success")
+    );
+    assert!(
+        ctx.store().locks_of_pr(REPO, second).await.unwrap().is_empty(),
+        "disabled: no lock"
+    );
+    ctx.comment(second, "alice", "bosun apply -d a").await;
+    ctx.settle().await;
+    let body = ctx.reply(second, "apply-refused");
+    assert!(body.contains(&format!("locked` by #{first}")), "{body}");
+    ctx.finish().await;
+}

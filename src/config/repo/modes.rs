@@ -1,33 +1,49 @@
 //! Atlantis's mode keys: `autodiscover` (which projects bosun finds beyond the listed ones) and
-//! `repo_locks`, accepted only where the mode is what bosun does (`on_plan`; the other modes
-//! are refused with a clear error rather than ignored).
+//! `repo_locks` (when a project's lock is taken).
 
 use super::yaml::Node;
 use super::{ConfigError, Ctx, is_null};
 
-/// Atlantis's `repo_locks`: bosun always locks a project when it plans it, which is
-/// Atlantis's `on_plan` (its default); the other modes are refused, not ignored.
-pub(super) fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<(), ConfigError> {
-    if is_null(node) {
-        return Ok(());
+/// When a project's lock (one per repo, dir and workspace) is taken (Atlantis's
+/// `repo_locks.mode`), from the strictest to none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LockMode {
+    /// When the project is planned, held until the pull request closes (the default): another
+    /// pull request's plan of it waits.
+    #[default]
+    OnPlan,
+    /// When the project is applied: plans of other pull requests go ahead, and an apply is
+    /// refused while another pull request holds the lock.
+    OnApply,
+    /// Never: neither plans nor applies take or check it.
+    Disabled,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnPlan => "on_plan",
+            Self::OnApply => "on_apply",
+            Self::Disabled => "disabled",
+        }
     }
+}
+
+/// Reads `repo_locks` (`~`, `{}` or no `mode`: `None`, the default).
+pub(super) fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<Option<LockMode>, ConfigError> {
+    if is_null(node) {
+        return Ok(None);
+    }
+    let mut mode = None;
     for (_, _, v) in ctx.entries(node, key, &["mode"])? {
         let path = format!("{key}.mode");
         if is_null(v) {
             continue;
         }
-        match ctx.string(v, &path)?.as_str() {
-            "on_plan" => {}
-            mode @ ("on_apply" | "disabled") => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    format!(
-                        "bosun always locks a project's dir and workspace when it plans it \
-                         (`on_plan`); `{mode}` is not supported yet"
-                    ),
-                ));
-            }
+        mode = Some(match ctx.string(v, &path)?.as_str() {
+            "on_plan" => LockMode::OnPlan,
+            "on_apply" => LockMode::OnApply,
+            "disabled" => LockMode::Disabled,
             other => {
                 return Err(ctx.err(
                     v,
@@ -35,9 +51,9 @@ pub(super) fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<(), Config
                     format!("`{other}` is not one of on_plan, on_apply, disabled"),
                 ));
             }
-        }
+        });
     }
-    Ok(())
+    Ok(mode)
 }
 
 /// When bosun discovers projects the config does not list (Atlantis's `autodiscover.mode`).

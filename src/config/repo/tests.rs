@@ -624,11 +624,24 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
         ));
         assert!(e.contains("a workspace name holds"), "{ws}: {e}");
     }
-    ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
-    assert_eq!(
-        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n"),
-        "bosun.yaml:4:22: projects[0].repo_locks.mode: bosun always locks a project's dir and workspace when it plans it (`on_plan`); `on_apply` is not supported yet"
+    let c = ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
+    assert_eq!(c.repo_locks, LockMode::OnPlan);
+    assert_eq!(c.projects[0].repo_locks, None);
+    let c = ok(
+        "version: 3\nrepo_locks: {mode: disabled}\nprojects:\n- dir: a\n  repo_locks: {mode: on_apply}\n- dir: b\n",
     );
+    assert_eq!(c.repo_locks, LockMode::Disabled);
+    assert_eq!(c.projects[0].repo_locks, Some(LockMode::OnApply));
+    assert_eq!(c.projects[1].repo_locks, None);
+    assert_eq!(
+        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: later}\n"),
+        "bosun.yaml:4:22: projects[0].repo_locks.mode: `later` is not one of on_plan, on_apply, disabled"
+    );
+    assert!(
+        err("version: 3\napply_on_merge: true\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n")
+            .starts_with("bosun.yaml:5:3: projects[0].repo_locks: `mode: on_apply` cannot go with `apply_on_merge`")
+    );
+    ok("version: 3\napply_on_merge: true\nrepo_locks: {mode: disabled}\n");
     let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
     assert!(c.projects[0].autoplan_enabled);
 }
