@@ -94,8 +94,15 @@ pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
 /// merged.
 pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> bool {
     let top = |c: Option<&RepoConfig>| {
-        c.map(|c| (c.automerge, c.apply_on_merge, c.workflows.clone(), c.repo_locks))
-            .unwrap_or_default()
+        c.map(|c| {
+            (
+                c.automerge,
+                c.apply_on_merge,
+                c.workflows.clone(),
+                c.repo_locks,
+            )
+        })
+        .unwrap_or_default()
     };
     if top(base) != top(head) {
         return true;

@@ -233,14 +233,20 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
     let (first, _) = ctx
         .open_pr(
             "first",
-            &[("a/main.tf", &module(&a, &["one"])), ("b/main.tf", &module(&b, &["one"]))],
+            &[
+                ("a/main.tf", &module(&a, &["one"])),
+                ("b/main.tf", &module(&b, &["one"])),
+            ],
         )
         .await;
     ctx.settle().await;
     let (second, _) = ctx
         .open_pr(
             "second",
-            &[("a/main.tf", &module(&a, &["two"])), ("b/main.tf", &module(&b, &["two"]))],
+            &[
+                ("a/main.tf", &module(&a, &["two"])),
+                ("b/main.tf", &module(&b, &["two"])),
+            ],
         )
         .await;
     ctx.settle().await;
@@ -278,7 +284,11 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
         Some("success")
     );
     assert!(
-        ctx.store().locks_of_pr(REPO, second).await.unwrap().is_empty(),
+        ctx.store()
+            .locks_of_pr(REPO, second)
+            .await
+            .unwrap()
+            .is_empty(),
         "disabled: no lock"
     );
     ctx.comment(second, "alice", "bosun apply -d a").await;

@@ -30,7 +30,11 @@ impl LockMode {
 }
 
 /// Reads `repo_locks` (`~`, `{}` or no `mode`: `None`, the default).
-pub(super) fn repo_locks(ctx: &Ctx, node: &Node, key: &str) -> Result<Option<LockMode>, ConfigError> {
+pub(super) fn repo_locks(
+    ctx: &Ctx,
+    node: &Node,
+    key: &str,
+) -> Result<Option<LockMode>, ConfigError> {
     if is_null(node) {
         return Ok(None);
     }
