@@ -71,11 +71,14 @@ pub fn policy(
             .unwrap_or_default(),
         (None, _) => LockMode::OnPlan,
     };
+    // An apply on merge applies under the lock the plan took: never without one (the config
+    // refuses the pair; a project the base lacks could still get both).
+    let on_merge = project
+        .and_then(|p| p.apply_on_merge)
+        .unwrap_or(default_on_merge);
     ApplyPolicy {
         requirements,
-        apply_on_merge: project
-            .and_then(|p| p.apply_on_merge)
-            .unwrap_or(default_on_merge),
+        apply_on_merge: on_merge && locks != LockMode::OnApply,
         locks,
     }
 }

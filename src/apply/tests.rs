@@ -336,6 +336,19 @@ projects:
     assert_eq!(policy(None, &t("a"), &[]).locks, OnPlan);
     let plain = repo::parse("bosun.yaml", "version: 3\nprojects:\n  - dir: a\n").unwrap();
     assert_eq!(policy(Some(&plain), &t("moved"), &[]).locks, OnPlan);
+    // A project the base lacks, with the top level's on_apply and apply_on_merge: never
+    // applied on merge, as it holds no lock then.
+    let base = "version: 3
+apply_on_merge: true
+repo_locks: {mode: on_apply}
+projects:
+  - dir: a
+    apply_on_merge: false
+";
+    let base = repo::parse("bosun.yaml", base).unwrap();
+    let moved = policy(Some(&base), &t("moved"), &[]);
+    assert_eq!(moved.locks, OnApply);
+    assert!(!moved.apply_on_merge);
 }
 
 #[test]
