@@ -355,14 +355,7 @@ pub async fn waiting(
             .find(|(h, _)| h.dir == t.dir && h.workspace == t.workspace)
             .map(|(_, pr)| *pr)
     };
-    let mut holders: Vec<u64> = held.iter().map(|(_, pr)| *pr).collect();
-    holders.sort_unstable();
-    holders.dedup();
-    let by: Vec<String> = holders.iter().map(|pr| format!("#{pr}")).collect();
-    let locked: Vec<String> = held
-        .iter()
-        .map(|(t, pr)| format!("- `{}`: #{pr}", t.display_name().replace('`', "'")))
-        .collect();
+    let summary = render::check::waiting_summary(held);
     let overall = CheckRun::start(
         ctx,
         req.installation_id,
@@ -371,13 +364,9 @@ pub async fn waiting(
             name: ctx.settings.summary_check_name("plan"),
             head_sha: req.pr.head_sha.clone(),
             status: CheckStatus::Queued,
-            title: format!("Waiting for locks held by {}", by.join(", ")),
-            summary: format!(
-                "Projects of this pull request are locked by other pull requests:\n\n{}\n\n\
-                 bosun plans this pull request by itself when the locks are released.",
-                locked.join("\n")
-            ),
-            text: None,
+            title: summary.title,
+            summary: summary.summary,
+            text: summary.text,
             external_id: Some(format!("job-{job_id}")),
         },
     );
