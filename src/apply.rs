@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::repo::{ApplyRequirement, Project, RepoConfig};
+use crate::config::repo::{ApplyRequirement, LockMode, Project, RepoConfig};
 use crate::event::ReviewState;
 use crate::github::{
     MergeRequirements, MergeableState, Permission, PullRequestInfo, ReviewDecision, ReviewInfo,
@@ -20,6 +20,8 @@ pub const APPLY_CHECK_PREFIX: &str = "bosun/apply";
 pub struct ApplyPolicy {
     pub requirements: Vec<ApplyRequirement>,
     pub apply_on_merge: bool,
+    /// When the project's lock is taken (`repo_locks`).
+    pub locks: LockMode,
 }
 
 /// The project of `config` that `target` is: the one of its name, else the one on its dir
@@ -33,7 +35,9 @@ pub fn project_of<'c>(config: &'c RepoConfig, target: &Target) -> Option<&'c Pro
 /// every project) and the base project's own, in that order, each once. A project the base
 /// does not have (new, renamed or moved by the pull request) gets every requirement any
 /// project of the base has, so a pull request cannot shed a requirement by moving a project,
-/// and the base's top-level `apply_on_merge`.
+/// and the base's top-level `apply_on_merge`. Its lock mode is the project's `repo_locks`,
+/// else the base's top-level one; a project the base does not have gets the strictest the
+/// base has (`on_plan` without a base config).
 pub fn policy(
     base: Option<&RepoConfig>,
     target: &Target,
@@ -56,11 +60,26 @@ pub fn policy(
         }
     }
     let default_on_merge = base.is_some_and(|c| c.apply_on_merge);
+    let locks = match (base, project) {
+        (Some(c), Some(p)) => p.repo_locks.unwrap_or(c.repo_locks),
+        (Some(c), None) => c
+            .projects
+            .iter()
+            .filter_map(|p| p.repo_locks)
+            .chain([c.repo_locks])
+            .min()
+            .unwrap_or_default(),
+        (None, _) => LockMode::OnPlan,
+    };
+    // An apply on merge applies under the lock the plan took: never without one (the config
+    // refuses the pair; a project the base lacks could still get both).
+    let on_merge = project
+        .and_then(|p| p.apply_on_merge)
+        .unwrap_or(default_on_merge);
     ApplyPolicy {
         requirements,
-        apply_on_merge: project
-            .and_then(|p| p.apply_on_merge)
-            .unwrap_or(default_on_merge),
+        apply_on_merge: on_merge && locks != LockMode::OnApply,
+        locks,
     }
 }
 
@@ -95,13 +114,21 @@ pub fn order_group(head: Option<&RepoConfig>, target: &Target) -> i64 {
 }
 
 /// Whether the pull request's config (`head`) sets policy keys otherwise than the base
-/// branch's (`base`): `automerge`, `apply_on_merge`, the workflows, or a project's
-/// `apply_requirements`, `apply_on_merge` or `workflow`. Such changes take effect only once
+/// branch's (`base`): `automerge`, `apply_on_merge`, the workflows, `repo_locks`, or a
+/// project's `apply_requirements`, `plan_requirements`, `apply_on_merge`, `workflow` or
+/// `repo_locks`. Such changes take effect only once
 /// merged.
 pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> bool {
     let top = |c: Option<&RepoConfig>| {
-        c.map(|c| (c.automerge, c.apply_on_merge, c.workflows.clone()))
-            .unwrap_or_default()
+        c.map(|c| {
+            (
+                c.automerge,
+                c.apply_on_merge,
+                c.workflows.clone(),
+                c.repo_locks,
+            )
+        })
+        .unwrap_or_default()
     };
     if top(base) != top(head) {
         return true;
@@ -111,8 +138,10 @@ pub fn policy_changed(base: Option<&RepoConfig>, head: Option<&RepoConfig>) -> b
             (
                 p.apply_requirements.clone(),
                 p.import_requirements.clone(),
+                p.plan_requirements.clone(),
                 p.apply_on_merge,
                 p.workflow.clone(),
+                p.repo_locks,
             )
         })
         .unwrap_or_default()

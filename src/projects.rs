@@ -160,6 +160,21 @@ pub fn from_config(config: &RepoConfig, base_branch: &str, changed: &[String]) -
         .collect()
 }
 
+/// The projects `found` as without a repo config that `config` adds to its own (see
+/// [`RepoConfig::discovers`], Atlantis's `autodiscover`): none when it does not discover, and
+/// never one on a listed project's dir (listed or not planned by its `when_modified`, the
+/// listed project wins) nor on a dir its `ignore_paths` match.
+pub fn discovered(config: &RepoConfig, found: Vec<Target>) -> Vec<Target> {
+    if !config.discovers() {
+        return Vec::new();
+    }
+    found
+        .into_iter()
+        .filter(|t| !config.projects.iter().any(|p| p.dir == t.dir))
+        .filter(|t| !config.autodiscover.ignores(&t.dir))
+        .collect()
+}
+
 /// The local module directories each `.tf` file's `module` blocks use: `(dir of the file,
 /// module dir)` pairs from `source = "./…"` or `"../…"`.
 fn module_uses(tf_files: &[(String, String)]) -> Vec<(String, String)> {
@@ -524,5 +539,31 @@ projects:
             from_config(&config, "main", &changed(&["a/test/x.tf"])).is_empty(),
             "excluded"
         );
+    }
+
+    #[test]
+    fn discovered_projects_skip_listed_and_ignored_dirs_and_follow_the_mode() {
+        let found = || {
+            without_config(
+                &changed(&["a/main.tf", "b/main.tf", "old/x/main.tf"]),
+                &[],
+                false,
+            )
+        };
+        let parse = |text: &str| crate::config::repo::parse("bosun.yaml", text).unwrap();
+        let enabled = parse(
+            "version: 3\nautodiscover: {mode: enabled, ignore_paths: [\"old/*\"]}\n\
+             projects:\n- dir: a\n  autoplan: {enabled: false}\n",
+        );
+        assert_eq!(dirs(discovered(&enabled, found())), ["b"]);
+        let auto = parse("version: 3\n");
+        assert_eq!(dirs(discovered(&auto, found())), ["a", "b", "old/x"]);
+        let listed = parse("version: 3\nprojects:\n- dir: a\n");
+        assert!(
+            discovered(&listed, found()).is_empty(),
+            "auto with projects"
+        );
+        let disabled = parse("version: 3\nautodiscover: {mode: disabled}\n");
+        assert!(discovered(&disabled, found()).is_empty());
     }
 }

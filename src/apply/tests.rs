@@ -320,6 +320,38 @@ projects:
 }
 
 #[test]
+fn the_lock_mode_is_the_projects_else_the_top_levels_and_a_moved_project_gets_the_strictest() {
+    use repo::LockMode::{Disabled, OnApply, OnPlan};
+    let base = "version: 3
+repo_locks: {mode: disabled}
+projects:
+  - dir: a
+    repo_locks: {mode: on_apply}
+  - dir: b
+";
+    let base = repo::parse("bosun.yaml", base).unwrap();
+    assert_eq!(policy(Some(&base), &t("a"), &[]).locks, OnApply);
+    assert_eq!(policy(Some(&base), &t("b"), &[]).locks, Disabled);
+    assert_eq!(policy(Some(&base), &t("moved"), &[]).locks, OnApply);
+    assert_eq!(policy(None, &t("a"), &[]).locks, OnPlan);
+    let plain = repo::parse("bosun.yaml", "version: 3\nprojects:\n  - dir: a\n").unwrap();
+    assert_eq!(policy(Some(&plain), &t("moved"), &[]).locks, OnPlan);
+    // A project the base lacks, with the top level's on_apply and apply_on_merge: never
+    // applied on merge, as it holds no lock then.
+    let base = "version: 3
+apply_on_merge: true
+repo_locks: {mode: on_apply}
+projects:
+  - dir: a
+    apply_on_merge: false
+";
+    let base = repo::parse("bosun.yaml", base).unwrap();
+    let moved = policy(Some(&base), &t("moved"), &[]);
+    assert_eq!(moved.locks, OnApply);
+    assert!(!moved.apply_on_merge);
+}
+
+#[test]
 fn policy_changes_are_the_policy_keys_the_head_sets_otherwise() {
     let parse = |text: &str| repo::parse("bosun.yaml", text).unwrap();
     let base = parse(

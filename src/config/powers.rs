@@ -1,13 +1,14 @@
 //! What a pull request's repo config may set. The file comes from the pull request itself, so
 //! it must not widen its own powers: custom workflows, `workflow:` selection, dropping an apply
-//! requirement the server demands and `delete_source_branch_on_merge` are refused unless the
+//! requirement the server demands, `delete_source_branch_on_merge` and a `repo_locks` mode
+//! other than `on_plan` are refused unless the
 //! server's settings allow them for that repository (Atlantis's `allow_custom_workflows` and
 //! `allowed_overrides`). Pure: [`check`] reads a parsed config and the settings, nothing else.
 
 use std::fmt;
 
 use super::allowlist::RepoAllowlist;
-use super::repo::{ApplyRequirement, ConfigError, RepoConfig};
+use super::repo::{ApplyRequirement, ConfigError, LockMode, RepoConfig};
 
 /// A repo-config key that changes what a repository may do, so the server must allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,14 +19,17 @@ pub enum Override {
     Workflow,
     /// `delete_source_branch_on_merge: true`, at the top or in a project.
     DeleteSourceBranchOnMerge,
+    /// `repo_locks` with a mode other than `on_plan` (locks taken later, or never).
+    RepoLocks,
 }
 
 impl Override {
     /// Every override, in the order users read them.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::ApplyRequirements,
         Self::Workflow,
         Self::DeleteSourceBranchOnMerge,
+        Self::RepoLocks,
     ];
 
     /// The key as the repo config and the setting spell it.
@@ -34,6 +38,7 @@ impl Override {
             Self::ApplyRequirements => "apply_requirements",
             Self::Workflow => "workflow",
             Self::DeleteSourceBranchOnMerge => "delete_source_branch_on_merge",
+            Self::RepoLocks => "repo_locks",
         }
     }
 }
@@ -211,8 +216,30 @@ pub fn check(config: &RepoConfig, repo: &str, policy: &ServerPolicy) -> Result<(
             "deleting the source branch on merge is not allowed",
         ));
     }
+    let loosened = |mode: LockMode| {
+        format!(
+            "`repo_locks` mode `{}` is not allowed (bosun locks a project when it plans it)",
+            mode.as_str()
+        )
+    };
+    if config.repo_locks != LockMode::OnPlan && !allowed(Override::RepoLocks) {
+        return Err(refuse(
+            "repo_locks",
+            Override::RepoLocks,
+            &loosened(config.repo_locks),
+        ));
+    }
     for (i, p) in config.projects.iter().enumerate() {
         let key = format!("projects[{i}]");
+        if let Some(mode) = p.repo_locks.filter(|m| *m != LockMode::OnPlan)
+            && !allowed(Override::RepoLocks)
+        {
+            return Err(refuse(
+                &format!("{key}.repo_locks"),
+                Override::RepoLocks,
+                &loosened(mode),
+            ));
+        }
         if let Some(w) = &p.workflow
             && w != "default"
             && !allowed(Override::Workflow)

@@ -9,10 +9,13 @@ use std::fmt;
 use super::yaml::{self, Node, Value};
 
 mod dir_globs;
+mod distribution;
 mod modes;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
+pub use distribution::Distribution;
+pub use modes::{AutoDiscover, DiscoverMode, LockMode};
 pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
@@ -54,8 +57,17 @@ pub struct RepoConfig {
     /// 2 or 3 (Atlantis's schema versions; 2 shell-splits `run` commands).
     pub version: i64,
     pub automerge: bool,
+    /// `false`: a pull request's projects plan one at a time, in the config's order (absent:
+    /// `true`, bosun's default, up to BOSUN_PARALLELISM at once).
     pub parallel_plan: bool,
     pub parallel_apply: bool,
+    /// Once an execution order group fails to apply, skip the later groups (absent: `true`,
+    /// bosun's default; `false` applies them anyway).
+    pub abort_on_execution_order_fail: bool,
+    /// Which projects bosun finds beyond the listed ones.
+    pub autodiscover: AutoDiscover,
+    /// When a project's lock is taken, unless the project says (`repo_locks.mode`).
+    pub repo_locks: LockMode,
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
@@ -100,6 +112,16 @@ impl RepoConfig {
         self.workflows.iter().find(|w| w.name == wanted)
     }
 
+    /// Whether bosun discovers projects (as without a repo config) beside the listed ones:
+    /// `autodiscover.mode` `enabled`, or `auto` (the default) with no project listed.
+    pub fn discovers(&self) -> bool {
+        match self.autodiscover.mode {
+            DiscoverMode::Auto => self.projects.is_empty(),
+            DiscoverMode::Enabled => true,
+            DiscoverMode::Disabled => false,
+        }
+    }
+
     /// Whether the file sets the key at `path` (like `projects[0].apply_requirements`).
     pub fn sets(&self, path: &str) -> bool {
         self.keys.contains_key(path)
@@ -141,11 +163,17 @@ pub struct Project {
     /// Globs relative to the project dir.
     pub when_modified: Vec<String>,
     pub terraform_version: Option<String>,
+    /// The program the project expects; its plan fails when the server runs the other one.
+    pub terraform_distribution: Option<Distribution>,
+    /// What a pull request must meet before the project plans (autoplan and `plan` alike).
+    pub plan_requirements: Vec<ApplyRequirement>,
     pub apply_requirements: Vec<ApplyRequirement>,
     /// What `import` and `state rm` require (Atlantis's `import_requirements`).
     pub import_requirements: Vec<ApplyRequirement>,
     pub workflow: Option<String>,
     pub execution_order_group: i64,
+    /// `None`: the top level's.
+    pub repo_locks: Option<LockMode>,
     /// `None`: the top level's.
     pub apply_on_merge: Option<bool>,
     pub delete_source_branch_on_merge: Option<bool>,
@@ -300,13 +328,7 @@ impl Ctx<'_> {
 
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
 /// saying so rather than as unknown.
-const ATLANTIS_ONLY: &[&str] = &[
-    "plan_requirements",
-    "silence_pr_comments",
-    "multienv",
-    "shell",
-    "shellArgs",
-];
+const ATLANTIS_ONLY: &[&str] = &["silence_pr_comments", "multienv", "shell", "shellArgs"];
 
 const TOP_KEYS: &[&str] = &[
     "version",
@@ -339,6 +361,7 @@ const PROJECT_KEYS: &[&str] = &[
     "delete_source_branch_on_merge",
     "terraform_distribution",
     "repo_locks",
+    "plan_requirements",
 ];
 
 /// Which files a project's autoplan watches unless it says (Atlantis's default).
@@ -374,8 +397,11 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
     let mut config = RepoConfig {
         version: 3,
         automerge: false,
-        parallel_plan: false,
+        parallel_plan: true,
         parallel_apply: false,
+        abort_on_execution_order_fail: true,
+        autodiscover: AutoDiscover::default(),
+        repo_locks: LockMode::OnPlan,
         delete_source_branch_on_merge: false,
         apply_on_merge: false,
         projects: vec![],
@@ -404,19 +430,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         match name.as_str() {
             "version" => {}
             "automerge" => config.automerge = ctx.bool(v, &name)?,
-            // bosun always plans a pull request's projects in parallel: Atlantis's `true`.
-            "parallel_plan" => {
-                if !ctx.bool(v, &name)? {
-                    return Err(ctx.err(
-                        v,
-                        &name,
-                        "bosun always plans a pull request's projects in parallel (up to \
-                         BOSUN_PARALLELISM at once); planning them one at a time is not \
-                         supported yet (remove the key or set it to true)",
-                    ));
-                }
-                config.parallel_plan = true;
-            }
+            "parallel_plan" => config.parallel_plan = ctx.bool(v, &name)?,
             "parallel_apply" => config.parallel_apply = ctx.bool(v, &name)?,
             "delete_source_branch_on_merge" => {
                 config.delete_source_branch_on_merge = ctx.bool(v, &name)?
@@ -424,18 +438,12 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "apply_on_merge" => config.apply_on_merge = ctx.bool(v, &name)?,
             "allowed_regexp_prefixes" if is_null(v) => {}
             "allowed_regexp_prefixes" => config.allowed_regexp_prefixes = ctx.strings(v, &name)?,
-            "repo_locks" => modes::repo_locks(&ctx, v, &name)?,
-            "autodiscover" => modes::autodiscover(&ctx, v, &name)?,
-            // bosun skips the later execution order groups once one fails: Atlantis's `true`.
+            "repo_locks" => {
+                config.repo_locks = modes::repo_locks(&ctx, v, &name)?.unwrap_or_default()
+            }
+            "autodiscover" => config.autodiscover = modes::autodiscover(&ctx, v, &name)?,
             "abort_on_execution_order_fail" => {
-                if !ctx.bool(v, &name)? {
-                    return Err(ctx.err(
-                        v,
-                        &name,
-                        "bosun always stops applying at a failing execution order group \
-                         (`true`); `false` is not supported yet",
-                    ));
-                }
+                config.abort_on_execution_order_fail = ctx.bool(v, &name)?
             }
             "workflows" if is_null(v) => {}
             "workflows" => {
@@ -467,11 +475,13 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         }
     }
     check_projects(&ctx, &root, &config)?;
+    check_lock_modes(&ctx, &config)?;
     config.keys = ctx.keys.into_inner();
     Ok(config)
 }
 
-/// A list of requirements (`apply_requirements`, `import_requirements`) at `path`.
+/// A list of requirements (`apply_requirements`, `plan_requirements`, `import_requirements`)
+/// at `path`.
 fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequirement>, ConfigError> {
     let mut out = Vec::new();
     for (i, item) in ctx.seq(node, path)?.iter().enumerate() {
@@ -502,10 +512,13 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         autoplan_enabled: true,
         when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
         terraform_version: None,
+        terraform_distribution: None,
+        plan_requirements: vec![],
         apply_requirements: vec![],
         import_requirements: vec![],
         workflow: None,
         execution_order_group: 0,
+        repo_locks: None,
         apply_on_merge: None,
         delete_source_branch_on_merge: None,
     };
@@ -545,14 +558,19 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                 }
                 has_dir = true;
             }
+            "terraform_distribution" if is_null(v) => {}
             "terraform_distribution" => {
-                return Err(ctx.err(
-                    v,
-                    &path,
-                    "bosun runs the one Terraform binary its server is configured with and \
-                     cannot pick a distribution per project: remove this key (the operator \
-                     chooses the binary with the terraform_bin setting)",
-                ));
+                let text = ctx.string(v, &path)?;
+                p.terraform_distribution = Some(Distribution::parse(&text).ok_or_else(|| {
+                    ctx.err(
+                        v,
+                        &path,
+                        format!(
+                            "'{text}' is not a valid terraform_distribution, only 'terraform' \
+                             and 'opentofu' are supported"
+                        ),
+                    )
+                })?);
             }
             "workspace" => {
                 // `workspace: ""` is the default one, as in Atlantis.
@@ -621,9 +639,11 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "apply_requirements" => p.apply_requirements = requirements(ctx, v, &path)?,
             "import_requirements" => p.import_requirements = requirements(ctx, v, &path)?,
+            "plan_requirements" if is_null(v) => {}
+            "plan_requirements" => p.plan_requirements = requirements(ctx, v, &path)?,
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
-            "repo_locks" => modes::repo_locks(ctx, v, &path)?,
+            "repo_locks" => p.repo_locks = modes::repo_locks(ctx, v, &path)?,
             "depends_on" => {
                 let deps = ctx.strings(v, &path)?;
                 if !deps.is_empty() {
@@ -651,6 +671,40 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         ));
     }
     Ok(p)
+}
+
+/// `apply_on_merge` applies under the lock the project's plan took; with `repo_locks: {mode:
+/// on_apply}` a merged pull request holds none, so a project with both is refused (so is the
+/// top level's pair when discovered projects would have it).
+fn check_lock_modes(ctx: &Ctx, config: &RepoConfig) -> Result<(), ConfigError> {
+    let refuse = |path: &str| {
+        let (line, col) = ctx.keys.borrow().get(path).copied().unwrap_or((1, 1));
+        ConfigError {
+            file: ctx.file.into(),
+            line,
+            col,
+            key: path.into(),
+            message: "`mode: on_apply` cannot go with `apply_on_merge`: an apply on merge \
+                      applies under the lock the project's plan took, and with on_apply a pull \
+                      request holds none (use on_plan or disabled)"
+                .into(),
+        }
+    };
+    let top = config.repo_locks == LockMode::OnApply;
+    if top && config.apply_on_merge && config.discovers() {
+        return Err(refuse("repo_locks"));
+    }
+    for (i, p) in config.projects.iter().enumerate() {
+        let on_apply = p.repo_locks.unwrap_or(config.repo_locks) == LockMode::OnApply;
+        if on_apply && p.apply_on_merge.unwrap_or(config.apply_on_merge) {
+            let path = match p.repo_locks {
+                Some(_) => format!("projects[{i}].repo_locks"),
+                None => "repo_locks".to_owned(),
+            };
+            return Err(refuse(&path));
+        }
+    }
+    Ok(())
 }
 
 /// Checks across projects: unique names, every project named where several share a dir and

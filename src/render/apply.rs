@@ -196,6 +196,28 @@ pub fn refused(command_name: &str, refusals: &[Refusal]) -> String {
     out
 }
 
+/// The apply summary check (`bosun/apply`) of a refused apply: failed, with the reasons.
+pub fn refused_check(command_name: &str, refusals: &[Refusal]) -> CheckOutput {
+    let name = one_line(command_name);
+    let mut summary = String::from("bosun did not apply anything:\n");
+    for r in refusals.iter().take(MAX_REFUSALS) {
+        summary.push_str("\n- ");
+        summary.push_str(&refusal(&name, r));
+    }
+    if refusals.len() > MAX_REFUSALS {
+        summary.push_str(&format!("\n- … and {} more", refusals.len() - MAX_REFUSALS));
+    }
+    let title = match refusals.len() {
+        1 => "Apply refused: 1 reason".to_owned(),
+        n => format!("Apply refused: {n} reasons"),
+    };
+    CheckOutput {
+        title,
+        summary: fit(summary, CHECK_BUDGET),
+        text: None,
+    }
+}
+
 /// The most reasons a refusal lists.
 const MAX_REFUSALS: usize = 50;
 
@@ -281,33 +303,46 @@ fn refusal(name: &str, r: &Refusal) -> String {
             code_span(&target.display_name()),
             code_span(&format!("{name} unlock"))
         ),
-        Refusal::Requirements { target, unmet } => {
-            let reasons: Vec<String> = unmet.iter().map(unmet_reason).collect();
-            format!(
-                "{}: **apply requirements not met**: {}. Then comment {}.",
-                code_span(&target.display_name()),
-                reasons.join("; "),
-                apply(target)
-            )
-        }
+        Refusal::Requirements { target, unmet } => format!(
+            "{}: **apply requirements not met**: {}. Then comment {}.",
+            code_span(&target.display_name()),
+            unmet_reasons(unmet),
+            apply(target)
+        ),
     }
 }
 
-/// What a requirement the pull request does not meet asks of it.
-pub(super) fn unmet_reason(u: &Unmet) -> String {
-    match u {
-        Unmet::NotApproved => "it needs an approving review (`approved`): ask a reviewer with \
-            write access to approve the pull request (approvals of readers do not count, and \
-            branch protection's review decision must be approved when it requires reviews)"
-            .to_owned(),
-        Unmet::NotMergeable(why) => format!(
-            "it must be mergeable (`mergeable`), and {}: fix that first",
-            one_line(why)
-        ),
-        Unmet::Diverged => "its branch must contain the base branch's head (`undiverged`): \
-            merge or rebase the base branch into it, then plan again"
-            .to_owned(),
-    }
+/// Why a pull request does not meet requirements (`approved`, `mergeable`, `undiverged`),
+/// each with what to do, joined by `; `.
+pub fn unmet_reasons(unmet: &[Unmet]) -> String {
+    let reasons: Vec<String> = unmet
+        .iter()
+        .map(|u| match u {
+            Unmet::NotApproved => "it needs an approving review (`approved`): ask a reviewer \
+                with write access to approve the pull request (approvals of readers do not \
+                count, and branch protection's review decision must be approved when it \
+                requires reviews)"
+                .to_owned(),
+            Unmet::NotMergeable(why) => format!(
+                "it must be mergeable (`mergeable`), and {}: fix that first",
+                one_line(why)
+            ),
+            Unmet::Diverged => "its branch must contain the base branch's head \
+                (`undiverged`): merge or rebase the base branch into it, then plan again"
+                .to_owned(),
+        })
+        .collect();
+    reasons.join("; ")
+}
+
+/// The failed plan of a project whose `plan_requirements` the pull request does not meet.
+pub fn plan_refused(name: &str, unmet: &[Unmet]) -> String {
+    format!(
+        "This project was not planned: the pull request does not meet its plan requirements \
+         (`plan_requirements`, read from the base branch's repo config): {}. Then comment \
+         `{name} plan`.",
+        unmet_reasons(unmet)
+    )
 }
 
 fn short(sha: &str) -> &str {

@@ -104,6 +104,29 @@ fn notice(n: usize) -> String {
     format!("… {n} more lines; see the PR comment")
 }
 
+/// The plan summary check (`bosun/plan`) of a plan waiting for locks `held` (each locked
+/// project with the pull request holding it).
+pub fn waiting_summary(held: &[(crate::plan::Target, u64)]) -> CheckOutput {
+    let mut holders: Vec<u64> = held.iter().map(|(_, pr)| *pr).collect();
+    holders.sort_unstable();
+    holders.dedup();
+    let by: Vec<String> = holders.iter().map(|pr| format!("#{pr}")).collect();
+    let locked: Vec<String> = held
+        .iter()
+        .map(|(t, pr)| format!("- {}: #{pr}", code_span(&t.display_name())))
+        .collect();
+    let summary = format!(
+        "Projects of this pull request are locked by other pull requests:\n\n{}\n\n\
+         bosun plans this pull request by itself when the locks are released.",
+        locked.join("\n")
+    );
+    CheckOutput {
+        title: format!("Waiting for locks held by {}", by.join(", ")),
+        summary: fit(summary, CHECK_BUDGET),
+        text: None,
+    }
+}
+
 /// A fenced block of `lines`, cut between lines to fit `budget`.
 pub(crate) fn block(lang: &str, lines: &[String], budget: usize) -> String {
     let lines: Vec<String> = lines.iter().map(|l| cap_line(l)).collect();

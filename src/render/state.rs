@@ -2,7 +2,7 @@
 //! project's result and Terraform's output, or why nothing ran.
 
 use super::access::{access_name, levels_from};
-use super::apply::{tail_block, unmet_reason};
+use super::apply::{tail_block, unmet_reasons};
 use super::{cell, code_span, escape, marker, one_line};
 use crate::apply::Unmet;
 use crate::github::Permission;
@@ -100,11 +100,10 @@ fn refusal(name: &str, op: StateOp, r: &Refusal) -> String {
             code_span(&format!("{name} unlock"))
         ),
         Refusal::Requirements { target, unmet } => {
-            let reasons: Vec<String> = unmet.iter().map(unmet_reason).collect();
             format!(
                 "{}: **import requirements not met** (`import_requirements`): {}.",
                 code_span(&target.display_name()),
-                reasons.join("; ")
+                unmet_reasons(unmet)
             )
         }
     }

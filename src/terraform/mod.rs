@@ -415,6 +415,34 @@ impl Terraform {
 
     /// Terraform's version (`terraform version -json`), e.g. `1.15.5`.
     pub async fn version(&self) -> Result<String> {
+        let output = self.version_output(true).await?;
+        let json = match (output.find('{'), output.rfind('}')) {
+            (Some(a), Some(b)) => output.get(a..=b).unwrap_or_default(),
+            _ => "",
+        };
+        #[derive(serde::Deserialize)]
+        struct Version {
+            terraform_version: String,
+        }
+        let version: Version = serde_json::from_str(json)
+            .with_context(|| format!("reading `terraform version -json`: {output}"))?;
+        Ok(version.terraform_version)
+    }
+
+    /// Which program the binary is, from the first line of `<bin> version` (`Terraform
+    /// v1.15.5`, `OpenTofu v1.8.0`; the JSON form does not say).
+    pub async fn distribution(&self) -> Result<crate::config::repo::Distribution> {
+        let output = self.version_output(false).await?;
+        crate::config::repo::Distribution::of_version_output(&output).with_context(|| {
+            format!(
+                "`version` names neither Terraform nor OpenTofu: {}",
+                output.lines().next().unwrap_or_default()
+            )
+        })
+    }
+
+    /// The output of `<bin> version` (`-json` when `json`).
+    async fn version_output(&self, json: bool) -> Result<String> {
         let run = self.run_dir()?;
         let dir = run.path().to_owned();
         let at = At {
@@ -423,7 +451,10 @@ impl Terraform {
             run: &run,
             workspace: None,
         };
-        let args = ["version", "-json"].map(String::from).to_vec();
+        let mut args = vec!["version".to_owned()];
+        if json {
+            args.push("-json".to_owned());
+        }
         let inv = Invocation {
             network: true,
             // Not the run dir: as root, bwrap enters the working directory before dropping
@@ -441,17 +472,7 @@ impl Terraform {
         if !done.exit.success() {
             bail!("terraform version: {}: {}", done.exit, done.output.trim());
         }
-        let json = match (done.output.find('{'), done.output.rfind('}')) {
-            (Some(a), Some(b)) => done.output.get(a..=b).unwrap_or_default(),
-            _ => "",
-        };
-        #[derive(serde::Deserialize)]
-        struct Version {
-            terraform_version: String,
-        }
-        let version: Version = serde_json::from_str(json)
-            .with_context(|| format!("reading `terraform version -json`: {}", done.output))?;
-        Ok(version.terraform_version)
+        Ok(done.output)
     }
 
     /// Plans the project in `dir` of the checkout `root` (the whole tree, writable by the

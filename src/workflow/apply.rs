@@ -14,7 +14,7 @@ use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::command::Command;
-use crate::config::repo::{ApplyRequirement, RepoConfig};
+use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
 use crate::github::{
     CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
 };
@@ -121,7 +121,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         .filter_map(|p| plan_refusal(p, &sha, &applies))
         .collect();
     if !refusals.is_empty() {
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let read = match read {
         Some(read) => read,
@@ -158,9 +158,14 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         })
     }));
     if !refusals.is_empty() {
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
-    let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
+    // The locks are taken (or confirmed) now, but under `repo_locks: {mode: disabled}`.
+    let targets: Vec<Target> = chosen
+        .iter()
+        .map(|p| p.target.clone())
+        .filter(|t| policy(ctx, repo, base, t).locks != LockMode::Disabled)
+        .collect();
     let attempt = ctx
         .store
         .lock_projects(repo, cmd.pr_number, &targets, false, now_millis())
@@ -171,7 +176,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
             .into_iter()
             .map(|(target, by)| Refusal::Locked { target, by })
             .collect();
-        return refuse(ctx, &cmd, &refusals).await;
+        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let set = ApplySet {
         repo: &cmd.repo,
@@ -249,8 +254,7 @@ const MERGEABLE_POLLS: u32 = 5;
 const MERGEABLE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the apply requirements of the chosen projects (under the base branch's config
-/// `base`) need to know, looked up only when some project requires it. A merged pull request
-/// is past `mergeable` and `undiverged`.
+/// `base`) need to know, looked up only when some project requires it.
 async fn facts(
     ctx: &Context,
     cmd: &ApplyCommand,
@@ -259,26 +263,28 @@ async fn facts(
     chosen: &[StoredPlan],
 ) -> anyhow::Result<PrFacts> {
     let repo = cmd.repo.full_name.as_str();
-    let needs = |r: ApplyRequirement| {
-        chosen
-            .iter()
-            .any(|p| policy(ctx, repo, base, &p.target).requirements.contains(&r))
-    };
-    pr_facts(ctx, cmd.installation_id, repo, info, needs).await
+    let needed: Vec<ApplyRequirement> = chosen
+        .iter()
+        .flat_map(|p| policy(ctx, repo, base, &p.target).requirements)
+        .collect();
+    pr_facts(ctx, cmd.installation_id, repo, info, &needed, "apply").await
 }
 
-/// What requirements need to know of pull request `info`, looked up only for those `needs`
-/// says some project requires. A merged pull request is past `mergeable` and `undiverged`.
+/// What the requirements in `needed` need to know of pull request `info`, each looked up only
+/// when needed, for `command` (`plan`, `apply`: its summary check does not count against
+/// `mergeable`). A merged pull request is past `mergeable` and `undiverged`.
 pub(super) async fn pr_facts(
     ctx: &Context,
-    installation_id: u64,
+    installation: u64,
     repo: &str,
     info: &PullRequestInfo,
-    needs: impl Fn(ApplyRequirement) -> bool,
+    needed: &[ApplyRequirement],
+    command: &str,
 ) -> anyhow::Result<PrFacts> {
+    let needs = |r: ApplyRequirement| needed.contains(&r);
     let open = info.state == PrState::Open;
     let approved = if needs(ApplyRequirement::Approved) {
-        is_approved(ctx, installation_id, repo, info.number).await?
+        is_approved(ctx, installation, repo, info.number).await?
     } else {
         true
     };
@@ -293,13 +299,13 @@ pub(super) async fn pr_facts(
             tokio::time::sleep(MERGEABLE_POLL_EVERY).await;
             info = ctx
                 .github
-                .pull_request(installation_id, repo, info.number)
+                .pull_request(installation, repo, info.number)
                 .await?;
         }
         let requirements = if info.mergeable_state == MergeableState::Blocked {
             Some(
                 ctx.github
-                    .merge_requirements(installation_id, repo, info.number)
+                    .merge_requirements(installation, repo, info.number)
                     .await
                     .context("reading branch protection's requirements")?,
             )
@@ -309,7 +315,7 @@ pub(super) async fn pr_facts(
         apply::mergeable(
             &info,
             requirements.as_ref(),
-            &ctx.settings.summary_check_name("apply"),
+            &ctx.settings.summary_check_name(command),
         )
     } else {
         Ok(())
@@ -377,6 +383,30 @@ async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyh
     Ok(format!("apply refused: {} reason(s)", refusals.len()))
 }
 
+/// [`refuse`], and the apply summary check (`bosun/apply`) on `head` fails with the reasons
+/// (for refusals about this pull request's plans and requirements, once it is read).
+async fn refuse_at(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    head: &str,
+    job_id: i64,
+    refusals: &[Refusal],
+) -> anyhow::Result<String> {
+    let output = render::apply::refused_check(ctx.settings.command_name(), refusals);
+    let check = feedback::summary_check(
+        ctx,
+        cmd.installation_id,
+        &cmd.repo.full_name,
+        head,
+        "apply",
+        job_id,
+    );
+    check.finish(Conclusion::Failure, output);
+    let replied = refuse(ctx, cmd, refusals).await;
+    check.written().await;
+    replied
+}
+
 /// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
 pub(super) struct ApplySet<'a> {
     pub repo: &'a RepoRef,
@@ -388,7 +418,8 @@ pub(super) struct ApplySet<'a> {
 }
 
 /// Applies saved plans (their locks held) in execution order groups: a group's projects in
-/// parallel when `parallel_apply` allows, and once a group fails the later ones are skipped.
+/// parallel when `parallel_apply` allows, and once a group fails the later ones are skipped
+/// (unless `abort_on_execution_order_fail` is `false`).
 /// Never fails: each project's failure is its outcome.
 pub(super) async fn apply_plans(
     ctx: &Context,
@@ -399,6 +430,8 @@ pub(super) async fn apply_plans(
 ) -> Vec<ProjectApply> {
     let repo = set.repo.full_name.as_str();
     let parallel = config.is_some_and(|c| c.parallel_apply);
+    // `abort_on_execution_order_fail: false` applies the later groups after a failure.
+    let abort = config.is_none_or(|c| c.abort_on_execution_order_fail);
     let groups = apply::groups(
         plans
             .iter()
@@ -470,7 +503,7 @@ pub(super) async fn apply_plans(
             }
             out
         };
-        failed = outcomes.iter().any(|r| !r.outcome.succeeded());
+        failed = abort && outcomes.iter().any(|r| !r.outcome.succeeded());
         results.extend(outcomes);
     }
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();

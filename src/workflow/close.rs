@@ -217,7 +217,14 @@ async fn run_merged(
         ctx.store.delete_plans_of(name, pr, &rest_plans).await?;
     }
 
-    let (merge_plans, checks) = plan::plan_targets(ctx, claim.job_id, &req, &due_targets).await;
+    let (merge_plans, checks) = plan::plan_targets(
+        ctx,
+        claim.job_id,
+        &req,
+        &due_targets,
+        &plan::Planning::default(),
+    )
+    .await;
     futures::future::join_all(checks.into_iter().map(super::feedback::CheckRun::written)).await;
     let (mut same, mut moved) = (Vec::new(), unreviewed.clone());
     for reviewed in &due {

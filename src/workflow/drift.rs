@@ -123,23 +123,34 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     ))
 }
 
-/// Every project of the repo config at `sha` (without one, every root module); `Err`: why
-/// none can be checked.
+/// Every project of the repo config at `sha` and those it discovers (its `autodiscover`;
+/// without a config, every root module); `Err`: why none can be checked.
 async fn targets(
     ctx: &Context,
     repo: &str,
     sha: &str,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
-    match super::plan::read_config(ctx, repo, sha).await? {
-        Some(Ok(config)) => Ok(Ok(config.projects.iter().map(Target::from).collect())),
-        Some(Err(e)) => Ok(Err(format!("repo config error: {e}"))),
-        None => {
-            let tf = ctx.workspaces.terraform_files(repo, sha).await?;
-            let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
-            // Root modules only: a directory others use as a module is not one.
-            Ok(Ok(crate::projects::without_config(&every, &tf, true)))
+    let config = match super::plan::read_config(ctx, repo, sha).await? {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => return Ok(Err(format!("repo config error: {e}"))),
+        None => None,
+    };
+    let every_root = || async {
+        let tf = ctx.workspaces.terraform_files(repo, sha).await?;
+        let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
+        // Root modules only: a directory others use as a module is not one.
+        Ok::<_, anyhow::Error>(crate::projects::without_config(&every, &tf, true))
+    };
+    Ok(Ok(match config {
+        Some(config) => {
+            let mut targets: Vec<Target> = config.projects.iter().map(Target::from).collect();
+            if config.discovers() {
+                targets.extend(crate::projects::discovered(&config, every_root().await?));
+            }
+            targets
         }
-    }
+        None => every_root().await?,
+    }))
 }
 
 /// One project's drift: skipped while a pull request holds its lock, else planned with

@@ -350,8 +350,9 @@ pub async fn publish_summary_as(
     Ok(())
 }
 
-/// A plan that waits for locks: each project's `bosun/plan` check stays queued saying who
-/// holds what, and one reply says the pull request is queued and will be planned by itself.
+/// A plan that waits for locks: each project's `bosun/plan` check and the plan summary check
+/// stay queued saying who holds what, and one reply says the pull request is queued and will
+/// be planned by itself.
 pub async fn waiting(
     ctx: &Context,
     req: &Request,
@@ -365,6 +366,21 @@ pub async fn waiting(
             .find(|(h, _)| h.dir == t.dir && h.workspace == t.workspace)
             .map(|(_, pr)| *pr)
     };
+    let summary = render::check::waiting_summary(held);
+    let overall = CheckRun::start(
+        ctx,
+        req.installation_id,
+        repo,
+        CheckRunSpec {
+            name: ctx.settings.summary_check_name("plan"),
+            head_sha: req.pr.head_sha.clone(),
+            status: CheckStatus::Queued,
+            title: summary.title,
+            summary: summary.summary,
+            text: summary.text,
+            external_id: Some(format!("job-{job_id}")),
+        },
+    );
     let checks: Vec<CheckRun> = targets
         .iter()
         .map(|t| {
@@ -403,6 +419,6 @@ pub async fn waiting(
         .collect();
     let body = render::reply::locked(ctx.settings.command_name(), targets, held);
     let replied = reply(ctx, req.installation_id, repo, req.pr.number, &body).await;
-    futures::future::join_all(checks.into_iter().map(CheckRun::written)).await;
+    futures::future::join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
     replied
 }

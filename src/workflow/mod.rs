@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apply;
+mod binary_check;
 pub mod close;
 pub mod command;
 mod custom;
@@ -14,6 +15,7 @@ pub mod feedback;
 pub mod job;
 pub mod locks;
 pub mod plan;
+pub mod plan_requirements;
 mod policy;
 pub mod reconcile;
 pub mod state;

@@ -1,6 +1,7 @@
 //! The plan workflow: fetch the pull request into the repo's mirror, read its repo config,
-//! decide which projects to plan, plan each in its own checkout (in parallel, one run per
-//! project at a time), keep every plan in the store, and report on GitHub.
+//! decide which projects to plan, check their plan requirements, plan each in its own checkout
+//! (in parallel, one run per project at a time; one at a time in the config's order under
+//! `parallel_plan: false`), keep every plan in the store, and report on GitHub.
 
 use anyhow::Context as _;
 use futures::future::join_all;
@@ -9,8 +10,9 @@ use tracing::Instrument;
 use super::Context;
 use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
+use crate::apply::Unmet;
 use crate::config::powers;
-use crate::config::repo::{self, RepoConfig};
+use crate::config::repo::{self, LockMode, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
 use crate::workspace::UnusableFile;
@@ -160,7 +162,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
             None => said,
         });
     }
-    let targets = match select(ctx, &req, config.as_ref()).await? {
+    let mut targets = match select(ctx, &req, config.as_ref()).await? {
         Ok(targets) => targets,
         Err(reply) => {
             feedback::reply(ctx, req.installation_id, repo, req.pr.number, &reply).await?;
@@ -174,18 +176,40 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         summary.written().await;
         return Ok("no project affected".into());
     }
+    let refused = super::plan_requirements::refused(ctx, &req, base.valid(), &targets).await?;
+    // Projects refused by their plan requirements are neither locked nor planned; those whose
+    // `repo_locks` (policy: the base's) is not `on_plan` are planned without their lock.
+    let to_lock: Vec<Target> = targets
+        .iter()
+        .filter(|t| !refused.iter().any(|(r, _)| r == *t))
+        .filter(|t| super::apply::policy(ctx, repo, base.valid(), t).locks == LockMode::OnPlan)
+        .cloned()
+        .collect();
     let attempt = ctx
         .store
-        .lock_projects(repo, req.pr.number, &targets, true, now_millis())
+        .lock_projects(repo, req.pr.number, &to_lock, true, now_millis())
         .await
         .context("taking the projects' locks")?;
     if let LockAttempt::Held { held } = attempt {
-        feedback::waiting(ctx, &req, &targets, &held, job_id).await?;
+        feedback::waiting(ctx, &req, &to_lock, &held, job_id).await?;
         let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();
         return Ok(format!("waiting for locks held by {}", by.join(", ")));
     }
+    let parallel = config.as_ref().is_none_or(|c| c.parallel_plan);
+    if let Some(config) = config.as_ref().filter(|_| !parallel) {
+        // The config's order; projects it does not list (discovered) after, by dir.
+        let rank = |t: &Target| {
+            config
+                .projects
+                .iter()
+                .position(|p| Target::from(p) == *t)
+                .unwrap_or(usize::MAX)
+        };
+        targets.sort_by_key(rank);
+    }
+    let how = Planning { refused, parallel };
     let overall = feedback::summary_check(ctx, req.installation_id, repo, head, "plan", job_id);
-    let (results, checks) = plan_targets(ctx, job_id, &req, &targets).await;
+    let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
     let summary = feedback::publish_summary(ctx, &req).await;
     finish_plan_summary(ctx, &req, &overall).await;
     join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
@@ -232,13 +256,33 @@ async fn finish_plan_summary(ctx: &Context, req: &Request, check: &CheckRun) {
     }
 }
 
-/// Plans `targets` (their locks held) with a check run each, keeping every plan in the store.
-/// The check runs may still be being written: wait for them with [`CheckRun::written`].
+/// How a run plans its targets.
+#[derive(Debug, Clone)]
+pub(super) struct Planning {
+    /// Targets whose plan requirements are not met: not planned, their plan fails saying why.
+    pub refused: Vec<(Target, Vec<Unmet>)>,
+    /// `false` (`parallel_plan: false`): one at a time, in the order given.
+    pub parallel: bool,
+}
+
+impl Default for Planning {
+    fn default() -> Self {
+        Self {
+            refused: Vec::new(),
+            parallel: true,
+        }
+    }
+}
+
+/// Plans `targets` (their locks held, but the refused ones') with a check run each, keeping
+/// every plan in the store. The check runs may still be being written: wait for them with
+/// [`CheckRun::written`].
 pub(super) async fn plan_targets(
     ctx: &Context,
     job_id: i64,
     req: &Request,
     targets: &[Target],
+    how: &Planning,
 ) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
@@ -246,13 +290,25 @@ pub(super) async fn plan_targets(
         .iter()
         .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id))
         .collect();
-    let results = join_all(
-        targets
+    let refusal = |t: &Target| {
+        how.refused
             .iter()
-            .zip(&checks)
-            .map(|(target, check)| plan_project(ctx, job_id, req, target, check)),
-    )
-    .await;
+            .find(|(r, _)| r == t)
+            .map(|(_, unmet)| unmet.as_slice())
+    };
+    let each = targets
+        .iter()
+        .zip(&checks)
+        .map(|(target, check)| plan_project(ctx, job_id, req, target, check, refusal(target)));
+    let results = if how.parallel {
+        join_all(each).await
+    } else {
+        let mut results = Vec::with_capacity(targets.len());
+        for plan in each {
+            results.push(plan.await);
+        }
+        results
+    };
     (results, checks)
 }
 
@@ -298,33 +354,41 @@ pub(super) async fn select(
             .workspaces
             .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
             .await?;
-        Ok::<_, anyhow::Error>(match config {
-            Some(config) if autoplan => {
-                crate::projects::from_config(config, &req.pr.base_ref, &changed)
-            }
-            Some(config) => {
-                let mut all = config.clone();
-                for p in &mut all.projects {
-                    p.autoplan_enabled = true;
-                }
-                crate::projects::from_config(&all, &req.pr.base_ref, &changed)
-            }
-            None => {
+        let found = match config {
+            Some(config) if !config.discovers() => Vec::new(),
+            _ => {
                 let tf = ctx
                     .workspaces
                     .terraform_files(repo, &req.pr.head_sha)
                     .await?;
                 crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
+        };
+        Ok::<_, anyhow::Error>(match config {
+            Some(config) if autoplan => {
+                let mut targets = crate::projects::from_config(config, &req.pr.base_ref, &changed);
+                targets.extend(crate::projects::discovered(config, found));
+                targets
+            }
+            Some(config) => {
+                let mut all = config.clone();
+                for p in &mut all.projects {
+                    p.autoplan_enabled = true;
+                }
+                let mut targets = crate::projects::from_config(&all, &req.pr.base_ref, &changed);
+                targets.extend(crate::projects::discovered(config, found));
+                targets
+            }
+            None => found,
         })
     };
     let (dirs, projects, workspace) = match &req.selection {
         Selection::Affected { autoplan } => return Ok(Ok(affected(*autoplan).await?)),
         Selection::Targets(targets) => return Ok(Ok(targets.clone())),
         Selection::All => {
-            return Ok(Ok(match config {
-                Some(config) => config.projects.iter().map(Target::from).collect(),
-                None => {
+            let found = match config {
+                Some(config) if !config.discovers() => Vec::new(),
+                _ => {
                     let tf = ctx
                         .workspaces
                         .terraform_files(repo, &req.pr.head_sha)
@@ -333,6 +397,15 @@ pub(super) async fn select(
                     // Root modules only: a directory others use as a module is not one.
                     crate::projects::without_config(&every, &tf, true)
                 }
+            };
+            return Ok(Ok(match config {
+                Some(config) => {
+                    let mut targets: Vec<Target> =
+                        config.projects.iter().map(Target::from).collect();
+                    targets.extend(crate::projects::discovered(config, found));
+                    targets
+                }
+                None => found,
             }));
         }
         Selection::Named {
@@ -416,6 +489,12 @@ pub(super) async fn select(
             .filter(|p| &p.dir == dir && p.workspace == ws)
             .map(Target::from)
             .collect();
+        // As Atlantis: a dir no project lists, that the config's autodiscover ignores, is
+        // not a project even when named.
+        let ignored = config.is_some_and(|c| c.discovers() && c.autodiscover.ignores(dir));
+        if matching.is_empty() && ignored {
+            continue;
+        }
         if matching.is_empty() {
             by_dir.push(Target {
                 dir: dir.clone(),
@@ -443,9 +522,14 @@ async fn plan_project(
     req: &Request,
     target: &Target,
     check: &CheckRun,
+    refusal: Option<&[Unmet]>,
 ) -> ProjectPlan {
     let repo = req.repo.full_name.as_str();
-    let (outcome, planfile) = {
+    let (outcome, planfile) = if let Some(unmet) = refusal {
+        let output = crate::render::apply::plan_refused(ctx.settings.command_name(), unmet);
+        let step = Step::Config;
+        (Outcome::Failed { step, output }, None)
+    } else {
         let _slot = ctx.slots.acquire().await;
         let _project = ctx.lock_project(repo, target).await;
         check.in_progress();
@@ -520,7 +604,7 @@ async fn plan_in_checkout(
                 );
             }
         };
-    if let Some(failed) = version_mismatch(ctx, req, target).await {
+    if let Some(failed) = super::binary_check::mismatch(ctx, req, target).await {
         return (failed, None);
     }
     let project = super::custom::ProjectRun {
@@ -534,44 +618,6 @@ async fn plan_in_checkout(
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)
-}
-
-/// A failed plan when the project's `terraform_version` (in the head's repo config) is not
-/// the version of the one Terraform bosun runs; `None`: no version set, or it matches.
-async fn version_mismatch(ctx: &Context, req: &Request, target: &Target) -> Option<Outcome> {
-    let failed = |output: String| Outcome::Failed {
-        step: Step::Config,
-        output,
-    };
-    let want = match read_config(ctx, &req.repo.full_name, &req.pr.head_sha).await {
-        Ok(Some(Ok(config))) => config
-            .project(&target.dir, &target.workspace, target.name.as_deref())
-            .and_then(|p| p.terraform_version.clone())?,
-        // No config, or one that does not read: the run reports that itself.
-        Ok(_) => return None,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
-            return Some(failed(
-                "bosun could not read the repo config; the operator's logs say why.".into(),
-            ));
-        }
-    };
-    match ctx.terraform.version().await {
-        Ok(have) if repo::terraform_version_matches(&want, &have) => None,
-        Ok(have) => Some(failed(format!(
-            "The project's terraform_version is {want}, but bosun runs one Terraform \
-             (BOSUN_TERRAFORM_BIN), version {have}: per-project versions are not supported \
-             yet, so this project is not planned (set terraform_version to {have} or remove it)."
-        ))),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "terraform version failed");
-            Some(failed(
-                "bosun could not learn its Terraform's version to check the project's \
-                 terraform_version; the operator's logs say why."
-                    .into(),
-            ))
-        }
-    }
 }
 
 pub(super) fn short(sha: &str) -> &str {

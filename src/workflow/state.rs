@@ -123,8 +123,9 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         .iter()
         .map(|t| (t.clone(), apply::import_requirements(base.valid(), t)))
         .collect();
-    let needs = |r: ApplyRequirement| required.iter().any(|(_, rs)| rs.contains(&r));
-    let facts = super::apply::pr_facts(ctx, installation, repo, &info, needs).await?;
+    let needed: Vec<ApplyRequirement> = required.iter().flat_map(|(_, rs)| rs.clone()).collect();
+    // `mergeable` looks past bosun's own apply summary check, as for apply.
+    let facts = super::apply::pr_facts(ctx, installation, repo, &info, &needed, "apply").await?;
     let unmet: Vec<Refusal> = required
         .iter()
         .filter_map(|(target, rs)| {

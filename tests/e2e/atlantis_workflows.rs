@@ -34,59 +34,7 @@ const API_TOKEN: &str = "atlantis-workflows-api-token-0123";
 
 /// Steps where bosun differs from Atlantis on purpose or for now: (case name, step index in
 /// the run — the implicit steps included, see [`steps`] — and why).
-const DEVIATIONS: &[(&str, usize, &str)] = &[
-    ("modules modules only", 0, MODULE_USERS),
-    ("tfvars-yaml", 0, TWO_ON_ONE),
-    ("tfvars-yaml", 1, TWO_ON_ONE),
-    ("tfvars-yaml", 2, TWO_ON_ONE),
-    ("tfvars-yaml", 3, TWO_ON_ONE),
-    ("tfvars no autoplan", 0, TWO_ON_ONE),
-    ("tfvars no autoplan", 1, TWO_ON_ONE),
-    ("tfvars no autoplan", 2, TWO_ON_ONE),
-    ("tfvars no autoplan", 3, TWO_ON_ONE),
-    ("tfvars no autoplan", 4, TWO_ON_ONE),
-    ("tfvars no autoplan", 5, TWO_ON_ONE),
-    (
-        "workspaces parallel with atlantis.yaml",
-        0,
-        NO_PARALLEL_PLAN,
-    ),
-    (
-        "workspaces parallel with atlantis.yaml",
-        1,
-        NO_PARALLEL_PLAN,
-    ),
-    (
-        "workspaces parallel with atlantis.yaml",
-        2,
-        NO_PARALLEL_PLAN,
-    ),
-    (
-        "Modified .terraform.lock.hcl triggers autoplan ",
-        0,
-        ROOT_LOCK_FILE,
-    ),
-    (
-        "Modified .terraform.lock.hcl triggers autoplan ",
-        1,
-        ROOT_LOCK_FILE,
-    ),
-];
-
-/// `tfvars-yaml`, `tfvars-yaml-no-autoplan`: bosun refuses the repo config (a config-error
-/// reply where Atlantis plans); lifted on branch h-names.
-const TWO_ON_ONE: &str = "two projects on one dir and workspace";
-/// `workspace-parallel-yaml`: bosun refuses the repo config; made to act on another branch.
-const NO_PARALLEL_PLAN: &str = "`parallel_plan: false` is refused (bosun plans in parallel)";
-/// Without a repo config bosun plans the projects using a changed local module (`staging`
-/// and `production` use `modules/null`); Atlantis maps `modules/null/main.tf` to the parent
-/// of `modules/`, which holds no Terraform, so it plans nothing. Aligned on branch h-pattern.
-const MODULE_USERS: &str = "a change in a local module plans its users (project finder, h-pattern)";
-/// Without a repo config bosun's project finder ignores `.terraform.lock.hcl`; Atlantis's
-/// autoplan list has `**/.terraform.lock.hcl`, so a changed root lock file plans `.`.
-/// Aligned on branch h-pattern.
-const ROOT_LOCK_FILE: &str =
-    "a changed root `.terraform.lock.hcl` plans nothing (project finder, h-pattern)";
+const DEVIATIONS: &[(&str, usize, &str)] = &[];
 
 /// A project as the data names it: dir, workspace, name.
 type Project = (String, String, Option<String>);

@@ -568,3 +568,38 @@ async fn a_project_with_a_custom_workflow_is_checked_with_its_own_plan_steps() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_config_that_discovers_projects_has_its_discovered_projects_checked_too() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.start_bosun().await;
+    let config = "version: 3\nautodiscover: {mode: enabled, ignore_paths: [\"old/*\"]}\n\
+                  projects:\n  - name: prod\n    dir: envs/prod\n";
+    let prod = app_module(&ctx.state_file("prod"), "declared");
+    let extra = app_module(&ctx.state_file("extra"), "declared");
+    let head = ctx.push_base(&[
+        ("bosun.yaml", Some(config)),
+        ("envs/prod/main.tf", Some(&prod)),
+        ("envs/extra/main.tf", Some(&extra)),
+        ("old/x/main.tf", Some(&extra)),
+    ]);
+    ctx.apply_by_hand("prod", &prod);
+    ctx.apply_by_hand("extra", &extra);
+    drift_now(&ctx).await;
+    let names: Vec<String> = {
+        let m = ctx.fake.model();
+        let mut names: Vec<String> = m
+            .repo(REPO)
+            .unwrap()
+            .check_runs
+            .iter()
+            .filter(|c| c.head_sha == head && c.name.starts_with("bosun/drift: "))
+            .map(|c| c.name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names, ["bosun/drift: envs/extra", "bosun/drift: prod"]);
+    ctx.finish().await;
+}

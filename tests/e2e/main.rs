@@ -23,6 +23,7 @@ mod plans;
 mod preview_cli;
 mod redelivery;
 mod repo_config;
+mod repo_keys;
 mod repo_powers;
 mod reviewed;
 mod sandbox;

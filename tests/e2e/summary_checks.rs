@@ -138,3 +138,56 @@ async fn with_status_name_atlantis_the_summaries_are_atlantis_and_a_mergeable_ap
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_plan_waiting_on_another_prs_lock_leaves_the_plan_summary_queued_saying_so() {
+    let ctx = TestContext::start().await;
+    let state = ctx.state_file("shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.reply(second, "locked");
+
+    let check = ctx.check(second, "bosun/plan");
+    assert_eq!(check.status, "queued");
+    assert_eq!(check.conclusion, None);
+    assert_eq!(
+        check.title.as_deref(),
+        Some(&*format!("Waiting for locks held by #{first}"))
+    );
+    let summary = check.summary.unwrap_or_default();
+    assert!(
+        summary.contains(&format!("`envs/shared`: #{first}")),
+        "{summary}"
+    );
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_refused_apply_fails_the_apply_summary_with_the_reasons() {
+    let ctx = TestContext::start().await;
+    let config = "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [approved]\n  - dir: envs/prod\n";
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let pr = open_two(&ctx, false).await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    ctx.reply(pr, "apply-refused");
+
+    let check = ctx.check(pr, "bosun/apply");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(check.title.as_deref(), Some("Apply refused: 1 reason"));
+    let summary = check.summary.unwrap_or_default();
+    assert!(summary.contains("apply requirements not met"), "{summary}");
+    assert!(summary.contains("`approved`"), "{summary}");
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}

@@ -167,3 +167,27 @@ fn the_settings_parse_and_name_what_is_wrong() {
             .contains("`aproved`")
     );
 }
+
+#[test]
+fn a_repo_locks_mode_other_than_on_plan_needs_the_override() {
+    let top = "version: 3\nrepo_locks: {mode: disabled}\n";
+    let err = refused(top, &ServerPolicy::strict());
+    assert!(
+        err.starts_with("bosun.yaml:2:1: repo_locks: `repo_locks` mode `disabled` is not allowed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("adding `repo_locks` to the allowed_overrides"),
+        "{err}"
+    );
+    let project = "version: 3\nprojects:\n- dir: a\n  repo_locks: {mode: on_apply}\n";
+    assert!(refused(project, &ServerPolicy::strict()).contains("projects[0].repo_locks"));
+    let ok = policy("", "acme/*:repo_locks", "");
+    assert_eq!(check(&config(top), REPO, &ok), Ok(()));
+    assert_eq!(check(&config(project), REPO, &ok), Ok(()));
+    let on_plan = "version: 3\nrepo_locks: {mode: on_plan}\n";
+    assert_eq!(
+        check(&config(on_plan), REPO, &ServerPolicy::strict()),
+        Ok(())
+    );
+}

@@ -29,8 +29,9 @@ const REGEXP_OPT_IN: &str = "`-p` is a pattern only when it starts with a prefix
      the repo config's `allowed_regexp_prefixes` lists, else an exact name: bosun has no \
      `--enable-regexp-cmd`, the repo config opts in (Atlantis also reads a pattern without \
      an allowed prefix when it matches one project, or any when the list is empty)";
-const NO_AUTODISCOVER: &str = "with a repo config bosun plans only the projects it \
-     lists (Atlantis's autodiscover `disabled`); other modes and `ignore_paths` are refused";
+const NO_SERVER_DISCOVER_MODE: &str = "bosun has no server-wide default autodiscover mode \
+     (Atlantis's `--autodiscover-mode`; server-side settings are issue 16): a repo config that \
+     sets no mode gets Atlantis's default, `auto`";
 const SERVER_WORKFLOWS: &str = "server-side repos.yaml is issue 16: bosun has no \
      server-defined workflows nor `allowed_workflows`, so a project may name only a workflow \
      its repo config defines";
@@ -54,20 +55,12 @@ const DEVIATIONS: &[(Which, &str)] = &[
         REGEXP_OPT_IN,
     ),
     (
-        Which::Case("TestConfig_AutoDiscoverEnabled#001"),
-        NO_AUTODISCOVER,
-    ),
-    (
-        Which::Case("TestConfig_AutoDiscoverEnabled#003"),
-        NO_AUTODISCOVER,
+        Which::Case("TestConfig_AutoDiscoverEnabled#002"),
+        NO_SERVER_DISCOVER_MODE,
     ),
     (
         Which::Case("TestConfig_AutoDiscoverEnabled#004"),
-        NO_AUTODISCOVER,
-    ),
-    (
-        Which::Function("valid.AutoDiscover.IsPathIgnored"),
-        NO_AUTODISCOVER,
+        NO_SERVER_DISCOVER_MODE,
     ),
     (
         Which::Case("TestGlobalCfg_ValidateRepoCfg#005"),
@@ -253,16 +246,19 @@ fn run(case: &Json) -> Result<(), String> {
             same(got, targets(&expected["projects"]))
         }
         "valid.RepoCfg.AutoDiscoverEnabled" => {
-            // The server's default mode is Atlantis's; bosun has none: a repo config (with or
-            // without projects) is read, and only its projects are planned.
+            // The repo config sets no mode: bosun's default is Atlantis's `auto` (discover only
+            // when the config lists no projects); the server's default mode is not a setting.
             let projects = if input["has_projects"].as_bool().unwrap_or(false) {
                 "projects:\n- dir: .\n"
             } else {
                 ""
             };
-            super::parse("atlantis.yaml", &format!("version: 3\n{projects}"))
+            let config = super::parse("atlantis.yaml", &format!("version: 3\n{projects}"))
                 .map_err(|e| e.to_string())?;
-            same(false, expected["enabled"].as_bool().unwrap_or(true))
+            same(
+                config.discovers(),
+                expected["enabled"].as_bool().unwrap_or(true),
+            )
         }
         "valid.AutoDiscover.IsPathIgnored" => {
             let ignore: Vec<String> = strs(&input["ignore_paths"])
@@ -277,9 +273,12 @@ fn run(case: &Json) -> Result<(), String> {
                     ignore.concat()
                 }
             );
-            super::parse("atlantis.yaml", &yaml)
-                .map(|_| ())
-                .map_err(|e| format!("bosun refuses it: {e}"))
+            let config = super::parse("atlantis.yaml", &yaml)
+                .map_err(|e| format!("bosun refuses it: {e}"))?;
+            same(
+                config.autodiscover.ignores(&text("path")),
+                expected["ignored"].as_bool().unwrap_or(false),
+            )
         }
         "utils.IsSimilarWord (did-you-mean for the executable name)" => same(
             crate::names::similar(&text("given"), &text("want")),

@@ -18,11 +18,6 @@ const DATA: &str = concat!(
 /// Every case where bosun deliberately reads a file differently from Atlantis: id, reason.
 const DEVIATIONS: &[(&str, &str)] = &[
     (
-        "TestParseRepoCfg#022",
-        "`terraform_distribution` is refused: bosun runs the one Terraform binary the server \
-         configures and cannot switch to OpenTofu per project",
-    ),
-    (
         "TestParseRepoCfg#032",
         "a `plan` step among the apply steps is refused: an apply applies the plan that was \
          reviewed, never a new one",
@@ -50,37 +45,15 @@ const DEVIATIONS: &[(&str, &str)] = &[
         "an empty `when_modified` pattern is refused: it matches nothing and is most likely a slip",
     ),
     // Atlantis's keys bosun cannot act on yet: refused with a clear error, not ignored.
-    ("TestConfig_UnmarshalYAML#012", NOT_YET),
     ("TestProject_UnmarshalYAML#002", NOT_YET),
-    ("TestAutoDiscover_UnmarshalYAML#001", AUTODISCOVER),
-    ("TestAutoDiscover_UnmarshalYAML#002", AUTODISCOVER),
-    ("TestProject_Validate#007", NOT_YET),
-    ("TestProject_Validate#008", NOT_YET),
-    ("TestProject_Validate#009", NOT_YET),
-    ("TestProject_Validate#010", NOT_YET),
-    ("TestAutoDiscover_Validate#001", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#002", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#004", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#009", AUTODISCOVER),
-    ("TestAutoDiscover_Validate#010", AUTODISCOVER),
-    ("TestRepoLocks_Validate#002", REPO_LOCKS),
-    ("TestRepoLocks_Validate#004", REPO_LOCKS),
     ("TestStep_Validate#007", NOT_YET),
     ("TestStep_Validate#008", NOT_YET),
     ("TestStep_Validate#009", NOT_YET),
-    ("TestConfig_ToValid#002", NOT_YET),
     (
-        "TestConfig_ToValid#005",
-        "`abort_on_execution_order_fail: false` is refused: bosun always stops applying at a \
-         failing execution order group (`true`, accepted)",
+        "TestProject_ToValid#002",
+        "the Go test completes one project alone; in a whole file the workflow it names \
+         (`myworkflow`) is not defined, which Atlantis's whole-file parse refuses too",
     ),
-    ("TestConfig_ToValid#007", AUTODISCOVER),
-    ("TestConfig_ToValid#009", REPO_LOCKS),
-    ("TestConfig_ToValid#011", NOT_YET),
-    ("TestProject_ToValid#002", REPO_LOCKS),
-    ("TestAutoDiscover_ToValid#001", AUTODISCOVER),
-    ("TestAutoDiscover_ToValid#002", AUTODISCOVER),
-    ("TestRepoLocks_ToValid#002", REPO_LOCKS),
     ("TestStep_ToValid#013", NOT_YET),
     ("TestStep_ToValid#016", NOT_YET),
     ("TestStep_ToValid#017", NOT_YET),
@@ -109,17 +82,8 @@ const DEVIATIONS: &[(&str, &str)] = &[
 
 const ONLY_DECODED: &str = "the Go test only decodes this part of a file; Atlantis's \
                             whole-file parse refuses it too (no version, no dir, or not a step)";
-const REPO_LOCKS: &str = "`repo_locks` modes `on_apply` and `disabled` are refused: bosun \
-                          always locks a project's dir and workspace when it plans it \
-                          (Atlantis's `on_plan`, which bosun accepts)";
-const AUTODISCOVER: &str = "`autodiscover` other than `mode: disabled` is refused: with a \
-                            repo config bosun plans only the projects it lists (Atlantis's \
-                            `disabled`, which bosun accepts)";
-const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (autodiscover, \
-                       plan_requirements, \
-                       env `shell`, `run` with options, multienv, \
-                       `parallel_plan: false`): refused with a clear error \
-                       rather than ignored";
+const NOT_YET: &str = "an Atlantis key bosun cannot act on yet (env `shell`, `run` with \
+                       options, multienv): refused with a clear error rather than ignored";
 const WORKSPACE_CHARS: &str = "a workspace name holds only letters, digits, `-`, `_` and `.`: \
                                shell characters (`;`, `&`, `|`, backticks) in a name that \
                                reaches Terraform, environment variables and paths serve no one";
@@ -342,12 +306,10 @@ fn as_atlantis(config: &RepoConfig) -> Json {
                 "workspace": p.workspace,
                 "workflow": p.workflow,
                 "terraform_version": p.terraform_version,
+                "terraform_distribution": p.terraform_distribution.map(|d| d.to_string()),
+                "plan_requirements": requirements(&p.plan_requirements),
                 "autoplan": { "enabled": p.autoplan_enabled, "when_modified": p.when_modified },
-                "apply_requirements": p.apply_requirements.iter().map(|r| match r {
-                    ApplyRequirement::Approved => "approved",
-                    ApplyRequirement::Mergeable => "mergeable",
-                    ApplyRequirement::Undiverged => "undiverged",
-                }).collect::<Vec<_>>(),
+                "apply_requirements": requirements(&p.apply_requirements),
             })
         })
         .collect();
@@ -357,6 +319,16 @@ fn as_atlantis(config: &RepoConfig) -> Json {
         .map(|w| (w.name.clone(), workflow(w)))
         .collect();
     json!({ "version": config.version, "projects": projects, "workflows": workflows })
+}
+
+fn requirements(list: &[ApplyRequirement]) -> Vec<&'static str> {
+    list.iter()
+        .map(|r| match r {
+            ApplyRequirement::Approved => "approved",
+            ApplyRequirement::Mergeable => "mergeable",
+            ApplyRequirement::Undiverged => "undiverged",
+        })
+        .collect()
 }
 
 fn workflow(w: &Workflow) -> Json {

@@ -137,8 +137,20 @@ fn errors_name_the_file_line_column_and_key() {
             "bosun.yaml:4:15: projects[0].depends_on: bosun orders applies by `execution_order_group` only; `depends_on` is not supported yet (give the project a later execution_order_group instead)",
         ),
         (
-            "version: 3\nparallel_plan: false\n",
-            "bosun.yaml:2:16: parallel_plan: bosun always plans a pull request's projects in parallel (up to BOSUN_PARALLELISM at once); planning them one at a time is not supported yet (remove the key or set it to true)",
+            "version: 3\nprojects:\n- dir: a\n  terraform_distribution: tofu\n",
+            "bosun.yaml:4:27: projects[0].terraform_distribution: 'tofu' is not a valid terraform_distribution, only 'terraform' and 'opentofu' are supported",
+        ),
+        (
+            "version: 3\nprojects:\n- dir: a\n  plan_requirements: [reviewed]\n",
+            "bosun.yaml:4:23: projects[0].plan_requirements[0]: `reviewed` is not one of approved, mergeable, undiverged",
+        ),
+        (
+            "version: 3\nautodiscover: {mode: sometimes}\n",
+            "bosun.yaml:2:22: autodiscover.mode: `sometimes` is not one of auto, enabled, disabled",
+        ),
+        (
+            "version: 3\nautodiscover:\n  ignore_paths: [/abs]\n",
+            "bosun.yaml:3:17: autodiscover.ignore_paths[0]: pattern must not begin with a slash '/'",
         ),
         (
             "version: 3\nallowed_regexp_prefixes: [dev/, \"\"]\n",
@@ -540,11 +552,40 @@ workflows:
 }
 
 #[test]
-fn keys_bosun_cannot_act_on_are_refused_with_their_place() {
-    assert_eq!(
-        err("version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n"),
-        "bosun.yaml:4:27: projects[0].terraform_distribution: bosun runs the one Terraform binary its server is configured with and cannot pick a distribution per project: remove this key (the operator chooses the binary with the terraform_bin setting)"
+fn atlantis_keys_that_act_read_as_atlantis_reads_them() {
+    let c = ok(
+        "version: 3\nprojects:\n- dir: .\n  terraform_distribution: opentofu\n  plan_requirements: [approved, undiverged]\n",
     );
+    assert_eq!(
+        c.projects[0].terraform_distribution,
+        Some(Distribution::OpenTofu)
+    );
+    assert_eq!(
+        c.projects[0].plan_requirements,
+        [ApplyRequirement::Approved, ApplyRequirement::Undiverged]
+    );
+    // The defaults: plan in parallel, stop at a failing group, discover only without projects.
+    let c = ok("version: 3\n");
+    assert!(c.parallel_plan && c.abort_on_execution_order_fail);
+    assert_eq!(c.autodiscover, AutoDiscover::default());
+    assert!(c.discovers());
+    assert!(!ok("version: 3\nprojects:\n- dir: a\n").discovers());
+    let c = ok(
+        "version: 3\nparallel_plan: false\nabort_on_execution_order_fail: false\nautodiscover:\n  mode: enabled\n  ignore_paths: [\"modules/**\"]\nprojects:\n- dir: a\n",
+    );
+    assert!(!c.parallel_plan && !c.abort_on_execution_order_fail);
+    assert_eq!(c.autodiscover.mode, DiscoverMode::Enabled);
+    assert_eq!(c.autodiscover.ignore_paths, ["modules/**"]);
+    assert!(c.discovers());
+    assert!(!ok("version: 3\nautodiscover: {mode: disabled}\n").discovers());
+    assert!(ok("version: 3\nautodiscover: {}\n").discovers());
+    assert!(
+        err("version: 3\nautodiscover: {ignore_paths: [\"a[\"]}\n").contains("invalid pattern")
+    );
+}
+
+#[test]
+fn keys_bosun_cannot_act_on_are_refused_with_their_place() {
     assert!(
         err("version: 3\nprojects:\n- dir: \"[invalid\"\n")
             .starts_with("bosun.yaml:3:8: projects[0].dir: not a valid glob pattern: ")
@@ -583,25 +624,24 @@ fn names_workspaces_and_rooted_dirs_follow_atlantis() {
         ));
         assert!(e.contains("a workspace name holds"), "{ws}: {e}");
     }
+    let c = ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
+    assert_eq!(c.repo_locks, LockMode::OnPlan);
+    assert_eq!(c.projects[0].repo_locks, None);
+    let c = ok(
+        "version: 3\nrepo_locks: {mode: disabled}\nprojects:\n- dir: a\n  repo_locks: {mode: on_apply}\n- dir: b\n",
+    );
+    assert_eq!(c.repo_locks, LockMode::Disabled);
+    assert_eq!(c.projects[0].repo_locks, Some(LockMode::OnApply));
+    assert_eq!(c.projects[1].repo_locks, None);
     assert_eq!(
-        err("version: 3\nprojects:\n- {dir: ., plan_requirements: [approved]}\n"),
-        "bosun.yaml:3:12: projects[0].plan_requirements: Atlantis's key, which bosun cannot act on yet: it is refused rather than ignored (remove it)"
+        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: later}\n"),
+        "bosun.yaml:4:22: projects[0].repo_locks.mode: `later` is not one of on_plan, on_apply, disabled"
     );
-    ok("version: 3\nautodiscover: {mode: disabled}\n");
     assert!(
-        err("version: 3\nautodiscover: {mode: auto}\n")
-            .starts_with("bosun.yaml:2:22: autodiscover.mode: with a repo config bosun plans only")
+        err("version: 3\napply_on_merge: true\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n")
+            .starts_with("bosun.yaml:5:3: projects[0].repo_locks: `mode: on_apply` cannot go with `apply_on_merge`")
     );
-    ok("version: 3\nrepo_locks: {mode: on_plan}\nprojects:\n- {dir: ., repo_locks: {}}\n");
-    ok("version: 3\nabort_on_execution_order_fail: true\n");
-    assert!(
-        err("version: 3\nabort_on_execution_order_fail: false\n")
-            .starts_with("bosun.yaml:2:32: abort_on_execution_order_fail: bosun always stops")
-    );
-    assert_eq!(
-        err("version: 3\nprojects:\n- dir: .\n  repo_locks: {mode: on_apply}\n"),
-        "bosun.yaml:4:22: projects[0].repo_locks.mode: bosun always locks a project's dir and workspace when it plans it (`on_plan`); `on_apply` is not supported yet"
-    );
+    ok("version: 3\napply_on_merge: true\nrepo_locks: {mode: disabled}\n");
     let c = ok("version: 3\nprojects:\n- dir: .\n  autoplan: ~\n");
     assert!(c.projects[0].autoplan_enabled);
 }
