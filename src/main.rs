@@ -42,24 +42,36 @@ enum Command {
         /// Terraform or OpenTofu (default: terraform on PATH, else /usr/local/bin/terraform)
         #[arg(long, env = "BOSUN_TERRAFORM_BIN")]
         terraform_bin: Option<String>,
+        /// The repo config's path in the repository, as serve's setting (default: bosun.yaml,
+        /// else atlantis.yaml)
+        #[arg(long, value_name = "PATH", env = "BOSUN_REPO_CONFIG_FILE")]
+        repo_config_file: Option<String>,
     },
-    /// Check a repo config (default: bosun.yaml, else atlantis.yaml, in this directory).
+    /// Check a repo config (default: the file BOSUN_REPO_CONFIG_FILE names, else bosun.yaml,
+    /// else atlantis.yaml, in this directory).
     Validate {
         /// The file to check
         file: Option<PathBuf>,
+        /// The repo config's path, as serve's setting: checked when no file is given
+        #[arg(long, value_name = "PATH", env = "BOSUN_REPO_CONFIG_FILE")]
+        repo_config_file: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { file } => validate(file),
+        Command::Validate {
+            file,
+            repo_config_file,
+        } => validate(file.or(repo_config_file)),
         Command::Preview {
             repo,
             base,
             head,
             all,
             terraform_bin,
+            repo_config_file,
         } => {
             // The sandbox settings come from the environment, as for serve.
             let sources = config::Sources {
@@ -81,6 +93,7 @@ fn main() -> ExitCode {
                 terraform_bin: terraform_bin.unwrap_or_else(default_terraform),
                 parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
                 sandbox,
+                repo_config_file,
             })
         }
         Command::Serve {

@@ -35,6 +35,9 @@ pub struct Options {
     /// here falls back to running Terraform directly, with a warning: a preview runs the
     /// operator's own checkout on their own machine.
     pub sandbox: Sandbox,
+    /// The repo config's path in the repository (BOSUN_REPO_CONFIG_FILE); `None`: bosun.yaml,
+    /// else atlantis.yaml.
+    pub repo_config_file: Option<String>,
 }
 
 /// The result: the summary comment's markdown (its parts, in order) and the other replies.
@@ -109,7 +112,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
                 .to_vec(),
             allow_commands: crate::command::allowed_kinds(&["all".into()]).unwrap_or_default(),
             checkout_strategy: CheckoutStrategy::Branch,
-            repo_config_file: None,
+            repo_config_file: opts.repo_config_file.clone(),
             // What `bosun serve` plans by default (Atlantis's rules).
             autoplan_modules: false,
             comment_mode: CommentMode::Edit,

@@ -92,3 +92,40 @@ fn preview_of_a_branch_plans_only_what_it_changes() {
     assert!(!ok);
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn preview_reads_the_repo_config_where_bosun_repo_config_file_says() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "--quiet", "-b", "main"]);
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::create_dir_all(dir.join("infrastructure")).unwrap();
+    std::fs::write(
+        dir.join("app/main.tf"),
+        "resource \"terraform_data\" \"a\" {}\n",
+    )
+    .unwrap();
+    // Dirs in the file are relative to the repository's root, as in Atlantis.
+    std::fs::write(
+        dir.join("infrastructure/custom-name.yaml"),
+        "version: 3\nprojects:\n- name: application\n  dir: app\n",
+    )
+    .unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "--quiet", "-m", "all"]);
+
+    let path = dir.to_str().unwrap();
+    let (ok, out, err) = preview(&["--repo", path, "--all"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("#### `app`"), "no config read: {out}");
+
+    let (ok, out, err) = preview(&[
+        "--repo",
+        path,
+        "--all",
+        "--repo-config-file",
+        "infrastructure/custom-name.yaml",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("#### `application`"), "{out}");
+}

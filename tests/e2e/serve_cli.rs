@@ -180,6 +180,20 @@ fn validate_prints_the_error_with_its_place_and_fails() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+
+    // BOSUN_REPO_CONFIG_FILE names the file serve reads: validate checks that one.
+    let out = Command::new(BIN)
+        .arg("validate")
+        .env("BOSUN_REPO_CONFIG_FILE", "atlantis.yaml")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("atlantis.yaml:3:3:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
