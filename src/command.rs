@@ -95,8 +95,8 @@ impl Command {
 
     /// Whether the command's flags select `target`: no flags select every project; `-p`
     /// selects by name, as `names` (the `-p` values read by [`NameMatcher::all`]) match it;
-    /// `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone every project in
-    /// that workspace.
+    /// `-d` by dir, in the workspace `-w` names (else `default`); `-w` alone is `-d . -w`, as
+    /// in Atlantis (and as `plan` reads it).
     pub fn selects_with(&self, target: &crate::plan::Target, names: &[NameMatcher]) -> bool {
         if !self.projects.is_empty() {
             return target
@@ -104,12 +104,14 @@ impl Command {
                 .as_ref()
                 .is_some_and(|n| names.iter().any(|m| m.matches(n)));
         }
-        let workspace_ok = match &self.workspace {
-            Some(ws) => &target.workspace == ws,
-            None => self.dirs.is_empty() || target.workspace == "default",
-        };
-        workspace_ok
-            && (self.dirs.is_empty() || self.dirs.iter().any(|d| dir_matches(d, &target.dir)))
+        match (&self.workspace, self.dirs.is_empty()) {
+            (None, true) => true,
+            (Some(ws), true) => &target.workspace == ws && target.dir == ".",
+            (ws, false) => {
+                target.workspace == ws.as_deref().unwrap_or("default")
+                    && self.dirs.iter().any(|d| dir_matches(d, &target.dir))
+            }
+        }
     }
 
     /// Whether the command names no project (no `-d`, `-w` or `-p`).

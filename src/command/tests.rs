@@ -591,8 +591,11 @@ fn flags_select_projects() {
     assert!(by_dir.selects(&prod) && !by_dir.selects(&blue) && !by_dir.selects(&dev));
     let by_ws = cmd("bosun apply -d envs/prod -w blue");
     assert!(!by_ws.selects(&prod) && by_ws.selects(&blue));
+    // `-w` alone is `-d . -w`, as in Atlantis.
     let ws_only = cmd("bosun unlock -w blue");
-    assert!(ws_only.selects(&blue) && !ws_only.selects(&dev) && !ws_only.names_none());
+    let root_blue = t(".", "blue", None);
+    assert!(ws_only.selects(&root_blue) && !ws_only.names_none());
+    assert!(!ws_only.selects(&blue) && !ws_only.selects(&dev));
     let by_name = cmd("bosun apply -p prod");
     assert!(by_name.selects(&prod) && !by_name.selects(&blue));
     let by_glob = cmd("bosun apply -d 'envs/*'");
