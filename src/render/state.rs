@@ -101,7 +101,8 @@ fn refusal(name: &str, op: StateOp, r: &Refusal) -> String {
         ),
         Refusal::Requirements { target, unmet } => {
             format!(
-                "{}: **import requirements not met** (`import_requirements`): {}.",
+                "{}: **requirements not met** (its `import_requirements` and, since this \
+                 writes state as an apply does, its `apply_requirements`): {}.",
                 code_span(&target.display_name()),
                 unmet_reasons(unmet)
             )

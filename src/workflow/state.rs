@@ -1,8 +1,8 @@
 //! `import ADDRESS ID` and `state rm ADDRESS...`: Terraform commands that write a project's
 //! state without a plan. Who may run them is who may apply; the projects are those a `plan`
 //! with the same flags selects, at the pull request's head; each project's
-//! `import_requirements` (the base branch's config, as `apply_requirements` are read) must be
-//! met and the pull request takes each project's lock, as a plan does (another pull request
+//! `import_requirements` and apply requirements (the base branch's config and the server's,
+//! as for apply: they write state with the apply stage's credentials) must be met and the pull request takes each project's lock, as a plan does (another pull request
 //! holding one refuses the command, naming it). Each project runs in its checkout, sandboxed,
 //! with the apply stage's variables and one Terraform run per project at a time; its
 //! workflow's `import` or `state_rm` stage when it has one. A project whose state changed has
@@ -119,9 +119,19 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
             return Ok("no such project".into());
         }
     };
+    // They write state with the apply stage's credentials, so what an apply of the project
+    // requires they require too, beside its own `import_requirements`.
     let required: Vec<(Target, Vec<ApplyRequirement>)> = targets
         .iter()
-        .map(|t| (t.clone(), apply::import_requirements(base.valid(), t)))
+        .map(|t| {
+            let mut rs = apply::import_requirements(base.valid(), t);
+            for r in super::apply::policy(ctx, repo, base.valid(), t).requirements {
+                if !rs.contains(&r) {
+                    rs.push(r);
+                }
+            }
+            (t.clone(), rs)
+        })
         .collect();
     let needed: Vec<ApplyRequirement> = required.iter().flat_map(|(_, rs)| rs.clone()).collect();
     // `mergeable` looks past bosun's own apply summary check, as for apply.
