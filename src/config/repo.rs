@@ -11,11 +11,13 @@ use super::yaml::{self, Node, Value};
 mod dir_globs;
 mod distribution;
 mod modes;
+mod shell_step;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
 pub use distribution::Distribution;
 pub use modes::{AutoDiscover, DiscoverMode, LockMode};
+pub use shell_step::{Output, Shell, ShellCommand};
 pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
@@ -328,7 +330,7 @@ impl Ctx<'_> {
 
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
 /// saying so rather than as unknown.
-const ATLANTIS_ONLY: &[&str] = &["silence_pr_comments", "multienv", "shell", "shellArgs"];
+const ATLANTIS_ONLY: &[&str] = &["silence_pr_comments"];
 
 const TOP_KEYS: &[&str] = &[
     "version",

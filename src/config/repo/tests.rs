@@ -307,9 +307,9 @@ fn workflows_parse_into_steps() {
                 },
                 WorkflowStep::Env {
                     name: "WHO".into(),
-                    value: EnvValue::Command("whoami".into())
+                    value: EnvValue::Command(ShellCommand::plain("whoami"))
                 },
-                WorkflowStep::Run("echo custom-step $PULL_NUM".into()),
+                WorkflowStep::Run(ShellCommand::plain("echo custom-step $PULL_NUM")),
                 WorkflowStep::Plan {
                     extra_args: vec!["-lock=false".into()]
                 },
@@ -320,7 +320,7 @@ fn workflows_parse_into_steps() {
         custom.apply.as_deref(),
         Some(
             &[
-                WorkflowStep::Run("echo before".into()),
+                WorkflowStep::Run(ShellCommand::plain("echo before")),
                 WorkflowStep::Apply {
                     extra_args: vec!["-parallelism=1".into()]
                 },
@@ -373,7 +373,7 @@ fn bad_workflows_are_errors_with_positions() {
     let cases = [
         (
             "    plan:\n      steps: [init, terraform]\n",
-            "bosun.yaml:5:21: workflows.w.plan.steps[1]: `terraform` is not a step: use init, plan, apply, run or env",
+            "bosun.yaml:5:21: workflows.w.plan.steps[1]: `terraform` is not a step: use init, plan, apply, run, env or multienv",
         ),
         (
             "    plan:\n      steps: [apply]\n",
@@ -385,7 +385,7 @@ fn bad_workflows_are_errors_with_positions() {
         ),
         (
             "    plan:\n      steps: [{run: echo, init: }]\n",
-            "bosun.yaml:5:16: workflows.w.plan.steps[0]: a step is one key: init, plan, apply, run or env",
+            "bosun.yaml:5:16: workflows.w.plan.steps[0]: a step is one key: init, plan, apply, run, env or multienv",
         ),
         (
             "    plan:\n      steps: [{rnu: echo}]\n",
@@ -485,7 +485,7 @@ fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
         )
     };
     let run = |text: &str| match &ok(text).workflows[0].plan.as_deref() {
-        Some([WorkflowStep::Run(command)]) => command.clone(),
+        Some([WorkflowStep::Run(command)]) => command.command.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -497,7 +497,9 @@ fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
     let c = ok(&file(2, "echo  'a b'"));
     assert_eq!(
         c.workflows[0].other_stages[0].1,
-        vec![OtherStep::Common(WorkflowStep::Run("echo  'a b'".into()))]
+        vec![OtherStep::Common(WorkflowStep::Run(ShellCommand::plain(
+            "echo  'a b'"
+        )))]
     );
     assert_eq!(
         err(&file(2, "echo 'a b")),
