@@ -85,3 +85,33 @@ async fn multienv_may_not_set_what_bosun_owns() {
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn silence_pr_comments_leaves_a_projects_results_to_its_check_runs() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    // Silenced for the file; `envs/prod` gives its own, empty, list.
+    let yaml = "version: 3\nsilence_pr_comments: [plan, apply]\nprojects:\n  - dir: envs/dev\n  - dir: envs/prod\n    silence_pr_comments: []\n";
+    ctx.push_base(&[("bosun.yaml", Some(yaml))]);
+    let files = [
+        ("envs/dev/main.tf", module(&ctx.state_file("dev"), &["a"])),
+        ("envs/prod/main.tf", module(&ctx.state_file("prod"), &["b"])),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let (pr, _) = ctx.open_pr("quiet", &files).await;
+    ctx.settle().await;
+    let body = ctx.bot_comment(pr).body;
+    assert!(body.contains("`envs/prod`"), "{body}");
+    assert!(!body.contains("envs/dev"), "{body}");
+    for dir in ["envs/dev", "envs/prod"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{dir}");
+    }
+    // Only silenced projects: no comment at all, the check run says it.
+    ctx.comment(pr, "alice", "bosun apply -d envs/dev").await;
+    ctx.settle().await;
+    assert_eq!(ctx.bot_comments(pr).len(), 1);
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    ctx.finish().await;
+}
