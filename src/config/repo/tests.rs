@@ -705,3 +705,22 @@ fn named_projects_may_share_a_dir_and_workspace() {
             .contains("not all are named")
     );
 }
+
+#[test]
+fn silence_pr_comments_reads_for_the_file_and_per_project() {
+    let c = ok(
+        "version: 3\nsilence_pr_comments: [apply]\nprojects:\n- dir: a\n- dir: b\n  silence_pr_comments: [plan]\n- dir: c\n  silence_pr_comments: []\n",
+    );
+    assert!(c.silences(&("a", "default", None), "apply"));
+    assert!(!c.silences(&("a", "default", None), "plan"));
+    assert!(c.silences(&("b", "default", None), "plan"));
+    assert!(!c.silences(&("b", "default", None), "apply"));
+    assert!(!c.silences(&("c", "default", None), "apply"));
+    // A project the file does not list: the file's.
+    assert!(c.silences(&("d", "default", None), "apply"));
+    assert!(!ok("version: 3\nsilence_pr_comments: ~\n").silences(&(".", "default", None), "plan"));
+    assert_eq!(
+        err("version: 3\nsilence_pr_comments: [plan, import]\n"),
+        "bosun.yaml:2:29: silence_pr_comments[1]: `import` is not a stage whose comments can be silenced: use plan or apply"
+    );
+}
