@@ -349,8 +349,15 @@ impl Ctx<'_> {
 }
 
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
-/// saying so rather than as unknown (none at present).
-const ATLANTIS_ONLY: &[&str] = &[];
+/// saying so rather than as unknown (policy checks, the reaction emoji, the deprecated
+/// `repo_locking`).
+const ATLANTIS_ONLY: &[&str] = &[
+    "policies",
+    "emoji_reaction",
+    "repo_locking",
+    "policy_check",
+    "custom_policy_check",
+];
 
 const TOP_KEYS: &[&str] = &[
     "version",

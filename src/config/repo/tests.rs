@@ -724,3 +724,26 @@ fn silence_pr_comments_reads_for_the_file_and_per_project() {
         "bosun.yaml:2:29: silence_pr_comments[1]: `import` is not a stage whose comments can be silenced: use plan or apply"
     );
 }
+
+#[test]
+fn atlantis_keys_bosun_lacks_are_refused_as_such() {
+    for (text, key) in [
+        ("version: 3\nemoji_reaction: eyes\n", "emoji_reaction"),
+        (
+            "version: 3\nprojects:\n- dir: .\n  policy_check: true\n",
+            "projects[0].policy_check",
+        ),
+        (
+            "version: 3\nprojects:\n- dir: .\n  repo_locking: false\n",
+            "projects[0].repo_locking",
+        ),
+    ] {
+        let e = err(text);
+        assert!(
+            e.contains(&format!(
+                "{key}: Atlantis's key, which bosun cannot act on yet"
+            )),
+            "{e}"
+        );
+    }
+}
