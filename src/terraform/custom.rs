@@ -1,8 +1,10 @@
 //! Custom workflows: a repo config's plan and apply steps run instead of bosun's default
-//! sequence. `run` steps are `/bin/sh -c <command>` through the same [`Runner`] as
-//! Terraform, so a sandbox confines them exactly as it confines Terraform; they see
-//! [`Terraform::env`] plus Atlantis's variables ([`StepVars`]) and the `env` steps' values.
-//! Every run has its own [`RunDir`]: `$PLANFILE` is in it, not in the checkout. An `env`
+//! sequence. `run` steps are `/bin/sh -c <command>` (or the shell they name, found on the
+//! sandbox's fixed `PATH`, with its `shellArgs`) through the same [`Runner`] as Terraform, so
+//! a sandbox confines them exactly as it confines Terraform; they see [`Terraform::env`] plus
+//! Atlantis's variables ([`StepVars`]) and the `env` and `multienv` steps' values; their
+//! `output` option decides what users see ([`output`]), the logs keep everything. Every run
+//! has its own [`RunDir`]: `$PLANFILE` is in it, not in the checkout. An `env` or `multienv`
 //! step may not set the variables bosun owns ([`RESERVED_ENV`]); `run` steps get no
 //! `TF_WORKSPACE` (so their own `terraform workspace select $WORKSPACE` works), but the
 //! run's `TF_DATA_DIR` has the workspace bosun's `init` step selected.
