@@ -23,6 +23,13 @@ pub struct Target {
     pub name: Option<String>,
 }
 
+impl Target {
+    /// Dir, workspace and name, as [`crate::config::repo::RepoConfig::project`] takes them.
+    pub fn parts(&self) -> (&str, &str, Option<&str>) {
+        (&self.dir, &self.workspace, self.name.as_deref())
+    }
+}
+
 impl From<&Project> for Target {
     fn from(p: &Project) -> Self {
         Self {

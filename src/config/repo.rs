@@ -11,11 +11,13 @@ use super::yaml::{self, Node, Value};
 mod dir_globs;
 mod distribution;
 mod modes;
+mod shell_step;
 mod terraform_version;
 mod workflow;
 pub use dir_globs::{is_project_file, terraform_dirs};
 pub use distribution::Distribution;
 pub use modes::{AutoDiscover, DiscoverMode, LockMode};
+pub use shell_step::{Output, Shell, ShellCommand};
 pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
@@ -71,6 +73,9 @@ pub struct RepoConfig {
     pub delete_source_branch_on_merge: bool,
     pub apply_on_merge: bool,
     pub projects: Vec<Project>,
+    /// Atlantis's `silence_pr_comments`: the stages (`plan`, `apply`) whose results get no
+    /// pull request comment (check runs still say them); a project's own list replaces it.
+    pub silence_pr_comments: Vec<String>,
     /// A `-p` value starting with one of these is a pattern over project names, not a name
     /// (see [`crate::command::NameMatcher`]).
     pub allowed_regexp_prefixes: Vec<String>,
@@ -110,6 +115,21 @@ impl RepoConfig {
             .and_then(|p| p.workflow.as_deref())
             .unwrap_or("default");
         self.workflows.iter().find(|w| w.name == wanted)
+    }
+
+    /// Whether the results of `stage` (`plan` or `apply`) of the project on `dir` and
+    /// `workspace` named `name` go without a pull request comment: the project's
+    /// `silence_pr_comments` when it has one, else the file's.
+    pub fn silences(
+        &self,
+        (dir, workspace, name): &(&str, &str, Option<&str>),
+        stage: &str,
+    ) -> bool {
+        self.project(dir, workspace, *name)
+            .and_then(|p| p.silence_pr_comments.as_ref())
+            .unwrap_or(&self.silence_pr_comments)
+            .iter()
+            .any(|s| s == stage)
     }
 
     /// Whether bosun discovers projects (as without a repo config) beside the listed ones:
@@ -177,6 +197,8 @@ pub struct Project {
     /// `None`: the top level's.
     pub apply_on_merge: Option<bool>,
     pub delete_source_branch_on_merge: Option<bool>,
+    /// `silence_pr_comments`; `None`: the file's.
+    pub silence_pr_comments: Option<Vec<String>>,
 }
 
 impl Project {
@@ -327,8 +349,15 @@ impl Ctx<'_> {
 }
 
 /// Atlantis's keys bosun does not have yet, anywhere in the file: refused with a message
-/// saying so rather than as unknown.
-const ATLANTIS_ONLY: &[&str] = &["silence_pr_comments", "multienv", "shell", "shellArgs"];
+/// saying so rather than as unknown (policy checks, the reaction emoji, the deprecated
+/// `repo_locking`).
+const ATLANTIS_ONLY: &[&str] = &[
+    "policies",
+    "emoji_reaction",
+    "repo_locking",
+    "policy_check",
+    "custom_policy_check",
+];
 
 const TOP_KEYS: &[&str] = &[
     "version",
@@ -343,6 +372,7 @@ const TOP_KEYS: &[&str] = &[
     "repo_locks",
     "abort_on_execution_order_fail",
     "autodiscover",
+    "silence_pr_comments",
 ];
 
 const PROJECT_KEYS: &[&str] = &[
@@ -362,6 +392,7 @@ const PROJECT_KEYS: &[&str] = &[
     "terraform_distribution",
     "repo_locks",
     "plan_requirements",
+    "silence_pr_comments",
 ];
 
 /// Which files a project's autoplan watches unless it says (Atlantis's default).
@@ -405,6 +436,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         delete_source_branch_on_merge: false,
         apply_on_merge: false,
         projects: vec![],
+        silence_pr_comments: vec![],
         allowed_regexp_prefixes: vec![],
         workflows: vec![],
         file: file.into(),
@@ -445,6 +477,8 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             "abort_on_execution_order_fail" => {
                 config.abort_on_execution_order_fail = ctx.bool(v, &name)?
             }
+            "silence_pr_comments" if is_null(v) => {}
+            "silence_pr_comments" => config.silence_pr_comments = silenced(&ctx, v, &name)?,
             "workflows" if is_null(v) => {}
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {
@@ -502,6 +536,22 @@ fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequireme
     Ok(out)
 }
 
+/// A `silence_pr_comments` list: `plan` and `apply`, as Atlantis allows.
+fn silenced(ctx: &Ctx, node: &Node, key: &str) -> Result<Vec<String>, ConfigError> {
+    let stages = ctx.strings(node, key)?;
+    for (i, s) in stages.iter().enumerate() {
+        if s != "plan" && s != "apply" {
+            let at = ctx.seq(node, key)?.get(i).unwrap_or(node);
+            return Err(ctx.err(
+                at,
+                &format!("{key}[{i}]"),
+                format!("`{s}` is not a stage whose comments can be silenced: use plan or apply"),
+            ));
+        }
+    }
+    Ok(stages)
+}
+
 fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     let mut p = Project {
         name: None,
@@ -521,6 +571,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
         repo_locks: None,
         apply_on_merge: None,
         delete_source_branch_on_merge: None,
+        silence_pr_comments: None,
     };
     let mut has_dir = false;
     for (name, _, v) in ctx.entries(node, key, PROJECT_KEYS)? {
@@ -644,6 +695,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             "workflow" => p.workflow = Some(ctx.string(v, &path)?),
             "execution_order_group" => p.execution_order_group = ctx.int(v, &path)?,
             "repo_locks" => p.repo_locks = modes::repo_locks(ctx, v, &path)?,
+            "silence_pr_comments" if is_null(v) => {}
+            "silence_pr_comments" => p.silence_pr_comments = Some(silenced(ctx, v, &path)?),
             "depends_on" => {
                 let deps = ctx.strings(v, &path)?;
                 if !deps.is_empty() {

@@ -1,8 +1,10 @@
 //! Custom workflows: a repo config's plan and apply steps run instead of bosun's default
-//! sequence. `run` steps are `/bin/sh -c <command>` through the same [`Runner`] as
-//! Terraform, so a sandbox confines them exactly as it confines Terraform; they see
-//! [`Terraform::env`] plus Atlantis's variables ([`StepVars`]) and the `env` steps' values.
-//! Every run has its own [`RunDir`]: `$PLANFILE` is in it, not in the checkout. An `env`
+//! sequence. `run` steps are `/bin/sh -c <command>` (or the shell they name, found on the
+//! sandbox's fixed `PATH`, with its `shellArgs`) through the same [`Runner`] as Terraform, so
+//! a sandbox confines them exactly as it confines Terraform; they see [`Terraform::env`] plus
+//! Atlantis's variables ([`StepVars`]) and the `env` and `multienv` steps' values; their
+//! `output` option decides what users see ([`output`]), the logs keep everything. Every run
+//! has its own [`RunDir`]: `$PLANFILE` is in it, not in the checkout. An `env` or `multienv`
 //! step may not set the variables bosun owns ([`RESERVED_ENV`]); `run` steps get no
 //! `TF_WORKSPACE` (so their own `terraform workspace select $WORKSPACE` works), but the
 //! run's `TF_DATA_DIR` has the workspace bosun's `init` step selected.
@@ -17,10 +19,12 @@ use super::{
     plan_line, plan_text, step,
 };
 use crate::apply::{ApplyOutcome, is_stale_refusal};
-use crate::config::repo::{EnvValue, OtherStep, WorkflowStep};
+use crate::config::repo::{EnvValue, OtherStep, ShellCommand, WorkflowStep};
 use crate::plan::{Outcome, Step};
 
-/// The shell `run` steps go through.
+mod output;
+
+/// The shell `run` steps go through unless they name one.
 pub const SHELL: &str = "/bin/sh";
 
 /// What a custom workflow's steps are told about the run (Atlantis's variables).
@@ -115,10 +119,24 @@ impl<'a> Steps<'a> {
         At::new(self.root, self.dir, &self.run, self.workspace)
     }
 
-    /// `/bin/sh -c COMMAND` in the project dir, through the runner: the checkout and the run
+    /// `/bin/sh -c COMMAND` (or the step's shell, found by name on bosun's fixed `PATH`, and
+    /// its arguments) in the project dir, through the runner: the checkout and the run
     /// directory writable, the plugin cache read-only.
-    async fn shell(&self, command: &str) -> Result<Finished> {
-        let program = (SHELL.into(), vec!["-c".to_owned(), command.to_owned()]);
+    async fn shell(&self, cmd: &ShellCommand) -> Result<Finished> {
+        let program = match &cmd.shell {
+            None => (SHELL.into(), vec!["-c".to_owned(), cmd.command.clone()]),
+            Some(shell) => {
+                let program = std::env::split_paths(super::PATH)
+                    .map(|dir| dir.join(&shell.program))
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("the shell `{}` is not on the PATH", shell.program)
+                    })?;
+                let mut args = shell.args.clone();
+                args.push(cmd.command.clone());
+                (program, args)
+            }
+        };
         let at = self.at().unpinned();
         let inv = self
             .tf
@@ -126,20 +144,91 @@ impl<'a> Steps<'a> {
         self.tf.runner.run(inv).await
     }
 
-    /// A `run` step: its output shown, a failure naming it.
-    async fn run(&mut self, index: usize, command: &str) -> Result<(), (Step, String)> {
-        let done = self.shell(command).await;
+    /// A `run` step: its output shown as its `output` option says, a failure naming it.
+    async fn run(&mut self, index: usize, cmd: &ShellCommand) -> Result<(), (Step, String)> {
+        let command = &cmd.command;
+        let done = self.shell(cmd).await;
         let name = format!("step {} (`run: {command}`)", index + 1);
         self.log.push_str(&format!("$ {command}\n"));
         match done {
             Ok(done) if done.exit.success() => {
                 self.log.push_str(&done.output);
-                self.show(command, &done.output);
+                if let Some(shown) = output::shown(&cmd.output, &done.output) {
+                    self.show(command, &shown);
+                }
                 Ok(())
             }
-            Ok(done) => Err((Step::Run, self.failed(&name, &done))),
+            Ok(mut done) => {
+                done.output = output::shown(&cmd.output, &done.output)
+                    .unwrap_or_else(|| "(output hidden: `output: hide`)\n".into());
+                Err((Step::Run, self.failed(&name, &done)))
+            }
             Err(e) => Err((Step::Run, format!("{name} could not run: {e:#}"))),
         }
+    }
+
+    /// A `multienv` step: its command prints `NAME=VALUE,NAME=VALUE`; each is set for the
+    /// steps after it, as an `env` step sets one. Users see the names, unless `output: hide`.
+    async fn multienv(&mut self, index: usize, cmd: &ShellCommand) -> Result<(), (Step, String)> {
+        let command = &cmd.command;
+        let what = format!("step {} (`multienv: {command}`)", index + 1);
+        self.log.push_str(&format!("$ {command}\n"));
+        let printed = match self.shell(cmd).await {
+            Ok(done) if done.exit.success() => done.output,
+            Ok(mut done) => {
+                if cmd.output.hide {
+                    done.output = "(output hidden: `output: hide`)\n".into();
+                }
+                return Err((Step::Run, self.failed(&what, &done)));
+            }
+            Err(e) => return Err((Step::Run, format!("{what} could not run: {e:#}"))),
+        };
+        let vars = output::multienv(&printed).map_err(|e| {
+            let message = format!("{what} printed no `NAME=VALUE,NAME=VALUE` list: {e}");
+            self.log.push_str(&format!("{message}\n"));
+            (Step::Run, format!("{}{message}", self.shown))
+        })?;
+        for (name, _) in &vars {
+            self.may_set(index, "multienv", name)?;
+        }
+        let mut shown = match vars.is_empty() {
+            true => "No dynamic environment variable added\n".to_owned(),
+            false => "Dynamic environment variables added:\n".to_owned(),
+        };
+        for (name, value) in vars {
+            shown.push_str(&format!("{name}\n"));
+            self.tf.extra_env.retain(|(k, _)| *k != name);
+            self.tf.extra_env.push((name, value));
+        }
+        self.log.push_str(&shown);
+        if !cmd.output.hide {
+            self.show(command, &shown);
+        }
+        Ok(())
+    }
+
+    /// Refuses a step setting `name` when bosun owns it or it is no variable name.
+    fn may_set(&self, index: usize, step: &str, name: &str) -> Result<(), (Step, String)> {
+        let usable = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let why = if RESERVED_ENV.contains(&name) {
+            "bosun sets it for every run"
+        } else if !usable {
+            "it is not a usable variable name"
+        } else {
+            return Ok(());
+        };
+        Err((
+            Step::Run,
+            format!(
+                "{}step {} (`{step}`) may not set {name}: {why}",
+                self.shown,
+                index + 1
+            ),
+        ))
     }
 
     /// An `env` step: the value, or the trimmed output of its command (run like `run`).
@@ -160,9 +249,10 @@ impl<'a> Steps<'a> {
         }
         let value = match value {
             EnvValue::Value(v) => v.clone(),
-            EnvValue::Command(command) => {
+            EnvValue::Command(cmd) => {
+                let command = &cmd.command;
                 let what = format!("step {} (`env: {name}`, command `{command}`)", index + 1);
-                match self.shell(command).await {
+                match self.shell(cmd).await {
                     Ok(done) if done.exit.success() => done.output.trim().to_owned(),
                     Ok(done) => return Err((Step::Run, self.failed(&what, &done))),
                     Err(e) => return Err((Step::Run, format!("{what} could not run: {e:#}"))),
@@ -385,6 +475,10 @@ async fn state_steps(
                 run.run(i, command).await?;
                 continue;
             }
+            (OtherStep::Common(WorkflowStep::MultiEnv(command)), _) => {
+                run.multienv(i, command).await?;
+                continue;
+            }
             (OtherStep::Common(WorkflowStep::Env { name, value }), _) => {
                 run.env(i, name, value).await?;
                 continue;
@@ -442,6 +536,7 @@ async fn plan_steps(
                 plan_output = Some(step((Step::Plan, "plan", t), plan, &mut run.log)?);
             }
             WorkflowStep::Run(command) => run.run(i, command).await?,
+            WorkflowStep::MultiEnv(command) => run.multienv(i, command).await?,
             WorkflowStep::Env { name, value } => run.env(i, name, value).await?,
             // The parser keeps `apply` out of plan steps.
             WorkflowStep::Apply { .. } => {}
@@ -489,6 +584,7 @@ async fn apply_steps(run: &mut Steps<'_>, steps: &[WorkflowStep]) -> Result<(), 
                 run.shown.push_str(&output);
             }
             WorkflowStep::Run(command) => run.run(i, command).await?,
+            WorkflowStep::MultiEnv(command) => run.multienv(i, command).await?,
             WorkflowStep::Env { name, value } => run.env(i, name, value).await?,
             // The parser keeps `plan` out of apply steps.
             WorkflowStep::Plan { .. } => {}

@@ -186,7 +186,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         user: &cmd.author,
     };
     let results = apply_plans(ctx, claim, &set, chosen, config.as_ref()).await;
-    publish(ctx, &set, &results, &cmd.note).await?;
+    publish(ctx, &set, &results, &cmd.note, config.as_ref()).await?;
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",
@@ -648,17 +648,27 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
     }
 }
 
-/// Posts the apply comment.
+/// Posts the apply comment, without the projects whose `silence_pr_comments` names `apply`
+/// (their check runs say how they went); none when every project is silenced.
 pub(super) async fn publish(
     ctx: &Context,
     set: &ApplySet<'_>,
     results: &[ProjectApply],
     note: &str,
+    config: Option<&RepoConfig>,
 ) -> anyhow::Result<()> {
+    let shown: Vec<ProjectApply> = results
+        .iter()
+        .filter(|r| !config.is_some_and(|c| c.silences(&r.target.parts(), "apply")))
+        .cloned()
+        .collect();
+    if shown.is_empty() && !results.is_empty() {
+        return Ok(());
+    }
     let body = render::apply::apply_comment(&render::apply::ApplyComment {
         command_name: ctx.settings.command_name(),
         sha: &set.pr.head_sha,
-        results,
+        results: &shown,
         note: Some(note),
     });
     feedback::reply(

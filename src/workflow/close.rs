@@ -271,7 +271,7 @@ async fn run_merged(
             "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
              exactly the changes of the plan reviewed on #{pr}."
         );
-        applying::publish(ctx, &set, &results, &note).await?;
+        applying::publish(ctx, &set, &results, &note, config.as_ref()).await?;
         applying::settle_merged(ctx, &set, &results).await?;
         let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
         summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));

@@ -278,6 +278,13 @@ pub async fn publish_summary_as(
                 .position(|c| Target::from(c) == p.target)
                 .unwrap_or(usize::MAX)
         });
+        // Atlantis's `silence_pr_comments`: those projects' plans are left to their check
+        // runs; with every project silenced there is no comment.
+        let planned = plans.len();
+        plans.retain(|p| !config.silences(&p.target.parts(), "plan"));
+        if plans.is_empty() && planned > 0 {
+            return Ok(());
+        }
     }
     let bodies = render::plan::plan_comment(&render::plan::PlanComment {
         command_name: ctx.settings.command_name(),

@@ -30,6 +30,7 @@ mod sandbox;
 mod secrets;
 mod serve_cli;
 mod state_commands;
+mod step_options;
 mod summary_checks;
 mod webhooks;
 mod workflows;

@@ -307,9 +307,9 @@ fn workflows_parse_into_steps() {
                 },
                 WorkflowStep::Env {
                     name: "WHO".into(),
-                    value: EnvValue::Command("whoami".into())
+                    value: EnvValue::Command(ShellCommand::plain("whoami"))
                 },
-                WorkflowStep::Run("echo custom-step $PULL_NUM".into()),
+                WorkflowStep::Run(ShellCommand::plain("echo custom-step $PULL_NUM")),
                 WorkflowStep::Plan {
                     extra_args: vec!["-lock=false".into()]
                 },
@@ -320,7 +320,7 @@ fn workflows_parse_into_steps() {
         custom.apply.as_deref(),
         Some(
             &[
-                WorkflowStep::Run("echo before".into()),
+                WorkflowStep::Run(ShellCommand::plain("echo before")),
                 WorkflowStep::Apply {
                     extra_args: vec!["-parallelism=1".into()]
                 },
@@ -373,7 +373,7 @@ fn bad_workflows_are_errors_with_positions() {
     let cases = [
         (
             "    plan:\n      steps: [init, terraform]\n",
-            "bosun.yaml:5:21: workflows.w.plan.steps[1]: `terraform` is not a step: use init, plan, apply, run or env",
+            "bosun.yaml:5:21: workflows.w.plan.steps[1]: `terraform` is not a step: use init, plan, apply, run, env or multienv",
         ),
         (
             "    plan:\n      steps: [apply]\n",
@@ -385,7 +385,7 @@ fn bad_workflows_are_errors_with_positions() {
         ),
         (
             "    plan:\n      steps: [{run: echo, init: }]\n",
-            "bosun.yaml:5:16: workflows.w.plan.steps[0]: a step is one key: init, plan, apply, run or env",
+            "bosun.yaml:5:16: workflows.w.plan.steps[0]: a step is one key: init, plan, apply, run, env or multienv",
         ),
         (
             "    plan:\n      steps: [{rnu: echo}]\n",
@@ -485,7 +485,7 @@ fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
         )
     };
     let run = |text: &str| match &ok(text).workflows[0].plan.as_deref() {
-        Some([WorkflowStep::Run(command)]) => command.clone(),
+        Some([WorkflowStep::Run(command)]) => command.command.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -497,7 +497,9 @@ fn version_2_splits_run_commands_as_a_shell_would_and_rejoins_them() {
     let c = ok(&file(2, "echo  'a b'"));
     assert_eq!(
         c.workflows[0].other_stages[0].1,
-        vec![OtherStep::Common(WorkflowStep::Run("echo  'a b'".into()))]
+        vec![OtherStep::Common(WorkflowStep::Run(ShellCommand::plain(
+            "echo  'a b'"
+        )))]
     );
     assert_eq!(
         err(&file(2, "echo 'a b")),
@@ -702,4 +704,46 @@ fn named_projects_may_share_a_dir_and_workspace() {
         err("version: 3\nprojects:\n- {dir: ., name: default}\n- {dir: .}\n")
             .contains("not all are named")
     );
+}
+
+#[test]
+fn silence_pr_comments_reads_for_the_file_and_per_project() {
+    let c = ok(
+        "version: 3\nsilence_pr_comments: [apply]\nprojects:\n- dir: a\n- dir: b\n  silence_pr_comments: [plan]\n- dir: c\n  silence_pr_comments: []\n",
+    );
+    assert!(c.silences(&("a", "default", None), "apply"));
+    assert!(!c.silences(&("a", "default", None), "plan"));
+    assert!(c.silences(&("b", "default", None), "plan"));
+    assert!(!c.silences(&("b", "default", None), "apply"));
+    assert!(!c.silences(&("c", "default", None), "apply"));
+    // A project the file does not list: the file's.
+    assert!(c.silences(&("d", "default", None), "apply"));
+    assert!(!ok("version: 3\nsilence_pr_comments: ~\n").silences(&(".", "default", None), "plan"));
+    assert_eq!(
+        err("version: 3\nsilence_pr_comments: [plan, import]\n"),
+        "bosun.yaml:2:29: silence_pr_comments[1]: `import` is not a stage whose comments can be silenced: use plan or apply"
+    );
+}
+
+#[test]
+fn atlantis_keys_bosun_lacks_are_refused_as_such() {
+    for (text, key) in [
+        ("version: 3\nemoji_reaction: eyes\n", "emoji_reaction"),
+        (
+            "version: 3\nprojects:\n- dir: .\n  policy_check: true\n",
+            "projects[0].policy_check",
+        ),
+        (
+            "version: 3\nprojects:\n- dir: .\n  repo_locking: false\n",
+            "projects[0].repo_locking",
+        ),
+    ] {
+        let e = err(text);
+        assert!(
+            e.contains(&format!(
+                "{key}: Atlantis's key, which bosun cannot act on yet"
+            )),
+            "{e}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Custom workflows (Atlantis's `workflows:` schema, plus bosun's `network` switch): what a
 //! project runs instead of the default `init → workspace → plan → show` and `apply`.
 
+use super::shell_step::{self, Kind, ShellCommand};
 use super::{Ctx, yaml::Node};
 use crate::config::repo::ConfigError;
 
@@ -51,8 +52,10 @@ pub enum WorkflowStep {
     Plan { extra_args: Vec<String> },
     /// `terraform apply` of the planfile (apply stage only).
     Apply { extra_args: Vec<String> },
-    /// `/bin/sh -c <command>`, sandboxed like Terraform.
-    Run(String),
+    /// `sh -c <command>` (or the step's `shell` and `shellArgs`), sandboxed like Terraform.
+    Run(ShellCommand),
+    /// A command printing `NAME=VALUE,NAME=VALUE`: those variables for the steps after it.
+    MultiEnv(ShellCommand),
     /// An environment variable for the steps after it.
     Env { name: String, value: EnvValue },
 }
@@ -63,7 +66,7 @@ pub enum EnvValue {
     /// Given as is.
     Value(String),
     /// The trimmed output of a shell command (run sandboxed).
-    Command(String),
+    Command(ShellCommand),
 }
 
 /// Which stage a list of steps is for: `plan` may not apply, `apply` may not plan.
@@ -106,6 +109,7 @@ const STEP_KEYS: &[&str] = &[
     "apply",
     "run",
     "env",
+    "multienv",
     "show",
     "policy_check",
     "import",
@@ -205,14 +209,14 @@ fn step(
                 return Err(ctx.err(
                     node,
                     path,
-                    "a step is one key: init, plan, apply, run or env",
+                    "a step is one key: init, plan, apply, run, env or multienv",
                 ));
             }
             let Some((kind, k, v)) = entries.pop() else {
                 return Err(ctx.err(
                     node,
                     path,
-                    "a step is one key: init, plan, apply, run or env",
+                    "a step is one key: init, plan, apply, run, env or multienv",
                 ));
             };
             // `- init:` with nothing after it is the bare step.
@@ -236,7 +240,10 @@ fn step(
     };
     let own = stage.own_steps();
     let known = STEP_KEYS.contains(&kind.as_str());
-    if known && !["init", "run", "env"].contains(&kind.as_str()) && !own.contains(&kind.as_str()) {
+    if known
+        && !["init", "run", "env", "multienv"].contains(&kind.as_str())
+        && !own.contains(&kind.as_str())
+    {
         let message = match (kind.as_str(), stage) {
             ("plan", Stage::Apply) => {
                 "a `plan` step belongs in the plan steps, not the apply steps".to_owned()
@@ -275,28 +282,41 @@ fn step(
         "state_rm" => Ok(OtherStep::StateRm {
             extra_args: extra_args(body)?,
         }),
-        "run" => match body {
-            Some(b) if matches!(b.value, Value::Map(_)) => Err(ctx.err(
-                b,
-                &kpath,
-                "Atlantis's `run` with `command`, `shell` or `output`, which bosun cannot act \
-                 on yet: write `run: <command>`",
-            )),
-            Some(b) => {
-                let command = ctx.string(b, &kpath)?;
-                let command = if version == 2 && matches!(stage, Stage::Plan | Stage::Apply) {
-                    shell_words(&command)
-                        .map_err(|e| {
-                            ctx.err(b, &kpath, format!("unable to parse `{command}`: {e}"))
-                        })?
-                        .join(" ")
-                } else {
-                    command
-                };
-                common(WorkflowStep::Run(command))
+        kind @ ("run" | "multienv") => {
+            let what = if kind == "run" {
+                Kind::Run
+            } else {
+                Kind::MultiEnv
+            };
+            let mut cmd = match body {
+                Some(b) if matches!(b.value, Value::Map(_)) => {
+                    let entries = ctx.entries(b, &kpath, shell_step::KEYS)?;
+                    shell_step::command(ctx, b, &kpath, what, &entries)?
+                        .ok_or_else(|| ctx.err(b, &format!("{kpath}.command"), "missing"))?
+                }
+                Some(b) => ShellCommand::plain(ctx.string(b, &kpath)?),
+                None => {
+                    return Err(ctx.err(
+                        at,
+                        path,
+                        format!("a `{kind}` step needs a command: `{kind}: <command>`"),
+                    ));
+                }
+            };
+            // Atlantis's version 2 re-splits `run` commands of the plan and apply stages.
+            if what == Kind::Run && version == 2 && matches!(stage, Stage::Plan | Stage::Apply) {
+                let b = body.unwrap_or(at);
+                cmd.command = shell_words(&cmd.command)
+                    .map_err(|e| {
+                        ctx.err(b, &kpath, format!("unable to parse `{}`: {e}", cmd.command))
+                    })?
+                    .join(" ");
             }
-            None => Err(ctx.err(at, path, "a `run` step needs a command: `run: <command>`")),
-        },
+            common(match what {
+                Kind::Run => WorkflowStep::Run(cmd),
+                _ => WorkflowStep::MultiEnv(cmd),
+            })
+        }
         "env" => match body {
             Some(b) => env(ctx, b, &kpath).map(OtherStep::Common),
             None => Err(ctx.err(
@@ -312,7 +332,9 @@ fn step(
             Err(ctx.err(
                 at,
                 path,
-                format!("`{other}` is not a step: use init, plan, apply, run or env{hint}"),
+                format!(
+                    "`{other}` is not a step: use init, plan, apply, run, env or multienv{hint}"
+                ),
             ))
         }
     }
@@ -366,7 +388,13 @@ fn shell_words(text: &str) -> Result<Vec<String>, &'static str> {
 
 fn env(ctx: &Ctx, node: &Node, path: &str) -> Result<WorkflowStep, ConfigError> {
     let (mut name, mut value) = (None, None);
-    for (key, _, v) in ctx.entries(node, path, &["name", "value", "command"])? {
+    let entries = ctx.entries(
+        node,
+        path,
+        &["name", "value", "command", "shell", "shellArgs"],
+    )?;
+    let command = shell_step::command(ctx, node, path, Kind::Env, &entries)?;
+    for (key, _, v) in &entries {
         let kpath = format!("{path}.{key}");
         match key.as_str() {
             "name" => {
@@ -381,11 +409,12 @@ fn env(ctx: &Ctx, node: &Node, path: &str) -> Result<WorkflowStep, ConfigError> 
                 }
                 name = Some(n);
             }
+            "shell" | "shellArgs" => {}
             _ if value.is_some() => {
                 return Err(ctx.err(v, &kpath, "give either `value` or `command`, not both"));
             }
             "value" => value = Some(EnvValue::Value(scalar(ctx, v, &kpath)?)),
-            _ => value = Some(EnvValue::Command(ctx.string(v, &kpath)?)),
+            _ => value = command.clone().map(EnvValue::Command),
         }
     }
     match (name, value) {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
+use crate::config::repo::Shell;
 use crate::terraform::Direct;
 
 fn fixture() -> (tempfile::TempDir, Terraform, PathBuf) {
@@ -38,7 +39,7 @@ fn vars() -> StepVars {
 }
 
 fn run(command: &str) -> WorkflowStep {
-    WorkflowStep::Run(command.into())
+    WorkflowStep::Run(ShellCommand::plain(command))
 }
 
 #[tokio::test]
@@ -52,7 +53,7 @@ async fn run_steps_see_the_variables_and_env_steps_and_show_before_the_plan() {
         },
         WorkflowStep::Env {
             name: "FROM_CMD".into(),
-            value: EnvValue::Command("echo ' computed '".into()),
+            value: EnvValue::Command(ShellCommand::plain("echo ' computed '")),
         },
         run(
             "echo $GREETING $FROM_CMD $PULL_NUM $WORKSPACE $DIR $PROJECT_NAME $HEAD_COMMIT \
@@ -199,4 +200,114 @@ async fn run_steps_get_the_runs_home_and_data_dir_not_the_checkouts() {
     assert!(text.contains(&format!("data={runs}/")), "{text}");
     assert!(!text.contains(".terraform\n"), "{text}");
     assert!(!dir.join(".terraform").exists());
+}
+
+fn with(command: &str, f: impl FnOnce(&mut ShellCommand)) -> ShellCommand {
+    let mut c = ShellCommand::plain(command);
+    f(&mut c);
+    c
+}
+
+#[tokio::test]
+async fn multienv_sets_variables_for_later_steps_and_shows_only_their_names() {
+    let (_tmp, tf, dir) = fixture();
+    let steps = [
+        WorkflowStep::MultiEnv(ShellCommand::plain("echo \"A=$((40+2)),B='t,w o'\"")),
+        run("echo \"a=$A b=$B\""),
+        WorkflowStep::Plan { extra_args: vec![] },
+    ];
+    let mut v = vars();
+    v.comment_args.clear();
+    let out = tf.plan_custom((&dir, &dir), &steps, &v).await;
+    let Outcome::Planned { text, .. } = &out.outcome else {
+        panic!("{:?}\n{}", out.outcome, out.log);
+    };
+    assert!(
+        text.contains("Dynamic environment variables added:\nA\nB\n"),
+        "{text}"
+    );
+    assert!(text.contains("\na=42 b=t,w o\n"), "{text}");
+    // The values are not shown, only the names.
+    assert!(!text.contains("A=42"), "{text}");
+}
+
+#[tokio::test]
+async fn multienv_may_not_set_what_bosun_owns() {
+    let (_tmp, tf, dir) = fixture();
+    for printed in ["A=1,TF_DATA_DIR=x", "HOME=/tmp"] {
+        let steps = [
+            WorkflowStep::MultiEnv(ShellCommand::plain(format!("echo {printed}"))),
+            WorkflowStep::Plan { extra_args: vec![] },
+        ];
+        let out = tf.plan_custom((&dir, &dir), &steps, &vars()).await;
+        let Outcome::Failed { step, output } = &out.outcome else {
+            panic!("{printed}: {:?}", out.outcome);
+        };
+        assert_eq!(*step, Step::Run);
+        assert!(output.contains("may not set"), "{output}");
+    }
+}
+
+#[tokio::test]
+async fn run_output_hide_and_a_named_shell_with_its_args() {
+    let (_tmp, tf, dir) = fixture();
+    let hidden = with("echo hidden-text", |c| c.output.hide = true);
+    // `-e`: the first failing command ends the step, so `after` never prints.
+    let bash = with("echo $BASH_VERSION >/dev/null && echo shell-ok", |c| {
+        c.shell = Some(Shell {
+            program: "bash".into(),
+            args: vec!["-e".into(), "-c".into()],
+        });
+    });
+    let steps = [
+        WorkflowStep::Run(hidden),
+        WorkflowStep::Run(bash),
+        WorkflowStep::Plan { extra_args: vec![] },
+    ];
+    let mut v = vars();
+    v.comment_args.clear();
+    let out = tf.plan_custom((&dir, &dir), &steps, &v).await;
+    let Outcome::Planned { text, .. } = &out.outcome else {
+        panic!("{:?}\n{}", out.outcome, out.log);
+    };
+    assert!(!text.contains("hidden-text"), "{text}");
+    assert!(out.log.contains("hidden-text"), "{}", out.log);
+    assert!(text.contains("\nshell-ok\n"), "{text}");
+    let failing = with("false; echo after", |c| {
+        c.shell = Some(Shell {
+            program: "bash".into(),
+            args: vec!["-e".into(), "-c".into()],
+        });
+    });
+    let steps = [WorkflowStep::Run(failing)];
+    let out = tf.plan_custom((&dir, &dir), &steps, &v).await;
+    let Outcome::Failed { output, .. } = &out.outcome else {
+        panic!("{:?}", out.outcome);
+    };
+    assert!(!output.contains("\nafter\n"), "{output}");
+}
+
+#[tokio::test]
+async fn env_command_runs_in_its_shell() {
+    let (_tmp, tf, dir) = fixture();
+    let steps = [
+        WorkflowStep::Env {
+            name: "WHICH".into(),
+            value: EnvValue::Command(with("echo ${BASH_VERSION:+bash}", |c| {
+                c.shell = Some(Shell {
+                    program: "bash".into(),
+                    args: vec!["-c".into()],
+                });
+            })),
+        },
+        run("echo which=$WHICH"),
+        WorkflowStep::Plan { extra_args: vec![] },
+    ];
+    let mut v = vars();
+    v.comment_args.clear();
+    let out = tf.plan_custom((&dir, &dir), &steps, &v).await;
+    let Outcome::Planned { text, .. } = &out.outcome else {
+        panic!("{:?}\n{}", out.outcome, out.log);
+    };
+    assert!(text.contains("\nwhich=bash\n"), "{text}");
 }
