@@ -1,6 +1,6 @@
 //! The store: everything bosun must not forget, behind intent-named methods.
-//! SQLite is the default backend; the trait is what a PostgreSQL backend for several
-//! replicas implements next to it, with its own migrations folder.
+//! SQLite is the default backend, for one replica; PostgreSQL ([`PgStore`]) is the one
+//! several replicas can share. Each has its own migrations folder.
 
 pub mod apply_lock;
 pub mod drift;
@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod locks;
 pub mod reviewed;
 pub mod seal;
+mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, Sto
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use reviewed::ReviewStore;
 pub use seal::Sealer;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.
@@ -233,8 +235,10 @@ pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dy
         Ok(std::sync::Arc::new(
             SqliteStore::open_with(url, sealer).await?,
         ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::open_with(url, sealer).await?))
     } else {
-        anyhow::bail!("unsupported database URL scheme (expected sqlite:)")
+        anyhow::bail!("unsupported database URL scheme (expected sqlite:, postgres: or postgresql:)")
     }
 }
 
