@@ -243,6 +243,9 @@ pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dy
 }
 
 #[cfg(test)]
+pub(crate) mod test_db;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -1,0 +1,305 @@
+//! Databases for the store's shared test suite: every test written with [`store_test!`] runs
+//! once on a fresh SQLite file and once on a fresh database of a real PostgreSQL server.
+//!
+//! The server is Debian's PostgreSQL (`/usr/lib/postgresql/15/bin`, or `BOSUN_TEST_PG_BIN`),
+//! started once per test process in a temp dir on 127.0.0.1 and a free port, as the
+//! `postgres` user when the tests run as root (initdb refuses root), with `fsync=off`. It is
+//! stopped at exit (an `atexit` hook), and a watchdog process stops it and removes its dir
+//! if the test process dies without exiting. Without the binaries the PostgreSQL tests fail,
+//! saying so: they never skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection as _;
+
+use super::{Sealer, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's database: its URL, and the temp dir of a SQLite file.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("making a temp dir");
+                let url = format!("sqlite://{}", dir.path().join("bosun.db").display());
+                Self {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => Self {
+                backend,
+                url: fresh_database().await,
+                _dir: None,
+            },
+        }
+    }
+
+    /// The store, planfiles sealed with a key of this process only.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        self.open_with(Sealer::ephemeral().expect("an ephemeral sealer"))
+            .await
+    }
+
+    pub async fn open_with(&self, sealer: Sealer) -> Arc<dyn Store> {
+        super::open(&self.url, sealer)
+            .await
+            .unwrap_or_else(|e| panic!("opening the {:?} test store: {e:#}", self.backend))
+    }
+
+    /// The sealed planfiles of table `plans` as stored, in key order.
+    pub async fn raw_planfiles(&self) -> Vec<Option<Vec<u8>>> {
+        let q = "SELECT planfile FROM plans ORDER BY repository, pr, dir, workspace, project";
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&mut c).await.unwrap()
+            }
+        }
+    }
+
+    /// Runs one SQL statement on the test database, outside the store.
+    pub async fn execute(&self, sql: &'static str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Writes a test once for each backend: `async fn name(db) { … }` becomes the module `name`
+/// with the tests `sqlite` and `postgres`, each calling the body with its own [`TestDb`].
+macro_rules! store_test {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::store::test_db::{Backend, TestDb};
+
+            $(#[$meta])*
+            async fn body($db: TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                body(TestDb::new(Backend::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                body(TestDb::new(Backend::Postgres).await).await
+            }
+        }
+    };
+}
+pub(crate) use store_test;
+
+/// The test process's PostgreSQL server.
+struct Server {
+    port: u16,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static POSTMASTER: AtomicI32 = AtomicI32::new(0);
+
+/// A new, empty database on the server; its URL.
+async fn fresh_database() -> String {
+    let server = match SERVER.get_or_init(start_server) {
+        Ok(server) => server,
+        Err(e) => panic!("{e}"),
+    };
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = format!("postgres://bosun@127.0.0.1:{}/postgres", server.port);
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connecting to the test PostgreSQL server");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    format!("postgres://bosun@127.0.0.1:{}/{name}", server.port)
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::var_os("BOSUN_TEST_PG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `bin/<tool> args`, as the `postgres` user when this process is root.
+fn pg_command(tool: &str) -> Command {
+    let path = bin_dir().join(tool);
+    if running_as_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
+fn run(mut command: Command, what: &str) -> Result<(), String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+extern "C" fn stop_server_at_exit() {
+    let pid = POSTMASTER.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SIGQUIT: PostgreSQL's immediate shutdown; the databases are throwaway.
+        // SAFETY: kill has no memory preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGQUIT);
+        }
+    }
+}
+
+fn start_server() -> Result<Server, String> {
+    let bin = bin_dir();
+    if !bin.join("initdb").is_file() || !bin.join("pg_ctl").is_file() {
+        return Err(format!(
+            "the PostgreSQL store tests need PostgreSQL's initdb and pg_ctl in {} (Debian's \
+             postgresql package; or set BOSUN_TEST_PG_BIN to their directory)",
+            bin.display()
+        ));
+    }
+    let root = tempfile::Builder::new()
+        .prefix("bosun-test-pg-")
+        .tempdir()
+        .map_err(|e| format!("making the PostgreSQL temp dir: {e}"))?
+        .keep();
+    if running_as_root() {
+        let mut chown = Command::new("chown");
+        chown.arg("postgres:postgres").arg(&root);
+        run(chown, "handing the temp dir to the postgres user")?;
+    }
+    let data = root.join("data");
+    let mut initdb = pg_command("initdb");
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", "bosun", "-E", "UTF8", "--locale=C"])
+        .arg("--no-sync");
+    run(initdb, "initdb")?;
+    let port = free_port()?;
+    let options = format!(
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
+         -c full_page_writes=off -c max_connections=300",
+        root.display()
+    );
+    let mut pg_ctl = pg_command("pg_ctl");
+    pg_ctl
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(root.join("server.log"))
+        .args(["-w", "-t", "60", "-o", &options, "start"]);
+    run(pg_ctl, "pg_ctl start")?;
+    let pid = postmaster_pid(&data)?;
+    POSTMASTER.store(pid, Ordering::SeqCst);
+    // SAFETY: registers a plain extern "C" function.
+    unsafe {
+        libc::atexit(stop_server_at_exit);
+    }
+    watchdog(pid, &root)?;
+    Ok(Server { port })
+}
+
+/// The postmaster's pid from its pid file (bounded wait).
+fn postmaster_pid(data: &Path) -> Result<i32, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(data.join("postmaster.pid"))
+            && let Some(pid) = text.lines().next().and_then(|l| l.trim().parse().ok())
+        {
+            return Ok(pid);
+        }
+        if Instant::now() > deadline {
+            return Err("PostgreSQL started but wrote no postmaster.pid".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process in its own session that outlives a test process killed without exiting, then
+/// stops the server and removes its dir.
+fn watchdog(postmaster: i32, root: &Path) -> Result<(), String> {
+    let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+                  kill -QUIT \"$2\" 2>/dev/null; \
+                  i=0; while kill -0 \"$2\" 2>/dev/null && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; \
+                  kill -KILL \"$2\" 2>/dev/null; rm -rf \"$3\"";
+    Command::new("setsid")
+        .args(["sh", "-c", script, "sh"])
+        .arg(std::process::id().to_string())
+        .arg(postmaster.to_string())
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the PostgreSQL watchdog: {e}"))?;
+    Ok(())
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
