@@ -208,15 +208,22 @@ extern "C" fn stop_server_at_exit() {
     }
 }
 
-fn start_server() -> Result<Server, String> {
-    let bin = bin_dir();
-    if !bin.join("initdb").is_file() || !bin.join("pg_ctl").is_file() {
-        return Err(format!(
+/// Fails, saying what to install, unless `bin` holds initdb and pg_ctl.
+fn check_binaries(bin: &Path) -> Result<(), String> {
+    if bin.join("initdb").is_file() && bin.join("pg_ctl").is_file() {
+        Ok(())
+    } else {
+        Err(format!(
             "the PostgreSQL store tests need PostgreSQL's initdb and pg_ctl in {} (Debian's \
              postgresql package; or set BOSUN_TEST_PG_BIN to their directory)",
             bin.display()
-        ));
+        ))
     }
+}
+
+fn start_server() -> Result<Server, String> {
+    let bin = bin_dir();
+    check_binaries(&bin)?;
     let root = tempfile::Builder::new()
         .prefix("bosun-test-pg-")
         .tempdir()
@@ -293,6 +300,15 @@ fn watchdog(postmaster: i32, root: &Path) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("starting the PostgreSQL watchdog: {e}"))?;
     Ok(())
+}
+
+#[test]
+fn missing_postgres_binaries_are_an_error_that_says_what_to_install() {
+    let empty = tempfile::tempdir().unwrap();
+    let e = check_binaries(empty.path()).unwrap_err();
+    assert!(e.contains("need PostgreSQL's initdb and pg_ctl"), "{e}");
+    assert!(e.contains("postgresql package"), "{e}");
+    check_binaries(&bin_dir()).expect("CI installs PostgreSQL");
 }
 
 fn free_port() -> Result<u16, String> {

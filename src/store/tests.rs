@@ -44,6 +44,34 @@ store_test! { async fn migrations_apply_and_reopen(db) {
     s.ping().await.unwrap();
 }}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_starting_at_once_apply_each_migration_once() {
+    let db = test_db::TestDb::new(test_db::Backend::Postgres).await;
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        opening.spawn(async move { open(&url, Sealer::ephemeral().unwrap()).await });
+    }
+    let mut stores = Vec::new();
+    while let Some(opened) = opening.join_next().await {
+        stores.push(opened.unwrap().expect("every replica starts"));
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let known: Vec<i64> = postgres::MIGRATOR.iter().map(|m| m.version).collect();
+    assert_eq!(applied, known);
+    for s in &stores {
+        s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
+    }
+    assert_eq!(stores[0].queue_depth().await.unwrap(), 1);
+}
+
 store_test! { async fn duplicates_are_detected_in_and_across_batches(db) {
     let s = db.open().await;
     let r = s
