@@ -1,7 +1,7 @@
 //! Databases for the store's shared test suite: every test written with [`store_test!`] runs
 //! once on a fresh SQLite file and once on a fresh database of a real PostgreSQL server.
 //!
-//! The server is Debian's PostgreSQL (`/usr/lib/postgresql/15/bin`, or `BOSUN_TEST_PG_BIN`),
+//! The server is Debian's PostgreSQL (`/usr/lib/postgresql/<major>/bin`, or `BOSUN_TEST_PG_BIN`),
 //! started once per test process in a temp dir on 127.0.0.1 and a free port, as the
 //! `postgres` user when the tests run as root (initdb refuses root), with `fsync=off`. It is
 //! stopped at exit (an `atexit` hook), and a watchdog process stops it and removes its dir
@@ -157,10 +157,21 @@ async fn fresh_database() -> String {
     format!("postgres://bosun@127.0.0.1:{}/{name}", server.port)
 }
 
+/// `BOSUN_TEST_PG_BIN`, else Debian's newest `/usr/lib/postgresql/<major>/bin`.
 fn bin_dir() -> PathBuf {
-    std::env::var_os("BOSUN_TEST_PG_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+    if let Some(dir) = std::env::var_os("BOSUN_TEST_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .max();
+    match newest {
+        Some(major) => PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")),
+        None => PathBuf::from("/usr/lib/postgresql/15/bin"),
+    }
 }
 
 fn running_as_root() -> bool {

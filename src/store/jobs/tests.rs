@@ -120,3 +120,38 @@ store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later
     assert_eq!((again.id, again.attempts), (a.id, 2));
     assert_eq!(again.summary.as_deref(), Some("GitHub answered 502"));
 }}
+
+store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_time(db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut jobs = Vec::new();
+    for pr in 1..=10 {
+        for n in 0..3 {
+            jobs.push(job(&format!("{pr}-{n}"), pr));
+        }
+    }
+    replicas[0].enqueue_jobs(&jobs).await.unwrap();
+    // The first job of each pull request is claimed, and its holder dies: its lease runs out
+    // while the pull request's later jobs wait.
+    for _ in 1..=10 {
+        replicas[0].claim_job(0, LEASE).await.unwrap().unwrap();
+    }
+    let mut claimers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let s = replicas[i % 2].clone();
+        claimers.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = s.claim_job(10 * LEASE_MS, LEASE).await.unwrap() {
+                got.push((j.pr, j.id));
+            }
+            got
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(got) = claimers.join_next().await {
+        claimed.extend(got.unwrap());
+    }
+    claimed.sort();
+    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| *pr).collect();
+    assert_eq!(prs.len(), 10, "every pull request goes on: {claimed:?}");
+    assert_eq!(claimed.len(), 10, "one job of each pull request at a time: {claimed:?}");
+}}
