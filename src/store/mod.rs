@@ -6,9 +6,9 @@ pub mod apply_lock;
 pub mod drift;
 pub mod jobs;
 pub mod locks;
+mod postgres;
 pub mod reviewed;
 pub mod seal;
-mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -20,9 +20,9 @@ pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use seal::Sealer;
-pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Unix time in milliseconds: the store's clock unit.
@@ -238,12 +238,17 @@ pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dy
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(PgStore::open_with(url, sealer).await?))
     } else {
-        anyhow::bail!("unsupported database URL scheme (expected sqlite:, postgres: or postgresql:)")
+        anyhow::bail!(
+            "unsupported database URL scheme (expected sqlite:, postgres: or postgresql:)"
+        )
     }
 }
 
 #[cfg(test)]
 pub(crate) mod test_db;
+
+#[cfg(test)]
+mod test_pg;
 
 #[cfg(test)]
 mod tests;

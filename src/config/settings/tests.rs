@@ -272,7 +272,9 @@ fn a_postgres_url_selects_postgres_only_with_a_planfile_key_and_never_prints() {
     src.env.set("database_url", url);
     let e = err(&src);
     assert!(
-        e.starts_with("BOSUN_PLANFILE_KEY (--planfile-key): a PostgreSQL store needs the planfile key"),
+        e.starts_with(
+            "BOSUN_PLANFILE_KEY (--planfile-key): a PostgreSQL store needs the planfile key"
+        ),
         "{e}"
     );
     assert!(e.contains("every replica must open the planfiles"), "{e}");
@@ -282,7 +284,9 @@ fn a_postgres_url_selects_postgres_only_with_a_planfile_key_and_never_prints() {
     assert_eq!(s.database_url.expose(), url);
     assert!(!format!("{s:?}").contains("pg-pass"), "Debug hides the URL");
     assert!(
-        s.secrets().iter().any(|(_, v)| v.expose() == "pg-pass-4f9d2c"),
+        s.secrets()
+            .iter()
+            .any(|(_, v)| v.expose() == "pg-pass-4f9d2c"),
         "the password is redacted from what bosun writes"
     );
     let mut src = base();

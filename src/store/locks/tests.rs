@@ -4,10 +4,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::plan::Target;
-use crate::store::{
-    ApplyStatus, JobStatus, LockAttempt, NewJob, Store, StoredPlan, Waiter,
-};
 use crate::store::test_db::{Backend, TestDb, store_test};
+use crate::store::{ApplyStatus, JobStatus, LockAttempt, NewJob, Store, StoredPlan, Waiter};
 
 const REPO: &str = "acme/infra";
 
