@@ -254,3 +254,27 @@ store_test! { async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the
         "another repo's run is left alone"
     );
 }}
+
+store_test! { async fn runs_of_one_repo_started_at_once_over_two_replicas_leave_one_open(db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut starting = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let s = replicas[i % 2].clone();
+        starting.spawn(async move {
+            s.start_drift_run(REPO, "abc123", Trigger::Schedule, 10 + i as i64)
+                .await
+                .unwrap()
+        });
+    }
+    while let Some(started) = starting.join_next().await {
+        started.unwrap();
+    }
+    let runs = replicas[0].drift_runs(REPO, 20).await.unwrap();
+    assert_eq!(runs.len(), 12);
+    let open: Vec<i64> = runs
+        .iter()
+        .filter(|r| r.finished_at.is_none())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(open, [runs[0].id], "only the newest is still open");
+}}

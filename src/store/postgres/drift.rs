@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::PgStore;
+use super::{Guarded, PgStore, take_turn};
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
@@ -88,6 +88,7 @@ impl DriftStore for PgStore {
         now: Millis,
     ) -> anyhow::Result<i64> {
         let mut tx = self.pool.begin().await.context("starting a drift run")?;
+        take_turn(&mut tx, Guarded::DriftRuns, repository).await?;
         // A repo's drift runs go one at a time: one still open was cut off by a stop.
         sqlx::query(
             "UPDATE drift_runs SET finished_at = $1, summary = $2

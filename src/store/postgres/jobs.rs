@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
-use super::{PgStore, lock_keys};
+use super::{Guarded, PgStore, take_turn};
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
 use crate::store::jobs::{
@@ -164,11 +164,7 @@ impl JobStore for PgStore {
         // A claim reads the PR's other jobs to keep them one at a time: claims take turns
         // (a transaction-level advisory lock), so two replicas never both see a PR idle.
         // SKIP LOCKED passes over a job whose row another statement is changing.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
-            .bind(lock_keys::CLAIM_JOB)
-            .execute(&mut *tx)
-            .await
-            .context("waiting for the job claim lock")?;
+        take_turn(&mut tx, Guarded::JobClaims, "").await?;
         let row = sqlx::query(concat!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, claim = claim + 1,
                  lease_until = $1
@@ -433,6 +429,7 @@ impl JobStore for PgStore {
             .begin()
             .await
             .context("starting to replace bosun's comments")?;
+        take_turn(&mut tx, Guarded::PrComments, &format!("{repository}#{pr}")).await?;
         sqlx::query("DELETE FROM pr_comments WHERE repository = $1 AND pr = $2")
             .bind(repository)
             .bind(pr as i64)

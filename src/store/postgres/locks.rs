@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
 use super::jobs::{insert_job, name_of, project_key};
-use super::{PgStore, lock_keys};
+use super::{Guarded, PgStore, take_turn};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::jobs::{Claim, NewJob};
@@ -21,13 +21,7 @@ use crate::store::locks::{
 
 /// Takes `repository`'s project-lock advisory lock for the rest of the transaction.
 async fn lock_repository(conn: &mut PgConnection, repository: &str) -> anyhow::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-        .bind(lock_keys::PROJECT_LOCKS)
-        .bind(repository)
-        .execute(&mut *conn)
-        .await
-        .context("waiting for the repository's lock table")?;
-    Ok(())
+    take_turn(conn, Guarded::ProjectLocks, repository).await
 }
 
 /// The targets keyed by (dir, workspace), each once (the first given wins), by dir then

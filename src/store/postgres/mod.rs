@@ -29,14 +29,36 @@ mod reviewed;
 pub(super) static MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("src/store/migrations/postgres");
 
-/// The advisory lock keys (the first of two `int4`s; the second is a hash of the repository
-/// or 0) of the read-then-write transactions.
-pub(super) mod lock_keys {
-    /// Job claims: one PR's jobs run one at a time, which a claim checks by reading the PR's
-    /// other jobs.
-    pub const CLAIM_JOB: i32 = 0x626f_0001;
+/// What a transaction-level advisory lock guards: the first of its two `int4` keys (the
+/// second is a hash of the name it is taken for).
+#[derive(Debug, Clone, Copy)]
+#[repr(i32)]
+pub(super) enum Guarded {
+    /// Job claims (name ""): one PR's jobs run one at a time, which a claim checks by reading
+    /// the PR's other jobs.
+    JobClaims = 0x626f_0001,
     /// A repository's project locks and lock waits.
-    pub const PROJECT_LOCKS: i32 = 0x626f_0002;
+    ProjectLocks = 0x626f_0002,
+    /// A pull request's summary comment ids, replaced as a whole.
+    PrComments = 0x626f_0003,
+    /// A repository's drift runs: a new one closes those left open.
+    DriftRuns = 0x626f_0004,
+}
+
+/// Takes the advisory lock of `what` for `name` until the transaction ends: transactions that
+/// read and then write the same rows take their turns, across every replica.
+pub(super) async fn take_turn(
+    conn: &mut sqlx::PgConnection,
+    what: Guarded,
+    name: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(what as i32)
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("waiting for the advisory lock of {what:?}"))?;
+    Ok(())
 }
 
 /// A pool of connections to one PostgreSQL database.
