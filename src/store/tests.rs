@@ -72,6 +72,52 @@ async fn postgres_replicas_starting_at_once_apply_each_migration_once() {
     assert_eq!(stores[0].queue_depth().await.unwrap(), 1);
 }
 
+/// Each backend's columns: (table, column, NOT NULL), the primary key's nullability aside
+/// (SQLite's may hold NULL, PostgreSQL's may not).
+async fn columns(db: &test_db::TestDb) -> std::collections::BTreeSet<(String, String, bool)> {
+    use sqlx::Connection as _;
+    let rows: Vec<(String, String, bool)> = match db.backend {
+        test_db::Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(
+                "SELECT m.name, p.name, p.\"notnull\" OR p.pk > 0
+                 FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                   AND m.name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+        test_db::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(
+                "SELECT table_name::text, column_name::text, is_nullable = 'NO'
+                 FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_migrate_to_the_same_tables_and_columns() {
+    let sqlite = test_db::TestDb::new(test_db::Backend::Sqlite).await;
+    let postgres = test_db::TestDb::new(test_db::Backend::Postgres).await;
+    sqlite.open().await;
+    postgres.open().await;
+    let (lite, pg) = (columns(&sqlite).await, columns(&postgres).await);
+    assert!(lite.len() > 80, "{lite:?}");
+    assert_eq!(
+        lite.symmetric_difference(&pg).collect::<Vec<_>>(),
+        Vec::<&(String, String, bool)>::new()
+    );
+}
+
 store_test! { async fn duplicates_are_detected_in_and_across_batches(db) {
     let s = db.open().await;
     let r = s
