@@ -144,20 +144,32 @@ fn start_server() -> Result<Server, String> {
         .args(["-A", "trust", "-U", "bosun", "-E", "UTF8", "--locale=C"])
         .arg("--no-sync");
     run(initdb, "initdb")?;
-    let port = free_port()?;
-    let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=300",
-        root.display()
-    );
-    let mut pg_ctl = pg_command("pg_ctl");
-    pg_ctl
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(root.join("server.log"))
-        .args(["-w", "-t", "60", "-o", &options, "start"]);
-    run(pg_ctl, "pg_ctl start")?;
+    // The free port may be taken between finding it and the server binding it (other test
+    // processes run beside this one): a few tries.
+    let mut tries = 0;
+    let port = loop {
+        let port = free_port()?;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=300",
+            root.display()
+        );
+        let mut pg_ctl = pg_command("pg_ctl");
+        pg_ctl
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(root.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"]);
+        match run(pg_ctl, "pg_ctl start") {
+            Ok(()) => break port,
+            Err(e) if tries >= 2 => {
+                let log = std::fs::read_to_string(root.join("server.log")).unwrap_or_default();
+                return Err(format!("{e}\nserver log:\n{log}"));
+            }
+            Err(_) => tries += 1,
+        }
+    };
     let pid = postmaster_pid(&data)?;
     POSTMASTER.store(pid, Ordering::SeqCst);
     // SAFETY: registers a plain extern "C" function.
