@@ -82,7 +82,7 @@ pub async fn start_with(
     }
     let sealer = planfile_sealer(settings, &redactor)?;
     let runner = runner(&settings.sandbox).await?;
-    let store = store::open(&settings.database_url, sealer)
+    let store = store::open(settings.database_url.expose(), sealer)
         .await
         .context("opening the store")?;
     let requeued = store.requeue_interrupted().await?;

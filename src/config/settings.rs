@@ -64,7 +64,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_DATABASE_URL",
         "database-url",
         None,
-        "Store URL; default: sqlite://<data_dir>/bosun.db"
+        "Store URL: sqlite://… (one replica), or postgres://… / postgresql://… for a PostgreSQL store (needs BOSUN_PLANFILE_KEY or _FILE); a secret, never logged; default: sqlite://<data_dir>/bosun.db"
     ),
     setting!(
         "github_api_url",
@@ -365,7 +365,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PLANFILE_KEY_FILE",
         "planfile-key-file",
         None,
-        "File holding the key planfiles are sealed with in the store (32 bytes: 64 hex digits or base64); default: <data_dir>/planfile.key, made at first start"
+        "File holding the key planfiles are sealed with in the store (32 bytes: 64 hex digits or base64); default: <data_dir>/planfile.key, made at first start (SQLite only: with PostgreSQL, this or BOSUN_PLANFILE_KEY must be set)"
     ),
     setting!(
         "planfile_key",
@@ -719,7 +719,8 @@ pub enum PlanfileKey {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    /// The store's URL: a secret, as a PostgreSQL URL may hold a password.
+    pub database_url: Secret,
     pub github: GitHubSettings,
     pub repo_allowlist: RepoAllowlist,
     pub terraform_bin: String,
@@ -783,10 +784,10 @@ impl Settings {
     pub fn resolve(sources: &Sources) -> Result<Self, SettingsError> {
         let listen = sources.parsed("listen", "an address like 127.0.0.1:4141")?;
         let data_dir = PathBuf::from(sources.get_or_default("data_dir"));
-        let database_url = match sources.get("database_url").map(str::trim) {
+        let database_url = Secret::new(match sources.get("database_url").map(str::trim) {
             Some(url) if !url.is_empty() => check_database_url(url)?,
             _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
-        };
+        });
         let api_url = sources
             .get_or_default("github_api_url")
             .trim()
@@ -968,6 +969,14 @@ impl Settings {
         }
         let sandbox = sandbox::resolve(sources, &data_dir)?;
         let planfile_key = secrets::planfile_key(sources, &data_dir)?;
+        if is_postgres(database_url.expose()) && matches!(planfile_key, PlanfileKey::File(_)) {
+            return Err(SettingsError::of(
+                "planfile_key",
+                "a PostgreSQL store needs the planfile key in the settings (BOSUN_PLANFILE_KEY \
+                 or BOSUN_PLANFILE_KEY_FILE): every replica must open the planfiles the others \
+                 sealed, and a key made in one replica's data dir would be that replica's alone",
+            ));
+        }
         let repo_powers = ServerPolicy {
             allow_custom_workflows: RepoAllowlist::parse(
                 sources.get_or_default("allow_custom_workflows"),
@@ -1031,16 +1040,20 @@ impl Settings {
     }
 }
 
+/// Whether a store URL names PostgreSQL.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL, if it names a store bosun has. Errors never repeat it (it may hold a password).
 fn check_database_url(url: &str) -> Result<String, SettingsError> {
-    if url.starts_with("sqlite:") {
+    if url.starts_with("sqlite:") || is_postgres(url) {
         Ok(url.to_owned())
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    } else {
         Err(SettingsError::of(
             "database_url",
-            "PostgreSQL is not supported yet; use a sqlite: URL",
+            "expected a sqlite:, postgres:// or postgresql:// URL",
         ))
-    } else {
-        Err(SettingsError::of("database_url", "expected a sqlite: URL"))
     }
 }
 

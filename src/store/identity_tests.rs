@@ -5,6 +5,7 @@
 use std::str::FromStr as _;
 
 use super::seal::{Binding, KEY_LEN};
+use super::test_db::store_test;
 use super::*;
 use crate::plan::{Outcome, PlanSummary, Target};
 
@@ -41,11 +42,8 @@ fn sealer() -> Sealer {
     Sealer::new(&[9; KEY_LEN]).unwrap()
 }
 
-#[tokio::test]
-async fn two_named_projects_on_one_dir_and_workspace_keep_their_own_plans() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let s = SqliteStore::open_with(&url, sealer()).await.unwrap();
+store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_own_plans(db) {
+    let s = db.open_with(sealer()).await;
     s.record_plan(&plan(Some("staging"), "a", b"staging planfile"))
         .await
         .unwrap();
@@ -81,15 +79,12 @@ async fn two_named_projects_on_one_dir_and_workspace_keep_their_own_plans() {
     assert_eq!(plans[1].planfile, None);
 
     // A planfile sealed for one does not open in the other's row.
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query(
+    db.execute(
         "UPDATE plans SET planfile = (SELECT planfile FROM plans WHERE project = 'default'),
                           head_sha = (SELECT head_sha FROM plans WHERE project = 'default')
          WHERE project = 'staging'",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
     let plans = s.plans_of_pr(REPO, 5).await.unwrap();
     assert_eq!(plans[1].target, named(Some("staging")));
     assert_eq!(plans[1].planfile, None);
@@ -128,13 +123,10 @@ async fn two_named_projects_on_one_dir_and_workspace_keep_their_own_plans() {
         .map(|p| p.target)
         .collect();
     assert_eq!(left, [named(Some("staging"))]);
-}
+}}
 
-#[tokio::test]
-async fn named_projects_share_their_lock_and_each_is_woken() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let s = SqliteStore::open(&url).await.unwrap();
+store_test! { async fn named_projects_share_their_lock_and_each_is_woken(db) {
+    let s = db.open().await;
     let both = [named(Some("default")), named(Some("staging"))];
     assert_eq!(
         s.lock_projects(REPO, 1, &both, true, 1).await.unwrap(),
@@ -164,7 +156,7 @@ async fn named_projects_share_their_lock_and_each_is_woken() {
         .unwrap();
     assert_eq!(released.released.len(), 1, "the one lock, by either name");
     assert_eq!(released.woken[0].targets, both);
-}
+}}
 
 #[tokio::test]
 async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {

@@ -1,11 +1,12 @@
 //! The store: everything bosun must not forget, behind intent-named methods.
-//! SQLite is the default backend; the trait is what a PostgreSQL backend for several
-//! replicas implements next to it, with its own migrations folder.
+//! SQLite is the default backend, for one replica; PostgreSQL ([`PgStore`]) is the one
+//! several replicas can share. Each has its own migrations folder.
 
 pub mod apply_lock;
 pub mod drift;
 pub mod jobs;
 pub mod locks;
+mod postgres;
 pub mod reviewed;
 pub mod seal;
 mod sqlite;
@@ -19,6 +20,7 @@ pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
@@ -233,10 +235,20 @@ pub async fn open(url: &str, sealer: Sealer) -> anyhow::Result<std::sync::Arc<dy
         Ok(std::sync::Arc::new(
             SqliteStore::open_with(url, sealer).await?,
         ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::open_with(url, sealer).await?))
     } else {
-        anyhow::bail!("unsupported database URL scheme (expected sqlite:)")
+        anyhow::bail!(
+            "unsupported database URL scheme (expected sqlite:, postgres: or postgresql:)"
+        )
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_db;
+
+#[cfg(test)]
+mod test_pg;
 
 #[cfg(test)]
 mod tests;

@@ -1,3 +1,4 @@
+use super::test_db::store_test;
 use super::*;
 
 async fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -31,24 +32,94 @@ fn processed(kind: &str) -> ProcessedEvent {
 
 const LEASE: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn migrations_apply_and_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let s = SqliteStore::open(&url).await.unwrap();
+store_test! { async fn migrations_apply_and_reopen(db) {
+    let s = db.open().await;
     s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
     drop(s);
-    let s = SqliteStore::open(&url).await.unwrap();
+    let s = db.open().await;
     assert!(
         s.delivery("a").await.unwrap().is_some(),
         "data survives reopening"
     );
     s.ping().await.unwrap();
+}}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_starting_at_once_apply_each_migration_once() {
+    let db = test_db::TestDb::new(test_db::Backend::Postgres).await;
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        opening.spawn(async move { open(&url, Sealer::ephemeral().unwrap()).await });
+    }
+    let mut stores = Vec::new();
+    while let Some(opened) = opening.join_next().await {
+        stores.push(opened.unwrap().expect("every replica starts"));
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let known: Vec<i64> = postgres::MIGRATOR.iter().map(|m| m.version).collect();
+    assert_eq!(applied, known);
+    for s in &stores {
+        s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
+    }
+    assert_eq!(stores[0].queue_depth().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn duplicates_are_detected_in_and_across_batches() {
-    let (_d, s) = store().await;
+/// Each backend's columns: (table, column, NOT NULL), the primary key's nullability aside
+/// (SQLite's may hold NULL, PostgreSQL's may not).
+async fn columns(db: &test_db::TestDb) -> std::collections::BTreeSet<(String, String, bool)> {
+    use sqlx::Connection as _;
+    let rows: Vec<(String, String, bool)> = match db.backend {
+        test_db::Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(
+                "SELECT m.name, p.name, p.\"notnull\" OR p.pk > 0
+                 FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                   AND m.name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+        test_db::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(
+                "SELECT table_name::text, column_name::text, is_nullable = 'NO'
+                 FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_migrate_to_the_same_tables_and_columns() {
+    let sqlite = test_db::TestDb::new(test_db::Backend::Sqlite).await;
+    let postgres = test_db::TestDb::new(test_db::Backend::Postgres).await;
+    sqlite.open().await;
+    postgres.open().await;
+    let (lite, pg) = (columns(&sqlite).await, columns(&postgres).await);
+    assert!(lite.len() > 80, "{lite:?}");
+    assert_eq!(
+        lite.symmetric_difference(&pg).collect::<Vec<_>>(),
+        Vec::<&(String, String, bool)>::new()
+    );
+}
+
+store_test! { async fn duplicates_are_detected_in_and_across_batches(db) {
+    let s = db.open().await;
     let r = s
         .insert_deliveries(&[delivery("a", 1), delivery("b", 2), delivery("a", 3)])
         .await
@@ -59,11 +130,10 @@ async fn duplicates_are_detected_in_and_across_batches() {
     let r = s.insert_deliveries(&[delivery("b", 4)]).await.unwrap();
     assert_eq!(r, vec![Inserted::Duplicate]);
     assert_eq!(s.queue_depth().await.unwrap(), 2);
-}
+}}
 
-#[tokio::test]
-async fn claims_in_order_of_receipt_and_finishes_once() {
-    let (_d, s) = store().await;
+store_test! { async fn claims_in_order_of_receipt_and_finishes_once(db) {
+    let s = db.open().await;
     s.insert_deliveries(&[delivery("first", 10), delivery("second", 5)])
         .await
         .unwrap();
@@ -92,11 +162,10 @@ async fn claims_in_order_of_receipt_and_finishes_once() {
         Some(processed("push"))
     );
     assert_eq!(s.queue_depth().await.unwrap(), 1);
-}
+}}
 
-#[tokio::test]
-async fn expired_leases_are_reclaimed_and_interrupted_work_requeued() {
-    let (_d, s) = store().await;
+store_test! { async fn expired_leases_are_reclaimed_and_interrupted_work_requeued(db) {
+    let s = db.open().await;
     s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
     let first = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
     assert!(
@@ -116,11 +185,10 @@ async fn expired_leases_are_reclaimed_and_interrupted_work_requeued() {
     assert_eq!(s.requeue_interrupted().await.unwrap(), 1);
     let third = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
     assert_eq!(third.attempts, 3);
-}
+}}
 
-#[tokio::test]
-async fn retries_wait_for_their_time_and_failures_are_kept() {
-    let (_d, s) = store().await;
+store_test! { async fn retries_wait_for_their_time_and_failures_are_kept(db) {
+    let s = db.open().await;
     s.insert_deliveries(&[delivery("a", 1)]).await.unwrap();
     let c = s.claim_delivery(10, LEASE).await.unwrap().unwrap();
     s.retry_delivery(c.seq, "boom", 5_000).await.unwrap();
@@ -134,11 +202,10 @@ async fn retries_wait_for_their_time_and_failures_are_kept() {
     assert_eq!(r.last_error.as_deref(), Some("boom again"));
     assert_eq!(s.queue_depth().await.unwrap(), 0);
     assert_eq!(s.next_delivery_due().await.unwrap(), None);
-}
+}}
 
-#[tokio::test]
-async fn known_deliveries_redelivery_notes_and_state() {
-    let (_d, s) = store().await;
+store_test! { async fn known_deliveries_redelivery_notes_and_state(db) {
+    let s = db.open().await;
     s.insert_deliveries(&[delivery("a", 1), delivery("b", 1)])
         .await
         .unwrap();
@@ -170,14 +237,12 @@ async fn known_deliveries_redelivery_notes_and_state() {
     s.set_state("k", "1").await.unwrap();
     s.set_state("k", "2").await.unwrap();
     assert_eq!(s.state("k").await.unwrap().as_deref(), Some("2"));
-}
+}}
 
-#[tokio::test]
-async fn concurrent_claims_never_share_a_delivery() {
-    let (_d, s) = store().await;
+store_test! { async fn concurrent_claims_never_share_a_delivery(db) {
+    let s = db.open().await;
     let batch: Vec<_> = (0..40).map(|i| delivery(&format!("d{i}"), i)).collect();
     s.insert_deliveries(&batch).await.unwrap();
-    let s = std::sync::Arc::new(s);
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let s = s.clone();
@@ -198,7 +263,7 @@ async fn concurrent_claims_never_share_a_delivery() {
     all.dedup();
     assert_eq!(before, 40);
     assert_eq!(all.len(), 40);
-}
+}}
 
 #[tokio::test]
 async fn maintenance_checkpoints_once_ingest_is_quiet() {
@@ -248,19 +313,17 @@ fn job(source: &str, pr: u64, kind: &str) -> NewJob {
     }
 }
 
-#[tokio::test]
-async fn enqueueing_a_source_twice_makes_one_job() {
-    let (_d, s) = store().await;
+store_test! { async fn enqueueing_a_source_twice_makes_one_job(db) {
+    let s = db.open().await;
     let first = s.enqueue_jobs(&[job("d1", 1, "autoplan")]).await.unwrap();
     let again = s.enqueue_jobs(&[job("d1", 1, "autoplan")]).await.unwrap();
     assert_eq!(first.len(), 1);
     assert!(again.is_empty());
     assert_eq!(s.jobs_of_pr("acme/infra", 1).await.unwrap().len(), 1);
-}
+}}
 
-#[tokio::test]
-async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside() {
-    let (_d, s) = store().await;
+store_test! { async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[
         job("a", 1, "autoplan"),
         job("b", 1, "comment"),
@@ -280,11 +343,10 @@ async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside() {
     );
     let third = s.claim_job(12, LEASE).await.unwrap().unwrap();
     assert_eq!((third.pr, third.kind.as_str()), (1, "comment"));
-}
+}}
 
-#[tokio::test]
-async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs() {
-    let (_d, s) = store().await;
+store_test! { async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[job("a", 1, "autoplan")]).await.unwrap();
     let j = s.claim_job(10, LEASE).await.unwrap().unwrap();
     assert!(s.claim_job(11, LEASE).await.unwrap().is_none());
@@ -299,11 +361,10 @@ async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs()
         s.job(j.id).await.unwrap().unwrap().status,
         JobStatus::Queued
     );
-}
+}}
 
-#[tokio::test]
-async fn a_newer_autoplan_supersedes_queued_ones_of_the_same_pr_only() {
-    let (_d, s) = store().await;
+store_test! { async fn a_newer_autoplan_supersedes_queued_ones_of_the_same_pr_only(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[job("a", 1, "autoplan"), job("x", 2, "autoplan")])
         .await
         .unwrap();
@@ -319,12 +380,11 @@ async fn a_newer_autoplan_supersedes_queued_ones_of_the_same_pr_only() {
         s.jobs_of_pr("acme/infra", 2).await.unwrap()[0].status,
         JobStatus::Queued
     );
-}
+}}
 
-#[tokio::test]
-async fn a_plan_replaces_the_previous_plan_of_its_project() {
+store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
     use crate::plan::{Outcome, PlanSummary, Step, Target};
-    let (_d, s) = store().await;
+    let s = db.open().await;
     let target = Target {
         dir: "envs/prod".into(),
         workspace: "default".into(),
@@ -358,11 +418,10 @@ async fn a_plan_replaces_the_previous_plan_of_its_project() {
     assert_eq!(s.plans_of_pr("acme/infra", 3).await.unwrap(), vec![plan]);
     assert_eq!(s.delete_plans("acme/infra", 3).await.unwrap(), 1);
     assert!(s.plans_of_pr("acme/infra", 3).await.unwrap().is_empty());
-}
+}}
 
-#[tokio::test]
-async fn summary_comments_are_replaced_as_a_whole() {
-    let (_d, s) = store().await;
+store_test! { async fn summary_comments_are_replaced_as_a_whole(db) {
+    let s = db.open().await;
     let c = |part, id| PrComment {
         part,
         comment_id: id,
@@ -378,7 +437,7 @@ async fn summary_comments_are_replaced_as_a_whole() {
         s.pr_comments("acme/infra", 1).await.unwrap(),
         vec![c(1, 10)]
     );
-}
+}}
 
 fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {
     use crate::plan::{Outcome, PlanSummary, Target};
@@ -401,27 +460,16 @@ fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {
     }
 }
 
-async fn raw_planfiles(url: &str) -> Vec<Option<Vec<u8>>> {
-    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    sqlx::query_scalar("SELECT planfile FROM plans ORDER BY pr")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn planfiles_are_sealed_at_rest_and_bound_to_their_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+store_test! { async fn planfiles_are_sealed_at_rest_and_bound_to_their_row(db) {
     let sealer = Sealer::new(&[3; seal::KEY_LEN]).unwrap();
-    let s = SqliteStore::open_with(&url, sealer.clone()).await.unwrap();
+    let s = db.open_with(sealer.clone()).await;
     let secret = b"PLANFILE with TF_VAR_password=hunter2hunter2";
     s.record_plan(&planned(1, "a", secret)).await.unwrap();
     s.record_plan(&planned(2, "a", b"another planfile"))
         .await
         .unwrap();
 
-    let raw = raw_planfiles(&url).await;
+    let raw = db.raw_planfiles().await;
     let stored = raw[0].clone().unwrap();
     assert!(
         !stored
@@ -437,29 +485,24 @@ async fn planfiles_are_sealed_at_rest_and_bound_to_their_row() {
     );
 
     // The same database under another key: the plan reads back without its planfile.
-    let other = SqliteStore::open_with(&url, Sealer::new(&[4; seal::KEY_LEN]).unwrap())
-        .await
-        .unwrap();
+    let other = db
+        .open_with(Sealer::new(&[4; seal::KEY_LEN]).unwrap())
+        .await;
     let plans = other.plans_of_pr("acme/infra", 1).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0].planfile, None);
 
     // A sealed planfile copied into another pull request's row does not open there.
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE plans SET planfile = ?1 WHERE pr = 2")
-        .bind(&stored)
-        .execute(&pool)
-        .await
-        .unwrap();
+    db.execute("UPDATE plans SET planfile = (SELECT planfile FROM plans WHERE pr = 1) WHERE pr = 2")
+        .await;
     assert_eq!(
         s.plans_of_pr("acme/infra", 2).await.unwrap()[0].planfile,
         None
     );
-}
+}}
 
-#[tokio::test]
-async fn an_applied_planfile_is_forgotten_but_its_plan_stays() {
-    let (_d, s) = store().await;
+store_test! { async fn an_applied_planfile_is_forgotten_but_its_plan_stays(db) {
+    let s = db.open().await;
     let plan = planned(1, "a", b"planfile");
     s.record_plan(&plan).await.unwrap();
     assert!(
@@ -481,12 +524,11 @@ async fn an_applied_planfile_is_forgotten_but_its_plan_stays() {
             .await
             .unwrap()
     );
-}
+}}
 
-#[tokio::test]
-async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_plan() {
+store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_plan(db) {
     use crate::plan::{Outcome, PlanSummary, Target};
-    let (_d, s) = store().await;
+    let s = db.open().await;
     let planned = |sha: &str, digest: &str| StoredPlan {
         repository: "acme/infra".into(),
         pr: 4,
@@ -545,13 +587,10 @@ async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_plan() {
     );
     assert_eq!(s.delete_reviewed_plans("acme/infra", 4).await.unwrap(), 1);
     assert!(s.reviewed_plans("acme/infra", 4).await.unwrap().is_empty());
-}
+}}
 
-#[tokio::test]
-async fn the_apply_lock_keeps_its_first_time_and_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let s = SqliteStore::open(&url).await.unwrap();
+store_test! { async fn the_apply_lock_keeps_its_first_time_and_survives_reopening(db) {
+    let s = db.open().await;
     assert_eq!(s.apply_lock().await.unwrap(), None);
     assert_eq!(s.lock_applies(10).await.unwrap().locked_at, 10);
     assert_eq!(
@@ -560,7 +599,7 @@ async fn the_apply_lock_keeps_its_first_time_and_survives_reopening() {
         "kept as it was"
     );
     drop(s);
-    let s = SqliteStore::open(&url).await.unwrap();
+    let s = db.open().await;
     assert_eq!(
         s.apply_lock().await.unwrap(),
         Some(ApplyLock { locked_at: 10 })
@@ -568,4 +607,4 @@ async fn the_apply_lock_keeps_its_first_time_and_survives_reopening() {
     assert!(s.unlock_applies().await.unwrap());
     assert!(!s.unlock_applies().await.unwrap(), "nothing left to lift");
     assert_eq!(s.apply_lock().await.unwrap(), None);
-}
+}}

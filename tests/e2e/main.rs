@@ -20,6 +20,7 @@ mod malicious;
 mod missed_webhooks;
 mod named_projects;
 mod plans;
+mod postgres;
 mod preview_cli;
 mod redelivery;
 mod repo_config;

@@ -21,7 +21,7 @@ impl Settings {
             "the GitHub App key".to_owned(),
             self.github.app_key_pem.clone(),
         ));
-        if let Some(password) = url_password(&self.database_url) {
+        if let Some(password) = url_password(self.database_url.expose()) {
             out.push(("the database password".to_owned(), Secret::new(password)));
         }
         if let PlanfileKey::Given(key) = &self.planfile_key {

@@ -20,7 +20,7 @@ fn defaults_apply() {
     let s = Settings::resolve(&base()).unwrap();
     assert_eq!(s.listen.to_string(), "127.0.0.1:4141");
     assert_eq!(s.data_dir, PathBuf::from("./bosun-data"));
-    assert_eq!(s.database_url, "sqlite://./bosun-data/bosun.db");
+    assert_eq!(s.database_url.expose(), "sqlite://./bosun-data/bosun.db");
     assert_eq!(s.github.api_url, "https://api.github.com");
     assert_eq!(s.terraform_bin, "terraform");
     assert_eq!(s.command_names, vec!["bosun"]);
@@ -159,7 +159,7 @@ fn bad_values_are_named() {
         (
             "database_url",
             "mysql://x",
-            "BOSUN_DATABASE_URL (--database-url): expected a sqlite: URL",
+            "BOSUN_DATABASE_URL (--database-url): expected a sqlite:, postgres:// or postgresql:// URL",
         ),
         (
             "command_names",
@@ -263,6 +263,39 @@ fn example_file_and_readme_document_every_setting() {
         .collect::<Vec<_>>()
         .join("\n");
     Layer::from_toml(Path::new("example"), &uncommented).unwrap();
+}
+
+#[test]
+fn a_postgres_url_selects_postgres_only_with_a_planfile_key_and_never_prints() {
+    let url = "postgres://bosun:pg-pass-4f9d2c@db.internal:5432/bosun";
+    let mut src = base();
+    src.env.set("database_url", url);
+    let e = err(&src);
+    assert!(
+        e.starts_with(
+            "BOSUN_PLANFILE_KEY (--planfile-key): a PostgreSQL store needs the planfile key"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("every replica must open the planfiles"), "{e}");
+    assert!(!e.contains("pg-pass"), "{e}");
+    src.env.set("planfile_key", "ab".repeat(32).as_str());
+    let s = Settings::resolve(&src).unwrap();
+    assert_eq!(s.database_url.expose(), url);
+    assert!(!format!("{s:?}").contains("pg-pass"), "Debug hides the URL");
+    assert!(
+        s.secrets()
+            .iter()
+            .any(|(_, v)| v.expose() == "pg-pass-4f9d2c"),
+        "the password is redacted from what bosun writes"
+    );
+    let mut src = base();
+    src.env.set("database_url", "postgresql://h/db");
+    src.env.set("planfile_key", "ab".repeat(32).as_str());
+    assert!(Settings::resolve(&src).is_ok(), "postgresql:// too");
+    let mut src = base();
+    src.env.set("database_url", "mysql://u:pg-pass-4f9d2c@h/db");
+    assert!(!err(&src).contains("pg-pass"));
 }
 
 #[test]

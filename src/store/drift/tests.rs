@@ -1,16 +1,12 @@
+use std::sync::Arc;
+
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
+use crate::store::Store;
 use crate::store::drift::{MAX_DETAIL_BYTES, stored_detail};
-use crate::store::{DriftStore, SqliteStore};
+use crate::store::test_db::store_test;
 
 const REPO: &str = "acme/infra";
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bosun.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    (dir, store)
-}
 
 fn t(dir: &str) -> Target {
     Target {
@@ -38,7 +34,7 @@ fn result(dir: &str, status: DriftStatus) -> ProjectDrift {
 }
 
 /// A finished run of `repo` with these results; returns its id.
-async fn run(s: &SqliteStore, repo: &str, at: i64, results: &[ProjectDrift]) -> i64 {
+async fn run(s: &Arc<dyn Store>, repo: &str, at: i64, results: &[ProjectDrift]) -> i64 {
     let id = s
         .start_drift_run(repo, "abc123", Trigger::Schedule, at)
         .await
@@ -49,9 +45,8 @@ async fn run(s: &SqliteStore, repo: &str, at: i64, results: &[ProjectDrift]) -> 
     id
 }
 
-#[tokio::test]
-async fn a_run_round_trips_with_its_projects_in_order() {
-    let (_d, s) = store().await;
+store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
+    let s = db.open().await;
     let id = s
         .start_drift_run(REPO, "abc123", Trigger::Api, 10)
         .await
@@ -103,11 +98,10 @@ async fn a_run_round_trips_with_its_projects_in_order() {
     assert_eq!(runs[0].projects[0].target.dir, "envs/dev");
     assert_eq!(runs[0].projects[1].target.workspace, "blue");
     assert_eq!(runs[0].projects[3].locked_by, Some(12));
-}
+}}
 
-#[tokio::test]
-async fn finishing_an_unknown_run_fails_and_finishing_again_replaces() {
-    let (_d, s) = store().await;
+store_test! { async fn finishing_an_unknown_run_fails_and_finishing_again_replaces(db) {
+    let s = db.open().await;
     let err = s.finish_drift_run(42, &[], "x", 1).await.unwrap_err();
     assert!(format!("{err:#}").contains("no drift run 42"), "{err:#}");
     let id = run(&s, REPO, 1, &[result("a", DriftStatus::Drifted)]).await;
@@ -117,11 +111,10 @@ async fn finishing_an_unknown_run_fails_and_finishing_again_replaces() {
     let runs = s.drift_runs(REPO, 1).await.unwrap();
     assert_eq!(runs[0].projects, vec![result("b", DriftStatus::InSync)]);
     assert_eq!(runs[0].summary, "again");
-}
+}}
 
-#[tokio::test]
-async fn runs_come_newest_first_up_to_the_limit_per_repository() {
-    let (_d, s) = store().await;
+store_test! { async fn runs_come_newest_first_up_to_the_limit_per_repository(db) {
+    let s = db.open().await;
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(
@@ -153,11 +146,10 @@ async fn runs_come_newest_first_up_to_the_limit_per_repository() {
     }
     assert!(s.drift_runs("acme/none", 3).await.unwrap().is_empty());
     assert!(s.drift_runs(REPO, 0).await.unwrap().is_empty());
-}
+}}
 
-#[tokio::test]
-async fn known_drift_is_the_latest_finished_status_other_than_skipped() {
-    let (_d, s) = store().await;
+store_test! { async fn known_drift_is_the_latest_finished_status_other_than_skipped(db) {
+    let s = db.open().await;
     assert!(s.known_drift(REPO).await.unwrap().is_empty());
     run(
         &s,
@@ -199,11 +191,10 @@ async fn known_drift_is_the_latest_finished_status_other_than_skipped() {
             ("acme/other".into(), t("a"), DriftStatus::InSync),
         ]
     );
-}
+}}
 
-#[tokio::test]
-async fn the_drift_issue_number_is_upserted_per_repository() {
-    let (_d, s) = store().await;
+store_test! { async fn the_drift_issue_number_is_upserted_per_repository(db) {
+    let s = db.open().await;
     assert_eq!(s.drift_issue(REPO).await.unwrap(), None);
     s.set_drift_issue(REPO, 3).await.unwrap();
     s.set_drift_issue("acme/other", 9).await.unwrap();
@@ -211,11 +202,10 @@ async fn the_drift_issue_number_is_upserted_per_repository() {
     s.set_drift_issue(REPO, 11).await.unwrap();
     assert_eq!(s.drift_issue(REPO).await.unwrap(), Some(11));
     assert_eq!(s.drift_issue("acme/other").await.unwrap(), Some(9));
-}
+}}
 
-#[tokio::test]
-async fn a_large_detail_keeps_its_end_within_the_cap() {
-    let (_d, s) = store().await;
+store_test! { async fn a_large_detail_keeps_its_end_within_the_cap(db) {
+    let s = db.open().await;
     // Multi-byte chars so the cut must find a boundary.
     let detail = format!("{}Plan: 1 to add.", "é".repeat(MAX_DETAIL_BYTES));
     let big = ProjectDrift {
@@ -228,7 +218,7 @@ async fn a_large_detail_keeps_its_end_within_the_cap() {
     assert!(kept.starts_with("[bosun: the first "), "{}", &kept[..60]);
     assert!(kept.ends_with("é\u{e9}Plan: 1 to add."));
     assert_eq!(kept, stored_detail(&detail).as_ref());
-}
+}}
 
 #[test]
 fn a_small_detail_is_kept_whole() {
@@ -241,9 +231,8 @@ fn a_small_detail_is_kept_whole() {
     assert!(kept.ends_with("xxxx"));
 }
 
-#[tokio::test]
-async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next() {
-    let (_d, s) = store().await;
+store_test! { async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next(db) {
+    let s = db.open().await;
     let cut = s
         .start_drift_run(REPO, "abc123", Trigger::Schedule, 10)
         .await
@@ -264,4 +253,28 @@ async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next() {
         others[0].finished_at, None,
         "another repo's run is left alone"
     );
-}
+}}
+
+store_test! { async fn runs_of_one_repo_started_at_once_over_two_replicas_leave_one_open(db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut starting = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let s = replicas[i % 2].clone();
+        starting.spawn(async move {
+            s.start_drift_run(REPO, "abc123", Trigger::Schedule, 10 + i as i64)
+                .await
+                .unwrap()
+        });
+    }
+    while let Some(started) = starting.join_next().await {
+        started.unwrap();
+    }
+    let runs = replicas[0].drift_runs(REPO, 20).await.unwrap();
+    assert_eq!(runs.len(), 12);
+    let open: Vec<i64> = runs
+        .iter()
+        .filter(|r| r.finished_at.is_none())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(open, [runs[0].id], "only the newest is still open");
+}}

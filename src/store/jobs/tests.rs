@@ -2,17 +2,11 @@
 
 use std::time::Duration;
 
-use crate::store::{JobStatus, JobStore, NewJob, SqliteStore};
+use crate::store::test_db::store_test;
+use crate::store::{JobStatus, NewJob};
 
 const LEASE: Duration = Duration::from_secs(60);
 const LEASE_MS: i64 = 60_000;
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bosun.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    (dir, store)
-}
 
 fn job(source: &str, pr: u64) -> NewJob {
     NewJob {
@@ -28,9 +22,8 @@ fn job(source: &str, pr: u64) -> NewJob {
     }
 }
 
-#[tokio::test]
-async fn a_stolen_lease_refuses_the_old_holders_renewal_and_finish() {
-    let (_d, s) = store().await;
+store_test! { async fn a_stolen_lease_refuses_the_old_holders_renewal_and_finish(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[job("a", 1)]).await.unwrap();
     let old = s.claim_job(10, LEASE).await.unwrap().unwrap().claim();
     assert!(s.renew_job(old, 20 + LEASE_MS).await.unwrap());
@@ -71,11 +64,10 @@ async fn a_stolen_lease_refuses_the_old_holders_renewal_and_finish() {
         (stored.status, stored.summary.as_deref(), stored.attempts),
         (JobStatus::Done, Some("new"), 2)
     );
-}
+}}
 
-#[tokio::test]
-async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start() {
-    let (_d, s) = store().await;
+store_test! { async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[job("crashy", 1), job("fine", 2)])
         .await
         .unwrap();
@@ -104,11 +96,10 @@ async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the_next_start() 
     );
     let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
     assert_eq!(next.pr, 2, "the other pull request's job runs");
-}
+}}
 
-#[tokio::test]
-async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs() {
-    let (_d, s) = store().await;
+store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs(db) {
+    let s = db.open().await;
     s.enqueue_jobs(&[job("a", 1), job("b", 1), job("c", 2)])
         .await
         .unwrap();
@@ -128,4 +119,39 @@ async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs() {
     let again = s.claim_job(1_000, LEASE).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (a.id, 2));
     assert_eq!(again.summary.as_deref(), Some("GitHub answered 502"));
-}
+}}
+
+store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_time(db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut jobs = Vec::new();
+    for pr in 1..=10 {
+        for n in 0..3 {
+            jobs.push(job(&format!("{pr}-{n}"), pr));
+        }
+    }
+    replicas[0].enqueue_jobs(&jobs).await.unwrap();
+    // The first job of each pull request is claimed, and its holder dies: its lease runs out
+    // while the pull request's later jobs wait.
+    for _ in 1..=10 {
+        replicas[0].claim_job(0, LEASE).await.unwrap().unwrap();
+    }
+    let mut claimers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let s = replicas[i % 2].clone();
+        claimers.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = s.claim_job(10 * LEASE_MS, LEASE).await.unwrap() {
+                got.push((j.pr, j.id));
+            }
+            got
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(got) = claimers.join_next().await {
+        claimed.extend(got.unwrap());
+    }
+    claimed.sort();
+    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| *pr).collect();
+    assert_eq!(prs.len(), 10, "every pull request goes on: {claimed:?}");
+    assert_eq!(claimed.len(), 10, "one job of each pull request at a time: {claimed:?}");
+}}

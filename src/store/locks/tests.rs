@@ -4,23 +4,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::plan::Target;
-use crate::store::{
-    ApplyStatus, JobStatus, JobStore, LockAttempt, LockStore, NewJob, SqliteStore, StoredPlan,
-    Waiter,
-};
+use crate::store::test_db::{Backend, TestDb, store_test};
+use crate::store::{ApplyStatus, JobStatus, LockAttempt, NewJob, Store, StoredPlan, Waiter};
 
 const REPO: &str = "acme/infra";
-
-async fn open(dir: &tempfile::TempDir) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.path().join("bosun.db").display());
-    SqliteStore::open(&url).await.unwrap()
-}
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    (dir, store)
-}
 
 fn t(dir: &str) -> Target {
     Target {
@@ -52,9 +39,8 @@ fn held(pairs: &[(&str, u64)]) -> LockAttempt {
     }
 }
 
-#[tokio::test]
-async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked() {
-    let (_d, s) = store().await;
+store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked(db) {
+    let s = db.open().await;
     assert_eq!(
         s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap(),
         LockAttempt::Locked
@@ -95,12 +81,10 @@ async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked() {
             .unwrap(),
         LockAttempt::Locked
     );
-}
+}}
 
-#[tokio::test]
-async fn relocking_own_locks_succeeds_and_locks_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir).await;
+store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(db) {
+    let s = db.open().await;
     s.lock_projects(REPO, 1, &[t("a")], true, 10).await.unwrap();
     let named = Target {
         name: Some("prod".into()),
@@ -113,7 +97,7 @@ async fn relocking_own_locks_succeeds_and_locks_survive_a_restart() {
         LockAttempt::Locked
     );
     drop(s);
-    let s = open(&dir).await;
+    let s = db.open().await;
     let locks = s.locks_of_repo(REPO).await.unwrap();
     assert_eq!(
         locks
@@ -125,11 +109,10 @@ async fn relocking_own_locks_succeeds_and_locks_survive_a_restart() {
     );
     assert_eq!(s.locks_of_pr(REPO, 1).await.unwrap(), locks);
     assert!(s.locks_of_pr(REPO, 2).await.unwrap().is_empty());
-}
+}}
 
-#[tokio::test]
-async fn a_release_wakes_each_waiter_once_with_its_job_queued() {
-    let (_d, s) = store().await;
+store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) {
+    let s = db.open().await;
     s.lock_projects(REPO, 1, &[t("a"), t("b")], true, 1)
         .await
         .unwrap();
@@ -194,11 +177,10 @@ async fn a_release_wakes_each_waiter_once_with_its_job_queued() {
     let again = s.release_locks(REPO, 1, None, &wake).await.unwrap();
     assert_eq!(again, Default::default());
     assert_eq!(s.open_jobs().await.unwrap(), 2, "nothing more enqueued");
-}
+}}
 
-#[tokio::test]
-async fn a_wake_up_with_a_known_source_is_not_enqueued_twice() {
-    let (_d, s) = store().await;
+store_test! { async fn a_wake_up_with_a_known_source_is_not_enqueued_twice(db) {
+    let s = db.open().await;
     for _ in 0..2 {
         s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap();
         s.lock_projects(REPO, 2, &[t("a")], true, 2).await.unwrap();
@@ -206,11 +188,10 @@ async fn a_wake_up_with_a_known_source_is_not_enqueued_twice() {
         assert_eq!(released.woken.len(), 1);
     }
     assert_eq!(s.jobs_of_pr(REPO, 2).await.unwrap().len(), 1);
-}
+}}
 
-#[tokio::test]
-async fn releasing_named_projects_releases_only_those_and_keeps_own_waits() {
-    let (_d, s) = store().await;
+store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_own_waits(db) {
+    let s = db.open().await;
     s.lock_projects(REPO, 1, &[t("a"), t("b"), t("c")], true, 1)
         .await
         .unwrap();
@@ -247,12 +228,10 @@ async fn releasing_named_projects_releases_only_those_and_keeps_own_waits() {
         "a partial release keeps the releaser's own waits"
     );
     assert_eq!(s.open_jobs().await.unwrap(), 0);
-}
+}}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_one_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    let replicas = [Arc::new(open(&dir).await), Arc::new(open(&dir).await)];
+store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_one_holder(db) {
+    let replicas = [db.open().await, db.open().await];
     let barrier = Arc::new(tokio::sync::Barrier::new(50));
     let mut tasks = Vec::new();
     for pr in 1..=50u64 {
@@ -285,10 +264,10 @@ async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_one_holder() {
         assert_eq!(locks[0].pr, winner);
         assert_eq!(s.waiters(REPO).await.unwrap().len(), 49);
     }
-}
+}}
 
 /// Enqueues and claims a job of `pr`; returns its claim.
-async fn claimed(s: &SqliteStore, source: &str, pr: u64) -> crate::store::Claim {
+async fn claimed(s: &Arc<dyn Store>, source: &str, pr: u64) -> crate::store::Claim {
     s.enqueue_jobs(&[NewJob {
         source: source.into(),
         kind: "comment".into(),
@@ -309,9 +288,8 @@ async fn claimed(s: &SqliteStore, source: &str, pr: u64) -> crate::store::Claim 
         .claim()
 }
 
-#[tokio::test]
-async fn applies_are_recorded_from_start_to_end() {
-    let (_d, s) = store().await;
+store_test! { async fn applies_are_recorded_from_start_to_end(db) {
+    let s = db.open().await;
     let job = claimed(&s, "j7", 7).await;
     let other = claimed(&s, "j8", 8).await;
     let a = s
@@ -388,11 +366,10 @@ async fn applies_are_recorded_from_start_to_end() {
         assert_eq!(ApplyStatus::parse(status.as_str()), Some(status));
     }
     assert_eq!(ApplyStatus::parse("done"), None);
-}
+}}
 
-#[tokio::test]
-async fn an_apply_ends_once() {
-    let (_d, s) = store().await;
+store_test! { async fn an_apply_ends_once(db) {
+    let s = db.open().await;
     let job = claimed(&s, "j7", 7).await;
     let a = s
         .start_apply(REPO, 7, &t("a"), "sha", job, 100)
@@ -412,11 +389,10 @@ async fn an_apply_ends_once() {
         (record.status, record.finished_at),
         (ApplyStatus::Interrupted, Some(200))
     );
-}
+}}
 
-#[tokio::test]
-async fn a_stolen_lease_fences_the_old_holders_apply_records() {
-    let (_d, s) = store().await;
+store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
+    let s = db.open().await;
     let old = claimed(&s, "j7", 7).await;
     let a = s
         .start_apply(REPO, 7, &t("a"), "sha", old, 100)
@@ -455,12 +431,11 @@ async fn a_stolen_lease_fences_the_old_holders_apply_records() {
             .collect::<Vec<_>>(),
         [(ApplyStatus::Interrupted, Some(200))]
     );
-}
+}}
 
-#[tokio::test]
-async fn deleting_some_projects_plans_keeps_the_others() {
+store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
     use crate::plan::{Outcome, Step};
-    let (_d, s) = store().await;
+    let s = db.open().await;
     for dir in ["a", "b", "c"] {
         s.record_plan(&StoredPlan {
             repository: REPO.into(),
@@ -489,7 +464,7 @@ async fn deleting_some_projects_plans_keeps_the_others() {
         left.into_iter().map(|p| p.target).collect::<Vec<_>>(),
         [t("b")]
     );
-}
+}}
 
 /// One step of the property test: a pull request locks some projects or releases some.
 #[derive(Debug, Clone)]
@@ -517,8 +492,8 @@ fn targets(dirs: &[u8]) -> Vec<Target> {
 
 /// Runs the operations on the store and on a plain model side by side; after each one the
 /// store's locks, waits and answers match the model's.
-async fn check_against_model(ops: Vec<Op>) {
-    let (_d, s) = store().await;
+async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
+    let s = db.open().await;
     let mut locks: BTreeMap<String, u64> = BTreeMap::new();
     let mut waits: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
     for (step, op) in ops.into_iter().enumerate() {
@@ -607,6 +582,10 @@ proptest! {
     #[test]
     fn random_locks_and_releases_never_share_a_lock(ops in proptest::collection::vec(op(), 1..25)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(check_against_model(ops));
+        rt.block_on(async {
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                check_against_model(&TestDb::new(backend).await, ops.clone()).await;
+            }
+        });
     }
 }

@@ -7,6 +7,8 @@ pub mod client;
 pub mod fake;
 pub mod logs;
 pub mod openapi;
+#[path = "../../../src/store/test_pg.rs"]
+pub mod pg;
 pub mod prs;
 
 use std::path::PathBuf;

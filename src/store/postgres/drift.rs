@@ -1,0 +1,258 @@
+//! PostgreSQL: the history of drift runs, their projects' results and each repository's
+//! drift issue. Reads that take two queries run in one `REPEATABLE READ` transaction so they
+//! see one state.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::{Guarded, PgStore, take_turn};
+use crate::drift::{DriftStatus, ProjectDrift, Trigger};
+use crate::plan::Target;
+use crate::store::Millis;
+use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
+
+fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
+    [Trigger::Schedule, Trigger::Api]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .with_context(|| format!("unknown drift trigger {s:?}"))
+}
+
+fn status_of(row: &PgRow) -> anyhow::Result<DriftStatus> {
+    let status: &str = row.try_get("status")?;
+    DriftStatus::parse(status).with_context(|| format!("unknown drift status {status:?}"))
+}
+
+fn target_of(row: &PgRow) -> anyhow::Result<Target> {
+    Ok(Target {
+        dir: row.try_get("dir")?,
+        workspace: row.try_get("workspace")?,
+        name: row.try_get("name")?,
+    })
+}
+
+fn result_of(row: &PgRow) -> anyhow::Result<ProjectDrift> {
+    Ok(ProjectDrift {
+        target: target_of(row)?,
+        status: status_of(row)?,
+        locked_by: row
+            .try_get::<Option<i64>, _>("locked_by")?
+            .map(|n| n as u64),
+        summary: row.try_get("summary")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+fn run_of(row: &PgRow) -> anyhow::Result<DriftRun> {
+    let trigger: &str = row.try_get("trigger")?;
+    Ok(DriftRun {
+        id: row.try_get("id")?,
+        repository: row.try_get("repository")?,
+        sha: row.try_get("sha")?,
+        trigger: trigger_of(trigger)?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        summary: row.try_get("summary")?,
+        projects: Vec::new(),
+    })
+}
+
+/// The latest result other than skipped of each project, over finished runs; `$1` is the
+/// repository, or NULL for every repository.
+const KNOWN: &str = "
+    SELECT repository, dir, workspace, name, status FROM (
+        SELECT runs.repository, r.dir, r.workspace, r.name, r.status,
+               ROW_NUMBER() OVER (
+                   PARTITION BY runs.repository, r.dir, r.workspace, r.name
+                   ORDER BY r.run_id DESC
+               ) AS newest
+        FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
+        WHERE ($1::text IS NULL OR runs.repository = $1)
+          AND runs.finished_at IS NOT NULL
+          AND r.status <> 'skipped'
+    ) AS latest
+    WHERE newest = 1
+    ORDER BY repository, dir, workspace, name";
+
+#[async_trait]
+impl DriftStore for PgStore {
+    async fn start_drift_run(
+        &self,
+        repository: &str,
+        sha: &str,
+        trigger: Trigger,
+        now: Millis,
+    ) -> anyhow::Result<i64> {
+        let mut tx = self.pool.begin().await.context("starting a drift run")?;
+        take_turn(&mut tx, Guarded::DriftRuns, repository).await?;
+        // A repo's drift runs go one at a time: one still open was cut off by a stop.
+        sqlx::query(
+            "UPDATE drift_runs SET finished_at = $1, summary = $2
+             WHERE repository = $3 AND finished_at IS NULL",
+        )
+        .bind(now)
+        .bind(INTERRUPTED)
+        .bind(repository)
+        .execute(&mut *tx)
+        .await
+        .context("closing interrupted drift runs")?;
+        let id = sqlx::query_scalar(
+            "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(repository)
+        .bind(sha)
+        .bind(trigger.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .context("recording a drift run's start")?;
+        tx.commit()
+            .await
+            .context("committing a drift run's start")?;
+        Ok(id)
+    }
+
+    async fn finish_drift_run(
+        &self,
+        id: i64,
+        projects: &[ProjectDrift],
+        summary: &str,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting to record a drift run's end")?;
+        let updated =
+            sqlx::query("UPDATE drift_runs SET finished_at = $1, summary = $2 WHERE id = $3")
+                .bind(now)
+                .bind(summary)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("recording a drift run's end")?
+                .rows_affected();
+        anyhow::ensure!(updated == 1, "no drift run {id} to finish");
+        sqlx::query("DELETE FROM drift_results WHERE run_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("replacing a drift run's results")?;
+        for p in projects {
+            sqlx::query(
+                "INSERT INTO drift_results
+                     (run_id, dir, workspace, name, status, locked_by, summary, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(&p.target.dir)
+            .bind(&p.target.workspace)
+            .bind(&p.target.name)
+            .bind(p.status.as_str())
+            .bind(p.locked_by.map(|n| n as i64))
+            .bind(&p.summary)
+            .bind(stored_detail(&p.detail).as_ref())
+            .execute(&mut *tx)
+            .await
+            .context("recording a project's drift")?;
+        }
+        tx.commit().await.context("committing a drift run's end")
+    }
+
+    async fn drift_runs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<DriftRun>> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting to read drift runs")?;
+        let rows = sqlx::query(
+            "SELECT id, repository, sha, trigger, started_at, finished_at, summary
+             FROM drift_runs WHERE repository = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(repository)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading drift runs")?;
+        let mut runs = rows
+            .iter()
+            .map(run_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (Some(newest), Some(oldest)) = (runs.first(), runs.last()) else {
+            return Ok(runs);
+        };
+        let rows = sqlx::query(
+            "SELECT r.run_id, r.dir, r.workspace, r.name, r.status, r.locked_by, r.summary,
+                    r.detail
+             FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
+             WHERE runs.repository = $1 AND r.run_id BETWEEN $2 AND $3
+             ORDER BY r.run_id, r.dir, r.workspace, r.name",
+        )
+        .bind(repository)
+        .bind(oldest.id)
+        .bind(newest.id)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading drift runs' results")?;
+        let mut by_run: BTreeMap<i64, Vec<ProjectDrift>> = BTreeMap::new();
+        for row in &rows {
+            let run_id: i64 = row.try_get("run_id")?;
+            by_run.entry(run_id).or_default().push(result_of(row)?);
+        }
+        for run in &mut runs {
+            run.projects = by_run.remove(&run.id).unwrap_or_default();
+        }
+        Ok(runs)
+    }
+
+    async fn known_drift(&self, repository: &str) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
+        let rows = sqlx::query(KNOWN)
+            .bind(repository)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a repository's known drift")?;
+        rows.iter()
+            .map(|row| Ok((target_of(row)?, status_of(row)?)))
+            .collect()
+    }
+
+    async fn known_drift_all(&self) -> anyhow::Result<Vec<(String, Target, DriftStatus)>> {
+        let rows = sqlx::query(KNOWN)
+            .bind(None::<&str>)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the known drift")?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("repository")?, target_of(row)?, status_of(row)?)))
+            .collect()
+    }
+
+    async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {
+        let number: Option<i64> =
+            sqlx::query_scalar("SELECT number FROM drift_issues WHERE repository = $1")
+                .bind(repository)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a repository's drift issue")?;
+        Ok(number.map(|n| n as u64))
+    }
+
+    async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO drift_issues (repository, number) VALUES ($1, $2)
+             ON CONFLICT (repository) DO UPDATE SET number = excluded.number",
+        )
+        .bind(repository)
+        .bind(number as i64)
+        .execute(&self.pool)
+        .await
+        .context("recording a repository's drift issue")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,456 @@
+//! The PostgreSQL backend of the job queue, plans and summary comments.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgRow};
+
+use super::{Guarded, PgStore, take_turn};
+use crate::plan::{Outcome, Target};
+use crate::store::Millis;
+use crate::store::jobs::{
+    Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan,
+};
+use crate::store::seal::{Binding, Sealer};
+
+macro_rules! job_columns {
+    () => {
+        "id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim"
+    };
+}
+
+fn job_of(row: &PgRow) -> anyhow::Result<Job> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        repository: row.try_get("repository")?,
+        installation_id: row.try_get::<i64, _>("installation_id")? as u64,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        spec: row.try_get("spec")?,
+        status: JobStatus::parse(row.try_get::<&str, _>("status")?),
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        summary: row.try_get("summary")?,
+        claim: row.try_get("claim")?,
+    })
+}
+
+/// A stored plan from its row, its planfile opened; one that does not open is logged and read
+/// as none (as in SQLite).
+fn plan_of(row: &PgRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
+    let mut plan = plan_without_planfile(row)?;
+    let sealed: Option<Vec<u8>> = row.try_get("planfile")?;
+    if let Some(sealed) = sealed {
+        match sealer.open(&sealed, &binding(&plan)) {
+            Ok(planfile) => plan.planfile = Some(planfile),
+            Err(e) => tracing::warn!(
+                repo = %plan.repository,
+                pr = plan.pr,
+                dir = %plan.target.dir,
+                workspace = %plan.target.workspace,
+                project = plan.target.name.as_deref().unwrap_or(""),
+                error = format!("{e:#}"),
+                "a stored planfile does not open: the plan must be made again to apply it"
+            ),
+        }
+    }
+    Ok(plan)
+}
+
+/// A row of `plans` or `reviewed_plans` (the same columns) as a plan, without its planfile.
+pub(super) fn plan_without_planfile(row: &PgRow) -> anyhow::Result<StoredPlan> {
+    let outcome: &str = row.try_get("outcome")?;
+    let outcome: Outcome =
+        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
+    Ok(StoredPlan {
+        repository: row.try_get("repository")?,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        target: Target {
+            dir: row.try_get("dir")?,
+            workspace: row.try_get("workspace")?,
+            name: name_of(row.try_get("project")?),
+        },
+        head_sha: row.try_get("head_sha")?,
+        outcome,
+        planfile: None,
+        job_id: row.try_get("job_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A project's name as a key column holds it: '' for an unnamed project.
+pub(super) fn project_key(target: &Target) -> &str {
+    target.name.as_deref().unwrap_or("")
+}
+
+/// A project's name from a `project` column: '' (or NULL) is none.
+pub(super) fn name_of(column: Option<String>) -> Option<String> {
+    column.filter(|n| !n.is_empty())
+}
+
+/// What a plan's planfile is sealed to.
+fn binding(plan: &StoredPlan) -> Binding<'_> {
+    Binding {
+        repository: &plan.repository,
+        pr: plan.pr,
+        dir: &plan.target.dir,
+        workspace: &plan.target.workspace,
+        project: plan.target.name.as_deref(),
+        head_sha: &plan.head_sha,
+    }
+}
+
+/// Inserts one job in the caller's transaction, unless its `source` is already known, and
+/// supersedes the queued jobs it replaces; returns the new job's id.
+pub(super) async fn insert_job(
+    conn: &mut PgConnection,
+    job: &NewJob,
+) -> anyhow::Result<Option<i64>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO jobs (source, kind, repository, installation_id, pr, priority, spec, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (source) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&job.source)
+    .bind(&job.kind)
+    .bind(&job.repository)
+    .bind(job.installation_id as i64)
+    .bind(job.pr as i64)
+    .bind(job.priority)
+    .bind(&job.spec)
+    .bind(job.created_at)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("inserting a job")?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    if let Some(kind) = &job.supersedes_kind {
+        sqlx::query(
+            "UPDATE jobs SET status = 'superseded', finished_at = $1, summary = $2
+             WHERE repository = $3 AND pr = $4 AND kind = $5 AND status = 'queued' AND id < $6",
+        )
+        .bind(job.created_at)
+        .bind(format!("superseded by job {id}"))
+        .bind(&job.repository)
+        .bind(job.pr as i64)
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("superseding older jobs")?;
+    }
+    Ok(Some(id))
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn enqueue_jobs(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await.context("enqueueing jobs")?;
+        let mut ids = Vec::new();
+        for job in jobs {
+            if let Some(id) = insert_job(&mut tx, job).await? {
+                ids.push(id);
+            }
+        }
+        tx.commit().await.context("committing jobs")?;
+        Ok(ids)
+    }
+
+    async fn claim_job(&self, now: Millis, lease: Duration) -> anyhow::Result<Option<Job>> {
+        let mut tx = self.pool.begin().await.context("starting a job claim")?;
+        // A claim reads the PR's other jobs to keep them one at a time: claims take turns
+        // (a transaction-level advisory lock), so two replicas never both see a PR idle.
+        // SKIP LOCKED passes over a job whose row another statement is changing.
+        take_turn(&mut tx, Guarded::JobClaims, "").await?;
+        let row = sqlx::query(concat!(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, claim = claim + 1,
+                 lease_until = $1
+             WHERE id = (
+                 SELECT j.id FROM jobs j
+                 WHERE ((j.status = 'queued' AND coalesce(j.not_before, 0) <= $2)
+                        OR (j.status = 'running' AND j.lease_until < $2))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM jobs o
+                       WHERE o.repository = j.repository AND o.pr = j.pr AND o.id <> j.id
+                         AND ((o.status = 'running' AND o.lease_until >= $2)
+                              OR (o.status = 'queued' AND o.id < j.id)))
+                 ORDER BY j.priority DESC, j.id
+                 LIMIT 1
+                 FOR UPDATE OF j SKIP LOCKED)
+             RETURNING ",
+            job_columns!()
+        ))
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("claiming a job")?;
+        tx.commit().await.context("committing a job claim")?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND claim = $3 AND status = 'running'",
+        )
+        .bind(until)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.pool)
+        .await
+        .context("renewing a job's lease")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job(
+        &self,
+        claim: Claim,
+        status: JobStatus,
+        summary: &str,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = $1, summary = $2, finished_at = $3, lease_until = NULL
+             WHERE id = $4 AND claim = $5 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(summary)
+        .bind(now)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.pool)
+        .await
+        .context("finishing a job")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retry_job(
+        &self,
+        claim: Claim,
+        summary: &str,
+        not_before: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', summary = $1, not_before = $2, lease_until = NULL
+             WHERE id = $3 AND claim = $4 AND status = 'running'",
+        )
+        .bind(summary)
+        .bind(not_before)
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.pool)
+        .await
+        .context("putting a job back in the queue")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("requeueing interrupted jobs")?;
+        let rows = sqlx::query(concat!(
+            "UPDATE jobs SET status = 'failed', lease_until = NULL,
+                 summary = 'failed: bosun stopped during its attempt ' || attempts
+                     || ', the last allowed (BOSUN_JOB_MAX_ATTEMPTS)'
+             WHERE status = 'running' AND attempts >= $1
+             RETURNING ",
+            job_columns!()
+        ))
+        .bind(i64::from(max_attempts.max(1)))
+        .fetch_all(&mut *tx)
+        .await
+        .context("failing jobs past their attempts")?;
+        let failed = rows
+            .iter()
+            .map(job_of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        )
+        .execute(&mut *tx)
+        .await
+        .context("requeueing interrupted jobs")?;
+        tx.commit().await.context("committing requeued jobs")?;
+        Ok(Requeued {
+            requeued: done.rows_affected(),
+            failed,
+        })
+    }
+
+    async fn job(&self, id: i64) -> anyhow::Result<Option<Job>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a job")?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE repository = $1 AND pr = $2 ORDER BY id"
+        ))
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading a pull request's jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
+    async fn open_jobs(&self) -> anyhow::Result<i64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_one(&self.pool)
+                .await
+                .context("counting open jobs")?;
+        Ok(n)
+    }
+
+    async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()> {
+        let outcome = serde_json::to_string(&plan.outcome).context("encoding a plan")?;
+        let planfile = plan
+            .planfile
+            .as_deref()
+            .map(|p| self.sealer.seal(p, &binding(plan)))
+            .transpose()
+            .context("sealing a planfile")?;
+        sqlx::query(
+            "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
+                 head_sha = excluded.head_sha,
+                 outcome = excluded.outcome, planfile = excluded.planfile,
+                 job_id = excluded.job_id, created_at = excluded.created_at",
+        )
+        .bind(&plan.repository)
+        .bind(plan.pr as i64)
+        .bind(&plan.target.dir)
+        .bind(&plan.target.workspace)
+        .bind(project_key(&plan.target))
+        .bind(&plan.head_sha)
+        .bind(outcome)
+        .bind(planfile)
+        .bind(plan.job_id)
+        .bind(plan.created_at)
+        .execute(&self.pool)
+        .await
+        .context("recording a plan")?;
+        Ok(())
+    }
+
+    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+        let rows = sqlx::query(
+            "SELECT * FROM plans WHERE repository = $1 AND pr = $2
+             ORDER BY dir, workspace, project",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading a pull request's plans")?;
+        rows.iter().map(|r| plan_of(r, &self.sealer)).collect()
+    }
+
+    async fn forget_planfile(
+        &self,
+        repository: &str,
+        pr: u64,
+        target: &Target,
+        head_sha: &str,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE plans SET planfile = NULL
+             WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5
+               AND head_sha = $6 AND planfile IS NOT NULL",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(&target.dir)
+        .bind(&target.workspace)
+        .bind(project_key(target))
+        .bind(head_sha)
+        .execute(&self.pool)
+        .await
+        .context("forgetting an applied planfile")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM plans WHERE repository = $1 AND pr = $2")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&self.pool)
+            .await
+            .context("deleting a pull request's plans")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<PrComment>> {
+        let rows = sqlx::query(
+            "SELECT part, comment_id, node_id FROM pr_comments
+             WHERE repository = $1 AND pr = $2 ORDER BY part",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading bosun's comments on a pull request")?;
+        rows.iter()
+            .map(|r| {
+                Ok(PrComment {
+                    part: r.try_get::<i64, _>("part")? as u32,
+                    comment_id: r.try_get::<i64, _>("comment_id")? as u64,
+                    node_id: r.try_get("node_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_pr_comments(
+        &self,
+        repository: &str,
+        pr: u64,
+        comments: &[PrComment],
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting to replace bosun's comments")?;
+        take_turn(&mut tx, Guarded::PrComments, &format!("{repository}#{pr}")).await?;
+        sqlx::query("DELETE FROM pr_comments WHERE repository = $1 AND pr = $2")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&mut *tx)
+            .await
+            .context("replacing bosun's comments")?;
+        for c in comments {
+            sqlx::query(
+                "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(repository)
+            .bind(pr as i64)
+            .bind(c.part as i64)
+            .bind(c.comment_id as i64)
+            .bind(&c.node_id)
+            .execute(&mut *tx)
+            .await
+            .context("recording bosun's comments")?;
+        }
+        tx.commit().await.context("committing bosun's comments")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! The PostgreSQL backend, for several replicas on one database. Every statement that the
+//! SQLite backend keeps atomic with its single writer (or `BEGIN IMMEDIATE`) is made atomic
+//! here across connections and processes: claims take rows with `FOR UPDATE SKIP LOCKED`,
+//! reads that decide a write take a transaction-level advisory lock first, and fenced writes
+//! lock the job row they check.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::{
+    ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
+    ProcessedEvent, Sealer, Store,
+};
+
+mod apply_lock;
+mod drift;
+mod jobs;
+mod locks;
+mod reviewed;
+
+/// sqlx runs these under `pg_advisory_lock` (a key derived from the database's name), so
+/// replicas starting at once apply each migration once and the others wait for it.
+pub(super) static MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/store/migrations/postgres");
+
+/// What a transaction-level advisory lock guards: the first of its two `int4` keys (the
+/// second is a hash of the name it is taken for).
+#[derive(Debug, Clone, Copy)]
+#[repr(i32)]
+pub(super) enum Guarded {
+    /// Job claims (name ""): one PR's jobs run one at a time, which a claim checks by reading
+    /// the PR's other jobs.
+    JobClaims = 0x626f_0001,
+    /// A repository's project locks and lock waits.
+    ProjectLocks = 0x626f_0002,
+    /// A pull request's summary comment ids, replaced as a whole.
+    PrComments = 0x626f_0003,
+    /// A repository's drift runs: a new one closes those left open.
+    DriftRuns = 0x626f_0004,
+}
+
+/// Takes the advisory lock of `what` for `name` until the transaction ends: transactions that
+/// read and then write the same rows take their turns, across every replica.
+pub(super) async fn take_turn(
+    conn: &mut sqlx::PgConnection,
+    what: Guarded,
+    name: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(what as i32)
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .with_context(|| format!("waiting for the advisory lock of {what:?}"))?;
+    Ok(())
+}
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Seals planfiles before they are written and opens them when read.
+    sealer: Sealer,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and applies pending migrations. Errors never
+    /// repeat the URL (it may hold a password).
+    pub async fn open_with(url: &str, sealer: Sealer) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| anyhow::anyhow!("the PostgreSQL URL does not parse"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying PostgreSQL migrations")?;
+        Ok(Self { pool, sealer })
+    }
+}
+
+fn status_of(s: &str) -> DeliveryStatus {
+    match s {
+        "pending" => DeliveryStatus::Pending,
+        "processing" => DeliveryStatus::Processing,
+        "done" => DeliveryStatus::Done,
+        _ => DeliveryStatus::Failed,
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn maintain(&self) -> anyhow::Result<()> {
+        // PostgreSQL checkpoints and vacuums by itself.
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("pinging the store")?;
+        Ok(())
+    }
+
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting the delivery batch")?;
+        let mut rows = QueryBuilder::<Postgres>::new(
+            "INSERT INTO deliveries (id, event, action, repository, installation_id, received_at, next_attempt_at) ",
+        );
+        rows.push_values(batch, |mut row, d| {
+            row.push_bind(&d.id)
+                .push_bind(&d.event)
+                .push_bind(&d.action)
+                .push_bind(&d.repository)
+                .push_bind(d.installation_id)
+                .push_bind(d.received_at)
+                .push_bind(d.received_at);
+        });
+        rows.push(" ON CONFLICT (id) DO NOTHING RETURNING seq, id");
+        let inserted: Vec<(i64, String)> = rows
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .context("storing deliveries")?;
+        let mut new_seq: std::collections::HashMap<&str, i64> = inserted
+            .iter()
+            .map(|(seq, id)| (id.as_str(), *seq))
+            .collect();
+        // The first of several deliveries with one id in a batch is the new one.
+        let results: Vec<Inserted> = batch
+            .iter()
+            .map(|d| match new_seq.remove(d.id.as_str()) {
+                Some(seq) => Inserted::New { seq },
+                None => Inserted::Duplicate,
+            })
+            .collect();
+        let payloads: Vec<(i64, &[u8])> = batch
+            .iter()
+            .zip(&results)
+            .filter_map(|(d, r)| match r {
+                Inserted::New { seq } => Some((*seq, d.payload.stored())),
+                Inserted::Duplicate => None,
+            })
+            .collect();
+        if !payloads.is_empty() {
+            let mut q =
+                QueryBuilder::<Postgres>::new("INSERT INTO delivery_payloads (seq, payload) ");
+            q.push_values(payloads, |mut row, (seq, payload)| {
+                row.push_bind(seq).push_bind(payload);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .context("storing delivery payloads")?;
+        }
+        tx.commit().await.context("committing the delivery batch")?;
+        Ok(results)
+    }
+
+    async fn requeue_interrupted(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'",
+        )
+        .execute(&self.pool)
+        .await
+        .context("requeueing interrupted deliveries")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_delivery(
+        &self,
+        now: Millis,
+        lease: Duration,
+    ) -> anyhow::Result<Option<ClaimedDelivery>> {
+        // SKIP LOCKED: a delivery another replica is claiming right now is passed over, not
+        // waited for, and never claimed twice.
+        let row = sqlx::query(
+            "UPDATE deliveries
+             SET status = 'processing', attempts = attempts + 1, lease_until = $1 + $2
+             WHERE seq = (
+                 SELECT seq FROM deliveries
+                 WHERE status IN ('pending', 'processing')
+                   AND ((status = 'pending' AND next_attempt_at <= $1)
+                     OR (status = 'processing' AND lease_until < $1))
+                 ORDER BY seq LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING seq, id, event, action, repository, received_at, attempts,
+                       (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq) AS payload",
+        )
+        .bind(now)
+        .bind(lease.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .context("claiming a delivery")?;
+        row.map(|r| {
+            let payload: Option<Vec<u8>> = r.try_get("payload")?;
+            Ok(ClaimedDelivery {
+                seq: r.try_get("seq")?,
+                id: r.try_get("id")?,
+                event: r.try_get("event")?,
+                action: r.try_get("action")?,
+                repository: r.try_get("repository")?,
+                received_at: r.try_get("received_at")?,
+                payload: payload
+                    .ok_or_else(|| "the stored payload is missing".to_owned())
+                    .and_then(|p| Payload::unpack(&p).map_err(|e| e.to_string())),
+                attempts: r.try_get::<i64, _>("attempts")? as u32,
+            })
+        })
+        .transpose()
+    }
+
+    async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
+             FROM deliveries WHERE status IN ('pending', 'processing')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("finding the next due delivery")?;
+        Ok(due)
+    }
+
+    async fn finish_delivery(
+        &self,
+        seq: i64,
+        event: &ProcessedEvent,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting to finish a delivery")?;
+        let id: Option<String> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = 'done', processed_at = $2, lease_until = NULL, last_error = NULL
+             WHERE seq = $1 AND status = 'processing' RETURNING id",
+        )
+        .bind(seq)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("marking the delivery done")?;
+        let id = id.context("the delivery is no longer claimed by this worker")?;
+        sqlx::query(
+            "INSERT INTO processed_events (delivery_id, kind, repository, pr, disposition, summary, processed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(&event.kind)
+        .bind(&event.repository)
+        .bind(event.pr.map(|n| n as i64))
+        .bind(if event.handled { "handled" } else { "ignored" })
+        .bind(&event.summary)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("recording the processed event")?;
+        tx.commit()
+            .await
+            .context("committing the finished delivery")?;
+        Ok(())
+    }
+
+    async fn retry_delivery(
+        &self,
+        seq: i64,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = $2, next_attempt_at = $3
+             WHERE seq = $1 AND status = 'processing'",
+        )
+        .bind(seq)
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await
+        .context("scheduling a delivery retry")?;
+        Ok(())
+    }
+
+    async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $2, processed_at = $3
+             WHERE seq = $1 AND status = 'processing'",
+        )
+        .bind(seq)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("marking a delivery failed")?;
+        Ok(())
+    }
+
+    async fn queue_depth(&self) -> anyhow::Result<i64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting queued deliveries")?;
+        Ok(n)
+    }
+
+    async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
+        let row = sqlx::query(
+            "SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a delivery")?;
+        row.map(|r| {
+            Ok(DeliveryRecord {
+                seq: r.try_get("seq")?,
+                id: r.try_get("id")?,
+                event: r.try_get("event")?,
+                status: status_of(r.try_get::<&str, _>("status")?),
+                attempts: r.try_get::<i64, _>("attempts")? as u32,
+                last_error: r.try_get("last_error")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn processed_event(&self, id: &str) -> anyhow::Result<Option<ProcessedEvent>> {
+        let row = sqlx::query(
+            "SELECT kind, repository, pr, disposition, summary FROM processed_events WHERE delivery_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a processed event")?;
+        row.map(|r| {
+            Ok(ProcessedEvent {
+                kind: r.try_get("kind")?,
+                repository: r.try_get("repository")?,
+                pr: r.try_get::<Option<i64>, _>("pr")?.map(|n| n as u64),
+                handled: r.try_get::<&str, _>("disposition")? == "handled",
+                summary: r.try_get("summary")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {
+        let known: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .context("looking up known deliveries")?;
+        Ok(known.into_iter().collect())
+    }
+
+    async fn note_redelivery_request(
+        &self,
+        github_delivery_id: i64,
+        guid: &str,
+        outcome: &str,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO redelivery_requests (github_delivery_id, guid, requested_at, outcome)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (github_delivery_id) DO NOTHING",
+        )
+        .bind(github_delivery_id)
+        .bind(guid)
+        .bind(now)
+        .bind(outcome)
+        .execute(&self.pool)
+        .await
+        .context("recording a redelivery request")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = $1",
+        )
+        .bind(github_delivery_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("looking up a redelivery request")?;
+        Ok(n > 0)
+    }
+
+    async fn redelivery_requests(&self, guid: &str) -> anyhow::Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE guid = $1")
+            .bind(guid)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting redelivery requests")?;
+        Ok(n as u32)
+    }
+
+    async fn state(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let v = sqlx::query_scalar("SELECT value FROM server_state WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading server state")?;
+        Ok(v)
+    }
+
+    async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO server_state (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .context("writing server state")?;
+        Ok(())
+    }
+}

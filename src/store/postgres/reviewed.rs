@@ -1,0 +1,58 @@
+//! The PostgreSQL backend of reviewed plans.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+
+use super::PgStore;
+use crate::store::StoredPlan;
+use crate::store::reviewed::ReviewStore;
+
+#[async_trait]
+impl ReviewStore for PgStore {
+    async fn keep_reviewed_plans(
+        &self,
+        repository: &str,
+        pr: u64,
+        head_sha: &str,
+    ) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "INSERT INTO reviewed_plans
+                 (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at)
+             SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at
+             FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
+             ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .execute(&self.pool)
+        .await
+        .context("keeping the reviewed plans")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+        let rows = sqlx::query(
+            "SELECT * FROM reviewed_plans WHERE repository = $1 AND pr = $2
+             ORDER BY dir, workspace, project",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading a pull request's reviewed plans")?;
+        rows.iter()
+            .map(super::jobs::plan_without_planfile)
+            .collect()
+    }
+
+    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&self.pool)
+            .await
+            .context("deleting a pull request's reviewed plans")?;
+        Ok(done.rows_affected())
+    }
+}

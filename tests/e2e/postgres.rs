@@ -1,0 +1,90 @@
+//! bosun on the PostgreSQL store: a pull request planned and applied with
+//! `BOSUN_DATABASE_URL` naming a real PostgreSQL server (started by the tests, see
+//! `support::pg`), and start-up refusing PostgreSQL without a planfile key in the settings.
+
+use std::process::Command;
+
+use bosun::store::ApplyStatus;
+use sqlx::Connection as _;
+
+use crate::support::prs::module;
+use crate::support::{KEY_FILE, REPO, TestContext, pg};
+
+#[tokio::test]
+async fn a_pull_request_plans_and_applies_on_the_postgres_store() {
+    let url = pg::fresh_database().await;
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("database_url", &url);
+    ctx.set("planfile_key", &"ab".repeat(32));
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = ctx.state_file("dev");
+    let tf = module(&state, &["app", "db"]);
+    let (pr, _) = ctx
+        .open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(), 1);
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply");
+    assert!(
+        body.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."),
+        "{body}"
+    );
+    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(applies.len(), 1);
+    assert_eq!(applies[0].status, ApplyStatus::Succeeded);
+
+    // It all went to PostgreSQL: the delivery, the plan, the apply; no SQLite file was made.
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (deliveries, plans, applied): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM processed_events),
+                (SELECT count(*) FROM plans),
+                (SELECT count(*) FROM applies WHERE status = 'succeeded')",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(deliveries >= 2, "the open and the comment: {deliveries}");
+    assert_eq!((plans, applied), (1, 1));
+    assert!(!ctx.data_dir.path().join("bosun.db").exists());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[test]
+fn start_up_refuses_postgres_without_a_planfile_key_and_never_shows_the_url() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        .arg("serve")
+        .env_clear()
+        .env("BOSUN_GITHUB_APP_ID", "1")
+        .env("BOSUN_GITHUB_APP_KEY_FILE", KEY_FILE)
+        .env("BOSUN_GITHUB_WEBHOOK_SECRET", "s3cret-s3cret")
+        .env("BOSUN_DATA_DIR", data.path())
+        .env(
+            "BOSUN_DATABASE_URL",
+            "postgres://bosun:pw-8c1e0f3a@127.0.0.1:1/bosun",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "bosun: BOSUN_PLANFILE_KEY (--planfile-key): a PostgreSQL store needs the planfile key"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("every replica must open the planfiles"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw-8c1e0f3a"), "{stderr}");
+    assert!(
+        !data.path().join("planfile.key").exists(),
+        "no key was made in the data dir"
+    );
+}
