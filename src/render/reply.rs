@@ -22,7 +22,8 @@ fn list(items: impl IntoIterator<Item = String>) -> String {
     out.join("\n")
 }
 
-fn capitalised(s: &str) -> String {
+/// `s` with its first letter in upper case.
+pub(super) fn capitalised(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),

@@ -3,6 +3,7 @@
 
 use super::access::{access_name, levels_from};
 use super::apply::{tail_block, unmet_reasons};
+use super::reply::capitalised;
 use super::{cell, code_span, escape, marker, one_line};
 use crate::apply::Unmet;
 use crate::github::Permission;
@@ -222,14 +223,6 @@ pub fn approve_policies() -> String {
          `policy_check` stage and conftest policies).\n",
         marker("approve-policies")
     )
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]
