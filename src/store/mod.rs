@@ -164,9 +164,10 @@ pub trait Store:
     /// Stores a batch of deliveries in one durable transaction (group commit).
     async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>>;
 
-    /// Puts deliveries a crashed process was working on back in the queue. Only for a single
-    /// process owning the store; replicas rely on lease expiry instead.
-    async fn requeue_interrupted(&self) -> anyhow::Result<u64>;
+    /// Puts deliveries a crashed process was working on back in the queue. SQLite (one
+    /// replica) takes every one being processed; PostgreSQL (replicas) only those whose lease
+    /// ran out before `now`: a live lease is another replica's work.
+    async fn requeue_interrupted(&self, now: Millis) -> anyhow::Result<u64>;
 
     /// Claims the oldest delivery that is due (or whose lease expired), for `lease`.
     async fn claim_delivery(

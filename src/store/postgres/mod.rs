@@ -175,10 +175,13 @@ impl Store for PgStore {
         Ok(results)
     }
 
-    async fn requeue_interrupted(&self) -> anyhow::Result<u64> {
+    async fn requeue_interrupted(&self, now: Millis) -> anyhow::Result<u64> {
+        // Replicas: a live lease is another replica's work, left alone.
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'",
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL
+             WHERE status = 'processing' AND lease_until < $1",
         )
+        .bind(now)
         .execute(&self.pool)
         .await
         .context("requeueing interrupted deliveries")?;
