@@ -657,3 +657,27 @@ store_test! { async fn a_start_requeues_only_work_no_live_replica_holds(db) {
     let stored = b.job(j.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.summary.as_deref()), (JobStatus::Done, Some("new")));
 }}
+
+store_test! { async fn a_project_runs_on_one_replica_at_a_time(db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let project = "acme/infra\nnet\ndefault";
+    let held = a.hold_run(project).await.unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.hold_run("acme/infra\ndns\ndefault"),
+    )
+    .await;
+    assert!(matches!(other, Ok(Ok(_))), "another project runs meanwhile");
+    let mut waiting = Box::pin(b.hold_run(project));
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut waiting).await;
+    if db.backend == Backend::Sqlite {
+        // One replica: the in-process mutex of `lock_project` is the whole exclusion.
+        assert!(matches!(early, Ok(Ok(_))));
+        return;
+    }
+    assert!(early.is_err(), "the second replica waits for the first one's run");
+    drop(held);
+    let then = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+    assert!(matches!(then, Ok(Ok(_))), "the run starts once the first one ended");
+}}
