@@ -139,7 +139,10 @@ impl Context {
                     };
                 }
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "taking the project's run lock failed; trying again");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "taking the project's run lock failed; trying again"
+                    );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

@@ -66,7 +66,10 @@ async fn a_plan_waits_for_another_replicas_run_of_the_project() {
     let other = bosun::store::open(&url, bosun::store::Sealer::ephemeral().unwrap())
         .await
         .unwrap();
-    let held = other.hold_run("acme/infra\nenvs/dev\ndefault").await.unwrap();
+    let held = other
+        .hold_run("acme/infra\nenvs/dev\ndefault")
+        .await
+        .unwrap();
     let state = ctx.state_file("dev");
     let tf = module(&state, &["app"]);
     ctx.open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
