@@ -85,7 +85,7 @@ pub async fn start_with(
     let store = store::open(settings.database_url.expose(), sealer)
         .await
         .context("opening the store")?;
-    let requeued = store.requeue_interrupted().await?;
+    let requeued = store.requeue_interrupted(store::now_millis()).await?;
     if requeued > 0 {
         tracing::info!(
             requeued,
@@ -93,7 +93,7 @@ pub async fn start_with(
         );
     }
     let jobs_back = store
-        .requeue_running_jobs(settings.job_max_attempts)
+        .requeue_running_jobs(settings.job_max_attempts, store::now_millis())
         .await?;
     if jobs_back.requeued > 0 {
         tracing::info!(

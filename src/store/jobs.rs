@@ -158,11 +158,17 @@ pub trait JobStore: Send + Sync {
         not_before: Millis,
     ) -> anyhow::Result<bool>;
 
-    /// Puts jobs a crashed process was running back in the queue (single process only),
-    /// except those already claimed `max_attempts` times: each of those claims ended with
-    /// bosun stopping, so the job is failed instead of crashing it again. Returns how many
-    /// were requeued and the jobs failed so.
-    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued>;
+    /// Puts jobs a crashed process was running back in the queue, except those already
+    /// claimed `max_attempts` times: each of those claims ended with bosun stopping, so the job
+    /// is failed instead of crashing it again. Returns how many were requeued and the jobs
+    /// failed so. SQLite (one replica) takes every running job, as none can be another
+    /// process's; PostgreSQL (replicas) only those whose lease ran out before `now`: a live
+    /// lease is another replica's work.
+    async fn requeue_running_jobs(
+        &self,
+        max_attempts: u32,
+        now: Millis,
+    ) -> anyhow::Result<Requeued>;
 
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>>;
 

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod locks;
 mod postgres;
 pub mod reviewed;
+mod run_hold;
 pub mod seal;
 mod sqlite;
 
@@ -22,6 +23,7 @@ pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, Sto
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
+pub use run_hold::RunHold;
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 
@@ -161,12 +163,22 @@ pub trait Store:
     /// Answers while the store is usable.
     async fn ping(&self) -> anyhow::Result<()>;
 
+    /// Waits until this process may run Terraform on the project `key` (repo, dir,
+    /// workspace) with no other replica running it, and holds that until the [`RunHold`]
+    /// drops. SQLite (one replica) holds nothing: the in-process mutex of
+    /// `Context::lock_project` is the whole exclusion. PostgreSQL takes a session advisory
+    /// lock on a connection of its own (see `PgStore::hold_run`).
+    async fn hold_run(&self, _key: &str) -> anyhow::Result<RunHold> {
+        Ok(RunHold::default())
+    }
+
     /// Stores a batch of deliveries in one durable transaction (group commit).
     async fn insert_deliveries(&self, batch: &[NewDelivery]) -> anyhow::Result<Vec<Inserted>>;
 
-    /// Puts deliveries a crashed process was working on back in the queue. Only for a single
-    /// process owning the store; replicas rely on lease expiry instead.
-    async fn requeue_interrupted(&self) -> anyhow::Result<u64>;
+    /// Puts deliveries a crashed process was working on back in the queue. SQLite (one
+    /// replica) takes every one being processed; PostgreSQL (replicas) only those whose lease
+    /// ran out before `now`: a live lease is another replica's work.
+    async fn requeue_interrupted(&self, now: Millis) -> anyhow::Result<u64>;
 
     /// Claims the oldest delivery that is due (or whose lease expired), for `lease`.
     async fn claim_delivery(

@@ -182,7 +182,7 @@ store_test! { async fn expired_leases_are_reclaimed_and_interrupted_work_requeue
         .unwrap();
     assert_eq!(again.seq, first.seq);
     assert_eq!(again.attempts, 2);
-    assert_eq!(s.requeue_interrupted().await.unwrap(), 1);
+    assert_eq!(s.requeue_interrupted(200_000).await.unwrap(), 1);
     let third = s.claim_delivery(1000, LEASE).await.unwrap().unwrap();
     assert_eq!(third.attempts, 3);
 }}
@@ -356,7 +356,7 @@ store_test! { async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_
         .unwrap()
         .unwrap();
     assert_eq!((again.id, again.attempts), (j.id, 2));
-    assert_eq!(s.requeue_running_jobs(3).await.unwrap().requeued, 1);
+    assert_eq!(s.requeue_running_jobs(3, 200_000).await.unwrap().requeued, 1);
     assert_eq!(
         s.job(j.id).await.unwrap().unwrap().status,
         JobStatus::Queued
@@ -607,4 +607,77 @@ store_test! { async fn the_apply_lock_keeps_its_first_time_and_survives_reopenin
     assert!(s.unlock_applies().await.unwrap());
     assert!(!s.unlock_applies().await.unwrap(), "nothing left to lift");
     assert_eq!(s.apply_lock().await.unwrap(), None);
+}}
+
+store_test! { async fn a_start_requeues_only_work_no_live_replica_holds(db) {
+    // Two handles on one database: two replicas (on SQLite, the same process restarted).
+    let a = db.open().await;
+    let b = db.open().await;
+    a.insert_deliveries(&[delivery("d", 1)]).await.unwrap();
+    a.enqueue_jobs(&[job("j", 1, "autoplan")]).await.unwrap();
+    let d = a.claim_delivery(10, LEASE).await.unwrap().unwrap();
+    let j = a.claim_job(10, LEASE).await.unwrap().unwrap();
+    let live = 20;
+    // The second replica starts while the first holds both leases.
+    let requeued = b.requeue_interrupted(live).await.unwrap();
+    let back = b.requeue_running_jobs(3, live).await.unwrap();
+    if db.backend == Backend::Sqlite {
+        // One replica by definition: whatever was running is the last run's, queued again.
+        assert_eq!((requeued, back.requeued), (1, 1));
+        return;
+    }
+    assert_eq!((requeued, back.requeued), (0, 0), "live leases are left alone");
+    assert!(back.failed.is_empty());
+    assert_eq!(
+        b.job(j.id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+    assert!(b.claim_job(live, LEASE).await.unwrap().is_none());
+    assert!(b.claim_delivery(live, LEASE).await.unwrap().is_none());
+    assert!(a.renew_job(j.claim(), live + LEASE.as_millis() as i64).await.unwrap());
+    // The first replica stops renewing; once its leases ran out the second one takes the work.
+    let expired = live + LEASE.as_millis() as i64 + 1;
+    assert_eq!(b.requeue_interrupted(expired).await.unwrap(), 1);
+    let taken = b.claim_job(expired + 1, LEASE).await.unwrap().unwrap();
+    assert_eq!((taken.id, taken.attempts), (j.id, 2));
+    let d2 = b.claim_delivery(expired + 1, LEASE).await.unwrap().unwrap();
+    assert_eq!((d2.seq, d2.attempts), (d.seq, 2));
+    // Fencing: the old holder can neither renew nor finish the job it lost.
+    assert!(!a.renew_job(j.claim(), expired + 2).await.unwrap());
+    assert!(
+        !a.finish_job(j.claim(), JobStatus::Done, "old", expired + 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.finish_job(taken.claim(), JobStatus::Done, "new", expired + 3)
+            .await
+            .unwrap()
+    );
+    let stored = b.job(j.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.summary.as_deref()), (JobStatus::Done, Some("new")));
+}}
+
+store_test! { async fn a_project_runs_on_one_replica_at_a_time(db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let project = "acme/infra\nnet\ndefault";
+    let held = a.hold_run(project).await.unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.hold_run("acme/infra\ndns\ndefault"),
+    )
+    .await;
+    assert!(matches!(other, Ok(Ok(_))), "another project runs meanwhile");
+    let mut waiting = Box::pin(b.hold_run(project));
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut waiting).await;
+    if db.backend == Backend::Sqlite {
+        // One replica: the in-process mutex of `lock_project` is the whole exclusion.
+        assert!(matches!(early, Ok(Ok(_))));
+        return;
+    }
+    assert!(early.is_err(), "the second replica waits for the first one's run");
+    drop(held);
+    let then = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+    assert!(matches!(then, Ok(Ok(_))), "the run starts once the first one ended");
 }}

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{OwnedMutexGuard, Semaphore};
 
@@ -101,6 +102,12 @@ pub struct Context {
     pub notifier: Option<Arc<Notifier>>,
 }
 
+/// One project's run, held (see [`Context::lock_project`]); the store's hold is let go first.
+pub struct ProjectRun {
+    _store: crate::store::RunHold,
+    _local: OwnedMutexGuard<()>,
+}
+
 /// Async mutexes by key, made on first use.
 #[derive(Default)]
 pub struct KeyedLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
@@ -116,11 +123,31 @@ impl KeyedLocks {
 }
 
 impl Context {
-    /// Holds one run of `target` at a time in this process (its key in `project_locks`).
-    pub async fn lock_project(&self, repo: &str, target: &Target) -> OwnedMutexGuard<()> {
-        self.project_locks
-            .lock(format!("{repo}\n{}\n{}", target.dir, target.workspace))
-            .await
+    /// Holds one run of `target` at a time: in this process (its key in `project_locks`),
+    /// then across replicas (`Store::hold_run`). A store that cannot be reached is asked
+    /// again after a backoff: a run never starts without the exclusion.
+    pub async fn lock_project(&self, repo: &str, target: &Target) -> ProjectRun {
+        let key = format!("{repo}\n{}\n{}", target.dir, target.workspace);
+        let local = self.project_locks.lock(key.clone()).await;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.hold_run(&key).await {
+                Ok(store) => {
+                    return ProjectRun {
+                        _store: store,
+                        _local: local,
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "taking the project's run lock failed; trying again"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     /// The checkout root and the directory of `target` in it, for pull request `pr`'s

@@ -54,6 +54,60 @@ async fn a_pull_request_plans_and_applies_on_the_postgres_store() {
     ctx.finish().await;
 }
 
+/// Another replica running Terraform on the project: bosun's plan of it waits for that run
+/// to end (the session advisory lock of `Store::hold_run`), then plans.
+#[tokio::test]
+async fn a_plan_waits_for_another_replicas_run_of_the_project() {
+    let url = pg::fresh_database().await;
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("database_url", &url);
+    ctx.set("planfile_key", &"ab".repeat(32));
+    ctx.start_bosun().await;
+    let other = bosun::store::open(&url, bosun::store::Sealer::ephemeral().unwrap())
+        .await
+        .unwrap();
+    let held = other
+        .hold_run("acme/infra\nenvs/dev\ndefault")
+        .await
+        .unwrap();
+    let state = ctx.state_file("dev");
+    let tf = module(&state, &["app"]);
+    ctx.open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
+        .await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let waits = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            if waiting == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), waits)
+        .await
+        .expect("bosun's plan waits for the other replica's run");
+    let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(plans, 0, "nothing planned while the other run lasts");
+    drop(held);
+    ctx.settle().await;
+    let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(plans, 1, "planned once the other run ended");
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
 #[test]
 fn start_up_refuses_postgres_without_a_planfile_key_and_never_shows_the_url() {
     let data = tempfile::tempdir().unwrap();

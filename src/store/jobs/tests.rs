@@ -74,13 +74,13 @@ store_test! { async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the
     let crashy = s.claim_job(10, LEASE).await.unwrap().unwrap();
     // Each start requeues the job bosun was running when it died, until the cap.
     for attempt in 1..3 {
-        let back = s.requeue_running_jobs(3).await.unwrap();
+        let back = s.requeue_running_jobs(3, 10 + LEASE_MS + 1).await.unwrap();
         assert_eq!(back.requeued, 1);
         assert!(back.failed.is_empty(), "attempt {attempt} is not the last");
         let again = s.claim_job(10, LEASE).await.unwrap().unwrap();
         assert_eq!((again.id, again.attempts), (crashy.id, attempt + 1));
     }
-    let back = s.requeue_running_jobs(3).await.unwrap();
+    let back = s.requeue_running_jobs(3, 10 + LEASE_MS + 1).await.unwrap();
     assert_eq!(back.requeued, 0);
     assert_eq!(
         back.failed.iter().map(|j| j.id).collect::<Vec<_>>(),

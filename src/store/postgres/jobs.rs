@@ -247,7 +247,12 @@ impl JobStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued> {
+    async fn requeue_running_jobs(
+        &self,
+        max_attempts: u32,
+        now: Millis,
+    ) -> anyhow::Result<Requeued> {
+        // Replicas: only jobs whose lease ran out; a live lease is another replica's work.
         let mut tx = self
             .pool
             .begin()
@@ -257,11 +262,12 @@ impl JobStore for PgStore {
             "UPDATE jobs SET status = 'failed', lease_until = NULL,
                  summary = 'failed: bosun stopped during its attempt ' || attempts
                      || ', the last allowed (BOSUN_JOB_MAX_ATTEMPTS)'
-             WHERE status = 'running' AND attempts >= $1
+             WHERE status = 'running' AND lease_until < $2 AND attempts >= $1
              RETURNING ",
             job_columns!()
         ))
         .bind(i64::from(max_attempts.max(1)))
+        .bind(now)
         .fetch_all(&mut *tx)
         .await
         .context("failing jobs past their attempts")?;
@@ -270,8 +276,10 @@ impl JobStore for PgStore {
             .map(job_of)
             .collect::<anyhow::Result<Vec<_>>>()?;
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+            "UPDATE jobs SET status = 'queued', lease_until = NULL
+             WHERE status = 'running' AND lease_until < $1",
         )
+        .bind(now)
         .execute(&mut *tx)
         .await
         .context("requeueing interrupted jobs")?;

@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection as _, PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
-    ProcessedEvent, Sealer, Store,
+    ProcessedEvent, RunHold, Sealer, Store,
 };
 
 mod apply_lock;
@@ -43,6 +43,9 @@ pub(super) enum Guarded {
     PrComments = 0x626f_0003,
     /// A repository's drift runs: a new one closes those left open.
     DriftRuns = 0x626f_0004,
+    /// A project's Terraform runs (name: repo, dir, workspace), held by a session for the
+    /// whole run (`hold_run`), not by a transaction.
+    ProjectRuns = 0x626f_0005,
 }
 
 /// Takes the advisory lock of `what` for `name` until the transaction ends: transactions that
@@ -59,6 +62,22 @@ pub(super) async fn take_turn(
         .await
         .with_context(|| format!("waiting for the advisory lock of {what:?}"))?;
     Ok(())
+}
+
+/// The session holding a project's run lock; dropped, it ends (cleanly when a runtime is
+/// there to say goodbye, else by closing the socket): either way the lock is released.
+struct Session(Option<sqlx::PgConnection>);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                if let Err(e) = conn.close().await {
+                    tracing::debug!(error = %e, "closing a project's run lock session");
+                }
+            });
+        }
+    }
 }
 
 /// A pool of connections to one PostgreSQL database.
@@ -100,6 +119,21 @@ fn status_of(s: &str) -> DeliveryStatus {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn hold_run(&self, key: &str) -> anyhow::Result<RunHold> {
+        // A connection of its own, not the pool's: a run waiting here never keeps the pool
+        // from the store's other work, and the lock lasts exactly as long as this session.
+        let mut conn = sqlx::PgConnection::connect_with(&self.pool.connect_options())
+            .await
+            .context("connecting for a project's run lock")?;
+        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(Guarded::ProjectRuns as i32)
+            .bind(key)
+            .execute(&mut conn)
+            .await
+            .context("waiting for a project's run lock")?;
+        Ok(RunHold::of(Session(Some(conn))))
+    }
+
     async fn maintain(&self) -> anyhow::Result<()> {
         // PostgreSQL checkpoints and vacuums by itself.
         Ok(())
@@ -175,10 +209,13 @@ impl Store for PgStore {
         Ok(results)
     }
 
-    async fn requeue_interrupted(&self) -> anyhow::Result<u64> {
+    async fn requeue_interrupted(&self, now: Millis) -> anyhow::Result<u64> {
+        // Replicas: a live lease is another replica's work, left alone.
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'",
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL
+             WHERE status = 'processing' AND lease_until < $1",
         )
+        .bind(now)
         .execute(&self.pool)
         .await
         .context("requeueing interrupted deliveries")?;

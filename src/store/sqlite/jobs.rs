@@ -243,7 +243,12 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn requeue_running_jobs(&self, max_attempts: u32) -> anyhow::Result<Requeued> {
+    async fn requeue_running_jobs(
+        &self,
+        max_attempts: u32,
+        _now: Millis,
+    ) -> anyhow::Result<Requeued> {
+        // One replica: every running job was this process's before it stopped.
         let mut tx = self
             .writer
             .begin()
