@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::store::fleet::{Duty, leads};
 use crate::store::{JobStatus, Millis, NewJob, Store};
 use crate::workflow::job::{JobSpec, RECONCILE_KIND};
 
@@ -29,6 +30,9 @@ impl Reconciler {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = cancel.cancelled() => return,
+            }
+            if !leads(&*self.store, Duty::Reconcile).await {
+                continue;
             }
             match self.tick(crate::store::now_millis()).await {
                 Ok(0) => tracing::debug!("reconcile: nothing to check"),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::GITHUB_REDELIVERY_WINDOW;
 use crate::github::{GitHub, HookDelivery};
 use crate::metrics::Metrics;
+use crate::store::fleet::Duty;
 use crate::store::{Millis, Store, now_millis};
 
 /// The scan's high-water mark in the store.
@@ -42,7 +43,12 @@ impl Redelivery {
     /// Scans now, then every `interval` until cancelled. A zero interval scans only once.
     pub async fn run(self, interval: Duration, cancel: CancellationToken) {
         loop {
-            match self.scan().await {
+            let scanned = if crate::store::fleet::leads(&*self.store, Duty::RedeliveryScan).await {
+                self.scan().await
+            } else {
+                Ok(ScanReport::default())
+            };
+            match scanned {
                 Ok(report) if !report.requested.is_empty() => {
                     tracing::info!(examined = report.examined, requested = ?report.requested, "asked GitHub to redeliver failed webhooks");
                 }
