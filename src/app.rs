@@ -20,7 +20,6 @@ use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::reconcile::Reconciler;
-use crate::store::fleet::{Duty, leads};
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
 use crate::schedule;
@@ -297,10 +296,7 @@ pub async fn start_with(
             move |at| {
                 let sweep = sweep.clone();
                 Box::pin(async move {
-                    if !leads(&*sweep.store, Duty::DriftSchedule).await {
-                        return;
-                    }
-                    if let Err(e) = sweep.sweep(at).await {
+                    if let Err(e) = sweep.sweep_if_leader(at).await {
                         tracing::error!(error = format!("{e:#}"), "the drift sweep failed");
                     }
                 })
