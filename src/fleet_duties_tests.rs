@@ -58,6 +58,9 @@ async fn one_sqlite_replica_runs_every_duty() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (scan, sweep, reconcile) = duties(db.open().await);
     assert!(scan.scan_if_leader().await.unwrap().is_some());
-    assert_eq!(sweep.sweep_if_leader(SystemTime::now()).await.unwrap(), Some(0));
+    assert_eq!(
+        sweep.sweep_if_leader(SystemTime::now()).await.unwrap(),
+        Some(0)
+    );
     assert_eq!(reconcile.tick_if_leader(0).await.unwrap(), Some(0));
 }

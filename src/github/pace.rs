@@ -351,7 +351,8 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
             .write_unkeyed(|| {
                 self.budgeted(
                     installation_id,
-                    self.inner.create_comment(installation_id, repo, number, body),
+                    self.inner
+                        .create_comment(installation_id, repo, number, body),
                 )
             })
             .await
@@ -392,7 +393,8 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
             .write_unkeyed(|| {
                 self.budgeted(
                     installation_id,
-                    self.inner.add_reaction(installation_id, repo, comment_id, content),
+                    self.inner
+                        .add_reaction(installation_id, repo, comment_id, content),
                 )
             })
             .await
@@ -414,7 +416,12 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
         self.pacer
-            .write_unkeyed(|| self.budgeted(installation_id, self.inner.create_check_run(installation_id, repo, check)))
+            .write_unkeyed(|| {
+                self.budgeted(
+                    installation_id,
+                    self.inner.create_check_run(installation_id, repo, check),
+                )
+            })
             .await
     }
 
@@ -476,7 +483,8 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
             .write_unkeyed(|| {
                 self.budgeted(
                     installation_id,
-                    self.inner.merge_pull_request(installation_id, repo, number, sha, method),
+                    self.inner
+                        .merge_pull_request(installation_id, repo, number, sha, method),
                 )
             })
             .await
@@ -489,7 +497,12 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         branch: &str,
     ) -> Result<(), GitHubError> {
         self.pacer
-            .write_unkeyed(|| self.budgeted(installation_id, self.inner.delete_branch(installation_id, repo, branch)))
+            .write_unkeyed(|| {
+                self.budgeted(
+                    installation_id,
+                    self.inner.delete_branch(installation_id, repo, branch),
+                )
+            })
             .await
     }
 
@@ -544,7 +557,8 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
             .write_unkeyed(|| {
                 self.budgeted(
                     installation_id,
-                    self.inner.create_issue(installation_id, repo, title, body, labels),
+                    self.inner
+                        .create_issue(installation_id, repo, title, body, labels),
                 )
             })
             .await
@@ -563,7 +577,8 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
             .write_unkeyed(|| {
                 self.budgeted(
                     installation_id,
-                    self.inner.update_issue(installation_id, repo, number, update),
+                    self.inner
+                        .update_issue(installation_id, repo, number, update),
                 )
             })
             .await

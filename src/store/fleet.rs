@@ -38,7 +38,11 @@ pub async fn leads(store: &dyn Store, duty: Duty) -> bool {
             leads
         }
         Err(e) => {
-            tracing::warn!(?duty, error = format!("{e:#}"), "cannot tell who leads; skipping");
+            tracing::warn!(
+                ?duty,
+                error = format!("{e:#}"),
+                "cannot tell who leads; skipping"
+            );
             false
         }
     }

@@ -49,7 +49,10 @@ impl StoredBudget {
                 Ok(None | Some(WriteToken::Granted)) => return,
                 Ok(Some(WriteToken::Denied { retry_after })) => retry_after.min(MAX_NAP),
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "the stored write budget is not reachable; writing on the local budget only");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the stored write budget is not reachable; writing on the local budget only"
+                    );
                     return;
                 }
             };

@@ -518,7 +518,9 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     let b = replica(db.open().await);
     a.create_comment(1, "acme/infra", 5, "a1").await.unwrap();
     b.create_comment(1, "acme/infra", 5, "b1").await.unwrap();
-    a.create_check_run(1, "acme/infra", &check("a2")).await.unwrap();
+    a.create_check_run(1, "acme/infra", &check("a2"))
+        .await
+        .unwrap();
     // The installation's bucket is empty for both replicas: the next write waits.
     let fourth = tokio::time::timeout(
         Duration::from_millis(300),
