@@ -80,3 +80,34 @@ store_test! { async fn two_replicas_spend_one_write_budget_per_installation(db) 
             .unwrap();
     assert_eq!(row, (7, 8));
 }}
+
+store_test! { async fn a_leader_whose_session_broke_stops_leading(db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    assert!(a.lead(Duty::DriftSchedule).await.unwrap());
+    if db.backend == Backend::Sqlite {
+        return;
+    }
+    // The database ends the leader's session (a network cut, a failover, an admin).
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2",
+    )
+    .bind(0x626f_0010_i64)
+    .bind(Duty::DriftSchedule as i64)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "one session held the lock");
+    let mut took_over = false;
+    for _ in 0..100 {
+        if b.lead(Duty::DriftSchedule).await.unwrap() {
+            took_over = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(took_over, "nobody took over within 10 s");
+    assert!(!a.lead(Duty::DriftSchedule).await.unwrap(), "the old leader still leads");
+}}
