@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{PlanfileKey, Sandbox, Settings};
 use crate::dispatch::{Dispatcher, JobDispatcher};
 use crate::drift_sweep::DriftSweep;
-use crate::github::pace::{PacedGitHub, Pacer};
+use crate::github::pace::{PacedGitHub, Pacer, StoredBudget};
 use crate::github::retry::RetryPolicy;
 use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
@@ -113,10 +113,18 @@ pub async fn start_with(
     };
     // Everything workflows write is redacted first, then paced.
     let paced: Arc<dyn GitHub> = Arc::new(RedactingGitHub::new(
-        Arc::new(PacedGitHub::new(
-            github.clone(),
-            Pacer::new(settings.github_writes_per_minute, 20),
-        )),
+        Arc::new(
+            PacedGitHub::new(
+                github.clone(),
+                Pacer::new(settings.github_writes_per_minute, 20),
+            )
+            // PostgreSQL: the fleet shares each installation's budget; SQLite keeps none.
+            .with_stored_budget(StoredBudget::new(
+                store.clone(),
+                settings.github_writes_per_minute,
+                20,
+            )),
+        ),
         redactor.clone(),
     ));
     let enqueued = Arc::new(Notify::new());
@@ -288,7 +296,7 @@ pub async fn start_with(
             move |at| {
                 let sweep = sweep.clone();
                 Box::pin(async move {
-                    if let Err(e) = sweep.sweep(at).await {
+                    if let Err(e) = sweep.sweep_if_leader(at).await {
                         tracing::error!(error = format!("{e:#}"), "the drift sweep failed");
                     }
                 })

@@ -11,6 +11,7 @@ use crate::config::RepoAllowlist;
 use crate::drift::Trigger;
 use crate::github::GitHub;
 use crate::store::Store;
+use crate::store::fleet::{Duty, leads};
 use crate::workflow::job::{RepoRef, drift_job};
 
 /// What a sweep needs.
@@ -23,6 +24,15 @@ pub struct DriftSweep {
 }
 
 impl DriftSweep {
+    /// Sweeps if this replica leads the fleet's drift schedule (see [`crate::store::fleet`]);
+    /// `None` when another replica does.
+    pub async fn sweep_if_leader(&self, at: SystemTime) -> anyhow::Result<Option<usize>> {
+        if !leads(&*self.store, Duty::DriftSchedule).await {
+            return Ok(None);
+        }
+        self.sweep(at).await.map(Some)
+    }
+
     /// Queues the drift jobs of the tick at `at`; returns how many were new. Each job's
     /// source names the repo and the tick, so a tick queues each repo once however often it
     /// is swept (by one replica retrying, or by several).
@@ -66,3 +76,7 @@ impl DriftSweep {
         Ok(ids.len())
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_duties_tests.rs"]
+mod fleet_duties_tests;

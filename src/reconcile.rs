@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::store::fleet::{Duty, leads};
 use crate::store::{JobStatus, Millis, NewJob, Store};
 use crate::workflow::job::{JobSpec, RECONCILE_KIND};
 
@@ -30,12 +31,22 @@ impl Reconciler {
                 _ = tokio::time::sleep(interval) => {}
                 _ = cancel.cancelled() => return,
             }
-            match self.tick(crate::store::now_millis()).await {
-                Ok(0) => tracing::debug!("reconcile: nothing to check"),
-                Ok(n) => tracing::info!(pull_requests = n, "reconcile: checks enqueued"),
+            match self.tick_if_leader(crate::store::now_millis()).await {
+                Ok(None) => {}
+                Ok(Some(0)) => tracing::debug!("reconcile: nothing to check"),
+                Ok(Some(n)) => tracing::info!(pull_requests = n, "reconcile: checks enqueued"),
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "reconcile tick failed"),
             }
         }
+    }
+
+    /// Ticks if this replica leads the fleet's reconciler (see [`crate::store::fleet`]);
+    /// `None` when another replica does.
+    pub async fn tick_if_leader(&self, now: Millis) -> anyhow::Result<Option<usize>> {
+        if !leads(&*self.store, Duty::Reconcile).await {
+            return Ok(None);
+        }
+        self.tick(now).await.map(Some)
     }
 
     /// Enqueues a reconcile job for each pull request holding locks or plans that has no job

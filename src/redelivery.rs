@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::GITHUB_REDELIVERY_WINDOW;
 use crate::github::{GitHub, HookDelivery};
 use crate::metrics::Metrics;
+use crate::store::fleet::{Duty, leads};
 use crate::store::{Millis, Store, now_millis};
 
 /// The scan's high-water mark in the store.
@@ -42,7 +43,7 @@ impl Redelivery {
     /// Scans now, then every `interval` until cancelled. A zero interval scans only once.
     pub async fn run(self, interval: Duration, cancel: CancellationToken) {
         loop {
-            match self.scan().await {
+            match self.scan_if_leader().await.map(Option::unwrap_or_default) {
                 Ok(report) if !report.requested.is_empty() => {
                     tracing::info!(examined = report.examined, requested = ?report.requested, "asked GitHub to redeliver failed webhooks");
                 }
@@ -63,6 +64,15 @@ impl Redelivery {
                 _ = cancel.cancelled() => return,
             }
         }
+    }
+
+    /// Scans if this replica leads the fleet's redelivery scan (see [`crate::store::fleet`]);
+    /// `None` when another replica does.
+    pub async fn scan_if_leader(&self) -> anyhow::Result<Option<ScanReport>> {
+        if !leads(&*self.store, Duty::RedeliveryScan).await {
+            return Ok(None);
+        }
+        self.scan().await.map(Some)
     }
 
     /// One scan: find deliveries GitHub failed to hand to bosun since the last scan and ask for

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub use stored::StoredBudget;
+
 use super::{
     CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
     IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
@@ -257,12 +259,33 @@ impl Drop for Turn<'_> {
 pub struct PacedGitHub<G: ?Sized> {
     inner: Arc<G>,
     pacer: Pacer,
+    /// The fleet's budget, spent by each write once the pacer gives it its turn.
+    stored: Option<StoredBudget>,
 }
 
 impl<G: GitHub + ?Sized> PacedGitHub<G> {
     /// Paces `inner`'s writes with `pacer`.
     pub fn new(inner: Arc<G>, pacer: Pacer) -> Self {
-        Self { inner, pacer }
+        Self {
+            inner,
+            pacer,
+            stored: None,
+        }
+    }
+
+    /// Makes every write also spend a token of its installation's budget in the store (see
+    /// [`StoredBudget`]).
+    pub fn with_stored_budget(mut self, stored: StoredBudget) -> Self {
+        self.stored = Some(stored);
+        self
+    }
+
+    /// Runs `write` once the installation's stored budget grants it a token.
+    async fn budgeted<T>(&self, installation_id: u64, write: impl Future<Output = T>) -> T {
+        if let Some(stored) = &self.stored {
+            stored.spend(installation_id).await;
+        }
+        write.await
     }
 
     /// The pacer, e.g. to see how many writes wait.
@@ -272,10 +295,15 @@ impl<G: GitHub + ?Sized> PacedGitHub<G> {
 
     async fn keyed(
         &self,
+        installation_id: u64,
         key: &str,
         f: impl Future<Output = Result<(), GitHubError>>,
     ) -> Result<(), GitHubError> {
-        match self.pacer.write(Some(key), || f).await {
+        match self
+            .pacer
+            .write(Some(key), || self.budgeted(installation_id, f))
+            .await
+        {
             Paced::Ran(result) => result,
             Paced::Superseded => Ok(()),
         }
@@ -321,8 +349,11 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
     ) -> Result<CommentRef, GitHubError> {
         self.pacer
             .write_unkeyed(|| {
-                self.inner
-                    .create_comment(installation_id, repo, number, body)
+                self.budgeted(
+                    installation_id,
+                    self.inner
+                        .create_comment(installation_id, repo, number, body),
+                )
             })
             .await
     }
@@ -338,7 +369,7 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         let update = self
             .inner
             .update_comment(installation_id, repo, comment_id, body);
-        self.keyed(&key, update).await
+        self.keyed(installation_id, &key, update).await
     }
 
     async fn minimize_comment(
@@ -348,7 +379,7 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
     ) -> Result<(), GitHubError> {
         let key = format!("minimize:{node_id}");
         let minimize = self.inner.minimize_comment(installation_id, node_id);
-        self.keyed(&key, minimize).await
+        self.keyed(installation_id, &key, minimize).await
     }
 
     async fn add_reaction(
@@ -360,8 +391,11 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
     ) -> Result<(), GitHubError> {
         self.pacer
             .write_unkeyed(|| {
-                self.inner
-                    .add_reaction(installation_id, repo, comment_id, content)
+                self.budgeted(
+                    installation_id,
+                    self.inner
+                        .add_reaction(installation_id, repo, comment_id, content),
+                )
             })
             .await
     }
@@ -382,7 +416,12 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
         self.pacer
-            .write_unkeyed(|| self.inner.create_check_run(installation_id, repo, check))
+            .write_unkeyed(|| {
+                self.budgeted(
+                    installation_id,
+                    self.inner.create_check_run(installation_id, repo, check),
+                )
+            })
             .await
     }
 
@@ -397,7 +436,7 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         let update = self
             .inner
             .update_check_run(installation_id, repo, id, check);
-        self.keyed(&key, update).await
+        self.keyed(installation_id, &key, update).await
     }
 
     async fn reviews(
@@ -442,8 +481,11 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         // A write, never coalesced: every merge asked for is tried.
         self.pacer
             .write_unkeyed(|| {
-                self.inner
-                    .merge_pull_request(installation_id, repo, number, sha, method)
+                self.budgeted(
+                    installation_id,
+                    self.inner
+                        .merge_pull_request(installation_id, repo, number, sha, method),
+                )
             })
             .await
     }
@@ -455,7 +497,12 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         branch: &str,
     ) -> Result<(), GitHubError> {
         self.pacer
-            .write_unkeyed(|| self.inner.delete_branch(installation_id, repo, branch))
+            .write_unkeyed(|| {
+                self.budgeted(
+                    installation_id,
+                    self.inner.delete_branch(installation_id, repo, branch),
+                )
+            })
             .await
     }
 
@@ -508,8 +555,11 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
     ) -> Result<u64, GitHubError> {
         self.pacer
             .write_unkeyed(|| {
-                self.inner
-                    .create_issue(installation_id, repo, title, body, labels)
+                self.budgeted(
+                    installation_id,
+                    self.inner
+                        .create_issue(installation_id, repo, title, body, labels),
+                )
             })
             .await
     }
@@ -525,12 +575,17 @@ impl<G: GitHub + ?Sized> GitHub for PacedGitHub<G> {
         // older one's change.
         self.pacer
             .write_unkeyed(|| {
-                self.inner
-                    .update_issue(installation_id, repo, number, update)
+                self.budgeted(
+                    installation_id,
+                    self.inner
+                        .update_issue(installation_id, repo, number, update),
+                )
             })
             .await
     }
 }
+
+mod stored;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 
 pub mod apply_lock;
 pub mod drift;
+pub mod fleet;
 pub mod jobs;
 pub mod locks;
 mod postgres;
@@ -160,6 +161,26 @@ pub trait Store:
     /// quiet or the WAL is large).
     async fn maintain(&self) -> anyhow::Result<()>;
 
+    /// Whether this replica leads `duty` now (see [`fleet`]); asked before each run of the
+    /// duty. PostgreSQL: a session-level advisory lock on a dedicated connection, kept while
+    /// it lives. A store no other replica shares always leads.
+    async fn lead(&self, _duty: fleet::Duty) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+
+    /// Spends one token of the installation's stored write budget (`per_minute` earned a
+    /// minute, at most `burst` held); `None` when the store keeps no shared budget (SQLite:
+    /// the in-process pacer is the whole budget).
+    async fn take_write_token(
+        &self,
+        _installation: i64,
+        _per_minute: u32,
+        _burst: u32,
+        _now: Millis,
+    ) -> anyhow::Result<Option<fleet::WriteToken>> {
+        Ok(None)
+    }
+
     /// Answers while the store is usable.
     async fn ping(&self) -> anyhow::Result<()>;
 
@@ -267,6 +288,9 @@ mod tests;
 
 #[cfg(test)]
 mod identity_tests;
+
+#[cfg(test)]
+mod fleet_tests;
 
 #[cfg(test)]
 mod payload_tests {

@@ -501,3 +501,44 @@ async fn issue_writes_are_paced_and_never_coalesced() {
         "two writes, one a second"
     );
 }
+
+/// Two replicas' paced clients on one PostgreSQL database spend one stored budget per
+/// installation, though each one's own pacer would let every write through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_write_within_one_stored_budget() {
+    use crate::store::test_db::{Backend, TestDb};
+    let db = TestDb::new(Backend::Postgres).await;
+    let recorder = Arc::new(Recorder::default());
+    // Locally 6000 writes a minute, up to 100 at once; the fleet: 3 at once, 1 a minute.
+    let replica = |store| {
+        PacedGitHub::new(recorder.clone(), Pacer::new(6000, 100))
+            .with_stored_budget(StoredBudget::new(store, 1, 3))
+    };
+    let a = replica(db.open().await);
+    let b = replica(db.open().await);
+    a.create_comment(1, "acme/infra", 5, "a1").await.unwrap();
+    b.create_comment(1, "acme/infra", 5, "b1").await.unwrap();
+    a.create_check_run(1, "acme/infra", &check("a2"))
+        .await
+        .unwrap();
+    // The installation's bucket is empty for both replicas: the next write waits.
+    let fourth = tokio::time::timeout(
+        Duration::from_millis(300),
+        b.create_comment(1, "acme/infra", 5, "b2"),
+    )
+    .await;
+    assert!(fourth.is_err(), "a fourth write ran on a budget of three");
+    // Another installation has a budget of its own.
+    b.create_comment(2, "acme/other", 6, "b3").await.unwrap();
+    assert_eq!(recorder.calls.lock().unwrap().len(), 4);
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let (granted, denied): (i64, i64) =
+        sqlx::query_as("SELECT granted, denied FROM write_budget WHERE installation = 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(granted, 3);
+    assert!(denied >= 1, "the fourth write was denied ({denied})");
+}

@@ -17,9 +17,11 @@ use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, RunHold, Sealer, Store,
 };
+use crate::store::fleet::{Duty, WriteToken};
 
 mod apply_lock;
 mod drift;
+mod fleet;
 mod jobs;
 mod locks;
 mod reviewed;
@@ -86,6 +88,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Seals planfiles before they are written and opens them when read.
     sealer: Sealer,
+    /// The session holding this replica's leadership of once-per-fleet duties.
+    leader: std::sync::Arc<fleet::Leader>,
 }
 
 impl PgStore {
@@ -97,14 +101,18 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("connecting to PostgreSQL")?;
         MIGRATOR
             .run(&pool)
             .await
             .context("applying PostgreSQL migrations")?;
-        Ok(Self { pool, sealer })
+        Ok(Self {
+            pool,
+            sealer,
+            leader: std::sync::Arc::new(fleet::Leader::new(options)),
+        })
     }
 }
 
@@ -137,6 +145,22 @@ impl Store for PgStore {
     async fn maintain(&self) -> anyhow::Result<()> {
         // PostgreSQL checkpoints and vacuums by itself.
         Ok(())
+    }
+
+    async fn lead(&self, duty: Duty) -> anyhow::Result<bool> {
+        self.lead_duty(duty).await
+    }
+
+    async fn take_write_token(
+        &self,
+        installation: i64,
+        per_minute: u32,
+        burst: u32,
+        now: Millis,
+    ) -> anyhow::Result<Option<WriteToken>> {
+        self.spend_write_token(installation, per_minute, burst, now)
+            .await
+            .map(Some)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
