@@ -22,7 +22,18 @@ async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
 async fn test_app_with(intake: intake::Intake) -> (tempfile::TempDir, Router, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let (router, store) = router_over_with(store, intake);
+    (dir, router, store)
+}
+
+/// The router over `store`, secret `k`, every repository allowed.
+fn router_over(store: SqliteStore) -> (Router, Arc<dyn Store>) {
+    router_over_with(store, Default::default())
+}
+
+fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(store);
     let state = Arc::new(AppState {
         ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
         store: store.clone(),
@@ -34,7 +45,33 @@ async fn test_app_with(intake: intake::Intake) -> (tempfile::TempDir, Router, Ar
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake,
     });
-    (dir, router(state), store)
+    (router(state), store)
+}
+
+async fn get_text(app: &Router, path: &str) -> (u16, String) {
+    let req = Request::get(path).body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `/readyz` follows the store (503 with a one-line reason once it cannot be queried);
+/// `/healthz` only says the process is alive.
+#[tokio::test]
+async fn readyz_answers_503_when_the_store_is_unreachable_and_healthz_stays_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let (app, _) = router_over(store.clone());
+    assert_eq!(get_text(&app, "/readyz").await, (200, "ready\n".into()));
+    assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
+    store.close().await;
+    assert_eq!(
+        get_text(&app, "/readyz").await,
+        (503, "store unavailable\n".into())
+    );
+    assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {
