@@ -1,5 +1,7 @@
 //! Prometheus metrics, in one registry shared by every part of bosun.
 
+use std::borrow::Cow;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,8 +56,21 @@ pub struct Metrics {
 }
 
 impl Default for Metrics {
+    /// Metrics without an `instance` label (tests, previews).
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("bosun");
+        Self::in_registry(Registry::with_prefix("bosun"))
+    }
+}
+
+impl Metrics {
+    /// Metrics whose every sample is labelled `instance="<id>"` (BOSUN_INSTANCE_ID), so the
+    /// replicas of one fleet can be told apart.
+    pub fn for_instance(id: &str) -> Self {
+        let labels = [(Cow::Borrowed("instance"), Cow::Owned(id.to_owned()))];
+        Self::in_registry(Registry::with_prefix_and_labels("bosun", labels.into_iter()))
+    }
+
+    fn in_registry(mut registry: Registry) -> Self {
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "webhook_deliveries",
@@ -161,5 +176,28 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_of_an_instance_carries_its_label() {
+        let m = Metrics::for_instance("replica-a");
+        m.delivery("accepted", "");
+        m.github_status(Some(200));
+        m.drift_status("o/r", "p", 1);
+        let text = m.render();
+        assert!(
+            text.contains(r#"bosun_delivery_queue_depth{instance="replica-a"} 0"#),
+            "{text}"
+        );
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(samples.len() > 5, "{text}");
+        for line in samples {
+            assert!(line.contains(r#"instance="replica-a""#), "{line}");
+        }
     }
 }
