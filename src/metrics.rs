@@ -48,6 +48,12 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub processed: Family<ProcessedLabels, Counter>,
     pub queue_depth: Gauge,
+    /// Jobs queued across the fleet, read from the store at scrape time.
+    pub jobs_queued: Gauge,
+    /// Age of the oldest queued job (0 when none), read at scrape time.
+    pub oldest_queued_job_seconds: Gauge,
+    /// Project locks held across the fleet, read at scrape time.
+    pub locks_held: Gauge,
     pub processing_seconds: Histogram,
     pub github_requests: Family<ApiLabels, Counter>,
     pub redeliveries_requested: Counter,
@@ -89,6 +95,24 @@ impl Metrics {
             "Deliveries stored and not yet processed",
             queue_depth.clone(),
         );
+        let jobs_queued = Gauge::default();
+        registry.register(
+            "jobs_queued",
+            "Jobs waiting to be claimed, across every replica (from the store)",
+            jobs_queued.clone(),
+        );
+        let oldest_queued_job_seconds = Gauge::default();
+        registry.register(
+            "oldest_queued_job_age_seconds",
+            "Age of the oldest job waiting to be claimed, 0 when none (from the store)",
+            oldest_queued_job_seconds.clone(),
+        );
+        let locks_held = Gauge::default();
+        registry.register(
+            "locks_held",
+            "Project locks held by pull requests, across every replica (from the store)",
+            locks_held.clone(),
+        );
         let processing_seconds = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
         ]);
@@ -126,6 +150,9 @@ impl Metrics {
             deliveries,
             processed,
             queue_depth,
+            jobs_queued,
+            oldest_queued_job_seconds,
+            locks_held,
             processing_seconds,
             github_requests,
             redeliveries_requested,

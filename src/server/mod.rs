@@ -103,6 +103,15 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     {
         state.metrics.queue_depth.set(depth);
     }
+    if let Ok(Ok(fleet)) = tokio::time::timeout(Duration::from_secs(2), state.store.fleet()).await {
+        let m = &state.metrics;
+        m.jobs_queued.set(fleet.queued_jobs);
+        m.locks_held.set(fleet.locks_held);
+        let age = fleet
+            .oldest_queued_at
+            .map_or(0, |at| (crate::store::now_millis() - at).max(0) / 1000);
+        m.oldest_queued_job_seconds.set(age);
+    }
     (
         [(
             header::CONTENT_TYPE,

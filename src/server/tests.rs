@@ -281,3 +281,47 @@ async fn a_flood_of_unsigned_bodies_is_shed_with_503_and_bosun_goes_on() {
 async fn send_owned(app: Router, req: Request<Body>) -> u16 {
     send(&app, req).await.0
 }
+
+/// `/metrics` reads the fleet's queued jobs, the oldest one's age and the locks held from the
+/// store at each scrape (rows written here as another replica would).
+#[tokio::test]
+async fn metrics_read_fleet_gauges_from_the_store_at_scrape_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let (app, _) = router_over(SqliteStore::open(&url).await.unwrap());
+    let (_, text) = get_text(&app, "/metrics").await;
+    for want in [
+        "bosun_jobs_queued 0\n",
+        "bosun_oldest_queued_job_age_seconds 0\n",
+        "bosun_locks_held 0\n",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    let other = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let hour_ago = crate::store::now_millis() - 3_600_000;
+    for (source, status, at) in [("a", "queued", hour_ago), ("b", "queued", hour_ago + 5_000), ("c", "running", 0)] {
+        sqlx::query(
+            "INSERT INTO jobs (source, kind, repository, installation_id, pr, spec, status, created_at) \
+             VALUES (?1, 'autoplan', 'o/r', 1, 1, '{}', ?2, ?3)",
+        )
+        .bind(source)
+        .bind(status)
+        .bind(at)
+        .execute(&other)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO locks (repository, dir, workspace, pr, created_at) VALUES ('o/r', '.', 'default', 1, 0)")
+        .execute(&other)
+        .await
+        .unwrap();
+    let (_, text) = get_text(&app, "/metrics").await;
+    assert!(text.contains("bosun_jobs_queued 2\n"), "{text}");
+    assert!(text.contains("bosun_locks_held 1\n"), "{text}");
+    let age: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("bosun_oldest_queued_job_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1);
+    assert!((3600..3660).contains(&age), "{age} in {text}");
+}
