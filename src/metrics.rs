@@ -73,7 +73,10 @@ impl Metrics {
     /// replicas of one fleet can be told apart.
     pub fn for_instance(id: &str) -> Self {
         let labels = [(Cow::Borrowed("instance"), Cow::Owned(id.to_owned()))];
-        Self::in_registry(Registry::with_prefix_and_labels("bosun", labels.into_iter()))
+        Self::in_registry(Registry::with_prefix_and_labels(
+            "bosun",
+            labels.into_iter(),
+        ))
     }
 
     fn in_registry(mut registry: Registry) -> Self {

@@ -86,7 +86,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => {
-            tracing::warn!(error = format!("{e:#}"), "readiness check: store unavailable");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "readiness check: store unavailable"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
         Err(_) => (

@@ -299,7 +299,11 @@ async fn metrics_read_fleet_gauges_from_the_store_at_scrape_time() {
     }
     let other = sqlx::SqlitePool::connect(&url).await.unwrap();
     let hour_ago = crate::store::now_millis() - 3_600_000;
-    for (source, status, at) in [("a", "queued", hour_ago), ("b", "queued", hour_ago + 5_000), ("c", "running", 0)] {
+    for (source, status, at) in [
+        ("a", "queued", hour_ago),
+        ("b", "queued", hour_ago + 5_000),
+        ("c", "running", 0),
+    ] {
         sqlx::query(
             "INSERT INTO jobs (source, kind, repository, installation_id, pr, spec, status, created_at) \
              VALUES (?1, 'autoplan', 'o/r', 1, 1, '{}', ?2, ?3)",
