@@ -372,7 +372,7 @@ async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
 
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::for_instance(&settings.instance_id));
     let github = Arc::new(OctocrabGitHub::new(
         &settings.github,
         RetryPolicy::default(),

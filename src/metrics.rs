@@ -1,5 +1,7 @@
 //! Prometheus metrics, in one registry shared by every part of bosun.
 
+use std::borrow::Cow;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -46,6 +48,12 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub processed: Family<ProcessedLabels, Counter>,
     pub queue_depth: Gauge,
+    /// Jobs queued across the fleet, read from the store at scrape time.
+    pub jobs_queued: Gauge,
+    /// Age of the oldest queued job (0 when none), read at scrape time.
+    pub oldest_queued_job_seconds: Gauge,
+    /// Project locks held across the fleet, read at scrape time.
+    pub locks_held: Gauge,
     pub processing_seconds: Histogram,
     pub github_requests: Family<ApiLabels, Counter>,
     pub redeliveries_requested: Counter,
@@ -54,8 +62,24 @@ pub struct Metrics {
 }
 
 impl Default for Metrics {
+    /// Metrics without an `instance` label (tests, previews).
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("bosun");
+        Self::in_registry(Registry::with_prefix("bosun"))
+    }
+}
+
+impl Metrics {
+    /// Metrics whose every sample is labelled `instance="<id>"` (BOSUN_INSTANCE_ID), so the
+    /// replicas of one fleet can be told apart.
+    pub fn for_instance(id: &str) -> Self {
+        let labels = [(Cow::Borrowed("instance"), Cow::Owned(id.to_owned()))];
+        Self::in_registry(Registry::with_prefix_and_labels(
+            "bosun",
+            labels.into_iter(),
+        ))
+    }
+
+    fn in_registry(mut registry: Registry) -> Self {
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "webhook_deliveries",
@@ -73,6 +97,24 @@ impl Default for Metrics {
             "delivery_queue_depth",
             "Deliveries stored and not yet processed",
             queue_depth.clone(),
+        );
+        let jobs_queued = Gauge::default();
+        registry.register(
+            "jobs_queued",
+            "Jobs waiting to be claimed, across every replica (from the store)",
+            jobs_queued.clone(),
+        );
+        let oldest_queued_job_seconds = Gauge::default();
+        registry.register(
+            "oldest_queued_job_age_seconds",
+            "Age of the oldest job waiting to be claimed, 0 when none (from the store)",
+            oldest_queued_job_seconds.clone(),
+        );
+        let locks_held = Gauge::default();
+        registry.register(
+            "locks_held",
+            "Project locks held by pull requests, across every replica (from the store)",
+            locks_held.clone(),
         );
         let processing_seconds = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -111,6 +153,9 @@ impl Default for Metrics {
             deliveries,
             processed,
             queue_depth,
+            jobs_queued,
+            oldest_queued_job_seconds,
+            locks_held,
             processing_seconds,
             github_requests,
             redeliveries_requested,
@@ -161,5 +206,28 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_of_an_instance_carries_its_label() {
+        let m = Metrics::for_instance("replica-a");
+        m.delivery("accepted", "");
+        m.github_status(Some(200));
+        m.drift_status("o/r", "p", 1);
+        let text = m.render();
+        assert!(
+            text.contains(r#"bosun_delivery_queue_depth{instance="replica-a"} 0"#),
+            "{text}"
+        );
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(samples.len() > 5, "{text}");
+        for line in samples {
+            assert!(line.contains(r#"instance="replica-a""#), "{line}");
+        }
     }
 }

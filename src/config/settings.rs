@@ -17,6 +17,7 @@ mod sandbox;
 
 pub use sandbox::{Sandbox, parse_bytes};
 mod drift;
+mod instance;
 mod secrets;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
@@ -452,6 +453,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "When to check every allowed repo's default branch for drift: a cron expression in UTC (5 fields or @daily, @hourly...); unset: never on a schedule"
     ),
     setting!(
+        "instance_id",
+        "BOSUN_INSTANCE_ID",
+        "instance-id",
+        None,
+        "This replica's name, the `instance` label of every metric; unset: the host name, else a random id"
+    ),
+    setting!(
         "api_token",
         "BOSUN_API_TOKEN",
         "api-token",
@@ -777,6 +785,8 @@ pub struct Settings {
     /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL), checked to be an
     /// http(s) URL.
     pub drift_notify_url: Option<Secret>,
+    /// This replica's name in its metrics (BOSUN_INSTANCE_ID, else the host name, else random).
+    pub instance_id: String,
 }
 
 impl Settings {
@@ -1036,6 +1046,7 @@ impl Settings {
             drift_schedule: drift::schedule(sources)?,
             api_token: drift::api_token(sources)?,
             drift_notify_url: drift::notify_url(sources)?,
+            instance_id: instance::instance_id(sources),
         })
     }
 }

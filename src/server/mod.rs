@@ -1,5 +1,5 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz` and
-//! `/metrics`.
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz`
+//! (alive), `/readyz` (store reachable) and `/metrics`.
 
 mod api;
 mod events;
@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .get(api::apply_lock),
         )
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
@@ -73,11 +74,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::new())
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+/// Alive: the process answers HTTP. Whether it can do work is `/readyz`.
+async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Ready for traffic: the store answers a cheap query within 2 s, else 503 with a one-line
+/// reason that names no secret. Migrations and the sandbox check ran before the server
+/// started (`app::start` stops when either fails), so a serving bosun has passed both.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => {
-            tracing::warn!(error = format!("{e:#}"), "health check: store unavailable");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "readiness check: store unavailable"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
         Err(_) => (
@@ -93,6 +105,15 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         tokio::time::timeout(Duration::from_secs(2), state.store.queue_depth()).await
     {
         state.metrics.queue_depth.set(depth);
+    }
+    if let Ok(Ok(fleet)) = tokio::time::timeout(Duration::from_secs(2), state.store.fleet()).await {
+        let m = &state.metrics;
+        m.jobs_queued.set(fleet.queued_jobs);
+        m.locks_held.set(fleet.locks_held);
+        let age = fleet
+            .oldest_queued_at
+            .map_or(0, |at| (crate::store::now_millis() - at).max(0) / 1000);
+        m.oldest_queued_job_seconds.set(age);
     }
     (
         [(

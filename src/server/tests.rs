@@ -22,7 +22,18 @@ async fn test_app() -> (tempfile::TempDir, Router, Arc<dyn Store>) {
 async fn test_app_with(intake: intake::Intake) -> (tempfile::TempDir, Router, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let (router, store) = router_over_with(store, intake);
+    (dir, router, store)
+}
+
+/// The router over `store`, secret `k`, every repository allowed.
+fn router_over(store: SqliteStore) -> (Router, Arc<dyn Store>) {
+    router_over_with(store, Default::default())
+}
+
+fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(store);
     let state = Arc::new(AppState {
         ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
         store: store.clone(),
@@ -34,7 +45,33 @@ async fn test_app_with(intake: intake::Intake) -> (tempfile::TempDir, Router, Ar
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake,
     });
-    (dir, router(state), store)
+    (router(state), store)
+}
+
+async fn get_text(app: &Router, path: &str) -> (u16, String) {
+    let req = Request::get(path).body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `/readyz` follows the store (503 with a one-line reason once it cannot be queried);
+/// `/healthz` only says the process is alive.
+#[tokio::test]
+async fn readyz_answers_503_when_the_store_is_unreachable_and_healthz_stays_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let (app, _) = router_over(store.clone());
+    assert_eq!(get_text(&app, "/readyz").await, (200, "ready\n".into()));
+    assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
+    store.close().await;
+    assert_eq!(
+        get_text(&app, "/readyz").await,
+        (503, "store unavailable\n".into())
+    );
+    assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {
@@ -243,4 +280,52 @@ async fn a_flood_of_unsigned_bodies_is_shed_with_503_and_bosun_goes_on() {
 
 async fn send_owned(app: Router, req: Request<Body>) -> u16 {
     send(&app, req).await.0
+}
+
+/// `/metrics` reads the fleet's queued jobs, the oldest one's age and the locks held from the
+/// store at each scrape (rows written here as another replica would).
+#[tokio::test]
+async fn metrics_read_fleet_gauges_from_the_store_at_scrape_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let (app, _) = router_over(SqliteStore::open(&url).await.unwrap());
+    let (_, text) = get_text(&app, "/metrics").await;
+    for want in [
+        "bosun_jobs_queued 0\n",
+        "bosun_oldest_queued_job_age_seconds 0\n",
+        "bosun_locks_held 0\n",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    let other = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let hour_ago = crate::store::now_millis() - 3_600_000;
+    for (source, status, at) in [
+        ("a", "queued", hour_ago),
+        ("b", "queued", hour_ago + 5_000),
+        ("c", "running", 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO jobs (source, kind, repository, installation_id, pr, spec, status, created_at) \
+             VALUES (?1, 'autoplan', 'o/r', 1, 1, '{}', ?2, ?3)",
+        )
+        .bind(source)
+        .bind(status)
+        .bind(at)
+        .execute(&other)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO locks (repository, dir, workspace, pr, created_at) VALUES ('o/r', '.', 'default', 1, 0)")
+        .execute(&other)
+        .await
+        .unwrap();
+    let (_, text) = get_text(&app, "/metrics").await;
+    assert!(text.contains("bosun_jobs_queued 2\n"), "{text}");
+    assert!(text.contains("bosun_locks_held 1\n"), "{text}");
+    let age: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("bosun_oldest_queued_job_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1);
+    assert!((3600..3660).contains(&age), "{age} in {text}");
 }

@@ -28,6 +28,22 @@ pub use run_hold::RunHold;
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 
+/// What every replica sharing a store sees alike, read at each `/metrics` scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fleet {
+    /// Jobs waiting to be claimed.
+    pub queued_jobs: i64,
+    /// When the oldest queued job was made; `None` when none waits.
+    pub oldest_queued_at: Option<Millis>,
+    /// Project locks held by pull requests.
+    pub locks_held: i64,
+}
+
+/// The query behind [`Store::fleet`], the same on both backends.
+const FLEET_QUERY: &str = "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued'), \
+     (SELECT MIN(created_at) FROM jobs WHERE status = 'queued'), \
+     (SELECT COUNT(*) FROM locks)";
+
 /// Unix time in milliseconds: the store's clock unit.
 pub type Millis = i64;
 
@@ -232,6 +248,9 @@ pub trait Store:
 
     /// Deliveries waiting or being processed.
     async fn queue_depth(&self) -> anyhow::Result<i64>;
+
+    /// The whole fleet's queued jobs, when the oldest of them was made, and locks held.
+    async fn fleet(&self) -> anyhow::Result<Fleet>;
 
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>>;
 

@@ -681,3 +681,15 @@ store_test! { async fn a_project_runs_on_one_replica_at_a_time(db) {
     let then = tokio::time::timeout(Duration::from_secs(5), waiting).await;
     assert!(matches!(then, Ok(Ok(_))), "the run starts once the first one ended");
 }}
+
+store_test! { async fn fleet_counts_queued_jobs_and_the_oldest_ones_time(db) {
+    let s = db.open().await;
+    assert_eq!(s.fleet().await.unwrap(), Fleet::default());
+    let mut old = job("f1", 1, "autoplan");
+    old.created_at = 1_000;
+    let mut newer = job("f2", 2, "autoplan");
+    newer.created_at = 2_000;
+    s.enqueue_jobs(&[old, newer]).await.unwrap();
+    let fleet = s.fleet().await.unwrap();
+    assert_eq!((fleet.queued_jobs, fleet.oldest_queued_at, fleet.locks_held), (2, Some(1_000), 0));
+}}

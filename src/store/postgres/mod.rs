@@ -384,6 +384,19 @@ impl Store for PgStore {
         Ok(n)
     }
 
+    async fn fleet(&self) -> anyhow::Result<super::Fleet> {
+        let (queued_jobs, oldest_queued_at, locks_held): (i64, Option<i64>, i64) =
+            sqlx::query_as(super::FLEET_QUERY)
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the fleet's queue and locks")?;
+        Ok(super::Fleet {
+            queued_jobs,
+            oldest_queued_at,
+            locks_held,
+        })
+    }
+
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
         let row = sqlx::query(
             "SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = $1",

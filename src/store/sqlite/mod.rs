@@ -46,6 +46,15 @@ pub struct SqliteStore {
 const WAL_CHECKPOINT_BYTES: u64 = 128 << 20;
 
 impl SqliteStore {
+    /// Closes every pool, so each query fails from now on (tests of what depends on a
+    /// reachable store).
+    #[cfg(test)]
+    pub(crate) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+        self.checkpointer.close().await;
+    }
+
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     /// Planfiles are sealed with a key of this process only ([`Sealer::ephemeral`]): for
     /// previews and tests; a server opens its store with [`SqliteStore::open_with`].
@@ -367,6 +376,19 @@ impl Store for SqliteStore {
         .await
         .context("counting queued deliveries")?;
         Ok(n)
+    }
+
+    async fn fleet(&self) -> anyhow::Result<super::Fleet> {
+        let (queued_jobs, oldest_queued_at, locks_held): (i64, Option<i64>, i64) =
+            sqlx::query_as(super::FLEET_QUERY)
+                .fetch_one(&self.reader)
+                .await
+                .context("reading the fleet's queue and locks")?;
+        Ok(super::Fleet {
+            queued_jobs,
+            oldest_queued_at,
+            locks_held,
+        })
     }
 
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
