@@ -183,73 +183,41 @@ async fn a_project_locked_by_another_pull_request_is_refused_naming_it() {
 
 #[tokio::test]
 async fn import_requirements_approved_refuses_an_unapproved_import() {
-    let ctx = start(&[]).await;
-    let config = "version: 3\nprojects:\n  - dir: envs/dev\n    import_requirements: [approved]\n";
-    // Requirements are policy: the base branch's config sets them.
-    ctx.push_base(&[("bosun.yaml", Some(config))]);
-    let (pr, state) = open_dev(&ctx, &["app"]).await;
+    refused_until_approved_under("import_requirements").await;
+}
 
-    ctx.comment(
-        pr,
-        "alice",
-        "bosun import -d envs/dev terraform_data.app id-1",
-    )
-    .await;
+#[tokio::test]
+async fn apply_requirements_hold_for_import_and_state_rm_too() {
+    // No import_requirements: the project's apply requirements still hold, since import and
+    // state rm write state with the apply stage's credentials.
+    refused_until_approved_under("apply_requirements").await;
+}
+
+/// The base branch's config gives the project `key: [approved]`: `import` and `state rm` are
+/// refused until a writer approves, then the import runs.
+async fn refused_until_approved_under(key: &str) {
+    let ctx = start(&[]).await;
+    // Requirements are policy: the base branch's config sets them.
+    let config = format!("version: 3\nprojects:\n  - dir: envs/dev\n    {key}: [approved]\n");
+    ctx.push_base(&[("bosun.yaml", Some(config.as_str()))]);
+    let (pr, state) = open_dev(&ctx, &["app"]).await;
+    let import = "bosun import -d envs/dev terraform_data.app id-1";
+
+    ctx.comment(pr, "alice", import).await;
     ctx.settle().await;
     let body = ctx.reply(pr, "import-refused");
     assert!(body.contains("requirements not met"), "{body}");
     assert!(body.contains("approving review"), "{body}");
     assert!(resources(&state).is_empty(), "nothing was imported");
 
-    ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
-    ctx.comment(
-        pr,
-        "alice",
-        "bosun import -d envs/dev terraform_data.app id-1",
-    )
-    .await;
-    ctx.settle().await;
-    assert!(ctx.reply(pr, "import").contains("1 succeeded"));
-    assert_eq!(resources(&state), [("app".into(), "id-1".into())]);
-    ctx.finish().await;
-}
-
-#[tokio::test]
-async fn apply_requirements_hold_for_import_and_state_rm_too() {
-    let ctx = start(&[]).await;
-    // No import_requirements: the project's apply requirements still hold, since import and
-    // state rm write state with the apply stage's credentials.
-    let config = "version: 3\nprojects:\n  - dir: envs/dev\n    apply_requirements: [approved]\n";
-    ctx.push_base(&[("bosun.yaml", Some(config))]);
-    let (pr, state) = open_dev(&ctx, &["app"]).await;
-
-    ctx.comment(
-        pr,
-        "alice",
-        "bosun import -d envs/dev terraform_data.app id-1",
-    )
-    .await;
-    ctx.settle().await;
-    let body = ctx.reply(pr, "import-refused");
-    assert!(body.contains("apply_requirements"), "{body}");
-    assert!(body.contains("approving review"), "{body}");
-    assert!(resources(&state).is_empty(), "nothing was imported");
-
     ctx.comment(pr, "alice", "bosun state rm -d envs/dev terraform_data.app")
         .await;
     ctx.settle().await;
-    assert!(
-        ctx.reply(pr, "state-rm-refused")
-            .contains("approving review")
-    );
+    let body = ctx.reply(pr, "state-rm-refused");
+    assert!(body.contains("approving review"), "{body}");
 
     ctx.fake.add_review(REPO, pr, "bob", "APPROVED");
-    ctx.comment(
-        pr,
-        "alice",
-        "bosun import -d envs/dev terraform_data.app id-1",
-    )
-    .await;
+    ctx.comment(pr, "alice", import).await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "import").contains("1 succeeded"));
     assert_eq!(resources(&state), [("app".into(), "id-1".into())]);
