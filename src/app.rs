@@ -248,6 +248,7 @@ pub async fn start_with(
         stored,
         max_attempts: settings.delivery_max_attempts,
         retry_base: settings.delivery_retry_base,
+        lease: settings.job_lease,
     };
     let worker = tokio::spawn(worker.run(cancel.clone()));
 
@@ -257,6 +258,7 @@ pub async fn start_with(
         // Jobs wait on Terraform slots; more jobs than slots keeps every slot busy.
         concurrency: settings.parallelism * 2,
         max_attempts: settings.job_max_attempts,
+        lease: settings.job_lease,
     };
     let jobs = tokio::spawn(jobs.run(cancel.clone()));
 

@@ -14,8 +14,6 @@ use tracing::Instrument;
 use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
 
-/// A claim holds this long without renewal; a running job renews it every third of it.
-const LEASE: Duration = Duration::from_secs(120);
 /// A plan that failed on a transient GitHub error waits this long before its second
 /// attempt, doubling each time, at most `MAX_RETRY_WAIT`.
 const RETRY_BASE: Duration = Duration::from_secs(2);
@@ -32,6 +30,9 @@ pub struct JobWorker {
     /// Times a job may be started (BOSUN_JOB_MAX_ATTEMPTS): a plan that failed on a transient
     /// GitHub error is tried again until then.
     pub max_attempts: u32,
+    /// A claim holds this long without renewal (BOSUN_JOB_LEASE); a running job renews it
+    /// every third of it.
+    pub lease: Duration,
 }
 
 impl JobWorker {
@@ -44,14 +45,14 @@ impl JobWorker {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let claimed = self.ctx.store.claim_job(now_millis(), LEASE).await;
+            let claimed = self.ctx.store.claim_job(now_millis(), self.lease).await;
             match claimed {
                 Ok(Some(job)) => {
                     let ctx = self.ctx.clone();
                     let finished = finished.clone();
-                    let max_attempts = self.max_attempts;
+                    let (max_attempts, lease) = (self.max_attempts, self.lease);
                     running.spawn(async move {
-                        run_job(&ctx, job, max_attempts).await;
+                        run_job(&ctx, job, max_attempts, lease).await;
                         drop(permit);
                         // The pull request's next job may now be claimed.
                         finished.notify_one();
@@ -84,7 +85,7 @@ impl JobWorker {
 /// Runs one job in its span, renewing its lease, and records its end. A job whose lease
 /// another worker took over (this one stalled past it) is stopped, unless it has started an
 /// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
-pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
+pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32, lease: Duration) {
     let span = tracing::info_span!(
         "job",
         id = job.id,
@@ -99,7 +100,7 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
         let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
             outcome = &mut work => Some(outcome),
-            () = renew_lease(ctx.store.clone(), claim, LEASE / 3) => None,
+            () = renew_lease(ctx.store.clone(), claim, lease) => None,
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -180,17 +181,17 @@ async fn applying(ctx: &Context, job: &Job) -> bool {
     }
 }
 
-/// Renews a job's lease every `every` until the store says another worker holds the job, or
-/// renewals failed (the store unreachable) until the lease ran out, so another worker may hold
-/// it; returns then.
-async fn renew_lease(store: Arc<dyn Store>, claim: Claim, every: Duration) {
-    let mut held_until = tokio::time::Instant::now() + LEASE;
+/// Renews a job's `lease` every third of it until the store says another worker holds the
+/// job, or renewals failed (the store unreachable) until the lease ran out, so another worker
+/// may hold it; returns then.
+async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration) {
+    let mut held_until = tokio::time::Instant::now() + lease;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(lease / 3).await;
         let asked = tokio::time::Instant::now();
-        let until = now_millis() + LEASE.as_millis() as i64;
+        let until = now_millis() + lease.as_millis() as i64;
         match store.renew_job(claim, until).await {
-            Ok(true) => held_until = asked + LEASE,
+            Ok(true) => held_until = asked + lease,
             Ok(false) => return,
             Err(e) if tokio::time::Instant::now() >= held_until => {
                 tracing::warn!(
@@ -208,6 +209,8 @@ async fn renew_lease(store: Arc<dyn Store>, claim: Claim, every: Duration) {
 mod tests {
     use super::*;
     use crate::store::{NewJob, SqliteStore};
+
+    const LEASE: Duration = Duration::from_secs(120);
 
     #[tokio::test]
     async fn renewal_ends_when_another_worker_takes_the_job() {
@@ -234,10 +237,11 @@ mod tests {
             .unwrap()
             .unwrap()
             .claim();
-        let every = Duration::from_millis(10);
+        // Renewed every 10 ms.
+        let short = Duration::from_millis(30);
         let held = tokio::time::timeout(
             Duration::from_millis(200),
-            renew_lease(store.clone(), mine, every),
+            renew_lease(store.clone(), mine, short),
         )
         .await;
         assert!(held.is_err(), "renewed while the job is this worker's");
@@ -247,7 +251,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, every))
+        tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, short))
             .await
             .expect("the renewal learns the job was taken over");
     }

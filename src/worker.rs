@@ -16,8 +16,6 @@ use crate::metrics::{Metrics, ProcessedLabels};
 use crate::redact::Redactor;
 use crate::store::{ClaimedDelivery, ProcessedEvent, Store, now_millis};
 
-/// How long a claim holds before another worker may take the delivery over.
-const LEASE: Duration = Duration::from_secs(300);
 /// The longest a failing delivery waits between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The worker looks at the store at least this often even without a wake-up.
@@ -32,13 +30,16 @@ pub struct DeliveryWorker {
     pub stored: Arc<Notify>,
     pub max_attempts: u32,
     pub retry_base: Duration,
+    /// How long a claim holds before another worker may take the delivery over
+    /// (BOSUN_JOB_LEASE).
+    pub lease: Duration,
 }
 
 impl DeliveryWorker {
     /// Processes deliveries until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
-            match self.store.claim_delivery(now_millis(), LEASE).await {
+            match self.store.claim_delivery(now_millis(), self.lease).await {
                 Ok(Some(delivery)) => self.process(delivery).await,
                 Ok(None) => {
                     let wait = self.idle_wait().await;

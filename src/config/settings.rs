@@ -278,6 +278,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "Times a job may be started: a job bosun stopped (crash, kill) is started again at the next start until then, and failed after, with a reply on the pull request; a plan failing on a transient GitHub error is retried until then"
     ),
     setting!(
+        "job_lease",
+        "BOSUN_JOB_LEASE",
+        "job-lease",
+        Some("2m"),
+        "How long a replica's claim on a job or a delivery holds without renewal (a running job renews it every third of that); once it runs out, as when the replica died or stalled, another replica takes the work over"
+    ),
+    setting!(
         "reconcile_interval",
         "BOSUN_RECONCILE_INTERVAL",
         "reconcile-interval",
@@ -766,6 +773,8 @@ pub struct Settings {
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
     pub job_max_attempts: u32,
+    /// How long a claim on a job or a delivery holds unrenewed (BOSUN_JOB_LEASE).
+    pub job_lease: Duration,
     pub reconcile_interval: Duration,
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
@@ -973,6 +982,10 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let job_lease = sources.duration("job_lease")?;
+        if job_lease < Duration::from_secs(1) {
+            return Err(SettingsError::of("job_lease", "must be at least 1s"));
+        }
         let job_max_attempts: u32 = sources.parsed("job_max_attempts", "a positive number")?;
         if job_max_attempts == 0 {
             return Err(SettingsError::of("job_max_attempts", "must be at least 1"));
@@ -1037,6 +1050,7 @@ impl Settings {
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
             job_max_attempts,
+            job_lease,
             reconcile_interval: sources.duration("reconcile_interval")?,
             sandbox,
             planfile_key,

@@ -7,6 +7,8 @@ use super::*;
 use crate::event::Event;
 use crate::store::{DeliveryStatus, NewDelivery, SqliteStore};
 
+const LEASE: Duration = Duration::from_secs(300);
+
 /// Fails with the given errors in turn, then succeeds; counts calls per delivery.
 #[derive(Default)]
 struct Scripted {
@@ -57,6 +59,7 @@ async fn setup(
         stored: Arc::new(Notify::new()),
         max_attempts,
         retry_base: Duration::from_millis(1),
+        lease: LEASE,
     };
     (dir, worker, dispatcher)
 }
