@@ -12,6 +12,7 @@ mod binary;
 mod crashes;
 mod drift;
 mod durability;
+mod fleet;
 mod github_client;
 mod github_faults;
 mod github_issues;

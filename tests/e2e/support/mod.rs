@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod fake;
+pub mod fleet;
 pub mod logs;
 pub mod openapi;
 #[path = "../../../src/store/test_pg.rs"]

@@ -319,12 +319,12 @@ async fn deliver(
     body: Vec<u8>,
     redelivery: bool,
 ) -> HookAttempt {
-    let (url, secret, id) = {
-        let mut m = inner.model.lock().unwrap();
+    let (url, secret, fleet) = {
+        let m = inner.model.lock().unwrap();
         (
             m.hook_url.clone(),
             m.webhook_secret.clone(),
-            m.next_id() as i64,
+            !m.fleet_hooks.is_empty(),
         )
     };
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -344,28 +344,86 @@ async fn deliver(
             bosun::server::signature::sign(&secret, &body),
         ),
     ];
-    let (status_code, response) = match url {
-        None => (0, "no hook URL".to_string()),
-        Some(url) => {
-            // GitHub gives up on a delivery after 10 seconds.
-            match tokio::time::timeout(
-                Duration::from_secs(10),
-                inner
-                    .http
-                    .send(Method::POST, &url, &headers, Bytes::from(body.clone())),
-            )
-            .await
-            {
-                Ok(Ok(reply)) => (reply.status.as_u16(), reply.text()),
-                Ok(Err(e)) => (0, format!("failed to connect: {e}")),
-                Err(_) => (0, "timed out".into()),
-            }
+    if !fleet {
+        let answer = match url {
+            None => (0, "no hook URL".to_string()),
+            Some(url) => post_hook(inner, &url, &headers, &body).await,
+        };
+        return record_attempt(inner, &guid, &event, &payload, &body, redelivery, answer);
+    }
+    // A fleet: the next replica in turn first; one that does not take it, the next one, a
+    // round of refusals waits a little (every replica may be restarting), a bounded number of
+    // times.
+    let mut tries = 0;
+    loop {
+        let url = {
+            let mut m = inner.model.lock().unwrap();
+            let i = m.fleet_next % m.fleet_hooks.len();
+            m.fleet_next = i + 1;
+            m.fleet_hooks[i].clone()
+        };
+        let answer = post_hook(inner, &url, &headers, &body).await;
+        let attempt = record_attempt(
+            inner,
+            &guid,
+            &event,
+            &payload,
+            &body,
+            redelivery || tries > 0,
+            answer,
+        );
+        tries += 1;
+        if (200..300).contains(&attempt.status_code) || tries >= FLEET_TRIES {
+            return attempt;
         }
-    };
+        let fleet_size = inner.model.lock().unwrap().fleet_hooks.len();
+        if tries % fleet_size == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Tries of one delivery on a fleet before it counts as failed: about a minute of every
+/// replica refusing.
+const FLEET_TRIES: usize = 300;
+
+/// Posts a delivery to `url`: the status and body, or 0 and why there was no answer.
+async fn post_hook(
+    inner: &Arc<Inner>,
+    url: &str,
+    headers: &[(&'static str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    // GitHub gives up on a delivery after 10 seconds.
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        inner
+            .http
+            .send(Method::POST, url, headers, Bytes::copy_from_slice(body)),
+    )
+    .await
+    {
+        Ok(Ok(reply)) => (reply.status.as_u16(), reply.text()),
+        Ok(Err(e)) => (0, format!("failed to connect: {e}")),
+        Err(_) => (0, "timed out".into()),
+    }
+}
+
+/// Records one attempt of delivery `guid` with its answer.
+fn record_attempt(
+    inner: &Arc<Inner>,
+    guid: &str,
+    event: &str,
+    payload: &Value,
+    body: &[u8],
+    redelivery: bool,
+    (status_code, response): (u16, String),
+) -> HookAttempt {
+    let mut m = inner.model.lock().unwrap();
     let attempt = HookAttempt {
-        id,
-        guid,
-        event,
+        id: m.next_id() as i64,
+        guid: guid.to_owned(),
+        event: event.to_owned(),
         action: payload
             .get("action")
             .and_then(Value::as_str)
@@ -375,10 +433,10 @@ async fn deliver(
         status_code,
         installation_id: payload.pointer("/installation/id").and_then(Value::as_u64),
         repository_id: payload.pointer("/repository/id").and_then(Value::as_u64),
-        payload: body,
+        payload: body.to_vec(),
         response,
     };
-    inner.model.lock().unwrap().attempts.push(attempt.clone());
+    m.attempts.push(attempt.clone());
     attempt
 }
 

@@ -308,6 +308,13 @@ pub struct Model {
     pub webhook_secret: String,
     /// Where webhooks go; `None` until bosun runs.
     pub hook_url: Option<String>,
+    /// A fleet of bosun replicas behind a load balancer: when not empty, webhooks go to
+    /// these in turn instead of `hook_url`, and a delivery a replica does not take (no
+    /// connection, no answer, not 2xx) is tried on the next one, as the load balancer and
+    /// GitHub's redelivery would; every try is an attempt of the same GUID.
+    pub fleet_hooks: Vec<String>,
+    /// The index in `fleet_hooks` the next delivery goes to first.
+    pub fleet_next: usize,
     pub installations: BTreeMap<u64, Installation>,
     /// By lower-cased `owner/name`.
     pub repos: BTreeMap<String, Repo>,
@@ -338,6 +345,8 @@ impl Model {
             app_slug: "bosun-test".into(),
             webhook_secret: webhook_secret.into(),
             hook_url: None,
+            fleet_hooks: Vec::new(),
+            fleet_next: 0,
             installations: BTreeMap::new(),
             repos: BTreeMap::new(),
             tokens: HashMap::new(),
