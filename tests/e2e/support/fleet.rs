@@ -38,9 +38,26 @@ impl Replica {
         self.child.is_some()
     }
 
-    /// The replica's log (warnings and errors), for a failing test to show.
+    /// Where the replica logs: its data dir, or `BOSUN_FLEET_LOG_DIR` (kept after the test).
+    fn log_path(&self) -> std::path::PathBuf {
+        match std::env::var_os("BOSUN_FLEET_LOG_DIR") {
+            Some(dir) => Path::new(&dir).join(format!("{}.log", self.instance)),
+            None => self.data.path().join("bosun.log"),
+        }
+    }
+
+    /// The last warnings and errors of the replica's log (kept at info in its data dir), for
+    /// a failing test to show.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.path().join("bosun.log")).unwrap_or_default()
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        if std::env::var_os("BOSUN_FLEET_FULL_LOGS").is_some() {
+            return log;
+        }
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        bad[bad.len().saturating_sub(40)..].join("\n") + "\n"
     }
 }
 
@@ -127,7 +144,7 @@ impl Fleet {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(r.data.path().join("bosun.log"))
+            .open(r.log_path())
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun"));
         cmd.arg("serve");
@@ -142,7 +159,7 @@ impl Fleet {
             .args(["--github-app-key-file", KEY_FILE])
             .args(["--repo-allowlist", "*/*"])
             .args(["--redelivery-interval", "0"])
-            .args(["--log", "warn"])
+            .args(["--log", "info"])
             .env_clear()
             .env("BOSUN_GITHUB_WEBHOOK_SECRET", fake::WEBHOOK_SECRET)
             .stdin(Stdio::null())
@@ -199,9 +216,42 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "the fleet did not settle within {within:?}\n{}",
+            "the fleet did not settle within {within:?}\n{}\n{}",
+            self.open_work().await,
             self.logs()
         );
+    }
+
+    /// The deliveries and jobs not ended, as the database has them, for a failure message.
+    pub async fn open_work(&self) -> String {
+        let mut db = self.db().await;
+        let deliveries: Vec<(
+            String,
+            String,
+            Option<String>,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT id, event, action, status, attempts, next_attempt_at, lease_until
+                 FROM deliveries WHERE status IN ('pending', 'processing') ORDER BY seq",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        let jobs: Vec<(i64, String, i64, String, i64, i64, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT id, kind, pr, status, attempts, claim, lease_until, not_before
+                 FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
+            )
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        format!(
+            "now {}\nopen deliveries (id, event, action, status, attempts, due, lease): {deliveries:#?}\nopen jobs (id, kind, pr, status, attempts, claim, lease, not before): {jobs:#?}",
+            bosun::store::now_millis()
+        )
     }
 
     /// A connection of the test's own to the fleet's database.
@@ -210,6 +260,29 @@ impl Fleet {
         sqlx::PgConnection::connect(&self.database_url)
             .await
             .unwrap()
+    }
+
+    /// How many jobs of each kind ran and how long they took from enqueue to end, on average
+    /// (ms), for a test to report its load.
+    pub async fn job_stats(&self) -> Vec<(String, i64, f64)> {
+        let mut db = self.db().await;
+        sqlx::query_as(
+            "SELECT kind, count(*), avg(finished_at - created_at)::float8 FROM jobs
+             GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+    }
+
+    /// How many times each job was started (claimed), by id.
+    pub async fn job_starts(&self) -> std::collections::HashMap<i64, i64> {
+        let mut db = self.db().await;
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, attempts FROM jobs")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        rows.into_iter().collect()
     }
 
     /// Every replica's log, for a failure message.
