@@ -92,6 +92,9 @@ impl Fleet {
                 &terraform_readable_paths().join(","),
             ),
             ("--parallelism", "2"),
+            // The fleet's one write budget at the default 80 a minute would pace the whole
+            // test; it has tests of its own (store::fleet_tests).
+            ("--github-writes-per-minute", "3000"),
             // A dead replica's work is taken over within seconds.
             ("--job-lease", "3s"),
             // Kills every few seconds may stop a job several times: it must still end.
@@ -248,8 +251,15 @@ impl Fleet {
             .fetch_all(&mut db)
             .await
             .unwrap();
+        let sessions: Vec<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT pid, state, wait_event_type, left(query, 120) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
         format!(
-            "now {}\nopen deliveries (id, event, action, status, attempts, due, lease): {deliveries:#?}\nopen jobs (id, kind, pr, status, attempts, claim, lease, not before): {jobs:#?}",
+            "sessions (pid, state, waiting on, query): {sessions:#?}\nnow {}\nopen deliveries (id, event, action, status, attempts, due, lease): {deliveries:#?}\nopen jobs (id, kind, pr, status, attempts, claim, lease, not before): {jobs:#?}",
             bosun::store::now_millis()
         )
     }

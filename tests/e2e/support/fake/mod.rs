@@ -345,11 +345,14 @@ async fn deliver(
         ),
     ];
     if !fleet {
+        let id = inner.model.lock().unwrap().next_id() as i64;
         let answer = match url {
             None => (0, "no hook URL".to_string()),
             Some(url) => post_hook(inner, &url, &headers, &body).await,
         };
-        return record_attempt(inner, &guid, &event, &payload, &body, redelivery, answer);
+        let attempt = attempt_of(id, &guid, &event, &payload, &body, redelivery, answer);
+        inner.model.lock().unwrap().attempts.push(attempt.clone());
+        return attempt;
     }
     // A fleet: the next replica in turn first; one that does not take it, the next one, a
     // round of refusals waits a little (every replica may be restarting), a bounded number of
@@ -362,9 +365,10 @@ async fn deliver(
             m.fleet_next = i + 1;
             m.fleet_hooks[i].clone()
         };
+        let id = inner.model.lock().unwrap().next_id() as i64;
         let answer = post_hook(inner, &url, &headers, &body).await;
-        let attempt = record_attempt(
-            inner,
+        let attempt = attempt_of(
+            id,
             &guid,
             &event,
             &payload,
@@ -372,20 +376,21 @@ async fn deliver(
             redelivery || tries > 0,
             answer,
         );
+        inner.model.lock().unwrap().attempts.push(attempt.clone());
         tries += 1;
-        if (200..300).contains(&attempt.status_code) || tries >= FLEET_TRIES {
+        let fleet_size = inner.model.lock().unwrap().fleet_hooks.len();
+        if (200..300).contains(&attempt.status_code) || tries >= FLEET_ROUNDS * fleet_size {
             return attempt;
         }
-        let fleet_size = inner.model.lock().unwrap().fleet_hooks.len();
         if tries % fleet_size == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
 
-/// Tries of one delivery on a fleet before it counts as failed: about a minute of every
-/// replica refusing.
-const FLEET_TRIES: usize = 300;
+/// Rounds of tries of one delivery on a fleet before it counts as failed: with 200 ms between
+/// rounds, a minute or more of every replica refusing.
+const FLEET_ROUNDS: usize = 300;
 
 /// Posts a delivery to `url`: the status and body, or 0 and why there was no answer.
 async fn post_hook(
@@ -409,9 +414,9 @@ async fn post_hook(
     }
 }
 
-/// Records one attempt of delivery `guid` with its answer.
-fn record_attempt(
-    inner: &Arc<Inner>,
+/// Attempt `id` of delivery `guid`, with its answer.
+fn attempt_of(
+    id: i64,
     guid: &str,
     event: &str,
     payload: &Value,
@@ -419,9 +424,8 @@ fn record_attempt(
     redelivery: bool,
     (status_code, response): (u16, String),
 ) -> HookAttempt {
-    let mut m = inner.model.lock().unwrap();
-    let attempt = HookAttempt {
-        id: m.next_id() as i64,
+    HookAttempt {
+        id,
         guid: guid.to_owned(),
         event: event.to_owned(),
         action: payload
@@ -435,9 +439,7 @@ fn record_attempt(
         repository_id: payload.pointer("/repository/id").and_then(Value::as_u64),
         payload: body.to_vec(),
         response,
-    };
-    m.attempts.push(attempt.clone());
-    attempt
+    }
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
