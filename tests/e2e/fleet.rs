@@ -781,6 +781,76 @@ async fn a_replica_paused_past_its_lease_loses_the_job_and_the_plan_is_posted_on
     ctx.fake.assert_no_violations();
 }
 
+/// Pauses replica `i` (SIGSTOP) at a moment its session holds the job claims' turn (the
+/// transaction-level advisory lock of `claim_job`), as a replica frozen or cut off mid-claim;
+/// bounded in tries and time.
+async fn pause_mid_claim(fleet: &Fleet, i: usize, db: &mut sqlx::PgConnection) {
+    let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                AND classid = 1651441665"; // Guarded::JobClaims (0x626f0001)
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(90) {
+        let n: i64 = sqlx::query_scalar(held).fetch_one(&mut *db).await.unwrap();
+        if n == 0 {
+            continue;
+        }
+        fleet.signal(i, libc::SIGSTOP);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n: i64 = sqlx::query_scalar(held).fetch_one(&mut *db).await.unwrap();
+        if n > 0 {
+            return;
+        }
+        fleet.signal(i, libc::SIGCONT);
+    }
+    panic!("never caught replica {i} in a claim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_frozen_mid_claim_does_not_stop_the_others_claiming() {
+    let ctx = TestContext::without_bosun().await;
+    let states = ctx.state_dir.path().to_owned();
+    let marks = states.join("marks");
+    let mut fleet = Fleet::start(&ctx, 1, &states, &[]).await;
+    let mut db = fleet.db().await;
+    pause_mid_claim(&fleet, 0, &mut db).await;
+    // B joins, alone behind the webhooks; a pull request is opened.
+    let b = fleet.grow(&ctx).await;
+    let b_url = fleet.replicas[b].events_url();
+    ctx.fake.model().fleet_hooks = vec![b_url];
+    let pr = TestPr {
+        number: 0,
+        project: 0,
+        tag: 0,
+        rev: 0,
+        open: true,
+    };
+    let tf = pr.module(&ctx, &marks, "0.1");
+    let (number, _) = ctx.open_pr("while A is frozen", &[(&pr.path(), &tf)]).await;
+    // B plans it although A's session still holds the claims' turn: the server ends a session
+    // idle in its transaction, and its locks with it.
+    let t = Instant::now();
+    loop {
+        let jobs = fleet.store.jobs_of_pr(REPO, number).await.unwrap();
+        if !jobs.is_empty()
+            && jobs
+                .iter()
+                .all(|j| j.status == bosun::store::JobStatus::Done)
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "B claimed nothing while A was frozen mid-claim: {jobs:?}\n{}\n{}",
+            fleet.open_work().await,
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let plans = fleet.store.plans_of_pr(REPO, number).await.unwrap();
+    assert_eq!(plans.len(), 1, "{plans:#?}");
+    fleet.signal(0, libc::SIGCONT);
+    ctx.fake.assert_no_violations();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_loses_no_delivery_and_cuts_off_no_apply() {
     let seed = seed();

@@ -82,6 +82,9 @@ impl Drop for Session {
     }
 }
 
+/// How long a session may sit idle inside a transaction before the server ends it.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";
+
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -97,7 +100,15 @@ impl PgStore {
     /// repeat the URL (it may hold a password).
     pub async fn open_with(url: &str, sealer: Sealer) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|_| anyhow::anyhow!("the PostgreSQL URL does not parse"))?;
+            .map_err(|_| anyhow::anyhow!("the PostgreSQL URL does not parse"))?
+            // A replica frozen or cut off inside a transaction would keep its row and advisory
+            // locks (the job claims' turn among them) until its TCP connection died, hours on
+            // end, stopping every other replica's claims: the server ends such a session.
+            // bosun's transactions never wait on anything but the database.
+            .options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            )]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
