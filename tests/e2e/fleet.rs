@@ -695,7 +695,6 @@ async fn a_replica_paused_past_its_lease_loses_the_job_and_the_plan_is_posted_on
     let marks = states.join("marks");
     // Replica A alone takes the plan and is paused (SIGSTOP) as soon as it runs.
     let mut fleet = Fleet::start(&ctx, 1, &states, &[]).await;
-    eprintln!("database {}", fleet.database_url);
     let pr = TestPr {
         number: 0,
         project: 0,

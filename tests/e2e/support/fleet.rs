@@ -12,7 +12,6 @@ use bosun::store::{Sealer, Store};
 
 use super::client::Http;
 use super::{KEY_FILE, TestContext, fake, pg, terraform_bin, terraform_readable_paths};
-use crate::durability::{free_port, wait_healthy};
 
 /// The planfile key every replica shares (PostgreSQL needs one in the settings).
 const PLANFILE_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
@@ -225,51 +224,41 @@ impl Fleet {
         );
     }
 
-    /// The deliveries and jobs not ended, as the database has them, for a failure message.
-    pub async fn open_work(&self) -> String {
-        let mut db = self.db().await;
-        let deliveries: Vec<(
-            String,
-            String,
-            Option<String>,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-        )> = sqlx::query_as(
-            "SELECT id, event, action, status, attempts, next_attempt_at, lease_until
-                 FROM deliveries WHERE status IN ('pending', 'processing') ORDER BY seq",
-        )
-        .fetch_all(&mut db)
-        .await
-        .unwrap();
-        let jobs: Vec<(i64, String, i64, String, i64, i64, Option<i64>, Option<i64>)> =
-            sqlx::query_as(
-                "SELECT id, kind, pr, status, attempts, claim, lease_until, not_before
-                 FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
-            )
-            .fetch_all(&mut db)
-            .await
-            .unwrap();
-        let sessions: Vec<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT pid, state, wait_event_type, left(query, 120) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_all(&mut db)
-        .await
-        .unwrap();
-        format!(
-            "sessions (pid, state, waiting on, query): {sessions:#?}\nnow {}\nopen deliveries (id, event, action, status, attempts, due, lease): {deliveries:#?}\nopen jobs (id, kind, pr, status, attempts, claim, lease, not before): {jobs:#?}",
-            bosun::store::now_millis()
-        )
-    }
-
     /// A connection of the test's own to the fleet's database.
     pub async fn db(&self) -> sqlx::PgConnection {
         use sqlx::Connection as _;
         sqlx::PgConnection::connect(&self.database_url)
             .await
             .unwrap()
+    }
+
+    /// The deliveries and jobs not ended and the database's sessions, for a failure message.
+    pub async fn open_work(&self) -> String {
+        let mut db = self.db().await;
+        let sessions = texts(
+            &mut db,
+            "SELECT concat_ws(' | ', pid, state, wait_event_type, left(query, 120))
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+        let deliveries = texts(
+            &mut db,
+            "SELECT concat_ws(' | ', id, event, action, status, attempts, next_attempt_at, lease_until)
+             FROM deliveries WHERE status IN ('pending', 'processing') ORDER BY seq",
+        )
+        .await;
+        let jobs = texts(
+            &mut db,
+            "SELECT concat_ws(' | ', id, kind, pr, status, attempts, claim, lease_until, not_before)
+             FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
+        )
+        .await;
+        format!(
+            "sessions (pid | state | waiting on | query): {sessions:#?}\nnow {}\nopen deliveries \
+             (id | event | action | status | attempts | due | lease): {deliveries:#?}\nopen jobs \
+             (id | kind | pr | status | attempts | claim | lease | not before): {jobs:#?}",
+            bosun::store::now_millis()
+        )
     }
 
     /// How many jobs of each kind ran and how long they took from enqueue to end, on average
@@ -302,6 +291,40 @@ impl Fleet {
             .map(|r| format!("--- {} ---\n{}", r.instance, r.log()))
             .collect()
     }
+}
+
+/// One text per row of `sql`.
+async fn texts(db: &mut sqlx::PgConnection, sql: &'static str) -> Vec<String> {
+    sqlx::query_scalar(sql).fetch_all(db).await.unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (30 s at most) until `/healthz` on `port` answers 200.
+async fn wait_healthy(http: &Http, port: u16) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(r) = http
+            .send(
+                http::Method::GET,
+                &format!("http://127.0.0.1:{port}/healthz"),
+                &[],
+                bytes::Bytes::new(),
+            )
+            .await
+            && r.status == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a replica did not become healthy");
 }
 
 impl Drop for Fleet {
