@@ -920,9 +920,9 @@ async fn a_rolling_restart_under_load_loses_no_delivery_and_cuts_off_no_apply() 
     );
 }
 
-/// The rolling restart's load: 8 pull requests over 4 projects, then until `stop` (at most
-/// 40 steps, a minute) lock holders asked to apply and pushed to, and plans asked for; the pull
-/// requests and how often each was asked to apply.
+/// The rolling restart's load: 8 pull requests over 4 projects, then until `stop` and four
+/// applies asked for (at most 80 steps, a minute) lock holders asked to apply and pushed to,
+/// and plans asked for; the pull requests and how often each was asked to apply.
 async fn rolling_load(
     ctx: Arc<TestContext>,
     pool: PgPool,
@@ -950,8 +950,11 @@ async fn rolling_load(
     }
     let started = Instant::now();
     let mut applied: BTreeSet<(u64, u32)> = BTreeSet::new();
-    for _ in 0..40 {
-        if stop.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(60) {
+    for _ in 0..80 {
+        let asked: usize = apply_asks.values().sum();
+        if (stop.load(Ordering::SeqCst) && asked >= 4)
+            || started.elapsed() > Duration::from_secs(60)
+        {
             break;
         }
         let holders = lock_holders(&pool).await;
