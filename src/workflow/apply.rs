@@ -815,8 +815,8 @@ async fn delete_source_branch(
 }
 
 /// Applies this job started under an earlier claim: bosun stopped (or the worker lost the
-/// job) after they began. Those still running are marked interrupted, their check runs fail,
-/// and the pull request is told to look at the state and plan again. Returns whether there
+/// job) after they began. Those still running are marked interrupted, their check runs (and
+/// the `apply` summary check of their head) fail, and the pull request is told to look at the state and plan again. Returns whether there
 /// were any applies at all (the job then does nothing else: an apply never runs again by
 /// itself).
 pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
@@ -858,6 +858,28 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
             .await
         {
             tracing::warn!(error = %e, "writing the interrupted check run failed");
+        }
+    }
+    // The summary check the stopped run left in progress is completed too, on each head.
+    let mut heads: Vec<&str> = cut.iter().map(|a| a.sha.as_str()).collect();
+    heads.sort_unstable();
+    heads.dedup();
+    for head in heads {
+        let spec = CheckRunSpec {
+            name: ctx.settings.summary_check_name("apply"),
+            head_sha: head.to_owned(),
+            status: CheckStatus::Completed(Conclusion::Failure),
+            title: "Interrupted".into(),
+            summary: "bosun stopped while Terraform was applying; see the projects' checks.".into(),
+            text: None,
+            external_id: Some(format!("job-{}", job.id)),
+        };
+        if let Err(e) = ctx
+            .github
+            .create_check_run(job.installation_id, &job.repository, &spec)
+            .await
+        {
+            tracing::warn!(error = %e, "writing the interrupted summary check run failed");
         }
     }
     let targets: Vec<Target> = cut.iter().map(|a| a.target.clone()).collect();

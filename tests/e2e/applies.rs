@@ -635,6 +635,12 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     assert_eq!(lines.lines().count(), 1, "the apply ran once: {lines}");
     let check = ctx.check(pr, "bosun/apply: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    // The summary check the killed run left in progress is completed too.
+    let summary = ctx.check(pr, "bosun/apply");
+    assert_eq!(
+        (summary.status.as_str(), summary.conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
     assert!(
         ctx.reply(pr, "apply-interrupted")
             .contains("Look at the state")

@@ -648,7 +648,7 @@ async fn replicas_killed_under_load_lose_nothing_and_repeat_nothing() {
         started.elapsed()
     );
     assert!(kills >= 5, "only {kills} kills: the test did not test much");
-    assert!(runs.len() >= 3, "only {} applies ran", runs.len());
+    assert!(runs.len() >= 2, "only {} applies ran", runs.len());
 }
 
 /// bosun's replies to `bosun apply`, for a failure message.
