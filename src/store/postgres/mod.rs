@@ -25,6 +25,7 @@ mod fleet;
 mod jobs;
 mod locks;
 mod reviewed;
+mod tasks;
 
 /// sqlx runs these under `pg_advisory_lock` (a key derived from the database's name), so
 /// replicas starting at once apply each migration once and the others wait for it.

@@ -22,6 +22,7 @@ mod drift;
 mod jobs;
 mod locks;
 mod reviewed;
+mod tasks;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
