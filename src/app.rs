@@ -25,6 +25,7 @@ use crate::redelivery::Redelivery;
 use crate::schedule;
 use crate::server::{self, AppState};
 use crate::store::{self, Sealer, Store};
+use crate::task_worker::TaskWorker;
 use crate::terraform::{Bwrap, Direct, Redacting, Runner, Terraform, Timeouts};
 use crate::worker::DeliveryWorker;
 use crate::workflow::{self, WorkflowSettings};
@@ -175,6 +176,7 @@ pub async fn start_with(
             metrics.drift_status(&repo, &target.display_name(), value);
         }
     }
+    let tasks_queued = Arc::new(Notify::new());
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),
         github: paced.clone(),
@@ -199,6 +201,7 @@ pub async fn start_with(
         redactor,
         metrics: metrics.clone(),
         notifier,
+        spread: Some(tasks_queued.clone()),
     });
 
     // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.
@@ -251,6 +254,14 @@ pub async fn start_with(
     };
     let worker = tokio::spawn(worker.run(cancel.clone()));
 
+    let plan_tasks = TaskWorker {
+        ctx: ctx.clone(),
+        queued: tasks_queued,
+        concurrency: settings.parallelism,
+        instance: settings.instance_id.clone(),
+        lease: crate::task_worker::LEASE,
+    };
+    let plan_tasks = tokio::spawn(plan_tasks.run(cancel.clone()));
     let jobs = JobWorker {
         ctx,
         enqueued: enqueued.clone(),
@@ -261,7 +272,7 @@ pub async fn start_with(
     let jobs = tokio::spawn(jobs.run(cancel.clone()));
 
     let maintenance = tokio::spawn(maintain(store.clone(), cancel.clone()));
-    let mut tasks = vec![server, worker, jobs, maintenance];
+    let mut tasks = vec![server, worker, jobs, plan_tasks, maintenance];
     if !settings.redelivery_interval.is_zero() {
         let redelivery = Redelivery {
             github,

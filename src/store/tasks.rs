@@ -111,8 +111,10 @@ pub trait TaskStore: Send + Sync {
     /// A job's tasks, oldest first.
     async fn tasks_of_job(&self, job_id: i64) -> anyhow::Result<Vec<Task>>;
 
-    /// Deletes a job's tasks, once it has read their outcomes.
-    async fn forget_tasks(&self, job_id: i64) -> anyhow::Result<()>;
+    /// Ends a job's tasks once the job has read them: their specs and outcomes are dropped
+    /// (each plan is kept in `plans`), one not done is fenced off, and who claimed each stays
+    /// for inspection.
+    async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()>;
 }
 
 #[cfg(test)]

@@ -160,12 +160,16 @@ impl TaskStore for SqliteStore {
         rows.iter().map(task_of).collect()
     }
 
-    async fn forget_tasks(&self, job_id: i64) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM plan_tasks WHERE job_id = ?")
-            .bind(job_id)
-            .execute(&self.writer)
-            .await
-            .context("deleting a job's tasks")?;
+    async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE plan_tasks SET spec = '', outcome = NULL, lease_until = NULL,
+                 claim = CASE WHEN status = 'done' THEN claim ELSE claim + 1 END, status = 'done'
+             WHERE job_id = ?",
+        )
+        .bind(job_id)
+        .execute(&self.writer)
+        .await
+        .context("closing a job's tasks")?;
         Ok(())
     }
 }

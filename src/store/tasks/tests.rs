@@ -75,8 +75,13 @@ store_test! { async fn a_dead_claimers_task_is_taken_over_and_its_late_outcome_r
     assert_eq!(tasks[0].status, TaskStatus::Done);
     assert_eq!(tasks[0].outcome.as_deref(), Some(fresh.as_str()));
     assert_eq!(tasks[1].status, TaskStatus::Running);
-    a.forget_tasks(7).await.unwrap();
-    assert!(a.tasks_of_job(7).await.unwrap().is_empty());
+    // Closed: outcomes dropped, the unfinished one fenced off, the claimers kept.
+    a.close_tasks(7).await.unwrap();
+    let closed = a.tasks_of_job(7).await.unwrap();
+    assert!(closed.iter().all(|t| t.status == TaskStatus::Done && t.outcome.is_none()));
+    assert_eq!(closed[1].claimed_by.as_deref(), Some("b"));
+    let (late, late_plan) = failed_plan("y", "after the job ended");
+    assert!(!b.finish_task(y.claim(), &late, &late_plan, later).await.unwrap());
 }}
 
 store_test! { async fn a_job_run_again_keeps_its_tasks_unless_their_spec_changed(db) {
