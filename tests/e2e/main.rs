@@ -30,6 +30,7 @@ mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod spread;
 mod state_commands;
 mod step_options;
 mod summary_checks;
