@@ -102,6 +102,13 @@ pub async fn start_with(
             "jobs interrupted by the last shutdown are queued again"
         );
     }
+    let tasks_back = store.requeue_running_tasks().await?;
+    if tasks_back > 0 {
+        tracing::info!(
+            requeued = tasks_back,
+            "plan tasks interrupted by the last shutdown are queued again"
+        );
+    }
     let app_slug = match &settings.github_app_slug {
         Some(slug) => slug.clone(),
         None => match github.app_slug().await {

@@ -108,6 +108,11 @@ pub trait TaskStore: Send + Sync {
         now: Millis,
     ) -> anyhow::Result<bool>;
 
+    /// Puts the tasks a crashed process was planning back in the queue (their next claim
+    /// fences the old one off). SQLite (one replica) takes every running task, as none can be
+    /// another process's; PostgreSQL (replicas) none: a task's lease tells when it is free.
+    async fn requeue_running_tasks(&self) -> anyhow::Result<u64>;
+
     /// A job's tasks, oldest first.
     async fn tasks_of_job(&self, job_id: i64) -> anyhow::Result<Vec<Task>>;
 

@@ -147,6 +147,16 @@ impl TaskStore for SqliteStore {
         Ok(true)
     }
 
+    async fn requeue_running_tasks(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        )
+        .execute(&self.writer)
+        .await
+        .context("requeueing interrupted tasks")?;
+        Ok(done.rows_affected())
+    }
+
     async fn tasks_of_job(&self, job_id: i64) -> anyhow::Result<Vec<Task>> {
         let rows = sqlx::query(concat!(
             "SELECT ",

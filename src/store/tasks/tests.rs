@@ -134,3 +134,22 @@ store_test! { async fn replicas_claiming_at_once_never_share_a_task(db) {
     assert_eq!(x.len() + y.len(), 40, "a: {x:?}, b: {y:?}");
     assert_eq!(all.len(), 40, "a task claimed twice: a: {x:?}, b: {y:?}");
 }}
+
+store_test! { async fn a_restart_frees_the_tasks_sqlite_was_running_but_not_other_replicas(db) {
+    let s = db.open().await;
+    let now = now_millis();
+    s.enqueue_tasks(7, REPO, 3, &[task("x", "{}")], now).await.unwrap();
+    let x = s.claim_task(now, LEASE, "a", 3).await.unwrap().unwrap();
+    let restarted = db.open().await;
+    let requeued = restarted.requeue_running_tasks().await.unwrap();
+    let again = restarted.claim_task(now, LEASE, "a", 3).await.unwrap();
+    match db.backend {
+        Backend::Sqlite => {
+            assert_eq!(requeued, 1);
+            let again = again.expect("the interrupted task is claimed again");
+            assert_eq!(again.claim, x.claim + 1);
+        }
+        // Another replica's task, its lease alive: left to it.
+        Backend::Postgres => assert_eq!((requeued, again.map(|t| t.id)), (0, None)),
+    }
+}}
