@@ -26,6 +26,8 @@
 #[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
+// Not every helper of the benchmarks' common file is used here.
+#[allow(dead_code)]
 #[path = "common/mod.rs"]
 mod common;
 
@@ -43,7 +45,7 @@ use tracing_subscriber::{Layer, util::SubscriberInitExt as _};
 
 use common::{env_number, median};
 use support::prs::module;
-use support::{REPO, TestContext, pg, terraform_bin};
+use support::{TestContext, pg, terraform_bin};
 
 /// Total Terraform slots of each configuration: one replica with all, or three with a third.
 const SLOTS: usize = 6;
@@ -110,8 +112,8 @@ struct Round {
     planned: Duration,
     /// Projects each replica planned.
     by_replica: BTreeMap<String, usize>,
-    /// Time in spans, summed over the round's tasks, by what they did.
-    spans: BTreeMap<String, Duration>,
+    /// Time in spans, summed over the round's tasks, by what they did, and how many spans.
+    spans: BTreeMap<String, (Duration, usize)>,
 }
 
 /// Plans a warm-up and `rounds` pull requests of `projects` projects with `replicas`
@@ -174,7 +176,7 @@ fn print_round(label: &str, r: &Round) {
     let spans: Vec<String> = r
         .spans
         .iter()
-        .map(|(k, v)| format!("{k} {:.1} s", v.as_secs_f64()))
+        .map(|(k, (d, n))| format!("{k} {:.1} s ({n})", d.as_secs_f64()))
         .collect();
     println!(
         "  {label}: comment {:.1} s (tasks queued at {:.1} s, last done at {:.1} s, report \
@@ -283,39 +285,64 @@ async fn plan_pr(
 }
 
 /// Wall time spent in bosun's spans, summed by name (`terraform` by its command), from the
-/// last `reset`.
+/// last `reset`. A span's time runs from its creation to its last exit, not to its close: a
+/// span is closed only once nothing holds it, and a background task started inside one (a
+/// pooled connection) may hold it for long after.
 #[derive(Clone, Default)]
-struct Timings(Arc<Mutex<HashMap<String, Duration>>>);
+struct Timings(Arc<Mutex<Spans>>);
 
-/// A span's key and start, kept in its extensions.
-struct Started(String, Instant);
+#[derive(Default)]
+struct Spans {
+    /// By span id, while open.
+    open: HashMap<u64, Timed>,
+    closed: Vec<Timed>,
+}
+
+struct Timed {
+    key: String,
+    created: Instant,
+    last_exit: Instant,
+}
 
 impl Timings {
     fn reset(&self) {
-        self.0.lock().unwrap().clear();
+        let mut spans = self.0.lock().unwrap();
+        spans.open.clear();
+        spans.closed.clear();
     }
 
-    /// Terraform's commands, the rest of planning in the checkout, and the rest of a task.
-    fn breakdown(&self) -> BTreeMap<String, Duration> {
-        let sums = self.0.lock().unwrap().clone();
+    /// Terraform's commands, the rest of planning in the checkout, and the rest of a task
+    /// (each with how many spans it sums).
+    fn breakdown(&self) -> BTreeMap<String, (Duration, usize)> {
+        let mut sums: HashMap<String, (Duration, usize)> = HashMap::new();
+        {
+            let spans = self.0.lock().unwrap();
+            for t in spans.open.values().chain(&spans.closed) {
+                let sum = sums.entry(t.key.clone()).or_default();
+                sum.0 += t.last_exit.saturating_duration_since(t.created);
+                sum.1 += 1;
+            }
+        }
         let get = |k: &str| sums.get(k).copied().unwrap_or_default();
+        let is_terraform = |k: &String| k.starts_with("terraform ");
         let terraform: Duration = sums
             .iter()
-            .filter(|(k, _)| k.starts_with("terraform "))
-            .map(|(_, v)| *v)
+            .filter(|(k, _)| is_terraform(k))
+            .map(|(_, v)| v.0)
             .sum();
-        let mut out: BTreeMap<String, Duration> = sums
+        let mut out: BTreeMap<String, (Duration, usize)> = sums
             .iter()
-            .filter(|(k, _)| k.starts_with("terraform "))
+            .filter(|(k, _)| is_terraform(k))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        let (project, task) = (get("project"), get("task"));
         out.insert(
             "checkout and config".into(),
-            get("project").saturating_sub(terraform),
+            (project.0.saturating_sub(terraform), project.1),
         );
         out.insert(
             "fetch, slot and lock waits, store".into(),
-            get("task").saturating_sub(get("project")),
+            (task.0.saturating_sub(project.0), task.1),
         );
         out
     }
@@ -339,7 +366,7 @@ impl tracing::field::Visit for Command {
 }
 
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Timings {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
         let name = attrs.metadata().name();
         let key = match name {
             "terraform" => {
@@ -350,15 +377,25 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Timings {
             "task" | "project" => name.to_owned(),
             _ => return,
         };
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Started(key, Instant::now()));
+        let now = Instant::now();
+        let timed = Timed {
+            key,
+            created: now,
+            last_exit: now,
+        };
+        self.0.lock().unwrap().open.insert(id.into_u64(), timed);
+    }
+
+    fn on_exit(&self, id: &Id, _: Context<'_, S>) {
+        if let Some(t) = self.0.lock().unwrap().open.get_mut(&id.into_u64()) {
+            t.last_exit = Instant::now();
         }
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        if let Some(Started(key, at)) = span.extensions().get::<Started>() {
-            *self.0.lock().unwrap().entry(key.clone()).or_default() += at.elapsed();
+    fn on_close(&self, id: Id, _: Context<'_, S>) {
+        let mut spans = self.0.lock().unwrap();
+        if let Some(t) = spans.open.remove(&id.into_u64()) {
+            spans.closed.push(t);
         }
     }
 }

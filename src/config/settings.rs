@@ -163,7 +163,8 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PARALLELISM",
         "parallelism",
         None,
-        "Jobs run at once; default: number of CPUs"
+        "Terraform runs at once in this replica, and the plan tasks it claims at once (jobs \
+         run at once: twice this); default: number of CPUs"
     ),
     setting!(
         "checkout_strategy",
