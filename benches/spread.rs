@@ -112,6 +112,12 @@ struct Round {
     planned: Duration,
     /// Projects each replica planned.
     by_replica: BTreeMap<String, usize>,
+    /// A task's time from its claim to its end (fetch, slot and lock waits, checkout,
+    /// Terraform, recording the plan): the median, and the sum over the round's tasks.
+    task_median: Duration,
+    task_sum: Duration,
+    /// The longest a task waited in the queue for a worker.
+    longest_wait: Duration,
     /// Time in spans, summed over the round's tasks, by what they did, and how many spans.
     spans: BTreeMap<String, (Duration, usize)>,
 }
@@ -178,16 +184,26 @@ fn print_round(label: &str, r: &Round) {
         .iter()
         .map(|(k, (d, n))| format!("{k} {:.1} s ({n})", d.as_secs_f64()))
         .collect();
+    let busy = r.task_sum.as_secs_f64()
+        / (SLOTS as f64 * r.planned.saturating_sub(r.queued).as_secs_f64()).max(f64::EPSILON);
     println!(
         "  {label}: comment {:.1} s (tasks queued at {:.1} s, last done at {:.1} s, report \
-         {:.1} s); planned by {}; summed over tasks: {}",
+         {:.1} s); planned by {}",
         r.comment.as_secs_f64(),
         r.queued.as_secs_f64(),
         r.planned.as_secs_f64(),
         r.comment.saturating_sub(r.planned).as_secs_f64(),
-        by.join(", "),
-        spans.join(", ")
+        by.join(", ")
     );
+    println!(
+        "    tasks: median {:.2} s claim to end, {:.1} s summed ({:.0} % of the {SLOTS} slots \
+         while tasks ran), longest queue wait {:.1} s",
+        r.task_median.as_secs_f64(),
+        r.task_sum.as_secs_f64(),
+        busy * 100.0,
+        r.longest_wait.as_secs_f64()
+    );
+    println!("    spans seen (time summed, count): {}", spans.join(", "));
 }
 
 /// Opens a pull request of `projects` projects (`tag` names their dirs and states), sends
@@ -245,20 +261,22 @@ async fn plan_pr(
     );
 
     let mut db = sqlx::PgConnection::connect(url).await?;
-    let rows: Vec<(Option<String>, i64, Option<i64>)> =
-        sqlx::query_as("SELECT claimed_by, created_at, finished_at FROM plan_tasks WHERE pr = $1")
-            .bind(pr as i64)
-            .fetch_all(&mut db)
-            .await
-            .context("reading the plan tasks")?;
+    let rows: Vec<(Option<String>, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT claimed_by, created_at, claimed_at, finished_at FROM plan_tasks WHERE pr = $1",
+    )
+    .bind(pr as i64)
+    .fetch_all(&mut db)
+    .await
+    .context("reading the plan tasks")?;
     ensure!(
         rows.len() == projects,
         "{} tasks for {projects} projects",
         rows.len()
     );
     let since = |at: i64| Duration::from_millis(at.saturating_sub(sent_at).max(0) as u64);
+    let span = |from: i64, to: i64| Duration::from_millis(to.saturating_sub(from).max(0) as u64);
     let mut by_replica = BTreeMap::new();
-    for (by, _, _) in &rows {
+    for (by, ..) in &rows {
         *by_replica
             .entry(by.clone().unwrap_or_default())
             .or_insert(0) += 1;
@@ -271,15 +289,24 @@ async fn plan_pr(
         .unwrap_or_default();
     let planned = rows
         .iter()
-        .filter_map(|r| r.2)
+        .filter_map(|r| r.3)
         .max()
         .map(since)
+        .unwrap_or_default();
+    let tasks: Vec<Duration> = rows.iter().filter_map(|r| Some(span(r.2?, r.3?))).collect();
+    let longest_wait = rows
+        .iter()
+        .filter_map(|r| Some(span(r.1, r.2?)))
+        .max()
         .unwrap_or_default();
     Ok(Round {
         comment,
         queued,
         planned,
         by_replica,
+        task_median: median(tasks.iter().copied()),
+        task_sum: tasks.iter().sum(),
+        longest_wait,
         spans: timings.breakdown(),
     })
 }

@@ -309,3 +309,53 @@ async fn plan_task(
         .instrument(span)
         .await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(status: TaskStatus, claim: i64, lease_until: Option<i64>) -> Task {
+        Task {
+            id: 1,
+            job_id: 1,
+            repository: "acme/infra".into(),
+            pr: 1,
+            target: Target {
+                dir: "a".into(),
+                workspace: "default".into(),
+                name: None,
+            },
+            spec: String::new(),
+            status,
+            claim,
+            lease_until,
+            claimed_by: None,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn a_task_whose_every_claimer_died_is_given_up_on_and_one_still_held_is_waited_for() {
+        let gone = ended(&task(TaskStatus::Running, MAX_CLAIMS, Some(10)), 11);
+        assert!(
+            matches!(&gone, Some(Outcome::Failed { output, .. }) if output.contains("stopped 3 times")),
+            "{gone:?}"
+        );
+        // Its last claimer still holds it, or another claim is left: the job waits.
+        assert_eq!(
+            ended(&task(TaskStatus::Running, MAX_CLAIMS, Some(12)), 11),
+            None
+        );
+        assert_eq!(ended(&task(TaskStatus::Running, 1, Some(10)), 11), None);
+        assert_eq!(
+            ended(&task(TaskStatus::Queued, MAX_CLAIMS - 1, None), 11),
+            None
+        );
+        // A done task whose outcome does not read back fails instead of hanging the job.
+        let unreadable = ended(&task(TaskStatus::Done, 1, None), 11);
+        assert!(
+            matches!(unreadable, Some(Outcome::Failed { .. })),
+            "{unreadable:?}"
+        );
+    }
+}

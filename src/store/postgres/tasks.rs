@@ -88,7 +88,7 @@ impl TaskStore for PgStore {
     ) -> anyhow::Result<Option<Task>> {
         let row = sqlx::query(concat!(
             "UPDATE plan_tasks SET status = 'running', claim = claim + 1, lease_until = $1,
-                 claimed_by = $3
+                 claimed_by = $3, claimed_at = $2
              WHERE id = (
                  SELECT id FROM plan_tasks
                  WHERE (status = 'queued' OR (status = 'running' AND lease_until < $2))

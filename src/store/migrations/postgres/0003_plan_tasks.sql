@@ -13,6 +13,8 @@ CREATE TABLE plan_tasks (
     claim       BIGINT NOT NULL DEFAULT 0,
     lease_until BIGINT,
     claimed_by  TEXT,
+    -- When the latest claim was taken (unix ms).
+    claimed_at  BIGINT,
     outcome     TEXT,
     created_at  BIGINT NOT NULL,
     finished_at BIGINT,

@@ -13,6 +13,8 @@ CREATE TABLE plan_tasks (
     claim       INTEGER NOT NULL DEFAULT 0,
     lease_until INTEGER,
     claimed_by  TEXT,
+    -- When the latest claim was taken (unix ms).
+    claimed_at  INTEGER,
     outcome     TEXT,
     created_at  INTEGER NOT NULL,
     finished_at INTEGER,
