@@ -144,7 +144,7 @@ impl TaskStore for PgStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        upsert_plan(&mut *tx, &self.sealer, plan).await?;
+        upsert_plan(&mut tx, &self.sealer, plan).await?;
         tx.commit().await.context("committing a task's outcome")?;
         Ok(true)
     }

@@ -142,7 +142,7 @@ impl TaskStore for SqliteStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        upsert_plan(&mut *tx, &self.sealer, plan).await?;
+        upsert_plan(&mut tx, &self.sealer, plan).await?;
         tx.commit().await.context("committing a task's outcome")?;
         Ok(true)
     }
