@@ -1,7 +1,8 @@
 //! The task worker: claims plan tasks from the store (any job's, whichever replica queued it),
 //! at most as many at once as this replica has Terraform slots, plans each (see
 //! [`crate::workflow::plan_tasks`]) while keeping its lease alive, and records its outcome
-//! under the task's fencing token.
+//! under the task's fencing token. On shutdown it drains: no task is claimed, and the running
+//! ones (plans, safe to repeat) stop and go back to the queue for another replica.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,8 @@ pub struct TaskWorker {
 }
 
 impl TaskWorker {
-    /// Claims and runs tasks until `cancel` fires, then waits for the running ones.
+    /// Claims and runs tasks until `cancel` fires (the drain), then stops the running ones and
+    /// gives them back to the queue.
     pub async fn run(self, cancel: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let fetched = Arc::new(Fetched::default());
@@ -53,8 +55,9 @@ impl TaskWorker {
                     let ctx = self.ctx.clone();
                     let fetched = fetched.clone();
                     let lease = self.lease;
+                    let drain = cancel.clone();
                     running.spawn(async move {
-                        run_task(&ctx, task, &fetched, lease).await;
+                        run_task(&ctx, task, &fetched, lease, &drain).await;
                         drop(permit);
                     });
                     continue;
@@ -75,8 +78,15 @@ impl TaskWorker {
 }
 
 /// Plans one task in its span, renewing its lease, and records its outcome; a task whose
-/// lease another worker took over is stopped (its outcome would be refused anyway).
-async fn run_task(ctx: &Context, task: Task, fetched: &Fetched, lease: Duration) {
+/// lease another worker took over is stopped (its outcome would be refused anyway), and so is
+/// one running when `drain` fires, given back to the queue.
+async fn run_task(
+    ctx: &Context,
+    task: Task,
+    fetched: &Fetched,
+    lease: Duration,
+    drain: &CancellationToken,
+) {
     let span = tracing::info_span!(
         "task",
         id = task.id,
@@ -89,6 +99,18 @@ async fn run_task(ctx: &Context, task: Task, fetched: &Fetched, lease: Duration)
         let claim = task.claim();
         let work = plan_tasks::run_task(ctx, &task, fetched);
         let plan = tokio::select! {
+            biased;
+            () = drain.cancelled() => {
+                // Terraform is killed with the dropped work before the task is given back.
+                match ctx.store.release_task(claim).await {
+                    Ok(_) => tracing::info!("draining: the plan task goes back to the queue"),
+                    Err(e) => tracing::warn!(
+                        error = format!("{e:#}"),
+                        "giving a plan task back failed; its lease will run out"
+                    ),
+                }
+                return;
+            }
             plan = work => plan,
             () = renew(ctx.store.clone(), claim, lease) => {
                 tracing::warn!("the plan task's lease was taken over: stopped");

@@ -98,6 +98,11 @@ pub trait TaskStore: Send + Sync {
     /// Extends a running task's lease; false when `claim` is no longer the task's.
     async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool>;
 
+    /// Gives a running task back to the queue (its worker is draining): another worker may
+    /// claim it at once, and the old claim is refused from then on. Returns false when `claim`
+    /// is no longer the task's.
+    async fn release_task(&self, claim: TaskClaim) -> anyhow::Result<bool>;
+
     /// Records a task's outcome and, in the same transaction, the project's plan. Returns
     /// false (and writes neither) when `claim` is no longer the task's current claim.
     async fn finish_task(

@@ -120,6 +120,21 @@ impl TaskStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_task(&self, claim: TaskClaim) -> anyhow::Result<bool> {
+        // Not running, the old claim can write nothing; the next claim takes a new token (and
+        // counts this one among the task's claims).
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(claim.task_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("releasing a task")?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn finish_task(
         &self,
         claim: TaskClaim,

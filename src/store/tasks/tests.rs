@@ -153,3 +153,18 @@ store_test! { async fn a_restart_frees_the_tasks_sqlite_was_running_but_not_othe
         Backend::Postgres => assert_eq!((requeued, again.map(|t| t.id)), (0, None)),
     }
 }}
+
+store_test! { async fn a_released_task_is_claimed_again_at_once_and_its_old_claim_refused(db) {
+    let s = db.open().await;
+    let now = now_millis();
+    s.enqueue_tasks(7, REPO, 3, &[task("x", "{}")], now).await.unwrap();
+    let x = s.claim_task(now, LEASE, "draining", 3).await.unwrap().unwrap();
+    assert!(s.release_task(x.claim()).await.unwrap());
+    assert!(!s.release_task(x.claim()).await.unwrap(), "released twice");
+    // No lease to wait out.
+    let again = s.claim_task(now, LEASE, "live", 3).await.unwrap().expect("claimed again");
+    assert_eq!((again.id, again.claim), (x.id, x.claim + 1));
+    let (outcome, plan) = failed_plan("x", "late");
+    assert!(!s.finish_task(x.claim(), &outcome, &plan, now).await.unwrap());
+    assert!(!s.renew_task(x.claim(), now).await.unwrap());
+}}
