@@ -1,0 +1,90 @@
+//! What a drain (SIGTERM) does with the jobs this worker runs: plans and drift checks (safe to
+//! repeat) are stopped and given back to the queue at once; jobs that may write state
+//! (applies, imports, state commands, and any other comment command) run to their end, within
+//! the shutdown grace.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{self, CommandKind, Parsed};
+use crate::store::{Claim, Job};
+use crate::workflow::Context;
+use crate::workflow::job::JobSpec;
+
+/// Whether a drain stops `job` rather than waiting for it: a job that only plans.
+pub(super) fn stops(ctx: &Context, job: &Job) -> bool {
+    match job.kind.as_str() {
+        "autoplan" | "replan" | "reconcile" | "drift" => true,
+        "comment" => match serde_json::from_str::<JobSpec>(&job.spec) {
+            Ok(JobSpec::Comment { body, .. }) => {
+                let s = &ctx.settings;
+                let parsed =
+                    command::parse_with(&body, &s.command_names, &s.app_slug, &s.blocked_extra_args);
+                matches!(
+                    command::restrict(parsed, &s.allow_commands),
+                    Parsed::Command(c) if c.kind == CommandKind::Plan
+                )
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Resolves when the drain starts, for a job it stops; never, for one it waits for.
+pub(super) async fn stopped(stops: bool, drain: &CancellationToken) {
+    if stops {
+        drain.cancelled().await
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// Gives a stopped job back to the queue for any worker to take at once, its attempt unused;
+/// a claim that is no longer the job's writes nothing.
+pub(super) async fn release(ctx: &Context, claim: Claim) {
+    match ctx.store.release_job(claim).await {
+        Ok(true) => tracing::info!("stopped by the shutdown and given back to the queue"),
+        Ok(false) => tracing::warn!("stopped by the shutdown; the job is no longer this worker's"),
+        // Its lease runs out and another worker takes it then.
+        Err(e) => tracing::error!(error = format!("{e:#}"), "giving the job back failed"),
+    }
+}
+
+/// The jobs this worker is running, to name those a drain's grace ran out on.
+#[derive(Clone, Default)]
+pub(super) struct Running(Arc<Mutex<BTreeMap<i64, Job>>>);
+
+impl Running {
+    pub(super) fn start(&self, job: &Job) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.insert(job.id, job.clone());
+        }
+    }
+
+    pub(super) fn end(&self, id: i64) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.remove(&id);
+        }
+    }
+
+    /// Logs each job still running as left behind; returns how many.
+    pub(super) fn left_behind(&self) -> usize {
+        let Ok(jobs) = self.0.lock() else {
+            return 0;
+        };
+        for job in jobs.values() {
+            tracing::error!(
+                id = job.id,
+                kind = %job.kind,
+                repo = %job.repository,
+                pr = job.pr,
+                "the shutdown grace ran out with this job running: bosun exits without it; its \
+                 lease runs out and, if it was applying, the apply is reported interrupted"
+            );
+        }
+        jobs.len()
+    }
+}
