@@ -120,7 +120,7 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32, drain: &Cancell
     async {
         tracing::info!("job started");
         let claim = job.claim();
-        let stops = drain::stops(ctx, &job);
+        let stops = drain::stops(&ctx.settings, &job);
         let mut work = Box::pin(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
             biased;

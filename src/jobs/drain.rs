@@ -10,16 +10,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::{self, CommandKind, Parsed};
 use crate::store::{Claim, Job};
-use crate::workflow::Context;
 use crate::workflow::job::JobSpec;
+use crate::workflow::{Context, WorkflowSettings};
 
 /// Whether a drain stops `job` rather than waiting for it: a job that only plans.
-pub(super) fn stops(ctx: &Context, job: &Job) -> bool {
+pub(super) fn stops(s: &WorkflowSettings, job: &Job) -> bool {
     match job.kind.as_str() {
         "autoplan" | "replan" | "reconcile" | "drift" => true,
         "comment" => match serde_json::from_str::<JobSpec>(&job.spec) {
             Ok(JobSpec::Comment { body, .. }) => {
-                let s = &ctx.settings;
                 let parsed =
                     command::parse_with(&body, &s.command_names, &s.app_slug, &s.blocked_extra_args);
                 matches!(
@@ -86,5 +85,74 @@ impl Running {
             );
         }
         jobs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CheckoutStrategy, CommentMode};
+    use crate::store::JobStatus;
+
+    fn settings() -> WorkflowSettings {
+        WorkflowSettings {
+            command_names: vec!["bosun".into()],
+            app_slug: "bosun".into(),
+            blocked_extra_args: Vec::new(),
+            allow_commands: command::allowed_kinds(&["all".into()]).unwrap(),
+            checkout_strategy: CheckoutStrategy::Branch,
+            repo_config_file: None,
+            autoplan_modules: false,
+            comment_mode: CommentMode::Edit,
+            status_name: "bosun".into(),
+            access: Default::default(),
+            repo_powers: crate::config::powers::ServerPolicy::permissive(),
+            pass_env: Default::default(),
+        }
+    }
+
+    fn job(kind: &str, body: &str) -> Job {
+        let spec = serde_json::json!({
+            "kind": kind,
+            "repo": { "full_name": "acme/infra", "clone_url": "https://x/acme/infra.git", "default_branch": "main" },
+            "pr_number": 1, "comment_id": 2, "author": "alice", "body": body,
+        });
+        Job {
+            id: 1,
+            kind: kind.into(),
+            repository: "acme/infra".into(),
+            installation_id: 1,
+            pr: 1,
+            spec: spec.to_string(),
+            status: JobStatus::Running,
+            attempts: 1,
+            summary: None,
+            claim: 1,
+        }
+    }
+
+    #[test]
+    fn a_drain_stops_what_only_plans_and_waits_for_what_may_write_state() {
+        let s = settings();
+        for kind in ["autoplan", "replan", "reconcile", "drift"] {
+            assert!(stops(&s, &job(kind, "")), "{kind}");
+        }
+        for body in ["bosun plan", "bosun plan -d envs/dev -- -var x=1"] {
+            assert!(stops(&s, &job("comment", body)), "{body}");
+        }
+        for body in [
+            "bosun apply",
+            "bosun apply -d envs/dev",
+            "bosun import aws_instance.a i-123",
+            "bosun state rm aws_instance.a",
+            "bosun unlock",
+            "not a command",
+        ] {
+            assert!(!stops(&s, &job("comment", body)), "{body}");
+        }
+        assert!(!stops(&s, &job("closed", "")));
+        let mut unreadable = job("comment", "bosun plan");
+        unreadable.spec = "{".into();
+        assert!(!stops(&s, &unreadable));
     }
 }

@@ -1,7 +1,8 @@
 //! SIGTERM drains the real binary: `/readyz` answers 503 at once while webhooks are still
 //! stored, a running apply finishes within BOSUN_SHUTDOWN_GRACE and bosun exits 0; a running
 //! plan is stopped and given back to the queue, so a restarted replica plans it at once; an
-//! apply longer than the grace is left, and bosun exits saying so.
+//! apply longer than the grace is left, bosun exits saying so, and its next start reports the
+//! apply interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -271,4 +272,20 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
         "{log}"
     );
     assert!(!done.exists(), "the apply did not end");
+
+    // Started again, bosun reports the apply interrupted and does not run it again.
+    let _again = Serve::start(&ctx, &states, &[]).await;
+    let t = Instant::now();
+    while store.job(apply_job.id).await.unwrap().unwrap().status != JobStatus::Done {
+        assert!(t.elapsed() < Duration::from_secs(60), "not reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    assert_eq!(applies.len(), 1);
+    assert_eq!(applies[0].status, ApplyStatus::Interrupted);
+    let reported = ctx.fake.model().repo(REPO).unwrap().check_runs.iter().any(|c| {
+        c.name.starts_with("bosun/apply") && c.conclusion.as_deref() == Some("failure")
+    });
+    assert!(reported, "a failed apply check says it was interrupted");
+    assert!(!done.exists(), "not applied again");
 }
