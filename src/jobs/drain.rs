@@ -19,8 +19,12 @@ pub(super) fn stops(s: &WorkflowSettings, job: &Job) -> bool {
         "autoplan" | "replan" | "reconcile" | "drift" => true,
         "comment" => match serde_json::from_str::<JobSpec>(&job.spec) {
             Ok(JobSpec::Comment { body, .. }) => {
-                let parsed =
-                    command::parse_with(&body, &s.command_names, &s.app_slug, &s.blocked_extra_args);
+                let parsed = command::parse_with(
+                    &body,
+                    &s.command_names,
+                    &s.app_slug,
+                    &s.blocked_extra_args,
+                );
                 matches!(
                     command::restrict(parsed, &s.allow_commands),
                     Parsed::Command(c) if c.kind == CommandKind::Plan

@@ -79,7 +79,11 @@ impl Serve {
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
         let url = format!("http://127.0.0.1:{}{path}", self.port);
-        let r = self.http.send(Method::GET, &url, &[], Bytes::new()).await.ok()?;
+        let r = self
+            .http
+            .send(Method::GET, &url, &[], Bytes::new())
+            .await
+            .ok()?;
         Some((r.status.as_u16(), r.text()))
     }
 
@@ -206,7 +210,10 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
     assert_eq!(pr, 1);
     let t = Instant::now();
     while ctx.fake.model().stalled < 1 {
-        assert!(t.elapsed() < Duration::from_secs(60), "the plan did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the plan did not start"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -283,9 +290,14 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
     let applies = store.applies_of_pr(REPO, pr).await.unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
-    let reported = ctx.fake.model().repo(REPO).unwrap().check_runs.iter().any(|c| {
-        c.name.starts_with("bosun/apply") && c.conclusion.as_deref() == Some("failure")
-    });
+    let reported = ctx
+        .fake
+        .model()
+        .repo(REPO)
+        .unwrap()
+        .check_runs
+        .iter()
+        .any(|c| c.name.starts_with("bosun/apply") && c.conclusion.as_deref() == Some("failure"));
     assert!(reported, "a failed apply check says it was interrupted");
     assert!(!done.exists(), "not applied again");
 }
