@@ -432,7 +432,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         grace = %humantime::format_duration(settings.shutdown_grace),
         "draining: plans go back to the queue, running applies may finish"
     );
-    running.drain().await?;
+    tokio::select! {
+        drained = running.drain() => drained?,
+        () = shutdown_signal() => {
+            anyhow::bail!("a second SIGTERM or SIGINT: stopped without waiting for the drain")
+        }
+    }
     tracing::info!("drained");
     Ok(())
 }

@@ -48,11 +48,17 @@ pub(super) async fn stopped(stops: bool, drain: &CancellationToken) {
 /// Gives a stopped job back to the queue for any worker to take at once, its attempt unused;
 /// a claim that is no longer the job's writes nothing.
 pub(super) async fn release(ctx: &Context, claim: Claim) {
+    let id = claim.job_id;
     match ctx.store.release_job(claim).await {
-        Ok(true) => tracing::info!("stopped by the shutdown and given back to the queue"),
-        Ok(false) => tracing::warn!("stopped by the shutdown; the job is no longer this worker's"),
+        Ok(true) => tracing::info!(id, "stopped by the shutdown and given back to the queue"),
+        Ok(false) => {
+            tracing::warn!(
+                id,
+                "stopped by the shutdown; the job is no longer this worker's"
+            )
+        }
         // Its lease runs out and another worker takes it then.
-        Err(e) => tracing::error!(error = format!("{e:#}"), "giving the job back failed"),
+        Err(e) => tracing::error!(id, error = format!("{e:#}"), "giving the job back failed"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! stored, a running apply finishes within BOSUN_SHUTDOWN_GRACE and bosun exits 0; a running
 //! plan is stopped and given back to the queue, so a restarted replica plans it at once; an
 //! apply longer than the grace is left, bosun exits saying so, and its next start reports the
-//! apply interrupted.
+//! apply interrupted; a second SIGTERM stops bosun without waiting.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -300,4 +300,34 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
         .any(|c| c.name.starts_with("bosun/apply") && c.conclusion.as_deref() == Some("failure"));
     assert!(reported, "a failed apply check says it was interrupted");
     assert!(!done.exists(), "not applied again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_bosun_without_waiting_for_the_drain() {
+    let ctx = TestContext::without_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let states = ctx.state_dir.path().to_owned();
+    let (started, done) = (states.join("started"), states.join("done"));
+    let tf = slow_apply(&ctx, 60, &started, &done);
+    let mut bosun = Serve::start(&ctx, &states, &[]).await;
+    let store = sqlite_store(&ctx).await;
+    let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
+    apply_until_started(&ctx, store.as_ref(), pr, &started).await;
+
+    bosun.sigterm();
+    let t = Instant::now();
+    while bosun.get("/readyz").await != Some((503, "draining\n".into())) {
+        assert!(t.elapsed() < Duration::from_secs(2), "/readyz still ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bosun.sigterm();
+    let status = bosun.exited(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(1), "{}", bosun.log());
+    assert!(
+        bosun
+            .log()
+            .contains("a second SIGTERM or SIGINT: stopped without waiting"),
+        "{}",
+        bosun.log()
+    );
 }
