@@ -1,7 +1,7 @@
 //! The deploy files (deploy/kubernetes/*.yaml and the Helm chart deploy/helm/bosun), checked by
 //! deploy/check/check.py: the chart rendered by Helm's own engine, every manifest against the
-//! Kubernetes JSON schemas and against what bosun needs of its pods, and the chart's values
-//! against the README's settings table.
+//! Kubernetes JSON schemas and against what bosun needs of its pods, the chart's values
+//! against the README's settings table, and the Dockerfile (hadolint, and its download step).
 //!
 //! The check runs in the venv deploy/check/install.sh makes (`.ci/run` runs it):
 //! `BOSUN_TEST_DEPLOY_PYTHON`, else /opt/bosun-deploy-check/bin/python. Missing, these tests
@@ -100,4 +100,14 @@ fn every_readme_setting_is_a_chart_value_that_reaches_the_container() {
     let (code, out) = check(&["settings"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("deploy check (settings): no problem"), "{out}");
+}
+
+#[test]
+fn the_dockerfile_lints_clean_and_refuses_a_download_without_its_checksum() {
+    // hadolint, then the image's download step run with fake downloads: both tools installed
+    // when their SHA-256 sums match; a wrong sum, a missing one and an unknown architecture
+    // refused.
+    let (code, out) = check(&["dockerfile"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("deploy check (dockerfile): no problem"), "{out}");
 }

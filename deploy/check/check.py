@@ -9,16 +9,23 @@ settings table hold the same settings and that each one reaches the container.
     check.py manifests FILE...        schema and bosun's needs, for manifest files
     check.py chart [--values FILE]    render the chart (with FILE's values), then the same
     check.py settings                 README settings table <-> chart values <-> container
+    check.py dockerfile               hadolint; the image's download step, run with fake downloads
 
 Exits 1 naming every problem found, 0 when there is none. Install what it needs with
 deploy/check/install.sh; tests/deploy.rs runs it.
 """
 
 import argparse
+import hashlib
+import os
 import re
+import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
+import dockerfile
 import helm_python as helm
 import kubernetes_validate
 import yaml
@@ -27,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "bosun"
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
 README = ROOT / "README.md"
+DOCKERFILE = ROOT / "Dockerfile"
 
 # The oldest Kubernetes the manifests are for (hostUsers and procMount: Unmasked on by
 # default), and the newest the schemas know.
@@ -261,6 +269,122 @@ def check_settings(problems):
     return problems
 
 
+def check_dockerfile(problems):
+    hadolint = Path(sys.executable).with_name("hadolint")
+    lint = subprocess.run(
+        [str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True
+    )
+    if lint.returncode != 0:
+        for line in (lint.stdout + lint.stderr).splitlines():
+            problems.add("hadolint", line)
+    check_download_step(problems)
+    return problems
+
+
+def download_step():
+    """The image's download step as the shell runs it (BuildKit's parser joins the lines),
+    its shell, and the ARG defaults before it."""
+    shell, args, found = None, {}, []
+    for instruction in dockerfile.parse_file(str(DOCKERFILE)):
+        cmd = instruction.cmd.upper()
+        if cmd == "FROM":
+            shell, args = ["/bin/sh", "-c"], {}
+        elif cmd == "SHELL":
+            shell = list(instruction.value)
+        elif cmd == "ARG":
+            name, _, default = instruction.value[0].partition("=")
+            args[name] = default
+        elif cmd == "RUN" and "fetch()" in instruction.value[0]:
+            found.append((instruction.value[0], shell, dict(args)))
+    return found
+
+
+def check_download_step(problems):
+    """Runs the download step with `curl` replaced by a function that hands out zips made
+    here: it must install both tools when their sums match, and refuse a wrong or missing
+    sum and an unknown architecture."""
+    steps = download_step()
+    if len(steps) != 1:
+        problems.add(str(DOCKERFILE), f"expected one RUN defining fetch(), found {len(steps)}")
+        return
+    script, shell, defaults = steps[0]
+    for name in ("TERRAFORM_SHA256_AMD64", "TERRAFORM_SHA256_ARM64"):
+        if not re.fullmatch(r"[0-9a-f]{64}", defaults.get(name, "")):
+            problems.add(str(DOCKERFILE), f"ARG {name} is not a pinned SHA-256")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sums = {}
+        for tool in ("terraform", "tofu"):
+            with zipfile.ZipFile(tmp / f"{tool}.zip", "w") as z:
+                info = zipfile.ZipInfo(tool)
+                info.external_attr = 0o755 << 16
+                z.writestr(info, f"#!/bin/sh\necho {tool} fake \"$@\"\n")
+                z.writestr("LICENSE.txt", "license")
+            sums[tool] = hashlib.sha256((tmp / f"{tool}.zip").read_bytes()).hexdigest()
+        if script.count("/out") < 3 or script.count("/tmp/") < 2:
+            problems.add(str(DOCKERFILE), "the download step no longer writes /out and /tmp/")
+            return
+        local = re.sub(
+            r"/out\b|/tmp/",
+            lambda m: f"{tmp}/out" if m.group() == "/out" else f"{tmp}/dl/",
+            script,
+        )
+        fake_curl = f"""curl() {{
+  local out= url=
+  while [ $# -gt 0 ]; do
+    case $1 in -o) out=$2; shift ;; https://*) url=$1 ;; esac
+    shift
+  done
+  echo "$url" >>{tmp}/urls
+  case $url in
+    *terraform_*) cp {tmp}/terraform.zip "$out" ;;
+    *tofu_*) cp {tmp}/tofu.zip "$out" ;;
+    *) return 22 ;;
+  esac
+}}
+"""
+
+        def run(arch, **sums_given):
+            for d in ("out", "dl"):
+                subprocess.run(["rm", "-rf", str(tmp / d)], check=True)
+            (tmp / "dl").mkdir()
+            (tmp / "urls").write_text("")
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **defaults}
+            env.update(TARGETARCH=arch, **sums_given)
+            done = subprocess.run(
+                [*shell, fake_curl + local], env=env, capture_output=True, text=True
+            )
+            return done.returncode, done.stdout + done.stderr, (tmp / "urls").read_text()
+
+        good = dict(TERRAFORM_SHA256_AMD64=sums["terraform"], OPENTOFU_SHA256_AMD64=sums["tofu"])
+        code, out, urls = run("amd64", **good)
+        want = [
+            "https://releases.hashicorp.com/terraform/1.15.5/terraform_1.15.5_linux_amd64.zip",
+            "https://github.com/opentofu/opentofu/releases/download/v1.11.5/tofu_1.11.5_linux_amd64.zip",
+        ]
+        if code != 0 or "terraform fake version" not in out or "tofu fake version" not in out:
+            problems.add("download step", f"matching sums: exit {code}: {out}")
+        elif urls.split() != want:
+            problems.add("download step", f"fetched {urls.split()}, not {want}")
+
+        arm = dict(TERRAFORM_SHA256_ARM64=sums["terraform"], OPENTOFU_SHA256_ARM64=sums["tofu"])
+        code, out, urls = run("arm64", **arm)
+        if code != 0 or "linux_arm64.zip" not in urls:
+            problems.add("download step", f"arm64 with matching sums: exit {code}: {out}")
+
+        refusals = [
+            ("a wrong sum", "amd64", {**good, "TERRAFORM_SHA256_AMD64": sums["tofu"]},
+             "does not have the SHA-256"),
+            ("no sum", "amd64", {**good, "OPENTOFU_SHA256_AMD64": ""},
+             "no SHA-256 for tofu on amd64"),
+            ("another architecture", "s390x", good, "unsupported TARGETARCH 's390x'"),
+        ]
+        for what, arch, given, message in refusals:
+            code, out, _ = run(arch, **given)
+            if code == 0 or message not in out or (tmp / "out" / "tofu").exists():
+                problems.add("download step", f"{what} was not refused: exit {code}: {out}")
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -270,6 +394,7 @@ def main(argv):
     chart = sub.add_parser("chart")
     chart.add_argument("--values", type=Path)
     sub.add_parser("settings")
+    sub.add_parser("dockerfile")
     args = parser.parse_args(argv)
 
     problems = Problems()
@@ -285,6 +410,8 @@ def main(argv):
         check_chart(values, problems)
     if args.what in ("all", "settings"):
         check_settings(problems)
+    if args.what in ("all", "dockerfile"):
+        check_dockerfile(problems)
 
     for problem in problems:
         print(problem)

@@ -42,7 +42,7 @@ rm -rf "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
   --only-binary=:all: --require-hashes -r "$here/requirements.txt"
 "$venv/bin/python" - <<'PY'
-import helm_python, kubernetes_validate
+import dockerfile, helm_python, kubernetes_validate
 print("helm SDK", helm_python.helm_sdk_version(), "kubernetes-validate", kubernetes_validate.version.__version__)
 PY
 echo "$want" >"$stamp"
