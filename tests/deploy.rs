@@ -74,7 +74,10 @@ fn an_invalid_manifest_fails_the_check() {
         let path = format!("tests/fixtures/deploy/{file}");
         let (code, out) = check(&["manifests", &path]);
         assert_eq!(code, Some(1), "{file} passed:\n{out}");
-        assert!(out.contains(problem), "{file}: expected `{problem}` in:\n{out}");
+        assert!(
+            out.contains(problem),
+            "{file}: expected `{problem}` in:\n{out}"
+        );
         assert!(out.contains("deploy check: 1 problem(s)"), "{file}:\n{out}");
     }
 }
@@ -109,5 +112,8 @@ fn the_dockerfile_lints_clean_and_refuses_a_download_without_its_checksum() {
     // refused.
     let (code, out) = check(&["dockerfile"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("deploy check (dockerfile): no problem"), "{out}");
+    assert!(
+        out.contains("deploy check (dockerfile): no problem"),
+        "{out}"
+    );
 }
