@@ -162,7 +162,7 @@ def check_workload(where, doc, docs, problems):
         if "value" in env[name]:
             problems.add(at, f"{name} is a secret: take it from a Secret, not a literal value")
 
-    replicas = (doc.get("spec") or {}).get("replicas", 1)
+    replicas = (doc.get("spec") or {}).get("replicas") or 1
     if replicas > 1:
         if "BOSUN_DATABASE_URL" not in env:
             problems.add(at, f"{replicas} replicas need the PostgreSQL store (BOSUN_DATABASE_URL)")
@@ -223,8 +223,7 @@ def check_chart(values, problems):
 
 def readme_settings():
     """The env column of the README's settings table."""
-    rows = re.findall(r"^\| `(BOSUN_[A-Z0-9_]+)` \| `--", README.read_text(encoding="utf-8"), re.M)
-    return rows
+    return re.findall(r"^\| `(BOSUN_[A-Z0-9_]+)` \| `--", README.read_text(encoding="utf-8"), re.M)
 
 
 def deployment_env(docs):
@@ -239,6 +238,7 @@ def check_settings(problems):
     table = readme_settings()
     if len(table) < 10:
         problems.add(str(README), f"found only {len(table)} rows of the settings table")
+        return problems
     with open(CHART / "values.yaml", encoding="utf-8") as f:
         values = yaml.safe_load(f)
     chart_env = values.get("env") or {}
