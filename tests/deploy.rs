@@ -55,30 +55,43 @@ fn every_manifest_and_the_rendered_chart_pass_the_check() {
 
 #[test]
 fn an_invalid_manifest_fails_the_check() {
-    // Each fixture is deploy/kubernetes/bosun.yaml with one mistake.
+    // deploy/kubernetes/bosun.yaml with one mistake each.
+    let manifest = std::fs::read_to_string(root().join("deploy/kubernetes/bosun.yaml"))
+        .expect("reading deploy/kubernetes/bosun.yaml");
     let cases = [
         (
-            "replicas-not-a-number.yaml",
+            "  replicas: 3\n",
+            "  replicas: \"three\"\n",
             "spec.replicas: 'three' is not of type 'integer'",
         ),
         (
-            "unknown-field.yaml",
+            "      terminationGracePeriodSeconds: 660\n",
+            "      terminationGracePeriodSecond: 660\n      terminationGracePeriodSeconds: 660\n",
             "'terminationGracePeriodSecond' was unexpected",
         ),
         (
-            "short-grace.yaml",
+            "      terminationGracePeriodSeconds: 660\n",
+            "      terminationGracePeriodSeconds: 30\n",
             "terminationGracePeriodSeconds (30) must be longer than bosun's shutdown grace (600 s)",
         ),
+        (
+            "            httpGet: { path: /readyz, port: http }\n",
+            "            httpGet: { path: /healthz, port: http }\n",
+            "readinessProbe must GET /readyz (it has /healthz)",
+        ),
     ];
-    for (file, problem) in cases {
-        let path = format!("tests/fixtures/deploy/{file}");
-        let (code, out) = check(&["manifests", &path]);
-        assert_eq!(code, Some(1), "{file} passed:\n{out}");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (i, (from, to, problem)) in cases.into_iter().enumerate() {
+        assert_eq!(manifest.matches(from).count(), 1, "`{from}` in bosun.yaml");
+        let path = dir.path().join(format!("mistake-{i}.yaml"));
+        std::fs::write(&path, manifest.replacen(from, to, 1)).expect("writing the manifest");
+        let (code, out) = check(&["manifests", &path.to_string_lossy()]);
+        assert_eq!(code, Some(1), "`{to}` passed:\n{out}");
         assert!(
             out.contains(problem),
-            "{file}: expected `{problem}` in:\n{out}"
+            "`{to}`: expected `{problem}` in:\n{out}"
         );
-        assert!(out.contains("deploy check: 1 problem(s)"), "{file}:\n{out}");
+        assert!(out.contains("deploy check: 1 problem(s)"), "`{to}`:\n{out}");
     }
 }
 
