@@ -119,6 +119,15 @@ fn every_readme_setting_is_a_chart_value_that_reaches_the_container() {
 }
 
 #[test]
+fn the_charts_defaults_run_bosun_as_the_plain_manifest_does() {
+    // Replicas, pod and container security context, probes, resources, mounts and
+    // environment of the chart rendered with its defaults and of deploy/kubernetes/bosun.yaml.
+    let (code, out) = check(&["defaults"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("deploy check (defaults): no problem"), "{out}");
+}
+
+#[test]
 fn the_dockerfile_lints_clean_and_refuses_a_download_without_its_checksum() {
     // hadolint, then the image's download step run with fake downloads: both tools installed
     // when their SHA-256 sums match; a wrong sum, a missing one and an unknown architecture

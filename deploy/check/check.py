@@ -9,6 +9,7 @@ settings table hold the same settings and that each one reaches the container.
     check.py manifests FILE...        schema and bosun's needs, for manifest files
     check.py chart [--values FILE]    render the chart (with FILE's values), then the same
     check.py settings                 README settings table <-> chart values <-> container
+    check.py defaults                 the chart's defaults run bosun as bosun.yaml does
     check.py dockerfile               hadolint; the image's download step, run with fake downloads
 
 Exits 1 naming every problem found, 0 when there is none. Install what it needs with
@@ -221,6 +222,55 @@ def check_chart(values, problems):
     return problems
 
 
+def same_defaults(problems):
+    """The chart rendered with its defaults runs bosun as deploy/kubernetes/bosun.yaml does:
+    the same replicas, pod and container security, probes, resources, mounts and environment
+    (less the two placeholders the plain manifest fills in)."""
+    placeholders = {"BOSUN_GITHUB_APP_ID", "BOSUN_REPO_ALLOWLIST"}
+
+    def essentials(doc):
+        pod, container = bosun_container(doc)
+        pod_keys = ("terminationGracePeriodSeconds", "hostUsers", "securityContext",
+                    "automountServiceAccountToken")
+        container_keys = ("args", "ports", "startupProbe", "livenessProbe", "readinessProbe",
+                          "resources", "securityContext")
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env") or []}
+        for name in placeholders:
+            env.pop(name, None)
+        # The Secret's name is the release's choice; the key is what matters.
+        for value in env.values():
+            if isinstance(value, dict) and "secretKeyRef" in value:
+                value["secretKeyRef"] = {"key": value["secretKeyRef"]["key"]}
+        return {
+            "replicas": doc["spec"].get("replicas"),
+            **{k: pod.get(k) for k in pod_keys},
+            **{k: container.get(k) for k in container_keys},
+            "env": env,
+            "volumeMounts": sorted(
+                (m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]
+            ),
+            "volumes": sorted(
+                (v.get("emptyDir") or {}).get("sizeLimit", "")
+                or str((v.get("secret") or {}).get("defaultMode"))
+                for v in pod["volumes"]
+            ),
+        }
+
+    plain = [d for d in load(ROOT / "deploy" / "kubernetes" / "bosun.yaml") if bosun_container(d)]
+    chart = [d for _, d in render() if bosun_container(d)]
+    if len(plain) != 1 or len(chart) != 1:
+        problems.add("defaults", "expected one bosun workload in bosun.yaml and in the chart")
+        return problems
+    want, got = essentials(plain[0]), essentials(chart[0])
+    for key in want:
+        if want[key] != got[key]:
+            problems.add(
+                "chart defaults",
+                f"{key} differs from deploy/kubernetes/bosun.yaml: {got[key]} != {want[key]}",
+            )
+    return problems
+
+
 def readme_settings():
     """The env column of the README's settings table."""
     return re.findall(r"^\| `(BOSUN_[A-Z0-9_]+)` \| `--", README.read_text(encoding="utf-8"), re.M)
@@ -395,6 +445,7 @@ def main(argv):
     chart.add_argument("--values", type=Path)
     sub.add_parser("settings")
     sub.add_parser("dockerfile")
+    sub.add_parser("defaults")
     args = parser.parse_args(argv)
 
     problems = Problems()
@@ -410,6 +461,8 @@ def main(argv):
         check_chart(values, problems)
     if args.what in ("all", "settings"):
         check_settings(problems)
+    if args.what in ("all", "defaults"):
+        same_defaults(problems)
     if args.what in ("all", "dockerfile"):
         check_dockerfile(problems)
 
