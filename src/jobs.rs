@@ -1,6 +1,6 @@
 //! The job worker: claims jobs from the store (jobs of one pull request one at a time, in
 //! order; different pull requests side by side), runs each job's workflow inside a span, keeps
-//! its lease alive while it runs, and records how it ended.
+//! its lease alive while it runs, and records how it ended. On shutdown it drains (`drain`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use tracing::Instrument;
 
 use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
+
+mod drain;
 
 /// A claim holds this long without renewal; a running job renews it every third of it.
 const LEASE: Duration = Duration::from_secs(120);
@@ -32,26 +34,42 @@ pub struct JobWorker {
     /// Times a job may be started (BOSUN_JOB_MAX_ATTEMPTS): a plan that failed on a transient
     /// GitHub error is tried again until then.
     pub max_attempts: u32,
+    /// How long a drain waits for the jobs it does not stop (BOSUN_SHUTDOWN_GRACE).
+    pub grace: Duration,
 }
 
 impl JobWorker {
-    /// Claims and runs jobs until `cancel` fires, then waits for the running ones.
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Claims and runs jobs until `cancel` fires, then drains: plans stop and go back to the
+    /// queue, other jobs get `grace` to end. Returns how many were still running after it.
+    pub async fn run(self, cancel: CancellationToken) -> usize {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let finished = Arc::new(Notify::new());
         let mut running = tokio::task::JoinSet::new();
+        let names = drain::Running::default();
         while !cancel.is_cancelled() {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                break;
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = cancel.cancelled() => break,
             };
             let claimed = self.ctx.store.claim_job(now_millis(), LEASE).await;
             match claimed {
+                Ok(Some(job)) if cancel.is_cancelled() => {
+                    drain::release(&self.ctx, job.claim()).await;
+                    break;
+                }
                 Ok(Some(job)) => {
                     let ctx = self.ctx.clone();
                     let finished = finished.clone();
                     let max_attempts = self.max_attempts;
+                    let (cancel, names) = (cancel.clone(), names.clone());
                     running.spawn(async move {
-                        run_job(&ctx, job, max_attempts).await;
+                        names.start(&job);
+                        let id = job.id;
+                        run_job(&ctx, job, max_attempts, &cancel).await;
+                        names.end(id);
                         drop(permit);
                         // The pull request's next job may now be claimed.
                         finished.notify_one();
@@ -77,14 +95,20 @@ impl JobWorker {
             }
             while running.try_join_next().is_some() {}
         }
-        while running.join_next().await.is_some() {}
+        let drained = async { while running.join_next().await.is_some() {} };
+        match tokio::time::timeout(self.grace, drained).await {
+            Ok(()) => 0,
+            // Dropping the set stops them: their Terraform processes are killed.
+            Err(_) => names.left_behind(),
+        }
     }
 }
 
 /// Runs one job in its span, renewing its lease, and records its end. A job whose lease
 /// another worker took over (this one stalled past it) is stopped, unless it has started an
 /// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
-pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
+/// When `drain` fires, a job that only plans is stopped and given back to the queue.
+pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32, drain: &CancellationToken) {
     let span = tracing::info_span!(
         "job",
         id = job.id,
@@ -96,8 +120,15 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32) {
     async {
         tracing::info!("job started");
         let claim = job.claim();
-        let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
+        let stops = drain::stops(&ctx.settings, &job);
+        let mut work = Box::pin(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
+            biased;
+            () = drain::stopped(stops, drain) => {
+                // Terraform killed and its run directory gone before another worker may start.
+                drop(work);
+                return drain::release(ctx, claim).await;
+            }
             outcome = &mut work => Some(outcome),
             () = renew_lease(ctx.store.clone(), claim, LEASE / 3) => None,
         };

@@ -1,8 +1,9 @@
 //! The task worker: claims plan tasks from the store (any job's, whichever replica queued it),
 //! at most as many at once as this replica has Terraform slots, plans each (see
 //! [`crate::workflow::plan_tasks`]) while keeping its lease alive, and records its outcome
-//! under the task's fencing token. On shutdown it drains: no task is claimed, and the running
-//! ones (plans, safe to repeat) stop and go back to the queue for another replica.
+//! under the task's fencing token. It runs through the shutdown's drain (a job given the grace
+//! may wait for its tasks); at the drain's end the running tasks (plans, safe to repeat) stop
+//! and go back to the queue for another replica.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +36,8 @@ pub struct TaskWorker {
 }
 
 impl TaskWorker {
-    /// Claims and runs tasks until `cancel` fires (the drain), then stops the running ones and
-    /// gives them back to the queue.
+    /// Claims and runs tasks until `cancel` fires (the drain's end), then stops the running
+    /// ones and gives them back to the queue.
     pub async fn run(self, cancel: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let fetched = Arc::new(Fetched::default());
@@ -79,7 +80,7 @@ impl TaskWorker {
 
 /// Plans one task in its span, renewing its lease, and records its outcome; a task whose
 /// lease another worker took over is stopped (its outcome would be refused anyway), and so is
-/// one running when `drain` fires, given back to the queue.
+/// one running when `drain` fires (the end of a shutdown's drain), given back to the queue.
 async fn run_task(
     ctx: &Context,
     task: Task,

@@ -279,6 +279,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "Times a job may be started: a job bosun stopped (crash, kill) is started again at the next start until then, and failed after, with a reply on the pull request; a plan failing on a transient GitHub error is retried until then"
     ),
     setting!(
+        "shutdown_grace",
+        "BOSUN_SHUTDOWN_GRACE",
+        "shutdown-grace",
+        Some("10m"),
+        "On SIGTERM or SIGINT, how long running applies, imports and state commands may take to finish before bosun exits without them (plans are stopped and released at once)"
+    ),
+    setting!(
         "reconcile_interval",
         "BOSUN_RECONCILE_INTERVAL",
         "reconcile-interval",
@@ -767,6 +774,8 @@ pub struct Settings {
     pub delivery_max_attempts: u32,
     pub delivery_retry_base: Duration,
     pub job_max_attempts: u32,
+    /// BOSUN_SHUTDOWN_GRACE: how long a drain waits for running jobs that write state.
+    pub shutdown_grace: Duration,
     pub reconcile_interval: Duration,
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
@@ -1038,6 +1047,7 @@ impl Settings {
             delivery_max_attempts,
             delivery_retry_base: sources.duration("delivery_retry_base")?,
             job_max_attempts,
+            shutdown_grace: sources.duration("shutdown_grace")?,
             reconcile_interval: sources.duration("reconcile_interval")?,
             sandbox,
             planfile_key,

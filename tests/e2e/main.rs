@@ -10,6 +10,7 @@ mod atlantis_workflows;
 mod bad_input;
 mod binary;
 mod crashes;
+mod drain;
 mod drift;
 mod durability;
 mod github_client;

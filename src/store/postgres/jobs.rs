@@ -285,6 +285,19 @@ impl JobStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_job(&self, claim: Claim) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), lease_until = NULL
+             WHERE id = $1 AND claim = $2 AND status = 'running'",
+        )
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.pool)
+        .await
+        .context("releasing a job")?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn requeue_running_jobs(
         &self,
         max_attempts: u32,

@@ -281,6 +281,19 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_job(&self, claim: Claim) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("releasing a job")?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn requeue_running_jobs(
         &self,
         max_attempts: u32,
