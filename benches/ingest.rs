@@ -1,5 +1,5 @@
-//! Ingest benchmark: signed `pull_request` deliveries accepted per second, and the p99 time to
-//! the answer, with 64 keep-alive HTTP/1.1 connections over loopback, against two baselines
+//! Ingest benchmark: signed `pull_request.synchronize` deliveries, each with a new delivery id,
+//! accepted per second, and the p99 time to the answer, with 64 keep-alive HTTP/1.1 connections over loopback, against two baselines
 //! measured in the same run:
 //!
 //! - `bare`: an axum handler that reads the body and answers 200 (the HTTP ceiling);
@@ -22,9 +22,11 @@
 //!   project's disk rather than a possible tmpfs `/tmp`).
 //!
 //! The process fails if any request errored or got an unexpected status (bosun: anything but
-//! 202), or if the number of durably stored deliveries differs from the number acknowledged.
+//! 202), or if a delivery acknowledged was not stored: after each bosun run every acknowledged
+//! delivery id is looked up in its database (the durable baseline's file is only counted).
 //! Missing the issue's targets is reported, not failed.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -166,6 +168,8 @@ struct Outcome {
     problems: Vec<String>,
     /// Send to full response, of every answered request, in nanoseconds.
     latencies: Vec<u64>,
+    /// The delivery ids answered with the expected status: each must be in the store.
+    acknowledged: Vec<String>,
     elapsed: Duration,
 }
 
@@ -184,6 +188,7 @@ impl Outcome {
             self.note(p);
         }
         self.latencies.extend(other.latencies);
+        self.acknowledged.extend(other.acknowledged);
     }
 }
 
@@ -280,6 +285,7 @@ async fn client(
                 out.latencies.push(sent.elapsed().as_nanos() as u64);
                 if status == load.expected {
                     out.ok += 1;
+                    out.acknowledged.push(delivery);
                 } else {
                     out.unexpected += 1;
                     out.note(format!(
@@ -322,6 +328,11 @@ enum Server {
 /// What a stopped server says it stored.
 struct Stored {
     deliveries: u64,
+    /// Acknowledged deliveries not found in the store (bosun's are looked up by id; the
+    /// durable baseline's file is only counted).
+    missing: u64,
+    /// The first few missing ids, for the report.
+    missing_ids: Vec<String>,
     detail: String,
 }
 
@@ -402,7 +413,8 @@ impl Server {
         }
     }
 
-    async fn stop(self) -> anyhow::Result<Stored> {
+    /// Stops the server, then checks that every delivery in `acknowledged` was stored.
+    async fn stop(self, acknowledged: &[String]) -> anyhow::Result<Stored> {
         match self {
             Server::Plain {
                 cancel,
@@ -416,6 +428,8 @@ impl Server {
                 let Some(writer) = writer else {
                     return Ok(Stored {
                         deliveries: 0,
+                        missing: 0,
+                        missing_ids: Vec::new(),
                         detail: String::new(),
                     });
                 };
@@ -427,7 +441,12 @@ impl Server {
                     "{batches} fdatasyncs, {:.1} deliveries each",
                     deliveries as f64 / batches.max(1) as f64
                 );
-                Ok(Stored { deliveries, detail })
+                Ok(Stored {
+                    deliveries,
+                    missing: (acknowledged.len() as u64).saturating_sub(deliveries),
+                    missing_ids: Vec::new(),
+                    detail,
+                })
             }
             Server::Bosun {
                 running,
@@ -444,15 +463,39 @@ impl Server {
                 )
                 .fetch_all(&pool)
                 .await?;
+                let ids: HashSet<String> = sqlx::query_scalar("SELECT id FROM deliveries")
+                    .fetch_all(&pool)
+                    .await?
+                    .into_iter()
+                    .collect();
                 pool.close().await;
                 let deliveries = rows.iter().map(|(_, n)| *n as u64).sum();
                 let mut detail = String::from("stored by status:");
                 for (status, n) in &rows {
                     let _ = write!(detail, " {status} {n}");
                 }
-                Ok(Stored { deliveries, detail })
+                Ok(missing_from(&ids, acknowledged, deliveries, detail))
             }
         }
+    }
+}
+
+/// Which of `acknowledged` are not in `stored`, by id.
+fn missing_from(
+    stored: &HashSet<String>,
+    acknowledged: &[String],
+    deliveries: u64,
+    detail: String,
+) -> Stored {
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    Stored {
+        deliveries,
+        missing: missing.len() as u64,
+        missing_ids: missing.iter().take(5).map(|id| (*id).clone()).collect(),
+        detail,
     }
 }
 
@@ -740,9 +783,10 @@ impl GitHub for NoGitHub {
     }
 }
 
-/// The bench payload, made into one bosun stores. The fixture is a real example whose action
-/// bosun may not act on (answered 200 and not stored); then its action is replaced by one bosun
-/// acts on, of the same length when there is one, so the body keeps its size.
+/// The bench payload: a `pull_request.synchronize`, the delivery a push to an open pull request
+/// sends and the one bosun stores most often. The fixture is a real `pull_request` payload; if
+/// its action is another, the action is replaced by `synchronize` with the `before` and `after`
+/// shas GitHub sends with it (`after` is the PR's head).
 fn payload() -> (Bytes, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(PAYLOAD);
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -753,46 +797,47 @@ fn payload() -> (Bytes, String) {
         .unwrap_or("-")
         .to_owned();
     let action = value["action"].as_str().unwrap_or("").to_owned();
-    let stored = |body: &[u8]| matches!(webhook::parse("pull_request", body), Ok(Parsed::Event(_)));
-    if stored(&raw) {
-        let note = format!("pull_request.{action} of {repo}, {} bytes", raw.len());
-        return (Bytes::from(raw), note);
-    }
-    let needle = format!("\"action\":\"{action}\"");
-    let at = raw
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap_or_else(|| {
-            panic!(
-                "{}: bosun ignores it and it has no compact `{needle}`",
-                path.display()
-            )
-        });
-    let mut handled = [
-        "reopened",
-        "opened",
-        "closed",
-        "synchronize",
-        "ready_for_review",
-    ];
-    handled.sort_by_key(|a| a.len().abs_diff(action.len()));
-    for new in handled {
+    let synchronize = |body: &[u8]| {
+        matches!(
+            webhook::parse_with_action("pull_request", body),
+            Ok((Some(a), Parsed::Event(_))) if a == "synchronize"
+        )
+    };
+    let (body, note) = if action == "synchronize" {
+        (raw, String::new())
+    } else {
+        let needle = format!("\"action\":\"{action}\"");
+        let at = raw
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap_or_else(|| panic!("{}: no compact `{needle}`", path.display()));
+        let head = value["pull_request"]["head"]["sha"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no pull_request.head.sha", path.display()));
         let mut body = raw[..at].to_vec();
-        body.extend_from_slice(format!("\"action\":\"{new}\"").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "\"action\":\"synchronize\",\"before\":\"{}\",\"after\":\"{head}\"",
+                "0123456789abcdef0123456789abcdef01234567"
+            )
+            .as_bytes(),
+        );
         body.extend_from_slice(&raw[at + needle.len()..]);
-        if stored(&body) {
-            let note = format!(
-                "pull_request.{new} of {repo}, {} bytes (the fixture is pull_request.{action}, which bosun \
-                 answers 200 without storing; its action is rewritten to `{new}`)",
-                body.len()
-            );
-            return (Bytes::from(body), note);
-        }
-    }
-    panic!(
-        "{}: bosun stores none of {handled:?} made from it",
+        (
+            body,
+            format!(" (the fixture is pull_request.{action}, rewritten to synchronize)"),
+        )
+    };
+    assert!(
+        synchronize(&body),
+        "{}: bosun does not store the synchronize made from it",
         path.display()
     );
+    let note = format!(
+        "pull_request.synchronize of {repo}, {} bytes{note}",
+        body.len()
+    );
+    (Bytes::from(body), note)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> Duration {
@@ -922,7 +967,13 @@ fn main() -> ExitCode {
             let warm = client_rt.block_on(run_load(&load, config.warmup, config.max_requests));
             load.prefix = format!("bench-r{round}-{}", target.name());
             let mut run = client_rt.block_on(run_load(&load, config.secs, config.max_requests));
-            let stored = match server_rt.block_on(server.stop()) {
+            let acknowledged: Vec<String> = warm
+                .acknowledged
+                .iter()
+                .chain(&run.acknowledged)
+                .cloned()
+                .collect();
+            let stored = match server_rt.block_on(server.stop(&acknowledged)) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("stopping {}: {e:#}", target.name());
@@ -936,11 +987,10 @@ fn main() -> ExitCode {
                 p50: ms(percentile(&run.latencies, 0.50)),
                 p99: ms(percentile(&run.latencies, 0.99)),
             };
-            let acknowledged = warm.ok + run.ok;
             let lost = if target == Target::Bare {
                 0
             } else {
-                acknowledged.saturating_sub(stored.deliveries)
+                stored.missing
             };
             println!(
                 "round {round}  {:<8} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} answers in {:.2} s{}{})",
@@ -975,9 +1025,12 @@ fn main() -> ExitCode {
             }
             if lost > 0 {
                 problems.push(format!(
-                    "round {round} {}: {acknowledged} deliveries acknowledged, {} stored",
+                    "round {round} {}: {} deliveries acknowledged, {} stored, {lost} acknowledged \
+                     ones missing (first: {:?})",
                     target.name(),
-                    stored.deliveries
+                    acknowledged.len(),
+                    stored.deliveries,
+                    stored.missing_ids
                 ));
             }
             let t = &mut totals[i];
