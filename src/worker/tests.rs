@@ -57,6 +57,7 @@ async fn setup(
         stored: Arc::new(Notify::new()),
         max_attempts,
         retry_base: Duration::from_millis(1),
+        intake: None,
     };
     (dir, worker, dispatcher)
 }
