@@ -99,7 +99,6 @@ struct Config {
     targets: Vec<Target>,
 }
 
-
 impl Config {
     fn from_env() -> Self {
         let dir = std::env::var_os("BOSUN_BENCH_DIR")
@@ -122,7 +121,6 @@ impl Config {
     }
 }
 
-
 /// A server under test, and how to stop it.
 enum Server {
     Plain {
@@ -139,7 +137,6 @@ enum Server {
         _dir: tempfile::TempDir,
     },
 }
-
 
 impl Server {
     fn addr(&self) -> SocketAddr {
@@ -270,7 +267,6 @@ impl Server {
     }
 }
 
-
 async fn serve(
     app: Router,
 ) -> anyhow::Result<(SocketAddr, CancellationToken, tokio::task::JoinHandle<()>)> {
@@ -338,8 +334,6 @@ fn group_commit(mut file: std::fs::File, mut rx: mpsc::Receiver<(Bytes, Reply)>)
     }
     (deliveries, batches)
 }
-
-
 
 /// bosun against the baselines, and the targets (informational).
 fn report_ratios(bare: f64, durable: f64, bosun: f64, durable_p99: f64, bosun_p99: f64) {

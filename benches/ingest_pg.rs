@@ -104,7 +104,13 @@ async fn pg_counters(url: &str) -> anyhow::Result<PgCounters> {
 
 /// The ceiling: `CONNECTIONS` tasks each looping one `INSERT` per transaction, timed like the
 /// HTTP load (until `duration` or `max` rows).
-async fn run_ceiling(pool: &PgPool, packed: &[u8], prefix: &str, duration: Duration, max: u64) -> Outcome {
+async fn run_ceiling(
+    pool: &PgPool,
+    packed: &[u8],
+    prefix: &str,
+    duration: Duration,
+    max: u64,
+) -> Outcome {
     let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
@@ -296,9 +302,11 @@ fn run() -> anyhow::Result<ExitCode> {
                         .max_connections(CONNECTIONS as u32)
                         .connect(&url)
                         .await?;
-                    sqlx::query("CREATE TABLE ceiling (id text PRIMARY KEY, payload bytea NOT NULL)")
-                        .execute(&pool)
-                        .await?;
+                    sqlx::query(
+                        "CREATE TABLE ceiling (id text PRIMARY KEY, payload bytea NOT NULL)",
+                    )
+                    .execute(&pool)
+                    .await?;
                     anyhow::Ok(pool)
                 })?;
                 let warm = client_rt.block_on(run_ceiling(

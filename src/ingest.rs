@@ -210,10 +210,7 @@ mod tests {
         let started = Instant::now();
         quiet.await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(matches!(
-            storing.await.unwrap(),
-            Ok(Inserted::New { .. })
-        ));
+        assert!(matches!(storing.await.unwrap(), Ok(Inserted::New { .. })));
     }
 
     #[tokio::test]

@@ -44,10 +44,11 @@ async fn a_delivery_batch_commits_with_synchronous_full_and_a_claim_with_normal(
         .unwrap()
         .expect("the delivery is claimed");
 
-    let seen: Vec<(String, i64)> = sqlx::query_as("SELECT what, synchronous FROM seen ORDER BY rowid")
-        .fetch_all(&store.writer)
-        .await
-        .unwrap();
+    let seen: Vec<(String, i64)> =
+        sqlx::query_as("SELECT what, synchronous FROM seen ORDER BY rowid")
+            .fetch_all(&store.writer)
+            .await
+            .unwrap();
     // 2 is FULL (the commit fsyncs the WAL), 1 is NORMAL.
     assert_eq!(
         seen,
