@@ -80,6 +80,12 @@ impl Ingest {
 }
 
 impl Ingest {
+    /// Deliveries handed over and not answered yet.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.deliveries.load(Ordering::SeqCst)
+    }
+
     /// Returns once no delivery is waiting for its commit, or after `at_most`: the worker
     /// calls it before each claim, so a flood of deliveries is answered first and processed
     /// after, at one claim per `at_most` until it ebbs.
@@ -193,7 +199,7 @@ mod tests {
             let ingest = ingest.clone();
             async move { ingest.store(delivery("d1")).await }
         });
-        while ingest.waiting.deliveries.load(Ordering::SeqCst) == 0 {
+        while ingest.waiting() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let quiet = tokio::spawn({
@@ -224,7 +230,7 @@ mod tests {
             let ingest = ingest.clone();
             async move { ingest.store(delivery("d1")).await }
         });
-        while ingest.waiting.deliveries.load(Ordering::SeqCst) == 0 {
+        while ingest.waiting() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let started = Instant::now();
