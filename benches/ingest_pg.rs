@@ -21,8 +21,10 @@
 //! The process fails if any request errored or got an unexpected status (anything but 202), or
 //! if an acknowledged delivery id is not in the database afterwards. Missing the targets is
 //! reported, not failed. Besides the answers, each line says how many transactions PostgreSQL
-//! committed and how many WAL flushes it made (`pg_stat_database`, `pg_stat_wal`): where the
-//! time goes when replicas do not scale.
+//! committed and how many WAL flushes it made (`pg_stat_database`, `pg_stat_wal`), and how many
+//! CPUs were busy on average in this process (bosun and the load client), in PostgreSQL's
+//! processes and on the whole machine (`/proc`): where the time goes when replicas do not
+//! scale.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -80,15 +82,71 @@ impl Target {
     }
 }
 
-/// PostgreSQL's own count of commits and WAL flushes, read before and after a measurement.
+/// PostgreSQL's own count of commits and WAL flushes, and where the CPU time went, read before
+/// and after a measurement.
 #[derive(Default, Clone, Copy)]
 struct PgCounters {
     commits: i64,
     wal_syncs: i64,
+    /// CPU seconds of this process (bosun and the load client, or the ceiling's tasks).
+    bench_cpu: f64,
+    /// CPU seconds of PostgreSQL's processes alive at the reading (its backends, WAL writer…).
+    pg_cpu: f64,
+    /// CPU seconds the whole machine was busy (other processes included).
+    machine_busy: f64,
+}
+
+/// Clock ticks per second of `/proc`'s CPU times.
+fn ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// utime + stime of a process, in seconds (0 if it is gone).
+fn process_cpu(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / ticks()
+}
+
+/// Seconds of CPU time the machine spent busy (all CPUs, all processes).
+fn machine_busy() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle) / ticks()
 }
 
 async fn pg_counters(url: &str) -> anyhow::Result<PgCounters> {
     let mut conn = sqlx::PgConnection::connect(url).await?;
+    let pids: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+            .fetch_all(&mut conn)
+            .await?;
+    let pg_cpu = pids.iter().map(|p| process_cpu(&p.to_string())).sum();
     // Statistics reach the shared counters within a second of each backend's transactions.
     let commits: i64 = sqlx::query_scalar(
         "SELECT sum(xact_commit)::bigint FROM pg_stat_database WHERE datname = current_database()",
@@ -99,7 +157,13 @@ async fn pg_counters(url: &str) -> anyhow::Result<PgCounters> {
         .fetch_one(&mut conn)
         .await?;
     conn.close().await?;
-    Ok(PgCounters { commits, wal_syncs })
+    Ok(PgCounters {
+        commits,
+        wal_syncs,
+        bench_cpu: process_cpu("self"),
+        pg_cpu,
+        machine_busy: machine_busy(),
+    })
 }
 
 /// The ceiling: `CONNECTIONS` tasks each looping one `INSERT` per transaction, timed like the
@@ -353,13 +417,17 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             let commits = (after.commits - before.commits) as f64 / elapsed;
             let syncs = (after.wal_syncs - before.wal_syncs) as f64 / elapsed;
+            let cpu = |f: fn(&PgCounters) -> f64| (f(&after) - f(&before)) / elapsed;
             println!(
-                "round {round}  {:<8} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} answers in {elapsed:.2} s; PostgreSQL {commits:.0} commits/s, {syncs:.0} WAL flushes/s{}{})",
+                "round {round}  {:<8} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} answers in {elapsed:.2} s; PostgreSQL {commits:.0} commits/s, {syncs:.0} WAL flushes/s; CPUs busy: bench process {:.2}, PostgreSQL {:.2}, machine {:.2} of {cpus}{}{})",
                 target.name(),
                 sample.rate,
                 sample.p50,
                 sample.p99,
                 run.ok,
+                cpu(|c| c.bench_cpu),
+                cpu(|c| c.pg_cpu),
+                cpu(|c| c.machine_busy),
                 if stored.detail.is_empty() {
                     String::new()
                 } else {
