@@ -267,7 +267,7 @@ pub async fn start_with(
     let stored = Arc::new(Notify::new());
     let ingest = Ingest::start(store.clone(), stored.clone());
     let state = Arc::new(AppState {
-        ingest,
+        ingest: ingest.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         webhook_secrets: settings.github.webhook_secrets.clone(),
@@ -300,6 +300,7 @@ pub async fn start_with(
         stored,
         max_attempts: settings.delivery_max_attempts,
         retry_base: settings.delivery_retry_base,
+        intake: Some(ingest),
     };
     let worker = tokio::spawn(worker.run(draining.clone()));
 
