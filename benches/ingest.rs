@@ -1,5 +1,5 @@
-//! Ingest benchmark: signed `pull_request` deliveries accepted per second, and the p99 time to
-//! the answer, with 64 keep-alive HTTP/1.1 connections over loopback, against two baselines
+//! Ingest benchmark: signed `pull_request.synchronize` deliveries, each with a new delivery id,
+//! accepted per second, and the p99 time to the answer, with 64 keep-alive HTTP/1.1 connections over loopback, against two baselines
 //! measured in the same run:
 //!
 //! - `bare`: an axum handler that reads the body and answers 200 (the HTTP ceiling);
@@ -22,44 +22,36 @@
 //!   project's disk rather than a possible tmpfs `/tmp`).
 //!
 //! The process fails if any request errored or got an unexpected status (bosun: anything but
-//! 202), or if the number of durably stored deliveries differs from the number acknowledged.
+//! 202), or if a delivery acknowledged was not stored: after each bosun run every acknowledged
+//! delivery id is looked up in its database (the durable baseline's file is only counted).
 //! Missing the issue's targets is reported, not failed.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::post;
-use bosun::config::{Layer, Settings, Sources};
-use bosun::github::webhook::{self, Parsed};
-use bosun::github::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
-    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
-    ReviewInfo,
-};
 use bosun::metrics::Metrics;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-const CONNECTIONS: usize = 64;
-const SECRET: &str = "bench-webhook-secret";
-const PAYLOAD: &str = "tests/fixtures/webhooks/bench/pull_request.json";
-const APP_KEY: &str = "tests/fixtures/keys/app.pem";
-/// A request that takes this long counts as an error (a hung server must not hang the bench).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+#[path = "common/intake.rs"]
+mod intake;
+use intake::{
+    CONNECTIONS, Load, NoGitHub, SECRET, Sample, Stored, Totals, acknowledged, bosun_settings,
+    env_number, median, missing_from, ms, payload, percentile, run_load,
+};
+
 /// The issue's targets: bosun's throughput at least this share of the durable baseline's...
 const TARGET_THROUGHPUT_SHARE: f64 = 0.5;
 /// ...and its p99 at most this multiple of the durable baseline's p99.
@@ -107,18 +99,6 @@ struct Config {
     targets: Vec<Target>,
 }
 
-fn env_number(name: &str, default: f64) -> f64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .unwrap_or_else(|| panic!("{name}=`{v}` is not a non-negative number")),
-        Err(_) => default,
-    }
-}
-
 impl Config {
     fn from_env() -> Self {
         let dir = std::env::var_os("BOSUN_BENCH_DIR")
@@ -141,167 +121,6 @@ impl Config {
     }
 }
 
-/// What the client sends: the same body and signature every time, a new delivery id each time.
-#[derive(Clone)]
-struct Load {
-    addr: SocketAddr,
-    path: &'static str,
-    expected: StatusCode,
-    body: Bytes,
-    signature: HeaderValue,
-    /// Prefix of the delivery ids, unique per target, round and phase.
-    prefix: String,
-}
-
-/// One measurement (or warm-up) of one target.
-#[derive(Default)]
-struct Outcome {
-    /// Answers with the expected status.
-    ok: u64,
-    /// Answers with another status.
-    unexpected: u64,
-    /// Requests that got no answer (connection error, timeout).
-    errors: u64,
-    /// The first few problems, for the report.
-    problems: Vec<String>,
-    /// Send to full response, of every answered request, in nanoseconds.
-    latencies: Vec<u64>,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn note(&mut self, problem: String) {
-        if self.problems.len() < 5 {
-            self.problems.push(problem);
-        }
-    }
-
-    fn merge(&mut self, other: Outcome) {
-        self.ok += other.ok;
-        self.unexpected += other.unexpected;
-        self.errors += other.errors;
-        for p in other.problems {
-            self.note(p);
-        }
-        self.latencies.extend(other.latencies);
-    }
-}
-
-/// Runs `CONNECTIONS` clients against `load.addr` until `duration` has passed or `max`
-/// requests were sent, whichever comes first.
-async fn run_load(load: &Load, duration: Duration, max: u64) -> Outcome {
-    let issued = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let deadline = start + duration;
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|conn| {
-            let load = load.clone();
-            let issued = issued.clone();
-            tokio::spawn(async move { client(load, conn, deadline, issued, max).await })
-        })
-        .collect();
-    let mut total = Outcome::default();
-    for task in tasks {
-        match task.await {
-            Ok(outcome) => total.merge(outcome),
-            Err(e) => {
-                total.errors += 1;
-                total.note(format!("client task failed: {e}"));
-            }
-        }
-    }
-    total.elapsed = start.elapsed();
-    total
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> Result<Sender, String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// One connection: requests one after the other on one keep-alive connection.
-async fn client(
-    load: Load,
-    conn: usize,
-    deadline: Instant,
-    issued: Arc<AtomicU64>,
-    max: u64,
-) -> Outcome {
-    let mut out = Outcome::default();
-    let host = HeaderValue::from_str(&load.addr.to_string()).expect("an address is a valid header");
-    let mut sender: Option<Sender> = None;
-    let mut seq = 0u64;
-    while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
-        seq += 1;
-        let mut tx = match sender.take() {
-            Some(tx) => tx,
-            None => match connect(load.addr).await {
-                Ok(tx) => tx,
-                Err(e) => {
-                    out.errors += 1;
-                    out.note(e);
-                    break;
-                }
-            },
-        };
-        let delivery = format!("{}-{conn}-{seq}", load.prefix);
-        let request = Request::post(load.path)
-            .header(header::HOST, host.clone())
-            .header(header::USER_AGENT, "GitHub-Hookshot/bench")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("x-github-event", "pull_request")
-            .header("x-github-delivery", delivery.as_str())
-            .header("x-hub-signature-256", load.signature.clone())
-            .body(Full::new(load.body.clone()))
-            .expect("a valid request");
-        let sent = Instant::now();
-        let exchange = async {
-            tx.ready().await?;
-            let response = tx.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        };
-        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-            Ok(Ok((status, body))) => {
-                out.latencies.push(sent.elapsed().as_nanos() as u64);
-                if status == load.expected {
-                    out.ok += 1;
-                } else {
-                    out.unexpected += 1;
-                    out.note(format!(
-                        "{delivery}: {status} {}",
-                        String::from_utf8_lossy(&body)
-                    ));
-                }
-                sender = Some(tx);
-            }
-            Ok(Err(e)) => {
-                out.errors += 1;
-                out.note(format!("{delivery}: {e}"));
-            }
-            Err(_) => {
-                out.errors += 1;
-                out.note(format!("{delivery}: no answer within {REQUEST_TIMEOUT:?}"));
-            }
-        }
-    }
-    out
-}
-
 /// A server under test, and how to stop it.
 enum Server {
     Plain {
@@ -317,12 +136,6 @@ enum Server {
         database: PathBuf,
         _dir: tempfile::TempDir,
     },
-}
-
-/// What a stopped server says it stored.
-struct Stored {
-    deliveries: u64,
-    detail: String,
 }
 
 impl Server {
@@ -369,22 +182,7 @@ impl Server {
                 })
             }
             Target::Bosun => {
-                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-                let mut flags = Layer::default();
-                flags.set("listen", "127.0.0.1:0");
-                flags.set("data_dir", dir.path().display().to_string());
-                flags.set("github_app_id", "1");
-                flags.set(
-                    "github_app_key_file",
-                    root.join(APP_KEY).display().to_string(),
-                );
-                flags.set("github_webhook_secret", SECRET);
-                flags.set("repo_allowlist", "*/*");
-                flags.set("redelivery_interval", "0");
-                let settings = Settings::resolve(&Sources {
-                    flags,
-                    ..Sources::default()
-                })?;
+                let settings = bosun_settings(dir.path(), None)?;
                 let database = settings.data_dir.join("bosun.db");
                 let running = bosun::app::start_with(
                     &settings,
@@ -402,7 +200,8 @@ impl Server {
         }
     }
 
-    async fn stop(self) -> anyhow::Result<Stored> {
+    /// Stops the server, then checks that every delivery in `acknowledged` was stored.
+    async fn stop(self, acknowledged: &[String]) -> anyhow::Result<Stored> {
         match self {
             Server::Plain {
                 cancel,
@@ -416,6 +215,8 @@ impl Server {
                 let Some(writer) = writer else {
                     return Ok(Stored {
                         deliveries: 0,
+                        missing: 0,
+                        missing_ids: Vec::new(),
                         detail: String::new(),
                     });
                 };
@@ -427,7 +228,12 @@ impl Server {
                     "{batches} fdatasyncs, {:.1} deliveries each",
                     deliveries as f64 / batches.max(1) as f64
                 );
-                Ok(Stored { deliveries, detail })
+                Ok(Stored {
+                    deliveries,
+                    missing: (acknowledged.len() as u64).saturating_sub(deliveries),
+                    missing_ids: Vec::new(),
+                    detail,
+                })
             }
             Server::Bosun {
                 running,
@@ -444,13 +250,18 @@ impl Server {
                 )
                 .fetch_all(&pool)
                 .await?;
+                let ids: HashSet<String> = sqlx::query_scalar("SELECT id FROM deliveries")
+                    .fetch_all(&pool)
+                    .await?
+                    .into_iter()
+                    .collect();
                 pool.close().await;
                 let deliveries = rows.iter().map(|(_, n)| *n as u64).sum();
                 let mut detail = String::from("stored by status:");
                 for (status, n) in &rows {
                     let _ = write!(detail, " {status} {n}");
                 }
-                Ok(Stored { deliveries, detail })
+                Ok(missing_from(&ids, acknowledged, deliveries, detail))
             }
         }
     }
@@ -522,317 +333,6 @@ fn group_commit(mut file: std::fs::File, mut rx: mpsc::Receiver<(Bytes, Reply)>)
         }
     }
     (deliveries, batches)
-}
-
-/// bosun's GitHub, never called during the benchmark (redelivery is off, `EventLog` makes no
-/// calls): every method fails.
-struct NoGitHub;
-
-fn not_here(what: &str) -> GitHubError {
-    GitHubError::Transport {
-        what: what.to_owned(),
-        message: "the benchmark has no GitHub".to_owned(),
-    }
-}
-
-#[async_trait]
-impl GitHub for NoGitHub {
-    async fn installation_token(
-        &self,
-        _installation_id: u64,
-    ) -> Result<InstallationToken, GitHubError> {
-        Err(not_here("an installation token"))
-    }
-
-    async fn repo_read_token(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-    ) -> Result<InstallationToken, GitHubError> {
-        Err(not_here("a repository read token"))
-    }
-
-    async fn hook_deliveries(
-        &self,
-        _cursor: Option<&str>,
-    ) -> Result<HookDeliveryPage, GitHubError> {
-        Err(not_here("the App's deliveries"))
-    }
-
-    async fn app_slug(&self) -> Result<String, GitHubError> {
-        Err(not_here("the App"))
-    }
-
-    async fn redeliver(&self, _delivery_id: i64) -> Result<(), GitHubError> {
-        Err(not_here("a redelivery"))
-    }
-
-    async fn create_comment(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _body: &str,
-    ) -> Result<CommentRef, GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn update_comment(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _comment_id: u64,
-        _body: &str,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn minimize_comment(
-        &self,
-        _installation_id: u64,
-        _node_id: &str,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn add_reaction(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _comment_id: u64,
-        _content: Reaction,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a reaction"))
-    }
-
-    async fn pull_request(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-    ) -> Result<PullRequestInfo, GitHubError> {
-        Err(not_here("a pull request"))
-    }
-
-    async fn create_check_run(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _check: &CheckRunSpec,
-    ) -> Result<u64, GitHubError> {
-        Err(not_here("a check run"))
-    }
-
-    async fn update_check_run(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _id: u64,
-        _check: &CheckRunSpec,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a check run"))
-    }
-
-    async fn reviews(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _pr: u64,
-    ) -> Result<Vec<ReviewInfo>, GitHubError> {
-        Err(not_here("reviews"))
-    }
-
-    async fn permission(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _user: &str,
-    ) -> Result<Permission, GitHubError> {
-        Err(not_here("a permission"))
-    }
-
-    async fn team_member(
-        &self,
-        _installation_id: u64,
-        _org: &str,
-        _team_slug: &str,
-        _user: &str,
-    ) -> Result<bool, GitHubError> {
-        Err(not_here("a team membership"))
-    }
-
-    async fn merge_pull_request(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _sha: &str,
-        _method: MergeMethod,
-    ) -> Result<String, GitHubError> {
-        Err(not_here("a merge"))
-    }
-
-    async fn delete_branch(&self, _: u64, _: &str, _: &str) -> Result<(), GitHubError> {
-        Err(not_here("a branch deletion"))
-    }
-
-    async fn merge_requirements(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-    ) -> Result<MergeRequirements, GitHubError> {
-        Err(not_here("merge requirements"))
-    }
-
-    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
-        Err(not_here("the App's installations"))
-    }
-
-    async fn installation_repos(
-        &self,
-        _installation_id: u64,
-    ) -> Result<Vec<RepoInfo>, GitHubError> {
-        Err(not_here("an installation's repositories"))
-    }
-
-    async fn repo_installation(&self, _repo: &str) -> Result<Option<u64>, GitHubError> {
-        Err(not_here("a repository's installation"))
-    }
-
-    async fn repository(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-    ) -> Result<RepoInfo, GitHubError> {
-        Err(not_here("a repository"))
-    }
-
-    async fn find_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _label: &str,
-        _title: &str,
-    ) -> Result<Option<IssueInfo>, GitHubError> {
-        Err(not_here("an issue"))
-    }
-
-    async fn create_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _title: &str,
-        _body: &str,
-        _labels: &[String],
-    ) -> Result<u64, GitHubError> {
-        Err(not_here("an issue"))
-    }
-
-    async fn update_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _update: &IssueUpdate,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("an issue"))
-    }
-}
-
-/// The bench payload, made into one bosun stores. The fixture is a real example whose action
-/// bosun may not act on (answered 200 and not stored); then its action is replaced by one bosun
-/// acts on, of the same length when there is one, so the body keeps its size.
-fn payload() -> (Bytes, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(PAYLOAD);
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let value: serde_json::Value = serde_json::from_slice(&raw)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-    let repo = value["repository"]["full_name"]
-        .as_str()
-        .unwrap_or("-")
-        .to_owned();
-    let action = value["action"].as_str().unwrap_or("").to_owned();
-    let stored = |body: &[u8]| matches!(webhook::parse("pull_request", body), Ok(Parsed::Event(_)));
-    if stored(&raw) {
-        let note = format!("pull_request.{action} of {repo}, {} bytes", raw.len());
-        return (Bytes::from(raw), note);
-    }
-    let needle = format!("\"action\":\"{action}\"");
-    let at = raw
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap_or_else(|| {
-            panic!(
-                "{}: bosun ignores it and it has no compact `{needle}`",
-                path.display()
-            )
-        });
-    let mut handled = [
-        "reopened",
-        "opened",
-        "closed",
-        "synchronize",
-        "ready_for_review",
-    ];
-    handled.sort_by_key(|a| a.len().abs_diff(action.len()));
-    for new in handled {
-        let mut body = raw[..at].to_vec();
-        body.extend_from_slice(format!("\"action\":\"{new}\"").as_bytes());
-        body.extend_from_slice(&raw[at + needle.len()..]);
-        if stored(&body) {
-            let note = format!(
-                "pull_request.{new} of {repo}, {} bytes (the fixture is pull_request.{action}, which bosun \
-                 answers 200 without storing; its action is rewritten to `{new}`)",
-                body.len()
-            );
-            return (Bytes::from(body), note);
-        }
-    }
-    panic!(
-        "{}: bosun stores none of {handled:?} made from it",
-        path.display()
-    );
-}
-
-fn percentile(sorted: &[u64], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Duration::from_nanos(sorted[rank - 1])
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// One measurement's numbers.
-struct Sample {
-    rate: f64,
-    p50: f64,
-    p99: f64,
-}
-
-#[derive(Default)]
-struct Totals {
-    samples: Vec<Sample>,
-    answers: u64,
-    unexpected: u64,
-    errors: u64,
-    lost: u64,
 }
 
 /// bosun against the baselines, and the issue's targets (informational).
@@ -912,7 +412,7 @@ fn main() -> ExitCode {
                 }
             };
             let mut load = Load {
-                addr: server.addr(),
+                addrs: vec![server.addr()],
                 path: target.path(),
                 expected: target.expected(),
                 body: body.clone(),
@@ -922,7 +422,8 @@ fn main() -> ExitCode {
             let warm = client_rt.block_on(run_load(&load, config.warmup, config.max_requests));
             load.prefix = format!("bench-r{round}-{}", target.name());
             let mut run = client_rt.block_on(run_load(&load, config.secs, config.max_requests));
-            let stored = match server_rt.block_on(server.stop()) {
+            let acknowledged = acknowledged(&warm, &run);
+            let stored = match server_rt.block_on(server.stop(&acknowledged)) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("stopping {}: {e:#}", target.name());
@@ -936,11 +437,10 @@ fn main() -> ExitCode {
                 p50: ms(percentile(&run.latencies, 0.50)),
                 p99: ms(percentile(&run.latencies, 0.99)),
             };
-            let acknowledged = warm.ok + run.ok;
             let lost = if target == Target::Bare {
                 0
             } else {
-                acknowledged.saturating_sub(stored.deliveries)
+                stored.missing
             };
             println!(
                 "round {round}  {:<8} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} answers in {:.2} s{}{})",
@@ -975,9 +475,12 @@ fn main() -> ExitCode {
             }
             if lost > 0 {
                 problems.push(format!(
-                    "round {round} {}: {acknowledged} deliveries acknowledged, {} stored",
+                    "round {round} {}: {} deliveries acknowledged, {} stored, {lost} acknowledged \
+                     ones missing (first: {:?})",
                     target.name(),
-                    stored.deliveries
+                    acknowledged.len(),
+                    stored.deliveries,
+                    stored.missing_ids
                 ));
             }
             let t = &mut totals[i];

@@ -1,5 +1,6 @@
 //! Wiring: the store, the ingest writer, the HTTP server, the delivery worker and the
-//! redelivery scanner, started together and stopped together.
+//! redelivery scanner, started together and stopped together: drained first (SIGTERM), then
+//! the server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::redelivery::Redelivery;
 use crate::schedule;
 use crate::server::{self, AppState};
 use crate::store::{self, Sealer, Store};
+use crate::task_worker::TaskWorker;
 use crate::terraform::{Bwrap, Direct, Redacting, Runner, Terraform, Timeouts};
 use crate::worker::DeliveryWorker;
 use crate::workflow::{self, WorkflowSettings};
@@ -35,16 +37,55 @@ pub struct Running {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Fired first: `/readyz` answers 503 and no new work is claimed or made.
+    draining: CancellationToken,
+    /// Fired once drained: the HTTP server and housekeeping stop.
     cancel: CancellationToken,
+    /// What stops at the drain (delivery worker, redelivery, reconciler, drift schedule).
     tasks: Vec<JoinHandle<()>>,
+    /// The job worker; says how many jobs it left running when the grace ran out.
+    jobs: JoinHandle<usize>,
+    /// What runs until the end (HTTP server, housekeeping).
+    serving: Vec<JoinHandle<()>>,
+    grace: std::time::Duration,
+}
+
+/// The shutdown grace ran out with jobs still running (named in the log).
+#[derive(Debug, thiserror::Error)]
+#[error("the shutdown grace ({}) ran out with {left} job(s) still running", humantime::format_duration(*.grace))]
+pub struct GraceRanOut {
+    pub left: usize,
+    pub grace: std::time::Duration,
 }
 
 impl Running {
-    /// Stops accepting, lets the worker finish its delivery, and waits for everything to end.
+    /// [`Running::drain`], the grace running out only logged.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
+        if let Err(e) = self.drain().await {
+            tracing::error!(error = %e, "bosun stopped");
+        }
+    }
+
+    /// Drains, then stops: `/readyz` answers 503 at once while webhooks are still stored and
+    /// acknowledged; no new delivery or job is claimed; running plans are stopped and given
+    /// back to the queue; other running jobs get the shutdown grace to end. Then the HTTP
+    /// server stops. Errs when the grace ran out with jobs running (they are stopped).
+    pub async fn drain(self) -> Result<(), GraceRanOut> {
+        self.draining.cancel();
+        let left = self.jobs.await.unwrap_or(0);
         for task in self.tasks {
             let _ = task.await;
+        }
+        self.cancel.cancel();
+        for task in self.serving {
+            let _ = task.await;
+        }
+        match left {
+            0 => Ok(()),
+            left => Err(GraceRanOut {
+                left,
+                grace: self.grace,
+            }),
         }
     }
 }
@@ -99,6 +140,13 @@ pub async fn start_with(
         tracing::info!(
             requeued = jobs_back.requeued,
             "jobs interrupted by the last shutdown are queued again"
+        );
+    }
+    let tasks_back = store.requeue_running_tasks().await?;
+    if tasks_back > 0 {
+        tracing::info!(
+            requeued = tasks_back,
+            "plan tasks interrupted by the last shutdown are queued again"
         );
     }
     let app_slug = match &settings.github_app_slug {
@@ -175,6 +223,7 @@ pub async fn start_with(
             metrics.drift_status(&repo, &target.display_name(), value);
         }
     }
+    let tasks_queued = Arc::new(Notify::new());
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),
         github: paced.clone(),
@@ -199,6 +248,7 @@ pub async fn start_with(
         redactor,
         metrics: metrics.clone(),
         notifier,
+        spread: Some(tasks_queued.clone()),
     });
 
     // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.
@@ -213,10 +263,11 @@ pub async fn start_with(
     }
 
     let cancel = CancellationToken::new();
+    let draining = CancellationToken::new();
     let stored = Arc::new(Notify::new());
     let ingest = Ingest::start(store.clone(), stored.clone());
     let state = Arc::new(AppState {
-        ingest,
+        ingest: ingest.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         webhook_secrets: settings.github.webhook_secrets.clone(),
@@ -225,6 +276,7 @@ pub async fn start_with(
         github: paced.clone(),
         enqueued: enqueued.clone(),
         intake: Default::default(),
+        draining: draining.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -249,9 +301,18 @@ pub async fn start_with(
         max_attempts: settings.delivery_max_attempts,
         retry_base: settings.delivery_retry_base,
         lease: settings.job_lease,
+        intake: Some(ingest),
     };
-    let worker = tokio::spawn(worker.run(cancel.clone()));
+    let worker = tokio::spawn(worker.run(draining.clone()));
 
+    let plan_tasks = TaskWorker {
+        ctx: ctx.clone(),
+        queued: tasks_queued,
+        concurrency: settings.parallelism,
+        instance: settings.instance_id.clone(),
+        lease: crate::task_worker::LEASE,
+    };
+    let plan_tasks = tokio::spawn(plan_tasks.run(cancel.clone()));
     let jobs = JobWorker {
         ctx,
         enqueued: enqueued.clone(),
@@ -259,11 +320,15 @@ pub async fn start_with(
         concurrency: settings.parallelism * 2,
         max_attempts: settings.job_max_attempts,
         lease: settings.job_lease,
+        grace: settings.shutdown_grace,
     };
-    let jobs = tokio::spawn(jobs.run(cancel.clone()));
+    let jobs = tokio::spawn(jobs.run(draining.clone()));
 
     let maintenance = tokio::spawn(maintain(store.clone(), cancel.clone()));
-    let mut tasks = vec![server, worker, jobs, maintenance];
+    // The task worker serves through the drain (a job given the grace, an apply on merge, may
+    // wait for its plan's tasks), and at its end gives back the tasks still running.
+    let serving = vec![server, plan_tasks, maintenance];
+    let mut tasks = vec![worker];
     if !settings.redelivery_interval.is_zero() {
         let redelivery = Redelivery {
             github,
@@ -272,7 +337,7 @@ pub async fn start_with(
             lookback: settings.redelivery_lookback,
         };
         tasks.push(tokio::spawn(
-            redelivery.run(settings.redelivery_interval, cancel.clone()),
+            redelivery.run(settings.redelivery_interval, draining.clone()),
         ));
     }
     if !settings.reconcile_interval.is_zero() {
@@ -281,7 +346,7 @@ pub async fn start_with(
             enqueued: enqueued.clone(),
         };
         tasks.push(tokio::spawn(
-            reconciler.run(settings.reconcile_interval, cancel.clone()),
+            reconciler.run(settings.reconcile_interval, draining.clone()),
         ));
     }
     if let Some(schedule) = &settings.drift_schedule {
@@ -294,7 +359,7 @@ pub async fn start_with(
         tracing::info!(%schedule, "drift runs are scheduled");
         tasks.push(tokio::spawn(schedule::run(
             schedule.clone(),
-            cancel.clone(),
+            draining.clone(),
             move |at| {
                 let sweep = sweep.clone();
                 Box::pin(async move {
@@ -310,8 +375,12 @@ pub async fn start_with(
         addr,
         store,
         metrics,
+        draining,
         cancel,
         tasks,
+        jobs,
+        serving,
+        grace: settings.shutdown_grace,
     })
 }
 
@@ -382,8 +451,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     )?);
     let running = start(&settings, metrics, github).await?;
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
+    tracing::info!(
+        grace = %humantime::format_duration(settings.shutdown_grace),
+        "draining: plans go back to the queue, running applies may finish"
+    );
+    tokio::select! {
+        drained = running.drain() => drained?,
+        () = shutdown_signal() => {
+            anyhow::bail!("a second SIGTERM or SIGINT: stopped without waiting for the drain")
+        }
+    }
+    tracing::info!("drained");
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The job worker: claims jobs from the store (jobs of one pull request one at a time, in
 //! order; different pull requests side by side), runs each job's workflow inside a span, keeps
-//! its lease alive while it runs, and records how it ended.
+//! its lease alive while it runs, and records how it ended. On shutdown it drains (`drain`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
 
+mod drain;
 /// A plan that failed on a transient GitHub error waits this long before its second
 /// attempt, doubling each time, at most `MAX_RETRY_WAIT`.
 const RETRY_BASE: Duration = Duration::from_secs(2);
@@ -33,26 +34,42 @@ pub struct JobWorker {
     /// A claim holds this long without renewal (BOSUN_JOB_LEASE); a running job renews it
     /// every third of it.
     pub lease: Duration,
+    /// How long a drain waits for the jobs it does not stop (BOSUN_SHUTDOWN_GRACE).
+    pub grace: Duration,
 }
 
 impl JobWorker {
-    /// Claims and runs jobs until `cancel` fires, then waits for the running ones.
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Claims and runs jobs until `cancel` fires, then drains: plans stop and go back to the
+    /// queue, other jobs get `grace` to end. Returns how many were still running after it.
+    pub async fn run(self, cancel: CancellationToken) -> usize {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let finished = Arc::new(Notify::new());
         let mut running = tokio::task::JoinSet::new();
+        let names = drain::Running::default();
         while !cancel.is_cancelled() {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                break;
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = cancel.cancelled() => break,
             };
             let claimed = self.ctx.store.claim_job(now_millis(), self.lease).await;
             match claimed {
+                Ok(Some(job)) if cancel.is_cancelled() => {
+                    drain::release(&self.ctx, job.claim()).await;
+                    break;
+                }
                 Ok(Some(job)) => {
                     let ctx = self.ctx.clone();
                     let finished = finished.clone();
                     let (max_attempts, lease) = (self.max_attempts, self.lease);
+                    let (cancel, names) = (cancel.clone(), names.clone());
                     running.spawn(async move {
-                        run_job(&ctx, job, max_attempts, lease).await;
+                        names.start(&job);
+                        let id = job.id;
+                        run_job(&ctx, job, max_attempts, lease, &cancel).await;
+                        names.end(id);
                         drop(permit);
                         // The pull request's next job may now be claimed.
                         finished.notify_one();
@@ -78,14 +95,26 @@ impl JobWorker {
             }
             while running.try_join_next().is_some() {}
         }
-        while running.join_next().await.is_some() {}
+        let drained = async { while running.join_next().await.is_some() {} };
+        match tokio::time::timeout(self.grace, drained).await {
+            Ok(()) => 0,
+            // Dropping the set stops them: their Terraform processes are killed.
+            Err(_) => names.left_behind(),
+        }
     }
 }
 
 /// Runs one job in its span, renewing its lease, and records its end. A job whose lease
 /// another worker took over (this one stalled past it) is stopped, unless it has started an
 /// apply: Terraform is not cut off mid-apply, and every record it writes is refused anyway.
-pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32, lease: Duration) {
+/// When `drain` fires, a job that only plans is stopped and given back to the queue.
+pub async fn run_job(
+    ctx: &Context,
+    job: Job,
+    max_attempts: u32,
+    lease: Duration,
+    drain: &CancellationToken,
+) {
     let span = tracing::info_span!(
         "job",
         id = job.id,
@@ -97,8 +126,15 @@ pub async fn run_job(ctx: &Context, job: Job, max_attempts: u32, lease: Duration
     async {
         tracing::info!("job started");
         let claim = job.claim();
-        let mut work = std::pin::pin!(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
+        let stops = drain::stops(&ctx.settings, &job);
+        let mut work = Box::pin(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
         let outcome = tokio::select! {
+            biased;
+            () = drain::stopped(stops, drain) => {
+                // Terraform killed and its run directory gone before another worker may start.
+                drop(work);
+                return drain::release(ctx, claim).await;
+            }
             outcome = &mut work => Some(outcome),
             () = renew_lease(ctx.store.clone(), claim, lease) => None,
         };

@@ -28,6 +28,7 @@ pub mod render;
 pub mod schedule;
 pub mod server;
 pub mod store;
+pub mod task_worker;
 pub mod telemetry;
 pub mod terraform;
 pub mod worker;

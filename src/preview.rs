@@ -128,6 +128,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         redactor: crate::redact::Redactor::default(),
         metrics: Default::default(),
         notifier: None,
+        // A preview has no task worker: its one job plans every project.
+        spread: None,
     };
     let request = plan::Request {
         repo: RepoRef {

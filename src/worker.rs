@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::github::webhook::{self, Parsed};
+use crate::ingest::Ingest;
 use crate::metrics::{Metrics, ProcessedLabels};
 use crate::redact::Redactor;
 use crate::store::{ClaimedDelivery, ProcessedEvent, Store, now_millis};
@@ -20,6 +21,8 @@ use crate::store::{ClaimedDelivery, ProcessedEvent, Store, now_millis};
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The worker looks at the store at least this often even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// The longest a claim waits for deliveries being stored to be committed and answered first.
+pub const INTAKE_FIRST: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub struct DeliveryWorker {
@@ -33,12 +36,17 @@ pub struct DeliveryWorker {
     /// How long a claim holds before another worker may take the delivery over
     /// (BOSUN_JOB_LEASE).
     pub lease: Duration,
+    /// The webhook intake, answered before the worker claims (see [`Ingest::wait_quiet`]).
+    pub intake: Option<Ingest>,
 }
 
 impl DeliveryWorker {
     /// Processes deliveries until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
+            if let Some(intake) = &self.intake {
+                intake.wait_quiet(INTAKE_FIRST).await;
+            }
             match self.store.claim_delivery(now_millis(), self.lease).await {
                 Ok(Some(delivery)) => self.process(delivery).await,
                 Ok(None) => {

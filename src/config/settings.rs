@@ -163,7 +163,8 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PARALLELISM",
         "parallelism",
         None,
-        "Jobs run at once; default: number of CPUs"
+        "Terraform runs at once in this replica, and the plan tasks it claims at once (jobs \
+         run at once: twice this); default: number of CPUs"
     ),
     setting!(
         "checkout_strategy",
@@ -283,6 +284,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "job-lease",
         Some("2m"),
         "How long a replica's claim on a job or a delivery holds without renewal (a running job renews it every third of that); once it runs out, as when the replica died or stalled, another replica takes the work over"
+    ),
+    setting!(
+        "shutdown_grace",
+        "BOSUN_SHUTDOWN_GRACE",
+        "shutdown-grace",
+        Some("10m"),
+        "On SIGTERM or SIGINT, how long running applies, imports and state commands may take to finish before bosun exits without them (plans are stopped and released at once)"
     ),
     setting!(
         "reconcile_interval",
@@ -775,6 +783,8 @@ pub struct Settings {
     pub job_max_attempts: u32,
     /// How long a claim on a job or a delivery holds unrenewed (BOSUN_JOB_LEASE).
     pub job_lease: Duration,
+    /// BOSUN_SHUTDOWN_GRACE: how long a drain waits for running jobs that write state.
+    pub shutdown_grace: Duration,
     pub reconcile_interval: Duration,
     /// How Terraform commands run (the `sandbox*` settings).
     pub sandbox: Sandbox,
@@ -1051,6 +1061,7 @@ impl Settings {
             delivery_retry_base: sources.duration("delivery_retry_base")?,
             job_max_attempts,
             job_lease,
+            shutdown_grace: sources.duration("shutdown_grace")?,
             reconcile_interval: sources.duration("reconcile_interval")?,
             sandbox,
             planfile_key,

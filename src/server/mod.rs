@@ -1,5 +1,5 @@
 //! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz`
-//! (alive), `/readyz` (store reachable) and `/metrics`.
+//! (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
 mod api;
 mod events;
@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub enqueued: Arc<Notify>,
     /// How many `/events` requests, and bytes of their bodies, are held at once.
     pub intake: intake::Intake,
+    /// Cancelled when bosun starts draining (SIGTERM): `/readyz` then answers 503.
+    pub draining: CancellationToken,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -79,10 +82,13 @@ async fn healthz() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
-/// Ready for traffic: the store answers a cheap query within 2 s, else 503 with a one-line
-/// reason that names no secret. Migrations and the sandbox check ran before the server
+/// Ready for traffic: not draining, and the store answers a cheap query within 2 s; else 503
+/// with a one-line reason that names no secret. Migrations and the sandbox check ran before the server
 /// started (`app::start` stops when either fails), so a serving bosun has passed both.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(e)) => {

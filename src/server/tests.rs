@@ -44,6 +44,7 @@ fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<
         github: Arc::new(crate::github::local::LocalGitHub::default()),
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake,
+        draining: Default::default(),
     });
     (router(state), store)
 }
@@ -72,6 +73,43 @@ async fn readyz_answers_503_when_the_store_is_unreachable_and_healthz_stays_aliv
         (503, "store unavailable\n".into())
     );
     assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
+}
+
+/// Draining (SIGTERM): `/readyz` answers 503 at once so the load balancer stops sending,
+/// `/healthz` stays 200, and a webhook still arriving is stored and acknowledged.
+#[tokio::test]
+async fn readyz_answers_503_while_draining_and_webhooks_are_still_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let draining = tokio_util::sync::CancellationToken::new();
+    let app = router(Arc::new(AppState {
+        ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        webhook_secrets: vec![Secret::new("k")],
+        allowlist: RepoAllowlist::parse("*/*").unwrap(),
+        api_token: None,
+        github: Arc::new(crate::github::local::LocalGitHub::default()),
+        enqueued: Arc::new(tokio::sync::Notify::new()),
+        intake: Default::default(),
+        draining: draining.clone(),
+    }));
+    assert_eq!(get_text(&app, "/readyz").await, (200, "ready\n".into()));
+    draining.cancel();
+    assert_eq!(get_text(&app, "/readyz").await, (503, "draining\n".into()));
+    assert_eq!(get_text(&app, "/healthz").await, (200, "ok\n".into()));
+    let (event, body) = examples().remove(0);
+    let req = Request::post("/events")
+        .header("x-github-event", event)
+        .header("x-github-delivery", "drain-1")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature::sign("k", &body))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _) = send(&app, req).await;
+    assert_eq!(status, 202);
+    assert!(store.delivery("drain-1").await.unwrap().is_some());
 }
 
 fn examples() -> Vec<(String, Vec<u8>)> {

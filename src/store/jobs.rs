@@ -158,6 +158,12 @@ pub trait JobStore: Send + Sync {
         not_before: Millis,
     ) -> anyhow::Result<bool>;
 
+    /// Gives a running job back to the queue untouched, as if never claimed, for any worker
+    /// to claim at once: the shutdown of a worker that stopped it before it changed anything
+    /// (a plan). The attempt it used is given back. Returns false (and writes nothing) when
+    /// `claim` is no longer the job's current claim.
+    async fn release_job(&self, claim: Claim) -> anyhow::Result<bool>;
+
     /// Puts jobs a crashed process was running back in the queue, except those already
     /// claimed `max_attempts` times: each of those claims ended with bosun stopping, so the job
     /// is failed instead of crashing it again. Returns how many were requeued and the jobs

@@ -12,6 +12,7 @@ pub mod reviewed;
 mod run_hold;
 pub mod seal;
 mod sqlite;
+pub mod tasks;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
+pub use tasks::{NewTask, Task, TaskClaim, TaskStatus, TaskStore};
 
 /// What every replica sharing a store sees alike, read at each `/metrics` scrape.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -171,7 +173,7 @@ pub struct ProcessedEvent {
 
 #[async_trait]
 pub trait Store:
-    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + Send + Sync + 'static
+    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + TaskStore + Send + Sync + 'static
 {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).

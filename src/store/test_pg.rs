@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
@@ -24,6 +24,15 @@ struct Server {
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 static POSTMASTER: AtomicI32 = AtomicI32::new(0);
+static DURABLE: AtomicBool = AtomicBool::new(false);
+
+/// Makes the server this process starts commit durably (`fsync`, `synchronous_commit` and full
+/// page writes on, PostgreSQL's defaults) instead of with `fsync=off`: for the intake
+/// benchmark. Takes effect only before the first [`fresh_database`].
+#[allow(dead_code)]
+pub fn durable() {
+    DURABLE.store(true, Ordering::SeqCst);
+}
 
 /// A new, empty database on the server; its URL.
 pub async fn fresh_database() -> String {
@@ -149,9 +158,13 @@ fn start_server() -> Result<Server, String> {
     let mut tries = 0;
     let port = loop {
         let port = free_port()?;
+        let sync = if DURABLE.load(Ordering::SeqCst) {
+            "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} {sync} -c max_connections=300",
             root.display()
         );
         let mut pg_ctl = pg_command("pg_ctl");

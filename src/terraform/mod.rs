@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tracing::Instrument;
 
 pub use custom::{SHELL, StateCommand, StateOp, StateRun, StepVars};
 pub use detailed::DetailedPlan;
@@ -312,9 +313,14 @@ impl Terraform {
         output_cap: usize,
         cache_writable: bool,
     ) -> Result<Finished> {
+        // Timed by subscribers that keep span timings (the spread benchmark's breakdown).
+        let span = tracing::debug_span!(
+            "terraform",
+            command = args.first().map_or("", |a| a.as_str())
+        );
         let program = (self.bin.clone(), args);
         let inv = self.invocation(&at, program, timeout, output_cap, cache_writable)?;
-        self.runner.run(inv).await
+        self.runner.run(inv).instrument(span).await
     }
 
     /// `terraform init -input=false -no-color` at `at`, holding the plugin cache lock

@@ -60,6 +60,7 @@ async fn setup(
         max_attempts,
         retry_base: Duration::from_millis(1),
         lease: LEASE,
+        intake: None,
     };
     (dir, worker, dispatcher)
 }
@@ -215,4 +216,62 @@ async fn the_run_loop_wakes_on_new_deliveries_and_stops_when_cancelled() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_waits_for_deliveries_being_stored_at_most_intake_first() {
+    use sqlx::Connection as _;
+
+    let (_d, mut worker, dispatcher) = setup(&[], 3).await;
+    add(&worker, "d1", "push", push_payload()).await;
+    // An intake on another store, whose delivery cannot commit while `blocker` holds the lock.
+    let other = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", other.path().join("i.db").display());
+    let intake = Ingest::start(
+        Arc::new(SqliteStore::open(&url).await.unwrap()),
+        Arc::default(),
+    );
+    let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let storing = tokio::spawn({
+        let intake = intake.clone();
+        async move {
+            intake
+                .store(NewDelivery {
+                    id: "i1".into(),
+                    event: "push".into(),
+                    action: None,
+                    repository: None,
+                    installation_id: None,
+                    received_at: now_millis(),
+                    payload: crate::store::Payload::pack(b"{}"),
+                })
+                .await
+        }
+    });
+    while intake.waiting() == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    worker.intake = Some(intake);
+
+    let started = std::time::Instant::now();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(worker.clone().run(cancel.clone()));
+    while dispatcher.calls.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never claimed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Claimed only once the wait for the intake ran out: never before, never much later.
+    assert!(started.elapsed() >= INTAKE_FIRST, "{:?}", started.elapsed());
+
+    cancel.cancel();
+    task.await.unwrap();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    assert!(storing.await.unwrap().is_ok());
 }

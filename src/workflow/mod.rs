@@ -16,6 +16,7 @@ pub mod job;
 pub mod locks;
 pub mod plan;
 pub mod plan_requirements;
+pub mod plan_tasks;
 mod policy;
 pub mod reconcile;
 pub mod state;
@@ -100,6 +101,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL).
     pub notifier: Option<Arc<Notifier>>,
+    /// Set when a task worker runs beside the job worker (`bosun serve`): a plan's projects
+    /// become tasks in the store that any replica's task worker may plan, and this wakes the
+    /// local one. Unset (previews), a job plans its projects itself.
+    pub spread: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// One project's run, held (see [`Context::lock_project`]); the store's hold is let go first.

@@ -296,6 +296,26 @@ pub(super) async fn plan_targets(
             .find(|(r, _)| r == t)
             .map(|(_, unmet)| unmet.as_slice())
     };
+    // Spread across replicas as tasks (but for the refused, which run no Terraform), when
+    // this process runs a task worker and the plans may run side by side.
+    if how.parallel && ctx.spread.is_some() {
+        let (refused, spread): (Vec<_>, Vec<_>) = targets
+            .iter()
+            .zip(&checks)
+            .partition(|(target, _)| refusal(target).is_some());
+        let (to_spread, their_checks): (Vec<Target>, Vec<&CheckRun>) =
+            spread.into_iter().map(|(t, c)| (t.clone(), c)).unzip();
+        let planned = super::plan_tasks::spread(ctx, job_id, req, &to_spread, &their_checks);
+        if let Some(planned) = planned.await {
+            let refused = refused.into_iter().map(|(target, check)| {
+                plan_project(ctx, job_id, req, target, check, refusal(target))
+            });
+            let mut results = join_all(refused).await;
+            results.extend(planned);
+            results.sort_by_key(|p| targets.iter().position(|t| *t == p.target));
+            return (results, checks);
+        }
+    }
     let each = targets
         .iter()
         .zip(&checks)
@@ -562,7 +582,7 @@ async fn plan_project(
     plan
 }
 
-async fn plan_in_checkout(
+pub(super) async fn plan_in_checkout(
     ctx: &Context,
     req: &Request,
     target: &Target,

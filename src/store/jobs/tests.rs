@@ -121,6 +121,39 @@ store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later
     assert_eq!(again.summary.as_deref(), Some("GitHub answered 502"));
 }}
 
+store_test! { async fn a_released_job_is_claimed_again_at_once_without_using_an_attempt(db) {
+    let s = db.open().await;
+    s.enqueue_jobs(&[job("a", 1), job("b", 1)]).await.unwrap();
+    let first = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert_eq!(first.attempts, 1);
+    assert!(s.release_job(first.claim()).await.unwrap());
+    assert!(
+        !s.release_job(first.claim()).await.unwrap(),
+        "only a running job is released"
+    );
+    let stored = s.job(first.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempts), (JobStatus::Queued, 0));
+    // Taken again at once, long before its lease would have run out, ahead of its PR's next.
+    let second = s.claim_job(11, LEASE).await.unwrap().unwrap();
+    assert_eq!((second.id, second.attempts), (first.id, 1));
+    assert!(
+        !s.release_job(first.claim()).await.unwrap(),
+        "a release under a stale claim writes nothing"
+    );
+    assert!(
+        !s.renew_job(first.claim(), 20 + LEASE_MS).await.unwrap(),
+        "nor does the released claim renew"
+    );
+    let stored = s.job(first.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempts), (JobStatus::Running, 1));
+    assert!(s.claim_job(12, LEASE).await.unwrap().is_none(), "one at a time");
+    assert!(
+        s.finish_job(second.claim(), JobStatus::Done, "planned", 30)
+            .await
+            .unwrap()
+    );
+}}
+
 store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_time(db) {
     let replicas = [db.open().await, db.open().await];
     let mut jobs = Vec::new();

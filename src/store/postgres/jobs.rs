@@ -145,6 +145,44 @@ pub(super) async fn insert_job(
     Ok(Some(id))
 }
 
+/// Records a project's latest plan in the caller's connection (or transaction), replacing the
+/// previous one of the same project.
+pub(super) async fn upsert_plan(
+    conn: &mut PgConnection,
+    sealer: &Sealer,
+    plan: &StoredPlan,
+) -> anyhow::Result<()> {
+    let outcome = serde_json::to_string(&plan.outcome).context("encoding a plan")?;
+    let planfile = plan
+        .planfile
+        .as_deref()
+        .map(|p| sealer.seal(p, &binding(plan)))
+        .transpose()
+        .context("sealing a planfile")?;
+    sqlx::query(
+        "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
+             head_sha = excluded.head_sha,
+             outcome = excluded.outcome, planfile = excluded.planfile,
+             job_id = excluded.job_id, created_at = excluded.created_at",
+    )
+    .bind(&plan.repository)
+    .bind(plan.pr as i64)
+    .bind(&plan.target.dir)
+    .bind(&plan.target.workspace)
+    .bind(project_key(&plan.target))
+    .bind(&plan.head_sha)
+    .bind(outcome)
+    .bind(planfile)
+    .bind(plan.job_id)
+    .bind(plan.created_at)
+    .execute(&mut *conn)
+    .await
+    .context("recording a plan")?;
+    Ok(())
+}
+
 #[async_trait]
 impl JobStore for PgStore {
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<i64>> {
@@ -247,6 +285,19 @@ impl JobStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_job(&self, claim: Claim) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), lease_until = NULL
+             WHERE id = $1 AND claim = $2 AND status = 'running'",
+        )
+        .bind(claim.job_id)
+        .bind(claim.token)
+        .execute(&self.pool)
+        .await
+        .context("releasing a job")?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn requeue_running_jobs(
         &self,
         max_attempts: u32,
@@ -327,35 +378,8 @@ impl JobStore for PgStore {
     }
 
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()> {
-        let outcome = serde_json::to_string(&plan.outcome).context("encoding a plan")?;
-        let planfile = plan
-            .planfile
-            .as_deref()
-            .map(|p| self.sealer.seal(p, &binding(plan)))
-            .transpose()
-            .context("sealing a planfile")?;
-        sqlx::query(
-            "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
-                 head_sha = excluded.head_sha,
-                 outcome = excluded.outcome, planfile = excluded.planfile,
-                 job_id = excluded.job_id, created_at = excluded.created_at",
-        )
-        .bind(&plan.repository)
-        .bind(plan.pr as i64)
-        .bind(&plan.target.dir)
-        .bind(&plan.target.workspace)
-        .bind(project_key(&plan.target))
-        .bind(&plan.head_sha)
-        .bind(outcome)
-        .bind(planfile)
-        .bind(plan.job_id)
-        .bind(plan.created_at)
-        .execute(&self.pool)
-        .await
-        .context("recording a plan")?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.context("recording a plan")?;
+        upsert_plan(&mut conn, &self.sealer, plan).await
     }
 
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {

@@ -25,6 +25,7 @@ mod fleet;
 mod jobs;
 mod locks;
 mod reviewed;
+mod tasks;
 
 /// sqlx runs these under `pg_advisory_lock` (a key derived from the database's name), so
 /// replicas starting at once apply each migration once and the others wait for it.
@@ -186,34 +187,46 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("starting the delivery batch")?;
-        let mut rows = QueryBuilder::<Postgres>::new(
-            "INSERT INTO deliveries (id, event, action, repository, installation_id, received_at, next_attempt_at) ",
+        // One statement, so one round trip and one commit a batch, whatever its size: the
+        // rows, then the payloads of those that were new. Of several deliveries with one id in
+        // a batch, the first is the new one (rows go in in batch order, `ord`).
+        let mut q = QueryBuilder::<Postgres>::new(
+            "WITH input (ord, id, event, action, repository, installation_id, received_at, payload) AS (",
         );
-        rows.push_values(batch, |mut row, d| {
-            row.push_bind(&d.id)
+        q.push_values(batch.iter().enumerate(), |mut row, (ord, d)| {
+            row.push_bind(ord as i32)
+                .push_bind(&d.id)
                 .push_bind(&d.event)
                 .push_bind(&d.action)
                 .push_bind(&d.repository)
                 .push_bind(d.installation_id)
                 .push_bind(d.received_at)
-                .push_bind(d.received_at);
+                .push_bind(d.payload.stored());
         });
-        rows.push(" ON CONFLICT (id) DO NOTHING RETURNING seq, id");
-        let inserted: Vec<(i64, String)> = rows
+        q.push(
+            "),
+             new AS (
+                 INSERT INTO deliveries (id, event, action, repository, installation_id, received_at, next_attempt_at)
+                 SELECT id, event, action, repository, installation_id, received_at, received_at
+                 FROM input ORDER BY ord
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING seq, id),
+             payloads AS (
+                 INSERT INTO delivery_payloads (seq, payload)
+                 SELECT DISTINCT ON (new.seq) new.seq, input.payload
+                 FROM new JOIN input ON input.id = new.id
+                 ORDER BY new.seq, input.ord)
+             SELECT seq, id FROM new",
+        );
+        let inserted: Vec<(i64, String)> = q
             .build_query_as()
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await
             .context("storing deliveries")?;
         let mut new_seq: std::collections::HashMap<&str, i64> = inserted
             .iter()
             .map(|(seq, id)| (id.as_str(), *seq))
             .collect();
-        // The first of several deliveries with one id in a batch is the new one.
         let results: Vec<Inserted> = batch
             .iter()
             .map(|d| match new_seq.remove(d.id.as_str()) {
@@ -221,26 +234,6 @@ impl Store for PgStore {
                 None => Inserted::Duplicate,
             })
             .collect();
-        let payloads: Vec<(i64, &[u8])> = batch
-            .iter()
-            .zip(&results)
-            .filter_map(|(d, r)| match r {
-                Inserted::New { seq } => Some((*seq, d.payload.stored())),
-                Inserted::Duplicate => None,
-            })
-            .collect();
-        if !payloads.is_empty() {
-            let mut q =
-                QueryBuilder::<Postgres>::new("INSERT INTO delivery_payloads (seq, payload) ");
-            q.push_values(payloads, |mut row, (seq, payload)| {
-                row.push_bind(seq).push_bind(payload);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .context("storing delivery payloads")?;
-        }
-        tx.commit().await.context("committing the delivery batch")?;
         Ok(results)
     }
 

@@ -19,9 +19,12 @@ use super::{
 
 mod apply_lock;
 mod drift;
+#[cfg(test)]
+mod durability_tests;
 mod jobs;
 mod locks;
 mod reviewed;
+mod tasks;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
@@ -44,6 +47,10 @@ pub struct SqliteStore {
 /// `maintain` checkpoints a WAL this large even while deliveries keep arriving. (SQLite's own
 /// automatic checkpoint, at 65,536 pages, is the backstop.)
 const WAL_CHECKPOINT_BYTES: u64 = 128 << 20;
+
+/// How a batch of new deliveries begins: its commit, with `synchronous=FULL`, fsyncs the WAL
+/// before any of its deliveries is answered.
+const DURABLE_BEGIN: &str = "PRAGMA synchronous = FULL; BEGIN";
 
 impl SqliteStore {
     /// Closes every pool, so each query fails from now on (tests of what depends on a
@@ -173,13 +180,10 @@ impl Store for SqliteStore {
             .acquire()
             .await
             .context("waiting for the store's writer")?;
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
+        // One round trip: the batch commits with FULL (its commit fsyncs the WAL).
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, DURABLE_BEGIN)
             .await
-            .context("making the batch durable")?;
-        let mut tx = sqlx::Connection::begin(&mut *conn)
-            .await
-            .context("starting the delivery batch")?;
+            .context("starting the durable delivery batch")?;
         // Two statements a batch, whatever its size: every row in one INSERT, every payload
         // of a new row in another.
         let mut rows = QueryBuilder::<Sqlite>::new(

@@ -157,6 +157,24 @@ impl TestContext {
         self.bosun = Some(running);
     }
 
+    /// Another replica of bosun on this context's settings (its store among them), with a data
+    /// dir of its own and instance id `instance`; it serves no webhook (the fake sends them to
+    /// the first) but claims jobs and plan tasks. Shut it down before the test ends.
+    pub async fn start_replica(&self, instance: &str) -> (Running, tempfile::TempDir) {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut sources = self.sources.clone();
+        sources
+            .flags
+            .set("data_dir", data_dir.path().display().to_string());
+        sources.flags.set("instance_id", instance.to_string());
+        let settings = Settings::resolve(&sources).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let github =
+            Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
+        let running = bosun::app::start(&settings, metrics, github).await.unwrap();
+        (running, data_dir)
+    }
+
     pub async fn stop_bosun(&mut self) {
         if let Some(b) = self.bosun.take() {
             b.shutdown().await;

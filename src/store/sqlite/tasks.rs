@@ -1,0 +1,200 @@
+//! The SQLite backend of plan tasks (one replica: its own task worker claims them all).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::jobs::{project_key, upsert_plan};
+use crate::plan::Target;
+use crate::store::Millis;
+use crate::store::jobs::StoredPlan;
+use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStatus, TaskStore};
+
+macro_rules! task_columns {
+    () => {
+        "id, job_id, repository, pr, dir, workspace, project, spec, status, claim, lease_until, \
+         claimed_by, outcome"
+    };
+}
+
+fn task_of(row: &SqliteRow) -> anyhow::Result<Task> {
+    let project: String = row.try_get("project")?;
+    Ok(Task {
+        id: row.try_get("id")?,
+        job_id: row.try_get("job_id")?,
+        repository: row.try_get("repository")?,
+        pr: row.try_get::<i64, _>("pr")? as u64,
+        target: Target {
+            dir: row.try_get("dir")?,
+            workspace: row.try_get("workspace")?,
+            name: Some(project).filter(|n| !n.is_empty()),
+        },
+        spec: row.try_get("spec")?,
+        status: TaskStatus::parse(row.try_get::<&str, _>("status")?),
+        claim: row.try_get("claim")?,
+        lease_until: row.try_get("lease_until")?,
+        claimed_by: row.try_get("claimed_by")?,
+        outcome: row.try_get("outcome")?,
+    })
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn enqueue_tasks(
+        &self,
+        job_id: i64,
+        repository: &str,
+        pr: u64,
+        tasks: &[NewTask],
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.writer.begin().await.context("enqueueing tasks")?;
+        for task in tasks {
+            sqlx::query(
+                "INSERT INTO plan_tasks (job_id, repository, pr, dir, workspace, project, spec, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (job_id, dir, workspace, project) DO UPDATE SET
+                     spec = excluded.spec, status = 'queued', claim = plan_tasks.claim + 1,
+                     lease_until = NULL, outcome = NULL, finished_at = NULL
+                 WHERE plan_tasks.spec <> excluded.spec",
+            )
+            .bind(job_id)
+            .bind(repository)
+            .bind(pr as i64)
+            .bind(&task.target.dir)
+            .bind(&task.target.workspace)
+            .bind(project_key(&task.target))
+            .bind(&task.spec)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("enqueueing a task")?;
+        }
+        tx.commit().await.context("committing tasks")?;
+        Ok(())
+    }
+
+    async fn claim_task(
+        &self,
+        now: Millis,
+        lease: Duration,
+        by: &str,
+        max_claims: i64,
+    ) -> anyhow::Result<Option<Task>> {
+        let row = sqlx::query(concat!(
+            "UPDATE plan_tasks SET status = 'running', claim = claim + 1, lease_until = ?1,
+                 claimed_by = ?3, claimed_at = ?2
+             WHERE id = (
+                 SELECT id FROM plan_tasks
+                 WHERE (status = 'queued' OR (status = 'running' AND lease_until < ?2))
+                   AND claim < ?4
+                 ORDER BY id LIMIT 1)
+             RETURNING ",
+            task_columns!()
+        ))
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(by)
+        .bind(max_claims)
+        .fetch_optional(&self.writer)
+        .await
+        .context("claiming a task")?;
+        row.as_ref().map(task_of).transpose()
+    }
+
+    async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET lease_until = ?
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(until)
+        .bind(claim.task_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("renewing a task's lease")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_task(&self, claim: TaskClaim) -> anyhow::Result<bool> {
+        // Not running, the old claim can write nothing; the next claim takes a new token (and
+        // counts this one among the task's claims).
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(claim.task_id)
+        .bind(claim.token)
+        .execute(&self.writer)
+        .await
+        .context("releasing a task")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_task(
+        &self,
+        claim: TaskClaim,
+        outcome: &str,
+        plan: &StoredPlan,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.writer.begin().await.context("finishing a task")?;
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET status = 'done', outcome = ?, finished_at = ?, lease_until = NULL
+             WHERE id = ? AND claim = ? AND status = 'running'",
+        )
+        .bind(outcome)
+        .bind(now)
+        .bind(claim.task_id)
+        .bind(claim.token)
+        .execute(&mut *tx)
+        .await
+        .context("recording a task's outcome")?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        upsert_plan(&mut tx, &self.sealer, plan).await?;
+        tx.commit().await.context("committing a task's outcome")?;
+        Ok(true)
+    }
+
+    async fn requeue_running_tasks(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        )
+        .execute(&self.writer)
+        .await
+        .context("requeueing interrupted tasks")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn tasks_of_job(&self, job_id: i64) -> anyhow::Result<Vec<Task>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM plan_tasks WHERE job_id = ? ORDER BY id"
+        ))
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading a job's tasks")?;
+        rows.iter().map(task_of).collect()
+    }
+
+    async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE plan_tasks SET spec = '', outcome = NULL, lease_until = NULL,
+                 claim = CASE WHEN status = 'done' THEN claim ELSE claim + 1 END, status = 'done'
+             WHERE job_id = ?",
+        )
+        .bind(job_id)
+        .execute(&self.writer)
+        .await
+        .context("closing a job's tasks")?;
+        Ok(())
+    }
+}

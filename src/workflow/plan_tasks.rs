@@ -1,0 +1,361 @@
+//! A plan spread across replicas: the job fans its projects out as tasks in the store, the
+//! task worker of any replica (this one included, see [`crate::task_worker`]) plans each under the
+//! project's run lock and records the plan under the task's fencing token, and the job waits
+//! for them (its lease renewed by the job worker all along) and reports as it would have.
+//! The job keeps its pull request's turn while it waits: a later job of the pull request does
+//! not start before this one ends.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use super::Context;
+use super::feedback::CheckRun;
+use super::job::{PrRef, RepoRef};
+use super::plan::{Request, Selection};
+use crate::plan::{Outcome, ProjectPlan, Step, Target};
+use crate::store::{NewTask, StoredPlan, Task, TaskStatus, now_millis};
+
+/// A task claimed this many times (each claimer gone before it finished) is given up on.
+pub const MAX_CLAIMS: i64 = 3;
+/// How often a job waiting for its tasks looks at them.
+const POLL: Duration = Duration::from_millis(100);
+/// A job waits at most this long for its tasks; those unfinished fail (a task's claimer that
+/// dies is replaced within a lease, so only a project whose plan runs this long meets it).
+const MAX_WAIT: Duration = Duration::from_secs(3 * 3600);
+
+/// What a task worker needs to plan one project: the job's request without what only the job
+/// uses (its selection and note). The project itself is the task's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TaskSpec {
+    repo: RepoRef,
+    installation_id: u64,
+    pr: PrRef,
+    extra_args: Vec<String>,
+    merged: bool,
+}
+
+/// Plans `targets` as tasks (none refused by its plan requirements: those the job reports
+/// itself) and completes their check runs as the tasks end; the plans in `targets`' order.
+/// `None` when the tasks could not be stored: the job plans the projects itself.
+pub(super) async fn spread(
+    ctx: &Context,
+    job_id: i64,
+    req: &Request,
+    targets: &[Target],
+    checks: &[&CheckRun],
+) -> Option<Vec<ProjectPlan>> {
+    let spec = TaskSpec {
+        repo: req.repo.clone(),
+        installation_id: req.installation_id,
+        pr: req.pr.clone(),
+        extra_args: req.extra_args.clone(),
+        merged: req.merged,
+    };
+    let spec = match serde_json::to_string(&spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            tracing::error!(error = %e, "encoding a plan task failed; planning in the job");
+            return None;
+        }
+    };
+    let tasks: Vec<NewTask> = targets
+        .iter()
+        .map(|t| NewTask {
+            target: t.clone(),
+            spec: spec.clone(),
+        })
+        .collect();
+    let repo = req.repo.full_name.as_str();
+    let enqueue = |tasks: Vec<NewTask>| async move {
+        let enqueued = ctx
+            .store
+            .enqueue_tasks(job_id, repo, req.pr.number, &tasks, now_millis())
+            .await;
+        if let Some(wake) = &ctx.spread {
+            wake.notify_one();
+        }
+        enqueued
+    };
+    if let Err(e) = enqueue(tasks.clone()).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "storing the plan tasks failed; planning in the job"
+        );
+        return None;
+    }
+    tracing::info!(tasks = tasks.len(), "plan tasks queued");
+    let mut plans: Vec<Option<ProjectPlan>> = vec![None; targets.len()];
+    let mut started = vec![false; targets.len()];
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    while plans.iter().any(Option::is_none) {
+        let now = now_millis();
+        let listed = ctx.store.tasks_of_job(job_id).await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "reading the plan tasks failed");
+                Vec::new()
+            }
+        };
+        let mut missing: Vec<NewTask> = Vec::new();
+        for (i, target) in targets.iter().enumerate() {
+            if plans[i].is_some() {
+                continue;
+            }
+            let Some(task) = listed.iter().find(|t| t.target == *target) else {
+                missing.push(tasks[i].clone());
+                continue;
+            };
+            match ended(task, now) {
+                Some(outcome) => {
+                    let plan = ProjectPlan {
+                        target: target.clone(),
+                        outcome,
+                    };
+                    if task.status != TaskStatus::Done {
+                        // Given up on: its failure is the job's to record.
+                        record(ctx, job_id, req, &plan).await;
+                    }
+                    checks[i].completed(&plan);
+                    plans[i] = Some(plan);
+                }
+                None if task.status == TaskStatus::Running && !started[i] => {
+                    started[i] = true;
+                    checks[i].in_progress();
+                }
+                None => {}
+            }
+        }
+        // A task gone from the store (closed by a job run this one's claim replaced) is
+        // queued again.
+        if !missing.is_empty() && !listed.is_empty() {
+            let again = missing.len();
+            if let Err(e) = enqueue(missing).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    again,
+                    "queueing missing plan tasks failed"
+                );
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for (i, target) in targets.iter().enumerate() {
+                if plans[i].is_none() {
+                    let plan = ProjectPlan {
+                        target: target.clone(),
+                        outcome: Outcome::Failed {
+                            step: Step::Plan,
+                            output: "bosun did not finish planning this project in time.".into(),
+                        },
+                    };
+                    record(ctx, job_id, req, &plan).await;
+                    checks[i].completed(&plan);
+                    plans[i] = Some(plan);
+                }
+            }
+            break;
+        }
+        if plans.iter().any(Option::is_none) {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    if let Err(e) = ctx.store.close_tasks(job_id).await {
+        tracing::warn!(error = format!("{e:#}"), "closing the plan tasks failed");
+    }
+    Some(plans.into_iter().flatten().collect())
+}
+
+/// A task's outcome once it ended: done, or given up on (claimed `MAX_CLAIMS` times, the last
+/// claimer gone too).
+fn ended(task: &Task, now: i64) -> Option<Outcome> {
+    match task.status {
+        TaskStatus::Done => Some(match task.outcome.as_deref().map(serde_json::from_str) {
+            Some(Ok(outcome)) => outcome,
+            _ => Outcome::Failed {
+                step: Step::Plan,
+                output: "bosun could not read this project's plan back; the operator's logs \
+                         say why."
+                    .into(),
+            },
+        }),
+        TaskStatus::Running
+            if task.claim >= MAX_CLAIMS && task.lease_until.is_none_or(|l| l < now) =>
+        {
+            Some(Outcome::Failed {
+                step: Step::Plan,
+                output: format!(
+                    "bosun stopped {MAX_CLAIMS} times while planning this project; it was not \
+                     tried again."
+                ),
+            })
+        }
+        _ => None,
+    }
+}
+
+async fn record(ctx: &Context, job_id: i64, req: &Request, plan: &ProjectPlan) {
+    let stored = StoredPlan {
+        repository: req.repo.full_name.clone(),
+        pr: req.pr.number,
+        target: plan.target.clone(),
+        head_sha: req.pr.head_sha.clone(),
+        outcome: plan.outcome.clone(),
+        planfile: None,
+        job_id,
+        created_at: now_millis(),
+    };
+    if let Err(e) = ctx.store.record_plan(&stored).await {
+        tracing::error!(error = format!("{e:#}"), "recording a plan failed");
+    }
+}
+
+/// Pull requests whose head and base this process's mirror has fetched, so a replica's tasks
+/// of one pull request fetch it once.
+#[derive(Default)]
+pub struct Fetched(Mutex<HashSet<String>>);
+
+impl Fetched {
+    /// Kept this many; past it, forgotten all at once (a fetch again is only slower).
+    const MAX: usize = 1024;
+
+    fn has(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    fn add(&self, key: String) {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= Self::MAX {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
+/// Plans one task's project in this replica: fetches the pull request into this replica's
+/// mirror (once), then plans under a Terraform slot and the project's run lock. Returns the
+/// outcome to record; never fails: a failure is the project's outcome.
+pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPlan {
+    let (outcome, planfile) = match plan_task(ctx, task, fetched).await {
+        Ok(planned) => planned,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "preparing a plan task failed");
+            let output =
+                "bosun could not prepare this project's plan; the operator's logs say why."
+                    .to_owned();
+            (
+                Outcome::Failed {
+                    step: Step::Checkout,
+                    output,
+                },
+                None,
+            )
+        }
+    };
+    let head_sha = serde_json::from_str::<TaskSpec>(&task.spec)
+        .map(|s| s.pr.head_sha)
+        .unwrap_or_default();
+    StoredPlan {
+        repository: task.repository.clone(),
+        pr: task.pr,
+        target: task.target.clone(),
+        head_sha,
+        outcome,
+        planfile,
+        job_id: task.job_id,
+        created_at: now_millis(),
+    }
+}
+
+async fn plan_task(
+    ctx: &Context,
+    task: &Task,
+    fetched: &Fetched,
+) -> anyhow::Result<(Outcome, Option<Vec<u8>>)> {
+    let spec: TaskSpec = serde_json::from_str(&task.spec).context("reading a plan task")?;
+    let req = Request {
+        repo: spec.repo,
+        installation_id: spec.installation_id,
+        pr: spec.pr,
+        selection: Selection::Targets(vec![task.target.clone()]),
+        extra_args: spec.extra_args,
+        note: None,
+        merged: spec.merged,
+    };
+    let key = format!(
+        "{}\n{}\n{}\n{}",
+        req.repo.full_name, req.pr.number, req.pr.head_sha, req.pr.base_sha
+    );
+    if !fetched.has(&key) {
+        super::plan::fetch(ctx, &req).await?;
+        fetched.add(key);
+    }
+    let _slot = ctx.slots.acquire().await;
+    let _project = ctx.lock_project(&req.repo.full_name, &task.target).await;
+    let span = tracing::info_span!(
+        "project",
+        dir = %task.target.dir,
+        workspace = %task.target.workspace,
+        name = task.target.name.as_deref().unwrap_or("")
+    );
+    Ok(super::plan::plan_in_checkout(ctx, &req, &task.target)
+        .instrument(span)
+        .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(status: TaskStatus, claim: i64, lease_until: Option<i64>) -> Task {
+        Task {
+            id: 1,
+            job_id: 1,
+            repository: "acme/infra".into(),
+            pr: 1,
+            target: Target {
+                dir: "a".into(),
+                workspace: "default".into(),
+                name: None,
+            },
+            spec: String::new(),
+            status,
+            claim,
+            lease_until,
+            claimed_by: None,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn a_task_whose_every_claimer_died_is_given_up_on_and_one_still_held_is_waited_for() {
+        let gone = ended(&task(TaskStatus::Running, MAX_CLAIMS, Some(10)), 11);
+        assert!(
+            matches!(&gone, Some(Outcome::Failed { output, .. }) if output.contains("stopped 3 times")),
+            "{gone:?}"
+        );
+        // Its last claimer still holds it, or another claim is left: the job waits.
+        assert_eq!(
+            ended(&task(TaskStatus::Running, MAX_CLAIMS, Some(12)), 11),
+            None
+        );
+        assert_eq!(ended(&task(TaskStatus::Running, 1, Some(10)), 11), None);
+        assert_eq!(
+            ended(&task(TaskStatus::Queued, MAX_CLAIMS - 1, None), 11),
+            None
+        );
+        // A done task whose outcome does not read back fails instead of hanging the job.
+        let unreadable = ended(&task(TaskStatus::Done, 1, None), 11);
+        assert!(
+            matches!(unreadable, Some(Outcome::Failed { .. })),
+            "{unreadable:?}"
+        );
+    }
+}
