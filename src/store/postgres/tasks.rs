@@ -5,43 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::PgStore;
 use super::jobs::{project_key, upsert_plan};
-use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::jobs::StoredPlan;
-use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStatus, TaskStore};
-
-macro_rules! task_columns {
-    () => {
-        "id, job_id, repository, pr, dir, workspace, project, spec, status, claim, lease_until, \
-         claimed_by, outcome"
-    };
-}
-
-fn task_of(row: &PgRow) -> anyhow::Result<Task> {
-    let project: String = row.try_get("project")?;
-    Ok(Task {
-        id: row.try_get("id")?,
-        job_id: row.try_get("job_id")?,
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        target: Target {
-            dir: row.try_get("dir")?,
-            workspace: row.try_get("workspace")?,
-            name: Some(project).filter(|n| !n.is_empty()),
-        },
-        spec: row.try_get("spec")?,
-        status: TaskStatus::parse(row.try_get::<&str, _>("status")?),
-        claim: row.try_get("claim")?,
-        lease_until: row.try_get("lease_until")?,
-        claimed_by: row.try_get("claimed_by")?,
-        outcome: row.try_get("outcome")?,
-    })
-}
+use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStore, task_columns};
 
 #[async_trait]
 impl TaskStore for PgStore {
@@ -105,7 +74,7 @@ impl TaskStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .context("claiming a task")?;
-        row.as_ref().map(task_of).transpose()
+        row.as_ref().map(Task::from_row).transpose()
     }
 
     async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool> {
@@ -179,7 +148,7 @@ impl TaskStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .context("reading a job's tasks")?;
-        rows.iter().map(task_of).collect()
+        rows.iter().map(Task::from_row).collect()
     }
 
     async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {
