@@ -489,6 +489,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "File holding the API token (instead of BOSUN_API_TOKEN)"
     ),
     setting!(
+        "public_url",
+        "BOSUN_PUBLIC_URL",
+        "public-url",
+        None,
+        "The URL people reach bosun at (http or https, no query), for sign-in redirects and links to runs; unset: no links"
+    ),
+    setting!(
         "drift_notify_url",
         "BOSUN_DRIFT_NOTIFY_URL",
         "drift-notify-url",
@@ -804,6 +811,8 @@ pub struct Settings {
     /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL), checked to be an
     /// http(s) URL.
     pub drift_notify_url: Option<Secret>,
+    /// The URL people reach bosun at (BOSUN_PUBLIC_URL), without a trailing slash.
+    pub public_url: Option<String>,
     /// This replica's name in its metrics (BOSUN_INSTANCE_ID, else the host name, else random).
     pub instance_id: String,
 }
@@ -1072,6 +1081,7 @@ impl Settings {
             api_token: drift::api_token(sources)?,
             drift_notify_url: drift::notify_url(sources)?,
             instance_id: instance::instance_id(sources),
+            public_url: instance::public_url(sources)?,
         })
     }
 }

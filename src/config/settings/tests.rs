@@ -606,3 +606,37 @@ fn allow_commands_and_disable_autoplan_read_as_atlantis_flags() {
         "{e}"
     );
 }
+
+#[test]
+fn public_url_is_an_http_url_kept_without_its_trailing_slash() {
+    let mut s = base();
+    assert!(Settings::resolve(&s).unwrap().public_url.is_none());
+    s.env.set("public_url", "https://bosun.example.com/ci/");
+    assert_eq!(
+        Settings::resolve(&s).unwrap().public_url.as_deref(),
+        Some("https://bosun.example.com/ci")
+    );
+    for (bad, why) in [
+        (
+            "ftp://bosun.example.com",
+            "must start with http:// or https://",
+        ),
+        (
+            "https://bosun.example.com/?a=b",
+            "may not have a query or a fragment",
+        ),
+        (
+            "https://user:pw@bosun.example.com",
+            "may not carry a user name or password",
+        ),
+        ("bosun.example.com", "not a URL"),
+    ] {
+        s.env.set("public_url", bad);
+        let e = err(&s);
+        assert!(
+            e.starts_with("BOSUN_PUBLIC_URL (--public-url): ") && e.contains(why),
+            "{bad}: {e}"
+        );
+        assert!(!e.contains("pw@"), "{e}");
+    }
+}
