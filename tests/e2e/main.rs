@@ -9,6 +9,7 @@ mod atlantis_grammar;
 mod atlantis_workflows;
 mod bad_input;
 mod binary;
+mod browser;
 mod crashes;
 mod drain;
 mod drift;
