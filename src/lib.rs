@@ -31,6 +31,7 @@ pub mod store;
 pub mod task_worker;
 pub mod telemetry;
 pub mod terraform;
+pub mod web;
 pub mod worker;
 pub mod workflow;
 pub mod workspace;

@@ -184,6 +184,12 @@ pub trait JobStore: Send + Sync {
     /// Jobs queued or running.
     async fn open_jobs(&self) -> anyhow::Result<i64>;
 
+    /// Jobs queued or running, the oldest first, at most `limit` (for the overview page).
+    async fn open_job_list(&self, limit: u32) -> anyhow::Result<Vec<Job>>;
+
+    /// A repository's latest jobs, the newest first, at most `limit` (for its page).
+    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>>;
+
     /// Records a project's latest plan, replacing the previous one of the same project: its
     /// dir, workspace and name (two named projects on one dir and workspace have a plan each).
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()>;

@@ -188,3 +188,32 @@ store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_
     assert_eq!(prs.len(), 10, "every pull request goes on: {claimed:?}");
     assert_eq!(claimed.len(), 10, "one job of each pull request at a time: {claimed:?}");
 }}
+
+store_test! { async fn the_pages_list_open_jobs_oldest_first_and_a_repos_latest_first(db) {
+    let s = db.open().await;
+    let mut other = job("c", 3);
+    other.repository = "acme/other".into();
+    let ids = s
+        .enqueue_jobs(&[job("a", 1), job("b", 2), other])
+        .await
+        .unwrap();
+    let running = s.claim_job(10, LEASE).await.unwrap().unwrap();
+    assert_eq!(running.id, ids[0]);
+    let open = s.open_job_list(10).await.unwrap();
+    assert_eq!(open.iter().map(|j| j.id).collect::<Vec<_>>(), ids);
+    assert_eq!(open[0].status, JobStatus::Running);
+    assert_eq!(s.open_job_list(1).await.unwrap().len(), 1);
+    s.finish_job(running.claim(), JobStatus::Done, "", 20)
+        .await
+        .unwrap();
+    let open = s.open_job_list(10).await.unwrap();
+    assert_eq!(open.iter().map(|j| j.id).collect::<Vec<_>>(), ids[1..]);
+    let recent = s.recent_jobs("acme/infra", 10).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[0]]
+    );
+    assert_eq!(recent[1].status, JobStatus::Done);
+    assert_eq!(s.recent_jobs("acme/infra", 1).await.unwrap().len(), 1);
+    assert!(s.recent_jobs("acme/none", 10).await.unwrap().is_empty());
+}}

@@ -368,6 +368,33 @@ impl JobStore for PgStore {
         rows.iter().map(job_of).collect()
     }
 
+    async fn open_job_list(&self, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE status IN ('queued', 'running') ORDER BY id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing open jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
+    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE repository = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(repository)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing a repository's jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
     async fn open_jobs(&self) -> anyhow::Result<i64> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")

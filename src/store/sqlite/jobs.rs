@@ -361,6 +361,33 @@ impl JobStore for SqliteStore {
         rows.iter().map(job_of).collect()
     }
 
+    async fn open_job_list(&self, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE status IN ('queued', 'running') ORDER BY id LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .context("listing open jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
+    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE repository = ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(repository)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .context("listing a repository's jobs")?;
+        rows.iter().map(job_of).collect()
+    }
+
     async fn open_jobs(&self) -> anyhow::Result<i64> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
