@@ -3,7 +3,9 @@
 //! to HTML; the handlers in `server::ui` gather that data and check who may see it.
 
 pub mod html;
+pub mod locks;
 pub mod overview;
+pub mod repo;
 
 /// The stylesheet every page links (`/assets/app.css`).
 pub const APP_CSS: &str = include_str!("../../assets/app.css");
