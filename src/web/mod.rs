@@ -6,6 +6,7 @@ pub mod html;
 pub mod locks;
 pub mod overview;
 pub mod repo;
+pub mod run;
 
 /// The stylesheet every page links (`/assets/app.css`).
 pub const APP_CSS: &str = include_str!("../../assets/app.css");
