@@ -2,6 +2,7 @@
 //! (`assets/`), no build step. Each page is a pure function from the data the viewer may see
 //! to HTML; the handlers in `server::ui` gather that data and check who may see it.
 
+pub mod audit;
 pub mod html;
 pub mod locks;
 pub mod overview;
