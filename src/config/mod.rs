@@ -16,7 +16,7 @@ pub use allowlist::RepoAllowlist;
 pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
-    CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
+    CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat, OAuthSettings,
     PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
 };
 
