@@ -16,8 +16,9 @@ pub use allowlist::RepoAllowlist;
 pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
-    CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat, OAuthSettings,
-    PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
+    CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
+    OAuthSettings, PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources,
+    parse_bytes,
 };
 
 /// Loads the three layers: `flags`, the process environment, and the TOML file given with

@@ -191,7 +191,9 @@ impl UserGitHub for HttpUserGitHub {
     }
 
     async fn user(&self, token: &Secret) -> anyhow::Result<GitHubUser> {
-        let (status, body) = self.send(self.api_get("/user", token)?, "GET /user").await?;
+        let (status, body) = self
+            .send(self.api_get("/user", token)?, "GET /user")
+            .await?;
         anyhow::ensure!(status.is_success(), "GitHub answered {status} to GET /user");
         let user: UserAnswer = serde_json::from_slice(&body)
             .map_err(|_| anyhow::anyhow!("GitHub's answer to GET /user is not a user"))?;

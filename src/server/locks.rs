@@ -44,10 +44,7 @@ fn lock_json(lock: &ProjectLock) -> serde_json::Value {
 
 /// `GET /api/locks`: `{"locks": [{repo, pr, project, name, dir, workspace, since}]}`, by
 /// repository then dir and workspace; repositories the viewer cannot read are left out.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    viewer: Viewer,
-) -> Result<Response, Refusal> {
+pub async fn list(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<Response, Refusal> {
     let repos: BTreeSet<String> = state
         .store
         .prs_holding()

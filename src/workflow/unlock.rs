@@ -117,12 +117,8 @@ pub async fn by_api(
         }
     }
     shown.sort();
-    let body = render::reply::unlocked_by(
-        ctx.settings.command_name(),
-        &shown,
-        asked.by,
-        asked.reason,
-    );
+    let body =
+        render::reply::unlocked_by(ctx.settings.command_name(), &shown, asked.by, asked.reason);
     feedback::reply(ctx, installation_id, name, pr, &body).await?;
     tracing::info!(pr, by = asked.by, "locks released through the API");
     Ok(format!(

@@ -69,14 +69,38 @@ async fn sign_in_round_trip_sets_a_sealed_secure_session_cookie() {
     let (alice, next) = sign_in(&ctx, "alice", "/api/locks").await;
     assert_eq!(next, "/api/locks", "back where the user was going");
     let set = &alice.set_cookie;
-    for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=28800"] {
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=28800",
+    ] {
         assert!(set.contains(part), "{part} in {set}");
     }
-    let token = ctx.fake.model().oauth.tokens.keys().next().cloned().unwrap();
-    assert!(!set.contains(&token) && !set.contains("gho_"), "the token is sealed");
+    let token = ctx
+        .fake
+        .model()
+        .oauth
+        .tokens
+        .keys()
+        .next()
+        .cloned()
+        .unwrap();
+    assert!(
+        !set.contains(&token) && !set.contains("gho_"),
+        "the token is sealed"
+    );
     let home = alice.send(&ctx, Method::GET, "/").await;
-    assert!(home.text().contains("Signed in as <strong>alice</strong>"), "{}", home.text());
-    assert_eq!(alice.send(&ctx, Method::GET, "/api/locks").await.status, 200);
+    assert!(
+        home.text().contains("Signed in as <strong>alice</strong>"),
+        "{}",
+        home.text()
+    );
+    assert_eq!(
+        alice.send(&ctx, Method::GET, "/api/locks").await.status,
+        200
+    );
 
     // A changed cookie is refused: the page sends the browser to sign in, the API says 401.
     let mut bytes = alice.session.clone().into_bytes();
@@ -115,7 +139,10 @@ async fn sign_in_round_trip_sets_a_sealed_secure_session_cookie() {
         .unwrap();
     assert_eq!(out.status, 303, "{}", out.text());
     let gone = browser::set_cookie(&out, "bosun_session").unwrap();
-    assert!(gone.contains("Max-Age=0") && cookie_value(&gone).is_empty(), "{gone}");
+    assert!(
+        gone.contains("Max-Age=0") && cookie_value(&gone).is_empty(),
+        "{gone}"
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -141,7 +168,11 @@ async fn no_route_answers_without_credentials() {
     assert_eq!(page.status, 303);
     assert_eq!(location(&page), "/login?next=%2F");
     for open in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(send(&ctx, Method::GET, open, &[]).await.status, 200, "{open}");
+        assert_eq!(
+            send(&ctx, Method::GET, open, &[]).await.status,
+            200,
+            "{open}"
+        );
     }
     ctx.finish().await;
 }
@@ -174,7 +205,9 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
         assert!(!r.text().contains("envs/shared"), "{method} {path}");
     }
     for method in [Method::GET, Method::POST, Method::DELETE] {
-        let r = mallory.change(&ctx, method.clone(), "/api/apply-lock").await;
+        let r = mallory
+            .change(&ctx, method.clone(), "/api/apply-lock")
+            .await;
         assert_eq!(r.status, 403, "{method} /api/apply-lock: operator only");
     }
 
@@ -216,7 +249,11 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     .await;
     assert_eq!(wrong.status, 403, "{}", wrong.text());
     let missing_reason = bob
-        .change(&ctx, Method::DELETE, &format!("/api/locks/{REPO}?dir=envs/shared"))
+        .change(
+            &ctx,
+            Method::DELETE,
+            &format!("/api/locks/{REPO}?dir=envs/shared"),
+        )
         .await;
     assert_eq!(missing_reason.status, 400, "{}", missing_reason.text());
     ctx.settle().await;
@@ -231,11 +268,17 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     assert!(body.contains("Unlocked by @bob"), "{body}");
     assert!(body.contains("`first is abandoned`"), "{body}");
     assert!(
-        ctx.store().plans_of_pr(REPO, first).await.unwrap().is_empty(),
+        ctx.store()
+            .plans_of_pr(REPO, first)
+            .await
+            .unwrap()
+            .is_empty(),
         "its plan is discarded"
     );
     assert_eq!(
-        ctx.check(second, "bosun/plan: envs/shared").conclusion.as_deref(),
+        ctx.check(second, "bosun/plan: envs/shared")
+            .conclusion
+            .as_deref(),
         Some("success"),
         "the waiting pull request is planned"
     );
@@ -251,7 +294,10 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     .await;
     assert_eq!(r.status, 202, "{}", r.text());
     ctx.settle().await;
-    assert!(ctx.reply(second, "unlocked").contains("Unlocked by the operator"));
+    assert!(
+        ctx.reply(second, "unlocked")
+            .contains("Unlocked by the operator")
+    );
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
     let listed = as_operator(&ctx, Method::GET, "/api/locks").await;
     assert_eq!(listed.json()["locks"], serde_json::json!([]));

@@ -76,10 +76,8 @@ pub(super) fn oauth(
 /// both.
 pub fn web_url(api_url: &str) -> String {
     let api = api_url.trim_end_matches('/');
-    if let Some(rest) = api.strip_prefix("https://api.github.com") {
-        if rest.is_empty() {
-            return "https://github.com".into();
-        }
+    if api == "https://api.github.com" {
+        return "https://github.com".into();
     }
     if let Some(host) = api.strip_suffix("/api/v3") {
         return host.to_owned();
@@ -154,9 +152,13 @@ mod tests {
                 path.to_str().unwrap_or_default(),
             ),
         ]);
-        let ok = oauth(&s, "https://ghe.example.com/api/v3", Some("https://b.example"))
-            .unwrap()
-            .unwrap();
+        let ok = oauth(
+            &s,
+            "https://ghe.example.com/api/v3",
+            Some("https://b.example"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(ok.client_secret.expose(), "0123456789abcdef0123");
         assert_eq!(ok.web_url, "https://ghe.example.com");
     }

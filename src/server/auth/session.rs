@@ -321,7 +321,10 @@ mod tests {
     #[test]
     fn cookies_are_read_from_every_cookie_header() {
         let mut h = http::HeaderMap::new();
-        h.append(http::header::COOKIE, "a=1; bosun_session=xyz".parse().unwrap());
+        h.append(
+            http::header::COOKIE,
+            "a=1; bosun_session=xyz".parse().unwrap(),
+        );
         h.append(http::header::COOKIE, "c=3".parse().unwrap());
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "c"), Some("3"));

@@ -27,7 +27,11 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The page's viewer, or the answer to give instead: a sign-in redirect back to `uri`.
-pub fn page_viewer(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Viewer, Response> {
+pub fn page_viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Viewer, Box<Response>> {
     match viewer_of(state, headers) {
         Ok(v) => Ok(v),
         Err(NoViewer::Missing) if state.auth.is_some() => {
@@ -37,9 +41,9 @@ pub fn page_viewer(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<V
             if let Ok(v) = HeaderValue::from_str(&format!("/login?{query}")) {
                 response.headers_mut().insert(header::LOCATION, v);
             }
-            Err(response)
+            Err(Box::new(response))
         }
-        Err(e) => Err(e.refusal(state).into_response()),
+        Err(e) => Err(Box::new(e.refusal(state).into_response())),
     }
 }
 
@@ -57,7 +61,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
 pub async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
     let viewer = match page_viewer(&state, &headers, &uri) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let who = match (&viewer, state.auth.as_ref()) {
         (Viewer::User(session), Some(auth)) => format!(
@@ -72,7 +76,9 @@ pub async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: U
     };
     let mut response = layout(
         "bosun",
-        &format!("<main>\n<h1>bosun</h1>\n{who}\n<p><a href=\"/api/locks\">Locks (JSON)</a></p>\n</main>"),
+        &format!(
+            "<main>\n<h1>bosun</h1>\n{who}\n<p><a href=\"/api/locks\">Locks (JSON)</a></p>\n</main>"
+        ),
     )
     .into_response();
     response

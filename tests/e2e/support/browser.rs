@@ -46,7 +46,9 @@ pub fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
 /// The value part of a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> String {
     let pair = set_cookie.split(';').next().unwrap_or("");
-    pair.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default()
+    pair.split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
 }
 
 pub fn location(reply: &Reply) -> String {
@@ -92,7 +94,13 @@ pub async fn sign_in(ctx: &TestContext, user: &str, next: &str) -> (Browser, Str
     assert_eq!(callback.status, 303, "{}", callback.text());
     let set = set_cookie(&callback, "bosun_session").expect("a session cookie");
     let session = cookie_value(&set);
-    let home = send(ctx, Method::GET, "/", &[("cookie", format!("bosun_session={session}"))]).await;
+    let home = send(
+        ctx,
+        Method::GET,
+        "/",
+        &[("cookie", format!("bosun_session={session}"))],
+    )
+    .await;
     assert_eq!(home.status, 200, "{}", home.text());
     let page = home.text();
     let csrf = page

@@ -30,7 +30,11 @@ pub struct OAuthModel {
 }
 
 fn new_secret(prefix: &str) -> String {
-    format!("{prefix}{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    format!(
+        "{prefix}{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -55,10 +59,16 @@ fn authorize(m: &mut Model, q: &HashMap<String, String>) -> Response {
         return error(StatusCode::NOT_FOUND, "unknown client_id");
     }
     let (Some(redirect), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
-        return error(StatusCode::BAD_REQUEST, "redirect_uri and state are required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri and state are required",
+        );
     };
     let Some(user) = m.oauth.next_user.clone() else {
-        return error(StatusCode::UNAUTHORIZED, "nobody is signed in to the fake GitHub");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "nobody is signed in to the fake GitHub",
+        );
     };
     let code = new_secret("");
     m.oauth.codes.insert(code.clone(), (user, redirect.clone()));
@@ -118,7 +128,13 @@ fn permissions(role: &str) -> Value {
 }
 
 /// A request with a user token: what the model serves to a person.
-pub fn as_user(m: &mut Model, login: &str, method: &Method, path: &str, base_url: &str) -> Response {
+pub fn as_user(
+    m: &mut Model,
+    login: &str,
+    method: &Method,
+    path: &str,
+    base_url: &str,
+) -> Response {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["user"]) => {
