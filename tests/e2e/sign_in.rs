@@ -101,6 +101,18 @@ async fn sign_in_round_trip_sets_a_sealed_secure_session_cookie() {
         alice.send(&ctx, Method::GET, "/api/locks").await.status,
         200
     );
+    // A wrong bearer token is refused even beside a good cookie.
+    let both = send(
+        &ctx,
+        Method::GET,
+        "/api/locks",
+        &[
+            ("cookie", format!("bosun_session={}", alice.session)),
+            ("authorization", "Bearer not-the-token-0123456789".into()),
+        ],
+    )
+    .await;
+    assert_eq!(both.status, 401, "{}", both.text());
 
     // A changed cookie is refused: the page sends the browser to sign in, the API says 401.
     let mut bytes = alice.session.clone().into_bytes();
