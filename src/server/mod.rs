@@ -87,8 +87,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::new())
+}
+
+/// A request's span: its method and path, never its query (a sign-in's code and state, an
+/// unlock's reason) nor its headers (tokens, cookies).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Alive: the process answers HTTP. Whether it can do work is `/readyz`.

@@ -317,3 +317,44 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn sign_in_leaves_no_token_code_or_cookie_in_the_logs() {
+    let logs = crate::support::logs::captured();
+    let ctx = start().await;
+    let (alice, _) = sign_in(&ctx, "alice", "/").await;
+    assert_eq!(
+        alice.send(&ctx, Method::GET, "/api/locks").await.status,
+        200
+    );
+    let out = alice.change(&ctx, Method::POST, "/logout").await;
+    assert_eq!(out.status, 303, "{}", out.text());
+    let user_tokens: Vec<String> = ctx.fake.model().oauth.tokens.keys().cloned().collect();
+    let codes: Vec<String> = ctx
+        .fake
+        .requests("POST", "/login/oauth/access_token")
+        .iter()
+        .filter_map(|r| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(&r.body)
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v)
+        })
+        .collect();
+    assert!(!codes.is_empty() && !user_tokens.is_empty());
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("signed in with GitHub"),
+        "the sign-in is logged"
+    );
+    let secrets = [alice.session.clone(), alice.csrf.clone()]
+        .into_iter()
+        .chain(user_tokens)
+        .chain(codes)
+        .chain([crate::support::fake::oauth::CLIENT_SECRET.to_owned()]);
+    for secret in secrets {
+        assert!(!text.contains(&secret), "a secret is in the logs");
+    }
+    ctx.finish().await;
+}
