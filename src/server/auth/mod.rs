@@ -185,8 +185,12 @@ impl Viewer {
     /// Their permission on `repo`: the operator has every one; a person what GitHub says
     /// with their token (cached for a minute).
     pub async fn permission(&self, state: &AppState, repo: &str) -> Result<Permission, Refusal> {
-        let (Self::User(session), Some(auth)) = (self, state.auth.as_ref()) else {
+        let Self::User(session) = self else {
             return Ok(Permission::Admin);
+        };
+        // A session opens only with sign-in on; without it, nothing is granted.
+        let Some(auth) = state.auth.as_ref() else {
+            return Ok(Permission::None);
         };
         if let Some(p) = auth.access.get(&session.login, repo) {
             return Ok(p);
