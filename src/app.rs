@@ -90,6 +90,22 @@ impl Running {
     }
 }
 
+/// Sign-in with GitHub when its client is set (settings checked BOSUN_PUBLIC_URL is too).
+fn sign_in(settings: &Settings) -> anyhow::Result<Option<Arc<server::auth::Auth>>> {
+    let (Some(oauth), Some(public_url)) = (&settings.oauth, &settings.public_url) else {
+        return Ok(None);
+    };
+    let github = crate::github::user::HttpUserGitHub::new(
+        &oauth.web_url,
+        &settings.github.api_url,
+        &oauth.client_id,
+        &oauth.client_secret,
+    )?;
+    let auth = server::auth::Auth::new(oauth, public_url, Arc::new(github))
+        .context("setting up sign-in with GitHub")?;
+    Ok(Some(Arc::new(auth)))
+}
+
 /// Starts every part of bosun with the given GitHub client.
 pub async fn start(
     settings: &Settings,
@@ -273,6 +289,8 @@ pub async fn start_with(
         webhook_secrets: settings.github.webhook_secrets.clone(),
         allowlist: settings.repo_allowlist.clone(),
         api_token: settings.api_token.clone(),
+        auth: sign_in(settings)?,
+        access: settings.access.clone(),
         github: paced.clone(),
         enqueued: enqueued.clone(),
         intake: Default::default(),

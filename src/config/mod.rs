@@ -17,7 +17,8 @@ pub use flags::Flags;
 pub use secret::Secret;
 pub use settings::{
     CheckoutStrategy, CommentMode, GITHUB_REDELIVERY_WINDOW, GitHubSettings, Layer, LogFormat,
-    PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources, parse_bytes,
+    OAuthSettings, PlanfileKey, SETTINGS, Sandbox, SettingDef, Settings, SettingsError, Sources,
+    parse_bytes,
 };
 
 /// Loads the three layers: `flags`, the process environment, and the TOML file given with

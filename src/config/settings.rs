@@ -18,6 +18,7 @@ mod sandbox;
 pub use sandbox::{Sandbox, parse_bytes};
 mod drift;
 mod instance;
+mod oauth;
 mod secrets;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
@@ -496,6 +497,27 @@ pub const SETTINGS: &[SettingDef] = &[
         "The URL people reach bosun at (http or https, no query), for sign-in redirects and links to runs; unset: no links"
     ),
     setting!(
+        "github_oauth_client_id",
+        "BOSUN_GITHUB_OAUTH_CLIENT_ID",
+        "github-oauth-client-id",
+        None,
+        "The GitHub App's OAuth client id: turns on sign-in with GitHub for the pages and API (needs the client secret and BOSUN_PUBLIC_URL); unset: bearer token only"
+    ),
+    setting!(
+        "github_oauth_client_secret",
+        "BOSUN_GITHUB_OAUTH_CLIENT_SECRET",
+        "github-oauth-client-secret",
+        None,
+        "The GitHub App's OAuth client secret; a secret; session cookies are sealed with a key derived from it"
+    ),
+    setting!(
+        "github_oauth_client_secret_file",
+        "BOSUN_GITHUB_OAUTH_CLIENT_SECRET_FILE",
+        "github-oauth-client-secret-file",
+        None,
+        "File holding the OAuth client secret (instead of BOSUN_GITHUB_OAUTH_CLIENT_SECRET)"
+    ),
+    setting!(
         "drift_notify_url",
         "BOSUN_DRIFT_NOTIFY_URL",
         "drift-notify-url",
@@ -735,6 +757,17 @@ pub struct GitHubSettings {
     pub webhook_secrets: Vec<Secret>,
 }
 
+/// Sign-in with GitHub: the App's OAuth client, and GitHub's web address for the browser.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// GitHub's web base URL (where `/login/oauth/…` lives), derived from the API URL:
+    /// `https://api.github.com` → `https://github.com`; `https://HOST/api/v3` (Enterprise) →
+    /// `https://HOST`; any other URL is taken as serving both.
+    pub web_url: String,
+}
+
 /// Where the key planfiles are sealed with comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanfileKey {
@@ -813,6 +846,8 @@ pub struct Settings {
     pub drift_notify_url: Option<Secret>,
     /// The URL people reach bosun at (BOSUN_PUBLIC_URL), without a trailing slash.
     pub public_url: Option<String>,
+    /// Sign-in with GitHub (BOSUN_GITHUB_OAUTH_CLIENT_ID and _SECRET); `None`: off.
+    pub oauth: Option<OAuthSettings>,
     /// This replica's name in its metrics (BOSUN_INSTANCE_ID, else the host name, else random).
     pub instance_id: String,
 }
@@ -1031,6 +1066,8 @@ impl Settings {
             )
             .map_err(|e| SettingsError::of("apply_requirements", e))?,
         };
+        let public_url = instance::public_url(sources)?;
+        let oauth = oauth::oauth(sources, &api_url, public_url.as_deref())?;
         Ok(Self {
             listen,
             data_dir,
@@ -1081,7 +1118,8 @@ impl Settings {
             api_token: drift::api_token(sources)?,
             drift_notify_url: drift::notify_url(sources)?,
             instance_id: instance::instance_id(sources),
-            public_url: instance::public_url(sources)?,
+            oauth,
+            public_url,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod local;
 pub mod pace;
 mod redact;
 pub mod retry;
+pub mod user;
 pub mod webhook;
 
 use async_trait::async_trait;

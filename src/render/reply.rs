@@ -366,6 +366,21 @@ pub fn unlocked(command_name: &str, released: &[Target]) -> String {
     )
 }
 
+/// The reply when someone unlocked a pull request's projects through bosun's API or pages.
+pub fn unlocked_by(command_name: &str, released: &[Target], by: &str, reason: &str) -> String {
+    let reason: String = one_line(reason).chars().take(300).collect();
+    format!(
+        "{}\n**Unlocked by {}** through bosun, because: {}\n\nThe plans of these projects \
+         were discarded:\n\n{}\n\nAny pull request waiting for them is planned now. To plan \
+         this one again, comment {}.\n",
+        marker("unlocked"),
+        one_line(by),
+        code_span(&reason),
+        list(released.iter().map(|t| code_span(&t.display_name()))),
+        code_span(&format!("{} plan", one_line(command_name)))
+    )
+}
+
 /// The reply when someone without the right may not run `verb`.
 pub fn not_allowed(verb: &str, user: &str, has: &str, needs: &str) -> String {
     format!(

@@ -1,7 +1,9 @@
-//! bosun's HTTP API for operators, behind `Authorization: Bearer <BOSUN_API_TOKEN>`:
-//! `POST /api/drift/{owner}/{repo}` queues a drift run now, `GET /api/drift/{owner}/{repo}`
-//! serves the repo's drift history as JSON; `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
-//! and shows the global apply lock. Every refusal is a status with a reason.
+//! bosun's HTTP API, for the operator (`Authorization: Bearer <BOSUN_API_TOKEN>`) and people
+//! signed in with GitHub (see [`super::auth`]): `POST /api/drift/{owner}/{repo}` queues a drift
+//! run now (the command permission), `GET /api/drift/{owner}/{repo}` serves the repo's drift
+//! history as JSON (readers of the repo); `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
+//! and shows the global apply lock (the operator only). Every refusal is a status with a
+//! reason.
 
 use std::sync::Arc;
 
@@ -11,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::auth::Viewer;
 use crate::drift::{self, ProjectDrift, Trigger};
 use crate::store::{DriftRun, now_millis};
 use crate::workflow::job::{RepoRef, drift_job};
@@ -41,50 +43,15 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+pub fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     Refusal {
         status,
         why: why.into(),
     }
 }
 
-/// Whether the request carries the API token; else the refusal.
-fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(token) = &state.api_token else {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "bosun's API is off: set BOSUN_API_TOKEN to turn it on",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        None => Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing `Authorization: Bearer <BOSUN_API_TOKEN>`",
-        )),
-        Some(given) if same(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "the API token is not valid",
-        )),
-    }
-}
-
-/// Compares the digests of `a` and `b` in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-}
-
 /// `owner/repo` from the path, if both are plausible GitHub names and the allowlist has it.
-fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Refusal> {
+pub(crate) fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Refusal> {
     let plausible = |s: &str| {
         !s.is_empty()
             && s.len() <= 100
@@ -96,7 +63,7 @@ fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Refusal>
     if !plausible(owner) || !plausible(repo) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "expected /api/drift/{owner}/{repo} with GitHub names",
+            "expected {owner}/{repo} with GitHub names in the path",
         ));
     }
     let full = format!("{owner}/{repo}");
@@ -109,15 +76,9 @@ fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<String, Refusal>
     Ok(full)
 }
 
-/// `POST /api/drift/{owner}/{repo}`: queues a drift run of the repo; 202 with the job's id.
-pub async fn run_now(
-    State(state): State<Arc<AppState>>,
-    Path((owner, repo)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, Refusal> {
-    authorise(&state, &headers)?;
-    let full = repo_of(&state, &owner, &repo)?;
-    let installation = match state.github.repo_installation(&full).await {
+/// The repository as a job needs it, and the installation that has it.
+pub(crate) async fn repo_ref(state: &AppState, full: &str) -> Result<(RepoRef, u64), Refusal> {
+    let installation = match state.github.repo_installation(full).await {
         Ok(Some(id)) => id,
         Ok(None) => {
             return Err(refuse(
@@ -133,7 +94,7 @@ pub async fn run_now(
             ));
         }
     };
-    let info = match state.github.repository(installation, &full).await {
+    let info = match state.github.repository(installation, full).await {
         Ok(info) => info,
         Err(e) if e.status() == Some(404) => {
             return Err(refuse(
@@ -150,10 +111,48 @@ pub async fn run_now(
         }
     };
     let repo = RepoRef {
-        full_name: full.clone(),
+        full_name: full.to_owned(),
         clone_url: info.clone_url,
         default_branch: info.default_branch,
     };
+    Ok((repo, installation))
+}
+
+/// Refuses (403) a viewer without the command permission (BOSUN_COMMAND_PERMISSION) on
+/// `repo`, after hiding the repo (404) from one who cannot read it.
+pub(crate) async fn require_command(
+    state: &AppState,
+    viewer: &Viewer,
+    repo: &str,
+    what: &str,
+) -> Result<(), Refusal> {
+    viewer.require_read(state, repo).await?;
+    let has = viewer.permission(state, repo).await?;
+    if state.access.may_command(has) {
+        return Ok(());
+    }
+    Err(refuse(
+        StatusCode::FORBIDDEN,
+        format!(
+            "{what} on {repo} takes {} or more (BOSUN_COMMAND_PERMISSION); {} has {}",
+            state.access.command_permission.as_str(),
+            viewer.name(),
+            has.as_str()
+        ),
+    ))
+}
+
+/// `POST /api/drift/{owner}/{repo}`: queues a drift run of the repo; 202 with the job's id.
+pub async fn run_now(
+    State(state): State<Arc<AppState>>,
+    Path((owner, repo)): Path<(String, String)>,
+    viewer: Viewer,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let full = repo_of(&state, &owner, &repo)?;
+    require_command(&state, &viewer, &full, "running a drift check").await?;
+    viewer.require_csrf(&state, &headers, None)?;
+    let (repo, installation) = repo_ref(&state, &full).await?;
     let source = format!("api:{full}:{}:{}", now_millis(), fastrand::u64(..));
     let job = drift_job(repo, installation, Trigger::Api, source);
     match state.store.enqueue_jobs(std::slice::from_ref(&job)).await {
@@ -233,10 +232,10 @@ pub async fn history(
     State(state): State<Arc<AppState>>,
     Path((owner, repo)): Path<(String, String)>,
     Query(query): Query<HistoryQuery>,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    authorise(&state, &headers)?;
     let full = repo_of(&state, &owner, &repo)?;
+    viewer.require_read(&state, &full).await?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_RUNS);
     match state.store.drift_runs(&full, limit).await {
         Ok(runs) => {
@@ -262,7 +261,7 @@ fn apply_lock_json(lock: Option<crate::store::ApplyLock>) -> Response {
     Json(json!({ "locked": lock.is_some(), "locked_at": at })).into_response()
 }
 
-fn store_failed(e: anyhow::Error, doing: &str) -> Refusal {
+pub(crate) fn store_failed(e: anyhow::Error, doing: &str) -> Refusal {
     tracing::error!(error = format!("{e:#}"), "{doing} failed");
     refuse(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -274,9 +273,9 @@ fn store_failed(e: anyhow::Error, doing: &str) -> Refusal {
 /// `DELETE /api/apply-lock`; answers the lock.
 pub async fn lock_applies(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    authorise(&state, &headers)?;
+    viewer.operator_only("the apply lock")?;
     let lock = state
         .store
         .lock_applies(now_millis())
@@ -289,9 +288,9 @@ pub async fn lock_applies(
 /// `DELETE /api/apply-lock`: applies run again; answers the (lifted) lock.
 pub async fn unlock_applies(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    authorise(&state, &headers)?;
+    viewer.operator_only("the apply lock")?;
     state
         .store
         .unlock_applies()
@@ -304,9 +303,9 @@ pub async fn unlock_applies(
 /// `GET /api/apply-lock`: whether applies are locked, and since when.
 pub async fn apply_lock(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    authorise(&state, &headers)?;
+    viewer.operator_only("the apply lock")?;
     let lock = state
         .store
         .apply_lock()

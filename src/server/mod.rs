@@ -1,9 +1,13 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz`
-//! (alive), `/readyz` (not draining, store reachable) and `/metrics`.
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (the API, for the operator's token
+//! or a signed-in person), the pages (`/`), sign-in (`/login`, `/oauth/callback`, `/logout`),
+//! `/healthz` (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
 mod api;
+pub mod auth;
 mod events;
 pub mod intake;
+mod locks;
+mod pages;
 pub mod signature;
 
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -47,6 +51,10 @@ pub struct AppState {
     pub intake: intake::Intake,
     /// Cancelled when bosun starts draining (SIGTERM): `/readyz` then answers 503.
     pub draining: CancellationToken,
+    /// Sign-in with GitHub; `None`: only the API token is accepted.
+    pub auth: Option<Arc<auth::Auth>>,
+    /// Who may run commands (unlock through the API takes the command permission).
+    pub access: crate::access::AccessPolicy,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -65,6 +73,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(api::unlock_applies)
                 .get(api::apply_lock),
         )
+        .route("/api/locks", get(locks::list))
+        .route("/api/locks/{owner}/{repo}", delete(locks::unlock))
+        .route("/", get(pages::home))
+        .route("/login", get(auth::oauth::login))
+        .route("/oauth/callback", get(auth::oauth::callback))
+        .route("/logout", post(auth::oauth::logout))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -73,8 +87,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::new())
+}
+
+/// A request's span: its method and path, never its query (a sign-in's code and state, an
+/// unlock's reason) nor its headers (tokens, cookies).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Alive: the process answers HTTP. Whether it can do work is `/readyz`.

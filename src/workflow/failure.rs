@@ -20,6 +20,7 @@ pub async fn report(ctx: &Context, job: &Job, reason: &str) {
         JobSpec::Closed { .. } => ("finish with this closed pull request", None),
         // A failed command already replied (see `command::run`), unless it never ran.
         JobSpec::Comment { .. } => ("run the command", None),
+        JobSpec::Unlock { .. } => ("release the locks asked for through the API", None),
         JobSpec::Drift { .. } | JobSpec::Reconcile { .. } => return,
     };
     let repo = job.repository.as_str();

@@ -138,6 +138,15 @@ pub enum JobSpec {
         repo: RepoRef,
         trigger: crate::drift::Trigger,
     },
+    /// Release a pull request's locks on `targets`, asked for through bosun's API by `by`
+    /// (a GitHub login, or the operator) for `reason`: as the `unlock` comment does.
+    Unlock {
+        repo: RepoRef,
+        pr_number: u64,
+        targets: Vec<crate::plan::Target>,
+        by: String,
+        reason: String,
+    },
 }
 
 impl JobSpec {
@@ -150,6 +159,7 @@ impl JobSpec {
             Self::Closed { .. } => "closed",
             Self::Reconcile { .. } => RECONCILE_KIND,
             Self::Drift { .. } => DRIFT_KIND,
+            Self::Unlock { .. } => "unlock",
         }
     }
 
@@ -160,7 +170,8 @@ impl JobSpec {
             | Self::Replan { repo, .. }
             | Self::Closed { repo, .. }
             | Self::Reconcile { repo, .. }
-            | Self::Drift { repo, .. } => repo,
+            | Self::Drift { repo, .. }
+            | Self::Unlock { repo, .. } => repo,
         }
     }
 
@@ -170,7 +181,8 @@ impl JobSpec {
             Self::Comment { pr_number, .. }
             | Self::Replan { pr_number, .. }
             | Self::Closed { pr_number, .. }
-            | Self::Reconcile { pr_number, .. } => *pr_number,
+            | Self::Reconcile { pr_number, .. }
+            | Self::Unlock { pr_number, .. } => *pr_number,
             Self::Drift { .. } => 0,
         }
     }

@@ -313,6 +313,21 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
         }
         JobSpec::Reconcile { repo, pr_number } => reconcile::run(ctx, job, repo, pr_number).await,
         JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
+        JobSpec::Unlock {
+            repo,
+            pr_number,
+            targets,
+            by,
+            reason,
+        } => {
+            let asked = unlock::Asked {
+                pr: pr_number,
+                targets: &targets,
+                by: &by,
+                reason: &reason,
+            };
+            unlock::by_api(ctx, &repo, job.installation_id, asked).await
+        }
     }
 }
 

@@ -75,3 +75,56 @@ pub async fn run(
         released.woken.len()
     ))
 }
+
+/// An unlock asked for through bosun's API: which pull request's locks, by whom, why.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub pr: u64,
+    pub targets: &'a [crate::plan::Target],
+    pub by: &'a str,
+    pub reason: &'a str,
+}
+
+/// Releases the locks `asked` names that the pull request still holds (the API checked who
+/// may), discards the plans under them, wakes the pull requests that waited, and says on the
+/// pull request who unlocked it and why.
+pub async fn by_api(
+    ctx: &Context,
+    repo: &RepoRef,
+    installation_id: u64,
+    asked: Asked<'_>,
+) -> anyhow::Result<String> {
+    let name = repo.full_name.as_str();
+    let pr = asked.pr;
+    let held: Vec<_> = ctx
+        .store
+        .locks_of_pr(name, pr)
+        .await?
+        .into_iter()
+        .map(|l| l.target)
+        .filter(|t| asked.targets.iter().any(|a| locks::same_lock(a, t)))
+        .collect();
+    if held.is_empty() {
+        return Ok("nothing to unlock: the locks were released already".into());
+    }
+    let released = locks::release(ctx, repo, installation_id, pr, Some(&held)).await?;
+    let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
+    ctx.store.delete_plans_of(name, pr, &discarded).await?;
+    let mut shown = discarded;
+    for lock in &released.released {
+        if !shown.iter().any(|t| locks::same_lock(t, lock)) {
+            shown.push(lock.clone());
+        }
+    }
+    shown.sort();
+    let body =
+        render::reply::unlocked_by(ctx.settings.command_name(), &shown, asked.by, asked.reason);
+    feedback::reply(ctx, installation_id, name, pr, &body).await?;
+    tracing::info!(pr, by = asked.by, "locks released through the API");
+    Ok(format!(
+        "unlocked {} project(s) for {}, woke {} pull request(s)",
+        released.released.len(),
+        asked.by,
+        released.woken.len()
+    ))
+}

@@ -33,6 +33,7 @@ mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod sign_in;
 mod spread;
 mod state_commands;
 mod step_options;

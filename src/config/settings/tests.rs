@@ -640,3 +640,26 @@ fn public_url_is_an_http_url_kept_without_its_trailing_slash() {
         assert!(!e.contains("pw@"), "{e}");
     }
 }
+
+#[test]
+fn sign_in_settings_resolve_and_the_client_secret_is_redacted() {
+    let mut s = base();
+    s.env.set("github_oauth_client_id", "Iv1.abc");
+    s.env.set(
+        "github_oauth_client_secret",
+        "oauth-client-s3cret-0123456789",
+    );
+    let e = err(&s);
+    assert!(e.starts_with("BOSUN_PUBLIC_URL"), "{e}");
+    s.env.set("public_url", "https://bosun.example.com");
+    let r = Settings::resolve(&s).unwrap();
+    let oauth = r.oauth.as_ref().unwrap();
+    assert_eq!(oauth.web_url, "https://github.com");
+    assert!(!format!("{r:?}").contains("oauth-client-s3cret"));
+    assert!(
+        r.secrets()
+            .iter()
+            .any(|(what, v)| what == "the OAuth client secret"
+                && v.expose() == "oauth-client-s3cret-0123456789")
+    );
+}

@@ -12,6 +12,7 @@ pub mod openapi;
 #[path = "../../../src/store/test_pg.rs"]
 pub mod pg;
 pub mod prs;
+pub mod signed_in;
 
 use std::path::PathBuf;
 use std::sync::Arc;

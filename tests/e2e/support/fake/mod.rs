@@ -15,6 +15,7 @@ mod installations;
 mod issues;
 mod merge;
 pub mod model;
+pub mod oauth;
 pub mod payloads;
 mod scope;
 
@@ -260,6 +261,11 @@ impl FakeGitHub {
             text: None,
             history: vec![format!("completed:{conclusion}")],
         });
+    }
+
+    /// Who the fake GitHub signs in at the next OAuth authorize.
+    pub fn sign_in_as(&self, user: &str) {
+        self.model().oauth.next_user = Some(user.into());
     }
 
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
@@ -519,6 +525,10 @@ async fn route(
     if let Some(rest) = path.strip_prefix("/git/") {
         return Ok(git::serve(inner, method, rest, uri.query(), headers, body).await);
     }
+    // The OAuth web flow is GitHub's web site, not its REST API.
+    if let Some(r) = oauth::web(&mut inner.model.lock().unwrap(), method, uri, body) {
+        return Ok(r);
+    }
     // GraphQL is not in the REST description; `graphql::handle` checks its requests.
     let graphql = method == Method::POST && path == "/graphql";
     if let (false, Err(v)) = (
@@ -534,6 +544,11 @@ async fn route(
         let v = format!("{method} {path}: no User-Agent (GitHub refuses such requests)");
         inner.model.lock().unwrap().violations.push(v.clone());
         return Ok(error(StatusCode::FORBIDDEN, &v));
+    }
+    let user = oauth::user_of(&inner.model.lock().unwrap(), headers);
+    if let Some(login) = user {
+        let mut m = inner.model.lock().unwrap();
+        return Ok(oauth::as_user(&mut m, &login, method, path, &inner.url));
     }
     let (caller, scope) = match authenticate(inner, headers) {
         Ok(c) => c,

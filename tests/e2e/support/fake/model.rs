@@ -335,6 +335,8 @@ pub struct Model {
     /// Organisation teams by lower-cased `org/slug`: lower-cased login → membership state
     /// (active | pending).
     pub teams: BTreeMap<String, BTreeMap<String, String>>,
+    /// The OAuth web flow: the user signed in next, codes, user tokens.
+    pub oauth: super::oauth::OAuthModel,
     next_id: u64,
 }
 
@@ -360,6 +362,7 @@ impl Model {
             stalls: Vec::new(),
             stalled: 0,
             teams: BTreeMap::new(),
+            oauth: Default::default(),
             next_id: 1000,
         }
     }
