@@ -27,6 +27,7 @@ pub mod redelivery;
 pub mod render;
 pub mod schedule;
 pub mod server;
+pub mod setup;
 pub mod store;
 pub mod task_worker;
 pub mod telemetry;

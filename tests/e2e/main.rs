@@ -32,6 +32,7 @@ mod reviewed;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod setup_cli;
 mod spread;
 mod state_commands;
 mod step_options;

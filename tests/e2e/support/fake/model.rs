@@ -335,6 +335,10 @@ pub struct Model {
     /// Organisation teams by lower-cased `org/slug`: lower-cased login → membership state
     /// (active | pending).
     pub teams: BTreeMap<String, BTreeMap<String, String>>,
+    /// Manifests confirmed on GitHub's new-App page, by their one-time code.
+    pub pending_manifests: HashMap<String, super::apps::PendingManifest>,
+    /// Apps made from a manifest; their JWTs are accepted.
+    pub created_apps: Vec<super::apps::CreatedApp>,
     next_id: u64,
 }
 
@@ -360,6 +364,8 @@ impl Model {
             stalls: Vec::new(),
             stalled: 0,
             teams: BTreeMap::new(),
+            pending_manifests: HashMap::new(),
+            created_apps: Vec::new(),
             next_id: 1000,
         }
     }
