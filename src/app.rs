@@ -19,7 +19,7 @@ use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Outbox};
 use crate::reconcile::Reconciler;
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
@@ -211,9 +211,11 @@ pub async fn start_with(
         show: settings.terraform_timeout,
         apply: settings.terraform_timeout,
     };
-    let notifier = match &settings.drift_notify_url {
-        Some(url) => Some(Arc::new(
-            Notifier::new(url).context("BOSUN_DRIFT_NOTIFY_URL")?,
+    let notifier = match &settings.notify_url {
+        Some(url) => Some(Outbox::start(
+            Arc::new(Notifier::new(url).context("BOSUN_NOTIFY_URL")?),
+            settings.notify_kinds.clone(),
+            &settings.github.api_url,
         )),
         None => None,
     };

@@ -21,6 +21,7 @@ mod host_integrity;
 mod malicious;
 mod missed_webhooks;
 mod named_projects;
+mod notifications;
 mod plans;
 mod postgres;
 mod preview_cli;

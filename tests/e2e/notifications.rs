@@ -1,0 +1,111 @@
+//! The notification URL beyond drift: apply outcomes and applies held back on merge, one
+//! line each with the pull request's link, and the kinds filter (BOSUN_NOTIFY_KINDS).
+
+use std::time::Duration;
+
+use crate::support::notify_sink::Sink;
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+
+async fn with_sink(kinds: Option<&str>) -> (TestContext, Sink) {
+    let mut ctx = TestContext::without_bosun().await;
+    let sink = Sink::start().await;
+    ctx.set("notify_url", &sink.url);
+    if let Some(kinds) = kinds {
+        ctx.set("notify_kinds", kinds);
+    }
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    (ctx, sink)
+}
+
+fn link(ctx: &TestContext, pr: u64) -> String {
+    format!("{}/{REPO}/pull/{pr}", ctx.fake.url)
+}
+
+#[tokio::test]
+async fn an_apply_that_succeeds_and_one_that_fails_are_announced_with_the_pr_link() {
+    let (ctx, sink) = with_sink(None).await;
+    let (ok, bad) = (ctx.state_file("ok"), ctx.state_file("bad"));
+    let failing = format!(
+        "{}\nresource \"terraform_data\" \"boom\" {{\n  provisioner \"local-exec\" {{\n    command = \"exit 3\"\n  }}\n}}\n",
+        module(&bad, &[])
+    );
+    let (pr, _) = ctx
+        .open_pr(
+            "two projects",
+            &[
+                ("envs/ok/main.tf", &module(&ok, &["app"])),
+                ("envs/bad/main.tf", &failing),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    assert!(sink.texts().is_empty(), "planning announces nothing");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+
+    let mut texts = sink.wait_for(2).await;
+    texts.sort();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let url = link(&ctx, pr);
+    assert!(
+        texts[0].starts_with(&format!(
+            "bosun: applied envs/ok (envs/ok, workspace default) in {REPO}#{pr} at "
+        )) && texts[0].ends_with(&format!(": {url}")),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].starts_with(&format!(
+            "bosun: apply failed: envs/bad (envs/bad, workspace default) in {REPO}#{pr} at "
+        )) && texts[1].ends_with(&format!(": {url}")),
+        "{}",
+        texts[1]
+    );
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn an_apply_held_back_on_merge_is_announced_and_unchosen_kinds_are_not() {
+    let (ctx, sink) = with_sink(Some("apply_held")).await;
+    let config = "version: 3\napply_on_merge: true\nprojects:\n  - dir: envs/dev\n";
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("envs/dev/main.tf", &module(&state, &["app"]))],
+        )
+        .await;
+    ctx.settle().await;
+    // The base moves after the review: the merge commit's plan is not the one reviewed.
+    ctx.move_base(
+        pr,
+        &[(
+            "envs/dev/extra.tf",
+            Some("resource \"terraform_data\" \"extra\" {\n  input = \"x\"\n}\n"),
+        )],
+    );
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    let texts = sink.wait_for(1).await;
+    assert_eq!(
+        texts,
+        [format!(
+            "bosun: not applied on merge (the plan changed since it was reviewed): envs/dev \
+             (envs/dev, workspace default) in {REPO}#{pr}: {}",
+            link(&ctx, pr)
+        )]
+    );
+
+    // `applied` is not among the kinds chosen: the apply that follows is not announced.
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(ctx.reply(pr, "apply").contains("Apply complete!"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.texts().len(), 1, "{:?}", sink.texts());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
