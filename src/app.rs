@@ -249,7 +249,7 @@ pub async fn start_with(
         project_locks: Default::default(),
         redactor,
         metrics: metrics.clone(),
-        notifier,
+        notifier: notifier.clone(),
         spread: Some(tasks_queued.clone()),
     });
 
@@ -350,6 +350,18 @@ pub async fn start_with(
         tasks.push(tokio::spawn(
             reconciler.run(settings.reconcile_interval, draining.clone()),
         ));
+    }
+    if let Some(outbox) = notifier.filter(|_| {
+        settings
+            .notify_kinds
+            .contains(crate::notify::Kind::LockHeld)
+    }) {
+        let watch = crate::lock_watch::LockWatch {
+            store: store.clone(),
+            outbox,
+            age: settings.notify_lock_age,
+        };
+        tasks.push(tokio::spawn(watch.run(draining.clone())));
     }
     if let Some(schedule) = &settings.drift_schedule {
         let sweep = Arc::new(DriftSweep {

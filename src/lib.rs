@@ -15,6 +15,7 @@ pub mod event;
 pub mod github;
 pub mod ingest;
 pub mod jobs;
+pub mod lock_watch;
 pub mod metrics;
 pub mod names;
 pub mod notify;

@@ -109,3 +109,36 @@ async fn an_apply_held_back_on_merge_is_announced_and_unchosen_kinds_are_not() {
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_lock_held_longer_than_the_age_is_announced_once() {
+    let mut ctx = TestContext::without_bosun().await;
+    let sink = Sink::start().await;
+    ctx.set("notify_url", &sink.url);
+    ctx.set("notify_kinds", "lock_held");
+    ctx.set("notify_lock_age", "2s");
+    ctx.start_bosun().await;
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("envs/dev/main.tf", &module(&state, &["app"]))],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(), 1);
+    let texts = sink.wait_for(1).await;
+    let prefix = format!(
+        "bosun: envs/dev (envs/dev, workspace default) in {REPO} has been locked by #{pr} for "
+    );
+    assert!(
+        texts[0].starts_with(&prefix) && texts[0].ends_with(&format!(": {}", link(&ctx, pr))),
+        "{}",
+        texts[0]
+    );
+    // The watch looks every second: the same lock is never announced again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.texts().len(), 1, "{:?}", sink.texts());
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
