@@ -142,3 +142,83 @@ async fn a_lock_held_longer_than_the_age_is_announced_once() {
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
+    use bosun::store::{JobStore as _, LockStore as _, NewJob, now_millis};
+
+    let mut ctx = TestContext::without_bosun().await;
+    let sink = Sink::start().await;
+    ctx.set("notify_url", &sink.url);
+    ctx.set("notify_kinds", "apply_interrupted");
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr(
+            "add dev",
+            &[("envs/dev/main.tf", &module(&state, &["app"]))],
+        )
+        .await;
+    ctx.settle().await;
+    let plan = ctx.store().plans_of_pr(REPO, pr).await.unwrap().remove(0);
+    ctx.stop_bosun().await;
+    // What a crash mid-apply leaves in the store: the apply job claimed and its apply running.
+    {
+        let store = bosun::store::open(
+            &format!("sqlite://{}", ctx.data_path().join("bosun.db").display()),
+            bosun::store::Sealer::ephemeral().unwrap(),
+        )
+        .await
+        .unwrap();
+        let comment = ctx.fake.add_comment(REPO, pr, "alice", "bosun apply");
+        let spec = serde_json::json!({
+            "kind": "comment",
+            "repo": { "full_name": REPO, "clone_url": ctx.fake.clone_url(REPO), "default_branch": "main" },
+            "pr_number": pr, "comment_id": comment, "author": "alice", "body": "bosun apply",
+        });
+        store
+            .enqueue_jobs(&[NewJob {
+                source: "crash-test".into(),
+                kind: "comment".into(),
+                repository: REPO.into(),
+                installation_id: crate::support::INSTALLATION,
+                pr,
+                priority: 0,
+                spec: spec.to_string(),
+                created_at: now_millis(),
+                supersedes_kind: None,
+            }])
+            .await
+            .unwrap();
+        let job = store
+            .claim_job(now_millis(), Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .expect("the apply job");
+        store
+            .start_apply(
+                REPO,
+                pr,
+                &plan.target,
+                &plan.head_sha,
+                job.claim(),
+                now_millis(),
+            )
+            .await
+            .unwrap();
+    }
+    ctx.start_bosun().await;
+    ctx.settle().await;
+    let texts = sink.wait_for(1).await;
+    assert_eq!(
+        texts,
+        [format!(
+            "bosun: apply interrupted by a restart: envs/dev (envs/dev, workspace default) in \
+             {REPO}#{pr} at {}: {}",
+            &plan.head_sha[..7],
+            link(&ctx, pr)
+        )]
+    );
+    ctx.finish().await;
+}
