@@ -19,7 +19,7 @@ use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Outbox};
 use crate::reconcile::Reconciler;
 use crate::redact::{MIN_LEN, Redactor};
 use crate::redelivery::Redelivery;
@@ -227,9 +227,11 @@ pub async fn start_with(
         show: settings.terraform_timeout,
         apply: settings.terraform_timeout,
     };
-    let notifier = match &settings.drift_notify_url {
-        Some(url) => Some(Arc::new(
-            Notifier::new(url).context("BOSUN_DRIFT_NOTIFY_URL")?,
+    let notifier = match &settings.notify_url {
+        Some(url) => Some(Outbox::start(
+            Arc::new(Notifier::new(url).context("BOSUN_NOTIFY_URL")?),
+            settings.notify_kinds.clone(),
+            &settings.github.api_url,
         )),
         None => None,
     };
@@ -263,7 +265,7 @@ pub async fn start_with(
         project_locks: Default::default(),
         redactor,
         metrics: metrics.clone(),
-        notifier,
+        notifier: notifier.clone(),
         spread: Some(tasks_queued.clone()),
     });
 
@@ -366,6 +368,18 @@ pub async fn start_with(
         tasks.push(tokio::spawn(
             reconciler.run(settings.reconcile_interval, draining.clone()),
         ));
+    }
+    if let Some(outbox) = notifier.filter(|_| {
+        settings
+            .notify_kinds
+            .contains(crate::notify::Kind::LockHeld)
+    }) {
+        let watch = crate::lock_watch::LockWatch {
+            store: store.clone(),
+            outbox,
+            age: settings.notify_lock_age,
+        };
+        tasks.push(tokio::spawn(watch.run(draining.clone())));
     }
     if let Some(schedule) = &settings.drift_schedule {
         let sweep = Arc::new(DriftSweep {

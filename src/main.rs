@@ -47,6 +47,36 @@ enum Command {
         #[arg(long, value_name = "PATH", env = "BOSUN_REPO_CONFIG_FILE")]
         repo_config_file: Option<String>,
     },
+    /// Create bosun's GitHub App through GitHub's manifest flow: serves one page whose form
+    /// sends the App's manifest to GitHub, receives the App's id, key and webhook secret,
+    /// writes them (mode 0600) to --out and prints the settings to start `bosun serve` with.
+    Setup {
+        /// Where the setup page is served (open it in a browser)
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+        /// GitHub's web address (GitHub Enterprise Server: https://HOST)
+        #[arg(long, value_name = "URL", default_value = "https://github.com")]
+        github_url: String,
+        /// GitHub's REST API (default: https://api.github.com for github.com, else
+        /// {github-url}/api/v3)
+        #[arg(long, value_name = "URL")]
+        github_api_url: Option<String>,
+        /// Create the App in this organisation (default: your own account)
+        #[arg(long)]
+        org: Option<String>,
+        /// The public URL GitHub sends webhooks to (bosun's /events)
+        #[arg(long, value_name = "URL")]
+        webhook_url: String,
+        /// The App's name on GitHub
+        #[arg(long, default_value = "bosun")]
+        name: String,
+        /// Directory for the files app-id, app.pem and webhook-secret (never overwritten)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Give up after this long without the App being created
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Check a repo config (default: the file BOSUN_REPO_CONFIG_FILE names, else bosun.yaml,
     /// else atlantis.yaml, in this directory).
     Validate {
@@ -61,6 +91,25 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Setup {
+            listen,
+            github_url,
+            github_api_url,
+            org,
+            webhook_url,
+            name,
+            out,
+            timeout,
+        } => setup(bosun::setup::Options {
+            listen,
+            github_url,
+            github_api_url,
+            org,
+            webhook_url,
+            name,
+            out,
+            timeout,
+        }),
         Command::Validate {
             file,
             repo_config_file,
@@ -124,6 +173,29 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn setup(options: bosun::setup::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bosun: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = |addr: std::net::SocketAddr| {
+        println!("Open http://{addr}/ in a browser to create the GitHub App.");
+    };
+    match runtime.block_on(bosun::setup::run(options, served)) {
+        Ok(outcome) => {
+            print!("{}", outcome.report());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bosun: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
         }
     }
 }

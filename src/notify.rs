@@ -1,6 +1,11 @@
-//! The drift notifier: a Slack-compatible incoming webhook (BOSUN_DRIFT_NOTIFY_URL) that hears
-//! about drift status changes as `{"text": "…"}`. The URL holds a secret, so no error, log or
-//! `Debug` output ever shows it.
+//! The notifier: a Slack-compatible incoming webhook (BOSUN_NOTIFY_URL, alias
+//! BOSUN_DRIFT_NOTIFY_URL) that hears one line `{"text": "…"}` per drift status change, apply
+//! outcome, apply held back on merge and lock held too long (`outbox`). The URL holds a
+//! secret, so no error, log or `Debug` output ever shows it.
+
+mod outbox;
+
+pub use outbox::{Kind, Kinds, Outbox};
 
 use std::time::Duration;
 

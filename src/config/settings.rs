@@ -18,6 +18,7 @@ mod sandbox;
 pub use sandbox::{Sandbox, parse_bytes};
 mod drift;
 mod instance;
+mod notify;
 mod oauth;
 mod secrets;
 
@@ -518,11 +519,32 @@ pub const SETTINGS: &[SettingDef] = &[
         "File holding the OAuth client secret (instead of BOSUN_GITHUB_OAUTH_CLIENT_SECRET)"
     ),
     setting!(
+        "notify_url",
+        "BOSUN_NOTIFY_URL",
+        "notify-url",
+        None,
+        "Slack-compatible incoming webhook (http or https) told, one line each, of drift status changes, apply outcomes, applies held back on merge and locks held too long; a secret; unset: none"
+    ),
+    setting!(
         "drift_notify_url",
         "BOSUN_DRIFT_NOTIFY_URL",
         "drift-notify-url",
         None,
-        "Slack-compatible incoming webhook (http or https) told when a project's drift status changes; a secret; unset: none"
+        "The older name of BOSUN_NOTIFY_URL, still read; both set to different URLs is an error"
+    ),
+    setting!(
+        "notify_kinds",
+        "BOSUN_NOTIFY_KINDS",
+        "notify-kinds",
+        Some("drift,applied,apply_failed,apply_interrupted,apply_held,lock_held"),
+        "The kinds of message sent to BOSUN_NOTIFY_URL, comma-separated, from drift, applied, apply_failed, apply_interrupted, apply_held, lock_held (empty: none)"
+    ),
+    setting!(
+        "notify_lock_age",
+        "BOSUN_NOTIFY_LOCK_AGE",
+        "notify-lock-age",
+        Some("24h"),
+        "A project lock held longer than this is announced to BOSUN_NOTIFY_URL, once per lock"
     ),
 ];
 
@@ -841,9 +863,14 @@ pub struct Settings {
     pub drift_schedule: Option<crate::schedule::Schedule>,
     /// The bearer token of the HTTP API (BOSUN_API_TOKEN); `None`: the API answers 403.
     pub api_token: Option<Secret>,
-    /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL), checked to be an
-    /// http(s) URL.
-    pub drift_notify_url: Option<Secret>,
+    /// Where drift status changes, apply outcomes, held applies and old locks are announced
+    /// (BOSUN_NOTIFY_URL, or its older name BOSUN_DRIFT_NOTIFY_URL), checked to be an http(s)
+    /// URL.
+    pub notify_url: Option<Secret>,
+    /// The kinds of message sent (BOSUN_NOTIFY_KINDS).
+    pub notify_kinds: crate::notify::Kinds,
+    /// A lock held longer than this is announced (BOSUN_NOTIFY_LOCK_AGE).
+    pub notify_lock_age: Duration,
     /// The URL people reach bosun at (BOSUN_PUBLIC_URL), without a trailing slash.
     pub public_url: Option<String>,
     /// Sign-in with GitHub (BOSUN_GITHUB_OAUTH_CLIENT_ID and _SECRET); `None`: off.
@@ -1116,7 +1143,9 @@ impl Settings {
             repo_powers,
             drift_schedule: drift::schedule(sources)?,
             api_token: drift::api_token(sources)?,
-            drift_notify_url: drift::notify_url(sources)?,
+            notify_url: notify::url(sources)?,
+            notify_kinds: notify::kinds(sources)?,
+            notify_lock_age: notify::lock_age(sources)?,
             instance_id: instance::instance_id(sources),
             oauth,
             public_url,

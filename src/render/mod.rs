@@ -11,6 +11,7 @@ pub mod apply;
 pub mod check;
 pub mod diff;
 pub mod drift;
+pub mod notify;
 pub mod plan;
 pub mod reply;
 mod split;

@@ -6,6 +6,7 @@ pub mod apply_lock;
 pub mod drift;
 pub mod fleet;
 pub mod jobs;
+pub mod lock_notices;
 pub mod locks;
 mod postgres;
 pub mod reviewed;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
+pub use lock_notices::LockNoticeStore;
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
@@ -173,7 +175,16 @@ pub struct ProcessedEvent {
 
 #[async_trait]
 pub trait Store:
-    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + TaskStore + Send + Sync + 'static
+    JobStore
+    + LockStore
+    + DriftStore
+    + ReviewStore
+    + ApplyLockStore
+    + TaskStore
+    + LockNoticeStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).

@@ -18,8 +18,10 @@ use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
 use crate::github::{
     CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
 };
+use crate::notify::Kind;
 use crate::plan::{Outcome, Target};
 use crate::render;
+use crate::render::notify::ApplyEnd;
 use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, StoredPlan, now_millis};
 
 /// An apply comment.
@@ -573,6 +575,14 @@ async fn apply_one(
         {
             tracing::error!(error = format!("{e:#}"), "recording an apply's end failed");
         }
+        let end = if status == ApplyStatus::Succeeded {
+            (Kind::Applied, ApplyEnd::Applied)
+        } else {
+            (Kind::ApplyFailed, ApplyEnd::Failed)
+        };
+        ctx.notify(end.0, repo, set.pr.number, |link| {
+            render::notify::apply_outcome(end.1, repo, set.pr.number, target, &plan.head_sha, link)
+        });
         // An applied planfile is of no more use, and it holds the plan's secrets.
         if status == ApplyStatus::Succeeded
             && let Err(e) = ctx
@@ -841,6 +851,16 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         ctx.store
             .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())
             .await?;
+        ctx.notify(Kind::ApplyInterrupted, &job.repository, job.pr, |link| {
+            render::notify::apply_outcome(
+                ApplyEnd::Interrupted,
+                &job.repository,
+                job.pr,
+                &a.target,
+                &a.sha,
+                link,
+            )
+        });
         let spec = CheckRunSpec {
             name: apply_check_name(&a.target),
             head_sha: a.sha.clone(),

@@ -172,6 +172,7 @@ async fn run_merged(
             due.into_iter().partition(needs_approval);
         due = rest;
         let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
+        held_back(ctx, name, pr, &targets, "not approved");
         let body = crate::render::reply::merged_unapproved(&targets);
         feedback::reply(ctx, installation_id, name, pr, &body).await?;
     }
@@ -277,6 +278,7 @@ async fn run_merged(
         summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
     }
     if let Some(lock) = lock.filter(|_| !held.is_empty()) {
+        held_back(ctx, name, pr, &held, "applies are locked");
         let note = crate::render::reply::apply_locked_on_merge(
             plan::short(&merge_sha),
             ctx.settings.command_name(),
@@ -293,6 +295,13 @@ async fn run_merged(
         ));
     }
     if !moved.is_empty() {
+        held_back(
+            ctx,
+            name,
+            pr,
+            &moved,
+            "the plan changed since it was reviewed",
+        );
         let note = format!(
             "**Not applied on merge.** This plan of the merge commit `{}` is not the plan \
              reviewed at the pull request's last commit (the base branch moved since, or that \
@@ -311,4 +320,11 @@ async fn run_merged(
         ));
     }
     Ok(summary)
+}
+
+/// Announces projects of `pr` that were not applied on merge, and why.
+fn held_back(ctx: &Context, repo: &str, pr: u64, targets: &[Target], why: &str) {
+    ctx.notify(crate::notify::Kind::ApplyHeld, repo, pr, |link| {
+        crate::render::notify::apply_held(repo, pr, targets, why, link)
+    });
 }

@@ -109,10 +109,10 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     if !changes.is_empty()
         && let Some(notifier) = &ctx.notifier
     {
-        let text = render::notification(repo, branch, &sha, &changes);
-        if let Err(e) = notifier.send(&text).await {
-            tracing::warn!(error = format!("{e:#}"), "the drift notification failed");
-        }
+        notifier.post(
+            crate::notify::Kind::Drift,
+            render::notification(repo, branch, &sha, &changes),
+        );
     }
     let issue = report_issue(ctx, installation, &run)
         .await

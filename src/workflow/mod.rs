@@ -37,7 +37,7 @@ use crate::config::powers::ServerPolicy;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::notify::{Kind, Outbox};
 use crate::plan::Target;
 use crate::redact::Redactor;
 use crate::store::{Job, Store};
@@ -99,8 +99,9 @@ pub struct Context {
     pub redactor: Redactor,
     /// Where drift statuses are counted.
     pub metrics: Arc<Metrics>,
-    /// Where drift status changes are announced (BOSUN_DRIFT_NOTIFY_URL).
-    pub notifier: Option<Arc<Notifier>>,
+    /// Where drift status changes, apply outcomes, held applies and old locks are announced
+    /// (BOSUN_NOTIFY_URL), queued so that sending never slows the work.
+    pub notifier: Option<Outbox>,
     /// Set when a task worker runs beside the job worker (`bosun serve`): a plan's projects
     /// become tasks in the store that any replica's task worker may plan, and this wakes the
     /// local one. Unset (previews), a job plans its projects itself.
@@ -128,6 +129,14 @@ impl KeyedLocks {
 }
 
 impl Context {
+    /// Queues a message of `kind` about pull request `pr` of `repo` for the notification
+    /// URL, when there is one (never waits); `text` gets the pull request's link.
+    pub fn notify(&self, kind: Kind, repo: &str, pr: u64, text: impl FnOnce(&str) -> String) {
+        if let Some(outbox) = &self.notifier {
+            outbox.post(kind, text(&outbox.pr_link(repo, pr)));
+        }
+    }
+
     /// Holds one run of `target` at a time: in this process (its key in `project_locks`),
     /// then across replicas (`Store::hold_run`). A store that cannot be reached is asked
     /// again after a backoff: a run never starts without the exclusion.

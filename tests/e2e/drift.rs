@@ -3,11 +3,12 @@
 //! through bosun's API: the drift issue, the check runs, the metrics, the notification and the
 //! history.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Method;
 
+use crate::support::notify_sink::Sink;
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
 
@@ -19,47 +20,6 @@ const CONFIG: &str = "version: 3\nprojects:\n  - name: prod\n    dir: envs/prod\
 fn app_module(state: &std::path::Path, input: &str) -> String {
     module(state, &[])
         + &format!("\nresource \"terraform_data\" \"app\" {{\n  input = \"{input}\"\n}}\n")
-}
-
-/// A loopback endpoint standing in for a Slack incoming webhook: it keeps every JSON body.
-struct Sink {
-    url: String,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl Sink {
-    async fn start() -> Self {
-        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-        let kept = bodies.clone();
-        let app = axum::Router::new().route(
-            "/hook/T000/B000/secretpart",
-            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-                let kept = kept.clone();
-                async move {
-                    kept.lock().unwrap().push(body.0);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            url: format!("http://{addr}/hook/T000/B000/secretpart"),
-            bodies,
-        }
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
 }
 
 async fn api(
@@ -196,7 +156,7 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
         .await
         .is_some_and(|t| t > 1.7e9)
     );
-    let texts = sink.texts();
+    let texts = sink.wait_for(1).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
         texts[0].contains("prod (envs/prod, workspace default): unchecked → drifted"),
@@ -230,7 +190,7 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0].contains("back in sync"), "{}", comments[0]);
     assert_eq!(metric(&ctx, prod_status).await, Some(0.0));
-    let texts = sink.texts();
+    let texts = sink.wait_for(2).await;
     assert_eq!(texts.len(), 2, "the recovery is announced: {texts:?}");
     assert!(
         texts[1].contains("prod (envs/prod, workspace default): drifted → in sync"),
@@ -329,7 +289,7 @@ async fn a_project_locked_by_an_open_pull_request_is_skipped_and_said_so() {
     assert_eq!(projects[0]["locked_by"], pr);
     assert_eq!(projects[0]["summary"], format!("skipped: locked by #{pr}"));
     // Only staging is news: a skipped project announces nothing.
-    let texts = sink.texts();
+    let texts = sink.wait_for(1).await;
     assert_eq!(texts.len(), 1);
     assert!(
         texts[0].contains("staging") && !texts[0].contains("prod"),

@@ -4,10 +4,10 @@
 
 use http::Method;
 
+use crate::support::prs::module;
 use crate::support::signed_in::{
     self, API_TOKEN, SignedIn, as_operator, cookie_value, location, send, sign_in,
 };
-use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
 
 async fn start() -> TestContext {

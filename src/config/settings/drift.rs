@@ -1,5 +1,5 @@
-//! The settings of drift detection and of bosun's HTTP API: the schedule, the API's token and
-//! the notification URL.
+//! The settings of drift detection and of bosun's HTTP API: the schedule and the API's token
+//! (the notification URL is in `notify`).
 
 use super::{Secret, SettingsError, Sources};
 use crate::schedule::Schedule;
@@ -39,15 +39,4 @@ pub(super) fn api_token(sources: &Sources) -> Result<Option<Secret>, SettingsErr
         ));
     }
     Ok(Some(Secret::new(token)))
-}
-
-/// BOSUN_DRIFT_NOTIFY_URL, checked to be an http(s) URL (never quoted in an error).
-pub(super) fn notify_url(sources: &Sources) -> Result<Option<Secret>, SettingsError> {
-    let Some(url) = value(sources, "drift_notify_url") else {
-        return Ok(None);
-    };
-    let url = Secret::new(url);
-    crate::notify::check_url(&url)
-        .map_err(|e| SettingsError::of("drift_notify_url", format!("{e:#}")))?;
-    Ok(Some(url))
 }

@@ -8,7 +8,7 @@ use super::{Entry, PassEnv, PlanfileKey, Secret, Settings, SettingsError, Source
 impl Settings {
     /// Every secret value the settings hold, with what it is (for a warning when one is too
     /// short to redact): webhook secrets, the App key, the database password, the planfile
-    /// key, the API token, the OAuth client secret, the drift notification URL, and the environment passed through
+    /// key, the API token, the OAuth client secret, the notification URL, and the environment passed through
     /// to Terraform.
     pub fn secrets(&self) -> Vec<(String, Secret)> {
         let mut out: Vec<(String, Secret)> = self
@@ -36,8 +36,8 @@ impl Settings {
                 oauth.client_secret.clone(),
             ));
         }
-        if let Some(url) = &self.drift_notify_url {
-            out.push(("the drift notification URL".to_owned(), url.clone()));
+        if let Some(url) = &self.notify_url {
+            out.push(("the notification URL".to_owned(), url.clone()));
         }
         for (name, value) in self.terraform_env.secrets() {
             out.push((format!("passed-through variable {name}"), value.clone()));

@@ -440,7 +440,7 @@ fn drift_settings_are_unset_by_default() {
     let s = Settings::resolve(&base()).unwrap();
     assert!(s.drift_schedule.is_none());
     assert!(s.api_token.is_none());
-    assert!(s.drift_notify_url.is_none());
+    assert!(s.notify_url.is_none());
 }
 
 #[test]
@@ -495,12 +495,12 @@ fn drift_notify_url_is_a_checked_secret() {
     let url = "https://hooks.example/services/T0/B0/s3cr3t";
     s.env.set("drift_notify_url", url);
     let r = Settings::resolve(&s).unwrap();
-    assert_eq!(r.drift_notify_url.as_ref().unwrap().expose(), url);
+    assert_eq!(r.notify_url.as_ref().unwrap().expose(), url);
     assert!(!format!("{r:?}").contains("s3cr3t"));
     assert!(
         r.secrets()
             .iter()
-            .any(|(what, v)| what == "the drift notification URL" && v.expose() == url)
+            .any(|(what, v)| what == "the notification URL" && v.expose() == url)
     );
 }
 
@@ -661,5 +661,70 @@ fn sign_in_settings_resolve_and_the_client_secret_is_redacted() {
             .iter()
             .any(|(what, v)| what == "the OAuth client secret"
                 && v.expose() == "oauth-client-s3cret-0123456789")
+    );
+}
+
+#[test]
+fn notify_url_has_its_older_name_as_an_alias() {
+    let old = "https://hooks.example/services/T0/B0/0ld-s3cr3t";
+    let new = "https://hooks.example/services/T0/B0/n3w-s3cr3t";
+    let mut s = base();
+    s.env.set("drift_notify_url", old);
+    assert_eq!(
+        Settings::resolve(&s).unwrap().notify_url.unwrap().expose(),
+        old
+    );
+    // Both, the same: fine.
+    s.env.set("notify_url", old);
+    assert_eq!(
+        Settings::resolve(&s).unwrap().notify_url.unwrap().expose(),
+        old
+    );
+    // Both, different: an error naming both, quoting neither.
+    s.env.set("notify_url", new);
+    let e = err(&s);
+    assert!(
+        e.starts_with(
+            "BOSUN_NOTIFY_URL (--notify-url): BOSUN_DRIFT_NOTIFY_URL (--drift-notify-url)"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("s3cr3t"), "{e}");
+    // The new name alone, and its check names it.
+    let mut s = base();
+    s.env.set("notify_url", new);
+    assert_eq!(
+        Settings::resolve(&s).unwrap().notify_url.unwrap().expose(),
+        new
+    );
+    s.env.set("notify_url", "hooks.example/n3w-s3cr3t");
+    let e = err(&s);
+    assert!(e.starts_with("BOSUN_NOTIFY_URL (--notify-url): "), "{e}");
+    assert!(!e.contains("s3cr3t"), "{e}");
+}
+
+#[test]
+fn notify_kinds_and_lock_age_are_checked() {
+    use crate::notify::Kind;
+    let mut s = base();
+    let r = Settings::resolve(&s).unwrap();
+    assert!(Kind::ALL.iter().all(|k| r.notify_kinds.contains(*k)));
+    assert_eq!(r.notify_lock_age, std::time::Duration::from_secs(24 * 3600));
+    s.env.set("notify_kinds", "applied,lock_held");
+    s.env.set("notify_lock_age", "90m");
+    let r = Settings::resolve(&s).unwrap();
+    assert!(r.notify_kinds.contains(Kind::LockHeld) && !r.notify_kinds.contains(Kind::Drift));
+    assert_eq!(r.notify_lock_age, std::time::Duration::from_secs(90 * 60));
+    s.env.set("notify_kinds", "applied,drfit");
+    assert!(
+        err(&s).starts_with("BOSUN_NOTIFY_KINDS (--notify-kinds): unknown kind `drfit`"),
+        "{}",
+        err(&s)
+    );
+    s.env.set("notify_kinds", "");
+    s.env.set("notify_lock_age", "0s");
+    assert_eq!(
+        err(&s),
+        "BOSUN_NOTIFY_LOCK_AGE (--notify-lock-age): must be more than 0"
     );
 }

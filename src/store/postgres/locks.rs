@@ -47,7 +47,7 @@ fn target_of(row: &PgRow) -> anyhow::Result<Target> {
     })
 }
 
-fn lock_of(row: &PgRow) -> anyhow::Result<ProjectLock> {
+pub(super) fn lock_of(row: &PgRow) -> anyhow::Result<ProjectLock> {
     Ok(ProjectLock {
         repository: row.try_get("repository")?,
         target: target_of(row)?,

@@ -23,6 +23,7 @@ mod apply_lock;
 mod drift;
 mod fleet;
 mod jobs;
+mod lock_notices;
 mod locks;
 mod reviewed;
 mod tasks;

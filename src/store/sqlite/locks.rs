@@ -52,7 +52,7 @@ fn target_of(row: &SqliteRow) -> anyhow::Result<Target> {
     })
 }
 
-fn lock_of(row: &SqliteRow) -> anyhow::Result<ProjectLock> {
+pub(super) fn lock_of(row: &SqliteRow) -> anyhow::Result<ProjectLock> {
     Ok(ProjectLock {
         repository: row.try_get("repository")?,
         target: target_of(row)?,

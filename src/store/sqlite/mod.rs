@@ -22,6 +22,7 @@ mod drift;
 #[cfg(test)]
 mod durability_tests;
 mod jobs;
+mod lock_notices;
 mod locks;
 mod reviewed;
 mod tasks;

@@ -8,6 +8,7 @@ pub mod client;
 pub mod fake;
 pub mod fleet;
 pub mod logs;
+pub mod notify_sink;
 pub mod openapi;
 #[path = "../../../src/store/test_pg.rs"]
 pub mod pg;

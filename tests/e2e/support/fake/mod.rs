@@ -7,6 +7,7 @@
 // Handlers return `Result<_, Response>` so `?` answers with GitHub's error; size does not matter here.
 #![allow(clippy::result_large_err)]
 
+mod apps;
 mod comments;
 mod git;
 pub mod git_http;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod oauth;
 pub mod payloads;
 mod scope;
+pub use scope::app_permissions;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,7 +55,8 @@ struct Inner {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
-    App,
+    /// An App's JWT, with the App's id.
+    App(u64),
     Installation(u64),
 }
 
@@ -469,6 +472,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    // GitHub Enterprise Server serves the REST API under /api/v3.
+    let uri = enterprise_path(uri);
     let stall = {
         let mut m = inner.model.lock().unwrap();
         let hit = m.stalls.iter_mut().find(|(mth, part, left)| {
@@ -514,6 +519,18 @@ async fn handle(
     response
 }
 
+/// `uri` without GitHub Enterprise Server's `/api/v3` prefix.
+fn enterprise_path(uri: Uri) -> Uri {
+    let Some(rest) = uri.path().strip_prefix("/api/v3/") else {
+        return uri;
+    };
+    let rebuilt = match uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    rebuilt.parse().unwrap_or(uri)
+}
+
 async fn route(
     inner: &Arc<Inner>,
     method: &Method,
@@ -544,6 +561,20 @@ async fn route(
         let v = format!("{method} {path}: no User-Agent (GitHub refuses such requests)");
         inner.model.lock().unwrap().violations.push(v.clone());
         return Ok(error(StatusCode::FORBIDDEN, &v));
+    }
+    // The manifest conversion is the one call made without credentials.
+    if let ("POST", ["app-manifests", code, "conversions"]) = (
+        method.as_str(),
+        path.trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) {
+        return Ok(apps::convert(
+            &mut inner.model.lock().unwrap(),
+            &inner.url,
+            code,
+        ));
     }
     let user = oauth::user_of(&inner.model.lock().unwrap(), headers);
     if let Some(login) = user {
@@ -611,6 +642,9 @@ async fn route(
         ("GET", ["app"]) => {
             require_app(caller)?;
             let m = inner.model.lock().unwrap();
+            if let Some(app) = m.created_apps.iter().find(|a| caller == Caller::App(a.id)) {
+                return Ok(axum::Json(apps::app_json(app)).into_response());
+            }
             axum::Json(json!({ "id": m.app_id, "slug": m.app_slug, "name": "bosun test" }))
                 .into_response()
         }
@@ -824,7 +858,7 @@ async fn route(
 
 fn require_app(caller: Caller) -> Result<(), Response> {
     match caller {
-        Caller::App => Ok(()),
+        Caller::App(_) => Ok(()),
         Caller::Installation(_) => Err(error(
             StatusCode::FORBIDDEN,
             "A JSON web token is required to access this endpoint (installation tokens are refused)",
@@ -873,9 +907,20 @@ fn authenticate(
             .map(|s| s.to_string())
             .collect();
         v.leeway = 0;
-        let claims = match jsonwebtoken::decode::<Value>(credential, &inner.public_key, &v) {
-            Ok(d) => d.claims,
-            Err(_) => return unauthorized("A JSON web token could not be decoded"),
+        // The test App's key, else the key of an App made from a manifest.
+        let decoded = jsonwebtoken::decode::<Value>(credential, &inner.public_key, &v)
+            .ok()
+            .map(|d| (APP_ID, d.claims))
+            .or_else(|| {
+                let m = inner.model.lock().unwrap();
+                m.created_apps.iter().find_map(|a| {
+                    jsonwebtoken::decode::<Value>(credential, &a.public_key, &v)
+                        .ok()
+                        .map(|d| (a.id, d.claims))
+                })
+            });
+        let Some((app_id, claims)) = decoded else {
+            return unauthorized("A JSON web token could not be decoded");
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -895,10 +940,10 @@ fn authenticate(
         if exp > now + 600 || exp - iat > 600 {
             return unauthorized("'Expiration time' claim ('exp') is too far in the future");
         }
-        if iss.as_deref() != Some(&APP_ID.to_string()) {
+        if iss.as_deref() != Some(&app_id.to_string()) {
             return unauthorized("'Issuer' claim ('iss') must be an Integer");
         }
-        return Ok((Caller::App, model::TokenScope::default()));
+        return Ok((Caller::App(app_id), model::TokenScope::default()));
     }
     let m = inner.model.lock().unwrap();
     match m.tokens.get(credential) {

@@ -337,6 +337,10 @@ pub struct Model {
     pub teams: BTreeMap<String, BTreeMap<String, String>>,
     /// The OAuth web flow: the user signed in next, codes, user tokens.
     pub oauth: super::oauth::OAuthModel,
+    /// Manifests confirmed on GitHub's new-App page, by their one-time code.
+    pub pending_manifests: HashMap<String, super::apps::PendingManifest>,
+    /// Apps made from a manifest; their JWTs are accepted.
+    pub created_apps: Vec<super::apps::CreatedApp>,
     next_id: u64,
 }
 
@@ -363,6 +367,8 @@ impl Model {
             stalled: 0,
             teams: BTreeMap::new(),
             oauth: Default::default(),
+            pending_manifests: HashMap::new(),
+            created_apps: Vec::new(),
             next_id: 1000,
         }
     }

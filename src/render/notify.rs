@@ -1,0 +1,98 @@
+//! The one-line messages of the notification URL beyond drift (see `drift::notification`):
+//! apply outcomes, applies held back on merge and locks held too long, each with the link to
+//! the pull request.
+
+use std::time::Duration;
+
+use crate::projects::Target;
+
+/// How an apply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyEnd {
+    Applied,
+    Failed,
+    Interrupted,
+}
+
+fn project(t: &Target) -> String {
+    format!(
+        "{} ({}, workspace {})",
+        t.display_name(),
+        t.dir,
+        t.workspace
+    )
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`.
+pub fn apply_outcome(
+    end: ApplyEnd,
+    repo: &str,
+    pr: u64,
+    target: &Target,
+    sha: &str,
+    link: &str,
+) -> String {
+    let what = match end {
+        ApplyEnd::Applied => "applied",
+        ApplyEnd::Failed => "apply failed:",
+        ApplyEnd::Interrupted => "apply interrupted by a restart:",
+    };
+    format!(
+        "bosun: {what} {} in {repo}#{pr} at {}: {link}",
+        project(target),
+        short(sha)
+    )
+}
+
+/// `bosun: not applied on merge …`, with why.
+pub fn apply_held(repo: &str, pr: u64, targets: &[Target], why: &str, link: &str) -> String {
+    let names: Vec<String> = targets.iter().map(project).collect();
+    format!(
+        "bosun: not applied on merge ({why}): {} in {repo}#{pr}: {link}",
+        names.join(", ")
+    )
+}
+
+/// `bosun: lock held for …`.
+pub fn lock_held(repo: &str, pr: u64, target: &Target, age: Duration, link: &str) -> String {
+    let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
+    format!(
+        "bosun: {} in {repo} has been locked by #{pr} for {age}: {link}",
+        project(target)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_each_with_the_link() {
+        let t = Target {
+            dir: "envs/prod".into(),
+            workspace: "default".into(),
+            name: None,
+        };
+        let link = "https://github.com/acme/infra/pull/7";
+        insta::assert_snapshot!(
+            apply_outcome(ApplyEnd::Applied, "acme/infra", 7, &t, "0123456789", link),
+            @"bosun: applied envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
+        );
+        insta::assert_snapshot!(
+            apply_outcome(ApplyEnd::Failed, "acme/infra", 7, &t, "0123456789", link),
+            @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
+        );
+        insta::assert_snapshot!(
+            apply_held("acme/infra", 7, &[t.clone()], "applies are locked", link),
+            @"bosun: not applied on merge (applies are locked): envs/prod (envs/prod, workspace default) in acme/infra#7: https://github.com/acme/infra/pull/7"
+        );
+        insta::assert_snapshot!(
+            lock_held("acme/infra", 7, &t, Duration::from_secs(90_061), link),
+            @"bosun: envs/prod (envs/prod, workspace default) in acme/infra has been locked by #7 for 1day 1h 1m: https://github.com/acme/infra/pull/7"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The SQLite backend of the lock notices.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use super::locks::lock_of;
+use crate::store::Millis;
+use crate::store::lock_notices::LockNoticeStore;
+use crate::store::locks::ProjectLock;
+
+#[async_trait]
+impl LockNoticeStore for SqliteStore {
+    async fn locks_to_announce(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> anyhow::Result<Vec<ProjectLock>> {
+        let rows = sqlx::query(
+            "SELECT l.repository, l.dir, l.workspace, l.project, l.pr, l.created_at FROM locks l
+             WHERE l.created_at < ? AND NOT EXISTS (
+                 SELECT 1 FROM lock_notices n WHERE n.repository = l.repository
+                 AND n.dir = l.dir AND n.workspace = l.workspace AND n.pr = l.pr
+                 AND n.created_at = l.created_at)
+             ORDER BY l.created_at, l.repository, l.dir, l.workspace LIMIT ?",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .context("reading the locks held too long")?;
+        rows.iter().map(lock_of).collect()
+    }
+
+    async fn mark_lock_announced(&self, lock: &ProjectLock, now: Millis) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&lock.repository)
+        .bind(&lock.target.dir)
+        .bind(&lock.target.workspace)
+        .bind(lock.pr as i64)
+        .bind(lock.created_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .context("recording a lock's notice")?;
+        Ok(done.rows_affected() == 1)
+    }
+}
