@@ -18,6 +18,8 @@ mod merge;
 pub mod model;
 pub mod payloads;
 mod scope;
+// The setup tests compare the manifest with it; the benches share this module.
+#[allow(unused_imports)]
 pub use scope::app_permissions;
 
 use std::sync::{Arc, Mutex, MutexGuard};
