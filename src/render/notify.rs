@@ -87,7 +87,7 @@ mod tests {
             @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            apply_held("acme/infra", 7, &[t.clone()], "applies are locked", link),
+            apply_held("acme/infra", 7, std::slice::from_ref(&t), "applies are locked", link),
             @"bosun: not applied on merge (applies are locked): envs/prod (envs/prod, workspace default) in acme/infra#7: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(

@@ -145,7 +145,7 @@ async fn a_lock_held_longer_than_the_age_is_announced_once() {
 
 #[tokio::test]
 async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
-    use bosun::store::{JobStore as _, LockStore as _, NewJob, now_millis};
+    use bosun::store::{NewJob, now_millis};
 
     let mut ctx = TestContext::without_bosun().await;
     let sink = Sink::start().await;

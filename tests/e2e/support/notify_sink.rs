@@ -45,21 +45,18 @@ impl Sink {
     }
 
     /// The texts once there are at least `n` (bosun sends from a queue, after the work).
-    #[track_caller]
-    pub fn wait_for(&self, n: usize) -> impl std::future::Future<Output = Vec<String>> + '_ {
-        async move {
-            let start = Instant::now();
-            loop {
-                let texts = self.texts();
-                if texts.len() >= n {
-                    return texts;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "expected {n} notification(s), got {texts:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let texts = self.texts();
+            if texts.len() >= n {
+                return texts;
             }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "expected {n} notification(s), got {texts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -40,7 +40,7 @@ impl FakeGitHub {
     /// with GitHub's reason.
     pub fn confirm_manifest(&self, manifest: &Value, org: Option<&str>) -> Result<String, String> {
         for field in ["name", "url"] {
-            if !manifest[field].as_str().is_some_and(|s| !s.is_empty()) {
+            if manifest[field].as_str().is_none_or(str::is_empty) {
                 return Err(format!("{field} is required"));
             }
         }

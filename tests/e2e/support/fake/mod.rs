@@ -19,6 +19,8 @@ pub mod model;
 pub mod oauth;
 pub mod payloads;
 mod scope;
+// The setup tests compare the manifest with it; the benches share this module.
+#[allow(unused_imports)]
 pub use scope::app_permissions;
 
 use std::sync::{Arc, Mutex, MutexGuard};
