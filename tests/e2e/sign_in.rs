@@ -224,6 +224,9 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
     }
 
     // Rita reads the repo: she sees the lock and the drift history, and may not unlock.
+    ctx.settle().await;
+    let asked = || ctx.fake.requests("GET", &format!("/repos/{REPO}")).len();
+    let before = asked();
     let (rita, _) = sign_in(&ctx, "rita", "/").await;
     let listed = rita.send(&ctx, Method::GET, "/api/locks").await;
     assert_eq!(listed.json()["locks"].as_array().unwrap().len(), 1);
@@ -235,6 +238,11 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
     let r = rita.change(&ctx, Method::DELETE, &unlock).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("takes write or more"), "{}", r.text());
+    assert_eq!(
+        asked() - before,
+        1,
+        "GitHub is asked once what rita may do; the answer is kept for a minute"
+    );
     ctx.settle().await;
     assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
     ctx.fake.assert_no_violations();

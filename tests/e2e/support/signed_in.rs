@@ -19,6 +19,7 @@ impl TestContext {
         self.set("github_oauth_client_id", oauth::CLIENT_ID);
         self.set("github_oauth_client_secret", oauth::CLIENT_SECRET);
         self.set("api_token", API_TOKEN);
+        self.fake.model().oauth.callback_url = Some(format!("{PUBLIC_URL}/oauth/callback"));
     }
 }
 

@@ -19,6 +19,8 @@ pub const CLIENT_SECRET: &str = "fake-oauth-client-secret-0123456789abcdef";
 /// The OAuth side of the fake.
 #[derive(Debug, Default)]
 pub struct OAuthModel {
+    /// The App's registered callback URL: GitHub refuses a `redirect_uri` outside it.
+    pub callback_url: Option<String>,
     /// Who GitHub signs in at the next authorize (as if they clicked "Authorize").
     pub next_user: Option<String>,
     /// Unspent codes → (login, redirect_uri).
@@ -64,6 +66,16 @@ fn authorize(m: &mut Model, q: &HashMap<String, String>) -> Response {
             "redirect_uri and state are required",
         );
     };
+    if m.oauth
+        .callback_url
+        .as_ref()
+        .is_some_and(|cb| !redirect.starts_with(cb.as_str()))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri MUST match the registered callback URL for this application.",
+        );
+    }
     let Some(user) = m.oauth.next_user.clone() else {
         return error(
             StatusCode::UNAUTHORIZED,
