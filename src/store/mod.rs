@@ -10,6 +10,7 @@ pub mod locks;
 mod postgres;
 pub mod reviewed;
 mod run_hold;
+pub mod runs;
 pub mod seal;
 mod sqlite;
 pub mod tasks;
@@ -26,6 +27,7 @@ pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, R
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;
+pub use runs::{LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started};
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 pub use tasks::{NewTask, Task, TaskClaim, TaskStatus, TaskStore};
@@ -173,7 +175,16 @@ pub struct ProcessedEvent {
 
 #[async_trait]
 pub trait Store:
-    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + TaskStore + Send + Sync + 'static
+    JobStore
+    + LockStore
+    + DriftStore
+    + ReviewStore
+    + ApplyLockStore
+    + TaskStore
+    + RunStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).

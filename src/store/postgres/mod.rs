@@ -25,6 +25,7 @@ mod fleet;
 mod jobs;
 mod locks;
 mod reviewed;
+mod runs;
 mod tasks;
 
 /// sqlx runs these under `pg_advisory_lock` (a key derived from the database's name), so

@@ -24,6 +24,7 @@ mod durability_tests;
 mod jobs;
 mod locks;
 mod reviewed;
+mod runs;
 mod tasks;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
