@@ -25,6 +25,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod redelivery;
 pub mod render;
+pub mod run_log;
 pub mod schedule;
 pub mod server;
 pub mod store;

@@ -179,6 +179,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let set = ApplySet {
+        job_id: claim.job_id,
         repo: &cmd.repo,
         installation_id: installation,
         pr: &pr,
@@ -409,6 +410,8 @@ async fn refuse_at(
 
 /// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
 pub(super) struct ApplySet<'a> {
+    /// The apply's job.
+    pub job_id: i64,
     pub repo: &'a RepoRef,
     pub installation_id: u64,
     pub pr: &'a PrRef,
@@ -634,6 +637,7 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
                     }
                 };
             let project = super::custom::ProjectRun {
+                job_id: set.job_id,
                 repo: &set.repo.full_name,
                 pr: set.pr,
                 sha: &plan.head_sha,

@@ -305,7 +305,7 @@ async fn plan_task(
         workspace = %task.target.workspace,
         name = task.target.name.as_deref().unwrap_or("")
     );
-    Ok(super::plan::plan_in_checkout(ctx, &req, &task.target)
+    Ok(super::plan::plan_in_checkout(ctx, task.job_id, &req, &task.target)
         .instrument(span)
         .await)
 }
