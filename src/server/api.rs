@@ -41,7 +41,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+pub(super) fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     Refusal {
         status,
         why: why.into(),
@@ -49,7 +49,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
 }
 
 /// Whether the request carries the API token; else the refusal.
-fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+pub(super) fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(token) = &state.api_token else {
         return Err(refuse(
             StatusCode::FORBIDDEN,

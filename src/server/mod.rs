@@ -1,9 +1,11 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz`
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API, runs and their
+//! logs in `runs`), `/healthz`
 //! (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
 mod api;
 mod events;
 pub mod intake;
+mod runs;
 pub mod signature;
 
 use std::sync::Arc;
@@ -65,6 +67,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(api::unlock_applies)
                 .get(api::apply_lock),
         )
+        .route("/api/runs/{id}", get(runs::run))
+        .route("/api/runs/{id}/log", get(runs::log))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
