@@ -3,8 +3,9 @@
 //! chunk (event `log`, `id:` its sequence number, so a client reconnecting with
 //! `Last-Event-ID` gets only what it has not seen), then new chunks as they are stored, then
 //! event `end` with the run's outcome once it finishes, and the stream closes. The stream
-//! reads the store (every [`POLL`]), so any replica serves any run's log live. Behind the API
-//! token (see `api`).
+//! reads the store (every [`POLL`]), so any replica serves any run's log live; it ends after
+//! [`MAX_STREAM`] or when bosun starts draining (a client reconnects with `Last-Event-ID`).
+//! Behind the API token (see `api`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -87,6 +88,7 @@ pub async fn log(
         started: Instant::now(),
         finishing: false,
         done: false,
+        draining: state.draining.clone(),
     };
     let body = Body::from_stream(futures::stream::unfold(stream, |mut s| async move {
         s.next().await.map(|bytes| (Ok::<_, Infallible>(bytes), s))
@@ -136,13 +138,16 @@ struct Live {
     /// The run has finished: what is left of its log is sent, then `end`.
     finishing: bool,
     done: bool,
+    /// bosun is shutting down: the stream ends (the client reconnects elsewhere), so it does
+    /// not hold the server open.
+    draining: tokio_util::sync::CancellationToken,
 }
 
 impl Live {
     /// The next bytes to send; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if self.done || self.started.elapsed() > MAX_STREAM {
+            if self.done || self.started.elapsed() > MAX_STREAM || self.draining.is_cancelled() {
                 return None;
             }
             let chunks = match self.store.run_log(self.run, self.after, PAGE).await {
@@ -176,7 +181,10 @@ impl Live {
                 self.since_event = Instant::now();
                 return Some(Bytes::from_static(b": keep-alive\n\n"));
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = self.draining.cancelled() => return None,
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ mod repo_keys;
 mod repo_powers;
 mod reviewed;
 mod sandbox;
+mod run_logs;
 mod secrets;
 mod serve_cli;
 mod spread;

@@ -11,6 +11,7 @@ pub mod openapi;
 #[path = "../../../src/store/test_pg.rs"]
 pub mod pg;
 pub mod prs;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::sync::Arc;

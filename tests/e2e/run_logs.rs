@@ -1,0 +1,156 @@
+//! Run logs: a run's Terraform output is in the store as it is printed, served live over
+//! Server-Sent Events from `/api/runs/{id}/log` (and whole as text), behind the API token.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Method;
+
+use crate::support::prs::module;
+use crate::support::sse::{Event, Sse};
+use crate::support::{REPO, TestContext};
+
+const TOKEN: &str = "run-logs-test-token-0123456789";
+
+/// A project whose apply prints a line a second for four seconds.
+const TICKING: &str = r#"
+resource "terraform_data" "ticking" {
+  input = "t"
+
+  provisioner "local-exec" {
+    command = "for i in 1 2 3 4; do echo tick-$i; sleep 1; done"
+  }
+}
+"#;
+
+fn auth() -> Vec<(&'static str, String)> {
+    vec![("authorization", format!("Bearer {TOKEN}"))]
+}
+
+async fn get(ctx: &TestContext, path: &str, token: bool) -> crate::support::client::Reply {
+    let headers = if token { auth() } else { Vec::new() };
+    ctx.http
+        .send(Method::GET, &ctx.url(path), &headers, Bytes::new())
+        .await
+        .unwrap()
+}
+
+/// The id of the first run of `kind`, once there is one.
+async fn run_of_kind(ctx: &TestContext, kind: &str) -> i64 {
+    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE kind = ? ORDER BY id")
+            .bind(kind)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        if let Some(id) = id {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no {kind} run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.start_bosun().await;
+    let tf = format!("{}{TICKING}", module(&ctx.state_file("dev"), &[]));
+    let (pr, _) = ctx.open_pr("ticking", &[("envs/dev/main.tf", &tf)]).await;
+    ctx.settle().await;
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    let id = run_of_kind(&ctx, "apply").await;
+    let path = format!("/api/runs/{id}/log");
+    let mut sse = Sse::open(ctx.bosun().addr, &path, &auth()).await;
+    assert_eq!(
+        (sse.status, sse.content_type.as_str()),
+        (200, "text/event-stream")
+    );
+
+    // The first tick arrives while the run is still running.
+    let mut log = String::new();
+    let mut events: Vec<Event> = Vec::new();
+    loop {
+        let event = sse.next(Duration::from_secs(60)).await.expect("an event");
+        assert_eq!(event.name, "log", "{event:?}");
+        log.push_str(&event.data);
+        log.push('\n');
+        events.push(event);
+        if log.contains("tick-1") {
+            break;
+        }
+    }
+    let run = get(&ctx, &format!("/api/runs/{id}"), true).await;
+    assert_eq!(run.status, 200, "{}", run.text());
+    let run = run.json();
+    assert_eq!(run["status"], "running", "{run}");
+    assert_eq!(
+        (&run["kind"], &run["repository"], &run["pr"], &run["dir"], &run["requested_by"]),
+        (
+            &serde_json::json!("apply"),
+            &serde_json::json!(REPO),
+            &serde_json::json!(pr),
+            &serde_json::json!("envs/dev"),
+            &serde_json::json!("alice")
+        )
+    );
+    assert!(log.contains("tick-1") && !log.contains("tick-4"), "{log}");
+
+    // Then the rest, and `end` with the outcome; the stream closes.
+    let end = loop {
+        let event = sse.next(Duration::from_secs(60)).await.expect("an event");
+        if event.name == "end" {
+            break event;
+        }
+        log.push_str(&event.data);
+        log.push('\n');
+        events.push(event);
+    };
+    assert_eq!(end.data, r#"{"status":"succeeded"}"#);
+    assert_eq!(sse.next(Duration::from_secs(5)).await, None, "closed");
+    for tick in ["tick-1", "tick-2", "tick-3", "tick-4"] {
+        assert!(log.contains(tick), "{log}");
+    }
+    assert!(log.contains("$ terraform apply"), "{log}");
+    let ids: Vec<i64> = events
+        .iter()
+        .map(|e| e.id.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
+    // The whole log as text, the same lines; from `Last-Event-ID` on, only what follows it.
+    let whole = get(&ctx, &path, true).await;
+    assert_eq!(whole.status, 200);
+    assert!(whole.text().contains("tick-4\n"), "{}", whole.text());
+    let mut headers = auth();
+    headers.push(("last-event-id", ids[ids.len() - 2].to_string()));
+    let mut resumed = Sse::open(ctx.bosun().addr, &path, &headers).await;
+    let next = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(next.id, Some(ids[ids.len() - 1].to_string()));
+    let end = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(end.name, "end");
+
+    // The plan's run is there too; unknown runs are 404; without the token, 401.
+    let plan = run_of_kind(&ctx, "plan").await;
+    let plan_run = get(&ctx, &format!("/api/runs/{plan}"), true).await.json();
+    assert_eq!(plan_run["status"], "succeeded", "{plan_run}");
+    assert!(
+        get(&ctx, &format!("/api/runs/{plan}/log"), true)
+            .await
+            .text()
+            .contains("$ terraform plan")
+    );
+    for path in ["/api/runs/999999", "/api/runs/x/log", "/api/runs/-1"] {
+        assert_eq!(get(&ctx, path, true).await.status, 404, "{path}");
+    }
+    assert_eq!(get(&ctx, &path, false).await.status, 401);
+    let unauthorised = Sse::open(ctx.bosun().addr, &path, &[]).await;
+    assert_eq!(unauthorised.status, 401);
+    ctx.settle().await;
+    ctx.finish().await;
+}
