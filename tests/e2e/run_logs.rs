@@ -154,3 +154,96 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     ctx.settle().await;
     ctx.finish().await;
 }
+
+/// The whole stored log of run `id`.
+async fn stored_log(store: &dyn bosun::store::Store, id: i64) -> String {
+    let chunks = store.run_log(id, 0, 10_000).await.unwrap();
+    chunks.into_iter().map(|c| c.text).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
+    use crate::durability::{free_port, spawn_with, wait_healthy};
+    use bosun::store::{RunStatus, RunStore, SqliteStore};
+
+    let ctx = TestContext::without_bosun().await;
+    let data = ctx.data_path();
+    let port = free_port();
+    let terraform = crate::support::terraform_bin();
+    let writable = ctx.state_dir.path().display().to_string();
+    let readable = crate::support::terraform_readable_paths().join(",");
+    let flags = [
+        ("--terraform-bin", terraform.as_str()),
+        ("--delivery-retry-base", "10ms"),
+        ("--allow-custom-workflows", "acme/*"),
+        ("--allowed-overrides", "acme/infra:workflow"),
+        ("--sandbox-writable-paths", writable.as_str()),
+        ("--sandbox-readable-paths", readable.as_str()),
+        ("--api-token", TOKEN),
+    ];
+    // The base branch's workflow ticks for six seconds before planning.
+    let yaml = "version: 3\nprojects:\n  - dir: envs/dev\n    workflow: ticking\nworkflows:\n  \
+                ticking:\n    plan:\n      steps:\n        - run: for i in 1 2 3 4 5 6; do echo tick-$i; sleep 1; done\n        - init\n        - plan\n";
+    ctx.push_base(&[("bosun.yaml", Some(yaml))]);
+    let store = SqliteStore::open(&format!("sqlite://{}", data.join("bosun.db").display()))
+        .await
+        .unwrap();
+
+    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+    wait_healthy(&ctx.http, port).await;
+    ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let (pr, _) = ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await;
+    let id = run_of_kind(&ctx, "plan").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stored_log(&store, id).await.contains("tick-2") {
+        assert!(Instant::now() < deadline, "no tick-2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bosun.kill().unwrap(); // SIGKILL, mid-run
+    bosun.wait().unwrap();
+    let before = stored_log(&store, id).await;
+    let last_seen = store.run_log(id, 0, 10_000).await.unwrap().last().unwrap().seq;
+    assert!(!before.contains("tick-6"), "{before}");
+    assert_eq!(store.run(id).await.unwrap().unwrap().status, RunStatus::Running);
+
+    // Restarted, the job runs again and takes the run up: its log goes on where it stopped.
+    let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
+    wait_healthy(&ctx.http, port).await;
+    let path = format!("/api/runs/{id}/log");
+    let mut headers = auth();
+    headers.push(("last-event-id", last_seen.to_string()));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut sse = Sse::open(addr, &path, &headers).await;
+    assert_eq!(sse.status, 200);
+    let mut streamed = String::new();
+    let end = loop {
+        let event = sse.next(Duration::from_secs(120)).await.expect("an event");
+        if event.name == "end" {
+            break event;
+        }
+        streamed.push_str(&event.data);
+        streamed.push('\n');
+    };
+    assert_eq!(end.data, r#"{"status":"succeeded"}"#, "{streamed}");
+    let after = stored_log(&store, id).await;
+    assert!(after.starts_with(&before), "{before}\n---\n{after}");
+    let rest = &after[before.len()..];
+    assert!(rest.contains("bosun started this run again"), "{rest}");
+    assert!(rest.contains("tick-6") && rest.contains("$ terraform plan"), "{rest}");
+    assert!(streamed.contains("tick-6"), "{streamed}");
+    assert!(!streamed.contains("tick-1\n$"), "only what followed Last-Event-ID");
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE kind = 'plan'")
+        .fetch_one(
+            &sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("bosun.db").display()))
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs, 1, "one run, taken up again");
+    let check = ctx.check(pr, "bosun/plan: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    bosun.kill().unwrap();
+    bosun.wait().unwrap();
+}
