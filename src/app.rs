@@ -257,6 +257,7 @@ pub async fn start_with(
             "a job bosun stopped during its last allowed attempt is failed");
         let ctx = ctx.clone();
         tokio::spawn(async move {
+            crate::jobs::interrupt_runs(&ctx, job.id).await;
             let reason = job.summary.clone().unwrap_or_default();
             workflow::failure::report(&ctx, &job, &reason).await;
         });
