@@ -242,6 +242,7 @@ pub async fn start_with(
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),
             pass_env: settings.terraform_env.clone(),
+            public_url: settings.public_url.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

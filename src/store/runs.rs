@@ -159,6 +159,14 @@ pub trait RunStore: Send + Sync {
 
     async fn run(&self, id: i64) -> anyhow::Result<Option<Run>>;
 
+    /// The id of a job's latest run of `kind` in the project `target`, if it has one.
+    async fn run_of_job(
+        &self,
+        job_id: i64,
+        target: &Target,
+        kind: RunKind,
+    ) -> anyhow::Result<Option<i64>>;
+
     /// A run's log chunks after sequence number `after` (0: from the start), at most `limit`.
     async fn run_log(&self, run_id: i64, after: i64, limit: i64)
     -> anyhow::Result<Vec<LogChunk>>;
@@ -182,6 +190,9 @@ pub(super) mod sql {
     pub const FINISH: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
     pub const INTERRUPT: &str = "UPDATE runs SET status = 'interrupted', finished_at = $1
          WHERE job_id = $2 AND status IN ('queued', 'running')";
+    pub const OF_JOB: &str = "SELECT id FROM runs
+         WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
+         ORDER BY id DESC LIMIT 1";
     pub const RUN: &str = "SELECT * FROM runs WHERE id = $1";
     pub const LOG: &str = "SELECT seq, chunk, at FROM run_log WHERE run_id = $1 AND seq > $2
          ORDER BY seq LIMIT $3";

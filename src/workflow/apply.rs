@@ -455,6 +455,7 @@ pub(super) async fn apply_plans(
                 summary: "Waiting for a free runner.".into(),
                 text: None,
                 external_id: Some(format!("job-{}", claim.job_id)),
+                details_url: None,
             };
             (
                 p.target.clone(),
@@ -645,6 +646,7 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
                 target: &plan.target,
                 user: set.user,
                 extra_args: &[],
+                check: None,
             };
             super::custom::apply(ctx, &project, (&root, &dir), planfile).await
         }
@@ -855,6 +857,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
                 .into(),
             text: None,
             external_id: Some(format!("job-{}", job.id)),
+            details_url: None,
         };
         if let Err(e) = ctx
             .github
@@ -877,6 +880,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
             summary: "bosun stopped while Terraform was applying; see the projects' checks.".into(),
             text: None,
             external_id: Some(format!("job-{}", job.id)),
+            details_url: None,
         };
         if let Err(e) = ctx
             .github

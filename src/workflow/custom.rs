@@ -40,6 +40,8 @@ pub(super) struct ProjectRun<'a> {
     pub user: &'a str,
     /// The comment's extra arguments.
     pub extra_args: &'a [String],
+    /// The project's check run, linked to the run's page once the run is recorded.
+    pub check: Option<&'a super::feedback::CheckRun>,
 }
 
 impl ProjectRun<'_> {
@@ -58,6 +60,9 @@ impl ProjectRun<'_> {
         };
         match ctx.store.start_run(&new, now_millis()).await {
             Ok(started) => {
+                if let (Some(check), Some(base)) = (self.check, &ctx.settings.public_url) {
+                    check.link(format!("{base}/runs/{}", started.id()));
+                }
                 let log = RunLog::start(ctx.store.clone(), started.id(), ctx.redactor.clone());
                 if let Started::Resumed(_) = started {
                     log.line("(bosun started this run again: the process running it went away)");

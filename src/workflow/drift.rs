@@ -213,6 +213,7 @@ async fn write_check(
         summary: output.summary,
         text: output.text,
         external_id: Some(job_id.to_string()),
+        details_url: None,
     };
     if let Err(e) = ctx
         .github
@@ -256,6 +257,7 @@ async fn plan(
         target,
         user: &head.author,
         extra_args: &args,
+        check: None,
     };
     super::custom::drift(ctx, &project, (&root, &dir)).await
 }

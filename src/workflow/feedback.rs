@@ -64,6 +64,7 @@ impl CheckRun {
                 summary: "Waiting for a free runner.".into(),
                 text: None,
                 external_id: Some(format!("job-{job_id}")),
+                details_url: None,
             },
         )
     }
@@ -108,6 +109,12 @@ impl CheckRun {
 
     pub fn in_progress(&self) {
         self.running("Planning", "Terraform is planning.");
+    }
+
+    /// Links the check run's "Details" to `url` (a run's page).
+    pub fn link(&self, url: String) {
+        self.state
+            .send_modify(|spec| spec.details_url = Some(url));
     }
 
     /// Moves the check run to in progress, saying what runs.
@@ -173,6 +180,7 @@ pub fn summary_check(
             summary: format!("bosun is running `{command}`."),
             text: None,
             external_id: Some(format!("job-{job_id}")),
+            details_url: None,
         },
     )
 }
@@ -224,6 +232,7 @@ pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyh
         summary: format!("`{e}`"),
         text: None,
         external_id: None,
+        details_url: None,
     };
     if let Err(err) = ctx
         .github
@@ -386,6 +395,7 @@ pub async fn waiting(
             summary: summary.summary,
             text: summary.text,
             external_id: Some(format!("job-{job_id}")),
+            details_url: None,
         },
     );
     let checks: Vec<CheckRun> = targets
@@ -420,6 +430,7 @@ pub async fn waiting(
                     summary,
                     text: None,
                     external_id: Some(format!("job-{job_id}")),
+                    details_url: None,
                 },
             )
         })

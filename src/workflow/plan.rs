@@ -559,7 +559,7 @@ async fn plan_project(
             workspace = %target.workspace,
             name = target.name.as_deref().unwrap_or("")
         );
-        plan_in_checkout(ctx, job_id, req, target)
+        plan_in_checkout(ctx, (job_id, Some(check)), req, target)
             .instrument(span)
             .await
     };
@@ -586,7 +586,7 @@ async fn plan_project(
 
 pub(super) async fn plan_in_checkout(
     ctx: &Context,
-    job_id: i64,
+    (job_id, check): (i64, Option<&CheckRun>),
     req: &Request,
     target: &Target,
 ) -> (Outcome, Option<Vec<u8>>) {
@@ -639,6 +639,7 @@ pub(super) async fn plan_in_checkout(
         target,
         user: &req.pr.author,
         extra_args: &req.extra_args,
+        check,
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)

@@ -232,6 +232,7 @@ async fn run_one(
         target,
         user: &req.author,
         extra_args: &comment_args,
+        check: None,
     };
     let cmd = StateCommand {
         op,

@@ -58,6 +58,7 @@ async fn run_of_kind(ctx: &TestContext, kind: &str) -> i64 {
 async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let mut ctx = TestContext::without_bosun().await;
     ctx.set("api_token", TOKEN);
+    ctx.set("public_url", "https://bosun.example.com/ci");
     ctx.start_bosun().await;
     let tf = format!("{}{TICKING}", module(&ctx.state_file("dev"), &[]));
     let (pr, _) = ctx.open_pr("ticking", &[("envs/dev/main.tf", &tf)]).await;
@@ -139,6 +140,12 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let plan = run_of_kind(&ctx, "plan").await;
     let plan_run = get(&ctx, &format!("/api/runs/{plan}"), true).await.json();
     assert_eq!(plan_run["status"], "succeeded", "{plan_run}");
+    // With BOSUN_PUBLIC_URL, the project's plan check links the run's page.
+    let check = ctx.check(pr, "bosun/plan: envs/dev");
+    assert_eq!(
+        check.details_url.as_deref(),
+        Some(format!("https://bosun.example.com/ci/runs/{plan}").as_str())
+    );
     assert!(
         get(&ctx, &format!("/api/runs/{plan}/log"), true)
             .await

@@ -40,6 +40,10 @@ store_test! { async fn a_run_is_recorded_and_its_log_read_back_in_order(db) {
     assert_eq!(s.run_log(id, 1, 100).await.unwrap().len(), 1, "resumes after a seq");
     assert_eq!(s.run_log(id, 0, 1).await.unwrap().len(), 1, "a limit");
 
+    let target = new_run(7, RunKind::Plan).target;
+    assert_eq!(s.run_of_job(7, &target, RunKind::Plan).await.unwrap(), Some(id));
+    assert_eq!(s.run_of_job(7, &target, RunKind::Apply).await.unwrap(), None);
+    assert_eq!(s.run_of_job(9, &target, RunKind::Plan).await.unwrap(), None);
     s.finish_run(id, RunStatus::Succeeded, 2_000).await.unwrap();
     let run = s.run(id).await.unwrap().unwrap();
     assert_eq!((run.status, run.finished_at), (RunStatus::Succeeded, Some(2_000)));

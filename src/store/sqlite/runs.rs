@@ -5,7 +5,10 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use crate::store::Millis;
-use crate::store::runs::{LogChunk, NewRun, Run, RunStatus, RunStore, Started, chunk_of, run_of, sql};
+use crate::plan::Target;
+use crate::store::runs::{
+    LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started, chunk_of, run_of, sql,
+};
 
 #[async_trait]
 impl RunStore for SqliteStore {
@@ -90,6 +93,23 @@ impl RunStore for SqliteStore {
             .await
             .context("reading a run")?;
         row.as_ref().map(run_of).transpose()
+    }
+
+    async fn run_of_job(
+        &self,
+        job_id: i64,
+        target: &Target,
+        kind: RunKind,
+    ) -> anyhow::Result<Option<i64>> {
+        sqlx::query_scalar(sql::OF_JOB)
+            .bind(job_id)
+            .bind(&target.dir)
+            .bind(&target.workspace)
+            .bind(target.name.as_deref().unwrap_or(""))
+            .bind(kind.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .context("finding a job's run")
     }
 
     async fn run_log(
