@@ -564,7 +564,7 @@ async fn apply_one(
                 };
             }
         };
-        let outcome = apply_in_checkout(ctx, set, plan).await;
+        let outcome = apply_in_checkout(ctx, set, plan, check).await;
         let status = if outcome.succeeded() {
             ApplyStatus::Succeeded
         } else {
@@ -606,7 +606,12 @@ async fn apply_one(
     result
 }
 
-async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan) -> ApplyOutcome {
+async fn apply_in_checkout(
+    ctx: &Context,
+    set: &ApplySet<'_>,
+    plan: &StoredPlan,
+    check: &CheckRun,
+) -> ApplyOutcome {
     let failed = |output: String| ApplyOutcome::Failed {
         output,
         stale: false,
@@ -646,7 +651,7 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
                 target: &plan.target,
                 user: set.user,
                 extra_args: &[],
-                check: None,
+                check: Some(check),
             };
             super::custom::apply(ctx, &project, (&root, &dir), planfile).await
         }

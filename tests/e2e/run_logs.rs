@@ -140,7 +140,12 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let plan = run_of_kind(&ctx, "plan").await;
     let plan_run = get(&ctx, &format!("/api/runs/{plan}"), true).await.json();
     assert_eq!(plan_run["status"], "succeeded", "{plan_run}");
-    // With BOSUN_PUBLIC_URL, the project's plan check links the run's page.
+    // With BOSUN_PUBLIC_URL, the project's plan and apply checks link their runs' pages.
+    let check = ctx.check(pr, "bosun/apply: envs/dev");
+    assert_eq!(
+        check.details_url.as_deref(),
+        Some(format!("https://bosun.example.com/ci/runs/{id}").as_str())
+    );
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(
         check.details_url.as_deref(),
