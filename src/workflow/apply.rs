@@ -20,7 +20,9 @@ use crate::github::{
 };
 use crate::plan::{Outcome, Target};
 use crate::render;
-use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, StoredPlan, now_millis};
+use crate::store::{
+    ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis,
+};
 
 /// An apply comment.
 #[derive(Debug, Clone)]
@@ -676,11 +678,18 @@ pub(super) async fn publish(
     if shown.is_empty() && !results.is_empty() {
         return Ok(());
     }
+    let logs = feedback::run_links(
+        ctx,
+        shown.iter().map(|r| (set.job_id, &r.target)),
+        RunKind::Apply,
+    )
+    .await;
     let body = render::apply::apply_comment(&render::apply::ApplyComment {
         command_name: ctx.settings.command_name(),
         sha: &set.pr.head_sha,
         results: &shown,
         note: Some(note),
+        logs: &logs,
     });
     feedback::reply(
         ctx,

@@ -164,6 +164,12 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let unauthorised = Sse::open(ctx.bosun().addr, &path, &[]).await;
     assert_eq!(unauthorised.status, 401);
     ctx.settle().await;
+    // The plan and apply comments link each project's run.
+    let comments: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
+    for run in [plan, id] {
+        let link = format!(" · [log](https://bosun.example.com/ci/runs/{run})");
+        assert!(comments.iter().any(|c| c.contains(&link)), "{link} in {comments:#?}");
+    }
     ctx.finish().await;
 }
 
@@ -254,6 +260,12 @@ async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
         .await
         .unwrap();
     assert_eq!(runs, 1, "one run, taken up again");
+    // The job goes on to write the project's check after the run's end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ctx.check(pr, "bosun/plan: envs/dev").conclusion.is_none() {
+        assert!(Instant::now() < deadline, "the plan check was not completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("success"));
     bosun.kill().unwrap();
