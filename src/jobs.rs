@@ -197,7 +197,10 @@ pub async fn run_job(
 /// panic, or a process that went away for the last time); a failure is logged.
 pub async fn interrupt_runs(ctx: &workflow::Context, job_id: i64) {
     if let Err(e) = ctx.store.interrupt_runs_of_job(job_id, now_millis()).await {
-        tracing::error!(error = format!("{e:#}"), "ending a job's unfinished runs failed");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "ending a job's unfinished runs failed"
+        );
     }
 }
 

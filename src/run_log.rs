@@ -83,7 +83,11 @@ impl RunLog {
     pub async fn finish(mut self, status: RunStatus) {
         self.close().await;
         if let Err(e) = self.store.finish_run(self.id, status, now_millis()).await {
-            tracing::error!(run = self.id, error = format!("{e:#}"), "finishing a run failed");
+            tracing::error!(
+                run = self.id,
+                error = format!("{e:#}"),
+                "finishing a run failed"
+            );
         }
     }
 
@@ -130,7 +134,11 @@ async fn write_batches(store: Arc<dyn Store>, id: i64, shared: Arc<Shared>) {
         if !text.is_empty()
             && let Err(e) = store.append_run_log(id, &text, now_millis()).await
         {
-            tracing::warn!(run = id, error = format!("{e:#}"), "writing a run's log failed");
+            tracing::warn!(
+                run = id,
+                error = format!("{e:#}"),
+                "writing a run's log failed"
+            );
             if !closed {
                 let mut pending = shared.lock();
                 pending.text.insert_str(0, &text);

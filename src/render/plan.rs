@@ -119,7 +119,12 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
         blocks.push(Block::Lines(callout));
     }
     for p in c.projects {
-        section(c.command_name, p, &super::log_link(c.logs, &p.target), &mut blocks);
+        section(
+            c.command_name,
+            p,
+            &super::log_link(c.logs, &p.target),
+            &mut blocks,
+        );
     }
     blocks.extend(apply_all(c).map(Block::Text));
     blocks

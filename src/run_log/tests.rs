@@ -34,13 +34,19 @@ async fn lines_are_stored_in_batches_while_the_run_goes_on() {
     let chunks = store.run_log(id, 0, 100).await.unwrap();
     assert_eq!(chunks.len(), 1, "ten quick lines are one write: {chunks:?}");
     assert!(chunks[0].text.starts_with("line 0\n") && chunks[0].text.ends_with("line 9\n"));
-    assert_eq!(store.run(id).await.unwrap().unwrap().status, RunStatus::Running);
+    assert_eq!(
+        store.run(id).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
 
     log.write(b"the last line\n");
     log.finish(RunStatus::Succeeded).await;
     let chunks = store.run_log(id, 0, 100).await.unwrap();
     assert_eq!(chunks.last().unwrap().text, "the last line\n");
-    assert_eq!(store.run(id).await.unwrap().unwrap().status, RunStatus::Succeeded);
+    assert_eq!(
+        store.run(id).await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
 }
 
 #[tokio::test]
@@ -61,10 +67,8 @@ async fn a_logged_runner_writes_the_command_and_its_redacted_output() {
     let redactor = Redactor::default();
     redactor.add("hunter2hunter2");
     let log = Arc::new(RunLog::start(store.clone(), id, redactor.clone()));
-    let runner = crate::terraform::Redacting::new(
-        Arc::new(crate::terraform::Direct::default()),
-        redactor,
-    );
+    let runner =
+        crate::terraform::Redacting::new(Arc::new(crate::terraform::Direct::default()), redactor);
     let logged = Logged::new(Arc::new(runner), log.clone());
     let dir = tempfile::tempdir().unwrap();
     let inv = Invocation {
@@ -80,7 +84,10 @@ async fn a_logged_runner_writes_the_command_and_its_redacted_output() {
     };
     logged.run(inv).await.unwrap();
     drop(logged);
-    Arc::into_inner(log).unwrap().finish(RunStatus::Failed).await;
+    Arc::into_inner(log)
+        .unwrap()
+        .finish(RunStatus::Failed)
+        .await;
     let text: String = store
         .run_log(id, 0, 100)
         .await

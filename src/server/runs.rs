@@ -120,11 +120,7 @@ async fn whole(store: &dyn Store, id: i64) -> Result<Response, Refusal> {
         after = last.seq;
         chunks.iter().for_each(|c| text.push_str(&c.text));
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 /// A live stream's place.

@@ -168,8 +168,7 @@ pub trait RunStore: Send + Sync {
     ) -> anyhow::Result<Option<i64>>;
 
     /// A run's log chunks after sequence number `after` (0: from the start), at most `limit`.
-    async fn run_log(&self, run_id: i64, after: i64, limit: i64)
-    -> anyhow::Result<Vec<LogChunk>>;
+    async fn run_log(&self, run_id: i64, after: i64, limit: i64) -> anyhow::Result<Vec<LogChunk>>;
 }
 
 /// The SQL both backends run (SQLite numbers `$N` parameters in order of first use, so each

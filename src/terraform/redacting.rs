@@ -166,7 +166,10 @@ mod tests {
 
     impl Output for Pieces {
         fn write(&self, bytes: &[u8]) {
-            self.0.lock().unwrap().push(String::from_utf8_lossy(bytes).into_owned());
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(bytes).into_owned());
         }
     }
 
@@ -178,7 +181,11 @@ mod tests {
         let lines = RedactLines::new(pieces.clone(), redactor);
         lines.write(b"one\ntoken=hunt");
         lines.write(b"er2hunter2 and more");
-        assert_eq!(*pieces.0.lock().unwrap(), vec!["one\n"], "a partial line waits");
+        assert_eq!(
+            *pieces.0.lock().unwrap(),
+            vec!["one\n"],
+            "a partial line waits"
+        );
         lines.write(b"\nlast without newline");
         lines.flush();
         assert_eq!(
@@ -190,7 +197,11 @@ mod tests {
             ]
         );
         lines.write(&vec![b'x'; MAX_LINE]);
-        assert_eq!(pieces.0.lock().unwrap().len(), 4, "a line past the bound goes on");
+        assert_eq!(
+            pieces.0.lock().unwrap().len(),
+            4,
+            "a line past the bound goes on"
+        );
     }
 
     #[tokio::test]
@@ -220,7 +231,11 @@ mod tests {
             watch.0.lock().unwrap().clone()
         });
         let done = runner.run_streaming(inv, pieces.clone()).await.unwrap();
-        assert_eq!(early.await.unwrap(), vec!["first\n"], "before the command ended");
+        assert_eq!(
+            early.await.unwrap(),
+            vec!["first\n"],
+            "before the command ended"
+        );
         assert_eq!(done.output, "first\nsecret [redacted]");
         assert_eq!(pieces.0.lock().unwrap().concat(), done.output);
     }

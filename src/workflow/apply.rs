@@ -20,9 +20,7 @@ use crate::github::{
 };
 use crate::plan::{Outcome, Target};
 use crate::render;
-use crate::store::{
-    ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis,
-};
+use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis};
 
 /// An apply comment.
 #[derive(Debug, Clone)]

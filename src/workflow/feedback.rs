@@ -113,8 +113,7 @@ impl CheckRun {
 
     /// Links the check run's "Details" to `url` (a run's page).
     pub fn link(&self, url: String) {
-        self.state
-            .send_modify(|spec| spec.details_url = Some(url));
+        self.state.send_modify(|spec| spec.details_url = Some(url));
     }
 
     /// Moves the check run to in progress, saying what runs.

@@ -322,9 +322,11 @@ async fn plan_task(
         workspace = %task.target.workspace,
         name = task.target.name.as_deref().unwrap_or("")
     );
-    Ok(super::plan::plan_in_checkout(ctx, (task.job_id, None), &req, &task.target)
-        .instrument(span)
-        .await)
+    Ok(
+        super::plan::plan_in_checkout(ctx, (task.job_id, None), &req, &task.target)
+            .instrument(span)
+            .await,
+    )
 }
 
 #[cfg(test)]

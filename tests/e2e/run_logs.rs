@@ -91,7 +91,13 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let run = run.json();
     assert_eq!(run["status"], "running", "{run}");
     assert_eq!(
-        (&run["kind"], &run["repository"], &run["pr"], &run["dir"], &run["requested_by"]),
+        (
+            &run["kind"],
+            &run["repository"],
+            &run["pr"],
+            &run["dir"],
+            &run["requested_by"]
+        ),
         (
             &serde_json::json!("apply"),
             &serde_json::json!(REPO),
@@ -168,7 +174,10 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let comments: Vec<String> = ctx.bot_comments(pr).into_iter().map(|c| c.body).collect();
     for run in [plan, id] {
         let link = format!(" · [log](https://bosun.example.com/ci/runs/{run})");
-        assert!(comments.iter().any(|c| c.contains(&link)), "{link} in {comments:#?}");
+        assert!(
+            comments.iter().any(|c| c.contains(&link)),
+            "{link} in {comments:#?}"
+        );
     }
     ctx.finish().await;
 }
@@ -221,9 +230,18 @@ async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
     bosun.kill().unwrap(); // SIGKILL, mid-run
     bosun.wait().unwrap();
     let before = stored_log(&store, id).await;
-    let last_seen = store.run_log(id, 0, 10_000).await.unwrap().last().unwrap().seq;
+    let last_seen = store
+        .run_log(id, 0, 10_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     assert!(!before.contains("tick-6"), "{before}");
-    assert_eq!(store.run(id).await.unwrap().unwrap().status, RunStatus::Running);
+    assert_eq!(
+        store.run(id).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
 
     // Restarted, the job runs again and takes the run up: its log goes on where it stopped.
     let mut bosun = spawn_with(port, &data, &ctx.fake.url, &flags);
@@ -248,9 +266,15 @@ async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
     assert!(after.starts_with(&before), "{before}\n---\n{after}");
     let rest = &after[before.len()..];
     assert!(rest.contains("bosun started this run again"), "{rest}");
-    assert!(rest.contains("tick-6") && rest.contains("$ terraform plan"), "{rest}");
+    assert!(
+        rest.contains("tick-6") && rest.contains("$ terraform plan"),
+        "{rest}"
+    );
     assert!(streamed.contains("tick-6"), "{streamed}");
-    assert!(!streamed.contains("tick-1\n$"), "only what followed Last-Event-ID");
+    assert!(
+        !streamed.contains("tick-1\n$"),
+        "only what followed Last-Event-ID"
+    );
     let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE kind = 'plan'")
         .fetch_one(
             &sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("bosun.db").display()))
@@ -263,7 +287,10 @@ async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
     // The job goes on to write the project's check after the run's end.
     let deadline = Instant::now() + Duration::from_secs(30);
     while ctx.check(pr, "bosun/plan: envs/dev").conclusion.is_none() {
-        assert!(Instant::now() < deadline, "the plan check was not completed");
+        assert!(
+            Instant::now() < deadline,
+            "the plan check was not completed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let check = ctx.check(pr, "bosun/plan: envs/dev");

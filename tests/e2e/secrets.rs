@@ -184,7 +184,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
         .unwrap();
     let logged = logged.concat();
     assert!(logged.contains("leak:[redacted]"), "{logged}");
-    assert!(logged.contains("the token [redacted] is too long"), "{logged}");
+    assert!(
+        logged.contains("the token [redacted] is too long"),
+        "{logged}"
+    );
     assert_eq!(leaks(&logged), Vec::<&str>::new());
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("job done"), "the logs were captured");

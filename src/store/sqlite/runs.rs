@@ -4,8 +4,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::store::Millis;
 use crate::plan::Target;
+use crate::store::Millis;
 use crate::store::runs::{
     LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started, chunk_of, run_of, sql,
 };
@@ -112,12 +112,7 @@ impl RunStore for SqliteStore {
             .context("finding a job's run")
     }
 
-    async fn run_log(
-        &self,
-        run_id: i64,
-        after: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<LogChunk>> {
+    async fn run_log(&self, run_id: i64, after: i64, limit: i64) -> anyhow::Result<Vec<LogChunk>> {
         let rows = sqlx::query(sql::LOG)
             .bind(run_id)
             .bind(after)
