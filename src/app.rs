@@ -260,6 +260,7 @@ pub async fn start_with(
             access: settings.access.clone(),
             repo_powers: settings.repo_powers.clone(),
             pass_env: settings.terraform_env.clone(),
+            public_url: settings.public_url.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),
@@ -275,6 +276,7 @@ pub async fn start_with(
             "a job bosun stopped during its last allowed attempt is failed");
         let ctx = ctx.clone();
         tokio::spawn(async move {
+            crate::jobs::interrupt_runs(&ctx, job.id).await;
             let reason = job.summary.clone().unwrap_or_default();
             workflow::failure::report(&ctx, &job, &reason).await;
         });

@@ -176,6 +176,9 @@ pub async fn run_job(
             .store
             .finish_job(claim, status, &summary, now_millis())
             .await;
+        if let Ok(true) = recorded {
+            interrupt_runs(ctx, job.id).await;
+        }
         match recorded {
             // The job's end is this worker's to tell.
             Ok(true) if report => workflow::failure::report(ctx, &job, &summary).await,
@@ -188,6 +191,17 @@ pub async fn run_job(
     }
     .instrument(span)
     .await
+}
+
+/// Ends with `interrupted` the runs a job left unfinished (its end came before theirs: a
+/// panic, or a process that went away for the last time); a failure is logged.
+pub async fn interrupt_runs(ctx: &workflow::Context, job_id: i64) {
+    if let Err(e) = ctx.store.interrupt_runs_of_job(job_id, now_millis()).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "ending a job's unfinished runs failed"
+        );
+    }
 }
 
 /// Plans (safe to repeat) that failed on a transient GitHub error are tried again after a

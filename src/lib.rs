@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod redelivery;
 pub mod render;
+pub mod run_log;
 pub mod schedule;
 pub mod server;
 pub mod setup;

@@ -121,6 +121,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             // The repo is the user's own, and a preview applies nothing.
             repo_powers: crate::config::powers::ServerPolicy::permissive(),
             pass_env: Default::default(),
+            public_url: None,
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),

@@ -267,6 +267,8 @@ pub struct CheckRunSpec {
     pub text: Option<String>,
     /// bosun's own reference (a job id), returned in check-run events.
     pub external_id: Option<String>,
+    /// Where "Details" leads: the run's page, when `BOSUN_PUBLIC_URL` is set.
+    pub details_url: Option<String>,
 }
 
 /// A submitted review of a pull request.

@@ -309,6 +309,7 @@ mod tests {
             summary: "s hunter2hunter2".into(),
             text: Some("t hunter2hunter2".into()),
             external_id: None,
+            details_url: None,
         };
         let id = gh.create_check_run(1, "acme/infra", &check).await.unwrap();
         gh.update_check_run(1, "acme/infra", id, &check)

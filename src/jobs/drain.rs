@@ -118,6 +118,7 @@ mod tests {
             access: Default::default(),
             repo_powers: crate::config::powers::ServerPolicy::permissive(),
             pass_env: Default::default(),
+            public_url: None,
         }
     }
 

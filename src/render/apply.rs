@@ -21,6 +21,8 @@ pub struct ApplyComment<'a> {
     pub results: &'a [ProjectApply],
     /// Who asked, and how (or that the merge did).
     pub note: Option<&'a str>,
+    /// Links to projects' runs (their logs), when `BOSUN_PUBLIC_URL` is set.
+    pub logs: &'a [(crate::plan::Target, String)],
 }
 
 fn icon(o: &ApplyOutcome) -> &'static str {
@@ -86,10 +88,11 @@ pub fn apply_comment(c: &ApplyComment) -> String {
     let budget = OUTPUT_BUDGET / c.results.len().max(1);
     for r in c.results {
         out.push_str(&format!(
-            "\n#### {} {} {}\n\n",
+            "\n#### {} {} {}{}\n\n",
             icon(&r.outcome),
             code_span(&r.target.display_name()),
-            escape(&headline(&r.outcome))
+            escape(&headline(&r.outcome)),
+            super::log_link(c.logs, &r.target)
         ));
         match &r.outcome {
             ApplyOutcome::Applied { output } => {

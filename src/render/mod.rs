@@ -13,6 +13,15 @@ pub mod diff;
 pub mod drift;
 pub mod notify;
 pub mod plan;
+
+/// ` · [log](url)` after a project's heading when `logs` holds a link to its run, else
+/// nothing. A link is bosun's own URL (`BOSUN_PUBLIC_URL`), never text from a pull request.
+pub fn log_link(logs: &[(crate::plan::Target, String)], target: &crate::plan::Target) -> String {
+    logs.iter()
+        .find(|(t, _)| t == target)
+        .map(|(_, url)| format!(" · [log]({url})"))
+        .unwrap_or_default()
+}
 pub mod reply;
 mod split;
 pub mod state;

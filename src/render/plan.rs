@@ -34,6 +34,8 @@ pub struct PlanComment<'a> {
     pub projects: &'a [ProjectPlan],
     /// A line under the heading, e.g. "Planned by `bosun plan -d x` from @alice".
     pub note: Option<&'a str>,
+    /// Links to projects' runs (their logs), when `BOSUN_PUBLIC_URL` is set.
+    pub logs: &'a [(Target, String)],
 }
 
 /// The bodies of the plan comment, in order: one, or several when one would pass GitHub's
@@ -117,7 +119,12 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
         blocks.push(Block::Lines(callout));
     }
     for p in c.projects {
-        section(c.command_name, p, &mut blocks);
+        section(
+            c.command_name,
+            p,
+            &super::log_link(c.logs, &p.target),
+            &mut blocks,
+        );
     }
     blocks.extend(apply_all(c).map(Block::Text));
     blocks
@@ -236,13 +243,13 @@ fn plan_line(summary: &PlanSummary) -> String {
     }
 }
 
-fn section(command_name: &str, p: &ProjectPlan, blocks: &mut Vec<Block>) {
+fn section(command_name: &str, p: &ProjectPlan, log: &str, blocks: &mut Vec<Block>) {
     let name = code_span(&p.target.display_name());
     let continued = format!("**{name}** (continued)\n\n");
     match &p.outcome {
         Outcome::Planned { summary, text } => {
             blocks.push(Block::Text(format!(
-                "#### {name}\n\n**{}**",
+                "#### {name}{log}\n\n**{}**",
                 escape(&plan_line(summary))
             )));
             if !summary.has_changes() {
@@ -259,7 +266,7 @@ fn section(command_name: &str, p: &ProjectPlan, blocks: &mut Vec<Block>) {
         Outcome::Failed { step, output } => {
             let lines: Vec<String> = output.lines().map(str::to_owned).collect();
             let folded = long(&lines);
-            let mut head = format!("#### {name}\n\n**Failed at `{}`.**", step.as_str());
+            let mut head = format!("#### {name}{log}\n\n**Failed at `{}`.**", step.as_str());
             let errors = error_headlines(output);
             if folded && !errors.is_empty() {
                 head.push_str("\n\n");

@@ -142,6 +142,7 @@ fn comment(projects: &[ProjectPlan]) -> Vec<String> {
         head_sha: "3ae525b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6",
         projects,
         note: Some("Planned by `bosun plan` from @alice"),
+        logs: &[],
     })
 }
 
@@ -581,6 +582,7 @@ proptest! {
             head_sha: "abc",
             projects: &projects,
             note: None,
+            logs: &[],
         };
         let parts = plan_comment_with(&c, Limits { budget, max_parts });
         prop_assert!(!parts.is_empty() && parts.len() <= max_parts);

@@ -1,4 +1,4 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (the API, for the operator's token
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (the API, runs and their logs in `runs`, for the operator's token
 //! or a signed-in person), the pages (`/`), sign-in (`/login`, `/oauth/callback`, `/logout`),
 //! `/healthz` (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
@@ -8,6 +8,7 @@ mod events;
 pub mod intake;
 mod locks;
 mod pages;
+mod runs;
 pub mod signature;
 
 use std::sync::Arc;
@@ -79,6 +80,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(auth::oauth::login))
         .route("/oauth/callback", get(auth::oauth::callback))
         .route("/logout", post(auth::oauth::logout))
+        .route("/api/runs/{id}", get(runs::run))
+        .route("/api/runs/{id}/log", get(runs::log))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -11,6 +11,7 @@ pub mod locks;
 mod postgres;
 pub mod reviewed;
 mod run_hold;
+pub mod runs;
 pub mod seal;
 mod sqlite;
 pub mod tasks;
@@ -28,6 +29,7 @@ pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, R
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;
+pub use runs::{LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started};
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;
 pub use tasks::{NewTask, Task, TaskClaim, TaskStatus, TaskStore};
@@ -182,6 +184,7 @@ pub trait Store:
     + ApplyLockStore
     + TaskStore
     + LockNoticeStore
+    + RunStore
     + Send
     + Sync
     + 'static

@@ -10,6 +10,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -100,6 +101,21 @@ pub trait Runner: Send + Sync + 'static {
     /// all (program not found, working directory missing); a failing command is `Ok` with
     /// its [`Exit`].
     async fn run(&self, inv: Invocation) -> Result<Finished>;
+
+    /// Runs the command like [`Runner::run`], also handing its output to `output` as it is
+    /// read (only what the output cap keeps). A runner that cannot stream hands it all over
+    /// at the end.
+    async fn run_streaming(&self, inv: Invocation, output: Arc<dyn Output>) -> Result<Finished> {
+        let done = self.run(inv).await?;
+        output.write(done.output.as_bytes());
+        Ok(done)
+    }
+}
+
+/// Where a command's output goes while it runs: pieces as read from its pipes (stdout and
+/// stderr interleaved), in order. Called from the reading task: it must not block.
+pub trait Output: Send + Sync {
+    fn write(&self, bytes: &[u8]);
 }
 
 /// How long a timed-out process group has between SIGINT and SIGKILL: Terraform stops
@@ -151,7 +167,7 @@ impl Drop for Group {
 }
 
 /// What a wrapping runner asks of the process [`Direct`] starts, beyond its [`Invocation`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Spawn {
     /// Inherited by the program as fd 3 (a sandbox's seccomp program).
     pub fd3: Option<OwnedFd>,
@@ -159,12 +175,32 @@ pub struct Spawn {
     /// for the command it runs, so the timeout's SIGINT reaches the command and not the
     /// sandbox around it).
     pub ignore_sigint: bool,
+    /// Gets the output as it is read (see [`Runner::run_streaming`]).
+    pub output: Option<Arc<dyn Output>>,
+}
+
+impl std::fmt::Debug for Spawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawn")
+            .field("fd3", &self.fd3)
+            .field("ignore_sigint", &self.ignore_sigint)
+            .field("output", &self.output.is_some())
+            .finish()
+    }
 }
 
 #[async_trait]
 impl Runner for Direct {
     async fn run(&self, inv: Invocation) -> Result<Finished> {
         self.run_with(inv, Spawn::default()).await
+    }
+
+    async fn run_streaming(&self, inv: Invocation, output: Arc<dyn Output>) -> Result<Finished> {
+        let spawn = Spawn {
+            output: Some(output),
+            ..Spawn::default()
+        };
+        self.run_with(inv, spawn).await
     }
 }
 
@@ -205,7 +241,8 @@ impl Direct {
         let stdout = child.stdout.take().context("child stdout")?;
         let stderr = child.stderr.take().context("child stderr")?;
         let stop = CancellationToken::new();
-        let mut reader = tokio::spawn(capture(stdout, stderr, inv.output_cap, stop.clone()));
+        let pipes = (stdout, stderr);
+        let mut reader = tokio::spawn(capture(pipes, inv.output_cap, spawn.output, stop.clone()));
 
         let exit = match tokio::time::timeout(inv.timeout, child.wait()).await {
             Ok(status) => Exit::from_status(status.context("waiting for the command")?),
@@ -284,10 +321,13 @@ impl Captured {
         }
     }
 
-    fn push(&mut self, chunk: &[u8]) {
+    /// Keeps what fits of `chunk` and returns it.
+    fn push<'c>(&mut self, chunk: &'c [u8]) -> &'c [u8] {
         let room = self.cap.saturating_sub(self.kept.len());
-        self.kept.extend(chunk.iter().take(room));
+        let kept = chunk.get(..room.min(chunk.len())).unwrap_or_default();
+        self.kept.extend_from_slice(kept);
         self.total = self.total.saturating_add(chunk.len());
+        kept
     }
 
     fn truncated(&self) -> bool {
@@ -311,14 +351,20 @@ impl Captured {
     }
 }
 
-/// Reads both pipes until both close (or `stop`), keeping at most `cap` bytes but draining
-/// everything so the child never blocks on a full pipe.
+/// Reads both pipes until both close (or `stop`), keeping at most `cap` bytes (and handing
+/// them to `output` as they come) but draining everything so the child never blocks on a
+/// full pipe.
 async fn capture(
-    mut stdout: ChildStdout,
-    mut stderr: ChildStderr,
+    (mut stdout, mut stderr): (ChildStdout, ChildStderr),
     cap: usize,
+    output: Option<Arc<dyn Output>>,
     stop: CancellationToken,
 ) -> Captured {
+    let tee = |kept: &[u8]| {
+        if let Some(out) = output.as_ref().filter(|_| !kept.is_empty()) {
+            out.write(kept);
+        }
+    };
     let mut captured = Captured::new(cap);
     let mut out_buf = vec![0u8; 16 * 1024];
     let mut err_buf = vec![0u8; 16 * 1024];
@@ -327,11 +373,11 @@ async fn capture(
         tokio::select! {
             read = stdout.read(&mut out_buf), if out_open => match read {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => captured.push(out_buf.get(..n).unwrap_or_default()),
+                Ok(n) => tee(captured.push(out_buf.get(..n).unwrap_or_default())),
             },
             read = stderr.read(&mut err_buf), if err_open => match read {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => captured.push(err_buf.get(..n).unwrap_or_default()),
+                Ok(n) => tee(captured.push(err_buf.get(..n).unwrap_or_default())),
             },
             () = stop.cancelled() => break,
         }

@@ -429,6 +429,25 @@ impl Bwrap {
 #[async_trait]
 impl Runner for Bwrap {
     async fn run(&self, inv: Invocation) -> Result<Finished> {
+        self.run_sandboxed(inv, None).await
+    }
+
+    async fn run_streaming(
+        &self,
+        inv: Invocation,
+        output: std::sync::Arc<dyn super::run::Output>,
+    ) -> Result<Finished> {
+        self.run_sandboxed(inv, Some(output)).await
+    }
+}
+
+impl Bwrap {
+    /// Runs `inv` in the sandbox, its output handed to `output` as it is read when given.
+    async fn run_sandboxed(
+        &self,
+        inv: Invocation,
+        output: Option<std::sync::Arc<dyn super::run::Output>>,
+    ) -> Result<Finished> {
         if let Identity::Drop { uid, gid, .. } = self.identity {
             let paths: Vec<PathBuf> = self
                 .config
@@ -451,6 +470,7 @@ impl Runner for Bwrap {
         let spawn = Spawn {
             fd3,
             ignore_sigint: true,
+            output,
         };
         self.direct.run_with(wrapped, spawn).await
     }

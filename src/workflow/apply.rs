@@ -22,7 +22,7 @@ use crate::notify::Kind;
 use crate::plan::{Outcome, Target};
 use crate::render;
 use crate::render::notify::ApplyEnd;
-use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, StoredPlan, now_millis};
+use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis};
 
 /// An apply comment.
 #[derive(Debug, Clone)]
@@ -181,6 +181,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
     let set = ApplySet {
+        job_id: claim.job_id,
         repo: &cmd.repo,
         installation_id: installation,
         pr: &pr,
@@ -411,6 +412,8 @@ async fn refuse_at(
 
 /// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
 pub(super) struct ApplySet<'a> {
+    /// The apply's job.
+    pub job_id: i64,
     pub repo: &'a RepoRef,
     pub installation_id: u64,
     pub pr: &'a PrRef,
@@ -454,6 +457,7 @@ pub(super) async fn apply_plans(
                 summary: "Waiting for a free runner.".into(),
                 text: None,
                 external_id: Some(format!("job-{}", claim.job_id)),
+                details_url: None,
             };
             (
                 p.target.clone(),
@@ -562,7 +566,7 @@ async fn apply_one(
                 };
             }
         };
-        let outcome = apply_in_checkout(ctx, set, plan).await;
+        let outcome = apply_in_checkout(ctx, set, plan, check).await;
         let status = if outcome.succeeded() {
             ApplyStatus::Succeeded
         } else {
@@ -612,7 +616,12 @@ async fn apply_one(
     result
 }
 
-async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan) -> ApplyOutcome {
+async fn apply_in_checkout(
+    ctx: &Context,
+    set: &ApplySet<'_>,
+    plan: &StoredPlan,
+    check: &CheckRun,
+) -> ApplyOutcome {
     let failed = |output: String| ApplyOutcome::Failed {
         output,
         stale: false,
@@ -644,6 +653,7 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
                     }
                 };
             let project = super::custom::ProjectRun {
+                job_id: set.job_id,
                 repo: &set.repo.full_name,
                 pr: set.pr,
                 sha: &plan.head_sha,
@@ -651,6 +661,7 @@ async fn apply_in_checkout(ctx: &Context, set: &ApplySet<'_>, plan: &StoredPlan)
                 target: &plan.target,
                 user: set.user,
                 extra_args: &[],
+                check: Some(check),
             };
             super::custom::apply(ctx, &project, (&root, &dir), planfile).await
         }
@@ -675,11 +686,18 @@ pub(super) async fn publish(
     if shown.is_empty() && !results.is_empty() {
         return Ok(());
     }
+    let logs = feedback::run_links(
+        ctx,
+        shown.iter().map(|r| (set.job_id, &r.target)),
+        RunKind::Apply,
+    )
+    .await;
     let body = render::apply::apply_comment(&render::apply::ApplyComment {
         command_name: ctx.settings.command_name(),
         sha: &set.pr.head_sha,
         results: &shown,
         note: Some(note),
+        logs: &logs,
     });
     feedback::reply(
         ctx,
@@ -871,6 +889,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
                 .into(),
             text: None,
             external_id: Some(format!("job-{}", job.id)),
+            details_url: None,
         };
         if let Err(e) = ctx
             .github
@@ -893,6 +912,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
             summary: "bosun stopped while Terraform was applying; see the projects' checks.".into(),
             text: None,
             external_id: Some(format!("job-{}", job.id)),
+            details_url: None,
         };
         if let Err(e) = ctx
             .github

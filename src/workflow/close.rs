@@ -261,6 +261,7 @@ async fn run_merged(
             .filter(|p| p.head_sha == merge_sha && same.contains(&p.target))
             .collect();
         let set = ApplySet {
+            job_id: claim.job_id,
             repo,
             installation_id,
             pr: &req.pr,

@@ -12,18 +12,23 @@
 //! [`state`] (`import`, `state rm`) gets them too: it writes the state.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::Context;
 use super::job::PrRef;
 use crate::apply::ApplyOutcome;
 use crate::config::pass_env::Stage;
 use crate::config::repo::Workflow;
-use crate::drift::ProjectDrift;
+use crate::drift::{DriftStatus, ProjectDrift};
 use crate::plan::{Outcome, Step, Target};
+use crate::run_log::{Logged, RunLog};
+use crate::store::{NewRun, RunKind, RunStatus, Started, now_millis};
 use crate::terraform::{PlanRun, StateCommand, StateOp, StateRun, StepVars};
 
 /// One project's run: where, for whom, at which commit.
 pub(super) struct ProjectRun<'a> {
+    /// The job the run is part of.
+    pub job_id: i64,
     pub repo: &'a str,
     pub pr: &'a PrRef,
     /// The commit checked out.
@@ -35,9 +40,42 @@ pub(super) struct ProjectRun<'a> {
     pub user: &'a str,
     /// The comment's extra arguments.
     pub extra_args: &'a [String],
+    /// The project's check run, linked to the run's page once the run is recorded.
+    pub check: Option<&'a super::feedback::CheckRun>,
 }
 
 impl ProjectRun<'_> {
+    /// Starts the run's record and log in the store (or takes up the unfinished one of the
+    /// same job, after a restart). `None` when the store cannot be written: the run goes on
+    /// without a log.
+    async fn start_log(&self, ctx: &Context, kind: RunKind) -> Option<Arc<RunLog>> {
+        let new = NewRun {
+            job_id: self.job_id,
+            repository: self.repo.to_owned(),
+            pr: self.pr.number,
+            target: self.target.clone(),
+            kind,
+            commit_sha: self.sha.to_owned(),
+            requested_by: self.user.to_owned(),
+        };
+        match ctx.store.start_run(&new, now_millis()).await {
+            Ok(started) => {
+                if let (Some(check), Some(base)) = (self.check, &ctx.settings.public_url) {
+                    check.link(format!("{base}/runs/{}", started.id()));
+                }
+                let log = RunLog::start(ctx.store.clone(), started.id(), ctx.redactor.clone());
+                if let Started::Resumed(_) = started {
+                    log.line("(bosun started this run again: the process running it went away)");
+                }
+                Some(Arc::new(log))
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "recording a run failed; no log");
+                None
+            }
+        }
+    }
+
     fn vars(&self) -> StepVars {
         StepVars {
             workspace: self.target.workspace.clone(),
@@ -79,26 +117,55 @@ pub(super) async fn plan(
     run: &ProjectRun<'_>,
     (root, dir): (&Path, &Path),
 ) -> PlanRun {
-    let workflow = match run.workflow(ctx).await {
-        Ok(w) => w,
+    let log = run.start_log(ctx, RunKind::Plan).await;
+    let planned = match run.workflow(ctx).await {
         Err(output) => {
-            return PlanRun {
+            note(log.as_deref(), &output);
+            PlanRun {
                 outcome: Outcome::Failed {
                     step: Step::Config,
                     output,
                 },
                 planfile: None,
                 log: String::new(),
-            };
+            }
+        }
+        Ok(workflow) => {
+            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan, log.as_ref());
+            match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
+                Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
+                None => {
+                    tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
+                        .await
+                }
+            }
         }
     };
-    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan);
-    match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
-        Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
-        None => {
-            tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
-                .await
+    let ok = matches!(planned.outcome, Outcome::Planned { .. });
+    finish(log, ok).await;
+    planned
+}
+
+/// Adds bosun's own line (why a run could not start its steps) to a run's log.
+fn note(log: Option<&RunLog>, text: &str) {
+    if let Some(log) = log {
+        for line in text.lines() {
+            log.line(line);
         }
+    }
+}
+
+/// Ends a run's log: what waits is written, and the run succeeded or failed.
+async fn finish(log: Option<Arc<RunLog>>, succeeded: bool) {
+    let status = if succeeded {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
+    // Every Terraform holding the log is gone by now; if one were not, its writer stops when
+    // the last holder goes, and the run stays `running` until its job ends.
+    if let Some(log) = log.and_then(Arc::into_inner) {
+        log.finish(status).await;
     }
 }
 
@@ -111,21 +178,28 @@ pub(super) async fn drift(
     (root, dir): (&Path, &Path),
 ) -> ProjectDrift {
     let target = run.target.clone();
-    let workflow = match run.workflow(ctx).await {
-        Ok(w) => w,
-        Err(output) => return ProjectDrift::failed(target, Step::Config, output),
-    };
-    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan);
-    match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
-        Some(steps) => {
-            let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
-            ProjectDrift::of_plan(target, &planned.outcome)
+    let log = run.start_log(ctx, RunKind::Drift).await;
+    let checked = match run.workflow(ctx).await {
+        Err(output) => {
+            note(log.as_deref(), &output);
+            ProjectDrift::failed(target, Step::Config, output)
         }
-        None => match tf.plan_detailed(root, dir, &run.target.workspace).await {
-            Ok(p) => ProjectDrift::of_exit(target, p.changes, p.line, p.text),
-            Err((step, output)) => ProjectDrift::failed(target, step, output),
-        },
-    }
+        Ok(workflow) => {
+            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan, log.as_ref());
+            match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
+                Some(steps) => {
+                    let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
+                    ProjectDrift::of_plan(target, &planned.outcome)
+                }
+                None => match tf.plan_detailed(root, dir, &run.target.workspace).await {
+                    Ok(p) => ProjectDrift::of_exit(target, p.changes, p.line, p.text),
+                    Err((step, output)) => ProjectDrift::failed(target, step, output),
+                },
+            }
+        }
+    };
+    finish(log, checked.status != DriftStatus::Error).await;
+    checked
 }
 
 /// The Terraform a project's runs of `stage` use: the plugin cache of the run's scope (its
@@ -136,6 +210,7 @@ fn terraform(
     run: &ProjectRun<'_>,
     workflow: Option<&Workflow>,
     stage: Stage,
+    log: Option<&Arc<RunLog>>,
 ) -> crate::terraform::Terraform {
     let scope = crate::terraform::cache::scope(run.repo, run.pr.number);
     let mut tf = ctx
@@ -145,6 +220,9 @@ fn terraform(
         tf = tf.with_network(w.network);
     }
     tf.extra_env = ctx.settings.pass_env.of(run.repo, stage);
+    if let Some(log) = log {
+        tf.runner = Arc::new(Logged::new(tf.runner.clone(), log.clone()));
+    }
     tf
 }
 
@@ -156,26 +234,31 @@ pub(super) async fn apply(
     (root, dir): (&Path, &Path),
     planfile: &[u8],
 ) -> ApplyOutcome {
-    let workflow = match run.workflow(ctx).await {
-        Ok(w) => w,
+    let log = run.start_log(ctx, RunKind::Apply).await;
+    let applied = match run.workflow(ctx).await {
         Err(output) => {
-            return ApplyOutcome::Failed {
+            note(log.as_deref(), &output);
+            ApplyOutcome::Failed {
                 output,
                 stale: false,
-            };
+            }
+        }
+        Ok(workflow) => {
+            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply, log.as_ref());
+            match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
+                Some(steps) => {
+                    tf.apply_custom((root, dir), steps, &run.vars(), planfile)
+                        .await
+                }
+                None => {
+                    tf.apply_project(root, dir, &run.target.workspace, planfile)
+                        .await
+                }
+            }
         }
     };
-    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply);
-    match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
-        Some(steps) => {
-            tf.apply_custom((root, dir), steps, &run.vars(), planfile)
-                .await
-        }
-        None => {
-            tf.apply_project(root, dir, &run.target.workspace, planfile)
-                .await
-        }
-    }
+    finish(log, applied.succeeded()).await;
+    applied
 }
 
 /// Runs an `import` or `state rm` in the project in `dir` of the checkout `root`: its
@@ -187,9 +270,27 @@ pub(super) async fn state(
     (root, dir): (&Path, &Path),
     cmd: StateCommand<'_>,
 ) -> StateRun {
+    let kind = match cmd.op {
+        StateOp::Import => RunKind::Import,
+        StateOp::Rm => RunKind::StateRm,
+    };
+    let log = run.start_log(ctx, kind).await;
+    let done = state_steps(ctx, run, (root, dir), cmd, log.as_ref()).await;
+    finish(log, done.succeeded).await;
+    done
+}
+
+async fn state_steps(
+    ctx: &Context,
+    run: &ProjectRun<'_>,
+    (root, dir): (&Path, &Path),
+    cmd: StateCommand<'_>,
+    log: Option<&Arc<RunLog>>,
+) -> StateRun {
     let workflow = match run.workflow(ctx).await {
         Ok(w) => w,
         Err(output) => {
+            note(log.map(|l| &**l), &output);
             return StateRun {
                 succeeded: false,
                 output,
@@ -206,6 +307,6 @@ pub(super) async fn state(
             .find(|(name, _)| name == stage)
             .map(|(_, steps)| steps.as_slice())
     });
-    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply);
+    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply, log);
     tf.state_custom((root, dir), steps, &run.vars(), cmd).await
 }

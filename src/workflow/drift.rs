@@ -172,7 +172,7 @@ async fn check_project(
         async {
             match locked_by(ctx, repo, target).await {
                 Ok(Some(pr)) => ProjectDrift::skipped(target.clone(), pr),
-                Ok(None) => plan(ctx, repo, head, target).await,
+                Ok(None) => plan(ctx, job_id, repo, head, target).await,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "reading the locks failed");
                     let why =
@@ -213,6 +213,7 @@ async fn write_check(
         summary: output.summary,
         text: output.text,
         external_id: Some(job_id.to_string()),
+        details_url: None,
     };
     if let Err(e) = ctx
         .github
@@ -234,7 +235,13 @@ async fn locked_by(ctx: &Context, repo: &str, target: &Target) -> anyhow::Result
 
 /// Plans `target` at the default branch's head in its own checkout, with the project's
 /// workflow and `-detailed-exitcode`.
-async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> ProjectDrift {
+async fn plan(
+    ctx: &Context,
+    job_id: i64,
+    repo: &str,
+    head: &PrRef,
+    target: &Target,
+) -> ProjectDrift {
     let sha = head.head_sha.as_str();
     let (root, dir) = match ctx.project_dir(repo, 0, target, sha, sha, true).await {
         Ok(at) => at,
@@ -242,6 +249,7 @@ async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> Proje
     };
     let args = vec!["-detailed-exitcode".to_owned()];
     let project = super::custom::ProjectRun {
+        job_id,
         repo,
         pr: head,
         sha,
@@ -249,6 +257,7 @@ async fn plan(ctx: &Context, repo: &str, head: &PrRef, target: &Target) -> Proje
         target,
         user: &head.author,
         extra_args: &args,
+        check: None,
     };
     super::custom::drift(ctx, &project, (&root, &dir)).await
 }

@@ -37,6 +37,7 @@ pub async fn report(ctx: &Context, job: &Job, reason: &str) {
             ),
             text: None,
             external_id: Some(format!("job-{}", job.id)),
+            details_url: None,
         };
         if let Err(e) = ctx
             .github

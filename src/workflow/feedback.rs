@@ -13,7 +13,7 @@ use crate::config::repo::ConfigError;
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion};
 use crate::plan::{Outcome, ProjectPlan, Target};
 use crate::render;
-use crate::store::PrComment;
+use crate::store::{PrComment, RunKind};
 
 /// The check run `bosun/plan: <project>` of one project on the head commit, written by a
 /// task of its own so planning never waits on GitHub's write pacing: a state set while an
@@ -64,6 +64,7 @@ impl CheckRun {
                 summary: "Waiting for a free runner.".into(),
                 text: None,
                 external_id: Some(format!("job-{job_id}")),
+                details_url: None,
             },
         )
     }
@@ -108,6 +109,11 @@ impl CheckRun {
 
     pub fn in_progress(&self) {
         self.running("Planning", "Terraform is planning.");
+    }
+
+    /// Links the check run's "Details" to `url` (a run's page).
+    pub fn link(&self, url: String) {
+        self.state.send_modify(|spec| spec.details_url = Some(url));
     }
 
     /// Moves the check run to in progress, saying what runs.
@@ -173,6 +179,7 @@ pub fn summary_check(
             summary: format!("bosun is running `{command}`."),
             text: None,
             external_id: Some(format!("job-{job_id}")),
+            details_url: None,
         },
     )
 }
@@ -224,6 +231,7 @@ pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyh
         summary: format!("`{e}`"),
         text: None,
         external_id: None,
+        details_url: None,
     };
     if let Err(err) = ctx
         .github
@@ -249,6 +257,27 @@ pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()>
     publish_summary_as(ctx, req, ctx.settings.comment_mode).await
 }
 
+/// Links to the runs of `(job, project)`s of `kind`, `{BOSUN_PUBLIC_URL}/runs/{id}`; none
+/// without the setting, and none for a project without a recorded run.
+pub(super) async fn run_links<'t>(
+    ctx: &Context,
+    of: impl Iterator<Item = (i64, &'t Target)>,
+    kind: RunKind,
+) -> Vec<(Target, String)> {
+    let Some(base) = &ctx.settings.public_url else {
+        return Vec::new();
+    };
+    let mut links = Vec::new();
+    for (job_id, target) in of {
+        match ctx.store.run_of_job(job_id, target, kind).await {
+            Ok(Some(id)) => links.push((target.clone(), format!("{base}/runs/{id}"))),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "finding a project's run failed"),
+        }
+    }
+    links
+}
+
 /// [`publish_summary`] in the mode given rather than the configured one.
 pub async fn publish_summary_as(
     ctx: &Context,
@@ -257,12 +286,21 @@ pub async fn publish_summary_as(
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
-    let mut plans: Vec<ProjectPlan> = ctx
+    let stored: Vec<_> = ctx
         .store
         .plans_of_pr(repo, req.pr.number)
         .await?
         .into_iter()
         .filter(|p| p.head_sha == head)
+        .collect();
+    let logs = run_links(
+        ctx,
+        stored.iter().map(|p| (p.job_id, &p.target)),
+        RunKind::Plan,
+    )
+    .await;
+    let mut plans: Vec<ProjectPlan> = stored
+        .into_iter()
         .map(|p| ProjectPlan {
             target: p.target,
             outcome: p.outcome,
@@ -292,6 +330,7 @@ pub async fn publish_summary_as(
         head_sha: head,
         projects: &plans,
         note: req.note.as_deref(),
+        logs: &logs,
     });
     let old = ctx.store.pr_comments(repo, req.pr.number).await?;
     let installation = req.installation_id;
@@ -386,6 +425,7 @@ pub async fn waiting(
             summary: summary.summary,
             text: summary.text,
             external_id: Some(format!("job-{job_id}")),
+            details_url: None,
         },
     );
     let checks: Vec<CheckRun> = targets
@@ -420,6 +460,7 @@ pub async fn waiting(
                     summary,
                     text: None,
                     external_id: Some(format!("job-{job_id}")),
+                    details_url: None,
                 },
             )
         })

@@ -70,6 +70,8 @@ pub struct WorkflowSettings {
     pub repo_powers: ServerPolicy,
     /// bosun's variables each stage's Terraform runs get (see [`custom`]).
     pub pass_env: PassEnv,
+    /// BOSUN_PUBLIC_URL (no trailing slash): check runs link `{it}/runs/{id}`; `None`: no links.
+    pub public_url: Option<String>,
 }
 
 impl WorkflowSettings {

@@ -559,7 +559,9 @@ async fn plan_project(
             workspace = %target.workspace,
             name = target.name.as_deref().unwrap_or("")
         );
-        plan_in_checkout(ctx, req, target).instrument(span).await
+        plan_in_checkout(ctx, (job_id, Some(check)), req, target)
+            .instrument(span)
+            .await
     };
     let plan = ProjectPlan {
         target: target.clone(),
@@ -584,6 +586,7 @@ async fn plan_project(
 
 pub(super) async fn plan_in_checkout(
     ctx: &Context,
+    (job_id, check): (i64, Option<&CheckRun>),
     req: &Request,
     target: &Target,
 ) -> (Outcome, Option<Vec<u8>>) {
@@ -628,6 +631,7 @@ pub(super) async fn plan_in_checkout(
         return (failed, None);
     }
     let project = super::custom::ProjectRun {
+        job_id,
         repo: &req.repo.full_name,
         pr: &req.pr,
         sha: &req.pr.head_sha,
@@ -635,6 +639,7 @@ pub(super) async fn plan_in_checkout(
         target,
         user: &req.pr.author,
         extra_args: &req.extra_args,
+        check,
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
     (run.outcome, run.planfile)

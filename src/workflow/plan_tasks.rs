@@ -18,7 +18,7 @@ use super::feedback::CheckRun;
 use super::job::{PrRef, RepoRef};
 use super::plan::{Request, Selection};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
-use crate::store::{NewTask, StoredPlan, Task, TaskStatus, now_millis};
+use crate::store::{NewTask, RunKind, StoredPlan, Task, TaskStatus, now_millis};
 
 /// A task claimed this many times (each claimer gone before it finished) is given up on.
 pub const MAX_CLAIMS: i64 = 3;
@@ -91,6 +91,7 @@ pub(super) async fn spread(
     tracing::info!(tasks = tasks.len(), "plan tasks queued");
     let mut plans: Vec<Option<ProjectPlan>> = vec![None; targets.len()];
     let mut started = vec![false; targets.len()];
+    let mut linked = vec![ctx.settings.public_url.is_none(); targets.len()];
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     while plans.iter().any(Option::is_none) {
         let now = now_millis();
@@ -111,6 +112,9 @@ pub(super) async fn spread(
                 missing.push(tasks[i].clone());
                 continue;
             };
+            if !linked[i] && task.status != TaskStatus::Queued {
+                linked[i] = link(ctx, job_id, target, checks[i]).await;
+            }
             match ended(task, now) {
                 Some(outcome) => {
                     let plan = ProjectPlan {
@@ -196,6 +200,19 @@ fn ended(task: &Task, now: i64) -> Option<Outcome> {
         }
         _ => None,
     }
+}
+
+/// Links a project's check run to its plan run's page once the task worker has recorded the
+/// run; whether it did.
+async fn link(ctx: &Context, job_id: i64, target: &Target, check: &CheckRun) -> bool {
+    let (Some(base), Ok(Some(id))) = (
+        &ctx.settings.public_url,
+        ctx.store.run_of_job(job_id, target, RunKind::Plan).await,
+    ) else {
+        return false;
+    };
+    check.link(format!("{base}/runs/{id}"));
+    true
 }
 
 async fn record(ctx: &Context, job_id: i64, req: &Request, plan: &ProjectPlan) {
@@ -305,9 +322,11 @@ async fn plan_task(
         workspace = %task.target.workspace,
         name = task.target.name.as_deref().unwrap_or("")
     );
-    Ok(super::plan::plan_in_checkout(ctx, &req, &task.target)
-        .instrument(span)
-        .await)
+    Ok(
+        super::plan::plan_in_checkout(ctx, (task.job_id, None), &req, &task.target)
+            .instrument(span)
+            .await,
+    )
 }
 
 #[cfg(test)]

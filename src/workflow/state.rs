@@ -164,7 +164,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     let policy_sha = super::policy::base_sha(ctx, repo, &pr, false).await?;
     let mut results = Vec::with_capacity(targets.len());
     for target in targets {
-        let run = run_one(ctx, &req, op, &pr, &policy_sha, &target).await;
+        let run = run_one(ctx, claim.job_id, &req, op, (&pr, &policy_sha), &target).await;
         results.push(ProjectState { target, run });
     }
     let changed: Vec<Target> = results
@@ -200,10 +200,10 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
 /// run of the project at a time. Never fails: a failure is the project's result.
 async fn run_one(
     ctx: &Context,
+    job_id: i64,
     req: &StateRequest,
     op: StateOp,
-    pr: &PrRef,
-    policy_sha: &str,
+    (pr, policy_sha): (&PrRef, &str),
     target: &Target,
 ) -> StateRun {
     let repo = req.repo.full_name.as_str();
@@ -224,6 +224,7 @@ async fn run_one(
     // `COMMENT_ARGS` as Atlantis has them: the extra arguments, then the addresses.
     let comment_args = [req.command.extra_args.clone(), req.command.args.clone()].concat();
     let project = super::custom::ProjectRun {
+        job_id,
         repo,
         pr,
         sha: &pr.head_sha,
@@ -231,6 +232,7 @@ async fn run_one(
         target,
         user: &req.author,
         extra_args: &comment_args,
+        check: None,
     };
     let cmd = StateCommand {
         op,

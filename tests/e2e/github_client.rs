@@ -280,6 +280,7 @@ async fn check_runs_go_through_their_states() {
         summary: "waiting for a runner".into(),
         text: None,
         external_id: Some("job-1".into()),
+        details_url: None,
     };
     let id = gh
         .create_check_run(INSTALLATION, REPO, &spec)

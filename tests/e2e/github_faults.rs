@@ -103,6 +103,7 @@ async fn a_check_run_answered_502_after_it_was_made_is_created_once() {
         summary: "Waiting.".into(),
         text: None,
         external_id: Some("job-1".into()),
+        details_url: None,
     };
     let id = gh
         .create_check_run(INSTALLATION, REPO, &spec)

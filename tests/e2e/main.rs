@@ -31,6 +31,7 @@ mod repo_config;
 mod repo_keys;
 mod repo_powers;
 mod reviewed;
+mod run_logs;
 mod sandbox;
 mod secrets;
 mod serve_cli;

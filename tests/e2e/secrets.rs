@@ -1,5 +1,5 @@
 //! Secrets stay secret: a value the operator passes through to Terraform reaches Terraform
-//! but no comment, check run, stored plan, job summary or log line, even when the PR's code
+//! but no comment, check run, stored plan, job summary, run log or log line, even when the PR's code
 //! prints it (plain, base64, in an error, from a provisioner); planfiles are sealed at rest
 //! and dropped once applied.
 
@@ -177,6 +177,18 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
         .await
         .unwrap();
     assert_eq!(leaks(&dumped.join("\n")), Vec::<&str>::new());
+    // The runs' logs, streamed into the store line by line, hold the redacted output.
+    let logged: Vec<String> = sqlx::query_scalar("SELECT chunk FROM run_log ORDER BY run_id, seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let logged = logged.concat();
+    assert!(logged.contains("leak:[redacted]"), "{logged}");
+    assert!(
+        logged.contains("the token [redacted] is too long"),
+        "{logged}"
+    );
+    assert_eq!(leaks(&logged), Vec::<&str>::new());
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("job done"), "the logs were captured");
     assert_eq!(leaks(&logs), Vec::<&str>::new());

@@ -72,6 +72,9 @@ pub(super) fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
     if let Some(id) = &check.external_id {
         body["external_id"] = json!(id);
     }
+    if let Some(url) = &check.details_url {
+        body["details_url"] = json!(url);
+    }
     match check.status {
         CheckStatus::Queued => body["status"] = json!("queued"),
         CheckStatus::InProgress => body["status"] = json!("in_progress"),

@@ -383,6 +383,7 @@ fn check(summary: &str) -> CheckRunSpec {
         summary: summary.into(),
         text: None,
         external_id: None,
+        details_url: None,
     }
 }
 

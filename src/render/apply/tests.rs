@@ -45,6 +45,7 @@ fn the_apply_comment_shows_every_outcome() {
         sha: "0123456789abcdef",
         results: &results,
         note: Some("Applied by @alice with `bosun apply`."),
+        logs: &[],
     });
     assert_eq!(marker_kind(&body), Some("apply"));
     assert!(body.contains("Apply complete! Resources: 1 added, 0 changed, 0 destroyed."));
@@ -78,6 +79,7 @@ fn huge_outputs_fit_one_comment_and_one_check_run() {
         sha: "abc",
         results: &results,
         note: None,
+        logs: &[],
     });
     assert!(len(&body) < COMMENT_LIMIT, "{}", len(&body));
     assert!(

@@ -26,6 +26,7 @@ mod jobs;
 mod lock_notices;
 mod locks;
 mod reviewed;
+mod runs;
 mod tasks;
 
 /// sqlx runs these under `pg_advisory_lock` (a key derived from the database's name), so

@@ -25,6 +25,7 @@ mod jobs;
 mod lock_notices;
 mod locks;
 mod reviewed;
+mod runs;
 mod tasks;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");

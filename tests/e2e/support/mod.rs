@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pg;
 pub mod prs;
 pub mod signed_in;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::sync::Arc;

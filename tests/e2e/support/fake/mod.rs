@@ -261,6 +261,7 @@ impl FakeGitHub {
             status: "completed".into(),
             conclusion: Some(conclusion.into()),
             external_id: None,
+            details_url: None,
             title: None,
             summary: None,
             text: None,
@@ -792,6 +793,7 @@ async fn route(
                 status: "queued".into(),
                 conclusion: None,
                 external_id: None,
+                details_url: None,
                 title: None,
                 summary: None,
                 text: None,
@@ -1005,6 +1007,9 @@ fn apply_check_run(run: &mut model::CheckRun, body: &Value) -> Result<(), String
     if let Some(id) = body["external_id"].as_str() {
         run.external_id = Some(id.into());
     }
+    if let Some(url) = body["details_url"].as_str() {
+        run.details_url = Some(url.into());
+    }
     let conclusion = body["conclusion"].as_str().map(str::to_owned);
     let status = body["status"]
         .as_str()
@@ -1050,6 +1055,7 @@ fn check_run_json(run: &model::CheckRun) -> Value {
     json!({
         "id": run.id, "name": run.name, "head_sha": run.head_sha, "status": run.status,
         "conclusion": run.conclusion, "external_id": run.external_id,
+        "details_url": run.details_url,
         "output": { "title": run.title, "summary": run.summary, "text": run.text },
     })
 }

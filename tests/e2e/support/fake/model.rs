@@ -108,6 +108,8 @@ pub struct CheckRun {
     pub status: String,
     pub conclusion: Option<String>,
     pub external_id: Option<String>,
+    /// Where the check's "Details" link leads.
+    pub details_url: Option<String>,
     pub title: Option<String>,
     pub summary: Option<String>,
     pub text: Option<String>,
