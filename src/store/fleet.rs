@@ -16,6 +16,8 @@ pub enum Duty {
     DriftSchedule = 2,
     /// The reconciler's tick (`reconcile`).
     Reconcile = 3,
+    /// The audit trail's pruning by age (`audit::retention`).
+    AuditRetention = 4,
 }
 
 /// The answer of a stored write budget to one write.

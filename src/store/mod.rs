@@ -3,6 +3,7 @@
 //! several replicas can share. Each has its own migrations folder.
 
 pub mod apply_lock;
+pub mod audit;
 pub mod drift;
 pub mod fleet;
 pub mod jobs;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use apply_lock::{ApplyLock, ApplyLockStore};
+pub use audit::AuditStore;
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
@@ -173,7 +175,16 @@ pub struct ProcessedEvent {
 
 #[async_trait]
 pub trait Store:
-    JobStore + LockStore + DriftStore + ReviewStore + ApplyLockStore + TaskStore + Send + Sync + 'static
+    JobStore
+    + LockStore
+    + DriftStore
+    + ReviewStore
+    + ApplyLockStore
+    + TaskStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Housekeeping, called about once a second (SQLite: checkpoints the WAL when ingest is
     /// quiet or the WAL is large).
