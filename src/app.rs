@@ -349,6 +349,13 @@ pub async fn start_with(
             reconciler.run(settings.reconcile_interval, draining.clone()),
         ));
     }
+    if let Some(keep) = settings.audit_retention {
+        let pruner = crate::audit::retention::Pruner {
+            store: store.clone(),
+            keep,
+        };
+        tasks.push(tokio::spawn(pruner.run(draining.clone())));
+    }
     if let Some(schedule) = &settings.drift_schedule {
         let sweep = Arc::new(DriftSweep {
             github: paced.clone(),

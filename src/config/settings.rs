@@ -502,6 +502,13 @@ pub const SETTINGS: &[SettingDef] = &[
         None,
         "Slack-compatible incoming webhook (http or https) told when a project's drift status changes; a secret; unset: none"
     ),
+    setting!(
+        "audit_retention",
+        "BOSUN_AUDIT_RETENTION",
+        "audit-retention",
+        None,
+        "How long audit trail entries are kept (a duration, e.g. 400d); older ones are pruned once an hour; unset: kept forever"
+    ),
 ];
 
 /// The settings that pass bosun's variables to Terraform.
@@ -815,6 +822,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// This replica's name in its metrics (BOSUN_INSTANCE_ID, else the host name, else random).
     pub instance_id: String,
+    /// How long audit entries are kept (BOSUN_AUDIT_RETENTION); `None`: forever.
+    pub audit_retention: Option<Duration>,
 }
 
 impl Settings {
@@ -1082,8 +1091,27 @@ impl Settings {
             drift_notify_url: drift::notify_url(sources)?,
             instance_id: instance::instance_id(sources),
             public_url: instance::public_url(sources)?,
+            audit_retention: audit_retention(sources)?,
         })
     }
+}
+
+/// BOSUN_AUDIT_RETENTION: a duration above zero, or unset (keep forever).
+fn audit_retention(sources: &Sources) -> Result<Option<Duration>, SettingsError> {
+    if sources
+        .get("audit_retention")
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        return Ok(None);
+    }
+    let keep = sources.duration("audit_retention")?;
+    if keep.is_zero() {
+        return Err(SettingsError::of(
+            "audit_retention",
+            "must be above zero (unset it to keep the trail forever)",
+        ));
+    }
+    Ok(Some(keep))
 }
 
 /// Whether a store URL names PostgreSQL.

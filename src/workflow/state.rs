@@ -72,6 +72,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     let pr = PrRef::of(&info);
     let cmd = &req.command;
     let request = plan::Request {
+        actor: crate::audit::Actor::Github(req.author.clone()),
         repo: req.repo.clone(),
         installation_id: installation,
         pr: pr.clone(),

@@ -8,6 +8,7 @@ use super::Context;
 use super::feedback;
 use super::job::RepoRef;
 use super::locks;
+use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::{Permission, PullRequestInfo};
 use crate::render;
@@ -33,6 +34,7 @@ pub async fn run(
     let say =
         |body: String| async move { feedback::reply(ctx, installation_id, name, pr, &body).await };
     let author = who.login;
+    let actor = Actor::Github(author.to_owned());
     let needs = ctx.settings.access.command_permission;
     if !info.author.eq_ignore_ascii_case(author) && !ctx.settings.access.may_command(who.has) {
         say(render::reply::not_allowed(
@@ -45,6 +47,13 @@ pub async fn run(
             ),
         ))
         .await?;
+        let entry = NewEntry::new(Kind::Unlock, actor.clone(), name, "refused")
+            .pr(pr)
+            .detail(format!(
+                "{author} has {} on the repository and is not the pull request's author",
+                who.has.as_str()
+            ));
+        ctx.audit(entry).await;
         return Ok(format!("unlock refused: {author} has {}", who.has.as_str()));
     }
     let held = super::locks::held(ctx, name, pr, cmd).await?;
@@ -57,7 +66,7 @@ pub async fn run(
     } else {
         Some(held.as_slice())
     };
-    let released = locks::release(ctx, repo, installation_id, pr, which).await?;
+    let released = locks::release(ctx, repo, installation_id, pr, which, &actor).await?;
     let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
     ctx.store.delete_plans_of(name, pr, &discarded).await?;
     // Every project unlocked: those whose plans went, and a released lock with no plan.
@@ -68,6 +77,15 @@ pub async fn run(
         }
     }
     shown.sort();
+    let detail = format!("woke {} waiting pull request(s)", released.woken.len());
+    for t in &shown {
+        let entry = NewEntry::new(Kind::Unlock, actor.clone(), name, "unlocked")
+            .pr(pr)
+            .project(t)
+            .sha(&info.head_sha)
+            .detail(detail.clone());
+        ctx.audit(entry).await;
+    }
     say(render::reply::unlocked(ctx.settings.command_name(), &shown)).await?;
     Ok(format!(
         "unlocked {} project(s), woke {} pull request(s)",
