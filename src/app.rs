@@ -277,6 +277,7 @@ pub async fn start_with(
         enqueued: enqueued.clone(),
         intake: Default::default(),
         draining: draining.clone(),
+        public_url: settings.public_url.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -13,8 +13,7 @@ use crate::plan::Target;
 use crate::store::Millis;
 
 /// Who did it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     /// A GitHub user, by login (the comment's author).
     Github(String),
@@ -51,6 +50,17 @@ impl Actor {
             "api_token" => Self::ApiToken(name),
             _ => Self::Bosun,
         }
+    }
+}
+
+/// `{"kind": "github" | "api_token" | "bosun", "name": login, token name or "bosun"}`.
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut out = s.serialize_struct("Actor", 2)?;
+        out.serialize_field("kind", self.kind_str())?;
+        out.serialize_field("name", self.name())?;
+        out.end()
     }
 }
 

@@ -1,7 +1,8 @@
 //! bosun's HTTP API for operators, behind `Authorization: Bearer <BOSUN_API_TOKEN>`:
 //! `POST /api/drift/{owner}/{repo}` queues a drift run now, `GET /api/drift/{owner}/{repo}`
 //! serves the repo's drift history as JSON; `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
-//! and shows the global apply lock. Every refusal is a status with a reason.
+//! and shows the global apply lock. Every refusal is a status with a reason; every call that
+//! changes state is an `api_call` entry of the audit trail (`GET /api/audit`, in `audit`).
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use crate::audit::{Actor, Kind, NewEntry};
 use crate::drift::{self, ProjectDrift, Trigger};
 use crate::store::{DriftRun, now_millis};
 use crate::workflow::job::{RepoRef, drift_job};
@@ -26,6 +28,17 @@ const MAX_RUNS: u32 = 100;
 pub struct Refusal {
     status: StatusCode,
     why: String,
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Why, as the answer says it.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -41,7 +54,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+pub(super) fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     Refusal {
         status,
         why: why.into(),
@@ -49,7 +62,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
 }
 
 /// Whether the request carries the API token; else the refusal.
-fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+pub(super) fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(token) = &state.api_token else {
         return Err(refuse(
             StatusCode::FORBIDDEN,
@@ -71,6 +84,19 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
             StatusCode::UNAUTHORIZED,
             "the API token is not valid",
         )),
+    }
+}
+
+/// An `api_call` entry by the holder of BOSUN_API_TOKEN, about `repo` ("" for all).
+fn operator_call(repo: &str, outcome: &str) -> NewEntry {
+    let actor = Actor::ApiToken(crate::audit::OPERATOR.into());
+    NewEntry::new(Kind::ApiCall, actor, repo, outcome)
+}
+
+/// Appends an entry to the audit trail; a failure is logged and the call goes on.
+async fn record(state: &AppState, entry: NewEntry) {
+    if let Err(e) = state.store.append_audit(&entry).await {
+        tracing::error!(error = format!("{e:#}"), "recording an audit entry failed");
     }
 }
 
@@ -160,6 +186,12 @@ pub async fn run_now(
         Ok(ids) => {
             state.enqueued.notify_waiters();
             tracing::info!(repo = %full, "drift run queued through the API");
+            let job = ids
+                .first()
+                .map_or_else(String::new, |id| format!(" as job {id}"));
+            let entry = operator_call(&full, "queued")
+                .detail(format!("POST /api/drift/{full}: drift run queued{job}"));
+            record(&state, entry).await;
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "repo": full, "job": ids.first(), "status": "queued" })),
@@ -283,6 +315,8 @@ pub async fn lock_applies(
         .await
         .map_err(|e| store_failed(e, "locking applies"))?;
     tracing::info!("applies locked through the API");
+    let entry = operator_call("", "locked").detail("POST /api/apply-lock: every apply is locked");
+    record(&state, entry).await;
     Ok(apply_lock_json(Some(lock)))
 }
 
@@ -298,6 +332,8 @@ pub async fn unlock_applies(
         .await
         .map_err(|e| store_failed(e, "unlocking applies"))?;
     tracing::info!("applies unlocked through the API");
+    let entry = operator_call("", "unlocked").detail("DELETE /api/apply-lock: applies run again");
+    record(&state, entry).await;
     Ok(apply_lock_json(None))
 }
 

@@ -1,7 +1,9 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API), `/healthz`
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (operators' API, the audit trail
+//! at `/api/audit`), `/healthz`
 //! (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
 mod api;
+pub mod audit;
 mod events;
 pub mod intake;
 pub mod signature;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub intake: intake::Intake,
     /// Cancelled when bosun starts draining (SIGTERM): `/readyz` then answers 503.
     pub draining: CancellationToken,
+    /// BOSUN_PUBLIC_URL: links to runs start with it.
+    pub public_url: Option<String>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -65,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(api::unlock_applies)
                 .get(api::apply_lock),
         )
+        .route("/api/audit", get(audit::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
