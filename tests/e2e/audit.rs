@@ -240,3 +240,46 @@ async fn the_trail_records_who_did_what_and_serves_it_filtered_paged_and_exporte
     assert_eq!(newest["actor"]["name"], "alice");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn drift_runs_api_calls_and_config_errors_are_recorded() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.start_bosun().await;
+    let state = ctx.state_file("dev");
+    let head = ctx.push_base(&[("envs/dev/main.tf", Some(&module(&state, &["app"])))]);
+    let (status, _) = call(&ctx, Method::POST, "/api/drift/acme/infra", None).await;
+    assert_eq!(status, 202);
+    ctx.settle().await;
+    let all = entries(&page(&ctx, "repo=acme/infra").await);
+    assert_eq!(
+        story(&all),
+        vec![
+            row("api_call", "api_token", "operator", "-", "queued"),
+            row("drift_run", "api_token", "operator", "-", "drifted"),
+        ],
+        "{all:#?}"
+    );
+    assert_eq!(all[0]["sha"], head.as_str());
+    assert!(
+        all[0]["detail"].as_str().unwrap().contains("(api)"),
+        "{}",
+        all[0]
+    );
+
+    // A repo config that does not parse: an error entry by bosun, at the head planned.
+    let (pr, _) = ctx
+        .open_pr("bad config", &[("bosun.yaml", "version: 3\nprojects: [\n")])
+        .await;
+    ctx.settle().await;
+    let errors = entries(&page(&ctx, "kind=config_error").await);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["pr"], pr);
+    assert_eq!(errors[0]["actor"]["kind"], "bosun");
+    assert!(
+        errors[0]["detail"].as_str().unwrap().contains("bosun.yaml"),
+        "{}",
+        errors[0]
+    );
+    ctx.finish().await;
+}
