@@ -283,3 +283,30 @@ async fn drift_runs_api_calls_and_config_errors_are_recorded() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_trail_that_cannot_be_written_never_stops_the_work() {
+    let logs = crate::support::logs::captured();
+    let ctx = TestContext::start().await;
+    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit RENAME TO audit_gone")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr("dev", &[("envs/dev/main.tf", &module(&state, &["app"]))])
+        .await;
+    ctx.settle().await;
+    let body = ctx.bot_comment(pr).body;
+    assert!(body.contains("Plan: 1 to add"), "{body}");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("recording an audit entry failed"),
+        "no error logged"
+    );
+    ctx.finish().await;
+}
