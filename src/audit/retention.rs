@@ -46,3 +46,29 @@ impl Pruner {
         self.store.prune_audit(cutoff).await.map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, Filter, Kind, NewEntry};
+    use crate::store::test_db::{Backend, TestDb};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_leading_replica_prunes() {
+        let db = TestDb::new(Backend::Postgres).await;
+        let (a, b) = (db.open().await, db.open().await);
+        let mut old = NewEntry::new(Kind::Plan, Actor::Bosun, "acme/infra", "planned");
+        old.at = 1;
+        a.append_audit(&old).await.unwrap();
+        let keep = Duration::from_secs(60);
+        let pruner = |store| Pruner { store, keep };
+        let now = 10 * 60 * 1000;
+        assert_eq!(
+            pruner(b.clone()).tick_if_leader(now).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(pruner(a.clone()).tick_if_leader(now).await.unwrap(), None);
+        let left = a.audit_entries(&Filter::default(), None, 10).await.unwrap();
+        assert!(left.is_empty());
+    }
+}
