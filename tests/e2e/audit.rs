@@ -310,3 +310,48 @@ async fn a_trail_that_cannot_be_written_never_stops_the_work() {
     );
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_failed_plan_is_recorded_with_its_error_and_no_secret() {
+    const SECRET: &str = "audit-pass-through-s3cr3t-value";
+    let failing = r#"
+variable "token" {
+  type = string
+}
+
+resource "terraform_data" "bad" {
+  input = "x"
+
+  lifecycle {
+    precondition {
+      condition     = length(var.token) < 5
+      error_message = "the token ${var.token} is too long"
+    }
+  }
+}
+"#;
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.sources
+        .pass_env
+        .insert("TF_VAR_token".into(), SECRET.into());
+    ctx.set("terraform_pass_env", "TF_VAR_token");
+    ctx.start_bosun().await;
+    let bad = format!("{}{failing}", module(&ctx.state_file("bad"), &[]));
+    let (pr, _) = ctx.open_pr("bad", &[("envs/bad/main.tf", &bad)]).await;
+    ctx.settle().await;
+    let plans = entries(&page(&ctx, &format!("kind=plan&pr={pr}")).await);
+    assert_eq!(plans.len(), 1, "{plans:#?}");
+    assert_eq!(plans[0]["outcome"], "failed");
+    let detail = plans[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the token [redacted] is too long"),
+        "{detail}"
+    );
+    for path in ["/api/audit", "/api/audit?format=jsonl"] {
+        let (_, body) = call(&ctx, Method::GET, path, None).await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains(SECRET) && !text.contains("s3cr3t"), "{text}");
+    }
+    ctx.finish().await;
+}
