@@ -261,16 +261,34 @@ fn export(state: Arc<AppState>, q: AuditQuery) -> Response {
         done: false,
         public_url: state.public_url.clone(),
     };
-    let stream = futures::stream::unfold(start, |mut x| async move {
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines(start, MAX_EXPORT)),
+    )
+        .into_response()
+}
+
+/// The JSON lines of an export, a page of entries a chunk, at most `max` entries.
+fn lines(start: Export, max: usize) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
+    futures::stream::unfold(start, move |mut x| async move {
         if x.done {
             return None;
         }
-        if x.sent >= MAX_EXPORT {
+        if x.sent >= max {
             x.done = true;
+            // The marker only when an entry is left.
+            match x.store.audit_entries(&x.filter, x.before, 1).await {
+                Ok(more) if more.is_empty() => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "exporting the audit trail failed");
+                    return Some((Err(std::io::Error::other("the store failed")), x));
+                }
+            }
             let line = json!({ "next": x.before.map(|id| id.to_string()) }).to_string() + "\n";
             return Some((Ok::<_, std::io::Error>(line), x));
         }
-        let want = EXPORT_PAGE.min((MAX_EXPORT - x.sent) as u32);
+        let want = EXPORT_PAGE.min((max - x.sent) as u32);
         match x.store.audit_entries(&x.filter, x.before, want).await {
             Ok(page) => {
                 if (page.len() as u32) < want {
@@ -294,12 +312,7 @@ fn export(state: Arc<AppState>, q: AuditQuery) -> Response {
                 Some((Err(std::io::Error::other("the store failed")), x))
             }
         }
-    });
-    (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +387,50 @@ mod tests {
                 "{raw}: {got}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_export_past_its_bound_ends_with_where_to_go_on() {
+        use futures::StreamExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&url).await.unwrap());
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let e = crate::audit::NewEntry::new(
+                Kind::Plan,
+                crate::audit::Actor::Bosun,
+                "o/r",
+                "planned",
+            );
+            ids.push(store.append_audit(&e).await.unwrap());
+        }
+        let export = |max| {
+            let start = Export {
+                store: store.clone(),
+                filter: Filter::default(),
+                before: None,
+                sent: 0,
+                done: false,
+                public_url: None,
+            };
+            lines(start, max)
+                .map(|chunk| chunk.unwrap())
+                .collect::<Vec<String>>()
+        };
+        let text = export(3).await.concat();
+        let got: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), 4, "{text}");
+        assert_eq!(got[0]["id"], ids[4].to_string());
+        assert_eq!(got[3], json!({ "next": ids[2].to_string() }));
+        assert_eq!(
+            export(5).await.concat().lines().count(),
+            5,
+            "no marker when all fit"
+        );
     }
 
     #[test]
