@@ -169,11 +169,9 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         .map(|p| p.target.clone())
         .filter(|t| policy(ctx, repo, base, t).locks != LockMode::Disabled)
         .collect();
-    let attempt = ctx
-        .store
-        .lock_projects(repo, cmd.pr_number, &targets, false, now_millis())
-        .await
-        .context("taking the projects' locks")?;
+    let actor = crate::audit::Actor::Github(cmd.author.clone());
+    let attempt =
+        audit_log::lock_projects(ctx, repo, cmd.pr_number, &targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let refusals: Vec<Refusal> = held
             .into_iter()

@@ -1,10 +1,13 @@
 //! Recording the audit trail from workflows: every entry's detail is redacted and bounded, and
 //! a store that fails to keep one never fails the work it records (the failure is logged).
 
+use anyhow::Context as _;
+
 use super::Context;
 use crate::apply::{ApplyOutcome, ProjectApply};
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::plan::{Outcome, ProjectPlan, Target};
+use crate::store::{LockAttempt, now_millis};
 
 impl Context {
     /// Appends `entry` to the audit trail, its detail redacted; a failure is only logged.
@@ -106,4 +109,34 @@ impl Context {
             self.audit(e).await;
         }
     }
+}
+
+/// Takes `pr`'s locks of `targets` (see `LockStore::lock_projects`); each lock it did not hold
+/// before is a `lock_taken` entry by `actor`.
+pub async fn lock_projects(
+    ctx: &Context,
+    repo: &str,
+    pr: u64,
+    targets: &[Target],
+    wait: bool,
+    actor: &Actor,
+) -> anyhow::Result<LockAttempt> {
+    let had = ctx.store.locks_of_pr(repo, pr).await?;
+    let attempt = ctx
+        .store
+        .lock_projects(repo, pr, targets, wait, now_millis())
+        .await
+        .context("taking the projects' locks")?;
+    if attempt == LockAttempt::Locked {
+        let mut taken: Vec<Target> = Vec::new();
+        for t in targets {
+            let held = had.iter().any(|l| super::locks::same_lock(&l.target, t));
+            if !held && !taken.iter().any(|k| super::locks::same_lock(k, t)) {
+                taken.push(t.clone());
+            }
+        }
+        ctx.audit_all(locks(Kind::LockTaken, actor, repo, pr, &taken, "taken"))
+            .await;
+    }
+    Ok(attempt)
 }

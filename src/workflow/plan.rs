@@ -208,28 +208,8 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         .filter(|t| super::apply::policy(ctx, repo, base.valid(), t).locks == LockMode::OnPlan)
         .cloned()
         .collect();
-    let had = ctx.store.locks_of_pr(repo, req.pr.number).await?;
-    let attempt = ctx
-        .store
-        .lock_projects(repo, req.pr.number, &to_lock, true, now_millis())
-        .await
-        .context("taking the projects' locks")?;
-    if attempt == LockAttempt::Locked {
-        let taken: Vec<Target> = to_lock
-            .iter()
-            .filter(|t| !had.iter().any(|l| super::locks::same_lock(&l.target, t)))
-            .cloned()
-            .collect();
-        let entries = audit_log::locks(
-            Kind::LockTaken,
-            &req.actor,
-            repo,
-            req.pr.number,
-            &taken,
-            "taken",
-        );
-        ctx.audit_all(entries).await;
-    }
+    let attempt =
+        audit_log::lock_projects(ctx, repo, req.pr.number, &to_lock, true, &req.actor).await?;
     if let LockAttempt::Held { held } = attempt {
         feedback::waiting(ctx, &req, &to_lock, &held, job_id).await?;
         let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();

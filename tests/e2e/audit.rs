@@ -355,3 +355,31 @@ resource "terraform_data" "bad" {
     }
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_lock_taken_at_apply_is_recorded_by_whoever_applies() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("api_token", TOKEN);
+    ctx.set("allowed_overrides", "repo_locks");
+    ctx.start_bosun().await;
+    let config = "version: 3\nprojects:\n- dir: a\n  repo_locks: {mode: on_apply}\n";
+    ctx.push_base(&[("bosun.yaml", Some(config))]);
+    let state = ctx.state_file("a");
+    let (pr, _) = ctx
+        .open_pr("a", &[("a/main.tf", &module(&state, &["one"]))])
+        .await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let all = entries(&page(&ctx, &format!("pr={pr}")).await);
+    assert_eq!(
+        story(&all),
+        vec![
+            row("plan", "bosun", "bosun", "a", "planned"),
+            row("lock_taken", "github", "alice", "a", "taken"),
+            row("apply", "github", "alice", "a", "applied"),
+        ],
+        "{all:#?}"
+    );
+    ctx.finish().await;
+}
