@@ -21,6 +21,13 @@ impl Context {
             );
         }
     }
+
+    /// Appends every entry, in order.
+    pub async fn audit_all(&self, entries: Vec<NewEntry>) {
+        for e in entries {
+            self.audit(e).await;
+        }
+    }
 }
 
 /// The end of a text, where Terraform says what went wrong, within the entry's bound.
@@ -100,15 +107,6 @@ pub fn locks(
                 .project(t)
         })
         .collect()
-}
-
-impl Context {
-    /// Appends every entry, in order.
-    pub async fn audit_all(&self, entries: Vec<NewEntry>) {
-        for e in entries {
-            self.audit(e).await;
-        }
-    }
 }
 
 /// Takes `pr`'s locks of `targets` (see `LockStore::lock_projects`); each lock it did not hold

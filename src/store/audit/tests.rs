@@ -139,3 +139,43 @@ store_test! { async fn a_long_detail_is_stored_bounded(db) {
     let read = all(&s, &Filter::default()).await;
     assert!(read[0].entry.detail.len() <= crate::audit::MAX_DETAIL_BYTES);
 }}
+
+/// Append-only: no statement of bosun updates an entry, and the only deletes are the prunes
+/// by age (one a backend).
+#[test]
+fn no_statement_edits_the_trail_and_only_pruning_deletes() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs" || x == "sql") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text.to_uppercase()));
+            }
+        }
+    }
+    let mut all = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut all,
+    );
+    let count = |needle: &str| -> Vec<&str> {
+        all.iter()
+            .filter(|(path, text)| !path.ends_with("audit/tests.rs") && text.contains(needle))
+            .map(|(path, _)| path.as_str())
+            .collect()
+    };
+    assert!(
+        count("UPDATE AUDIT").is_empty(),
+        "{:?}",
+        count("UPDATE AUDIT")
+    );
+    let deletes = count("DELETE FROM AUDIT");
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert!(
+        deletes
+            .iter()
+            .all(|p| p.ends_with("sqlite/audit.rs") || p.ends_with("postgres/audit.rs"))
+    );
+}
