@@ -299,6 +299,7 @@ pub async fn start_with(
         enqueued: enqueued.clone(),
         intake: Default::default(),
         draining: draining.clone(),
+        public_url: settings.public_url.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -382,6 +383,13 @@ pub async fn start_with(
             age: settings.notify_lock_age,
         };
         tasks.push(tokio::spawn(watch.run(draining.clone())));
+    }
+    if let Some(keep) = settings.audit_retention {
+        let pruner = crate::audit::retention::Pruner {
+            store: store.clone(),
+            keep,
+        };
+        tasks.push(tokio::spawn(pruner.run(draining.clone())));
     }
     if let Some(schedule) = &settings.drift_schedule {
         let sweep = Arc::new(DriftSweep {

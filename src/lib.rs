@@ -6,6 +6,7 @@
 pub mod access;
 pub mod app;
 pub mod apply;
+pub mod audit;
 pub mod command;
 pub mod config;
 pub mod dispatch;

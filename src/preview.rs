@@ -133,6 +133,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         spread: None,
     };
     let request = plan::Request {
+        actor: crate::audit::Actor::Bosun,
         repo: RepoRef {
             full_name: "local/preview".into(),
             clone_url: path(&source)?.to_owned(),

@@ -546,6 +546,13 @@ pub const SETTINGS: &[SettingDef] = &[
         Some("24h"),
         "A project lock held longer than this is announced to BOSUN_NOTIFY_URL, once per lock"
     ),
+    setting!(
+        "audit_retention",
+        "BOSUN_AUDIT_RETENTION",
+        "audit-retention",
+        None,
+        "How long audit trail entries are kept (a duration, e.g. 400d); older ones are pruned once an hour; unset: kept forever"
+    ),
 ];
 
 /// The settings that pass bosun's variables to Terraform.
@@ -877,6 +884,8 @@ pub struct Settings {
     pub oauth: Option<OAuthSettings>,
     /// This replica's name in its metrics (BOSUN_INSTANCE_ID, else the host name, else random).
     pub instance_id: String,
+    /// How long audit entries are kept (BOSUN_AUDIT_RETENTION); `None`: forever.
+    pub audit_retention: Option<Duration>,
 }
 
 impl Settings {
@@ -1149,8 +1158,27 @@ impl Settings {
             instance_id: instance::instance_id(sources),
             oauth,
             public_url,
+            audit_retention: audit_retention(sources)?,
         })
     }
+}
+
+/// BOSUN_AUDIT_RETENTION: a duration above zero, or unset (keep forever).
+fn audit_retention(sources: &Sources) -> Result<Option<Duration>, SettingsError> {
+    if sources
+        .get("audit_retention")
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        return Ok(None);
+    }
+    let keep = sources.duration("audit_retention")?;
+    if keep.is_zero() {
+        return Err(SettingsError::of(
+            "audit_retention",
+            "must be above zero (unset it to keep the trail forever)",
+        ));
+    }
+    Ok(Some(keep))
 }
 
 /// Whether a store URL names PostgreSQL.

@@ -3,7 +3,8 @@
 //! run now (the command permission), `GET /api/drift/{owner}/{repo}` serves the repo's drift
 //! history as JSON (readers of the repo); `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
 //! and shows the global apply lock (the operator only). Every refusal is a status with a
-//! reason.
+//! reason; every call that changes state is an `api_call` entry of the audit trail
+//! (`GET /api/audit`, in `audit`).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Viewer;
+use crate::audit::{Kind, NewEntry};
 use crate::drift::{self, ProjectDrift, Trigger};
 use crate::store::{DriftRun, now_millis};
 use crate::workflow::job::{RepoRef, drift_job};
@@ -28,6 +30,17 @@ const MAX_RUNS: u32 = 100;
 pub struct Refusal {
     status: StatusCode,
     why: String,
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Why, as the answer says it.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -47,6 +60,18 @@ pub fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     Refusal {
         status,
         why: why.into(),
+    }
+}
+
+/// An `api_call` entry by the viewer, about `repo` ("" for all).
+fn api_call(viewer: &Viewer, repo: &str, outcome: &str) -> NewEntry {
+    NewEntry::new(Kind::ApiCall, viewer.actor(), repo, outcome)
+}
+
+/// Appends an entry to the audit trail; a failure is logged and the call goes on.
+async fn record(state: &AppState, entry: NewEntry) {
+    if let Err(e) = state.store.append_audit(&entry).await {
+        tracing::error!(error = format!("{e:#}"), "recording an audit entry failed");
     }
 }
 
@@ -159,6 +184,12 @@ pub async fn run_now(
         Ok(ids) => {
             state.enqueued.notify_waiters();
             tracing::info!(repo = %full, "drift run queued through the API");
+            let job = ids
+                .first()
+                .map_or_else(String::new, |id| format!(" as job {id}"));
+            let entry = api_call(&viewer, &full, "queued")
+                .detail(format!("POST /api/drift/{full}: drift run queued{job}"));
+            record(&state, entry).await;
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "repo": full, "job": ids.first(), "status": "queued" })),
@@ -282,6 +313,9 @@ pub async fn lock_applies(
         .await
         .map_err(|e| store_failed(e, "locking applies"))?;
     tracing::info!("applies locked through the API");
+    let entry =
+        api_call(&viewer, "", "locked").detail("POST /api/apply-lock: every apply is locked");
+    record(&state, entry).await;
     Ok(apply_lock_json(Some(lock)))
 }
 
@@ -297,6 +331,9 @@ pub async fn unlock_applies(
         .await
         .map_err(|e| store_failed(e, "unlocking applies"))?;
     tracing::info!("applies unlocked through the API");
+    let entry =
+        api_call(&viewer, "", "unlocked").detail("DELETE /api/apply-lock: applies run again");
+    record(&state, entry).await;
     Ok(apply_lock_json(None))
 }
 

@@ -1,8 +1,9 @@
-//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (the API, runs and their logs in `runs`, for the operator's token
+//! The HTTP server: `/events` (GitHub's webhooks), `/api/…` (the API, runs and their logs in `runs`, the audit trail in `audit`, for the operator's token
 //! or a signed-in person), the pages (`/`), sign-in (`/login`, `/oauth/callback`, `/logout`),
 //! `/healthz` (alive), `/readyz` (not draining, store reachable) and `/metrics`.
 
 mod api;
+pub mod audit;
 pub mod auth;
 mod events;
 pub mod intake;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub auth: Option<Arc<auth::Auth>>,
     /// Who may run commands (unlock through the API takes the command permission).
     pub access: crate::access::AccessPolicy,
+    /// BOSUN_PUBLIC_URL: links to runs start with it.
+    pub public_url: Option<String>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -82,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(auth::oauth::logout))
         .route("/api/runs/{id}", get(runs::run))
         .route("/api/runs/{id}/log", get(runs::log))
+        .route("/api/audit", get(audit::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

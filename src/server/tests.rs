@@ -47,6 +47,7 @@ fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake,
         draining: Default::default(),
+        public_url: None,
     });
     (router(state), store)
 }
@@ -98,6 +99,7 @@ async fn readyz_answers_503_while_draining_and_webhooks_are_still_stored() {
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake: Default::default(),
         draining: draining.clone(),
+        public_url: None,
     }));
     assert_eq!(get_text(&app, "/readyz").await, (200, "ready\n".into()));
     draining.cancel();

@@ -18,6 +18,8 @@ pub enum Duty {
     Reconcile = 3,
     /// The watch for locks held too long (`lock_watch`).
     LockWatch = 4,
+    /// The audit trail's pruning by age (`audit::retention`).
+    AuditRetention = 5,
 }
 
 /// The answer of a stored write budget to one write.

@@ -3,6 +3,7 @@
 //! several replicas can share. Each has its own migrations folder.
 
 pub mod apply_lock;
+pub mod audit;
 pub mod drift;
 pub mod fleet;
 pub mod jobs;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use apply_lock::{ApplyLock, ApplyLockStore};
+pub use audit::AuditStore;
 pub use drift::{DriftRun, DriftStore};
 pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
 pub use lock_notices::LockNoticeStore;
@@ -185,6 +187,7 @@ pub trait Store:
     + TaskStore
     + LockNoticeStore
     + RunStore
+    + AuditStore
     + Send
     + Sync
     + 'static

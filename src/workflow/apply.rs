@@ -9,10 +9,12 @@ use futures::future::join_all;
 use tracing::Instrument as _;
 
 use super::Context;
+use super::audit_log;
 use super::feedback::{self, CheckRun, apply_check_name};
 use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
+use crate::audit::{Kind as AuditKind, NewEntry};
 use crate::command::Command;
 use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
 use crate::github::{
@@ -65,6 +67,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     let pr = PrRef::of(&info);
     let sha = pr.head_sha.clone();
     let request = plan::Request {
+        actor: crate::audit::Actor::Github(cmd.author.clone()),
         repo: cmd.repo.clone(),
         installation_id: installation,
         pr: pr.clone(),
@@ -168,11 +171,9 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         .map(|p| p.target.clone())
         .filter(|t| policy(ctx, repo, base, t).locks != LockMode::Disabled)
         .collect();
-    let attempt = ctx
-        .store
-        .lock_projects(repo, cmd.pr_number, &targets, false, now_millis())
-        .await
-        .context("taking the projects' locks")?;
+    let actor = crate::audit::Actor::Github(cmd.author.clone());
+    let attempt =
+        audit_log::lock_projects(ctx, repo, cmd.pr_number, &targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let refusals: Vec<Refusal> = held
             .into_iter()
@@ -374,6 +375,33 @@ pub(super) async fn is_approved(
 }
 
 async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyhow::Result<String> {
+    refuse_with(ctx, cmd, None, refusals).await
+}
+
+/// [`refuse`], the refusals recorded in the audit trail at `head` when it is known.
+async fn refuse_with(
+    ctx: &Context,
+    cmd: &ApplyCommand,
+    head: Option<&str>,
+    refusals: &[Refusal],
+) -> anyhow::Result<String> {
+    let actor = crate::audit::Actor::Github(cmd.author.clone());
+    for r in refusals {
+        let reason = render::apply::refused(ctx.settings.command_name(), std::slice::from_ref(r));
+        let mut entry = NewEntry::new(
+            AuditKind::ApplyRefused,
+            actor.clone(),
+            &cmd.repo.full_name,
+            "refused",
+        )
+        .pr(cmd.pr_number)
+        .sha(head.unwrap_or_default())
+        .detail(reason);
+        if let Some(target) = refused_project(r) {
+            entry = entry.project(target);
+        }
+        ctx.audit(entry).await;
+    }
     let body = render::apply::refused(ctx.settings.command_name(), refusals);
     feedback::reply(
         ctx,
@@ -405,9 +433,25 @@ async fn refuse_at(
         job_id,
     );
     check.finish(Conclusion::Failure, output);
-    let replied = refuse(ctx, cmd, refusals).await;
+    let replied = refuse_with(ctx, cmd, Some(head), refusals).await;
     check.written().await;
     replied
+}
+
+/// The project a refusal is about, if it is about one.
+fn refused_project(r: &Refusal) -> Option<&Target> {
+    match r {
+        Refusal::Stale { target, .. }
+        | Refusal::PlanFailed { target }
+        | Refusal::Applied { target }
+        | Refusal::Locked { target, .. }
+        | Refusal::Requirements { target, .. } => Some(target),
+        Refusal::Permission { .. }
+        | Refusal::NotListed { .. }
+        | Refusal::ApplyLocked { .. }
+        | Refusal::Closed
+        | Refusal::NoPlan => None,
+    }
 }
 
 /// Where plans are applied: a pull request at `pr.head_sha` (its head, or its merge commit).
@@ -613,6 +657,9 @@ async fn apply_one(
         Conclusion::Failure
     };
     check.finish(conclusion, render::apply::apply_check(&result));
+    let actor = crate::audit::Actor::Github(set.user.to_owned());
+    let entry = audit_log::apply(&actor, repo, set.pr.number, &plan.head_sha, &result);
+    ctx.audit(entry).await;
     result
 }
 
@@ -741,11 +788,20 @@ pub(super) async fn settle_merged(
             set.installation_id,
             set.pr.number,
             Some(&free),
+            &crate::audit::Actor::Bosun,
         )
         .await?;
     }
     if left.is_empty() {
-        locks::release(ctx, set.repo, set.installation_id, set.pr.number, None).await?;
+        locks::release(
+            ctx,
+            set.repo,
+            set.installation_id,
+            set.pr.number,
+            None,
+            &crate::audit::Actor::Bosun,
+        )
+        .await?;
         ctx.workspaces.remove_pr(repo, set.pr.number).await?;
         ctx.store.delete_reviewed_plans(repo, set.pr.number).await?;
     }

@@ -11,6 +11,7 @@ use super::apply::{self as applying, ApplySet};
 use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::{locks, plan};
+use crate::audit::Actor;
 use anyhow::Context as _;
 
 use crate::apply::same_changes;
@@ -31,7 +32,7 @@ pub async fn run(
     if merged {
         return run_merged(ctx, claim, repo, installation_id, pr).await;
     }
-    let released = locks::release(ctx, repo, installation_id, pr, None).await?;
+    let released = locks::release(ctx, repo, installation_id, pr, None, &Actor::Bosun).await?;
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
@@ -68,7 +69,7 @@ async fn forget(
     installation_id: u64,
     pr: u64,
 ) -> anyhow::Result<()> {
-    let released = locks::release(ctx, repo, installation_id, pr, None).await?;
+    let released = locks::release(ctx, repo, installation_id, pr, None, &Actor::Bosun).await?;
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
@@ -120,6 +121,7 @@ async fn run_merged(
     let plans = ctx.store.plans_of_pr(name, pr).await?;
     let applies = ctx.store.applies_of_pr(name, pr).await?;
     let req = plan::Request {
+        actor: crate::audit::Actor::Bosun,
         repo: repo.clone(),
         installation_id,
         pr: PrRef::of(&info),
@@ -212,7 +214,15 @@ async fn run_merged(
         .filter(|l| !due_targets.iter().any(|t| locks::same_lock(l, t)))
         .collect();
     if !rest_locks.is_empty() {
-        locks::release(ctx, repo, installation_id, pr, Some(&rest_locks)).await?;
+        locks::release(
+            ctx,
+            repo,
+            installation_id,
+            pr,
+            Some(&rest_locks),
+            &Actor::Bosun,
+        )
+        .await?;
     }
     if !rest_plans.is_empty() {
         ctx.store.delete_plans_of(name, pr, &rest_plans).await?;
@@ -286,6 +296,7 @@ async fn run_merged(
             lock.locked_at,
         );
         let new_req = plan::Request {
+            actor: crate::audit::Actor::Bosun,
             note: Some(note),
             ..req.clone()
         };
@@ -311,6 +322,7 @@ async fn run_merged(
             ctx.settings.command_name()
         );
         let new_req = plan::Request {
+            actor: crate::audit::Actor::Bosun,
             note: Some(note),
             ..req.clone()
         };

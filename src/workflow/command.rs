@@ -179,6 +179,7 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
                 }
             };
             let request = plan::Request {
+                actor: crate::audit::Actor::Github(c.author.clone()),
                 repo: c.repo.clone(),
                 installation_id: c.installation_id,
                 pr: PrRef::of(&info),

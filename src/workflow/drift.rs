@@ -16,6 +16,27 @@ use crate::plan::{Step, Target};
 use crate::render::drift::{self as render, RunInfo};
 use crate::store::{Job, now_millis};
 
+/// The audit entry of a drift run: by the operator when asked through the API, else by bosun.
+fn drift_entry(
+    repo: &str,
+    sha: &str,
+    trigger: Trigger,
+    run_id: i64,
+    outcome: &str,
+    summary: &str,
+) -> crate::audit::NewEntry {
+    let actor = match trigger {
+        Trigger::Api => crate::audit::Actor::ApiToken(crate::audit::OPERATOR.into()),
+        Trigger::Schedule => crate::audit::Actor::Bosun,
+    };
+    crate::audit::NewEntry::new(crate::audit::Kind::DriftRun, actor, repo, outcome)
+        .sha(sha)
+        .detail(format!(
+            "drift run {run_id} ({}): {summary}",
+            trigger.as_str()
+        ))
+}
+
 /// Runs a drift check of `repo`; returns a one-line summary.
 pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyhow::Result<String> {
     let installation = job.installation_id;
@@ -60,6 +81,15 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
                 .finish_drift_run(run_id, &[], &summary, now_millis())
                 .await
                 .context("recording the drift run's end")?;
+            ctx.audit(drift_entry(
+                repo,
+                &sha,
+                trigger,
+                run_id,
+                "not_checked",
+                &summary,
+            ))
+            .await;
             return Ok(summary);
         }
     };
@@ -88,6 +118,9 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         .finish_drift_run(run_id, &results, &summary, now_millis())
         .await
         .context("recording the drift run's end")?;
+    let overall = drift::overall(&results);
+    ctx.audit(drift_entry(repo, &sha, trigger, run_id, overall, &summary))
+        .await;
     for p in &results {
         if let Some(value) = p.status.metric() {
             ctx.metrics

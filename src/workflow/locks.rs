@@ -8,13 +8,15 @@ use crate::plan::Target;
 use crate::store::{NewJob, Released, Waiter, now_millis};
 
 /// Releases `pr`'s locks on `targets` (all of them, and its own waits, when `None`) and
-/// enqueues a re-plan of every pull request that waited for one of them.
+/// enqueues a re-plan of every pull request that waited for one of them; each released lock
+/// is an audit entry by `actor`.
 pub async fn release(
     ctx: &Context,
     repo: &RepoRef,
     installation_id: u64,
     pr: u64,
     targets: Option<&[Target]>,
+    actor: &crate::audit::Actor,
 ) -> anyhow::Result<Released> {
     let now = now_millis();
     let wake = |w: &Waiter| {
@@ -45,6 +47,15 @@ pub async fn release(
     for w in &released.woken {
         tracing::info!(waiter = w.pr, "woke a pull request waiting for locks");
     }
+    let entries = super::audit_log::locks(
+        crate::audit::Kind::LockReleased,
+        actor,
+        &repo.full_name,
+        pr,
+        &released.released,
+        "released",
+    );
+    ctx.audit_all(entries).await;
     Ok(released)
 }
 

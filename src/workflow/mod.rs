@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod audit_log;
 mod binary_check;
 pub mod close;
 pub mod command;
@@ -274,6 +275,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
                 job::PrRef::of(&info)
             };
             let request = plan::Request {
+                actor: crate::audit::Actor::Bosun,
                 repo,
                 installation_id: job.installation_id,
                 pr,

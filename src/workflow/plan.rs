@@ -8,9 +8,11 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use super::Context;
+use super::audit_log;
 use super::feedback::{self, CheckRun};
 use super::job::{PrRef, RepoRef};
 use crate::apply::Unmet;
+use crate::audit::{Kind, NewEntry};
 use crate::config::powers;
 use crate::config::repo::{self, LockMode, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
@@ -49,6 +51,8 @@ pub struct Request {
     /// The pull request is merged and `pr.head_sha` is its merge commit: plan that commit as
     /// it is, whatever the checkout strategy.
     pub merged: bool,
+    /// Who asked for the plan, as the audit trail names them.
+    pub actor: crate::audit::Actor,
 }
 
 /// The repo config at a commit: the file BOSUN_REPO_CONFIG_FILE names, else `bosun.yaml`,
@@ -141,6 +145,11 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     let config = match read_config(ctx, repo, head).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
+            let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "refused")
+                .pr(req.pr.number)
+                .sha(head)
+                .detail(e.to_string());
+            ctx.audit(entry).await;
             feedback::config_error(ctx, &req, &e).await?;
             return Ok(format!("repo config error: {e}"));
         }
@@ -177,6 +186,20 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         return Ok("no project affected".into());
     }
     let refused = super::plan_requirements::refused(ctx, &req, base.valid(), &targets).await?;
+    for (target, unmet) in &refused {
+        let why = crate::render::apply::plan_refused(ctx.settings.command_name(), unmet);
+        let entry = NewEntry::new(
+            Kind::PolicyDecision,
+            req.actor.clone(),
+            repo,
+            "plan_refused",
+        )
+        .pr(req.pr.number)
+        .project(target)
+        .sha(head)
+        .detail(why);
+        ctx.audit(entry).await;
+    }
     // Projects refused by their plan requirements are neither locked nor planned; those whose
     // `repo_locks` (policy: the base's) is not `on_plan` are planned without their lock.
     let to_lock: Vec<Target> = targets
@@ -185,11 +208,8 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         .filter(|t| super::apply::policy(ctx, repo, base.valid(), t).locks == LockMode::OnPlan)
         .cloned()
         .collect();
-    let attempt = ctx
-        .store
-        .lock_projects(repo, req.pr.number, &to_lock, true, now_millis())
-        .await
-        .context("taking the projects' locks")?;
+    let attempt =
+        audit_log::lock_projects(ctx, repo, req.pr.number, &to_lock, true, &req.actor).await?;
     if let LockAttempt::Held { held } = attempt {
         feedback::waiting(ctx, &req, &to_lock, &held, job_id).await?;
         let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();
@@ -284,6 +304,22 @@ pub(super) async fn plan_targets(
     targets: &[Target],
     how: &Planning,
 ) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
+    let (results, checks) = plan_each(ctx, job_id, req, targets, how).await;
+    let (repo, pr, head) = (&req.repo.full_name, req.pr.number, &req.pr.head_sha);
+    for p in &results {
+        let entry = super::audit_log::plan(&req.actor, repo, pr, head, p);
+        ctx.audit(entry).await;
+    }
+    (results, checks)
+}
+
+async fn plan_each(
+    ctx: &Context,
+    job_id: i64,
+    req: &Request,
+    targets: &[Target],
+    how: &Planning,
+) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
     let checks: Vec<CheckRun> = targets
@@ -350,6 +386,7 @@ pub async fn replan(
         return Ok("woken, but the pull request is no longer open".into());
     }
     let request = Request {
+        actor: crate::audit::Actor::Bosun,
         repo,
         installation_id: job.installation_id,
         pr: PrRef::of(&info),

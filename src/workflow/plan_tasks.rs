@@ -298,6 +298,7 @@ async fn plan_task(
 ) -> anyhow::Result<(Outcome, Option<Vec<u8>>)> {
     let spec: TaskSpec = serde_json::from_str(&task.spec).context("reading a plan task")?;
     let req = Request {
+        actor: crate::audit::Actor::Bosun,
         repo: spec.repo,
         installation_id: spec.installation_id,
         pr: spec.pr,

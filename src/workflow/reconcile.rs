@@ -42,6 +42,7 @@ pub async fn run(
                 return Ok("reconciled: planned at its head".into());
             }
             let request = plan::Request {
+                actor: crate::audit::Actor::Bosun,
                 repo,
                 installation_id: job.installation_id,
                 pr: PrRef::of(&info),

@@ -72,6 +72,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     let pr = PrRef::of(&info);
     let cmd = &req.command;
     let request = plan::Request {
+        actor: crate::audit::Actor::Github(req.author.clone()),
         repo: req.repo.clone(),
         installation_id: installation,
         pr: pr.clone(),
@@ -149,11 +150,9 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     if !unmet.is_empty() {
         return refuse(ctx, &req, op, unmet).await;
     }
-    let attempt = ctx
-        .store
-        .lock_projects(repo, req.pr_number, &targets, false, now_millis())
-        .await
-        .context("taking the projects' locks")?;
+    let actor = crate::audit::Actor::Github(req.author.clone());
+    let attempt =
+        super::audit_log::lock_projects(ctx, repo, req.pr_number, &targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let locked = held
             .into_iter()

@@ -8,6 +8,7 @@ use super::Context;
 use super::feedback;
 use super::job::RepoRef;
 use super::locks;
+use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::{Permission, PullRequestInfo};
 use crate::render;
@@ -33,6 +34,7 @@ pub async fn run(
     let say =
         |body: String| async move { feedback::reply(ctx, installation_id, name, pr, &body).await };
     let author = who.login;
+    let actor = Actor::Github(author.to_owned());
     let needs = ctx.settings.access.command_permission;
     if !info.author.eq_ignore_ascii_case(author) && !ctx.settings.access.may_command(who.has) {
         say(render::reply::not_allowed(
@@ -45,6 +47,13 @@ pub async fn run(
             ),
         ))
         .await?;
+        let entry = NewEntry::new(Kind::Unlock, actor.clone(), name, "refused")
+            .pr(pr)
+            .detail(format!(
+                "{author} has {} on the repository and is not the pull request's author",
+                who.has.as_str()
+            ));
+        ctx.audit(entry).await;
         return Ok(format!("unlock refused: {author} has {}", who.has.as_str()));
     }
     let held = super::locks::held(ctx, name, pr, cmd).await?;
@@ -57,7 +66,7 @@ pub async fn run(
     } else {
         Some(held.as_slice())
     };
-    let released = locks::release(ctx, repo, installation_id, pr, which).await?;
+    let released = locks::release(ctx, repo, installation_id, pr, which, &actor).await?;
     let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
     ctx.store.delete_plans_of(name, pr, &discarded).await?;
     // Every project unlocked: those whose plans went, and a released lock with no plan.
@@ -68,12 +77,30 @@ pub async fn run(
         }
     }
     shown.sort();
+    let detail = format!("woke {} waiting pull request(s)", released.woken.len());
+    for t in &shown {
+        let entry = NewEntry::new(Kind::Unlock, actor.clone(), name, "unlocked")
+            .pr(pr)
+            .project(t)
+            .sha(&info.head_sha)
+            .detail(detail.clone());
+        ctx.audit(entry).await;
+    }
     say(render::reply::unlocked(ctx.settings.command_name(), &shown)).await?;
     Ok(format!(
         "unlocked {} project(s), woke {} pull request(s)",
         released.released.len(),
         released.woken.len()
     ))
+}
+
+/// The audit trail's actor of an unlock through the API: `@login` is a person signed in with
+/// GitHub; anything else is the operator's token.
+fn api_actor(by: &str) -> Actor {
+    match by.strip_prefix('@') {
+        Some(login) if !login.is_empty() => Actor::Github(login.to_owned()),
+        _ => Actor::ApiToken(crate::audit::OPERATOR.to_owned()),
+    }
 }
 
 /// An unlock asked for through bosun's API: which pull request's locks, by whom, why.
@@ -107,7 +134,8 @@ pub async fn by_api(
     if held.is_empty() {
         return Ok("nothing to unlock: the locks were released already".into());
     }
-    let released = locks::release(ctx, repo, installation_id, pr, Some(&held)).await?;
+    let actor = api_actor(asked.by);
+    let released = locks::release(ctx, repo, installation_id, pr, Some(&held), &actor).await?;
     let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
     ctx.store.delete_plans_of(name, pr, &discarded).await?;
     let mut shown = discarded;
@@ -117,6 +145,18 @@ pub async fn by_api(
         }
     }
     shown.sort();
+    let detail = format!(
+        "through bosun's API; reason: {}; woke {} waiting pull request(s)",
+        asked.reason,
+        released.woken.len()
+    );
+    for t in &shown {
+        let entry = NewEntry::new(Kind::Unlock, actor.clone(), name, "unlocked")
+            .pr(pr)
+            .project(t)
+            .detail(detail.clone());
+        ctx.audit(entry).await;
+    }
     let body =
         render::reply::unlocked_by(ctx.settings.command_name(), &shown, asked.by, asked.reason);
     feedback::reply(ctx, installation_id, name, pr, &body).await?;

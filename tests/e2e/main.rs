@@ -7,6 +7,7 @@ mod applies;
 mod apply_lock;
 mod atlantis_grammar;
 mod atlantis_workflows;
+mod audit;
 mod bad_input;
 mod binary;
 mod browser;

@@ -728,3 +728,22 @@ fn notify_kinds_and_lock_age_are_checked() {
         "BOSUN_NOTIFY_LOCK_AGE (--notify-lock-age): must be more than 0"
     );
 }
+
+#[test]
+fn audit_retention_is_unset_or_a_duration_above_zero() {
+    let mut s = base();
+    assert_eq!(Settings::resolve(&s).unwrap().audit_retention, None);
+    s.env.set("audit_retention", "400d");
+    assert_eq!(
+        Settings::resolve(&s).unwrap().audit_retention,
+        Some(Duration::from_secs(400 * 24 * 3600))
+    );
+    for (bad, why) in [("0s", "above zero"), ("soon", "not a duration")] {
+        s.env.set("audit_retention", bad);
+        let e = err(&s);
+        assert!(
+            e.starts_with("BOSUN_AUDIT_RETENTION (--audit-retention): ") && e.contains(why),
+            "{bad}: {e}"
+        );
+    }
+}

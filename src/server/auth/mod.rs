@@ -168,6 +168,14 @@ impl Viewer {
         }
     }
 
+    /// Who they are in the audit trail: the operator's token, or the person's GitHub login.
+    pub fn actor(&self) -> crate::audit::Actor {
+        match self {
+            Self::Operator => crate::audit::Actor::ApiToken(crate::audit::OPERATOR.into()),
+            Self::User(s) => crate::audit::Actor::Github(s.login.clone()),
+        }
+    }
+
     /// Only the operator: a person gets 403.
     pub fn operator_only(&self, what: &str) -> Result<(), Refusal> {
         match self {

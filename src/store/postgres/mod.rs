@@ -20,6 +20,7 @@ use super::{
 use crate::store::fleet::{Duty, WriteToken};
 
 mod apply_lock;
+mod audit;
 mod drift;
 mod fleet;
 mod jobs;

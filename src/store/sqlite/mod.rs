@@ -18,6 +18,7 @@ use super::{
 };
 
 mod apply_lock;
+mod audit;
 mod drift;
 #[cfg(test)]
 mod durability_tests;
