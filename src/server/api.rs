@@ -33,6 +33,13 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// Its status and reason (for a page that shows it).
+    pub fn parts(&self) -> (StatusCode, &str) {
+        (self.status, &self.why)
+    }
+}
+
+impl Refusal {
     pub fn status(&self) -> StatusCode {
         self.status
     }

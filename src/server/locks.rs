@@ -70,12 +70,12 @@ pub async fn list(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
     Ok(Json(json!({ "locks": locks })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct UnlockQuery {
-    project: Option<String>,
-    dir: Option<String>,
-    workspace: Option<String>,
-    reason: Option<String>,
+    pub project: Option<String>,
+    pub dir: Option<String>,
+    pub workspace: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// The locks of `held` the query selects: by project name (the lock's, or a plan's of its
@@ -119,6 +119,37 @@ pub async fn unlock(
     let full = repo_of(&state, &owner, &repo)?;
     require_command(&state, &viewer, &full, "unlocking").await?;
     viewer.require_csrf(&state, &headers, None)?;
+    let queued = queue_unlock(&state, &viewer, &full, &query).await?;
+    let projects: Vec<String> = queued.targets.iter().map(Target::display_name).collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "repo": full,
+            "pr": queued.pr,
+            "projects": projects,
+            "job": queued.job,
+            "status": "queued",
+        })),
+    )
+        .into_response())
+}
+
+/// An unlock queued: whose locks, which, and the job doing it.
+pub struct QueuedUnlock {
+    pub pr: u64,
+    pub targets: Vec<Target>,
+    pub job: Option<i64>,
+}
+
+/// Queues the unlock `query` names in `full` (the caller checked the viewer's command
+/// permission and CSRF token): 400 without a reason or a name, 404 for a lock not held.
+pub async fn queue_unlock(
+    state: &AppState,
+    viewer: &Viewer,
+    full: &str,
+    query: &UnlockQuery,
+) -> Result<QueuedUnlock, Refusal> {
+    let full = full.to_owned();
     let reason = query.reason.as_deref().map(str::trim).unwrap_or_default();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Err(refuse(
@@ -145,7 +176,7 @@ pub async fn unlock(
         .filter(|l| l.pr == pr)
         .map(|l| l.target.clone())
         .collect();
-    let (repo_ref, installation) = repo_ref(&state, &full).await?;
+    let (repo_ref, installation) = repo_ref(state, &full).await?;
     let now = now_millis();
     let spec = JobSpec::Unlock {
         repo: repo_ref,
@@ -172,16 +203,9 @@ pub async fn unlock(
         .map_err(|e| store_failed(e, "queueing the unlock"))?;
     state.enqueued.notify_waiters();
     tracing::info!(repo = %full, pr, by = %viewer.name(), "unlock queued through the API");
-    let projects: Vec<String> = targets.iter().map(Target::display_name).collect();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "repo": full,
-            "pr": pr,
-            "projects": projects,
-            "job": ids.first(),
-            "status": "queued",
-        })),
-    )
-        .into_response())
+    Ok(QueuedUnlock {
+        pr,
+        targets,
+        job: ids.first().copied(),
+    })
 }

@@ -7,10 +7,11 @@ pub mod audit;
 pub mod auth;
 mod events;
 pub mod intake;
-mod locks;
+pub(crate) mod locks;
 mod pages;
 mod runs;
 pub mod signature;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +80,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/locks", get(locks::list))
         .route("/api/locks/{owner}/{repo}", delete(locks::unlock))
-        .route("/", get(pages::home))
+        .route("/", get(ui::overview))
+        .route("/repos/{owner}/{repo}", get(ui::repository))
+        .route("/runs/{id}", get(ui::run))
+        .route("/locks", get(ui::locks))
+        .route("/locks/unlock", post(ui::unlock))
+        .route("/audit", get(ui::audit))
+        .route("/assets/{name}", get(ui::asset))
         .route("/login", get(auth::oauth::login))
         .route("/oauth/callback", get(auth::oauth::callback))
         .route("/logout", post(auth::oauth::logout))

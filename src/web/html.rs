@@ -70,13 +70,13 @@ pub fn page(title: &str, current: &str, viewer: &Viewer<'_>, body: &str) -> Stri
     let who = match viewer.login {
         Some(login) => format!(
             "<form method=\"post\" action=\"/logout\" class=\"signout\">\
-             <span>{}</span>\
+             <span>Signed in as <strong>{}</strong></span>\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button type=\"submit\">Sign out</button></form>",
             esc(login),
             esc(viewer.csrf)
         ),
-        None => String::from("<span>operator</span>"),
+        None => String::from("<span>Signed in as the operator (API token)</span>"),
     };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -195,7 +195,7 @@ mod tests {
         };
         let html = page("<b>", "/", &viewer, "<p>body</p>");
         assert!(html.contains("<title>&lt;b&gt; · bosun</title>"));
-        assert!(html.contains("<span>&lt;mallory&gt;</span>"));
+        assert!(html.contains("<span>Signed in as <strong>&lt;mallory&gt;</strong></span>"));
         assert!(html.contains("value=\"tok&quot;en\""));
         assert!(html.contains("<a href=\"/\" aria-current=\"page\">Overview</a>"));
         assert!(html.contains("name=\"viewport\""));
