@@ -20,6 +20,17 @@ function followLog() {
   });
   source.addEventListener("end", (e) => {
     if (status) status.textContent = "Finished: " + e.data;
+    const outcome = document.getElementById("run-outcome");
+    try {
+      const end = JSON.parse(e.data);
+      if (outcome && typeof end.status === "string") {
+        const badge = document.createElement("span");
+        const ok = end.status === "succeeded";
+        badge.className = "badge " + (ok ? "ok" : "bad");
+        badge.textContent = end.status;
+        outcome.replaceChildren(badge);
+      }
+    } catch (_) { /* the status line says it */ }
     source.close();
   });
   source.onerror = () => { if (status && source.readyState === EventSource.CLOSED) status.textContent = "Disconnected."; };

@@ -162,7 +162,7 @@ pub async fn queue_unlock(
         .locks_of_repo(&full)
         .await
         .map_err(|e| store_failed(e, "reading the locks"))?;
-    let chosen = selected(&held, &query)?;
+    let chosen = selected(&held, query)?;
     let Some(first) = chosen.first() else {
         return Err(refuse(
             StatusCode::NOT_FOUND,

@@ -36,7 +36,10 @@ pub fn render(r: &RunPage<'_>, viewer: &Viewer<'_>) -> String {
     body.push_str(&fact("Command", esc(r.kind)));
     body.push_str(&fact("Commit", format!("<code>{}</code>", esc(r.commit))));
     body.push_str(&fact("Asked by", esc(r.requested_by)));
-    body.push_str(&fact("Outcome", badge(r.status)));
+    body.push_str(&fact(
+        "Outcome",
+        format!("<span id=\"run-outcome\">{}</span>", badge(r.status)),
+    ));
     body.push_str(&fact(
         "Started",
         r.started_at.map_or_else(|| "—".to_owned(), time),

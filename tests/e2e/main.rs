@@ -42,6 +42,7 @@ mod spread;
 mod state_commands;
 mod step_options;
 mod summary_checks;
+mod ui;
 mod webhooks;
 mod workflows;
 mod workspace;

@@ -59,6 +59,10 @@ fn all_routes() -> Vec<(Method, String)> {
         (Method::GET, "/api/apply-lock".to_owned()),
         (Method::POST, "/api/apply-lock".to_owned()),
         (Method::DELETE, "/api/apply-lock".to_owned()),
+        (Method::GET, "/api/audit".to_owned()),
+        (Method::GET, format!("/api/audit?repo={REPO}")),
+        (Method::GET, "/api/runs/1".to_owned()),
+        (Method::GET, "/api/runs/1/log".to_owned()),
     ]);
     routes
 }

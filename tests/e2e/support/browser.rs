@@ -25,7 +25,7 @@ fn chromedriver_bin() -> String {
 }
 
 /// ChromeDriver's key for "an element" in a reply.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735d1a6d1b";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub struct Browser {
     http: Http,
@@ -112,23 +112,7 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session id in {v}"))
             .to_owned();
-        // A window is at least 500 px wide; the viewport is set exactly through the DevTools
-        // protocol (a phone's width is under that).
-        browser
-            .call(
-                Method::POST,
-                &browser.at("/goog/cdp/execute"),
-                json!({
-                    "cmd": "Emulation.setDeviceMetricsOverride",
-                    "params": {
-                        "width": width,
-                        "height": height,
-                        "deviceScaleFactor": 1,
-                        "mobile": false,
-                    },
-                }),
-            )
-            .await;
+        browser.set_viewport(width, height).await;
         browser
     }
 
@@ -162,6 +146,25 @@ impl Browser {
 
     fn at(&self, rest: &str) -> String {
         format!("/session/{}{rest}", self.session)
+    }
+
+    /// Sets the viewport to `width` × `height` CSS pixels (a window is at least 500 px wide;
+    /// the DevTools protocol sets the viewport exactly, a phone's width too).
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.call(
+            Method::POST,
+            &self.at("/goog/cdp/execute"),
+            json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": {
+                    "width": width,
+                    "height": height,
+                    "deviceScaleFactor": 1,
+                    "mobile": false,
+                },
+            }),
+        )
+        .await;
     }
 
     /// Opens `url` and waits for the page to load.
@@ -216,6 +219,12 @@ impl Browser {
             .await
             .expect("webdriver elements");
         let v = reply.json();
+        assert!(
+            reply.status.is_success(),
+            "webdriver elements `{css}`: {} {}",
+            reply.status,
+            v["value"]
+        );
         v["value"]
             .as_array()
             .and_then(|a| a.first())

@@ -1,0 +1,327 @@
+//! bosun's pages in a real browser (headless Chromium through ChromeDriver): a person signs in
+//! through the fake GitHub's OAuth flow, opens the overview, watches an apply's log grow while
+//! Terraform runs, unlocks a project from the locks page and sees the waiting pull request
+//! planned, then finds both in the audit trail. Screenshots of each page go to
+//! `BOSUN_SCREENSHOTS_DIR` when it is set (the README's come from there), else to a temp dir.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::support::browser::Browser;
+use crate::support::fake::oauth;
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+
+/// A project whose apply prints a line a second for five seconds.
+const TICKING: &str = r#"
+resource "terraform_data" "ticking" {
+  input = "t"
+
+  provisioner "local-exec" {
+    command = "for i in 1 2 3 4 5; do echo tick-$i; sleep 1; done"
+  }
+}
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// The id of the first run of `kind`, once there is one.
+async fn run_of_kind(ctx: &TestContext, kind: &str) -> i64 {
+    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE kind = ? ORDER BY id")
+            .bind(kind)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        if let Some(id) = id {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no {kind} run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_watches_a_log_unlocks_and_finds_both_in_the_audit_trail() {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("listen", &format!("127.0.0.1:{port}"));
+    ctx.set("public_url", &public);
+    ctx.set("github_oauth_client_id", oauth::CLIENT_ID);
+    ctx.set("github_oauth_client_secret", oauth::CLIENT_SECRET);
+    ctx.fake.model().oauth.callback_url = Some(format!("{public}/oauth/callback"));
+    ctx.fake.set_permission(REPO, "alice", "write");
+    ctx.start_bosun().await;
+
+    // The first pull request holds envs/shared; the second waits for it.
+    let state = ctx.state_file("shared");
+    let first_tf = format!("{}{TICKING}", module(&state, &["a"]));
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &first_tf)])
+        .await;
+    ctx.settle().await;
+    let (second, _) = ctx
+        .open_pr(
+            "second",
+            &[("envs/shared/main.tf", &module(&state, &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    ctx.reply(second, "locked");
+
+    let kept = std::env::var_os("BOSUN_SCREENSHOTS_DIR").map(PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let shots = kept.unwrap_or_else(|| temp.path().to_owned());
+    let browser = Browser::start(1280, 860).await;
+
+    // Sign in: bosun sends the browser to GitHub, which sends it back signed in.
+    ctx.fake.sign_in_as("alice");
+    browser.goto(&format!("{public}/")).await;
+    let text = browser
+        .wait_for_text("Signed in as alice", Duration::from_secs(20))
+        .await;
+    assert_eq!(browser.url().await, format!("{public}/"));
+    assert!(text.contains("Project locks"), "{text}");
+    assert!(
+        text.contains("envs/shared") && text.contains(&format!("#{first}")),
+        "{text}"
+    );
+    browser.screenshot(&shots.join("overview.png")).await;
+    browser.set_viewport(400, 860).await;
+    let width = browser
+        .script(
+            "return document.documentElement.scrollWidth",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(
+        width.as_u64().unwrap() <= 400,
+        "no sideways scrolling at 400 px: {width}"
+    );
+    browser.screenshot(&shots.join("overview-400px.png")).await;
+    browser.set_viewport(1280, 860).await;
+
+    // An apply's log grows on its page while Terraform runs.
+    ctx.comment(first, "alice", "bosun apply").await;
+    let run = run_of_kind(&ctx, "apply").await;
+    browser.goto(&format!("{public}/runs/{run}")).await;
+    let early = browser
+        .wait_for_text("tick-1", Duration::from_secs(90))
+        .await;
+    assert!(
+        !early.contains("tick-5"),
+        "the log is read while it grows: {early}"
+    );
+    let done = browser
+        .wait_for_text(
+            "Finished: {\"status\":\"succeeded\"}",
+            Duration::from_secs(90),
+        )
+        .await;
+    assert!(
+        done.contains("tick-5") && done.contains("$ terraform apply"),
+        "{done}"
+    );
+    let outcome = browser
+        .script(
+            "return document.getElementById('run-outcome').textContent",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(outcome, "succeeded", "the outcome follows the stream's end");
+    browser.screenshot(&shots.join("run.png")).await;
+
+    // Unlock from the locks page, with a reason; the waiting pull request is planned.
+    ctx.settle().await;
+    browser.goto(&format!("{public}/locks")).await;
+    browser.screenshot(&shots.join("locks.png")).await;
+    let reason = browser
+        .wait_for(
+            "form[action='/locks/unlock'] input[name=reason]",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .type_into(&reason, "first is rolled out; let second plan")
+        .await;
+    let button = browser
+        .wait_for(
+            "form[action='/locks/unlock'] button",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click(&button).await;
+    browser
+        .wait_for_text("Unlock of envs/shared", Duration::from_secs(20))
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(second, "bosun/plan: envs/shared")
+            .conclusion
+            .as_deref(),
+        Some("success"),
+        "the waiting pull request is planned"
+    );
+    let body = ctx.reply(first, "unlocked");
+    assert!(body.contains("@alice"), "{body}");
+
+    // Both are in the audit trail, under alice.
+    browser.goto(&format!("{public}/audit?repo={REPO}")).await;
+    let trail = browser
+        .wait_for_text("unlock", Duration::from_secs(20))
+        .await;
+    assert!(trail.contains("first is rolled out"), "{trail}");
+    assert!(
+        trail.contains("apply") && trail.contains("alice"),
+        "{trail}"
+    );
+    browser.screenshot(&shots.join("audit.png")).await;
+
+    // The repository's page lists both pull requests.
+    browser.goto(&format!("{public}/repos/{REPO}")).await;
+    let repo = browser
+        .wait_for_text(&format!("Pull request #{second}"), Duration::from_secs(20))
+        .await;
+    assert!(repo.contains(&format!("Pull request #{first}")), "{repo}");
+    browser.screenshot(&shots.join("repository.png")).await;
+    browser.quit().await;
+}
+
+/// The pages, each a GET a browser makes (run 1 exists once a plan ran).
+fn pages() -> Vec<String> {
+    vec![
+        "/".into(),
+        "/locks".into(),
+        format!("/repos/{REPO}"),
+        "/runs/1".into(),
+        format!("/audit?repo={REPO}"),
+        "/audit".into(),
+    ]
+}
+
+#[tokio::test]
+async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_takes_csrf_and_write()
+{
+    use crate::support::signed_in::{self, SignedIn, send, sign_in};
+    use http::Method;
+
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.enable_sign_in();
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "rita", "read");
+    ctx.fake.set_permission(REPO, "bob", "write");
+    let state = ctx.state_file("shared");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let run = run_of_kind(&ctx, "plan").await;
+    assert_eq!(run, 1, "the pages' list names run 1");
+
+    // Without credentials every page sends the browser to sign in, and shows nothing.
+    for page in pages() {
+        let r = send(&ctx, Method::GET, &page, &[]).await;
+        assert_eq!(r.status, 303, "{page}: {}", r.text());
+        assert!(
+            signed_in::location(&r).starts_with("/login?next="),
+            "{page}"
+        );
+        assert!(!r.text().contains("envs/shared"), "{page}");
+    }
+
+    // Mallory cannot read the repository: it is on no page; its own pages answer 404.
+    let (mallory, _) = sign_in(&ctx, "mallory", "/").await;
+    for page in pages() {
+        let r = mallory.send(&ctx, Method::GET, &page).await;
+        let text = r.text();
+        assert!(
+            !text.contains("envs/shared") && !text.contains("acme/infra\u{3c}"),
+            "{page} shows the repository: {text}"
+        );
+        match page.as_str() {
+            "/" | "/locks" | "/audit" => assert_eq!(r.status, 200, "{page}"),
+            _ => assert_eq!(r.status, 404, "{page}: {text}"),
+        }
+        assert_eq!(
+            r.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next(),
+            Some("default-src 'none'"),
+            "{page}"
+        );
+    }
+    let audit = mallory.send(&ctx, Method::GET, "/api/audit").await;
+    assert_eq!(audit.status, 403, "{}", audit.text());
+
+    // Rita can read: she sees the lock, but no unlock form, and an unlock she posts is refused.
+    let (rita, _) = sign_in(&ctx, "rita", "/").await;
+    let locks = rita.send(&ctx, Method::GET, "/locks").await.text();
+    assert!(locks.contains("envs/shared") && !locks.contains("action=\"/locks/unlock\""));
+    let form = |who: &SignedIn, csrf: &str| {
+        serde_urlencoded::to_string([
+            ("csrf", csrf),
+            ("repository", REPO),
+            ("dir", "envs/shared"),
+            ("workspace", "default"),
+            ("reason", "tidying"),
+        ])
+        .map(|body| (who.session.clone(), body))
+        .unwrap()
+    };
+    let post = |session: String, body: String| {
+        let ctx = &ctx;
+        async move {
+            ctx.http
+                .send(
+                    Method::POST,
+                    &ctx.url("/locks/unlock"),
+                    &[
+                        ("cookie", format!("bosun_session={session}")),
+                        (
+                            "content-type",
+                            "application/x-www-form-urlencoded".to_owned(),
+                        ),
+                    ],
+                    bytes::Bytes::from(body),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let (session, body) = form(&rita, &rita.csrf);
+    let r = post(session, body).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // Bob may unlock, but not without his CSRF token (nor with Rita's).
+    let (bob, _) = sign_in(&ctx, "bob", "/").await;
+    for csrf in ["", rita.csrf.as_str()] {
+        let (session, body) = form(&bob, csrf);
+        let r = post(session, body).await;
+        assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
+    }
+    ctx.settle().await;
+    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    let (session, body) = form(&bob, &bob.csrf);
+    let r = post(session, body).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    ctx.settle().await;
+    assert!(
+        ctx.store()
+            .locks_of_pr(REPO, first)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    ctx.finish().await;
+}
