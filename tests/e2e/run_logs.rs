@@ -35,25 +35,6 @@ async fn get(ctx: &TestContext, path: &str, token: bool) -> crate::support::clie
         .unwrap()
 }
 
-/// The id of the first run of `kind`, once there is one.
-async fn run_of_kind(ctx: &TestContext, kind: &str) -> i64 {
-    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE kind = ? ORDER BY id")
-            .bind(kind)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-        if let Some(id) = id {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no {kind} run");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     let mut ctx = TestContext::without_bosun().await;
@@ -65,7 +46,7 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     ctx.settle().await;
 
     ctx.comment(pr, "alice", "bosun apply").await;
-    let id = run_of_kind(&ctx, "apply").await;
+    let id = ctx.run_of_kind("apply").await;
     let path = format!("/api/runs/{id}/log");
     let mut sse = Sse::open(ctx.bosun().addr, &path, &auth()).await;
     assert_eq!(
@@ -143,7 +124,7 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
     assert_eq!(end.name, "end");
 
     // The plan's run is there too; unknown runs are 404; without the token, 401.
-    let plan = run_of_kind(&ctx, "plan").await;
+    let plan = ctx.run_of_kind("plan").await;
     let plan_run = get(&ctx, &format!("/api/runs/{plan}"), true).await.json();
     assert_eq!(plan_run["status"], "succeeded", "{plan_run}");
     // With BOSUN_PUBLIC_URL, the project's plan and apply checks link their runs' pages.
@@ -221,7 +202,7 @@ async fn a_log_survives_a_kill_and_goes_on_when_the_job_runs_again() {
     ctx.fake.model().hook_url = Some(format!("http://127.0.0.1:{port}/events"));
     let tf = module(&ctx.state_file("dev"), &["app"]);
     let (pr, _) = ctx.open_pr("dev", &[("envs/dev/main.tf", &tf)]).await;
-    let id = run_of_kind(&ctx, "plan").await;
+    let id = ctx.run_of_kind("plan").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !stored_log(&store, id).await.contains("tick-2") {
         assert!(Instant::now() < deadline, "no tick-2");

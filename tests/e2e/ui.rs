@@ -5,7 +5,7 @@
 //! `BOSUN_SCREENSHOTS_DIR` when it is set (the README's come from there), else to a temp dir.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::browser::Browser;
 use crate::support::fake::oauth;
@@ -28,25 +28,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port()
-}
-
-/// The id of the first run of `kind`, once there is one.
-async fn run_of_kind(ctx: &TestContext, kind: &str) -> i64 {
-    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE kind = ? ORDER BY id")
-            .bind(kind)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-        if let Some(id) = id {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no {kind} run");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +93,7 @@ async fn a_person_signs_in_watches_a_log_unlocks_and_finds_both_in_the_audit_tra
 
     // An apply's log grows on its page while Terraform runs.
     ctx.comment(first, "alice", "bosun apply").await;
-    let run = run_of_kind(&ctx, "apply").await;
+    let run = ctx.run_of_kind("apply").await;
     browser.goto(&format!("{public}/runs/{run}")).await;
     let early = browser
         .wait_for_text("tick-1", Duration::from_secs(90))
@@ -224,7 +205,7 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
         .open_pr("first", &[("envs/shared/main.tf", &module(&state, &["a"]))])
         .await;
     ctx.settle().await;
-    let run = run_of_kind(&ctx, "plan").await;
+    let run = ctx.run_of_kind("plan").await;
     assert_eq!(run, 1, "the pages' list names run 1");
 
     // Without credentials every page sends the browser to sign in, and shows nothing.

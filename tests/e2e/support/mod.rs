@@ -349,6 +349,27 @@ impl TestContext {
         self.stop_bosun().await;
     }
 
+    /// The id of the first run of `kind` (plan, apply, …) in bosun's SQLite store, once there
+    /// is one (at most two minutes).
+    pub async fn run_of_kind(&self, kind: &str) -> i64 {
+        let db = format!("sqlite://{}", self.data_path().join("bosun.db").display());
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM runs WHERE kind = ? ORDER BY id")
+                    .bind(kind)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+            if let Some(id) = id {
+                return id;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {kind} run");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_owned()
     }
