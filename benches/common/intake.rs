@@ -295,6 +295,17 @@ impl GitHub for NoGitHub {
         Err(not_here("a comment"))
     }
 
+    async fn comments_by(
+        &self,
+        _installation_id: u64,
+        _repo: &str,
+        _number: u64,
+        _author: &str,
+        _prefix: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError> {
+        Err(not_here("comments"))
+    }
+
     async fn update_comment(
         &self,
         _installation_id: u64,

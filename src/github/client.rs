@@ -462,6 +462,18 @@ impl GitHub for OctocrabGitHub {
             .await
     }
 
+    async fn comments_by(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        author: &str,
+        prefix: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError> {
+        self.list_comments_by(installation_id, repo, number, author, prefix)
+            .await
+    }
+
     async fn update_comment(
         &self,
         installation_id: u64,

@@ -98,6 +98,24 @@ impl GitHub for LocalGitHub {
         })
     }
 
+    async fn comments_by(
+        &self,
+        _: u64,
+        _: &str,
+        _: u64,
+        _: &str,
+        prefix: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError> {
+        Ok(lock(&self.comments)
+            .iter()
+            .filter(|(_, body)| body.starts_with(prefix))
+            .map(|(id, _)| CommentRef {
+                id: *id,
+                node_id: format!("local-{id}"),
+            })
+            .collect())
+    }
+
     async fn update_comment(
         &self,
         _: u64,

@@ -389,6 +389,18 @@ pub trait GitHub: Send + Sync + 'static {
         body: &str,
     ) -> Result<CommentRef, GitHubError>;
 
+    /// The comments on issue or pull request `number` written by `author` (bosun's own bot
+    /// login) whose body starts with `prefix`, oldest first: how a comment whose id was lost
+    /// (its replica died between posting it and recording it) is found again.
+    async fn comments_by(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        author: &str,
+        prefix: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError>;
+
     /// Replaces the body of an existing issue or pull-request comment.
     async fn update_comment(
         &self,

@@ -47,6 +47,12 @@ pub fn plan_marker(pr: u64, part: u32, parts: u32) -> String {
     format!("{PLAN_MARKER_PREFIX}pr={pr} part={part}/{parts} -->")
 }
 
+/// How every part of the plan comment of PR `pr` begins, whatever its part: `pr=42 ` does not
+/// begin `pr=420`'s.
+pub fn plan_marker_of_pr(pr: u64) -> String {
+    format!("{PLAN_MARKER_PREFIX}pr={pr} ")
+}
+
 /// The `(pr, part, parts)` of a plan comment body written by [`plan_comment`], if it is one.
 pub fn parse_marker(body: &str) -> Option<(u64, u32, u32)> {
     let rest = body.strip_prefix(PLAN_MARKER_PREFIX)?;

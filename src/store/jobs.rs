@@ -122,6 +122,39 @@ pub struct PrComment {
     pub node_id: String,
 }
 
+/// bosun's summary comments on a pull request, and whether a post of one may have been lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrComments {
+    /// By part.
+    pub comments: Vec<PrComment>,
+    /// A post began ([`JobStore::begin_pr_comment`]) and its comment was never recorded: its
+    /// replica died between the two, so a comment of bosun's may be on the pull request
+    /// without its id being known here.
+    pub interrupted: bool,
+}
+
+/// The part a post's mark is stored as: real parts count from 1.
+pub(super) const POSTING_MARK: i64 = 0;
+
+impl PrComments {
+    /// From the stored rows `(part, comment_id, node_id)` in part order.
+    pub(super) fn from_rows(rows: Vec<(i64, i64, String)>) -> Self {
+        let mut out = PrComments::default();
+        for (part, comment_id, node_id) in rows {
+            if part == POSTING_MARK {
+                out.interrupted = true;
+            } else {
+                out.comments.push(PrComment {
+                    part: part as u32,
+                    comment_id: comment_id as u64,
+                    node_id,
+                });
+            }
+        }
+        out
+    }
+}
+
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Enqueues jobs (those whose `source` is already known are skipped, so a delivery
@@ -212,9 +245,15 @@ pub trait JobStore: Send + Sync {
     async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
 
     /// bosun's summary comments on a pull request, by part.
-    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<PrComment>>;
+    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments>;
 
-    /// Replaces the record of bosun's summary comments on a pull request.
+    /// Marks that a summary comment is about to be posted on a pull request, before it is;
+    /// [`JobStore::set_pr_comments`] clears the mark. A mark still there when the next post
+    /// reads [`JobStore::pr_comments`] says the last one may have left a comment unrecorded.
+    async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()>;
+
+    /// Replaces the record of bosun's summary comments on a pull request (and clears the
+    /// mark of [`JobStore::begin_pr_comment`]).
     async fn set_pr_comments(
         &self,
         repository: &str,

@@ -25,7 +25,9 @@ use async_trait::async_trait;
 pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use audit::AuditStore;
 pub use drift::{DriftRun, DriftStore};
-pub use jobs::{Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan};
+pub use jobs::{
+    Claim, Job, JobStatus, JobStore, NewJob, PrComment, PrComments, Requeued, StoredPlan,
+};
 pub use lock_notices::LockNoticeStore;
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use postgres::PgStore;

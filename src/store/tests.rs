@@ -435,8 +435,35 @@ store_test! { async fn summary_comments_are_replaced_as_a_whole(db) {
         .unwrap();
     assert_eq!(
         s.pr_comments("acme/infra", 1).await.unwrap(),
-        vec![c(1, 10)]
+        PrComments {
+            comments: vec![c(1, 10)],
+            interrupted: false
+        }
     );
+}}
+
+store_test! { async fn a_post_begun_and_never_recorded_is_reported_until_the_next_record(db) {
+    let s = db.open().await;
+    let c = |part, id| PrComment {
+        part,
+        comment_id: id,
+        node_id: format!("IC_{id}"),
+    };
+    s.set_pr_comments("acme/infra", 1, &[c(1, 10)]).await.unwrap();
+    s.begin_pr_comment("acme/infra", 1).await.unwrap();
+    // Marking twice (a post cut off, then another) is one mark.
+    s.begin_pr_comment("acme/infra", 1).await.unwrap();
+    let read = s.pr_comments("acme/infra", 1).await.unwrap();
+    assert_eq!(read.comments, vec![c(1, 10)]);
+    assert!(read.interrupted);
+    // Another pull request's record is its own.
+    assert!(!s.pr_comments("acme/infra", 2).await.unwrap().interrupted);
+    s.set_pr_comments("acme/infra", 1, &[c(1, 10), c(2, 12)])
+        .await
+        .unwrap();
+    let read = s.pr_comments("acme/infra", 1).await.unwrap();
+    assert_eq!(read.comments, vec![c(1, 10), c(2, 12)]);
+    assert!(!read.interrupted);
 }}
 
 fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {

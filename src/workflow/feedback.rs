@@ -332,8 +332,9 @@ pub async fn publish_summary_as(
         note: req.note.as_deref(),
         logs: &logs,
     });
-    let old = ctx.store.pr_comments(repo, req.pr.number).await?;
     let installation = req.installation_id;
+    let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;
+    let mut marked = false;
     let mut kept = Vec::with_capacity(bodies.len());
     let mut reuse = match mode {
         CommentMode::Edit => old.clone(),
@@ -358,6 +359,10 @@ pub async fn publish_summary_as(
         let comment = match written {
             Some(c) => PrComment { part, ..c },
             None => {
+                if !marked {
+                    ctx.store.begin_pr_comment(repo, req.pr.number).await?;
+                    marked = true;
+                }
                 let c = ctx
                     .github
                     .create_comment(installation, repo, req.pr.number, body)
@@ -394,6 +399,53 @@ pub async fn publish_summary_as(
         "summary comment written"
     );
     Ok(())
+}
+
+/// bosun's summary comments on a pull request, by part. When the last post was cut off
+/// between posting a comment and recording it (its replica died), the comments of bosun's
+/// with the summary's marker that came after the recorded ones are found on GitHub and
+/// added after them, so they are edited or hidden as outdated instead of left beside a
+/// second summary.
+async fn comments_of_pr(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+    pr: u64,
+) -> anyhow::Result<Vec<PrComment>> {
+    let stored = ctx.store.pr_comments(repo, pr).await?;
+    let mut comments = stored.comments;
+    if !stored.interrupted {
+        return Ok(comments);
+    }
+    let newest = comments.iter().map(|c| c.comment_id).max().unwrap_or(0);
+    let found = ctx
+        .github
+        .comments_by(
+            installation,
+            repo,
+            pr,
+            &format!("{}[bot]", ctx.settings.app_slug),
+            &render::plan_marker_of_pr(pr),
+        )
+        .await
+        .context("looking for a summary comment whose posting was cut off")?;
+    let lost: Vec<_> = found
+        .into_iter()
+        .filter(|c| c.id > newest && !comments.iter().any(|k| k.comment_id == c.id))
+        .collect();
+    if !lost.is_empty() {
+        tracing::warn!(
+            comments = lost.len(),
+            "found summary comments a cut-off post left unrecorded"
+        );
+    }
+    let next = comments.len() as u32;
+    comments.extend(lost.into_iter().enumerate().map(|(i, c)| PrComment {
+        part: next + i as u32 + 1,
+        comment_id: c.id,
+        node_id: c.node_id,
+    }));
+    Ok(comments)
 }
 
 /// A plan that waits for locks: each project's `bosun/plan` check and the plan summary check

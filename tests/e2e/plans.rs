@@ -181,6 +181,70 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
     ctx.finish().await;
 }
 
+/// The state a replica leaves when it dies between posting the summary comment and recording
+/// its id: the comment is on GitHub, the store has only the mark that a post began.
+async fn lose_the_summary_comments_id(ctx: &TestContext, pr: u64) {
+    let store = ctx.store();
+    store.set_pr_comments(REPO, pr, &[]).await.unwrap();
+    store.begin_pr_comment(REPO, pr).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_summary_comment_whose_id_was_lost_is_edited_not_posted_again() {
+    let ctx = TestContext::start().await;
+    let (pr, _) = ctx
+        .open_pr("x", &[("a/main.tf", &module(&state(&ctx, "a"), &["one"]))])
+        .await;
+    ctx.settle().await;
+    let first = ctx.bot_comment(pr);
+    lose_the_summary_comments_id(&ctx, pr).await;
+
+    ctx.comment(pr, "bob", "bosun plan").await;
+    ctx.settle().await;
+
+    let plans: Vec<_> = ctx
+        .bot_comments(pr)
+        .into_iter()
+        .filter(|c| c.body.starts_with("<!-- bosun:plan "))
+        .collect();
+    assert_eq!(plans.len(), 1, "{plans:#?}");
+    assert_eq!(plans[0].id, first.id, "edited in place");
+    assert!(plans[0].body.contains("@bob"), "{}", plans[0].body);
+    // Found once, recorded again: the next plan reads it from the store.
+    let stored = ctx.store().pr_comments(REPO, pr).await.unwrap();
+    assert!(!stored.interrupted, "{stored:?}");
+    assert_eq!(stored.comments.len(), 1);
+    assert_eq!(stored.comments[0].comment_id, first.id);
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn with_comment_mode_new_a_summary_comment_whose_id_was_lost_is_hidden_as_outdated() {
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.set("comment_mode", "new");
+    ctx.start_bosun().await;
+    let (pr, _) = ctx
+        .open_pr("x", &[("a/main.tf", &module(&state(&ctx, "a"), &["one"]))])
+        .await;
+    ctx.settle().await;
+    lose_the_summary_comments_id(&ctx, pr).await;
+    // A person's comment that copies bosun's marker is not bosun's, and stays as it is.
+    let copied = ctx.bot_comment(pr).body;
+    let copy = ctx.fake.add_comment(REPO, pr, "mallory", &copied);
+
+    ctx.comment(pr, "bob", "bosun plan").await;
+    ctx.settle().await;
+
+    let comments = ctx.bot_comments(pr);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    assert_eq!(comments[0].minimized.as_deref(), Some("OUTDATED"));
+    assert_eq!(comments[1].minimized, None);
+    assert!(comments[1].body.contains("@bob"), "{}", comments[1].body);
+    let copy_minimized = ctx.fake.model().comment(copy).unwrap().1.minimized.clone();
+    assert_eq!(copy_minimized, None);
+    ctx.finish().await;
+}
+
 #[tokio::test]
 async fn the_merge_strategy_plans_the_head_merged_into_the_base() {
     let mut ctx = TestContext::without_bosun().await;

@@ -1,5 +1,5 @@
-//! The calls drift detection makes: the App's installations and their repositories, one
-//! repository, and the issue bosun keeps per repository (find, create, update).
+//! Listings: the App's installations and their repositories, one repository, the issue bosun
+//! keeps per repository (find, create, update), and bosun's own comments on a pull request.
 
 use std::ops::ControlFlow;
 
@@ -10,10 +10,21 @@ use super::wire::{
     Repository, check_repo, decode, has_next, issue_update_body, page_path,
 };
 use super::{Auth, OctocrabGitHub};
-use crate::github::{GitHubError, IssueInfo, IssueUpdate, RepoInfo};
+use crate::github::{CommentRef, GitHubError, IssueInfo, IssueUpdate, RepoInfo};
 
 /// Items per page asked of list endpoints (GitHub's maximum).
 const PER_PAGE: u32 = 100;
+
+/// A comment as a listing shows it: enough to tell bosun's own from everyone else's.
+#[derive(serde::Deserialize)]
+struct ListedComment {
+    id: u64,
+    node_id: String,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    user: Option<super::wire::Login>,
+}
 
 impl OctocrabGitHub {
     /// GETs `path` page by page (at most `max_pages`), handing each page's items to `take`
@@ -190,5 +201,41 @@ impl OctocrabGitHub {
         )
         .await?;
         Ok(())
+    }
+
+    pub(super) async fn list_comments_by(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        number: u64,
+        author: &str,
+        prefix: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError> {
+        let what = "listing a pull request's comments";
+        check_repo(what, repo)?;
+        let path = format!("/repos/{repo}/issues/{number}/comments");
+        let mut found = Vec::new();
+        self.each_page::<Vec<ListedComment>>(
+            what,
+            &path,
+            Auth::Installation(installation_id),
+            MAX_LISTING_PAGES,
+            |page| {
+                found.extend(
+                    page.into_iter()
+                        .filter(|c| {
+                            c.user.as_ref().is_some_and(|u| u.login == author)
+                                && c.body.as_deref().is_some_and(|b| b.starts_with(prefix))
+                        })
+                        .map(|c| CommentRef {
+                            id: c.id,
+                            node_id: c.node_id,
+                        }),
+                );
+                ControlFlow::Continue(())
+            },
+        )
+        .await?;
+        Ok(found)
     }
 }

@@ -246,6 +246,17 @@ impl GitHub for Recorder {
             node_id: "IC_1".into(),
         })
     }
+    async fn comments_by(
+        &self,
+        _: u64,
+        _: &str,
+        number: u64,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<CommentRef>, GitHubError> {
+        self.record(format!("comments_by {number}"));
+        Ok(Vec::new())
+    }
     async fn update_comment(
         &self,
         _: u64,

@@ -11,7 +11,8 @@ use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
 use crate::store::jobs::{
-    Claim, Job, JobStatus, JobStore, NewJob, PrComment, Requeued, StoredPlan,
+    Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
+    StoredPlan,
 };
 use crate::store::seal::{Binding, Sealer};
 
@@ -449,8 +450,8 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<PrComment>> {
-        let rows = sqlx::query(
+    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = ? AND pr = ? ORDER BY part",
         )
@@ -459,15 +460,22 @@ impl JobStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("reading bosun's comments on a pull request")?;
-        rows.iter()
-            .map(|r| {
-                Ok(PrComment {
-                    part: r.try_get::<i64, _>("part")? as u32,
-                    comment_id: r.try_get::<i64, _>("comment_id")? as u64,
-                    node_id: r.try_get("node_id")?,
-                })
-            })
-            .collect()
+        Ok(PrComments::from_rows(rows))
+    }
+
+    async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
+             VALUES (?, ?, ?, 0, '')
+             ON CONFLICT (repository, pr, part) DO NOTHING",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(POSTING_MARK)
+        .execute(&self.writer)
+        .await
+        .context("marking a comment as being posted")?;
+        Ok(())
     }
 
     async fn set_pr_comments(

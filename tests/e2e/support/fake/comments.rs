@@ -51,8 +51,8 @@ pub fn create(
     Ok((StatusCode::CREATED, axum::Json(value)).into_response())
 }
 
-/// `GET /repos/{o}/{r}/issues/{n}/comments`.
-pub fn list(m: &Model, caller: Caller, full: &str, number: &str) -> Result<Response, Response> {
+/// `GET /repos/{o}/{r}/issues/{n}/comments`, oldest first (paged by the caller).
+pub fn list(m: &Model, caller: Caller, full: &str, number: &str) -> Result<Vec<Value>, Response> {
     let r = visible_repo(m, caller, full)?;
     let number: u64 = number.parse().unwrap_or(0);
     let list: Vec<Value> = r
@@ -61,7 +61,7 @@ pub fn list(m: &Model, caller: Caller, full: &str, number: &str) -> Result<Respo
         .filter(|c| c.issue == number)
         .map(comment_json)
         .collect();
-    Ok(axum::Json(Value::Array(list)).into_response())
+    Ok(list)
 }
 
 /// The comment `id` of repository `full`, as the caller may change it.

@@ -723,7 +723,10 @@ async fn route(
         }
         ("GET", ["repos", owner, repo, "issues", number, "comments"]) => {
             let m = inner.model.lock().unwrap();
-            comments::list(&m, caller, &format!("{owner}/{repo}"), number)?
+            paginate(
+                uri,
+                comments::list(&m, caller, &format!("{owner}/{repo}"), number)?,
+            )
         }
         ("PATCH", ["repos", owner, repo, "issues", "comments", id]) => {
             let mut m = inner.model.lock().unwrap();
