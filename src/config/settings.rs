@@ -519,6 +519,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "File holding the OAuth client secret (instead of BOSUN_GITHUB_OAUTH_CLIENT_SECRET)"
     ),
     setting!(
+        "apply_lock_admins",
+        "BOSUN_APPLY_LOCK_ADMINS",
+        "apply-lock-admins",
+        None,
+        "GitHub logins, comma-separated, who may switch the global apply lock when signed in (the overview page's switch and /api/apply-lock); needs sign-in; the API token always may"
+    ),
+    setting!(
         "notify_url",
         "BOSUN_NOTIFY_URL",
         "notify-url",
@@ -743,7 +750,7 @@ impl Sources {
     }
 }
 
-fn split_list(raw: &str) -> Vec<String> {
+pub(super) fn split_list(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -795,6 +802,9 @@ pub struct OAuthSettings {
     /// `https://api.github.com` → `https://github.com`; `https://HOST/api/v3` (Enterprise) →
     /// `https://HOST`; any other URL is taken as serving both.
     pub web_url: String,
+    /// Who may switch the global apply lock when signed in (BOSUN_APPLY_LOCK_ADMINS), GitHub
+    /// logins in lower case.
+    pub apply_lock_admins: Vec<String>,
 }
 
 /// Where the key planfiles are sealed with comes from.

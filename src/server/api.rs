@@ -2,7 +2,8 @@
 //! signed in with GitHub (see [`super::auth`]): `POST /api/drift/{owner}/{repo}` queues a drift
 //! run now (the command permission), `GET /api/drift/{owner}/{repo}` serves the repo's drift
 //! history as JSON (readers of the repo); `POST`/`DELETE`/`GET /api/apply-lock` locks, unlocks
-//! and shows the global apply lock (the operator only). Every refusal is a status with a
+//! and shows the global apply lock (the operator and BOSUN_APPLY_LOCK_ADMINS switch it; anyone
+//! signed in may read it). Every refusal is a status with a
 //! reason; every call that changes state is an `api_call` entry of the audit trail
 //! (`GET /api/audit`, in `audit`).
 
@@ -307,49 +308,75 @@ pub(crate) fn store_failed(e: anyhow::Error, doing: &str) -> Refusal {
     )
 }
 
+/// Locks every apply (`lock`) or lets them run again, for `viewer` (who may), recording it in
+/// the audit trail as `how` did it; answers the lock as it now is.
+pub(crate) async fn switch_apply_lock(
+    state: &AppState,
+    viewer: &Viewer,
+    lock: bool,
+    how: &str,
+) -> Result<Option<crate::store::ApplyLock>, Refusal> {
+    viewer.require_apply_lock_admin(state)?;
+    let now = if lock {
+        Some(
+            state
+                .store
+                .lock_applies(now_millis())
+                .await
+                .map_err(|e| store_failed(e, "locking applies"))?,
+        )
+    } else {
+        state
+            .store
+            .unlock_applies()
+            .await
+            .map_err(|e| store_failed(e, "unlocking applies"))?;
+        None
+    };
+    let (outcome, what) = if lock {
+        ("locked", "every apply is locked")
+    } else {
+        ("unlocked", "applies run again")
+    };
+    tracing::info!(by = %viewer.name(), how, "applies {outcome}");
+    record(
+        state,
+        api_call(viewer, "", outcome).detail(format!("{how}: {what}")),
+    )
+    .await;
+    Ok(now)
+}
+
 /// `POST /api/apply-lock`: disables every apply (Atlantis's "Disable apply commands") until
-/// `DELETE /api/apply-lock`; answers the lock.
+/// `DELETE /api/apply-lock`; answers the lock. The operator, or a person of
+/// BOSUN_APPLY_LOCK_ADMINS with their CSRF token.
 pub async fn lock_applies(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    viewer.operator_only("the apply lock")?;
-    let lock = state
-        .store
-        .lock_applies(now_millis())
-        .await
-        .map_err(|e| store_failed(e, "locking applies"))?;
-    tracing::info!("applies locked through the API");
-    let entry =
-        api_call(&viewer, "", "locked").detail("POST /api/apply-lock: every apply is locked");
-    record(&state, entry).await;
-    Ok(apply_lock_json(Some(lock)))
+    viewer.require_csrf(&state, &headers, None)?;
+    let lock = switch_apply_lock(&state, &viewer, true, "POST /api/apply-lock").await?;
+    Ok(apply_lock_json(lock))
 }
 
 /// `DELETE /api/apply-lock`: applies run again; answers the (lifted) lock.
 pub async fn unlock_applies(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    viewer.operator_only("the apply lock")?;
-    state
-        .store
-        .unlock_applies()
-        .await
-        .map_err(|e| store_failed(e, "unlocking applies"))?;
-    tracing::info!("applies unlocked through the API");
-    let entry =
-        api_call(&viewer, "", "unlocked").detail("DELETE /api/apply-lock: applies run again");
-    record(&state, entry).await;
-    Ok(apply_lock_json(None))
+    viewer.require_csrf(&state, &headers, None)?;
+    let lock = switch_apply_lock(&state, &viewer, false, "DELETE /api/apply-lock").await?;
+    Ok(apply_lock_json(lock))
 }
 
-/// `GET /api/apply-lock`: whether applies are locked, and since when.
+/// `GET /api/apply-lock`: whether applies are locked, and since when; anyone signed in may
+/// know, as the overview page shows it.
 pub async fn apply_lock(
     State(state): State<Arc<AppState>>,
-    viewer: Viewer,
+    _viewer: Viewer,
 ) -> Result<Response, Refusal> {
-    viewer.operator_only("the apply lock")?;
     let lock = state
         .store
         .apply_lock()

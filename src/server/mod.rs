@@ -85,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{id}", get(ui::run))
         .route("/locks", get(ui::locks))
         .route("/locks/unlock", post(ui::unlock))
+        .route("/apply-lock", post(ui::switch_apply_lock))
         .route("/audit", get(ui::audit))
         .route("/assets/{name}", get(ui::asset))
         .route("/login", get(auth::oauth::login))

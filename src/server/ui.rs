@@ -175,7 +175,7 @@ pub async fn overview(
                 .filter(|(r, _, _)| can.contains_key(r))
                 .collect(),
             apply_lock,
-            may_switch_apply_lock: false,
+            may_switch_apply_lock: viewer.may_switch_apply_lock(&state),
         };
         Ok(web::overview::render(&o, &web_viewer(&viewer, &csrf)))
     })
@@ -426,6 +426,55 @@ pub async fn unlock(
             if let Ok(v) = HeaderValue::from_str(&format!("/locks?{q}")) {
                 response.headers_mut().insert(header::LOCATION, v);
             }
+            response
+        }
+        Err(refusal) => refused(&state, &viewer, &refusal),
+    }
+}
+
+/// The overview's apply lock switch.
+#[derive(Debug, Deserialize)]
+pub struct ApplyLockForm {
+    #[serde(default)]
+    csrf: String,
+    /// `lock` or `unlock`.
+    action: String,
+}
+
+/// `POST /apply-lock` (the overview's switch): checks the CSRF token and that the viewer may
+/// switch the global apply lock (BOSUN_APPLY_LOCK_ADMINS), switches it as `/api/apply-lock`
+/// does, and returns to the overview.
+pub async fn switch_apply_lock(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<ApplyLockForm>,
+) -> Response {
+    let viewer = match page_viewer(&state, &headers, &uri) {
+        Ok(v) => v,
+        Err(response) => return *response,
+    };
+    let result = async {
+        viewer.require_csrf(&state, &headers, Some(&form.csrf))?;
+        let lock = match form.action.as_str() {
+            "lock" => true,
+            "unlock" => false,
+            _ => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the action is `lock` or `unlock`",
+                ));
+            }
+        };
+        super::api::switch_apply_lock(&state, &viewer, lock, "the overview page's switch").await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
             response
         }
         Err(refusal) => refused(&state, &viewer, &refusal),

@@ -659,6 +659,9 @@ async fn apply_one(
     check.finish(conclusion, render::apply::apply_check(&result));
     let actor = crate::audit::Actor::Github(set.user.to_owned());
     let entry = audit_log::apply(&actor, repo, set.pr.number, &plan.head_sha, &result);
+    let entry = ctx
+        .with_run(entry, set.job_id, target, crate::store::RunKind::Apply)
+        .await;
     ctx.audit(entry).await;
     result
 }

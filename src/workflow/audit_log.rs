@@ -7,7 +7,7 @@ use super::Context;
 use crate::apply::{ApplyOutcome, ProjectApply};
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::plan::{Outcome, ProjectPlan, Target};
-use crate::store::{LockAttempt, now_millis};
+use crate::store::{LockAttempt, RunKind, now_millis};
 
 impl Context {
     /// Appends `entry` to the audit trail, its detail redacted; a failure is only logged.
@@ -19,6 +19,28 @@ impl Context {
                 kind = entry.kind.as_str(),
                 "recording an audit entry failed"
             );
+        }
+    }
+
+    /// `entry` linked to the run of `job_id` that ran `kind` for `target`, when there is one
+    /// (a plan refused before Terraform ran has none); a failed lookup leaves it unlinked.
+    pub async fn with_run(
+        &self,
+        entry: NewEntry,
+        job_id: i64,
+        target: &Target,
+        kind: RunKind,
+    ) -> NewEntry {
+        match self.store.run_of_job(job_id, target, kind).await {
+            Ok(Some(id)) => entry.run(id),
+            Ok(None) => entry,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "finding the run of an audit entry failed"
+                );
+                entry
+            }
         }
     }
 

@@ -148,6 +148,27 @@ async fn the_trail_records_who_did_what_and_serves_it_filtered_paged_and_exporte
             .unwrap()
             .contains("Apply complete!")
     );
+    // The plan and the apply link to their runs' logs; the others ran no Terraform.
+    for (kind, run_kind) in [("plan", "plan"), ("apply", "apply")] {
+        let e = by_kind(kind);
+        let id = e["run_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{kind}: {e}"));
+        assert_eq!(
+            e["run_url"],
+            format!("https://bosun.example.com/runs/{id}"),
+            "{e}"
+        );
+        let (status, body) = call(&ctx, Method::GET, &format!("/api/runs/{id}"), None).await;
+        assert_eq!(status, 200);
+        let run: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(run["kind"], run_kind, "{run}");
+        assert_eq!(run["dir"], "envs/dev", "{run}");
+        assert_eq!(run["pr"], pr, "{run}");
+    }
+    for kind in ["lock_taken", "apply_refused", "unlock"] {
+        assert_eq!(by_kind(kind)["run_id"], Value::Null, "{kind}");
+    }
 
     // The operator's calls, not about one repository.
     let calls = entries(&page(&ctx, "kind=api_call").await);

@@ -220,11 +220,15 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
         assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
         assert!(!r.text().contains("envs/shared"), "{method} {path}");
     }
-    for method in [Method::GET, Method::POST, Method::DELETE] {
+    // Anyone signed in may know whether applies are locked; only its admins switch it.
+    let r = mallory.send(&ctx, Method::GET, "/api/apply-lock").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["locked"], false);
+    for method in [Method::POST, Method::DELETE] {
         let r = mallory
             .change(&ctx, method.clone(), "/api/apply-lock")
             .await;
-        assert_eq!(r.status, 403, "{method} /api/apply-lock: operator only");
+        assert_eq!(r.status, 403, "{method} /api/apply-lock: admins only");
     }
 
     // Rita reads the repo: she sees the lock and the drift history, and may not unlock.

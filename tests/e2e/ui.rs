@@ -306,3 +306,129 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
     );
     ctx.finish().await;
 }
+
+/// The overview's global apply lock switch: shown to and obeyed for BOSUN_APPLY_LOCK_ADMINS
+/// only, each switch with its CSRF token; while it holds an apply is refused; both switches
+/// are in the audit trail under the person's name.
+#[tokio::test]
+async fn the_apply_lock_switch_is_for_its_admins_and_stops_applies() {
+    use crate::support::signed_in::{SignedIn, as_operator, sign_in};
+    use http::Method;
+
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.enable_sign_in();
+    ctx.set("apply_lock_admins", "Olga");
+    ctx.start_bosun().await;
+    let state = ctx.state_file("dev");
+    let (pr, _) = ctx
+        .open_pr("dev", &[("envs/dev/main.tf", &module(&state, &["app"]))])
+        .await;
+    ctx.settle().await;
+
+    let switch = |who: &SignedIn, csrf: &str, action: &str| {
+        let body = serde_urlencoded::to_string([("csrf", csrf), ("action", action)]).unwrap();
+        let session = who.session.clone();
+        let ctx = &ctx;
+        async move {
+            ctx.http
+                .send(
+                    Method::POST,
+                    &ctx.url("/apply-lock"),
+                    &[
+                        ("cookie", format!("bosun_session={session}")),
+                        (
+                            "content-type",
+                            "application/x-www-form-urlencoded".to_owned(),
+                        ),
+                    ],
+                    bytes::Bytes::from(body),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let locked = || async {
+        let r = as_operator(&ctx, Method::GET, "/api/apply-lock").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["locked"].as_bool().unwrap()
+    };
+
+    // Rita is not an admin: the overview shows the state without the switch, and her
+    // switching is refused however she asks.
+    let (rita, _) = sign_in(&ctx, "rita", "/").await;
+    let home = rita.send(&ctx, Method::GET, "/").await.text();
+    assert!(home.contains("Applies are allowed."), "{home}");
+    assert!(!home.contains("action=\"/apply-lock\""), "{home}");
+    let r = switch(&rita, &rita.csrf, "lock").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("BOSUN_APPLY_LOCK_ADMINS"), "{}", r.text());
+    let r = rita.change(&ctx, Method::POST, "/api/apply-lock").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(!locked().await);
+
+    // Olga is (her login's case does not matter), but not without her own CSRF token.
+    let (olga, _) = sign_in(&ctx, "olga", "/").await;
+    let home = olga.send(&ctx, Method::GET, "/").await.text();
+    assert!(home.contains("action=\"/apply-lock\"") && home.contains("Lock all applies"));
+    for csrf in ["", rita.csrf.as_str()] {
+        let r = switch(&olga, csrf, "lock").await;
+        assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
+    }
+    let r = switch(&olga, &olga.csrf, "sideways").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(!locked().await);
+    let r = switch(&olga, &olga.csrf, "lock").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(crate::support::signed_in::location(&r), "/");
+    assert!(locked().await);
+    let home = olga.send(&ctx, Method::GET, "/").await.text();
+    assert!(home.contains("Applies are locked") && home.contains("Allow applies"));
+
+    // While it holds, an apply is refused.
+    ctx.comment(pr, "bob", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply-refused");
+    assert!(body.contains("Applies are disabled"), "{body}");
+    assert!(
+        ctx.store()
+            .applies_of_pr(REPO, pr)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The API takes her session and CSRF token too.
+    let r = olga.change(&ctx, Method::DELETE, "/api/apply-lock").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!locked().await);
+
+    let trail = as_operator(&ctx, Method::GET, "/api/audit?kind=api_call&user=olga").await;
+    let entries = trail.json()["entries"].as_array().unwrap().clone();
+    let said: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        vec![
+            (
+                "unlocked".to_owned(),
+                "DELETE /api/apply-lock: applies run again".to_owned()
+            ),
+            (
+                "locked".to_owned(),
+                "the overview page's switch: every apply is locked".to_owned()
+            ),
+        ]
+    );
+    assert!(
+        entries.iter().all(|e| e["actor"]["name"] == "olga"),
+        "{entries:#?}"
+    );
+    ctx.finish().await;
+}

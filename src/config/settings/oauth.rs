@@ -25,8 +25,16 @@ pub(super) fn oauth(
     )?
     .map(|(_, text)| text.trim().to_owned())
     .filter(|t| !t.is_empty());
+    let admins = apply_lock_admins(sources)?;
     let (id, secret) = match (id, secret) {
-        (None, None) => return Ok(None),
+        (None, None) if admins.is_empty() => return Ok(None),
+        (None, None) => {
+            return Err(SettingsError::of(
+                "apply_lock_admins",
+                "names people who sign in, but sign-in with GitHub is off \
+                 (set BOSUN_GITHUB_OAUTH_CLIENT_ID and its secret)",
+            ));
+        }
         (Some(_), None) => {
             return Err(SettingsError::of(
                 "github_oauth_client_secret",
@@ -68,7 +76,31 @@ pub(super) fn oauth(
         client_id: id.to_owned(),
         client_secret: Secret::new(secret),
         web_url: web_url(api_url),
+        apply_lock_admins: admins,
     }))
+}
+
+/// BOSUN_APPLY_LOCK_ADMINS: GitHub logins (letters, digits and hyphens, at most 39
+/// characters; some old accounts have a doubled or trailing hyphen), lower-cased.
+fn apply_lock_admins(sources: &Sources) -> Result<Vec<String>, SettingsError> {
+    let raw = sources.get("apply_lock_admins").unwrap_or("");
+    let mut admins = Vec::new();
+    for login in super::split_list(raw) {
+        let ok = login.len() <= 39
+            && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !login.starts_with('-');
+        if !ok {
+            return Err(SettingsError::of(
+                "apply_lock_admins",
+                format!("`{login}` is not a GitHub login"),
+            ));
+        }
+        let login = login.to_ascii_lowercase();
+        if !admins.contains(&login) {
+            admins.push(login);
+        }
+    }
+    Ok(admins)
 }
 
 /// GitHub's web base URL for an API base URL (without a trailing slash): github.com's API

@@ -665,6 +665,39 @@ fn sign_in_settings_resolve_and_the_client_secret_is_redacted() {
 }
 
 #[test]
+fn apply_lock_admins_are_logins_and_need_sign_in() {
+    let mut s = base();
+    s.env.set("apply_lock_admins", "Alice, bob-2,alice");
+    let e = err(&s);
+    assert!(
+        e.starts_with("BOSUN_APPLY_LOCK_ADMINS (--apply-lock-admins): ")
+            && e.contains("sign-in with GitHub is off"),
+        "{e}"
+    );
+    s.env.set("github_oauth_client_id", "Iv1.abc");
+    s.env.set(
+        "github_oauth_client_secret",
+        "oauth-client-s3cret-0123456789",
+    );
+    s.env.set("public_url", "https://bosun.example.com");
+    let r = Settings::resolve(&s).unwrap();
+    let oauth = r.oauth.as_ref().unwrap();
+    assert_eq!(oauth.apply_lock_admins, vec!["alice", "bob-2"]);
+    for bad in ["al ice", "-alice", "alice[bot]", &"a".repeat(40)] {
+        s.env.set("apply_lock_admins", bad);
+        let e = err(&s);
+        assert!(
+            e.starts_with("BOSUN_APPLY_LOCK_ADMINS") && e.contains("is not a GitHub login"),
+            "{bad}: {e}"
+        );
+    }
+    // Without it, nobody who signs in may.
+    s.env.set("apply_lock_admins", "");
+    let r = Settings::resolve(&s).unwrap();
+    assert!(r.oauth.unwrap().apply_lock_admins.is_empty());
+}
+
+#[test]
 fn notify_url_has_its_older_name_as_an_alias() {
     let old = "https://hooks.example/services/T0/B0/0ld-s3cr3t";
     let new = "https://hooks.example/services/T0/B0/n3w-s3cr3t";

@@ -37,6 +37,8 @@ pub struct Auth {
     pub public_url: String,
     pub github: Arc<dyn UserGitHub>,
     pub access: AccessCache,
+    /// Who may switch the global apply lock (BOSUN_APPLY_LOCK_ADMINS), lower case.
+    pub apply_lock_admins: Vec<String>,
 }
 
 impl Auth {
@@ -53,6 +55,7 @@ impl Auth {
             public_url: public_url.trim_end_matches('/').to_owned(),
             github,
             access: AccessCache::default(),
+            apply_lock_admins: settings.apply_lock_admins.clone(),
         })
     }
 
@@ -174,6 +177,33 @@ impl Viewer {
             Self::Operator => crate::audit::Actor::ApiToken(crate::audit::OPERATOR.into()),
             Self::User(s) => crate::audit::Actor::Github(s.login.clone()),
         }
+    }
+
+    /// Whether they may switch the global apply lock: the operator, or a person
+    /// BOSUN_APPLY_LOCK_ADMINS names.
+    pub fn may_switch_apply_lock(&self, state: &AppState) -> bool {
+        match self {
+            Self::Operator => true,
+            Self::User(s) => state
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.apply_lock_admins.contains(&s.login.to_ascii_lowercase())),
+        }
+    }
+
+    /// Only those who [`Viewer::may_switch_apply_lock`]: anyone else gets 403.
+    pub fn require_apply_lock_admin(&self, state: &AppState) -> Result<(), Refusal> {
+        if self.may_switch_apply_lock(state) {
+            return Ok(());
+        }
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the global apply lock is switched by the operator and BOSUN_APPLY_LOCK_ADMINS; \
+                 {} is not among them",
+                self.name()
+            ),
+        ))
     }
 
     /// Only the operator: a person gets 403.
