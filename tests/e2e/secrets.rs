@@ -1,6 +1,6 @@
 //! Secrets stay secret: a value the operator passes through to Terraform reaches Terraform
-//! but no comment, check run, stored plan, job summary, run log or log line, even when the PR's code
-//! prints it (plain, base64, in an error, from a provisioner); planfiles are sealed at rest
+//! but no comment, check run, stored plan, job summary, run log, page, API answer, SSE stream
+//! or log line, even when the PR's code prints it (plain, base64, in an error, from a provisioner); planfiles are sealed at rest
 //! and dropped once applied.
 
 use base64::Engine as _;
@@ -68,6 +68,7 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
         .pass_env
         .insert("TF_VAR_token".into(), SECRET.into());
     ctx.set("terraform_pass_env", "TF_VAR_token");
+    ctx.enable_sign_in();
     ctx.start_bosun().await;
     ctx.fake.set_permission(REPO, "alice", "write");
 
@@ -189,6 +190,55 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
         "{logged}"
     );
     assert_eq!(leaks(&logged), Vec::<&str>::new());
+    // Nor any page or API answer a signed-in person reads: the runs' pages and their logs,
+    // whole and as Server-Sent Events, the audit trail, the repository and the overview.
+    let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(runs.len() >= 3, "two plans and an apply: {runs:?}");
+    let (alice, _) = crate::support::signed_in::sign_in(&ctx, "alice", "/").await;
+    let mut paths = vec![
+        "/".to_owned(),
+        "/locks".to_owned(),
+        format!("/repos/{REPO}"),
+        format!("/audit?repo={REPO}"),
+        format!("/api/audit?repo={REPO}"),
+        "/api/locks".to_owned(),
+    ];
+    for id in &runs {
+        paths.push(format!("/runs/{id}"));
+        paths.push(format!("/api/runs/{id}"));
+        paths.push(format!("/api/runs/{id}/log"));
+    }
+    let mut redacted_shown = 0;
+    for path in &paths {
+        let r = alice.send(&ctx, http::Method::GET, path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(leaks(&r.text()), Vec::<&str>::new(), "{path}");
+        redacted_shown += usize::from(r.text().contains("[redacted]"));
+    }
+    for id in &runs {
+        let path = format!("/api/runs/{id}/log");
+        let r = crate::support::signed_in::send(
+            &ctx,
+            http::Method::GET,
+            &path,
+            &[
+                ("cookie", format!("bosun_session={}", alice.session)),
+                ("accept", "text/event-stream".to_owned()),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.headers["content-type"], "text/event-stream", "{path}");
+        assert!(r.text().contains("event: end"), "{path}: {}", r.text());
+        assert_eq!(leaks(&r.text()), Vec::<&str>::new(), "{path} as SSE");
+        redacted_shown += usize::from(r.text().contains("[redacted]"));
+    }
+    // The output that would have held the secret is on them, redacted.
+    assert!(redacted_shown >= 6, "{redacted_shown} answers show [redacted]");
+
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("job done"), "the logs were captured");
     assert_eq!(leaks(&logs), Vec::<&str>::new());
