@@ -1,6 +1,6 @@
 //! The one-line messages of the notification URL beyond drift (see `drift::notification`):
 //! apply outcomes, applies held back on merge and locks held too long, each with the link to
-//! the pull request.
+//! the pull request, and an apply's with the link to its run's page when there is one.
 
 use std::time::Duration;
 
@@ -27,7 +27,8 @@ fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
-/// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`.
+/// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`, with the pull
+/// request's `link` and, when the apply's run is known, its page's (`run`).
 pub fn apply_outcome(
     end: ApplyEnd,
     repo: &str,
@@ -35,14 +36,16 @@ pub fn apply_outcome(
     target: &Target,
     sha: &str,
     link: &str,
+    run: Option<&str>,
 ) -> String {
     let what = match end {
         ApplyEnd::Applied => "applied",
         ApplyEnd::Failed => "apply failed:",
         ApplyEnd::Interrupted => "apply interrupted by a restart:",
     };
+    let log = run.map(|r| format!(" (log: {r})")).unwrap_or_default();
     format!(
-        "bosun: {what} {} in {repo}#{pr} at {}: {link}",
+        "bosun: {what} {} in {repo}#{pr} at {}: {link}{log}",
         project(target),
         short(sha)
     )
@@ -79,11 +82,23 @@ mod tests {
         };
         let link = "https://github.com/acme/infra/pull/7";
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Applied, "acme/infra", 7, &t, "0123456789", link),
+            apply_outcome(ApplyEnd::Applied, "acme/infra", 7, &t, "0123456789", link, None),
             @"bosun: applied envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Failed, "acme/infra", 7, &t, "0123456789", link),
+            apply_outcome(
+                ApplyEnd::Interrupted,
+                "acme/infra",
+                7,
+                &t,
+                "0123456789",
+                link,
+                Some("https://bosun.example.com/runs/12")
+            ),
+            @"bosun: apply interrupted by a restart: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7 (log: https://bosun.example.com/runs/12)"
+        );
+        insta::assert_snapshot!(
+            apply_outcome(ApplyEnd::Failed, "acme/infra", 7, &t, "0123456789", link, None),
             @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(

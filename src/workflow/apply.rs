@@ -427,7 +427,7 @@ async fn refuse_at(
     let check = feedback::summary_check(
         ctx,
         cmd.installation_id,
-        &cmd.repo.full_name,
+        (&cmd.repo.full_name, cmd.pr_number),
         head,
         "apply",
         job_id,
@@ -512,7 +512,7 @@ pub(super) async fn apply_plans(
     let overall = feedback::summary_check(
         ctx,
         set.installation_id,
-        repo,
+        (repo, set.pr.number),
         &set.pr.head_sha,
         "apply",
         claim.job_id,
@@ -628,8 +628,10 @@ async fn apply_one(
         } else {
             (Kind::ApplyFailed, ApplyEnd::Failed)
         };
+        let run = super::feedback::run_url(ctx, set.job_id, target, RunKind::Apply).await;
         ctx.notify(end.0, repo, set.pr.number, |link| {
-            render::notify::apply_outcome(end.1, repo, set.pr.number, target, &plan.head_sha, link)
+            let (pr, sha) = (set.pr.number, plan.head_sha.as_str());
+            render::notify::apply_outcome(end.1, repo, pr, target, sha, link, run.as_deref())
         });
         // An applied planfile is of no more use, and it holds the plan's secrets.
         if status == ApplyStatus::Succeeded
@@ -928,6 +930,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         ctx.store
             .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())
             .await?;
+        let run = super::feedback::run_url(ctx, job.id, &a.target, RunKind::Apply).await;
         ctx.notify(Kind::ApplyInterrupted, &job.repository, job.pr, |link| {
             render::notify::apply_outcome(
                 ApplyEnd::Interrupted,
@@ -936,6 +939,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
                 &a.target,
                 &a.sha,
                 link,
+                run.as_deref(),
             )
         });
         let spec = CheckRunSpec {

@@ -76,7 +76,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
             let output = render::not_checked(&why);
             let name = render::CHECK_PREFIX.trim_end_matches([':', ' ']);
             let at = (installation, repo, sha.as_str(), job.id);
-            write_check(ctx, at, name, Conclusion::Failure, output).await;
+            write_check(ctx, at, name, Conclusion::Failure, output, None).await;
             ctx.store
                 .finish_drift_run(run_id, &[], &summary, now_millis())
                 .await
@@ -225,7 +225,8 @@ async fn check_project(
     };
     let name = format!("{}{}", render::CHECK_PREFIX, target.display_name());
     let at = (installation, repo, head.head_sha.as_str(), job_id);
-    write_check(ctx, at, &name, conclusion, output).await;
+    let log = super::feedback::run_url(ctx, job_id, target, crate::store::RunKind::Drift).await;
+    write_check(ctx, at, &name, conclusion, output, log).await;
     result
 }
 
@@ -237,6 +238,7 @@ async fn write_check(
     name: &str,
     conclusion: Conclusion,
     output: crate::render::check::CheckOutput,
+    details_url: Option<String>,
 ) {
     let check = CheckRunSpec {
         name: name.to_owned(),
@@ -246,7 +248,7 @@ async fn write_check(
         summary: output.summary,
         text: output.text,
         external_id: Some(job_id.to_string()),
-        details_url: None,
+        details_url,
     };
     if let Err(e) = ctx
         .github

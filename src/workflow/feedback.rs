@@ -162,7 +162,7 @@ impl CheckRun {
 pub fn summary_check(
     ctx: &Context,
     installation_id: u64,
-    repo: &str,
+    (repo, pr): (&str, u64),
     head_sha: &str,
     command: &str,
     job_id: i64,
@@ -179,7 +179,7 @@ pub fn summary_check(
             summary: format!("bosun is running `{command}`."),
             text: None,
             external_id: Some(format!("job-{job_id}")),
-            details_url: None,
+            details_url: pr_page_url(ctx, repo, pr),
         },
     )
 }
@@ -276,6 +276,27 @@ pub(super) async fn run_links<'t>(
         }
     }
     links
+}
+
+/// The pull request's part of its repository's page (`{BOSUN_PUBLIC_URL}/repos/{repo}#pr-N`:
+/// its projects' plans, applies and runs), the summary checks' link; none without a public URL.
+pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: u64) -> Option<String> {
+    let base = ctx.settings.public_url.as_ref()?;
+    Some(format!("{base}/repos/{repo}#pr-{pr}"))
+}
+
+/// The page of the run of `job_id` that ran `kind` for `target` (`{BOSUN_PUBLIC_URL}/runs/{id}`),
+/// if there is one and a public URL is set.
+pub(super) async fn run_url(
+    ctx: &Context,
+    job_id: i64,
+    target: &Target,
+    kind: RunKind,
+) -> Option<String> {
+    run_links(ctx, std::iter::once((job_id, target)), kind)
+        .await
+        .pop()
+        .map(|(_, url)| url)
 }
 
 /// [`publish_summary`] in the mode given rather than the configured one.

@@ -180,7 +180,14 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     };
     if targets.is_empty() {
         // As Atlantis: a required `bosun/plan` does not block a pull request with no project.
-        let summary = feedback::summary_check(ctx, req.installation_id, repo, head, "plan", job_id);
+        let summary = feedback::summary_check(
+            ctx,
+            req.installation_id,
+            (repo, req.pr.number),
+            head,
+            "plan",
+            job_id,
+        );
         feedback::finish_summary(&summary, 0, 0, "planned");
         summary.written().await;
         return Ok("no project affected".into());
@@ -228,7 +235,14 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         targets.sort_by_key(rank);
     }
     let how = Planning { refused, parallel };
-    let overall = feedback::summary_check(ctx, req.installation_id, repo, head, "plan", job_id);
+    let overall = feedback::summary_check(
+        ctx,
+        req.installation_id,
+        (repo, req.pr.number),
+        head,
+        "plan",
+        job_id,
+    );
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
     let summary = feedback::publish_summary(ctx, &req).await;
     finish_plan_summary(ctx, &req, &overall).await;

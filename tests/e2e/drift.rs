@@ -79,6 +79,7 @@ async fn set_up() -> (TestContext, Sink, String, String) {
     let sink = Sink::start().await;
     ctx.set("api_token", TOKEN);
     ctx.set("drift_notify_url", &sink.url);
+    ctx.set("public_url", "https://bosun.example.com");
     ctx.start_bosun().await;
     let prod = app_module(&ctx.state_file("prod"), "declared");
     let staging = app_module(&ctx.state_file("staging"), "declared");
@@ -102,6 +103,20 @@ async fn drift_opens_one_issue_updates_it_and_closes_it_when_back_in_sync() {
     let by_hand = app_module(&ctx.state_file("prod"), "by-hand");
     ctx.apply_by_hand("prod-drift", &by_hand);
     drift_now(&ctx).await;
+
+    // Each project's drift check links the page of its run, whose log is the drift plan's.
+    for project in ["prod", "staging"] {
+        let check = drift_check(&ctx, &head, project);
+        let url = check.details_url.expect("a drift check links its run");
+        let id = url
+            .strip_prefix("https://bosun.example.com/runs/")
+            .unwrap_or_else(|| panic!("{url}"));
+        let run = api(&ctx, Method::GET, &format!("/api/runs/{id}"), Some(TOKEN)).await;
+        assert_eq!(run.status, 200, "{}", run.text());
+        let run = run.json();
+        assert_eq!(run["kind"], "drift", "{run}");
+        assert_eq!(run["dir"], format!("envs/{project}"), "{run}");
+    }
 
     let issues = ctx.fake.issues(REPO);
     assert_eq!(issues.len(), 1, "{issues:#?}");

@@ -11,6 +11,7 @@ async fn with_sink(kinds: Option<&str>) -> (TestContext, Sink) {
     let mut ctx = TestContext::without_bosun().await;
     let sink = Sink::start().await;
     ctx.set("notify_url", &sink.url);
+    ctx.set("public_url", "https://bosun.example.com");
     if let Some(kinds) = kinds {
         ctx.set("notify_kinds", kinds);
     }
@@ -24,7 +25,7 @@ fn link(ctx: &TestContext, pr: u64) -> String {
 }
 
 #[tokio::test]
-async fn an_apply_that_succeeds_and_one_that_fails_are_announced_with_the_pr_link() {
+async fn an_apply_that_succeeds_and_one_that_fails_are_announced_with_the_pr_and_run_links() {
     let (ctx, sink) = with_sink(None).await;
     let (ok, bad) = (ctx.state_file("ok"), ctx.state_file("bad"));
     let failing = format!(
@@ -52,17 +53,36 @@ async fn an_apply_that_succeeds_and_one_that_fails_are_announced_with_the_pr_lin
     assert!(
         texts[0].starts_with(&format!(
             "bosun: applied envs/ok (envs/ok, workspace default) in {REPO}#{pr} at "
-        )) && texts[0].ends_with(&format!(": {url}")),
+        )),
         "{}",
         texts[0]
     );
     assert!(
         texts[1].starts_with(&format!(
             "bosun: apply failed: envs/bad (envs/bad, workspace default) in {REPO}#{pr} at "
-        )) && texts[1].ends_with(&format!(": {url}")),
+        )),
         "{}",
         texts[1]
     );
+    // Each with the pull request's link, then its apply run's page.
+    for (text, dir) in texts.iter().zip(["envs/ok", "envs/bad"]) {
+        let (_, links) = text.rsplit_once(" at ").unwrap();
+        let (_, links) = links.split_once(": ").unwrap();
+        let run = links
+            .strip_prefix(&format!("{url} (log: https://bosun.example.com/runs/"))
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{text}"));
+        let run = ctx
+            .store()
+            .run(run.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (run.kind, run.dir.as_str()),
+            (bosun::store::RunKind::Apply, dir)
+        );
+    }
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }

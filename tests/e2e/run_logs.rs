@@ -138,6 +138,14 @@ async fn an_apply_log_streams_live_over_sse_then_ends_with_the_outcome() {
         check.details_url.as_deref(),
         Some(format!("https://bosun.example.com/ci/runs/{plan}").as_str())
     );
+    // The summary checks link the pull request's part of the repository's page.
+    for name in ["bosun/plan", "bosun/apply"] {
+        assert_eq!(
+            ctx.check(pr, name).details_url.as_deref(),
+            Some(format!("https://bosun.example.com/ci/repos/{REPO}#pr-{pr}").as_str()),
+            "{name}"
+        );
+    }
     assert!(
         get(&ctx, &format!("/api/runs/{plan}/log"), true)
             .await

@@ -237,7 +237,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
         redacted_shown += usize::from(r.text().contains("[redacted]"));
     }
     // The output that would have held the secret is on them, redacted.
-    assert!(redacted_shown >= 6, "{redacted_shown} answers show [redacted]");
+    assert!(
+        redacted_shown >= 6,
+        "{redacted_shown} answers show [redacted]"
+    );
 
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("job done"), "the logs were captured");
