@@ -258,7 +258,7 @@ pub async fn start_with(
             comment_mode: settings.comment_mode,
             status_name: settings.status_name.clone(),
             access: settings.access.clone(),
-            repo_powers: settings.repo_powers.clone(),
+            repo_powers: crate::config::powers::Rules::new(settings.repo_powers.clone()),
             pass_env: settings.terraform_env.clone(),
             public_url: settings.public_url.clone(),
         },

@@ -119,7 +119,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             status_name: "bosun".into(),
             access: Default::default(),
             // The repo is the user's own, and a preview applies nothing.
-            repo_powers: crate::config::powers::ServerPolicy::permissive(),
+            repo_powers: crate::config::powers::Rules::new(
+                crate::config::powers::ServerPolicy::permissive(),
+            ),
             pass_env: Default::default(),
             public_url: None,
         },

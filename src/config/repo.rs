@@ -11,6 +11,7 @@ use super::yaml::{self, Node, Value};
 mod dir_globs;
 mod distribution;
 mod modes;
+pub mod server;
 mod shell_step;
 mod terraform_version;
 mod workflow;
@@ -406,6 +407,16 @@ pub const DEFAULT_WHEN_MODIFIED: [&str; 5] = [
 
 /// Parses and checks a repo config; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
+    parse_with(file, text, &[])
+}
+
+/// [`parse`], where a project may also select one of the workflows `server_workflows` names
+/// (the server config's).
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    server_workflows: &[&str],
+) -> Result<RepoConfig, ConfigError> {
     let ctx = Ctx {
         file,
         keys: RefCell::default(),
@@ -508,7 +519,7 @@ pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
             _ => return Err(ctx.err(k, &name, "unknown key")),
         }
     }
-    check_projects(&ctx, &root, &config)?;
+    check_projects(&ctx, &root, &config, server_workflows)?;
     check_lock_modes(&ctx, &config)?;
     config.keys = ctx.keys.into_inner();
     Ok(config)
@@ -763,7 +774,12 @@ fn check_lock_modes(ctx: &Ctx, config: &RepoConfig) -> Result<(), ConfigError> {
 /// Checks across projects: unique names, every project named where several share a dir and
 /// workspace,
 /// `workflow` naming what exists.
-fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), ConfigError> {
+fn check_projects(
+    ctx: &Ctx,
+    root: &Node,
+    config: &RepoConfig,
+    server_workflows: &[&str],
+) -> Result<(), ConfigError> {
     let Value::Map(entries) = &root.value else {
         return Ok(());
     };
@@ -812,6 +828,7 @@ fn check_projects(ctx: &Ctx, root: &Node, config: &RepoConfig) -> Result<(), Con
         if let Some(w) = &p.workflow
             && w != "default"
             && !config.workflows.iter().any(|x| &x.name == w)
+            && !server_workflows.contains(&w.as_str())
         {
             return Err(ctx.err(
                 value_of(node, "workflow"),

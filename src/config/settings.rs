@@ -176,6 +176,13 @@ pub const SETTINGS: &[SettingDef] = &[
         "What a plan runs on: branch (the PR's head) or merge (the head merged into the current base)"
     ),
     setting!(
+        "server_config",
+        "BOSUN_SERVER_CONFIG",
+        "server-config",
+        None,
+        "A server-side repo config in Atlantis's repos.yaml shape (Atlantis's --repo-config): per repository and base branch, the requirements, overrides, workflows and repo config path; read at start and again on SIGHUP"
+    ),
+    setting!(
         "repo_config_file",
         "BOSUN_REPO_CONFIG_FILE",
         "repo-config-file",
@@ -876,6 +883,8 @@ pub struct Settings {
     /// What a repo config may set (allow_custom_workflows, allowed_overrides,
     /// apply_requirements).
     pub repo_powers: ServerPolicy,
+    /// The server config's path (BOSUN_SERVER_CONFIG), read again on SIGHUP.
+    pub server_config: Option<PathBuf>,
     /// When drift runs start by themselves (BOSUN_DRIFT_SCHEDULE); `None`: never.
     pub drift_schedule: Option<crate::schedule::Schedule>,
     /// The bearer token of the HTTP API (BOSUN_API_TOKEN); `None`: the API answers 403.
@@ -1111,7 +1120,19 @@ impl Settings {
                 sources.get_or_default("apply_requirements"),
             )
             .map_err(|e| SettingsError::of("apply_requirements", e))?,
+            server: None,
         };
+        let server_config = sources
+            .get("server_config")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        let mut repo_powers = repo_powers;
+        if let Some(path) = &server_config {
+            let read = powers::read_server_config(path)
+                .map_err(|e| SettingsError::of("server_config", e))?;
+            repo_powers.server = Some(std::sync::Arc::new(read));
+        }
         let public_url = instance::public_url(sources)?;
         let oauth = oauth::oauth(sources, &api_url, public_url.as_deref())?;
         Ok(Self {
@@ -1160,6 +1181,7 @@ impl Settings {
             terraform_env: secrets::pass_env(sources)?,
             access: access::policy(sources)?,
             repo_powers,
+            server_config,
             drift_schedule: drift::schedule(sources)?,
             api_token: drift::api_token(sources)?,
             notify_url: notify::url(sources)?,

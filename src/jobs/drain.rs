@@ -116,7 +116,9 @@ mod tests {
             comment_mode: CommentMode::Edit,
             status_name: "bosun".into(),
             access: Default::default(),
-            repo_powers: crate::config::powers::ServerPolicy::permissive(),
+            repo_powers: crate::config::powers::Rules::new(
+                crate::config::powers::ServerPolicy::permissive(),
+            ),
             pass_env: Default::default(),
             public_url: None,
         }

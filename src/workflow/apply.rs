@@ -16,6 +16,7 @@ use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::audit::{Kind as AuditKind, NewEntry};
 use crate::command::Command;
+use crate::config::powers::Requirements;
 use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
 use crate::github::{
     CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
@@ -82,7 +83,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     let mut prefixes = Vec::new();
     if !cmd.command.projects.is_empty() {
         plan::fetch(ctx, &request).await?;
-        let config = plan::read_config(ctx, repo, &sha).await?;
+        let config = plan::read_config(ctx, (repo, &request.pr.base_ref), &sha).await?;
         if let Some(Ok(c)) = &config {
             prefixes = c.allowed_regexp_prefixes.clone();
         }
@@ -132,7 +133,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         Some(read) => read,
         None => {
             plan::fetch(ctx, &request).await?;
-            plan::read_config(ctx, repo, &sha).await?
+            plan::read_config(ctx, (repo, &request.pr.base_ref), &sha).await?
         }
     };
     let config = match read {
@@ -155,7 +156,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     let base = base.valid();
     let facts = facts(ctx, &cmd, &info, base, &chosen).await?;
     refusals.extend(chosen.iter().filter_map(|p| {
-        let policy = policy(ctx, repo, base, &p.target);
+        let policy = policy(ctx, (repo, &request.pr.base_ref), base, &p.target);
         let unmet = apply::unmet(&policy.requirements, &facts);
         (!unmet.is_empty()).then(|| Refusal::Requirements {
             target: p.target.clone(),
@@ -169,7 +170,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     let targets: Vec<Target> = chosen
         .iter()
         .map(|p| p.target.clone())
-        .filter(|t| policy(ctx, repo, base, t).locks != LockMode::Disabled)
+        .filter(|t| policy(ctx, (repo, &request.pr.base_ref), base, t).locks != LockMode::Disabled)
         .collect();
     let actor = crate::audit::Actor::Github(cmd.author.clone());
     let attempt =
@@ -211,12 +212,13 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
 /// `policy`), with the requirements the server demands of it.
 pub(super) fn policy(
     ctx: &Context,
-    repo: &str,
+    (repo, branch): (&str, &str),
     base: Option<&RepoConfig>,
     target: &Target,
 ) -> apply::ApplyPolicy {
-    let minimum = ctx.settings.repo_powers.minimum(
-        repo,
+    let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
+    let minimum = rules.minimum(
+        Requirements::Apply,
         base,
         (&target.dir, &target.workspace, target.name.as_deref()),
     );
@@ -269,7 +271,7 @@ async fn facts(
     let repo = cmd.repo.full_name.as_str();
     let needed: Vec<ApplyRequirement> = chosen
         .iter()
-        .flat_map(|p| policy(ctx, repo, base, &p.target).requirements)
+        .flat_map(|p| policy(ctx, (repo, &info.base_ref), base, &p.target).requirements)
         .collect();
     pr_facts(ctx, cmd.installation_id, repo, info, &needed, "apply").await
 }

@@ -14,20 +14,25 @@ pub(super) async fn mismatch(ctx: &Context, req: &Request, target: &Target) -> O
         step: Step::Config,
         output,
     };
-    let (want, want_distribution) =
-        match super::plan::read_config(ctx, &req.repo.full_name, &req.pr.head_sha).await {
-            Ok(Some(Ok(config))) => config
-                .project(&target.dir, &target.workspace, target.name.as_deref())
-                .map(|p| (p.terraform_version.clone(), p.terraform_distribution))?,
-            // No config, or one that does not read: the run reports that itself.
-            Ok(_) => return None,
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
-                return Some(failed(
-                    "bosun could not read the repo config; the operator's logs say why.".into(),
-                ));
-            }
-        };
+    let (want, want_distribution) = match super::plan::read_config(
+        ctx,
+        (&req.repo.full_name, &req.pr.base_ref),
+        &req.pr.head_sha,
+    )
+    .await
+    {
+        Ok(Some(Ok(config))) => config
+            .project(&target.dir, &target.workspace, target.name.as_deref())
+            .map(|p| (p.terraform_version.clone(), p.terraform_distribution))?,
+        // No config, or one that does not read: the run reports that itself.
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
+            return Some(failed(
+                "bosun could not read the repo config; the operator's logs say why.".into(),
+            ));
+        }
+    };
     if let Some(want) = want_distribution {
         match ctx.terraform.distribution().await {
             Ok(have) if have == want => {}

@@ -131,7 +131,7 @@ async fn run_merged(
         merged: true,
     };
     plan::fetch(ctx, &req).await?;
-    let config = match plan::read_config(ctx, name, &merge_sha).await? {
+    let config = match plan::read_config(ctx, (name, &req.pr.base_ref), &merge_sha).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
             feedback::config_error(ctx, &req, &e).await?;
@@ -159,11 +159,11 @@ async fn run_merged(
     let mut due: Vec<&StoredPlan> = reviewed
         .iter()
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, name, base, &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target).apply_on_merge)
         .collect();
     // Merging proves `mergeable` and `undiverged`, not `approved`.
     let needs_approval = |p: &&StoredPlan| {
-        applying::policy(ctx, name, base, &p.target)
+        applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target)
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
@@ -186,7 +186,7 @@ async fn run_merged(
         .filter(|p| p.head_sha != info.head_sha)
         .filter(|p| !reviewed.iter().any(|r| r.target == p.target))
         .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, name, base, &p.target).apply_on_merge)
+        .filter(|p| applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target).apply_on_merge)
         .map(|p| p.target.clone())
         .collect();
     if due.is_empty() && unreviewed.is_empty() {

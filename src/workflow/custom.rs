@@ -92,7 +92,7 @@ impl ProjectRun<'_> {
 
     /// The project's custom workflow, if any; `Err`: why the config cannot be read now.
     async fn workflow(&self, ctx: &Context) -> Result<Option<Workflow>, String> {
-        match super::plan::read_config(ctx, self.repo, self.policy_sha).await {
+        match super::plan::read_config(ctx, (self.repo, &self.pr.base_ref), self.policy_sha).await {
             Ok(None) => Ok(None),
             Ok(Some(Ok(config))) => Ok(config
                 .workflow_of(

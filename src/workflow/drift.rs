@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         .start_drift_run(repo, &sha, trigger, started)
         .await
         .context("recording the drift run")?;
-    let targets = match targets(ctx, repo, &sha).await? {
+    let targets = match targets(ctx, (repo, branch), &sha).await? {
         Ok(targets) => targets,
         Err(why) => {
             let summary = format!("not checked: {why}");
@@ -160,10 +160,10 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
 /// without a config, every root module); `Err`: why none can be checked.
 async fn targets(
     ctx: &Context,
-    repo: &str,
+    (repo, branch): (&str, &str),
     sha: &str,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
-    let config = match super::plan::read_config(ctx, repo, sha).await? {
+    let config = match super::plan::read_config(ctx, (repo, branch), sha).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => return Ok(Err(format!("repo config error: {e}"))),
         None => None,

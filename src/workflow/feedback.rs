@@ -329,7 +329,9 @@ pub async fn publish_summary_as(
         .collect();
     // Listed as Atlantis lists them: in the repo config's order, projects it does not name
     // after them by dir and workspace (the store's order; the sort is stable).
-    if let Ok(Some(Ok(config))) = super::plan::read_config(ctx, repo, head).await {
+    if let Ok(Some(Ok(config))) =
+        super::plan::read_config(ctx, (repo, &req.pr.base_ref), head).await
+    {
         plans.sort_by_key(|p| {
             config
                 .projects

@@ -34,7 +34,7 @@ use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::access::AccessPolicy;
 use crate::config::pass_env::PassEnv;
-use crate::config::powers::ServerPolicy;
+use crate::config::powers::Rules;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
 use crate::metrics::Metrics;
@@ -68,7 +68,7 @@ pub struct WorkflowSettings {
     /// Who may run commands and apply, and whether forks are served.
     pub access: AccessPolicy,
     /// What a pull request's repo config may set.
-    pub repo_powers: ServerPolicy,
+    pub repo_powers: Rules,
     /// bosun's variables each stage's Terraform runs get (see [`custom`]).
     pub pass_env: PassEnv,
     /// BOSUN_PUBLIC_URL (no trailing slash): check runs link `{it}/runs/{id}`; `None`: no links.

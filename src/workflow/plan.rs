@@ -55,16 +55,22 @@ pub struct Request {
     pub actor: crate::audit::Actor,
 }
 
-/// The repo config at a commit: the file BOSUN_REPO_CONFIG_FILE names, else `bosun.yaml`,
-/// else `atlantis.yaml`, else none. A config that sets what the server's settings do not allow
-/// this repo is an error like a parse error, and so is a `.yml` file where bosun reads
+/// The repo config at a commit of `repo` for base branch `branch`: the file the server config
+/// or BOSUN_REPO_CONFIG_FILE names, else `bosun.yaml`, else `atlantis.yaml`, else none, with
+/// the server's values where it sets none (see [`powers::RepoRules::complete`]). A config that
+/// sets what the server's rules do not allow this repo is an error like a parse error, and so is a `.yml` file where bosun reads
 /// `.yaml` (as Atlantis refuses `atlantis.yml`).
 pub(super) async fn read_config(
     ctx: &Context,
-    repo: &str,
+    (repo, branch): (&str, &str),
     sha: &str,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
-    let files: Vec<&str> = match &ctx.settings.repo_config_file {
+    let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
+    let files: Vec<&str> = match rules
+        .repo_config_file
+        .as_ref()
+        .or(ctx.settings.repo_config_file.as_ref())
+    {
         Some(file) => vec![file.as_str()],
         None => repo::FILE_NAMES.to_vec(),
     };
@@ -95,9 +101,11 @@ pub(super) async fn read_config(
             },
         };
         if let Some(text) = text {
-            let mut checked = repo::parse(file, &text).and_then(|config| {
-                powers::check(&config, repo, &ctx.settings.repo_powers)?;
-                Ok(config)
+            let server_workflows = rules.server_workflow_names();
+            let mut checked = repo::parse_with(file, &text, &server_workflows).and_then(|mut c| {
+                powers::check(&c, &rules)?;
+                rules.complete(&mut c);
+                Ok(c)
             });
             // Glob dirs (`modules/*`) become one project per Terraform dir of this commit.
             if let Ok(config) = &mut checked
@@ -142,7 +150,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     let repo = req.repo.full_name.as_str();
     fetch(ctx, &req).await?;
     let head = req.pr.head_sha.as_str();
-    let config = match read_config(ctx, repo, head).await? {
+    let config = match read_config(ctx, (repo, &req.pr.base_ref), head).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
             let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "refused")
@@ -212,7 +220,10 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     let to_lock: Vec<Target> = targets
         .iter()
         .filter(|t| !refused.iter().any(|(r, _)| r == *t))
-        .filter(|t| super::apply::policy(ctx, repo, base.valid(), t).locks == LockMode::OnPlan)
+        .filter(|t| {
+            super::apply::policy(ctx, (repo, &req.pr.base_ref), base.valid(), t).locks
+                == LockMode::OnPlan
+        })
         .cloned()
         .collect();
     let attempt =

@@ -43,9 +43,28 @@ pub(super) async fn refused(
     base: Option<&RepoConfig>,
     targets: &[Target],
 ) -> anyhow::Result<Vec<(Target, Vec<Unmet>)>> {
+    // The server's floor (its config for this repository and base branch) beside the base's.
+    let rules = ctx
+        .settings
+        .repo_powers
+        .current()
+        .for_repo(&req.repo.full_name, &req.pr.base_ref);
     let required: Vec<(&Target, Vec<ApplyRequirement>)> = targets
         .iter()
-        .map(|t| (t, of(base, t)))
+        .map(|t| {
+            let mut rs = of(base, t);
+            let floor = rules.minimum(
+                crate::config::powers::Requirements::Plan,
+                base,
+                (&t.dir, &t.workspace, t.name.as_deref()),
+            );
+            for r in floor {
+                if !rs.contains(r) {
+                    rs.push(*r);
+                }
+            }
+            (t, rs)
+        })
         .filter(|(_, r)| !r.is_empty())
         .collect();
     if req.merged || required.is_empty() {

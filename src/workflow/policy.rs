@@ -51,6 +51,8 @@ pub(super) async fn read(
     merged: bool,
 ) -> anyhow::Result<BasePolicy> {
     let sha = base_sha(ctx, repo, pr, merged).await?;
-    let config = super::plan::read_config(ctx, repo, &sha).await?.transpose();
+    let config = super::plan::read_config(ctx, (repo, &pr.base_ref), &sha)
+        .await?
+        .transpose();
     Ok(BasePolicy { config })
 }

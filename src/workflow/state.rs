@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         merged: false,
     };
     plan::fetch(ctx, &request).await?;
-    let config = match plan::read_config(ctx, repo, &pr.head_sha).await? {
+    let config = match plan::read_config(ctx, (repo, &pr.base_ref), &pr.head_sha).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
             feedback::config_error(ctx, &request, &e).await?;
@@ -126,7 +126,19 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         .iter()
         .map(|t| {
             let mut rs = apply::import_requirements(base.valid(), t);
-            for r in super::apply::policy(ctx, repo, base.valid(), t).requirements {
+            let floor = ctx
+                .settings
+                .repo_powers
+                .current()
+                .for_repo(repo, &pr.base_ref)
+                .minimum(
+                    crate::config::powers::Requirements::Import,
+                    base.valid(),
+                    (&t.dir, &t.workspace, t.name.as_deref()),
+                )
+                .to_vec();
+            let apply = super::apply::policy(ctx, (repo, &pr.base_ref), base.valid(), t);
+            for r in floor.into_iter().chain(apply.requirements) {
                 if !rs.contains(&r) {
                     rs.push(r);
                 }

@@ -8,7 +8,13 @@ fn policy(custom: &str, overrides: &str, required: &str) -> ServerPolicy {
         allow_custom_workflows: RepoAllowlist::parse(custom).unwrap(),
         allowed_overrides: AllowedOverrides::parse(overrides).unwrap(),
         apply_requirements: parse_requirements(required).unwrap(),
+        server: None,
     }
+}
+
+/// [`super::check`] of `config` under `policy`'s rules for `repo` on `main`.
+fn check(config: &RepoConfig, repo: &str, policy: &ServerPolicy) -> Result<(), ConfigError> {
+    super::check(config, &policy.for_repo(repo, "main"))
 }
 
 fn config(text: &str) -> RepoConfig {
@@ -34,7 +40,7 @@ fn custom_workflows_are_refused_unless_the_repo_is_allowed() {
     assert_eq!(
         err,
         "bosun.yaml:6:3: workflows.custom: custom workflows are not allowed (bosun's operator \
-         may allow them for acme/infra in the allow_custom_workflows setting)"
+         may allow them for acme/infra in the allow_custom_workflows setting or the server config)"
     );
     // Defining one is allowed, selecting it is a second permission.
     let err = refused(WORKFLOW, &policy("acme/*", "", ""));
@@ -68,7 +74,7 @@ fn dropping_a_required_apply_requirement_is_refused() {
         refused(text, &p),
         "bosun.yaml:5:3: projects[1].apply_requirements: every project must require `approved`; \
          leaving it out is not allowed (bosun's operator may allow it for acme/infra by adding \
-         `apply_requirements` to the allowed_overrides setting)"
+         `apply_requirements` to the allowed_overrides setting or the server config)"
     );
     let empty = "version: 3\nprojects:\n- dir: a\n  apply_requirements: []\n";
     assert!(refused(empty, &p).contains("`approved` and `mergeable`"));
@@ -87,13 +93,43 @@ fn the_minimum_is_the_servers_unless_an_allowed_project_sets_its_own() {
     let strict = policy("", "", "approved");
     let approved = [ApplyRequirement::Approved];
     let at = |dir| (dir, "default", None);
-    assert_eq!(strict.minimum(REPO, Some(&c), at("a")), approved);
-    assert_eq!(strict.minimum(REPO, Some(&c), at("b")), approved);
-    assert_eq!(strict.minimum(REPO, None, at("x")), approved);
+    assert_eq!(
+        strict
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, Some(&c), at("a")),
+        approved
+    );
+    assert_eq!(
+        strict
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, Some(&c), at("b")),
+        approved
+    );
+    assert_eq!(
+        strict
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, None, at("x")),
+        approved
+    );
     let allowed = policy("", "acme/*:apply_requirements", "approved");
-    assert!(allowed.minimum(REPO, Some(&c), at("a")).is_empty());
-    assert_eq!(allowed.minimum(REPO, Some(&c), at("b")), approved);
-    assert_eq!(allowed.minimum("other/x", Some(&c), at("a")), approved);
+    assert!(
+        allowed
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, Some(&c), at("a"))
+            .is_empty()
+    );
+    assert_eq!(
+        allowed
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, Some(&c), at("b")),
+        approved
+    );
+    assert_eq!(
+        allowed
+            .for_repo("other/x", "main")
+            .minimum(Requirements::Apply, Some(&c), at("a")),
+        approved
+    );
 }
 
 #[test]
@@ -104,15 +140,24 @@ fn a_named_project_is_not_let_off_by_another_on_its_dir() {
     let approved = [ApplyRequirement::Approved];
     assert!(
         allowed
-            .minimum(REPO, Some(&c), (".", "default", Some("dev")))
+            .for_repo(REPO, "main")
+            .minimum(Requirements::Apply, Some(&c), (".", "default", Some("dev")))
             .is_empty()
     );
     assert_eq!(
-        allowed.minimum(REPO, Some(&c), (".", "default", Some("prod"))),
+        allowed.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (".", "default", Some("prod"))
+        ),
         approved
     );
     assert_eq!(
-        allowed.minimum(REPO, Some(&c), (".", "default", Some("new"))),
+        allowed.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (".", "default", Some("new"))
+        ),
         approved,
         "a name the config does not have stands for neither"
     );
@@ -122,7 +167,7 @@ fn a_named_project_is_not_let_off_by_another_on_its_dir() {
 fn deleting_the_source_branch_needs_the_override() {
     let top = "version: 3\ndelete_source_branch_on_merge: true\n";
     assert!(refused(top, &ServerPolicy::strict()).starts_with(
-        "bosun.yaml:2:1: delete_source_branch_on_merge: deleting the source branch on merge"
+        "bosun.yaml:2:1: delete_source_branch_on_merge: `delete_source_branch_on_merge: true` is not allowed"
     ));
     let project = "version: 3\nprojects:\n- dir: a\n  delete_source_branch_on_merge: true\n";
     assert!(refused(project, &ServerPolicy::strict()).contains("projects[0].delete_source"));

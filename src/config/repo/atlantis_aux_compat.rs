@@ -12,7 +12,6 @@ use serde_json::Value as Json;
 
 use super::{DEFAULT_WHEN_MODIFIED, FILE_NAMES, dir_globs, is_project_file, terraform_dirs};
 use crate::command::{Command, CommandKind, NameMatcher};
-use crate::config::RepoAllowlist;
 use crate::config::powers::{self, AllowedOverrides, ServerPolicy};
 use crate::plan::Target;
 
@@ -32,9 +31,6 @@ const REGEXP_OPT_IN: &str = "`-p` is a pattern only when it starts with a prefix
 const NO_SERVER_DISCOVER_MODE: &str = "bosun has no server-wide default autodiscover mode \
      (Atlantis's `--autodiscover-mode`; server-side settings are issue 16): a repo config that \
      sets no mode gets Atlantis's default, `auto`";
-const SERVER_WORKFLOWS: &str = "server-side repos.yaml is issue 16: bosun has no \
-     server-defined workflows nor `allowed_workflows`, so a project may name only a workflow \
-     its repo config defines";
 
 enum Which {
     /// Every case of this Atlantis function.
@@ -61,14 +57,6 @@ const DEVIATIONS: &[(Which, &str)] = &[
     (
         Which::Case("TestConfig_AutoDiscoverEnabled#004"),
         NO_SERVER_DISCOVER_MODE,
-    ),
-    (
-        Which::Case("TestGlobalCfg_ValidateRepoCfg#005"),
-        SERVER_WORKFLOWS,
-    ),
-    (
-        Which::Case("TestGlobalCfg_ValidateRepoCfg#006"),
-        SERVER_WORKFLOWS,
     ),
 ];
 
@@ -286,9 +274,10 @@ fn run(case: &Json) -> Result<(), String> {
         ),
         "valid.GlobalCfg.ValidateRepoCfg(rCfg, repoID)" => {
             let policy = server_policy(&input["server_global_cfg_go"])?;
+            let rules = policy.for_repo("owner/repo", "main");
             let yaml = repo_config(&input["repo_cfg_go"]);
-            let read = super::parse("atlantis.yaml", &yaml)
-                .and_then(|c| powers::check(&c, "owner/repo", &policy));
+            let read = super::parse_with("atlantis.yaml", &yaml, &rules.server_workflow_names())
+                .and_then(|c| powers::check(&c, &rules));
             match (read, expected["error"].as_str()) {
                 (Ok(()), None) | (Err(_), Some(_)) => Ok(()),
                 (Ok(()), Some(want)) => {
@@ -301,9 +290,10 @@ fn run(case: &Json) -> Result<(), String> {
     }
 }
 
-/// bosun's settings for Atlantis's server-side config of a case: `AllowAllRepoSettings` is
-/// every power or none; a repo's own entry then sets `allow_custom_workflows` and
-/// `allowed_overrides` for `owner/repo`.
+/// bosun's rules for Atlantis's server-side config of a case: `AllowAllRepoSettings` is every
+/// power or none (the settings' first entry); a repo's own entry is a server config entry for
+/// `owner/repo` (`allow_custom_workflows`, `allowed_overrides`, `allowed_workflows`), and the
+/// config's `Workflows` are the server's.
 fn server_policy(cfg: &Json) -> Result<ServerPolicy, String> {
     let repos = cfg["Repos"].as_array().cloned().unwrap_or_default();
     let args = match repos.first() {
@@ -315,16 +305,41 @@ fn server_policy(cfg: &Json) -> Result<ServerPolicy, String> {
     } else {
         ServerPolicy::strict()
     };
+    let mut server = super::server::ServerConfig::default();
     for repo in repos.iter().skip(1) {
-        if let Some(allow) = repo["AllowCustomWorkflows"].as_bool() {
-            policy.allow_custom_workflows =
-                RepoAllowlist::parse(if allow { "owner/repo" } else { "" })?;
-        }
+        let mut entry = super::server::RepoEntry {
+            id: Some(super::server::RepoId::Exact("owner/repo".into())),
+            allow_custom_workflows: repo["AllowCustomWorkflows"].as_bool(),
+            ..Default::default()
+        };
         if repo["AllowedOverrides"].is_array() {
-            policy.allowed_overrides =
-                AllowedOverrides::parse(&strs(&repo["AllowedOverrides"]).join(","))?;
+            let parsed = AllowedOverrides::parse(&strs(&repo["AllowedOverrides"]).join(","))?;
+            entry.allowed_overrides = Some(
+                powers::Override::ALL
+                    .into_iter()
+                    .filter(|o| parsed.allows("owner/repo", *o))
+                    .collect(),
+            );
         }
+        if repo["AllowedWorkflows"].is_array() {
+            entry.allowed_workflows = Some(strs(&repo["AllowedWorkflows"]));
+        }
+        server.repos.push(entry);
     }
+    for name in cfg["Workflows"]
+        .as_object()
+        .into_iter()
+        .flat_map(|w| w.keys())
+    {
+        server.workflows.push(super::Workflow {
+            name: name.clone(),
+            plan: None,
+            apply: None,
+            network: true,
+            other_stages: Vec::new(),
+        });
+    }
+    policy.server = Some(std::sync::Arc::new(server));
     Ok(policy)
 }
 

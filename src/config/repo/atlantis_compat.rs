@@ -180,7 +180,10 @@ fn run_case(case: &Json, yaml: &str) -> Option<String> {
     let server = case["server_config"].as_str().unwrap_or_default();
     if server.contains("DEFAULT server config")
         && let Ok(config) = &read
-        && let Err(e) = powers::check(config, "owner/repo", &ServerPolicy::strict())
+        && let Err(e) = powers::check(
+            config,
+            &ServerPolicy::strict().for_repo("owner/repo", "main"),
+        )
     {
         read = Err(e);
     }

@@ -264,8 +264,11 @@ proptest! {
         }
         if let Ok(config) = parse("bosun.yaml", &text) {
             use crate::config::powers::{ServerPolicy, check};
-            let _ = check(&config, "acme/infra", &ServerPolicy::strict());
-            prop_assert_eq!(check(&config, "acme/infra", &ServerPolicy::permissive()), Ok(()));
+            let _ = check(&config, &ServerPolicy::strict().for_repo("acme/infra", "main"));
+            prop_assert_eq!(
+                check(&config, &ServerPolicy::permissive().for_repo("acme/infra", "main")),
+                Ok(())
+            );
         }
     }
 }
