@@ -48,6 +48,8 @@ pub struct Running {
     /// What runs until the end (HTTP server, housekeeping).
     serving: Vec<JoinHandle<()>>,
     grace: std::time::Duration,
+    /// The server config, read again on SIGHUP; `None`: there is none.
+    server_rules: Option<Arc<crate::server_rules::ServerRules>>,
 }
 
 /// The shutdown grace ran out with jobs still running (named in the log).
@@ -59,6 +61,15 @@ pub struct GraceRanOut {
 }
 
 impl Running {
+    /// Reads the server config again, as SIGHUP does; `Err`: why it was not (the rules in
+    /// force stay), or that there is none.
+    pub fn reload_server_config(&self) -> Result<(), String> {
+        match &self.server_rules {
+            Some(rules) => rules.reload(),
+            None => Err("bosun runs without a server config (BOSUN_SERVER_CONFIG)".into()),
+        }
+    }
+
     /// [`Running::drain`], the grace running out only logged.
     pub async fn shutdown(self) {
         if let Err(e) = self.drain().await {
@@ -242,6 +253,14 @@ pub async fn start_with(
         }
     }
     let tasks_queued = Arc::new(Notify::new());
+    let rules = crate::config::powers::Rules::new(settings.repo_powers.clone());
+    let server_rules = settings.server_config.clone().map(|path| {
+        Arc::new(crate::server_rules::ServerRules {
+            settings: settings.repo_powers.clone(),
+            path,
+            rules: rules.clone(),
+        })
+    });
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),
         github: paced.clone(),
@@ -258,7 +277,7 @@ pub async fn start_with(
             comment_mode: settings.comment_mode,
             status_name: settings.status_name.clone(),
             access: settings.access.clone(),
-            repo_powers: crate::config::powers::Rules::new(settings.repo_powers.clone()),
+            repo_powers: rules.clone(),
             pass_env: settings.terraform_env.clone(),
             public_url: settings.public_url.clone(),
         },
@@ -350,7 +369,12 @@ pub async fn start_with(
     let maintenance = tokio::spawn(maintain(store.clone(), cancel.clone()));
     // The task worker serves through the drain (a job given the grace, an apply on merge, may
     // wait for its plan's tasks), and at its end gives back the tasks still running.
-    let serving = vec![server, plan_tasks, maintenance];
+    let mut serving = vec![server, plan_tasks, maintenance];
+    if let Some(rules) = &server_rules {
+        serving.push(tokio::spawn(
+            crate::server_rules::ServerRules::clone(rules).on_sighup(cancel.clone()),
+        ));
+    }
     let mut tasks = vec![worker];
     if !settings.redelivery_interval.is_zero() {
         let redelivery = Redelivery {
@@ -423,6 +447,7 @@ pub async fn start_with(
         jobs,
         serving,
         grace: settings.shutdown_grace,
+        server_rules,
     })
 }
 

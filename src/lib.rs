@@ -30,6 +30,7 @@ pub mod render;
 pub mod run_log;
 pub mod schedule;
 pub mod server;
+pub mod server_rules;
 pub mod setup;
 pub mod store;
 pub mod task_worker;

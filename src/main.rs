@@ -78,10 +78,13 @@ enum Command {
         timeout: std::time::Duration,
     },
     /// Check a repo config (default: the file BOSUN_REPO_CONFIG_FILE names, else bosun.yaml,
-    /// else atlantis.yaml, in this directory).
+    /// else atlantis.yaml, in this directory), or with --server a server config (repos.yaml).
     Validate {
         /// The file to check
         file: Option<PathBuf>,
+        /// Check this server config (BOSUN_SERVER_CONFIG's repos.yaml) instead
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        server: Option<PathBuf>,
         /// The repo config's path, as serve's setting: checked when no file is given
         #[arg(long, value_name = "PATH", env = "BOSUN_REPO_CONFIG_FILE")]
         repo_config_file: Option<PathBuf>,
@@ -111,8 +114,13 @@ fn main() -> ExitCode {
             timeout,
         }),
         Command::Validate {
+            server: Some(server),
+            ..
+        } => validate_server(&server),
+        Command::Validate {
             file,
             repo_config_file,
+            server: None,
         } => validate(file.or(repo_config_file)),
         Command::Preview {
             repo,
@@ -230,6 +238,26 @@ fn default_terraform() -> String {
         "terraform".into()
     } else {
         "/usr/local/bin/terraform".into()
+    }
+}
+
+/// `bosun validate --server FILE`: the server config as serve would read it.
+fn validate_server(file: &std::path::Path) -> ExitCode {
+    match bosun::config::powers::read_server_config(file) {
+        Ok(config) => {
+            println!(
+                "{}: ok, {} repos entr{}, {} workflow(s)",
+                file.display(),
+                config.repos.len(),
+                if config.repos.len() == 1 { "y" } else { "ies" },
+                config.workflows.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext, pg, terraform_bin, terraform_readable_paths};
 
 /// `bosun serve` on a port of its own, its log kept in a file.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -29,7 +29,7 @@ struct Serve {
 
 impl Serve {
     /// Starts bosun (sandbox writable at `writable`) and points the fake's webhooks at it.
-    async fn start(ctx: &TestContext, writable: &Path, extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(ctx: &TestContext, writable: &Path, extra: &[(&str, &str)]) -> Self {
         let port = free_port();
         let data = ctx.data_path();
         let log = data.join(format!("serve-{port}.log"));
@@ -88,8 +88,12 @@ impl Serve {
     }
 
     fn sigterm(&self) {
+        self.signal(rustix::process::Signal::TERM);
+    }
+
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
     }
 
     /// Waits for the process to exit, at most `within`.
@@ -104,7 +108,7 @@ impl Serve {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -36,6 +36,7 @@ mod run_logs;
 mod sandbox;
 mod secrets;
 mod serve_cli;
+mod server_config;
 mod setup_cli;
 mod sign_in;
 mod spread;

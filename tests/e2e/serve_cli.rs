@@ -236,3 +236,71 @@ fn serve_refuses_to_start_when_the_sandbox_does_not_work() {
     // Nothing was started: no store was made.
     assert!(!data.join("bosun.db").exists());
 }
+
+#[test]
+fn validate_server_checks_a_repos_yaml_and_names_the_place_of_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("repos.yaml");
+    std::fs::write(
+        &good,
+        "repos:\n- id: /.*/\n  apply_requirements: [approved]\n- id: acme/infra\n  \
+         workflow: custom\nworkflows:\n  custom: ~\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["validate", "--server", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .ends_with("repos.yaml: ok, 2 repos entries, 1 workflow(s)\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "repos:\n- id: acme/infra\n  allowed_overrides: [everything]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["validate", "--server", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim_end().ends_with(
+            "bad.yaml:3:23: repos[0].allowed_overrides[0]: `everything` is not a key a repo may be \
+             allowed to set; use apply_requirements, workflow, delete_source_branch_on_merge, \
+             repo_locks, plan_requirements, import_requirements, autodiscover, silence_pr_comments"
+        ),
+        "{err}"
+    );
+    // serve refuses to start on it, naming the setting and the place.
+    let (code, stderr) = serve(
+        &[
+            "--server-config",
+            bad.to_str().unwrap(),
+            "--github-app-id",
+            "1",
+            "--github-app-key-file",
+            crate::support::KEY_FILE,
+            "--github-webhook-secret",
+            "s3cret-s3cret-s3cret",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("BOSUN_SERVER_CONFIG (--server-config): ")
+            && stderr.contains("bad.yaml:3:23: repos[0].allowed_overrides[0]"),
+        "{stderr}"
+    );
+}
