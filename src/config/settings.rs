@@ -460,7 +460,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_ALLOWED_OVERRIDES",
         "allowed-overrides",
         Some(""),
-        "Repo-config keys a repo may set that change its powers: apply_requirements, workflow, delete_source_branch_on_merge, repo_locks; KEY for every repo, GLOB:KEY for some (acme/*:workflow)"
+        "Repo-config keys a repo may set that change its powers: apply_requirements, workflow, delete_source_branch_on_merge, repo_locks, plan_requirements, import_requirements, autodiscover, silence_pr_comments; KEY for every repo, GLOB:KEY for some (acme/*:workflow)"
     ),
     setting!(
         "apply_requirements",
