@@ -325,3 +325,39 @@ async fn sighup_reloads_the_real_binary_and_a_bad_file_keeps_the_rules_in_force(
     drop(serve);
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn the_servers_plan_requirements_hold_a_pull_request_without_a_repo_config_too() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repos.yaml");
+    std::fs::write(
+        &path,
+        "repos:\n- id: /^acme\\//\n  plan_requirements: [approved]\n- id: acme/other\n  plan_requirements: []\n",
+    )
+    .unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let tf = module(&ctx.state_file("dev"), &["app"]);
+    let (pr, _) = ctx
+        .open_pr("dev", &[("envs/dev/main.tf", tf.as_str())])
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, pr)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.planfile.is_none())
+    );
+    ctx.fake.add_review(REPO, pr, "alice", "APPROVED");
+    ctx.comment(pr, "bob", "bosun plan").await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: envs/dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "approved");
+    ctx.finish().await;
+}

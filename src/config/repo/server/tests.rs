@@ -245,3 +245,40 @@ fn the_servers_values_fill_what_a_repo_config_does_not_set_and_bind_what_it_does
         [ApplyRequirement::Approved]
     );
 }
+
+#[test]
+fn every_default_the_server_sets_fills_an_unset_key_and_leaves_a_set_one() {
+    let p = policy(
+        "repos:\n- id: acme/infra\n  delete_source_branch_on_merge: true\n  autodiscover:\n    \
+         mode: disabled\n  silence_pr_comments: [apply]\n  allowed_overrides: [autodiscover]\n",
+    );
+    let rules = p.for_repo("acme/infra", "main");
+    let mut unset = parse_with("bosun.yaml", "version: 3\nprojects:\n- dir: a\n", &[]).unwrap();
+    assert_eq!(powers::check(&unset, &rules), Ok(()));
+    rules.complete(&mut unset);
+    assert!(unset.delete_source_branch_on_merge);
+    assert!(!unset.discovers(), "the server's `disabled`");
+    assert_eq!(unset.silence_pr_comments, ["apply"]);
+    // `autodiscover` is allowed, so the repo's own stands.
+    let mut own = parse_with(
+        "bosun.yaml",
+        "version: 3\nautodiscover:\n  mode: enabled\nprojects:\n- dir: a\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(powers::check(&own, &rules), Ok(()));
+    rules.complete(&mut own);
+    assert!(own.discovers());
+    // `silence_pr_comments` is not: a list other than the server's is refused.
+    let other = parse_with(
+        "bosun.yaml",
+        "version: 3\nsilence_pr_comments: [plan]\nprojects:\n- dir: a\n",
+        &[],
+    )
+    .unwrap();
+    let e = powers::check(&other, &rules).unwrap_err().to_string();
+    assert!(
+        e.starts_with("bosun.yaml:2:1: silence_pr_comments: a `silence_pr_comments` other than the server's is not allowed"),
+        "{e}"
+    );
+}
