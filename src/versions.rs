@@ -1,0 +1,204 @@
+//! Which Terraform or OpenTofu a project runs, and getting it.
+//!
+//! A project asks for a version with its repo config's `terraform_version` (exact, `1.9.3`, or
+//! a constraint, `>= 1.5, < 1.8`, `~> 1.6`, or a partial version, `1.9`: any 1.9.x), else with
+//! the `required_version` of its own code ([`required`]); and for a distribution with
+//! `terraform_distribution`, else the server's `BOSUN_TERRAFORM_DISTRIBUTION`. What it gets:
+//!
+//! - asking no version and no distribution: the server's binary (`BOSUN_TERRAFORM_BIN`), as it
+//!   is, with no download and no network;
+//! - otherwise the server's binary when it is that distribution and its version meets what
+//!   is asked (so a common `required_version = ">= 1.0"` downloads nothing);
+//! - otherwise the version asked, downloaded from the distribution's source ([`source`]),
+//!   checked and cached ([`install`]): an exact version as it is, a constraint (or a
+//!   distribution asked with no version) the highest stable version of the source's index it
+//!   allows.
+//!
+//! Nothing falls back: a version that cannot be had is an error naming it and why.
+
+pub mod fetch;
+pub mod install;
+pub mod required;
+pub mod signature;
+pub mod source;
+pub mod sums;
+pub mod version;
+
+use std::path::PathBuf;
+
+pub use signature::SigningKey;
+pub use source::Source;
+pub use version::{Constraint, Version};
+
+use crate::config::repo::Distribution;
+
+/// What a project asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// `None`: the server's default distribution.
+    pub distribution: Option<Distribution>,
+    pub version: Option<Constraint>,
+}
+
+/// The binary a project runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// The server's own binary (`BOSUN_TERRAFORM_BIN`).
+    Server,
+    /// A downloaded one: its distribution, version and cached path.
+    Downloaded {
+        distribution: Distribution,
+        version: Version,
+        path: PathBuf,
+    },
+}
+
+/// The server's binary, as its `version` output says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerBinary {
+    pub distribution: Distribution,
+    pub version: Version,
+}
+
+/// The download sources and the cache.
+#[derive(Debug)]
+pub struct Versions {
+    pub default_distribution: Distribution,
+    pub terraform: Source,
+    pub opentofu: Source,
+    installer: install::Installer,
+    /// What the server's binary is, once asked.
+    pub server: tokio::sync::OnceCell<ServerBinary>,
+}
+
+impl Versions {
+    /// Sources as the settings give them, binaries cached under `tools` (`<data_dir>/tools`).
+    pub fn new(
+        default_distribution: Distribution,
+        terraform: Source,
+        opentofu: Source,
+        tools: PathBuf,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            default_distribution,
+            terraform,
+            opentofu,
+            installer: install::Installer::new(tools, fetch::Fetcher::new()?),
+            server: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// HashiCorp's and OpenTofu's release servers and pinned keys, Terraform by default
+    /// (`bosun preview`).
+    pub fn with_defaults(tools: PathBuf) -> anyhow::Result<Self> {
+        let source = |distribution, base: &str, index: String| -> anyhow::Result<Source> {
+            Ok(Source {
+                distribution,
+                base: base.to_owned(),
+                index,
+                key: SigningKey::pinned(distribution).map_err(anyhow::Error::msg)?,
+            })
+        };
+        Self::new(
+            Distribution::Terraform,
+            source(
+                Distribution::Terraform,
+                source::TERRAFORM_DOWNLOAD_URL,
+                format!("{}/terraform/index.json", source::TERRAFORM_DOWNLOAD_URL),
+            )?,
+            source(
+                Distribution::OpenTofu,
+                source::OPENTOFU_DOWNLOAD_URL,
+                source::OPENTOFU_INDEX_URL.to_owned(),
+            )?,
+            tools,
+        )
+    }
+
+    fn source(&self, distribution: Distribution) -> &Source {
+        match distribution {
+            Distribution::Terraform => &self.terraform,
+            Distribution::OpenTofu => &self.opentofu,
+        }
+    }
+
+    /// Whether `wanted` can be met without asking the server's binary what it is: nothing asked.
+    pub fn asks_nothing(wanted: &Wanted) -> bool {
+        wanted.distribution.is_none() && wanted.version.is_none()
+    }
+
+    /// The binary for `wanted`, given what the server's binary is (`None`: it could not be
+    /// told; then only a download serves). `Err` names the version and why it cannot be had.
+    pub async fn choose(
+        &self,
+        wanted: &Wanted,
+        server: Option<&ServerBinary>,
+    ) -> Result<Chosen, String> {
+        if Self::asks_nothing(wanted) {
+            return Ok(Chosen::Server);
+        }
+        let distribution = wanted.distribution.unwrap_or(self.default_distribution);
+        let name = display(distribution);
+        if let Some(server) = server
+            && server.distribution == distribution
+            && wanted
+                .version
+                .as_ref()
+                .is_none_or(|c| c.allows(&server.version))
+        {
+            return Ok(Chosen::Server);
+        }
+        let source = self.source(distribution);
+        let version = match wanted.version.as_ref().and_then(Constraint::exact) {
+            Some(exact) => exact,
+            None => {
+                let asked = wanted
+                    .version
+                    .as_ref()
+                    .map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
+                let index = self
+                    .installer
+                    .fetcher()
+                    .get(
+                        &source.index,
+                        install::INDEX_CAP,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "{name} {asked} cannot be had: its version index cannot be read: {e}"
+                        )
+                    })?;
+                let listed = source
+                    .parse_index(&index)
+                    .map_err(|e| format!("{name} {asked} cannot be had: {e}"))?;
+                let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
+                let constraint = wanted.version.as_ref().unwrap_or(&any);
+                constraint.highest(&listed).ok_or_else(|| {
+                    format!(
+                        "{name} {asked} cannot be had: no version the download source lists meets it"
+                    )
+                })?
+            }
+        };
+        let path = self
+            .installer
+            .binary(source, &version)
+            .await
+            .map_err(|why| format!("{name} {version} cannot be had: {why}"))?;
+        Ok(Chosen::Downloaded {
+            distribution,
+            version,
+            path,
+        })
+    }
+}
+
+/// The distribution as people write it: `Terraform`, `OpenTofu`.
+pub fn display(distribution: Distribution) -> &'static str {
+    match distribution {
+        Distribution::Terraform => "Terraform",
+        Distribution::OpenTofu => "OpenTofu",
+    }
+}

@@ -1,0 +1,301 @@
+//! Terraform and OpenTofu versions per project: downloaded from a release mirror on loopback
+//! (the release servers' layouts, signed with a test key configured in place of the pinned
+//! one), checked, cached, and run side by side; what cannot be had fails its project naming
+//! the version and why.
+
+use crate::support::mirror::{Mirror, test_key};
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+use pgp::composed::{ArmorOptions, SignedPublicKey};
+
+/// bosun downloading from `mirror` (Terraform and OpenTofu), its key trusted.
+async fn with_mirror() -> (TestContext, Mirror) {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    let key = mirror.key_file.display().to_string();
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set("terraform_signing_key_file", &key);
+    ctx.set("opentofu_download_url", &mirror.tofu_url());
+    ctx.set("opentofu_index_url", &mirror.tofu_index_url());
+    ctx.set("opentofu_signing_key_file", &key);
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    (ctx, mirror)
+}
+
+/// A config with one project per `(dir, extra keys)`.
+fn config(projects: &[(&str, &str)]) -> String {
+    let mut text = "version: 3\nprojects:\n".to_owned();
+    for (dir, keys) in projects {
+        text.push_str(&format!("- dir: {dir}\n{keys}"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn projects_pinned_to_two_versions_each_plan_and_apply_with_their_own() {
+    let (ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.5.7");
+    mirror.add_terraform("1.6.2");
+    let yaml = config(&[
+        ("old", "  terraform_version: 1.5.7\n"),
+        ("new", "  terraform_version: v1.6.2\n"),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "versions",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("old/main.tf", &module(&ctx.state_file("old"), &["a"])),
+                ("new/main.tf", &module(&ctx.state_file("new"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["old", "new"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(
+            check.conclusion.as_deref(),
+            Some("success"),
+            "{dir}: {check:?}"
+        );
+    }
+    let old = mirror.ran_by("terraform", "1.5.7");
+    let new = mirror.ran_by("terraform", "1.6.2");
+    assert!(old.contains(&"old plan".to_owned()), "{old:?}");
+    assert!(new.contains(&"new plan".to_owned()), "{new:?}");
+    assert!(old.iter().all(|l| l.starts_with("old ")), "{old:?}");
+    assert!(new.iter().all(|l| l.starts_with("new ")), "{new:?}");
+    // Cached in bosun's data directory, outside every checkout.
+    let cached = ctx.data_path().join("tools/terraform/1.5.7/terraform");
+    assert!(cached.is_file(), "{}", cached.display());
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let applied = ctx.bot_comments(pr).last().unwrap().body.clone();
+    assert!(applied.contains("Apply complete!"), "{applied}");
+    assert!(
+        mirror
+            .ran_by("terraform", "1.5.7")
+            .contains(&"old apply".to_owned())
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.2")
+            .contains(&"new apply".to_owned())
+    );
+    // Each version was downloaded once: the apply used the cached copies.
+    let zips = mirror
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with(".zip"))
+        .count();
+    assert_eq!(zips, 2, "{:?}", mirror.requests());
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_constraint_picks_the_highest_version_the_index_lists_that_meets_it() {
+    let (ctx, mirror) = with_mirror().await;
+    for v in ["1.5.7", "1.6.2", "1.6.3", "1.7.0-rc1", "1.7.0"] {
+        mirror.add_terraform(v);
+    }
+    let yaml = config(&[
+        ("pinned", "  terraform_version: \">= 1.6, < 1.7\"\n"),
+        ("pessimistic", "  terraform_version: \"~> 1.5.0\"\n"),
+    ]);
+    // The server's own Terraform meets `required_version = ">= 1.0"`: nothing is downloaded.
+    let own = format!(
+        "terraform {{\n  required_version = \">= 1.0\"\n}}\n{}",
+        module(&ctx.state_file("own"), &["c"])
+    );
+    let (pr, _) = ctx
+        .open_pr(
+            "constraint",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("pinned/main.tf", &module(&ctx.state_file("pinned"), &["a"])),
+                (
+                    "pessimistic/main.tf",
+                    &module(&ctx.state_file("pessimistic"), &["b"]),
+                ),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["pinned", "pessimistic"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(
+            check.conclusion.as_deref(),
+            Some("success"),
+            "{dir}: {check:?}"
+        );
+    }
+    assert_eq!(
+        mirror.ran_by("terraform", "1.6.3"),
+        ["pinned init", "pinned plan", "pinned show"]
+    );
+    assert_eq!(
+        mirror.ran_by("terraform", "1.5.7"),
+        ["pessimistic init", "pessimistic plan", "pessimistic show"]
+    );
+    for unpicked in ["1.6.2", "1.7.0-rc1", "1.7.0"] {
+        assert!(
+            mirror.ran_by("terraform", unpicked).is_empty(),
+            "{unpicked}"
+        );
+    }
+    let before = mirror.requests().len();
+    let (pr2, _) = ctx.open_pr("own", &[("own/main.tf", own.as_str())]).await;
+    ctx.settle().await;
+    let check = ctx.check(pr2, "bosun/plan: own");
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:?}");
+    assert_eq!(mirror.requests().len(), before, "{:?}", mirror.requests());
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_checksum_mismatch_is_refused_naming_the_version() {
+    let (ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.5.7");
+    let (path, mut zip) = mirror.terraform_zip("1.5.7");
+    zip.extend_from_slice(b"tampered");
+    mirror.put(&path, zip);
+    let yaml = config(&[("a", "  terraform_version: 1.5.7\n")]);
+    let (pr, _) = ctx
+        .open_pr(
+            "tampered",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: a");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains("Terraform 1.5.7 cannot be had: checksum mismatch: terraform_1.5.7_linux_"),
+        "{body}"
+    );
+    assert!(mirror.ran_by("terraform", "1.5.7").is_empty());
+    assert!(!ctx.data_path().join("tools/terraform/1.5.7").exists());
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_signature_by_another_key_is_refused_and_a_missing_version_is_named() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    mirror.add_terraform("1.5.7");
+    // bosun trusts another key than the one the mirror signs with.
+    let other = SignedPublicKey::from(test_key(8))
+        .to_armored_string(ArmorOptions::default())
+        .unwrap();
+    let other_file = ctx.state_dir.path().join("other-key.asc");
+    std::fs::write(&other_file, other).unwrap();
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set(
+        "terraform_signing_key_file",
+        &other_file.display().to_string(),
+    );
+    ctx.start_bosun().await;
+    let yaml = config(&[
+        ("a", "  terraform_version: 1.5.7\n"),
+        ("b", "  terraform_version: 1.9.9\n"),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "bad-signature",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+                ("b/main.tf", &module(&ctx.state_file("b"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["a", "b"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some("failure"), "{dir}");
+    }
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains("Terraform 1.5.7 cannot be had: bad signature on terraform_1.5.7_SHA256SUMS"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "Terraform 1.9.9 cannot be had: terraform_1.9.9_SHA256SUMS was not found at the download source"
+        ),
+        "{body}"
+    );
+    // Nothing was fetched past the refused signature.
+    assert!(
+        !mirror.requests().iter().any(|p| p.ends_with(".zip")),
+        "{:?}",
+        mirror.requests()
+    );
+    assert!(mirror.ran_by("terraform", "1.5.7").is_empty());
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn terraform_distribution_opentofu_takes_the_opentofu_source() {
+    let (ctx, mirror) = with_mirror().await;
+    mirror.add_tofu("1.7.3");
+    mirror.add_tofu("1.8.0");
+    mirror.add_terraform("1.8.0");
+    let yaml = config(&[
+        (
+            "pinned",
+            "  terraform_distribution: opentofu\n  terraform_version: 1.7.3\n",
+        ),
+        ("latest", "  terraform_distribution: opentofu\n"),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "tofu",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("pinned/main.tf", &module(&ctx.state_file("pinned"), &["a"])),
+                ("latest/main.tf", &module(&ctx.state_file("latest"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["pinned", "latest"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(
+            check.conclusion.as_deref(),
+            Some("success"),
+            "{dir}: {check:?}"
+        );
+    }
+    assert!(
+        mirror
+            .ran_by("tofu", "1.7.3")
+            .contains(&"pinned plan".to_owned())
+    );
+    assert!(
+        mirror
+            .ran_by("tofu", "1.8.0")
+            .contains(&"latest plan".to_owned())
+    );
+    assert!(mirror.ran_by("terraform", "1.8.0").is_empty());
+    let requests = mirror.requests();
+    assert!(
+        requests.contains(&"/tofu/v1.7.3/tofu_1.7.3_SHA256SUMS.gpgsig".to_owned()),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&"/tofu/api.json".to_owned()),
+        "{requests:?}"
+    );
+    assert!(
+        ctx.data_path().join("tools/opentofu/1.7.3/tofu").is_file(),
+        "cached by distribution and version"
+    );
+    ctx.finish().await;
+}
