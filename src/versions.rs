@@ -202,3 +202,86 @@ pub fn display(distribution: Distribution) -> &'static str {
         Distribution::OpenTofu => "OpenTofu",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(tools: PathBuf) -> Versions {
+        let source = |distribution| Source {
+            distribution,
+            // Nothing listens on port 1: any download fails at once.
+            base: "http://127.0.0.1:1".into(),
+            index: "http://127.0.0.1:1/index.json".into(),
+            key: SigningKey::pinned(distribution).unwrap(),
+        };
+        Versions::new(
+            Distribution::Terraform,
+            source(Distribution::Terraform),
+            source(Distribution::OpenTofu),
+            tools,
+        )
+        .unwrap()
+    }
+
+    fn server(version: &str) -> ServerBinary {
+        ServerBinary {
+            distribution: Distribution::Terraform,
+            version: Version::parse(version).unwrap(),
+        }
+    }
+
+    fn wanted(distribution: Option<Distribution>, version: Option<&str>) -> Wanted {
+        Wanted {
+            distribution,
+            version: version.map(|v| Constraint::parse_key(v).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_servers_binary_serves_what_asks_nothing_or_what_it_meets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = versions(tmp.path().to_owned());
+        let have = server("1.15.5");
+        for (asked, server) in [
+            (wanted(None, None), None),
+            (wanted(None, Some("1.15")), Some(&have)),
+            (wanted(None, Some(">= 1.0, < 2.0")), Some(&have)),
+            (wanted(Some(Distribution::Terraform), None), Some(&have)),
+            (wanted(None, Some("1.15.5")), Some(&have)),
+        ] {
+            assert_eq!(v.choose(&asked, server).await, Ok(Chosen::Server), "{asked:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn what_the_server_does_not_meet_is_downloaded_or_fails_naming_the_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = versions(tmp.path().to_owned());
+        let have = server("1.15.5");
+        let err = v.choose(&wanted(None, Some("1.9.3")), Some(&have)).await.unwrap_err();
+        assert!(
+            err.starts_with("Terraform 1.9.3 cannot be had: terraform_1.9.3_SHA256SUMS: "),
+            "{err}"
+        );
+        let err = v.choose(&wanted(None, Some("~> 1.6.0")), Some(&have)).await.unwrap_err();
+        assert!(
+            err.starts_with("Terraform `~> 1.6.0` cannot be had: its version index cannot be read"),
+            "{err}"
+        );
+        let tofu = wanted(Some(Distribution::OpenTofu), None);
+        let err = v.choose(&tofu, Some(&have)).await.unwrap_err();
+        assert!(err.starts_with("OpenTofu (the latest version) cannot be had"), "{err}");
+        // A binary already in the cache is used without asking the source.
+        let cached = tmp.path().join("terraform/1.9.3");
+        std::fs::create_dir_all(&cached).unwrap();
+        std::fs::write(cached.join("terraform"), "#!/bin/sh\n").unwrap();
+        match v.choose(&wanted(None, Some("1.9.3")), None).await.unwrap() {
+            Chosen::Downloaded { path, version, .. } => {
+                assert_eq!(path, cached.join("terraform"));
+                assert_eq!(version.to_string(), "1.9.3");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -114,6 +114,66 @@ mod tests {
         );
     }
 
+    use pgp::composed::{
+        ArmorOptions, KeyType, SecretKeyParamsBuilder, SignedSecretKey, SubkeyParamsBuilder,
+    };
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::ser::Serialize as _;
+    use pgp::types::Password;
+    use rand_chacha::rand_core::SeedableRng as _;
+
+    /// A key whose primary only certifies, with a signing subkey (as HashiCorp's).
+    fn key_with_signing_subkey(seed: u64) -> SignedSecretKey {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let sub = SubkeyParamsBuilder::default()
+            .key_type(KeyType::Ed25519Legacy)
+            .can_sign(true)
+            .build()
+            .unwrap();
+        SecretKeyParamsBuilder::default()
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(false)
+            .primary_user_id("test <test@example.invalid>".into())
+            .subkeys(vec![sub])
+            .build()
+            .unwrap()
+            .generate(&mut rng)
+            .unwrap()
+    }
+
+    fn public(key: &SignedSecretKey) -> SigningKey {
+        let armored = SignedPublicKey::from(key.clone())
+            .to_armored_string(ArmorOptions::default())
+            .unwrap();
+        SigningKey::parse(armored.as_bytes()).unwrap()
+    }
+
+    fn sign(key: &SignedSecretKey, data: &[u8]) -> Vec<u8> {
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let signer = &key.secret_subkeys[0].key;
+        DetachedSignature::sign_binary_data(rng, signer, &Password::empty(), HashAlgorithm::Sha256, data)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_signature_by_the_keys_signing_subkey_verifies_and_nothing_else_does() {
+        let key = key_with_signing_subkey(1);
+        let sums = b"abc  terraform_1.9.3_linux_amd64.zip\n";
+        let signature = sign(&key, sums);
+        let trusted = public(&key);
+        assert_eq!(trusted.verify(sums, &signature), Ok(()));
+        let tampered = b"abd  terraform_1.9.3_linux_amd64.zip\n";
+        let err = trusted.verify(tampered, &signature).unwrap_err();
+        assert!(err.starts_with("the signature is not one of the signing key"), "{err}");
+        let other = public(&key_with_signing_subkey(2));
+        assert!(other.verify(sums, &signature).is_err());
+        let pinned = SigningKey::pinned(Distribution::Terraform).unwrap();
+        assert!(pinned.verify(sums, &signature).is_err());
+    }
+
     #[test]
     fn what_is_not_a_key_or_a_signature_is_refused() {
         assert!(SigningKey::parse(b"hello").is_err());
