@@ -250,7 +250,11 @@ mod tests {
             (wanted(Some(Distribution::Terraform), None), Some(&have)),
             (wanted(None, Some("1.15.5")), Some(&have)),
         ] {
-            assert_eq!(v.choose(&asked, server).await, Ok(Chosen::Server), "{asked:?}");
+            assert_eq!(
+                v.choose(&asked, server).await,
+                Ok(Chosen::Server),
+                "{asked:?}"
+            );
         }
     }
 
@@ -259,19 +263,28 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let v = versions(tmp.path().to_owned());
         let have = server("1.15.5");
-        let err = v.choose(&wanted(None, Some("1.9.3")), Some(&have)).await.unwrap_err();
+        let err = v
+            .choose(&wanted(None, Some("1.9.3")), Some(&have))
+            .await
+            .unwrap_err();
         assert!(
             err.starts_with("Terraform 1.9.3 cannot be had: terraform_1.9.3_SHA256SUMS: "),
             "{err}"
         );
-        let err = v.choose(&wanted(None, Some("~> 1.6.0")), Some(&have)).await.unwrap_err();
+        let err = v
+            .choose(&wanted(None, Some("~> 1.6.0")), Some(&have))
+            .await
+            .unwrap_err();
         assert!(
             err.starts_with("Terraform `~> 1.6.0` cannot be had: its version index cannot be read"),
             "{err}"
         );
         let tofu = wanted(Some(Distribution::OpenTofu), None);
         let err = v.choose(&tofu, Some(&have)).await.unwrap_err();
-        assert!(err.starts_with("OpenTofu (the latest version) cannot be had"), "{err}");
+        assert!(
+            err.starts_with("OpenTofu (the latest version) cannot be had"),
+            "{err}"
+        );
         // A binary already in the cache is used without asking the source.
         let cached = tmp.path().join("terraform/1.9.3");
         std::fs::create_dir_all(&cached).unwrap();

@@ -152,10 +152,16 @@ mod tests {
     fn sign(key: &SignedSecretKey, data: &[u8]) -> Vec<u8> {
         let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let signer = &key.secret_subkeys[0].key;
-        DetachedSignature::sign_binary_data(rng, signer, &Password::empty(), HashAlgorithm::Sha256, data)
-            .unwrap()
-            .to_bytes()
-            .unwrap()
+        DetachedSignature::sign_binary_data(
+            rng,
+            signer,
+            &Password::empty(),
+            HashAlgorithm::Sha256,
+            data,
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
     }
 
     #[test]
@@ -167,7 +173,10 @@ mod tests {
         assert_eq!(trusted.verify(sums, &signature), Ok(()));
         let tampered = b"abd  terraform_1.9.3_linux_amd64.zip\n";
         let err = trusted.verify(tampered, &signature).unwrap_err();
-        assert!(err.starts_with("the signature is not one of the signing key"), "{err}");
+        assert!(
+            err.starts_with("the signature is not one of the signing key"),
+            "{err}"
+        );
         let other = public(&key_with_signing_subkey(2));
         assert!(other.verify(sums, &signature).is_err());
         let pinned = SigningKey::pinned(Distribution::Terraform).unwrap();

@@ -40,6 +40,7 @@ async fn projects_pinned_to_two_versions_each_plan_and_apply_with_their_own() {
     let yaml = config(&[
         ("old", "  terraform_version: 1.5.7\n"),
         ("new", "  terraform_version: v1.6.2\n"),
+        ("also-old", "  terraform_version: \"= 1.5.7\"\n"),
     ]);
     let (pr, _) = ctx
         .open_pr(
@@ -48,11 +49,15 @@ async fn projects_pinned_to_two_versions_each_plan_and_apply_with_their_own() {
                 ("bosun.yaml", yaml.as_str()),
                 ("old/main.tf", &module(&ctx.state_file("old"), &["a"])),
                 ("new/main.tf", &module(&ctx.state_file("new"), &["b"])),
+                (
+                    "also-old/main.tf",
+                    &module(&ctx.state_file("also-old"), &["c"]),
+                ),
             ],
         )
         .await;
     ctx.settle().await;
-    for dir in ["old", "new"] {
+    for dir in ["old", "new", "also-old"] {
         let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
         assert_eq!(
             check.conclusion.as_deref(),
@@ -64,7 +69,12 @@ async fn projects_pinned_to_two_versions_each_plan_and_apply_with_their_own() {
     let new = mirror.ran_by("terraform", "1.6.2");
     assert!(old.contains(&"old plan".to_owned()), "{old:?}");
     assert!(new.contains(&"new plan".to_owned()), "{new:?}");
-    assert!(old.iter().all(|l| l.starts_with("old ")), "{old:?}");
+    assert!(old.contains(&"also-old plan".to_owned()), "{old:?}");
+    assert!(
+        old.iter()
+            .all(|l| l.starts_with("old ") || l.starts_with("also-old ")),
+        "{old:?}"
+    );
     assert!(new.iter().all(|l| l.starts_with("new ")), "{new:?}");
     // Cached in bosun's data directory, outside every checkout.
     let cached = ctx.data_path().join("tools/terraform/1.5.7/terraform");
@@ -84,7 +94,8 @@ async fn projects_pinned_to_two_versions_each_plan_and_apply_with_their_own() {
             .ran_by("terraform", "1.6.2")
             .contains(&"new apply".to_owned())
     );
-    // Each version was downloaded once: the apply used the cached copies.
+    // Each version was downloaded once (two projects planned side by side on 1.5.7 shared
+    // one download): the apply used the cached copies.
     let zips = mirror
         .requests()
         .iter()
@@ -297,5 +308,63 @@ async fn terraform_distribution_opentofu_takes_the_opentofu_source() {
         ctx.data_path().join("tools/opentofu/1.7.3/tofu").is_file(),
         "cached by distribution and version"
     );
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_downloaded_version_is_read_only_in_the_sandbox_and_first_on_run_steps_path() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    mirror.add_terraform("1.5.7");
+    mirror.add_terraform("1.6.2");
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set(
+        "terraform_signing_key_file",
+        &mirror.key_file.display().to_string(),
+    );
+    ctx.set("allow_custom_workflows", "acme/*");
+    ctx.set("allowed_overrides", "acme/infra:workflow");
+    ctx.start_bosun().await;
+    let tools = ctx.data_path().join("tools/terraform");
+    let dir = tools.join("1.5.7");
+    // 1.6.2 is planned (and cached) first; the peeking project then sees only its own version.
+    let peek = format!(
+        r#"  peek:
+    plan:
+      steps:
+        - init
+        - run: terraform version
+        - run: echo LISTED-$(ls {tools} | tr '\n' '-')
+        - run: echo MOUNT-$(awk '$5 == "{dir}" {{print $6}}' /proc/self/mountinfo)
+        - plan
+"#,
+        tools = tools.display(),
+        dir = dir.display(),
+    );
+    let yaml = format!(
+        "version: 3\nparallel_plan: false\nprojects:\n- dir: other\n  terraform_version: 1.6.2\n\
+         - dir: peek\n  terraform_version: 1.5.7\n  workflow: peek\nworkflows:\n{peek}"
+    );
+    ctx.push_base(&[("bosun.yaml", Some(yaml.as_str()))]);
+    let (pr, _) = ctx
+        .open_pr(
+            "peek",
+            &[
+                ("other/main.tf", &module(&ctx.state_file("other"), &["a"])),
+                ("peek/main.tf", &module(&ctx.state_file("peek"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: peek");
+    let body = ctx.bot_comment(pr).body;
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "{body}");
+    assert!(body.contains("Terraform v1.5.7"), "{body}");
+    assert!(
+        body.contains("LISTED-1.5.7-\n"),
+        "only its own version is there: {body}"
+    );
+    assert!(body.contains("MOUNT-ro,"), "bound read-only: {body}");
+    assert!(tools.join("1.6.2/terraform").is_file());
     ctx.finish().await;
 }
