@@ -183,6 +183,40 @@ mod tests {
         assert!(pinned.verify(sums, &signature).is_err());
     }
 
+    // Published release files: Terraform 1.9.8's SHA256SUMS, signed by HashiCorp's signing
+    // subkey (374E C75B …); OpenTofu 1.8.5's, signed by OpenTofu's primary key.
+    const TERRAFORM_SUMS: &[u8] = include_bytes!("testdata/terraform_1.9.8_SHA256SUMS");
+    const TERRAFORM_SIG: &[u8] = include_bytes!("testdata/terraform_1.9.8_SHA256SUMS.sig");
+    const TOFU_SUMS: &[u8] = include_bytes!("testdata/tofu_1.8.5_SHA256SUMS");
+    const TOFU_SIG: &[u8] = include_bytes!("testdata/tofu_1.8.5_SHA256SUMS.gpgsig");
+
+    #[test]
+    fn the_pinned_keys_verify_real_releases_and_nothing_altered() {
+        use sha2::Digest as _;
+        // The files are the published bytes (their digests as published).
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(TERRAFORM_SUMS)),
+            "d13d3d14a74864332d85aa4690602b67008890d8c78166387477cbc24ec5b67d"
+        );
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(TOFU_SUMS)),
+            "4791d5c16300f1934aed0422042f7a37266a1087de81eb458a0081d9ca11ce10"
+        );
+        let hashicorp = SigningKey::pinned(Distribution::Terraform).unwrap();
+        let opentofu = SigningKey::pinned(Distribution::OpenTofu).unwrap();
+        assert_eq!(hashicorp.verify(TERRAFORM_SUMS, TERRAFORM_SIG), Ok(()));
+        assert_eq!(opentofu.verify(TOFU_SUMS, TOFU_SIG), Ok(()));
+        // Each key refuses the other's release, and an altered or extended file.
+        assert!(opentofu.verify(TERRAFORM_SUMS, TERRAFORM_SIG).is_err());
+        assert!(hashicorp.verify(TOFU_SUMS, TOFU_SIG).is_err());
+        let mut altered = TERRAFORM_SUMS.to_vec();
+        altered[0] = b'c';
+        assert!(hashicorp.verify(&altered, TERRAFORM_SIG).is_err());
+        let mut longer = TERRAFORM_SUMS.to_vec();
+        longer.push(b'\n');
+        assert!(hashicorp.verify(&longer, TERRAFORM_SIG).is_err());
+    }
+
     #[test]
     fn what_is_not_a_key_or_a_signature_is_refused() {
         assert!(SigningKey::parse(b"hello").is_err());
