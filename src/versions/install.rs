@@ -38,8 +38,15 @@ pub struct Installer {
 }
 
 impl Installer {
-    /// Binaries cached under `root` (`<data_dir>/tools`).
+    /// Binaries cached under `root` (`<data_dir>/tools`). Downloads a process left unfinished
+    /// (it crashed) are removed: no download is under way before it starts.
     pub fn new(root: PathBuf, fetcher: Fetcher) -> Self {
+        match std::fs::remove_dir_all(root.join(".tmp")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(error = %e, "removing unfinished downloads");
+            }
+            _ => {}
+        }
         Self {
             root,
             fetcher,

@@ -368,3 +368,50 @@ async fn a_downloaded_version_is_read_only_in_the_sandbox_and_first_on_run_steps
     assert!(tools.join("1.6.2/terraform").is_file());
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_required_version_the_servers_binary_does_not_meet_is_downloaded() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    // The server's binary says it is 1.4.0 (and runs the test Terraform, 1.15.5).
+    let real = std::fs::canonicalize(crate::support::terraform_bin()).unwrap();
+    let old = ctx.state_dir.path().join("server-bin/terraform");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(
+        &old,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = version ]; then\n  if [ \"$2\" = -json ]; then echo '{{\"terraform_version\":\"1.4.0\"}}'; \
+             else echo 'Terraform v1.4.0'; fi\n  exit 0\nfi\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ctx.set("terraform_bin", &old.display().to_string());
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set(
+        "terraform_signing_key_file",
+        &mirror.key_file.display().to_string(),
+    );
+    ctx.start_bosun().await;
+    mirror.add_terraform("1.15.5");
+    mirror.add_terraform("1.14.9");
+    let code = format!(
+        "terraform {{\n  required_version = \">= 1.15\"\n}}\n{}",
+        module(&ctx.state_file("code"), &["a"])
+    );
+    let (pr, _) = ctx
+        .open_pr("required", &[("code/main.tf", code.as_str())])
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: code");
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:?}");
+    assert!(
+        mirror
+            .ran_by("terraform", "1.15.5")
+            .contains(&"code plan".to_owned())
+    );
+    assert!(mirror.ran_by("terraform", "1.14.9").is_empty());
+    ctx.finish().await;
+}
