@@ -3,7 +3,7 @@
 //!
 //! **Environment policy.** bosun's own environment holds secrets (the App key path, database
 //! URL, tokens), so no command inherits it. Terraform gets exactly [`Terraform::env`]: a fixed
-//! minimal `PATH`; a `HOME` and a `TF_DATA_DIR` of the run's own ([`RunDir`], outside the
+//! minimal `PATH` (led by a project's downloaded version's directory: [`Terraform::with_bin`]); a `HOME` and a `TF_DATA_DIR` of the run's own ([`RunDir`], outside the
 //! checkout: a committed `.bosun-home/.terraformrc` or `.terraform/environment` is never
 //! read); `TF_CLI_CONFIG_FILE`, the operator's file or an empty one; `TF_WORKSPACE` for every
 //! command after `init` and `workspace select`; `TF_IN_AUTOMATION=1`, `TF_INPUT=0`,
