@@ -24,7 +24,10 @@ pub mod source;
 pub mod sums;
 pub mod version;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use signature::SigningKey;
 pub use source::Source;
@@ -69,7 +72,14 @@ pub struct Versions {
     installer: install::Installer,
     /// What the server's binary is, once asked.
     pub server: tokio::sync::OnceCell<ServerBinary>,
+    indexes: Mutex<Indexes>,
 }
+
+/// Each distribution's listed versions, and when they were read.
+type Indexes = HashMap<String, (Instant, Arc<Vec<Version>>)>;
+
+/// How long a read index is used before it is read again.
+pub const INDEX_TTL: Duration = Duration::from_secs(5 * 60);
 
 impl Versions {
     /// Sources as the settings give them, binaries cached under `tools` (`<data_dir>/tools`).
@@ -85,6 +95,7 @@ impl Versions {
             opentofu,
             installer: install::Installer::new(tools, fetch::Fetcher::new()?),
             server: tokio::sync::OnceCell::new(),
+            indexes: Mutex::default(),
         })
     }
 
@@ -113,6 +124,31 @@ impl Versions {
             )?,
             tools,
         )
+    }
+
+    /// The versions `source`'s index lists: read at most every [`INDEX_TTL`] (a pull
+    /// request's projects and their applies share one read).
+    async fn listed(&self, source: &Source) -> Result<Arc<Vec<Version>>, String> {
+        let key = source.distribution.to_string();
+        if let Some((at, listed)) = self.lock_indexes().get(&key)
+            && at.elapsed() < INDEX_TTL
+        {
+            return Ok(listed.clone());
+        }
+        let index = self
+            .installer
+            .fetcher()
+            .get(&source.index, install::INDEX_CAP, Duration::from_secs(60))
+            .await
+            .map_err(|e| format!("its version index cannot be read: {e}"))?;
+        let listed = Arc::new(source.parse_index(&index)?);
+        self.lock_indexes()
+            .insert(key, (Instant::now(), listed.clone()));
+        Ok(listed)
+    }
+
+    fn lock_indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
+        self.indexes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn source(&self, distribution: Distribution) -> &Source {
@@ -156,26 +192,13 @@ impl Versions {
                     .version
                     .as_ref()
                     .map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
-                let index = self
-                    .installer
-                    .fetcher()
-                    .get(
-                        &source.index,
-                        install::INDEX_CAP,
-                        std::time::Duration::from_secs(60),
-                    )
+                let listed = self
+                    .listed(source)
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "{name} {asked} cannot be had: its version index cannot be read: {e}"
-                        )
-                    })?;
-                let listed = source
-                    .parse_index(&index)
                     .map_err(|e| format!("{name} {asked} cannot be had: {e}"))?;
                 let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
                 let constraint = wanted.version.as_ref().unwrap_or(&any);
-                constraint.highest(&listed).ok_or_else(|| {
+                constraint.highest(listed.iter()).ok_or_else(|| {
                     format!(
                         "{name} {asked} cannot be had: no version the download source lists meets it"
                     )

@@ -156,6 +156,13 @@ async fn a_constraint_picks_the_highest_version_the_index_lists_that_meets_it() 
             "{unpicked}"
         );
     }
+    // Both projects' constraints were met from one read of the index.
+    let reads = mirror
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with("index.json"))
+        .count();
+    assert_eq!(reads, 1, "{:?}", mirror.requests());
     let before = mirror.requests().len();
     let (pr2, _) = ctx.open_pr("own", &[("own/main.tf", own.as_str())]).await;
     ctx.settle().await;
