@@ -26,7 +26,7 @@ pub mod version;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use signature::SigningKey;
@@ -72,7 +72,7 @@ pub struct Versions {
     installer: install::Installer,
     /// What the server's binary is, once asked.
     pub server: tokio::sync::OnceCell<ServerBinary>,
-    indexes: Mutex<Indexes>,
+    indexes: tokio::sync::Mutex<Indexes>,
 }
 
 /// Each distribution's listed versions, and when they were read.
@@ -95,7 +95,7 @@ impl Versions {
             opentofu,
             installer: install::Installer::new(tools, fetch::Fetcher::new()?),
             server: tokio::sync::OnceCell::new(),
-            indexes: Mutex::default(),
+            indexes: tokio::sync::Mutex::default(),
         })
     }
 
@@ -126,11 +126,12 @@ impl Versions {
         )
     }
 
-    /// The versions `source`'s index lists: read at most every [`INDEX_TTL`] (a pull
-    /// request's projects and their applies share one read).
+    /// The versions `source`'s index lists: read at most every [`INDEX_TTL`], one read at a
+    /// time (a pull request's projects, planned side by side, and their applies share one).
     async fn listed(&self, source: &Source) -> Result<Arc<Vec<Version>>, String> {
         let key = source.distribution.to_string();
-        if let Some((at, listed)) = self.lock_indexes().get(&key)
+        let mut indexes = self.indexes.lock().await;
+        if let Some((at, listed)) = indexes.get(&key)
             && at.elapsed() < INDEX_TTL
         {
             return Ok(listed.clone());
@@ -142,13 +143,8 @@ impl Versions {
             .await
             .map_err(|e| format!("its version index cannot be read: {e}"))?;
         let listed = Arc::new(source.parse_index(&index)?);
-        self.lock_indexes()
-            .insert(key, (Instant::now(), listed.clone()));
+        indexes.insert(key, (Instant::now(), listed.clone()));
         Ok(listed)
-    }
-
-    fn lock_indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
-        self.indexes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn source(&self, distribution: Distribution) -> &Source {
