@@ -422,3 +422,39 @@ async fn a_required_version_the_servers_binary_does_not_meet_is_downloaded() {
     assert!(mirror.ran_by("terraform", "1.14.9").is_empty());
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_drift_check_runs_the_projects_own_version() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    mirror.add_terraform("1.5.7");
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set(
+        "terraform_signing_key_file",
+        &mirror.key_file.display().to_string(),
+    );
+    let token = "versions-api-token-0123456789";
+    ctx.set("api_token", token);
+    ctx.start_bosun().await;
+    let yaml = "version: 3\nprojects:\n- dir: envs/prod\n  terraform_version: 1.5.7\n";
+    let tf = module(&ctx.state_file("prod"), &["a"]);
+    ctx.push_base(&[
+        ("bosun.yaml", Some(yaml)),
+        ("envs/prod/main.tf", Some(tf.as_str())),
+    ]);
+    let reply = ctx
+        .http
+        .send(
+            http::Method::POST,
+            &ctx.url("/api/drift/acme/infra"),
+            &[("authorization", format!("Bearer {token}"))],
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    ctx.settle().await;
+    let ran = mirror.ran_by("terraform", "1.5.7");
+    assert!(ran.contains(&"prod plan".to_owned()), "{ran:?}");
+    ctx.finish().await;
+}
