@@ -111,14 +111,15 @@ impl ProjectRun<'_> {
 }
 
 /// What a run needs before its steps: the project's custom workflow, if any, and its
-/// binary (`None`: the server's), a downloaded one noted in the run's log; `Err`: why the run
-/// cannot start.
+/// binary (`None`: the server's; see `binary_check`).
 struct Prepared {
     workflow: Option<Workflow>,
     bin: Option<PathBuf>,
 }
 
 impl ProjectRun<'_> {
+    /// The run's workflow and binary, a downloaded binary noted in the run's log; `Err`: why
+    /// the run cannot start (a config that does not read, a version that cannot be had).
     async fn prepare(
         &self,
         ctx: &Context,
