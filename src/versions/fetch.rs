@@ -96,7 +96,7 @@ impl Fetcher {
                     .ok_or_else(|| other(format!("a redirect ({status}) without a location")))?;
                 let next = resolve(&uri, next)
                     .ok_or_else(|| other("a redirect to a bad location".into()))?;
-                if uri.scheme_str() == Some("https") && next.scheme_str() != Some("https") {
+                if downgrades(&uri, &next) {
                     return Err(other("a redirect from https to http".into()));
                 }
                 uri = next;
@@ -133,6 +133,11 @@ fn kind(e: &hyper_util::client::legacy::Error) -> &'static str {
     }
 }
 
+/// Whether following `from` to `to` would leave https for http.
+fn downgrades(from: &http::Uri, to: &http::Uri) -> bool {
+    from.scheme_str() == Some("https") && to.scheme_str() != Some("https")
+}
+
 /// `location` against `base`: absolute, or a path on the same host.
 fn resolve(base: &http::Uri, location: &str) -> Option<http::Uri> {
     let base = url::Url::parse(&base.to_string()).ok()?;
@@ -163,5 +168,73 @@ mod tests {
             "https://objects.example/a?b=c"
         );
         assert_eq!(resolve(&base, "file:///etc/passwd"), None);
+        let plain = resolve(&base, "http://mirror.example/x.zip").unwrap();
+        assert!(downgrades(&base, &plain));
+        assert!(!downgrades(&plain, &base));
+    }
+
+    /// A server on loopback: `/ok`, `/big` (2 KiB), `/r` (a redirect to `/ok`), `/loop` (a
+    /// redirect to itself), `/slow` (answers after 5 s); anything else 404.
+    async fn server() -> String {
+        use axum::http::{StatusCode, header};
+        use axum::response::IntoResponse;
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "fine" }))
+            .route("/big", axum::routing::get(|| async { vec![b'x'; 2048] }))
+            .route(
+                "/r",
+                axum::routing::get(|| async {
+                    (StatusCode::FOUND, [(header::LOCATION, "/ok")]).into_response()
+                }),
+            )
+            .route(
+                "/loop",
+                axum::routing::get(|| async {
+                    (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response()
+                }),
+            )
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn gets_follow_redirects_and_stop_at_the_caps() {
+        let base = server().await;
+        let f = Fetcher::new().unwrap();
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            f.get(&format!("{base}/ok"), 1024, t).await.unwrap(),
+            b"fine"
+        );
+        assert_eq!(f.get(&format!("{base}/r"), 1024, t).await.unwrap(), b"fine");
+        assert_eq!(
+            f.get(&format!("{base}/missing"), 1024, t).await,
+            Err(FetchError::NotFound)
+        );
+        let big = f.get(&format!("{base}/big"), 1024, t).await.unwrap_err();
+        assert_eq!(big.to_string(), "larger than 1024 bytes");
+        let looped = f.get(&format!("{base}/loop"), 1024, t).await.unwrap_err();
+        assert_eq!(looped.to_string(), "more than 5 redirects");
+        let slow = f
+            .get(&format!("{base}/slow"), 1024, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(
+            slow.to_string().starts_with("no complete answer within"),
+            "{slow}"
+        );
+        let refused = f.get("http://127.0.0.1:1/x", 1024, t).await.unwrap_err();
+        assert!(!refused.to_string().contains("127.0.0.1"), "{refused}");
     }
 }
