@@ -257,6 +257,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn previews_use_the_release_servers_and_the_pinned_keys() {
+        let v = Versions::with_defaults(PathBuf::from("/scratch/tools")).unwrap();
+        assert_eq!(v.default_distribution, Distribution::Terraform);
+        assert_eq!(v.terraform.base, source::TERRAFORM_DOWNLOAD_URL);
+        assert_eq!(
+            v.terraform.index,
+            "https://releases.hashicorp.com/terraform/index.json"
+        );
+        assert_eq!(v.opentofu.base, source::OPENTOFU_DOWNLOAD_URL);
+        assert_eq!(v.opentofu.index, source::OPENTOFU_INDEX_URL);
+        assert_eq!(
+            v.terraform.key.fingerprint(),
+            signature::HASHICORP_FINGERPRINT
+        );
+        assert_eq!(
+            v.opentofu.key.fingerprint(),
+            signature::OPENTOFU_FINGERPRINT
+        );
+    }
+
     #[tokio::test]
     async fn the_servers_binary_serves_what_asks_nothing_or_what_it_meets() {
         let tmp = tempfile::tempdir().unwrap();
