@@ -261,6 +261,16 @@ pub async fn start_with(
             rules: rules.clone(),
         })
     });
+    let versions = Arc::new(
+        crate::versions::Versions::new(
+            settings.versions.default_distribution,
+            settings.versions.terraform.clone(),
+            settings.versions.opentofu.clone(),
+            std::path::absolute(settings.data_dir.join("tools"))
+                .unwrap_or_else(|_| settings.data_dir.join("tools")),
+        )
+        .context("setting up Terraform downloads")?,
+    );
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),
         github: paced.clone(),
@@ -287,6 +297,7 @@ pub async fn start_with(
         metrics: metrics.clone(),
         notifier: notifier.clone(),
         spread: Some(tasks_queued.clone()),
+        versions,
     });
 
     // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.

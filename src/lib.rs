@@ -36,6 +36,7 @@ pub mod store;
 pub mod task_worker;
 pub mod telemetry;
 pub mod terraform;
+pub mod versions;
 pub mod web;
 pub mod worker;
 pub mod workflow;

@@ -133,6 +133,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         notifier: None,
         // A preview has no task worker: its one job plans every project.
         spread: None,
+        versions: Arc::new(crate::versions::Versions::with_defaults(
+            scratch.0.join("tools"),
+        )?),
     };
     let request = plan::Request {
         actor: crate::audit::Actor::Bosun,

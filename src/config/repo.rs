@@ -19,7 +19,6 @@ pub use dir_globs::{is_project_file, terraform_dirs};
 pub use distribution::Distribution;
 pub use modes::{AutoDiscover, DiscoverMode, LockMode};
 pub use shell_step::{Output, Shell, ShellCommand};
-pub use terraform_version::matches as terraform_version_matches;
 use workflow::is_null;
 pub use workflow::{EnvValue, OtherStep, Workflow, WorkflowStep};
 
@@ -690,14 +689,8 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             }
             "terraform_version" => {
                 let version = ctx.string(v, &path)?;
-                if !terraform_version::is_version(&version) {
-                    return Err(ctx.err(
-                        v,
-                        &path,
-                        format!("`{version}` is not a version (like `1.9.0`)"),
-                    ));
-                }
-                p.terraform_version = Some(version.trim_start_matches('v').to_owned());
+                let kept = terraform_version::read(&version).map_err(|e| ctx.err(v, &path, e))?;
+                p.terraform_version = Some(kept);
             }
             "apply_requirements" => p.apply_requirements = requirements(ctx, v, &path)?,
             "import_requirements" => p.import_requirements = requirements(ctx, v, &path)?,

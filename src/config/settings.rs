@@ -21,6 +21,9 @@ mod instance;
 mod notify;
 mod oauth;
 mod secrets;
+mod versions;
+
+pub use versions::VersionSettings;
 
 /// One setting: its TOML key, environment variable, flag, default and help.
 #[derive(Debug)]
@@ -230,6 +233,48 @@ pub const SETTINGS: &[SettingDef] = &[
         "terraform-git-ssh",
         Some("false"),
         "Whether git inside runs may use ssh for module sources; git there only ever uses https otherwise"
+    ),
+    setting!(
+        "terraform_distribution",
+        "BOSUN_TERRAFORM_DISTRIBUTION",
+        "terraform-distribution",
+        Some("terraform"),
+        "The distribution (terraform or opentofu) of a project whose repo config names none, when it asks for a version"
+    ),
+    setting!(
+        "terraform_download_url",
+        "BOSUN_TERRAFORM_DOWNLOAD_URL",
+        "terraform-download-url",
+        Some("https://releases.hashicorp.com"),
+        "Where Terraform versions are downloaded from, in HashiCorp's layout ({url}/terraform/index.json, {url}/terraform/{v}/...)"
+    ),
+    setting!(
+        "opentofu_download_url",
+        "BOSUN_OPENTOFU_DOWNLOAD_URL",
+        "opentofu-download-url",
+        Some("https://github.com/opentofu/opentofu/releases/download"),
+        "Where OpenTofu versions are downloaded from, in its releases' layout ({url}/v{v}/tofu_{v}_...)"
+    ),
+    setting!(
+        "opentofu_index_url",
+        "BOSUN_OPENTOFU_INDEX_URL",
+        "opentofu-index-url",
+        Some("https://get.opentofu.org/tofu/api.json"),
+        "The list of OpenTofu versions a constraint picks from ({\"versions\": [{\"id\": ...}]})"
+    ),
+    setting!(
+        "terraform_signing_key_file",
+        "BOSUN_TERRAFORM_SIGNING_KEY_FILE",
+        "terraform-signing-key-file",
+        None,
+        "OpenPGP public key Terraform's SHA256SUMS must be signed with; default: HashiCorp's, pinned in bosun"
+    ),
+    setting!(
+        "opentofu_signing_key_file",
+        "BOSUN_OPENTOFU_SIGNING_KEY_FILE",
+        "opentofu-signing-key-file",
+        None,
+        "OpenPGP public key OpenTofu's SHA256SUMS must be signed with; default: OpenTofu's, pinned in bosun"
     ),
     setting!(
         "github_writes_per_minute",
@@ -905,6 +950,8 @@ pub struct Settings {
     pub instance_id: String,
     /// How long audit entries are kept (BOSUN_AUDIT_RETENTION); `None`: forever.
     pub audit_retention: Option<Duration>,
+    /// Which Terraform or OpenTofu projects that ask for a version get, and from where.
+    pub versions: VersionSettings,
 }
 
 impl Settings {
@@ -1188,6 +1235,7 @@ impl Settings {
             notify_kinds: notify::kinds(sources)?,
             notify_lock_age: notify::lock_age(sources)?,
             instance_id: instance::instance_id(sources),
+            versions: versions::resolve(sources)?,
             oauth,
             public_url,
             audit_retention: audit_retention(sources)?,

@@ -129,6 +129,28 @@ pub fn read_beneath(dir: &Path, rel: &Path, cap: u64) -> Result<Option<Vec<u8>>,
     Ok(Some(bytes))
 }
 
+/// The names of the entries of the directory `rel` beneath `dir` (`.`: `dir` itself), every
+/// directory on the way opened without following a symlink.
+pub fn list_beneath(dir: &Path, rel: &Path) -> Result<Vec<String>, Unsafe> {
+    let shown = || rel.display().to_string();
+    let here = rel.components().all(|c| c == Component::CurDir);
+    let fd = if here {
+        open_root(dir)?
+    } else {
+        open_beneath(dir, rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?
+    };
+    let mut names = Vec::new();
+    let entries = rustix::fs::Dir::read_from(&fd).map_err(|e| Unsafe::Io(shown(), e.into()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Unsafe::Io(shown(), e.into()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// Creates the file `rel` beneath `dir` (it must not exist yet: `O_EXCL`, so nothing planted
 /// there is followed or reused), mode 0600, holding `bytes`.
 pub fn create_beneath(dir: &Path, rel: &Path, bytes: &[u8]) -> Result<(), Unsafe> {

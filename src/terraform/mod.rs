@@ -3,7 +3,7 @@
 //!
 //! **Environment policy.** bosun's own environment holds secrets (the App key path, database
 //! URL, tokens), so no command inherits it. Terraform gets exactly [`Terraform::env`]: a fixed
-//! minimal `PATH`; a `HOME` and a `TF_DATA_DIR` of the run's own ([`RunDir`], outside the
+//! minimal `PATH` (led by a project's downloaded version's directory: [`Terraform::with_bin`]); a `HOME` and a `TF_DATA_DIR` of the run's own ([`RunDir`], outside the
 //! checkout: a committed `.bosun-home/.terraformrc` or `.terraform/environment` is never
 //! read); `TF_CLI_CONFIG_FILE`, the operator's file or an empty one; `TF_WORKSPACE` for every
 //! command after `init` and `workspace select`; `TF_IN_AUTOMATION=1`, `TF_INPUT=0`,
@@ -115,6 +115,9 @@ pub struct Terraform {
     /// Whether runs may use the network (a custom workflow's `network: false` turns it off
     /// for its project; see [`Invocation::network`]).
     pub network: bool,
+    /// Whether the binary's directory leads the runs' `PATH` and is readable in every run (a
+    /// project's own version: [`Terraform::with_bin`]).
+    pub bin_on_path: bool,
 }
 
 impl std::fmt::Debug for Terraform {
@@ -217,6 +220,7 @@ impl Terraform {
             output_cap: DEFAULT_OUTPUT_CAP,
             extra_env: Vec::new(),
             network: true,
+            bin_on_path: false,
         }
     }
 
@@ -224,6 +228,17 @@ impl Terraform {
     pub fn with_plugin_cache(&self, dir: PathBuf) -> Self {
         Self {
             plugin_cache: dir,
+            ..self.clone()
+        }
+    }
+
+    /// This Terraform with the binary `bin` (a project's own version; see
+    /// [`crate::versions`]). Its directory is bound read-only into the sandbox, and is first
+    /// on the `PATH` of `run` steps, so a workflow's own `terraform` (or `tofu`) is it too.
+    pub fn with_bin(&self, bin: PathBuf) -> Self {
+        Self {
+            bin,
+            bin_on_path: true,
             ..self.clone()
         }
     }
@@ -241,8 +256,12 @@ impl Terraform {
             .clone()
             .unwrap_or_else(|| at.run.empty_cli_config());
         let protocols = if self.git_ssh { "https:ssh" } else { "https" };
+        let search = match self.bin.parent().filter(|_| self.bin_on_path) {
+            Some(dir) => format!("{}:{PATH}", dir.display()),
+            None => PATH.to_owned(),
+        };
         let mut env = vec![
-            ("PATH".to_owned(), PATH.to_owned()),
+            ("PATH".to_owned(), search),
             ("HOME".to_owned(), path(&at.run.home())),
             ("TF_DATA_DIR".to_owned(), path(&at.run.data_dir())),
             ("TF_CLI_CONFIG_FILE".to_owned(), path(&cli_config)),
@@ -286,6 +305,9 @@ impl Terraform {
             .with_context(|| format!("creating {}", self.plugin_cache.display()))?;
         let mut writable = vec![at.root.to_owned(), at.run.path().to_owned()];
         let mut readable: Vec<PathBuf> = self.cli_config.iter().cloned().collect();
+        if let Some(dir) = self.bin.parent().filter(|_| self.bin_on_path) {
+            readable.push(dir.to_owned());
+        }
         if cache_writable {
             writable.push(self.plugin_cache.clone());
         } else {

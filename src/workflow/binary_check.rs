@@ -1,73 +1,142 @@
-//! A project's `terraform_version` and `terraform_distribution` against the one binary bosun
-//! runs (BOSUN_TERRAFORM_BIN): bosun never switches binaries, so a project that wants another
-//! version or program fails its plan naming both, rather than being planned by the wrong one.
+//! Which Terraform or OpenTofu binary a project runs (see [`crate::versions`]): its repo
+//! config's `terraform_version` and `terraform_distribution` at the commit the run checks out,
+//! else the `required_version` of its code in the checkout; the server's binary when nothing
+//! is asked or it meets what is; else the version asked, downloaded and checked. A version that
+//! cannot be had fails the run naming it and why.
+
+use std::path::{Path, PathBuf};
 
 use super::Context;
-use super::plan::Request;
-use crate::config::repo;
-use crate::plan::{Outcome, Step, Target};
+use crate::config::repo::Distribution;
+use crate::plan::Target;
+use crate::versions::{Chosen, Constraint, ServerBinary, Version, Versions, Wanted, required};
 
-/// A failed plan when the project's `terraform_version` or `terraform_distribution` (in the
-/// head's repo config) is not the one Terraform bosun runs; `None`: neither set, or they match.
-pub(super) async fn mismatch(ctx: &Context, req: &Request, target: &Target) -> Option<Outcome> {
-    let failed = |output: String| Outcome::Failed {
-        step: Step::Config,
-        output,
-    };
-    let (want, want_distribution) = match super::plan::read_config(
-        ctx,
-        (&req.repo.full_name, &req.pr.base_ref),
-        &req.pr.head_sha,
-    )
-    .await
-    {
-        Ok(Some(Ok(config))) => config
-            .project(&target.dir, &target.workspace, target.name.as_deref())
-            .map(|p| (p.terraform_version.clone(), p.terraform_distribution))?,
-        // No config, or one that does not read: the run reports that itself.
-        Ok(_) => return None,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
-            return Some(failed(
-                "bosun could not read the repo config; the operator's logs say why.".into(),
-            ));
-        }
-    };
-    if let Some(want) = want_distribution {
-        match ctx.terraform.distribution().await {
-            Ok(have) if have == want => {}
-            Ok(have) => {
-                return Some(failed(format!(
-                    "The project's terraform_distribution is {want}, but bosun runs one \
-                     binary (BOSUN_TERRAFORM_BIN), which is {have}: this project is not \
-                     planned (set terraform_distribution to {have} or remove it)."
-                )));
-            }
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "terraform version failed");
-                return Some(failed(
-                    "bosun could not learn which program its Terraform binary is to check the \
-                     project's terraform_distribution; the operator's logs say why."
-                        .into(),
-                ));
-            }
+/// The binary for the project `target` of `repo`, whose checkout at `sha` is `dir` of `root`:
+/// `Ok(None)` the server's, `Ok(Some(path))` a downloaded one (with a line saying which, for
+/// the run's log); `Err`: why the project cannot run (for users).
+pub(super) async fn binary(
+    ctx: &Context,
+    (repo, branch, sha): (&str, &str, &str),
+    target: &Target,
+    (root, dir): (&Path, &Path),
+) -> Result<Option<(PathBuf, String)>, String> {
+    let wanted = wanted(ctx, (repo, branch, sha), target, (root, dir)).await?;
+    if Versions::asks_nothing(&wanted) {
+        return Ok(None);
+    }
+    let server = server_binary(ctx).await;
+    match ctx.versions.choose(&wanted, server.as_ref()).await? {
+        Chosen::Server => Ok(None),
+        Chosen::Downloaded {
+            distribution,
+            version,
+            path,
+        } => {
+            let asked = wanted
+                .version
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" (asked: `{c}`)"));
+            let line = format!(
+                "bosun runs {} {version}{asked}, downloaded and checked against its signed SHA256SUMS",
+                crate::versions::display(distribution)
+            );
+            Ok(Some((path, line)))
         }
     }
-    let want = want?;
-    match ctx.terraform.version().await {
-        Ok(have) if repo::terraform_version_matches(&want, &have) => None,
-        Ok(have) => Some(failed(format!(
-            "The project's terraform_version is {want}, but bosun runs one Terraform \
-             (BOSUN_TERRAFORM_BIN), version {have}: per-project versions are not supported \
-             yet, so this project is not planned (set terraform_version to {have} or remove it)."
-        ))),
+}
+
+/// What the project asks for.
+async fn wanted(
+    ctx: &Context,
+    (repo, branch, sha): (&str, &str, &str),
+    target: &Target,
+    (root, dir): (&Path, &Path),
+) -> Result<Wanted, String> {
+    let (key, distribution) = match super::plan::read_config(ctx, (repo, branch), sha).await {
+        Ok(Some(Ok(config))) => config
+            .project(&target.dir, &target.workspace, target.name.as_deref())
+            .map(|p| (p.terraform_version.clone(), p.terraform_distribution))
+            .unwrap_or_default(),
+        // No config, or one that does not read (the plan reports that itself).
+        Ok(_) => (None, None),
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "terraform version failed");
-            Some(failed(
-                "bosun could not learn its Terraform's version to check the project's \
-                 terraform_version; the operator's logs say why."
-                    .into(),
-            ))
+            tracing::error!(error = format!("{e:#}"), "reading the repo config failed");
+            return Err(
+                "bosun could not read the repo config; the operator's logs say why.".into(),
+            );
         }
+    };
+    let version = match key {
+        Some(text) => Some(
+            Constraint::parse_key(&text)
+                .map_err(|e| format!("The project's terraform_version: {e}"))?,
+        ),
+        None => {
+            let (root, dir) = (root.to_owned(), dir_in(root, dir));
+            tokio::task::spawn_blocking(move || required::required_version(&root, &dir))
+                .await
+                .map_err(|_| "reading the project's required_version failed".to_owned())?
+                .map_err(|e| format!("The project's required_version cannot be read: {e}"))?
+        }
+    };
+    Ok(Wanted {
+        distribution,
+        version,
+    })
+}
+
+/// `dir` relative to the checkout `root` (the run is given both as paths).
+fn dir_in(root: &Path, dir: &Path) -> PathBuf {
+    dir.strip_prefix(root)
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d.to_owned()
+            }
+        })
+        .unwrap_or_else(|_| dir.to_owned())
+}
+
+/// What the server's binary is, asked once per process (`None`: it could not say; logged).
+async fn server_binary(ctx: &Context) -> Option<ServerBinary> {
+    let found = ctx
+        .versions
+        .server
+        .get_or_try_init(|| async {
+            let version = ctx.terraform.version().await?;
+            let version = Version::parse(&version)
+                .ok_or_else(|| anyhow::anyhow!("`{version}` is not a version"))?;
+            let distribution: Distribution = ctx.terraform.distribution().await?;
+            anyhow::Ok(ServerBinary {
+                distribution,
+                version,
+            })
+        })
+        .await;
+    match found {
+        Ok(server) => Some(server.clone()),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "asking BOSUN_TERRAFORM_BIN its version failed"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_dir_is_taken_relative_to_its_checkout() {
+        let root = Path::new("/data/checkouts/x");
+        assert_eq!(
+            dir_in(root, Path::new("/data/checkouts/x/envs/prod")),
+            Path::new("envs/prod")
+        );
+        assert_eq!(dir_in(root, Path::new("/data/checkouts/x")), Path::new("."));
     }
 }

@@ -11,7 +11,7 @@
 //! backend may need the apply's credentials (e.g. a role allowed to write the state).
 //! [`state`] (`import`, `state rm`) gets them too: it writes the state.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Context;
@@ -110,6 +110,38 @@ impl ProjectRun<'_> {
     }
 }
 
+/// What a run needs before its steps: the project's custom workflow, if any, and its
+/// binary (`None`: the server's; see `binary_check`).
+struct Prepared {
+    workflow: Option<Workflow>,
+    bin: Option<PathBuf>,
+}
+
+impl ProjectRun<'_> {
+    /// The run's workflow and binary, a downloaded binary noted in the run's log; `Err`: why
+    /// the run cannot start (a config that does not read, a version that cannot be had).
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        (root, dir): (&Path, &Path),
+        log: Option<&Arc<RunLog>>,
+    ) -> Result<Prepared, String> {
+        let workflow = self.workflow(ctx).await?;
+        let bin = super::binary_check::binary(
+            ctx,
+            (self.repo, &self.pr.base_ref, self.sha),
+            self.target,
+            (root, dir),
+        )
+        .await?
+        .map(|(path, line)| {
+            note(log.map(|l| &**l), &line);
+            path
+        });
+        Ok(Prepared { workflow, bin })
+    }
+}
+
 /// Plans the project in `dir` of the checkout `root`: its workflow's plan steps, else
 /// bosun's own sequence.
 pub(super) async fn plan(
@@ -118,7 +150,7 @@ pub(super) async fn plan(
     (root, dir): (&Path, &Path),
 ) -> PlanRun {
     let log = run.start_log(ctx, RunKind::Plan).await;
-    let planned = match run.workflow(ctx).await {
+    let planned = match run.prepare(ctx, (root, dir), log.as_ref()).await {
         Err(output) => {
             note(log.as_deref(), &output);
             PlanRun {
@@ -130,8 +162,14 @@ pub(super) async fn plan(
                 log: String::new(),
             }
         }
-        Ok(workflow) => {
-            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan, log.as_ref());
+        Ok(Prepared { workflow, bin }) => {
+            let tf = terraform(
+                ctx,
+                run,
+                (workflow.as_ref(), bin),
+                Stage::Plan,
+                log.as_ref(),
+            );
             match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
                 Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
                 None => {
@@ -179,13 +217,19 @@ pub(super) async fn drift(
 ) -> ProjectDrift {
     let target = run.target.clone();
     let log = run.start_log(ctx, RunKind::Drift).await;
-    let checked = match run.workflow(ctx).await {
+    let checked = match run.prepare(ctx, (root, dir), log.as_ref()).await {
         Err(output) => {
             note(log.as_deref(), &output);
             ProjectDrift::failed(target, Step::Config, output)
         }
-        Ok(workflow) => {
-            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Plan, log.as_ref());
+        Ok(Prepared { workflow, bin }) => {
+            let tf = terraform(
+                ctx,
+                run,
+                (workflow.as_ref(), bin),
+                Stage::Plan,
+                log.as_ref(),
+            );
             match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
                 Some(steps) => {
                     let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
@@ -202,13 +246,13 @@ pub(super) async fn drift(
     checked
 }
 
-/// The Terraform a project's runs of `stage` use: the plugin cache of the run's scope (its
-/// pull request's, or its repository's default branch's), the stage's variables for the
-/// repo, and its workflow's network switch.
+/// The Terraform a project's runs of `stage` use: its binary (`bin`, else the server's), the
+/// plugin cache of the run's scope (its pull request's, or its repository's default
+/// branch's), the stage's variables for the repo, and its workflow's network switch.
 fn terraform(
     ctx: &Context,
     run: &ProjectRun<'_>,
-    workflow: Option<&Workflow>,
+    (workflow, bin): (Option<&Workflow>, Option<PathBuf>),
     stage: Stage,
     log: Option<&Arc<RunLog>>,
 ) -> crate::terraform::Terraform {
@@ -216,6 +260,9 @@ fn terraform(
     let mut tf = ctx
         .terraform
         .with_plugin_cache(ctx.terraform.plugin_cache.join(scope));
+    if let Some(bin) = bin {
+        tf = tf.with_bin(bin);
+    }
     if let Some(w) = workflow {
         tf = tf.with_network(w.network);
     }
@@ -235,7 +282,7 @@ pub(super) async fn apply(
     planfile: &[u8],
 ) -> ApplyOutcome {
     let log = run.start_log(ctx, RunKind::Apply).await;
-    let applied = match run.workflow(ctx).await {
+    let applied = match run.prepare(ctx, (root, dir), log.as_ref()).await {
         Err(output) => {
             note(log.as_deref(), &output);
             ApplyOutcome::Failed {
@@ -243,8 +290,14 @@ pub(super) async fn apply(
                 stale: false,
             }
         }
-        Ok(workflow) => {
-            let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply, log.as_ref());
+        Ok(Prepared { workflow, bin }) => {
+            let tf = terraform(
+                ctx,
+                run,
+                (workflow.as_ref(), bin),
+                Stage::Apply,
+                log.as_ref(),
+            );
             match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
                 Some(steps) => {
                     tf.apply_custom((root, dir), steps, &run.vars(), planfile)
@@ -287,8 +340,8 @@ async fn state_steps(
     cmd: StateCommand<'_>,
     log: Option<&Arc<RunLog>>,
 ) -> StateRun {
-    let workflow = match run.workflow(ctx).await {
-        Ok(w) => w,
+    let Prepared { workflow, bin } = match run.prepare(ctx, (root, dir), log).await {
+        Ok(prepared) => prepared,
         Err(output) => {
             note(log.map(|l| &**l), &output);
             return StateRun {
@@ -307,6 +360,6 @@ async fn state_steps(
             .find(|(name, _)| name == stage)
             .map(|(_, steps)| steps.as_slice())
     });
-    let tf = terraform(ctx, run, workflow.as_ref(), Stage::Apply, log);
+    let tf = terraform(ctx, run, (workflow.as_ref(), bin), Stage::Apply, log);
     tf.state_custom((root, dir), steps, &run.vars(), cmd).await
 }

@@ -109,6 +109,9 @@ pub struct Context {
     /// become tasks in the store that any replica's task worker may plan, and this wakes the
     /// local one. Unset (previews), a job plans its projects itself.
     pub spread: Option<Arc<tokio::sync::Notify>>,
+    /// The Terraform and OpenTofu versions projects ask for: where they come from, and the
+    /// cache of those downloaded.
+    pub versions: Arc<crate::versions::Versions>,
 }
 
 /// One project's run, held (see [`Context::lock_project`]); the store's hold is let go first.

@@ -692,9 +692,6 @@ pub(super) async fn plan_in_checkout(
                 );
             }
         };
-    if let Some(failed) = super::binary_check::mismatch(ctx, req, target).await {
-        return (failed, None);
-    }
     let project = super::custom::ProjectRun {
         job_id,
         repo: &req.repo.full_name,

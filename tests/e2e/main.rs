@@ -44,6 +44,7 @@ mod state_commands;
 mod step_options;
 mod summary_checks;
 mod ui;
+mod versions;
 mod webhooks;
 mod workflows;
 mod workspace;

@@ -82,7 +82,7 @@ async fn the_repo_config_file_setting_names_the_one_file_read() {
 }
 
 #[tokio::test]
-async fn a_terraform_version_the_servers_terraform_is_not_fails_that_projects_plan() {
+async fn a_terraform_version_that_cannot_be_had_fails_that_projects_plan() {
     let ctx = TestContext::start().await;
     let config = "version: 3\nprojects:\n- dir: a\n  terraform_version: v1\n\
                   - dir: b\n  terraform_version: 0.11.0\n";
@@ -107,8 +107,13 @@ async fn a_terraform_version_the_servers_terraform_is_not_fails_that_projects_pl
         Some("failure")
     );
     let body = ctx.bot_comment(pr).body;
+    // The server's Terraform is not 0.11.0, and the download source (nothing, in tests)
+    // cannot give it: no silent fall back to the server's.
     assert!(
-        body.contains("The project's terraform_version is 0.11.0, but bosun runs one Terraform"),
+        body.contains(
+            "Terraform 0.11.0 cannot be had: terraform_0.11.0_SHA256SUMS: the download source \
+             could not be reached (cannot connect)"
+        ),
         "{body}"
     );
     ctx.finish().await;

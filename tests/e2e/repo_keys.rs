@@ -148,7 +148,7 @@ async fn parallel_plan_false_plans_the_projects_one_at_a_time_in_config_order() 
 }
 
 #[tokio::test]
-async fn a_terraform_distribution_the_server_does_not_run_fails_that_projects_plan() {
+async fn a_terraform_distribution_that_cannot_be_had_fails_that_projects_plan() {
     let ctx = TestContext::start().await;
     let config = "version: 3\nprojects:\n- dir: a\n  terraform_distribution: terraform\n\
                   - dir: b\n  terraform_distribution: opentofu\n";
@@ -175,8 +175,8 @@ async fn a_terraform_distribution_the_server_does_not_run_fails_that_projects_pl
     let body = ctx.bot_comment(pr).body;
     assert!(
         body.contains(
-            "The project's terraform_distribution is opentofu, but bosun runs one binary \
-             (BOSUN_TERRAFORM_BIN), which is terraform"
+            "OpenTofu (the latest version) cannot be had: its version index cannot be read: \
+             the download source could not be reached (cannot connect)"
         ),
         "{body}"
     );

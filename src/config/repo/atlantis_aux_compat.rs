@@ -29,8 +29,9 @@ const REGEXP_OPT_IN: &str = "`-p` is a pattern only when it starts with a prefix
      `--enable-regexp-cmd`, the repo config opts in (Atlantis also reads a pattern without \
      an allowed prefix when it matches one project, or any when the list is empty)";
 const NO_SERVER_DISCOVER_MODE: &str = "bosun has no server-wide default autodiscover mode \
-     (Atlantis's `--autodiscover-mode`; server-side settings are issue 16): a repo config that \
-     sets no mode gets Atlantis's default, `auto`";
+     (Atlantis's `--autodiscover-mode`); a server config entry's `autodiscover` is the default \
+     of the repositories it names, and a repo config that sets no mode and has no such entry \
+     gets Atlantis's default, `auto`";
 
 enum Which {
     /// Every case of this Atlantis function.

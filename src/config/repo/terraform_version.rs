@@ -1,35 +1,19 @@
-//! A project's `terraform_version`, checked as Atlantis checks it (`v1.2.3`, `1.2`, `1`,
-//! `1.6.0-beta1`).
+//! A project's `terraform_version`: a version as Atlantis reads it (`v1.2.3`, `1.2`, `1`,
+//! `1.6.0-beta1`), or a constraint as `required_version` writes it (`>= 1.5, < 1.8`,
+//! `~> 1.6`); see [`crate::versions`] for what a project then runs.
 
-/// Whether `text` is a version: one to three dot-separated numbers after an optional `v`,
-/// then an optional `-pre-release` or `+build` part.
-pub(super) fn is_version(text: &str) -> bool {
-    let text = text.strip_prefix('v').unwrap_or(text);
-    let numbers = text.split_once(['-', '+']).map_or(text, |(n, _)| n);
-    let parts: Vec<&str> = numbers.split('.').collect();
-    parts.len() <= 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-}
+use crate::versions::Constraint;
 
-/// Whether the Terraform of version `have` (like `1.9.8`) is the `want` a project names:
-/// every part `want` gives (`1.9`, `1.9.8`, `1.6.0-beta1`) is `have`'s.
-pub fn matches(want: &str, have: &str) -> bool {
-    let want = want.strip_prefix('v').unwrap_or(want);
-    let have = have.strip_prefix('v').unwrap_or(have);
-    let split = |v: &str| -> (Vec<String>, Option<String>) {
-        let (numbers, rest) = match v.split_once(['-', '+']) {
-            Some((n, _)) => (n, Some(v.get(n.len()..).unwrap_or_default().to_owned())),
-            None => (v, None),
-        };
-        (numbers.split('.').map(str::to_owned).collect(), rest)
-    };
-    let (want_parts, want_rest) = split(want);
-    let (have_parts, have_rest) = split(have);
-    let numbers_match = want_parts.len() <= have_parts.len()
-        && want_parts.iter().zip(&have_parts).all(|(w, h)| w == h);
-    numbers_match && (want_rest.is_none() || want_rest == have_rest)
+/// The key's value as kept (a leading `v` dropped), or why it is neither a version nor a
+/// constraint.
+pub(super) fn read(text: &str) -> Result<String, String> {
+    Constraint::parse_key(text).map_err(|_| {
+        format!(
+            "`{text}` is not a version or a constraint (like `1.9.0`, `>= 1.5, < 1.8` or `~> 1.6`)"
+        )
+    })?;
+    let text = text.trim();
+    Ok(text.strip_prefix('v').unwrap_or(text).to_owned())
 }
 
 #[cfg(test)]
@@ -37,35 +21,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_version_matches_the_terraform_with_every_part_it_gives() {
-        for (want, have) in [
-            ("1.9.8", "1.9.8"),
-            ("v1.9.8", "1.9.8"),
-            ("1.9", "1.9.8"),
-            ("1", "1.15.5"),
+    fn versions_and_constraints_are_read() {
+        for (good, kept) in [
+            ("v1.2.3", "1.2.3"),
+            ("1", "1"),
+            ("1.9", "1.9"),
             ("1.6.0-beta1", "1.6.0-beta1"),
+            ("0.11.0", "0.11.0"),
+            (">= 1.5, < 1.8", ">= 1.5, < 1.8"),
+            ("~> 1.6", "~> 1.6"),
         ] {
-            assert!(matches(want, have), "{want} {have}");
+            assert_eq!(read(good).as_deref(), Ok(kept), "{good}");
         }
-        for (want, have) in [
-            ("1.9.7", "1.9.8"),
-            ("1.9", "1.10.0"),
-            ("1.1", "1.15.5"),
-            ("0.11.0", "1.15.5"),
-            ("1.6.0-beta1", "1.6.0"),
-            ("1.6.0", "1.6"),
-        ] {
-            assert!(!matches(want, have), "{want} {have}");
-        }
-    }
-
-    #[test]
-    fn versions_read_as_atlantis_reads_them() {
-        for good in ["v1.2.3", "1", "1.9", "1.6.0-beta1", "0.11.0"] {
-            assert!(is_version(good), "{good}");
-        }
-        for bad in ["", "v", "1.x", ">= 1.0", "1.2.3.4", "1..2", "~> 1.0"] {
-            assert!(!is_version(bad), "{bad}");
+        for bad in ["", "v", "1.x", "1.2.3.4", "1..2", "latest", ">="] {
+            assert!(read(bad).is_err(), "{bad}");
         }
     }
 }

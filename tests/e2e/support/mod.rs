@@ -8,6 +8,7 @@ pub mod client;
 pub mod fake;
 pub mod fleet;
 pub mod logs;
+pub mod mirror;
 pub mod notify_sink;
 pub mod openapi;
 #[path = "../../../src/store/test_pg.rs"]
@@ -120,6 +121,14 @@ impl TestContext {
             ("redelivery_interval", "0".to_string()),
             ("delivery_retry_base", "10ms".to_string()),
             ("terraform_bin", terraform_bin()),
+            // Nothing downloads from the release servers in tests: a version a test does not
+            // serve from its own mirror fails at once (nothing listens on port 1).
+            ("terraform_download_url", "http://127.0.0.1:1".to_string()),
+            ("opentofu_download_url", "http://127.0.0.1:1".to_string()),
+            (
+                "opentofu_index_url",
+                "http://127.0.0.1:1/api.json".to_string(),
+            ),
             ("parallelism", "2".to_string()),
             (
                 "sandbox_writable_paths",
