@@ -420,21 +420,11 @@ pub fn parse_with(
         file,
         keys: RefCell::default(),
     };
-    let root = yaml::parse(text)
-        .map_err(|e| ConfigError {
-            file: file.into(),
-            line: e.line,
-            col: e.col,
-            key: String::new(),
-            message: e.message,
-        })?
-        .ok_or_else(|| ConfigError {
-            file: file.into(),
-            line: 1,
-            col: 1,
-            key: String::new(),
-            message: "the file is empty (it needs at least `version: 3`)".into(),
-        })?;
+    let root = root_of(
+        file,
+        text,
+        "the file is empty (it needs at least `version: 3`)",
+    )?;
     let mut config = RepoConfig {
         version: 3,
         automerge: false,
@@ -522,6 +512,21 @@ pub fn parse_with(
     check_lock_modes(&ctx, &config)?;
     config.keys = ctx.keys.into_inner();
     Ok(config)
+}
+
+/// The YAML document of `file`, or where it does not read; `empty` says what an empty file
+/// lacks.
+fn root_of(file: &str, text: &str, empty: &str) -> Result<Node, ConfigError> {
+    let at = |line, col, message: String| ConfigError {
+        file: file.into(),
+        line,
+        col,
+        key: String::new(),
+        message,
+    };
+    yaml::parse(text)
+        .map_err(|e| at(e.line, e.col, e.message))?
+        .ok_or_else(|| at(1, 1, empty.into()))
 }
 
 /// A list of requirements (`apply_requirements`, `plan_requirements`, `import_requirements`)

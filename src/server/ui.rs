@@ -374,6 +374,35 @@ pub struct UnlockForm {
     reason: String,
 }
 
+/// A page form's POST: its viewer (else the sign-in redirect) and CSRF token first, then
+/// `act`; a refusal is a page saying why, success a 303 to where `done` says.
+async fn form_post<T>(
+    state: &AppState,
+    (headers, uri): (&HeaderMap, &Uri),
+    csrf: &str,
+    act: impl AsyncFnOnce(&Viewer) -> Result<T, Refusal>,
+    done: impl FnOnce(T) -> String,
+) -> Response {
+    let viewer = match page_viewer(state, headers, uri) {
+        Ok(v) => v,
+        Err(response) => return *response,
+    };
+    let result = match viewer.require_csrf(state, headers, Some(csrf)) {
+        Ok(()) => act(&viewer).await,
+        Err(refusal) => Err(refusal),
+    };
+    match result {
+        Ok(value) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&done(value)) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            response
+        }
+        Err(refusal) => refused(state, &viewer, &refusal),
+    }
+}
+
 /// `POST /locks/unlock` (the locks page's form): checks the CSRF token and the command
 /// permission, queues the unlock as `DELETE /api/locks/…` does, and returns to `/locks`.
 pub async fn unlock(
@@ -382,18 +411,13 @@ pub async fn unlock(
     uri: Uri,
     Form(form): Form<UnlockForm>,
 ) -> Response {
-    let viewer = match page_viewer(&state, &headers, &uri) {
-        Ok(v) => v,
-        Err(response) => return *response,
-    };
-    let result = async {
-        viewer.require_csrf(&state, &headers, Some(&form.csrf))?;
+    let act = async |viewer: &Viewer| {
         let (owner, name) = form
             .repository
             .split_once('/')
             .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "name the repository as OWNER/NAME"))?;
         let full = repo_of(&state, owner, name)?;
-        require_command(&state, &viewer, &full, "unlocking").await?;
+        require_command(&state, viewer, &full, "unlocking").await?;
         let query = match form.project.as_deref().filter(|p| !p.is_empty()) {
             Some(project) => UnlockQuery {
                 project: Some(project.to_owned()),
@@ -407,29 +431,22 @@ pub async fn unlock(
                 ..UnlockQuery::default()
             },
         };
-        queue_unlock(&state, &viewer, &full, &query).await
-    }
-    .await;
-    match result {
-        Ok(queued) => {
-            let what: Vec<String> = queued
-                .targets
-                .iter()
-                .map(crate::plan::Target::display_name)
-                .collect();
-            let q = serde_urlencoded::to_string([(
-                "unlocked",
-                format!("{} in {}#{}", what.join(", "), form.repository, queued.pr),
-            )])
-            .unwrap_or_default();
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/locks?{q}")) {
-                response.headers_mut().insert(header::LOCATION, v);
-            }
-            response
-        }
-        Err(refusal) => refused(&state, &viewer, &refusal),
-    }
+        queue_unlock(&state, viewer, &full, &query).await
+    };
+    let done = |queued: super::locks::QueuedUnlock| {
+        let what: Vec<String> = queued
+            .targets
+            .iter()
+            .map(crate::plan::Target::display_name)
+            .collect();
+        let q = serde_urlencoded::to_string([(
+            "unlocked",
+            format!("{} in {}#{}", what.join(", "), form.repository, queued.pr),
+        )])
+        .unwrap_or_default();
+        format!("/locks?{q}")
+    };
+    form_post(&state, (&headers, &uri), &form.csrf, act, done).await
 }
 
 /// The overview's apply lock switch.
@@ -450,12 +467,7 @@ pub async fn switch_apply_lock(
     uri: Uri,
     Form(form): Form<ApplyLockForm>,
 ) -> Response {
-    let viewer = match page_viewer(&state, &headers, &uri) {
-        Ok(v) => v,
-        Err(response) => return *response,
-    };
-    let result = async {
-        viewer.require_csrf(&state, &headers, Some(&form.csrf))?;
+    let act = async |viewer: &Viewer| {
         let lock = match form.action.as_str() {
             "lock" => true,
             "unlock" => false,
@@ -466,19 +478,9 @@ pub async fn switch_apply_lock(
                 ));
             }
         };
-        super::api::switch_apply_lock(&state, &viewer, lock, "the overview page's switch").await
-    }
-    .await;
-    match result {
-        Ok(_) => {
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            response
-                .headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/"));
-            response
-        }
-        Err(refusal) => refused(&state, &viewer, &refusal),
-    }
+        super::api::switch_apply_lock(&state, viewer, lock, "the overview page's switch").await
+    };
+    form_post(&state, (&headers, &uri), &form.csrf, act, |_| "/".into()).await
 }
 
 /// `GET /audit`: the audit trail with the query's filters; a signed-in person names one

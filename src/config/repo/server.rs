@@ -15,7 +15,7 @@ use super::{
     silenced,
 };
 use crate::config::powers::Override;
-use crate::config::yaml::{self, Node, Value};
+use crate::config::yaml::{Node, Value};
 
 /// Which repositories an entry is for.
 #[derive(Debug, Clone)]
@@ -149,22 +149,7 @@ pub fn parse(file: &str, text: &str) -> Result<ServerConfig, ConfigError> {
         file,
         keys: RefCell::default(),
     };
-    let whole = |message: String| ConfigError {
-        file: file.into(),
-        line: 1,
-        col: 1,
-        key: String::new(),
-        message,
-    };
-    let root = yaml::parse(text)
-        .map_err(|e| ConfigError {
-            file: file.into(),
-            line: e.line,
-            col: e.col,
-            key: String::new(),
-            message: e.message,
-        })?
-        .ok_or_else(|| whole("the file is empty (it needs at least `repos:`)".into()))?;
+    let root = super::root_of(file, text, "the file is empty (it needs at least `repos:`)")?;
     let mut config = ServerConfig {
         file: file.into(),
         ..ServerConfig::default()
