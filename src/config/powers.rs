@@ -295,6 +295,14 @@ impl RepoRules {
         }
     }
 
+    /// The workflow a project of a repository without a repo config runs: the server
+    /// workflow `workflow` names, else the server's workflow named `default`; `None`:
+    /// bosun's own.
+    pub fn workflow_without_config(&self) -> Option<&Workflow> {
+        let name = self.workflow.as_deref().unwrap_or("default");
+        self.server_workflows.iter().find(|w| w.name == name)
+    }
+
     /// The names of the server's workflows (a project may name them as well as the repo
     /// config's own).
     pub fn server_workflow_names(&self) -> Vec<&str> {

@@ -93,7 +93,14 @@ impl ProjectRun<'_> {
     /// The project's custom workflow, if any; `Err`: why the config cannot be read now.
     async fn workflow(&self, ctx: &Context) -> Result<Option<Workflow>, String> {
         match super::plan::read_config(ctx, (self.repo, &self.pr.base_ref), self.policy_sha).await {
-            Ok(None) => Ok(None),
+            // No repo config: the server config's workflow for the repository, if any.
+            Ok(None) => Ok(ctx
+                .settings
+                .repo_powers
+                .current()
+                .for_repo(self.repo, &self.pr.base_ref)
+                .workflow_without_config()
+                .cloned()),
             Ok(Some(Ok(config))) => Ok(config
                 .workflow_of(
                     &self.target.dir,

@@ -361,3 +361,30 @@ async fn the_servers_plan_requirements_hold_a_pull_request_without_a_repo_config
     assert_eq!(check.conclusion.as_deref(), Some("success"), "approved");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_repository_without_a_repo_config_runs_the_servers_workflow() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repos.yaml");
+    let log = ctx.state_file("marks.log");
+    std::fs::write(&path, server_config(&log, "[]")).unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+    ctx.start_bosun().await;
+    // No repo config anywhere: the project is discovered, and planned by the exact entry's
+    // `workflow`.
+    let (pr, _) = ctx
+        .open_pr(
+            "discovered",
+            &[("envs/dev/main.tf", &module(&ctx.state_file("dev"), &["a"]))],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: envs/dev").conclusion.as_deref(),
+        Some("success")
+    );
+    let marks = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(marks.trim(), "server workflow in envs/dev");
+    ctx.finish().await;
+}
