@@ -516,7 +516,10 @@ async fn a_fork_bomb_is_contained_and_ended_by_the_timeout() {
         ..Limits::default()
     };
     let bwrap = sandbox(&host, limits).await;
-    let script = "b() { b | b & }; b; sleep 60 # bosun-fork-bomb-marker";
+    // The shell starts its `sleep` before the bomb, so it never has to fork once the limit
+    // is reached (it would give up with exit code 2 before the timeout on a busy machine);
+    // `wait` keeps it there until the timeout.
+    let script = "sleep 60 & b() { b | b & }; b; wait # bosun-fork-bomb-marker";
     let mut inv = sh(&host, script);
     inv.timeout = Duration::from_secs(3);
     let done = bwrap.run(inv).await.unwrap();
