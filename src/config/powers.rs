@@ -167,7 +167,7 @@ impl ServerPolicy {
         let Some(server) = &self.server else {
             return rules;
         };
-        rules.server_workflows.clone_from(&server.workflows);
+        rules.server = Some(server.clone());
         for e in server.entries_for(repo, branch) {
             let set = |to: &mut Vec<ApplyRequirement>, from: &Option<Vec<ApplyRequirement>>| {
                 if let Some(v) = from {
@@ -245,8 +245,8 @@ pub struct RepoRules {
     pub import_requirements: Vec<ApplyRequirement>,
     /// The server workflow projects run unless they select one.
     pub workflow: Option<String>,
-    /// The server's workflows, which a project may select too.
-    pub server_workflows: Vec<Workflow>,
+    /// The server config, whose workflows a project may select too.
+    pub server: Option<Arc<ServerConfig>>,
     /// The server's value of these repo-config keys, when it sets one.
     pub delete_source_branch_on_merge: Option<bool>,
     pub repo_locks: Option<LockMode>,
@@ -300,13 +300,18 @@ impl RepoRules {
     /// bosun's own.
     pub fn workflow_without_config(&self) -> Option<&Workflow> {
         let name = self.workflow.as_deref().unwrap_or("default");
-        self.server_workflows.iter().find(|w| w.name == name)
+        self.server_workflows().iter().find(|w| w.name == name)
+    }
+
+    /// The server's workflows.
+    pub fn server_workflows(&self) -> &[Workflow] {
+        self.server.as_ref().map_or(&[], |s| &s.workflows)
     }
 
     /// The names of the server's workflows (a project may name them as well as the repo
     /// config's own).
     pub fn server_workflow_names(&self) -> Vec<&str> {
-        self.server_workflows
+        self.server_workflows()
             .iter()
             .map(|w| w.name.as_str())
             .collect()
@@ -360,7 +365,7 @@ impl RepoRules {
                 p.workflow = Some(w.clone());
             }
         }
-        for w in &self.server_workflows {
+        for w in self.server_workflows() {
             if !config.workflows.iter().any(|own| own.name == w.name) {
                 config.workflows.push(w.clone());
             }

@@ -606,10 +606,11 @@ async fn apply_one(
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "recording an apply failed");
-                return ApplyOutcome::Failed {
+                let outcome = ApplyOutcome::Failed {
                     output: "bosun could not record the apply, so it did not start it.".into(),
                     stale: false,
                 };
+                return (outcome, None);
             }
         };
         let outcome = apply_in_checkout(ctx, set, plan, check).await;
@@ -630,10 +631,12 @@ async fn apply_one(
         } else {
             (Kind::ApplyFailed, ApplyEnd::Failed)
         };
-        let run = super::feedback::run_url(ctx, set.job_id, target, RunKind::Apply).await;
+        // One lookup of the run, for the notification's link and the audit entry's.
+        let run = ctx.run_of(set.job_id, target, RunKind::Apply).await;
+        let page = run.and_then(|id| ctx.run_page(id));
         ctx.notify(end.0, repo, set.pr.number, |link| {
             let (pr, sha) = (set.pr.number, plan.head_sha.as_str());
-            render::notify::apply_outcome(end.1, repo, pr, target, sha, link, run.as_deref())
+            render::notify::apply_outcome(end.1, repo, pr, target, sha, link, page.as_deref())
         });
         // An applied planfile is of no more use, and it holds the plan's secrets.
         if status == ApplyStatus::Succeeded
@@ -647,10 +650,11 @@ async fn apply_one(
                 "dropping an applied planfile failed"
             );
         }
-        outcome
+        (outcome, run)
     }
     .instrument(span)
     .await;
+    let (outcome, run) = outcome;
     let result = ProjectApply {
         target: target.clone(),
         outcome,
@@ -662,10 +666,8 @@ async fn apply_one(
     };
     check.finish(conclusion, render::apply::apply_check(&result));
     let actor = crate::audit::Actor::Github(set.user.to_owned());
-    let entry = audit_log::apply(&actor, repo, set.pr.number, &plan.head_sha, &result);
-    let entry = ctx
-        .with_run(entry, set.job_id, target, crate::store::RunKind::Apply)
-        .await;
+    let mut entry = audit_log::apply(&actor, repo, set.pr.number, &plan.head_sha, &result);
+    entry.run_id = run;
     ctx.audit(entry).await;
     result
 }
@@ -932,7 +934,8 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         ctx.store
             .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())
             .await?;
-        let run = super::feedback::run_url(ctx, job.id, &a.target, RunKind::Apply).await;
+        let run = ctx.run_of(job.id, &a.target, RunKind::Apply).await;
+        let run = run.and_then(|id| ctx.run_page(id));
         ctx.notify(Kind::ApplyInterrupted, &job.repository, job.pr, |link| {
             render::notify::apply_outcome(
                 ApplyEnd::Interrupted,

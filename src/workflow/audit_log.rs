@@ -22,26 +22,22 @@ impl Context {
         }
     }
 
-    /// `entry` linked to the run of `job_id` that ran `kind` for `target`, when there is one
-    /// (a plan refused before Terraform ran has none); a failed lookup leaves it unlinked.
-    pub async fn with_run(
-        &self,
-        entry: NewEntry,
-        job_id: i64,
-        target: &Target,
-        kind: RunKind,
-    ) -> NewEntry {
+    /// The run of `job_id` that ran `kind` for `target`, when there is one (a plan refused
+    /// before Terraform ran has none); a failed lookup is logged and reads as none.
+    pub async fn run_of(&self, job_id: i64, target: &Target, kind: RunKind) -> Option<i64> {
         match self.store.run_of_job(job_id, target, kind).await {
-            Ok(Some(id)) => entry.run(id),
-            Ok(None) => entry,
+            Ok(id) => id,
             Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "finding the run of an audit entry failed"
-                );
-                entry
+                tracing::warn!(error = format!("{e:#}"), "finding a project's run failed");
+                None
             }
         }
+    }
+
+    /// The page of run `id` (`{BOSUN_PUBLIC_URL}/runs/{id}`); none without a public URL.
+    pub fn run_page(&self, id: i64) -> Option<String> {
+        let base = self.settings.public_url.as_ref()?;
+        Some(format!("{base}/runs/{id}"))
     }
 
     /// Appends every entry, in order.

@@ -225,7 +225,10 @@ async fn check_project(
     };
     let name = format!("{}{}", render::CHECK_PREFIX, target.display_name());
     let at = (installation, repo, head.head_sha.as_str(), job_id);
-    let log = super::feedback::run_url(ctx, job_id, target, crate::store::RunKind::Drift).await;
+    let run = ctx
+        .run_of(job_id, target, crate::store::RunKind::Drift)
+        .await;
+    let log = run.and_then(|id| ctx.run_page(id));
     write_check(ctx, at, &name, conclusion, output, log).await;
     result
 }

@@ -264,15 +264,17 @@ pub(super) async fn run_links<'t>(
     of: impl Iterator<Item = (i64, &'t Target)>,
     kind: RunKind,
 ) -> Vec<(Target, String)> {
-    let Some(base) = &ctx.settings.public_url else {
+    if ctx.settings.public_url.is_none() {
         return Vec::new();
-    };
+    }
     let mut links = Vec::new();
     for (job_id, target) in of {
-        match ctx.store.run_of_job(job_id, target, kind).await {
-            Ok(Some(id)) => links.push((target.clone(), format!("{base}/runs/{id}"))),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "finding a project's run failed"),
+        if let Some(page) = ctx
+            .run_of(job_id, target, kind)
+            .await
+            .and_then(|id| ctx.run_page(id))
+        {
+            links.push((target.clone(), page));
         }
     }
     links
@@ -283,20 +285,6 @@ pub(super) async fn run_links<'t>(
 pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: u64) -> Option<String> {
     let base = ctx.settings.public_url.as_ref()?;
     Some(format!("{base}/repos/{repo}#pr-{pr}"))
-}
-
-/// The page of the run of `job_id` that ran `kind` for `target` (`{BOSUN_PUBLIC_URL}/runs/{id}`),
-/// if there is one and a public URL is set.
-pub(super) async fn run_url(
-    ctx: &Context,
-    job_id: i64,
-    target: &Target,
-    kind: RunKind,
-) -> Option<String> {
-    run_links(ctx, std::iter::once((job_id, target)), kind)
-        .await
-        .pop()
-        .map(|(_, url)| url)
 }
 
 /// [`publish_summary`] in the mode given rather than the configured one.

@@ -332,9 +332,9 @@ pub(super) async fn plan_targets(
     let (results, checks) = plan_each(ctx, job_id, req, targets, how).await;
     let (repo, pr, head) = (&req.repo.full_name, req.pr.number, &req.pr.head_sha);
     for p in &results {
-        let entry = super::audit_log::plan(&req.actor, repo, pr, head, p);
-        let entry = ctx
-            .with_run(entry, job_id, &p.target, crate::store::RunKind::Plan)
+        let mut entry = super::audit_log::plan(&req.actor, repo, pr, head, p);
+        entry.run_id = ctx
+            .run_of(job_id, &p.target, crate::store::RunKind::Plan)
             .await;
         ctx.audit(entry).await;
     }
