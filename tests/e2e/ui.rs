@@ -249,52 +249,32 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
     let (rita, _) = sign_in(&ctx, "rita", "/").await;
     let locks = rita.send(&ctx, Method::GET, "/locks").await.text();
     assert!(locks.contains("envs/shared") && !locks.contains("action=\"/locks/unlock\""));
-    let form = |who: &SignedIn, csrf: &str| {
-        serde_urlencoded::to_string([
-            ("csrf", csrf),
-            ("repository", REPO),
-            ("dir", "envs/shared"),
-            ("workspace", "default"),
-            ("reason", "tidying"),
-        ])
-        .map(|body| (who.session.clone(), body))
-        .unwrap()
-    };
-    let post = |session: String, body: String| {
-        let ctx = &ctx;
+    let unlock = |who: &SignedIn, csrf: &str| {
+        let fields = [
+            ("csrf", csrf.to_owned()),
+            ("repository", REPO.to_owned()),
+            ("dir", "envs/shared".to_owned()),
+            ("workspace", "default".to_owned()),
+            ("reason", "tidying".to_owned()),
+        ];
+        let (ctx, who) = (&ctx, who.clone());
         async move {
-            ctx.http
-                .send(
-                    Method::POST,
-                    &ctx.url("/locks/unlock"),
-                    &[
-                        ("cookie", format!("bosun_session={session}")),
-                        (
-                            "content-type",
-                            "application/x-www-form-urlencoded".to_owned(),
-                        ),
-                    ],
-                    bytes::Bytes::from(body),
-                )
-                .await
-                .unwrap()
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            who.post_form(ctx, "/locks/unlock", &fields).await
         }
     };
-    let (session, body) = form(&rita, &rita.csrf);
-    let r = post(session, body).await;
+    let r = unlock(&rita, &rita.csrf).await;
     assert_eq!(r.status, 403, "{}", r.text());
 
     // Bob may unlock, but not without his CSRF token (nor with Rita's).
     let (bob, _) = sign_in(&ctx, "bob", "/").await;
     for csrf in ["", rita.csrf.as_str()] {
-        let (session, body) = form(&bob, csrf);
-        let r = post(session, body).await;
+        let r = unlock(&bob, csrf).await;
         assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
     }
     ctx.settle().await;
     assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
-    let (session, body) = form(&bob, &bob.csrf);
-    let r = post(session, body).await;
+    let r = unlock(&bob, &bob.csrf).await;
     assert_eq!(r.status, 303, "{}", r.text());
     ctx.settle().await;
     assert!(
@@ -326,25 +306,11 @@ async fn the_apply_lock_switch_is_for_its_admins_and_stops_applies() {
     ctx.settle().await;
 
     let switch = |who: &SignedIn, csrf: &str, action: &str| {
-        let body = serde_urlencoded::to_string([("csrf", csrf), ("action", action)]).unwrap();
-        let session = who.session.clone();
-        let ctx = &ctx;
+        let fields = [("csrf", csrf.to_owned()), ("action", action.to_owned())];
+        let (ctx, who) = (&ctx, who.clone());
         async move {
-            ctx.http
-                .send(
-                    Method::POST,
-                    &ctx.url("/apply-lock"),
-                    &[
-                        ("cookie", format!("bosun_session={session}")),
-                        (
-                            "content-type",
-                            "application/x-www-form-urlencoded".to_owned(),
-                        ),
-                    ],
-                    bytes::Bytes::from(body),
-                )
-                .await
-                .unwrap()
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            who.post_form(ctx, "/apply-lock", &fields).await
         }
     };
     let locked = || async {

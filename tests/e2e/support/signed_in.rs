@@ -24,6 +24,7 @@ impl TestContext {
 }
 
 /// A signed-in browser.
+#[derive(Clone)]
 pub struct SignedIn {
     /// The `Set-Cookie` value bosun gave at sign-in.
     pub set_cookie: String,
@@ -139,6 +140,27 @@ impl SignedIn {
     /// A request with the session cookie, without the CSRF token.
     pub async fn send(&self, ctx: &TestContext, method: Method, path: &str) -> Reply {
         send(ctx, method, path, &[self.cookie()]).await
+    }
+
+    /// A page form's POST to `path` with the session cookie and `fields` (the CSRF token is
+    /// one of them, as the pages put it).
+    pub async fn post_form(&self, ctx: &TestContext, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        ctx.http
+            .send(
+                Method::POST,
+                &ctx.url(path),
+                &[
+                    self.cookie(),
+                    (
+                        "content-type",
+                        "application/x-www-form-urlencoded".to_owned(),
+                    ),
+                ],
+                Bytes::from(body),
+            )
+            .await
+            .unwrap()
     }
 
     /// A request with the session cookie and the CSRF token.
