@@ -16,6 +16,7 @@
 //!
 //! Nothing falls back: a version that cannot be had is an error naming it and why.
 
+pub mod cache;
 pub mod fetch;
 pub mod install;
 pub mod required;
@@ -44,16 +45,44 @@ pub struct Wanted {
 }
 
 /// The binary a project runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Chosen {
     /// The server's own binary (`BOSUN_TERRAFORM_BIN`).
     Server,
-    /// A downloaded one: its distribution, version and cached path.
+    /// A downloaded one: its distribution, version and cached path, kept cached while the
+    /// lease is held.
     Downloaded {
         distribution: Distribution,
         version: Version,
         path: PathBuf,
+        lease: cache::Lease,
     },
+}
+
+/// What the operator allows of downloads and the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Whether missing versions are downloaded (`BOSUN_TOOL_DOWNLOADS`); off, only the
+    /// server's binary and cached versions run.
+    pub downloads: bool,
+    /// How many versions of each distribution stay cached (`BOSUN_TOOL_CACHE_VERSIONS`).
+    pub keep: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            downloads: true,
+            keep: 8,
+        }
+    }
+}
+
+/// The Terraform or OpenTofu a plan ran, recorded with it so its apply runs exactly the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    pub distribution: Distribution,
+    pub version: Version,
 }
 
 /// The server's binary, as its `version` output says.
@@ -70,6 +99,8 @@ pub struct Versions {
     pub terraform: Source,
     pub opentofu: Source,
     installer: install::Installer,
+    limits: Limits,
+    uses: Arc<cache::Uses>,
     /// What the server's binary is, once asked.
     pub server: tokio::sync::OnceCell<ServerBinary>,
     indexes: tokio::sync::Mutex<Indexes>,
@@ -94,9 +125,16 @@ impl Versions {
             terraform,
             opentofu,
             installer: install::Installer::new(tools, fetch::Fetcher::new()?),
+            limits: Limits::default(),
+            uses: Arc::default(),
             server: tokio::sync::OnceCell::new(),
             indexes: tokio::sync::Mutex::default(),
         })
+    }
+
+    /// The same with the operator's `limits` on downloads and the cache.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// HashiCorp's and OpenTofu's release servers and pinned keys, Terraform by default
@@ -183,36 +221,105 @@ impl Versions {
         let source = self.source(distribution);
         let version = match wanted.version.as_ref().and_then(Constraint::exact) {
             Some(exact) => exact,
+            None => self.pick(source, wanted.version.as_ref()).await?,
+        };
+        let dist = distribution.to_string();
+        // Held before the cache is looked at, so no eviction takes the version meanwhile.
+        let lease = self.uses.lease(&dist, &version);
+        let path = match self.installer.cached(source, &version) {
+            Some(path) => path,
+            None if !self.limits.downloads => {
+                return Err(format!(
+                    "{name} {version} cannot be had: it is not cached and downloads are turned off ({DOWNLOADS_SETTING})"
+                ));
+            }
             None => {
-                let asked = wanted
-                    .version
-                    .as_ref()
-                    .map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
-                let listed = self
-                    .listed(source)
+                let path = self
+                    .installer
+                    .binary(source, &version)
                     .await
-                    .map_err(|e| format!("{name} {asked} cannot be had: {e}"))?;
-                let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
-                let constraint = wanted.version.as_ref().unwrap_or(&any);
-                constraint.highest(listed.iter()).ok_or_else(|| {
-                    format!(
-                        "{name} {asked} cannot be had: no version the download source lists meets it"
-                    )
-                })?
+                    .map_err(|why| format!("{name} {version} cannot be had: {why}"))?;
+                let (uses, root, keep, dist) = (
+                    self.uses.clone(),
+                    self.installer.root().to_owned(),
+                    self.limits.keep,
+                    dist.clone(),
+                );
+                // The new version is leased: it stays.
+                let evicted =
+                    tokio::task::spawn_blocking(move || uses.evict(&root, &dist, keep)).await;
+                if let Ok(evicted) = evicted
+                    && !evicted.is_empty()
+                {
+                    let evicted: Vec<String> = evicted.iter().map(Version::to_string).collect();
+                    tracing::info!(
+                        distribution = %distribution,
+                        evicted = evicted.join(", "),
+                        "removed the least recently used cached versions"
+                    );
+                }
+                path
             }
         };
-        let path = self
-            .installer
-            .binary(source, &version)
-            .await
-            .map_err(|why| format!("{name} {version} cannot be had: {why}"))?;
+        let (root, v) = (self.installer.root().to_owned(), version.clone());
+        let _ = tokio::task::spawn_blocking(move || cache::touch(&root, &dist, &v)).await;
         Ok(Chosen::Downloaded {
             distribution,
             version,
             path,
+            lease,
         })
     }
+
+    /// The version a constraint (`None`: any version) picks: the highest the source's index
+    /// lists that meets it, or with downloads turned off the highest cached one.
+    async fn pick(
+        &self,
+        source: &Source,
+        constraint: Option<&Constraint>,
+    ) -> Result<Version, String> {
+        let name = display(source.distribution);
+        let asked = constraint.map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
+        let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
+        let constraint = constraint.unwrap_or(&any);
+        if !self.limits.downloads {
+            let cached = cache::cached(self.installer.root(), &source.distribution.to_string());
+            return constraint.highest(cached.iter()).ok_or_else(|| {
+                format!(
+                    "{name} {asked} cannot be had: no cached version meets it and downloads are turned off ({DOWNLOADS_SETTING})"
+                )
+            });
+        }
+        let listed = self
+            .listed(source)
+            .await
+            .map_err(|e| format!("{name} {asked} cannot be had: {e}"))?;
+        constraint.highest(listed.iter()).ok_or_else(|| {
+            format!("{name} {asked} cannot be had: no version the download source lists meets it")
+        })
+    }
+
+    /// The binary a plan ran (`pinned`), for its apply: exactly that version, the server's
+    /// binary when it is that one, else the cached or downloaded copy. `Err` names the
+    /// version and why it cannot be had; nothing else is run in its place.
+    pub async fn choose_pinned(
+        &self,
+        pinned: &Pinned,
+        server: Option<&ServerBinary>,
+    ) -> Result<Chosen, String> {
+        let exact = Constraint::parse(&format!("= {}", pinned.version)).map_err(|e| {
+            format!("{} {}: {e}", display(pinned.distribution), pinned.version)
+        })?;
+        let wanted = Wanted {
+            distribution: Some(pinned.distribution),
+            version: Some(exact),
+        };
+        self.choose(&wanted, server).await
+    }
 }
+
+/// The setting that turns downloads off, as errors name it.
+pub const DOWNLOADS_SETTING: &str = "BOSUN_TOOL_DOWNLOADS";
 
 /// The distribution as people write it: `Terraform`, `OpenTofu`.
 pub fn display(distribution: Distribution) -> &'static str {
@@ -290,11 +397,8 @@ mod tests {
             (wanted(Some(Distribution::Terraform), None), Some(&have)),
             (wanted(None, Some("1.15.5")), Some(&have)),
         ] {
-            assert_eq!(
-                v.choose(&asked, server).await,
-                Ok(Chosen::Server),
-                "{asked:?}"
-            );
+            let chosen = v.choose(&asked, server).await;
+            assert!(matches!(chosen, Ok(Chosen::Server)), "{asked:?}: {chosen:?}");
         }
     }
 
@@ -336,5 +440,82 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A cached version `version` of Terraform under `tools`.
+    fn cache(tools: &std::path::Path, version: &str) -> PathBuf {
+        let dir = tools.join("terraform").join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("terraform"), "#!/bin/sh\n").unwrap();
+        dir.join("terraform")
+    }
+
+    #[tokio::test]
+    async fn with_downloads_off_only_cached_versions_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = versions(tmp.path().to_owned()).with_limits(Limits {
+            downloads: false,
+            keep: 8,
+        });
+        let have = server("1.15.5");
+        cache(tmp.path(), "1.6.2");
+        cache(tmp.path(), "1.6.3");
+        let err = v
+            .choose(&wanted(None, Some("1.9.3")), Some(&have))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Terraform 1.9.3 cannot be had: it is not cached and downloads are turned off (BOSUN_TOOL_DOWNLOADS)"
+        );
+        let err = v
+            .choose(&wanted(None, Some("~> 1.7.0")), Some(&have))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Terraform `~> 1.7.0` cannot be had: no cached version meets it and downloads are turned off (BOSUN_TOOL_DOWNLOADS)"
+        );
+        // A constraint takes the highest cached version meeting it; the server's binary still
+        // serves what it meets.
+        match v.choose(&wanted(None, Some("~> 1.6.0")), Some(&have)).await {
+            Ok(Chosen::Downloaded { version, path, .. }) => {
+                assert_eq!(version.to_string(), "1.6.3");
+                assert_eq!(path, tmp.path().join("terraform/1.6.3/terraform"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let chosen = v.choose(&wanted(None, Some(">= 1.10")), Some(&have)).await;
+        assert!(matches!(chosen, Ok(Chosen::Server)), "{chosen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pinned_version_runs_exactly_or_fails_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = versions(tmp.path().to_owned());
+        let pinned = |version: &str| Pinned {
+            distribution: Distribution::Terraform,
+            version: Version::parse(version).unwrap(),
+        };
+        // The server's binary, when it is that version.
+        let have = server("1.15.5");
+        let chosen = v.choose_pinned(&pinned("1.15.5"), Some(&have)).await;
+        assert!(matches!(chosen, Ok(Chosen::Server)), "{chosen:?}");
+        // The cached copy, though a newer one is cached too.
+        cache(tmp.path(), "1.6.2");
+        cache(tmp.path(), "1.6.3");
+        match v.choose_pinned(&pinned("1.6.2"), Some(&have)).await {
+            Ok(Chosen::Downloaded { version, .. }) => assert_eq!(version.to_string(), "1.6.2"),
+            other => panic!("{other:?}"),
+        }
+        // Never another one in its place.
+        let err = v
+            .choose_pinned(&pinned("1.6.1"), Some(&have))
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with("Terraform 1.6.1 cannot be had: terraform_1.6.1_SHA256SUMS: "),
+            "{err}"
+        );
     }
 }

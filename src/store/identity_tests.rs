@@ -35,6 +35,7 @@ fn plan(name: Option<&str>, sha: &str, planfile: &[u8]) -> StoredPlan {
         planfile: Some(planfile.to_vec()),
         job_id: 1,
         created_at: 1,
+        tool: None,
     }
 }
 

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use super::Millis;
+use crate::config::repo::Distribution;
 use crate::plan::{Outcome, Target};
+use crate::versions::{Pinned, Version};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -112,6 +114,30 @@ pub struct StoredPlan {
     pub planfile: Option<Vec<u8>>,
     pub job_id: i64,
     pub created_at: Millis,
+    /// The Terraform or OpenTofu the plan ran, when its project asked for a version or a
+    /// distribution: its apply runs exactly that one. `None`: the server's binary, nothing
+    /// being asked, or a plan stored before bosun recorded it (its apply chooses again).
+    pub tool: Option<Pinned>,
+}
+
+/// A plan's recorded tool from its two columns (both NULL: none).
+pub(super) fn tool_of(
+    distribution: Option<String>,
+    version: Option<String>,
+) -> anyhow::Result<Option<Pinned>> {
+    match (distribution, version) {
+        (Some(d), Some(v)) => {
+            let distribution = Distribution::parse(&d)
+                .ok_or_else(|| anyhow::anyhow!("a stored plan's tool distribution `{d}`"))?;
+            let version = Version::parse(&v)
+                .ok_or_else(|| anyhow::anyhow!("a stored plan's tool version `{v}`"))?;
+            Ok(Some(Pinned {
+                distribution,
+                version,
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// One of bosun's summary comments on a pull request.

@@ -330,6 +330,9 @@ mod tests;
 mod identity_tests;
 
 #[cfg(test)]
+mod plan_tool_tests;
+
+#[cfg(test)]
 mod fleet_tests;
 
 #[cfg(test)]

@@ -402,6 +402,7 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
         planfile: None,
         job_id: 1,
         created_at: 1,
+        tool: None,
     };
     s.record_plan(&plan).await.unwrap();
     plan.head_sha = "b".repeat(40);
@@ -484,6 +485,7 @@ fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {
         planfile: Some(planfile.to_vec()),
         job_id: 1,
         created_at: 1,
+        tool: None,
     }
 }
 
@@ -575,6 +577,7 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
         planfile: Some(vec![1]),
         job_id: 1,
         created_at: 1,
+        tool: None,
     };
     let head = planned("h", "reviewed");
     s.record_plan(&head).await.unwrap();

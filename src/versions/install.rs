@@ -58,6 +58,17 @@ impl Installer {
         &self.fetcher
     }
 
+    /// Where the binaries are cached (`<data_dir>/tools`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The cached binary of `v`, if it is there.
+    pub fn cached(&self, source: &Source, v: &Version) -> Option<PathBuf> {
+        let path = self.dir(source, v).join(source.program());
+        path.is_file().then_some(path)
+    }
+
     /// The directory of `source`'s version `v`.
     fn dir(&self, source: &Source, v: &Version) -> PathBuf {
         self.root

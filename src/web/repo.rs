@@ -177,6 +177,7 @@ mod tests {
             planfile: Some(vec![1, 2, 3]),
             job_id: 1,
             created_at: 0,
+            tool: None,
         };
         let mut failed = planned.clone();
         failed.target.dir = "staging".into();

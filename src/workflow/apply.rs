@@ -719,7 +719,8 @@ async fn apply_in_checkout(
                 extra_args: &[],
                 check: Some(check),
             };
-            super::custom::apply(ctx, &project, (&root, &dir), planfile).await
+            let pinned = plan.tool.as_ref();
+            super::custom::apply(ctx, &project, (&root, &dir), (planfile, pinned)).await
         }
         Err(output) => failed(output),
     }

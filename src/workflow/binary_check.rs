@@ -9,38 +9,99 @@ use std::path::{Path, PathBuf};
 use super::Context;
 use crate::config::repo::Distribution;
 use crate::plan::Target;
-use crate::versions::{Chosen, Constraint, ServerBinary, Version, Versions, Wanted, required};
+use crate::versions::cache::Lease;
+use crate::versions::{
+    Chosen, Constraint, Pinned, ServerBinary, Version, Versions, Wanted, required,
+};
 
-/// The binary for the project `target` of `repo`, whose checkout at `sha` is `dir` of `root`:
-/// `Ok(None)` the server's, `Ok(Some(path))` a downloaded one (with a line saying which, for
-/// the run's log); `Err`: why the project cannot run (for users).
+/// The binary a run uses.
+#[derive(Debug, Default)]
+pub(super) struct Binary {
+    /// `None`: the server's.
+    pub path: Option<PathBuf>,
+    /// For the run's log: which version runs, when it is a downloaded one.
+    pub note: Option<String>,
+    /// What runs, when the project asked for a version or a distribution (a plan records it,
+    /// and its apply runs the same).
+    pub pinned: Option<Pinned>,
+    /// Keeps a downloaded version cached while the run uses it.
+    pub lease: Option<Lease>,
+}
+
+/// The binary for the project `target` of `repo`, whose checkout at `sha` is `dir` of `root`;
+/// `pinned`: the one its plan ran, for an apply (exactly that one, asked for nothing else).
+/// `Err`: why the project cannot run (for users).
 pub(super) async fn binary(
     ctx: &Context,
     (repo, branch, sha): (&str, &str, &str),
     target: &Target,
     (root, dir): (&Path, &Path),
-) -> Result<Option<(PathBuf, String)>, String> {
-    let wanted = wanted(ctx, (repo, branch, sha), target, (root, dir)).await?;
-    if Versions::asks_nothing(&wanted) {
-        return Ok(None);
-    }
-    let server = server_binary(ctx).await;
-    match ctx.versions.choose(&wanted, server.as_ref()).await? {
-        Chosen::Server => Ok(None),
-        Chosen::Downloaded {
-            distribution,
-            version,
-            path,
-        } => {
+    pinned: Option<&Pinned>,
+) -> Result<Binary, String> {
+    let (chosen, asked) = match pinned {
+        Some(p) => {
+            let server = server_binary(ctx).await;
+            let chosen = ctx
+                .versions
+                .choose_pinned(p, server.as_ref())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "The plan ran {} {}, and its apply runs no other: {e}",
+                        crate::versions::display(p.distribution),
+                        p.version
+                    )
+                })?;
+            (chosen, " (the version its plan ran)".to_owned())
+        }
+        None => {
+            let wanted = wanted(ctx, (repo, branch, sha), target, (root, dir)).await?;
+            if Versions::asks_nothing(&wanted) {
+                return Ok(Binary::default());
+            }
+            let server = server_binary(ctx).await;
+            let chosen = ctx.versions.choose(&wanted, server.as_ref()).await?;
             let asked = wanted
                 .version
                 .as_ref()
                 .map_or_else(String::new, |c| format!(" (asked: `{c}`)"));
-            let line = format!(
+            if let Chosen::Server = chosen {
+                let pinned = server.map(|s| Pinned {
+                    distribution: s.distribution,
+                    version: s.version,
+                });
+                return Ok(Binary {
+                    pinned,
+                    ..Binary::default()
+                });
+            }
+            (chosen, asked)
+        }
+    };
+    match chosen {
+        Chosen::Server => Ok(Binary {
+            pinned: pinned.cloned(),
+            ..Binary::default()
+        }),
+        Chosen::Downloaded {
+            distribution,
+            version,
+            path,
+            lease,
+        } => {
+            let note = format!(
                 "bosun runs {} {version}{asked}, downloaded and checked against its signed SHA256SUMS",
                 crate::versions::display(distribution)
             );
-            Ok(Some((path, line)))
+            Ok(Binary {
+                path: Some(path),
+                note: Some(note),
+                pinned: Some(Pinned {
+                    distribution,
+                    version,
+                }),
+                lease: Some(lease),
+            })
         }
     }
 }

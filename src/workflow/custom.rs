@@ -24,6 +24,7 @@ use crate::plan::{Outcome, Step, Target};
 use crate::run_log::{Logged, RunLog};
 use crate::store::{NewRun, RunKind, RunStatus, Started, now_millis};
 use crate::terraform::{PlanRun, StateCommand, StateOp, StateRun, StepVars};
+use crate::versions::Pinned;
 
 /// One project's run: where, for whom, at which commit.
 pub(super) struct ProjectRun<'a> {
@@ -118,20 +119,22 @@ impl ProjectRun<'_> {
 }
 
 /// What a run needs before its steps: the project's custom workflow, if any, and its
-/// binary (`None`: the server's; see `binary_check`).
+/// binary (see `binary_check`).
 struct Prepared {
     workflow: Option<Workflow>,
-    bin: Option<PathBuf>,
+    bin: super::binary_check::Binary,
 }
 
 impl ProjectRun<'_> {
-    /// The run's workflow and binary, a downloaded binary noted in the run's log; `Err`: why
-    /// the run cannot start (a config that does not read, a version that cannot be had).
+    /// The run's workflow and binary (`pinned`: the one its plan ran, for an apply), a
+    /// downloaded binary noted in the run's log; `Err`: why the run cannot start (a config
+    /// that does not read, a version that cannot be had).
     async fn prepare(
         &self,
         ctx: &Context,
         (root, dir): (&Path, &Path),
         log: Option<&Arc<RunLog>>,
+        pinned: Option<&Pinned>,
     ) -> Result<Prepared, String> {
         let workflow = self.workflow(ctx).await?;
         let bin = super::binary_check::binary(
@@ -139,25 +142,27 @@ impl ProjectRun<'_> {
             (self.repo, &self.pr.base_ref, self.sha),
             self.target,
             (root, dir),
+            pinned,
         )
-        .await?
-        .map(|(path, line)| {
-            note(log.map(|l| &**l), &line);
-            path
-        });
+        .await?;
+        if let Some(line) = &bin.note {
+            note(log.map(|l| &**l), line);
+        }
         Ok(Prepared { workflow, bin })
     }
 }
 
 /// Plans the project in `dir` of the checkout `root`: its workflow's plan steps, else
-/// bosun's own sequence.
+/// bosun's own sequence. With the run: the Terraform or OpenTofu it ran, when the project
+/// asked for one (recorded with the plan, so its apply runs the same).
 pub(super) async fn plan(
     ctx: &Context,
     run: &ProjectRun<'_>,
     (root, dir): (&Path, &Path),
-) -> PlanRun {
+) -> (PlanRun, Option<Pinned>) {
     let log = run.start_log(ctx, RunKind::Plan).await;
-    let planned = match run.prepare(ctx, (root, dir), log.as_ref()).await {
+    let mut pinned = None;
+    let planned = match run.prepare(ctx, (root, dir), log.as_ref(), None).await {
         Err(output) => {
             note(log.as_deref(), &output);
             PlanRun {
@@ -170,25 +175,28 @@ pub(super) async fn plan(
             }
         }
         Ok(Prepared { workflow, bin }) => {
+            pinned = bin.pinned.clone();
             let tf = terraform(
                 ctx,
                 run,
-                (workflow.as_ref(), bin),
+                (workflow.as_ref(), bin.path.clone()),
                 Stage::Plan,
                 log.as_ref(),
             );
-            match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
+            let planned = match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
                 Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
                 None => {
                     tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
                         .await
                 }
-            }
+            };
+            drop(bin.lease);
+            planned
         }
     };
     let ok = matches!(planned.outcome, Outcome::Planned { .. });
     finish(log, ok).await;
-    planned
+    (planned, pinned)
 }
 
 /// Adds bosun's own line (why a run could not start its steps) to a run's log.
@@ -224,7 +232,7 @@ pub(super) async fn drift(
 ) -> ProjectDrift {
     let target = run.target.clone();
     let log = run.start_log(ctx, RunKind::Drift).await;
-    let checked = match run.prepare(ctx, (root, dir), log.as_ref()).await {
+    let checked = match run.prepare(ctx, (root, dir), log.as_ref(), None).await {
         Err(output) => {
             note(log.as_deref(), &output);
             ProjectDrift::failed(target, Step::Config, output)
@@ -233,10 +241,11 @@ pub(super) async fn drift(
             let tf = terraform(
                 ctx,
                 run,
-                (workflow.as_ref(), bin),
+                (workflow.as_ref(), bin.path.clone()),
                 Stage::Plan,
                 log.as_ref(),
             );
+            let _lease = bin.lease;
             match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
                 Some(steps) => {
                     let planned = tf.plan_custom((root, dir), steps, &run.vars()).await;
@@ -281,15 +290,16 @@ fn terraform(
 }
 
 /// Applies `planfile` to the project in `dir` of the checkout `root`: its workflow's apply
-/// steps, else bosun's own.
+/// steps, else bosun's own; with `pinned`, the Terraform or OpenTofu its plan ran (a plan
+/// recorded without one: chosen again, as for a plan).
 pub(super) async fn apply(
     ctx: &Context,
     run: &ProjectRun<'_>,
     (root, dir): (&Path, &Path),
-    planfile: &[u8],
+    (planfile, pinned): (&[u8], Option<&Pinned>),
 ) -> ApplyOutcome {
     let log = run.start_log(ctx, RunKind::Apply).await;
-    let applied = match run.prepare(ctx, (root, dir), log.as_ref()).await {
+    let applied = match run.prepare(ctx, (root, dir), log.as_ref(), pinned).await {
         Err(output) => {
             note(log.as_deref(), &output);
             ApplyOutcome::Failed {
@@ -301,10 +311,11 @@ pub(super) async fn apply(
             let tf = terraform(
                 ctx,
                 run,
-                (workflow.as_ref(), bin),
+                (workflow.as_ref(), bin.path.clone()),
                 Stage::Apply,
                 log.as_ref(),
             );
+            let _lease = bin.lease;
             match workflow.as_ref().and_then(|w| w.apply.as_deref()) {
                 Some(steps) => {
                     tf.apply_custom((root, dir), steps, &run.vars(), planfile)
@@ -347,7 +358,7 @@ async fn state_steps(
     cmd: StateCommand<'_>,
     log: Option<&Arc<RunLog>>,
 ) -> StateRun {
-    let Prepared { workflow, bin } = match run.prepare(ctx, (root, dir), log).await {
+    let Prepared { workflow, bin } = match run.prepare(ctx, (root, dir), log, None).await {
         Ok(prepared) => prepared,
         Err(output) => {
             note(log.map(|l| &**l), &output);
@@ -367,6 +378,7 @@ async fn state_steps(
             .find(|(name, _)| name == stage)
             .map(|(_, steps)| steps.as_slice())
     });
-    let tf = terraform(ctx, run, (workflow.as_ref(), bin), Stage::Apply, log);
+    let tf = terraform(ctx, run, (workflow.as_ref(), bin.path), Stage::Apply, log);
+    let _lease = bin.lease;
     tf.state_custom((root, dir), steps, &run.vars(), cmd).await
 }

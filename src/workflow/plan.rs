@@ -17,6 +17,7 @@ use crate::config::powers;
 use crate::config::repo::{self, LockMode, RepoConfig};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
+use crate::versions::Pinned;
 use crate::workspace::UnusableFile;
 
 /// Which projects a plan covers.
@@ -610,10 +611,10 @@ async fn plan_project(
     refusal: Option<&[Unmet]>,
 ) -> ProjectPlan {
     let repo = req.repo.full_name.as_str();
-    let (outcome, planfile) = if let Some(unmet) = refusal {
+    let (outcome, planfile, tool) = if let Some(unmet) = refusal {
         let output = crate::render::apply::plan_refused(ctx.settings.command_name(), unmet);
         let step = Step::Config;
-        (Outcome::Failed { step, output }, None)
+        (Outcome::Failed { step, output }, None, None)
     } else {
         let _slot = ctx.slots.acquire().await;
         let _project = ctx.lock_project(repo, target).await;
@@ -641,6 +642,7 @@ async fn plan_project(
         planfile,
         job_id,
         created_at: now_millis(),
+        tool,
     };
     if let Err(e) = ctx.store.record_plan(&stored).await {
         tracing::error!(error = format!("{e:#}"), "recording a plan failed");
@@ -649,12 +651,14 @@ async fn plan_project(
     plan
 }
 
+/// Plans one project: its outcome, its planfile, and the Terraform or OpenTofu it ran when the
+/// project asked for one (see `custom::plan`).
 pub(super) async fn plan_in_checkout(
     ctx: &Context,
     (job_id, check): (i64, Option<&CheckRun>),
     req: &Request,
     target: &Target,
-) -> (Outcome, Option<Vec<u8>>) {
+) -> (Outcome, Option<Vec<u8>>, Option<Pinned>) {
     let dir = ctx
         .project_dir(
             &req.repo.full_name,
@@ -669,7 +673,7 @@ pub(super) async fn plan_in_checkout(
         Ok(at) => at,
         Err(output) => {
             let step = Step::Checkout;
-            return (Outcome::Failed { step, output }, None);
+            return (Outcome::Failed { step, output }, None, None);
         }
     };
     let policy_sha =
@@ -689,6 +693,7 @@ pub(super) async fn plan_in_checkout(
                         output,
                     },
                     None,
+                    None,
                 );
             }
         };
@@ -703,8 +708,8 @@ pub(super) async fn plan_in_checkout(
         extra_args: &req.extra_args,
         check,
     };
-    let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
-    (run.outcome, run.planfile)
+    let (run, tool) = super::custom::plan(ctx, &project, (&root, &dir)).await;
+    (run.outcome, run.planfile, tool)
 }
 
 pub(super) fn short(sha: &str) -> &str {

@@ -225,6 +225,7 @@ async fn record(ctx: &Context, job_id: i64, req: &Request, plan: &ProjectPlan) {
         planfile: None,
         job_id,
         created_at: now_millis(),
+        tool: None,
     };
     if let Err(e) = ctx.store.record_plan(&stored).await {
         tracing::error!(error = format!("{e:#}"), "recording a plan failed");
@@ -260,7 +261,7 @@ impl Fetched {
 /// mirror (once), then plans under a Terraform slot and the project's run lock. Returns the
 /// outcome to record; never fails: a failure is the project's outcome.
 pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPlan {
-    let (outcome, planfile) = match plan_task(ctx, task, fetched).await {
+    let (outcome, planfile, tool) = match plan_task(ctx, task, fetched).await {
         Ok(planned) => planned,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "preparing a plan task failed");
@@ -272,6 +273,7 @@ pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPl
                     step: Step::Checkout,
                     output,
                 },
+                None,
                 None,
             )
         }
@@ -288,6 +290,7 @@ pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPl
         planfile,
         job_id: task.job_id,
         created_at: now_millis(),
+        tool,
     }
 }
 
@@ -295,7 +298,7 @@ async fn plan_task(
     ctx: &Context,
     task: &Task,
     fetched: &Fetched,
-) -> anyhow::Result<(Outcome, Option<Vec<u8>>)> {
+) -> anyhow::Result<(Outcome, Option<Vec<u8>>, Option<crate::versions::Pinned>)> {
     let spec: TaskSpec = serde_json::from_str(&task.spec).context("reading a plan task")?;
     let req = Request {
         actor: crate::audit::Actor::Bosun,

@@ -449,6 +449,7 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
             planfile: None,
             job_id: 1,
             created_at: 1,
+            tool: None,
         })
         .await
         .unwrap();

@@ -77,6 +77,10 @@ pub(super) fn plan_without_planfile(row: &PgRow) -> anyhow::Result<StoredPlan> {
         planfile: None,
         job_id: row.try_get("job_id")?,
         created_at: row.try_get("created_at")?,
+        tool: crate::store::jobs::tool_of(
+            row.try_get("tool_distribution")?,
+            row.try_get("tool_version")?,
+        )?,
     })
 }
 
@@ -161,12 +165,14 @@ pub(super) async fn upsert_plan(
         .transpose()
         .context("sealing a planfile")?;
     sqlx::query(
-        "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at,
+                            tool_distribution, tool_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
              head_sha = excluded.head_sha,
              outcome = excluded.outcome, planfile = excluded.planfile,
-             job_id = excluded.job_id, created_at = excluded.created_at",
+             job_id = excluded.job_id, created_at = excluded.created_at,
+             tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version",
     )
     .bind(&plan.repository)
     .bind(plan.pr as i64)
@@ -178,6 +184,8 @@ pub(super) async fn upsert_plan(
     .bind(planfile)
     .bind(plan.job_id)
     .bind(plan.created_at)
+    .bind(plan.tool.as_ref().map(|t| t.distribution.to_string()))
+    .bind(plan.tool.as_ref().map(|t| t.version.to_string()))
     .execute(&mut *conn)
     .await
     .context("recording a plan")?;

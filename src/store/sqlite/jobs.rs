@@ -78,6 +78,10 @@ pub(super) fn plan_without_planfile(row: &SqliteRow) -> anyhow::Result<StoredPla
         planfile: None,
         job_id: row.try_get("job_id")?,
         created_at: row.try_get("created_at")?,
+        tool: crate::store::jobs::tool_of(
+            row.try_get("tool_distribution")?,
+            row.try_get("tool_version")?,
+        )?,
     })
 }
 
@@ -164,12 +168,14 @@ pub(super) async fn upsert_plan(
         .transpose()
         .context("sealing a planfile")?;
     sqlx::query(
-        "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at,
+                            tool_distribution, tool_version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
              head_sha = excluded.head_sha,
              outcome = excluded.outcome, planfile = excluded.planfile,
-             job_id = excluded.job_id, created_at = excluded.created_at",
+             job_id = excluded.job_id, created_at = excluded.created_at,
+             tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version",
     )
     .bind(&plan.repository)
     .bind(plan.pr as i64)
@@ -181,6 +187,8 @@ pub(super) async fn upsert_plan(
     .bind(planfile)
     .bind(plan.job_id)
     .bind(plan.created_at)
+    .bind(plan.tool.as_ref().map(|t| t.distribution.to_string()))
+    .bind(plan.tool.as_ref().map(|t| t.version.to_string()))
     .execute(&mut *conn)
     .await
     .context("recording a plan")?;

@@ -17,8 +17,10 @@ impl ReviewStore for SqliteStore {
     ) -> anyhow::Result<u64> {
         let done = sqlx::query(
             "INSERT INTO reviewed_plans
-                 (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at)
-             SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at
+                 (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
+                  tool_distribution, tool_version)
+             SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
+                    tool_distribution, tool_version
              FROM plans WHERE repository = ? AND pr = ? AND head_sha = ?
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
         )

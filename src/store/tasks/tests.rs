@@ -37,6 +37,7 @@ fn failed_plan(dir: &str, output: &str) -> (String, StoredPlan) {
         planfile: None,
         job_id: 7,
         created_at: 1,
+        tool: None,
     };
     (serde_json::to_string(&outcome).unwrap(), plan)
 }
