@@ -269,7 +269,8 @@ pub async fn start_with(
             std::path::absolute(settings.data_dir.join("tools"))
                 .unwrap_or_else(|_| settings.data_dir.join("tools")),
         )
-        .context("setting up Terraform downloads")?,
+        .context("setting up Terraform downloads")?
+        .with_limits(settings.versions.limits.clone()),
     );
     let ctx = Arc::new(workflow::Context {
         store: store.clone(),

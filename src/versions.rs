@@ -279,7 +279,8 @@ impl Versions {
         constraint: Option<&Constraint>,
     ) -> Result<Version, String> {
         let name = display(source.distribution);
-        let asked = constraint.map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
+        let asked =
+            constraint.map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
         let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
         let constraint = constraint.unwrap_or(&any);
         if !self.limits.downloads {
@@ -307,9 +308,8 @@ impl Versions {
         pinned: &Pinned,
         server: Option<&ServerBinary>,
     ) -> Result<Chosen, String> {
-        let exact = Constraint::parse(&format!("= {}", pinned.version)).map_err(|e| {
-            format!("{} {}: {e}", display(pinned.distribution), pinned.version)
-        })?;
+        let exact = Constraint::parse(&format!("= {}", pinned.version))
+            .map_err(|e| format!("{} {}: {e}", display(pinned.distribution), pinned.version))?;
         let wanted = Wanted {
             distribution: Some(pinned.distribution),
             version: Some(exact),
@@ -398,7 +398,10 @@ mod tests {
             (wanted(None, Some("1.15.5")), Some(&have)),
         ] {
             let chosen = v.choose(&asked, server).await;
-            assert!(matches!(chosen, Ok(Chosen::Server)), "{asked:?}: {chosen:?}");
+            assert!(
+                matches!(chosen, Ok(Chosen::Server)),
+                "{asked:?}: {chosen:?}"
+            );
         }
     }
 

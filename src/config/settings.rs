@@ -277,6 +277,20 @@ pub const SETTINGS: &[SettingDef] = &[
         "OpenPGP public key OpenTofu's SHA256SUMS must be signed with; default: OpenTofu's, pinned in bosun"
     ),
     setting!(
+        "tool_downloads",
+        "BOSUN_TOOL_DOWNLOADS",
+        "tool-downloads",
+        Some("true"),
+        "Whether Terraform and OpenTofu versions projects ask for are downloaded; false: only the server's binary and cached versions run"
+    ),
+    setting!(
+        "tool_cache_versions",
+        "BOSUN_TOOL_CACHE_VERSIONS",
+        "tool-cache-versions",
+        Some("8"),
+        "How many downloaded versions of each distribution stay cached in <data_dir>/tools, the least recently used removed first"
+    ),
+    setting!(
         "github_writes_per_minute",
         "BOSUN_GITHUB_WRITES_PER_MINUTE",
         "github-writes-per-minute",

@@ -45,6 +45,7 @@ mod step_options;
 mod summary_checks;
 mod ui;
 mod versions;
+mod versions_pinned;
 mod webhooks;
 mod workflows;
 mod workspace;

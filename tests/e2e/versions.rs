@@ -9,7 +9,7 @@ use crate::support::{REPO, TestContext};
 use pgp::composed::{ArmorOptions, SignedPublicKey};
 
 /// bosun downloading from `mirror` (Terraform and OpenTofu), its key trusted.
-async fn with_mirror() -> (TestContext, Mirror) {
+pub(crate) async fn with_mirror() -> (TestContext, Mirror) {
     let mut ctx = TestContext::without_bosun().await;
     let mirror = Mirror::start(ctx.state_dir.path()).await;
     let key = mirror.key_file.display().to_string();
@@ -24,7 +24,7 @@ async fn with_mirror() -> (TestContext, Mirror) {
 }
 
 /// A config with one project per `(dir, extra keys)`.
-fn config(projects: &[(&str, &str)]) -> String {
+pub(crate) fn config(projects: &[(&str, &str)]) -> String {
     let mut text = "version: 3\nprojects:\n".to_owned();
     for (dir, keys) in projects {
         text.push_str(&format!("- dir: {dir}\n{keys}"));

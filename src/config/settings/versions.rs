@@ -2,11 +2,13 @@
 //! (BOSUN_TERRAFORM_DISTRIBUTION), where each distribution's releases are
 //! (BOSUN_TERRAFORM_DOWNLOAD_URL, BOSUN_OPENTOFU_DOWNLOAD_URL, BOSUN_OPENTOFU_INDEX_URL) and the
 //! key their `SHA256SUMS` must be signed with (the pinned ones, or
-//! BOSUN_TERRAFORM_SIGNING_KEY_FILE, BOSUN_OPENTOFU_SIGNING_KEY_FILE).
+//! BOSUN_TERRAFORM_SIGNING_KEY_FILE, BOSUN_OPENTOFU_SIGNING_KEY_FILE), whether versions are
+//! downloaded at all (BOSUN_TOOL_DOWNLOADS) and how many stay cached
+//! (BOSUN_TOOL_CACHE_VERSIONS).
 
 use super::{SettingsError, Sources};
 use crate::config::repo::Distribution;
-use crate::versions::{SigningKey, Source};
+use crate::versions::{Limits, SigningKey, Source};
 
 /// Both sources and the default distribution.
 #[derive(Debug, Clone)]
@@ -14,6 +16,7 @@ pub struct VersionSettings {
     pub default_distribution: Distribution,
     pub terraform: Source,
     pub opentofu: Source,
+    pub limits: Limits,
 }
 
 pub(super) fn resolve(sources: &Sources) -> Result<VersionSettings, SettingsError> {
@@ -43,10 +46,23 @@ pub(super) fn resolve(sources: &Sources) -> Result<VersionSettings, SettingsErro
         index: url(sources, "opentofu_index_url")?,
         key: key(sources, "opentofu_signing_key_file", Distribution::OpenTofu)?,
     };
+    let limits = Limits {
+        downloads: sources.parsed::<bool>("tool_downloads", "true or false")?,
+        keep: match sources.parsed::<usize>("tool_cache_versions", "a positive number")? {
+            0 => {
+                return Err(SettingsError::of(
+                    "tool_cache_versions",
+                    "`0` is not a positive number".to_owned(),
+                ));
+            }
+            n => n,
+        },
+    };
     Ok(VersionSettings {
         default_distribution,
         terraform,
         opentofu,
+        limits,
     })
 }
 
@@ -104,6 +120,37 @@ mod tests {
         assert_eq!(s.opentofu.index, source::OPENTOFU_INDEX_URL);
         assert_eq!(s.terraform.key.fingerprint(), HASHICORP_FINGERPRINT);
         assert_eq!(s.opentofu.key.fingerprint(), OPENTOFU_FINGERPRINT);
+        assert_eq!(
+            s.limits,
+            Limits {
+                downloads: true,
+                keep: 8
+            }
+        );
+    }
+
+    #[test]
+    fn downloads_turn_off_and_the_cache_bound_is_a_positive_number() {
+        let mut s = Sources::default();
+        s.env.set("tool_downloads", "false");
+        s.env.set("tool_cache_versions", "2");
+        assert_eq!(
+            resolve(&s).unwrap().limits,
+            Limits {
+                downloads: false,
+                keep: 2
+            }
+        );
+        for (key, value, setting) in [
+            ("tool_downloads", "off", "BOSUN_TOOL_DOWNLOADS"),
+            ("tool_cache_versions", "0", "BOSUN_TOOL_CACHE_VERSIONS"),
+            ("tool_cache_versions", "-1", "BOSUN_TOOL_CACHE_VERSIONS"),
+        ] {
+            let mut s = Sources::default();
+            s.env.set(key, value);
+            let err = resolve(&s).unwrap_err().to_string();
+            assert!(err.contains(setting), "{err}");
+        }
     }
 
     #[test]

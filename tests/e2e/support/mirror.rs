@@ -191,6 +191,28 @@ impl Mirror {
         self.put("/terraform/index.json", index.to_string().into_bytes());
     }
 
+    /// Terraform `version` no longer served: its files gone, its index entry too.
+    pub fn withdraw_terraform(&self, version: &str) {
+        let prefix = format!("/terraform/{version}/");
+        self.files
+            .lock()
+            .unwrap()
+            .retain(|path, _| !path.starts_with(&prefix));
+        let mut listed = self.terraform_versions.lock().unwrap();
+        listed.retain(|v| v != version);
+        let versions: BTreeMap<&str, serde_json::Value> = listed
+            .iter()
+            .map(|v| {
+                (
+                    v.as_str(),
+                    serde_json::json!({ "name": "terraform", "version": v }),
+                )
+            })
+            .collect();
+        let index = serde_json::json!({ "name": "terraform", "versions": versions });
+        self.put("/terraform/index.json", index.to_string().into_bytes());
+    }
+
     /// OpenTofu `version`, in its releases' layout, listed in the index.
     pub fn add_tofu(&self, version: &str) {
         self.release(&format!("/tofu/v{version}"), "tofu", version, "gpgsig");

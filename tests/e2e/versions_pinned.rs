@@ -1,0 +1,222 @@
+//! The version a plan ran is the version its apply runs; downloads can be turned off; the
+//! cache of downloaded versions is bounded.
+
+use crate::support::mirror::Mirror;
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext};
+use crate::versions::{config, with_mirror};
+
+#[tokio::test]
+async fn an_apply_runs_the_version_its_plan_ran_though_a_newer_one_meets_the_constraint_since() {
+    let (mut ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.5.0");
+    mirror.add_terraform("1.6.0");
+    // The server's own Terraform (1.15.5) meets neither constraint.
+    let yaml = config(&[
+        ("kept", "  terraform_version: \">= 1.6, < 1.8\"\n"),
+        ("gone", "  terraform_version: \"~> 1.5.0\"\n"),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "pinned",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("kept/main.tf", &module(&ctx.state_file("kept"), &["a"])),
+                ("gone/main.tf", &module(&ctx.state_file("gone"), &["b"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["kept", "gone"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{dir}");
+    }
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.0")
+            .contains(&"kept plan".into())
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.5.0")
+            .contains(&"gone plan".into())
+    );
+    // Newer versions meeting both constraints are published; 1.5.0 is withdrawn and no longer
+    // cached. bosun restarts, so nothing it read of the index before is kept.
+    mirror.add_terraform("1.7.0");
+    mirror.add_terraform("1.5.9");
+    mirror.withdraw_terraform("1.5.0");
+    ctx.stop_bosun().await;
+    std::fs::remove_dir_all(ctx.data_path().join("tools/terraform/1.5.0")).unwrap();
+    ctx.start_bosun().await;
+
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.bot_comments(pr).last().unwrap().body.clone();
+    assert!(body.contains("Apply complete!"), "{body}");
+    assert!(
+        body.contains(
+            "The plan ran Terraform 1.5.0, and its apply runs no other: Terraform 1.5.0 cannot be \
+             had: terraform_1.5.0_SHA256SUMS was not found at the download source"
+        ),
+        "{body}"
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.0")
+            .contains(&"kept apply".into()),
+        "{:?}",
+        mirror.ran_by("terraform", "1.6.0")
+    );
+    assert!(mirror.ran_by("terraform", "1.7.0").is_empty());
+    assert!(mirror.ran_by("terraform", "1.5.9").is_empty());
+
+    // Planned again, the constraints pick the newer versions.
+    ctx.comment(pr, "alice", "bosun plan").await;
+    ctx.settle().await;
+    assert!(
+        mirror
+            .ran_by("terraform", "1.7.0")
+            .contains(&"kept plan".into())
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.5.9")
+            .contains(&"gone plan".into())
+    );
+    ctx.finish().await;
+}
+
+/// bosun downloading from `mirror` with `settings` set too.
+async fn started(ctx: &mut TestContext, mirror: &Mirror, settings: &[(&str, &str)]) {
+    ctx.set("terraform_download_url", &mirror.url);
+    ctx.set(
+        "terraform_signing_key_file",
+        &mirror.key_file.display().to_string(),
+    );
+    for (key, value) in settings {
+        ctx.set(key, value);
+    }
+    ctx.start_bosun().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+}
+
+#[tokio::test]
+async fn with_downloads_off_only_the_servers_binary_and_cached_versions_run() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    mirror.add_terraform("1.5.7");
+    mirror.add_terraform("1.6.2");
+    // 1.6.2 is cached while downloads are on.
+    started(&mut ctx, &mirror, &[]).await;
+    let yaml = config(&[("first", "  terraform_version: 1.6.2\n")]);
+    let (first, _) = ctx
+        .open_pr(
+            "first",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("first/main.tf", &module(&ctx.state_file("first"), &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(first, "bosun/plan: first");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    ctx.stop_bosun().await;
+    started(&mut ctx, &mirror, &[("tool_downloads", "false")]).await;
+    let asked = mirror.requests().len();
+
+    let yaml = config(&[
+        ("cached", "  terraform_version: \"~> 1.6.0\"\n"),
+        ("missing", "  terraform_version: 1.5.7\n"),
+        ("own", ""),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "off",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("cached/main.tf", &module(&ctx.state_file("cached"), &["a"])),
+                (
+                    "missing/main.tf",
+                    &module(&ctx.state_file("missing"), &["b"]),
+                ),
+                ("own/main.tf", &module(&ctx.state_file("own"), &["c"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for (dir, conclusion) in [
+        ("cached", "success"),
+        ("missing", "failure"),
+        ("own", "success"),
+    ] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some(conclusion), "{dir}");
+    }
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains(
+            "Terraform 1.5.7 cannot be had: it is not cached and downloads are turned off \
+             (BOSUN_TOOL_DOWNLOADS)"
+        ),
+        "{body}"
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.2")
+            .contains(&"cached plan".into())
+    );
+    assert!(mirror.ran_by("terraform", "1.5.7").is_empty());
+    assert_eq!(mirror.requests().len(), asked, "{:?}", mirror.requests());
+    assert!(!ctx.data_path().join("tools/terraform/1.5.7").exists());
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn past_the_bound_the_least_recently_used_version_leaves_the_cache() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    for v in ["1.5.7", "1.6.2", "1.7.0"] {
+        mirror.add_terraform(v);
+    }
+    started(&mut ctx, &mirror, &[("tool_cache_versions", "2")]).await;
+    // Planned one after another, in this order.
+    let yaml = format!(
+        "version: 3\nparallel_plan: false\nprojects:\n{}",
+        config(&[
+            ("a", "  terraform_version: 1.5.7\n"),
+            ("b", "  terraform_version: 1.6.2\n"),
+            ("c", "  terraform_version: 1.7.0\n"),
+        ])
+        .trim_start_matches("version: 3\nprojects:\n")
+    );
+    let (pr, _) = ctx
+        .open_pr(
+            "bound",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("a/main.tf", &module(&ctx.state_file("a"), &["a"])),
+                ("b/main.tf", &module(&ctx.state_file("b"), &["b"])),
+                ("c/main.tf", &module(&ctx.state_file("c"), &["c"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for dir in ["a", "b", "c"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{dir}");
+    }
+    let tools = ctx.data_path().join("tools/terraform");
+    let mut cached: Vec<String> = std::fs::read_dir(&tools)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    cached.sort();
+    assert_eq!(cached, ["1.6.2", "1.7.0"]);
+    // Each use is noted under bosun's data directory.
+    let used = ctx.data_path().join("tools/.used/terraform");
+    assert!(used.join("1.6.2").is_file() && used.join("1.7.0").is_file());
+    assert!(!used.join("1.5.7").exists());
+    ctx.finish().await;
+}
