@@ -70,6 +70,18 @@ async fn an_apply_runs_the_version_its_plan_ran_though_a_newer_one_meets_the_con
     );
     assert!(mirror.ran_by("terraform", "1.7.0").is_empty());
     assert!(mirror.ran_by("terraform", "1.5.9").is_empty());
+    // The applies' run logs say which version runs, and which cannot be had.
+    let logs = apply_logs(&ctx).await;
+    assert!(
+        logs.contains(
+            "bosun runs Terraform 1.6.0 (the version its plan ran), downloaded and checked against its signed SHA256SUMS"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("The plan ran Terraform 1.5.0, and its apply runs no other"),
+        "{logs}"
+    );
 
     // Planned again, the constraints pick the newer versions.
     ctx.comment(pr, "alice", "bosun plan").await;
@@ -85,6 +97,24 @@ async fn an_apply_runs_the_version_its_plan_ran_though_a_newer_one_meets_the_con
             .contains(&"gone plan".into())
     );
     ctx.finish().await;
+}
+
+/// The stored logs of every apply run so far, one after another.
+async fn apply_logs(ctx: &TestContext) -> String {
+    ctx.run_of_kind("apply").await;
+    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE kind = 'apply' ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for id in ids {
+        for chunk in ctx.store().run_log(id, 0, 10_000).await.unwrap() {
+            text.push_str(&chunk.text);
+        }
+    }
+    text
 }
 
 /// bosun downloading from `mirror` with `settings` set too.
