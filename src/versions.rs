@@ -67,6 +67,26 @@ pub struct Limits {
     pub downloads: bool,
     /// How many versions of each distribution stay cached (`BOSUN_TOOL_CACHE_VERSIONS`).
     pub keep: usize,
+    /// The Terraform versions projects may ask for (`BOSUN_TERRAFORM_VERSIONS`); `None`: any.
+    pub terraform_allowed: Option<Constraint>,
+    /// Likewise for OpenTofu (`BOSUN_OPENTOFU_VERSIONS`).
+    pub opentofu_allowed: Option<Constraint>,
+}
+
+impl Limits {
+    /// The versions of `distribution` the operator allows, and the setting saying so.
+    fn allowed(&self, distribution: Distribution) -> Option<(&Constraint, &'static str)> {
+        match distribution {
+            Distribution::Terraform => self
+                .terraform_allowed
+                .as_ref()
+                .map(|c| (c, "BOSUN_TERRAFORM_VERSIONS")),
+            Distribution::OpenTofu => self
+                .opentofu_allowed
+                .as_ref()
+                .map(|c| (c, "BOSUN_OPENTOFU_VERSIONS")),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -74,6 +94,8 @@ impl Default for Limits {
         Self {
             downloads: true,
             keep: 8,
+            terraform_allowed: None,
+            opentofu_allowed: None,
         }
     }
 }
@@ -223,6 +245,13 @@ impl Versions {
             Some(exact) => exact,
             None => self.pick(source, wanted.version.as_ref()).await?,
         };
+        if let Some((allowed, setting)) = self.limits.allowed(distribution)
+            && !allowed.allows(&version)
+        {
+            return Err(format!(
+                "{name} {version} cannot be had: the operator allows only `{allowed}` ({setting})"
+            ));
+        }
         let dist = distribution.to_string();
         // Held before the cache is looked at, so no eviction takes the version meanwhile.
         let lease = self.uses.lease(&dist, &version);
@@ -282,12 +311,18 @@ impl Versions {
         let asked =
             constraint.map_or_else(|| "(the latest version)".to_owned(), |c| format!("`{c}`"));
         let any = Constraint::parse(">= 0.0.0").map_err(|e| e.to_string())?;
-        let constraint = constraint.unwrap_or(&any);
+        let mut constraint = constraint.unwrap_or(&any).clone();
+        // What the operator allows narrows the choice.
+        let mut also = String::new();
+        if let Some((allowed, setting)) = self.limits.allowed(source.distribution) {
+            constraint = constraint.and(allowed.clone());
+            also = format!(" and the operator allows (`{allowed}`, {setting})");
+        }
         if !self.limits.downloads {
             let cached = cache::cached(self.installer.root(), &source.distribution.to_string());
             return constraint.highest(cached.iter()).ok_or_else(|| {
                 format!(
-                    "{name} {asked} cannot be had: no cached version meets it and downloads are turned off ({DOWNLOADS_SETTING})"
+                    "{name} {asked} cannot be had: no cached version meets it{also} and downloads are turned off ({DOWNLOADS_SETTING})"
                 )
             });
         }
@@ -296,7 +331,9 @@ impl Versions {
             .await
             .map_err(|e| format!("{name} {asked} cannot be had: {e}"))?;
         constraint.highest(listed.iter()).ok_or_else(|| {
-            format!("{name} {asked} cannot be had: no version the download source lists meets it")
+            format!(
+                "{name} {asked} cannot be had: no version the download source lists meets it{also}"
+            )
         })
     }
 
@@ -458,7 +495,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let v = versions(tmp.path().to_owned()).with_limits(Limits {
             downloads: false,
-            keep: 8,
+            ..Limits::default()
         });
         let have = server("1.15.5");
         cache(tmp.path(), "1.6.2");
@@ -520,5 +557,59 @@ mod tests {
             err.starts_with("Terraform 1.6.1 cannot be had: terraform_1.6.1_SHA256SUMS: "),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn only_versions_the_operator_allows_are_had() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = versions(tmp.path().to_owned()).with_limits(Limits {
+            downloads: false,
+            terraform_allowed: Some(Constraint::parse(">= 1.6, < 1.7").unwrap()),
+            ..Limits::default()
+        });
+        let have = server("1.15.5");
+        cache(tmp.path(), "1.5.7");
+        cache(tmp.path(), "1.6.2");
+        cache(tmp.path(), "1.7.0");
+        let err = v
+            .choose(&wanted(None, Some("1.5.7")), Some(&have))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Terraform 1.5.7 cannot be had: the operator allows only `>= 1.6, < 1.7` (BOSUN_TERRAFORM_VERSIONS)"
+        );
+        // A constraint picks among the allowed ones only.
+        match v
+            .choose(&wanted(None, Some(">= 1.5, < 1.9")), Some(&have))
+            .await
+        {
+            Ok(Chosen::Downloaded { version, .. }) => assert_eq!(version.to_string(), "1.6.2"),
+            other => panic!("{other:?}"),
+        }
+        let err = v
+            .choose(&wanted(None, Some("~> 1.7.0")), Some(&have))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Terraform `~> 1.7.0` cannot be had: no cached version meets it and the operator allows (`>= 1.6, < 1.7`, BOSUN_TERRAFORM_VERSIONS) and downloads are turned off (BOSUN_TOOL_DOWNLOADS)"
+        );
+        // A plan's version the operator no longer allows is refused at apply too.
+        let pinned = Pinned {
+            distribution: Distribution::Terraform,
+            version: Version::parse("1.7.0").unwrap(),
+        };
+        let err = v.choose_pinned(&pinned, Some(&have)).await.unwrap_err();
+        assert!(err.contains("allows only `>= 1.6, < 1.7`"), "{err}");
+        // The server's binary is the operator's own: it runs what it meets.
+        let chosen = v.choose(&wanted(None, Some(">= 1.10")), Some(&have)).await;
+        assert!(matches!(chosen, Ok(Chosen::Server)), "{chosen:?}");
+        // Another distribution is not limited by Terraform's setting.
+        let dir = tmp.path().join("opentofu/1.5.7");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tofu"), "#!/bin/sh\n").unwrap();
+        let tofu = wanted(Some(Distribution::OpenTofu), Some("1.5.7"));
+        assert!(v.choose(&tofu, Some(&have)).await.is_ok());
     }
 }

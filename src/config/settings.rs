@@ -291,6 +291,20 @@ pub const SETTINGS: &[SettingDef] = &[
         "How many downloaded versions of each distribution stay cached in <data_dir>/tools, the least recently used removed first"
     ),
     setting!(
+        "terraform_versions",
+        "BOSUN_TERRAFORM_VERSIONS",
+        "terraform-versions",
+        None,
+        "The Terraform versions projects may ask for, as a constraint (>= 1.5, < 2.0); default: any"
+    ),
+    setting!(
+        "opentofu_versions",
+        "BOSUN_OPENTOFU_VERSIONS",
+        "opentofu-versions",
+        None,
+        "The OpenTofu versions projects may ask for, as a constraint; default: any"
+    ),
+    setting!(
         "github_writes_per_minute",
         "BOSUN_GITHUB_WRITES_PER_MINUTE",
         "github-writes-per-minute",

@@ -250,3 +250,69 @@ async fn past_the_bound_the_least_recently_used_version_leaves_the_cache() {
     assert!(!used.join("1.5.7").exists());
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn only_the_versions_the_operator_allows_are_downloaded() {
+    let mut ctx = TestContext::without_bosun().await;
+    let mirror = Mirror::start(ctx.state_dir.path()).await;
+    for v in ["1.5.7", "1.6.2", "1.7.0"] {
+        mirror.add_terraform(v);
+    }
+    started(
+        &mut ctx,
+        &mirror,
+        &[("terraform_versions", ">= 1.6, < 1.7")],
+    )
+    .await;
+    let yaml = config(&[
+        (
+            "refused",
+            "  terraform_version: 1.5.7
+",
+        ),
+        ("narrowed", "  terraform_version: \">= 1.5, < 1.9\"\n"),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "allowed",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                (
+                    "refused/main.tf",
+                    &module(&ctx.state_file("refused"), &["a"]),
+                ),
+                (
+                    "narrowed/main.tf",
+                    &module(&ctx.state_file("narrowed"), &["b"]),
+                ),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    for (dir, conclusion) in [("refused", "failure"), ("narrowed", "success")] {
+        let check = ctx.check(pr, &format!("bosun/plan: {dir}"));
+        assert_eq!(check.conclusion.as_deref(), Some(conclusion), "{dir}");
+    }
+    let body = ctx.bot_comment(pr).body;
+    assert!(
+        body.contains(
+            "Terraform 1.5.7 cannot be had: the operator allows only `>= 1.6, < 1.7` \
+             (BOSUN_TERRAFORM_VERSIONS)"
+        ),
+        "{body}"
+    );
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.2")
+            .contains(&"narrowed plan".into())
+    );
+    assert!(mirror.ran_by("terraform", "1.7.0").is_empty());
+    let requests = mirror.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|p| p.starts_with("/terraform/1.5.7/") || p.starts_with("/terraform/1.7.0/")),
+        "{requests:?}"
+    );
+    ctx.finish().await;
+}

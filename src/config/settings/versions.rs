@@ -4,11 +4,12 @@
 //! key their `SHA256SUMS` must be signed with (the pinned ones, or
 //! BOSUN_TERRAFORM_SIGNING_KEY_FILE, BOSUN_OPENTOFU_SIGNING_KEY_FILE), whether versions are
 //! downloaded at all (BOSUN_TOOL_DOWNLOADS) and how many stay cached
-//! (BOSUN_TOOL_CACHE_VERSIONS).
+//! (BOSUN_TOOL_CACHE_VERSIONS), and which versions projects may ask for
+//! (BOSUN_TERRAFORM_VERSIONS, BOSUN_OPENTOFU_VERSIONS).
 
 use super::{SettingsError, Sources};
 use crate::config::repo::Distribution;
-use crate::versions::{Limits, SigningKey, Source};
+use crate::versions::{Constraint, Limits, SigningKey, Source};
 
 /// Both sources and the default distribution.
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub(super) fn resolve(sources: &Sources) -> Result<VersionSettings, SettingsErro
             }
             n => n,
         },
+        terraform_allowed: allowed(sources, "terraform_versions")?,
+        opentofu_allowed: allowed(sources, "opentofu_versions")?,
     };
     Ok(VersionSettings {
         default_distribution,
@@ -78,6 +81,16 @@ fn url(sources: &Sources, key: &'static str) -> Result<String, SettingsError> {
         return Err(bad("the URL has no host"));
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// The versions the setting allows (a constraint as `required_version` writes it); unset: any.
+fn allowed(sources: &Sources, key: &'static str) -> Result<Option<Constraint>, SettingsError> {
+    match sources.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => Constraint::parse(text)
+            .map(Some)
+            .map_err(|e| SettingsError::of(key, e)),
+    }
 }
 
 /// The key in the file the setting names, else the pinned one.
@@ -120,13 +133,9 @@ mod tests {
         assert_eq!(s.opentofu.index, source::OPENTOFU_INDEX_URL);
         assert_eq!(s.terraform.key.fingerprint(), HASHICORP_FINGERPRINT);
         assert_eq!(s.opentofu.key.fingerprint(), OPENTOFU_FINGERPRINT);
-        assert_eq!(
-            s.limits,
-            Limits {
-                downloads: true,
-                keep: 8
-            }
-        );
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.limits.keep, 8);
+        assert!(s.limits.downloads && s.limits.terraform_allowed.is_none());
     }
 
     #[test]
@@ -134,14 +143,16 @@ mod tests {
         let mut s = Sources::default();
         s.env.set("tool_downloads", "false");
         s.env.set("tool_cache_versions", "2");
+        s.env.set("opentofu_versions", ">= 1.8, < 2.0");
+        let limits = resolve(&s).unwrap().limits;
+        assert_eq!((limits.downloads, limits.keep), (false, 2));
+        assert_eq!(limits.terraform_allowed, None);
         assert_eq!(
-            resolve(&s).unwrap().limits,
-            Limits {
-                downloads: false,
-                keep: 2
-            }
+            limits.opentofu_allowed.unwrap().to_string(),
+            ">= 1.8, < 2.0"
         );
         for (key, value, setting) in [
+            ("terraform_versions", ">= one", "BOSUN_TERRAFORM_VERSIONS"),
             ("tool_downloads", "off", "BOSUN_TOOL_DOWNLOADS"),
             ("tool_cache_versions", "0", "BOSUN_TOOL_CACHE_VERSIONS"),
             ("tool_cache_versions", "-1", "BOSUN_TOOL_CACHE_VERSIONS"),
