@@ -99,6 +99,48 @@ async fn an_apply_runs_the_version_its_plan_ran_though_a_newer_one_meets_the_con
     ctx.finish().await;
 }
 
+#[tokio::test]
+async fn an_apply_on_merge_runs_the_version_the_merge_commits_plan_ran() {
+    let (mut ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.6.0");
+    let yaml = format!(
+        "version: 3\napply_on_merge: true\nprojects:\n{}",
+        config(&[("dev", "  terraform_version: \">= 1.6, < 1.8\"\n")])
+            .trim_start_matches("version: 3\nprojects:\n")
+    );
+    ctx.push_base(&[("bosun.yaml", Some(yaml.as_str()))]);
+    let (pr, _) = ctx
+        .open_pr(
+            "merge",
+            &[("dev/main.tf", &module(&ctx.state_file("dev"), &["a"]))],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        mirror.ran_by("terraform", "1.6.0"),
+        ["dev init", "dev plan", "dev show"]
+    );
+    // A newer version meeting the constraint is published before the merge.
+    mirror.add_terraform("1.7.0");
+    ctx.stop_bosun().await;
+    ctx.start_bosun().await;
+    ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    let body = ctx.reply(pr, "apply");
+    assert!(body.contains("Applied on merge"), "{body}");
+    // The merge commit's plan chose anew, and its apply ran what that plan ran.
+    let ran = mirror.ran_by("terraform", "1.7.0");
+    assert!(
+        ran.contains(&"dev plan".into()) && ran.contains(&"dev apply".into()),
+        "{ran:?}"
+    );
+    assert_eq!(
+        mirror.ran_by("terraform", "1.6.0"),
+        ["dev init", "dev plan", "dev show"]
+    );
+    ctx.finish().await;
+}
+
 /// The stored logs of every apply run so far, one after another.
 async fn apply_logs(ctx: &TestContext) -> String {
     ctx.run_of_kind("apply").await;
