@@ -14,7 +14,11 @@
 //!   distribution asked with no version) the highest stable version of the source's index it
 //!   allows.
 //!
-//! Nothing falls back: a version that cannot be had is an error naming it and why.
+//! Nothing falls back: a version that cannot be had is an error naming it and why. A plan
+//! records the version it ran ([`Pinned`]) and its apply runs exactly that one
+//! ([`Versions::choose_pinned`]). The operator's [`Limits`] turn downloads off (then only the
+//! server's binary and cached versions run), bound which versions may be had at all, and how
+//! many stay cached ([`cache`]).
 
 pub mod cache;
 pub mod fetch;
