@@ -100,6 +100,55 @@ async fn an_apply_runs_the_version_its_plan_ran_though_a_newer_one_meets_the_con
 }
 
 #[tokio::test]
+async fn a_plan_stored_before_versions_were_recorded_is_applied_with_the_version_chosen_again() {
+    let (mut ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.6.0");
+    let yaml = config(&[("old", "  terraform_version: \">= 1.6, < 1.8\"\n")]);
+    let (pr, _) = ctx
+        .open_pr(
+            "old-plan",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("old/main.tf", &module(&ctx.state_file("old"), &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    assert!(
+        mirror
+            .ran_by("terraform", "1.6.0")
+            .contains(&"old plan".into())
+    );
+    mirror.add_terraform("1.7.0");
+    ctx.stop_bosun().await;
+    // As a plan stored by a bosun that did not record versions.
+    let db = format!("sqlite://{}", ctx.data_path().join("bosun.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let forgotten = sqlx::query("UPDATE plans SET tool_distribution = NULL, tool_version = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(forgotten.rows_affected(), 1);
+    pool.close().await;
+    ctx.start_bosun().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.bot_comments(pr).last().unwrap().body.clone();
+    assert!(body.contains("Apply complete!"), "{body}");
+    assert!(
+        mirror
+            .ran_by("terraform", "1.7.0")
+            .contains(&"old apply".into())
+    );
+    assert!(
+        !mirror
+            .ran_by("terraform", "1.6.0")
+            .contains(&"old apply".into())
+    );
+    ctx.finish().await;
+}
+
+#[tokio::test]
 async fn an_apply_on_merge_runs_the_version_the_merge_commits_plan_ran() {
     let (mut ctx, mirror) = with_mirror().await;
     mirror.add_terraform("1.6.0");
