@@ -53,12 +53,13 @@ pub struct Wanted {
 pub enum Chosen {
     /// The server's own binary (`BOSUN_TERRAFORM_BIN`).
     Server,
-    /// A downloaded one: its distribution, version and cached path, kept cached while the
-    /// lease is held.
+    /// A downloaded one: its distribution, version, cached path and the binary's SHA-256
+    /// (hex), kept cached while the lease is held.
     Downloaded {
         distribution: Distribution,
         version: Version,
         path: PathBuf,
+        sha256: String,
         lease: cache::Lease,
     },
 }
@@ -109,6 +110,8 @@ impl Default for Limits {
 pub struct Pinned {
     pub distribution: Distribution,
     pub version: Version,
+    /// The binary's SHA-256 (hex) when it was a downloaded one; `None` for the server's.
+    pub sha256: Option<String>,
 }
 
 /// The server's binary, as its `version` output says.
@@ -127,6 +130,7 @@ pub struct Versions {
     installer: install::Installer,
     limits: Limits,
     uses: Arc<cache::Uses>,
+    digests: Arc<cache::Digests>,
     /// What the server's binary is, once asked.
     pub server: tokio::sync::OnceCell<ServerBinary>,
     indexes: tokio::sync::Mutex<Indexes>,
@@ -153,6 +157,7 @@ impl Versions {
             installer: install::Installer::new(tools, fetch::Fetcher::new()?),
             limits: Limits::default(),
             uses: Arc::default(),
+            digests: Arc::default(),
             server: tokio::sync::OnceCell::new(),
             indexes: tokio::sync::Mutex::default(),
         })
@@ -294,12 +299,24 @@ impl Versions {
                 path
             }
         };
-        let (root, v) = (self.installer.root().to_owned(), version.clone());
-        let _ = tokio::task::spawn_blocking(move || cache::touch(&root, &dist, &v)).await;
+        let (root, v, digests, at) = (
+            self.installer.root().to_owned(),
+            version.clone(),
+            self.digests.clone(),
+            path.clone(),
+        );
+        let sha256 = tokio::task::spawn_blocking(move || {
+            cache::touch(&root, &dist, &v);
+            digests.of(&at)
+        })
+        .await
+        .map_err(|_| format!("{name} {version}: reading the cached binary failed"))?
+        .map_err(|e| format!("{name} {version}: the cached binary does not read: {e}"))?;
         Ok(Chosen::Downloaded {
             distribution,
             version,
             path,
+            sha256,
             lease,
         })
     }
@@ -342,8 +359,9 @@ impl Versions {
     }
 
     /// The binary a plan ran (`pinned`), for its apply: exactly that version, the server's
-    /// binary when it is that one, else the cached or downloaded copy. `Err` names the
-    /// version and why it cannot be had; nothing else is run in its place.
+    /// binary when it is that one, else the cached or downloaded copy, which must be the
+    /// binary the plan ran (its SHA-256, when recorded). `Err` names the version and why it
+    /// cannot be had; nothing else is run in its place.
     pub async fn choose_pinned(
         &self,
         pinned: &Pinned,
@@ -355,7 +373,17 @@ impl Versions {
             distribution: Some(pinned.distribution),
             version: Some(exact),
         };
-        self.choose(&wanted, server).await
+        let chosen = self.choose(&wanted, server).await?;
+        if let (Chosen::Downloaded { sha256: have, .. }, Some(want)) = (&chosen, &pinned.sha256)
+            && have != want
+        {
+            return Err(format!(
+                "{} {} cannot be had: the binary bosun has of it (SHA-256 {have}) is not the one the plan ran (SHA-256 {want})",
+                display(pinned.distribution),
+                pinned.version
+            ));
+        }
+        Ok(chosen)
     }
 }
 
@@ -540,6 +568,7 @@ mod tests {
         let pinned = |version: &str| Pinned {
             distribution: Distribution::Terraform,
             version: Version::parse(version).unwrap(),
+            sha256: None,
         };
         // The server's binary, when it is that version.
         let have = server("1.15.5");
@@ -548,10 +577,28 @@ mod tests {
         // The cached copy, though a newer one is cached too.
         cache(tmp.path(), "1.6.2");
         cache(tmp.path(), "1.6.3");
-        match v.choose_pinned(&pinned("1.6.2"), Some(&have)).await {
-            Ok(Chosen::Downloaded { version, .. }) => assert_eq!(version.to_string(), "1.6.2"),
+        let digest = match v.choose_pinned(&pinned("1.6.2"), Some(&have)).await {
+            Ok(Chosen::Downloaded {
+                version, sha256, ..
+            }) => {
+                assert_eq!(version.to_string(), "1.6.2");
+                sha256
+            }
             other => panic!("{other:?}"),
-        }
+        };
+        // With the plan's digest: that binary, and no other of the same version.
+        let mut exact = pinned("1.6.2");
+        exact.sha256 = Some(digest.clone());
+        assert!(v.choose_pinned(&exact, Some(&have)).await.is_ok());
+        exact.sha256 = Some("00".repeat(32));
+        let err = v.choose_pinned(&exact, Some(&have)).await.unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "Terraform 1.6.2 cannot be had: the binary bosun has of it (SHA-256 {digest}) is not the one the plan ran (SHA-256 {})",
+                "00".repeat(32)
+            )
+        );
         // Never another one in its place.
         let err = v
             .choose_pinned(&pinned("1.6.1"), Some(&have))
@@ -603,6 +650,7 @@ mod tests {
         let pinned = Pinned {
             distribution: Distribution::Terraform,
             version: Version::parse("1.7.0").unwrap(),
+            sha256: None,
         };
         let err = v.choose_pinned(&pinned, Some(&have)).await.unwrap_err();
         assert!(err.contains("allows only `>= 1.6, < 1.7`"), "{err}");

@@ -120,10 +120,11 @@ pub struct StoredPlan {
     pub tool: Option<Pinned>,
 }
 
-/// A plan's recorded tool from its two columns (both NULL: none).
+/// A plan's recorded tool from its columns (distribution and version NULL: none).
 pub(super) fn tool_of(
     distribution: Option<String>,
     version: Option<String>,
+    sha256: Option<String>,
 ) -> anyhow::Result<Option<Pinned>> {
     match (distribution, version) {
         (Some(d), Some(v)) => {
@@ -134,6 +135,7 @@ pub(super) fn tool_of(
             Ok(Some(Pinned {
                 distribution,
                 version,
+                sha256,
             }))
         }
         _ => Ok(None),

@@ -143,6 +143,48 @@ pub fn touch(root: &Path, distribution: &str, v: &Version) {
     }
 }
 
+/// The SHA-256 (hex) of the file at `path`, read in pieces. Blocking.
+pub fn sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => hasher.update(&buf[..n]),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Digests of cached binaries, each computed once per file (by path, size and modification
+/// time) in this process.
+#[derive(Debug, Default)]
+pub struct Digests(Mutex<HashMap<PathBuf, (u64, SystemTime, String)>>);
+
+impl Digests {
+    /// The SHA-256 of the binary at `path`. Blocking.
+    pub fn of(&self, path: &Path) -> std::io::Result<String> {
+        let meta = std::fs::metadata(path)?;
+        let stamp = (meta.len(), meta.modified()?);
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((len, at, digest)) = known.get(path)
+            && (*len, *at) == stamp
+        {
+            return Ok(digest.clone());
+        }
+        drop(known);
+        let digest = sha256(path)?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_owned(), (stamp.0, stamp.1, digest.clone()));
+        Ok(digest)
+    }
+}
+
 /// When `v` was last used: its marker's time, else (used before markers) its directory's.
 fn last_use(root: &Path, distribution: &str, v: &Version) -> SystemTime {
     std::fs::metadata(marker(root, distribution, v))

@@ -69,6 +69,7 @@ pub(super) async fn binary(
                 let pinned = server.map(|s| Pinned {
                     distribution: s.distribution,
                     version: s.version,
+                    sha256: None,
                 });
                 return Ok(Binary {
                     pinned,
@@ -87,6 +88,7 @@ pub(super) async fn binary(
             distribution,
             version,
             path,
+            sha256,
             lease,
         } => {
             let note = format!(
@@ -99,6 +101,7 @@ pub(super) async fn binary(
                 pinned: Some(Pinned {
                     distribution,
                     version,
+                    sha256: Some(sha256),
                 }),
                 lease: Some(lease),
             })

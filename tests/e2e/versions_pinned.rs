@@ -149,6 +149,48 @@ async fn a_plan_stored_before_versions_were_recorded_is_applied_with_the_version
 }
 
 #[tokio::test]
+async fn an_apply_refuses_a_binary_of_the_planned_version_that_is_not_the_one_the_plan_ran() {
+    let (mut ctx, mirror) = with_mirror().await;
+    mirror.add_terraform("1.6.0");
+    let yaml = config(&[("dev", "  terraform_version: 1.6.0\n")]);
+    let (pr, _) = ctx
+        .open_pr(
+            "digest",
+            &[
+                ("bosun.yaml", yaml.as_str()),
+                ("dev/main.tf", &module(&ctx.state_file("dev"), &["a"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/plan: dev");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    // The cached 1.6.0 is another binary by the time of the apply.
+    ctx.stop_bosun().await;
+    let cached = ctx.data_path().join("tools/terraform/1.6.0/terraform");
+    let mut script = std::fs::read(&cached).unwrap();
+    script.extend_from_slice(b"# another build\n");
+    std::fs::write(&cached, script).unwrap();
+    ctx.start_bosun().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let body = ctx.bot_comments(pr).last().unwrap().body.clone();
+    assert!(
+        body.contains(
+            "The plan ran Terraform 1.6.0, and its apply runs no other: Terraform 1.6.0 cannot be \
+             had: the binary bosun has of it (SHA-256 "
+        ) && body.contains("is not the one the plan ran (SHA-256 "),
+        "{body}"
+    );
+    assert!(
+        !mirror
+            .ran_by("terraform", "1.6.0")
+            .contains(&"dev apply".into())
+    );
+    ctx.finish().await;
+}
+
+#[tokio::test]
 async fn an_apply_on_merge_runs_the_version_the_merge_commits_plan_ran() {
     let (mut ctx, mirror) = with_mirror().await;
     mirror.add_terraform("1.6.0");

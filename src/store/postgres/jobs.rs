@@ -80,6 +80,7 @@ pub(super) fn plan_without_planfile(row: &PgRow) -> anyhow::Result<StoredPlan> {
         tool: crate::store::jobs::tool_of(
             row.try_get("tool_distribution")?,
             row.try_get("tool_version")?,
+            row.try_get("tool_sha256")?,
         )?,
     })
 }
@@ -166,13 +167,14 @@ pub(super) async fn upsert_plan(
         .context("sealing a planfile")?;
     sqlx::query(
         "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at,
-                            tool_distribution, tool_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                            tool_distribution, tool_version, tool_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (repository, pr, dir, workspace, project) DO UPDATE SET
              head_sha = excluded.head_sha,
              outcome = excluded.outcome, planfile = excluded.planfile,
              job_id = excluded.job_id, created_at = excluded.created_at,
-             tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version",
+             tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
+             tool_sha256 = excluded.tool_sha256",
     )
     .bind(&plan.repository)
     .bind(plan.pr as i64)
@@ -186,6 +188,7 @@ pub(super) async fn upsert_plan(
     .bind(plan.created_at)
     .bind(plan.tool.as_ref().map(|t| t.distribution.to_string()))
     .bind(plan.tool.as_ref().map(|t| t.version.to_string()))
+    .bind(plan.tool.as_ref().and_then(|t| t.sha256.clone()))
     .execute(&mut *conn)
     .await
     .context("recording a plan")?;

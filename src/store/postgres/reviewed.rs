@@ -18,9 +18,9 @@ impl ReviewStore for PgStore {
         let done = sqlx::query(
             "INSERT INTO reviewed_plans
                  (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
-                  tool_distribution, tool_version)
+                  tool_distribution, tool_version, tool_sha256)
              SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
-                    tool_distribution, tool_version
+                    tool_distribution, tool_version, tool_sha256
              FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
         )
