@@ -276,4 +276,30 @@ mod tests {
             "the evicted files are gone"
         );
     }
+
+    #[test]
+    fn a_binarys_digest_is_read_once_and_again_when_the_file_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("terraform");
+        std::fs::write(&path, b"abc").unwrap();
+        let digests = Digests::default();
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(digests.of(&path).unwrap(), abc);
+        // Remembered: the same size and time give the digest already read.
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        let at = f.metadata().unwrap().modified().unwrap();
+        drop(f);
+        std::fs::write(&path, b"xyz").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+        assert_eq!(digests.of(&path).unwrap(), abc);
+        // Another size: read again.
+        std::fs::write(&path, b"abcd").unwrap();
+        assert_eq!(digests.of(&path).unwrap(), sha256(&path).unwrap());
+        assert_ne!(digests.of(&path).unwrap(), abc);
+    }
 }
