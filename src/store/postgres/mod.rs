@@ -22,6 +22,7 @@ use crate::store::fleet::{Duty, WriteToken};
 mod apply_lock;
 mod audit;
 mod drift;
+mod hook_configs;
 mod fleet;
 mod jobs;
 mod lock_notices;

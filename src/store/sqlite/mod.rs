@@ -20,6 +20,7 @@ use super::{
 mod apply_lock;
 mod audit;
 mod drift;
+mod hook_configs;
 #[cfg(test)]
 mod durability_tests;
 mod jobs;
