@@ -79,7 +79,10 @@ pub fn folded(hooks: &[HookShown]) -> String {
         out.push_str(&format!(
             "\n\n<details><summary>{}</summary>\n\n{}\n\n</details>",
             summary(h),
-            fenced("", &last_lines(h.output, FOLDED_BUDGET / hooks.len()).join("\n")),
+            fenced(
+                "",
+                &last_lines(h.output, FOLDED_BUDGET / hooks.len()).join("\n")
+            ),
         ));
     }
     out
@@ -101,7 +104,10 @@ pub fn stopped_check(failed: &HookShown) -> super::CheckOutput {
     super::CheckOutput {
         title: one_line(&format!("{} `{}` failed", failed.key, failed.name)),
         summary: "Nothing was planned: a blocking workflow hook failed.".into(),
-        text: Some(fenced("", &last_lines(failed.output, FOLDED_BUDGET).join("\n"))),
+        text: Some(fenced(
+            "",
+            &last_lines(failed.output, FOLDED_BUDGET).join("\n"),
+        )),
     }
 }
 
@@ -119,8 +125,14 @@ mod tests {
             output: &output,
         };
         let body = stopped("plan", &h);
-        assert!(body.contains("the pre_workflow_hook `make config` failed"), "{body}");
-        assert!(body.contains("line 400") && !body.contains("line 100\n"), "{body}");
+        assert!(
+            body.contains("the pre_workflow_hook `make config` failed"),
+            "{body}"
+        );
+        assert!(
+            body.contains("line 400") && !body.contains("line 100\n"),
+            "{body}"
+        );
         assert!(body.contains("(100 earlier lines left out)"), "{body}");
     }
 
@@ -136,7 +148,11 @@ mod tests {
             panic!("a hook is a folded block")
         };
         assert!(!lines.open.contains("<img"), "{}", lines.open);
-        assert!(lines.open.contains("&lt;/summary&gt;&lt;img src=x&gt;"), "{}", lines.open);
+        assert!(
+            lines.open.contains("&lt;/summary&gt;&lt;img src=x&gt;"),
+            "{}",
+            lines.open
+        );
         assert!(lines.lines.contains(&"(no output)".to_owned()));
     }
 }

@@ -209,7 +209,14 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
     let job_id = claim.job_id;
     let results = apply_plans(ctx, claim, &set, chosen, config.as_ref()).await;
     hook_runs.extend(super::hooks::post(ctx, &request, "apply", job_id).await);
-    publish(ctx, &set, &results, (&cmd.note, &hook_runs), config.as_ref()).await?;
+    publish(
+        ctx,
+        &set,
+        &results,
+        (&cmd.note, &hook_runs),
+        config.as_ref(),
+    )
+    .await?;
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",

@@ -348,7 +348,10 @@ pub async fn publish_summary_as(
         projects: &plans,
         note: req.note.as_deref(),
         logs: &logs,
-        hooks: &hooks.iter().map(super::hooks::HookRun::shown).collect::<Vec<_>>(),
+        hooks: &hooks
+            .iter()
+            .map(super::hooks::HookRun::shown)
+            .collect::<Vec<_>>(),
     });
     let installation = req.installation_id;
     let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;

@@ -80,7 +80,11 @@ fn hooks_for(ctx: &Context, req: &Request, phase: Phase, command: &str) -> (Repo
         Phase::Pre => &rules.pre_workflow_hooks,
         Phase::Post => &rules.post_workflow_hooks,
     };
-    let hooks = all.iter().filter(|h| h.runs_for(command)).cloned().collect();
+    let hooks = all
+        .iter()
+        .filter(|h| h.runs_for(command))
+        .cloned()
+        .collect();
     (rules, hooks)
 }
 
@@ -193,7 +197,10 @@ async fn forget_checkout(ctx: &Context, req: &Request, name: &str) {
         .remove_hook_checkout(&req.repo.full_name, at)
         .await
     {
-        tracing::warn!(error = format!("{e:#}"), "deleting the hooks' checkout failed");
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "deleting the hooks' checkout failed"
+        );
     }
 }
 
@@ -257,7 +264,10 @@ async fn run_hook(
     };
     let (ok, output) = match done {
         Ok(done) if done.exit.success() => (true, done.output),
-        Ok(done) => (false, format!("{}\n({})", done.output.trim_end(), done.exit)),
+        Ok(done) => (
+            false,
+            format!("{}\n({})", done.output.trim_end(), done.exit),
+        ),
         Err(e) => (false, format!("it could not run: {e:#}")),
     };
     if !ok {
@@ -283,9 +293,10 @@ async fn keep_config(
         let text = match crate::terraform::beneath::read_beneath(root, Path::new(&path), CONFIG_CAP)
         {
             Ok(None) => None,
-            Ok(Some(bytes)) => Some(String::from_utf8(bytes).map_err(|_| {
-                format!("The hooks left `{path}`, which is not UTF-8 text.")
-            })?),
+            Ok(Some(bytes)) => Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("The hooks left `{path}`, which is not UTF-8 text."))?,
+            ),
             Err(e) => {
                 return Err(format!(
                     "The hooks left `{path}` as something bosun does not read: {e}."
@@ -294,7 +305,11 @@ async fn keep_config(
         };
         files.push(ConfigFile { path, text });
     }
-    let at = (req.repo.full_name.as_str(), req.pr.number, req.pr.head_sha.as_str());
+    let at = (
+        req.repo.full_name.as_str(),
+        req.pr.number,
+        req.pr.head_sha.as_str(),
+    );
     ctx.store
         .keep_hook_config(at, &files, now_millis())
         .await

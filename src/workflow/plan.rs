@@ -338,7 +338,11 @@ async fn hook_stopped(
     let replied = feedback::reply(ctx, req.installation_id, repo, req.pr.number, &body).await;
     check.written().await;
     replied?;
-    Ok(format!("{} `{}` failed: nothing planned", failed.phase.key(), failed.name))
+    Ok(format!(
+        "{} `{}` failed: nothing planned",
+        failed.phase.key(),
+        failed.name
+    ))
 }
 
 /// Completes the `bosun/plan` summary check from every project's latest plan at the head

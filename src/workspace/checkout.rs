@@ -115,7 +115,11 @@ impl Workspaces {
     }
 
     /// Deletes a hook checkout and its index (see [`Workspaces::hook_checkout`]).
-    pub async fn remove_hook_checkout(&self, repo: &str, (pr, name): (u64, &str)) -> anyhow::Result<()> {
+    pub async fn remove_hook_checkout(
+        &self,
+        repo: &str,
+        (pr, name): (u64, &str),
+    ) -> anyhow::Result<()> {
         let pr_dir = self.pr_path(repo, pr)?;
         let lock = self.lock(repo);
         let _guard = lock.lock().await;

@@ -38,14 +38,13 @@ impl HookConfigStore for PgStore {
         repository: &str,
         sha: &str,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
-        let row = sqlx::query(
-            "SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2",
-        )
-        .bind(repository)
-        .bind(sha)
-        .fetch_optional(&self.pool)
-        .await
-        .context("reading the config the workflow hooks left")?;
+        let row =
+            sqlx::query("SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2")
+                .bind(repository)
+                .bind(sha)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading the config the workflow hooks left")?;
         row.map(|r| decode(&r.try_get::<String, _>("files")?))
             .transpose()
     }

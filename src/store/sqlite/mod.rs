@@ -20,9 +20,9 @@ use super::{
 mod apply_lock;
 mod audit;
 mod drift;
-mod hook_configs;
 #[cfg(test)]
 mod durability_tests;
+mod hook_configs;
 mod jobs;
 mod lock_notices;
 mod locks;

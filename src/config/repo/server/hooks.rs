@@ -36,7 +36,14 @@ impl Hook {
     }
 }
 
-const KEYS: &[&str] = &["run", "description", "shell", "shellArgs", "commands", "blocking"];
+const KEYS: &[&str] = &[
+    "run",
+    "description",
+    "shell",
+    "shellArgs",
+    "commands",
+    "blocking",
+];
 
 /// The commands a hook's `commands` may name: those bosun runs hooks for.
 pub const COMMANDS: &[&str] = &["plan", "apply", "import", "state"];
@@ -67,7 +74,11 @@ fn hook(ctx: &Ctx, node: &Node, path: &str) -> Result<Hook, ConfigError> {
         })
         .collect();
     let Some(run) = shell_step::command(ctx, node, path, Kind::Env, &renamed)? else {
-        return Err(ctx.err(node, &format!("{path}.run"), "missing: the command the hook runs"));
+        return Err(ctx.err(
+            node,
+            &format!("{path}.run"),
+            "missing: the command the hook runs",
+        ));
     };
     let description = get("description")
         .map(|d| ctx.string(d, &format!("{path}.description")))
