@@ -213,3 +213,68 @@ async fn a_hook_finds_none_of_bosuns_secrets_and_writes_only_its_checkout() {
     assert!(!body.contains("BOSUN_"), "{body}");
     assert!(!data.join("escape").exists());
 }
+
+#[tokio::test]
+async fn pre_hooks_run_before_state_commands_and_an_apply_on_merge_which_use_their_config() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repos.yaml");
+    let log = ctx.state_file("hooks.log");
+    let config = server_config(
+        &format!(
+            "  - run: sh gen.sh > /dev/null && echo \"$COMMAND_NAME $HEAD_COMMIT\" >> {}\n",
+            log.display()
+        ),
+        "    []\n",
+    );
+    std::fs::write(&path, config).unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+    ctx.set("allow_commands", "all");
+    ctx.start_bosun().await;
+    // The committed config (the base's: policy) turns apply on merge on and lists only
+    // `alpha`; the hook's adds `gamma`.
+    let committed = "version: 3\napply_on_merge: true\nprojects:\n- name: a\n  dir: alpha\n";
+    ctx.push_base(&[
+        ("gen.sh", Some(GENERATOR)),
+        ("atlantis.yaml", Some(committed)),
+    ]);
+    let (pr, _) = ctx
+        .open_pr(
+            "three dirs, two projects",
+            &[
+                ("alpha/main.tf", &module(&ctx.state_file("alpha"), &["x"])),
+                ("beta/main.tf", &module(&ctx.state_file("beta"), &["x"])),
+                ("gamma/main.tf", &module(&ctx.state_file("gamma"), &["x"])),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/plan: g").conclusion.as_deref(),
+        Some("success")
+    );
+    // `-p g` names a project only the hook's config has.
+    ctx.comment(pr, "alice", "bosun state rm -p g terraform_data.x")
+        .await;
+    ctx.settle().await;
+    let said = ctx.reply(pr, "state-rm");
+    // It ran on project `g` (whose state is still empty: nothing was applied yet).
+    assert!(said.contains("#### ❌ `g` State rm failed."), "{said}");
+
+    let merge = ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    let ran = std::fs::read_to_string(&log).unwrap();
+    let commands: Vec<&str> = ran.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(commands, ["plan", "state", "apply"], "{ran}");
+    assert!(
+        ran.ends_with(&format!("apply {merge}\n")),
+        "on the merge commit: {ran}"
+    );
+    let body = ctx.reply(pr, "apply");
+    assert!(body.contains("Applied on merge"), "{body}");
+    assert!(
+        ctx.state_file("gamma").exists(),
+        "the hook's project was applied"
+    );
+    assert!(!ctx.state_file("beta").exists());
+}
