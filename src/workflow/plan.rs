@@ -509,6 +509,13 @@ pub(super) async fn select(
     config: Option<&RepoConfig>,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
     let repo = req.repo.full_name.as_str();
+    // Without a repo config, the server config's `autodiscover` for the repository decides.
+    let rules = ctx
+        .settings
+        .repo_powers
+        .current()
+        .for_repo(repo, &req.pr.base_ref);
+    let server_discovery = rules.autodiscover.as_ref();
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
@@ -539,7 +546,7 @@ pub(super) async fn select(
                 targets.extend(crate::projects::discovered(config, found));
                 targets
             }
-            None => found,
+            None => crate::projects::discovered_without_config(server_discovery, found),
         })
     };
     let (dirs, projects, workspace) = match &req.selection {
@@ -565,7 +572,7 @@ pub(super) async fn select(
                     targets.extend(crate::projects::discovered(config, found));
                     targets
                 }
-                None => found,
+                None => crate::projects::discovered_without_config(server_discovery, found),
             }));
         }
         Selection::Named {
@@ -651,7 +658,10 @@ pub(super) async fn select(
             .collect();
         // As Atlantis: a dir no project lists, that the config's autodiscover ignores, is
         // not a project even when named.
-        let ignored = config.is_some_and(|c| c.discovers() && c.autodiscover.ignores(dir));
+        let ignored = match config {
+            Some(c) => c.discovers() && c.autodiscover.ignores(dir),
+            None => server_discovery.is_some_and(|d| d.ignores(dir)),
+        };
         if matching.is_empty() && ignored {
             continue;
         }
