@@ -196,7 +196,10 @@ pub fn discovered_without_config(
     if server.mode == crate::config::repo::DiscoverMode::Disabled {
         return Vec::new();
     }
-    found.into_iter().filter(|t| !server.ignores(&t.dir)).collect()
+    found
+        .into_iter()
+        .filter(|t| !server.ignores(&t.dir))
+        .collect()
 }
 
 /// The local module directories each `.tf` file's `module` blocks use: `(dir of the file,

@@ -60,9 +60,22 @@ impl Workspaces {
     ) -> Result<Checkout, CheckoutError> {
         check_oid(head_sha)?;
         let (dir, index) = self.checkout_paths(repo, key)?;
-        let mirror = self.existing_mirror(repo)?;
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
+        self.check_out(repo, (&dir, &index), head_sha, strategy)
+            .await
+    }
+
+    /// Makes `dir` (with its index `index`) hold `head_sha`'s tree, or the head merged into
+    /// the base; the repository's lock held by the caller.
+    async fn check_out(
+        &self,
+        repo: &str,
+        (dir, index): (&Path, &Path),
+        head_sha: &str,
+        strategy: &Strategy,
+    ) -> Result<Checkout, CheckoutError> {
+        let mirror = self.existing_mirror(repo)?;
         let git = self.git()?;
         let tree = match strategy {
             Strategy::Branch => tree_of(&git, &mirror, head_sha).await?,
@@ -71,10 +84,13 @@ impl Workspaces {
                 merge(&git, &mirror, base_sha, head_sha).await?
             }
         };
-        update(&git, &mirror, &dir, &index, &tree)
+        update(&git, &mirror, dir, index, &tree)
             .await
             .with_context(|| format!("checking out {tree} of {repo} into {}", dir.display()))?;
-        Ok(Checkout { root: dir, tree })
+        Ok(Checkout {
+            root: dir.to_owned(),
+            tree,
+        })
     }
 
     /// A fresh checkout of the whole tree for pull request `pr`'s workflow hooks, named
@@ -95,23 +111,12 @@ impl Workspaces {
         let pr_dir = self.pr_path(repo, pr)?;
         let dir = pr_dir.join(format!(".hooks-{name}"));
         let index = pr_dir.join(".index").join(format!(".hooks-{name}"));
-        let mirror = self.existing_mirror(repo)?;
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
         remove_if_present(&dir).await?;
         remove_if_present(&index).await?;
-        let git = self.git()?;
-        let tree = match strategy {
-            Strategy::Branch => tree_of(&git, &mirror, head_sha).await?,
-            Strategy::Merge { base_sha } => {
-                check_oid(base_sha)?;
-                merge(&git, &mirror, base_sha, head_sha).await?
-            }
-        };
-        update(&git, &mirror, &dir, &index, &tree)
+        self.check_out(repo, (&dir, &index), head_sha, strategy)
             .await
-            .with_context(|| format!("checking out {tree} of {repo} into {}", dir.display()))?;
-        Ok(Checkout { root: dir, tree })
     }
 
     /// Deletes a hook checkout and its index (see [`Workspaces::hook_checkout`]).

@@ -13,6 +13,26 @@ const GENERATOR: &str = "#!/bin/sh\n\
     printf 'version: 3\\nprojects:\\n- name: a\\n  dir: alpha\\n- name: g\\n  dir: gamma\\n' > atlantis.yaml\n\
     echo \"pre for $COMMAND_NAME on PR $PULL_NUM at $HEAD_COMMIT by $USER_NAME ($BASE_REPO_OWNER/$BASE_REPO_NAME into $BASE_BRANCH_NAME) in $(basename $DIR)\"\n";
 
+/// Opens a pull request adding `alpha`, `beta` and `gamma` (the generator lists two); waits.
+async fn open_three_dirs(ctx: &TestContext) -> u64 {
+    let files: Vec<(&str, String)> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|d| {
+            let tf = module(&ctx.state_file(d), &["x"]);
+            (*d, tf)
+        })
+        .collect();
+    let paths: Vec<String> = files.iter().map(|(d, _)| format!("{d}/main.tf")).collect();
+    let files: Vec<(&str, &str)> = paths
+        .iter()
+        .zip(&files)
+        .map(|(p, (_, tf))| (p.as_str(), tf.as_str()))
+        .collect();
+    let (pr, _) = ctx.open_pr("three dirs, two projects", &files).await;
+    ctx.settle().await;
+    pr
+}
+
 fn server_config(pre: &str, post: &str) -> String {
     format!("repos:\n- id: {REPO}\n  pre_workflow_hooks:\n{pre}  post_workflow_hooks:\n{post}")
 }
@@ -31,17 +51,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     ctx.start_bosun().await;
     ctx.push_base(&[("gen.sh", Some(GENERATOR))]);
 
-    let (pr, _) = ctx
-        .open_pr(
-            "three dirs, two projects",
-            &[
-                ("alpha/main.tf", &module(&ctx.state_file("alpha"), &["x"])),
-                ("beta/main.tf", &module(&ctx.state_file("beta"), &["x"])),
-                ("gamma/main.tf", &module(&ctx.state_file("gamma"), &["x"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let pr = open_three_dirs(&ctx).await;
     // The generated config's projects, by name; `beta`, which it leaves out, is not one.
     let names = ctx.check_names(pr);
     assert!(
@@ -238,17 +248,7 @@ async fn pre_hooks_run_before_state_commands_and_an_apply_on_merge_which_use_the
         ("gen.sh", Some(GENERATOR)),
         ("atlantis.yaml", Some(committed)),
     ]);
-    let (pr, _) = ctx
-        .open_pr(
-            "three dirs, two projects",
-            &[
-                ("alpha/main.tf", &module(&ctx.state_file("alpha"), &["x"])),
-                ("beta/main.tf", &module(&ctx.state_file("beta"), &["x"])),
-                ("gamma/main.tf", &module(&ctx.state_file("gamma"), &["x"])),
-            ],
-        )
-        .await;
-    ctx.settle().await;
+    let pr = open_three_dirs(&ctx).await;
     assert_eq!(
         ctx.check(pr, "bosun/plan: g").conclusion.as_deref(),
         Some("success")

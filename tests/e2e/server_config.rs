@@ -413,7 +413,10 @@ async fn the_servers_autodiscover_decides_the_projects_of_a_repository_without_a
     ctx.settle().await;
     let names = ctx.check_names(pr);
     assert!(names.contains(&"bosun/plan: app".to_owned()), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("legacy")), "ignored: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("legacy")),
+        "ignored: {names:?}"
+    );
     // `-d` names an ignored dir: not a project either, as with a repo config's autodiscover.
     ctx.comment(pr, "alice", "bosun plan -d legacy/old").await;
     ctx.settle().await;
@@ -460,5 +463,8 @@ async fn the_servers_autodiscover_decides_the_projects_of_a_repository_without_a
     ctx.settle().await;
     assert_eq!(ctx.check_names(quiet), ["bosun/plan"]);
     let summary = ctx.check(quiet, "bosun/plan");
-    assert_eq!(summary.title.as_deref(), Some("0/0 projects planned successfully"));
+    assert_eq!(
+        summary.title.as_deref(),
+        Some("0/0 projects planned successfully")
+    );
 }
