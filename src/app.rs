@@ -291,6 +291,7 @@ pub async fn start_with(
             repo_powers: rules.clone(),
             pass_env: settings.terraform_env.clone(),
             public_url: settings.public_url.clone(),
+            web_url: crate::notify::web_url_of(&settings.github.api_url),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

@@ -5,7 +5,7 @@
 
 mod outbox;
 
-pub use outbox::{Kind, Kinds, Outbox};
+pub use outbox::{Kind, Kinds, Outbox, web_url_of};
 
 use std::time::Duration;
 

@@ -182,6 +182,26 @@ pub fn discovered(config: &RepoConfig, found: Vec<Target>) -> Vec<Target> {
         .collect()
 }
 
+/// The projects found in a repository without a repo config, as the server config's
+/// `autodiscover` for it allows (`None`: Atlantis's default, `auto`, which discovers when no
+/// project is listed): none under `disabled`, and none whose dir an `ignore_paths` glob
+/// matches.
+pub fn discovered_without_config(
+    server: Option<&crate::config::repo::AutoDiscover>,
+    found: Vec<Target>,
+) -> Vec<Target> {
+    let Some(server) = server else {
+        return found;
+    };
+    if server.mode == crate::config::repo::DiscoverMode::Disabled {
+        return Vec::new();
+    }
+    found
+        .into_iter()
+        .filter(|t| !server.ignores(&t.dir))
+        .collect()
+}
+
 /// The local module directories each `.tf` file's `module` blocks use: `(dir of the file,
 /// module dir)` pairs from `source = "./…"` or `"../…"`.
 fn module_uses(tf_files: &[(String, String)]) -> Vec<(String, String)> {

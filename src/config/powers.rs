@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::allowlist::RepoAllowlist;
-use super::repo::server::ServerConfig;
+use super::repo::server::{Hook, ServerConfig};
 use super::repo::{ApplyRequirement, AutoDiscover, ConfigError, LockMode, RepoConfig, Workflow};
 
 /// A repo-config key that changes what a repository may do, so the server must allow it.
@@ -204,6 +204,12 @@ impl ServerPolicy {
             if let Some(v) = &e.repo_config_file {
                 rules.repo_config_file = Some(v.clone());
             }
+            if let Some(v) = &e.pre_workflow_hooks {
+                rules.pre_workflow_hooks.clone_from(v);
+            }
+            if let Some(v) = &e.post_workflow_hooks {
+                rules.post_workflow_hooks.clone_from(v);
+            }
         }
         rules
     }
@@ -254,6 +260,10 @@ pub struct RepoRules {
     pub silence_pr_comments: Option<Vec<String>>,
     /// Where the repo config is in the repository.
     pub repo_config_file: Option<String>,
+    /// Run at the root of a pull request's checkout before a command finds its projects, and
+    /// after it (see `workflow::hooks`).
+    pub pre_workflow_hooks: Vec<Hook>,
+    pub post_workflow_hooks: Vec<Hook>,
 }
 
 /// Which of a project's requirement lists.

@@ -121,6 +121,7 @@ mod tests {
             ),
             pass_env: Default::default(),
             public_url: None,
+            web_url: "https://github.com".into(),
         }
     }
 

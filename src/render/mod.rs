@@ -11,6 +11,7 @@ pub mod apply;
 pub mod check;
 pub mod diff;
 pub mod drift;
+pub mod hooks;
 pub mod notify;
 pub mod plan;
 

@@ -36,6 +36,8 @@ pub struct PlanComment<'a> {
     pub note: Option<&'a str>,
     /// Links to projects' runs (their logs), when `BOSUN_PUBLIC_URL` is set.
     pub logs: &'a [(Target, String)],
+    /// The workflow hooks that ran, their output folded under the heading.
+    pub hooks: &'a [super::hooks::HookShown<'a>],
 }
 
 /// The bodies of the plan comment, in order: one, or several when one would pass GitHub's
@@ -112,6 +114,7 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
         head.push_str("\n\nNo projects to plan.");
     }
     blocks.push(Block::Text(head));
+    blocks.extend(super::hooks::blocks(c.hooks));
     if c.projects.len() > 1 {
         blocks.push(Block::Lines(table(c.projects)));
     }

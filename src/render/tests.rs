@@ -137,6 +137,7 @@ be caused by incorrect brace nesting elsewhere in this file.
 
 fn comment(projects: &[ProjectPlan]) -> Vec<String> {
     plan_comment(&PlanComment {
+        hooks: &[],
         command_name: "bosun",
         pr: 42,
         head_sha: "3ae525b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6",
@@ -577,6 +578,7 @@ proptest! {
         max_parts in 1usize..5,
     ) {
         let c = PlanComment {
+            hooks: &[],
             command_name: "bosun",
             pr: 42,
             head_sha: "abc",

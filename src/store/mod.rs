@@ -6,6 +6,7 @@ pub mod apply_lock;
 pub mod audit;
 pub mod drift;
 pub mod fleet;
+pub mod hook_configs;
 pub mod jobs;
 pub mod lock_notices;
 pub mod locks;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 pub use apply_lock::{ApplyLock, ApplyLockStore};
 pub use audit::AuditStore;
 pub use drift::{DriftRun, DriftStore};
+pub use hook_configs::{ConfigFile, HookConfigStore};
 pub use jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, PrComment, PrComments, Requeued, StoredPlan,
 };
@@ -190,6 +192,7 @@ pub trait Store:
     + LockNoticeStore
     + RunStore
     + AuditStore
+    + HookConfigStore
     + Send
     + Sync
     + 'static

@@ -27,6 +27,58 @@ mod output;
 /// The shell `run` steps go through unless they name one.
 pub const SHELL: &str = "/bin/sh";
 
+/// `/bin/sh -c COMMAND`, or the command's shell (found by name on bosun's fixed `PATH`) with
+/// its arguments.
+fn shell_program(cmd: &ShellCommand) -> Result<(std::path::PathBuf, Vec<String>)> {
+    Ok(match &cmd.shell {
+        None => (SHELL.into(), vec!["-c".to_owned(), cmd.command.clone()]),
+        Some(shell) => {
+            let program = std::env::split_paths(super::PATH)
+                .map(|dir| dir.join(&shell.program))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the shell `{}` is not on the PATH", shell.program)
+                })?;
+            let mut args = shell.args.clone();
+            args.push(cmd.command.clone());
+            (program, args)
+        }
+    })
+}
+
+impl Terraform {
+    /// A workflow hook: `cmd` at the checkout `root` (its working directory), through the
+    /// runner like a `run` step, with Terraform's environment (no workspace pinned) and `vars`
+    /// (Atlantis's hook variables), in a fresh run directory, within the plan timeout.
+    pub async fn hook(
+        &self,
+        root: &Path,
+        cmd: &ShellCommand,
+        vars: &[(String, String)],
+    ) -> Result<Finished> {
+        let run = self.run_dir()?;
+        let mut tf = self.clone();
+        for (k, v) in vars {
+            tf.extra_env.retain(|(key, _)| key != k);
+            tf.extra_env.push((k.clone(), v.clone()));
+        }
+        let at = At {
+            root,
+            dir: root,
+            run: &run,
+            workspace: None,
+        };
+        let inv = tf.invocation(
+            &at,
+            shell_program(cmd)?,
+            tf.timeouts.plan,
+            tf.output_cap,
+            false,
+        )?;
+        tf.runner.run(inv).await
+    }
+}
+
 /// What a custom workflow's steps are told about the run (Atlantis's variables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepVars {
@@ -123,20 +175,7 @@ impl<'a> Steps<'a> {
     /// its arguments) in the project dir, through the runner: the checkout and the run
     /// directory writable, the plugin cache read-only.
     async fn shell(&self, cmd: &ShellCommand) -> Result<Finished> {
-        let program = match &cmd.shell {
-            None => (SHELL.into(), vec!["-c".to_owned(), cmd.command.clone()]),
-            Some(shell) => {
-                let program = std::env::split_paths(super::PATH)
-                    .map(|dir| dir.join(&shell.program))
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("the shell `{}` is not on the PATH", shell.program)
-                    })?;
-                let mut args = shell.args.clone();
-                args.push(cmd.command.clone());
-                (program, args)
-            }
-        };
+        let program = shell_program(cmd)?;
         let at = self.at().unpinned();
         let inv = self
             .tf

@@ -77,6 +77,22 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         note: None,
         merged: info.state == PrState::Merged,
     };
+    // Pre workflow hooks run before the config is read, as for a plan: a hook may write it.
+    let mut hook_runs = Vec::new();
+    if super::hooks::any(ctx, &request, super::hooks::Phase::Pre, "apply") {
+        plan::fetch(ctx, &request).await?;
+        let pre = super::hooks::pre(ctx, &request, "apply", claim.job_id).await;
+        if let Some(failed) = &pre.failed {
+            let body = render::hooks::stopped("apply", &failed.shown());
+            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
+            return Ok(format!(
+                "apply refused: {} `{}` failed",
+                failed.phase.key(),
+                failed.name
+            ));
+        }
+        hook_runs = pre.runs;
+    }
     // A `-p` may be a pattern the repo config allows (`allowed_regexp_prefixes`): read the
     // config before choosing the plans; otherwise only once there are plans to apply.
     let mut read = None;
@@ -190,8 +206,17 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         merged: info.state == PrState::Merged,
         user: &cmd.author,
     };
+    let job_id = claim.job_id;
     let results = apply_plans(ctx, claim, &set, chosen, config.as_ref()).await;
-    publish(ctx, &set, &results, &cmd.note, config.as_ref()).await?;
+    hook_runs.extend(super::hooks::post(ctx, &request, "apply", job_id).await);
+    publish(
+        ctx,
+        &set,
+        &results,
+        (&cmd.note, &hook_runs),
+        config.as_ref(),
+    )
+    .await?;
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",
@@ -732,7 +757,7 @@ pub(super) async fn publish(
     ctx: &Context,
     set: &ApplySet<'_>,
     results: &[ProjectApply],
-    note: &str,
+    (note, hooks): (&str, &[super::hooks::HookRun]),
     config: Option<&RepoConfig>,
 ) -> anyhow::Result<()> {
     let shown: Vec<ProjectApply> = results
@@ -756,6 +781,8 @@ pub(super) async fn publish(
         note: Some(note),
         logs: &logs,
     });
+    let shown_hooks: Vec<_> = hooks.iter().map(super::hooks::HookRun::shown).collect();
+    let body = format!("{body}{}", render::hooks::folded(&shown_hooks));
     feedback::reply(
         ctx,
         set.installation_id,

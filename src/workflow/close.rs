@@ -38,6 +38,7 @@ pub async fn run(
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
     ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
+    ctx.store.delete_hook_configs(&repo.full_name, pr).await?;
     Ok(format!(
         "closed: {} lock(s) released, {} waiting pull request(s) woken, checkouts and {plans} \
          plan(s) deleted",
@@ -75,6 +76,7 @@ async fn forget(
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
     ctx.store.delete_plans(&repo.full_name, pr).await?;
     ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
+    ctx.store.delete_hook_configs(&repo.full_name, pr).await?;
     Ok(())
 }
 
@@ -131,6 +133,19 @@ async fn run_merged(
         merged: true,
     };
     plan::fetch(ctx, &req).await?;
+    // An apply on merge is an apply: its pre workflow hooks run first (a hook may write the
+    // config), and a blocking one that fails applies nothing.
+    let pre = super::hooks::pre(ctx, &req, "apply", claim.job_id).await;
+    if let Some(failed) = &pre.failed {
+        let body = crate::render::hooks::stopped("apply on merge", &failed.shown());
+        feedback::reply(ctx, installation_id, name, pr, &body).await?;
+        forget(ctx, repo, installation_id, pr).await?;
+        return Ok(format!(
+            "merged, nothing applied: {} `{}` failed",
+            failed.phase.key(),
+            failed.name
+        ));
+    }
     let config = match plan::read_config(ctx, (name, &req.pr.base_ref), &merge_sha).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
@@ -283,7 +298,7 @@ async fn run_merged(
             "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
              exactly the changes of the plan reviewed on #{pr}."
         );
-        applying::publish(ctx, &set, &results, &note, config.as_ref()).await?;
+        applying::publish(ctx, &set, &results, (&note, &[]), config.as_ref()).await?;
         applying::settle_merged(ctx, &set, &results).await?;
         let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
         summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
@@ -300,7 +315,7 @@ async fn run_merged(
             note: Some(note),
             ..req.clone()
         };
-        feedback::publish_summary_as(ctx, &new_req, CommentMode::New).await?;
+        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
         summary.push_str(&format!(
             "; {} project(s) wait for `apply`: applies are locked",
             held.len()
@@ -326,7 +341,7 @@ async fn run_merged(
             note: Some(note),
             ..req.clone()
         };
-        feedback::publish_summary_as(ctx, &new_req, CommentMode::New).await?;
+        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
         summary.push_str(&format!(
             "; {} project(s) wait for `apply`: the plan changed",
             moved.len()

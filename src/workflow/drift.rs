@@ -182,7 +182,13 @@ async fn targets(
             }
             targets
         }
-        None => every_root().await?,
+        None => {
+            let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
+            crate::projects::discovered_without_config(
+                rules.autodiscover.as_ref(),
+                every_root().await?,
+            )
+        }
     }))
 }
 

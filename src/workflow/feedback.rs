@@ -253,8 +253,13 @@ pub async fn config_error(ctx: &Context, req: &Request, e: &ConfigError) -> anyh
 /// Writes the summary comment: the latest plan of every project of the pull request at its
 /// head. `edit` mode edits bosun's comments in place (creating parts as needed and
 /// minimising parts no longer needed); `new` mode posts new comments and minimises the old.
-pub async fn publish_summary(ctx: &Context, req: &Request) -> anyhow::Result<()> {
-    publish_summary_as(ctx, req, ctx.settings.comment_mode).await
+/// The workflow hooks that ran (`hooks`) are shown folded under its heading.
+pub async fn publish_summary(
+    ctx: &Context,
+    req: &Request,
+    hooks: &[super::hooks::HookRun],
+) -> anyhow::Result<()> {
+    publish_summary_as(ctx, req, ctx.settings.comment_mode, hooks).await
 }
 
 /// Links to the runs of `(job, project)`s of `kind`, `{BOSUN_PUBLIC_URL}/runs/{id}`; none
@@ -292,6 +297,7 @@ pub async fn publish_summary_as(
     ctx: &Context,
     req: &Request,
     mode: CommentMode,
+    hooks: &[super::hooks::HookRun],
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
@@ -342,6 +348,10 @@ pub async fn publish_summary_as(
         projects: &plans,
         note: req.note.as_deref(),
         logs: &logs,
+        hooks: &hooks
+            .iter()
+            .map(super::hooks::HookRun::shown)
+            .collect::<Vec<_>>(),
     });
     let installation = req.installation_id;
     let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;

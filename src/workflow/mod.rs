@@ -13,6 +13,7 @@ mod custom;
 pub mod drift;
 pub mod failure;
 pub mod feedback;
+pub mod hooks;
 pub mod job;
 pub mod locks;
 pub mod plan;
@@ -73,6 +74,8 @@ pub struct WorkflowSettings {
     pub pass_env: PassEnv,
     /// BOSUN_PUBLIC_URL (no trailing slash): check runs link `{it}/runs/{id}`; `None`: no links.
     pub public_url: Option<String>,
+    /// GitHub's web address (no trailing slash): hooks' `PULL_URL` is under it.
+    pub web_url: String,
 }
 
 impl WorkflowSettings {

@@ -67,17 +67,28 @@ pub(super) async fn read_config(
     sha: &str,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
     let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
-    let files: Vec<&str> = match rules
-        .repo_config_file
-        .as_ref()
-        .or(ctx.settings.repo_config_file.as_ref())
-    {
-        Some(file) => vec![file.as_str()],
-        None => repo::FILE_NAMES.to_vec(),
+    let files = config_files(ctx, &rules);
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    // What pre workflow hooks left at this commit, when the repository has hooks and they ran.
+    let left = match rules.pre_workflow_hooks.is_empty() {
+        true => None,
+        false => ctx.store.hook_config(repo, sha).await?,
+    };
+    let read = |file: String| {
+        let left = left.as_ref();
+        async move {
+            match left {
+                Some(left) => Ok(left
+                    .iter()
+                    .find(|f| f.path == file)
+                    .and_then(|f| f.text.clone())),
+                None => ctx.workspaces.read_file(repo, sha, &file).await,
+            }
+        }
     };
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
-        let there = ctx.workspaces.read_file(repo, sha, &yml).await;
+        let there = read(yml.clone()).await;
         if there.ok().flatten().is_some() {
             twins.push(yml);
         }
@@ -86,7 +97,7 @@ pub(super) async fn read_config(
         return Ok(Some(Err(e)));
     }
     for file in files {
-        let text = match ctx.workspaces.read_file(repo, sha, file).await {
+        let text = match read(file.to_owned()).await {
             Ok(text) => text,
             Err(e) => match e.downcast_ref::<UnusableFile>() {
                 Some(UnusableFile(why)) => {
@@ -123,6 +134,25 @@ pub(super) async fn read_config(
     Ok(None)
 }
 
+/// The repo config files bosun reads for a repository with `rules`, in order of preference.
+fn config_files(ctx: &Context, rules: &powers::RepoRules) -> Vec<String> {
+    match rules
+        .repo_config_file
+        .as_ref()
+        .or(ctx.settings.repo_config_file.as_ref())
+    {
+        Some(file) => vec![file.clone()],
+        None => repo::FILE_NAMES.iter().map(|f| (*f).to_owned()).collect(),
+    }
+}
+
+/// Every file [`read_config`] may look at: the repo config files and their `.yml` twins.
+pub(super) fn config_candidates(ctx: &Context, rules: &powers::RepoRules) -> Vec<String> {
+    let files = config_files(ctx, rules);
+    let twins: Vec<String> = files.iter().filter_map(|f| repo::yml_twin(f)).collect();
+    files.into_iter().chain(twins).collect()
+}
+
 /// Brings the pull request's head and base into the repo's mirror.
 pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
     // Least privilege: a token that reads this one repository's contents and nothing else.
@@ -151,6 +181,11 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     let repo = req.repo.full_name.as_str();
     fetch(ctx, &req).await?;
     let head = req.pr.head_sha.as_str();
+    // Before the config is read: a hook may write it.
+    let pre = super::hooks::pre(ctx, &req, "plan", job_id).await;
+    if let Some(failed) = &pre.failed {
+        return hook_stopped(ctx, &req, job_id, failed).await;
+    }
     let config = match read_config(ctx, (repo, &req.pr.base_ref), head).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
@@ -256,7 +291,9 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         job_id,
     );
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
-    let summary = feedback::publish_summary(ctx, &req).await;
+    let mut hooks = pre.runs;
+    hooks.extend(super::hooks::post(ctx, &req, "plan", job_id).await);
+    let summary = feedback::publish_summary(ctx, &req, &hooks).await;
     finish_plan_summary(ctx, &req, &overall).await;
     join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
     summary?;
@@ -268,6 +305,44 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         "planned {} project(s) at {}, {failed} failed",
         results.len(),
         short(head)
+    ))
+}
+
+/// A blocking pre workflow hook failed: nothing is planned. The `bosun/plan` summary check
+/// fails naming the hook, and a comment shows its output.
+async fn hook_stopped(
+    ctx: &Context,
+    req: &Request,
+    job_id: i64,
+    failed: &super::hooks::HookRun,
+) -> anyhow::Result<String> {
+    let (repo, head) = (req.repo.full_name.as_str(), req.pr.head_sha.as_str());
+    let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "hook_failed")
+        .pr(req.pr.number)
+        .sha(head)
+        .detail(format!("{} `{}` failed", failed.phase.key(), failed.name));
+    ctx.audit(entry).await;
+    let check = feedback::summary_check(
+        ctx,
+        req.installation_id,
+        (repo, req.pr.number),
+        head,
+        "plan",
+        job_id,
+    );
+    let shown = failed.shown();
+    check.finish(
+        crate::github::Conclusion::Failure,
+        crate::render::hooks::stopped_check(&shown),
+    );
+    let body = crate::render::hooks::stopped("plan", &shown);
+    let replied = feedback::reply(ctx, req.installation_id, repo, req.pr.number, &body).await;
+    check.written().await;
+    replied?;
+    Ok(format!(
+        "{} `{}` failed: nothing planned",
+        failed.phase.key(),
+        failed.name
     ))
 }
 
@@ -435,6 +510,13 @@ pub(super) async fn select(
     config: Option<&RepoConfig>,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
     let repo = req.repo.full_name.as_str();
+    // Without a repo config, the server config's `autodiscover` for the repository decides.
+    let rules = ctx
+        .settings
+        .repo_powers
+        .current()
+        .for_repo(repo, &req.pr.base_ref);
+    let server_discovery = rules.autodiscover.as_ref();
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
@@ -465,7 +547,7 @@ pub(super) async fn select(
                 targets.extend(crate::projects::discovered(config, found));
                 targets
             }
-            None => found,
+            None => crate::projects::discovered_without_config(server_discovery, found),
         })
     };
     let (dirs, projects, workspace) = match &req.selection {
@@ -491,7 +573,7 @@ pub(super) async fn select(
                     targets.extend(crate::projects::discovered(config, found));
                     targets
                 }
-                None => found,
+                None => crate::projects::discovered_without_config(server_discovery, found),
             }));
         }
         Selection::Named {
@@ -577,7 +659,10 @@ pub(super) async fn select(
             .collect();
         // As Atlantis: a dir no project lists, that the config's autodiscover ignores, is
         // not a project even when named.
-        let ignored = config.is_some_and(|c| c.discovers() && c.autodiscover.ignores(dir));
+        let ignored = match config {
+            Some(c) => c.discovers() && c.autodiscover.ignores(dir),
+            None => server_discovery.is_some_and(|d| d.ignores(dir)),
+        };
         if matching.is_empty() && ignored {
             continue;
         }

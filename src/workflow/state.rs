@@ -90,6 +90,22 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         merged: false,
     };
     plan::fetch(ctx, &request).await?;
+    // Before the config is read, as for a plan: a hook may write it.
+    let hook_command = match op {
+        StateOp::Import => "import",
+        StateOp::Rm => "state",
+    };
+    let pre = super::hooks::pre(ctx, &request, hook_command, claim.job_id).await;
+    if let Some(failed) = &pre.failed {
+        let body = render::hooks::stopped(op.as_str(), &failed.shown());
+        feedback::reply(ctx, installation, repo, req.pr_number, &body).await?;
+        return Ok(format!(
+            "{} refused: {} `{}` failed",
+            op.as_str(),
+            failed.phase.key(),
+            failed.name
+        ));
+    }
     let config = match plan::read_config(ctx, (repo, &pr.base_ref), &pr.head_sha).await? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {

@@ -60,9 +60,22 @@ impl Workspaces {
     ) -> Result<Checkout, CheckoutError> {
         check_oid(head_sha)?;
         let (dir, index) = self.checkout_paths(repo, key)?;
-        let mirror = self.existing_mirror(repo)?;
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
+        self.check_out(repo, (&dir, &index), head_sha, strategy)
+            .await
+    }
+
+    /// Makes `dir` (with its index `index`) hold `head_sha`'s tree, or the head merged into
+    /// the base; the repository's lock held by the caller.
+    async fn check_out(
+        &self,
+        repo: &str,
+        (dir, index): (&Path, &Path),
+        head_sha: &str,
+        strategy: &Strategy,
+    ) -> Result<Checkout, CheckoutError> {
+        let mirror = self.existing_mirror(repo)?;
         let git = self.git()?;
         let tree = match strategy {
             Strategy::Branch => tree_of(&git, &mirror, head_sha).await?,
@@ -71,10 +84,52 @@ impl Workspaces {
                 merge(&git, &mirror, base_sha, head_sha).await?
             }
         };
-        update(&git, &mirror, &dir, &index, &tree)
+        update(&git, &mirror, dir, index, &tree)
             .await
             .with_context(|| format!("checking out {tree} of {repo} into {}", dir.display()))?;
-        Ok(Checkout { root: dir, tree })
+        Ok(Checkout {
+            root: dir.to_owned(),
+            tree,
+        })
+    }
+
+    /// A fresh checkout of the whole tree for pull request `pr`'s workflow hooks, named
+    /// `.hooks-<name>` beside its projects' checkouts (a name no project's checkout takes:
+    /// theirs always hold `@`): whatever an earlier run left there is deleted first, so files
+    /// a hook wrote before (a generated repo config) never outlive their run.
+    pub async fn hook_checkout(
+        &self,
+        repo: &str,
+        (pr, name): (u64, &str),
+        head_sha: &str,
+        strategy: &Strategy,
+    ) -> Result<Checkout, CheckoutError> {
+        check_oid(head_sha)?;
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(anyhow!("`{}` is not a hook checkout's name", name.escape_debug()).into());
+        }
+        let pr_dir = self.pr_path(repo, pr)?;
+        let dir = pr_dir.join(format!(".hooks-{name}"));
+        let index = pr_dir.join(".index").join(format!(".hooks-{name}"));
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        remove_if_present(&dir).await?;
+        remove_if_present(&index).await?;
+        self.check_out(repo, (&dir, &index), head_sha, strategy)
+            .await
+    }
+
+    /// Deletes a hook checkout and its index (see [`Workspaces::hook_checkout`]).
+    pub async fn remove_hook_checkout(
+        &self,
+        repo: &str,
+        (pr, name): (u64, &str),
+    ) -> anyhow::Result<()> {
+        let pr_dir = self.pr_path(repo, pr)?;
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        remove_if_present(&pr_dir.join(format!(".hooks-{name}"))).await?;
+        remove_if_present(&pr_dir.join(".index").join(format!(".hooks-{name}"))).await
     }
 
     /// Deletes every checkout of pull request `pr` of `repo`, their indexes, and the PR's

@@ -19,6 +19,7 @@ mod fleet;
 mod github_client;
 mod github_faults;
 mod github_issues;
+mod hooks;
 mod host_integrity;
 mod malicious;
 mod missed_webhooks;

@@ -388,3 +388,83 @@ async fn a_repository_without_a_repo_config_runs_the_servers_workflow() {
     assert_eq!(marks.trim(), "server workflow in envs/dev");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn the_servers_autodiscover_decides_the_projects_of_a_repository_without_a_repo_config() {
+    const TOKEN: &str = "autodiscover-api-token-0123456789";
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repos.yaml");
+    let discovering = |mode: &str| {
+        format!(
+            "repos:\n- id: {REPO}\n  autodiscover:\n    mode: {mode}\n    ignore_paths: ['legacy/*']\n"
+        )
+    };
+    std::fs::write(&path, discovering("enabled")).unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+    ctx.set("api_token", TOKEN);
+    ctx.start_bosun().await;
+    let files = [
+        ("app/main.tf", module(&ctx.state_file("app"), &["a"])),
+        ("legacy/old/main.tf", module(&ctx.state_file("old"), &["a"])),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let (pr, _) = ctx.open_pr("app and legacy", &files).await;
+    ctx.settle().await;
+    let names = ctx.check_names(pr);
+    assert!(names.contains(&"bosun/plan: app".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("legacy")),
+        "ignored: {names:?}"
+    );
+    // `-d` names an ignored dir: not a project either, as with a repo config's autodiscover.
+    ctx.comment(pr, "alice", "bosun plan -d legacy/old").await;
+    ctx.settle().await;
+    assert!(!ctx.check_names(pr).iter().any(|n| n.contains("legacy")));
+
+    // Drift checks of the default branch find the same projects.
+    let changes: Vec<(&str, Option<&str>)> = files.iter().map(|(p, t)| (*p, Some(*t))).collect();
+    let base = ctx.push_base(&changes);
+    let reply = ctx
+        .http
+        .send(
+            http::Method::POST,
+            &ctx.url("/api/drift/acme/infra"),
+            &[("authorization", format!("Bearer {TOKEN}"))],
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    ctx.settle().await;
+    let drift: Vec<String> = {
+        let m = ctx.fake.model();
+        let repo = m.repo(REPO).unwrap();
+        let mut names: Vec<String> = repo
+            .check_runs
+            .iter()
+            .filter(|c| c.head_sha == base && c.name.starts_with("bosun/drift"))
+            .map(|c| c.name.clone())
+            .collect();
+        names.dedup();
+        names
+    };
+    assert_eq!(drift, ["bosun/drift: app"], "{drift:?}");
+
+    // `disabled`: a repository without a repo config has no project found.
+    std::fs::write(&path, discovering("disabled")).unwrap();
+    ctx.bosun().reload_server_config().unwrap();
+    let (quiet, _) = ctx
+        .open_pr(
+            "nothing discovered",
+            &[("app/main.tf", &module(&ctx.state_file("app"), &["b"]))],
+        )
+        .await;
+    ctx.settle().await;
+    assert_eq!(ctx.check_names(quiet), ["bosun/plan"]);
+    let summary = ctx.check(quiet, "bosun/plan");
+    assert_eq!(
+        summary.title.as_deref(),
+        Some("0/0 projects planned successfully")
+    );
+}

@@ -9,6 +9,9 @@ use std::cell::RefCell;
 
 use regex::Regex;
 
+mod hooks;
+pub use hooks::{COMMANDS as HOOK_COMMANDS, Hook};
+
 use super::workflow::{self, is_null};
 use super::{
     ApplyRequirement, AutoDiscover, ConfigError, Ctx, LockMode, Workflow, modes, requirements,
@@ -59,6 +62,8 @@ pub struct RepoEntry {
     pub silence_pr_comments: Option<Vec<String>>,
     /// The repo config's path in the repository.
     pub repo_config_file: Option<String>,
+    pub pre_workflow_hooks: Option<Vec<Hook>>,
+    pub post_workflow_hooks: Option<Vec<Hook>>,
     /// Where the entry is, for messages.
     pub line: usize,
 }
@@ -118,17 +123,9 @@ const REPO_KEYS: &[&str] = &[
 ];
 
 /// Keys of Atlantis's `repos.yaml` that bosun reads but cannot act on yet: refused with a
-/// message saying so, rather than ignored (an operator relying on a hook or a policy must
+/// message saying so, rather than ignored (an operator relying on a policy must
 /// know it does not run).
 const NOT_YET: &[(&str, &str)] = &[
-    (
-        "pre_workflow_hooks",
-        "workflow hooks are not run by bosun yet; remove the key",
-    ),
-    (
-        "post_workflow_hooks",
-        "workflow hooks are not run by bosun yet; remove the key",
-    ),
     (
         "custom_policy_check",
         "policy checks are not run by bosun yet; remove the key",
@@ -239,6 +236,8 @@ fn repo_entry(ctx: &Ctx, node: &Node, path: &str) -> Result<RepoEntry, ConfigErr
             "autodiscover" => e.autodiscover = Some(modes::autodiscover(ctx, v, &key)?),
             "silence_pr_comments" => e.silence_pr_comments = Some(silenced(ctx, v, &key)?),
             "repo_config_file" => e.repo_config_file = Some(repo_config_file(ctx, v, &key)?),
+            "pre_workflow_hooks" => e.pre_workflow_hooks = Some(hooks::hooks(ctx, v, &key)?),
+            "post_workflow_hooks" => e.post_workflow_hooks = Some(hooks::hooks(ctx, v, &key)?),
             _ => return Err(ctx.err(k, &key, "unknown key")),
         }
     }

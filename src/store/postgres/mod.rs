@@ -23,6 +23,7 @@ mod apply_lock;
 mod audit;
 mod drift;
 mod fleet;
+mod hook_configs;
 mod jobs;
 mod lock_notices;
 mod locks;

@@ -22,6 +22,7 @@ mod audit;
 mod drift;
 #[cfg(test)]
 mod durability_tests;
+mod hook_configs;
 mod jobs;
 mod lock_notices;
 mod locks;

@@ -140,8 +140,24 @@ fn errors_name_the_file_line_column_and_key() {
             "repos.yaml:3:3: repos[0].aply_requirements: unknown key (did you mean `apply_requirements`?)",
         ),
         (
-            "repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - run: make config\n",
-            "repos.yaml:3:3: repos[0].pre_workflow_hooks: workflow hooks are not run by bosun yet",
+            "repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - description: no command\n",
+            "repos.yaml:4:5: repos[0].pre_workflow_hooks[0].run: missing: the command the hook runs",
+        ),
+        (
+            "repos:\n- id: acme/infra\n  post_workflow_hooks:\n  - run: x\n    commands: plan, destroy\n",
+            "repos.yaml:5:15: repos[0].post_workflow_hooks[0].commands: `destroy` is not a command bosun runs hooks for",
+        ),
+        (
+            "repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - run: x\n    blocking: maybe\n",
+            "repos.yaml:5:15: repos[0].pre_workflow_hooks[0].blocking: expected true or false",
+        ),
+        (
+            "repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - run: x\n    shell: /bin/bash\n",
+            "repos.yaml:5:12: repos[0].pre_workflow_hooks[0].shell: name the shell",
+        ),
+        (
+            "repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - run: x\n    output: hide\n",
+            "repos.yaml:5:5: repos[0].pre_workflow_hooks[0].output: unknown key",
         ),
         (
             "repos:\n- id: acme/infra\n  policy_check: true\n",
@@ -281,4 +297,50 @@ fn every_default_the_server_sets_fills_an_unset_key_and_leaves_a_set_one() {
         e.starts_with("bosun.yaml:2:1: silence_pr_comments: a `silence_pr_comments` other than the server's is not allowed"),
         "{e}"
     );
+}
+
+#[test]
+fn hooks_read_as_atlantis_writes_them_and_the_last_entry_setting_them_wins() {
+    let text = "\
+repos:
+- id: /.*/
+  pre_workflow_hooks:
+  - run: terragrunt-atlantis-config generate --output atlantis.yaml
+    description: generate
+  post_workflow_hooks:
+  - run: infracost comment
+    shell: bash
+    shellArgs: -e -c
+    commands: plan, apply
+- id: acme/infra
+  pre_workflow_hooks:
+  - run: ./check.sh
+    commands: [plan]
+    blocking: false
+";
+    let p = policy(text);
+    let other = p.for_repo("acme/other", "main");
+    let [pre] = other.pre_workflow_hooks.as_slice() else {
+        panic!("{other:?}")
+    };
+    assert_eq!(pre.name(), "generate");
+    assert!(pre.blocking && pre.runs_for("apply") && pre.runs_for("import"));
+    let [post] = other.post_workflow_hooks.as_slice() else {
+        panic!("{other:?}")
+    };
+    assert_eq!(post.name(), "infracost comment");
+    let shell = post.run.shell.as_ref().unwrap();
+    assert_eq!(
+        (shell.program.as_str(), shell.args.clone()),
+        ("bash", vec!["-e".to_owned(), "-c".to_owned()])
+    );
+    assert!(post.runs_for("plan") && post.runs_for("apply") && !post.runs_for("state"));
+    // The exact entry's pre hooks replace the regex entry's; its post hooks are inherited.
+    let infra = p.for_repo("acme/infra", "main");
+    let [pre] = infra.pre_workflow_hooks.as_slice() else {
+        panic!("{infra:?}")
+    };
+    assert_eq!(pre.name(), "./check.sh");
+    assert!(!pre.blocking && pre.runs_for("plan") && !pre.runs_for("apply"));
+    assert_eq!(infra.post_workflow_hooks.len(), 1);
 }

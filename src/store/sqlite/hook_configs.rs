@@ -1,0 +1,61 @@
+//! The sqlite backend of the configs pre workflow hooks left.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqliteStore;
+use crate::store::Millis;
+use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
+
+#[async_trait]
+impl HookConfigStore for SqliteStore {
+    async fn keep_hook_config(
+        &self,
+        (repository, pr, sha): (&str, u64, &str),
+        files: &[ConfigFile],
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO hook_configs (repository, commit_sha, pr, files, created_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (repository, commit_sha)
+             DO UPDATE SET pr = excluded.pr, files = excluded.files, created_at = excluded.created_at",
+        )
+        .bind(repository)
+        .bind(sha)
+        .bind(pr as i64)
+        .bind(encode(files)?)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .context("keeping the config the workflow hooks left")?;
+        Ok(())
+    }
+
+    async fn hook_config(
+        &self,
+        repository: &str,
+        sha: &str,
+    ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
+        let row =
+            sqlx::query("SELECT files FROM hook_configs WHERE repository = ? AND commit_sha = ?")
+                .bind(repository)
+                .bind(sha)
+                .fetch_optional(&self.reader)
+                .await
+                .context("reading the config the workflow hooks left")?;
+        row.map(|r| decode(&r.try_get::<String, _>("files")?))
+            .transpose()
+    }
+
+    async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM hook_configs WHERE repository = ? AND pr = ?")
+            .bind(repository)
+            .bind(pr as i64)
+            .execute(&self.writer)
+            .await
+            .context("deleting a pull request's hook configs")?;
+        Ok(done.rows_affected())
+    }
+}
