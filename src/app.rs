@@ -290,6 +290,7 @@ pub async fn start_with(
             repo_powers: rules.clone(),
             pass_env: settings.terraform_env.clone(),
             public_url: settings.public_url.clone(),
+            policy_eval: settings.policy_eval.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

@@ -124,6 +124,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             ),
             pass_env: Default::default(),
             public_url: None,
+            policy_eval: Default::default(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),

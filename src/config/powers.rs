@@ -204,6 +204,9 @@ impl ServerPolicy {
             if let Some(v) = &e.repo_config_file {
                 rules.repo_config_file = Some(v.clone());
             }
+            if let Some(v) = e.policy_check {
+                rules.policy_check = v;
+            }
         }
         rules
     }
@@ -254,6 +257,8 @@ pub struct RepoRules {
     pub silence_pr_comments: Option<Vec<String>>,
     /// Where the repo config is in the repository.
     pub repo_config_file: Option<String>,
+    /// The server config's policy sets are evaluated after each plan (`policy_check: true`).
+    pub policy_check: bool,
 }
 
 /// Which of a project's requirement lists.
@@ -283,6 +288,15 @@ impl Requirements {
 }
 
 impl RepoRules {
+    /// The policy sets checked after each plan: the server config's, when `policy_check` is
+    /// on for the repository; else none.
+    pub fn policies(&self) -> Option<&crate::policy::Policies> {
+        self.server
+            .as_deref()
+            .map(|s| &s.policies)
+            .filter(|p| self.policy_check && !p.sets.is_empty())
+    }
+
     pub fn allows(&self, key: Override) -> bool {
         self.allowed_overrides.contains(&key)
     }

@@ -871,6 +871,9 @@ pub enum PlanfileKey {
 /// Everything `bosun serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How policy sets are evaluated: bosun's binary (`None`: this process's own; tests
+    /// give the built `bosun`) and the child's bounds. Not a setting operators give.
+    pub policy_eval: crate::policy::child::EvalLimits,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     /// The store's URL: a secret, as a PostgreSQL URL may hold a password.
@@ -1192,6 +1195,7 @@ impl Settings {
                 app_key_pem,
                 webhook_secrets,
             },
+            policy_eval: crate::policy::child::EvalLimits::default(),
             repo_allowlist,
             terraform_bin,
             command_names,

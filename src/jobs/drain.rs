@@ -121,6 +121,7 @@ mod tests {
             ),
             pass_env: Default::default(),
             public_url: None,
+            policy_eval: Default::default(),
         }
     }
 

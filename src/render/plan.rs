@@ -36,6 +36,9 @@ pub struct PlanComment<'a> {
     pub note: Option<&'a str>,
     /// Links to projects' runs (their logs), when `BOSUN_PUBLIC_URL` is set.
     pub logs: &'a [(Target, String)],
+    /// Projects' policy check sections (see [`super::policy::section`]), shown after their
+    /// plans.
+    pub policies: &'a [(Target, String)],
 }
 
 /// The bodies of the plan comment, in order: one, or several when one would pass GitHub's
@@ -125,6 +128,9 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
             &super::log_link(c.logs, &p.target),
             &mut blocks,
         );
+        for (_, text) in c.policies.iter().filter(|(t, _)| *t == p.target) {
+            blocks.push(Block::Text(text.clone()));
+        }
     }
     blocks.extend(apply_all(c).map(Block::Text));
     blocks

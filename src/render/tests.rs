@@ -143,6 +143,7 @@ fn comment(projects: &[ProjectPlan]) -> Vec<String> {
         projects,
         note: Some("Planned by `bosun plan` from @alice"),
         logs: &[],
+        policies: &[],
     })
 }
 
@@ -583,6 +584,7 @@ proptest! {
             projects: &projects,
             note: None,
             logs: &[],
+            policies: &[],
         };
         let parts = plan_comment_with(&c, Limits { budget, max_parts });
         prop_assert!(!parts.is_empty() && parts.len() <= max_parts);

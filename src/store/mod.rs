@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod jobs;
 pub mod lock_notices;
 pub mod locks;
+pub mod policies;
 mod postgres;
 pub mod reviewed;
 mod run_hold;
@@ -29,6 +30,7 @@ pub use jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, PrComment, PrComments, Requeued, StoredPlan,
 };
 pub use lock_notices::LockNoticeStore;
+pub use policies::{PolicyApproval, PolicyResult, PolicyStore};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
@@ -188,6 +190,7 @@ pub trait Store:
     + ApplyLockStore
     + TaskStore
     + LockNoticeStore
+    + PolicyStore
     + RunStore
     + AuditStore
     + Send

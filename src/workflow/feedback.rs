@@ -335,6 +335,13 @@ pub async fn publish_summary_as(
             return Ok(());
         }
     }
+    let at = super::policy_check::At {
+        repo,
+        pr: req.pr.number,
+        head,
+        base_ref: &req.pr.base_ref,
+    };
+    let policies = super::policy_check::sections(ctx, at).await;
     let bodies = render::plan::plan_comment(&render::plan::PlanComment {
         command_name: ctx.settings.command_name(),
         pr: req.pr.number,
@@ -342,6 +349,7 @@ pub async fn publish_summary_as(
         projects: &plans,
         note: req.note.as_deref(),
         logs: &logs,
+        policies: &policies,
     });
     let installation = req.installation_id;
     let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod approve_policies;
 pub mod audit_log;
 mod binary_check;
 pub mod close;
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod plan_requirements;
 pub mod plan_tasks;
 mod policy;
+mod policy_check;
 pub mod reconcile;
 pub mod state;
 pub mod unlock;
@@ -73,6 +75,8 @@ pub struct WorkflowSettings {
     pub pass_env: PassEnv,
     /// BOSUN_PUBLIC_URL (no trailing slash): check runs link `{it}/runs/{id}`; `None`: no links.
     pub public_url: Option<String>,
+    /// How policy sets are evaluated (the child process's binary and bounds).
+    pub policy_eval: crate::policy::child::EvalLimits,
 }
 
 impl WorkflowSettings {

@@ -255,6 +255,17 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         job_id,
     );
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
+    let at = super::policy_check::At {
+        repo,
+        pr: req.pr.number,
+        head,
+        base_ref: &req.pr.base_ref,
+    };
+    let policy_checks =
+        super::policy_check::publish_checks(ctx, req.installation_id, at, Some(&targets)).await;
+    if let Err(e) = policy_checks {
+        tracing::error!(error = format!("{e:#}"), "writing the policy check runs failed");
+    }
     let summary = feedback::publish_summary(ctx, &req).await;
     finish_plan_summary(ctx, &req, &overall).await;
     join_all(checks.into_iter().chain([overall]).map(CheckRun::written)).await;
@@ -704,6 +715,13 @@ pub(super) async fn plan_in_checkout(
         check,
     };
     let run = super::custom::plan(ctx, &project, (&root, &dir)).await;
+    let at = super::policy_check::At {
+        repo: &req.repo.full_name,
+        pr: req.pr.number,
+        head: &req.pr.head_sha,
+        base_ref: &req.pr.base_ref,
+    };
+    super::policy_check::evaluate(ctx, at, &req.actor, target, run.show_json.as_deref()).await;
     (run.outcome, run.planfile)
 }
 

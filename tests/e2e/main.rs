@@ -25,6 +25,7 @@ mod missed_webhooks;
 mod named_projects;
 mod notifications;
 mod plans;
+mod policies;
 mod postgres;
 mod preview_cli;
 mod redelivery;

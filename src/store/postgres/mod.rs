@@ -25,6 +25,7 @@ mod drift;
 mod fleet;
 mod jobs;
 mod lock_notices;
+mod policies;
 mod locks;
 mod reviewed;
 mod runs;

@@ -24,6 +24,7 @@ mod drift;
 mod durability_tests;
 mod jobs;
 mod lock_notices;
+mod policies;
 mod locks;
 mod reviewed;
 mod runs;

@@ -1,0 +1,199 @@
+//! Policy checks end to end: the server config's policy set (Rego on the host) evaluated on
+//! real plans; a failed set fails its `bosun/policy` check, is listed in the plan comment and
+//! holds the apply back until an owner approves it; a non-owner's approval does not count; a
+//! push leaves the approval behind. A policy that loops or allocates without bound is stopped.
+
+use std::time::{Duration, Instant};
+
+use bosun::policy::RegoModule;
+use bosun::policy::child::{EvalLimits, evaluate};
+
+use crate::support::TestContext;
+use crate::support::prs::module;
+
+const FORBIDDEN: &str = r#"package terraform.forbidden
+
+import rego.v1
+
+deny contains msg if {
+    some rc in input.resource_changes
+    rc.type == "terraform_data"
+    contains(json.marshal(rc.change.after.input), "forbidden")
+    msg := sprintf("%s holds \"forbidden\"", [rc.address])
+}
+"#;
+
+/// A server config turning policy checks on for every repository, with one set owned by
+/// Carol (and Dana owning every set), in `dir` with its Rego.
+fn start_with_policies(ctx: &mut TestContext, dir: &std::path::Path) {
+    std::fs::create_dir(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/forbidden.rego"), FORBIDDEN).unwrap();
+    let config = "repos:\n\
+                  - id: /.*/\n  \
+                    policy_check: true\n\
+                  policies:\n  \
+                    owners:\n    \
+                      users: [dana]\n  \
+                    policy_sets:\n  \
+                    - name: no-forbidden\n    \
+                      path: policies\n    \
+                      source: local\n    \
+                      owners:\n      \
+                        users: [Carol]\n";
+    let path = dir.join("repos.yaml");
+    std::fs::write(&path, config).unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clears_it() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    start_with_policies(&mut ctx, dir.path());
+    ctx.start_bosun().await;
+    let state = ctx.state_file("one");
+    let (pr, _) = ctx
+        .open_pr(
+            "trips the policy",
+            &[("one/main.tf", &module(&state, &["forbidden"]))],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/policy: one");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let comment = ctx.bot_comment(pr).body;
+    assert!(
+        comment.contains("Policy checks for `one`: 1 policy set(s) failed"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("`terraform_data.forbidden holds \"forbidden\"`"),
+        "{comment}"
+    );
+
+    // A non-owner's approval does not count, and the apply is refused naming the set and
+    // its owners.
+    ctx.comment(pr, "bob", "bosun approve_policies").await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(
+        reply.contains("@bob is not an owner of the policy set `no-forbidden`"),
+        "{reply}"
+    );
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let refused = ctx.reply(pr, "apply-refused");
+    assert!(refused.contains("**policy checks failed**"), "{refused}");
+    assert!(refused.contains("`no-forbidden`"), "{refused}");
+    assert!(refused.contains("@Carol, @dana"), "{refused}");
+    assert!(!state.exists(), "nothing was applied");
+
+    // The owner's approval (any case of their login) lets it apply.
+    ctx.comment(pr, "carol", "bosun approve_policies --policy-set no-forbidden")
+        .await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(
+        reply.contains("Approved the policy set(s) `no-forbidden`"),
+        "{reply}"
+    );
+    let check = ctx.check(pr, "bosun/policy: one");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+
+    // A push leaves the approval behind: the new head's plan fails again.
+    ctx.push_to_pr(
+        pr,
+        &[("one/main.tf", Some(&module(&state, &["forbidden", "b"])))],
+    );
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/policy: one");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    let refused = ctx.reply(pr, "apply-refused");
+    assert!(refused.contains("**policy checks failed**"), "{refused}");
+    assert!(!state.exists(), "nothing was applied");
+
+    // Approved again, by the top-level owner: the apply goes through.
+    ctx.comment(pr, "dana", "bosun approve_policies").await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/apply: one").conclusion.as_deref(),
+        Some("success")
+    );
+    assert!(state.exists(), "applied");
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_clean_plan_passes_its_policy_check_and_applies() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    start_with_policies(&mut ctx, dir.path());
+    ctx.start_bosun().await;
+    let state = ctx.state_file("two");
+    let (pr, _) = ctx
+        .open_pr("clean", &[("two/main.tf", &module(&state, &["fine"]))])
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/policy: two");
+    assert_eq!(check.conclusion.as_deref(), Some("success"));
+    let comment = ctx.bot_comment(pr).body;
+    assert!(comment.contains("Policy checks for `two`: passed"), "{comment}");
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/apply: two").conclusion.as_deref(),
+        Some("success")
+    );
+    ctx.finish().await;
+}
+
+fn rego(text: &str) -> Vec<RegoModule> {
+    vec![RegoModule {
+        path: "unbounded.rego".into(),
+        text: text.into(),
+    }]
+}
+
+fn limits() -> EvalLimits {
+    EvalLimits {
+        bin: Some(env!("CARGO_BIN_EXE_bosun").into()),
+        time: Duration::from_secs(2),
+        memory: 512 << 20,
+    }
+}
+
+#[tokio::test]
+async fn a_policy_that_loops_or_allocates_without_bound_is_stopped() {
+    let looping = "package loop\nimport rego.v1\n\
+                   deny contains \"never\" if {\n  \
+                     some i in numbers.range(1, 100000)\n  \
+                     some j in numbers.range(1, 100000)\n  \
+                     some k in numbers.range(1, 100000)\n  \
+                     i + j + k < 0\n}\n";
+    let started = Instant::now();
+    let e = evaluate(&limits(), &rego(looping), "{}").await.unwrap_err();
+    assert!(e.contains("did not finish within 2s"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let hungry = "package hungry\nimport rego.v1\n\
+                  deny contains \"big\" if {\n  \
+                    xs := numbers.range(1, 100000000000)\n  \
+                    count(xs) > 0\n}\n";
+    let started = Instant::now();
+    let e = evaluate(&limits(), &rego(hungry), "{}").await.unwrap_err();
+    assert!(
+        e.contains("more than 512 MiB") || e.contains("did not finish"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // The same child evaluates a sound policy.
+    let fine = "package fine\nimport rego.v1\nwarn contains \"w\" if { true }\n";
+    let out = evaluate(&limits(), &rego(fine), "{}").await.unwrap();
+    assert_eq!(out.warnings, ["w"]);
+}
