@@ -714,6 +714,8 @@ fn any_command() -> impl Strategy<Value = Command> {
                 args: Vec::new(),
                 auto_merge_disabled: kind == CommandKind::Apply && verbose,
                 auto_merge_method: None,
+                policy_sets: Vec::new(),
+                clear_policy_approval: false,
             },
         )
 }

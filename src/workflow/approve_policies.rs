@@ -45,12 +45,18 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
         head: &info.head_sha,
         base_ref: &info.base_ref,
     };
-    let owns = |set: &PolicySet| is_owner(&policies, set, a.author);
+    let mut owned = Vec::new();
+    for set in &policies.sets {
+        if is_owner(ctx, a, &policies, set).await? {
+            owned.push(set.name.clone());
+        }
+    }
+    let owns = |set: &PolicySet| owned.contains(&set.name);
     let mut refused = Vec::new();
     let mut cleared = 0;
     let mut approved = Vec::new();
     if cmd.clear_policy_approval {
-        if policies.sets.iter().any(owns) {
+        if !owned.is_empty() {
             cleared = ctx
                 .store
                 .clear_policy_approvals((a.repo, a.pr_number), at.head, a.author)
@@ -119,10 +125,33 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
     ))
 }
 
-/// Whether `login` owns `set`: one of its users or the top-level ones (without regard to
-/// case).
-fn is_owner(policies: &Policies, set: &PolicySet, login: &str) -> bool {
-    policies.approvers(set).has_user(login)
+/// Whether the commenter owns `set`: one of its users or the top-level ones (without regard
+/// to case), or an active member of one of its teams or the top-level ones (`org/slug`, or a
+/// slug of the repository's owner).
+async fn is_owner(
+    ctx: &Context,
+    a: &Approval<'_>,
+    policies: &Policies,
+    set: &PolicySet,
+) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+    let owners = policies.approvers(set);
+    if owners.has_user(a.author) {
+        return Ok(true);
+    }
+    let repo_owner = a.repo.split('/').next().unwrap_or_default();
+    for team in &owners.teams {
+        let (org, slug) = team.split_once('/').unwrap_or((repo_owner, team));
+        let member = ctx
+            .github
+            .team_member(a.installation_id, org, slug, a.author)
+            .await
+            .with_context(|| format!("reading whether {} is in team {team}", a.author))?;
+        if member {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn names(policies: &Policies) -> Vec<String> {
