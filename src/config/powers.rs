@@ -433,6 +433,7 @@ fn requirement_name(r: ApplyRequirement) -> &'static str {
         ApplyRequirement::Approved => "approved",
         ApplyRequirement::Mergeable => "mergeable",
         ApplyRequirement::Undiverged => "undiverged",
+        ApplyRequirement::PoliciesPassed => "policies_passed",
     }
 }
 

@@ -105,7 +105,7 @@ fn errors_name_the_file_line_column_and_key() {
     for (text, want) in [
         (
             "repos:\n- id: acme/infra\n  apply_requirements: [aproved]\n",
-            "repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged",
+            "repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged, policies_passed",
         ),
         (
             "repos:\n- branch: /main/\n",
@@ -345,4 +345,13 @@ fn policies_are_read_with_their_rego_and_policy_check_turns_them_on_per_entry() 
     let e = parse(file.to_str().unwrap(), text).unwrap_err().to_string();
     assert!(e.contains("policies.policy_sets[0].path: "), "{e}");
     assert!(e.contains("bad.rego:2"), "{e}");
+}
+
+#[test]
+fn policies_passed_is_an_apply_requirement() {
+    let p = policy("repos:\n- id: /.*/\n  apply_requirements: [approved, policies_passed]\n");
+    assert_eq!(
+        p.for_repo("acme/infra", "main").apply_requirements,
+        [ApplyRequirement::Approved, ApplyRequirement::PoliciesPassed]
+    );
 }
