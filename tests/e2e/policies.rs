@@ -24,7 +24,8 @@ deny contains msg if {
 "#;
 
 /// A server config turning policy checks on for every repository, with one set owned by
-/// Carol (and Dana owning every set), in `dir` with its Rego.
+/// Carol, the pull requests' author Alice (who may not approve her own) and the team
+/// acme/security (Erin), in `dir` with its Rego.
 fn start_with_policies(ctx: &mut TestContext, dir: &std::path::Path) {
     std::fs::create_dir(dir.join("policies")).unwrap();
     std::fs::write(dir.join("policies/forbidden.rego"), FORBIDDEN).unwrap();
@@ -33,11 +34,13 @@ fn start_with_policies(ctx: &mut TestContext, dir: &std::path::Path) {
                     policy_check: true\n\
                   policies:\n  \
                     owners:\n    \
-                      users: [dana]\n  \
+                      users: [alice]\n    \
+                      teams: [acme/security]\n  \
                     policy_sets:\n  \
                     - name: no-forbidden\n    \
                       path: policies\n    \
                       source: local\n    \
+                      prevent_self_approve: true\n    \
                       owners:\n      \
                         users: [Carol]\n";
     let path = dir.join("repos.yaml");
@@ -50,6 +53,7 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     let mut ctx = TestContext::without_bosun().await;
     let dir = tempfile::tempdir().unwrap();
     start_with_policies(&mut ctx, dir.path());
+    ctx.fake.add_team_member("acme", "security", "erin", "active");
     ctx.start_bosun().await;
     let state = ctx.state_file("one");
     let (pr, _) = ctx
@@ -85,7 +89,22 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     let refused = ctx.reply(pr, "apply-refused");
     assert!(refused.contains("**policy checks failed**"), "{refused}");
     assert!(refused.contains("`no-forbidden`"), "{refused}");
-    assert!(refused.contains("@Carol, @dana"), "{refused}");
+    assert!(
+        refused.contains("@Carol, @alice, team acme/security"),
+        "{refused}"
+    );
+    // The author owns the set, but may not approve her own pull request.
+    ctx.comment(pr, "alice", "bosun approve_policies").await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(
+        reply.contains("may not be approved by the pull request's author"),
+        "{reply}"
+    );
+    assert_eq!(
+        ctx.check(pr, "bosun/policy: one").conclusion.as_deref(),
+        Some("failure")
+    );
     assert!(!state.exists(), "nothing was applied");
 
     // The owner's approval (any case of their login) lets it apply.
@@ -99,6 +118,27 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     );
     let check = ctx.check(pr, "bosun/policy: one");
     assert_eq!(check.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        check.title.as_deref(),
+        Some("Failed policies approved by @carol")
+    );
+
+    // The owner may take the approval back, and give it again.
+    ctx.comment(pr, "carol", "bosun approve_policies --clear-policy-approval")
+        .await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(reply.contains("Cleared 1 policy approval(s)"), "{reply}");
+    assert_eq!(
+        ctx.check(pr, "bosun/policy: one").conclusion.as_deref(),
+        Some("failure")
+    );
+    ctx.comment(pr, "carol", "bosun approve_policies").await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.check(pr, "bosun/policy: one").conclusion.as_deref(),
+        Some("success")
+    );
 
     // A push leaves the approval behind: the new head's plan fails again.
     ctx.push_to_pr(
@@ -115,8 +155,8 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     assert!(refused.contains("**policy checks failed**"), "{refused}");
     assert!(!state.exists(), "nothing was applied");
 
-    // Approved again, by the top-level owner: the apply goes through.
-    ctx.comment(pr, "dana", "bosun approve_policies").await;
+    // Approved again, by an active member of the owning team: the apply goes through.
+    ctx.comment(pr, "erin", "bosun approve_policies").await;
     ctx.settle().await;
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
