@@ -546,7 +546,9 @@ fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequireme
                 return Err(ctx.err(
                     item,
                     &format!("{path}[{i}]"),
-                    format!("`{other}` is not one of approved, mergeable, undiverged, policies_passed"),
+                    format!(
+                        "`{other}` is not one of approved, mergeable, undiverged, policies_passed"
+                    ),
                 ));
             }
         };

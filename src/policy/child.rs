@@ -166,7 +166,11 @@ pub fn child_main() -> std::process::ExitCode {
     };
     let out = serde_json::to_vec(&reply).unwrap_or_default();
     let mut stdout = std::io::stdout();
-    if stdout.write_all(&out).and_then(|()| stdout.flush()).is_err() {
+    if stdout
+        .write_all(&out)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS

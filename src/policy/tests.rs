@@ -59,8 +59,10 @@ fn deny_violation_and_warn_are_read_in_every_package() {
 
 #[test]
 fn a_rego_error_names_the_file_and_line() {
-    let e = eval::compile(&module("package p\n\ndeny contains msg if {\n  msg := \n}\n"))
-        .unwrap_err();
+    let e = eval::compile(&module(
+        "package p\n\ndeny contains msg if {\n  msg := \n}\n",
+    ))
+    .unwrap_err();
     assert!(e.contains("policies/forbidden.rego:"), "{e}");
 }
 
@@ -77,7 +79,11 @@ fn load_reads_a_directory_of_rego_and_refuses_bad_rego() {
     assert!(e.contains("b.rego:2"), "{e}");
     let empty = tempfile::tempdir().unwrap();
     assert!(load(empty.path()).unwrap_err().contains("no .rego file"));
-    assert!(load(&empty.path().join("missing")).unwrap_err().contains("cannot read"));
+    assert!(
+        load(&empty.path().join("missing"))
+            .unwrap_err()
+            .contains("cannot read")
+    );
 }
 
 #[test]

@@ -138,7 +138,10 @@ pub fn approve_reply(
     }
     if !approved.is_empty() {
         let sets: Vec<String> = approved.iter().map(|s| code_span(s)).collect();
-        out.push_str(&format!("Approved the policy set(s) {}.\n\n", sets.join(", ")));
+        out.push_str(&format!(
+            "Approved the policy set(s) {}.\n\n",
+            sets.join(", ")
+        ));
     }
     for r in refused {
         out.push_str(&format!("{r}\n\n"));

@@ -30,8 +30,8 @@ pub use jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, PrComment, PrComments, Requeued, StoredPlan,
 };
 pub use lock_notices::LockNoticeStore;
-pub use policies::{PolicyApproval, PolicyResult, PolicyStore};
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use policies::{PolicyApproval, PolicyResult, PolicyStore};
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;

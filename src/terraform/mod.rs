@@ -539,14 +539,13 @@ impl Terraform {
             Err(e) => return PlanRun::of(Err((Step::Init, format!("{e:#}"))), log),
         };
         let at = At::new(root, dir, &run, workspace);
-        let result = self
-            .plan_steps(at, extra_args, &mut log)
-            .await
-            .map(|(summary, text, planfile, show_json)| Planned {
+        let result = self.plan_steps(at, extra_args, &mut log).await.map(
+            |(summary, text, planfile, show_json)| Planned {
                 outcome: Outcome::Planned { summary, text },
                 planfile,
                 show_json,
-            });
+            },
+        );
         PlanRun::of(result, log)
     }
 

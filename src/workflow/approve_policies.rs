@@ -61,7 +61,14 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
                 .store
                 .clear_policy_approvals((a.repo, a.pr_number), at.head, a.author)
                 .await?;
-            audit(ctx, a, at, "policy_approvals_cleared", &format!("{cleared} cleared")).await;
+            audit(
+                ctx,
+                a,
+                at,
+                "policy_approvals_cleared",
+                &format!("{cleared} cleared"),
+            )
+            .await;
         } else {
             refused.push(render::policy::owns_none(a.author));
         }

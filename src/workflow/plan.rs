@@ -264,7 +264,10 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
     let policy_checks =
         super::policy_check::publish_checks(ctx, req.installation_id, at, Some(&targets)).await;
     if let Err(e) = policy_checks {
-        tracing::error!(error = format!("{e:#}"), "writing the policy check runs failed");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "writing the policy check runs failed"
+        );
     }
     let summary = feedback::publish_summary(ctx, &req).await;
     finish_plan_summary(ctx, &req, &overall).await;

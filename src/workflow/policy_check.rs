@@ -44,11 +44,13 @@ pub(super) async fn evaluate(
     if let Some(json) = show_json {
         for set in &policies.sets {
             let outcome =
-                crate::policy::child::evaluate(&ctx.settings.policy_eval, &set.modules, json)
-                    .await;
+                crate::policy::child::evaluate(&ctx.settings.policy_eval, &set.modules, json).await;
             let (failures, warnings) = match outcome {
                 Ok(o) => (o.failures, o.warnings),
-                Err(why) => (vec![format!("the policy set could not be evaluated: {why}")], vec![]),
+                Err(why) => (
+                    vec![format!("the policy set could not be evaluated: {why}")],
+                    vec![],
+                ),
             };
             let result = PolicyResult {
                 target: target.clone(),

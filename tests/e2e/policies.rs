@@ -53,7 +53,8 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     let mut ctx = TestContext::without_bosun().await;
     let dir = tempfile::tempdir().unwrap();
     start_with_policies(&mut ctx, dir.path());
-    ctx.fake.add_team_member("acme", "security", "erin", "active");
+    ctx.fake
+        .add_team_member("acme", "security", "erin", "active");
     ctx.start_bosun().await;
     let state = ctx.state_file("one");
     let (pr, _) = ctx
@@ -108,8 +109,12 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     assert!(!state.exists(), "nothing was applied");
 
     // The owner's approval (any case of their login) lets it apply.
-    ctx.comment(pr, "carol", "bosun approve_policies --policy-set no-forbidden")
-        .await;
+    ctx.comment(
+        pr,
+        "carol",
+        "bosun approve_policies --policy-set no-forbidden",
+    )
+    .await;
     ctx.settle().await;
     let reply = ctx.reply(pr, "approve-policies");
     assert!(
@@ -124,8 +129,12 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
     );
 
     // The owner may take the approval back, and give it again.
-    ctx.comment(pr, "carol", "bosun approve_policies --clear-policy-approval")
-        .await;
+    ctx.comment(
+        pr,
+        "carol",
+        "bosun approve_policies --clear-policy-approval",
+    )
+    .await;
     ctx.settle().await;
     let reply = ctx.reply(pr, "approve-policies");
     assert!(reply.contains("Cleared 1 policy approval(s)"), "{reply}");
@@ -165,6 +174,22 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
         Some("success")
     );
     assert!(state.exists(), "applied");
+
+    // The audit trail has each result and each approval.
+    let filter = bosun::audit::Filter {
+        pr: Some(pr),
+        kind: Some(bosun::audit::Kind::PolicyDecision),
+        ..Default::default()
+    };
+    let entries = ctx.store().audit_entries(&filter, None, 100).await.unwrap();
+    let outcomes: Vec<&str> = entries.iter().map(|e| e.entry.outcome.as_str()).collect();
+    for want in [
+        "policy_failed",
+        "policy_approved",
+        "policy_approvals_cleared",
+    ] {
+        assert!(outcomes.contains(&want), "{outcomes:?}");
+    }
     ctx.finish().await;
 }
 
@@ -182,7 +207,10 @@ async fn a_clean_plan_passes_its_policy_check_and_applies() {
     let check = ctx.check(pr, "bosun/policy: two");
     assert_eq!(check.conclusion.as_deref(), Some("success"));
     let comment = ctx.bot_comment(pr).body;
-    assert!(comment.contains("Policy checks for `two`: passed"), "{comment}");
+    assert!(
+        comment.contains("Policy checks for `two`: passed"),
+        "{comment}"
+    );
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert_eq!(

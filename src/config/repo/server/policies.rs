@@ -133,7 +133,11 @@ fn policy_set(ctx: &Ctx, node: &Node, path: &str, file: &str) -> Result<PolicySe
         }
     }
     if set.name.is_empty() {
-        return Err(ctx.err(node, &format!("{path}.name"), "missing: each set has a name"));
+        return Err(ctx.err(
+            node,
+            &format!("{path}.name"),
+            "missing: each set has a name",
+        ));
     }
     let Some((at, key)) = path_node else {
         return Err(ctx.err(

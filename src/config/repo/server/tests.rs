@@ -337,11 +337,23 @@ fn policies_are_read_with_their_rego_and_policy_check_turns_them_on_per_entry() 
         ..ServerPolicy::strict()
     };
     assert!(rules.for_repo("acme/infra", "main").policies().is_some());
-    assert!(rules.for_repo("acme/web", "main").policies().is_none(), "a later entry wins");
-    assert!(policy(SERVER).for_repo("acme/infra", "main").policies().is_none());
+    assert!(
+        rules.for_repo("acme/web", "main").policies().is_none(),
+        "a later entry wins"
+    );
+    assert!(
+        policy(SERVER)
+            .for_repo("acme/infra", "main")
+            .policies()
+            .is_none()
+    );
 
     // Rego that does not parse is refused at the place of `path`, naming its file and line.
-    std::fs::write(dir.path().join("sets/bad.rego"), "package bad\ndeny contains if\n").unwrap();
+    std::fs::write(
+        dir.path().join("sets/bad.rego"),
+        "package bad\ndeny contains if\n",
+    )
+    .unwrap();
     let e = parse(file.to_str().unwrap(), text).unwrap_err().to_string();
     assert!(e.contains("policies.policy_sets[0].path: "), "{e}");
     assert!(e.contains("bad.rego:2"), "{e}");
