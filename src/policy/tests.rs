@@ -113,3 +113,11 @@ fn approvers_are_the_sets_owners_and_the_top_level_ones() {
     assert!(!approved(&set, 1));
     assert!(approved(&set, 2));
 }
+
+#[test]
+fn a_set_is_evaluated_within_10_seconds_and_1_gib_by_default() {
+    let limits = child::EvalLimits::default();
+    assert_eq!(limits.time, Duration::from_secs(10));
+    assert_eq!(limits.memory, 1 << 30);
+    assert_eq!(limits.bin, None, "bosun's own binary");
+}
