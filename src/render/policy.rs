@@ -189,6 +189,16 @@ pub fn self_approval(set: &str) -> String {
     )
 }
 
+/// The reply to `approve_policies -d/-p/-w`: approvals are of a set, for the whole pull
+/// request.
+pub fn no_project_selection() -> String {
+    format!(
+        "{}\nAn approval is of a policy set for every project of the pull request: \
+         `approve_policies` takes `--policy-set`, not `-d`, `-p` or `-w`. Nothing was done.\n",
+        marker("approve-policies")
+    )
+}
+
 /// The reply to `approve_policies` where policy checks are off for the repository.
 pub fn not_configured() -> String {
     format!(

@@ -35,6 +35,10 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
         say(render::policy::not_configured()).await?;
         return Ok("approve_policies: policy checks are not configured".into());
     };
+    if !cmd.names_none() {
+        say(render::policy::no_project_selection()).await?;
+        return Ok("approve_policies refused: -d, -p and -w are not taken".into());
+    }
     if info.state != PrState::Open {
         say(render::reply::pr_closed(ctx.settings.command_name())).await?;
         return Ok("approve_policies refused: the pull request is closed".into());

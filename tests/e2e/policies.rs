@@ -76,6 +76,13 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
         "{comment}"
     );
 
+    // Approvals are of a set, not of a project.
+    ctx.comment(pr, "carol", "bosun approve_policies -d one")
+        .await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(reply.contains("not `-d`, `-p` or `-w`"), "{reply}");
+
     // A non-owner's approval does not count, and the apply is refused naming the set and
     // its owners.
     ctx.comment(pr, "bob", "bosun approve_policies").await;
