@@ -43,12 +43,24 @@ pub struct RegoModule {
     pub text: String,
 }
 
-/// One `policy_sets` entry, its Rego read.
+/// Where a set's Rego is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// On the server's host, read with the server config.
+    Local,
+    /// In the repository, read from the base branch's commit each time a plan is checked
+    /// (never the pull request's: it must not change the policy it is checked against).
+    Repo,
+}
+
+/// One `policy_sets` entry, its Rego read (a `local` one's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySet {
     pub name: String,
-    /// On the host: a directory of `.rego` files, or one file.
+    /// `local`: on the host, a directory of `.rego` files, or one file. `repo`: the same, in
+    /// the repository.
     pub path: String,
+    pub source: Source,
     /// How many owners' approvals make a failing set count as passed (at least 1).
     pub approve_count: u32,
     /// The pull request's author may not approve it.

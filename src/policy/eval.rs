@@ -73,12 +73,24 @@ pub fn evaluate(
             };
             for msg in messages(v) {
                 if to.len() < MAX_MESSAGES {
-                    to.push(msg);
+                    to.push(capped(msg));
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The most characters kept of one message.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+fn capped(msg: String) -> String {
+    if msg.chars().count() <= MAX_MESSAGE_CHARS {
+        return msg;
+    }
+    let mut cut: String = msg.chars().take(MAX_MESSAGE_CHARS).collect();
+    cut.push('…');
+    cut
 }
 
 /// The messages of a rule's value: a set or array of strings or `{msg: ...}` objects; `true`

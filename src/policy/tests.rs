@@ -58,6 +58,22 @@ fn deny_violation_and_warn_are_read_in_every_package() {
 }
 
 #[test]
+fn messages_are_capped_in_number_and_length() {
+    let many = "package many\nimport rego.v1\n\
+                deny contains sprintf(\"%d %s\", [i, input.s]) if {\n  \
+                  some i in numbers.range(1, 500)\n}\n";
+    let input = serde_json::json!({ "s": "x".repeat(5000) }).to_string();
+    let out = eval::evaluate(&module(many), &input, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.failures.len(), 200);
+    assert!(
+        out.failures
+            .iter()
+            .all(|m| m.chars().count() == 1001 && m.ends_with('…'))
+    );
+}
+
+#[test]
 fn a_rego_error_names_the_file_and_line() {
     let e = eval::compile(&module(
         "package p\n\ndeny contains msg if {\n  msg := \n}\n",
@@ -91,6 +107,7 @@ fn approvers_are_the_sets_owners_and_the_top_level_ones() {
     let set = PolicySet {
         name: "s".into(),
         path: "p".into(),
+        source: Source::Local,
         approve_count: 2,
         prevent_self_approve: false,
         owners: Owners {

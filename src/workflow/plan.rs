@@ -724,7 +724,8 @@ pub(super) async fn plan_in_checkout(
         head: &req.pr.head_sha,
         base_ref: &req.pr.base_ref,
     };
-    super::policy_check::evaluate(ctx, at, &req.actor, target, run.show_json.as_deref()).await;
+    let shown = run.show_json.as_deref();
+    super::policy_check::evaluate(ctx, (at, &policy_sha), &req.actor, target, shown).await;
     (run.outcome, run.planfile)
 }
 

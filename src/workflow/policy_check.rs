@@ -28,11 +28,12 @@ pub(super) fn policies(ctx: &Context, repo: &str, base_ref: &str) -> Option<Poli
 }
 
 /// Evaluates every policy set on `target`'s plan (`show_json`; `None`: the plan failed, and
-/// its earlier results at this head are dropped) and stores the results. Never fails: a set
+/// its earlier results at this head are dropped) and stores the results. A `repo` set's Rego
+/// is read from `base_sha` (the base branch's commit whose policy holds). Never fails: a set
 /// that cannot be evaluated fails with why; a store error is logged.
 pub(super) async fn evaluate(
     ctx: &Context,
-    at: At<'_>,
+    (at, base_sha): (At<'_>, &str),
     actor: &Actor,
     target: &Target,
     show_json: Option<&str>,
@@ -43,8 +44,12 @@ pub(super) async fn evaluate(
     let mut results = Vec::new();
     if let Some(json) = show_json {
         for set in &policies.sets {
-            let outcome =
-                crate::policy::child::evaluate(&ctx.settings.policy_eval, &set.modules, json).await;
+            let outcome = match modules(ctx, at.repo, base_sha, set).await {
+                Ok(modules) => {
+                    crate::policy::child::evaluate(&ctx.settings.policy_eval, &modules, json).await
+                }
+                Err(why) => Err(why),
+            };
             let (failures, warnings) = match outcome {
                 Ok(o) => (o.failures, o.warnings),
                 Err(why) => (
@@ -80,6 +85,44 @@ pub(super) async fn evaluate(
     {
         tracing::error!(error = format!("{e:#}"), "recording policy results failed");
     }
+}
+
+/// A set's Rego: a `local` set's, read with the server config; a `repo` set's, from the
+/// base branch's commit `base_sha` (never the pull request's head).
+async fn modules(
+    ctx: &Context,
+    repo: &str,
+    base_sha: &str,
+    set: &crate::policy::PolicySet,
+) -> Result<Vec<crate::policy::RegoModule>, String> {
+    if set.source == crate::policy::Source::Local {
+        return Ok(set.modules.clone());
+    }
+    let files = ctx
+        .workspaces
+        .rego_files(repo, base_sha, &set.path)
+        .await
+        .map_err(|e| {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "reading a policy set from the repository failed"
+            );
+            format!(
+                "bosun could not read `{}` at the base branch's commit",
+                set.path
+            )
+        })?;
+    if files.is_empty() {
+        return Err(format!(
+            "`{}` holds no .rego file at the base branch's commit {}",
+            set.path,
+            base_sha.get(..7).unwrap_or(base_sha)
+        ));
+    }
+    Ok(files
+        .into_iter()
+        .map(|(path, text)| crate::policy::RegoModule { path, text })
+        .collect())
 }
 
 /// Every project's policy sets at the head, with their approvals.

@@ -227,6 +227,45 @@ async fn a_clean_plan_passes_its_policy_check_and_applies() {
     ctx.finish().await;
 }
 
+#[tokio::test]
+async fn a_repo_policy_set_is_read_from_the_base_branch_never_the_pull_request() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = "repos:\n- id: /.*/\n  policy_check: true\n\
+                  policies:\n  policy_sets:\n  \
+                  - name: in-repo\n    path: policy/\n    source: repo\n    \
+                    owners: {users: [carol]}\n";
+    let path = dir.path().join("repos.yaml");
+    std::fs::write(&path, config).unwrap();
+    ctx.set("server_config", path.to_str().unwrap());
+    ctx.start_bosun().await;
+    ctx.push_base(&[("policy/forbidden.rego", Some(FORBIDDEN))]);
+    // The pull request trips the policy and rewrites it to allow everything: the base
+    // branch's policy is the one checked.
+    let allow = "package terraform.forbidden\nimport rego.v1\ndeny := set()\n";
+    let (pr, _) = ctx
+        .open_pr(
+            "weakens its own policy",
+            &[
+                ("policy/forbidden.rego", allow),
+                (
+                    "three/main.tf",
+                    &module(&ctx.state_file("three"), &["forbidden"]),
+                ),
+            ],
+        )
+        .await;
+    ctx.settle().await;
+    let check = ctx.check(pr, "bosun/policy: three");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let comment = ctx.bot_comment(pr).body;
+    assert!(
+        comment.contains("`terraform_data.forbidden holds \"forbidden\"`"),
+        "{comment}"
+    );
+    ctx.finish().await;
+}
+
 fn rego(text: &str) -> Vec<RegoModule> {
     vec![RegoModule {
         path: "unbounded.rego".into(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::super::{ConfigError, Ctx, workflow::is_null};
 use crate::config::yaml::Node;
-use crate::policy::{Owners, Policies, PolicySet};
+use crate::policy::{Owners, Policies, PolicySet, Source};
 
 const KEYS: &[&str] = &["owners", "policy_sets", "conftest_version"];
 const SET_KEYS: &[&str] = &[
@@ -90,6 +90,7 @@ fn policy_set(ctx: &Ctx, node: &Node, path: &str, file: &str) -> Result<PolicySe
     let mut set = PolicySet {
         name: String::new(),
         path: String::new(),
+        source: Source::Local,
         approve_count: 1,
         prevent_self_approve: false,
         owners: Owners::default(),
@@ -108,16 +109,19 @@ fn policy_set(ctx: &Ctx, node: &Node, path: &str, file: &str) -> Result<PolicySe
                 path_node = Some((v, key));
             }
             "source" => {
-                let source = ctx.string(v, &key)?;
-                if source != "local" {
-                    return Err(ctx.err(
-                        v,
-                        &key,
-                        format!(
-                            "`{source}` is not a source bosun reads: policy sets are `local` \
-                             (files on the server)"
-                        ),
-                    ));
+                set.source = match ctx.string(v, &key)?.as_str() {
+                    "local" => Source::Local,
+                    "repo" => Source::Repo,
+                    other => {
+                        return Err(ctx.err(
+                            v,
+                            &key,
+                            format!(
+                                "`{other}` is not a source bosun reads: `local` (files on the \
+                                 server) or `repo` (the repository's base branch)"
+                            ),
+                        ));
+                    }
                 }
             }
             "approve_count" => {
@@ -146,6 +150,26 @@ fn policy_set(ctx: &Ctx, node: &Node, path: &str, file: &str) -> Result<PolicySe
             "missing: the directory (or file) of the set's Rego",
         ));
     };
+    if set.source == Source::Repo {
+        let inside = !set.path.starts_with('/')
+            && !set.path.contains('\\')
+            && set
+                .path
+                .trim_end_matches('/')
+                .split('/')
+                .all(|p| !p.is_empty() && p != "." && p != ".." && !p.contains('\0'));
+        if !inside {
+            return Err(ctx.err(
+                at,
+                &key,
+                format!(
+                    "`{}` is not a relative path inside the repository",
+                    set.path
+                ),
+            ));
+        }
+        return Ok(set);
+    }
     let relative_to = Path::new(file).parent().unwrap_or(Path::new("."));
     let full = relative_to.join(&set.path);
     set.modules = crate::policy::load(&full).map_err(|why| ctx.err(at, &key, why))?;
