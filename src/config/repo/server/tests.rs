@@ -164,6 +164,10 @@ fn errors_name_the_file_line_column_and_key() {
             "repos.yaml:4:20: policies.policy_sets[0].approve_count: expected a number from 1 to 100",
         ),
         (
+            "policies:\n  policy_sets:\n  - name: a\n    source: repo\n    path: ../x\n",
+            "repos.yaml:5:11: policies.policy_sets[0].path: `../x` is not a relative path inside the repository",
+        ),
+        (
             "policies:\n  owners:\n    teams: [a/b/c]\n",
             "repos.yaml:3:12: policies.owners.teams[0]: `a/b/c` is not a team",
         ),
