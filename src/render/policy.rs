@@ -207,3 +207,64 @@ pub fn not_configured() -> String {
         marker("approve-policies")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Target;
+
+    fn project(failures: &[&str], warnings: &[&str], approved_by: &[&str]) -> ProjectPolicies {
+        ProjectPolicies {
+            target: Target {
+                dir: "envs/prod".into(),
+                workspace: "default".into(),
+                name: None,
+            },
+            sets: vec![SetStatus {
+                set: "sec".into(),
+                failures: failures.iter().map(|s| (*s).to_owned()).collect(),
+                warnings: warnings.iter().map(|s| (*s).to_owned()).collect(),
+                approved_by: approved_by.iter().map(|s| (*s).to_owned()).collect(),
+                needed: 1,
+                owners: vec!["@carol".into(), "team acme/sec".into()],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_check_fails_until_approved_and_says_when_it_warned() {
+        let (ok, out) = check(&project(&["no `@admins` here"], &[], &[]));
+        assert!(!ok);
+        assert_eq!(out.title, "1 of 1 policy set(s) failed");
+        assert!(
+            out.summary
+                .contains("0/1 approval(s) from @carol, team acme/sec")
+        );
+        assert!(
+            out.summary.contains("``no `@admins` here``"),
+            "{}",
+            out.summary
+        );
+
+        let (ok, out) = check(&project(&["no"], &[], &["carol"]));
+        assert!(ok);
+        assert_eq!(out.title, "Failed policies approved by @carol");
+
+        let (ok, out) = check(&project(&[], &["careful"], &[]));
+        assert!(ok);
+        assert_eq!(out.title, "1 policy set(s) passed, with warnings");
+        assert!(out.summary.contains("- warnings:\n    - `careful`"));
+    }
+
+    #[test]
+    fn the_comment_section_lists_failures_and_how_to_approve() {
+        let text = section("bosun", &project(&["bad thing"], &[], &[]));
+        assert!(text.starts_with("#### Policy checks for `envs/prod`: 1 policy set(s) failed"));
+        assert!(text.contains("- policy set `sec`: **failed**"));
+        assert!(text.contains("  - `bad thing`"));
+        assert!(text.contains("`bosun approve_policies`"));
+        let passed = section("bosun", &project(&[], &[], &[]));
+        assert!(passed.starts_with("#### Policy checks for `envs/prod`: passed"));
+        assert!(!passed.contains("approve_policies"));
+    }
+}
