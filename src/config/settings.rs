@@ -183,7 +183,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_SERVER_CONFIG",
         "server-config",
         None,
-        "A server-side repo config in Atlantis's repos.yaml shape (Atlantis's --repo-config): per repository and base branch, the requirements, overrides, workflows and repo config path; read at start and again on SIGHUP"
+        "A server-side repo config in Atlantis's repos.yaml shape (Atlantis's --repo-config): per repository and base branch, the requirements, overrides, workflows, repo config path and policy checks; read at start and again on SIGHUP"
     ),
     setting!(
         "repo_config_file",
