@@ -24,10 +24,6 @@ impl Owners {
         self.users.iter().any(|u| u.eq_ignore_ascii_case(login))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.teams.is_empty()
-    }
-
     /// `@alice, team acme/sec`: for messages.
     pub fn describe(&self) -> Vec<String> {
         let users = self.users.iter().map(|u| format!("@{u}"));
@@ -108,21 +104,6 @@ pub struct SetOutcome {
     pub warnings: Vec<String>,
 }
 
-/// A set's result for one project's plan: `error` (the policy could not be evaluated: it
-/// looped, ran out of memory, failed) fails the set like a failure does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetResult {
-    pub set: String,
-    pub failures: Vec<String>,
-    pub warnings: Vec<String>,
-}
-
-impl SetResult {
-    pub fn passed(&self) -> bool {
-        self.failures.is_empty()
-    }
-}
-
 /// A set's standing on one project's plan at the pull request's head: its result, and the
 /// approvals of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,11 +138,6 @@ impl ProjectPolicies {
     pub fn blocking(&self) -> impl Iterator<Item = &SetStatus> {
         self.sets.iter().filter(|s| !s.passes())
     }
-}
-
-/// Whether a failing set is approved: `approvals` distinct owners have approved it.
-pub fn approved(set: &PolicySet, approvals: usize) -> bool {
-    approvals >= set.approve_count.max(1) as usize
 }
 
 /// The most Rego a set may hold, all files together.

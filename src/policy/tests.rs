@@ -127,8 +127,16 @@ fn approvers_are_the_sets_owners_and_the_top_level_ones() {
     assert!(who.has_user("ALICE") && who.has_user("bob"));
     assert_eq!(who.users.len(), 2);
     assert_eq!(who.describe(), ["@Alice", "@bob", "team acme/sec"]);
-    assert!(!approved(&set, 1));
-    assert!(approved(&set, 2));
+    let status = |approved_by: &[&str]| SetStatus {
+        set: "s".into(),
+        failures: vec!["no".into()],
+        warnings: vec![],
+        approved_by: approved_by.iter().map(|s| (*s).to_owned()).collect(),
+        needed: set.approve_count,
+        owners: who.describe(),
+    };
+    assert!(!status(&["alice"]).passes());
+    assert!(status(&["alice", "bob"]).passes());
 }
 
 #[test]
