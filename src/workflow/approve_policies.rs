@@ -39,14 +39,16 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
         say(render::policy::no_project_selection()).await?;
         return Ok("approve_policies refused: -d, -p and -w are not taken".into());
     }
-    if info.state != PrState::Open {
+    if info.state == PrState::Closed {
         say(render::reply::pr_closed(ctx.settings.command_name())).await?;
         return Ok("approve_policies refused: the pull request is closed".into());
     }
+    // A merged pull request's plans (and so its policy results) are of its merge commit.
+    let pr = super::job::PrRef::of(&info);
     let at = At {
         repo: a.repo,
         pr: a.pr_number,
-        head: &info.head_sha,
+        head: &pr.head_sha,
         base_ref: &info.base_ref,
     };
     let mut owned = Vec::new();

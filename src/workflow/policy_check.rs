@@ -217,6 +217,38 @@ pub(super) async fn sections(ctx: &Context, at: At<'_>) -> Vec<(Target, String)>
     }
 }
 
+/// Which of `targets` apply on merge may not apply: those with a failed policy set not
+/// approved at the pull request's final head (`reviewed`), or failing at the merge commit
+/// (`merged`) in a set that was not approved at the final head.
+pub(super) async fn held_on_merge(
+    ctx: &Context,
+    reviewed: At<'_>,
+    merged: At<'_>,
+    targets: &[Target],
+) -> anyhow::Result<Vec<Target>> {
+    let Some(policies) = policies(ctx, reviewed.repo, reviewed.base_ref) else {
+        return Ok(Vec::new());
+    };
+    let at_head = statuses(ctx, reviewed, &policies).await?;
+    let at_merge = statuses(ctx, merged, &policies).await?;
+    let mut held = Vec::new();
+    for t in targets {
+        let head = at_head.iter().find(|p| &p.target == t);
+        let approved =
+            |set: &str| head.is_some_and(|p| p.sets.iter().any(|s| s.set == set && s.passes()));
+        let blocked_at_head = head.is_some_and(|p| p.blocking().next().is_some());
+        let blocked_at_merge = at_merge
+            .iter()
+            .filter(|p| &p.target == t)
+            .flat_map(|p| p.sets.iter())
+            .any(|s| !s.failures.is_empty() && !approved(&s.set) && !s.passes());
+        if blocked_at_head || blocked_at_merge {
+            held.push(t.clone());
+        }
+    }
+    Ok(held)
+}
+
 /// For each of `targets` held back by a failed, unapproved policy set at the head: the
 /// blocking sets (with who may approve them). Empty when checks are off.
 pub(super) async fn blocking(

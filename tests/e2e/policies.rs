@@ -266,6 +266,46 @@ async fn a_repo_policy_set_is_read_from_the_base_branch_never_the_pull_request()
     ctx.finish().await;
 }
 
+#[tokio::test]
+async fn apply_on_merge_holds_a_failed_policy_until_an_owner_approves_the_merged_plan() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = tempfile::tempdir().unwrap();
+    start_with_policies(&mut ctx, dir.path());
+    ctx.start_bosun().await;
+    ctx.push_base(&[(
+        "bosun.yaml",
+        Some("version: 3\napply_on_merge: true\nprojects:\n  - dir: four\n"),
+    )]);
+    let state = ctx.state_file("four");
+    let (pr, _) = ctx
+        .open_pr(
+            "merged with a failed policy",
+            &[("four/main.tf", &module(&state, &["forbidden"]))],
+        )
+        .await;
+    ctx.settle().await;
+    let merge = ctx.merge_pr(pr).await;
+    ctx.settle().await;
+    assert!(!state.exists(), "not applied on merge");
+    let body = ctx.reply(pr, "plan");
+    assert!(body.contains("Not applied on merge"), "{body}");
+    assert!(body.contains("A policy set failed"), "{body}");
+    assert!(body.contains(&merge[..7]), "{body}");
+
+    // An owner approves the merged plan; then `apply` applies it.
+    ctx.comment(pr, "carol", "bosun approve_policies").await;
+    ctx.settle().await;
+    let reply = ctx.reply(pr, "approve-policies");
+    assert!(
+        reply.contains("Approved the policy set(s) `no-forbidden`"),
+        "{reply}"
+    );
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(state.exists(), "applied after the approval");
+    ctx.finish().await;
+}
+
 fn rego(text: &str) -> Vec<RegoModule> {
     vec![RegoModule {
         path: "unbounded.rego".into(),
