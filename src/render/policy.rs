@@ -72,10 +72,12 @@ fn sets_text(p: &ProjectPolicies) -> String {
 /// The plan comment's section for a project's policy checks.
 pub fn section(command_name: &str, p: &ProjectPolicies) -> String {
     let blocking = p.blocking().count();
-    let title = if blocking == 0 {
-        "passed".to_owned()
-    } else {
+    let title = if blocking > 0 {
         format!("{blocking} policy set(s) failed")
+    } else if p.sets.iter().any(|s| !s.failures.is_empty()) {
+        "failed sets approved".to_owned()
+    } else {
+        "passed".to_owned()
     };
     let mut out = format!(
         "#### Policy checks for {}: {title}\n\n{}",
@@ -263,6 +265,14 @@ mod tests {
         assert!(text.contains("- policy set `sec`: **failed**"));
         assert!(text.contains("  - `bad thing`"));
         assert!(text.contains("`bosun approve_policies`"));
+        let approved = section("bosun", &project(&["bad thing"], &[], &["carol"]));
+        assert!(approved.starts_with("#### Policy checks for `envs/prod`: failed sets approved"));
+        assert!(
+            approved.contains(
+                "failed, approved (1/1 approval(s) from @carol, team acme/sec; approved by @carol)"
+            ),
+            "{approved}"
+        );
         let passed = section("bosun", &project(&[], &[], &[]));
         assert!(passed.starts_with("#### Policy checks for `envs/prod`: passed"));
         assert!(!passed.contains("approve_policies"));

@@ -17,6 +17,7 @@ use crate::store::now_millis;
 /// Who comments, on which pull request.
 pub struct Approval<'a> {
     pub repo: &'a str,
+    pub repo_ref: &'a super::job::RepoRef,
     pub installation_id: u64,
     pub pr_number: u64,
     pub author: &'a str,
@@ -126,6 +127,25 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
                 still.push(s.set.clone());
             }
         }
+    }
+    // The plan comment's policy sections say where the sets stand now (when it is edited in
+    // place; in `new` mode the reply and the check runs say it).
+    let changed = !approved.is_empty() || cleared > 0;
+    if changed && ctx.settings.comment_mode == crate::config::CommentMode::Edit {
+        let req = super::plan::Request {
+            actor: Actor::Github(a.author.to_owned()),
+            repo: a.repo_ref.clone(),
+            installation_id: a.installation_id,
+            merged: info.state == PrState::Merged,
+            pr,
+            selection: super::plan::Selection::All,
+            extra_args: Vec::new(),
+            note: Some(format!(
+                "Policy approvals changed by @{} with `approve_policies`.",
+                a.author
+            )),
+        };
+        feedback::publish_summary(ctx, &req).await?;
     }
     say(render::policy::approve_reply(
         &approved, cleared, &refused, &still,

@@ -120,6 +120,7 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
         (CommandKind::ApprovePolicies, _) => {
             let approval = super::approve_policies::Approval {
                 repo,
+                repo_ref: &c.repo,
                 installation_id: c.installation_id,
                 pr_number: c.pr_number,
                 author: &c.author,

@@ -134,6 +134,15 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
         check.title.as_deref(),
         Some("Failed policies approved by @carol")
     );
+    let comment = ctx.reply(pr, "plan");
+    assert!(
+        comment.contains("Policy checks for `one`: failed sets approved"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("- policy set `no-forbidden`: failed, approved"),
+        "{comment}"
+    );
 
     // The owner may take the approval back, and give it again.
     ctx.comment(
