@@ -315,6 +315,41 @@ async fn apply_on_merge_holds_a_failed_policy_until_an_owner_approves_the_merged
     ctx.finish().await;
 }
 
+#[test]
+fn validate_server_names_the_rego_file_and_line_of_a_bad_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/forbidden.rego"), FORBIDDEN).unwrap();
+    let path = dir.path().join("repos.yaml");
+    std::fs::write(
+        &path,
+        "repos:\n- id: /.*/\n  policy_check: true\npolicies:\n  policy_sets:\n  \
+         - name: s\n    path: policies\n",
+    )
+    .unwrap();
+    let validate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .args(["validate", "--server", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = validate();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::write(
+        dir.path().join("policies/broken.rego"),
+        "package broken\n\ndeny contains if\n",
+    )
+    .unwrap();
+    let out = validate();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("repos.yaml:7:11: policies.policy_sets[0].path: "),
+        "{err}"
+    );
+    assert!(err.contains("broken.rego:3"), "{err}");
+}
+
 fn rego(text: &str) -> Vec<RegoModule> {
     vec![RegoModule {
         path: "unbounded.rego".into(),
