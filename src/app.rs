@@ -292,6 +292,7 @@ pub async fn start_with(
             pass_env: settings.terraform_env.clone(),
             public_url: settings.public_url.clone(),
             web_url: crate::notify::web_url_of(&settings.github.api_url),
+            policy_eval: settings.policy_eval.clone(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(settings.parallelism)),
         project_locks: Default::default(),

@@ -338,6 +338,22 @@ pub enum Refusal {
     Locked { target: Target, by: u64 },
     /// Apply requirements the pull request does not meet.
     Requirements { target: Target, unmet: Vec<Unmet> },
+    /// Policy sets failed on the project's plan and are not approved by enough of their
+    /// owners: each set's name, the approvals it lacks, and who may approve it.
+    PolicyFailed {
+        target: Target,
+        sets: Vec<BlockingSet>,
+    },
+}
+
+/// A failed policy set that holds an apply back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockingSet {
+    pub name: String,
+    /// Approvals still needed.
+    pub missing: u32,
+    /// `@login`, `team org/slug`.
+    pub owners: Vec<String>,
 }
 
 /// Whether two plans propose exactly the same changes: every resource change (its actions and

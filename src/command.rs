@@ -20,7 +20,7 @@ pub enum CommandKind {
     Import,
     /// `state rm ADDRESS...`: `terraform state rm` in the selected projects.
     StateRm,
-    /// `approve_policies`: answered that policy checks are not configured.
+    /// `approve_policies`: an owner approves the failed policy sets they own.
     ApprovePolicies,
 }
 
@@ -64,6 +64,10 @@ pub struct Command {
     pub auto_merge_disabled: bool,
     /// `apply --auto-merge-method METHOD`: how the automerge after this apply merges.
     pub auto_merge_method: Option<crate::github::MergeMethod>,
+    /// `approve_policies --policy-set NAME`: only these sets (none: every failed set).
+    pub policy_sets: Vec<String>,
+    /// `approve_policies --clear-policy-approval`: remove the commenter's approvals.
+    pub clear_policy_approval: bool,
 }
 
 impl Command {
@@ -79,6 +83,8 @@ impl Command {
             args: vec![],
             auto_merge_disabled: false,
             auto_merge_method: None,
+            policy_sets: vec![],
+            clear_policy_approval: false,
         }
     }
 
@@ -409,9 +415,14 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                 cmd.projects.push(value);
             }
             "--verbose" => cmd.verbose = true,
-            // Atlantis's flags of `approve_policies`: read, and answered like the command
-            // itself (this server has no policy checks).
-            "--policy-set" | "--clear-policy-approval" => {}
+            // Atlantis's flags of `approve_policies`.
+            "--policy-set" => {
+                if value.is_empty() || value.chars().any(|c| c.is_control()) {
+                    return error("`--policy-set` needs a policy set's name");
+                }
+                cmd.policy_sets.push(value);
+            }
+            "--clear-policy-approval" => cmd.clear_policy_approval = true,
             "--auto-merge-disabled" => cmd.auto_merge_disabled = true,
             "--auto-merge-method" => {
                 use crate::github::MergeMethod;

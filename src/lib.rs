@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod names;
 pub mod notify;
 pub mod plan;
+pub mod policy;
 pub mod preview;
 pub mod projects;
 pub mod reconcile;

@@ -89,11 +89,15 @@ enum Command {
         #[arg(long, value_name = "PATH", env = "BOSUN_REPO_CONFIG_FILE")]
         repo_config_file: Option<PathBuf>,
     },
+    /// Evaluates one policy set (bosun runs it as a bounded child process; not for people).
+    #[command(hide = true)]
+    PolicyEval,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::PolicyEval => bosun::policy::child::child_main(),
         Command::Setup {
             listen,
             github_url,

@@ -125,6 +125,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             pass_env: Default::default(),
             public_url: None,
             web_url: "https://github.com".into(),
+            policy_eval: Default::default(),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1))),
         project_locks: Default::default(),

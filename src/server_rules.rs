@@ -63,3 +63,42 @@ impl ServerRules {
         cancel.cancelled().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_with_bad_rego_keeps_the_policy_sets_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sets")).unwrap();
+        let rego = dir.path().join("sets/deny.rego");
+        std::fs::write(
+            &rego,
+            "package deny\nimport rego.v1\ndeny contains \"no\" if { input.bad }\n",
+        )
+        .unwrap();
+        let path = dir.path().join("repos.yaml");
+        std::fs::write(
+            &path,
+            "repos:\n- id: /.*/\n  policy_check: true\npolicies:\n  policy_sets:\n  - name: deny\n    path: sets\n",
+        )
+        .unwrap();
+        let server = ServerRules {
+            settings: ServerPolicy::strict(),
+            path,
+            rules: Rules::new(ServerPolicy::strict()),
+        };
+        server.reload().unwrap();
+        let sets = |s: &ServerRules| {
+            let rules = s.rules.current().for_repo("acme/infra", "main");
+            rules.policies().map(|p| p.sets[0].modules[0].text.clone())
+        };
+        let before = sets(&server).expect("policy checks are on");
+        std::fs::write(&rego, "package deny\n\ndeny contains if\n").unwrap();
+        let e = server.reload().unwrap_err();
+        assert!(e.contains("policies.policy_sets[0].path"), "{e}");
+        assert!(e.contains("deny.rego:3"), "{e}");
+        assert_eq!(sets(&server), Some(before), "the old sets stay");
+    }
+}

@@ -714,6 +714,8 @@ fn any_command() -> impl Strategy<Value = Command> {
                 args: Vec::new(),
                 auto_merge_disabled: kind == CommandKind::Apply && verbose,
                 auto_merge_method: None,
+                policy_sets: Vec::new(),
+                clear_policy_approval: false,
             },
         )
 }
@@ -820,6 +822,12 @@ fn approve_policies_is_a_command_with_atlantis_flags() {
     );
     let c = cmd("bosun approve_policies -d a --policy-set p --clear-policy-approval");
     assert_eq!(c.kind, CommandKind::ApprovePolicies);
+    assert_eq!(c.policy_sets, ["p"]);
+    assert!(c.clear_policy_approval);
+    let two = cmd("bosun approve_policies --policy-set a --policy-set=b");
+    assert_eq!(two.policy_sets, ["a", "b"]);
+    assert!(!two.clear_policy_approval);
+    assert!(err("bosun approve_policies --policy-set").contains("needs a value"));
     assert!(err("bosun approve_policies a b").starts_with("unknown argument(s)"));
     assert!(err("bosun plan --policy-set p").contains("only `approve_policies`"));
     assert_eq!(

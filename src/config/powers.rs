@@ -210,6 +210,9 @@ impl ServerPolicy {
             if let Some(v) = &e.post_workflow_hooks {
                 rules.post_workflow_hooks.clone_from(v);
             }
+            if let Some(v) = e.policy_check {
+                rules.policy_check = v;
+            }
         }
         rules
     }
@@ -264,6 +267,8 @@ pub struct RepoRules {
     /// after it (see `workflow::hooks`).
     pub pre_workflow_hooks: Vec<Hook>,
     pub post_workflow_hooks: Vec<Hook>,
+    /// The server config's policy sets are evaluated after each plan (`policy_check: true`).
+    pub policy_check: bool,
 }
 
 /// Which of a project's requirement lists.
@@ -293,6 +298,15 @@ impl Requirements {
 }
 
 impl RepoRules {
+    /// The policy sets checked after each plan: the server config's, when `policy_check` is
+    /// on for the repository; else none.
+    pub fn policies(&self) -> Option<&crate::policy::Policies> {
+        self.server
+            .as_deref()
+            .map(|s| &s.policies)
+            .filter(|p| self.policy_check && !p.sets.is_empty())
+    }
+
     pub fn allows(&self, key: Override) -> bool {
         self.allowed_overrides.contains(&key)
     }
@@ -429,6 +443,7 @@ fn requirement_name(r: ApplyRequirement) -> &'static str {
         ApplyRequirement::Approved => "approved",
         ApplyRequirement::Mergeable => "mergeable",
         ApplyRequirement::Undiverged => "undiverged",
+        ApplyRequirement::PoliciesPassed => "policies_passed",
     }
 }
 

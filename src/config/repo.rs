@@ -165,6 +165,9 @@ pub enum ApplyRequirement {
     Approved,
     Mergeable,
     Undiverged,
+    /// Atlantis's `policies_passed`: no failed policy set left unapproved. bosun holds every
+    /// project of a repository with policy checks on to it whether or not it is listed.
+    PoliciesPassed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -538,11 +541,14 @@ fn requirements(ctx: &Ctx, node: &Node, path: &str) -> Result<Vec<ApplyRequireme
             "approved" => ApplyRequirement::Approved,
             "mergeable" => ApplyRequirement::Mergeable,
             "undiverged" => ApplyRequirement::Undiverged,
+            "policies_passed" => ApplyRequirement::PoliciesPassed,
             other => {
                 return Err(ctx.err(
                     item,
                     &format!("{path}[{i}]"),
-                    format!("`{other}` is not one of approved, mergeable, undiverged"),
+                    format!(
+                        "`{other}` is not one of approved, mergeable, undiverged, policies_passed"
+                    ),
                 ));
             }
         };

@@ -183,7 +183,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_SERVER_CONFIG",
         "server-config",
         None,
-        "A server-side repo config in Atlantis's repos.yaml shape (Atlantis's --repo-config): per repository and base branch, the requirements, overrides, workflows and repo config path; read at start and again on SIGHUP"
+        "A server-side repo config in Atlantis's repos.yaml shape (Atlantis's --repo-config): per repository and base branch, the requirements, overrides, workflows, repo config path and policy checks; read at start and again on SIGHUP"
     ),
     setting!(
         "repo_config_file",
@@ -899,6 +899,9 @@ pub enum PlanfileKey {
 /// Everything `bosun serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How policy sets are evaluated: bosun's binary (`None`: this process's own; tests
+    /// give the built `bosun`) and the child's bounds. Not a setting operators give.
+    pub policy_eval: crate::policy::child::EvalLimits,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     /// The store's URL: a secret, as a PostgreSQL URL may hold a password.
@@ -1220,6 +1223,7 @@ impl Settings {
                 app_key_pem,
                 webhook_secrets,
             },
+            policy_eval: crate::policy::child::EvalLimits::default(),
             repo_allowlist,
             terraform_bin,
             command_names,

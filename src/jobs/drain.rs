@@ -122,6 +122,7 @@ mod tests {
             pass_env: Default::default(),
             public_url: None,
             web_url: "https://github.com".into(),
+            policy_eval: Default::default(),
         }
     }
 

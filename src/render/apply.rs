@@ -312,6 +312,31 @@ fn refusal(name: &str, r: &Refusal) -> String {
             unmet_reasons(unmet),
             apply(target)
         ),
+        Refusal::PolicyFailed { target, sets } => {
+            let each: Vec<String> = sets
+                .iter()
+                .map(|s| {
+                    let who = if s.owners.is_empty() {
+                        "no one".to_owned()
+                    } else {
+                        s.owners.join(", ")
+                    };
+                    format!(
+                        "{} (needs {} more approval(s) from {who})",
+                        code_span(&s.name),
+                        s.missing
+                    )
+                })
+                .collect();
+            format!(
+                "{}: **policy checks failed**: {}. An owner of each set approves it with {}, \
+                 then comment {}.",
+                code_span(&target.display_name()),
+                each.join("; "),
+                code_span(&format!("{name} approve_policies")),
+                apply(target)
+            )
+        }
     }
 }
 

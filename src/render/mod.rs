@@ -14,6 +14,7 @@ pub mod drift;
 pub mod hooks;
 pub mod notify;
 pub mod plan;
+pub mod policy;
 
 /// ` · [log](url)` after a project's heading when `logs` holds a link to its run, else
 /// nothing. A link is bosun's own URL (`BOSUN_PUBLIC_URL`), never text from a pull request.

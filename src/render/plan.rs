@@ -38,6 +38,9 @@ pub struct PlanComment<'a> {
     pub logs: &'a [(Target, String)],
     /// The workflow hooks that ran, their output folded under the heading.
     pub hooks: &'a [super::hooks::HookShown<'a>],
+    /// Projects' policy check sections (see [`super::policy::section`]), shown after their
+    /// plans.
+    pub policies: &'a [(Target, String)],
 }
 
 /// The bodies of the plan comment, in order: one, or several when one would pass GitHub's
@@ -128,6 +131,9 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
             &super::log_link(c.logs, &p.target),
             &mut blocks,
         );
+        for (_, text) in c.policies.iter().filter(|(t, _)| *t == p.target) {
+            blocks.push(Block::Text(text.clone()));
+        }
     }
     blocks.extend(apply_all(c).map(Block::Text));
     blocks

@@ -215,16 +215,6 @@ pub fn replan_note(op: StateOp, user: &str) -> String {
     )
 }
 
-/// The reply to `approve_policies`: this server runs no policy checks.
-pub fn approve_policies() -> String {
-    format!(
-        "{}\n**Policy checks are not configured on this server**, so there are no policy \
-         failures to approve: nothing was done. bosun does not run policy checks (Atlantis's \
-         `policy_check` stage and conftest policies).\n",
-        marker("approve-policies")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,7 @@ fn comment(projects: &[ProjectPlan]) -> Vec<String> {
         projects,
         note: Some("Planned by `bosun plan` from @alice"),
         logs: &[],
+        policies: &[],
     })
 }
 
@@ -585,6 +586,7 @@ proptest! {
             projects: &projects,
             note: None,
             logs: &[],
+            policies: &[],
         };
         let parts = plan_comment_with(&c, Limits { budget, max_parts });
         prop_assert!(!parts.is_empty() && parts.len() <= max_parts);

@@ -10,6 +10,7 @@ pub mod hook_configs;
 pub mod jobs;
 pub mod lock_notices;
 pub mod locks;
+pub mod policies;
 mod postgres;
 pub mod reviewed;
 mod run_hold;
@@ -32,6 +33,7 @@ pub use jobs::{
 };
 pub use lock_notices::LockNoticeStore;
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
+pub use policies::{PolicyApproval, PolicyResult, PolicyStore};
 pub use postgres::PgStore;
 pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;
@@ -190,6 +192,7 @@ pub trait Store:
     + ApplyLockStore
     + TaskStore
     + LockNoticeStore
+    + PolicyStore
     + RunStore
     + AuditStore
     + HookConfigStore

@@ -551,7 +551,7 @@ async fn plan_steps(
     run: &mut Steps<'_>,
     steps: &[WorkflowStep],
     comment_args: &[String],
-) -> Result<(Outcome, Vec<u8>), (Step, String)> {
+) -> Result<super::Planned, (Step, String)> {
     let mut plan_output = None;
     for (i, s) in steps.iter().enumerate() {
         match s {
@@ -608,7 +608,11 @@ async fn plan_steps(
     let plan_output = plan_output.unwrap_or_default();
     summary.line = plan_line(&plan_output).unwrap_or_else(|| fallback_line(&summary));
     let text = format!("{}{}", run.shown, plan_text(&plan_output));
-    Ok((Outcome::Planned { summary, text }, bytes))
+    Ok(super::Planned {
+        outcome: Outcome::Planned { summary, text },
+        planfile: bytes,
+        show_json: super::plan_json(&done.output).to_owned(),
+    })
 }
 
 async fn apply_steps(run: &mut Steps<'_>, steps: &[WorkflowStep]) -> Result<(), (Step, String)> {

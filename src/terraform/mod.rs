@@ -145,24 +145,48 @@ pub struct PlanRun {
     pub outcome: Outcome,
     pub planfile: Option<Vec<u8>>,
     pub log: String,
+    /// The plan's `terraform show -json`, when it planned (what policy checks read).
+    pub show_json: Option<String>,
 }
 
 impl PlanRun {
     /// A run that planned (its outcome and planfile) or failed at a step (with its output).
-    pub(crate) fn of(result: Result<(Outcome, Vec<u8>), (Step, String)>, log: String) -> Self {
+    pub(crate) fn of(result: Result<Planned, (Step, String)>, log: String) -> Self {
         match result {
-            Ok((outcome, planfile)) => Self {
+            Ok(Planned {
+                outcome,
+                planfile,
+                show_json,
+            }) => Self {
                 outcome,
                 planfile: Some(planfile),
                 log,
+                show_json: Some(show_json),
             },
             Err((step, output)) => Self {
                 outcome: Outcome::Failed { step, output },
                 planfile: None,
                 log,
+                show_json: None,
             },
         }
     }
+}
+
+/// A plan that succeeded: its outcome, planfile and `show -json`.
+pub(crate) struct Planned {
+    pub outcome: Outcome,
+    pub planfile: Vec<u8>,
+    pub show_json: String,
+}
+
+/// The JSON of `show -json`'s output: stderr is interleaved, the JSON is the one line that is
+/// an object.
+fn plan_json(output: &str) -> &str {
+    output
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or(output)
 }
 
 /// Whether `name` is a workspace name bosun passes to Terraform: `[A-Za-z0-9_.-]+`.
@@ -414,12 +438,7 @@ impl Terraform {
         if done.truncated {
             bail!("plan JSON longer than {cap} bytes");
         }
-        // stderr is interleaved: the JSON is the one line that is an object.
-        let json = done
-            .output
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or(&done.output);
+        let json = plan_json(&done.output);
         let summary = summarise(json.as_bytes())?;
         Ok((done, Some(summary)))
     }
@@ -520,10 +539,13 @@ impl Terraform {
             Err(e) => return PlanRun::of(Err((Step::Init, format!("{e:#}"))), log),
         };
         let at = At::new(root, dir, &run, workspace);
-        let result = self
-            .plan_steps(at, extra_args, &mut log)
-            .await
-            .map(|(summary, text, planfile)| (Outcome::Planned { summary, text }, planfile));
+        let result = self.plan_steps(at, extra_args, &mut log).await.map(
+            |(summary, text, planfile, show_json)| Planned {
+                outcome: Outcome::Planned { summary, text },
+                planfile,
+                show_json,
+            },
+        );
         PlanRun::of(result, log)
     }
 
@@ -599,7 +621,7 @@ impl Terraform {
         at: At<'_>,
         extra_args: &[String],
         log: &mut String,
-    ) -> Result<(PlanSummary, String, Vec<u8>), (Step, String)> {
+    ) -> Result<(PlanSummary, String, Vec<u8>, String), (Step, String)> {
         let t = self.timeouts;
         self.prepare(at, log).await?;
         // With `-detailed-exitcode` (from the comment) exit code 2 means "planned, with changes".
@@ -636,7 +658,8 @@ impl Terraform {
             done.output.len()
         ));
         summary.line = plan_line(&plan_output).unwrap_or_else(|| fallback_line(&summary));
-        Ok((summary, plan_text(&plan_output), bytes))
+        let json = plan_json(&done.output).to_owned();
+        Ok((summary, plan_text(&plan_output), bytes, json))
     }
 }
 

@@ -179,6 +179,25 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
             unmet,
         })
     }));
+    // Policy checks: a failed set not approved by enough owners holds its project back.
+    let at = super::policy_check::At {
+        repo,
+        pr: cmd.pr_number,
+        head: &sha,
+        base_ref: &request.pr.base_ref,
+    };
+    let chosen_targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
+    for (target, sets) in super::policy_check::blocking(ctx, at, &chosen_targets).await? {
+        let sets = sets
+            .into_iter()
+            .map(|s| apply::BlockingSet {
+                missing: (s.needed.max(1) as usize).saturating_sub(s.approved_by.len()) as u32,
+                name: s.set,
+                owners: s.owners,
+            })
+            .collect();
+        refusals.push(Refusal::PolicyFailed { target, sets });
+    }
     if !refusals.is_empty() {
         return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
     }
@@ -472,7 +491,8 @@ fn refused_project(r: &Refusal) -> Option<&Target> {
         | Refusal::PlanFailed { target }
         | Refusal::Applied { target }
         | Refusal::Locked { target, .. }
-        | Refusal::Requirements { target, .. } => Some(target),
+        | Refusal::Requirements { target, .. }
+        | Refusal::PolicyFailed { target, .. } => Some(target),
         Refusal::Permission { .. }
         | Refusal::NotListed { .. }
         | Refusal::ApplyLocked { .. }

@@ -268,6 +268,22 @@ async fn run_merged(
         }
     }
 
+    // Policy checks: a project with a failed set not approved is not applied on merge; its
+    // owners approve it on the merged pull request, then `apply` applies it.
+    let reviewed_at = super::policy_check::At {
+        repo: name,
+        pr,
+        head: &info.head_sha,
+        base_ref: &req.pr.base_ref,
+    };
+    let merged_at = super::policy_check::At {
+        head: &merge_sha,
+        ..reviewed_at
+    };
+    let policy_held =
+        super::policy_check::held_on_merge(ctx, reviewed_at, merged_at, &same).await?;
+    same.retain(|t| !policy_held.contains(t));
+
     let mut summary = format!("merged as {}", plan::short(&merge_sha));
     // While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either:
     // the merge commit's plan is posted and waits for `apply`.
@@ -319,6 +335,24 @@ async fn run_merged(
         summary.push_str(&format!(
             "; {} project(s) wait for `apply`: applies are locked",
             held.len()
+        ));
+    }
+    if !policy_held.is_empty() {
+        held_back(ctx, name, pr, &policy_held, "policy checks failed");
+        let note = format!(
+            "**Not applied on merge.** A policy set failed on this plan of the merge commit              `{}` and is not approved. An owner of each failed set approves it with `{name}              approve_policies`; then comment `{name} apply` here to apply it.",
+            plan::short(&merge_sha),
+            name = ctx.settings.command_name()
+        );
+        let new_req = plan::Request {
+            actor: crate::audit::Actor::Bosun,
+            note: Some(note),
+            ..req.clone()
+        };
+        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
+        summary.push_str(&format!(
+            "; {} project(s) wait for `apply`: policy checks failed",
+            policy_held.len()
         ));
     }
     if !moved.is_empty() {

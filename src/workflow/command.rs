@@ -81,8 +81,8 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
         }
         Parsed::Command(cmd) => cmd,
     };
-    // `help`, `version` and `approve_policies` run nothing and are open to all; every other command passes the
-    // gate first. A stopped command gets 😕 and one reply saying who may run it.
+    // `help` and `version` run nothing and are open to all, and `approve_policies` checks
+    // its own (the policy sets' owners); every other command passes the gate first. A stopped command gets 😕 and one reply saying who may run it.
     let pass = match cmd.kind {
         CommandKind::Help | CommandKind::Version | CommandKind::ApprovePolicies => None,
         _ => {
@@ -118,8 +118,14 @@ async fn handle(ctx: &Context, claim: Claim, c: &Comment) -> anyhow::Result<Stri
             Ok("version".into())
         }
         (CommandKind::ApprovePolicies, _) => {
-            say(render::state::approve_policies()).await?;
-            Ok("approve_policies: policy checks are not configured".into())
+            let approval = super::approve_policies::Approval {
+                repo,
+                repo_ref: &c.repo,
+                installation_id: c.installation_id,
+                pr_number: c.pr_number,
+                author: &c.author,
+            };
+            super::approve_policies::run(ctx, &approval, &cmd).await
         }
         (_, None) => anyhow::bail!("{} ran without the access check", cmd.kind.as_str()),
         (CommandKind::Import | CommandKind::StateRm, Some(pass)) => {

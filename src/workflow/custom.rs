@@ -172,6 +172,7 @@ pub(super) async fn plan(
                 },
                 planfile: None,
                 log: String::new(),
+                show_json: None,
             }
         }
         Ok(Prepared { workflow, bin }) => {

@@ -341,6 +341,13 @@ pub async fn publish_summary_as(
             return Ok(());
         }
     }
+    let at = super::policy_check::At {
+        repo,
+        pr: req.pr.number,
+        head,
+        base_ref: &req.pr.base_ref,
+    };
+    let policies = super::policy_check::sections(ctx, at).await;
     let bodies = render::plan::plan_comment(&render::plan::PlanComment {
         command_name: ctx.settings.command_name(),
         pr: req.pr.number,
@@ -352,6 +359,7 @@ pub async fn publish_summary_as(
             .iter()
             .map(super::hooks::HookRun::shown)
             .collect::<Vec<_>>(),
+        policies: &policies,
     });
     let installation = req.installation_id;
     let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod approve_policies;
 pub mod audit_log;
 mod binary_check;
 pub mod close;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod plan_requirements;
 pub mod plan_tasks;
 mod policy;
+mod policy_check;
 pub mod reconcile;
 pub mod state;
 pub mod unlock;
@@ -76,6 +78,8 @@ pub struct WorkflowSettings {
     pub public_url: Option<String>,
     /// GitHub's web address (no trailing slash): hooks' `PULL_URL` is under it.
     pub web_url: String,
+    /// How policy sets are evaluated (the child process's binary and bounds).
+    pub policy_eval: crate::policy::child::EvalLimits,
 }
 
 impl WorkflowSettings {

@@ -291,6 +291,20 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
         job_id,
     );
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
+    let at = super::policy_check::At {
+        repo,
+        pr: req.pr.number,
+        head,
+        base_ref: &req.pr.base_ref,
+    };
+    let policy_checks =
+        super::policy_check::publish_checks(ctx, req.installation_id, at, Some(&targets)).await;
+    if let Err(e) = policy_checks {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "writing the policy check runs failed"
+        );
+    }
     let mut hooks = pre.runs;
     hooks.extend(super::hooks::post(ctx, &req, "plan", job_id).await);
     let summary = feedback::publish_summary(ctx, &req, &hooks).await;
@@ -794,6 +808,14 @@ pub(super) async fn plan_in_checkout(
         check,
     };
     let (run, tool) = super::custom::plan(ctx, &project, (&root, &dir)).await;
+    let at = super::policy_check::At {
+        repo: &req.repo.full_name,
+        pr: req.pr.number,
+        head: &req.pr.head_sha,
+        base_ref: &req.pr.base_ref,
+    };
+    let shown = run.show_json.as_deref();
+    super::policy_check::evaluate(ctx, (at, &policy_sha), &req.actor, target, shown).await;
     (run.outcome, run.planfile, tool)
 }
 

@@ -204,6 +204,69 @@ impl Workspaces {
     }
 }
 
+/// The most `.rego` files a policy set read from a repository may hold.
+const MAX_REGO_FILES: usize = 100;
+
+impl Workspaces {
+    /// The `.rego` files directly in directory `dir` (or the one file `dir`) of commit `sha`,
+    /// (path, text), by path; each is read as [`Workspaces::read_file`] reads (1 MiB, UTF-8).
+    /// Symlinks and submodules are skipped.
+    pub async fn rego_files(
+        &self,
+        repo: &str,
+        sha: &str,
+        dir: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        check_oid(sha)?;
+        let dir = dir.trim_end_matches('/');
+        if dir.is_empty() || dir.starts_with('/') || dir.chars().any(char::is_control) {
+            bail!("`{}` is not a path in the repository", dir.escape_debug());
+        }
+        let mirror = self.existing_mirror(repo)?;
+        let listing = self
+            .git()?
+            .at(&mirror)
+            .args([
+                "ls-tree",
+                "-z",
+                "--full-tree",
+                sha,
+                "--",
+                dir,
+                &format!("{dir}/"),
+            ])
+            .run()
+            .await
+            .with_context(|| format!("listing {dir} at {sha}"))?;
+        let mut paths = Vec::new();
+        for entry in split_z(&listing) {
+            // <mode> SP <type> SP <oid> TAB <path>
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let mut meta = meta.split_whitespace();
+            let (Some(mode), Some("blob")) = (meta.next(), meta.next()) else {
+                continue;
+            };
+            if path.ends_with(".rego") && (mode == "100644" || mode == "100755") {
+                paths.push(path.to_owned());
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        if paths.len() > MAX_REGO_FILES {
+            bail!("{dir} at {sha} has more than {MAX_REGO_FILES} .rego files");
+        }
+        let mut out = Vec::new();
+        for path in paths {
+            if let Some(text) = self.read_file(repo, sha, &path).await? {
+                out.push((path, text));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// NUL-separated fields, empty ones dropped.
 fn split_z(out: &[u8]) -> Vec<String> {
     out.split(|b| *b == 0)

@@ -26,6 +26,7 @@ mod missed_webhooks;
 mod named_projects;
 mod notifications;
 mod plans;
+mod policies;
 mod postgres;
 mod preview_cli;
 mod redelivery;

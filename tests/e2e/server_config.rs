@@ -136,7 +136,7 @@ async fn the_server_configs_entries_act_on_pull_requests_and_a_reload_changes_th
     .unwrap();
     let e = ctx.bosun().reload_server_config().unwrap_err();
     assert!(
-        e.ends_with("repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged"),
+        e.ends_with("repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged, policies_passed"),
         "{e}"
     );
     let (last, _) = ctx

@@ -235,7 +235,7 @@ async fn approve_policies_is_answered_and_import_outside_allow_commands_is_unkno
     ctx.settle().await;
     let body = ctx.reply(pr, "approve-policies");
     assert!(
-        body.contains("Policy checks are not configured on this server"),
+        body.contains("Policy checks are not configured for this repository"),
         "{body}"
     );
 

@@ -322,6 +322,7 @@ fn requirements(list: &[ApplyRequirement]) -> Vec<&'static str> {
             ApplyRequirement::Approved => "approved",
             ApplyRequirement::Mergeable => "mergeable",
             ApplyRequirement::Undiverged => "undiverged",
+            ApplyRequirement::PoliciesPassed => "policies_passed",
         })
         .collect()
 }

@@ -64,6 +64,8 @@ pub struct RepoEntry {
     pub repo_config_file: Option<String>,
     pub pre_workflow_hooks: Option<Vec<Hook>>,
     pub post_workflow_hooks: Option<Vec<Hook>>,
+    /// `policy_check`: the policy sets are evaluated after each plan.
+    pub policy_check: Option<bool>,
     /// Where the entry is, for messages.
     pub line: usize,
 }
@@ -76,6 +78,8 @@ pub struct ServerConfig {
     pub repos: Vec<RepoEntry>,
     /// The server's workflows, in the file's order.
     pub workflows: Vec<Workflow>,
+    /// `policies:`, their Rego read.
+    pub policies: crate::policy::Policies,
 }
 
 impl ServerConfig {
@@ -128,11 +132,8 @@ const REPO_KEYS: &[&str] = &[
 const NOT_YET: &[(&str, &str)] = &[
     (
         "custom_policy_check",
-        "policy checks are not run by bosun yet; remove the key",
-    ),
-    (
-        "policies",
-        "policy checks are not run by bosun yet; remove the key",
+        "custom policy checks (a workflow's own policy_check steps) are not run by bosun; \
+         remove the key (the `policies:` sets are evaluated with `policy_check: true`)",
     ),
     (
         "metrics",
@@ -166,6 +167,7 @@ pub fn parse(file: &str, text: &str) -> Result<ServerConfig, ConfigError> {
                         .push(repo_entry(&ctx, entry, &format!("repos[{i}]"))?);
                 }
             }
+            "policies" => config.policies = policies::policies(&ctx, v, file)?,
             "workflows" => {
                 for (wk, wv) in ctx.map(v, "workflows")? {
                     let wname = ctx.string(wk, "workflows")?;
@@ -183,6 +185,7 @@ pub fn parse(file: &str, text: &str) -> Result<ServerConfig, ConfigError> {
         }
     }
     check_workflow_names(&ctx, &root, &config)?;
+    check_policy_check(&ctx, &config)?;
     Ok(config)
 }
 
@@ -224,15 +227,7 @@ fn repo_entry(ctx: &Ctx, node: &Node, path: &str) -> Result<RepoEntry, ConfigErr
                     LockMode::Disabled
                 })
             }
-            "policy_check" => {
-                if ctx.bool(v, &key)? {
-                    return Err(ctx.err(
-                        v,
-                        &key,
-                        "policy checks are not run by bosun yet; remove the key or set it to false",
-                    ));
-                }
-            }
+            "policy_check" => e.policy_check = Some(ctx.bool(v, &key)?),
             "autodiscover" => e.autodiscover = Some(modes::autodiscover(ctx, v, &key)?),
             "silence_pr_comments" => e.silence_pr_comments = Some(silenced(ctx, v, &key)?),
             "repo_config_file" => e.repo_config_file = Some(repo_config_file(ctx, v, &key)?),
@@ -379,6 +374,32 @@ fn check_workflow_names(ctx: &Ctx, root: &Node, config: &ServerConfig) -> Result
     }
     Ok(())
 }
+
+/// An entry turning policy checks on needs a policy set to check.
+fn check_policy_check(ctx: &Ctx, config: &ServerConfig) -> Result<(), ConfigError> {
+    if !config.policies.sets.is_empty() {
+        return Ok(());
+    }
+    for (i, e) in config.repos.iter().enumerate() {
+        if e.policy_check == Some(true) {
+            let path = format!("repos[{i}].policy_check");
+            let (line, col) = ctx.keys.borrow().get(&path).copied().unwrap_or((e.line, 1));
+            let at = Node {
+                value: Value::Scalar(String::new(), false),
+                line,
+                col,
+            };
+            return Err(ctx.err(
+                &at,
+                &path,
+                "policy checks are on, but `policies.policy_sets` defines no policy set",
+            ));
+        }
+    }
+    Ok(())
+}
+
+mod policies;
 
 #[cfg(test)]
 mod tests;

@@ -126,7 +126,7 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  apply_requirements: [approved, reviewed]\n",
-            "bosun.yaml:4:34: projects[0].apply_requirements[1]: `reviewed` is not one of approved, mergeable, undiverged",
+            "bosun.yaml:4:34: projects[0].apply_requirements[1]: `reviewed` is not one of approved, mergeable, undiverged, policies_passed",
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  execution_order_group: first\n",
@@ -142,7 +142,7 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "version: 3\nprojects:\n- dir: a\n  plan_requirements: [reviewed]\n",
-            "bosun.yaml:4:23: projects[0].plan_requirements[0]: `reviewed` is not one of approved, mergeable, undiverged",
+            "bosun.yaml:4:23: projects[0].plan_requirements[0]: `reviewed` is not one of approved, mergeable, undiverged, policies_passed",
         ),
         (
             "version: 3\nautodiscover: {mode: sometimes}\n",
@@ -669,7 +669,7 @@ fn import_requirements_are_read_per_project() {
     );
     assert_eq!(
         err("version: 3\nprojects:\n- dir: a\n  import_requirements: [signed]\n"),
-        "bosun.yaml:4:25: projects[0].import_requirements[0]: `signed` is not one of approved, mergeable, undiverged"
+        "bosun.yaml:4:25: projects[0].import_requirements[0]: `signed` is not one of approved, mergeable, undiverged, policies_passed"
     );
     assert!(
         err("version: 3\nimport_requirements: [approved]\n").contains("unknown key"),

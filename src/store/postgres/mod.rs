@@ -27,6 +27,7 @@ mod hook_configs;
 mod jobs;
 mod lock_notices;
 mod locks;
+mod policies;
 mod reviewed;
 mod runs;
 mod tasks;

@@ -156,7 +156,10 @@ impl TestContext {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings::resolve(&self.sources).unwrap()
+        let mut settings = Settings::resolve(&self.sources).unwrap();
+        // Policy sets are evaluated by bosun's own binary (the test's is not it).
+        settings.policy_eval.bin = Some(env!("CARGO_BIN_EXE_bosun").into());
+        settings
     }
 
     pub async fn start_bosun(&mut self) {

@@ -105,7 +105,7 @@ fn errors_name_the_file_line_column_and_key() {
     for (text, want) in [
         (
             "repos:\n- id: acme/infra\n  apply_requirements: [aproved]\n",
-            "repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged",
+            "repos.yaml:3:24: repos[0].apply_requirements[0]: `aproved` is not one of approved, mergeable, undiverged, policies_passed",
         ),
         (
             "repos:\n- branch: /main/\n",
@@ -161,11 +161,35 @@ fn errors_name_the_file_line_column_and_key() {
         ),
         (
             "repos:\n- id: acme/infra\n  policy_check: true\n",
-            "repos.yaml:3:17: repos[0].policy_check: policy checks are not run by bosun yet",
+            "repos.yaml:3:3: repos[0].policy_check: policy checks are on, but `policies.policy_sets` defines no policy set",
         ),
         (
-            "policies:\n  policy_sets: []\n",
-            "repos.yaml:1:1: policies: policy checks are not run by bosun yet",
+            "policies:\n  polcy_sets: []\n",
+            "repos.yaml:2:3: policies.polcy_sets: unknown key (did you mean `policy_sets`?)",
+        ),
+        (
+            "policies:\n  policy_sets:\n  - name: a\n    path: nowhere\n",
+            "repos.yaml:4:11: policies.policy_sets[0].path: nowhere: cannot read",
+        ),
+        (
+            "policies:\n  policy_sets:\n  - name: a\n    source: github\n    path: p\n",
+            "repos.yaml:4:13: policies.policy_sets[0].source: `github` is not a source bosun reads",
+        ),
+        (
+            "policies:\n  policy_sets:\n  - name: a\n    approve_count: 0\n    path: p\n",
+            "repos.yaml:4:20: policies.policy_sets[0].approve_count: expected a number from 1 to 100",
+        ),
+        (
+            "policies:\n  policy_sets:\n  - name: a\n    source: repo\n    path: ../x\n",
+            "repos.yaml:5:11: policies.policy_sets[0].path: `../x` is not a relative path inside the repository",
+        ),
+        (
+            "policies:\n  owners:\n    teams: [a/b/c]\n",
+            "repos.yaml:3:12: policies.owners.teams[0]: `a/b/c` is not a team",
+        ),
+        (
+            "repos:\n- id: acme/infra\n  custom_policy_check: true\n",
+            "repos.yaml:3:3: repos[0].custom_policy_check: custom policy checks (a workflow's own policy_check steps) are not run by bosun",
         ),
         ("repos: [\n", "repos.yaml:2:1: "),
         ("", "repos.yaml:1:1: the file is empty"),
@@ -343,4 +367,69 @@ repos:
     assert_eq!(pre.name(), "./check.sh");
     assert!(!pre.blocking && pre.runs_for("plan") && !pre.runs_for("apply"));
     assert_eq!(infra.post_workflow_hooks.len(), 1);
+}
+
+#[test]
+fn policies_are_read_with_their_rego_and_policy_check_turns_them_on_per_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sets")).unwrap();
+    std::fs::write(
+        dir.path().join("sets/deny.rego"),
+        "package deny\nimport rego.v1\ndeny contains \"no\" if { input.bad }\n",
+    )
+    .unwrap();
+    let text = "repos:\n\
+                - id: /.*/\n  policy_check: true\n\
+                - id: acme/web\n  policy_check: false\n\
+                policies:\n  \
+                  conftest_version: v0.46.0\n  \
+                  owners: {users: [dana], teams: [acme/sec]}\n  \
+                  policy_sets:\n  \
+                  - name: deny\n    path: sets\n    source: local\n    approve_count: 2\n    \
+                    prevent_self_approve: true\n    owners: {users: [carol]}\n";
+    let file = dir.path().join("repos.yaml");
+    let config = parse(file.to_str().unwrap(), text).unwrap_or_else(|e| panic!("{e}"));
+    let p = &config.policies;
+    assert_eq!(p.owners.users, ["dana"]);
+    assert_eq!(p.owners.teams, ["acme/sec"]);
+    let set = p.set("deny").unwrap();
+    assert_eq!(set.approve_count, 2);
+    assert!(set.prevent_self_approve);
+    assert_eq!(set.owners.users, ["carol"]);
+    assert_eq!(set.modules.len(), 1);
+    assert!(set.modules[0].path.ends_with("sets/deny.rego"));
+    let rules = ServerPolicy {
+        server: Some(std::sync::Arc::new(config)),
+        ..ServerPolicy::strict()
+    };
+    assert!(rules.for_repo("acme/infra", "main").policies().is_some());
+    assert!(
+        rules.for_repo("acme/web", "main").policies().is_none(),
+        "a later entry wins"
+    );
+    assert!(
+        policy(SERVER)
+            .for_repo("acme/infra", "main")
+            .policies()
+            .is_none()
+    );
+
+    // Rego that does not parse is refused at the place of `path`, naming its file and line.
+    std::fs::write(
+        dir.path().join("sets/bad.rego"),
+        "package bad\ndeny contains if\n",
+    )
+    .unwrap();
+    let e = parse(file.to_str().unwrap(), text).unwrap_err().to_string();
+    assert!(e.contains("policies.policy_sets[0].path: "), "{e}");
+    assert!(e.contains("bad.rego:2"), "{e}");
+}
+
+#[test]
+fn policies_passed_is_an_apply_requirement() {
+    let p = policy("repos:\n- id: /.*/\n  apply_requirements: [approved, policies_passed]\n");
+    assert_eq!(
+        p.for_repo("acme/infra", "main").apply_requirements,
+        [ApplyRequirement::Approved, ApplyRequirement::PoliciesPassed]
+    );
 }

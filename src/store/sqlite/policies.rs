@@ -1,0 +1,176 @@
+//! The SQLite backend of policy checks' results and approvals.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row as _;
+
+use super::SqliteStore;
+use crate::plan::Target;
+use crate::store::Millis;
+use crate::store::policies::{PolicyApproval, PolicyResult, PolicyStore};
+
+fn messages(text: &str) -> anyhow::Result<Vec<String>> {
+    serde_json::from_str(text).context("reading stored policy messages")
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
+    async fn record_policy_results(
+        &self,
+        (repository, pr): (&str, u64),
+        target: &Target,
+        head_sha: &str,
+        results: &[PolicyResult],
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        let project = target.name.as_deref().unwrap_or("");
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("starting to record policy results")?;
+        sqlx::query(
+            "DELETE FROM policy_results WHERE repository = ? AND pr = ? AND dir = ?
+             AND workspace = ? AND project = ? AND head_sha = ?",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(&target.dir)
+        .bind(&target.workspace)
+        .bind(project)
+        .bind(head_sha)
+        .execute(&mut *tx)
+        .await
+        .context("replacing policy results")?;
+        for r in results {
+            sqlx::query(
+                "INSERT INTO policy_results (repository, pr, dir, workspace, project, head_sha,
+                 policy_set, passed, failures, warnings, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repository)
+            .bind(pr as i64)
+            .bind(&target.dir)
+            .bind(&target.workspace)
+            .bind(project)
+            .bind(head_sha)
+            .bind(&r.policy_set)
+            .bind(r.passed)
+            .bind(serde_json::to_string(&r.failures)?)
+            .bind(serde_json::to_string(&r.warnings)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("recording a policy result")?;
+        }
+        tx.commit().await.context("recording policy results")?;
+        Ok(())
+    }
+
+    async fn policy_results(
+        &self,
+        repository: &str,
+        pr: u64,
+        head_sha: &str,
+    ) -> anyhow::Result<Vec<PolicyResult>> {
+        let rows = sqlx::query(
+            "SELECT dir, workspace, project, policy_set, passed, failures, warnings
+             FROM policy_results WHERE repository = ? AND pr = ? AND head_sha = ?
+             ORDER BY dir, workspace, project, policy_set",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading policy results")?;
+        rows.iter()
+            .map(|row| {
+                let project: String = row.try_get("project")?;
+                Ok(PolicyResult {
+                    target: Target {
+                        dir: row.try_get("dir")?,
+                        workspace: row.try_get("workspace")?,
+                        name: Some(project).filter(|p| !p.is_empty()),
+                    },
+                    policy_set: row.try_get("policy_set")?,
+                    passed: row.try_get("passed")?,
+                    failures: messages(&row.try_get::<String, _>("failures")?)?,
+                    warnings: messages(&row.try_get::<String, _>("warnings")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn approve_policy(
+        &self,
+        (repository, pr): (&str, u64),
+        head_sha: &str,
+        policy_set: &str,
+        approver: &str,
+        now: Millis,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .bind(policy_set)
+        .bind(approver.to_lowercase())
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .context("recording a policy approval")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn clear_policy_approvals(
+        &self,
+        (repository, pr): (&str, u64),
+        head_sha: &str,
+        approver: &str,
+    ) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM policy_approvals WHERE repository = ? AND pr = ? AND head_sha = ?
+             AND approver = ?",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .bind(approver.to_lowercase())
+        .execute(&self.writer)
+        .await
+        .context("clearing policy approvals")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn policy_approvals(
+        &self,
+        repository: &str,
+        pr: u64,
+        head_sha: &str,
+    ) -> anyhow::Result<Vec<PolicyApproval>> {
+        let rows = sqlx::query(
+            "SELECT policy_set, approver FROM policy_approvals
+             WHERE repository = ? AND pr = ? AND head_sha = ?
+             ORDER BY policy_set, approver",
+        )
+        .bind(repository)
+        .bind(pr as i64)
+        .bind(head_sha)
+        .fetch_all(&self.reader)
+        .await
+        .context("reading policy approvals")?;
+        rows.iter()
+            .map(|row| {
+                Ok(PolicyApproval {
+                    policy_set: row.try_get("policy_set")?,
+                    approver: row.try_get("approver")?,
+                })
+            })
+            .collect()
+    }
+}
