@@ -63,7 +63,7 @@ impl ByHand {
     }
 
     /// Plans `projects` modules by hand (init, plan, show -json), `parallelism` at a time;
-    /// with `init_lock`, every `init` holds one shared lock, as bosun's plugin cache lock does.
+    /// with `init_lock`, every `init` holds one shared lock, as bosun's plugin cache lock once did.
     /// Returns the wall time.
     pub async fn parallel(
         &self,

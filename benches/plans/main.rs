@@ -16,7 +16,7 @@
 //!    write pacing lifted (`github_writes_per_minute` = 100000), then parallelism 2 with the
 //!    default pacing (80 writes a minute, bursts of 20) to show what pacing costs. Two more
 //!    baselines run the same forty projects by hand, `parallelism` at a time: freely, and with
-//!    every `init` taking one shared lock as bosun's plugin cache lock does.
+//!    every `init` taking one shared lock, as bosun's plugin cache lock once did.
 //!
 //! Run it with `cargo bench --bench plans`. Environment:
 //!

@@ -1,15 +1,16 @@
-//! The lock that makes a shared provider plugin cache safe for parallel `terraform init`.
+//! A shared provider plugin cache that parallel `terraform init`s can use without a lock.
 //!
 //! Terraform's plugin cache (`TF_PLUGIN_CACHE_DIR`) is not safe for concurrent writers: two
 //! `init`s installing the same provider at once leave half-written binaries and fail with
-//! "text file busy". Only `init` writes the cache, so bosun holds an exclusive lock on
-//! `<cache>/.bosun.lock` for the whole of every `init`:
-//!
-//! - an advisory file lock (`flock` through [`std::fs::File::lock`]), which also orders
-//!   processes — several bosun replicas on one host, or a person running Terraform by hand
-//!   who takes the same lock;
-//! - in front of it, an in-process async mutex per cache directory, so waiting tasks queue
-//!   on the runtime instead of each parking a blocking thread in `flock`.
+//! "text file busy". So no `init` writes the shared cache. Each gets a private cache in its
+//! own run directory ([`prepare`]) holding a symlink to every package the shared cache has
+//! (read-only in the sandbox), installs what is missing there, and once it succeeded bosun
+//! promotes each new package into the shared cache ([`promote`]): only a package whose
+//! `h1:` hash is one the project's `.terraform.lock.hcl` records for it (what Terraform just
+//! verified), moved in with one `rename` that never replaces (`RENAME_NOREPLACE`), so two
+//! `init`s that installed the same package leave one whole copy, and a half-written one is
+//! never seen. Inits of different providers — or of the same — run side by side, up to the
+//! Terraform slots.
 //!
 //! **Scopes.** A pull request's `init` can put providers in the cache it writes (a committed
 //! `terraform.d/plugins` is an implied local mirror, a workflow's `init` may add
@@ -18,18 +19,9 @@
 //! the pull request closes) and every repository's default branch — its drift checks — has
 //! its own (`default/<owner>+<name>`), all under the plugin cache directory ([`scope`]).
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::sync::OwnedMutexGuard;
-
-/// The lock file's name inside the plugin cache.
-pub const LOCK_FILE: &str = ".bosun.lock";
 
 /// The cache of pull request `pr` of `repo` (`owner/name`), or of its default branch when
 /// `pr` is 0 (drift checks), relative to the plugin cache directory.
@@ -58,59 +50,184 @@ pub fn scope(repo: &str, pr: u64) -> PathBuf {
     }
 }
 
-/// The in-process mutex of each cache directory.
-static TASK_LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
-    LazyLock::new(Default::default);
+/// The depth of a package directory in a cache: `host/namespace/type/version/os_arch`.
+const PACKAGE_DEPTH: usize = 5;
 
-/// Held while `init` runs; dropping it releases both locks.
-#[derive(Debug)]
-pub struct CacheLock {
-    _file: File,
-    _task: OwnedMutexGuard<()>,
+/// Makes `private` (a fresh directory, in a run's own directory) a cache holding a symlink to
+/// every package directory of `shared`, for one `init` to install into.
+pub fn prepare(shared: &Path, private: &Path) -> Result<()> {
+    std::fs::create_dir_all(shared)
+        .with_context(|| format!("creating the plugin cache {}", shared.display()))?;
+    std::fs::create_dir_all(private).with_context(|| format!("creating {}", private.display()))?;
+    for rel in packages(shared)? {
+        let link = private.join(&rel);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(shared.join(&rel), &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    Ok(())
 }
 
-/// Takes the exclusive lock on the plugin cache `dir` (created if missing), waiting at most
-/// `wait`.
-pub async fn lock(dir: &Path, wait: Duration) -> Result<CacheLock> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the plugin cache {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("resolving the plugin cache {}", dir.display()))?;
-    let task_lock = {
-        let mut locks = TASK_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(locks.entry(dir.clone()).or_default())
+/// The package directories of the cache `root` (relative paths `PACKAGE_DEPTH` deep): real
+/// directories only, nothing reached through a symlink.
+fn packages(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut level = vec![PathBuf::new()];
+    for _ in 0..PACKAGE_DEPTH {
+        let mut next = Vec::new();
+        for rel in level {
+            let dir = root.join(&rel);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+            };
+            for entry in entries {
+                let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+                let kind = entry.file_type()?;
+                let name = entry.file_name();
+                if kind.is_dir() && !name.to_string_lossy().starts_with('.') {
+                    next.push(rel.join(name));
+                }
+            }
+        }
+        level = next;
+    }
+    level.sort();
+    Ok(level)
+}
+
+/// What [`promote`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Promoted {
+    /// Packages moved into the shared cache.
+    pub moved: Vec<PathBuf>,
+    /// New packages left in the private cache: the shared one had them meanwhile, or their
+    /// hash is not one the lock file records.
+    pub kept: Vec<PathBuf>,
+}
+
+/// Moves each package `init` installed into `private` (its real directories: the symlinks
+/// [`prepare`] made are the shared cache's own) into `shared`, when its `h1:` hash is one
+/// `lock` (the project's `.terraform.lock.hcl`, as `init` left it) records for that provider
+/// and version, and the shared cache does not have it yet. A moved package is replaced by a
+/// symlink to its new place, so the run's `.terraform` still finds it.
+pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
+    let recorded = lock_hashes(lock);
+    let mut done = Promoted::default();
+    for rel in packages(private)? {
+        let from = private.join(&rel);
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let [host, namespace, kind, version, _platform] = parts.as_slice() else {
+            continue;
+        };
+        let address = format!("{host}/{namespace}/{kind}");
+        let verified = match hash_v1(&from) {
+            Ok(h) => recorded
+                .iter()
+                .any(|(a, v, hash)| *a == address && v == version && *hash == h),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), package = %rel.display(), "hashing a provider package failed");
+                false
+            }
+        };
+        let to = shared.join(&rel);
+        if !verified {
+            done.kept.push(rel);
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &from,
+            rustix::fs::CWD,
+            &to,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {
+                std::os::unix::fs::symlink(&to, &from)
+                    .with_context(|| format!("linking {}", from.display()))?;
+                done.moved.push(rel);
+            }
+            Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => done.kept.push(rel),
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("moving {} into {}", from.display(), to.display()));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// `(provider address, version, hash)` of every `h1:` hash a `.terraform.lock.hcl` records.
+fn lock_hashes(lock: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let (mut address, mut version) = (None::<String>, None::<String>);
+    let quoted = |line: &str| -> Option<String> {
+        let start = line.find('"')? + 1;
+        let end = start + line[start..].find('"')?;
+        Some(line[start..end].to_owned())
     };
-    let path = dir.join(LOCK_FILE);
-    let taking = async move {
-        let task = task_lock.lock_owned().await;
-        let file = tokio::task::spawn_blocking(move || -> Result<File> {
-            // The cache was writable by sandboxed runs: never follow a link planted as the lock.
-            let file = OpenOptions::new()
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            file.lock()
-                .with_context(|| format!("locking {}", path.display()))?;
-            Ok(file)
-        })
-        .await
-        .context("plugin cache lock task")??;
-        Ok(CacheLock {
-            _file: file,
-            _task: task,
-        })
-    };
-    tokio::time::timeout(wait, taking).await.with_context(|| {
-        format!(
-            "waited {} for the plugin cache lock in {}",
-            humantime::format_duration(wait),
-            dir.display()
-        )
-    })?
+    for line in lock.lines().map(str::trim) {
+        if line.starts_with("provider ") {
+            address = quoted(line);
+            version = None;
+        } else if line.starts_with("version") && line.contains('=') {
+            version = quoted(line);
+        } else if let (Some(a), Some(v), Some(h)) = (&address, &version, quoted(line))
+            && h.starts_with("h1:")
+        {
+            out.push((a.clone(), v.clone(), h));
+        }
+    }
+    out
+}
+
+/// Terraform's `h1:` hash of a package directory (Go's `dirhash.Hash1`): the SHA-256 of the
+/// sorted lines `<sha256 hex>  <relative path>` of its files, base64-encoded. Nothing under
+/// it may be a symlink.
+pub fn hash_v1(dir: &Path) -> Result<String> {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for entry in
+            std::fs::read_dir(&here).with_context(|| format!("reading {}", here.display()))?
+        {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let rel = rel.join(entry.file_name());
+            if kind.is_dir() {
+                stack.push(rel);
+            } else if kind.is_file() {
+                files.push(rel.to_string_lossy().replace('\\', "/"));
+            } else {
+                anyhow::bail!("{} is neither a file nor a directory", rel.display());
+            }
+        }
+    }
+    files.sort();
+    let mut summary = Sha256::new();
+    for rel in &files {
+        let mut file = std::fs::File::open(dir.join(rel))?;
+        let mut hash = Sha256::new();
+        std::io::copy(&mut file, &mut hash)?;
+        summary.update(format!("{:x}  {rel}\n", hash.finalize()));
+    }
+    Ok(format!(
+        "h1:{}",
+        base64::engine::general_purpose::STANDARD.encode(summary.finalize())
+    ))
 }
 
 #[cfg(test)]
@@ -135,14 +252,120 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_planted_lock_link_is_not_followed() {
+    fn package(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
+        let dir = root.join(rel);
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::write(dir.join("terraform-provider-x"), bytes).unwrap();
+        std::fs::write(dir.join("docs/README"), b"read me").unwrap();
+        dir
+    }
+
+    const ALPHA: &str = "registry.terraform.io/example/alpha/1.0.0/linux_amd64";
+    const BETA: &str = "registry.terraform.io/example/beta/2.0.0/linux_amd64";
+
+    fn lock(entries: &[(&str, &str, &str)]) -> String {
+        entries
+            .iter()
+            .map(|(addr, version, hash)| {
+                format!(
+                    "provider \"{addr}\" {{\n  version     = \"{version}\"\n  constraints = \">= 1.0\"\n  hashes = [\n    \"{hash}\",\n    \"zh:00\",\n  ]\n}}\n"
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_h1_hash_is_go_dirhash_of_the_sorted_files() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = tmp.path().join("cache");
-        std::fs::create_dir(&cache).unwrap();
-        let target = tmp.path().join("created-through-the-link");
-        std::os::unix::fs::symlink(&target, cache.join(LOCK_FILE)).unwrap();
-        assert!(lock(&cache, Duration::from_secs(5)).await.is_err());
-        assert!(!target.exists());
+        let dir = package(tmp.path(), "p", b"binary");
+        // By hand: sha256 of each file, the lines sorted by path, then sha256 and base64.
+        use base64::Engine as _;
+        use sha2::{Digest as _, Sha256};
+        let line = |path: &str, bytes: &[u8]| format!("{:x}  {path}\n", Sha256::digest(bytes));
+        let text = line("docs/README", b"read me") + &line("terraform-provider-x", b"binary");
+        let want = format!(
+            "h1:{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+        );
+        assert_eq!(hash_v1(&dir).unwrap(), want);
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("link")).unwrap();
+        assert!(
+            hash_v1(&dir).is_err(),
+            "a symlink inside is not hashed through"
+        );
+    }
+
+    #[test]
+    fn a_private_cache_links_the_shared_packages_and_promotes_only_verified_new_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (shared, private) = (tmp.path().join("shared"), tmp.path().join("run/cache"));
+        let alpha = package(&shared, ALPHA, b"alpha");
+        prepare(&shared, &private).unwrap();
+        let linked = private.join(ALPHA);
+        assert!(linked.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(linked.read_link().unwrap(), alpha);
+
+        // init installed beta (verified) and a gamma the lock file does not record.
+        let beta = package(&private, BETA, b"beta");
+        let gamma_rel = "registry.terraform.io/example/gamma/1.0.0/linux_amd64";
+        package(&private, gamma_rel, b"gamma");
+        let beta_hash = hash_v1(&beta).unwrap();
+        let lock = lock(&[
+            ("registry.terraform.io/example/beta", "2.0.0", &beta_hash),
+            (
+                "registry.terraform.io/example/gamma",
+                "1.0.0",
+                "h1:somethingelse=",
+            ),
+        ]);
+        let done = promote(&shared, &private, &lock).unwrap();
+        assert_eq!(done.moved, [PathBuf::from(BETA)]);
+        assert_eq!(done.kept, [PathBuf::from(gamma_rel)]);
+        assert_eq!(hash_v1(&shared.join(BETA)).unwrap(), beta_hash);
+        assert!(!shared.join(gamma_rel).exists(), "unverified: not shared");
+        // The run still finds beta where init put it.
+        assert_eq!(
+            std::fs::read(private.join(BETA).join("terraform-provider-x")).unwrap(),
+            b"beta"
+        );
+        assert!(
+            private
+                .join(BETA)
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+
+        // A second init that installed beta too keeps its own: the shared copy is not replaced.
+        let other = tmp.path().join("run2/cache");
+        package(&other, BETA, b"beta");
+        let again = promote(&shared, &other, &lock).unwrap();
+        assert!(again.moved.is_empty());
+        assert_eq!(again.kept, [PathBuf::from(BETA)]);
+        assert_eq!(hash_v1(&shared.join(BETA)).unwrap(), beta_hash);
+    }
+
+    #[test]
+    fn the_lock_files_h1_hashes_are_read_per_provider_and_version() {
+        let text = lock(&[
+            ("registry.terraform.io/example/alpha", "1.0.0", "h1:aaa="),
+            ("registry.terraform.io/example/beta", "2.0.0", "h1:bbb="),
+        ]);
+        assert_eq!(
+            lock_hashes(&text),
+            [
+                (
+                    "registry.terraform.io/example/alpha".to_owned(),
+                    "1.0.0".to_owned(),
+                    "h1:aaa=".to_owned()
+                ),
+                (
+                    "registry.terraform.io/example/beta".to_owned(),
+                    "2.0.0".to_owned(),
+                    "h1:bbb=".to_owned()
+                ),
+            ]
+        );
     }
 }

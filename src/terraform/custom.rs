@@ -68,13 +68,7 @@ impl Terraform {
             run: &run,
             workspace: None,
         };
-        let inv = tf.invocation(
-            &at,
-            shell_program(cmd)?,
-            tf.timeouts.plan,
-            tf.output_cap,
-            false,
-        )?;
+        let inv = tf.invocation(&at, shell_program(cmd)?, tf.timeouts.plan, tf.output_cap)?;
         tf.runner.run(inv).await
     }
 }
@@ -179,7 +173,7 @@ impl<'a> Steps<'a> {
         let at = self.at().unpinned();
         let inv = self
             .tf
-            .invocation(&at, program, self.timeout, self.tf.output_cap, false)?;
+            .invocation(&at, program, self.timeout, self.tf.output_cap)?;
         self.tf.runner.run(inv).await
     }
 

@@ -75,7 +75,7 @@ pub const SHOW_JSON_CAP: usize = 256 << 20;
 /// How long each Terraform command may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Includes waiting for the plugin cache lock.
+    /// `init`, including preparing its private plugin cache.
     pub init: Duration,
     pub plan: Duration,
     pub show: Duration,
@@ -310,31 +310,27 @@ impl Terraform {
 
     /// Runs `terraform ARGS` at `at` through the runner.
     async fn run(&self, at: At<'_>, args: Vec<String>, timeout: Duration) -> Result<Finished> {
-        self.run_capped(at, args, timeout, self.output_cap, false)
-            .await
+        self.run_capped(at, args, timeout, self.output_cap).await
     }
 
     /// The invocation of `program ARGS` at `at`: the checkout root and the run directory
-    /// writable, the plugin cache writable only when `cache_writable` (during `init`, under
-    /// the cache lock), the operator's CLI config readable.
+    /// writable, the plugin cache (unless it is the run's own, for `init`) and the operator's
+    /// CLI config readable.
     fn invocation(
         &self,
         at: &At<'_>,
         (program, args): (PathBuf, Vec<String>),
         timeout: Duration,
         output_cap: usize,
-        cache_writable: bool,
     ) -> Result<Invocation> {
         std::fs::create_dir_all(&self.plugin_cache)
             .with_context(|| format!("creating {}", self.plugin_cache.display()))?;
-        let mut writable = vec![at.root.to_owned(), at.run.path().to_owned()];
+        let writable = vec![at.root.to_owned(), at.run.path().to_owned()];
         let mut readable: Vec<PathBuf> = self.cli_config.iter().cloned().collect();
         if let Some(dir) = self.bin.parent().filter(|_| self.bin_on_path) {
             readable.push(dir.to_owned());
         }
-        if cache_writable {
-            writable.push(self.plugin_cache.clone());
-        } else {
+        if !self.plugin_cache.starts_with(at.run.path()) {
             readable.push(self.plugin_cache.clone());
         }
         Ok(Invocation {
@@ -350,14 +346,13 @@ impl Terraform {
         })
     }
 
-    /// Runs `terraform ARGS` at `at`, the plugin cache writable only when `cache_writable`.
+    /// Runs `terraform ARGS` at `at`, its output capped at `output_cap`.
     async fn run_capped(
         &self,
         at: At<'_>,
         args: Vec<String>,
         timeout: Duration,
         output_cap: usize,
-        cache_writable: bool,
     ) -> Result<Finished> {
         // Timed by subscribers that keep span timings (the spread benchmark's breakdown).
         let span = tracing::debug_span!(
@@ -365,28 +360,68 @@ impl Terraform {
             command = args.first().map_or("", |a| a.as_str())
         );
         let program = (self.bin.clone(), args);
-        let inv = self.invocation(&at, program, timeout, output_cap, cache_writable)?;
+        let inv = self.invocation(&at, program, timeout, output_cap)?;
         self.runner.run(inv).instrument(span).await
     }
 
-    /// `terraform init -input=false -no-color` at `at`, holding the plugin cache lock
-    /// throughout (the only run that may write the cache).
+    /// `terraform init -input=false -no-color` at `at` (see [`Terraform::init_with`]).
     pub async fn init(&self, at: At<'_>) -> Result<Finished> {
         self.init_with(at, &[]).await
     }
 
     /// `terraform init [EXTRA] -input=false -no-color` (a workflow's `init` step), like
     /// [`Terraform::init`]. No workspace is pinned: the run's fresh `TF_DATA_DIR` starts at
-    /// `default`.
+    /// `default`. It installs providers into a private cache in the run directory, which
+    /// links every package of the shared cache (read-only); once it succeeded, the packages
+    /// it added that its lock file verifies move into the shared cache (see [`cache`]). No
+    /// lock: inits run side by side.
     pub async fn init_with(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
-        let started = tokio::time::Instant::now();
-        let _lock = cache::lock(&self.plugin_cache, self.timeouts.init).await?;
-        let left = self.timeouts.init.saturating_sub(started.elapsed());
+        let private = at.run.path().join("plugin-cache");
+        let shared = self.plugin_cache.clone();
+        let preparing = (shared.clone(), private.clone());
+        tokio::task::spawn_blocking(move || cache::prepare(&preparing.0, &preparing.1))
+            .await
+            .context("preparing the plugin cache")??;
         let mut args = vec!["init".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
-        self.run_capped(at.unpinned(), args, left, self.output_cap, true)
-            .await
+        let tf = self.with_plugin_cache(private.clone());
+        let at = at.unpinned();
+        let mut inv = tf.invocation(
+            &at,
+            (self.bin.clone(), args),
+            self.timeouts.init,
+            self.output_cap,
+        )?;
+        // The private cache's links lead to the shared cache: readable, never writable.
+        inv.readable.push(shared.clone());
+        let span = tracing::debug_span!("terraform", command = "init");
+        let done = self.runner.run(inv).instrument(span).await?;
+        if done.exit.success() {
+            let dir = at.dir.to_owned();
+            let promoting = tokio::task::spawn_blocking(move || -> Result<cache::Promoted> {
+                let lock = beneath::read_beneath(&dir, Path::new(".terraform.lock.hcl"), 1 << 20)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let Some(lock) = lock else {
+                    return Ok(cache::Promoted::default());
+                };
+                cache::promote(&shared, &private, &String::from_utf8_lossy(&lock))
+            });
+            match promoting.await {
+                Ok(Ok(promoted)) if !promoted.moved.is_empty() => {
+                    tracing::debug!(moved = promoted.moved.len(), "provider packages shared");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "sharing the provider packages failed"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "sharing the provider packages failed"),
+            }
+        }
+        Ok(done)
     }
 
     /// `terraform workspace select -or-create=true NAME`; the name must be
@@ -429,9 +464,7 @@ impl Terraform {
             at.run.planfile().display().to_string(),
         ];
         let cap = self.output_cap.max(SHOW_JSON_CAP);
-        let done = self
-            .run_capped(at, args, self.timeouts.show, cap, false)
-            .await?;
+        let done = self.run_capped(at, args, self.timeouts.show, cap).await?;
         if !done.exit.success() {
             return Ok((done, None));
         }
@@ -512,7 +545,6 @@ impl Terraform {
                 (self.bin.clone(), args),
                 self.timeouts.show,
                 self.output_cap,
-                false,
             )?
         };
         let done = self.runner.run(inv).await?;

@@ -210,26 +210,144 @@ async fn an_invalid_workspace_name_fails_the_workspace_step() {
     assert!(output.contains("invalid workspace name"), "{output}");
 }
 
-#[tokio::test]
-async fn parallel_inits_share_one_plugin_cache() {
-    let fx = Fixture::new();
-    let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
+/// A filesystem provider mirror holding `example.com/example/<name>` 1.0.0 for this machine,
+/// each package an executable of `size` bytes (`init` installs providers without starting
+/// them), and a CLI config that installs `example.com` providers from it only.
+pub(crate) fn provider_mirror(dir: &Path, names: &[&str], size: usize) -> PathBuf {
+    let platform = format!(
+        "linux_{}",
+        match std::env::consts::ARCH {
+            "aarch64" => "arm64",
+            _ => "amd64",
+        }
+    );
+    let mirror = dir.join("mirror");
+    for name in names {
+        // The packed layout: installed by copying into the plugin cache (an unpacked mirror
+        // is linked to instead).
+        let at = mirror.join(format!("example.com/example/{name}"));
+        std::fs::create_dir_all(&at).unwrap();
+        let mut bytes = format!("#!/bin/sh\n# {name}\nexit 1\n").into_bytes();
+        bytes.resize(size.max(bytes.len()), b'#');
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let opts = zip::write::SimpleFileOptions::default()
+            .unix_permissions(0o755)
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(format!("terraform-provider-{name}_v1.0.0"), opts)
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+        zip.finish().unwrap();
+        let file = format!("terraform-provider-{name}_1.0.0_{platform}.zip");
+        std::fs::write(at.join(file), out.into_inner()).unwrap();
+    }
+    let config = dir.join("cli.tfrc");
+    std::fs::write(
+        &config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n    include = [\"example.com/*/*\"]\n  }}\n  direct {{\n    exclude = [\"example.com/*/*\"]\n  }}\n}}\n",
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// A root module that needs provider `example.com/example/<name>`.
+pub(crate) fn using(name: &str) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    {name} = {{\n      source  = \"example.com/example/{name}\"\n      version = \"1.0.0\"\n    }}\n  }}\n}}\n"
+    )
+}
+
+/// The direct runner, counting the runs at once.
+#[derive(Default)]
+struct Counting {
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Runner for Counting {
+    async fn run(&self, inv: Invocation) -> Result<Finished> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let done = Direct::default().run(inv).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inits_of_different_and_same_providers_run_at_once_and_share_one_whole_copy() {
+    let counting = Arc::new(Counting::default());
+    let mut fx = Fixture::with_runner(counting.clone(), terraform_bin());
+    fx.tf.cli_config = Some(provider_mirror(fx.tmp.path(), &["alpha", "beta"], 4 << 20));
+    // Four projects of each provider, all initialised at once.
+    let dirs: Vec<PathBuf> = (0..8)
+        .map(|i| {
+            let name = if i % 2 == 0 { "alpha" } else { "beta" };
+            fx.project(&format!("p{i}"), &using(name))
+        })
+        .collect();
     let run_dirs: Vec<RunDir> = dirs.iter().map(|_| fx.tf.run_dir().unwrap()).collect();
     let inits = dirs
         .iter()
         .zip(&run_dirs)
         .map(|(d, r)| fx.tf.init(At::new(d, d, r, "default")));
-    let runs = futures::future::join_all(inits).await;
-    for run in runs {
+    for run in futures::future::join_all(inits).await {
         let run = run.unwrap();
         assert!(run.exit.success(), "{}", run.output);
-        assert!(
-            run.output.contains("successfully initialized"),
-            "{}",
-            run.output
-        );
     }
-    assert!(fx.tf.plugin_cache.join(cache::LOCK_FILE).exists());
+    assert!(
+        counting.most.load(Ordering::SeqCst) >= 2,
+        "inits ran one at a time"
+    );
+    // One whole copy of each package in the shared cache, the hash every lock file records.
+    let shared = &fx.tf.plugin_cache;
+    for (i, dir) in dirs.iter().enumerate() {
+        let name = if i % 2 == 0 { "alpha" } else { "beta" };
+        let lock = std::fs::read_to_string(dir.join(".terraform.lock.hcl")).unwrap();
+        let pkg = std::fs::read_dir(shared.join(format!("example.com/example/{name}/1.0.0")))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(pkg.symlink_metadata().unwrap().is_dir(), "a real directory");
+        let hash = cache::hash_v1(&pkg).unwrap();
+        assert!(lock.contains(&hash), "{hash} not in\n{lock}");
+    }
+    // The shared copy serves the next init of a project whose lock file records it.
+    let later = fx.project("later", &using("beta"));
+    std::fs::copy(
+        dirs[1].join(".terraform.lock.hcl"),
+        later.join(".terraform.lock.hcl"),
+    )
+    .unwrap();
+    let run = fx.tf.run_dir().unwrap();
+    let done = fx
+        .tf
+        .init(At::new(&later, &later, &run, "default"))
+        .await
+        .unwrap();
+    assert!(done.exit.success(), "{}", done.output);
+    let installed = std::fs::read_dir(
+        run.data_dir()
+            .join("providers/example.com/example/beta/1.0.0"),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let resolved = installed.canonicalize().unwrap();
+    assert!(
+        resolved.starts_with(shared.canonicalize().unwrap()),
+        "{} leads to {}",
+        installed.display(),
+        resolved.display()
+    );
 }
 
 #[tokio::test]
@@ -350,8 +468,9 @@ async fn argv_and_environment_are_exactly_bosuns() {
     assert_eq!(plan.args[1..3], ["-var", "x=y z"]);
     let path = |p: &str| run_dir.join(p).display().to_string();
     let (home, data, rc) = (path("home"), path("tf-data"), path("terraformrc"));
-    let cache = fx.tf.plugin_cache.display().to_string();
-    let expected = |workspace: Option<&str>| {
+    let shared_cache = fx.tf.plugin_cache.display().to_string();
+    let private_cache = path("plugin-cache");
+    let expected = |workspace: Option<&str>, cache: &str| {
         let mut env: Vec<(String, String)> = [
             ("HOME", home.as_str()),
             ("TF_DATA_DIR", data.as_str()),
@@ -359,7 +478,7 @@ async fn argv_and_environment_are_exactly_bosuns() {
             ("TF_IN_AUTOMATION", "1"),
             ("TF_INPUT", "0"),
             ("CHECKPOINT_DISABLE", "1"),
-            ("TF_PLUGIN_CACHE_DIR", cache.as_str()),
+            ("TF_PLUGIN_CACHE_DIR", cache),
             ("GIT_CONFIG_NOSYSTEM", "1"),
             ("GIT_CONFIG_GLOBAL", "/dev/null"),
             ("GIT_ALLOW_PROTOCOL", "https"),
@@ -373,10 +492,11 @@ async fn argv_and_environment_are_exactly_bosuns() {
         env
     };
     // init and workspace select choose the workspace; every later command has it pinned.
-    assert_eq!(calls[0].env, expected(None));
-    assert_eq!(calls[1].env, expected(None));
-    assert_eq!(plan.env, expected(Some("dev")));
-    assert_eq!(calls[3].env, expected(Some("dev")));
+    // init installs into its own cache (see `cache`).
+    assert_eq!(calls[0].env, expected(None, &private_cache));
+    assert_eq!(calls[1].env, expected(None, &shared_cache));
+    assert_eq!(plan.env, expected(Some("dev"), &shared_cache));
+    assert_eq!(calls[3].env, expected(Some("dev"), &shared_cache));
     assert!(!dir.join(".bosun-home").exists());
 }
 
@@ -444,43 +564,8 @@ async fn detailed_exitcode_2_is_a_successful_plan() {
     planned(&run);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn init_holds_the_plugin_cache_lock_and_inits_run_one_at_a_time() {
-    let fake = Fake::new(Exit::Code(0), move |inv| {
-        let cache = inv
-            .env
-            .iter()
-            .find(|(k, _)| k == "TF_PLUGIN_CACHE_DIR")
-            .map(|(_, v)| PathBuf::from(v))
-            .unwrap();
-        // Another process (a second bosun) could not take the lock now.
-        let other = std::fs::File::open(cache.join(cache::LOCK_FILE)).unwrap();
-        assert!(matches!(
-            other.try_lock(),
-            Err(std::fs::TryLockError::WouldBlock)
-        ));
-    });
-    let fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
-    let dirs: Vec<PathBuf> = (0..8).map(|i| fx.project(&format!("p{i}"), TWO)).collect();
-    let tasks = dirs.into_iter().map(|dir| {
-        let tf = fx.tf.clone();
-        tokio::spawn(async move {
-            let run = tf.run_dir().unwrap();
-            tf.init(At::new(&dir, &dir, &run, "default")).await
-        })
-    });
-    for done in futures::future::join_all(tasks).await {
-        assert!(done.unwrap().unwrap().exit.success());
-    }
-    assert_eq!(fake.most.load(Ordering::SeqCst), 1);
-    assert_eq!(fake.calls.lock().unwrap().len(), 8);
-    // Released afterwards.
-    let file = std::fs::File::open(fx.tf.plugin_cache.join(cache::LOCK_FILE)).unwrap();
-    file.try_lock().unwrap();
-}
-
 #[tokio::test]
-async fn the_checkout_root_and_run_dir_are_writable_and_the_cache_only_during_init() {
+async fn the_checkout_root_and_run_dir_are_writable_and_the_shared_cache_never() {
     let fake = Fake::new(Exit::Code(0), |_| {});
     let fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
     let root = fx.tmp.path().join("checkout");
@@ -495,11 +580,15 @@ async fn the_checkout_root_and_run_dir_are_writable_and_the_cache_only_during_in
     for call in calls.iter() {
         let init = call.args.first().map(String::as_str) == Some("init");
         if init {
-            assert_eq!(
-                call.writable,
-                [root.clone(), run_dir.clone(), cache.clone()]
-            );
-            assert!(call.readable.is_empty());
+            // It installs into its own run directory's cache; the shared one is read-only.
+            assert_eq!(call.writable, [root.clone(), run_dir.clone()]);
+            assert_eq!(call.readable, std::slice::from_ref(&cache));
+            let tf_cache = call
+                .env
+                .iter()
+                .find(|(k, _)| k == "TF_PLUGIN_CACHE_DIR")
+                .unwrap();
+            assert_eq!(PathBuf::from(&tf_cache.1), run_dir.join("plugin-cache"));
         } else {
             let rw = vec![root.clone(), run_dir.clone()];
             assert_eq!(call.writable, rw, "{:?}", call.args);
@@ -566,4 +655,77 @@ async fn a_plan_printing_gigabytes_is_cut_off_and_fails() {
     // Kept: the start, to see what it was printing, not gigabytes.
     assert!(output.len() < 33 * 1024, "{}", output.len());
     assert!(run.planfile.is_none());
+}
+
+/// What the sandbox must show for the test Terraform (a Python virtualenv's shim) to run.
+fn terraform_paths() -> Vec<PathBuf> {
+    let Ok(real) = std::fs::canonicalize(terraform_bin()) else {
+        return Vec::new();
+    };
+    let Some(prefix) = real.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    if let Ok(cfg) = std::fs::read_to_string(prefix.join("pyvenv.cfg")) {
+        paths.push(prefix.to_owned());
+        let home = cfg
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == "home")
+            .map(|(_, v)| PathBuf::from(v.trim()));
+        if let Some(python) = home.as_deref().and_then(Path::parent) {
+            paths.push(python.to_owned());
+        }
+    }
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_read_only() {
+    let tmp = TempDir::new().unwrap();
+    let cli = provider_mirror(tmp.path(), &["alpha"], 1 << 20);
+    let mut readable = terraform_paths();
+    readable.push(tmp.path().join("mirror"));
+    let config = sandbox::BwrapConfig {
+        readable_paths: readable,
+        ..sandbox::BwrapConfig::default()
+    };
+    let bwrap = sandbox::Bwrap::ready(config)
+        .await
+        .expect("bubblewrap runs here (apt-get install bubblewrap)");
+    let mut fx = Fixture::with_runner(Arc::new(bwrap), terraform_bin());
+    fx.tf.cli_config = Some(cli);
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|i| fx.project(&format!("s{i}"), &using("alpha")))
+        .collect();
+    let runs: Vec<RunDir> = dirs.iter().map(|_| fx.tf.run_dir().unwrap()).collect();
+    let inits = dirs
+        .iter()
+        .zip(&runs)
+        .map(|(d, r)| fx.tf.init(At::new(d, d, r, "default")));
+    for done in futures::future::join_all(inits).await {
+        let done = done.unwrap();
+        assert!(done.exit.success(), "{}", done.output);
+    }
+    let shared = fx.tf.plugin_cache.join("example.com/example/alpha/1.0.0");
+    let package = std::fs::read_dir(&shared)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let lock = std::fs::read_to_string(dirs[0].join(".terraform.lock.hcl")).unwrap();
+    assert!(lock.contains(&cache::hash_v1(&package).unwrap()), "{lock}");
+    // A run cannot write the shared cache, whatever it does.
+    let evil = fx.project("evil", "");
+    let run = fx.tf.run_dir().unwrap();
+    let target = package.join("planted");
+    let cmd = crate::config::repo::ShellCommand::plain(format!(
+        "echo x > {} || echo refused",
+        target.display()
+    ));
+    let done = fx.tf.hook(&evil, &cmd, &[]).await.unwrap();
+    assert!(done.output.contains("refused"), "{}", done.output);
+    assert!(!target.exists());
+    drop(run);
 }
