@@ -53,13 +53,26 @@ pub fn scope(repo: &str, pr: u64) -> PathBuf {
 /// The depth of a package directory in a cache: `host/namespace/type/version/os_arch`.
 const PACKAGE_DEPTH: usize = 5;
 
-/// Makes `private` (a fresh directory, in a run's own directory) a cache holding a symlink to
-/// every package directory of `shared`, for one `init` to install into.
-pub fn prepare(shared: &Path, private: &Path) -> Result<()> {
+/// Makes `private` (a fresh directory, in a run's own directory) a cache for one `init` to
+/// install into, holding a symlink to each package of `shared` whose provider and version the
+/// project's lock file (`lock`, as it is before the `init`) records. Terraform takes a cached
+/// package only for a provider its lock file records, and installs any other into the cache
+/// itself, where a symlink would stop it.
+pub fn prepare(shared: &Path, private: &Path, lock: Option<&str>) -> Result<()> {
     std::fs::create_dir_all(shared)
         .with_context(|| format!("creating the plugin cache {}", shared.display()))?;
     std::fs::create_dir_all(private).with_context(|| format!("creating {}", private.display()))?;
+    let recorded = lock.map(lock_hashes).unwrap_or_default();
     for rel in packages(shared)? {
+        let Some((address, version)) = provider_of(&rel) else {
+            continue;
+        };
+        if !recorded
+            .iter()
+            .any(|(a, v, _)| *a == address && *v == version)
+        {
+            continue;
+        }
         let link = private.join(&rel);
         if let Some(parent) = link.parent() {
             std::fs::create_dir_all(parent)
@@ -119,24 +132,24 @@ pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
     let mut done = Promoted::default();
     for rel in packages(private)? {
         let from = private.join(&rel);
-        let parts: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        let [host, namespace, kind, version, _platform] = parts.as_slice() else {
+        let Some((address, version)) = provider_of(&rel) else {
             continue;
         };
-        let address = format!("{host}/{namespace}/{kind}");
+        let to = shared.join(&rel);
+        // Shared already (by another init meanwhile): nothing to hash.
+        if to.symlink_metadata().is_ok() {
+            done.kept.push(rel);
+            continue;
+        }
         let verified = match hash_v1(&from) {
             Ok(h) => recorded
                 .iter()
-                .any(|(a, v, hash)| *a == address && v == version && *hash == h),
+                .any(|(a, v, hash)| *a == address && *v == version && *hash == h),
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), package = %rel.display(), "hashing a provider package failed");
                 false
             }
         };
-        let to = shared.join(&rel);
         if !verified {
             done.kept.push(rel);
             continue;
@@ -165,6 +178,18 @@ pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
         }
     }
     Ok(done)
+}
+
+/// The provider address (`host/namespace/type`) and version of a package's relative path.
+fn provider_of(rel: &Path) -> Option<(String, String)> {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let [host, namespace, kind, version, _platform] = parts.as_slice() else {
+        return None;
+    };
+    Some((format!("{host}/{namespace}/{kind}"), version.clone()))
 }
 
 /// `(provider address, version, hash)` of every `h1:` hash a `.terraform.lock.hcl` records.
@@ -300,10 +325,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (shared, private) = (tmp.path().join("shared"), tmp.path().join("run/cache"));
         let alpha = package(&shared, ALPHA, b"alpha");
-        prepare(&shared, &private).unwrap();
+        package(
+            &shared,
+            "registry.terraform.io/example/delta/1.0.0/linux_amd64",
+            b"d",
+        );
+        let alpha_lock = lock(&[("registry.terraform.io/example/alpha", "1.0.0", "h1:x=")]);
+        prepare(&shared, &private, Some(&alpha_lock)).unwrap();
         let linked = private.join(ALPHA);
         assert!(linked.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(linked.read_link().unwrap(), alpha);
+        // A provider the lock file does not record is left for init to install itself.
+        assert!(!private.join("registry.terraform.io/example/delta").exists());
+        let bare = tmp.path().join("run0/cache");
+        prepare(&shared, &bare, None).unwrap();
+        assert!(std::fs::read_dir(&bare).unwrap().next().is_none());
 
         // init installed beta (verified) and a gamma the lock file does not record.
         let beta = package(&private, BETA, b"beta");

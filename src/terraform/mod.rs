@@ -67,6 +67,18 @@ pub const RESERVED_ENV: &[&str] = &[
     "GIT_ALLOW_PROTOCOL",
     "GIT_TERMINAL_PROMPT",
 ];
+/// The project's `.terraform.lock.hcl` in `dir`, read beneath it (no link followed, at most
+/// 1 MiB); `None` when there is none or it cannot be read.
+fn read_lock(dir: &Path) -> Option<String> {
+    match beneath::read_beneath(dir, Path::new(".terraform.lock.hcl"), 1 << 20) {
+        Ok(lock) => lock.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the dependency lock file failed");
+            None
+        }
+    }
+}
+
 /// Default output cap per command.
 pub const DEFAULT_OUTPUT_CAP: usize = 4 << 20;
 /// Cap for `show -json`, whose output is data rather than a log and must not be cut.
@@ -378,10 +390,14 @@ impl Terraform {
     pub async fn init_with(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
         let private = at.run.path().join("plugin-cache");
         let shared = self.plugin_cache.clone();
-        let preparing = (shared.clone(), private.clone());
-        tokio::task::spawn_blocking(move || cache::prepare(&preparing.0, &preparing.1))
-            .await
-            .context("preparing the plugin cache")??;
+        let preparing = (shared.clone(), private.clone(), at.dir.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let (shared, private, dir) = preparing;
+            let lock = read_lock(&dir);
+            cache::prepare(&shared, &private, lock.as_deref())
+        })
+        .await
+        .context("preparing the plugin cache")??;
         let mut args = vec!["init".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.extend(["-input=false".to_owned(), "-no-color".to_owned()]);
@@ -400,12 +416,10 @@ impl Terraform {
         if done.exit.success() {
             let dir = at.dir.to_owned();
             let promoting = tokio::task::spawn_blocking(move || -> Result<cache::Promoted> {
-                let lock = beneath::read_beneath(&dir, Path::new(".terraform.lock.hcl"), 1 << 20)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let Some(lock) = lock else {
-                    return Ok(cache::Promoted::default());
-                };
-                cache::promote(&shared, &private, &String::from_utf8_lossy(&lock))
+                match read_lock(&dir) {
+                    Some(lock) => cache::promote(&shared, &private, &lock),
+                    None => Ok(cache::Promoted::default()),
+                }
             });
             match promoting.await {
                 Ok(Ok(promoted)) if !promoted.moved.is_empty() => {

@@ -348,6 +348,16 @@ async fn inits_of_different_and_same_providers_run_at_once_and_share_one_whole_c
         installed.display(),
         resolved.display()
     );
+    // A project without a lock file installs from the mirror into its own cache (Terraform
+    // takes a cached package only for a provider its lock file records).
+    let fresh = fx.project("fresh", &using("alpha"));
+    let run = fx.tf.run_dir().unwrap();
+    let done = fx
+        .tf
+        .init(At::new(&fresh, &fresh, &run, "default"))
+        .await
+        .unwrap();
+    assert!(done.exit.success(), "{}", done.output);
 }
 
 #[tokio::test]

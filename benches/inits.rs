@@ -1,0 +1,257 @@
+//! Init benchmark (issue 18, item 3): forty projects' `terraform init` with real provider
+//! packages, run by bosun's `Terraform::init` (each init in a private cache, verified packages
+//! promoted into the shared one, no lock) against the same inits by hand, at parallelism 2 and
+//! 8. The packages come from a local filesystem mirror in the packed layout (zips of an
+//! executable of realistic size, `BOSUN_BENCH_PROVIDER_MB`, default 25; `init` installs
+//! providers without starting them). Each round starts with an empty shared cache, as a new
+//! pull request's does. Baselines, in the same rounds, interleaved:
+//!
+//! - **by hand**: `terraform init` in a fresh directory with bosun's environment and no plugin
+//!   cache (a person running inits side by side cannot share one safely);
+//! - **one lock**: the same by-hand inits sharing one plugin cache, each holding one lock
+//!   while it runs — what bosun did before (its plugin cache lock).
+//!
+//! Twice: with no lock file in the projects (Terraform then installs every provider from the
+//! mirror, cache or not), and with the lock file each provider gives committed in every project
+//! (Terraform then takes a cached package whose hash the lock file records).
+//!
+//! Run it with `cargo bench --bench inits`. Environment: `BOSUN_BENCH_ROUNDS` (default 3),
+//! `BOSUN_TEST_TERRAFORM` (default `/usr/local/bin/terraform`). Wall-clock times on a shared
+//! machine: read them as a guide, not a verdict.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bosun::terraform::{At, Direct, Terraform};
+use tokio::sync::{Mutex, Semaphore};
+
+const PROJECTS: usize = 40;
+const PROVIDERS: [&str; 2] = ["alpha", "beta"];
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn main() -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    match rt.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("inits benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().with_context(|| format!("{name}={v}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs.get(xs.len() / 2).copied().unwrap_or_default()
+}
+
+/// A packed filesystem mirror with each provider as a zip of an executable of `size` bytes,
+/// and a CLI config installing `example.com` providers from it only.
+fn mirror(dir: &Path, size: usize) -> anyhow::Result<PathBuf> {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let mirror = dir.join("mirror");
+    for name in PROVIDERS {
+        let at = mirror.join(format!("example.com/example/{name}"));
+        std::fs::create_dir_all(&at)?;
+        let mut bytes = format!("#!/bin/sh\n# {name}\nexit 1\n").into_bytes();
+        // Not all one byte: a binary compresses little.
+        let mut x: u32 = 0x9e37_79b9;
+        while bytes.len() < size {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file(format!("terraform-provider-{name}_v1.0.0"), opts)?;
+        std::io::Write::write_all(&mut zip, &bytes)?;
+        zip.finish()?;
+        std::fs::write(
+            at.join(format!("terraform-provider-{name}_1.0.0_linux_{arch}.zip")),
+            out.into_inner(),
+        )?;
+    }
+    let config = dir.join("cli.tfrc");
+    std::fs::write(
+        &config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n    include = [\"example.com/*/*\"]\n  }}\n  direct {{\n    exclude = [\"example.com/*/*\"]\n  }}\n}}\n",
+            mirror.display()
+        ),
+    )?;
+    Ok(config)
+}
+
+/// Forty fresh project dirs under `root`, alternating the providers, each with the lock file
+/// of its provider from `locks` when given (as a repository that commits them has).
+fn projects(root: &Path, locks: Option<&[String; 2]>) -> anyhow::Result<Vec<PathBuf>> {
+    (0..PROJECTS)
+        .map(|i| {
+            let name = PROVIDERS[i % PROVIDERS.len()];
+            let dir = root.join(format!("p{i}"));
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(
+                dir.join("main.tf"),
+                format!(
+                    "terraform {{\n  required_providers {{\n    {name} = {{\n      source  = \"example.com/example/{name}\"\n      version = \"1.0.0\"\n    }}\n  }}\n}}\n"
+                ),
+            )?;
+            if let Some(locks) = locks {
+                std::fs::write(dir.join(".terraform.lock.hcl"), &locks[i % PROVIDERS.len()])?;
+            }
+            Ok(dir)
+        })
+        .collect()
+}
+
+/// The lock file `init` writes for a project of each provider.
+async fn lock_files(bin: &Path, cli: &Path) -> anyhow::Result<[String; 2]> {
+    let tmp = tempfile::tempdir()?;
+    let dirs = projects(tmp.path(), None)?;
+    let mut tf = Terraform::new(bin, Arc::new(Direct::default()), tmp.path().join("cache"));
+    tf.cli_config = Some(cli.to_owned());
+    let mut out: [String; 2] = Default::default();
+    for (i, slot) in out.iter_mut().enumerate() {
+        let run = tf.run_dir()?;
+        let done = tf
+            .init(At::new(&dirs[i], &dirs[i], &run, "default"))
+            .await?;
+        if !done.exit.success() {
+            bail!("init failed: {}", done.output);
+        }
+        *slot = std::fs::read_to_string(dirs[i].join(".terraform.lock.hcl"))?;
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    Bosun,
+    ByHand,
+    OneLock,
+}
+
+/// One round: the forty inits `how`, `parallelism` at a time, in fresh dirs and caches.
+async fn round(
+    (bin, cli): (&Path, &Path),
+    locks: Option<&[String; 2]>,
+    how: How,
+    parallelism: usize,
+) -> anyhow::Result<Duration> {
+    let tmp = tempfile::tempdir()?;
+    let dirs = projects(tmp.path(), locks)?;
+    let cache = tmp.path().join("plugin-cache");
+    std::fs::create_dir_all(&cache)?;
+    let mut tf = Terraform::new(bin, Arc::new(Direct::default()), cache.clone());
+    tf.cli_config = Some(cli.to_owned());
+    let slots = Arc::new(Semaphore::new(parallelism));
+    let lock = Arc::new(Mutex::new(()));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for dir in dirs {
+        let (tf, slots, lock) = (tf.clone(), slots.clone(), lock.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await?;
+            let run = tf.run_dir()?;
+            match how {
+                How::Bosun => {
+                    let done = tf.init(At::new(&dir, &dir, &run, "default")).await?;
+                    if !done.exit.success() {
+                        bail!("init failed: {}", done.output);
+                    }
+                }
+                How::ByHand | How::OneLock => {
+                    let mut env = tf.env(&At::new(&dir, &dir, &run, "default"));
+                    env.retain(|(k, _)| k != "TF_WORKSPACE");
+                    if how == How::ByHand {
+                        env.retain(|(k, _)| k != "TF_PLUGIN_CACHE_DIR");
+                    }
+                    let _held = match how {
+                        How::OneLock => Some(lock.lock().await),
+                        _ => None,
+                    };
+                    let out = tokio::process::Command::new(&tf.bin)
+                        .args(["init", "-input=false", "-no-color"])
+                        .current_dir(&dir)
+                        .env_clear()
+                        .envs(env)
+                        .kill_on_drop(true)
+                        .output();
+                    let out = tokio::time::timeout(TIMEOUT, out).await??;
+                    if !out.status.success() {
+                        bail!(
+                            "init by hand failed: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(started.elapsed())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let bin = PathBuf::from(
+        std::env::var("BOSUN_TEST_TERRAFORM").unwrap_or_else(|_| "/usr/local/bin/terraform".into()),
+    );
+    let rounds = env_number("BOSUN_BENCH_ROUNDS", 3)?.max(1);
+    let size = env_number("BOSUN_BENCH_PROVIDER_MB", 25)? << 20;
+    let tmp = tempfile::tempdir()?;
+    let cli = mirror(tmp.path(), size)?;
+    println!(
+        "{PROJECTS} projects' init, {} providers of {} MiB from a local mirror, {rounds} rounds, medians:",
+        PROVIDERS.len(),
+        size >> 20
+    );
+    let locks = lock_files(&bin, &cli).await?;
+    for (title, locks) in [
+        ("without lock files", None),
+        ("with committed lock files", Some(&locks)),
+    ] {
+        println!("{title}:");
+        for parallelism in [2, 8] {
+            let mut times: [Vec<Duration>; 3] = Default::default();
+            for _ in 0..rounds {
+                for (i, how) in [How::ByHand, How::Bosun, How::OneLock]
+                    .into_iter()
+                    .enumerate()
+                {
+                    times[i].push(round((&bin, &cli), locks, how, parallelism).await?);
+                }
+            }
+            let [hand, bosun, locked] = times.map(median);
+            println!(
+                "  parallelism {parallelism}: by hand {:.2} s, bosun {:.2} s ({:.2}× by hand), one lock as before {:.2} s ({:.2}× by hand)",
+                hand.as_secs_f64(),
+                bosun.as_secs_f64(),
+                bosun.as_secs_f64() / hand.as_secs_f64(),
+                locked.as_secs_f64(),
+                locked.as_secs_f64() / hand.as_secs_f64(),
+            );
+        }
+    }
+    Ok(())
+}
