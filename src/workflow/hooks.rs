@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use tracing::Instrument as _;
+
 use super::Context;
 use super::plan::Request;
 use crate::config::pass_env::Stage;
@@ -256,12 +258,13 @@ async fn run_hook(
     // The plan stage's variables: a hook runs over the pull request's files, as a plan does.
     tf.extra_env = ctx.settings.pass_env.of(repo, Stage::Plan);
     let span = tracing::info_span!("hook", phase = phase.key(), name = hook.name());
-    let _enter = span.enter();
     let vars = vars(ctx, req, command, root);
-    let done = {
+    let done = async {
         let _slot = ctx.slots.acquire().await;
         tf.hook(root, &hook.run, &vars).await
-    };
+    }
+    .instrument(span.clone())
+    .await;
     let (ok, output) = match done {
         Ok(done) if done.exit.success() => (true, done.output),
         Ok(done) => (
@@ -271,7 +274,7 @@ async fn run_hook(
         Err(e) => (false, format!("it could not run: {e:#}")),
     };
     if !ok {
-        tracing::warn!("a workflow hook failed");
+        span.in_scope(|| tracing::warn!("a workflow hook failed"));
     }
     HookRun {
         phase,
