@@ -320,49 +320,25 @@ async fn run_merged(
         summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
     }
     if let Some(lock) = lock.filter(|_| !held.is_empty()) {
-        held_back(ctx, name, pr, &held, "applies are locked");
         let note = crate::render::reply::apply_locked_on_merge(
             plan::short(&merge_sha),
             ctx.settings.command_name(),
             lock.locked_at,
         );
-        let new_req = plan::Request {
-            actor: crate::audit::Actor::Bosun,
-            note: Some(note),
-            ..req.clone()
-        };
-        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
-        summary.push_str(&format!(
-            "; {} project(s) wait for `apply`: applies are locked",
-            held.len()
-        ));
+        summary.push_str(&hold(ctx, &req, &held, ("applies are locked", note)).await?);
     }
     if !policy_held.is_empty() {
-        held_back(ctx, name, pr, &policy_held, "policy checks failed");
         let note = format!(
-            "**Not applied on merge.** A policy set failed on this plan of the merge commit              `{}` and is not approved. An owner of each failed set approves it with `{name}              approve_policies`; then comment `{name} apply` here to apply it.",
+            "**Not applied on merge.** A policy set failed on this plan of the merge commit \
+             `{}` and is not approved. An owner of each failed set approves it with `{name} \
+             approve_policies`; then comment `{name} apply` here to apply it.",
             plan::short(&merge_sha),
             name = ctx.settings.command_name()
         );
-        let new_req = plan::Request {
-            actor: crate::audit::Actor::Bosun,
-            note: Some(note),
-            ..req.clone()
-        };
-        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
-        summary.push_str(&format!(
-            "; {} project(s) wait for `apply`: policy checks failed",
-            policy_held.len()
-        ));
+        let why = ("policy checks failed", note);
+        summary.push_str(&hold(ctx, &req, &policy_held, why).await?);
     }
     if !moved.is_empty() {
-        held_back(
-            ctx,
-            name,
-            pr,
-            &moved,
-            "the plan changed since it was reviewed",
-        );
         let note = format!(
             "**Not applied on merge.** This plan of the merge commit `{}` is not the plan \
              reviewed at the pull request's last commit (the base branch moved since, or that \
@@ -370,18 +346,31 @@ async fn run_merged(
             plan::short(&merge_sha),
             ctx.settings.command_name()
         );
-        let new_req = plan::Request {
-            actor: crate::audit::Actor::Bosun,
-            note: Some(note),
-            ..req.clone()
-        };
-        feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
-        summary.push_str(&format!(
-            "; {} project(s) wait for `apply`: the plan changed",
-            moved.len()
-        ));
+        let why = ("the plan changed since it was reviewed", note);
+        summary.push_str(&hold(ctx, &req, &moved, why).await?);
     }
     Ok(summary)
+}
+
+/// Projects of the merged pull request `req` not applied on merge, because `why`: announced,
+/// and the merge commit's plans posted in a new comment under `note`. The job summary's part.
+async fn hold(
+    ctx: &Context,
+    req: &plan::Request,
+    targets: &[Target],
+    (why, note): (&str, String),
+) -> anyhow::Result<String> {
+    held_back(ctx, &req.repo.full_name, req.pr.number, targets, why);
+    let new_req = plan::Request {
+        actor: crate::audit::Actor::Bosun,
+        note: Some(note),
+        ..req.clone()
+    };
+    feedback::publish_summary_as(ctx, &new_req, CommentMode::New, &[]).await?;
+    Ok(format!(
+        "; {} project(s) wait for `apply`: {why}",
+        targets.len()
+    ))
 }
 
 /// Announces projects of `pr` that were not applied on merge, and why.

@@ -300,6 +300,11 @@ async fn apply_on_merge_holds_a_failed_policy_until_an_owner_approves_the_merged
     assert!(body.contains("Not applied on merge"), "{body}");
     assert!(body.contains("A policy set failed"), "{body}");
     assert!(body.contains(&merge[..7]), "{body}");
+    // The commands to type, as they are typed.
+    assert!(
+        body.contains("approves it with `bosun approve_policies`; then comment `bosun apply` here"),
+        "{body}"
+    );
 
     // An owner approves the merged plan; then `apply` applies it.
     ctx.comment(pr, "carol", "bosun approve_policies").await;
