@@ -20,18 +20,6 @@ pub fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
     }
 }
 
-/// bosun's debug log, with the time each span was busy, into `path`.
-pub fn log_to(path: &str) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("bosun=debug"))
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("installing the log: {e}"))
-}
-
 /// Runs `terraform ARGS` in `dir` by hand, with the environment bosun gives Terraform
 /// ([`Terraform::env`]), bounded in time. Returns the exit code; fails when it is not one of
 /// `ok` (Terraform's output in the error).

@@ -50,7 +50,7 @@ use bosun::store::JobStatus;
 use bytes::Bytes;
 
 use by_hand::{ByHand, HandRound};
-use common::{env_number, log_to};
+use common::env_number;
 use support::prs::module;
 use support::{REPO, TestContext, terraform_bin};
 
@@ -315,4 +315,16 @@ fn drift_checks(ctx: &TestContext) -> Vec<(String, Option<String>)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// bosun's debug log, with the time each span was busy, into `path`.
+pub fn log_to(path: &str) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("bosun=debug"))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("installing the log: {e}"))
 }

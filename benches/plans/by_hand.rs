@@ -171,3 +171,39 @@ pub async fn git_steps(ctx: &TestContext, prs: &[(u64, String)]) -> anyhow::Resu
     }
     Ok(times)
 }
+
+/// Median time over `rounds` to run `true` in bosun's sandbox (bubblewrap, as `serve` builds
+/// it by default) and directly: what each sandboxed Terraform command pays to start.
+pub async fn sandbox_start(rounds: usize) -> anyhow::Result<(Duration, Duration)> {
+    use bosun::terraform::sandbox::{Bwrap, BwrapConfig};
+    use bosun::terraform::{Invocation, Runner};
+    let dir = tempfile::tempdir().context("a directory for the sandbox runs")?;
+    let sandbox = Bwrap::ready(BwrapConfig::default()).await?;
+    let direct = Direct::default();
+    let inv = Invocation {
+        program: "/bin/true".into(),
+        args: Vec::new(),
+        cwd: dir.path().to_owned(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        timeout: Duration::from_secs(30),
+        output_cap: 4096,
+        writable: vec![dir.path().to_owned()],
+        readable: Vec::new(),
+        network: false,
+    };
+    let mut boxed = Vec::with_capacity(rounds);
+    let mut plain = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let done = sandbox.run(inv.clone()).await?;
+        anyhow::ensure!(done.exit.success(), "true in the sandbox: {}", done.output);
+        boxed.push(t.elapsed());
+        let t = Instant::now();
+        direct.run(inv.clone()).await?;
+        plain.push(t.elapsed());
+    }
+    Ok((
+        crate::common::median(boxed.into_iter()),
+        crate::common::median(plain.into_iter()),
+    ))
+}

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
+use tracing::Instrument as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -143,6 +144,21 @@ impl OctocrabGitHub {
     /// an answer that leaves open whether GitHub acted (a server error, a timeout, a dropped
     /// connection) is returned at once as an error, for the caller to look before resending.
     async fn call_url(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        auth: Auth,
+        body: Option<&Value>,
+        resend: Resend,
+    ) -> Result<Answer, GitHubError> {
+        let span = tracing::debug_span!("github", method = %method, what);
+        self.call_url_in_span(what, method, url, auth, body, resend)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_url_in_span(
         &self,
         what: &str,
         method: Method,

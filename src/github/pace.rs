@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 pub use stored::StoredBudget;
 
@@ -111,7 +112,8 @@ impl Pacer {
     where
         Fut: Future<Output = T>,
     {
-        let Some(turn) = self.turn(key).await else {
+        let waited = self.turn(key).instrument(tracing::debug_span!("pace"));
+        let Some(turn) = waited.await else {
             return Paced::Superseded;
         };
         let out = f().await;
@@ -125,7 +127,7 @@ impl Pacer {
         Fut: Future<Output = T>,
     {
         // Only keyed writes can be superseded, so this is always `Some`.
-        let turn = self.turn(None).await;
+        let turn = self.turn(None).instrument(tracing::debug_span!("pace")).await;
         let out = f().await;
         drop(turn);
         out

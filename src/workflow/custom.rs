@@ -14,6 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use super::Context;
 use super::job::PrRef;
 use crate::apply::ApplyOutcome;
@@ -59,7 +61,8 @@ impl ProjectRun<'_> {
             commit_sha: self.sha.to_owned(),
             requested_by: self.user.to_owned(),
         };
-        match ctx.store.start_run(&new, now_millis()).await {
+        let started = ctx.store.start_run(&new, now_millis());
+        match started.instrument(tracing::debug_span!("start run")).await {
             Ok(started) => {
                 if let (Some(check), Some(base)) = (self.check, &ctx.settings.public_url) {
                     check.link(format!("{base}/runs/{}", started.id()));
@@ -144,6 +147,7 @@ impl ProjectRun<'_> {
             (root, dir),
             pinned,
         )
+        .instrument(tracing::debug_span!("choose binary"))
         .await?;
         if let Some(line) = &bin.note {
             note(log.map(|l| &**l), line);

@@ -66,6 +66,17 @@ pub(super) async fn read_config(
     (repo, branch): (&str, &str),
     sha: &str,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
+    let span = tracing::debug_span!("read config");
+    read_config_in_span(ctx, (repo, branch), sha)
+        .instrument(span)
+        .await
+}
+
+async fn read_config_in_span(
+    ctx: &Context,
+    (repo, branch): (&str, &str),
+    sha: &str,
+) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
     let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
     let files = config_files(ctx, &rules);
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
@@ -86,6 +97,13 @@ pub(super) async fn read_config(
             }
         }
     };
+    if left.is_none() {
+        // Every candidate and its twin in one git process, rather than a process or two each.
+        let twins = files.iter().filter_map(|f| repo::yml_twin(f));
+        let all: Vec<String> = files.iter().map(|f| (*f).to_owned()).chain(twins).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        ctx.workspaces.read_files(repo, sha, &all).await?;
+    }
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
         let there = read(yml.clone()).await;

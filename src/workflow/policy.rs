@@ -10,6 +10,8 @@
 //! parent: the base branch as it was just before the merge (for merge commits and squash
 //! merges; a rebase merge's first parent is the pull request's own next-to-last commit).
 
+use tracing::Instrument as _;
+
 use super::Context;
 use super::job::PrRef;
 use crate::config::repo::{ConfigError, RepoConfig};
@@ -35,11 +37,18 @@ pub(super) async fn base_sha(
     pr: &PrRef,
     merged: bool,
 ) -> anyhow::Result<String> {
+    let span = tracing::debug_span!("base sha");
     if merged {
         // `pr.head_sha` of a merged pull request is its merge commit (`PrRef::of`).
-        ctx.workspaces.first_parent(repo, &pr.head_sha).await
+        ctx.workspaces
+            .first_parent(repo, &pr.head_sha)
+            .instrument(span)
+            .await
     } else {
-        ctx.workspaces.branch_head(repo, &pr.base_ref).await
+        ctx.workspaces
+            .branch_head(repo, &pr.base_ref)
+            .instrument(span)
+            .await
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
+use tracing::Instrument as _;
 
 use super::Workspaces;
 use super::git::{Git, check_oid, failure};
@@ -60,10 +61,15 @@ impl Workspaces {
     ) -> Result<Checkout, CheckoutError> {
         check_oid(head_sha)?;
         let (dir, index) = self.checkout_paths(repo, key)?;
-        let lock = self.lock(repo);
-        let _guard = lock.lock().await;
-        self.check_out(repo, (&dir, &index), head_sha, strategy)
-            .await
+        let span = tracing::debug_span!("checkout", dir = %key.dir);
+        async {
+            let lock = self.lock(repo);
+            let _guard = lock.lock().await;
+            self.check_out(repo, (&dir, &index), head_sha, strategy)
+                .await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Makes `dir` (with its index `index`) hold `head_sha`'s tree, or the head merged into

@@ -23,6 +23,7 @@
 //! lock: git readers are safe alongside a fetch.
 
 mod checkout;
+mod file_cache;
 mod git;
 mod read;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::Digest as _;
+use tracing::Instrument as _;
 
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
 use self::git::{Git, check_oid};
@@ -47,6 +49,8 @@ pub struct Workspaces {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Whether clone URLs may be local paths (only `bosun preview`, never a webhook's).
     local_remotes: bool,
+    /// Files read from the mirror's commits (see [`file_cache`]).
+    files: file_cache::FileCache,
 }
 
 impl Workspaces {
@@ -58,6 +62,7 @@ impl Workspaces {
             timeout: Duration::from_secs(600),
             locks: Mutex::new(HashMap::new()),
             local_remotes: false,
+            files: file_cache::FileCache::default(),
         }
     }
 
@@ -118,6 +123,20 @@ impl Workspaces {
                 bail!("`{}` is not a refspec", r.escape_debug());
             }
         }
+        let span = tracing::debug_span!("fetch", repo);
+        self.fetch_in_span(repo, &mirror, clone_url, token, refspecs)
+            .instrument(span)
+            .await
+    }
+
+    async fn fetch_in_span(
+        &self,
+        repo: &str,
+        mirror: &Path,
+        clone_url: &str,
+        token: &str,
+        refspecs: &[String],
+    ) -> anyhow::Result<()> {
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
         let git = self.git()?;

@@ -5,6 +5,7 @@
 use anyhow::{Context, bail};
 
 use super::Workspaces;
+use super::file_cache::FileRead;
 use super::git::check_oid;
 
 /// The largest file `read_file` returns.
@@ -46,7 +47,8 @@ impl Workspaces {
     }
 
     /// The text of `path` at commit `sha`, `None` if the commit has no such file. Files over
-    /// 1 MiB, directories and non-UTF-8 content are [`UnusableFile`] errors.
+    /// 1 MiB, directories and non-UTF-8 content are [`UnusableFile`] errors. Remembered (see
+    /// [`super::file_cache`]).
     pub async fn read_file(
         &self,
         repo: &str,
@@ -54,47 +56,91 @@ impl Workspaces {
         path: &str,
     ) -> anyhow::Result<Option<String>> {
         check_oid(sha)?;
-        if path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) {
-            bail!("`{}` is not a path in the repository", path.escape_debug());
+        check_path(path)?;
+        let read = match self.files.get(repo, sha, path) {
+            Some(read) => read,
+            None => {
+                self.read_files(repo, sha, &[path]).await?;
+                self.files
+                    .get(repo, sha, path)
+                    .context("a file read from the mirror was not kept")?
+            }
+        };
+        match read {
+            FileRead::Missing => Ok(None),
+            FileRead::Text(text) => Ok(Some(text)),
+            FileRead::Unusable(why) => Err(UnusableFile(why).into()),
+        }
+    }
+
+    /// Reads `paths` at commit `sha` into the file cache (those not there yet): one git
+    /// process finds them all, one more reads each that is a file of at most 1 MiB. Fails
+    /// when the commit is not in the mirror.
+    pub async fn read_files(&self, repo: &str, sha: &str, paths: &[&str]) -> anyhow::Result<()> {
+        check_oid(sha)?;
+        let wanted: Vec<&str> = paths
+            .iter()
+            .copied()
+            .filter(|p| self.files.get(repo, sha, p).is_none())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for path in &wanted {
+            check_path(path)?;
         }
         let mirror = self.existing_mirror(repo)?;
         let git = self.git()?;
-        let spec = format!("{sha}:{path}");
-        let check = git
+        // The commit itself first: "missing" for a path then means the path, not the commit.
+        let mut input = format!("{sha}^{{commit}}\n");
+        for path in &wanted {
+            input.push_str(&format!("{sha}:{path}\n"));
+        }
+        let answer = git
             .at(&mirror)
             .args(["cat-file", "--batch-check"])
-            .stdin(format!("{spec}\n").into_bytes())
+            .stdin(input.into_bytes())
             .run()
             .await?;
-        let check = String::from_utf8_lossy(&check);
-        let mut fields = check.trim_end().rsplitn(3, ' ');
-        let (size, kind, oid) = (fields.next(), fields.next(), fields.next());
-        if size == Some("missing") || kind == Some("missing") || oid.is_none() {
-            if !self.has_commit(repo, sha).await? {
-                bail!("commit {sha} is not in the mirror of {repo}: fetch it first");
-            }
-            return Ok(None);
+        let answer = String::from_utf8_lossy(&answer);
+        let mut lines = answer.lines();
+        match lines.next().map(|l| l.rsplitn(3, ' ').collect::<Vec<_>>()) {
+            Some(fields) if fields.len() == 3 && fields[1] == "commit" => {}
+            _ => bail!("commit {sha} is not in the mirror of {repo}: fetch it first"),
         }
-        let (Some(size), Some(kind), Some(oid)) = (size, kind, oid) else {
-            bail!("unexpected answer from git cat-file: {check}");
-        };
-        if kind != "blob" {
-            return Err(UnusableFile(format!("it is a {kind}, not a file")).into());
+        for path in wanted {
+            let line = lines.next().context("git cat-file answered fewer lines than asked")?;
+            let mut fields = line.trim_end().rsplitn(3, ' ');
+            let (size, kind, oid) = (fields.next(), fields.next(), fields.next());
+            let read = match (size, kind, oid) {
+                (Some("missing"), _, _) | (_, Some("missing"), _) => FileRead::Missing,
+                (Some(size), Some("blob"), Some(oid)) => {
+                    let size: u64 = size.parse().context("git cat-file's size")?;
+                    if size > MAX_FILE {
+                        FileRead::Unusable(format!(
+                            "it is {size} bytes, more than the {MAX_FILE} allowed"
+                        ))
+                    } else {
+                        let content = git
+                            .at(&mirror)
+                            .args(["cat-file", "blob", oid])
+                            .stdout_cap(MAX_FILE as usize)
+                            .run()
+                            .await?;
+                        match String::from_utf8(content) {
+                            Ok(text) => FileRead::Text(text),
+                            Err(_) => FileRead::Unusable("it is not UTF-8 text".into()),
+                        }
+                    }
+                }
+                (Some(_), Some(kind), Some(_)) => {
+                    FileRead::Unusable(format!("it is a {kind}, not a file"))
+                }
+                _ => bail!("unexpected answer from git cat-file: {line}"),
+            };
+            self.files.put(repo, sha, path, read);
         }
-        let size: u64 = size.parse().context("git cat-file's size")?;
-        if size > MAX_FILE {
-            let why = format!("it is {size} bytes, more than the {MAX_FILE} allowed");
-            return Err(UnusableFile(why).into());
-        }
-        let content = git
-            .at(&mirror)
-            .args(["cat-file", "blob", oid])
-            .stdout_cap(MAX_FILE as usize)
-            .run()
-            .await?;
-        String::from_utf8(content)
-            .map(Some)
-            .map_err(|_| UnusableFile("it is not UTF-8 text".into()).into())
+        Ok(())
     }
 
     /// The first parent of commit `sha` (for a merge commit: the branch merged into, as it
@@ -317,4 +363,12 @@ mod tests {
         assert!(parse_batch(b"aaa blob 9\nabc\n", 1).is_err());
         assert!(parse_batch(b"aaa missing\n", 1).is_err());
     }
+}
+
+/// A path inside the repository as git names it: not empty, relative, no control characters.
+fn check_path(path: &str) -> anyhow::Result<()> {
+    if path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) {
+        bail!("`{}` is not a path in the repository", path.escape_debug());
+    }
+    Ok(())
 }
