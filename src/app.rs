@@ -252,7 +252,7 @@ pub async fn start_with(
             metrics.drift_status(&repo, &target.display_name(), value);
         }
     }
-    let tasks_queued = Arc::new(Notify::new());
+    let spread = Arc::new(workflow::plan_tasks::Spread::default());
     let rules = crate::config::powers::Rules::new(settings.repo_powers.clone());
     let server_rules = settings.server_config.clone().map(|path| {
         Arc::new(crate::server_rules::ServerRules {
@@ -299,7 +299,7 @@ pub async fn start_with(
         redactor,
         metrics: metrics.clone(),
         notifier: notifier.clone(),
-        spread: Some(tasks_queued.clone()),
+        spread: Some(spread.clone()),
         versions,
     });
 
@@ -363,7 +363,7 @@ pub async fn start_with(
 
     let plan_tasks = TaskWorker {
         ctx: ctx.clone(),
-        queued: tasks_queued,
+        spread,
         concurrency: settings.parallelism,
         instance: settings.instance_id.clone(),
         lease: crate::task_worker::LEASE,

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::store::{Store, Task, TaskClaim, now_millis};
 use crate::workflow::Context;
-use crate::workflow::plan_tasks::{self, Fetched, MAX_CLAIMS};
+use crate::workflow::plan_tasks::{self, MAX_CLAIMS, Spread};
 
 /// A task's claim holds this long without renewal (so a dead replica's task is taken over
 /// within it); a running task renews it every third of it.
@@ -25,8 +25,9 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 
 pub struct TaskWorker {
     pub ctx: Arc<Context>,
-    /// Notified when this replica queued tasks (the same as `ctx.spread`).
-    pub queued: Arc<Notify>,
+    /// What this replica's jobs and task worker share (the same as `ctx.spread`): its
+    /// `queued` wakes the worker; the worker wakes jobs through `changed`.
+    pub spread: Arc<Spread>,
     /// Tasks planned at once: BOSUN_PARALLELISM, so a replica takes no more than it can run
     /// and leaves the rest to the others.
     pub concurrency: usize,
@@ -40,7 +41,6 @@ impl TaskWorker {
     /// ones and gives them back to the queue.
     pub async fn run(self, cancel: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let fetched = Arc::new(Fetched::default());
         let mut running = tokio::task::JoinSet::new();
         while !cancel.is_cancelled() {
             let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -53,12 +53,15 @@ impl TaskWorker {
                 .await;
             match claimed {
                 Ok(Some(task)) => {
+                    // The job waiting for it marks its check run in progress.
+                    self.spread.changed.notify_waiters();
                     let ctx = self.ctx.clone();
-                    let fetched = fetched.clone();
+                    let spread = self.spread.clone();
                     let lease = self.lease;
                     let drain = cancel.clone();
                     running.spawn(async move {
-                        run_task(&ctx, task, &fetched, lease, &drain).await;
+                        run_task(&ctx, task, &spread, lease, &drain).await;
+                        spread.changed.notify_waiters();
                         drop(permit);
                     });
                     continue;
@@ -68,7 +71,7 @@ impl TaskWorker {
             }
             drop(permit);
             tokio::select! {
-                _ = self.queued.notified() => {}
+                _ = self.spread.queued.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = cancel.cancelled() => {}
             }
@@ -84,7 +87,7 @@ impl TaskWorker {
 async fn run_task(
     ctx: &Context,
     task: Task,
-    fetched: &Fetched,
+    spread: &Spread,
     lease: Duration,
     drain: &CancellationToken,
 ) {
@@ -98,7 +101,7 @@ async fn run_task(
     );
     async {
         let claim = task.claim();
-        let work = plan_tasks::run_task(ctx, &task, fetched);
+        let work = plan_tasks::run_task(ctx, &task, spread);
         let plan = tokio::select! {
             biased;
             () = drain.cancelled() => {

@@ -128,7 +128,9 @@ fn install_tracing(stages: &Stages, log: Option<&str>) -> anyhow::Result<()> {
         .clone()
         .with_filter(EnvFilter::new("bosun=debug,sqlx::query=debug"));
     let file = match log {
-        Some(path) => Some(std::fs::File::create(path).with_context(|| format!("creating {path}"))?),
+        Some(path) => {
+            Some(std::fs::File::create(path).with_context(|| format!("creating {path}"))?)
+        }
         None => None,
     };
     let fmt = file.map(|file| {
@@ -303,7 +305,11 @@ async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyh
 fn verify(ctx: &TestContext, pr: u64, projects: usize, adds: usize) -> anyhow::Result<()> {
     let mut names = ctx.check_names(pr);
     names.retain(|n| n.starts_with("bosun/plan: "));
-    ensure!(names.len() == projects, "{} check runs: {names:?}", names.len());
+    ensure!(
+        names.len() == projects,
+        "{} check runs: {names:?}",
+        names.len()
+    );
     for name in &names {
         let check = ctx.check(pr, name);
         ensure!(

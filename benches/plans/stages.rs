@@ -90,13 +90,19 @@ where
         attrs.record(&mut label);
         let name = attrs.metadata().name();
         let stage = match name {
-            "terraform" => format!("terraform {}", label.parts.remove("command").unwrap_or_default()),
+            "terraform" => format!(
+                "terraform {}",
+                label.parts.remove("command").unwrap_or_default()
+            ),
             "github" => format!(
                 "GitHub {} {}",
                 label.parts.remove("method").unwrap_or_default(),
                 label.parts.remove("what").unwrap_or_default()
             ),
-            "request" => format!("webhook request {}", label.parts.remove("path").unwrap_or_default()),
+            "request" => format!(
+                "webhook request {}",
+                label.parts.remove("path").unwrap_or_default()
+            ),
             other => other.to_owned(),
         };
         if let Some(span) = ctx.span(id) {

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
-use tracing::Instrument as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use self::wire::{
     Login, MAX_PAGES, MERGE_REQUIREMENTS, MINIMIZE_COMMENT, Merged, Pull, check_run_body, decode,

@@ -127,7 +127,10 @@ impl Pacer {
         Fut: Future<Output = T>,
     {
         // Only keyed writes can be superseded, so this is always `Some`.
-        let turn = self.turn(None).instrument(tracing::debug_span!("pace")).await;
+        let turn = self
+            .turn(None)
+            .instrument(tracing::debug_span!("pace"))
+            .await;
         let out = f().await;
         drop(turn);
         out

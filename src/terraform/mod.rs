@@ -44,7 +44,7 @@ use tracing::Instrument;
 
 pub use custom::{SHELL, StateCommand, StateOp, StateRun, StepVars};
 pub use detailed::DetailedPlan;
-pub use parse::{fallback_line, plan_line, plan_text, summarise};
+pub use parse::{fallback_line, plan_line, plan_text, summarise, summarise_text};
 pub use redacting::Redacting;
 pub use run::{Direct, Exit, Finished, Invocation, Runner};
 pub use rundir::RunDir;
@@ -579,13 +579,27 @@ impl Terraform {
         workspace: &str,
         extra_args: &[String],
     ) -> PlanRun {
+        self.plan_project_early(root, dir, workspace, extra_args, &|_| {})
+            .await
+    }
+
+    /// [`plan_project`](Self::plan_project), handing `early` the outcome its plan's own output
+    /// shows (see [`summarise_text`]) as soon as the plan is saved, before `show -json` runs.
+    pub async fn plan_project_early(
+        &self,
+        root: &Path,
+        dir: &Path,
+        workspace: &str,
+        extra_args: &[String],
+        early: &(dyn Fn(&Outcome) + Sync),
+    ) -> PlanRun {
         let mut log = String::new();
         let run = match self.run_dir() {
             Ok(run) => run,
             Err(e) => return PlanRun::of(Err((Step::Init, format!("{e:#}"))), log),
         };
         let at = At::new(root, dir, &run, workspace);
-        let result = self.plan_steps(at, extra_args, &mut log).await.map(
+        let result = self.plan_steps(at, extra_args, early, &mut log).await.map(
             |(summary, text, planfile, show_json)| Planned {
                 outcome: Outcome::Planned { summary, text },
                 planfile,
@@ -666,6 +680,7 @@ impl Terraform {
         &self,
         at: At<'_>,
         extra_args: &[String],
+        early: &(dyn Fn(&Outcome) + Sync),
         log: &mut String,
     ) -> Result<(PlanSummary, String, Vec<u8>, String), (Step, String)> {
         let t = self.timeouts;
@@ -689,6 +704,10 @@ impl Terraform {
             Ok(None) => return Err((Step::Plan, "terraform plan wrote no planfile".into())),
             Err(e) => return Err((Step::Plan, format!("reading the planfile: {e}"))),
         };
+        if let Some(summary) = summarise_text(&plan_output) {
+            let text = plan_text(&plan_output);
+            early(&Outcome::Planned { summary, text });
+        }
         let (done, summary) = match self.show_json(at).await {
             Ok(shown) => shown,
             Err(e) => {

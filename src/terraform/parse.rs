@@ -229,6 +229,79 @@ pub fn plan_line(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A plan's summary read from its own human output, for its check run while `show -json`
+/// still runs (the comment, the stored plan and policy checks wait for the JSON's summary,
+/// and the check run is written again should that render otherwise). The counts come from
+/// the `Plan:` line; the changes from the `  # ADDRESS will be created` headers (and their
+/// kin) of the proposed actions only, not of the drift note above them. `None` without a
+/// `Plan:` or `No changes.` line; no digest.
+pub fn summarise_text(output: &str) -> Option<PlanSummary> {
+    let line = plan_line(output)?;
+    let mut summary = PlanSummary {
+        line: line.clone(),
+        ..PlanSummary::default()
+    };
+    if let Some(counts) = line.strip_prefix("Plan: ") {
+        for part in counts.trim_end_matches('.').split(", ") {
+            let Some((n, what)) = part.split_once(' ') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            match what {
+                "to import" => summary.import = n,
+                "to add" => summary.add = n,
+                "to change" => summary.change = n,
+                "to destroy" => summary.destroy = n,
+                _ => {}
+            }
+        }
+    }
+    let mut in_actions = false;
+    for l in output.lines().map(str::trim_end) {
+        if l.starts_with("Terraform will perform the following actions:") {
+            in_actions = true;
+            continue;
+        }
+        if l.starts_with("Plan: ") {
+            in_actions = false;
+        }
+        if l.starts_with("Changes to Outputs:") {
+            in_actions = false;
+            summary.output_changes = true;
+        }
+        let header = l.strip_prefix("  # ").filter(|_| in_actions);
+        if let Some(change) = header.and_then(change_header) {
+            summary.changes.push(change);
+        }
+    }
+    summary.changes.sort();
+    Some(summary)
+}
+
+/// The change a `  # ADDRESS will be created` header of human plan output announces (read
+/// and import-only headers announce none that a summary lists).
+fn change_header(header: &str) -> Option<ResourceChange> {
+    const ENDINGS: &[(&str, Action)] = &[
+        (" will be created", Action::Create),
+        (" will be updated in-place", Action::Update),
+        (" will be destroyed", Action::Delete),
+        (" is tainted, so must be replaced", Action::Replace),
+        (" must be replaced", Action::Replace),
+    ];
+    let (address, action) = ENDINGS
+        .iter()
+        .find_map(|(end, action)| header.strip_suffix(end).map(|a| (a, *action)))?;
+    // `ADDRESS (deposed object 1a2b3c4d)`: the JSON lists it under its address.
+    let address = match address.rsplit_once(" (deposed object ") {
+        Some((address, rest)) if rest.ends_with(')') => address,
+        _ => address,
+    };
+    Some(ResourceChange {
+        address: address.to_owned(),
+        action,
+    })
+}
+
 /// Where the part of `plan` output worth reading starts: drift, the proposed changes, no
 /// changes, or output changes only.
 const START: &[&str] = &[

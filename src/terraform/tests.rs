@@ -154,6 +154,90 @@ async fn an_applied_plan_leaves_no_changes() {
     assert!(!text.contains("Refreshing state"), "{text}");
 }
 
+/// Plans `dir` and returns the outcome handed over early with the final one.
+async fn plan_early(fx: &Fixture, dir: &Path) -> (Option<Outcome>, PlanRun) {
+    let early = Mutex::new(None);
+    let keep = |o: &Outcome| *early.lock().unwrap() = Some(o.clone());
+    let run = fx
+        .tf
+        .plan_project_early(dir, dir, "default", &[], &keep)
+        .await;
+    (early.into_inner().unwrap(), run)
+}
+
+#[tokio::test]
+async fn the_early_outcome_renders_the_check_run_the_final_one_does() {
+    use crate::plan::{ProjectPlan, Target};
+    let fx = Fixture::new();
+    let first = r#"
+resource "terraform_data" "a" { input = "a" }
+resource "terraform_data" "b" { input = "b" }
+resource "terraform_data" "c" { triggers_replace = "c" }
+resource "terraform_data" "d" { input = "d" }
+output "o" { value = "one" }
+"#;
+    // a updated in place, c replaced, d destroyed, b as it was, the output changed.
+    let second = r#"
+resource "terraform_data" "a" { input = "a2" }
+resource "terraform_data" "b" { input = "b" }
+resource "terraform_data" "c" { triggers_replace = "c2" }
+output "o" { value = "two" }
+"#;
+    let dir = fx.project("p", first);
+    let target = Target {
+        dir: "p".into(),
+        workspace: "default".into(),
+        name: None,
+    };
+    let check = |outcome: &Outcome| {
+        crate::render::check::plan_check(&ProjectPlan {
+            target: target.clone(),
+            outcome: outcome.clone(),
+        })
+    };
+    let mut seen = Vec::new();
+    for step in 0..3 {
+        let (early, run) = plan_early(&fx, &dir).await;
+        let (summary, _) = planned(&run);
+        let early = early.expect("an early outcome");
+        let Outcome::Planned { summary: e, .. } = &early else {
+            panic!("{early:?}")
+        };
+        assert_eq!(e.changes, summary.changes, "step {step}");
+        assert_eq!(
+            (e.add, e.change, e.destroy, e.import, e.output_changes),
+            (
+                summary.add,
+                summary.change,
+                summary.destroy,
+                summary.import,
+                summary.output_changes
+            ),
+            "step {step}"
+        );
+        assert_eq!(check(&early), check(&run.outcome), "step {step}");
+        seen.push(summary.changes.iter().map(|c| c.action).collect::<Vec<_>>());
+        let applied = fx
+            .tf
+            .apply_project(&dir, &dir, "default", run.planfile.as_deref().unwrap())
+            .await;
+        assert!(
+            matches!(applied, ApplyOutcome::Applied { .. }),
+            "{applied:?}"
+        );
+        std::fs::write(dir.join("main.tf"), second).unwrap();
+    }
+    use Action::{Create, Delete, Replace, Update};
+    assert_eq!(
+        seen,
+        [
+            vec![Create, Create, Create, Create],
+            vec![Update, Replace, Delete],
+            vec![],
+        ]
+    );
+}
+
 #[tokio::test]
 async fn invalid_hcl_fails_with_the_file_and_line() {
     let fx = Fixture::new();

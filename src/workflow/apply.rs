@@ -763,6 +763,7 @@ async fn apply_in_checkout(
                 user: set.user,
                 extra_args: &[],
                 check: Some(check),
+                early: None,
             };
             let pinned = plan.tool.as_ref();
             super::custom::apply(ctx, &project, (&root, &dir), (planfile, pinned)).await

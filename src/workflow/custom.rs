@@ -45,6 +45,8 @@ pub(super) struct ProjectRun<'a> {
     pub extra_args: &'a [String],
     /// The project's check run, linked to the run's page once the run is recorded.
     pub check: Option<&'a super::feedback::CheckRun>,
+    /// Given a plan's outcome as its own output shows it, before `show -json` runs.
+    pub early: Option<&'a (dyn Fn(&crate::plan::Outcome) + Sync)>,
 }
 
 impl ProjectRun<'_> {
@@ -191,8 +193,9 @@ pub(super) async fn plan(
             let planned = match workflow.as_ref().and_then(|w| w.plan.as_deref()) {
                 Some(steps) => tf.plan_custom((root, dir), steps, &run.vars()).await,
                 None => {
-                    tf.plan_project(root, dir, &run.target.workspace, run.extra_args)
-                        .await
+                    let (ws, extra) = (&run.target.workspace, run.extra_args);
+                    let early = run.early.unwrap_or(&|_| {});
+                    tf.plan_project_early(root, dir, ws, extra, early).await
                 }
             };
             drop(bin.lease);

@@ -302,6 +302,7 @@ async fn plan(
         user: &head.author,
         extra_args: &args,
         check: None,
+        early: None,
     };
     super::custom::drift(ctx, &project, (&root, &dir)).await
 }

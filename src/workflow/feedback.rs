@@ -93,11 +93,10 @@ impl CheckRun {
                     if let Err(e) = result {
                         tracing::warn!(error = %e, check = %spec.name, "writing a check run failed");
                     }
-                    let done = matches!(spec.status, CheckStatus::Completed(_));
-                    if done && !latest.has_changed().unwrap_or(false) {
-                        return;
-                    }
-                    if !done && latest.changed().await.is_err() {
+                    // Even once completed: a plan's check run completes from the plan's own
+                    // output first and again should its final outcome render otherwise. The
+                    // writer ends when the check run is dropped (see `written`).
+                    if latest.changed().await.is_err() {
                         return;
                     }
                 }
@@ -125,13 +124,22 @@ impl CheckRun {
         });
     }
 
-    /// Completes the check run with `output`.
+    /// Completes the check run with `output`; nothing is written when it is completed so
+    /// already.
     pub fn finish(&self, conclusion: Conclusion, output: render::CheckOutput) {
-        self.state.send_modify(|spec| {
-            spec.status = CheckStatus::Completed(conclusion);
-            spec.title = output.title;
-            spec.summary = output.summary;
-            spec.text = output.text;
+        self.state.send_if_modified(|spec| {
+            let status = CheckStatus::Completed(conclusion);
+            let same = spec.status == status
+                && spec.title == output.title
+                && spec.summary == output.summary
+                && spec.text == output.text;
+            if !same {
+                spec.status = status;
+                spec.title = output.title;
+                spec.summary = output.summary;
+                spec.text = output.text;
+            }
+            !same
         });
     }
 

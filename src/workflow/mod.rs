@@ -113,9 +113,10 @@ pub struct Context {
     /// (BOSUN_NOTIFY_URL), queued so that sending never slows the work.
     pub notifier: Option<Outbox>,
     /// Set when a task worker runs beside the job worker (`bosun serve`): a plan's projects
-    /// become tasks in the store that any replica's task worker may plan, and this wakes the
-    /// local one. Unset (previews), a job plans its projects itself.
-    pub spread: Option<Arc<tokio::sync::Notify>>,
+    /// become tasks in the store that any replica's task worker may plan, and this is what
+    /// the jobs and the local task worker share (see [`plan_tasks::Spread`]). Unset
+    /// (previews), a job plans its projects itself.
+    pub spread: Option<Arc<plan_tasks::Spread>>,
     /// The Terraform and OpenTofu versions projects ask for: where they come from, and the
     /// cache of those downloaded.
     pub versions: Arc<crate::versions::Versions>,

@@ -191,7 +191,12 @@ pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
             &refspecs,
         )
         .await
-        .context("fetching the pull request")
+        .context("fetching the pull request")?;
+    if let Some(spread) = &ctx.spread {
+        let key = super::plan_tasks::Fetched::key(req);
+        spread.fetched.add(key);
+    }
+    Ok(())
 }
 
 /// Runs a plan request; returns a one-line summary.
@@ -742,7 +747,15 @@ async fn plan_project(
             workspace = %target.workspace,
             name = target.name.as_deref().unwrap_or("")
         );
-        plan_in_checkout(ctx, (job_id, Some(check)), req, target)
+        // The check run completes from the plan's own output while `show -json` runs.
+        let early = |outcome: &Outcome| {
+            check.completed(&ProjectPlan {
+                target: target.clone(),
+                outcome: outcome.clone(),
+            });
+        };
+        let early = &early as &(dyn Fn(&Outcome) + Sync);
+        plan_in_checkout(ctx, (job_id, Some(check), Some(early)), req, target)
             .instrument(span)
             .await
     };
@@ -768,11 +781,15 @@ async fn plan_project(
     plan
 }
 
+/// Who is told a plan's outcome as its own output shows it, before `show -json` runs.
+pub(super) type Early<'a> = &'a (dyn Fn(&Outcome) + Sync);
+
 /// Plans one project: its outcome, its planfile, and the Terraform or OpenTofu it ran when the
-/// project asked for one (see `custom::plan`).
+/// project asked for one (see `custom::plan`). `early` gets the outcome the plan's own output
+/// shows before `show -json` runs (bosun's own plan steps only).
 pub(super) async fn plan_in_checkout(
     ctx: &Context,
-    (job_id, check): (i64, Option<&CheckRun>),
+    (job_id, check, early): (i64, Option<&CheckRun>, Option<Early<'_>>),
     req: &Request,
     target: &Target,
 ) -> (Outcome, Option<Vec<u8>>, Option<Pinned>) {
@@ -824,6 +841,7 @@ pub(super) async fn plan_in_checkout(
         user: &req.pr.author,
         extra_args: &req.extra_args,
         check,
+        early,
     };
     let (run, tool) = super::custom::plan(ctx, &project, (&root, &dir)).await;
     let at = super::policy_check::At {

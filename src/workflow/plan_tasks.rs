@@ -5,9 +5,11 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -22,7 +24,8 @@ use crate::store::{NewTask, RunKind, StoredPlan, Task, TaskStatus, now_millis};
 
 /// A task claimed this many times (each claimer gone before it finished) is given up on.
 pub const MAX_CLAIMS: i64 = 3;
-/// How often a job waiting for its tasks looks at them.
+/// How often a job waiting for its tasks looks at them without a wake-up: other replicas'
+/// task workers cannot wake it.
 const POLL: Duration = Duration::from_millis(100);
 /// A job waits at most this long for its tasks; those unfinished fail (a task's claimer that
 /// dies is replaced within a lease, so only a project whose plan runs this long meets it).
@@ -76,11 +79,12 @@ pub(super) async fn spread(
             .store
             .enqueue_tasks(job_id, repo, req.pr.number, &tasks, now_millis())
             .await;
-        if let Some(wake) = &ctx.spread {
-            wake.notify_one();
+        if let Some(spread) = &ctx.spread {
+            spread.queued.notify_one();
         }
         enqueued
     };
+    let spread = ctx.spread.as_deref()?;
     if let Err(e) = enqueue(tasks.clone()).await {
         tracing::error!(
             error = format!("{e:#}"),
@@ -91,9 +95,14 @@ pub(super) async fn spread(
     tracing::info!(tasks = tasks.len(), "plan tasks queued");
     let mut plans: Vec<Option<ProjectPlan>> = vec![None; targets.len()];
     let mut started = vec![false; targets.len()];
+    let mut early = vec![false; targets.len()];
     let mut linked = vec![ctx.settings.public_url.is_none(); targets.len()];
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     while plans.iter().any(Option::is_none) {
+        // Listened for before the store is read: a change in between still wakes the job.
+        let changed = spread.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let now = now_millis();
         let listed = ctx.store.tasks_of_job(job_id).await;
         let listed = match listed {
@@ -128,9 +137,23 @@ pub(super) async fn spread(
                     checks[i].completed(&plan);
                     plans[i] = Some(plan);
                 }
-                None if task.status == TaskStatus::Running && !started[i] => {
-                    started[i] = true;
-                    checks[i].in_progress();
+                None if task.status == TaskStatus::Running => {
+                    if !started[i] {
+                        started[i] = true;
+                        checks[i].in_progress();
+                    }
+                    // Planned here, `show -json` still running: the check run from the
+                    // plan's own output (written again if the final one renders otherwise).
+                    if !early[i]
+                        && let Some(outcome) = spread.early(job_id, target)
+                    {
+                        early[i] = true;
+                        let plan = ProjectPlan {
+                            target: target.clone(),
+                            outcome,
+                        };
+                        checks[i].completed(&plan);
+                    }
                 }
                 None => {}
             }
@@ -165,7 +188,10 @@ pub(super) async fn spread(
             break;
         }
         if plans.iter().any(Option::is_none) {
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = &mut changed => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
         }
     }
     if let Err(e) = ctx.store.close_tasks(job_id).await {
@@ -232,14 +258,63 @@ async fn record(ctx: &Context, job_id: i64, req: &Request, plan: &ProjectPlan) {
     }
 }
 
-/// Pull requests whose head and base this process's mirror has fetched, so a replica's tasks
-/// of one pull request fetch it once.
+/// What a replica's jobs and its task worker share.
+#[derive(Default)]
+pub struct Spread {
+    /// Wakes the task worker: tasks were queued.
+    pub queued: Notify,
+    /// Wakes the jobs waiting for tasks: one started, planned or ended here.
+    pub changed: Notify,
+    /// What this replica's mirror has fetched.
+    pub fetched: Fetched,
+    /// Plans made here whose `show -json` still runs, by job and project: the outcome the
+    /// plan's own output shows, for the job to complete the check run with at once. Taken out
+    /// when the task ends (its outcome is in the store then).
+    early: Mutex<HashMap<(i64, Target), Outcome>>,
+}
+
+impl Spread {
+    /// Keeps `outcome` as the early outcome of `target`'s task of `job_id` and wakes the jobs.
+    fn planned(&self, job_id: i64, target: &Target, outcome: &Outcome) {
+        let mut early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: each entry lives while one show runs, fewer than the Terraform slots.
+        if early.len() >= Fetched::MAX {
+            early.clear();
+        }
+        early.insert((job_id, target.clone()), outcome.clone());
+        drop(early);
+        self.changed.notify_waiters();
+    }
+
+    /// The early outcome of `target`'s task of `job_id`, if its plan is made and shown here.
+    fn early(&self, job_id: i64, target: &Target) -> Option<Outcome> {
+        let early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+        early.get(&(job_id, target.clone())).cloned()
+    }
+
+    fn ended(&self, job_id: i64, target: &Target) {
+        let mut early = self.early.lock().unwrap_or_else(|p| p.into_inner());
+        early.remove(&(job_id, target.clone()));
+    }
+}
+
+/// Pull requests (repository, number, head and base) whose head and base this process's
+/// mirror has fetched, so neither the job nor its tasks of one pull request on a replica
+/// fetch them again.
 #[derive(Default)]
 pub struct Fetched(Mutex<HashSet<String>>);
 
 impl Fetched {
     /// Kept this many; past it, forgotten all at once (a fetch again is only slower).
     const MAX: usize = 1024;
+
+    /// The key of `req`'s pull request at its head and base.
+    pub(super) fn key(req: &Request) -> String {
+        format!(
+            "{}\n{}\n{}\n{}",
+            req.repo.full_name, req.pr.number, req.pr.head_sha, req.pr.base_sha
+        )
+    }
 
     fn has(&self, key: &str) -> bool {
         self.0
@@ -248,7 +323,7 @@ impl Fetched {
             .contains(key)
     }
 
-    fn add(&self, key: String) {
+    pub(super) fn add(&self, key: String) {
         let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if set.len() >= Self::MAX {
             set.clear();
@@ -260,8 +335,10 @@ impl Fetched {
 /// Plans one task's project in this replica: fetches the pull request into this replica's
 /// mirror (once), then plans under a Terraform slot and the project's run lock. Returns the
 /// outcome to record; never fails: a failure is the project's outcome.
-pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPlan {
-    let (outcome, planfile, tool) = match plan_task(ctx, task, fetched).await {
+pub async fn run_task(ctx: &Context, task: &Task, spread: &Spread) -> StoredPlan {
+    let planned = plan_task(ctx, task, spread).await;
+    spread.ended(task.job_id, &task.target);
+    let (outcome, planfile, tool) = match planned {
         Ok(planned) => planned,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "preparing a plan task failed");
@@ -297,7 +374,7 @@ pub async fn run_task(ctx: &Context, task: &Task, fetched: &Fetched) -> StoredPl
 async fn plan_task(
     ctx: &Context,
     task: &Task,
-    fetched: &Fetched,
+    spread: &Spread,
 ) -> anyhow::Result<(Outcome, Option<Vec<u8>>, Option<crate::versions::Pinned>)> {
     let spec: TaskSpec = serde_json::from_str(&task.spec).context("reading a plan task")?;
     let req = Request {
@@ -310,13 +387,9 @@ async fn plan_task(
         note: None,
         merged: spec.merged,
     };
-    let key = format!(
-        "{}\n{}\n{}\n{}",
-        req.repo.full_name, req.pr.number, req.pr.head_sha, req.pr.base_sha
-    );
-    if !fetched.has(&key) {
+    // The job fetched it already when it runs on this replica (see `plan::fetch`).
+    if !spread.fetched.has(&Fetched::key(&req)) {
         super::plan::fetch(ctx, &req).await?;
-        fetched.add(key);
     }
     let _slot = ctx.slots.acquire().await;
     let _project = ctx.lock_project(&req.repo.full_name, &task.target).await;
@@ -326,11 +399,15 @@ async fn plan_task(
         workspace = %task.target.workspace,
         name = task.target.name.as_deref().unwrap_or("")
     );
-    Ok(
-        super::plan::plan_in_checkout(ctx, (task.job_id, None), &req, &task.target)
-            .instrument(span)
-            .await,
-    )
+    let early = |outcome: &Outcome| spread.planned(task.job_id, &task.target, outcome);
+    let at = (
+        task.job_id,
+        None,
+        Some(&early as &(dyn Fn(&Outcome) + Sync)),
+    );
+    Ok(super::plan::plan_in_checkout(ctx, at, &req, &task.target)
+        .instrument(span)
+        .await)
 }
 
 #[cfg(test)]

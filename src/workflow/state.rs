@@ -260,6 +260,7 @@ async fn run_one(
         user: &req.author,
         extra_args: &comment_args,
         check: None,
+        early: None,
     };
     let cmd = StateCommand {
         op,

@@ -154,7 +154,7 @@ impl Workspaces {
         }
         let local = self.local_remotes && clone_url.starts_with('/');
         let out = git
-            .at(&mirror)
+            .at(mirror)
             .env(
                 "protocol.file.allow",
                 if local { "always" } else { "never" },

@@ -109,7 +109,9 @@ impl Workspaces {
             _ => bail!("commit {sha} is not in the mirror of {repo}: fetch it first"),
         }
         for path in wanted {
-            let line = lines.next().context("git cat-file answered fewer lines than asked")?;
+            let line = lines
+                .next()
+                .context("git cat-file answered fewer lines than asked")?;
             let mut fields = line.trim_end().rsplitn(3, ' ');
             let (size, kind, oid) = (fields.next(), fields.next(), fields.next());
             let read = match (size, kind, oid) {
@@ -351,6 +353,14 @@ fn parse_batch(mut out: &[u8], expected: usize) -> anyhow::Result<Vec<&[u8]>> {
     Ok(contents)
 }
 
+/// A path inside the repository as git names it: not empty, relative, no control characters.
+fn check_path(path: &str) -> anyhow::Result<()> {
+    if path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) {
+        bail!("`{}` is not a path in the repository", path.escape_debug());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,12 +373,4 @@ mod tests {
         assert!(parse_batch(b"aaa blob 9\nabc\n", 1).is_err());
         assert!(parse_batch(b"aaa missing\n", 1).is_err());
     }
-}
-
-/// A path inside the repository as git names it: not empty, relative, no control characters.
-fn check_path(path: &str) -> anyhow::Result<()> {
-    if path.is_empty() || path.starts_with('/') || path.chars().any(char::is_control) {
-        bail!("`{}` is not a path in the repository", path.escape_debug());
-    }
-    Ok(())
 }

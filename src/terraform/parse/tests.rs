@@ -425,3 +425,55 @@ mod digest_properties {
         }
     }
 }
+
+#[test]
+fn the_summary_from_plan_output_counts_the_proposed_actions_only() {
+    let output = "\
+terraform_data.a: Refreshing state... [id=1]
+
+Note: Objects have changed outside of Terraform
+
+  # terraform_data.gone has been deleted
+  # terraform_data.z will be destroyed
+    (drift notes are not proposed actions, even when they read like one)
+
+Terraform will perform the following actions:
+
+  # module.m.terraform_data.b (deposed object 1a2b3c4d) will be destroyed
+  - resource \"terraform_data\" \"b\" {
+        input = \"  # terraform_data.fake will be created\"
+    }
+
+  # terraform_data.c is tainted, so must be replaced
+-/+ resource \"terraform_data\" \"c\" {}
+
+  # terraform_data.d will be read during apply
+  # terraform_data.e will be imported
+  # terraform_data.f will be created
+  + resource \"terraform_data\" \"f\" {}
+
+Plan: 1 to import, 2 to add, 0 to change, 2 to destroy.
+
+Changes to Outputs:
+  + o = \"x\"
+";
+    let s = summarise_text(output).unwrap();
+    assert_eq!(
+        s.line,
+        "Plan: 1 to import, 2 to add, 0 to change, 2 to destroy."
+    );
+    assert_eq!((s.import, s.add, s.change, s.destroy), (1, 2, 0, 2));
+    assert!(s.output_changes);
+    assert_eq!(
+        s.changes,
+        [
+            rc("module.m.terraform_data.b", Action::Delete),
+            rc("terraform_data.c", Action::Replace),
+            rc("terraform_data.f", Action::Create),
+        ]
+    );
+    assert_eq!(s.digest, "");
+    assert!(summarise_text("Error: something\n").is_none());
+    let none = summarise_text("No changes. Your infrastructure matches the configuration.\n");
+    assert!(none.is_some_and(|s| !s.has_changes()));
+}
