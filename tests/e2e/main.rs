@@ -41,6 +41,7 @@ mod serve_cli;
 mod server_config;
 mod setup_cli;
 mod sign_in;
+mod speed;
 mod spread;
 mod state_commands;
 mod step_options;

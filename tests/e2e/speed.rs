@@ -1,0 +1,139 @@
+//! What bosun's speed-ups must not break (issue 18): a plan's check run completes from the
+//! plan's own output while `show -json` still runs, and is written once when the final outcome
+//! renders the same; a push that changes nothing in a project's tree still gets a fresh plan
+//! check on the new head; the mirror is not fetched again for a plan's tasks.
+
+use std::time::{Duration, Instant};
+
+use crate::support::prs::module;
+use crate::support::{REPO, TestContext, terraform_bin};
+
+/// Times `git fetch` reached the fake for `REPO` (each begins with the ref advertisement).
+fn fetches(ctx: &TestContext) -> usize {
+    ctx.fake
+        .git_requests(REPO)
+        .iter()
+        .filter(|r| r.service == "git-upload-pack" && r.path == "info/refs")
+        .count()
+}
+
+#[tokio::test]
+async fn a_plans_tasks_do_not_fetch_what_its_job_just_fetched() {
+    let ctx = TestContext::start().await;
+    let files = [
+        ("a/main.tf", module(&ctx.state_file("a"), &["one"])),
+        ("b/main.tf", module(&ctx.state_file("b"), &["two"])),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let (pr, _) = ctx.open_pr("two projects", &files).await;
+    ctx.settle().await;
+    for name in ["bosun/plan: a", "bosun/plan: b"] {
+        let check = ctx.check(pr, name);
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
+    }
+    // The job fetched the pull request; its two tasks, on the same replica, did not.
+    assert_eq!(fetches(&ctx), 1);
+    // A plan asked for again fetches again (the base branch may have moved), once.
+    ctx.comment(pr, "alice", "bosun plan").await;
+    ctx.settle().await;
+    assert_eq!(fetches(&ctx), 2);
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_push_that_changes_nothing_in_a_projects_tree_gets_a_fresh_plan_check_on_the_new_head() {
+    let ctx = TestContext::start().await;
+    let tf = module(&ctx.state_file("a"), &["one"]);
+    let (pr, _) = ctx.open_pr("a", &[("a/main.tf", &tf)]).await;
+    ctx.settle().await;
+    let first = ctx.check(pr, "bosun/plan: a");
+    assert_eq!(first.conclusion.as_deref(), Some("success"), "{first:#?}");
+
+    // Only a file outside the project changes: its checkout's tree is the same.
+    let head = ctx.push_to_pr(pr, &[("README.md", Some("words\n"))]);
+    ctx.pr_event(pr, "synchronize").await;
+    ctx.settle().await;
+    let second = ctx.check(pr, "bosun/plan: a");
+    assert_eq!(second.head_sha, head);
+    assert_ne!(second.id, first.id, "a new check run on the new head");
+    assert_eq!(second.conclusion.as_deref(), Some("success"), "{second:#?}");
+    assert_eq!(
+        second.title.as_deref(),
+        Some("1 to add, 0 to change, 0 to destroy")
+    );
+    let comment = ctx.bot_comment(pr).body;
+    assert!(comment.contains(&head[..7]), "{comment}");
+    ctx.finish().await;
+}
+
+/// A Terraform that holds `show` until the file `release` exists (at most 60 s), and runs the
+/// real one for everything else.
+fn held_show(dir: &std::path::Path, release: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("terraform-held-show");
+    let text = format!(
+        "#!/bin/sh\nif [ \"$1\" = show ]; then\n  i=0\n  while [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nfi\nexec '{real}' \"$@\"\n",
+        release = release.display(),
+        real = terraform_bin(),
+    );
+    std::fs::write(&script, text).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[tokio::test]
+async fn the_check_run_completes_from_the_plans_own_output_while_show_still_runs() {
+    let mut ctx = TestContext::without_bosun().await;
+    // In the states directory: the sandbox can read (and so run) it and see the release file.
+    let dir = ctx.state_dir.path().to_owned();
+    let release = dir.join("release-show");
+    let bin = held_show(&dir, &release);
+    ctx.set("terraform_bin", &bin.display().to_string());
+    ctx.start_bosun().await;
+    let tf = module(&ctx.state_file("a"), &["one", "two"]);
+    let (pr, _) = ctx.open_pr("a", &[("a/main.tf", &tf)]).await;
+
+    // `show -json` is held: the check run completes from the plan's output or not at all.
+    let started = Instant::now();
+    let completed = loop {
+        let check = {
+            let m = ctx.fake.model();
+            let repo = m.repo(REPO).unwrap();
+            let head = &repo.prs[&pr].head_sha;
+            repo.check_runs
+                .iter()
+                .find(|c| &c.head_sha == head && c.name == "bosun/plan: a")
+                .cloned()
+        };
+        if let Some(check) = check.filter(|c| c.status == "completed") {
+            break check;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "the check run did not complete while show was held"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(ctx.bot_comments(pr).is_empty(), "no comment before show");
+    assert_eq!(completed.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        completed.title.as_deref(),
+        Some("2 to add, 0 to change, 0 to destroy")
+    );
+    std::fs::write(&release, "").unwrap();
+    ctx.settle().await;
+
+    // The final outcome renders the same: the check run was completed once.
+    let check = ctx.check(pr, "bosun/plan: a");
+    let completions = check
+        .history
+        .iter()
+        .filter(|s| s.starts_with("completed"))
+        .count();
+    assert_eq!(completions, 1, "{check:#?}");
+    assert_eq!(check.summary, completed.summary);
+    assert_eq!(check.text, completed.text);
+    let comment = ctx.bot_comment(pr).body;
+    assert!(comment.contains("Plan: 2 to add"), "{comment}");
+    ctx.finish().await;
+}
