@@ -39,23 +39,32 @@ pub fn apply_check_name(target: &Target) -> String {
     )
 }
 
+/// A plan of at most this many projects writes each project's check run queued, in progress
+/// and completed: three writes each, the summary check run's two and the comment stay within
+/// the 20 writes GitHub's pacing lets go at once. A plan of more writes each project's check
+/// run once, when its project's plan ends (the summary check run says the plan runs): at 80
+/// writes a minute, forty projects' queued and in-progress states would cost a minute of
+/// writes, and hold back the completed ones people wait for.
+pub const LIFECYCLE_MAX_PROJECTS: usize = 5;
+
 /// How long a job waits at the end for its check runs to be written.
 const CHECK_WRITES_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
 
 impl CheckRun {
-    /// Starts the plan check run of `target`, queued.
+    /// Starts the plan check run of `target`, queued; `announced`: written queued and in
+    /// progress too, else first written when it completes (see [`LIFECYCLE_MAX_PROJECTS`]).
     pub fn queued(
         ctx: &Context,
         installation_id: u64,
-        repo: &str,
-        head_sha: &str,
-        target: &Target,
-        job_id: i64,
+        (repo, head_sha): (&str, &str),
+        (target, job_id): (&Target, i64),
+        announced: bool,
     ) -> Self {
-        Self::start(
+        Self::start_with(
             ctx,
             installation_id,
             repo,
+            announced,
             CheckRunSpec {
                 name: plan_check_name(target),
                 head_sha: head_sha.to_owned(),
@@ -71,11 +80,27 @@ impl CheckRun {
 
     /// Starts a check run in the state `spec` says; later states replace it.
     pub fn start(ctx: &Context, installation_id: u64, repo: &str, spec: CheckRunSpec) -> Self {
+        Self::start_with(ctx, installation_id, repo, true, spec)
+    }
+
+    /// [`start`](Self::start); unless `announced`, nothing is written before the check run
+    /// completes.
+    fn start_with(
+        ctx: &Context,
+        installation_id: u64,
+        repo: &str,
+        announced: bool,
+        spec: CheckRunSpec,
+    ) -> Self {
         let (state, mut latest) = watch::channel(spec);
         let github = ctx.github.clone();
         let repo = repo.to_owned();
         let writer = tokio::spawn(
             async move {
+                let completed = |s: &CheckRunSpec| matches!(s.status, CheckStatus::Completed(_));
+                if !announced && latest.wait_for(completed).await.is_err() {
+                    return;
+                }
                 let mut id = None;
                 loop {
                     let spec = latest.borrow_and_update().clone();

@@ -465,7 +465,16 @@ async fn plan_each(
     let head = req.pr.head_sha.as_str();
     let checks: Vec<CheckRun> = targets
         .iter()
-        .map(|t| CheckRun::queued(ctx, req.installation_id, repo, head, t, job_id))
+        .map(|t| {
+            let announced = targets.len() <= feedback::LIFECYCLE_MAX_PROJECTS;
+            CheckRun::queued(
+                ctx,
+                req.installation_id,
+                (repo, head),
+                (t, job_id),
+                announced,
+            )
+        })
         .collect();
     let refusal = |t: &Target| {
         how.refused

@@ -137,3 +137,42 @@ async fn the_check_run_completes_from_the_plans_own_output_while_show_still_runs
     assert!(comment.contains("Plan: 2 to add"), "{comment}");
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_plan_of_many_projects_writes_each_projects_check_run_once_when_it_ends() {
+    let ctx = TestContext::start().await;
+    let names: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            let tf = module(&ctx.state_file(n), &["one"]);
+            (format!("{n}/main.tf"), tf)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let (pr, _) = ctx.open_pr("six projects", &files).await;
+    ctx.settle().await;
+    for n in &names {
+        let check = ctx.check(pr, &format!("bosun/plan: {n}"));
+        // One write: created completed, never queued or in progress.
+        assert_eq!(check.history, ["completed:success"], "{check:#?}");
+    }
+    let summary = ctx.check(pr, "bosun/plan");
+    assert_eq!(
+        summary.conclusion.as_deref(),
+        Some("success"),
+        "{summary:#?}"
+    );
+    let comment = ctx.bot_comment(pr).body;
+    assert!(comment.contains("p5"), "{comment}");
+
+    // Five projects or fewer: each check run says it is queued first.
+    let (few, _) = ctx.open_pr("one project", &files[..1]).await;
+    ctx.settle().await;
+    let check = ctx.check(few, "bosun/plan: p0");
+    assert_eq!(check.history.first().map(String::as_str), Some("queued"));
+    ctx.finish().await;
+}
