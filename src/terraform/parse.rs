@@ -234,7 +234,9 @@ pub fn plan_line(output: &str) -> Option<String> {
 /// and the check run is written again should that render otherwise). The counts come from
 /// the `Plan:` line; the changes from the `  # ADDRESS will be created` headers (and their
 /// kin) of the proposed actions only, not of the drift note above them. `None` without a
-/// `Plan:` or `No changes.` line; no digest.
+/// `Plan:` or `No changes.` line, or when the headers do not add up to the line's counts (an
+/// output this does not read the way its tool meant): then the check run waits for the JSON.
+/// No digest.
 pub fn summarise_text(output: &str) -> Option<PlanSummary> {
     let line = plan_line(output)?;
     let mut summary = PlanSummary {
@@ -258,7 +260,8 @@ pub fn summarise_text(output: &str) -> Option<PlanSummary> {
     }
     let mut in_actions = false;
     for l in output.lines().map(str::trim_end) {
-        if l.starts_with("Terraform will perform the following actions:") {
+        // Terraform's words, or OpenTofu's.
+        if l.ends_with(" will perform the following actions:") && !l.starts_with(' ') {
             in_actions = true;
             continue;
         }
@@ -275,7 +278,17 @@ pub fn summarise_text(output: &str) -> Option<PlanSummary> {
         }
     }
     summary.changes.sort();
-    Some(summary)
+    let count = |a: Action| summary.changes.iter().filter(|c| c.action == a).count();
+    let (replace, create, update, delete) = (
+        count(Action::Replace),
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Delete),
+    );
+    let adds_up = summary.add as usize == create + replace
+        && summary.change as usize == update
+        && summary.destroy as usize == delete + replace;
+    adds_up.then_some(summary)
 }
 
 /// The change a `  # ADDRESS will be created` header of human plan output announces (read

@@ -477,3 +477,23 @@ Changes to Outputs:
     let none = summarise_text("No changes. Your infrastructure matches the configuration.\n");
     assert!(none.is_some_and(|s| !s.has_changes()));
 }
+
+#[test]
+fn the_summary_from_plan_output_reads_opentofus_words_and_none_that_does_not_add_up() {
+    let tofu = "\
+OpenTofu will perform the following actions:
+
+  # terraform_data.a will be created
+  + resource \"terraform_data\" \"a\" {}
+
+Plan: 1 to add, 0 to change, 0 to destroy.
+";
+    let s = summarise_text(tofu).unwrap();
+    assert_eq!(s.changes, [rc("terraform_data.a", Action::Create)]);
+    // A header this does not know (the count says two adds): no early summary at all.
+    let unknown = tofu.replace(
+        "Plan: 1 to add",
+        "  # terraform_data.b will be conjured\n\nPlan: 2 to add",
+    );
+    assert!(summarise_text(&unknown).is_none());
+}
