@@ -20,6 +20,8 @@ pub const BIG: usize = 40;
 const RESOURCES: usize = 2;
 /// The providers every project requires (`example.com/example/NAME`).
 const PROVIDERS: [&str; 2] = ["alpha", "beta"];
+/// The pacer's burst at the default pacing.
+const BURST: usize = 20;
 /// Writes a minute that lift pacing.
 const UNPACED: u32 = 100_000;
 /// The targets: every check (and the comment) against the same plans by hand...
@@ -272,7 +274,7 @@ impl Forty {
         let p = run.parallelism;
         let pacing = match run.pacing {
             Pacing::Default => {
-                format!("default pacing ({DEFAULT_WRITES_PER_MINUTE}/min, burst 20)")
+                format!("default pacing ({DEFAULT_WRITES_PER_MINUTE}/min, burst {BURST})")
             }
             Pacing::Lifted => format!("pacing lifted ({UNPACED}/min, reference)"),
         };
@@ -288,13 +290,22 @@ impl Forty {
         row("  webhook -> first check run completed", first);
         row("  webhook -> every check run completed", completed);
         row("  webhook -> plan comment", comment);
-        let busy = run.seen.iter().map(|s| s.max_in_progress).max();
-        let writes = run.seen.iter().map(|s| s.writes).max();
-        println!(
-            "     check runs in progress at once: at most {}; GitHub writes: {}",
-            busy.unwrap_or(0),
-            writes.unwrap_or(0)
-        );
+        let busy = run
+            .seen
+            .iter()
+            .map(|s| s.max_in_progress)
+            .max()
+            .unwrap_or(0);
+        let writes = run.seen.iter().map(|s| s.writes).max().unwrap_or(0);
+        println!("     check runs in progress at once: at most {busy}; GitHub writes: {writes}");
+        if run.pacing == Pacing::Default {
+            // The pacer's floor: a burst, then one write every 60/rate seconds.
+            let floor =
+                writes.saturating_sub(BURST) as f64 * 60.0 / DEFAULT_WRITES_PER_MINUTE as f64;
+            println!(
+                "     {writes} writes at {DEFAULT_WRITES_PER_MINUTE}/min after a burst of {BURST} take at least {floor:.0} s"
+            );
+        }
         let ratio = |a: Duration, b: Duration| ms(a) / ms(b).max(f64::MIN_POSITIVE);
         let r = ratio(first, one_by_hand);
         println!(

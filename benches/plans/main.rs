@@ -246,9 +246,11 @@ fn writes(ctx: &TestContext) -> usize {
         .count()
 }
 
-/// Polls the fake until bosun's comment on `pr` exists (bounded by [`PR_DEADLINE`]).
+/// Polls the fake until bosun's comment on `pr` exists and `projects` check runs are
+/// completed (bounded by [`PR_DEADLINE`]).
 async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyhow::Result<Seen> {
     let mut seen = Seen::default();
+    let mut commented_at = None;
     // Per check run: first seen in progress, first seen completed.
     let mut spans: HashMap<u64, (Option<Duration>, Option<Duration>)> = HashMap::new();
     let max_polls = PR_DEADLINE.as_millis() / POLL.as_millis();
@@ -298,7 +300,11 @@ async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyh
         }
         seen.max_in_progress = seen.max_in_progress.max(in_progress);
         if commented {
-            seen.comment = now;
+            commented_at.get_or_insert(now);
+        }
+        // With pacing, a check run's last write may come after the comment: wait for both.
+        if let (Some(comment), Some(_)) = (commented_at, seen.completed) {
+            seen.comment = comment;
             let active: Vec<Duration> = spans
                 .values()
                 .filter_map(|&(a, b)| Some(b?.saturating_sub(a?)))
@@ -312,7 +318,9 @@ async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyh
         }
         tokio::time::sleep(POLL).await;
     }
-    bail!("no plan comment on #{pr} within {PR_DEADLINE:?}: {seen:?}")
+    bail!(
+        "no plan comment or not every check run completed on #{pr} within {PR_DEADLINE:?}: {seen:?}"
+    )
 }
 
 /// Fails unless every check on `pr`'s head succeeded and the comment shows `adds` per project.
