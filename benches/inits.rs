@@ -28,6 +28,12 @@ use anyhow::{Context as _, bail};
 use bosun::terraform::{At, Direct, Terraform};
 use tokio::sync::{Mutex, Semaphore};
 
+// The provider's build is for the benchmarks that start providers: this one packs a stand-in.
+#[allow(dead_code)]
+#[path = "common/provider.rs"]
+mod provider;
+use provider::Mirror;
+
 const PROJECTS: usize = 40;
 const PROVIDERS: [&str; 2] = ["alpha", "beta"];
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,46 +64,19 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs.get(xs.len() / 2).copied().unwrap_or_default()
 }
 
-/// A packed filesystem mirror with each provider as a zip of an executable of `size` bytes,
-/// and a CLI config installing `example.com` providers from it only.
-fn mirror(dir: &Path, size: usize) -> anyhow::Result<PathBuf> {
-    let arch = match std::env::consts::ARCH {
-        "aarch64" => "arm64",
-        _ => "amd64",
-    };
-    let mirror = dir.join("mirror");
-    for name in PROVIDERS {
-        let at = mirror.join(format!("example.com/example/{name}"));
-        std::fs::create_dir_all(&at)?;
-        let mut bytes = format!("#!/bin/sh\n# {name}\nexit 1\n").into_bytes();
-        // Not all one byte: a binary compresses little.
-        let mut x: u32 = 0x9e37_79b9;
-        while bytes.len() < size {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            bytes.extend_from_slice(&x.to_le_bytes());
-        }
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut zip = zip::ZipWriter::new(&mut out);
-        let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-        zip.start_file(format!("terraform-provider-{name}_v1.0.0"), opts)?;
-        std::io::Write::write_all(&mut zip, &bytes)?;
-        zip.finish()?;
-        std::fs::write(
-            at.join(format!("terraform-provider-{name}_1.0.0_linux_{arch}.zip")),
-            out.into_inner(),
-        )?;
+/// An executable of `size` bytes for a provider named `name`: `init` installs providers
+/// without starting them, so it need not work.
+fn fake_provider(name: &str, size: usize) -> Vec<u8> {
+    let mut bytes = format!("#!/bin/sh\n# {name}\nexit 1\n").into_bytes();
+    // Not all one byte: a binary compresses little.
+    let mut x: u32 = 0x9e37_79b9;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.extend_from_slice(&x.to_le_bytes());
     }
-    let config = dir.join("cli.tfrc");
-    std::fs::write(
-        &config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n    include = [\"example.com/*/*\"]\n  }}\n  direct {{\n    exclude = [\"example.com/*/*\"]\n  }}\n}}\n",
-            mirror.display()
-        ),
-    )?;
-    Ok(config)
+    bytes
 }
 
 /// Forty fresh project dirs under `root`, alternating the providers, each with the lock file
@@ -108,12 +87,7 @@ fn projects(root: &Path, locks: Option<&[String; 2]>) -> anyhow::Result<Vec<Path
             let name = PROVIDERS[i % PROVIDERS.len()];
             let dir = root.join(format!("p{i}"));
             std::fs::create_dir_all(&dir)?;
-            std::fs::write(
-                dir.join("main.tf"),
-                format!(
-                    "terraform {{\n  required_providers {{\n    {name} = {{\n      source  = \"example.com/example/{name}\"\n      version = \"1.0.0\"\n    }}\n  }}\n}}\n"
-                ),
-            )?;
+            std::fs::write(dir.join("main.tf"), provider::required_providers(&[name]))?;
             if let Some(locks) = locks {
                 std::fs::write(dir.join(".terraform.lock.hcl"), &locks[i % PROVIDERS.len()])?;
             }
@@ -123,21 +97,10 @@ fn projects(root: &Path, locks: Option<&[String; 2]>) -> anyhow::Result<Vec<Path
 }
 
 /// The lock file `init` writes for a project of each provider.
-async fn lock_files(bin: &Path, cli: &Path) -> anyhow::Result<[String; 2]> {
-    let tmp = tempfile::tempdir()?;
-    let dirs = projects(tmp.path(), None)?;
-    let mut tf = Terraform::new(bin, Arc::new(Direct::default()), tmp.path().join("cache"));
-    tf.cli_config = Some(cli.to_owned());
+async fn lock_files(bin: &Path, mirror: &Mirror) -> anyhow::Result<[String; 2]> {
     let mut out: [String; 2] = Default::default();
-    for (i, slot) in out.iter_mut().enumerate() {
-        let run = tf.run_dir()?;
-        let done = tf
-            .init(At::new(&dirs[i], &dirs[i], &run, "default"))
-            .await?;
-        if !done.exit.success() {
-            bail!("init failed: {}", done.output);
-        }
-        *slot = std::fs::read_to_string(dirs[i].join(".terraform.lock.hcl"))?;
+    for (slot, name) in out.iter_mut().zip(PROVIDERS) {
+        *slot = mirror.lock_file(bin, &[name]).await?;
     }
     Ok(out)
 }
@@ -220,13 +183,15 @@ async fn run() -> anyhow::Result<()> {
     let rounds = env_number("BOSUN_BENCH_ROUNDS", 3)?.max(1);
     let size = env_number("BOSUN_BENCH_PROVIDER_MB", 25)? << 20;
     let tmp = tempfile::tempdir()?;
-    let cli = mirror(tmp.path(), size)?;
+    // Both providers the same executable: the mirror packs it under each name.
+    let mirror = Mirror::pack(tmp.path(), &fake_provider("any", size), &PROVIDERS)?;
+    let cli = mirror.cli_config.clone();
     println!(
         "{PROJECTS} projects' init, {} providers of {} MiB from a local mirror, {rounds} rounds, medians:",
         PROVIDERS.len(),
         size >> 20
     );
-    let locks = lock_files(&bin, &cli).await?;
+    let locks = lock_files(&bin, &mirror).await?;
     for (title, locks) in [
         ("without lock files", None),
         ("with committed lock files", Some(&locks)),

@@ -29,10 +29,24 @@ pub async fn terraform(
     args: &[&str],
     ok: &[i32],
 ) -> anyhow::Result<i32> {
+    terraform_without(tf, dir, args, ok, &[]).await
+}
+
+/// [`terraform`], with the variables named in `without` left out of bosun's environment
+/// (e.g. `TF_PLUGIN_CACHE_DIR`: no plugin cache).
+pub async fn terraform_without(
+    tf: &Terraform,
+    dir: &Path,
+    args: &[&str],
+    ok: &[i32],
+    without: &[&str],
+) -> anyhow::Result<i32> {
     // bosun's environment, but with `.terraform` kept in `dir` between commands, as by hand.
     let run = tf.run_dir()?;
     let mut env = tf.env(&bosun::terraform::At::new(dir, dir, &run, "default"));
-    env.retain(|(k, _)| k != "TF_DATA_DIR" && k != "TF_WORKSPACE");
+    env.retain(|(k, _)| {
+        k != "TF_DATA_DIR" && k != "TF_WORKSPACE" && !without.contains(&k.as_str())
+    });
     let out = tokio::process::Command::new(&tf.bin)
         .args(args)
         .current_dir(dir)

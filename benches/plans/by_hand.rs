@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bosun::terraform::{Direct, Terraform};
 
-use crate::common::{at_most, terraform};
+use crate::common::{at_most, terraform, terraform_without};
 use crate::module_of;
 use crate::support::{self, REPO, TestContext};
 
@@ -16,6 +16,11 @@ use crate::support::{self, REPO, TestContext};
 pub struct ByHand {
     terraform: Terraform,
     root: tempfile::TempDir,
+    /// Files every project gets beside its `main.tf` (with providers: their block and the
+    /// lock file).
+    extra: Vec<(String, String)>,
+    /// Variables of bosun's environment left out (with providers: the plugin cache).
+    without: &'static [&'static str],
 }
 
 /// One by-hand plan: init + plan, and the `show -json` bosun also runs.
@@ -31,14 +36,44 @@ impl ByHand {
         let cache = root.path().join("plugin-cache");
         std::fs::create_dir_all(&cache).context("creating the plugin cache")?;
         let terraform = Terraform::new(bin, Arc::new(Direct::default()), cache);
-        Ok(Self { terraform, root })
+        Ok(Self {
+            terraform,
+            root,
+            extra: Vec::new(),
+            without: &[],
+        })
+    }
+
+    /// Projects that also hold `extra` (the providers' block and lock file), with Terraform
+    /// reading the CLI config `cli_config` (the providers' mirror) and using no plugin cache:
+    /// each `init` installs the providers from the mirror into its own directory, as people
+    /// running plans side by side do (a shared cache is not safe for concurrent inits).
+    pub fn with_providers(
+        bin: &str,
+        cli_config: &Path,
+        extra: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut this = Self::new(bin)?;
+        this.terraform.cli_config = Some(cli_config.to_owned());
+        this.extra = extra;
+        this.without = &["TF_PLUGIN_CACHE_DIR"];
+        Ok(this)
+    }
+
+    /// A fresh directory under `root` holding a project of `resources`.
+    fn project(&self, root: &Path, resources: &[String]) -> anyhow::Result<tempfile::TempDir> {
+        let dir = tempfile::tempdir_in(root).context("a fresh directory")?;
+        let state = dir.path().with_extension("tfstate");
+        std::fs::write(dir.path().join("main.tf"), module_of(&state, resources))?;
+        for (name, text) in &self.extra {
+            std::fs::write(dir.path().join(name), text)?;
+        }
+        Ok(dir)
     }
 
     /// Plans a module with `resources` in a fresh directory.
     pub async fn once(&self, resources: &[String]) -> anyhow::Result<HandTimes> {
-        let dir = tempfile::tempdir_in(self.root.path()).context("a fresh directory")?;
-        let state = dir.path().with_extension("tfstate");
-        std::fs::write(dir.path().join("main.tf"), module_of(&state, resources))?;
+        let dir = self.project(self.root.path(), resources)?;
         let t0 = Instant::now();
         self.terraform_cmd(dir.path(), &["init", "-input=false", "-no-color"])
             .await?;
@@ -62,38 +97,28 @@ impl ByHand {
         Ok(all)
     }
 
-    /// Plans `projects` modules by hand (init, plan, show -json), `parallelism` at a time;
-    /// with `init_lock`, every `init` holds one shared lock, as bosun's plugin cache lock once did.
-    /// Returns the wall time.
+    /// Plans `projects` modules by hand (init, plan, show -json), `parallelism` at a time, in
+    /// fresh directories. Returns the wall time.
     pub async fn parallel(
         &self,
         resources: &[String],
         projects: usize,
         parallelism: usize,
-        init_lock: bool,
     ) -> anyhow::Result<Duration> {
         let this = Arc::new(Self {
             terraform: self.terraform.clone(),
             root: tempfile::tempdir_in(self.root.path()).context("a directory")?,
+            extra: self.extra.clone(),
+            without: self.without,
         });
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
         let t0 = Instant::now();
         at_most(parallelism, vec![(); projects], |()| {
-            let (this, lock) = (this.clone(), lock.clone());
+            let this = this.clone();
             let resources = resources.to_vec();
             async move {
-                let dir = tempfile::tempdir_in(this.root.path())?;
-                let state = dir.path().with_extension("tfstate");
-                std::fs::write(dir.path().join("main.tf"), module_of(&state, &resources))?;
-                {
-                    let _init = if init_lock {
-                        Some(lock.lock().await)
-                    } else {
-                        None
-                    };
-                    this.terraform_cmd(dir.path(), &["init", "-input=false", "-no-color"])
-                        .await?;
-                }
+                let dir = this.project(this.root.path(), &resources)?;
+                this.terraform_cmd(dir.path(), &["init", "-input=false", "-no-color"])
+                    .await?;
                 let plan = ["plan", "-input=false", "-no-color", "-out=x"];
                 this.terraform_cmd(dir.path(), &plan).await?;
                 this.terraform_cmd(dir.path(), &["show", "-json", "-no-color", "x"])
@@ -105,7 +130,11 @@ impl ByHand {
     }
 
     async fn terraform_cmd(&self, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-        terraform(&self.terraform, dir, args, &[0]).await.map(drop)
+        match self.without {
+            [] => terraform(&self.terraform, dir, args, &[0]).await,
+            without => terraform_without(&self.terraform, dir, args, &[0], without).await,
+        }
+        .map(drop)
     }
 }
 /// bosun's git work for one pull request, done again through its `Workspaces` by hand.

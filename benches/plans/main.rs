@@ -11,19 +11,35 @@
 //!    issue's target: at most 15 % or 300 ms more than by hand. To show where the difference
 //!    goes, the report adds `show -json` by hand (bosun runs it after the plan), when each
 //!    check-run state appeared, and bosun's git steps repeated through its `Workspaces`.
-//! 2. **Forty projects in one pull request** (2 resources each): webhook to comment, against
-//!    the single-project time by hand × 40 / parallelism, with parallelism 2 and 4, GitHub
-//!    write pacing lifted (`github_writes_per_minute` = 100000), then parallelism 2 with the
-//!    default pacing (80 writes a minute, bursts of 20) to show what pacing costs. Two more
-//!    baselines run the same forty projects by hand, `parallelism` at a time: freely, and with
-//!    every `init` taking one shared lock, as bosun's plugin cache lock once did.
+//! 2. **Forty projects in one pull request** (issue 18, item 4; [`forty`]): each project
+//!    declares 2 `terraform_data` resources and requires two real providers, `alpha` and
+//!    `beta` (`example.com/example/…` 1.0.0: the benchmarks' own provider, `benches/provider/`,
+//!    built once into `target/bench-provider` and packed into a local filesystem mirror), with
+//!    the lock file a real `terraform init` wrote committed in the project. bosun reads the
+//!    mirror's CLI config through `terraform_cli_config_file`; its sandbox may read the mirror
+//!    (`sandbox_readable_paths`). Runs: bosun's default pacing of GitHub writes at parallelism
+//!    2 and 4, and pacing lifted at parallelism 2 as a reference; each on a fresh bosun after a
+//!    one-project warm-up, every measured pull request sent with the pacer's bucket full. It
+//!    prints, against the issue's targets:
+//!    - webhook to every project's check run completed, and to the plan comment, against the
+//!      same forty plans by hand at the same parallelism (`init` + `plan -out` + `show -json`
+//!      in fresh directories, bosun's environment, the same CLI config and mirror, no plugin
+//!      cache: each `init` installs the providers from the mirror). Target: at most 1.15×;
+//!    - webhook to the first project's check run completed, against one project's `init` +
+//!      `plan -out` by hand with the same providers. Target: at most 1.2×.
 //!
-//! Run it with `cargo bench --bench plans`. Environment:
+//! Run it with `cargo bench --bench plans` (about 6 minutes, a first provider build adds about
+//! 2). Environment:
 //!
-//! - `BOSUN_BENCH_ROUNDS`: rounds of part 1 and of the by-hand single-project time (default 5);
-//! - `BOSUN_BENCH_BIG_ROUNDS`: rounds of each unpaced forty-project run (default 2);
-//! - `BOSUN_BENCH_PACED`: `0` skips the paced forty-project run (about 80 s);
+//! - `BOSUN_BENCH_ROUNDS`: rounds of part 1 and of each by-hand single-project time (default 5);
+//! - `BOSUN_BENCH_ONE`: `0` skips part 1;
 //! - `BOSUN_BENCH_BIG`: `0` skips part 2 altogether;
+//! - `BOSUN_BENCH_BIG_ROUNDS`: rounds of each forty-project run by hand and of bosun's run with
+//!   pacing lifted (default 2);
+//! - `BOSUN_BENCH_PACED_ROUNDS`: rounds of each forty-project run with the default pacing
+//!   (default 1; each round after the first waits about 90 s for the pacer's bucket);
+//! - `BOSUN_BENCH_PACED`: `0` skips the runs with the default pacing (about 80 s each);
+//! - `BOSUN_BENCH_PROVIDERS`: `0` runs part 2 with projects that use no provider;
 //! - `BOSUN_TEST_TERRAFORM`: the Terraform binary (default `/usr/local/bin/terraform`);
 //! - `BOSUN_BENCH_LOG`: a file for bosun's debug log, with span timings (default: no log).
 //!
@@ -35,7 +51,11 @@ mod support;
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../common/provider.rs"]
+mod provider;
+
 mod by_hand;
+mod forty;
 mod report;
 mod stages;
 
@@ -51,13 +71,8 @@ use support::{REPO, TestContext, terraform_bin};
 
 use by_hand::{ByHand, GitTimes, HandTimes, git_steps};
 use common::{env_number, median};
-use report::print_big;
 use stages::Stages;
 
-/// Projects in the big pull request of part 2.
-const BIG: usize = 40;
-/// Writes a minute that lift pacing for part 2.
-const UNPACED: u32 = 100_000;
 /// bosun's default pacing (see `Pacer::default`).
 const DEFAULT_WRITES_PER_MINUTE: u32 = 80;
 /// How often the fake's model is looked at while bosun works.
@@ -91,27 +106,26 @@ async fn run() -> anyhow::Result<()> {
     install_tracing(&stages, std::env::var("BOSUN_BENCH_LOG").ok().as_deref())?;
     let started = Instant::now();
 
-    let by_hand = ByHand::new(&bin)?;
-    let one = one_project(&by_hand, rounds, &stages).await?;
-    one.print();
+    if std::env::var("BOSUN_BENCH_ONE").map_or(true, |v| v != "0") {
+        let by_hand = ByHand::new(&bin)?;
+        let one = one_project(&by_hand, rounds, &stages).await?;
+        one.print();
+    }
 
-    if std::env::var("BOSUN_BENCH_BIG").is_ok_and(|v| v == "0") {
-        return Ok(());
+    if std::env::var("BOSUN_BENCH_BIG").map_or(true, |v| v != "0") {
+        let providers = match std::env::var("BOSUN_BENCH_PROVIDERS") {
+            Ok(v) if v == "0" => None,
+            _ => Some(forty::Providers::prepare(&bin).await?),
+        };
+        let rounds = forty::Rounds {
+            single: rounds,
+            big: big_rounds,
+            paced: env_number("BOSUN_BENCH_PACED_ROUNDS", 1)?.max(1),
+        };
+        forty::run(&bin, providers.as_ref(), &rounds, paced)
+            .await?
+            .print();
     }
-    let single = by_hand.rounds(&names(2), rounds).await?;
-    let mut parallel = Vec::new();
-    for (p, init_lock) in [(2, false), (2, true), (4, false), (4, true)] {
-        let wall = by_hand.parallel(&names(2), BIG, p, init_lock).await?;
-        parallel.push((p, init_lock, wall));
-    }
-    let mut big = Vec::new();
-    for (parallelism, writes, n) in [(2, UNPACED, big_rounds), (4, UNPACED, big_rounds)] {
-        big.push(many_projects(parallelism, writes, n).await?);
-    }
-    if paced {
-        big.push(many_projects(2, DEFAULT_WRITES_PER_MINUTE, 1).await?);
-    }
-    print_big(&single, &parallel, &big);
     println!(
         "\ntotal benchmark time {:.0} s",
         started.elapsed().as_secs_f64()
@@ -232,9 +246,11 @@ fn writes(ctx: &TestContext) -> usize {
         .count()
 }
 
-/// Polls the fake until bosun's comment on `pr` exists (bounded by [`PR_DEADLINE`]).
+/// Polls the fake until bosun's comment on `pr` exists and `projects` check runs are
+/// completed (bounded by [`PR_DEADLINE`]).
 async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyhow::Result<Seen> {
     let mut seen = Seen::default();
+    let mut commented_at = None;
     // Per check run: first seen in progress, first seen completed.
     let mut spans: HashMap<u64, (Option<Duration>, Option<Duration>)> = HashMap::new();
     let max_polls = PR_DEADLINE.as_millis() / POLL.as_millis();
@@ -284,7 +300,11 @@ async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyh
         }
         seen.max_in_progress = seen.max_in_progress.max(in_progress);
         if commented {
-            seen.comment = now;
+            commented_at.get_or_insert(now);
+        }
+        // With pacing, a check run's last write may come after the comment: wait for both.
+        if let (Some(comment), Some(_)) = (commented_at, seen.completed) {
+            seen.comment = comment;
             let active: Vec<Duration> = spans
                 .values()
                 .filter_map(|&(a, b)| Some(b?.saturating_sub(a?)))
@@ -298,7 +318,9 @@ async fn watch(ctx: &TestContext, pr: u64, projects: usize, t0: Instant) -> anyh
         }
         tokio::time::sleep(POLL).await;
     }
-    bail!("no plan comment on #{pr} within {PR_DEADLINE:?}: {seen:?}")
+    bail!(
+        "no plan comment or not every check run completed on #{pr} within {PR_DEADLINE:?}: {seen:?}"
+    )
 }
 
 /// Fails unless every check on `pr`'s head succeeded and the comment shows `adds` per project.
@@ -384,47 +406,4 @@ async fn one_project(
 async fn refill(writes: usize, writes_per_minute: u32) {
     let wait = Duration::from_secs(60) * writes as u32 / writes_per_minute.max(1);
     tokio::time::sleep(wait).await;
-}
-
-// ---------------------------------------------------------------------------------------
-// Part 2: forty projects
-
-struct ManyProjects {
-    parallelism: usize,
-    writes_per_minute: u32,
-    runs: Vec<Seen>,
-}
-
-async fn many_projects(
-    parallelism: usize,
-    writes_per_minute: u32,
-    rounds: usize,
-) -> anyhow::Result<ManyProjects> {
-    let ctx = start_bosun(parallelism, writes_per_minute).await;
-    let resources = names(2);
-    let files = |tag: &str, n: usize| -> Vec<(String, String)> {
-        (0..n)
-            .map(|i| {
-                let state = ctx.data_path().join(format!("../{tag}-{i}.tfstate"));
-                let path = format!("{tag}/p{i:02}/main.tf");
-                (path, module_of(&state, &resources))
-            })
-            .collect()
-    };
-    let (pr, warmup, _) = plan_pr(&ctx, "warm-up", &files("warmup", 1), 1).await?;
-    verify(&ctx, pr, 1, 2)?;
-    refill(warmup.writes, writes_per_minute).await;
-    let mut runs = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let (pr, seen, _) =
-            plan_pr(&ctx, "forty", &files(&format!("big{round}"), BIG), BIG).await?;
-        verify(&ctx, pr, BIG, 2)?;
-        runs.push(seen);
-    }
-    ctx.finish().await;
-    Ok(ManyProjects {
-        parallelism,
-        writes_per_minute,
-        runs,
-    })
 }

@@ -2,12 +2,9 @@
 
 use std::time::Duration;
 
-use crate::by_hand::{GitTimes, HandTimes};
+use crate::by_hand::GitTimes;
 use crate::common::{median, ms};
-use crate::{
-    BIG, DEFAULT_WRITES_PER_MINUTE, ManyProjects, OneProject, Seen, TARGET_MS, TARGET_SHARE,
-    UNPACED,
-};
+use crate::{DEFAULT_WRITES_PER_MINUTE, OneProject, Seen, TARGET_MS, TARGET_SHARE};
 
 impl OneProject {
     pub fn print(&self) {
@@ -58,107 +55,10 @@ impl OneProject {
         );
     }
 }
-pub fn print_big(
-    single: &[HandTimes],
-    parallel: &[(usize, bool, Duration)],
-    runs: &[ManyProjects],
-) {
-    let init_plan = median(single.iter().map(|h| h.init_plan));
-    let with_show = median(single.iter().map(|h| h.init_plan + h.show));
-    println!("\n2. {BIG} projects of 2 terraform_data resources in one pull request");
-    let label = format!(
-        "by hand, one project: init + plan ({} rounds)",
-        single.len()
-    );
-    row(&label, init_plan);
-    row("by hand, one project: init + plan + show -json", with_show);
-    for (p, init_lock, wall) in parallel {
-        let how = if *init_lock {
-            ", inits one at a time"
-        } else {
-            ""
-        };
-        row(
-            &format!("by hand, {BIG} projects {p} at a time{how}"),
-            *wall,
-        );
-    }
-    for run in runs {
-        let p = run.parallelism as u32;
-        let comment = median(run.runs.iter().map(|s| s.comment));
-        let expected = init_plan * BIG as u32 / p;
-        let expected_show = with_show * BIG as u32 / p;
-        let pacing = if run.writes_per_minute == UNPACED {
-            format!("pacing lifted ({UNPACED}/min)")
-        } else {
-            format!("default pacing ({}/min, burst 20)", run.writes_per_minute)
-        };
-        let first = |f: fn(&Seen) -> Duration| median(run.runs.iter().map(f));
-        let busy = run
-            .runs
-            .iter()
-            .map(|s| s.max_in_progress)
-            .max()
-            .unwrap_or(0);
-        let writes = run.runs.iter().map(|s| s.writes).max().unwrap_or(0);
-        println!(
-            "   bosun, parallelism {p}, {pacing}, {} round(s), median:",
-            run.runs.len()
-        );
-        row("  webhook -> plan comment", comment);
-        row(
-            "  webhook -> first check run queued",
-            first(|s| s.queued.unwrap_or_default()),
-        );
-        row(
-            "  webhook -> every check run completed",
-            first(|s| s.completed.unwrap_or_default()),
-        );
-        row("  a project in progress (median)", first(|s| s.active));
-        row(
-            &format!("  sum of projects in progress / {p}"),
-            first(|s| s.active_sum) / p,
-        );
-        println!(
-            "     expected (one project by hand x {BIG} / {p}): {:.0} ms -> ratio {:.2}; with show -json: {:.0} ms -> ratio {:.2}",
-            ms(expected),
-            ms(comment) / ms(expected),
-            ms(expected_show),
-            ms(comment) / ms(expected_show),
-        );
-        if let Some((_, _, wall)) = parallel
-            .iter()
-            .find(|(q, l, _)| *q == run.parallelism && !l)
-        {
-            println!(
-                "     against {BIG} projects by hand {p} at a time: ratio {:.2}; check runs in progress at once: at most {busy}; GitHub writes: {writes}",
-                ms(comment) / ms(*wall),
-            );
-        }
-    }
-    let unpaced = runs
-        .iter()
-        .find(|r| r.parallelism == 2 && r.writes_per_minute == UNPACED);
-    let paced = runs
-        .iter()
-        .find(|r| r.parallelism == 2 && r.writes_per_minute != UNPACED);
-    if let (Some(u), Some(p)) = (unpaced, paced) {
-        let (u, p) = (
-            median(u.runs.iter().map(|s| s.comment)),
-            median(p.runs.iter().map(|s| s.comment)),
-        );
-        println!(
-            "   pacing at {DEFAULT_WRITES_PER_MINUTE}/min (burst 20) costs {:+.0} ms at parallelism 2 ({:.2}x)",
-            ms(p) - ms(u),
-            ms(p) / ms(u)
-        );
-    }
-}
-
-fn row(label: &str, d: Duration) {
+pub fn row(label: &str, d: Duration) {
     println!("   {label:<44} {:>8.0} ms", ms(d));
 }
 
-fn verdict(met: bool) -> &'static str {
+pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
