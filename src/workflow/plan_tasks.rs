@@ -27,6 +27,11 @@ pub const MAX_CLAIMS: i64 = 3;
 /// How often a job waiting for its tasks looks at them without a wake-up: other replicas'
 /// task workers cannot wake it.
 const POLL: Duration = Duration::from_millis(100);
+/// A plan of several projects queues its first project's task alone, and the others once that
+/// project is planned or this long has passed: on a replica whose cores the plans share, the
+/// first check run people look at comes in about one project's time, not the parallelism's
+/// multiple of it. Plans longer than this start side by side after it.
+const HEAD_START: Duration = Duration::from_secs(2);
 /// A job waits at most this long for its tasks; those unfinished fail (a task's claimer that
 /// dies is replaced within a lease, so only a project whose plan runs this long meets it).
 const MAX_WAIT: Duration = Duration::from_secs(3 * 3600);
@@ -85,7 +90,10 @@ pub(super) async fn spread(
         enqueued
     };
     let spread = ctx.spread.as_deref()?;
-    if let Err(e) = enqueue(tasks.clone()).await {
+    // The first project's task alone first (see `HEAD_START`).
+    let mut held: Vec<NewTask> = tasks.iter().skip(1).cloned().collect();
+    let held_until = tokio::time::Instant::now() + HEAD_START;
+    if let Err(e) = enqueue(tasks.iter().take(1).cloned().collect()).await {
         tracing::error!(
             error = format!("{e:#}"),
             "storing the plan tasks failed; planning in the job"
@@ -112,9 +120,22 @@ pub(super) async fn spread(
                 Vec::new()
             }
         };
+        let first_planned = |plans: &[Option<ProjectPlan>], early: &[bool]| {
+            plans.first().is_some_and(Option::is_some) || early.first().is_some_and(|e| *e)
+        };
+        let release = |plans: &[Option<ProjectPlan>], early: &[bool]| {
+            first_planned(plans, early) || tokio::time::Instant::now() >= held_until
+        };
+        if !held.is_empty() && release(&plans, &early) {
+            // Should this fail, they are missing below and queued again.
+            let rest = std::mem::take(&mut held);
+            if let Err(e) = enqueue(rest).await {
+                tracing::warn!(error = format!("{e:#}"), "queueing the plan tasks failed");
+            }
+        }
         let mut missing: Vec<NewTask> = Vec::new();
         for (i, target) in targets.iter().enumerate() {
-            if plans[i].is_some() {
+            if plans[i].is_some() || held.iter().any(|t| t.target == *target) {
                 continue;
             }
             let Some(task) = listed.iter().find(|t| t.target == *target) else {
@@ -187,10 +208,20 @@ pub(super) async fn spread(
             }
             break;
         }
+        if !held.is_empty() && release(&plans, &early) {
+            // The first project was planned just now: the others go at once.
+            continue;
+        }
         if plans.iter().any(Option::is_none) {
+            let wake = match held.is_empty() {
+                true => POLL,
+                false => {
+                    POLL.min(held_until.saturating_duration_since(tokio::time::Instant::now()))
+                }
+            };
             tokio::select! {
                 () = &mut changed => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(wake) => {}
             }
         }
     }

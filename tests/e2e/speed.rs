@@ -69,9 +69,15 @@ async fn a_push_that_changes_nothing_in_a_projects_tree_gets_a_fresh_plan_check_
 /// A Terraform that holds `show` until the file `release` exists (at most 60 s), and runs the
 /// real one for everything else.
 fn held_show(dir: &std::path::Path, release: &std::path::Path) -> std::path::PathBuf {
-    let script = dir.join("terraform-held-show");
+    held(dir, "[ \"$1\" = show ]", release)
+}
+
+/// A Terraform that, when the shell test `when` holds, waits until the file `release` exists
+/// (at most 60 s) before it runs the real one.
+fn held(dir: &std::path::Path, when: &str, release: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("terraform-held");
     let text = format!(
-        "#!/bin/sh\nif [ \"$1\" = show ]; then\n  i=0\n  while [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nfi\nexec '{real}' \"$@\"\n",
+        "#!/bin/sh\nif {when}; then\n  i=0\n  while [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nfi\nexec '{real}' \"$@\"\n",
         release = release.display(),
         real = terraform_bin(),
     );
@@ -174,5 +180,91 @@ async fn a_plan_of_many_projects_writes_each_projects_check_run_once_when_it_end
     ctx.settle().await;
     let check = ctx.check(few, "bosun/plan: p0");
     assert_eq!(check.history.first().map(String::as_str), Some("queued"));
+    ctx.finish().await;
+}
+
+/// Plan tasks of `pr`'s plan job stored so far.
+async fn tasks(ctx: &TestContext, pr: u64) -> usize {
+    let store = ctx.store();
+    let jobs = store.jobs_of_pr(REPO, pr).await.unwrap();
+    let mut n = 0;
+    for job in jobs {
+        n += store.tasks_of_job(job.id).await.unwrap().len();
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_plans_first_project_starts_alone_and_the_others_after_it_or_two_seconds() {
+    let mut ctx = TestContext::without_bosun().await;
+    let dir = ctx.state_dir.path().to_owned();
+    let release = dir.join("release-init");
+    // The first project's (`p0`'s) init is held.
+    let bin = held(
+        &dir,
+        "[ \"$1\" = init ] && case \"$PWD\" in */p0) true;; *) false;; esac",
+        &release,
+    );
+    ctx.set("terraform_bin", &bin.display().to_string());
+    ctx.start_bosun().await;
+    let files: Vec<(String, String)> = (0..3)
+        .map(|i| {
+            let tf = module(&ctx.state_file(&format!("p{i}")), &["one"]);
+            (format!("p{i}/main.tf"), tf)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let (pr, _) = ctx.open_pr("three", &files).await;
+
+    // While the first project is held, under the head start, its task is the only one.
+    let started = Instant::now();
+    while tasks(&ctx, pr).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no task queued"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let queued = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    if queued.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(tasks(&ctx, pr).await, 1, "the others wait for the first");
+    }
+    // The head start ends after two seconds even though the first is still held.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(
+        tasks(&ctx, pr).await,
+        3,
+        "the others go after the head start"
+    );
+    let others_done = Instant::now();
+    loop {
+        let done = ["p1", "p2"].iter().all(|n| {
+            ctx.fake
+                .model()
+                .repo(REPO)
+                .unwrap()
+                .check_runs
+                .iter()
+                .any(|c| c.name == format!("bosun/plan: {n}") && c.status == "completed")
+        });
+        if done {
+            break;
+        }
+        assert!(
+            others_done.elapsed() < Duration::from_secs(45),
+            "the others never planned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(&release, "").unwrap();
+    ctx.settle().await;
+    for n in ["p0", "p1", "p2"] {
+        let check = ctx.check(pr, &format!("bosun/plan: {n}"));
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
+    }
     ctx.finish().await;
 }
