@@ -391,3 +391,70 @@ async fn project_dirs_cannot_escape_the_checkouts() {
     assert!(c.root.starts_with(s.ws.pr_path(REPO, pr).unwrap()));
     assert_eq!(c.root.parent().unwrap(), s.ws.pr_path(REPO, pr).unwrap());
 }
+
+#[tokio::test]
+async fn files_read_at_a_commit_are_read_in_one_go_and_remembered() {
+    let s = setup().await;
+    let (pr, _) = s
+        .ctx
+        .open_pr("x", &[("bosun.yaml", "version: 3\n"), ("a/main.tf", "a\n")])
+        .await;
+    // A git that notes each command it runs, in its own data dir.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("git.log");
+    let git = dir.path().join("git");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        &git,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ws = Workspaces::new(&dir.path().join("data"))
+        .with_git(&git)
+        .with_timeout(Duration::from_secs(60));
+    let refspecs = [format!("+refs/pull/{pr}/head:refs/pull/{pr}/head")];
+    ws.fetch(REPO, &s.ctx.fake.clone_url(REPO), &s.token, &refspecs)
+        .await
+        .unwrap();
+    let head = s.head(pr);
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("cat-file"))
+            .count()
+    };
+    let candidates = ["bosun.yaml", "bosun.yml", "atlantis.yaml", "atlantis.yml"];
+    ws.read_files(REPO, &head, &candidates).await.unwrap();
+    // One process finds all four; one more reads the one that is there.
+    assert_eq!(runs(), 2);
+    for (path, want) in [("bosun.yaml", Some("version: 3\n")), ("atlantis.yml", None)] {
+        assert_eq!(
+            ws.read_file(REPO, &head, path).await.unwrap().as_deref(),
+            want
+        );
+    }
+    ws.read_files(REPO, &head, &candidates).await.unwrap();
+    assert_eq!(runs(), 2, "remembered: no git again");
+    // A directory is no file, remembered as such too.
+    assert!(ws.read_file(REPO, &head, "a").await.is_err());
+    assert!(ws.read_file(REPO, &head, "a").await.is_err());
+    assert_eq!(runs(), 3);
+    // A commit the mirror lacks is an error, not a missing file.
+    let absent = "0123456789abcdef0123456789abcdef01234567";
+    assert!(ws.read_file(REPO, absent, "bosun.yaml").await.is_err());
+    s.ctx.finish().await;
+}
