@@ -11,7 +11,6 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::Instrument as _;
 
 use self::wire::{
     Login, MAX_PAGES, MERGE_REQUIREMENTS, MINIMIZE_COMMENT, Merged, Pull, check_run_body, decode,
@@ -143,22 +142,8 @@ impl OctocrabGitHub {
     /// Sends one request to `url` with retries and token refresh. With `Resend::IfNotReceived`
     /// an answer that leaves open whether GitHub acted (a server error, a timeout, a dropped
     /// connection) is returned at once as an error, for the caller to look before resending.
+    #[tracing::instrument(level = "debug", name = "github", skip_all, fields(method = %method, what))]
     async fn call_url(
-        &self,
-        what: &str,
-        method: Method,
-        url: &str,
-        auth: Auth,
-        body: Option<&Value>,
-        resend: Resend,
-    ) -> Result<Answer, GitHubError> {
-        let span = tracing::debug_span!("github", method = %method, what);
-        self.call_url_in_span(what, method, url, auth, body, resend)
-            .instrument(span)
-            .await
-    }
-
-    async fn call_url_in_span(
         &self,
         what: &str,
         method: Method,

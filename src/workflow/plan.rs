@@ -61,18 +61,8 @@ pub struct Request {
 /// the server's values where it sets none (see [`powers::RepoRules::complete`]). A config that
 /// sets what the server's rules do not allow this repo is an error like a parse error, and so is a `.yml` file where bosun reads
 /// `.yaml` (as Atlantis refuses `atlantis.yml`).
+#[tracing::instrument(level = "debug", name = "read config", skip_all)]
 pub(super) async fn read_config(
-    ctx: &Context,
-    (repo, branch): (&str, &str),
-    sha: &str,
-) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
-    let span = tracing::debug_span!("read config");
-    read_config_in_span(ctx, (repo, branch), sha)
-        .instrument(span)
-        .await
-}
-
-async fn read_config_in_span(
     ctx: &Context,
     (repo, branch): (&str, &str),
     sha: &str,

@@ -34,7 +34,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::Digest as _;
-use tracing::Instrument as _;
 
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
 use self::git::{Git, check_oid};
@@ -104,6 +103,7 @@ impl Workspaces {
     /// mirror of `repo`, creating the mirror on first use. Only objects the mirror lacks are
     /// transferred. The token authenticates as `x-access-token` and never appears in argv,
     /// the URL, logs or errors.
+    #[tracing::instrument(level = "debug", name = "fetch", skip_all, fields(repo = %repo))]
     pub async fn fetch(
         &self,
         repo: &str,
@@ -123,20 +123,6 @@ impl Workspaces {
                 bail!("`{}` is not a refspec", r.escape_debug());
             }
         }
-        let span = tracing::debug_span!("fetch", repo);
-        self.fetch_in_span(repo, &mirror, clone_url, token, refspecs)
-            .instrument(span)
-            .await
-    }
-
-    async fn fetch_in_span(
-        &self,
-        repo: &str,
-        mirror: &Path,
-        clone_url: &str,
-        token: &str,
-        refspecs: &[String],
-    ) -> anyhow::Result<()> {
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
         let git = self.git()?;
@@ -154,7 +140,7 @@ impl Workspaces {
         }
         let local = self.local_remotes && clone_url.starts_with('/');
         let out = git
-            .at(mirror)
+            .at(&mirror)
             .env(
                 "protocol.file.allow",
                 if local { "always" } else { "never" },
