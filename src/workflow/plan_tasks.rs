@@ -323,7 +323,9 @@ impl Spread {
         early.get(&(job_id, target.clone())).cloned()
     }
 
-    fn ended(&self, job_id: i64, target: &Target) {
+    /// Forgets the early outcome of `target`'s task of `job_id`: its task ended, or starts
+    /// again (an earlier attempt here was stopped before it ended).
+    fn forget(&self, job_id: i64, target: &Target) {
         let mut early = self.early.lock().unwrap_or_else(|p| p.into_inner());
         early.remove(&(job_id, target.clone()));
     }
@@ -367,8 +369,9 @@ impl Fetched {
 /// mirror (once), then plans under a Terraform slot and the project's run lock. Returns the
 /// outcome to record; never fails: a failure is the project's outcome.
 pub async fn run_task(ctx: &Context, task: &Task, spread: &Spread) -> StoredPlan {
+    spread.forget(task.job_id, &task.target);
     let planned = plan_task(ctx, task, spread).await;
-    spread.ended(task.job_id, &task.target);
+    spread.forget(task.job_id, &task.target);
     let (outcome, planfile, tool) = match planned {
         Ok(planned) => planned,
         Err(e) => {
