@@ -262,18 +262,33 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
     match spec {
         JobSpec::Autoplan { repo, pr } => {
             // The event may be late (redelivered after `closed`) or overtaken by a push:
-            // plan the pull request as it is now, and a closed one not at all.
-            let info = ctx
-                .github
-                .pull_request(job.installation_id, &repo.full_name, pr.number)
-                .await
-                .context("reading the pull request before planning it")?;
+            // plan the pull request as it is now, and a closed one not at all. The event's
+            // head is fetched meanwhile: it is nearly always the head still.
+            let request = |pr| plan::Request {
+                actor: crate::audit::Actor::Bosun,
+                repo: repo.clone(),
+                installation_id: job.installation_id,
+                pr,
+                selection: plan::Selection::Affected { autoplan: true },
+                extra_args: Vec::new(),
+                note: None,
+                merged: false,
+            };
+            let as_sent = request(pr.clone());
+            let (info, fetched) = tokio::join!(
+                ctx.github
+                    .pull_request(job.installation_id, &repo.full_name, pr.number),
+                plan::fetch(ctx, &as_sent)
+            );
+            let info = info.context("reading the pull request before planning it")?;
             if info.state != crate::github::PrState::Open {
                 return Ok("not planned: the pull request is closed".into());
             }
-            let pr = if info.head_sha == pr.head_sha {
-                pr
-            } else {
+            if info.head_sha == pr.head_sha {
+                fetched?;
+                return plan::run_fetched(ctx, job.id, as_sent).await;
+            }
+            let pr = {
                 // A newer push's autoplan is queued: it plans the head.
                 let newer = ctx.store.jobs_of_pr(&job.repository, job.pr).await?;
                 if newer.iter().any(|j| {
@@ -285,17 +300,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
                 }
                 job::PrRef::of(&info)
             };
-            let request = plan::Request {
-                actor: crate::audit::Actor::Bosun,
-                repo,
-                installation_id: job.installation_id,
-                pr,
-                selection: plan::Selection::Affected { autoplan: true },
-                extra_args: Vec::new(),
-                note: None,
-                merged: false,
-            };
-            plan::run(ctx, job.id, request).await
+            plan::run(ctx, job.id, request(pr)).await
         }
         JobSpec::Replan {
             repo,

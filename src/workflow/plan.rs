@@ -191,8 +191,13 @@ pub(super) async fn fetch(ctx: &Context, req: &Request) -> anyhow::Result<()> {
 
 /// Runs a plan request; returns a one-line summary.
 pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<String> {
-    let repo = req.repo.full_name.as_str();
     fetch(ctx, &req).await?;
+    run_fetched(ctx, job_id, req).await
+}
+
+/// [`run`] for a request whose head and base this job has just fetched.
+pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<String> {
+    let repo = req.repo.full_name.as_str();
     let head = req.pr.head_sha.as_str();
     // Before the config is read: a hook may write it.
     let pre = super::hooks::pre(ctx, &req, "plan", job_id).await;
