@@ -1,7 +1,9 @@
 //! What bosun's speed-ups must not break (issue 18): a plan's check run completes from the
 //! plan's own output while `show -json` still runs, and is written once when the final outcome
 //! renders the same; a push that changes nothing in a project's tree still gets a fresh plan
-//! check on the new head; the mirror is not fetched again for a plan's tasks.
+//! check on the new head; the mirror is not fetched again for a plan's tasks, and an autoplan
+//! fetches while it reads the pull request; a plan of many projects writes fewer check-run
+//! states and starts its first project alone.
 
 use std::time::{Duration, Instant};
 
@@ -266,5 +268,34 @@ async fn a_plans_first_project_starts_alone_and_the_others_after_it_or_two_secon
         let check = ctx.check(pr, &format!("bosun/plan: {n}"));
         assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
     }
+    ctx.finish().await;
+}
+
+#[tokio::test]
+async fn an_autoplan_fetches_the_head_while_it_reads_the_pull_request() {
+    let mut ctx = TestContext::without_bosun().await;
+    // The autoplan's read of the pull request hangs.
+    ctx.fake.stall_next("GET", "/pulls/1", 1);
+    ctx.start_bosun().await;
+    let tf = module(&ctx.state_file("a"), &["one"]);
+    let (pr, _) = ctx.open_pr("a", &[("a/main.tf", &tf)]).await;
+    assert_eq!(pr, 1);
+    let started = Instant::now();
+    while ctx.fake.model().stalled < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no read of the PR"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The fetch does not wait for the read.
+    while fetches(&ctx) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no fetch while the read of the pull request hangs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ctx.fake.model().stalled >= 1);
     ctx.finish().await;
 }
