@@ -22,14 +22,22 @@ async fn deliveries_missed_while_down_are_redelivered_on_start() {
         redeliveries[0].path,
         format!("/app/hook/deliveries/{}/attempts", missed.id)
     );
-    let attempts: Vec<_> = ctx
-        .fake
-        .model()
-        .attempts
-        .iter()
-        .filter(|a| a.guid == missed.guid)
-        .cloned()
-        .collect();
+    // The fake notes the redelivery's attempt once bosun's answer is back, which may be after
+    // bosun has processed it: wait for the note (bounded).
+    let attempts = || -> Vec<_> {
+        ctx.fake
+            .model()
+            .attempts
+            .iter()
+            .filter(|a| a.guid == missed.guid)
+            .cloned()
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    while attempts().len() < 2 && started.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let attempts = attempts();
     assert_eq!(attempts.len(), 2);
     assert!(attempts[1].redelivery);
     assert_eq!(attempts[1].status_code, 202);
