@@ -334,6 +334,10 @@ pub enum Refusal {
     PlanFailed { target: Target },
     /// Already applied at this commit.
     Applied { target: Target },
+    /// An apply of this very plan was cut off (bosun stopped while Terraform applied): what
+    /// it did is unknown, so the plan is not applied again; the state is looked at and a
+    /// new plan made.
+    Interrupted { target: Target },
     /// Another pull request holds the project's lock.
     Locked { target: Target, by: u64 },
     /// Apply requirements the pull request does not meet.

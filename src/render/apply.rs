@@ -299,6 +299,13 @@ fn refusal(name: &str, r: &Refusal) -> String {
             code_span(&target.display_name()),
             plan(target)
         ),
+        Refusal::Interrupted { target } => format!(
+            "{}: **its last apply was interrupted** (bosun stopped while Terraform was \
+             applying this plan), so bosun does not apply it again. Look at the state, then plan \
+             again with {}.",
+            code_span(&target.display_name()),
+            plan(target)
+        ),
         Refusal::Locked { target, by } => format!(
             "{}: **`locked` by #{by}**, which planned it first. Wait until #{by} is merged or \
              closed (bosun then plans this pull request by itself), or ask its author to \

@@ -283,8 +283,22 @@ fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Re
     if applied(p, applies) {
         return Some(Refusal::Applied { target });
     }
+    if interrupted_apply_of(p, applies) {
+        return Some(Refusal::Interrupted { target });
+    }
     (matches!(p.outcome, Outcome::Failed { .. }) || p.planfile.is_none())
         .then_some(Refusal::PlanFailed { target })
+}
+
+/// Whether an apply of this very plan was cut off (marked interrupted, or still marked running
+/// by a job that is not running it: see `interrupted`).
+fn interrupted_apply_of(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
+    applies.iter().any(|a| {
+        matches!(a.status, ApplyStatus::Interrupted | ApplyStatus::Running)
+            && a.target == p.target
+            && a.sha == p.head_sha
+            && a.started_at >= p.created_at
+    })
 }
 
 /// Whether this very plan was applied (an apply of its project, by dir, workspace and name,
@@ -490,6 +504,7 @@ fn refused_project(r: &Refusal) -> Option<&Target> {
         Refusal::Stale { target, .. }
         | Refusal::PlanFailed { target }
         | Refusal::Applied { target }
+        | Refusal::Interrupted { target }
         | Refusal::Locked { target, .. }
         | Refusal::Requirements { target, .. }
         | Refusal::PolicyFailed { target, .. } => Some(target),

@@ -515,6 +515,23 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let body = ctx.reply(pr, "apply-interrupted");
     assert!(body.contains("Look at the state"), "{body}");
     assert!(body.contains("bosun plan"), "{body}");
+
+    // Asked again, the plan whose apply was cut off is not applied: what it did is unknown.
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert!(resources(&state).is_empty(), "the apply was not run again");
+    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    let refused = ctx.reply(pr, "apply-refused");
+    assert!(
+        refused.contains("its last apply was interrupted"),
+        "{refused}"
+    );
+    // A new plan can be applied.
+    ctx.comment(pr, "alice", "bosun plan").await;
+    ctx.settle().await;
+    ctx.comment(pr, "alice", "bosun apply").await;
+    ctx.settle().await;
+    assert_eq!(resources(&state), ["app"]);
     ctx.finish().await;
 }
 
