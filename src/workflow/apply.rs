@@ -293,23 +293,24 @@ fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Re
 /// Whether an apply of this very plan was cut off (marked interrupted, or still marked running
 /// by a job that is not running it: see `interrupted`).
 fn interrupted_apply_of(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
-    applies.iter().any(|a| {
-        matches!(a.status, ApplyStatus::Interrupted | ApplyStatus::Running)
-            && a.target == p.target
-            && a.sha == p.head_sha
-            && a.started_at >= p.created_at
-    })
+    applies_of(p, applies)
+        .any(|a| matches!(a.status, ApplyStatus::Interrupted | ApplyStatus::Running))
 }
 
 /// Whether this very plan was applied (an apply of its project, by dir, workspace and name,
 /// at its commit since it was made succeeded).
 pub(super) fn applied(p: &StoredPlan, applies: &[ApplyRecord]) -> bool {
-    applies.iter().any(|a| {
-        a.status == ApplyStatus::Succeeded
-            && a.target == p.target
-            && a.sha == p.head_sha
-            && a.started_at >= p.created_at
-    })
+    applies_of(p, applies).any(|a| a.status == ApplyStatus::Succeeded)
+}
+
+/// The applies of this very plan: of its project, at its commit, since it was made.
+fn applies_of<'a>(
+    p: &'a StoredPlan,
+    applies: &'a [ApplyRecord],
+) -> impl Iterator<Item = &'a ApplyRecord> {
+    applies
+        .iter()
+        .filter(|a| a.target == p.target && a.sha == p.head_sha && a.started_at >= p.created_at)
 }
 
 /// How often, and how far apart, `mergeable` asks GitHub again while it is still working out
