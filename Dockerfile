@@ -18,8 +18,11 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .sqlx ./.sqlx
 COPY src ./src
 COPY benches ./benches
+# The store's checked SQL is built from the committed offline data, never a database.
+ENV SQLX_OFFLINE=true
 RUN cargo build --release --locked --bin bosun
 
 FROM debian:bookworm-slim AS tools

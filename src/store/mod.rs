@@ -4,6 +4,7 @@
 
 pub mod apply_lock;
 pub mod audit;
+mod checked;
 pub mod drift;
 pub mod fleet;
 pub mod hook_configs;

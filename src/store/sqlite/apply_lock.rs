@@ -2,19 +2,24 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::SqliteStore;
 use crate::store::Millis;
 use crate::store::apply_lock::{ApplyLock, ApplyLockStore};
+use crate::store::checked::{sqlite_execute, sqlite_query_as};
+
+#[derive(sqlx::FromRow)]
+struct LockRow {
+    locked_at: i64,
+}
 
 #[async_trait]
 impl ApplyLockStore for SqliteStore {
     async fn lock_applies(&self, now: Millis) -> anyhow::Result<ApplyLock> {
-        sqlx::query(
+        sqlite_execute!(
             "INSERT INTO apply_lock (id, locked_at) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+            now
         )
-        .bind(now)
         .execute(&self.writer)
         .await
         .context("locking applies")?;
@@ -24,7 +29,7 @@ impl ApplyLockStore for SqliteStore {
     }
 
     async fn unlock_applies(&self) -> anyhow::Result<bool> {
-        let done = sqlx::query("DELETE FROM apply_lock")
+        let done = sqlite_execute!("DELETE FROM apply_lock")
             .execute(&self.writer)
             .await
             .context("unlocking applies")?;
@@ -32,15 +37,12 @@ impl ApplyLockStore for SqliteStore {
     }
 
     async fn apply_lock(&self) -> anyhow::Result<Option<ApplyLock>> {
-        let row = sqlx::query("SELECT locked_at FROM apply_lock WHERE id = 1")
+        let row = sqlite_query_as!(LockRow, "SELECT locked_at FROM apply_lock WHERE id = 1")
             .fetch_optional(&self.reader)
             .await
             .context("reading the apply lock")?;
-        row.map(|r| {
-            Ok(ApplyLock {
-                locked_at: r.try_get("locked_at")?,
-            })
-        })
-        .transpose()
+        Ok(row.map(|r| ApplyLock {
+            locked_at: r.locked_at,
+        }))
     }
 }
