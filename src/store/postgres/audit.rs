@@ -8,6 +8,7 @@ use super::PgStore;
 use crate::audit::{Entry, Filter, NewEntry};
 use crate::store::Millis;
 use crate::store::audit::{AuditStore, entry_of, insert, select};
+use crate::store::checked::pg_execute;
 
 #[async_trait]
 impl AuditStore for PgStore {
@@ -35,8 +36,7 @@ impl AuditStore for PgStore {
     }
 
     async fn prune_audit(&self, cutoff: Millis) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM audit WHERE at < $1")
-            .bind(cutoff)
+        let done = pg_execute!("DELETE FROM audit WHERE at < $1", cutoff,)
             .execute(&self.pool)
             .await
             .context("pruning the audit trail")?;

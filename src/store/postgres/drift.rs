@@ -13,6 +13,7 @@ use super::{Guarded, PgStore, take_turn};
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
@@ -90,13 +91,13 @@ impl DriftStore for PgStore {
         let mut tx = self.pool.begin().await.context("starting a drift run")?;
         take_turn(&mut tx, Guarded::DriftRuns, repository).await?;
         // A repo's drift runs go one at a time: one still open was cut off by a stop.
-        sqlx::query(
+        pg_execute!(
             "UPDATE drift_runs SET finished_at = $1, summary = $2
              WHERE repository = $3 AND finished_at IS NULL",
+            now,
+            INTERRUPTED,
+            repository,
         )
-        .bind(now)
-        .bind(INTERRUPTED)
-        .bind(repository)
         .execute(&mut *tx)
         .await
         .context("closing interrupted drift runs")?;
@@ -129,35 +130,36 @@ impl DriftStore for PgStore {
             .begin()
             .await
             .context("starting to record a drift run's end")?;
-        let updated =
-            sqlx::query("UPDATE drift_runs SET finished_at = $1, summary = $2 WHERE id = $3")
-                .bind(now)
-                .bind(summary)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("recording a drift run's end")?
-                .rows_affected();
+        let updated = pg_execute!(
+            "UPDATE drift_runs SET finished_at = $1, summary = $2 WHERE id = $3",
+            now,
+            summary,
+            id,
+        )
+        .execute(&mut *tx)
+        .await
+        .context("recording a drift run's end")?
+        .rows_affected();
         anyhow::ensure!(updated == 1, "no drift run {id} to finish");
-        sqlx::query("DELETE FROM drift_results WHERE run_id = $1")
-            .bind(id)
+        pg_execute!("DELETE FROM drift_results WHERE run_id = $1", id,)
             .execute(&mut *tx)
             .await
             .context("replacing a drift run's results")?;
         for p in projects {
-            sqlx::query(
+            let detail = stored_detail(&p.detail);
+            pg_execute!(
                 "INSERT INTO drift_results
                      (run_id, dir, workspace, name, status, locked_by, summary, detail)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                id,
+                &p.target.dir,
+                &p.target.workspace,
+                p.target.name.as_deref(),
+                p.status.as_str(),
+                p.locked_by.map(|n| n as i64),
+                &p.summary,
+                &*detail,
             )
-            .bind(id)
-            .bind(&p.target.dir)
-            .bind(&p.target.workspace)
-            .bind(&p.target.name)
-            .bind(p.status.as_str())
-            .bind(p.locked_by.map(|n| n as i64))
-            .bind(&p.summary)
-            .bind(stored_detail(&p.detail).as_ref())
             .execute(&mut *tx)
             .await
             .context("recording a project's drift")?;
@@ -244,12 +246,12 @@ impl DriftStore for PgStore {
     }
 
     async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "INSERT INTO drift_issues (repository, number) VALUES ($1, $2)
              ON CONFLICT (repository) DO UPDATE SET number = excluded.number",
+            repository,
+            number as i64,
         )
-        .bind(repository)
-        .bind(number as i64)
         .execute(&self.pool)
         .await
         .context("recording a repository's drift issue")?;

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::PgStore;
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
 
 #[async_trait]
@@ -16,17 +17,17 @@ impl HookConfigStore for PgStore {
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "INSERT INTO hook_configs (repository, commit_sha, pr, files, created_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (repository, commit_sha)
              DO UPDATE SET pr = excluded.pr, files = excluded.files, created_at = excluded.created_at",
+            repository,
+            sha,
+            pr as i64,
+            encode(files)?,
+            now,
         )
-        .bind(repository)
-        .bind(sha)
-        .bind(pr as i64)
-        .bind(encode(files)?)
-        .bind(now)
         .execute(&self.pool)
         .await
         .context("keeping the config the workflow hooks left")?;
@@ -50,12 +51,14 @@ impl HookConfigStore for PgStore {
     }
 
     async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM hook_configs WHERE repository = $1 AND pr = $2")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&self.pool)
-            .await
-            .context("deleting a pull request's hook configs")?;
+        let done = pg_execute!(
+            "DELETE FROM hook_configs WHERE repository = $1 AND pr = $2",
+            repository,
+            pr as i64,
+        )
+        .execute(&self.pool)
+        .await
+        .context("deleting a pull request's hook configs")?;
         Ok(done.rows_affected())
     }
 }

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
@@ -134,16 +135,16 @@ pub(super) async fn insert_job(
         return Ok(None);
     };
     if let Some(kind) = &job.supersedes_kind {
-        sqlx::query(
+        pg_execute!(
             "UPDATE jobs SET status = 'superseded', finished_at = $1, summary = $2
              WHERE repository = $3 AND pr = $4 AND kind = $5 AND status = 'queued' AND id < $6",
+            job.created_at,
+            format!("superseded by job {id}"),
+            &job.repository,
+            job.pr as i64,
+            kind,
+            id,
         )
-        .bind(job.created_at)
-        .bind(format!("superseded by job {id}"))
-        .bind(&job.repository)
-        .bind(job.pr as i64)
-        .bind(kind)
-        .bind(id)
         .execute(&mut *conn)
         .await
         .context("superseding older jobs")?;
@@ -165,7 +166,7 @@ pub(super) async fn upsert_plan(
         .map(|p| sealer.seal(p, &binding(plan)))
         .transpose()
         .context("sealing a planfile")?;
-    sqlx::query(
+    pg_execute!(
         "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at,
                             tool_distribution, tool_version, tool_sha256)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -175,20 +176,20 @@ pub(super) async fn upsert_plan(
              job_id = excluded.job_id, created_at = excluded.created_at,
              tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
              tool_sha256 = excluded.tool_sha256",
+        &plan.repository,
+        plan.pr as i64,
+        &plan.target.dir,
+        &plan.target.workspace,
+        project_key(&plan.target),
+        &plan.head_sha,
+        outcome,
+        planfile,
+        plan.job_id,
+        plan.created_at,
+        plan.tool.as_ref().map(|t| t.distribution.to_string()),
+        plan.tool.as_ref().map(|t| t.version.to_string()),
+        plan.tool.as_ref().and_then(|t| t.sha256.clone()),
     )
-    .bind(&plan.repository)
-    .bind(plan.pr as i64)
-    .bind(&plan.target.dir)
-    .bind(&plan.target.workspace)
-    .bind(project_key(&plan.target))
-    .bind(&plan.head_sha)
-    .bind(outcome)
-    .bind(planfile)
-    .bind(plan.job_id)
-    .bind(plan.created_at)
-    .bind(plan.tool.as_ref().map(|t| t.distribution.to_string()))
-    .bind(plan.tool.as_ref().map(|t| t.version.to_string()))
-    .bind(plan.tool.as_ref().and_then(|t| t.sha256.clone()))
     .execute(&mut *conn)
     .await
     .context("recording a plan")?;
@@ -243,12 +244,12 @@ impl JobStore for PgStore {
     }
 
     async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND claim = $3 AND status = 'running'",
+            until,
+            claim.job_id,
+            claim.token,
         )
-        .bind(until)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("renewing a job's lease")?;
@@ -262,15 +263,15 @@ impl JobStore for PgStore {
         summary: &str,
         now: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE jobs SET status = $1, summary = $2, finished_at = $3, lease_until = NULL
              WHERE id = $4 AND claim = $5 AND status = 'running'",
+            status.as_str(),
+            summary,
+            now,
+            claim.job_id,
+            claim.token,
         )
-        .bind(status.as_str())
-        .bind(summary)
-        .bind(now)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("finishing a job")?;
@@ -283,14 +284,14 @@ impl JobStore for PgStore {
         summary: &str,
         not_before: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE jobs SET status = 'queued', summary = $1, not_before = $2, lease_until = NULL
              WHERE id = $3 AND claim = $4 AND status = 'running'",
+            summary,
+            not_before,
+            claim.job_id,
+            claim.token,
         )
-        .bind(summary)
-        .bind(not_before)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("putting a job back in the queue")?;
@@ -298,12 +299,12 @@ impl JobStore for PgStore {
     }
 
     async fn release_job(&self, claim: Claim) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), lease_until = NULL
              WHERE id = $1 AND claim = $2 AND status = 'running'",
+            claim.job_id,
+            claim.token,
         )
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("releasing a job")?;
@@ -338,11 +339,11 @@ impl JobStore for PgStore {
             .iter()
             .map(job_of)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE jobs SET status = 'queued', lease_until = NULL
              WHERE status = 'running' AND lease_until < $1",
+            now,
         )
-        .bind(now)
         .execute(&mut *tx)
         .await
         .context("requeueing interrupted jobs")?;
@@ -441,17 +442,17 @@ impl JobStore for PgStore {
         target: &Target,
         head_sha: &str,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE plans SET planfile = NULL
              WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5
                AND head_sha = $6 AND planfile IS NOT NULL",
+            repository,
+            pr as i64,
+            &target.dir,
+            &target.workspace,
+            project_key(target),
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(&target.dir)
-        .bind(&target.workspace)
-        .bind(project_key(target))
-        .bind(head_sha)
         .execute(&self.pool)
         .await
         .context("forgetting an applied planfile")?;
@@ -459,12 +460,14 @@ impl JobStore for PgStore {
     }
 
     async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM plans WHERE repository = $1 AND pr = $2")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&self.pool)
-            .await
-            .context("deleting a pull request's plans")?;
+        let done = pg_execute!(
+            "DELETE FROM plans WHERE repository = $1 AND pr = $2",
+            repository,
+            pr as i64,
+        )
+        .execute(&self.pool)
+        .await
+        .context("deleting a pull request's plans")?;
         Ok(done.rows_affected())
     }
 
@@ -482,14 +485,14 @@ impl JobStore for PgStore {
     }
 
     async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES ($1, $2, $3, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
+            repository,
+            pr as i64,
+            POSTING_MARK,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(POSTING_MARK)
         .execute(&self.pool)
         .await
         .context("marking a comment as being posted")?;
@@ -508,22 +511,24 @@ impl JobStore for PgStore {
             .await
             .context("starting to replace bosun's comments")?;
         take_turn(&mut tx, Guarded::PrComments, &format!("{repository}#{pr}")).await?;
-        sqlx::query("DELETE FROM pr_comments WHERE repository = $1 AND pr = $2")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&mut *tx)
-            .await
-            .context("replacing bosun's comments")?;
+        pg_execute!(
+            "DELETE FROM pr_comments WHERE repository = $1 AND pr = $2",
+            repository,
+            pr as i64,
+        )
+        .execute(&mut *tx)
+        .await
+        .context("replacing bosun's comments")?;
         for c in comments {
-            sqlx::query(
+            pg_execute!(
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES ($1, $2, $3, $4, $5)",
+                repository,
+                pr as i64,
+                c.part as i64,
+                c.comment_id as i64,
+                &c.node_id,
             )
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(c.part as i64)
-            .bind(c.comment_id as i64)
-            .bind(&c.node_id)
             .execute(&mut *tx)
             .await
             .context("recording bosun's comments")?;

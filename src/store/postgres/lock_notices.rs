@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::PgStore;
 use super::locks::lock_of;
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::lock_notices::LockNoticeStore;
 use crate::store::locks::ProjectLock;
 
@@ -33,16 +34,16 @@ impl LockNoticeStore for PgStore {
     }
 
     async fn mark_lock_announced(&self, lock: &ProjectLock, now: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &lock.repository,
+            &lock.target.dir,
+            &lock.target.workspace,
+            lock.pr as i64,
+            lock.created_at,
+            now,
         )
-        .bind(&lock.repository)
-        .bind(&lock.target.dir)
-        .bind(&lock.target.workspace)
-        .bind(lock.pr as i64)
-        .bind(lock.created_at)
-        .bind(now)
         .execute(&self.pool)
         .await
         .context("recording a lock's notice")?;

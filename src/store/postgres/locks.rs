@@ -14,6 +14,7 @@ use super::jobs::{insert_job, name_of, project_key};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
@@ -146,23 +147,25 @@ impl LockStore for PgStore {
             return Ok(LockAttempt::Locked);
         }
         if wait {
-            sqlx::query("DELETE FROM lock_waits WHERE repository = $1 AND pr = $2")
-                .bind(repository)
-                .bind(pr as i64)
-                .execute(&mut *tx)
-                .await
-                .context("replacing a pull request's lock waits")?;
+            pg_execute!(
+                "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
+                repository,
+                pr as i64,
+            )
+            .execute(&mut *tx)
+            .await
+            .context("replacing a pull request's lock waits")?;
             for t in projects(targets) {
-                sqlx::query(
+                pg_execute!(
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
+                    repository,
+                    &t.dir,
+                    &t.workspace,
+                    pr as i64,
+                    project_key(t),
+                    now,
                 )
-                .bind(repository)
-                .bind(&t.dir)
-                .bind(&t.workspace)
-                .bind(pr as i64)
-                .bind(project_key(t))
-                .bind(now)
                 .execute(&mut *tx)
                 .await
                 .context("recording a lock wait")?;
@@ -225,12 +228,14 @@ impl LockStore for PgStore {
                 for row in &rows {
                     released.push(target_of(row)?);
                 }
-                sqlx::query("DELETE FROM lock_waits WHERE repository = $1 AND pr = $2")
-                    .bind(repository)
-                    .bind(pr as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .context("dropping a pull request's lock waits")?;
+                pg_execute!(
+                    "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
+                    repository,
+                    pr as i64,
+                )
+                .execute(&mut *tx)
+                .await
+                .context("dropping a pull request's lock waits")?;
             }
             Some(targets) => {
                 for t in distinct(targets) {
@@ -387,19 +392,19 @@ impl LockStore for PgStore {
             status != ApplyStatus::Running,
             "an apply cannot finish as running"
         );
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE applies SET status = $1, finished_at = $2
              WHERE id = $3 AND status = 'running' AND job_id = $4
                AND EXISTS (SELECT 1 FROM jobs
                            WHERE jobs.id = applies.job_id AND jobs.claim = $5
                              AND jobs.status = 'running'
                            FOR SHARE)",
+            status.as_str(),
+            now,
+            id,
+            claim.job_id,
+            claim.token,
         )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("recording how an apply ended")?;
@@ -438,15 +443,15 @@ impl LockStore for PgStore {
             .context("starting to delete plans")?;
         let mut deleted = 0;
         for t in projects(targets) {
-            let done = sqlx::query(
+            let done = pg_execute!(
                 "DELETE FROM plans
                  WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5",
+                repository,
+                pr as i64,
+                &t.dir,
+                &t.workspace,
+                project_key(t),
             )
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(&t.dir)
-            .bind(&t.workspace)
-            .bind(project_key(t))
             .execute(&mut *tx)
             .await
             .context("deleting a project's plan")?;

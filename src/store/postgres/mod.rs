@@ -17,6 +17,7 @@ use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, RunHold, Sealer, Store,
 };
+use crate::store::checked::pg_execute;
 use crate::store::fleet::{Duty, WriteToken};
 
 mod apply_lock;
@@ -63,12 +64,14 @@ pub(super) async fn take_turn(
     what: Guarded,
     name: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-        .bind(what as i32)
-        .bind(name)
-        .execute(&mut *conn)
-        .await
-        .with_context(|| format!("waiting for the advisory lock of {what:?}"))?;
+    pg_execute!(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        what as i32,
+        name,
+    )
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("waiting for the advisory lock of {what:?}"))?;
     Ok(())
 }
 
@@ -150,12 +153,14 @@ impl Store for PgStore {
         let mut conn = sqlx::PgConnection::connect_with(&self.pool.connect_options())
             .await
             .context("connecting for a project's run lock")?;
-        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
-            .bind(Guarded::ProjectRuns as i32)
-            .bind(key)
-            .execute(&mut conn)
-            .await
-            .context("waiting for a project's run lock")?;
+        pg_execute!(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            Guarded::ProjectRuns as i32,
+            key,
+        )
+        .execute(&mut conn)
+        .await
+        .context("waiting for a project's run lock")?;
         Ok(RunHold::of(Session(Some(conn))))
     }
 
@@ -244,11 +249,11 @@ impl Store for PgStore {
 
     async fn requeue_interrupted(&self, now: Millis) -> anyhow::Result<u64> {
         // Replicas: a live lease is another replica's work, left alone.
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL
              WHERE status = 'processing' AND lease_until < $1",
+            now,
         )
-        .bind(now)
         .execute(&self.pool)
         .await
         .context("requeueing interrupted deliveries")?;
@@ -330,17 +335,17 @@ impl Store for PgStore {
         .await
         .context("marking the delivery done")?;
         let id = id.context("the delivery is no longer claimed by this worker")?;
-        sqlx::query(
+        pg_execute!(
             "INSERT INTO processed_events (delivery_id, kind, repository, pr, disposition, summary, processed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &id,
+            &event.kind,
+            event.repository.as_deref(),
+            event.pr.map(|n| n as i64),
+            if event.handled { "handled" } else { "ignored" },
+            &event.summary,
+            now,
         )
-        .bind(&id)
-        .bind(&event.kind)
-        .bind(&event.repository)
-        .bind(event.pr.map(|n| n as i64))
-        .bind(if event.handled { "handled" } else { "ignored" })
-        .bind(&event.summary)
-        .bind(now)
         .execute(&mut *tx)
         .await
         .context("recording the processed event")?;
@@ -356,13 +361,13 @@ impl Store for PgStore {
         error: &str,
         next_attempt_at: Millis,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = $2, next_attempt_at = $3
              WHERE seq = $1 AND status = 'processing'",
+            seq,
+            error,
+            next_attempt_at,
         )
-        .bind(seq)
-        .bind(error)
-        .bind(next_attempt_at)
         .execute(&self.pool)
         .await
         .context("scheduling a delivery retry")?;
@@ -370,13 +375,13 @@ impl Store for PgStore {
     }
 
     async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $2, processed_at = $3
              WHERE seq = $1 AND status = 'processing'",
+            seq,
+            error,
+            now,
         )
-        .bind(seq)
-        .bind(error)
-        .bind(now)
         .execute(&self.pool)
         .await
         .context("marking a delivery failed")?;
@@ -463,15 +468,15 @@ impl Store for PgStore {
         outcome: &str,
         now: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "INSERT INTO redelivery_requests (github_delivery_id, guid, requested_at, outcome)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (github_delivery_id) DO NOTHING",
+            github_delivery_id,
+            guid,
+            now,
+            outcome,
         )
-        .bind(github_delivery_id)
-        .bind(guid)
-        .bind(now)
-        .bind(outcome)
         .execute(&self.pool)
         .await
         .context("recording a redelivery request")?;
@@ -508,12 +513,12 @@ impl Store for PgStore {
     }
 
     async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "INSERT INTO server_state (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
         )
-        .bind(key)
-        .bind(value)
         .execute(&self.pool)
         .await
         .context("writing server state")?;

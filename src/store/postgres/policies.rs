@@ -7,6 +7,7 @@ use sqlx::Row as _;
 use super::PgStore;
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::policies::{PolicyApproval, PolicyResult, PolicyStore};
 
 fn messages(text: &str) -> anyhow::Result<Vec<String>> {
@@ -29,37 +30,37 @@ impl PolicyStore for PgStore {
             .begin()
             .await
             .context("starting to record policy results")?;
-        sqlx::query(
+        pg_execute!(
             "DELETE FROM policy_results WHERE repository = $1 AND pr = $2 AND dir = $3
              AND workspace = $4 AND project = $5 AND head_sha = $6",
+            repository,
+            pr as i64,
+            &target.dir,
+            &target.workspace,
+            project,
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(&target.dir)
-        .bind(&target.workspace)
-        .bind(project)
-        .bind(head_sha)
         .execute(&mut *tx)
         .await
         .context("replacing policy results")?;
         for r in results {
-            sqlx::query(
+            pg_execute!(
                 "INSERT INTO policy_results (repository, pr, dir, workspace, project, head_sha,
                  policy_set, passed, failures, warnings, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT DO NOTHING",
+                repository,
+                pr as i64,
+                &target.dir,
+                &target.workspace,
+                project,
+                head_sha,
+                &r.policy_set,
+                r.passed,
+                serde_json::to_string(&r.failures)?,
+                serde_json::to_string(&r.warnings)?,
+                now,
             )
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(&target.dir)
-            .bind(&target.workspace)
-            .bind(project)
-            .bind(head_sha)
-            .bind(&r.policy_set)
-            .bind(r.passed)
-            .bind(serde_json::to_string(&r.failures)?)
-            .bind(serde_json::to_string(&r.warnings)?)
-            .bind(now)
             .execute(&mut *tx)
             .await
             .context("recording a policy result")?;
@@ -111,16 +112,16 @@ impl PolicyStore for PgStore {
         approver: &str,
         now: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            repository,
+            pr as i64,
+            head_sha,
+            policy_set,
+            approver.to_lowercase(),
+            now,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(head_sha)
-        .bind(policy_set)
-        .bind(approver.to_lowercase())
-        .bind(now)
         .execute(&self.pool)
         .await
         .context("recording a policy approval")?;
@@ -133,14 +134,14 @@ impl PolicyStore for PgStore {
         head_sha: &str,
         approver: &str,
     ) -> anyhow::Result<u64> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "DELETE FROM policy_approvals WHERE repository = $1 AND pr = $2 AND head_sha = $3
              AND approver = $4",
+            repository,
+            pr as i64,
+            head_sha,
+            approver.to_lowercase(),
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(head_sha)
-        .bind(approver.to_lowercase())
         .execute(&self.pool)
         .await
         .context("clearing policy approvals")?;

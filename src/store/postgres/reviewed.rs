@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::PgStore;
 use crate::store::StoredPlan;
+use crate::store::checked::pg_execute;
 use crate::store::reviewed::ReviewStore;
 
 #[async_trait]
@@ -15,7 +16,7 @@ impl ReviewStore for PgStore {
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<u64> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "INSERT INTO reviewed_plans
                  (repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
                   tool_distribution, tool_version, tool_sha256)
@@ -23,10 +24,10 @@ impl ReviewStore for PgStore {
                     tool_distribution, tool_version, tool_sha256
              FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
+            repository,
+            pr as i64,
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(head_sha)
         .execute(&self.pool)
         .await
         .context("keeping the reviewed plans")?;
@@ -49,12 +50,14 @@ impl ReviewStore for PgStore {
     }
 
     async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&self.pool)
-            .await
-            .context("deleting a pull request's reviewed plans")?;
+        let done = pg_execute!(
+            "DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2",
+            repository,
+            pr as i64,
+        )
+        .execute(&self.pool)
+        .await
+        .context("deleting a pull request's reviewed plans")?;
         Ok(done.rows_affected())
     }
 }

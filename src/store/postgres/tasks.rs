@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::PgStore;
 use super::jobs::{project_key, upsert_plan};
 use crate::store::Millis;
+use crate::store::checked::pg_execute;
 use crate::store::jobs::StoredPlan;
 use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStore, task_columns};
 
@@ -24,22 +25,22 @@ impl TaskStore for PgStore {
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await.context("enqueueing tasks")?;
         for task in tasks {
-            sqlx::query(
+            pg_execute!(
                 "INSERT INTO plan_tasks (job_id, repository, pr, dir, workspace, project, spec, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (job_id, dir, workspace, project) DO UPDATE SET
                      spec = excluded.spec, status = 'queued', claim = plan_tasks.claim + 1,
                      lease_until = NULL, outcome = NULL, finished_at = NULL
                  WHERE plan_tasks.spec <> excluded.spec",
+                job_id,
+                repository,
+                pr as i64,
+                &task.target.dir,
+                &task.target.workspace,
+                project_key(&task.target),
+                &task.spec,
+                now,
             )
-            .bind(job_id)
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(&task.target.dir)
-            .bind(&task.target.workspace)
-            .bind(project_key(&task.target))
-            .bind(&task.spec)
-            .bind(now)
             .execute(&mut *tx)
             .await
             .context("enqueueing a task")?;
@@ -78,13 +79,13 @@ impl TaskStore for PgStore {
     }
 
     async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE plan_tasks SET lease_until = $1
              WHERE id = $2 AND claim = $3 AND status = 'running'",
+            until,
+            claim.task_id,
+            claim.token,
         )
-        .bind(until)
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("renewing a task's lease")?;
@@ -94,12 +95,12 @@ impl TaskStore for PgStore {
     async fn release_task(&self, claim: TaskClaim) -> anyhow::Result<bool> {
         // Not running, the old claim can write nothing; the next claim takes a new token (and
         // counts this one among the task's claims).
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE plan_tasks SET status = 'queued', lease_until = NULL
              WHERE id = $1 AND claim = $2 AND status = 'running'",
+            claim.task_id,
+            claim.token,
         )
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&self.pool)
         .await
         .context("releasing a task")?;
@@ -114,14 +115,14 @@ impl TaskStore for PgStore {
         now: Millis,
     ) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await.context("finishing a task")?;
-        let done = sqlx::query(
+        let done = pg_execute!(
             "UPDATE plan_tasks SET status = 'done', outcome = $1, finished_at = $2, lease_until = NULL
              WHERE id = $3 AND claim = $4 AND status = 'running'",
+            outcome,
+            now,
+            claim.task_id,
+            claim.token,
         )
-        .bind(outcome)
-        .bind(now)
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&mut *tx)
         .await
         .context("recording a task's outcome")?;
@@ -152,12 +153,12 @@ impl TaskStore for PgStore {
     }
 
     async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {
-        sqlx::query(
+        pg_execute!(
             "UPDATE plan_tasks SET spec = '', outcome = NULL, lease_until = NULL,
                  claim = CASE WHEN status = 'done' THEN claim ELSE claim + 1 END, status = 'done'
              WHERE job_id = $1",
+            job_id,
         )
-        .bind(job_id)
         .execute(&self.pool)
         .await
         .context("closing a job's tasks")?;

@@ -8,6 +8,7 @@ use super::SqliteStore;
 use crate::audit::{Entry, Filter, NewEntry};
 use crate::store::Millis;
 use crate::store::audit::{AuditStore, entry_of, insert, select};
+use crate::store::checked::sqlite_execute;
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -35,8 +36,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn prune_audit(&self, cutoff: Millis) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM audit WHERE at < ?")
-            .bind(cutoff)
+        let done = sqlite_execute!("DELETE FROM audit WHERE at < ?", cutoff,)
             .execute(&self.writer)
             .await
             .context("pruning the audit trail")?;

@@ -13,6 +13,7 @@ use super::SqliteStore;
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::sqlite_execute;
 use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
@@ -89,13 +90,13 @@ impl DriftStore for SqliteStore {
     ) -> anyhow::Result<i64> {
         let mut tx = self.writer.begin().await.context("starting a drift run")?;
         // A repo's drift runs go one at a time: one still open was cut off by a stop.
-        sqlx::query(
+        sqlite_execute!(
             "UPDATE drift_runs SET finished_at = ?, summary = ?
              WHERE repository = ? AND finished_at IS NULL",
+            now,
+            INTERRUPTED,
+            repository,
         )
-        .bind(now)
-        .bind(INTERRUPTED)
-        .bind(repository)
         .execute(&mut *tx)
         .await
         .context("closing interrupted drift runs")?;
@@ -128,35 +129,35 @@ impl DriftStore for SqliteStore {
             .begin()
             .await
             .context("starting to record a drift run's end")?;
-        let updated =
-            sqlx::query("UPDATE drift_runs SET finished_at = ?, summary = ? WHERE id = ?")
-                .bind(now)
-                .bind(summary)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("recording a drift run's end")?
-                .rows_affected();
+        let updated = sqlite_execute!(
+            "UPDATE drift_runs SET finished_at = ?, summary = ? WHERE id = ?",
+            now,
+            summary,
+            id,
+        )
+        .execute(&mut *tx)
+        .await
+        .context("recording a drift run's end")?
+        .rows_affected();
         anyhow::ensure!(updated == 1, "no drift run {id} to finish");
-        sqlx::query("DELETE FROM drift_results WHERE run_id = ?")
-            .bind(id)
+        sqlite_execute!("DELETE FROM drift_results WHERE run_id = ?", id,)
             .execute(&mut *tx)
             .await
             .context("replacing a drift run's results")?;
         for p in projects {
-            sqlx::query(
+            sqlite_execute!(
                 "INSERT INTO drift_results
                      (run_id, dir, workspace, name, status, locked_by, summary, detail)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                id,
+                &p.target.dir,
+                &p.target.workspace,
+                &p.target.name,
+                p.status.as_str(),
+                p.locked_by.map(|n| n as i64),
+                &p.summary,
+                stored_detail(&p.detail),
             )
-            .bind(id)
-            .bind(&p.target.dir)
-            .bind(&p.target.workspace)
-            .bind(&p.target.name)
-            .bind(p.status.as_str())
-            .bind(p.locked_by.map(|n| n as i64))
-            .bind(&p.summary)
-            .bind(stored_detail(&p.detail).as_ref())
             .execute(&mut *tx)
             .await
             .context("recording a project's drift")?;
@@ -243,12 +244,12 @@ impl DriftStore for SqliteStore {
     }
 
     async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()> {
-        sqlx::query(
+        sqlite_execute!(
             "INSERT INTO drift_issues (repository, number) VALUES (?, ?)
              ON CONFLICT (repository) DO UPDATE SET number = excluded.number",
+            repository,
+            number as i64,
         )
-        .bind(repository)
-        .bind(number as i64)
         .execute(&self.writer)
         .await
         .context("recording a repository's drift issue")?;

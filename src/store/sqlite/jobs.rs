@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
+use crate::store::checked::sqlite_execute;
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
@@ -137,16 +138,16 @@ pub(super) async fn insert_job(
     };
     let id: i64 = row.try_get("id")?;
     if let Some(kind) = &job.supersedes_kind {
-        sqlx::query(
+        sqlite_execute!(
             "UPDATE jobs SET status = 'superseded', finished_at = ?, summary = ?
              WHERE repository = ? AND pr = ? AND kind = ? AND status = 'queued' AND id < ?",
+            job.created_at,
+            format!("superseded by job {id}"),
+            &job.repository,
+            job.pr as i64,
+            kind,
+            id,
         )
-        .bind(job.created_at)
-        .bind(format!("superseded by job {id}"))
-        .bind(&job.repository)
-        .bind(job.pr as i64)
-        .bind(kind)
-        .bind(id)
         .execute(&mut *conn)
         .await
         .context("superseding older jobs")?;
@@ -168,7 +169,7 @@ pub(super) async fn upsert_plan(
         .map(|p| sealer.seal(p, &binding(plan)))
         .transpose()
         .context("sealing a planfile")?;
-    sqlx::query(
+    sqlite_execute!(
         "INSERT INTO plans (repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id, created_at,
                             tool_distribution, tool_version, tool_sha256)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -178,20 +179,20 @@ pub(super) async fn upsert_plan(
              job_id = excluded.job_id, created_at = excluded.created_at,
              tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
              tool_sha256 = excluded.tool_sha256",
+        &plan.repository,
+        plan.pr as i64,
+        &plan.target.dir,
+        &plan.target.workspace,
+        project_key(&plan.target),
+        &plan.head_sha,
+        outcome,
+        planfile,
+        plan.job_id,
+        plan.created_at,
+        plan.tool.as_ref().map(|t| t.distribution.to_string()),
+        plan.tool.as_ref().map(|t| t.version.to_string()),
+        plan.tool.as_ref().and_then(|t| t.sha256.clone()),
     )
-    .bind(&plan.repository)
-    .bind(plan.pr as i64)
-    .bind(&plan.target.dir)
-    .bind(&plan.target.workspace)
-    .bind(project_key(&plan.target))
-    .bind(&plan.head_sha)
-    .bind(outcome)
-    .bind(planfile)
-    .bind(plan.job_id)
-    .bind(plan.created_at)
-    .bind(plan.tool.as_ref().map(|t| t.distribution.to_string()))
-    .bind(plan.tool.as_ref().map(|t| t.version.to_string()))
-    .bind(plan.tool.as_ref().and_then(|t| t.sha256.clone()))
     .execute(&mut *conn)
     .await
     .context("recording a plan")?;
@@ -239,12 +240,12 @@ impl JobStore for SqliteStore {
     }
 
     async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE jobs SET lease_until = ? WHERE id = ? AND claim = ? AND status = 'running'",
+            until,
+            claim.job_id,
+            claim.token,
         )
-        .bind(until)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("renewing a job's lease")?;
@@ -258,15 +259,15 @@ impl JobStore for SqliteStore {
         summary: &str,
         now: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE jobs SET status = ?, summary = ?, finished_at = ?, lease_until = NULL
              WHERE id = ? AND claim = ? AND status = 'running'",
+            status.as_str(),
+            summary,
+            now,
+            claim.job_id,
+            claim.token,
         )
-        .bind(status.as_str())
-        .bind(summary)
-        .bind(now)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("finishing a job")?;
@@ -279,14 +280,14 @@ impl JobStore for SqliteStore {
         summary: &str,
         not_before: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE jobs SET status = 'queued', summary = ?, not_before = ?, lease_until = NULL
              WHERE id = ? AND claim = ? AND status = 'running'",
+            summary,
+            not_before,
+            claim.job_id,
+            claim.token,
         )
-        .bind(summary)
-        .bind(not_before)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("putting a job back in the queue")?;
@@ -294,12 +295,12 @@ impl JobStore for SqliteStore {
     }
 
     async fn release_job(&self, claim: Claim) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_until = NULL
              WHERE id = ? AND claim = ? AND status = 'running'",
+            claim.job_id,
+            claim.token,
         )
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("releasing a job")?;
@@ -333,8 +334,8 @@ impl JobStore for SqliteStore {
             .iter()
             .map(job_of)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        let done = sqlite_execute!(
+            "UPDATE jobs SET status = 'queued', lease_until = NULL WHERE status = 'running'"
         )
         .execute(&mut *tx)
         .await
@@ -434,17 +435,17 @@ impl JobStore for SqliteStore {
         target: &Target,
         head_sha: &str,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE plans SET planfile = NULL
              WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?
                AND head_sha = ? AND planfile IS NOT NULL",
+            repository,
+            pr as i64,
+            &target.dir,
+            &target.workspace,
+            project_key(target),
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(&target.dir)
-        .bind(&target.workspace)
-        .bind(project_key(target))
-        .bind(head_sha)
         .execute(&self.writer)
         .await
         .context("forgetting an applied planfile")?;
@@ -452,12 +453,14 @@ impl JobStore for SqliteStore {
     }
 
     async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM plans WHERE repository = ? AND pr = ?")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&self.writer)
-            .await
-            .context("deleting a pull request's plans")?;
+        let done = sqlite_execute!(
+            "DELETE FROM plans WHERE repository = ? AND pr = ?",
+            repository,
+            pr as i64,
+        )
+        .execute(&self.writer)
+        .await
+        .context("deleting a pull request's plans")?;
         Ok(done.rows_affected())
     }
 
@@ -475,14 +478,14 @@ impl JobStore for SqliteStore {
     }
 
     async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {
-        sqlx::query(
+        sqlite_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES (?, ?, ?, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
+            repository,
+            pr as i64,
+            POSTING_MARK,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(POSTING_MARK)
         .execute(&self.writer)
         .await
         .context("marking a comment as being posted")?;
@@ -496,22 +499,24 @@ impl JobStore for SqliteStore {
         comments: &[PrComment],
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM pr_comments WHERE repository = ? AND pr = ?")
-            .bind(repository)
-            .bind(pr as i64)
-            .execute(&mut *tx)
-            .await
-            .context("replacing bosun's comments")?;
+        sqlite_execute!(
+            "DELETE FROM pr_comments WHERE repository = ? AND pr = ?",
+            repository,
+            pr as i64,
+        )
+        .execute(&mut *tx)
+        .await
+        .context("replacing bosun's comments")?;
         for c in comments {
-            sqlx::query(
+            sqlite_execute!(
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES (?, ?, ?, ?, ?)",
+                repository,
+                pr as i64,
+                c.part as i64,
+                c.comment_id as i64,
+                &c.node_id,
             )
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(c.part as i64)
-            .bind(c.comment_id as i64)
-            .bind(&c.node_id)
             .execute(&mut *tx)
             .await
             .context("recording bosun's comments")?;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use super::locks::lock_of;
 use crate::store::Millis;
+use crate::store::checked::sqlite_execute;
 use crate::store::lock_notices::LockNoticeStore;
 use crate::store::locks::ProjectLock;
 
@@ -33,16 +34,16 @@ impl LockNoticeStore for SqliteStore {
     }
 
     async fn mark_lock_announced(&self, lock: &ProjectLock, now: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            &lock.repository,
+            &lock.target.dir,
+            &lock.target.workspace,
+            lock.pr as i64,
+            lock.created_at,
+            now,
         )
-        .bind(&lock.repository)
-        .bind(&lock.target.dir)
-        .bind(&lock.target.workspace)
-        .bind(lock.pr as i64)
-        .bind(lock.created_at)
-        .bind(now)
         .execute(&self.writer)
         .await
         .context("recording a lock's notice")?;

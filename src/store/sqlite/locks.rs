@@ -14,6 +14,7 @@ use super::SqliteStore;
 use super::jobs::{insert_job, name_of, project_key};
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::sqlite_execute;
 use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
@@ -150,23 +151,25 @@ impl LockStore for SqliteStore {
             return Ok(LockAttempt::Locked);
         }
         if wait {
-            sqlx::query("DELETE FROM lock_waits WHERE repository = ? AND pr = ?")
-                .bind(repository)
-                .bind(pr as i64)
-                .execute(&mut *tx)
-                .await
-                .context("replacing a pull request's lock waits")?;
+            sqlite_execute!(
+                "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
+                repository,
+                pr as i64,
+            )
+            .execute(&mut *tx)
+            .await
+            .context("replacing a pull request's lock waits")?;
             for t in projects(targets) {
-                sqlx::query(
+                sqlite_execute!(
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES (?, ?, ?, ?, ?, ?)",
+                    repository,
+                    &t.dir,
+                    &t.workspace,
+                    pr as i64,
+                    project_key(t),
+                    now,
                 )
-                .bind(repository)
-                .bind(&t.dir)
-                .bind(&t.workspace)
-                .bind(pr as i64)
-                .bind(project_key(t))
-                .bind(now)
                 .execute(&mut *tx)
                 .await
                 .context("recording a lock wait")?;
@@ -228,12 +231,14 @@ impl LockStore for SqliteStore {
                 for row in &rows {
                     released.push(target_of(row)?);
                 }
-                sqlx::query("DELETE FROM lock_waits WHERE repository = ? AND pr = ?")
-                    .bind(repository)
-                    .bind(pr as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .context("dropping a pull request's lock waits")?;
+                sqlite_execute!(
+                    "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
+                    repository,
+                    pr as i64,
+                )
+                .execute(&mut *tx)
+                .await
+                .context("dropping a pull request's lock waits")?;
             }
             Some(targets) => {
                 for t in distinct(targets) {
@@ -387,18 +392,18 @@ impl LockStore for SqliteStore {
             status != ApplyStatus::Running,
             "an apply cannot finish as running"
         );
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE applies SET status = ?, finished_at = ?
              WHERE id = ? AND status = 'running' AND job_id = ?
                AND EXISTS (SELECT 1 FROM jobs
                            WHERE jobs.id = applies.job_id AND jobs.claim = ?
                              AND jobs.status = 'running')",
+            status.as_str(),
+            now,
+            id,
+            claim.job_id,
+            claim.token,
         )
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("recording how an apply ended")?;
@@ -437,15 +442,15 @@ impl LockStore for SqliteStore {
             .context("starting to delete plans")?;
         let mut deleted = 0;
         for t in projects(targets) {
-            let done = sqlx::query(
+            let done = sqlite_execute!(
                 "DELETE FROM plans
                  WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
+                repository,
+                pr as i64,
+                &t.dir,
+                &t.workspace,
+                project_key(t),
             )
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(&t.dir)
-            .bind(&t.workspace)
-            .bind(project_key(t))
             .execute(&mut *tx)
             .await
             .context("deleting a project's plan")?;

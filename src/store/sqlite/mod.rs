@@ -16,6 +16,7 @@ use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, Sealer, Store,
 };
+use crate::store::checked::sqlite_execute;
 
 mod apply_lock;
 mod audit;
@@ -251,8 +252,8 @@ impl Store for SqliteStore {
 
     async fn requeue_interrupted(&self, _now: Millis) -> anyhow::Result<u64> {
         // One replica: whatever is being processed was this process's before it stopped.
-        let done = sqlx::query("UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'")
-            .execute(&self.writer)
+        let done = sqlite_execute!("UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'processing'")
+        .execute(&self.writer)
             .await
             .context("requeueing interrupted deliveries")?;
         Ok(done.rows_affected())
@@ -324,17 +325,17 @@ impl Store for SqliteStore {
         .await
         .context("marking the delivery done")?;
         let id = id.context("the delivery is no longer claimed by this worker")?;
-        sqlx::query(
+        sqlite_execute!(
             "INSERT INTO processed_events (delivery_id, kind, repository, pr, disposition, summary, processed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &id,
+            &event.kind,
+            &event.repository,
+            event.pr.map(|n| n as i64),
+            if event.handled { "handled" } else { "ignored" },
+            &event.summary,
+            now,
         )
-        .bind(&id)
-        .bind(&event.kind)
-        .bind(&event.repository)
-        .bind(event.pr.map(|n| n as i64))
-        .bind(if event.handled { "handled" } else { "ignored" })
-        .bind(&event.summary)
-        .bind(now)
         .execute(&mut *tx)
         .await
         .context("recording the processed event")?;
@@ -350,13 +351,13 @@ impl Store for SqliteStore {
         error: &str,
         next_attempt_at: Millis,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        sqlite_execute!(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL, last_error = ?2, next_attempt_at = ?3
              WHERE seq = ?1 AND status = 'processing'",
+            seq,
+            error,
+            next_attempt_at,
         )
-        .bind(seq)
-        .bind(error)
-        .bind(next_attempt_at)
         .execute(&self.writer)
         .await
         .context("scheduling a delivery retry")?;
@@ -364,13 +365,13 @@ impl Store for SqliteStore {
     }
 
     async fn fail_delivery(&self, seq: i64, error: &str, now: Millis) -> anyhow::Result<()> {
-        sqlx::query(
+        sqlite_execute!(
             "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = ?2, processed_at = ?3
              WHERE seq = ?1 AND status = 'processing'",
+            seq,
+            error,
+            now,
         )
-        .bind(seq)
-        .bind(error)
-        .bind(now)
         .execute(&self.writer)
         .await
         .context("marking a delivery failed")?;
@@ -453,14 +454,14 @@ impl Store for SqliteStore {
         outcome: &str,
         now: Millis,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "INSERT INTO redelivery_requests (github_delivery_id, guid, requested_at, outcome) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (github_delivery_id) DO NOTHING",
+            github_delivery_id,
+            guid,
+            now,
+            outcome,
         )
-        .bind(github_delivery_id)
-        .bind(guid)
-        .bind(now)
-        .bind(outcome)
         .execute(&self.writer)
         .await
         .context("recording a redelivery request")?;
@@ -497,10 +498,12 @@ impl Store for SqliteStore {
     }
 
     async fn set_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO server_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.writer)
+        sqlite_execute!(
+            "INSERT INTO server_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+        .execute(&self.writer)
             .await
             .context("writing server state")?;
         Ok(())

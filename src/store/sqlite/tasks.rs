@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use super::jobs::{project_key, upsert_plan};
 use crate::store::Millis;
+use crate::store::checked::sqlite_execute;
 use crate::store::jobs::StoredPlan;
 use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStore, task_columns};
 
@@ -23,22 +24,22 @@ impl TaskStore for SqliteStore {
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await.context("enqueueing tasks")?;
         for task in tasks {
-            sqlx::query(
+            sqlite_execute!(
                 "INSERT INTO plan_tasks (job_id, repository, pr, dir, workspace, project, spec, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (job_id, dir, workspace, project) DO UPDATE SET
                      spec = excluded.spec, status = 'queued', claim = plan_tasks.claim + 1,
                      lease_until = NULL, outcome = NULL, finished_at = NULL
                  WHERE plan_tasks.spec <> excluded.spec",
+                job_id,
+                repository,
+                pr as i64,
+                &task.target.dir,
+                &task.target.workspace,
+                project_key(&task.target),
+                &task.spec,
+                now,
             )
-            .bind(job_id)
-            .bind(repository)
-            .bind(pr as i64)
-            .bind(&task.target.dir)
-            .bind(&task.target.workspace)
-            .bind(project_key(&task.target))
-            .bind(&task.spec)
-            .bind(now)
             .execute(&mut *tx)
             .await
             .context("enqueueing a task")?;
@@ -76,13 +77,13 @@ impl TaskStore for SqliteStore {
     }
 
     async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE plan_tasks SET lease_until = ?
              WHERE id = ? AND claim = ? AND status = 'running'",
+            until,
+            claim.task_id,
+            claim.token,
         )
-        .bind(until)
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("renewing a task's lease")?;
@@ -92,12 +93,12 @@ impl TaskStore for SqliteStore {
     async fn release_task(&self, claim: TaskClaim) -> anyhow::Result<bool> {
         // Not running, the old claim can write nothing; the next claim takes a new token (and
         // counts this one among the task's claims).
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE plan_tasks SET status = 'queued', lease_until = NULL
              WHERE id = ? AND claim = ? AND status = 'running'",
+            claim.task_id,
+            claim.token,
         )
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&self.writer)
         .await
         .context("releasing a task")?;
@@ -112,14 +113,14 @@ impl TaskStore for SqliteStore {
         now: Millis,
     ) -> anyhow::Result<bool> {
         let mut tx = self.writer.begin().await.context("finishing a task")?;
-        let done = sqlx::query(
+        let done = sqlite_execute!(
             "UPDATE plan_tasks SET status = 'done', outcome = ?, finished_at = ?, lease_until = NULL
              WHERE id = ? AND claim = ? AND status = 'running'",
+            outcome,
+            now,
+            claim.task_id,
+            claim.token,
         )
-        .bind(outcome)
-        .bind(now)
-        .bind(claim.task_id)
-        .bind(claim.token)
         .execute(&mut *tx)
         .await
         .context("recording a task's outcome")?;
@@ -132,8 +133,8 @@ impl TaskStore for SqliteStore {
     }
 
     async fn requeue_running_tasks(&self) -> anyhow::Result<u64> {
-        let done = sqlx::query(
-            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL WHERE status = 'running'",
+        let done = sqlite_execute!(
+            "UPDATE plan_tasks SET status = 'queued', lease_until = NULL WHERE status = 'running'"
         )
         .execute(&self.writer)
         .await
@@ -155,12 +156,12 @@ impl TaskStore for SqliteStore {
     }
 
     async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {
-        sqlx::query(
+        sqlite_execute!(
             "UPDATE plan_tasks SET spec = '', outcome = NULL, lease_until = NULL,
                  claim = CASE WHEN status = 'done' THEN claim ELSE claim + 1 END, status = 'done'
              WHERE job_id = ?",
+            job_id,
         )
-        .bind(job_id)
         .execute(&self.writer)
         .await
         .context("closing a job's tasks")?;
