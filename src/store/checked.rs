@@ -58,7 +58,31 @@ macro_rules! pg_execute {
     }};
 }
 
-pub(crate) use {pg_execute, pg_query_as, sqlite_execute, sqlite_query_as};
+/// `sqlx::query_scalar!` for SQLite: the first column of each row.
+macro_rules! sqlite_query_scalar {
+    ($sql:literal $(, $arg:expr)* $(,)?) => {{
+        #[cfg(not(feature = "sqlx-prepare-postgres"))]
+        let q = sqlx::query_scalar!($sql + " /* sqlite */" $(, $arg)*);
+        #[cfg(feature = "sqlx-prepare-postgres")]
+        let q = sqlx::query_scalar::<sqlx::Sqlite, _>($sql) $(.bind($arg))*;
+        q
+    }};
+}
+
+/// `sqlx::query_scalar!` for PostgreSQL: the first column of each row.
+macro_rules! pg_query_scalar {
+    ($sql:literal $(, $arg:expr)* $(,)?) => {{
+        #[cfg(not(feature = "sqlx-prepare-sqlite"))]
+        let q = sqlx::query_scalar!($sql $(, $arg)*);
+        #[cfg(feature = "sqlx-prepare-sqlite")]
+        let q = sqlx::query_scalar::<sqlx::Postgres, _>($sql) $(.bind($arg))*;
+        q
+    }};
+}
+
+pub(crate) use {
+    pg_execute, pg_query_as, pg_query_scalar, sqlite_execute, sqlite_query_as, sqlite_query_scalar,
+};
 
 #[cfg(test)]
 mod tests;

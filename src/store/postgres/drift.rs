@@ -13,7 +13,7 @@ use super::{Guarded, PgStore, take_turn};
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_scalar};
 use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
@@ -101,14 +101,14 @@ impl DriftStore for PgStore {
         .execute(&mut *tx)
         .await
         .context("closing interrupted drift runs")?;
-        let id = sqlx::query_scalar(
+        let id = pg_query_scalar!(
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES ($1, $2, $3, $4)
              RETURNING id",
+            repository,
+            sha,
+            trigger.as_str(),
+            now,
         )
-        .bind(repository)
-        .bind(sha)
-        .bind(trigger.as_str())
-        .bind(now)
         .fetch_one(&mut *tx)
         .await
         .context("recording a drift run's start")?;
@@ -236,12 +236,13 @@ impl DriftStore for PgStore {
     }
 
     async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {
-        let number: Option<i64> =
-            sqlx::query_scalar("SELECT number FROM drift_issues WHERE repository = $1")
-                .bind(repository)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading a repository's drift issue")?;
+        let number: Option<i64> = pg_query_scalar!(
+            "SELECT number FROM drift_issues WHERE repository = $1",
+            repository,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a repository's drift issue")?;
         Ok(number.map(|n| n as u64))
     }
 

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_scalar};
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
@@ -114,20 +114,20 @@ pub(super) async fn insert_job(
     conn: &mut PgConnection,
     job: &NewJob,
 ) -> anyhow::Result<Option<i64>> {
-    let id: Option<i64> = sqlx::query_scalar(
+    let id: Option<i64> = pg_query_scalar!(
         "INSERT INTO jobs (source, kind, repository, installation_id, pr, priority, spec, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (source) DO NOTHING
          RETURNING id",
+        &job.source,
+        &job.kind,
+        &job.repository,
+        job.installation_id as i64,
+        job.pr as i64,
+        job.priority,
+        &job.spec,
+        job.created_at,
     )
-    .bind(&job.source)
-    .bind(&job.kind)
-    .bind(&job.repository)
-    .bind(job.installation_id as i64)
-    .bind(job.pr as i64)
-    .bind(job.priority)
-    .bind(&job.spec)
-    .bind(job.created_at)
     .fetch_optional(&mut *conn)
     .await
     .context("inserting a job")?;
@@ -409,11 +409,12 @@ impl JobStore for PgStore {
     }
 
     async fn open_jobs(&self) -> anyhow::Result<i64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
-                .fetch_one(&self.pool)
-                .await
-                .context("counting open jobs")?;
+        let n: i64 = pg_query_scalar!(
+            "SELECT count(*) AS \"n!\" FROM jobs WHERE status IN ('queued', 'running')"
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting open jobs")?;
         Ok(n)
     }
 

@@ -14,7 +14,7 @@ use super::jobs::{insert_job, name_of, project_key};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_scalar};
 use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
@@ -94,12 +94,12 @@ impl LockStore for PgStore {
         let mut held = Vec::new();
         let mut own = BTreeSet::new();
         for t in &wanted {
-            let holder: Option<i64> = sqlx::query_scalar(
+            let holder: Option<i64> = pg_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = $1 AND dir = $2 AND workspace = $3",
+                repository,
+                &t.dir,
+                &t.workspace,
             )
-            .bind(repository)
-            .bind(&t.dir)
-            .bind(&t.workspace)
             .fetch_optional(&mut *tx)
             .await
             .context("reading a project's lock")?;
@@ -261,14 +261,14 @@ impl LockStore for PgStore {
 
         let mut waiting = BTreeSet::new();
         for t in &released {
-            let prs: Vec<i64> = sqlx::query_scalar(
+            let prs: Vec<i64> = pg_query_scalar!(
                 "SELECT pr FROM lock_waits
                  WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr <> $4",
+                repository,
+                &t.dir,
+                &t.workspace,
+                pr as i64,
             )
-            .bind(repository)
-            .bind(&t.dir)
-            .bind(&t.workspace)
-            .bind(pr as i64)
             .fetch_all(&mut *tx)
             .await
             .context("finding pull requests waiting on a released lock")?;
@@ -353,23 +353,23 @@ impl LockStore for PgStore {
     ) -> anyhow::Result<i64> {
         // FOR SHARE holds the job row until the insert commits: a claim racing with it waits,
         // and one that committed first makes the row fail the check.
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = pg_query_scalar!(
             "INSERT INTO applies (repository, pr, dir, workspace, project, sha, job_id, claim,
                                   status, started_at)
              SELECT $1, $2, $3, $4, $5, $6, id, claim, 'running', $7
              FROM jobs WHERE id = $8 AND claim = $9 AND status = 'running'
              FOR SHARE
              RETURNING id",
+            repository,
+            pr as i64,
+            &target.dir,
+            &target.workspace,
+            target.name.as_deref(),
+            sha,
+            now,
+            claim.job_id,
+            claim.token,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(&target.dir)
-        .bind(&target.workspace)
-        .bind(&target.name)
-        .bind(sha)
-        .bind(now)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .fetch_optional(&self.pool)
         .await
         .context("recording an apply's start")?;

@@ -17,7 +17,7 @@ use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, RunHold, Sealer, Store,
 };
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_scalar};
 use crate::store::fleet::{Duty, WriteToken};
 
 mod apply_lock;
@@ -304,9 +304,9 @@ impl Store for PgStore {
     }
 
     async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
-        let due: Option<i64> = sqlx::query_scalar(
+        let due: Option<i64> = pg_query_scalar!(
             "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
-             FROM deliveries WHERE status IN ('pending', 'processing')",
+             FROM deliveries WHERE status IN ('pending', 'processing')"
         )
         .fetch_one(&self.pool)
         .await
@@ -325,12 +325,12 @@ impl Store for PgStore {
             .begin()
             .await
             .context("starting to finish a delivery")?;
-        let id: Option<String> = sqlx::query_scalar(
+        let id: Option<String> = pg_query_scalar!(
             "UPDATE deliveries SET status = 'done', processed_at = $2, lease_until = NULL, last_error = NULL
              WHERE seq = $1 AND status = 'processing' RETURNING id",
+            seq,
+            now,
         )
-        .bind(seq)
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .context("marking the delivery done")?;
@@ -389,8 +389,8 @@ impl Store for PgStore {
     }
 
     async fn queue_depth(&self) -> anyhow::Result<i64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')",
+        let n: i64 = pg_query_scalar!(
+            "SELECT COUNT(*) AS \"n!\" FROM deliveries WHERE status IN ('pending', 'processing')"
         )
         .fetch_one(&self.pool)
         .await
@@ -453,11 +453,11 @@ impl Store for PgStore {
     }
 
     async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {
-        let known: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await
-            .context("looking up known deliveries")?;
+        let known: Vec<String> =
+            pg_query_scalar!("SELECT id FROM deliveries WHERE id = ANY($1)", ids,)
+                .fetch_all(&self.pool)
+                .await
+                .context("looking up known deliveries")?;
         Ok(known.into_iter().collect())
     }
 
@@ -484,10 +484,10 @@ impl Store for PgStore {
     }
 
     async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = $1",
+        let n: i64 = pg_query_scalar!(
+            "SELECT COUNT(*) AS \"n!\" FROM redelivery_requests WHERE github_delivery_id = $1",
+            github_delivery_id,
         )
-        .bind(github_delivery_id)
         .fetch_one(&self.pool)
         .await
         .context("looking up a redelivery request")?;
@@ -495,17 +495,18 @@ impl Store for PgStore {
     }
 
     async fn redelivery_requests(&self, guid: &str) -> anyhow::Result<u32> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE guid = $1")
-            .bind(guid)
-            .fetch_one(&self.pool)
-            .await
-            .context("counting redelivery requests")?;
+        let n: i64 = pg_query_scalar!(
+            "SELECT COUNT(*) AS \"n!\" FROM redelivery_requests WHERE guid = $1",
+            guid,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting redelivery requests")?;
         Ok(n as u32)
     }
 
     async fn state(&self, key: &str) -> anyhow::Result<Option<String>> {
-        let v = sqlx::query_scalar("SELECT value FROM server_state WHERE key = $1")
-            .bind(key)
+        let v = pg_query_scalar!("SELECT value FROM server_state WHERE key = $1", key,)
             .fetch_optional(&self.pool)
             .await
             .context("reading server state")?;

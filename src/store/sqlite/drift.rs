@@ -13,7 +13,7 @@ use super::SqliteStore;
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
 use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
@@ -100,14 +100,14 @@ impl DriftStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .context("closing interrupted drift runs")?;
-        let id = sqlx::query_scalar(
+        let id = sqlite_query_scalar!(
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES (?, ?, ?, ?)
              RETURNING id",
+            repository,
+            sha,
+            trigger.as_str(),
+            now,
         )
-        .bind(repository)
-        .bind(sha)
-        .bind(trigger.as_str())
-        .bind(now)
         .fetch_one(&mut *tx)
         .await
         .context("recording a drift run's start")?;
@@ -234,12 +234,13 @@ impl DriftStore for SqliteStore {
     }
 
     async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {
-        let number: Option<i64> =
-            sqlx::query_scalar("SELECT number FROM drift_issues WHERE repository = ?")
-                .bind(repository)
-                .fetch_optional(&self.reader)
-                .await
-                .context("reading a repository's drift issue")?;
+        let number: Option<i64> = sqlite_query_scalar!(
+            "SELECT number FROM drift_issues WHERE repository = ?",
+            repository,
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .context("reading a repository's drift issue")?;
         Ok(number.map(|n| n as u64))
     }
 

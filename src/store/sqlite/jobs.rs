@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::SqliteStore;
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
@@ -403,7 +403,7 @@ impl JobStore for SqliteStore {
 
     async fn open_jobs(&self) -> anyhow::Result<i64> {
         let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+            sqlite_query_scalar!("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
                 .fetch_one(&self.reader)
                 .await
                 .context("counting open jobs")?;

@@ -14,7 +14,7 @@ use super::SqliteStore;
 use super::jobs::{insert_job, name_of, project_key};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
 use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
@@ -98,12 +98,12 @@ impl LockStore for SqliteStore {
         let mut held = Vec::new();
         let mut own = BTreeSet::new();
         for t in &wanted {
-            let holder: Option<i64> = sqlx::query_scalar(
+            let holder: Option<i64> = sqlite_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = ? AND dir = ? AND workspace = ?",
+                repository,
+                &t.dir,
+                &t.workspace,
             )
-            .bind(repository)
-            .bind(&t.dir)
-            .bind(&t.workspace)
             .fetch_optional(&mut *tx)
             .await
             .context("reading a project's lock")?;
@@ -264,14 +264,14 @@ impl LockStore for SqliteStore {
 
         let mut waiting = BTreeSet::new();
         for t in &released {
-            let prs: Vec<i64> = sqlx::query_scalar(
+            let prs: Vec<i64> = sqlite_query_scalar!(
                 "SELECT pr FROM lock_waits
                  WHERE repository = ? AND dir = ? AND workspace = ? AND pr != ?",
+                repository,
+                &t.dir,
+                &t.workspace,
+                pr as i64,
             )
-            .bind(repository)
-            .bind(&t.dir)
-            .bind(&t.workspace)
-            .bind(pr as i64)
             .fetch_all(&mut *tx)
             .await
             .context("finding pull requests waiting on a released lock")?;
@@ -354,22 +354,22 @@ impl LockStore for SqliteStore {
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = sqlite_query_scalar!(
             "INSERT INTO applies (repository, pr, dir, workspace, project, sha, job_id, claim,
                                   status, started_at)
              SELECT ?, ?, ?, ?, ?, ?, id, claim, 'running', ?
              FROM jobs WHERE id = ? AND claim = ? AND status = 'running'
              RETURNING id",
+            repository,
+            pr as i64,
+            &target.dir,
+            &target.workspace,
+            &target.name,
+            sha,
+            now,
+            claim.job_id,
+            claim.token,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(&target.dir)
-        .bind(&target.workspace)
-        .bind(&target.name)
-        .bind(sha)
-        .bind(now)
-        .bind(claim.job_id)
-        .bind(claim.token)
         .fetch_optional(&self.writer)
         .await
         .context("recording an apply's start")?;

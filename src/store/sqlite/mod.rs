@@ -16,7 +16,7 @@ use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, Sealer, Store,
 };
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
 
 mod apply_lock;
 mod audit;
@@ -294,9 +294,9 @@ impl Store for SqliteStore {
     }
 
     async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
-        let due: Option<i64> = sqlx::query_scalar(
+        let due: Option<i64> = sqlite_query_scalar!(
             "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
-             FROM deliveries WHERE status IN ('pending', 'processing')",
+             FROM deliveries WHERE status IN ('pending', 'processing')"
         )
         .fetch_one(&self.reader)
         .await
@@ -315,12 +315,12 @@ impl Store for SqliteStore {
             .begin()
             .await
             .context("starting to finish a delivery")?;
-        let id: Option<String> = sqlx::query_scalar(
+        let id: Option<String> = sqlite_query_scalar!(
             "UPDATE deliveries SET status = 'done', processed_at = ?2, lease_until = NULL, last_error = NULL
              WHERE seq = ?1 AND status = 'processing' RETURNING id",
+            seq,
+            now,
         )
-        .bind(seq)
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .context("marking the delivery done")?;
@@ -379,8 +379,8 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> anyhow::Result<i64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')",
+        let n: i64 = sqlite_query_scalar!(
+            "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'processing')"
         )
         .fetch_one(&self.reader)
         .await
@@ -437,10 +437,10 @@ impl Store for SqliteStore {
     async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {
         // One bound JSON array instead of a statement built per call.
         let list = serde_json::to_string(ids).context("encoding delivery ids")?;
-        let known: Vec<String> = sqlx::query_scalar(
+        let known: Vec<String> = sqlite_query_scalar!(
             "SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+            list,
         )
-        .bind(list)
         .fetch_all(&self.reader)
         .await
         .context("looking up known deliveries")?;
@@ -469,10 +469,10 @@ impl Store for SqliteStore {
     }
 
     async fn redelivery_requested(&self, github_delivery_id: i64) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlite_query_scalar!(
             "SELECT COUNT(*) FROM redelivery_requests WHERE github_delivery_id = ?1",
+            github_delivery_id,
         )
-        .bind(github_delivery_id)
         .fetch_one(&self.reader)
         .await
         .context("looking up a redelivery request")?;
@@ -480,17 +480,18 @@ impl Store for SqliteStore {
     }
 
     async fn redelivery_requests(&self, guid: &str) -> anyhow::Result<u32> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM redelivery_requests WHERE guid = ?1")
-            .bind(guid)
-            .fetch_one(&self.reader)
-            .await
-            .context("counting redelivery requests")?;
+        let n: i64 = sqlite_query_scalar!(
+            "SELECT COUNT(*) FROM redelivery_requests WHERE guid = ?1",
+            guid,
+        )
+        .fetch_one(&self.reader)
+        .await
+        .context("counting redelivery requests")?;
         Ok(n as u32)
     }
 
     async fn state(&self, key: &str) -> anyhow::Result<Option<String>> {
-        let v = sqlx::query_scalar("SELECT value FROM server_state WHERE key = ?1")
-            .bind(key)
+        let v = sqlite_query_scalar!("SELECT value FROM server_state WHERE key = ?1", key,)
             .fetch_optional(&self.reader)
             .await
             .context("reading server state")?;
