@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use super::PgStore;
 use crate::store::Millis;
+use crate::store::checked::pg_query_scalar;
 use crate::store::fleet::{Duty, WriteToken};
 
 /// The first key of a leadership advisory lock; the second is the duty.
@@ -68,11 +69,13 @@ impl Leader {
                 .context("connecting to PostgreSQL for leadership")?,
         };
         let conn = held.conn.insert(conn);
-        let won = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1, $2)")
-            .bind(LEADERSHIP)
-            .bind(duty as i32)
-            .fetch_one(&mut *conn)
-            .await;
+        let won = pg_query_scalar!(
+            "SELECT pg_try_advisory_lock($1, $2) AS \"won!\"",
+            LEADERSHIP,
+            duty as i32
+        )
+        .fetch_one(&mut *conn)
+        .await;
         match won {
             Ok(won) => {
                 if won {
