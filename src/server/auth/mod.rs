@@ -146,10 +146,7 @@ pub fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Viewer, NoView
 fn same(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
-    Sha256::digest(a)
-        .as_slice()
-        .ct_eq(Sha256::digest(b).as_slice())
-        .into()
+    Sha256::digest(a)[..].ct_eq(&Sha256::digest(b)[..]).into()
 }
 
 impl FromRequestParts<Arc<AppState>> for Viewer {
