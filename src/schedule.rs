@@ -8,9 +8,9 @@
 //! (`@midnight`), `@weekly`, `@monthly` and `@yearly` (`@annually`) stand for their usual
 //! expressions.
 //!
-//! `croner` finds the times, in the zone: across a daylight-saving change a time the clocks skip
-//! fires at the first instant after the gap, and a fixed time the clocks repeat fires once (at
-//! the first of the two), as Vixie cron does. The parser in front of it stays ours: croner's
+//! `croner` finds the times, in the zone: across a daylight-saving change a fixed time of day
+//! the clocks skip fires at the first instant after the gap, and one the clocks repeat fires
+//! once (at the first of the two), as Vixie cron does. The parser in front of it stays ours: croner's
 //! errors do not name the field at fault, and it accepts more than crontab(5) (a seconds
 //! field, `L`, `W`, `#`, `?`, `+`, names in any field) and ORs the day fields for `*/n`, where
 //! Vixie ANDs them. croner is given the fields as the numbers they match.
