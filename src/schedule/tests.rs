@@ -118,6 +118,21 @@ fn next_is_strictly_after_on_a_minute() {
     assert_eq!(next("0 * * * *", t), Some(at(2024, 5, 10, 13, 0)));
     assert_eq!(next("*/15 * * * *", t), Some(at(2024, 5, 10, 12, 15)));
     assert_eq!(next("@daily", t), Some(at(2024, 5, 11, 0, 0)));
+    // `a/n` runs from a to the field's end; names and lists (2024-05-10 is a Friday).
+    assert_eq!(next("10/20 * * * *", t), Some(at(2024, 5, 10, 12, 10)));
+    assert_eq!(
+        next("10/20 * * * *", at(2024, 5, 10, 12, 50)),
+        Some(at(2024, 5, 10, 13, 10))
+    );
+    assert_eq!(
+        next("*/15 0-6,22-23 * * mon-FRI", t),
+        Some(at(2024, 5, 10, 22, 0))
+    );
+    assert_eq!(
+        next("*/15 0-6,22-23 * * mon-FRI", at(2024, 5, 10, 23, 50)),
+        Some(at(2024, 5, 13, 0, 0)),
+        "not on the weekend"
+    );
 }
 
 #[test]
