@@ -531,6 +531,12 @@ fn has_flags(c: &Command) -> bool {
 
 /// Splits a line into words as a POSIX shell would: 'single' and "double" quotes, and
 /// backslash escapes (outside single quotes).
+///
+/// Ours, not `shell-words` or `shlex`: both end a word only at space, tab or newline (ours at any
+/// Unicode whitespace, so `plan\u{a0}-d` is two words), both drop a word starting with `#` and
+/// the rest of the line (`-- -var x=1 #note` loses `#note`), and neither says which quote is
+/// unterminated (shell-words keeps a trailing backslash as a word; shlex returns no reason at all),
+/// which the errors tested in `command/tests.rs` name.
 fn split_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();

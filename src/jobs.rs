@@ -206,6 +206,8 @@ pub async fn interrupt_runs(ctx: &workflow::Context, job_id: i64) {
 
 /// Plans (safe to repeat) that failed on a transient GitHub error are tried again after a
 /// backoff, while attempts are left; this says how long to wait, if so.
+/// The wait is ours, not `backon`'s: the retry is a stored due time, so it is attempt n's wait
+/// from the job's stored count, where backon drives in-process retry loops.
 fn retry_wait(job: &Job, e: &anyhow::Error, max_attempts: u32) -> Option<Duration> {
     let repeatable = matches!(job.kind.as_str(), "autoplan" | "replan" | "reconcile");
     let transient = e.chain().any(|c| {

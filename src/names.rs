@@ -75,23 +75,11 @@ pub fn similar(given: &str, word: &str) -> bool {
     )
 }
 
-/// Levenshtein distance (the first 64 characters of `a`).
+/// Levenshtein distance, by `strsim`, of the first 64 characters of `a` (a bound on the work a
+/// long word from a comment can cause).
 fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(64).collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    let a: String = a.chars().take(64).collect();
+    strsim::levenshtein(&a, b)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub use outbox::{Kind, Kinds, Outbox, web_url_of};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use backon::Retryable as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
@@ -28,7 +29,7 @@ pub struct Notifier {
     url: Secret,
     uri: http::Uri,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    /// The waits before the second and the third attempt.
+    /// The waits before the second and the third attempt (the backoff `backon` retries by).
     backoff: [Duration; 2],
 }
 
@@ -93,22 +94,24 @@ impl Notifier {
             serde_json::to_vec(&serde_json::json!({ "text": text }))
                 .context("encoding a notification")?,
         );
-        let mut last = String::new();
-        for attempt in 0..=self.backoff.len() {
-            if attempt > 0 {
-                let wait = self.backoff.get(attempt - 1).copied().unwrap_or_default();
-                tokio::time::sleep(wait).await;
-            }
-            match self.attempt(body.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(Failure::Final(e)) => anyhow::bail!("sending a notification: {e}"),
-                Err(Failure::Retry(e)) => {
-                    tracing::debug!(attempt = attempt + 1, error = %e, "notification failed");
-                    last = e;
-                }
-            }
+        let mut attempt = 0;
+        let sent = (|| self.attempt(body.clone()))
+            .retry(self.backoff.into_iter())
+            .when(|f| matches!(f, Failure::Retry(_)))
+            .notify(|f, _| {
+                attempt += 1;
+                let (Failure::Retry(e) | Failure::Final(e)) = f;
+                tracing::debug!(attempt, error = %e, "notification failed; trying again");
+            })
+            .await;
+        match sent {
+            Ok(()) => Ok(()),
+            Err(Failure::Final(e)) => anyhow::bail!("sending a notification: {e}"),
+            Err(Failure::Retry(last)) => anyhow::bail!(
+                "sending a notification failed {} times; last: {last}",
+                self.backoff.len() + 1
+            ),
         }
-        anyhow::bail!("sending a notification failed 3 times; last: {last}")
     }
 
     async fn attempt(&self, body: Bytes) -> Result<(), Failure> {

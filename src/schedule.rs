@@ -1,21 +1,41 @@
-//! The drift schedule: a cron expression (BOSUN_DRIFT_SCHEDULE) in UTC, and the loop that calls
-//! a tick at each time it fires. Five fields, as crontab(5) has them: minute, hour,
-//! day-of-month, month, day-of-week, each `*`, a number, a range `a-b`, a step `*/n` or
-//! `a-b/n` (`a/n`: from a to the field's end), or a list of those; months and days of the week
-//! by number or by their first three letters (Sunday is 0 or 7). When both day fields are
-//! restricted (neither starts with `*`), a day matches either, as Vixie cron does. The macros
-//! `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly` and `@yearly` (`@annually`) stand
-//! for their usual expressions.
+//! The drift schedule: a cron expression (BOSUN_DRIFT_SCHEDULE) read in a time zone
+//! (BOSUN_DRIFT_SCHEDULE_TIMEZONE, UTC by default), and the loop that calls a tick at each time
+//! it fires. Five fields, as crontab(5) has them: minute, hour, day-of-month, month,
+//! day-of-week, each `*`, a number, a range `a-b`, a step `*/n` or `a-b/n` (`a/n`: from a to
+//! the field's end), or a list of those; months and days of the week by number or by their
+//! first three letters (Sunday is 0 or 7). When both day fields are restricted (neither starts
+//! with `*`), a day matches either, as Vixie cron does. The macros `@hourly`, `@daily`
+//! (`@midnight`), `@weekly`, `@monthly` and `@yearly` (`@annually`) stand for their usual
+//! expressions.
+//!
+//! `croner` finds the times, in the zone: across a daylight-saving change a fixed time of day
+//! the clocks skip fires at the first instant after the gap, and one the clocks repeat fires
+//! once (at the first of the two), as Vixie cron does. The parser in front of it stays ours: croner's
+//! errors do not name the field at fault, and it accepts more than crontab(5) (a seconds
+//! field, `L`, `W`, `#`, `?`, `+`, names in any field) and ORs the day fields for `*/n`, where
+//! Vixie ANDs them. croner is given the fields as the numbers they match.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-/// A parsed cron expression; displays as it was written.
+/// A parsed cron expression in a time zone; displays as it was written (and its zone, unless
+/// UTC).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     text: String,
+    fields: Fields,
+    /// The fields as croner reads them (numbers only).
+    cron: croner::Cron,
+    zone: Tz,
+}
+
+/// The values each field matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Fields {
     /// Bit i set: minute i matches (0..60).
     minutes: u64,
     /// Bit i: hour i (0..24).
@@ -34,7 +54,11 @@ pub struct Schedule {
 
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.text)?;
+        if self.zone != Tz::UTC {
+            write!(f, " ({})", self.zone.name())?;
+        }
+        Ok(())
     }
 }
 
@@ -189,8 +213,7 @@ impl Schedule {
         if weekdays & (1 << 7) != 0 {
             weekdays = (weekdays & !(1 << 7)) | 1;
         }
-        Ok(Self {
-            text: text.to_owned(),
+        let fields = Fields {
             minutes,
             hours,
             days,
@@ -198,16 +221,24 @@ impl Schedule {
             weekdays,
             any_day: day.starts_with('*'),
             any_weekday: weekday.starts_with('*'),
+        };
+        let cron = croner::parser::CronParser::builder()
+            // Vixie: the day fields are ORed only when both are restricted.
+            .dom_and_dow(fields.any_day || fields.any_weekday)
+            .build()
+            .parse(&fields.pattern())
+            .map_err(|e| format!("{text:?}: {e}"))?;
+        Ok(Self {
+            text: text.to_owned(),
+            fields,
+            cron,
+            zone: Tz::UTC,
         })
     }
 
-    fn day_matches(&self, day: u32, weekday: u32) -> bool {
-        let by_day = self.days & (1 << day) != 0;
-        let by_weekday = self.weekdays & (1 << weekday) != 0;
-        match (self.any_day, self.any_weekday) {
-            (false, false) => by_day || by_weekday,
-            _ => by_day && by_weekday,
-        }
+    /// The same schedule read in `zone`.
+    pub fn in_zone(self, zone: Tz) -> Self {
+        Self { zone, ..self }
     }
 
     /// The first time strictly after `after` that the schedule fires (None if never within 5
@@ -217,42 +248,41 @@ impl Schedule {
             Ok(d) => i64::try_from(d.as_secs()).ok()?,
             Err(e) => -i64::try_from(e.duration().as_secs()).ok()? - 1,
         };
-        // The next whole minute: cron fires on minute boundaries.
-        let start = secs.div_euclid(60) + 1;
-        let (mut day, mut first_minute) = (start.div_euclid(1440), start.rem_euclid(1440));
-        // 5 years of days, each looked at once.
-        for _ in 0..5 * 366 {
-            let (_, month, dom) = civil_from_days(day);
-            let weekday = (day + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday.
-            if self.months & (1 << month) != 0
-                && self.day_matches(dom, weekday)
-                && let Some(m) = (first_minute..1440).find(|m| {
-                    self.hours & (1 << (m / 60)) != 0 && self.minutes & (1 << (m % 60)) != 0
-                })
-            {
-                let at = (day * 1440 + m) * 60;
-                return Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(at).ok()?));
-            }
-            day += 1;
-            first_minute = 0;
+        let start = DateTime::from_timestamp(secs, 0)?.with_timezone(&self.zone);
+        let next = self.cron.find_next_occurrence(&start, false).ok()?;
+        let next = next.with_timezone(&Utc);
+        if next.timestamp() - secs > 5 * 366 * 86_400 {
+            return None;
         }
-        None
+        Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(next.timestamp()).ok()?))
     }
 }
 
-/// (year, month 1..=12, day 1..=31) of a day counted from 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Counted from 0000-03-01, so a leap day ends each 4-year cycle.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+impl Fields {
+    /// The fields as a numeric cron pattern for croner: the list of values each matches (`*` for
+    /// a time or month field that matches all; the day fields are always lists, since croner
+    /// reads a `*` there as "unrestricted", which Vixie decides from the text, above).
+    fn pattern(&self) -> String {
+        let field = |bits: u64, min: u32, max: u32, star: bool| {
+            let values: Vec<String> = (min..=max)
+                .filter(|v| bits & (1 << v) != 0)
+                .map(|v| v.to_string())
+                .collect();
+            if star && values.len() == (max - min + 1) as usize {
+                "*".to_owned()
+            } else {
+                values.join(",")
+            }
+        };
+        format!(
+            "{} {} {} {} {}",
+            field(self.minutes, 0, 59, true),
+            field(self.hours, 0, 23, true),
+            field(self.days, 1, 31, false),
+            field(self.months, 1, 12, true),
+            field(self.weekdays, 0, 6, false),
+        )
+    }
 }
 
 /// Calls `tick` at every time the schedule fires until `cancel` fires. It sleeps in between;

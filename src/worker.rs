@@ -188,6 +188,9 @@ impl DeliveryWorker {
     }
 
     /// `retry_base` doubled per attempt, capped, with up to 10% jitter.
+    /// Ours, not `backon`: the retry is a stored due time, so this is attempt n's wait from the
+    /// stored count (backon drives in-process retry loops), and backon's jitter adds up to 100%,
+    /// not 10%.
     fn backoff(&self, attempts: u32) -> Duration {
         let exp = self
             .retry_base

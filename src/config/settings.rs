@@ -547,7 +547,14 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_DRIFT_SCHEDULE",
         "drift-schedule",
         None,
-        "When to check every allowed repo's default branch for drift: a cron expression in UTC (5 fields or @daily, @hourly...); unset: never on a schedule"
+        "When to check every allowed repo's default branch for drift: a cron expression in the time zone of drift_schedule_timezone (5 fields or @daily, @hourly...); unset: never on a schedule"
+    ),
+    setting!(
+        "drift_schedule_timezone",
+        "BOSUN_DRIFT_SCHEDULE_TIMEZONE",
+        "drift-schedule-timezone",
+        Some("UTC"),
+        "The IANA time zone the drift schedule is read in (e.g. Europe/Berlin): its times follow the zone's daylight-saving changes"
     ),
     setting!(
         "instance_id",
@@ -961,7 +968,8 @@ pub struct Settings {
     pub repo_powers: ServerPolicy,
     /// The server config's path (BOSUN_SERVER_CONFIG), read again on SIGHUP.
     pub server_config: Option<PathBuf>,
-    /// When drift runs start by themselves (BOSUN_DRIFT_SCHEDULE); `None`: never.
+    /// When drift runs start by themselves (BOSUN_DRIFT_SCHEDULE, in the zone of
+    /// BOSUN_DRIFT_SCHEDULE_TIMEZONE); `None`: never.
     pub drift_schedule: Option<crate::schedule::Schedule>,
     /// The bearer token of the HTTP API (BOSUN_API_TOKEN); `None`: the API answers 403.
     pub api_token: Option<Secret>,

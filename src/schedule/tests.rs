@@ -1,23 +1,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{Schedule, civil_from_days, run_with_clock};
+use chrono::TimeZone as _;
 
-/// Seconds since the epoch of a UTC time.
-fn at(year: i64, month: u32, day: u32, hour: u64, minute: u64) -> SystemTime {
-    // Days from the epoch, by counting back from civil_from_days (checked below).
-    let mut days = (year - 1970) * 365 + (year - 1969) / 4;
-    while civil_from_days(days) > (year, month, day) {
-        days -= 1;
-    }
-    while civil_from_days(days) < (year, month, day) {
-        days += 1;
-    }
-    UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400 + hour * 3600 + minute * 60)
+use super::{Schedule, run_with_clock};
+
+/// A UTC time.
+fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> SystemTime {
+    chrono::Utc
+        .with_ymd_and_hms(year, month, day, hour, minute, 0)
+        .unwrap()
+        .into()
 }
 
 fn next(expr: &str, after: SystemTime) -> Option<SystemTime> {
@@ -26,19 +23,6 @@ fn next(expr: &str, after: SystemTime) -> Option<SystemTime> {
 
 fn err(expr: &str) -> String {
     Schedule::parse(expr).unwrap_err()
-}
-
-#[test]
-fn civil_dates_are_right() {
-    assert_eq!(civil_from_days(0), (1970, 1, 1));
-    assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    // 2024-02-29, a leap day; 2000-03-01 after a leap century.
-    assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-    assert_eq!(civil_from_days(11_017), (2000, 3, 1));
-    assert_eq!(
-        at(2024, 2, 29, 0, 0),
-        UNIX_EPOCH + Duration::from_secs(19_782 * 86_400)
-    );
 }
 
 #[test]
@@ -63,8 +47,8 @@ fn valid_forms_parse_and_display_as_written() {
         assert_eq!(s.to_string(), expr.trim());
     }
     assert_eq!(
-        Schedule::parse("@weekly").unwrap().weekdays,
-        Schedule::parse("0 0 * * 7").unwrap().weekdays,
+        Schedule::parse("@weekly").unwrap().fields.weekdays,
+        Schedule::parse("0 0 * * 7").unwrap().fields.weekdays,
     );
 }
 
@@ -134,6 +118,21 @@ fn next_is_strictly_after_on_a_minute() {
     assert_eq!(next("0 * * * *", t), Some(at(2024, 5, 10, 13, 0)));
     assert_eq!(next("*/15 * * * *", t), Some(at(2024, 5, 10, 12, 15)));
     assert_eq!(next("@daily", t), Some(at(2024, 5, 11, 0, 0)));
+    // `a/n` runs from a to the field's end; names and lists (2024-05-10 is a Friday).
+    assert_eq!(next("10/20 * * * *", t), Some(at(2024, 5, 10, 12, 10)));
+    assert_eq!(
+        next("10/20 * * * *", at(2024, 5, 10, 12, 50)),
+        Some(at(2024, 5, 10, 13, 10))
+    );
+    assert_eq!(
+        next("*/15 0-6,22-23 * * mon-FRI", t),
+        Some(at(2024, 5, 10, 22, 0))
+    );
+    assert_eq!(
+        next("*/15 0-6,22-23 * * mon-FRI", at(2024, 5, 10, 23, 50)),
+        Some(at(2024, 5, 13, 0, 0)),
+        "not on the weekend"
+    );
 }
 
 #[test]
@@ -182,6 +181,69 @@ fn day_of_month_and_day_of_week_are_ored_only_when_both_are_restricted() {
     assert_eq!(next("0 0 * * 7", t), Some(at(2024, 6, 2, 0, 0)));
     assert_eq!(next("0 0 * * 0", t), Some(at(2024, 6, 2, 0, 0)));
     assert_eq!(next("@weekly", t), Some(at(2024, 6, 2, 0, 0)));
+    // Both restricted, one to every day: every day (ORed).
+    assert_eq!(next("0 0 1-31 * mon", t), Some(at(2024, 6, 2, 0, 0)));
+    assert_eq!(next("0 0 15 * 0-6", t), Some(at(2024, 6, 2, 0, 0)));
+}
+
+fn next_in(expr: &str, zone: &str, after: SystemTime) -> Option<SystemTime> {
+    let zone = zone.parse().unwrap();
+    Schedule::parse(expr)
+        .unwrap()
+        .in_zone(zone)
+        .next_after(after)
+}
+
+#[test]
+fn business_hours_in_a_zone_follow_its_daylight_saving_change() {
+    // New York moves from EST (UTC-5) to EDT (UTC-4) on Sunday 2024-03-10.
+    let s = "0 9 * * mon-fri";
+    let friday = at(2024, 3, 8, 14, 0);
+    assert_eq!(
+        next_in(s, "America/New_York", at(2024, 3, 8, 12, 0)),
+        Some(friday)
+    );
+    assert_eq!(
+        next_in(s, "America/New_York", friday),
+        Some(at(2024, 3, 11, 13, 0)),
+        "Monday 9:00 is 13:00 UTC in summer time"
+    );
+    // UTC, the default, has no change.
+    assert_eq!(next(s, friday), Some(at(2024, 3, 11, 9, 0)));
+}
+
+#[test]
+fn a_time_the_clocks_skip_fires_after_the_gap_and_a_repeated_one_fires_once() {
+    // Berlin skips 02:00-03:00 on 2024-03-31: 02:30 fires at 03:00 CEST (01:00 UTC).
+    let s = "30 2 * * *";
+    let gap = at(2024, 3, 31, 1, 0);
+    assert_eq!(
+        next_in(s, "Europe/Berlin", at(2024, 3, 30, 12, 0)),
+        Some(gap)
+    );
+    assert_eq!(
+        next_in(s, "Europe/Berlin", gap),
+        Some(at(2024, 4, 1, 0, 30))
+    );
+    // Berlin repeats 02:00-03:00 on 2024-10-27: 02:30 fires once, at its first (CEST, 00:30 UTC).
+    let first = at(2024, 10, 27, 0, 30);
+    assert_eq!(
+        next_in(s, "Europe/Berlin", at(2024, 10, 26, 12, 0)),
+        Some(first)
+    );
+    assert_eq!(
+        next_in(s, "Europe/Berlin", first),
+        Some(at(2024, 10, 28, 1, 30)),
+        "not again at 02:30 CET (01:30 UTC) the same day"
+    );
+}
+
+#[test]
+fn a_zone_shows_in_the_display_unless_utc() {
+    let s = Schedule::parse("0 9 * * mon-fri").unwrap();
+    assert_eq!(s.to_string(), "0 9 * * mon-fri");
+    let s = s.in_zone("Europe/Berlin".parse().unwrap());
+    assert_eq!(s.to_string(), "0 9 * * mon-fri (Europe/Berlin)");
 }
 
 /// A wall clock that moves with tokio's (paused) time, from `base`.

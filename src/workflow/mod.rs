@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use backon::{ExponentialBuilder, Retryable as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,6 +143,13 @@ impl KeyedLocks {
     }
 }
 
+/// The waits between tries of a project's run lock in the store: 100 ms, doubling, at most 5 s,
+/// for as long as it takes.
+const RUN_LOCK_BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(5))
+    .without_max_times();
+
 impl Context {
     /// Queues a message of `kind` about pull request `pr` of `repo` for the notification
     /// URL, when there is one (never waits); `text` gets the pull request's link.
@@ -157,23 +165,22 @@ impl Context {
     pub async fn lock_project(&self, repo: &str, target: &Target) -> ProjectRun {
         let key = format!("{repo}\n{}\n{}", target.dir, target.workspace);
         let local = self.project_locks.lock(key.clone()).await;
-        let mut backoff = Duration::from_millis(100);
         loop {
-            match self.store.hold_run(&key).await {
-                Ok(store) => {
-                    return ProjectRun {
-                        _store: store,
-                        _local: local,
-                    };
-                }
-                Err(e) => {
+            let held = (|| self.store.hold_run(&key))
+                .retry(RUN_LOCK_BACKOFF)
+                .notify(|e, _| {
                     tracing::warn!(
                         error = format!("{e:#}"),
                         "taking the project's run lock failed; trying again"
                     );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+                })
+                .await;
+            // The backoff never ends, so backon gives up never; were it to, this asks again.
+            if let Ok(store) = held {
+                return ProjectRun {
+                    _store: store,
+                    _local: local,
+                };
             }
         }
     }
@@ -415,5 +422,21 @@ mod tests {
         )
         .await;
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn the_run_lock_is_asked_again_after_100_ms_doubling_to_5_s_without_end() {
+        use backon::BackoffBuilder as _;
+        // backon scales in f32: the waits are these to within a microsecond.
+        let waits: Vec<u128> = super::RUN_LOCK_BACKOFF
+            .build()
+            .take(10)
+            .map(|d| (d.as_micros() + 500) / 1000)
+            .collect();
+        assert_eq!(
+            waits,
+            [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]
+        );
+        assert!(super::RUN_LOCK_BACKOFF.build().nth(10_000).is_some());
     }
 }

@@ -12,11 +12,25 @@ fn value<'a>(sources: &'a Sources, key: &str) -> Option<&'a str> {
     sources.get(key).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// BOSUN_DRIFT_SCHEDULE, parsed; an error names the setting and the field at fault.
+/// BOSUN_DRIFT_SCHEDULE, parsed, in the zone BOSUN_DRIFT_SCHEDULE_TIMEZONE names (checked even
+/// when no schedule is set); an error names the setting and the field at fault.
 pub(super) fn schedule(sources: &Sources) -> Result<Option<Schedule>, SettingsError> {
+    let zone = value(sources, "drift_schedule_timezone")
+        .map(|name| {
+            name.parse::<chrono_tz::Tz>().map_err(|_| {
+                SettingsError::of(
+                    "drift_schedule_timezone",
+                    format!("{name:?} is not an IANA time zone name (e.g. UTC, Europe/Berlin)"),
+                )
+            })
+        })
+        .transpose()?
+        .unwrap_or(chrono_tz::Tz::UTC);
     value(sources, "drift_schedule")
         .map(|expr| {
-            Schedule::parse(expr).map_err(|e| SettingsError::of("drift_schedule", e.to_string()))
+            Schedule::parse(expr)
+                .map(|s| s.in_zone(zone))
+                .map_err(|e| SettingsError::of("drift_schedule", e.to_string()))
         })
         .transpose()
 }

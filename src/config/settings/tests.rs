@@ -459,6 +459,29 @@ fn drift_schedule_is_parsed_and_a_bad_one_names_the_field() {
 }
 
 #[test]
+fn drift_schedule_timezone_is_an_iana_name_and_a_bad_one_stops_start() {
+    let mut s = base();
+    s.env.set("drift_schedule", "0 9 * * mon-fri");
+    s.env.set("drift_schedule_timezone", " Europe/Berlin ");
+    let r = Settings::resolve(&s).unwrap();
+    assert_eq!(
+        r.drift_schedule.unwrap().to_string(),
+        "0 9 * * mon-fri (Europe/Berlin)"
+    );
+    s.env.set("drift_schedule_timezone", "Europe/Atlantis");
+    assert_eq!(
+        err(&s),
+        "BOSUN_DRIFT_SCHEDULE_TIMEZONE (--drift-schedule-timezone): \"Europe/Atlantis\" \
+         is not an IANA time zone name (e.g. UTC, Europe/Berlin)"
+    );
+    // Checked even without a schedule.
+    s.env.set("drift_schedule", "");
+    assert!(err(&s).starts_with("BOSUN_DRIFT_SCHEDULE_TIMEZONE"));
+    s.env.set("drift_schedule_timezone", "UTC");
+    assert!(Settings::resolve(&s).unwrap().drift_schedule.is_none());
+}
+
+#[test]
 fn api_token_is_a_long_enough_secret() {
     let mut s = base();
     s.env.set("api_token", "short-t0ken");

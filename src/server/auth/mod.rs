@@ -141,14 +141,12 @@ pub fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Viewer, NoView
     }
 }
 
-/// Compares the digests of `a` and `b` in time independent of where they differ.
+/// Compares the digests of `a` and `b` in time independent of where they differ (`subtle`);
+/// comparing digests, not the bytes, also hides how long the expected token is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a)[..].ct_eq(&Sha256::digest(b)[..]).into()
 }
 
 impl FromRequestParts<Arc<AppState>> for Viewer {
@@ -285,5 +283,17 @@ impl Viewer {
             )),
             _ => Err(refuse(StatusCode::FORBIDDEN, "the CSRF token is not valid")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_is_equality_of_bytes() {
+        assert!(super::same(b"token", b"token"));
+        assert!(super::same(b"", b""));
+        assert!(!super::same(b"token", b"tokem"));
+        assert!(!super::same(b"token", b"token2"));
+        assert!(!super::same(b"token", b""));
     }
 }
