@@ -271,13 +271,8 @@ fn installation(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
     let p: InstallationPayload = d.read()?;
     let kind = EventKind::Installation {
         action,
-        account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-        repos: p
-            .repositories
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.full_name)
-            .collect(),
+        account: login(p.installation.account),
+        repos: full_names(p.repositories.unwrap_or_default()),
     };
     event_of(kind, p.installation.id.into_envelope(p.sender))
 }
@@ -292,19 +287,21 @@ fn installation_repositories(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
     let p: InstallationReposPayload = d.read()?;
     let kind = EventKind::InstallationRepositories {
         action,
-        account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-        added: p
-            .repositories_added
-            .into_iter()
-            .map(|r| r.full_name)
-            .collect(),
-        removed: p
-            .repositories_removed
-            .into_iter()
-            .map(|r| r.full_name)
-            .collect(),
+        account: login(p.installation.account),
+        added: full_names(p.repositories_added),
+        removed: full_names(p.repositories_removed),
     };
     event_of(kind, p.installation.id.into_envelope(p.sender))
+}
+
+/// The installation's account's login; empty when the payload names none.
+fn login(account: Option<RawOwner>) -> String {
+    account.map(|a| a.login).unwrap_or_default()
+}
+
+/// The full names of `repos`.
+fn full_names(repos: Vec<RawRepoName>) -> Vec<String> {
+    repos.into_iter().map(|r| r.full_name).collect()
 }
 
 fn read<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ParseError> {
