@@ -832,6 +832,19 @@ impl Sources {
         split_list(self.get_or_default(key))
     }
 
+    /// One of a setting's named values; an error lists them.
+    fn one_of<T: Copy>(&self, key: &str, values: &[(&str, T)]) -> Result<T, SettingsError> {
+        let raw = self.get_or_default(key).trim();
+        match values.iter().find(|(name, _)| *name == raw) {
+            Some((_, value)) => Ok(*value),
+            None => {
+                let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+                let problem = format!("`{raw}` is not {}", names.join(" or "));
+                Err(SettingsError::of(key, problem))
+            }
+        }
+    }
+
     /// A count that must be at least 1.
     fn at_least_one(&self, key: &str) -> Result<u32, SettingsError> {
         let n: u32 = self.parsed(key, "a positive number")?;
@@ -1027,7 +1040,10 @@ impl Settings {
         let terraform_git_ssh = sources.parsed::<bool>("terraform_git_ssh", "true or false")?;
         let github_writes_per_minute = sources.at_least_one("github_writes_per_minute")?;
         let github_app_slug = github::app_slug(sources);
-        let log_format = log_format(sources)?;
+        let log_format = sources.one_of(
+            "log_format",
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
         let delivery_max_attempts = sources.at_least_one("delivery_max_attempts")?;
         let job_lease = runs::job_lease(sources)?;
         let job_max_attempts = sources.at_least_one("job_max_attempts")?;
@@ -1124,18 +1140,6 @@ fn database_url(sources: &Sources, data_dir: &Path) -> Result<Secret, SettingsEr
             _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
         },
     ))
-}
-
-/// BOSUN_LOG_FORMAT: `text` or `json`.
-fn log_format(sources: &Sources) -> Result<LogFormat, SettingsError> {
-    match sources.get_or_default("log_format").trim() {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        other => Err(SettingsError::of(
-            "log_format",
-            format!("`{other}` is not text or json"),
-        )),
-    }
 }
 
 /// The planfile key (see `secrets::planfile_key`); a PostgreSQL store needs it in the

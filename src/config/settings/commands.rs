@@ -87,12 +87,6 @@ pub(super) fn repo_config_file(sources: &Sources) -> Result<Option<String>, Sett
 
 /// BOSUN_COMMENT_MODE: `edit` or `new`.
 pub(super) fn comment_mode(sources: &Sources) -> Result<CommentMode, SettingsError> {
-    match sources.get_or_default("comment_mode").trim() {
-        "edit" => Ok(CommentMode::Edit),
-        "new" => Ok(CommentMode::New),
-        other => Err(SettingsError::of(
-            "comment_mode",
-            format!("`{other}` is not edit or new"),
-        )),
-    }
+    let modes = [("edit", CommentMode::Edit), ("new", CommentMode::New)];
+    sources.one_of("comment_mode", &modes)
 }

@@ -31,14 +31,11 @@ pub(super) fn parallelism(sources: &Sources) -> Result<usize, SettingsError> {
 
 /// BOSUN_CHECKOUT_STRATEGY: `branch` or `merge`.
 pub(super) fn checkout_strategy(sources: &Sources) -> Result<CheckoutStrategy, SettingsError> {
-    match sources.get_or_default("checkout_strategy").trim() {
-        "branch" => Ok(CheckoutStrategy::Branch),
-        "merge" => Ok(CheckoutStrategy::Merge),
-        other => Err(SettingsError::of(
-            "checkout_strategy",
-            format!("`{other}` is not branch or merge"),
-        )),
-    }
+    let strategies = [
+        ("branch", CheckoutStrategy::Branch),
+        ("merge", CheckoutStrategy::Merge),
+    ];
+    sources.one_of("checkout_strategy", &strategies)
 }
 
 /// BOSUN_TERRAFORM_TIMEOUT: more than 0.
