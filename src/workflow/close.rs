@@ -137,17 +137,10 @@ async fn merged_steps(
     let (mut same, moved) = plan_merge_commit(ctx, claim.job_id, &m, &due, &due_targets).await;
     let policy_held = hold_by_policy(ctx, &m, &mut same).await?;
     let mut summary = format!("merged as {}", plan::short(&m.merge_sha));
-    // While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either:
-    // the merge commit's plan is posted and waits for `apply`.
-    let lock = ctx.store.apply_lock().await?;
-    let locked = if lock.is_some() {
-        std::mem::take(&mut same)
-    } else {
-        Vec::new()
-    };
+    let locked = hold_while_locked(ctx, &mut same).await?;
     summary.push_str(&apply_on_merge(ctx, claim, &m, config.as_ref(), &same).await?);
     let held = Held {
-        locked: lock.filter(|_| !locked.is_empty()).map(|l| (l, locked)),
+        locked,
         policy: policy_held,
         moved,
     };
@@ -476,6 +469,22 @@ async fn hold_by_policy(
     let policy_held = super::policy_check::held_on_merge(ctx, reviewed_at, merged_at, same).await?;
     same.retain(|t| !policy_held.contains(t));
     Ok(policy_held)
+}
+
+/// While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either: the
+/// merge commit's plan is posted and waits for `apply`. Takes the projects out of `same`, and
+/// returns them with the lock (none when nothing was held).
+async fn hold_while_locked(
+    ctx: &Context,
+    same: &mut Vec<Target>,
+) -> anyhow::Result<Option<(ApplyLock, Vec<Target>)>> {
+    let lock = ctx.store.apply_lock().await?;
+    let locked = if lock.is_some() {
+        std::mem::take(same)
+    } else {
+        Vec::new()
+    };
+    Ok(lock.filter(|_| !locked.is_empty()).map(|l| (l, locked)))
 }
 
 /// Applies the merge commit's plans of `same` (proposing what was reviewed), posts the apply
