@@ -16,11 +16,10 @@ use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::audit::{Kind as AuditKind, NewEntry};
-use crate::command::Command;
 use crate::config::powers::Requirements;
 use crate::config::repo::{ApplyRequirement, ConfigError, LockMode, RepoConfig};
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
+    CheckRunSpec, CheckStatus, Conclusion, MergeableState, PrState, PullRequestInfo,
 };
 use crate::notify::Kind;
 use crate::plan::{Outcome, Target};
@@ -28,21 +27,8 @@ use crate::render;
 use crate::render::notify::ApplyEnd;
 use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis};
 
-/// An apply comment.
-#[derive(Debug, Clone)]
-pub struct ApplyCommand {
-    pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
-    /// Who commented.
-    pub author: String,
-    /// Their permission on the repository, as the command gate read it.
-    pub permission: Permission,
-    /// The parsed comment: its flags select the projects.
-    pub command: Command,
-    /// Shown in the apply comment: who asked, and how.
-    pub note: String,
-}
+/// An apply comment, past the gate.
+pub type ApplyCommand = super::command::Gated;
 
 /// Runs an apply command; returns a one-line summary.
 pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Result<String> {
@@ -59,7 +45,7 @@ async fn steps(ctx: &Context, claim: Claim, cmd: &ApplyCommand) -> Result<String
     let config = repo_config(ctx, &a, chosen.config).await?;
     let base = base_config(ctx, &a).await?;
     refuse_unmet(ctx, &a, base.as_ref(), &chosen.plans).await?;
-    take_locks(ctx, &a, base.as_ref(), &chosen.plans).await?;
+    take_locks(ctx, &a, &lockable(ctx, &a, base.as_ref(), &chosen.plans)).await?;
     let set = ApplySet {
         job_id: claim.job_id,
         repo: &cmd.repo,
@@ -338,23 +324,27 @@ async fn refuse_unmet(
     Ok(())
 }
 
-/// Takes (or confirms) the chosen projects' locks, but not under `repo_locks: {mode:
-/// disabled}`; refuses those another pull request holds.
-async fn take_locks(
+/// The chosen projects whose locks the apply takes: all but those under `repo_locks: {mode:
+/// disabled}`.
+fn lockable(
     ctx: &Context,
     a: &Asked<'_>,
     base: Option<&RepoConfig>,
     chosen: &[StoredPlan],
-) -> Result<(), Stop> {
+) -> Vec<Target> {
     let (repo, base_ref) = (a.repo(), a.request.pr.base_ref.as_str());
-    let targets: Vec<Target> = chosen
+    chosen
         .iter()
         .map(|p| p.target.clone())
         .filter(|t| policy(ctx, (repo, base_ref), base, t).locks != LockMode::Disabled)
-        .collect();
+        .collect()
+}
+
+/// Takes (or confirms) the locks of `targets`; refuses those another pull request holds.
+async fn take_locks(ctx: &Context, a: &Asked<'_>, targets: &[Target]) -> Result<(), Stop> {
     let actor = crate::audit::Actor::Github(a.cmd.author.clone());
-    let attempt =
-        audit_log::lock_projects(ctx, repo, a.cmd.pr_number, &targets, false, &actor).await?;
+    let (repo, pr) = (a.repo(), a.cmd.pr_number);
+    let attempt = audit_log::lock_projects(ctx, repo, pr, targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let refusals: Vec<Refusal> = held
             .into_iter()

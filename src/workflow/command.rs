@@ -11,7 +11,7 @@ use super::job::{PrRef, RepoRef};
 use super::plan::{self, Selection};
 use super::stop::{self, Stop};
 use crate::command::{self, Command, CommandKind, Parsed};
-use crate::github::{PrState, PullRequestInfo, Reaction};
+use crate::github::{Permission, PrState, PullRequestInfo, Reaction};
 use crate::render;
 use crate::store::Claim;
 
@@ -24,6 +24,23 @@ pub struct Comment {
     pub comment_id: u64,
     pub author: String,
     pub body: String,
+}
+
+/// A command past the gate, for the workflow that runs it.
+#[derive(Debug, Clone)]
+pub struct Gated {
+    pub repo: RepoRef,
+    pub installation_id: u64,
+    pub pr_number: u64,
+    /// Who commented.
+    pub author: String,
+    /// Their permission on the repository, as the command gate read it.
+    pub permission: Permission,
+    /// The parsed comment: its flags select the projects (and, for `import` and `state rm`,
+    /// its words are the addresses).
+    pub command: Command,
+    /// Shown in the workflow's comment: who asked, and how.
+    pub note: String,
 }
 
 /// Runs a comment command; returns a one-line summary.
@@ -163,28 +180,10 @@ async fn dispatch(
         }
         (_, None) => anyhow::bail!("{} ran without the access check", cmd.kind.as_str()),
         (CommandKind::Import | CommandKind::StateRm, Some(pass)) => {
-            let request = super::state::StateRequest {
-                repo: c.repo.clone(),
-                installation_id: c.installation_id,
-                pr_number: c.pr_number,
-                author: c.author.clone(),
-                permission: pass.has,
-                command: cmd.clone(),
-                note: format!("Run by @{} with `{}`.", c.author, first_line(&c.body)),
-            };
-            super::state::run(ctx, claim, request).await
+            super::state::run(ctx, claim, gated(c, cmd, pass.has, "Run")).await
         }
         (CommandKind::Apply, Some(pass)) => {
-            let apply = super::apply::ApplyCommand {
-                repo: c.repo.clone(),
-                installation_id: c.installation_id,
-                pr_number: c.pr_number,
-                author: c.author.clone(),
-                permission: pass.has,
-                command: cmd.clone(),
-                note: format!("Applied by @{} with `{}`.", c.author, first_line(&c.body)),
-            };
-            super::apply::run(ctx, claim, apply).await
+            super::apply::run(ctx, claim, gated(c, cmd, pass.has, "Applied")).await
         }
         (CommandKind::Unlock, Some(pass)) => {
             let who = super::unlock::Commenter {
@@ -194,6 +193,20 @@ async fn dispatch(
             super::unlock::run(ctx, &c.repo, c.installation_id, &pass.info, who, cmd).await
         }
         (CommandKind::Plan, Some(pass)) => plan(ctx, claim, c, cmd, pass.info).await,
+    }
+}
+
+/// The comment as the workflows past the gate take it (`apply`, `import`, `state rm`), its
+/// note saying who ran it (`verb` by @them) and how.
+fn gated(c: &Comment, cmd: &Command, has: Permission, verb: &str) -> Gated {
+    Gated {
+        repo: c.repo.clone(),
+        installation_id: c.installation_id,
+        pr_number: c.pr_number,
+        author: c.author.clone(),
+        permission: has,
+        command: cmd.clone(),
+        note: format!("{verb} by @{} with `{}`.", c.author, first_line(&c.body)),
     }
 }
 
