@@ -4,8 +4,7 @@
 //! of its own, with details only in the logs.
 
 use super::Context;
-use super::access;
-use super::access::Pass;
+use super::access::{self, Pass};
 use super::feedback;
 use super::job::{PrRef, RepoRef};
 use super::plan::{self, Selection};
@@ -112,25 +111,24 @@ async fn parse(ctx: &Context, c: &Comment) -> Result<Command, Stop> {
         &ctx.settings.app_slug,
         &ctx.settings.blocked_extra_args,
     );
-    Err(
-        match command::restrict(parsed, &ctx.settings.allow_commands) {
-            Parsed::Command(cmd) => return Ok(cmd),
-            Parsed::NotACommand => Stop::Told("not a command".into()),
-            Parsed::Usage(kind) => {
-                let summary = format!("usage of {}", kind.as_str());
-                stop_with(ctx, c, Reaction::Eyes, render::reply::help(name), summary).await
-            }
-            Parsed::WrongName { given, name } => {
-                let body = render::reply::wrong_name(&name, &given);
-                let summary = format!("did you mean {name} instead of {given}");
-                stop_with(ctx, c, Reaction::Confused, body, summary).await
-            }
-            Parsed::Error(e) => {
-                let body = render::reply::command_error(name, &e);
-                stop_with(ctx, c, Reaction::Eyes, body, format!("bad command: {e}")).await
-            }
-        },
-    )
+    let stopped = match command::restrict(parsed, &ctx.settings.allow_commands) {
+        Parsed::Command(cmd) => return Ok(cmd),
+        Parsed::NotACommand => Stop::Told("not a command".into()),
+        Parsed::Usage(kind) => {
+            let summary = format!("usage of {}", kind.as_str());
+            stop_with(ctx, c, Reaction::Eyes, render::reply::help(name), summary).await
+        }
+        Parsed::WrongName { given, name } => {
+            let body = render::reply::wrong_name(&name, &given);
+            let summary = format!("did you mean {name} instead of {given}");
+            stop_with(ctx, c, Reaction::Confused, body, summary).await
+        }
+        Parsed::Error(e) => {
+            let body = render::reply::command_error(name, &e);
+            stop_with(ctx, c, Reaction::Eyes, body, format!("bad command: {e}")).await
+        }
+    };
+    Err(stopped)
 }
 
 /// Who may run the command: `help` and `version` run nothing and are open to all, and
