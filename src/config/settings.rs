@@ -16,10 +16,13 @@ use crate::access::AccessPolicy;
 mod sandbox;
 
 pub use sandbox::{Sandbox, parse_bytes};
+mod commands;
 mod drift;
+mod github;
 mod instance;
 mod notify;
 mod oauth;
+mod runs;
 mod secrets;
 mod versions;
 
@@ -835,6 +838,28 @@ impl Sources {
     fn list(&self, key: &str) -> Vec<String> {
         split_list(self.get_or_default(key))
     }
+
+    /// One of a setting's named values; an error lists them.
+    fn one_of<T: Copy>(&self, key: &str, values: &[(&str, T)]) -> Result<T, SettingsError> {
+        let raw = self.get_or_default(key).trim();
+        match values.iter().find(|(name, _)| *name == raw) {
+            Some((_, value)) => Ok(*value),
+            None => {
+                let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+                let problem = format!("`{raw}` is not {}", names.join(" or "));
+                Err(SettingsError::of(key, problem))
+            }
+        }
+    }
+
+    /// A count that must be at least 1.
+    fn at_least_one(&self, key: &str) -> Result<u32, SettingsError> {
+        let n: u32 = self.parsed(key, "a positive number")?;
+        if n == 0 {
+            return Err(SettingsError::of(key, "must be at least 1"));
+        }
+        Ok(n)
+    }
 }
 
 pub(super) fn split_list(raw: &str) -> Vec<String> {
@@ -998,227 +1023,41 @@ impl Settings {
     pub fn resolve(sources: &Sources) -> Result<Self, SettingsError> {
         let listen = sources.parsed("listen", "an address like 127.0.0.1:4141")?;
         let data_dir = PathBuf::from(sources.get_or_default("data_dir"));
-        let database_url = Secret::new(match sources.get("database_url").map(str::trim) {
-            Some(url) if !url.is_empty() => check_database_url(url)?,
-            _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
-        });
-        let api_url = sources
-            .get_or_default("github_api_url")
-            .trim()
-            .trim_end_matches('/')
-            .to_owned();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(SettingsError::of(
-                "github_api_url",
-                format!("`{api_url}` is not an http(s) URL"),
-            ));
-        }
-        let app_id_raw = sources.required("github_app_id")?.trim();
-        let app_id = app_id_raw
-            .parse::<u64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| {
-                SettingsError::of(
-                    "github_app_id",
-                    format!("`{app_id_raw}` is not a GitHub App id (a positive number)"),
-                )
-            })?;
+        let database_url = database_url(sources, &data_dir)?;
+        let api_url = github::api_url(sources)?;
+        let app_id = github::app_id(sources)?;
         let app_key_pem = read_app_key(sources.required("github_app_key_file")?)?;
         let webhook_secrets = webhook_secrets(sources)?;
         let repo_allowlist = RepoAllowlist::parse(sources.get_or_default("repo_allowlist"))
             .map_err(|e| SettingsError::of("repo_allowlist", e))?;
-        let terraform_bin = sources.get_or_default("terraform_bin").trim().to_owned();
-        if terraform_bin.is_empty() {
-            return Err(SettingsError::of("terraform_bin", "must not be empty"));
-        }
-        let command_names = sources.list("command_names");
-        if command_names.is_empty() {
-            return Err(SettingsError::of(
-                "command_names",
-                "needs at least one name",
-            ));
-        }
-        if let Some(bad) = command_names.iter().find(|n| {
-            !n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        }) {
-            return Err(SettingsError::of(
-                "command_names",
-                format!("`{bad}` may hold only letters, digits, - and _"),
-            ));
-        }
-        let status_name = sources.get_or_default("status_name").trim().to_owned();
-        if status_name.is_empty()
-            || !status_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(SettingsError::of(
-                "status_name",
-                format!("`{status_name}` must be a non-empty name of letters, digits, -, _ and ."),
-            ));
-        }
-        let blocked_extra_args = sources.list("blocked_extra_args");
-        if let Some(bad) = blocked_extra_args.iter().find(|a| !a.starts_with('-')) {
-            return Err(SettingsError::of(
-                "blocked_extra_args",
-                format!("`{bad}` is not a flag (it must start with -)"),
-            ));
-        }
-        let allow_commands = crate::command::allowed_kinds(&sources.list("allow_commands"))
-            .map_err(|bad| {
-                SettingsError::of(
-                    "allow_commands",
-                    format!(
-                        "`{bad}` is not all or one of {}",
-                        crate::command::ALLOWABLE_COMMANDS.join(", ")
-                    ),
-                )
-            })?;
+        let terraform_bin = runs::terraform_bin(sources)?;
+        let command_names = commands::command_names(sources)?;
+        let status_name = commands::status_name(sources)?;
+        let blocked_extra_args = commands::blocked_extra_args(sources)?;
+        let allow_commands = commands::allow_commands(sources)?;
         let disable_autoplan = sources.parsed::<bool>("disable_autoplan", "true or false")?;
         let autoplan_modules = sources.parsed::<bool>("autoplan_modules", "true or false")?;
-        let parallelism = match sources.get("parallelism") {
-            None => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            Some(_) => sources.parsed::<usize>("parallelism", "a positive number")?,
-        };
-        if parallelism == 0 {
-            return Err(SettingsError::of("parallelism", "must be at least 1"));
-        }
-        let checkout_strategy = match sources.get_or_default("checkout_strategy").trim() {
-            "branch" => CheckoutStrategy::Branch,
-            "merge" => CheckoutStrategy::Merge,
-            other => {
-                return Err(SettingsError::of(
-                    "checkout_strategy",
-                    format!("`{other}` is not branch or merge"),
-                ));
-            }
-        };
-        let repo_config_file = match sources.get("repo_config_file").map(str::trim) {
-            None | Some("") => None,
-            Some(path) => {
-                let inside = !path.starts_with('/')
-                    && path.split('/').all(|part| !part.is_empty() && part != "..");
-                if !inside {
-                    return Err(SettingsError::of(
-                        "repo_config_file",
-                        format!("`{path}` is not a relative path inside the repository"),
-                    ));
-                }
-                Some(path.to_owned())
-            }
-        };
-        let comment_mode = match sources.get_or_default("comment_mode").trim() {
-            "edit" => CommentMode::Edit,
-            "new" => CommentMode::New,
-            other => {
-                return Err(SettingsError::of(
-                    "comment_mode",
-                    format!("`{other}` is not edit or new"),
-                ));
-            }
-        };
+        let parallelism = runs::parallelism(sources)?;
+        let checkout_strategy = runs::checkout_strategy(sources)?;
+        let repo_config_file = commands::repo_config_file(sources)?;
+        let comment_mode = commands::comment_mode(sources)?;
         let plan_drafts = sources.parsed::<bool>("plan_drafts", "true or false")?;
-        let terraform_timeout = sources.duration("terraform_timeout")?;
-        if terraform_timeout.is_zero() {
-            return Err(SettingsError::of(
-                "terraform_timeout",
-                "must be more than 0",
-            ));
-        }
-        let plugin_cache_dir = match sources.get("plugin_cache_dir").map(str::trim) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => data_dir.join("plugin-cache"),
-        };
-        let terraform_cli_config = match sources.get("terraform_cli_config_file").map(str::trim) {
-            Some(file) if !file.is_empty() => {
-                let path = PathBuf::from(file);
-                if !path.is_absolute() || !path.is_file() {
-                    return Err(SettingsError::of(
-                        "terraform_cli_config_file",
-                        format!("`{file}` is not an absolute path to a file"),
-                    ));
-                }
-                Some(path)
-            }
-            _ => None,
-        };
+        let terraform_timeout = runs::terraform_timeout(sources)?;
+        let plugin_cache_dir = runs::plugin_cache_dir(sources, &data_dir);
+        let terraform_cli_config = runs::terraform_cli_config(sources)?;
         let terraform_git_ssh = sources.parsed::<bool>("terraform_git_ssh", "true or false")?;
-        let github_writes_per_minute: u32 =
-            sources.parsed("github_writes_per_minute", "a positive number")?;
-        if github_writes_per_minute == 0 {
-            return Err(SettingsError::of(
-                "github_writes_per_minute",
-                "must be at least 1",
-            ));
-        }
-        let github_app_slug = sources
-            .get("github_app_slug")
-            .map(|s| s.trim().trim_start_matches('@').to_owned())
-            .filter(|s| !s.is_empty());
-        let log_format = match sources.get_or_default("log_format").trim() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(SettingsError::of(
-                    "log_format",
-                    format!("`{other}` is not text or json"),
-                ));
-            }
-        };
-        let delivery_max_attempts: u32 =
-            sources.parsed("delivery_max_attempts", "a positive number")?;
-        if delivery_max_attempts == 0 {
-            return Err(SettingsError::of(
-                "delivery_max_attempts",
-                "must be at least 1",
-            ));
-        }
-        let job_lease = sources.duration("job_lease")?;
-        if job_lease < Duration::from_secs(1) {
-            return Err(SettingsError::of("job_lease", "must be at least 1s"));
-        }
-        let job_max_attempts: u32 = sources.parsed("job_max_attempts", "a positive number")?;
-        if job_max_attempts == 0 {
-            return Err(SettingsError::of("job_max_attempts", "must be at least 1"));
-        }
+        let github_writes_per_minute = sources.at_least_one("github_writes_per_minute")?;
+        let github_app_slug = github::app_slug(sources);
+        let log_format = sources.one_of(
+            "log_format",
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
+        let delivery_max_attempts = sources.at_least_one("delivery_max_attempts")?;
+        let job_lease = runs::job_lease(sources)?;
+        let job_max_attempts = sources.at_least_one("job_max_attempts")?;
         let sandbox = sandbox::resolve(sources, &data_dir)?;
-        let planfile_key = secrets::planfile_key(sources, &data_dir)?;
-        if is_postgres(database_url.expose()) && matches!(planfile_key, PlanfileKey::File(_)) {
-            return Err(SettingsError::of(
-                "planfile_key",
-                "a PostgreSQL store needs the planfile key in the settings (BOSUN_PLANFILE_KEY \
-                 or BOSUN_PLANFILE_KEY_FILE): every replica must open the planfiles the others \
-                 sealed, and a key made in one replica's data dir would be that replica's alone",
-            ));
-        }
-        let repo_powers = ServerPolicy {
-            allow_custom_workflows: RepoAllowlist::parse(
-                sources.get_or_default("allow_custom_workflows"),
-            )
-            .map_err(|e| SettingsError::of("allow_custom_workflows", e))?,
-            allowed_overrides: AllowedOverrides::parse(sources.get_or_default("allowed_overrides"))
-                .map_err(|e| SettingsError::of("allowed_overrides", e))?,
-            apply_requirements: powers::parse_requirements(
-                sources.get_or_default("apply_requirements"),
-            )
-            .map_err(|e| SettingsError::of("apply_requirements", e))?,
-            server: None,
-        };
-        let server_config = sources
-            .get("server_config")
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from);
-        let mut repo_powers = repo_powers;
-        if let Some(path) = &server_config {
-            let read = powers::read_server_config(path)
-                .map_err(|e| SettingsError::of("server_config", e))?;
-            repo_powers.server = Some(std::sync::Arc::new(read));
-        }
+        let planfile_key = planfile_key(sources, &data_dir, &database_url)?;
+        let (repo_powers, server_config) = repo_powers(sources)?;
         let public_url = instance::public_url(sources)?;
         let oauth = oauth::oauth(sources, &api_url, public_url.as_deref())?;
         Ok(Self {
@@ -1299,6 +1138,65 @@ fn audit_retention(sources: &Sources) -> Result<Option<Duration>, SettingsError>
         ));
     }
     Ok(Some(keep))
+}
+
+/// BOSUN_DATABASE_URL, checked; unset or blank, `bosun.db` in the data dir.
+fn database_url(sources: &Sources, data_dir: &Path) -> Result<Secret, SettingsError> {
+    Ok(Secret::new(
+        match sources.get("database_url").map(str::trim) {
+            Some(url) if !url.is_empty() => check_database_url(url)?,
+            _ => format!("sqlite://{}", data_dir.join("bosun.db").display()),
+        },
+    ))
+}
+
+/// The planfile key (see `secrets::planfile_key`); a PostgreSQL store needs it in the
+/// settings, not in one replica's data dir.
+fn planfile_key(
+    sources: &Sources,
+    data_dir: &Path,
+    database_url: &Secret,
+) -> Result<PlanfileKey, SettingsError> {
+    let planfile_key = secrets::planfile_key(sources, data_dir)?;
+    if is_postgres(database_url.expose()) && matches!(planfile_key, PlanfileKey::File(_)) {
+        return Err(SettingsError::of(
+            "planfile_key",
+            "a PostgreSQL store needs the planfile key in the settings (BOSUN_PLANFILE_KEY \
+             or BOSUN_PLANFILE_KEY_FILE): every replica must open the planfiles the others \
+             sealed, and a key made in one replica's data dir would be that replica's alone",
+        ));
+    }
+    Ok(planfile_key)
+}
+
+/// What repositories' configs may do (BOSUN_ALLOW_CUSTOM_WORKFLOWS, BOSUN_ALLOWED_OVERRIDES,
+/// BOSUN_APPLY_REQUIREMENTS, and the server config BOSUN_SERVER_CONFIG names), and that
+/// file's path.
+fn repo_powers(sources: &Sources) -> Result<(ServerPolicy, Option<PathBuf>), SettingsError> {
+    let mut repo_powers = ServerPolicy {
+        allow_custom_workflows: RepoAllowlist::parse(
+            sources.get_or_default("allow_custom_workflows"),
+        )
+        .map_err(|e| SettingsError::of("allow_custom_workflows", e))?,
+        allowed_overrides: AllowedOverrides::parse(sources.get_or_default("allowed_overrides"))
+            .map_err(|e| SettingsError::of("allowed_overrides", e))?,
+        apply_requirements: powers::parse_requirements(
+            sources.get_or_default("apply_requirements"),
+        )
+        .map_err(|e| SettingsError::of("apply_requirements", e))?,
+        server: None,
+    };
+    let server_config = sources
+        .get("server_config")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    if let Some(path) = &server_config {
+        let read =
+            powers::read_server_config(path).map_err(|e| SettingsError::of("server_config", e))?;
+        repo_powers.server = Some(std::sync::Arc::new(read));
+    }
+    Ok((repo_powers, server_config))
 }
 
 /// Whether a store URL names PostgreSQL.

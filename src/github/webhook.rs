@@ -86,177 +86,222 @@ fn leading_action(payload: &[u8]) -> Option<String> {
     std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
 }
 
+/// The payload of event `event` with action `action` as bosun's own [`Event`], or why bosun
+/// ignores it: one reader per event bosun subscribes to.
 fn parse_typed(event: &str, action: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
-    let ignored = || {
-        Ok(Parsed::Ignored(format!(
-            "bosun does not act on {event}.{action}"
-        )))
-    };
-    let event_of = |kind, envelope: Envelope| {
-        Ok(Parsed::Event(Box::new(Event {
-            installation_id: envelope.installation.map(|i| i.id),
-            repo: envelope.repository.map(RawRepo::into_repo),
-            sender: envelope.sender.into_user(),
-            kind,
-        })))
+    let d = Delivery {
+        event,
+        action,
+        payload,
     };
     match event {
-        "pull_request" => {
-            if !matches!(
-                action,
-                "opened" | "reopened" | "synchronize" | "ready_for_review" | "closed"
-            ) {
-                return ignored();
-            }
-            let p: PullRequestPayload = read(event, payload)?;
-            let pr = p.pull_request.into_pr();
-            let action = match action {
-                "opened" => PullRequestAction::Opened,
-                "reopened" => PullRequestAction::Reopened,
-                "synchronize" => PullRequestAction::Synchronize {
-                    before: p.before.unwrap_or_default(),
-                    after: p.after.unwrap_or_else(|| pr.head.sha.clone()),
-                },
-                "ready_for_review" => PullRequestAction::ReadyForReview,
-                _ => PullRequestAction::Closed { merged: pr.merged },
-            };
-            event_of(EventKind::PullRequest { action, pr }, envelope!(p))
-        }
-        "issue_comment" => {
-            if action != "created" {
-                return ignored();
-            }
-            let p: IssueCommentPayload = read(event, payload)?;
-            if p.issue.pull_request.is_none() {
-                return Ok(Parsed::Ignored(
-                    "comment on an issue, not a pull request".into(),
-                ));
-            }
-            let comment = Comment {
-                id: p.comment.id,
-                body: p.comment.body.unwrap_or_default(),
-                author: p.comment.user.into_user(),
-                html_url: p.comment.html_url,
-            };
-            event_of(
-                EventKind::PullRequestComment {
-                    pr_number: p.issue.number,
-                    comment,
-                },
-                envelope!(p),
-            )
-        }
-        "pull_request_review" => {
-            let action = match action {
-                "submitted" => ReviewAction::Submitted,
-                "dismissed" => ReviewAction::Dismissed,
-                _ => return ignored(),
-            };
-            let p: ReviewPayload = read(event, payload)?;
-            let state = match p.review.state.to_ascii_lowercase().as_str() {
-                "approved" => ReviewState::Approved,
-                "changes_requested" => ReviewState::ChangesRequested,
-                "dismissed" => ReviewState::Dismissed,
-                _ => ReviewState::Commented,
-            };
-            let review = Review {
-                id: p.review.id,
-                state,
-                author: p.review.user.map(RawUser::into_user).unwrap_or_else(ghost),
-                commit_sha: p.review.commit_id,
-            };
-            let pr = p.pull_request.into_pr();
-            event_of(
-                EventKind::PullRequestReview { action, pr, review },
-                envelope!(p),
-            )
-        }
-        "push" => {
-            let p: PushPayload = read(event, payload)?;
-            let kind = EventKind::Push {
-                git_ref: p.git_ref,
-                before: p.before,
-                after: p.after,
-                created: p.created,
-                deleted: p.deleted,
-                forced: p.forced,
-            };
-            event_of(kind, envelope!(p))
-        }
-        "check_run" => {
-            let p: CheckRunPayload = read(event, payload)?;
-            let action = match (action, p.requested_action) {
-                ("rerequested", _) => CheckRunAction::Rerequested,
-                ("requested_action", Some(r)) => CheckRunAction::RequestedAction {
-                    identifier: r.identifier,
-                },
-                ("requested_action", None) => {
-                    return Err(ParseError {
-                        event: event.into(),
-                        message: "requested_action: missing field".into(),
-                    });
-                }
-                _ => return ignored(),
-            };
-            let c = p.check_run;
-            let check_run = CheckRun {
-                id: c.id,
-                name: c.name,
-                head_sha: c.head_sha,
-                external_id: c.external_id.filter(|s| !s.is_empty()),
-                pull_requests: c.pull_requests.into_iter().map(|p| p.number).collect(),
-            };
-            event_of(EventKind::CheckRun { action, check_run }, envelope!(p))
-        }
-        "installation" => {
-            let action = match action {
-                "created" => InstallationAction::Created,
-                "deleted" => InstallationAction::Deleted,
-                "suspend" => InstallationAction::Suspended,
-                "unsuspend" => InstallationAction::Unsuspended,
-                "new_permissions_accepted" => InstallationAction::NewPermissionsAccepted,
-                _ => return ignored(),
-            };
-            let p: InstallationPayload = read(event, payload)?;
-            let kind = EventKind::Installation {
-                action,
-                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-                repos: p
-                    .repositories
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| r.full_name)
-                    .collect(),
-            };
-            event_of(kind, p.installation.id.into_envelope(p.sender))
-        }
-        "installation_repositories" => {
-            let action = match action {
-                "added" => InstallationReposAction::Added,
-                "removed" => InstallationReposAction::Removed,
-                _ => return ignored(),
-            };
-            let p: InstallationReposPayload = read(event, payload)?;
-            let kind = EventKind::InstallationRepositories {
-                action,
-                account: p.installation.account.map(|a| a.login).unwrap_or_default(),
-                added: p
-                    .repositories_added
-                    .into_iter()
-                    .map(|r| r.full_name)
-                    .collect(),
-                removed: p
-                    .repositories_removed
-                    .into_iter()
-                    .map(|r| r.full_name)
-                    .collect(),
-            };
-            event_of(kind, p.installation.id.into_envelope(p.sender))
-        }
+        "pull_request" => pull_request(&d),
+        "issue_comment" => issue_comment(&d),
+        "pull_request_review" => pull_request_review(&d),
+        "push" => push(&d),
+        "check_run" => check_run(&d),
+        "installation" => installation(&d),
+        "installation_repositories" => installation_repositories(&d),
         _ => Ok(Parsed::Ignored(format!(
             "bosun does not subscribe to {event} events"
         ))),
     }
+}
+
+/// What each event's reader reads: the event, its action and its payload.
+struct Delivery<'a> {
+    event: &'a str,
+    action: &'a str,
+    payload: &'a [u8],
+}
+
+impl Delivery<'_> {
+    /// The payload as `T` (see [`read`]).
+    fn read<T: DeserializeOwned>(&self) -> Result<T, ParseError> {
+        read(self.event, self.payload)
+    }
+
+    /// Ignored: an action bosun does not act on.
+    fn ignored(&self) -> Result<Parsed, ParseError> {
+        Ok(Parsed::Ignored(format!(
+            "bosun does not act on {}.{}",
+            self.event, self.action
+        )))
+    }
+}
+
+/// The event of `kind`, from the installation, repository and sender of its `envelope`.
+fn event_of(kind: EventKind, envelope: Envelope) -> Result<Parsed, ParseError> {
+    Ok(Parsed::Event(Box::new(Event {
+        installation_id: envelope.installation.map(|i| i.id),
+        repo: envelope.repository.map(RawRepo::into_repo),
+        sender: envelope.sender.into_user(),
+        kind,
+    })))
+}
+
+/// `pull_request`: opened, reopened, synchronized (pushed to), ready for review, or closed.
+fn pull_request(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    if !matches!(
+        d.action,
+        "opened" | "reopened" | "synchronize" | "ready_for_review" | "closed"
+    ) {
+        return d.ignored();
+    }
+    let p: PullRequestPayload = d.read()?;
+    let pr = p.pull_request.into_pr();
+    let action = match d.action {
+        "opened" => PullRequestAction::Opened,
+        "reopened" => PullRequestAction::Reopened,
+        "synchronize" => PullRequestAction::Synchronize {
+            before: p.before.unwrap_or_default(),
+            after: p.after.unwrap_or_else(|| pr.head.sha.clone()),
+        },
+        "ready_for_review" => PullRequestAction::ReadyForReview,
+        _ => PullRequestAction::Closed { merged: pr.merged },
+    };
+    event_of(EventKind::PullRequest { action, pr }, envelope!(p))
+}
+
+/// `issue_comment`: a comment created on a pull request (not on an issue).
+fn issue_comment(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    if d.action != "created" {
+        return d.ignored();
+    }
+    let p: IssueCommentPayload = d.read()?;
+    if p.issue.pull_request.is_none() {
+        return Ok(Parsed::Ignored(
+            "comment on an issue, not a pull request".into(),
+        ));
+    }
+    let comment = Comment {
+        id: p.comment.id,
+        body: p.comment.body.unwrap_or_default(),
+        author: p.comment.user.into_user(),
+        html_url: p.comment.html_url,
+    };
+    event_of(
+        EventKind::PullRequestComment {
+            pr_number: p.issue.number,
+            comment,
+        },
+        envelope!(p),
+    )
+}
+
+/// `pull_request_review`: a review submitted or dismissed.
+fn pull_request_review(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    let action = match d.action {
+        "submitted" => ReviewAction::Submitted,
+        "dismissed" => ReviewAction::Dismissed,
+        _ => return d.ignored(),
+    };
+    let p: ReviewPayload = d.read()?;
+    let state = match p.review.state.to_ascii_lowercase().as_str() {
+        "approved" => ReviewState::Approved,
+        "changes_requested" => ReviewState::ChangesRequested,
+        "dismissed" => ReviewState::Dismissed,
+        _ => ReviewState::Commented,
+    };
+    let review = Review {
+        id: p.review.id,
+        state,
+        author: p.review.user.map(RawUser::into_user).unwrap_or_else(ghost),
+        commit_sha: p.review.commit_id,
+    };
+    let pr = p.pull_request.into_pr();
+    event_of(
+        EventKind::PullRequestReview { action, pr, review },
+        envelope!(p),
+    )
+}
+
+/// `push`: a branch or tag moved (push payloads have no action).
+fn push(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    let p: PushPayload = d.read()?;
+    let kind = EventKind::Push {
+        git_ref: p.git_ref,
+        before: p.before,
+        after: p.after,
+        created: p.created,
+        deleted: p.deleted,
+        forced: p.forced,
+    };
+    event_of(kind, envelope!(p))
+}
+
+/// `check_run`: a check run re-run, or one of its buttons pressed.
+fn check_run(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    let p: CheckRunPayload = d.read()?;
+    let action = match (d.action, p.requested_action) {
+        ("rerequested", _) => CheckRunAction::Rerequested,
+        ("requested_action", Some(r)) => CheckRunAction::RequestedAction {
+            identifier: r.identifier,
+        },
+        ("requested_action", None) => {
+            return Err(ParseError {
+                event: d.event.into(),
+                message: "requested_action: missing field".into(),
+            });
+        }
+        _ => return d.ignored(),
+    };
+    let c = p.check_run;
+    let check_run = CheckRun {
+        id: c.id,
+        name: c.name,
+        head_sha: c.head_sha,
+        external_id: c.external_id.filter(|s| !s.is_empty()),
+        pull_requests: c.pull_requests.into_iter().map(|p| p.number).collect(),
+    };
+    event_of(EventKind::CheckRun { action, check_run }, envelope!(p))
+}
+
+/// `installation`: the app installed, uninstalled, suspended, unsuspended, or granted new
+/// permissions.
+fn installation(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    let action = match d.action {
+        "created" => InstallationAction::Created,
+        "deleted" => InstallationAction::Deleted,
+        "suspend" => InstallationAction::Suspended,
+        "unsuspend" => InstallationAction::Unsuspended,
+        "new_permissions_accepted" => InstallationAction::NewPermissionsAccepted,
+        _ => return d.ignored(),
+    };
+    let p: InstallationPayload = d.read()?;
+    let kind = EventKind::Installation {
+        action,
+        account: login(p.installation.account),
+        repos: full_names(p.repositories.unwrap_or_default()),
+    };
+    event_of(kind, p.installation.id.into_envelope(p.sender))
+}
+
+/// `installation_repositories`: repositories added to or removed from an installation.
+fn installation_repositories(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
+    let action = match d.action {
+        "added" => InstallationReposAction::Added,
+        "removed" => InstallationReposAction::Removed,
+        _ => return d.ignored(),
+    };
+    let p: InstallationReposPayload = d.read()?;
+    let kind = EventKind::InstallationRepositories {
+        action,
+        account: login(p.installation.account),
+        added: full_names(p.repositories_added),
+        removed: full_names(p.repositories_removed),
+    };
+    event_of(kind, p.installation.id.into_envelope(p.sender))
+}
+
+/// The installation's account's login; empty when the payload names none.
+fn login(account: Option<RawOwner>) -> String {
+    account.map(|a| a.login).unwrap_or_default()
+}
+
+/// The full names of `repos`.
+fn full_names(repos: Vec<RawRepoName>) -> Vec<String> {
+    repos.into_iter().map(|r| r.full_name).collect()
 }
 
 fn read<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ParseError> {

@@ -12,14 +12,14 @@ use super::Context;
 use super::audit_log;
 use super::feedback::{self, CheckRun, apply_check_name};
 use super::job::{PrRef, RepoRef};
+use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::apply::{self, ApplyOutcome, PrFacts, ProjectApply, Refusal};
 use crate::audit::{Kind as AuditKind, NewEntry};
-use crate::command::Command;
 use crate::config::powers::Requirements;
-use crate::config::repo::{ApplyRequirement, LockMode, RepoConfig};
+use crate::config::repo::{ApplyRequirement, ConfigError, LockMode, RepoConfig};
 use crate::github::{
-    CheckRunSpec, CheckStatus, Conclusion, MergeableState, Permission, PrState, PullRequestInfo,
+    CheckRunSpec, CheckStatus, Conclusion, MergeableState, PrState, PullRequestInfo,
 };
 use crate::notify::Kind;
 use crate::plan::{Outcome, Target};
@@ -27,79 +27,163 @@ use crate::render;
 use crate::render::notify::ApplyEnd;
 use crate::store::{ApplyRecord, ApplyStatus, Claim, LockAttempt, RunKind, StoredPlan, now_millis};
 
-/// An apply comment.
-#[derive(Debug, Clone)]
-pub struct ApplyCommand {
-    pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
-    /// Who commented.
-    pub author: String,
-    /// Their permission on the repository, as the command gate read it.
-    pub permission: Permission,
-    /// The parsed comment: its flags select the projects.
-    pub command: Command,
-    /// Shown in the apply comment: who asked, and how.
-    pub note: String,
-}
+/// An apply comment, past the gate.
+pub type ApplyCommand = super::command::Gated;
 
 /// Runs an apply command; returns a one-line summary.
 pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Result<String> {
-    let repo = cmd.repo.full_name.as_str();
+    stop::outcome(steps(ctx, claim, &cmd).await)
+}
+
+/// The apply, step by step; a step that stops has told the pull request why.
+async fn steps(ctx: &Context, claim: Claim, cmd: &ApplyCommand) -> Result<String, Stop> {
+    let info = admit(ctx, cmd).await?;
+    let a = Asked::new(cmd, &info, claim.job_id);
+    let mut hook_runs = pre_hooks(ctx, &a).await?;
+    let chosen = choose_plans(ctx, &a).await?;
+    refuse_unappliable(ctx, &a, &chosen.plans).await?;
+    let config = repo_config(ctx, &a, chosen.config).await?;
+    let base = base_config(ctx, &a).await?;
+    refuse_unmet(ctx, &a, base.as_ref(), &chosen.plans).await?;
+    take_locks(ctx, &a, &lockable(ctx, &a, base.as_ref(), &chosen.plans)).await?;
+    let set = ApplySet {
+        job_id: claim.job_id,
+        repo: &cmd.repo,
+        installation_id: cmd.installation_id,
+        pr: &a.request.pr,
+        merged: a.merged(),
+        user: &cmd.author,
+    };
+    let results = apply_plans(ctx, claim, &set, chosen.plans, config.as_ref()).await;
+    hook_runs.extend(super::hooks::post(ctx, &a.request, "apply", claim.job_id).await);
+    let shown = (cmd.note.as_str(), hook_runs.as_slice());
+    publish(ctx, &set, &results, shown, config.as_ref()).await?;
+    Ok(settle(ctx, &a, &set, &results, base.as_ref()).await?)
+}
+
+/// What the steps of one apply share: the comment, the pull request as read when the apply
+/// began, and the request its hooks and config reads go by (at the pull request's head).
+struct Asked<'a> {
+    cmd: &'a ApplyCommand,
+    info: &'a PullRequestInfo,
+    request: plan::Request,
+    job_id: i64,
+}
+
+impl<'a> Asked<'a> {
+    fn new(cmd: &'a ApplyCommand, info: &'a PullRequestInfo, job_id: i64) -> Self {
+        let request = plan::Request {
+            actor: crate::audit::Actor::Github(cmd.author.clone()),
+            repo: cmd.repo.clone(),
+            installation_id: cmd.installation_id,
+            pr: PrRef::of(info),
+            selection: plan::Selection::All,
+            extra_args: Vec::new(),
+            note: None,
+            merged: info.state == PrState::Merged,
+        };
+        Asked {
+            cmd,
+            info,
+            request,
+            job_id,
+        }
+    }
+
+    fn repo(&self) -> &str {
+        &self.cmd.repo.full_name
+    }
+
+    /// The commit applied: the pull request's head (its merge commit once merged).
+    fn sha(&self) -> &str {
+        &self.request.pr.head_sha
+    }
+
+    fn merged(&self) -> bool {
+        self.request.merged
+    }
+
+    /// Replies on the pull request and stops with `summary`.
+    async fn stop(&self, ctx: &Context, body: &str, summary: String) -> Stop {
+        let cmd = self.cmd;
+        let replied = feedback::reply(ctx, cmd.installation_id, self.repo(), cmd.pr_number, body);
+        Stop::told(replied.await.map(|()| summary))
+    }
+
+    /// Refuses (see [`refuse_at`]) at the pull request's head, and stops.
+    async fn refuse(&self, ctx: &Context, refusals: &[Refusal]) -> Stop {
+        Stop::told(refuse_at(ctx, self.cmd, self.sha(), self.job_id, refusals).await)
+    }
+}
+
+/// Whether the apply may go on before anything of the pull request is read (applies are not
+/// locked, the commenter may apply), and then whether it is still open: the pull request, or
+/// the refusal.
+async fn admit(ctx: &Context, cmd: &ApplyCommand) -> Result<PullRequestInfo, Stop> {
+    let refused = |refusal| async move { Stop::told(refuse(ctx, cmd, &[refusal]).await) };
     let installation = cmd.installation_id;
     if let Some(lock) = ctx.store.apply_lock().await? {
         let refusal = Refusal::ApplyLocked {
             locked_at: lock.locked_at,
         };
-        return refuse(ctx, &cmd, &[refusal]).await;
+        return Err(refused(refusal).await);
     }
     if let Some(refusal) =
         super::access::apply_refusal(ctx, installation, &cmd.author, cmd.permission).await?
     {
-        return refuse(ctx, &cmd, &[refusal]).await;
+        return Err(refused(refusal).await);
     }
     let info = ctx
         .github
-        .pull_request(installation, repo, cmd.pr_number)
+        .pull_request(installation, &cmd.repo.full_name, cmd.pr_number)
         .await?;
     if info.state == PrState::Closed {
-        return refuse(ctx, &cmd, &[Refusal::Closed]).await;
+        return Err(refused(Refusal::Closed).await);
     }
-    let pr = PrRef::of(&info);
-    let sha = pr.head_sha.clone();
-    let request = plan::Request {
-        actor: crate::audit::Actor::Github(cmd.author.clone()),
-        repo: cmd.repo.clone(),
-        installation_id: installation,
-        pr: pr.clone(),
-        selection: plan::Selection::All,
-        extra_args: Vec::new(),
-        note: None,
-        merged: info.state == PrState::Merged,
-    };
-    // Pre workflow hooks run before the config is read, as for a plan: a hook may write it.
-    let mut hook_runs = Vec::new();
-    if super::hooks::any(ctx, &request, super::hooks::Phase::Pre, "apply") {
-        plan::fetch(ctx, &request).await?;
-        let pre = super::hooks::pre(ctx, &request, "apply", claim.job_id).await;
-        if let Some(failed) = &pre.failed {
-            let body = render::hooks::stopped("apply", &failed.shown());
-            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
-            return Ok(format!(
-                "apply refused: {} `{}` failed",
-                failed.phase.key(),
-                failed.name
-            ));
-        }
-        hook_runs = pre.runs;
+    Ok(info)
+}
+
+/// Runs the pre workflow hooks before the config is read, as for a plan (a hook may write
+/// it); stops when a blocking one fails. Their runs, for the apply comment.
+async fn pre_hooks(ctx: &Context, a: &Asked<'_>) -> Result<Vec<super::hooks::HookRun>, Stop> {
+    if !super::hooks::any(ctx, &a.request, super::hooks::Phase::Pre, "apply") {
+        return Ok(Vec::new());
     }
+    plan::fetch(ctx, &a.request).await?;
+    let pre = super::hooks::pre(ctx, &a.request, "apply", a.job_id).await;
+    if let Some(failed) = &pre.failed {
+        let body = render::hooks::stopped("apply", &failed.shown());
+        let summary = format!(
+            "apply refused: {} `{}` failed",
+            failed.phase.key(),
+            failed.name
+        );
+        return Err(a.stop(ctx, &body, summary).await);
+    }
+    Ok(pre.runs)
+}
+
+/// The repo config as read at a commit: none, valid, or not.
+type ConfigRead = Option<Result<RepoConfig, ConfigError>>;
+
+/// The saved plans the comment chose, and the repo config when it was read to choose them.
+struct Chosen {
+    plans: Vec<StoredPlan>,
+    config: Option<ConfigRead>,
+}
+
+/// The saved plans the comment's flags select; stops when a `-p` pattern is not allowed, when
+/// none is selected, or when a `-d` reaches several named projects on one dir and workspace
+/// (`-p` chooses between them).
+async fn choose_plans(ctx: &Context, a: &Asked<'_>) -> Result<Chosen, Stop> {
+    let (repo, cmd) = (a.repo(), a.cmd);
     // A `-p` may be a pattern the repo config allows (`allowed_regexp_prefixes`): read the
     // config before choosing the plans; otherwise only once there are plans to apply.
     let mut read = None;
     let mut prefixes = Vec::new();
     if !cmd.command.projects.is_empty() {
-        plan::fetch(ctx, &request).await?;
-        let config = plan::read_config(ctx, (repo, &request.pr.base_ref), &sha).await?;
+        plan::fetch(ctx, &a.request).await?;
+        let config = plan::read_config(ctx, (repo, &a.request.pr.base_ref), a.sha()).await?;
         if let Some(Ok(c)) = &config {
             prefixes = c.allowed_regexp_prefixes.clone();
         }
@@ -109,8 +193,7 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         Ok(names) => names,
         Err(bad) => {
             let body = render::reply::bad_project_pattern(&bad);
-            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
-            return Ok(format!("apply refused: {bad}"));
+            return Err(a.stop(ctx, &body, format!("apply refused: {bad}")).await);
         }
     };
     let chosen: Vec<StoredPlan> = ctx
@@ -121,70 +204,107 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         .filter(|p| cmd.command.selects_with(&p.target, &names))
         .collect();
     if chosen.is_empty() {
-        return refuse(ctx, &cmd, &[Refusal::NoPlan]).await;
+        return Err(Stop::Told(refuse(ctx, cmd, &[Refusal::NoPlan]).await?));
     }
-    // `-d` that reaches the plans of several named projects on one dir and workspace cannot
-    // choose between them: `-p` does.
     if !cmd.command.dirs.is_empty() {
         let targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
         if let Some(found) = crate::projects::ambiguous(&targets) {
             let body = render::reply::ambiguous(ctx.settings.command_name(), "apply", &found);
-            feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
-            return Ok(format!(
+            let summary = format!(
                 "apply refused: -d {} reaches {} projects",
                 found.dir,
                 found.names.len()
-            ));
+            );
+            return Err(a.stop(ctx, &body, summary).await);
         }
     }
-    let applies = ctx.store.applies_of_pr(repo, cmd.pr_number).await?;
-    let mut refusals: Vec<Refusal> = chosen
+    Ok(Chosen {
+        plans: chosen,
+        config: read,
+    })
+}
+
+/// Refuses plans that cannot be applied at the head (stale, applied, interrupted, failed).
+async fn refuse_unappliable(
+    ctx: &Context,
+    a: &Asked<'_>,
+    chosen: &[StoredPlan],
+) -> Result<(), Stop> {
+    let applies = ctx.store.applies_of_pr(a.repo(), a.cmd.pr_number).await?;
+    let refusals: Vec<Refusal> = chosen
         .iter()
-        .filter_map(|p| plan_refusal(p, &sha, &applies))
+        .filter_map(|p| plan_refusal(p, a.sha(), &applies))
         .collect();
     if !refusals.is_empty() {
-        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
+        return Err(a.refuse(ctx, &refusals).await);
     }
+    Ok(())
+}
+
+/// The pull request's repo config at its head (`read` when already read); stops when it is
+/// not valid.
+async fn repo_config(
+    ctx: &Context,
+    a: &Asked<'_>,
+    read: Option<ConfigRead>,
+) -> Result<Option<RepoConfig>, Stop> {
     let read = match read {
         Some(read) => read,
         None => {
-            plan::fetch(ctx, &request).await?;
-            plan::read_config(ctx, (repo, &request.pr.base_ref), &sha).await?
+            plan::fetch(ctx, &a.request).await?;
+            plan::read_config(ctx, (a.repo(), &a.request.pr.base_ref), a.sha()).await?
         }
     };
-    let config = match read {
-        Some(Ok(config)) => Some(config),
+    match read {
+        Some(Ok(config)) => Ok(Some(config)),
         Some(Err(e)) => {
-            feedback::config_error(ctx, &request, &e).await?;
-            return Ok(format!("apply refused: repo config error: {e}"));
+            feedback::config_error(ctx, &a.request, &e).await?;
+            Err(Stop::Told(format!("apply refused: repo config error: {e}")))
         }
-        None => None,
-    };
-    // Policy is the base branch's: a pull request cannot drop its own requirements.
-    let base = super::policy::read(ctx, repo, &pr, info.state == PrState::Merged).await?;
-    if let Err(e) = &base.config {
-        let body = render::reply::base_config_error(e);
-        feedback::reply(ctx, installation, repo, cmd.pr_number, &body).await?;
-        return Ok(format!(
-            "apply refused: the base branch's repo config is not valid: {e}"
-        ));
+        None => Ok(None),
     }
-    let base = base.valid();
-    let facts = facts(ctx, &cmd, &info, base, &chosen).await?;
-    refusals.extend(chosen.iter().filter_map(|p| {
-        let policy = policy(ctx, (repo, &request.pr.base_ref), base, &p.target);
-        let unmet = apply::unmet(&policy.requirements, &facts);
-        (!unmet.is_empty()).then(|| Refusal::Requirements {
-            target: p.target.clone(),
-            unmet,
+}
+
+/// The base branch's repo config, where policy comes from (a pull request cannot drop its own
+/// requirements); stops when it is not valid.
+async fn base_config(ctx: &Context, a: &Asked<'_>) -> Result<Option<RepoConfig>, Stop> {
+    let base = super::policy::read(ctx, a.repo(), &a.request.pr, a.merged()).await?;
+    match base.config {
+        Ok(config) => Ok(config),
+        Err(e) => {
+            let body = render::reply::base_config_error(&e);
+            let summary = format!("apply refused: the base branch's repo config is not valid: {e}");
+            Err(a.stop(ctx, &body, summary).await)
+        }
+    }
+}
+
+/// Refuses projects whose apply requirements are unmet, or held back by policy checks: a
+/// failed set not approved by enough owners.
+async fn refuse_unmet(
+    ctx: &Context,
+    a: &Asked<'_>,
+    base: Option<&RepoConfig>,
+    chosen: &[StoredPlan],
+) -> Result<(), Stop> {
+    let (repo, base_ref) = (a.repo(), a.request.pr.base_ref.as_str());
+    let facts = facts(ctx, a.cmd, a.info, base, chosen).await?;
+    let mut refusals: Vec<Refusal> = chosen
+        .iter()
+        .filter_map(|p| {
+            let policy = policy(ctx, (repo, base_ref), base, &p.target);
+            let unmet = apply::unmet(&policy.requirements, &facts);
+            (!unmet.is_empty()).then(|| Refusal::Requirements {
+                target: p.target.clone(),
+                unmet,
+            })
         })
-    }));
-    // Policy checks: a failed set not approved by enough owners holds its project back.
+        .collect();
     let at = super::policy_check::At {
         repo,
-        pr: cmd.pr_number,
-        head: &sha,
-        base_ref: &request.pr.base_ref,
+        pr: a.cmd.pr_number,
+        head: a.sha(),
+        base_ref,
     };
     let chosen_targets: Vec<Target> = chosen.iter().map(|p| p.target.clone()).collect();
     for (target, sets) in super::policy_check::blocking(ctx, at, &chosen_targets).await? {
@@ -199,55 +319,63 @@ pub async fn run(ctx: &Context, claim: Claim, cmd: ApplyCommand) -> anyhow::Resu
         refusals.push(Refusal::PolicyFailed { target, sets });
     }
     if !refusals.is_empty() {
-        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
+        return Err(a.refuse(ctx, &refusals).await);
     }
-    // The locks are taken (or confirmed) now, but under `repo_locks: {mode: disabled}`.
-    let targets: Vec<Target> = chosen
+    Ok(())
+}
+
+/// The chosen projects whose locks the apply takes: all but those under `repo_locks: {mode:
+/// disabled}`.
+fn lockable(
+    ctx: &Context,
+    a: &Asked<'_>,
+    base: Option<&RepoConfig>,
+    chosen: &[StoredPlan],
+) -> Vec<Target> {
+    let (repo, base_ref) = (a.repo(), a.request.pr.base_ref.as_str());
+    chosen
         .iter()
         .map(|p| p.target.clone())
-        .filter(|t| policy(ctx, (repo, &request.pr.base_ref), base, t).locks != LockMode::Disabled)
-        .collect();
-    let actor = crate::audit::Actor::Github(cmd.author.clone());
-    let attempt =
-        audit_log::lock_projects(ctx, repo, cmd.pr_number, &targets, false, &actor).await?;
+        .filter(|t| policy(ctx, (repo, base_ref), base, t).locks != LockMode::Disabled)
+        .collect()
+}
+
+/// Takes (or confirms) the locks of `targets`; refuses those another pull request holds.
+async fn take_locks(ctx: &Context, a: &Asked<'_>, targets: &[Target]) -> Result<(), Stop> {
+    let actor = crate::audit::Actor::Github(a.cmd.author.clone());
+    let (repo, pr) = (a.repo(), a.cmd.pr_number);
+    let attempt = audit_log::lock_projects(ctx, repo, pr, targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let refusals: Vec<Refusal> = held
             .into_iter()
             .map(|(target, by)| Refusal::Locked { target, by })
             .collect();
-        return refuse_at(ctx, &cmd, &sha, claim.job_id, &refusals).await;
+        return Err(a.refuse(ctx, &refusals).await);
     }
-    let set = ApplySet {
-        job_id: claim.job_id,
-        repo: &cmd.repo,
-        installation_id: installation,
-        pr: &pr,
-        merged: info.state == PrState::Merged,
-        user: &cmd.author,
-    };
-    let job_id = claim.job_id;
-    let results = apply_plans(ctx, claim, &set, chosen, config.as_ref()).await;
-    hook_runs.extend(super::hooks::post(ctx, &request, "apply", job_id).await);
-    publish(
-        ctx,
-        &set,
-        &results,
-        (&cmd.note, &hook_runs),
-        config.as_ref(),
-    )
-    .await?;
+    Ok(())
+}
+
+/// After the applies: a merged pull request's applied projects are settled; an open one is
+/// merged with `automerge` unless the comment said not to. The job's summary.
+async fn settle(
+    ctx: &Context,
+    a: &Asked<'_>,
+    set: &ApplySet<'_>,
+    results: &[ProjectApply],
+    base: Option<&RepoConfig>,
+) -> anyhow::Result<String> {
     let applied = results.iter().filter(|r| r.outcome.succeeded()).count();
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",
         results.len(),
-        plan::short(&sha)
+        plan::short(a.sha())
     );
     if set.merged {
-        settle_merged(ctx, &set, &results).await?;
-    } else if cmd.command.auto_merge_disabled {
+        settle_merged(ctx, set, results).await?;
+    } else if a.cmd.command.auto_merge_disabled {
         summary.push_str("; automerge disabled by --auto-merge-disabled");
     } else if let Some(base) = base.filter(|c| c.automerge) {
-        summary.push_str(&automerge(ctx, &cmd, &info, base).await?);
+        summary.push_str(&automerge(ctx, a.cmd, a.info, base).await?);
     }
     Ok(summary)
 }

@@ -10,16 +10,17 @@ use super::Context;
 use super::apply::{self as applying, ApplySet};
 use super::feedback;
 use super::job::{PrRef, RepoRef};
+use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::audit::Actor;
 use anyhow::Context as _;
 
-use crate::apply::same_changes;
+use crate::apply::{ApplyPolicy, same_changes};
 use crate::config::CommentMode;
-use crate::config::repo::ApplyRequirement;
+use crate::config::repo::{ApplyRequirement, RepoConfig};
 use crate::github::PrState;
 use crate::plan::{Outcome, Target};
-use crate::store::{Claim, StoredPlan};
+use crate::store::{ApplyLock, ApplyRecord, Claim, StoredPlan};
 
 pub async fn run(
     ctx: &Context,
@@ -97,6 +98,8 @@ async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: u64) -> anyhow::Resu
     }
 }
 
+/// A merged pull request: its projects with `apply_on_merge` planned again at the merge commit
+/// and applied when the plan is the one reviewed; the rest released. The job's summary.
 async fn run_merged(
     ctx: &Context,
     claim: Claim,
@@ -104,24 +107,114 @@ async fn run_merged(
     installation_id: u64,
     pr: u64,
 ) -> anyhow::Result<String> {
-    let name = repo.full_name.as_str();
-    let info = ctx.github.pull_request(installation_id, name, pr).await?;
+    stop::outcome(merged_steps(ctx, claim, repo, installation_id, pr).await)
+}
+
+/// [`run_merged`], step by step; a step that stops has released what the pull request held.
+async fn merged_steps(
+    ctx: &Context,
+    claim: Claim,
+    repo: &RepoRef,
+    installation_id: u64,
+    pr: u64,
+) -> Result<String, Stop> {
+    let m = read_merged(ctx, repo, installation_id, pr).await?;
+    let known = read_plans(ctx, &m).await?;
+    pre_hooks(ctx, &m, claim.job_id).await?;
+    let config = repo_config(ctx, &m).await?;
+    let base = base_config(ctx, &m).await?;
+    let reviewed = due_reviewed(ctx, &m, base.as_ref(), &known);
+    let due = Due {
+        reviewed: hold_unapproved(ctx, &m, base.as_ref(), reviewed).await?,
+        unreviewed: unreviewed(ctx, &m, base.as_ref(), &known),
+    };
+    if due.reviewed.is_empty() && due.unreviewed.is_empty() {
+        let summary = "merged: nothing to apply on merge; locks, plans and checkouts released";
+        return Err(m.forget(ctx, summary.into()).await);
+    }
+    let due_targets = due.targets();
+    release_the_rest(ctx, &m, &known.plans, &due_targets).await?;
+    let (mut same, moved) = plan_merge_commit(ctx, claim.job_id, &m, &due, &due_targets).await;
+    let policy_held = hold_by_policy(ctx, &m, &mut same).await?;
+    let mut summary = format!("merged as {}", plan::short(&m.merge_sha));
+    let locked = hold_while_locked(ctx, &mut same).await?;
+    summary.push_str(&apply_on_merge(ctx, claim, &m, config.as_ref(), &same).await?);
+    let held = Held {
+        locked,
+        policy: policy_held,
+        moved,
+    };
+    summary.push_str(&announce_held(ctx, &m, held).await?);
+    Ok(summary)
+}
+
+/// What the steps of a merged pull request share: the pull request, its final head (what was
+/// reviewed), its merge commit, and the request that plans and applies at that commit.
+struct Merged<'a> {
+    repo: &'a RepoRef,
+    installation_id: u64,
+    pr: u64,
+    final_head: String,
+    merge_sha: String,
+    req: plan::Request,
+}
+
+impl Merged<'_> {
+    fn name(&self) -> &str {
+        &self.repo.full_name
+    }
+
+    /// Releases everything the pull request holds, and stops with `summary`.
+    async fn forget(&self, ctx: &Context, summary: String) -> Stop {
+        let forgot = forget(ctx, self.repo, self.installation_id, self.pr).await;
+        Stop::told(forgot.map(|()| summary))
+    }
+
+    /// Replies `body` on the pull request, releases everything it holds, and stops with
+    /// `summary`.
+    async fn refuse(&self, ctx: &Context, body: &str, summary: String) -> Stop {
+        match feedback::reply(ctx, self.installation_id, self.name(), self.pr, body).await {
+            Ok(()) => self.forget(ctx, summary).await,
+            Err(e) => Stop::Failed(e),
+        }
+    }
+
+    /// Where policy checks ran on the plans reviewed, at the final head.
+    fn reviewed_at(&self) -> super::policy_check::At<'_> {
+        super::policy_check::At {
+            repo: self.name(),
+            pr: self.pr,
+            head: &self.final_head,
+            base_ref: &self.req.pr.base_ref,
+        }
+    }
+
+    /// The apply policy of `target` (see [`applying::policy`]).
+    fn policy(&self, ctx: &Context, base: Option<&RepoConfig>, t: &Target) -> ApplyPolicy {
+        applying::policy(ctx, (self.name(), &self.req.pr.base_ref), base, t)
+    }
+}
+
+/// Reads the pull request; stops, releasing everything, when GitHub names no merge commit.
+async fn read_merged<'a>(
+    ctx: &Context,
+    repo: &'a RepoRef,
+    installation_id: u64,
+    pr: u64,
+) -> Result<Merged<'a>, Stop> {
+    let info = ctx
+        .github
+        .pull_request(installation_id, &repo.full_name, pr)
+        .await?;
     let merge_sha = match (info.state, info.merge_commit_sha.clone()) {
         (PrState::Merged, Some(sha)) => sha,
         _ => {
             forget(ctx, repo, installation_id, pr).await?;
-            return Ok("merged, but GitHub names no merge commit: released".into());
+            return Err(Stop::Told(
+                "merged, but GitHub names no merge commit: released".into(),
+            ));
         }
     };
-    // What was reviewed: the plans made at the pull request's final head, copied apart once
-    // (never overwritten by the merge commit's plans, also when this job runs again).
-    ctx.store
-        .keep_reviewed_plans(name, pr, &info.head_sha)
-        .await
-        .context("keeping the reviewed plans")?;
-    let reviewed = ctx.store.reviewed_plans(name, pr).await?;
-    let plans = ctx.store.plans_of_pr(name, pr).await?;
-    let applies = ctx.store.applies_of_pr(name, pr).await?;
     let req = plan::Request {
         actor: crate::audit::Actor::Bosun,
         repo: repo.clone(),
@@ -132,89 +225,173 @@ async fn run_merged(
         note: None,
         merged: true,
     };
-    plan::fetch(ctx, &req).await?;
-    // An apply on merge is an apply: its pre workflow hooks run first (a hook may write the
-    // config), and a blocking one that fails applies nothing.
-    let pre = super::hooks::pre(ctx, &req, "apply", claim.job_id).await;
+    Ok(Merged {
+        repo,
+        installation_id,
+        pr,
+        final_head: info.head_sha,
+        merge_sha,
+        req,
+    })
+}
+
+/// The pull request's plans: those reviewed, the latest, and its applies.
+struct Known {
+    reviewed: Vec<StoredPlan>,
+    plans: Vec<StoredPlan>,
+    applies: Vec<ApplyRecord>,
+}
+
+/// Keeps what was reviewed, the plans made at the pull request's final head, apart once (never
+/// overwritten by the merge commit's plans, also when this job runs again); then reads the
+/// plans and applies.
+async fn read_plans(ctx: &Context, m: &Merged<'_>) -> anyhow::Result<Known> {
+    let (name, pr) = (m.name(), m.pr);
+    ctx.store
+        .keep_reviewed_plans(name, pr, &m.final_head)
+        .await
+        .context("keeping the reviewed plans")?;
+    Ok(Known {
+        reviewed: ctx.store.reviewed_plans(name, pr).await?,
+        plans: ctx.store.plans_of_pr(name, pr).await?,
+        applies: ctx.store.applies_of_pr(name, pr).await?,
+    })
+}
+
+/// Fetches the merge commit and runs the pre workflow hooks of apply: an apply on merge is an
+/// apply (a hook may write the config); stops, applying nothing, when a blocking one fails.
+async fn pre_hooks(ctx: &Context, m: &Merged<'_>, job_id: i64) -> Result<(), Stop> {
+    plan::fetch(ctx, &m.req).await?;
+    let pre = super::hooks::pre(ctx, &m.req, "apply", job_id).await;
     if let Some(failed) = &pre.failed {
         let body = crate::render::hooks::stopped("apply on merge", &failed.shown());
-        feedback::reply(ctx, installation_id, name, pr, &body).await?;
-        forget(ctx, repo, installation_id, pr).await?;
-        return Ok(format!(
+        let summary = format!(
             "merged, nothing applied: {} `{}` failed",
             failed.phase.key(),
             failed.name
-        ));
+        );
+        return Err(m.refuse(ctx, &body, summary).await);
     }
-    let config = match plan::read_config(ctx, (name, &req.pr.base_ref), &merge_sha).await? {
-        Some(Ok(config)) => Some(config),
+    Ok(())
+}
+
+/// The repo config at the merge commit; stops, applying nothing, when it is not valid.
+async fn repo_config(ctx: &Context, m: &Merged<'_>) -> Result<Option<RepoConfig>, Stop> {
+    match plan::read_config(ctx, (m.name(), &m.req.pr.base_ref), &m.merge_sha).await? {
+        Some(Ok(config)) => Ok(Some(config)),
         Some(Err(e)) => {
-            feedback::config_error(ctx, &req, &e).await?;
-            forget(ctx, repo, installation_id, pr).await?;
-            return Ok(format!(
-                "merged with a bad repo config, nothing applied: {e}"
-            ));
+            feedback::config_error(ctx, &m.req, &e).await?;
+            let summary = format!("merged with a bad repo config, nothing applied: {e}");
+            Err(m.forget(ctx, summary).await)
         }
-        None => None,
-    };
-    // Policy is the base branch's before the merge: a pull request cannot turn on its own
-    // apply on merge, nor drop the approval its base requires.
-    let base = super::policy::read(ctx, name, &req.pr, true).await?;
-    if let Err(e) = &base.config {
-        let body = crate::render::reply::base_config_error(e);
-        feedback::reply(ctx, installation_id, name, pr, &body).await?;
-        forget(ctx, repo, installation_id, pr).await?;
-        return Ok(format!(
-            "merged, but the base branch's repo config is not valid, nothing applied: {e}"
-        ));
+        None => Ok(None),
     }
-    let base = base.valid();
-    // The projects planned at the pull request's final head and not applied since, with
-    // apply_on_merge.
-    let mut due: Vec<&StoredPlan> = reviewed
+}
+
+/// The base branch's config before the merge, where policy comes from: a pull request cannot
+/// turn on its own apply on merge, nor drop the approval its base requires. Stops, applying
+/// nothing, when it is not valid.
+async fn base_config(ctx: &Context, m: &Merged<'_>) -> Result<Option<RepoConfig>, Stop> {
+    let base = super::policy::read(ctx, m.name(), &m.req.pr, true).await?;
+    match base.config {
+        Ok(config) => Ok(config),
+        Err(e) => {
+            let body = crate::render::reply::base_config_error(&e);
+            let summary = format!(
+                "merged, but the base branch's repo config is not valid, nothing applied: {e}"
+            );
+            Err(m.refuse(ctx, &body, summary).await)
+        }
+    }
+}
+
+/// The projects planned at the pull request's final head and not applied since, with
+/// apply_on_merge.
+fn due_reviewed<'k>(
+    ctx: &Context,
+    m: &Merged<'_>,
+    base: Option<&RepoConfig>,
+    known: &'k Known,
+) -> Vec<&'k StoredPlan> {
+    known
+        .reviewed
         .iter()
-        .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target).apply_on_merge)
-        .collect();
-    // Merging proves `mergeable` and `undiverged`, not `approved`.
+        .filter(|p| !applying::applied(p, &known.applies))
+        .filter(|p| m.policy(ctx, base, &p.target).apply_on_merge)
+        .collect()
+}
+
+/// Holds back the due projects that require approval when the pull request is not approved
+/// (merging proves `mergeable` and `undiverged`, not `approved`), and says so. The rest.
+async fn hold_unapproved<'k>(
+    ctx: &Context,
+    m: &Merged<'_>,
+    base: Option<&RepoConfig>,
+    due: Vec<&'k StoredPlan>,
+) -> anyhow::Result<Vec<&'k StoredPlan>> {
     let needs_approval = |p: &&StoredPlan| {
-        applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target)
+        m.policy(ctx, base, &p.target)
             .requirements
             .contains(&ApplyRequirement::Approved)
     };
-    if due.iter().any(needs_approval)
-        && !applying::is_approved(ctx, installation_id, name, pr).await?
-    {
-        let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
-            due.into_iter().partition(needs_approval);
-        due = rest;
-        let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
-        held_back(ctx, name, pr, &targets, "not approved");
-        let body = crate::render::reply::merged_unapproved(&targets);
-        feedback::reply(ctx, installation_id, name, pr, &body).await?;
+    let approved = || applying::is_approved(ctx, m.installation_id, m.name(), m.pr);
+    if !due.iter().any(needs_approval) || approved().await? {
+        return Ok(due);
     }
-    // Projects with apply_on_merge whose latest plan is not of the final head: nothing was
-    // reviewed to compare with, so they are never applied on merge; the merge commit's plan is
-    // posted and waits for `apply`.
-    let unreviewed: Vec<Target> = plans
+    let (unapproved, rest): (Vec<&StoredPlan>, Vec<&StoredPlan>) =
+        due.into_iter().partition(needs_approval);
+    let targets: Vec<Target> = unapproved.iter().map(|p| p.target.clone()).collect();
+    held_back(ctx, m.name(), m.pr, &targets, "not approved");
+    let body = crate::render::reply::merged_unapproved(&targets);
+    feedback::reply(ctx, m.installation_id, m.name(), m.pr, &body).await?;
+    Ok(rest)
+}
+
+/// Projects with apply_on_merge whose latest plan is not of the final head: nothing was
+/// reviewed to compare with, so they are never applied on merge; the merge commit's plan is
+/// posted and waits for `apply`.
+fn unreviewed(
+    ctx: &Context,
+    m: &Merged<'_>,
+    base: Option<&RepoConfig>,
+    known: &Known,
+) -> Vec<Target> {
+    known
+        .plans
         .iter()
-        .filter(|p| p.head_sha != info.head_sha)
-        .filter(|p| !reviewed.iter().any(|r| r.target == p.target))
-        .filter(|p| !applying::applied(p, &applies))
-        .filter(|p| applying::policy(ctx, (name, &req.pr.base_ref), base, &p.target).apply_on_merge)
+        .filter(|p| p.head_sha != m.final_head)
+        .filter(|p| !known.reviewed.iter().any(|r| r.target == p.target))
+        .filter(|p| !applying::applied(p, &known.applies))
+        .filter(|p| m.policy(ctx, base, &p.target).apply_on_merge)
         .map(|p| p.target.clone())
-        .collect();
-    if due.is_empty() && unreviewed.is_empty() {
-        forget(ctx, repo, installation_id, pr).await?;
-        return Ok("merged: nothing to apply on merge; locks, plans and checkouts released".into());
+        .collect()
+}
+
+/// The projects due on merge: reviewed ones, and unreviewed ones (planned, never applied).
+struct Due<'k> {
+    reviewed: Vec<&'k StoredPlan>,
+    unreviewed: Vec<Target>,
+}
+
+impl Due<'_> {
+    fn targets(&self) -> Vec<Target> {
+        self.reviewed
+            .iter()
+            .map(|p| p.target.clone())
+            .chain(self.unreviewed.iter().cloned())
+            .collect()
     }
-    let due_targets: Vec<Target> = due
-        .iter()
-        .map(|p| p.target.clone())
-        .chain(unreviewed.iter().cloned())
-        .collect();
-    // Everything else goes: the other projects' plans, and the locks no due project is under
-    // (two named projects on one dir and workspace share a lock).
+}
+
+/// Everything not due goes: the other projects' plans, and the locks no due project is under
+/// (two named projects on one dir and workspace share a lock).
+async fn release_the_rest(
+    ctx: &Context,
+    m: &Merged<'_>,
+    plans: &[StoredPlan],
+    due_targets: &[Target],
+) -> anyhow::Result<()> {
+    let (name, pr) = (m.name(), m.pr);
     let rest_plans: Vec<Target> = plans
         .iter()
         .map(|p| p.target.clone())
@@ -231,8 +408,8 @@ async fn run_merged(
     if !rest_locks.is_empty() {
         locks::release(
             ctx,
-            repo,
-            installation_id,
+            m.repo,
+            m.installation_id,
             pr,
             Some(&rest_locks),
             &Actor::Bosun,
@@ -242,18 +419,24 @@ async fn run_merged(
     if !rest_plans.is_empty() {
         ctx.store.delete_plans_of(name, pr, &rest_plans).await?;
     }
+    Ok(())
+}
 
-    let (merge_plans, checks) = plan::plan_targets(
-        ctx,
-        claim.job_id,
-        &req,
-        &due_targets,
-        &plan::Planning::default(),
-    )
-    .await;
+/// Plans the due projects at the merge commit, and splits them: those whose plan proposes
+/// exactly the changes of the plan reviewed, and those whose plan moved (or was never
+/// reviewed).
+async fn plan_merge_commit(
+    ctx: &Context,
+    job_id: i64,
+    m: &Merged<'_>,
+    due: &Due<'_>,
+    due_targets: &[Target],
+) -> (Vec<Target>, Vec<Target>) {
+    let (merge_plans, checks) =
+        plan::plan_targets(ctx, job_id, &m.req, due_targets, &plan::Planning::default()).await;
     futures::future::join_all(checks.into_iter().map(super::feedback::CheckRun::written)).await;
-    let (mut same, mut moved) = (Vec::new(), unreviewed.clone());
-    for reviewed in &due {
+    let (mut same, mut moved) = (Vec::new(), due.unreviewed.clone());
+    for reviewed in &due.reviewed {
         let now = merge_plans.iter().find(|m| m.target == reviewed.target);
         let unchanged = match (&reviewed.outcome, now.map(|m| &m.outcome)) {
             (Outcome::Planned { summary: a, .. }, Some(Outcome::Planned { summary: b, .. })) => {
@@ -267,87 +450,121 @@ async fn run_merged(
             moved.push(reviewed.target.clone());
         }
     }
+    (same, moved)
+}
 
-    // Policy checks: a project with a failed set not approved is not applied on merge; its
-    // owners approve it on the merged pull request, then `apply` applies it.
-    let reviewed_at = super::policy_check::At {
-        repo: name,
-        pr,
-        head: &info.head_sha,
-        base_ref: &req.pr.base_ref,
-    };
+/// Policy checks: a project with a failed set not approved is not applied on merge (its
+/// owners approve it on the merged pull request, then `apply` applies it). Takes those out of
+/// `same`, and returns them.
+async fn hold_by_policy(
+    ctx: &Context,
+    m: &Merged<'_>,
+    same: &mut Vec<Target>,
+) -> anyhow::Result<Vec<Target>> {
+    let reviewed_at = m.reviewed_at();
     let merged_at = super::policy_check::At {
-        head: &merge_sha,
+        head: &m.merge_sha,
         ..reviewed_at
     };
-    let policy_held =
-        super::policy_check::held_on_merge(ctx, reviewed_at, merged_at, &same).await?;
+    let policy_held = super::policy_check::held_on_merge(ctx, reviewed_at, merged_at, same).await?;
     same.retain(|t| !policy_held.contains(t));
+    Ok(policy_held)
+}
 
-    let mut summary = format!("merged as {}", plan::short(&merge_sha));
-    // While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either:
-    // the merge commit's plan is posted and waits for `apply`.
+/// While applies are locked (`POST /api/apply-lock`) nothing is applied on merge either: the
+/// merge commit's plan is posted and waits for `apply`. Takes the projects out of `same`, and
+/// returns them with the lock (none when nothing was held).
+async fn hold_while_locked(
+    ctx: &Context,
+    same: &mut Vec<Target>,
+) -> anyhow::Result<Option<(ApplyLock, Vec<Target>)>> {
     let lock = ctx.store.apply_lock().await?;
-    let held = if lock.is_some() {
-        std::mem::take(&mut same)
+    let locked = if lock.is_some() {
+        std::mem::take(same)
     } else {
         Vec::new()
     };
-    if !same.is_empty() {
-        let stored: Vec<StoredPlan> = ctx
-            .store
-            .plans_of_pr(name, pr)
-            .await?
-            .into_iter()
-            .filter(|p| p.head_sha == merge_sha && same.contains(&p.target))
-            .collect();
-        let set = ApplySet {
-            job_id: claim.job_id,
-            repo,
-            installation_id,
-            pr: &req.pr,
-            merged: true,
-            user: &req.pr.author,
-        };
-        let results = applying::apply_plans(ctx, claim, &set, stored, config.as_ref()).await;
-        let note = format!(
-            "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
-             exactly the changes of the plan reviewed on #{pr}."
-        );
-        applying::publish(ctx, &set, &results, (&note, &[]), config.as_ref()).await?;
-        applying::settle_merged(ctx, &set, &results).await?;
-        let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
-        summary.push_str(&format!("; applied {ok} of {} on merge", results.len()));
+    Ok(lock.filter(|_| !locked.is_empty()).map(|l| (l, locked)))
+}
+
+/// Applies the merge commit's plans of `same` (proposing what was reviewed), posts the apply
+/// comment and settles them. The job summary's part; none when `same` is empty.
+async fn apply_on_merge(
+    ctx: &Context,
+    claim: Claim,
+    m: &Merged<'_>,
+    config: Option<&RepoConfig>,
+    same: &[Target],
+) -> anyhow::Result<String> {
+    if same.is_empty() {
+        return Ok(String::new());
     }
-    if let Some(lock) = lock.filter(|_| !held.is_empty()) {
-        let note = crate::render::reply::apply_locked_on_merge(
-            plan::short(&merge_sha),
-            ctx.settings.command_name(),
-            lock.locked_at,
-        );
-        summary.push_str(&hold(ctx, &req, &held, ("applies are locked", note)).await?);
+    let (name, pr) = (m.name(), m.pr);
+    let stored: Vec<StoredPlan> = ctx
+        .store
+        .plans_of_pr(name, pr)
+        .await?
+        .into_iter()
+        .filter(|p| p.head_sha == m.merge_sha && same.contains(&p.target))
+        .collect();
+    let set = ApplySet {
+        job_id: claim.job_id,
+        repo: m.repo,
+        installation_id: m.installation_id,
+        pr: &m.req.pr,
+        merged: true,
+        user: &m.req.pr.author,
+    };
+    let results = applying::apply_plans(ctx, claim, &set, stored, config).await;
+    let note = format!(
+        "Applied on merge (`apply_on_merge`): the plan of the merge commit proposes \
+         exactly the changes of the plan reviewed on #{pr}."
+    );
+    applying::publish(ctx, &set, &results, (&note, &[]), config).await?;
+    applying::settle_merged(ctx, &set, &results).await?;
+    let ok = results.iter().filter(|r| r.outcome.succeeded()).count();
+    Ok(format!("; applied {ok} of {} on merge", results.len()))
+}
+
+/// The due projects not applied on merge, by why.
+struct Held {
+    /// Applies are locked: the lock, and the projects that would have been applied.
+    locked: Option<(ApplyLock, Vec<Target>)>,
+    /// A policy set failed and is not approved.
+    policy: Vec<Target>,
+    /// The plan changed since it was reviewed (or was never reviewed).
+    moved: Vec<Target>,
+}
+
+/// Announces the projects held back and posts the merge commit's plans for each reason (see
+/// [`hold`]). The job summary's part.
+async fn announce_held(ctx: &Context, m: &Merged<'_>, held: Held) -> anyhow::Result<String> {
+    let mut summary = String::new();
+    let short = plan::short(&m.merge_sha);
+    let command_name = ctx.settings.command_name();
+    if let Some((lock, locked)) = held.locked {
+        let note = crate::render::reply::apply_locked_on_merge(short, command_name, lock.locked_at);
+        summary.push_str(&hold(ctx, &m.req, &locked, ("applies are locked", note)).await?);
     }
-    if !policy_held.is_empty() {
+    if !held.policy.is_empty() {
         let note = format!(
             "**Not applied on merge.** A policy set failed on this plan of the merge commit \
-             `{}` and is not approved. An owner of each failed set approves it with `{name} \
-             approve_policies`; then comment `{name} apply` here to apply it.",
-            plan::short(&merge_sha),
-            name = ctx.settings.command_name()
+             `{short}` and is not approved. An owner of each failed set approves it with \
+             `{command_name} approve_policies`; then comment `{command_name} apply` here to \
+             apply it.",
         );
         let why = ("policy checks failed", note);
-        summary.push_str(&hold(ctx, &req, &policy_held, why).await?);
+        summary.push_str(&hold(ctx, &m.req, &held.policy, why).await?);
     }
-    if !moved.is_empty() {
+    if !held.moved.is_empty() {
         let note = format!(
-            "**Not applied on merge.** This plan of the merge commit `{}` is not the plan \
+            "**Not applied on merge.** This plan of the merge commit `{short}` is not the plan \
              reviewed at the pull request's last commit (the base branch moved since, or that \
-             commit was not planned). Review it, then comment `{} apply` here to apply it.",
-            plan::short(&merge_sha),
-            ctx.settings.command_name()
+             commit was not planned). Review it, then comment `{command_name} apply` here to \
+             apply it.",
         );
         let why = ("the plan changed since it was reviewed", note);
-        summary.push_str(&hold(ctx, &req, &moved, why).await?);
+        summary.push_str(&hold(ctx, &m.req, &held.moved, why).await?);
     }
     Ok(summary)
 }

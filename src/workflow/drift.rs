@@ -14,7 +14,7 @@ use crate::drift::{self, DriftStatus, ProjectDrift, Trigger};
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion, IssueUpdate};
 use crate::plan::{Step, Target};
 use crate::render::drift::{self as render, RunInfo};
-use crate::store::{Job, now_millis};
+use crate::store::{Job, Millis, now_millis};
 
 /// The audit entry of a drift run: by the operator when asked through the API, else by bosun.
 fn drift_entry(
@@ -39,14 +39,79 @@ fn drift_entry(
 
 /// Runs a drift check of `repo`; returns a one-line summary.
 pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyhow::Result<String> {
-    let installation = job.installation_id;
+    let (branch, sha) = fetch_default_branch(ctx, job.installation_id, repo).await?;
+    let started = now_millis();
+    let run_id = ctx
+        .store
+        .start_drift_run(repo, &sha, trigger, started)
+        .await
+        .context("recording the drift run")?;
+    let d = DriftRun {
+        job,
+        repo,
+        branch: &branch,
+        sha: &sha,
+        trigger,
+        run_id,
+    };
+    let targets = match targets(ctx, (repo, &branch), &sha).await? {
+        Ok(targets) => targets,
+        Err(why) => return not_checked(ctx, &d, &why).await,
+    };
+    let results = check_all(ctx, &d, &targets).await;
+    // The statuses known before this run, to tell what changed.
+    let known = ctx
+        .store
+        .known_drift(repo)
+        .await
+        .context("reading the last drift statuses")?;
+    let summary = record(ctx, &d, &results, started).await?;
+    notify_changes(ctx, &d, &known, &results);
+    let issue = report(ctx, &d, &results).await?;
+    Ok(format!(
+        "drift at {}: {summary}; {issue}",
+        super::plan::short(&sha)
+    ))
+}
+
+/// What the steps of one drift run share.
+struct DriftRun<'a> {
+    job: &'a Job,
+    repo: &'a str,
+    /// The default branch, and its head checked.
+    branch: &'a str,
+    sha: &'a str,
+    trigger: Trigger,
+    run_id: i64,
+}
+
+impl DriftRun<'_> {
+    /// The run's audit entry (see [`drift_entry`]).
+    fn entry(&self, outcome: &str, summary: &str) -> crate::audit::NewEntry {
+        drift_entry(
+            self.repo,
+            self.sha,
+            self.trigger,
+            self.run_id,
+            outcome,
+            summary,
+        )
+    }
+}
+
+/// Fetches `repo`'s default branch with a token that reads this one repository's contents and
+/// nothing else (least privilege): the branch, and its head.
+async fn fetch_default_branch(
+    ctx: &Context,
+    installation: u64,
+    repo: &str,
+) -> anyhow::Result<(String, String)> {
     let info = ctx
         .github
         .repository(installation, repo)
         .await
         .context("reading the repository")?;
     let branch = info.default_branch.as_str();
-    // Least privilege: a token that reads this one repository's contents and nothing else.
     let token = ctx
         .github
         .repo_read_token(installation, repo)
@@ -62,98 +127,105 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
         .await
         .context("fetching the default branch")?;
     let sha = ctx.workspaces.branch_head(repo, branch).await?;
-    let started = now_millis();
-    let run_id = ctx
-        .store
-        .start_drift_run(repo, &sha, trigger, started)
-        .await
-        .context("recording the drift run")?;
-    let targets = match targets(ctx, (repo, branch), &sha).await? {
-        Ok(targets) => targets,
-        Err(why) => {
-            let summary = format!("not checked: {why}");
-            // Said where the drift checks would be, on the branch's head.
-            let output = render::not_checked(&why);
-            let name = render::CHECK_PREFIX.trim_end_matches([':', ' ']);
-            let at = (installation, repo, sha.as_str(), job.id);
-            write_check(ctx, at, name, Conclusion::Failure, output, None).await;
-            ctx.store
-                .finish_drift_run(run_id, &[], &summary, now_millis())
-                .await
-                .context("recording the drift run's end")?;
-            ctx.audit(drift_entry(
-                repo,
-                &sha,
-                trigger,
-                run_id,
-                "not_checked",
-                &summary,
-            ))
-            .await;
-            return Ok(summary);
-        }
-    };
-    let head = PrRef {
-        number: 0,
-        head_sha: sha.clone(),
-        head_ref: branch.to_owned(),
-        base_sha: sha.clone(),
-        base_ref: branch.to_owned(),
-        author: format!("{}[bot]", ctx.settings.app_slug),
-    };
-    let results = join_all(
-        targets
-            .iter()
-            .map(|t| check_project(ctx, installation, repo, &head, t, job.id)),
-    )
-    .await;
-    // The statuses known before this run, to tell what changed.
-    let known = ctx
-        .store
-        .known_drift(repo)
-        .await
-        .context("reading the last drift statuses")?;
-    let summary = summarise(&results);
+    Ok((info.default_branch, sha))
+}
+
+/// Ends a run that checked nothing, because `why`: said where the drift checks would be, on
+/// the branch's head, recorded and audited. The job's summary.
+async fn not_checked(ctx: &Context, d: &DriftRun<'_>, why: &str) -> anyhow::Result<String> {
+    let summary = format!("not checked: {why}");
+    let output = render::not_checked(why);
+    let name = render::CHECK_PREFIX.trim_end_matches([':', ' ']);
+    let at = (d.job.installation_id, d.repo, d.sha, d.job.id);
+    write_check(ctx, at, name, Conclusion::Failure, output, None).await;
     ctx.store
-        .finish_drift_run(run_id, &results, &summary, now_millis())
+        .finish_drift_run(d.run_id, &[], &summary, now_millis())
         .await
         .context("recording the drift run's end")?;
-    let overall = drift::overall(&results);
-    ctx.audit(drift_entry(repo, &sha, trigger, run_id, overall, &summary))
-        .await;
-    for p in &results {
+    ctx.audit(d.entry("not_checked", &summary)).await;
+    Ok(summary)
+}
+
+/// Checks every project at the branch's head, in parallel (see [`check_project`]).
+async fn check_all(ctx: &Context, d: &DriftRun<'_>, targets: &[Target]) -> Vec<ProjectDrift> {
+    let head = PrRef {
+        number: 0,
+        head_sha: d.sha.to_owned(),
+        head_ref: d.branch.to_owned(),
+        base_sha: d.sha.to_owned(),
+        base_ref: d.branch.to_owned(),
+        author: format!("{}[bot]", ctx.settings.app_slug),
+    };
+    let installation = d.job.installation_id;
+    join_all(
+        targets
+            .iter()
+            .map(|t| check_project(ctx, installation, d.repo, &head, t, d.job.id)),
+    )
+    .await
+}
+
+/// Records the run's end in the store, the audit trail and the metrics. Its summary.
+async fn record(
+    ctx: &Context,
+    d: &DriftRun<'_>,
+    results: &[ProjectDrift],
+    started: Millis,
+) -> anyhow::Result<String> {
+    let summary = summarise(results);
+    ctx.store
+        .finish_drift_run(d.run_id, results, &summary, now_millis())
+        .await
+        .context("recording the drift run's end")?;
+    let overall = drift::overall(results);
+    ctx.audit(d.entry(overall, &summary)).await;
+    for p in results {
         if let Some(value) = p.status.metric() {
             ctx.metrics
-                .drift_status(repo, &p.target.display_name(), value);
+                .drift_status(d.repo, &p.target.display_name(), value);
         }
     }
-    ctx.metrics.drift_ran(repo, started);
-    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let run = RunInfo {
-        repo,
-        branch,
-        sha: &sha,
-        at: &at,
-        run_id,
-        command_name: ctx.settings.command_name(),
-        results: &results,
-    };
-    let changes = drift::changes(&known, &results);
+    ctx.metrics.drift_ran(d.repo, started);
+    Ok(summary)
+}
+
+/// Notifies (when a notifier is set) of the projects whose status changed since `known`.
+fn notify_changes(
+    ctx: &Context,
+    d: &DriftRun<'_>,
+    known: &[(Target, DriftStatus)],
+    results: &[ProjectDrift],
+) {
+    let changes = drift::changes(known, results);
     if !changes.is_empty()
         && let Some(notifier) = &ctx.notifier
     {
         notifier.post(
             crate::notify::Kind::Drift,
-            render::notification(repo, branch, &sha, &changes),
+            render::notification(d.repo, d.branch, d.sha, &changes),
         );
     }
-    let issue = report_issue(ctx, installation, &run)
+}
+
+/// Opens, updates or closes the repo's drift issue (see [`report_issue`]). What happened.
+async fn report(
+    ctx: &Context,
+    d: &DriftRun<'_>,
+    results: &[ProjectDrift],
+) -> anyhow::Result<String> {
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let run = RunInfo {
+        repo: d.repo,
+        branch: d.branch,
+        sha: d.sha,
+        at: &at,
+        run_id: d.run_id,
+        command_name: ctx.settings.command_name(),
+        results,
+    };
+    report_issue(ctx, d.job.installation_id, &run)
         .await
-        .context("updating the drift issue")?;
-    Ok(format!(
-        "drift at {}: {summary}; {issue}",
-        super::plan::short(&sha)
-    ))
+        .context("updating the drift issue")
 }
 
 /// Every project of the repo config at `sha` and those it discovers (its `autodiscover`;

@@ -24,6 +24,7 @@ mod policy;
 mod policy_check;
 pub mod reconcile;
 pub mod state;
+mod stop;
 pub mod unlock;
 
 use std::collections::HashMap;

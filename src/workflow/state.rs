@@ -12,33 +12,20 @@ use anyhow::Context as _;
 
 use super::Context;
 use super::feedback;
-use super::job::{JobSpec, PrRef, RepoRef};
+use super::job::{JobSpec, PrRef};
 use super::plan::{self, Selection};
 use crate::apply::{self, Refusal as ApplyRefusal};
-use crate::command::{Command, CommandKind};
+use crate::command::CommandKind;
 use crate::config::repo::ApplyRequirement;
-use crate::github::{Permission, PrState};
+use crate::github::PrState;
 use crate::plan::Target;
 use crate::render;
 use crate::render::state::{ProjectState, Refusal};
 use crate::store::{Claim, LockAttempt, NewJob, now_millis};
 use crate::terraform::{StateCommand, StateOp, StateRun};
 
-/// An `import` or `state rm` comment.
-#[derive(Debug, Clone)]
-pub struct StateRequest {
-    pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
-    /// Who commented.
-    pub author: String,
-    /// Their permission on the repository, as the command gate read it.
-    pub permission: Permission,
-    /// The parsed comment: its flags select the projects, its words are the addresses.
-    pub command: Command,
-    /// Shown in the comment: who asked, and how.
-    pub note: String,
-}
+/// An `import` or `state rm` comment, past the gate.
+pub type StateRequest = super::command::Gated;
 
 /// Runs an `import` or `state rm` command; returns a one-line summary.
 pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Result<String> {
