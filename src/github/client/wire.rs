@@ -2,7 +2,6 @@
 
 use http::{HeaderMap, header};
 
-pub(crate) use crate::github::request::decode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

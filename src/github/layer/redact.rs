@@ -46,3 +46,93 @@ impl Service for Redacting {
         self.inner.send(request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::github::local::LocalGitHub;
+    use crate::github::{CheckRunSpec, CheckStatus, GitHub, IssueUpdate};
+    use crate::redact::Redactor;
+
+    fn redacted() -> (GitHub, std::sync::Arc<LocalGitHub>) {
+        let (client, local) = LocalGitHub::client();
+        let redactor = Redactor::default();
+        redactor.add("hunter2hunter2");
+        (client.redacted(redactor), local)
+    }
+
+    #[tokio::test]
+    async fn bodies_and_check_runs_are_written_redacted() {
+        let (gh, local) = redacted();
+        let c = gh
+            .create_comment(1, "acme/infra", 1, "token: hunter2hunter2")
+            .await
+            .unwrap();
+        gh.update_comment(1, "acme/infra", c.id, "still hunter2hunter2")
+            .await
+            .unwrap();
+        let check = CheckRunSpec {
+            name: "bosun/plan: hunter2hunter2".into(),
+            head_sha: "a".repeat(40),
+            status: CheckStatus::Queued,
+            title: "hunter2hunter2".into(),
+            summary: "s hunter2hunter2".into(),
+            text: Some("t hunter2hunter2".into()),
+            external_id: None,
+            details_url: None,
+        };
+        let id = gh.create_check_run(1, "acme/infra", &check).await.unwrap();
+        gh.update_check_run(1, "acme/infra", id, &check)
+            .await
+            .unwrap();
+        let seen = format!("{:?} {:?}", local.comments(), local.checks());
+        assert!(!seen.contains("hunter2hunter2"), "{seen}");
+        assert!(seen.contains("still [redacted]"), "{seen}");
+        assert!(seen.contains("t [redacted]"), "{seen}");
+        assert!(seen.contains("bosun/plan: [redacted]"), "every string: {seen}");
+    }
+
+    #[tokio::test]
+    async fn issue_titles_and_bodies_are_written_redacted() {
+        let (gh, local) = redacted();
+        let labels = vec!["drift".to_owned()];
+        let n = gh
+            .create_issue(
+                1,
+                "acme/infra",
+                "t hunter2hunter2",
+                "b hunter2hunter2",
+                &labels,
+            )
+            .await
+            .unwrap();
+        let seen = format!("{:?}", local.issues());
+        assert!(!seen.contains("hunter2hunter2"), "{seen}");
+        assert!(seen.contains("t [redacted]"), "{seen}");
+        let update = IssueUpdate {
+            body: Some("again hunter2hunter2".into()),
+            open: Some(false),
+        };
+        gh.update_issue(1, "acme/infra", n, &update).await.unwrap();
+        let issue = gh
+            .find_issue(1, "acme/infra", "drift", "t [redacted]")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (issue.body.as_str(), issue.open),
+            ("again [redacted]", false)
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_are_sent_as_they_are() {
+        let (gh, _) = redacted();
+        // A read's path is not a write's body: nothing to redact, nothing changed.
+        assert_eq!(
+            gh.find_issue(1, "acme/infra", "drift", "hunter2hunter2")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
