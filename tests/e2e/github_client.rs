@@ -839,3 +839,27 @@ async fn merge_requirements_page_through_the_checks_and_count_the_unreported() {
     );
     ctx.fake.assert_no_violations();
 }
+
+#[tokio::test]
+async fn pull_request_titles_come_newest_first_open_or_closed() {
+    let ctx = TestContext::without_bosun().await;
+    let (first, _) = ctx.open_pr("first <b>", &[("a.tf", "")]).await;
+    let (second, _) = ctx.open_pr("second", &[("b.tf", "")]).await;
+    ctx.fake
+        .model()
+        .repo_mut(REPO)
+        .unwrap()
+        .prs
+        .get_mut(&first)
+        .unwrap()
+        .open = false;
+    let (gh, _) = client(&ctx).await;
+    let titles = gh.pull_titles(INSTALLATION, REPO).await.unwrap();
+    assert_eq!(
+        titles,
+        vec![(second, "second".to_owned()), (first, "first <b>".to_owned())]
+    );
+    let err = gh.pull_titles(INSTALLATION, "acme/../x").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    ctx.fake.assert_no_violations();
+}

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::GitHub;
 use super::wire::{
-    Login, MAX_PAGES, MERGE_REQUIREMENTS, Merged, Pull, has_next, merge_requirements,
-    requirements_page,
+    Login, MAX_PAGES, MERGE_REQUIREMENTS, Merged, Pull, check_repo, has_next,
+    merge_requirements, requirements_page,
 };
 use crate::event::ReviewState;
 use crate::github::request::{Auth, Request};
@@ -28,6 +28,28 @@ impl GitHub {
             Auth::Installation(installation_id),
         );
         Ok(self.fetch::<Pull>(request).await?.into_info())
+    }
+
+    /// The number and title of a repository's most recently updated pull requests, open or
+    /// closed, newest first (one page of `GET /repos/{o}/{r}/pulls`: at most 100), for the
+    /// web pages. The titles are the pull requests' authors' text.
+    pub async fn pull_titles(
+        &self,
+        installation_id: u64,
+        repo: &str,
+    ) -> Result<Vec<(u64, String)>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            number: u64,
+            #[serde(default)]
+            title: String,
+        }
+        let what = "listing pull requests";
+        check_repo(what, repo)?;
+        let path = format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100");
+        let request = Request::get(what, path, Auth::Installation(installation_id));
+        let listed: Vec<Listed> = self.fetch(request).await?;
+        Ok(listed.into_iter().map(|p| (p.number, p.title)).collect())
     }
 
     /// Every review of a pull request, oldest first.
@@ -172,5 +194,59 @@ impl GitHub {
             }
         }
         Ok(merge_requirements(pages))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use crate::github::request::{Answer, Request, Service, Target};
+    use crate::github::{GitHub, GitHubError};
+
+    /// A transport that answers every request with `answer` and keeps what it was asked.
+    struct Canned {
+        answer: serde_json::Value,
+        asked: Mutex<Vec<Request>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Service for Canned {
+        async fn send(&self, request: Request) -> Result<Answer, GitHubError> {
+            self.asked.lock().unwrap().push(request);
+            Ok(Answer::json(&self.answer))
+        }
+    }
+
+    #[tokio::test]
+    async fn pull_titles_read_one_page_of_every_state_newest_first() {
+        let canned = Arc::new(Canned {
+            answer: json!([
+                { "number": 9, "title": "Grow the bucket", "state": "open" },
+                { "number": 4, "title": "Shrink it", "state": "closed" },
+            ]),
+            asked: Mutex::new(Vec::new()),
+        });
+        let gh = GitHub::over(canned.clone());
+        let titles = gh.pull_titles(3, "acme/infra").await.unwrap();
+        assert_eq!(
+            titles,
+            vec![(9, "Grow the bucket".into()), (4, "Shrink it".into())]
+        );
+        let asked = canned.asked.lock().unwrap();
+        assert_eq!(
+            asked[0].target,
+            Target::Rest(
+                "/repos/acme/infra/pulls?state=all&sort=updated&direction=desc&per_page=100"
+                    .into()
+            )
+        );
+        assert_eq!(asked[0].installation(), Some(3));
+        // A name that is not owner/name never reaches GitHub.
+        drop(asked);
+        assert!(gh.pull_titles(3, "acme/infra?x").await.is_err());
+        assert_eq!(canned.asked.lock().unwrap().len(), 1);
     }
 }
