@@ -10,14 +10,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::GitHubError;
 use super::layer::{
-    auth::Credentials, http::HttpTransport, http::REQUEST_TIMEOUT, metrics::Counted,
-    pace::Pacing, redact::Redacting, retry::Retry, unique::Unique,
+    auth::Credentials, http::HttpTransport, http::REQUEST_TIMEOUT, metrics::Counted, pace::Pacing,
+    redact::Redacting, retry::Retry, unique::Unique,
 };
 use super::pace::{Pacer, StoredBudget};
 use super::request::{Answer, Auth, Request, Service};
 use super::retry::RetryPolicy;
-use super::GitHubError;
 use crate::config::GitHubSettings;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;

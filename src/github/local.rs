@@ -43,7 +43,11 @@ impl LocalGitHub {
 
     /// The comments' bodies, in posting order, with edits applied.
     pub fn comments(&self) -> Vec<String> {
-        self.lock().comments.iter().map(|(_, b)| b.clone()).collect()
+        self.lock()
+            .comments
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Every check run's body as last written.
@@ -144,7 +148,9 @@ impl State {
             (&Method::GET, ["repos", _, _, "collaborators", _, "permission"]) => {
                 json!({ "permission": "admin", "role_name": "admin" })
             }
-            (&Method::GET, ["orgs", _, "teams", _, "memberships", _]) => json!({ "state": "active" }),
+            (&Method::GET, ["orgs", _, "teams", _, "memberships", _]) => {
+                json!({ "state": "active" })
+            }
             (&Method::PUT, ["repos", _, _, "pulls", _, "merge"]) => {
                 return Err(absent(what, "bosun preview does not merge pull requests"));
             }

@@ -18,7 +18,6 @@ use tracing::Instrument as _;
 
 pub use stored::StoredBudget;
 
-
 /// What became of a paced write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Paced<T> {

@@ -193,7 +193,12 @@ impl Request {
     }
 
     /// A GraphQL query (a read) as the installation.
-    pub fn graphql(what: &'static str, installation_id: u64, query: &str, variables: Value) -> Self {
+    pub fn graphql(
+        what: &'static str,
+        installation_id: u64,
+        query: &str,
+        variables: Value,
+    ) -> Self {
         let mut r = Self::new(
             what,
             Method::POST,

@@ -12,9 +12,7 @@ use crate::support::{INSTALLATION, REPO, TestContext, fast_retry};
 async fn client(ctx: &TestContext) -> (Arc<GitHub>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
     (
-        Arc::new(
-            GitHub::new(&ctx.settings().github, fast_retry(), metrics.clone()).unwrap(),
-        ),
+        Arc::new(GitHub::new(&ctx.settings().github, fast_retry(), metrics.clone()).unwrap()),
         metrics,
     )
 }
@@ -857,7 +855,10 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
     let titles = gh.pull_titles(INSTALLATION, REPO).await.unwrap();
     assert_eq!(
         titles,
-        vec![(second, "second".to_owned()), (first, "first <b>".to_owned())]
+        vec![
+            (second, "second".to_owned()),
+            (first, "first <b>".to_owned())
+        ]
     );
     let err = gh.pull_titles(INSTALLATION, "acme/../x").await.unwrap_err();
     assert_eq!(err.status(), Some(404));

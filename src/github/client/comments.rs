@@ -125,9 +125,13 @@ impl GitHub {
         node_id: &str,
     ) -> Result<(), GitHubError> {
         let what = "minimizing a comment";
-        let mut request =
-            Request::graphql(what, installation_id, MINIMIZE_COMMENT, json!({ "id": node_id }))
-                .keyed(format!("minimize:{node_id}"));
+        let mut request = Request::graphql(
+            what,
+            installation_id,
+            MINIMIZE_COMMENT,
+            json!({ "id": node_id }),
+        )
+        .keyed(format!("minimize:{node_id}"));
         request.auth = Auth::Installation(installation_id);
         let Some(data) = self.graphql(request).await? else {
             return Ok(());

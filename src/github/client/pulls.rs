@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::GitHub;
 use super::wire::{
-    Login, MAX_PAGES, MERGE_REQUIREMENTS, Merged, Pull, check_repo, has_next,
-    merge_requirements, requirements_page,
+    Login, MAX_PAGES, MERGE_REQUIREMENTS, Merged, Pull, check_repo, has_next, merge_requirements,
+    requirements_page,
 };
 use crate::event::ReviewState;
 use crate::github::request::{Auth, Request};
@@ -46,7 +46,8 @@ impl GitHub {
         }
         let what = "listing pull requests";
         check_repo(what, repo)?;
-        let path = format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100");
+        let path =
+            format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100");
         let request = Request::get(what, path, Auth::Installation(installation_id));
         let listed: Vec<Listed> = self.fetch(request).await?;
         Ok(listed.into_iter().map(|p| (p.number, p.title)).collect())
@@ -71,7 +72,11 @@ impl GitHub {
         for page in 1..=MAX_PAGES {
             let path = format!("/repos/{repo}/pulls/{pr}/reviews?per_page=100&page={page}");
             let answer = self
-                .send(Request::get(what, path, Auth::Installation(installation_id)))
+                .send(Request::get(
+                    what,
+                    path,
+                    Auth::Installation(installation_id),
+                ))
                 .await?;
             let reviews: Vec<Review> = answer.decode(what)?;
             all.extend(reviews.into_iter().map(|r| ReviewInfo {
@@ -239,8 +244,7 @@ mod tests {
         assert_eq!(
             asked[0].target,
             Target::Rest(
-                "/repos/acme/infra/pulls?state=all&sort=updated&direction=desc&per_page=100"
-                    .into()
+                "/repos/acme/infra/pulls?state=all&sort=updated&direction=desc&per_page=100".into()
             )
         );
         assert_eq!(asked[0].installation(), Some(3));

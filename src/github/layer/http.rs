@@ -12,8 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::github::request::{Answer, Auth, Request, Service, Target};
 use crate::github::GitHubError;
+use crate::github::request::{Answer, Auth, Request, Service, Target};
 
 /// No single request waits longer than this for GitHub's answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

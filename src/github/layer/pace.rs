@@ -48,12 +48,12 @@ impl Service for Pacing {
             Budget::Write { key } => key.clone(),
         };
         match key {
-            None => {
-                self.pacer
-                    .write_unkeyed(|| self.budgeted(request))
-                    .await
-            }
-            Some(key) => match self.pacer.write(Some(&key), || self.budgeted(request)).await {
+            None => self.pacer.write_unkeyed(|| self.budgeted(request)).await,
+            Some(key) => match self
+                .pacer
+                .write(Some(&key), || self.budgeted(request))
+                .await
+            {
                 Paced::Ran(outcome) => outcome,
                 Paced::Superseded => Ok(Answer::superseded()),
             },

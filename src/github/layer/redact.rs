@@ -88,7 +88,10 @@ mod tests {
         assert!(!seen.contains("hunter2hunter2"), "{seen}");
         assert!(seen.contains("still [redacted]"), "{seen}");
         assert!(seen.contains("t [redacted]"), "{seen}");
-        assert!(seen.contains("bosun/plan: [redacted]"), "every string: {seen}");
+        assert!(
+            seen.contains("bosun/plan: [redacted]"),
+            "every string: {seen}"
+        );
     }
 
     #[tokio::test]

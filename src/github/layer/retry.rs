@@ -59,9 +59,7 @@ impl Service for Retry {
                 Err(_) => true,
             };
             let decision = match decision {
-                Decision::RetryAfter(_)
-                    if request.resend != Resend::Always && maybe_received =>
-                {
+                Decision::RetryAfter(_) if request.resend != Resend::Always && maybe_received => {
                     Decision::GiveUp
                 }
                 decision => decision,

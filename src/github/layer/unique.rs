@@ -15,10 +15,10 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::github::GitHubError;
 use crate::github::client::{MAX_PAGES, Page, each_page, search_issue};
 use crate::github::request::{Answer, Auth, Lookup, Request, Resend, Service};
 use crate::github::retry::{Decision, RetryPolicy};
-use crate::github::GitHubError;
 
 /// How far back a comment made by a create whose answer was lost is looked for (GitHub's
 /// clock against ours, and the retries' waits, fit well inside).
@@ -127,7 +127,12 @@ impl Unique {
         match lookup {
             Lookup::Comment { repo, number } => {
                 let found = self
-                    .find_comment(installation, repo, *number, &field("body").unwrap_or_default())
+                    .find_comment(
+                        installation,
+                        repo,
+                        *number,
+                        &field("body").unwrap_or_default(),
+                    )
                     .await?;
                 Ok(found.map(|c| json!({ "id": c.id, "node_id": c.node_id })))
             }
@@ -201,7 +206,8 @@ impl Unique {
                 // A person who copied bosun's text (marker and all) into a comment of their
                 // own must not stand in for the one bosun makes.
                 if let Some(c) = page.into_iter().rfind(|c| {
-                    c.user.as_ref().is_some_and(|u| u.kind == "Bot") && c.body.as_deref() == Some(body)
+                    c.user.as_ref().is_some_and(|u| u.kind == "Bot")
+                        && c.body.as_deref() == Some(body)
                 }) {
                     found = Some(c);
                 }

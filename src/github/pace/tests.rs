@@ -218,12 +218,19 @@ impl Service for Recorder {
             other => format!("{other:?}"),
         };
         let body = request.body.clone().unwrap_or_default();
-        let text = ["/body", "/title", "/content", "/sha", "/state", "/output/summary"]
-            .iter()
-            .chain(&["/variables/id"])
-            .filter_map(|k| body.pointer(k).and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = [
+            "/body",
+            "/title",
+            "/content",
+            "/sha",
+            "/state",
+            "/output/summary",
+        ]
+        .iter()
+        .chain(&["/variables/id"])
+        .filter_map(|k| body.pointer(k).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
         if matches!(request.budget, Budget::Write { .. }) {
             self.calls
                 .lock()
