@@ -31,7 +31,7 @@ mod pulls;
 mod wire;
 
 pub(crate) use issues::search_issue;
-pub(crate) use wire::{MAX_PAGES, Page};
+pub(crate) use wire::{ListedComment, MAX_PAGES, Page, installation_token};
 
 /// GitHub as bosun uses it: cheap to clone, shared by every task.
 #[derive(Clone)]

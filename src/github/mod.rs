@@ -17,8 +17,6 @@ pub use client::GitHub;
 pub use pace::{Pacer, StoredBudget};
 pub use request::{Answer, Auth, Budget, Lookup, Request, Resend, Service, Target};
 
-pub(crate) use request::decode;
-
 /// A failed GitHub call. Messages never hold a token.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {

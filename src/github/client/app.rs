@@ -7,8 +7,10 @@ use http::Method;
 use serde::Deserialize;
 
 use super::GitHub;
-use super::wire::{Id, InstallationRepos, MAX_LISTING_PAGES, Repository, check_repo, next_cursor};
-use crate::config::Secret;
+use super::wire::{
+    Id, InstallationRepos, MAX_LISTING_PAGES, Repository, check_repo, installation_token,
+    next_cursor,
+};
 use crate::github::request::{Auth, Request, Target};
 use crate::github::{GitHubError, HookDelivery, HookDeliveryPage, InstallationToken, RepoInfo};
 
@@ -44,23 +46,9 @@ impl GitHub {
         installation_id: u64,
         read_only: Option<String>,
     ) -> Result<InstallationToken, GitHubError> {
-        #[derive(Deserialize)]
-        struct Token {
-            token: String,
-            expires_at: String,
-        }
         let mut request = Request::get(what, "", Auth::Installation(installation_id));
         request.target = Target::Token { read_only };
-        let token: Token = self.fetch(request).await?;
-        let expires_at =
-            humantime::parse_rfc3339_weak(&token.expires_at).map_err(|e| GitHubError::Decode {
-                what: what.into(),
-                message: format!("expires_at: {e}"),
-            })?;
-        Ok(InstallationToken {
-            token: Secret::new(token.token),
-            expires_at,
-        })
+        installation_token(what, &self.send(request).await?.body)
     }
 
     /// One page of the App's recent webhook deliveries (`cursor` from the previous page).

@@ -8,20 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::GitHub;
-use super::wire::{Login, MAX_LISTING_PAGES, MINIMIZE_COMMENT, check_repo};
+use super::wire::{ListedComment, MAX_LISTING_PAGES, MINIMIZE_COMMENT, check_repo};
 use crate::github::request::{Auth, Lookup, Request, Resend};
 use crate::github::{CommentRef, GitHubError, Reaction};
-
-/// A comment as a listing shows it: enough to tell bosun's own from everyone else's.
-#[derive(Deserialize)]
-struct ListedComment {
-    id: u64,
-    node_id: String,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    user: Option<Login>,
-}
 
 #[derive(Deserialize)]
 struct Created {

@@ -2,6 +2,8 @@
 
 use http::{HeaderMap, header};
 
+use crate::github::request::decode;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -337,6 +339,49 @@ pub(crate) struct Pull {
     base: Branch,
     user: Option<Login>,
     merge_commit_sha: Option<String>,
+}
+
+/// A comment as a listing shows it: enough to tell bosun's own from everyone else's.
+#[derive(Deserialize)]
+pub(crate) struct ListedComment {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    #[serde(default)]
+    pub(crate) body: Option<String>,
+    #[serde(default)]
+    pub(crate) user: Option<Commenter>,
+}
+
+/// Who wrote a comment: their login and whether they are a `User` or a `Bot`.
+#[derive(Deserialize)]
+pub(crate) struct Commenter {
+    #[serde(default)]
+    pub(crate) login: String,
+    #[serde(rename = "type", default)]
+    pub(crate) kind: String,
+}
+
+/// An installation token as GitHub answers it (`POST …/access_tokens`, and the credentials
+/// layer's answer to a token request).
+pub(crate) fn installation_token(
+    what: &str,
+    body: &[u8],
+) -> Result<crate::github::InstallationToken, GitHubError> {
+    #[derive(Deserialize)]
+    struct Token {
+        token: String,
+        expires_at: String,
+    }
+    let token: Token = decode(what, body)?;
+    let expires_at =
+        humantime::parse_rfc3339_weak(&token.expires_at).map_err(|e| GitHubError::Decode {
+            what: what.into(),
+            message: format!("expires_at: {e}"),
+        })?;
+    Ok(crate::github::InstallationToken {
+        token: crate::config::Secret::new(token.token),
+        expires_at,
+    })
 }
 
 /// A user as GitHub's answers name one.

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use http::Method;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::{GitHubSettings, Secret};
+use crate::github::GitHubError;
 use crate::github::app::{AppAuth, InstallationToken, TokenCache};
+use crate::github::client::installation_token;
 use crate::github::request::{Answer, Auth, Request, Service, Target};
-use crate::github::{GitHubError, decode};
 
 pub struct Credentials {
     inner: Arc<dyn Service>,
@@ -49,11 +49,6 @@ impl Credentials {
         installation_id: u64,
         read_only: Option<&str>,
     ) -> Result<InstallationToken, GitHubError> {
-        #[derive(Deserialize)]
-        struct TokenAnswer {
-            token: String,
-            expires_at: String,
-        }
         let what = if read_only.is_some() {
             "creating a repository read token"
         } else {
@@ -71,17 +66,7 @@ impl Credentials {
                 Some(json!({ "repositories": [name], "permissions": { "contents": "read" } }));
         }
         request.auth = Auth::Token(self.jwt(what)?);
-        let answer = self.inner.send(request).await?;
-        let parsed: TokenAnswer = decode(what, &answer.body)?;
-        let expires_at =
-            humantime::parse_rfc3339_weak(&parsed.expires_at).map_err(|e| GitHubError::Decode {
-                what: what.into(),
-                message: format!("expires_at: {e}"),
-            })?;
-        Ok(InstallationToken {
-            token: Secret::new(parsed.token),
-            expires_at,
-        })
+        installation_token(what, &self.inner.send(request).await?.body)
     }
 
     async fn installation_token(&self, id: u64) -> Result<InstallationToken, GitHubError> {

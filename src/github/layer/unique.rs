@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::github::GitHubError;
-use crate::github::client::{MAX_PAGES, Page, each_page, search_issue};
+use crate::github::client::{ListedComment, MAX_PAGES, Page, each_page, search_issue};
 use crate::github::request::{Answer, Auth, Lookup, Request, Resend, Service};
 use crate::github::retry::{Decision, RetryPolicy};
 
@@ -78,22 +78,6 @@ impl Service for Unique {
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-struct ListedComment {
-    id: u64,
-    node_id: String,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    user: Option<Author>,
-}
-
-#[derive(Deserialize)]
-struct Author {
-    #[serde(rename = "type", default)]
-    kind: String,
 }
 
 #[derive(Deserialize)]
