@@ -94,11 +94,21 @@ pub enum Budget {
 }
 
 /// GitHub's answer: any status (layers below the retry layer pass errors on as answers).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+/// Its status and size only: an answer may hold a token.
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Answer {
@@ -242,4 +252,32 @@ impl Request {
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     async fn send(&self, request: Request) -> Result<Answer, GitHubError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_prints_its_status_not_its_body() {
+        let answer = Answer::json(&serde_json::json!({ "token": "ghs_secret0123456789" }));
+        let printed = format!("{answer:?}");
+        assert!(
+            printed.contains("200") && !printed.contains("ghs_"),
+            "{printed}"
+        );
+        let request = Request::get(
+            "reading",
+            "/user",
+            Auth::Token(Secret::new("gho_abcdef0123")),
+        );
+        assert!(!format!("{request:?}").contains("gho_"));
+    }
+
+    #[test]
+    fn a_superseded_answer_is_a_success_that_says_so() {
+        let answer = Answer::superseded();
+        assert!(answer.status.is_success() && answer.is_superseded());
+        assert!(!Answer::json(&serde_json::json!({})).is_superseded());
+    }
 }
