@@ -187,7 +187,7 @@ impl Server {
                 let running = bosun::app::start_with(
                     &settings,
                     Arc::new(Metrics::default()),
-                    Arc::new(NoGitHub),
+                    Arc::new(NoGitHub::client()),
                     Some(Arc::new(bosun::dispatch::EventLog)),
                 )
                 .await?;

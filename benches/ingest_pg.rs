@@ -249,7 +249,7 @@ impl Replicas {
                 bosun::app::start_with(
                     &settings,
                     Arc::new(Metrics::default()),
-                    Arc::new(NoGitHub),
+                    Arc::new(NoGitHub::client()),
                     Some(Arc::new(bosun::dispatch::EventLog)),
                 )
                 .await?,

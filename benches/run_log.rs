@@ -99,7 +99,7 @@ async fn bench() -> anyhow::Result<()> {
     let running = bosun::app::start(
         &settings(dir.path())?,
         Arc::new(Metrics::default()),
-        Arc::new(NoGitHub),
+        Arc::new(NoGitHub::client()),
     )
     .await
     .context("starting bosun")?;

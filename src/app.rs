@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{PlanfileKey, Sandbox, Settings};
 use crate::dispatch::{Dispatcher, JobDispatcher};
 use crate::drift_sweep::DriftSweep;
-use crate::github::pace::{PacedGitHub, Pacer, StoredBudget};
+use crate::github::GitHub;
+use crate::github::pace::{Pacer, StoredBudget};
 use crate::github::retry::RetryPolicy;
-use crate::github::{GitHub, OctocrabGitHub, RedactingGitHub};
 use crate::ingest::Ingest;
 use crate::jobs::JobWorker;
 use crate::metrics::Metrics;
@@ -102,16 +102,20 @@ impl Running {
 }
 
 /// Sign-in with GitHub when its client is set (settings checked BOSUN_PUBLIC_URL is too).
-fn sign_in(settings: &Settings) -> anyhow::Result<Option<Arc<server::auth::Auth>>> {
+fn sign_in(
+    settings: &Settings,
+    github: &GitHub,
+) -> anyhow::Result<Option<Arc<server::auth::Auth>>> {
     let (Some(oauth), Some(public_url)) = (&settings.oauth, &settings.public_url) else {
         return Ok(None);
     };
-    let github = crate::github::user::HttpUserGitHub::new(
+    // The App's own client, unpaced and unredacted: the exchange sends the client secret.
+    let github = crate::github::user::UserGitHub::new(
+        github.clone(),
         &oauth.web_url,
-        &settings.github.api_url,
         &oauth.client_id,
         &oauth.client_secret,
-    )?;
+    );
     let auth = server::auth::Auth::new(oauth, public_url, Arc::new(github))
         .context("setting up sign-in with GitHub")?;
     Ok(Some(Arc::new(auth)))
@@ -121,7 +125,7 @@ fn sign_in(settings: &Settings) -> anyhow::Result<Option<Arc<server::auth::Auth>
 pub async fn start(
     settings: &Settings,
     metrics: Arc<Metrics>,
-    github: Arc<dyn GitHub>,
+    github: Arc<GitHub>,
 ) -> anyhow::Result<Running> {
     start_with(settings, metrics, github, None).await
 }
@@ -131,7 +135,7 @@ pub async fn start(
 pub async fn start_with(
     settings: &Settings,
     metrics: Arc<Metrics>,
-    github: Arc<dyn GitHub>,
+    github: Arc<GitHub>,
     dispatcher: Option<Arc<dyn Dispatcher>>,
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
@@ -187,21 +191,19 @@ pub async fn start_with(
         },
     };
     // Everything workflows write is redacted first, then paced.
-    let paced: Arc<dyn GitHub> = Arc::new(RedactingGitHub::new(
-        Arc::new(
-            PacedGitHub::new(
-                github.clone(),
-                Pacer::new(settings.github_writes_per_minute, 20),
+    let paced: Arc<GitHub> = Arc::new(
+        github
+            .paced(
+                Arc::new(Pacer::new(settings.github_writes_per_minute, 20)),
+                // PostgreSQL: the fleet shares each installation's budget; SQLite keeps none.
+                Some(StoredBudget::new(
+                    store.clone(),
+                    settings.github_writes_per_minute,
+                    20,
+                )),
             )
-            // PostgreSQL: the fleet shares each installation's budget; SQLite keeps none.
-            .with_stored_budget(StoredBudget::new(
-                store.clone(),
-                settings.github_writes_per_minute,
-                20,
-            )),
-        ),
-        redactor.clone(),
-    ));
+            .redacted(redactor.clone()),
+    );
     let enqueued = Arc::new(Notify::new());
     let dispatcher = dispatcher.unwrap_or_else(|| {
         Arc::new(JobDispatcher {
@@ -326,7 +328,7 @@ pub async fn start_with(
         webhook_secrets: settings.github.webhook_secrets.clone(),
         allowlist: settings.repo_allowlist.clone(),
         api_token: settings.api_token.clone(),
-        auth: sign_in(settings)?,
+        auth: sign_in(settings, &github)?,
         access: settings.access.clone(),
         github: paced.clone(),
         enqueued: enqueued.clone(),
@@ -525,7 +527,7 @@ async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::for_instance(&settings.instance_id));
-    let github = Arc::new(OctocrabGitHub::new(
+    let github = Arc::new(GitHub::new(
         &settings.github,
         RetryPolicy::default(),
         metrics.clone(),

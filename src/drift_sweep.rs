@@ -16,7 +16,7 @@ use crate::workflow::job::{RepoRef, drift_job};
 
 /// What a sweep needs.
 pub struct DriftSweep {
-    pub github: Arc<dyn GitHub>,
+    pub github: Arc<GitHub>,
     pub store: Arc<dyn Store>,
     pub allowlist: RepoAllowlist,
     /// Woken when jobs are queued.

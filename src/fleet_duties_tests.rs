@@ -16,7 +16,7 @@ use crate::store::Store;
 use crate::store::test_db::{Backend, TestDb};
 
 fn duties(store: Arc<dyn Store>) -> (Redelivery, DriftSweep, Reconciler) {
-    let github = Arc::new(LocalGitHub::default());
+    let github = Arc::new(LocalGitHub::client().0);
     let enqueued = Arc::new(Notify::new());
     (
         Redelivery {

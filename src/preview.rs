@@ -94,10 +94,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
         scratch.0.join("bosun.db").display()
     ))
     .await?;
-    let github = Arc::new(LocalGitHub::default());
+    let (client, github) = LocalGitHub::client();
     let ctx = Context {
         store: Arc::new(store),
-        github: github.clone(),
+        github: Arc::new(client),
         workspaces: Workspaces::new(&scratch.0).with_local_remotes(),
         terraform: Terraform::new(
             &opts.terraform_bin,

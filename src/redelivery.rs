@@ -32,7 +32,7 @@ pub struct ScanReport {
 }
 
 pub struct Redelivery {
-    pub github: Arc<dyn GitHub>,
+    pub github: Arc<GitHub>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     /// How far back the first scan ever looks.

@@ -17,11 +17,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use bosun::config::{Layer, Settings, Sources};
 use bosun::github::webhook::{self, Parsed};
-use bosun::github::{
-    CheckRunSpec, CommentRef, GitHub, GitHubError, HookDeliveryPage, InstallationToken, IssueInfo,
-    IssueUpdate, MergeMethod, MergeRequirements, Permission, PullRequestInfo, Reaction, RepoInfo,
-    ReviewInfo,
-};
+use bosun::github::{Answer, GitHub, GitHubError, Request as GitHubRequest, Service};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -243,229 +239,23 @@ pub fn missing_from(
 }
 
 /// bosun's GitHub, never called during the benchmark (redelivery is off, `EventLog` makes no
-/// calls): every method fails.
+/// calls): a transport that fails every request.
 pub struct NoGitHub;
 
-pub fn not_here(what: &str) -> GitHubError {
-    GitHubError::Transport {
-        what: what.to_owned(),
-        message: "the benchmark has no GitHub".to_owned(),
+impl NoGitHub {
+    /// A client over it.
+    pub fn client() -> GitHub {
+        GitHub::over(Arc::new(NoGitHub))
     }
 }
 
 #[async_trait]
-impl GitHub for NoGitHub {
-    async fn installation_token(
-        &self,
-        _installation_id: u64,
-    ) -> Result<InstallationToken, GitHubError> {
-        Err(not_here("an installation token"))
-    }
-
-    async fn repo_read_token(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-    ) -> Result<InstallationToken, GitHubError> {
-        Err(not_here("a repository read token"))
-    }
-
-    async fn hook_deliveries(
-        &self,
-        _cursor: Option<&str>,
-    ) -> Result<HookDeliveryPage, GitHubError> {
-        Err(not_here("the App's deliveries"))
-    }
-
-    async fn app_slug(&self) -> Result<String, GitHubError> {
-        Err(not_here("the App"))
-    }
-
-    async fn redeliver(&self, _delivery_id: i64) -> Result<(), GitHubError> {
-        Err(not_here("a redelivery"))
-    }
-
-    async fn create_comment(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _body: &str,
-    ) -> Result<CommentRef, GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn comments_by(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _author: &str,
-        _prefix: &str,
-    ) -> Result<Vec<CommentRef>, GitHubError> {
-        Err(not_here("comments"))
-    }
-
-    async fn update_comment(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _comment_id: u64,
-        _body: &str,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn minimize_comment(
-        &self,
-        _installation_id: u64,
-        _node_id: &str,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a comment"))
-    }
-
-    async fn add_reaction(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _comment_id: u64,
-        _content: Reaction,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a reaction"))
-    }
-
-    async fn pull_request(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-    ) -> Result<PullRequestInfo, GitHubError> {
-        Err(not_here("a pull request"))
-    }
-
-    async fn create_check_run(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _check: &CheckRunSpec,
-    ) -> Result<u64, GitHubError> {
-        Err(not_here("a check run"))
-    }
-
-    async fn update_check_run(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _id: u64,
-        _check: &CheckRunSpec,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("a check run"))
-    }
-
-    async fn reviews(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _pr: u64,
-    ) -> Result<Vec<ReviewInfo>, GitHubError> {
-        Err(not_here("reviews"))
-    }
-
-    async fn permission(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _user: &str,
-    ) -> Result<Permission, GitHubError> {
-        Err(not_here("a permission"))
-    }
-
-    async fn team_member(
-        &self,
-        _installation_id: u64,
-        _org: &str,
-        _team_slug: &str,
-        _user: &str,
-    ) -> Result<bool, GitHubError> {
-        Err(not_here("a team membership"))
-    }
-
-    async fn merge_pull_request(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _sha: &str,
-        _method: MergeMethod,
-    ) -> Result<String, GitHubError> {
-        Err(not_here("a merge"))
-    }
-
-    async fn delete_branch(&self, _: u64, _: &str, _: &str) -> Result<(), GitHubError> {
-        Err(not_here("a branch deletion"))
-    }
-
-    async fn merge_requirements(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-    ) -> Result<MergeRequirements, GitHubError> {
-        Err(not_here("merge requirements"))
-    }
-
-    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
-        Err(not_here("the App's installations"))
-    }
-
-    async fn installation_repos(
-        &self,
-        _installation_id: u64,
-    ) -> Result<Vec<RepoInfo>, GitHubError> {
-        Err(not_here("an installation's repositories"))
-    }
-
-    async fn repo_installation(&self, _repo: &str) -> Result<Option<u64>, GitHubError> {
-        Err(not_here("a repository's installation"))
-    }
-
-    async fn repository(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-    ) -> Result<RepoInfo, GitHubError> {
-        Err(not_here("a repository"))
-    }
-
-    async fn find_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _label: &str,
-        _title: &str,
-    ) -> Result<Option<IssueInfo>, GitHubError> {
-        Err(not_here("an issue"))
-    }
-
-    async fn create_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _title: &str,
-        _body: &str,
-        _labels: &[String],
-    ) -> Result<u64, GitHubError> {
-        Err(not_here("an issue"))
-    }
-
-    async fn update_issue(
-        &self,
-        _installation_id: u64,
-        _repo: &str,
-        _number: u64,
-        _update: &IssueUpdate,
-    ) -> Result<(), GitHubError> {
-        Err(not_here("an issue"))
+impl Service for NoGitHub {
+    async fn send(&self, request: GitHubRequest) -> Result<Answer, GitHubError> {
+        Err(GitHubError::Transport {
+            what: request.what.to_owned(),
+            message: "the benchmark has no GitHub".to_owned(),
+        })
     }
 }
 

@@ -1,21 +1,21 @@
-//! GitHub: App authentication, the [`GitHub`] trait bosun talks through, its octocrab
-//! implementation, and webhook payload parsing.
+//! GitHub: the one client bosun talks to GitHub through ([`GitHub`]: typed helpers building
+//! [`Request`]s sent through layers), App authentication, the preview's in-memory GitHub, and
+//! webhook payload parsing.
 
 pub mod app;
 mod client;
+pub mod layer;
 pub mod local;
 pub mod pace;
-mod redact;
+pub mod request;
 pub mod retry;
 pub mod user;
 pub mod webhook;
 
-use async_trait::async_trait;
-
 pub use app::{AppAuth, InstallationToken, TokenCache};
-pub use client::OctocrabGitHub;
-pub use pace::{PacedGitHub, Pacer};
-pub use redact::RedactingGitHub;
+pub use client::GitHub;
+pub use pace::{Pacer, StoredBudget};
+pub use request::{Answer, Auth, Budget, Lookup, Request, Resend, Service, Target};
 
 /// A failed GitHub call. Messages never hold a token.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,10 @@ pub enum GitHubError {
     },
     #[error("could not reach GitHub for {what}: {message}")]
     Transport { what: String, message: String },
+    /// Like `Transport`, but certainly before GitHub got anything (the connection was never
+    /// made): the transport's answer, which the retry layer turns into `Transport`.
+    #[error("could not reach GitHub for {what}: {message}")]
+    Unsent { what: String, message: String },
     #[error("unexpected answer from GitHub to {what}: {message}")]
     Decode { what: String, message: String },
     /// GitHub's GraphQL API answered with `errors` (it does so with status 200).
@@ -51,7 +55,7 @@ impl GitHubError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status >= 500,
-            Self::Transport { .. } | Self::RateLimited { .. } => true,
+            Self::Transport { .. } | Self::Unsent { .. } | Self::RateLimited { .. } => true,
             Self::Decode { .. } | Self::GraphQl { .. } => false,
         }
     }
@@ -350,214 +354,4 @@ pub struct IssueUpdate {
     pub body: Option<String>,
     /// `Some(false)` closes the issue (as completed), `Some(true)` reopens it.
     pub open: Option<bool>,
-}
-
-/// The GitHub API as bosun uses it. Wrap it in [`PacedGitHub`] so writes respect GitHub's
-/// secondary rate limits.
-#[async_trait]
-pub trait GitHub: Send + Sync + 'static {
-    /// A token for acting in one installation, cached until 5 minutes before it expires.
-    async fn installation_token(
-        &self,
-        installation_id: u64,
-    ) -> Result<InstallationToken, GitHubError>;
-
-    /// A token that can only read the contents of one repository of the installation (`repo`
-    /// is `owner/name`): what a job's git fetch uses. Cached per (installation, repository)
-    /// until 5 minutes before it expires.
-    async fn repo_read_token(
-        &self,
-        installation_id: u64,
-        repo: &str,
-    ) -> Result<InstallationToken, GitHubError>;
-
-    /// One page of the App's recent webhook deliveries (`cursor` from the previous page).
-    async fn hook_deliveries(&self, cursor: Option<&str>) -> Result<HookDeliveryPage, GitHubError>;
-
-    /// The App's slug (`GET /app`), so `@slug plan` comments are recognised.
-    async fn app_slug(&self) -> Result<String, GitHubError>;
-
-    /// Asks GitHub to deliver a webhook again.
-    async fn redeliver(&self, delivery_id: i64) -> Result<(), GitHubError>;
-
-    /// Posts a comment on an issue or pull request; returns its ids.
-    async fn create_comment(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-        body: &str,
-    ) -> Result<CommentRef, GitHubError>;
-
-    /// The comments on issue or pull request `number` written by `author` (bosun's own bot
-    /// login) whose body starts with `prefix`, oldest first: how a comment whose id was lost
-    /// (its replica died between posting it and recording it) is found again.
-    async fn comments_by(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-        author: &str,
-        prefix: &str,
-    ) -> Result<Vec<CommentRef>, GitHubError>;
-
-    /// Replaces the body of an existing issue or pull-request comment.
-    async fn update_comment(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        comment_id: u64,
-        body: &str,
-    ) -> Result<(), GitHubError>;
-
-    /// Hides a comment as outdated (GraphQL `minimizeComment`, classifier `OUTDATED`);
-    /// `node_id` is [`CommentRef::node_id`].
-    async fn minimize_comment(
-        &self,
-        installation_id: u64,
-        node_id: &str,
-    ) -> Result<(), GitHubError>;
-
-    /// Reacts to an issue or pull-request comment; reacting twice the same way is not an error.
-    async fn add_reaction(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        comment_id: u64,
-        content: Reaction,
-    ) -> Result<(), GitHubError>;
-
-    /// A pull request's head, base, state and mergeability.
-    async fn pull_request(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-    ) -> Result<PullRequestInfo, GitHubError>;
-
-    /// Creates a check run; returns its id.
-    async fn create_check_run(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        check: &CheckRunSpec,
-    ) -> Result<u64, GitHubError>;
-
-    /// Brings an existing check run to `check`'s state and output.
-    async fn update_check_run(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        id: u64,
-        check: &CheckRunSpec,
-    ) -> Result<(), GitHubError>;
-
-    /// Every review of a pull request, oldest first.
-    async fn reviews(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        pr: u64,
-    ) -> Result<Vec<ReviewInfo>, GitHubError>;
-
-    /// A user's permission on a repository (the collaborator permission API); `None` for
-    /// someone who is not a collaborator.
-    async fn permission(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        user: &str,
-    ) -> Result<Permission, GitHubError>;
-
-    /// Whether `user` is an active member of the organisation's team `team_slug` (GitHub's
-    /// team membership API: a pending invitation is not membership).
-    async fn team_member(
-        &self,
-        installation_id: u64,
-        org: &str,
-        team_slug: &str,
-        user: &str,
-    ) -> Result<bool, GitHubError>;
-
-    /// Merges a pull request whose head is still `sha`; returns the merge commit's sha.
-    /// GitHub answers 405 when it cannot be merged, 409 when the head moved.
-    async fn merge_pull_request(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-        sha: &str,
-        method: MergeMethod,
-    ) -> Result<String, GitHubError>;
-
-    /// Deletes the branch `branch` of `repo` (`DELETE /repos/{repo}/git/refs/heads/{branch}`),
-    /// for `delete_source_branch_on_merge` after an automerge. A branch that is already gone
-    /// is not an error.
-    async fn delete_branch(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        branch: &str,
-    ) -> Result<(), GitHubError>;
-
-    /// Branch protection's view of a pull request: its review decision and the required checks
-    /// of its head with whether each passed (one GraphQL query: `reviewDecision` and the head
-    /// commit's `statusCheckRollup` contexts with `isRequired(pullRequestNumber:)`).
-    ///
-    /// Only the first 100 contexts of the last commit are read. A required check that has not
-    /// reported on the head yet is not in GitHub's rollup, so it is not listed: a missing check
-    /// shows in [`PullRequestInfo::mergeable_state`] (`Blocked`), not here.
-    async fn merge_requirements(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-    ) -> Result<MergeRequirements, GitHubError>;
-
-    /// Every installation of the App (GET /app/installations with the App's JWT, all pages;
-    /// at most 100 pages of 100).
-    async fn installations(&self) -> Result<Vec<u64>, GitHubError>;
-
-    /// Every repository an installation can see (GET /installation/repositories with the
-    /// installation token, all pages; at most 100 pages of 100).
-    async fn installation_repos(&self, installation_id: u64) -> Result<Vec<RepoInfo>, GitHubError>;
-
-    /// The installation that has `repo` (`owner/name`), or `None` when the App is not
-    /// installed on it (GET /repos/{o}/{r}/installation with the JWT; GitHub's 404 is `None`).
-    async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError>;
-
-    /// A repository's clone URL and default branch (GET /repos/{o}/{r}).
-    async fn repository(&self, installation_id: u64, repo: &str) -> Result<RepoInfo, GitHubError>;
-
-    /// The issue titled exactly `title` with `label` that the App's bot opened: the open one
-    /// if any, else the most recently updated closed one (GET /repos/{o}/{r}/issues?labels=…&
-    /// state=all, skipping pull requests (they carry `pull_request`) and issues not by a Bot
-    /// user; at most 10 pages of 100).
-    async fn find_issue(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        label: &str,
-        title: &str,
-    ) -> Result<Option<IssueInfo>, GitHubError>;
-
-    /// Opens an issue with these labels; returns its number (POST /repos/{o}/{r}/issues).
-    async fn create_issue(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        title: &str,
-        body: &str,
-        labels: &[String],
-    ) -> Result<u64, GitHubError>;
-
-    /// Changes an issue's body and/or state (PATCH /repos/{o}/{r}/issues/{n}; `open:
-    /// Some(false)` closes it with state_reason "completed", `Some(true)` reopens it).
-    async fn update_issue(
-        &self,
-        installation_id: u64,
-        repo: &str,
-        number: u64,
-        update: &IssueUpdate,
-    ) -> Result<(), GitHubError>;
 }

@@ -47,7 +47,7 @@ pub struct AppState {
     /// BOSUN_API_TOKEN: the API answers 403 without one.
     pub api_token: Option<Secret>,
     /// What the API asks GitHub (which installation has a repo).
-    pub github: Arc<dyn GitHub>,
+    pub github: Arc<GitHub>,
     /// Woken when the API queues a job.
     pub enqueued: Arc<Notify>,
     /// How many `/events` requests, and bytes of their bodies, are held at once.

@@ -204,10 +204,12 @@ pub async fn repository(
                 .or_default()
                 .push(job);
         }
+        let mut titles = pr_titles(&state, &full).await;
         let mut prs = Vec::new();
         for (std::cmp::Reverse(number), jobs) in by_pr.into_iter().take(MAX_PRS) {
             prs.push(web::repo::PrView {
                 number,
+                title: titles.remove(&number),
                 jobs,
                 plans: store
                     .plans_of_pr(&full, number)
@@ -233,6 +235,28 @@ pub async fn repository(
         };
         Ok(web::repo::render(&view, &web_viewer(&viewer, &csrf)))
     })
+}
+
+/// The titles of `repo`'s recently updated pull requests, as GitHub has them now; none when
+/// GitHub cannot say within 5 s (the page then shows numbers only).
+async fn pr_titles(state: &AppState, repo: &str) -> HashMap<u64, String> {
+    let titles = async {
+        let Some(installation) = state.github.repo_installation(repo).await? else {
+            return Ok(Vec::new());
+        };
+        state.github.pull_titles(installation, repo).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), titles).await {
+        Ok(Ok(titles)) => titles.into_iter().collect(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the repository page shows no pull request titles");
+            HashMap::new()
+        }
+        Err(_) => {
+            tracing::warn!("GitHub did not list pull requests within 5 s; no titles shown");
+            HashMap::new()
+        }
+    }
 }
 
 /// `GET /runs/{id}`: a run, its plan and its log (followed live while it runs); a run of a

@@ -11,6 +11,8 @@ use crate::store::{ApplyRecord, DriftRun, Job, ProjectLock, StoredPlan};
 /// One pull request as the page shows it.
 pub struct PrView {
     pub number: u64,
+    /// Its title on GitHub (its author's text), when GitHub said.
+    pub title: Option<String>,
     pub jobs: Vec<Job>,
     pub plans: Vec<StoredPlan>,
     pub applies: Vec<ApplyRecord>,
@@ -33,9 +35,14 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
         );
     }
     for pr in &r.prs {
+        let title = pr
+            .title
+            .as_deref()
+            .map(|t| format!(": {}", esc(t)))
+            .unwrap_or_default();
         let _ = write!(
             body,
-            "<article id=\"pr-{n}\"><h3>Pull request #{n}</h3>",
+            "<article id=\"pr-{n}\"><h3>Pull request #{n}{title}</h3>",
             n = pr.number
         );
         let plans: Vec<Vec<String>> = pr
@@ -189,6 +196,7 @@ mod tests {
             repository: "acme/infra".into(),
             prs: vec![PrView {
                 number: 7,
+                title: Some("Grow the <b>bucket</b>".into()),
                 jobs: vec![Job {
                     id: 1,
                     kind: "autoplan".into(),
@@ -225,7 +233,9 @@ mod tests {
                 csrf: "t",
             },
         );
-        assert!(html.contains("<article id=\"pr-7\"><h3>Pull request #7</h3>"));
+        assert!(html.contains(
+            "<article id=\"pr-7\"><h3>Pull request #7: Grow the &lt;b&gt;bucket&lt;/b&gt;</h3>"
+        ));
         assert!(html.contains("<code>0123456789ab</code>"));
         assert!(html.contains("<summary>Plan: 1 to add, 0 to change, 0 to destroy.</summary>"));
         assert!(html.contains(

@@ -99,7 +99,7 @@ impl WorkflowSettings {
 /// Everything a workflow uses: one struct, not ten arguments.
 pub struct Context {
     pub store: Arc<dyn Store>,
-    pub github: Arc<dyn GitHub>,
+    pub github: Arc<GitHub>,
     pub workspaces: Workspaces,
     pub terraform: Terraform,
     pub settings: WorkflowSettings,

@@ -364,7 +364,7 @@ async fn a_scheduled_sweep_queues_every_allowlisted_repo_of_every_installation_o
     ctx.fake.add_repo(2, "other/infra");
     let settings = ctx.settings();
     let github = Arc::new(
-        bosun::github::OctocrabGitHub::new(
+        bosun::github::GitHub::new(
             &settings.github,
             crate::support::fast_retry(),
             Arc::new(bosun::metrics::Metrics::default()),

@@ -4,17 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bosun::github::{GitHub, GitHubError, OctocrabGitHub};
+use bosun::github::{GitHub, GitHubError};
 use bosun::metrics::Metrics;
 
 use crate::support::{INSTALLATION, REPO, TestContext, fast_retry};
 
-async fn client(ctx: &TestContext) -> (Arc<OctocrabGitHub>, Arc<Metrics>) {
+async fn client(ctx: &TestContext) -> (Arc<GitHub>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
     (
-        Arc::new(
-            OctocrabGitHub::new(&ctx.settings().github, fast_retry(), metrics.clone()).unwrap(),
-        ),
+        Arc::new(GitHub::new(&ctx.settings().github, fast_retry(), metrics.clone()).unwrap()),
         metrics,
     )
 }
@@ -206,7 +204,7 @@ async fn errors_are_typed_and_hold_no_secrets() {
     // Unreachable GitHub: a transport error after bounded retries.
     let mut settings = ctx.settings().github;
     settings.api_url = "http://127.0.0.1:9".into();
-    let gh = OctocrabGitHub::new(&settings, fast_retry(), Arc::new(Metrics::default())).unwrap();
+    let gh = GitHub::new(&settings, fast_retry(), Arc::new(Metrics::default())).unwrap();
     let err = gh.hook_deliveries(None).await.unwrap_err();
     assert!(matches!(err, GitHubError::Transport { .. }), "{err}");
     ctx.fake.assert_no_violations();
@@ -535,11 +533,12 @@ async fn pull_request_info_follows_the_model() {
 
 #[tokio::test]
 async fn paced_writes_of_one_comment_reach_github_in_order() {
-    use bosun::github::{PacedGitHub, Pacer};
+    use bosun::github::Pacer;
     let ctx = TestContext::without_bosun().await;
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
-    let gh = PacedGitHub::new(gh, Pacer::default());
+    let pacer = Arc::new(Pacer::default());
+    let gh = gh.paced(pacer.clone(), None);
     let c = gh
         .create_comment(INSTALLATION, REPO, number, "a")
         .await
@@ -551,7 +550,7 @@ async fn paced_writes_of_one_comment_reach_github_in_order() {
     first.unwrap();
     second.unwrap();
     assert_eq!(ctx.fake.model().comment(c.id).unwrap().1.body, "c");
-    assert_eq!(gh.pacer().waiting(), 0);
+    assert_eq!(pacer.waiting(), 0);
     ctx.fake.assert_no_violations();
 }
 
@@ -836,5 +835,32 @@ async fn merge_requirements_page_through_the_checks_and_count_the_unreported() {
         r.required_checks,
         vec![check("late", false), check("never", false)]
     );
+    ctx.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn pull_request_titles_come_newest_first_open_or_closed() {
+    let ctx = TestContext::without_bosun().await;
+    let (first, _) = ctx.open_pr("first <b>", &[("a.tf", "")]).await;
+    let (second, _) = ctx.open_pr("second", &[("b.tf", "")]).await;
+    ctx.fake
+        .model()
+        .repo_mut(REPO)
+        .unwrap()
+        .prs
+        .get_mut(&first)
+        .unwrap()
+        .open = false;
+    let (gh, _) = client(&ctx).await;
+    let titles = gh.pull_titles(INSTALLATION, REPO).await.unwrap();
+    assert_eq!(
+        titles,
+        vec![
+            (second, "second".to_owned()),
+            (first, "first <b>".to_owned())
+        ]
+    );
+    let err = gh.pull_titles(INSTALLATION, "acme/../x").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
     ctx.fake.assert_no_violations();
 }

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use bosun::github::{CheckRunSpec, CheckStatus, GitHub, OctocrabGitHub};
+use bosun::github::{CheckRunSpec, CheckStatus, GitHub};
 use bosun::metrics::Metrics;
 
 use crate::support::prs::module;
 use crate::support::{INSTALLATION, REPO, TestContext, fast_retry};
 
-fn client(ctx: &TestContext) -> OctocrabGitHub {
-    OctocrabGitHub::new(
+fn client(ctx: &TestContext) -> GitHub {
+    GitHub::new(
         &ctx.settings().github,
         fast_retry(),
         Arc::new(Metrics::default()),
@@ -64,7 +64,13 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
 async fn a_comment_whose_creation_timed_out_after_it_was_made_is_posted_once() {
     let ctx = TestContext::without_bosun().await;
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
-    let gh = client(&ctx).with_request_timeout(std::time::Duration::from_secs(1));
+    let gh = GitHub::with_timeout(
+        &ctx.settings().github,
+        fast_retry(),
+        Arc::new(Metrics::default()),
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
     ctx.fake
         .hang_next_after_acting("POST", "/issues/1/comments", 1);
     let made = gh

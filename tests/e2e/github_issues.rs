@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bosun::github::{GitHub, IssueInfo, IssueUpdate, OctocrabGitHub, RepoInfo};
+use bosun::github::{GitHub, IssueInfo, IssueUpdate, RepoInfo};
 use bosun::metrics::Metrics;
 use bytes::Bytes;
 use http::Method;
@@ -14,9 +14,9 @@ const OTHER: u64 = 2;
 const LABEL: &str = "drift";
 const TITLE: &str = "bosun: drift report";
 
-fn client(ctx: &TestContext) -> Arc<OctocrabGitHub> {
+fn client(ctx: &TestContext) -> Arc<GitHub> {
     let metrics = Arc::new(Metrics::default());
-    Arc::new(OctocrabGitHub::new(&ctx.settings().github, fast_retry(), metrics).unwrap())
+    Arc::new(GitHub::new(&ctx.settings().github, fast_retry(), metrics).unwrap())
 }
 
 fn labels() -> Vec<String> {

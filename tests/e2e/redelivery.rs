@@ -78,7 +78,7 @@ async fn known_refused_and_already_requested_deliveries_are_not_asked_for() {
     // A second scan finds nothing more to ask for.
     let scan = bosun::redelivery::Redelivery {
         github: std::sync::Arc::new(
-            bosun::github::OctocrabGitHub::new(
+            bosun::github::GitHub::new(
                 &ctx.settings().github,
                 crate::support::fast_retry(),
                 ctx.bosun().metrics.clone(),

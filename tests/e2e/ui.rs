@@ -249,6 +249,15 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
     let (rita, _) = sign_in(&ctx, "rita", "/").await;
     let locks = rita.send(&ctx, Method::GET, "/locks").await.text();
     assert!(locks.contains("envs/shared") && !locks.contains("action=\"/locks/unlock\""));
+    // The repository's page names each pull request with its title on GitHub.
+    let repository = rita
+        .send(&ctx, Method::GET, &format!("/repos/{REPO}"))
+        .await
+        .text();
+    assert!(
+        repository.contains(&format!("Pull request #{first}: first</h3>")),
+        "{repository}"
+    );
     let unlock = |who: &SignedIn, csrf: &str| {
         let fields = [
             ("csrf", csrf.to_owned()),

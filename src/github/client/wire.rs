@@ -1,6 +1,9 @@
 //! What goes over the wire: request bodies bosun sends and the parts of answers it reads.
 
 use http::{HeaderMap, header};
+
+use crate::github::request::decode;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -9,48 +12,16 @@ use crate::github::{
     MergeableState, PrState, PullRequestInfo, RepoInfo, RequiredCheck, ReviewDecision,
 };
 
-/// Where GitHub's GraphQL API is: `/graphql` on github.com's API host, `/api/graphql` on GitHub
-/// Enterprise Server (whose REST API is under `/api/v3`).
-pub(super) fn graphql_url(api_url: &str) -> String {
-    match api_url.strip_suffix("/api/v3") {
-        Some(host) => format!("{host}/api/graphql"),
-        None => format!("{api_url}/graphql"),
-    }
-}
-
-pub(super) fn decode<T: serde::de::DeserializeOwned>(
-    what: &str,
-    body: &[u8],
-) -> Result<T, GitHubError> {
-    serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
-        what: what.into(),
-        message: e.to_string(),
-    })
-}
-
-/// GitHub's `message`, cut short; never the whole body.
-pub(super) fn error_message(body: &[u8]) -> String {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| "no message".into());
-    message.chars().take(300).collect()
-}
-
-pub(super) fn transport_message(e: &dyn std::fmt::Display) -> String {
-    e.to_string().chars().take(300).collect()
-}
-
 /// Hides a comment (by GraphQL node id) as outdated.
-pub(super) const MINIMIZE_COMMENT: &str = "mutation($id: ID!) { minimizeComment(input: {subjectId: $id, classifier: OUTDATED}) { minimizedComment { isMinimized } } }";
+pub(crate) const MINIMIZE_COMMENT: &str = "mutation($id: ID!) { minimizeComment(input: {subjectId: $id, classifier: OUTDATED}) { minimizedComment { isMinimized } } }";
 
 /// GitHub's limit on a check run's summary and text.
-pub(super) const CHECK_OUTPUT_MAX: usize = 65_535;
+pub(crate) const CHECK_OUTPUT_MAX: usize = 65_535;
 
 /// Pages of a paginated list read at most.
-pub(super) const MAX_PAGES: u32 = 20;
+pub(crate) const MAX_PAGES: u32 = 20;
 
-pub(super) fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
+pub(crate) fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
     let cut = |s: &str| -> String {
         if s.len() <= CHECK_OUTPUT_MAX {
             return s.to_owned();
@@ -94,7 +65,7 @@ pub(super) fn check_run_body(check: &CheckRunSpec, create: bool) -> Value {
 }
 
 /// Whether a `Link` header has a `rel="next"` page.
-pub(super) fn has_next(headers: &HeaderMap) -> bool {
+pub(crate) fn has_next(headers: &HeaderMap) -> bool {
     headers
         .get(header::LINK)
         .and_then(|l| l.to_str().ok())
@@ -102,7 +73,7 @@ pub(super) fn has_next(headers: &HeaderMap) -> bool {
 }
 
 /// The `cursor` of the `rel="next"` link, if any.
-pub(super) fn next_cursor(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_cursor(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(header::LINK)?.to_str().ok()?;
     link.split(',')
         .find(|part| part.contains("rel=\"next\""))
@@ -122,17 +93,17 @@ pub(super) fn next_cursor(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Pages of the App's installations, or of an installation's repositories, read at most.
-pub(super) const MAX_LISTING_PAGES: u32 = 100;
+pub(crate) const MAX_LISTING_PAGES: u32 = 100;
 
 /// Pages of issues read at most when looking for one.
-pub(super) const MAX_ISSUE_PAGES: u32 = 10;
+pub(crate) const MAX_ISSUE_PAGES: u32 = 10;
 
 /// GitHub's limit on an issue's body, in characters.
-pub(super) const ISSUE_BODY_MAX: usize = 65_536;
+pub(crate) const ISSUE_BODY_MAX: usize = 65_536;
 
 /// Refuses (as GitHub's 404 would) a repository that is not `owner/name` made of the characters
 /// GitHub allows in names, so nothing else ends up in a request's path.
-pub(super) fn check_repo(what: &str, repo: &str) -> Result<(), GitHubError> {
+pub(crate) fn check_repo(what: &str, repo: &str) -> Result<(), GitHubError> {
     let part_ok = |p: &str| {
         !p.is_empty()
             && p != "."
@@ -152,13 +123,13 @@ pub(super) fn check_repo(what: &str, repo: &str) -> Result<(), GitHubError> {
 }
 
 /// `path` with `per_page` and `page` added to its query.
-pub(super) fn page_path(path: &str, per_page: u32, page: u32) -> String {
+pub(crate) fn page_path(path: &str, per_page: u32, page: u32) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
     format!("{path}{sep}per_page={per_page}&page={page}")
 }
 
 /// One page of a list endpoint: a bare array, or an object that wraps one.
-pub(super) trait Page: serde::de::DeserializeOwned {
+pub(crate) trait Page: serde::de::DeserializeOwned {
     type Item;
     fn items(self) -> Vec<Self::Item>;
 }
@@ -172,13 +143,13 @@ impl<T: serde::de::DeserializeOwned> Page for Vec<T> {
 
 /// Anything GitHub names by its numeric `id` (an installation).
 #[derive(Deserialize)]
-pub(super) struct Id {
-    pub(super) id: u64,
+pub(crate) struct Id {
+    pub(crate) id: u64,
 }
 
 /// A repository as GitHub's answers describe one, the fields bosun reads.
 #[derive(Deserialize)]
-pub(super) struct Repository {
+pub(crate) struct Repository {
     full_name: String,
     clone_url: String,
     default_branch: String,
@@ -196,7 +167,7 @@ impl From<Repository> for RepoInfo {
 
 /// A page of `GET /installation/repositories`.
 #[derive(Deserialize)]
-pub(super) struct InstallationRepos {
+pub(crate) struct InstallationRepos {
     #[serde(default)]
     repositories: Vec<Repository>,
 }
@@ -211,7 +182,7 @@ impl Page for InstallationRepos {
 /// An issue (or a pull request: the issues API lists both) as `GET /repos/{o}/{r}/issues`
 /// answers it, the fields bosun reads.
 #[derive(Deserialize)]
-pub(super) struct Issue {
+pub(crate) struct Issue {
     number: u64,
     #[serde(default)]
     title: String,
@@ -260,7 +231,7 @@ impl Issue {
 /// Looks for bosun's issue page by page: an issue (not a pull request) opened by a Bot, titled
 /// exactly `title`, with `label` (labels are case-insensitive on GitHub). The open one wins;
 /// else the most recently updated closed one.
-pub(super) struct IssueSearch<'a> {
+pub(crate) struct IssueSearch<'a> {
     label: &'a str,
     title: &'a str,
     /// The best closed match so far, with its `updated_at`.
@@ -268,7 +239,7 @@ pub(super) struct IssueSearch<'a> {
 }
 
 impl<'a> IssueSearch<'a> {
-    pub(super) fn new(label: &'a str, title: &'a str) -> Self {
+    pub(crate) fn new(label: &'a str, title: &'a str) -> Self {
         Self {
             label,
             title,
@@ -277,7 +248,7 @@ impl<'a> IssueSearch<'a> {
     }
 
     /// Reads one page; returns the open match if it holds one.
-    pub(super) fn page(&mut self, issues: Vec<Issue>) -> Option<IssueInfo> {
+    pub(crate) fn page(&mut self, issues: Vec<Issue>) -> Option<IssueInfo> {
         for issue in issues {
             let ours = issue.pull_request.is_none()
                 && issue.user.as_ref().is_some_and(|u| u.kind == "Bot")
@@ -302,13 +273,13 @@ impl<'a> IssueSearch<'a> {
     }
 
     /// The most recently updated closed match, once no open one was found.
-    pub(super) fn closed(self) -> Option<IssueInfo> {
+    pub(crate) fn closed(self) -> Option<IssueInfo> {
         self.closed.map(|(_, issue)| issue)
     }
 }
 
 /// `body` cut to GitHub's limit on an issue's body.
-pub(super) fn issue_body(body: &str) -> String {
+pub(crate) fn issue_body(body: &str) -> String {
     match body.char_indices().nth(ISSUE_BODY_MAX) {
         Some((end, _)) => body.get(..end).unwrap_or(body).to_owned(),
         None => body.to_owned(),
@@ -316,12 +287,12 @@ pub(super) fn issue_body(body: &str) -> String {
 }
 
 /// The `POST /repos/{o}/{r}/issues` body.
-pub(super) fn new_issue_body(title: &str, body: &str, labels: &[String]) -> Value {
+pub(crate) fn new_issue_body(title: &str, body: &str, labels: &[String]) -> Value {
     json!({ "title": title, "body": issue_body(body), "labels": labels })
 }
 
 /// The `PATCH /repos/{o}/{r}/issues/{n}` body; `None` when there is nothing to change.
-pub(super) fn issue_update_body(update: &IssueUpdate) -> Option<Value> {
+pub(crate) fn issue_update_body(update: &IssueUpdate) -> Option<Value> {
     let mut body = serde_json::Map::new();
     if let Some(text) = &update.body {
         body.insert("body".into(), json!(issue_body(text)));
@@ -355,7 +326,7 @@ struct FullName {
 
 /// A pull request as `GET /repos/{o}/{r}/pulls/{n}` answers it, the fields bosun reads.
 #[derive(Deserialize)]
-pub(super) struct Pull {
+pub(crate) struct Pull {
     number: u64,
     state: String,
     #[serde(default)]
@@ -370,14 +341,57 @@ pub(super) struct Pull {
     merge_commit_sha: Option<String>,
 }
 
+/// A comment as a listing shows it: enough to tell bosun's own from everyone else's.
+#[derive(Deserialize)]
+pub(crate) struct ListedComment {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    #[serde(default)]
+    pub(crate) body: Option<String>,
+    #[serde(default)]
+    pub(crate) user: Option<Commenter>,
+}
+
+/// Who wrote a comment: their login and whether they are a `User` or a `Bot`.
+#[derive(Deserialize)]
+pub(crate) struct Commenter {
+    #[serde(default)]
+    pub(crate) login: String,
+    #[serde(rename = "type", default)]
+    pub(crate) kind: String,
+}
+
+/// An installation token as GitHub answers it (`POST …/access_tokens`, and the credentials
+/// layer's answer to a token request).
+pub(crate) fn installation_token(
+    what: &str,
+    body: &[u8],
+) -> Result<crate::github::InstallationToken, GitHubError> {
+    #[derive(Deserialize)]
+    struct Token {
+        token: String,
+        expires_at: String,
+    }
+    let token: Token = decode(what, body)?;
+    let expires_at =
+        humantime::parse_rfc3339_weak(&token.expires_at).map_err(|e| GitHubError::Decode {
+            what: what.into(),
+            message: format!("expires_at: {e}"),
+        })?;
+    Ok(crate::github::InstallationToken {
+        token: crate::config::Secret::new(token.token),
+        expires_at,
+    })
+}
+
 /// A user as GitHub's answers name one.
 #[derive(Deserialize)]
-pub(super) struct Login {
-    pub(super) login: String,
+pub(crate) struct Login {
+    pub(crate) login: String,
 }
 
 impl Pull {
-    pub(super) fn into_info(self) -> PullRequestInfo {
+    pub(crate) fn into_info(self) -> PullRequestInfo {
         let state = match (self.state.as_str(), self.merged) {
             (_, true) => PrState::Merged,
             ("open", false) => PrState::Open,
@@ -407,17 +421,17 @@ impl Pull {
 
 /// The answer to `PUT /repos/{o}/{r}/pulls/{n}/merge`.
 #[derive(Deserialize)]
-pub(super) struct Merged {
-    pub(super) sha: String,
-    pub(super) merged: bool,
+pub(crate) struct Merged {
+    pub(crate) sha: String,
+    pub(crate) merged: bool,
     #[serde(default)]
-    pub(super) message: String,
+    pub(crate) message: String,
 }
 
 /// A pull request's review decision, the checks its base branch's protection requires (as
 /// non-admins see it: `refUpdateRule`), and one page of its head's check contexts with
 /// whether branch protection requires each; `$after` pages through the contexts.
-pub(super) const MERGE_REQUIREMENTS: &str = "query($owner: String!, $name: String!, $number: Int!, $after: String) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { reviewDecision baseRef { refUpdateRule { requiredStatusCheckContexts } } commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename ... on CheckRun { name conclusion status isRequired(pullRequestNumber: $number) } ... on StatusContext { context state isRequired(pullRequestNumber: $number) } } } } } } } } } }";
+pub(crate) const MERGE_REQUIREMENTS: &str = "query($owner: String!, $name: String!, $number: Int!, $after: String) { repository(owner: $owner, name: $name) { pullRequest(number: $number) { reviewDecision baseRef { refUpdateRule { requiredStatusCheckContexts } } commits(last: 1) { nodes { commit { statusCheckRollup { contexts(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename ... on CheckRun { name conclusion status isRequired(pullRequestNumber: $number) } ... on StatusContext { context state isRequired(pullRequestNumber: $number) } } } } } } } } } }";
 
 /// GraphQL connections may hold `null` nodes (items the token cannot see).
 #[derive(Deserialize)]
@@ -506,18 +520,18 @@ enum RollupContext {
 
 /// One page of [`MERGE_REQUIREMENTS`]'s answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct RequirementsPage {
-    pub(super) review_decision: Option<ReviewDecision>,
+pub(crate) struct RequirementsPage {
+    pub(crate) review_decision: Option<ReviewDecision>,
     /// The check names the base branch's protection requires, reported or not.
-    pub(super) required: Vec<String>,
+    pub(crate) required: Vec<String>,
     /// The required contexts reported on this page.
-    pub(super) reported: Vec<RequiredCheck>,
+    pub(crate) reported: Vec<RequiredCheck>,
     /// The cursor of the next page of contexts, if there is one.
-    pub(super) next: Option<String>,
+    pub(crate) next: Option<String>,
 }
 
 /// Reads one page of [`MERGE_REQUIREMENTS`]'s `data`.
-pub(super) fn requirements_page(what: &str, data: Value) -> Result<RequirementsPage, GitHubError> {
+pub(crate) fn requirements_page(what: &str, data: Value) -> Result<RequirementsPage, GitHubError> {
     #[derive(Deserialize)]
     struct Data {
         repository: Option<RequirementsRepo>,
@@ -597,7 +611,7 @@ pub(super) fn requirements_page(what: &str, data: Value) -> Result<RequirementsP
 
 /// The merge requirements from every page read: the required contexts reported, in GitHub's
 /// order, then each check branch protection requires that has not reported, as not passing.
-pub(super) fn merge_requirements(pages: Vec<RequirementsPage>) -> MergeRequirements {
+pub(crate) fn merge_requirements(pages: Vec<RequirementsPage>) -> MergeRequirements {
     let review_decision = pages.first().and_then(|p| p.review_decision);
     let required: Vec<String> = pages
         .first()

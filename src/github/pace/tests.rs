@@ -4,8 +4,14 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::time::Instant;
 
+use serde_json::{Value, json};
+
 use super::*;
-use crate::github::{CheckStatus, HookDeliveryPage, IssueInfo, IssueUpdate, RepoInfo};
+use crate::github::request::{Answer, Budget, Request, Service, Target};
+use crate::github::{
+    CheckRunSpec, CheckStatus, GitHub, GitHubError, IssueUpdate, MergeMethod, MergeRequirements,
+    Permission, Reaction,
+};
 
 /// Uses up the bucket's only token, so the next writes have to wait.
 async fn drain(pacer: &Pacer) {
@@ -196,193 +202,67 @@ async fn no_write_waits_longer_than_max_wait() {
     assert_eq!(start.elapsed(), Duration::from_secs(10));
 }
 
-/// A GitHub that records the writes it gets.
+/// A transport that records the writes it gets (`METHOD path` and the body's text) and answers
+/// as GitHub would, enough for the helpers to decode.
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<String>>,
 }
 
-impl Recorder {
-    fn record(&self, call: String) {
-        self.calls.lock().unwrap().push(call);
+#[async_trait::async_trait]
+impl Service for Recorder {
+    async fn send(&self, request: Request) -> Result<Answer, GitHubError> {
+        let path = match &request.target {
+            Target::Rest(path) => path.clone(),
+            Target::GraphQl => "graphql".into(),
+            other => format!("{other:?}"),
+        };
+        let body = request.body.clone().unwrap_or_default();
+        let text = [
+            "/body",
+            "/title",
+            "/content",
+            "/sha",
+            "/state",
+            "/output/summary",
+        ]
+        .iter()
+        .chain(&["/variables/id"])
+        .filter_map(|k| body.pointer(k).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+        if matches!(request.budget, Budget::Write { .. }) {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("{} {path} {text}", request.method));
+        }
+        let answer = match (request.method.as_str(), path.as_str()) {
+            (_, "graphql") if text.starts_with("IC_") => json!({ "data": { "minimizeComment": {
+                "minimizedComment": { "isMinimized": true } } } }),
+            (_, "graphql") => json!({ "data": { "repository": { "pullRequest": {
+                "reviewDecision": null, "commits": { "nodes": [] } } } } }),
+            ("GET", p) if p.contains("/collaborators/") => json!({ "permission": "write" }),
+            ("GET", p) if p.contains("/memberships/") => json!({ "state": "active" }),
+            ("GET", p) if p.ends_with("/installation") => json!({ "id": 1 }),
+            ("GET", p) if p.starts_with("/app/installations") => json!([{ "id": 1 }]),
+            ("GET", p) if p.starts_with("/installation/repositories") => {
+                json!({ "repositories": [] })
+            }
+            ("GET", _) => json!([]),
+            ("POST", p) if p.ends_with("/comments") => json!({ "id": 1, "node_id": "IC_1" }),
+            ("POST", p) if p.ends_with("/check-runs") => json!({ "id": 7 }),
+            ("POST", p) if p.ends_with("/issues") => json!({ "number": 9 }),
+            ("PUT", _) => json!({ "sha": "m3rg3", "merged": true }),
+            _ => json!({}),
+        };
+        Ok(Answer::json(&answer))
     }
 }
 
-fn not_here() -> GitHubError {
-    GitHubError::Status {
-        status: 501,
-        what: "the recorder".into(),
-        message: "not recorded".into(),
-    }
-}
-
-#[async_trait]
-impl GitHub for Recorder {
-    async fn installation_token(&self, _: u64) -> Result<InstallationToken, GitHubError> {
-        Err(not_here())
-    }
-    async fn repo_read_token(&self, _: u64, _: &str) -> Result<InstallationToken, GitHubError> {
-        Err(not_here())
-    }
-    async fn hook_deliveries(&self, _: Option<&str>) -> Result<HookDeliveryPage, GitHubError> {
-        Ok(HookDeliveryPage::default())
-    }
-    async fn app_slug(&self) -> Result<String, GitHubError> {
-        Err(not_here())
-    }
-    async fn redeliver(&self, _: i64) -> Result<(), GitHubError> {
-        Err(not_here())
-    }
-    async fn create_comment(
-        &self,
-        _: u64,
-        _: &str,
-        number: u64,
-        body: &str,
-    ) -> Result<CommentRef, GitHubError> {
-        self.record(format!("create_comment {number} {body}"));
-        Ok(CommentRef {
-            id: 1,
-            node_id: "IC_1".into(),
-        })
-    }
-    async fn comments_by(
-        &self,
-        _: u64,
-        _: &str,
-        number: u64,
-        _: &str,
-        _: &str,
-    ) -> Result<Vec<CommentRef>, GitHubError> {
-        self.record(format!("comments_by {number}"));
-        Ok(Vec::new())
-    }
-    async fn update_comment(
-        &self,
-        _: u64,
-        _: &str,
-        id: u64,
-        body: &str,
-    ) -> Result<(), GitHubError> {
-        self.record(format!("update_comment {id} {body}"));
-        Ok(())
-    }
-    async fn minimize_comment(&self, _: u64, node_id: &str) -> Result<(), GitHubError> {
-        self.record(format!("minimize_comment {node_id}"));
-        Ok(())
-    }
-    async fn add_reaction(
-        &self,
-        _: u64,
-        _: &str,
-        id: u64,
-        content: Reaction,
-    ) -> Result<(), GitHubError> {
-        self.record(format!("add_reaction {id} {}", content.as_str()));
-        Ok(())
-    }
-    async fn pull_request(&self, _: u64, _: &str, _: u64) -> Result<PullRequestInfo, GitHubError> {
-        Err(not_here())
-    }
-    async fn create_check_run(
-        &self,
-        _: u64,
-        _: &str,
-        check: &CheckRunSpec,
-    ) -> Result<u64, GitHubError> {
-        self.record(format!("create_check_run {}", check.name));
-        Ok(7)
-    }
-    async fn update_check_run(
-        &self,
-        _: u64,
-        _: &str,
-        id: u64,
-        check: &CheckRunSpec,
-    ) -> Result<(), GitHubError> {
-        self.record(format!("update_check_run {id} {}", check.summary));
-        Ok(())
-    }
-    async fn reviews(&self, _: u64, _: &str, _: u64) -> Result<Vec<ReviewInfo>, GitHubError> {
-        Ok(Vec::new())
-    }
-    async fn permission(&self, _: u64, _: &str, _: &str) -> Result<Permission, GitHubError> {
-        Ok(Permission::Write)
-    }
-    async fn team_member(&self, _: u64, _: &str, _: &str, _: &str) -> Result<bool, GitHubError> {
-        Ok(true)
-    }
-    async fn merge_pull_request(
-        &self,
-        _: u64,
-        _: &str,
-        number: u64,
-        sha: &str,
-        method: MergeMethod,
-    ) -> Result<String, GitHubError> {
-        self.record(format!(
-            "merge_pull_request {number} {sha} {}",
-            method.as_str()
-        ));
-        Ok("m3rg3".into())
-    }
-    async fn delete_branch(&self, _: u64, _: &str, branch: &str) -> Result<(), GitHubError> {
-        self.record(format!("delete_branch {branch}"));
-        Ok(())
-    }
-    async fn merge_requirements(
-        &self,
-        _: u64,
-        _: &str,
-        _: u64,
-    ) -> Result<MergeRequirements, GitHubError> {
-        Ok(MergeRequirements::default())
-    }
-    async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
-        Ok(vec![1])
-    }
-    async fn installation_repos(&self, _: u64) -> Result<Vec<RepoInfo>, GitHubError> {
-        Ok(Vec::new())
-    }
-    async fn repo_installation(&self, _: &str) -> Result<Option<u64>, GitHubError> {
-        Ok(Some(1))
-    }
-    async fn repository(&self, _: u64, _: &str) -> Result<RepoInfo, GitHubError> {
-        Err(not_here())
-    }
-    async fn find_issue(
-        &self,
-        _: u64,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<IssueInfo>, GitHubError> {
-        Ok(None)
-    }
-    async fn create_issue(
-        &self,
-        _: u64,
-        _: &str,
-        title: &str,
-        _: &str,
-        labels: &[String],
-    ) -> Result<u64, GitHubError> {
-        self.record(format!("create_issue {title} {}", labels.join(",")));
-        Ok(9)
-    }
-    async fn update_issue(
-        &self,
-        _: u64,
-        _: &str,
-        number: u64,
-        update: &IssueUpdate,
-    ) -> Result<(), GitHubError> {
-        self.record(format!(
-            "update_issue {number} {:?} {:?}",
-            update.body, update.open
-        ));
-        Ok(())
-    }
+/// A client over `recorder` paced by `pacer`.
+fn paced(recorder: &Arc<Recorder>, pacer: Pacer) -> GitHub {
+    GitHub::over(recorder.clone()).paced(Arc::new(pacer), None)
 }
 
 fn check(summary: &str) -> CheckRunSpec {
@@ -401,7 +281,7 @@ fn check(summary: &str) -> CheckRunSpec {
 #[tokio::test(start_paused = true)]
 async fn paced_github_coalesces_updates_and_passes_reads_through() {
     let recorder = Arc::new(Recorder::default());
-    let gh = PacedGitHub::new(recorder.clone(), Pacer::new(60, 1));
+    let gh = paced(&recorder, Pacer::new(60, 1));
     gh.create_comment(1, "acme/infra", 5, "hello")
         .await
         .unwrap();
@@ -448,13 +328,13 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
     assert_eq!(
         *recorder.calls.lock().unwrap(),
         vec![
-            "create_comment 5 hello",
-            "update_check_run 7 step 4",
-            "update_check_run 8 step 0",
-            "update_comment 1 edited again",
-            "add_reaction 1 eyes",
-            "minimize_comment IC_1",
-            "merge_pull_request 5 abc squash",
+            "POST /repos/acme/infra/issues/5/comments hello",
+            "PATCH /repos/acme/infra/check-runs/7 step 4",
+            "PATCH /repos/acme/infra/check-runs/8 step 0",
+            "PATCH /repos/acme/infra/issues/comments/1 edited again",
+            "POST /repos/acme/infra/issues/comments/1/reactions eyes",
+            "POST graphql IC_1",
+            "PUT /repos/acme/infra/pulls/5/merge abc",
         ]
     );
     assert_eq!(
@@ -467,7 +347,7 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
 #[tokio::test(start_paused = true)]
 async fn issue_writes_are_paced_and_never_coalesced() {
     let recorder = Arc::new(Recorder::default());
-    let gh = PacedGitHub::new(recorder.clone(), Pacer::new(60, 1));
+    let gh = paced(&recorder, Pacer::new(60, 1));
     let labels = vec!["drift".to_owned()];
     let number = gh
         .create_issue(1, "acme/infra", "Drift", "b", &labels)
@@ -502,9 +382,9 @@ async fn issue_writes_are_paced_and_never_coalesced() {
     assert_eq!(
         *recorder.calls.lock().unwrap(),
         vec![
-            "create_issue Drift drift",
-            "update_issue 9 Some(\"new\") None",
-            "update_issue 9 None Some(false)",
+            "POST /repos/acme/infra/issues b Drift",
+            "PATCH /repos/acme/infra/issues/9 new",
+            "PATCH /repos/acme/infra/issues/9 closed",
         ]
     );
     assert_eq!(
@@ -523,8 +403,10 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     let recorder = Arc::new(Recorder::default());
     // Locally 6000 writes a minute, up to 100 at once; the fleet: 3 at once, 1 a minute.
     let replica = |store| {
-        PacedGitHub::new(recorder.clone(), Pacer::new(6000, 100))
-            .with_stored_budget(StoredBudget::new(store, 1, 3))
+        GitHub::over(recorder.clone()).paced(
+            Arc::new(Pacer::new(6000, 100)),
+            Some(StoredBudget::new(store, 1, 3)),
+        )
     };
     let a = replica(db.open().await);
     let b = replica(db.open().await);

@@ -35,7 +35,7 @@ pub struct Auth {
     pub web_url: String,
     /// BOSUN_PUBLIC_URL, without a trailing slash.
     pub public_url: String,
-    pub github: Arc<dyn UserGitHub>,
+    pub github: Arc<UserGitHub>,
     pub access: AccessCache,
     /// Who may switch the global apply lock (BOSUN_APPLY_LOCK_ADMINS), lower case.
     pub apply_lock_admins: Vec<String>,
@@ -45,7 +45,7 @@ impl Auth {
     pub fn new(
         settings: &crate::config::OAuthSettings,
         public_url: &str,
-        github: Arc<dyn UserGitHub>,
+        github: Arc<UserGitHub>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             keys: CookieKeys::derive(&settings.client_secret)?,

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bosun::app::Running;
 use bosun::config::{Settings, Sources};
-use bosun::github::OctocrabGitHub;
+use bosun::github::GitHub;
 use bosun::github::retry::RetryPolicy;
 use bosun::metrics::Metrics;
 use bosun::store::{DeliveryStatus, ProcessedEvent, Store};
@@ -167,7 +167,7 @@ impl TestContext {
         let settings = self.settings();
         let metrics = Arc::new(Metrics::default());
         let github =
-            Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
+            Arc::new(GitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
         let running = bosun::app::start(&settings, metrics, github).await.unwrap();
         self.fake.model().hook_url = Some(format!("http://{}/events", running.addr));
         self.bosun = Some(running);
@@ -186,7 +186,7 @@ impl TestContext {
         let settings = Settings::resolve(&sources).unwrap();
         let metrics = Arc::new(Metrics::default());
         let github =
-            Arc::new(OctocrabGitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
+            Arc::new(GitHub::new(&settings.github, fast_retry(), metrics.clone()).unwrap());
         let running = bosun::app::start(&settings, metrics, github).await.unwrap();
         (running, data_dir)
     }

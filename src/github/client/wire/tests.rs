@@ -1,4 +1,6 @@
 use super::*;
+use crate::github::layer::http::graphql_url;
+use crate::github::layer::retry::error_message;
 
 #[test]
 fn next_cursor_from_link_header() {

@@ -736,6 +736,29 @@ async fn route(
             let mut m = inner.model.lock().unwrap();
             comments::react(&mut m, caller, &format!("{owner}/{repo}"), id, &json_body)?
         }
+        ("GET", ["repos", owner, repo, "pulls"]) => {
+            // GitHub's list: `state` open (the default), closed or all; the model has no
+            // update times, so the newest number stands for the most recently updated.
+            let full = format!("{owner}/{repo}");
+            let m = inner.model.lock().unwrap();
+            let r = visible_repo(&m, caller, &full)?;
+            let q: std::collections::HashMap<String, String> =
+                serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+            let state = q.get("state").map_or("open", String::as_str);
+            let example = payloads::example("pull_request", Some("opened"))["pull_request"].clone();
+            let all: Vec<Value> = r
+                .prs
+                .values()
+                .rev()
+                .filter(|pr| state == "all" || (state == "open") == pr.open)
+                .map(|pr| {
+                    let mut value = example.clone();
+                    payloads::write_pr(&mut value, r, pr, "https://github.com");
+                    value
+                })
+                .collect();
+            paginate(uri, all)
+        }
         ("GET", ["repos", owner, repo, "pulls", number]) => {
             let full = format!("{owner}/{repo}");
             let m = inner.model.lock().unwrap();
