@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::checked::{pg_execute, pg_query_scalar};
+use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
@@ -40,50 +40,101 @@ fn job_of(row: &PgRow) -> anyhow::Result<Job> {
 
 /// A stored plan from its row, its planfile opened; one that does not open is logged and read
 /// as none (as in SQLite).
-fn plan_of(row: &PgRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
-    let mut plan = plan_without_planfile(row)?;
-    let sealed: Option<Vec<u8>> = row.try_get("planfile")?;
-    if let Some(sealed) = sealed {
-        match sealer.open(&sealed, &binding(&plan)) {
-            Ok(planfile) => plan.planfile = Some(planfile),
-            Err(e) => tracing::warn!(
-                repo = %plan.repository,
-                pr = plan.pr,
-                dir = %plan.target.dir,
-                workspace = %plan.target.workspace,
-                project = plan.target.name.as_deref().unwrap_or(""),
-                error = format!("{e:#}"),
-                "a stored planfile does not open: the plan must be made again to apply it"
-            ),
-        }
-    }
-    Ok(plan)
+#[derive(sqlx::FromRow)]
+struct SealedPlanRow {
+    repository: String,
+    pr: i64,
+    dir: String,
+    workspace: String,
+    project: String,
+    head_sha: String,
+    outcome: String,
+    planfile: Option<Vec<u8>>,
+    job_id: i64,
+    created_at: i64,
+    tool_distribution: Option<String>,
+    tool_version: Option<String>,
+    tool_sha256: Option<String>,
 }
 
-/// A row of `plans` or `reviewed_plans` (the same columns) as a plan, without its planfile.
-pub(super) fn plan_without_planfile(row: &PgRow) -> anyhow::Result<StoredPlan> {
-    let outcome: &str = row.try_get("outcome")?;
-    let outcome: Outcome =
-        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
-    Ok(StoredPlan {
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        target: Target {
-            dir: row.try_get("dir")?,
-            workspace: row.try_get("workspace")?,
-            name: name_of(row.try_get("project")?),
-        },
-        head_sha: row.try_get("head_sha")?,
-        outcome,
-        planfile: None,
-        job_id: row.try_get("job_id")?,
-        created_at: row.try_get("created_at")?,
-        tool: crate::store::jobs::tool_of(
-            row.try_get("tool_distribution")?,
-            row.try_get("tool_version")?,
-            row.try_get("tool_sha256")?,
-        )?,
-    })
+impl SealedPlanRow {
+    fn into_plan(self, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
+        let sealed = self.planfile;
+        let mut plan = PlanRow {
+            repository: self.repository,
+            pr: self.pr,
+            dir: self.dir,
+            workspace: self.workspace,
+            project: self.project,
+            head_sha: self.head_sha,
+            outcome: self.outcome,
+            job_id: self.job_id,
+            created_at: self.created_at,
+            tool_distribution: self.tool_distribution,
+            tool_version: self.tool_version,
+            tool_sha256: self.tool_sha256,
+        }
+        .into_plan()?;
+        if let Some(sealed) = sealed {
+            match sealer.open(&sealed, &binding(&plan)) {
+                Ok(planfile) => plan.planfile = Some(planfile),
+                Err(e) => tracing::warn!(
+                    repo = %plan.repository,
+                    pr = plan.pr,
+                    dir = %plan.target.dir,
+                    workspace = %plan.target.workspace,
+                    project = plan.target.name.as_deref().unwrap_or(""),
+                    error = format!("{e:#}"),
+                    "a stored planfile does not open: the plan must be made again to apply it"
+                ),
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// A row of `reviewed_plans`, or of `plans` but its planfile (the same columns).
+#[derive(sqlx::FromRow)]
+pub(super) struct PlanRow {
+    pub(super) repository: String,
+    pub(super) pr: i64,
+    pub(super) dir: String,
+    pub(super) workspace: String,
+    pub(super) project: String,
+    pub(super) head_sha: String,
+    pub(super) outcome: String,
+    pub(super) job_id: i64,
+    pub(super) created_at: i64,
+    pub(super) tool_distribution: Option<String>,
+    pub(super) tool_version: Option<String>,
+    pub(super) tool_sha256: Option<String>,
+}
+
+impl PlanRow {
+    /// The plan, without its planfile.
+    pub(super) fn into_plan(self) -> anyhow::Result<StoredPlan> {
+        let outcome: Outcome =
+            serde_json::from_str(&self.outcome).context("reading a stored plan's outcome")?;
+        Ok(StoredPlan {
+            repository: self.repository,
+            pr: self.pr as u64,
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: name_of(Some(self.project)),
+            },
+            head_sha: self.head_sha,
+            outcome,
+            planfile: None,
+            job_id: self.job_id,
+            created_at: self.created_at,
+            tool: crate::store::jobs::tool_of(
+                self.tool_distribution,
+                self.tool_version,
+                self.tool_sha256,
+            )?,
+        })
+    }
 }
 
 /// A project's name as a key column holds it: '' for an unnamed project.
@@ -424,16 +475,21 @@ impl JobStore for PgStore {
     }
 
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
-        let rows = sqlx::query(
-            "SELECT * FROM plans WHERE repository = $1 AND pr = $2
+        let rows = pg_query_as!(
+            SealedPlanRow,
+            "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
+                    created_at, tool_distribution, tool_version, tool_sha256
+             FROM plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's plans")?;
-        rows.iter().map(|r| plan_of(r, &self.sealer)).collect()
+        rows.into_iter()
+            .map(|r| r.into_plan(&self.sealer))
+            .collect()
     }
 
     async fn forget_planfile(

@@ -48,6 +48,32 @@ fn target_of(row: &PgRow) -> anyhow::Result<Target> {
     })
 }
 
+/// A row of `locks`.
+#[derive(sqlx::FromRow)]
+pub(super) struct LockRow {
+    pub(super) repository: String,
+    pub(super) dir: String,
+    pub(super) workspace: String,
+    pub(super) project: Option<String>,
+    pub(super) pr: i64,
+    pub(super) created_at: i64,
+}
+
+impl LockRow {
+    pub(super) fn into_lock(self) -> ProjectLock {
+        ProjectLock {
+            repository: self.repository,
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: name_of(self.project),
+            },
+            pr: self.pr as u64,
+            created_at: self.created_at,
+        }
+    }
+}
+
 pub(super) fn lock_of(row: &PgRow) -> anyhow::Result<ProjectLock> {
     Ok(ProjectLock {
         repository: row.try_get("repository")?,
