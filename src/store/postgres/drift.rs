@@ -259,7 +259,10 @@ impl DriftStore for PgStore {
         .context("reading drift runs' results")?;
         let mut by_run: BTreeMap<i64, Vec<ProjectDrift>> = BTreeMap::new();
         for row in rows {
-            by_run.entry(row.run_id).or_default().push(row.into_result()?);
+            by_run
+                .entry(row.run_id)
+                .or_default()
+                .push(row.into_result()?);
         }
         for run in &mut runs {
             run.projects = by_run.remove(&run.id).unwrap_or_default();

@@ -4,8 +4,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::store::StoredPlan;
 use super::jobs::PlanRow;
+use crate::store::StoredPlan;
 use crate::store::checked::{pg_execute, pg_query_as};
 use crate::store::reviewed::ReviewStore;
 

@@ -8,9 +8,14 @@ use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::runs::{
-    LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started, LogRow, RunRow,
+    LogChunk, LogRow, NewRun, Run, RunKind, RunRow, RunStatus, RunStore, Started,
 };
 
 crate::store::runs::run_store_impl!(
-    PgStore, pool, pool, pg_execute, pg_query_as, pg_query_scalar
+    PgStore,
+    pool,
+    pool,
+    pg_execute,
+    pg_query_as,
+    pg_query_scalar
 );

@@ -4,8 +4,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::store::StoredPlan;
 use super::jobs::PlanRow;
+use crate::store::StoredPlan;
 use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::reviewed::ReviewStore;
 

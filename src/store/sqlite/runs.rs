@@ -8,9 +8,14 @@ use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{sqlite_execute, sqlite_query_as, sqlite_query_scalar};
 use crate::store::runs::{
-    LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started, LogRow, RunRow,
+    LogChunk, LogRow, NewRun, Run, RunKind, RunRow, RunStatus, RunStore, Started,
 };
 
 crate::store::runs::run_store_impl!(
-    SqliteStore, writer, reader, sqlite_execute, sqlite_query_as, sqlite_query_scalar
+    SqliteStore,
+    writer,
+    reader,
+    sqlite_execute,
+    sqlite_query_as,
+    sqlite_query_scalar
 );
