@@ -170,9 +170,6 @@ pub trait RunStore: Send + Sync {
     async fn run_log(&self, run_id: i64, after: i64, limit: i64) -> anyhow::Result<Vec<LogChunk>>;
 }
 
-/// The SQL both backends run (SQLite numbers `$N` parameters in order of first use, so each
-/// statement uses them in ascending order).
-
 /// A row of `runs` as both backends read it.
 #[derive(sqlx::FromRow)]
 pub(super) struct RunRow {
@@ -230,7 +227,8 @@ impl LogRow {
 }
 
 /// The `RunStore` of a backend: the same statements on both (numbered parameters, which
-/// SQLite takes too), checked by the backend's macros (`$execute`, `$query_as`,
+/// SQLite takes too but numbers in order of first use, so each statement uses them in
+/// ascending order), checked by the backend's macros (`$execute`, `$query_as`,
 /// `$query_scalar`: see `store::checked`), run on `$writer` for writes and `$reader` for reads
 /// (one pool on PostgreSQL; SQLite's writer and readers). The backend's module imports what
 /// the body names.
