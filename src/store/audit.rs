@@ -29,39 +29,6 @@ pub trait AuditStore: Send + Sync {
 pub(crate) const COLUMNS: &str = "id, at, actor_kind, actor_name, kind, repository, pr, project, \
      dir, workspace, sha, outcome, detail, run_id";
 
-/// The insert of an entry, `RETURNING id`, on either backend.
-pub(crate) fn insert<DB>(e: &NewEntry) -> QueryBuilder<DB>
-where
-    DB: Database,
-    <DB as Database>::Arguments: Default,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    let mut q = QueryBuilder::new(
-        "INSERT INTO audit (at, actor_kind, actor_name, kind, repository, pr, project, dir, \
-         workspace, sha, outcome, detail, run_id) VALUES (",
-    );
-    let project = e.project.as_ref();
-    let mut v = q.separated(", ");
-    v.push_bind(e.at)
-        .push_bind(e.actor.kind_str().to_owned())
-        .push_bind(e.actor.name().to_owned())
-        .push_bind(e.kind.as_str().to_owned())
-        .push_bind(e.repository.clone())
-        .push_bind(e.pr.map(|n| n as i64))
-        .push_bind(project.map(|p| p.name.clone()))
-        .push_bind(project.map(|p| p.dir.clone()))
-        .push_bind(project.map(|p| p.workspace.clone()))
-        .push_bind(e.sha.clone())
-        .push_bind(e.outcome.clone())
-        .push_bind(crate::audit::bounded(&e.detail))
-        .push_bind(e.run_id);
-    q.push(") RETURNING id");
-    q
-}
-
 /// The query of [`AuditStore::audit_entries`], on either backend.
 pub(crate) fn select<DB>(filter: &Filter, before: Option<i64>, limit: u32) -> QueryBuilder<DB>
 where

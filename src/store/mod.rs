@@ -54,11 +54,6 @@ pub struct Fleet {
     pub locks_held: i64,
 }
 
-/// The query behind [`Store::fleet`], the same on both backends.
-const FLEET_QUERY: &str = "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued'), \
-     (SELECT MIN(created_at) FROM jobs WHERE status = 'queued'), \
-     (SELECT COUNT(*) FROM locks)";
-
 /// Unix time in milliseconds: the store's clock unit.
 pub type Millis = i64;
 

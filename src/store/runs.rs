@@ -5,7 +5,6 @@
 //! with their runs: nothing prunes them.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::Millis;
 use crate::plan::Target;
@@ -171,118 +170,128 @@ pub trait RunStore: Send + Sync {
     async fn run_log(&self, run_id: i64, after: i64, limit: i64) -> anyhow::Result<Vec<LogChunk>>;
 }
 
-/// The SQL both backends run (SQLite numbers `$N` parameters in order of first use, so each
-/// statement uses them in ascending order).
-pub(super) mod sql {
-    pub const UNFINISHED: &str = "SELECT id FROM runs
-         WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
-           AND commit_sha = $6 AND status IN ('queued', 'running')
-         ORDER BY id DESC LIMIT 1";
-    pub const RESUME: &str = "UPDATE runs SET status = 'running' WHERE id = $1";
-    pub const INSERT: &str = "INSERT INTO runs (job_id, repository, pr, dir, workspace, project,
-             kind, commit_sha, status, requested_by, created_at, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $10)
-         RETURNING id";
-    pub const APPEND: &str = "INSERT INTO run_log (run_id, seq, chunk, at)
-         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM run_log WHERE run_id = $1
-         RETURNING seq";
-    pub const FINISH: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
-    pub const INTERRUPT: &str = "UPDATE runs SET status = 'interrupted', finished_at = $1
-         WHERE job_id = $2 AND status IN ('queued', 'running')";
-    pub const OF_JOB: &str = "SELECT id FROM runs
-         WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
-         ORDER BY id DESC LIMIT 1";
-    pub const RUN: &str = "SELECT * FROM runs WHERE id = $1";
-    pub const LOG: &str = "SELECT seq, chunk, at FROM run_log WHERE run_id = $1 AND seq > $2
-         ORDER BY seq LIMIT $3";
+/// A row of `runs` as both backends read it.
+#[derive(sqlx::FromRow)]
+pub(super) struct RunRow {
+    pub(super) id: i64,
+    pub(super) job_id: i64,
+    pub(super) repository: String,
+    pub(super) pr: i64,
+    pub(super) dir: String,
+    pub(super) workspace: String,
+    pub(super) project: String,
+    pub(super) kind: String,
+    pub(super) commit_sha: String,
+    pub(super) status: String,
+    pub(super) requested_by: String,
+    pub(super) started_at: Option<i64>,
+    pub(super) finished_at: Option<i64>,
 }
 
-/// A run from a `runs` row of either backend.
-pub(super) fn run_of<R: Row>(row: &R) -> anyhow::Result<Run>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let project: String = row.try_get("project")?;
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    Ok(Run {
-        id: row.try_get("id")?,
-        job_id: row.try_get("job_id")?,
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        project: Some(project).filter(|p| !p.is_empty()),
-        dir: row.try_get("dir")?,
-        workspace: row.try_get("workspace")?,
-        kind: RunKind::parse(&kind)?,
-        commit_sha: row.try_get("commit_sha")?,
-        status: RunStatus::parse(&status)?,
-        requested_by: row.try_get("requested_by")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
+impl RunRow {
+    pub(super) fn into_run(self) -> anyhow::Result<Run> {
+        Ok(Run {
+            id: self.id,
+            job_id: self.job_id,
+            repository: self.repository,
+            pr: self.pr as u64,
+            project: Some(self.project).filter(|p| !p.is_empty()),
+            dir: self.dir,
+            workspace: self.workspace,
+            kind: RunKind::parse(&self.kind)?,
+            commit_sha: self.commit_sha,
+            status: RunStatus::parse(&self.status)?,
+            requested_by: self.requested_by,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
 }
 
-/// A log chunk from a `run_log` row of either backend.
-pub(super) fn chunk_of<R: Row>(row: &R) -> anyhow::Result<LogChunk>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(LogChunk {
-        seq: row.try_get("seq")?,
-        text: row.try_get("chunk")?,
-        at: row.try_get("at")?,
-    })
+/// A row of `run_log`.
+#[derive(sqlx::FromRow)]
+pub(super) struct LogRow {
+    pub(super) seq: i64,
+    pub(super) chunk: String,
+    pub(super) at: i64,
 }
 
-/// The `RunStore` of a backend: the same statements (`sql`) on both, run on `$writer` for
-/// writes and `$reader` for reads (one pool on PostgreSQL; SQLite's writer and readers). The
-/// backend's module imports what the body names.
+impl LogRow {
+    pub(super) fn into_chunk(self) -> LogChunk {
+        LogChunk {
+            seq: self.seq,
+            text: self.chunk,
+            at: self.at,
+        }
+    }
+}
+
+/// The `RunStore` of a backend: the same statements on both (numbered parameters, which
+/// SQLite takes too but numbers in order of first use, so each statement uses them in
+/// ascending order), checked by the backend's macros (`$execute`, `$query_as`,
+/// `$query_scalar`: see `store::checked`), run on `$writer` for writes and `$reader` for reads
+/// (one pool on PostgreSQL; SQLite's writer and readers). The backend's module imports what
+/// the body names.
 macro_rules! run_store_impl {
-    ($store:ty, $writer:ident, $reader:ident) => {
+    (
+        $store:ty,
+        $writer:ident,
+        $reader:ident,
+        $execute:ident,
+        $query_as:ident,
+        $query_scalar:ident
+    ) => {
         #[async_trait]
         impl RunStore for $store {
             async fn start_run(&self, run: &NewRun, now: Millis) -> anyhow::Result<Started> {
                 let project = run.target.name.as_deref().unwrap_or("");
                 let mut tx = self.$writer.begin().await.context("starting a run")?;
-                let unfinished: Option<i64> = sqlx::query_scalar(sql::UNFINISHED)
-                    .bind(run.job_id)
-                    .bind(&run.target.dir)
-                    .bind(&run.target.workspace)
-                    .bind(project)
-                    .bind(run.kind.as_str())
-                    .bind(&run.commit_sha)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .context("looking for an unfinished run")?;
+                let unfinished: Option<i64> = $query_scalar!(
+                    "SELECT id FROM runs
+                     WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
+                       AND commit_sha = $6 AND status IN ('queued', 'running')
+                     ORDER BY id DESC LIMIT 1",
+                    run.job_id,
+                    &run.target.dir,
+                    &run.target.workspace,
+                    project,
+                    run.kind.as_str(),
+                    &run.commit_sha,
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .context("looking for an unfinished run")?;
                 let started = match unfinished {
                     Some(id) => {
-                        sqlx::query(sql::RESUME)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .context("resuming a run")?;
+                        $execute!(
+                            "UPDATE runs SET status = 'running' WHERE id = $1",
+                            id,
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .context("resuming a run")?;
                         Started::Resumed(id)
                     }
                     None => Started::New(
-                        sqlx::query_scalar(sql::INSERT)
-                            .bind(run.job_id)
-                            .bind(&run.repository)
-                            .bind(run.pr as i64)
-                            .bind(&run.target.dir)
-                            .bind(&run.target.workspace)
-                            .bind(project)
-                            .bind(run.kind.as_str())
-                            .bind(&run.commit_sha)
-                            .bind(&run.requested_by)
-                            .bind(now)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .context("inserting a run")?,
+                        $query_scalar!(
+                            "INSERT INTO runs (job_id, repository, pr, dir, workspace, project,
+                                 kind, commit_sha, status, requested_by, created_at, started_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $10)
+                             RETURNING id",
+                            run.job_id,
+                            &run.repository,
+                            run.pr as i64,
+                            &run.target.dir,
+                            &run.target.workspace,
+                            project,
+                            run.kind.as_str(),
+                            &run.commit_sha,
+                            &run.requested_by,
+                            now,
+                        )
+                        .fetch_one(&mut *tx)
+                        .await
+                        .context("inserting a run")?,
                     ),
                 };
                 tx.commit().await.context("committing a run")?;
@@ -295,13 +304,17 @@ macro_rules! run_store_impl {
                 chunk: &str,
                 now: Millis,
             ) -> anyhow::Result<i64> {
-                sqlx::query_scalar(sql::APPEND)
-                    .bind(run_id)
-                    .bind(chunk)
-                    .bind(now)
-                    .fetch_one(&self.$writer)
-                    .await
-                    .context("appending to a run's log")
+                $query_scalar!(
+                    "INSERT INTO run_log (run_id, seq, chunk, at)
+                     SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM run_log WHERE run_id = $1
+                     RETURNING seq",
+                    run_id,
+                    chunk,
+                    now,
+                )
+                .fetch_one(&self.$writer)
+                .await
+                .context("appending to a run's log")
             }
 
             async fn finish_run(
@@ -310,33 +323,43 @@ macro_rules! run_store_impl {
                 status: RunStatus,
                 now: Millis,
             ) -> anyhow::Result<()> {
-                sqlx::query(sql::FINISH)
-                    .bind(status.as_str())
-                    .bind(now)
-                    .bind(run_id)
-                    .execute(&self.$writer)
-                    .await
-                    .context("finishing a run")?;
+                $execute!(
+                    "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3",
+                    status.as_str(),
+                    now,
+                    run_id,
+                )
+                .execute(&self.$writer)
+                .await
+                .context("finishing a run")?;
                 Ok(())
             }
 
             async fn interrupt_runs_of_job(&self, job_id: i64, now: Millis) -> anyhow::Result<u64> {
-                let done = sqlx::query(sql::INTERRUPT)
-                    .bind(now)
-                    .bind(job_id)
-                    .execute(&self.$writer)
-                    .await
-                    .context("interrupting a job's runs")?;
+                let done = $execute!(
+                    "UPDATE runs SET status = 'interrupted', finished_at = $1
+                     WHERE job_id = $2 AND status IN ('queued', 'running')",
+                    now,
+                    job_id,
+                )
+                .execute(&self.$writer)
+                .await
+                .context("interrupting a job's runs")?;
                 Ok(done.rows_affected())
             }
 
             async fn run(&self, id: i64) -> anyhow::Result<Option<Run>> {
-                let row = sqlx::query(sql::RUN)
-                    .bind(id)
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .context("reading a run")?;
-                row.as_ref().map(run_of).transpose()
+                let row = $query_as!(
+                    RunRow,
+                    "SELECT id, job_id, repository, pr, dir, workspace, project, kind, commit_sha,
+                            status, requested_by, started_at, finished_at
+                     FROM runs WHERE id = $1",
+                    id,
+                )
+                .fetch_optional(&self.$reader)
+                .await
+                .context("reading a run")?;
+                row.map(RunRow::into_run).transpose()
             }
 
             async fn run_of_job(
@@ -345,15 +368,19 @@ macro_rules! run_store_impl {
                 target: &Target,
                 kind: RunKind,
             ) -> anyhow::Result<Option<i64>> {
-                sqlx::query_scalar(sql::OF_JOB)
-                    .bind(job_id)
-                    .bind(&target.dir)
-                    .bind(&target.workspace)
-                    .bind(target.name.as_deref().unwrap_or(""))
-                    .bind(kind.as_str())
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .context("finding a job's run")
+                $query_scalar!(
+                    "SELECT id FROM runs
+                     WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
+                     ORDER BY id DESC LIMIT 1",
+                    job_id,
+                    &target.dir,
+                    &target.workspace,
+                    target.name.as_deref().unwrap_or(""),
+                    kind.as_str(),
+                )
+                .fetch_optional(&self.$reader)
+                .await
+                .context("finding a job's run")
             }
 
             async fn run_log(
@@ -362,14 +389,18 @@ macro_rules! run_store_impl {
                 after: i64,
                 limit: i64,
             ) -> anyhow::Result<Vec<LogChunk>> {
-                let rows = sqlx::query(sql::LOG)
-                    .bind(run_id)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(&self.$reader)
-                    .await
-                    .context("reading a run's log")?;
-                rows.iter().map(chunk_of).collect()
+                let rows = $query_as!(
+                    LogRow,
+                    "SELECT seq, chunk, at FROM run_log WHERE run_id = $1 AND seq > $2
+                     ORDER BY seq LIMIT $3",
+                    run_id,
+                    after,
+                    limit,
+                )
+                .fetch_all(&self.$reader)
+                .await
+                .context("reading a run's log")?;
+                Ok(rows.into_iter().map(LogRow::into_chunk).collect())
             }
         }
     };

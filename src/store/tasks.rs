@@ -61,45 +61,43 @@ pub struct Task {
     pub outcome: Option<String>,
 }
 
-/// The columns [`Task::from_row`] reads, for both backends' queries.
-macro_rules! task_columns {
-    () => {
-        "id, job_id, repository, pr, dir, workspace, project, spec, status, claim, lease_until, \
-         claimed_by, outcome"
-    };
+/// A row of `plan_tasks` as both backends read it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct TaskRow {
+    pub(crate) id: i64,
+    pub(crate) job_id: i64,
+    pub(crate) repository: String,
+    pub(crate) pr: i64,
+    pub(crate) dir: String,
+    pub(crate) workspace: String,
+    pub(crate) project: String,
+    pub(crate) spec: String,
+    pub(crate) status: String,
+    pub(crate) claim: i64,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) claimed_by: Option<String>,
+    pub(crate) outcome: Option<String>,
 }
-pub(crate) use task_columns;
 
-impl Task {
-    /// A task from a row of [`task_columns!`], on either backend.
-    pub(crate) fn from_row<R>(row: &R) -> anyhow::Result<Self>
-    where
-        R: sqlx::Row,
-        for<'a> &'a str: sqlx::ColumnIndex<R>,
-        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        let project: String = row.try_get("project")?;
-        let status: String = row.try_get("status")?;
-        Ok(Task {
-            id: row.try_get("id")?,
-            job_id: row.try_get("job_id")?,
-            repository: row.try_get("repository")?,
-            pr: row.try_get::<i64, _>("pr")? as u64,
+impl TaskRow {
+    pub(crate) fn into_task(self) -> Task {
+        Task {
+            id: self.id,
+            job_id: self.job_id,
+            repository: self.repository,
+            pr: self.pr as u64,
             target: Target {
-                dir: row.try_get("dir")?,
-                workspace: row.try_get("workspace")?,
-                name: Some(project).filter(|n| !n.is_empty()),
+                dir: self.dir,
+                workspace: self.workspace,
+                name: Some(self.project).filter(|n| !n.is_empty()),
             },
-            spec: row.try_get("spec")?,
-            status: TaskStatus::parse(&status),
-            claim: row.try_get("claim")?,
-            lease_until: row.try_get("lease_until")?,
-            claimed_by: row.try_get("claimed_by")?,
-            outcome: row.try_get("outcome")?,
-        })
+            spec: self.spec,
+            status: TaskStatus::parse(&self.status),
+            claim: self.claim,
+            lease_until: self.lease_until,
+            claimed_by: self.claimed_by,
+            outcome: self.outcome,
+        }
     }
 }
 

@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::{Guarded, PgStore, take_turn};
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::{pg_execute, pg_query_scalar};
+use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::drift::{DriftRun, DriftStore, INTERRUPTED, stored_detail};
 
 fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
@@ -23,61 +21,116 @@ fn trigger_of(s: &str) -> anyhow::Result<Trigger> {
         .with_context(|| format!("unknown drift trigger {s:?}"))
 }
 
-fn status_of(row: &PgRow) -> anyhow::Result<DriftStatus> {
-    let status: &str = row.try_get("status")?;
+fn status_of(status: &str) -> anyhow::Result<DriftStatus> {
     DriftStatus::parse(status).with_context(|| format!("unknown drift status {status:?}"))
 }
 
-fn target_of(row: &PgRow) -> anyhow::Result<Target> {
-    Ok(Target {
-        dir: row.try_get("dir")?,
-        workspace: row.try_get("workspace")?,
-        name: row.try_get("name")?,
-    })
+/// A row of `drift_runs`.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    repository: String,
+    sha: String,
+    trigger: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    summary: String,
 }
 
-fn result_of(row: &PgRow) -> anyhow::Result<ProjectDrift> {
-    Ok(ProjectDrift {
-        target: target_of(row)?,
-        status: status_of(row)?,
-        locked_by: row
-            .try_get::<Option<i64>, _>("locked_by")?
-            .map(|n| n as u64),
-        summary: row.try_get("summary")?,
-        detail: row.try_get("detail")?,
-    })
+impl RunRow {
+    fn into_run(self) -> anyhow::Result<DriftRun> {
+        Ok(DriftRun {
+            id: self.id,
+            repository: self.repository,
+            sha: self.sha,
+            trigger: trigger_of(&self.trigger)?,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            summary: self.summary,
+            projects: Vec::new(),
+        })
+    }
 }
 
-fn run_of(row: &PgRow) -> anyhow::Result<DriftRun> {
-    let trigger: &str = row.try_get("trigger")?;
-    Ok(DriftRun {
-        id: row.try_get("id")?,
-        repository: row.try_get("repository")?,
-        sha: row.try_get("sha")?,
-        trigger: trigger_of(trigger)?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        summary: row.try_get("summary")?,
-        projects: Vec::new(),
-    })
+/// A row of `drift_results`.
+#[derive(sqlx::FromRow)]
+struct ResultRow {
+    run_id: i64,
+    dir: String,
+    workspace: String,
+    name: Option<String>,
+    status: String,
+    locked_by: Option<i64>,
+    summary: String,
+    detail: String,
 }
 
-/// The latest result other than skipped of each project, over finished runs; `$1` is the
-/// repository, or NULL for every repository.
-const KNOWN: &str = "
-    SELECT repository, dir, workspace, name, status FROM (
-        SELECT runs.repository, r.dir, r.workspace, r.name, r.status,
-               ROW_NUMBER() OVER (
-                   PARTITION BY runs.repository, r.dir, r.workspace, r.name
-                   ORDER BY r.run_id DESC
-               ) AS newest
-        FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
-        WHERE ($1::text IS NULL OR runs.repository = $1)
-          AND runs.finished_at IS NOT NULL
-          AND r.status <> 'skipped'
-    ) AS latest
-    WHERE newest = 1
-    ORDER BY repository, dir, workspace, name";
+impl ResultRow {
+    fn into_result(self) -> anyhow::Result<ProjectDrift> {
+        Ok(ProjectDrift {
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: self.name,
+            },
+            status: status_of(&self.status)?,
+            locked_by: self.locked_by.map(|n| n as u64),
+            summary: self.summary,
+            detail: self.detail,
+        })
+    }
+}
+
+/// A row of [`DriftStore::known_drift_all`]'s statement: a project's latest result.
+#[derive(sqlx::FromRow)]
+struct KnownRow {
+    repository: String,
+    dir: String,
+    workspace: String,
+    name: Option<String>,
+    status: String,
+}
+
+impl KnownRow {
+    fn into_known(self) -> anyhow::Result<(String, Target, DriftStatus)> {
+        let target = Target {
+            dir: self.dir,
+            workspace: self.workspace,
+            name: self.name,
+        };
+        Ok((self.repository, target, status_of(&self.status)?))
+    }
+}
+
+/// The latest result other than skipped of each project, over finished runs: of `repository`,
+/// or (none) of every repository.
+async fn known(
+    store: &PgStore,
+    repository: Option<&str>,
+    what: &'static str,
+) -> anyhow::Result<Vec<(String, Target, DriftStatus)>> {
+    let rows = pg_query_as!(
+        KnownRow,
+        "SELECT repository, dir, workspace, name, status FROM (
+            SELECT runs.repository, r.dir, r.workspace, r.name, r.status,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY runs.repository, r.dir, r.workspace, r.name
+                       ORDER BY r.run_id DESC
+                   ) AS newest
+            FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
+            WHERE ($1::text IS NULL OR runs.repository = $1)
+              AND runs.finished_at IS NOT NULL
+              AND r.status <> 'skipped'
+        ) AS latest
+        WHERE newest = 1
+        ORDER BY repository, dir, workspace, name",
+        repository,
+    )
+    .fetch_all(&store.pool)
+    .await
+    .context(what)?;
+    rows.into_iter().map(KnownRow::into_known).collect()
+}
 
 #[async_trait]
 impl DriftStore for PgStore {
@@ -173,39 +226,43 @@ impl DriftStore for PgStore {
             .begin()
             .await
             .context("starting to read drift runs")?;
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            RunRow,
             "SELECT id, repository, sha, trigger, started_at, finished_at, summary
              FROM drift_runs WHERE repository = $1 ORDER BY id DESC LIMIT $2",
+            repository,
+            i64::from(limit),
         )
-        .bind(repository)
-        .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
         .context("reading drift runs")?;
         let mut runs = rows
-            .iter()
-            .map(run_of)
+            .into_iter()
+            .map(RunRow::into_run)
             .collect::<anyhow::Result<Vec<_>>>()?;
         let (Some(newest), Some(oldest)) = (runs.first(), runs.last()) else {
             return Ok(runs);
         };
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            ResultRow,
             "SELECT r.run_id, r.dir, r.workspace, r.name, r.status, r.locked_by, r.summary,
                     r.detail
              FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
              WHERE runs.repository = $1 AND r.run_id BETWEEN $2 AND $3
              ORDER BY r.run_id, r.dir, r.workspace, r.name",
+            repository,
+            oldest.id,
+            newest.id,
         )
-        .bind(repository)
-        .bind(oldest.id)
-        .bind(newest.id)
         .fetch_all(&mut *tx)
         .await
         .context("reading drift runs' results")?;
         let mut by_run: BTreeMap<i64, Vec<ProjectDrift>> = BTreeMap::new();
-        for row in &rows {
-            let run_id: i64 = row.try_get("run_id")?;
-            by_run.entry(run_id).or_default().push(result_of(row)?);
+        for row in rows {
+            by_run
+                .entry(row.run_id)
+                .or_default()
+                .push(row.into_result()?);
         }
         for run in &mut runs {
             run.projects = by_run.remove(&run.id).unwrap_or_default();
@@ -214,25 +271,12 @@ impl DriftStore for PgStore {
     }
 
     async fn known_drift(&self, repository: &str) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
-        let rows = sqlx::query(KNOWN)
-            .bind(repository)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading a repository's known drift")?;
-        rows.iter()
-            .map(|row| Ok((target_of(row)?, status_of(row)?)))
-            .collect()
+        let known = known(self, Some(repository), "reading a repository's known drift").await?;
+        Ok(known.into_iter().map(|(_, t, s)| (t, s)).collect())
     }
 
     async fn known_drift_all(&self) -> anyhow::Result<Vec<(String, Target, DriftStatus)>> {
-        let rows = sqlx::query(KNOWN)
-            .bind(None::<&str>)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading the known drift")?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("repository")?, target_of(row)?, status_of(row)?)))
-            .collect()
+        known(self, None, "reading the known drift").await
     }
 
     async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {

@@ -2,11 +2,10 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::PgStore;
 use crate::store::Millis;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_scalar};
 use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
 
 #[async_trait]
@@ -39,15 +38,15 @@ impl HookConfigStore for PgStore {
         repository: &str,
         sha: &str,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
-        let row =
-            sqlx::query("SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2")
-                .bind(repository)
-                .bind(sha)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading the config the workflow hooks left")?;
-        row.map(|r| decode(&r.try_get::<String, _>("files")?))
-            .transpose()
+        let files: Option<String> = pg_query_scalar!(
+            "SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2",
+            repository,
+            sha,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading the config the workflow hooks left")?;
+        files.as_deref().map(decode).transpose()
     }
 
     async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {

@@ -4,86 +4,155 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::{Outcome, Target};
 use crate::store::Millis;
-use crate::store::checked::{pg_execute, pg_query_scalar};
+use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
 };
 use crate::store::seal::{Binding, Sealer};
 
-macro_rules! job_columns {
-    () => {
-        "id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim"
-    };
+/// A row of `jobs`.
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    repository: String,
+    installation_id: i64,
+    pr: i64,
+    spec: String,
+    status: String,
+    attempts: i64,
+    summary: Option<String>,
+    claim: i64,
 }
 
-fn job_of(row: &PgRow) -> anyhow::Result<Job> {
-    Ok(Job {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        repository: row.try_get("repository")?,
-        installation_id: row.try_get::<i64, _>("installation_id")? as u64,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        spec: row.try_get("spec")?,
-        status: JobStatus::parse(row.try_get::<&str, _>("status")?),
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        summary: row.try_get("summary")?,
-        claim: row.try_get("claim")?,
-    })
+impl JobRow {
+    fn into_job(self) -> Job {
+        Job {
+            id: self.id,
+            kind: self.kind,
+            repository: self.repository,
+            installation_id: self.installation_id as u64,
+            pr: self.pr as u64,
+            spec: self.spec,
+            status: JobStatus::parse(&self.status),
+            attempts: self.attempts as u32,
+            summary: self.summary,
+            claim: self.claim,
+        }
+    }
+}
+
+/// A row of `pr_comments` (of one pull request).
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    part: i64,
+    comment_id: i64,
+    node_id: String,
 }
 
 /// A stored plan from its row, its planfile opened; one that does not open is logged and read
 /// as none (as in SQLite).
-fn plan_of(row: &PgRow, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
-    let mut plan = plan_without_planfile(row)?;
-    let sealed: Option<Vec<u8>> = row.try_get("planfile")?;
-    if let Some(sealed) = sealed {
-        match sealer.open(&sealed, &binding(&plan)) {
-            Ok(planfile) => plan.planfile = Some(planfile),
-            Err(e) => tracing::warn!(
-                repo = %plan.repository,
-                pr = plan.pr,
-                dir = %plan.target.dir,
-                workspace = %plan.target.workspace,
-                project = plan.target.name.as_deref().unwrap_or(""),
-                error = format!("{e:#}"),
-                "a stored planfile does not open: the plan must be made again to apply it"
-            ),
-        }
-    }
-    Ok(plan)
+#[derive(sqlx::FromRow)]
+struct SealedPlanRow {
+    repository: String,
+    pr: i64,
+    dir: String,
+    workspace: String,
+    project: String,
+    head_sha: String,
+    outcome: String,
+    planfile: Option<Vec<u8>>,
+    job_id: i64,
+    created_at: i64,
+    tool_distribution: Option<String>,
+    tool_version: Option<String>,
+    tool_sha256: Option<String>,
 }
 
-/// A row of `plans` or `reviewed_plans` (the same columns) as a plan, without its planfile.
-pub(super) fn plan_without_planfile(row: &PgRow) -> anyhow::Result<StoredPlan> {
-    let outcome: &str = row.try_get("outcome")?;
-    let outcome: Outcome =
-        serde_json::from_str(outcome).context("reading a stored plan's outcome")?;
-    Ok(StoredPlan {
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        target: Target {
-            dir: row.try_get("dir")?,
-            workspace: row.try_get("workspace")?,
-            name: name_of(row.try_get("project")?),
-        },
-        head_sha: row.try_get("head_sha")?,
-        outcome,
-        planfile: None,
-        job_id: row.try_get("job_id")?,
-        created_at: row.try_get("created_at")?,
-        tool: crate::store::jobs::tool_of(
-            row.try_get("tool_distribution")?,
-            row.try_get("tool_version")?,
-            row.try_get("tool_sha256")?,
-        )?,
-    })
+impl SealedPlanRow {
+    fn into_plan(self, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
+        let sealed = self.planfile;
+        let mut plan = PlanRow {
+            repository: self.repository,
+            pr: self.pr,
+            dir: self.dir,
+            workspace: self.workspace,
+            project: self.project,
+            head_sha: self.head_sha,
+            outcome: self.outcome,
+            job_id: self.job_id,
+            created_at: self.created_at,
+            tool_distribution: self.tool_distribution,
+            tool_version: self.tool_version,
+            tool_sha256: self.tool_sha256,
+        }
+        .into_plan()?;
+        if let Some(sealed) = sealed {
+            match sealer.open(&sealed, &binding(&plan)) {
+                Ok(planfile) => plan.planfile = Some(planfile),
+                Err(e) => tracing::warn!(
+                    repo = %plan.repository,
+                    pr = plan.pr,
+                    dir = %plan.target.dir,
+                    workspace = %plan.target.workspace,
+                    project = plan.target.name.as_deref().unwrap_or(""),
+                    error = format!("{e:#}"),
+                    "a stored planfile does not open: the plan must be made again to apply it"
+                ),
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// A row of `reviewed_plans`, or of `plans` but its planfile (the same columns).
+#[derive(sqlx::FromRow)]
+pub(super) struct PlanRow {
+    pub(super) repository: String,
+    pub(super) pr: i64,
+    pub(super) dir: String,
+    pub(super) workspace: String,
+    pub(super) project: String,
+    pub(super) head_sha: String,
+    pub(super) outcome: String,
+    pub(super) job_id: i64,
+    pub(super) created_at: i64,
+    pub(super) tool_distribution: Option<String>,
+    pub(super) tool_version: Option<String>,
+    pub(super) tool_sha256: Option<String>,
+}
+
+impl PlanRow {
+    /// The plan, without its planfile.
+    pub(super) fn into_plan(self) -> anyhow::Result<StoredPlan> {
+        let outcome: Outcome =
+            serde_json::from_str(&self.outcome).context("reading a stored plan's outcome")?;
+        Ok(StoredPlan {
+            repository: self.repository,
+            pr: self.pr as u64,
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: name_of(Some(self.project)),
+            },
+            head_sha: self.head_sha,
+            outcome,
+            planfile: None,
+            job_id: self.job_id,
+            created_at: self.created_at,
+            tool: crate::store::jobs::tool_of(
+                self.tool_distribution,
+                self.tool_version,
+                self.tool_sha256,
+            )?,
+        })
+    }
 }
 
 /// A project's name as a key column holds it: '' for an unnamed project.
@@ -216,7 +285,8 @@ impl JobStore for PgStore {
         // (a transaction-level advisory lock), so two replicas never both see a PR idle.
         // SKIP LOCKED passes over a job whose row another statement is changing.
         take_turn(&mut tx, Guarded::JobClaims, "").await?;
-        let row = sqlx::query(concat!(
+        let row = pg_query_as!(
+            JobRow,
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, claim = claim + 1,
                  lease_until = $1
              WHERE id = (
@@ -231,16 +301,16 @@ impl JobStore for PgStore {
                  ORDER BY j.priority DESC, j.id
                  LIMIT 1
                  FOR UPDATE OF j SKIP LOCKED)
-             RETURNING ",
-            job_columns!()
-        ))
-        .bind(now + lease.as_millis() as i64)
-        .bind(now)
+             RETURNING id, kind, repository, installation_id, pr, spec, status, attempts,
+                       summary, claim",
+            now + lease.as_millis() as i64,
+            now,
+        )
         .fetch_optional(&mut *tx)
         .await
         .context("claiming a job")?;
         tx.commit().await.context("committing a job claim")?;
-        row.as_ref().map(job_of).transpose()
+        Ok(row.map(JobRow::into_job))
     }
 
     async fn renew_job(&self, claim: Claim, until: Millis) -> anyhow::Result<bool> {
@@ -322,23 +392,21 @@ impl JobStore for PgStore {
             .begin()
             .await
             .context("requeueing interrupted jobs")?;
-        let rows = sqlx::query(concat!(
+        let rows = pg_query_as!(
+            JobRow,
             "UPDATE jobs SET status = 'failed', lease_until = NULL,
                  summary = 'failed: bosun stopped during its attempt ' || attempts
                      || ', the last allowed (BOSUN_JOB_MAX_ATTEMPTS)'
              WHERE status = 'running' AND lease_until < $2 AND attempts >= $1
-             RETURNING ",
-            job_columns!()
-        ))
-        .bind(i64::from(max_attempts.max(1)))
-        .bind(now)
+             RETURNING id, kind, repository, installation_id, pr, spec, status, attempts,
+                       summary, claim",
+            i64::from(max_attempts.max(1)),
+            now,
+        )
         .fetch_all(&mut *tx)
         .await
         .context("failing jobs past their attempts")?;
-        let failed = rows
-            .iter()
-            .map(job_of)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let failed = rows.into_iter().map(JobRow::into_job).collect();
         let done = pg_execute!(
             "UPDATE jobs SET status = 'queued', lease_until = NULL
              WHERE status = 'running' AND lease_until < $1",
@@ -355,57 +423,57 @@ impl JobStore for PgStore {
     }
 
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE id = $1"
-        ))
-        .bind(id)
+        let row = pg_query_as!(
+            JobRow,
+            "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
+             FROM jobs WHERE id = $1",
+            id,
+        )
         .fetch_optional(&self.pool)
         .await
         .context("reading a job")?;
-        row.as_ref().map(job_of).transpose()
+        Ok(row.map(JobRow::into_job))
     }
 
     async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE repository = $1 AND pr = $2 ORDER BY id"
-        ))
-        .bind(repository)
-        .bind(pr as i64)
+        let rows = pg_query_as!(
+            JobRow,
+            "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
+             FROM jobs WHERE repository = $1 AND pr = $2 ORDER BY id",
+            repository,
+            pr as i64,
+        )
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's jobs")?;
-        rows.iter().map(job_of).collect()
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
     async fn open_job_list(&self, limit: u32) -> anyhow::Result<Vec<Job>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE status IN ('queued', 'running') ORDER BY id LIMIT $1"
-        ))
-        .bind(i64::from(limit))
+        let rows = pg_query_as!(
+            JobRow,
+            "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
+             FROM jobs WHERE status IN ('queued', 'running') ORDER BY id LIMIT $1",
+            i64::from(limit),
+        )
         .fetch_all(&self.pool)
         .await
         .context("listing open jobs")?;
-        rows.iter().map(job_of).collect()
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
     async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE repository = $1 ORDER BY id DESC LIMIT $2"
-        ))
-        .bind(repository)
-        .bind(i64::from(limit))
+        let rows = pg_query_as!(
+            JobRow,
+            "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
+             FROM jobs WHERE repository = $1 ORDER BY id DESC LIMIT $2",
+            repository,
+            i64::from(limit),
+        )
         .fetch_all(&self.pool)
         .await
         .context("listing a repository's jobs")?;
-        rows.iter().map(job_of).collect()
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
     async fn open_jobs(&self) -> anyhow::Result<i64> {
@@ -424,16 +492,21 @@ impl JobStore for PgStore {
     }
 
     async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
-        let rows = sqlx::query(
-            "SELECT * FROM plans WHERE repository = $1 AND pr = $2
+        let rows = pg_query_as!(
+            SealedPlanRow,
+            "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
+                    created_at, tool_distribution, tool_version, tool_sha256
+             FROM plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's plans")?;
-        rows.iter().map(|r| plan_of(r, &self.sealer)).collect()
+        rows.into_iter()
+            .map(|r| r.into_plan(&self.sealer))
+            .collect()
     }
 
     async fn forget_planfile(
@@ -473,16 +546,21 @@ impl JobStore for PgStore {
     }
 
     async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        let rows = pg_query_as!(
+            CommentRow,
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = $1 AND pr = $2 ORDER BY part",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading bosun's comments on a pull request")?;
-        Ok(PrComments::from_rows(rows))
+        Ok(PrComments::from_rows(
+            rows.into_iter()
+                .map(|r| (r.part, r.comment_id, r.node_id))
+                .collect(),
+        ))
     }
 
     async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {

@@ -7,14 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
 use super::jobs::{insert_job, name_of, project_key};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::{pg_execute, pg_query_scalar};
+use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
@@ -40,38 +39,122 @@ fn projects(targets: &[Target]) -> BTreeSet<&Target> {
     targets.iter().collect()
 }
 
-fn target_of(row: &PgRow) -> anyhow::Result<Target> {
-    Ok(Target {
-        dir: row.try_get("dir")?,
-        workspace: row.try_get("workspace")?,
-        name: name_of(row.try_get("project")?),
-    })
+/// A project's columns of a row of `locks`.
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    dir: String,
+    workspace: String,
+    project: Option<String>,
 }
 
-pub(super) fn lock_of(row: &PgRow) -> anyhow::Result<ProjectLock> {
-    Ok(ProjectLock {
-        repository: row.try_get("repository")?,
-        target: target_of(row)?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        created_at: row.try_get("created_at")?,
-    })
+impl TargetRow {
+    fn into_target(self) -> Target {
+        Target {
+            dir: self.dir,
+            workspace: self.workspace,
+            name: name_of(self.project),
+        }
+    }
 }
 
-fn apply_of(row: &PgRow) -> anyhow::Result<ApplyRecord> {
-    let status: &str = row.try_get("status")?;
-    Ok(ApplyRecord {
-        id: row.try_get("id")?,
-        repository: row.try_get("repository")?,
-        pr: row.try_get::<i64, _>("pr")? as u64,
-        target: target_of(row)?,
-        sha: row.try_get("sha")?,
-        job_id: row.try_get("job_id")?,
-        claim: row.try_get("claim")?,
-        status: ApplyStatus::parse(status)
-            .with_context(|| format!("unknown apply status {status:?}"))?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
+/// A project's columns of a row of `lock_waits` ('' for an unnamed project).
+#[derive(sqlx::FromRow)]
+struct WaitTargetRow {
+    dir: String,
+    workspace: String,
+    project: String,
+}
+
+impl WaitTargetRow {
+    fn into_target(self) -> Target {
+        Target {
+            dir: self.dir,
+            workspace: self.workspace,
+            name: name_of(Some(self.project)),
+        }
+    }
+}
+
+/// A row of `lock_waits`: a waiting pull request and one project it waits for.
+#[derive(sqlx::FromRow)]
+struct WaiterRow {
+    pr: i64,
+    dir: String,
+    workspace: String,
+    project: String,
+}
+
+/// A pull request holding locks or plans.
+#[derive(sqlx::FromRow)]
+struct HoldingRow {
+    repository: String,
+    pr: i64,
+}
+
+/// A row of `locks`.
+#[derive(sqlx::FromRow)]
+pub(super) struct LockRow {
+    pub(super) repository: String,
+    pub(super) dir: String,
+    pub(super) workspace: String,
+    pub(super) project: Option<String>,
+    pub(super) pr: i64,
+    pub(super) created_at: i64,
+}
+
+impl LockRow {
+    pub(super) fn into_lock(self) -> ProjectLock {
+        ProjectLock {
+            repository: self.repository,
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: name_of(self.project),
+            },
+            pr: self.pr as u64,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A row of `applies`.
+#[derive(sqlx::FromRow)]
+struct ApplyRow {
+    id: i64,
+    repository: String,
+    pr: i64,
+    dir: String,
+    workspace: String,
+    project: Option<String>,
+    sha: String,
+    job_id: i64,
+    claim: i64,
+    status: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl ApplyRow {
+    fn into_apply(self) -> anyhow::Result<ApplyRecord> {
+        let status = ApplyStatus::parse(&self.status)
+            .with_context(|| format!("unknown apply status {:?}", self.status))?;
+        Ok(ApplyRecord {
+            id: self.id,
+            repository: self.repository,
+            pr: self.pr as u64,
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: name_of(self.project),
+            },
+            sha: self.sha,
+            job_id: self.job_id,
+            claim: self.claim,
+            status,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
 }
 
 #[async_trait]
@@ -113,35 +196,37 @@ impl LockStore for PgStore {
         }
         if held.is_empty() {
             for t in &wanted {
-                let query = if own.contains(&(t.dir.as_str(), t.workspace.as_str())) {
+                if own.contains(&(t.dir.as_str(), t.workspace.as_str())) {
                     // Already ours: kept since it was taken, under the name asked for now.
-                    sqlx::query(
+                    pg_execute!(
                         "UPDATE locks SET project = $1
                          WHERE repository = $2 AND dir = $3 AND workspace = $4 AND pr = $5",
+                        t.name.as_deref(),
+                        repository,
+                        &t.dir,
+                        &t.workspace,
+                        pr as i64,
                     )
-                    .bind(&t.name)
-                    .bind(repository)
-                    .bind(&t.dir)
-                    .bind(&t.workspace)
-                    .bind(pr as i64)
-                } else {
-                    // A plain INSERT: were the lock taken after all, the statement would fail,
-                    // and the transaction with it, rather than share the lock.
-                    sqlx::query(
-                        "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(repository)
-                    .bind(&t.dir)
-                    .bind(&t.workspace)
-                    .bind(&t.name)
-                    .bind(pr as i64)
-                    .bind(now)
-                };
-                query
                     .execute(&mut *tx)
                     .await
                     .context("taking a project's lock")?;
+                } else {
+                    // A plain INSERT: were the lock taken after all, the statement would fail,
+                    // and the transaction with it, rather than share the lock.
+                    pg_execute!(
+                        "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        repository,
+                        &t.dir,
+                        &t.workspace,
+                        t.name.as_deref(),
+                        pr as i64,
+                        now,
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .context("taking a project's lock")?;
+                }
             }
             tx.commit().await.context("committing project locks")?;
             return Ok(LockAttempt::Locked);
@@ -176,28 +261,30 @@ impl LockStore for PgStore {
     }
 
     async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>> {
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 ORDER BY dir, workspace",
+            repository,
         )
-        .bind(repository)
         .fetch_all(&self.pool)
         .await
         .context("reading a repository's locks")?;
-        rows.iter().map(lock_of).collect()
+        Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
     async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 AND pr = $2 ORDER BY dir, workspace",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's locks")?;
-        rows.iter().map(lock_of).collect()
+        Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
     async fn release_locks(
@@ -216,18 +303,17 @@ impl LockStore for PgStore {
         let mut released = Vec::new();
         match targets {
             None => {
-                let rows = sqlx::query(
+                let rows = pg_query_as!(
+                    TargetRow,
                     "DELETE FROM locks WHERE repository = $1 AND pr = $2
                      RETURNING dir, workspace, project",
+                    repository,
+                    pr as i64,
                 )
-                .bind(repository)
-                .bind(pr as i64)
                 .fetch_all(&mut *tx)
                 .await
                 .context("releasing a pull request's locks")?;
-                for row in &rows {
-                    released.push(target_of(row)?);
-                }
+                released.extend(rows.into_iter().map(TargetRow::into_target));
                 pg_execute!(
                     "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
                     repository,
@@ -239,20 +325,21 @@ impl LockStore for PgStore {
             }
             Some(targets) => {
                 for t in distinct(targets) {
-                    let row = sqlx::query(
+                    let row = pg_query_as!(
+                        TargetRow,
                         "DELETE FROM locks
                          WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr = $4
                          RETURNING dir, workspace, project",
+                        repository,
+                        &t.dir,
+                        &t.workspace,
+                        pr as i64,
                     )
-                    .bind(repository)
-                    .bind(&t.dir)
-                    .bind(&t.workspace)
-                    .bind(pr as i64)
                     .fetch_optional(&mut *tx)
                     .await
                     .context("releasing a project's lock")?;
                     if let Some(row) = row {
-                        released.push(target_of(&row)?);
+                        released.push(row.into_target());
                     }
                 }
             }
@@ -276,19 +363,18 @@ impl LockStore for PgStore {
         }
         let mut woken = Vec::new();
         for waiter_pr in waiting {
-            let rows = sqlx::query(
+            let rows = pg_query_as!(
+                WaitTargetRow,
                 "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2
                  RETURNING dir, workspace, project",
+                repository,
+                waiter_pr,
             )
-            .bind(repository)
-            .bind(waiter_pr)
             .fetch_all(&mut *tx)
             .await
             .context("ending a pull request's wait")?;
-            let mut targets = rows
-                .iter()
-                .map(target_of)
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut targets: Vec<Target> =
+                rows.into_iter().map(WaitTargetRow::into_target).collect();
             targets.sort();
             let waiter = Waiter {
                 repository: repository.to_owned(),
@@ -305,18 +391,24 @@ impl LockStore for PgStore {
     }
 
     async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>> {
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            WaiterRow,
             "SELECT pr, dir, workspace, project FROM lock_waits
              WHERE repository = $1 ORDER BY pr, dir, workspace, project",
+            repository,
         )
-        .bind(repository)
         .fetch_all(&self.pool)
         .await
         .context("reading a repository's lock waits")?;
         let mut waiters: Vec<Waiter> = Vec::new();
-        for row in &rows {
-            let pr = row.try_get::<i64, _>("pr")? as u64;
-            let target = target_of(row)?;
+        for row in rows {
+            let pr = row.pr as u64;
+            let target = WaitTargetRow {
+                dir: row.dir,
+                workspace: row.workspace,
+                project: row.project,
+            }
+            .into_target();
             match waiters.last_mut() {
                 Some(w) if w.pr == pr => w.targets.push(target),
                 _ => waiters.push(Waiter {
@@ -330,16 +422,19 @@ impl LockStore for PgStore {
     }
 
     async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
-        let rows = sqlx::query(
-            "SELECT repository, pr FROM locks UNION SELECT repository, pr FROM plans
-             ORDER BY repository, pr",
+        let rows = pg_query_as!(
+            HoldingRow,
+            "SELECT repository AS \"repository!\", pr AS \"pr!\" FROM locks
+             UNION SELECT repository, pr FROM plans
+             ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
         .await
         .context("reading the pull requests that hold locks or plans")?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("repository")?, r.try_get::<i64, _>("pr")? as u64)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.repository, r.pr as u64))
+            .collect())
     }
 
     async fn start_apply(
@@ -417,17 +512,18 @@ impl LockStore for PgStore {
     }
 
     async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
-        let rows = sqlx::query(
+        let rows = pg_query_as!(
+            ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = $1 AND pr = $2 ORDER BY id",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's applies")?;
-        rows.iter().map(apply_of).collect()
+        rows.into_iter().map(ApplyRow::into_apply).collect()
     }
 
     async fn delete_plans_of(

@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection as _, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection as _, PgPool, Postgres, QueryBuilder};
 
 use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, RunHold, Sealer, Store,
 };
-use crate::store::checked::{pg_execute, pg_query_scalar};
+use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::fleet::{Duty, WriteToken};
 
 mod apply_lock;
@@ -145,6 +145,91 @@ fn status_of(s: &str) -> DeliveryStatus {
     }
 }
 
+/// A claimed row of `deliveries`, with its payload (none if the payload row is missing).
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    seq: i64,
+    id: String,
+    event: String,
+    action: Option<String>,
+    repository: Option<String>,
+    received_at: i64,
+    attempts: i64,
+    payload: Option<Vec<u8>>,
+}
+
+impl ClaimRow {
+    fn into_claimed(self) -> ClaimedDelivery {
+        ClaimedDelivery {
+            seq: self.seq,
+            id: self.id,
+            event: self.event,
+            action: self.action,
+            repository: self.repository,
+            received_at: self.received_at,
+            payload: self
+                .payload
+                .ok_or_else(|| "the stored payload is missing".to_owned())
+                .and_then(|p| Payload::unpack(&p).map_err(|e| e.to_string())),
+            attempts: self.attempts as u32,
+        }
+    }
+}
+
+/// A row of `deliveries` as a delivery's record reads it.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    seq: i64,
+    id: String,
+    event: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+impl DeliveryRow {
+    fn into_record(self) -> DeliveryRecord {
+        DeliveryRecord {
+            seq: self.seq,
+            id: self.id,
+            event: self.event,
+            status: status_of(&self.status),
+            attempts: self.attempts as u32,
+            last_error: self.last_error,
+        }
+    }
+}
+
+/// A row of `processed_events`.
+#[derive(sqlx::FromRow)]
+struct ProcessedRow {
+    kind: String,
+    repository: Option<String>,
+    pr: Option<i64>,
+    disposition: String,
+    summary: String,
+}
+
+impl ProcessedRow {
+    fn into_event(self) -> ProcessedEvent {
+        ProcessedEvent {
+            kind: self.kind,
+            repository: self.repository,
+            pr: self.pr.map(|n| n as u64),
+            handled: self.disposition == "handled",
+            summary: self.summary,
+        }
+    }
+}
+
+/// The fleet's queue and locks.
+#[derive(sqlx::FromRow)]
+struct FleetRow {
+    queued_jobs: i64,
+    oldest_queued_at: Option<i64>,
+    locks_held: i64,
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn hold_run(&self, key: &str) -> anyhow::Result<RunHold> {
@@ -267,7 +352,8 @@ impl Store for PgStore {
     ) -> anyhow::Result<Option<ClaimedDelivery>> {
         // SKIP LOCKED: a delivery another replica is claiming right now is passed over, not
         // waited for, and never claimed twice.
-        let row = sqlx::query(
+        let row = pg_query_as!(
+            ClaimRow,
             "UPDATE deliveries
              SET status = 'processing', attempts = attempts + 1, lease_until = $1 + $2
              WHERE seq = (
@@ -279,28 +365,13 @@ impl Store for PgStore {
                  FOR UPDATE SKIP LOCKED)
              RETURNING seq, id, event, action, repository, received_at, attempts,
                        (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq) AS payload",
+            now,
+            lease.as_millis() as i64,
         )
-        .bind(now)
-        .bind(lease.as_millis() as i64)
         .fetch_optional(&self.pool)
         .await
         .context("claiming a delivery")?;
-        row.map(|r| {
-            let payload: Option<Vec<u8>> = r.try_get("payload")?;
-            Ok(ClaimedDelivery {
-                seq: r.try_get("seq")?,
-                id: r.try_get("id")?,
-                event: r.try_get("event")?,
-                action: r.try_get("action")?,
-                repository: r.try_get("repository")?,
-                received_at: r.try_get("received_at")?,
-                payload: payload
-                    .ok_or_else(|| "the stored payload is missing".to_owned())
-                    .and_then(|p| Payload::unpack(&p).map_err(|e| e.to_string())),
-                attempts: r.try_get::<i64, _>("attempts")? as u32,
-            })
-        })
-        .transpose()
+        Ok(row.map(ClaimRow::into_claimed))
     }
 
     async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
@@ -399,57 +470,44 @@ impl Store for PgStore {
     }
 
     async fn fleet(&self) -> anyhow::Result<super::Fleet> {
-        let (queued_jobs, oldest_queued_at, locks_held): (i64, Option<i64>, i64) =
-            sqlx::query_as(super::FLEET_QUERY)
-                .fetch_one(&self.pool)
-                .await
-                .context("reading the fleet's queue and locks")?;
+        let row = pg_query_as!(
+            FleetRow,
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued') AS \"queued_jobs!\",
+                    (SELECT MIN(created_at) FROM jobs WHERE status = 'queued') AS oldest_queued_at,
+                    (SELECT COUNT(*) FROM locks) AS \"locks_held!\"",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("reading the fleet's queue and locks")?;
         Ok(super::Fleet {
-            queued_jobs,
-            oldest_queued_at,
-            locks_held,
+            queued_jobs: row.queued_jobs,
+            oldest_queued_at: row.oldest_queued_at,
+            locks_held: row.locks_held,
         })
     }
 
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
-        let row = sqlx::query(
+        let row = pg_query_as!(
+            DeliveryRow,
             "SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = $1",
+            id,
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await
         .context("reading a delivery")?;
-        row.map(|r| {
-            Ok(DeliveryRecord {
-                seq: r.try_get("seq")?,
-                id: r.try_get("id")?,
-                event: r.try_get("event")?,
-                status: status_of(r.try_get::<&str, _>("status")?),
-                attempts: r.try_get::<i64, _>("attempts")? as u32,
-                last_error: r.try_get("last_error")?,
-            })
-        })
-        .transpose()
+        Ok(row.map(DeliveryRow::into_record))
     }
 
     async fn processed_event(&self, id: &str) -> anyhow::Result<Option<ProcessedEvent>> {
-        let row = sqlx::query(
+        let row = pg_query_as!(
+            ProcessedRow,
             "SELECT kind, repository, pr, disposition, summary FROM processed_events WHERE delivery_id = $1",
+            id,
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await
         .context("reading a processed event")?;
-        row.map(|r| {
-            Ok(ProcessedEvent {
-                kind: r.try_get("kind")?,
-                repository: r.try_get("repository")?,
-                pr: r.try_get::<Option<i64>, _>("pr")?.map(|n| n as u64),
-                handled: r.try_get::<&str, _>("disposition")? == "handled",
-                summary: r.try_get("summary")?,
-            })
-        })
-        .transpose()
+        Ok(row.map(ProcessedRow::into_event))
     }
 
     async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {

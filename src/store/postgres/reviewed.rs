@@ -4,8 +4,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::PgStore;
+use super::jobs::PlanRow;
 use crate::store::StoredPlan;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_as};
 use crate::store::reviewed::ReviewStore;
 
 #[async_trait]
@@ -35,18 +36,19 @@ impl ReviewStore for PgStore {
     }
 
     async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
-        let rows = sqlx::query(
-            "SELECT * FROM reviewed_plans WHERE repository = $1 AND pr = $2
+        let rows = pg_query_as!(
+            PlanRow,
+            "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
+                    tool_distribution, tool_version, tool_sha256
+             FROM reviewed_plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.pool)
         .await
         .context("reading a pull request's reviewed plans")?;
-        rows.iter()
-            .map(super::jobs::plan_without_planfile)
-            .collect()
+        rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
     async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {

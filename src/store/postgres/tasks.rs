@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use super::PgStore;
 use super::jobs::{project_key, upsert_plan};
 use crate::store::Millis;
-use crate::store::checked::pg_execute;
+use crate::store::checked::{pg_execute, pg_query_as};
 use crate::store::jobs::StoredPlan;
-use crate::store::tasks::{NewTask, Task, TaskClaim, TaskStore, task_columns};
+use crate::store::tasks::{NewTask, Task, TaskClaim, TaskRow, TaskStore};
 
 #[async_trait]
 impl TaskStore for PgStore {
@@ -56,7 +56,8 @@ impl TaskStore for PgStore {
         by: &str,
         max_claims: i64,
     ) -> anyhow::Result<Option<Task>> {
-        let row = sqlx::query(concat!(
+        let row = pg_query_as!(
+            TaskRow,
             "UPDATE plan_tasks SET status = 'running', claim = claim + 1, lease_until = $1,
                  claimed_by = $3, claimed_at = $2
              WHERE id = (
@@ -65,17 +66,17 @@ impl TaskStore for PgStore {
                    AND claim < $4
                  ORDER BY id LIMIT 1
                  FOR UPDATE SKIP LOCKED)
-             RETURNING ",
-            task_columns!()
-        ))
-        .bind(now + lease.as_millis() as i64)
-        .bind(now)
-        .bind(by)
-        .bind(max_claims)
+             RETURNING id, job_id, repository, pr, dir, workspace, project, spec, status, claim,
+                       lease_until, claimed_by, outcome",
+            now + lease.as_millis() as i64,
+            now,
+            by,
+            max_claims,
+        )
         .fetch_optional(&self.pool)
         .await
         .context("claiming a task")?;
-        row.as_ref().map(Task::from_row).transpose()
+        Ok(row.map(TaskRow::into_task))
     }
 
     async fn renew_task(&self, claim: TaskClaim, until: Millis) -> anyhow::Result<bool> {
@@ -140,16 +141,17 @@ impl TaskStore for PgStore {
     }
 
     async fn tasks_of_job(&self, job_id: i64) -> anyhow::Result<Vec<Task>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            task_columns!(),
-            " FROM plan_tasks WHERE job_id = $1 ORDER BY id"
-        ))
-        .bind(job_id)
+        let rows = pg_query_as!(
+            TaskRow,
+            "SELECT id, job_id, repository, pr, dir, workspace, project, spec, status, claim,
+                    lease_until, claimed_by, outcome
+             FROM plan_tasks WHERE job_id = $1 ORDER BY id",
+            job_id,
+        )
         .fetch_all(&self.pool)
         .await
         .context("reading a job's tasks")?;
-        rows.iter().map(Task::from_row).collect()
+        Ok(rows.into_iter().map(TaskRow::into_task).collect())
     }
 
     async fn close_tasks(&self, job_id: i64) -> anyhow::Result<()> {

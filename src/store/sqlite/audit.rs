@@ -7,17 +7,37 @@ use sqlx::Sqlite;
 use super::SqliteStore;
 use crate::audit::{Entry, Filter, NewEntry};
 use crate::store::Millis;
-use crate::store::audit::{AuditStore, entry_of, insert, select};
-use crate::store::checked::sqlite_execute;
+use crate::store::audit::{AuditStore, entry_of, select};
+use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
 
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, entry: &NewEntry) -> anyhow::Result<i64> {
-        let id: i64 = insert::<Sqlite>(entry)
-            .build_query_scalar()
-            .fetch_one(&self.writer)
-            .await
-            .context("appending an audit entry")?;
+        let pr = entry.pr.map(|n| n as i64);
+        let project = entry.project.as_ref();
+        let detail = crate::audit::bounded(&entry.detail);
+        let id: i64 = sqlite_query_scalar!(
+            "INSERT INTO audit (at, actor_kind, actor_name, kind, repository, pr, project, dir,
+                                workspace, sha, outcome, detail, run_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING id",
+            entry.at,
+            entry.actor.kind_str(),
+            entry.actor.name(),
+            entry.kind.as_str(),
+            &entry.repository,
+            pr,
+            project.map(|p| p.name.as_str()),
+            project.map(|p| p.dir.as_str()),
+            project.map(|p| p.workspace.as_str()),
+            entry.sha.as_deref(),
+            &entry.outcome,
+            &detail,
+            entry.run_id,
+        )
+        .fetch_one(&self.writer)
+        .await
+        .context("appending an audit entry")?;
         Ok(id)
     }
 

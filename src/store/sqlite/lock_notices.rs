@@ -4,9 +4,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::locks::lock_of;
+use super::locks::LockRow;
 use crate::store::Millis;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::lock_notices::LockNoticeStore;
 use crate::store::locks::ProjectLock;
 
@@ -17,20 +17,21 @@ impl LockNoticeStore for SqliteStore {
         before: Millis,
         limit: u32,
     ) -> anyhow::Result<Vec<ProjectLock>> {
-        let rows = sqlx::query(
+        let rows = sqlite_query_as!(
+            LockRow,
             "SELECT l.repository, l.dir, l.workspace, l.project, l.pr, l.created_at FROM locks l
              WHERE l.created_at < ? AND NOT EXISTS (
                  SELECT 1 FROM lock_notices n WHERE n.repository = l.repository
                  AND n.dir = l.dir AND n.workspace = l.workspace AND n.pr = l.pr
                  AND n.created_at = l.created_at)
              ORDER BY l.created_at, l.repository, l.dir, l.workspace LIMIT ?",
+            before,
+            i64::from(limit),
         )
-        .bind(before)
-        .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await
         .context("reading the locks held too long")?;
-        rows.iter().map(lock_of).collect()
+        Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
     async fn mark_lock_announced(&self, lock: &ProjectLock, now: Millis) -> anyhow::Result<bool> {

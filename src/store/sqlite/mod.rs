@@ -10,13 +10,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{
     ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
     ProcessedEvent, Sealer, Store,
 };
-use crate::store::checked::{sqlite_execute, sqlite_query_scalar};
+use crate::store::checked::{sqlite_execute, sqlite_query_as, sqlite_query_scalar};
 
 mod apply_lock;
 mod audit;
@@ -144,6 +144,91 @@ fn status_of(s: &str) -> DeliveryStatus {
     }
 }
 
+/// A claimed row of `deliveries`, with its payload (none if the payload row is missing).
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    seq: i64,
+    id: String,
+    event: String,
+    action: Option<String>,
+    repository: Option<String>,
+    received_at: i64,
+    attempts: i64,
+    payload: Option<Vec<u8>>,
+}
+
+impl ClaimRow {
+    fn into_claimed(self) -> ClaimedDelivery {
+        ClaimedDelivery {
+            seq: self.seq,
+            id: self.id,
+            event: self.event,
+            action: self.action,
+            repository: self.repository,
+            received_at: self.received_at,
+            payload: self
+                .payload
+                .ok_or_else(|| "the stored payload is missing".to_owned())
+                .and_then(|p| Payload::unpack(&p).map_err(|e| e.to_string())),
+            attempts: self.attempts as u32,
+        }
+    }
+}
+
+/// A row of `deliveries` as a delivery's record reads it.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    seq: i64,
+    id: String,
+    event: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+impl DeliveryRow {
+    fn into_record(self) -> DeliveryRecord {
+        DeliveryRecord {
+            seq: self.seq,
+            id: self.id,
+            event: self.event,
+            status: status_of(&self.status),
+            attempts: self.attempts as u32,
+            last_error: self.last_error,
+        }
+    }
+}
+
+/// A row of `processed_events`.
+#[derive(sqlx::FromRow)]
+struct ProcessedRow {
+    kind: String,
+    repository: Option<String>,
+    pr: Option<i64>,
+    disposition: String,
+    summary: String,
+}
+
+impl ProcessedRow {
+    fn into_event(self) -> ProcessedEvent {
+        ProcessedEvent {
+            kind: self.kind,
+            repository: self.repository,
+            pr: self.pr.map(|n| n as u64),
+            handled: self.disposition == "handled",
+            summary: self.summary,
+        }
+    }
+}
+
+/// The fleet's queue and locks.
+#[derive(sqlx::FromRow)]
+struct FleetRow {
+    queued_jobs: i64,
+    oldest_queued_at: Option<i64>,
+    locks_held: i64,
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn maintain(&self) -> anyhow::Result<()> {
@@ -264,7 +349,8 @@ impl Store for SqliteStore {
         now: Millis,
         lease: Duration,
     ) -> anyhow::Result<Option<ClaimedDelivery>> {
-        let row = sqlx::query(
+        let row = sqlite_query_as!(
+            ClaimRow,
             "UPDATE deliveries
              SET status = 'processing', attempts = attempts + 1, lease_until = ?1 + ?2
              WHERE seq = (
@@ -274,23 +360,15 @@ impl Store for SqliteStore {
                      OR (status = 'processing' AND lease_until < ?1))
                  ORDER BY seq LIMIT 1)
              RETURNING seq, id, event, action, repository, received_at, attempts,
-                       (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq) AS payload",
+                       (SELECT payload FROM delivery_payloads p WHERE p.seq = deliveries.seq)
+                           AS \"payload?: Vec<u8>\"",
+            now,
+            lease.as_millis() as i64,
         )
-        .bind(now)
-        .bind(lease.as_millis() as i64)
         .fetch_optional(&self.writer)
         .await
         .context("claiming a delivery")?;
-        Ok(row.map(|r| ClaimedDelivery {
-            seq: r.get("seq"),
-            id: r.get("id"),
-            event: r.get("event"),
-            action: r.get("action"),
-            repository: r.get("repository"),
-            received_at: r.get("received_at"),
-            payload: Payload::unpack(&r.get::<Vec<u8>, _>("payload")).map_err(|e| e.to_string()),
-            attempts: r.get::<i64, _>("attempts") as u32,
-        }))
+        Ok(row.map(ClaimRow::into_claimed))
     }
 
     async fn next_delivery_due(&self) -> anyhow::Result<Option<Millis>> {
@@ -389,49 +467,45 @@ impl Store for SqliteStore {
     }
 
     async fn fleet(&self) -> anyhow::Result<super::Fleet> {
-        let (queued_jobs, oldest_queued_at, locks_held): (i64, Option<i64>, i64) =
-            sqlx::query_as(super::FLEET_QUERY)
-                .fetch_one(&self.reader)
-                .await
-                .context("reading the fleet's queue and locks")?;
+        let row = sqlite_query_as!(
+            FleetRow,
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued') AS \"queued_jobs!: i64\",
+                    (SELECT MIN(created_at) FROM jobs WHERE status = 'queued')
+                        AS \"oldest_queued_at?: i64\",
+                    (SELECT COUNT(*) FROM locks) AS \"locks_held!: i64\"",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .context("reading the fleet's queue and locks")?;
         Ok(super::Fleet {
-            queued_jobs,
-            oldest_queued_at,
-            locks_held,
+            queued_jobs: row.queued_jobs,
+            oldest_queued_at: row.oldest_queued_at,
+            locks_held: row.locks_held,
         })
     }
 
     async fn delivery(&self, id: &str) -> anyhow::Result<Option<DeliveryRecord>> {
-        let row = sqlx::query(
+        let row = sqlite_query_as!(
+            DeliveryRow,
             "SELECT seq, id, event, status, attempts, last_error FROM deliveries WHERE id = ?1",
+            id,
         )
-        .bind(id)
         .fetch_optional(&self.reader)
         .await
         .context("reading a delivery")?;
-        Ok(row.map(|r| DeliveryRecord {
-            seq: r.get("seq"),
-            id: r.get("id"),
-            event: r.get("event"),
-            status: status_of(r.get::<&str, _>("status")),
-            attempts: r.get::<i64, _>("attempts") as u32,
-            last_error: r.get("last_error"),
-        }))
+        Ok(row.map(DeliveryRow::into_record))
     }
 
     async fn processed_event(&self, id: &str) -> anyhow::Result<Option<ProcessedEvent>> {
-        let row = sqlx::query("SELECT kind, repository, pr, disposition, summary FROM processed_events WHERE delivery_id = ?1")
-            .bind(id)
+        let row = sqlite_query_as!(
+            ProcessedRow,
+            "SELECT kind, repository, pr, disposition, summary FROM processed_events WHERE delivery_id = ?1",
+            id,
+        )
             .fetch_optional(&self.reader)
             .await
             .context("reading a processed event")?;
-        Ok(row.map(|r| ProcessedEvent {
-            kind: r.get("kind"),
-            repository: r.get("repository"),
-            pr: r.get::<Option<i64>, _>("pr").map(|n| n as u64),
-            handled: r.get::<&str, _>("disposition") == "handled",
-            summary: r.get("summary"),
-        }))
+        Ok(row.map(ProcessedRow::into_event))
     }
 
     async fn known_deliveries(&self, ids: &[String]) -> anyhow::Result<HashSet<String>> {

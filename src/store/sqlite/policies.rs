@@ -2,16 +2,50 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use sqlx::Row as _;
 
 use super::SqliteStore;
 use crate::plan::Target;
 use crate::store::Millis;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::policies::{PolicyApproval, PolicyResult, PolicyStore};
 
 fn messages(text: &str) -> anyhow::Result<Vec<String>> {
     serde_json::from_str(text).context("reading stored policy messages")
+}
+
+/// A row of `policy_results` (of one commit).
+#[derive(sqlx::FromRow)]
+struct ResultRow {
+    dir: String,
+    workspace: String,
+    project: String,
+    policy_set: String,
+    passed: i64,
+    failures: String,
+    warnings: String,
+}
+
+impl ResultRow {
+    fn into_result(self) -> anyhow::Result<PolicyResult> {
+        Ok(PolicyResult {
+            target: Target {
+                dir: self.dir,
+                workspace: self.workspace,
+                name: Some(self.project).filter(|p| !p.is_empty()),
+            },
+            policy_set: self.policy_set,
+            passed: self.passed != 0,
+            failures: messages(&self.failures)?,
+            warnings: messages(&self.warnings)?,
+        })
+    }
+}
+
+/// A row of `policy_approvals` (of one commit).
+#[derive(sqlx::FromRow)]
+struct ApprovalRow {
+    policy_set: String,
+    approver: String,
 }
 
 #[async_trait]
@@ -75,33 +109,19 @@ impl PolicyStore for SqliteStore {
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyResult>> {
-        let rows = sqlx::query(
+        let rows = sqlite_query_as!(
+            ResultRow,
             "SELECT dir, workspace, project, policy_set, passed, failures, warnings
              FROM policy_results WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY dir, workspace, project, policy_set",
+            repository,
+            pr as i64,
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(head_sha)
         .fetch_all(&self.reader)
         .await
         .context("reading policy results")?;
-        rows.iter()
-            .map(|row| {
-                let project: String = row.try_get("project")?;
-                Ok(PolicyResult {
-                    target: Target {
-                        dir: row.try_get("dir")?,
-                        workspace: row.try_get("workspace")?,
-                        name: Some(project).filter(|p| !p.is_empty()),
-                    },
-                    policy_set: row.try_get("policy_set")?,
-                    passed: row.try_get("passed")?,
-                    failures: messages(&row.try_get::<String, _>("failures")?)?,
-                    warnings: messages(&row.try_get::<String, _>("warnings")?)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(ResultRow::into_result).collect()
     }
 
     async fn approve_policy(
@@ -154,24 +174,24 @@ impl PolicyStore for SqliteStore {
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyApproval>> {
-        let rows = sqlx::query(
+        let rows = sqlite_query_as!(
+            ApprovalRow,
             "SELECT policy_set, approver FROM policy_approvals
              WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY policy_set, approver",
+            repository,
+            pr as i64,
+            head_sha,
         )
-        .bind(repository)
-        .bind(pr as i64)
-        .bind(head_sha)
         .fetch_all(&self.reader)
         .await
         .context("reading policy approvals")?;
-        rows.iter()
-            .map(|row| {
-                Ok(PolicyApproval {
-                    policy_set: row.try_get("policy_set")?,
-                    approver: row.try_get("approver")?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|r| PolicyApproval {
+                policy_set: r.policy_set,
+                approver: r.approver,
             })
-            .collect()
+            .collect())
     }
 }

@@ -4,8 +4,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
+use super::jobs::PlanRow;
 use crate::store::StoredPlan;
-use crate::store::checked::sqlite_execute;
+use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::reviewed::ReviewStore;
 
 #[async_trait]
@@ -35,18 +36,19 @@ impl ReviewStore for SqliteStore {
     }
 
     async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
-        let rows = sqlx::query(
-            "SELECT * FROM reviewed_plans WHERE repository = ? AND pr = ?
+        let rows = sqlite_query_as!(
+            PlanRow,
+            "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
+                    tool_distribution, tool_version, tool_sha256
+             FROM reviewed_plans WHERE repository = ? AND pr = ?
              ORDER BY dir, workspace, project",
+            repository,
+            pr as i64,
         )
-        .bind(repository)
-        .bind(pr as i64)
         .fetch_all(&self.reader)
         .await
         .context("reading a pull request's reviewed plans")?;
-        rows.iter()
-            .map(super::jobs::plan_without_planfile)
-            .collect()
+        rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
     async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {

@@ -1,4 +1,4 @@
-//! The SQLite backend of runs and their logs (the SQL is shared: `store::runs::sql`).
+//! The SQLite backend of runs and their logs (statements shared: `store::runs::run_store_impl`).
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -6,8 +6,16 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use crate::plan::Target;
 use crate::store::Millis;
+use crate::store::checked::{sqlite_execute, sqlite_query_as, sqlite_query_scalar};
 use crate::store::runs::{
-    LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started, chunk_of, run_of, sql,
+    LogChunk, LogRow, NewRun, Run, RunKind, RunRow, RunStatus, RunStore, Started,
 };
 
-crate::store::runs::run_store_impl!(SqliteStore, writer, reader);
+crate::store::runs::run_store_impl!(
+    SqliteStore,
+    writer,
+    reader,
+    sqlite_execute,
+    sqlite_query_as,
+    sqlite_query_scalar
+);
