@@ -12,7 +12,7 @@ use super::GitHubError;
 use crate::config::Secret;
 
 /// One call to GitHub.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     /// What the call is for, in words ("creating a comment"): errors and logs name it.
     pub what: &'static str,
@@ -99,6 +99,20 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+/// Its purpose, method, target and whom it acts as, not its body: a body may hold a secret
+/// (the OAuth exchange's client secret).
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("what", &self.what)
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("auth", &self.auth)
+            .field("has_body", &self.body.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Its status and size only: an answer may hold a token.
@@ -272,6 +286,13 @@ mod tests {
             Auth::Token(Secret::new("gho_abcdef0123")),
         );
         assert!(!format!("{request:?}").contains("gho_"));
+        let mut exchange = request.clone();
+        exchange.body = Some(serde_json::json!({ "client_secret": "cs_0123456789" }));
+        let printed = format!("{exchange:?}");
+        assert!(
+            printed.contains("/user") && !printed.contains("cs_0"),
+            "{printed}"
+        );
     }
 
     #[test]
