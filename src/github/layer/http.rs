@@ -175,3 +175,52 @@ impl Service for HttpTransport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A server on loopback answering every request with 200 and a JSON body of `len` bytes.
+    async fn answering(len: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let chunk = vec![b' '; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if conn.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_bound_is_refused_and_one_within_it_read() {
+        let get = || Request::get("reading a big answer", "/big", Auth::None);
+        let within =
+            HttpTransport::new(&answering(1 << 20).await, Duration::from_secs(20)).unwrap();
+        let answer = within.send(get()).await.expect("a 1 MiB answer is read");
+        assert_eq!(answer.body.len(), 1 << 20);
+        let over =
+            HttpTransport::new(&answering(MAX_ANSWER + 1).await, Duration::from_secs(20)).unwrap();
+        match over.send(get()).await {
+            Err(GitHubError::Transport { what, .. }) => assert_eq!(what, "reading a big answer"),
+            other => panic!("an answer over {MAX_ANSWER} bytes was not refused: {other:?}"),
+        }
+    }
+}
