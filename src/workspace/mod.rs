@@ -127,14 +127,7 @@ impl Workspaces {
         let _guard = lock.lock().await;
         let git = self.git()?;
         if !mirror.join("HEAD").is_file() {
-            let parent = mirror.parent().context("mirror path has no parent")?;
-            tokio::fs::create_dir_all(parent)
-                .await
-                .with_context(|| format!("creating {}", parent.display()))?;
-            git.bare()
-                .args(["init", "--bare", "--quiet", "--template="])
-                .args([mirror.display().to_string()])
-                .run()
+            create_mirror(&git, &mirror)
                 .await
                 .with_context(|| format!("creating the mirror of {repo}"))?;
         }
@@ -266,6 +259,44 @@ impl Workspaces {
         }
         Ok(mirror)
     }
+}
+
+/// Creates the bare mirror at `mirror` whole or not at all: `git init` runs in a directory of
+/// its own beside it, renamed into place once done. A replica stopped mid-init (its git
+/// killed) leaves only that directory, which the next creation removes, never a mirror
+/// without a `HEAD` or with git's `HEAD.lock`, which `git init` would refuse for good. A
+/// directory at `mirror` without a `HEAD` (left so before creation was atomic) is removed.
+async fn create_mirror(git: &Git, mirror: &Path) -> anyhow::Result<()> {
+    let parent = mirror.parent().context("mirror path has no parent")?;
+    let name = mirror
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("mirror path has no name")?;
+    tokio::fs::create_dir_all(parent)
+        .await
+        .with_context(|| format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(".{name}.init"));
+    for leftover in [&staging, &mirror.to_path_buf()] {
+        // Our own directories, under the data dir: never a link to follow.
+        match tokio::fs::symlink_metadata(leftover).await {
+            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(leftover)
+                .await
+                .with_context(|| format!("removing the unfinished {}", leftover.display()))?,
+            Ok(_) => tokio::fs::remove_file(leftover)
+                .await
+                .with_context(|| format!("removing {}", leftover.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", leftover.display())),
+        }
+    }
+    git.bare()
+        .args(["init", "--bare", "--quiet", "--template="])
+        .args([staging.display().to_string()])
+        .run()
+        .await?;
+    tokio::fs::rename(&staging, mirror)
+        .await
+        .with_context(|| format!("moving the new mirror to {}", mirror.display()))
 }
 
 /// `owner+name`, lower-cased, from `owner/name`; refuses anything GitHub would not name so.

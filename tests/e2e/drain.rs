@@ -233,11 +233,12 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
     );
 
     let t = Instant::now();
-    let _next = Serve::start(&ctx, &states, &flags).await;
+    let next = Serve::start(&ctx, &states, &flags).await;
     while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
         assert!(
             t.elapsed() < Duration::from_secs(60),
-            "not planned before the 2-minute lease would have run out"
+            "not planned before the 2-minute lease would have run out\n{}",
+            next.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -82,6 +82,28 @@ fn bulk(len: usize) -> String {
 }
 
 #[tokio::test]
+async fn a_mirror_whose_creation_was_cut_off_is_created_again() {
+    let s = setup().await;
+    let (pr, _) = s
+        .ctx
+        .open_pr("one", &[("envs/prod/main.tf", "a = 1\n")])
+        .await;
+    // What a replica stopped mid `git init` leaves: the mirror's directory, git's lock on its
+    // HEAD and no HEAD; and the staging directory of a cut-off creation.
+    let mirror = s.ws.mirror_path(REPO).unwrap();
+    std::fs::create_dir_all(mirror.join("refs")).unwrap();
+    std::fs::write(mirror.join("HEAD.lock"), "ref: refs/heads/main\n").unwrap();
+    let name = mirror.file_name().unwrap().to_str().unwrap().to_owned();
+    let staging = mirror.parent().unwrap().join(format!(".{name}.init"));
+    std::fs::create_dir_all(staging.join("objects")).unwrap();
+
+    s.fetch_pr(pr).await.expect("the mirror is made anew");
+    assert!(mirror.join("HEAD").is_file() && !mirror.join("HEAD.lock").exists());
+    assert!(!staging.exists(), "no staging directory is left");
+    assert!(s.ws.has_commit(REPO, &s.head(pr)).await.unwrap());
+}
+
+#[tokio::test]
 async fn first_fetch_creates_the_mirror_and_later_fetches_send_only_new_objects() {
     let s = setup().await;
     let big = bulk(400_000);
