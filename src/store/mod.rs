@@ -14,6 +14,7 @@ pub mod locks;
 pub mod policies;
 mod postgres;
 pub mod reviewed;
+mod rows;
 mod run_hold;
 pub mod runs;
 pub mod seal;

@@ -7,174 +7,19 @@ use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 
 use super::{Guarded, PgStore, take_turn};
-use crate::plan::{Outcome, Target};
+use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::jobs::{
     Claim, Job, JobStatus, JobStore, NewJob, POSTING_MARK, PrComment, PrComments, Requeued,
     StoredPlan,
 };
-use crate::store::seal::{Binding, Sealer};
-
-/// A row of `jobs`.
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    kind: String,
-    repository: String,
-    installation_id: i64,
-    pr: i64,
-    spec: String,
-    status: String,
-    attempts: i64,
-    summary: Option<String>,
-    claim: i64,
-}
-
-impl JobRow {
-    fn into_job(self) -> Job {
-        Job {
-            id: self.id,
-            kind: self.kind,
-            repository: self.repository,
-            installation_id: self.installation_id as u64,
-            pr: self.pr as u64,
-            spec: self.spec,
-            status: JobStatus::parse(&self.status),
-            attempts: self.attempts as u32,
-            summary: self.summary,
-            claim: self.claim,
-        }
-    }
-}
-
-/// A row of `pr_comments` (of one pull request).
-#[derive(sqlx::FromRow)]
-struct CommentRow {
-    part: i64,
-    comment_id: i64,
-    node_id: String,
-}
-
-/// A stored plan from its row, its planfile opened; one that does not open is logged and read
-/// as none (as in SQLite).
-#[derive(sqlx::FromRow)]
-struct SealedPlanRow {
-    repository: String,
-    pr: i64,
-    dir: String,
-    workspace: String,
-    project: String,
-    head_sha: String,
-    outcome: String,
-    planfile: Option<Vec<u8>>,
-    job_id: i64,
-    created_at: i64,
-    tool_distribution: Option<String>,
-    tool_version: Option<String>,
-    tool_sha256: Option<String>,
-}
-
-impl SealedPlanRow {
-    fn into_plan(self, sealer: &Sealer) -> anyhow::Result<StoredPlan> {
-        let sealed = self.planfile;
-        let mut plan = PlanRow {
-            repository: self.repository,
-            pr: self.pr,
-            dir: self.dir,
-            workspace: self.workspace,
-            project: self.project,
-            head_sha: self.head_sha,
-            outcome: self.outcome,
-            job_id: self.job_id,
-            created_at: self.created_at,
-            tool_distribution: self.tool_distribution,
-            tool_version: self.tool_version,
-            tool_sha256: self.tool_sha256,
-        }
-        .into_plan()?;
-        if let Some(sealed) = sealed {
-            match sealer.open(&sealed, &binding(&plan)) {
-                Ok(planfile) => plan.planfile = Some(planfile),
-                Err(e) => tracing::warn!(
-                    repo = %plan.repository,
-                    pr = plan.pr,
-                    dir = %plan.target.dir,
-                    workspace = %plan.target.workspace,
-                    project = plan.target.name.as_deref().unwrap_or(""),
-                    error = format!("{e:#}"),
-                    "a stored planfile does not open: the plan must be made again to apply it"
-                ),
-            }
-        }
-        Ok(plan)
-    }
-}
-
-/// A row of `reviewed_plans`, or of `plans` but its planfile (the same columns).
-#[derive(sqlx::FromRow)]
-pub(super) struct PlanRow {
-    pub(super) repository: String,
-    pub(super) pr: i64,
-    pub(super) dir: String,
-    pub(super) workspace: String,
-    pub(super) project: String,
-    pub(super) head_sha: String,
-    pub(super) outcome: String,
-    pub(super) job_id: i64,
-    pub(super) created_at: i64,
-    pub(super) tool_distribution: Option<String>,
-    pub(super) tool_version: Option<String>,
-    pub(super) tool_sha256: Option<String>,
-}
-
-impl PlanRow {
-    /// The plan, without its planfile.
-    pub(super) fn into_plan(self) -> anyhow::Result<StoredPlan> {
-        let outcome: Outcome =
-            serde_json::from_str(&self.outcome).context("reading a stored plan's outcome")?;
-        Ok(StoredPlan {
-            repository: self.repository,
-            pr: self.pr as u64,
-            target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
-                name: name_of(Some(self.project)),
-            },
-            head_sha: self.head_sha,
-            outcome,
-            planfile: None,
-            job_id: self.job_id,
-            created_at: self.created_at,
-            tool: crate::store::jobs::tool_of(
-                self.tool_distribution,
-                self.tool_version,
-                self.tool_sha256,
-            )?,
-        })
-    }
-}
+use crate::store::rows::jobs::{CommentRow, JobRow, SealedPlanRow, binding};
+use crate::store::seal::Sealer;
 
 /// A project's name as a key column holds it: '' for an unnamed project.
 pub(super) fn project_key(target: &Target) -> &str {
     target.name.as_deref().unwrap_or("")
-}
-
-/// A project's name from a `project` column: '' (or NULL) is none.
-pub(super) fn name_of(column: Option<String>) -> Option<String> {
-    column.filter(|n| !n.is_empty())
-}
-
-/// What a plan's planfile is sealed to.
-fn binding(plan: &StoredPlan) -> Binding<'_> {
-    Binding {
-        repository: &plan.repository,
-        pr: plan.pr,
-        dir: &plan.target.dir,
-        workspace: &plan.target.workspace,
-        project: plan.target.name.as_deref(),
-        head_sha: &plan.head_sha,
-    }
 }
 
 /// Inserts one job in the caller's transaction, unless its `source` is already known, and

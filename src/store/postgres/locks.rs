@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 
-use super::jobs::{insert_job, name_of, project_key};
+use super::jobs::{insert_job, project_key};
 use super::{Guarded, PgStore, take_turn};
 use crate::plan::Target;
 use crate::store::Millis;
@@ -18,6 +18,7 @@ use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
 };
+use crate::store::rows::jobs::name_of;
 
 /// Takes `repository`'s project-lock advisory lock for the rest of the transaction.
 async fn lock_repository(conn: &mut PgConnection, repository: &str) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::jobs::{insert_job, name_of, project_key};
+use super::jobs::{insert_job, project_key};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{sqlite_execute, sqlite_query_as, sqlite_query_scalar};
@@ -17,6 +17,7 @@ use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
 };
+use crate::store::rows::jobs::name_of;
 
 /// Takes the write lock at once: a deferred transaction that reads first could see a state
 /// another connection changes before this one writes.

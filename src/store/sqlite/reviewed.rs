@@ -4,10 +4,10 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::jobs::PlanRow;
 use crate::store::StoredPlan;
 use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::reviewed::ReviewStore;
+use crate::store::rows::jobs::PlanRow;
 
 #[async_trait]
 impl ReviewStore for SqliteStore {

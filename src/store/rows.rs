@@ -1,0 +1,6 @@
+//! The rows both backends read their checked statements into (`sqlite_query_as!`,
+//! `pg_query_as!`), with their conversions into the store's types: defined once where the two
+//! backends read the same columns as the same Rust types. A row a backend reads as other types
+//! (a SQLite integer for a PostgreSQL boolean, say) stays in that backend.
+
+pub(in crate::store) mod jobs;
