@@ -4,3 +4,4 @@
 //! (a SQLite integer for a PostgreSQL boolean, say) stays in that backend.
 
 pub(in crate::store) mod jobs;
+pub(in crate::store) mod locks;

@@ -4,11 +4,11 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::PgStore;
-use super::locks::LockRow;
 use crate::store::Millis;
 use crate::store::checked::{pg_execute, pg_query_as};
 use crate::store::lock_notices::LockNoticeStore;
 use crate::store::locks::ProjectLock;
+use crate::store::rows::locks::LockRow;
 
 #[async_trait]
 impl LockNoticeStore for PgStore {

@@ -17,7 +17,9 @@ use crate::store::jobs::{Claim, NewJob};
 use crate::store::locks::{
     ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter,
 };
-use crate::store::rows::jobs::name_of;
+use crate::store::rows::locks::{
+    ApplyRow, HoldingRow, LockRow, TargetRow, WaitTargetRow, WaiterRow,
+};
 
 /// Takes the write lock at once: a deferred transaction that reads first could see a state
 /// another connection changes before this one writes.
@@ -42,124 +44,6 @@ fn projects(targets: &[Target]) -> BTreeSet<&Target> {
 /// By dir, workspace, then name.
 fn sort_targets(targets: &mut [Target]) {
     targets.sort();
-}
-
-/// A project's columns of a row of `locks`.
-#[derive(sqlx::FromRow)]
-struct TargetRow {
-    dir: String,
-    workspace: String,
-    project: Option<String>,
-}
-
-impl TargetRow {
-    fn into_target(self) -> Target {
-        Target {
-            dir: self.dir,
-            workspace: self.workspace,
-            name: name_of(self.project),
-        }
-    }
-}
-
-/// A project's columns of a row of `lock_waits` ('' for an unnamed project).
-#[derive(sqlx::FromRow)]
-struct WaitTargetRow {
-    dir: String,
-    workspace: String,
-    project: String,
-}
-
-impl WaitTargetRow {
-    fn into_target(self) -> Target {
-        Target {
-            dir: self.dir,
-            workspace: self.workspace,
-            name: name_of(Some(self.project)),
-        }
-    }
-}
-
-/// A row of `lock_waits`: a waiting pull request and one project it waits for.
-#[derive(sqlx::FromRow)]
-struct WaiterRow {
-    pr: i64,
-    dir: String,
-    workspace: String,
-    project: String,
-}
-
-/// A pull request holding locks or plans.
-#[derive(sqlx::FromRow)]
-struct HoldingRow {
-    repository: String,
-    pr: i64,
-}
-
-/// A row of `locks`.
-#[derive(sqlx::FromRow)]
-pub(super) struct LockRow {
-    pub(super) repository: String,
-    pub(super) dir: String,
-    pub(super) workspace: String,
-    pub(super) project: Option<String>,
-    pub(super) pr: i64,
-    pub(super) created_at: i64,
-}
-
-impl LockRow {
-    pub(super) fn into_lock(self) -> ProjectLock {
-        ProjectLock {
-            repository: self.repository,
-            target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
-                name: name_of(self.project),
-            },
-            pr: self.pr as u64,
-            created_at: self.created_at,
-        }
-    }
-}
-
-/// A row of `applies`.
-#[derive(sqlx::FromRow)]
-struct ApplyRow {
-    id: i64,
-    repository: String,
-    pr: i64,
-    dir: String,
-    workspace: String,
-    project: Option<String>,
-    sha: String,
-    job_id: i64,
-    claim: i64,
-    status: String,
-    started_at: i64,
-    finished_at: Option<i64>,
-}
-
-impl ApplyRow {
-    fn into_apply(self) -> anyhow::Result<ApplyRecord> {
-        let status = ApplyStatus::parse(&self.status)
-            .with_context(|| format!("unknown apply status {:?}", self.status))?;
-        Ok(ApplyRecord {
-            id: self.id,
-            repository: self.repository,
-            pr: self.pr as u64,
-            target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
-                name: name_of(self.project),
-            },
-            sha: self.sha,
-            job_id: self.job_id,
-            claim: self.claim,
-            status,
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-        })
-    }
 }
 
 #[async_trait]
