@@ -6,3 +6,4 @@
 pub(in crate::store) mod drift;
 pub(in crate::store) mod jobs;
 pub(in crate::store) mod locks;
+pub(in crate::store) mod policies;

@@ -8,6 +8,7 @@ use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{sqlite_execute, sqlite_query_as};
 use crate::store::policies::{PolicyApproval, PolicyResult, PolicyStore};
+use crate::store::rows::policies::ApprovalRow;
 
 fn messages(text: &str) -> anyhow::Result<Vec<String>> {
     serde_json::from_str(text).context("reading stored policy messages")
@@ -39,13 +40,6 @@ impl ResultRow {
             warnings: messages(&self.warnings)?,
         })
     }
-}
-
-/// A row of `policy_approvals` (of one commit).
-#[derive(sqlx::FromRow)]
-struct ApprovalRow {
-    policy_set: String,
-    approver: String,
 }
 
 #[async_trait]
