@@ -3,6 +3,7 @@
 //! backends read the same columns as the same Rust types. A row a backend reads as other types
 //! (a SQLite integer for a PostgreSQL boolean, say) stays in that backend.
 
+pub(in crate::store) mod apply_lock;
 pub(in crate::store) mod drift;
 pub(in crate::store) mod jobs;
 pub(in crate::store) mod locks;

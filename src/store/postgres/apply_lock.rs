@@ -7,11 +7,7 @@ use super::PgStore;
 use crate::store::Millis;
 use crate::store::apply_lock::{ApplyLock, ApplyLockStore};
 use crate::store::checked::{pg_execute, pg_query_as};
-
-#[derive(sqlx::FromRow)]
-struct LockRow {
-    locked_at: i64,
-}
+use crate::store::rows::apply_lock::LockRow;
 
 #[async_trait]
 impl ApplyLockStore for PgStore {
