@@ -4,6 +4,7 @@
 //! (a SQLite integer for a PostgreSQL boolean, say) stays in that backend.
 
 pub(in crate::store) mod apply_lock;
+pub(in crate::store) mod deliveries;
 pub(in crate::store) mod drift;
 pub(in crate::store) mod jobs;
 pub(in crate::store) mod locks;

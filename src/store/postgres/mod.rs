@@ -14,11 +14,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgPool, Postgres, QueryBuilder};
 
 use super::{
-    ClaimedDelivery, DeliveryRecord, DeliveryStatus, Inserted, Millis, NewDelivery, Payload,
-    ProcessedEvent, RunHold, Sealer, Store,
+    ClaimedDelivery, DeliveryRecord, Inserted, Millis, NewDelivery, ProcessedEvent, RunHold,
+    Sealer, Store,
 };
 use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
 use crate::store::fleet::{Duty, WriteToken};
+use crate::store::rows::deliveries::{ClaimRow, DeliveryRow, FleetRow, ProcessedRow};
 
 mod apply_lock;
 mod audit;
@@ -134,100 +135,6 @@ impl PgStore {
             leader: std::sync::Arc::new(fleet::Leader::new(options)),
         })
     }
-}
-
-fn status_of(s: &str) -> DeliveryStatus {
-    match s {
-        "pending" => DeliveryStatus::Pending,
-        "processing" => DeliveryStatus::Processing,
-        "done" => DeliveryStatus::Done,
-        _ => DeliveryStatus::Failed,
-    }
-}
-
-/// A claimed row of `deliveries`, with its payload (none if the payload row is missing).
-#[derive(sqlx::FromRow)]
-struct ClaimRow {
-    seq: i64,
-    id: String,
-    event: String,
-    action: Option<String>,
-    repository: Option<String>,
-    received_at: i64,
-    attempts: i64,
-    payload: Option<Vec<u8>>,
-}
-
-impl ClaimRow {
-    fn into_claimed(self) -> ClaimedDelivery {
-        ClaimedDelivery {
-            seq: self.seq,
-            id: self.id,
-            event: self.event,
-            action: self.action,
-            repository: self.repository,
-            received_at: self.received_at,
-            payload: self
-                .payload
-                .ok_or_else(|| "the stored payload is missing".to_owned())
-                .and_then(|p| Payload::unpack(&p).map_err(|e| e.to_string())),
-            attempts: self.attempts as u32,
-        }
-    }
-}
-
-/// A row of `deliveries` as a delivery's record reads it.
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    seq: i64,
-    id: String,
-    event: String,
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-}
-
-impl DeliveryRow {
-    fn into_record(self) -> DeliveryRecord {
-        DeliveryRecord {
-            seq: self.seq,
-            id: self.id,
-            event: self.event,
-            status: status_of(&self.status),
-            attempts: self.attempts as u32,
-            last_error: self.last_error,
-        }
-    }
-}
-
-/// A row of `processed_events`.
-#[derive(sqlx::FromRow)]
-struct ProcessedRow {
-    kind: String,
-    repository: Option<String>,
-    pr: Option<i64>,
-    disposition: String,
-    summary: String,
-}
-
-impl ProcessedRow {
-    fn into_event(self) -> ProcessedEvent {
-        ProcessedEvent {
-            kind: self.kind,
-            repository: self.repository,
-            pr: self.pr.map(|n| n as u64),
-            handled: self.disposition == "handled",
-            summary: self.summary,
-        }
-    }
-}
-
-/// The fleet's queue and locks.
-#[derive(sqlx::FromRow)]
-struct FleetRow {
-    queued_jobs: i64,
-    oldest_queued_at: Option<i64>,
-    locks_held: i64,
 }
 
 #[async_trait]
