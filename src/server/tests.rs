@@ -33,8 +33,20 @@ fn router_over(store: SqliteStore) -> (Router, Arc<dyn Store>) {
 }
 
 fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<dyn Store>) {
+    let github = crate::github::local::LocalGitHub::client().0;
+    let state = state_over(store, intake, github);
+    let store = state.store.clone();
+    (router(state), store)
+}
+
+/// The server's state over `store`, secret `k`, every repository allowed, GitHub as `github`.
+fn state_over(
+    store: SqliteStore,
+    intake: intake::Intake,
+    github: crate::github::GitHub,
+) -> Arc<AppState> {
     let store: Arc<dyn Store> = Arc::new(store);
-    let state = Arc::new(AppState {
+    Arc::new(AppState {
         ingest: Ingest::start(store.clone(), Arc::new(tokio::sync::Notify::new())),
         store: store.clone(),
         metrics: Arc::new(Metrics::default()),
@@ -43,13 +55,50 @@ fn router_over_with(store: SqliteStore, intake: intake::Intake) -> (Router, Arc<
         api_token: None,
         auth: None,
         access: Default::default(),
-        github: Arc::new(crate::github::local::LocalGitHub::client().0),
+        github: Arc::new(github),
         enqueued: Arc::new(tokio::sync::Notify::new()),
         intake,
         draining: Default::default(),
         public_url: None,
-    });
-    (router(state), store)
+    })
+}
+
+/// A GitHub that never answers.
+struct Silent;
+
+#[async_trait::async_trait]
+impl crate::github::request::Service for Silent {
+    async fn send(
+        &self,
+        _: crate::github::request::Request,
+    ) -> Result<crate::github::request::Answer, crate::github::GitHubError> {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Err(crate::github::GitHubError::Transport {
+            what: "waiting".into(),
+            message: "no answer".into(),
+        })
+    }
+}
+
+/// The repository page does not wait for GitHub's pull request titles longer than 5 s: it
+/// shows the pull requests by number then.
+#[tokio::test]
+async fn a_repository_page_waits_5_s_for_pull_request_titles_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let github = crate::github::GitHub::over(Arc::new(Silent));
+    let state = state_over(store, Default::default(), github);
+    // Time stands still but for the waits, which it then skips: the store is open already.
+    tokio::time::pause();
+    let started = tokio::time::Instant::now();
+    let titles = ui::pr_titles(&state, "acme/infra").await;
+    assert!(titles.is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(5) && waited < std::time::Duration::from_secs(6),
+        "{waited:?}"
+    );
 }
 
 async fn get_text(app: &Router, path: &str) -> (u16, String) {

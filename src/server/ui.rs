@@ -239,7 +239,7 @@ pub async fn repository(
 
 /// The titles of `repo`'s recently updated pull requests, as GitHub has them now; none when
 /// GitHub cannot say within 5 s (the page then shows numbers only).
-async fn pr_titles(state: &AppState, repo: &str) -> HashMap<u64, String> {
+pub(super) async fn pr_titles(state: &AppState, repo: &str) -> HashMap<u64, String> {
     let titles = async {
         let Some(installation) = state.github.repo_installation(repo).await? else {
             return Ok(Vec::new());
