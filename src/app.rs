@@ -526,6 +526,7 @@ async fn maintain(store: Arc<dyn Store>, cancel: CancellationToken) {
 
 /// `bosun serve`: the real GitHub client and dispatcher, until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::listen()?;
     let metrics = Arc::new(Metrics::for_instance(&settings.instance_id));
     let github = Arc::new(GitHub::new(
         &settings.github,
@@ -533,14 +534,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
     )?);
     let running = start(&settings, metrics, github).await?;
-    shutdown_signal().await;
+    signals.next().await;
     tracing::info!(
         grace = %humantime::format_duration(settings.shutdown_grace),
         "draining: plans go back to the queue, running applies may finish"
     );
     tokio::select! {
         drained = running.drain() => drained?,
-        () = shutdown_signal() => {
+        () = signals.next() => {
             anyhow::bail!("a second SIGTERM or SIGINT: stopped without waiting for the drain")
         }
     }
@@ -548,23 +549,65 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and SIGINT, listened to once for the whole life of `bosun serve`. A listener made
+/// anew for the second signal would miss one sent between the first and its making (say, the
+/// moment `/readyz` turns to draining); these streams keep it.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    /// The next SIGTERM or SIGINT, including one sent since the last.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sigterm_myself() {
+        // SAFETY: kill(2) on our own pid with a signal tokio handles; no memory is touched.
+        let sent = unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill(getpid(), SIGTERM)");
+    }
+
+    #[tokio::test]
+    async fn a_second_sigterm_sent_before_it_is_waited_for_is_not_missed() {
+        let mut signals = ShutdownSignals::listen().unwrap();
+        sigterm_myself();
+        tokio::time::timeout(Duration::from_secs(10), signals.next())
+            .await
+            .expect("the first SIGTERM is seen");
+        // The drain begins here; the second signal comes before anything waits for it.
+        sigterm_myself();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::timeout(Duration::from_secs(10), signals.next())
+            .await
+            .expect("the second SIGTERM, sent before the wait, is seen");
+    }
 }
