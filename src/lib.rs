@@ -14,6 +14,7 @@ pub mod drift;
 pub mod drift_sweep;
 pub mod event;
 pub mod github;
+pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod lock_watch;
