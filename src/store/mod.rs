@@ -13,6 +13,7 @@ pub mod lock_notices;
 pub mod locks;
 pub mod policies;
 mod postgres;
+pub mod repositories;
 pub mod reviewed;
 mod rows;
 mod run_hold;
@@ -37,6 +38,7 @@ pub use lock_notices::LockNoticeStore;
 pub use locks::{ApplyRecord, ApplyStatus, LockAttempt, LockStore, ProjectLock, Released, Waiter};
 pub use policies::{PolicyApproval, PolicyResult, PolicyStore};
 pub use postgres::PgStore;
+pub use repositories::RepositoryStore;
 pub use reviewed::ReviewStore;
 pub use run_hold::RunHold;
 pub use runs::{LogChunk, NewRun, Run, RunKind, RunStatus, RunStore, Started};
@@ -193,6 +195,7 @@ pub trait Store:
     + RunStore
     + AuditStore
     + HookConfigStore
+    + RepositoryStore
     + Send
     + Sync
     + 'static

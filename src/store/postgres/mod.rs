@@ -30,6 +30,7 @@ mod jobs;
 mod lock_notices;
 mod locks;
 mod policies;
+mod repositories;
 mod reviewed;
 mod runs;
 mod tasks;
