@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use crate::command::{self, Parsed};
 use crate::event::{Event, EventKind, PullRequestAction};
+use crate::ids::RepoId;
 use crate::store::{NewJob, Store, now_millis};
 use crate::workflow::job::{JobSpec, PrRef, RepoRef};
 
@@ -113,7 +114,7 @@ impl JobDispatcher {
 impl Dispatcher for JobDispatcher {
     async fn dispatch(&self, delivery_id: &str, event: &Event) -> Result<String, DispatchError> {
         let summary = summarise(event);
-        let spec = match self.job_for(event) {
+        let mut spec = match self.job_for(event) {
             Ok(spec) => spec,
             Err(why) => {
                 tracing::debug!(event = event.name(), %why, "no job");
@@ -125,11 +126,20 @@ impl Dispatcher for JobDispatcher {
                 "the event names no installation"
             )));
         };
+        if let Some(repo) = &event.repo {
+            // The repository by GitHub's id: a renamed one keeps its locks and plans.
+            let key = self
+                .store
+                .repo_key(RepoId(repo.id), &repo.full_name, now_millis())
+                .await
+                .map_err(DispatchError::Transient)?;
+            spec.repo_mut().set_key(key);
+        }
         let kind = spec.kind();
         let job = NewJob {
             source: delivery_id.to_owned(),
             kind: kind.to_owned(),
-            repository: spec.repo().full_name.clone(),
+            repository: spec.repo().key().as_str().to_owned(),
             installation_id,
             pr: spec.pr_number(),
             priority: 0,
@@ -220,6 +230,7 @@ fn short(sha: &str) -> &str {
 mod tests {
     use super::*;
     use crate::event::{Branch, Comment, PullRequest, Repo, User};
+    use crate::ids::RepoKey;
 
     fn user(login: &str, is_bot: bool) -> User {
         User {
@@ -364,6 +375,13 @@ mod tests {
         let again = d.dispatch("guid-1", &e).await.unwrap();
         assert!(first.ends_with("autoplan job 1"), "{first}");
         assert!(again.ends_with("already enqueued"), "{again}");
-        assert_eq!(d.store.jobs_of_pr("acme/infra", 7).await.unwrap().len(), 1);
+        assert_eq!(
+            d.store
+                .jobs_of_pr(&RepoKey::new("acme/infra"), 7)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -58,11 +58,12 @@ impl DriftSweep {
                     continue;
                 }
                 let source = format!("drift:{}:{tick}", r.full_name);
-                let repo = RepoRef {
-                    full_name: r.full_name,
-                    clone_url: r.clone_url,
-                    default_branch: r.default_branch,
-                };
+                let key = self
+                    .store
+                    .repo_key(r.id, &r.full_name, crate::store::now_millis())
+                    .await
+                    .context("keeping a repository's key")?;
+                let repo = RepoRef::listed(&r, key);
                 jobs.push(drift_job(repo, installation, Trigger::Schedule, source));
             }
         }

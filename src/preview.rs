@@ -141,11 +141,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
     };
     let request = plan::Request {
         actor: crate::audit::Actor::Bosun,
-        repo: RepoRef {
-            full_name: "local/preview".into(),
-            clone_url: path(&source)?.to_owned(),
-            default_branch: "preview-base".into(),
-        },
+        repo: RepoRef::unlisted("local/preview", path(&source)?, "preview-base"),
         installation_id: 0,
         pr: PrRef {
             number: 1,

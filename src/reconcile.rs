@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::ids::RepoKey;
 use crate::store::fleet::{Duty, leads};
 use crate::store::{JobStatus, Millis, NewJob, Store};
 use crate::workflow::job::{JobSpec, RECONCILE_KIND};
@@ -59,7 +60,8 @@ impl Reconciler {
             if jobs.len() >= MAX_PER_TICK {
                 break;
             }
-            let known = self.store.jobs_of_pr(&repository, pr).await?;
+            let key = RepoKey::new(repository.clone());
+            let known = self.store.jobs_of_pr(&key, pr).await?;
             if known
                 .iter()
                 .any(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running))
@@ -67,12 +69,16 @@ impl Reconciler {
                 continue;
             }
             // The repository and installation as the pull request's latest job knew them.
-            let Some((repo, installation_id)) = known.iter().rev().find_map(|j| {
+            let Some((mut repo, installation_id)) = known.iter().rev().find_map(|j| {
                 let spec: JobSpec = serde_json::from_str(&j.spec).ok()?;
                 Some((spec.repo().clone(), j.installation_id))
             }) else {
                 continue;
             };
+            // Renamed since that job: called by its name now.
+            if let Some(name) = self.store.repo_name(&key).await? {
+                repo.renamed(&name);
+            }
             let spec = JobSpec::Reconcile {
                 repo,
                 pr_number: pr,

@@ -40,6 +40,7 @@ mod common;
 mod by_hand;
 mod report;
 
+use bosun::ids::RepoKey;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -236,7 +237,7 @@ async fn drift_run(ctx: &TestContext, projects: &Projects) -> anyhow::Result<Bos
     }
     let done = done.with_context(|| format!("the drift job not done within {RUN_DEADLINE:?}"))?;
     let run = store
-        .drift_runs(REPO, 1)
+        .drift_runs(&RepoKey::new(REPO), 1)
         .await?
         .into_iter()
         .next()

@@ -331,6 +331,8 @@ impl Permission {
 /// A repository as bosun needs it to fetch and report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoInfo {
+    /// GitHub's id: who the repository is through renames and transfers.
+    pub id: crate::ids::RepoId,
     /// `owner/name`
     pub full_name: String,
     /// Where git fetches it from (HTTPS).

@@ -20,6 +20,7 @@ use super::AppState;
 use super::auth::Viewer;
 use crate::audit::{Kind, NewEntry};
 use crate::drift::{self, ProjectDrift, Trigger};
+use crate::store::repositories::key_of_name;
 use crate::store::{DriftRun, now_millis};
 use crate::workflow::job::{RepoRef, drift_job};
 
@@ -143,12 +144,21 @@ pub(crate) async fn repo_ref(state: &AppState, full: &str) -> Result<(RepoRef, u
             ));
         }
     };
-    let repo = RepoRef {
-        full_name: full.to_owned(),
-        clone_url: info.clone_url,
-        default_branch: info.default_branch,
+    let key = match state
+        .store
+        .repo_key(info.id, &info.full_name, now_millis())
+        .await
+    {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), repo = %full, "keeping the repository's key failed");
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store did not answer; try again",
+            ));
+        }
     };
-    Ok((repo, installation))
+    Ok((RepoRef::listed(&info, key), installation))
 }
 
 /// Refuses (403) a viewer without the command permission (BOSUN_COMMAND_PERMISSION) on
@@ -276,7 +286,10 @@ pub async fn history(
     let full = repo_of(&state, &owner, &repo)?;
     viewer.require_read(&state, &full).await?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_RUNS);
-    match state.store.drift_runs(&full, limit).await {
+    let key = key_of_name(state.store.as_ref(), &full)
+        .await
+        .map_err(|e| store_failed(e, "reading the repository's key"))?;
+    match state.store.drift_runs(&key, limit).await {
         Ok(runs) => {
             let runs: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
             Ok(Json(json!({ "repo": full, "runs": runs })).into_response())

@@ -18,7 +18,9 @@ use super::AppState;
 use super::api::{Refusal, refuse, repo_of, repo_ref, require_command, store_failed};
 use super::auth::Viewer;
 use crate::github::Permission;
+use crate::ids::RepoKey;
 use crate::plan::Target;
+use crate::store::repositories::{display_name, key_of_name};
 use crate::store::{NewJob, ProjectLock, now_millis};
 use crate::workflow::job::JobSpec;
 
@@ -30,9 +32,10 @@ fn time(ms: i64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-fn lock_json(lock: &ProjectLock) -> serde_json::Value {
+/// A lock as the API shows it, in the repository named `repo` now.
+fn lock_json(repo: &str, lock: &ProjectLock) -> serde_json::Value {
     json!({
-        "repo": lock.repository,
+        "repo": repo,
         "pr": lock.pr,
         "project": lock.target.display_name(),
         "name": lock.target.name,
@@ -45,7 +48,7 @@ fn lock_json(lock: &ProjectLock) -> serde_json::Value {
 /// `GET /api/locks`: `{"locks": [{repo, pr, project, name, dir, workspace, since}]}`, by
 /// repository then dir and workspace; repositories the viewer cannot read are left out.
 pub async fn list(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<Response, Refusal> {
-    let repos: BTreeSet<String> = state
+    let keys: BTreeSet<String> = state
         .store
         .prs_holding()
         .await
@@ -54,7 +57,10 @@ pub async fn list(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
         .map(|(repo, _)| repo)
         .collect();
     let mut locks = Vec::new();
-    for repo in repos {
+    for key in keys {
+        // Locks are kept by the repository's key; GitHub and people know it by its name now.
+        let key = RepoKey::new(key);
+        let repo = display_name(state.store.as_ref(), &key).await;
         // A repo GitHub will not answer for is left out, never shown.
         match viewer.permission(&state, &repo).await {
             Ok(p) if p >= Permission::Read => {}
@@ -62,10 +68,10 @@ pub async fn list(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
         }
         let held = state
             .store
-            .locks_of_repo(&repo)
+            .locks_of_repo(&key)
             .await
             .map_err(|e| store_failed(e, "reading the locks"))?;
-        locks.extend(held.iter().map(lock_json));
+        locks.extend(held.iter().map(|l| lock_json(&repo, l)));
     }
     Ok(Json(json!({ "locks": locks })).into_response())
 }
@@ -157,9 +163,12 @@ pub async fn queue_unlock(
             format!("say why: ?reason=… (1 to {MAX_REASON} characters)"),
         ));
     }
+    let key = key_of_name(state.store.as_ref(), &full)
+        .await
+        .map_err(|e| store_failed(e, "reading the repository's key"))?;
     let held = state
         .store
-        .locks_of_repo(&full)
+        .locks_of_repo(&key)
         .await
         .map_err(|e| store_failed(e, "reading the locks"))?;
     let chosen = selected(&held, query)?;
@@ -179,7 +188,7 @@ pub async fn queue_unlock(
     let (repo_ref, installation) = repo_ref(state, &full).await?;
     let now = now_millis();
     let spec = JobSpec::Unlock {
-        repo: repo_ref,
+        repo: repo_ref.clone(),
         pr_number: pr,
         targets: targets.clone(),
         by: viewer.name(),
@@ -188,7 +197,7 @@ pub async fn queue_unlock(
     let job = NewJob {
         source: format!("api-unlock {full} #{pr} at {now}:{}", fastrand::u64(..)),
         kind: spec.kind().to_owned(),
-        repository: full.clone(),
+        repository: repo_ref.key().as_str().to_owned(),
         installation_id: installation,
         pr,
         priority: 1,

@@ -18,7 +18,9 @@ use super::auth::Viewer;
 use super::locks::{UnlockQuery, queue_unlock};
 use super::pages::page_viewer;
 use crate::github::Permission;
+use crate::ids::RepoKey;
 use crate::plan::Outcome;
+use crate::store::repositories::{display_name, key_of_name};
 use crate::web;
 use crate::web::html;
 
@@ -97,7 +99,9 @@ async fn readable(
             continue;
         }
         asked += 1;
-        if let Ok(p) = viewer.permission(state, &repo).await
+        // `repo` is the key its rows are stored under; GitHub knows it by its name now.
+        let name = display_name(state.store.as_ref(), &RepoKey::new(repo.clone())).await;
+        if let Ok(p) = viewer.permission(state, &name).await
             && p >= Permission::Read
         {
             out.insert(repo, p);
@@ -155,7 +159,7 @@ pub async fn overview(
         for repo in lock_repos.into_iter().filter(|r| can.contains_key(*r)) {
             locks.extend(
                 store
-                    .locks_of_repo(repo)
+                    .locks_of_repo(&RepoKey::new(repo.clone()))
                     .await
                     .map_err(|e| store_failed(e, "reading locks"))?,
             );
@@ -193,8 +197,11 @@ pub async fn repository(
         let full = repo_of(&state, &owner, &name)?;
         viewer.require_read(&state, &full).await?;
         let store = &state.store;
+        let key = key_of_name(store.as_ref(), &full)
+            .await
+            .map_err(|e| store_failed(e, "reading the repository's key"))?;
         let jobs = store
-            .recent_jobs(&full, 200)
+            .recent_jobs(&key, 200)
             .await
             .map_err(|e| store_failed(e, "listing jobs"))?;
         let mut by_pr: BTreeMap<std::cmp::Reverse<u64>, Vec<crate::store::Job>> = BTreeMap::new();
@@ -212,22 +219,22 @@ pub async fn repository(
                 title: titles.remove(&number),
                 jobs,
                 plans: store
-                    .plans_of_pr(&full, number)
+                    .plans_of_pr(&key, number)
                     .await
                     .map_err(|e| store_failed(e, "reading plans"))?,
                 applies: store
-                    .applies_of_pr(&full, number)
+                    .applies_of_pr(&key, number)
                     .await
                     .map_err(|e| store_failed(e, "reading applies"))?,
             });
         }
         let view = web::repo::RepoView {
             locks: store
-                .locks_of_repo(&full)
+                .locks_of_repo(&key)
                 .await
                 .map_err(|e| store_failed(e, "reading locks"))?,
             drift_runs: store
-                .drift_runs(&full, 20)
+                .drift_runs(&key, 20)
                 .await
                 .map_err(|e| store_failed(e, "reading drift runs"))?,
             repository: full,
@@ -276,7 +283,8 @@ pub async fn run(
             .await
             .map_err(|e| store_failed(e, "reading the run"))?
             .ok_or_else(not_found)?;
-        if viewer.permission(&state, &run.repository).await? < Permission::Read {
+        let name = display_name(store.as_ref(), &run.key()).await;
+        if viewer.permission(&state, &name).await? < Permission::Read {
             return Err(not_found());
         }
         let mut log = String::new();
@@ -293,7 +301,7 @@ pub async fn run(
         }
         let plans = if run.pr != 0 {
             store
-                .plans_of_pr(&run.repository, run.pr)
+                .plans_of_pr(&run.key(), run.pr)
                 .await
                 .map_err(|e| store_failed(e, "reading plans"))?
         } else {
@@ -360,7 +368,7 @@ pub async fn locks(
             let may_unlock = state.access.may_command(can[repo]);
             for lock in state
                 .store
-                .locks_of_repo(repo)
+                .locks_of_repo(&RepoKey::new(repo.clone()))
                 .await
                 .map_err(|e| store_failed(e, "reading locks"))?
             {

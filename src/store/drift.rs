@@ -3,6 +3,7 @@
 //! new run is compared with, and what the metrics show at start), and the number of the
 //! repository's drift issue.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -55,7 +56,7 @@ pub trait DriftStore: Send + Sync {
     /// repo still open (bosun stopped during it) is closed, its summary [`INTERRUPTED`].
     async fn start_drift_run(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         sha: &str,
         trigger: Trigger,
         now: Millis,
@@ -73,22 +74,23 @@ pub trait DriftStore: Send + Sync {
     ) -> anyhow::Result<()>;
 
     /// The latest `limit` runs of a repository, newest first, with their projects.
-    async fn drift_runs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<DriftRun>>;
+    async fn drift_runs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<DriftRun>>;
 
     /// The last known status of each project of `repository` (a project being its dir,
     /// workspace and name): its latest result other than Skipped, over finished runs; in
     /// (dir, workspace, name) order.
-    async fn known_drift(&self, repository: &str) -> anyhow::Result<Vec<(Target, DriftStatus)>>;
+    async fn known_drift(&self, repository: &RepoKey)
+    -> anyhow::Result<Vec<(Target, DriftStatus)>>;
 
     /// The same for every repository (to set the metrics at start): (repository, target,
     /// status), by repository then project.
     async fn known_drift_all(&self) -> anyhow::Result<Vec<(String, Target, DriftStatus)>>;
 
     /// The number of the repo's drift issue, once bosun opened or found one.
-    async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>>;
+    async fn drift_issue(&self, repository: &RepoKey) -> anyhow::Result<Option<u64>>;
 
     /// Records (or replaces) the number of the repo's drift issue.
-    async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()>;
+    async fn set_drift_issue(&self, repository: &RepoKey, number: u64) -> anyhow::Result<()>;
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! every later reader of that commit's config, on any replica, reads what the hooks made.
 //! Forgotten when the pull request closes.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -19,7 +20,7 @@ pub trait HookConfigStore: Send + Sync {
     /// Keeps what the hooks left at `sha` of pull request `pr` (replacing an earlier run's).
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&str, u64, &str),
+        (repository, pr, sha): (&RepoKey, u64, &str),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()>;
@@ -27,12 +28,12 @@ pub trait HookConfigStore: Send + Sync {
     /// What the hooks left at `sha`, when they ran there.
     async fn hook_config(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         sha: &str,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>>;
 
     /// Forgets a pull request's; returns how many commits' there were.
-    async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_hook_configs(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
 }
 
 /// The files as the store keeps them: one JSON array.
@@ -55,18 +56,18 @@ mod tests {
             ConfigFile { path: "atlantis.yaml".into(), text: Some("version: 3\n".into()) },
             ConfigFile { path: "bosun.yaml".into(), text: None },
         ];
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), None);
-        s.keep_hook_config(("o/r", 7, "a1"), &files, 1).await.unwrap();
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), Some(files.clone()));
-        assert_eq!(s.hook_config("o/r", "b2").await.unwrap(), None, "another commit");
-        assert_eq!(s.hook_config("o/other", "a1").await.unwrap(), None, "another repo");
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), None);
+        s.keep_hook_config((&RepoKey::new("o/r"), 7, "a1"), &files, 1).await.unwrap();
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), Some(files.clone()));
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "b2").await.unwrap(), None, "another commit");
+        assert_eq!(s.hook_config(&RepoKey::new("o/other"), "a1").await.unwrap(), None, "another repo");
         let again = vec![ConfigFile { path: "atlantis.yaml".into(), text: None }];
-        s.keep_hook_config(("o/r", 7, "a1"), &again, 2).await.unwrap();
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), Some(again));
-        s.keep_hook_config(("o/r", 7, "b2"), &files, 3).await.unwrap();
-        s.keep_hook_config(("o/r", 8, "c3"), &files, 3).await.unwrap();
-        assert_eq!(s.delete_hook_configs("o/r", 7).await.unwrap(), 2);
-        assert_eq!(s.hook_config("o/r", "b2").await.unwrap(), None);
-        assert!(s.hook_config("o/r", "c3").await.unwrap().is_some(), "another PR's stays");
+        s.keep_hook_config((&RepoKey::new("o/r"), 7, "a1"), &again, 2).await.unwrap();
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), Some(again));
+        s.keep_hook_config((&RepoKey::new("o/r"), 7, "b2"), &files, 3).await.unwrap();
+        s.keep_hook_config((&RepoKey::new("o/r"), 8, "c3"), &files, 3).await.unwrap();
+        assert_eq!(s.delete_hook_configs(&RepoKey::new("o/r"), 7).await.unwrap(), 2);
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "b2").await.unwrap(), None);
+        assert!(s.hook_config(&RepoKey::new("o/r"), "c3").await.unwrap().is_some(), "another PR's stays");
     }}
 }

@@ -1,6 +1,7 @@
 //! The store's job queue, plans and summary comments: what the dispatcher writes and the job
 //! worker and workflows read and write.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -84,6 +85,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// The key of the job's repository in the store (the job's `repository`).
+    pub fn key(&self) -> RepoKey {
+        RepoKey::new(self.repository.clone())
+    }
+
     /// The claim this copy of the job was taken under.
     pub fn claim(&self) -> Claim {
         Claim {
@@ -240,7 +246,7 @@ pub trait JobStore: Send + Sync {
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>>;
 
     /// Every job of a pull request, oldest first.
-    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>>;
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>>;
 
     /// Jobs queued or running.
     async fn open_jobs(&self) -> anyhow::Result<i64>;
@@ -249,42 +255,42 @@ pub trait JobStore: Send + Sync {
     async fn open_job_list(&self, limit: u32) -> anyhow::Result<Vec<Job>>;
 
     /// A repository's latest jobs, the newest first, at most `limit` (for its page).
-    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>>;
+    async fn recent_jobs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<Job>>;
 
     /// Records a project's latest plan, replacing the previous one of the same project: its
     /// dir, workspace and name (two named projects on one dir and workspace have a plan each).
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()>;
 
     /// The latest plan of every project of a pull request, by dir, workspace, then name.
-    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
+    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Drops the planfile of a project's plan (`target`: dir, workspace and name) made at
     /// `head_sha` (after it was applied): the plan's outcome stays for feedback. Returns
     /// whether there was one.
     async fn forget_planfile(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         head_sha: &str,
     ) -> anyhow::Result<bool>;
 
     /// Deletes a pull request's plans; returns how many there were.
-    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
 
     /// bosun's summary comments on a pull request, by part.
-    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments>;
+    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments>;
 
     /// Marks that a summary comment is about to be posted on a pull request, before it is;
     /// [`JobStore::set_pr_comments`] clears the mark. A mark still there when the next post
     /// reads [`JobStore::pr_comments`] says the last one may have left a comment unrecorded.
-    async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()>;
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()>;
 
     /// Replaces the record of bosun's summary comments on a pull request (and clears the
     /// mark of [`JobStore::begin_pr_comment`]).
     async fn set_pr_comments(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         comments: &[PrComment],
     ) -> anyhow::Result<()>;

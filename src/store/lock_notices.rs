@@ -22,6 +22,7 @@ pub trait LockNoticeStore: Send + Sync {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::RepoKey;
     use crate::plan::Target;
     use crate::store::test_db::store_test;
     use crate::store::{LockAttempt, NewJob, Waiter};
@@ -51,12 +52,12 @@ mod tests {
     store_test! { async fn an_old_lock_is_announced_once(db) {
         let store = db.open().await;
         let old = store
-            .lock_projects("acme/infra", 1, &[target("old")], false, 1_000)
+            .lock_projects(&RepoKey::new("acme/infra"), 1, &[target("old")], false, 1_000)
             .await
             .unwrap();
         assert_eq!(old, LockAttempt::Locked);
         store
-            .lock_projects("acme/infra", 2, &[target("new")], false, 9_000)
+            .lock_projects(&RepoKey::new("acme/infra"), 2, &[target("new")], false, 9_000)
             .await
             .unwrap();
         let due = store.locks_to_announce(5_000, 10).await.unwrap();
@@ -66,9 +67,9 @@ mod tests {
         assert!(!store.mark_lock_announced(&due[0], 7_000).await.unwrap());
         assert!(store.locks_to_announce(5_000, 10).await.unwrap().is_empty());
         // Released and taken again: a new lock, announced anew when it is old.
-        store.release_locks("acme/infra", 1, None, &wake).await.unwrap();
+        store.release_locks(&RepoKey::new("acme/infra"), 1, None, &wake).await.unwrap();
         store
-            .lock_projects("acme/infra", 3, &[target("old")], false, 2_000)
+            .lock_projects(&RepoKey::new("acme/infra"), 3, &[target("old")], false, 2_000)
             .await
             .unwrap();
         let due = store.locks_to_announce(5_000, 10).await.unwrap();

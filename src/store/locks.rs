@@ -2,6 +2,7 @@
 //! what keeps two pull requests from planning one project at once, wakes the one that waited,
 //! and makes an apply interrupted by a crash visible instead of silently run again.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -105,7 +106,7 @@ pub trait LockStore: Send + Sync {
     /// success leaves `pr`'s waits alone.
     async fn lock_projects(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
         wait: bool,
@@ -113,10 +114,10 @@ pub trait LockStore: Send + Sync {
     ) -> anyhow::Result<LockAttempt>;
 
     /// Every lock of a repository, by dir then workspace.
-    async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>>;
+    async fn locks_of_repo(&self, repository: &RepoKey) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// The locks a pull request holds, by dir then workspace.
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>>;
+    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// Releases `pr`'s locks on `targets` (all its locks when `None`) and drops its own waits
     /// when `targets` is None. In the same transaction: every other pull request waiting on a
@@ -128,7 +129,7 @@ pub trait LockStore: Send + Sync {
     /// otherwise tie the waiter's borrow to the call; any `|w: &Waiter| …` closure fits.)
     async fn release_locks(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
@@ -139,14 +140,14 @@ pub trait LockStore: Send + Sync {
     async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>>;
 
     /// Pull requests waiting in a repository, by number (for status and tests).
-    async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>>;
+    async fn waiters(&self, repository: &RepoKey) -> anyhow::Result<Vec<Waiter>>;
 
     /// Records an apply as running, before Terraform starts; returns its id. Fails (records
     /// nothing) unless `claim` is its job's current claim: a worker that lost its job starts
     /// no apply.
     async fn start_apply(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         sha: &str,
@@ -167,13 +168,17 @@ pub trait LockStore: Send + Sync {
     ) -> anyhow::Result<()>;
 
     /// Every apply of a pull request, oldest first.
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>>;
+    async fn applies_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: u64,
+    ) -> anyhow::Result<Vec<ApplyRecord>>;
 
     /// Deletes the stored plans of some projects of a pull request, each by its dir,
     /// workspace and name; returns how many.
     async fn delete_plans_of(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
     ) -> anyhow::Result<u64>;

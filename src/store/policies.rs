@@ -2,6 +2,7 @@
 //! result (passed, its failures and warnings); per pull request at a head, each owner's
 //! approval of a set. Approvals are keyed by the head: a new push leaves them behind.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -31,7 +32,7 @@ pub trait PolicyStore: Send + Sync {
     /// `target` is `target`), in one transaction.
     async fn record_policy_results(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         target: &Target,
         head_sha: &str,
         results: &[PolicyResult],
@@ -41,7 +42,7 @@ pub trait PolicyStore: Send + Sync {
     /// The results of a pull request's plans at `head_sha`, by dir, workspace, name, set.
     async fn policy_results(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyResult>>;
@@ -49,7 +50,7 @@ pub trait PolicyStore: Send + Sync {
     /// Records `approver`'s approval of `policy_set`; false when it was recorded already.
     async fn approve_policy(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         head_sha: &str,
         policy_set: &str,
         approver: &str,
@@ -59,7 +60,7 @@ pub trait PolicyStore: Send + Sync {
     /// Removes `approver`'s approvals at `head_sha`; returns how many there were.
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         head_sha: &str,
         approver: &str,
     ) -> anyhow::Result<u64>;
@@ -67,7 +68,7 @@ pub trait PolicyStore: Send + Sync {
     /// The approvals of a pull request at `head_sha`, by set then approver.
     async fn policy_approvals(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyApproval>>;
@@ -99,27 +100,29 @@ mod tests {
     store_test! { async fn results_are_replaced_per_project_and_head(db) {
         let s = db.open().await;
         let (a, b) = (target("a", None), target("a", Some("named")));
-        let pr = ("acme/infra", 7);
+        let key = RepoKey::new("acme/infra");
+        let pr = (&key, 7);
         s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &["no"]), result(&a, "cost", &[])], 1)
             .await
             .unwrap();
         s.record_policy_results(pr, &b, "h1", &[result(&b, "sec", &[])], 1).await.unwrap();
         s.record_policy_results(pr, &a, "h2", &[result(&a, "sec", &[])], 2).await.unwrap();
-        let at_h1 = s.policy_results("acme/infra", 7, "h1").await.unwrap();
+        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap();
         assert_eq!(
             at_h1,
             vec![result(&a, "cost", &[]), result(&a, "sec", &["no"]), result(&b, "sec", &[])]
         );
         // A replan at the same head replaces the project's results.
         s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &[])], 3).await.unwrap();
-        let at_h1 = s.policy_results("acme/infra", 7, "h1").await.unwrap();
+        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap();
         assert_eq!(at_h1, vec![result(&a, "sec", &[]), result(&b, "sec", &[])]);
-        assert!(s.policy_results("acme/infra", 8, "h1").await.unwrap().is_empty());
+        assert!(s.policy_results(&RepoKey::new("acme/infra"), 8, "h1").await.unwrap().is_empty());
     }}
 
     store_test! { async fn approvals_are_per_head_and_cleared_per_approver(db) {
         let s = db.open().await;
-        let pr = ("acme/infra", 7);
+        let key = RepoKey::new("acme/infra");
+        let pr = (&key, 7);
         assert!(s.approve_policy(pr, "h1", "sec", "alice", 1).await.unwrap());
         assert!(!s.approve_policy(pr, "h1", "sec", "alice", 2).await.unwrap());
         assert!(s.approve_policy(pr, "h1", "cost", "alice", 2).await.unwrap());
@@ -129,13 +132,13 @@ mod tests {
             approver: who.into(),
         };
         assert_eq!(
-            s.policy_approvals("acme/infra", 7, "h1").await.unwrap(),
+            s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap(),
             vec![approval("cost", "alice"), approval("sec", "alice"), approval("sec", "bob")]
         );
-        assert!(s.policy_approvals("acme/infra", 7, "h2").await.unwrap().is_empty());
+        assert!(s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h2").await.unwrap().is_empty());
         assert_eq!(s.clear_policy_approvals(pr, "h1", "alice").await.unwrap(), 2);
         assert_eq!(
-            s.policy_approvals("acme/infra", 7, "h1").await.unwrap(),
+            s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap(),
             vec![approval("sec", "bob")]
         );
     }}

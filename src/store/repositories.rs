@@ -37,6 +37,15 @@ pub async fn display_name(store: &dyn RepositoryStore, key: &RepoKey) -> String 
     }
 }
 
+/// The key of the repository named `full_name` now: the one bosun keeps for it, else (never
+/// seen by id: rows stored under a name before) the name itself.
+pub async fn key_of_name(store: &dyn RepositoryStore, full_name: &str) -> anyhow::Result<RepoKey> {
+    Ok(store
+        .repo_key_of_name(full_name)
+        .await?
+        .unwrap_or_else(|| RepoKey::new(full_name)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! with. Kept apart from `plans` (whose row of a project the merge commit's plan replaces),
 //! so the comparison is with what people saw, however often the merge is handled.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::StoredPlan;
@@ -13,14 +14,18 @@ pub trait ReviewStore: Send + Sync {
     /// how many were kept now.
     async fn keep_reviewed_plans(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<u64>;
 
     /// The reviewed plans of a pull request (without planfiles), by dir, workspace, then name.
-    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
+    async fn reviewed_plans(
+        &self,
+        repository: &RepoKey,
+        pr: u64,
+    ) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Forgets a pull request's reviewed plans; returns how many there were.
-    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_reviewed_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
 }

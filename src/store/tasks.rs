@@ -2,6 +2,7 @@
 //! worker may claim. A task is claimed with a lease and a fencing token like a job: a worker
 //! that stalled past its lease finds its outcome refused, and another worker plans the project.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -118,7 +119,7 @@ pub trait TaskStore: Send + Sync {
     async fn enqueue_tasks(
         &self,
         job_id: i64,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         tasks: &[NewTask],
         now: Millis,

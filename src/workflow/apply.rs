@@ -198,7 +198,7 @@ async fn choose_plans(ctx: &Context, a: &Asked<'_>) -> Result<Chosen, Stop> {
     };
     let chosen: Vec<StoredPlan> = ctx
         .store
-        .plans_of_pr(repo, cmd.pr_number)
+        .plans_of_pr(&cmd.repo.key(), cmd.pr_number)
         .await?
         .into_iter()
         .filter(|p| cmd.command.selects_with(&p.target, &names))
@@ -230,7 +230,10 @@ async fn refuse_unappliable(
     a: &Asked<'_>,
     chosen: &[StoredPlan],
 ) -> Result<(), Stop> {
-    let applies = ctx.store.applies_of_pr(a.repo(), a.cmd.pr_number).await?;
+    let applies = ctx
+        .store
+        .applies_of_pr(&a.cmd.repo.key(), a.cmd.pr_number)
+        .await?;
     let refusals: Vec<Refusal> = chosen
         .iter()
         .filter_map(|p| plan_refusal(p, a.sha(), &applies))
@@ -301,7 +304,7 @@ async fn refuse_unmet(
         })
         .collect();
     let at = super::policy_check::At {
-        repo,
+        repo: &a.cmd.repo,
         pr: a.cmd.pr_number,
         head: a.sha(),
         base_ref,
@@ -343,8 +346,8 @@ fn lockable(
 /// Takes (or confirms) the locks of `targets`; refuses those another pull request holds.
 async fn take_locks(ctx: &Context, a: &Asked<'_>, targets: &[Target]) -> Result<(), Stop> {
     let actor = crate::audit::Actor::Github(a.cmd.author.clone());
-    let (repo, pr) = (a.repo(), a.cmd.pr_number);
-    let attempt = audit_log::lock_projects(ctx, repo, pr, targets, false, &actor).await?;
+    let pr = a.cmd.pr_number;
+    let attempt = audit_log::lock_projects(ctx, &a.cmd.repo, pr, targets, false, &actor).await?;
     if let LockAttempt::Held { held } = attempt {
         let refusals: Vec<Refusal> = held
             .into_iter()
@@ -769,6 +772,7 @@ async fn apply_one(
     check: &CheckRun,
 ) -> ProjectApply {
     let repo = set.repo.full_name.as_str();
+    let key = set.repo.key();
     let target = &plan.target;
     let span = tracing::info_span!(
         "apply",
@@ -778,12 +782,12 @@ async fn apply_one(
     );
     let outcome = async {
         let _slot = ctx.slots.acquire().await;
-        let _project = ctx.lock_project(repo, target).await;
+        let _project = ctx.lock_project(&key, target).await;
         check.running("Applying", "Terraform is applying the saved plan.");
         let record = ctx
             .store
             .start_apply(
-                repo,
+                &key,
                 set.pr.number,
                 target,
                 &plan.head_sha,
@@ -831,7 +835,7 @@ async fn apply_one(
         if status == ApplyStatus::Succeeded
             && let Err(e) = ctx
                 .store
-                .forget_planfile(repo, set.pr.number, target, &plan.head_sha)
+                .forget_planfile(&key, set.pr.number, target, &plan.head_sha)
                 .await
         {
             tracing::error!(
@@ -967,6 +971,7 @@ pub(super) async fn settle_merged(
     results: &[ProjectApply],
 ) -> anyhow::Result<()> {
     let repo = set.repo.full_name.as_str();
+    let key = set.repo.key();
     let done: Vec<Target> = results
         .iter()
         .filter(|r| r.outcome.succeeded())
@@ -976,9 +981,9 @@ pub(super) async fn settle_merged(
         return Ok(());
     }
     ctx.store
-        .delete_plans_of(repo, set.pr.number, &done)
+        .delete_plans_of(&key, set.pr.number, &done)
         .await?;
-    let left = ctx.store.plans_of_pr(repo, set.pr.number).await?;
+    let left = ctx.store.plans_of_pr(&key, set.pr.number).await?;
     let free: Vec<Target> = done
         .into_iter()
         .filter(|t| !left.iter().any(|p| locks::same_lock(&p.target, t)))
@@ -1005,7 +1010,7 @@ pub(super) async fn settle_merged(
         )
         .await?;
         ctx.workspaces.remove_pr(repo, set.pr.number).await?;
-        ctx.store.delete_reviewed_plans(repo, set.pr.number).await?;
+        ctx.store.delete_reviewed_plans(&key, set.pr.number).await?;
     }
     Ok(())
 }
@@ -1019,8 +1024,9 @@ async fn automerge(
     config: &RepoConfig,
 ) -> anyhow::Result<String> {
     let repo = cmd.repo.full_name.as_str();
-    let plans = ctx.store.plans_of_pr(repo, cmd.pr_number).await?;
-    let applies = ctx.store.applies_of_pr(repo, cmd.pr_number).await?;
+    let key = cmd.repo.key();
+    let plans = ctx.store.plans_of_pr(&key, cmd.pr_number).await?;
+    let applies = ctx.store.applies_of_pr(&key, cmd.pr_number).await?;
     let pending = plans
         .iter()
         .filter(|p| !(p.head_sha == info.head_sha && applied(p, &applies)))
@@ -1108,7 +1114,7 @@ async fn delete_source_branch(
 pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
     let earlier: Vec<ApplyRecord> = ctx
         .store
-        .applies_of_pr(&job.repository, job.pr)
+        .applies_of_pr(&job.key(), job.pr)
         .await?
         .into_iter()
         .filter(|a| a.job_id == job.id && a.claim != job.claim)

@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
     // A merged pull request's plans (and so its policy results) are of its merge commit.
     let pr = super::job::PrRef::of(&info);
     let at = At {
-        repo: a.repo,
+        repo: a.repo_ref,
         pr: a.pr_number,
         head: &pr.head_sha,
         base_ref: &info.base_ref,
@@ -66,7 +66,7 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
         if !owned.is_empty() {
             cleared = ctx
                 .store
-                .clear_policy_approvals((a.repo, a.pr_number), at.head, a.author)
+                .clear_policy_approvals((&a.repo_ref.key(), a.pr_number), at.head, a.author)
                 .await?;
             audit(
                 ctx,
@@ -112,7 +112,13 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
                 refused.push(render::policy::self_approval(name));
             } else {
                 ctx.store
-                    .approve_policy((a.repo, a.pr_number), at.head, name, a.author, now_millis())
+                    .approve_policy(
+                        (&a.repo_ref.key(), a.pr_number),
+                        at.head,
+                        name,
+                        a.author,
+                        now_millis(),
+                    )
                     .await?;
                 audit(ctx, a, at, "policy_approved", name).await;
                 approved.push(name.to_owned());

@@ -131,16 +131,17 @@ pub fn locks(
 /// before is a `lock_taken` entry by `actor`.
 pub async fn lock_projects(
     ctx: &Context,
-    repo: &str,
+    repo: &super::job::RepoRef,
     pr: u64,
     targets: &[Target],
     wait: bool,
     actor: &Actor,
 ) -> anyhow::Result<LockAttempt> {
-    let had = ctx.store.locks_of_pr(repo, pr).await?;
+    let key = repo.key();
+    let had = ctx.store.locks_of_pr(&key, pr).await?;
     let attempt = ctx
         .store
-        .lock_projects(repo, pr, targets, wait, now_millis())
+        .lock_projects(&key, pr, targets, wait, now_millis())
         .await
         .context("taking the projects' locks")?;
     if attempt == LockAttempt::Locked {
@@ -151,8 +152,15 @@ pub async fn lock_projects(
                 taken.push(t.clone());
             }
         }
-        ctx.audit_all(locks(Kind::LockTaken, actor, repo, pr, &taken, "taken"))
-            .await;
+        ctx.audit_all(locks(
+            Kind::LockTaken,
+            actor,
+            &repo.full_name,
+            pr,
+            &taken,
+            "taken",
+        ))
+        .await;
     }
     Ok(attempt)
 }

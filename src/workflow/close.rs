@@ -13,6 +13,7 @@ use super::job::{PrRef, RepoRef};
 use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::audit::Actor;
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 
 use crate::apply::{ApplyPolicy, same_changes};
@@ -37,9 +38,9 @@ pub async fn run(
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
-    let plans = ctx.store.delete_plans(&repo.full_name, pr).await?;
-    ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
-    ctx.store.delete_hook_configs(&repo.full_name, pr).await?;
+    let plans = ctx.store.delete_plans(&repo.key(), pr).await?;
+    ctx.store.delete_reviewed_plans(&repo.key(), pr).await?;
+    ctx.store.delete_hook_configs(&repo.key(), pr).await?;
     Ok(format!(
         "closed: {} lock(s) released, {} waiting pull request(s) woken, checkouts and {plans} \
          plan(s) deleted",
@@ -75,9 +76,9 @@ async fn forget(
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
     ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
     remove_plugin_cache(ctx, &repo.full_name, pr).await?;
-    ctx.store.delete_plans(&repo.full_name, pr).await?;
-    ctx.store.delete_reviewed_plans(&repo.full_name, pr).await?;
-    ctx.store.delete_hook_configs(&repo.full_name, pr).await?;
+    ctx.store.delete_plans(&repo.key(), pr).await?;
+    ctx.store.delete_reviewed_plans(&repo.key(), pr).await?;
+    ctx.store.delete_hook_configs(&repo.key(), pr).await?;
     Ok(())
 }
 
@@ -164,6 +165,10 @@ impl Merged<'_> {
         &self.repo.full_name
     }
 
+    fn key(&self) -> RepoKey {
+        self.repo.key()
+    }
+
     /// Releases everything the pull request holds, and stops with `summary`.
     async fn forget(&self, ctx: &Context, summary: String) -> Stop {
         let forgot = forget(ctx, self.repo, self.installation_id, self.pr).await;
@@ -182,7 +187,7 @@ impl Merged<'_> {
     /// Where policy checks ran on the plans reviewed, at the final head.
     fn reviewed_at(&self) -> super::policy_check::At<'_> {
         super::policy_check::At {
-            repo: self.name(),
+            repo: self.repo,
             pr: self.pr,
             head: &self.final_head,
             base_ref: &self.req.pr.base_ref,
@@ -246,15 +251,15 @@ struct Known {
 /// overwritten by the merge commit's plans, also when this job runs again); then reads the
 /// plans and applies.
 async fn read_plans(ctx: &Context, m: &Merged<'_>) -> anyhow::Result<Known> {
-    let (name, pr) = (m.name(), m.pr);
+    let pr = m.pr;
     ctx.store
-        .keep_reviewed_plans(name, pr, &m.final_head)
+        .keep_reviewed_plans(&m.key(), pr, &m.final_head)
         .await
         .context("keeping the reviewed plans")?;
     Ok(Known {
-        reviewed: ctx.store.reviewed_plans(name, pr).await?,
-        plans: ctx.store.plans_of_pr(name, pr).await?,
-        applies: ctx.store.applies_of_pr(name, pr).await?,
+        reviewed: ctx.store.reviewed_plans(&m.key(), pr).await?,
+        plans: ctx.store.plans_of_pr(&m.key(), pr).await?,
+        applies: ctx.store.applies_of_pr(&m.key(), pr).await?,
     })
 }
 
@@ -391,7 +396,7 @@ async fn release_the_rest(
     plans: &[StoredPlan],
     due_targets: &[Target],
 ) -> anyhow::Result<()> {
-    let (name, pr) = (m.name(), m.pr);
+    let pr = m.pr;
     let rest_plans: Vec<Target> = plans
         .iter()
         .map(|p| p.target.clone())
@@ -399,7 +404,7 @@ async fn release_the_rest(
         .collect();
     let rest_locks: Vec<Target> = ctx
         .store
-        .locks_of_pr(name, pr)
+        .locks_of_pr(&m.key(), pr)
         .await?
         .into_iter()
         .map(|l| l.target)
@@ -417,7 +422,7 @@ async fn release_the_rest(
         .await?;
     }
     if !rest_plans.is_empty() {
-        ctx.store.delete_plans_of(name, pr, &rest_plans).await?;
+        ctx.store.delete_plans_of(&m.key(), pr, &rest_plans).await?;
     }
     Ok(())
 }
@@ -499,10 +504,10 @@ async fn apply_on_merge(
     if same.is_empty() {
         return Ok(String::new());
     }
-    let (name, pr) = (m.name(), m.pr);
+    let pr = m.pr;
     let stored: Vec<StoredPlan> = ctx
         .store
-        .plans_of_pr(name, pr)
+        .plans_of_pr(&m.key(), pr)
         .await?
         .into_iter()
         .filter(|p| p.head_sha == m.merge_sha && same.contains(&p.target))

@@ -248,7 +248,7 @@ async fn plan(
         // Merged with projects still to apply (their plan changed at the merge
         // commit): plan them again there.
         (PrState::Merged, Some(_)) => {
-            let held = super::locks::held(ctx, &c.repo.full_name, c.pr_number, cmd).await?;
+            let held = super::locks::held(ctx, &c.repo.key(), c.pr_number, cmd).await?;
             if held.is_empty() {
                 say(ctx, c, render::reply::pr_closed(name)).await?;
                 return Ok("plan refused: merged, nothing left to apply".into());

@@ -10,8 +10,10 @@ use tracing::Instrument;
 
 use super::Context;
 use super::job::PrRef;
+use super::job::RepoRef;
 use crate::drift::{self, DriftStatus, ProjectDrift, Trigger};
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion, IssueUpdate};
+use crate::ids::RepoKey;
 use crate::plan::{Step, Target};
 use crate::render::drift::{self as render, RunInfo};
 use crate::store::{Job, Millis, now_millis};
@@ -38,17 +40,24 @@ fn drift_entry(
 }
 
 /// Runs a drift check of `repo`; returns a one-line summary.
-pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyhow::Result<String> {
+pub async fn run(
+    ctx: &Context,
+    job: &Job,
+    repo_ref: &RepoRef,
+    trigger: Trigger,
+) -> anyhow::Result<String> {
+    let (repo, key) = (repo_ref.full_name.as_str(), repo_ref.key());
     let (branch, sha) = fetch_default_branch(ctx, job.installation_id, repo).await?;
     let started = now_millis();
     let run_id = ctx
         .store
-        .start_drift_run(repo, &sha, trigger, started)
+        .start_drift_run(&key, &sha, trigger, started)
         .await
         .context("recording the drift run")?;
     let d = DriftRun {
         job,
         repo,
+        key: &key,
         branch: &branch,
         sha: &sha,
         trigger,
@@ -62,7 +71,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     // The statuses known before this run, to tell what changed.
     let known = ctx
         .store
-        .known_drift(repo)
+        .known_drift(&key)
         .await
         .context("reading the last drift statuses")?;
     let summary = record(ctx, &d, &results, started).await?;
@@ -78,6 +87,8 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
 struct DriftRun<'a> {
     job: &'a Job,
     repo: &'a str,
+    /// The repository's key in the store.
+    key: &'a RepoKey,
     /// The default branch, and its head checked.
     branch: &'a str,
     sha: &'a str,
@@ -160,7 +171,7 @@ async fn check_all(ctx: &Context, d: &DriftRun<'_>, targets: &[Target]) -> Vec<P
     join_all(
         targets
             .iter()
-            .map(|t| check_project(ctx, installation, d.repo, &head, t, d.job.id)),
+            .map(|t| check_project(ctx, installation, (d.repo, d.key), &head, t, d.job.id)),
     )
     .await
 }
@@ -223,7 +234,7 @@ async fn report(
         command_name: ctx.settings.command_name(),
         results,
     };
-    report_issue(ctx, d.job.installation_id, &run)
+    report_issue(ctx, d.job.installation_id, d.key, &run)
         .await
         .context("updating the drift issue")
 }
@@ -269,7 +280,7 @@ async fn targets(
 async fn check_project(
     ctx: &Context,
     installation: u64,
-    repo: &str,
+    (repo, key): (&str, &RepoKey),
     head: &PrRef,
     target: &Target,
     job_id: i64,
@@ -278,10 +289,10 @@ async fn check_project(
         let _slot = ctx.slots.acquire().await;
         // One run per project at a time; a pull request's plan or apply of it waits, and this
         // waits for them.
-        let _project = ctx.lock_project(repo, target).await;
+        let _project = ctx.lock_project(key, target).await;
         let span = tracing::info_span!("drift", dir = %target.dir, workspace = %target.workspace);
         async {
-            match locked_by(ctx, repo, target).await {
+            match locked_by(ctx, key, target).await {
                 Ok(Some(pr)) => ProjectDrift::skipped(target.clone(), pr),
                 Ok(None) => plan(ctx, job_id, repo, head, target).await,
                 Err(e) => {
@@ -341,8 +352,8 @@ async fn write_check(
 }
 
 /// The pull request holding `target`'s lock, if one does.
-async fn locked_by(ctx: &Context, repo: &str, target: &Target) -> anyhow::Result<Option<u64>> {
-    let locks = ctx.store.locks_of_repo(repo).await?;
+async fn locked_by(ctx: &Context, key: &RepoKey, target: &Target) -> anyhow::Result<Option<u64>> {
+    let locks = ctx.store.locks_of_repo(key).await?;
     Ok(locks
         .iter()
         .find(|l| l.target.dir == target.dir && l.target.workspace == target.workspace)
@@ -405,6 +416,7 @@ fn summarise(results: &[ProjectDrift]) -> String {
 async fn report_issue(
     ctx: &Context,
     installation: u64,
+    key: &RepoKey,
     run: &RunInfo<'_>,
 ) -> anyhow::Result<String> {
     let repo = run.repo;
@@ -416,9 +428,9 @@ async fn report_issue(
         .await
         .context("looking for the drift issue")?;
     if let Some(issue) = &found
-        && ctx.store.drift_issue(repo).await? != Some(issue.number)
+        && ctx.store.drift_issue(key).await? != Some(issue.number)
     {
-        ctx.store.set_drift_issue(repo, issue.number).await?;
+        ctx.store.set_drift_issue(key, issue.number).await?;
     }
     let body = render::issue_body(run);
     match found {
@@ -428,7 +440,7 @@ async fn report_issue(
                 .github
                 .create_issue(installation, repo, render::ISSUE_TITLE, &body, &labels)
                 .await?;
-            ctx.store.set_drift_issue(repo, number).await?;
+            ctx.store.set_drift_issue(key, number).await?;
             Ok(format!("opened issue #{number}"))
         }
         None => Ok("no drift issue".into()),

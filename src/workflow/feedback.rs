@@ -333,10 +333,11 @@ pub async fn publish_summary_as(
     hooks: &[super::hooks::HookRun],
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
+    let key = req.repo.key();
     let head = req.pr.head_sha.as_str();
     let stored: Vec<_> = ctx
         .store
-        .plans_of_pr(repo, req.pr.number)
+        .plans_of_pr(&key, req.pr.number)
         .await?
         .into_iter()
         .filter(|p| p.head_sha == head)
@@ -375,7 +376,7 @@ pub async fn publish_summary_as(
         }
     }
     let at = super::policy_check::At {
-        repo,
+        repo: &req.repo,
         pr: req.pr.number,
         head,
         base_ref: &req.pr.base_ref,
@@ -395,7 +396,7 @@ pub async fn publish_summary_as(
         policies: &policies,
     });
     let installation = req.installation_id;
-    let old = comments_of_pr(ctx, installation, repo, req.pr.number).await?;
+    let old = comments_of_pr(ctx, installation, &req.repo, req.pr.number).await?;
     let mut marked = false;
     let mut kept = Vec::with_capacity(bodies.len());
     let mut reuse = match mode {
@@ -422,7 +423,7 @@ pub async fn publish_summary_as(
             Some(c) => PrComment { part, ..c },
             None => {
                 if !marked {
-                    ctx.store.begin_pr_comment(repo, req.pr.number).await?;
+                    ctx.store.begin_pr_comment(&key, req.pr.number).await?;
                     marked = true;
                 }
                 let c = ctx
@@ -453,7 +454,7 @@ pub async fn publish_summary_as(
         }
     }
     ctx.store
-        .set_pr_comments(repo, req.pr.number, &kept)
+        .set_pr_comments(&key, req.pr.number, &kept)
         .await?;
     tracing::info!(
         parts = kept.len(),
@@ -471,10 +472,11 @@ pub async fn publish_summary_as(
 async fn comments_of_pr(
     ctx: &Context,
     installation: u64,
-    repo: &str,
+    repo_ref: &super::job::RepoRef,
     pr: u64,
 ) -> anyhow::Result<Vec<PrComment>> {
-    let stored = ctx.store.pr_comments(repo, pr).await?;
+    let repo = repo_ref.full_name.as_str();
+    let stored = ctx.store.pr_comments(&repo_ref.key(), pr).await?;
     let mut comments = stored.comments;
     if !stored.interrupted {
         return Ok(comments);

@@ -308,11 +308,8 @@ async fn keep_config(
         };
         files.push(ConfigFile { path, text });
     }
-    let at = (
-        req.repo.full_name.as_str(),
-        req.pr.number,
-        req.pr.head_sha.as_str(),
-    );
+    let key = req.repo.key();
+    let at = (&key, req.pr.number, req.pr.head_sha.as_str());
     ctx.store
         .keep_hook_config(at, &files, now_millis())
         .await

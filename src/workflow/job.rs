@@ -4,19 +4,91 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{PullRequest, Repo};
+use crate::ids::{RepoId, RepoKey};
 
-/// The repository a job works on.
+/// The repository a job works on: its key in the store, and its name now for GitHub and
+/// for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRef {
-    /// `owner/name`
+    /// GitHub's id; absent in jobs queued before repositories were kept by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RepoId>,
+    /// The key its rows are stored under ([`crate::store::RepositoryStore::repo_key`]);
+    /// absent in jobs queued before, whose rows are under the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<RepoKey>,
+    /// `owner/name` now
     pub full_name: String,
     pub clone_url: String,
     pub default_branch: String,
 }
 
+impl RepoRef {
+    /// The repository of an event, stored under `key`.
+    pub fn keyed(r: &Repo, key: RepoKey) -> Self {
+        Self {
+            id: Some(RepoId(r.id)),
+            key: Some(key),
+            full_name: r.full_name.clone(),
+            clone_url: r.clone_url.clone(),
+            default_branch: r.default_branch.clone(),
+        }
+    }
+
+    /// The key its rows are stored under: the one the store gave, else (a job queued before
+    /// repositories were kept by id) its name, which its rows were stored under then.
+    pub fn key(&self) -> RepoKey {
+        self.key
+            .clone()
+            .unwrap_or_else(|| RepoKey::new(self.full_name.clone()))
+    }
+
+    /// A repository GitHub listed, stored under `key`.
+    pub fn listed(r: &crate::github::RepoInfo, key: RepoKey) -> Self {
+        Self {
+            id: Some(r.id),
+            key: Some(key),
+            full_name: r.full_name.clone(),
+            clone_url: r.clone_url.clone(),
+            default_branch: r.default_branch.clone(),
+        }
+    }
+
+    /// A repository GitHub does not know (the local preview's): stored under its name.
+    pub fn unlisted(full_name: &str, clone_url: &str, default_branch: &str) -> Self {
+        Self {
+            id: None,
+            key: None,
+            full_name: full_name.to_owned(),
+            clone_url: clone_url.to_owned(),
+            default_branch: default_branch.to_owned(),
+        }
+    }
+
+    /// The repository under its name now, `full_name`: GitHub's clone URL follows the name.
+    pub fn renamed(&mut self, full_name: &str) {
+        if self.full_name == full_name {
+            return;
+        }
+        let old = format!("/{}.git", self.full_name);
+        if let Some(base) = self.clone_url.strip_suffix(&old) {
+            self.clone_url = format!("{base}/{full_name}.git");
+        }
+        self.full_name = full_name.to_owned();
+    }
+
+    /// Gives the repository its store key.
+    pub fn set_key(&mut self, key: RepoKey) {
+        self.key = Some(key);
+    }
+}
+
 impl From<&Repo> for RepoRef {
+    /// The repository of an event before its key is known (see [`RepoRef::set_key`]).
     fn from(r: &Repo) -> Self {
         Self {
+            id: Some(RepoId(r.id)),
+            key: None,
             full_name: r.full_name.clone(),
             clone_url: r.clone_url.clone(),
             default_branch: r.default_branch.clone(),
@@ -87,7 +159,7 @@ pub fn drift_job(
     crate::store::NewJob {
         source,
         kind: DRIFT_KIND.to_owned(),
-        repository: spec.repo().full_name.clone(),
+        repository: spec.repo().key().as_str().to_owned(),
         installation_id,
         pr: 0,
         priority: DRIFT_PRIORITY,
@@ -160,6 +232,18 @@ impl JobSpec {
             Self::Reconcile { .. } => RECONCILE_KIND,
             Self::Drift { .. } => DRIFT_KIND,
             Self::Unlock { .. } => "unlock",
+        }
+    }
+
+    pub fn repo_mut(&mut self) -> &mut RepoRef {
+        match self {
+            Self::Autoplan { repo, .. }
+            | Self::Comment { repo, .. }
+            | Self::Replan { repo, .. }
+            | Self::Closed { repo, .. }
+            | Self::Reconcile { repo, .. }
+            | Self::Drift { repo, .. }
+            | Self::Unlock { repo, .. } => repo,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use super::Context;
 use super::job::{JobSpec, RepoRef};
+use crate::ids::RepoKey;
 use crate::plan::Target;
 use crate::store::{NewJob, Released, Waiter, now_millis};
 
@@ -42,7 +43,7 @@ pub async fn release(
     };
     let released = ctx
         .store
-        .release_locks(&repo.full_name, pr, targets, &wake)
+        .release_locks(&repo.key(), pr, targets, &wake)
         .await?;
     for w in &released.woken {
         tracing::info!(waiter = w.pr, "woke a pull request waiting for locks");
@@ -70,7 +71,7 @@ pub fn same_lock(a: &Target, b: &Target) -> bool {
 /// shared by two named projects carries one name).
 pub async fn held(
     ctx: &Context,
-    repo: &str,
+    repo: &RepoKey,
     pr: u64,
     cmd: &crate::command::Command,
 ) -> anyhow::Result<Vec<Target>> {
@@ -94,7 +95,7 @@ pub async fn held(
 /// up goes with it, whichever of the lock's projects it is.
 pub async fn plans_under(
     ctx: &Context,
-    repo: &str,
+    repo: &RepoKey,
     pr: u64,
     released: &[Target],
 ) -> anyhow::Result<Vec<Target>> {

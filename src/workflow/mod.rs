@@ -163,7 +163,7 @@ impl Context {
     /// Holds one run of `target` at a time: in this process (its key in `project_locks`),
     /// then across replicas (`Store::hold_run`). A store that cannot be reached is asked
     /// again after a backoff: a run never starts without the exclusion.
-    pub async fn lock_project(&self, repo: &str, target: &Target) -> ProjectRun {
+    pub async fn lock_project(&self, repo: &crate::ids::RepoKey, target: &Target) -> ProjectRun {
         let key = format!("{repo}\n{}\n{}", target.dir, target.workspace);
         let local = self.project_locks.lock(key.clone()).await;
         loop {
@@ -298,7 +298,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             }
             let pr = {
                 // A newer push's autoplan is queued: it plans the head.
-                let newer = ctx.store.jobs_of_pr(&job.repository, job.pr).await?;
+                let newer = ctx.store.jobs_of_pr(&job.key(), job.pr).await?;
                 if newer.iter().any(|j| {
                     j.id > job.id
                         && j.kind == "autoplan"
@@ -349,7 +349,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             .await
         }
         JobSpec::Reconcile { repo, pr_number } => reconcile::run(ctx, job, repo, pr_number).await,
-        JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo.full_name, trigger).await,
+        JobSpec::Drift { repo, trigger } => drift::run(ctx, job, &repo, trigger).await,
         JobSpec::Unlock {
             repo,
             pr_number,

@@ -73,7 +73,12 @@ pub(super) async fn read_config(
     // What pre workflow hooks left at this commit, when the repository has hooks and they ran.
     let left = match rules.pre_workflow_hooks.is_empty() {
         true => None,
-        false => ctx.store.hook_config(repo, sha).await?,
+        false => {
+            // Stored under the repository's key; its name now finds it (kept at dispatch).
+            let key = ctx.store.repo_key_of_name(repo).await?;
+            let key = key.unwrap_or_else(|| crate::ids::RepoKey::new(repo));
+            ctx.store.hook_config(&key, sha).await?
+        }
     };
     let read = |file: String| {
         let left = left.as_ref();
@@ -281,7 +286,7 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
         .cloned()
         .collect();
     let attempt =
-        audit_log::lock_projects(ctx, repo, req.pr.number, &to_lock, true, &req.actor).await?;
+        audit_log::lock_projects(ctx, &req.repo, req.pr.number, &to_lock, true, &req.actor).await?;
     if let LockAttempt::Held { held } = attempt {
         feedback::waiting(ctx, &req, &to_lock, &held, job_id).await?;
         let by: Vec<String> = held.iter().map(|(_, pr)| format!("#{pr}")).collect();
@@ -310,7 +315,7 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
     );
     let (results, checks) = plan_targets(ctx, job_id, &req, &targets, &how).await;
     let at = super::policy_check::At {
-        repo,
+        repo: &req.repo,
         pr: req.pr.number,
         head,
         base_ref: &req.pr.base_ref,
@@ -382,11 +387,7 @@ async fn hook_stopped(
 /// (those of earlier runs count too, as Atlantis counts them); a store error fails it.
 async fn finish_plan_summary(ctx: &Context, req: &Request, check: &CheckRun) {
     let head = req.pr.head_sha.as_str();
-    match ctx
-        .store
-        .plans_of_pr(&req.repo.full_name, req.pr.number)
-        .await
-    {
+    match ctx.store.plans_of_pr(&req.repo.key(), req.pr.number).await {
         Ok(plans) => {
             let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == head).collect();
             let planned = at_head
@@ -737,13 +738,14 @@ async fn plan_project(
     refusal: Option<&[Unmet]>,
 ) -> ProjectPlan {
     let repo = req.repo.full_name.as_str();
+    let key = req.repo.key();
     let (outcome, planfile, tool) = if let Some(unmet) = refusal {
         let output = crate::render::apply::plan_refused(ctx.settings.command_name(), unmet);
         let step = Step::Config;
         (Outcome::Failed { step, output }, None, None)
     } else {
         let _slot = ctx.slots.acquire().await;
-        let _project = ctx.lock_project(repo, target).await;
+        let _project = ctx.lock_project(&key, target).await;
         check.in_progress();
         let span = tracing::info_span!(
             "project",
@@ -849,7 +851,7 @@ pub(super) async fn plan_in_checkout(
     };
     let (run, tool) = super::custom::plan(ctx, &project, (&root, &dir)).await;
     let at = super::policy_check::At {
-        repo: &req.repo.full_name,
+        repo: &req.repo,
         pr: req.pr.number,
         head: &req.pr.head_sha,
         base_ref: &req.pr.base_ref,

@@ -78,11 +78,11 @@ pub(super) async fn spread(
             spec: spec.clone(),
         })
         .collect();
-    let repo = req.repo.full_name.as_str();
+    let key = &req.repo.key();
     let enqueue = |tasks: Vec<NewTask>| async move {
         let enqueued = ctx
             .store
-            .enqueue_tasks(job_id, repo, req.pr.number, &tasks, now_millis())
+            .enqueue_tasks(job_id, key, req.pr.number, &tasks, now_millis())
             .await;
         if let Some(spread) = &ctx.spread {
             spread.queued.notify_one();
@@ -426,7 +426,7 @@ async fn plan_task(
         super::plan::fetch(ctx, &req).await?;
     }
     let _slot = ctx.slots.acquire().await;
-    let _project = ctx.lock_project(&req.repo.full_name, &task.target).await;
+    let _project = ctx.lock_project(&req.repo.key(), &task.target).await;
     let span = tracing::info_span!(
         "project",
         dir = %task.target.dir,

@@ -15,7 +15,7 @@ use crate::store::{PolicyResult, now_millis};
 /// A pull request at its head, as policy checks key it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct At<'a> {
-    pub repo: &'a str,
+    pub repo: &'a super::job::RepoRef,
     pub pr: u64,
     pub head: &'a str,
     pub base_ref: &'a str,
@@ -38,13 +38,13 @@ pub(super) async fn evaluate(
     target: &Target,
     show_json: Option<&str>,
 ) {
-    let Some(policies) = policies(ctx, at.repo, at.base_ref) else {
+    let Some(policies) = policies(ctx, &at.repo.full_name, at.base_ref) else {
         return;
     };
     let mut results = Vec::new();
     if let Some(json) = show_json {
         for set in &policies.sets {
-            let outcome = match modules(ctx, at.repo, base_sha, set).await {
+            let outcome = match modules(ctx, &at.repo.full_name, base_sha, set).await {
                 Ok(modules) => {
                     crate::policy::child::evaluate(&ctx.settings.policy_eval, &modules, json).await
                 }
@@ -69,18 +69,29 @@ pub(super) async fn evaluate(
             } else {
                 "policy_failed"
             };
-            let entry = NewEntry::new(Kind::PolicyDecision, actor.clone(), at.repo, outcome)
-                .pr(at.pr)
-                .project(target)
-                .sha(at.head)
-                .detail(format!("{}: {}", set.name, result.failures.join("; ")));
+            let entry = NewEntry::new(
+                Kind::PolicyDecision,
+                actor.clone(),
+                &at.repo.full_name,
+                outcome,
+            )
+            .pr(at.pr)
+            .project(target)
+            .sha(at.head)
+            .detail(format!("{}: {}", set.name, result.failures.join("; ")));
             ctx.audit(entry).await;
             results.push(result);
         }
     }
     if let Err(e) = ctx
         .store
-        .record_policy_results((at.repo, at.pr), target, at.head, &results, now_millis())
+        .record_policy_results(
+            (&at.repo.key(), at.pr),
+            target,
+            at.head,
+            &results,
+            now_millis(),
+        )
         .await
     {
         tracing::error!(error = format!("{e:#}"), "recording policy results failed");
@@ -131,8 +142,14 @@ pub(super) async fn statuses(
     at: At<'_>,
     policies: &Policies,
 ) -> anyhow::Result<Vec<ProjectPolicies>> {
-    let results = ctx.store.policy_results(at.repo, at.pr, at.head).await?;
-    let approvals = ctx.store.policy_approvals(at.repo, at.pr, at.head).await?;
+    let results = ctx
+        .store
+        .policy_results(&at.repo.key(), at.pr, at.head)
+        .await?;
+    let approvals = ctx
+        .store
+        .policy_approvals(&at.repo.key(), at.pr, at.head)
+        .await?;
     let mut out: Vec<ProjectPolicies> = Vec::new();
     for r in results {
         let set = policies.set(&r.policy_set);
@@ -167,7 +184,7 @@ pub(super) async fn publish_checks(
     at: At<'_>,
     only: Option<&[Target]>,
 ) -> anyhow::Result<()> {
-    let Some(policies) = policies(ctx, at.repo, at.base_ref) else {
+    let Some(policies) = policies(ctx, &at.repo.full_name, at.base_ref) else {
         return Ok(());
     };
     let mut checks = Vec::new();
@@ -191,7 +208,12 @@ pub(super) async fn publish_checks(
             external_id: None,
             details_url: None,
         };
-        checks.push(CheckRun::start(ctx, installation_id, at.repo, spec));
+        checks.push(CheckRun::start(
+            ctx,
+            installation_id,
+            &at.repo.full_name,
+            spec,
+        ));
     }
     futures::future::join_all(checks.into_iter().map(CheckRun::written)).await;
     Ok(())
@@ -199,7 +221,7 @@ pub(super) async fn publish_checks(
 
 /// The plan comment's policy sections, one per project with results at the head.
 pub(super) async fn sections(ctx: &Context, at: At<'_>) -> Vec<(Target, String)> {
-    let Some(policies) = policies(ctx, at.repo, at.base_ref) else {
+    let Some(policies) = policies(ctx, &at.repo.full_name, at.base_ref) else {
         return Vec::new();
     };
     match statuses(ctx, at, &policies).await {
@@ -226,7 +248,7 @@ pub(super) async fn held_on_merge(
     merged: At<'_>,
     targets: &[Target],
 ) -> anyhow::Result<Vec<Target>> {
-    let Some(policies) = policies(ctx, reviewed.repo, reviewed.base_ref) else {
+    let Some(policies) = policies(ctx, &reviewed.repo.full_name, reviewed.base_ref) else {
         return Ok(Vec::new());
     };
     let at_head = statuses(ctx, reviewed, &policies).await?;
@@ -256,7 +278,7 @@ pub(super) async fn blocking(
     at: At<'_>,
     targets: &[Target],
 ) -> anyhow::Result<Vec<(Target, Vec<SetStatus>)>> {
-    let Some(policies) = policies(ctx, at.repo, at.base_ref) else {
+    let Some(policies) = policies(ctx, &at.repo.full_name, at.base_ref) else {
         return Ok(Vec::new());
     };
     let all = statuses(ctx, at, &policies).await?;

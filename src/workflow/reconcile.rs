@@ -16,6 +16,7 @@ pub async fn run(
     pr_number: u64,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
+    let key = repo.key();
     let info = ctx
         .github
         .pull_request(job.installation_id, name, pr_number)
@@ -35,7 +36,7 @@ pub async fn run(
             Ok(format!("reconciled, closed while bosun missed it: {done}"))
         }
         PrState::Open => {
-            let plans = ctx.store.plans_of_pr(name, pr_number).await?;
+            let plans = ctx.store.plans_of_pr(&key, pr_number).await?;
             // A project the head no longer changes keeps its older plan: one plan at the
             // head is enough.
             if plans.iter().any(|p| p.head_sha == info.head_sha) {

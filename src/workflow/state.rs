@@ -35,6 +35,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         other => anyhow::bail!("`{}` is not a state command", other.as_str()),
     };
     let repo = req.repo.full_name.as_str();
+    let key = req.repo.key();
     let installation = req.installation_id;
     let refusal = super::access::apply_refusal(ctx, installation, &req.author, req.permission)
         .await?
@@ -167,7 +168,8 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     }
     let actor = crate::audit::Actor::Github(req.author.clone());
     let attempt =
-        super::audit_log::lock_projects(ctx, repo, req.pr_number, &targets, false, &actor).await?;
+        super::audit_log::lock_projects(ctx, &req.repo, req.pr_number, &targets, false, &actor)
+            .await?;
     if let LockAttempt::Held { held } = attempt {
         let locked = held
             .into_iter()
@@ -189,7 +191,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
     if !changed.is_empty() {
         // The state changed under the plans: they are stale. Plan those projects again.
         ctx.store
-            .delete_plans_of(repo, req.pr_number, &changed)
+            .delete_plans_of(&key, req.pr_number, &changed)
             .await?;
         enqueue_replan(ctx, claim, &req, op, changed.clone()).await?;
     }
@@ -222,7 +224,7 @@ async fn run_one(
 ) -> StateRun {
     let repo = req.repo.full_name.as_str();
     let _slot = ctx.slots.acquire().await;
-    let _project = ctx.lock_project(repo, target).await;
+    let _project = ctx.lock_project(&req.repo.key(), target).await;
     let dir = ctx
         .project_dir(repo, pr.number, target, &pr.head_sha, &pr.base_sha, false)
         .await;

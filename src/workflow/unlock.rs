@@ -30,6 +30,7 @@ pub async fn run(
     cmd: &Command,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
+    let key = repo.key();
     let pr = info.number;
     let say =
         |body: String| async move { feedback::reply(ctx, installation_id, name, pr, &body).await };
@@ -56,7 +57,7 @@ pub async fn run(
         ctx.audit(entry).await;
         return Ok(format!("unlock refused: {author} has {}", who.has.as_str()));
     }
-    let held = super::locks::held(ctx, name, pr, cmd).await?;
+    let held = super::locks::held(ctx, &key, pr, cmd).await?;
     if held.is_empty() {
         say(render::reply::unlocked(ctx.settings.command_name(), &[])).await?;
         return Ok("nothing to unlock".into());
@@ -67,8 +68,8 @@ pub async fn run(
         Some(held.as_slice())
     };
     let released = locks::release(ctx, repo, installation_id, pr, which, &actor).await?;
-    let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
-    ctx.store.delete_plans_of(name, pr, &discarded).await?;
+    let discarded = locks::plans_under(ctx, &key, pr, &released.released).await?;
+    ctx.store.delete_plans_of(&key, pr, &discarded).await?;
     // Every project unlocked: those whose plans went, and a released lock with no plan.
     let mut shown = discarded;
     for lock in &released.released {
@@ -122,10 +123,11 @@ pub async fn by_api(
     asked: Asked<'_>,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
+    let key = repo.key();
     let pr = asked.pr;
     let held: Vec<_> = ctx
         .store
-        .locks_of_pr(name, pr)
+        .locks_of_pr(&key, pr)
         .await?
         .into_iter()
         .map(|l| l.target)
@@ -136,8 +138,8 @@ pub async fn by_api(
     }
     let actor = api_actor(asked.by);
     let released = locks::release(ctx, repo, installation_id, pr, Some(&held), &actor).await?;
-    let discarded = locks::plans_under(ctx, name, pr, &released.released).await?;
-    ctx.store.delete_plans_of(name, pr, &discarded).await?;
+    let discarded = locks::plans_under(ctx, &key, pr, &released.released).await?;
+    ctx.store.delete_plans_of(&key, pr, &discarded).await?;
     let mut shown = discarded;
     for lock in &released.released {
         if !shown.iter().any(|t| locks::same_lock(t, lock)) {

@@ -2,29 +2,14 @@
 //! permissions, real merge commits) and the real Terraform, with state kept outside the
 //! checkout so what an apply did can be read back.
 
+use bosun::ids::RepoKey;
 use bosun::store::{ApplyStatus, NewJob, now_millis};
 
-use crate::support::prs::module;
+use crate::support::prs::{module, resources};
 use crate::support::{INSTALLATION, REPO, TestContext};
 
 fn state(ctx: &TestContext, name: &str) -> std::path::PathBuf {
     ctx.state_file(name)
-}
-
-/// The `terraform_data` resources in a state file (empty when there is none).
-fn resources(state: &std::path::Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(state) else {
-        return Vec::new();
-    };
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut names: Vec<String> = json["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| r["name"].as_str().unwrap_or("").to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Opens a pull request adding project `envs/dev` with `terraform_data` resources `names`
@@ -77,7 +62,11 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .len(),
         1,
         "planning took the project's lock"
     );
@@ -94,7 +83,11 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     assert!(body.contains("Applied by @alice"), "{body}");
     let check = ctx.check(pr, "bosun/apply: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("success"));
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx
+        .store()
+        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .await
+        .unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Succeeded);
 
@@ -102,7 +95,14 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
-    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -151,7 +151,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     assert!(resources(&state).is_empty(), "nothing was applied");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(&RepoKey::new(REPO), pr)
             .await
             .unwrap()
             .is_empty()
@@ -176,7 +176,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     assert!(body.contains("plans it by itself"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, second)
+            .plans_of_pr(&RepoKey::new(REPO), second)
             .await
             .unwrap()
             .is_empty()
@@ -191,7 +191,11 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
         summary.contains(&format!("#{first} released the locks")),
         "{summary}"
     );
-    let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
+    let locks = ctx
+        .store()
+        .locks_of_repo(&RepoKey::new(REPO))
+        .await
+        .unwrap();
     assert_eq!(locks.len(), 1);
     assert_eq!(locks[0].pr, second);
     ctx.fake.assert_no_violations();
@@ -209,7 +213,14 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     ctx.comment(first, "rita", "bosun unlock").await;
     ctx.settle().await;
     assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
-    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), first)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // The author of the pull request may.
     ctx.comment(first, "alice", "bosun unlock -d envs/shared")
@@ -219,7 +230,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     assert!(body.contains("`envs/shared`"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, first)
+            .plans_of_pr(&RepoKey::new(REPO), first)
             .await
             .unwrap()
             .is_empty(),
@@ -231,7 +242,11 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
             .as_deref(),
         Some("success")
     );
-    let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
+    let locks = ctx
+        .store()
+        .locks_of_repo(&RepoKey::new(REPO))
+        .await
+        .unwrap();
     assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
     ctx.finish().await;
 }
@@ -246,20 +261,24 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(REPO, first)
+            .locks_of_pr(&RepoKey::new(REPO), first)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, first)
+            .plans_of_pr(&RepoKey::new(REPO), first)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        ctx.store().plans_of_pr(REPO, second).await.unwrap().len(),
+        ctx.store()
+            .plans_of_pr(&RepoKey::new(REPO), second)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(resources(&state).is_empty(), "closing applies nothing");
@@ -294,8 +313,20 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     };
     assert_eq!(run.head_sha, merge, "on the merge commit");
     assert_eq!(run.conclusion.as_deref(), Some("success"));
-    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ctx.store()
+            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -323,7 +354,11 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("terraform_data.extra"), "{body}");
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .len(),
         1,
         "still locked"
     );
@@ -336,7 +371,13 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
         body.contains("Apply complete! Resources: 2 added"),
         "{body}"
     );
-    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -402,7 +443,13 @@ async fn automerge_merges_once_every_project_is_applied() {
     assert_eq!(resources(&state), ["app"]);
     let merged = ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged;
     assert!(merged, "bosun merged the pull request");
-    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         branch_exists(&ctx, pr),
         "the branch is kept without the key"
@@ -453,7 +500,12 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let mut ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, None, &["app"]).await;
-    let plan = ctx.store().plans_of_pr(REPO, pr).await.unwrap().remove(0);
+    let plan = ctx
+        .store()
+        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .await
+        .unwrap()
+        .remove(0);
     ctx.stop_bosun().await;
 
     // What a crash mid-apply leaves in the store: the apply job claimed (running) and its
@@ -492,7 +544,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
             .expect("the apply job");
         store
             .start_apply(
-                REPO,
+                &RepoKey::new(REPO),
                 pr,
                 &plan.target,
                 &plan.head_sha,
@@ -506,7 +558,11 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.settle().await;
 
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx
+        .store()
+        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .await
+        .unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let check = ctx.check(pr, "bosun/apply: envs/dev");
@@ -520,7 +576,14 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let refused = ctx.reply(pr, "apply-refused");
     assert!(
         refused.contains("its last apply was interrupted"),
@@ -634,7 +697,7 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     bosun.restart().await;
     let t = Instant::now();
     loop {
-        let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+        let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
         if applies.iter().all(|a| a.status != ApplyStatus::Running)
             && store.open_jobs().await.unwrap() == 0
         {
@@ -645,7 +708,7 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     }
     bosun.kill();
 
-    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
     assert_eq!(applies.len(), 1, "{applies:?}");
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let lines = std::fs::read_to_string(&runs).unwrap();

@@ -1,6 +1,7 @@
 //! The real bosun binary, as an operator runs it, against the fake GitHub: started, killed
 //! with SIGKILL and started again by a test, its store opened beside it.
 
+use bosun::ids::RepoKey;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -83,7 +84,12 @@ impl Binary {
         started: &Path,
     ) {
         let t = Instant::now();
-        while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
+        while store
+            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .is_empty()
+        {
             assert!(t.elapsed() < Duration::from_secs(120), "no plan");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

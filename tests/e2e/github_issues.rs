@@ -44,6 +44,7 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
     let repos = gh.installation_repos(INSTALLATION).await.unwrap();
     assert_eq!(repos.len(), 101);
     assert!(repos.contains(&RepoInfo {
+        id: ctx.fake.repo_id(REPO),
         full_name: REPO.into(),
         clone_url: ctx.fake.clone_url(REPO),
         default_branch: "main".into(),
@@ -121,6 +122,7 @@ async fn a_repositorys_installation_and_details() {
     assert_eq!(
         gh.repository(INSTALLATION, REPO).await.unwrap(),
         RepoInfo {
+            id: ctx.fake.repo_id(REPO),
             full_name: REPO.into(),
             clone_url: ctx.fake.clone_url(REPO),
             default_branch: "main".into(),

@@ -6,6 +6,7 @@
 
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
+use bosun::ids::RepoKey;
 
 /// A script (committed to the base branch) that writes the repo config Atlantis-style
 /// generators write: two of the three directories, as named projects.
@@ -86,7 +87,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     // The generated file is nowhere in the repository: it lives in the store for the commit.
     assert!(
         ctx.store()
-            .hook_config(REPO, &head)
+            .hook_config(&RepoKey::new(REPO), &head)
             .await
             .unwrap()
             .is_some()
@@ -117,7 +118,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     ctx.settle().await;
     assert!(
         ctx.store()
-            .hook_config(REPO, &head)
+            .hook_config(&RepoKey::new(REPO), &head)
             .await
             .unwrap()
             .is_none()
@@ -160,7 +161,13 @@ async fn a_failing_blocking_hook_stops_the_plan_naming_it_and_a_non_blocking_one
         vec!["bosun/plan".to_owned()],
         "nothing planned"
     );
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let said = ctx.bot_comment(pr).body;
     assert!(
         said.contains("The plan did not run: the pre_workflow_hook `check the layout` failed"),

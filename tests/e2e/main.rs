@@ -30,6 +30,7 @@ mod policies;
 mod postgres;
 mod preview_cli;
 mod redelivery;
+mod renames;
 mod repo_config;
 mod repo_keys;
 mod repo_powers;

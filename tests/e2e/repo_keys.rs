@@ -3,6 +3,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::RepoKey;
 
 #[tokio::test]
 async fn a_config_listing_no_project_discovers_them_as_atlantis_auto_does() {
@@ -82,7 +83,11 @@ async fn plan_requirements_approved_refuses_the_plan_of_an_unapproved_pull_reque
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty(),
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .await
+            .unwrap()
+            .is_empty(),
         "a refused project is not locked"
     );
 
@@ -256,7 +261,11 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
             assert_eq!(check.conclusion.as_deref(), Some("success"), "#{pr} {dir}");
         }
         assert!(
-            ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty(),
+            ctx.store()
+                .locks_of_pr(&RepoKey::new(REPO), pr)
+                .await
+                .unwrap()
+                .is_empty(),
             "planning took no lock"
         );
     }
@@ -269,7 +278,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
     );
     let held: Vec<String> = ctx
         .store()
-        .locks_of_pr(REPO, first)
+        .locks_of_pr(&RepoKey::new(REPO), first)
         .await
         .unwrap()
         .into_iter()
@@ -285,7 +294,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
     );
     assert!(
         ctx.store()
-            .locks_of_pr(REPO, second)
+            .locks_of_pr(&RepoKey::new(REPO), second)
             .await
             .unwrap()
             .is_empty(),

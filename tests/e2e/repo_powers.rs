@@ -3,6 +3,7 @@
 //! the server's settings allow them for the repo; the server's apply requirements hold for
 //! every project.
 
+use bosun::ids::RepoKey;
 use bosun::store::JobStatus;
 
 use crate::support::prs::module;
@@ -15,7 +16,11 @@ const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: snea
 
 /// Every job of `pr` ended without an error (a refusal is an answer, not a failure).
 async fn jobs_all_done(ctx: &TestContext, pr: u64) {
-    let jobs = ctx.store().jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = ctx
+        .store()
+        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .await
+        .unwrap();
     assert!(!jobs.is_empty());
     for job in jobs {
         assert_eq!(job.status, JobStatus::Done, "{job:?}");
@@ -148,7 +153,13 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
         body.contains("- dir: `envs/dev` workspace: `default`"),
         "{body}"
     );
-    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Approved before merging, it is applied.
     let state = ctx.state_file("ok");

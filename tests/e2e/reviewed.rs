@@ -3,6 +3,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::RepoKey;
 
 /// The `input` of `terraform_data.<name>` in a state file, if it is there.
 fn input_in_state(state: &std::path::Path, name: &str) -> Option<String> {
@@ -58,7 +59,7 @@ async fn a_base_that_changes_only_a_value_is_not_applied_on_merge() {
     assert!(body.contains("0.0.0.0/0"), "the new plan is posted: {body}");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(&RepoKey::new(REPO), pr)
             .await
             .unwrap()
             .is_empty(),

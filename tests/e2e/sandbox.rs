@@ -2,6 +2,7 @@
 //! a real `bosun apply`, finds nothing of bosun's data directory and cannot write outside its
 //! checkout. (Issue 5's full malicious-PR test builds on this.)
 
+use bosun::ids::RepoKey;
 use bosun::plan::Outcome;
 
 use crate::support::prs::module;
@@ -164,7 +165,11 @@ async fn plans_get_the_plan_credentials_and_only_applies_the_apply_ones() {
     );
     let (pr, _) = ctx.open_pr("creds", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx
+        .store()
+        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .await
+        .unwrap();
     let Outcome::Planned { text, .. } = &plans[0].outcome else {
         panic!("envs/dev should plan: {:#?}", plans[0]);
     };

@@ -2,6 +2,7 @@
 //! sealed session cookie, CSRF on state changes, repositories hidden from those who cannot
 //! read them, unlocking through the API, and the operator's bearer token beside it all.
 
+use bosun::ids::RepoKey;
 use http::Method;
 
 use crate::support::prs::module;
@@ -252,7 +253,14 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
         "GitHub is asked once what rita may do; the answer is kept for a minute"
     );
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), first)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -285,7 +293,14 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         .await;
     assert_eq!(missing_reason.status, 400, "{}", missing_reason.text());
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(&RepoKey::new(REPO), first)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let r = bob.change(&ctx, Method::DELETE, &unlock).await;
     assert_eq!(r.status, 202, "{}", r.text());
@@ -297,7 +312,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     assert!(body.contains("`first is abandoned`"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, first)
+            .plans_of_pr(&RepoKey::new(REPO), first)
             .await
             .unwrap()
             .is_empty(),
@@ -310,7 +325,11 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         Some("success"),
         "the waiting pull request is planned"
     );
-    let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
+    let locks = ctx
+        .store()
+        .locks_of_repo(&RepoKey::new(REPO))
+        .await
+        .unwrap();
     assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
 
     // The operator's token still works for scripts, without a CSRF token.
@@ -326,7 +345,13 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         ctx.reply(second, "unlocked")
             .contains("Unlocked by the operator")
     );
-    assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let listed = as_operator(&ctx, Method::GET, "/api/locks").await;
     assert_eq!(listed.json()["locks"], serde_json::json!([]));
     assert!(!API_TOKEN.is_empty());

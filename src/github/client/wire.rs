@@ -150,6 +150,7 @@ pub(crate) struct Id {
 /// A repository as GitHub's answers describe one, the fields bosun reads.
 #[derive(Deserialize)]
 pub(crate) struct Repository {
+    id: u64,
     full_name: String,
     clone_url: String,
     default_branch: String,
@@ -158,6 +159,7 @@ pub(crate) struct Repository {
 impl From<Repository> for RepoInfo {
     fn from(r: Repository) -> Self {
         Self {
+            id: crate::ids::RepoId(r.id),
             full_name: r.full_name,
             clone_url: r.clone_url,
             default_branch: r.default_branch,

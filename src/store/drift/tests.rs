@@ -1,3 +1,4 @@
+use crate::ids::RepoKey;
 use std::sync::Arc;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -36,7 +37,7 @@ fn result(dir: &str, status: DriftStatus) -> ProjectDrift {
 /// A finished run of `repo` with these results; returns its id.
 async fn run(s: &Arc<dyn Store>, repo: &str, at: i64, results: &[ProjectDrift]) -> i64 {
     let id = s
-        .start_drift_run(repo, "abc123", Trigger::Schedule, at)
+        .start_drift_run(&RepoKey::new(repo), "abc123", Trigger::Schedule, at)
         .await
         .unwrap();
     s.finish_drift_run(id, results, "summary", at + 1)
@@ -48,10 +49,10 @@ async fn run(s: &Arc<dyn Store>, repo: &str, at: i64, results: &[ProjectDrift]) 
 store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
     let s = db.open().await;
     let id = s
-        .start_drift_run(REPO, "abc123", Trigger::Api, 10)
+        .start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Api, 10)
         .await
         .unwrap();
-    let running = s.drift_runs(REPO, 5).await.unwrap();
+    let running = s.drift_runs(&RepoKey::new(REPO), 5).await.unwrap();
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].finished_at, None);
     assert_eq!(running[0].summary, "");
@@ -79,7 +80,7 @@ store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
     )
     .await
     .unwrap();
-    let runs = s.drift_runs(REPO, 5).await.unwrap();
+    let runs = s.drift_runs(&RepoKey::new(REPO), 5).await.unwrap();
     let mut sorted = projects.clone();
     sorted.sort_by(|a, b| a.target.cmp(&b.target));
     assert_eq!(
@@ -108,7 +109,7 @@ store_test! { async fn finishing_an_unknown_run_fails_and_finishing_again_replac
     s.finish_drift_run(id, &[result("b", DriftStatus::InSync)], "again", 5)
         .await
         .unwrap();
-    let runs = s.drift_runs(REPO, 1).await.unwrap();
+    let runs = s.drift_runs(&RepoKey::new(REPO), 1).await.unwrap();
     assert_eq!(runs[0].projects, vec![result("b", DriftStatus::InSync)]);
     assert_eq!(runs[0].summary, "again");
 }}
@@ -134,7 +135,7 @@ store_test! { async fn runs_come_newest_first_up_to_the_limit_per_repository(db)
         )
         .await;
     }
-    let runs = s.drift_runs(REPO, 3).await.unwrap();
+    let runs = s.drift_runs(&RepoKey::new(REPO), 3).await.unwrap();
     let got: Vec<i64> = runs.iter().map(|r| r.id).collect();
     assert_eq!(got, vec![ids[3], ids[2], ids[1]]);
     for (r, i) in runs.iter().zip([3, 2, 1]) {
@@ -144,13 +145,13 @@ store_test! { async fn runs_come_newest_first_up_to_the_limit_per_repository(db)
             vec![result(&format!("d{i}"), DriftStatus::InSync)]
         );
     }
-    assert!(s.drift_runs("acme/none", 3).await.unwrap().is_empty());
-    assert!(s.drift_runs(REPO, 0).await.unwrap().is_empty());
+    assert!(s.drift_runs(&RepoKey::new("acme/none"), 3).await.unwrap().is_empty());
+    assert!(s.drift_runs(&RepoKey::new(REPO), 0).await.unwrap().is_empty());
 }}
 
 store_test! { async fn known_drift_is_the_latest_finished_status_other_than_skipped(db) {
     let s = db.open().await;
-    assert!(s.known_drift(REPO).await.unwrap().is_empty());
+    assert!(s.known_drift(&RepoKey::new(REPO)).await.unwrap().is_empty());
     run(
         &s,
         REPO,
@@ -173,14 +174,14 @@ store_test! { async fn known_drift_is_the_latest_finished_status_other_than_skip
     )
     .await;
     // A run still going (or cut short) counts for nothing.
-    s.start_drift_run(REPO, "def", Trigger::Api, 3)
+    s.start_drift_run(&RepoKey::new(REPO), "def", Trigger::Api, 3)
         .await
         .unwrap();
     // Another repository's projects stay its own.
     run(&s, "acme/other", 4, &[result("a", DriftStatus::InSync)]).await;
 
     assert_eq!(
-        s.known_drift(REPO).await.unwrap(),
+        s.known_drift(&RepoKey::new(REPO)).await.unwrap(),
         vec![(t("a"), DriftStatus::Drifted), (t("b"), DriftStatus::Error)]
     );
     assert_eq!(
@@ -195,13 +196,13 @@ store_test! { async fn known_drift_is_the_latest_finished_status_other_than_skip
 
 store_test! { async fn the_drift_issue_number_is_upserted_per_repository(db) {
     let s = db.open().await;
-    assert_eq!(s.drift_issue(REPO).await.unwrap(), None);
-    s.set_drift_issue(REPO, 3).await.unwrap();
-    s.set_drift_issue("acme/other", 9).await.unwrap();
-    assert_eq!(s.drift_issue(REPO).await.unwrap(), Some(3));
-    s.set_drift_issue(REPO, 11).await.unwrap();
-    assert_eq!(s.drift_issue(REPO).await.unwrap(), Some(11));
-    assert_eq!(s.drift_issue("acme/other").await.unwrap(), Some(9));
+    assert_eq!(s.drift_issue(&RepoKey::new(REPO)).await.unwrap(), None);
+    s.set_drift_issue(&RepoKey::new(REPO), 3).await.unwrap();
+    s.set_drift_issue(&RepoKey::new("acme/other"), 9).await.unwrap();
+    assert_eq!(s.drift_issue(&RepoKey::new(REPO)).await.unwrap(), Some(3));
+    s.set_drift_issue(&RepoKey::new(REPO), 11).await.unwrap();
+    assert_eq!(s.drift_issue(&RepoKey::new(REPO)).await.unwrap(), Some(11));
+    assert_eq!(s.drift_issue(&RepoKey::new("acme/other")).await.unwrap(), Some(9));
 }}
 
 store_test! { async fn a_large_detail_keeps_its_end_within_the_cap(db) {
@@ -213,7 +214,7 @@ store_test! { async fn a_large_detail_keeps_its_end_within_the_cap(db) {
         ..result("a", DriftStatus::Drifted)
     };
     run(&s, REPO, 1, &[big]).await;
-    let kept = &s.drift_runs(REPO, 1).await.unwrap()[0].projects[0].detail;
+    let kept = &s.drift_runs(&RepoKey::new(REPO), 1).await.unwrap()[0].projects[0].detail;
     assert!(kept.len() <= MAX_DETAIL_BYTES, "{}", kept.len());
     assert!(kept.starts_with("[bosun: the first "), "{}", &kept[..60]);
     assert!(kept.ends_with("é\u{e9}Plan: 1 to add."));
@@ -234,20 +235,20 @@ fn a_small_detail_is_kept_whole() {
 store_test! { async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next(db) {
     let s = db.open().await;
     let cut = s
-        .start_drift_run(REPO, "abc123", Trigger::Schedule, 10)
+        .start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Schedule, 10)
         .await
         .unwrap();
     let other = s
-        .start_drift_run("acme/other", "abc123", Trigger::Schedule, 11)
+        .start_drift_run(&RepoKey::new("acme/other"), "abc123", Trigger::Schedule, 11)
         .await
         .unwrap();
     let next = run(&s, REPO, 20, &[result("a", DriftStatus::InSync)]).await;
-    let runs = s.drift_runs(REPO, 5).await.unwrap();
+    let runs = s.drift_runs(&RepoKey::new(REPO), 5).await.unwrap();
     assert_eq!(runs[0].id, next);
     assert_eq!(runs[1].id, cut);
     assert_eq!(runs[1].finished_at, Some(20));
     assert_eq!(runs[1].summary, crate::store::drift::INTERRUPTED);
-    let others = s.drift_runs("acme/other", 5).await.unwrap();
+    let others = s.drift_runs(&RepoKey::new("acme/other"), 5).await.unwrap();
     assert_eq!(others[0].id, other);
     assert_eq!(
         others[0].finished_at, None,
@@ -261,7 +262,7 @@ store_test! { async fn runs_of_one_repo_started_at_once_over_two_replicas_leave_
     for i in 0..12 {
         let s = replicas[i % 2].clone();
         starting.spawn(async move {
-            s.start_drift_run(REPO, "abc123", Trigger::Schedule, 10 + i as i64)
+            s.start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Schedule, 10 + i as i64)
                 .await
                 .unwrap()
         });
@@ -269,7 +270,7 @@ store_test! { async fn runs_of_one_repo_started_at_once_over_two_replicas_leave_
     while let Some(started) = starting.join_next().await {
         started.unwrap();
     }
-    let runs = replicas[0].drift_runs(REPO, 20).await.unwrap();
+    let runs = replicas[0].drift_runs(&RepoKey::new(REPO), 20).await.unwrap();
     assert_eq!(runs.len(), 12);
     let open: Vec<i64> = runs
         .iter()

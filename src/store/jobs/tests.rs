@@ -1,5 +1,6 @@
 //! Claims of jobs: fencing tokens and the cap on attempts.
 
+use crate::ids::RepoKey;
 use std::time::Duration;
 
 use crate::store::test_db::store_test;
@@ -208,12 +209,12 @@ store_test! { async fn the_pages_list_open_jobs_oldest_first_and_a_repos_latest_
         .unwrap();
     let open = s.open_job_list(10).await.unwrap();
     assert_eq!(open.iter().map(|j| j.id).collect::<Vec<_>>(), ids[1..]);
-    let recent = s.recent_jobs("acme/infra", 10).await.unwrap();
+    let recent = s.recent_jobs(&RepoKey::new("acme/infra"), 10).await.unwrap();
     assert_eq!(
         recent.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![ids[1], ids[0]]
     );
     assert_eq!(recent[1].status, JobStatus::Done);
-    assert_eq!(s.recent_jobs("acme/infra", 1).await.unwrap().len(), 1);
-    assert!(s.recent_jobs("acme/none", 10).await.unwrap().is_empty());
+    assert_eq!(s.recent_jobs(&RepoKey::new("acme/infra"), 1).await.unwrap().len(), 1);
+    assert!(s.recent_jobs(&RepoKey::new("acme/none"), 10).await.unwrap().is_empty());
 }}

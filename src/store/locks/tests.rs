@@ -1,3 +1,4 @@
+use crate::ids::RepoKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -42,30 +43,30 @@ fn held(pairs: &[(&str, u64)]) -> LockAttempt {
 store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked(db) {
     let s = db.open().await;
     assert_eq!(
-        s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap(),
+        s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 1).await.unwrap(),
         LockAttempt::Locked
     );
     assert_eq!(
-        s.lock_projects(REPO, 2, &[t("b"), t("a")], false, 2)
+        s.lock_projects(&RepoKey::new(REPO), 2, &[t("b"), t("a")], false, 2)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
     assert!(
-        s.locks_of_pr(REPO, 2).await.unwrap().is_empty(),
+        s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty(),
         "B not taken"
     );
-    assert!(s.waiters(REPO).await.unwrap().is_empty(), "wait=false");
+    assert!(s.waiters(&RepoKey::new(REPO)).await.unwrap().is_empty(), "wait=false");
 
     assert_eq!(
-        s.lock_projects(REPO, 2, &[t("b"), t("a")], true, 3)
+        s.lock_projects(&RepoKey::new(REPO), 2, &[t("b"), t("a")], true, 3)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
-    assert!(s.locks_of_pr(REPO, 2).await.unwrap().is_empty());
+    assert!(s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty());
     assert_eq!(
-        s.waiters(REPO).await.unwrap(),
+        s.waiters(&RepoKey::new(REPO)).await.unwrap(),
         vec![Waiter {
             repository: REPO.into(),
             pr: 2,
@@ -73,10 +74,10 @@ store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_w
         }]
     );
     // A later blocked run replaces the earlier waits; other repositories are apart.
-    s.lock_projects(REPO, 2, &[t("a")], true, 4).await.unwrap();
-    assert_eq!(s.waiters(REPO).await.unwrap()[0].targets, vec![t("a")]);
+    s.lock_projects(&RepoKey::new(REPO), 2, &[t("a")], true, 4).await.unwrap();
+    assert_eq!(s.waiters(&RepoKey::new(REPO)).await.unwrap()[0].targets, vec![t("a")]);
     assert_eq!(
-        s.lock_projects("acme/other", 2, &[t("a")], true, 5)
+        s.lock_projects(&RepoKey::new("acme/other"), 2, &[t("a")], true, 5)
             .await
             .unwrap(),
         LockAttempt::Locked
@@ -85,20 +86,20 @@ store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_w
 
 store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a")], true, 10).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 10).await.unwrap();
     let named = Target {
         name: Some("prod".into()),
         ..t("a")
     };
     assert_eq!(
-        s.lock_projects(REPO, 1, &[named.clone(), t("b"), t("b")], true, 20)
+        s.lock_projects(&RepoKey::new(REPO), 1, &[named.clone(), t("b"), t("b")], true, 20)
             .await
             .unwrap(),
         LockAttempt::Locked
     );
     drop(s);
     let s = db.open().await;
-    let locks = s.locks_of_repo(REPO).await.unwrap();
+    let locks = s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap();
     assert_eq!(
         locks
             .iter()
@@ -107,20 +108,20 @@ store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(
         [(named, 1, 10), (t("b"), 1, 20)],
         "kept since first taken, under the latest name"
     );
-    assert_eq!(s.locks_of_pr(REPO, 1).await.unwrap(), locks);
-    assert!(s.locks_of_pr(REPO, 2).await.unwrap().is_empty());
+    assert_eq!(s.locks_of_pr(&RepoKey::new(REPO), 1).await.unwrap(), locks);
+    assert!(s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty());
 }}
 
 store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a"), t("b")], true, 1)
+    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a"), t("b")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(REPO, 2, &[t("a"), t("c")], true, 2)
+    s.lock_projects(&RepoKey::new(REPO), 2, &[t("a"), t("c")], true, 2)
         .await
         .unwrap();
-    s.lock_projects(REPO, 3, &[t("b")], true, 3).await.unwrap();
-    s.lock_projects(REPO, 4, &[t("z")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 3, &[t("b")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 4, &[t("z")], true, 3).await.unwrap();
     // PR 2 had an autoplan queued: the wake-up supersedes it like any newer autoplan.
     let mut queued = wake(&Waiter {
         repository: REPO.into(),
@@ -131,7 +132,7 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
     queued.supersedes_kind = None;
     s.enqueue_jobs(&[queued]).await.unwrap();
 
-    let released = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+    let released = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
     assert_eq!(released.released, vec![t("a"), t("b")]);
     assert_eq!(
         released.woken,
@@ -148,10 +149,10 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
             },
         ]
     );
-    assert!(s.waiters(REPO).await.unwrap().is_empty());
-    assert!(s.locks_of_repo(REPO).await.unwrap()[0].pr == 4);
+    assert!(s.waiters(&RepoKey::new(REPO)).await.unwrap().is_empty());
+    assert!(s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap()[0].pr == 4);
 
-    let jobs = s.jobs_of_pr(REPO, 2).await.unwrap();
+    let jobs = s.jobs_of_pr(&RepoKey::new(REPO), 2).await.unwrap();
     assert_eq!(
         jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
         [JobStatus::Superseded, JobStatus::Queued]
@@ -174,7 +175,7 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
         ]
     );
 
-    let again = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+    let again = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
     assert_eq!(again, Default::default());
     assert_eq!(s.open_jobs().await.unwrap(), 2, "nothing more enqueued");
 }}
@@ -182,24 +183,24 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
 store_test! { async fn a_wake_up_with_a_known_source_is_not_enqueued_twice(db) {
     let s = db.open().await;
     for _ in 0..2 {
-        s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap();
-        s.lock_projects(REPO, 2, &[t("a")], true, 2).await.unwrap();
-        let released = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+        s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 1).await.unwrap();
+        s.lock_projects(&RepoKey::new(REPO), 2, &[t("a")], true, 2).await.unwrap();
+        let released = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
         assert_eq!(released.woken.len(), 1);
     }
-    assert_eq!(s.jobs_of_pr(REPO, 2).await.unwrap().len(), 1);
+    assert_eq!(s.jobs_of_pr(&RepoKey::new(REPO), 2).await.unwrap().len(), 1);
 }}
 
 store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_own_waits(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a"), t("b"), t("c")], true, 1)
+    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a"), t("b"), t("c")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(REPO, 2, &[t("c")], true, 2).await.unwrap();
-    s.lock_projects(REPO, 3, &[t("x")], true, 2).await.unwrap();
-    s.lock_projects(REPO, 1, &[t("x")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 2, &[t("c")], true, 2).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 3, &[t("x")], true, 2).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), 1, &[t("x")], true, 3).await.unwrap();
     let released = s
-        .release_locks(REPO, 1, Some(&[t("b"), t("a"), t("x")]), &wake)
+        .release_locks(&RepoKey::new(REPO), 1, Some(&[t("b"), t("a"), t("x")]), &wake)
         .await
         .unwrap();
     assert_eq!(
@@ -209,7 +210,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
     );
     assert!(released.woken.is_empty(), "nobody waits on a or b");
     assert_eq!(
-        s.locks_of_pr(REPO, 1)
+        s.locks_of_pr(&RepoKey::new(REPO), 1)
             .await
             .unwrap()
             .into_iter()
@@ -218,7 +219,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
         [t("c")]
     );
     assert_eq!(
-        s.waiters(REPO)
+        s.waiters(&RepoKey::new(REPO))
             .await
             .unwrap()
             .iter()
@@ -239,7 +240,7 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let got = s.lock_projects(REPO, pr, &[t("a")], true, 1).await.unwrap();
+            let got = s.lock_projects(&RepoKey::new(REPO), pr, &[t("a")], true, 1).await.unwrap();
             (pr, got)
         }));
     }
@@ -259,10 +260,10 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
         assert_eq!(held, &vec![(t("a"), winner)]);
     }
     for s in &replicas {
-        let locks = s.locks_of_repo(REPO).await.unwrap();
+        let locks = s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap();
         assert_eq!(locks.len(), 1);
         assert_eq!(locks[0].pr, winner);
-        assert_eq!(s.waiters(REPO).await.unwrap().len(), 49);
+        assert_eq!(s.waiters(&RepoKey::new(REPO)).await.unwrap().len(), 49);
     }
 }}
 
@@ -293,18 +294,18 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
     let job = claimed(&s, "j7", 7).await;
     let other = claimed(&s, "j8", 8).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), &"a".repeat(40), job, 100)
+        .start_apply(&RepoKey::new(REPO), 7, &t("a"), &"a".repeat(40), job, 100)
         .await
         .unwrap();
     let b = s
-        .start_apply(REPO, 7, &t("b"), &"a".repeat(40), job, 101)
+        .start_apply(&RepoKey::new(REPO), 7, &t("b"), &"a".repeat(40), job, 101)
         .await
         .unwrap();
     let c = s
-        .start_apply(REPO, 7, &t("c"), &"a".repeat(40), job, 102)
+        .start_apply(&RepoKey::new(REPO), 7, &t("c"), &"a".repeat(40), job, 102)
         .await
         .unwrap();
-    s.start_apply(REPO, 8, &t("a"), "b", other, 103)
+    s.start_apply(&RepoKey::new(REPO), 8, &t("a"), "b", other, 103)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Succeeded, 200)
@@ -329,7 +330,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
             .is_err(),
         "another job's claim does not end this job's apply"
     );
-    let applies = s.applies_of_pr(REPO, 7).await.unwrap();
+    let applies = s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -354,7 +355,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
         .await
         .unwrap();
     assert_eq!(
-        s.applies_of_pr(REPO, 7).await.unwrap()[2].status,
+        s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap()[2].status,
         ApplyStatus::Interrupted
     );
     for status in [
@@ -372,7 +373,7 @@ store_test! { async fn an_apply_ends_once(db) {
     let s = db.open().await;
     let job = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), "sha", job, 100)
+        .start_apply(&RepoKey::new(REPO), 7, &t("a"), "sha", job, 100)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Interrupted, 200)
@@ -384,7 +385,7 @@ store_test! { async fn an_apply_ends_once(db) {
             .is_err(),
         "an interrupted apply is never flipped to succeeded"
     );
-    let record = &s.applies_of_pr(REPO, 7).await.unwrap()[0];
+    let record = &s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap()[0];
     assert_eq!(
         (record.status, record.finished_at),
         (ApplyStatus::Interrupted, Some(200))
@@ -395,7 +396,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     let s = db.open().await;
     let old = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), "sha", old, 100)
+        .start_apply(&RepoKey::new(REPO), 7, &t("a"), "sha", old, 100)
         .await
         .unwrap();
     // The old holder stalls past its lease; another worker claims the job.
@@ -408,7 +409,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     assert_eq!(new.job_id, old.job_id);
     assert_ne!(new.token, old.token);
     assert!(
-        s.start_apply(REPO, 7, &t("b"), "sha", old, 150)
+        s.start_apply(&RepoKey::new(REPO), 7, &t("b"), "sha", old, 150)
             .await
             .is_err(),
         "the old holder starts no apply"
@@ -423,7 +424,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
             .await
             .is_err()
     );
-    let applies = s.applies_of_pr(REPO, 7).await.unwrap();
+    let applies = s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -455,12 +456,12 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
         .unwrap();
     }
     assert_eq!(
-        s.delete_plans_of(REPO, 3, &[t("a"), t("c"), t("c"), t("z")])
+        s.delete_plans_of(&RepoKey::new(REPO), 3, &[t("a"), t("c"), t("c"), t("z")])
             .await
             .unwrap(),
         2
     );
-    let left = s.plans_of_pr(REPO, 3).await.unwrap();
+    let left = s.plans_of_pr(&RepoKey::new(REPO), 3).await.unwrap();
     assert_eq!(
         left.into_iter().map(|p| p.target).collect::<Vec<_>>(),
         [t("b")]
@@ -518,7 +519,10 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     }
                     LockAttempt::Held { held: others }
                 };
-                let got = s.lock_projects(REPO, pr, &asked, wait, now).await.unwrap();
+                let got = s
+                    .lock_projects(&RepoKey::new(REPO), pr, &asked, wait, now)
+                    .await
+                    .unwrap();
                 assert_eq!(got, expected, "step {step}");
             }
             Op::Release { pr, dirs } => {
@@ -546,7 +550,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                 }
                 let asked = dirs.map(|d| targets(&d));
                 let got = s
-                    .release_locks(REPO, pr, asked.as_deref(), &wake)
+                    .release_locks(&RepoKey::new(REPO), pr, asked.as_deref(), &wake)
                     .await
                     .unwrap();
                 let got_released: Vec<String> = got.released.into_iter().map(|t| t.dir).collect();
@@ -556,7 +560,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             }
         }
         let stored: BTreeMap<String, u64> = s
-            .locks_of_repo(REPO)
+            .locks_of_repo(&RepoKey::new(REPO))
             .await
             .unwrap()
             .into_iter()
@@ -567,7 +571,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             "step {step}: one holder per lock, as modelled"
         );
         let stored_waits: BTreeMap<u64, BTreeSet<String>> = s
-            .waiters(REPO)
+            .waiters(&RepoKey::new(REPO))
             .await
             .unwrap()
             .into_iter()

@@ -2,6 +2,7 @@
 //! drift issue. Reads that take two queries run in one `REPEATABLE READ` transaction so they
 //! see one state.
 
+use crate::ids::RepoKey;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -49,20 +50,20 @@ async fn known(
 impl DriftStore for PgStore {
     async fn start_drift_run(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         sha: &str,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
         let mut tx = self.pool.begin().await.context("starting a drift run")?;
-        take_turn(&mut tx, Guarded::DriftRuns, repository).await?;
+        take_turn(&mut tx, Guarded::DriftRuns, repository.as_str()).await?;
         // A repo's drift runs go one at a time: one still open was cut off by a stop.
         pg_execute!(
             "UPDATE drift_runs SET finished_at = $1, summary = $2
              WHERE repository = $3 AND finished_at IS NULL",
             now,
             INTERRUPTED,
-            repository,
+            repository.as_str(),
         )
         .execute(&mut *tx)
         .await
@@ -70,7 +71,7 @@ impl DriftStore for PgStore {
         let id = pg_query_scalar!(
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES ($1, $2, $3, $4)
              RETURNING id",
-            repository,
+            repository.as_str(),
             sha,
             trigger.as_str(),
             now,
@@ -133,7 +134,7 @@ impl DriftStore for PgStore {
         tx.commit().await.context("committing a drift run's end")
     }
 
-    async fn drift_runs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<DriftRun>> {
+    async fn drift_runs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<DriftRun>> {
         let mut tx = self
             .pool
             .begin()
@@ -143,7 +144,7 @@ impl DriftStore for PgStore {
             RunRow,
             "SELECT id, repository, sha, trigger, started_at, finished_at, summary
              FROM drift_runs WHERE repository = $1 ORDER BY id DESC LIMIT $2",
-            repository,
+            repository.as_str(),
             i64::from(limit),
         )
         .fetch_all(&mut *tx)
@@ -163,7 +164,7 @@ impl DriftStore for PgStore {
              FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
              WHERE runs.repository = $1 AND r.run_id BETWEEN $2 AND $3
              ORDER BY r.run_id, r.dir, r.workspace, r.name",
-            repository,
+            repository.as_str(),
             oldest.id,
             newest.id,
         )
@@ -183,8 +184,16 @@ impl DriftStore for PgStore {
         Ok(runs)
     }
 
-    async fn known_drift(&self, repository: &str) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
-        let known = known(self, Some(repository), "reading a repository's known drift").await?;
+    async fn known_drift(
+        &self,
+        repository: &RepoKey,
+    ) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
+        let known = known(
+            self,
+            Some(repository.as_str()),
+            "reading a repository's known drift",
+        )
+        .await?;
         Ok(known.into_iter().map(|(_, t, s)| (t, s)).collect())
     }
 
@@ -192,10 +201,10 @@ impl DriftStore for PgStore {
         known(self, None, "reading the known drift").await
     }
 
-    async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {
+    async fn drift_issue(&self, repository: &RepoKey) -> anyhow::Result<Option<u64>> {
         let number: Option<i64> = pg_query_scalar!(
             "SELECT number FROM drift_issues WHERE repository = $1",
-            repository,
+            repository.as_str(),
         )
         .fetch_optional(&self.pool)
         .await
@@ -203,11 +212,11 @@ impl DriftStore for PgStore {
         Ok(number.map(|n| n as u64))
     }
 
-    async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()> {
+    async fn set_drift_issue(&self, repository: &RepoKey, number: u64) -> anyhow::Result<()> {
         pg_execute!(
             "INSERT INTO drift_issues (repository, number) VALUES ($1, $2)
              ON CONFLICT (repository) DO UPDATE SET number = excluded.number",
-            repository,
+            repository.as_str(),
             number as i64,
         )
         .execute(&self.pool)

@@ -1,5 +1,6 @@
 //! The postgres backend of the configs pre workflow hooks left.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -12,7 +13,7 @@ use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
 impl HookConfigStore for PgStore {
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&str, u64, &str),
+        (repository, pr, sha): (&RepoKey, u64, &str),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -21,7 +22,7 @@ impl HookConfigStore for PgStore {
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (repository, commit_sha)
              DO UPDATE SET pr = excluded.pr, files = excluded.files, created_at = excluded.created_at",
-            repository,
+            repository.as_str(),
             sha,
             pr as i64,
             encode(files)?,
@@ -35,12 +36,12 @@ impl HookConfigStore for PgStore {
 
     async fn hook_config(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         sha: &str,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
         let files: Option<String> = pg_query_scalar!(
             "SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2",
-            repository,
+            repository.as_str(),
             sha,
         )
         .fetch_optional(&self.pool)
@@ -49,10 +50,10 @@ impl HookConfigStore for PgStore {
         files.as_deref().map(decode).transpose()
     }
 
-    async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_hook_configs(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM hook_configs WHERE repository = $1 AND pr = $2",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&self.pool)

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend of the job queue, plans and summary comments.
 
+use crate::ids::RepoKey;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -280,12 +281,12 @@ impl JobStore for PgStore {
         Ok(row.map(JobRow::into_job))
     }
 
-    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>> {
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>> {
         let rows = pg_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = $1 AND pr = $2 ORDER BY id",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -307,12 +308,12 @@ impl JobStore for PgStore {
         Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
-    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>> {
+    async fn recent_jobs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<Job>> {
         let rows = pg_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = $1 ORDER BY id DESC LIMIT $2",
-            repository,
+            repository.as_str(),
             i64::from(limit),
         )
         .fetch_all(&self.pool)
@@ -336,14 +337,14 @@ impl JobStore for PgStore {
         upsert_plan(&mut conn, &self.sealer, plan).await
     }
 
-    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             SealedPlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
                     created_at, tool_distribution, tool_version, tool_sha256
              FROM plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -356,7 +357,7 @@ impl JobStore for PgStore {
 
     async fn forget_planfile(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         head_sha: &str,
@@ -365,7 +366,7 @@ impl JobStore for PgStore {
             "UPDATE plans SET planfile = NULL
              WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5
                AND head_sha = $6 AND planfile IS NOT NULL",
-            repository,
+            repository.as_str(),
             pr as i64,
             &target.dir,
             &target.workspace,
@@ -378,10 +379,10 @@ impl JobStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM plans WHERE repository = $1 AND pr = $2",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&self.pool)
@@ -390,12 +391,12 @@ impl JobStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments> {
+    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments> {
         let rows = pg_query_as!(
             CommentRow,
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = $1 AND pr = $2 ORDER BY part",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -408,12 +409,12 @@ impl JobStore for PgStore {
         ))
     }
 
-    async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()> {
         pg_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES ($1, $2, $3, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
-            repository,
+            repository.as_str(),
             pr as i64,
             POSTING_MARK,
         )
@@ -425,7 +426,7 @@ impl JobStore for PgStore {
 
     async fn set_pr_comments(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         comments: &[PrComment],
     ) -> anyhow::Result<()> {
@@ -437,7 +438,7 @@ impl JobStore for PgStore {
         take_turn(&mut tx, Guarded::PrComments, &format!("{repository}#{pr}")).await?;
         pg_execute!(
             "DELETE FROM pr_comments WHERE repository = $1 AND pr = $2",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&mut *tx)
@@ -447,7 +448,7 @@ impl JobStore for PgStore {
             pg_execute!(
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES ($1, $2, $3, $4, $5)",
-                repository,
+                repository.as_str(),
                 pr as i64,
                 c.part as i64,
                 c.comment_id as i64,

@@ -3,6 +3,7 @@
 //! (`pg_advisory_xact_lock`, held to its commit), so the check and the write are atomic
 //! against every other replica; applies are fenced by locking the job row they check.
 
+use crate::ids::RepoKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -23,8 +24,8 @@ use crate::store::rows::locks::{
 };
 
 /// Takes `repository`'s project-lock advisory lock for the rest of the transaction.
-async fn lock_repository(conn: &mut PgConnection, repository: &str) -> anyhow::Result<()> {
-    take_turn(conn, Guarded::ProjectLocks, repository).await
+async fn lock_repository(conn: &mut PgConnection, repository: &RepoKey) -> anyhow::Result<()> {
+    take_turn(conn, Guarded::ProjectLocks, repository.as_str()).await
 }
 
 /// The targets keyed by (dir, workspace), each once (the first given wins), by dir then
@@ -46,7 +47,7 @@ fn projects(targets: &[Target]) -> BTreeSet<&Target> {
 impl LockStore for PgStore {
     async fn lock_projects(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
         wait: bool,
@@ -64,7 +65,7 @@ impl LockStore for PgStore {
         for t in &wanted {
             let holder: Option<i64> = pg_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = $1 AND dir = $2 AND workspace = $3",
-                repository,
+                repository.as_str(),
                 &t.dir,
                 &t.workspace,
             )
@@ -87,7 +88,7 @@ impl LockStore for PgStore {
                         "UPDATE locks SET project = $1
                          WHERE repository = $2 AND dir = $3 AND workspace = $4 AND pr = $5",
                         t.name.as_deref(),
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         pr as i64,
@@ -101,7 +102,7 @@ impl LockStore for PgStore {
                     pg_execute!(
                         "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
                          VALUES ($1, $2, $3, $4, $5, $6)",
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         t.name.as_deref(),
@@ -119,7 +120,7 @@ impl LockStore for PgStore {
         if wait {
             pg_execute!(
                 "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
-                repository,
+                repository.as_str(),
                 pr as i64,
             )
             .execute(&mut *tx)
@@ -129,7 +130,7 @@ impl LockStore for PgStore {
                 pg_execute!(
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                    repository,
+                    repository.as_str(),
                     &t.dir,
                     &t.workspace,
                     pr as i64,
@@ -145,12 +146,12 @@ impl LockStore for PgStore {
         Ok(LockAttempt::Held { held })
     }
 
-    async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_repo(&self, repository: &RepoKey) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = pg_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 ORDER BY dir, workspace",
-            repository,
+            repository.as_str(),
         )
         .fetch_all(&self.pool)
         .await
@@ -158,12 +159,12 @@ impl LockStore for PgStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = pg_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 AND pr = $2 ORDER BY dir, workspace",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -174,7 +175,7 @@ impl LockStore for PgStore {
 
     async fn release_locks(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
@@ -192,7 +193,7 @@ impl LockStore for PgStore {
                     TargetRow,
                     "DELETE FROM locks WHERE repository = $1 AND pr = $2
                      RETURNING dir, workspace, project",
-                    repository,
+                    repository.as_str(),
                     pr as i64,
                 )
                 .fetch_all(&mut *tx)
@@ -201,7 +202,7 @@ impl LockStore for PgStore {
                 released.extend(rows.into_iter().map(TargetRow::into_target));
                 pg_execute!(
                     "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
-                    repository,
+                    repository.as_str(),
                     pr as i64,
                 )
                 .execute(&mut *tx)
@@ -215,7 +216,7 @@ impl LockStore for PgStore {
                         "DELETE FROM locks
                          WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr = $4
                          RETURNING dir, workspace, project",
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         pr as i64,
@@ -236,7 +237,7 @@ impl LockStore for PgStore {
             let prs: Vec<i64> = pg_query_scalar!(
                 "SELECT pr FROM lock_waits
                  WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr <> $4",
-                repository,
+                repository.as_str(),
                 &t.dir,
                 &t.workspace,
                 pr as i64,
@@ -252,7 +253,7 @@ impl LockStore for PgStore {
                 WaitTargetRow,
                 "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2
                  RETURNING dir, workspace, project",
-                repository,
+                repository.as_str(),
                 waiter_pr,
             )
             .fetch_all(&mut *tx)
@@ -262,7 +263,7 @@ impl LockStore for PgStore {
                 rows.into_iter().map(WaitTargetRow::into_target).collect();
             targets.sort();
             let waiter = Waiter {
-                repository: repository.to_owned(),
+                repository: repository.as_str().to_owned(),
                 pr: waiter_pr as u64,
                 targets,
             };
@@ -275,12 +276,12 @@ impl LockStore for PgStore {
         Ok(Released { released, woken })
     }
 
-    async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>> {
+    async fn waiters(&self, repository: &RepoKey) -> anyhow::Result<Vec<Waiter>> {
         let rows = pg_query_as!(
             WaiterRow,
             "SELECT pr, dir, workspace, project FROM lock_waits
              WHERE repository = $1 ORDER BY pr, dir, workspace, project",
-            repository,
+            repository.as_str(),
         )
         .fetch_all(&self.pool)
         .await
@@ -297,7 +298,7 @@ impl LockStore for PgStore {
             match waiters.last_mut() {
                 Some(w) if w.pr == pr => w.targets.push(target),
                 _ => waiters.push(Waiter {
-                    repository: repository.to_owned(),
+                    repository: repository.as_str().to_owned(),
                     pr,
                     targets: vec![target],
                 }),
@@ -324,7 +325,7 @@ impl LockStore for PgStore {
 
     async fn start_apply(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         sha: &str,
@@ -340,7 +341,7 @@ impl LockStore for PgStore {
              FROM jobs WHERE id = $8 AND claim = $9 AND status = 'running'
              FOR SHARE
              RETURNING id",
-            repository,
+            repository.as_str(),
             pr as i64,
             &target.dir,
             &target.workspace,
@@ -396,13 +397,17 @@ impl LockStore for PgStore {
         Ok(())
     }
 
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
+    async fn applies_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: u64,
+    ) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = pg_query_as!(
             ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = $1 AND pr = $2 ORDER BY id",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -413,7 +418,7 @@ impl LockStore for PgStore {
 
     async fn delete_plans_of(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
@@ -427,7 +432,7 @@ impl LockStore for PgStore {
             let done = pg_execute!(
                 "DELETE FROM plans
                  WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5",
-                repository,
+                repository.as_str(),
                 pr as i64,
                 &t.dir,
                 &t.workspace,

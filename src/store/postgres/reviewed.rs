@@ -1,5 +1,6 @@
 //! The PostgreSQL backend of reviewed plans.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -13,7 +14,7 @@ use crate::store::rows::jobs::PlanRow;
 impl ReviewStore for PgStore {
     async fn keep_reviewed_plans(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<u64> {
@@ -25,7 +26,7 @@ impl ReviewStore for PgStore {
                     tool_distribution, tool_version, tool_sha256
              FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
-            repository,
+            repository.as_str(),
             pr as i64,
             head_sha,
         )
@@ -35,14 +36,18 @@ impl ReviewStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn reviewed_plans(
+        &self,
+        repository: &RepoKey,
+        pr: u64,
+    ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             PlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
                     tool_distribution, tool_version, tool_sha256
              FROM reviewed_plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.pool)
@@ -51,10 +56,10 @@ impl ReviewStore for PgStore {
         rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
-    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_reviewed_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&self.pool)

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of plan tasks: every replica's task worker claims them, with
 //! `FOR UPDATE SKIP LOCKED`, and a fenced outcome locks the task row it checks.
 
+use crate::ids::RepoKey;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,7 +19,7 @@ impl TaskStore for PgStore {
     async fn enqueue_tasks(
         &self,
         job_id: i64,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         tasks: &[NewTask],
         now: Millis,
@@ -33,7 +34,7 @@ impl TaskStore for PgStore {
                      lease_until = NULL, outcome = NULL, finished_at = NULL
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
-                repository,
+                repository.as_str(),
                 pr as i64,
                 &task.target.dir,
                 &task.target.workspace,

@@ -2,6 +2,7 @@
 //! issue. Writes go through the single writer; reads that take two queries run in one read
 //! transaction so they see one state.
 
+use crate::ids::RepoKey;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -49,7 +50,7 @@ async fn known(
 impl DriftStore for SqliteStore {
     async fn start_drift_run(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         sha: &str,
         trigger: Trigger,
         now: Millis,
@@ -61,7 +62,7 @@ impl DriftStore for SqliteStore {
              WHERE repository = ? AND finished_at IS NULL",
             now,
             INTERRUPTED,
-            repository,
+            repository.as_str(),
         )
         .execute(&mut *tx)
         .await
@@ -69,7 +70,7 @@ impl DriftStore for SqliteStore {
         let id = sqlite_query_scalar!(
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES (?, ?, ?, ?)
              RETURNING id",
-            repository,
+            repository.as_str(),
             sha,
             trigger.as_str(),
             now,
@@ -131,7 +132,7 @@ impl DriftStore for SqliteStore {
         tx.commit().await.context("committing a drift run's end")
     }
 
-    async fn drift_runs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<DriftRun>> {
+    async fn drift_runs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<DriftRun>> {
         let mut tx = self
             .reader
             .begin()
@@ -141,7 +142,7 @@ impl DriftStore for SqliteStore {
             RunRow,
             "SELECT id, repository, sha, trigger, started_at, finished_at, summary
              FROM drift_runs WHERE repository = ? ORDER BY id DESC LIMIT ?",
-            repository,
+            repository.as_str(),
             i64::from(limit),
         )
         .fetch_all(&mut *tx)
@@ -161,7 +162,7 @@ impl DriftStore for SqliteStore {
              FROM drift_results r JOIN drift_runs runs ON runs.id = r.run_id
              WHERE runs.repository = ? AND r.run_id BETWEEN ? AND ?
              ORDER BY r.run_id, r.dir, r.workspace, r.name",
-            repository,
+            repository.as_str(),
             oldest.id,
             newest.id,
         )
@@ -181,8 +182,16 @@ impl DriftStore for SqliteStore {
         Ok(runs)
     }
 
-    async fn known_drift(&self, repository: &str) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
-        let known = known(self, Some(repository), "reading a repository's known drift").await?;
+    async fn known_drift(
+        &self,
+        repository: &RepoKey,
+    ) -> anyhow::Result<Vec<(Target, DriftStatus)>> {
+        let known = known(
+            self,
+            Some(repository.as_str()),
+            "reading a repository's known drift",
+        )
+        .await?;
         Ok(known.into_iter().map(|(_, t, s)| (t, s)).collect())
     }
 
@@ -190,10 +199,10 @@ impl DriftStore for SqliteStore {
         known(self, None, "reading the known drift").await
     }
 
-    async fn drift_issue(&self, repository: &str) -> anyhow::Result<Option<u64>> {
+    async fn drift_issue(&self, repository: &RepoKey) -> anyhow::Result<Option<u64>> {
         let number: Option<i64> = sqlite_query_scalar!(
             "SELECT number FROM drift_issues WHERE repository = ?",
-            repository,
+            repository.as_str(),
         )
         .fetch_optional(&self.reader)
         .await
@@ -201,11 +210,11 @@ impl DriftStore for SqliteStore {
         Ok(number.map(|n| n as u64))
     }
 
-    async fn set_drift_issue(&self, repository: &str, number: u64) -> anyhow::Result<()> {
+    async fn set_drift_issue(&self, repository: &RepoKey, number: u64) -> anyhow::Result<()> {
         sqlite_execute!(
             "INSERT INTO drift_issues (repository, number) VALUES (?, ?)
              ON CONFLICT (repository) DO UPDATE SET number = excluded.number",
-            repository,
+            repository.as_str(),
             number as i64,
         )
         .execute(&self.writer)

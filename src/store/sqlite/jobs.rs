@@ -1,5 +1,6 @@
 //! The SQLite backend of the job queue, plans and summary comments.
 
+use crate::ids::RepoKey;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -271,12 +272,12 @@ impl JobStore for SqliteStore {
         Ok(row.map(JobRow::into_job))
     }
 
-    async fn jobs_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<Job>> {
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>> {
         let rows = sqlite_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = ? AND pr = ? ORDER BY id",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.reader)
@@ -298,12 +299,12 @@ impl JobStore for SqliteStore {
         Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
-    async fn recent_jobs(&self, repository: &str, limit: u32) -> anyhow::Result<Vec<Job>> {
+    async fn recent_jobs(&self, repository: &RepoKey, limit: u32) -> anyhow::Result<Vec<Job>> {
         let rows = sqlite_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = ? ORDER BY id DESC LIMIT ?",
-            repository,
+            repository.as_str(),
             i64::from(limit),
         )
         .fetch_all(&self.reader)
@@ -326,14 +327,14 @@ impl JobStore for SqliteStore {
         upsert_plan(&mut conn, &self.sealer, plan).await
     }
 
-    async fn plans_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlite_query_as!(
             SealedPlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
                     created_at, tool_distribution, tool_version, tool_sha256
              FROM plans WHERE repository = ? AND pr = ?
              ORDER BY dir, workspace, project",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.reader)
@@ -346,7 +347,7 @@ impl JobStore for SqliteStore {
 
     async fn forget_planfile(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         head_sha: &str,
@@ -355,7 +356,7 @@ impl JobStore for SqliteStore {
             "UPDATE plans SET planfile = NULL
              WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?
                AND head_sha = ? AND planfile IS NOT NULL",
-            repository,
+            repository.as_str(),
             pr as i64,
             &target.dir,
             &target.workspace,
@@ -368,10 +369,10 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM plans WHERE repository = ? AND pr = ?",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&self.writer)
@@ -380,12 +381,12 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn pr_comments(&self, repository: &str, pr: u64) -> anyhow::Result<PrComments> {
+    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments> {
         let rows = sqlite_query_as!(
             CommentRow,
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = ? AND pr = ? ORDER BY part",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.reader)
@@ -398,12 +399,12 @@ impl JobStore for SqliteStore {
         ))
     }
 
-    async fn begin_pr_comment(&self, repository: &str, pr: u64) -> anyhow::Result<()> {
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()> {
         sqlite_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES (?, ?, ?, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
-            repository,
+            repository.as_str(),
             pr as i64,
             POSTING_MARK,
         )
@@ -415,14 +416,14 @@ impl JobStore for SqliteStore {
 
     async fn set_pr_comments(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         comments: &[PrComment],
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlite_execute!(
             "DELETE FROM pr_comments WHERE repository = ? AND pr = ?",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .execute(&mut *tx)
@@ -432,7 +433,7 @@ impl JobStore for SqliteStore {
             sqlite_execute!(
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES (?, ?, ?, ?, ?)",
-                repository,
+                repository.as_str(),
                 pr as i64,
                 c.part as i64,
                 c.comment_id as i64,

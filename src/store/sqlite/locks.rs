@@ -3,6 +3,7 @@
 //! so the check and the write are atomic even against another process (or another
 //! `SqliteStore`) writing the same file.
 
+use crate::ids::RepoKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -50,7 +51,7 @@ fn sort_targets(targets: &mut [Target]) {
 impl LockStore for SqliteStore {
     async fn lock_projects(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
         wait: bool,
@@ -67,7 +68,7 @@ impl LockStore for SqliteStore {
         for t in &wanted {
             let holder: Option<i64> = sqlite_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = ? AND dir = ? AND workspace = ?",
-                repository,
+                repository.as_str(),
                 &t.dir,
                 &t.workspace,
             )
@@ -90,7 +91,7 @@ impl LockStore for SqliteStore {
                         "UPDATE locks SET project = ?
                          WHERE repository = ? AND dir = ? AND workspace = ? AND pr = ?",
                         &t.name,
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         pr as i64,
@@ -104,7 +105,7 @@ impl LockStore for SqliteStore {
                     sqlite_execute!(
                         "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
                          VALUES (?, ?, ?, ?, ?, ?)",
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         &t.name,
@@ -122,7 +123,7 @@ impl LockStore for SqliteStore {
         if wait {
             sqlite_execute!(
                 "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
-                repository,
+                repository.as_str(),
                 pr as i64,
             )
             .execute(&mut *tx)
@@ -132,7 +133,7 @@ impl LockStore for SqliteStore {
                 sqlite_execute!(
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES (?, ?, ?, ?, ?, ?)",
-                    repository,
+                    repository.as_str(),
                     &t.dir,
                     &t.workspace,
                     pr as i64,
@@ -148,12 +149,12 @@ impl LockStore for SqliteStore {
         Ok(LockAttempt::Held { held })
     }
 
-    async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_repo(&self, repository: &RepoKey) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = sqlite_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = ? ORDER BY dir, workspace",
-            repository,
+            repository.as_str(),
         )
         .fetch_all(&self.reader)
         .await
@@ -161,12 +162,12 @@ impl LockStore for SqliteStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = sqlite_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.reader)
@@ -177,7 +178,7 @@ impl LockStore for SqliteStore {
 
     async fn release_locks(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
@@ -194,7 +195,7 @@ impl LockStore for SqliteStore {
                     TargetRow,
                     "DELETE FROM locks WHERE repository = ? AND pr = ?
                      RETURNING dir, workspace, project",
-                    repository,
+                    repository.as_str(),
                     pr as i64,
                 )
                 .fetch_all(&mut *tx)
@@ -203,7 +204,7 @@ impl LockStore for SqliteStore {
                 released.extend(rows.into_iter().map(TargetRow::into_target));
                 sqlite_execute!(
                     "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
-                    repository,
+                    repository.as_str(),
                     pr as i64,
                 )
                 .execute(&mut *tx)
@@ -217,7 +218,7 @@ impl LockStore for SqliteStore {
                         "DELETE FROM locks
                          WHERE repository = ? AND dir = ? AND workspace = ? AND pr = ?
                          RETURNING dir, workspace, project",
-                        repository,
+                        repository.as_str(),
                         &t.dir,
                         &t.workspace,
                         pr as i64,
@@ -238,7 +239,7 @@ impl LockStore for SqliteStore {
             let prs: Vec<i64> = sqlite_query_scalar!(
                 "SELECT pr FROM lock_waits
                  WHERE repository = ? AND dir = ? AND workspace = ? AND pr != ?",
-                repository,
+                repository.as_str(),
                 &t.dir,
                 &t.workspace,
                 pr as i64,
@@ -254,7 +255,7 @@ impl LockStore for SqliteStore {
                 WaitTargetRow,
                 "DELETE FROM lock_waits WHERE repository = ? AND pr = ?
                  RETURNING dir, workspace, project",
-                repository,
+                repository.as_str(),
                 waiter_pr,
             )
             .fetch_all(&mut *tx)
@@ -264,7 +265,7 @@ impl LockStore for SqliteStore {
                 rows.into_iter().map(WaitTargetRow::into_target).collect();
             sort_targets(&mut targets);
             let waiter = Waiter {
-                repository: repository.to_owned(),
+                repository: repository.as_str().to_owned(),
                 pr: waiter_pr as u64,
                 targets,
             };
@@ -277,12 +278,12 @@ impl LockStore for SqliteStore {
         Ok(Released { released, woken })
     }
 
-    async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>> {
+    async fn waiters(&self, repository: &RepoKey) -> anyhow::Result<Vec<Waiter>> {
         let rows = sqlite_query_as!(
             WaiterRow,
             "SELECT pr, dir, workspace, project FROM lock_waits
              WHERE repository = ? ORDER BY pr, dir, workspace, project",
-            repository,
+            repository.as_str(),
         )
         .fetch_all(&self.reader)
         .await
@@ -299,7 +300,7 @@ impl LockStore for SqliteStore {
             match waiters.last_mut() {
                 Some(w) if w.pr == pr => w.targets.push(target),
                 _ => waiters.push(Waiter {
-                    repository: repository.to_owned(),
+                    repository: repository.as_str().to_owned(),
                     pr,
                     targets: vec![target],
                 }),
@@ -325,7 +326,7 @@ impl LockStore for SqliteStore {
 
     async fn start_apply(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         target: &Target,
         sha: &str,
@@ -338,7 +339,7 @@ impl LockStore for SqliteStore {
              SELECT ?, ?, ?, ?, ?, ?, id, claim, 'running', ?
              FROM jobs WHERE id = ? AND claim = ? AND status = 'running'
              RETURNING id",
-            repository,
+            repository.as_str(),
             pr as i64,
             &target.dir,
             &target.workspace,
@@ -393,13 +394,17 @@ impl LockStore for SqliteStore {
         Ok(())
     }
 
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
+    async fn applies_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: u64,
+    ) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = sqlite_query_as!(
             ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = ? AND pr = ? ORDER BY id",
-            repository,
+            repository.as_str(),
             pr as i64,
         )
         .fetch_all(&self.reader)
@@ -410,7 +415,7 @@ impl LockStore for SqliteStore {
 
     async fn delete_plans_of(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
@@ -424,7 +429,7 @@ impl LockStore for SqliteStore {
             let done = sqlite_execute!(
                 "DELETE FROM plans
                  WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
-                repository,
+                repository.as_str(),
                 pr as i64,
                 &t.dir,
                 &t.workspace,

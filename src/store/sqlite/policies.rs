@@ -1,5 +1,6 @@
 //! The SQLite backend of policy checks' results and approvals.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -46,7 +47,7 @@ impl ResultRow {
 impl PolicyStore for SqliteStore {
     async fn record_policy_results(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         target: &Target,
         head_sha: &str,
         results: &[PolicyResult],
@@ -61,7 +62,7 @@ impl PolicyStore for SqliteStore {
         sqlite_execute!(
             "DELETE FROM policy_results WHERE repository = ? AND pr = ? AND dir = ?
              AND workspace = ? AND project = ? AND head_sha = ?",
-            repository,
+            repository.as_str(),
             pr as i64,
             &target.dir,
             &target.workspace,
@@ -77,7 +78,7 @@ impl PolicyStore for SqliteStore {
                  policy_set, passed, failures, warnings, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT DO NOTHING",
-                repository,
+                repository.as_str(),
                 pr as i64,
                 &target.dir,
                 &target.workspace,
@@ -99,7 +100,7 @@ impl PolicyStore for SqliteStore {
 
     async fn policy_results(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyResult>> {
@@ -108,7 +109,7 @@ impl PolicyStore for SqliteStore {
             "SELECT dir, workspace, project, policy_set, passed, failures, warnings
              FROM policy_results WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY dir, workspace, project, policy_set",
-            repository,
+            repository.as_str(),
             pr as i64,
             head_sha,
         )
@@ -120,7 +121,7 @@ impl PolicyStore for SqliteStore {
 
     async fn approve_policy(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         head_sha: &str,
         policy_set: &str,
         approver: &str,
@@ -129,7 +130,7 @@ impl PolicyStore for SqliteStore {
         let done = sqlite_execute!(
             "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            repository,
+            repository.as_str(),
             pr as i64,
             head_sha,
             policy_set,
@@ -144,14 +145,14 @@ impl PolicyStore for SqliteStore {
 
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&RepoKey, u64),
         head_sha: &str,
         approver: &str,
     ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM policy_approvals WHERE repository = ? AND pr = ? AND head_sha = ?
              AND approver = ?",
-            repository,
+            repository.as_str(),
             pr as i64,
             head_sha,
             approver.to_lowercase(),
@@ -164,7 +165,7 @@ impl PolicyStore for SqliteStore {
 
     async fn policy_approvals(
         &self,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         head_sha: &str,
     ) -> anyhow::Result<Vec<PolicyApproval>> {
@@ -173,7 +174,7 @@ impl PolicyStore for SqliteStore {
             "SELECT policy_set, approver FROM policy_approvals
              WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY policy_set, approver",
-            repository,
+            repository.as_str(),
             pr as i64,
             head_sha,
         )

@@ -1,5 +1,6 @@
 //! The SQLite backend of plan tasks (one replica: its own task worker claims them all).
 
+use crate::ids::RepoKey;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +18,7 @@ impl TaskStore for SqliteStore {
     async fn enqueue_tasks(
         &self,
         job_id: i64,
-        repository: &str,
+        repository: &RepoKey,
         pr: u64,
         tasks: &[NewTask],
         now: Millis,
@@ -32,7 +33,7 @@ impl TaskStore for SqliteStore {
                      lease_until = NULL, outcome = NULL, finished_at = NULL
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
-                repository,
+                repository.as_str(),
                 pr as i64,
                 &task.target.dir,
                 &task.target.workspace,

@@ -219,3 +219,19 @@ pub fn module(state: &std::path::Path, names: &[&str]) -> String {
     }
     tf
 }
+
+/// The `terraform_data` resources in a state file (empty when there is none).
+pub fn resources(state: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(state) else {
+        return Vec::new();
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut names: Vec<String> = json["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    names.sort();
+    names
+}

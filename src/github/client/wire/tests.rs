@@ -142,6 +142,7 @@ fn installation_repos_read_the_wrapped_list() {
     assert_eq!(
         repos,
         vec![RepoInfo {
+            id: crate::ids::RepoId(1),
             full_name: "acme/infra".into(),
             clone_url: "https://github.com/acme/infra.git".into(),
             default_branch: "trunk".into(),

@@ -126,6 +126,27 @@ impl FakeGitHub {
         format!("{}/git/{repo}.git", self.url)
     }
 
+    /// GitHub's id of `repo` (`owner/name`).
+    pub fn repo_id(&self, repo: &str) -> bosun::ids::RepoId {
+        bosun::ids::RepoId(self.model().repo(repo).unwrap().id)
+    }
+
+    /// Renames `repo` (`owner/name`) to `new` (`owner/name`, a rename or a transfer), as
+    /// GitHub does: the same repository (its id, pull requests, git data, permissions) under
+    /// the new name; the old name is no longer served.
+    pub fn rename_repo(&self, repo: &str, new: &str) {
+        let mut m = self.model();
+        let mut r = m.repos.remove(&repo.to_ascii_lowercase()).unwrap();
+        let (owner, name) = new.split_once('/').unwrap();
+        (r.owner, r.name) = (owner.to_owned(), name.to_owned());
+        m.repos.insert(new.to_ascii_lowercase(), r);
+        for i in m.installations.values_mut() {
+            if i.repos.remove(&repo.to_ascii_lowercase()) {
+                i.repos.insert(new.to_ascii_lowercase());
+            }
+        }
+    }
+
     /// The git requests served for `repo` so far.
     pub fn git_requests(&self, repo: &str) -> Vec<model::GitRequest> {
         self.model()

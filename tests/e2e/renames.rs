@@ -1,0 +1,104 @@
+//! A repository renamed (or transferred) on GitHub stays the same repository to bosun: it is
+//! known by GitHub's id, so its locks and plans are found under the new name, not forked.
+
+use bosun::ids::RepoKey;
+
+use crate::support::fake::payloads;
+use crate::support::prs::{module, resources};
+use crate::support::{INSTALLATION, REPO, TestContext};
+
+const RENAMED: &str = "acme/platform";
+
+#[tokio::test]
+async fn a_renamed_repository_keeps_its_locks_and_plans() {
+    let ctx = TestContext::start().await;
+    ctx.fake.set_permission(REPO, "alice", "write");
+    let state = ctx.state_file("dev");
+    let (first, _) = ctx
+        .open_pr("first", &[("envs/dev/main.tf", &module(&state, &["a"]))])
+        .await;
+    ctx.settle().await;
+    let key = RepoKey::new(REPO);
+    let locks = ctx.store().locks_of_repo(&key).await.unwrap();
+    assert_eq!(locks.len(), 1, "planning took the project's lock");
+    assert_eq!(locks[0].pr, first);
+
+    // A second pull request on the same project, opened once the repository is renamed.
+    let (second, _) = ctx.prepare_pr("second", &[("envs/dev/main.tf", &module(&state, &["b"]))]);
+    ctx.fake.rename_repo(REPO, RENAMED);
+    let opened = {
+        let m = ctx.fake.model();
+        let repo = m.repo(RENAMED).unwrap();
+        payloads::pull_request(
+            "opened",
+            repo,
+            &repo.prs[&second],
+            &ctx.fake.url,
+            INSTALLATION,
+            "bob",
+        )
+    };
+    ctx.fake.send_webhook("pull_request", opened).await;
+    ctx.settle().await;
+    assert_eq!(
+        ctx.store().repo_name(&key).await.unwrap().as_deref(),
+        Some(RENAMED),
+        "the repository is kept under its first name, and known by its name now"
+    );
+
+    // The first pull request's plan is applied through the new name.
+    let id = ctx.fake.add_comment(RENAMED, first, "alice", "bosun apply");
+    let comment = {
+        let m = ctx.fake.model();
+        let repo = m.repo(RENAMED).unwrap();
+        payloads::pr_comment(
+            repo,
+            &repo.prs[&first],
+            id,
+            "bosun apply",
+            "alice",
+            &ctx.fake.url,
+            INSTALLATION,
+        )
+    };
+    ctx.fake.send_webhook("issue_comment", comment).await;
+    ctx.settle().await;
+    assert_eq!(resources(&state), ["a"], "the reviewed plan was applied");
+    let renamed = RepoKey::new(RENAMED);
+    assert!(
+        ctx.store()
+            .locks_of_repo(&renamed)
+            .await
+            .unwrap()
+            .is_empty()
+            && ctx
+                .store()
+                .plans_of_pr(&renamed, second)
+                .await
+                .unwrap()
+                .is_empty(),
+        "nothing is stored under the new name: the rows are not forked"
+    );
+    let locks = ctx.store().locks_of_repo(&key).await.unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(
+        locks[0].pr, first,
+        "the first pull request still holds the lock"
+    );
+
+    // Read back what people saw (the helpers read the repository by its first name).
+    ctx.fake.rename_repo(RENAMED, REPO);
+    let check = ctx.check(second, "bosun/plan: envs/dev");
+    assert_eq!(
+        check.title.as_deref(),
+        Some(&*format!("Locked by #{first}")),
+        "{check:#?}"
+    );
+    let body = ctx.reply(first, "apply");
+    assert!(
+        body.contains("Apply complete! Resources: 1 added"),
+        "{body}"
+    );
+    ctx.fake.assert_no_violations();
+    ctx.finish().await;
+}
