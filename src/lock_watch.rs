@@ -59,16 +59,16 @@ impl LockWatch {
                 continue;
             }
             let held = Duration::from_millis(u64::try_from(now - lock.created_at).unwrap_or(0));
-            let link = self.outbox.pr_link(&lock.repository, lock.pr);
+            // Locks are kept under the repository's key; people know it by its name now.
+            let repo = crate::store::repositories::display_name(
+                self.store.as_ref(),
+                &crate::ids::RepoKey::new(lock.repository.clone()),
+            )
+            .await;
+            let link = self.outbox.pr_link(&repo, lock.pr);
             self.outbox.post(
                 Kind::LockHeld,
-                crate::render::notify::lock_held(
-                    &lock.repository,
-                    lock.pr,
-                    &lock.target,
-                    held,
-                    &link,
-                ),
+                crate::render::notify::lock_held(&repo, lock.pr, &lock.target, held, &link),
             );
             announced += 1;
         }

@@ -53,7 +53,9 @@ async fn find(store: &dyn Store, id: &str) -> Result<Run, Refusal> {
 /// A run of a repository the viewer cannot read is answered as an unknown one (its repository
 /// is not named).
 async fn hide_unreadable(state: &AppState, viewer: &Viewer, run: &Run) -> Result<(), Refusal> {
-    if viewer.permission(state, &run.repository).await? >= Permission::Read {
+    // A run's `repository` is the store's key; GitHub knows it by its name now.
+    let name = crate::store::repositories::display_name(state.store.as_ref(), &run.key()).await;
+    if viewer.permission(state, &name).await? >= Permission::Read {
         Ok(())
     } else {
         Err(refuse(StatusCode::NOT_FOUND, "no such run"))

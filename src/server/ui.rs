@@ -91,7 +91,7 @@ async fn readable(
     state: &AppState,
     viewer: &Viewer,
     repos: impl IntoIterator<Item = String>,
-) -> HashMap<String, Permission> {
+) -> HashMap<String, (String, Permission)> {
     let mut out = HashMap::new();
     let mut asked = 0;
     for repo in repos {
@@ -104,7 +104,7 @@ async fn readable(
         if let Ok(p) = viewer.permission(state, &name).await
             && p >= Permission::Read
         {
-            out.insert(repo, p);
+            out.insert(repo, (name, p));
         }
     }
     out
@@ -157,12 +157,15 @@ pub async fn overview(
         let mut lock_repos: Vec<&String> = holders.iter().map(|(r, _)| r).collect();
         lock_repos.dedup();
         for repo in lock_repos.into_iter().filter(|r| can.contains_key(*r)) {
-            locks.extend(
-                store
-                    .locks_of_repo(&RepoKey::new(repo.clone()))
-                    .await
-                    .map_err(|e| store_failed(e, "reading locks"))?,
-            );
+            let held = store
+                .locks_of_repo(&RepoKey::new(repo.clone()))
+                .await
+                .map_err(|e| store_failed(e, "reading locks"))?;
+            // Shown by the repository's name now, not the key they are stored under.
+            locks.extend(held.into_iter().map(|mut l| {
+                l.repository = can[repo].0.clone();
+                l
+            }));
         }
         let apply_lock = store
             .apply_lock()
@@ -171,12 +174,15 @@ pub async fn overview(
         let o = web::overview::Overview {
             jobs: jobs
                 .into_iter()
-                .filter(|j| can.contains_key(&j.repository))
+                .filter_map(|mut j| {
+                    j.repository = can.get(&j.repository)?.0.clone();
+                    Some(j)
+                })
                 .collect(),
             locks,
             drift: drift
                 .into_iter()
-                .filter(|(r, _, _)| can.contains_key(r))
+                .filter_map(|(r, t, s)| Some((can.get(&r)?.0.clone(), t, s)))
                 .collect(),
             apply_lock,
             may_switch_apply_lock: viewer.may_switch_apply_lock(&state),
@@ -322,7 +328,7 @@ pub async fn run(
         let status = run.status.as_str();
         let page = web::run::RunPage {
             id,
-            repository: &run.repository,
+            repository: &name,
             pr: run.pr,
             dir: &run.dir,
             workspace: &run.workspace,
@@ -365,13 +371,16 @@ pub async fn locks(
         repos.sort();
         let mut views = Vec::new();
         for repo in repos {
-            let may_unlock = state.access.may_command(can[repo]);
-            for lock in state
+            let (name, has) = &can[repo];
+            let may_unlock = state.access.may_command(*has);
+            for mut lock in state
                 .store
                 .locks_of_repo(&RepoKey::new(repo.clone()))
                 .await
                 .map_err(|e| store_failed(e, "reading locks"))?
             {
+                // Shown (and unlocked) by the repository's name now.
+                lock.repository = name.clone();
                 views.push(web::locks::LockView { lock, may_unlock });
             }
         }

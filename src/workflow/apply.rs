@@ -1129,16 +1129,18 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
     if cut.is_empty() {
         return Ok(true);
     }
+    // The job's `repository` is the store's key; GitHub and people know it by its name now.
+    let repo = crate::store::repositories::display_name(ctx.store.as_ref(), &job.key()).await;
     for a in &cut {
         ctx.store
             .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())
             .await?;
         let run = ctx.run_of(job.id, &a.target, RunKind::Apply).await;
         let run = run.and_then(|id| ctx.run_page(id));
-        ctx.notify(Kind::ApplyInterrupted, &job.repository, job.pr, |link| {
+        ctx.notify(Kind::ApplyInterrupted, &repo, job.pr, |link| {
             render::notify::apply_outcome(
                 ApplyEnd::Interrupted,
-                &job.repository,
+                &repo,
                 job.pr,
                 &a.target,
                 &a.sha,
@@ -1160,7 +1162,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         };
         if let Err(e) = ctx
             .github
-            .create_check_run(job.installation_id, &job.repository, &spec)
+            .create_check_run(job.installation_id, &repo, &spec)
             .await
         {
             tracing::warn!(error = %e, "writing the interrupted check run failed");
@@ -1183,7 +1185,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         };
         if let Err(e) = ctx
             .github
-            .create_check_run(job.installation_id, &job.repository, &spec)
+            .create_check_run(job.installation_id, &repo, &spec)
             .await
         {
             tracing::warn!(error = %e, "writing the interrupted summary check run failed");
@@ -1191,6 +1193,6 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
     }
     let targets: Vec<Target> = cut.iter().map(|a| a.target.clone()).collect();
     let body = render::reply::apply_interrupted(ctx.settings.command_name(), &targets);
-    feedback::reply(ctx, job.installation_id, &job.repository, job.pr, &body).await?;
+    feedback::reply(ctx, job.installation_id, &repo, job.pr, &body).await?;
     Ok(true)
 }

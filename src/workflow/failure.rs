@@ -23,7 +23,8 @@ pub async fn report(ctx: &Context, job: &Job, reason: &str) {
         JobSpec::Unlock { .. } => ("release the locks asked for through the API", None),
         JobSpec::Drift { .. } | JobSpec::Reconcile { .. } => return,
     };
-    let repo = job.repository.as_str();
+    // Its name when the job was made (the job's `repository` is the store's key).
+    let repo = spec.repo().full_name.as_str();
     if let Some(head_sha) = head {
         let check = CheckRunSpec {
             name: ctx.settings.summary_check_name("plan"),
