@@ -86,6 +86,15 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
         "the first pull request still holds the lock"
     );
 
+    // People are shown the repository by its name now.
+    let (alice, _) = crate::support::signed_in::sign_in(&ctx, "alice", "/").await;
+    for path in ["/api/locks", "/locks"] {
+        let r = alice.send(&ctx, http::Method::GET, path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert!(r.text().contains(RENAMED), "{path}: {}", r.text());
+        assert!(!r.text().contains(REPO), "{path}: {}", r.text());
+    }
+
     // Read back what people saw (the helpers read the repository by its first name).
     ctx.fake.rename_repo(RENAMED, REPO);
     let check = ctx.check(second, "bosun/plan: envs/dev");
