@@ -10,8 +10,11 @@ impl Target {
     /// The project's name in check runs and comments: its name, else its dir (`.` for the
     /// root), with `:<workspace>` appended unless the workspace is `default`.
     pub fn display_name(&self) -> String {
-        let base = self.name.clone().unwrap_or_else(|| self.dir.clone());
-        if self.workspace == "default" {
+        let base = self
+            .name
+            .clone()
+            .unwrap_or_else(|| self.dir.to_string());
+        if self.workspace.is_default() {
             base
         } else {
             format!("{base}:{}", self.workspace)

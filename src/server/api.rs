@@ -234,8 +234,8 @@ impl<'a> From<&'a ProjectDrift> for ProjectJson<'a> {
     fn from(p: &'a ProjectDrift) -> Self {
         Self {
             project: p.target.display_name(),
-            dir: &p.target.dir,
-            workspace: &p.target.workspace,
+            dir: p.target.dir.as_str(),
+            workspace: p.target.workspace.as_str(),
             status: p.status.as_str(),
             locked_by: p.locked_by,
             summary: &p.summary,

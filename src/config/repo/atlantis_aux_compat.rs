@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::{DEFAULT_WHEN_MODIFIED, FILE_NAMES, dir_globs, is_project_file, terraform_dirs};
+use crate::ids::{Dir, Workspace};
 use crate::command::{Command, CommandKind, NameMatcher};
 use crate::config::powers::{self, AllowedOverrides, ServerPolicy};
 use crate::plan::Target;
@@ -217,8 +218,8 @@ fn run(case: &Json) -> Result<(), String> {
                     .into_iter()
                     .flatten()
                     .map(|p| Target {
-                        dir: p["dir"].as_str().unwrap_or_default().to_owned(),
-                        workspace: p["workspace"].as_str().unwrap_or_default().to_owned(),
+                        dir: Dir::new(p["dir"].as_str().unwrap_or_default()),
+                        workspace: Workspace::new(p["workspace"].as_str().unwrap_or_default()),
                         name: None,
                     })
                     .collect()
