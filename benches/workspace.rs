@@ -164,7 +164,7 @@ async fn prepare(
         .checkout("bench/infra", key, head, &Strategy::Branch)
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    if !c.root.join(&key.dir).join("file000.tf").is_file() {
+    if !c.root.join(key.dir.as_str()).join("file000.tf").is_file() {
         bail!("the checkout lacks its files");
     }
     Ok(fetched)

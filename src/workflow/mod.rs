@@ -385,7 +385,7 @@ mod tests {
         symlink("../../..", root.join("envs/up")).unwrap();
         assert_eq!(inside(&root, &"envs/prod".into()), Ok(root.join("envs/prod")));
         assert_eq!(inside(&root, &"envs/alias".into()), Ok(root.join("envs/prod")));
-        assert_eq!(inside(&root, &Dir::root()), Ok(root.clone()));
+        assert_eq!(inside(&root, &crate::ids::Dir::root()), Ok(root.clone()));
         for (dir, why) in [
             ("envs/out", "leads outside"),
             ("envs/up", "leads outside"),

@@ -226,7 +226,7 @@ fn run(case: &Json) -> Result<(), String> {
             };
             let cmd = Command {
                 dirs: vec![text("pattern")],
-                workspace: input["workspace"].as_str().map(str::to_owned),
+                workspace: input["workspace"].as_str().map(Workspace::new),
                 ..Command::new(CommandKind::Plan)
             };
             let got: Vec<Target> = targets(&input["projects"])
