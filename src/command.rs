@@ -4,8 +4,8 @@
 //! addresses anywhere among the flags, before `--`).
 //! Pure: text in, a typed [`Command`] (or a reasoned error) out.
 
-use std::fmt;
 use crate::ids::{Dir, Workspace};
+use std::fmt;
 
 pub mod pattern;
 pub use pattern::{BadPattern, NameMatcher};

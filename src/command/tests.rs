@@ -640,7 +640,11 @@ fn dir_globs_match_as_atlantis_matches() {
         ("modules/vpc", "modules/vpc", true),
         ("modules/vpc", "modules/vpc2", false),
     ] {
-        assert_eq!(dir_matches(pattern, &Dir::new(dir)), want, "{pattern} {dir}");
+        assert_eq!(
+            dir_matches(pattern, &Dir::new(dir)),
+            want,
+            "{pattern} {dir}"
+        );
     }
 }
 

@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::ids::{Dir, Workspace};
 use super::yaml::{self, Node, Value};
+use crate::ids::{Dir, Workspace};
 
 mod dir_globs;
 mod distribution;
@@ -218,10 +218,7 @@ pub struct Project {
 impl Project {
     /// `bosun/plan: <this>`: the name, else the dir, with `:<workspace>` unless default.
     pub fn display_name(&self) -> String {
-        let base = self
-            .name
-            .clone()
-            .unwrap_or_else(|| self.dir.to_string());
+        let base = self.name.clone().unwrap_or_else(|| self.dir.to_string());
         if self.workspace.is_default() {
             base
         } else {

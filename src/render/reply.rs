@@ -4,8 +4,8 @@
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
-use crate::plan::Target;
 use crate::ids::{Dir, Workspace};
+use crate::plan::Target;
 
 /// The most files or projects a reply lists; the rest are counted.
 const MAX_LISTED: usize = 50;
@@ -437,7 +437,11 @@ pub fn closed(released: &[Target]) -> String {
             "workspaces"
         };
         let names: Vec<String> = workspaces.iter().map(|w| code_span(w.as_str())).collect();
-        format!("dir: {} {noun}: {}", code_span(dir.as_str()), names.join(", "))
+        format!(
+            "dir: {} {noun}: {}",
+            code_span(dir.as_str()),
+            names.join(", ")
+        )
     });
     format!(
         "{}\nLocks and plans deleted for the projects and workspaces modified in this pull \

@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 
 use super::Millis;
-use crate::plan::Target;
 use crate::ids::{Dir, Workspace};
+use crate::plan::Target;
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -18,9 +18,9 @@ use super::{
     At, Exit, Finished, PlanRun, RESERVED_ENV, RunDir, Terraform, cut_off, failure, fallback_line,
     plan_line, plan_text, step,
 };
-use crate::ids::{Dir, Workspace};
 use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::config::repo::{EnvValue, OtherStep, ShellCommand, WorkflowStep};
+use crate::ids::{Dir, Workspace};
 use crate::plan::{Outcome, Step};
 
 mod output;

@@ -50,8 +50,8 @@ pub use run::{Direct, Exit, Finished, Invocation, Runner};
 pub use rundir::RunDir;
 pub use sandbox::{Bwrap, BwrapConfig, Limits};
 
-use crate::ids::Workspace;
 use crate::apply::{ApplyOutcome, is_stale_refusal};
+use crate::ids::Workspace;
 use crate::plan::{Outcome, PlanSummary, Step};
 
 /// The `PATH` every Terraform run gets.

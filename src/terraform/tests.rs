@@ -137,7 +137,12 @@ async fn an_applied_plan_leaves_no_changes() {
     planned(&run);
     let applied = fx
         .tf
-        .apply_project(&dir, &dir, &"default".into(), run.planfile.as_deref().unwrap())
+        .apply_project(
+            &dir,
+            &dir,
+            &"default".into(),
+            run.planfile.as_deref().unwrap(),
+        )
         .await;
     assert!(
         matches!(applied, ApplyOutcome::Applied { .. }),
@@ -219,7 +224,12 @@ output "o" { value = "two" }
         seen.push(summary.changes.iter().map(|c| c.action).collect::<Vec<_>>());
         let applied = fx
             .tf
-            .apply_project(&dir, &dir, &"default".into(), run.planfile.as_deref().unwrap())
+            .apply_project(
+                &dir,
+                &dir,
+                &"default".into(),
+                run.planfile.as_deref().unwrap(),
+            )
             .await;
         assert!(
             matches!(applied, ApplyOutcome::Applied { .. }),
@@ -261,7 +271,10 @@ async fn var_args_reach_terraform() {
         "-var".to_owned(),
         "x=from the comment; echo $HOME".to_owned(),
     ];
-    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &extra).await;
+    let run = fx
+        .tf
+        .plan_project(&dir, &dir, &"default".into(), &extra)
+        .await;
     let (_, text) = planned(&run);
     assert!(
         text.contains(r#"+ input  = "from the comment; echo $HOME""#),
@@ -654,7 +667,12 @@ async fn detailed_exitcode_2_is_a_successful_plan() {
     assert_eq!(failed(&run).0, Step::Plan);
     let run = fx
         .tf
-        .plan_project(&dir, &dir, &"default".into(), &["-detailed-exitcode".to_owned()])
+        .plan_project(
+            &dir,
+            &dir,
+            &"default".into(),
+            &["-detailed-exitcode".to_owned()],
+        )
         .await;
     planned(&run);
 }

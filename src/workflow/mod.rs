@@ -42,10 +42,10 @@ use crate::config::pass_env::PassEnv;
 use crate::config::powers::Rules;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
+use crate::ids::Dir;
 use crate::metrics::Metrics;
 use crate::notify::{Kind, Outbox};
 use crate::plan::Target;
-use crate::ids::Dir;
 use crate::redact::Redactor;
 use crate::store::{Job, Store};
 use crate::terraform::Terraform;
@@ -383,8 +383,14 @@ mod tests {
         symlink("prod", root.join("envs/alias")).unwrap();
         symlink(tmp.path(), root.join("envs/out")).unwrap();
         symlink("../../..", root.join("envs/up")).unwrap();
-        assert_eq!(inside(&root, &"envs/prod".into()), Ok(root.join("envs/prod")));
-        assert_eq!(inside(&root, &"envs/alias".into()), Ok(root.join("envs/prod")));
+        assert_eq!(
+            inside(&root, &"envs/prod".into()),
+            Ok(root.join("envs/prod"))
+        );
+        assert_eq!(
+            inside(&root, &"envs/alias".into()),
+            Ok(root.join("envs/prod"))
+        );
         assert_eq!(inside(&root, &crate::ids::Dir::root()), Ok(root.clone()));
         for (dir, why) in [
             ("envs/out", "leads outside"),

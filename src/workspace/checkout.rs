@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use tracing::Instrument as _;
 
-use crate::ids::{Dir, Workspace};
 use super::Workspaces;
 use super::git::{Git, check_oid, failure};
+use crate::ids::{Dir, Workspace};
 
 /// What to check out for a pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,9 +180,8 @@ impl Workspaces {
 
     /// The checkout directory and its index file for `key`, both under the PR's directory.
     fn checkout_paths(&self, repo: &str, key: &CheckoutKey) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let dir = Dir::parse(key.dir.as_str()).map_err(|why| {
-            anyhow!("project dir `{}` {why}", key.dir.as_str().escape_debug())
-        })?;
+        let dir = Dir::parse(key.dir.as_str())
+            .map_err(|why| anyhow!("project dir `{}` {why}", key.dir.as_str().escape_debug()))?;
         let ws = key.workspace.as_str();
         if ws.is_empty() || ws.chars().any(char::is_control) {
             return Err(anyhow!("`{}` is not a workspace name", ws.escape_debug()));

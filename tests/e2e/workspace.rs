@@ -5,8 +5,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use bosun::workspace::{CheckoutError, CheckoutKey, Strategy, Workspaces};
 use bosun::ids::{Dir, Workspace};
+use bosun::workspace::{CheckoutError, CheckoutKey, Strategy, Workspaces};
 
 use crate::support::{INSTALLATION, REPO, TestContext};
 

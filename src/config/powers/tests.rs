@@ -93,40 +93,54 @@ fn the_minimum_is_the_servers_unless_an_allowed_project_sets_its_own() {
     let strict = policy("", "", "approved");
     let approved = [ApplyRequirement::Approved];
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (&"a".into(), &"default".into(), None)),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"a".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (&"b".into(), &"default".into(), None)),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"b".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, None, (&"x".into(), &"default".into(), None)),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            None,
+            (&"x".into(), &"default".into(), None)
+        ),
         approved
     );
     let allowed = policy("", "acme/*:apply_requirements", "approved");
     assert!(
         allowed
             .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (&"a".into(), &"default".into(), None))
+            .minimum(
+                Requirements::Apply,
+                Some(&c),
+                (&"a".into(), &"default".into(), None)
+            )
             .is_empty()
     );
     assert_eq!(
-        allowed
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (&"b".into(), &"default".into(), None)),
+        allowed.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"b".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        allowed
-            .for_repo("other/x", "main")
-            .minimum(Requirements::Apply, Some(&c), (&"a".into(), &"default".into(), None)),
+        allowed.for_repo("other/x", "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"a".into(), &"default".into(), None)
+        ),
         approved
     );
 }
@@ -140,7 +154,11 @@ fn a_named_project_is_not_let_off_by_another_on_its_dir() {
     assert!(
         allowed
             .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (&".".into(), &"default".into(), Some("dev")))
+            .minimum(
+                Requirements::Apply,
+                Some(&c),
+                (&".".into(), &"default".into(), Some("dev"))
+            )
             .is_empty()
     );
     assert_eq!(

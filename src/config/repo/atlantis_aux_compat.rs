@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::{DEFAULT_WHEN_MODIFIED, FILE_NAMES, dir_globs, is_project_file, terraform_dirs};
-use crate::ids::{Dir, Workspace};
 use crate::command::{Command, CommandKind, NameMatcher};
 use crate::config::powers::{self, AllowedOverrides, ServerPolicy};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
 const DATA: &str = concat!(

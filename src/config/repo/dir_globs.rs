@@ -123,8 +123,7 @@ mod tests {
         let mut c = super::super::parse("bosun.yaml", text).map_err(|e| e.to_string())?;
         c.expand_dir_globs(&terraform_dirs(FILES))
             .map_err(|e| e.to_string())?;
-        Ok(c
-            .projects
+        Ok(c.projects
             .into_iter()
             .map(|p| (p.dir.into_string(), p.name))
             .collect())

@@ -339,7 +339,8 @@ fn workflows_parse_into_steps() {
         })
     );
     assert_eq!(
-        c.workflow_of(&"a".into(), &"default".into(), None).map(|w| w.name.as_str()),
+        c.workflow_of(&"a".into(), &"default".into(), None)
+            .map(|w| w.name.as_str()),
         Some("custom")
     );
     assert_eq!(c.workflow_of(&"b".into(), &"default".into(), None), None);
@@ -365,7 +366,8 @@ fn a_workflow_named_default_is_every_other_projects() {
         "version: 3\nprojects:\n- dir: a\nworkflows:\n  default:\n    plan:\n      steps: [init, plan]\n",
     );
     assert_eq!(
-        c.workflow_of(&"a".into(), &"default".into(), None).map(|w| w.name.as_str()),
+        c.workflow_of(&"a".into(), &"default".into(), None)
+            .map(|w| w.name.as_str()),
         Some("default")
     );
 }
@@ -461,7 +463,10 @@ fn a_project_is_found_by_name_else_by_dir_and_workspace() {
             .map(|p| p.dir.as_str()),
         Some("envs/dev")
     );
-    assert!(c.project(&"envs/dev".into(), &"staging".into(), None).is_none());
+    assert!(
+        c.project(&"envs/dev".into(), &"staging".into(), None)
+            .is_none()
+    );
 }
 
 #[test]
@@ -700,7 +705,10 @@ fn named_projects_may_share_a_dir_and_workspace() {
         Some("staging")
     );
     // A name the file does not have is not taken for either of them.
-    assert!(c.project(&".".into(), &"default".into(), Some("prod")).is_none());
+    assert!(
+        c.project(&".".into(), &"default".into(), Some("prod"))
+            .is_none()
+    );
     assert!(c.project(&".".into(), &"default".into(), None).is_none());
     // One of them unnamed: `-p` could not tell them apart.
     assert!(
@@ -721,7 +729,10 @@ fn silence_pr_comments_reads_for_the_file_and_per_project() {
     assert!(!c.silences(&(&"c".into(), &"default".into(), None), "apply"));
     // A project the file does not list: the file's.
     assert!(c.silences(&(&"d".into(), &"default".into(), None), "apply"));
-    assert!(!ok("version: 3\nsilence_pr_comments: ~\n").silences(&(&".".into(), &"default".into(), None), "plan"));
+    assert!(
+        !ok("version: 3\nsilence_pr_comments: ~\n")
+            .silences(&(&".".into(), &"default".into(), None), "plan")
+    );
     assert_eq!(
         err("version: 3\nsilence_pr_comments: [plan, import]\n"),
         "bosun.yaml:2:29: silence_pr_comments[1]: `import` is not a stage whose comments can be silenced: use plan or apply"

@@ -522,9 +522,12 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                 assert_eq!(got, expected, "step {step}");
             }
             Op::Release { pr, dirs } => {
-                let asked: Option<BTreeSet<String>> = dirs
-                    .as_ref()
-                    .map(|d| targets(d).into_iter().map(|t| t.dir.into_string()).collect());
+                let asked: Option<BTreeSet<String>> = dirs.as_ref().map(|d| {
+                    targets(d)
+                        .into_iter()
+                        .map(|t| t.dir.into_string())
+                        .collect()
+                });
                 let released: Vec<String> = locks
                     .iter()
                     .filter(|(k, h)| **h == pr && asked.as_ref().is_none_or(|a| a.contains(*k)))
@@ -549,7 +552,11 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     .release_locks(REPO, pr, asked.as_deref(), &wake)
                     .await
                     .unwrap();
-                let got_released: Vec<String> = got.released.into_iter().map(|t| t.dir.into_string()).collect();
+                let got_released: Vec<String> = got
+                    .released
+                    .into_iter()
+                    .map(|t| t.dir.into_string())
+                    .collect();
                 assert_eq!(got_released, released, "step {step}");
                 let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr).collect();
                 assert_eq!(got_woken, woken, "step {step}");
@@ -571,7 +578,12 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|w| (w.pr, w.targets.into_iter().map(|t| t.dir.into_string()).collect()))
+            .map(|w| {
+                (
+                    w.pr,
+                    w.targets.into_iter().map(|t| t.dir.into_string()).collect(),
+                )
+            })
             .collect();
         assert_eq!(stored_waits, waits, "step {step}");
     }

@@ -2,8 +2,8 @@
 
 use anyhow::Context as _;
 
-use crate::ids::{Dir, Workspace};
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::drift::DriftRun;
 

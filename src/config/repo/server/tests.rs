@@ -281,7 +281,11 @@ fn the_servers_values_fill_what_a_repo_config_does_not_set_and_bind_what_it_does
         "{e}"
     );
     assert_eq!(
-        rules.minimum(Requirements::Plan, None, (&"x".into(), &"default".into(), None)),
+        rules.minimum(
+            Requirements::Plan,
+            None,
+            (&"x".into(), &"default".into(), None)
+        ),
         [ApplyRequirement::Approved]
     );
 }
