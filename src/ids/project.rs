@@ -121,6 +121,22 @@ impl PartialEq<&str> for Workspace {
     }
 }
 
+/// In unit tests a literal is a dir (tests write their dirs normalised).
+#[cfg(test)]
+impl From<&str> for Dir {
+    fn from(dir: &str) -> Self {
+        Self(dir.into())
+    }
+}
+
+/// In unit tests a literal is a workspace.
+#[cfg(test)]
+impl From<&str> for Workspace {
+    fn from(ws: &str) -> Self {
+        Self(ws.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,21 +162,5 @@ mod tests {
         assert_eq!(json, r#"["a/b","default"]"#);
         let back: (Dir, Workspace) = serde_json::from_str(&json).unwrap();
         assert_eq!(back, (Dir::new("a/b"), Workspace::default()));
-    }
-}
-
-/// In unit tests a literal is a dir (tests write their dirs normalised).
-#[cfg(test)]
-impl From<&str> for Dir {
-    fn from(dir: &str) -> Self {
-        Self(dir.into())
-    }
-}
-
-/// In unit tests a literal is a workspace.
-#[cfg(test)]
-impl From<&str> for Workspace {
-    fn from(ws: &str) -> Self {
-        Self(ws.into())
     }
 }
