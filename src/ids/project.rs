@@ -1,5 +1,20 @@
 //! The parts of a project's identity: the directory inside the repository and the Terraform
 //! workspace. (The name is the repo config's, an `Option<String>`; see `projects::Target`.)
+//!
+//! A project is its dir and workspace in that order:
+//!
+//! ```
+//! use bosun::ids::{Dir, Workspace};
+//! let t = bosun::projects::Target { dir: Dir::root(), workspace: Workspace::default(), name: None };
+//! assert_eq!(t.display_name(), ".");
+//! ```
+//!
+//! and the two swapped do not compile:
+//!
+//! ```compile_fail
+//! use bosun::ids::{Dir, Workspace};
+//! let t = bosun::projects::Target { dir: Workspace::default(), workspace: Dir::root(), name: None };
+//! ```
 
 /// A directory inside the repository, normalised (`.` for the root), as
 /// [`crate::names::repo_dir`] makes it.
