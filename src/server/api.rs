@@ -223,8 +223,8 @@ pub struct HistoryQuery {
 #[derive(Debug, Serialize)]
 struct ProjectJson<'a> {
     project: String,
-    dir: &'a str,
-    workspace: &'a str,
+    dir: &'a crate::ids::Dir,
+    workspace: &'a crate::ids::Workspace,
     status: &'static str,
     locked_by: Option<u64>,
     summary: &'a str,
@@ -234,8 +234,8 @@ impl<'a> From<&'a ProjectDrift> for ProjectJson<'a> {
     fn from(p: &'a ProjectDrift) -> Self {
         Self {
             project: p.target.display_name(),
-            dir: p.target.dir.as_str(),
-            workspace: p.target.workspace.as_str(),
+            dir: &p.target.dir,
+            workspace: &p.target.workspace,
             status: p.status.as_str(),
             locked_by: p.locked_by,
             summary: &p.summary,
