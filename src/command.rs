@@ -4,8 +4,9 @@
 //! addresses anywhere among the flags, before `--`).
 //! Pure: text in, a typed [`Command`] (or a reasoned error) out.
 
-use crate::ids::{Dir, Workspace};
 use std::fmt;
+
+use crate::ids::{Dir, Workspace};
 
 pub mod pattern;
 pub use pattern::{BadPattern, NameMatcher};

@@ -9,11 +9,12 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::ids::{Dir, Workspace};
 use anyhow::{Context as _, anyhow, bail};
 use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::ids::{Dir, Workspace};
 
 /// The key's length in bytes.
 pub const KEY_LEN: usize = 32;

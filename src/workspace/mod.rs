@@ -32,13 +32,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::ids::{Dir, Workspace};
 use anyhow::{Context, bail};
 use sha2::Digest as _;
 
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
 use self::git::{Git, check_oid};
 pub use self::read::UnusableFile;
+use crate::ids::{Dir, Workspace};
 
 /// The mirrors and checkouts of every repository bosun works on, under one data dir.
 #[derive(Debug)]
