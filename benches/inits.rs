@@ -136,13 +136,20 @@ async fn round(
             let run = tf.run_dir()?;
             match how {
                 How::Bosun => {
-                    let done = tf.init(At::new(&dir, &dir, &run, "default")).await?;
+                    let done = tf
+                        .init(At::new(&dir, &dir, &run, &bosun::ids::Workspace::default()))
+                        .await?;
                     if !done.exit.success() {
                         bail!("init failed: {}", done.output);
                     }
                 }
                 How::ByHand | How::OneLock => {
-                    let mut env = tf.env(&At::new(&dir, &dir, &run, "default"));
+                    let mut env = tf.env(&At::new(
+                        &dir,
+                        &dir,
+                        &run,
+                        &bosun::ids::Workspace::default(),
+                    ));
                     env.retain(|(k, _)| k != "TF_WORKSPACE");
                     if how == How::ByHand {
                         env.retain(|(k, _)| k != "TF_PLUGIN_CACHE_DIR");

@@ -109,8 +109,8 @@ async fn bench() -> anyhow::Result<()> {
         repository: "acme/infra".into(),
         pr: 1,
         target: Target {
-            dir: "prod".into(),
-            workspace: "default".into(),
+            dir: bosun::ids::Dir::new("prod"),
+            workspace: bosun::ids::Workspace::default(),
             name: None,
         },
         kind,

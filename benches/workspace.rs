@@ -88,8 +88,8 @@ async fn run() -> anyhow::Result<()> {
     let ws = Workspaces::new(&scratch.join("data"));
     let key = |pr: u64| CheckoutKey {
         pr,
-        dir: "projects/p07".into(),
-        workspace: "default".into(),
+        dir: bosun::ids::Dir::new("projects/p07"),
+        workspace: bosun::ids::Workspace::default(),
     };
     // The first PR warms the mirror.
     let head = new_pr(&repo, 1)?;
@@ -164,7 +164,7 @@ async fn prepare(
         .checkout("bench/infra", key, head, &Strategy::Branch)
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    if !c.root.join(&key.dir).join("file000.tf").is_file() {
+    if !c.root.join(key.dir.as_str()).join("file000.tf").is_file() {
         bail!("the checkout lacks its files");
     }
     Ok(fetched)

@@ -110,8 +110,8 @@ impl Serialize for Kind {
 pub struct Project {
     /// The project's display name (its name, else its dir; `:workspace` unless default).
     pub name: String,
-    pub dir: String,
-    pub workspace: String,
+    pub dir: crate::ids::Dir,
+    pub workspace: crate::ids::Workspace,
 }
 
 impl From<&Target> for Project {

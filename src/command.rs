@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::ids::{Dir, Workspace};
+
 pub mod pattern;
 pub use pattern::{BadPattern, NameMatcher};
 
@@ -50,8 +52,9 @@ impl CommandKind {
 pub struct Command {
     pub kind: CommandKind,
     /// Project directories (`-d`), normalised, relative to the repository root (`.` for it).
+    /// A glob (`-d 'envs/*'`) is kept as a pattern, checked (see [`dir_matches`]).
     pub dirs: Vec<String>,
-    pub workspace: Option<String>,
+    pub workspace: Option<Workspace>,
     /// Project names (`-p`).
     pub projects: Vec<String>,
     pub verbose: bool,
@@ -112,10 +115,13 @@ impl Command {
         }
         match (&self.workspace, self.dirs.is_empty()) {
             (None, true) => true,
-            (Some(ws), true) => &target.workspace == ws && target.dir == ".",
+            (Some(ws), true) => &target.workspace == ws && target.dir == Dir::root(),
             (ws, false) => {
-                target.workspace == ws.as_deref().unwrap_or("default")
-                    && self.dirs.iter().any(|d| dir_matches(d, &target.dir))
+                let in_ws = match ws {
+                    Some(ws) => &target.workspace == ws,
+                    None => target.workspace.is_default(),
+                };
+                in_ws && self.dirs.iter().any(|d| dir_matches(d, &target.dir))
             }
         }
     }
@@ -133,7 +139,8 @@ pub fn is_glob(dir: &str) -> bool {
 
 /// Whether `-d pattern` selects the project directory `dir`: the same directory, or, for a
 /// glob, a match as Atlantis matches (`*` within one path segment, `**` across them).
-pub fn dir_matches(pattern: &str, dir: &str) -> bool {
+pub fn dir_matches(pattern: &str, dir: &Dir) -> bool {
+    let dir = dir.as_str();
     if !is_glob(pattern) {
         return pattern == dir;
     }
@@ -400,12 +407,15 @@ pub fn parse_with(comment: &str, names: &[String], app_slug: &str, blocked: &[St
                 if cmd.workspace.is_some() {
                     return error("`-w` may be given once");
                 }
-                if let Err(why) = crate::names::workspace_name(&value) {
-                    return error(format!("`-w {value}` is not a workspace name: it {why}"));
-                }
+                let ws = match Workspace::parse(&value) {
+                    Ok(ws) => ws,
+                    Err(why) => {
+                        return error(format!("`-w {value}` is not a workspace name: it {why}"));
+                    }
+                };
                 // `-w ''` gives no workspace, as in Atlantis: `default`.
                 if !value.is_empty() {
-                    cmd.workspace = Some(value);
+                    cmd.workspace = Some(ws);
                 }
             }
             "-p" | "--project" => {

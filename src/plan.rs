@@ -10,8 +10,8 @@ impl Target {
     /// The project's name in check runs and comments: its name, else its dir (`.` for the
     /// root), with `:<workspace>` appended unless the workspace is `default`.
     pub fn display_name(&self) -> String {
-        let base = self.name.clone().unwrap_or_else(|| self.dir.clone());
-        if self.workspace == "default" {
+        let base = self.name.clone().unwrap_or_else(|| self.dir.to_string());
+        if self.workspace.is_default() {
             base
         } else {
             format!("{base}:{}", self.workspace)
@@ -22,7 +22,7 @@ impl Target {
     pub fn command(&self, command_name: &str, verb: &str) -> String {
         match &self.name {
             Some(name) => format!("{command_name} {verb} -p {name}"),
-            None if self.workspace == "default" => {
+            None if self.workspace.is_default() => {
                 format!("{command_name} {verb} -d {}", self.dir)
             }
             None => format!(

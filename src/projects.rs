@@ -12,20 +12,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{GlobBuilder, GlobSetBuilder};
 
 use crate::config::repo::{Project, RepoConfig};
+use crate::ids::{Dir, Workspace};
 
 /// A project to plan: where, in which workspace, and its name if the config gives one.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Target {
-    pub dir: String,
-    pub workspace: String,
+    pub dir: Dir,
+    pub workspace: Workspace,
     pub name: Option<String>,
 }
 
 impl Target {
     /// Dir, workspace and name, as [`crate::config::repo::RepoConfig::project`] takes them.
-    pub fn parts(&self) -> (&str, &str, Option<&str>) {
+    pub fn parts(&self) -> (&Dir, &Workspace, Option<&str>) {
         (&self.dir, &self.workspace, self.name.as_deref())
     }
 }
@@ -104,8 +105,8 @@ fn join(dir: &str, rel: &str) -> Option<String> {
 /// tell them apart, only `-p` can (Atlantis refuses such a command as ambiguous too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ambiguous {
-    pub dir: String,
-    pub workspace: String,
+    pub dir: Dir,
+    pub workspace: Workspace,
     /// Their names, sorted.
     pub names: Vec<String>,
 }
@@ -113,7 +114,7 @@ pub struct Ambiguous {
 /// The first dir and workspace (by dir, then workspace) where `targets` holds more than one
 /// project, if any.
 pub fn ambiguous(targets: &[Target]) -> Option<Ambiguous> {
-    let mut by_place: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    let mut by_place: BTreeMap<(&Dir, &Workspace), BTreeSet<&str>> = BTreeMap::new();
     for t in targets {
         by_place
             .entry((&t.dir, &t.workspace))
@@ -124,8 +125,8 @@ pub fn ambiguous(targets: &[Target]) -> Option<Ambiguous> {
         .into_iter()
         .find(|(_, names)| names.len() > 1)
         .map(|((dir, workspace), names)| Ambiguous {
-            dir: dir.to_owned(),
-            workspace: workspace.to_owned(),
+            dir: dir.clone(),
+            workspace: workspace.clone(),
             names: names.into_iter().map(str::to_owned).collect(),
         })
 }
@@ -149,7 +150,7 @@ pub fn from_config(config: &RepoConfig, base_branch: &str, changed: &[String]) -
                     None => (&mut include, pattern.as_str()),
                 };
                 // A pattern that leaves the repository matches nothing.
-                let Some(glob) = join(&p.dir, pattern) else {
+                let Some(glob) = join(p.dir.as_str(), pattern) else {
                     continue;
                 };
                 if let Ok(g) = GlobBuilder::new(&glob).literal_separator(true).build() {
@@ -178,7 +179,7 @@ pub fn discovered(config: &RepoConfig, found: Vec<Target>) -> Vec<Target> {
     found
         .into_iter()
         .filter(|t| !config.projects.iter().any(|p| p.dir == t.dir))
-        .filter(|t| !config.autodiscover.ignores(&t.dir))
+        .filter(|t| !config.autodiscover.ignores(t.dir.as_str()))
         .collect()
 }
 
@@ -198,7 +199,7 @@ pub fn discovered_without_config(
     }
     found
         .into_iter()
-        .filter(|t| !server.ignores(&t.dir))
+        .filter(|t| !server.ignores(t.dir.as_str()))
         .collect()
 }
 
@@ -273,8 +274,9 @@ pub fn without_config(
     }
     dirs.into_iter()
         .map(|dir| Target {
-            dir,
-            workspace: "default".into(),
+            // A file's parent in the tree: normalised already.
+            dir: Dir::new(dir),
+            workspace: Workspace::default(),
             name: None,
         })
         .collect()
@@ -289,7 +291,7 @@ mod tests {
     }
 
     fn dirs(targets: Vec<Target>) -> Vec<String> {
-        targets.into_iter().map(|t| t.dir).collect()
+        targets.into_iter().map(|t| t.dir.into_string()).collect()
     }
 
     fn target(dir: &str, workspace: &str, name: Option<&str>) -> Target {

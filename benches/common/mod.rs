@@ -43,7 +43,8 @@ pub async fn terraform_without(
 ) -> anyhow::Result<i32> {
     // bosun's environment, but with `.terraform` kept in `dir` between commands, as by hand.
     let run = tf.run_dir()?;
-    let mut env = tf.env(&bosun::terraform::At::new(dir, dir, &run, "default"));
+    let default = bosun::ids::Workspace::default();
+    let mut env = tf.env(&bosun::terraform::At::new(dir, dir, &run, &default));
     env.retain(|(k, _)| {
         k != "TF_DATA_DIR" && k != "TF_WORKSPACE" && !without.contains(&k.as_str())
     });

@@ -182,8 +182,8 @@ pub async fn git_steps(ctx: &TestContext, prs: &[(u64, String)]) -> anyhow::Resu
         let select = t1.elapsed();
         let key = CheckoutKey {
             pr: *pr,
-            dir: project.clone(),
-            workspace: "default".into(),
+            dir: bosun::ids::Dir::new(project.clone()),
+            workspace: bosun::ids::Workspace::default(),
         };
         let t2 = Instant::now();
         ws.checkout(REPO, &key, &head, &Strategy::Branch)

@@ -121,7 +121,10 @@ impl Case {
                 [one] => one.clone(),
                 many => format!("{many:?}"),
             },
-            or_empty(&c.workspace),
+            c.workspace
+                .as_ref()
+                .map(|w| w.to_string())
+                .unwrap_or_default(),
             match c.projects.as_slice() {
                 [] => String::new(),
                 [one] => one.clone(),

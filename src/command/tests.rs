@@ -563,6 +563,7 @@ proptest! {
         if let Parsed::Command(Command { workspace: Some(w), .. }) =
             p(&format!("bosun plan -w '{}'", ws.replace('\'', "")))
         {
+            let w = w.as_str();
             prop_assert!(!w.contains(['/', '\\', '$']) && !w.contains(".."), "{}", w);
             prop_assert!(!w.starts_with(['-', '~']) && w != ".", "{}", w);
             prop_assert!(!w.chars().any(|c| c.is_whitespace() || c.is_control()), "{}", w);
@@ -639,7 +640,11 @@ fn dir_globs_match_as_atlantis_matches() {
         ("modules/vpc", "modules/vpc", true),
         ("modules/vpc", "modules/vpc2", false),
     ] {
-        assert_eq!(dir_matches(pattern, dir), want, "{pattern} {dir}");
+        assert_eq!(
+            dir_matches(pattern, &Dir::new(dir)),
+            want,
+            "{pattern} {dir}"
+        );
     }
 }
 
@@ -655,7 +660,7 @@ fn comment_of(c: &Command) -> String {
         out.push_str(&format!(" -d {}", quoted(d)));
     }
     if let Some(w) = &c.workspace {
-        out.push_str(&format!(" --workspace={}", quoted(w)));
+        out.push_str(&format!(" --workspace={}", quoted(w.as_str())));
     }
     for p in &c.projects {
         out.push_str(&format!(" -p {}", quoted(p)));
@@ -703,7 +708,7 @@ fn any_command() -> impl Strategy<Value = Command> {
             |(kind, (dirs, workspace, projects), verbose, extra)| Command {
                 kind,
                 dirs,
-                workspace,
+                workspace: workspace.map(Workspace::new),
                 projects,
                 verbose,
                 extra_args: if kind == CommandKind::Plan {
@@ -780,7 +785,7 @@ fn import_takes_an_address_and_an_id_among_its_flags() {
     let c = cmd("bosun import -d envs/prod addr id -w blue --verbose -- -var x=1");
     assert_eq!(c.args, ["addr", "id"]);
     assert_eq!(c.dirs, ["envs/prod"]);
-    assert_eq!(c.workspace.as_deref(), Some("blue"));
+    assert_eq!(c.workspace.as_ref().map(Workspace::as_str), Some("blue"));
     assert_eq!(c.extra_args, ["-var", "x=1"]);
     assert!(c.verbose);
     assert_eq!(cmd("bosun import a b -p app").projects, ["app"]);
@@ -807,7 +812,7 @@ fn state_rm_takes_addresses_after_its_subcommand() {
         (c.args.as_slice(), c.dirs.as_slice()),
         (&["a.b".to_owned()][..], &["dir".to_owned()][..])
     );
-    assert_eq!(c.workspace.as_deref(), Some("ws"));
+    assert_eq!(c.workspace.as_ref().map(Workspace::as_str), Some("ws"));
     assert!(err("bosun state").contains("needs a subcommand"));
     assert!(err("bosun state mv a b").contains("invalid subcommand `mv`"));
     assert!(err("bosun state rm").contains("at least one ADDRESS"));

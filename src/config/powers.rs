@@ -348,7 +348,7 @@ impl RepoRules {
         &self,
         which: Requirements,
         config: Option<&RepoConfig>,
-        (dir, workspace, name): (&str, &str, Option<&str>),
+        (dir, workspace, name): (&crate::ids::Dir, &crate::ids::Workspace, Option<&str>),
     ) -> &[ApplyRequirement] {
         let overridden = config.is_some_and(|c| {
             self.allows(which.overridden_by())

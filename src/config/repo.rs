@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::yaml::{self, Node, Value};
+use crate::ids::{Dir, Workspace};
 
 mod dir_globs;
 mod distribution;
@@ -93,13 +94,18 @@ impl RepoConfig {
     /// has one, else the one on that dir and workspace (how a project of one commit is found
     /// in another commit's config) when it is the only one there: of several named projects
     /// sharing them, none is taken for another.
-    pub fn project(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Project> {
+    pub fn project(
+        &self,
+        dir: &Dir,
+        workspace: &Workspace,
+        name: Option<&str>,
+    ) -> Option<&Project> {
         let named = name.and_then(|n| self.projects.iter().find(|p| p.name.as_deref() == Some(n)));
         named.or_else(|| {
             let mut there = self
                 .projects
                 .iter()
-                .filter(|p| p.dir == dir && p.workspace == workspace);
+                .filter(|p| &p.dir == dir && &p.workspace == workspace);
             match (there.next(), there.next()) {
                 (Some(only), None) => Some(only),
                 _ => None,
@@ -109,7 +115,12 @@ impl RepoConfig {
 
     /// The custom workflow a project runs (see [`RepoConfig::project`]): the one it names,
     /// else a workflow the file names `default` (as in Atlantis); `None`: bosun's own.
-    pub fn workflow_of(&self, dir: &str, workspace: &str, name: Option<&str>) -> Option<&Workflow> {
+    pub fn workflow_of(
+        &self,
+        dir: &Dir,
+        workspace: &Workspace,
+        name: Option<&str>,
+    ) -> Option<&Workflow> {
         let wanted = self
             .project(dir, workspace, name)
             .and_then(|p| p.workflow.as_deref())
@@ -122,7 +133,7 @@ impl RepoConfig {
     /// `silence_pr_comments` when it has one, else the file's.
     pub fn silences(
         &self,
-        (dir, workspace, name): &(&str, &str, Option<&str>),
+        (dir, workspace, name): &(&Dir, &Workspace, Option<&str>),
         stage: &str,
     ) -> bool {
         self.project(dir, workspace, *name)
@@ -175,11 +186,11 @@ pub struct Project {
     pub name: Option<String>,
     /// Relative to the repository root, normalised (`.` for the root); a glob pattern when
     /// `dir_glob`.
-    pub dir: String,
+    pub dir: Dir,
     /// `dir` is a pattern (`modules/*`) for [`RepoConfig::expand_dir_globs`] to replace by
     /// one project per Terraform directory it matches; never planned as it is.
     pub dir_glob: bool,
-    pub workspace: String,
+    pub workspace: Workspace,
     /// A regex on the base branch (Atlantis writes it between slashes: `/main/`).
     pub branch: Option<String>,
     pub autoplan_enabled: bool,
@@ -207,8 +218,8 @@ pub struct Project {
 impl Project {
     /// `bosun/plan: <this>`: the name, else the dir, with `:<workspace>` unless default.
     pub fn display_name(&self) -> String {
-        let base = self.name.clone().unwrap_or_else(|| self.dir.clone());
-        if self.workspace == "default" {
+        let base = self.name.clone().unwrap_or_else(|| self.dir.to_string());
+        if self.workspace.is_default() {
             base
         } else {
             format!("{base}:{}", self.workspace)
@@ -576,9 +587,9 @@ fn silenced(ctx: &Ctx, node: &Node, key: &str) -> Result<Vec<String>, ConfigErro
 fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
     let mut p = Project {
         name: None,
-        dir: String::new(),
+        dir: Dir::root(),
         dir_glob: false,
-        workspace: "default".into(),
+        workspace: Workspace::default(),
         branch: None,
         autoplan_enabled: true,
         when_modified: DEFAULT_WHEN_MODIFIED.map(String::from).to_vec(),
@@ -618,7 +629,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
             "dir" => {
                 let dir = ctx.string(v, &path)?;
                 if dir_globs::is_glob(&dir) {
-                    p.dir = dir_globs::pattern(&dir).map_err(|e| ctx.err(v, &path, e))?;
+                    p.dir = Dir::new(dir_globs::pattern(&dir).map_err(|e| ctx.err(v, &path, e))?);
                     p.dir_glob = true;
                 } else {
                     // As in Atlantis, `/` is the repository's root, and `/a` is `a`.
@@ -626,7 +637,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                         "" => ".",
                         rest => rest,
                     };
-                    p.dir = crate::names::repo_dir(rooted).map_err(|e| ctx.err(v, &path, e))?;
+                    p.dir = Dir::parse(rooted).map_err(|e| ctx.err(v, &path, e))?;
                 }
                 has_dir = true;
             }
@@ -664,7 +675,7 @@ fn project(ctx: &Ctx, node: &Node, key: &str) -> Result<Project, ConfigError> {
                          and not a leading `-`",
                     ));
                 }
-                p.workspace = ws;
+                p.workspace = Workspace::new(ws);
             }
             "branch" => {
                 let b = ctx.string(v, &path)?;

@@ -122,7 +122,7 @@ fn only_changed_statuses_are_news() {
     ];
     let got: Vec<(String, Option<DriftStatus>, DriftStatus)> = changes(&known, &now)
         .into_iter()
-        .map(|c| (c.target.dir, c.before, c.after))
+        .map(|c| (c.target.dir.into_string(), c.before, c.after))
         .collect();
     assert_eq!(
         got,

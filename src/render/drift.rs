@@ -31,10 +31,10 @@ pub struct RunInfo<'a> {
 
 /// A project's environment: its workspace when it has one, else its directory.
 pub fn environment(t: &Target) -> String {
-    if t.workspace == "default" {
-        t.dir.clone()
+    if t.workspace.is_default() {
+        t.dir.to_string()
     } else {
-        t.workspace.clone()
+        t.workspace.to_string()
     }
 }
 
@@ -101,8 +101,8 @@ pub fn issue_body(run: &RunInfo) -> String {
             out.push_str(&format!(
                 "| {} | {} | {} | {why} |\n",
                 super::cell(&p.target.display_name()),
-                super::cell(&p.target.dir),
-                super::cell(&p.target.workspace),
+                super::cell(p.target.dir.as_str()),
+                super::cell(p.target.workspace.as_str()),
             ));
         }
     }
@@ -126,8 +126,8 @@ fn drifted_project(command_name: &str, p: &ProjectDrift, room: usize) -> String 
     let mut out = format!(
         "\n### {}\n\nDir {}, workspace {}: {}\n\n",
         code_span(&t.display_name()),
-        code_span(&t.dir),
-        code_span(&t.workspace),
+        code_span(t.dir.as_str()),
+        code_span(t.workspace.as_str()),
         escape(&p.summary),
     );
     let lines: Vec<String> = diff::diff_lines(&p.detail)
@@ -145,7 +145,7 @@ fn drifted_project(command_name: &str, p: &ProjectDrift, room: usize) -> String 
          a pull request that touches {}.\n",
         code_span(&t.command(command_name, "plan")),
         code_span(&t.command(command_name, "apply")),
-        code_span(&t.dir),
+        code_span(t.dir.as_str()),
     ));
     out
 }

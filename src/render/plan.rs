@@ -185,8 +185,8 @@ fn table(projects: &[ProjectPlan]) -> Lines {
                 format!(
                     "| {} | {} | {} | {} |",
                     t.name.as_deref().map_or("—".into(), cell),
-                    cell(&t.dir),
-                    cell(&t.workspace),
+                    cell(t.dir.as_str()),
+                    cell(t.workspace.as_str()),
                     result(&p.outcome)
                 )
             })

@@ -4,6 +4,7 @@
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
 /// The most files or projects a reply lists; the rest are counted.
@@ -293,8 +294,8 @@ pub fn ambiguous(command_name: &str, verb: &str, found: &crate::projects::Ambigu
 ",
         marker("ambiguous"),
         found.names.len(),
-        code_span(&found.dir),
-        code_span(&found.workspace),
+        code_span(found.dir.as_str()),
+        code_span(found.workspace.as_str()),
     );
     out.push_str(&list(
         found
@@ -418,11 +419,11 @@ pub fn automerging() -> String {
 /// The reply when a closed pull request's locks are released (Atlantis's closing comment):
 /// each dir with its workspaces; `released` is sorted by dir then workspace.
 pub fn closed(released: &[Target]) -> String {
-    let mut dirs: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut dirs: Vec<(&Dir, Vec<&Workspace>)> = Vec::new();
     for t in released {
         match dirs.last_mut() {
-            Some((dir, workspaces)) if *dir == t.dir => {
-                if !workspaces.contains(&t.workspace.as_str()) {
+            Some((dir, workspaces)) if *dir == &t.dir => {
+                if !workspaces.contains(&&t.workspace) {
                     workspaces.push(&t.workspace);
                 }
             }
@@ -435,8 +436,12 @@ pub fn closed(released: &[Target]) -> String {
         } else {
             "workspaces"
         };
-        let names: Vec<String> = workspaces.iter().map(|w| code_span(w)).collect();
-        format!("dir: {} {noun}: {}", code_span(dir), names.join(", "))
+        let names: Vec<String> = workspaces.iter().map(|w| code_span(w.as_str())).collect();
+        format!(
+            "dir: {} {noun}: {}",
+            code_span(dir.as_str()),
+            names.join(", ")
+        )
     });
     format!(
         "{}\nLocks and plans deleted for the projects and workspaces modified in this pull \

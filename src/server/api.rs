@@ -233,8 +233,8 @@ pub struct HistoryQuery {
 #[derive(Debug, Serialize)]
 struct ProjectJson<'a> {
     project: String,
-    dir: &'a str,
-    workspace: &'a str,
+    dir: &'a crate::ids::Dir,
+    workspace: &'a crate::ids::Workspace,
     status: &'static str,
     locked_by: Option<u64>,
     summary: &'a str,

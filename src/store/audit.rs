@@ -94,8 +94,8 @@ where
     ) {
         (Some(name), Some(dir), Some(workspace)) => Some(Project {
             name,
-            dir,
-            workspace,
+            dir: crate::ids::Dir::new(dir),
+            workspace: crate::ids::Workspace::new(workspace),
         }),
         _ => None,
     };

@@ -171,12 +171,12 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
     sqlite::MIGRATOR.run_to(7, &pool).await.unwrap();
     let sha = "c".repeat(40);
     // Sealed as before names were bound into planfiles.
-    let sealed = |dir| {
+    let sealed = |dir: &str| {
         let binding = Binding {
             repository: REPO,
             pr: 5,
-            dir,
-            workspace: "default",
+            dir: &dir.into(),
+            workspace: &"default".into(),
             project: None,
             head_sha: &sha,
         };

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::Millis;
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
 /// What a run does.
@@ -104,8 +105,8 @@ pub struct Run {
     pub repository: String,
     pub pr: u64,
     pub project: Option<String>,
-    pub dir: String,
-    pub workspace: String,
+    pub dir: Dir,
+    pub workspace: Workspace,
     pub kind: RunKind,
     pub commit_sha: String,
     pub status: RunStatus,
@@ -203,8 +204,8 @@ impl RunRow {
             repository: self.repository,
             pr: self.pr as u64,
             project: Some(self.project).filter(|p| !p.is_empty()),
-            dir: self.dir,
-            workspace: self.workspace,
+            dir: Dir::new(self.dir),
+            workspace: Workspace::new(self.workspace),
             kind: RunKind::parse(&self.kind)?,
             commit_sha: self.commit_sha,
             status: RunStatus::parse(&self.status)?,
@@ -259,8 +260,8 @@ macro_rules! run_store_impl {
                        AND commit_sha = $6 AND status IN ('queued', 'running')
                      ORDER BY id DESC LIMIT 1",
                     run.job_id,
-                    &run.target.dir,
-                    &run.target.workspace,
+                    run.target.dir.as_str(),
+                    run.target.workspace.as_str(),
                     project,
                     run.kind.as_str(),
                     &run.commit_sha,
@@ -288,8 +289,8 @@ macro_rules! run_store_impl {
                             run.job_id,
                             &run.repository,
                             run.pr as i64,
-                            &run.target.dir,
-                            &run.target.workspace,
+                            run.target.dir.as_str(),
+                            run.target.workspace.as_str(),
                             project,
                             run.kind.as_str(),
                             &run.commit_sha,
@@ -380,8 +381,8 @@ macro_rules! run_store_impl {
                      WHERE job_id = $1 AND dir = $2 AND workspace = $3 AND project = $4 AND kind = $5
                      ORDER BY id DESC LIMIT 1",
                     job_id,
-                    &target.dir,
-                    &target.workspace,
+                    target.dir.as_str(),
+                    target.workspace.as_str(),
                     target.name.as_deref().unwrap_or(""),
                     kind.as_str(),
                 )

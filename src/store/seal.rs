@@ -14,6 +14,8 @@ use base64::Engine as _;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::ids::{Dir, Workspace};
+
 /// The key's length in bytes.
 pub const KEY_LEN: usize = 32;
 const VERSION: u8 = 1;
@@ -24,8 +26,8 @@ const TAG_LEN: usize = 16;
 pub struct Binding<'a> {
     pub repository: &'a str,
     pub pr: u64,
-    pub dir: &'a str,
-    pub workspace: &'a str,
+    pub dir: &'a Dir,
+    pub workspace: &'a Workspace,
     /// The project's name; `None` for an unnamed project, whose binding is the same as
     /// before projects had names in it (its planfiles sealed then still open).
     pub project: Option<&'a str>,
@@ -40,8 +42,8 @@ impl Binding<'_> {
         for field in [
             self.repository,
             &pr,
-            self.dir,
-            self.workspace,
+            self.dir.as_str(),
+            self.workspace.as_str(),
             self.head_sha,
         ]
         .into_iter()
@@ -194,12 +196,17 @@ fn write_key_file(path: &Path, key: &[u8; KEY_LEN]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// A dir or workspace that lives as long as the test.
+    fn leak<T>(t: T) -> &'static T {
+        Box::leak(Box::new(t))
+    }
+
     fn binding(sha: &str) -> Binding<'_> {
         Binding {
             repository: "acme/infra",
             pr: 7,
-            dir: "envs/prod",
-            workspace: "default",
+            dir: leak("envs/prod".into()),
+            workspace: leak("default".into()),
             project: None,
             head_sha: sha,
         }
@@ -234,13 +241,13 @@ mod tests {
     #[test]
     fn bindings_are_unambiguous() {
         let a = Binding {
-            dir: "a",
-            workspace: "bc",
+            dir: &"a".into(),
+            workspace: &"bc".into(),
             ..binding("s")
         };
         let b = Binding {
-            dir: "ab",
-            workspace: "c",
+            dir: &"ab".into(),
+            workspace: &"c".into(),
             ..binding("s")
         };
         assert_ne!(a.bytes(), b.bytes());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::Millis;
 use super::jobs::StoredPlan;
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
 /// One project of a plan job, to plan.
@@ -88,8 +89,8 @@ impl TaskRow {
             repository: self.repository,
             pr: self.pr as u64,
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: Some(self.project).filter(|n| !n.is_empty()),
             },
             spec: self.spec,

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::apply::{ApplyOutcome, is_stale_refusal};
 use crate::config::repo::{EnvValue, OtherStep, ShellCommand, WorkflowStep};
+use crate::ids::{Dir, Workspace};
 use crate::plan::{Outcome, Step};
 
 mod output;
@@ -74,12 +75,12 @@ impl Terraform {
 }
 
 /// What a custom workflow's steps are told about the run (Atlantis's variables).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepVars {
     /// `WORKSPACE`.
-    pub workspace: String,
+    pub workspace: Workspace,
     /// `DIR` (and `REPO_REL_DIR`): the project dir relative to the repository root.
-    pub dir: String,
+    pub dir: Dir,
     /// `PROJECT_NAME` (empty when the project has none).
     pub project_name: Option<String>,
     /// `PULL_NUM`.
@@ -99,9 +100,9 @@ pub struct StepVars {
 impl StepVars {
     fn env(&self, planfile: &Path) -> Vec<(String, String)> {
         [
-            ("WORKSPACE", self.workspace.clone()),
-            ("DIR", self.dir.clone()),
-            ("REPO_REL_DIR", self.dir.clone()),
+            ("WORKSPACE", self.workspace.to_string()),
+            ("DIR", self.dir.to_string()),
+            ("REPO_REL_DIR", self.dir.to_string()),
             ("PLANFILE", planfile.to_string_lossy().into_owned()),
             (
                 "PROJECT_NAME",
@@ -127,7 +128,7 @@ struct Steps<'a> {
     root: &'a Path,
     dir: &'a Path,
     run: RunDir,
-    workspace: &'a str,
+    workspace: &'a Workspace,
     /// Every step's output, for the logs.
     log: String,
     /// The `run` steps' output, for users (plan comment, apply output).
@@ -302,7 +303,7 @@ impl<'a> Steps<'a> {
         let t = self.tf.timeouts;
         let done = self.tf.init_with(self.at(), extra_args).await;
         step((Step::Init, "init", t.init), done, &mut self.log)?;
-        if self.workspace != "default" {
+        if !self.workspace.is_default() {
             let done = self.tf.select_workspace(self.at(), self.workspace).await;
             step(
                 (Step::Workspace, "workspace select", t.init),

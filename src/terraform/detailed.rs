@@ -26,7 +26,7 @@ impl Terraform {
         &self,
         root: &Path,
         dir: &Path,
-        workspace: &str,
+        workspace: &crate::ids::Workspace,
     ) -> Result<DetailedPlan, (Step, String)> {
         let mut log = String::new();
         let run = self.run_dir().map_err(|e| (Step::Init, format!("{e:#}")))?;

@@ -51,6 +51,7 @@ pub use rundir::RunDir;
 pub use sandbox::{Bwrap, BwrapConfig, Limits};
 
 use crate::apply::{ApplyOutcome, is_stale_refusal};
+use crate::ids::Workspace;
 use crate::plan::{Outcome, PlanSummary, Step};
 
 /// The `PATH` every Terraform run gets.
@@ -217,12 +218,12 @@ pub struct At<'a> {
     pub root: &'a Path,
     pub dir: &'a Path,
     pub run: &'a RunDir,
-    pub workspace: Option<&'a str>,
+    pub workspace: Option<&'a Workspace>,
 }
 
 impl<'a> At<'a> {
     /// `dir` of the checkout `root`, with the run directory `run`, for `workspace`.
-    pub fn new(root: &'a Path, dir: &'a Path, run: &'a RunDir, workspace: &'a str) -> Self {
+    pub fn new(root: &'a Path, dir: &'a Path, run: &'a RunDir, workspace: &'a Workspace) -> Self {
         Self {
             root,
             dir,
@@ -311,7 +312,7 @@ impl Terraform {
             ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
         ];
         if let Some(workspace) = at.workspace {
-            env.push(("TF_WORKSPACE".to_owned(), workspace.to_owned()));
+            env.push(("TF_WORKSPACE".to_owned(), workspace.to_string()));
         }
         for (key, value) in &self.extra_env {
             env.retain(|(k, _)| k != key);
@@ -440,7 +441,8 @@ impl Terraform {
 
     /// `terraform workspace select -or-create=true NAME`; the name must be
     /// [valid](valid_workspace).
-    pub async fn select_workspace(&self, at: At<'_>, workspace: &str) -> Result<Finished> {
+    pub async fn select_workspace(&self, at: At<'_>, workspace: &Workspace) -> Result<Finished> {
+        let workspace = workspace.as_str();
         if !valid_workspace(workspace) {
             bail!("invalid workspace name {workspace:?}: use letters, digits, `_`, `.` and `-`");
         }
@@ -576,7 +578,7 @@ impl Terraform {
         &self,
         root: &Path,
         dir: &Path,
-        workspace: &str,
+        workspace: &Workspace,
         extra_args: &[String],
     ) -> PlanRun {
         self.plan_project_early(root, dir, workspace, extra_args, &|_| {})
@@ -589,7 +591,7 @@ impl Terraform {
         &self,
         root: &Path,
         dir: &Path,
-        workspace: &str,
+        workspace: &Workspace,
         extra_args: &[String],
         early: &(dyn Fn(&Outcome) + Sync),
     ) -> PlanRun {
@@ -618,7 +620,7 @@ impl Terraform {
         &self,
         root: &Path,
         dir: &Path,
-        workspace: &str,
+        workspace: &Workspace,
         planfile: &[u8],
     ) -> ApplyOutcome {
         let mut log = String::new();
@@ -669,7 +671,7 @@ impl Terraform {
         let init = self.timeouts.init;
         let done = self.init(at).await;
         step((Step::Init, "init", init), done, log)?;
-        if let Some(workspace) = at.workspace.filter(|w| *w != "default") {
+        if let Some(workspace) = at.workspace.filter(|w| !w.is_default()) {
             let done = self.select_workspace(at, workspace).await;
             step((Step::Workspace, "workspace select", init), done, log)?;
         }

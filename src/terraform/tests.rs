@@ -72,7 +72,7 @@ fn failed(run: &PlanRun) -> (Step, &str) {
 async fn two_resources_plan_as_two_adds() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (summary, text) = planned(&run);
     assert_eq!(summary.line, "Plan: 2 to add, 0 to change, 0 to destroy.");
     assert_eq!((summary.add, summary.change, summary.destroy), (2, 0, 0));
@@ -115,14 +115,14 @@ async fn two_resources_plan_as_two_adds() {
 async fn a_second_plan_sees_the_changed_config() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let first = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let first = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     assert_eq!(planned(&first).0.add, 2);
     std::fs::write(
         dir.join("main.tf"),
         format!("{TWO}\nresource \"terraform_data\" \"c\" {{ input = \"c\" }}\n"),
     )
     .unwrap();
-    let second = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let second = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (summary, text) = planned(&second);
     assert_eq!(summary.line, "Plan: 3 to add, 0 to change, 0 to destroy.");
     assert!(text.contains("terraform_data.c will be created"), "{text}");
@@ -133,17 +133,22 @@ async fn a_second_plan_sees_the_changed_config() {
 async fn an_applied_plan_leaves_no_changes() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     planned(&run);
     let applied = fx
         .tf
-        .apply_project(&dir, &dir, "default", run.planfile.as_deref().unwrap())
+        .apply_project(
+            &dir,
+            &dir,
+            &"default".into(),
+            run.planfile.as_deref().unwrap(),
+        )
         .await;
     assert!(
         matches!(applied, ApplyOutcome::Applied { .. }),
         "{applied:?}"
     );
-    let again = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let again = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (summary, text) = planned(&again);
     assert!(!summary.has_changes());
     assert_eq!(
@@ -160,7 +165,7 @@ async fn plan_early(fx: &Fixture, dir: &Path) -> (Option<Outcome>, PlanRun) {
     let keep = |o: &Outcome| *early.lock().unwrap() = Some(o.clone());
     let run = fx
         .tf
-        .plan_project_early(dir, dir, "default", &[], &keep)
+        .plan_project_early(dir, dir, &"default".into(), &[], &keep)
         .await;
     (early.into_inner().unwrap(), run)
 }
@@ -219,7 +224,12 @@ output "o" { value = "two" }
         seen.push(summary.changes.iter().map(|c| c.action).collect::<Vec<_>>());
         let applied = fx
             .tf
-            .apply_project(&dir, &dir, "default", run.planfile.as_deref().unwrap())
+            .apply_project(
+                &dir,
+                &dir,
+                &"default".into(),
+                run.planfile.as_deref().unwrap(),
+            )
             .await;
         assert!(
             matches!(applied, ApplyOutcome::Applied { .. }),
@@ -242,7 +252,7 @@ output "o" { value = "two" }
 async fn invalid_hcl_fails_with_the_file_and_line() {
     let fx = Fixture::new();
     let dir = fx.project("p", "resource \"terraform_data\" \"a\" {\n  input = \n");
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (step, output) = failed(&run);
     assert!(matches!(step, Step::Init | Step::Plan), "{step:?}");
     assert!(output.contains("main.tf line 2"), "{output}");
@@ -261,7 +271,10 @@ async fn var_args_reach_terraform() {
         "-var".to_owned(),
         "x=from the comment; echo $HOME".to_owned(),
     ];
-    let run = fx.tf.plan_project(&dir, &dir, "default", &extra).await;
+    let run = fx
+        .tf
+        .plan_project(&dir, &dir, &"default".into(), &extra)
+        .await;
     let (_, text) = planned(&run);
     assert!(
         text.contains(r#"+ input  = "from the comment; echo $HOME""#),
@@ -276,11 +289,11 @@ async fn a_non_default_workspace_is_created_and_used() {
         "p",
         "resource \"terraform_data\" \"a\" { input = terraform.workspace }\n",
     );
-    let run = fx.tf.plan_project(&dir, &dir, "staging", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"staging".into(), &[]).await;
     let (_, text) = planned(&run);
     assert!(text.contains(r#"+ input  = "staging""#), "{text}");
     // Selecting it again (the workspace exists now) works too.
-    let run = fx.tf.plan_project(&dir, &dir, "staging", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"staging".into(), &[]).await;
     planned(&run);
 }
 
@@ -288,7 +301,7 @@ async fn a_non_default_workspace_is_created_and_used() {
 async fn an_invalid_workspace_name_fails_the_workspace_step() {
     let fx = Fixture::new();
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "a/../b", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"a/../b".into(), &[]).await;
     let (step, output) = failed(&run);
     assert_eq!(step, Step::Workspace);
     assert!(output.contains("invalid workspace name"), "{output}");
@@ -375,10 +388,11 @@ async fn inits_of_different_and_same_providers_run_at_once_and_share_one_whole_c
         })
         .collect();
     let run_dirs: Vec<RunDir> = dirs.iter().map(|_| fx.tf.run_dir().unwrap()).collect();
+    let ws = crate::ids::Workspace::default();
     let inits = dirs
         .iter()
         .zip(&run_dirs)
-        .map(|(d, r)| fx.tf.init(At::new(d, d, r, "default")));
+        .map(|(d, r)| fx.tf.init(At::new(d, d, r, &ws)));
     for run in futures::future::join_all(inits).await {
         let run = run.unwrap();
         assert!(run.exit.success(), "{}", run.output);
@@ -412,7 +426,7 @@ async fn inits_of_different_and_same_providers_run_at_once_and_share_one_whole_c
     let run = fx.tf.run_dir().unwrap();
     let done = fx
         .tf
-        .init(At::new(&later, &later, &run, "default"))
+        .init(At::new(&later, &later, &run, &"default".into()))
         .await
         .unwrap();
     assert!(done.exit.success(), "{}", done.output);
@@ -438,7 +452,7 @@ async fn inits_of_different_and_same_providers_run_at_once_and_share_one_whole_c
     let run = fx.tf.run_dir().unwrap();
     let done = fx
         .tf
-        .init(At::new(&fresh, &fresh, &run, "default"))
+        .init(At::new(&fresh, &fresh, &run, &"default".into()))
         .await
         .unwrap();
     assert!(done.exit.success(), "{}", done.output);
@@ -455,7 +469,7 @@ async fn version_is_terraforms() {
 async fn a_missing_binary_fails_init_naming_it() {
     let fx = Fixture::with_runner(Arc::new(Direct::default()), "/nonexistent/tf".into());
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     assert_eq!(
         failed(&run),
         (Step::Init, "program not found: /nonexistent/tf")
@@ -531,7 +545,7 @@ async fn argv_and_environment_are_exactly_bosuns() {
         "x=y z".to_owned(),
         "-out=/etc/evil".to_owned(),
     ];
-    let run = fx.tf.plan_project(&dir, &dir, "dev", &extra).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"dev".into(), &extra).await;
     let (summary, _) = planned(&run);
     assert_eq!(summary.add, 1);
     assert_eq!(summary.line, "Plan: 1 to add, 0 to change, 0 to destroy.");
@@ -601,7 +615,7 @@ async fn the_operators_cli_config_and_git_ssh_are_used_when_set() {
     fx.tf.cli_config = Some("/etc/bosun/terraformrc".into());
     fx.tf.git_ssh = true;
     let dir = fx.project("p", TWO);
-    planned(&fx.tf.plan_project(&dir, &dir, "default", &[]).await);
+    planned(&fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await);
     let calls = fake.calls.lock().unwrap();
     for call in calls.iter() {
         let get = |key: &str| {
@@ -634,7 +648,7 @@ async fn a_timed_out_plan_says_so() {
     let mut fx = Fixture::with_runner(fake, "/opt/tf".into());
     fx.tf.timeouts.plan = Duration::from_secs(90);
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (step, output) = failed(&run);
     assert_eq!(step, Step::Plan);
     assert!(
@@ -649,11 +663,16 @@ async fn detailed_exitcode_2_is_a_successful_plan() {
     let fake = Fake::new(Exit::Code(2), |_| {});
     let fx = Fixture::with_runner(fake, "/opt/tf".into());
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     assert_eq!(failed(&run).0, Step::Plan);
     let run = fx
         .tf
-        .plan_project(&dir, &dir, "default", &["-detailed-exitcode".to_owned()])
+        .plan_project(
+            &dir,
+            &dir,
+            &"default".into(),
+            &["-detailed-exitcode".to_owned()],
+        )
         .await;
     planned(&run);
 }
@@ -664,7 +683,7 @@ async fn the_checkout_root_and_run_dir_are_writable_and_the_shared_cache_never()
     let fx = Fixture::with_runner(fake.clone(), "/opt/tf".into());
     let root = fx.tmp.path().join("checkout");
     let dir = fx.project("checkout/envs/dev", TWO);
-    planned(&fx.tf.plan_project(&root, &dir, "dev", &[]).await);
+    planned(&fx.tf.plan_project(&root, &dir, &"dev".into(), &[]).await);
     let cache = fx.tf.plugin_cache.clone();
     let calls = fake.calls.lock().unwrap();
     assert_eq!(calls.len(), 4);
@@ -729,7 +748,7 @@ async fn a_plan_printing_gigabytes_is_cut_off_and_fails() {
     let bin = chatty_terraform(bins.path(), 2 << 30);
     let fx = Fixture::with_runner(Arc::new(Direct::default()), bin);
     let dir = fx.project("p", TWO);
-    let run = fx.tf.plan_project(&dir, &dir, "default", &[]).await;
+    let run = fx.tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let (step, output) = failed(&run);
     assert_eq!(step, Step::Plan);
     assert!(
@@ -793,10 +812,11 @@ async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_r
         .map(|i| fx.project(&format!("s{i}"), &using("alpha")))
         .collect();
     let runs: Vec<RunDir> = dirs.iter().map(|_| fx.tf.run_dir().unwrap()).collect();
+    let ws = crate::ids::Workspace::default();
     let inits = dirs
         .iter()
         .zip(&runs)
-        .map(|(d, r)| fx.tf.init(At::new(d, d, r, "default")));
+        .map(|(d, r)| fx.tf.init(At::new(d, d, r, &ws)));
     for done in futures::future::join_all(inits).await {
         let done = done.unwrap();
         assert!(done.exit.success(), "{}", done.output);

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::ids::{Dir, Workspace};
+
 /// Text made safe for an HTML text node or a quoted attribute value.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -134,11 +136,11 @@ pub fn badge(status: &str) -> String {
 }
 
 /// A project's label: its name, else `dir` (and `workspace` unless it is `default`).
-pub fn project(dir: &str, workspace: &str, name: Option<&str>) -> String {
+pub fn project(dir: &Dir, workspace: &Workspace, name: Option<&str>) -> String {
     match name {
         Some(name) => esc(name),
-        None if workspace == "default" => esc(dir),
-        None => format!("{} ({})", esc(dir), esc(workspace)),
+        None if workspace.is_default() => esc(dir.as_str()),
+        None => format!("{} ({})", esc(dir.as_str()), esc(workspace.as_str())),
     }
 }
 

@@ -36,8 +36,8 @@ pub fn render(locks: &[LockView], notice: Option<&str>, viewer: &Viewer<'_>) -> 
                      <button type=\"submit\">Unlock</button></form>",
                     csrf = esc(viewer.csrf),
                     repo = esc(&l.lock.repository),
-                    dir = esc(&t.dir),
-                    ws = esc(&t.workspace),
+                    dir = esc(t.dir.as_str()),
+                    ws = esc(t.workspace.as_str()),
                     name = t.name.as_deref().map_or_else(String::new, |n| format!(
                         "<input type=\"hidden\" name=\"project\" value=\"{}\">",
                         esc(n)

@@ -10,8 +10,8 @@ pub struct RunPage<'a> {
     pub id: i64,
     pub repository: &'a str,
     pub pr: u64,
-    pub dir: &'a str,
-    pub workspace: &'a str,
+    pub dir: &'a crate::ids::Dir,
+    pub workspace: &'a crate::ids::Workspace,
     pub project: Option<&'a str>,
     pub kind: &'a str,
     pub status: &'a str,
@@ -70,7 +70,7 @@ pub fn render(r: &RunPage<'_>, viewer: &Viewer<'_>) -> String {
     let title = format!(
         "{} of {} in {}",
         r.kind,
-        r.project.unwrap_or(r.dir),
+        r.project.unwrap_or(r.dir.as_str()),
         r.repository
     );
     html::page(&title, "", viewer, &body)
@@ -85,8 +85,8 @@ mod tests {
             id: 12,
             repository: "acme/infra",
             pr: 3,
-            dir: "prod",
-            workspace: "default",
+            dir: Box::leak(Box::new("prod".into())),
+            workspace: Box::leak(Box::new("default".into())),
             project: None,
             kind: "apply",
             status: if live { "running" } else { "succeeded" },

@@ -42,6 +42,7 @@ use crate::config::pass_env::PassEnv;
 use crate::config::powers::Rules;
 use crate::config::{CheckoutStrategy, CommentMode};
 use crate::github::GitHub;
+use crate::ids::Dir;
 use crate::metrics::Metrics;
 use crate::notify::{Kind, Outbox};
 use crate::plan::Target;
@@ -237,11 +238,11 @@ impl Context {
 /// The project directory `dir` of the checkout `root`, resolved: symlinks followed (read
 /// only, on the host) and the result required to be a directory inside the checkout, so a
 /// committed link to another checkout or a host directory is never run in. `Err`: why not.
-fn inside(given: &Path, dir: &str) -> Result<PathBuf, &'static str> {
+fn inside(given: &Path, dir: &Dir) -> Result<PathBuf, &'static str> {
     let root = given
         .canonicalize()
         .map_err(|_| "cannot be resolved in the checkout")?;
-    let resolved = match root.join(dir).canonicalize() {
+    let resolved = match root.join(dir.as_str()).canonicalize() {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist"),
         Err(_) => return Err("cannot be resolved in the checkout"),
@@ -382,16 +383,22 @@ mod tests {
         symlink("prod", root.join("envs/alias")).unwrap();
         symlink(tmp.path(), root.join("envs/out")).unwrap();
         symlink("../../..", root.join("envs/up")).unwrap();
-        assert_eq!(inside(&root, "envs/prod"), Ok(root.join("envs/prod")));
-        assert_eq!(inside(&root, "envs/alias"), Ok(root.join("envs/prod")));
-        assert_eq!(inside(&root, "."), Ok(root.clone()));
+        assert_eq!(
+            inside(&root, &"envs/prod".into()),
+            Ok(root.join("envs/prod"))
+        );
+        assert_eq!(
+            inside(&root, &"envs/alias".into()),
+            Ok(root.join("envs/prod"))
+        );
+        assert_eq!(inside(&root, &crate::ids::Dir::root()), Ok(root.clone()));
         for (dir, why) in [
             ("envs/out", "leads outside"),
             ("envs/up", "leads outside"),
             ("envs/missing", "does not exist"),
             ("envs/file", "does not exist"),
         ] {
-            let got = inside(&root, dir);
+            let got = inside(&root, &dir.into());
             assert!(
                 got.as_ref().is_err_and(|e| e.contains(why)),
                 "{dir}: {got:?}"

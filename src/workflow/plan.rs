@@ -15,6 +15,7 @@ use crate::apply::Unmet;
 use crate::audit::{Kind, NewEntry};
 use crate::config::powers;
 use crate::config::repo::{self, LockMode, RepoConfig};
+use crate::ids::{Dir, Workspace};
 use crate::plan::{Outcome, ProjectPlan, Step, Target};
 use crate::store::{LockAttempt, StoredPlan, now_millis};
 use crate::versions::Pinned;
@@ -35,7 +36,7 @@ pub enum Selection {
     Named {
         dirs: Vec<String>,
         projects: Vec<String>,
-        workspace: Option<String>,
+        workspace: Option<Workspace>,
     },
 }
 
@@ -661,7 +662,7 @@ pub(super) async fn select(
             return Ok(Err(no_projects()));
         }
     }
-    let ws = workspace.clone().unwrap_or_else(|| "default".into());
+    let ws = workspace.clone().unwrap_or_default();
     // What `-d` reaches: several named projects on one dir and workspace are ambiguous.
     let mut by_dir = Vec::new();
     for dir in dirs.iter().filter(|d| crate::command::is_glob(d)) {
@@ -679,10 +680,11 @@ pub(super) async fn select(
                 .await?;
             matching = tf
                 .iter()
-                .map(|(path, _)| path.rsplit_once('/').map_or(".", |(d, _)| d))
+                // A file's parent in the tree: normalised already.
+                .map(|(path, _)| Dir::new(path.rsplit_once('/').map_or(".", |(d, _)| d)))
                 .filter(|d| crate::command::dir_matches(dir, d))
                 .map(|d| Target {
-                    dir: d.to_owned(),
+                    dir: d,
                     workspace: ws.clone(),
                     name: None,
                 })
@@ -696,7 +698,7 @@ pub(super) async fn select(
     for dir in dirs.iter().filter(|d| !crate::command::is_glob(d)) {
         let matching: Vec<Target> = configured
             .iter()
-            .filter(|p| &p.dir == dir && p.workspace == ws)
+            .filter(|p| p.dir == dir.as_str() && p.workspace == ws)
             .map(Target::from)
             .collect();
         // As Atlantis: a dir no project lists, that the config's autodiscover ignores, is
@@ -710,7 +712,8 @@ pub(super) async fn select(
         }
         if matching.is_empty() {
             by_dir.push(Target {
-                dir: dir.clone(),
+                // Not a glob: normalised by the comment grammar.
+                dir: Dir::new(dir.clone()),
                 workspace: ws.clone(),
                 name: None,
             });

@@ -9,6 +9,7 @@ use tracing::Instrument as _;
 
 use super::Workspaces;
 use super::git::{Git, check_oid, failure};
+use crate::ids::{Dir, Workspace};
 
 /// What to check out for a pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +25,9 @@ pub enum Strategy {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckoutKey {
     pub pr: u64,
-    /// A directory inside the repository (untrusted: validated with `names::repo_dir`).
-    pub dir: String,
-    pub workspace: String,
+    /// A directory inside the repository (checked again with [`Dir::parse`]).
+    pub dir: Dir,
+    pub workspace: Workspace,
 }
 
 /// A checkout ready to run in.
@@ -179,13 +180,11 @@ impl Workspaces {
 
     /// The checkout directory and its index file for `key`, both under the PR's directory.
     fn checkout_paths(&self, repo: &str, key: &CheckoutKey) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let dir = crate::names::repo_dir(&key.dir)
-            .map_err(|why| anyhow!("project dir `{}` {why}", key.dir.escape_debug()))?;
-        if key.workspace.is_empty() || key.workspace.chars().any(char::is_control) {
-            return Err(anyhow!(
-                "`{}` is not a workspace name",
-                key.workspace.escape_debug()
-            ));
+        let dir = Dir::parse(key.dir.as_str())
+            .map_err(|why| anyhow!("project dir `{}` {why}", key.dir.as_str().escape_debug()))?;
+        let ws = key.workspace.as_str();
+        if ws.is_empty() || ws.chars().any(char::is_control) {
+            return Err(anyhow!("`{}` is not a workspace name", ws.escape_debug()));
         }
         let name = super::checkout_name(&dir, &key.workspace);
         let pr_dir = self.pr_path(repo, key.pr)?;

@@ -38,6 +38,7 @@ use sha2::Digest as _;
 pub use self::checkout::{Checkout, CheckoutError, CheckoutKey, Strategy};
 use self::git::{Git, check_oid};
 pub use self::read::UnusableFile;
+use crate::ids::{Dir, Workspace};
 
 /// The mirrors and checkouts of every repository bosun works on, under one data dir.
 #[derive(Debug)]
@@ -329,8 +330,8 @@ fn check_url(url: &str) -> anyhow::Result<()> {
 
 /// The checkout directory's name for `dir` (already normalised) and `workspace`; see the
 /// module documentation for the escaping.
-fn checkout_name(dir: &str, workspace: &str) -> String {
-    let name = format!("{}@{}", escape(dir), escape(workspace));
+fn checkout_name(dir: &Dir, workspace: &Workspace) -> String {
+    let name = format!("{}@{}", escape(dir.as_str()), escape(workspace.as_str()));
     if name.len() <= 200 {
         return name;
     }
@@ -367,16 +368,17 @@ mod tests {
 
     #[test]
     fn checkout_names_are_one_component_and_distinct() {
-        assert_eq!(checkout_name(".", "default"), ".@default");
-        assert_eq!(checkout_name("envs/prod", "default"), "envs%2Fprod@default");
-        assert_eq!(checkout_name("a@b", "c"), "a%40b@c");
-        assert_ne!(checkout_name("a@b", "c"), checkout_name("a", "b@c"));
-        assert_ne!(checkout_name("a/b", "c"), checkout_name("a%2Fb", "c"));
+        let name_of = |d: &str, w: &str| checkout_name(&Dir::new(d), &Workspace::new(w));
+        assert_eq!(name_of(".", "default"), ".@default");
+        assert_eq!(name_of("envs/prod", "default"), "envs%2Fprod@default");
+        assert_eq!(name_of("a@b", "c"), "a%40b@c");
+        assert_ne!(name_of("a@b", "c"), name_of("a", "b@c"));
+        assert_ne!(name_of("a/b", "c"), name_of("a%2Fb", "c"));
         let long = "d/".repeat(150);
-        let name = checkout_name(&long, "default");
+        let name = name_of(&long, "default");
         assert!(name.len() < 255 && name.contains('~'), "{name}");
-        assert_ne!(name, checkout_name(&format!("{long}x"), "default"));
-        for name in [name, checkout_name("..", ".."), checkout_name(".", ".")] {
+        assert_ne!(name, name_of(&format!("{long}x"), "default"));
+        for name in [name, name_of("..", ".."), name_of(".", ".")] {
             assert!(!name.contains('/') && name != "." && name != "..");
         }
     }

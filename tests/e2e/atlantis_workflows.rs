@@ -166,7 +166,7 @@ struct Seen {
 }
 
 fn project(t: &bosun::plan::Target) -> Project {
-    (t.dir.clone(), t.workspace.clone(), t.name.clone())
+    (t.dir.to_string(), t.workspace.to_string(), t.name.clone())
 }
 
 /// The state of the pull request in bosun's store and on GitHub, to diff across a step.
@@ -207,7 +207,7 @@ async fn locks(ctx: &TestContext, pr: u64) -> BTreeSet<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|l| (l.target.dir, l.target.workspace))
+        .map(|l| (l.target.dir.into_string(), l.target.workspace.into_string()))
         .collect()
 }
 

@@ -403,7 +403,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
         .await
         .unwrap()
         .into_iter()
-        .map(|p| p.target.dir)
+        .map(|p| p.target.dir.into_string())
         .collect();
     assert_eq!(planned, ["staging"]);
     ctx.finish().await;

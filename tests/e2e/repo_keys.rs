@@ -282,7 +282,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
         .await
         .unwrap()
         .into_iter()
-        .map(|l| l.target.dir)
+        .map(|l| l.target.dir.into_string())
         .collect();
     assert_eq!(held, ["a"], "the apply took the lock");
 

@@ -5,6 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
+use bosun::ids::{Dir, Workspace};
 use bosun::workspace::{CheckoutError, CheckoutKey, Strategy, Workspaces};
 
 use crate::support::{INSTALLATION, REPO, TestContext};
@@ -64,8 +65,8 @@ impl Setup {
 fn key(pr: u64, dir: &str) -> CheckoutKey {
     CheckoutKey {
         pr,
-        dir: dir.into(),
-        workspace: "default".into(),
+        dir: Dir::new(dir),
+        workspace: Workspace::default(),
     }
 }
 
@@ -403,8 +404,8 @@ async fn project_dirs_cannot_escape_the_checkouts() {
     assert!(bad_sha.is_err());
     let bad_ws = CheckoutKey {
         pr,
-        dir: ".".into(),
-        workspace: "../../x".into(),
+        dir: Dir::root(),
+        workspace: Workspace::new("../../x"),
     };
     let c =
         s.ws.checkout(REPO, &bad_ws, &s.head(pr), &Strategy::Branch)

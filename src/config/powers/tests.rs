@@ -92,42 +92,55 @@ fn the_minimum_is_the_servers_unless_an_allowed_project_sets_its_own() {
     let c = config(text);
     let strict = policy("", "", "approved");
     let approved = [ApplyRequirement::Approved];
-    let at = |dir| (dir, "default", None);
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), at("a")),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"a".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), at("b")),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"b".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        strict
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, None, at("x")),
+        strict.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            None,
+            (&"x".into(), &"default".into(), None)
+        ),
         approved
     );
     let allowed = policy("", "acme/*:apply_requirements", "approved");
     assert!(
         allowed
             .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), at("a"))
+            .minimum(
+                Requirements::Apply,
+                Some(&c),
+                (&"a".into(), &"default".into(), None)
+            )
             .is_empty()
     );
     assert_eq!(
-        allowed
-            .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), at("b")),
+        allowed.for_repo(REPO, "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"b".into(), &"default".into(), None)
+        ),
         approved
     );
     assert_eq!(
-        allowed
-            .for_repo("other/x", "main")
-            .minimum(Requirements::Apply, Some(&c), at("a")),
+        allowed.for_repo("other/x", "main").minimum(
+            Requirements::Apply,
+            Some(&c),
+            (&"a".into(), &"default".into(), None)
+        ),
         approved
     );
 }
@@ -141,14 +154,18 @@ fn a_named_project_is_not_let_off_by_another_on_its_dir() {
     assert!(
         allowed
             .for_repo(REPO, "main")
-            .minimum(Requirements::Apply, Some(&c), (".", "default", Some("dev")))
+            .minimum(
+                Requirements::Apply,
+                Some(&c),
+                (&".".into(), &"default".into(), Some("dev"))
+            )
             .is_empty()
     );
     assert_eq!(
         allowed.for_repo(REPO, "main").minimum(
             Requirements::Apply,
             Some(&c),
-            (".", "default", Some("prod"))
+            (&".".into(), &"default".into(), Some("prod"))
         ),
         approved
     );
@@ -156,7 +173,7 @@ fn a_named_project_is_not_let_off_by_another_on_its_dir() {
         allowed.for_repo(REPO, "main").minimum(
             Requirements::Apply,
             Some(&c),
-            (".", "default", Some("new"))
+            (&".".into(), &"default".into(), Some("new"))
         ),
         approved,
         "a name the config does not have stands for neither"

@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 use super::{DEFAULT_WHEN_MODIFIED, FILE_NAMES, dir_globs, is_project_file, terraform_dirs};
 use crate::command::{Command, CommandKind, NameMatcher};
 use crate::config::powers::{self, AllowedOverrides, ServerPolicy};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
 const DATA: &str = concat!(
@@ -217,15 +218,15 @@ fn run(case: &Json) -> Result<(), String> {
                     .into_iter()
                     .flatten()
                     .map(|p| Target {
-                        dir: p["dir"].as_str().unwrap_or_default().to_owned(),
-                        workspace: p["workspace"].as_str().unwrap_or_default().to_owned(),
+                        dir: Dir::new(p["dir"].as_str().unwrap_or_default()),
+                        workspace: Workspace::new(p["workspace"].as_str().unwrap_or_default()),
                         name: None,
                     })
                     .collect()
             };
             let cmd = Command {
                 dirs: vec![text("pattern")],
-                workspace: input["workspace"].as_str().map(str::to_owned),
+                workspace: input["workspace"].as_str().map(Workspace::new),
                 ..Command::new(CommandKind::Plan)
             };
             let got: Vec<Target> = targets(&input["projects"])

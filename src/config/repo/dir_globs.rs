@@ -72,12 +72,13 @@ impl RepoConfig {
                 origin.push(i);
                 continue;
             }
-            let Some(m) = matcher(&p.dir) else {
+            let Some(m) = matcher(p.dir.as_str()) else {
                 return Err(self.error_at(&format!("projects[{i}].dir"), "not a valid glob"));
             };
             for dir in terraform_dirs.iter().filter(|d| *d != "." && m.is_match(d)) {
                 let mut one = p.clone();
-                one.dir = dir.clone();
+                // A tree's dir: normalised already.
+                one.dir = crate::ids::Dir::new(dir.clone());
                 one.name = None;
                 one.dir_glob = false;
                 expanded.push(one);
@@ -122,7 +123,10 @@ mod tests {
         let mut c = super::super::parse("bosun.yaml", text).map_err(|e| e.to_string())?;
         c.expand_dir_globs(&terraform_dirs(FILES))
             .map_err(|e| e.to_string())?;
-        Ok(c.projects.into_iter().map(|p| (p.dir, p.name)).collect())
+        Ok(c.projects
+            .into_iter()
+            .map(|p| (p.dir.into_string(), p.name))
+            .collect())
     }
 
     #[test]

@@ -339,10 +339,11 @@ fn workflows_parse_into_steps() {
         })
     );
     assert_eq!(
-        c.workflow_of("a", "default", None).map(|w| w.name.as_str()),
+        c.workflow_of(&"a".into(), &"default".into(), None)
+            .map(|w| w.name.as_str()),
         Some("custom")
     );
-    assert_eq!(c.workflow_of("b", "default", None), None);
+    assert_eq!(c.workflow_of(&"b".into(), &"default".into(), None), None);
 }
 
 #[test]
@@ -365,7 +366,8 @@ fn a_workflow_named_default_is_every_other_projects() {
         "version: 3\nprojects:\n- dir: a\nworkflows:\n  default:\n    plan:\n      steps: [init, plan]\n",
     );
     assert_eq!(
-        c.workflow_of("a", "default", None).map(|w| w.name.as_str()),
+        c.workflow_of(&"a".into(), &"default".into(), None)
+            .map(|w| w.name.as_str()),
         Some("default")
     );
 }
@@ -446,22 +448,25 @@ fn a_project_is_found_by_name_else_by_dir_and_workspace() {
     );
     // Moved by another commit, found by its name.
     assert_eq!(
-        c.project("elsewhere", "default", Some("prod"))
+        c.project(&"elsewhere".into(), &"default".into(), Some("prod"))
             .map(|p| p.dir.as_str()),
         Some("envs/prod")
     );
     assert_eq!(
-        c.workflow_of("elsewhere", "default", Some("prod"))
+        c.workflow_of(&"elsewhere".into(), &"default".into(), Some("prod"))
             .map(|w| w.name.as_str()),
         Some("w")
     );
     // A name the file does not have: by dir and workspace.
     assert_eq!(
-        c.project("envs/dev", "default", Some("dev"))
+        c.project(&"envs/dev".into(), &"default".into(), Some("dev"))
             .map(|p| p.dir.as_str()),
         Some("envs/dev")
     );
-    assert!(c.project("envs/dev", "staging", None).is_none());
+    assert!(
+        c.project(&"envs/dev".into(), &"staging".into(), None)
+            .is_none()
+    );
 }
 
 #[test]
@@ -695,13 +700,16 @@ fn named_projects_may_share_a_dir_and_workspace() {
     let names: Vec<_> = c.projects.iter().map(|p| p.name.as_deref()).collect();
     assert_eq!(names, [Some("default"), Some("staging")]);
     assert_eq!(
-        c.project(".", "default", Some("staging"))
+        c.project(&".".into(), &"default".into(), Some("staging"))
             .and_then(|p| p.name.as_deref()),
         Some("staging")
     );
     // A name the file does not have is not taken for either of them.
-    assert!(c.project(".", "default", Some("prod")).is_none());
-    assert!(c.project(".", "default", None).is_none());
+    assert!(
+        c.project(&".".into(), &"default".into(), Some("prod"))
+            .is_none()
+    );
+    assert!(c.project(&".".into(), &"default".into(), None).is_none());
     // One of them unnamed: `-p` could not tell them apart.
     assert!(
         err("version: 3\nprojects:\n- {dir: ., name: default}\n- {dir: .}\n")
@@ -714,14 +722,17 @@ fn silence_pr_comments_reads_for_the_file_and_per_project() {
     let c = ok(
         "version: 3\nsilence_pr_comments: [apply]\nprojects:\n- dir: a\n- dir: b\n  silence_pr_comments: [plan]\n- dir: c\n  silence_pr_comments: []\n",
     );
-    assert!(c.silences(&("a", "default", None), "apply"));
-    assert!(!c.silences(&("a", "default", None), "plan"));
-    assert!(c.silences(&("b", "default", None), "plan"));
-    assert!(!c.silences(&("b", "default", None), "apply"));
-    assert!(!c.silences(&("c", "default", None), "apply"));
+    assert!(c.silences(&(&"a".into(), &"default".into(), None), "apply"));
+    assert!(!c.silences(&(&"a".into(), &"default".into(), None), "plan"));
+    assert!(c.silences(&(&"b".into(), &"default".into(), None), "plan"));
+    assert!(!c.silences(&(&"b".into(), &"default".into(), None), "apply"));
+    assert!(!c.silences(&(&"c".into(), &"default".into(), None), "apply"));
     // A project the file does not list: the file's.
-    assert!(c.silences(&("d", "default", None), "apply"));
-    assert!(!ok("version: 3\nsilence_pr_comments: ~\n").silences(&(".", "default", None), "plan"));
+    assert!(c.silences(&(&"d".into(), &"default".into(), None), "apply"));
+    assert!(
+        !ok("version: 3\nsilence_pr_comments: ~\n")
+            .silences(&(&".".into(), &"default".into(), None), "plan")
+    );
     assert_eq!(
         err("version: 3\nsilence_pr_comments: [plan, import]\n"),
         "bosun.yaml:2:29: silence_pr_comments[1]: `import` is not a stage whose comments can be silenced: use plan or apply"

@@ -503,7 +503,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
         match op {
             Op::Lock { pr, dirs, wait } => {
                 let asked = targets(&dirs);
-                let keys: BTreeSet<String> = asked.iter().map(|t| t.dir.clone()).collect();
+                let keys: BTreeSet<String> = asked.iter().map(|t| t.dir.to_string()).collect();
                 let others: Vec<(Target, u64)> = keys
                     .iter()
                     .filter_map(|k| locks.get(k).filter(|h| **h != pr).map(|h| (t(k), *h)))
@@ -526,9 +526,12 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                 assert_eq!(got, expected, "step {step}");
             }
             Op::Release { pr, dirs } => {
-                let asked: Option<BTreeSet<String>> = dirs
-                    .as_ref()
-                    .map(|d| targets(d).into_iter().map(|t| t.dir).collect());
+                let asked: Option<BTreeSet<String>> = dirs.as_ref().map(|d| {
+                    targets(d)
+                        .into_iter()
+                        .map(|t| t.dir.into_string())
+                        .collect()
+                });
                 let released: Vec<String> = locks
                     .iter()
                     .filter(|(k, h)| **h == pr && asked.as_ref().is_none_or(|a| a.contains(*k)))
@@ -553,7 +556,11 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     .release_locks(&RepoKey::new(REPO), pr, asked.as_deref(), &wake)
                     .await
                     .unwrap();
-                let got_released: Vec<String> = got.released.into_iter().map(|t| t.dir).collect();
+                let got_released: Vec<String> = got
+                    .released
+                    .into_iter()
+                    .map(|t| t.dir.into_string())
+                    .collect();
                 assert_eq!(got_released, released, "step {step}");
                 let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr).collect();
                 assert_eq!(got_woken, woken, "step {step}");
@@ -564,7 +571,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|l| (l.target.dir, l.pr))
+            .map(|l| (l.target.dir.into_string(), l.pr))
             .collect();
         assert_eq!(
             stored, locks,
@@ -575,7 +582,12 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|w| (w.pr, w.targets.into_iter().map(|t| t.dir).collect()))
+            .map(|w| {
+                (
+                    w.pr,
+                    w.targets.into_iter().map(|t| t.dir.into_string()).collect(),
+                )
+            })
             .collect();
         assert_eq!(stored_waits, waits, "step {step}");
     }

@@ -119,8 +119,8 @@ impl DriftStore for PgStore {
                      (run_id, dir, workspace, name, status, locked_by, summary, detail)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 id,
-                &p.target.dir,
-                &p.target.workspace,
+                p.target.dir.as_str(),
+                p.target.workspace.as_str(),
                 p.target.name.as_deref(),
                 p.status.as_str(),
                 p.locked_by.map(|n| n as i64),

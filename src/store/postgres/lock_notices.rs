@@ -39,8 +39,8 @@ impl LockNoticeStore for PgStore {
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &lock.repository,
-            &lock.target.dir,
-            &lock.target.workspace,
+            lock.target.dir.as_str(),
+            lock.target.workspace.as_str(),
             lock.pr as i64,
             lock.created_at,
             now,

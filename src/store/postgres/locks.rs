@@ -12,6 +12,7 @@ use sqlx::postgres::PgConnection;
 
 use super::jobs::{insert_job, project_key};
 use super::{Guarded, PgStore, take_turn};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{pg_execute, pg_query_as, pg_query_scalar};
@@ -31,7 +32,7 @@ async fn lock_repository(conn: &mut PgConnection, repository: &RepoKey) -> anyho
 /// The targets keyed by (dir, workspace), each once (the first given wins), by dir then
 /// workspace.
 fn distinct(targets: &[Target]) -> Vec<&Target> {
-    let mut by_key: BTreeMap<(&str, &str), &Target> = BTreeMap::new();
+    let mut by_key: BTreeMap<(&Dir, &Workspace), &Target> = BTreeMap::new();
     for t in targets {
         by_key.entry((&t.dir, &t.workspace)).or_insert(t);
     }
@@ -66,8 +67,8 @@ impl LockStore for PgStore {
             let holder: Option<i64> = pg_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = $1 AND dir = $2 AND workspace = $3",
                 repository.as_str(),
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
             )
             .fetch_optional(&mut *tx)
             .await
@@ -89,8 +90,8 @@ impl LockStore for PgStore {
                          WHERE repository = $2 AND dir = $3 AND workspace = $4 AND pr = $5",
                         t.name.as_deref(),
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         pr as i64,
                     )
                     .execute(&mut *tx)
@@ -103,8 +104,8 @@ impl LockStore for PgStore {
                         "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
                          VALUES ($1, $2, $3, $4, $5, $6)",
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         t.name.as_deref(),
                         pr as i64,
                         now,
@@ -131,8 +132,8 @@ impl LockStore for PgStore {
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     repository.as_str(),
-                    &t.dir,
-                    &t.workspace,
+                    t.dir.as_str(),
+                    t.workspace.as_str(),
                     pr as i64,
                     project_key(t),
                     now,
@@ -217,8 +218,8 @@ impl LockStore for PgStore {
                          WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr = $4
                          RETURNING dir, workspace, project",
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         pr as i64,
                     )
                     .fetch_optional(&mut *tx)
@@ -238,8 +239,8 @@ impl LockStore for PgStore {
                 "SELECT pr FROM lock_waits
                  WHERE repository = $1 AND dir = $2 AND workspace = $3 AND pr <> $4",
                 repository.as_str(),
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
                 pr as i64,
             )
             .fetch_all(&mut *tx)
@@ -343,8 +344,8 @@ impl LockStore for PgStore {
              RETURNING id",
             repository.as_str(),
             pr as i64,
-            &target.dir,
-            &target.workspace,
+            target.dir.as_str(),
+            target.workspace.as_str(),
             target.name.as_deref(),
             sha,
             now,
@@ -434,8 +435,8 @@ impl LockStore for PgStore {
                  WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5",
                 repository.as_str(),
                 pr as i64,
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
                 project_key(t),
             )
             .execute(&mut *tx)

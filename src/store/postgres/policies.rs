@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::PgStore;
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{pg_execute, pg_query_as};
@@ -31,8 +32,8 @@ impl ResultRow {
     fn into_result(self) -> anyhow::Result<PolicyResult> {
         Ok(PolicyResult {
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: Some(self.project).filter(|p| !p.is_empty()),
             },
             policy_set: self.policy_set,
@@ -64,8 +65,8 @@ impl PolicyStore for PgStore {
              AND workspace = $4 AND project = $5 AND head_sha = $6",
             repository.as_str(),
             pr as i64,
-            &target.dir,
-            &target.workspace,
+            target.dir.as_str(),
+            target.workspace.as_str(),
             project,
             head_sha,
         )
@@ -80,8 +81,8 @@ impl PolicyStore for PgStore {
                  ON CONFLICT DO NOTHING",
                 repository.as_str(),
                 pr as i64,
-                &target.dir,
-                &target.workspace,
+                target.dir.as_str(),
+                target.workspace.as_str(),
                 project,
                 head_sha,
                 &r.policy_set,

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::drift::DriftRun;
 
@@ -61,8 +62,8 @@ impl ResultRow {
     pub(in crate::store) fn into_result(self) -> anyhow::Result<ProjectDrift> {
         Ok(ProjectDrift {
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: self.name,
             },
             status: status_of(&self.status)?,
@@ -87,8 +88,8 @@ pub(in crate::store) struct KnownRow {
 impl KnownRow {
     pub(in crate::store) fn into_known(self) -> anyhow::Result<(String, Target, DriftStatus)> {
         let target = Target {
-            dir: self.dir,
-            workspace: self.workspace,
+            dir: Dir::new(self.dir),
+            workspace: Workspace::new(self.workspace),
             name: self.name,
         };
         Ok((self.repository, target, status_of(&self.status)?))

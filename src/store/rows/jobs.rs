@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 
+use crate::ids::{Dir, Workspace};
 use crate::plan::{Outcome, Target};
 use crate::store::jobs::{Job, JobStatus, StoredPlan};
 use crate::store::seal::{Binding, Sealer};
@@ -128,8 +129,8 @@ impl PlanRow {
             repository: self.repository,
             pr: self.pr as u64,
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: name_of(Some(self.project)),
             },
             head_sha: self.head_sha,

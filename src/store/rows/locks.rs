@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 
 use super::jobs::name_of;
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::locks::{ApplyRecord, ApplyStatus, ProjectLock};
 
@@ -17,8 +18,8 @@ pub(in crate::store) struct TargetRow {
 impl TargetRow {
     pub(in crate::store) fn into_target(self) -> Target {
         Target {
-            dir: self.dir,
-            workspace: self.workspace,
+            dir: Dir::new(self.dir),
+            workspace: Workspace::new(self.workspace),
             name: name_of(self.project),
         }
     }
@@ -35,8 +36,8 @@ pub(in crate::store) struct WaitTargetRow {
 impl WaitTargetRow {
     pub(in crate::store) fn into_target(self) -> Target {
         Target {
-            dir: self.dir,
-            workspace: self.workspace,
+            dir: Dir::new(self.dir),
+            workspace: Workspace::new(self.workspace),
             name: name_of(Some(self.project)),
         }
     }
@@ -74,8 +75,8 @@ impl LockRow {
         ProjectLock {
             repository: self.repository,
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: name_of(self.project),
             },
             pr: self.pr as u64,
@@ -110,8 +111,8 @@ impl ApplyRow {
             repository: self.repository,
             pr: self.pr as u64,
             target: Target {
-                dir: self.dir,
-                workspace: self.workspace,
+                dir: Dir::new(self.dir),
+                workspace: Workspace::new(self.workspace),
                 name: name_of(self.project),
             },
             sha: self.sha,

@@ -117,8 +117,8 @@ impl DriftStore for SqliteStore {
                      (run_id, dir, workspace, name, status, locked_by, summary, detail)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 id,
-                &p.target.dir,
-                &p.target.workspace,
+                p.target.dir.as_str(),
+                p.target.workspace.as_str(),
                 &p.target.name,
                 p.status.as_str(),
                 p.locked_by.map(|n| n as i64),

@@ -39,8 +39,8 @@ impl LockNoticeStore for SqliteStore {
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             &lock.repository,
-            &lock.target.dir,
-            &lock.target.workspace,
+            lock.target.dir.as_str(),
+            lock.target.workspace.as_str(),
             lock.pr as i64,
             lock.created_at,
             now,

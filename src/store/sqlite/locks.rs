@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use super::jobs::{insert_job, project_key};
+use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 use crate::store::Millis;
 use crate::store::checked::{sqlite_execute, sqlite_query_as, sqlite_query_scalar};
@@ -29,7 +30,7 @@ const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 /// The targets keyed by (dir, workspace), each once (the first given wins), by dir then
 /// workspace.
 fn distinct(targets: &[Target]) -> Vec<&Target> {
-    let mut by_key: BTreeMap<(&str, &str), &Target> = BTreeMap::new();
+    let mut by_key: BTreeMap<(&Dir, &Workspace), &Target> = BTreeMap::new();
     for t in targets {
         by_key.entry((&t.dir, &t.workspace)).or_insert(t);
     }
@@ -69,8 +70,8 @@ impl LockStore for SqliteStore {
             let holder: Option<i64> = sqlite_query_scalar!(
                 "SELECT pr FROM locks WHERE repository = ? AND dir = ? AND workspace = ?",
                 repository.as_str(),
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
             )
             .fetch_optional(&mut *tx)
             .await
@@ -92,8 +93,8 @@ impl LockStore for SqliteStore {
                          WHERE repository = ? AND dir = ? AND workspace = ? AND pr = ?",
                         &t.name,
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         pr as i64,
                     )
                     .execute(&mut *tx)
@@ -106,8 +107,8 @@ impl LockStore for SqliteStore {
                         "INSERT INTO locks (repository, dir, workspace, project, pr, created_at)
                          VALUES (?, ?, ?, ?, ?, ?)",
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         &t.name,
                         pr as i64,
                         now,
@@ -134,8 +135,8 @@ impl LockStore for SqliteStore {
                     "INSERT INTO lock_waits (repository, dir, workspace, pr, project, created_at)
                      VALUES (?, ?, ?, ?, ?, ?)",
                     repository.as_str(),
-                    &t.dir,
-                    &t.workspace,
+                    t.dir.as_str(),
+                    t.workspace.as_str(),
                     pr as i64,
                     project_key(t),
                     now,
@@ -219,8 +220,8 @@ impl LockStore for SqliteStore {
                          WHERE repository = ? AND dir = ? AND workspace = ? AND pr = ?
                          RETURNING dir, workspace, project",
                         repository.as_str(),
-                        &t.dir,
-                        &t.workspace,
+                        t.dir.as_str(),
+                        t.workspace.as_str(),
                         pr as i64,
                     )
                     .fetch_optional(&mut *tx)
@@ -240,8 +241,8 @@ impl LockStore for SqliteStore {
                 "SELECT pr FROM lock_waits
                  WHERE repository = ? AND dir = ? AND workspace = ? AND pr != ?",
                 repository.as_str(),
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
                 pr as i64,
             )
             .fetch_all(&mut *tx)
@@ -341,8 +342,8 @@ impl LockStore for SqliteStore {
              RETURNING id",
             repository.as_str(),
             pr as i64,
-            &target.dir,
-            &target.workspace,
+            target.dir.as_str(),
+            target.workspace.as_str(),
             &target.name,
             sha,
             now,
@@ -431,8 +432,8 @@ impl LockStore for SqliteStore {
                  WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
                 repository.as_str(),
                 pr as i64,
-                &t.dir,
-                &t.workspace,
+                t.dir.as_str(),
+                t.workspace.as_str(),
                 project_key(t),
             )
             .execute(&mut *tx)

@@ -114,7 +114,7 @@ async fn a_failing_step_stops_the_run_and_names_itself() {
 #[tokio::test]
 async fn custom_apply_runs_its_steps_on_the_saved_plan() {
     let (_tmp, tf, dir) = fixture();
-    let planned = tf.plan_project(&dir, &dir, "default", &[]).await;
+    let planned = tf.plan_project(&dir, &dir, &"default".into(), &[]).await;
     let planfile = planned.planfile.expect("planned");
     let steps = [
         run("echo before"),

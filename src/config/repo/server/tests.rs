@@ -216,7 +216,7 @@ fn a_project_may_select_a_server_workflow_where_the_rules_allow_it() {
     assert_eq!(powers::check(&config, &rules), Ok(()));
     rules.complete(&mut config);
     let w = config
-        .workflow_of("a", "default", None)
+        .workflow_of(&"a".into(), &"default".into(), None)
         .expect("the server's");
     assert_eq!(w.name, "terragrunt");
     // A server workflow outside `allowed_workflows` is refused, naming the list; a workflow
@@ -281,7 +281,11 @@ fn the_servers_values_fill_what_a_repo_config_does_not_set_and_bind_what_it_does
         "{e}"
     );
     assert_eq!(
-        rules.minimum(Requirements::Plan, None, ("x", "default", None)),
+        rules.minimum(
+            Requirements::Plan,
+            None,
+            (&"x".into(), &"default".into(), None)
+        ),
         [ApplyRequirement::Approved]
     );
 }
