@@ -11,8 +11,11 @@ const RENAMED: &str = "acme/platform";
 
 #[tokio::test]
 async fn a_renamed_repository_keeps_its_locks_and_plans() {
-    let ctx = TestContext::start().await;
+    // Signed-in people are served pages too (the OAuth web flow of the fake).
+    let mut ctx = TestContext::without_bosun().await;
+    ctx.enable_sign_in();
     ctx.fake.set_permission(REPO, "alice", "write");
+    ctx.start_bosun().await;
     let state = ctx.state_file("dev");
     let (first, _) = ctx
         .open_pr("first", &[("envs/dev/main.tf", &module(&state, &["a"]))])
