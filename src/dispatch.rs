@@ -139,7 +139,7 @@ impl Dispatcher for JobDispatcher {
         let job = NewJob {
             source: delivery_id.to_owned(),
             kind: kind.to_owned(),
-            repository: spec.repo().key().as_str().to_owned(),
+            repository: spec.repo().key(),
             installation_id,
             pr: spec.pr_number(),
             priority: 0,

@@ -224,7 +224,7 @@ fn retry_wait(job: &Job, e: &anyhow::Error, max_attempts: u32) -> Option<Duratio
 /// Whether the job started an apply under its current claim (its lease is gone: no new one
 /// can start).
 async fn applying(ctx: &Context, job: &Job) -> bool {
-    match ctx.store.applies_of_pr(&job.key(), job.pr).await {
+    match ctx.store.applies_of_pr(&job.repository, job.pr).await {
         Ok(applies) => applies
             .iter()
             .any(|a| a.job_id == job.id && a.claim == job.claim),

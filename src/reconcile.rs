@@ -86,7 +86,7 @@ impl Reconciler {
             jobs.push(NewJob {
                 source: format!("reconcile:{repository}#{pr}@{now}"),
                 kind: RECONCILE_KIND.to_owned(),
-                repository,
+                repository: key,
                 installation_id,
                 pr,
                 priority: 0,

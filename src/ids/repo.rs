@@ -32,6 +32,13 @@ impl RepoKey {
     }
 }
 
+#[cfg(test)]
+impl From<&str> for RepoKey {
+    fn from(key: &str) -> Self {
+        Self::new(key)
+    }
+}
+
 impl std::fmt::Display for RepoKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

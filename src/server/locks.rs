@@ -197,7 +197,7 @@ pub async fn queue_unlock(
     let job = NewJob {
         source: format!("api-unlock {full} #{pr} at {now}:{}", fastrand::u64(..)),
         kind: spec.kind().to_owned(),
-        repository: repo_ref.key().as_str().to_owned(),
+        repository: repo_ref.key(),
         installation_id: installation,
         pr,
         priority: 1,

@@ -149,7 +149,7 @@ pub async fn overview(
             .map_err(|e| store_failed(e, "reading drift"))?;
         let repos = jobs
             .iter()
-            .map(|j| j.repository.clone())
+            .map(|j| j.repository.as_str().to_owned())
             .chain(holders.iter().map(|(r, _)| r.clone()))
             .chain(drift.iter().map(|(r, _, _)| r.clone()));
         let can = readable(&state, &viewer, repos.collect::<Vec<_>>()).await;
@@ -174,10 +174,7 @@ pub async fn overview(
         let o = web::overview::Overview {
             jobs: jobs
                 .into_iter()
-                .filter_map(|mut j| {
-                    j.repository = can.get(&j.repository)?.0.clone();
-                    Some(j)
-                })
+                .filter_map(|j| Some((can.get(j.repository.as_str())?.0.clone(), j)))
                 .collect(),
             locks,
             drift: drift

@@ -48,7 +48,8 @@ impl JobStatus {
 pub struct NewJob {
     pub source: String,
     pub kind: String,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub installation_id: u64,
     pub pr: u64,
     pub priority: i64,
@@ -73,7 +74,8 @@ pub struct Claim {
 pub struct Job {
     pub id: i64,
     pub kind: String,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub installation_id: u64,
     pub pr: u64,
     pub spec: String,
@@ -85,11 +87,6 @@ pub struct Job {
 }
 
 impl Job {
-    /// The key of the job's repository in the store (the job's `repository`).
-    pub fn key(&self) -> RepoKey {
-        RepoKey::new(self.repository.clone())
-    }
-
     /// The claim this copy of the job was taken under.
     pub fn claim(&self) -> Claim {
         Claim {

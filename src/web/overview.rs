@@ -10,7 +10,8 @@ use crate::store::{ApplyLock, Job, ProjectLock};
 
 /// What the overview shows, already filtered to what the viewer may read.
 pub struct Overview {
-    pub jobs: Vec<Job>,
+    /// Each with its repository's name now.
+    pub jobs: Vec<(String, Job)>,
     pub locks: Vec<ProjectLock>,
     /// Each project's latest drift status, by repository.
     pub drift: Vec<(String, Target, DriftStatus)>,
@@ -25,12 +26,12 @@ pub fn render(o: &Overview, viewer: &Viewer<'_>) -> String {
     let jobs: Vec<Vec<String>> = o
         .jobs
         .iter()
-        .map(|j| {
+        .map(|(repo, j)| {
             vec![
                 j.id.to_string(),
                 esc(&j.kind),
-                repo_link(&j.repository),
-                pr_cell(&j.repository, j.pr),
+                repo_link(repo),
+                pr_cell(repo, j.pr),
                 badge(j.status.as_str()),
                 j.attempts.to_string(),
             ]
@@ -175,7 +176,7 @@ mod tests {
         Job {
             id,
             kind: "autoplan".into(),
-            repository: repo.into(),
+            repository: crate::ids::RepoKey::new(repo),
             installation_id: 1,
             pr: 7,
             spec: "{\"secret\": \"never shown\"}".into(),
@@ -197,7 +198,10 @@ mod tests {
     #[test]
     fn the_overview_lists_jobs_locks_and_drift_per_repo() {
         let o = Overview {
-            jobs: vec![job(3, "acme/infra", JobStatus::Running)],
+            jobs: vec![(
+                "acme/infra".into(),
+                job(3, "acme/infra", JobStatus::Running),
+            )],
             locks: vec![ProjectLock {
                 repository: "acme/infra".into(),
                 target: target("prod"),

@@ -1114,7 +1114,7 @@ async fn delete_source_branch(
 pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyhow::Result<bool> {
     let earlier: Vec<ApplyRecord> = ctx
         .store
-        .applies_of_pr(&job.key(), job.pr)
+        .applies_of_pr(&job.repository, job.pr)
         .await?
         .into_iter()
         .filter(|a| a.job_id == job.id && a.claim != job.claim)
@@ -1130,7 +1130,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         return Ok(true);
     }
     // The job's `repository` is the store's key; GitHub and people know it by its name now.
-    let repo = crate::store::repositories::display_name(ctx.store.as_ref(), &job.key()).await;
+    let repo = crate::store::repositories::display_name(ctx.store.as_ref(), &job.repository).await;
     for a in &cut {
         ctx.store
             .finish_apply(a.id, job.claim(), ApplyStatus::Interrupted, now_millis())

@@ -159,7 +159,7 @@ pub fn drift_job(
     crate::store::NewJob {
         source,
         kind: DRIFT_KIND.to_owned(),
-        repository: spec.repo().key().as_str().to_owned(),
+        repository: spec.repo().key(),
         installation_id,
         pr: 0,
         priority: DRIFT_PRIORITY,

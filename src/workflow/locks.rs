@@ -32,7 +32,7 @@ pub async fn release(
         NewJob {
             source: format!("wake {} #{} by #{pr} at {now}", repo.full_name, w.pr),
             kind: spec.kind().to_owned(),
-            repository: repo.full_name.clone(),
+            repository: repo.key(),
             installation_id,
             pr: w.pr,
             priority: 0,

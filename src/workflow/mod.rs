@@ -299,7 +299,7 @@ pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
             }
             let pr = {
                 // A newer push's autoplan is queued: it plans the head.
-                let newer = ctx.store.jobs_of_pr(&job.key(), job.pr).await?;
+                let newer = ctx.store.jobs_of_pr(&job.repository, job.pr).await?;
                 if newer.iter().any(|j| {
                     j.id > job.id
                         && j.kind == "autoplan"

@@ -282,7 +282,7 @@ async fn enqueue_replan(
     let job = NewJob {
         source: format!("replan after {} job {}", op.as_str(), claim.job_id),
         kind: spec.kind().to_owned(),
-        repository: req.repo.full_name.clone(),
+        repository: req.repo.key(),
         installation_id: req.installation_id,
         pr: req.pr_number,
         priority: 0,

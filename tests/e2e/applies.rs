@@ -527,7 +527,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
             .enqueue_jobs(&[NewJob {
                 source: "crash-test".into(),
                 kind: "comment".into(),
-                repository: REPO.into(),
+                repository: RepoKey::new(REPO),
                 installation_id: INSTALLATION,
                 pr,
                 priority: 0,

@@ -214,7 +214,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
             .enqueue_jobs(&[NewJob {
                 source: "crash-test".into(),
                 kind: "comment".into(),
-                repository: REPO.into(),
+                repository: bosun::ids::RepoKey::new(REPO),
                 installation_id: crate::support::INSTALLATION,
                 pr,
                 priority: 0,

@@ -27,7 +27,7 @@ impl JobRow {
         Job {
             id: self.id,
             kind: self.kind,
-            repository: self.repository,
+            repository: crate::ids::RepoKey::new(self.repository),
             installation_id: self.installation_id as u64,
             pr: self.pr as u64,
             spec: self.spec,
