@@ -106,7 +106,7 @@ async fn bench() -> anyhow::Result<()> {
     let store = running.store.clone();
     let new_run = |kind| NewRun {
         job_id: 1,
-        repository: "acme/infra".into(),
+        repository: bosun::ids::RepoKey::new("acme/infra"),
         pr: 1,
         target: Target {
             dir: bosun::ids::Dir::new("prod"),

@@ -60,11 +60,9 @@ impl LockWatch {
             }
             let held = Duration::from_millis(u64::try_from(now - lock.created_at).unwrap_or(0));
             // Locks are kept under the repository's key; people know it by its name now.
-            let repo = crate::store::repositories::display_name(
-                self.store.as_ref(),
-                &crate::ids::RepoKey::new(lock.repository.clone()),
-            )
-            .await;
+            let repo =
+                crate::store::repositories::display_name(self.store.as_ref(), &lock.repository)
+                    .await;
             let link = self.outbox.pr_link(&repo, lock.pr);
             self.outbox.post(
                 Kind::LockHeld,

@@ -162,10 +162,7 @@ pub async fn overview(
                 .await
                 .map_err(|e| store_failed(e, "reading locks"))?;
             // Shown by the repository's name now, not the key they are stored under.
-            locks.extend(held.into_iter().map(|mut l| {
-                l.repository = can[repo].0.clone();
-                l
-            }));
+            locks.extend(held.into_iter().map(|l| (can[repo].0.clone(), l)));
         }
         let apply_lock = store
             .apply_lock()
@@ -370,15 +367,18 @@ pub async fn locks(
         for repo in repos {
             let (name, has) = &can[repo];
             let may_unlock = state.access.may_command(*has);
-            for mut lock in state
+            for lock in state
                 .store
                 .locks_of_repo(&RepoKey::new(repo.clone()))
                 .await
                 .map_err(|e| store_failed(e, "reading locks"))?
             {
                 // Shown (and unlocked) by the repository's name now.
-                lock.repository = name.clone();
-                views.push(web::locks::LockView { lock, may_unlock });
+                views.push(web::locks::LockView {
+                    repo: name.clone(),
+                    lock,
+                    may_unlock,
+                });
             }
         }
         let notice = query

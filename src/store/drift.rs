@@ -14,7 +14,8 @@ use crate::plan::Target;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftRun {
     pub id: i64,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     /// The default branch's head that was planned.
     pub sha: String,
     pub trigger: Trigger,

@@ -107,7 +107,8 @@ pub struct Requeued {
 /// The latest plan of one project of a pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPlan {
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub target: Target,
     pub head_sha: String,

@@ -31,7 +31,7 @@ mod tests {
         NewJob {
             source: format!("wake:{}", w.pr),
             kind: "autoplan".into(),
-            repository: RepoKey::new(w.repository.clone()),
+            repository: w.repository.clone(),
             installation_id: 1,
             pr: w.pr,
             priority: 0,

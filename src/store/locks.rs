@@ -12,7 +12,8 @@ use crate::plan::Target;
 /// A project's lock: which pull request holds it, since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectLock {
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub target: Target,
     pub pr: u64,
     pub created_at: Millis,
@@ -32,7 +33,8 @@ pub enum LockAttempt {
 /// dir, workspace, then name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiter {
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub targets: Vec<Target>,
 }
@@ -84,7 +86,8 @@ impl ApplyStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyRecord {
     pub id: i64,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub target: Target,
     pub sha: String,

@@ -4,6 +4,7 @@
 //! [`crate::run_log`]), so every replica can serve it, live or after a restart. Logs are kept
 //! with their runs: nothing prunes them.
 
+use crate::ids::RepoKey;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -88,7 +89,8 @@ impl RunStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRun {
     pub job_id: i64,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub target: Target,
     pub kind: RunKind,
@@ -102,7 +104,8 @@ pub struct NewRun {
 pub struct Run {
     pub id: i64,
     pub job_id: i64,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub project: Option<String>,
     pub dir: Dir,
@@ -118,8 +121,8 @@ pub struct Run {
 
 impl Run {
     /// The key of the run's repository in the store (the run's `repository`).
-    pub fn key(&self) -> crate::ids::RepoKey {
-        crate::ids::RepoKey::new(self.repository.clone())
+    pub fn key(&self) -> RepoKey {
+        self.repository.clone()
     }
 }
 
@@ -201,7 +204,7 @@ impl RunRow {
         Ok(Run {
             id: self.id,
             job_id: self.job_id,
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             pr: self.pr as u64,
             project: Some(self.project).filter(|p| !p.is_empty()),
             dir: Dir::new(self.dir),
@@ -287,7 +290,7 @@ macro_rules! run_store_impl {
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $10)
                              RETURNING id",
                             run.job_id,
-                            &run.repository,
+                            run.repository.as_str(),
                             run.pr as i64,
                             run.target.dir.as_str(),
                             run.target.workspace.as_str(),

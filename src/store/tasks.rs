@@ -49,7 +49,8 @@ impl TaskStatus {
 pub struct Task {
     pub id: i64,
     pub job_id: i64,
-    pub repository: String,
+    /// The key of its repository in the store.
+    pub repository: RepoKey,
     pub pr: u64,
     pub target: Target,
     pub spec: String,
@@ -86,7 +87,7 @@ impl TaskRow {
         Task {
             id: self.id,
             job_id: self.job_id,
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             pr: self.pr as u64,
             target: Target {
                 dir: Dir::new(self.dir),

@@ -7,6 +7,8 @@ use crate::store::ProjectLock;
 
 /// A lock and whether the viewer may unlock it.
 pub struct LockView {
+    /// The name now of the lock's repository.
+    pub repo: String,
     pub lock: ProjectLock,
     pub may_unlock: bool,
 }
@@ -35,7 +37,7 @@ pub fn render(locks: &[LockView], notice: Option<&str>, viewer: &Viewer<'_>) -> 
                      <label>Reason <input name=\"reason\" required maxlength=\"200\"></label>\
                      <button type=\"submit\">Unlock</button></form>",
                     csrf = esc(viewer.csrf),
-                    repo = esc(&l.lock.repository),
+                    repo = esc(&l.repo),
                     dir = esc(t.dir.as_str()),
                     ws = esc(t.workspace.as_str()),
                     name = t.name.as_deref().map_or_else(String::new, |n| format!(
@@ -47,9 +49,9 @@ pub fn render(locks: &[LockView], notice: Option<&str>, viewer: &Viewer<'_>) -> 
                 String::from("<span class=\"empty\">needs the command permission</span>")
             };
             vec![
-                repo_link(&l.lock.repository),
+                repo_link(&l.repo),
                 project(&t.dir, &t.workspace, t.name.as_deref()),
-                pr_cell(&l.lock.repository, l.lock.pr),
+                pr_cell(&l.repo, l.lock.pr),
                 time(l.lock.created_at),
                 action,
             ]
@@ -91,10 +93,12 @@ mod tests {
         let html = render(
             &[
                 LockView {
+                    repo: "acme/infra".into(),
                     lock: lock(Some("api")),
                     may_unlock: true,
                 },
                 LockView {
+                    repo: "acme/infra".into(),
                     lock: lock(None),
                     may_unlock: false,
                 },

@@ -12,7 +12,8 @@ use crate::store::{ApplyLock, Job, ProjectLock};
 pub struct Overview {
     /// Each with its repository's name now.
     pub jobs: Vec<(String, Job)>,
-    pub locks: Vec<ProjectLock>,
+    /// Each with its repository's name now.
+    pub locks: Vec<(String, ProjectLock)>,
     /// Each project's latest drift status, by repository.
     pub drift: Vec<(String, Target, DriftStatus)>,
     pub apply_lock: Option<ApplyLock>,
@@ -51,7 +52,7 @@ pub fn render(o: &Overview, viewer: &Viewer<'_>) -> String {
         "Nothing is queued or running.",
     ));
 
-    body.push_str(&locks_table(&o.locks));
+    body.push_str(&locks_table(o.locks.iter().map(|(r, l)| (r.as_str(), l))));
 
     let mut per_repo: BTreeMap<&str, [u32; 4]> = BTreeMap::new();
     for (repo, _, status) in &o.drift {
@@ -125,15 +126,16 @@ fn apply_lock(o: &Overview, viewer: &Viewer<'_>) -> String {
     )
 }
 
-/// The locks table (the overview's and the locks page's), without unlock buttons.
-pub fn locks_table(locks: &[ProjectLock]) -> String {
+/// The locks table (the overview's and the locks page's), without unlock buttons: each lock
+/// with its repository's name now.
+pub fn locks_table<'a>(locks: impl IntoIterator<Item = (&'a str, &'a ProjectLock)>) -> String {
     let rows: Vec<Vec<String>> = locks
-        .iter()
-        .map(|l| {
+        .into_iter()
+        .map(|(repo, l)| {
             vec![
-                repo_link(&l.repository),
+                repo_link(repo),
                 project(&l.target.dir, &l.target.workspace, l.target.name.as_deref()),
-                pr_cell(&l.repository, l.pr),
+                pr_cell(repo, l.pr),
                 time(l.created_at),
             ]
         })
@@ -202,12 +204,15 @@ mod tests {
                 "acme/infra".into(),
                 job(3, "acme/infra", JobStatus::Running),
             )],
-            locks: vec![ProjectLock {
-                repository: "acme/infra".into(),
-                target: target("prod"),
-                pr: 7,
-                created_at: 0,
-            }],
+            locks: vec![(
+                "acme/infra".into(),
+                ProjectLock {
+                    repository: "acme/infra".into(),
+                    target: target("prod"),
+                    pr: 7,
+                    created_at: 0,
+                },
+            )],
             drift: vec![
                 ("acme/infra".into(), target("a"), DriftStatus::Drifted),
                 ("acme/infra".into(), target("b"), DriftStatus::InSync),

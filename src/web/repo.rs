@@ -27,7 +27,9 @@ pub struct RepoView {
 
 pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
     let mut body = String::new();
-    body.push_str(&locks_table(&r.locks));
+    body.push_str(&locks_table(
+        r.locks.iter().map(|l| (r.repository.as_str(), l)),
+    ));
     body.push_str("<section><h2>Pull requests</h2>");
     if r.prs.is_empty() {
         body.push_str(

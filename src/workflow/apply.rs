@@ -901,9 +901,11 @@ async fn apply_in_checkout(
                         );
                     }
                 };
+            let key = set.repo.key();
             let project = super::custom::ProjectRun {
                 job_id: set.job_id,
                 repo: &set.repo.full_name,
+                key: &key,
                 pr: set.pr,
                 sha: &plan.head_sha,
                 policy_sha: &policy_sha,

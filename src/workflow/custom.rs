@@ -32,7 +32,10 @@ use crate::versions::Pinned;
 pub(super) struct ProjectRun<'a> {
     /// The job the run is part of.
     pub job_id: i64,
+    /// The repository's name now.
     pub repo: &'a str,
+    /// The key of its rows in the store.
+    pub key: &'a crate::ids::RepoKey,
     pub pr: &'a PrRef,
     /// The commit checked out.
     pub sha: &'a str,
@@ -56,7 +59,7 @@ impl ProjectRun<'_> {
     async fn start_log(&self, ctx: &Context, kind: RunKind) -> Option<Arc<RunLog>> {
         let new = NewRun {
             job_id: self.job_id,
-            repository: self.repo.to_owned(),
+            repository: self.key.clone(),
             pr: self.pr.number,
             target: self.target.clone(),
             kind,

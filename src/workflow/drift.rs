@@ -294,7 +294,7 @@ async fn check_project(
         async {
             match locked_by(ctx, key, target).await {
                 Ok(Some(pr)) => ProjectDrift::skipped(target.clone(), pr),
-                Ok(None) => plan(ctx, job_id, repo, head, target).await,
+                Ok(None) => plan(ctx, job_id, (repo, key), head, target).await,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "reading the locks failed");
                     let why =
@@ -365,7 +365,7 @@ async fn locked_by(ctx: &Context, key: &RepoKey, target: &Target) -> anyhow::Res
 async fn plan(
     ctx: &Context,
     job_id: i64,
-    repo: &str,
+    (repo, key): (&str, &RepoKey),
     head: &PrRef,
     target: &Target,
 ) -> ProjectDrift {
@@ -378,6 +378,7 @@ async fn plan(
     let project = super::custom::ProjectRun {
         job_id,
         repo,
+        key,
         pr: head,
         sha,
         policy_sha: sha,

@@ -740,7 +740,6 @@ async fn plan_project(
     check: &CheckRun,
     refusal: Option<&[Unmet]>,
 ) -> ProjectPlan {
-    let repo = req.repo.full_name.as_str();
     let key = req.repo.key();
     let (outcome, planfile, tool) = if let Some(unmet) = refusal {
         let output = crate::render::apply::plan_refused(ctx.settings.command_name(), unmet);
@@ -773,7 +772,7 @@ async fn plan_project(
         outcome,
     };
     let stored = StoredPlan {
-        repository: repo.to_owned(),
+        repository: req.repo.key(),
         pr: req.pr.number,
         target: target.clone(),
         head_sha: req.pr.head_sha.clone(),
@@ -840,9 +839,11 @@ pub(super) async fn plan_in_checkout(
                 );
             }
         };
+    let key = req.repo.key();
     let project = super::custom::ProjectRun {
         job_id,
         repo: &req.repo.full_name,
+        key: &key,
         pr: &req.pr,
         sha: &req.pr.head_sha,
         policy_sha: &policy_sha,

@@ -274,7 +274,7 @@ async fn link(ctx: &Context, job_id: i64, target: &Target, check: &CheckRun) -> 
 
 async fn record(ctx: &Context, job_id: i64, req: &Request, plan: &ProjectPlan) {
     let stored = StoredPlan {
-        repository: req.repo.full_name.clone(),
+        repository: req.repo.key(),
         pr: req.pr.number,
         target: plan.target.clone(),
         head_sha: req.pr.head_sha.clone(),

@@ -239,9 +239,11 @@ async fn run_one(
     };
     // `COMMENT_ARGS` as Atlantis has them: the extra arguments, then the addresses.
     let comment_args = [req.command.extra_args.clone(), req.command.args.clone()].concat();
+    let key = req.repo.key();
     let project = super::custom::ProjectRun {
         job_id,
         repo,
+        key: &key,
         pr,
         sha: &pr.head_sha,
         policy_sha,

@@ -49,23 +49,18 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
         "the repository is kept under its first name, and known by its name now"
     );
 
-    // The first pull request's plan is applied through the new name.
-    let id = ctx.fake.add_comment(RENAMED, first, "alice", "bosun apply");
-    let comment = {
-        let m = ctx.fake.model();
-        let repo = m.repo(RENAMED).unwrap();
-        payloads::pr_comment(
-            repo,
-            &repo.prs[&first],
-            id,
-            "bosun apply",
-            "alice",
-            &ctx.fake.url,
-            INSTALLATION,
-        )
-    };
-    ctx.fake.send_webhook("issue_comment", comment).await;
-    ctx.settle().await;
+    // The first pull request is planned again, then applied, through the new name.
+    comment(&ctx, first, "bosun plan").await;
+    let renamed = RepoKey::new(RENAMED);
+    assert!(
+        ctx.store()
+            .plans_of_pr(&renamed, first)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(ctx.store().plans_of_pr(&key, first).await.unwrap().len(), 1);
+    comment(&ctx, first, "bosun apply").await;
     assert_eq!(resources(&state), ["a"], "the reviewed plan was applied");
     let renamed = RepoKey::new(RENAMED);
     assert!(
@@ -113,4 +108,24 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
     );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
+}
+
+/// `alice` comments `body` on pull request `pr` of the renamed repository; bosun settles.
+async fn comment(ctx: &TestContext, pr: u64, body: &str) {
+    let id = ctx.fake.add_comment(RENAMED, pr, "alice", body);
+    let payload = {
+        let m = ctx.fake.model();
+        let repo = m.repo(RENAMED).unwrap();
+        payloads::pr_comment(
+            repo,
+            &repo.prs[&pr],
+            id,
+            body,
+            "alice",
+            &ctx.fake.url,
+            INSTALLATION,
+        )
+    };
+    ctx.fake.send_webhook("issue_comment", payload).await;
+    ctx.settle().await;
 }

@@ -139,7 +139,7 @@ store_test! { async fn runs_come_newest_first_up_to_the_limit_per_repository(db)
     let got: Vec<i64> = runs.iter().map(|r| r.id).collect();
     assert_eq!(got, vec![ids[3], ids[2], ids[1]]);
     for (r, i) in runs.iter().zip([3, 2, 1]) {
-        assert_eq!(r.repository, REPO);
+        assert_eq!(r.repository.as_str(), REPO);
         assert_eq!(
             r.projects,
             vec![result(&format!("d{i}"), DriftStatus::InSync)]

@@ -24,7 +24,7 @@ fn wake(w: &Waiter) -> NewJob {
     NewJob {
         source: format!("wake:{}:{}", w.pr, dirs.join(",")),
         kind: "autoplan".into(),
-        repository: RepoKey::new(w.repository.clone()),
+        repository: w.repository.clone(),
         installation_id: 1,
         pr: w.pr,
         priority: 0,

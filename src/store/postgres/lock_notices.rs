@@ -38,7 +38,7 @@ impl LockNoticeStore for PgStore {
         let done = pg_execute!(
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            &lock.repository,
+            lock.repository.as_str(),
             lock.target.dir.as_str(),
             lock.target.workspace.as_str(),
             lock.pr as i64,

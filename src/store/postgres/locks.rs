@@ -264,7 +264,7 @@ impl LockStore for PgStore {
                 rows.into_iter().map(WaitTargetRow::into_target).collect();
             targets.sort();
             let waiter = Waiter {
-                repository: repository.as_str().to_owned(),
+                repository: repository.clone(),
                 pr: waiter_pr as u64,
                 targets,
             };
@@ -299,7 +299,7 @@ impl LockStore for PgStore {
             match waiters.last_mut() {
                 Some(w) if w.pr == pr => w.targets.push(target),
                 _ => waiters.push(Waiter {
-                    repository: repository.as_str().to_owned(),
+                    repository: repository.clone(),
                     pr,
                     targets: vec![target],
                 }),

@@ -1,5 +1,6 @@
 //! Rows of `drift_runs` and `drift_results`, as both backends read them.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -34,7 +35,7 @@ impl RunRow {
     pub(in crate::store) fn into_run(self) -> anyhow::Result<DriftRun> {
         Ok(DriftRun {
             id: self.id,
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             sha: self.sha,
             trigger: trigger_of(&self.trigger)?,
             started_at: self.started_at,

@@ -1,5 +1,6 @@
 //! Rows of `jobs`, `pr_comments`, `plans` and `reviewed_plans`, as both backends read them.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 
 use crate::ids::{Dir, Workspace};
@@ -126,7 +127,7 @@ impl PlanRow {
         let outcome: Outcome =
             serde_json::from_str(&self.outcome).context("reading a stored plan's outcome")?;
         Ok(StoredPlan {
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             pr: self.pr as u64,
             target: Target {
                 dir: Dir::new(self.dir),
@@ -155,7 +156,7 @@ pub(in crate::store) fn name_of(column: Option<String>) -> Option<String> {
 /// What a plan's planfile is sealed to.
 pub(in crate::store) fn binding(plan: &StoredPlan) -> Binding<'_> {
     Binding {
-        repository: &plan.repository,
+        repository: plan.repository.as_str(),
         pr: plan.pr,
         dir: &plan.target.dir,
         workspace: &plan.target.workspace,

@@ -1,5 +1,6 @@
 //! Rows of `locks`, `lock_waits` and `applies`, as both backends read them.
 
+use crate::ids::RepoKey;
 use anyhow::Context as _;
 
 use super::jobs::name_of;
@@ -73,7 +74,7 @@ pub(in crate::store) struct LockRow {
 impl LockRow {
     pub(in crate::store) fn into_lock(self) -> ProjectLock {
         ProjectLock {
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             target: Target {
                 dir: Dir::new(self.dir),
                 workspace: Workspace::new(self.workspace),
@@ -108,7 +109,7 @@ impl ApplyRow {
             .with_context(|| format!("unknown apply status {:?}", self.status))?;
         Ok(ApplyRecord {
             id: self.id,
-            repository: self.repository,
+            repository: RepoKey::new(self.repository),
             pr: self.pr as u64,
             target: Target {
                 dir: Dir::new(self.dir),

@@ -92,7 +92,7 @@ pub(super) async fn upsert_plan(
              job_id = excluded.job_id, created_at = excluded.created_at,
              tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
              tool_sha256 = excluded.tool_sha256",
-        &plan.repository,
+        plan.repository.as_str(),
         plan.pr as i64,
         plan.target.dir.as_str(),
         plan.target.workspace.as_str(),

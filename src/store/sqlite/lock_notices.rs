@@ -38,7 +38,7 @@ impl LockNoticeStore for SqliteStore {
         let done = sqlite_execute!(
             "INSERT INTO lock_notices (repository, dir, workspace, pr, created_at, announced_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            &lock.repository,
+            lock.repository.as_str(),
             lock.target.dir.as_str(),
             lock.target.workspace.as_str(),
             lock.pr as i64,

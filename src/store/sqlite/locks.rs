@@ -266,7 +266,7 @@ impl LockStore for SqliteStore {
                 rows.into_iter().map(WaitTargetRow::into_target).collect();
             sort_targets(&mut targets);
             let waiter = Waiter {
-                repository: repository.as_str().to_owned(),
+                repository: repository.clone(),
                 pr: waiter_pr as u64,
                 targets,
             };
@@ -301,7 +301,7 @@ impl LockStore for SqliteStore {
             match waiters.last_mut() {
                 Some(w) if w.pr == pr => w.targets.push(target),
                 _ => waiters.push(Waiter {
-                    repository: repository.as_str().to_owned(),
+                    repository: repository.clone(),
                     pr,
                     targets: vec![target],
                 }),
