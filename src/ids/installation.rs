@@ -12,3 +12,11 @@ impl std::fmt::Display for InstallationId {
         write!(f, "{}", self.0)
     }
 }
+
+impl std::str::FromStr for InstallationId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}

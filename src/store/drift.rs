@@ -3,6 +3,7 @@
 //! new run is compared with, and what the metrics show at start), and the number of the
 //! repository's drift issue.
 
+use crate::ids::Sha;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -15,7 +16,7 @@ pub struct DriftRun {
     pub id: i64,
     pub repository: String,
     /// The default branch's head that was planned.
-    pub sha: String,
+    pub sha: Sha,
     pub trigger: Trigger,
     pub started_at: Millis,
     /// `None` while it runs (or when bosun stopped during it).
@@ -56,7 +57,7 @@ pub trait DriftStore: Send + Sync {
     async fn start_drift_run(
         &self,
         repository: &str,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64>;

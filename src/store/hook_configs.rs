@@ -3,6 +3,7 @@
 //! every later reader of that commit's config, on any replica, reads what the hooks made.
 //! Forgotten when the pull request closes.
 
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -19,7 +20,7 @@ pub trait HookConfigStore: Send + Sync {
     /// Keeps what the hooks left at `sha` of pull request `pr` (replacing an earlier run's).
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&str, u64, &str),
+        (repository, pr, sha): (&str, PrNumber, &Sha),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()>;
@@ -28,11 +29,11 @@ pub trait HookConfigStore: Send + Sync {
     async fn hook_config(
         &self,
         repository: &str,
-        sha: &str,
+        sha: &Sha,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>>;
 
     /// Forgets a pull request's; returns how many commits' there were.
-    async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_hook_configs(&self, repository: &str, pr: PrNumber) -> anyhow::Result<u64>;
 }
 
 /// The files as the store keeps them: one JSON array.

@@ -2,6 +2,7 @@
 //! what keeps two pull requests from planning one project at once, wakes the one that waited,
 //! and makes an apply interrupted by a crash visible instead of silently run again.
 
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -13,7 +14,7 @@ use crate::plan::Target;
 pub struct ProjectLock {
     pub repository: String,
     pub target: Target,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub created_at: Millis,
 }
 
@@ -24,7 +25,7 @@ pub enum LockAttempt {
     Locked,
     /// Other pull requests hold some: none was taken. `held` lists each such project and its
     /// holder, by dir then workspace.
-    Held { held: Vec<(Target, u64)> },
+    Held { held: Vec<(Target, PrNumber)> },
 }
 
 /// A pull request that waits for locks, and every project its blocked run asked for (by
@@ -32,7 +33,7 @@ pub enum LockAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiter {
     pub repository: String,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub targets: Vec<Target>,
 }
 
@@ -84,9 +85,9 @@ impl ApplyStatus {
 pub struct ApplyRecord {
     pub id: i64,
     pub repository: String,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
-    pub sha: String,
+    pub sha: Sha,
     pub job_id: i64,
     /// The claim of the job it was started under.
     pub claim: i64,
@@ -106,7 +107,7 @@ pub trait LockStore: Send + Sync {
     async fn lock_projects(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -116,7 +117,7 @@ pub trait LockStore: Send + Sync {
     async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// The locks a pull request holds, by dir then workspace.
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>>;
+    async fn locks_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// Releases `pr`'s locks on `targets` (all its locks when `None`) and drops its own waits
     /// when `targets` is None. In the same transaction: every other pull request waiting on a
@@ -129,14 +130,14 @@ pub trait LockStore: Send + Sync {
     async fn release_locks(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released>;
 
     /// Every pull request (repository, number) that holds a lock or has a plan, in order: the
     /// ones the reconciler checks against GitHub.
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>>;
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>>;
 
     /// Pull requests waiting in a repository, by number (for status and tests).
     async fn waiters(&self, repository: &str) -> anyhow::Result<Vec<Waiter>>;
@@ -147,9 +148,9 @@ pub trait LockStore: Send + Sync {
     async fn start_apply(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64>;
@@ -167,14 +168,14 @@ pub trait LockStore: Send + Sync {
     ) -> anyhow::Result<()>;
 
     /// Every apply of a pull request, oldest first.
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>>;
+    async fn applies_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ApplyRecord>>;
 
     /// Deletes the stored plans of some projects of a pull request, each by its dir,
     /// workspace and name; returns how many.
     async fn delete_plans_of(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64>;
 }

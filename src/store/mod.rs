@@ -21,6 +21,7 @@ pub mod seal;
 mod sqlite;
 pub mod tasks;
 
+use crate::ids::PrNumber;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -175,7 +176,7 @@ pub struct DeliveryRecord {
 pub struct ProcessedEvent {
     pub kind: String,
     pub repository: Option<String>,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     pub handled: bool,
     pub summary: String,
 }

@@ -2,6 +2,7 @@
 //! result (passed, its failures and warnings); per pull request at a head, each owner's
 //! approval of a set. Approvals are keyed by the head: a new push leaves them behind.
 
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -31,9 +32,9 @@ pub trait PolicyStore: Send + Sync {
     /// `target` is `target`), in one transaction.
     async fn record_policy_results(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&str, PrNumber),
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
         results: &[PolicyResult],
         now: Millis,
     ) -> anyhow::Result<()>;
@@ -42,15 +43,15 @@ pub trait PolicyStore: Send + Sync {
     async fn policy_results(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyResult>>;
 
     /// Records `approver`'s approval of `policy_set`; false when it was recorded already.
     async fn approve_policy(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         policy_set: &str,
         approver: &str,
         now: Millis,
@@ -59,8 +60,8 @@ pub trait PolicyStore: Send + Sync {
     /// Removes `approver`'s approvals at `head_sha`; returns how many there were.
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         approver: &str,
     ) -> anyhow::Result<u64>;
 
@@ -68,8 +69,8 @@ pub trait PolicyStore: Send + Sync {
     async fn policy_approvals(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyApproval>>;
 }
 

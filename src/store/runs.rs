@@ -4,6 +4,7 @@
 //! [`crate::run_log`]), so every replica can serve it, live or after a restart. Logs are kept
 //! with their runs: nothing prunes them.
 
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -88,10 +89,10 @@ impl RunStatus {
 pub struct NewRun {
     pub job_id: i64,
     pub repository: String,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
     pub kind: RunKind,
-    pub commit_sha: String,
+    pub commit_sha: Sha,
     /// Who asked: a GitHub login, or `bosun` for its own runs (drift checks, autoplan).
     pub requested_by: String,
 }
@@ -102,12 +103,12 @@ pub struct Run {
     pub id: i64,
     pub job_id: i64,
     pub repository: String,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub project: Option<String>,
     pub dir: String,
     pub workspace: String,
     pub kind: RunKind,
-    pub commit_sha: String,
+    pub commit_sha: Sha,
     pub status: RunStatus,
     pub requested_by: String,
     /// Unix milliseconds.
@@ -194,12 +195,12 @@ impl RunRow {
             id: self.id,
             job_id: self.job_id,
             repository: self.repository,
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             project: Some(self.project).filter(|p| !p.is_empty()),
             dir: self.dir,
             workspace: self.workspace,
             kind: RunKind::parse(&self.kind)?,
-            commit_sha: self.commit_sha,
+            commit_sha: Sha::new(self.commit_sha),
             status: RunStatus::parse(&self.status)?,
             requested_by: self.requested_by,
             started_at: self.started_at,
@@ -256,7 +257,7 @@ macro_rules! run_store_impl {
                     &run.target.workspace,
                     project,
                     run.kind.as_str(),
-                    &run.commit_sha,
+                    run.commit_sha.as_str(),
                 )
                 .fetch_optional(&mut *tx)
                 .await
@@ -280,12 +281,12 @@ macro_rules! run_store_impl {
                              RETURNING id",
                             run.job_id,
                             &run.repository,
-                            run.pr as i64,
+                            run.pr.0 as i64,
                             &run.target.dir,
                             &run.target.workspace,
                             project,
                             run.kind.as_str(),
-                            &run.commit_sha,
+                            run.commit_sha.as_str(),
                             &run.requested_by,
                             now,
                         )

@@ -2,6 +2,7 @@
 //! worker may claim. A task is claimed with a lease and a fencing token like a job: a worker
 //! that stalled past its lease finds its outcome refused, and another worker plans the project.
 
+use crate::ids::PrNumber;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -48,7 +49,7 @@ pub struct Task {
     pub id: i64,
     pub job_id: i64,
     pub repository: String,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
     pub spec: String,
     pub status: TaskStatus,
@@ -85,7 +86,7 @@ impl TaskRow {
             id: self.id,
             job_id: self.job_id,
             repository: self.repository,
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             target: Target {
                 dir: self.dir,
                 workspace: self.workspace,
@@ -119,7 +120,7 @@ pub trait TaskStore: Send + Sync {
         &self,
         job_id: i64,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()>;

@@ -2,6 +2,7 @@
 //! drift issue. Reads that take two queries run in one `REPEATABLE READ` transaction so they
 //! see one state.
 
+use crate::ids::Sha;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -50,7 +51,7 @@ impl DriftStore for PgStore {
     async fn start_drift_run(
         &self,
         repository: &str,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -71,7 +72,7 @@ impl DriftStore for PgStore {
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES ($1, $2, $3, $4)
              RETURNING id",
             repository,
-            sha,
+            sha.as_str(),
             trigger.as_str(),
             now,
         )

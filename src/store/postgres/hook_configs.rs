@@ -1,5 +1,6 @@
 //! The postgres backend of the configs pre workflow hooks left.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -12,7 +13,7 @@ use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
 impl HookConfigStore for PgStore {
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&str, u64, &str),
+        (repository, pr, sha): (&str, PrNumber, &Sha),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -22,8 +23,8 @@ impl HookConfigStore for PgStore {
              ON CONFLICT (repository, commit_sha)
              DO UPDATE SET pr = excluded.pr, files = excluded.files, created_at = excluded.created_at",
             repository,
-            sha,
-            pr as i64,
+            sha.as_str(),
+            pr.0 as i64,
             encode(files)?,
             now,
         )
@@ -36,12 +37,12 @@ impl HookConfigStore for PgStore {
     async fn hook_config(
         &self,
         repository: &str,
-        sha: &str,
+        sha: &Sha,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
         let files: Option<String> = pg_query_scalar!(
             "SELECT files FROM hook_configs WHERE repository = $1 AND commit_sha = $2",
             repository,
-            sha,
+            sha.as_str(),
         )
         .fetch_optional(&self.pool)
         .await
@@ -49,11 +50,11 @@ impl HookConfigStore for PgStore {
         files.as_deref().map(decode).transpose()
     }
 
-    async fn delete_hook_configs(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_hook_configs(&self, repository: &str, pr: PrNumber) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM hook_configs WHERE repository = $1 AND pr = $2",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.pool)
         .await

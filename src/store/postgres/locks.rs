@@ -3,6 +3,7 @@
 //! (`pg_advisory_xact_lock`, held to its commit), so the check and the write are atomic
 //! against every other replica; applies are fenced by locking the job row they check.
 
+use crate::ids::{PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -47,7 +48,7 @@ impl LockStore for PgStore {
     async fn lock_projects(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -72,10 +73,10 @@ impl LockStore for PgStore {
             .await
             .context("reading a project's lock")?;
             match holder {
-                Some(h) if h as u64 == pr => {
+                Some(h) if PrNumber(h as u64) == pr => {
                     own.insert((t.dir.as_str(), t.workspace.as_str()));
                 }
-                Some(h) => held.push(((*t).clone(), h as u64)),
+                Some(h) => held.push(((*t).clone(), PrNumber(h as u64))),
                 None => {}
             }
         }
@@ -90,7 +91,7 @@ impl LockStore for PgStore {
                         repository,
                         &t.dir,
                         &t.workspace,
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .execute(&mut *tx)
                     .await
@@ -105,7 +106,7 @@ impl LockStore for PgStore {
                         &t.dir,
                         &t.workspace,
                         t.name.as_deref(),
-                        pr as i64,
+                        pr.0 as i64,
                         now,
                     )
                     .execute(&mut *tx)
@@ -120,7 +121,7 @@ impl LockStore for PgStore {
             pg_execute!(
                 "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
                 repository,
-                pr as i64,
+                pr.0 as i64,
             )
             .execute(&mut *tx)
             .await
@@ -132,7 +133,7 @@ impl LockStore for PgStore {
                     repository,
                     &t.dir,
                     &t.workspace,
-                    pr as i64,
+                    pr.0 as i64,
                     project_key(t),
                     now,
                 )
@@ -158,13 +159,13 @@ impl LockStore for PgStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = pg_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 AND pr = $2 ORDER BY dir, workspace",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -175,7 +176,7 @@ impl LockStore for PgStore {
     async fn release_locks(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released> {
@@ -193,7 +194,7 @@ impl LockStore for PgStore {
                     "DELETE FROM locks WHERE repository = $1 AND pr = $2
                      RETURNING dir, workspace, project",
                     repository,
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .fetch_all(&mut *tx)
                 .await
@@ -202,7 +203,7 @@ impl LockStore for PgStore {
                 pg_execute!(
                     "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
                     repository,
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .execute(&mut *tx)
                 .await
@@ -218,7 +219,7 @@ impl LockStore for PgStore {
                         repository,
                         &t.dir,
                         &t.workspace,
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .fetch_optional(&mut *tx)
                     .await
@@ -239,7 +240,7 @@ impl LockStore for PgStore {
                 repository,
                 &t.dir,
                 &t.workspace,
-                pr as i64,
+                pr.0 as i64,
             )
             .fetch_all(&mut *tx)
             .await
@@ -263,7 +264,7 @@ impl LockStore for PgStore {
             targets.sort();
             let waiter = Waiter {
                 repository: repository.to_owned(),
-                pr: waiter_pr as u64,
+                pr: PrNumber(waiter_pr as u64),
                 targets,
             };
             insert_job(&mut tx, &wake(&waiter))
@@ -287,7 +288,7 @@ impl LockStore for PgStore {
         .context("reading a repository's lock waits")?;
         let mut waiters: Vec<Waiter> = Vec::new();
         for row in rows {
-            let pr = row.pr as u64;
+            let pr = PrNumber(row.pr as u64);
             let target = WaitTargetRow {
                 dir: row.dir,
                 workspace: row.workspace,
@@ -306,7 +307,7 @@ impl LockStore for PgStore {
         Ok(waiters)
     }
 
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>> {
         let rows = pg_query_as!(
             HoldingRow,
             "SELECT repository AS \"repository!\", pr AS \"pr!\" FROM locks
@@ -318,16 +319,16 @@ impl LockStore for PgStore {
         .context("reading the pull requests that hold locks or plans")?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.repository, r.pr as u64))
+            .map(|r| (r.repository, PrNumber(r.pr as u64)))
             .collect())
     }
 
     async fn start_apply(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -341,11 +342,11 @@ impl LockStore for PgStore {
              FOR SHARE
              RETURNING id",
             repository,
-            pr as i64,
+            pr.0 as i64,
             &target.dir,
             &target.workspace,
             target.name.as_deref(),
-            sha,
+            sha.as_str(),
             now,
             claim.job_id,
             claim.token,
@@ -396,14 +397,14 @@ impl LockStore for PgStore {
         Ok(())
     }
 
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
+    async fn applies_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = pg_query_as!(
             ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = $1 AND pr = $2 ORDER BY id",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -414,7 +415,7 @@ impl LockStore for PgStore {
     async fn delete_plans_of(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
         let mut tx = self
@@ -428,7 +429,7 @@ impl LockStore for PgStore {
                 "DELETE FROM plans
                  WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5",
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &t.dir,
                 &t.workspace,
                 project_key(t),

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend of policy checks' results and approvals.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -46,9 +47,9 @@ impl ResultRow {
 impl PolicyStore for PgStore {
     async fn record_policy_results(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&str, PrNumber),
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
         results: &[PolicyResult],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -62,11 +63,11 @@ impl PolicyStore for PgStore {
             "DELETE FROM policy_results WHERE repository = $1 AND pr = $2 AND dir = $3
              AND workspace = $4 AND project = $5 AND head_sha = $6",
             repository,
-            pr as i64,
+            pr.0 as i64,
             &target.dir,
             &target.workspace,
             project,
-            head_sha,
+            head_sha.as_str(),
         )
         .execute(&mut *tx)
         .await
@@ -78,11 +79,11 @@ impl PolicyStore for PgStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT DO NOTHING",
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &target.dir,
                 &target.workspace,
                 project,
-                head_sha,
+                head_sha.as_str(),
                 &r.policy_set,
                 r.passed,
                 serde_json::to_string(&r.failures)?,
@@ -100,8 +101,8 @@ impl PolicyStore for PgStore {
     async fn policy_results(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyResult>> {
         let rows = pg_query_as!(
             ResultRow,
@@ -109,8 +110,8 @@ impl PolicyStore for PgStore {
              FROM policy_results WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ORDER BY dir, workspace, project, policy_set",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.pool)
         .await
@@ -120,8 +121,8 @@ impl PolicyStore for PgStore {
 
     async fn approve_policy(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         policy_set: &str,
         approver: &str,
         now: Millis,
@@ -130,8 +131,8 @@ impl PolicyStore for PgStore {
             "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             policy_set,
             approver.to_lowercase(),
             now,
@@ -144,16 +145,16 @@ impl PolicyStore for PgStore {
 
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         approver: &str,
     ) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM policy_approvals WHERE repository = $1 AND pr = $2 AND head_sha = $3
              AND approver = $4",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             approver.to_lowercase(),
         )
         .execute(&self.pool)
@@ -165,8 +166,8 @@ impl PolicyStore for PgStore {
     async fn policy_approvals(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyApproval>> {
         let rows = pg_query_as!(
             ApprovalRow,
@@ -174,8 +175,8 @@ impl PolicyStore for PgStore {
              WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ORDER BY policy_set, approver",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.pool)
         .await

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend of reviewed plans.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -14,8 +15,8 @@ impl ReviewStore for PgStore {
     async fn keep_reviewed_plans(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "INSERT INTO reviewed_plans
@@ -26,8 +27,8 @@ impl ReviewStore for PgStore {
              FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .execute(&self.pool)
         .await
@@ -35,7 +36,7 @@ impl ReviewStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             PlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
@@ -43,7 +44,7 @@ impl ReviewStore for PgStore {
              FROM reviewed_plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -51,11 +52,11 @@ impl ReviewStore for PgStore {
         rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
-    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.pool)
         .await

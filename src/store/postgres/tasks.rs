@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of plan tasks: every replica's task worker claims them, with
 //! `FOR UPDATE SKIP LOCKED`, and a fenced outcome locks the task row it checks.
 
+use crate::ids::PrNumber;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,7 +20,7 @@ impl TaskStore for PgStore {
         &self,
         job_id: i64,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -34,7 +35,7 @@ impl TaskStore for PgStore {
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &task.target.dir,
                 &task.target.workspace,
                 project_key(&task.target),

@@ -1,5 +1,6 @@
 //! Rows of `drift_runs` and `drift_results`, as both backends read them.
 
+use crate::ids::Sha;
 use anyhow::Context as _;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -34,7 +35,7 @@ impl RunRow {
         Ok(DriftRun {
             id: self.id,
             repository: self.repository,
-            sha: self.sha,
+            sha: Sha::new(self.sha),
             trigger: trigger_of(&self.trigger)?,
             started_at: self.started_at,
             finished_at: self.finished_at,

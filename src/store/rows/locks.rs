@@ -1,5 +1,6 @@
 //! Rows of `locks`, `lock_waits` and `applies`, as both backends read them.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 
 use super::jobs::name_of;
@@ -78,7 +79,7 @@ impl LockRow {
                 workspace: self.workspace,
                 name: name_of(self.project),
             },
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             created_at: self.created_at,
         }
     }
@@ -108,13 +109,13 @@ impl ApplyRow {
         Ok(ApplyRecord {
             id: self.id,
             repository: self.repository,
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             target: Target {
                 dir: self.dir,
                 workspace: self.workspace,
                 name: name_of(self.project),
             },
-            sha: self.sha,
+            sha: Sha::new(self.sha),
             job_id: self.job_id,
             claim: self.claim,
             status,

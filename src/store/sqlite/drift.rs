@@ -2,6 +2,7 @@
 //! issue. Writes go through the single writer; reads that take two queries run in one read
 //! transaction so they see one state.
 
+use crate::ids::Sha;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -50,7 +51,7 @@ impl DriftStore for SqliteStore {
     async fn start_drift_run(
         &self,
         repository: &str,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -70,7 +71,7 @@ impl DriftStore for SqliteStore {
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES (?, ?, ?, ?)
              RETURNING id",
             repository,
-            sha,
+            sha.as_str(),
             trigger.as_str(),
             now,
         )

@@ -41,7 +41,7 @@ impl LockNoticeStore for SqliteStore {
             &lock.repository,
             &lock.target.dir,
             &lock.target.workspace,
-            lock.pr as i64,
+            lock.pr.0 as i64,
             lock.created_at,
             now,
         )

@@ -3,6 +3,7 @@
 //! so the check and the write are atomic even against another process (or another
 //! `SqliteStore`) writing the same file.
 
+use crate::ids::{PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -51,7 +52,7 @@ impl LockStore for SqliteStore {
     async fn lock_projects(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -75,10 +76,10 @@ impl LockStore for SqliteStore {
             .await
             .context("reading a project's lock")?;
             match holder {
-                Some(h) if h as u64 == pr => {
+                Some(h) if PrNumber(h as u64) == pr => {
                     own.insert((t.dir.as_str(), t.workspace.as_str()));
                 }
-                Some(h) => held.push(((*t).clone(), h as u64)),
+                Some(h) => held.push(((*t).clone(), PrNumber(h as u64))),
                 None => {}
             }
         }
@@ -93,7 +94,7 @@ impl LockStore for SqliteStore {
                         repository,
                         &t.dir,
                         &t.workspace,
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .execute(&mut *tx)
                     .await
@@ -108,7 +109,7 @@ impl LockStore for SqliteStore {
                         &t.dir,
                         &t.workspace,
                         &t.name,
-                        pr as i64,
+                        pr.0 as i64,
                         now,
                     )
                     .execute(&mut *tx)
@@ -123,7 +124,7 @@ impl LockStore for SqliteStore {
             sqlite_execute!(
                 "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
                 repository,
-                pr as i64,
+                pr.0 as i64,
             )
             .execute(&mut *tx)
             .await
@@ -135,7 +136,7 @@ impl LockStore for SqliteStore {
                     repository,
                     &t.dir,
                     &t.workspace,
-                    pr as i64,
+                    pr.0 as i64,
                     project_key(t),
                     now,
                 )
@@ -161,13 +162,13 @@ impl LockStore for SqliteStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = sqlite_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -178,7 +179,7 @@ impl LockStore for SqliteStore {
     async fn release_locks(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released> {
@@ -195,7 +196,7 @@ impl LockStore for SqliteStore {
                     "DELETE FROM locks WHERE repository = ? AND pr = ?
                      RETURNING dir, workspace, project",
                     repository,
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .fetch_all(&mut *tx)
                 .await
@@ -204,7 +205,7 @@ impl LockStore for SqliteStore {
                 sqlite_execute!(
                     "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
                     repository,
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .execute(&mut *tx)
                 .await
@@ -220,7 +221,7 @@ impl LockStore for SqliteStore {
                         repository,
                         &t.dir,
                         &t.workspace,
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .fetch_optional(&mut *tx)
                     .await
@@ -241,7 +242,7 @@ impl LockStore for SqliteStore {
                 repository,
                 &t.dir,
                 &t.workspace,
-                pr as i64,
+                pr.0 as i64,
             )
             .fetch_all(&mut *tx)
             .await
@@ -265,7 +266,7 @@ impl LockStore for SqliteStore {
             sort_targets(&mut targets);
             let waiter = Waiter {
                 repository: repository.to_owned(),
-                pr: waiter_pr as u64,
+                pr: PrNumber(waiter_pr as u64),
                 targets,
             };
             insert_job(&mut tx, &wake(&waiter))
@@ -289,7 +290,7 @@ impl LockStore for SqliteStore {
         .context("reading a repository's lock waits")?;
         let mut waiters: Vec<Waiter> = Vec::new();
         for row in rows {
-            let pr = row.pr as u64;
+            let pr = PrNumber(row.pr as u64);
             let target = WaitTargetRow {
                 dir: row.dir,
                 workspace: row.workspace,
@@ -308,7 +309,7 @@ impl LockStore for SqliteStore {
         Ok(waiters)
     }
 
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>> {
         let rows = sqlite_query_as!(
             HoldingRow,
             "SELECT repository, pr FROM locks UNION SELECT repository, pr FROM plans
@@ -319,16 +320,16 @@ impl LockStore for SqliteStore {
         .context("reading the pull requests that hold locks or plans")?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.repository, r.pr as u64))
+            .map(|r| (r.repository, PrNumber(r.pr as u64)))
             .collect())
     }
 
     async fn start_apply(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -339,11 +340,11 @@ impl LockStore for SqliteStore {
              FROM jobs WHERE id = ? AND claim = ? AND status = 'running'
              RETURNING id",
             repository,
-            pr as i64,
+            pr.0 as i64,
             &target.dir,
             &target.workspace,
             &target.name,
-            sha,
+            sha.as_str(),
             now,
             claim.job_id,
             claim.token,
@@ -393,14 +394,14 @@ impl LockStore for SqliteStore {
         Ok(())
     }
 
-    async fn applies_of_pr(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<ApplyRecord>> {
+    async fn applies_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = sqlite_query_as!(
             ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,
                     started_at, finished_at
              FROM applies WHERE repository = ? AND pr = ? ORDER BY id",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -411,7 +412,7 @@ impl LockStore for SqliteStore {
     async fn delete_plans_of(
         &self,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
         let mut tx = self
@@ -425,7 +426,7 @@ impl LockStore for SqliteStore {
                 "DELETE FROM plans
                  WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &t.dir,
                 &t.workspace,
                 project_key(t),

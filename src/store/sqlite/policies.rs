@@ -1,5 +1,6 @@
 //! The SQLite backend of policy checks' results and approvals.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -46,9 +47,9 @@ impl ResultRow {
 impl PolicyStore for SqliteStore {
     async fn record_policy_results(
         &self,
-        (repository, pr): (&str, u64),
+        (repository, pr): (&str, PrNumber),
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
         results: &[PolicyResult],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -62,11 +63,11 @@ impl PolicyStore for SqliteStore {
             "DELETE FROM policy_results WHERE repository = ? AND pr = ? AND dir = ?
              AND workspace = ? AND project = ? AND head_sha = ?",
             repository,
-            pr as i64,
+            pr.0 as i64,
             &target.dir,
             &target.workspace,
             project,
-            head_sha,
+            head_sha.as_str(),
         )
         .execute(&mut *tx)
         .await
@@ -78,11 +79,11 @@ impl PolicyStore for SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT DO NOTHING",
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &target.dir,
                 &target.workspace,
                 project,
-                head_sha,
+                head_sha.as_str(),
                 &r.policy_set,
                 r.passed,
                 serde_json::to_string(&r.failures)?,
@@ -100,8 +101,8 @@ impl PolicyStore for SqliteStore {
     async fn policy_results(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyResult>> {
         let rows = sqlite_query_as!(
             ResultRow,
@@ -109,8 +110,8 @@ impl PolicyStore for SqliteStore {
              FROM policy_results WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY dir, workspace, project, policy_set",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.reader)
         .await
@@ -120,8 +121,8 @@ impl PolicyStore for SqliteStore {
 
     async fn approve_policy(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         policy_set: &str,
         approver: &str,
         now: Millis,
@@ -130,8 +131,8 @@ impl PolicyStore for SqliteStore {
             "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             policy_set,
             approver.to_lowercase(),
             now,
@@ -144,16 +145,16 @@ impl PolicyStore for SqliteStore {
 
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&str, u64),
-        head_sha: &str,
+        (repository, pr): (&str, PrNumber),
+        head_sha: &Sha,
         approver: &str,
     ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM policy_approvals WHERE repository = ? AND pr = ? AND head_sha = ?
              AND approver = ?",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             approver.to_lowercase(),
         )
         .execute(&self.writer)
@@ -165,8 +166,8 @@ impl PolicyStore for SqliteStore {
     async fn policy_approvals(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyApproval>> {
         let rows = sqlite_query_as!(
             ApprovalRow,
@@ -174,8 +175,8 @@ impl PolicyStore for SqliteStore {
              WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY policy_set, approver",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.reader)
         .await

@@ -1,5 +1,6 @@
 //! The SQLite backend of reviewed plans.
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -14,8 +15,8 @@ impl ReviewStore for SqliteStore {
     async fn keep_reviewed_plans(
         &self,
         repository: &str,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "INSERT INTO reviewed_plans
@@ -26,8 +27,8 @@ impl ReviewStore for SqliteStore {
              FROM plans WHERE repository = ? AND pr = ? AND head_sha = ?
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
             repository,
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .execute(&self.writer)
         .await
@@ -35,7 +36,7 @@ impl ReviewStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlite_query_as!(
             PlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,
@@ -43,7 +44,7 @@ impl ReviewStore for SqliteStore {
              FROM reviewed_plans WHERE repository = ? AND pr = ?
              ORDER BY dir, workspace, project",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -51,11 +52,11 @@ impl ReviewStore for SqliteStore {
         rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
-    async fn delete_reviewed_plans(&self, repository: &str, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM reviewed_plans WHERE repository = ? AND pr = ?",
             repository,
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.writer)
         .await

@@ -1,5 +1,6 @@
 //! The SQLite backend of plan tasks (one replica: its own task worker claims them all).
 
+use crate::ids::PrNumber;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,7 +19,7 @@ impl TaskStore for SqliteStore {
         &self,
         job_id: i64,
         repository: &str,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -33,7 +34,7 @@ impl TaskStore for SqliteStore {
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
                 repository,
-                pr as i64,
+                pr.0 as i64,
                 &task.target.dir,
                 &task.target.workspace,
                 project_key(&task.target),
