@@ -2,6 +2,7 @@
 //! a pull request meets its apply requirements, whether two plans propose the same changes,
 //! the order projects apply in, and how one project's apply ended.
 
+use crate::ids::Sha;
 use serde::{Deserialize, Serialize};
 
 use crate::config::repo::{ApplyRequirement, LockMode, Project, RepoConfig};
@@ -327,8 +328,8 @@ pub enum Refusal {
     /// The project's latest plan is of another commit than `head`.
     Stale {
         target: Target,
-        planned: String,
-        head: String,
+        planned: Sha,
+        head: Sha,
     },
     /// The project's latest plan failed.
     PlanFailed { target: Target },

@@ -173,7 +173,7 @@ pub fn summarise(event: &Event) -> String {
             format!(
                 "{repo}#{} {what} at {} by {who}",
                 pr.number,
-                short(&pr.head.sha)
+                pr.head.sha.short()
             )
         }
         EventKind::PullRequestComment { pr_number, comment } => {
@@ -189,7 +189,7 @@ pub fn summarise(event: &Event) -> String {
             )
         }
         EventKind::Push { git_ref, after, .. } => {
-            format!("{repo} push to {git_ref} at {} by {who}", short(after))
+            format!("{repo} push to {git_ref} at {} by {who}", after.short())
         }
         EventKind::CheckRun { action, check_run } => {
             format!("{repo} check run `{}` {action:?} by {who}", check_run.name)
@@ -212,9 +212,6 @@ pub fn summarise(event: &Event) -> String {
     }
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
 
 #[cfg(test)]
 mod tests {

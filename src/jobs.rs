@@ -120,7 +120,7 @@ pub async fn run_job(
         id = job.id,
         kind = %job.kind,
         repo = %job.repository,
-        pr = job.pr,
+        pr = job.pr.0,
         attempt = job.attempts,
     );
     async {

@@ -89,7 +89,7 @@ impl Running {
                 id = job.id,
                 kind = %job.kind,
                 repo = %job.repository,
-                pr = job.pr,
+                pr = job.pr.0,
                 "the shutdown grace ran out with this job running: bosun exits without it; its \
                  lease runs out and, if it was applying, the apply is reported interrupted"
             );

@@ -1,6 +1,7 @@
 //! What an apply shows: one comment per apply command (every project's result, with
 //! Terraform's output and its `Apply complete!` line) and a check run per project.
 
+use crate::ids::Sha;
 use super::access::{access_name, levels_from};
 use super::check::{CHECK_BUDGET, CheckOutput, block, fit};
 use super::split::cap_line;
@@ -17,7 +18,7 @@ const OUTPUT_BUDGET: usize = 56_000;
 pub struct ApplyComment<'a> {
     pub command_name: &'a str,
     /// The commit whose plans were applied (the head, or the merge commit).
-    pub sha: &'a str,
+    pub sha: &'a Sha,
     pub results: &'a [ProjectApply],
     /// Who asked, and how (or that the merge did).
     pub note: Option<&'a str>,
@@ -51,7 +52,7 @@ fn headline(o: &ApplyOutcome) -> String {
 /// The comment after an apply run.
 pub fn apply_comment(c: &ApplyComment) -> String {
     let name = one_line(c.command_name);
-    let short = c.sha.get(..7).unwrap_or(c.sha);
+    let short = c.sha.short();
     let applied = c.results.iter().filter(|r| r.outcome.succeeded()).count();
     let failed = c
         .results
@@ -284,8 +285,8 @@ fn refusal(name: &str, r: &Refusal) -> String {
             "{}: **the plan is stale**: it was made at {}, and the head is now {} (a push \
              after the plan). Plan again with {}, review it, then apply.",
             code_span(&target.display_name()),
-            code_span(short(planned)),
-            code_span(short(head)),
+            code_span(planned.short()),
+            code_span(head.short()),
             plan(target)
         ),
         Refusal::PlanFailed { target } => format!(
@@ -380,9 +381,6 @@ pub fn plan_refused(name: &str, unmet: &[Unmet]) -> String {
     )
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
 
 /// The most users, and separately teams, an apply refusal names.
 const MAX_LISTED: usize = 20;

@@ -2,6 +2,7 @@
 //! apply outcomes, applies held back on merge and locks held too long, each with the link to
 //! the pull request, and an apply's with the link to its run's page when there is one.
 
+use crate::ids::{PrNumber, Sha};
 use std::time::Duration;
 
 use crate::projects::Target;
@@ -23,18 +24,15 @@ fn project(t: &Target) -> String {
     )
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
 
 /// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`, with the pull
 /// request's `link` and, when the apply's run is known, its page's (`run`).
 pub fn apply_outcome(
     end: ApplyEnd,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     target: &Target,
-    sha: &str,
+    sha: &Sha,
     link: &str,
     run: Option<&str>,
 ) -> String {
@@ -47,12 +45,12 @@ pub fn apply_outcome(
     format!(
         "bosun: {what} {} in {repo}#{pr} at {}: {link}{log}",
         project(target),
-        short(sha)
+        sha.short()
     )
 }
 
 /// `bosun: not applied on merge …`, with why.
-pub fn apply_held(repo: &str, pr: u64, targets: &[Target], why: &str, link: &str) -> String {
+pub fn apply_held(repo: &str, pr: PrNumber, targets: &[Target], why: &str, link: &str) -> String {
     let names: Vec<String> = targets.iter().map(project).collect();
     format!(
         "bosun: not applied on merge ({why}): {} in {repo}#{pr}: {link}",
@@ -61,7 +59,7 @@ pub fn apply_held(repo: &str, pr: u64, targets: &[Target], why: &str, link: &str
 }
 
 /// `bosun: lock held for …`.
-pub fn lock_held(repo: &str, pr: u64, target: &Target, age: Duration, link: &str) -> String {
+pub fn lock_held(repo: &str, pr: PrNumber, target: &Target, age: Duration, link: &str) -> String {
     let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
     format!(
         "bosun: {} in {repo} has been locked by #{pr} for {age}: {link}",

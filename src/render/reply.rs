@@ -1,6 +1,7 @@
 //! bosun's other comments: command errors, help, version, config and checkout problems,
 //! internal errors and commands that matched no project. Each starts with its marker.
 
+use crate::ids::Sha;
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
@@ -131,7 +132,7 @@ pub fn apply_locked(locked_at: crate::store::Millis) -> String {
 
 /// The plan comment's note when a merge found applies locked: nothing applied on merge.
 pub fn apply_locked_on_merge(
-    merge_sha: &str,
+    merge_sha: &Sha,
     command_name: &str,
     locked_at: crate::store::Millis,
 ) -> String {
@@ -140,7 +141,7 @@ pub fn apply_locked_on_merge(
          this plan of the merge commit `{}`.",
         apply_locked(locked_at),
         one_line(command_name),
-        one_line(merge_sha)
+        one_line(merge_sha.as_str())
     )
 }
 

@@ -1,6 +1,7 @@
 //! What `import`, `state rm` and `approve_policies` show: one comment per command, with every
 //! project's result and Terraform's output, or why nothing ran.
 
+use crate::ids::Sha;
 use super::access::{access_name, levels_from};
 use super::apply::{tail_block, unmet_reasons};
 use super::reply::capitalised;
@@ -133,12 +134,12 @@ pub fn no_project(command_name: &str, op: StateOp) -> String {
 pub fn result_comment(
     command_name: &str,
     op: StateOp,
-    sha: &str,
+    sha: &Sha,
     results: &[ProjectState],
     note: &str,
 ) -> String {
     let name = one_line(command_name);
-    let short = sha.get(..7).unwrap_or(sha);
+    let short = sha.short();
     let ok = results.iter().filter(|r| r.run.succeeded).count();
     let failed = results.len() - ok;
     let mut out = format!(

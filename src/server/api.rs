@@ -7,6 +7,7 @@
 //! reason; every call that changes state is an `api_call` entry of the audit trail
 //! (`GET /api/audit`, in `audit`).
 
+use crate::ids::PrNumber;
 use std::sync::Arc;
 
 use axum::Json;
@@ -226,7 +227,7 @@ struct ProjectJson<'a> {
     dir: &'a str,
     workspace: &'a str,
     status: &'static str,
-    locked_by: Option<u64>,
+    locked_by: Option<PrNumber>,
     summary: &'a str,
 }
 

@@ -321,7 +321,7 @@ pub async fn run(
             project: run.project.as_deref(),
             kind: run.kind.as_str(),
             status,
-            commit: &run.commit_sha,
+            commit: run.commit_sha.as_str(),
             requested_by: &run.requested_by,
             started_at: run.started_at,
             finished_at: run.finished_at,

@@ -1,6 +1,7 @@
 //! The audit trail's page: filters (a GET form, so a filtered view is a link), the entries
 //! newest first, and a link to the next page.
 
+use crate::ids::{PrNumber, Sha};
 use super::html::{self, Viewer, badge, esc, repo_link, table, time, url_part};
 use super::overview::pr_cell;
 
@@ -11,9 +12,9 @@ pub struct AuditRow {
     pub actor: String,
     pub kind: String,
     pub repository: String,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     pub project: Option<String>,
-    pub sha: Option<String>,
+    pub sha: Option<Sha>,
     pub outcome: String,
     pub detail: String,
     pub run_id: Option<i64>,

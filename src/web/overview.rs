@@ -1,6 +1,7 @@
 //! The overview page: jobs queued and running, project locks, drift per repository, and the
 //! global apply lock. Pure: data in, HTML out (the handler gathers what the viewer may see).
 
+use crate::ids::PrNumber;
 use std::collections::BTreeMap;
 
 use super::html::{self, Viewer, badge, esc, project, repo_link, table, time};
@@ -147,7 +148,7 @@ pub fn locks_table(locks: &[ProjectLock]) -> String {
 
 /// `#N`, linking to the pull request's section of its repository's page; `—` for jobs of
 /// no pull request (drift).
-pub fn pr_cell(repository: &str, pr: u64) -> String {
+pub fn pr_cell(repository: &str, pr: PrNumber) -> String {
     if pr == 0 {
         return String::from("—");
     }

@@ -69,7 +69,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
                 };
                 vec![
                     project(&p.target.dir, &p.target.workspace, p.target.name.as_deref()),
-                    format!("<code>{}</code>", esc(short(&p.head_sha))),
+                    format!("<code>{}</code>", esc(short(p.head_sha.as_str()))),
                     badge(state),
                     detail,
                     time(p.created_at),
@@ -88,7 +88,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
             .map(|a| {
                 vec![
                     project(&a.target.dir, &a.target.workspace, a.target.name.as_deref()),
-                    format!("<code>{}</code>", esc(short(&a.sha))),
+                    format!("<code>{}</code>", esc(short(a.sha.as_str()))),
                     badge(a.status.as_str()),
                     time(a.started_at),
                     a.finished_at.map_or_else(|| "—".to_owned(), time),
@@ -130,7 +130,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
             vec![
                 time(d.started_at),
                 esc(d.trigger.as_str()),
-                format!("<code>{}</code>", esc(short(&d.sha))),
+                format!("<code>{}</code>", esc(short(d.sha.as_str()))),
                 if d.finished_at.is_some() {
                     esc(&d.summary)
                 } else {

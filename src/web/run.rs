@@ -2,6 +2,7 @@
 //! its log, followed live (Server-Sent Events from `/api/runs/{id}/log`) while it runs. The
 //! log stored so far is in the page itself, so it reads without script too.
 
+use crate::ids::PrNumber;
 use super::html::{self, Viewer, badge, esc, plan_diff, project, repo_link, time};
 use super::overview::pr_cell;
 
@@ -9,7 +10,7 @@ use super::overview::pr_cell;
 pub struct RunPage<'a> {
     pub id: i64,
     pub repository: &'a str,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub dir: &'a str,
     pub workspace: &'a str,
     pub project: Option<&'a str>,

@@ -4,6 +4,7 @@
 //! per project and one comment with Terraform's output. Every apply is recorded before
 //! Terraform starts, so one cut off by a crash is reported, never run again by itself.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument as _;
@@ -96,7 +97,7 @@ impl<'a> Asked<'a> {
 
     /// The commit applied: the pull request's head (its merge commit once merged).
     fn sha(&self) -> &str {
-        &self.request.pr.head_sha
+        self.request.pr.head_sha.as_str()
     }
 
     fn merged(&self) -> bool {
@@ -398,7 +399,7 @@ pub(super) fn policy(
 }
 
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
-fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Refusal> {
+fn plan_refusal(p: &StoredPlan, sha: &Sha, applies: &[ApplyRecord]) -> Option<Refusal> {
     let target = p.target.clone();
     if p.head_sha != sha {
         return Some(Refusal::Stale {
@@ -516,7 +517,7 @@ pub(super) async fn pr_facts(
     let undiverged = if open && needs(ApplyRequirement::Undiverged) {
         let base = ctx.workspaces.branch_head(repo, &info.base_ref).await?;
         ctx.workspaces
-            .is_ancestor(repo, &base, &info.head_sha)
+            .is_ancestor(repo, &base, info.head_sha.as_str())
             .await?
     } else {
         true
@@ -534,7 +535,7 @@ pub(super) async fn is_approved(
     ctx: &Context,
     installation: u64,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
 ) -> anyhow::Result<bool> {
     let reviews = ctx
         .github
@@ -650,7 +651,7 @@ pub(super) struct ApplySet<'a> {
     /// The apply's job.
     pub job_id: i64,
     pub repo: &'a RepoRef,
-    pub installation_id: u64,
+    pub installation_id: InstallationId,
     pub pr: &'a PrRef,
     pub merged: bool,
     /// Who asked for the apply (`USER_NAME` of custom workflows).
@@ -1043,7 +1044,7 @@ async fn automerge(
     match merged {
         Ok(sha) => Ok(format!(
             "; automerged as {}{}",
-            plan::short(&sha),
+            sha.short(),
             delete_source_branch(ctx, cmd, info, config).await
         )),
         // A retried merge that had gone through is refused the second time: look.

@@ -4,6 +4,7 @@
 //! the `bosun/policy` check runs are written again. `--clear-policy-approval` removes the
 //! commenter's approvals. A new push leaves every approval behind (they are of a head).
 
+use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::feedback;
 use super::policy_check::{self, At};
@@ -18,8 +19,8 @@ use crate::store::now_millis;
 pub struct Approval<'a> {
     pub repo: &'a str,
     pub repo_ref: &'a super::job::RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     pub author: &'a str,
 }
 
@@ -49,7 +50,7 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
     let at = At {
         repo: a.repo,
         pr: a.pr_number,
-        head: &pr.head_sha,
+        head: pr.head_sha.as_str(),
         base_ref: &info.base_ref,
     };
     let mut owned = Vec::new();

@@ -3,6 +3,7 @@
 //! command, or reply with what was wrong. An error on bosun's side gets a short reply
 //! of its own, with details only in the logs.
 
+use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::access::{self, Pass};
 use super::feedback;
@@ -18,8 +19,8 @@ use crate::store::Claim;
 #[derive(Debug, Clone)]
 pub struct Comment {
     pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     pub comment_id: u64,
     pub author: String,
     pub body: String,
@@ -29,8 +30,8 @@ pub struct Comment {
 #[derive(Debug, Clone)]
 pub struct Gated {
     pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     /// Who commented.
     pub author: String,
     /// Their permission on the repository, as the command gate read it.

@@ -11,6 +11,7 @@
 //! backend may need the apply's credentials (e.g. a role allowed to write the state).
 //! [`state`] (`import`, `state rm`) gets them too: it writes the state.
 
+use crate::ids::Sha;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub(super) struct ProjectRun<'a> {
     pub repo: &'a str,
     pub pr: &'a PrRef,
     /// The commit checked out.
-    pub sha: &'a str,
+    pub sha: &'a Sha,
     /// The commit whose config chooses the workflow: the base branch's (see `policy`).
     pub policy_sha: &'a str,
     pub target: &'a Target,
@@ -144,7 +145,7 @@ impl ProjectRun<'_> {
         let workflow = self.workflow(ctx).await?;
         let bin = super::binary_check::binary(
             ctx,
-            (self.repo, &self.pr.base_ref, self.sha),
+            (self.repo, &self.pr.base_ref, self.sha.as_str()),
             self.target,
             (root, dir),
             pinned,

@@ -4,6 +4,7 @@
 //! project, the repo's drift issue (opened, updated in place, closed when all is in sync), the
 //! metrics, and a notification when a project's status changed.
 
+use crate::ids::Sha;
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument;
@@ -19,7 +20,7 @@ use crate::store::{Job, Millis, now_millis};
 /// The audit entry of a drift run: by the operator when asked through the API, else by bosun.
 fn drift_entry(
     repo: &str,
-    sha: &str,
+    sha: &Sha,
     trigger: Trigger,
     run_id: i64,
     outcome: &str,
@@ -80,7 +81,7 @@ struct DriftRun<'a> {
     repo: &'a str,
     /// The default branch, and its head checked.
     branch: &'a str,
-    sha: &'a str,
+    sha: &'a Sha,
     trigger: Trigger,
     run_id: i64,
 }
@@ -233,7 +234,7 @@ async fn report(
 async fn targets(
     ctx: &Context,
     (repo, branch): (&str, &str),
-    sha: &str,
+    sha: &Sha,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
     let config = match super::plan::read_config(ctx, (repo, branch), sha).await? {
         Some(Ok(config)) => Some(config),
@@ -241,7 +242,7 @@ async fn targets(
         None => None,
     };
     let every_root = || async {
-        let tf = ctx.workspaces.terraform_files(repo, sha).await?;
+        let tf = ctx.workspaces.terraform_files(repo, sha.as_str()).await?;
         let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
         // Root modules only: a directory others use as a module is not one.
         Ok::<_, anyhow::Error>(crate::projects::without_config(&every, &tf, true))

@@ -2,6 +2,7 @@
 //! in place, or new with the older ones minimised), and replies. Text comes from `render`;
 //! pacing and coalescing come from the paced GitHub client underneath.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing::Instrument as _;
@@ -55,7 +56,7 @@ impl CheckRun {
     /// progress too, else first written when it completes (see [`LIFECYCLE_MAX_PROJECTS`]).
     pub fn queued(
         ctx: &Context,
-        installation_id: u64,
+        installation_id: InstallationId,
         (repo, head_sha): (&str, &str),
         (target, job_id): (&Target, i64),
         announced: bool,
@@ -79,7 +80,7 @@ impl CheckRun {
     }
 
     /// Starts a check run in the state `spec` says; later states replace it.
-    pub fn start(ctx: &Context, installation_id: u64, repo: &str, spec: CheckRunSpec) -> Self {
+    pub fn start(ctx: &Context, installation_id: InstallationId, repo: &str, spec: CheckRunSpec) -> Self {
         Self::start_with(ctx, installation_id, repo, true, spec)
     }
 
@@ -87,7 +88,7 @@ impl CheckRun {
     /// completes.
     fn start_with(
         ctx: &Context,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         announced: bool,
         spec: CheckRunSpec,
@@ -194,9 +195,9 @@ impl CheckRun {
 /// require. Started in progress; [`finish_summary`] completes it.
 pub fn summary_check(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     (repo, pr): (&str, u64),
-    head_sha: &str,
+    head_sha: &Sha,
     command: &str,
     job_id: i64,
 ) -> CheckRun {
@@ -240,9 +241,9 @@ pub fn finish_summary(check: &CheckRun, succeeded: usize, total: usize, done: &s
 /// A reply comment of its own.
 pub async fn reply(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     body: &str,
 ) -> anyhow::Result<()> {
     ctx.github
@@ -320,7 +321,7 @@ pub(super) async fn run_links<'t>(
 
 /// The pull request's part of its repository's page (`{BOSUN_PUBLIC_URL}/repos/{repo}#pr-N`:
 /// its projects' plans, applies and runs), the summary checks' link; none without a public URL.
-pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: u64) -> Option<String> {
+pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: PrNumber) -> Option<String> {
     let base = ctx.settings.public_url.as_ref()?;
     Some(format!("{base}/repos/{repo}#pr-{pr}"))
 }
@@ -472,7 +473,7 @@ async fn comments_of_pr(
     ctx: &Context,
     installation: u64,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
 ) -> anyhow::Result<Vec<PrComment>> {
     let stored = ctx.store.pr_comments(repo, pr).await?;
     let mut comments = stored.comments;

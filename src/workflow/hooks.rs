@@ -180,7 +180,7 @@ async fn checkout(ctx: &Context, req: &Request, name: &str) -> Result<std::path:
     let at = (req.pr.number, name);
     match ctx
         .workspaces
-        .hook_checkout(&req.repo.full_name, at, &req.pr.head_sha, &strategy)
+        .hook_checkout(&req.repo.full_name, at, req.pr.head_sha.as_str(), &strategy)
         .await
     {
         Ok(c) => Ok(c.root),

@@ -2,6 +2,7 @@
 //! them: their re-plan jobs are enqueued in the same store transaction as the release, so a
 //! crash can never lose a wake-up.
 
+use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::job::{JobSpec, RepoRef};
 use crate::plan::Target;
@@ -13,8 +14,8 @@ use crate::store::{NewJob, Released, Waiter, now_millis};
 pub async fn release(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
     targets: Option<&[Target]>,
     actor: &crate::audit::Actor,
 ) -> anyhow::Result<Released> {
@@ -71,7 +72,7 @@ pub fn same_lock(a: &Target, b: &Target) -> bool {
 pub async fn held(
     ctx: &Context,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     cmd: &crate::command::Command,
 ) -> anyhow::Result<Vec<Target>> {
     let plans = ctx.store.plans_of_pr(repo, pr).await?;
@@ -95,7 +96,7 @@ pub async fn held(
 pub async fn plans_under(
     ctx: &Context,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     released: &[Target],
 ) -> anyhow::Result<Vec<Target>> {
     Ok(ctx

@@ -3,6 +3,7 @@
 //! (in parallel, one run per project at a time; one at a time in the config's order under
 //! `parallel_plan: false`), keep every plan in the store, and report on GitHub.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument;
@@ -43,7 +44,7 @@ pub enum Selection {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub repo: RepoRef,
-    pub installation_id: u64,
+    pub installation_id: InstallationId,
     pub pr: PrRef,
     pub selection: Selection,
     pub extra_args: Vec<String>,
@@ -65,7 +66,7 @@ pub struct Request {
 pub(super) async fn read_config(
     ctx: &Context,
     (repo, branch): (&str, &str),
-    sha: &str,
+    sha: &Sha,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
     let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
     let files = config_files(ctx, &rules);
@@ -83,7 +84,7 @@ pub(super) async fn read_config(
                     .iter()
                     .find(|f| f.path == file)
                     .and_then(|f| f.text.clone())),
-                None => ctx.workspaces.read_file(repo, sha, &file).await,
+                None => ctx.workspaces.read_file(repo, sha.as_str(), &file).await,
             }
         }
     };
@@ -92,7 +93,7 @@ pub(super) async fn read_config(
         let twins = files.iter().filter_map(|f| repo::yml_twin(f));
         let all: Vec<String> = files.iter().map(|f| (*f).to_owned()).chain(twins).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        ctx.workspaces.read_files(repo, sha, &all).await?;
+        ctx.workspaces.read_files(repo, sha.as_str(), &all).await?;
     }
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
@@ -131,7 +132,7 @@ pub(super) async fn read_config(
             if let Ok(config) = &mut checked
                 && config.has_dir_globs()
             {
-                let dirs = ctx.workspaces.terraform_dirs(repo, sha).await?;
+                let dirs = ctx.workspaces.terraform_dirs(repo, sha.as_str()).await?;
                 if let Err(e) = config.expand_dir_globs(&dirs) {
                     checked = Err(e);
                 }
@@ -519,7 +520,7 @@ pub async fn replan(
     ctx: &Context,
     job: &crate::store::Job,
     repo: RepoRef,
-    pr_number: u64,
+    pr_number: PrNumber,
     targets: Vec<Target>,
     note: String,
 ) -> anyhow::Result<String> {
@@ -568,7 +569,7 @@ pub(super) async fn select(
             _ => {
                 let tf = ctx
                     .workspaces
-                    .terraform_files(repo, &req.pr.head_sha)
+                    .terraform_files(repo, req.pr.head_sha.as_str())
                     .await?;
                 crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
@@ -600,7 +601,7 @@ pub(super) async fn select(
                 _ => {
                     let tf = ctx
                         .workspaces
-                        .terraform_files(repo, &req.pr.head_sha)
+                        .terraform_files(repo, req.pr.head_sha.as_str())
                         .await?;
                     let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
                     // Root modules only: a directory others use as a module is not one.
@@ -674,7 +675,7 @@ pub(super) async fn select(
         if configured.is_empty() {
             let tf = ctx
                 .workspaces
-                .terraform_files(repo, &req.pr.head_sha)
+                .terraform_files(repo, req.pr.head_sha.as_str())
                 .await?;
             matching = tf
                 .iter()
@@ -851,7 +852,7 @@ pub(super) async fn plan_in_checkout(
     let at = super::policy_check::At {
         repo: &req.repo.full_name,
         pr: req.pr.number,
-        head: &req.pr.head_sha,
+        head: req.pr.head_sha.as_str(),
         base_ref: &req.pr.base_ref,
     };
     let shown = run.show_json.as_deref();

@@ -5,6 +5,7 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
+use crate::ids::InstallationId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,7 +42,7 @@ const MAX_WAIT: Duration = Duration::from_secs(3 * 3600);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct TaskSpec {
     repo: RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     pr: PrRef,
     extra_args: Vec<String>,
     merged: bool,

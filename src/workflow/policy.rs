@@ -41,7 +41,7 @@ pub(super) async fn base_sha(
     if merged {
         // `pr.head_sha` of a merged pull request is its merge commit (`PrRef::of`).
         ctx.workspaces
-            .first_parent(repo, &pr.head_sha)
+            .first_parent(repo, pr.head_sha.as_str())
             .instrument(span)
             .await
     } else {

@@ -4,6 +4,7 @@
 //! <project>` check run and a section of the plan comment. An apply of a project with a failed
 //! set not approved by enough of its owners is refused (see [`blocking`]).
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use super::Context;
 use super::feedback::CheckRun;
 use crate::audit::{Actor, Kind, NewEntry};
@@ -16,7 +17,7 @@ use crate::store::{PolicyResult, now_millis};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct At<'a> {
     pub repo: &'a str,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub head: &'a str,
     pub base_ref: &'a str,
 }
@@ -92,7 +93,7 @@ pub(super) async fn evaluate(
 async fn modules(
     ctx: &Context,
     repo: &str,
-    base_sha: &str,
+    base_sha: &Sha,
     set: &crate::policy::PolicySet,
 ) -> Result<Vec<crate::policy::RegoModule>, String> {
     if set.source == crate::policy::Source::Local {
@@ -100,7 +101,7 @@ async fn modules(
     }
     let files = ctx
         .workspaces
-        .rego_files(repo, base_sha, &set.path)
+        .rego_files(repo, base_sha.as_str(), &set.path)
         .await
         .map_err(|e| {
             tracing::error!(
@@ -163,7 +164,7 @@ pub(super) async fn statuses(
 /// the head (of `only`, when given), and waits for them to be written.
 pub(super) async fn publish_checks(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     at: At<'_>,
     only: Option<&[Target]>,
 ) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! released, plans and checkouts deleted; merged, applied on merge first); open at a head
 //! no plan was made at, it is planned as `synchronize` would have planned it.
 
+use crate::ids::PrNumber;
 use super::Context;
 use super::job::{PrRef, RepoRef};
 use super::{close, plan};
@@ -13,7 +14,7 @@ pub async fn run(
     ctx: &Context,
     job: &Job,
     repo: RepoRef,
-    pr_number: u64,
+    pr_number: PrNumber,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
     let info = ctx

@@ -206,7 +206,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         op.as_str(),
         changed.len(),
         results.len(),
-        plan::short(&pr.head_sha)
+        pr.head_sha.short()
     ))
 }
 

@@ -4,6 +4,7 @@
 //! trusted), the plans of every named project sharing a released lock included; pull
 //! requests waiting for the locks are planned.
 
+use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::feedback;
 use super::job::RepoRef;
@@ -24,7 +25,7 @@ pub struct Commenter<'a> {
 pub async fn run(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     info: &PullRequestInfo,
     who: Commenter<'_>,
     cmd: &Command,
@@ -106,7 +107,7 @@ fn api_actor(by: &str) -> Actor {
 /// An unlock asked for through bosun's API: which pull request's locks, by whom, why.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub targets: &'a [crate::plan::Target],
     pub by: &'a str,
     pub reason: &'a str,
@@ -118,7 +119,7 @@ pub struct Asked<'a> {
 pub async fn by_api(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     asked: Asked<'_>,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();

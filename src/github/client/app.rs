@@ -1,6 +1,7 @@
 //! The App's own calls and its installations: tokens, webhook deliveries, the App's slug, the
 //! installations and the repositories they see.
 
+use crate::ids::InstallationId;
 use std::ops::ControlFlow;
 
 use http::Method;
@@ -18,7 +19,7 @@ impl GitHub {
     /// A token for acting in one installation, cached until 5 minutes before it expires.
     pub async fn installation_token(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
     ) -> Result<InstallationToken, GitHubError> {
         self.token("creating an installation token", installation_id, None)
             .await
@@ -29,7 +30,7 @@ impl GitHub {
     /// until 5 minutes before it expires.
     pub async fn repo_read_token(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
     ) -> Result<InstallationToken, GitHubError> {
         self.token(
@@ -43,10 +44,10 @@ impl GitHub {
     async fn token(
         &self,
         what: &'static str,
-        installation_id: u64,
+        installation_id: InstallationId,
         read_only: Option<String>,
     ) -> Result<InstallationToken, GitHubError> {
-        let mut request = Request::get(what, "", Auth::Installation(installation_id));
+        let mut request = Request::get(what, "", Auth::Installation(installation_id.0));
         request.target = Target::Token { read_only };
         installation_token(what, &self.send(request).await?.body)
     }
@@ -115,13 +116,13 @@ impl GitHub {
     /// installation token, all pages; at most 100 pages of 100).
     pub async fn installation_repos(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
     ) -> Result<Vec<RepoInfo>, GitHubError> {
         let mut repos = Vec::new();
         self.each_page::<InstallationRepos>(
             "listing an installation's repositories",
             "/installation/repositories",
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
             MAX_LISTING_PAGES,
             |page| {
                 repos.extend(page.into_iter().map(RepoInfo::from));
@@ -152,7 +153,7 @@ impl GitHub {
     /// A repository's clone URL and default branch (GET /repos/{o}/{r}).
     pub async fn repository(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
     ) -> Result<RepoInfo, GitHubError> {
         let what = "reading a repository";
@@ -160,7 +161,7 @@ impl GitHub {
         let request = Request::get(
             what,
             format!("/repos/{repo}"),
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
         );
         Ok(self.fetch::<Repository>(request).await?.into())
     }

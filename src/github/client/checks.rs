@@ -1,5 +1,6 @@
 //! Check runs: creating one (never twice) and bringing it up to date.
 
+use crate::ids::InstallationId;
 use http::Method;
 use serde::Deserialize;
 
@@ -12,7 +13,7 @@ impl GitHub {
     /// Creates a check run; returns its id. Never made twice: see the `unique` layer.
     pub async fn create_check_run(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
@@ -37,7 +38,7 @@ impl GitHub {
     /// check run are coalesced: the newest is sent.
     pub async fn update_check_run(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         id: u64,
         check: &CheckRunSpec,

@@ -11,6 +11,7 @@ use super::wire::{
     requirements_page,
 };
 use crate::event::ReviewState;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use crate::github::request::{Auth, Request};
 use crate::github::{GitHubError, MergeMethod, MergeRequirements, PullRequestInfo, ReviewInfo};
 
@@ -18,14 +19,14 @@ impl GitHub {
     /// A pull request's head, base, state and mergeability.
     pub async fn pull_request(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<PullRequestInfo, GitHubError> {
         let request = Request::get(
             "reading a pull request",
             format!("/repos/{repo}/pulls/{number}"),
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
         );
         Ok(self.fetch::<Pull>(request).await?.into_info())
     }
@@ -35,12 +36,12 @@ impl GitHub {
     /// web pages. The titles are the pull requests' authors' text.
     pub async fn pull_titles(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-    ) -> Result<Vec<(u64, String)>, GitHubError> {
+    ) -> Result<Vec<(PrNumber, String)>, GitHubError> {
         #[derive(Deserialize)]
         struct Listed {
-            number: u64,
+            number: PrNumber,
             #[serde(default)]
             title: String,
         }
@@ -48,7 +49,7 @@ impl GitHub {
         check_repo(what, repo)?;
         let path =
             format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100");
-        let request = Request::get(what, path, Auth::Installation(installation_id));
+        let request = Request::get(what, path, Auth::Installation(installation_id.0));
         let listed: Vec<Listed> = self.fetch(request).await?;
         Ok(listed.into_iter().map(|p| (p.number, p.title)).collect())
     }
@@ -56,16 +57,16 @@ impl GitHub {
     /// Every review of a pull request, oldest first.
     pub async fn reviews(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        pr: u64,
+        pr: PrNumber,
     ) -> Result<Vec<ReviewInfo>, GitHubError> {
         #[derive(Deserialize)]
         struct Review {
             id: u64,
             user: Option<Login>,
             state: String,
-            commit_id: Option<String>,
+            commit_id: Option<Sha>,
         }
         let what = "listing reviews";
         let mut all = Vec::new();
@@ -75,7 +76,7 @@ impl GitHub {
                 .send(Request::get(
                     what,
                     path,
-                    Auth::Installation(installation_id),
+                    Auth::Installation(installation_id.0),
                 ))
                 .await?;
             let reviews: Vec<Review> = answer.decode(what)?;
@@ -102,12 +103,12 @@ impl GitHub {
     /// coalesced: every merge asked for is tried.
     pub async fn merge_pull_request(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
-        sha: &str,
+        number: PrNumber,
+        sha: &Sha,
         method: MergeMethod,
-    ) -> Result<String, GitHubError> {
+    ) -> Result<Sha, GitHubError> {
         let what = "merging a pull request";
         // `sha` makes GitHub refuse (409) a head that moved since bosun looked at it.
         let request = Request::write(
@@ -135,7 +136,7 @@ impl GitHub {
     /// is not an error.
     pub async fn delete_branch(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         branch: &str,
     ) -> Result<(), GitHubError> {
@@ -172,9 +173,9 @@ impl GitHub {
     /// when the base branch's protection names it.
     pub async fn merge_requirements(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<MergeRequirements, GitHubError> {
         let what = "reading a pull request's merge requirements";
         let Some((owner, name)) = repo.split_once('/') else {
