@@ -3,6 +3,7 @@
 //! config before installing the App. It runs the real plan workflow against an in-memory
 //! GitHub, with a scratch data directory that is deleted afterwards.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,12 +147,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
             clone_url: path(&source)?.to_owned(),
             default_branch: "preview-base".into(),
         },
-        installation_id: 0,
+        installation_id: InstallationId(0),
         pr: PrRef {
-            number: 1,
-            head_sha,
+            number: PrNumber(1),
+            head_sha: Sha::new(head_sha),
             head_ref: "preview".into(),
-            base_sha,
+            base_sha: Sha::new(base_sha),
             base_ref: "preview-base".into(),
             author: "you".into(),
         },

@@ -4,6 +4,7 @@
 //! `Accept: application/x-ndjson` (or `format=jsonl`) every matching entry is streamed as JSON
 //! lines instead, read from the store a page at a time. A bad parameter is a 400 naming it.
 
+use crate::ids::PrNumber;
 use std::sync::Arc;
 
 use axum::Json;
@@ -116,7 +117,7 @@ impl AuditQuery {
                     if n == 0 || n > i64::MAX as u64 {
                         return Err(bad(key, "expected a pull request number"));
                     }
-                    f.pr = Some(n);
+                    f.pr = Some(PrNumber(n));
                 }
                 "project" => f.project = Some(text(key, value)?),
                 "user" => f.user = Some(text(key, value)?),

@@ -3,6 +3,7 @@
 //! with `web`. State changes (unlock) are forms carrying the session's CSRF token. Every page
 //! is sent with a Content-Security-Policy that allows bosun's own script and stylesheet only.
 
+use crate::ids::PrNumber;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -197,8 +198,9 @@ pub async fn repository(
             .recent_jobs(&full, 200)
             .await
             .map_err(|e| store_failed(e, "listing jobs"))?;
-        let mut by_pr: BTreeMap<std::cmp::Reverse<u64>, Vec<crate::store::Job>> = BTreeMap::new();
-        for job in jobs.into_iter().filter(|j| j.pr != 0) {
+        let mut by_pr: BTreeMap<std::cmp::Reverse<PrNumber>, Vec<crate::store::Job>> =
+            BTreeMap::new();
+        for job in jobs.into_iter().filter(|j| j.pr != PrNumber(0)) {
             by_pr
                 .entry(std::cmp::Reverse(job.pr))
                 .or_default()
@@ -239,7 +241,7 @@ pub async fn repository(
 
 /// The titles of `repo`'s recently updated pull requests, as GitHub has them now; none when
 /// GitHub cannot say within 5 s (the page then shows numbers only).
-pub(super) async fn pr_titles(state: &AppState, repo: &str) -> HashMap<u64, String> {
+pub(super) async fn pr_titles(state: &AppState, repo: &str) -> HashMap<PrNumber, String> {
     let titles = async {
         let Some(installation) = state.github.repo_installation(repo).await? else {
             return Ok(Vec::new());
@@ -291,7 +293,7 @@ pub async fn run(
             after = last.seq;
             chunks.iter().for_each(|c| log.push_str(&c.text));
         }
-        let plans = if run.pr != 0 {
+        let plans = if run.pr != PrNumber(0) {
             store
                 .plans_of_pr(&run.repository, run.pr)
                 .await

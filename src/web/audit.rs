@@ -82,7 +82,7 @@ pub fn render(
                 },
                 r.pr.map_or_else(|| "—".into(), |n| pr_cell(&r.repository, n)),
                 esc(r.project.as_deref().unwrap_or("—")),
-                r.sha.as_deref().map_or_else(
+                r.sha.as_ref().map(Sha::as_str).map_or_else(
                     || "—".into(),
                     |s| format!("<code>{}</code>", esc(s.get(..12).unwrap_or(s))),
                 ),

@@ -149,7 +149,7 @@ pub fn locks_table(locks: &[ProjectLock]) -> String {
 /// `#N`, linking to the pull request's section of its repository's page; `—` for jobs of
 /// no pull request (drift).
 pub fn pr_cell(repository: &str, pr: PrNumber) -> String {
-    if pr == 0 {
+    if pr == PrNumber(0) {
         return String::from("—");
     }
     let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));

@@ -1,6 +1,7 @@
 //! A repository's page: its pull requests with their projects, plans and applies, its locks,
 //! and its drift history. Pure: data in, HTML out.
 
+use crate::ids::PrNumber;
 use std::fmt::Write as _;
 
 use super::html::{self, Viewer, badge, esc, plan_diff, project, table, time};
@@ -10,7 +11,7 @@ use crate::store::{ApplyRecord, DriftRun, Job, ProjectLock, StoredPlan};
 
 /// One pull request as the page shows it.
 pub struct PrView {
-    pub number: u64,
+    pub number: PrNumber,
     /// Its title on GitHub (its author's text), when GitHub said.
     pub title: Option<String>,
     pub jobs: Vec<Job>,

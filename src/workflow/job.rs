@@ -28,7 +28,7 @@ impl From<&Repo> for RepoRef {
 /// A pull request as a job sees it: the commits to plan, and who opened it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrRef {
-    pub number: u64,
+    pub number: PrNumber,
     pub head_sha: Sha,
     pub head_ref: String,
     pub base_sha: Sha,
@@ -90,7 +90,7 @@ pub fn drift_job(
         kind: DRIFT_KIND.to_owned(),
         repository: spec.repo().full_name.clone(),
         installation_id,
-        pr: 0,
+        pr: PrNumber(0),
         priority: DRIFT_PRIORITY,
         // A spec of plain strings always serialises.
         spec: serde_json::to_string(&spec).unwrap_or_default(),
@@ -176,7 +176,7 @@ impl JobSpec {
         }
     }
 
-    pub fn pr_number(&self) -> u64 {
+    pub fn pr_number(&self) -> PrNumber {
         match self {
             Self::Autoplan { pr, .. } => pr.number,
             Self::Comment { pr_number, .. }
@@ -184,7 +184,7 @@ impl JobSpec {
             | Self::Closed { pr_number, .. }
             | Self::Reconcile { pr_number, .. }
             | Self::Unlock { pr_number, .. } => *pr_number,
-            Self::Drift { .. } => 0,
+            Self::Drift { .. } => PrNumber(0),
         }
     }
 }

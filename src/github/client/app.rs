@@ -96,7 +96,7 @@ impl GitHub {
 
     /// Every installation of the App (GET /app/installations with the App's JWT, all pages;
     /// at most 100 pages of 100).
-    pub async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+    pub async fn installations(&self) -> Result<Vec<InstallationId>, GitHubError> {
         let mut ids = Vec::new();
         self.each_page::<Vec<Id>>(
             "listing the App's installations",
@@ -104,7 +104,7 @@ impl GitHub {
             Auth::App,
             MAX_LISTING_PAGES,
             |page| {
-                ids.extend(page.into_iter().map(|i| i.id));
+                ids.extend(page.into_iter().map(|i| InstallationId(i.id)));
                 ControlFlow::Continue(())
             },
         )
@@ -135,7 +135,10 @@ impl GitHub {
 
     /// The installation that has `repo` (`owner/name`), or `None` when the App is not
     /// installed on it (GET /repos/{o}/{r}/installation with the JWT; GitHub's 404 is `None`).
-    pub async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError> {
+    pub async fn repo_installation(
+        &self,
+        repo: &str,
+    ) -> Result<Option<InstallationId>, GitHubError> {
         let what = "reading a repository's installation";
         if check_repo(what, repo).is_err() {
             // No repository of that name can have the App.
@@ -143,7 +146,7 @@ impl GitHub {
         }
         let request = Request::app(what, Method::GET, format!("/repos/{repo}/installation"));
         match self.fetch::<Id>(request).await {
-            Ok(id) => Ok(Some(id.id)),
+            Ok(id) => Ok(Some(InstallationId(id.id))),
             // Not installed there (or no such repository).
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),

@@ -25,7 +25,7 @@ impl GitHub {
             "creating a check run",
             Method::POST,
             format!("/repos/{repo}/check-runs"),
-            installation_id,
+            installation_id.0,
             Some(check_run_body(check, true)),
         )
         .resend(Resend::IfNotMade(Lookup::CheckRun {
@@ -47,7 +47,7 @@ impl GitHub {
             "updating a check run",
             Method::PATCH,
             format!("/repos/{repo}/check-runs/{id}"),
-            installation_id,
+            installation_id.0,
             Some(check_run_body(check, false)),
         )
         .keyed(format!("check:{id}"));

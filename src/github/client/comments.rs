@@ -33,7 +33,7 @@ impl GitHub {
             "creating a comment",
             Method::POST,
             format!("/repos/{repo}/issues/{number}/comments"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "body": body })),
         )
         .resend(Resend::IfNotMade(Lookup::Comment {
@@ -99,7 +99,7 @@ impl GitHub {
             "updating a comment",
             Method::PATCH,
             format!("/repos/{repo}/issues/comments/{comment_id}"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "body": body })),
         )
         .keyed(format!("comment:{comment_id}"));
@@ -117,7 +117,7 @@ impl GitHub {
         let what = "minimizing a comment";
         let mut request = Request::graphql(
             what,
-            installation_id,
+            installation_id.0,
             MINIMIZE_COMMENT,
             json!({ "id": node_id }),
         )
@@ -151,7 +151,7 @@ impl GitHub {
             "reacting to a comment",
             Method::POST,
             format!("/repos/{repo}/issues/comments/{comment_id}/reactions"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "content": content.as_str() })),
         );
         self.send(request).await?;

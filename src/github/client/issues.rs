@@ -48,7 +48,7 @@ impl GitHub {
             "creating an issue",
             Method::POST,
             format!("/repos/{repo}/issues"),
-            installation_id,
+            installation_id.0,
             Some(new_issue_body(title, body, labels)),
         )
         .resend(Resend::IfNotMade(Lookup::Issue {
@@ -77,7 +77,7 @@ impl GitHub {
             what,
             Method::PATCH,
             format!("/repos/{repo}/issues/{number}"),
-            installation_id,
+            installation_id.0,
             Some(body),
         );
         self.send(request).await?;

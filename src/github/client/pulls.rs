@@ -115,7 +115,7 @@ impl GitHub {
             what,
             Method::PUT,
             format!("/repos/{repo}/pulls/{number}/merge"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "sha": sha, "merge_method": method.as_str() })),
         );
         let merged: Merged = self.fetch(request).await?;
@@ -152,7 +152,7 @@ impl GitHub {
             "deleting a branch",
             Method::DELETE,
             format!("/repos/{repo}/git/refs/heads/{}", encoded.join("/")),
-            installation_id,
+            installation_id.0,
             None,
         );
         match self.send(request).await {
@@ -190,7 +190,7 @@ impl GitHub {
         for _ in 0..MAX_PAGES {
             let variables =
                 json!({ "owner": owner, "name": name, "number": number, "after": after });
-            let request = Request::graphql(what, installation_id, MERGE_REQUIREMENTS, variables);
+            let request = Request::graphql(what, installation_id.0, MERGE_REQUIREMENTS, variables);
             let data = self.graphql(request).await?.unwrap_or_default();
             let page = requirements_page(what, data)?;
             after = page.next.clone();

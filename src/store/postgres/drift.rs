@@ -123,7 +123,7 @@ impl DriftStore for PgStore {
                 &p.target.workspace,
                 p.target.name.as_deref(),
                 p.status.as_str(),
-                p.locked_by.map(|n| n as i64),
+                p.locked_by.map(|n| n.0 as i64),
                 &p.summary,
                 &*detail,
             )

@@ -1,6 +1,6 @@
 //! Rows of `drift_runs` and `drift_results`, as both backends read them.
 
-use crate::ids::Sha;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -67,7 +67,7 @@ impl ResultRow {
                 name: self.name,
             },
             status: status_of(&self.status)?,
-            locked_by: self.locked_by.map(|n| n as u64),
+            locked_by: self.locked_by.map(|n| PrNumber(n as u64)),
             summary: self.summary,
             detail: self.detail,
         })

@@ -121,7 +121,7 @@ impl DriftStore for SqliteStore {
                 &p.target.workspace,
                 &p.target.name,
                 p.status.as_str(),
-                p.locked_by.map(|n| n as i64),
+                p.locked_by.map(|n| n.0 as i64),
                 &p.summary,
                 stored_detail(&p.detail),
             )
