@@ -1,7 +1,7 @@
 //! bosun's other comments: command errors, help, version, config and checkout problems,
 //! internal errors and commands that matched no project. Each starts with its marker.
 
-use crate::ids::Sha;
+use crate::ids::PrNumber;
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
@@ -132,7 +132,7 @@ pub fn apply_locked(locked_at: crate::store::Millis) -> String {
 
 /// The plan comment's note when a merge found applies locked: nothing applied on merge.
 pub fn apply_locked_on_merge(
-    merge_sha: &Sha,
+    merge_sha: &str,
     command_name: &str,
     locked_at: crate::store::Millis,
 ) -> String {
@@ -141,7 +141,7 @@ pub fn apply_locked_on_merge(
          this plan of the merge commit `{}`.",
         apply_locked(locked_at),
         one_line(command_name),
-        one_line(merge_sha.as_str())
+        one_line(merge_sha)
     )
 }
 
@@ -309,7 +309,7 @@ pub fn ambiguous(command_name: &str, verb: &str, found: &crate::projects::Ambigu
 
 /// The reply when a plan waits for locks other pull requests hold: which projects, held by
 /// which pull request, and that bosun plans by itself once they are released.
-pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, u64)]) -> String {
+pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, PrNumber)]) -> String {
     let name = one_line(command_name);
     let mut out = format!(
         "{}\n**Waiting for locks.** bosun plans a project for one pull request at a time, \

@@ -1,7 +1,7 @@
 //! What `import`, `state rm` and `approve_policies` show: one comment per command, with every
 //! project's result and Terraform's output, or why nothing ran.
 
-use crate::ids::Sha;
+use crate::ids::{PrNumber, Sha};
 use super::access::{access_name, levels_from};
 use super::apply::{tail_block, unmet_reasons};
 use super::reply::capitalised;
@@ -38,7 +38,7 @@ pub enum Refusal {
     /// The pull request is closed or merged.
     NotOpen,
     /// Another pull request holds the project's lock.
-    Locked { target: Target, by: u64 },
+    Locked { target: Target, by: PrNumber },
     /// The project's `import_requirements` are not met.
     Requirements { target: Target, unmet: Vec<Unmet> },
 }

@@ -19,13 +19,14 @@
 //! the pull request closes) and every repository's default branch — its drift checks — has
 //! its own (`default/<owner>+<name>`), all under the plugin cache directory ([`scope`]).
 
+use crate::ids::PrNumber;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 /// The cache of pull request `pr` of `repo` (`owner/name`), or of its default branch when
 /// `pr` is 0 (drift checks), relative to the plugin cache directory.
-pub fn scope(repo: &str, pr: u64) -> PathBuf {
+pub fn scope(repo: &str, pr: PrNumber) -> PathBuf {
     let slug: String = repo
         .to_ascii_lowercase()
         .bytes()
@@ -43,7 +44,7 @@ pub fn scope(repo: &str, pr: u64) -> PathBuf {
     } else {
         slug
     };
-    if pr == 0 {
+    if pr.0 == 0 {
         Path::new("default").join(slug)
     } else {
         Path::new("pr").join(slug).join(format!("pr-{pr}"))

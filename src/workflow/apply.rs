@@ -96,8 +96,8 @@ impl<'a> Asked<'a> {
     }
 
     /// The commit applied: the pull request's head (its merge commit once merged).
-    fn sha(&self) -> &str {
-        self.request.pr.head_sha.as_str()
+    fn sha(&self) -> &Sha {
+        &self.request.pr.head_sha
     }
 
     fn merged(&self) -> bool {
@@ -369,7 +369,7 @@ async fn settle(
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",
         results.len(),
-        plan::short(a.sha())
+        a.sha().short()
     );
     if set.merged {
         settle_merged(ctx, set, results).await?;
@@ -401,7 +401,7 @@ pub(super) fn policy(
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
 fn plan_refusal(p: &StoredPlan, sha: &Sha, applies: &[ApplyRecord]) -> Option<Refusal> {
     let target = p.target.clone();
-    if p.head_sha != sha {
+    if p.head_sha != *sha {
         return Some(Refusal::Stale {
             target,
             planned: p.head_sha.clone(),
@@ -469,7 +469,7 @@ async fn facts(
 /// `mergeable`). A merged pull request is past `mergeable` and `undiverged`.
 pub(super) async fn pr_facts(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
     info: &PullRequestInfo,
     needed: &[ApplyRequirement],
@@ -533,7 +533,7 @@ pub(super) async fn pr_facts(
 /// permission of each reviewer whose latest verdict approves, and GitHub's review decision.
 pub(super) async fn is_approved(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
     pr: PrNumber,
 ) -> anyhow::Result<bool> {
@@ -572,7 +572,7 @@ async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyh
 async fn refuse_with(
     ctx: &Context,
     cmd: &ApplyCommand,
-    head: Option<&str>,
+    head: Option<&Sha>,
     refusals: &[Refusal],
 ) -> anyhow::Result<String> {
     let actor = crate::audit::Actor::Github(cmd.author.clone());
@@ -585,8 +585,10 @@ async fn refuse_with(
             "refused",
         )
         .pr(cmd.pr_number)
-        .sha(head.unwrap_or_default())
         .detail(reason);
+        if let Some(head) = head {
+            entry = entry.sha(head);
+        }
         if let Some(target) = refused_project(r) {
             entry = entry.project(target);
         }
@@ -609,7 +611,7 @@ async fn refuse_with(
 async fn refuse_at(
     ctx: &Context,
     cmd: &ApplyCommand,
-    head: &str,
+    head: &Sha,
     job_id: i64,
     refusals: &[Refusal],
 ) -> anyhow::Result<String> {
@@ -825,7 +827,7 @@ async fn apply_one(
         let run = ctx.run_of(set.job_id, target, RunKind::Apply).await;
         let page = run.and_then(|id| ctx.run_page(id));
         ctx.notify(end.0, repo, set.pr.number, |link| {
-            let (pr, sha) = (set.pr.number, plan.head_sha.as_str());
+            let (pr, sha) = (set.pr.number, &plan.head_sha);
             render::notify::apply_outcome(end.1, repo, pr, target, sha, link, page.as_deref())
         });
         // An applied planfile is of no more use, and it holds the plan's secrets.
@@ -1162,7 +1164,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         }
     }
     // The summary check the stopped run left in progress is completed too, on each head.
-    let mut heads: Vec<&str> = cut.iter().map(|a| a.sha.as_str()).collect();
+    let mut heads: Vec<&Sha> = cut.iter().map(|a| &a.sha).collect();
     heads.sort_unstable();
     heads.dedup();
     for head in heads {

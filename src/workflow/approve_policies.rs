@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, a: &Approval<'_>, cmd: &Command) -> anyhow::Resu
     let at = At {
         repo: a.repo,
         pr: a.pr_number,
-        head: pr.head_sha.as_str(),
+        head: &pr.head_sha,
         base_ref: &info.base_ref,
     };
     let mut owned = Vec::new();

@@ -84,7 +84,7 @@ async fn forget(
 
 /// Deletes pull request `pr`'s own plugin cache (see `terraform::cache::scope`).
 async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: PrNumber) -> anyhow::Result<()> {
-    if pr == 0 {
+    if pr == PrNumber(0) {
         return Ok(());
     }
     let dir = ctx
@@ -155,7 +155,7 @@ struct Merged<'a> {
     repo: &'a RepoRef,
     installation_id: InstallationId,
     pr: PrNumber,
-    final_head: String,
+    final_head: Sha,
     merge_sha: Sha,
     req: plan::Request,
 }
@@ -464,7 +464,7 @@ async fn hold_by_policy(
 ) -> anyhow::Result<Vec<Target>> {
     let reviewed_at = m.reviewed_at();
     let merged_at = super::policy_check::At {
-        head: m.merge_sha.as_str(),
+        head: &m.merge_sha,
         ..reviewed_at
     };
     let policy_held = super::policy_check::held_on_merge(ctx, reviewed_at, merged_at, same).await?;

@@ -38,7 +38,7 @@ pub(super) struct ProjectRun<'a> {
     /// The commit checked out.
     pub sha: &'a Sha,
     /// The commit whose config chooses the workflow: the base branch's (see `policy`).
-    pub policy_sha: &'a str,
+    pub policy_sha: &'a Sha,
     pub target: &'a Target,
     /// Who asked: `USER_NAME`.
     pub user: &'a str,
@@ -88,8 +88,8 @@ impl ProjectRun<'_> {
             workspace: self.target.workspace.clone(),
             dir: self.target.dir.clone(),
             project_name: self.target.name.clone(),
-            pull_num: self.pr.number,
-            head_commit: self.sha.to_owned(),
+            pull_num: self.pr.number.0,
+            head_commit: self.sha.to_string(),
             base_branch: self.pr.base_ref.clone(),
             head_branch: self.pr.head_ref.clone(),
             user_name: self.user.to_owned(),
@@ -145,7 +145,7 @@ impl ProjectRun<'_> {
         let workflow = self.workflow(ctx).await?;
         let bin = super::binary_check::binary(
             ctx,
-            (self.repo, &self.pr.base_ref, self.sha.as_str()),
+            (self.repo, &self.pr.base_ref, self.sha),
             self.target,
             (root, dir),
             pinned,

@@ -4,7 +4,7 @@
 //! project, the repo's drift issue (opened, updated in place, closed when all is in sync), the
 //! metrics, and a notification when a project's status changed.
 
-use crate::ids::Sha;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument;
@@ -71,7 +71,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     let issue = report(ctx, &d, &results).await?;
     Ok(format!(
         "drift at {}: {summary}; {issue}",
-        super::plan::short(&sha)
+        sha.short()
     ))
 }
 
@@ -104,9 +104,9 @@ impl DriftRun<'_> {
 /// nothing else (least privilege): the branch, and its head.
 async fn fetch_default_branch(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, Sha)> {
     let info = ctx
         .github
         .repository(installation, repo)
@@ -127,7 +127,7 @@ async fn fetch_default_branch(
         )
         .await
         .context("fetching the default branch")?;
-    let sha = ctx.workspaces.branch_head(repo, branch).await?;
+    let sha = Sha::new(ctx.workspaces.branch_head(repo, branch).await?);
     Ok((info.default_branch, sha))
 }
 
@@ -150,7 +150,7 @@ async fn not_checked(ctx: &Context, d: &DriftRun<'_>, why: &str) -> anyhow::Resu
 /// Checks every project at the branch's head, in parallel (see [`check_project`]).
 async fn check_all(ctx: &Context, d: &DriftRun<'_>, targets: &[Target]) -> Vec<ProjectDrift> {
     let head = PrRef {
-        number: 0,
+        number: PrNumber(0),
         head_sha: d.sha.to_owned(),
         head_ref: d.branch.to_owned(),
         base_sha: d.sha.to_owned(),
@@ -269,7 +269,7 @@ async fn targets(
 /// `-detailed-exitcode`; its check run written. Never fails: a failure is its status.
 async fn check_project(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
     head: &PrRef,
     target: &Target,
@@ -303,7 +303,7 @@ async fn check_project(
         DriftStatus::Skipped => Conclusion::Skipped,
     };
     let name = format!("{}{}", render::CHECK_PREFIX, target.display_name());
-    let at = (installation, repo, head.head_sha.as_str(), job_id);
+    let at = (installation, repo, &head.head_sha, job_id);
     let run = ctx
         .run_of(job_id, target, crate::store::RunKind::Drift)
         .await;
@@ -316,7 +316,7 @@ async fn check_project(
 /// to write it is logged (the run's result is in the store either way).
 async fn write_check(
     ctx: &Context,
-    (installation, repo, sha, job_id): (u64, &str, &str, i64),
+    (installation, repo, sha, job_id): (InstallationId, &str, &Sha, i64),
     name: &str,
     conclusion: Conclusion,
     output: crate::render::check::CheckOutput,
@@ -324,7 +324,7 @@ async fn write_check(
 ) {
     let check = CheckRunSpec {
         name: name.to_owned(),
-        head_sha: sha.to_owned(),
+        head_sha: sha.clone(),
         status: CheckStatus::Completed(conclusion),
         title: output.title,
         summary: output.summary,
@@ -342,7 +342,7 @@ async fn write_check(
 }
 
 /// The pull request holding `target`'s lock, if one does.
-async fn locked_by(ctx: &Context, repo: &str, target: &Target) -> anyhow::Result<Option<u64>> {
+async fn locked_by(ctx: &Context, repo: &str, target: &Target) -> anyhow::Result<Option<PrNumber>> {
     let locks = ctx.store.locks_of_repo(repo).await?;
     Ok(locks
         .iter()
@@ -359,8 +359,8 @@ async fn plan(
     head: &PrRef,
     target: &Target,
 ) -> ProjectDrift {
-    let sha = head.head_sha.as_str();
-    let (root, dir) = match ctx.project_dir(repo, 0, target, sha, sha, true).await {
+    let sha = &head.head_sha;
+    let (root, dir) = match ctx.project_dir(repo, PrNumber(0), target, sha, sha, true).await {
         Ok(at) => at,
         Err(output) => return ProjectDrift::failed(target.clone(), Step::Checkout, output),
     };
@@ -405,7 +405,7 @@ fn summarise(results: &[ProjectDrift]) -> String {
 /// project is in sync. Returns what it did.
 async fn report_issue(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     run: &RunInfo<'_>,
 ) -> anyhow::Result<String> {
     let repo = run.repo;

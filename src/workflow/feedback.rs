@@ -57,7 +57,7 @@ impl CheckRun {
     pub fn queued(
         ctx: &Context,
         installation_id: InstallationId,
-        (repo, head_sha): (&str, &str),
+        (repo, head_sha): (&str, &Sha),
         (target, job_id): (&Target, i64),
         announced: bool,
     ) -> Self {
@@ -196,7 +196,7 @@ impl CheckRun {
 pub fn summary_check(
     ctx: &Context,
     installation_id: InstallationId,
-    (repo, pr): (&str, u64),
+    (repo, pr): (&str, PrNumber),
     head_sha: &Sha,
     command: &str,
     job_id: i64,
@@ -247,7 +247,7 @@ pub async fn reply(
     body: &str,
 ) -> anyhow::Result<()> {
     ctx.github
-        .create_comment(installation_id, repo, pr, body)
+        .create_comment(installation_id, repo, pr.0, body)
         .await
         .context("replying on the pull request")?;
     Ok(())
@@ -334,13 +334,13 @@ pub async fn publish_summary_as(
     hooks: &[super::hooks::HookRun],
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     let stored: Vec<_> = ctx
         .store
         .plans_of_pr(repo, req.pr.number)
         .await?
         .into_iter()
-        .filter(|p| p.head_sha == head)
+        .filter(|p| p.head_sha == *head)
         .collect();
     let logs = run_links(
         ctx,
@@ -428,7 +428,7 @@ pub async fn publish_summary_as(
                 }
                 let c = ctx
                     .github
-                    .create_comment(installation, repo, req.pr.number, body)
+                    .create_comment(installation, repo, req.pr.number.0, body)
                     .await
                     .context("posting the summary comment")?;
                 PrComment {
@@ -458,7 +458,7 @@ pub async fn publish_summary_as(
         .await?;
     tracing::info!(
         parts = kept.len(),
-        head = short(head),
+        head = head.short(),
         "summary comment written"
     );
     Ok(())
@@ -471,7 +471,7 @@ pub async fn publish_summary_as(
 /// second summary.
 async fn comments_of_pr(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
     pr: PrNumber,
 ) -> anyhow::Result<Vec<PrComment>> {
@@ -486,7 +486,7 @@ async fn comments_of_pr(
         .comments_by(
             installation,
             repo,
-            pr,
+            pr.0,
             &format!("{}[bot]", ctx.settings.app_slug),
             &render::plan_marker_of_pr(pr),
         )
@@ -518,7 +518,7 @@ pub async fn waiting(
     ctx: &Context,
     req: &Request,
     targets: &[Target],
-    held: &[(Target, u64)],
+    held: &[(Target, PrNumber)],
     job_id: i64,
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();

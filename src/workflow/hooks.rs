@@ -174,7 +174,7 @@ async fn checkout(ctx: &Context, req: &Request, name: &str) -> Result<std::path:
         _ if req.merged => Strategy::Branch,
         crate::config::CheckoutStrategy::Branch => Strategy::Branch,
         crate::config::CheckoutStrategy::Merge => Strategy::Merge {
-            base_sha: req.pr.base_sha.clone(),
+            base_sha: req.pr.base_sha.to_string(),
         },
     };
     let at = (req.pr.number, name);
@@ -217,7 +217,7 @@ fn vars(ctx: &Context, req: &Request, command: &str, root: &Path) -> Vec<(String
         ("HEAD_REPO_NAME", name.to_owned()),
         ("HEAD_REPO_OWNER", owner.to_owned()),
         ("HEAD_BRANCH_NAME", req.pr.head_ref.clone()),
-        ("HEAD_COMMIT", req.pr.head_sha.clone()),
+        ("HEAD_COMMIT", req.pr.head_sha.to_string()),
         ("BASE_BRANCH_NAME", req.pr.base_ref.clone()),
         ("PULL_NUM", req.pr.number.to_string()),
         (
@@ -311,7 +311,7 @@ async fn keep_config(
     let at = (
         req.repo.full_name.as_str(),
         req.pr.number,
-        req.pr.head_sha.as_str(),
+        &req.pr.head_sha,
     );
     ctx.store
         .keep_hook_config(at, &files, now_millis())

@@ -46,7 +46,7 @@ pub async fn release(
         .release_locks(&repo.full_name, pr, targets, &wake)
         .await?;
     for w in &released.woken {
-        tracing::info!(waiter = w.pr, "woke a pull request waiting for locks");
+        tracing::info!(waiter = w.pr.0, "woke a pull request waiting for locks");
     }
     let entries = super::audit_log::locks(
         crate::audit::Kind::LockReleased,

@@ -204,7 +204,7 @@ impl Context {
             _ if exact => Strategy::Branch,
             CheckoutStrategy::Branch => Strategy::Branch,
             CheckoutStrategy::Merge => Strategy::Merge {
-                base_sha: base_sha.to_owned(),
+                base_sha: base_sha.to_string(),
             },
         };
         let key = CheckoutKey {

@@ -199,7 +199,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
 /// [`run`] for a request whose head and base this job has just fetched.
 pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<String> {
     let repo = req.repo.full_name.as_str();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     // Before the config is read: a hook may write it.
     let pre = super::hooks::pre(ctx, &req, "plan", job_id).await;
     if let Some(failed) = &pre.failed {
@@ -337,7 +337,7 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
     Ok(format!(
         "planned {} project(s) at {}, {failed} failed",
         results.len(),
-        short(head)
+        head.short()
     ))
 }
 
@@ -349,7 +349,7 @@ async fn hook_stopped(
     job_id: i64,
     failed: &super::hooks::HookRun,
 ) -> anyhow::Result<String> {
-    let (repo, head) = (req.repo.full_name.as_str(), req.pr.head_sha.as_str());
+    let (repo, head) = (req.repo.full_name.as_str(), &req.pr.head_sha);
     let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "hook_failed")
         .pr(req.pr.number)
         .sha(head)
@@ -382,14 +382,14 @@ async fn hook_stopped(
 /// Completes the `bosun/plan` summary check from every project's latest plan at the head
 /// (those of earlier runs count too, as Atlantis counts them); a store error fails it.
 async fn finish_plan_summary(ctx: &Context, req: &Request, check: &CheckRun) {
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     match ctx
         .store
         .plans_of_pr(&req.repo.full_name, req.pr.number)
         .await
     {
         Ok(plans) => {
-            let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == head).collect();
+            let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == *head).collect();
             let planned = at_head
                 .iter()
                 .filter(|p| matches!(p.outcome, Outcome::Planned { .. }))
@@ -458,7 +458,7 @@ async fn plan_each(
     how: &Planning,
 ) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
     let repo = req.repo.full_name.as_str();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     let checks: Vec<CheckRun> = targets
         .iter()
         .map(|t| {
@@ -562,7 +562,7 @@ pub(super) async fn select(
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
-            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
+            .changed_files(repo, req.pr.base_sha.as_str(), req.pr.head_sha.as_str())
             .await?;
         let found = match config {
             Some(config) if !config.discovers() => Vec::new(),
@@ -852,7 +852,7 @@ pub(super) async fn plan_in_checkout(
     let at = super::policy_check::At {
         repo: &req.repo.full_name,
         pr: req.pr.number,
-        head: req.pr.head_sha.as_str(),
+        head: &req.pr.head_sha,
         base_ref: &req.pr.base_ref,
     };
     let shown = run.show_json.as_deref();
@@ -860,6 +860,3 @@ pub(super) async fn plan_in_checkout(
     (run.outcome, run.planfile, tool)
 }
 
-pub(super) fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}

@@ -5,7 +5,7 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
-use crate::ids::InstallationId;
+use crate::ids::{InstallationId, Sha};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -392,7 +392,7 @@ pub async fn run_task(ctx: &Context, task: &Task, spread: &Spread) -> StoredPlan
     };
     let head_sha = serde_json::from_str::<TaskSpec>(&task.spec)
         .map(|s| s.pr.head_sha)
-        .unwrap_or_default();
+        .unwrap_or_else(|_| Sha::new(""));
     StoredPlan {
         repository: task.repository.clone(),
         pr: task.pr,

@@ -18,7 +18,7 @@ use crate::store::{PolicyResult, now_millis};
 pub(super) struct At<'a> {
     pub repo: &'a str,
     pub pr: PrNumber,
-    pub head: &'a str,
+    pub head: &'a Sha,
     pub base_ref: &'a str,
 }
 
@@ -34,7 +34,7 @@ pub(super) fn policies(ctx: &Context, repo: &str, base_ref: &str) -> Option<Poli
 /// that cannot be evaluated fails with why; a store error is logged.
 pub(super) async fn evaluate(
     ctx: &Context,
-    (at, base_sha): (At<'_>, &str),
+    (at, base_sha): (At<'_>, &Sha),
     actor: &Actor,
     target: &Target,
     show_json: Option<&str>,
@@ -117,7 +117,7 @@ async fn modules(
         return Err(format!(
             "`{}` holds no .rego file at the base branch's commit {}",
             set.path,
-            base_sha.get(..7).unwrap_or(base_sha)
+            base_sha.short()
         ));
     }
     Ok(files

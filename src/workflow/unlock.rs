@@ -161,7 +161,7 @@ pub async fn by_api(
     let body =
         render::reply::unlocked_by(ctx.settings.command_name(), &shown, asked.by, asked.reason);
     feedback::reply(ctx, installation_id, name, pr, &body).await?;
-    tracing::info!(pr, by = asked.by, "locks released through the API");
+    tracing::info!(pr = pr.0, by = asked.by, "locks released through the API");
     Ok(format!(
         "unlocked {} project(s) for {}, woke {} pull request(s)",
         released.released.len(),
