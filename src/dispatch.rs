@@ -2,6 +2,7 @@
 //! event of a stored delivery; it turns pull request events and comment commands into jobs in
 //! the store (exactly once per delivery) and wakes the job worker.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -228,17 +229,17 @@ mod tests {
 
     fn pr(draft: bool, head_repo: &str) -> PullRequest {
         PullRequest {
-            number: 7,
+            number: PrNumber(7),
             title: "t".into(),
             author: user("alice", false),
             head: Branch {
                 name: "change".into(),
-                sha: "a".repeat(40),
+                sha: Sha::new("a").repeat(40),
                 repo_full_name: Some(head_repo.into()),
             },
             base: Branch {
                 name: "main".into(),
-                sha: "b".repeat(40),
+                sha: Sha::new("b").repeat(40),
                 repo_full_name: Some("acme/infra".into()),
             },
             draft,
@@ -251,7 +252,7 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
-            installation_id: Some(1),
+            installation_id: Some(InstallationId(1)),
             repo: Some(Repo {
                 id: 1,
                 owner: "acme".into(),
@@ -302,7 +303,7 @@ mod tests {
 
     fn comment(body: &str, bot: bool) -> Event {
         event(EventKind::PullRequestComment {
-            pr_number: 7,
+            pr_number: PrNumber(7),
             comment: Comment {
                 id: 9,
                 body: body.into(),
@@ -361,6 +362,6 @@ mod tests {
         let again = d.dispatch("guid-1", &e).await.unwrap();
         assert!(first.ends_with("autoplan job 1"), "{first}");
         assert!(again.ends_with("already enqueued"), "{again}");
-        assert_eq!(d.store.jobs_of_pr("acme/infra", 7).await.unwrap().len(), 1);
+        assert_eq!(d.store.jobs_of_pr("acme/infra", PrNumber(7)).await.unwrap().len(), 1);
     }
 }

@@ -2,6 +2,7 @@
 //! order; different pull requests side by side), runs each job's workflow inside a span, keeps
 //! its lease alive while it runs, and records how it ended. On shutdown it drains (`drain`).
 
+use crate::ids::{InstallationId, PrNumber};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,8 +275,8 @@ mod tests {
                 source: "a".into(),
                 kind: "autoplan".into(),
                 repository: "acme/infra".into(),
-                installation_id: 1,
-                pr: 1,
+                installation_id: InstallationId(1),
+                pr: PrNumber(1),
                 priority: 0,
                 spec: "{}".into(),
                 created_at: 1,

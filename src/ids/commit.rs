@@ -22,6 +22,12 @@ impl Sha {
     }
 }
 
+impl From<&str> for Sha {
+    fn from(sha: &str) -> Self {
+        Self(sha.to_owned())
+    }
+}
+
 impl PartialEq<str> for Sha {
     fn eq(&self, other: &str) -> bool {
         self.0 == other

@@ -3,6 +3,7 @@
 //! (applies, imports, state commands, and any other comment command) run to their end, within
 //! the shutdown grace.
 
+use crate::ids::{InstallationId, PrNumber};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -136,8 +137,8 @@ mod tests {
             id: 1,
             kind: kind.into(),
             repository: "acme/infra".into(),
-            installation_id: 1,
-            pr: 1,
+            installation_id: InstallationId(1),
+            pr: PrNumber(1),
             spec: spec.to_string(),
             status: JobStatus::Running,
             attempts: 1,

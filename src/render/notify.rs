@@ -100,11 +100,11 @@ mod tests {
             @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            apply_held("acme/infra", 7, std::slice::from_ref(&t), "applies are locked", link),
+            apply_held("acme/infra", PrNumber(7), std::slice::from_ref(&t), "applies are locked", link),
             @"bosun: not applied on merge (applies are locked): envs/prod (envs/prod, workspace default) in acme/infra#7: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            lock_held("acme/infra", 7, &t, Duration::from_secs(90_061), link),
+            lock_held("acme/infra", PrNumber(7), &t, Duration::from_secs(90_061), link),
             @"bosun: envs/prod (envs/prod, workspace default) in acme/infra has been locked by #7 for 1day 1h 1m: https://github.com/acme/infra/pull/7"
         );
     }

@@ -246,7 +246,7 @@ mod tests {
                 },
             },
         ];
-        let body = result_comment("bosun", StateOp::Rm, "abcdef123", &results, "By @ann.");
+        let body = result_comment("bosun", StateOp::Rm, &Sha::new("abcdef123"), &results, "By @ann.");
         assert!(body.starts_with("<!-- bosun:state-rm -->"), "{body}");
         assert!(body.contains("1 succeeded, 1 failed"), "{body}");
         assert!(body.contains("| `b` | ❌ State rm failed. |"), "{body}");
@@ -262,7 +262,7 @@ mod tests {
             StateOp::Import,
             &[Refusal::Locked {
                 target: target("a"),
-                by: 7,
+                by: PrNumber(7),
             }],
         );
         assert!(body.contains("`a`: **`locked` by #7**"), "{body}");

@@ -373,7 +373,7 @@ mod tests {
             AuditQuery {
                 filter: Filter {
                     repository: Some("acme/infra".into()),
-                    pr: Some(7),
+                    pr: Some(PrNumber(7)),
                     project: Some("prod".into()),
                     user: Some("alice".into()),
                     kind: Some(Kind::Apply),

@@ -56,18 +56,18 @@ mod tests {
             ConfigFile { path: "atlantis.yaml".into(), text: Some("version: 3\n".into()) },
             ConfigFile { path: "bosun.yaml".into(), text: None },
         ];
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), None);
-        s.keep_hook_config(("o/r", 7, "a1"), &files, 1).await.unwrap();
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), Some(files.clone()));
-        assert_eq!(s.hook_config("o/r", "b2").await.unwrap(), None, "another commit");
-        assert_eq!(s.hook_config("o/other", "a1").await.unwrap(), None, "another repo");
+        assert_eq!(s.hook_config("o/r", &Sha::new("a1")).await.unwrap(), None);
+        s.keep_hook_config(("o/r", PrNumber(7), &Sha::new("a1")), &files, 1).await.unwrap();
+        assert_eq!(s.hook_config("o/r", &Sha::new("a1")).await.unwrap(), Some(files.clone()));
+        assert_eq!(s.hook_config("o/r", &Sha::new("b2")).await.unwrap(), None, "another commit");
+        assert_eq!(s.hook_config("o/other", &Sha::new("a1")).await.unwrap(), None, "another repo");
         let again = vec![ConfigFile { path: "atlantis.yaml".into(), text: None }];
-        s.keep_hook_config(("o/r", 7, "a1"), &again, 2).await.unwrap();
-        assert_eq!(s.hook_config("o/r", "a1").await.unwrap(), Some(again));
-        s.keep_hook_config(("o/r", 7, "b2"), &files, 3).await.unwrap();
-        s.keep_hook_config(("o/r", 8, "c3"), &files, 3).await.unwrap();
-        assert_eq!(s.delete_hook_configs("o/r", 7).await.unwrap(), 2);
-        assert_eq!(s.hook_config("o/r", "b2").await.unwrap(), None);
-        assert!(s.hook_config("o/r", "c3").await.unwrap().is_some(), "another PR's stays");
+        s.keep_hook_config(("o/r", PrNumber(7), &Sha::new("a1")), &again, 2).await.unwrap();
+        assert_eq!(s.hook_config("o/r", &Sha::new("a1")).await.unwrap(), Some(again));
+        s.keep_hook_config(("o/r", PrNumber(7), &Sha::new("b2")), &files, 3).await.unwrap();
+        s.keep_hook_config(("o/r", PrNumber(8), &Sha::new("c3")), &files, 3).await.unwrap();
+        assert_eq!(s.delete_hook_configs("o/r", PrNumber(7)).await.unwrap(), 2);
+        assert_eq!(s.hook_config("o/r", &Sha::new("b2")).await.unwrap(), None);
+        assert!(s.hook_config("o/r", &Sha::new("c3")).await.unwrap().is_some(), "another PR's stays");
     }}
 }

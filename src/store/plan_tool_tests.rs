@@ -1,5 +1,6 @@
 //! The Terraform or OpenTofu a plan ran, recorded with it (both backends).
 
+use crate::ids::{PrNumber, Sha};
 use super::test_db::store_test;
 use super::*;
 use crate::config::repo::Distribution;
@@ -9,13 +10,13 @@ use crate::versions::{Pinned, Version};
 fn plan(dir: &str, tool: Option<Pinned>) -> StoredPlan {
     StoredPlan {
         repository: "acme/infra".into(),
-        pr: 9,
+        pr: PrNumber(9),
         target: Target {
             dir: dir.into(),
             workspace: "default".into(),
             name: None,
         },
-        head_sha: "c".repeat(40),
+        head_sha: Sha::new("c").repeat(40),
         outcome: Outcome::Planned {
             summary: PlanSummary::default(),
             text: "+ resource".into(),
@@ -44,19 +45,19 @@ store_test! { async fn a_plan_keeps_the_version_it_ran_and_a_replanned_one_its_o
         s.record_plan(p).await.unwrap();
     }
     assert_eq!(
-        s.plans_of_pr("acme/infra", 9).await.unwrap(),
+        s.plans_of_pr("acme/infra", PrNumber(9)).await.unwrap(),
         vec![terraform.clone(), tofu.clone(), unasked.clone()]
     );
     // The reviewed plans keep it too.
     s.keep_reviewed_plans("acme/infra", 9, &"c".repeat(40)).await.unwrap();
-    let reviewed = s.reviewed_plans("acme/infra", 9).await.unwrap();
+    let reviewed = s.reviewed_plans("acme/infra", PrNumber(9)).await.unwrap();
     let tools: Vec<_> = reviewed.into_iter().map(|p| p.tool).collect();
     assert_eq!(tools, vec![terraform.tool.clone(), tofu.tool, None]);
     // A new plan of the project replaces it, also with none.
     s.record_plan(&plan("a", pinned(Distribution::Terraform, "1.6.1"))).await.unwrap();
     s.record_plan(&plan("b", None)).await.unwrap();
     let tools: Vec<_> = s
-        .plans_of_pr("acme/infra", 9)
+        .plans_of_pr("acme/infra", PrNumber(9))
         .await
         .unwrap()
         .into_iter()

@@ -198,7 +198,7 @@ mod tests {
     fn binding(sha: &str) -> Binding<'_> {
         Binding {
             repository: "acme/infra",
-            pr: 7,
+            pr: PrNumber(7),
             dir: "envs/prod",
             workspace: "default",
             project: None,

@@ -138,7 +138,7 @@ mod tests {
             actor: "octocat".into(),
             kind: "unlock".into(),
             repository: "acme/infra".into(),
-            pr: Some(5),
+            pr: Some(PrNumber(5)),
             project: Some("prod".into()),
             sha: Some("0123456789abcdef".into()),
             outcome: "released".into(),

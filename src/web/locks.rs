@@ -1,6 +1,7 @@
 //! The locks page: every project lock the viewer may see, each with an unlock form (a reason
 //! required) where the viewer has the command permission on its repository.
 
+use crate::ids::PrNumber;
 use super::html::{self, Viewer, esc, project, repo_link, table, time};
 use super::overview::pr_cell;
 use crate::store::ProjectLock;
@@ -77,7 +78,7 @@ mod tests {
                 workspace: "default".into(),
                 name: name.map(Into::into),
             },
-            pr: 4,
+            pr: PrNumber(4),
             created_at: 0,
         }
     }

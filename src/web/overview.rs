@@ -1,7 +1,7 @@
 //! The overview page: jobs queued and running, project locks, drift per repository, and the
 //! global apply lock. Pure: data in, HTML out (the handler gathers what the viewer may see).
 
-use crate::ids::PrNumber;
+use crate::ids::{InstallationId, PrNumber};
 use std::collections::BTreeMap;
 
 use super::html::{self, Viewer, badge, esc, project, repo_link, table, time};
@@ -177,8 +177,8 @@ mod tests {
             id,
             kind: "autoplan".into(),
             repository: repo.into(),
-            installation_id: 1,
-            pr: 7,
+            installation_id: InstallationId(1),
+            pr: PrNumber(7),
             spec: "{\"secret\": \"never shown\"}".into(),
             status,
             attempts: 1,
@@ -202,7 +202,7 @@ mod tests {
             locks: vec![ProjectLock {
                 repository: "acme/infra".into(),
                 target: target("prod"),
-                pr: 7,
+                pr: PrNumber(7),
                 created_at: 0,
             }],
             drift: vec![

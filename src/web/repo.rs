@@ -1,7 +1,7 @@
 //! A repository's page: its pull requests with their projects, plans and applies, its locks,
 //! and its drift history. Pure: data in, HTML out.
 
-use crate::ids::PrNumber;
+use crate::ids::{InstallationId, PrNumber};
 use std::fmt::Write as _;
 
 use super::html::{self, Viewer, badge, esc, plan_diff, project, table, time};
@@ -172,7 +172,7 @@ mod tests {
     fn a_repository_page_shows_each_prs_plans_applies_and_jobs() {
         let planned = StoredPlan {
             repository: "acme/infra".into(),
-            pr: 7,
+            pr: PrNumber(7),
             target: target(),
             head_sha: "0123456789abcdef0123".into(),
             outcome: Outcome::Planned {
@@ -196,14 +196,14 @@ mod tests {
         let view = RepoView {
             repository: "acme/infra".into(),
             prs: vec![PrView {
-                number: 7,
+                number: PrNumber(7),
                 title: Some("Grow the <b>bucket</b>".into()),
                 jobs: vec![Job {
                     id: 1,
                     kind: "autoplan".into(),
                     repository: "acme/infra".into(),
-                    installation_id: 1,
-                    pr: 7,
+                    installation_id: InstallationId(1),
+                    pr: PrNumber(7),
                     spec: String::new(),
                     status: JobStatus::Done,
                     attempts: 1,
@@ -214,7 +214,7 @@ mod tests {
                 applies: vec![ApplyRecord {
                     id: 1,
                     repository: "acme/infra".into(),
-                    pr: 7,
+                    pr: PrNumber(7),
                     target: target(),
                     sha: "0123456789abcdef0123".into(),
                     job_id: 2,

@@ -85,7 +85,7 @@ mod tests {
         RunPage {
             id: 12,
             repository: "acme/infra",
-            pr: 3,
+            pr: PrNumber(3),
             dir: "prod",
             workspace: "default",
             project: None,

@@ -505,7 +505,7 @@ mod tests {
             p("a", DriftStatus::Drifted),
             p("b", DriftStatus::InSync),
             p("c", DriftStatus::InSync),
-            ProjectDrift::skipped(t("d"), 3),
+            ProjectDrift::skipped(t("d"), PrNumber(3)),
         ];
         assert_eq!(summarise(&all), "1 drifted, 2 in sync, 1 skipped");
     }

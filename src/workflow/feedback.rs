@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use super::Context;
-use super::plan::{Request, short};
+use super::plan::Request;
 use crate::config::CommentMode;
 use crate::config::repo::ConfigError;
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion};

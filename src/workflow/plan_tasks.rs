@@ -5,7 +5,7 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
-use crate::ids::{InstallationId, Sha};
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -454,7 +454,7 @@ mod tests {
             id: 1,
             job_id: 1,
             repository: "acme/infra".into(),
-            pr: 1,
+            pr: PrNumber(1),
             target: Target {
                 dir: "a".into(),
                 workspace: "default".into(),

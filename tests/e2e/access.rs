@@ -46,7 +46,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     let ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "rita", "read");
     let pr = open_from(&ctx, HeadRepo::Base, "envs/dev").await;
-    let planned = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let planned = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(planned.len(), 1);
 
     let asked = ctx.comment(pr, "rita", "bosun plan").await;
@@ -57,7 +57,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     assert!(body.contains("they have read access"), "{body}");
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert_eq!(
-        ctx.store().plans_of_pr(REPO, pr).await.unwrap()[0].job_id,
+        ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap()[0].job_id,
         planned[0].job_id,
         "not planned again"
     );
@@ -69,7 +69,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     assert!(ctx.reply(pr, "not-allowed").contains("`bosun apply`"));
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -136,7 +136,7 @@ async fn apply_is_limited_to_the_listed_users_and_active_team_members() {
     }
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, dev)
+            .applies_of_pr(REPO, PrNumber(dev))
             .await
             .unwrap()
             .is_empty()
@@ -167,7 +167,7 @@ async fn fork_prs_are_not_planned_and_their_commands_are_refused() {
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, fork)
+            .plans_of_pr(REPO, PrNumber(fork))
             .await
             .unwrap()
             .is_empty()

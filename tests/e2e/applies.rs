@@ -77,7 +77,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
         1,
         "planning took the project's lock"
     );
@@ -94,7 +94,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     assert!(body.contains("Applied by @alice"), "{body}");
     let check = ctx.check(pr, "bosun/apply: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("success"));
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Succeeded);
 
@@ -102,7 +102,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
-    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -151,7 +151,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     assert!(resources(&state).is_empty(), "nothing was applied");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -176,7 +176,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     assert!(body.contains("plans it by itself"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, second)
+            .plans_of_pr(REPO, PrNumber(second))
             .await
             .unwrap()
             .is_empty()
@@ -193,7 +193,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     );
     let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
     assert_eq!(locks.len(), 1);
-    assert_eq!(locks[0].pr, second);
+    assert_eq!(locks[0].pr, PrNumber(second));
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -209,7 +209,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     ctx.comment(first, "rita", "bosun unlock").await;
     ctx.settle().await;
     assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
-    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
 
     // The author of the pull request may.
     ctx.comment(first, "alice", "bosun unlock -d envs/shared")
@@ -219,7 +219,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     assert!(body.contains("`envs/shared`"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, first)
+            .plans_of_pr(REPO, PrNumber(first))
             .await
             .unwrap()
             .is_empty(),
@@ -246,20 +246,20 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(REPO, first)
+            .locks_of_pr(REPO, PrNumber(first))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, first)
+            .plans_of_pr(REPO, PrNumber(first))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        ctx.store().plans_of_pr(REPO, second).await.unwrap().len(),
+        ctx.store().plans_of_pr(REPO, PrNumber(second)).await.unwrap().len(),
         1
     );
     assert!(resources(&state).is_empty(), "closing applies nothing");
@@ -295,7 +295,7 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     assert_eq!(run.head_sha, merge, "on the merge commit");
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -323,7 +323,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("terraform_data.extra"), "{body}");
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
         1,
         "still locked"
     );
@@ -453,7 +453,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let mut ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, None, &["app"]).await;
-    let plan = ctx.store().plans_of_pr(REPO, pr).await.unwrap().remove(0);
+    let plan = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().remove(0);
     ctx.stop_bosun().await;
 
     // What a crash mid-apply leaves in the store: the apply job claimed (running) and its
@@ -476,8 +476,8 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
                 source: "crash-test".into(),
                 kind: "comment".into(),
                 repository: REPO.into(),
-                installation_id: INSTALLATION,
-                pr,
+                installation_id: InstallationId(INSTALLATION),
+                PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
                 created_at: now_millis(),
@@ -493,7 +493,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
         store
             .start_apply(
                 REPO,
-                pr,
+                PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),
@@ -506,7 +506,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.settle().await;
 
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let check = ctx.check(pr, "bosun/apply: envs/dev");
@@ -520,7 +520,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    assert_eq!(ctx.store().applies_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
     let refused = ctx.reply(pr, "apply-refused");
     assert!(
         refused.contains("its last apply was interrupted"),
@@ -634,7 +634,7 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     bosun.restart().await;
     let t = Instant::now();
     loop {
-        let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+        let applies = store.applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
         if applies.iter().all(|a| a.status != ApplyStatus::Running)
             && store.open_jobs().await.unwrap() == 0
         {
@@ -645,7 +645,7 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     }
     bosun.kill();
 
-    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    let applies = store.applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 1, "{applies:?}");
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let lines = std::fs::read_to_string(&runs).unwrap();

@@ -60,7 +60,7 @@ async fn the_apply_lock_refuses_applies_until_unlocked_and_survives_a_restart() 
     assert!(!has_resources(&state), "nothing was applied");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

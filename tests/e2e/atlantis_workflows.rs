@@ -179,14 +179,14 @@ struct Snapshot {
 async fn snapshot(ctx: &TestContext, pr: u64) -> Snapshot {
     let store = ctx.store();
     let plans = store
-        .plans_of_pr(REPO, pr)
+        .plans_of_pr(REPO, PrNumber(pr))
         .await
         .unwrap()
         .iter()
         .map(|p| (project(&p.target), p.job_id, p.created_at))
         .collect();
     let applies = store
-        .applies_of_pr(REPO, pr)
+        .applies_of_pr(REPO, PrNumber(pr))
         .await
         .unwrap()
         .iter()
@@ -202,7 +202,7 @@ async fn snapshot(ctx: &TestContext, pr: u64) -> Snapshot {
 
 async fn locks(ctx: &TestContext, pr: u64) -> BTreeSet<(String, String)> {
     ctx.store()
-        .locks_of_pr(REPO, pr)
+        .locks_of_pr(REPO, PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -223,7 +223,7 @@ fn merge_calls(ctx: &TestContext, pr: u64) -> usize {
 /// What changed between `before` and now.
 async fn seen_since(ctx: &TestContext, pr: u64, before: &Snapshot) -> Seen {
     let store = ctx.store();
-    let mut plans = store.plans_of_pr(REPO, pr).await.unwrap();
+    let mut plans = store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     plans.sort_by_key(|p| p.created_at);
     let planned = plans
         .iter()
@@ -237,7 +237,7 @@ async fn seen_since(ctx: &TestContext, pr: u64, before: &Snapshot) -> Seen {
             (project(&p.target), ok)
         })
         .collect();
-    let mut applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    let mut applies = store.applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     applies.sort_by_key(|a| a.id);
     let applied = applies
         .iter()

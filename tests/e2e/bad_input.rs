@@ -23,7 +23,7 @@ async fn refused(ctx: &TestContext, config: &str) -> String {
         ctx.check(pr, "bosun/plan").conclusion.as_deref(),
         Some("failure")
     );
-    for job in ctx.store().jobs_of_pr(REPO, pr).await.unwrap() {
+    for job in ctx.store().jobs_of_pr(REPO, PrNumber(pr)).await.unwrap() {
         assert_eq!(job.status, JobStatus::Done, "{job:?}");
     }
     body
@@ -92,7 +92,7 @@ async fn projects_sharing_a_dir_and_workspace_without_names_are_refused() {
         Some("failure")
     );
     // Nothing was planned, so nothing holds the dir's lock.
-    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     ctx.finish().await;
 }
 
@@ -128,10 +128,10 @@ async fn a_plan_printing_gigabytes_is_cut_off_and_bosun_goes_on() {
         shown.contains("bytes bosun keeps; a plan that cannot be shown"),
         "{shown}"
     );
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert!(plans[0].planfile.is_none(), "no planfile kept");
-    for job in ctx.store().jobs_of_pr(REPO, pr).await.unwrap() {
+    for job in ctx.store().jobs_of_pr(REPO, PrNumber(pr)).await.unwrap() {
         assert_eq!(job.status, JobStatus::Done, "{job:?}");
     }
 

@@ -133,7 +133,7 @@ fn slow_apply(ctx: &TestContext, secs: u32, started: &Path, done: &Path) -> Stri
 /// Waits for `pr`'s plan, comments `bosun apply` and waits for the apply to start.
 async fn apply_until_started(ctx: &TestContext, store: &dyn Store, pr: u64, started: &Path) {
     let t = Instant::now();
-    while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
+    while store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty() {
         assert!(t.elapsed() < Duration::from_secs(120), "no plan");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -187,10 +187,10 @@ async fn sigterm_lets_a_running_apply_finish_and_exits_0_not_ready_meanwhile() {
     let status = bosun.exited(Duration::from_secs(60)).await;
     assert!(status.success(), "{status:?}\n{}", bosun.log());
     assert!(done.exists(), "the apply ran to its end");
-    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    let applies = store.applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Succeeded);
-    let jobs = store.jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = store.jobs_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let apply_job = jobs.iter().find(|j| j.kind == "comment").expect("{jobs:?}");
     assert_eq!(apply_job.status, JobStatus::Done, "{jobs:?}");
 }
@@ -228,7 +228,7 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
     bosun.sigterm();
     let status = bosun.exited(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", bosun.log());
-    let jobs = store.jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = store.jobs_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(
         (jobs[0].status, jobs[0].attempts),
@@ -238,7 +238,7 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
 
     let t = Instant::now();
     let next = Serve::start(&ctx, &states, &flags).await;
-    while store.plans_of_pr(REPO, pr).await.unwrap().is_empty() {
+    while store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty() {
         assert!(
             t.elapsed() < Duration::from_secs(60),
             "not planned before the 2-minute lease would have run out\n{}",
@@ -262,7 +262,7 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
     let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
     apply_until_started(&ctx, store.as_ref(), pr, &started).await;
     let apply_job = store
-        .jobs_of_pr(REPO, pr)
+        .jobs_of_pr(REPO, PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -296,7 +296,7 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
         assert!(t.elapsed() < Duration::from_secs(60), "not reported");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let applies = store.applies_of_pr(REPO, pr).await.unwrap();
+    let applies = store.applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let reported = ctx

@@ -387,7 +387,7 @@ async fn a_scheduled_sweep_queues_every_allowlisted_repo_of_every_installation_o
     ctx.settle().await;
     let mut repos = Vec::new();
     for repo in ["acme/infra", "acme/second", "acme/third", "other/infra"] {
-        let jobs = ctx.store().jobs_of_pr(repo, 0).await.unwrap();
+        let jobs = ctx.store().jobs_of_pr(repo, PrNumber(0)).await.unwrap();
         if !jobs.is_empty() {
             assert!(jobs.iter().all(|j| j.kind == "drift"));
             repos.push(repo);

@@ -26,7 +26,7 @@ async fn concurrent_calls_share_one_installation_token() {
     for i in 0..20 {
         let gh = gh.clone();
         tasks.push(tokio::spawn(async move {
-            gh.create_comment(INSTALLATION, REPO, number, &format!("hello {i}"))
+            gh.create_comment(InstallationId(INSTALLATION), REPO, number, &format!("hello {i}"))
                 .await
         }));
     }
@@ -56,18 +56,18 @@ async fn tokens_close_to_expiry_are_replaced() {
     // Tokens that expire in 4 minutes are inside the 5-minute margin: each call needs a new one.
     ctx.fake.model().token_lifetime = Duration::from_secs(240);
     let (gh, _) = client(&ctx).await;
-    gh.create_comment(INSTALLATION, REPO, number, "a")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
-    gh.create_comment(INSTALLATION, REPO, number, "b")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "b")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 2);
     ctx.fake.model().token_lifetime = Duration::from_secs(3600);
-    gh.create_comment(INSTALLATION, REPO, number, "c")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "c")
         .await
         .unwrap();
-    gh.create_comment(INSTALLATION, REPO, number, "d")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "d")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 3);
@@ -79,11 +79,11 @@ async fn a_revoked_token_is_replaced_once() {
     let ctx = TestContext::without_bosun().await;
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
-    gh.create_comment(INSTALLATION, REPO, number, "a")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
     ctx.fake.model().tokens.clear();
-    gh.create_comment(INSTALLATION, REPO, number, "b")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "b")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 2);
@@ -95,13 +95,13 @@ async fn server_errors_and_rate_limits_are_retried() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     ctx.fake.fail_next("/comments", 502, &[], 2);
-    gh.create_comment(INSTALLATION, REPO, number, "after 502s")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 502s")
         .await
         .unwrap();
     ctx.fake
         .fail_next("/comments", 429, &[("retry-after", "1")], 1);
     let started = Instant::now();
-    gh.create_comment(INSTALLATION, REPO, number, "after 429")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 429")
         .await
         .unwrap();
     assert!(
@@ -122,7 +122,7 @@ async fn server_errors_and_rate_limits_are_retried() {
         ],
         1,
     );
-    gh.create_comment(INSTALLATION, REPO, number, "after 403 rate limit")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 403 rate limit")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 3);
@@ -130,7 +130,7 @@ async fn server_errors_and_rate_limits_are_retried() {
     // Too many server errors: given up, typed.
     ctx.fake.fail_next("/comments", 503, &[], 10);
     let err = gh
-        .create_comment(INSTALLATION, REPO, number, "never")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "never")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
@@ -169,7 +169,7 @@ async fn server_errors_and_rate_limits_are_retried() {
         1,
     );
     let err = gh
-        .create_comment(INSTALLATION, REPO, number, "never")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "never")
         .await
         .unwrap_err();
     assert!(matches!(err, GitHubError::RateLimited { .. }), "{err}");
@@ -182,19 +182,19 @@ async fn errors_are_typed_and_hold_no_secrets() {
     let (gh, _) = client(&ctx).await;
     // No such pull request.
     let err = gh
-        .create_comment(INSTALLATION, REPO, 999_999, "x")
+        .create_comment(InstallationId(INSTALLATION), REPO, 999_999, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // A repository of another installation is invisible.
     ctx.fake.add_repo(2, "other/repo");
     let err = gh
-        .create_comment(INSTALLATION, "other/repo", 1, "x")
+        .create_comment(InstallationId(INSTALLATION), "other/repo", 1, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // No such installation.
-    let err = gh.installation_token(77).await.unwrap_err();
+    let err = gh.installation_token(InstallationId(77)).await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     let tokens: Vec<String> = ctx.fake.model().tokens.keys().cloned().collect();
     for e in [err.to_string(), format!("{err:?}")] {
@@ -272,7 +272,7 @@ async fn check_runs_go_through_their_states() {
     let (gh, _) = client(&ctx).await;
     let mut spec = CheckRunSpec {
         name: "bosun/plan: envs/prod".into(),
-        head_sha: sha.clone(),
+        head_sha: Sha::new(sha.clone()),
         status: CheckStatus::Queued,
         title: "queued".into(),
         summary: "waiting for a runner".into(),
@@ -281,17 +281,17 @@ async fn check_runs_go_through_their_states() {
         details_url: None,
     };
     let id = gh
-        .create_check_run(INSTALLATION, REPO, &spec)
+        .create_check_run(InstallationId(INSTALLATION), REPO, &spec)
         .await
         .unwrap();
     spec.status = CheckStatus::InProgress;
-    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+    gh.update_check_run(InstallationId(INSTALLATION), REPO, id, &spec)
         .await
         .unwrap();
     spec.status = CheckStatus::Completed(Conclusion::Success);
     spec.title = "1 to add".into();
     spec.text = Some("x".repeat(70_000));
-    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+    gh.update_check_run(InstallationId(INSTALLATION), REPO, id, &spec)
         .await
         .unwrap();
     let run = ctx.fake.model().repo(REPO).unwrap().check_runs[0].clone();
@@ -326,24 +326,24 @@ async fn reviews_and_permissions() {
     ctx.fake.set_permission(REPO, "mary", "maintain");
     ctx.fake.set_permission(REPO, "rita", "read");
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "wanda").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "wanda").await.unwrap(),
         Permission::Write
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "mary").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "mary").await.unwrap(),
         Permission::Maintain
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "rita").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "rita").await.unwrap(),
         Permission::Read
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "nobody").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "nobody").await.unwrap(),
         Permission::None
     );
     assert!(Permission::Maintain >= Permission::Write && Permission::Read < Permission::Write);
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "../../etc")
+        gh.permission(InstallationId(INSTALLATION), REPO, "../../etc")
             .await
             .unwrap_err()
             .status(),
@@ -359,13 +359,13 @@ async fn comments_are_edited_minimized_and_reacted_to() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let created = gh
-        .create_comment(INSTALLATION, REPO, number, "planning…")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "planning…")
         .await
         .unwrap();
     let comment = |id: u64| ctx.fake.model().comment(id).unwrap().1.clone();
     assert_eq!(comment(created.id).node_id, created.node_id);
 
-    gh.update_comment(INSTALLATION, REPO, created.id, "1 to add")
+    gh.update_comment(InstallationId(INSTALLATION), REPO, created.id, "1 to add")
         .await
         .unwrap();
     let c = comment(created.id);
@@ -373,14 +373,14 @@ async fn comments_are_edited_minimized_and_reacted_to() {
     assert_eq!(c.edits, vec!["planning…"]);
 
     assert_eq!(c.minimized, None);
-    gh.minimize_comment(INSTALLATION, &created.node_id)
+    gh.minimize_comment(InstallationId(INSTALLATION), &created.node_id)
         .await
         .unwrap();
     assert_eq!(comment(created.id).minimized.as_deref(), Some("OUTDATED"));
 
     let command = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
     for reaction in [Reaction::Eyes, Reaction::Eyes, Reaction::PlusOne] {
-        gh.add_reaction(INSTALLATION, REPO, command, reaction)
+        gh.add_reaction(InstallationId(INSTALLATION), REPO, command, reaction)
             .await
             .unwrap();
     }
@@ -414,7 +414,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let err = gh
-        .update_comment(INSTALLATION, REPO, 999_999, "x")
+        .update_comment(InstallationId(INSTALLATION), REPO, 999_999, "x")
         .await
         .unwrap_err();
     assert!(
@@ -422,14 +422,14 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
         "{err}"
     );
     let err = gh
-        .add_reaction(INSTALLATION, REPO, 999_999, Reaction::Eyes)
+        .add_reaction(InstallationId(INSTALLATION), REPO, 999_999, Reaction::Eyes)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // Someone else's comment cannot be edited.
     let theirs = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
     let err = gh
-        .update_comment(INSTALLATION, REPO, theirs, "x")
+        .update_comment(InstallationId(INSTALLATION), REPO, theirs, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403));
@@ -440,7 +440,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
 
     // GraphQL answers errors with status 200; the client still fails.
     let err = gh
-        .minimize_comment(INSTALLATION, "IC_nope")
+        .minimize_comment(InstallationId(INSTALLATION), "IC_nope")
         .await
         .unwrap_err();
     match &err {
@@ -462,7 +462,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
         .node_id
         .clone();
     let err = gh
-        .minimize_comment(INSTALLATION, &node_id)
+        .minimize_comment(InstallationId(INSTALLATION), &node_id)
         .await
         .unwrap_err();
     assert!(matches!(err, GitHubError::GraphQl { .. }), "{err}");
@@ -487,7 +487,7 @@ async fn pull_request_info_follows_the_model() {
     let (gh, _) = client(&ctx).await;
     let pr = ctx.fake.model().repo(REPO).unwrap().prs[&number].clone();
     let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
-    assert_eq!(info.number, number);
+    assert_eq!(info.number, PrNumber(number));
     assert_eq!(info.head_sha, pr.head_sha);
     assert_eq!(info.head_ref, pr.head_ref);
     assert_eq!(info.base_sha, pr.base_sha);
@@ -540,12 +540,12 @@ async fn paced_writes_of_one_comment_reach_github_in_order() {
     let pacer = Arc::new(Pacer::default());
     let gh = gh.paced(pacer.clone(), None);
     let c = gh
-        .create_comment(INSTALLATION, REPO, number, "a")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
     let (first, second) = tokio::join!(
-        gh.update_comment(INSTALLATION, REPO, c.id, "b"),
-        gh.update_comment(INSTALLATION, REPO, c.id, "c"),
+        gh.update_comment(InstallationId(INSTALLATION), REPO, c.id, "b"),
+        gh.update_comment(InstallationId(INSTALLATION), REPO, c.id, "c"),
     );
     first.unwrap();
     second.unwrap();
@@ -852,7 +852,7 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
         .unwrap()
         .open = false;
     let (gh, _) = client(&ctx).await;
-    let titles = gh.pull_titles(INSTALLATION, REPO).await.unwrap();
+    let titles = gh.pull_titles(InstallationId(INSTALLATION), REPO).await.unwrap();
     assert_eq!(
         titles,
         vec![
@@ -860,7 +860,7 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
             (first, "first <b>".to_owned())
         ]
     );
-    let err = gh.pull_titles(INSTALLATION, "acme/../x").await.unwrap_err();
+    let err = gh.pull_titles(InstallationId(INSTALLATION), "acme/../x").await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     ctx.fake.assert_no_violations();
 }

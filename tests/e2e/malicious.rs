@@ -154,10 +154,10 @@ async fn a_malicious_pr_gets_nothing_and_bosun_goes_on() {
         }
     }
     let store = ctx.store();
-    for p in store.plans_of_pr(REPO, pr).await.unwrap() {
+    for p in store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap() {
         assert_eq!(leaks(&format!("{:?}", p.outcome)), Vec::<String>::new());
     }
-    for j in store.jobs_of_pr(REPO, pr).await.unwrap() {
+    for j in store.jobs_of_pr(REPO, PrNumber(pr)).await.unwrap() {
         assert_eq!(leaks(&format!("{j:?}")), Vec::<String>::new(), "{j:?}");
     }
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();

@@ -56,7 +56,7 @@ async fn a_synchronize_delivered_after_closed_takes_no_lock() {
         ctx.store().locks_of_repo(REPO).await.unwrap().is_empty(),
         "the closed pull request holds no lock"
     );
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     let kinds: Vec<String> = ctx
         .bot_comments(pr)
         .iter()
@@ -76,7 +76,7 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
     let tf = module(&ctx.state_file("dev"), &["app"]);
     let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
     // Closed on GitHub; the webhook never reached bosun.
     ctx.fake
         .model()
@@ -89,7 +89,7 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
 
     assert_eq!(reconcile(&ctx).await, 1);
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     assert_eq!(reconcile(&ctx).await, 0, "nothing left to check");
     ctx.finish().await;
 }
@@ -101,7 +101,7 @@ async fn the_reconciler_plans_an_open_pr_whose_head_has_no_plan() {
     let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
     assert_eq!(reconcile(&ctx).await, 1);
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let first = plans[0].created_at;
     assert_eq!(plans.len(), 1);
 
@@ -109,7 +109,7 @@ async fn the_reconciler_plans_an_open_pr_whose_head_has_no_plan() {
     let tf2 = module(&ctx.state_file("dev"), &["app", "db"]);
     let head = ctx.push_to_pr(pr, &[("envs/dev/main.tf", Some(&tf2))]);
     assert_eq!(reconcile(&ctx).await, 1);
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0].head_sha, head);
     assert!(plans[0].created_at > first);
@@ -152,7 +152,7 @@ async fn an_autoplan_that_fails_on_a_github_outage_is_tried_again_and_plans() {
     assert_eq!(check.conclusion.as_deref(), Some("success"));
     let body = ctx.bot_comment(pr).body;
     assert!(body.contains("Plan: 1 to add"), "{body}");
-    let jobs = ctx.store().jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = ctx.store().jobs_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(
         jobs.iter()
             .map(|j| (j.status, j.attempts))
@@ -178,7 +178,7 @@ async fn the_reconciler_leaves_a_pr_planned_at_its_head_alone() {
     let plans = |ctx: &TestContext| {
         let store = ctx.store();
         async move {
-            let plans = store.plans_of_pr(REPO, pr).await.unwrap();
+            let plans = store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
             plans
                 .into_iter()
                 .map(|p| (p.target.dir, p.head_sha, p.created_at))

@@ -94,12 +94,12 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     for name in ["bosun/plan: default", "bosun/plan: staging"] {
         assert_eq!(ctx.check(pr, name).conclusion.as_deref(), Some("success"));
     }
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let names: Vec<Option<&str>> = plans.iter().map(|p| p.target.name.as_deref()).collect();
     assert_eq!(names, [Some("default"), Some("staging")]);
     assert_ne!(plans[0].planfile, plans[1].planfile);
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
         1,
         "one dir and workspace: one lock"
     );
@@ -145,14 +145,14 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
         ctx.check(pr, "bosun/apply: default").conclusion.as_deref(),
         Some("success")
     );
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(applies.len(), 2);
 
     // Closing releases the shared lock and deletes both plans.
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
-    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -162,7 +162,7 @@ async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
     let ctx = two_on_one_dir().await;
     let (pr, _) = ctx.open_pr("shared dir", &[("main.tf", MAIN_TF)]).await;
     ctx.settle().await;
-    let locks = ctx.store().locks_of_pr(REPO, pr).await.unwrap();
+    let locks = ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(locks[0].target.name.as_deref(), Some("default"));
     // The lock carries one name; the other one's still reaches it.
     ctx.comment(pr, "alice", "bosun unlock -p staging").await;
@@ -172,9 +172,9 @@ async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
         reply.contains("- `default`\n- `staging`"),
         "both projects' plans are discarded: {reply}"
     );
-    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     assert!(
-        ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
         "a plan made under a lock given up goes with it"
     );
     ctx.finish().await;
@@ -195,11 +195,11 @@ async fn on_merge_the_project_not_applied_yet_is_applied_and_then_the_lock_relea
     ctx.settle().await;
     // Its own reviewed plan, not the other's, is compared and applied.
     assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
-    let applies = ctx.store().applies_of_pr(REPO, pr).await.unwrap();
+    let applies = ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let names: Vec<Option<&str>> = applies.iter().map(|a| a.target.name.as_deref()).collect();
     assert_eq!(names, [Some("staging"), Some("default")], "each once");
-    assert!(ctx.store().locks_of_pr(REPO, pr).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     ctx.finish().await;
 }
 
@@ -214,7 +214,7 @@ async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
     ctx.merge_pr(pr).await;
     ctx.settle().await;
     assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let left: Vec<Option<&str>> = plans.iter().map(|p| p.target.name.as_deref()).collect();
     assert_eq!(
         left,
@@ -222,7 +222,7 @@ async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
         "staging's failed apply keeps its plan"
     );
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, pr).await.unwrap().len(),
+        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
         1,
         "and the lock it shares with the applied project"
     );

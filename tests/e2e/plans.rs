@@ -50,7 +50,7 @@ async fn an_opened_pr_gets_a_plan_comment_a_check_run_and_a_stored_plan() {
     assert!(body.contains("bosun apply -d envs/dev"), "{body}");
     assert!(!state.exists(), "a plan writes no state");
 
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans.len(), 1);
     let head = ctx.fake.model().repo(REPO).unwrap().prs[&pr]
         .head_sha
@@ -185,8 +185,8 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
 /// its id: the comment is on GitHub, the store has only the mark that a post began.
 async fn lose_the_summary_comments_id(ctx: &TestContext, pr: u64) {
     let store = ctx.store();
-    store.set_pr_comments(REPO, pr, &[]).await.unwrap();
-    store.begin_pr_comment(REPO, pr).await.unwrap();
+    store.set_pr_comments(REPO, PrNumber(pr), &[]).await.unwrap();
+    store.begin_pr_comment(REPO, PrNumber(pr)).await.unwrap();
 }
 
 #[tokio::test]
@@ -211,7 +211,7 @@ async fn a_summary_comment_whose_id_was_lost_is_edited_not_posted_again() {
     assert_eq!(plans[0].id, first.id, "edited in place");
     assert!(plans[0].body.contains("@bob"), "{}", plans[0].body);
     // Found once, recorded again: the next plan reads it from the store.
-    let stored = ctx.store().pr_comments(REPO, pr).await.unwrap();
+    let stored = ctx.store().pr_comments(REPO, PrNumber(pr)).await.unwrap();
     assert!(!stored.interrupted, "{stored:?}");
     assert_eq!(stored.comments.len(), 1);
     assert_eq!(stored.comments[0].comment_id, first.id);
@@ -371,7 +371,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
         .await;
     ctx.settle().await;
     assert!(
-        ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
         "modules/ under a directory that is no project: nothing to plan"
     );
     // A file in an env/ folder plans the project above it.
@@ -380,7 +380,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
     ctx.settle().await;
     let planned: Vec<String> = ctx
         .store()
-        .plans_of_pr(REPO, pr)
+        .plans_of_pr(REPO, PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -487,11 +487,11 @@ async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     let checkouts = ctx.data_path().join("checkouts");
     let count = |dir: &std::path::Path| walk(dir);
     assert!(count(&checkouts) > 0);
-    assert_eq!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
     assert_eq!(count(&checkouts), 0, "no checkout files left");
-    assert!(ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty());
+    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
     ctx.finish().await;
 }
 

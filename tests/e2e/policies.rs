@@ -193,7 +193,7 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
 
     // The audit trail has each result and each approval.
     let filter = bosun::audit::Filter {
-        pr: Some(pr),
+        pr: Some(PrNumber(pr)),
         kind: Some(bosun::audit::Kind::PolicyDecision),
         ..Default::default()
     };

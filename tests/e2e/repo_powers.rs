@@ -15,7 +15,7 @@ const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: snea
 
 /// Every job of `pr` ended without an error (a refusal is an answer, not a failure).
 async fn jobs_all_done(ctx: &TestContext, pr: u64) {
-    let jobs = ctx.store().jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = ctx.store().jobs_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert!(!jobs.is_empty());
     for job in jobs {
         assert_eq!(job.status, JobStatus::Done, "{job:?}");

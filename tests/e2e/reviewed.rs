@@ -58,7 +58,7 @@ async fn a_base_that_changes_only_a_value_is_not_applied_on_merge() {
     assert!(body.contains("0.0.0.0/0"), "the new plan is posted: {body}");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),

@@ -164,7 +164,7 @@ async fn plans_get_the_plan_credentials_and_only_applies_the_apply_ones() {
     );
     let (pr, _) = ctx.open_pr("creds", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     let Outcome::Planned { text, .. } = &plans[0].outcome else {
         panic!("envs/dev should plan: {:#?}", plans[0]);
     };

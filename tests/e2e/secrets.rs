@@ -83,7 +83,7 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     ctx.settle().await;
 
     let store = ctx.store();
-    let plans = store.plans_of_pr(REPO, pr).await.unwrap();
+    let plans = store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans.len(), 2, "{plans:#?}");
     let (bad_plan, dev_plan) = (&plans[0], &plans[1]);
     let Outcome::Failed { output, .. } = &bad_plan.outcome else {
@@ -130,7 +130,7 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     );
 
     // Applied: its planfile is gone, its plan stays for the summary.
-    let plans = store.plans_of_pr(REPO, pr).await.unwrap();
+    let plans = store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans[1].target.dir, "envs/dev");
     assert_eq!(plans[1].planfile, None);
     let raw: Option<Vec<u8>> =
@@ -165,10 +165,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
             assert_eq!(leaks(&format!("{c:?}")), Vec::<&str>::new(), "{c:?}");
         }
     }
-    for p in store.plans_of_pr(REPO, pr).await.unwrap() {
+    for p in store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap() {
         assert_eq!(leaks(&format!("{:?}", p.outcome)), Vec::<&str>::new());
     }
-    let jobs = store.jobs_of_pr(REPO, pr).await.unwrap();
+    let jobs = store.jobs_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert!(jobs.len() >= 2);
     for j in jobs {
         assert_eq!(leaks(&format!("{j:?}")), Vec::<&str>::new(), "{j:?}");

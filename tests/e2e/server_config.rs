@@ -62,7 +62,7 @@ async fn the_server_configs_entries_act_on_pull_requests_and_a_reload_changes_th
     assert!(refused.contains("approved"), "{refused}");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -348,7 +348,7 @@ async fn the_servers_plan_requirements_hold_a_pull_request_without_a_repo_config
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
         ctx.store()
-            .plans_of_pr(REPO, pr)
+            .plans_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .iter()

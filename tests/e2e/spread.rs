@@ -77,7 +77,7 @@ async fn two_replicas_plan_one_pull_requests_projects_and_one_comment_reports_th
     // Every plan is stored, with its planfile, wherever it was made.
     let plans = ctx
         .store()
-        .plans_of_pr(crate::support::REPO, pr)
+        .plans_of_pr(crate::support::REPO, PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 8);
@@ -125,7 +125,7 @@ async fn a_task_whose_claimer_died_is_planned_by_a_live_replica_after_its_lease(
     // The dead replica's outcome, arriving late, is refused.
     let plans = ctx
         .store()
-        .plans_of_pr(crate::support::REPO, pr)
+        .plans_of_pr(crate::support::REPO, PrNumber(pr))
         .await
         .unwrap();
     let mine = plans

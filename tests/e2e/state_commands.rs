@@ -74,7 +74,7 @@ async fn state_rm_after_an_apply_forgets_the_resource_and_plans_it_again() {
         Some("1 to add, 0 to change, 0 to destroy"),
         "{check:#?}"
     );
-    let plans = ctx.store().plans_of_pr(REPO, pr).await.unwrap();
+    let plans = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert!(plans[0].planfile.is_some(), "a fresh plan to apply");
     assert!(
@@ -118,7 +118,7 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
     assert!(body.contains("terraform_data.nope"), "{body}");
     assert!(resources(&state).is_empty());
     assert!(
-        !ctx.store().plans_of_pr(REPO, pr).await.unwrap().is_empty(),
+        !ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
         "a failed import keeps the plan"
     );
 

@@ -282,13 +282,13 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
         assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
     }
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, first).await.unwrap().len(), 1);
+    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
     let r = unlock(&bob, &bob.csrf).await;
     assert_eq!(r.status, 303, "{}", r.text());
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(REPO, first)
+            .locks_of_pr(REPO, PrNumber(first))
             .await
             .unwrap()
             .is_empty()
@@ -366,7 +366,7 @@ async fn the_apply_lock_switch_is_for_its_admins_and_stops_applies() {
     assert!(body.contains("Applies are disabled"), "{body}");
     assert!(
         ctx.store()
-            .applies_of_pr(REPO, pr)
+            .applies_of_pr(REPO, PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

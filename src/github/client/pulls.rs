@@ -236,7 +236,7 @@ mod tests {
             asked: Mutex::new(Vec::new()),
         });
         let gh = GitHub::over(canned.clone());
-        let titles = gh.pull_titles(3, "acme/infra").await.unwrap();
+        let titles = gh.pull_titles(InstallationId(3), "acme/infra").await.unwrap();
         assert_eq!(
             titles,
             vec![(9, "Grow the bucket".into()), (4, "Shrink it".into())]
@@ -250,7 +250,7 @@ mod tests {
         );
         assert_eq!(asked[0].installation(), Some(3));
         // A name that is not owner/name never reaches GitHub.
-        assert!(gh.pull_titles(3, "acme/infra?x").await.is_err());
+        assert!(gh.pull_titles(InstallationId(3), "acme/infra?x").await.is_err());
         assert_eq!(canned.asked.lock().unwrap().len(), 1);
     }
 }

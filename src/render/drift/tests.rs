@@ -1,3 +1,4 @@
+use crate::ids::{PrNumber, Sha};
 use super::*;
 
 fn target(dir: &str, workspace: &str, name: Option<&str>) -> Target {
@@ -29,7 +30,7 @@ fn results() -> Vec<ProjectDrift> {
             summary: "No changes. Your infrastructure matches the configuration.".into(),
             detail: String::new(),
         },
-        ProjectDrift::skipped(target("envs/dev", "default", None), 12),
+        ProjectDrift::skipped(target("envs/dev", "default", None), PrNumber(12)),
     ]
 }
 
@@ -37,7 +38,7 @@ fn run(results: &[ProjectDrift]) -> RunInfo<'_> {
     RunInfo {
         repo: "acme/infra",
         branch: "main",
-        sha: "0123456789abcdef0123456789abcdef01234567",
+        sha: &Sha::new("0123456789abcdef0123456789abcdef01234567"),
         at: "2026-11-22 04:30 UTC",
         run_id: 12,
         command_name: "bosun",
@@ -105,5 +106,5 @@ fn closing_and_check_and_notification() {
             after: DriftStatus::Error,
         },
     ];
-    insta::assert_snapshot!(notification("acme/infra", "main", "0123456789", &changes));
+    insta::assert_snapshot!(notification("acme/infra", "main", &Sha::new("0123456789"), &changes));
 }

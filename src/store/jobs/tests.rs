@@ -1,5 +1,6 @@
 //! Claims of jobs: fencing tokens and the cap on attempts.
 
+use crate::ids::{InstallationId, PrNumber};
 use std::time::Duration;
 
 use crate::store::test_db::store_test;
@@ -13,8 +14,8 @@ fn job(source: &str, pr: u64) -> NewJob {
         source: source.into(),
         kind: "autoplan".into(),
         repository: "acme/infra".into(),
-        installation_id: 1,
-        pr,
+        installation_id: InstallationId(1),
+        pr: PrNumber(pr),
         priority: 0,
         spec: "{}".into(),
         created_at: 1,
@@ -95,7 +96,7 @@ store_test! { async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the
         )
     );
     let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
-    assert_eq!(next.pr, 2, "the other pull request's job runs");
+    assert_eq!(next.pr, PrNumber(2), "the other pull request's job runs");
 }}
 
 store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs(db) {
@@ -114,7 +115,7 @@ store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later
         "only a running job under its claim"
     );
     let next = s.claim_job(20, LEASE).await.unwrap().unwrap();
-    assert_eq!(next.pr, 2, "PR 1's jobs wait for the put-back one");
+    assert_eq!(next.pr, PrNumber(2), "PR 1's jobs wait for the put-back one");
     assert!(s.claim_job(20, LEASE).await.unwrap().is_none());
     let again = s.claim_job(1_000, LEASE).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (a.id, 2));

@@ -1,3 +1,4 @@
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ fn wake(w: &Waiter) -> NewJob {
         source: format!("wake:{}:{}", w.pr, dirs.join(",")),
         kind: "autoplan".into(),
         repository: w.repository.clone(),
-        installation_id: 1,
+        installation_id: InstallationId(1),
         pr: w.pr,
         priority: 0,
         spec: serde_json::json!({ "dirs": dirs }).to_string(),
@@ -42,41 +43,41 @@ fn held(pairs: &[(&str, u64)]) -> LockAttempt {
 store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked(db) {
     let s = db.open().await;
     assert_eq!(
-        s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap(),
+        s.lock_projects(REPO, PrNumber(1), &[t("a")], true, 1).await.unwrap(),
         LockAttempt::Locked
     );
     assert_eq!(
-        s.lock_projects(REPO, 2, &[t("b"), t("a")], false, 2)
+        s.lock_projects(REPO, PrNumber(2), &[t("b"), t("a")], false, 2)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
     assert!(
-        s.locks_of_pr(REPO, 2).await.unwrap().is_empty(),
+        s.locks_of_pr(REPO, PrNumber(2)).await.unwrap().is_empty(),
         "B not taken"
     );
     assert!(s.waiters(REPO).await.unwrap().is_empty(), "wait=false");
 
     assert_eq!(
-        s.lock_projects(REPO, 2, &[t("b"), t("a")], true, 3)
+        s.lock_projects(REPO, PrNumber(2), &[t("b"), t("a")], true, 3)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
-    assert!(s.locks_of_pr(REPO, 2).await.unwrap().is_empty());
+    assert!(s.locks_of_pr(REPO, PrNumber(2)).await.unwrap().is_empty());
     assert_eq!(
         s.waiters(REPO).await.unwrap(),
         vec![Waiter {
             repository: REPO.into(),
-            pr: 2,
+            pr: PrNumber(2),
             targets: vec![t("a"), t("b")],
         }]
     );
     // A later blocked run replaces the earlier waits; other repositories are apart.
-    s.lock_projects(REPO, 2, &[t("a")], true, 4).await.unwrap();
+    s.lock_projects(REPO, PrNumber(2), &[t("a")], true, 4).await.unwrap();
     assert_eq!(s.waiters(REPO).await.unwrap()[0].targets, vec![t("a")]);
     assert_eq!(
-        s.lock_projects("acme/other", 2, &[t("a")], true, 5)
+        s.lock_projects("acme/other", PrNumber(2), &[t("a")], true, 5)
             .await
             .unwrap(),
         LockAttempt::Locked
@@ -85,13 +86,13 @@ store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_w
 
 store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a")], true, 10).await.unwrap();
+    s.lock_projects(REPO, PrNumber(1), &[t("a")], true, 10).await.unwrap();
     let named = Target {
         name: Some("prod".into()),
         ..t("a")
     };
     assert_eq!(
-        s.lock_projects(REPO, 1, &[named.clone(), t("b"), t("b")], true, 20)
+        s.lock_projects(REPO, PrNumber(1), &[named.clone(), t("b"), t("b")], true, 20)
             .await
             .unwrap(),
         LockAttempt::Locked
@@ -107,51 +108,51 @@ store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(
         [(named, 1, 10), (t("b"), 1, 20)],
         "kept since first taken, under the latest name"
     );
-    assert_eq!(s.locks_of_pr(REPO, 1).await.unwrap(), locks);
-    assert!(s.locks_of_pr(REPO, 2).await.unwrap().is_empty());
+    assert_eq!(s.locks_of_pr(REPO, PrNumber(1)).await.unwrap(), locks);
+    assert!(s.locks_of_pr(REPO, PrNumber(2)).await.unwrap().is_empty());
 }}
 
 store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a"), t("b")], true, 1)
+    s.lock_projects(REPO, PrNumber(1), &[t("a"), t("b")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(REPO, 2, &[t("a"), t("c")], true, 2)
+    s.lock_projects(REPO, PrNumber(2), &[t("a"), t("c")], true, 2)
         .await
         .unwrap();
-    s.lock_projects(REPO, 3, &[t("b")], true, 3).await.unwrap();
-    s.lock_projects(REPO, 4, &[t("z")], true, 3).await.unwrap();
+    s.lock_projects(REPO, PrNumber(3), &[t("b")], true, 3).await.unwrap();
+    s.lock_projects(REPO, PrNumber(4), &[t("z")], true, 3).await.unwrap();
     // PR 2 had an autoplan queued: the wake-up supersedes it like any newer autoplan.
     let mut queued = wake(&Waiter {
         repository: REPO.into(),
-        pr: 2,
+        pr: PrNumber(2),
         targets: vec![],
     });
     queued.source = "delivery-1".into();
     queued.supersedes_kind = None;
     s.enqueue_jobs(&[queued]).await.unwrap();
 
-    let released = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+    let released = s.release_locks(REPO, PrNumber(1), None, &wake).await.unwrap();
     assert_eq!(released.released, vec![t("a"), t("b")]);
     assert_eq!(
         released.woken,
         vec![
             Waiter {
                 repository: REPO.into(),
-                pr: 2,
+                pr: PrNumber(2),
                 targets: vec![t("a"), t("c")],
             },
             Waiter {
                 repository: REPO.into(),
-                pr: 3,
+                pr: PrNumber(3),
                 targets: vec![t("b")],
             },
         ]
     );
     assert!(s.waiters(REPO).await.unwrap().is_empty());
-    assert!(s.locks_of_repo(REPO).await.unwrap()[0].pr == 4);
+    assert!(s.locks_of_repo(REPO).await.unwrap()[0].pr == PrNumber(4));
 
-    let jobs = s.jobs_of_pr(REPO, 2).await.unwrap();
+    let jobs = s.jobs_of_pr(REPO, PrNumber(2)).await.unwrap();
     assert_eq!(
         jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
         [JobStatus::Superseded, JobStatus::Queued]
@@ -174,7 +175,7 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
         ]
     );
 
-    let again = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+    let again = s.release_locks(REPO, PrNumber(1), None, &wake).await.unwrap();
     assert_eq!(again, Default::default());
     assert_eq!(s.open_jobs().await.unwrap(), 2, "nothing more enqueued");
 }}
@@ -182,24 +183,24 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
 store_test! { async fn a_wake_up_with_a_known_source_is_not_enqueued_twice(db) {
     let s = db.open().await;
     for _ in 0..2 {
-        s.lock_projects(REPO, 1, &[t("a")], true, 1).await.unwrap();
-        s.lock_projects(REPO, 2, &[t("a")], true, 2).await.unwrap();
-        let released = s.release_locks(REPO, 1, None, &wake).await.unwrap();
+        s.lock_projects(REPO, PrNumber(1), &[t("a")], true, 1).await.unwrap();
+        s.lock_projects(REPO, PrNumber(2), &[t("a")], true, 2).await.unwrap();
+        let released = s.release_locks(REPO, PrNumber(1), None, &wake).await.unwrap();
         assert_eq!(released.woken.len(), 1);
     }
-    assert_eq!(s.jobs_of_pr(REPO, 2).await.unwrap().len(), 1);
+    assert_eq!(s.jobs_of_pr(REPO, PrNumber(2)).await.unwrap().len(), 1);
 }}
 
 store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_own_waits(db) {
     let s = db.open().await;
-    s.lock_projects(REPO, 1, &[t("a"), t("b"), t("c")], true, 1)
+    s.lock_projects(REPO, PrNumber(1), &[t("a"), t("b"), t("c")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(REPO, 2, &[t("c")], true, 2).await.unwrap();
-    s.lock_projects(REPO, 3, &[t("x")], true, 2).await.unwrap();
-    s.lock_projects(REPO, 1, &[t("x")], true, 3).await.unwrap();
+    s.lock_projects(REPO, PrNumber(2), &[t("c")], true, 2).await.unwrap();
+    s.lock_projects(REPO, PrNumber(3), &[t("x")], true, 2).await.unwrap();
+    s.lock_projects(REPO, PrNumber(1), &[t("x")], true, 3).await.unwrap();
     let released = s
-        .release_locks(REPO, 1, Some(&[t("b"), t("a"), t("x")]), &wake)
+        .release_locks(REPO, PrNumber(1), Some(&[t("b"), t("a"), t("x")]), &wake)
         .await
         .unwrap();
     assert_eq!(
@@ -209,7 +210,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
     );
     assert!(released.woken.is_empty(), "nobody waits on a or b");
     assert_eq!(
-        s.locks_of_pr(REPO, 1)
+        s.locks_of_pr(REPO, PrNumber(1))
             .await
             .unwrap()
             .into_iter()
@@ -239,7 +240,7 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let got = s.lock_projects(REPO, pr, &[t("a")], true, 1).await.unwrap();
+            let got = s.lock_projects(REPO, PrNumber(pr), &[t("a")], true, 1).await.unwrap();
             (pr, got)
         }));
     }
@@ -261,7 +262,7 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
     for s in &replicas {
         let locks = s.locks_of_repo(REPO).await.unwrap();
         assert_eq!(locks.len(), 1);
-        assert_eq!(locks[0].pr, winner);
+        assert_eq!(locks[0].pr, PrNumber(winner));
         assert_eq!(s.waiters(REPO).await.unwrap().len(), 49);
     }
 }}
@@ -272,8 +273,8 @@ async fn claimed(s: &Arc<dyn Store>, source: &str, pr: u64) -> crate::store::Cla
         source: source.into(),
         kind: "comment".into(),
         repository: REPO.into(),
-        installation_id: 1,
-        pr,
+        installation_id: InstallationId(1),
+        pr: PrNumber(pr),
         priority: 0,
         spec: "{}".into(),
         created_at: 1,
@@ -329,7 +330,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
             .is_err(),
         "another job's claim does not end this job's apply"
     );
-    let applies = s.applies_of_pr(REPO, 7).await.unwrap();
+    let applies = s.applies_of_pr(REPO, PrNumber(7)).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -354,7 +355,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
         .await
         .unwrap();
     assert_eq!(
-        s.applies_of_pr(REPO, 7).await.unwrap()[2].status,
+        s.applies_of_pr(REPO, PrNumber(7)).await.unwrap()[2].status,
         ApplyStatus::Interrupted
     );
     for status in [
@@ -384,7 +385,7 @@ store_test! { async fn an_apply_ends_once(db) {
             .is_err(),
         "an interrupted apply is never flipped to succeeded"
     );
-    let record = &s.applies_of_pr(REPO, 7).await.unwrap()[0];
+    let record = &s.applies_of_pr(REPO, PrNumber(7)).await.unwrap()[0];
     assert_eq!(
         (record.status, record.finished_at),
         (ApplyStatus::Interrupted, Some(200))
@@ -423,7 +424,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
             .await
             .is_err()
     );
-    let applies = s.applies_of_pr(REPO, 7).await.unwrap();
+    let applies = s.applies_of_pr(REPO, PrNumber(7)).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -439,9 +440,9 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
     for dir in ["a", "b", "c"] {
         s.record_plan(&StoredPlan {
             repository: REPO.into(),
-            pr: 3,
+            pr: PrNumber(3),
             target: t(dir),
-            head_sha: "a".repeat(40),
+            head_sha: Sha::new("a").repeat(40),
             outcome: Outcome::Failed {
                 step: Step::Init,
                 output: String::new(),
@@ -455,12 +456,12 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
         .unwrap();
     }
     assert_eq!(
-        s.delete_plans_of(REPO, 3, &[t("a"), t("c"), t("c"), t("z")])
+        s.delete_plans_of(REPO, PrNumber(3), &[t("a"), t("c"), t("c"), t("z")])
             .await
             .unwrap(),
         2
     );
-    let left = s.plans_of_pr(REPO, 3).await.unwrap();
+    let left = s.plans_of_pr(REPO, PrNumber(3)).await.unwrap();
     assert_eq!(
         left.into_iter().map(|p| p.target).collect::<Vec<_>>(),
         [t("b")]
@@ -518,7 +519,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     }
                     LockAttempt::Held { held: others }
                 };
-                let got = s.lock_projects(REPO, pr, &asked, wait, now).await.unwrap();
+                let got = s.lock_projects(REPO, PrNumber(pr), &asked, wait, now).await.unwrap();
                 assert_eq!(got, expected, "step {step}");
             }
             Op::Release { pr, dirs } => {
@@ -546,7 +547,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                 }
                 let asked = dirs.map(|d| targets(&d));
                 let got = s
-                    .release_locks(REPO, pr, asked.as_deref(), &wake)
+                    .release_locks(REPO, PrNumber(pr), asked.as_deref(), &wake)
                     .await
                     .unwrap();
                 let got_released: Vec<String> = got.released.into_iter().map(|t| t.dir).collect();
