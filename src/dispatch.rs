@@ -2,7 +2,6 @@
 //! event of a stored delivery; it turns pull request events and comment commands into jobs in
 //! the store (exactly once per delivery) and wakes the job worker.
 
-use crate::ids::{InstallationId, PrNumber, Sha};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -213,11 +212,11 @@ pub fn summarise(event: &Event) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Branch, Comment, PullRequest, Repo, User};
+    use crate::ids::{InstallationId, PrNumber, Sha};
 
     fn user(login: &str, is_bot: bool) -> User {
         User {
@@ -234,12 +233,12 @@ mod tests {
             author: user("alice", false),
             head: Branch {
                 name: "change".into(),
-                sha: Sha::new("a").repeat(40),
+                sha: Sha::new("a".repeat(40)),
                 repo_full_name: Some(head_repo.into()),
             },
             base: Branch {
                 name: "main".into(),
-                sha: Sha::new("b").repeat(40),
+                sha: Sha::new("b".repeat(40)),
                 repo_full_name: Some("acme/infra".into()),
             },
             draft,
@@ -362,6 +361,13 @@ mod tests {
         let again = d.dispatch("guid-1", &e).await.unwrap();
         assert!(first.ends_with("autoplan job 1"), "{first}");
         assert!(again.ends_with("already enqueued"), "{again}");
-        assert_eq!(d.store.jobs_of_pr("acme/infra", PrNumber(7)).await.unwrap().len(), 1);
+        assert_eq!(
+            d.store
+                .jobs_of_pr("acme/infra", PrNumber(7))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

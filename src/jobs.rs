@@ -2,7 +2,6 @@
 //! order; different pull requests side by side), runs each job's workflow inside a span, keeps
 //! its lease alive while it runs, and records how it ended. On shutdown it drains (`drain`).
 
-use crate::ids::{InstallationId, PrNumber};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -261,6 +260,7 @@ async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{InstallationId, PrNumber};
     use crate::store::{NewJob, SqliteStore};
 
     const LEASE: Duration = Duration::from_secs(120);

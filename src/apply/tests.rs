@@ -1,7 +1,7 @@
-use crate::ids::PrNumber;
 use super::*;
 use crate::config::repo;
 use crate::github::{PrState, RequiredCheck};
+use crate::ids::PrNumber;
 use crate::plan::{Action, ResourceChange};
 
 fn review(user: &str, state: ReviewState) -> ReviewInfo {

@@ -1,5 +1,5 @@
-use crate::ids::PrNumber;
 use super::*;
+use crate::ids::PrNumber;
 use crate::plan::{PlanSummary, Step};
 
 fn t(dir: &str) -> Target {

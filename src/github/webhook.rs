@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::ids::{PrNumber, Sha};
 use crate::event::{
     Branch, CheckRun, CheckRunAction, Comment, Event, EventKind, InstallationAction,
     InstallationReposAction, PullRequest, PullRequestAction, Repo, Review, ReviewAction,
     ReviewState, User,
 };
+use crate::ids::{PrNumber, Sha};
 
 /// Payloads carry their envelope fields directly (not `#[serde(flatten)]`, which buffers
 /// every unknown field of the payload first).

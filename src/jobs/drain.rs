@@ -3,7 +3,6 @@
 //! (applies, imports, state commands, and any other comment command) run to their end, within
 //! the shutdown grace.
 
-use crate::ids::{InstallationId, PrNumber};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -103,6 +102,7 @@ impl Running {
 mod tests {
     use super::*;
     use crate::config::{CheckoutStrategy, CommentMode};
+    use crate::ids::{InstallationId, PrNumber};
     use crate::store::JobStatus;
 
     fn settings() -> WorkflowSettings {

@@ -1,13 +1,13 @@
 //! What an apply shows: one comment per apply command (every project's result, with
 //! Terraform's output and its `Apply complete!` line) and a check run per project.
 
-use crate::ids::Sha;
 use super::access::{access_name, levels_from};
 use super::check::{CHECK_BUDGET, CheckOutput, block, fit};
 use super::split::cap_line;
 use super::{cell, code_span, escape, marker, one_line};
 use super::{fence_for, len};
 use crate::apply::{ApplyOutcome, ProjectApply, Refusal, Unmet, apply_line};
+use crate::ids::Sha;
 use crate::plan::Target;
 
 /// How much of a comment the projects' outputs share.
@@ -380,7 +380,6 @@ pub fn plan_refused(name: &str, unmet: &[Unmet]) -> String {
         unmet_reasons(unmet)
     )
 }
-
 
 /// The most users, and separately teams, an apply refusal names.
 const MAX_LISTED: usize = 20;

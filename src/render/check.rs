@@ -1,10 +1,10 @@
 //! Check-run output for one project's plan: a title that says the counts, a summary with
 //! Terraform's `Plan:` line and the destroys and replaces, and the plan itself as text.
 
-use crate::ids::PrNumber;
 use super::plan::error_headlines;
 use super::split::{self, cap_line};
 use super::{code_span, diff, escape, fence_for, len};
+use crate::ids::PrNumber;
 use crate::plan::{Outcome, ProjectPlan};
 
 /// How much of [`super::CHECK_LIMIT`] bosun uses for the summary and for the text.

@@ -2,11 +2,11 @@
 //! grouped by environment, its plan as a diff and the way to reconcile it), the comment that
 //! closes it, each project's `bosun/drift` check run, and the notification of status changes.
 
-use crate::ids::Sha;
 use super::check::CheckOutput;
 use super::split::{self, cap_line};
 use super::{COMMENT_LIMIT, code_span, diff, escape, fence_for, len};
 use crate::drift::{Change, DriftStatus, ProjectDrift};
+use crate::ids::Sha;
 use crate::plan::Target;
 
 /// The drift issue's title: the one bosun looks for, so it is never duplicated.
@@ -244,7 +244,6 @@ fn word(s: DriftStatus) -> &'static str {
         DriftStatus::Skipped => "skipped",
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -24,7 +24,6 @@ fn project(t: &Target) -> String {
     )
 }
 
-
 /// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`, with the pull
 /// request's `link` and, when the apply's run is known, its page's (`run`).
 pub fn apply_outcome(
@@ -80,23 +79,23 @@ mod tests {
         };
         let link = "https://github.com/acme/infra/pull/7";
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Applied, "acme/infra", 7, &t, "0123456789", link, None),
+            apply_outcome(ApplyEnd::Applied, "acme/infra", PrNumber(7), &t, &Sha::new("0123456789"), link, None),
             @"bosun: applied envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
             apply_outcome(
                 ApplyEnd::Interrupted,
                 "acme/infra",
-                7,
+                PrNumber(7),
                 &t,
-                "0123456789",
+                &Sha::new("0123456789"),
                 link,
                 Some("https://bosun.example.com/runs/12")
             ),
             @"bosun: apply interrupted by a restart: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7 (log: https://bosun.example.com/runs/12)"
         );
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Failed, "acme/infra", 7, &t, "0123456789", link, None),
+            apply_outcome(ApplyEnd::Failed, "acme/infra", PrNumber(7), &t, &Sha::new("0123456789"), link, None),
             @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(

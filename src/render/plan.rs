@@ -7,9 +7,9 @@
 //! (folded in `<details>` when longer than [`FOLD_LINES`] lines or [`FOLD_CHARS`]
 //! characters) and the comment that applies it; at the end the comment that applies all.
 
-use crate::ids::{PrNumber, Sha};
 use super::split::{self, Block, Limits, Lines};
 use super::{cell, code_span, diff, escape, fenced, len, one_line};
+use crate::ids::{PrNumber, Sha};
 use crate::plan::{Outcome, PlanSummary, ProjectPlan, Target};
 
 /// A plan or output longer than this many lines is folded.

@@ -1,10 +1,10 @@
 //! bosun's other comments: command errors, help, version, config and checkout problems,
 //! internal errors and commands that matched no project. Each starts with its marker.
 
-use crate::ids::PrNumber;
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
+use crate::ids::PrNumber;
 use crate::plan::Target;
 
 /// The most files or projects a reply lists; the rest are counted.

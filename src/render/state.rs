@@ -1,13 +1,13 @@
 //! What `import`, `state rm` and `approve_policies` show: one comment per command, with every
 //! project's result and Terraform's output, or why nothing ran.
 
-use crate::ids::{PrNumber, Sha};
 use super::access::{access_name, levels_from};
 use super::apply::{tail_block, unmet_reasons};
 use super::reply::capitalised;
 use super::{cell, code_span, escape, marker, one_line};
 use crate::apply::Unmet;
 use crate::github::Permission;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::Target;
 use crate::terraform::{StateOp, StateRun};
 
@@ -246,7 +246,13 @@ mod tests {
                 },
             },
         ];
-        let body = result_comment("bosun", StateOp::Rm, &Sha::new("abcdef123"), &results, "By @ann.");
+        let body = result_comment(
+            "bosun",
+            StateOp::Rm,
+            &Sha::new("abcdef123"),
+            &results,
+            "By @ann.",
+        );
         assert!(body.starts_with("<!-- bosun:state-rm -->"), "{body}");
         assert!(body.contains("1 succeeded, 1 failed"), "{body}");
         assert!(body.contains("| `b` | ❌ State rm failed. |"), "{body}");

@@ -1,5 +1,5 @@
-use crate::ids::{PrNumber, Sha};
 use super::*;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::Target;
 use crate::store::test_db::{Backend, TestDb};
 use crate::store::{NewRun, RunKind};
@@ -16,7 +16,7 @@ async fn started(db: &TestDb) -> (Arc<dyn Store>, i64) {
             name: None,
         },
         kind: RunKind::Plan,
-        commit_sha: Sha::new("b").repeat(40),
+        commit_sha: Sha::new("b".repeat(40)),
         requested_by: "alice".into(),
     };
     let id = store.start_run(&run, now_millis()).await.unwrap().id();

@@ -111,7 +111,10 @@ pub(crate) fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<Strin
 }
 
 /// The repository as a job needs it, and the installation that has it.
-pub(crate) async fn repo_ref(state: &AppState, full: &str) -> Result<(RepoRef, InstallationId), Refusal> {
+pub(crate) async fn repo_ref(
+    state: &AppState,
+    full: &str,
+) -> Result<(RepoRef, InstallationId), Refusal> {
     let installation = match state.github.repo_installation(full).await {
         Ok(Some(id)) => id,
         Ok(None) => {

@@ -107,7 +107,9 @@ where
             actor: Actor::from_parts(&actor_kind, row.try_get("actor_name")?),
             kind,
             repository: row.try_get("repository")?,
-            pr: row.try_get::<Option<i64>, _>("pr")?.map(|n| PrNumber(n as u64)),
+            pr: row
+                .try_get::<Option<i64>, _>("pr")?
+                .map(|n| PrNumber(n as u64)),
             project,
             sha: row.try_get::<Option<String>, _>("sha")?.map(Sha::new),
             outcome: row.try_get("outcome")?,

@@ -72,7 +72,7 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
 
     // Applying one forgets its planfile only.
     assert!(
-        s.forget_planfile(REPO, 5, &named(Some("staging")), &"a".repeat(40))
+        s.forget_planfile(REPO, PrNumber(5), &named(Some("staging")), &Sha::new("a".repeat(40)))
             .await
             .unwrap()
     );
@@ -96,7 +96,7 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
         .await
         .unwrap();
     assert_eq!(
-        s.keep_reviewed_plans(REPO, 5, &"b".repeat(40))
+        s.keep_reviewed_plans(REPO, PrNumber(5), &Sha::new("b".repeat(40)))
             .await
             .unwrap(),
         2

@@ -1,7 +1,6 @@
 //! Which locks have been announced as held too long (BOSUN_NOTIFY_LOCK_AGE): each lock (a
 //! holder's taking of a project, by its time) is announced once, whichever replica leads.
 
-use crate::ids::{InstallationId, PrNumber};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -23,6 +22,7 @@ pub trait LockNoticeStore: Send + Sync {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{InstallationId, PrNumber};
     use crate::plan::Target;
     use crate::store::test_db::store_test;
     use crate::store::{LockAttempt, NewJob, Waiter};

@@ -117,7 +117,8 @@ pub trait LockStore: Send + Sync {
     async fn locks_of_repo(&self, repository: &str) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// The locks a pull request holds, by dir then workspace.
-    async fn locks_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ProjectLock>>;
+    async fn locks_of_pr(&self, repository: &str, pr: PrNumber)
+    -> anyhow::Result<Vec<ProjectLock>>;
 
     /// Releases `pr`'s locks on `targets` (all its locks when `None`) and drops its own waits
     /// when `targets` is None. In the same transaction: every other pull request waiting on a
@@ -168,7 +169,11 @@ pub trait LockStore: Send + Sync {
     ) -> anyhow::Result<()>;
 
     /// Every apply of a pull request, oldest first.
-    async fn applies_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ApplyRecord>>;
+    async fn applies_of_pr(
+        &self,
+        repository: &str,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ApplyRecord>>;
 
     /// Deletes the stored plans of some projects of a pull request, each by its dir,
     /// workspace and name; returns how many.

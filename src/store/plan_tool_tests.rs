@@ -1,9 +1,9 @@
 //! The Terraform or OpenTofu a plan ran, recorded with it (both backends).
 
-use crate::ids::{PrNumber, Sha};
 use super::test_db::store_test;
 use super::*;
 use crate::config::repo::Distribution;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::{Outcome, PlanSummary, Target};
 use crate::versions::{Pinned, Version};
 
@@ -16,7 +16,7 @@ fn plan(dir: &str, tool: Option<Pinned>) -> StoredPlan {
             workspace: "default".into(),
             name: None,
         },
-        head_sha: Sha::new("c").repeat(40),
+        head_sha: Sha::new("c".repeat(40)),
         outcome: Outcome::Planned {
             summary: PlanSummary::default(),
             text: "+ resource".into(),
@@ -49,7 +49,7 @@ store_test! { async fn a_plan_keeps_the_version_it_ran_and_a_replanned_one_its_o
         vec![terraform.clone(), tofu.clone(), unasked.clone()]
     );
     // The reviewed plans keep it too.
-    s.keep_reviewed_plans("acme/infra", 9, &"c".repeat(40)).await.unwrap();
+    s.keep_reviewed_plans("acme/infra", PrNumber(9), &Sha::new("c".repeat(40))).await.unwrap();
     let reviewed = s.reviewed_plans("acme/infra", PrNumber(9)).await.unwrap();
     let tools: Vec<_> = reviewed.into_iter().map(|p| p.tool).collect();
     assert_eq!(tools, vec![terraform.tool.clone(), tofu.tool, None]);

@@ -100,43 +100,43 @@ mod tests {
     store_test! { async fn results_are_replaced_per_project_and_head(db) {
         let s = db.open().await;
         let (a, b) = (target("a", None), target("a", Some("named")));
-        let pr = ("acme/infra", 7);
-        s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &["no"]), result(&a, "cost", &[])], 1)
+        let pr = ("acme/infra", PrNumber(7));
+        s.record_policy_results(pr, &a, &Sha::new("h1"), &[result(&a, "sec", &["no"]), result(&a, "cost", &[])], 1)
             .await
             .unwrap();
-        s.record_policy_results(pr, &b, "h1", &[result(&b, "sec", &[])], 1).await.unwrap();
-        s.record_policy_results(pr, &a, "h2", &[result(&a, "sec", &[])], 2).await.unwrap();
-        let at_h1 = s.policy_results("acme/infra", 7, "h1").await.unwrap();
+        s.record_policy_results(pr, &b, &Sha::new("h1"), &[result(&b, "sec", &[])], 1).await.unwrap();
+        s.record_policy_results(pr, &a, &Sha::new("h2"), &[result(&a, "sec", &[])], 2).await.unwrap();
+        let at_h1 = s.policy_results("acme/infra", PrNumber(7), &Sha::new("h1")).await.unwrap();
         assert_eq!(
             at_h1,
             vec![result(&a, "cost", &[]), result(&a, "sec", &["no"]), result(&b, "sec", &[])]
         );
         // A replan at the same head replaces the project's results.
-        s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &[])], 3).await.unwrap();
-        let at_h1 = s.policy_results("acme/infra", 7, "h1").await.unwrap();
+        s.record_policy_results(pr, &a, &Sha::new("h1"), &[result(&a, "sec", &[])], 3).await.unwrap();
+        let at_h1 = s.policy_results("acme/infra", PrNumber(7), &Sha::new("h1")).await.unwrap();
         assert_eq!(at_h1, vec![result(&a, "sec", &[]), result(&b, "sec", &[])]);
-        assert!(s.policy_results("acme/infra", 8, "h1").await.unwrap().is_empty());
+        assert!(s.policy_results("acme/infra", PrNumber(8), &Sha::new("h1")).await.unwrap().is_empty());
     }}
 
     store_test! { async fn approvals_are_per_head_and_cleared_per_approver(db) {
         let s = db.open().await;
-        let pr = ("acme/infra", 7);
-        assert!(s.approve_policy(pr, "h1", "sec", "alice", 1).await.unwrap());
-        assert!(!s.approve_policy(pr, "h1", "sec", "alice", 2).await.unwrap());
-        assert!(s.approve_policy(pr, "h1", "cost", "alice", 2).await.unwrap());
-        assert!(s.approve_policy(pr, "h1", "sec", "bob", 2).await.unwrap());
+        let pr = ("acme/infra", PrNumber(7));
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "sec", "alice", 1).await.unwrap());
+        assert!(!s.approve_policy(pr, &Sha::new("h1"), "sec", "alice", 2).await.unwrap());
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "cost", "alice", 2).await.unwrap());
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "sec", "bob", 2).await.unwrap());
         let approval = |set: &str, who: &str| PolicyApproval {
             policy_set: set.into(),
             approver: who.into(),
         };
         assert_eq!(
-            s.policy_approvals("acme/infra", 7, "h1").await.unwrap(),
+            s.policy_approvals("acme/infra", PrNumber(7), &Sha::new("h1")).await.unwrap(),
             vec![approval("cost", "alice"), approval("sec", "alice"), approval("sec", "bob")]
         );
-        assert!(s.policy_approvals("acme/infra", 7, "h2").await.unwrap().is_empty());
-        assert_eq!(s.clear_policy_approvals(pr, "h1", "alice").await.unwrap(), 2);
+        assert!(s.policy_approvals("acme/infra", PrNumber(7), &Sha::new("h2")).await.unwrap().is_empty());
+        assert_eq!(s.clear_policy_approvals(pr, &Sha::new("h1"), "alice").await.unwrap(), 2);
         assert_eq!(
-            s.policy_approvals("acme/infra", 7, "h1").await.unwrap(),
+            s.policy_approvals("acme/infra", PrNumber(7), &Sha::new("h1")).await.unwrap(),
             vec![approval("sec", "bob")]
         );
     }}

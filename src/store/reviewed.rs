@@ -20,7 +20,11 @@ pub trait ReviewStore: Send + Sync {
     ) -> anyhow::Result<u64>;
 
     /// The reviewed plans of a pull request (without planfiles), by dir, workspace, then name.
-    async fn reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<StoredPlan>>;
+    async fn reviewed_plans(
+        &self,
+        repository: &str,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Forgets a pull request's reviewed plans; returns how many there were.
     async fn delete_reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<u64>;

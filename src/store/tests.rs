@@ -1,6 +1,6 @@
-use crate::ids::{InstallationId, PrNumber, Sha};
 use super::test_db::store_test;
 use super::*;
+use crate::ids::{InstallationId, PrNumber, Sha};
 
 async fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -395,7 +395,7 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
         repository: "acme/infra".into(),
         pr: PrNumber(3),
         target: target.clone(),
-        head_sha: Sha::new("a").repeat(40),
+        head_sha: Sha::new("a".repeat(40)),
         outcome: Outcome::Failed {
             step: Step::Init,
             output: "Error: bad".into(),
@@ -406,7 +406,7 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
         tool: None,
     };
     s.record_plan(&plan).await.unwrap();
-    plan.head_sha = Sha::new("b").repeat(40);
+    plan.head_sha = Sha::new("b".repeat(40));
     plan.outcome = Outcome::Planned {
         summary: PlanSummary {
             add: 1,
@@ -536,13 +536,13 @@ store_test! { async fn an_applied_planfile_is_forgotten_but_its_plan_stays(db) {
     let plan = planned(1, "a", b"planfile");
     s.record_plan(&plan).await.unwrap();
     assert!(
-        !s.forget_planfile("acme/infra", 1, &plan.target, "b")
+        !s.forget_planfile("acme/infra", PrNumber(1), &plan.target, &Sha::new("b"))
             .await
             .unwrap(),
         "another commit's plan is not touched"
     );
     assert!(
-        s.forget_planfile("acme/infra", 1, &plan.target, "a")
+        s.forget_planfile("acme/infra", PrNumber(1), &plan.target, &Sha::new("a"))
             .await
             .unwrap()
     );
@@ -550,7 +550,7 @@ store_test! { async fn an_applied_planfile_is_forgotten_but_its_plan_stays(db) {
     assert_eq!(plans[0].planfile, None);
     assert_eq!(plans[0].outcome, plan.outcome);
     assert!(
-        !s.forget_planfile("acme/infra", 1, &plan.target, "a")
+        !s.forget_planfile("acme/infra", PrNumber(1), &plan.target, &Sha::new("a"))
             .await
             .unwrap()
     );
@@ -584,7 +584,7 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
     s.record_plan(&head).await.unwrap();
     // Only plans at the final head are reviewed ones.
     assert_eq!(
-        s.keep_reviewed_plans("acme/infra", 4, &"x".repeat(40))
+        s.keep_reviewed_plans("acme/infra", PrNumber(4), &Sha::new("x".repeat(40)))
             .await
             .unwrap(),
         0
@@ -614,7 +614,7 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
     );
     assert_eq!(
         s.plans_of_pr("acme/infra", PrNumber(4)).await.unwrap()[0].head_sha,
-        "m".repeat(40)
+        Sha::new("m".repeat(40))
     );
     assert_eq!(s.delete_reviewed_plans("acme/infra", PrNumber(4)).await.unwrap(), 1);
     assert!(s.reviewed_plans("acme/infra", PrNumber(4)).await.unwrap().is_empty());

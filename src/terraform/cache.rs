@@ -262,10 +262,22 @@ mod tests {
 
     #[test]
     fn scopes_keep_pull_requests_repos_and_default_branches_apart() {
-        assert_eq!(scope("Acme/Infra", PrNumber(7)), Path::new("pr/acme+infra/pr-7"));
-        assert_eq!(scope("acme/infra", PrNumber(0)), Path::new("default/acme+infra"));
-        assert_ne!(scope("acme/infra", PrNumber(7)), scope("acme/infra", PrNumber(8)));
-        assert_ne!(scope("acme/infra", PrNumber(7)), scope("acme/other", PrNumber(7)));
+        assert_eq!(
+            scope("Acme/Infra", PrNumber(7)),
+            Path::new("pr/acme+infra/pr-7")
+        );
+        assert_eq!(
+            scope("acme/infra", PrNumber(0)),
+            Path::new("default/acme+infra")
+        );
+        assert_ne!(
+            scope("acme/infra", PrNumber(7)),
+            scope("acme/infra", PrNumber(8))
+        );
+        assert_ne!(
+            scope("acme/infra", PrNumber(7)),
+            scope("acme/other", PrNumber(7))
+        );
         for odd in ["../..", "a/../b", "..", "a b/c"] {
             let s = scope(odd, PrNumber(1));
             assert!(

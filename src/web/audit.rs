@@ -1,9 +1,9 @@
 //! The audit trail's page: filters (a GET form, so a filtered view is a link), the entries
 //! newest first, and a link to the next page.
 
-use crate::ids::{PrNumber, Sha};
 use super::html::{self, Viewer, badge, esc, repo_link, table, time, url_part};
 use super::overview::pr_cell;
+use crate::ids::{PrNumber, Sha};
 
 /// One entry as the page shows it.
 pub struct AuditRow {

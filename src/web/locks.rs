@@ -1,7 +1,6 @@
 //! The locks page: every project lock the viewer may see, each with an unlock form (a reason
 //! required) where the viewer has the command permission on its repository.
 
-use crate::ids::PrNumber;
 use super::html::{self, Viewer, esc, project, repo_link, table, time};
 use super::overview::pr_cell;
 use crate::store::ProjectLock;

@@ -1,7 +1,7 @@
 //! The overview page: jobs queued and running, project locks, drift per repository, and the
 //! global apply lock. Pure: data in, HTML out (the handler gathers what the viewer may see).
 
-use crate::ids::{InstallationId, PrNumber};
+use crate::ids::PrNumber;
 use std::collections::BTreeMap;
 
 use super::html::{self, Viewer, badge, esc, project, repo_link, table, time};
@@ -163,6 +163,7 @@ pub fn pr_cell(repository: &str, pr: PrNumber) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstallationId;
     use crate::store::JobStatus;
 
     fn viewer() -> Viewer<'static> {

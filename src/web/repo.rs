@@ -1,7 +1,7 @@
 //! A repository's page: its pull requests with their projects, plans and applies, its locks,
 //! and its drift history. Pure: data in, HTML out.
 
-use crate::ids::{InstallationId, PrNumber};
+use crate::ids::PrNumber;
 use std::fmt::Write as _;
 
 use super::html::{self, Viewer, badge, esc, plan_diff, project, table, time};
@@ -156,6 +156,7 @@ fn short(sha: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstallationId;
     use crate::plan::{PlanSummary, Step};
     use crate::projects::Target;
     use crate::store::{ApplyStatus, JobStatus};

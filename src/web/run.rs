@@ -2,9 +2,9 @@
 //! its log, followed live (Server-Sent Events from `/api/runs/{id}/log`) while it runs. The
 //! log stored so far is in the page itself, so it reads without script too.
 
-use crate::ids::PrNumber;
 use super::html::{self, Viewer, badge, esc, plan_diff, project, repo_link, time};
 use super::overview::pr_cell;
+use crate::ids::PrNumber;
 
 /// What the page shows of one run.
 pub struct RunPage<'a> {

@@ -4,13 +4,13 @@
 //! the `bosun/policy` check runs are written again. `--clear-policy-approval` removes the
 //! commenter's approvals. A new push leaves every approval behind (they are of a head).
 
-use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::feedback;
 use super::policy_check::{self, At};
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::PrState;
+use crate::ids::{InstallationId, PrNumber};
 use crate::policy::{Policies, PolicySet};
 use crate::render;
 use crate::store::now_millis;

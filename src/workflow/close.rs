@@ -6,7 +6,6 @@
 //! was not planned, the new plan is posted and waits for `bosun apply` on the merged pull
 //! request. Everything else is released.
 
-use crate::ids::{InstallationId, PrNumber, Sha};
 use super::Context;
 use super::apply::{self as applying, ApplySet};
 use super::feedback;
@@ -14,6 +13,7 @@ use super::job::{PrRef, RepoRef};
 use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::audit::Actor;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 
 use crate::apply::{ApplyPolicy, same_changes};

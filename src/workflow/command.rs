@@ -3,7 +3,6 @@
 //! command, or reply with what was wrong. An error on bosun's side gets a short reply
 //! of its own, with details only in the logs.
 
-use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::access::{self, Pass};
 use super::feedback;
@@ -12,6 +11,7 @@ use super::plan::{self, Selection};
 use super::stop::{self, Stop};
 use crate::command::{self, Command, CommandKind, Parsed};
 use crate::github::{Permission, PrState, PullRequestInfo, Reaction};
+use crate::ids::{InstallationId, PrNumber};
 use crate::render;
 use crate::store::Claim;
 

@@ -69,10 +69,7 @@ pub async fn run(ctx: &Context, job: &Job, repo: &str, trigger: Trigger) -> anyh
     let summary = record(ctx, &d, &results, started).await?;
     notify_changes(ctx, &d, &known, &results);
     let issue = report(ctx, &d, &results).await?;
-    Ok(format!(
-        "drift at {}: {summary}; {issue}",
-        sha.short()
-    ))
+    Ok(format!("drift at {}: {summary}; {issue}", sha.short()))
 }
 
 /// What the steps of one drift run share.
@@ -360,7 +357,10 @@ async fn plan(
     target: &Target,
 ) -> ProjectDrift {
     let sha = &head.head_sha;
-    let (root, dir) = match ctx.project_dir(repo, PrNumber(0), target, sha, sha, true).await {
+    let (root, dir) = match ctx
+        .project_dir(repo, PrNumber(0), target, sha, sha, true)
+        .await
+    {
         Ok(at) => at,
         Err(output) => return ProjectDrift::failed(target.clone(), Step::Checkout, output),
     };

@@ -80,7 +80,12 @@ impl CheckRun {
     }
 
     /// Starts a check run in the state `spec` says; later states replace it.
-    pub fn start(ctx: &Context, installation_id: InstallationId, repo: &str, spec: CheckRunSpec) -> Self {
+    pub fn start(
+        ctx: &Context,
+        installation_id: InstallationId,
+        repo: &str,
+        spec: CheckRunSpec,
+    ) -> Self {
         Self::start_with(ctx, installation_id, repo, true, spec)
     }
 

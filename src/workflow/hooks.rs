@@ -308,11 +308,7 @@ async fn keep_config(
         };
         files.push(ConfigFile { path, text });
     }
-    let at = (
-        req.repo.full_name.as_str(),
-        req.pr.number,
-        &req.pr.head_sha,
-    );
+    let at = (req.repo.full_name.as_str(), req.pr.number, &req.pr.head_sha);
     ctx.store
         .keep_hook_config(at, &files, now_millis())
         .await

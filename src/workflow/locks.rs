@@ -2,9 +2,9 @@
 //! them: their re-plan jobs are enqueued in the same store transaction as the release, so a
 //! crash can never lose a wake-up.
 
-use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::job::{JobSpec, RepoRef};
+use crate::ids::{InstallationId, PrNumber};
 use crate::plan::Target;
 use crate::store::{NewJob, Released, Waiter, now_millis};
 

@@ -212,7 +212,11 @@ impl Context {
             dir: target.dir.clone(),
             workspace: target.workspace.clone(),
         };
-        let checkout = match self.workspaces.checkout(repo, &key, sha.as_str(), &strategy).await {
+        let checkout = match self
+            .workspaces
+            .checkout(repo, &key, sha.as_str(), &strategy)
+            .await
+        {
             Ok(c) => c,
             Err(CheckoutError::Conflict { files }) => {
                 return Err(crate::render::reply::merge_conflict(&files));
@@ -224,13 +228,8 @@ impl Context {
                 );
             }
         };
-        let dir = inside(&checkout.root, &target.dir).map_err(|why| {
-            format!(
-                "The directory `{}` {why} at {}.",
-                target.dir,
-                sha.short()
-            )
-        })?;
+        let dir = inside(&checkout.root, &target.dir)
+            .map_err(|why| format!("The directory `{}` {why} at {}.", target.dir, sha.short()))?;
         Ok((checkout.root, dir))
     }
 }

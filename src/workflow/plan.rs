@@ -859,4 +859,3 @@ pub(super) async fn plan_in_checkout(
     super::policy_check::evaluate(ctx, (at, &policy_sha), &req.actor, target, shown).await;
     (run.outcome, run.planfile, tool)
 }
-

@@ -5,7 +5,7 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
-use crate::ids::{InstallationId, PrNumber, Sha};
+use crate::ids::{InstallationId, Sha};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -448,6 +448,7 @@ async fn plan_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::PrNumber;
 
     fn task(status: TaskStatus, claim: i64, lease_until: Option<i64>) -> Task {
         Task {

@@ -4,11 +4,11 @@
 //! <project>` check run and a section of the plan comment. An apply of a project with a failed
 //! set not approved by enough of its owners is refused (see [`blocking`]).
 
-use crate::ids::{InstallationId, PrNumber, Sha};
 use super::Context;
 use super::feedback::CheckRun;
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion};
+use crate::ids::{InstallationId, PrNumber, Sha};
 use crate::plan::Target;
 use crate::policy::{Policies, ProjectPolicies, SetStatus};
 use crate::store::{PolicyResult, now_millis};

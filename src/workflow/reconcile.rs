@@ -3,11 +3,11 @@
 //! released, plans and checkouts deleted; merged, applied on merge first); open at a head
 //! no plan was made at, it is planned as `synchronize` would have planned it.
 
-use crate::ids::PrNumber;
 use super::Context;
 use super::job::{PrRef, RepoRef};
 use super::{close, plan};
 use crate::github::PrState;
+use crate::ids::PrNumber;
 use crate::store::Job;
 
 pub async fn run(

@@ -4,7 +4,6 @@
 //! trusted), the plans of every named project sharing a released lock included; pull
 //! requests waiting for the locks are planned.
 
-use crate::ids::{InstallationId, PrNumber};
 use super::Context;
 use super::feedback;
 use super::job::RepoRef;
@@ -12,6 +11,7 @@ use super::locks;
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::{Permission, PullRequestInfo};
+use crate::ids::{InstallationId, PrNumber};
 use crate::render;
 
 /// Who comments the unlock: their login and permission on the repository.

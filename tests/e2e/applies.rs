@@ -477,7 +477,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
                 kind: "comment".into(),
                 repository: REPO.into(),
                 installation_id: InstallationId(INSTALLATION),
-                PrNumber(pr),
+                pr: PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
                 created_at: now_millis(),
@@ -493,7 +493,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
         store
             .start_apply(
                 REPO,
-                PrNumber(pr),
+                pr: PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),

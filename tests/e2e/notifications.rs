@@ -203,7 +203,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
                 kind: "comment".into(),
                 repository: REPO.into(),
                 installation_id: crate::support::INSTALLATION,
-                PrNumber(pr),
+                pr: PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
                 created_at: now_millis(),
@@ -219,7 +219,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         store
             .start_apply(
                 REPO,
-                PrNumber(pr),
+                pr: PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),

@@ -63,7 +63,7 @@ impl Setup {
 
 fn key(pr: u64, dir: &str) -> CheckoutKey {
     CheckoutKey {
-        PrNumber(pr),
+        pr: PrNumber(pr),
         dir: dir.into(),
         workspace: "default".into(),
     }
@@ -402,7 +402,7 @@ async fn project_dirs_cannot_escape_the_checkouts() {
             .await;
     assert!(bad_sha.is_err());
     let bad_ws = CheckoutKey {
-        PrNumber(pr),
+        pr: PrNumber(pr),
         dir: ".".into(),
         workspace: "../../x".into(),
     };

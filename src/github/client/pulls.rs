@@ -11,9 +11,9 @@ use super::wire::{
     requirements_page,
 };
 use crate::event::ReviewState;
-use crate::ids::{InstallationId, PrNumber, Sha};
 use crate::github::request::{Auth, Request};
 use crate::github::{GitHubError, MergeMethod, MergeRequirements, PullRequestInfo, ReviewInfo};
+use crate::ids::{InstallationId, PrNumber, Sha};
 
 impl GitHub {
     /// A pull request's head, base, state and mergeability.
@@ -205,6 +205,7 @@ impl GitHub {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{InstallationId, PrNumber};
     use std::sync::{Arc, Mutex};
 
     use serde_json::json;
@@ -236,10 +237,16 @@ mod tests {
             asked: Mutex::new(Vec::new()),
         });
         let gh = GitHub::over(canned.clone());
-        let titles = gh.pull_titles(InstallationId(3), "acme/infra").await.unwrap();
+        let titles = gh
+            .pull_titles(InstallationId(3), "acme/infra")
+            .await
+            .unwrap();
         assert_eq!(
             titles,
-            vec![(9, "Grow the bucket".into()), (4, "Shrink it".into())]
+            vec![
+                (PrNumber(9), "Grow the bucket".into()),
+                (PrNumber(4), "Shrink it".into())
+            ]
         );
         let asked = canned.asked.lock().unwrap().clone();
         assert_eq!(
@@ -250,7 +257,11 @@ mod tests {
         );
         assert_eq!(asked[0].installation(), Some(3));
         // A name that is not owner/name never reaches GitHub.
-        assert!(gh.pull_titles(InstallationId(3), "acme/infra?x").await.is_err());
+        assert!(
+            gh.pull_titles(InstallationId(3), "acme/infra?x")
+                .await
+                .is_err()
+        );
         assert_eq!(canned.asked.lock().unwrap().len(), 1);
     }
 }

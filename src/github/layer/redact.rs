@@ -3,7 +3,6 @@
 //! [`Redactor`], so no secret reaches a pull request or an issue whatever text produced it.
 //! Reads, tokens and the App's own calls pass straight through.
 
-use crate::ids::{InstallationId, Sha};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -52,6 +51,7 @@ impl Service for Redacting {
 mod tests {
     use crate::github::local::LocalGitHub;
     use crate::github::{CheckRunSpec, CheckStatus, GitHub, IssueUpdate};
+    use crate::ids::{InstallationId, Sha};
     use crate::redact::Redactor;
 
     fn redacted() -> (GitHub, std::sync::Arc<LocalGitHub>) {
@@ -68,12 +68,17 @@ mod tests {
             .create_comment(InstallationId(1), "acme/infra", 1, "token: hunter2hunter2")
             .await
             .unwrap();
-        gh.update_comment(InstallationId(1), "acme/infra", c.id, "still hunter2hunter2")
-            .await
-            .unwrap();
+        gh.update_comment(
+            InstallationId(1),
+            "acme/infra",
+            c.id,
+            "still hunter2hunter2",
+        )
+        .await
+        .unwrap();
         let check = CheckRunSpec {
             name: "bosun/plan: hunter2hunter2".into(),
-            head_sha: Sha::new("a").repeat(40),
+            head_sha: Sha::new("a".repeat(40)),
             status: CheckStatus::Queued,
             title: "hunter2hunter2".into(),
             summary: "s hunter2hunter2".into(),
@@ -81,7 +86,10 @@ mod tests {
             external_id: None,
             details_url: None,
         };
-        let id = gh.create_check_run(InstallationId(1), "acme/infra", &check).await.unwrap();
+        let id = gh
+            .create_check_run(InstallationId(1), "acme/infra", &check)
+            .await
+            .unwrap();
         gh.update_check_run(InstallationId(1), "acme/infra", id, &check)
             .await
             .unwrap();
@@ -116,7 +124,9 @@ mod tests {
             body: Some("again hunter2hunter2".into()),
             open: Some(false),
         };
-        gh.update_issue(InstallationId(1), "acme/infra", n, &update).await.unwrap();
+        gh.update_issue(InstallationId(1), "acme/infra", n, &update)
+            .await
+            .unwrap();
         let issue = gh
             .find_issue(InstallationId(1), "acme/infra", "drift", "t [redacted]")
             .await

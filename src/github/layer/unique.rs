@@ -163,8 +163,8 @@ impl Unique {
                     &label,
                     &title,
                 )
-                    .await?
-                    .filter(|i| i.open && i.title == title);
+                .await?
+                .filter(|i| i.open && i.title == title);
                 Ok(found.map(|i| json!({ "number": i.number })))
             }
         }

@@ -1,4 +1,5 @@
 use crate::ids::InstallationId;
+use crate::ids::{PrNumber, Sha};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -288,14 +289,27 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
         .unwrap();
     let start = Instant::now();
     // The bucket is empty, yet reads do not wait.
-    assert!(gh.reviews(1, "acme/infra", 5).await.unwrap().is_empty());
+    assert!(
+        gh.reviews(InstallationId(1), "acme/infra", PrNumber(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        gh.permission(InstallationId(1), "acme/infra", "x").await.unwrap(),
+        gh.permission(InstallationId(1), "acme/infra", "x")
+            .await
+            .unwrap(),
         Permission::Write
     );
-    assert!(gh.team_member(InstallationId(1), "acme", "ops", "x").await.unwrap());
+    assert!(
+        gh.team_member(InstallationId(1), "acme", "ops", "x")
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        gh.merge_requirements(1, "acme/infra", 5).await.unwrap(),
+        gh.merge_requirements(InstallationId(1), "acme/infra", PrNumber(5))
+            .await
+            .unwrap(),
         MergeRequirements::default()
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
@@ -320,9 +334,17 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
     gh.add_reaction(InstallationId(1), "acme/infra", 1, Reaction::Eyes)
         .await
         .unwrap();
-    gh.minimize_comment(InstallationId(1), "IC_1").await.unwrap();
+    gh.minimize_comment(InstallationId(1), "IC_1")
+        .await
+        .unwrap();
     let merged = gh
-        .merge_pull_request(1, "acme/infra", 5, "abc", MergeMethod::Squash)
+        .merge_pull_request(
+            InstallationId(1),
+            "acme/infra",
+            PrNumber(5),
+            &Sha::new("abc"),
+            MergeMethod::Squash,
+        )
         .await
         .unwrap();
     assert_eq!(merged, "m3rg3");
@@ -356,9 +378,17 @@ async fn issue_writes_are_paced_and_never_coalesced() {
         .unwrap();
     let start = Instant::now();
     // The bucket is empty, yet reads do not wait.
-    assert_eq!(gh.installations().await.unwrap(), vec![1]);
-    assert!(gh.installation_repos(InstallationId(1)).await.unwrap().is_empty());
-    assert_eq!(gh.repo_installation("acme/infra").await.unwrap(), Some(InstallationId(1)));
+    assert_eq!(gh.installations().await.unwrap(), vec![InstallationId(1)]);
+    assert!(
+        gh.installation_repos(InstallationId(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        gh.repo_installation("acme/infra").await.unwrap(),
+        Some(InstallationId(1))
+    );
     assert_eq!(
         gh.find_issue(InstallationId(1), "acme/infra", "drift", "Drift")
             .await
@@ -411,8 +441,12 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     };
     let a = replica(db.open().await);
     let b = replica(db.open().await);
-    a.create_comment(InstallationId(1), "acme/infra", 5, "a1").await.unwrap();
-    b.create_comment(InstallationId(1), "acme/infra", 5, "b1").await.unwrap();
+    a.create_comment(InstallationId(1), "acme/infra", 5, "a1")
+        .await
+        .unwrap();
+    b.create_comment(InstallationId(1), "acme/infra", 5, "b1")
+        .await
+        .unwrap();
     a.create_check_run(InstallationId(1), "acme/infra", &check("a2"))
         .await
         .unwrap();
@@ -424,7 +458,9 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     .await;
     assert!(fourth.is_err(), "a fourth write ran on a budget of three");
     // Another installation has a budget of its own.
-    b.create_comment(InstallationId(2), "acme/other", 6, "b3").await.unwrap();
+    b.create_comment(InstallationId(2), "acme/other", 6, "b3")
+        .await
+        .unwrap();
     assert_eq!(recorder.calls.lock().unwrap().len(), 4);
     let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await

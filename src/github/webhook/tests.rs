@@ -1,5 +1,5 @@
-use crate::ids::PrNumber;
 use super::*;
+use crate::ids::PrNumber;
 use std::path::Path;
 
 fn fixture_dir() -> &'static Path {

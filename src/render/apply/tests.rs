@@ -1,7 +1,7 @@
-use crate::ids::{PrNumber, Sha};
 use super::*;
 use crate::apply::Unmet;
 use crate::github::Permission;
+use crate::ids::{PrNumber, Sha};
 use crate::render::{CHECK_LIMIT, COMMENT_LIMIT, len, marker_kind, reply};
 
 fn t(name: Option<&str>, dir: &str) -> Target {
@@ -142,7 +142,11 @@ fn lock_and_apply_replies() {
     let dev = t(None, "envs/dev");
     let web = t(Some("web"), "envs/web");
     let all = [
-        reply::locked("bosun", &[dev.clone(), web.clone()], &[(dev.clone(), PrNumber(7))]),
+        reply::locked(
+            "bosun",
+            &[dev.clone(), web.clone()],
+            &[(dev.clone(), PrNumber(7))],
+        ),
         reply::unlocked("bosun", &[dev.clone(), web.clone()]),
         reply::unlocked("bosun", &[]),
         reply::not_allowed(

@@ -15,7 +15,9 @@ fn target(dir: &str, name: Option<&str>) -> Target {
 }
 
 fn entry(kind: Kind, who: Actor, repo: &str, pr: u64, at: i64) -> NewEntry {
-    let mut e = NewEntry::new(kind, who, repo, "done").pr(PrNumber(pr)).sha(&Sha::new("abc123"));
+    let mut e = NewEntry::new(kind, who, repo, "done")
+        .pr(PrNumber(pr))
+        .sha(&Sha::new("abc123"));
     e.at = at;
     e
 }

@@ -185,7 +185,7 @@ store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_
         claimed.extend(got.unwrap());
     }
     claimed.sort();
-    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| *pr).collect();
+    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| pr.0).collect();
     assert_eq!(prs.len(), 10, "every pull request goes on: {claimed:?}");
     assert_eq!(claimed.len(), 10, "one job of each pull request at a time: {claimed:?}");
 }}

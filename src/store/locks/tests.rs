@@ -36,7 +36,7 @@ fn wake(w: &Waiter) -> NewJob {
 
 fn held(pairs: &[(&str, u64)]) -> LockAttempt {
     LockAttempt::Held {
-        held: pairs.iter().map(|(d, pr)| (t(d), *pr)).collect(),
+        held: pairs.iter().map(|(d, pr)| (t(d), PrNumber(*pr))).collect(),
     }
 }
 
@@ -105,7 +105,7 @@ store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(
             .iter()
             .map(|l| (l.target.clone(), l.pr, l.created_at))
             .collect::<Vec<_>>(),
-        [(named, 1, 10), (t("b"), 1, 20)],
+        [(named, PrNumber(1), 10), (t("b"), PrNumber(1), 20)],
         "kept since first taken, under the latest name"
     );
     assert_eq!(s.locks_of_pr(REPO, PrNumber(1)).await.unwrap(), locks);
@@ -170,8 +170,8 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
     assert_eq!(
         claimed,
         [
-            (2, r#"{"dirs":["a","c"]}"#.to_string()),
-            (3, r#"{"dirs":["b"]}"#.to_string())
+            (PrNumber(2), r#"{"dirs":["a","c"]}"#.to_string()),
+            (PrNumber(3), r#"{"dirs":["b"]}"#.to_string())
         ]
     );
 
@@ -225,7 +225,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
             .iter()
             .map(|w| w.pr)
             .collect::<Vec<_>>(),
-        [1, 2],
+        [PrNumber(1), PrNumber(2)],
         "a partial release keeps the releaser's own waits"
     );
     assert_eq!(s.open_jobs().await.unwrap(), 0);
@@ -257,7 +257,7 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
     assert_eq!(losers.len(), 49);
     for (pr, held) in &losers {
         assert_ne!(*pr, winner);
-        assert_eq!(held, &vec![(t("a"), winner)]);
+        assert_eq!(held, &vec![(t("a"), PrNumber(winner))]);
     }
     for s in &replicas {
         let locks = s.locks_of_repo(REPO).await.unwrap();
@@ -294,18 +294,18 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
     let job = claimed(&s, "j7", 7).await;
     let other = claimed(&s, "j8", 8).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), &"a".repeat(40), job, 100)
+        .start_apply(REPO, PrNumber(7), &t("a"), &Sha::new("a".repeat(40)), job, 100)
         .await
         .unwrap();
     let b = s
-        .start_apply(REPO, 7, &t("b"), &"a".repeat(40), job, 101)
+        .start_apply(REPO, PrNumber(7), &t("b"), &Sha::new("a".repeat(40)), job, 101)
         .await
         .unwrap();
     let c = s
-        .start_apply(REPO, 7, &t("c"), &"a".repeat(40), job, 102)
+        .start_apply(REPO, PrNumber(7), &t("c"), &Sha::new("a".repeat(40)), job, 102)
         .await
         .unwrap();
-    s.start_apply(REPO, 8, &t("a"), "b", other, 103)
+    s.start_apply(REPO, PrNumber(8), &t("a"), &Sha::new("b"), other, 103)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Succeeded, 200)
@@ -344,7 +344,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
     );
     assert_eq!(
         (
-            applies[0].sha.len(),
+            applies[0].sha.as_str().len(),
             applies[0].job_id,
             applies[0].claim,
             applies[0].started_at
@@ -373,7 +373,7 @@ store_test! { async fn an_apply_ends_once(db) {
     let s = db.open().await;
     let job = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), "sha", job, 100)
+        .start_apply(REPO, PrNumber(7), &t("a"), &Sha::new("sha"), job, 100)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Interrupted, 200)
@@ -396,7 +396,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     let s = db.open().await;
     let old = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(REPO, 7, &t("a"), "sha", old, 100)
+        .start_apply(REPO, PrNumber(7), &t("a"), &Sha::new("sha"), old, 100)
         .await
         .unwrap();
     // The old holder stalls past its lease; another worker claims the job.
@@ -409,7 +409,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     assert_eq!(new.job_id, old.job_id);
     assert_ne!(new.token, old.token);
     assert!(
-        s.start_apply(REPO, 7, &t("b"), "sha", old, 150)
+        s.start_apply(REPO, PrNumber(7), &t("b"), &Sha::new("sha"), old, 150)
             .await
             .is_err(),
         "the old holder starts no apply"
@@ -442,7 +442,7 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
             repository: REPO.into(),
             pr: PrNumber(3),
             target: t(dir),
-            head_sha: Sha::new("a").repeat(40),
+            head_sha: Sha::new("a".repeat(40)),
             outcome: Outcome::Failed {
                 step: Step::Init,
                 output: String::new(),
@@ -517,9 +517,17 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     if wait {
                         waits.insert(pr, keys);
                     }
-                    LockAttempt::Held { held: others }
+                    LockAttempt::Held {
+                        held: others
+                            .into_iter()
+                            .map(|(t, pr)| (t, PrNumber(pr)))
+                            .collect(),
+                    }
                 };
-                let got = s.lock_projects(REPO, PrNumber(pr), &asked, wait, now).await.unwrap();
+                let got = s
+                    .lock_projects(REPO, PrNumber(pr), &asked, wait, now)
+                    .await
+                    .unwrap();
                 assert_eq!(got, expected, "step {step}");
             }
             Op::Release { pr, dirs } => {
@@ -552,7 +560,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     .unwrap();
                 let got_released: Vec<String> = got.released.into_iter().map(|t| t.dir).collect();
                 assert_eq!(got_released, released, "step {step}");
-                let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr).collect();
+                let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr.0).collect();
                 assert_eq!(got_woken, woken, "step {step}");
             }
         }
@@ -561,7 +569,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|l| (l.target.dir, l.pr))
+            .map(|l| (l.target.dir, l.pr.0))
             .collect();
         assert_eq!(
             stored, locks,
@@ -572,7 +580,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|w| (w.pr, w.targets.into_iter().map(|t| t.dir).collect()))
+            .map(|w| (w.pr.0, w.targets.into_iter().map(|t| t.dir).collect()))
             .collect();
         assert_eq!(stored_waits, waits, "step {step}");
     }

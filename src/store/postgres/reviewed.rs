@@ -36,7 +36,11 @@ impl ReviewStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn reviewed_plans(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn reviewed_plans(
+        &self,
+        repository: &str,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             PlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, job_id, created_at,

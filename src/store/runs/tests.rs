@@ -1,8 +1,8 @@
 //! Runs and their logs on both backends.
 
-use crate::ids::{PrNumber, Sha};
 use super::super::test_db::store_test;
 use super::*;
+use crate::ids::{PrNumber, Sha};
 
 fn new_run(job_id: i64, kind: RunKind) -> NewRun {
     NewRun {
@@ -15,7 +15,7 @@ fn new_run(job_id: i64, kind: RunKind) -> NewRun {
             name: Some("prod".into()),
         },
         kind,
-        commit_sha: Sha::new("a").repeat(40),
+        commit_sha: Sha::new("a".repeat(40)),
         requested_by: "alice".into(),
     }
 }

@@ -162,7 +162,11 @@ impl LockStore for SqliteStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(
+        &self,
+        repository: &str,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = sqlite_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
@@ -394,7 +398,11 @@ impl LockStore for SqliteStore {
         Ok(())
     }
 
-    async fn applies_of_pr(&self, repository: &str, pr: PrNumber) -> anyhow::Result<Vec<ApplyRecord>> {
+    async fn applies_of_pr(
+        &self,
+        repository: &str,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = sqlite_query_as!(
             ApplyRow,
             "SELECT id, repository, pr, dir, workspace, project, sha, job_id, claim, status,

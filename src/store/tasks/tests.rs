@@ -33,7 +33,7 @@ fn failed_plan(dir: &str, output: &str) -> (String, StoredPlan) {
         repository: REPO.into(),
         pr: PrNumber(3),
         target: task(dir, "").target,
-        head_sha: Sha::new("a").repeat(40),
+        head_sha: Sha::new("a".repeat(40)),
         outcome: outcome.clone(),
         planfile: None,
         job_id: 7,
