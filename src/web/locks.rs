@@ -67,6 +67,7 @@ pub fn render(locks: &[LockView], notice: Option<&str>, viewer: &Viewer<'_>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::PrNumber;
     use crate::projects::Target;
 
     fn lock(name: Option<&str>) -> ProjectLock {

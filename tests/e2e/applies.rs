@@ -77,7 +77,11 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
         1,
         "planning took the project's lock"
     );
@@ -102,7 +106,14 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
-    assert_eq!(ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .applies_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -209,7 +220,14 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     ctx.comment(first, "rita", "bosun unlock").await;
     ctx.settle().await;
     assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(first))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // The author of the pull request may.
     ctx.comment(first, "alice", "bosun unlock -d envs/shared")
@@ -259,7 +277,11 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
             .is_empty()
     );
     assert_eq!(
-        ctx.store().plans_of_pr(REPO, PrNumber(second)).await.unwrap().len(),
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(second))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(resources(&state).is_empty(), "closing applies nothing");
@@ -295,7 +317,13 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     assert_eq!(run.head_sha, merge, "on the merge commit");
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -323,7 +351,11 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("terraform_data.extra"), "{body}");
     assert_eq!(
-        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(),
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
         1,
         "still locked"
     );
@@ -453,7 +485,12 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let mut ctx = TestContext::start().await;
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, None, &["app"]).await;
-    let plan = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().remove(0);
+    let plan = ctx
+        .store()
+        .plans_of_pr(REPO, PrNumber(pr))
+        .await
+        .unwrap()
+        .remove(0);
     ctx.stop_bosun().await;
 
     // What a crash mid-apply leaves in the store: the apply job claimed (running) and its
@@ -493,7 +530,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
         store
             .start_apply(
                 REPO,
-                pr: PrNumber(pr),
+                PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),
@@ -520,7 +557,14 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    assert_eq!(ctx.store().applies_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .applies_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let refused = ctx.reply(pr, "apply-refused");
     assert!(
         refused.contains("its last apply was interrupted"),

@@ -83,7 +83,12 @@ impl Binary {
         started: &Path,
     ) {
         let t = Instant::now();
-        while store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty() {
+        while store
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+        {
             assert!(t.elapsed() < Duration::from_secs(120), "no plan");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -133,7 +133,12 @@ fn slow_apply(ctx: &TestContext, secs: u32, started: &Path, done: &Path) -> Stri
 /// Waits for `pr`'s plan, comments `bosun apply` and waits for the apply to start.
 async fn apply_until_started(ctx: &TestContext, store: &dyn Store, pr: u64, started: &Path) {
     let t = Instant::now();
-    while store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty() {
+    while store
+        .plans_of_pr(REPO, PrNumber(pr))
+        .await
+        .unwrap()
+        .is_empty()
+    {
         assert!(t.elapsed() < Duration::from_secs(120), "no plan");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -238,7 +243,12 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
 
     let t = Instant::now();
     let next = Serve::start(&ctx, &states, &flags).await;
-    while store.plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty() {
+    while store
+        .plans_of_pr(REPO, PrNumber(pr))
+        .await
+        .unwrap()
+        .is_empty()
+    {
         assert!(
             t.elapsed() < Duration::from_secs(60),
             "not planned before the 2-minute lease would have run out\n{}",

@@ -411,7 +411,11 @@ async fn assert_heads_planned(fleet: &Fleet, unplanned: Vec<String>, prs: &[Test
             .iter()
             .any(|u| u.starts_with(&format!("#{} ", pr.number)))
         {
-            let of_pr = fleet.store.jobs_of_pr(REPO, PrNumber(pr.number)).await.unwrap();
+            let of_pr = fleet
+                .store
+                .jobs_of_pr(REPO, PrNumber(pr.number))
+                .await
+                .unwrap();
             jobs += &format!("jobs of #{}: {of_pr:#?}\n", pr.number);
         }
     }
@@ -744,7 +748,11 @@ async fn a_replica_paused_past_its_lease_loses_the_job_and_the_plan_is_posted_on
     let head = ctx.fake.model().repo(REPO).unwrap().prs[&number]
         .head_sha
         .clone();
-    let plans = fleet.store.plans_of_pr(REPO, PrNumber(number)).await.unwrap();
+    let plans = fleet
+        .store
+        .plans_of_pr(REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(plans.len(), 1, "one plan recorded: {plans:#?}");
     assert_eq!(plans[0].head_sha, head);
     let m = ctx.fake.model();
@@ -828,7 +836,11 @@ async fn a_replica_frozen_mid_claim_does_not_stop_the_others_claiming() {
     // idle in its transaction, and its locks with it.
     let t = Instant::now();
     loop {
-        let jobs = fleet.store.jobs_of_pr(REPO, PrNumber(number)).await.unwrap();
+        let jobs = fleet
+            .store
+            .jobs_of_pr(REPO, PrNumber(number))
+            .await
+            .unwrap();
         if !jobs.is_empty()
             && jobs
                 .iter()
@@ -844,7 +856,11 @@ async fn a_replica_frozen_mid_claim_does_not_stop_the_others_claiming() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let plans = fleet.store.plans_of_pr(REPO, PrNumber(number)).await.unwrap();
+    let plans = fleet
+        .store
+        .plans_of_pr(REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(plans.len(), 1, "{plans:#?}");
     fleet.signal(0, libc::SIGCONT);
     ctx.fake.assert_no_violations();

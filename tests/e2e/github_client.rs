@@ -26,8 +26,13 @@ async fn concurrent_calls_share_one_installation_token() {
     for i in 0..20 {
         let gh = gh.clone();
         tasks.push(tokio::spawn(async move {
-            gh.create_comment(InstallationId(INSTALLATION), REPO, number, &format!("hello {i}"))
-                .await
+            gh.create_comment(
+                InstallationId(INSTALLATION),
+                REPO,
+                number,
+                &format!("hello {i}"),
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -122,9 +127,14 @@ async fn server_errors_and_rate_limits_are_retried() {
         ],
         1,
     );
-    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 403 rate limit")
-        .await
-        .unwrap();
+    gh.create_comment(
+        InstallationId(INSTALLATION),
+        REPO,
+        number,
+        "after 403 rate limit",
+    )
+    .await
+    .unwrap();
     assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 3);
 
     // Too many server errors: given up, typed.
@@ -326,19 +336,27 @@ async fn reviews_and_permissions() {
     ctx.fake.set_permission(REPO, "mary", "maintain");
     ctx.fake.set_permission(REPO, "rita", "read");
     assert_eq!(
-        gh.permission(InstallationId(INSTALLATION), REPO, "wanda").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "wanda")
+            .await
+            .unwrap(),
         Permission::Write
     );
     assert_eq!(
-        gh.permission(InstallationId(INSTALLATION), REPO, "mary").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "mary")
+            .await
+            .unwrap(),
         Permission::Maintain
     );
     assert_eq!(
-        gh.permission(InstallationId(INSTALLATION), REPO, "rita").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "rita")
+            .await
+            .unwrap(),
         Permission::Read
     );
     assert_eq!(
-        gh.permission(InstallationId(INSTALLATION), REPO, "nobody").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "nobody")
+            .await
+            .unwrap(),
         Permission::None
     );
     assert!(Permission::Maintain >= Permission::Write && Permission::Read < Permission::Write);
@@ -852,7 +870,10 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
         .unwrap()
         .open = false;
     let (gh, _) = client(&ctx).await;
-    let titles = gh.pull_titles(InstallationId(INSTALLATION), REPO).await.unwrap();
+    let titles = gh
+        .pull_titles(InstallationId(INSTALLATION), REPO)
+        .await
+        .unwrap();
     assert_eq!(
         titles,
         vec![
@@ -860,7 +881,10 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
             (first, "first <b>".to_owned())
         ]
     );
-    let err = gh.pull_titles(InstallationId(INSTALLATION), "acme/../x").await.unwrap_err();
+    let err = gh
+        .pull_titles(InstallationId(INSTALLATION), "acme/../x")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
     ctx.fake.assert_no_violations();
 }

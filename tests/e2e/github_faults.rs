@@ -27,7 +27,12 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
     ctx.fake
         .fail_next_after_acting("POST", "/issues/1/comments", 502, 1);
     let made = gh
-        .create_comment(InstallationId(INSTALLATION), REPO, number, "<!-- bosun:test -->\nonce")
+        .create_comment(
+            InstallationId(INSTALLATION),
+            REPO,
+            number,
+            "<!-- bosun:test -->\nonce",
+        )
         .await
         .unwrap();
     let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();
@@ -74,7 +79,12 @@ async fn a_comment_whose_creation_timed_out_after_it_was_made_is_posted_once() {
     ctx.fake
         .hang_next_after_acting("POST", "/issues/1/comments", 1);
     let made = gh
-        .create_comment(InstallationId(INSTALLATION), REPO, number, "<!-- bosun:test -->\nslow")
+        .create_comment(
+            InstallationId(INSTALLATION),
+            REPO,
+            number,
+            "<!-- bosun:test -->\nslow",
+        )
         .await
         .unwrap();
     let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();

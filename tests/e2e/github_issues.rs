@@ -41,7 +41,10 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
     assert_eq!(installations, (1..=101).collect::<Vec<u64>>());
     assert_eq!(ctx.fake.requests("GET", "/app/installations").len(), 2);
 
-    let repos = gh.installation_repos(InstallationId(INSTALLATION)).await.unwrap();
+    let repos = gh
+        .installation_repos(InstallationId(INSTALLATION))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 101);
     assert!(repos.contains(&RepoInfo {
         full_name: REPO.into(),
@@ -60,7 +63,12 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
         .map(|r| r.full_name)
         .collect();
     assert_eq!(other, vec!["other/live", "other/staging"]);
-    assert!(gh.installation_repos(InstallationId(3)).await.unwrap().is_empty());
+    assert!(
+        gh.installation_repos(InstallationId(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.fake.assert_no_violations();
 }
 
@@ -119,7 +127,9 @@ async fn a_repositorys_installation_and_details() {
     assert_eq!(gh.repo_installation("acme/missing").await.unwrap(), None);
     assert_eq!(gh.repo_installation("../app").await.unwrap(), None);
     assert_eq!(
-        gh.repository(InstallationId(INSTALLATION), REPO).await.unwrap(),
+        gh.repository(InstallationId(INSTALLATION), REPO)
+            .await
+            .unwrap(),
         RepoInfo {
             full_name: REPO.into(),
             clone_url: ctx.fake.clone_url(REPO),
@@ -127,7 +137,10 @@ async fn a_repositorys_installation_and_details() {
         }
     );
     // Another installation's repository is hidden from this one, as on GitHub.
-    let e = gh.repository(InstallationId(INSTALLATION), "other/live").await.unwrap_err();
+    let e = gh
+        .repository(InstallationId(INSTALLATION), "other/live")
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(404));
     ctx.fake.assert_no_violations();
 }
@@ -145,7 +158,13 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     );
 
     let number = gh
-        .create_issue(InstallationId(INSTALLATION), REPO, TITLE, "first", &labels())
+        .create_issue(
+            InstallationId(INSTALLATION),
+            REPO,
+            TITLE,
+            "first",
+            &labels(),
+        )
         .await
         .unwrap();
     assert_eq!(number, pr + 1, "issues and pull requests share numbers");
@@ -200,9 +219,14 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     );
     // Nothing to change sends nothing.
     let before = ctx.fake.requests("PATCH", "/issues/").len();
-    gh.update_issue(InstallationId(INSTALLATION), REPO, number, &IssueUpdate::default())
-        .await
-        .unwrap();
+    gh.update_issue(
+        InstallationId(INSTALLATION),
+        REPO,
+        number,
+        &IssueUpdate::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ctx.fake.requests("PATCH", "/issues/").len(), before);
 
     let reopen = IssueUpdate {
@@ -274,7 +298,13 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
 
     // A newer closed one wins over an older closed one; an open one over both.
     let newer = gh
-        .create_issue(InstallationId(INSTALLATION), REPO, TITLE, "newer", &labels())
+        .create_issue(
+            InstallationId(INSTALLATION),
+            REPO,
+            TITLE,
+            "newer",
+            &labels(),
+        )
         .await
         .unwrap();
     let close = IssueUpdate {

@@ -160,7 +160,13 @@ async fn a_failing_blocking_hook_stops_the_plan_naming_it_and_a_non_blocking_one
         vec!["bosun/plan".to_owned()],
         "nothing planned"
     );
-    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let said = ctx.bot_comment(pr).body;
     assert!(
         said.contains("The plan did not run: the pre_workflow_hook `check the layout` failed"),

@@ -56,7 +56,13 @@ async fn a_synchronize_delivered_after_closed_takes_no_lock() {
         ctx.store().locks_of_repo(REPO).await.unwrap().is_empty(),
         "the closed pull request holds no lock"
     );
-    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let kinds: Vec<String> = ctx
         .bot_comments(pr)
         .iter()
@@ -76,7 +82,14 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
     let tf = module(&ctx.state_file("dev"), &["app"]);
     let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Closed on GitHub; the webhook never reached bosun.
     ctx.fake
         .model()
@@ -89,7 +102,13 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
 
     assert_eq!(reconcile(&ctx).await, 1);
     assert!(ctx.store().locks_of_repo(REPO).await.unwrap().is_empty());
-    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(reconcile(&ctx).await, 0, "nothing left to check");
     ctx.finish().await;
 }

@@ -146,7 +146,14 @@ async fn a_lock_held_longer_than_the_age_is_announced_once() {
         )
         .await;
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let texts = sink.wait_for(1).await;
     let prefix = format!(
         "bosun: envs/dev (envs/dev, workspace default) in {REPO} has been locked by #{pr} for "
@@ -181,7 +188,12 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         )
         .await;
     ctx.settle().await;
-    let plan = ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().remove(0);
+    let plan = ctx
+        .store()
+        .plans_of_pr(REPO, PrNumber(pr))
+        .await
+        .unwrap()
+        .remove(0);
     ctx.stop_bosun().await;
     // What a crash mid-apply leaves in the store: the apply job claimed and its apply running.
     {
@@ -219,7 +231,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         store
             .start_apply(
                 REPO,
-                pr: PrNumber(pr),
+                PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),

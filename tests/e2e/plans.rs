@@ -185,7 +185,10 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
 /// its id: the comment is on GitHub, the store has only the mark that a post began.
 async fn lose_the_summary_comments_id(ctx: &TestContext, pr: u64) {
     let store = ctx.store();
-    store.set_pr_comments(REPO, PrNumber(pr), &[]).await.unwrap();
+    store
+        .set_pr_comments(REPO, PrNumber(pr), &[])
+        .await
+        .unwrap();
     store.begin_pr_comment(REPO, PrNumber(pr)).await.unwrap();
 }
 
@@ -371,7 +374,11 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
         .await;
     ctx.settle().await;
     assert!(
-        ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty(),
         "modules/ under a directory that is no project: nothing to plan"
     );
     // A file in an env/ folder plans the project above it.
@@ -487,11 +494,24 @@ async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     let checkouts = ctx.data_path().join("checkouts");
     let count = |dir: &std::path::Path| walk(dir);
     assert!(count(&checkouts) > 0);
-    assert_eq!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
     assert_eq!(count(&checkouts), 0, "no checkout files left");
-    assert!(ctx.store().plans_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty());
+    assert!(
+        ctx.store()
+            .plans_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.finish().await;
 }
 

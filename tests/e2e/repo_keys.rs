@@ -82,7 +82,11 @@ async fn plan_requirements_approved_refuses_the_plan_of_an_unapproved_pull_reque
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
-        ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(pr))
+            .await
+            .unwrap()
+            .is_empty(),
         "a refused project is not locked"
     );
 
@@ -256,7 +260,11 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
             assert_eq!(check.conclusion.as_deref(), Some("success"), "#{pr} {dir}");
         }
         assert!(
-            ctx.store().locks_of_pr(REPO, PrNumber(pr)).await.unwrap().is_empty(),
+            ctx.store()
+                .locks_of_pr(REPO, PrNumber(pr))
+                .await
+                .unwrap()
+                .is_empty(),
             "planning took no lock"
         );
     }

@@ -252,7 +252,14 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
         "GitHub is asked once what rita may do; the answer is kept for a minute"
     );
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(first))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -285,7 +292,14 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         .await;
     assert_eq!(missing_reason.status, 400, "{}", missing_reason.text());
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(first))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let r = bob.change(&ctx, Method::DELETE, &unlock).await;
     assert_eq!(r.status, 202, "{}", r.text());

@@ -282,7 +282,14 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
         assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
     }
     ctx.settle().await;
-    assert_eq!(ctx.store().locks_of_pr(REPO, PrNumber(first)).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .locks_of_pr(REPO, PrNumber(first))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let r = unlock(&bob, &bob.csrf).await;
     assert_eq!(r.status, 303, "{}", r.text());
     ctx.settle().await;

@@ -193,7 +193,10 @@ async fn checkout_at_the_head_has_the_files_and_no_git_dir() {
         entries.iter().all(|e| !e.starts_with(".git")),
         "{entries:?}"
     );
-    assert!(c.root.starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap()));
+    assert!(
+        c.root
+            .starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap())
+    );
 }
 
 #[tokio::test]
@@ -410,8 +413,14 @@ async fn project_dirs_cannot_escape_the_checkouts() {
         s.ws.checkout(REPO, &bad_ws, &s.head(pr), &Strategy::Branch)
             .await
             .unwrap();
-    assert!(c.root.starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap()));
-    assert_eq!(c.root.parent().unwrap(), s.ws.pr_path(REPO, PrNumber(pr)).unwrap());
+    assert!(
+        c.root
+            .starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap())
+    );
+    assert_eq!(
+        c.root.parent().unwrap(),
+        s.ws.pr_path(REPO, PrNumber(pr)).unwrap()
+    );
 }
 
 #[tokio::test]
