@@ -1,9 +1,7 @@
 //! A commit, by its full hex sha.
 
 /// A commit's sha as GitHub and git give it (40 hex digits for SHA-1).
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Sha(String);
 
@@ -37,6 +35,14 @@ impl PartialEq<str> for Sha {
 impl PartialEq<&str> for Sha {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other
+    }
+}
+
+/// Shown as its inner value, as before it had a type: logs, job summaries and snapshots read
+/// the same.
+impl std::fmt::Debug for Sha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
     }
 }
 
