@@ -32,6 +32,12 @@ impl PartialEq<str> for Sha {
     }
 }
 
+impl PartialEq<String> for Sha {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
 impl PartialEq<&str> for Sha {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other

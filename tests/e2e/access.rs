@@ -1,6 +1,7 @@
 //! Who may do what, end to end: the command permission threshold, apply limited to users and
 //! teams, pull requests from forks, and the narrowed token a job fetches with.
 
+use bosun::ids::PrNumber;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;

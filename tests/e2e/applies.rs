@@ -2,6 +2,7 @@
 //! permissions, real merge commits) and the real Terraform, with state kept outside the
 //! checkout so what an apply did can be read back.
 
+use bosun::ids::{InstallationId, PrNumber};
 use bosun::store::{ApplyStatus, NewJob, now_millis};
 
 use crate::support::prs::module;
@@ -250,7 +251,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
         Some("success")
     );
     let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
-    assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
+    assert_eq!(locks.iter().map(|l| l.pr.0).collect::<Vec<_>>(), [second]);
     ctx.finish().await;
 }
 

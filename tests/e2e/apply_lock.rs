@@ -1,6 +1,7 @@
 //! The global apply lock (`/api/apply-lock`, Atlantis's "Disable apply commands"): while it
 //! holds, no apply runs, by comment or on merge; it is kept across restarts.
 
+use bosun::ids::PrNumber;
 use bytes::Bytes;
 use http::Method;
 

@@ -1,6 +1,7 @@
 //! Comments written as Atlantis users write them get Atlantis's kind of answer.
 
 use crate::support::*;
+use bosun::ids::PrNumber;
 
 #[tokio::test]
 async fn atlantis_habits_get_atlantis_answers() {

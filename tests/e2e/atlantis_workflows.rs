@@ -16,6 +16,7 @@
 //! A step that does not match is a failure unless [`DEVIATIONS`] lists it with its reason;
 //! a listed step that now matches is a failure too (drop its row).
 
+use bosun::ids::PrNumber;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! or deeply nested file each get a clear comment and a failed check; a plan printing
 //! gigabytes is cut off and fails, and bosun goes on serving.
 
+use bosun::ids::PrNumber;
 use std::os::unix::fs::PermissionsExt;
 
 use bosun::store::JobStatus;

@@ -1,6 +1,7 @@
 //! The real bosun binary, as an operator runs it, against the fake GitHub: started, killed
 //! with SIGKILL and started again by a test, its store opened beside it.
 
+use bosun::ids::PrNumber;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};

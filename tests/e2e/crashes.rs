@@ -1,6 +1,7 @@
 //! A job that takes bosun down with it, again and again: after BOSUN_JOB_MAX_ATTEMPTS starts
 //! it is failed and said so on the pull request, instead of crashing every start.
 
+use bosun::ids::PrNumber;
 use std::time::{Duration, Instant};
 
 use bosun::store::{JobStatus, JobStore, SqliteStore};

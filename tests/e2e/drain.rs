@@ -4,6 +4,7 @@
 //! apply longer than the grace is left, bosun exits saying so, and its next start reports the
 //! apply interrupted; a second SIGTERM stops bosun without waiting.
 
+use bosun::ids::PrNumber;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! through bosun's API: the drift issue, the check runs, the metrics, the notification and the
 //! history.
 
+use bosun::ids::PrNumber;
 use std::sync::Arc;
 
 use bytes::Bytes;

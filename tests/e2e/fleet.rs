@@ -10,6 +10,7 @@
 //! and its provisioner appends `start <project> <tag> <ms>` and `end …` lines to a file in the
 //! sandbox's writable dir.
 
+use bosun::ids::PrNumber;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The real GitHub client against the fake: App JWT, installation tokens cached and refreshed,
 //! retries on server errors and rate limits, typed errors otherwise.
 
+use bosun::ids::{InstallationId, PrNumber, Sha};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -327,7 +328,10 @@ async fn reviews_and_permissions() {
     }
     ctx.fake.add_review(REPO, number, "bob", "APPROVED");
     let (gh, _) = client(&ctx).await;
-    let reviews = gh.reviews(INSTALLATION, REPO, number).await.unwrap();
+    let reviews = gh
+        .reviews(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(reviews.len(), 121, "all pages read");
     assert_eq!(reviews[120].user, "bob");
     assert_eq!(reviews[120].state, ReviewState::Approved);
@@ -504,7 +508,10 @@ async fn pull_request_info_follows_the_model() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let pr = ctx.fake.model().repo(REPO).unwrap().prs[&number].clone();
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.number, PrNumber(number));
     assert_eq!(info.head_sha, pr.head_sha);
     assert_eq!(info.head_ref, pr.head_ref);
@@ -530,19 +537,28 @@ async fn pull_request_info_follows_the_model() {
         pr.mergeable = None;
         pr.mergeable_state = Some("blocked".into());
     });
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert!(info.draft);
     assert_eq!(info.mergeable, None);
     assert_eq!(info.mergeable_state, MergeableState::Blocked);
     set(&|pr| pr.open = false);
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Closed);
     set(&|pr| pr.merged = true);
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Merged);
 
     let err = gh
-        .pull_request(INSTALLATION, REPO, 999_999)
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(999_999))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
@@ -616,21 +632,30 @@ async fn a_merge_makes_a_real_merge_commit_and_tells_bosun() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let sha = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(head.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap();
-    let (parents, files) = commit_of(&ctx, &sha);
+    let (parents, files) = commit_of(&ctx, sha.as_str());
     assert_eq!(parents, vec![base, head.clone()]);
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
     let git_dir = ctx.fake.model().repo(REPO).unwrap().git_dir.clone();
-    assert_eq!(branch_sha(&git_dir, "main"), sha, "the base branch moved");
+    assert_eq!(sha, branch_sha(&git_dir, "main"), "the base branch moved");
 
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Merged);
-    assert_eq!(info.merge_commit_sha.as_deref(), Some(sha.as_str()));
+    assert_eq!(info.merge_commit_sha.as_ref(), Some(&sha));
     let closed = delivery(&ctx, "closed", number).await;
     assert_eq!(closed["pull_request"]["merged"], true);
-    assert_eq!(closed["pull_request"]["merge_commit_sha"], sha);
+    assert_eq!(closed["pull_request"]["merge_commit_sha"], sha.as_str());
     assert_eq!(
         closed["pull_request"]["merged_by"]["login"],
         "bosun-test[bot]"
@@ -638,7 +663,13 @@ async fn a_merge_makes_a_real_merge_commit_and_tells_bosun() {
 
     // Merged once: a second merge is refused.
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(head.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(405));
@@ -657,17 +688,27 @@ async fn a_squash_has_one_parent_and_a_user_can_merge_too() {
         .clone();
     let base = ctx.push_base(&[("b.tf", Some(""))]);
     let sha = gh
-        .merge_pull_request(INSTALLATION, REPO, first, &head, MergeMethod::Squash)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(first),
+            &Sha::new(head.clone()),
+            MergeMethod::Squash,
+        )
         .await
         .unwrap();
-    let (parents, files) = commit_of(&ctx, &sha);
+    let (parents, files) = commit_of(&ctx, sha.as_str());
     assert_eq!(parents, vec![base]);
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
 
     // Someone clicks "Merge" on the other one.
     let by_user = ctx.merge_pr(second).await;
     let (parents, files) = commit_of(&ctx, &by_user);
-    assert_eq!(parents.first(), Some(&sha), "merged into the new base");
+    assert_eq!(
+        parents.first().map(String::as_str),
+        Some(sha.as_str()),
+        "merged into the new base"
+    );
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf", "c.tf"]);
     let closed = delivery(&ctx, "closed", second).await;
     assert_eq!(closed["pull_request"]["merged"], true);
@@ -686,14 +727,26 @@ async fn merges_are_refused_on_a_moved_head_or_under_protection() {
     let new = ctx.push_to_pr(number, &[("a.tf", Some("# changed"))]);
     let (gh, _) = client(&ctx).await;
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &old, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(old.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409), "{err}");
 
     ctx.fake.protect(REPO, &["ci"], 1);
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &new, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(new.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(405), "{err}");
@@ -724,7 +777,7 @@ async fn mergeable_state_follows_branch_protection() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let state = || async {
-        gh.pull_request(INSTALLATION, REPO, number)
+        gh.pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
             .await
             .unwrap()
             .mergeable_state
@@ -774,7 +827,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let requirements = || async {
-        gh.merge_requirements(INSTALLATION, REPO, number)
+        gh.merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(number))
             .await
             .unwrap()
     };
@@ -815,7 +868,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
 
     // A pull request that is not there: GitHub's NOT_FOUND.
     let err = gh
-        .merge_requirements(INSTALLATION, REPO, 999_999)
+        .merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(999_999))
         .await
         .unwrap_err();
     match &err {
@@ -842,7 +895,7 @@ async fn merge_requirements_page_through_the_checks_and_count_the_unreported() {
     ctx.fake.complete_check(REPO, &head, "late", "failure");
     let (gh, _) = client(&ctx).await;
     let r = gh
-        .merge_requirements(INSTALLATION, REPO, number)
+        .merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(number))
         .await
         .unwrap();
     let check = |name: &str, passed| RequiredCheck {
@@ -877,8 +930,8 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
     assert_eq!(
         titles,
         vec![
-            (second, "second".to_owned()),
-            (first, "first <b>".to_owned())
+            (PrNumber(second), "second".to_owned()),
+            (PrNumber(first), "first <b>".to_owned())
         ]
     );
     let err = gh

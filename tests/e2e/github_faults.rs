@@ -2,6 +2,7 @@
 //! a pull request closed while bosun missed the webhook. bosun makes each thing once and
 //! repairs what it missed.
 
+use bosun::ids::{InstallationId, Sha};
 use std::sync::Arc;
 
 use bosun::github::{CheckRunSpec, CheckStatus, GitHub};

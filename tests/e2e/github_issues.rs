@@ -1,6 +1,7 @@
 //! The real GitHub client against the fake, for what drift detection needs: the App's
 //! installations and their repositories, and the issue bosun keeps per repository.
 
+use bosun::ids::InstallationId;
 use std::sync::Arc;
 
 use bosun::github::{GitHub, IssueInfo, IssueUpdate, RepoInfo};
@@ -38,7 +39,10 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
     let gh = client(&ctx);
 
     let installations = gh.installations().await.unwrap();
-    assert_eq!(installations, (1..=101).collect::<Vec<u64>>());
+    assert_eq!(
+        installations,
+        (1..=101).map(InstallationId).collect::<Vec<_>>()
+    );
     assert_eq!(ctx.fake.requests("GET", "/app/installations").len(), 2);
 
     let repos = gh
@@ -118,11 +122,11 @@ async fn a_repositorys_installation_and_details() {
     let gh = client(&ctx);
     assert_eq!(
         gh.repo_installation(REPO).await.unwrap(),
-        Some(INSTALLATION)
+        Some(InstallationId(INSTALLATION))
     );
     assert_eq!(
         gh.repo_installation("Other/Live").await.unwrap(),
-        Some(OTHER)
+        Some(InstallationId(OTHER))
     );
     assert_eq!(gh.repo_installation("acme/missing").await.unwrap(), None);
     assert_eq!(gh.repo_installation("../app").await.unwrap(), None);

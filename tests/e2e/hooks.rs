@@ -6,6 +6,7 @@
 
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
+use bosun::ids::{PrNumber, Sha};
 
 /// A script (committed to the base branch) that writes the repo config Atlantis-style
 /// generators write: two of the three directories, as named projects.
@@ -86,7 +87,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     // The generated file is nowhere in the repository: it lives in the store for the commit.
     assert!(
         ctx.store()
-            .hook_config(REPO, &head)
+            .hook_config(REPO, &Sha::new(head.clone()))
             .await
             .unwrap()
             .is_some()
@@ -117,7 +118,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     ctx.settle().await;
     assert!(
         ctx.store()
-            .hook_config(REPO, &head)
+            .hook_config(REPO, &Sha::new(head.clone()))
             .await
             .unwrap()
             .is_none()

@@ -8,6 +8,7 @@
 use crate::support::fake::WEBHOOK_SECRET;
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
+use bosun::ids::PrNumber;
 
 /// Text that is in the other PR's checkout and must not come out of this one.
 const OTHER_MARK: &str = "other-pr-private-marker";

@@ -2,6 +2,7 @@
 //! order. bosun plans a pull request as it is on GitHub, and a periodic reconciler repairs
 //! what it missed.
 
+use bosun::ids::PrNumber;
 use std::sync::Arc;
 
 use bosun::reconcile::Reconciler;

@@ -4,6 +4,7 @@
 //! and says so, and both share the pull request's one lock, released at close.
 
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 
 /// Terraform's root module of the shape: a local backend whose path each project's backend
 /// config gives, and a variable each project's var file sets.

@@ -1,6 +1,7 @@
 //! The notification URL beyond drift: apply outcomes and applies held back on merge, one
 //! line each with the pull request's link, and the kinds filter (BOSUN_NOTIFY_KINDS).
 
+use bosun::ids::{InstallationId, PrNumber};
 use std::time::Duration;
 
 use crate::support::notify_sink::Sink;
@@ -214,7 +215,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
                 source: "crash-test".into(),
                 kind: "comment".into(),
                 repository: REPO.into(),
-                installation_id: crate::support::INSTALLATION,
+                installation_id: InstallationId(crate::support::INSTALLATION),
                 pr: PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
@@ -248,7 +249,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         [format!(
             "bosun: apply interrupted by a restart: envs/dev (envs/dev, workspace default) in \
              {REPO}#{pr} at {}: {}",
-            &plan.head_sha[..7],
+            &plan.head_sha.as_str()[..7],
             link(&ctx, pr)
         )]
     );

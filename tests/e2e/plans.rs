@@ -1,6 +1,7 @@
 //! Plans on pull requests, end to end: the real bosun, the fake GitHub serving git over HTTP,
 //! and the real Terraform, with state kept outside the checkout.
 
+use bosun::ids::PrNumber;
 use bosun::plan::Outcome;
 
 use crate::support::prs::module;

@@ -3,6 +3,7 @@
 //! holds the apply back until an owner approves it; a non-owner's approval does not count; a
 //! push leaves the approval behind. A policy that loops or allocates without bound is stopped.
 
+use bosun::ids::PrNumber;
 use std::time::{Duration, Instant};
 
 use bosun::policy::RegoModule;

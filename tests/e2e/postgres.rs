@@ -2,6 +2,7 @@
 //! `BOSUN_DATABASE_URL` naming a real PostgreSQL server (started by the tests, see
 //! `support::pg`), and start-up refusing PostgreSQL without a planfile key in the settings.
 
+use bosun::ids::PrNumber;
 use std::process::Command;
 
 use bosun::store::ApplyStatus;

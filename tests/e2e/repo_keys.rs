@@ -3,6 +3,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 
 #[tokio::test]
 async fn a_config_listing_no_project_discovers_them_as_atlantis_auto_does() {

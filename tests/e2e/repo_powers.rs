@@ -3,6 +3,7 @@
 //! the server's settings allow them for the repo; the server's apply requirements hold for
 //! every project.
 
+use bosun::ids::PrNumber;
 use bosun::store::JobStatus;
 
 use crate::support::prs::module;

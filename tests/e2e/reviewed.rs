@@ -3,6 +3,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 
 /// The `input` of `terraform_data.<name>` in a state file, if it is there.
 fn input_in_state(state: &std::path::Path, name: &str) -> Option<String> {

@@ -2,6 +2,7 @@
 //! a real `bosun apply`, finds nothing of bosun's data directory and cannot write outside its
 //! checkout. (Issue 5's full malicious-PR test builds on this.)
 
+use bosun::ids::PrNumber;
 use bosun::plan::Outcome;
 
 use crate::support::prs::module;

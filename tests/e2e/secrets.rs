@@ -4,6 +4,7 @@
 //! and dropped once applied.
 
 use base64::Engine as _;
+use bosun::ids::PrNumber;
 use bosun::plan::Outcome;
 
 use crate::support::prs::module;

@@ -5,6 +5,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 
 /// A server workflow that leaves a mark in `log` before the usual init and plan.
 fn server_config(log: &std::path::Path, requirements: &str) -> String {

@@ -2,6 +2,7 @@
 //! sealed session cookie, CSRF on state changes, repositories hidden from those who cannot
 //! read them, unlocking through the API, and the operator's bearer token beside it all.
 
+use bosun::ids::PrNumber;
 use http::Method;
 
 use crate::support::prs::module;
@@ -325,7 +326,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         "the waiting pull request is planned"
     );
     let locks = ctx.store().locks_of_repo(REPO).await.unwrap();
-    assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
+    assert_eq!(locks.iter().map(|l| l.pr.0).collect::<Vec<_>>(), [second]);
 
     // The operator's token still works for scripts, without a CSRF token.
     let r = as_operator(

@@ -5,6 +5,7 @@
 //! fetches while it reads the pull request; a plan of many projects writes fewer check-run
 //! states and starts its first project alone.
 
+use bosun::ids::PrNumber;
 use std::time::{Duration, Instant};
 
 use crate::support::prs::module;

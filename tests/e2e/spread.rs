@@ -2,6 +2,7 @@
 //! one pull request between them (plan tasks), and the first reports them in one comment; a
 //! task whose claimer died is planned by a live replica once its lease ran out.
 
+use bosun::ids::PrNumber;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

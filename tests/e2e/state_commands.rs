@@ -5,6 +5,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 
 /// The `terraform_data` resources in a state file, with their ids (empty when there is none).
 fn resources(state: &std::path::Path) -> Vec<(String, String)> {

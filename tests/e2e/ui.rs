@@ -4,6 +4,7 @@
 //! planned, then finds both in the audit trail. Screenshots of each page go to
 //! `BOSUN_SCREENSHOTS_DIR` when it is set (the README's come from there), else to a temp dir.
 
+use bosun::ids::PrNumber;
 use std::path::PathBuf;
 use std::time::Duration;
 

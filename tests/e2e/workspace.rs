@@ -1,6 +1,7 @@
 //! Workspaces against real git repositories served by the fake GitHub over smart HTTP: mirrors,
 //! incremental fetches, checkouts at a sha (branch and merge), changed files, clean-up.
 
+use bosun::ids::PrNumber;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
