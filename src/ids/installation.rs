@@ -20,11 +20,3 @@ impl std::fmt::Display for InstallationId {
         write!(f, "{}", self.0)
     }
 }
-
-impl std::str::FromStr for InstallationId {
-    type Err = std::num::ParseIntError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(Self)
-    }
-}

@@ -28,3 +28,16 @@ impl std::str::FromStr for PrNumber {
         s.parse().map(Self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PrNumber;
+
+    #[test]
+    fn parses_and_serialises_as_its_number() {
+        assert_eq!("42".parse::<PrNumber>().unwrap(), PrNumber(42));
+        assert!("4x".parse::<PrNumber>().is_err());
+        assert_eq!(serde_json::to_string(&PrNumber(42)).unwrap(), "42");
+        assert_eq!(format!("{:?} {}", PrNumber(42), PrNumber(42)), "42 42");
+    }
+}

@@ -111,13 +111,13 @@ impl AuditQuery {
                     f.repository = Some(text(key, value)?);
                 }
                 "pr" => {
-                    let n: u64 = value
+                    let n: PrNumber = value
                         .parse()
                         .map_err(|_| bad(key, "expected a pull request number"))?;
-                    if n == 0 || n > i64::MAX as u64 {
+                    if n.0 == 0 || n.0 > i64::MAX as u64 {
                         return Err(bad(key, "expected a pull request number"));
                     }
-                    f.pr = Some(PrNumber(n));
+                    f.pr = Some(n);
                 }
                 "project" => f.project = Some(text(key, value)?),
                 "user" => f.user = Some(text(key, value)?),
