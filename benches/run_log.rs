@@ -107,14 +107,14 @@ async fn bench() -> anyhow::Result<()> {
     let new_run = |kind| NewRun {
         job_id: 1,
         repository: bosun::ids::RepoKey::new("acme/infra"),
-        pr: 1,
+        pr: bosun::ids::PrNumber(1),
         target: Target {
             dir: bosun::ids::Dir::new("prod"),
             workspace: bosun::ids::Workspace::default(),
             name: None,
         },
         kind,
-        commit_sha: "0".repeat(40),
+        commit_sha: bosun::ids::Sha::new("0".repeat(40)),
         requested_by: "bench".into(),
     };
     let id = store

@@ -87,7 +87,7 @@ async fn run() -> anyhow::Result<()> {
 
     let ws = Workspaces::new(&scratch.join("data"));
     let key = |pr: u64| CheckoutKey {
-        pr,
+        pr: bosun::ids::PrNumber(pr),
         dir: bosun::ids::Dir::new("projects/p07"),
         workspace: bosun::ids::Workspace::default(),
     };

@@ -307,7 +307,7 @@ pub async fn start_with(
 
     // Jobs bosun stopped during every attempt are failed, not run again: say so on their PRs.
     for job in jobs_back.failed {
-        tracing::error!(id = job.id, repo = %job.repository, pr = job.pr, attempts = job.attempts,
+        tracing::error!(id = job.id, repo = %job.repository, pr = job.pr.0, attempts = job.attempts,
             "a job bosun stopped during its last allowed attempt is failed");
         let ctx = ctx.clone();
         tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! a pull request meets its apply requirements, whether two plans propose the same changes,
 //! the order projects apply in, and how one project's apply ended.
 
+use crate::ids::{PrNumber, Sha};
 use serde::{Deserialize, Serialize};
 
 use crate::config::repo::{ApplyRequirement, LockMode, Project, RepoConfig};
@@ -327,8 +328,8 @@ pub enum Refusal {
     /// The project's latest plan is of another commit than `head`.
     Stale {
         target: Target,
-        planned: String,
-        head: String,
+        planned: Sha,
+        head: Sha,
     },
     /// The project's latest plan failed.
     PlanFailed { target: Target },
@@ -339,7 +340,7 @@ pub enum Refusal {
     /// new plan made.
     Interrupted { target: Target },
     /// Another pull request holds the project's lock.
-    Locked { target: Target, by: u64 },
+    Locked { target: Target, by: PrNumber },
     /// Apply requirements the pull request does not meet.
     Requirements { target: Target, unmet: Vec<Unmet> },
     /// Policy sets failed on the project's plan and are not approved by enough of their

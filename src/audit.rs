@@ -7,6 +7,7 @@
 
 pub mod retention;
 
+use crate::ids::{PrNumber, Sha};
 use serde::Serialize;
 
 use crate::plan::Target;
@@ -134,9 +135,9 @@ pub struct NewEntry {
     pub actor: Actor,
     pub kind: Kind,
     pub repository: String,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     pub project: Option<Project>,
-    pub sha: Option<String>,
+    pub sha: Option<Sha>,
     /// How it ended, one word: planned, applied, failed, refused, taken, released, …
     pub outcome: String,
     /// Reasons and short text, redacted by whoever records it, bounded by [`bounded`].
@@ -162,7 +163,7 @@ impl NewEntry {
         }
     }
 
-    pub fn pr(mut self, pr: u64) -> Self {
+    pub fn pr(mut self, pr: PrNumber) -> Self {
         self.pr = Some(pr);
         self
     }
@@ -172,8 +173,8 @@ impl NewEntry {
         self
     }
 
-    pub fn sha(mut self, sha: &str) -> Self {
-        self.sha = Some(sha.to_owned()).filter(|s| !s.is_empty());
+    pub fn sha(mut self, sha: &Sha) -> Self {
+        self.sha = Some(sha.clone()).filter(|s| !s.as_str().is_empty());
         self
     }
 
@@ -213,7 +214,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub repository: Option<String>,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     /// A project's display name or its dir.
     pub project: Option<String>,
     /// The actor's login or token name (case-insensitive).

@@ -183,7 +183,7 @@ pub fn summarise(event: &Event) -> String {
             format!(
                 "{repo}#{} {what} at {} by {who}",
                 pr.number,
-                short(&pr.head.sha)
+                pr.head.sha.short()
             )
         }
         EventKind::PullRequestComment { pr_number, comment } => {
@@ -199,7 +199,7 @@ pub fn summarise(event: &Event) -> String {
             )
         }
         EventKind::Push { git_ref, after, .. } => {
-            format!("{repo} push to {git_ref} at {} by {who}", short(after))
+            format!("{repo} push to {git_ref} at {} by {who}", after.short())
         }
         EventKind::CheckRun { action, check_run } => {
             format!("{repo} check run `{}` {action:?} by {who}", check_run.name)
@@ -222,15 +222,12 @@ pub fn summarise(event: &Event) -> String {
     }
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Branch, Comment, PullRequest, Repo, User};
     use crate::ids::RepoKey;
+    use crate::ids::{InstallationId, PrNumber, Sha};
 
     fn user(login: &str, is_bot: bool) -> User {
         User {
@@ -242,17 +239,17 @@ mod tests {
 
     fn pr(draft: bool, head_repo: &str) -> PullRequest {
         PullRequest {
-            number: 7,
+            number: PrNumber(7),
             title: "t".into(),
             author: user("alice", false),
             head: Branch {
                 name: "change".into(),
-                sha: "a".repeat(40),
+                sha: Sha::new("a".repeat(40)),
                 repo_full_name: Some(head_repo.into()),
             },
             base: Branch {
                 name: "main".into(),
-                sha: "b".repeat(40),
+                sha: Sha::new("b".repeat(40)),
                 repo_full_name: Some("acme/infra".into()),
             },
             draft,
@@ -265,7 +262,7 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
-            installation_id: Some(1),
+            installation_id: Some(InstallationId(1)),
             repo: Some(Repo {
                 id: 1,
                 owner: "acme".into(),
@@ -316,7 +313,7 @@ mod tests {
 
     fn comment(body: &str, bot: bool) -> Event {
         event(EventKind::PullRequestComment {
-            pr_number: 7,
+            pr_number: PrNumber(7),
             comment: Comment {
                 id: 9,
                 body: body.into(),
@@ -377,7 +374,7 @@ mod tests {
         assert!(again.ends_with("already enqueued"), "{again}");
         assert_eq!(
             d.store
-                .jobs_of_pr(&RepoKey::new("acme/infra"), 7)
+                .jobs_of_pr(&RepoKey::new("acme/infra"), PrNumber(7))
                 .await
                 .unwrap()
                 .len(),

@@ -4,6 +4,7 @@
 //! open pull request holds its lock. Shared by the workflow (which decides), the store (which
 //! keeps the history), `render` (the drift issue) and the metrics.
 
+use crate::ids::PrNumber;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Outcome, Step, Target};
@@ -57,7 +58,7 @@ pub struct ProjectDrift {
     pub target: Target,
     pub status: DriftStatus,
     /// The pull request holding the lock, for [`DriftStatus::Skipped`].
-    pub locked_by: Option<u64>,
+    pub locked_by: Option<PrNumber>,
     /// One line: Terraform's `Plan: …` line, its "No changes" line, why it failed, or
     /// `skipped: locked by #N`.
     pub summary: String,
@@ -67,7 +68,7 @@ pub struct ProjectDrift {
 
 impl ProjectDrift {
     /// A project an open pull request holds.
-    pub fn skipped(target: Target, pr: u64) -> Self {
+    pub fn skipped(target: Target, pr: PrNumber) -> Self {
         Self {
             target,
             status: DriftStatus::Skipped,

@@ -49,7 +49,7 @@ impl DriftSweep {
                 Ok(repos) => repos,
                 Err(e) => {
                     // One suspended or broken installation does not stop the others.
-                    tracing::warn!(installation, error = %e, "listing an installation's repositories failed");
+                    tracing::warn!(installation = installation.0, error = %e, "listing an installation's repositories failed");
                     continue;
                 }
             };

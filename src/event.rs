@@ -1,6 +1,8 @@
 //! bosun's own event types: what a webhook means, free of GitHub's JSON shapes.
 //! `github::webhook` translates payloads into these; everything downstream uses only these.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
+
 /// A repository, as events name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
@@ -26,14 +28,14 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
     pub name: String,
-    pub sha: String,
+    pub sha: Sha,
     /// `owner/name` of the repository holding the branch; `None` when a fork was deleted.
     pub repo_full_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
-    pub number: u64,
+    pub number: PrNumber,
     pub title: String,
     pub author: User,
     pub head: Branch,
@@ -41,7 +43,7 @@ pub struct PullRequest {
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
-    pub merge_commit_sha: Option<String>,
+    pub merge_commit_sha: Option<Sha>,
     pub html_url: String,
 }
 
@@ -61,8 +63,8 @@ pub enum PullRequestAction {
     Reopened,
     /// New commits on the head branch.
     Synchronize {
-        before: String,
-        after: String,
+        before: Sha,
+        after: Sha,
     },
     ReadyForReview,
     Closed {
@@ -106,7 +108,7 @@ pub struct Review {
     pub state: ReviewState,
     pub author: User,
     /// The head commit the review was made on.
-    pub commit_sha: Option<String>,
+    pub commit_sha: Option<Sha>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,10 +127,10 @@ pub enum CheckRunAction {
 pub struct CheckRun {
     pub id: u64,
     pub name: String,
-    pub head_sha: String,
+    pub head_sha: Sha,
     pub external_id: Option<String>,
     /// Numbers of the pull requests GitHub associates with the run's head.
-    pub pull_requests: Vec<u64>,
+    pub pull_requests: Vec<PrNumber>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +156,10 @@ pub enum EventKind {
         pr: PullRequest,
     },
     /// A new comment on a pull request (comments on plain issues are not events for bosun).
-    PullRequestComment { pr_number: u64, comment: Comment },
+    PullRequestComment {
+        pr_number: PrNumber,
+        comment: Comment,
+    },
     PullRequestReview {
         action: ReviewAction,
         pr: PullRequest,
@@ -162,8 +167,8 @@ pub enum EventKind {
     },
     Push {
         git_ref: String,
-        before: String,
-        after: String,
+        before: Sha,
+        after: Sha,
         created: bool,
         deleted: bool,
         forced: bool,
@@ -188,7 +193,7 @@ pub enum EventKind {
 /// An event with what every event carries: who, where, under which installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub installation_id: Option<u64>,
+    pub installation_id: Option<InstallationId>,
     /// `None` for installation events, which concern several repositories.
     pub repo: Option<Repo>,
     pub sender: User,
@@ -216,7 +221,7 @@ impl Event {
     }
 
     /// The pull request the event concerns, if any.
-    pub fn pr_number(&self) -> Option<u64> {
+    pub fn pr_number(&self) -> Option<PrNumber> {
         match &self.kind {
             EventKind::PullRequest { pr, .. } | EventKind::PullRequestReview { pr, .. } => {
                 Some(pr.number)

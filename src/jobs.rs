@@ -120,7 +120,7 @@ pub async fn run_job(
         id = job.id,
         kind = %job.kind,
         repo = %job.repository,
-        pr = job.pr,
+        pr = job.pr.0,
         attempt = job.attempts,
     );
     async {
@@ -260,6 +260,7 @@ async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{InstallationId, PrNumber};
     use crate::store::{NewJob, SqliteStore};
 
     const LEASE: Duration = Duration::from_secs(120);
@@ -274,8 +275,8 @@ mod tests {
                 source: "a".into(),
                 kind: "autoplan".into(),
                 repository: "acme/infra".into(),
-                installation_id: 1,
-                pr: 1,
+                installation_id: InstallationId(1),
+                pr: PrNumber(1),
                 priority: 0,
                 spec: "{}".into(),
                 created_at: 1,

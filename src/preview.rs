@@ -3,6 +3,7 @@
 //! config before installing the App. It runs the real plan workflow against an in-memory
 //! GitHub, with a scratch data directory that is deleted afterwards.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,12 +143,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<String> {
     let request = plan::Request {
         actor: crate::audit::Actor::Bosun,
         repo: RepoRef::unlisted("local/preview", path(&source)?, "preview-base"),
-        installation_id: 0,
+        installation_id: InstallationId(0),
         pr: PrRef {
-            number: 1,
-            head_sha,
+            number: PrNumber(1),
+            head_sha: Sha::new(head_sha),
             head_ref: "preview".into(),
-            base_sha,
+            base_sha: Sha::new(base_sha),
             base_ref: "preview-base".into(),
             author: "you".into(),
         },

@@ -96,7 +96,7 @@ async fn run_task(
         id = task.id,
         job = task.job_id,
         repo = %task.repository,
-        pr = task.pr,
+        pr = task.pr.0,
         claim = task.claim,
     );
     async {

@@ -181,7 +181,7 @@ pub async fn git_steps(ctx: &TestContext, prs: &[(u64, String)]) -> anyhow::Resu
         ws.terraform_files(REPO, &head).await?;
         let select = t1.elapsed();
         let key = CheckoutKey {
-            pr: *pr,
+            pr: bosun::ids::PrNumber(*pr),
             dir: bosun::ids::Dir::new(project.clone()),
             workspace: bosun::ids::Workspace::default(),
         };

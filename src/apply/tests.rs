@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::repo;
 use crate::github::{PrState, RequiredCheck};
+use crate::ids::PrNumber;
 use crate::plan::{Action, ResourceChange};
 
 fn review(user: &str, state: ReviewState) -> ReviewInfo {
@@ -63,7 +64,7 @@ fn only_writers_approvals_count_and_a_required_review_decision_must_be_approved(
 
 fn pr(state: MergeableState, mergeable: Option<bool>) -> PullRequestInfo {
     PullRequestInfo {
-        number: 1,
+        number: PrNumber(1),
         from_fork: false,
         head_sha: "h".into(),
         head_ref: "f".into(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::PrNumber;
 use crate::plan::{PlanSummary, Step};
 
 fn t(dir: &str) -> Target {
@@ -104,9 +105,9 @@ fn a_plan_with_changes_is_drift_and_an_empty_one_is_not() {
 
 #[test]
 fn skipped_names_the_pull_request() {
-    let s = ProjectDrift::skipped(t("a"), 7);
+    let s = ProjectDrift::skipped(t("a"), PrNumber(7));
     assert_eq!(s.summary, "skipped: locked by #7");
-    assert_eq!(s.locked_by, Some(7));
+    assert_eq!(s.locked_by, Some(PrNumber(7)));
 }
 
 #[test]

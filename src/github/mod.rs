@@ -2,6 +2,8 @@
 //! [`Request`]s sent through layers), App authentication, the preview's in-memory GitHub, and
 //! webhook payload parsing.
 
+use crate::ids::{PrNumber, Sha};
+
 pub mod app;
 mod client;
 pub mod layer;
@@ -169,10 +171,10 @@ impl MergeableState {
 /// A pull request as apply requirements need it (`GET /repos/{o}/{r}/pulls/{n}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestInfo {
-    pub number: u64,
-    pub head_sha: String,
+    pub number: PrNumber,
+    pub head_sha: Sha,
     pub head_ref: String,
-    pub base_sha: String,
+    pub base_sha: Sha,
     pub base_ref: String,
     pub state: PrState,
     pub draft: bool,
@@ -182,7 +184,7 @@ pub struct PullRequestInfo {
     /// The login of who opened it.
     pub author: String,
     /// The commit the merge made (GitHub's `merge_commit_sha`); set only when merged.
-    pub merge_commit_sha: Option<String>,
+    pub merge_commit_sha: Option<Sha>,
     /// Whether the head lives in another repository than the base (a fork). A fork that was
     /// deleted leaves no head repository: that counts as a fork too.
     pub from_fork: bool,
@@ -264,7 +266,7 @@ pub enum Conclusion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRunSpec {
     pub name: String,
-    pub head_sha: String,
+    pub head_sha: Sha,
     pub status: CheckStatus,
     pub title: String,
     pub summary: String,
@@ -281,7 +283,7 @@ pub struct ReviewInfo {
     pub id: u64,
     pub user: String,
     pub state: crate::event::ReviewState,
-    pub commit_id: Option<String>,
+    pub commit_id: Option<Sha>,
 }
 
 /// A user's permission on a repository, lowest first, as GitHub's roles rank them.

@@ -8,6 +8,7 @@ use crate::event::{
     InstallationReposAction, PullRequest, PullRequestAction, Repo, Review, ReviewAction,
     ReviewState, User,
 };
+use crate::ids::{PrNumber, Sha};
 
 /// Payloads carry their envelope fields directly (not `#[serde(flatten)]`, which buffers
 /// every unknown field of the payload first).
@@ -133,7 +134,9 @@ impl Delivery<'_> {
 /// The event of `kind`, from the installation, repository and sender of its `envelope`.
 fn event_of(kind: EventKind, envelope: Envelope) -> Result<Parsed, ParseError> {
     Ok(Parsed::Event(Box::new(Event {
-        installation_id: envelope.installation.map(|i| i.id),
+        installation_id: envelope
+            .installation
+            .map(|i| crate::ids::InstallationId(i.id)),
         repo: envelope.repository.map(RawRepo::into_repo),
         sender: envelope.sender.into_user(),
         kind,
@@ -154,7 +157,7 @@ fn pull_request(d: &Delivery<'_>) -> Result<Parsed, ParseError> {
         "opened" => PullRequestAction::Opened,
         "reopened" => PullRequestAction::Reopened,
         "synchronize" => PullRequestAction::Synchronize {
-            before: p.before.unwrap_or_default(),
+            before: p.before.unwrap_or_else(|| Sha::new("")),
             after: p.after.unwrap_or_else(|| pr.head.sha.clone()),
         },
         "ready_for_review" => PullRequestAction::ReadyForReview,
@@ -407,7 +410,7 @@ struct RawRepoName {
 struct RawBranch {
     #[serde(rename = "ref")]
     name: String,
-    sha: String,
+    sha: Sha,
     repo: Option<RawRepoName>,
 }
 
@@ -423,7 +426,7 @@ impl RawBranch {
 
 #[derive(Deserialize)]
 struct RawPullRequest {
-    number: u64,
+    number: PrNumber,
     title: String,
     user: Option<RawUser>,
     head: RawBranch,
@@ -433,7 +436,7 @@ struct RawPullRequest {
     state: String,
     merged: Option<bool>,
     merged_at: Option<String>,
-    merge_commit_sha: Option<String>,
+    merge_commit_sha: Option<Sha>,
     html_url: String,
 }
 
@@ -457,8 +460,8 @@ impl RawPullRequest {
 #[derive(Deserialize)]
 struct PullRequestPayload {
     pull_request: RawPullRequest,
-    before: Option<String>,
-    after: Option<String>,
+    before: Option<Sha>,
+    after: Option<Sha>,
     installation: Option<RawInstallationRef>,
     repository: Option<RawRepo>,
     sender: RawUser,
@@ -466,7 +469,7 @@ struct PullRequestPayload {
 
 #[derive(Deserialize)]
 struct RawIssue {
-    number: u64,
+    number: PrNumber,
     pull_request: Option<serde::de::IgnoredAny>,
 }
 
@@ -492,7 +495,7 @@ struct RawReview {
     id: u64,
     user: Option<RawUser>,
     state: String,
-    commit_id: Option<String>,
+    commit_id: Option<Sha>,
 }
 
 #[derive(Deserialize)]
@@ -508,8 +511,8 @@ struct ReviewPayload {
 struct PushPayload {
     #[serde(rename = "ref")]
     git_ref: String,
-    before: String,
-    after: String,
+    before: Sha,
+    after: Sha,
     #[serde(default)]
     created: bool,
     #[serde(default)]
@@ -523,14 +526,14 @@ struct PushPayload {
 
 #[derive(Deserialize)]
 struct RawPrNumber {
-    number: u64,
+    number: PrNumber,
 }
 
 #[derive(Deserialize)]
 struct RawCheckRun {
     id: u64,
     name: String,
-    head_sha: String,
+    head_sha: Sha,
     external_id: Option<String>,
     #[serde(default)]
     pull_requests: Vec<RawPrNumber>,

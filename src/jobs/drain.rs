@@ -89,7 +89,7 @@ impl Running {
                 id = job.id,
                 kind = %job.kind,
                 repo = %job.repository,
-                pr = job.pr,
+                pr = job.pr.0,
                 "the shutdown grace ran out with this job running: bosun exits without it; its \
                  lease runs out and, if it was applying, the apply is reported interrupted"
             );
@@ -102,6 +102,7 @@ impl Running {
 mod tests {
     use super::*;
     use crate::config::{CheckoutStrategy, CommentMode};
+    use crate::ids::{InstallationId, PrNumber};
     use crate::store::JobStatus;
 
     fn settings() -> WorkflowSettings {
@@ -136,8 +137,8 @@ mod tests {
             id: 1,
             kind: kind.into(),
             repository: "acme/infra".into(),
-            installation_id: 1,
-            pr: 1,
+            installation_id: InstallationId(1),
+            pr: PrNumber(1),
             spec: spec.to_string(),
             status: JobStatus::Running,
             attempts: 1,

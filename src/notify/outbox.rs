@@ -2,6 +2,7 @@
 //! (BOSUN_NOTIFY_KINDS), and messages wait in a bounded queue that one task sends in order,
 //! so a slow or failing webhook never slows or fails the work that announces something.
 
+use crate::ids::PrNumber;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -114,7 +115,7 @@ impl Outbox {
     }
 
     /// The web address of pull request `pr` of `repo` (`owner/name`).
-    pub fn pr_link(&self, repo: &str, pr: u64) -> String {
+    pub fn pr_link(&self, repo: &str, pr: PrNumber) -> String {
         format!("{}/{repo}/pull/{pr}", self.web)
     }
 

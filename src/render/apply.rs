@@ -7,6 +7,7 @@ use super::split::cap_line;
 use super::{cell, code_span, escape, marker, one_line};
 use super::{fence_for, len};
 use crate::apply::{ApplyOutcome, ProjectApply, Refusal, Unmet, apply_line};
+use crate::ids::Sha;
 use crate::plan::Target;
 
 /// How much of a comment the projects' outputs share.
@@ -17,7 +18,7 @@ const OUTPUT_BUDGET: usize = 56_000;
 pub struct ApplyComment<'a> {
     pub command_name: &'a str,
     /// The commit whose plans were applied (the head, or the merge commit).
-    pub sha: &'a str,
+    pub sha: &'a Sha,
     pub results: &'a [ProjectApply],
     /// Who asked, and how (or that the merge did).
     pub note: Option<&'a str>,
@@ -51,7 +52,7 @@ fn headline(o: &ApplyOutcome) -> String {
 /// The comment after an apply run.
 pub fn apply_comment(c: &ApplyComment) -> String {
     let name = one_line(c.command_name);
-    let short = c.sha.get(..7).unwrap_or(c.sha);
+    let short = c.sha.short();
     let applied = c.results.iter().filter(|r| r.outcome.succeeded()).count();
     let failed = c
         .results
@@ -284,8 +285,8 @@ fn refusal(name: &str, r: &Refusal) -> String {
             "{}: **the plan is stale**: it was made at {}, and the head is now {} (a push \
              after the plan). Plan again with {}, review it, then apply.",
             code_span(&target.display_name()),
-            code_span(short(planned)),
-            code_span(short(head)),
+            code_span(planned.short()),
+            code_span(head.short()),
             plan(target)
         ),
         Refusal::PlanFailed { target } => format!(
@@ -378,10 +379,6 @@ pub fn plan_refused(name: &str, unmet: &[Unmet]) -> String {
          `{name} plan`.",
         unmet_reasons(unmet)
     )
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 /// The most users, and separately teams, an apply refusal names.

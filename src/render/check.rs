@@ -4,6 +4,7 @@
 use super::plan::error_headlines;
 use super::split::{self, cap_line};
 use super::{code_span, diff, escape, fence_for, len};
+use crate::ids::PrNumber;
 use crate::plan::{Outcome, ProjectPlan};
 
 /// How much of [`super::CHECK_LIMIT`] bosun uses for the summary and for the text.
@@ -106,8 +107,8 @@ fn notice(n: usize) -> String {
 
 /// The plan summary check (`bosun/plan`) of a plan waiting for locks `held` (each locked
 /// project with the pull request holding it).
-pub fn waiting_summary(held: &[(crate::plan::Target, u64)]) -> CheckOutput {
-    let mut holders: Vec<u64> = held.iter().map(|(_, pr)| *pr).collect();
+pub fn waiting_summary(held: &[(crate::plan::Target, PrNumber)]) -> CheckOutput {
+    let mut holders: Vec<PrNumber> = held.iter().map(|(_, pr)| *pr).collect();
     holders.sort_unstable();
     holders.dedup();
     let by: Vec<String> = holders.iter().map(|pr| format!("#{pr}")).collect();

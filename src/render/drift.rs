@@ -6,6 +6,7 @@ use super::check::CheckOutput;
 use super::split::{self, cap_line};
 use super::{COMMENT_LIMIT, code_span, diff, escape, fence_for, len};
 use crate::drift::{Change, DriftStatus, ProjectDrift};
+use crate::ids::Sha;
 use crate::plan::Target;
 
 /// The drift issue's title: the one bosun looks for, so it is never duplicated.
@@ -20,7 +21,7 @@ pub const CHECK_PREFIX: &str = "bosun/drift: ";
 pub struct RunInfo<'a> {
     pub repo: &'a str,
     pub branch: &'a str,
-    pub sha: &'a str,
+    pub sha: &'a Sha,
     /// When it ran, as text (UTC).
     pub at: &'a str,
     /// The run's id in the store (and in `GET /api/drift/…`): each run's body differs.
@@ -61,7 +62,7 @@ pub fn issue_body(run: &RunInfo) -> String {
     out.push_str(&format!(
         "bosun planned every project of {} at {} on {} (drift run {}): {what}.\n",
         code_span(run.branch),
-        code_span(short(run.sha)),
+        code_span(run.sha.short()),
         run.at,
         run.run_id,
     ));
@@ -155,7 +156,7 @@ pub fn closing_comment(run: &RunInfo) -> String {
     format!(
         "Every project of {} is back in sync at {} ({}): closing.",
         code_span(run.branch),
-        code_span(short(run.sha)),
+        code_span(run.sha.short()),
         run.at
     )
 }
@@ -220,8 +221,8 @@ pub fn not_checked(why: &str) -> CheckOutput {
 }
 
 /// The notification of status changes (Slack-compatible `text`): one line per project.
-pub fn notification(repo: &str, branch: &str, sha: &str, changes: &[Change]) -> String {
-    let mut out = format!("bosun drift: {repo} ({branch} at {})", short(sha));
+pub fn notification(repo: &str, branch: &str, sha: &Sha, changes: &[Change]) -> String {
+    let mut out = format!("bosun drift: {repo} ({branch} at {})", sha.short());
     for c in changes {
         let before = c.before.map_or("unchecked", |s| word(s));
         out.push_str(&format!(
@@ -242,10 +243,6 @@ fn word(s: DriftStatus) -> &'static str {
         DriftStatus::Error => "error",
         DriftStatus::Skipped => "skipped",
     }
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! 65,536 characters and check-run summary and text at 65,535 each; bosun measures text in
 //! UTF-16 code units (never fewer than characters) and keeps a margin below those caps.
 
+use crate::ids::PrNumber;
+
 pub mod access;
 pub mod apply;
 pub mod check;
@@ -45,13 +47,13 @@ pub const COMMENT_LIMIT: usize = 65_536;
 pub const CHECK_LIMIT: usize = 65_535;
 
 /// The hidden marker that starts part `part` of `parts` of the plan comment of PR `pr`.
-pub fn plan_marker(pr: u64, part: u32, parts: u32) -> String {
+pub fn plan_marker(pr: PrNumber, part: u32, parts: u32) -> String {
     format!("{PLAN_MARKER_PREFIX}pr={pr} part={part}/{parts} -->")
 }
 
 /// How every part of the plan comment of PR `pr` begins, whatever its part: `pr=42 ` does not
 /// begin `pr=420`'s.
-pub fn plan_marker_of_pr(pr: u64) -> String {
+pub fn plan_marker_of_pr(pr: PrNumber) -> String {
     format!("{PLAN_MARKER_PREFIX}pr={pr} ")
 }
 

@@ -2,6 +2,7 @@
 //! apply outcomes, applies held back on merge and locks held too long, each with the link to
 //! the pull request, and an apply's with the link to its run's page when there is one.
 
+use crate::ids::{PrNumber, Sha};
 use std::time::Duration;
 
 use crate::projects::Target;
@@ -23,18 +24,14 @@ fn project(t: &Target) -> String {
     )
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 /// `bosun: applied …`, `bosun: apply failed …`, `bosun: apply interrupted …`, with the pull
 /// request's `link` and, when the apply's run is known, its page's (`run`).
 pub fn apply_outcome(
     end: ApplyEnd,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     target: &Target,
-    sha: &str,
+    sha: &Sha,
     link: &str,
     run: Option<&str>,
 ) -> String {
@@ -47,12 +44,12 @@ pub fn apply_outcome(
     format!(
         "bosun: {what} {} in {repo}#{pr} at {}: {link}{log}",
         project(target),
-        short(sha)
+        sha.short()
     )
 }
 
 /// `bosun: not applied on merge …`, with why.
-pub fn apply_held(repo: &str, pr: u64, targets: &[Target], why: &str, link: &str) -> String {
+pub fn apply_held(repo: &str, pr: PrNumber, targets: &[Target], why: &str, link: &str) -> String {
     let names: Vec<String> = targets.iter().map(project).collect();
     format!(
         "bosun: not applied on merge ({why}): {} in {repo}#{pr}: {link}",
@@ -61,7 +58,7 @@ pub fn apply_held(repo: &str, pr: u64, targets: &[Target], why: &str, link: &str
 }
 
 /// `bosun: lock held for …`.
-pub fn lock_held(repo: &str, pr: u64, target: &Target, age: Duration, link: &str) -> String {
+pub fn lock_held(repo: &str, pr: PrNumber, target: &Target, age: Duration, link: &str) -> String {
     let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
     format!(
         "bosun: {} in {repo} has been locked by #{pr} for {age}: {link}",
@@ -82,31 +79,31 @@ mod tests {
         };
         let link = "https://github.com/acme/infra/pull/7";
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Applied, "acme/infra", 7, &t, "0123456789", link, None),
+            apply_outcome(ApplyEnd::Applied, "acme/infra", PrNumber(7), &t, &Sha::new("0123456789"), link, None),
             @"bosun: applied envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
             apply_outcome(
                 ApplyEnd::Interrupted,
                 "acme/infra",
-                7,
+                PrNumber(7),
                 &t,
-                "0123456789",
+                &Sha::new("0123456789"),
                 link,
                 Some("https://bosun.example.com/runs/12")
             ),
             @"bosun: apply interrupted by a restart: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7 (log: https://bosun.example.com/runs/12)"
         );
         insta::assert_snapshot!(
-            apply_outcome(ApplyEnd::Failed, "acme/infra", 7, &t, "0123456789", link, None),
+            apply_outcome(ApplyEnd::Failed, "acme/infra", PrNumber(7), &t, &Sha::new("0123456789"), link, None),
             @"bosun: apply failed: envs/prod (envs/prod, workspace default) in acme/infra#7 at 0123456: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            apply_held("acme/infra", 7, std::slice::from_ref(&t), "applies are locked", link),
+            apply_held("acme/infra", PrNumber(7), std::slice::from_ref(&t), "applies are locked", link),
             @"bosun: not applied on merge (applies are locked): envs/prod (envs/prod, workspace default) in acme/infra#7: https://github.com/acme/infra/pull/7"
         );
         insta::assert_snapshot!(
-            lock_held("acme/infra", 7, &t, Duration::from_secs(90_061), link),
+            lock_held("acme/infra", PrNumber(7), &t, Duration::from_secs(90_061), link),
             @"bosun: envs/prod (envs/prod, workspace default) in acme/infra has been locked by #7 for 1day 1h 1m: https://github.com/acme/infra/pull/7"
         );
     }

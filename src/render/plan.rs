@@ -9,6 +9,7 @@
 
 use super::split::{self, Block, Limits, Lines};
 use super::{cell, code_span, diff, escape, fenced, len, one_line};
+use crate::ids::{PrNumber, Sha};
 use crate::plan::{Outcome, PlanSummary, ProjectPlan, Target};
 
 /// A plan or output longer than this many lines is folded.
@@ -29,8 +30,8 @@ const WRAP_RESERVE: usize = 300;
 pub struct PlanComment<'a> {
     /// The name users type to call bosun, e.g. `bosun`.
     pub command_name: &'a str,
-    pub pr: u64,
-    pub head_sha: &'a str,
+    pub pr: PrNumber,
+    pub head_sha: &'a Sha,
     pub projects: &'a [ProjectPlan],
     /// A line under the heading, e.g. "Planned by `bosun plan -d x` from @alice".
     pub note: Option<&'a str>,
@@ -107,7 +108,7 @@ fn blocks(c: &PlanComment) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut head = format!(
         "### Terraform plan for {}",
-        code_span(&short_sha(c.head_sha))
+        code_span(&short_sha(c.head_sha.as_str()))
     );
     if let Some(note) = c.note {
         head.push_str("\n\n");

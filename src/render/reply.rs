@@ -4,6 +4,7 @@
 use super::{code_span, fenced, marker, no_mentions, one_line};
 use crate::command::{Command, CommandError};
 use crate::config::repo::ConfigError;
+use crate::ids::PrNumber;
 use crate::ids::{Dir, Workspace};
 use crate::plan::Target;
 
@@ -309,7 +310,7 @@ pub fn ambiguous(command_name: &str, verb: &str, found: &crate::projects::Ambigu
 
 /// The reply when a plan waits for locks other pull requests hold: which projects, held by
 /// which pull request, and that bosun plans by itself once they are released.
-pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, u64)]) -> String {
+pub fn locked(command_name: &str, asked: &[Target], held: &[(Target, PrNumber)]) -> String {
     let name = one_line(command_name);
     let mut out = format!(
         "{}\n**Waiting for locks.** bosun plans a project for one pull request at a time, \

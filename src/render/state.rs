@@ -7,6 +7,7 @@ use super::reply::capitalised;
 use super::{cell, code_span, escape, marker, one_line};
 use crate::apply::Unmet;
 use crate::github::Permission;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::Target;
 use crate::terraform::{StateOp, StateRun};
 
@@ -37,7 +38,7 @@ pub enum Refusal {
     /// The pull request is closed or merged.
     NotOpen,
     /// Another pull request holds the project's lock.
-    Locked { target: Target, by: u64 },
+    Locked { target: Target, by: PrNumber },
     /// The project's `import_requirements` are not met.
     Requirements { target: Target, unmet: Vec<Unmet> },
 }
@@ -133,12 +134,12 @@ pub fn no_project(command_name: &str, op: StateOp) -> String {
 pub fn result_comment(
     command_name: &str,
     op: StateOp,
-    sha: &str,
+    sha: &Sha,
     results: &[ProjectState],
     note: &str,
 ) -> String {
     let name = one_line(command_name);
-    let short = sha.get(..7).unwrap_or(sha);
+    let short = sha.short();
     let ok = results.iter().filter(|r| r.run.succeeded).count();
     let failed = results.len() - ok;
     let mut out = format!(
@@ -245,7 +246,13 @@ mod tests {
                 },
             },
         ];
-        let body = result_comment("bosun", StateOp::Rm, "abcdef123", &results, "By @ann.");
+        let body = result_comment(
+            "bosun",
+            StateOp::Rm,
+            &Sha::new("abcdef123"),
+            &results,
+            "By @ann.",
+        );
         assert!(body.starts_with("<!-- bosun:state-rm -->"), "{body}");
         assert!(body.contains("1 succeeded, 1 failed"), "{body}");
         assert!(body.contains("| `b` | ❌ State rm failed. |"), "{body}");
@@ -261,7 +268,7 @@ mod tests {
             StateOp::Import,
             &[Refusal::Locked {
                 target: target("a"),
-                by: 7,
+                by: PrNumber(7),
             }],
         );
         assert!(body.contains("`a`: **`locked` by #7**"), "{body}");

@@ -1,3 +1,4 @@
+use crate::ids::{PrNumber, Sha};
 use proptest::prelude::*;
 
 use super::plan::plan_comment_with;
@@ -139,8 +140,8 @@ fn comment(projects: &[ProjectPlan]) -> Vec<String> {
     plan_comment(&PlanComment {
         hooks: &[],
         command_name: "bosun",
-        pr: 42,
-        head_sha: "3ae525b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6",
+        pr: PrNumber(42),
+        head_sha: &Sha::new("3ae525b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6"),
         projects,
         note: Some("Planned by `bosun plan` from @alice"),
         logs: &[],
@@ -200,7 +201,7 @@ fn balanced(body: &str) -> Result<(), String> {
 
 #[test]
 fn markers_round_trip() {
-    let m = plan_marker(42, 2, 3);
+    let m = plan_marker(PrNumber(42), 2, 3);
     assert_eq!(m, "<!-- bosun:plan pr=42 part=2/3 -->");
     assert_eq!(parse_marker(&format!("{m}\nbody")), Some((42, 2, 3)));
     assert_eq!(parse_marker("<!-- bosun:plan pr=42 part=4/3 -->"), None);
@@ -581,8 +582,8 @@ proptest! {
         let c = PlanComment {
             hooks: &[],
             command_name: "bosun",
-            pr: 42,
-            head_sha: "abc",
+            pr: PrNumber(42),
+            head_sha: &Sha::new("abc"),
             projects: &projects,
             note: None,
             logs: &[],

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::Target;
 use crate::store::test_db::{Backend, TestDb};
 use crate::store::{NewRun, RunKind};
@@ -8,14 +9,14 @@ async fn started(db: &TestDb) -> (Arc<dyn Store>, i64) {
     let run = NewRun {
         job_id: 1,
         repository: "acme/infra".into(),
-        pr: 2,
+        pr: PrNumber(2),
         target: Target {
             dir: ".".into(),
             workspace: "default".into(),
             name: None,
         },
         kind: RunKind::Plan,
-        commit_sha: "b".repeat(40),
+        commit_sha: Sha::new("b".repeat(40)),
         requested_by: "alice".into(),
     };
     let id = store.start_run(&run, now_millis()).await.unwrap().id();

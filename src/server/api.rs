@@ -7,6 +7,7 @@
 //! reason; every call that changes state is an `api_call` entry of the audit trail
 //! (`GET /api/audit`, in `audit`).
 
+use crate::ids::{InstallationId, PrNumber};
 use std::sync::Arc;
 
 use axum::Json;
@@ -111,7 +112,10 @@ pub(crate) fn repo_of(state: &AppState, owner: &str, repo: &str) -> Result<Strin
 }
 
 /// The repository as a job needs it, and the installation that has it.
-pub(crate) async fn repo_ref(state: &AppState, full: &str) -> Result<(RepoRef, u64), Refusal> {
+pub(crate) async fn repo_ref(
+    state: &AppState,
+    full: &str,
+) -> Result<(RepoRef, InstallationId), Refusal> {
     let installation = match state.github.repo_installation(full).await {
         Ok(Some(id)) => id,
         Ok(None) => {
@@ -236,7 +240,7 @@ struct ProjectJson<'a> {
     dir: &'a crate::ids::Dir,
     workspace: &'a crate::ids::Workspace,
     status: &'static str,
-    locked_by: Option<u64>,
+    locked_by: Option<PrNumber>,
     summary: &'a str,
 }
 

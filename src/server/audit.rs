@@ -4,6 +4,7 @@
 //! `Accept: application/x-ndjson` (or `format=jsonl`) every matching entry is streamed as JSON
 //! lines instead, read from the store a page at a time. A bad parameter is a 400 naming it.
 
+use crate::ids::PrNumber;
 use std::sync::Arc;
 
 use axum::Json;
@@ -110,10 +111,10 @@ impl AuditQuery {
                     f.repository = Some(text(key, value)?);
                 }
                 "pr" => {
-                    let n: u64 = value
+                    let n: PrNumber = value
                         .parse()
                         .map_err(|_| bad(key, "expected a pull request number"))?;
-                    if n == 0 || n > i64::MAX as u64 {
+                    if n.0 == 0 || n.0 > i64::MAX as u64 {
                         return Err(bad(key, "expected a pull request number"));
                     }
                     f.pr = Some(n);
@@ -372,7 +373,7 @@ mod tests {
             AuditQuery {
                 filter: Filter {
                     repository: Some("acme/infra".into()),
-                    pr: Some(7),
+                    pr: Some(PrNumber(7)),
                     project: Some("prod".into()),
                     user: Some("alice".into()),
                     kind: Some(Kind::Apply),

@@ -184,7 +184,7 @@ async fn handle(
         event,
         action,
         repository: event_data.repo.as_ref().map(|r| r.full_name.clone()),
-        installation_id: event_data.installation_id.map(|i| i as i64),
+        installation_id: event_data.installation_id.map(|i| i.0 as i64),
         received_at: now_millis(),
         payload: Payload::pack(&payload),
     };

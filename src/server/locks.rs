@@ -4,6 +4,7 @@
 //! the command permission, by queueing an unlock job (the worker releases, wakes the waiting
 //! pull requests and says on the pull request who unlocked it and why).
 
+use crate::ids::PrNumber;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -142,7 +143,7 @@ pub async fn unlock(
 
 /// An unlock queued: whose locks, which, and the job doing it.
 pub struct QueuedUnlock {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub targets: Vec<Target>,
     pub job: Option<i64>,
 }
@@ -211,7 +212,7 @@ pub async fn queue_unlock(
         .await
         .map_err(|e| store_failed(e, "queueing the unlock"))?;
     state.enqueued.notify_waiters();
-    tracing::info!(repo = %full, pr, by = %viewer.name(), "unlock queued through the API");
+    tracing::info!(repo = %full, pr = pr.0, by = %viewer.name(), "unlock queued through the API");
     Ok(QueuedUnlock {
         pr,
         targets,

@@ -3,6 +3,7 @@
 //! with `web`. State changes (unlock) are forms carrying the session's CSRF token. Every page
 //! is sent with a Content-Security-Policy that allows bosun's own script and stylesheet only.
 
+use crate::ids::PrNumber;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -204,8 +205,9 @@ pub async fn repository(
             .recent_jobs(&key, 200)
             .await
             .map_err(|e| store_failed(e, "listing jobs"))?;
-        let mut by_pr: BTreeMap<std::cmp::Reverse<u64>, Vec<crate::store::Job>> = BTreeMap::new();
-        for job in jobs.into_iter().filter(|j| j.pr != 0) {
+        let mut by_pr: BTreeMap<std::cmp::Reverse<PrNumber>, Vec<crate::store::Job>> =
+            BTreeMap::new();
+        for job in jobs.into_iter().filter(|j| j.pr != PrNumber(0)) {
             by_pr
                 .entry(std::cmp::Reverse(job.pr))
                 .or_default()
@@ -246,7 +248,7 @@ pub async fn repository(
 
 /// The titles of `repo`'s recently updated pull requests, as GitHub has them now; none when
 /// GitHub cannot say within 5 s (the page then shows numbers only).
-pub(super) async fn pr_titles(state: &AppState, repo: &str) -> HashMap<u64, String> {
+pub(super) async fn pr_titles(state: &AppState, repo: &str) -> HashMap<PrNumber, String> {
     let titles = async {
         let Some(installation) = state.github.repo_installation(repo).await? else {
             return Ok(Vec::new());
@@ -299,7 +301,7 @@ pub async fn run(
             after = last.seq;
             chunks.iter().for_each(|c| log.push_str(&c.text));
         }
-        let plans = if run.pr != 0 {
+        let plans = if run.pr != PrNumber(0) {
             store
                 .plans_of_pr(&run.key(), run.pr)
                 .await
@@ -329,7 +331,7 @@ pub async fn run(
             project: run.project.as_deref(),
             kind: run.kind.as_str(),
             status,
-            commit: &run.commit_sha,
+            commit: run.commit_sha.as_str(),
             requested_by: &run.requested_by,
             started_at: run.started_at,
             finished_at: run.finished_at,

@@ -1,6 +1,7 @@
 //! The store's audit trail: entries are appended, read back with filters and keyset paging
 //! (by id, newest first), and pruned by age only. No statement of bosun updates an entry.
 
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 use sqlx::{Database, QueryBuilder};
 
@@ -42,7 +43,7 @@ where
         q.push(" AND repository = ").push_bind(repo.clone());
     }
     if let Some(pr) = filter.pr {
-        q.push(" AND pr = ").push_bind(pr as i64);
+        q.push(" AND pr = ").push_bind(pr.0 as i64);
     }
     if let Some(project) = &filter.project {
         q.push(" AND (project = ")
@@ -106,9 +107,11 @@ where
             actor: Actor::from_parts(&actor_kind, row.try_get("actor_name")?),
             kind,
             repository: row.try_get("repository")?,
-            pr: row.try_get::<Option<i64>, _>("pr")?.map(|n| n as u64),
+            pr: row
+                .try_get::<Option<i64>, _>("pr")?
+                .map(|n| PrNumber(n as u64)),
             project,
-            sha: row.try_get("sha")?,
+            sha: row.try_get::<Option<String>, _>("sha")?.map(Sha::new),
             outcome: row.try_get("outcome")?,
             detail: row.try_get("detail")?,
             run_id: row.try_get("run_id")?,

@@ -4,6 +4,7 @@
 //! repository's drift issue.
 
 use crate::ids::RepoKey;
+use crate::ids::Sha;
 use async_trait::async_trait;
 
 use super::Millis;
@@ -17,7 +18,7 @@ pub struct DriftRun {
     /// The key of its repository in the store.
     pub repository: RepoKey,
     /// The default branch's head that was planned.
-    pub sha: String,
+    pub sha: Sha,
     pub trigger: Trigger,
     pub started_at: Millis,
     /// `None` while it runs (or when bosun stopped during it).
@@ -58,7 +59,7 @@ pub trait DriftStore: Send + Sync {
     async fn start_drift_run(
         &self,
         repository: &RepoKey,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64>;

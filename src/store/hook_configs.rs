@@ -4,6 +4,7 @@
 //! Forgotten when the pull request closes.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -20,7 +21,7 @@ pub trait HookConfigStore: Send + Sync {
     /// Keeps what the hooks left at `sha` of pull request `pr` (replacing an earlier run's).
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&RepoKey, u64, &str),
+        (repository, pr, sha): (&RepoKey, PrNumber, &Sha),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()>;
@@ -29,11 +30,11 @@ pub trait HookConfigStore: Send + Sync {
     async fn hook_config(
         &self,
         repository: &RepoKey,
-        sha: &str,
+        sha: &Sha,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>>;
 
     /// Forgets a pull request's; returns how many commits' there were.
-    async fn delete_hook_configs(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_hook_configs(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<u64>;
 }
 
 /// The files as the store keeps them: one JSON array.
@@ -56,18 +57,18 @@ mod tests {
             ConfigFile { path: "atlantis.yaml".into(), text: Some("version: 3\n".into()) },
             ConfigFile { path: "bosun.yaml".into(), text: None },
         ];
-        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), None);
-        s.keep_hook_config((&RepoKey::new("o/r"), 7, "a1"), &files, 1).await.unwrap();
-        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), Some(files.clone()));
-        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "b2").await.unwrap(), None, "another commit");
-        assert_eq!(s.hook_config(&RepoKey::new("o/other"), "a1").await.unwrap(), None, "another repo");
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("a1")).await.unwrap(), None);
+        s.keep_hook_config((&RepoKey::new("o/r"), PrNumber(7), &Sha::new("a1")), &files, 1).await.unwrap();
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("a1")).await.unwrap(), Some(files.clone()));
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("b2")).await.unwrap(), None, "another commit");
+        assert_eq!(s.hook_config(&RepoKey::new("o/other"), &Sha::new("a1")).await.unwrap(), None, "another repo");
         let again = vec![ConfigFile { path: "atlantis.yaml".into(), text: None }];
-        s.keep_hook_config((&RepoKey::new("o/r"), 7, "a1"), &again, 2).await.unwrap();
-        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "a1").await.unwrap(), Some(again));
-        s.keep_hook_config((&RepoKey::new("o/r"), 7, "b2"), &files, 3).await.unwrap();
-        s.keep_hook_config((&RepoKey::new("o/r"), 8, "c3"), &files, 3).await.unwrap();
-        assert_eq!(s.delete_hook_configs(&RepoKey::new("o/r"), 7).await.unwrap(), 2);
-        assert_eq!(s.hook_config(&RepoKey::new("o/r"), "b2").await.unwrap(), None);
-        assert!(s.hook_config(&RepoKey::new("o/r"), "c3").await.unwrap().is_some(), "another PR's stays");
+        s.keep_hook_config((&RepoKey::new("o/r"), PrNumber(7), &Sha::new("a1")), &again, 2).await.unwrap();
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("a1")).await.unwrap(), Some(again));
+        s.keep_hook_config((&RepoKey::new("o/r"), PrNumber(7), &Sha::new("b2")), &files, 3).await.unwrap();
+        s.keep_hook_config((&RepoKey::new("o/r"), PrNumber(8), &Sha::new("c3")), &files, 3).await.unwrap();
+        assert_eq!(s.delete_hook_configs(&RepoKey::new("o/r"), PrNumber(7)).await.unwrap(), 2);
+        assert_eq!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("b2")).await.unwrap(), None);
+        assert!(s.hook_config(&RepoKey::new("o/r"), &Sha::new("c3")).await.unwrap().is_some(), "another PR's stays");
     }}
 }

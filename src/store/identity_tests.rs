@@ -2,6 +2,7 @@
 //! workspace keep their own plans, reviewed plans and lock waits, under one lock; and the
 //! migration that made the name part of the key kept the rows stored before it.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::str::FromStr as _;
 
 use super::seal::{Binding, KEY_LEN};
@@ -23,9 +24,9 @@ fn named(name: Option<&str>) -> Target {
 fn plan(name: Option<&str>, sha: &str, planfile: &[u8]) -> StoredPlan {
     StoredPlan {
         repository: REPO.into(),
-        pr: 5,
+        pr: PrNumber(5),
         target: named(name),
-        head_sha: sha.repeat(40),
+        head_sha: Sha::new(sha.repeat(40)),
         outcome: Outcome::Planned {
             summary: PlanSummary {
                 digest: format!("{name:?}"),
@@ -52,7 +53,7 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
     s.record_plan(&plan(Some("default"), "a", b"default planfile"))
         .await
         .unwrap();
-    let plans = s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap();
+    let plans = s.plans_of_pr(&RepoKey::new(REPO), PrNumber(5)).await.unwrap();
     assert_eq!(
         plans,
         [
@@ -66,17 +67,17 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
     s.record_plan(&plan(Some("default"), "b", b"default again"))
         .await
         .unwrap();
-    let plans = s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap();
+    let plans = s.plans_of_pr(&RepoKey::new(REPO), PrNumber(5)).await.unwrap();
     assert_eq!(plans[0], plan(Some("default"), "b", b"default again"));
     assert_eq!(plans[1], plan(Some("staging"), "a", b"staging planfile"));
 
     // Applying one forgets its planfile only.
     assert!(
-        s.forget_planfile(&RepoKey::new(REPO), 5, &named(Some("staging")), &"a".repeat(40))
+        s.forget_planfile(&RepoKey::new(REPO), PrNumber(5), &named(Some("staging")), &Sha::new("a".repeat(40)))
             .await
             .unwrap()
     );
-    let plans = s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap();
+    let plans = s.plans_of_pr(&RepoKey::new(REPO), PrNumber(5)).await.unwrap();
     assert_eq!(plans[0].planfile.as_deref(), Some(&b"default again"[..]));
     assert_eq!(plans[1].planfile, None);
 
@@ -87,7 +88,7 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
          WHERE project = 'staging'",
     )
     .await;
-    let plans = s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap();
+    let plans = s.plans_of_pr(&RepoKey::new(REPO), PrNumber(5)).await.unwrap();
     assert_eq!(plans[1].target, named(Some("staging")));
     assert_eq!(plans[1].planfile, None);
 
@@ -96,13 +97,13 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
         .await
         .unwrap();
     assert_eq!(
-        s.keep_reviewed_plans(&RepoKey::new(REPO), 5, &"b".repeat(40))
+        s.keep_reviewed_plans(&RepoKey::new(REPO), PrNumber(5), &Sha::new("b".repeat(40)))
             .await
             .unwrap(),
         2
     );
     let reviewed: Vec<Target> = s
-        .reviewed_plans(&RepoKey::new(REPO), 5)
+        .reviewed_plans(&RepoKey::new(REPO), PrNumber(5))
         .await
         .unwrap()
         .into_iter()
@@ -112,13 +113,13 @@ store_test! { async fn two_named_projects_on_one_dir_and_workspace_keep_their_ow
 
     // Deleting one project's plan keeps the other's.
     assert_eq!(
-        s.delete_plans_of(&RepoKey::new(REPO), 5, &[named(Some("default"))])
+        s.delete_plans_of(&RepoKey::new(REPO), PrNumber(5), &[named(Some("default"))])
             .await
             .unwrap(),
         1
     );
     let left: Vec<Target> = s
-        .plans_of_pr(&RepoKey::new(REPO), 5)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(5))
         .await
         .unwrap()
         .into_iter()
@@ -131,12 +132,12 @@ store_test! { async fn named_projects_share_their_lock_and_each_is_woken(db) {
     let s = db.open().await;
     let both = [named(Some("default")), named(Some("staging"))];
     assert_eq!(
-        s.lock_projects(&RepoKey::new(REPO), 1, &both, true, 1).await.unwrap(),
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &both, true, 1).await.unwrap(),
         LockAttempt::Locked
     );
-    assert_eq!(s.locks_of_pr(&RepoKey::new(REPO), 1).await.unwrap().len(), 1, "one lock");
+    assert_eq!(s.locks_of_pr(&RepoKey::new(REPO), PrNumber(1)).await.unwrap().len(), 1, "one lock");
     // Another pull request waits for both projects, and gets both when woken.
-    let LockAttempt::Held { held } = s.lock_projects(&RepoKey::new(REPO), 2, &both, true, 2).await.unwrap() else {
+    let LockAttempt::Held { held } = s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &both, true, 2).await.unwrap() else {
         panic!("#1 holds the lock");
     };
     assert_eq!(held.len(), 1);
@@ -145,7 +146,7 @@ store_test! { async fn named_projects_share_their_lock_and_each_is_woken(db) {
         source: format!("wake {}", w.pr),
         kind: "replan".into(),
         repository: REPO.into(),
-        installation_id: 1,
+        installation_id: InstallationId(1),
         pr: w.pr,
         priority: 0,
         spec: "{}".into(),
@@ -153,7 +154,7 @@ store_test! { async fn named_projects_share_their_lock_and_each_is_woken(db) {
         supersedes_kind: None,
     };
     let released = s
-        .release_locks(&RepoKey::new(REPO), 1, Some(&both[1..]), &wake)
+        .release_locks(&RepoKey::new(REPO), PrNumber(1), Some(&both[1..]), &wake)
         .await
         .unwrap();
     assert_eq!(released.released.len(), 1, "the one lock, by either name");
@@ -174,7 +175,7 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
     let sealed = |dir: &str| {
         let binding = Binding {
             repository: REPO,
-            pr: 5,
+            pr: PrNumber(5),
             dir: &dir.into(),
             workspace: &"default".into(),
             project: None,
@@ -225,7 +226,10 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
         workspace: "default".into(),
         name: name.map(Into::into),
     };
-    let plans = s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap();
+    let plans = s
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(5))
+        .await
+        .unwrap();
     let kept: Vec<(Target, Option<&[u8]>)> = plans
         .iter()
         .map(|p| (p.target.clone(), p.planfile.as_deref()))
@@ -239,7 +243,7 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
         "rows kept; an unnamed project's planfile still opens, a named one's is planned again"
     );
     let reviewed: Vec<Target> = s
-        .reviewed_plans(&RepoKey::new(REPO), 5)
+        .reviewed_plans(&RepoKey::new(REPO), PrNumber(5))
         .await
         .unwrap()
         .into_iter()
@@ -261,7 +265,10 @@ async fn the_migration_to_named_keys_keeps_the_rows_stored_before_it() {
     .await
     .unwrap();
     assert_eq!(
-        s.plans_of_pr(&RepoKey::new(REPO), 5).await.unwrap().len(),
+        s.plans_of_pr(&RepoKey::new(REPO), PrNumber(5))
+            .await
+            .unwrap()
+            .len(),
         2
     );
 }

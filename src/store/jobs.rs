@@ -2,6 +2,7 @@
 //! worker and workflows read and write.
 
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -50,8 +51,8 @@ pub struct NewJob {
     pub kind: String,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub installation_id: u64,
-    pub pr: u64,
+    pub installation_id: InstallationId,
+    pub pr: PrNumber,
     pub priority: i64,
     /// JSON: the workflow's own description of the job.
     pub spec: String,
@@ -76,8 +77,8 @@ pub struct Job {
     pub kind: String,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub installation_id: u64,
-    pub pr: u64,
+    pub installation_id: InstallationId,
+    pub pr: PrNumber,
     pub spec: String,
     pub status: JobStatus,
     pub attempts: u32,
@@ -109,9 +110,9 @@ pub struct Requeued {
 pub struct StoredPlan {
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
-    pub head_sha: String,
+    pub head_sha: Sha,
     pub outcome: Outcome,
     /// Terraform's planfile, for apply; `None` when the plan failed, once it was applied, or
     /// when the stored one does not open. Sealed at rest (see [`crate::store::seal`]).
@@ -244,7 +245,7 @@ pub trait JobStore: Send + Sync {
     async fn job(&self, id: i64) -> anyhow::Result<Option<Job>>;
 
     /// Every job of a pull request, oldest first.
-    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>>;
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<Vec<Job>>;
 
     /// Jobs queued or running.
     async fn open_jobs(&self) -> anyhow::Result<i64>;
@@ -260,7 +261,11 @@ pub trait JobStore: Send + Sync {
     async fn record_plan(&self, plan: &StoredPlan) -> anyhow::Result<()>;
 
     /// The latest plan of every project of a pull request, by dir, workspace, then name.
-    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>>;
+    async fn plans_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Drops the planfile of a project's plan (`target`: dir, workspace and name) made at
     /// `head_sha` (after it was applied): the plan's outcome stays for feedback. Returns
@@ -268,28 +273,28 @@ pub trait JobStore: Send + Sync {
     async fn forget_planfile(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
     ) -> anyhow::Result<bool>;
 
     /// Deletes a pull request's plans; returns how many there were.
-    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_plans(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<u64>;
 
     /// bosun's summary comments on a pull request, by part.
-    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments>;
+    async fn pr_comments(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<PrComments>;
 
     /// Marks that a summary comment is about to be posted on a pull request, before it is;
     /// [`JobStore::set_pr_comments`] clears the mark. A mark still there when the next post
     /// reads [`JobStore::pr_comments`] says the last one may have left a comment unrecorded.
-    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()>;
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<()>;
 
     /// Replaces the record of bosun's summary comments on a pull request (and clears the
     /// mark of [`JobStore::begin_pr_comment`]).
     async fn set_pr_comments(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         comments: &[PrComment],
     ) -> anyhow::Result<()>;
 }

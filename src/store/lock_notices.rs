@@ -23,6 +23,7 @@ pub trait LockNoticeStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use crate::ids::RepoKey;
+    use crate::ids::{InstallationId, PrNumber};
     use crate::plan::Target;
     use crate::store::test_db::store_test;
     use crate::store::{LockAttempt, NewJob, Waiter};
@@ -32,7 +33,7 @@ mod tests {
             source: format!("wake:{}", w.pr),
             kind: "autoplan".into(),
             repository: w.repository.clone(),
-            installation_id: 1,
+            installation_id: InstallationId(1),
             pr: w.pr,
             priority: 0,
             spec: "{}".into(),
@@ -52,28 +53,28 @@ mod tests {
     store_test! { async fn an_old_lock_is_announced_once(db) {
         let store = db.open().await;
         let old = store
-            .lock_projects(&RepoKey::new("acme/infra"), 1, &[target("old")], false, 1_000)
+            .lock_projects(&RepoKey::new("acme/infra"), PrNumber(1), &[target("old")], false, 1_000)
             .await
             .unwrap();
         assert_eq!(old, LockAttempt::Locked);
         store
-            .lock_projects(&RepoKey::new("acme/infra"), 2, &[target("new")], false, 9_000)
+            .lock_projects(&RepoKey::new("acme/infra"), PrNumber(2), &[target("new")], false, 9_000)
             .await
             .unwrap();
         let due = store.locks_to_announce(5_000, 10).await.unwrap();
         assert_eq!(due.len(), 1);
-        assert_eq!((due[0].pr, due[0].target.dir.as_str()), (1, "old"));
+        assert_eq!((due[0].pr, due[0].target.dir.as_str()), (PrNumber(1), "old"));
         assert!(store.mark_lock_announced(&due[0], 6_000).await.unwrap());
         assert!(!store.mark_lock_announced(&due[0], 7_000).await.unwrap());
         assert!(store.locks_to_announce(5_000, 10).await.unwrap().is_empty());
         // Released and taken again: a new lock, announced anew when it is old.
-        store.release_locks(&RepoKey::new("acme/infra"), 1, None, &wake).await.unwrap();
+        store.release_locks(&RepoKey::new("acme/infra"), PrNumber(1), None, &wake).await.unwrap();
         store
-            .lock_projects(&RepoKey::new("acme/infra"), 3, &[target("old")], false, 2_000)
+            .lock_projects(&RepoKey::new("acme/infra"), PrNumber(3), &[target("old")], false, 2_000)
             .await
             .unwrap();
         let due = store.locks_to_announce(5_000, 10).await.unwrap();
         assert_eq!(due.len(), 1);
-        assert_eq!(due[0].pr, 3);
+        assert_eq!(due[0].pr, PrNumber(3));
     }}
 }

@@ -3,6 +3,7 @@
 //! and makes an apply interrupted by a crash visible instead of silently run again.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -15,7 +16,7 @@ pub struct ProjectLock {
     /// The key of its repository in the store.
     pub repository: RepoKey,
     pub target: Target,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub created_at: Millis,
 }
 
@@ -26,7 +27,7 @@ pub enum LockAttempt {
     Locked,
     /// Other pull requests hold some: none was taken. `held` lists each such project and its
     /// holder, by dir then workspace.
-    Held { held: Vec<(Target, u64)> },
+    Held { held: Vec<(Target, PrNumber)> },
 }
 
 /// A pull request that waits for locks, and every project its blocked run asked for (by
@@ -35,7 +36,7 @@ pub enum LockAttempt {
 pub struct Waiter {
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub targets: Vec<Target>,
 }
 
@@ -88,9 +89,9 @@ pub struct ApplyRecord {
     pub id: i64,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
-    pub sha: String,
+    pub sha: Sha,
     pub job_id: i64,
     /// The claim of the job it was started under.
     pub claim: i64,
@@ -110,7 +111,7 @@ pub trait LockStore: Send + Sync {
     async fn lock_projects(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -120,7 +121,11 @@ pub trait LockStore: Send + Sync {
     async fn locks_of_repo(&self, repository: &RepoKey) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// The locks a pull request holds, by dir then workspace.
-    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>>;
+    async fn locks_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ProjectLock>>;
 
     /// Releases `pr`'s locks on `targets` (all its locks when `None`) and drops its own waits
     /// when `targets` is None. In the same transaction: every other pull request waiting on a
@@ -133,14 +138,14 @@ pub trait LockStore: Send + Sync {
     async fn release_locks(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released>;
 
     /// Every pull request (repository, number) that holds a lock or has a plan, in order: the
     /// ones the reconciler checks against GitHub.
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>>;
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>>;
 
     /// Pull requests waiting in a repository, by number (for status and tests).
     async fn waiters(&self, repository: &RepoKey) -> anyhow::Result<Vec<Waiter>>;
@@ -151,9 +156,9 @@ pub trait LockStore: Send + Sync {
     async fn start_apply(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64>;
@@ -174,7 +179,7 @@ pub trait LockStore: Send + Sync {
     async fn applies_of_pr(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<ApplyRecord>>;
 
     /// Deletes the stored plans of some projects of a pull request, each by its dir,
@@ -182,7 +187,7 @@ pub trait LockStore: Send + Sync {
     async fn delete_plans_of(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64>;
 }

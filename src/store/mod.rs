@@ -22,6 +22,7 @@ pub mod seal;
 mod sqlite;
 pub mod tasks;
 
+use crate::ids::PrNumber;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -177,7 +178,7 @@ pub struct DeliveryRecord {
 pub struct ProcessedEvent {
     pub kind: String,
     pub repository: Option<String>,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     pub handled: bool,
     pub summary: String,
 }

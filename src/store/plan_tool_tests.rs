@@ -4,19 +4,20 @@ use super::test_db::store_test;
 use super::*;
 use crate::config::repo::Distribution;
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use crate::plan::{Outcome, PlanSummary, Target};
 use crate::versions::{Pinned, Version};
 
 fn plan(dir: &str, tool: Option<Pinned>) -> StoredPlan {
     StoredPlan {
         repository: "acme/infra".into(),
-        pr: 9,
+        pr: PrNumber(9),
         target: Target {
             dir: dir.into(),
             workspace: "default".into(),
             name: None,
         },
-        head_sha: "c".repeat(40),
+        head_sha: Sha::new("c".repeat(40)),
         outcome: Outcome::Planned {
             summary: PlanSummary::default(),
             text: "+ resource".into(),
@@ -45,19 +46,19 @@ store_test! { async fn a_plan_keeps_the_version_it_ran_and_a_replanned_one_its_o
         s.record_plan(p).await.unwrap();
     }
     assert_eq!(
-        s.plans_of_pr(&RepoKey::new("acme/infra"), 9).await.unwrap(),
+        s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(9)).await.unwrap(),
         vec![terraform.clone(), tofu.clone(), unasked.clone()]
     );
     // The reviewed plans keep it too.
-    s.keep_reviewed_plans(&RepoKey::new("acme/infra"), 9, &"c".repeat(40)).await.unwrap();
-    let reviewed = s.reviewed_plans(&RepoKey::new("acme/infra"), 9).await.unwrap();
+    s.keep_reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(9), &Sha::new("c".repeat(40))).await.unwrap();
+    let reviewed = s.reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(9)).await.unwrap();
     let tools: Vec<_> = reviewed.into_iter().map(|p| p.tool).collect();
     assert_eq!(tools, vec![terraform.tool.clone(), tofu.tool, None]);
     // A new plan of the project replaces it, also with none.
     s.record_plan(&plan("a", pinned(Distribution::Terraform, "1.6.1"))).await.unwrap();
     s.record_plan(&plan("b", None)).await.unwrap();
     let tools: Vec<_> = s
-        .plans_of_pr(&RepoKey::new("acme/infra"), 9)
+        .plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(9))
         .await
         .unwrap()
         .into_iter()

@@ -3,6 +3,7 @@
 //! approval of a set. Approvals are keyed by the head: a new push leaves them behind.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -32,9 +33,9 @@ pub trait PolicyStore: Send + Sync {
     /// `target` is `target`), in one transaction.
     async fn record_policy_results(
         &self,
-        (repository, pr): (&RepoKey, u64),
+        (repository, pr): (&RepoKey, PrNumber),
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
         results: &[PolicyResult],
         now: Millis,
     ) -> anyhow::Result<()>;
@@ -43,15 +44,15 @@ pub trait PolicyStore: Send + Sync {
     async fn policy_results(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyResult>>;
 
     /// Records `approver`'s approval of `policy_set`; false when it was recorded already.
     async fn approve_policy(
         &self,
-        (repository, pr): (&RepoKey, u64),
-        head_sha: &str,
+        (repository, pr): (&RepoKey, PrNumber),
+        head_sha: &Sha,
         policy_set: &str,
         approver: &str,
         now: Millis,
@@ -60,8 +61,8 @@ pub trait PolicyStore: Send + Sync {
     /// Removes `approver`'s approvals at `head_sha`; returns how many there were.
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&RepoKey, u64),
-        head_sha: &str,
+        (repository, pr): (&RepoKey, PrNumber),
+        head_sha: &Sha,
         approver: &str,
     ) -> anyhow::Result<u64>;
 
@@ -69,8 +70,8 @@ pub trait PolicyStore: Send + Sync {
     async fn policy_approvals(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyApproval>>;
 }
 
@@ -101,44 +102,44 @@ mod tests {
         let s = db.open().await;
         let (a, b) = (target("a", None), target("a", Some("named")));
         let key = RepoKey::new("acme/infra");
-        let pr = (&key, 7);
-        s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &["no"]), result(&a, "cost", &[])], 1)
+        let pr = (&key, PrNumber(7));
+        s.record_policy_results(pr, &a, &Sha::new("h1"), &[result(&a, "sec", &["no"]), result(&a, "cost", &[])], 1)
             .await
             .unwrap();
-        s.record_policy_results(pr, &b, "h1", &[result(&b, "sec", &[])], 1).await.unwrap();
-        s.record_policy_results(pr, &a, "h2", &[result(&a, "sec", &[])], 2).await.unwrap();
-        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap();
+        s.record_policy_results(pr, &b, &Sha::new("h1"), &[result(&b, "sec", &[])], 1).await.unwrap();
+        s.record_policy_results(pr, &a, &Sha::new("h2"), &[result(&a, "sec", &[])], 2).await.unwrap();
+        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), PrNumber(7), &Sha::new("h1")).await.unwrap();
         assert_eq!(
             at_h1,
             vec![result(&a, "cost", &[]), result(&a, "sec", &["no"]), result(&b, "sec", &[])]
         );
         // A replan at the same head replaces the project's results.
-        s.record_policy_results(pr, &a, "h1", &[result(&a, "sec", &[])], 3).await.unwrap();
-        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap();
+        s.record_policy_results(pr, &a, &Sha::new("h1"), &[result(&a, "sec", &[])], 3).await.unwrap();
+        let at_h1 = s.policy_results(&RepoKey::new("acme/infra"), PrNumber(7), &Sha::new("h1")).await.unwrap();
         assert_eq!(at_h1, vec![result(&a, "sec", &[]), result(&b, "sec", &[])]);
-        assert!(s.policy_results(&RepoKey::new("acme/infra"), 8, "h1").await.unwrap().is_empty());
+        assert!(s.policy_results(&RepoKey::new("acme/infra"), PrNumber(8), &Sha::new("h1")).await.unwrap().is_empty());
     }}
 
     store_test! { async fn approvals_are_per_head_and_cleared_per_approver(db) {
         let s = db.open().await;
         let key = RepoKey::new("acme/infra");
-        let pr = (&key, 7);
-        assert!(s.approve_policy(pr, "h1", "sec", "alice", 1).await.unwrap());
-        assert!(!s.approve_policy(pr, "h1", "sec", "alice", 2).await.unwrap());
-        assert!(s.approve_policy(pr, "h1", "cost", "alice", 2).await.unwrap());
-        assert!(s.approve_policy(pr, "h1", "sec", "bob", 2).await.unwrap());
+        let pr = (&key, PrNumber(7));
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "sec", "alice", 1).await.unwrap());
+        assert!(!s.approve_policy(pr, &Sha::new("h1"), "sec", "alice", 2).await.unwrap());
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "cost", "alice", 2).await.unwrap());
+        assert!(s.approve_policy(pr, &Sha::new("h1"), "sec", "bob", 2).await.unwrap());
         let approval = |set: &str, who: &str| PolicyApproval {
             policy_set: set.into(),
             approver: who.into(),
         };
         assert_eq!(
-            s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap(),
+            s.policy_approvals(&RepoKey::new("acme/infra"), PrNumber(7), &Sha::new("h1")).await.unwrap(),
             vec![approval("cost", "alice"), approval("sec", "alice"), approval("sec", "bob")]
         );
-        assert!(s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h2").await.unwrap().is_empty());
-        assert_eq!(s.clear_policy_approvals(pr, "h1", "alice").await.unwrap(), 2);
+        assert!(s.policy_approvals(&RepoKey::new("acme/infra"), PrNumber(7), &Sha::new("h2")).await.unwrap().is_empty());
+        assert_eq!(s.clear_policy_approvals(pr, &Sha::new("h1"), "alice").await.unwrap(), 2);
         assert_eq!(
-            s.policy_approvals(&RepoKey::new("acme/infra"), 7, "h1").await.unwrap(),
+            s.policy_approvals(&RepoKey::new("acme/infra"), PrNumber(7), &Sha::new("h1")).await.unwrap(),
             vec![approval("sec", "bob")]
         );
     }}

@@ -3,6 +3,7 @@
 //! so the comparison is with what people saw, however often the merge is handled.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::StoredPlan;
@@ -15,17 +16,21 @@ pub trait ReviewStore: Send + Sync {
     async fn keep_reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<u64>;
 
     /// The reviewed plans of a pull request (without planfiles), by dir, workspace, then name.
     async fn reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<StoredPlan>>;
 
     /// Forgets a pull request's reviewed plans; returns how many there were.
-    async fn delete_reviewed_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64>;
+    async fn delete_reviewed_plans(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<u64>;
 }

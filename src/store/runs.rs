@@ -5,6 +5,7 @@
 //! with their runs: nothing prunes them.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use async_trait::async_trait;
 
 use super::Millis;
@@ -91,10 +92,10 @@ pub struct NewRun {
     pub job_id: i64,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
     pub kind: RunKind,
-    pub commit_sha: String,
+    pub commit_sha: Sha,
     /// Who asked: a GitHub login, or `bosun` for its own runs (drift checks, autoplan).
     pub requested_by: String,
 }
@@ -106,12 +107,12 @@ pub struct Run {
     pub job_id: i64,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub project: Option<String>,
     pub dir: Dir,
     pub workspace: Workspace,
     pub kind: RunKind,
-    pub commit_sha: String,
+    pub commit_sha: Sha,
     pub status: RunStatus,
     pub requested_by: String,
     /// Unix milliseconds.
@@ -205,12 +206,12 @@ impl RunRow {
             id: self.id,
             job_id: self.job_id,
             repository: RepoKey::new(self.repository),
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             project: Some(self.project).filter(|p| !p.is_empty()),
             dir: Dir::new(self.dir),
             workspace: Workspace::new(self.workspace),
             kind: RunKind::parse(&self.kind)?,
-            commit_sha: self.commit_sha,
+            commit_sha: Sha::new(self.commit_sha),
             status: RunStatus::parse(&self.status)?,
             requested_by: self.requested_by,
             started_at: self.started_at,
@@ -267,7 +268,7 @@ macro_rules! run_store_impl {
                     run.target.workspace.as_str(),
                     project,
                     run.kind.as_str(),
-                    &run.commit_sha,
+                    run.commit_sha.as_str(),
                 )
                 .fetch_optional(&mut *tx)
                 .await
@@ -291,12 +292,12 @@ macro_rules! run_store_impl {
                              RETURNING id",
                             run.job_id,
                             run.repository.as_str(),
-                            run.pr as i64,
+                            run.pr.0 as i64,
                             run.target.dir.as_str(),
                             run.target.workspace.as_str(),
                             project,
                             run.kind.as_str(),
-                            &run.commit_sha,
+                            run.commit_sha.as_str(),
                             &run.requested_by,
                             now,
                         )

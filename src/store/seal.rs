@@ -5,6 +5,7 @@
 //!
 //! Sealed form: `0x01 ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`.
 
+use crate::ids::PrNumber;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub struct Binding<'a> {
     pub repository: &'a str,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub dir: &'a Dir,
     pub workspace: &'a Workspace,
     /// The project's name; `None` for an unnamed project, whose binding is the same as
@@ -204,7 +205,7 @@ mod tests {
     fn binding(sha: &str) -> Binding<'_> {
         Binding {
             repository: "acme/infra",
-            pr: 7,
+            pr: PrNumber(7),
             dir: leak("envs/prod".into()),
             workspace: leak("default".into()),
             project: None,

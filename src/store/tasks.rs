@@ -2,6 +2,7 @@
 //! worker may claim. A task is claimed with a lease and a fencing token like a job: a worker
 //! that stalled past its lease finds its outcome refused, and another worker plans the project.
 
+use crate::ids::PrNumber;
 use crate::ids::RepoKey;
 use async_trait::async_trait;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub struct Task {
     pub job_id: i64,
     /// The key of its repository in the store.
     pub repository: RepoKey,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub target: Target,
     pub spec: String,
     pub status: TaskStatus,
@@ -88,7 +89,7 @@ impl TaskRow {
             id: self.id,
             job_id: self.job_id,
             repository: RepoKey::new(self.repository),
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             target: Target {
                 dir: Dir::new(self.dir),
                 workspace: Workspace::new(self.workspace),
@@ -122,7 +123,7 @@ pub trait TaskStore: Send + Sync {
         &self,
         job_id: i64,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()>;

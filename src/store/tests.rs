@@ -1,6 +1,7 @@
 use super::test_db::store_test;
 use super::*;
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber, Sha};
 
 async fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -305,8 +306,8 @@ fn job(source: &str, pr: u64, kind: &str) -> NewJob {
         source: source.into(),
         kind: kind.into(),
         repository: "acme/infra".into(),
-        installation_id: 1,
-        pr,
+        installation_id: InstallationId(1),
+        pr: PrNumber(pr),
         priority: 0,
         spec: "{}".into(),
         created_at: 1,
@@ -320,7 +321,7 @@ store_test! { async fn enqueueing_a_source_twice_makes_one_job(db) {
     let again = s.enqueue_jobs(&[job("d1", 1, "autoplan")]).await.unwrap();
     assert_eq!(first.len(), 1);
     assert!(again.is_empty());
-    assert_eq!(s.jobs_of_pr(&RepoKey::new("acme/infra"), 1).await.unwrap().len(), 1);
+    assert_eq!(s.jobs_of_pr(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap().len(), 1);
 }}
 
 store_test! { async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_run_beside(db) {
@@ -333,9 +334,9 @@ store_test! { async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_r
     .await
     .unwrap();
     let first = s.claim_job(10, LEASE).await.unwrap().unwrap();
-    assert_eq!((first.pr, first.kind.as_str()), (1, "autoplan"));
+    assert_eq!((first.pr, first.kind.as_str()), (PrNumber(1), "autoplan"));
     let second = s.claim_job(10, LEASE).await.unwrap().unwrap();
-    assert_eq!(second.pr, 2, "PR 1's next job waits for its first");
+    assert_eq!(second.pr, PrNumber(2), "PR 1's next job waits for its first");
     assert!(s.claim_job(10, LEASE).await.unwrap().is_none());
     assert!(
         s.finish_job(first.claim(), JobStatus::Done, "ok", 11)
@@ -343,7 +344,7 @@ store_test! { async fn jobs_of_one_pr_run_one_at_a_time_in_order_and_other_prs_r
             .unwrap()
     );
     let third = s.claim_job(12, LEASE).await.unwrap().unwrap();
-    assert_eq!((third.pr, third.kind.as_str()), (1, "comment"));
+    assert_eq!((third.pr, third.kind.as_str()), (PrNumber(1), "comment"));
 }}
 
 store_test! { async fn an_expired_lease_is_claimed_again_and_a_restart_requeues_running_jobs(db) {
@@ -372,13 +373,13 @@ store_test! { async fn a_newer_autoplan_supersedes_queued_ones_of_the_same_pr_on
     let mut newer = job("b", 1, "autoplan");
     newer.supersedes_kind = Some("autoplan".into());
     s.enqueue_jobs(&[newer]).await.unwrap();
-    let jobs = s.jobs_of_pr(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    let jobs = s.jobs_of_pr(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     assert_eq!(
         jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
         [JobStatus::Superseded, JobStatus::Queued]
     );
     assert_eq!(
-        s.jobs_of_pr(&RepoKey::new("acme/infra"), 2).await.unwrap()[0].status,
+        s.jobs_of_pr(&RepoKey::new("acme/infra"), PrNumber(2)).await.unwrap()[0].status,
         JobStatus::Queued
     );
 }}
@@ -393,9 +394,9 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
     };
     let mut plan = StoredPlan {
         repository: "acme/infra".into(),
-        pr: 3,
+        pr: PrNumber(3),
         target: target.clone(),
-        head_sha: "a".repeat(40),
+        head_sha: Sha::new("a".repeat(40)),
         outcome: Outcome::Failed {
             step: Step::Init,
             output: "Error: bad".into(),
@@ -406,7 +407,7 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
         tool: None,
     };
     s.record_plan(&plan).await.unwrap();
-    plan.head_sha = "b".repeat(40);
+    plan.head_sha = Sha::new("b".repeat(40));
     plan.outcome = Outcome::Planned {
         summary: PlanSummary {
             add: 1,
@@ -417,9 +418,9 @@ store_test! { async fn a_plan_replaces_the_previous_plan_of_its_project(db) {
     };
     plan.planfile = Some(vec![1, 2, 3]);
     s.record_plan(&plan).await.unwrap();
-    assert_eq!(s.plans_of_pr(&RepoKey::new("acme/infra"), 3).await.unwrap(), vec![plan]);
-    assert_eq!(s.delete_plans(&RepoKey::new("acme/infra"), 3).await.unwrap(), 1);
-    assert!(s.plans_of_pr(&RepoKey::new("acme/infra"), 3).await.unwrap().is_empty());
+    assert_eq!(s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(3)).await.unwrap(), vec![plan]);
+    assert_eq!(s.delete_plans(&RepoKey::new("acme/infra"), PrNumber(3)).await.unwrap(), 1);
+    assert!(s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(3)).await.unwrap().is_empty());
 }}
 
 store_test! { async fn summary_comments_are_replaced_as_a_whole(db) {
@@ -429,14 +430,14 @@ store_test! { async fn summary_comments_are_replaced_as_a_whole(db) {
         comment_id: id,
         node_id: format!("IC_{id}"),
     };
-    s.set_pr_comments(&RepoKey::new("acme/infra"), 1, &[c(1, 10), c(2, 11)])
+    s.set_pr_comments(&RepoKey::new("acme/infra"), PrNumber(1), &[c(1, 10), c(2, 11)])
         .await
         .unwrap();
-    s.set_pr_comments(&RepoKey::new("acme/infra"), 1, &[c(1, 10)])
+    s.set_pr_comments(&RepoKey::new("acme/infra"), PrNumber(1), &[c(1, 10)])
         .await
         .unwrap();
     assert_eq!(
-        s.pr_comments(&RepoKey::new("acme/infra"), 1).await.unwrap(),
+        s.pr_comments(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap(),
         PrComments {
             comments: vec![c(1, 10)],
             interrupted: false
@@ -451,19 +452,19 @@ store_test! { async fn a_post_begun_and_never_recorded_is_reported_until_the_nex
         comment_id: id,
         node_id: format!("IC_{id}"),
     };
-    s.set_pr_comments(&RepoKey::new("acme/infra"), 1, &[c(1, 10)]).await.unwrap();
-    s.begin_pr_comment(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    s.set_pr_comments(&RepoKey::new("acme/infra"), PrNumber(1), &[c(1, 10)]).await.unwrap();
+    s.begin_pr_comment(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     // Marking twice (a post cut off, then another) is one mark.
-    s.begin_pr_comment(&RepoKey::new("acme/infra"), 1).await.unwrap();
-    let read = s.pr_comments(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    s.begin_pr_comment(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
+    let read = s.pr_comments(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     assert_eq!(read.comments, vec![c(1, 10)]);
     assert!(read.interrupted);
     // Another pull request's record is its own.
-    assert!(!s.pr_comments(&RepoKey::new("acme/infra"), 2).await.unwrap().interrupted);
-    s.set_pr_comments(&RepoKey::new("acme/infra"), 1, &[c(1, 10), c(2, 12)])
+    assert!(!s.pr_comments(&RepoKey::new("acme/infra"), PrNumber(2)).await.unwrap().interrupted);
+    s.set_pr_comments(&RepoKey::new("acme/infra"), PrNumber(1), &[c(1, 10), c(2, 12)])
         .await
         .unwrap();
-    let read = s.pr_comments(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    let read = s.pr_comments(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     assert_eq!(read.comments, vec![c(1, 10), c(2, 12)]);
     assert!(!read.interrupted);
 }}
@@ -472,7 +473,7 @@ fn planned(pr: u64, sha: &str, planfile: &[u8]) -> StoredPlan {
     use crate::plan::{Outcome, PlanSummary, Target};
     StoredPlan {
         repository: "acme/infra".into(),
-        pr,
+        pr: PrNumber(pr),
         target: Target {
             dir: "envs/prod".into(),
             workspace: "default".into(),
@@ -508,7 +509,7 @@ store_test! { async fn planfiles_are_sealed_at_rest_and_bound_to_their_row(db) {
         "the raw row holds the planfile in plain"
     );
     assert_eq!(
-        s.plans_of_pr(&RepoKey::new("acme/infra"), 1).await.unwrap()[0]
+        s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap()[0]
             .planfile
             .as_deref(),
         Some(&secret[..])
@@ -518,7 +519,7 @@ store_test! { async fn planfiles_are_sealed_at_rest_and_bound_to_their_row(db) {
     let other = db
         .open_with(Sealer::new(&[4; seal::KEY_LEN]).unwrap())
         .await;
-    let plans = other.plans_of_pr(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    let plans = other.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0].planfile, None);
 
@@ -526,7 +527,7 @@ store_test! { async fn planfiles_are_sealed_at_rest_and_bound_to_their_row(db) {
     db.execute("UPDATE plans SET planfile = (SELECT planfile FROM plans WHERE pr = 1) WHERE pr = 2")
         .await;
     assert_eq!(
-        s.plans_of_pr(&RepoKey::new("acme/infra"), 2).await.unwrap()[0].planfile,
+        s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(2)).await.unwrap()[0].planfile,
         None
     );
 }}
@@ -536,21 +537,21 @@ store_test! { async fn an_applied_planfile_is_forgotten_but_its_plan_stays(db) {
     let plan = planned(1, "a", b"planfile");
     s.record_plan(&plan).await.unwrap();
     assert!(
-        !s.forget_planfile(&RepoKey::new("acme/infra"), 1, &plan.target, "b")
+        !s.forget_planfile(&RepoKey::new("acme/infra"), PrNumber(1), &plan.target, &Sha::new("b"))
             .await
             .unwrap(),
         "another commit's plan is not touched"
     );
     assert!(
-        s.forget_planfile(&RepoKey::new("acme/infra"), 1, &plan.target, "a")
+        s.forget_planfile(&RepoKey::new("acme/infra"), PrNumber(1), &plan.target, &Sha::new("a"))
             .await
             .unwrap()
     );
-    let plans = s.plans_of_pr(&RepoKey::new("acme/infra"), 1).await.unwrap();
+    let plans = s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(1)).await.unwrap();
     assert_eq!(plans[0].planfile, None);
     assert_eq!(plans[0].outcome, plan.outcome);
     assert!(
-        !s.forget_planfile(&RepoKey::new("acme/infra"), 1, &plan.target, "a")
+        !s.forget_planfile(&RepoKey::new("acme/infra"), PrNumber(1), &plan.target, &Sha::new("a"))
             .await
             .unwrap()
     );
@@ -561,13 +562,13 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
     let s = db.open().await;
     let planned = |sha: &str, digest: &str| StoredPlan {
         repository: "acme/infra".into(),
-        pr: 4,
+        pr: PrNumber(4),
         target: Target {
             dir: "envs/dev".into(),
             workspace: "default".into(),
             name: None,
         },
-        head_sha: sha.repeat(40),
+        head_sha: Sha::new(sha.repeat(40)),
         outcome: Outcome::Planned {
             summary: PlanSummary {
                 digest: digest.into(),
@@ -584,13 +585,13 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
     s.record_plan(&head).await.unwrap();
     // Only plans at the final head are reviewed ones.
     assert_eq!(
-        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), 4, &"x".repeat(40))
+        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4), &Sha::new("x".repeat(40)))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), 4, &head.head_sha)
+        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4), &head.head_sha)
             .await
             .unwrap(),
         1
@@ -599,12 +600,12 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
     s.record_plan(&planned("m", "merged")).await.unwrap();
     // ...and a restart handling the merge again keeps the reviewed plan as it was.
     assert_eq!(
-        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), 4, &head.head_sha)
+        s.keep_reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4), &head.head_sha)
             .await
             .unwrap(),
         0
     );
-    let reviewed = s.reviewed_plans(&RepoKey::new("acme/infra"), 4).await.unwrap();
+    let reviewed = s.reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4)).await.unwrap();
     assert_eq!(
         reviewed,
         vec![StoredPlan {
@@ -613,11 +614,11 @@ store_test! { async fn the_reviewed_plan_is_kept_apart_from_the_merge_commits_pl
         }]
     );
     assert_eq!(
-        s.plans_of_pr(&RepoKey::new("acme/infra"), 4).await.unwrap()[0].head_sha,
-        "m".repeat(40)
+        s.plans_of_pr(&RepoKey::new("acme/infra"), PrNumber(4)).await.unwrap()[0].head_sha,
+        Sha::new("m".repeat(40))
     );
-    assert_eq!(s.delete_reviewed_plans(&RepoKey::new("acme/infra"), 4).await.unwrap(), 1);
-    assert!(s.reviewed_plans(&RepoKey::new("acme/infra"), 4).await.unwrap().is_empty());
+    assert_eq!(s.delete_reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4)).await.unwrap(), 1);
+    assert!(s.reviewed_plans(&RepoKey::new("acme/infra"), PrNumber(4)).await.unwrap().is_empty());
 }}
 
 store_test! { async fn the_apply_lock_keeps_its_first_time_and_survives_reopening(db) {

@@ -19,13 +19,14 @@
 //! the pull request closes) and every repository's default branch — its drift checks — has
 //! its own (`default/<owner>+<name>`), all under the plugin cache directory ([`scope`]).
 
+use crate::ids::PrNumber;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 /// The cache of pull request `pr` of `repo` (`owner/name`), or of its default branch when
 /// `pr` is 0 (drift checks), relative to the plugin cache directory.
-pub fn scope(repo: &str, pr: u64) -> PathBuf {
+pub fn scope(repo: &str, pr: PrNumber) -> PathBuf {
     let slug: String = repo
         .to_ascii_lowercase()
         .bytes()
@@ -43,7 +44,7 @@ pub fn scope(repo: &str, pr: u64) -> PathBuf {
     } else {
         slug
     };
-    if pr == 0 {
+    if pr.0 == 0 {
         Path::new("default").join(slug)
     } else {
         Path::new("pr").join(slug).join(format!("pr-{pr}"))
@@ -261,12 +262,24 @@ mod tests {
 
     #[test]
     fn scopes_keep_pull_requests_repos_and_default_branches_apart() {
-        assert_eq!(scope("Acme/Infra", 7), Path::new("pr/acme+infra/pr-7"));
-        assert_eq!(scope("acme/infra", 0), Path::new("default/acme+infra"));
-        assert_ne!(scope("acme/infra", 7), scope("acme/infra", 8));
-        assert_ne!(scope("acme/infra", 7), scope("acme/other", 7));
+        assert_eq!(
+            scope("Acme/Infra", PrNumber(7)),
+            Path::new("pr/acme+infra/pr-7")
+        );
+        assert_eq!(
+            scope("acme/infra", PrNumber(0)),
+            Path::new("default/acme+infra")
+        );
+        assert_ne!(
+            scope("acme/infra", PrNumber(7)),
+            scope("acme/infra", PrNumber(8))
+        );
+        assert_ne!(
+            scope("acme/infra", PrNumber(7)),
+            scope("acme/other", PrNumber(7))
+        );
         for odd in ["../..", "a/../b", "..", "a b/c"] {
-            let s = scope(odd, 1);
+            let s = scope(odd, PrNumber(1));
             assert!(
                 s.components()
                     .all(|c| matches!(c, std::path::Component::Normal(_))),

@@ -3,6 +3,7 @@
 
 use super::html::{self, Viewer, badge, esc, repo_link, table, time, url_part};
 use super::overview::pr_cell;
+use crate::ids::{PrNumber, Sha};
 
 /// One entry as the page shows it.
 pub struct AuditRow {
@@ -11,9 +12,9 @@ pub struct AuditRow {
     pub actor: String,
     pub kind: String,
     pub repository: String,
-    pub pr: Option<u64>,
+    pub pr: Option<PrNumber>,
     pub project: Option<String>,
-    pub sha: Option<String>,
+    pub sha: Option<Sha>,
     pub outcome: String,
     pub detail: String,
     pub run_id: Option<i64>,
@@ -81,7 +82,7 @@ pub fn render(
                 },
                 r.pr.map_or_else(|| "—".into(), |n| pr_cell(&r.repository, n)),
                 esc(r.project.as_deref().unwrap_or("—")),
-                r.sha.as_deref().map_or_else(
+                r.sha.as_ref().map(Sha::as_str).map_or_else(
                     || "—".into(),
                     |s| format!("<code>{}</code>", esc(s.get(..12).unwrap_or(s))),
                 ),
@@ -137,7 +138,7 @@ mod tests {
             actor: "octocat".into(),
             kind: "unlock".into(),
             repository: "acme/infra".into(),
-            pr: Some(5),
+            pr: Some(PrNumber(5)),
             project: Some("prod".into()),
             sha: Some("0123456789abcdef".into()),
             outcome: "released".into(),

@@ -69,6 +69,7 @@ pub fn render(locks: &[LockView], notice: Option<&str>, viewer: &Viewer<'_>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::PrNumber;
     use crate::projects::Target;
 
     fn lock(name: Option<&str>) -> ProjectLock {
@@ -79,7 +80,7 @@ mod tests {
                 workspace: "default".into(),
                 name: name.map(Into::into),
             },
-            pr: 4,
+            pr: PrNumber(4),
             created_at: 0,
         }
     }

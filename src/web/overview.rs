@@ -1,6 +1,7 @@
 //! The overview page: jobs queued and running, project locks, drift per repository, and the
 //! global apply lock. Pure: data in, HTML out (the handler gathers what the viewer may see).
 
+use crate::ids::PrNumber;
 use std::collections::BTreeMap;
 
 use super::html::{self, Viewer, badge, esc, project, repo_link, table, time};
@@ -150,8 +151,8 @@ pub fn locks_table<'a>(locks: impl IntoIterator<Item = (&'a str, &'a ProjectLock
 
 /// `#N`, linking to the pull request's section of its repository's page; `—` for jobs of
 /// no pull request (drift).
-pub fn pr_cell(repository: &str, pr: u64) -> String {
-    if pr == 0 {
+pub fn pr_cell(repository: &str, pr: PrNumber) -> String {
+    if pr == PrNumber(0) {
         return String::from("—");
     }
     let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
@@ -165,6 +166,7 @@ pub fn pr_cell(repository: &str, pr: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstallationId;
     use crate::store::JobStatus;
 
     fn viewer() -> Viewer<'static> {
@@ -179,8 +181,8 @@ mod tests {
             id,
             kind: "autoplan".into(),
             repository: crate::ids::RepoKey::new(repo),
-            installation_id: 1,
-            pr: 7,
+            installation_id: InstallationId(1),
+            pr: PrNumber(7),
             spec: "{\"secret\": \"never shown\"}".into(),
             status,
             attempts: 1,
@@ -209,7 +211,7 @@ mod tests {
                 ProjectLock {
                     repository: "acme/infra".into(),
                     target: target("prod"),
-                    pr: 7,
+                    pr: PrNumber(7),
                     created_at: 0,
                 },
             )],

@@ -1,6 +1,7 @@
 //! A repository's page: its pull requests with their projects, plans and applies, its locks,
 //! and its drift history. Pure: data in, HTML out.
 
+use crate::ids::PrNumber;
 use std::fmt::Write as _;
 
 use super::html::{self, Viewer, badge, esc, plan_diff, project, table, time};
@@ -10,7 +11,7 @@ use crate::store::{ApplyRecord, DriftRun, Job, ProjectLock, StoredPlan};
 
 /// One pull request as the page shows it.
 pub struct PrView {
-    pub number: u64,
+    pub number: PrNumber,
     /// Its title on GitHub (its author's text), when GitHub said.
     pub title: Option<String>,
     pub jobs: Vec<Job>,
@@ -71,7 +72,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
                 };
                 vec![
                     project(&p.target.dir, &p.target.workspace, p.target.name.as_deref()),
-                    format!("<code>{}</code>", esc(short(&p.head_sha))),
+                    format!("<code>{}</code>", esc(short(p.head_sha.as_str()))),
                     badge(state),
                     detail,
                     time(p.created_at),
@@ -90,7 +91,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
             .map(|a| {
                 vec![
                     project(&a.target.dir, &a.target.workspace, a.target.name.as_deref()),
-                    format!("<code>{}</code>", esc(short(&a.sha))),
+                    format!("<code>{}</code>", esc(short(a.sha.as_str()))),
                     badge(a.status.as_str()),
                     time(a.started_at),
                     a.finished_at.map_or_else(|| "—".to_owned(), time),
@@ -132,7 +133,7 @@ pub fn render(r: &RepoView, viewer: &Viewer<'_>) -> String {
             vec![
                 time(d.started_at),
                 esc(d.trigger.as_str()),
-                format!("<code>{}</code>", esc(short(&d.sha))),
+                format!("<code>{}</code>", esc(short(d.sha.as_str()))),
                 if d.finished_at.is_some() {
                     esc(&d.summary)
                 } else {
@@ -157,6 +158,7 @@ fn short(sha: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstallationId;
     use crate::plan::{PlanSummary, Step};
     use crate::projects::Target;
     use crate::store::{ApplyStatus, JobStatus};
@@ -173,7 +175,7 @@ mod tests {
     fn a_repository_page_shows_each_prs_plans_applies_and_jobs() {
         let planned = StoredPlan {
             repository: "acme/infra".into(),
-            pr: 7,
+            pr: PrNumber(7),
             target: target(),
             head_sha: "0123456789abcdef0123".into(),
             outcome: Outcome::Planned {
@@ -197,14 +199,14 @@ mod tests {
         let view = RepoView {
             repository: "acme/infra".into(),
             prs: vec![PrView {
-                number: 7,
+                number: PrNumber(7),
                 title: Some("Grow the <b>bucket</b>".into()),
                 jobs: vec![Job {
                     id: 1,
                     kind: "autoplan".into(),
                     repository: "acme/infra".into(),
-                    installation_id: 1,
-                    pr: 7,
+                    installation_id: InstallationId(1),
+                    pr: PrNumber(7),
                     spec: String::new(),
                     status: JobStatus::Done,
                     attempts: 1,
@@ -215,7 +217,7 @@ mod tests {
                 applies: vec![ApplyRecord {
                     id: 1,
                     repository: "acme/infra".into(),
-                    pr: 7,
+                    pr: PrNumber(7),
                     target: target(),
                     sha: "0123456789abcdef0123".into(),
                     job_id: 2,

@@ -4,12 +4,13 @@
 
 use super::html::{self, Viewer, badge, esc, plan_diff, project, repo_link, time};
 use super::overview::pr_cell;
+use crate::ids::PrNumber;
 
 /// What the page shows of one run.
 pub struct RunPage<'a> {
     pub id: i64,
     pub repository: &'a str,
-    pub pr: u64,
+    pub pr: PrNumber,
     pub dir: &'a crate::ids::Dir,
     pub workspace: &'a crate::ids::Workspace,
     pub project: Option<&'a str>,
@@ -84,7 +85,7 @@ mod tests {
         RunPage {
             id: 12,
             repository: "acme/infra",
-            pr: 3,
+            pr: PrNumber(3),
             dir: Box::leak(Box::new("prod".into())),
             workspace: Box::leak(Box::new("default".into())),
             project: None,

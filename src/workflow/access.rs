@@ -3,6 +3,7 @@
 //! BOSUN_ALLOW_FORK_PRS, and who may apply (BOSUN_APPLY_USERS, BOSUN_APPLY_TEAMS). The rules
 //! themselves are in [`crate::access`]; this reads GitHub for them.
 
+use crate::ids::{InstallationId, PrNumber};
 use anyhow::Context as _;
 
 use super::Context;
@@ -32,9 +33,9 @@ pub struct Stopped {
 /// is checked by `unlock` itself, with the same threshold.
 pub async fn gate(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     author: &str,
     cmd: &Command,
 ) -> anyhow::Result<Result<Pass, Stopped>> {
@@ -76,7 +77,7 @@ pub async fn gate(
 /// permission, or not among the listed users and active members of the listed teams.
 pub async fn apply_refusal(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     user: &str,
     has: Permission,
 ) -> anyhow::Result<Option<Refusal>> {

@@ -4,6 +4,7 @@
 //! per project and one comment with Terraform's output. Every apply is recorded before
 //! Terraform starts, so one cut off by a crash is reported, never run again by itself.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument as _;
@@ -95,7 +96,7 @@ impl<'a> Asked<'a> {
     }
 
     /// The commit applied: the pull request's head (its merge commit once merged).
-    fn sha(&self) -> &str {
+    fn sha(&self) -> &Sha {
         &self.request.pr.head_sha
     }
 
@@ -371,7 +372,7 @@ async fn settle(
     let mut summary = format!(
         "applied {applied} of {} project(s) at {}",
         results.len(),
-        plan::short(a.sha())
+        a.sha().short()
     );
     if set.merged {
         settle_merged(ctx, set, results).await?;
@@ -401,9 +402,9 @@ pub(super) fn policy(
 }
 
 /// Why a saved plan cannot be applied at `sha`, if it cannot.
-fn plan_refusal(p: &StoredPlan, sha: &str, applies: &[ApplyRecord]) -> Option<Refusal> {
+fn plan_refusal(p: &StoredPlan, sha: &Sha, applies: &[ApplyRecord]) -> Option<Refusal> {
     let target = p.target.clone();
-    if p.head_sha != sha {
+    if p.head_sha != *sha {
         return Some(Refusal::Stale {
             target,
             planned: p.head_sha.clone(),
@@ -471,7 +472,7 @@ async fn facts(
 /// `mergeable`). A merged pull request is past `mergeable` and `undiverged`.
 pub(super) async fn pr_facts(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
     info: &PullRequestInfo,
     needed: &[ApplyRequirement],
@@ -519,7 +520,7 @@ pub(super) async fn pr_facts(
     let undiverged = if open && needs(ApplyRequirement::Undiverged) {
         let base = ctx.workspaces.branch_head(repo, &info.base_ref).await?;
         ctx.workspaces
-            .is_ancestor(repo, &base, &info.head_sha)
+            .is_ancestor(repo, &base, info.head_sha.as_str())
             .await?
     } else {
         true
@@ -535,9 +536,9 @@ pub(super) async fn pr_facts(
 /// permission of each reviewer whose latest verdict approves, and GitHub's review decision.
 pub(super) async fn is_approved(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
 ) -> anyhow::Result<bool> {
     let reviews = ctx
         .github
@@ -574,7 +575,7 @@ async fn refuse(ctx: &Context, cmd: &ApplyCommand, refusals: &[Refusal]) -> anyh
 async fn refuse_with(
     ctx: &Context,
     cmd: &ApplyCommand,
-    head: Option<&str>,
+    head: Option<&Sha>,
     refusals: &[Refusal],
 ) -> anyhow::Result<String> {
     let actor = crate::audit::Actor::Github(cmd.author.clone());
@@ -587,8 +588,10 @@ async fn refuse_with(
             "refused",
         )
         .pr(cmd.pr_number)
-        .sha(head.unwrap_or_default())
         .detail(reason);
+        if let Some(head) = head {
+            entry = entry.sha(head);
+        }
         if let Some(target) = refused_project(r) {
             entry = entry.project(target);
         }
@@ -611,7 +614,7 @@ async fn refuse_with(
 async fn refuse_at(
     ctx: &Context,
     cmd: &ApplyCommand,
-    head: &str,
+    head: &Sha,
     job_id: i64,
     refusals: &[Refusal],
 ) -> anyhow::Result<String> {
@@ -653,7 +656,7 @@ pub(super) struct ApplySet<'a> {
     /// The apply's job.
     pub job_id: i64,
     pub repo: &'a RepoRef,
-    pub installation_id: u64,
+    pub installation_id: InstallationId,
     pub pr: &'a PrRef,
     pub merged: bool,
     /// Who asked for the apply (`USER_NAME` of custom workflows).
@@ -828,7 +831,7 @@ async fn apply_one(
         let run = ctx.run_of(set.job_id, target, RunKind::Apply).await;
         let page = run.and_then(|id| ctx.run_page(id));
         ctx.notify(end.0, repo, set.pr.number, |link| {
-            let (pr, sha) = (set.pr.number, plan.head_sha.as_str());
+            let (pr, sha) = (set.pr.number, &plan.head_sha);
             render::notify::apply_outcome(end.1, repo, pr, target, sha, link, page.as_deref())
         });
         // An applied planfile is of no more use, and it holds the plan's secrets.
@@ -1051,7 +1054,7 @@ async fn automerge(
     match merged {
         Ok(sha) => Ok(format!(
             "; automerged as {}{}",
-            plan::short(&sha),
+            sha.short(),
             delete_source_branch(ctx, cmd, info, config).await
         )),
         // A retried merge that had gone through is refused the second time: look.
@@ -1171,7 +1174,7 @@ pub(super) async fn interrupted(ctx: &Context, job: &crate::store::Job) -> anyho
         }
     }
     // The summary check the stopped run left in progress is completed too, on each head.
-    let mut heads: Vec<&str> = cut.iter().map(|a| a.sha.as_str()).collect();
+    let mut heads: Vec<&Sha> = cut.iter().map(|a| &a.sha).collect();
     heads.sort_unstable();
     heads.dedup();
     for head in heads {

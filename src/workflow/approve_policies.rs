@@ -10,6 +10,7 @@ use super::policy_check::{self, At};
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::PrState;
+use crate::ids::{InstallationId, PrNumber};
 use crate::policy::{Policies, PolicySet};
 use crate::render;
 use crate::store::now_millis;
@@ -18,8 +19,8 @@ use crate::store::now_millis;
 pub struct Approval<'a> {
     pub repo: &'a str,
     pub repo_ref: &'a super::job::RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     pub author: &'a str,
 }
 

@@ -1,6 +1,7 @@
 //! Recording the audit trail from workflows: every entry's detail is redacted and bounded, and
 //! a store that fails to keep one never fails the work it records (the failure is logged).
 
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 
 use super::Context;
@@ -62,7 +63,7 @@ fn tail(text: &str) -> &str {
 }
 
 /// One plan's entry.
-pub fn plan(actor: &Actor, repo: &str, pr: u64, sha: &str, p: &ProjectPlan) -> NewEntry {
+pub fn plan(actor: &Actor, repo: &str, pr: PrNumber, sha: &Sha, p: &ProjectPlan) -> NewEntry {
     let (outcome, detail) = match &p.outcome {
         Outcome::Planned { summary, .. } => ("planned", summary.line.clone()),
         Outcome::Failed { step, output } => (
@@ -78,7 +79,7 @@ pub fn plan(actor: &Actor, repo: &str, pr: u64, sha: &str, p: &ProjectPlan) -> N
 }
 
 /// One apply's entry.
-pub fn apply(actor: &Actor, repo: &str, pr: u64, sha: &str, a: &ProjectApply) -> NewEntry {
+pub fn apply(actor: &Actor, repo: &str, pr: PrNumber, sha: &Sha, a: &ProjectApply) -> NewEntry {
     let (outcome, detail) = match &a.outcome {
         ApplyOutcome::Applied { output } => ("applied", last_line_with(output, "Apply complete")),
         ApplyOutcome::Failed { output, stale } => (
@@ -113,7 +114,7 @@ pub fn locks(
     kind: Kind,
     actor: &Actor,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     targets: &[Target],
     outcome: &str,
 ) -> Vec<NewEntry> {
@@ -132,7 +133,7 @@ pub fn locks(
 pub async fn lock_projects(
     ctx: &Context,
     repo: &super::job::RepoRef,
-    pr: u64,
+    pr: PrNumber,
     targets: &[Target],
     wait: bool,
     actor: &Actor,

@@ -4,6 +4,7 @@
 //! is asked or it meets what is; else the version asked, downloaded and checked. A version that
 //! cannot be had fails the run naming it and why.
 
+use crate::ids::Sha;
 use std::path::{Path, PathBuf};
 
 use super::Context;
@@ -33,7 +34,7 @@ pub(super) struct Binary {
 /// `Err`: why the project cannot run (for users).
 pub(super) async fn binary(
     ctx: &Context,
-    (repo, branch, sha): (&str, &str, &str),
+    (repo, branch, sha): (&str, &str, &Sha),
     target: &Target,
     (root, dir): (&Path, &Path),
     pinned: Option<&Pinned>,
@@ -112,7 +113,7 @@ pub(super) async fn binary(
 /// What the project asks for.
 async fn wanted(
     ctx: &Context,
-    (repo, branch, sha): (&str, &str, &str),
+    (repo, branch, sha): (&str, &str, &Sha),
     target: &Target,
     (root, dir): (&Path, &Path),
 ) -> Result<Wanted, String> {

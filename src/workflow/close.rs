@@ -14,6 +14,7 @@ use super::stop::{self, Stop};
 use super::{locks, plan};
 use crate::audit::Actor;
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 
 use crate::apply::{ApplyPolicy, same_changes};
@@ -27,8 +28,8 @@ pub async fn run(
     ctx: &Context,
     claim: Claim,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
     merged: bool,
 ) -> anyhow::Result<String> {
     if merged {
@@ -54,8 +55,8 @@ pub async fn run(
 async fn say_released(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
     released: &[Target],
 ) -> anyhow::Result<()> {
     if released.is_empty() {
@@ -69,8 +70,8 @@ async fn say_released(
 async fn forget(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
 ) -> anyhow::Result<()> {
     let released = locks::release(ctx, repo, installation_id, pr, None, &Actor::Bosun).await?;
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
@@ -83,8 +84,8 @@ async fn forget(
 }
 
 /// Deletes pull request `pr`'s own plugin cache (see `terraform::cache::scope`).
-async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: u64) -> anyhow::Result<()> {
-    if pr == 0 {
+async fn remove_plugin_cache(ctx: &Context, repo: &str, pr: PrNumber) -> anyhow::Result<()> {
+    if pr == PrNumber(0) {
         return Ok(());
     }
     let dir = ctx
@@ -105,8 +106,8 @@ async fn run_merged(
     ctx: &Context,
     claim: Claim,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
 ) -> anyhow::Result<String> {
     stop::outcome(merged_steps(ctx, claim, repo, installation_id, pr).await)
 }
@@ -116,8 +117,8 @@ async fn merged_steps(
     ctx: &Context,
     claim: Claim,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
 ) -> Result<String, Stop> {
     let m = read_merged(ctx, repo, installation_id, pr).await?;
     let known = read_plans(ctx, &m).await?;
@@ -137,7 +138,7 @@ async fn merged_steps(
     release_the_rest(ctx, &m, &known.plans, &due_targets).await?;
     let (mut same, moved) = plan_merge_commit(ctx, claim.job_id, &m, &due, &due_targets).await;
     let policy_held = hold_by_policy(ctx, &m, &mut same).await?;
-    let mut summary = format!("merged as {}", plan::short(&m.merge_sha));
+    let mut summary = format!("merged as {}", m.merge_sha.short());
     let locked = hold_while_locked(ctx, &mut same).await?;
     summary.push_str(&apply_on_merge(ctx, claim, &m, config.as_ref(), &same).await?);
     let held = Held {
@@ -153,10 +154,10 @@ async fn merged_steps(
 /// reviewed), its merge commit, and the request that plans and applies at that commit.
 struct Merged<'a> {
     repo: &'a RepoRef,
-    installation_id: u64,
-    pr: u64,
-    final_head: String,
-    merge_sha: String,
+    installation_id: InstallationId,
+    pr: PrNumber,
+    final_head: Sha,
+    merge_sha: Sha,
     req: plan::Request,
 }
 
@@ -204,8 +205,8 @@ impl Merged<'_> {
 async fn read_merged<'a>(
     ctx: &Context,
     repo: &'a RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
 ) -> Result<Merged<'a>, Stop> {
     let info = ctx
         .github
@@ -545,7 +546,7 @@ struct Held {
 /// [`hold`]). The job summary's part.
 async fn announce_held(ctx: &Context, m: &Merged<'_>, held: Held) -> anyhow::Result<String> {
     let mut summary = String::new();
-    let short = plan::short(&m.merge_sha);
+    let short = m.merge_sha.short();
     let command_name = ctx.settings.command_name();
     if let Some((lock, locked)) = held.locked {
         let note = crate::render::reply::apply_locked_on_merge(short, command_name, lock.locked_at);
@@ -596,7 +597,7 @@ async fn hold(
 }
 
 /// Announces projects of `pr` that were not applied on merge, and why.
-fn held_back(ctx: &Context, repo: &str, pr: u64, targets: &[Target], why: &str) {
+fn held_back(ctx: &Context, repo: &str, pr: PrNumber, targets: &[Target], why: &str) {
     ctx.notify(crate::notify::Kind::ApplyHeld, repo, pr, |link| {
         crate::render::notify::apply_held(repo, pr, targets, why, link)
     });

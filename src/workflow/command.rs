@@ -11,6 +11,7 @@ use super::plan::{self, Selection};
 use super::stop::{self, Stop};
 use crate::command::{self, Command, CommandKind, Parsed};
 use crate::github::{Permission, PrState, PullRequestInfo, Reaction};
+use crate::ids::{InstallationId, PrNumber};
 use crate::render;
 use crate::store::Claim;
 
@@ -18,8 +19,8 @@ use crate::store::Claim;
 #[derive(Debug, Clone)]
 pub struct Comment {
     pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     pub comment_id: u64,
     pub author: String,
     pub body: String,
@@ -29,8 +30,8 @@ pub struct Comment {
 #[derive(Debug, Clone)]
 pub struct Gated {
     pub repo: RepoRef,
-    pub installation_id: u64,
-    pub pr_number: u64,
+    pub installation_id: InstallationId,
+    pub pr_number: PrNumber,
     /// Who commented.
     pub author: String,
     /// Their permission on the repository, as the command gate read it.

@@ -11,6 +11,7 @@
 //! backend may need the apply's credentials (e.g. a role allowed to write the state).
 //! [`state`] (`import`, `state rm`) gets them too: it writes the state.
 
+use crate::ids::Sha;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,9 +39,9 @@ pub(super) struct ProjectRun<'a> {
     pub key: &'a crate::ids::RepoKey,
     pub pr: &'a PrRef,
     /// The commit checked out.
-    pub sha: &'a str,
+    pub sha: &'a Sha,
     /// The commit whose config chooses the workflow: the base branch's (see `policy`).
-    pub policy_sha: &'a str,
+    pub policy_sha: &'a Sha,
     pub target: &'a Target,
     /// Who asked: `USER_NAME`.
     pub user: &'a str,
@@ -90,8 +91,8 @@ impl ProjectRun<'_> {
             workspace: self.target.workspace.clone(),
             dir: self.target.dir.clone(),
             project_name: self.target.name.clone(),
-            pull_num: self.pr.number,
-            head_commit: self.sha.to_owned(),
+            pull_num: self.pr.number.0,
+            head_commit: self.sha.to_string(),
             base_branch: self.pr.base_ref.clone(),
             head_branch: self.pr.head_ref.clone(),
             user_name: self.user.to_owned(),

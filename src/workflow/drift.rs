@@ -4,6 +4,7 @@
 //! project, the repo's drift issue (opened, updated in place, closed when all is in sync), the
 //! metrics, and a notification when a project's status changed.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument;
@@ -21,7 +22,7 @@ use crate::store::{Job, Millis, now_millis};
 /// The audit entry of a drift run: by the operator when asked through the API, else by bosun.
 fn drift_entry(
     repo: &str,
-    sha: &str,
+    sha: &Sha,
     trigger: Trigger,
     run_id: i64,
     outcome: &str,
@@ -77,10 +78,7 @@ pub async fn run(
     let summary = record(ctx, &d, &results, started).await?;
     notify_changes(ctx, &d, &known, &results);
     let issue = report(ctx, &d, &results).await?;
-    Ok(format!(
-        "drift at {}: {summary}; {issue}",
-        super::plan::short(&sha)
-    ))
+    Ok(format!("drift at {}: {summary}; {issue}", sha.short()))
 }
 
 /// What the steps of one drift run share.
@@ -91,7 +89,7 @@ struct DriftRun<'a> {
     key: &'a RepoKey,
     /// The default branch, and its head checked.
     branch: &'a str,
-    sha: &'a str,
+    sha: &'a Sha,
     trigger: Trigger,
     run_id: i64,
 }
@@ -114,9 +112,9 @@ impl DriftRun<'_> {
 /// nothing else (least privilege): the branch, and its head.
 async fn fetch_default_branch(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo: &str,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, Sha)> {
     let info = ctx
         .github
         .repository(installation, repo)
@@ -137,7 +135,7 @@ async fn fetch_default_branch(
         )
         .await
         .context("fetching the default branch")?;
-    let sha = ctx.workspaces.branch_head(repo, branch).await?;
+    let sha = Sha::new(ctx.workspaces.branch_head(repo, branch).await?);
     Ok((info.default_branch, sha))
 }
 
@@ -160,7 +158,7 @@ async fn not_checked(ctx: &Context, d: &DriftRun<'_>, why: &str) -> anyhow::Resu
 /// Checks every project at the branch's head, in parallel (see [`check_project`]).
 async fn check_all(ctx: &Context, d: &DriftRun<'_>, targets: &[Target]) -> Vec<ProjectDrift> {
     let head = PrRef {
-        number: 0,
+        number: PrNumber(0),
         head_sha: d.sha.to_owned(),
         head_ref: d.branch.to_owned(),
         base_sha: d.sha.to_owned(),
@@ -244,7 +242,7 @@ async fn report(
 async fn targets(
     ctx: &Context,
     (repo, branch): (&str, &str),
-    sha: &str,
+    sha: &Sha,
 ) -> anyhow::Result<Result<Vec<Target>, String>> {
     let config = match super::plan::read_config(ctx, (repo, branch), sha).await? {
         Some(Ok(config)) => Some(config),
@@ -252,7 +250,7 @@ async fn targets(
         None => None,
     };
     let every_root = || async {
-        let tf = ctx.workspaces.terraform_files(repo, sha).await?;
+        let tf = ctx.workspaces.terraform_files(repo, sha.as_str()).await?;
         let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
         // Root modules only: a directory others use as a module is not one.
         Ok::<_, anyhow::Error>(crate::projects::without_config(&every, &tf, true))
@@ -279,7 +277,7 @@ async fn targets(
 /// `-detailed-exitcode`; its check run written. Never fails: a failure is its status.
 async fn check_project(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     (repo, key): (&str, &RepoKey),
     head: &PrRef,
     target: &Target,
@@ -313,7 +311,7 @@ async fn check_project(
         DriftStatus::Skipped => Conclusion::Skipped,
     };
     let name = format!("{}{}", render::CHECK_PREFIX, target.display_name());
-    let at = (installation, repo, head.head_sha.as_str(), job_id);
+    let at = (installation, repo, &head.head_sha, job_id);
     let run = ctx
         .run_of(job_id, target, crate::store::RunKind::Drift)
         .await;
@@ -326,7 +324,7 @@ async fn check_project(
 /// to write it is logged (the run's result is in the store either way).
 async fn write_check(
     ctx: &Context,
-    (installation, repo, sha, job_id): (u64, &str, &str, i64),
+    (installation, repo, sha, job_id): (InstallationId, &str, &Sha, i64),
     name: &str,
     conclusion: Conclusion,
     output: crate::render::check::CheckOutput,
@@ -334,7 +332,7 @@ async fn write_check(
 ) {
     let check = CheckRunSpec {
         name: name.to_owned(),
-        head_sha: sha.to_owned(),
+        head_sha: sha.clone(),
         status: CheckStatus::Completed(conclusion),
         title: output.title,
         summary: output.summary,
@@ -352,7 +350,11 @@ async fn write_check(
 }
 
 /// The pull request holding `target`'s lock, if one does.
-async fn locked_by(ctx: &Context, key: &RepoKey, target: &Target) -> anyhow::Result<Option<u64>> {
+async fn locked_by(
+    ctx: &Context,
+    key: &RepoKey,
+    target: &Target,
+) -> anyhow::Result<Option<PrNumber>> {
     let locks = ctx.store.locks_of_repo(key).await?;
     Ok(locks
         .iter()
@@ -369,8 +371,11 @@ async fn plan(
     head: &PrRef,
     target: &Target,
 ) -> ProjectDrift {
-    let sha = head.head_sha.as_str();
-    let (root, dir) = match ctx.project_dir(repo, 0, target, sha, sha, true).await {
+    let sha = &head.head_sha;
+    let (root, dir) = match ctx
+        .project_dir(repo, PrNumber(0), target, sha, sha, true)
+        .await
+    {
         Ok(at) => at,
         Err(output) => return ProjectDrift::failed(target.clone(), Step::Checkout, output),
     };
@@ -416,7 +421,7 @@ fn summarise(results: &[ProjectDrift]) -> String {
 /// project is in sync. Returns what it did.
 async fn report_issue(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     key: &RepoKey,
     run: &RunInfo<'_>,
 ) -> anyhow::Result<String> {
@@ -517,7 +522,7 @@ mod tests {
             p("a", DriftStatus::Drifted),
             p("b", DriftStatus::InSync),
             p("c", DriftStatus::InSync),
-            ProjectDrift::skipped(t("d"), 3),
+            ProjectDrift::skipped(t("d"), PrNumber(3)),
         ];
         assert_eq!(summarise(&all), "1 drifted, 2 in sync, 1 skipped");
     }

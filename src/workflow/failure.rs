@@ -51,7 +51,7 @@ pub async fn report(ctx: &Context, job: &Job, reason: &str) {
     let body = render::reply::job_failed(what, job.id, reason);
     if let Err(e) = ctx
         .github
-        .create_comment(job.installation_id, repo, job.pr, &body)
+        .create_comment(job.installation_id, repo, job.pr.0, &body)
         .await
     {
         tracing::warn!(error = %e, "replying with the job's failure failed");

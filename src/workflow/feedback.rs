@@ -2,12 +2,13 @@
 //! in place, or new with the older ones minimised), and replies. Text comes from `render`;
 //! pacing and coalescing come from the paced GitHub client underneath.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use super::Context;
-use super::plan::{Request, short};
+use super::plan::Request;
 use crate::config::CommentMode;
 use crate::config::repo::ConfigError;
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion};
@@ -55,8 +56,8 @@ impl CheckRun {
     /// progress too, else first written when it completes (see [`LIFECYCLE_MAX_PROJECTS`]).
     pub fn queued(
         ctx: &Context,
-        installation_id: u64,
-        (repo, head_sha): (&str, &str),
+        installation_id: InstallationId,
+        (repo, head_sha): (&str, &Sha),
         (target, job_id): (&Target, i64),
         announced: bool,
     ) -> Self {
@@ -79,7 +80,12 @@ impl CheckRun {
     }
 
     /// Starts a check run in the state `spec` says; later states replace it.
-    pub fn start(ctx: &Context, installation_id: u64, repo: &str, spec: CheckRunSpec) -> Self {
+    pub fn start(
+        ctx: &Context,
+        installation_id: InstallationId,
+        repo: &str,
+        spec: CheckRunSpec,
+    ) -> Self {
         Self::start_with(ctx, installation_id, repo, true, spec)
     }
 
@@ -87,7 +93,7 @@ impl CheckRun {
     /// completes.
     fn start_with(
         ctx: &Context,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         announced: bool,
         spec: CheckRunSpec,
@@ -194,9 +200,9 @@ impl CheckRun {
 /// require. Started in progress; [`finish_summary`] completes it.
 pub fn summary_check(
     ctx: &Context,
-    installation_id: u64,
-    (repo, pr): (&str, u64),
-    head_sha: &str,
+    installation_id: InstallationId,
+    (repo, pr): (&str, PrNumber),
+    head_sha: &Sha,
     command: &str,
     job_id: i64,
 ) -> CheckRun {
@@ -240,13 +246,13 @@ pub fn finish_summary(check: &CheckRun, succeeded: usize, total: usize, done: &s
 /// A reply comment of its own.
 pub async fn reply(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     repo: &str,
-    pr: u64,
+    pr: PrNumber,
     body: &str,
 ) -> anyhow::Result<()> {
     ctx.github
-        .create_comment(installation_id, repo, pr, body)
+        .create_comment(installation_id, repo, pr.0, body)
         .await
         .context("replying on the pull request")?;
     Ok(())
@@ -320,7 +326,7 @@ pub(super) async fn run_links<'t>(
 
 /// The pull request's part of its repository's page (`{BOSUN_PUBLIC_URL}/repos/{repo}#pr-N`:
 /// its projects' plans, applies and runs), the summary checks' link; none without a public URL.
-pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: u64) -> Option<String> {
+pub(super) fn pr_page_url(ctx: &Context, repo: &str, pr: PrNumber) -> Option<String> {
     let base = ctx.settings.public_url.as_ref()?;
     Some(format!("{base}/repos/{repo}#pr-{pr}"))
 }
@@ -334,13 +340,13 @@ pub async fn publish_summary_as(
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();
     let key = req.repo.key();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     let stored: Vec<_> = ctx
         .store
         .plans_of_pr(&key, req.pr.number)
         .await?
         .into_iter()
-        .filter(|p| p.head_sha == head)
+        .filter(|p| p.head_sha == *head)
         .collect();
     let logs = run_links(
         ctx,
@@ -428,7 +434,7 @@ pub async fn publish_summary_as(
                 }
                 let c = ctx
                     .github
-                    .create_comment(installation, repo, req.pr.number, body)
+                    .create_comment(installation, repo, req.pr.number.0, body)
                     .await
                     .context("posting the summary comment")?;
                 PrComment {
@@ -458,7 +464,7 @@ pub async fn publish_summary_as(
         .await?;
     tracing::info!(
         parts = kept.len(),
-        head = short(head),
+        head = head.short(),
         "summary comment written"
     );
     Ok(())
@@ -471,9 +477,9 @@ pub async fn publish_summary_as(
 /// second summary.
 async fn comments_of_pr(
     ctx: &Context,
-    installation: u64,
+    installation: InstallationId,
     repo_ref: &super::job::RepoRef,
-    pr: u64,
+    pr: PrNumber,
 ) -> anyhow::Result<Vec<PrComment>> {
     let repo = repo_ref.full_name.as_str();
     let stored = ctx.store.pr_comments(&repo_ref.key(), pr).await?;
@@ -487,7 +493,7 @@ async fn comments_of_pr(
         .comments_by(
             installation,
             repo,
-            pr,
+            pr.0,
             &format!("{}[bot]", ctx.settings.app_slug),
             &render::plan_marker_of_pr(pr),
         )
@@ -519,7 +525,7 @@ pub async fn waiting(
     ctx: &Context,
     req: &Request,
     targets: &[Target],
-    held: &[(Target, u64)],
+    held: &[(Target, PrNumber)],
     job_id: i64,
 ) -> anyhow::Result<()> {
     let repo = req.repo.full_name.as_str();

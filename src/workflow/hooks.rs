@@ -174,13 +174,13 @@ async fn checkout(ctx: &Context, req: &Request, name: &str) -> Result<std::path:
         _ if req.merged => Strategy::Branch,
         crate::config::CheckoutStrategy::Branch => Strategy::Branch,
         crate::config::CheckoutStrategy::Merge => Strategy::Merge {
-            base_sha: req.pr.base_sha.clone(),
+            base_sha: req.pr.base_sha.to_string(),
         },
     };
     let at = (req.pr.number, name);
     match ctx
         .workspaces
-        .hook_checkout(&req.repo.full_name, at, &req.pr.head_sha, &strategy)
+        .hook_checkout(&req.repo.full_name, at, req.pr.head_sha.as_str(), &strategy)
         .await
     {
         Ok(c) => Ok(c.root),
@@ -217,7 +217,7 @@ fn vars(ctx: &Context, req: &Request, command: &str, root: &Path) -> Vec<(String
         ("HEAD_REPO_NAME", name.to_owned()),
         ("HEAD_REPO_OWNER", owner.to_owned()),
         ("HEAD_BRANCH_NAME", req.pr.head_ref.clone()),
-        ("HEAD_COMMIT", req.pr.head_sha.clone()),
+        ("HEAD_COMMIT", req.pr.head_sha.to_string()),
         ("BASE_BRANCH_NAME", req.pr.base_ref.clone()),
         ("PULL_NUM", req.pr.number.to_string()),
         (
@@ -309,7 +309,7 @@ async fn keep_config(
         files.push(ConfigFile { path, text });
     }
     let key = req.repo.key();
-    let at = (&key, req.pr.number, req.pr.head_sha.as_str());
+    let at = (&key, req.pr.number, &req.pr.head_sha);
     ctx.store
         .keep_hook_config(at, &files, now_millis())
         .await

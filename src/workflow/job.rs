@@ -1,6 +1,7 @@
 //! What a job is: the part of an event a workflow needs, stored as JSON in the job queue so a
 //! job runs the same after a restart as it would have before.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{PullRequest, Repo};
@@ -99,10 +100,10 @@ impl From<&Repo> for RepoRef {
 /// A pull request as a job sees it: the commits to plan, and who opened it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrRef {
-    pub number: u64,
-    pub head_sha: String,
+    pub number: PrNumber,
+    pub head_sha: Sha,
     pub head_ref: String,
-    pub base_sha: String,
+    pub base_sha: Sha,
     pub base_ref: String,
     pub author: String,
 }
@@ -151,7 +152,7 @@ pub const DRIFT_PRIORITY: i64 = -10;
 /// schedule's tick enqueues each repo once, however many replicas see the tick).
 pub fn drift_job(
     repo: RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     trigger: crate::drift::Trigger,
     source: String,
 ) -> crate::store::NewJob {
@@ -161,7 +162,7 @@ pub fn drift_job(
         kind: DRIFT_KIND.to_owned(),
         repository: spec.repo().key(),
         installation_id,
-        pr: 0,
+        pr: PrNumber(0),
         priority: DRIFT_PRIORITY,
         // A spec of plain strings always serialises.
         spec: serde_json::to_string(&spec).unwrap_or_default(),
@@ -180,7 +181,7 @@ pub enum JobSpec {
     /// A comment addressed to bosun (parsed again when the job runs: parsing is pure).
     Comment {
         repo: RepoRef,
-        pr_number: u64,
+        pr_number: PrNumber,
         comment_id: u64,
         author: String,
         body: String,
@@ -189,7 +190,7 @@ pub enum JobSpec {
     /// they were released. `note` says so in the summary comment.
     Replan {
         repo: RepoRef,
-        pr_number: u64,
+        pr_number: PrNumber,
         targets: Vec<crate::plan::Target>,
         note: String,
     },
@@ -197,13 +198,13 @@ pub enum JobSpec {
     /// projects with `apply_on_merge` are applied first.
     Closed {
         repo: RepoRef,
-        pr_number: u64,
+        pr_number: PrNumber,
         merged: bool,
     },
     /// Check a pull request bosun holds locks or plans for against GitHub, for webhooks it
     /// missed: closed, it is closed as the webhook would have; open at a head with no plan,
     /// it is planned.
-    Reconcile { repo: RepoRef, pr_number: u64 },
+    Reconcile { repo: RepoRef, pr_number: PrNumber },
     /// Check the default branch's projects for drift (pull request 0: the repo's drift runs
     /// go one at a time, beside its pull requests' jobs).
     Drift {
@@ -214,7 +215,7 @@ pub enum JobSpec {
     /// (a GitHub login, or the operator) for `reason`: as the `unlock` comment does.
     Unlock {
         repo: RepoRef,
-        pr_number: u64,
+        pr_number: PrNumber,
         targets: Vec<crate::plan::Target>,
         by: String,
         reason: String,
@@ -259,7 +260,7 @@ impl JobSpec {
         }
     }
 
-    pub fn pr_number(&self) -> u64 {
+    pub fn pr_number(&self) -> PrNumber {
         match self {
             Self::Autoplan { pr, .. } => pr.number,
             Self::Comment { pr_number, .. }
@@ -267,7 +268,7 @@ impl JobSpec {
             | Self::Closed { pr_number, .. }
             | Self::Reconcile { pr_number, .. }
             | Self::Unlock { pr_number, .. } => *pr_number,
-            Self::Drift { .. } => 0,
+            Self::Drift { .. } => PrNumber(0),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::Context;
 use super::job::{JobSpec, RepoRef};
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber};
 use crate::plan::Target;
 use crate::store::{NewJob, Released, Waiter, now_millis};
 
@@ -14,8 +15,8 @@ use crate::store::{NewJob, Released, Waiter, now_millis};
 pub async fn release(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
-    pr: u64,
+    installation_id: InstallationId,
+    pr: PrNumber,
     targets: Option<&[Target]>,
     actor: &crate::audit::Actor,
 ) -> anyhow::Result<Released> {
@@ -46,7 +47,7 @@ pub async fn release(
         .release_locks(&repo.key(), pr, targets, &wake)
         .await?;
     for w in &released.woken {
-        tracing::info!(waiter = w.pr, "woke a pull request waiting for locks");
+        tracing::info!(waiter = w.pr.0, "woke a pull request waiting for locks");
     }
     let entries = super::audit_log::locks(
         crate::audit::Kind::LockReleased,
@@ -72,7 +73,7 @@ pub fn same_lock(a: &Target, b: &Target) -> bool {
 pub async fn held(
     ctx: &Context,
     repo: &RepoKey,
-    pr: u64,
+    pr: PrNumber,
     cmd: &crate::command::Command,
 ) -> anyhow::Result<Vec<Target>> {
     let plans = ctx.store.plans_of_pr(repo, pr).await?;
@@ -96,7 +97,7 @@ pub async fn held(
 pub async fn plans_under(
     ctx: &Context,
     repo: &RepoKey,
-    pr: u64,
+    pr: PrNumber,
     released: &[Target],
 ) -> anyhow::Result<Vec<Target>> {
     Ok(ctx

@@ -27,6 +27,7 @@ pub mod state;
 mod stop;
 pub mod unlock;
 
+use crate::ids::{PrNumber, Sha};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -155,7 +156,7 @@ const RUN_LOCK_BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
 impl Context {
     /// Queues a message of `kind` about pull request `pr` of `repo` for the notification
     /// URL, when there is one (never waits); `text` gets the pull request's link.
-    pub fn notify(&self, kind: Kind, repo: &str, pr: u64, text: impl FnOnce(&str) -> String) {
+    pub fn notify(&self, kind: Kind, repo: &str, pr: PrNumber, text: impl FnOnce(&str) -> String) {
         if let Some(outbox) = &self.notifier {
             outbox.post(kind, text(&outbox.pr_link(repo, pr)));
         }
@@ -194,17 +195,17 @@ impl Context {
     pub async fn project_dir(
         &self,
         repo: &str,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
-        base_sha: &str,
+        sha: &Sha,
+        base_sha: &Sha,
         exact: bool,
     ) -> Result<(PathBuf, PathBuf), String> {
         let strategy = match self.settings.checkout_strategy {
             _ if exact => Strategy::Branch,
             CheckoutStrategy::Branch => Strategy::Branch,
             CheckoutStrategy::Merge => Strategy::Merge {
-                base_sha: base_sha.to_owned(),
+                base_sha: base_sha.to_string(),
             },
         };
         let key = CheckoutKey {
@@ -212,7 +213,11 @@ impl Context {
             dir: target.dir.clone(),
             workspace: target.workspace.clone(),
         };
-        let checkout = match self.workspaces.checkout(repo, &key, sha, &strategy).await {
+        let checkout = match self
+            .workspaces
+            .checkout(repo, &key, sha.as_str(), &strategy)
+            .await
+        {
             Ok(c) => c,
             Err(CheckoutError::Conflict { files }) => {
                 return Err(crate::render::reply::merge_conflict(&files));
@@ -224,13 +229,8 @@ impl Context {
                 );
             }
         };
-        let dir = inside(&checkout.root, &target.dir).map_err(|why| {
-            format!(
-                "The directory `{}` {why} at {}.",
-                target.dir,
-                plan::short(sha)
-            )
-        })?;
+        let dir = inside(&checkout.root, &target.dir)
+            .map_err(|why| format!("The directory `{}` {why} at {}.", target.dir, sha.short()))?;
         Ok((checkout.root, dir))
     }
 }

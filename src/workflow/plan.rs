@@ -3,6 +3,7 @@
 //! (in parallel, one run per project at a time; one at a time in the config's order under
 //! `parallel_plan: false`), keep every plan in the store, and report on GitHub.
 
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 use futures::future::join_all;
 use tracing::Instrument;
@@ -44,7 +45,7 @@ pub enum Selection {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub repo: RepoRef,
-    pub installation_id: u64,
+    pub installation_id: InstallationId,
     pub pr: PrRef,
     pub selection: Selection,
     pub extra_args: Vec<String>,
@@ -66,7 +67,7 @@ pub struct Request {
 pub(super) async fn read_config(
     ctx: &Context,
     (repo, branch): (&str, &str),
-    sha: &str,
+    sha: &Sha,
 ) -> anyhow::Result<Option<Result<RepoConfig, repo::ConfigError>>> {
     let rules = ctx.settings.repo_powers.current().for_repo(repo, branch);
     let files = config_files(ctx, &rules);
@@ -89,7 +90,7 @@ pub(super) async fn read_config(
                     .iter()
                     .find(|f| f.path == file)
                     .and_then(|f| f.text.clone())),
-                None => ctx.workspaces.read_file(repo, sha, &file).await,
+                None => ctx.workspaces.read_file(repo, sha.as_str(), &file).await,
             }
         }
     };
@@ -98,7 +99,7 @@ pub(super) async fn read_config(
         let twins = files.iter().filter_map(|f| repo::yml_twin(f));
         let all: Vec<String> = files.iter().map(|f| (*f).to_owned()).chain(twins).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        ctx.workspaces.read_files(repo, sha, &all).await?;
+        ctx.workspaces.read_files(repo, sha.as_str(), &all).await?;
     }
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
@@ -137,7 +138,7 @@ pub(super) async fn read_config(
             if let Ok(config) = &mut checked
                 && config.has_dir_globs()
             {
-                let dirs = ctx.workspaces.terraform_dirs(repo, sha).await?;
+                let dirs = ctx.workspaces.terraform_dirs(repo, sha.as_str()).await?;
                 if let Err(e) = config.expand_dir_globs(&dirs) {
                     checked = Err(e);
                 }
@@ -204,7 +205,7 @@ pub async fn run(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<Str
 /// [`run`] for a request whose head and base this job has just fetched.
 pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Result<String> {
     let repo = req.repo.full_name.as_str();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     // Before the config is read: a hook may write it.
     let pre = super::hooks::pre(ctx, &req, "plan", job_id).await;
     if let Some(failed) = &pre.failed {
@@ -342,7 +343,7 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
     Ok(format!(
         "planned {} project(s) at {}, {failed} failed",
         results.len(),
-        short(head)
+        head.short()
     ))
 }
 
@@ -354,7 +355,7 @@ async fn hook_stopped(
     job_id: i64,
     failed: &super::hooks::HookRun,
 ) -> anyhow::Result<String> {
-    let (repo, head) = (req.repo.full_name.as_str(), req.pr.head_sha.as_str());
+    let (repo, head) = (req.repo.full_name.as_str(), &req.pr.head_sha);
     let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "hook_failed")
         .pr(req.pr.number)
         .sha(head)
@@ -387,10 +388,10 @@ async fn hook_stopped(
 /// Completes the `bosun/plan` summary check from every project's latest plan at the head
 /// (those of earlier runs count too, as Atlantis counts them); a store error fails it.
 async fn finish_plan_summary(ctx: &Context, req: &Request, check: &CheckRun) {
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     match ctx.store.plans_of_pr(&req.repo.key(), req.pr.number).await {
         Ok(plans) => {
-            let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == head).collect();
+            let at_head: Vec<_> = plans.iter().filter(|p| p.head_sha == *head).collect();
             let planned = at_head
                 .iter()
                 .filter(|p| matches!(p.outcome, Outcome::Planned { .. }))
@@ -459,7 +460,7 @@ async fn plan_each(
     how: &Planning,
 ) -> (Vec<ProjectPlan>, Vec<CheckRun>) {
     let repo = req.repo.full_name.as_str();
-    let head = req.pr.head_sha.as_str();
+    let head = &req.pr.head_sha;
     let checks: Vec<CheckRun> = targets
         .iter()
         .map(|t| {
@@ -521,7 +522,7 @@ pub async fn replan(
     ctx: &Context,
     job: &crate::store::Job,
     repo: RepoRef,
-    pr_number: u64,
+    pr_number: PrNumber,
     targets: Vec<Target>,
     note: String,
 ) -> anyhow::Result<String> {
@@ -563,14 +564,14 @@ pub(super) async fn select(
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
-            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
+            .changed_files(repo, req.pr.base_sha.as_str(), req.pr.head_sha.as_str())
             .await?;
         let found = match config {
             Some(config) if !config.discovers() => Vec::new(),
             _ => {
                 let tf = ctx
                     .workspaces
-                    .terraform_files(repo, &req.pr.head_sha)
+                    .terraform_files(repo, req.pr.head_sha.as_str())
                     .await?;
                 crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
@@ -602,7 +603,7 @@ pub(super) async fn select(
                 _ => {
                     let tf = ctx
                         .workspaces
-                        .terraform_files(repo, &req.pr.head_sha)
+                        .terraform_files(repo, req.pr.head_sha.as_str())
                         .await?;
                     let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
                     // Root modules only: a directory others use as a module is not one.
@@ -676,7 +677,7 @@ pub(super) async fn select(
         if configured.is_empty() {
             let tf = ctx
                 .workspaces
-                .terraform_files(repo, &req.pr.head_sha)
+                .terraform_files(repo, req.pr.head_sha.as_str())
                 .await?;
             matching = tf
                 .iter()
@@ -863,8 +864,4 @@ pub(super) async fn plan_in_checkout(
     let shown = run.show_json.as_deref();
     super::policy_check::evaluate(ctx, (at, &policy_sha), &req.actor, target, shown).await;
     (run.outcome, run.planfile, tool)
-}
-
-pub(super) fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }

@@ -5,6 +5,7 @@
 //! The job keeps its pull request's turn while it waits: a later job of the pull request does
 //! not start before this one ends.
 
+use crate::ids::{InstallationId, Sha};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,7 +42,7 @@ const MAX_WAIT: Duration = Duration::from_secs(3 * 3600);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct TaskSpec {
     repo: RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     pr: PrRef,
     extra_args: Vec<String>,
     merged: bool,
@@ -391,7 +392,7 @@ pub async fn run_task(ctx: &Context, task: &Task, spread: &Spread) -> StoredPlan
     };
     let head_sha = serde_json::from_str::<TaskSpec>(&task.spec)
         .map(|s| s.pr.head_sha)
-        .unwrap_or_default();
+        .unwrap_or_else(|_| Sha::new(""));
     StoredPlan {
         repository: task.repository.clone(),
         pr: task.pr,
@@ -447,13 +448,14 @@ async fn plan_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::PrNumber;
 
     fn task(status: TaskStatus, claim: i64, lease_until: Option<i64>) -> Task {
         Task {
             id: 1,
             job_id: 1,
             repository: "acme/infra".into(),
-            pr: 1,
+            pr: PrNumber(1),
             target: Target {
                 dir: "a".into(),
                 workspace: "default".into(),

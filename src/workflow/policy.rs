@@ -10,6 +10,7 @@
 //! parent: the base branch as it was just before the merge (for merge commits and squash
 //! merges; a rebase merge's first parent is the pull request's own next-to-last commit).
 
+use crate::ids::Sha;
 use tracing::Instrument as _;
 
 use super::Context;
@@ -36,20 +37,21 @@ pub(super) async fn base_sha(
     repo: &str,
     pr: &PrRef,
     merged: bool,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Sha> {
     let span = tracing::debug_span!("base sha");
-    if merged {
+    let sha = if merged {
         // `pr.head_sha` of a merged pull request is its merge commit (`PrRef::of`).
         ctx.workspaces
-            .first_parent(repo, &pr.head_sha)
+            .first_parent(repo, pr.head_sha.as_str())
             .instrument(span)
-            .await
+            .await?
     } else {
         ctx.workspaces
             .branch_head(repo, &pr.base_ref)
             .instrument(span)
-            .await
-    }
+            .await?
+    };
+    Ok(Sha::new(sha))
 }
 
 /// The base branch's config for `pr` (fetched already).

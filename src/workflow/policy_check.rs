@@ -8,6 +8,7 @@ use super::Context;
 use super::feedback::CheckRun;
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::github::{CheckRunSpec, CheckStatus, Conclusion};
+use crate::ids::{InstallationId, PrNumber, Sha};
 use crate::plan::Target;
 use crate::policy::{Policies, ProjectPolicies, SetStatus};
 use crate::store::{PolicyResult, now_millis};
@@ -16,8 +17,8 @@ use crate::store::{PolicyResult, now_millis};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct At<'a> {
     pub repo: &'a super::job::RepoRef,
-    pub pr: u64,
-    pub head: &'a str,
+    pub pr: PrNumber,
+    pub head: &'a Sha,
     pub base_ref: &'a str,
 }
 
@@ -33,7 +34,7 @@ pub(super) fn policies(ctx: &Context, repo: &str, base_ref: &str) -> Option<Poli
 /// that cannot be evaluated fails with why; a store error is logged.
 pub(super) async fn evaluate(
     ctx: &Context,
-    (at, base_sha): (At<'_>, &str),
+    (at, base_sha): (At<'_>, &Sha),
     actor: &Actor,
     target: &Target,
     show_json: Option<&str>,
@@ -103,7 +104,7 @@ pub(super) async fn evaluate(
 async fn modules(
     ctx: &Context,
     repo: &str,
-    base_sha: &str,
+    base_sha: &Sha,
     set: &crate::policy::PolicySet,
 ) -> Result<Vec<crate::policy::RegoModule>, String> {
     if set.source == crate::policy::Source::Local {
@@ -111,7 +112,7 @@ async fn modules(
     }
     let files = ctx
         .workspaces
-        .rego_files(repo, base_sha, &set.path)
+        .rego_files(repo, base_sha.as_str(), &set.path)
         .await
         .map_err(|e| {
             tracing::error!(
@@ -127,7 +128,7 @@ async fn modules(
         return Err(format!(
             "`{}` holds no .rego file at the base branch's commit {}",
             set.path,
-            base_sha.get(..7).unwrap_or(base_sha)
+            base_sha.short()
         ));
     }
     Ok(files
@@ -180,7 +181,7 @@ pub(super) async fn statuses(
 /// the head (of `only`, when given), and waits for them to be written.
 pub(super) async fn publish_checks(
     ctx: &Context,
-    installation_id: u64,
+    installation_id: InstallationId,
     at: At<'_>,
     only: Option<&[Target]>,
 ) -> anyhow::Result<()> {

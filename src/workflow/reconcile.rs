@@ -7,13 +7,14 @@ use super::Context;
 use super::job::{PrRef, RepoRef};
 use super::{close, plan};
 use crate::github::PrState;
+use crate::ids::PrNumber;
 use crate::store::Job;
 
 pub async fn run(
     ctx: &Context,
     job: &Job,
     repo: RepoRef,
-    pr_number: u64,
+    pr_number: PrNumber,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
     let key = repo.key();

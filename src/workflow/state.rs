@@ -8,6 +8,7 @@
 //! workflow's `import` or `state_rm` stage when it has one. A project whose state changed has
 //! its plan discarded and is planned again by a re-plan job. One comment tells it all.
 
+use crate::ids::Sha;
 use anyhow::Context as _;
 
 use super::Context;
@@ -208,7 +209,7 @@ pub async fn run(ctx: &Context, claim: Claim, req: StateRequest) -> anyhow::Resu
         op.as_str(),
         changed.len(),
         results.len(),
-        plan::short(&pr.head_sha)
+        pr.head_sha.short()
     ))
 }
 
@@ -219,7 +220,7 @@ async fn run_one(
     job_id: i64,
     req: &StateRequest,
     op: StateOp,
-    (pr, policy_sha): (&PrRef, &str),
+    (pr, policy_sha): (&PrRef, &Sha),
     target: &Target,
 ) -> StateRun {
     let repo = req.repo.full_name.as_str();

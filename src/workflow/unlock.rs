@@ -11,6 +11,7 @@ use super::locks;
 use crate::audit::{Actor, Kind, NewEntry};
 use crate::command::Command;
 use crate::github::{Permission, PullRequestInfo};
+use crate::ids::{InstallationId, PrNumber};
 use crate::render;
 
 /// Who comments the unlock: their login and permission on the repository.
@@ -24,7 +25,7 @@ pub struct Commenter<'a> {
 pub async fn run(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     info: &PullRequestInfo,
     who: Commenter<'_>,
     cmd: &Command,
@@ -107,7 +108,7 @@ fn api_actor(by: &str) -> Actor {
 /// An unlock asked for through bosun's API: which pull request's locks, by whom, why.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub targets: &'a [crate::plan::Target],
     pub by: &'a str,
     pub reason: &'a str,
@@ -119,7 +120,7 @@ pub struct Asked<'a> {
 pub async fn by_api(
     ctx: &Context,
     repo: &RepoRef,
-    installation_id: u64,
+    installation_id: InstallationId,
     asked: Asked<'_>,
 ) -> anyhow::Result<String> {
     let name = repo.full_name.as_str();
@@ -162,7 +163,7 @@ pub async fn by_api(
     let body =
         render::reply::unlocked_by(ctx.settings.command_name(), &shown, asked.by, asked.reason);
     feedback::reply(ctx, installation_id, name, pr, &body).await?;
-    tracing::info!(pr, by = asked.by, "locks released through the API");
+    tracing::info!(pr = pr.0, by = asked.by, "locks released through the API");
     Ok(format!(
         "unlocked {} project(s) for {}, woke {} pull request(s)",
         released.released.len(),

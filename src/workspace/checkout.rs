@@ -2,6 +2,7 @@
 //! made from the mirror's objects with an index kept outside the checkout, updated in place
 //! when the PR moves, and deleted when the PR closes.
 
+use crate::ids::PrNumber;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -24,7 +25,7 @@ pub enum Strategy {
 /// Which checkout: one per pull request, project dir and Terraform workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckoutKey {
-    pub pr: u64,
+    pub pr: PrNumber,
     /// A directory inside the repository (checked again with [`Dir::parse`]).
     pub dir: Dir,
     pub workspace: Workspace,
@@ -107,7 +108,7 @@ impl Workspaces {
     pub async fn hook_checkout(
         &self,
         repo: &str,
-        (pr, name): (u64, &str),
+        (pr, name): (PrNumber, &str),
         head_sha: &str,
         strategy: &Strategy,
     ) -> Result<Checkout, CheckoutError> {
@@ -130,7 +131,7 @@ impl Workspaces {
     pub async fn remove_hook_checkout(
         &self,
         repo: &str,
-        (pr, name): (u64, &str),
+        (pr, name): (PrNumber, &str),
     ) -> anyhow::Result<()> {
         let pr_dir = self.pr_path(repo, pr)?;
         let lock = self.lock(repo);
@@ -141,7 +142,7 @@ impl Workspaces {
 
     /// Deletes every checkout of pull request `pr` of `repo`, their indexes, and the PR's
     /// `refs/pull/<pr>/*` in the mirror.
-    pub async fn remove_pr(&self, repo: &str, pr: u64) -> anyhow::Result<()> {
+    pub async fn remove_pr(&self, repo: &str, pr: PrNumber) -> anyhow::Result<()> {
         let pr_dir = self.pr_path(repo, pr)?;
         let mirror = self.mirror_path(repo)?;
         let lock = self.lock(repo);

@@ -27,6 +27,7 @@ mod file_cache;
 mod git;
 mod read;
 
+use crate::ids::PrNumber;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -91,7 +92,7 @@ impl Workspaces {
     }
 
     /// The directory holding every checkout of pull request `pr` of `repo`.
-    pub fn pr_path(&self, repo: &str, pr: u64) -> anyhow::Result<PathBuf> {
+    pub fn pr_path(&self, repo: &str, pr: PrNumber) -> anyhow::Result<PathBuf> {
         let slug = repo_slug(repo)?;
         Ok(self
             .root

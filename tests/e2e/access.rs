@@ -1,6 +1,7 @@
 //! Who may do what, end to end: the command permission threshold, apply limited to users and
 //! teams, pull requests from forks, and the narrowed token a job fetches with.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +50,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     let pr = open_from(&ctx, HeadRepo::Base, "envs/dev").await;
     let planned = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(planned.len(), 1);
@@ -63,7 +64,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert_eq!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()[0]
             .job_id,
@@ -78,7 +79,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     assert!(ctx.reply(pr, "not-allowed").contains("`bosun apply`"));
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -145,7 +146,7 @@ async fn apply_is_limited_to_the_listed_users_and_active_team_members() {
     }
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), dev)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(dev))
             .await
             .unwrap()
             .is_empty()
@@ -176,7 +177,7 @@ async fn fork_prs_are_not_planned_and_their_commands_are_refused() {
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), fork)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(fork))
             .await
             .unwrap()
             .is_empty()

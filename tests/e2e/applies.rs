@@ -3,6 +3,7 @@
 //! checkout so what an apply did can be read back.
 
 use bosun::ids::RepoKey;
+use bosun::ids::{InstallationId, PrNumber};
 use bosun::store::{ApplyStatus, NewJob, now_millis};
 
 use crate::support::prs::{module, resources};
@@ -63,7 +64,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -85,7 +86,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     assert_eq!(check.conclusion.as_deref(), Some("success"));
     let applies = ctx
         .store()
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(applies.len(), 1);
@@ -97,7 +98,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
     assert_eq!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -151,7 +152,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     assert!(resources(&state).is_empty(), "nothing was applied");
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -176,7 +177,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     assert!(body.contains("plans it by itself"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), second)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(second))
             .await
             .unwrap()
             .is_empty()
@@ -197,7 +198,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
         .await
         .unwrap();
     assert_eq!(locks.len(), 1);
-    assert_eq!(locks[0].pr, second);
+    assert_eq!(locks[0].pr, PrNumber(second));
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -215,7 +216,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .len(),
@@ -230,7 +231,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     assert!(body.contains("`envs/shared`"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), first)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .is_empty(),
@@ -247,7 +248,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
         .locks_of_repo(&RepoKey::new(REPO))
         .await
         .unwrap();
-    assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
+    assert_eq!(locks.iter().map(|l| l.pr.0).collect::<Vec<_>>(), [second]);
     ctx.finish().await;
 }
 
@@ -261,21 +262,21 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), first)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), second)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(second))
             .await
             .unwrap()
             .len(),
@@ -322,7 +323,7 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -355,7 +356,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     assert!(body.contains("terraform_data.extra"), "{body}");
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -502,7 +503,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     let (pr, state) = open_dev(&ctx, None, &["app"]).await;
     let plan = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .remove(0);
@@ -528,8 +529,8 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
                 source: "crash-test".into(),
                 kind: "comment".into(),
                 repository: RepoKey::new(REPO),
-                installation_id: INSTALLATION,
-                pr,
+                installation_id: InstallationId(INSTALLATION),
+                pr: PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
                 created_at: now_millis(),
@@ -545,7 +546,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
         store
             .start_apply(
                 &RepoKey::new(REPO),
-                pr,
+                PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),
@@ -560,7 +561,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     assert!(resources(&state).is_empty(), "the apply was not run again");
     let applies = ctx
         .store()
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(applies.len(), 1);
@@ -578,7 +579,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     assert!(resources(&state).is_empty(), "the apply was not run again");
     assert_eq!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -697,7 +698,10 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     bosun.restart().await;
     let t = Instant::now();
     loop {
-        let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+        let applies = store
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+            .await
+            .unwrap();
         if applies.iter().all(|a| a.status != ApplyStatus::Running)
             && store.open_jobs().await.unwrap() == 0
         {
@@ -708,7 +712,10 @@ async fn kill_9_during_an_apply_marks_it_interrupted_and_never_runs_it_again() {
     }
     bosun.kill();
 
-    let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let applies = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(applies.len(), 1, "{applies:?}");
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let lines = std::fs::read_to_string(&runs).unwrap();

@@ -1,6 +1,7 @@
 //! The global apply lock (`/api/apply-lock`, Atlantis's "Disable apply commands"): while it
 //! holds, no apply runs, by comment or on merge; it is kept across restarts.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use bytes::Bytes;
 use http::Method;
@@ -61,7 +62,7 @@ async fn the_apply_lock_refuses_applies_until_unlocked_and_survives_a_restart() 
     assert!(!has_resources(&state), "nothing was applied");
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

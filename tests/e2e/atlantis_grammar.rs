@@ -1,6 +1,7 @@
 //! Comments written as Atlantis users write them get Atlantis's kind of answer.
 
 use crate::support::*;
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 #[tokio::test]
@@ -144,7 +145,7 @@ async fn a_command_outside_allow_commands_is_an_unknown_command_and_does_nothing
     assert!(!state.exists(), "nothing was applied");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),
@@ -156,7 +157,7 @@ async fn a_command_outside_allow_commands_is_an_unknown_command_and_does_nothing
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -180,7 +181,7 @@ async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
     ctx.settle().await;
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -195,7 +196,7 @@ async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -241,7 +242,7 @@ async fn p_is_a_pattern_only_under_an_allowed_regexp_prefix() {
         let store = ctx.store();
         async move {
             let mut names: Vec<String> = store
-                .plans_of_pr(&RepoKey::new(REPO), pr)
+                .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
                 .await
                 .unwrap()
                 .into_iter()

@@ -16,6 +16,7 @@
 //! A step that does not match is a failure unless [`DEVIATIONS`] lists it with its reason;
 //! a listed step that now matches is a failure too (drop its row).
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -180,14 +181,14 @@ struct Snapshot {
 async fn snapshot(ctx: &TestContext, pr: u64) -> Snapshot {
     let store = ctx.store();
     let plans = store
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .iter()
         .map(|p| (project(&p.target), p.job_id, p.created_at))
         .collect();
     let applies = store
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .iter()
@@ -203,7 +204,7 @@ async fn snapshot(ctx: &TestContext, pr: u64) -> Snapshot {
 
 async fn locks(ctx: &TestContext, pr: u64) -> BTreeSet<(String, String)> {
     ctx.store()
-        .locks_of_pr(&RepoKey::new(REPO), pr)
+        .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -224,7 +225,10 @@ fn merge_calls(ctx: &TestContext, pr: u64) -> usize {
 /// What changed between `before` and now.
 async fn seen_since(ctx: &TestContext, pr: u64, before: &Snapshot) -> Seen {
     let store = ctx.store();
-    let mut plans = store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let mut plans = store
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     plans.sort_by_key(|p| p.created_at);
     let planned = plans
         .iter()
@@ -238,7 +242,10 @@ async fn seen_since(ctx: &TestContext, pr: u64, before: &Snapshot) -> Seen {
             (project(&p.target), ok)
         })
         .collect();
-    let mut applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let mut applies = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     applies.sort_by_key(|a| a.id);
     let applied = applies
         .iter()

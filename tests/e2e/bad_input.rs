@@ -2,6 +2,7 @@
 //! or deeply nested file each get a clear comment and a failed check; a plan printing
 //! gigabytes is cut off and fails, and bosun goes on serving.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::os::unix::fs::PermissionsExt;
 
@@ -26,7 +27,7 @@ async fn refused(ctx: &TestContext, config: &str) -> String {
     );
     for job in ctx
         .store()
-        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
     {
@@ -100,7 +101,7 @@ async fn projects_sharing_a_dir_and_workspace_without_names_are_refused() {
     // Nothing was planned, so nothing holds the dir's lock.
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -142,14 +143,14 @@ async fn a_plan_printing_gigabytes_is_cut_off_and_bosun_goes_on() {
     );
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1);
     assert!(plans[0].planfile.is_none(), "no planfile kept");
     for job in ctx
         .store()
-        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
     {

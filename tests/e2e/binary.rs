@@ -1,6 +1,7 @@
 //! The real bosun binary, as an operator runs it, against the fake GitHub: started, killed
 //! with SIGKILL and started again by a test, its store opened beside it.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -85,7 +86,7 @@ impl Binary {
     ) {
         let t = Instant::now();
         while store
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

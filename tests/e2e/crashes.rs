@@ -1,6 +1,7 @@
 //! A job that takes bosun down with it, again and again: after BOSUN_JOB_MAX_ATTEMPTS starts
 //! it is failed and said so on the pull request, instead of crashing every start.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,10 @@ async fn a_job_that_stops_bosun_at_every_attempt_is_failed_after_the_cap_with_a_
     bosun.kill().unwrap();
     bosun.wait().unwrap();
 
-    let jobs = store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let jobs = store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!((jobs[0].status, jobs[0].attempts), (JobStatus::Failed, 2));
     assert_eq!(ctx.fake.model().stalled, 2, "not run a third time");
@@ -109,7 +113,10 @@ async fn an_apply_whose_lease_was_stolen_records_exactly_one_outcome_through_kil
         .await
         .unwrap()
         .expect("the apply job, its lease run out");
-    let running = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let running = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(running.len(), 1);
     let stolen_at = now_millis();
     store
@@ -142,7 +149,10 @@ async fn an_apply_whose_lease_was_stolen_records_exactly_one_outcome_through_kil
     }
     bosun.kill();
 
-    let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let applies = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(
         applies
             .iter()

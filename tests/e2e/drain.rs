@@ -4,6 +4,7 @@
 //! apply longer than the grace is left, bosun exits saying so, and its next start reports the
 //! apply interrupted; a second SIGTERM stops bosun without waiting.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -135,7 +136,7 @@ fn slow_apply(ctx: &TestContext, secs: u32, started: &Path, done: &Path) -> Stri
 async fn apply_until_started(ctx: &TestContext, store: &dyn Store, pr: u64, started: &Path) {
     let t = Instant::now();
     while store
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .is_empty()
@@ -193,10 +194,16 @@ async fn sigterm_lets_a_running_apply_finish_and_exits_0_not_ready_meanwhile() {
     let status = bosun.exited(Duration::from_secs(60)).await;
     assert!(status.success(), "{status:?}\n{}", bosun.log());
     assert!(done.exists(), "the apply ran to its end");
-    let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let applies = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Succeeded);
-    let jobs = store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let jobs = store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     let apply_job = jobs.iter().find(|j| j.kind == "comment").expect("{jobs:?}");
     assert_eq!(apply_job.status, JobStatus::Done, "{jobs:?}");
 }
@@ -234,7 +241,10 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
     bosun.sigterm();
     let status = bosun.exited(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", bosun.log());
-    let jobs = store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let jobs = store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(
         (jobs[0].status, jobs[0].attempts),
@@ -245,7 +255,7 @@ async fn sigterm_gives_a_running_plan_back_and_the_next_replica_plans_it_at_once
     let t = Instant::now();
     let next = Serve::start(&ctx, &states, &flags).await;
     while store
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .is_empty()
@@ -273,7 +283,7 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
     let (pr, _) = ctx.open_pr("slow", &[("envs/dev/main.tf", &tf)]).await;
     apply_until_started(&ctx, store.as_ref(), pr, &started).await;
     let apply_job = store
-        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -307,7 +317,10 @@ async fn an_apply_longer_than_the_grace_is_left_and_bosun_exits_saying_so() {
         assert!(t.elapsed() < Duration::from_secs(60), "not reported");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let applies = store.applies_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let applies = store
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(applies.len(), 1);
     assert_eq!(applies[0].status, ApplyStatus::Interrupted);
     let reported = ctx

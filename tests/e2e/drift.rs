@@ -3,6 +3,7 @@
 //! through bosun's API: the drift issue, the check runs, the metrics, the notification and the
 //! history.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::sync::Arc;
 
@@ -390,7 +391,7 @@ async fn a_scheduled_sweep_queues_every_allowlisted_repo_of_every_installation_o
     for repo in ["acme/infra", "acme/second", "acme/third", "other/infra"] {
         let jobs = ctx
             .store()
-            .jobs_of_pr(&RepoKey::new(repo), 0)
+            .jobs_of_pr(&RepoKey::new(repo), PrNumber(0))
             .await
             .unwrap();
         if !jobs.is_empty() {

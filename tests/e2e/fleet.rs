@@ -10,6 +10,7 @@
 //! and its provisioner appends `start <project> <tag> <ms>` and `end …` lines to a file in the
 //! sandbox's writable dir.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -414,7 +415,7 @@ async fn assert_heads_planned(fleet: &Fleet, unplanned: Vec<String>, prs: &[Test
         {
             let of_pr = fleet
                 .store
-                .jobs_of_pr(&RepoKey::new(REPO), pr.number)
+                .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr.number))
                 .await
                 .unwrap();
             jobs += &format!("jobs of #{}: {of_pr:#?}\n", pr.number);
@@ -680,7 +681,7 @@ async fn running_job(fleet: &Fleet, pr: u64) -> (i64, i64) {
     loop {
         let jobs = fleet
             .store
-            .jobs_of_pr(&RepoKey::new(REPO), pr)
+            .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap();
         if let Some(j) = jobs
@@ -755,7 +756,7 @@ async fn a_replica_paused_past_its_lease_loses_the_job_and_the_plan_is_posted_on
         .clone();
     let plans = fleet
         .store
-        .plans_of_pr(&RepoKey::new(REPO), number)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(number))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1, "one plan recorded: {plans:#?}");
@@ -843,7 +844,7 @@ async fn a_replica_frozen_mid_claim_does_not_stop_the_others_claiming() {
     loop {
         let jobs = fleet
             .store
-            .jobs_of_pr(&RepoKey::new(REPO), number)
+            .jobs_of_pr(&RepoKey::new(REPO), PrNumber(number))
             .await
             .unwrap();
         if !jobs.is_empty()
@@ -863,7 +864,7 @@ async fn a_replica_frozen_mid_claim_does_not_stop_the_others_claiming() {
     }
     let plans = fleet
         .store
-        .plans_of_pr(&RepoKey::new(REPO), number)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(number))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1, "{plans:#?}");

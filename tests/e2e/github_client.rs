@@ -1,6 +1,7 @@
 //! The real GitHub client against the fake: App JWT, installation tokens cached and refreshed,
 //! retries on server errors and rate limits, typed errors otherwise.
 
+use bosun::ids::{InstallationId, PrNumber, Sha};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,8 +27,13 @@ async fn concurrent_calls_share_one_installation_token() {
     for i in 0..20 {
         let gh = gh.clone();
         tasks.push(tokio::spawn(async move {
-            gh.create_comment(INSTALLATION, REPO, number, &format!("hello {i}"))
-                .await
+            gh.create_comment(
+                InstallationId(INSTALLATION),
+                REPO,
+                number,
+                &format!("hello {i}"),
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -56,18 +62,18 @@ async fn tokens_close_to_expiry_are_replaced() {
     // Tokens that expire in 4 minutes are inside the 5-minute margin: each call needs a new one.
     ctx.fake.model().token_lifetime = Duration::from_secs(240);
     let (gh, _) = client(&ctx).await;
-    gh.create_comment(INSTALLATION, REPO, number, "a")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
-    gh.create_comment(INSTALLATION, REPO, number, "b")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "b")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 2);
     ctx.fake.model().token_lifetime = Duration::from_secs(3600);
-    gh.create_comment(INSTALLATION, REPO, number, "c")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "c")
         .await
         .unwrap();
-    gh.create_comment(INSTALLATION, REPO, number, "d")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "d")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 3);
@@ -79,11 +85,11 @@ async fn a_revoked_token_is_replaced_once() {
     let ctx = TestContext::without_bosun().await;
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
-    gh.create_comment(INSTALLATION, REPO, number, "a")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
     ctx.fake.model().tokens.clear();
-    gh.create_comment(INSTALLATION, REPO, number, "b")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "b")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().tokens_issued, 2);
@@ -95,13 +101,13 @@ async fn server_errors_and_rate_limits_are_retried() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     ctx.fake.fail_next("/comments", 502, &[], 2);
-    gh.create_comment(INSTALLATION, REPO, number, "after 502s")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 502s")
         .await
         .unwrap();
     ctx.fake
         .fail_next("/comments", 429, &[("retry-after", "1")], 1);
     let started = Instant::now();
-    gh.create_comment(INSTALLATION, REPO, number, "after 429")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "after 429")
         .await
         .unwrap();
     assert!(
@@ -122,15 +128,20 @@ async fn server_errors_and_rate_limits_are_retried() {
         ],
         1,
     );
-    gh.create_comment(INSTALLATION, REPO, number, "after 403 rate limit")
-        .await
-        .unwrap();
+    gh.create_comment(
+        InstallationId(INSTALLATION),
+        REPO,
+        number,
+        "after 403 rate limit",
+    )
+    .await
+    .unwrap();
     assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 3);
 
     // Too many server errors: given up, typed.
     ctx.fake.fail_next("/comments", 503, &[], 10);
     let err = gh
-        .create_comment(INSTALLATION, REPO, number, "never")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "never")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
@@ -169,7 +180,7 @@ async fn server_errors_and_rate_limits_are_retried() {
         1,
     );
     let err = gh
-        .create_comment(INSTALLATION, REPO, number, "never")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "never")
         .await
         .unwrap_err();
     assert!(matches!(err, GitHubError::RateLimited { .. }), "{err}");
@@ -182,19 +193,19 @@ async fn errors_are_typed_and_hold_no_secrets() {
     let (gh, _) = client(&ctx).await;
     // No such pull request.
     let err = gh
-        .create_comment(INSTALLATION, REPO, 999_999, "x")
+        .create_comment(InstallationId(INSTALLATION), REPO, 999_999, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // A repository of another installation is invisible.
     ctx.fake.add_repo(2, "other/repo");
     let err = gh
-        .create_comment(INSTALLATION, "other/repo", 1, "x")
+        .create_comment(InstallationId(INSTALLATION), "other/repo", 1, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // No such installation.
-    let err = gh.installation_token(77).await.unwrap_err();
+    let err = gh.installation_token(InstallationId(77)).await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     let tokens: Vec<String> = ctx.fake.model().tokens.keys().cloned().collect();
     for e in [err.to_string(), format!("{err:?}")] {
@@ -272,7 +283,7 @@ async fn check_runs_go_through_their_states() {
     let (gh, _) = client(&ctx).await;
     let mut spec = CheckRunSpec {
         name: "bosun/plan: envs/prod".into(),
-        head_sha: sha.clone(),
+        head_sha: Sha::new(sha.clone()),
         status: CheckStatus::Queued,
         title: "queued".into(),
         summary: "waiting for a runner".into(),
@@ -281,17 +292,17 @@ async fn check_runs_go_through_their_states() {
         details_url: None,
     };
     let id = gh
-        .create_check_run(INSTALLATION, REPO, &spec)
+        .create_check_run(InstallationId(INSTALLATION), REPO, &spec)
         .await
         .unwrap();
     spec.status = CheckStatus::InProgress;
-    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+    gh.update_check_run(InstallationId(INSTALLATION), REPO, id, &spec)
         .await
         .unwrap();
     spec.status = CheckStatus::Completed(Conclusion::Success);
     spec.title = "1 to add".into();
     spec.text = Some("x".repeat(70_000));
-    gh.update_check_run(INSTALLATION, REPO, id, &spec)
+    gh.update_check_run(InstallationId(INSTALLATION), REPO, id, &spec)
         .await
         .unwrap();
     let run = ctx.fake.model().repo(REPO).unwrap().check_runs[0].clone();
@@ -317,7 +328,10 @@ async fn reviews_and_permissions() {
     }
     ctx.fake.add_review(REPO, number, "bob", "APPROVED");
     let (gh, _) = client(&ctx).await;
-    let reviews = gh.reviews(INSTALLATION, REPO, number).await.unwrap();
+    let reviews = gh
+        .reviews(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(reviews.len(), 121, "all pages read");
     assert_eq!(reviews[120].user, "bob");
     assert_eq!(reviews[120].state, ReviewState::Approved);
@@ -326,24 +340,32 @@ async fn reviews_and_permissions() {
     ctx.fake.set_permission(REPO, "mary", "maintain");
     ctx.fake.set_permission(REPO, "rita", "read");
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "wanda").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "wanda")
+            .await
+            .unwrap(),
         Permission::Write
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "mary").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "mary")
+            .await
+            .unwrap(),
         Permission::Maintain
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "rita").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "rita")
+            .await
+            .unwrap(),
         Permission::Read
     );
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "nobody").await.unwrap(),
+        gh.permission(InstallationId(INSTALLATION), REPO, "nobody")
+            .await
+            .unwrap(),
         Permission::None
     );
     assert!(Permission::Maintain >= Permission::Write && Permission::Read < Permission::Write);
     assert_eq!(
-        gh.permission(INSTALLATION, REPO, "../../etc")
+        gh.permission(InstallationId(INSTALLATION), REPO, "../../etc")
             .await
             .unwrap_err()
             .status(),
@@ -359,13 +381,13 @@ async fn comments_are_edited_minimized_and_reacted_to() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let created = gh
-        .create_comment(INSTALLATION, REPO, number, "planning…")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "planning…")
         .await
         .unwrap();
     let comment = |id: u64| ctx.fake.model().comment(id).unwrap().1.clone();
     assert_eq!(comment(created.id).node_id, created.node_id);
 
-    gh.update_comment(INSTALLATION, REPO, created.id, "1 to add")
+    gh.update_comment(InstallationId(INSTALLATION), REPO, created.id, "1 to add")
         .await
         .unwrap();
     let c = comment(created.id);
@@ -373,14 +395,14 @@ async fn comments_are_edited_minimized_and_reacted_to() {
     assert_eq!(c.edits, vec!["planning…"]);
 
     assert_eq!(c.minimized, None);
-    gh.minimize_comment(INSTALLATION, &created.node_id)
+    gh.minimize_comment(InstallationId(INSTALLATION), &created.node_id)
         .await
         .unwrap();
     assert_eq!(comment(created.id).minimized.as_deref(), Some("OUTDATED"));
 
     let command = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
     for reaction in [Reaction::Eyes, Reaction::Eyes, Reaction::PlusOne] {
-        gh.add_reaction(INSTALLATION, REPO, command, reaction)
+        gh.add_reaction(InstallationId(INSTALLATION), REPO, command, reaction)
             .await
             .unwrap();
     }
@@ -414,7 +436,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let err = gh
-        .update_comment(INSTALLATION, REPO, 999_999, "x")
+        .update_comment(InstallationId(INSTALLATION), REPO, 999_999, "x")
         .await
         .unwrap_err();
     assert!(
@@ -422,14 +444,14 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
         "{err}"
     );
     let err = gh
-        .add_reaction(INSTALLATION, REPO, 999_999, Reaction::Eyes)
+        .add_reaction(InstallationId(INSTALLATION), REPO, 999_999, Reaction::Eyes)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
     // Someone else's comment cannot be edited.
     let theirs = ctx.fake.add_comment(REPO, number, "alice", "bosun plan");
     let err = gh
-        .update_comment(INSTALLATION, REPO, theirs, "x")
+        .update_comment(InstallationId(INSTALLATION), REPO, theirs, "x")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403));
@@ -440,7 +462,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
 
     // GraphQL answers errors with status 200; the client still fails.
     let err = gh
-        .minimize_comment(INSTALLATION, "IC_nope")
+        .minimize_comment(InstallationId(INSTALLATION), "IC_nope")
         .await
         .unwrap_err();
     match &err {
@@ -462,7 +484,7 @@ async fn unknown_comments_are_404_and_graphql_errors_are_errors() {
         .node_id
         .clone();
     let err = gh
-        .minimize_comment(INSTALLATION, &node_id)
+        .minimize_comment(InstallationId(INSTALLATION), &node_id)
         .await
         .unwrap_err();
     assert!(matches!(err, GitHubError::GraphQl { .. }), "{err}");
@@ -486,8 +508,11 @@ async fn pull_request_info_follows_the_model() {
     let (number, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let (gh, _) = client(&ctx).await;
     let pr = ctx.fake.model().repo(REPO).unwrap().prs[&number].clone();
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
-    assert_eq!(info.number, number);
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
+    assert_eq!(info.number, PrNumber(number));
     assert_eq!(info.head_sha, pr.head_sha);
     assert_eq!(info.head_ref, pr.head_ref);
     assert_eq!(info.base_sha, pr.base_sha);
@@ -512,19 +537,28 @@ async fn pull_request_info_follows_the_model() {
         pr.mergeable = None;
         pr.mergeable_state = Some("blocked".into());
     });
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert!(info.draft);
     assert_eq!(info.mergeable, None);
     assert_eq!(info.mergeable_state, MergeableState::Blocked);
     set(&|pr| pr.open = false);
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Closed);
     set(&|pr| pr.merged = true);
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Merged);
 
     let err = gh
-        .pull_request(INSTALLATION, REPO, 999_999)
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(999_999))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
@@ -540,12 +574,12 @@ async fn paced_writes_of_one_comment_reach_github_in_order() {
     let pacer = Arc::new(Pacer::default());
     let gh = gh.paced(pacer.clone(), None);
     let c = gh
-        .create_comment(INSTALLATION, REPO, number, "a")
+        .create_comment(InstallationId(INSTALLATION), REPO, number, "a")
         .await
         .unwrap();
     let (first, second) = tokio::join!(
-        gh.update_comment(INSTALLATION, REPO, c.id, "b"),
-        gh.update_comment(INSTALLATION, REPO, c.id, "c"),
+        gh.update_comment(InstallationId(INSTALLATION), REPO, c.id, "b"),
+        gh.update_comment(InstallationId(INSTALLATION), REPO, c.id, "c"),
     );
     first.unwrap();
     second.unwrap();
@@ -598,21 +632,30 @@ async fn a_merge_makes_a_real_merge_commit_and_tells_bosun() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let sha = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(head.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap();
-    let (parents, files) = commit_of(&ctx, &sha);
+    let (parents, files) = commit_of(&ctx, sha.as_str());
     assert_eq!(parents, vec![base, head.clone()]);
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
     let git_dir = ctx.fake.model().repo(REPO).unwrap().git_dir.clone();
-    assert_eq!(branch_sha(&git_dir, "main"), sha, "the base branch moved");
+    assert_eq!(sha, branch_sha(&git_dir, "main"), "the base branch moved");
 
-    let info = gh.pull_request(INSTALLATION, REPO, number).await.unwrap();
+    let info = gh
+        .pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
+        .await
+        .unwrap();
     assert_eq!(info.state, PrState::Merged);
-    assert_eq!(info.merge_commit_sha.as_deref(), Some(sha.as_str()));
+    assert_eq!(info.merge_commit_sha.as_ref(), Some(&sha));
     let closed = delivery(&ctx, "closed", number).await;
     assert_eq!(closed["pull_request"]["merged"], true);
-    assert_eq!(closed["pull_request"]["merge_commit_sha"], sha);
+    assert_eq!(closed["pull_request"]["merge_commit_sha"], sha.as_str());
     assert_eq!(
         closed["pull_request"]["merged_by"]["login"],
         "bosun-test[bot]"
@@ -620,7 +663,13 @@ async fn a_merge_makes_a_real_merge_commit_and_tells_bosun() {
 
     // Merged once: a second merge is refused.
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &head, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(head.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(405));
@@ -639,17 +688,27 @@ async fn a_squash_has_one_parent_and_a_user_can_merge_too() {
         .clone();
     let base = ctx.push_base(&[("b.tf", Some(""))]);
     let sha = gh
-        .merge_pull_request(INSTALLATION, REPO, first, &head, MergeMethod::Squash)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(first),
+            &Sha::new(head.clone()),
+            MergeMethod::Squash,
+        )
         .await
         .unwrap();
-    let (parents, files) = commit_of(&ctx, &sha);
+    let (parents, files) = commit_of(&ctx, sha.as_str());
     assert_eq!(parents, vec![base]);
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf"]);
 
     // Someone clicks "Merge" on the other one.
     let by_user = ctx.merge_pr(second).await;
     let (parents, files) = commit_of(&ctx, &by_user);
-    assert_eq!(parents.first(), Some(&sha), "merged into the new base");
+    assert_eq!(
+        parents.first().map(String::as_str),
+        Some(sha.as_str()),
+        "merged into the new base"
+    );
     assert_eq!(files, vec!["README.md", "a.tf", "b.tf", "c.tf"]);
     let closed = delivery(&ctx, "closed", second).await;
     assert_eq!(closed["pull_request"]["merged"], true);
@@ -668,14 +727,26 @@ async fn merges_are_refused_on_a_moved_head_or_under_protection() {
     let new = ctx.push_to_pr(number, &[("a.tf", Some("# changed"))]);
     let (gh, _) = client(&ctx).await;
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &old, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(old.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409), "{err}");
 
     ctx.fake.protect(REPO, &["ci"], 1);
     let err = gh
-        .merge_pull_request(INSTALLATION, REPO, number, &new, MergeMethod::Merge)
+        .merge_pull_request(
+            InstallationId(INSTALLATION),
+            REPO,
+            PrNumber(number),
+            &Sha::new(new.clone()),
+            MergeMethod::Merge,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(405), "{err}");
@@ -706,7 +777,7 @@ async fn mergeable_state_follows_branch_protection() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let state = || async {
-        gh.pull_request(INSTALLATION, REPO, number)
+        gh.pull_request(InstallationId(INSTALLATION), REPO, PrNumber(number))
             .await
             .unwrap()
             .mergeable_state
@@ -756,7 +827,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
         .clone();
     let (gh, _) = client(&ctx).await;
     let requirements = || async {
-        gh.merge_requirements(INSTALLATION, REPO, number)
+        gh.merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(number))
             .await
             .unwrap()
     };
@@ -797,7 +868,7 @@ async fn merge_requirements_read_reviews_and_required_checks() {
 
     // A pull request that is not there: GitHub's NOT_FOUND.
     let err = gh
-        .merge_requirements(INSTALLATION, REPO, 999_999)
+        .merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(999_999))
         .await
         .unwrap_err();
     match &err {
@@ -824,7 +895,7 @@ async fn merge_requirements_page_through_the_checks_and_count_the_unreported() {
     ctx.fake.complete_check(REPO, &head, "late", "failure");
     let (gh, _) = client(&ctx).await;
     let r = gh
-        .merge_requirements(INSTALLATION, REPO, number)
+        .merge_requirements(InstallationId(INSTALLATION), REPO, PrNumber(number))
         .await
         .unwrap();
     let check = |name: &str, passed| RequiredCheck {
@@ -852,15 +923,21 @@ async fn pull_request_titles_come_newest_first_open_or_closed() {
         .unwrap()
         .open = false;
     let (gh, _) = client(&ctx).await;
-    let titles = gh.pull_titles(INSTALLATION, REPO).await.unwrap();
+    let titles = gh
+        .pull_titles(InstallationId(INSTALLATION), REPO)
+        .await
+        .unwrap();
     assert_eq!(
         titles,
         vec![
-            (second, "second".to_owned()),
-            (first, "first <b>".to_owned())
+            (PrNumber(second), "second".to_owned()),
+            (PrNumber(first), "first <b>".to_owned())
         ]
     );
-    let err = gh.pull_titles(INSTALLATION, "acme/../x").await.unwrap_err();
+    let err = gh
+        .pull_titles(InstallationId(INSTALLATION), "acme/../x")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
     ctx.fake.assert_no_violations();
 }

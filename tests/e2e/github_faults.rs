@@ -2,6 +2,7 @@
 //! a pull request closed while bosun missed the webhook. bosun makes each thing once and
 //! repairs what it missed.
 
+use bosun::ids::{InstallationId, Sha};
 use std::sync::Arc;
 
 use bosun::github::{CheckRunSpec, CheckStatus, GitHub};
@@ -27,7 +28,12 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
     ctx.fake
         .fail_next_after_acting("POST", "/issues/1/comments", 502, 1);
     let made = gh
-        .create_comment(INSTALLATION, REPO, number, "<!-- bosun:test -->\nonce")
+        .create_comment(
+            InstallationId(INSTALLATION),
+            REPO,
+            number,
+            "<!-- bosun:test -->\nonce",
+        )
         .await
         .unwrap();
     let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();
@@ -38,7 +44,7 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
     );
     // A 502 before GitHub acted: looked for, not found, sent again.
     ctx.fake.fail_next("/issues/1/comments", 502, &[], 1);
-    gh.create_comment(INSTALLATION, REPO, number, "second")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "second")
         .await
         .unwrap();
     assert_eq!(ctx.fake.model().repo(REPO).unwrap().comments.len(), 2);
@@ -47,7 +53,7 @@ async fn a_comment_answered_502_after_it_was_made_is_posted_once() {
     ctx.fake.add_comment(REPO, number, "mallory", copied);
     ctx.fake.fail_next("/issues/1/comments", 502, &[], 1);
     let made = gh
-        .create_comment(INSTALLATION, REPO, number, copied)
+        .create_comment(InstallationId(INSTALLATION), REPO, number, copied)
         .await
         .unwrap();
     let model = ctx.fake.model();
@@ -74,7 +80,12 @@ async fn a_comment_whose_creation_timed_out_after_it_was_made_is_posted_once() {
     ctx.fake
         .hang_next_after_acting("POST", "/issues/1/comments", 1);
     let made = gh
-        .create_comment(INSTALLATION, REPO, number, "<!-- bosun:test -->\nslow")
+        .create_comment(
+            InstallationId(INSTALLATION),
+            REPO,
+            number,
+            "<!-- bosun:test -->\nslow",
+        )
         .await
         .unwrap();
     let comments = ctx.fake.model().repo(REPO).unwrap().comments.clone();
@@ -103,7 +114,7 @@ async fn a_check_run_answered_502_after_it_was_made_is_created_once() {
         .fail_next_after_acting("POST", "/check-runs", 502, 1);
     let spec = CheckRunSpec {
         name: "bosun/plan: envs/dev".into(),
-        head_sha: head,
+        head_sha: Sha::new(head),
         status: CheckStatus::Queued,
         title: "Queued".into(),
         summary: "Waiting.".into(),
@@ -112,7 +123,7 @@ async fn a_check_run_answered_502_after_it_was_made_is_created_once() {
         details_url: None,
     };
     let id = gh
-        .create_check_run(INSTALLATION, REPO, &spec)
+        .create_check_run(InstallationId(INSTALLATION), REPO, &spec)
         .await
         .unwrap();
     let runs = ctx.fake.model().repo(REPO).unwrap().check_runs.clone();

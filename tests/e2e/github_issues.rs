@@ -1,6 +1,7 @@
 //! The real GitHub client against the fake, for what drift detection needs: the App's
 //! installations and their repositories, and the issue bosun keeps per repository.
 
+use bosun::ids::InstallationId;
 use std::sync::Arc;
 
 use bosun::github::{GitHub, IssueInfo, IssueUpdate, RepoInfo};
@@ -38,10 +39,16 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
     let gh = client(&ctx);
 
     let installations = gh.installations().await.unwrap();
-    assert_eq!(installations, (1..=101).collect::<Vec<u64>>());
+    assert_eq!(
+        installations,
+        (1..=101).map(InstallationId).collect::<Vec<_>>()
+    );
     assert_eq!(ctx.fake.requests("GET", "/app/installations").len(), 2);
 
-    let repos = gh.installation_repos(INSTALLATION).await.unwrap();
+    let repos = gh
+        .installation_repos(InstallationId(INSTALLATION))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 101);
     assert!(repos.contains(&RepoInfo {
         id: ctx.fake.repo_id(REPO),
@@ -54,14 +61,19 @@ async fn every_installation_and_its_repositories_are_listed_page_by_page() {
         2
     );
     let other: Vec<String> = gh
-        .installation_repos(OTHER)
+        .installation_repos(InstallationId(OTHER))
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.full_name)
         .collect();
     assert_eq!(other, vec!["other/live", "other/staging"]);
-    assert!(gh.installation_repos(3).await.unwrap().is_empty());
+    assert!(
+        gh.installation_repos(InstallationId(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ctx.fake.assert_no_violations();
 }
 
@@ -70,7 +82,7 @@ async fn a_narrowed_token_lists_only_its_repositories() {
     let ctx = TestContext::without_bosun().await;
     ctx.fake.add_repo(INSTALLATION, "acme/other");
     let token = client(&ctx)
-        .repo_read_token(INSTALLATION, REPO)
+        .repo_read_token(InstallationId(INSTALLATION), REPO)
         .await
         .unwrap();
     let reply = get(&ctx, "/installation/repositories", token.token.expose()).await;
@@ -111,16 +123,18 @@ async fn a_repositorys_installation_and_details() {
     let gh = client(&ctx);
     assert_eq!(
         gh.repo_installation(REPO).await.unwrap(),
-        Some(INSTALLATION)
+        Some(InstallationId(INSTALLATION))
     );
     assert_eq!(
         gh.repo_installation("Other/Live").await.unwrap(),
-        Some(OTHER)
+        Some(InstallationId(OTHER))
     );
     assert_eq!(gh.repo_installation("acme/missing").await.unwrap(), None);
     assert_eq!(gh.repo_installation("../app").await.unwrap(), None);
     assert_eq!(
-        gh.repository(INSTALLATION, REPO).await.unwrap(),
+        gh.repository(InstallationId(INSTALLATION), REPO)
+            .await
+            .unwrap(),
         RepoInfo {
             id: ctx.fake.repo_id(REPO),
             full_name: REPO.into(),
@@ -129,7 +143,10 @@ async fn a_repositorys_installation_and_details() {
         }
     );
     // Another installation's repository is hidden from this one, as on GitHub.
-    let e = gh.repository(INSTALLATION, "other/live").await.unwrap_err();
+    let e = gh
+        .repository(InstallationId(INSTALLATION), "other/live")
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(404));
     ctx.fake.assert_no_violations();
 }
@@ -140,14 +157,20 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     let (pr, _) = ctx.open_pr("x", &[("a.tf", "")]).await;
     let gh = client(&ctx);
     assert_eq!(
-        gh.find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        gh.find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
             .await
             .unwrap(),
         None
     );
 
     let number = gh
-        .create_issue(INSTALLATION, REPO, TITLE, "first", &labels())
+        .create_issue(
+            InstallationId(INSTALLATION),
+            REPO,
+            TITLE,
+            "first",
+            &labels(),
+        )
         .await
         .unwrap();
     assert_eq!(number, pr + 1, "issues and pull requests share numbers");
@@ -157,7 +180,7 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     assert_eq!(issues[0].labels, labels());
     assert!(ctx.fake.model().repo(REPO).unwrap().labels.contains(LABEL));
     let found = gh
-        .find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        .find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
         .await
         .unwrap();
     let open = IssueInfo {
@@ -172,14 +195,14 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
         body: Some("second".into()),
         open: None,
     };
-    gh.update_issue(INSTALLATION, REPO, number, &edit)
+    gh.update_issue(InstallationId(INSTALLATION), REPO, number, &edit)
         .await
         .unwrap();
     let close = IssueUpdate {
         body: None,
         open: Some(false),
     };
-    gh.update_issue(INSTALLATION, REPO, number, &close)
+    gh.update_issue(InstallationId(INSTALLATION), REPO, number, &close)
         .await
         .unwrap();
     let issue = &ctx.fake.issues(REPO)[0];
@@ -189,7 +212,7 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
         (false, Some("completed"))
     );
     let found = gh
-        .find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        .find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
         .await
         .unwrap();
     assert_eq!(
@@ -202,16 +225,21 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     );
     // Nothing to change sends nothing.
     let before = ctx.fake.requests("PATCH", "/issues/").len();
-    gh.update_issue(INSTALLATION, REPO, number, &IssueUpdate::default())
-        .await
-        .unwrap();
+    gh.update_issue(
+        InstallationId(INSTALLATION),
+        REPO,
+        number,
+        &IssueUpdate::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ctx.fake.requests("PATCH", "/issues/").len(), before);
 
     let reopen = IssueUpdate {
         body: Some("third".into()),
         open: Some(true),
     };
-    gh.update_issue(INSTALLATION, REPO, number, &reopen)
+    gh.update_issue(InstallationId(INSTALLATION), REPO, number, &reopen)
         .await
         .unwrap();
     let issue = &ctx.fake.issues(REPO)[0];
@@ -222,12 +250,12 @@ async fn an_issue_is_opened_found_edited_closed_and_reopened() {
     );
 
     // Comments work on issues as on pull requests.
-    gh.create_comment(INSTALLATION, REPO, number, "resolved")
+    gh.create_comment(InstallationId(INSTALLATION), REPO, number, "resolved")
         .await
         .unwrap();
     assert_eq!(ctx.fake.issue_comments(REPO, number), vec!["resolved"]);
     let e = gh
-        .update_issue(INSTALLATION, REPO, 999, &reopen)
+        .update_issue(InstallationId(INSTALLATION), REPO, 999, &reopen)
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(404));
@@ -240,11 +268,11 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
     ctx.open_pr(TITLE, &[("a.tf", "")]).await;
     let gh = client(&ctx);
     let ours = gh
-        .create_issue(INSTALLATION, REPO, TITLE, "ours", &labels())
+        .create_issue(InstallationId(INSTALLATION), REPO, TITLE, "ours", &labels())
         .await
         .unwrap();
     gh.update_issue(
-        INSTALLATION,
+        InstallationId(INSTALLATION),
         REPO,
         ours,
         &IssueUpdate {
@@ -263,7 +291,7 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
     ctx.fake
         .add_issue(REPO, "bosun-test[bot]", TITLE, &["other"]);
     let found = gh
-        .find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        .find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
         .await
         .unwrap();
     assert_eq!(found.map(|i| (i.number, i.open)), Some((ours, false)));
@@ -276,18 +304,24 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
 
     // A newer closed one wins over an older closed one; an open one over both.
     let newer = gh
-        .create_issue(INSTALLATION, REPO, TITLE, "newer", &labels())
+        .create_issue(
+            InstallationId(INSTALLATION),
+            REPO,
+            TITLE,
+            "newer",
+            &labels(),
+        )
         .await
         .unwrap();
     let close = IssueUpdate {
         body: None,
         open: Some(false),
     };
-    gh.update_issue(INSTALLATION, REPO, newer, &close)
+    gh.update_issue(InstallationId(INSTALLATION), REPO, newer, &close)
         .await
         .unwrap();
     let found = gh
-        .find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        .find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
         .await
         .unwrap();
     assert_eq!(found.map(|i| i.number), Some(newer));
@@ -295,11 +329,11 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
         body: None,
         open: Some(true),
     };
-    gh.update_issue(INSTALLATION, REPO, ours, &reopen)
+    gh.update_issue(InstallationId(INSTALLATION), REPO, ours, &reopen)
         .await
         .unwrap();
     gh.update_issue(
-        INSTALLATION,
+        InstallationId(INSTALLATION),
         REPO,
         newer,
         &IssueUpdate {
@@ -310,7 +344,7 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
     .await
     .unwrap();
     let found = gh
-        .find_issue(INSTALLATION, REPO, LABEL, TITLE)
+        .find_issue(InstallationId(INSTALLATION), REPO, LABEL, TITLE)
         .await
         .unwrap();
     assert_eq!(found.map(|i| (i.number, i.open)), Some((ours, true)));
@@ -321,7 +355,7 @@ async fn find_issue_skips_pull_requests_users_issues_and_other_titles() {
 async fn a_read_only_token_cannot_open_an_issue() {
     let ctx = TestContext::without_bosun().await;
     let token = client(&ctx)
-        .repo_read_token(INSTALLATION, REPO)
+        .repo_read_token(InstallationId(INSTALLATION), REPO)
         .await
         .unwrap();
     let body = Bytes::from(r#"{"title":"t","body":"b","labels":["drift"]}"#);

@@ -7,6 +7,7 @@
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
 use bosun::ids::RepoKey;
+use bosun::ids::{PrNumber, Sha};
 
 /// A script (committed to the base branch) that writes the repo config Atlantis-style
 /// generators write: two of the three directories, as named projects.
@@ -87,7 +88,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     // The generated file is nowhere in the repository: it lives in the store for the commit.
     assert!(
         ctx.store()
-            .hook_config(&RepoKey::new(REPO), &head)
+            .hook_config(&RepoKey::new(REPO), &Sha::new(head.clone()))
             .await
             .unwrap()
             .is_some()
@@ -118,7 +119,7 @@ async fn a_pre_hook_that_writes_the_repo_config_decides_the_projects_planned_and
     ctx.settle().await;
     assert!(
         ctx.store()
-            .hook_config(&RepoKey::new(REPO), &head)
+            .hook_config(&RepoKey::new(REPO), &Sha::new(head.clone()))
             .await
             .unwrap()
             .is_none()
@@ -163,7 +164,7 @@ async fn a_failing_blocking_hook_stops_the_plan_naming_it_and_a_non_blocking_one
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

@@ -8,6 +8,7 @@
 use crate::support::fake::WEBHOOK_SECRET;
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 /// Text that is in the other PR's checkout and must not come out of this one.
@@ -155,10 +156,18 @@ async fn a_malicious_pr_gets_nothing_and_bosun_goes_on() {
         }
     }
     let store = ctx.store();
-    for p in store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap() {
+    for p in store
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap()
+    {
         assert_eq!(leaks(&format!("{:?}", p.outcome)), Vec::<String>::new());
     }
-    for j in store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap() {
+    for j in store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap()
+    {
         assert_eq!(leaks(&format!("{j:?}")), Vec::<String>::new(), "{j:?}");
     }
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();

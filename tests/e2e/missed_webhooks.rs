@@ -2,6 +2,7 @@
 //! order. bosun plans a pull request as it is on GitHub, and a periodic reconciler repairs
 //! what it missed.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ async fn a_synchronize_delivered_after_closed_takes_no_lock() {
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -95,7 +96,7 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -121,7 +122,7 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -139,7 +140,7 @@ async fn the_reconciler_plans_an_open_pr_whose_head_has_no_plan() {
     assert_eq!(reconcile(&ctx).await, 1);
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     let first = plans[0].created_at;
@@ -151,7 +152,7 @@ async fn the_reconciler_plans_an_open_pr_whose_head_has_no_plan() {
     assert_eq!(reconcile(&ctx).await, 1);
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1);
@@ -198,7 +199,7 @@ async fn an_autoplan_that_fails_on_a_github_outage_is_tried_again_and_plans() {
     assert!(body.contains("Plan: 1 to add"), "{body}");
     let jobs = ctx
         .store()
-        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(
@@ -226,7 +227,10 @@ async fn the_reconciler_leaves_a_pr_planned_at_its_head_alone() {
     let plans = |ctx: &TestContext| {
         let store = ctx.store();
         async move {
-            let plans = store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+            let plans = store
+                .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+                .await
+                .unwrap();
             plans
                 .into_iter()
                 .map(|p| (p.target.dir, p.head_sha, p.created_at))

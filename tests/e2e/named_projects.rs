@@ -4,6 +4,7 @@
 //! and says so, and both share the pull request's one lock, released at close.
 
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 /// Terraform's root module of the shape: a local backend whose path each project's backend
@@ -97,7 +98,7 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     }
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     let names: Vec<Option<&str>> = plans.iter().map(|p| p.target.name.as_deref()).collect();
@@ -105,7 +106,7 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     assert_ne!(plans[0].planfile, plans[1].planfile);
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -156,7 +157,7 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     );
     let applies = ctx
         .store()
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(applies.len(), 2);
@@ -166,14 +167,14 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -189,7 +190,7 @@ async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
     ctx.settle().await;
     let locks = ctx
         .store()
-        .locks_of_pr(&RepoKey::new(REPO), pr)
+        .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(locks[0].target.name.as_deref(), Some("default"));
@@ -203,14 +204,14 @@ async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
     );
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),
@@ -236,21 +237,21 @@ async fn on_merge_the_project_not_applied_yet_is_applied_and_then_the_lock_relea
     assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
     let applies = ctx
         .store()
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     let names: Vec<Option<&str>> = applies.iter().map(|a| a.target.name.as_deref()).collect();
     assert_eq!(names, [Some("staging"), Some("default")], "each once");
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -271,7 +272,7 @@ async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
     assert_eq!(applied_var(&ctx, "default").as_deref(), Some("default"));
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     let left: Vec<Option<&str>> = plans.iter().map(|p| p.target.name.as_deref()).collect();
@@ -282,7 +283,7 @@ async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
     );
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),

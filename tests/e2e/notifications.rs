@@ -2,6 +2,7 @@
 //! line each with the pull request's link, and the kinds filter (BOSUN_NOTIFY_KINDS).
 
 use bosun::ids::RepoKey;
+use bosun::ids::{InstallationId, PrNumber};
 use std::time::Duration;
 
 use crate::support::notify_sink::Sink;
@@ -149,7 +150,7 @@ async fn a_lock_held_longer_than_the_age_is_announced_once() {
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -191,7 +192,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
     ctx.settle().await;
     let plan = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .remove(0);
@@ -215,8 +216,8 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
                 source: "crash-test".into(),
                 kind: "comment".into(),
                 repository: bosun::ids::RepoKey::new(REPO),
-                installation_id: crate::support::INSTALLATION,
-                pr,
+                installation_id: InstallationId(crate::support::INSTALLATION),
+                pr: PrNumber(pr),
                 priority: 0,
                 spec: spec.to_string(),
                 created_at: now_millis(),
@@ -232,7 +233,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         store
             .start_apply(
                 &RepoKey::new(REPO),
-                pr,
+                PrNumber(pr),
                 &plan.target,
                 &plan.head_sha,
                 job.claim(),
@@ -249,7 +250,7 @@ async fn an_apply_cut_off_by_a_crash_is_announced_as_interrupted() {
         [format!(
             "bosun: apply interrupted by a restart: envs/dev (envs/dev, workspace default) in \
              {REPO}#{pr} at {}: {}",
-            &plan.head_sha[..7],
+            &plan.head_sha.as_str()[..7],
             link(&ctx, pr)
         )]
     );

@@ -1,6 +1,7 @@
 //! Plans on pull requests, end to end: the real bosun, the fake GitHub serving git over HTTP,
 //! and the real Terraform, with state kept outside the checkout.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use bosun::plan::Outcome;
 
@@ -53,7 +54,7 @@ async fn an_opened_pr_gets_a_plan_comment_a_check_run_and_a_stored_plan() {
 
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1);
@@ -191,11 +192,11 @@ async fn comment_mode_new_posts_a_new_comment_and_minimises_the_old_one() {
 async fn lose_the_summary_comments_id(ctx: &TestContext, pr: u64) {
     let store = ctx.store();
     store
-        .set_pr_comments(&RepoKey::new(REPO), pr, &[])
+        .set_pr_comments(&RepoKey::new(REPO), PrNumber(pr), &[])
         .await
         .unwrap();
     store
-        .begin_pr_comment(&RepoKey::new(REPO), pr)
+        .begin_pr_comment(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
 }
@@ -224,7 +225,7 @@ async fn a_summary_comment_whose_id_was_lost_is_edited_not_posted_again() {
     // Found once, recorded again: the next plan reads it from the store.
     let stored = ctx
         .store()
-        .pr_comments(&RepoKey::new(REPO), pr)
+        .pr_comments(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert!(!stored.interrupted, "{stored:?}");
@@ -387,7 +388,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
     ctx.settle().await;
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),
@@ -399,7 +400,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
     ctx.settle().await;
     let planned: Vec<String> = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap()
         .into_iter()
@@ -508,7 +509,7 @@ async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     assert!(count(&checkouts) > 0);
     assert_eq!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -519,7 +520,7 @@ async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     assert_eq!(count(&checkouts), 0, "no checkout files left");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

@@ -3,6 +3,7 @@
 //! holds the apply back until an owner approves it; a non-owner's approval does not count; a
 //! push leaves the approval behind. A policy that loops or allocates without bound is stopped.
 
+use bosun::ids::PrNumber;
 use std::time::{Duration, Instant};
 
 use bosun::policy::RegoModule;
@@ -193,7 +194,7 @@ async fn a_failed_policy_holds_the_apply_until_an_owner_approves_and_a_push_clea
 
     // The audit trail has each result and each approval.
     let filter = bosun::audit::Filter {
-        pr: Some(pr),
+        pr: Some(PrNumber(pr)),
         kind: Some(bosun::audit::Kind::PolicyDecision),
         ..Default::default()
     };

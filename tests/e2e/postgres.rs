@@ -2,6 +2,7 @@
 //! `BOSUN_DATABASE_URL` naming a real PostgreSQL server (started by the tests, see
 //! `support::pg`), and start-up refusing PostgreSQL without a planfile key in the settings.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::process::Command;
 
@@ -27,7 +28,7 @@ async fn a_pull_request_plans_and_applies_on_the_postgres_store() {
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .len(),
@@ -43,7 +44,7 @@ async fn a_pull_request_plans_and_applies_on_the_postgres_store() {
     );
     let applies = ctx
         .store()
-        .applies_of_pr(&RepoKey::new(REPO), pr)
+        .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(applies.len(), 1);

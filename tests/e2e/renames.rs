@@ -1,7 +1,7 @@
 //! A repository renamed (or transferred) on GitHub stays the same repository to bosun: it is
 //! known by GitHub's id, so its locks and plans are found under the new name, not forked.
 
-use bosun::ids::RepoKey;
+use bosun::ids::{PrNumber, RepoKey};
 
 use crate::support::fake::payloads;
 use crate::support::prs::{module, resources};
@@ -24,7 +24,7 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
     let key = RepoKey::new(REPO);
     let locks = ctx.store().locks_of_repo(&key).await.unwrap();
     assert_eq!(locks.len(), 1, "planning took the project's lock");
-    assert_eq!(locks[0].pr, first);
+    assert_eq!(locks[0].pr, PrNumber(first));
 
     // A second pull request on the same project, opened once the repository is renamed.
     let (second, _) = ctx.prepare_pr("second", &[("envs/dev/main.tf", &module(&state, &["b"]))]);
@@ -54,12 +54,19 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
     let renamed = RepoKey::new(RENAMED);
     assert!(
         ctx.store()
-            .plans_of_pr(&renamed, first)
+            .plans_of_pr(&renamed, PrNumber(first))
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(ctx.store().plans_of_pr(&key, first).await.unwrap().len(), 1);
+    assert_eq!(
+        ctx.store()
+            .plans_of_pr(&key, PrNumber(first))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     comment(&ctx, first, "bosun apply").await;
     assert_eq!(resources(&state), ["a"], "the reviewed plan was applied");
     let renamed = RepoKey::new(RENAMED);
@@ -71,7 +78,7 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
             .is_empty()
             && ctx
                 .store()
-                .plans_of_pr(&renamed, second)
+                .plans_of_pr(&renamed, PrNumber(second))
                 .await
                 .unwrap()
                 .is_empty(),
@@ -80,7 +87,8 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
     let locks = ctx.store().locks_of_repo(&key).await.unwrap();
     assert_eq!(locks.len(), 1, "{locks:?}");
     assert_eq!(
-        locks[0].pr, first,
+        locks[0].pr,
+        PrNumber(first),
         "the first pull request still holds the lock"
     );
 

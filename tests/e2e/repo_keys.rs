@@ -3,6 +3,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 #[tokio::test]
@@ -84,7 +85,7 @@ async fn plan_requirements_approved_refuses_the_plan_of_an_unapproved_pull_reque
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), pr)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),
@@ -262,7 +263,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
         }
         assert!(
             ctx.store()
-                .locks_of_pr(&RepoKey::new(REPO), pr)
+                .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
                 .await
                 .unwrap()
                 .is_empty(),
@@ -278,7 +279,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
     );
     let held: Vec<String> = ctx
         .store()
-        .locks_of_pr(&RepoKey::new(REPO), first)
+        .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
         .await
         .unwrap()
         .into_iter()
@@ -294,7 +295,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
     );
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), second)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(second))
             .await
             .unwrap()
             .is_empty(),

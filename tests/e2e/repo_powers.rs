@@ -3,6 +3,7 @@
 //! the server's settings allow them for the repo; the server's apply requirements hold for
 //! every project.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use bosun::store::JobStatus;
 
@@ -18,7 +19,7 @@ const CUSTOM: &str = "version: 3\nprojects:\n  - dir: envs/x\n    workflow: snea
 async fn jobs_all_done(ctx: &TestContext, pr: u64) {
     let jobs = ctx
         .store()
-        .jobs_of_pr(&RepoKey::new(REPO), pr)
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert!(!jobs.is_empty());

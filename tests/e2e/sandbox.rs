@@ -2,6 +2,7 @@
 //! a real `bosun apply`, finds nothing of bosun's data directory and cannot write outside its
 //! checkout. (Issue 5's full malicious-PR test builds on this.)
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use bosun::plan::Outcome;
 
@@ -167,7 +168,7 @@ async fn plans_get_the_plan_credentials_and_only_applies_the_apply_ones() {
     ctx.settle().await;
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     let Outcome::Planned { text, .. } = &plans[0].outcome else {

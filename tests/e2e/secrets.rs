@@ -4,6 +4,7 @@
 //! and dropped once applied.
 
 use base64::Engine as _;
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use bosun::plan::Outcome;
 
@@ -84,7 +85,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     ctx.settle().await;
 
     let store = ctx.store();
-    let plans = store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let plans = store
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(plans.len(), 2, "{plans:#?}");
     let (bad_plan, dev_plan) = (&plans[0], &plans[1]);
     let Outcome::Failed { output, .. } = &bad_plan.outcome else {
@@ -131,7 +135,10 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
     );
 
     // Applied: its planfile is gone, its plan stays for the summary.
-    let plans = store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let plans = store
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert_eq!(plans[1].target.dir, "envs/dev");
     assert_eq!(plans[1].planfile, None);
     let raw: Option<Vec<u8>> =
@@ -166,10 +173,17 @@ async fn pass_through_secrets_reach_terraform_but_nothing_bosun_writes() {
             assert_eq!(leaks(&format!("{c:?}")), Vec::<&str>::new(), "{c:?}");
         }
     }
-    for p in store.plans_of_pr(&RepoKey::new(REPO), pr).await.unwrap() {
+    for p in store
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap()
+    {
         assert_eq!(leaks(&format!("{:?}", p.outcome)), Vec::<&str>::new());
     }
-    let jobs = store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let jobs = store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     assert!(jobs.len() >= 2);
     for j in jobs {
         assert_eq!(leaks(&format!("{j:?}")), Vec::<&str>::new(), "{j:?}");

@@ -5,6 +5,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 /// A server workflow that leaves a mark in `log` before the usual init and plan.
@@ -63,7 +64,7 @@ async fn the_server_configs_entries_act_on_pull_requests_and_a_reload_changes_th
     assert!(refused.contains("approved"), "{refused}");
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()
@@ -349,7 +350,7 @@ async fn the_servers_plan_requirements_hold_a_pull_request_without_a_repo_config
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .iter()

@@ -2,6 +2,7 @@
 //! sealed session cookie, CSRF on state changes, repositories hidden from those who cannot
 //! read them, unlocking through the API, and the operator's bearer token beside it all.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use http::Method;
 
@@ -255,7 +256,7 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .len(),
@@ -295,7 +296,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .len(),
@@ -312,7 +313,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     assert!(body.contains("`first is abandoned`"), "{body}");
     assert!(
         ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), first)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .is_empty(),
@@ -330,7 +331,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         .locks_of_repo(&RepoKey::new(REPO))
         .await
         .unwrap();
-    assert_eq!(locks.iter().map(|l| l.pr).collect::<Vec<_>>(), [second]);
+    assert_eq!(locks.iter().map(|l| l.pr.0).collect::<Vec<_>>(), [second]);
 
     // The operator's token still works for scripts, without a CSRF token.
     let r = as_operator(

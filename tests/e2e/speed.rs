@@ -5,6 +5,7 @@
 //! fetches while it reads the pull request; a plan of many projects writes fewer check-run
 //! states and starts its first project alone.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::time::{Duration, Instant};
 
@@ -189,7 +190,10 @@ async fn a_plan_of_many_projects_writes_each_projects_check_run_once_when_it_end
 /// Plan tasks of `pr`'s plan job stored so far.
 async fn tasks(ctx: &TestContext, pr: u64) -> usize {
     let store = ctx.store();
-    let jobs = store.jobs_of_pr(&RepoKey::new(REPO), pr).await.unwrap();
+    let jobs = store
+        .jobs_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        .await
+        .unwrap();
     let mut n = 0;
     for job in jobs {
         n += store.tasks_of_job(job.id).await.unwrap().len();

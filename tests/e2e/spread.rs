@@ -2,6 +2,7 @@
 //! one pull request between them (plan tasks), and the first reports them in one comment; a
 //! task whose claimer died is planned by a live replica once its lease ran out.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -78,7 +79,7 @@ async fn two_replicas_plan_one_pull_requests_projects_and_one_comment_reports_th
     // Every plan is stored, with its planfile, wherever it was made.
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(crate::support::REPO), pr)
+        .plans_of_pr(&RepoKey::new(crate::support::REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 8);
@@ -126,7 +127,7 @@ async fn a_task_whose_claimer_died_is_planned_by_a_live_replica_after_its_lease(
     // The dead replica's outcome, arriving late, is refused.
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(crate::support::REPO), pr)
+        .plans_of_pr(&RepoKey::new(crate::support::REPO), PrNumber(pr))
         .await
         .unwrap();
     let mine = plans

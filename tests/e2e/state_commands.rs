@@ -5,6 +5,7 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 
 /// The `terraform_data` resources in a state file, with their ids (empty when there is none).
@@ -77,7 +78,7 @@ async fn state_rm_after_an_apply_forgets_the_resource_and_plans_it_again() {
     );
     let plans = ctx
         .store()
-        .plans_of_pr(&RepoKey::new(REPO), pr)
+        .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
         .await
         .unwrap();
     assert_eq!(plans.len(), 1);
@@ -124,7 +125,7 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
     assert!(resources(&state).is_empty());
     assert!(
         !ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), pr)
+            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty(),

@@ -4,6 +4,7 @@
 //! planned, then finds both in the audit trail. Screenshots of each page go to
 //! `BOSUN_SCREENSHOTS_DIR` when it is set (the README's come from there), else to a temp dir.
 
+use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -285,7 +286,7 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
     ctx.settle().await;
     assert_eq!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .len(),
@@ -296,7 +297,7 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
     ctx.settle().await;
     assert!(
         ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), first)
+            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
             .await
             .unwrap()
             .is_empty()
@@ -374,7 +375,7 @@ async fn the_apply_lock_switch_is_for_its_admins_and_stops_applies() {
     assert!(body.contains("Applies are disabled"), "{body}");
     assert!(
         ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), pr)
+            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
             .await
             .unwrap()
             .is_empty()

@@ -1,6 +1,7 @@
 //! `POST /events` end to end: GitHub's signed deliveries are stored, answered and processed;
 //! everything else gets a clear answer and the server keeps serving.
 
+use bosun::ids::PrNumber;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ async fn an_opened_pull_request_is_accepted_stored_and_processed() {
     let event = ctx.processed(&attempt.guid).await;
     assert_eq!(event.kind, "pull_request.opened");
     assert_eq!(event.repository.as_deref(), Some("acme/infra"));
-    assert_eq!(event.pr, Some(number));
+    assert_eq!(event.pr, Some(PrNumber(number)));
     assert!(event.handled);
     assert!(
         event
@@ -61,7 +62,7 @@ async fn a_comment_and_a_push_become_typed_events() {
     let e = ctx.processed(&a.guid).await;
     assert_eq!(
         (e.kind.as_str(), e.pr),
-        ("issue_comment.created", Some(number))
+        ("issue_comment.created", Some(PrNumber(number)))
     );
     assert!(
         e.summary.starts_with(&format!(

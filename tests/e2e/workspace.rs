@@ -1,6 +1,7 @@
 //! Workspaces against real git repositories served by the fake GitHub over smart HTTP: mirrors,
 //! incremental fetches, checkouts at a sha (branch and merge), changed files, clean-up.
 
+use bosun::ids::PrNumber;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -64,7 +65,7 @@ impl Setup {
 
 fn key(pr: u64, dir: &str) -> CheckoutKey {
     CheckoutKey {
-        pr,
+        pr: PrNumber(pr),
         dir: Dir::new(dir),
         workspace: Workspace::default(),
     }
@@ -194,7 +195,10 @@ async fn checkout_at_the_head_has_the_files_and_no_git_dir() {
         entries.iter().all(|e| !e.starts_with(".git")),
         "{entries:?}"
     );
-    assert!(c.root.starts_with(s.ws.pr_path(REPO, pr).unwrap()));
+    assert!(
+        c.root
+            .starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap())
+    );
 }
 
 #[tokio::test]
@@ -370,8 +374,8 @@ async fn remove_pr_deletes_its_checkouts_and_refs() {
                 .unwrap();
         roots.push(c.root);
     }
-    s.ws.remove_pr(REPO, pr).await.unwrap();
-    assert!(!s.ws.pr_path(REPO, pr).unwrap().exists());
+    s.ws.remove_pr(REPO, PrNumber(pr)).await.unwrap();
+    assert!(!s.ws.pr_path(REPO, PrNumber(pr)).unwrap().exists());
     assert!(!roots[0].exists() && !roots[1].exists());
     assert!(roots[2].join("b.tf").is_file(), "other PRs keep theirs");
     let refs = std::process::Command::new("git")
@@ -383,7 +387,7 @@ async fn remove_pr_deletes_its_checkouts_and_refs() {
     let refs = String::from_utf8(refs.stdout).unwrap();
     assert_eq!(refs.trim(), format!("refs/pull/{other}/head"));
     // Removing again is fine.
-    s.ws.remove_pr(REPO, pr).await.unwrap();
+    s.ws.remove_pr(REPO, PrNumber(pr)).await.unwrap();
 }
 
 #[tokio::test]
@@ -403,7 +407,7 @@ async fn project_dirs_cannot_escape_the_checkouts() {
             .await;
     assert!(bad_sha.is_err());
     let bad_ws = CheckoutKey {
-        pr,
+        pr: PrNumber(pr),
         dir: Dir::root(),
         workspace: Workspace::new("../../x"),
     };
@@ -411,8 +415,14 @@ async fn project_dirs_cannot_escape_the_checkouts() {
         s.ws.checkout(REPO, &bad_ws, &s.head(pr), &Strategy::Branch)
             .await
             .unwrap();
-    assert!(c.root.starts_with(s.ws.pr_path(REPO, pr).unwrap()));
-    assert_eq!(c.root.parent().unwrap(), s.ws.pr_path(REPO, pr).unwrap());
+    assert!(
+        c.root
+            .starts_with(s.ws.pr_path(REPO, PrNumber(pr)).unwrap())
+    );
+    assert_eq!(
+        c.root.parent().unwrap(),
+        s.ws.pr_path(REPO, PrNumber(pr)).unwrap()
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Who may do what: a collaborator's permission on a repository, a team's membership.
 
+use crate::ids::InstallationId;
 use serde::Deserialize;
 
 use super::GitHub;
@@ -11,7 +12,7 @@ impl GitHub {
     /// someone who is not a collaborator.
     pub async fn permission(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         user: &str,
     ) -> Result<Permission, GitHubError> {
@@ -32,7 +33,7 @@ impl GitHub {
             });
         }
         let path = format!("/repos/{repo}/collaborators/{user}/permission");
-        let request = Request::get(what, path, Auth::Installation(installation_id));
+        let request = Request::get(what, path, Auth::Installation(installation_id.0));
         let a: Answer = match self.fetch(request).await {
             Err(e) if e.status() == Some(404) => return Ok(Permission::None),
             other => other?,
@@ -52,7 +53,7 @@ impl GitHub {
     /// team membership API: a pending invitation is not membership).
     pub async fn team_member(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         org: &str,
         team_slug: &str,
         user: &str,
@@ -72,7 +73,7 @@ impl GitHub {
             return Ok(false);
         }
         let path = format!("/orgs/{org}/teams/{team_slug}/memberships/{user}");
-        let request = Request::get(what, path, Auth::Installation(installation_id));
+        let request = Request::get(what, path, Auth::Installation(installation_id.0));
         match self.fetch::<Membership>(request).await {
             Ok(m) => Ok(m.state == "active"),
             // Not a member (or no such team).

@@ -1,6 +1,7 @@
 //! The App's own calls and its installations: tokens, webhook deliveries, the App's slug, the
 //! installations and the repositories they see.
 
+use crate::ids::InstallationId;
 use std::ops::ControlFlow;
 
 use http::Method;
@@ -18,7 +19,7 @@ impl GitHub {
     /// A token for acting in one installation, cached until 5 minutes before it expires.
     pub async fn installation_token(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
     ) -> Result<InstallationToken, GitHubError> {
         self.token("creating an installation token", installation_id, None)
             .await
@@ -29,7 +30,7 @@ impl GitHub {
     /// until 5 minutes before it expires.
     pub async fn repo_read_token(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
     ) -> Result<InstallationToken, GitHubError> {
         self.token(
@@ -43,10 +44,10 @@ impl GitHub {
     async fn token(
         &self,
         what: &'static str,
-        installation_id: u64,
+        installation_id: InstallationId,
         read_only: Option<String>,
     ) -> Result<InstallationToken, GitHubError> {
-        let mut request = Request::get(what, "", Auth::Installation(installation_id));
+        let mut request = Request::get(what, "", Auth::Installation(installation_id.0));
         request.target = Target::Token { read_only };
         installation_token(what, &self.send(request).await?.body)
     }
@@ -95,7 +96,7 @@ impl GitHub {
 
     /// Every installation of the App (GET /app/installations with the App's JWT, all pages;
     /// at most 100 pages of 100).
-    pub async fn installations(&self) -> Result<Vec<u64>, GitHubError> {
+    pub async fn installations(&self) -> Result<Vec<InstallationId>, GitHubError> {
         let mut ids = Vec::new();
         self.each_page::<Vec<Id>>(
             "listing the App's installations",
@@ -103,7 +104,7 @@ impl GitHub {
             Auth::App,
             MAX_LISTING_PAGES,
             |page| {
-                ids.extend(page.into_iter().map(|i| i.id));
+                ids.extend(page.into_iter().map(|i| InstallationId(i.id)));
                 ControlFlow::Continue(())
             },
         )
@@ -115,13 +116,13 @@ impl GitHub {
     /// installation token, all pages; at most 100 pages of 100).
     pub async fn installation_repos(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
     ) -> Result<Vec<RepoInfo>, GitHubError> {
         let mut repos = Vec::new();
         self.each_page::<InstallationRepos>(
             "listing an installation's repositories",
             "/installation/repositories",
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
             MAX_LISTING_PAGES,
             |page| {
                 repos.extend(page.into_iter().map(RepoInfo::from));
@@ -134,7 +135,10 @@ impl GitHub {
 
     /// The installation that has `repo` (`owner/name`), or `None` when the App is not
     /// installed on it (GET /repos/{o}/{r}/installation with the JWT; GitHub's 404 is `None`).
-    pub async fn repo_installation(&self, repo: &str) -> Result<Option<u64>, GitHubError> {
+    pub async fn repo_installation(
+        &self,
+        repo: &str,
+    ) -> Result<Option<InstallationId>, GitHubError> {
         let what = "reading a repository's installation";
         if check_repo(what, repo).is_err() {
             // No repository of that name can have the App.
@@ -142,7 +146,7 @@ impl GitHub {
         }
         let request = Request::app(what, Method::GET, format!("/repos/{repo}/installation"));
         match self.fetch::<Id>(request).await {
-            Ok(id) => Ok(Some(id.id)),
+            Ok(id) => Ok(Some(InstallationId(id.id))),
             // Not installed there (or no such repository).
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
@@ -152,7 +156,7 @@ impl GitHub {
     /// A repository's clone URL and default branch (GET /repos/{o}/{r}).
     pub async fn repository(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
     ) -> Result<RepoInfo, GitHubError> {
         let what = "reading a repository";
@@ -160,7 +164,7 @@ impl GitHub {
         let request = Request::get(
             what,
             format!("/repos/{repo}"),
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
         );
         Ok(self.fetch::<Repository>(request).await?.into())
     }

@@ -1,5 +1,6 @@
 //! Check runs: creating one (never twice) and bringing it up to date.
 
+use crate::ids::InstallationId;
 use http::Method;
 use serde::Deserialize;
 
@@ -12,7 +13,7 @@ impl GitHub {
     /// Creates a check run; returns its id. Never made twice: see the `unique` layer.
     pub async fn create_check_run(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         check: &CheckRunSpec,
     ) -> Result<u64, GitHubError> {
@@ -24,7 +25,7 @@ impl GitHub {
             "creating a check run",
             Method::POST,
             format!("/repos/{repo}/check-runs"),
-            installation_id,
+            installation_id.0,
             Some(check_run_body(check, true)),
         )
         .resend(Resend::IfNotMade(Lookup::CheckRun {
@@ -37,7 +38,7 @@ impl GitHub {
     /// check run are coalesced: the newest is sent.
     pub async fn update_check_run(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         id: u64,
         check: &CheckRunSpec,
@@ -46,7 +47,7 @@ impl GitHub {
             "updating a check run",
             Method::PATCH,
             format!("/repos/{repo}/check-runs/{id}"),
-            installation_id,
+            installation_id.0,
             Some(check_run_body(check, false)),
         )
         .keyed(format!("check:{id}"));

@@ -1,6 +1,7 @@
 //! Comments on issues and pull requests: posting, finding bosun's own, editing, minimizing,
 //! reacting.
 
+use crate::ids::InstallationId;
 use std::ops::ControlFlow;
 
 use http::Method;
@@ -23,7 +24,7 @@ impl GitHub {
     /// the `unique` layer.
     pub async fn create_comment(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         number: u64,
         body: &str,
@@ -32,7 +33,7 @@ impl GitHub {
             "creating a comment",
             Method::POST,
             format!("/repos/{repo}/issues/{number}/comments"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "body": body })),
         )
         .resend(Resend::IfNotMade(Lookup::Comment {
@@ -51,7 +52,7 @@ impl GitHub {
     /// (its replica died between posting it and recording it) is found again.
     pub async fn comments_by(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         number: u64,
         author: &str,
@@ -64,7 +65,7 @@ impl GitHub {
         self.each_page::<Vec<ListedComment>>(
             what,
             &path,
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
             MAX_LISTING_PAGES,
             |page| {
                 found.extend(
@@ -89,7 +90,7 @@ impl GitHub {
     /// comment are coalesced: the newest is sent.
     pub async fn update_comment(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         comment_id: u64,
         body: &str,
@@ -98,7 +99,7 @@ impl GitHub {
             "updating a comment",
             Method::PATCH,
             format!("/repos/{repo}/issues/comments/{comment_id}"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "body": body })),
         )
         .keyed(format!("comment:{comment_id}"));
@@ -110,18 +111,18 @@ impl GitHub {
     /// `node_id` is [`CommentRef::node_id`].
     pub async fn minimize_comment(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         node_id: &str,
     ) -> Result<(), GitHubError> {
         let what = "minimizing a comment";
         let mut request = Request::graphql(
             what,
-            installation_id,
+            installation_id.0,
             MINIMIZE_COMMENT,
             json!({ "id": node_id }),
         )
         .keyed(format!("minimize:{node_id}"));
-        request.auth = Auth::Installation(installation_id);
+        request.auth = Auth::Installation(installation_id.0);
         let Some(data) = self.graphql(request).await? else {
             return Ok(());
         };
@@ -141,7 +142,7 @@ impl GitHub {
     /// (GitHub answers 201 for a new reaction, 200 when this App had already reacted so).
     pub async fn add_reaction(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         comment_id: u64,
         content: Reaction,
@@ -150,7 +151,7 @@ impl GitHub {
             "reacting to a comment",
             Method::POST,
             format!("/repos/{repo}/issues/comments/{comment_id}/reactions"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "content": content.as_str() })),
         );
         self.send(request).await?;

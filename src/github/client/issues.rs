@@ -1,6 +1,7 @@
 //! The issue bosun keeps per repository (the drift report): finding it, opening it (never
 //! twice), changing it.
 
+use crate::ids::InstallationId;
 use std::ops::ControlFlow;
 
 use http::Method;
@@ -20,7 +21,7 @@ impl GitHub {
     /// user; at most 10 pages of 100).
     pub async fn find_issue(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         label: &str,
         title: &str,
@@ -32,7 +33,7 @@ impl GitHub {
     /// Never opened twice: see the `unique` layer.
     pub async fn create_issue(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         title: &str,
         body: &str,
@@ -47,7 +48,7 @@ impl GitHub {
             "creating an issue",
             Method::POST,
             format!("/repos/{repo}/issues"),
-            installation_id,
+            installation_id.0,
             Some(new_issue_body(title, body, labels)),
         )
         .resend(Resend::IfNotMade(Lookup::Issue {
@@ -62,7 +63,7 @@ impl GitHub {
     /// one's change.
     pub async fn update_issue(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         number: u64,
         update: &IssueUpdate,
@@ -76,7 +77,7 @@ impl GitHub {
             what,
             Method::PATCH,
             format!("/repos/{repo}/issues/{number}"),
-            installation_id,
+            installation_id.0,
             Some(body),
         );
         self.send(request).await?;
@@ -87,7 +88,7 @@ impl GitHub {
 /// [`GitHub::find_issue`] through `service` (the `unique` layer looks with it too).
 pub(crate) async fn search_issue(
     service: &dyn Service,
-    installation_id: u64,
+    installation_id: InstallationId,
     repo: &str,
     label: &str,
     title: &str,
@@ -111,7 +112,7 @@ pub(crate) async fn search_issue(
         service,
         what,
         &path,
-        Auth::Installation(installation_id),
+        Auth::Installation(installation_id.0),
         MAX_ISSUE_PAGES,
         |page| match search.page(page) {
             Some(issue) => {

@@ -13,19 +13,20 @@ use super::wire::{
 use crate::event::ReviewState;
 use crate::github::request::{Auth, Request};
 use crate::github::{GitHubError, MergeMethod, MergeRequirements, PullRequestInfo, ReviewInfo};
+use crate::ids::{InstallationId, PrNumber, Sha};
 
 impl GitHub {
     /// A pull request's head, base, state and mergeability.
     pub async fn pull_request(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<PullRequestInfo, GitHubError> {
         let request = Request::get(
             "reading a pull request",
             format!("/repos/{repo}/pulls/{number}"),
-            Auth::Installation(installation_id),
+            Auth::Installation(installation_id.0),
         );
         Ok(self.fetch::<Pull>(request).await?.into_info())
     }
@@ -35,12 +36,12 @@ impl GitHub {
     /// web pages. The titles are the pull requests' authors' text.
     pub async fn pull_titles(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-    ) -> Result<Vec<(u64, String)>, GitHubError> {
+    ) -> Result<Vec<(PrNumber, String)>, GitHubError> {
         #[derive(Deserialize)]
         struct Listed {
-            number: u64,
+            number: PrNumber,
             #[serde(default)]
             title: String,
         }
@@ -48,7 +49,7 @@ impl GitHub {
         check_repo(what, repo)?;
         let path =
             format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page=100");
-        let request = Request::get(what, path, Auth::Installation(installation_id));
+        let request = Request::get(what, path, Auth::Installation(installation_id.0));
         let listed: Vec<Listed> = self.fetch(request).await?;
         Ok(listed.into_iter().map(|p| (p.number, p.title)).collect())
     }
@@ -56,16 +57,16 @@ impl GitHub {
     /// Every review of a pull request, oldest first.
     pub async fn reviews(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        pr: u64,
+        pr: PrNumber,
     ) -> Result<Vec<ReviewInfo>, GitHubError> {
         #[derive(Deserialize)]
         struct Review {
             id: u64,
             user: Option<Login>,
             state: String,
-            commit_id: Option<String>,
+            commit_id: Option<Sha>,
         }
         let what = "listing reviews";
         let mut all = Vec::new();
@@ -75,7 +76,7 @@ impl GitHub {
                 .send(Request::get(
                     what,
                     path,
-                    Auth::Installation(installation_id),
+                    Auth::Installation(installation_id.0),
                 ))
                 .await?;
             let reviews: Vec<Review> = answer.decode(what)?;
@@ -102,19 +103,19 @@ impl GitHub {
     /// coalesced: every merge asked for is tried.
     pub async fn merge_pull_request(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
-        sha: &str,
+        number: PrNumber,
+        sha: &Sha,
         method: MergeMethod,
-    ) -> Result<String, GitHubError> {
+    ) -> Result<Sha, GitHubError> {
         let what = "merging a pull request";
         // `sha` makes GitHub refuse (409) a head that moved since bosun looked at it.
         let request = Request::write(
             what,
             Method::PUT,
             format!("/repos/{repo}/pulls/{number}/merge"),
-            installation_id,
+            installation_id.0,
             Some(json!({ "sha": sha, "merge_method": method.as_str() })),
         );
         let merged: Merged = self.fetch(request).await?;
@@ -135,7 +136,7 @@ impl GitHub {
     /// is not an error.
     pub async fn delete_branch(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
         branch: &str,
     ) -> Result<(), GitHubError> {
@@ -151,7 +152,7 @@ impl GitHub {
             "deleting a branch",
             Method::DELETE,
             format!("/repos/{repo}/git/refs/heads/{}", encoded.join("/")),
-            installation_id,
+            installation_id.0,
             None,
         );
         match self.send(request).await {
@@ -172,9 +173,9 @@ impl GitHub {
     /// when the base branch's protection names it.
     pub async fn merge_requirements(
         &self,
-        installation_id: u64,
+        installation_id: InstallationId,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<MergeRequirements, GitHubError> {
         let what = "reading a pull request's merge requirements";
         let Some((owner, name)) = repo.split_once('/') else {
@@ -189,7 +190,7 @@ impl GitHub {
         for _ in 0..MAX_PAGES {
             let variables =
                 json!({ "owner": owner, "name": name, "number": number, "after": after });
-            let request = Request::graphql(what, installation_id, MERGE_REQUIREMENTS, variables);
+            let request = Request::graphql(what, installation_id.0, MERGE_REQUIREMENTS, variables);
             let data = self.graphql(request).await?.unwrap_or_default();
             let page = requirements_page(what, data)?;
             after = page.next.clone();
@@ -204,6 +205,7 @@ impl GitHub {
 
 #[cfg(test)]
 mod tests {
+    use crate::ids::{InstallationId, PrNumber};
     use std::sync::{Arc, Mutex};
 
     use serde_json::json;
@@ -235,10 +237,16 @@ mod tests {
             asked: Mutex::new(Vec::new()),
         });
         let gh = GitHub::over(canned.clone());
-        let titles = gh.pull_titles(3, "acme/infra").await.unwrap();
+        let titles = gh
+            .pull_titles(InstallationId(3), "acme/infra")
+            .await
+            .unwrap();
         assert_eq!(
             titles,
-            vec![(9, "Grow the bucket".into()), (4, "Shrink it".into())]
+            vec![
+                (PrNumber(9), "Grow the bucket".into()),
+                (PrNumber(4), "Shrink it".into())
+            ]
         );
         let asked = canned.asked.lock().unwrap().clone();
         assert_eq!(
@@ -249,7 +257,11 @@ mod tests {
         );
         assert_eq!(asked[0].installation(), Some(3));
         // A name that is not owner/name never reaches GitHub.
-        assert!(gh.pull_titles(3, "acme/infra?x").await.is_err());
+        assert!(
+            gh.pull_titles(InstallationId(3), "acme/infra?x")
+                .await
+                .is_err()
+        );
         assert_eq!(canned.asked.lock().unwrap().len(), 1);
     }
 }

@@ -1,5 +1,6 @@
 //! What goes over the wire: request bodies bosun sends and the parts of answers it reads.
 
+use crate::ids::{PrNumber, Sha};
 use http::{HeaderMap, header};
 
 use crate::github::request::decode;
@@ -314,7 +315,7 @@ pub(crate) fn issue_update_body(update: &IssueUpdate) -> Option<Value> {
 
 #[derive(Deserialize)]
 struct Branch {
-    sha: String,
+    sha: Sha,
     #[serde(rename = "ref")]
     name: String,
     /// `null` when the repository (a fork) was deleted.
@@ -329,7 +330,7 @@ struct FullName {
 /// A pull request as `GET /repos/{o}/{r}/pulls/{n}` answers it, the fields bosun reads.
 #[derive(Deserialize)]
 pub(crate) struct Pull {
-    number: u64,
+    number: PrNumber,
     state: String,
     #[serde(default)]
     merged: bool,
@@ -340,7 +341,7 @@ pub(crate) struct Pull {
     head: Branch,
     base: Branch,
     user: Option<Login>,
-    merge_commit_sha: Option<String>,
+    merge_commit_sha: Option<Sha>,
 }
 
 /// A comment as a listing shows it: enough to tell bosun's own from everyone else's.
@@ -424,7 +425,7 @@ impl Pull {
 /// The answer to `PUT /repos/{o}/{r}/pulls/{n}/merge`.
 #[derive(Deserialize)]
 pub(crate) struct Merged {
-    pub(crate) sha: String,
+    pub(crate) sha: Sha,
     pub(crate) merged: bool,
     #[serde(default)]
     pub(crate) message: String,

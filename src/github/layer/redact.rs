@@ -51,6 +51,7 @@ impl Service for Redacting {
 mod tests {
     use crate::github::local::LocalGitHub;
     use crate::github::{CheckRunSpec, CheckStatus, GitHub, IssueUpdate};
+    use crate::ids::{InstallationId, Sha};
     use crate::redact::Redactor;
 
     fn redacted() -> (GitHub, std::sync::Arc<LocalGitHub>) {
@@ -64,15 +65,20 @@ mod tests {
     async fn bodies_and_check_runs_are_written_redacted() {
         let (gh, local) = redacted();
         let c = gh
-            .create_comment(1, "acme/infra", 1, "token: hunter2hunter2")
+            .create_comment(InstallationId(1), "acme/infra", 1, "token: hunter2hunter2")
             .await
             .unwrap();
-        gh.update_comment(1, "acme/infra", c.id, "still hunter2hunter2")
-            .await
-            .unwrap();
+        gh.update_comment(
+            InstallationId(1),
+            "acme/infra",
+            c.id,
+            "still hunter2hunter2",
+        )
+        .await
+        .unwrap();
         let check = CheckRunSpec {
             name: "bosun/plan: hunter2hunter2".into(),
-            head_sha: "a".repeat(40),
+            head_sha: Sha::new("a".repeat(40)),
             status: CheckStatus::Queued,
             title: "hunter2hunter2".into(),
             summary: "s hunter2hunter2".into(),
@@ -80,8 +86,11 @@ mod tests {
             external_id: None,
             details_url: None,
         };
-        let id = gh.create_check_run(1, "acme/infra", &check).await.unwrap();
-        gh.update_check_run(1, "acme/infra", id, &check)
+        let id = gh
+            .create_check_run(InstallationId(1), "acme/infra", &check)
+            .await
+            .unwrap();
+        gh.update_check_run(InstallationId(1), "acme/infra", id, &check)
             .await
             .unwrap();
         let seen = format!("{:?} {:?}", local.comments(), local.checks());
@@ -100,7 +109,7 @@ mod tests {
         let labels = vec!["drift".to_owned()];
         let n = gh
             .create_issue(
-                1,
+                InstallationId(1),
                 "acme/infra",
                 "t hunter2hunter2",
                 "b hunter2hunter2",
@@ -115,9 +124,11 @@ mod tests {
             body: Some("again hunter2hunter2".into()),
             open: Some(false),
         };
-        gh.update_issue(1, "acme/infra", n, &update).await.unwrap();
+        gh.update_issue(InstallationId(1), "acme/infra", n, &update)
+            .await
+            .unwrap();
         let issue = gh
-            .find_issue(1, "acme/infra", "drift", "t [redacted]")
+            .find_issue(InstallationId(1), "acme/infra", "drift", "t [redacted]")
             .await
             .unwrap()
             .unwrap();
@@ -132,7 +143,7 @@ mod tests {
         let (gh, _) = redacted();
         // A read's path is not a write's body: nothing to redact, nothing changed.
         assert_eq!(
-            gh.find_issue(1, "acme/infra", "drift", "hunter2hunter2")
+            gh.find_issue(InstallationId(1), "acme/infra", "drift", "hunter2hunter2")
                 .await
                 .unwrap(),
             None

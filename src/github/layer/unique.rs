@@ -156,9 +156,15 @@ impl Unique {
                 else {
                     return Ok(None);
                 };
-                let found = search_issue(&*self.inner, installation, repo, &label, &title)
-                    .await?
-                    .filter(|i| i.open && i.title == title);
+                let found = search_issue(
+                    &*self.inner,
+                    crate::ids::InstallationId(installation),
+                    repo,
+                    &label,
+                    &title,
+                )
+                .await?
+                .filter(|i| i.open && i.title == title);
                 Ok(found.map(|i| json!({ "number": i.number })))
             }
         }

@@ -1,3 +1,5 @@
+use crate::ids::InstallationId;
+use crate::ids::{PrNumber, Sha};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -282,19 +284,32 @@ fn check(summary: &str) -> CheckRunSpec {
 async fn paced_github_coalesces_updates_and_passes_reads_through() {
     let recorder = Arc::new(Recorder::default());
     let gh = paced(&recorder, Pacer::new(60, 1));
-    gh.create_comment(1, "acme/infra", 5, "hello")
+    gh.create_comment(InstallationId(1), "acme/infra", 5, "hello")
         .await
         .unwrap();
     let start = Instant::now();
     // The bucket is empty, yet reads do not wait.
-    assert!(gh.reviews(1, "acme/infra", 5).await.unwrap().is_empty());
+    assert!(
+        gh.reviews(InstallationId(1), "acme/infra", PrNumber(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        gh.permission(1, "acme/infra", "x").await.unwrap(),
+        gh.permission(InstallationId(1), "acme/infra", "x")
+            .await
+            .unwrap(),
         Permission::Write
     );
-    assert!(gh.team_member(1, "acme", "ops", "x").await.unwrap());
+    assert!(
+        gh.team_member(InstallationId(1), "acme", "ops", "x")
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        gh.merge_requirements(1, "acme/infra", 5).await.unwrap(),
+        gh.merge_requirements(InstallationId(1), "acme/infra", PrNumber(5))
+            .await
+            .unwrap(),
         MergeRequirements::default()
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
@@ -302,12 +317,12 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
     let specs: Vec<CheckRunSpec> = (0..5).map(|i| check(&format!("step {i}"))).collect();
     let updates = specs
         .iter()
-        .map(|spec| gh.update_check_run(1, "acme/infra", 7, spec));
+        .map(|spec| gh.update_check_run(InstallationId(1), "acme/infra", 7, spec));
     let (updates, other, comment, again) = tokio::join!(
         join_all(updates),
-        gh.update_check_run(1, "acme/infra", 8, &specs[0]),
-        gh.update_comment(1, "acme/infra", 1, "edited"),
-        gh.update_comment(1, "acme/infra", 1, "edited again"),
+        gh.update_check_run(InstallationId(1), "acme/infra", 8, &specs[0]),
+        gh.update_comment(InstallationId(1), "acme/infra", 1, "edited"),
+        gh.update_comment(InstallationId(1), "acme/infra", 1, "edited again"),
     );
     assert!(
         updates.iter().all(Result::is_ok),
@@ -316,12 +331,20 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
     other.unwrap();
     comment.unwrap();
     again.unwrap();
-    gh.add_reaction(1, "acme/infra", 1, Reaction::Eyes)
+    gh.add_reaction(InstallationId(1), "acme/infra", 1, Reaction::Eyes)
         .await
         .unwrap();
-    gh.minimize_comment(1, "IC_1").await.unwrap();
+    gh.minimize_comment(InstallationId(1), "IC_1")
+        .await
+        .unwrap();
     let merged = gh
-        .merge_pull_request(1, "acme/infra", 5, "abc", MergeMethod::Squash)
+        .merge_pull_request(
+            InstallationId(1),
+            "acme/infra",
+            PrNumber(5),
+            &Sha::new("abc"),
+            MergeMethod::Squash,
+        )
         .await
         .unwrap();
     assert_eq!(merged, "m3rg3");
@@ -350,16 +373,24 @@ async fn issue_writes_are_paced_and_never_coalesced() {
     let gh = paced(&recorder, Pacer::new(60, 1));
     let labels = vec!["drift".to_owned()];
     let number = gh
-        .create_issue(1, "acme/infra", "Drift", "b", &labels)
+        .create_issue(InstallationId(1), "acme/infra", "Drift", "b", &labels)
         .await
         .unwrap();
     let start = Instant::now();
     // The bucket is empty, yet reads do not wait.
-    assert_eq!(gh.installations().await.unwrap(), vec![1]);
-    assert!(gh.installation_repos(1).await.unwrap().is_empty());
-    assert_eq!(gh.repo_installation("acme/infra").await.unwrap(), Some(1));
+    assert_eq!(gh.installations().await.unwrap(), vec![InstallationId(1)]);
+    assert!(
+        gh.installation_repos(InstallationId(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        gh.find_issue(1, "acme/infra", "drift", "Drift")
+        gh.repo_installation("acme/infra").await.unwrap(),
+        Some(InstallationId(1))
+    );
+    assert_eq!(
+        gh.find_issue(InstallationId(1), "acme/infra", "drift", "Drift")
             .await
             .unwrap(),
         None
@@ -374,8 +405,8 @@ async fn issue_writes_are_paced_and_never_coalesced() {
         open: Some(false),
     };
     let (a, b) = tokio::join!(
-        gh.update_issue(1, "acme/infra", number, &body),
-        gh.update_issue(1, "acme/infra", number, &close),
+        gh.update_issue(InstallationId(1), "acme/infra", number, &body),
+        gh.update_issue(InstallationId(1), "acme/infra", number, &close),
     );
     a.unwrap();
     b.unwrap();
@@ -410,20 +441,26 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     };
     let a = replica(db.open().await);
     let b = replica(db.open().await);
-    a.create_comment(1, "acme/infra", 5, "a1").await.unwrap();
-    b.create_comment(1, "acme/infra", 5, "b1").await.unwrap();
-    a.create_check_run(1, "acme/infra", &check("a2"))
+    a.create_comment(InstallationId(1), "acme/infra", 5, "a1")
+        .await
+        .unwrap();
+    b.create_comment(InstallationId(1), "acme/infra", 5, "b1")
+        .await
+        .unwrap();
+    a.create_check_run(InstallationId(1), "acme/infra", &check("a2"))
         .await
         .unwrap();
     // The installation's bucket is empty for both replicas: the next write waits.
     let fourth = tokio::time::timeout(
         Duration::from_millis(300),
-        b.create_comment(1, "acme/infra", 5, "b2"),
+        b.create_comment(InstallationId(1), "acme/infra", 5, "b2"),
     )
     .await;
     assert!(fourth.is_err(), "a fourth write ran on a budget of three");
     // Another installation has a budget of its own.
-    b.create_comment(2, "acme/other", 6, "b3").await.unwrap();
+    b.create_comment(InstallationId(2), "acme/other", 6, "b3")
+        .await
+        .unwrap();
     assert_eq!(recorder.calls.lock().unwrap().len(), 4);
     let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await

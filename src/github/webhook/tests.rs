@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::PrNumber;
 use std::path::Path;
 
 fn fixture_dir() -> &'static Path {
@@ -89,7 +90,7 @@ fn comment_on_a_pull_request() {
     let EventKind::PullRequestComment { pr_number, comment } = &e.kind else {
         panic!("{e:?}")
     };
-    assert!(*pr_number > 0);
+    assert!(*pr_number > PrNumber(0));
     assert!(comment.body.starts_with("bosun plan"), "{}", comment.body);
     assert_eq!(e.pr_number(), Some(*pr_number));
     assert!(e.repo.is_some());

@@ -1,6 +1,7 @@
 use super::*;
 use crate::apply::Unmet;
 use crate::github::Permission;
+use crate::ids::{PrNumber, Sha};
 use crate::render::{CHECK_LIMIT, COMMENT_LIMIT, len, marker_kind, reply};
 
 fn t(name: Option<&str>, dir: &str) -> Target {
@@ -42,7 +43,7 @@ fn the_apply_comment_shows_every_outcome() {
     let results = results();
     let body = apply_comment(&ApplyComment {
         command_name: "bosun",
-        sha: "0123456789abcdef",
+        sha: &Sha::new("0123456789abcdef"),
         results: &results,
         note: Some("Applied by @alice with `bosun apply`."),
         logs: &[],
@@ -76,7 +77,7 @@ fn huge_outputs_fit_one_comment_and_one_check_run() {
         .collect();
     let body = apply_comment(&ApplyComment {
         command_name: "bosun",
-        sha: "abc",
+        sha: &Sha::new("abc"),
         results: &results,
         note: None,
         logs: &[],
@@ -118,7 +119,7 @@ fn refusals_say_why_and_what_to_do() {
         },
         Refusal::Locked {
             target: t(None, "envs/dev"),
-            by: 12,
+            by: PrNumber(12),
         },
         Refusal::Requirements {
             target: t(Some("prod"), "envs/prod"),
@@ -141,7 +142,11 @@ fn lock_and_apply_replies() {
     let dev = t(None, "envs/dev");
     let web = t(Some("web"), "envs/web");
     let all = [
-        reply::locked("bosun", &[dev.clone(), web.clone()], &[(dev.clone(), 7)]),
+        reply::locked(
+            "bosun",
+            &[dev.clone(), web.clone()],
+            &[(dev.clone(), PrNumber(7))],
+        ),
         reply::unlocked("bosun", &[dev.clone(), web.clone()]),
         reply::unlocked("bosun", &[]),
         reply::not_allowed(

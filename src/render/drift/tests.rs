@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::{PrNumber, Sha};
 
 fn target(dir: &str, workspace: &str, name: Option<&str>) -> Target {
     Target {
@@ -29,15 +30,17 @@ fn results() -> Vec<ProjectDrift> {
             summary: "No changes. Your infrastructure matches the configuration.".into(),
             detail: String::new(),
         },
-        ProjectDrift::skipped(target("envs/dev", "default", None), 12),
+        ProjectDrift::skipped(target("envs/dev", "default", None), PrNumber(12)),
     ]
 }
 
-fn run(results: &[ProjectDrift]) -> RunInfo<'_> {
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn run<'a>(results: &'a [ProjectDrift], sha: &'a Sha) -> RunInfo<'a> {
     RunInfo {
         repo: "acme/infra",
         branch: "main",
-        sha: "0123456789abcdef0123456789abcdef01234567",
+        sha,
         at: "2026-11-22 04:30 UTC",
         run_id: 12,
         command_name: "bosun",
@@ -48,7 +51,7 @@ fn run(results: &[ProjectDrift]) -> RunInfo<'_> {
 #[test]
 fn issue_lists_drifted_projects_by_environment() {
     let results = results();
-    let body = issue_body(&run(&results));
+    let body = issue_body(&run(&results, &Sha::new(SHA)));
     insta::assert_snapshot!(body);
     let staging = body.find("## Environment `staging`").unwrap();
     let prod = body.find("## Environment `envs/prod`").unwrap();
@@ -71,7 +74,7 @@ fn a_huge_plan_is_cut_to_fit_one_issue() {
         .collect::<Vec<_>>()
         .join("\n");
     let results = vec![p, drifted(target("small", "default", None))];
-    let body = issue_body(&run(&results));
+    let body = issue_body(&run(&results, &Sha::new(SHA)));
     assert!(len(&body) <= COMMENT_LIMIT, "{}", len(&body));
     assert!(body.contains("more lines; run the plan to see all of it"));
     assert!(
@@ -83,7 +86,7 @@ fn a_huge_plan_is_cut_to_fit_one_issue() {
 #[test]
 fn closing_and_check_and_notification() {
     let results = results();
-    insta::assert_snapshot!(closing_comment(&run(&results)));
+    insta::assert_snapshot!(closing_comment(&run(&results, &Sha::new(SHA))));
     let c = check(&results[0]);
     assert_eq!(
         c.title,
@@ -105,5 +108,10 @@ fn closing_and_check_and_notification() {
             after: DriftStatus::Error,
         },
     ];
-    insta::assert_snapshot!(notification("acme/infra", "main", "0123456789", &changes));
+    insta::assert_snapshot!(notification(
+        "acme/infra",
+        "main",
+        &Sha::new("0123456789"),
+        &changes
+    ));
 }

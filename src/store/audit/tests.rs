@@ -1,3 +1,4 @@
+use crate::ids::{PrNumber, Sha};
 use std::sync::Arc;
 
 use crate::audit::{Actor, Entry, Filter, Kind, NewEntry, Project};
@@ -14,7 +15,9 @@ fn target(dir: &str, name: Option<&str>) -> Target {
 }
 
 fn entry(kind: Kind, who: Actor, repo: &str, pr: u64, at: i64) -> NewEntry {
-    let mut e = NewEntry::new(kind, who, repo, "done").pr(pr).sha("abc123");
+    let mut e = NewEntry::new(kind, who, repo, "done")
+        .pr(PrNumber(pr))
+        .sha(&Sha::new("abc123"));
     e.at = at;
     e
 }
@@ -30,9 +33,9 @@ fn ids(entries: &[Entry]) -> Vec<i64> {
 store_test! { async fn an_entry_round_trips_whole(db) {
     let s = db.open().await;
     let e = NewEntry::new(Kind::Apply, Actor::Github("alice".into()), "acme/infra", "applied")
-        .pr(7)
+        .pr(PrNumber(7))
         .project(&target("envs/prod", Some("prod")))
-        .sha("0123456789abcdef")
+        .sha(&Sha::new("0123456789abcdef"))
         .detail("Apply complete! Resources: 1 added.")
         .run(42);
     let id = s.append_audit(&e).await.unwrap();
@@ -62,7 +65,7 @@ store_test! { async fn filters_narrow_and_combine(db) {
     let cases = [
         (f(Filter::default()), vec![d, c, b, a]),
         (f(Filter { repository: Some("acme/infra".into()), ..Default::default() }), vec![d, b, a]),
-        (f(Filter { pr: Some(1), ..Default::default() }), vec![b, a]),
+        (f(Filter { pr: Some(PrNumber(1)), ..Default::default() }), vec![b, a]),
         (f(Filter { project: Some("dev".into()), ..Default::default() }), vec![b]),
         (f(Filter { project: Some("envs/prod".into()), ..Default::default() }), vec![a]),
         (f(Filter { user: Some("alice".into()), ..Default::default() }), vec![c, b]),

@@ -1,4 +1,5 @@
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use std::sync::Arc;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -19,7 +20,7 @@ fn t(dir: &str) -> Target {
 
 fn result(dir: &str, status: DriftStatus) -> ProjectDrift {
     match status {
-        DriftStatus::Skipped => ProjectDrift::skipped(t(dir), 7),
+        DriftStatus::Skipped => ProjectDrift::skipped(t(dir), PrNumber(7)),
         _ => ProjectDrift {
             target: t(dir),
             status,
@@ -37,7 +38,12 @@ fn result(dir: &str, status: DriftStatus) -> ProjectDrift {
 /// A finished run of `repo` with these results; returns its id.
 async fn run(s: &Arc<dyn Store>, repo: &str, at: i64, results: &[ProjectDrift]) -> i64 {
     let id = s
-        .start_drift_run(&RepoKey::new(repo), "abc123", Trigger::Schedule, at)
+        .start_drift_run(
+            &RepoKey::new(repo),
+            &Sha::new("abc123"),
+            Trigger::Schedule,
+            at,
+        )
         .await
         .unwrap();
     s.finish_drift_run(id, results, "summary", at + 1)
@@ -49,7 +55,7 @@ async fn run(s: &Arc<dyn Store>, repo: &str, at: i64, results: &[ProjectDrift]) 
 store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
     let s = db.open().await;
     let id = s
-        .start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Api, 10)
+        .start_drift_run(&RepoKey::new(REPO), &Sha::new("abc123"), Trigger::Api, 10)
         .await
         .unwrap();
     let running = s.drift_runs(&RepoKey::new(REPO), 5).await.unwrap();
@@ -70,7 +76,7 @@ store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
         named.clone(),
         result("envs/prod", DriftStatus::Drifted),
         result("envs/dev", DriftStatus::InSync),
-        ProjectDrift::skipped(t("envs/stage"), 12),
+        ProjectDrift::skipped(t("envs/stage"), PrNumber(12)),
     ];
     s.finish_drift_run(
         id,
@@ -98,7 +104,7 @@ store_test! { async fn a_run_round_trips_with_its_projects_in_order(db) {
     );
     assert_eq!(runs[0].projects[0].target.dir, "envs/dev");
     assert_eq!(runs[0].projects[1].target.workspace, "blue");
-    assert_eq!(runs[0].projects[3].locked_by, Some(12));
+    assert_eq!(runs[0].projects[3].locked_by, Some(PrNumber(12)));
 }}
 
 store_test! { async fn finishing_an_unknown_run_fails_and_finishing_again_replaces(db) {
@@ -174,7 +180,7 @@ store_test! { async fn known_drift_is_the_latest_finished_status_other_than_skip
     )
     .await;
     // A run still going (or cut short) counts for nothing.
-    s.start_drift_run(&RepoKey::new(REPO), "def", Trigger::Api, 3)
+    s.start_drift_run(&RepoKey::new(REPO), &Sha::new("def"), Trigger::Api, 3)
         .await
         .unwrap();
     // Another repository's projects stay its own.
@@ -235,11 +241,11 @@ fn a_small_detail_is_kept_whole() {
 store_test! { async fn a_run_left_open_by_a_stop_is_closed_as_interrupted_by_the_next(db) {
     let s = db.open().await;
     let cut = s
-        .start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Schedule, 10)
+        .start_drift_run(&RepoKey::new(REPO), &Sha::new("abc123"), Trigger::Schedule, 10)
         .await
         .unwrap();
     let other = s
-        .start_drift_run(&RepoKey::new("acme/other"), "abc123", Trigger::Schedule, 11)
+        .start_drift_run(&RepoKey::new("acme/other"), &Sha::new("abc123"), Trigger::Schedule, 11)
         .await
         .unwrap();
     let next = run(&s, REPO, 20, &[result("a", DriftStatus::InSync)]).await;
@@ -262,7 +268,7 @@ store_test! { async fn runs_of_one_repo_started_at_once_over_two_replicas_leave_
     for i in 0..12 {
         let s = replicas[i % 2].clone();
         starting.spawn(async move {
-            s.start_drift_run(&RepoKey::new(REPO), "abc123", Trigger::Schedule, 10 + i as i64)
+            s.start_drift_run(&RepoKey::new(REPO), &Sha::new("abc123"), Trigger::Schedule, 10 + i as i64)
                 .await
                 .unwrap()
         });

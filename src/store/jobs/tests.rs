@@ -1,6 +1,7 @@
 //! Claims of jobs: fencing tokens and the cap on attempts.
 
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber};
 use std::time::Duration;
 
 use crate::store::test_db::store_test;
@@ -14,8 +15,8 @@ fn job(source: &str, pr: u64) -> NewJob {
         source: source.into(),
         kind: "autoplan".into(),
         repository: "acme/infra".into(),
-        installation_id: 1,
-        pr,
+        installation_id: InstallationId(1),
+        pr: PrNumber(pr),
         priority: 0,
         spec: "{}".into(),
         created_at: 1,
@@ -96,7 +97,7 @@ store_test! { async fn a_job_bosun_stopped_during_every_attempt_is_failed_at_the
         )
     );
     let next = s.claim_job(10, LEASE).await.unwrap().unwrap();
-    assert_eq!(next.pr, 2, "the other pull request's job runs");
+    assert_eq!(next.pr, PrNumber(2), "the other pull request's job runs");
 }}
 
 store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later_jobs(db) {
@@ -115,7 +116,7 @@ store_test! { async fn a_job_put_back_waits_for_its_time_and_holds_its_prs_later
         "only a running job under its claim"
     );
     let next = s.claim_job(20, LEASE).await.unwrap().unwrap();
-    assert_eq!(next.pr, 2, "PR 1's jobs wait for the put-back one");
+    assert_eq!(next.pr, PrNumber(2), "PR 1's jobs wait for the put-back one");
     assert!(s.claim_job(20, LEASE).await.unwrap().is_none());
     let again = s.claim_job(1_000, LEASE).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (a.id, 2));
@@ -185,7 +186,7 @@ store_test! { async fn racing_claims_over_two_replicas_run_one_job_of_a_pr_at_a_
         claimed.extend(got.unwrap());
     }
     claimed.sort();
-    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| *pr).collect();
+    let prs: std::collections::BTreeSet<u64> = claimed.iter().map(|(pr, _)| pr.0).collect();
     assert_eq!(prs.len(), 10, "every pull request goes on: {claimed:?}");
     assert_eq!(claimed.len(), 10, "one job of each pull request at a time: {claimed:?}");
 }}

@@ -1,4 +1,5 @@
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ fn wake(w: &Waiter) -> NewJob {
         source: format!("wake:{}:{}", w.pr, dirs.join(",")),
         kind: "autoplan".into(),
         repository: w.repository.clone(),
-        installation_id: 1,
+        installation_id: InstallationId(1),
         pr: w.pr,
         priority: 0,
         spec: serde_json::json!({ "dirs": dirs }).to_string(),
@@ -36,48 +37,48 @@ fn wake(w: &Waiter) -> NewJob {
 
 fn held(pairs: &[(&str, u64)]) -> LockAttempt {
     LockAttempt::Held {
-        held: pairs.iter().map(|(d, pr)| (t(d), *pr)).collect(),
+        held: pairs.iter().map(|(d, pr)| (t(d), PrNumber(*pr))).collect(),
     }
 }
 
 store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_when_asked(db) {
     let s = db.open().await;
     assert_eq!(
-        s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 1).await.unwrap(),
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("a")], true, 1).await.unwrap(),
         LockAttempt::Locked
     );
     assert_eq!(
-        s.lock_projects(&RepoKey::new(REPO), 2, &[t("b"), t("a")], false, 2)
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("b"), t("a")], false, 2)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
     assert!(
-        s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty(),
+        s.locks_of_pr(&RepoKey::new(REPO), PrNumber(2)).await.unwrap().is_empty(),
         "B not taken"
     );
     assert!(s.waiters(&RepoKey::new(REPO)).await.unwrap().is_empty(), "wait=false");
 
     assert_eq!(
-        s.lock_projects(&RepoKey::new(REPO), 2, &[t("b"), t("a")], true, 3)
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("b"), t("a")], true, 3)
             .await
             .unwrap(),
         held(&[("a", 1)])
     );
-    assert!(s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty());
+    assert!(s.locks_of_pr(&RepoKey::new(REPO), PrNumber(2)).await.unwrap().is_empty());
     assert_eq!(
         s.waiters(&RepoKey::new(REPO)).await.unwrap(),
         vec![Waiter {
             repository: REPO.into(),
-            pr: 2,
+            pr: PrNumber(2),
             targets: vec![t("a"), t("b")],
         }]
     );
     // A later blocked run replaces the earlier waits; other repositories are apart.
-    s.lock_projects(&RepoKey::new(REPO), 2, &[t("a")], true, 4).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("a")], true, 4).await.unwrap();
     assert_eq!(s.waiters(&RepoKey::new(REPO)).await.unwrap()[0].targets, vec![t("a")]);
     assert_eq!(
-        s.lock_projects(&RepoKey::new("acme/other"), 2, &[t("a")], true, 5)
+        s.lock_projects(&RepoKey::new("acme/other"), PrNumber(2), &[t("a")], true, 5)
             .await
             .unwrap(),
         LockAttempt::Locked
@@ -86,13 +87,13 @@ store_test! { async fn locks_are_taken_all_or_none_and_a_blocked_pr_waits_only_w
 
 store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(db) {
     let s = db.open().await;
-    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 10).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("a")], true, 10).await.unwrap();
     let named = Target {
         name: Some("prod".into()),
         ..t("a")
     };
     assert_eq!(
-        s.lock_projects(&RepoKey::new(REPO), 1, &[named.clone(), t("b"), t("b")], true, 20)
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[named.clone(), t("b"), t("b")], true, 20)
             .await
             .unwrap(),
         LockAttempt::Locked
@@ -105,54 +106,54 @@ store_test! { async fn relocking_own_locks_succeeds_and_locks_survive_a_restart(
             .iter()
             .map(|l| (l.target.clone(), l.pr, l.created_at))
             .collect::<Vec<_>>(),
-        [(named, 1, 10), (t("b"), 1, 20)],
+        [(named, PrNumber(1), 10), (t("b"), PrNumber(1), 20)],
         "kept since first taken, under the latest name"
     );
-    assert_eq!(s.locks_of_pr(&RepoKey::new(REPO), 1).await.unwrap(), locks);
-    assert!(s.locks_of_pr(&RepoKey::new(REPO), 2).await.unwrap().is_empty());
+    assert_eq!(s.locks_of_pr(&RepoKey::new(REPO), PrNumber(1)).await.unwrap(), locks);
+    assert!(s.locks_of_pr(&RepoKey::new(REPO), PrNumber(2)).await.unwrap().is_empty());
 }}
 
 store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) {
     let s = db.open().await;
-    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a"), t("b")], true, 1)
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("a"), t("b")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 2, &[t("a"), t("c")], true, 2)
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("a"), t("c")], true, 2)
         .await
         .unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 3, &[t("b")], true, 3).await.unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 4, &[t("z")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(3), &[t("b")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(4), &[t("z")], true, 3).await.unwrap();
     // PR 2 had an autoplan queued: the wake-up supersedes it like any newer autoplan.
     let mut queued = wake(&Waiter {
         repository: REPO.into(),
-        pr: 2,
+        pr: PrNumber(2),
         targets: vec![],
     });
     queued.source = "delivery-1".into();
     queued.supersedes_kind = None;
     s.enqueue_jobs(&[queued]).await.unwrap();
 
-    let released = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
+    let released = s.release_locks(&RepoKey::new(REPO), PrNumber(1), None, &wake).await.unwrap();
     assert_eq!(released.released, vec![t("a"), t("b")]);
     assert_eq!(
         released.woken,
         vec![
             Waiter {
                 repository: REPO.into(),
-                pr: 2,
+                pr: PrNumber(2),
                 targets: vec![t("a"), t("c")],
             },
             Waiter {
                 repository: REPO.into(),
-                pr: 3,
+                pr: PrNumber(3),
                 targets: vec![t("b")],
             },
         ]
     );
     assert!(s.waiters(&RepoKey::new(REPO)).await.unwrap().is_empty());
-    assert!(s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap()[0].pr == 4);
+    assert!(s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap()[0].pr == PrNumber(4));
 
-    let jobs = s.jobs_of_pr(&RepoKey::new(REPO), 2).await.unwrap();
+    let jobs = s.jobs_of_pr(&RepoKey::new(REPO), PrNumber(2)).await.unwrap();
     assert_eq!(
         jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
         [JobStatus::Superseded, JobStatus::Queued]
@@ -170,12 +171,12 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
     assert_eq!(
         claimed,
         [
-            (2, r#"{"dirs":["a","c"]}"#.to_string()),
-            (3, r#"{"dirs":["b"]}"#.to_string())
+            (PrNumber(2), r#"{"dirs":["a","c"]}"#.to_string()),
+            (PrNumber(3), r#"{"dirs":["b"]}"#.to_string())
         ]
     );
 
-    let again = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
+    let again = s.release_locks(&RepoKey::new(REPO), PrNumber(1), None, &wake).await.unwrap();
     assert_eq!(again, Default::default());
     assert_eq!(s.open_jobs().await.unwrap(), 2, "nothing more enqueued");
 }}
@@ -183,24 +184,24 @@ store_test! { async fn a_release_wakes_each_waiter_once_with_its_job_queued(db) 
 store_test! { async fn a_wake_up_with_a_known_source_is_not_enqueued_twice(db) {
     let s = db.open().await;
     for _ in 0..2 {
-        s.lock_projects(&RepoKey::new(REPO), 1, &[t("a")], true, 1).await.unwrap();
-        s.lock_projects(&RepoKey::new(REPO), 2, &[t("a")], true, 2).await.unwrap();
-        let released = s.release_locks(&RepoKey::new(REPO), 1, None, &wake).await.unwrap();
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("a")], true, 1).await.unwrap();
+        s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("a")], true, 2).await.unwrap();
+        let released = s.release_locks(&RepoKey::new(REPO), PrNumber(1), None, &wake).await.unwrap();
         assert_eq!(released.woken.len(), 1);
     }
-    assert_eq!(s.jobs_of_pr(&RepoKey::new(REPO), 2).await.unwrap().len(), 1);
+    assert_eq!(s.jobs_of_pr(&RepoKey::new(REPO), PrNumber(2)).await.unwrap().len(), 1);
 }}
 
 store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_own_waits(db) {
     let s = db.open().await;
-    s.lock_projects(&RepoKey::new(REPO), 1, &[t("a"), t("b"), t("c")], true, 1)
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("a"), t("b"), t("c")], true, 1)
         .await
         .unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 2, &[t("c")], true, 2).await.unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 3, &[t("x")], true, 2).await.unwrap();
-    s.lock_projects(&RepoKey::new(REPO), 1, &[t("x")], true, 3).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(2), &[t("c")], true, 2).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(3), &[t("x")], true, 2).await.unwrap();
+    s.lock_projects(&RepoKey::new(REPO), PrNumber(1), &[t("x")], true, 3).await.unwrap();
     let released = s
-        .release_locks(&RepoKey::new(REPO), 1, Some(&[t("b"), t("a"), t("x")]), &wake)
+        .release_locks(&RepoKey::new(REPO), PrNumber(1), Some(&[t("b"), t("a"), t("x")]), &wake)
         .await
         .unwrap();
     assert_eq!(
@@ -210,7 +211,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
     );
     assert!(released.woken.is_empty(), "nobody waits on a or b");
     assert_eq!(
-        s.locks_of_pr(&RepoKey::new(REPO), 1)
+        s.locks_of_pr(&RepoKey::new(REPO), PrNumber(1))
             .await
             .unwrap()
             .into_iter()
@@ -225,7 +226,7 @@ store_test! { async fn releasing_named_projects_releases_only_those_and_keeps_ow
             .iter()
             .map(|w| w.pr)
             .collect::<Vec<_>>(),
-        [1, 2],
+        [PrNumber(1), PrNumber(2)],
         "a partial release keeps the releaser's own waits"
     );
     assert_eq!(s.open_jobs().await.unwrap(), 0);
@@ -240,7 +241,7 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let got = s.lock_projects(&RepoKey::new(REPO), pr, &[t("a")], true, 1).await.unwrap();
+            let got = s.lock_projects(&RepoKey::new(REPO), PrNumber(pr), &[t("a")], true, 1).await.unwrap();
             (pr, got)
         }));
     }
@@ -257,12 +258,12 @@ store_test! { async fn fifty_prs_racing_for_one_project_over_two_replicas_leave_
     assert_eq!(losers.len(), 49);
     for (pr, held) in &losers {
         assert_ne!(*pr, winner);
-        assert_eq!(held, &vec![(t("a"), winner)]);
+        assert_eq!(held, &vec![(t("a"), PrNumber(winner))]);
     }
     for s in &replicas {
         let locks = s.locks_of_repo(&RepoKey::new(REPO)).await.unwrap();
         assert_eq!(locks.len(), 1);
-        assert_eq!(locks[0].pr, winner);
+        assert_eq!(locks[0].pr, PrNumber(winner));
         assert_eq!(s.waiters(&RepoKey::new(REPO)).await.unwrap().len(), 49);
     }
 }}
@@ -273,8 +274,8 @@ async fn claimed(s: &Arc<dyn Store>, source: &str, pr: u64) -> crate::store::Cla
         source: source.into(),
         kind: "comment".into(),
         repository: REPO.into(),
-        installation_id: 1,
-        pr,
+        installation_id: InstallationId(1),
+        pr: PrNumber(pr),
         priority: 0,
         spec: "{}".into(),
         created_at: 1,
@@ -294,18 +295,18 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
     let job = claimed(&s, "j7", 7).await;
     let other = claimed(&s, "j8", 8).await;
     let a = s
-        .start_apply(&RepoKey::new(REPO), 7, &t("a"), &"a".repeat(40), job, 100)
+        .start_apply(&RepoKey::new(REPO), PrNumber(7), &t("a"), &Sha::new("a".repeat(40)), job, 100)
         .await
         .unwrap();
     let b = s
-        .start_apply(&RepoKey::new(REPO), 7, &t("b"), &"a".repeat(40), job, 101)
+        .start_apply(&RepoKey::new(REPO), PrNumber(7), &t("b"), &Sha::new("a".repeat(40)), job, 101)
         .await
         .unwrap();
     let c = s
-        .start_apply(&RepoKey::new(REPO), 7, &t("c"), &"a".repeat(40), job, 102)
+        .start_apply(&RepoKey::new(REPO), PrNumber(7), &t("c"), &Sha::new("a".repeat(40)), job, 102)
         .await
         .unwrap();
-    s.start_apply(&RepoKey::new(REPO), 8, &t("a"), "b", other, 103)
+    s.start_apply(&RepoKey::new(REPO), PrNumber(8), &t("a"), &Sha::new("b"), other, 103)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Succeeded, 200)
@@ -330,7 +331,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
             .is_err(),
         "another job's claim does not end this job's apply"
     );
-    let applies = s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap();
+    let applies = s.applies_of_pr(&RepoKey::new(REPO), PrNumber(7)).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -344,7 +345,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
     );
     assert_eq!(
         (
-            applies[0].sha.len(),
+            applies[0].sha.as_str().len(),
             applies[0].job_id,
             applies[0].claim,
             applies[0].started_at
@@ -355,7 +356,7 @@ store_test! { async fn applies_are_recorded_from_start_to_end(db) {
         .await
         .unwrap();
     assert_eq!(
-        s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap()[2].status,
+        s.applies_of_pr(&RepoKey::new(REPO), PrNumber(7)).await.unwrap()[2].status,
         ApplyStatus::Interrupted
     );
     for status in [
@@ -373,7 +374,7 @@ store_test! { async fn an_apply_ends_once(db) {
     let s = db.open().await;
     let job = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(&RepoKey::new(REPO), 7, &t("a"), "sha", job, 100)
+        .start_apply(&RepoKey::new(REPO), PrNumber(7), &t("a"), &Sha::new("sha"), job, 100)
         .await
         .unwrap();
     s.finish_apply(a, job, ApplyStatus::Interrupted, 200)
@@ -385,7 +386,7 @@ store_test! { async fn an_apply_ends_once(db) {
             .is_err(),
         "an interrupted apply is never flipped to succeeded"
     );
-    let record = &s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap()[0];
+    let record = &s.applies_of_pr(&RepoKey::new(REPO), PrNumber(7)).await.unwrap()[0];
     assert_eq!(
         (record.status, record.finished_at),
         (ApplyStatus::Interrupted, Some(200))
@@ -396,7 +397,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     let s = db.open().await;
     let old = claimed(&s, "j7", 7).await;
     let a = s
-        .start_apply(&RepoKey::new(REPO), 7, &t("a"), "sha", old, 100)
+        .start_apply(&RepoKey::new(REPO), PrNumber(7), &t("a"), &Sha::new("sha"), old, 100)
         .await
         .unwrap();
     // The old holder stalls past its lease; another worker claims the job.
@@ -409,7 +410,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
     assert_eq!(new.job_id, old.job_id);
     assert_ne!(new.token, old.token);
     assert!(
-        s.start_apply(&RepoKey::new(REPO), 7, &t("b"), "sha", old, 150)
+        s.start_apply(&RepoKey::new(REPO), PrNumber(7), &t("b"), &Sha::new("sha"), old, 150)
             .await
             .is_err(),
         "the old holder starts no apply"
@@ -424,7 +425,7 @@ store_test! { async fn a_stolen_lease_fences_the_old_holders_apply_records(db) {
             .await
             .is_err()
     );
-    let applies = s.applies_of_pr(&RepoKey::new(REPO), 7).await.unwrap();
+    let applies = s.applies_of_pr(&RepoKey::new(REPO), PrNumber(7)).await.unwrap();
     assert_eq!(
         applies
             .iter()
@@ -440,9 +441,9 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
     for dir in ["a", "b", "c"] {
         s.record_plan(&StoredPlan {
             repository: REPO.into(),
-            pr: 3,
+            pr: PrNumber(3),
             target: t(dir),
-            head_sha: "a".repeat(40),
+            head_sha: Sha::new("a".repeat(40)),
             outcome: Outcome::Failed {
                 step: Step::Init,
                 output: String::new(),
@@ -456,12 +457,12 @@ store_test! { async fn deleting_some_projects_plans_keeps_the_others(db) {
         .unwrap();
     }
     assert_eq!(
-        s.delete_plans_of(&RepoKey::new(REPO), 3, &[t("a"), t("c"), t("c"), t("z")])
+        s.delete_plans_of(&RepoKey::new(REPO), PrNumber(3), &[t("a"), t("c"), t("c"), t("z")])
             .await
             .unwrap(),
         2
     );
-    let left = s.plans_of_pr(&RepoKey::new(REPO), 3).await.unwrap();
+    let left = s.plans_of_pr(&RepoKey::new(REPO), PrNumber(3)).await.unwrap();
     assert_eq!(
         left.into_iter().map(|p| p.target).collect::<Vec<_>>(),
         [t("b")]
@@ -517,10 +518,15 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     if wait {
                         waits.insert(pr, keys);
                     }
-                    LockAttempt::Held { held: others }
+                    LockAttempt::Held {
+                        held: others
+                            .into_iter()
+                            .map(|(t, pr)| (t, PrNumber(pr)))
+                            .collect(),
+                    }
                 };
                 let got = s
-                    .lock_projects(&RepoKey::new(REPO), pr, &asked, wait, now)
+                    .lock_projects(&RepoKey::new(REPO), PrNumber(pr), &asked, wait, now)
                     .await
                     .unwrap();
                 assert_eq!(got, expected, "step {step}");
@@ -553,7 +559,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                 }
                 let asked = dirs.map(|d| targets(&d));
                 let got = s
-                    .release_locks(&RepoKey::new(REPO), pr, asked.as_deref(), &wake)
+                    .release_locks(&RepoKey::new(REPO), PrNumber(pr), asked.as_deref(), &wake)
                     .await
                     .unwrap();
                 let got_released: Vec<String> = got
@@ -562,7 +568,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
                     .map(|t| t.dir.into_string())
                     .collect();
                 assert_eq!(got_released, released, "step {step}");
-                let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr).collect();
+                let got_woken: Vec<u64> = got.woken.iter().map(|w| w.pr.0).collect();
                 assert_eq!(got_woken, woken, "step {step}");
             }
         }
@@ -571,7 +577,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .await
             .unwrap()
             .into_iter()
-            .map(|l| (l.target.dir.into_string(), l.pr))
+            .map(|l| (l.target.dir.into_string(), l.pr.0))
             .collect();
         assert_eq!(
             stored, locks,
@@ -584,7 +590,7 @@ async fn check_against_model(db: &TestDb, ops: Vec<Op>) {
             .into_iter()
             .map(|w| {
                 (
-                    w.pr,
+                    w.pr.0,
                     w.targets.into_iter().map(|t| t.dir.into_string()).collect(),
                 )
             })

@@ -1,5 +1,6 @@
 //! PostgreSQL: the audit trail, shared by every replica; ids come from the table's sequence.
 
+use crate::ids::Sha;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::Postgres;
@@ -13,7 +14,7 @@ use crate::store::checked::{pg_execute, pg_query_scalar};
 #[async_trait]
 impl AuditStore for PgStore {
     async fn append_audit(&self, entry: &NewEntry) -> anyhow::Result<i64> {
-        let pr = entry.pr.map(|n| n as i64);
+        let pr = entry.pr.map(|n| n.0 as i64);
         let project = entry.project.as_ref();
         let detail = crate::audit::bounded(&entry.detail);
         let id: i64 = pg_query_scalar!(
@@ -30,7 +31,7 @@ impl AuditStore for PgStore {
             project.map(|p| p.name.as_str()),
             project.map(|p| p.dir.as_str()),
             project.map(|p| p.workspace.as_str()),
-            entry.sha.as_deref(),
+            entry.sha.as_ref().map(Sha::as_str),
             &entry.outcome,
             &detail,
             entry.run_id,

@@ -3,6 +3,7 @@
 //! see one state.
 
 use crate::ids::RepoKey;
+use crate::ids::Sha;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -51,7 +52,7 @@ impl DriftStore for PgStore {
     async fn start_drift_run(
         &self,
         repository: &RepoKey,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -72,7 +73,7 @@ impl DriftStore for PgStore {
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES ($1, $2, $3, $4)
              RETURNING id",
             repository.as_str(),
-            sha,
+            sha.as_str(),
             trigger.as_str(),
             now,
         )
@@ -123,7 +124,7 @@ impl DriftStore for PgStore {
                 p.target.workspace.as_str(),
                 p.target.name.as_deref(),
                 p.status.as_str(),
-                p.locked_by.map(|n| n as i64),
+                p.locked_by.map(|n| n.0 as i64),
                 &p.summary,
                 &*detail,
             )

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of the job queue, plans and summary comments.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,8 +38,8 @@ pub(super) async fn insert_job(
         &job.source,
         &job.kind,
         job.repository.as_str(),
-        job.installation_id as i64,
-        job.pr as i64,
+        job.installation_id.0 as i64,
+        job.pr.0 as i64,
         job.priority,
         &job.spec,
         job.created_at,
@@ -56,7 +57,7 @@ pub(super) async fn insert_job(
             job.created_at,
             format!("superseded by job {id}"),
             job.repository.as_str(),
-            job.pr as i64,
+            job.pr.0 as i64,
             kind,
             id,
         )
@@ -92,11 +93,11 @@ pub(super) async fn upsert_plan(
              tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
              tool_sha256 = excluded.tool_sha256",
         plan.repository.as_str(),
-        plan.pr as i64,
+        plan.pr.0 as i64,
         plan.target.dir.as_str(),
         plan.target.workspace.as_str(),
         project_key(&plan.target),
-        &plan.head_sha,
+        plan.head_sha.as_str(),
         outcome,
         planfile,
         plan.job_id,
@@ -281,13 +282,13 @@ impl JobStore for PgStore {
         Ok(row.map(JobRow::into_job))
     }
 
-    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>> {
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<Vec<Job>> {
         let rows = pg_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = $1 AND pr = $2 ORDER BY id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -337,7 +338,11 @@ impl JobStore for PgStore {
         upsert_plan(&mut conn, &self.sealer, plan).await
     }
 
-    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn plans_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             SealedPlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
@@ -345,7 +350,7 @@ impl JobStore for PgStore {
              FROM plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -358,20 +363,20 @@ impl JobStore for PgStore {
     async fn forget_planfile(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
     ) -> anyhow::Result<bool> {
         let done = pg_execute!(
             "UPDATE plans SET planfile = NULL
              WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5
                AND head_sha = $6 AND planfile IS NOT NULL",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             target.dir.as_str(),
             target.workspace.as_str(),
             project_key(target),
-            head_sha,
+            head_sha.as_str(),
         )
         .execute(&self.pool)
         .await
@@ -379,11 +384,11 @@ impl JobStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_plans(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM plans WHERE repository = $1 AND pr = $2",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.pool)
         .await
@@ -391,13 +396,13 @@ impl JobStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments> {
+    async fn pr_comments(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<PrComments> {
         let rows = pg_query_as!(
             CommentRow,
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = $1 AND pr = $2 ORDER BY part",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -409,13 +414,13 @@ impl JobStore for PgStore {
         ))
     }
 
-    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()> {
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<()> {
         pg_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES ($1, $2, $3, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             POSTING_MARK,
         )
         .execute(&self.pool)
@@ -427,7 +432,7 @@ impl JobStore for PgStore {
     async fn set_pr_comments(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         comments: &[PrComment],
     ) -> anyhow::Result<()> {
         let mut tx = self
@@ -439,7 +444,7 @@ impl JobStore for PgStore {
         pg_execute!(
             "DELETE FROM pr_comments WHERE repository = $1 AND pr = $2",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&mut *tx)
         .await
@@ -449,7 +454,7 @@ impl JobStore for PgStore {
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES ($1, $2, $3, $4, $5)",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 c.part as i64,
                 c.comment_id as i64,
                 &c.node_id,

@@ -41,7 +41,7 @@ impl LockNoticeStore for PgStore {
             lock.repository.as_str(),
             lock.target.dir.as_str(),
             lock.target.workspace.as_str(),
-            lock.pr as i64,
+            lock.pr.0 as i64,
             lock.created_at,
             now,
         )

@@ -4,6 +4,7 @@
 //! against every other replica; applies are fenced by locking the job row they check.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -49,7 +50,7 @@ impl LockStore for PgStore {
     async fn lock_projects(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -74,10 +75,10 @@ impl LockStore for PgStore {
             .await
             .context("reading a project's lock")?;
             match holder {
-                Some(h) if h as u64 == pr => {
+                Some(h) if PrNumber(h as u64) == pr => {
                     own.insert((t.dir.as_str(), t.workspace.as_str()));
                 }
-                Some(h) => held.push(((*t).clone(), h as u64)),
+                Some(h) => held.push(((*t).clone(), PrNumber(h as u64))),
                 None => {}
             }
         }
@@ -92,7 +93,7 @@ impl LockStore for PgStore {
                         repository.as_str(),
                         t.dir.as_str(),
                         t.workspace.as_str(),
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .execute(&mut *tx)
                     .await
@@ -107,7 +108,7 @@ impl LockStore for PgStore {
                         t.dir.as_str(),
                         t.workspace.as_str(),
                         t.name.as_deref(),
-                        pr as i64,
+                        pr.0 as i64,
                         now,
                     )
                     .execute(&mut *tx)
@@ -122,7 +123,7 @@ impl LockStore for PgStore {
             pg_execute!(
                 "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
             )
             .execute(&mut *tx)
             .await
@@ -134,7 +135,7 @@ impl LockStore for PgStore {
                     repository.as_str(),
                     t.dir.as_str(),
                     t.workspace.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                     project_key(t),
                     now,
                 )
@@ -160,13 +161,17 @@ impl LockStore for PgStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = pg_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = $1 AND pr = $2 ORDER BY dir, workspace",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -177,7 +182,7 @@ impl LockStore for PgStore {
     async fn release_locks(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released> {
@@ -195,7 +200,7 @@ impl LockStore for PgStore {
                     "DELETE FROM locks WHERE repository = $1 AND pr = $2
                      RETURNING dir, workspace, project",
                     repository.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .fetch_all(&mut *tx)
                 .await
@@ -204,7 +209,7 @@ impl LockStore for PgStore {
                 pg_execute!(
                     "DELETE FROM lock_waits WHERE repository = $1 AND pr = $2",
                     repository.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .execute(&mut *tx)
                 .await
@@ -220,7 +225,7 @@ impl LockStore for PgStore {
                         repository.as_str(),
                         t.dir.as_str(),
                         t.workspace.as_str(),
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .fetch_optional(&mut *tx)
                     .await
@@ -241,7 +246,7 @@ impl LockStore for PgStore {
                 repository.as_str(),
                 t.dir.as_str(),
                 t.workspace.as_str(),
-                pr as i64,
+                pr.0 as i64,
             )
             .fetch_all(&mut *tx)
             .await
@@ -265,7 +270,7 @@ impl LockStore for PgStore {
             targets.sort();
             let waiter = Waiter {
                 repository: repository.clone(),
-                pr: waiter_pr as u64,
+                pr: PrNumber(waiter_pr as u64),
                 targets,
             };
             insert_job(&mut tx, &wake(&waiter))
@@ -289,7 +294,7 @@ impl LockStore for PgStore {
         .context("reading a repository's lock waits")?;
         let mut waiters: Vec<Waiter> = Vec::new();
         for row in rows {
-            let pr = row.pr as u64;
+            let pr = PrNumber(row.pr as u64);
             let target = WaitTargetRow {
                 dir: row.dir,
                 workspace: row.workspace,
@@ -308,7 +313,7 @@ impl LockStore for PgStore {
         Ok(waiters)
     }
 
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>> {
         let rows = pg_query_as!(
             HoldingRow,
             "SELECT repository AS \"repository!\", pr AS \"pr!\" FROM locks
@@ -320,16 +325,16 @@ impl LockStore for PgStore {
         .context("reading the pull requests that hold locks or plans")?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.repository, r.pr as u64))
+            .map(|r| (r.repository, PrNumber(r.pr as u64)))
             .collect())
     }
 
     async fn start_apply(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -343,11 +348,11 @@ impl LockStore for PgStore {
              FOR SHARE
              RETURNING id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             target.dir.as_str(),
             target.workspace.as_str(),
             target.name.as_deref(),
-            sha,
+            sha.as_str(),
             now,
             claim.job_id,
             claim.token,
@@ -401,7 +406,7 @@ impl LockStore for PgStore {
     async fn applies_of_pr(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = pg_query_as!(
             ApplyRow,
@@ -409,7 +414,7 @@ impl LockStore for PgStore {
                     started_at, finished_at
              FROM applies WHERE repository = $1 AND pr = $2 ORDER BY id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -420,7 +425,7 @@ impl LockStore for PgStore {
     async fn delete_plans_of(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
         let mut tx = self
@@ -434,7 +439,7 @@ impl LockStore for PgStore {
                 "DELETE FROM plans
                  WHERE repository = $1 AND pr = $2 AND dir = $3 AND workspace = $4 AND project = $5",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 t.dir.as_str(),
                 t.workspace.as_str(),
                 project_key(t),

@@ -320,7 +320,7 @@ impl Store for PgStore {
             &id,
             &event.kind,
             event.repository.as_deref(),
-            event.pr.map(|n| n as i64),
+            event.pr.map(|n| n.0 as i64),
             if event.handled { "handled" } else { "ignored" },
             &event.summary,
             now,

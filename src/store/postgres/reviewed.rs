@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of reviewed plans.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -15,8 +16,8 @@ impl ReviewStore for PgStore {
     async fn keep_reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "INSERT INTO reviewed_plans
@@ -27,8 +28,8 @@ impl ReviewStore for PgStore {
              FROM plans WHERE repository = $1 AND pr = $2 AND head_sha = $3
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .execute(&self.pool)
         .await
@@ -39,7 +40,7 @@ impl ReviewStore for PgStore {
     async fn reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = pg_query_as!(
             PlanRow,
@@ -48,7 +49,7 @@ impl ReviewStore for PgStore {
              FROM reviewed_plans WHERE repository = $1 AND pr = $2
              ORDER BY dir, workspace, project",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.pool)
         .await
@@ -56,11 +57,15 @@ impl ReviewStore for PgStore {
         rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
-    async fn delete_reviewed_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_reviewed_plans(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<u64> {
         let done = pg_execute!(
             "DELETE FROM reviewed_plans WHERE repository = $1 AND pr = $2",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.pool)
         .await

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend of plan tasks: every replica's task worker claims them, with
 //! `FOR UPDATE SKIP LOCKED`, and a fenced outcome locks the task row it checks.
 
+use crate::ids::PrNumber;
 use crate::ids::RepoKey;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ impl TaskStore for PgStore {
         &self,
         job_id: i64,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -35,7 +36,7 @@ impl TaskStore for PgStore {
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 task.target.dir.as_str(),
                 task.target.workspace.as_str(),
                 project_key(&task.target),

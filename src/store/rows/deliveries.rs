@@ -1,6 +1,7 @@
 //! Rows of `deliveries`, `processed_events` and the fleet's queue and locks, as both backends
 //! read them.
 
+use crate::ids::PrNumber;
 use crate::store::{ClaimedDelivery, DeliveryRecord, DeliveryStatus, Payload, ProcessedEvent};
 
 fn status_of(s: &str) -> DeliveryStatus {
@@ -82,7 +83,7 @@ impl ProcessedRow {
         ProcessedEvent {
             kind: self.kind,
             repository: self.repository,
-            pr: self.pr.map(|n| n as u64),
+            pr: self.pr.map(|n| PrNumber(n as u64)),
             handled: self.disposition == "handled",
             summary: self.summary,
         }

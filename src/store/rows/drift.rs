@@ -1,6 +1,7 @@
 //! Rows of `drift_runs` and `drift_results`, as both backends read them.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 
 use crate::drift::{DriftStatus, ProjectDrift, Trigger};
@@ -36,7 +37,7 @@ impl RunRow {
         Ok(DriftRun {
             id: self.id,
             repository: RepoKey::new(self.repository),
-            sha: self.sha,
+            sha: Sha::new(self.sha),
             trigger: trigger_of(&self.trigger)?,
             started_at: self.started_at,
             finished_at: self.finished_at,
@@ -68,7 +69,7 @@ impl ResultRow {
                 name: self.name,
             },
             status: status_of(&self.status)?,
-            locked_by: self.locked_by.map(|n| n as u64),
+            locked_by: self.locked_by.map(|n| PrNumber(n as u64)),
             summary: self.summary,
             detail: self.detail,
         })

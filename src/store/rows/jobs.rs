@@ -1,6 +1,7 @@
 //! Rows of `jobs`, `pr_comments`, `plans` and `reviewed_plans`, as both backends read them.
 
 use crate::ids::RepoKey;
+use crate::ids::{InstallationId, PrNumber, Sha};
 use anyhow::Context as _;
 
 use crate::ids::{Dir, Workspace};
@@ -29,8 +30,8 @@ impl JobRow {
             id: self.id,
             kind: self.kind,
             repository: crate::ids::RepoKey::new(self.repository),
-            installation_id: self.installation_id as u64,
-            pr: self.pr as u64,
+            installation_id: InstallationId(self.installation_id as u64),
+            pr: PrNumber(self.pr as u64),
             spec: self.spec,
             status: JobStatus::parse(&self.status),
             attempts: self.attempts as u32,
@@ -91,7 +92,7 @@ impl SealedPlanRow {
                 Ok(planfile) => plan.planfile = Some(planfile),
                 Err(e) => tracing::warn!(
                     repo = %plan.repository,
-                    pr = plan.pr,
+                    pr = plan.pr.0,
                     dir = %plan.target.dir,
                     workspace = %plan.target.workspace,
                     project = plan.target.name.as_deref().unwrap_or(""),
@@ -128,13 +129,13 @@ impl PlanRow {
             serde_json::from_str(&self.outcome).context("reading a stored plan's outcome")?;
         Ok(StoredPlan {
             repository: RepoKey::new(self.repository),
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             target: Target {
                 dir: Dir::new(self.dir),
                 workspace: Workspace::new(self.workspace),
                 name: name_of(Some(self.project)),
             },
-            head_sha: self.head_sha,
+            head_sha: Sha::new(self.head_sha),
             outcome,
             planfile: None,
             job_id: self.job_id,
@@ -161,6 +162,6 @@ pub(in crate::store) fn binding(plan: &StoredPlan) -> Binding<'_> {
         dir: &plan.target.dir,
         workspace: &plan.target.workspace,
         project: plan.target.name.as_deref(),
-        head_sha: &plan.head_sha,
+        head_sha: plan.head_sha.as_str(),
     }
 }

@@ -1,6 +1,7 @@
 //! Rows of `locks`, `lock_waits` and `applies`, as both backends read them.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 
 use super::jobs::name_of;
@@ -80,7 +81,7 @@ impl LockRow {
                 workspace: Workspace::new(self.workspace),
                 name: name_of(self.project),
             },
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             created_at: self.created_at,
         }
     }
@@ -110,13 +111,13 @@ impl ApplyRow {
         Ok(ApplyRecord {
             id: self.id,
             repository: RepoKey::new(self.repository),
-            pr: self.pr as u64,
+            pr: PrNumber(self.pr as u64),
             target: Target {
                 dir: Dir::new(self.dir),
                 workspace: Workspace::new(self.workspace),
                 name: name_of(self.project),
             },
-            sha: self.sha,
+            sha: Sha::new(self.sha),
             job_id: self.job_id,
             claim: self.claim,
             status,

@@ -2,19 +2,20 @@
 
 use super::super::test_db::store_test;
 use super::*;
+use crate::ids::{PrNumber, Sha};
 
 fn new_run(job_id: i64, kind: RunKind) -> NewRun {
     NewRun {
         job_id,
         repository: "acme/infra".into(),
-        pr: 3,
+        pr: PrNumber(3),
         target: Target {
             dir: "envs/prod".into(),
             workspace: "default".into(),
             name: Some("prod".into()),
         },
         kind,
-        commit_sha: "a".repeat(40),
+        commit_sha: Sha::new("a".repeat(40)),
         requested_by: "alice".into(),
     }
 }
@@ -28,7 +29,7 @@ store_test! { async fn a_run_is_recorded_and_its_log_read_back_in_order(db) {
         (run.status, run.kind, run.project.as_deref(), run.started_at, run.finished_at),
         (RunStatus::Running, RunKind::Plan, Some("prod"), Some(1_000), None)
     );
-    assert_eq!((run.repository.as_str(), run.pr, run.requested_by.as_str()), ("acme/infra", 3, "alice"));
+    assert_eq!((run.repository.as_str(), run.pr, run.requested_by.as_str()), ("acme/infra", PrNumber(3), "alice"));
     assert_eq!(s.append_run_log(id, "one\n", 1_001).await.unwrap(), 1);
     assert_eq!(s.append_run_log(id, "two\nthree\n", 1_002).await.unwrap(), 2);
     let other = s.start_run(&new_run(8, RunKind::Plan), 1_003).await.unwrap().id();

@@ -3,6 +3,7 @@
 //! transaction so they see one state.
 
 use crate::ids::RepoKey;
+use crate::ids::Sha;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -51,7 +52,7 @@ impl DriftStore for SqliteStore {
     async fn start_drift_run(
         &self,
         repository: &RepoKey,
-        sha: &str,
+        sha: &Sha,
         trigger: Trigger,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -71,7 +72,7 @@ impl DriftStore for SqliteStore {
             "INSERT INTO drift_runs (repository, sha, trigger, started_at) VALUES (?, ?, ?, ?)
              RETURNING id",
             repository.as_str(),
-            sha,
+            sha.as_str(),
             trigger.as_str(),
             now,
         )
@@ -121,7 +122,7 @@ impl DriftStore for SqliteStore {
                 p.target.workspace.as_str(),
                 &p.target.name,
                 p.status.as_str(),
-                p.locked_by.map(|n| n as i64),
+                p.locked_by.map(|n| n.0 as i64),
                 &p.summary,
                 stored_detail(&p.detail),
             )

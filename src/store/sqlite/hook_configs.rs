@@ -1,6 +1,7 @@
 //! The sqlite backend of the configs pre workflow hooks left.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -13,7 +14,7 @@ use crate::store::hook_configs::{ConfigFile, HookConfigStore, decode, encode};
 impl HookConfigStore for SqliteStore {
     async fn keep_hook_config(
         &self,
-        (repository, pr, sha): (&RepoKey, u64, &str),
+        (repository, pr, sha): (&RepoKey, PrNumber, &Sha),
         files: &[ConfigFile],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -23,8 +24,8 @@ impl HookConfigStore for SqliteStore {
              ON CONFLICT (repository, commit_sha)
              DO UPDATE SET pr = excluded.pr, files = excluded.files, created_at = excluded.created_at",
             repository.as_str(),
-            sha,
-            pr as i64,
+            sha.as_str(),
+            pr.0 as i64,
             encode(files)?,
             now,
         )
@@ -37,12 +38,12 @@ impl HookConfigStore for SqliteStore {
     async fn hook_config(
         &self,
         repository: &RepoKey,
-        sha: &str,
+        sha: &Sha,
     ) -> anyhow::Result<Option<Vec<ConfigFile>>> {
         let files: Option<String> = sqlite_query_scalar!(
             "SELECT files FROM hook_configs WHERE repository = ? AND commit_sha = ?",
             repository.as_str(),
-            sha,
+            sha.as_str(),
         )
         .fetch_optional(&self.reader)
         .await
@@ -50,11 +51,11 @@ impl HookConfigStore for SqliteStore {
         files.as_deref().map(decode).transpose()
     }
 
-    async fn delete_hook_configs(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_hook_configs(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM hook_configs WHERE repository = ? AND pr = ?",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.writer)
         .await

@@ -1,6 +1,7 @@
 //! The SQLite backend of the job queue, plans and summary comments.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -38,8 +39,8 @@ pub(super) async fn insert_job(
         &job.source,
         &job.kind,
         job.repository.as_str(),
-        job.installation_id as i64,
-        job.pr as i64,
+        job.installation_id.0 as i64,
+        job.pr.0 as i64,
         job.priority,
         &job.spec,
         job.created_at,
@@ -57,7 +58,7 @@ pub(super) async fn insert_job(
             job.created_at,
             format!("superseded by job {id}"),
             job.repository.as_str(),
-            job.pr as i64,
+            job.pr.0 as i64,
             kind,
             id,
         )
@@ -93,11 +94,11 @@ pub(super) async fn upsert_plan(
              tool_distribution = excluded.tool_distribution, tool_version = excluded.tool_version,
              tool_sha256 = excluded.tool_sha256",
         plan.repository.as_str(),
-        plan.pr as i64,
+        plan.pr.0 as i64,
         plan.target.dir.as_str(),
         plan.target.workspace.as_str(),
         project_key(&plan.target),
-        &plan.head_sha,
+        plan.head_sha.as_str(),
         outcome,
         planfile,
         plan.job_id,
@@ -272,13 +273,13 @@ impl JobStore for SqliteStore {
         Ok(row.map(JobRow::into_job))
     }
 
-    async fn jobs_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<Job>> {
+    async fn jobs_of_pr(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<Vec<Job>> {
         let rows = sqlite_query_as!(
             JobRow,
             "SELECT id, kind, repository, installation_id, pr, spec, status, attempts, summary, claim
              FROM jobs WHERE repository = ? AND pr = ? ORDER BY id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -327,7 +328,11 @@ impl JobStore for SqliteStore {
         upsert_plan(&mut conn, &self.sealer, plan).await
     }
 
-    async fn plans_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<StoredPlan>> {
+    async fn plans_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlite_query_as!(
             SealedPlanRow,
             "SELECT repository, pr, dir, workspace, project, head_sha, outcome, planfile, job_id,
@@ -335,7 +340,7 @@ impl JobStore for SqliteStore {
              FROM plans WHERE repository = ? AND pr = ?
              ORDER BY dir, workspace, project",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -348,20 +353,20 @@ impl JobStore for SqliteStore {
     async fn forget_planfile(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
     ) -> anyhow::Result<bool> {
         let done = sqlite_execute!(
             "UPDATE plans SET planfile = NULL
              WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?
                AND head_sha = ? AND planfile IS NOT NULL",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             target.dir.as_str(),
             target.workspace.as_str(),
             project_key(target),
-            head_sha,
+            head_sha.as_str(),
         )
         .execute(&self.writer)
         .await
@@ -369,11 +374,11 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_plans(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM plans WHERE repository = ? AND pr = ?",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.writer)
         .await
@@ -381,13 +386,13 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn pr_comments(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<PrComments> {
+    async fn pr_comments(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<PrComments> {
         let rows = sqlite_query_as!(
             CommentRow,
             "SELECT part, comment_id, node_id FROM pr_comments
              WHERE repository = ? AND pr = ? ORDER BY part",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -399,13 +404,13 @@ impl JobStore for SqliteStore {
         ))
     }
 
-    async fn begin_pr_comment(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<()> {
+    async fn begin_pr_comment(&self, repository: &RepoKey, pr: PrNumber) -> anyhow::Result<()> {
         sqlite_execute!(
             "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
              VALUES (?, ?, ?, 0, '')
              ON CONFLICT (repository, pr, part) DO NOTHING",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             POSTING_MARK,
         )
         .execute(&self.writer)
@@ -417,14 +422,14 @@ impl JobStore for SqliteStore {
     async fn set_pr_comments(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         comments: &[PrComment],
     ) -> anyhow::Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlite_execute!(
             "DELETE FROM pr_comments WHERE repository = ? AND pr = ?",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&mut *tx)
         .await
@@ -434,7 +439,7 @@ impl JobStore for SqliteStore {
                 "INSERT INTO pr_comments (repository, pr, part, comment_id, node_id)
                  VALUES (?, ?, ?, ?, ?)",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 c.part as i64,
                 c.comment_id as i64,
                 &c.node_id,

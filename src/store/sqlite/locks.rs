@@ -4,6 +4,7 @@
 //! `SqliteStore`) writing the same file.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
@@ -53,7 +54,7 @@ impl LockStore for SqliteStore {
     async fn lock_projects(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
         wait: bool,
         now: Millis,
@@ -77,10 +78,10 @@ impl LockStore for SqliteStore {
             .await
             .context("reading a project's lock")?;
             match holder {
-                Some(h) if h as u64 == pr => {
+                Some(h) if PrNumber(h as u64) == pr => {
                     own.insert((t.dir.as_str(), t.workspace.as_str()));
                 }
-                Some(h) => held.push(((*t).clone(), h as u64)),
+                Some(h) => held.push(((*t).clone(), PrNumber(h as u64))),
                 None => {}
             }
         }
@@ -95,7 +96,7 @@ impl LockStore for SqliteStore {
                         repository.as_str(),
                         t.dir.as_str(),
                         t.workspace.as_str(),
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .execute(&mut *tx)
                     .await
@@ -110,7 +111,7 @@ impl LockStore for SqliteStore {
                         t.dir.as_str(),
                         t.workspace.as_str(),
                         &t.name,
-                        pr as i64,
+                        pr.0 as i64,
                         now,
                     )
                     .execute(&mut *tx)
@@ -125,7 +126,7 @@ impl LockStore for SqliteStore {
             sqlite_execute!(
                 "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
             )
             .execute(&mut *tx)
             .await
@@ -137,7 +138,7 @@ impl LockStore for SqliteStore {
                     repository.as_str(),
                     t.dir.as_str(),
                     t.workspace.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                     project_key(t),
                     now,
                 )
@@ -163,13 +164,17 @@ impl LockStore for SqliteStore {
         Ok(rows.into_iter().map(LockRow::into_lock).collect())
     }
 
-    async fn locks_of_pr(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<Vec<ProjectLock>> {
+    async fn locks_of_pr(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<Vec<ProjectLock>> {
         let rows = sqlite_query_as!(
             LockRow,
             "SELECT repository, dir, workspace, project, pr, created_at FROM locks
              WHERE repository = ? AND pr = ? ORDER BY dir, workspace",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -180,7 +185,7 @@ impl LockStore for SqliteStore {
     async fn release_locks(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: Option<&[Target]>,
         wake: &(dyn for<'w> Fn(&'w Waiter) -> NewJob + Send + Sync),
     ) -> anyhow::Result<Released> {
@@ -197,7 +202,7 @@ impl LockStore for SqliteStore {
                     "DELETE FROM locks WHERE repository = ? AND pr = ?
                      RETURNING dir, workspace, project",
                     repository.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .fetch_all(&mut *tx)
                 .await
@@ -206,7 +211,7 @@ impl LockStore for SqliteStore {
                 sqlite_execute!(
                     "DELETE FROM lock_waits WHERE repository = ? AND pr = ?",
                     repository.as_str(),
-                    pr as i64,
+                    pr.0 as i64,
                 )
                 .execute(&mut *tx)
                 .await
@@ -222,7 +227,7 @@ impl LockStore for SqliteStore {
                         repository.as_str(),
                         t.dir.as_str(),
                         t.workspace.as_str(),
-                        pr as i64,
+                        pr.0 as i64,
                     )
                     .fetch_optional(&mut *tx)
                     .await
@@ -243,7 +248,7 @@ impl LockStore for SqliteStore {
                 repository.as_str(),
                 t.dir.as_str(),
                 t.workspace.as_str(),
-                pr as i64,
+                pr.0 as i64,
             )
             .fetch_all(&mut *tx)
             .await
@@ -267,7 +272,7 @@ impl LockStore for SqliteStore {
             sort_targets(&mut targets);
             let waiter = Waiter {
                 repository: repository.clone(),
-                pr: waiter_pr as u64,
+                pr: PrNumber(waiter_pr as u64),
                 targets,
             };
             insert_job(&mut tx, &wake(&waiter))
@@ -291,7 +296,7 @@ impl LockStore for SqliteStore {
         .context("reading a repository's lock waits")?;
         let mut waiters: Vec<Waiter> = Vec::new();
         for row in rows {
-            let pr = row.pr as u64;
+            let pr = PrNumber(row.pr as u64);
             let target = WaitTargetRow {
                 dir: row.dir,
                 workspace: row.workspace,
@@ -310,7 +315,7 @@ impl LockStore for SqliteStore {
         Ok(waiters)
     }
 
-    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, u64)>> {
+    async fn prs_holding(&self) -> anyhow::Result<Vec<(String, PrNumber)>> {
         let rows = sqlite_query_as!(
             HoldingRow,
             "SELECT repository, pr FROM locks UNION SELECT repository, pr FROM plans
@@ -321,16 +326,16 @@ impl LockStore for SqliteStore {
         .context("reading the pull requests that hold locks or plans")?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.repository, r.pr as u64))
+            .map(|r| (r.repository, PrNumber(r.pr as u64)))
             .collect())
     }
 
     async fn start_apply(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         target: &Target,
-        sha: &str,
+        sha: &Sha,
         claim: Claim,
         now: Millis,
     ) -> anyhow::Result<i64> {
@@ -341,11 +346,11 @@ impl LockStore for SqliteStore {
              FROM jobs WHERE id = ? AND claim = ? AND status = 'running'
              RETURNING id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             target.dir.as_str(),
             target.workspace.as_str(),
             &target.name,
-            sha,
+            sha.as_str(),
             now,
             claim.job_id,
             claim.token,
@@ -398,7 +403,7 @@ impl LockStore for SqliteStore {
     async fn applies_of_pr(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<ApplyRecord>> {
         let rows = sqlite_query_as!(
             ApplyRow,
@@ -406,7 +411,7 @@ impl LockStore for SqliteStore {
                     started_at, finished_at
              FROM applies WHERE repository = ? AND pr = ? ORDER BY id",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -417,7 +422,7 @@ impl LockStore for SqliteStore {
     async fn delete_plans_of(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         targets: &[Target],
     ) -> anyhow::Result<u64> {
         let mut tx = self
@@ -431,7 +436,7 @@ impl LockStore for SqliteStore {
                 "DELETE FROM plans
                  WHERE repository = ? AND pr = ? AND dir = ? AND workspace = ? AND project = ?",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 t.dir.as_str(),
                 t.workspace.as_str(),
                 project_key(t),

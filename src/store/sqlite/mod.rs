@@ -316,7 +316,7 @@ impl Store for SqliteStore {
             &id,
             &event.kind,
             &event.repository,
-            event.pr.map(|n| n as i64),
+            event.pr.map(|n| n.0 as i64),
             if event.handled { "handled" } else { "ignored" },
             &event.summary,
             now,

@@ -1,6 +1,7 @@
 //! The SQLite backend of policy checks' results and approvals.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -48,9 +49,9 @@ impl ResultRow {
 impl PolicyStore for SqliteStore {
     async fn record_policy_results(
         &self,
-        (repository, pr): (&RepoKey, u64),
+        (repository, pr): (&RepoKey, PrNumber),
         target: &Target,
-        head_sha: &str,
+        head_sha: &Sha,
         results: &[PolicyResult],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -64,11 +65,11 @@ impl PolicyStore for SqliteStore {
             "DELETE FROM policy_results WHERE repository = ? AND pr = ? AND dir = ?
              AND workspace = ? AND project = ? AND head_sha = ?",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
             target.dir.as_str(),
             target.workspace.as_str(),
             project,
-            head_sha,
+            head_sha.as_str(),
         )
         .execute(&mut *tx)
         .await
@@ -80,11 +81,11 @@ impl PolicyStore for SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT DO NOTHING",
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 target.dir.as_str(),
                 target.workspace.as_str(),
                 project,
-                head_sha,
+                head_sha.as_str(),
                 &r.policy_set,
                 r.passed,
                 serde_json::to_string(&r.failures)?,
@@ -102,8 +103,8 @@ impl PolicyStore for SqliteStore {
     async fn policy_results(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyResult>> {
         let rows = sqlite_query_as!(
             ResultRow,
@@ -111,8 +112,8 @@ impl PolicyStore for SqliteStore {
              FROM policy_results WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY dir, workspace, project, policy_set",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.reader)
         .await
@@ -122,8 +123,8 @@ impl PolicyStore for SqliteStore {
 
     async fn approve_policy(
         &self,
-        (repository, pr): (&RepoKey, u64),
-        head_sha: &str,
+        (repository, pr): (&RepoKey, PrNumber),
+        head_sha: &Sha,
         policy_set: &str,
         approver: &str,
         now: Millis,
@@ -132,8 +133,8 @@ impl PolicyStore for SqliteStore {
             "INSERT INTO policy_approvals (repository, pr, head_sha, policy_set, approver, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             policy_set,
             approver.to_lowercase(),
             now,
@@ -146,16 +147,16 @@ impl PolicyStore for SqliteStore {
 
     async fn clear_policy_approvals(
         &self,
-        (repository, pr): (&RepoKey, u64),
-        head_sha: &str,
+        (repository, pr): (&RepoKey, PrNumber),
+        head_sha: &Sha,
         approver: &str,
     ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM policy_approvals WHERE repository = ? AND pr = ? AND head_sha = ?
              AND approver = ?",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
             approver.to_lowercase(),
         )
         .execute(&self.writer)
@@ -167,8 +168,8 @@ impl PolicyStore for SqliteStore {
     async fn policy_approvals(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<PolicyApproval>> {
         let rows = sqlite_query_as!(
             ApprovalRow,
@@ -176,8 +177,8 @@ impl PolicyStore for SqliteStore {
              WHERE repository = ? AND pr = ? AND head_sha = ?
              ORDER BY policy_set, approver",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .fetch_all(&self.reader)
         .await

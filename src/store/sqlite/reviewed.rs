@@ -1,6 +1,7 @@
 //! The SQLite backend of reviewed plans.
 
 use crate::ids::RepoKey;
+use crate::ids::{PrNumber, Sha};
 use anyhow::Context as _;
 use async_trait::async_trait;
 
@@ -15,8 +16,8 @@ impl ReviewStore for SqliteStore {
     async fn keep_reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
-        head_sha: &str,
+        pr: PrNumber,
+        head_sha: &Sha,
     ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "INSERT INTO reviewed_plans
@@ -27,8 +28,8 @@ impl ReviewStore for SqliteStore {
              FROM plans WHERE repository = ? AND pr = ? AND head_sha = ?
              ON CONFLICT (repository, pr, dir, workspace, project) DO NOTHING",
             repository.as_str(),
-            pr as i64,
-            head_sha,
+            pr.0 as i64,
+            head_sha.as_str(),
         )
         .execute(&self.writer)
         .await
@@ -39,7 +40,7 @@ impl ReviewStore for SqliteStore {
     async fn reviewed_plans(
         &self,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
     ) -> anyhow::Result<Vec<StoredPlan>> {
         let rows = sqlite_query_as!(
             PlanRow,
@@ -48,7 +49,7 @@ impl ReviewStore for SqliteStore {
              FROM reviewed_plans WHERE repository = ? AND pr = ?
              ORDER BY dir, workspace, project",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .fetch_all(&self.reader)
         .await
@@ -56,11 +57,15 @@ impl ReviewStore for SqliteStore {
         rows.into_iter().map(PlanRow::into_plan).collect()
     }
 
-    async fn delete_reviewed_plans(&self, repository: &RepoKey, pr: u64) -> anyhow::Result<u64> {
+    async fn delete_reviewed_plans(
+        &self,
+        repository: &RepoKey,
+        pr: PrNumber,
+    ) -> anyhow::Result<u64> {
         let done = sqlite_execute!(
             "DELETE FROM reviewed_plans WHERE repository = ? AND pr = ?",
             repository.as_str(),
-            pr as i64,
+            pr.0 as i64,
         )
         .execute(&self.writer)
         .await

@@ -1,5 +1,6 @@
 //! The SQLite backend of plan tasks (one replica: its own task worker claims them all).
 
+use crate::ids::PrNumber;
 use crate::ids::RepoKey;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ impl TaskStore for SqliteStore {
         &self,
         job_id: i64,
         repository: &RepoKey,
-        pr: u64,
+        pr: PrNumber,
         tasks: &[NewTask],
         now: Millis,
     ) -> anyhow::Result<()> {
@@ -34,7 +35,7 @@ impl TaskStore for SqliteStore {
                  WHERE plan_tasks.spec <> excluded.spec",
                 job_id,
                 repository.as_str(),
-                pr as i64,
+                pr.0 as i64,
                 task.target.dir.as_str(),
                 task.target.workspace.as_str(),
                 project_key(&task.target),

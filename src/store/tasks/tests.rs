@@ -1,6 +1,7 @@
 //! Plan tasks on both backends: each claimed by one worker at a time, taken over when its
 //! claimer's lease runs out, and a stale claimer's outcome and plan refused.
 
+use crate::ids::{PrNumber, Sha};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -31,9 +32,9 @@ fn failed_plan(dir: &str, output: &str) -> (String, StoredPlan) {
     };
     let plan = StoredPlan {
         repository: REPO.into(),
-        pr: 3,
+        pr: PrNumber(3),
         target: task(dir, "").target,
-        head_sha: "a".repeat(40),
+        head_sha: Sha::new("a".repeat(40)),
         outcome: outcome.clone(),
         planfile: None,
         job_id: 7,
@@ -47,7 +48,7 @@ store_test! { async fn a_dead_claimers_task_is_taken_over_and_its_late_outcome_r
     let a = db.open().await;
     let b = db.open().await;
     let now = now_millis();
-    a.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("x", "{}"), task("y", "{}")], now).await.unwrap();
+    a.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("x", "{}"), task("y", "{}")], now).await.unwrap();
     let x = a.claim_task(now, LEASE, "a", 3).await.unwrap().expect("a task");
     let y = b.claim_task(now, LEASE, "b", 3).await.unwrap().expect("another task");
     assert_eq!((x.target.dir.as_str(), y.target.dir.as_str()), ("x", "y"));
@@ -64,11 +65,11 @@ store_test! { async fn a_dead_claimers_task_is_taken_over_and_its_late_outcome_r
     assert!(!a.renew_task(x.claim(), later + 1).await.unwrap());
     let (stale, stale_plan) = failed_plan("x", "from a");
     assert!(!a.finish_task(x.claim(), &stale, &stale_plan, later).await.unwrap());
-    assert!(a.plans_of_pr(&RepoKey::new(REPO), 3).await.unwrap().is_empty(), "a stale claimer's plan was recorded");
+    assert!(a.plans_of_pr(&RepoKey::new(REPO), PrNumber(3)).await.unwrap().is_empty(), "a stale claimer's plan was recorded");
     let (fresh, fresh_plan) = failed_plan("x", "from b");
     assert!(b.finish_task(again.claim(), &fresh, &fresh_plan, later).await.unwrap());
     assert!(!b.finish_task(again.claim(), &fresh, &fresh_plan, later).await.unwrap(), "finished twice");
-    let plans = a.plans_of_pr(&RepoKey::new(REPO), 3).await.unwrap();
+    let plans = a.plans_of_pr(&RepoKey::new(REPO), PrNumber(3)).await.unwrap();
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0].outcome, fresh_plan.outcome);
 
@@ -89,18 +90,18 @@ store_test! { async fn a_dead_claimers_task_is_taken_over_and_its_late_outcome_r
 store_test! { async fn a_job_run_again_keeps_its_tasks_unless_their_spec_changed(db) {
     let s = db.open().await;
     let now = now_millis();
-    s.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("x", "old"), task("y", "old")], now).await.unwrap();
+    s.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("x", "old"), task("y", "old")], now).await.unwrap();
     let x = s.claim_task(now, LEASE, "a", 3).await.unwrap().unwrap();
     let (outcome, plan) = failed_plan("x", "done");
     assert!(s.finish_task(x.claim(), &outcome, &plan, now).await.unwrap());
     let y = s.claim_task(now, LEASE, "a", 3).await.unwrap().unwrap();
     // The same spec again: `x` stays done, `y` stays with its claimer.
-    s.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("x", "old"), task("y", "old")], now).await.unwrap();
+    s.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("x", "old"), task("y", "old")], now).await.unwrap();
     let kept = s.tasks_of_job(7).await.unwrap();
     assert_eq!(kept[0].status, TaskStatus::Done);
     assert_eq!((kept[1].status, kept[1].claim), (TaskStatus::Running, y.claim));
     // Another spec (the pull request moved): queued again, the old claim fenced off.
-    s.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("y", "new")], now).await.unwrap();
+    s.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("y", "new")], now).await.unwrap();
     let moved = s.tasks_of_job(7).await.unwrap();
     assert_eq!((moved[1].status, moved[1].spec.as_str()), (TaskStatus::Queued, "new"));
     let (outcome, plan) = failed_plan("y", "stale");
@@ -119,7 +120,7 @@ store_test! { async fn replicas_claiming_at_once_never_share_a_task(db) {
     let b = db.open().await;
     let now = now_millis();
     let tasks: Vec<NewTask> = (0..40).map(|i| task(&format!("p{i}"), "{}")).collect();
-    a.enqueue_tasks(7, &RepoKey::new(REPO), 3, &tasks, now).await.unwrap();
+    a.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &tasks, now).await.unwrap();
     let claim_all = |s: std::sync::Arc<dyn crate::store::Store>, by: &'static str| async move {
         let mut mine = Vec::new();
         while let Some(t) = s.claim_task(now, LEASE, by, 3).await.unwrap() {
@@ -140,7 +141,7 @@ store_test! { async fn replicas_claiming_at_once_never_share_a_task(db) {
 store_test! { async fn a_restart_frees_the_tasks_sqlite_was_running_but_not_other_replicas(db) {
     let s = db.open().await;
     let now = now_millis();
-    s.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("x", "{}")], now).await.unwrap();
+    s.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("x", "{}")], now).await.unwrap();
     let x = s.claim_task(now, LEASE, "a", 3).await.unwrap().unwrap();
     let restarted = db.open().await;
     let requeued = restarted.requeue_running_tasks().await.unwrap();
@@ -159,7 +160,7 @@ store_test! { async fn a_restart_frees_the_tasks_sqlite_was_running_but_not_othe
 store_test! { async fn a_released_task_is_claimed_again_at_once_and_its_old_claim_refused(db) {
     let s = db.open().await;
     let now = now_millis();
-    s.enqueue_tasks(7, &RepoKey::new(REPO), 3, &[task("x", "{}")], now).await.unwrap();
+    s.enqueue_tasks(7, &RepoKey::new(REPO), PrNumber(3), &[task("x", "{}")], now).await.unwrap();
     let x = s.claim_task(now, LEASE, "draining", 3).await.unwrap().unwrap();
     assert!(s.release_task(x.claim()).await.unwrap());
     assert!(!s.release_task(x.claim()).await.unwrap(), "released twice");
