@@ -63,11 +63,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     assert!(body.contains("they have read access"), "{body}");
     assert_eq!(reactions(&ctx, asked), ["confused"]);
     assert_eq!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()[0]
-            .job_id,
+        ctx.plans_of_pr(pr).await[0].job_id,
         planned[0].job_id,
         "not planned again"
     );
@@ -77,13 +73,7 @@ async fn a_reader_may_not_plan_or_apply_and_is_told_who_may() {
     ctx.settle().await;
     assert_eq!(ctx.bot_comments(pr).len(), before + 1, "one reply");
     assert!(ctx.reply(pr, "not-allowed").contains("`bosun apply`"));
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(pr).await.is_empty());
 
     // `help` is open to everyone.
     ctx.comment(pr, "rita", "bosun help").await;
@@ -144,13 +134,7 @@ async fn apply_is_limited_to_the_listed_users_and_active_team_members() {
             "{body}"
         );
     }
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(dev))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(dev).await.is_empty());
 
     // A listed user, and an active member of a listed team, may.
     ctx.comment(dev, "carol", "bosun apply").await;
@@ -175,13 +159,7 @@ async fn fork_prs_are_not_planned_and_their_commands_are_refused() {
     let body = ctx.reply(fork, "fork-refused");
     assert!(body.contains("BOSUN_ALLOW_FORK_PRS"), "{body}");
     assert_eq!(reactions(&ctx, asked), ["confused"]);
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(fork))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(fork).await.is_empty());
     assert!(
         ctx.fake.git_requests(REPO).is_empty(),
         "a fork's code is never fetched"

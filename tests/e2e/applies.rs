@@ -63,11 +63,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.fake.set_permission(REPO, "alice", "write");
     let (pr, state) = open_dev(&ctx, Some(APPROVED_DEV), &["app", "db"]).await;
     assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
+        ctx.locks_of_pr(pr).await.len(),
         1,
         "planning took the project's lock"
     );
@@ -96,14 +92,7 @@ async fn plan_approve_apply_puts_the_resources_in_the_state() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(ctx.reply(pr, "apply-refused").contains("already applied"));
-    assert_eq!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.applies_of_pr(pr).await.len(), 1);
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -150,13 +139,7 @@ async fn apply_is_refused_without_approval_for_read_access_and_for_a_stale_plan(
     assert!(body.contains("bosun plan -d envs/dev"), "{body}");
 
     assert!(resources(&state).is_empty(), "nothing was applied");
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(pr).await.is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -175,13 +158,7 @@ async fn a_second_pr_on_a_locked_dir_waits_and_is_planned_when_the_first_merges(
     let body = ctx.reply(second, "locked");
     assert!(body.contains(&format!("is `locked` by #{first}")), "{body}");
     assert!(body.contains("plans it by itself"), "{body}");
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(second))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(second).await.is_empty());
 
     ctx.merge_pr(first).await;
     ctx.settle().await;
@@ -214,14 +191,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     ctx.comment(first, "rita", "bosun unlock").await;
     ctx.settle().await;
     assert!(ctx.reply(first, "not-allowed").contains("may not unlock"));
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(first).await.len(), 1);
 
     // The author of the pull request may.
     ctx.comment(first, "alice", "bosun unlock -d envs/shared")
@@ -230,11 +200,7 @@ async fn unlock_releases_the_lock_and_the_waiting_pr_is_planned() {
     let body = ctx.reply(first, "unlocked");
     assert!(body.contains("`envs/shared`"), "{body}");
     assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.plans_of_pr(first).await.is_empty(),
         "its plan is discarded"
     );
     assert_eq!(
@@ -260,28 +226,9 @@ async fn closing_without_merge_releases_the_locks_and_wakes_the_waiter() {
 
     ctx.close_pr(first, false).await;
     ctx.settle().await;
-    assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(second))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(ctx.locks_of_pr(first).await.is_empty());
+    assert!(ctx.plans_of_pr(first).await.is_empty());
+    assert_eq!(ctx.plans_of_pr(second).await.len(), 1);
     assert!(resources(&state).is_empty(), "closing applies nothing");
     ctx.finish().await;
 }
@@ -314,20 +261,8 @@ async fn merging_with_apply_on_merge_applies_the_merge_commits_plan() {
     };
     assert_eq!(run.head_sha, merge, "on the merge commit");
     assert_eq!(run.conclusion.as_deref(), Some("success"));
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -354,15 +289,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
     assert!(body.contains("Not applied on merge"), "{body}");
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("terraform_data.extra"), "{body}");
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "still locked"
-    );
+    assert_eq!(ctx.locks_of_pr(pr).await.len(), 1, "still locked");
 
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
@@ -372,13 +299,7 @@ async fn a_base_that_moved_is_not_applied_on_merge_but_waits_for_apply_on_the_me
         body.contains("Apply complete! Resources: 2 added"),
         "{body}"
     );
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -444,13 +365,7 @@ async fn automerge_merges_once_every_project_is_applied() {
     assert_eq!(resources(&state), ["app"]);
     let merged = ctx.fake.model().repo(REPO).unwrap().prs[&pr].merged;
     assert!(merged, "bosun merged the pull request");
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
     assert!(
         branch_exists(&ctx, pr),
         "the branch is kept without the key"
@@ -577,14 +492,7 @@ async fn an_apply_cut_off_by_a_crash_is_reported_and_never_run_again() {
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;
     assert!(resources(&state).is_empty(), "the apply was not run again");
-    assert_eq!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.applies_of_pr(pr).await.len(), 1);
     let refused = ctx.reply(pr, "apply-refused");
     assert!(
         refused.contains("its last apply was interrupted"),

@@ -1,13 +1,11 @@
 //! The global apply lock (`/api/apply-lock`, Atlantis's "Disable apply commands"): while it
 //! holds, no apply runs, by comment or on merge; it is kept across restarts.
 
-use bosun::ids::PrNumber;
-use bosun::ids::RepoKey;
 use bytes::Bytes;
 use http::Method;
 
+use crate::support::TestContext;
 use crate::support::prs::module;
-use crate::support::{REPO, TestContext};
 
 const TOKEN: &str = "apply-lock-test-token-0123456789";
 
@@ -60,13 +58,7 @@ async fn the_apply_lock_refuses_applies_until_unlocked_and_survives_a_restart() 
     let body = ctx.reply(pr, "apply-refused");
     assert!(body.contains("Applies are disabled"), "{body}");
     assert!(!has_resources(&state), "nothing was applied");
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(pr).await.is_empty());
 
     ctx.comment(pr, "alice", "bosun plan").await;
     ctx.settle().await;

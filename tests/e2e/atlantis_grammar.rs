@@ -144,25 +144,14 @@ async fn a_command_outside_allow_commands_is_an_unknown_command_and_does_nothing
     assert!(body.contains("unknown command `apply`"), "{body}");
     assert!(!state.exists(), "nothing was applied");
     assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.plans_of_pr(pr).await.is_empty(),
         "nothing was planned either"
     );
 
     // An allowed command still runs.
     ctx.comment(pr, "bob", "bosun plan").await;
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.plans_of_pr(pr).await.len(), 1);
     ctx.finish().await;
 }
 
@@ -179,13 +168,7 @@ async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
     ctx.push_to_pr(pr, &[("envs/dev/main.tf", Some(&tf2))]);
     ctx.pr_event(pr, "synchronize").await;
     ctx.settle().await;
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     assert!(
         ctx.bot_comments(pr).is_empty(),
         "{:#?}",
@@ -194,14 +177,7 @@ async fn disable_autoplan_plans_nothing_on_open_or_push_but_bosun_plan_works() {
 
     ctx.comment(pr, "bob", "bosun plan").await;
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.plans_of_pr(pr).await.len(), 1);
     let body = ctx.bot_comment(pr).body;
     assert!(body.contains("Plan: 2 to add"), "{body}");
     ctx.finish().await;

@@ -203,10 +203,8 @@ async fn snapshot(ctx: &TestContext, pr: u64) -> Snapshot {
 }
 
 async fn locks(ctx: &TestContext, pr: u64) -> BTreeSet<(String, String)> {
-    ctx.store()
-        .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+    ctx.locks_of_pr(pr)
         .await
-        .unwrap()
         .into_iter()
         .map(|l| (l.target.dir.into_string(), l.target.workspace.into_string()))
         .collect()

@@ -7,7 +7,7 @@
 use crate::support::prs::module;
 use crate::support::{KEY_FILE, REPO, TestContext};
 use bosun::ids::RepoKey;
-use bosun::ids::{PrNumber, Sha};
+use bosun::ids::Sha;
 
 /// A script (committed to the base branch) that writes the repo config Atlantis-style
 /// generators write: two of the three directories, as named projects.
@@ -162,13 +162,7 @@ async fn a_failing_blocking_hook_stops_the_plan_naming_it_and_a_non_blocking_one
         vec!["bosun/plan".to_owned()],
         "nothing planned"
     );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     let said = ctx.bot_comment(pr).body;
     assert!(
         said.contains("The plan did not run: the pre_workflow_hook `check the layout` failed"),

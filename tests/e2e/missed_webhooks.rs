@@ -50,31 +50,15 @@ async fn a_synchronize_delivered_after_closed_takes_no_lock() {
     let late = synchronize(&ctx, pr);
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
 
     ctx.fake.send_webhook("pull_request", late).await;
     ctx.settle().await;
     assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.locks_of_repo().await.is_empty(),
         "the closed pull request holds no lock"
     );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     let kinds: Vec<String> = ctx
         .bot_comments(pr)
         .iter()
@@ -94,14 +78,7 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
     let tf = module(&ctx.state_file("dev"), &["app"]);
     let (pr, _) = ctx.open_pr("add dev", &[("envs/dev/main.tf", &tf)]).await;
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(pr).await.len(), 1);
     // Closed on GitHub; the webhook never reached bosun.
     ctx.fake
         .model()
@@ -113,20 +90,8 @@ async fn the_reconciler_releases_the_locks_of_a_pr_closed_while_bosun_missed_it(
         .open = false;
 
     assert_eq!(reconcile(&ctx).await, 1);
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     assert_eq!(reconcile(&ctx).await, 0, "nothing left to check");
     ctx.finish().await;
 }

@@ -105,11 +105,7 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     assert_eq!(names, [Some("default"), Some("staging")]);
     assert_ne!(plans[0].planfile, plans[1].planfile);
     assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
+        ctx.locks_of_pr(pr).await.len(),
         1,
         "one dir and workspace: one lock"
     );
@@ -165,20 +161,8 @@ async fn two_named_projects_on_one_dir_plan_and_apply_apart() {
     // Closing releases the shared lock and deletes both plans.
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
-    assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_pr(pr).await.is_empty());
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -202,19 +186,9 @@ async fn unlocking_either_name_releases_the_shared_lock_and_both_plans() {
         reply.contains("- `default`\n- `staging`"),
         "both projects' plans are discarded: {reply}"
     );
+    assert!(ctx.locks_of_pr(pr).await.is_empty());
     assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.plans_of_pr(pr).await.is_empty(),
         "a plan made under a lock given up goes with it"
     );
     ctx.finish().await;
@@ -242,20 +216,8 @@ async fn on_merge_the_project_not_applied_yet_is_applied_and_then_the_lock_relea
         .unwrap();
     let names: Vec<Option<&str>> = applies.iter().map(|a| a.target.name.as_deref()).collect();
     assert_eq!(names, [Some("staging"), Some("default")], "each once");
-    assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_pr(pr).await.is_empty());
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     ctx.finish().await;
 }
 
@@ -282,11 +244,7 @@ async fn a_merged_prs_lock_stays_while_a_project_under_it_failed_to_apply() {
         "staging's failed apply keeps its plan"
     );
     assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
+        ctx.locks_of_pr(pr).await.len(),
         1,
         "and the lock it shares with the applied project"
     );

@@ -148,14 +148,7 @@ async fn a_lock_held_longer_than_the_age_is_announced_once() {
         )
         .await;
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(pr).await.len(), 1);
     let texts = sink.wait_for(1).await;
     let prefix = format!(
         "bosun: envs/dev (envs/dev, workspace default) in {REPO} has been locked by #{pr} for "

@@ -387,11 +387,7 @@ async fn without_autoplan_modules_a_shared_module_change_plans_nothing_as_in_atl
         .await;
     ctx.settle().await;
     assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.plans_of_pr(pr).await.is_empty(),
         "modules/ under a directory that is no project: nothing to plan"
     );
     // A file in an env/ folder plans the project above it.
@@ -507,24 +503,11 @@ async fn closing_a_pr_deletes_its_checkouts_and_plans() {
     let checkouts = ctx.data_path().join("checkouts");
     let count = |dir: &std::path::Path| walk(dir);
     assert!(count(&checkouts) > 0);
-    assert_eq!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.plans_of_pr(pr).await.len(), 1);
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
     assert_eq!(count(&checkouts), 0, "no checkout files left");
-    assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.plans_of_pr(pr).await.is_empty());
     ctx.finish().await;
 }
 

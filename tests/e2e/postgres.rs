@@ -26,14 +26,7 @@ async fn a_pull_request_plans_and_applies_on_the_postgres_store() {
         .open_pr("add dev", &[("envs/dev/main.tf", tf.as_str())])
         .await;
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(pr).await.len(), 1);
 
     ctx.comment(pr, "alice", "bosun apply").await;
     ctx.settle().await;

@@ -84,11 +84,7 @@ async fn plan_requirements_approved_refuses_the_plan_of_an_unapproved_pull_reque
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.locks_of_pr(pr).await.is_empty(),
         "a refused project is not locked"
     );
 
@@ -262,11 +258,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
             assert_eq!(check.conclusion.as_deref(), Some("success"), "#{pr} {dir}");
         }
         assert!(
-            ctx.store()
-                .locks_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-                .await
-                .unwrap()
-                .is_empty(),
+            ctx.locks_of_pr(pr).await.is_empty(),
             "planning took no lock"
         );
     }
@@ -294,11 +286,7 @@ async fn repo_locks_on_apply_locks_at_apply_and_disabled_never_locks() {
         Some("success")
     );
     assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(second))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.locks_of_pr(second).await.is_empty(),
         "disabled: no lock"
     );
     ctx.comment(second, "alice", "bosun apply -d a").await;

@@ -154,13 +154,7 @@ async fn apply_on_merge_needs_the_servers_approval_too() {
         body.contains("- dir: `envs/dev` workspace: `default`"),
         "{body}"
     );
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
 
     // Approved before merging, it is applied.
     let state = ctx.state_file("ok");

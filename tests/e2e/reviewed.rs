@@ -3,8 +3,6 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
-use bosun::ids::PrNumber;
-use bosun::ids::RepoKey;
 
 /// The `input` of `terraform_data.<name>` in a state file, if it is there.
 fn input_in_state(state: &std::path::Path, name: &str) -> Option<String> {
@@ -59,11 +57,7 @@ async fn a_base_that_changes_only_a_value_is_not_applied_on_merge() {
     assert!(body.contains(&merge[..7]), "{body}");
     assert!(body.contains("0.0.0.0/0"), "the new plan is posted: {body}");
     assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.applies_of_pr(pr).await.is_empty(),
         "no apply was started"
     );
     ctx.finish().await;

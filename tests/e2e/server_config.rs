@@ -5,8 +5,6 @@
 
 use crate::support::prs::module;
 use crate::support::{REPO, TestContext};
-use bosun::ids::PrNumber;
-use bosun::ids::RepoKey;
 
 /// A server workflow that leaves a mark in `log` before the usual init and plan.
 fn server_config(log: &std::path::Path, requirements: &str) -> String {
@@ -62,13 +60,7 @@ async fn the_server_configs_entries_act_on_pull_requests_and_a_reload_changes_th
     ctx.settle().await;
     let refused = ctx.reply(pr, "apply-refused");
     assert!(refused.contains("approved"), "{refused}");
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(pr).await.is_empty());
 
     // Dropping the server's requirement is an override the entries do not allow: the
     // comment names the file, line and key.
@@ -349,10 +341,8 @@ async fn the_servers_plan_requirements_hold_a_pull_request_without_a_repo_config
     let check = ctx.check(pr, "bosun/plan: envs/dev");
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "autoplan");
     assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
+        ctx.plans_of_pr(pr)
             .await
-            .unwrap()
             .iter()
             .all(|p| p.planfile.is_none())
     );

@@ -2,7 +2,6 @@
 //! sealed session cookie, CSRF on state changes, repositories hidden from those who cannot
 //! read them, unlocking through the API, and the operator's bearer token beside it all.
 
-use bosun::ids::PrNumber;
 use bosun::ids::RepoKey;
 use http::Method;
 
@@ -254,14 +253,7 @@ async fn who_cannot_read_the_repo_sees_nothing_of_it_and_a_reader_cannot_unlock(
         "GitHub is asked once what rita may do; the answer is kept for a minute"
     );
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(first).await.len(), 1);
     ctx.fake.assert_no_violations();
     ctx.finish().await;
 }
@@ -294,14 +286,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         .await;
     assert_eq!(missing_reason.status, 400, "{}", missing_reason.text());
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(first).await.len(), 1);
 
     let r = bob.change(&ctx, Method::DELETE, &unlock).await;
     assert_eq!(r.status, 202, "{}", r.text());
@@ -312,11 +297,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
     assert!(body.contains("Unlocked by @bob"), "{body}");
     assert!(body.contains("`first is abandoned`"), "{body}");
     assert!(
-        ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .is_empty(),
+        ctx.plans_of_pr(first).await.is_empty(),
         "its plan is discarded"
     );
     assert_eq!(
@@ -346,13 +327,7 @@ async fn unlock_through_the_api_needs_csrf_and_wakes_the_waiting_pr() {
         ctx.reply(second, "unlocked")
             .contains("Unlocked by the operator")
     );
-    assert!(
-        ctx.store()
-            .locks_of_repo(&RepoKey::new(REPO))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_repo().await.is_empty());
     let listed = as_operator(&ctx, Method::GET, "/api/locks").await;
     assert_eq!(listed.json()["locks"], serde_json::json!([]));
     assert!(!API_TOKEN.is_empty());

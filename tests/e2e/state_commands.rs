@@ -124,11 +124,7 @@ async fn import_runs_the_workflows_import_stage_and_reports_failures_per_project
     assert!(body.contains("terraform_data.nope"), "{body}");
     assert!(resources(&state).is_empty());
     assert!(
-        !ctx.store()
-            .plans_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty(),
+        !ctx.plans_of_pr(pr).await.is_empty(),
         "a failed import keeps the plan"
     );
 

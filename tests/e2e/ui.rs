@@ -4,8 +4,6 @@
 //! planned, then finds both in the audit trail. Screenshots of each page go to
 //! `BOSUN_SCREENSHOTS_DIR` when it is set (the README's come from there), else to a temp dir.
 
-use bosun::ids::PrNumber;
-use bosun::ids::RepoKey;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -284,24 +282,11 @@ async fn no_page_shows_a_repository_to_those_who_cannot_read_it_and_unlocking_ta
         assert_eq!(r.status, 403, "csrf {csrf:?}: {}", r.text());
     }
     ctx.settle().await;
-    assert_eq!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ctx.locks_of_pr(first).await.len(), 1);
     let r = unlock(&bob, &bob.csrf).await;
     assert_eq!(r.status, 303, "{}", r.text());
     ctx.settle().await;
-    assert!(
-        ctx.store()
-            .locks_of_pr(&RepoKey::new(REPO), PrNumber(first))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.locks_of_pr(first).await.is_empty());
     ctx.finish().await;
 }
 
@@ -373,13 +358,7 @@ async fn the_apply_lock_switch_is_for_its_admins_and_stops_applies() {
     ctx.settle().await;
     let body = ctx.reply(pr, "apply-refused");
     assert!(body.contains("Applies are disabled"), "{body}");
-    assert!(
-        ctx.store()
-            .applies_of_pr(&RepoKey::new(REPO), PrNumber(pr))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(ctx.applies_of_pr(pr).await.is_empty());
 
     // The API takes her session and CSRF token too.
     let r = olga.change(&ctx, Method::DELETE, "/api/apply-lock").await;

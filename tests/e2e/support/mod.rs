@@ -25,8 +25,11 @@ use bosun::app::Running;
 use bosun::config::{Settings, Sources};
 use bosun::github::GitHub;
 use bosun::github::retry::RetryPolicy;
+use bosun::ids::{PrNumber, RepoKey};
 use bosun::metrics::Metrics;
-use bosun::store::{DeliveryStatus, ProcessedEvent, Store};
+use bosun::store::{
+    ApplyRecord, DeliveryStatus, Job, ProcessedEvent, ProjectLock, Store, StoredPlan,
+};
 use bytes::Bytes;
 use client::{Http, Reply};
 
@@ -203,6 +206,50 @@ impl TestContext {
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.bosun().store.clone()
+    }
+
+    /// The stored plans of pull request `pr` of [`REPO`].
+    pub async fn plans_of_pr(&self, pr: u64) -> Vec<StoredPlan> {
+        let key = RepoKey::new(REPO);
+        self.store().plans_of_pr(&key, PrNumber(pr)).await.unwrap()
+    }
+
+    /// The locks pull request `pr` of [`REPO`] holds.
+    pub async fn locks_of_pr(&self, pr: u64) -> Vec<ProjectLock> {
+        let key = RepoKey::new(REPO);
+        self.store().locks_of_pr(&key, PrNumber(pr)).await.unwrap()
+    }
+
+    /// The applies of pull request `pr` of [`REPO`].
+    pub async fn applies_of_pr(&self, pr: u64) -> Vec<ApplyRecord> {
+        let key = RepoKey::new(REPO);
+        self.store()
+            .applies_of_pr(&key, PrNumber(pr))
+            .await
+            .unwrap()
+    }
+
+    /// The reviewed plans of pull request `pr` of [`REPO`].
+    pub async fn reviewed_plans(&self, pr: u64) -> Vec<StoredPlan> {
+        let key = RepoKey::new(REPO);
+        self.store()
+            .reviewed_plans(&key, PrNumber(pr))
+            .await
+            .unwrap()
+    }
+
+    /// The jobs of pull request `pr` of [`REPO`].
+    pub async fn jobs_of_pr(&self, pr: u64) -> Vec<Job> {
+        let key = RepoKey::new(REPO);
+        self.store().jobs_of_pr(&key, PrNumber(pr)).await.unwrap()
+    }
+
+    /// The locks held in [`REPO`].
+    pub async fn locks_of_repo(&self) -> Vec<ProjectLock> {
+        self.store()
+            .locks_of_repo(&RepoKey::new(REPO))
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
