@@ -161,7 +161,12 @@ async fn prepare(
         .await?;
     let fetched = start.elapsed();
     let c = ws
-        .checkout("bench/infra", key, head, &Strategy::Branch)
+        .checkout(
+            "bench/infra",
+            key,
+            &bosun::ids::Sha::new(head),
+            &Strategy::Branch,
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     if !c.root.join(key.dir.as_str()).join("file000.tf").is_file() {

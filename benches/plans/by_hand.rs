@@ -160,7 +160,11 @@ pub async fn git_steps(ctx: &TestContext, prs: &[(u64, String)]) -> anyhow::Resu
         let (base_ref, base, head) = {
             let m = ctx.fake.model();
             let p = m.repo(REPO).and_then(|r| r.prs.get(pr)).context("the PR")?;
-            (p.base_ref.clone(), p.base_sha.clone(), p.head_sha.clone())
+            (
+                p.base_ref.clone(),
+                bosun::ids::Sha::new(p.base_sha.clone()),
+                bosun::ids::Sha::new(p.head_sha.clone()),
+            )
         };
         let t0 = Instant::now();
         // bosun caches installation tokens, so a fetch rarely asks for one.

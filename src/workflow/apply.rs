@@ -520,7 +520,7 @@ pub(super) async fn pr_facts(
     let undiverged = if open && needs(ApplyRequirement::Undiverged) {
         let base = ctx.workspaces.branch_head(repo, &info.base_ref).await?;
         ctx.workspaces
-            .is_ancestor(repo, &base, info.head_sha.as_str())
+            .is_ancestor(repo, base.as_str(), info.head_sha.as_str())
             .await?
     } else {
         true

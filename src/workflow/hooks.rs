@@ -174,13 +174,13 @@ async fn checkout(ctx: &Context, req: &Request, name: &str) -> Result<std::path:
         _ if req.merged => Strategy::Branch,
         crate::config::CheckoutStrategy::Branch => Strategy::Branch,
         crate::config::CheckoutStrategy::Merge => Strategy::Merge {
-            base_sha: req.pr.base_sha.to_string(),
+            base_sha: req.pr.base_sha.clone(),
         },
     };
     let at = (req.pr.number, name);
     match ctx
         .workspaces
-        .hook_checkout(&req.repo.full_name, at, req.pr.head_sha.as_str(), &strategy)
+        .hook_checkout(&req.repo.full_name, at, &req.pr.head_sha, &strategy)
         .await
     {
         Ok(c) => Ok(c.root),

@@ -205,7 +205,7 @@ impl Context {
             _ if exact => Strategy::Branch,
             CheckoutStrategy::Branch => Strategy::Branch,
             CheckoutStrategy::Merge => Strategy::Merge {
-                base_sha: base_sha.to_string(),
+                base_sha: base_sha.clone(),
             },
         };
         let key = CheckoutKey {
@@ -213,11 +213,7 @@ impl Context {
             dir: target.dir.clone(),
             workspace: target.workspace.clone(),
         };
-        let checkout = match self
-            .workspaces
-            .checkout(repo, &key, sha.as_str(), &strategy)
-            .await
-        {
+        let checkout = match self.workspaces.checkout(repo, &key, &sha, &strategy).await {
             Ok(c) => c,
             Err(CheckoutError::Conflict { files }) => {
                 return Err(crate::render::reply::merge_conflict(&files));

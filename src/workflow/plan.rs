@@ -90,7 +90,7 @@ pub(super) async fn read_config(
                     .iter()
                     .find(|f| f.path == file)
                     .and_then(|f| f.text.clone())),
-                None => ctx.workspaces.read_file(repo, sha.as_str(), &file).await,
+                None => ctx.workspaces.read_file(repo, &sha, &file).await,
             }
         }
     };
@@ -99,7 +99,7 @@ pub(super) async fn read_config(
         let twins = files.iter().filter_map(|f| repo::yml_twin(f));
         let all: Vec<String> = files.iter().map(|f| (*f).to_owned()).chain(twins).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        ctx.workspaces.read_files(repo, sha.as_str(), &all).await?;
+        ctx.workspaces.read_files(repo, &sha, &all).await?;
     }
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
@@ -138,7 +138,7 @@ pub(super) async fn read_config(
             if let Ok(config) = &mut checked
                 && config.has_dir_globs()
             {
-                let dirs = ctx.workspaces.terraform_dirs(repo, sha.as_str()).await?;
+                let dirs = ctx.workspaces.terraform_dirs(repo, &sha).await?;
                 if let Err(e) = config.expand_dir_globs(&dirs) {
                     checked = Err(e);
                 }
@@ -564,14 +564,14 @@ pub(super) async fn select(
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
-            .changed_files(repo, req.pr.base_sha.as_str(), req.pr.head_sha.as_str())
+            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
             .await?;
         let found = match config {
             Some(config) if !config.discovers() => Vec::new(),
             _ => {
                 let tf = ctx
                     .workspaces
-                    .terraform_files(repo, req.pr.head_sha.as_str())
+                    .terraform_files(repo, &req.pr.head_sha)
                     .await?;
                 crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
@@ -603,7 +603,7 @@ pub(super) async fn select(
                 _ => {
                     let tf = ctx
                         .workspaces
-                        .terraform_files(repo, req.pr.head_sha.as_str())
+                        .terraform_files(repo, &req.pr.head_sha)
                         .await?;
                     let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
                     // Root modules only: a directory others use as a module is not one.
@@ -677,7 +677,7 @@ pub(super) async fn select(
         if configured.is_empty() {
             let tf = ctx
                 .workspaces
-                .terraform_files(repo, req.pr.head_sha.as_str())
+                .terraform_files(repo, &req.pr.head_sha)
                 .await?;
             matching = tf
                 .iter()

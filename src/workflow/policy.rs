@@ -42,7 +42,7 @@ pub(super) async fn base_sha(
     let sha = if merged {
         // `pr.head_sha` of a merged pull request is its merge commit (`PrRef::of`).
         ctx.workspaces
-            .first_parent(repo, pr.head_sha.as_str())
+            .first_parent(repo, &pr.head_sha)
             .instrument(span)
             .await?
     } else {
@@ -51,7 +51,7 @@ pub(super) async fn base_sha(
             .instrument(span)
             .await?
     };
-    Ok(Sha::new(sha))
+    Ok(sha)
 }
 
 /// The base branch's config for `pr` (fetched already).

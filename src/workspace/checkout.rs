@@ -3,6 +3,7 @@
 //! when the PR moves, and deleted when the PR closes.
 
 use crate::ids::PrNumber;
+use crate::ids::Sha;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -19,7 +20,7 @@ pub enum Strategy {
     Branch,
     /// The head merged into `base_sha` (the base branch's current commit), as GitHub's merge
     /// button would.
-    Merge { base_sha: String },
+    Merge { base_sha: Sha },
 }
 
 /// Which checkout: one per pull request, project dir and Terraform workspace.
@@ -58,9 +59,10 @@ impl Workspaces {
         &self,
         repo: &str,
         key: &CheckoutKey,
-        head_sha: &str,
+        head_sha: &Sha,
         strategy: &Strategy,
     ) -> Result<Checkout, CheckoutError> {
+        let head_sha = head_sha.as_str();
         check_oid(head_sha)?;
         let (dir, index) = self.checkout_paths(repo, key)?;
         let span = tracing::debug_span!("checkout", dir = %key.dir);
@@ -88,8 +90,8 @@ impl Workspaces {
         let tree = match strategy {
             Strategy::Branch => tree_of(&git, &mirror, head_sha).await?,
             Strategy::Merge { base_sha } => {
-                check_oid(base_sha)?;
-                merge(&git, &mirror, base_sha, head_sha).await?
+                check_oid(base_sha.as_str())?;
+                merge(&git, &mirror, base_sha.as_str(), head_sha).await?
             }
         };
         update(&git, &mirror, dir, index, &tree)
@@ -109,9 +111,10 @@ impl Workspaces {
         &self,
         repo: &str,
         (pr, name): (PrNumber, &str),
-        head_sha: &str,
+        head_sha: &Sha,
         strategy: &Strategy,
     ) -> Result<Checkout, CheckoutError> {
+        let head_sha = head_sha.as_str();
         check_oid(head_sha)?;
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(anyhow!("`{}` is not a hook checkout's name", name.escape_debug()).into());

@@ -28,6 +28,7 @@ mod git;
 mod read;
 
 use crate::ids::PrNumber;
+use crate::ids::Sha;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -168,7 +169,8 @@ impl Workspaces {
     }
 
     /// Whether the mirror of `repo` holds commit `sha` (false when there is no mirror yet).
-    pub async fn has_commit(&self, repo: &str, sha: &str) -> anyhow::Result<bool> {
+    pub async fn has_commit(&self, repo: &str, sha: &Sha) -> anyhow::Result<bool> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let mirror = self.mirror_path(repo)?;
         if !mirror.join("HEAD").is_file() {
@@ -213,7 +215,7 @@ impl Workspaces {
     }
 
     /// The commit a branch of the mirror of `repo` points at (after a fetch of it).
-    pub async fn branch_head(&self, repo: &str, branch: &str) -> anyhow::Result<String> {
+    pub async fn branch_head(&self, repo: &str, branch: &str) -> anyhow::Result<Sha> {
         let mirror = self.existing_mirror(repo)?;
         if branch.starts_with('-') || branch.contains("..") || branch.is_empty() {
             bail!("`{}` is not a branch name", branch.escape_debug());
@@ -230,7 +232,7 @@ impl Workspaces {
         }
         let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         check_oid(&sha)?;
-        Ok(sha)
+        Ok(Sha::new(sha))
     }
 
     /// The per-repository lock.

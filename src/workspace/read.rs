@@ -2,6 +2,7 @@
 //! (the repo config), every Terraform file of a commit (for local-module detection) and the
 //! directories holding them (for a repo config's glob dirs).
 
+use crate::ids::Sha;
 use anyhow::{Context, bail};
 
 use super::Workspaces;
@@ -29,9 +30,11 @@ impl Workspaces {
     pub async fn changed_files(
         &self,
         repo: &str,
-        base_sha: &str,
-        head_sha: &str,
+        base_sha: &Sha,
+        head_sha: &Sha,
     ) -> anyhow::Result<Vec<String>> {
+        let base_sha = base_sha.as_str();
+        let head_sha = head_sha.as_str();
         check_oid(base_sha)?;
         check_oid(head_sha)?;
         let mirror = self.existing_mirror(repo)?;
@@ -52,15 +55,16 @@ impl Workspaces {
     pub async fn read_file(
         &self,
         repo: &str,
-        sha: &str,
+        sha: &Sha,
         path: &str,
     ) -> anyhow::Result<Option<String>> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         check_path(path)?;
         let read = match self.files.get(repo, sha, path) {
             Some(read) => read,
             None => {
-                self.read_files(repo, sha, &[path]).await?;
+                self.read_files(repo, &Sha::new(sha), &[path]).await?;
                 self.files
                     .get(repo, sha, path)
                     .context("a file read from the mirror was not kept")?
@@ -76,7 +80,8 @@ impl Workspaces {
     /// Reads `paths` at commit `sha` into the file cache (those not there yet): one git
     /// process finds them all, one more reads each that is a file of at most 1 MiB. Fails
     /// when the commit is not in the mirror.
-    pub async fn read_files(&self, repo: &str, sha: &str, paths: &[&str]) -> anyhow::Result<()> {
+    pub async fn read_files(&self, repo: &str, sha: &Sha, paths: &[&str]) -> anyhow::Result<()> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let wanted: Vec<&str> = paths
             .iter()
@@ -147,7 +152,8 @@ impl Workspaces {
 
     /// The first parent of commit `sha` (for a merge commit: the branch merged into, as it
     /// was before the merge).
-    pub async fn first_parent(&self, repo: &str, sha: &str) -> anyhow::Result<String> {
+    pub async fn first_parent(&self, repo: &str, sha: &Sha) -> anyhow::Result<Sha> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let mirror = self.existing_mirror(repo)?;
         let out = self
@@ -160,13 +166,14 @@ impl Workspaces {
             .with_context(|| format!("finding the parent of {sha}"))?;
         let parent = String::from_utf8_lossy(&out).trim().to_owned();
         check_oid(&parent)?;
-        Ok(parent)
+        Ok(Sha::new(parent))
     }
 
     /// The directories of commit `sha` that directly hold a file making a Terraform project
     /// (see [`crate::config::repo::terraform_dirs`]), from its tree in the mirror: what a
     /// repo config's glob dirs are expanded against. Symlinks and submodules are skipped.
-    pub async fn terraform_dirs(&self, repo: &str, sha: &str) -> anyhow::Result<Vec<String>> {
+    pub async fn terraform_dirs(&self, repo: &str, sha: &Sha) -> anyhow::Result<Vec<String>> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let mirror = self.existing_mirror(repo)?;
         let listing = self
@@ -196,8 +203,9 @@ impl Workspaces {
     pub async fn terraform_files(
         &self,
         repo: &str,
-        sha: &str,
+        sha: &Sha,
     ) -> anyhow::Result<Vec<(String, String)>> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let mirror = self.existing_mirror(repo)?;
         let git = self.git()?;
@@ -262,9 +270,10 @@ impl Workspaces {
     pub async fn rego_files(
         &self,
         repo: &str,
-        sha: &str,
+        sha: &Sha,
         dir: &str,
     ) -> anyhow::Result<Vec<(String, String)>> {
+        let sha = sha.as_str();
         check_oid(sha)?;
         let dir = dir.trim_end_matches('/');
         if dir.is_empty() || dir.starts_with('/') || dir.chars().any(char::is_control) {
@@ -307,7 +316,7 @@ impl Workspaces {
         }
         let mut out = Vec::new();
         for path in paths {
-            if let Some(text) = self.read_file(repo, sha, &path).await? {
+            if let Some(text) = self.read_file(repo, &Sha::new(sha), &path).await? {
                 out.push((path, text));
             }
         }

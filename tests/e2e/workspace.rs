@@ -2,6 +2,7 @@
 //! incremental fetches, checkouts at a sha (branch and merge), changed files, clean-up.
 
 use bosun::ids::PrNumber;
+use bosun::ids::Sha;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -102,7 +103,7 @@ async fn a_mirror_whose_creation_was_cut_off_is_created_again() {
     s.fetch_pr(pr).await.expect("the mirror is made anew");
     assert!(mirror.join("HEAD").is_file() && !mirror.join("HEAD.lock").exists());
     assert!(!staging.exists(), "no staging directory is left");
-    assert!(s.ws.has_commit(REPO, &s.head(pr)).await.unwrap());
+    assert!(s.ws.has_commit(REPO, &Sha::new(&s.head(pr))).await.unwrap());
 }
 
 #[tokio::test]
@@ -114,12 +115,21 @@ async fn first_fetch_creates_the_mirror_and_later_fetches_send_only_new_objects(
         .ctx
         .open_pr("one", &[("envs/prod/main.tf", "a = 1\n")])
         .await;
-    assert!(!s.ws.has_commit(REPO, &s.head(pr1)).await.unwrap());
+    assert!(
+        !s.ws
+            .has_commit(REPO, &Sha::new(&s.head(pr1)))
+            .await
+            .unwrap()
+    );
 
     s.fetch_pr(pr1).await.unwrap();
     let mirror = s.ws.mirror_path(REPO).unwrap();
     assert!(mirror.join("HEAD").is_file(), "bare mirror at {mirror:?}");
-    assert!(s.ws.has_commit(REPO, &s.head(pr1)).await.unwrap());
+    assert!(
+        s.ws.has_commit(REPO, &Sha::new(&s.head(pr1)))
+            .await
+            .unwrap()
+    );
     let first = s.pack_bytes();
     assert!(
         first > 200_000,
@@ -132,7 +142,11 @@ async fn first_fetch_creates_the_mirror_and_later_fetches_send_only_new_objects(
         .await;
     s.fetch_pr(pr2).await.unwrap();
     let second = s.pack_bytes() - first;
-    assert!(s.ws.has_commit(REPO, &s.head(pr2)).await.unwrap());
+    assert!(
+        s.ws.has_commit(REPO, &Sha::new(&s.head(pr2)))
+            .await
+            .unwrap()
+    );
     assert!(
         second * 50 < first,
         "the second fetch sends only new objects: {second} bytes after {first}"
@@ -160,7 +174,7 @@ async fn wrong_or_expired_tokens_fail_without_the_token_in_the_error() {
         );
         assert!(!message.contains(token), "token leaked: {message}");
     }
-    assert!(!s.ws.has_commit(REPO, &s.head(pr)).await.unwrap());
+    assert!(!s.ws.has_commit(REPO, &Sha::new(&s.head(pr))).await.unwrap());
 }
 
 #[tokio::test]
@@ -178,9 +192,14 @@ async fn checkout_at_the_head_has_the_files_and_no_git_dir() {
         .await;
     s.fetch_pr(pr).await.unwrap();
     let c =
-        s.ws.checkout(REPO, &key(pr, "envs/prod"), &s.head(pr), &Strategy::Branch)
-            .await
-            .unwrap();
+        s.ws.checkout(
+            REPO,
+            &key(pr, "envs/prod"),
+            &Sha::new(&s.head(pr)),
+            &Strategy::Branch,
+        )
+        .await
+        .unwrap();
     assert_eq!(read(&c.root, "envs/prod/main.tf"), "a = 1\n");
     assert_eq!(read(&c.root, "modules/m/main.tf"), "m\n");
     assert_eq!(read(&c.root, "README.md"), "# infra\n");
@@ -219,7 +238,7 @@ async fn an_update_in_place_rewrites_only_changes_and_keeps_untracked_files() {
     s.fetch_pr(pr).await.unwrap();
     let k = key(pr, "envs/prod");
     let first =
-        s.ws.checkout(REPO, &k, &s.head(pr), &Strategy::Branch)
+        s.ws.checkout(REPO, &k, &Sha::new(&s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     let dir = first.root.join("envs/prod");
@@ -239,7 +258,7 @@ async fn an_update_in_place_rewrites_only_changes_and_keeps_untracked_files() {
     );
     s.fetch_pr(pr).await.unwrap();
     let second =
-        s.ws.checkout(REPO, &k, &s.head(pr), &Strategy::Branch)
+        s.ws.checkout(REPO, &k, &Sha::new(&s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     assert_eq!(second.root, first.root);
@@ -263,17 +282,24 @@ async fn merge_strategy_checks_out_the_head_merged_into_the_current_base() {
         s.ws.checkout(
             REPO,
             &key(pr, "envs/prod"),
-            &s.head(pr),
-            &Strategy::Merge { base_sha: base },
+            &Sha::new(&s.head(pr)),
+            &Strategy::Merge {
+                base_sha: Sha::new(base),
+            },
         )
         .await
         .unwrap();
     assert_eq!(read(&merged.root, "envs/prod/main.tf"), "a\n");
     assert_eq!(read(&merged.root, "envs/dev/main.tf"), "dev\n");
     let branch =
-        s.ws.checkout(REPO, &key(pr, "envs/dev"), &s.head(pr), &Strategy::Branch)
-            .await
-            .unwrap();
+        s.ws.checkout(
+            REPO,
+            &key(pr, "envs/dev"),
+            &Sha::new(&s.head(pr)),
+            &Strategy::Branch,
+        )
+        .await
+        .unwrap();
     assert_ne!(branch.tree, merged.tree);
     assert!(!branch.root.join("envs/dev/main.tf").exists());
 }
@@ -290,8 +316,10 @@ async fn a_conflicting_merge_names_the_conflicting_files() {
         s.ws.checkout(
             REPO,
             &key(pr, "."),
-            &s.head(pr),
-            &Strategy::Merge { base_sha: base },
+            &Sha::new(&s.head(pr)),
+            &Strategy::Merge {
+                base_sha: Sha::new(base),
+            },
         )
         .await
         .unwrap_err();
@@ -321,7 +349,10 @@ async fn changed_files_are_the_prs_own_changes_since_the_merge_base() {
         ("keep.tf", Some("k2\n")),
     ]);
     s.fetch_pr(pr).await.unwrap();
-    let mut changed = s.ws.changed_files(REPO, &base, &s.head(pr)).await.unwrap();
+    let mut changed =
+        s.ws.changed_files(REPO, &Sha::new(&base), &Sha::new(s.head(pr)))
+            .await
+            .unwrap();
     changed.sort();
     assert_eq!(changed, ["README.md", "envs/a.tf", "new.tf", "old.tf"]);
 }
@@ -346,14 +377,23 @@ async fn files_are_read_from_the_mirror() {
         .await;
     s.fetch_pr(pr).await.unwrap();
     let head = s.head(pr);
-    let config = s.ws.read_file(REPO, &head, "bosun.yaml").await.unwrap();
+    let config =
+        s.ws.read_file(REPO, &Sha::new(&head), "bosun.yaml")
+            .await
+            .unwrap();
     assert_eq!(config.as_deref(), Some("version: 3\n"));
     assert_eq!(
-        s.ws.read_file(REPO, &head, "atlantis.yaml").await.unwrap(),
+        s.ws.read_file(REPO, &Sha::new(&head), "atlantis.yaml")
+            .await
+            .unwrap(),
         None
     );
-    assert!(s.ws.read_file(REPO, &head, "envs").await.is_err());
-    let files = s.ws.terraform_files(REPO, &head).await.unwrap();
+    assert!(
+        s.ws.read_file(REPO, &Sha::new(&head), "envs")
+            .await
+            .is_err()
+    );
+    let files = s.ws.terraform_files(REPO, &Sha::new(&head)).await.unwrap();
     let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["envs/prod/main.tf", "modules/m/main.tf"]);
     assert_eq!(files[1].1, "m\n");
@@ -369,7 +409,7 @@ async fn remove_pr_deletes_its_checkouts_and_refs() {
     let mut roots = Vec::new();
     for (p, dir) in [(pr, "."), (pr, "envs/prod"), (other, ".")] {
         let c =
-            s.ws.checkout(REPO, &key(p, dir), &s.head(p), &Strategy::Branch)
+            s.ws.checkout(REPO, &key(p, dir), &Sha::new(&s.head(p)), &Strategy::Branch)
                 .await
                 .unwrap();
         roots.push(c.root);
@@ -397,14 +437,24 @@ async fn project_dirs_cannot_escape_the_checkouts() {
     s.fetch_pr(pr).await.unwrap();
     for dir in ["..", "../x", "a/../../x", "/etc", ""] {
         let err =
-            s.ws.checkout(REPO, &key(pr, dir), &s.head(pr), &Strategy::Branch)
-                .await
-                .unwrap_err();
+            s.ws.checkout(
+                REPO,
+                &key(pr, dir),
+                &Sha::new(&s.head(pr)),
+                &Strategy::Branch,
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(err, CheckoutError::Other(_)), "{dir}: {err:?}");
     }
     let bad_sha =
-        s.ws.checkout(REPO, &key(pr, "."), "--output=/tmp/x", &Strategy::Branch)
-            .await;
+        s.ws.checkout(
+            REPO,
+            &key(pr, "."),
+            &Sha::new("--output=/tmp/x"),
+            &Strategy::Branch,
+        )
+        .await;
     assert!(bad_sha.is_err());
     let bad_ws = CheckoutKey {
         pr: PrNumber(pr),
@@ -412,7 +462,7 @@ async fn project_dirs_cannot_escape_the_checkouts() {
         workspace: Workspace::new("../../x"),
     };
     let c =
-        s.ws.checkout(REPO, &bad_ws, &s.head(pr), &Strategy::Branch)
+        s.ws.checkout(REPO, &bad_ws, &Sha::new(&s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     assert!(
@@ -471,23 +521,34 @@ async fn files_read_at_a_commit_are_read_in_one_go_and_remembered() {
             .count()
     };
     let candidates = ["bosun.yaml", "bosun.yml", "atlantis.yaml", "atlantis.yml"];
-    ws.read_files(REPO, &head, &candidates).await.unwrap();
+    ws.read_files(REPO, &Sha::new(&head), &candidates)
+        .await
+        .unwrap();
     // One process finds all four; one more reads the one that is there.
     assert_eq!(runs(), 2);
     for (path, want) in [("bosun.yaml", Some("version: 3\n")), ("atlantis.yml", None)] {
         assert_eq!(
-            ws.read_file(REPO, &head, path).await.unwrap().as_deref(),
+            ws.read_file(REPO, &Sha::new(&head), path)
+                .await
+                .unwrap()
+                .as_deref(),
             want
         );
     }
-    ws.read_files(REPO, &head, &candidates).await.unwrap();
+    ws.read_files(REPO, &Sha::new(&head), &candidates)
+        .await
+        .unwrap();
     assert_eq!(runs(), 2, "remembered: no git again");
     // A directory is no file, remembered as such too.
-    assert!(ws.read_file(REPO, &head, "a").await.is_err());
-    assert!(ws.read_file(REPO, &head, "a").await.is_err());
+    assert!(ws.read_file(REPO, &Sha::new(&head), "a").await.is_err());
+    assert!(ws.read_file(REPO, &Sha::new(&head), "a").await.is_err());
     assert_eq!(runs(), 3);
     // A commit the mirror lacks is an error, not a missing file.
     let absent = "0123456789abcdef0123456789abcdef01234567";
-    assert!(ws.read_file(REPO, absent, "bosun.yaml").await.is_err());
+    assert!(
+        ws.read_file(REPO, &Sha::new(absent), "bosun.yaml")
+            .await
+            .is_err()
+    );
     s.ctx.finish().await;
 }
