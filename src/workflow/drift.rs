@@ -250,7 +250,7 @@ async fn targets(
         None => None,
     };
     let every_root = || async {
-        let tf = ctx.workspaces.terraform_files(repo, &sha).await?;
+        let tf = ctx.workspaces.terraform_files(repo, sha).await?;
         let every: Vec<String> = tf.iter().map(|(path, _)| path.clone()).collect();
         // Root modules only: a directory others use as a module is not one.
         Ok::<_, anyhow::Error>(crate::projects::without_config(&every, &tf, true))

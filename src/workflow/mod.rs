@@ -213,7 +213,7 @@ impl Context {
             dir: target.dir.clone(),
             workspace: target.workspace.clone(),
         };
-        let checkout = match self.workspaces.checkout(repo, &key, &sha, &strategy).await {
+        let checkout = match self.workspaces.checkout(repo, &key, sha, &strategy).await {
             Ok(c) => c,
             Err(CheckoutError::Conflict { files }) => {
                 return Err(crate::render::reply::merge_conflict(&files));

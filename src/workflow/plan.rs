@@ -90,7 +90,7 @@ pub(super) async fn read_config(
                     .iter()
                     .find(|f| f.path == file)
                     .and_then(|f| f.text.clone())),
-                None => ctx.workspaces.read_file(repo, &sha, &file).await,
+                None => ctx.workspaces.read_file(repo, sha, &file).await,
             }
         }
     };
@@ -99,7 +99,7 @@ pub(super) async fn read_config(
         let twins = files.iter().filter_map(|f| repo::yml_twin(f));
         let all: Vec<String> = files.iter().map(|f| (*f).to_owned()).chain(twins).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        ctx.workspaces.read_files(repo, &sha, &all).await?;
+        ctx.workspaces.read_files(repo, sha, &all).await?;
     }
     let mut twins = Vec::new();
     for yml in files.iter().filter_map(|f| repo::yml_twin(f)) {
@@ -138,7 +138,7 @@ pub(super) async fn read_config(
             if let Ok(config) = &mut checked
                 && config.has_dir_globs()
             {
-                let dirs = ctx.workspaces.terraform_dirs(repo, &sha).await?;
+                let dirs = ctx.workspaces.terraform_dirs(repo, sha).await?;
                 if let Err(e) = config.expand_dir_globs(&dirs) {
                     checked = Err(e);
                 }

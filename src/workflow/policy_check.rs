@@ -112,7 +112,7 @@ async fn modules(
     }
     let files = ctx
         .workspaces
-        .rego_files(repo, &base_sha, &set.path)
+        .rego_files(repo, base_sha, &set.path)
         .await
         .map_err(|e| {
             tracing::error!(

@@ -103,7 +103,7 @@ async fn a_mirror_whose_creation_was_cut_off_is_created_again() {
     s.fetch_pr(pr).await.expect("the mirror is made anew");
     assert!(mirror.join("HEAD").is_file() && !mirror.join("HEAD.lock").exists());
     assert!(!staging.exists(), "no staging directory is left");
-    assert!(s.ws.has_commit(REPO, &Sha::new(&s.head(pr))).await.unwrap());
+    assert!(s.ws.has_commit(REPO, &Sha::new(s.head(pr))).await.unwrap());
 }
 
 #[tokio::test]
@@ -115,21 +115,12 @@ async fn first_fetch_creates_the_mirror_and_later_fetches_send_only_new_objects(
         .ctx
         .open_pr("one", &[("envs/prod/main.tf", "a = 1\n")])
         .await;
-    assert!(
-        !s.ws
-            .has_commit(REPO, &Sha::new(&s.head(pr1)))
-            .await
-            .unwrap()
-    );
+    assert!(!s.ws.has_commit(REPO, &Sha::new(s.head(pr1))).await.unwrap());
 
     s.fetch_pr(pr1).await.unwrap();
     let mirror = s.ws.mirror_path(REPO).unwrap();
     assert!(mirror.join("HEAD").is_file(), "bare mirror at {mirror:?}");
-    assert!(
-        s.ws.has_commit(REPO, &Sha::new(&s.head(pr1)))
-            .await
-            .unwrap()
-    );
+    assert!(s.ws.has_commit(REPO, &Sha::new(s.head(pr1))).await.unwrap());
     let first = s.pack_bytes();
     assert!(
         first > 200_000,
@@ -142,11 +133,7 @@ async fn first_fetch_creates_the_mirror_and_later_fetches_send_only_new_objects(
         .await;
     s.fetch_pr(pr2).await.unwrap();
     let second = s.pack_bytes() - first;
-    assert!(
-        s.ws.has_commit(REPO, &Sha::new(&s.head(pr2)))
-            .await
-            .unwrap()
-    );
+    assert!(s.ws.has_commit(REPO, &Sha::new(s.head(pr2))).await.unwrap());
     assert!(
         second * 50 < first,
         "the second fetch sends only new objects: {second} bytes after {first}"
@@ -174,7 +161,7 @@ async fn wrong_or_expired_tokens_fail_without_the_token_in_the_error() {
         );
         assert!(!message.contains(token), "token leaked: {message}");
     }
-    assert!(!s.ws.has_commit(REPO, &Sha::new(&s.head(pr))).await.unwrap());
+    assert!(!s.ws.has_commit(REPO, &Sha::new(s.head(pr))).await.unwrap());
 }
 
 #[tokio::test]
@@ -195,7 +182,7 @@ async fn checkout_at_the_head_has_the_files_and_no_git_dir() {
         s.ws.checkout(
             REPO,
             &key(pr, "envs/prod"),
-            &Sha::new(&s.head(pr)),
+            &Sha::new(s.head(pr)),
             &Strategy::Branch,
         )
         .await
@@ -238,7 +225,7 @@ async fn an_update_in_place_rewrites_only_changes_and_keeps_untracked_files() {
     s.fetch_pr(pr).await.unwrap();
     let k = key(pr, "envs/prod");
     let first =
-        s.ws.checkout(REPO, &k, &Sha::new(&s.head(pr)), &Strategy::Branch)
+        s.ws.checkout(REPO, &k, &Sha::new(s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     let dir = first.root.join("envs/prod");
@@ -258,7 +245,7 @@ async fn an_update_in_place_rewrites_only_changes_and_keeps_untracked_files() {
     );
     s.fetch_pr(pr).await.unwrap();
     let second =
-        s.ws.checkout(REPO, &k, &Sha::new(&s.head(pr)), &Strategy::Branch)
+        s.ws.checkout(REPO, &k, &Sha::new(s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     assert_eq!(second.root, first.root);
@@ -282,7 +269,7 @@ async fn merge_strategy_checks_out_the_head_merged_into_the_current_base() {
         s.ws.checkout(
             REPO,
             &key(pr, "envs/prod"),
-            &Sha::new(&s.head(pr)),
+            &Sha::new(s.head(pr)),
             &Strategy::Merge {
                 base_sha: Sha::new(base),
             },
@@ -295,7 +282,7 @@ async fn merge_strategy_checks_out_the_head_merged_into_the_current_base() {
         s.ws.checkout(
             REPO,
             &key(pr, "envs/dev"),
-            &Sha::new(&s.head(pr)),
+            &Sha::new(s.head(pr)),
             &Strategy::Branch,
         )
         .await
@@ -316,7 +303,7 @@ async fn a_conflicting_merge_names_the_conflicting_files() {
         s.ws.checkout(
             REPO,
             &key(pr, "."),
-            &Sha::new(&s.head(pr)),
+            &Sha::new(s.head(pr)),
             &Strategy::Merge {
                 base_sha: Sha::new(base),
             },
@@ -409,7 +396,7 @@ async fn remove_pr_deletes_its_checkouts_and_refs() {
     let mut roots = Vec::new();
     for (p, dir) in [(pr, "."), (pr, "envs/prod"), (other, ".")] {
         let c =
-            s.ws.checkout(REPO, &key(p, dir), &Sha::new(&s.head(p)), &Strategy::Branch)
+            s.ws.checkout(REPO, &key(p, dir), &Sha::new(s.head(p)), &Strategy::Branch)
                 .await
                 .unwrap();
         roots.push(c.root);
@@ -440,7 +427,7 @@ async fn project_dirs_cannot_escape_the_checkouts() {
             s.ws.checkout(
                 REPO,
                 &key(pr, dir),
-                &Sha::new(&s.head(pr)),
+                &Sha::new(s.head(pr)),
                 &Strategy::Branch,
             )
             .await
@@ -462,7 +449,7 @@ async fn project_dirs_cannot_escape_the_checkouts() {
         workspace: Workspace::new("../../x"),
     };
     let c =
-        s.ws.checkout(REPO, &bad_ws, &Sha::new(&s.head(pr)), &Strategy::Branch)
+        s.ws.checkout(REPO, &bad_ws, &Sha::new(s.head(pr)), &Strategy::Branch)
             .await
             .unwrap();
     assert!(
