@@ -37,8 +37,7 @@ pub async fn run(
     }
     let released = locks::release(ctx, repo, installation_id, pr, None, &Actor::Bosun).await?;
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
-    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
-    remove_plugin_cache(ctx, &repo.full_name, pr).await?;
+    remove_pr_files(ctx, repo, pr).await?;
     let plans = ctx.store.delete_plans(&repo.key(), pr).await?;
     ctx.store.delete_reviewed_plans(&repo.key(), pr).await?;
     ctx.store.delete_hook_configs(&repo.key(), pr).await?;
@@ -75,11 +74,25 @@ async fn forget(
 ) -> anyhow::Result<()> {
     let released = locks::release(ctx, repo, installation_id, pr, None, &Actor::Bosun).await?;
     say_released(ctx, repo, installation_id, pr, &released.released).await?;
-    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
-    remove_plugin_cache(ctx, &repo.full_name, pr).await?;
+    remove_pr_files(ctx, repo, pr).await?;
     ctx.store.delete_plans(&repo.key(), pr).await?;
     ctx.store.delete_reviewed_plans(&repo.key(), pr).await?;
     ctx.store.delete_hook_configs(&repo.key(), pr).await?;
+    Ok(())
+}
+
+/// Deletes pull request `pr`'s checkouts and plugin cache. They are named by the repository's
+/// name when they were made: the name now, and the first name bosun saw it by (its store key)
+/// when the repository was renamed since. (A name it had in between is not known.)
+async fn remove_pr_files(ctx: &Context, repo: &RepoRef, pr: PrNumber) -> anyhow::Result<()> {
+    ctx.workspaces.remove_pr(&repo.full_name, pr).await?;
+    remove_plugin_cache(ctx, &repo.full_name, pr).await?;
+    let key = repo.key();
+    // A key `name#id` is no name: nothing was ever made under it.
+    if key.as_str() != repo.full_name && !key.as_str().contains('#') {
+        ctx.workspaces.remove_pr(key.as_str(), pr).await?;
+        remove_plugin_cache(ctx, key.as_str(), pr).await?;
+    }
     Ok(())
 }
 

@@ -101,14 +101,54 @@ async fn a_renamed_repository_keeps_its_locks_and_plans() {
         assert!(!r.text().contains(REPO), "{path}: {}", r.text());
     }
 
-    // Read back what people saw (the helpers read the repository by its first name).
-    ctx.fake.rename_repo(RENAMED, REPO);
-    let check = ctx.check(second, "bosun/plan: envs/dev");
+    let check = plan_check(&ctx, second);
     assert_eq!(
         check.title.as_deref(),
         Some(&*format!("Locked by #{first}")),
         "{check:#?}"
     );
+
+    // Closed through the new name: its checkouts go, those made under either name; the
+    // waiting pull request is planned.
+    {
+        let mut m = ctx.fake.model();
+        m.repo_mut(RENAMED)
+            .unwrap()
+            .prs
+            .get_mut(&first)
+            .unwrap()
+            .open = false;
+    }
+    let closed = {
+        let m = ctx.fake.model();
+        let repo = m.repo(RENAMED).unwrap();
+        payloads::pull_request(
+            "closed",
+            repo,
+            &repo.prs[&first],
+            &ctx.fake.url,
+            INSTALLATION,
+            "alice",
+        )
+    };
+    let checkouts = ctx.data_path().join("checkouts");
+    let made = |slug: &str| checkouts.join(slug).join(format!("pr-{first}")).exists();
+    assert!(
+        made("acme+infra") && made("acme+platform"),
+        "checkouts under both names"
+    );
+    ctx.fake.send_webhook("pull_request", closed).await;
+    ctx.settle().await;
+    assert!(
+        !made("acme+infra") && !made("acme+platform"),
+        "no checkout of #{first} left"
+    );
+
+    let check = plan_check(&ctx, second);
+    assert_eq!(check.conclusion.as_deref(), Some("success"), "{check:#?}");
+
+    // Read back what people saw (the helpers read the repository by its first name).
+    ctx.fake.rename_repo(RENAMED, REPO);
     let body = ctx.reply(first, "apply");
     assert!(
         body.contains("Apply complete! Resources: 1 added"),
@@ -136,4 +176,16 @@ async fn comment(ctx: &TestContext, pr: u64, body: &str) {
     };
     ctx.fake.send_webhook("issue_comment", payload).await;
     ctx.settle().await;
+}
+
+/// The plan check run of pull request `pr`'s head in the renamed repository.
+fn plan_check(ctx: &TestContext, pr: u64) -> crate::support::fake::model::CheckRun {
+    let m = ctx.fake.model();
+    let repo = m.repo(RENAMED).unwrap();
+    let head = &repo.prs[&pr].head_sha;
+    let mut found = repo.check_runs.iter().rev();
+    found
+        .find(|c| &c.head_sha == head && c.name == "bosun/plan: envs/dev")
+        .cloned()
+        .expect("a plan check run")
 }
