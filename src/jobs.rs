@@ -128,6 +128,8 @@ pub async fn run_job(
         let claim = job.claim();
         let stops = drain::stops(&ctx.settings, &job);
         let mut work = Box::pin(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
+        // The lease is looked at before the work goes on: a process woken from a stall past
+        // its lease stops before the work writes anything more (see `renew_lease`).
         let outcome = tokio::select! {
             biased;
             () = drain::stopped(stops, drain) => {
@@ -135,8 +137,8 @@ pub async fn run_job(
                 drop(work);
                 return drain::release(ctx, claim).await;
             }
-            outcome = &mut work => Some(outcome),
             () = renew_lease(ctx.store.clone(), claim, lease) => None,
+            outcome = &mut work => Some(outcome),
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -235,11 +237,17 @@ async fn applying(ctx: &Context, job: &Job) -> bool {
 
 /// Renews a job's `lease` every third of it until the store says another worker holds the
 /// job, or renewals failed (the store unreachable) until the lease ran out, so another worker
-/// may hold it; returns then.
+/// may hold it; returns then. It returns at once, without asking the store, when it wakes
+/// past the lease: the process stalled (paused, starved) with no renewal, so another worker
+/// may hold the job and be writing to GitHub, and this one must not write before it knows.
 async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration) {
     let mut held_until = tokio::time::Instant::now() + lease;
     loop {
         tokio::time::sleep(lease / 3).await;
+        if tokio::time::Instant::now() >= held_until {
+            tracing::warn!("the job's lease ran out unrenewed while this process stalled");
+            return;
+        }
         let asked = tokio::time::Instant::now();
         let until = now_millis() + lease.as_millis() as i64;
         match store.renew_job(claim, until).await {
@@ -307,5 +315,45 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, short))
             .await
             .expect("the renewal learns the job was taken over");
+    }
+
+    #[tokio::test]
+    async fn a_stall_past_the_lease_ends_the_renewal_before_the_store_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        store
+            .enqueue_jobs(&[NewJob {
+                source: "a".into(),
+                kind: "autoplan".into(),
+                repository: "acme/infra".into(),
+                installation_id: InstallationId(1),
+                pr: PrNumber(1),
+                priority: 0,
+                spec: "{}".into(),
+                created_at: 1,
+                supersedes_kind: None,
+            }])
+            .await
+            .unwrap();
+        let mine = store
+            .claim_job(now_millis(), LEASE)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim();
+        tokio::time::pause();
+        let lease = Duration::from_secs(3);
+        let mut renewal = Box::pin(renew_lease(store, mine, lease));
+        assert!(
+            futures::poll!(&mut renewal).is_pending(),
+            "waiting to renew"
+        );
+        // The process stalls: no renewal runs while twice the lease goes by.
+        tokio::time::advance(lease * 2).await;
+        assert!(
+            futures::poll!(&mut renewal).is_ready(),
+            "woken past its lease, the renewal ends at once, before any store round trip"
+        );
     }
 }
