@@ -273,8 +273,8 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(120);
 
-    #[tokio::test]
-    async fn renewal_ends_when_another_worker_takes_the_job() {
+    /// A store (in the returned directory) with one job, claimed for `LEASE`: its claim.
+    async fn claimed() -> (tempfile::TempDir, Arc<dyn Store>, Claim) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("b.db").display());
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
@@ -298,6 +298,12 @@ mod tests {
             .unwrap()
             .unwrap()
             .claim();
+        (dir, store, mine)
+    }
+
+    #[tokio::test]
+    async fn renewal_ends_when_another_worker_takes_the_job() {
+        let (_dir, store, mine) = claimed().await;
         // Renewed every 10 ms.
         let short = Duration::from_millis(30);
         let held = tokio::time::timeout(
@@ -319,29 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stall_past_the_lease_ends_the_renewal_before_the_store_is_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("b.db").display());
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-        store
-            .enqueue_jobs(&[NewJob {
-                source: "a".into(),
-                kind: "autoplan".into(),
-                repository: "acme/infra".into(),
-                installation_id: InstallationId(1),
-                pr: PrNumber(1),
-                priority: 0,
-                spec: "{}".into(),
-                created_at: 1,
-                supersedes_kind: None,
-            }])
-            .await
-            .unwrap();
-        let mine = store
-            .claim_job(now_millis(), LEASE)
-            .await
-            .unwrap()
-            .unwrap()
-            .claim();
+        let (_dir, store, mine) = claimed().await;
         tokio::time::pause();
         let lease = Duration::from_secs(3);
         let mut renewal = Box::pin(renew_lease(store, mine, lease));
