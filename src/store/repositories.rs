@@ -11,14 +11,15 @@ use crate::ids::{RepoId, RepoKey};
 #[async_trait]
 pub trait RepositoryStore: Send + Sync {
     /// The key repository `id`, named `full_name` now, is stored under; its name is kept
-    /// current. At first sight the key is its name, or `name#id` when another repository
+    /// current (written only when it changed: a read otherwise). At first sight the key is its name, or `name#id` when another repository
     /// already has that key (one that had the name before a rename, say).
     async fn repo_key(&self, id: RepoId, full_name: &str, now: Millis) -> anyhow::Result<RepoKey>;
 
     /// The name now of the repository stored under `key`, when bosun has seen it by id.
     async fn repo_name(&self, key: &RepoKey) -> anyhow::Result<Option<String>>;
 
-    /// The key of the repository last seen named `full_name`, when bosun has seen it by id.
+    /// The key of the repository that took the name `full_name` last (another one may still
+    /// have it, not yet seen since a rename), when bosun has seen it by id.
     async fn repo_key_of_name(&self, full_name: &str) -> anyhow::Result<Option<RepoKey>>;
 }
 

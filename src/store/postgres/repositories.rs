@@ -13,6 +13,18 @@ use crate::store::repositories::{RepositoryStore, second_key};
 impl RepositoryStore for PgStore {
     async fn repo_key(&self, id: RepoId, full_name: &str, now: Millis) -> anyhow::Result<RepoKey> {
         let github_id = id.0 as i64;
+        // Every event asks; only a new repository or a new name is written.
+        let same: Option<String> = pg_query_scalar!(
+            "SELECT key FROM repositories WHERE github_id = $1 AND full_name = $2",
+            github_id,
+            full_name,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a repository's key")?;
+        if let Some(key) = same {
+            return Ok(RepoKey::new(key));
+        }
         let known: Option<String> = pg_query_scalar!(
             "UPDATE repositories SET full_name = $1, seen_at = $2 WHERE github_id = $3 RETURNING key",
             full_name,

@@ -13,6 +13,18 @@ use crate::store::repositories::{RepositoryStore, second_key};
 impl RepositoryStore for SqliteStore {
     async fn repo_key(&self, id: RepoId, full_name: &str, now: Millis) -> anyhow::Result<RepoKey> {
         let github_id = id.0 as i64;
+        // Every event asks; only a new repository or a new name is written.
+        let same: Option<String> = sqlite_query_scalar!(
+            "SELECT key FROM repositories WHERE github_id = ? AND full_name = ?",
+            github_id,
+            full_name,
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .context("reading a repository's key")?;
+        if let Some(key) = same {
+            return Ok(RepoKey::new(key));
+        }
         let known: Option<String> = sqlite_query_scalar!(
             "UPDATE repositories SET full_name = ?, seen_at = ? WHERE github_id = ? RETURNING key",
             full_name,
