@@ -25,17 +25,6 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
-    /// The repository of an event, stored under `key`.
-    pub fn keyed(r: &Repo, key: RepoKey) -> Self {
-        Self {
-            id: Some(RepoId(r.id)),
-            key: Some(key),
-            full_name: r.full_name.clone(),
-            clone_url: r.clone_url.clone(),
-            default_branch: r.default_branch.clone(),
-        }
-    }
-
     /// The key its rows are stored under: the one the store gave, else (a job queued before
     /// repositories were kept by id) its name, which its rows were stored under then.
     pub fn key(&self) -> RepoKey {
@@ -270,5 +259,35 @@ impl JobSpec {
             | Self::Unlock { pr_number, .. } => *pr_number,
             Self::Drift { .. } => PrNumber(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_queued_before_keys_existed_is_stored_under_its_name_and_a_new_one_keeps_its_key() {
+        let old = r#"{"kind":"drift","repo":{"full_name":"acme/infra",
+            "clone_url":"https://github.com/acme/infra.git","default_branch":"main"},
+            "trigger":"schedule"}"#;
+        let spec: JobSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.repo().id, None);
+        assert_eq!(spec.repo().key(), RepoKey::new("acme/infra"));
+
+        let mut spec = spec;
+        spec.repo_mut().set_key(RepoKey::new("acme/infra#42"));
+        let again: JobSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again.repo().key(), RepoKey::new("acme/infra#42"));
+    }
+
+    #[test]
+    fn a_renamed_repository_is_cloned_from_its_new_name() {
+        let mut repo = RepoRef::unlisted("acme/infra", "https://github.com/acme/infra.git", "main");
+        repo.set_key(RepoKey::new("acme/infra"));
+        repo.renamed("acme/platform");
+        assert_eq!(repo.full_name, "acme/platform");
+        assert_eq!(repo.clone_url, "https://github.com/acme/platform.git");
+        assert_eq!(repo.key(), RepoKey::new("acme/infra"), "the key stays");
     }
 }
