@@ -54,7 +54,8 @@ async fn find(store: &dyn Store, id: &str) -> Result<Run, Refusal> {
 /// is not named).
 async fn hide_unreadable(state: &AppState, viewer: &Viewer, run: &Run) -> Result<(), Refusal> {
     // A run's `repository` is the store's key; GitHub knows it by its name now.
-    let name = crate::store::repositories::display_name(state.store.as_ref(), &run.key()).await;
+    let name =
+        crate::store::repositories::display_name(state.store.as_ref(), &run.repository).await;
     if viewer.permission(state, &name).await? >= Permission::Read {
         Ok(())
     } else {

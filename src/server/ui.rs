@@ -285,7 +285,7 @@ pub async fn run(
             .await
             .map_err(|e| store_failed(e, "reading the run"))?
             .ok_or_else(not_found)?;
-        let name = display_name(store.as_ref(), &run.key()).await;
+        let name = display_name(store.as_ref(), &run.repository).await;
         if viewer.permission(&state, &name).await? < Permission::Read {
             return Err(not_found());
         }
@@ -303,7 +303,7 @@ pub async fn run(
         }
         let plans = if run.pr != PrNumber(0) {
             store
-                .plans_of_pr(&run.key(), run.pr)
+                .plans_of_pr(&run.repository, run.pr)
                 .await
                 .map_err(|e| store_failed(e, "reading plans"))?
         } else {

@@ -120,13 +120,6 @@ pub struct Run {
     pub finished_at: Option<Millis>,
 }
 
-impl Run {
-    /// The key of the run's repository in the store (the run's `repository`).
-    pub fn key(&self) -> RepoKey {
-        self.repository.clone()
-    }
-}
-
 /// One stored piece of a run's log: whole lines, numbered from 1 in the order written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChunk {

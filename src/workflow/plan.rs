@@ -77,8 +77,7 @@ pub(super) async fn read_config(
         true => None,
         false => {
             // Stored under the repository's key; its name now finds it (kept at dispatch).
-            let key = ctx.store.repo_key_of_name(repo).await?;
-            let key = key.unwrap_or_else(|| crate::ids::RepoKey::new(repo));
+            let key = crate::store::repositories::key_of_name(ctx.store.as_ref(), repo).await?;
             ctx.store.hook_config(&key, sha).await?
         }
     };
