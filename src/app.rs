@@ -343,7 +343,7 @@ pub async fn start_with(
     let app = server::router(state);
     let server_cancel = cancel.clone();
     let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
+        let result = axum::serve(server::without_nagle(listener), app)
             .with_graceful_shutdown(server_cancel.cancelled_owned())
             .await;
         if let Err(e) = result {

@@ -136,7 +136,7 @@ pub async fn run(options: Options, ready: impl FnOnce(SocketAddr)) -> anyhow::Re
     ready(addr);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
+        axum::serve(crate::server::without_nagle(listener), router)
             .with_graceful_shutdown(async {
                 let _ = stop_rx.await;
             })

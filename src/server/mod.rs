@@ -62,6 +62,19 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
+/// `listener` with Nagle's algorithm off on every connection it accepts. A response written in
+/// parts (a run log's events, a streamed page) would otherwise wait for the client's delayed
+/// ACK, 40 ms at a time on Linux.
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not turn Nagle's algorithm off");
+        }
+    })
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(

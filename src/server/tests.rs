@@ -422,3 +422,17 @@ async fn metrics_read_fleet_gauges_from_the_store_at_scrape_time() {
         .unwrap_or(-1);
     assert!((3600..3660).contains(&age), "{age} in {text}");
 }
+
+#[tokio::test]
+async fn connections_are_accepted_with_nagle_off() {
+    use axum::serve::Listener as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut listener = without_nagle(listener);
+    let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (io, _) = listener.accept().await;
+    assert!(
+        io.nodelay().unwrap(),
+        "an accepted connection keeps Nagle's algorithm"
+    );
+}

@@ -15,6 +15,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+/// `listener` with Nagle's algorithm off on every connection, as GitHub's servers have it: a
+/// response written in parts (git's streamed packs) would otherwise wait for the client's
+/// delayed ACK, 40 ms at a time, and a fetch would take three times git's own work.
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
 /// One request for `git http-backend`.
 pub struct CgiRequest<'a> {
     /// The directory holding the repositories (`GIT_PROJECT_ROOT`).

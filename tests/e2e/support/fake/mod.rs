@@ -82,6 +82,7 @@ impl FakeGitHub {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
+        let listener = git_http::without_nagle(listener);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { inner, url }
     }
