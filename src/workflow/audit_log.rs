@@ -42,6 +42,7 @@ impl Context {
     }
 
     /// Appends every entry, in order.
+    #[tracing::instrument(level = "debug", name = "audit", skip_all, fields(entries = entries.len()))]
     pub async fn audit_all(&self, entries: Vec<NewEntry>) {
         for e in entries {
             self.audit(e).await;
@@ -130,6 +131,7 @@ pub fn locks(
 
 /// Takes `pr`'s locks of `targets` (see `LockStore::lock_projects`); each lock it did not hold
 /// before is a `lock_taken` entry by `actor`.
+#[tracing::instrument(level = "debug", name = "lock projects", skip_all)]
 pub async fn lock_projects(
     ctx: &Context,
     repo: &super::job::RepoRef,

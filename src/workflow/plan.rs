@@ -210,7 +210,12 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
     if let Some(failed) = &pre.failed {
         return hook_stopped(ctx, &req, job_id, failed).await;
     }
-    let config = match read_config(ctx, (repo, &req.pr.base_ref), head).await? {
+    // The head's config and the base's policy, read side by side from the mirror.
+    let (config, base) = tokio::join!(
+        read_config(ctx, (repo, &req.pr.base_ref), head),
+        super::policy::read(ctx, repo, &req.pr, req.merged)
+    );
+    let config = match config? {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
             let entry = NewEntry::new(Kind::ConfigError, req.actor.clone(), repo, "refused")
@@ -223,7 +228,7 @@ pub async fn run_fetched(ctx: &Context, job_id: i64, req: Request) -> anyhow::Re
         }
         None => None,
     };
-    let base = super::policy::read(ctx, repo, &req.pr, req.merged).await?;
+    let base = base?;
     let mut req = req.clone();
     if crate::apply::policy_changed(base.valid(), config.as_ref()) {
         let said = crate::render::reply::POLICY_AFTER_MERGE;
@@ -563,15 +568,22 @@ pub(super) async fn select(
     let affected = |autoplan: bool| async move {
         let changed = ctx
             .workspaces
-            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha)
-            .await?;
-        let found = match config {
-            Some(config) if !config.discovers() => Vec::new(),
-            _ => {
-                let tf = ctx
+            .changed_files(repo, &req.pr.base_sha, &req.pr.head_sha);
+        // The Terraform files only where projects are discovered; read beside the diff.
+        let tf = async {
+            match config {
+                Some(config) if !config.discovers() => Ok(None),
+                _ => ctx
                     .workspaces
                     .terraform_files(repo, &req.pr.head_sha)
-                    .await?;
+                    .await
+                    .map(Some),
+            }
+        };
+        let (changed, tf) = tokio::try_join!(changed, tf)?;
+        let found = match tf {
+            None => Vec::new(),
+            Some(tf) => {
                 crate::projects::without_config(&changed, &tf, ctx.settings.autoplan_modules)
             }
         };
@@ -801,16 +813,18 @@ pub(super) async fn plan_in_checkout(
     req: &Request,
     target: &Target,
 ) -> (Outcome, Option<Vec<u8>>, Option<Pinned>) {
-    let dir = ctx
-        .project_dir(
+    // The checkout, and beside it the commit whose policy holds.
+    let (dir, policy_sha) = tokio::join!(
+        ctx.project_dir(
             &req.repo.full_name,
             req.pr.number,
             target,
             &req.pr.head_sha,
             &req.pr.base_sha,
             req.merged,
-        )
-        .await;
+        ),
+        super::policy::base_sha(ctx, &req.repo.full_name, &req.pr, req.merged)
+    );
     let (root, dir) = match dir {
         Ok(at) => at,
         Err(output) => {
@@ -818,27 +832,26 @@ pub(super) async fn plan_in_checkout(
             return (Outcome::Failed { step, output }, None, None);
         }
     };
-    let policy_sha =
-        match super::policy::base_sha(ctx, &req.repo.full_name, &req.pr, req.merged).await {
-            Ok(sha) => sha,
-            Err(e) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "finding the base branch's head failed"
-                );
-                let output = "bosun could not find the base branch's head; the operator's logs \
+    let policy_sha = match policy_sha {
+        Ok(sha) => sha,
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "finding the base branch's head failed"
+            );
+            let output = "bosun could not find the base branch's head; the operator's logs \
                               say why."
-                    .into();
-                return (
-                    Outcome::Failed {
-                        step: Step::Config,
-                        output,
-                    },
-                    None,
-                    None,
-                );
-            }
-        };
+                .into();
+            return (
+                Outcome::Failed {
+                    step: Step::Config,
+                    output,
+                },
+                None,
+                None,
+            );
+        }
+    };
     let key = req.repo.key();
     let project = super::custom::ProjectRun {
         job_id,

@@ -37,6 +37,7 @@ pub fn of(base: Option<&RepoConfig>, target: &Target) -> Vec<ApplyRequirement> {
 /// The targets of `req` whose plan requirements (under `base`) the pull request does not
 /// meet, with why; GitHub is asked only what some target needs. A merged pull request's plan
 /// (apply on merge) is past them.
+#[tracing::instrument(level = "debug", name = "plan requirements", skip_all)]
 pub(super) async fn refused(
     ctx: &Context,
     req: &Request,

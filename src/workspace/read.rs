@@ -27,6 +27,7 @@ impl Workspaces {
     /// merge base of `base_sha` and `head_sha` to `head_sha` (changes made on the base since
     /// the branch started are not the PR's). Deleted files are included; a rename counts as
     /// its old and its new path.
+    #[tracing::instrument(level = "debug", name = "changed files", skip_all)]
     pub async fn changed_files(
         &self,
         repo: &str,
@@ -200,6 +201,7 @@ impl Workspaces {
     /// Every `*.tf` file (path, content) in the tree of commit `sha`, read straight from the
     /// mirror. Symlinks and submodules are skipped; more than 50,000 files or 64 MiB in all is
     /// an error. Content that is not UTF-8 is read lossily.
+    #[tracing::instrument(level = "debug", name = "terraform files", skip_all)]
     pub async fn terraform_files(
         &self,
         repo: &str,
