@@ -333,7 +333,7 @@ async fn serve(root: PathBuf) -> anyhow::Result<String> {
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(Arc::new(root));
-    let listener = git_http::without_nagle(listener);
+    let listener = bosun::server::without_nagle(listener);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }

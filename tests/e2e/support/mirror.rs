@@ -95,7 +95,7 @@ impl Mirror {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let listener = super::fake::git_http::without_nagle(listener);
+        let listener = bosun::server::without_nagle(listener);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -15,18 +15,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// `listener` with Nagle's algorithm off on every connection. A response written in parts (the
-/// headers, then git's streamed output) would otherwise wait for the client's delayed ACK, 40 ms
-/// at a time on Linux: a fetch from this server took three times git's own work, a cost of the
-/// test server and not of git or bosun.
-pub fn without_nagle(
-    listener: tokio::net::TcpListener,
-) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
-    axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    })
-}
-
 /// One request for `git http-backend`.
 pub struct CgiRequest<'a> {
     /// The directory holding the repositories (`GIT_PROJECT_ROOT`).

@@ -82,7 +82,9 @@ impl FakeGitHub {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
-        let listener = git_http::without_nagle(listener);
+        // Nagle's algorithm off, as bosun's server has it: a fetch's streamed responses would
+        // otherwise wait 40 ms at a time for git's delayed ACKs: a delay of this test server.
+        let listener = bosun::server::without_nagle(listener);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { inner, url }
     }
