@@ -260,6 +260,15 @@ fn inside(given: &Path, dir: &Dir) -> Result<PathBuf, &'static str> {
 pub async fn run(ctx: &Context, job: &Job) -> anyhow::Result<String> {
     let spec: JobSpec = serde_json::from_str(&job.spec)
         .map_err(|e| anyhow::anyhow!("job {} has an unreadable spec: {e}", job.id))?;
+    let repo = spec.repo().full_name.clone();
+    let done = run_spec(ctx, job, spec).await;
+    // The upkeep the job's fetches left, once nobody waits for them (see `workspace`).
+    ctx.workspaces.maintain_later(&repo);
+    done
+}
+
+/// [`run`] of a job whose spec is read.
+async fn run_spec(ctx: &Context, job: &Job, spec: JobSpec) -> anyhow::Result<String> {
     // A job that was applying when bosun stopped is never run again by itself.
     if apply::interrupted(ctx, job).await? {
         return Ok("interrupted by a restart while applying: reported, not run again".into());

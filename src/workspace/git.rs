@@ -63,6 +63,8 @@ pub(crate) struct Invocation<'a> {
     secret: Option<String>,
     stdin: Option<Vec<u8>>,
     stdout_cap: usize,
+    /// Runs at the lowest CPU priority (see [`Invocation::background`]).
+    background: bool,
 }
 
 impl Git {
@@ -82,6 +84,7 @@ impl Git {
             secret: None,
             stdin: None,
             stdout_cap: 64 * 1024 * 1024,
+            background: false,
         }
     }
 }
@@ -103,6 +106,13 @@ impl<'a> Invocation<'a> {
 
     pub(crate) fn stdin(mut self, input: Vec<u8>) -> Self {
         self.stdin = Some(input);
+        self
+    }
+
+    /// Runs the command at the lowest CPU priority (niceness 19): upkeep that nobody waits
+    /// for yields the CPUs to Terraform.
+    pub(crate) fn background(mut self) -> Self {
+        self.background = true;
         self
     }
 
@@ -167,6 +177,16 @@ impl<'a> Invocation<'a> {
                 config.push((k, v));
             } else {
                 cmd.env(k, v);
+            }
+        }
+        if self.background {
+            // SAFETY: between fork and exec only setpriority(2), a plain system call.
+            unsafe {
+                cmd.pre_exec(|| {
+                    // A priority left as it was only makes the upkeep compete: not an error.
+                    let _ = rustix::process::setpriority_process(None, 19);
+                    Ok(())
+                });
             }
         }
         cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
@@ -293,5 +313,32 @@ pub(crate) fn check_oid(oid: &str) -> anyhow::Result<()> {
         Ok(())
     } else {
         bail!("`{}` is not a full commit sha", oid.escape_debug())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "git" that is `sh`, to see what a command is started with.
+    fn shell(home: &Path) -> Git {
+        Git {
+            program: PathBuf::from("sh"),
+            home: home.to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn background_commands_run_at_the_lowest_priority_and_others_as_bosun() {
+        let home = tempfile::tempdir().unwrap();
+        let sh = shell(home.path());
+        let niceness = |out: Vec<u8>| String::from_utf8(out).unwrap().trim().to_owned();
+        let upkeep = sh.bare().args(["-c", "nice"]).background().run().await;
+        assert_eq!(niceness(upkeep.unwrap()), "19");
+        let ours =
+            String::from_utf8(std::process::Command::new("nice").output().unwrap().stdout).unwrap();
+        let plain = sh.bare().args(["-c", "nice"]).run().await;
+        assert_eq!(niceness(plain.unwrap()), ours.trim());
     }
 }

@@ -21,6 +21,12 @@
 //! One async lock per repository serialises fetches, checkouts and clean-ups of its mirror;
 //! different repositories proceed in parallel. Reads (`has_commit`, `changed_files`, …) take no
 //! lock: git readers are safe alongside a fetch.
+//!
+//! A fetch never runs git's upkeep (`--no-auto-maintenance`): the repack that many fetches'
+//! packs call for would hold up the plan whose fetch tripped it, for seconds on a large
+//! repository. [`Workspaces::maintain_later`] runs it in the background after a job instead,
+//! at the lowest CPU priority and outside the lock (git's repack and prune are safe alongside
+//! fetches and readers: objects younger than two weeks are never pruned).
 
 mod checkout;
 mod file_cache;
@@ -53,6 +59,8 @@ pub struct Workspaces {
     local_remotes: bool,
     /// Files read from the mirror's commits (see [`file_cache`]).
     files: file_cache::FileCache,
+    /// The mirrors whose upkeep runs now (see [`Workspaces::maintain_later`]).
+    maintaining: Arc<Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl Workspaces {
@@ -65,6 +73,7 @@ impl Workspaces {
             locks: Mutex::new(HashMap::new()),
             local_remotes: false,
             files: file_cache::FileCache::default(),
+            maintaining: Arc::default(),
         }
     }
 
@@ -145,6 +154,7 @@ impl Workspaces {
                 "fetch",
                 "--no-tags",
                 "--no-write-fetch-head",
+                "--no-auto-maintenance",
                 "--no-recurse-submodules",
                 "--quiet",
                 "--",
@@ -166,6 +176,59 @@ impl Workspaces {
             err
         };
         Err(err.context(format!("fetching {repo} from {clone_url}")))
+    }
+
+    /// Runs git's upkeep of the mirror of `repo` (`git maintenance run --auto`: a repack once
+    /// fetches have left many packs or loose objects, else nothing) at the lowest CPU priority,
+    /// and waits for it. Nothing without a mirror.
+    pub async fn maintain(&self, repo: &str) -> anyhow::Result<()> {
+        let mirror = self.mirror_path(repo)?;
+        if !mirror.join("HEAD").is_file() {
+            return Ok(());
+        }
+        maintain(&self.git()?, &mirror)
+            .await
+            .with_context(|| format!("maintaining the mirror of {repo}"))
+    }
+
+    /// [`Workspaces::maintain`] in the background, one at a time per mirror (a call while one
+    /// runs does nothing); a failure is logged.
+    pub fn maintain_later(&self, repo: &str) {
+        let Ok(mirror) = self.mirror_path(repo) else {
+            return;
+        };
+        if !mirror.join("HEAD").is_file() {
+            return;
+        }
+        let git = match self.git() {
+            Ok(git) => git,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "maintaining a mirror failed");
+                return;
+            }
+        };
+        let running = self.maintaining.clone();
+        let mine = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(mirror.clone());
+        if !mine {
+            return;
+        }
+        let repo = repo.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = maintain(&git, &mirror).await {
+                tracing::warn!(
+                    repo,
+                    error = format!("{e:#}"),
+                    "maintaining a mirror failed"
+                );
+            }
+            running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&mirror);
+        });
     }
 
     /// Whether the mirror of `repo` holds commit `sha` (false when there is no mirror yet).
@@ -270,6 +333,16 @@ impl Workspaces {
 /// killed) leaves only that directory, which the next creation removes, never a mirror
 /// without a `HEAD` or with git's `HEAD.lock`, which `git init` would refuse for good. A
 /// directory at `mirror` without a `HEAD` (left so before creation was atomic) is removed.
+/// `git maintenance run --auto` in `mirror`, at the lowest CPU priority.
+async fn maintain(git: &Git, mirror: &Path) -> anyhow::Result<()> {
+    git.at(mirror)
+        .args(["maintenance", "run", "--auto", "--quiet"])
+        .background()
+        .run()
+        .await?;
+    Ok(())
+}
+
 async fn create_mirror(git: &Git, mirror: &Path) -> anyhow::Result<()> {
     let parent = mirror.parent().context("mirror path has no parent")?;
     let name = mirror

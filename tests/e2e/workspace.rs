@@ -539,3 +539,80 @@ async fn files_read_at_a_commit_are_read_in_one_go_and_remembered() {
     );
     s.ctx.finish().await;
 }
+
+/// The packs in `mirror` (each fetch keeps its own under `transfer.unpackLimit=1`).
+fn packs(mirror: &Path) -> usize {
+    std::fs::read_dir(mirror.join("objects/pack"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Sets git config `key` of `mirror` (the mirror's own file: bosun reads no global one).
+fn set_config(mirror: &Path, key: &str, value: &str) {
+    let done = std::process::Command::new("git")
+        .arg(format!("--git-dir={}", mirror.display()))
+        .args(["config", key, value])
+        .status()
+        .unwrap();
+    assert!(done.success());
+}
+
+#[tokio::test]
+async fn a_fetch_leaves_gits_upkeep_to_maintain() {
+    let s = setup().await;
+    let (first, _) = s.ctx.open_pr("one", &[("a/main.tf", "a\n")]).await;
+    s.fetch_pr(first).await.unwrap();
+    // Every fetch keeps its pack, and more than two packs call for a repack.
+    let mirror = s.ws.mirror_path(REPO).unwrap();
+    set_config(&mirror, "transfer.unpackLimit", "1");
+    set_config(&mirror, "gc.autoPackLimit", "2");
+    let before = packs(&mirror);
+    let mut heads = Vec::new();
+    for name in ["two", "three", "four"] {
+        let (pr, _) = s
+            .ctx
+            .open_pr(name, &[(&format!("{name}/main.tf"), "b\n")])
+            .await;
+        s.fetch_pr(pr).await.unwrap();
+        heads.push(s.head(pr));
+    }
+    // No fetch repacked: the plan that trips the limit does not wait for it.
+    assert_eq!(packs(&mirror), before + 3, "a fetch ran git's upkeep");
+    s.ws.maintain(REPO).await.unwrap();
+    assert_eq!(packs(&mirror), 1, "maintain repacks");
+    for head in &heads {
+        assert!(s.ws.has_commit(REPO, &Sha::new(head)).await.unwrap());
+    }
+    // Below the limits it does nothing.
+    s.ws.maintain(REPO).await.unwrap();
+    assert_eq!(packs(&mirror), 1);
+    s.ctx.finish().await;
+}
+
+#[tokio::test]
+async fn a_job_leaves_its_mirror_maintained() {
+    let ctx = TestContext::start().await;
+    let (first, _) = ctx.open_pr("one", &[("a/main.tf", "a\n")]).await;
+    ctx.settle().await;
+    let mirror = ctx.data_path().join("mirrors/acme+infra.git");
+    assert!(mirror.join("HEAD").is_file(), "the plan made the mirror");
+    set_config(&mirror, "transfer.unpackLimit", "1");
+    set_config(&mirror, "gc.autoPackLimit", "1");
+    for name in ["two", "three"] {
+        ctx.open_pr(name, &[(&format!("{name}/main.tf"), "b\n")])
+            .await;
+        ctx.settle().await;
+    }
+    // The jobs' fetches left packs; the upkeep after each job repacks them, in the background.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while packs(&mirror) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(packs(&mirror), 1, "the mirror was not maintained");
+    assert!(ctx.check(first, "bosun/plan").conclusion.is_some());
+    ctx.finish().await;
+}
