@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::lease::{self, Held};
 use crate::store::{Claim, Job, JobStatus, Store, now_millis};
 use crate::workflow::{self, Context};
 
@@ -128,8 +129,9 @@ pub async fn run_job(
         let claim = job.claim();
         let stops = drain::stops(&ctx.settings, &job);
         let mut work = Box::pin(AssertUnwindSafe(workflow::run(ctx, &job)).catch_unwind());
-        // The lease is looked at before the work goes on: a process woken from a stall past
-        // its lease stops before the work writes anything more (see `renew_lease`).
+        // The lease is looked at before every step of the work: a process woken from a stall
+        // past its lease stops before the work writes anything more (see `lease`).
+        let held = Held::new(lease);
         let outcome = tokio::select! {
             biased;
             () = drain::stopped(stops, drain) => {
@@ -137,8 +139,8 @@ pub async fn run_job(
                 drop(work);
                 return drain::release(ctx, claim).await;
             }
-            () = renew_lease(ctx.store.clone(), claim, lease) => None,
-            outcome = &mut work => Some(outcome),
+            () = renew_lease(ctx.store.clone(), claim, lease, &held) => None,
+            outcome = lease::guarded(&held, &mut work) => outcome,
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -240,20 +242,19 @@ async fn applying(ctx: &Context, job: &Job) -> bool {
 /// may hold it; returns then. It returns at once, without asking the store, when it wakes
 /// past the lease: the process stalled (paused, starved) with no renewal, so another worker
 /// may hold the job and be writing to GitHub, and this one must not write before it knows.
-async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration) {
-    let mut held_until = tokio::time::Instant::now() + lease;
+async fn renew_lease(store: Arc<dyn Store>, claim: Claim, lease: Duration, held: &Held) {
     loop {
         tokio::time::sleep(lease / 3).await;
-        if tokio::time::Instant::now() >= held_until {
+        if held.ran_out() {
             tracing::warn!("the job's lease ran out unrenewed while this process stalled");
             return;
         }
         let asked = tokio::time::Instant::now();
         let until = now_millis() + lease.as_millis() as i64;
         match store.renew_job(claim, until).await {
-            Ok(true) => held_until = asked + lease,
+            Ok(true) => held.renewed(asked, lease),
             Ok(false) => return,
-            Err(e) if tokio::time::Instant::now() >= held_until => {
+            Err(e) if held.ran_out() => {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "the job's lease ran out unrenewed"
@@ -308,7 +309,7 @@ mod tests {
         let short = Duration::from_millis(30);
         let held = tokio::time::timeout(
             Duration::from_millis(200),
-            renew_lease(store.clone(), mine, short),
+            renew_lease(store.clone(), mine, short, &Held::new(short)),
         )
         .await;
         assert!(held.is_err(), "renewed while the job is this worker's");
@@ -318,9 +319,12 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(5), renew_lease(store, mine, short))
-            .await
-            .expect("the renewal learns the job was taken over");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            renew_lease(store, mine, short, &Held::new(short)),
+        )
+        .await
+        .expect("the renewal learns the job was taken over");
     }
 
     #[tokio::test]
@@ -328,7 +332,8 @@ mod tests {
         let (_dir, store, mine) = claimed().await;
         tokio::time::pause();
         let lease = Duration::from_secs(3);
-        let mut renewal = Box::pin(renew_lease(store, mine, lease));
+        let held = Held::new(lease);
+        let mut renewal = Box::pin(renew_lease(store, mine, lease, &held));
         assert!(
             futures::poll!(&mut renewal).is_pending(),
             "waiting to renew"

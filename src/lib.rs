@@ -17,6 +17,7 @@ pub mod github;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod lease;
 pub mod lock_watch;
 pub mod metrics;
 pub mod names;

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::lease::{self, Held};
 use crate::store::{Store, Task, TaskClaim, now_millis};
 use crate::workflow::Context;
 use crate::workflow::plan_tasks::{self, MAX_CLAIMS, Spread};
@@ -101,7 +102,9 @@ async fn run_task(
     );
     async {
         let claim = task.claim();
-        let work = plan_tasks::run_task(ctx, &task, spread);
+        let work = Box::pin(plan_tasks::run_task(ctx, &task, spread));
+        // Looked at before every step of the work (see `lease`).
+        let held = Held::new(lease);
         let plan = tokio::select! {
             biased;
             () = drain.cancelled() => {
@@ -115,8 +118,14 @@ async fn run_task(
                 }
                 return;
             }
-            plan = work => plan,
-            () = renew(ctx.store.clone(), claim, lease) => {
+            plan = lease::guarded(&held, work) => match plan {
+                Some(plan) => plan,
+                None => {
+                    tracing::warn!("the plan task's lease ran out unrenewed while this process stalled: stopped");
+                    return;
+                }
+            },
+            () = renew(ctx.store.clone(), claim, lease, &held) => {
                 tracing::warn!("the plan task's lease was taken over: stopped");
                 return;
             }
@@ -146,8 +155,7 @@ async fn run_task(
 
 /// Renews a task's lease every third of it until the store says another worker holds the
 /// task, or renewals failed until the lease ran out; returns then.
-async fn renew(store: Arc<dyn Store>, claim: TaskClaim, lease: Duration) {
-    let mut held_until = tokio::time::Instant::now() + lease;
+async fn renew(store: Arc<dyn Store>, claim: TaskClaim, lease: Duration, held: &Held) {
     loop {
         tokio::time::sleep(lease / 3).await;
         let asked = tokio::time::Instant::now();
@@ -155,9 +163,9 @@ async fn renew(store: Arc<dyn Store>, claim: TaskClaim, lease: Duration) {
             .renew_task(claim, now_millis() + lease.as_millis() as i64)
             .await
         {
-            Ok(true) => held_until = asked + lease,
+            Ok(true) => held.renewed(asked, lease),
             Ok(false) => return,
-            Err(e) if tokio::time::Instant::now() >= held_until => {
+            Err(e) if held.ran_out() => {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "the plan task's lease ran out unrenewed"

@@ -333,8 +333,24 @@ impl Workspaces {
 /// killed) leaves only that directory, which the next creation removes, never a mirror
 /// without a `HEAD` or with git's `HEAD.lock`, which `git init` would refuse for good. A
 /// directory at `mirror` without a `HEAD` (left so before creation was atomic) is removed.
-/// `git maintenance run --auto` in `mirror`, at the lowest CPU priority.
+/// `git maintenance run --auto` in `mirror`, at the lowest CPU priority. A lock git's upkeep
+/// left older than the command's time limit is removed first: a run cut off (bosun stopped or
+/// killed meanwhile) leaves it, and git would skip every later run while it is there.
 async fn maintain(git: &Git, mirror: &Path) -> anyhow::Result<()> {
+    let lock = mirror.join("objects").join("maintenance.lock");
+    // Our own directory, under the data dir: read without following a link.
+    if let Ok(meta) = tokio::fs::symlink_metadata(&lock).await
+        && meta
+            .modified()
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > git.timeout)
+    {
+        tracing::info!(lock = %lock.display(), "removing a stale lock of git's upkeep");
+        tokio::fs::remove_file(&lock)
+            .await
+            .with_context(|| format!("removing {}", lock.display()))?;
+    }
     git.at(mirror)
         .args(["maintenance", "run", "--auto", "--quiet"])
         .background()

@@ -616,3 +616,39 @@ async fn a_job_leaves_its_mirror_maintained() {
     assert!(ctx.check(first, "bosun/plan").conclusion.is_some());
     ctx.finish().await;
 }
+
+#[tokio::test]
+async fn a_stale_lock_of_gits_upkeep_does_not_stop_it_for_good() {
+    let s = setup().await;
+    let mirror = s.ws.mirror_path(REPO).unwrap();
+    for name in ["one", "two", "three"] {
+        let (pr, _) = s
+            .ctx
+            .open_pr(name, &[(&format!("{name}/main.tf"), "b\n")])
+            .await;
+        s.fetch_pr(pr).await.unwrap();
+        if name == "one" {
+            set_config(&mirror, "transfer.unpackLimit", "1");
+            set_config(&mirror, "gc.autoPackLimit", "1");
+        }
+    }
+    let before = packs(&mirror);
+    assert!(before > 1);
+    // A lock of a run going on now: git leaves the mirror to it.
+    let lock = mirror.join("objects/maintenance.lock");
+    std::fs::write(&lock, "").unwrap();
+    s.ws.maintain(REPO).await.unwrap();
+    assert_eq!(packs(&mirror), before, "a live run's lock is respected");
+    // One left by a run cut off longer ago than a git command may take (60 s here).
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    s.ws.maintain(REPO).await.unwrap();
+    assert_eq!(packs(&mirror), 1, "the stale lock stopped the upkeep");
+    assert!(!lock.exists());
+    s.ctx.finish().await;
+}
