@@ -221,8 +221,10 @@ pub async fn start_with(
     let mut terraform = Terraform::new(
         &settings.terraform_bin,
         Arc::new(Redacting::new(runner, redactor.clone())),
-        plugin_cache,
+        plugin_cache.clone(),
     );
+    // Beside the scopes (`pr/`, `default/`; see `terraform::cache`).
+    terraform.provider_store = Some(plugin_cache.join("verified"));
     terraform.runs_dir = std::path::absolute(settings.data_dir.join("runs"))
         .unwrap_or_else(|_| settings.data_dir.join("runs"));
     // No run is under way before start: what is there was left by a crash.

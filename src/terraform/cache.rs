@@ -18,11 +18,30 @@
 //! different trust: every pull request has its own (`pr/<owner>+<name>/pr-<N>`, deleted when
 //! the pull request closes) and every repository's default branch — its drift checks — has
 //! its own (`default/<owner>+<name>`), all under the plugin cache directory ([`scope`]).
+//!
+//! **The verified store.** Beside the scopes, one store holds a copy of every package some
+//! `init` verified (`verified/<host>/<namespace>/<type>/<version>/<os_arch>/h1-<hex>`), named
+//! by the `h1:` hash bosun computed over the bytes it wrote there itself ([`promote`] copies,
+//! never moves, what a run installed: a run may keep a hard link to what it wrote). A run of
+//! any scope gets a package from it only when its own lock file records that exact hash
+//! ([`prepare`]), so code of one trust can never hand code of another a package it did not
+//! pin; Terraform checks the hash again when it takes the package. Runs see the store
+//! read-only, so the first pull request using a provider version pays its download and every
+//! later one, of any repository, links it. A package unused for [`STORE_KEEP`] is removed
+//! when the store next grows ([`prune_store`]).
 
 use crate::ids::PrNumber;
 use std::path::{Path, PathBuf};
 
+use std::time::{Duration, SystemTime};
+
 use anyhow::{Context, Result};
+
+/// How long a package of the verified store is kept after a run last used it.
+pub const STORE_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How old a half-made copy (`.tmp-*`) or a half-removed one (`.trash-*`) must be before
+/// [`prune_store`] removes it: no copy takes this long.
+const STORE_SCRAPS: Duration = Duration::from_secs(3600);
 
 /// The cache of pull request `pr` of `repo` (`owner/name`), or of its default branch when
 /// `pr` is 0 (drift checks), relative to the plugin cache directory.
@@ -59,7 +78,16 @@ const PACKAGE_DEPTH: usize = 5;
 /// project's lock file (`lock`, as it is before the `init`) records. Terraform takes a cached
 /// package only for a provider its lock file records, and installs any other into the cache
 /// itself, where a symlink would stop it.
-pub fn prepare(shared: &Path, private: &Path, lock: Option<&str>) -> Result<()> {
+///
+/// A provider and version the lock file records that the shared cache lacks is linked from
+/// the verified `store` instead, when it holds a package of exactly a hash the lock file
+/// records for them (see the module docs); that package's last use is set to now.
+pub fn prepare(
+    shared: &Path,
+    store: Option<&Path>,
+    private: &Path,
+    lock: Option<&str>,
+) -> Result<()> {
     std::fs::create_dir_all(shared)
         .with_context(|| format!("creating the plugin cache {}", shared.display()))?;
     std::fs::create_dir_all(private).with_context(|| format!("creating {}", private.display()))?;
@@ -82,7 +110,77 @@ pub fn prepare(shared: &Path, private: &Path, lock: Option<&str>) -> Result<()> 
         std::os::unix::fs::symlink(shared.join(&rel), &link)
             .with_context(|| format!("linking {}", link.display()))?;
     }
+    if let Some(store) = store {
+        link_from_store(store, private, &recorded)?;
+    }
     Ok(())
+}
+
+/// Links into `private` each package of `store` whose provider, version and `h1:` hash are
+/// among `recorded`, unless `private` has that package already.
+fn link_from_store(
+    store: &Path,
+    private: &Path,
+    recorded: &[(String, String, String)],
+) -> Result<()> {
+    for (address, version, hash) in recorded {
+        let (Some(rel), Some(name)) = (provider_dir(address, version), entry_name(hash)) else {
+            continue;
+        };
+        let versions = store.join(&rel);
+        let platforms = match std::fs::read_dir(&versions) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", versions.display())),
+        };
+        for platform in platforms {
+            let platform = platform.with_context(|| format!("reading {}", versions.display()))?;
+            let entry = platform.path().join(&name);
+            let is_dir = entry.symlink_metadata().is_ok_and(|m| m.is_dir());
+            let link = private.join(&rel).join(platform.file_name());
+            if !is_dir || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::fs::create_dir_all(private.join(&rel))
+                .with_context(|| format!("creating {}", private.join(&rel).display()))?;
+            std::os::unix::fs::symlink(&entry, &link)
+                .with_context(|| format!("linking {}", link.display()))?;
+            // Its last use, for `prune_store`; a failure only shortens its stay.
+            if let Err(e) = used_now(&entry) {
+                tracing::debug!(error = %e, entry = %entry.display(), "marking a stored package used");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the modification time of the store's entry `dir` (bosun's own) to now.
+fn used_now(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.set_times(std::fs::FileTimes::new().set_modified(SystemTime::now()))
+}
+
+/// `host/namespace/type/version` as a relative path, when the lock file's `address` and
+/// `version` (the pull request's words) are plain names: no `..`, no separator inside one.
+fn provider_dir(address: &str, version: &str) -> Option<PathBuf> {
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+    };
+    let parts: Vec<&str> = address.split('/').chain([version]).collect();
+    (parts.len() == 4 && parts.iter().all(|p| plain(p))).then(|| parts.iter().collect())
+}
+
+/// The store's name for a package of hash `h1:<base64>`: `h1-<hex>`, or `None` when it is
+/// not a SHA-256 in base64.
+fn entry_name(hash: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(hash.strip_prefix("h1:")?)
+        .ok()?;
+    (bytes.len() == 32).then(|| format!("h1-{}", hex::encode(bytes)))
 }
 
 /// The package directories of the cache `root` (relative paths `PACKAGE_DEPTH` deep): real
@@ -121,6 +219,8 @@ pub struct Promoted {
     /// New packages left in the private cache: the shared one had them meanwhile, or their
     /// hash is not one the lock file records.
     pub kept: Vec<PathBuf>,
+    /// Packages copied into the verified store (which did not have them).
+    pub stored: Vec<PathBuf>,
 }
 
 /// Moves each package `init` installed into `private` (its real directories: the symlinks
@@ -128,7 +228,16 @@ pub struct Promoted {
 /// `lock` (the project's `.terraform.lock.hcl`, as `init` left it) records for that provider
 /// and version, and the shared cache does not have it yet. A moved package is replaced by a
 /// symlink to its new place, so the run's `.terraform` still finds it.
-pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
+///
+/// First, a package the verified `store` lacks is copied there, when the hash of the copy is
+/// one `lock` records (see the module docs); when that made the store grow, packages unused
+/// for [`STORE_KEEP`] are removed from it.
+pub fn promote(
+    shared: &Path,
+    store: Option<&Path>,
+    private: &Path,
+    lock: &str,
+) -> Result<Promoted> {
     let recorded = lock_hashes(lock);
     let mut done = Promoted::default();
     for rel in packages(private)? {
@@ -136,21 +245,39 @@ pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
         let Some((address, version)) = provider_of(&rel) else {
             continue;
         };
+        let hashes: Vec<&str> = recorded
+            .iter()
+            .filter(|(a, v, _)| *a == address && *v == version)
+            .map(|(_, _, h)| h.as_str())
+            .collect();
+        let mut known = None;
+        if let Some(store) = store {
+            match store_copy(store, &rel, &from, &hashes) {
+                Ok(Stored::Added(hash)) => {
+                    done.stored.push(rel.clone());
+                    known = Some(true);
+                    tracing::debug!(package = %rel.display(), %hash, "provider package stored");
+                }
+                Ok(Stored::Mismatch) => known = Some(false),
+                Ok(Stored::Skipped) => {}
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), package = %rel.display(), "storing a provider package failed");
+                }
+            }
+        }
         let to = shared.join(&rel);
         // Shared already (by another init meanwhile): nothing to hash.
         if to.symlink_metadata().is_ok() {
             done.kept.push(rel);
             continue;
         }
-        let verified = match hash_v1(&from) {
-            Ok(h) => recorded
-                .iter()
-                .any(|(a, v, hash)| *a == address && *v == version && *hash == h),
+        let verified = known.unwrap_or_else(|| match hash_v1(&from) {
+            Ok(h) => hashes.contains(&h.as_str()),
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), package = %rel.display(), "hashing a provider package failed");
                 false
             }
-        };
+        });
         if !verified {
             done.kept.push(rel);
             continue;
@@ -178,7 +305,200 @@ pub fn promote(shared: &Path, private: &Path, lock: &str) -> Result<Promoted> {
             }
         }
     }
+    if let Some(store) = store.filter(|_| !done.stored.is_empty()) {
+        match prune_store(store, STORE_KEEP, SystemTime::now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                packages = n,
+                "unused provider packages removed from the store"
+            ),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "pruning the provider store failed"
+            ),
+        }
+    }
     Ok(done)
+}
+
+/// What [`store_copy`] did.
+enum Stored {
+    /// The copy's hash, one the lock file records, is in the store now.
+    Added(String),
+    /// The copy's hash is not one the lock file records: nothing stored.
+    Mismatch,
+    /// The store has a package of a recorded hash already, or the lock file records none.
+    Skipped,
+}
+
+/// Copies package `from` (`rel` in a cache) into `store`, as `rel/h1-<hex>`, when the store
+/// has no package of any of `hashes` there and the copy's hash is one of them.
+fn store_copy(store: &Path, rel: &Path, from: &Path, hashes: &[&str]) -> Result<Stored> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COPIES: AtomicU64 = AtomicU64::new(0);
+    let dir = store.join(rel);
+    let names: Vec<String> = hashes.iter().filter_map(|h| entry_name(h)).collect();
+    if names.is_empty() || names.iter().any(|n| dir.join(n).symlink_metadata().is_ok()) {
+        return Ok(Stored::Skipped);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COPIES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let copied = copy_hashed(from, &tmp);
+    let verified = match &copied {
+        Ok(hash) if hashes.contains(&hash.as_str()) => entry_name(hash),
+        _ => None,
+    };
+    let Some(name) = verified else {
+        // Best effort: a leftover is removed by `prune_store` later.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return copied.map(|_| Stored::Mismatch);
+    };
+    let to = dir.join(name);
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &tmp,
+        rustix::fs::CWD,
+        &to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => copied.map(Stored::Added),
+        Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(Stored::Skipped)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(std::io::Error::from(e))
+                .with_context(|| format!("moving {} into {}", tmp.display(), to.display()))
+        }
+    }
+}
+
+/// Copies the package directory `from` into the new directory `to`, never following a link
+/// (a package holding anything but files and directories is refused), and returns the `h1:`
+/// hash of what it wrote. The copy's files are read-only (`0555` when executable, else
+/// `0444`).
+fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
+    use sha2::{Digest as _, Sha256};
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    let mkdir = |dir: &Path| {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+    };
+    mkdir(to)?;
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Some(rel) = stack.pop() {
+        let here = from.join(&rel);
+        for entry in
+            std::fs::read_dir(&here).with_context(|| format!("reading {}", here.display()))?
+        {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let rel = rel.join(entry.file_name());
+            if kind.is_dir() {
+                mkdir(&to.join(&rel))?;
+                stack.push(rel);
+                continue;
+            }
+            anyhow::ensure!(
+                kind.is_file(),
+                "{} is neither a file nor a directory",
+                rel.display()
+            );
+            let source = from.join(&rel);
+            let mut src = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&source)
+                .with_context(|| format!("opening {}", source.display()))?;
+            let meta = src.metadata()?;
+            anyhow::ensure!(meta.is_file(), "{} is not a file", rel.display());
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o555
+            } else {
+                0o444
+            };
+            let target = to.join(&rel);
+            let mut dst = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&target)
+                .with_context(|| format!("creating {}", target.display()))?;
+            let mut hash = Sha256::new();
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+                dst.write_all(&buf[..n])?;
+            }
+            files.push((
+                rel.to_string_lossy().replace('\\', "/"),
+                format!("{:x}", hash.finalize()),
+            ));
+        }
+    }
+    Ok(h1_of(files))
+}
+
+/// Removes from `store` each package not used (linked or added) since `keep` before `now`,
+/// and the leftovers of copies and removals cut off more than an hour ago; returns how many
+/// packages it removed. A package is first renamed out of its name, so a run never links a
+/// half-removed one.
+pub fn prune_store(store: &Path, keep: Duration, now: SystemTime) -> Result<usize> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static REMOVALS: AtomicU64 = AtomicU64::new(0);
+    let older = |meta: &std::fs::Metadata, age: Duration| {
+        meta.modified()
+            .is_ok_and(|m| now.duration_since(m).is_ok_and(|d| d > age))
+    };
+    let mut removed = 0;
+    for rel in packages(store)? {
+        let dir = store.join(&rel);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata()?;
+            if !meta.is_dir() {
+                continue;
+            }
+            let path = entry.path();
+            if name.starts_with(".tmp-") || name.starts_with(".trash-") {
+                if older(&meta, STORE_SCRAPS) {
+                    std::fs::remove_dir_all(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+            } else if name.starts_with("h1-") && older(&meta, keep) {
+                let trash = dir.join(format!(
+                    ".trash-{}-{}",
+                    std::process::id(),
+                    REMOVALS.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::rename(&path, &trash)
+                    .with_context(|| format!("moving {} aside", path.display()))?;
+                std::fs::remove_dir_all(&trash)
+                    .with_context(|| format!("removing {}", trash.display()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The provider address (`host/namespace/type`) and version of a package's relative path.
@@ -221,7 +541,6 @@ fn lock_hashes(lock: &str) -> Vec<(String, String, String)> {
 /// sorted lines `<sha256 hex>  <relative path>` of its files, base64-encoded. Nothing under
 /// it may be a symlink.
 pub fn hash_v1(dir: &Path) -> Result<String> {
-    use base64::Engine as _;
     use sha2::{Digest as _, Sha256};
     let mut files = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -242,18 +561,30 @@ pub fn hash_v1(dir: &Path) -> Result<String> {
             }
         }
     }
-    files.sort();
-    let mut summary = Sha256::new();
-    for rel in &files {
-        let mut file = std::fs::File::open(dir.join(rel))?;
+    let mut hashed = Vec::with_capacity(files.len());
+    for rel in files {
+        let mut file = std::fs::File::open(dir.join(&rel))?;
         let mut hash = Sha256::new();
         std::io::copy(&mut file, &mut hash)?;
-        summary.update(format!("{:x}  {rel}\n", hash.finalize()));
+        hashed.push((rel, format!("{:x}", hash.finalize())));
     }
-    Ok(format!(
+    Ok(h1_of(hashed))
+}
+
+/// The `h1:` hash of a package's `(relative path, SHA-256 hex)` files: the SHA-256 of the
+/// lines `<hex>  <path>`, sorted by path, base64-encoded.
+fn h1_of(mut files: Vec<(String, String)>) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    files.sort();
+    let mut summary = Sha256::new();
+    for (rel, hex) in &files {
+        summary.update(format!("{hex}  {rel}\n"));
+    }
+    format!(
         "h1:{}",
         base64::engine::general_purpose::STANDARD.encode(summary.finalize())
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -344,14 +675,14 @@ mod tests {
             b"d",
         );
         let alpha_lock = lock(&[("registry.terraform.io/example/alpha", "1.0.0", "h1:x=")]);
-        prepare(&shared, &private, Some(&alpha_lock)).unwrap();
+        prepare(&shared, None, &private, Some(&alpha_lock)).unwrap();
         let linked = private.join(ALPHA);
         assert!(linked.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(linked.read_link().unwrap(), alpha);
         // A provider the lock file does not record is left for init to install itself.
         assert!(!private.join("registry.terraform.io/example/delta").exists());
         let bare = tmp.path().join("run0/cache");
-        prepare(&shared, &bare, None).unwrap();
+        prepare(&shared, None, &bare, None).unwrap();
         assert!(std::fs::read_dir(&bare).unwrap().next().is_none());
 
         // init installed beta (verified) and a gamma the lock file does not record.
@@ -367,7 +698,7 @@ mod tests {
                 "h1:somethingelse=",
             ),
         ]);
-        let done = promote(&shared, &private, &lock).unwrap();
+        let done = promote(&shared, None, &private, &lock).unwrap();
         assert_eq!(done.moved, [PathBuf::from(BETA)]);
         assert_eq!(done.kept, [PathBuf::from(gamma_rel)]);
         assert_eq!(hash_v1(&shared.join(BETA)).unwrap(), beta_hash);
@@ -389,7 +720,7 @@ mod tests {
         // A second init that installed beta too keeps its own: the shared copy is not replaced.
         let other = tmp.path().join("run2/cache");
         package(&other, BETA, b"beta");
-        let again = promote(&shared, &other, &lock).unwrap();
+        let again = promote(&shared, None, &other, &lock).unwrap();
         assert!(again.moved.is_empty());
         assert_eq!(again.kept, [PathBuf::from(BETA)]);
         assert_eq!(hash_v1(&shared.join(BETA)).unwrap(), beta_hash);
@@ -416,5 +747,201 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    fn stored_entries(store: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for rel in packages(store).unwrap() {
+            for e in std::fs::read_dir(store.join(&rel)).unwrap() {
+                found.push(rel.join(e.unwrap().file_name()));
+            }
+        }
+        found
+    }
+
+    fn set_age(dir: &Path, age: Duration) {
+        std::fs::File::open(dir)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_modified(SystemTime::now() - age))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_package_verified_in_one_scope_serves_another_only_by_its_exact_hash() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("verified");
+        let private = tmp.path().join("run-a/cache");
+        let beta = package(&private, BETA, b"beta");
+        let hash = hash_v1(&beta).unwrap();
+        let beta_lock = lock(&[("registry.terraform.io/example/beta", "2.0.0", &hash)]);
+        let done = promote(&tmp.path().join("pr-1"), Some(&store), &private, &beta_lock).unwrap();
+        assert_eq!(done.stored, [PathBuf::from(BETA)]);
+        assert_eq!(done.moved, [PathBuf::from(BETA)], "the scope gets it too");
+        let name = entry_name(&hash).unwrap();
+        assert!(name.starts_with("h1-") && name.len() == 3 + 64, "{name}");
+        assert_eq!(stored_entries(&store), [PathBuf::from(BETA).join(&name)]);
+        let entry = store.join(BETA).join(&name);
+        assert!(entry.symlink_metadata().unwrap().is_dir());
+        assert_eq!(hash_v1(&entry).unwrap(), hash);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&entry.join("terraform-provider-x")), 0o444);
+        assert_eq!(mode(&entry.join("docs/README")), 0o444);
+
+        // Another init of another scope that installed it too adds nothing.
+        let again = tmp.path().join("run-b/cache");
+        package(&again, BETA, b"beta");
+        let done = promote(&tmp.path().join("pr-2"), Some(&store), &again, &beta_lock).unwrap();
+        assert!(done.stored.is_empty());
+        assert_eq!(stored_entries(&store).len(), 1);
+
+        // A scope whose lock file records that hash links the store's copy.
+        let linked = tmp.path().join("run-c/cache");
+        prepare(
+            &tmp.path().join("pr-3"),
+            Some(&store),
+            &linked,
+            Some(&beta_lock),
+        )
+        .unwrap();
+        assert_eq!(linked.join(BETA).read_link().unwrap(), entry);
+        // One recording another hash for that provider and version does not.
+        let zeros = format!(
+            "h1:{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0u8; 32])
+        );
+        let other = tmp.path().join("run-d/cache");
+        let other_lock = lock(&[("registry.terraform.io/example/beta", "2.0.0", &zeros)]);
+        prepare(
+            &tmp.path().join("pr-4"),
+            Some(&store),
+            &other,
+            Some(&other_lock),
+        )
+        .unwrap();
+        assert!(other.join(BETA).symlink_metadata().is_err());
+        // Nor one naming paths out of the store, or a hash that is not one.
+        let evil = tmp.path().join("run-e/cache");
+        let evil_lock = lock(&[
+            ("../../verified/registry.terraform.io", "example", &hash),
+            ("registry.terraform.io/example/beta", "../2.0.0", &hash),
+            ("registry.terraform.io/example/beta", "2.0.0", "h1:../../x"),
+        ]);
+        prepare(
+            &tmp.path().join("pr-5"),
+            Some(&store),
+            &evil,
+            Some(&evil_lock),
+        )
+        .unwrap();
+        assert!(std::fs::read_dir(&evil).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn lock_file_names_become_store_paths_only_when_plain() {
+        assert_eq!(
+            provider_dir("registry.terraform.io/hashicorp/aws", "5.0.1"),
+            Some(PathBuf::from("registry.terraform.io/hashicorp/aws/5.0.1"))
+        );
+        for (address, version) in [
+            ("../hashicorp/aws", "5.0.1"),
+            ("registry.terraform.io/hashicorp/aws", ".."),
+            ("registry.terraform.io/hashicorp", "5.0.1"),
+            ("a/b/c/d", "1"),
+            ("a//c", "1"),
+            ("a/b/c", "1/2"),
+            ("a/b/c", ""),
+        ] {
+            assert_eq!(provider_dir(address, version), None, "{address} {version}");
+        }
+        assert_eq!(entry_name("h1:short="), None);
+        assert_eq!(entry_name("zh:abc"), None);
+    }
+
+    #[test]
+    fn a_package_not_matching_the_lock_file_or_holding_a_link_is_not_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("verified");
+        // Installed bytes other than those the lock file records.
+        let private = tmp.path().join("run-a/cache");
+        package(&private, BETA, b"not beta");
+        let genuine = hash_v1(&package(&tmp.path().join("genuine"), BETA, b"beta")).unwrap();
+        let beta_lock = lock(&[("registry.terraform.io/example/beta", "2.0.0", &genuine)]);
+        let done = promote(&tmp.path().join("pr-1"), Some(&store), &private, &beta_lock).unwrap();
+        assert!(done.stored.is_empty() && done.moved.is_empty());
+        assert_eq!(done.kept, [PathBuf::from(BETA)]);
+        assert!(stored_entries(&store).is_empty(), "no copy left behind");
+        // A package holding a link.
+        let linked = tmp.path().join("run-b/cache");
+        let dir = package(&linked, BETA, b"beta");
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+        let done = promote(&tmp.path().join("pr-2"), Some(&store), &linked, &beta_lock).unwrap();
+        assert!(done.stored.is_empty() && done.moved.is_empty());
+        assert!(stored_entries(&store).is_empty(), "no copy left behind");
+    }
+
+    #[test]
+    fn the_store_forgets_packages_unused_for_its_keep_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("verified");
+        let mut hashes = Vec::new();
+        for (i, content) in [b"old".as_slice(), b"new", b"used"].into_iter().enumerate() {
+            let private = tmp.path().join(format!("run-{i}/cache"));
+            let dir = package(&private, BETA, content);
+            hashes.push(hash_v1(&dir).unwrap());
+        }
+        let all: Vec<(&str, &str, &str)> = hashes
+            .iter()
+            .map(|h| ("registry.terraform.io/example/beta", "2.0.0", h.as_str()))
+            .collect();
+        let all_lock = lock(&all);
+        for i in 0..3 {
+            let private = tmp.path().join(format!("run-{i}/cache"));
+            let scope = tmp.path().join(format!("pr-{i}"));
+            let done = promote(&scope, Some(&store), &private, &all_lock).unwrap();
+            // The store has a package of a recorded hash after the first: later ones are
+            // left to their scopes. Store the rest directly.
+            if i > 0 {
+                assert!(done.stored.is_empty());
+                let from = scope.join(BETA);
+                let only = lock(&all[i..=i]);
+                assert!(
+                    matches!(
+                        store_copy(&store, Path::new(BETA), &from, &[hashes[i].as_str()]).unwrap(),
+                        Stored::Added(_)
+                    ),
+                    "{only}"
+                );
+            }
+        }
+        let entry = |h: &str| store.join(BETA).join(entry_name(h).unwrap());
+        let month = STORE_KEEP + Duration::from_secs(3600);
+        for h in &hashes {
+            set_age(&entry(h), month);
+        }
+        set_age(&entry(&hashes[1]), Duration::ZERO);
+        // A link made by a run counts as a use.
+        let using = tmp.path().join("run-x/cache");
+        let used_lock = lock(&all[2..=2]);
+        prepare(
+            &tmp.path().join("pr-x"),
+            Some(&store),
+            &using,
+            Some(&used_lock),
+        )
+        .unwrap();
+        // Scraps: an old half-made copy goes, a fresh one (a copy under way) stays.
+        let old_tmp = store.join(BETA).join(".tmp-1-1");
+        let new_tmp = store.join(BETA).join(".tmp-1-2");
+        std::fs::create_dir_all(&old_tmp).unwrap();
+        std::fs::create_dir_all(&new_tmp).unwrap();
+        set_age(&old_tmp, Duration::from_secs(2 * 3600));
+        let removed = prune_store(&store, STORE_KEEP, SystemTime::now()).unwrap();
+        assert_eq!(removed, 1);
+        assert!(!entry(&hashes[0]).exists(), "unused for over a month");
+        assert!(entry(&hashes[1]).exists(), "added now");
+        assert!(entry(&hashes[2]).exists(), "linked now");
+        assert!(!old_tmp.exists());
+        assert!(new_tmp.exists());
     }
 }

@@ -15,12 +15,13 @@
 //! **Plugin cache.** `plugin_cache` is the cache of this run's scope (see
 //! [`cache::scope`]: one per pull request, one per repository's default branch), so a pull
 //! request never writes providers another pull request, another repository or a drift check
-//! runs. `init` holds an exclusive lock on it (see [`cache`]) because Terraform's cache is
-//! unsafe under parallel `init`.
+//! runs. `init` installs into a private cache of its own (Terraform's cache is unsafe under
+//! parallel `init`) that links the scope's packages and those of the verified
+//! `provider_store` its lock file pins; what it verified is then shared (see [`cache`]).
 //!
 //! **What a run may touch.** Every [`Invocation`] names the checkout root (the whole
 //! repository tree, because a project may use `../modules`) and the run directory as
-//! writable, the plugin cache as writable during `init` and read-only otherwise, and the
+//! writable, the scope's plugin cache and the provider store read-only, and the
 //! operator's CLI config read-only; a sandboxing runner ([`sandbox`]) shows the command
 //! nothing else of bosun's data directory. Terraform code here never writes in the checkout
 //! from the host.
@@ -114,6 +115,9 @@ pub struct Terraform {
     pub runner: Arc<dyn Runner>,
     /// The plugin cache of this run's scope (see the module docs).
     pub plugin_cache: PathBuf,
+    /// The store of verified provider packages every scope may link from (read-only to runs;
+    /// see [`cache`]); `None`: none.
+    pub provider_store: Option<PathBuf>,
     /// Where run directories are made ([`RunDir`]); `new` puts it next to the plugin cache,
     /// `serve` at `<data_dir>/runs`.
     pub runs_dir: PathBuf,
@@ -250,6 +254,7 @@ impl Terraform {
             bin: bin.into(),
             runner,
             plugin_cache,
+            provider_store: None,
             runs_dir,
             cli_config: None,
             git_ssh: false,
@@ -346,6 +351,11 @@ impl Terraform {
         if !self.plugin_cache.starts_with(at.run.path()) {
             readable.push(self.plugin_cache.clone());
         }
+        if let Some(store) = &self.provider_store {
+            std::fs::create_dir_all(store)
+                .with_context(|| format!("creating {}", store.display()))?;
+            readable.push(store.clone());
+        }
         Ok(Invocation {
             program,
             args,
@@ -391,11 +401,17 @@ impl Terraform {
     pub async fn init_with(&self, at: At<'_>, extra_args: &[String]) -> Result<Finished> {
         let private = at.run.path().join("plugin-cache");
         let shared = self.plugin_cache.clone();
-        let preparing = (shared.clone(), private.clone(), at.dir.to_owned());
+        let store = self.provider_store.clone();
+        let preparing = (
+            shared.clone(),
+            store.clone(),
+            private.clone(),
+            at.dir.to_owned(),
+        );
         tokio::task::spawn_blocking(move || {
-            let (shared, private, dir) = preparing;
+            let (shared, store, private, dir) = preparing;
             let lock = read_lock(&dir);
-            cache::prepare(&shared, &private, lock.as_deref())
+            cache::prepare(&shared, store.as_deref(), &private, lock.as_deref())
         })
         .await
         .context("preparing the plugin cache")??;
@@ -418,13 +434,17 @@ impl Terraform {
             let dir = at.dir.to_owned();
             let promoting = tokio::task::spawn_blocking(move || -> Result<cache::Promoted> {
                 match read_lock(&dir) {
-                    Some(lock) => cache::promote(&shared, &private, &lock),
+                    Some(lock) => cache::promote(&shared, store.as_deref(), &private, &lock),
                     None => Ok(cache::Promoted::default()),
                 }
             });
             match promoting.await {
-                Ok(Ok(promoted)) if !promoted.moved.is_empty() => {
-                    tracing::debug!(moved = promoted.moved.len(), "provider packages shared");
+                Ok(Ok(promoted)) if !promoted.moved.is_empty() || !promoted.stored.is_empty() => {
+                    tracing::debug!(
+                        moved = promoted.moved.len(),
+                        stored = promoted.stored.len(),
+                        "provider packages shared"
+                    );
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {

@@ -843,3 +843,85 @@ async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_r
     assert!(!target.exists());
     drop(run);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_package_one_pull_request_verified_is_linked_by_the_next_from_the_read_only_store() {
+    let tmp = TempDir::new().unwrap();
+    let cli = provider_mirror(tmp.path(), &["alpha"], 1 << 20);
+    let mut readable = terraform_paths();
+    readable.push(tmp.path().join("mirror"));
+    let config = sandbox::BwrapConfig {
+        readable_paths: readable,
+        ..sandbox::BwrapConfig::default()
+    };
+    let bwrap = sandbox::Bwrap::ready(config)
+        .await
+        .expect("bubblewrap runs here (apt-get install bubblewrap)");
+    let mut fx = Fixture::with_runner(Arc::new(bwrap), terraform_bin());
+    fx.tf.cli_config = Some(cli);
+    let store = fx.tmp.path().join("verified");
+    fx.tf.provider_store = Some(store.clone());
+    let ws = crate::ids::Workspace::default();
+    // The first pull request installs alpha from the mirror.
+    let first = fx.tf.with_plugin_cache(fx.tmp.path().join("pr-1"));
+    let one = fx.project("one", &using("alpha"));
+    let run = first.run_dir().unwrap();
+    let done = first.init(At::new(&one, &one, &run, &ws)).await.unwrap();
+    assert!(done.exit.success(), "{}", done.output);
+    let lock = std::fs::read_to_string(one.join(".terraform.lock.hcl")).unwrap();
+    let versions = store.join("example.com/example/alpha/1.0.0");
+    let platform = std::fs::read_dir(&versions)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let entries: Vec<PathBuf> = std::fs::read_dir(&platform)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one copy, no leftovers: {entries:?}");
+    let entry = &entries[0];
+    let hash = cache::hash_v1(entry).unwrap();
+    assert!(lock.contains(&hash), "{hash} not in\n{lock}");
+    // The mirror's package is spoilt (Terraform still lists its versions there): the next
+    // pull request can only get alpha from the store.
+    let zips = tmp.path().join("mirror/example.com/example/alpha");
+    for zip in std::fs::read_dir(&zips).unwrap() {
+        std::fs::write(zip.unwrap().path(), b"not a zip").unwrap();
+    }
+    let second = fx.tf.with_plugin_cache(fx.tmp.path().join("pr-2"));
+    let two = fx.project("two", &using("alpha"));
+    std::fs::write(two.join(".terraform.lock.hcl"), &lock).unwrap();
+    let run = second.run_dir().unwrap();
+    let done = second.init(At::new(&two, &two, &run, &ws)).await.unwrap();
+    assert!(done.exit.success(), "{}", done.output);
+    let linked = run
+        .path()
+        .join("plugin-cache/example.com/example/alpha/1.0.0")
+        .join(platform.file_name().unwrap());
+    assert_eq!(&linked.read_link().unwrap(), entry);
+    // Without a lock file recording that hash, nothing is linked: the init finds only the
+    // spoilt package.
+    let three = fx.project("three", &using("alpha"));
+    let run = second.run_dir().unwrap();
+    let done = second
+        .init(At::new(&three, &three, &run, &ws))
+        .await
+        .unwrap();
+    assert!(!done.exit.success(), "{}", done.output);
+    // Runs read the store and cannot write it.
+    let evil = fx.project("evil", "");
+    let binary = entry.join("terraform-provider-alpha_v1.0.0");
+    let planted = entry.join("planted");
+    let cmd = crate::config::repo::ShellCommand::plain(format!(
+        "head -c 9 {bin}; echo x >> {bin} || echo refused; echo x > {planted} || echo refused",
+        bin = binary.display(),
+        planted = planted.display()
+    ));
+    let done = second.hook(&evil, &cmd, &[]).await.unwrap();
+    assert!(done.output.starts_with("#!/bin/sh"), "{}", done.output);
+    assert_eq!(done.output.matches("refused").count(), 2, "{}", done.output);
+    assert!(!planted.exists());
+    assert_eq!(cache::hash_v1(entry).unwrap(), hash);
+}

@@ -202,13 +202,22 @@ async fn a_prs_plugin_cache_is_its_own_and_goes_when_it_closes() {
     let caches = ctx.data_path().join("plugin-cache");
     let own = caches.join(format!("pr/{}/pr-{pr}", REPO.replace('/', "+")));
     assert!(own.is_dir(), "no cache of its own at {}", own.display());
-    // Nothing of it is where other pull requests or drift checks look.
-    let top: Vec<String> = std::fs::read_dir(&caches)
+    // Nothing of it is where other pull requests or drift checks look: beside the pull
+    // requests' caches there is only the verified store, where nothing but packages a lock
+    // file verified ever goes (this pull request uses no provider).
+    let mut top: Vec<String> = std::fs::read_dir(&caches)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(top, ["pr"], "{top:?}");
+    top.sort();
+    assert_eq!(top, ["pr", "verified"], "{top:?}");
+    assert!(
+        std::fs::read_dir(caches.join("verified"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     ctx.close_pr(pr, false).await;
     ctx.settle().await;
     assert!(!own.exists());
