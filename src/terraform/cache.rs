@@ -884,50 +884,26 @@ mod tests {
     fn the_store_forgets_packages_unused_for_its_keep_time() {
         let tmp = tempfile::tempdir().unwrap();
         let store = tmp.path().join("verified");
+        let beta_lock = |hash: &str| lock(&[("registry.terraform.io/example/beta", "2.0.0", hash)]);
         let mut hashes = Vec::new();
         for (i, content) in [b"old".as_slice(), b"new", b"used"].into_iter().enumerate() {
-            let private = tmp.path().join(format!("run-{i}/cache"));
-            let dir = package(&private, BETA, content);
-            hashes.push(hash_v1(&dir).unwrap());
-        }
-        let all: Vec<(&str, &str, &str)> = hashes
-            .iter()
-            .map(|h| ("registry.terraform.io/example/beta", "2.0.0", h.as_str()))
-            .collect();
-        let all_lock = lock(&all);
-        for i in 0..3 {
-            let private = tmp.path().join(format!("run-{i}/cache"));
-            let scope = tmp.path().join(format!("pr-{i}"));
-            let done = promote(&scope, Some(&store), &private, &all_lock).unwrap();
-            // The store has a package of a recorded hash after the first: later ones are
-            // left to their scopes. Store the rest directly.
-            if i > 0 {
-                assert!(done.stored.is_empty());
-                let from = scope.join(BETA);
-                let only = lock(&all[i..=i]);
-                assert!(
-                    matches!(
-                        store_copy(&store, Path::new(BETA), &from, &[hashes[i].as_str()]).unwrap(),
-                        Stored::Added(_)
-                    ),
-                    "{only}"
-                );
-            }
+            let dir = package(&tmp.path().join(format!("src-{i}")), BETA, content);
+            let hash = hash_v1(&dir).unwrap();
+            let stored = store_copy(&store, Path::new(BETA), &dir, &[hash.as_str()]).unwrap();
+            assert!(matches!(stored, Stored::Added(_)));
+            hashes.push(hash);
         }
         let entry = |h: &str| store.join(BETA).join(entry_name(h).unwrap());
         let month = STORE_KEEP + Duration::from_secs(3600);
-        for h in &hashes {
-            set_age(&entry(h), month);
-        }
-        set_age(&entry(&hashes[1]), Duration::ZERO);
+        set_age(&entry(&hashes[0]), month);
+        set_age(&entry(&hashes[2]), month);
         // A link made by a run counts as a use.
         let using = tmp.path().join("run-x/cache");
-        let used_lock = lock(&all[2..=2]);
         prepare(
             &tmp.path().join("pr-x"),
             Some(&store),
             &using,
-            Some(&used_lock),
+            Some(&beta_lock(&hashes[2])),
         )
         .unwrap();
         // Scraps: an old half-made copy goes, a fresh one (a copy under way) stays.
@@ -936,12 +912,34 @@ mod tests {
         std::fs::create_dir_all(&old_tmp).unwrap();
         std::fs::create_dir_all(&new_tmp).unwrap();
         set_age(&old_tmp, Duration::from_secs(2 * 3600));
-        let removed = prune_store(&store, STORE_KEEP, SystemTime::now()).unwrap();
-        assert_eq!(removed, 1);
+
+        // An init whose package makes the store grow prunes it.
+        let private = tmp.path().join("run-y/cache");
+        let fourth = hash_v1(&package(&private, BETA, b"fourth")).unwrap();
+        let done = promote(
+            &tmp.path().join("pr-y"),
+            Some(&store),
+            &private,
+            &beta_lock(&fourth),
+        )
+        .unwrap();
+        assert_eq!(done.stored, [PathBuf::from(BETA)]);
         assert!(!entry(&hashes[0]).exists(), "unused for over a month");
         assert!(entry(&hashes[1]).exists(), "added now");
         assert!(entry(&hashes[2]).exists(), "linked now");
+        assert!(entry(&fourth).exists());
         assert!(!old_tmp.exists());
         assert!(new_tmp.exists());
+        // Pruning alone says how many packages it removed.
+        set_age(&entry(&hashes[1]), month);
+        assert_eq!(
+            prune_store(&store, STORE_KEEP, SystemTime::now()).unwrap(),
+            1
+        );
+        assert!(!entry(&hashes[1]).exists());
+        assert_eq!(
+            prune_store(&store, STORE_KEEP, SystemTime::now()).unwrap(),
+            0
+        );
     }
 }
