@@ -224,7 +224,9 @@ pub async fn start_with(
         plugin_cache.clone(),
     );
     // Beside the scopes (`pr/`, `default/`; see `terraform::cache`).
-    terraform.provider_store = Some(plugin_cache.join("verified"));
+    terraform.provider_store = settings
+        .provider_store
+        .then(|| plugin_cache.join("verified"));
     terraform.runs_dir = std::path::absolute(settings.data_dir.join("runs"))
         .unwrap_or_else(|_| settings.data_dir.join("runs"));
     // No run is under way before start: what is there was left by a crash.

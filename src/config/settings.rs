@@ -221,7 +221,14 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PLUGIN_CACHE_DIR",
         "plugin-cache-dir",
         None,
-        "Where the provider plugin caches live: one per pull request (deleted when it closes) and one per repository's default branch (drift checks); default: <data_dir>/plugin-cache"
+        "Where the provider plugin caches live: one per pull request (deleted when it closes), one per repository's default branch (drift checks), and the store of verified provider packages (verified/); default: <data_dir>/plugin-cache"
+    ),
+    setting!(
+        "provider_store",
+        "BOSUN_PROVIDER_STORE",
+        "provider-store",
+        Some("true"),
+        "Whether a provider package one run installed and its lock file verified is kept in a store every later run links from, when its own lock file records that exact hash; false: each pull request downloads its providers itself"
     ),
     setting!(
         "terraform_cli_config_file",
@@ -961,6 +968,8 @@ pub struct Settings {
     pub plan_drafts: bool,
     pub terraform_timeout: Duration,
     pub plugin_cache_dir: PathBuf,
+    /// Whether runs share verified provider packages (BOSUN_PROVIDER_STORE).
+    pub provider_store: bool,
     /// The operator's Terraform CLI config (BOSUN_TERRAFORM_CLI_CONFIG_FILE), absolute and
     /// checked to be a file; `None`: runs get an empty one.
     pub terraform_cli_config: Option<PathBuf>,
@@ -1044,6 +1053,7 @@ impl Settings {
         let plan_drafts = sources.parsed::<bool>("plan_drafts", "true or false")?;
         let terraform_timeout = runs::terraform_timeout(sources)?;
         let plugin_cache_dir = runs::plugin_cache_dir(sources, &data_dir);
+        let provider_store = sources.parsed::<bool>("provider_store", "true or false")?;
         let terraform_cli_config = runs::terraform_cli_config(sources)?;
         let terraform_git_ssh = sources.parsed::<bool>("terraform_git_ssh", "true or false")?;
         let github_writes_per_minute = sources.at_least_one("github_writes_per_minute")?;
@@ -1086,6 +1096,7 @@ impl Settings {
             plan_drafts,
             terraform_timeout,
             plugin_cache_dir,
+            provider_store,
             terraform_cli_config,
             terraform_git_ssh,
             github_writes_per_minute,

@@ -304,3 +304,121 @@ async fn an_autoplan_fetches_the_head_while_it_reads_the_pull_request() {
     assert!(ctx.fake.model().stalled >= 1);
     ctx.finish().await;
 }
+
+/// The stand-in provider's executable: `init` installs it without starting it (a plan,
+/// which starts it, fails).
+const ALPHA: &[u8] = b"#!/bin/sh\n# a stand-in for example.com/example/alpha\nexit 1\n";
+
+/// A packed filesystem mirror under `dir` serving [`ALPHA`] as `example.com/example/alpha`
+/// 1.0.0, and a CLI config installing `example.com` providers from it only.
+fn alpha_mirror(dir: &std::path::Path) -> std::path::PathBuf {
+    let at = dir.join("mirror/example.com/example/alpha");
+    std::fs::create_dir_all(&at).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("terraform-provider-alpha_v1.0.0", opts)
+        .unwrap();
+    std::io::Write::write_all(&mut zip, ALPHA).unwrap();
+    zip.finish().unwrap();
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let zip_path = at.join(format!("terraform-provider-alpha_1.0.0_linux_{arch}.zip"));
+    std::fs::write(zip_path, out.into_inner()).unwrap();
+    let config = dir.join("cli.tfrc");
+    std::fs::write(
+        &config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"example.com/*/*\"]\n  }}\n  direct {{\n    exclude = [\"example.com/*/*\"]\n  }}\n}}\n",
+            dir.join("mirror").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The lock file recording [`ALPHA`]'s package by its `h1:` hash (Go's `dirhash.Hash1`).
+fn alpha_lock() -> String {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    let line = format!(
+        "{:x}  terraform-provider-alpha_v1.0.0\n",
+        Sha256::digest(ALPHA)
+    );
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(line.as_bytes()));
+    format!(
+        "provider \"example.com/example/alpha\" {{\n  version = \"1.0.0\"\n  hashes = [\n    \"h1:{hash}\",\n  ]\n}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_one_pull_request_installed_is_linked_by_the_next_from_the_verified_store() {
+    for store in [true, false] {
+        let mut ctx = TestContext::without_bosun().await;
+        let cli = alpha_mirror(&ctx.state_dir.path().join("providers"));
+        ctx.set("terraform_cli_config_file", &cli.display().to_string());
+        if !store {
+            ctx.set("provider_store", "false");
+        }
+        ctx.start_bosun().await;
+        let requires = "terraform {\n  required_providers {\n    alpha = { source = \"example.com/example/alpha\" }\n  }\n}\n";
+        let lock = alpha_lock();
+        let mut failed_at = Vec::new();
+        for (n, title) in ["first", "second"].into_iter().enumerate() {
+            let tf = module(&ctx.state_file(title), &["one"]);
+            // A project of its own each: the first pull request's plan locks its project.
+            let paths =
+                ["main.tf", "providers.tf", ".terraform.lock.hcl"].map(|f| format!("{title}/{f}"));
+            let files = [
+                (paths[0].as_str(), tf.as_str()),
+                (paths[1].as_str(), requires),
+                (paths[2].as_str(), lock.as_str()),
+            ];
+            let (pr, _) = ctx.open_pr(title, &files).await;
+            ctx.settle().await;
+            let check = ctx.check(pr, &format!("bosun/plan: {title}"));
+            let summary = check.summary.unwrap_or_default();
+            failed_at.push(summary);
+            if n == 0 {
+                // The mirror's package is spoilt (Terraform still lists its version there):
+                // the second pull request can only get alpha from the store.
+                let zips = ctx
+                    .state_dir
+                    .path()
+                    .join("providers/mirror/example.com/example/alpha");
+                for zip in std::fs::read_dir(&zips).unwrap() {
+                    std::fs::write(zip.unwrap().path(), b"not a zip").unwrap();
+                }
+            }
+        }
+        // The stand-in provider cannot plan: getting as far as `plan` means `init` succeeded.
+        assert!(
+            failed_at[0].contains("Planning failed at `plan`."),
+            "{}",
+            failed_at[0]
+        );
+        let verified = ctx.data_path().join("plugin-cache/verified");
+        if store {
+            assert!(
+                failed_at[1].contains("Planning failed at `plan`."),
+                "{}",
+                failed_at[1]
+            );
+            let versions = verified.join("example.com/example/alpha/1.0.0");
+            let platforms: Vec<_> = std::fs::read_dir(&versions).unwrap().flatten().collect();
+            assert_eq!(platforms.len(), 1);
+            let entries = std::fs::read_dir(platforms[0].path()).unwrap().count();
+            assert_eq!(entries, 1, "one stored copy");
+        } else {
+            assert!(
+                failed_at[1].contains("Planning failed at `init`."),
+                "{}",
+                failed_at[1]
+            );
+            assert!(!verified.exists());
+        }
+        ctx.finish().await;
+    }
+}
