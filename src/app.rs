@@ -194,12 +194,11 @@ pub async fn start_with(
     let paced: Arc<GitHub> = Arc::new(
         github
             .paced(
-                Arc::new(Pacer::new(settings.github_writes_per_minute, 20)),
+                Arc::new(Pacer::new(settings.github_writes_per_minute)),
                 // PostgreSQL: the fleet shares each installation's budget; SQLite keeps none.
                 Some(StoredBudget::new(
                     store.clone(),
                     settings.github_writes_per_minute,
-                    20,
                 )),
             )
             .redacted(redactor.clone()),

@@ -13,7 +13,7 @@ impl OneProject {
         let m = |f: fn(&Seen) -> Option<Duration>| median(self.bosun.iter().filter_map(f));
         let comment = m(|s| Some(s.comment));
         println!(
-            "\n1. One project, 5 terraform_data resources ({} rounds, medians; pacing: default {DEFAULT_WRITES_PER_MINUTE}/min, 4 writes a round stay within the burst)",
+            "\n1. One project, 5 terraform_data resources ({} rounds, medians; pacing: default {DEFAULT_WRITES_PER_MINUTE}/min, at most {DEFAULT_WRITES_PER_MINUTE} writes in any minute, and room for a round's 4 at its start)",
             self.hand.len()
         );
         row("by hand: init + plan -out", init_plan);

@@ -319,7 +319,7 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_GITHUB_WRITES_PER_MINUTE",
         "github-writes-per-minute",
         Some("80"),
-        "Comments and check-run writes per minute, under GitHub's secondary rate limits"
+        "At most this many comment and check-run writes in any minute (a sliding window), under GitHub's secondary rate limits"
     ),
     setting!(
         "github_app_slug",

@@ -1,6 +1,13 @@
-//! Pacing of bosun's writes to GitHub. GitHub's secondary rate limits allow about 80
-//! content-creating requests a minute; a [`Pacer`] is a token bucket that writes wait on, and
-//! the pacing layer (`layer::pace`) puts every write request behind one.
+//! Pacing of bosun's writes to GitHub. GitHub's secondary rate limits allow no more than 80
+//! content-creating requests a minute; a [`Pacer`] is a sliding window that writes wait on (at
+//! most that many writes in any minute), and the pacing layer (`layer::pace`) puts every write
+//! request behind one.
+//!
+//! A window, not a token bucket: a bucket that lets a burst go at once and then earns 80 a
+//! minute lets the burst plus 80 go within one minute, over the limit; one that never does
+//! would have to hold every burst back. The window lets as many writes go at once as the
+//! limit allows, and never more in any minute: a plan of forty projects writes its 43 check
+//! runs and comment as its plans end, not at 80 a minute after a burst of 20.
 //!
 //! Writes are coalesced, never dropped: a write with a key (`check:<id>`, `comment:<id>`) that
 //! is still waiting for a token is replaced by a newer write with the same key, which takes its
@@ -27,23 +34,20 @@ pub enum Paced<T> {
     Superseded,
 }
 
-/// Tokens a little under one count as one: float sums drift.
-const EPSILON: f64 = 1e-6;
-
-/// A token bucket for writes to GitHub, with per-key coalescing (see the module docs).
+/// A sliding window for writes to GitHub, with per-key coalescing (see the module docs).
 pub struct Pacer {
     state: Mutex<State>,
-    /// Signalled whenever the queue, the running keys or the tokens change.
+    /// Signalled whenever the queue, the running keys or the window change.
     changed: Notify,
-    /// Time to earn one token.
-    per_token: Duration,
-    burst: f64,
+    /// At most this many writes get their turn in any `period`.
+    limit: usize,
+    period: Duration,
     max_wait: Duration,
 }
 
 struct State {
-    tokens: f64,
-    refilled: Instant,
+    /// When each write of the last `period` got its turn, oldest first.
+    sent: VecDeque<Instant>,
     /// Writes waiting for their turn, oldest first (a replacement keeps its place).
     queue: VecDeque<Waiting>,
     /// Tickets replaced by a newer write of their key, until their caller notices.
@@ -59,35 +63,37 @@ struct Waiting {
 }
 
 impl Default for Pacer {
-    /// GitHub's documented budget: 80 writes a minute, up to 20 at once.
+    /// GitHub's documented budget: 80 writes a minute.
     fn default() -> Self {
-        Self::new(80, 20)
+        Self::new(80)
     }
 }
 
 impl Pacer {
-    /// A bucket that earns `per_minute` tokens a minute and holds at most `burst` (both at
-    /// least 1); it starts full.
-    pub fn new(per_minute: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
+    /// At most `per_minute` (at least 1) writes in any minute.
+    pub fn new(per_minute: u32) -> Self {
+        Self::window(per_minute, Duration::from_secs(60))
+    }
+
+    /// At most `limit` (at least 1) writes in any `period`.
+    pub fn window(limit: u32, period: Duration) -> Self {
         Self {
             state: Mutex::new(State {
-                tokens: burst,
-                refilled: Instant::now(),
+                sent: VecDeque::new(),
                 queue: VecDeque::new(),
                 superseded: HashSet::new(),
                 running: HashMap::new(),
                 next_ticket: 0,
             }),
             changed: Notify::new(),
-            per_token: Duration::from_secs(60) / per_minute.max(1),
-            burst,
+            limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
+            period,
             max_wait: Duration::from_secs(600),
         }
     }
 
     /// How long a write waits at most (default 10 minutes); past it, it runs anyway, even
-    /// without a token or while an earlier write of its key still runs, so nothing waits
+    /// with the window full or while an earlier write of its key still runs, so nothing waits
     /// forever behind a stuck write.
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
@@ -99,8 +105,8 @@ impl Pacer {
         self.lock().queue.len()
     }
 
-    /// Runs `f` when a token is free and no earlier write of `key` runs, unless a newer write
-    /// with the same `key` replaces this one first.
+    /// Runs `f` when the window has room and no earlier write of `key` runs, unless a newer
+    /// write with the same `key` replaces this one first.
     pub async fn write<T, Fut>(&self, key: Option<&str>, f: impl FnOnce() -> Fut) -> Paced<T>
     where
         Fut: Future<Output = T>,
@@ -114,7 +120,7 @@ impl Pacer {
         Paced::Ran(out)
     }
 
-    /// Runs `f` when a token is free; writes without a key are never superseded.
+    /// Runs `f` when the window has room; writes without a key are never superseded.
     pub async fn write_unkeyed<T, Fut>(&self, f: impl FnOnce() -> Fut) -> T
     where
         Fut: Future<Output = T>,
@@ -155,11 +161,12 @@ impl Pacer {
                     return None;
                 }
                 let now = Instant::now();
-                st.refill(now, self.per_token, self.burst);
+                st.expire(now, self.period);
                 let first = st.first_ready() == Some(turn.ticket);
-                if now >= deadline || (first && st.tokens >= 1.0 - EPSILON) {
-                    // Past the deadline this may go below zero: the debt slows later writes.
-                    st.tokens -= 1.0;
+                if now >= deadline || (first && st.sent.len() < self.limit) {
+                    // Past the deadline this may fill the window over its limit: later
+                    // writes wait until it is under the limit again.
+                    st.sent.push_back(now);
                     st.queue.retain(|w| w.ticket != turn.ticket);
                     if let Some(k) = &turn.key {
                         *st.running.entry(k.clone()).or_default() += 1;
@@ -170,9 +177,12 @@ impl Pacer {
                     return Some(turn);
                 }
                 if first {
-                    let missing = (1.0 - st.tokens).max(0.0) * self.per_token.as_secs_f64();
-                    let until_token = Duration::try_from_secs_f64(missing).unwrap_or(self.max_wait);
-                    deadline.min(now + until_token)
+                    // The window has room again once enough of its writes are a period old.
+                    let freeing = st.sent.len().saturating_sub(self.limit);
+                    match st.sent.get(freeing) {
+                        Some(&at) => deadline.min(at + self.period),
+                        None => deadline,
+                    }
                 } else {
                     deadline
                 }
@@ -208,11 +218,15 @@ impl Pacer {
 }
 
 impl State {
-    fn refill(&mut self, now: Instant, per_token: Duration, burst: f64) {
-        let earned = now.saturating_duration_since(self.refilled).as_secs_f64()
-            / per_token.as_secs_f64().max(f64::MIN_POSITIVE);
-        self.tokens = (self.tokens + earned).min(burst);
-        self.refilled = now;
+    /// Forgets the writes a `period` old or older.
+    fn expire(&mut self, now: Instant, period: Duration) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|&at| now.saturating_duration_since(at) >= period)
+        {
+            self.sent.pop_front();
+        }
     }
 
     /// The oldest waiting write whose key has no write running.

@@ -25,9 +25,9 @@ pub enum Duty {
 /// The answer of a stored write budget to one write.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WriteToken {
-    /// A token was spent: the write may run.
+    /// The write took a place in the window: it may run.
     Granted,
-    /// No token is left; one is earned after this long.
+    /// The window is full; a place frees after this long.
     Denied { retry_after: Duration },
 }
 

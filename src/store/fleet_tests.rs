@@ -43,42 +43,48 @@ store_test! { async fn two_replicas_spend_one_write_budget_per_installation(db) 
     let now = 1_000_000;
     if db.backend == Backend::Sqlite {
         // No shared budget: the in-process pacer is the whole budget.
-        assert_eq!(a.take_write_token(7, 60, 5, now).await.unwrap(), None);
+        assert_eq!(a.take_write_token(7, 5, now).await.unwrap(), None);
         return;
     }
-    // A bucket of 5, one token a second; both replicas spend at the same instant.
+    // A window of 5 a minute; both replicas write at the same instant.
     let mut granted = 0;
     let mut denied = 0;
     for i in 0..12 {
         let store = if i % 2 == 0 { &a } else { &b };
-        match store.take_write_token(7, 60, 5, now).await.unwrap() {
+        match store.take_write_token(7, 5, now).await.unwrap() {
             Some(WriteToken::Granted) => granted += 1,
             Some(WriteToken::Denied { retry_after }) => {
-                assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1));
+                assert_eq!(retry_after, Duration::from_secs(60), "when the first five are a minute old");
                 denied += 1;
             }
             None => panic!("PostgreSQL keeps a shared budget"),
         }
     }
-    assert_eq!((granted, denied), (5, 7), "the two replicas spent one bucket");
-    // Another installation has its own bucket.
-    assert_eq!(b.take_write_token(8, 60, 5, now).await.unwrap(), Some(WriteToken::Granted));
-    // Two seconds later, two tokens were earned, for whichever replica asks.
-    let later = now + 2_000;
-    assert_eq!(a.take_write_token(7, 60, 5, later).await.unwrap(), Some(WriteToken::Granted));
-    assert_eq!(b.take_write_token(7, 60, 5, later).await.unwrap(), Some(WriteToken::Granted));
+    assert_eq!((granted, denied), (5, 7), "the two replicas spent one window");
+    // Another installation has its own window.
+    assert_eq!(b.take_write_token(8, 5, now).await.unwrap(), Some(WriteToken::Granted));
+    // 20 s later the window is still full: a place frees in 40 s, and five at once after.
+    let later = now + 20_000;
+    assert_eq!(
+        a.take_write_token(7, 5, later).await.unwrap(),
+        Some(WriteToken::Denied { retry_after: Duration::from_secs(40) })
+    );
+    let minute = now + 60_000;
+    for (i, store) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        assert_eq!(store.take_write_token(7, 5, minute).await.unwrap(), Some(WriteToken::Granted), "{i}");
+    }
     assert!(matches!(
-        a.take_write_token(7, 60, 5, later).await.unwrap(),
+        b.take_write_token(7, 5, minute + 1).await.unwrap(),
         Some(WriteToken::Denied { .. })
     ));
     // The stored accounting agrees.
     let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-    let row: (i64, i64) =
-        sqlx::query_as("SELECT granted, denied FROM write_budget WHERE installation = 7")
+    let row: (i64, i64, Vec<i64>) =
+        sqlx::query_as("SELECT granted, denied, sent FROM write_budget WHERE installation = 7")
             .fetch_one(&mut c)
             .await
             .unwrap();
-    assert_eq!(row, (7, 8));
+    assert_eq!(row, (10, 9, vec![minute; 5]), "the window keeps the last minute's writes only");
 }}
 
 store_test! { async fn a_leader_whose_session_broke_stops_leading(db) {

@@ -212,14 +212,13 @@ pub trait Store:
         Ok(true)
     }
 
-    /// Spends one token of the installation's stored write budget (`per_minute` earned a
-    /// minute, at most `burst` held); `None` when the store keeps no shared budget (SQLite:
-    /// the in-process pacer is the whole budget).
+    /// Takes a place in the installation's stored write window (at most `per_minute` writes
+    /// in any minute); `None` when the store keeps no shared budget (SQLite: the in-process
+    /// pacer is the whole budget).
     async fn take_write_token(
         &self,
         _installation: i64,
         _per_minute: u32,
-        _burst: u32,
         _now: Millis,
     ) -> anyhow::Result<Option<fleet::WriteToken>> {
         Ok(None)

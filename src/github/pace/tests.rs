@@ -15,7 +15,7 @@ use crate::github::{
     Permission, Reaction,
 };
 
-/// Uses up the bucket's only token, so the next writes have to wait.
+/// Fills a window of one, so the next writes have to wait.
 async fn drain(pacer: &Pacer) {
     pacer.write_unkeyed(|| async {}).await;
 }
@@ -32,10 +32,10 @@ async fn until_waiting(pacer: &Pacer, n: usize) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_hundred_writes_at_80_a_minute_with_a_burst_of_20_take_a_minute() {
+async fn of_two_hundred_writes_at_80_a_minute_80_go_at_once_and_no_minute_holds_more() {
     let pacer = Arc::new(Pacer::default());
     let start = Instant::now();
-    let tasks: Vec<_> = (0..100)
+    let tasks: Vec<_> = (0..200)
         .map(|_| {
             let pacer = pacer.clone();
             tokio::spawn(async move { pacer.write_unkeyed(|| async { Instant::now() }).await })
@@ -46,18 +46,36 @@ async fn a_hundred_writes_at_80_a_minute_with_a_burst_of_20_take_a_minute() {
         ran_at.push(t.await.unwrap() - start);
     }
     ran_at.sort();
-    assert_eq!(ran_at[19], Duration::ZERO, "the burst runs at once");
-    assert!(ran_at[20] > Duration::ZERO);
-    let last = ran_at[99];
-    assert!(
-        last >= Duration::from_millis(59_900) && last <= Duration::from_millis(60_500),
-        "{last:?}"
-    );
+    assert_eq!(ran_at[79], Duration::ZERO, "as many as the limit at once");
+    assert_eq!(ran_at[80], Duration::from_secs(60));
+    assert_eq!(ran_at[159], Duration::from_secs(60));
+    assert_eq!(ran_at[160], Duration::from_secs(120));
+    for (first, later) in ran_at.iter().zip(&ran_at[80..]) {
+        assert!(
+            *later - *first >= Duration::from_secs(60),
+            "81 writes within a minute"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_waits_only_until_the_oldest_of_the_window_is_a_period_old() {
+    let pacer = Pacer::window(3, Duration::from_secs(10));
+    let start = Instant::now();
+    for pause in [0, 2, 3] {
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+        pacer.write_unkeyed(|| async {}).await;
+    }
+    // Writes at 0, 2 and 5 s fill the window: the next goes when the one at 0 is 10 s old.
+    pacer.write_unkeyed(|| async {}).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    pacer.write_unkeyed(|| async {}).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(12));
 }
 
 #[tokio::test(start_paused = true)]
 async fn waiting_writes_of_one_key_are_superseded_by_the_newest() {
-    let pacer = Pacer::new(60, 1);
+    let pacer = Pacer::window(1, Duration::from_secs(1));
     drain(&pacer).await;
     let start = Instant::now();
     let writes = (0..10).map(|i| pacer.write(Some("check:1"), move || async move { i }));
@@ -75,7 +93,7 @@ async fn waiting_writes_of_one_key_are_superseded_by_the_newest() {
 
 #[tokio::test(start_paused = true)]
 async fn different_keys_never_supersede_each_other_and_run_in_order() {
-    let pacer = Pacer::new(60, 1);
+    let pacer = Pacer::window(1, Duration::from_secs(1));
     drain(&pacer).await;
     let log = Mutex::new(Vec::new());
     let keys = [
@@ -96,7 +114,7 @@ async fn different_keys_never_supersede_each_other_and_run_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_replacement_keeps_its_predecessors_place() {
-    let pacer = Pacer::new(60, 1);
+    let pacer = Pacer::window(1, Duration::from_secs(1));
     drain(&pacer).await;
     let log = Mutex::new(Vec::new());
     let keys = ["a", "b", "a"];
@@ -121,7 +139,7 @@ async fn a_replacement_keeps_its_predecessors_place() {
 
 #[tokio::test(start_paused = true)]
 async fn writes_of_one_key_run_one_at_a_time() {
-    let pacer = Arc::new(Pacer::new(6000, 10));
+    let pacer = Arc::new(Pacer::window(100, Duration::from_secs(1)));
     let log = Arc::new(Mutex::new(Vec::new()));
     let (release, released) = tokio::sync::oneshot::channel::<()>();
     let (started, has_started) = tokio::sync::oneshot::channel::<()>();
@@ -169,7 +187,7 @@ async fn writes_of_one_key_run_one_at_a_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_gives_up_frees_its_place_and_its_key() {
-    let pacer = Pacer::new(60, 1);
+    let pacer = Pacer::window(1, Duration::from_secs(1));
     drain(&pacer).await;
     // Gives up while waiting.
     let waited = tokio::time::timeout(
@@ -193,7 +211,7 @@ async fn a_caller_that_gives_up_frees_its_place_and_its_key() {
 
 #[tokio::test(start_paused = true)]
 async fn no_write_waits_longer_than_max_wait() {
-    let pacer = Pacer::new(1, 1).with_max_wait(Duration::from_secs(10));
+    let pacer = Pacer::new(1).with_max_wait(Duration::from_secs(10));
     drain(&pacer).await;
     let start = Instant::now();
     pacer.write_unkeyed(|| async {}).await;
@@ -283,7 +301,7 @@ fn check(summary: &str) -> CheckRunSpec {
 #[tokio::test(start_paused = true)]
 async fn paced_github_coalesces_updates_and_passes_reads_through() {
     let recorder = Arc::new(Recorder::default());
-    let gh = paced(&recorder, Pacer::new(60, 1));
+    let gh = paced(&recorder, Pacer::window(1, Duration::from_secs(1)));
     gh.create_comment(InstallationId(1), "acme/infra", 5, "hello")
         .await
         .unwrap();
@@ -370,7 +388,7 @@ async fn paced_github_coalesces_updates_and_passes_reads_through() {
 #[tokio::test(start_paused = true)]
 async fn issue_writes_are_paced_and_never_coalesced() {
     let recorder = Arc::new(Recorder::default());
-    let gh = paced(&recorder, Pacer::new(60, 1));
+    let gh = paced(&recorder, Pacer::window(1, Duration::from_secs(1)));
     let labels = vec!["drift".to_owned()];
     let number = gh
         .create_issue(InstallationId(1), "acme/infra", "Drift", "b", &labels)
@@ -432,11 +450,11 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     use crate::store::test_db::{Backend, TestDb};
     let db = TestDb::new(Backend::Postgres).await;
     let recorder = Arc::new(Recorder::default());
-    // Locally 6000 writes a minute, up to 100 at once; the fleet: 3 at once, 1 a minute.
+    // Locally 10,000 writes a second; the fleet: 3 a minute.
     let replica = |store| {
         GitHub::over(recorder.clone()).paced(
-            Arc::new(Pacer::new(6000, 100)),
-            Some(StoredBudget::new(store, 1, 3)),
+            Arc::new(Pacer::window(10_000, Duration::from_secs(1))),
+            Some(StoredBudget::new(store, 3)),
         )
     };
     let a = replica(db.open().await);
@@ -450,7 +468,7 @@ async fn two_replicas_on_postgres_write_within_one_stored_budget() {
     a.create_check_run(InstallationId(1), "acme/infra", &check("a2"))
         .await
         .unwrap();
-    // The installation's bucket is empty for both replicas: the next write waits.
+    // The installation's window is full for both replicas: the next write waits.
     let fourth = tokio::time::timeout(
         Duration::from_millis(300),
         b.create_comment(InstallationId(1), "acme/infra", 5, "b2"),

@@ -17,8 +17,8 @@ use crate::store::fleet::{Duty, WriteToken};
 /// The first key of a leadership advisory lock; the second is the duty.
 const LEADERSHIP: i32 = 0x626f_0010;
 
-/// Tokens a little under one count as one: float sums drift.
-const EPSILON: f64 = 1e-6;
+/// The span of a write window, in milliseconds.
+const WINDOW_MS: i64 = 60_000;
 
 /// The connection whose session holds this replica's leadership locks. The locks live as
 /// long as the session: when the replica dies or the connection breaks, PostgreSQL releases
@@ -97,48 +97,49 @@ impl PgStore {
         self.leader.lead(duty).await
     }
 
-    /// Refills the installation's bucket for the time since its last refill and spends one
-    /// token if there is one, in one statement: replicas spending at once take their turns
-    /// on the row. A new bucket starts full.
+    /// Takes a place in the installation's write window if it has fewer than `per_minute`
+    /// writes of the last minute, in one statement: replicas writing at once take their turns
+    /// on the row. The row keeps when each write of the window got its turn.
     pub(super) async fn spend_write_token(
         &self,
         installation: i64,
         per_minute: u32,
-        burst: u32,
         now: Millis,
     ) -> anyhow::Result<WriteToken> {
-        let burst = f64::from(burst.max(1));
-        let per_milli = f64::from(per_minute.max(1)) / 60_000.0;
-        // `refill` is the bucket after refilling, before spending (every right-hand side
-        // reads the row as it was).
-        let refill = "least($2, b.tokens + greatest(0, $3 - b.refilled_at) * $4)";
+        let limit = i32::try_from(per_minute.max(1)).unwrap_or(i32::MAX);
+        // `kept` is the window as it is now, oldest first; `open` whether it has room (every
+        // right-hand side reads the row as it was).
+        let kept = "ARRAY(SELECT x FROM unnest(b.sent) AS x WHERE x > $2 - $4 ORDER BY x)";
+        let open = format!("cardinality({kept}) < $3");
         let sql = format!(
-            "INSERT INTO write_budget AS b \
-               (installation, tokens, refilled_at, granted, denied, last_granted) \
-             VALUES ($1, $2 - 1, $3, 1, 0, TRUE) \
+            "INSERT INTO write_budget AS b (installation, sent, granted, denied, last_granted) \
+             VALUES ($1, ARRAY[$2::BIGINT], 1, 0, TRUE) \
              ON CONFLICT (installation) DO UPDATE SET \
-               tokens = {refill} - CASE WHEN {refill} >= 1 - $5 THEN 1 ELSE 0 END, \
-               refilled_at = greatest($3, b.refilled_at), \
-               granted = b.granted + CASE WHEN {refill} >= 1 - $5 THEN 1 ELSE 0 END, \
-               denied = b.denied + CASE WHEN {refill} >= 1 - $5 THEN 0 ELSE 1 END, \
-               last_granted = {refill} >= 1 - $5 \
-             RETURNING last_granted, tokens"
+               sent = CASE WHEN {open} THEN {kept} || $2::BIGINT ELSE {kept} END, \
+               granted = b.granted + CASE WHEN {open} THEN 1 ELSE 0 END, \
+               denied = b.denied + CASE WHEN {open} THEN 0 ELSE 1 END, \
+               last_granted = {open} \
+             RETURNING last_granted, sent"
         );
-        let (granted, tokens): (bool, f64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let (granted, sent): (bool, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(installation)
-            .bind(burst)
             .bind(now)
-            .bind(per_milli)
-            .bind(EPSILON)
+            .bind(limit)
+            .bind(WINDOW_MS)
             .fetch_one(&self.pool)
             .await
-            .context("spending a token of the stored write budget")?;
+            .context("taking a place in the stored write window")?;
         Ok(if granted {
             WriteToken::Granted
         } else {
-            let missing = (1.0 - tokens).max(0.0);
+            // A place frees when enough of the window's writes are a minute old.
+            let freeing = sent
+                .len()
+                .saturating_sub(usize::try_from(limit).unwrap_or(0));
+            let at = sent.get(freeing).copied().unwrap_or(now);
+            let wait = (at + WINDOW_MS - now).clamp(1, WINDOW_MS);
             WriteToken::Denied {
-                retry_after: Duration::from_secs_f64(missing / per_milli / 1000.0),
+                retry_after: Duration::from_millis(u64::try_from(wait).unwrap_or(1)),
             }
         })
     }

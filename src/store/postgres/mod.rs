@@ -170,10 +170,9 @@ impl Store for PgStore {
         &self,
         installation: i64,
         per_minute: u32,
-        burst: u32,
         now: Millis,
     ) -> anyhow::Result<Option<WriteToken>> {
-        self.spend_write_token(installation, per_minute, burst, now)
+        self.spend_write_token(installation, per_minute, now)
             .await
             .map(Some)
     }
