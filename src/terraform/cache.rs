@@ -392,12 +392,55 @@ fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
             .create(dir)
             .with_context(|| format!("creating {}", dir.display()))
     };
+    let (dirs, files) = tree(from)?;
     mkdir(to)?;
-    let mut files = Vec::new();
-    let mut stack = vec![PathBuf::new()];
+    for rel in &dirs {
+        mkdir(&to.join(rel))?;
+    }
+    let mut hashed = Vec::with_capacity(files.len());
     let mut buf = vec![0u8; 64 * 1024];
+    for rel in files {
+        let source = from.join(&rel);
+        let mut src = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&source)
+            .with_context(|| format!("opening {}", source.display()))?;
+        let meta = src.metadata()?;
+        anyhow::ensure!(meta.is_file(), "{} is not a file", rel.display());
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            0o555
+        } else {
+            0o444
+        };
+        let target = to.join(&rel);
+        let mut dst = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        let mut hash = Sha256::new();
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            dst.write_all(&buf[..n])?;
+        }
+        hashed.push((slashed(&rel), format!("{:x}", hash.finalize())));
+    }
+    Ok(h1_of(hashed))
+}
+
+/// The directories and the files under `dir`, relative to it, each directory before what it
+/// holds; anything else (a symlink, a device) is an error.
+fn tree(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let here = from.join(&rel);
+        let here = dir.join(&rel);
         for entry in
             std::fs::read_dir(&here).with_context(|| format!("reading {}", here.display()))?
         {
@@ -405,51 +448,21 @@ fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
             let kind = entry.file_type()?;
             let rel = rel.join(entry.file_name());
             if kind.is_dir() {
-                mkdir(&to.join(&rel))?;
+                dirs.push(rel.clone());
                 stack.push(rel);
-                continue;
-            }
-            anyhow::ensure!(
-                kind.is_file(),
-                "{} is neither a file nor a directory",
-                rel.display()
-            );
-            let source = from.join(&rel);
-            let mut src = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&source)
-                .with_context(|| format!("opening {}", source.display()))?;
-            let meta = src.metadata()?;
-            anyhow::ensure!(meta.is_file(), "{} is not a file", rel.display());
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o555
+            } else if kind.is_file() {
+                files.push(rel);
             } else {
-                0o444
-            };
-            let target = to.join(&rel);
-            let mut dst = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&target)
-                .with_context(|| format!("creating {}", target.display()))?;
-            let mut hash = Sha256::new();
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hash.update(&buf[..n]);
-                dst.write_all(&buf[..n])?;
+                anyhow::bail!("{} is neither a file nor a directory", rel.display());
             }
-            files.push((
-                rel.to_string_lossy().replace('\\', "/"),
-                format!("{:x}", hash.finalize()),
-            ));
         }
     }
-    Ok(h1_of(files))
+    Ok((dirs, files))
+}
+
+/// A relative path as the `h1:` hash names it: `/` between its parts.
+fn slashed(rel: &Path) -> String {
+    rel.to_string_lossy().replace('\\', "/")
 }
 
 /// Removes from `store` each package not used (linked or added) since `keep` before `now`,
@@ -542,31 +555,13 @@ fn lock_hashes(lock: &str) -> Vec<(String, String, String)> {
 /// it may be a symlink.
 pub fn hash_v1(dir: &Path) -> Result<String> {
     use sha2::{Digest as _, Sha256};
-    let mut files = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let here = dir.join(&rel);
-        for entry in
-            std::fs::read_dir(&here).with_context(|| format!("reading {}", here.display()))?
-        {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            let rel = rel.join(entry.file_name());
-            if kind.is_dir() {
-                stack.push(rel);
-            } else if kind.is_file() {
-                files.push(rel.to_string_lossy().replace('\\', "/"));
-            } else {
-                anyhow::bail!("{} is neither a file nor a directory", rel.display());
-            }
-        }
-    }
+    let (_, files) = tree(dir)?;
     let mut hashed = Vec::with_capacity(files.len());
     for rel in files {
         let mut file = std::fs::File::open(dir.join(&rel))?;
         let mut hash = Sha256::new();
         std::io::copy(&mut file, &mut hash)?;
-        hashed.push((rel, format!("{:x}", hash.finalize())));
+        hashed.push((slashed(&rel), format!("{:x}", hash.finalize())));
     }
     Ok(h1_of(hashed))
 }

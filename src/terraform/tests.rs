@@ -793,8 +793,9 @@ fn terraform_paths() -> Vec<PathBuf> {
     paths
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_read_only() {
+/// A fixture whose runs go through bubblewrap, with `example.com/example/alpha` in a mirror
+/// under the returned directory (readable in the sandbox).
+async fn sandboxed_with_alpha() -> (TempDir, Fixture) {
     let tmp = TempDir::new().unwrap();
     let cli = provider_mirror(tmp.path(), &["alpha"], 1 << 20);
     let mut readable = terraform_paths();
@@ -808,6 +809,12 @@ async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_r
         .expect("bubblewrap runs here (apt-get install bubblewrap)");
     let mut fx = Fixture::with_runner(Arc::new(bwrap), terraform_bin());
     fx.tf.cli_config = Some(cli);
+    (tmp, fx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_read_only() {
+    let (_mirror, fx) = sandboxed_with_alpha().await;
     let dirs: Vec<PathBuf> = (0..3)
         .map(|i| fx.project(&format!("s{i}"), &using("alpha")))
         .collect();
@@ -846,19 +853,7 @@ async fn sandboxed_inits_install_into_their_own_cache_and_the_shared_one_stays_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_package_one_pull_request_verified_is_linked_by_the_next_from_the_read_only_store() {
-    let tmp = TempDir::new().unwrap();
-    let cli = provider_mirror(tmp.path(), &["alpha"], 1 << 20);
-    let mut readable = terraform_paths();
-    readable.push(tmp.path().join("mirror"));
-    let config = sandbox::BwrapConfig {
-        readable_paths: readable,
-        ..sandbox::BwrapConfig::default()
-    };
-    let bwrap = sandbox::Bwrap::ready(config)
-        .await
-        .expect("bubblewrap runs here (apt-get install bubblewrap)");
-    let mut fx = Fixture::with_runner(Arc::new(bwrap), terraform_bin());
-    fx.tf.cli_config = Some(cli);
+    let (tmp, mut fx) = sandboxed_with_alpha().await;
     let store = fx.tmp.path().join("verified");
     fx.tf.provider_store = Some(store.clone());
     let ws = crate::ids::Workspace::default();
