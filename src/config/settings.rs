@@ -221,14 +221,14 @@ pub const SETTINGS: &[SettingDef] = &[
         "BOSUN_PLUGIN_CACHE_DIR",
         "plugin-cache-dir",
         None,
-        "Where the provider plugin caches live: one per pull request (deleted when it closes), one per repository's default branch (drift checks), and the store of verified provider packages (verified/); default: <data_dir>/plugin-cache"
+        "Where the provider plugin caches live: one per pull request (deleted when it closes), one per repository's default branch (drift checks), and a store of verified provider packages per repository owner (verified/<owner>); default: <data_dir>/plugin-cache"
     ),
     setting!(
         "provider_store",
         "BOSUN_PROVIDER_STORE",
         "provider-store",
         Some("true"),
-        "Whether a provider package one run installed and its lock file verified is kept in a store every later run links from, when its own lock file records that exact hash; false: each pull request downloads its providers itself"
+        "Whether a provider package one run installed and its lock file verified is kept in a store every later run of the same owner's repositories links from, when its own lock file records that exact hash; false: each pull request downloads its providers itself"
     ),
     setting!(
         "terraform_cli_config_file",

@@ -19,15 +19,17 @@
 //! the pull request closes) and every repository's default branch — its drift checks — has
 //! its own (`default/<owner>+<name>`), all under the plugin cache directory ([`scope`]).
 //!
-//! **The verified store.** Beside the scopes, one store holds a copy of every package some
-//! `init` verified (`verified/<host>/<namespace>/<type>/<version>/<os_arch>/h1-<hex>`), named
+//! **The verified store.** Beside the scopes, a store per repository owner ([`store_scope`]:
+//! the repositories of one organisation share it, those of another never see it) holds a copy
+//! of every package some `init` verified
+//! (`verified/<owner>/<host>/<namespace>/<type>/<version>/<os_arch>/h1-<hex>`), named
 //! by the `h1:` hash bosun computed over the bytes it wrote there itself ([`promote`] copies,
 //! never moves, what a run installed: a run may keep a hard link to what it wrote). A run of
 //! any scope gets a package from it only when its own lock file records that exact hash
 //! ([`prepare`]), so code of one trust can never hand code of another a package it did not
-//! pin; Terraform checks the hash again when it takes the package. Runs see the store
-//! read-only, so the first pull request using a provider version pays its download and every
-//! later one, of any repository, links it. A package unused for [`STORE_KEEP`] is removed
+//! pin; Terraform checks the hash again when it takes the package. Runs see their owner's
+//! store read-only, so the first pull request using a provider version pays its download and
+//! every later one, of any repository of that owner, links it. A package unused for [`STORE_KEEP`] is removed
 //! when the store next grows ([`prune_store`]).
 
 use crate::ids::PrNumber;
@@ -46,7 +48,25 @@ const STORE_SCRAPS: Duration = Duration::from_secs(3600);
 /// The cache of pull request `pr` of `repo` (`owner/name`), or of its default branch when
 /// `pr` is 0 (drift checks), relative to the plugin cache directory.
 pub fn scope(repo: &str, pr: PrNumber) -> PathBuf {
-    let slug: String = repo
+    let slug = slug(repo);
+    if pr.0 == 0 {
+        Path::new("default").join(slug)
+    } else {
+        Path::new("pr").join(slug).join(format!("pr-{pr}"))
+    }
+}
+
+/// The verified store of `repo`'s owner (`owner/name`), relative to the store's root: the
+/// repositories of one owner share one store, those of different owners never.
+pub fn store_scope(repo: &str) -> PathBuf {
+    let owner = repo.split_once('/').map_or(repo, |(owner, _)| owner);
+    PathBuf::from(slug(owner))
+}
+
+/// `name` as one path step: lowercase, `/` as `+`, any byte but letters, digits, `.`, `_`
+/// and `-` escaped as `%XX`, and never `.` or `..`.
+fn slug(name: &str) -> String {
+    let slug: String = name
         .to_ascii_lowercase()
         .bytes()
         .map(|b| match b {
@@ -58,15 +78,10 @@ pub fn scope(repo: &str, pr: PrNumber) -> PathBuf {
         })
         .collect();
     // `.` and `..` are not names GitHub gives, but never a path step either.
-    let slug = if slug.trim_matches('.').is_empty() {
+    if slug.trim_matches('.').is_empty() {
         format!("%2E{slug}")
     } else {
         slug
-    };
-    if pr.0 == 0 {
-        Path::new("default").join(slug)
-    } else {
-        Path::new("pr").join(slug).join(format!("pr-{pr}"))
     }
 }
 
@@ -613,6 +628,21 @@ mod tests {
                 s.display()
             );
             assert_eq!(s.components().count(), 3, "{odd}");
+        }
+    }
+
+    #[test]
+    fn each_owner_has_a_store_of_its_own() {
+        assert_eq!(store_scope("Acme/Infra"), Path::new("acme"));
+        assert_eq!(store_scope("acme/other"), store_scope("acme/infra"));
+        assert_ne!(store_scope("acme/infra"), store_scope("globex/infra"));
+        for odd in ["..", "../x", "a b/c", "."] {
+            let s = store_scope(odd);
+            assert_eq!(s.components().count(), 1, "{odd}: {}", s.display());
+            assert!(matches!(
+                s.components().next(),
+                Some(std::path::Component::Normal(_))
+            ));
         }
     }
 

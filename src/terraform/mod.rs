@@ -266,6 +266,20 @@ impl Terraform {
         }
     }
 
+    /// This Terraform for pull request `pr` of `repo` (0: its default branch): the plugin
+    /// cache of that scope ([`cache::scope`]) and the verified store of its owner
+    /// ([`cache::store_scope`]), both under this Terraform's own (the roots).
+    pub fn for_scope(&self, repo: &str, pr: crate::ids::PrNumber) -> Self {
+        Self {
+            plugin_cache: self.plugin_cache.join(cache::scope(repo, pr)),
+            provider_store: self
+                .provider_store
+                .as_ref()
+                .map(|root| root.join(cache::store_scope(repo))),
+            ..self.clone()
+        }
+    }
+
     /// This Terraform with the plugin cache `dir` (a scope's; see [`cache::scope`]).
     pub fn with_plugin_cache(&self, dir: PathBuf) -> Self {
         Self {

@@ -915,7 +915,7 @@ async fn a_package_one_pull_request_verified_is_linked_by_the_next_from_the_read
         planted = planted.display()
     ));
     let done = second.hook(&evil, &cmd, &[]).await.unwrap();
-    assert!(done.output.starts_with("#!/bin/sh"), "{}", done.output);
+    assert!(done.output.contains("#!/bin/sh"), "{}", done.output);
     assert_eq!(done.output.matches("refused").count(), 2, "{}", done.output);
     assert!(!planted.exists());
     assert_eq!(cache::hash_v1(entry).unwrap(), hash);

@@ -284,10 +284,7 @@ fn terraform(
     stage: Stage,
     log: Option<&Arc<RunLog>>,
 ) -> crate::terraform::Terraform {
-    let scope = crate::terraform::cache::scope(run.repo, run.pr.number);
-    let mut tf = ctx
-        .terraform
-        .with_plugin_cache(ctx.terraform.plugin_cache.join(scope));
+    let mut tf = ctx.terraform.for_scope(run.repo, run.pr.number);
     if let Some(bin) = bin {
         tf = tf.with_bin(bin);
     }

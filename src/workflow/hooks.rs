@@ -251,10 +251,7 @@ async fn run_hook(
     root: &Path,
 ) -> HookRun {
     let repo = &req.repo.full_name;
-    let scope = crate::terraform::cache::scope(repo, req.pr.number);
-    let mut tf = ctx
-        .terraform
-        .with_plugin_cache(ctx.terraform.plugin_cache.join(scope));
+    let mut tf = ctx.terraform.for_scope(repo, req.pr.number);
     // The plan stage's variables: a hook runs over the pull request's files, as a plan does.
     tf.extra_env = ctx.settings.pass_env.of(repo, Stage::Plan);
     let span = tracing::info_span!("hook", phase = phase.key(), name = hook.name());

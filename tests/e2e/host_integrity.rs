@@ -203,8 +203,8 @@ async fn a_prs_plugin_cache_is_its_own_and_goes_when_it_closes() {
     let own = caches.join(format!("pr/{}/pr-{pr}", REPO.replace('/', "+")));
     assert!(own.is_dir(), "no cache of its own at {}", own.display());
     // Nothing of it is where other pull requests or drift checks look: beside the pull
-    // requests' caches there is only the verified store, where nothing but packages a lock
-    // file verified ever goes (this pull request uses no provider).
+    // requests' caches there is only the verified store of the repository's owner, where
+    // nothing but packages a lock file verified ever goes (this pull request uses none).
     let mut top: Vec<String> = std::fs::read_dir(&caches)
         .unwrap()
         .flatten()
@@ -212,8 +212,14 @@ async fn a_prs_plugin_cache_is_its_own_and_goes_when_it_closes() {
         .collect();
     top.sort();
     assert_eq!(top, ["pr", "verified"], "{top:?}");
+    let stores: Vec<String> = std::fs::read_dir(caches.join("verified"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stores, ["acme"], "the store of the repository's owner only");
     assert!(
-        std::fs::read_dir(caches.join("verified"))
+        std::fs::read_dir(caches.join("verified/acme"))
             .unwrap()
             .next()
             .is_none()

@@ -406,7 +406,8 @@ async fn a_provider_one_pull_request_installed_is_linked_by_the_next_from_the_ve
                 "{}",
                 failed_at[1]
             );
-            let versions = verified.join("example.com/example/alpha/1.0.0");
+            // The store of the repository's owner.
+            let versions = verified.join("acme/example.com/example/alpha/1.0.0");
             let platforms: Vec<_> = std::fs::read_dir(&versions).unwrap().flatten().collect();
             assert_eq!(platforms.len(), 1);
             let entries = std::fs::read_dir(platforms[0].path()).unwrap().count();

@@ -32,8 +32,8 @@ impl StoredBudget {
         }
     }
 
-    /// Waits until the installation's stored window has a place for this write. A store error lets the
-    /// write run (logged): the in-process pacer still paces this replica.
+    /// Waits until the installation's stored window has a place for this write. A store error
+    /// lets the write run (logged): the in-process pacer still paces this replica.
     pub async fn spend(&self, installation_id: u64) {
         let installation = i64::try_from(installation_id).unwrap_or(i64::MAX);
         let deadline = Instant::now() + self.max_wait;
