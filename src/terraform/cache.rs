@@ -29,8 +29,8 @@
 //! ([`prepare`]), so code of one trust can never hand code of another a package it did not
 //! pin; Terraform checks the hash again when it takes the package. Runs see their owner's
 //! store read-only, so the first pull request using a provider version pays its download and
-//! every later one, of any repository of that owner, links it. A package unused for [`STORE_KEEP`] is removed
-//! when the store next grows ([`prune_store`]).
+//! every later one, of any repository of that owner, links it. A package unused for
+//! [`STORE_KEEP`] is removed when the store next grows ([`prune_store`]).
 
 use crate::ids::PrNumber;
 use std::path::{Path, PathBuf};
