@@ -143,10 +143,8 @@ fn link_from_store(
             continue;
         };
         let versions = store.join(&rel);
-        let platforms = match std::fs::read_dir(&versions) {
-            Ok(p) => p,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", versions.display())),
+        let Some(platforms) = read_dir_if_any(&versions)? else {
+            continue;
         };
         for platform in platforms {
             let platform = platform.with_context(|| format!("reading {}", versions.display()))?;
@@ -198,6 +196,31 @@ fn entry_name(hash: &str) -> Option<String> {
     (bytes.len() == 32).then(|| format!("h1-{}", hex::encode(bytes)))
 }
 
+/// The entries of `dir`, or `None` when it does not exist.
+fn read_dir_if_any(dir: &Path) -> Result<Option<std::fs::ReadDir>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
+    }
+}
+
+/// Moves `from` to `to` unless `to` exists (`RENAME_NOREPLACE`): whether it moved.
+fn rename_new(from: &Path, to: &Path) -> Result<bool> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Ok(false),
+        Err(e) => Err(std::io::Error::from(e))
+            .with_context(|| format!("moving {} into {}", from.display(), to.display())),
+    }
+}
+
 /// The package directories of the cache `root` (relative paths `PACKAGE_DEPTH` deep): real
 /// directories only, nothing reached through a symlink.
 fn packages(root: &Path) -> Result<Vec<PathBuf>> {
@@ -206,10 +229,8 @@ fn packages(root: &Path) -> Result<Vec<PathBuf>> {
         let mut next = Vec::new();
         for rel in level {
             let dir = root.join(&rel);
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+            let Some(entries) = read_dir_if_any(&dir)? else {
+                continue;
             };
             for entry in entries {
                 let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
@@ -301,23 +322,12 @@ pub fn promote(
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        match rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &from,
-            rustix::fs::CWD,
-            &to,
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => {
-                std::os::unix::fs::symlink(&to, &from)
-                    .with_context(|| format!("linking {}", from.display()))?;
-                done.moved.push(rel);
-            }
-            Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => done.kept.push(rel),
-            Err(e) => {
-                return Err(std::io::Error::from(e))
-                    .with_context(|| format!("moving {} into {}", from.display(), to.display()));
-            }
+        if rename_new(&from, &to)? {
+            std::os::unix::fs::symlink(&to, &from)
+                .with_context(|| format!("linking {}", from.display()))?;
+            done.moved.push(rel);
+        } else {
+            done.kept.push(rel);
         }
     }
     if let Some(store) = store.filter(|_| !done.stored.is_empty()) {
@@ -373,23 +383,13 @@ fn store_copy(store: &Path, rel: &Path, from: &Path, hashes: &[&str]) -> Result<
         return copied.map(|_| Stored::Mismatch);
     };
     let to = dir.join(name);
-    match rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        &tmp,
-        rustix::fs::CWD,
-        &to,
-        rustix::fs::RenameFlags::NOREPLACE,
-    ) {
-        Ok(()) => copied.map(Stored::Added),
-        Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(Stored::Skipped)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(std::io::Error::from(e))
-                .with_context(|| format!("moving {} into {}", tmp.display(), to.display()))
-        }
+    let moved = rename_new(&tmp, &to);
+    if !matches!(moved, Ok(true)) {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    match moved? {
+        true => copied.map(Stored::Added),
+        false => Ok(Stored::Skipped),
     }
 }
 
@@ -494,10 +494,8 @@ pub fn prune_store(store: &Path, keep: Duration, now: SystemTime) -> Result<usiz
     let mut removed = 0;
     for rel in packages(store)? {
         let dir = store.join(&rel);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        let Some(entries) = read_dir_if_any(&dir)? else {
+            continue;
         };
         for entry in entries {
             let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
